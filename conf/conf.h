@@ -1,0 +1,76 @@
+#ifndef CONF_H
+#define CONF_H
+
+/*
+ * popgate configuration: one INI file (inih). Loaded once at start (and on
+ * reload into a fresh struct); read-only after loading.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CONF_MAX_LISTEN 8
+
+enum conf_tls_mode {
+	CONF_TLS_IMAPS,    /* implicit TLS (default, port 993) */
+	CONF_TLS_STARTTLS, /* plain connect, STARTTLS required (port 143) */
+	CONF_TLS_NONE,     /* plaintext IMAP: loopback/test only, warned */
+};
+
+enum conf_log_target {
+	CONF_LOG_STDERR,
+	CONF_LOG_SYSLOG,
+};
+
+enum conf_log_level {
+	CONF_LOG_ERROR,
+	CONF_LOG_WARN,
+	CONF_LOG_INFO,
+	CONF_LOG_DEBUG,
+};
+
+struct conf_listen {
+	char *host;        /* numeric address or name, e.g. "127.0.0.1", "::" */
+	uint16_t port;
+};
+
+struct conf {
+	char *path;                        /* file it was loaded from */
+
+	/* [server] */
+	struct conf_listen listen[CONF_MAX_LISTEN];
+	unsigned int listen_count;         /* listen = host:port, repeatable */
+	unsigned int idle_timeout_secs;    /* default 600 (RFC 1939) */
+	unsigned int max_connections;      /* default 1000 */
+	unsigned int max_bad_commands;     /* default 10: then disconnect */
+	unsigned int auth_fail_delay_ms;   /* default 1000 */
+	char *greeting;                    /* default "popgate ready" */
+
+	/* [upstream] */
+	char *upstream_host;               /* required */
+	uint16_t upstream_port;            /* default 993 / 143 by tls */
+	enum conf_tls_mode upstream_tls;   /* default imaps */
+	bool upstream_verify;              /* default yes */
+	char *upstream_ca_file;            /* NULL: system store */
+	unsigned int upstream_timeout_secs; /* default 30: connect and reply */
+	char *upstream_mailbox;            /* default "INBOX" */
+
+	/* [log] */
+	enum conf_log_target log_target;   /* default stderr */
+	enum conf_log_level log_level;     /* default info */
+	char *log_ident;                   /* default "popgate" */
+};
+
+/*
+ * Loads and validates the file. Returns 0 and *conf_r, or -1 with a
+ * message "<file>:<line>: <what>" (or "<file>: <what>") in *error_r, which
+ * the caller frees with free(). Unknown sections or keys are errors.
+ */
+int conf_load(const char *path, struct conf **conf_r, char **error_r);
+
+/* Built-in defaults, without a file (tests, --check of defaults). */
+struct conf *conf_new_defaults(void);
+
+void conf_free(struct conf **conf);
+
+#endif

@@ -1,0 +1,370 @@
+#include "conf_value.h"
+
+#include <arpa/inet.h>
+#include <string.h>
+#include <strings.h>
+
+#define CONF_HOST_NAME_MAX 253
+#define CONF_HOST_LABEL_MAX 63
+
+struct conf_unit {
+	const char *suffix;
+	uint64_t mult;
+};
+
+static const struct conf_unit conf_duration_units[] = {
+	{ "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 },
+	{ NULL, 0 },
+};
+
+static const struct conf_unit conf_msecs_units[] = {
+	{ "", 1 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 },
+	{ "h", 3600000 }, { "d", 86400000 },
+	{ NULL, 0 },
+};
+
+static bool conf_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static bool conf_is_alnum(char c)
+{
+	return conf_is_digit(c) || (c >= 'a' && c <= 'z') ||
+		(c >= 'A' && c <= 'Z');
+}
+
+/*
+ * Leading decimal digits of s, saturating at UINT64_MAX so that any
+ * overlong number still reads as "out of range" rather than wrapping.
+ * Returns the number of digits.
+ */
+static size_t conf_digits(const char *s, uint64_t *value_r)
+{
+	uint64_t v = 0;
+	size_t i;
+
+	for (i = 0; conf_is_digit(s[i]); i++) {
+		unsigned int d = (unsigned int)(s[i] - '0');
+
+		if (v > (UINT64_MAX - d) / 10)
+			v = UINT64_MAX;
+		else
+			v = v * 10 + d;
+	}
+	*value_r = v;
+	return i;
+}
+
+int conf_parse_bool(const char *s, bool *value_r, const char **error_r)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	size_t i;
+
+	for (i = 0; s != NULL && i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*value_r = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*value_r = false;
+			return 0;
+		}
+	}
+	*error_r = s == NULL || s[0] == '\0' ? "empty value" :
+		"not a boolean (use yes or no)";
+	return -1;
+}
+
+int conf_parse_uint(const char *s, unsigned int min, unsigned int max,
+		    unsigned int *value_r, const char **error_r)
+{
+	uint64_t v;
+	size_t n;
+
+	if (s == NULL || s[0] == '\0') {
+		*error_r = "empty value";
+		return -1;
+	}
+	n = conf_digits(s, &v);
+	if (n == 0 || s[n] != '\0') {
+		*error_r = "not a number";
+		return -1;
+	}
+	if (v < min || v > max) {
+		*error_r = "out of range";
+		return -1;
+	}
+	*value_r = (unsigned int)v;
+	return 0;
+}
+
+static int conf_parse_scaled(const char *s, const struct conf_unit *units,
+			     const char *unit_error, uint64_t max,
+			     uint64_t *value_r, const char **error_r)
+{
+	uint64_t v;
+	size_t n;
+
+	if (s == NULL || s[0] == '\0') {
+		*error_r = "empty value";
+		return -1;
+	}
+	n = conf_digits(s, &v);
+	if (n == 0) {
+		*error_r = "not a number";
+		return -1;
+	}
+	if (s[n] == '.' || s[n] == ',') {
+		*error_r = "fractions are not allowed, use a smaller unit";
+		return -1;
+	}
+	for (; units->suffix != NULL; units++) {
+		if (strcmp(s + n, units->suffix) != 0)
+			continue;
+		if (v > max / units->mult) {
+			*error_r = "out of range";
+			return -1;
+		}
+		*value_r = v * units->mult;
+		return 0;
+	}
+	*error_r = unit_error;
+	return -1;
+}
+
+int conf_parse_duration(const char *s, unsigned int max_secs,
+			unsigned int *secs_r, const char **error_r)
+{
+	uint64_t v;
+
+	if (conf_parse_scaled(s, conf_duration_units,
+			      "unknown unit (use s, m, h or d)", max_secs,
+			      &v, error_r) < 0)
+		return -1;
+	*secs_r = (unsigned int)v;
+	return 0;
+}
+
+int conf_parse_msecs(const char *s, unsigned int max_ms,
+		     unsigned int *ms_r, const char **error_r)
+{
+	uint64_t v;
+
+	if (conf_parse_scaled(s, conf_msecs_units,
+			      "unknown unit (use ms, s, m, h or d)", max_ms,
+			      &v, error_r) < 0)
+		return -1;
+	*ms_r = (unsigned int)v;
+	return 0;
+}
+
+int conf_parse_port(const char *s, uint16_t *port_r, const char **error_r)
+{
+	uint64_t v;
+	size_t n;
+
+	if (s == NULL || s[0] == '\0') {
+		*error_r = "missing port";
+		return -1;
+	}
+	n = conf_digits(s, &v);
+	if (n == 0 || s[n] != '\0') {
+		*error_r = "port is not a number";
+		return -1;
+	}
+	if (v < 1 || v > 65535) {
+		*error_r = "port out of range (1..65535)";
+		return -1;
+	}
+	*port_r = (uint16_t)v;
+	return 0;
+}
+
+/* Letters, digits and inner '-' per label (RFC 1123); one trailing dot is
+   the root and allowed. */
+static int conf_check_host_name(const char *s, size_t len,
+				const char **error_r)
+{
+	size_t i, label = 0;
+
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	for (i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (c == '.') {
+			if (label == 0 || s[i - 1] == '-') {
+				*error_r = "empty label or '-' at a label end in host name";
+				return -1;
+			}
+			label = 0;
+			continue;
+		}
+		if (!conf_is_alnum(c) && c != '-') {
+			*error_r = "host name may hold only letters, digits, '-' and '.'";
+			return -1;
+		}
+		if (c == '-' && label == 0) {
+			*error_r = "empty label or '-' at a label end in host name";
+			return -1;
+		}
+		if (++label > CONF_HOST_LABEL_MAX) {
+			*error_r = "host name label longer than 63 characters";
+			return -1;
+		}
+	}
+	if (label == 0 || s[len - 1] == '-') {
+		*error_r = "empty label or '-' at a label end in host name";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * s[0..len) as a host: IPv6 (only if allow_v6), dotted IPv4, or a name.
+ * All digits and dots must be a real IPv4 address, so "10.1" or "300.1.1.1"
+ * is an error here rather than a puzzling resolver failure later.
+ */
+static int conf_check_host(const char *s, size_t len, bool allow_v6,
+			   const char **error_r)
+{
+	char buf[CONF_HOST_NAME_MAX + 2];
+	unsigned char addr[16];
+	bool numeric = true;
+	size_t i;
+
+	if (len == 0) {
+		*error_r = "empty host";
+		return -1;
+	}
+	if (len > CONF_HOST_NAME_MAX) {
+		*error_r = "host name too long";
+		return -1;
+	}
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (memchr(s, ':', len) != NULL) {
+		if (!allow_v6) {
+			*error_r = "IPv6 address must be in brackets: [addr]:port";
+			return -1;
+		}
+		if (inet_pton(AF_INET6, buf, addr) != 1) {
+			*error_r = "not a valid IPv6 address";
+			return -1;
+		}
+		return 0;
+	}
+	for (i = 0; i < len; i++) {
+		if (!conf_is_digit(s[i]) && s[i] != '.')
+			numeric = false;
+	}
+	if (numeric) {
+		if (inet_pton(AF_INET, buf, addr) != 1) {
+			*error_r = "not a valid IPv4 address";
+			return -1;
+		}
+		return 0;
+	}
+	return conf_check_host_name(s, len, error_r);
+}
+
+int conf_parse_host(const char *s, const char **error_r)
+{
+	if (s == NULL || s[0] == '\0') {
+		*error_r = "empty host";
+		return -1;
+	}
+	if (s[0] == '[') {
+		*error_r = "write an IPv6 address without brackets here";
+		return -1;
+	}
+	return conf_check_host(s, strlen(s), true, error_r);
+}
+
+int conf_parse_hostport(const char *s, char *host_buf, size_t host_size,
+			uint16_t *port_r, const char **error_r)
+{
+	const char *host, *colon;
+	size_t host_len;
+	uint16_t port;
+
+	if (s == NULL || s[0] == '\0') {
+		*error_r = "empty value";
+		return -1;
+	}
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		char buf[64];
+		unsigned char addr[16];
+
+		if (close == NULL) {
+			*error_r = "missing ']' after IPv6 address";
+			return -1;
+		}
+		host = s + 1;
+		host_len = (size_t)(close - host);
+		if (host_len == 0 || host_len >= sizeof(buf)) {
+			*error_r = "not a valid IPv6 address";
+			return -1;
+		}
+		memcpy(buf, host, host_len);
+		buf[host_len] = '\0';
+		if (inet_pton(AF_INET6, buf, addr) != 1) {
+			*error_r = "not a valid IPv6 address";
+			return -1;
+		}
+		if (close[1] != ':') {
+			*error_r = "expected ':' and a port after ']'";
+			return -1;
+		}
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL) {
+			*error_r = "missing port (use host:port)";
+			return -1;
+		}
+		host = s;
+		host_len = (size_t)(colon - s);
+		if (host_len == 1 && host[0] == '*') {
+			/* One IPv6 wildcard socket serves IPv4 too, as
+			   long as the listener clears IPV6_V6ONLY. */
+			host = "::";
+			host_len = 2;
+		} else if (conf_check_host(host, host_len, false,
+					   error_r) < 0) {
+			return -1;
+		}
+	}
+	if (conf_parse_port(colon + 1, &port, error_r) < 0)
+		return -1;
+	if (host_buf == NULL || host_len >= host_size) {
+		*error_r = "host too long";
+		return -1;
+	}
+	memcpy(host_buf, host, host_len);
+	host_buf[host_len] = '\0';
+	*port_r = port;
+	return 0;
+}
+
+int conf_parse_enum(const char *s, const char *const *names,
+		    unsigned int *index_r, const char **error_r)
+{
+	unsigned int i;
+
+	if (s == NULL || s[0] == '\0') {
+		*error_r = "empty value";
+		return -1;
+	}
+	for (i = 0; names[i] != NULL; i++) {
+		if (strcasecmp(s, names[i]) == 0) {
+			*index_r = i;
+			return 0;
+		}
+	}
+	*error_r = "not one of the allowed values";
+	return -1;
+}

@@ -1,0 +1,262 @@
+#include "imap_cmd.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Longest base64 of a SASL PLAIN message made of two IMAP_CRED_MAX
+   credentials: "\0" user "\0" pass. */
+#define IMAP_SASL_PLAIN_MAX (2 + 2 * IMAP_CRED_MAX)
+#define IMAP_B64_MAX (4 * ((IMAP_SASL_PLAIN_MAX + 2) / 3))
+
+void imap_cmd_text_clear(struct imap_cmd_text *cmd)
+{
+	free(cmd->buf);
+	memset(cmd, 0, sizeof(*cmd));
+}
+
+/* Keeps any buffer from an earlier command so a session reuses it. */
+static void imap_cmd_reset(struct imap_cmd_text *cmd)
+{
+	cmd->len = 0;
+	cmd->nparts = 0;
+	memset(cmd->part_end, 0, sizeof(cmd->part_end));
+}
+
+static int imap_cmd_append(struct imap_cmd_text *cmd, const void *data,
+			   size_t len)
+{
+	if (len > SIZE_MAX - cmd->len - 1)
+		return -1;
+	if (cmd->len + len + 1 > cmd->cap) {
+		size_t cap = cmd->cap ? cmd->cap : 64;
+		char *buf;
+
+		while (cap < cmd->len + len + 1)
+			cap *= 2;
+		buf = realloc(cmd->buf, cap);
+		if (buf == NULL)
+			return -1;
+		cmd->buf = buf;
+		cmd->cap = cap;
+	}
+	memcpy(cmd->buf + cmd->len, data, len);
+	cmd->len += len;
+	/* Kept NUL-terminated so a debug log can print the syntax parts. */
+	cmd->buf[cmd->len] = '\0';
+	return 0;
+}
+
+static int imap_cmd_append_str(struct imap_cmd_text *cmd, const char *s)
+{
+	return imap_cmd_append(cmd, s, strlen(s));
+}
+
+static void imap_cmd_end_part(struct imap_cmd_text *cmd)
+{
+	cmd->part_end[cmd->nparts++] = cmd->len;
+}
+
+static int imap_cmd_check_tag(const char *tag, const char **error_r)
+{
+	size_t i;
+
+	if (tag == NULL || tag[0] == '\0') {
+		*error_r = "empty tag";
+		return -1;
+	}
+	for (i = 0; tag[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)tag[i];
+
+		if (i >= IMAP_TAG_MAX) {
+			*error_r = "tag too long";
+			return -1;
+		}
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9'))) {
+			*error_r = "tag is not letters and digits";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int imap_cmd_check_cred(const char *s, size_t len, bool is_user,
+			       const char **error_r)
+{
+	if (s == NULL || len == 0) {
+		*error_r = is_user ? "empty user name" : "empty password";
+		return -1;
+	}
+	if (len > IMAP_CRED_MAX) {
+		*error_r = is_user ? "user name too long" : "password too long";
+		return -1;
+	}
+	if (memchr(s, '\0', len) != NULL) {
+		*error_r = is_user ? "NUL in user name" : "NUL in password";
+		return -1;
+	}
+	return 0;
+}
+
+static int imap_cmd_oom(struct imap_cmd_text *cmd, const char **error_r)
+{
+	imap_cmd_reset(cmd);
+	*error_r = "out of memory";
+	return -1;
+}
+
+int imap_cmd_simple(struct imap_cmd_text *cmd, const char *tag,
+		    const char *args, const char **error_r)
+{
+	size_t i;
+
+	imap_cmd_reset(cmd);
+	if (imap_cmd_check_tag(tag, error_r) < 0)
+		return -1;
+	if (args == NULL || args[0] == '\0') {
+		*error_r = "empty command";
+		return -1;
+	}
+	/* Any control character, not only CR and LF: none belongs in IMAP
+	   command syntax outside a literal. */
+	for (i = 0; args[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)args[i];
+
+		if (c < 0x20 || c == 0x7f) {
+			*error_r = "control character in command";
+			return -1;
+		}
+	}
+	if (imap_cmd_append_str(cmd, tag) < 0 ||
+	    imap_cmd_append(cmd, " ", 1) < 0 ||
+	    imap_cmd_append(cmd, args, i) < 0 ||
+	    imap_cmd_append(cmd, "\r\n", 2) < 0)
+		return imap_cmd_oom(cmd, error_r);
+	imap_cmd_end_part(cmd);
+	return 0;
+}
+
+/* Writes "{n}\r\n" or "{n+}\r\n"; a synchronising literal ends a part, the
+   client must wait for "+" before the literal's octets. */
+static int imap_cmd_literal(struct imap_cmd_text *cmd, const char *data,
+			    size_t len, bool literal_plus)
+{
+	char hdr[32];
+	int n;
+
+	n = snprintf(hdr, sizeof(hdr), "{%zu%s}\r\n", len,
+		     literal_plus ? "+" : "");
+	if (n < 0 || (size_t)n >= sizeof(hdr))
+		return -1;
+	if (imap_cmd_append(cmd, hdr, (size_t)n) < 0)
+		return -1;
+	if (!literal_plus)
+		imap_cmd_end_part(cmd);
+	return imap_cmd_append(cmd, data, len);
+}
+
+int imap_cmd_login(struct imap_cmd_text *cmd, const char *tag,
+		   const char *user, size_t user_len,
+		   const char *pass, size_t pass_len, bool literal_plus,
+		   const char **error_r)
+{
+	imap_cmd_reset(cmd);
+	if (imap_cmd_check_tag(tag, error_r) < 0 ||
+	    imap_cmd_check_cred(user, user_len, true, error_r) < 0 ||
+	    imap_cmd_check_cred(pass, pass_len, false, error_r) < 0)
+		return -1;
+
+	if (imap_cmd_append_str(cmd, tag) < 0 ||
+	    imap_cmd_append_str(cmd, " LOGIN ") < 0 ||
+	    imap_cmd_literal(cmd, user, user_len, literal_plus) < 0 ||
+	    imap_cmd_append(cmd, " ", 1) < 0 ||
+	    imap_cmd_literal(cmd, pass, pass_len, literal_plus) < 0 ||
+	    imap_cmd_append(cmd, "\r\n", 2) < 0)
+		return imap_cmd_oom(cmd, error_r);
+	imap_cmd_end_part(cmd);
+	return 0;
+}
+
+static bool imap_b64_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		(c >= '0' && c <= '9') || c == '+' || c == '/';
+}
+
+/* Strict RFC 4648 form: whole quanta, '=' only as final padding. Anything
+   looser could smuggle a space or CRLF onto the AUTHENTICATE line. */
+static int imap_check_b64(const char *b64, size_t len, const char **error_r)
+{
+	size_t i, pad = 0;
+
+	if (b64 == NULL || len == 0) {
+		*error_r = "empty SASL response";
+		return -1;
+	}
+	if (len > IMAP_B64_MAX) {
+		*error_r = "SASL response too long";
+		return -1;
+	}
+	if (len % 4 != 0) {
+		*error_r = "SASL response is not base64";
+		return -1;
+	}
+	if (b64[len - 1] == '=')
+		pad = b64[len - 2] == '=' ? 2 : 1;
+	for (i = 0; i < len - pad; i++) {
+		if (!imap_b64_char((unsigned char)b64[i])) {
+			*error_r = "SASL response is not base64";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int imap_cmd_authenticate_plain(struct imap_cmd_text *cmd, const char *tag,
+				const char *b64, size_t b64_len, bool sasl_ir,
+				const char **error_r)
+{
+	imap_cmd_reset(cmd);
+	if (imap_cmd_check_tag(tag, error_r) < 0 ||
+	    imap_check_b64(b64, b64_len, error_r) < 0)
+		return -1;
+
+	if (imap_cmd_append_str(cmd, tag) < 0 ||
+	    imap_cmd_append_str(cmd, " AUTHENTICATE PLAIN") < 0)
+		return imap_cmd_oom(cmd, error_r);
+	if (sasl_ir) {
+		if (imap_cmd_append(cmd, " ", 1) < 0)
+			return imap_cmd_oom(cmd, error_r);
+	} else {
+		if (imap_cmd_append(cmd, "\r\n", 2) < 0)
+			return imap_cmd_oom(cmd, error_r);
+		imap_cmd_end_part(cmd);
+	}
+	if (imap_cmd_append(cmd, b64, b64_len) < 0 ||
+	    imap_cmd_append(cmd, "\r\n", 2) < 0)
+		return imap_cmd_oom(cmd, error_r);
+	imap_cmd_end_part(cmd);
+	return 0;
+}
+
+size_t imap_sasl_plain_message(const char *user, size_t user_len,
+			       const char *pass, size_t pass_len,
+			       char *dst, size_t dst_size)
+{
+	const char *error;
+	size_t len;
+
+	if (imap_cmd_check_cred(user, user_len, true, &error) < 0 ||
+	    imap_cmd_check_cred(pass, pass_len, false, &error) < 0)
+		return 0;
+	len = 2 + user_len + pass_len;
+	if (dst == NULL || dst_size < len)
+		return 0;
+	dst[0] = '\0';
+	memcpy(dst + 1, user, user_len);
+	dst[1 + user_len] = '\0';
+	memcpy(dst + 2 + user_len, pass, pass_len);
+	return len;
+}

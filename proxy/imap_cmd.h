@@ -1,0 +1,74 @@
+#ifndef IMAP_CMD_H
+#define IMAP_CMD_H
+
+/*
+ * IMAP command builders. Pure: libc only, no I/O.
+ *
+ * Anything that came from a POP3 client (user name, password, mailbox
+ * name) is only ever written as an IMAP literal or as base64, never spliced
+ * into command syntax, so quotes, CR, LF, "{5}" and the like cannot inject
+ * a command. NUL cannot be carried by an IMAP literal and is refused.
+ *
+ * A built command is one buffer split into parts: after sending part i
+ * (i < nparts-1) the client must wait for a "+" continuation before sending
+ * part i+1 (synchronising literals). With LITERAL+ the whole command is one
+ * part.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define IMAP_CMD_MAX_PARTS 4
+#define IMAP_TAG_MAX 16
+/* Longest user name or password we pass on. */
+#define IMAP_CRED_MAX 1024
+
+struct imap_cmd_text {
+	char *buf;           /* owned; free with imap_cmd_text_clear() */
+	size_t len;
+	size_t cap;
+	unsigned int nparts;
+	size_t part_end[IMAP_CMD_MAX_PARTS]; /* end offset of each part */
+};
+
+void imap_cmd_text_clear(struct imap_cmd_text *cmd);
+
+/*
+ * "<tag> <args>\r\n" where args is trusted text built by the caller
+ * (e.g. "SELECT INBOX", "UID FETCH 12 BODY[]"). Fails on CR/LF/NUL in args.
+ * Returns 0, or -1 with *error_r.
+ */
+int imap_cmd_simple(struct imap_cmd_text *cmd, const char *tag,
+		    const char *args, const char **error_r);
+
+/*
+ * LOGIN with both arguments as literals:
+ *   "<tag> LOGIN {u}\r\n" user " {p}\r\n" pass "\r\n"
+ * literal_plus: use "{n+}" and one part; otherwise three parts.
+ * Fails (-1) for empty or NUL-containing or overlong credentials.
+ */
+int imap_cmd_login(struct imap_cmd_text *cmd, const char *tag,
+		   const char *user, size_t user_len,
+		   const char *pass, size_t pass_len, bool literal_plus,
+		   const char **error_r);
+
+/*
+ * AUTHENTICATE PLAIN with the already base64-encoded SASL message:
+ * sasl_ir: "<tag> AUTHENTICATE PLAIN <b64>\r\n" (one part);
+ * otherwise "<tag> AUTHENTICATE PLAIN\r\n" then "<b64>\r\n" (two parts).
+ * b64 must be non-empty base64 alphabet only.
+ */
+int imap_cmd_authenticate_plain(struct imap_cmd_text *cmd, const char *tag,
+				const char *b64, size_t b64_len, bool sasl_ir,
+				const char **error_r);
+
+/*
+ * Builds the SASL PLAIN message "\0<authcid>\0<passwd>" (empty authzid)
+ * into dst (capacity dst_size). Returns its length, or 0 if it does not fit
+ * or a credential is empty or holds a NUL.
+ */
+size_t imap_sasl_plain_message(const char *user, size_t user_len,
+			       const char *pass, size_t pass_len,
+			       char *dst, size_t dst_size);
+
+#endif

@@ -1,0 +1,152 @@
+#ifndef POP3_PRIVATE_H
+#define POP3_PRIVATE_H
+
+/* Internals shared by pop3_session.c, pop3_commands.c, pop3_upstream.c. */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/time.h>
+
+#include "pop3_filter.h"
+#include "pop3_parse.h"
+#include "pop3_session.h"
+
+/* Client output: stop producing above HIGH, go on below LOW. */
+#define POP3_OUT_HIGH (256 * 1024)
+#define POP3_OUT_LOW (64 * 1024)
+/* TOP reads the body in ranges of this size until it has its lines. */
+#define POP3_TOP_CHUNK (64 * 1024)
+/* Bounds the per-session message table. */
+#define POP3_MAX_MESSAGES 2000000
+
+enum pop3_state {
+	POP3_STATE_AUTHORIZATION,
+	POP3_STATE_TRANSACTION,
+	POP3_STATE_UPDATE,
+	POP3_STATE_CLOSED,
+	POP3_STATE_COUNT
+};
+
+#define POP3_IN_AUTH (1u << POP3_STATE_AUTHORIZATION)
+#define POP3_IN_TRANS (1u << POP3_STATE_TRANSACTION)
+
+enum pop3_msg_flag {
+	POP3_MSG_DELETED = 1u << 0, /* DELE'd in this session */
+};
+
+struct pop3_msg {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t size;
+};
+
+/* A multi-line listing produced as the client drains its output. */
+enum pop3_listing {
+	POP3_LISTING_NONE,
+	POP3_LISTING_LIST,
+	POP3_LISTING_UIDL,
+};
+
+/* What the message stream in progress is. */
+enum pop3_fetch_kind {
+	POP3_FETCH_RETR,
+	POP3_FETCH_TOP_HEADER,
+	POP3_FETCH_TOP_TEXT,
+};
+
+struct pop3_session {
+	LIST_ENTRY(pop3_session) link;
+	struct pop3_server *srv;
+	const struct conf *conf;
+	struct bufferevent *bev;
+	struct event *free_ev;
+	struct event *resume_ev;    /* reads the next command from the loop */
+	struct event *timer;        /* auth failure delay */
+	void (*timer_cb)(struct pop3_session *s);
+
+	char id[20];
+	char log_id[32];            /* "session=<id>" */
+	char client_ip[64];
+	enum pop3_state state;
+	bool busy;                  /* a command is in flight */
+	const char *doing;          /* what it is doing, for errors */
+	bool close_after_flush;
+	const char *end_reason;
+	unsigned int bad_commands;
+
+	struct pop3_scanner scanner;
+	struct pop3_cmd cmd;
+	bool auth_continuation;     /* next line answers AUTH PLAIN "+ " */
+
+	/* authentication */
+	char *user;                 /* from USER, or the SASL authcid */
+	size_t user_len;
+	char *pass;                 /* held only until the login is sent */
+	size_t pass_len;
+	struct imap_client *imap;
+	const char *upstream_tls;   /* TLS version upstream, "none" */
+
+	/* the maildrop, fixed at login */
+	uint32_t uidvalidity;
+	uint32_t exists;
+	struct pop3_msg *msgs;
+	unsigned int msg_count;
+	unsigned int msg_cap;
+	bool listing_failed;
+
+	/* multi-line listing in progress */
+	enum pop3_listing listing;
+	unsigned int listing_next;
+
+	/* message stream in progress (RETR/TOP) */
+	enum pop3_fetch_kind fetch_kind;
+	struct pop3_msg *fetch_msg;
+	struct pop3_filter filter;
+	uint64_t top_lines;
+	uint64_t top_offset;        /* next TEXT range start */
+	uint64_t chunk_size;        /* size of the TEXT range literal seen */
+	bool fetch_started;         /* +OK sent */
+	bool fetch_streaming;       /* inside the message literal */
+	bool fetch_got_body;        /* the wanted item was seen */
+
+	/* counters for the summary line */
+	unsigned int retr_count, top_count, dele_count;
+	uint64_t bytes_out;
+	struct timeval started;
+};
+
+/* pop3_session.c */
+void pop3_session_set_state(struct pop3_session *s, enum pop3_state state);
+void pop3_reply(struct pop3_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void pop3_write(struct pop3_session *s, const void *data, size_t len);
+size_t pop3_output_len(struct pop3_session *s);
+struct evbuffer *pop3_output(struct pop3_session *s);
+/* The command goes on asynchronously: stop reading input until done. */
+void pop3_command_wait(struct pop3_session *s);
+/* The command in flight is done: read the next one. */
+void pop3_command_done(struct pop3_session *s);
+/* Closes now (no more output). */
+void pop3_session_close(struct pop3_session *s, const char *reason);
+/* Closes once everything queued has reached the client. */
+void pop3_session_close_after_flush(struct pop3_session *s, const char *reason);
+void pop3_session_set_timer(struct pop3_session *s, unsigned int msecs,
+			    void (*cb)(struct pop3_session *s));
+/* A bad command: counts it, replies, closes when the budget is spent. */
+void pop3_bad_command(struct pop3_session *s, const char *reply);
+
+/* pop3_commands.c */
+void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len);
+/* Produces more lines of a LIST/UIDL listing; true when finished. */
+bool pop3_listing_continue(struct pop3_session *s);
+void pop3_clear_credentials(struct pop3_session *s);
+
+/* pop3_upstream.c */
+void pop3_upstream_login(struct pop3_session *s);
+void pop3_upstream_fetch(struct pop3_session *s, struct pop3_msg *msg,
+			 bool top, uint64_t lines);
+void pop3_upstream_quit(struct pop3_session *s);
+/* Output drained below POP3_OUT_LOW: let a paused stream go on. */
+void pop3_upstream_output_drained(struct pop3_session *s);
+
+#endif

@@ -1,0 +1,389 @@
+#include "pop3_private.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "conf.h"
+#include "imap_client.h"
+#include "log.h"
+
+static const char *const pop3_state_names[] = {
+	[POP3_STATE_AUTHORIZATION] = "AUTHORIZATION",
+	[POP3_STATE_TRANSACTION] = "TRANSACTION",
+	[POP3_STATE_UPDATE] = "UPDATE",
+	[POP3_STATE_CLOSED] = "CLOSED",
+};
+_Static_assert(sizeof(pop3_state_names) / sizeof(pop3_state_names[0]) ==
+	       POP3_STATE_COUNT, "state names must match enum pop3_state");
+
+static void pop3_session_input(struct pop3_session *s);
+
+void pop3_session_set_state(struct pop3_session *s, enum pop3_state state)
+{
+	if (s->state == state)
+		return;
+	log_debug("%s state=%s->%s", s->log_id, pop3_state_names[s->state],
+		  pop3_state_names[state]);
+	s->state = state;
+}
+
+struct evbuffer *pop3_output(struct pop3_session *s)
+{
+	return bufferevent_get_output(s->bev);
+}
+
+size_t pop3_output_len(struct pop3_session *s)
+{
+	return evbuffer_get_length(bufferevent_get_output(s->bev));
+}
+
+void pop3_write(struct pop3_session *s, const void *data, size_t len)
+{
+	if (s->state == POP3_STATE_CLOSED)
+		return;
+	bufferevent_write(s->bev, data, len);
+	s->bytes_out += len;
+}
+
+void pop3_reply(struct pop3_session *s, const char *fmt, ...)
+{
+	char line[512];
+	va_list args;
+	int n;
+
+	va_start(args, fmt);
+	n = vsnprintf(line, sizeof(line) - 2, fmt, args);
+	va_end(args);
+	if (n < 0)
+		return;
+	if ((size_t)n > sizeof(line) - 3)
+		n = sizeof(line) - 3;
+	if (log_enabled(CONF_LOG_DEBUG))
+		log_debug("%s pop3_out=\"%.*s\"", s->log_id, n, line);
+	line[n++] = '\r';
+	line[n++] = '\n';
+	pop3_write(s, line, (size_t)n);
+}
+
+static void pop3_session_log_end(struct pop3_session *s)
+{
+	struct timeval now;
+	char user[128];
+	long long ms;
+
+	gettimeofday(&now, NULL);
+	ms = (long long)(now.tv_sec - s->started.tv_sec) * 1000 +
+		(now.tv_usec - s->started.tv_usec) / 1000;
+	if (s->user != NULL)
+		log_escape(s->user, s->user_len, user, sizeof(user));
+	else
+		strcpy(user, "-");
+	log_info("%s event=session_end user=%s client=%s state=%s "
+		 "upstream_tls=%s retr=%u top=%u dele=%u bytes_out=%llu "
+		 "duration_ms=%lld reason=%s",
+		 s->log_id, user, s->client_ip, pop3_state_names[s->state],
+		 s->upstream_tls, s->retr_count, s->top_count, s->dele_count,
+		 (unsigned long long)s->bytes_out, ms, s->end_reason);
+}
+
+static void pop3_session_free(struct pop3_session *s)
+{
+	LIST_REMOVE(s, link);
+	s->srv->sessions--;
+	imap_client_free(&s->imap);
+	pop3_clear_credentials(s);
+	free(s->user);
+	free(s->msgs);
+	event_free(s->timer);
+	event_free(s->resume_ev);
+	event_free(s->free_ev);
+	bufferevent_free(s->bev);
+	free(s);
+}
+
+static void pop3_session_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	pop3_session_free(arg);
+}
+
+void pop3_session_close(struct pop3_session *s, const char *reason)
+{
+	if (s->state == POP3_STATE_CLOSED)
+		return;
+	s->end_reason = reason;
+	pop3_session_log_end(s);
+	pop3_session_set_state(s, POP3_STATE_CLOSED);
+	imap_client_close(s->imap);
+	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+	event_del(s->timer);
+	event_del(s->resume_ev);
+	/* Freed from the loop, never inside one of its own callbacks. */
+	event_active(s->free_ev, EV_TIMEOUT, 0);
+}
+
+void pop3_session_close_after_flush(struct pop3_session *s, const char *reason)
+{
+	if (s->state == POP3_STATE_CLOSED)
+		return;
+	s->end_reason = reason;
+	s->close_after_flush = true;
+	s->busy = true;
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+	if (pop3_output_len(s) == 0)
+		pop3_session_close(s, reason);
+}
+
+void pop3_bad_command(struct pop3_session *s, const char *reply)
+{
+	s->bad_commands++;
+	if (s->bad_commands >= s->conf->max_bad_commands) {
+		pop3_reply(s, "-ERR %s (too many bad commands, closing)", reply);
+		pop3_session_close_after_flush(s, "bad_commands");
+		return;
+	}
+	pop3_reply(s, "-ERR %s", reply);
+}
+
+void pop3_command_wait(struct pop3_session *s)
+{
+	s->busy = true;
+	bufferevent_disable(s->bev, EV_READ);
+}
+
+void pop3_command_done(struct pop3_session *s)
+{
+	if (s->state == POP3_STATE_CLOSED || s->close_after_flush)
+		return;
+	s->busy = false;
+	s->doing = "waiting for a command";
+	bufferevent_enable(s->bev, EV_READ);
+	/* The next pipelined command runs from the loop, never nested in
+	   the callback that finished this one (it may free the upstream
+	   client whose callback we are in). */
+	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+static void pop3_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	if (s->state != POP3_STATE_CLOSED)
+		pop3_session_input(s);
+}
+
+static void pop3_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+	void (*cb)(struct pop3_session *) = s->timer_cb;
+
+	s->timer_cb = NULL;
+	if (cb != NULL && s->state != POP3_STATE_CLOSED)
+		cb(s);
+}
+
+void pop3_session_set_timer(struct pop3_session *s, unsigned int msecs,
+			    void (*cb)(struct pop3_session *s))
+{
+	struct timeval tv = { .tv_sec = msecs / 1000, .tv_usec = (msecs % 1000) * 1000 };
+
+	s->timer_cb = cb;
+	event_add(s->timer, &tv);
+}
+
+/* Reads complete command lines and runs them, one at a time: a command
+   that waits for the upstream leaves the rest queued in the input. */
+static void pop3_session_input(struct pop3_session *s)
+{
+	struct evbuffer *in = bufferevent_get_input(s->bev);
+
+	while (!s->busy && s->state != POP3_STATE_CLOSED) {
+		struct evbuffer_iovec v;
+		enum pop3_parse_status st;
+		const char *error;
+		size_t consumed;
+
+		/* A client that pipelines without reading gets no more
+		   replies queued than the output limit. */
+		if (pop3_output_len(s) > POP3_OUT_HIGH) {
+			bufferevent_disable(s->bev, EV_READ);
+			return;
+		}
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return;
+		st = pop3_scanner_feed(&s->scanner, v.iov_base, v.iov_len,
+				       &consumed, &error);
+		evbuffer_drain(in, consumed);
+		if (st == POP3_PARSE_NEED_MORE)
+			continue;
+		if (st == POP3_PARSE_ERROR) {
+			pop3_reply(s, "-ERR %s", error);
+			pop3_session_close_after_flush(s, "bad_input");
+			return;
+		}
+		pop3_dispatch_line(s, s->scanner.buf, s->scanner.len);
+		explicit_bzero(s->scanner.buf, s->scanner.len);
+		pop3_scanner_set_max(&s->scanner, s->auth_continuation ?
+				     POP3_MAX_AUTH_LINE : POP3_MAX_CMD_LINE);
+	}
+}
+
+static void pop3_read_cb(struct bufferevent *bev, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	if (s->state != POP3_STATE_CLOSED)
+		pop3_session_input(s);
+}
+
+static void pop3_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	if (s->state == POP3_STATE_CLOSED)
+		return;
+	if (s->close_after_flush) {
+		if (pop3_output_len(s) == 0)
+			pop3_session_close(s, s->end_reason);
+		return;
+	}
+	if (s->listing != POP3_LISTING_NONE) {
+		if (pop3_listing_continue(s))
+			pop3_command_done(s);
+		return;
+	}
+	if (s->busy) {
+		pop3_upstream_output_drained(s);
+		return;
+	}
+	/* Reading may have stopped because replies piled up. */
+	bufferevent_enable(s->bev, EV_READ);
+	pop3_session_input(s);
+}
+
+static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	if (s->state == POP3_STATE_CLOSED)
+		return;
+	if ((what & BEV_EVENT_TIMEOUT) != 0) {
+		if ((what & BEV_EVENT_READING) != 0) {
+			pop3_reply(s, "-ERR Disconnected for inactivity");
+			pop3_session_close_after_flush(s, "idle_timeout");
+			/* The client may not read either: do not wait long. */
+			struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
+			bufferevent_set_timeouts(s->bev, NULL, &tv);
+		} else {
+			pop3_session_close(s, "write_timeout");
+		}
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) != 0)
+		pop3_session_close(s, s->busy ? "client_gone_during_command" : "disconnect");
+	else
+		pop3_session_close(s, "client_error");
+}
+
+static void pop3_format_client(const struct sockaddr *sa, char *buf, size_t size)
+{
+	char addr[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
+		snprintf(buf, size, "%s:%u", addr, ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
+		snprintf(buf, size, "[%s]:%u", addr, ntohs(in6->sin6_port));
+	} else {
+		snprintf(buf, size, "unknown");
+	}
+}
+
+void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
+			 const struct sockaddr *sa, socklen_t salen)
+{
+	const struct conf *conf = srv->conf;
+	struct pop3_session *s = calloc(1, sizeof(*s));
+	struct timeval idle = { .tv_sec = conf->idle_timeout_secs, .tv_usec = 0 };
+
+	if (s == NULL) {
+		evutil_closesocket(fd);
+		return;
+	}
+	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->free_ev = event_new(srv->base, -1, 0, pop3_session_free_cb, s);
+	s->timer = evtimer_new(srv->base, pop3_timer_cb, s);
+	s->resume_ev = event_new(srv->base, -1, 0, pop3_resume_cb, s);
+	if (s->bev == NULL || s->free_ev == NULL || s->timer == NULL ||
+	    s->resume_ev == NULL) {
+		if (s->bev != NULL)
+			bufferevent_free(s->bev);
+		else
+			evutil_closesocket(fd);
+		if (s->free_ev != NULL)
+			event_free(s->free_ev);
+		if (s->timer != NULL)
+			event_free(s->timer);
+		if (s->resume_ev != NULL)
+			event_free(s->resume_ev);
+		free(s);
+		return;
+	}
+	s->srv = srv;
+	s->conf = conf;
+	srv->sessions++;
+	srv->sessions_total++;
+	LIST_INSERT_HEAD(&srv->list, s, link);
+	snprintf(s->id, sizeof(s->id), "%x%05llx", (unsigned int)getpid() & 0xffff,
+		 (unsigned long long)srv->sessions_total);
+	snprintf(s->log_id, sizeof(s->log_id), "session=%s", s->id);
+	pop3_format_client(sa, s->client_ip, sizeof(s->client_ip));
+	s->state = POP3_STATE_AUTHORIZATION;
+	s->doing = "waiting for a command";
+	s->end_reason = "unknown";
+	s->upstream_tls = "none";
+	gettimeofday(&s->started, NULL);
+	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
+
+	bufferevent_setcb(s->bev, pop3_read_cb, pop3_write_cb, pop3_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, POP3_OUT_LOW, 0);
+	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	log_debug("%s event=connect client=%s", s->log_id, s->client_ip);
+
+	if (srv->stopping) {
+		pop3_reply(s, "-ERR [SYS/TEMP] Server shutting down");
+		pop3_session_close_after_flush(s, "shutting_down");
+		return;
+	}
+	if (srv->sessions > conf->max_connections) {
+		log_warn("%s event=refused client=%s reason=max_connections limit=%u",
+			 s->log_id, s->client_ip, conf->max_connections);
+		pop3_reply(s, "-ERR [SYS/TEMP] Too many connections, try again later");
+		pop3_session_close_after_flush(s, "max_connections");
+		return;
+	}
+	pop3_reply(s, "+OK %s", conf->greeting);
+}
+
+void pop3_server_close_all(struct pop3_server *srv, const char *reason)
+{
+	struct pop3_session *s;
+
+	LIST_FOREACH(s, &srv->list, link)
+		pop3_session_close(s, reason);
+}

@@ -1,0 +1,197 @@
+#include "tls.h"
+
+#include <string.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+struct tls_client_ctx {
+	SSL_CTX *ssl_ctx;
+};
+
+void tls_init(void)
+{
+	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
+			 OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+}
+
+static char *tls_strerror_dup(const char *what)
+{
+	char buf[512];
+	unsigned long e = ERR_get_error();
+
+	snprintf(buf, sizeof(buf), "%s: %s", what,
+		 e != 0 ? ERR_reason_error_string(e) : "unknown error");
+	ERR_clear_error();
+	return strdup(buf);
+}
+
+struct tls_client_ctx *tls_client_ctx_new(bool verify, const char *ca_file,
+					  char **error_r)
+{
+	struct tls_client_ctx *ctx = calloc(1, sizeof(*ctx));
+
+	if (ctx == NULL) {
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
+	ctx->ssl_ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx->ssl_ctx == NULL) {
+		*error_r = tls_strerror_dup("SSL_CTX_new");
+		free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx->ssl_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (verify) {
+		int ok = ca_file != NULL ?
+			SSL_CTX_load_verify_locations(ctx->ssl_ctx, ca_file, NULL) :
+			SSL_CTX_set_default_verify_paths(ctx->ssl_ctx);
+		if (ok != 1) {
+			*error_r = tls_strerror_dup(ca_file != NULL ?
+				"loading ca_file" : "loading system CA store");
+			tls_client_ctx_free(&ctx);
+			return NULL;
+		}
+		SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_PEER, NULL);
+	} else {
+		SSL_CTX_set_verify(ctx->ssl_ctx, SSL_VERIFY_NONE, NULL);
+	}
+	return ctx;
+}
+
+void tls_client_ctx_free(struct tls_client_ctx **ctx)
+{
+	if (*ctx == NULL)
+		return;
+	SSL_CTX_free((*ctx)->ssl_ctx);
+	free(*ctx);
+	*ctx = NULL;
+}
+
+static SSL *tls_client_ssl(struct tls_client_ctx *ctx, const char *host)
+{
+	SSL *ssl = SSL_new(ctx->ssl_ctx);
+
+	if (ssl == NULL)
+		return NULL;
+	/* SNI only for names, host name check for names and addresses. */
+	if (strspn(host, "0123456789.") != strlen(host) && strchr(host, ':') == NULL)
+		SSL_set_tlsext_host_name(ssl, host);
+	if (SSL_set1_host(ssl, host) != 1) {
+		SSL_free(ssl);
+		return NULL;
+	}
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return ssl;
+}
+
+struct bufferevent *tls_client_bufferevent(struct event_base *base,
+					   struct tls_client_ctx *ctx,
+					   const char *host)
+{
+	SSL *ssl = tls_client_ssl(ctx, host);
+	struct bufferevent *bev;
+
+	if (ssl == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(base, -1, ssl,
+					     BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		SSL_free(ssl);
+	return bev;
+}
+
+struct bufferevent *tls_client_filter(struct event_base *base,
+				      struct bufferevent *under,
+				      struct tls_client_ctx *ctx,
+				      const char *host)
+{
+	SSL *ssl = tls_client_ssl(ctx, host);
+	struct bufferevent *bev;
+
+	if (ssl == NULL)
+		return NULL;
+	bev = bufferevent_openssl_filter_new(base, under, ssl,
+					     BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		SSL_free(ssl);
+	return bev;
+}
+
+const char *tls_error_reason(struct bufferevent *bev, char *buf, size_t size)
+{
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+	unsigned long e;
+
+	if (ssl != NULL) {
+		long v = SSL_get_verify_result(ssl);
+
+		if (v != X509_V_OK) {
+			snprintf(buf, size, "certificate verification failed: %s",
+				 X509_verify_cert_error_string(v));
+			return buf;
+		}
+	}
+	e = bev != NULL ? bufferevent_get_openssl_error(bev) : 0;
+	if (e == 0)
+		e = ERR_get_error();
+	if (e != 0) {
+		char tmp[256];
+
+		ERR_error_string_n(e, tmp, sizeof(tmp));
+		snprintf(buf, size, "TLS error: %s", tmp);
+	} else {
+		snprintf(buf, size, "TLS connection failed");
+	}
+	ERR_clear_error();
+	return buf;
+}
+
+const char *tls_version(struct bufferevent *bev)
+{
+	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
+
+	return ssl != NULL ? SSL_get_version(ssl) : "none";
+}
+
+size_t tls_base64_encode(const void *src, size_t len, char *dst)
+{
+	return (size_t)EVP_EncodeBlock((unsigned char *)dst, src, (int)len);
+}
+
+int tls_base64_decode(const char *src, size_t len, void *dst, size_t dst_size)
+{
+	size_t pad = 0;
+	int n;
+
+	/* EVP_DecodeBlock skips blanks and counts padding as zero bytes:
+	   check the alphabet ourselves and subtract the padding. */
+	if (len == 0 || len % 4 != 0 || len / 4 * 3 > dst_size || len > 65536)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c == '=') {
+			if (i < len - 2)
+				return -1;
+			pad++;
+		} else if (pad > 0 ||
+			   !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			     (c >= '0' && c <= '9') || c == '+' || c == '/')) {
+			return -1;
+		}
+	}
+	n = EVP_DecodeBlock(dst, (const unsigned char *)src, (int)len);
+	if (n < 0 || (size_t)n < pad)
+		return -1;
+	return n - (int)pad;
+}

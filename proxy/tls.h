@@ -1,0 +1,63 @@
+#ifndef TLS_H
+#define TLS_H
+
+/*
+ * The only module that includes OpenSSL headers: TLS contexts and
+ * bufferevents for the upstream side, and the base64 codec used for SASL.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct event_base;
+struct bufferevent;
+struct tls_client_ctx;
+
+/* Process-wide OpenSSL set-up; call once at start. */
+void tls_init(void);
+
+/*
+ * A client context: TLS 1.2 minimum, peer verification against ca_file, or
+ * the system store when ca_file is NULL. verify = false accepts any
+ * certificate (test setups only; the caller warns). Returns NULL with a
+ * malloc'd *error_r on failure.
+ */
+struct tls_client_ctx *tls_client_ctx_new(bool verify, const char *ca_file,
+					  char **error_r);
+void tls_client_ctx_free(struct tls_client_ctx **ctx);
+
+/*
+ * A new bufferevent speaking TLS to `host` (SNI and host name check) over a
+ * not yet connected socket bufferevent (implicit TLS: pass fd -1, then
+ * connect it with bufferevent_socket_connect*). Returns NULL on failure.
+ */
+struct bufferevent *tls_client_bufferevent(struct event_base *base,
+					   struct tls_client_ctx *ctx,
+					   const char *host);
+
+/*
+ * Wraps an already connected plaintext bufferevent in TLS (STARTTLS). The
+ * returned filter bufferevent owns `under`. Returns NULL on failure (then
+ * `under` is still the caller's).
+ */
+struct bufferevent *tls_client_filter(struct event_base *base,
+				      struct bufferevent *under,
+				      struct tls_client_ctx *ctx,
+				      const char *host);
+
+/* Describes why a TLS bufferevent failed (certificate verification
+   result, or the OpenSSL error queue) into buf. Returns buf. */
+const char *tls_error_reason(struct bufferevent *bev, char *buf, size_t size);
+
+/* Protocol version of an established TLS bufferevent ("TLSv1.3"), or
+   "none" for a plain one. */
+const char *tls_version(struct bufferevent *bev);
+
+/* Base64 (RFC 4648, with padding). Encode writes a NUL-terminated string
+   into dst (size >= 4*((len+2)/3)+1) and returns its length. Decode
+   returns the decoded length, or -1 for invalid input or when dst
+   (dst_size) is too small; it rejects whitespace and bad padding. */
+size_t tls_base64_encode(const void *src, size_t len, char *dst);
+int tls_base64_decode(const char *src, size_t len, void *dst, size_t dst_size);
+
+#endif

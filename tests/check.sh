@@ -1,0 +1,46 @@
+#!/bin/sh
+# make check: unit tests, fuzz smoke, end-to-end tests; ends with one line
+# "N passed, N failed" summing every part.
+set -u
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+log=$(mktemp -d)
+trap 'rm -rf "$log"' EXIT
+passed=0; failed=0
+
+count() {	# count NAME FILE: add the part's "N passed, N failed" line
+	line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$2" | tail -n 1)
+	if [ -z "$line" ]; then
+		echo "$1: no result line"; failed=$((failed + 1)); return
+	fi
+	p=$(echo "$line" | grep -oE '[0-9]+ passed' | grep -oE '[0-9]+')
+	f=$(echo "$line" | grep -oE '[0-9]+ failed' | grep -oE '[0-9]+')
+	passed=$((passed + p)); failed=$((failed + f))
+}
+
+echo "== unit tests"
+tests/run-unit.sh "$BUILD"/tests/test_* 2>&1 | tee "$log/unit"
+count unit "$log/unit"
+
+echo "== fuzz smoke (${FUZZ_SMOKE_SECS:-10}s per harness)"
+if command -v clang >/dev/null 2>&1; then
+	if make --no-print-directory fuzz-smoke >"$log/fuzz" 2>&1; then
+		n=$(grep -c ': ok' "$log/fuzz")
+		cat "$log/fuzz" | grep -E ': (ok|FAILED)'
+		echo "fuzz: $n passed, 0 failed" | tee "$log/fuzzsum"
+	else
+		tail -n 30 "$log/fuzz"
+		n=$(grep -c ': ok' "$log/fuzz")
+		echo "fuzz: $n passed, 1 failed" | tee "$log/fuzzsum"
+	fi
+	count fuzz "$log/fuzzsum"
+else
+	echo "fuzz: clang missing"; failed=$((failed + 1))
+fi
+
+echo "== end-to-end tests"
+python3 tests/e2e/run.py --binary "$BUILD/popgate" 2>&1 | tee "$log/e2e"
+count e2e "$log/e2e"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,203 @@
+/*
+ * libFuzzer harness for the IMAP command builders.
+ *
+ * Input: byte 0 = flags (bit 0 LITERAL+, bit 1 SASL-IR), bytes 1-2 = where
+ * to split the rest into user name and password (little endian, modulo the
+ * rest's length + 1). Whatever the bytes, a credential the builder accepts
+ * must come out inside exactly-sized literals (LOGIN) or as the base64 of
+ * exactly "\0user\0pass" (AUTHENTICATE), and one it refuses must be one the
+ * contract says to refuse.
+ */
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proxy/imap_cmd.h"
+#include "tests/unit/imap_cmd_check.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void fuzz_fail(const char *what, const char *why)
+{
+	fprintf(stderr, "fuzz_imap_cmd: %s: %s\n", what, why);
+	abort();
+}
+
+static bool fuzz_cred_ok(const char *s, size_t len)
+{
+	return len > 0 && len <= IMAP_CRED_MAX && memchr(s, '\0', len) == NULL;
+}
+
+static bool fuzz_tag_ok(const char *s, size_t len)
+{
+	size_t i;
+
+	if (len == 0 || len > IMAP_TAG_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9')))
+			return false;
+	}
+	return true;
+}
+
+static void fuzz_login(struct imap_cmd_text *cmd, const char *user,
+		       size_t user_len, const char *pass, size_t pass_len,
+		       bool literal_plus)
+{
+	const char *error = NULL, *why;
+	bool want = fuzz_cred_ok(user, user_len) &&
+		fuzz_cred_ok(pass, pass_len);
+	int ret = imap_cmd_login(cmd, "A1", user, user_len, pass, pass_len,
+				 literal_plus, &error);
+
+	if (!want) {
+		if (ret != -1 || error == NULL || cmd->len != 0)
+			fuzz_fail("LOGIN", "bad credential accepted");
+		return;
+	}
+	if (ret != 0)
+		fuzz_fail("LOGIN", "good credential refused");
+	why = imap_check_login(cmd, "A1", user, user_len, pass, pass_len,
+			       literal_plus);
+	if (why != NULL)
+		fuzz_fail("LOGIN", why);
+}
+
+static void fuzz_authenticate(struct imap_cmd_text *cmd, const char *user,
+			      size_t user_len, const char *pass,
+			      size_t pass_len, bool sasl_ir)
+{
+	bool want = fuzz_cred_ok(user, user_len) &&
+		fuzz_cred_ok(pass, pass_len);
+	size_t cap = 2 + user_len + pass_len;
+	char *msg = malloc(cap);
+	char *b64 = malloc(4 * (cap / 3 + 1) + 1);
+	const char *error = NULL, *why;
+	size_t len, b64_len;
+
+	if (msg == NULL || b64 == NULL)
+		abort();
+	len = imap_sasl_plain_message(user, user_len, pass, pass_len,
+				      msg, cap);
+	if (!want) {
+		if (len != 0)
+			fuzz_fail("SASL PLAIN", "bad credential accepted");
+		goto out;
+	}
+	if (len != cap || msg[0] != '\0' || msg[1 + user_len] != '\0' ||
+	    memcmp(msg + 1, user, user_len) != 0 ||
+	    memcmp(msg + 2 + user_len, pass, pass_len) != 0)
+		fuzz_fail("SASL PLAIN", "message is not \\0user\\0pass");
+	if (imap_sasl_plain_message(user, user_len, pass, pass_len,
+				    msg, cap - 1) != 0)
+		fuzz_fail("SASL PLAIN", "overflowed a short buffer");
+	b64_len = imap_check_b64_encode((const unsigned char *)msg, len, b64);
+	if (imap_cmd_authenticate_plain(cmd, "A2", b64, b64_len, sasl_ir,
+					&error) != 0)
+		fuzz_fail("AUTHENTICATE", "good response refused");
+	why = imap_check_authenticate(cmd, "A2", b64, b64_len, sasl_ir);
+	if (why != NULL)
+		fuzz_fail("AUTHENTICATE", why);
+out:
+	free(msg);
+	free(b64);
+}
+
+/* The raw user bytes as a would-be base64 response: a non-base64 byte,
+   a wrong length or padding must be refused, never spliced in. */
+static void fuzz_raw_b64(struct imap_cmd_text *cmd, const char *s,
+			 size_t len, bool sasl_ir)
+{
+	const char *error = NULL, *why;
+	size_t i;
+
+	if (imap_cmd_authenticate_plain(cmd, "A3", s, len, sasl_ir,
+					&error) != 0)
+		return;
+	if (len == 0 || len % 4 != 0)
+		fuzz_fail("AUTHENTICATE", "accepted a partial quantum");
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool b64 = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+			(c >= '0' && c <= '9') || c == '+' || c == '/' ||
+			(c == '=' && i >= len - 2 &&
+			 (i == len - 1 || s[len - 1] == '='));
+
+		if (!b64)
+			fuzz_fail("AUTHENTICATE", "accepted a non-base64 byte");
+	}
+	why = imap_check_authenticate(cmd, "A3", s, len, sasl_ir);
+	if (why != NULL)
+		fuzz_fail("AUTHENTICATE raw", why);
+}
+
+/* The user bytes as trusted command text and as a tag. */
+static void fuzz_simple(struct imap_cmd_text *cmd, const char *s, size_t len)
+{
+	char *args = malloc(len + 1);
+	const char *error = NULL;
+	size_t n, i;
+	bool ctl = false;
+	int ret;
+
+	if (args == NULL)
+		abort();
+	memcpy(args, s, len);
+	args[len] = '\0';
+	n = strlen(args);
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)args[i];
+
+		if (c < 0x20 || c == 0x7f)
+			ctl = true;
+	}
+	ret = imap_cmd_simple(cmd, "A4", args, &error);
+	if (n == 0 || ctl) {
+		if (ret != -1)
+			fuzz_fail("simple", "control character accepted");
+	} else if (ret != 0 || cmd->nparts != 1 || cmd->len != n + 5 ||
+		   cmd->part_end[0] != cmd->len ||
+		   memcmp(cmd->buf, "A4 ", 3) != 0 ||
+		   memcmp(cmd->buf + 3, args, n) != 0 ||
+		   memcmp(cmd->buf + 3 + n, "\r\n", 2) != 0) {
+		fuzz_fail("simple", "wrong bytes");
+	}
+
+	ret = imap_cmd_simple(cmd, args, "NOOP", &error);
+	if ((ret == 0) != fuzz_tag_ok(args, n))
+		fuzz_fail("simple", "tag check wrong");
+	free(args);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct imap_cmd_text cmd = { 0 };
+	const char *rest, *user, *pass;
+	size_t rest_len, split, user_len, pass_len;
+	unsigned int flags;
+
+	if (size < 3)
+		return 0;
+	flags = data[0];
+	split = (size_t)data[1] | ((size_t)data[2] << 8);
+	rest = (const char *)data + 3;
+	rest_len = size - 3;
+	split %= rest_len + 1;
+	user = rest;
+	user_len = split;
+	pass = rest + split;
+	pass_len = rest_len - split;
+
+	fuzz_login(&cmd, user, user_len, pass, pass_len, flags & 1);
+	fuzz_authenticate(&cmd, user, user_len, pass, pass_len, flags & 2);
+	fuzz_raw_b64(&cmd, user, user_len, flags & 2);
+	fuzz_simple(&cmd, user, user_len);
+	imap_cmd_text_clear(&cmd);
+	return 0;
+}

@@ -1,0 +1,624 @@
+/* Configuration loading: temp files in, struct conf or "<file>:<line>: why"
+   out; the shipped sample loads and lists every key. Run from the repo
+   root (the sample is read as conf/popgate.conf). */
+
+#include <check.h>
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf/conf.h"
+
+#define SAMPLE "conf/popgate.conf"
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Every key popgate knows, as it must appear in the sample. */
+static const char *const all_keys[][2] = {
+	{ "server", "listen" },
+	{ "server", "idle_timeout" },
+	{ "server", "max_connections" },
+	{ "server", "max_bad_commands" },
+	{ "server", "auth_fail_delay" },
+	{ "server", "greeting" },
+	{ "upstream", "host" },
+	{ "upstream", "port" },
+	{ "upstream", "tls" },
+	{ "upstream", "verify" },
+	{ "upstream", "ca_file" },
+	{ "upstream", "timeout" },
+	{ "upstream", "mailbox" },
+	{ "log", "target" },
+	{ "log", "level" },
+	{ "log", "ident" },
+};
+
+static char tmp_path[64];
+
+static const char *write_tmp_len(const char *text, size_t len)
+{
+	int fd;
+
+	strcpy(tmp_path, "/tmp/popgate-test-conf-XXXXXX");
+	fd = mkstemp(tmp_path);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, text, len), (ssize_t)len);
+	close(fd);
+	return tmp_path;
+}
+
+static const char *write_tmp(const char *text)
+{
+	return write_tmp_len(text, strlen(text));
+}
+
+static struct conf *load_ok(const char *text)
+{
+	struct conf *conf = NULL;
+	char *error = NULL;
+	const char *path = write_tmp(text);
+
+	ck_assert_msg(conf_load(path, &conf, &error) == 0, "%s", error);
+	ck_assert_ptr_null(error);
+	ck_assert_ptr_nonnull(conf);
+	ck_assert_str_eq(conf->path, path);
+	unlink(path);
+	return conf;
+}
+
+/* The error must be "<path>:<line>: ..." (line 0: "<path>: ...") and
+   contain `want`. */
+static void check_error(const char *path, const char *error,
+			unsigned int line, const char *want)
+{
+	char prefix[128];
+
+	if (line != 0)
+		snprintf(prefix, sizeof(prefix), "%s:%u: ", path, line);
+	else
+		snprintf(prefix, sizeof(prefix), "%s: ", path);
+	ck_assert_ptr_nonnull(error);
+	ck_assert_msg(strncmp(error, prefix, strlen(prefix)) == 0,
+		      "'%s' does not start with '%s'", error, prefix);
+	ck_assert_msg(strstr(error, want) != NULL, "'%s' lacks '%s'", error,
+		      want);
+}
+
+START_TEST(defaults)
+{
+	struct conf *conf = conf_new_defaults();
+
+	ck_assert_ptr_nonnull(conf);
+	ck_assert_ptr_null(conf->path);
+	ck_assert_uint_eq(conf->listen_count, 1);
+	ck_assert_str_eq(conf->listen[0].host, "127.0.0.1");
+	ck_assert_uint_eq(conf->listen[0].port, 1110);
+	ck_assert_uint_eq(conf->idle_timeout_secs, 600);
+	ck_assert_uint_eq(conf->max_connections, 1000);
+	ck_assert_uint_eq(conf->max_bad_commands, 10);
+	ck_assert_uint_eq(conf->auth_fail_delay_ms, 1000);
+	ck_assert_str_eq(conf->greeting, "popgate ready");
+	ck_assert_ptr_null(conf->upstream_host);
+	ck_assert_uint_eq(conf->upstream_port, 993);
+	ck_assert_int_eq(conf->upstream_tls, CONF_TLS_IMAPS);
+	ck_assert(conf->upstream_verify);
+	ck_assert_ptr_null(conf->upstream_ca_file);
+	ck_assert_uint_eq(conf->upstream_timeout_secs, 30);
+	ck_assert_str_eq(conf->upstream_mailbox, "INBOX");
+	ck_assert_int_eq(conf->log_target, CONF_LOG_STDERR);
+	ck_assert_int_eq(conf->log_level, CONF_LOG_INFO);
+	ck_assert_str_eq(conf->log_ident, "popgate");
+	conf_free(&conf);
+	ck_assert_ptr_null(conf);
+	conf_free(&conf);
+}
+END_TEST
+
+START_TEST(minimal_file)
+{
+	struct conf *conf = load_ok("[upstream]\nhost = imap.example.com\n");
+	struct conf *def = conf_new_defaults();
+
+	ck_assert_str_eq(conf->upstream_host, "imap.example.com");
+	ck_assert_uint_eq(conf->upstream_port, 993);
+	ck_assert_uint_eq(conf->listen_count, 1);
+	ck_assert_str_eq(conf->listen[0].host, "127.0.0.1");
+	ck_assert_uint_eq(conf->listen[0].port, 1110);
+	ck_assert_uint_eq(conf->idle_timeout_secs, def->idle_timeout_secs);
+	ck_assert_str_eq(conf->greeting, def->greeting);
+	ck_assert(conf->upstream_verify);
+	conf_free(&conf);
+	conf_free(&def);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	enum conf_tls_mode tls;
+	unsigned int port;
+} port_table[] = {
+	{ "[upstream]\nhost = h\ntls = imaps\n", CONF_TLS_IMAPS, 993 },
+	{ "[upstream]\nhost = h\ntls = starttls\n", CONF_TLS_STARTTLS, 143 },
+	{ "[upstream]\nhost = h\ntls = none\n", CONF_TLS_NONE, 143 },
+	{ "[upstream]\nhost = h\ntls = IMAPS\n", CONF_TLS_IMAPS, 993 },
+	/* an explicit port wins, before or after tls */
+	{ "[upstream]\nport = 10993\nhost = h\ntls = imaps\n",
+	  CONF_TLS_IMAPS, 10993 },
+	{ "[upstream]\nhost = h\ntls = none\nport = 993\n", CONF_TLS_NONE,
+	  993 },
+};
+
+START_TEST(port_follows_tls)
+{
+	struct conf *conf = load_ok(port_table[_i].text);
+
+	ck_assert_int_eq(conf->upstream_tls, port_table[_i].tls);
+	ck_assert_uint_eq(conf->upstream_port, port_table[_i].port);
+	conf_free(&conf);
+}
+END_TEST
+
+START_TEST(every_key_set)
+{
+	char text[2048], ca[] = "/tmp/popgate-test-ca-XXXXXX";
+	struct conf *conf;
+	int fd = mkstemp(ca);
+
+	/* ca_file must name a readable file. */
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	snprintf(text, sizeof(text),
+		 "; every key, none at its default\n"
+		 "[server]\n"
+		 "listen = 0.0.0.0:110\n"
+		 "listen = [::1]:1110\n"
+		 "listen = *:2110\n"
+		 "idle_timeout = 1h\n"
+		 "max_connections = 1000000\n"
+		 "max_bad_commands = 1\n"
+		 "auth_fail_delay = 250ms\n"
+		 "greeting = Mail gateway (legacy) ready!\n"
+		 "[upstream]\n"
+		 "host = ::1\n"
+		 "port = 10143\n"
+		 "tls = starttls\n"
+		 "verify = no\n"
+		 "ca_file = %s\n"
+		 "timeout = 10m\n"
+		 "mailbox = Archive/POP]x\n"
+		 "[log]\n"
+		 "target = syslog\n"
+		 "level = debug\n"
+		 "ident = popgate-test_1.0\n", ca);
+	conf = load_ok(text);
+	ck_assert_uint_eq(conf->listen_count, 3);
+	ck_assert_str_eq(conf->listen[0].host, "0.0.0.0");
+	ck_assert_uint_eq(conf->listen[0].port, 110);
+	ck_assert_str_eq(conf->listen[1].host, "::1");
+	ck_assert_uint_eq(conf->listen[1].port, 1110);
+	ck_assert_str_eq(conf->listen[2].host, "::");
+	ck_assert_uint_eq(conf->listen[2].port, 2110);
+	ck_assert_uint_eq(conf->idle_timeout_secs, 3600);
+	ck_assert_uint_eq(conf->max_connections, 1000000);
+	ck_assert_uint_eq(conf->max_bad_commands, 1);
+	ck_assert_uint_eq(conf->auth_fail_delay_ms, 250);
+	ck_assert_str_eq(conf->greeting, "Mail gateway (legacy) ready!");
+	ck_assert_str_eq(conf->upstream_host, "::1");
+	ck_assert_uint_eq(conf->upstream_port, 10143);
+	ck_assert_int_eq(conf->upstream_tls, CONF_TLS_STARTTLS);
+	ck_assert(!conf->upstream_verify);
+	ck_assert_str_eq(conf->upstream_ca_file, ca);
+	ck_assert_uint_eq(conf->upstream_timeout_secs, 600);
+	ck_assert_str_eq(conf->upstream_mailbox, "Archive/POP]x");
+	ck_assert_int_eq(conf->log_target, CONF_LOG_SYSLOG);
+	ck_assert_int_eq(conf->log_level, CONF_LOG_DEBUG);
+	ck_assert_str_eq(conf->log_ident, "popgate-test_1.0");
+	conf_free(&conf);
+	unlink(ca);
+}
+END_TEST
+
+START_TEST(format_details)
+{
+	struct conf *conf;
+
+	/* CRLF line ends, indentation, a BOM, inline ';' comments,
+	   "key: value", and a repeated section header. */
+	conf = load_ok("\xef\xbb\xbf# comment\r\n"
+		       "[upstream]\r\n"
+		       "    host = imap.example.com ; the provider\r\n"
+		       "\tport: 1993\r\n"
+		       "[server]\r\n"
+		       "greeting = hello; world\r\n"
+		       "[upstream]\r\n"
+		       "  ; indented comment\r\n"
+		       "  mailbox = INBOX\r\n");
+	ck_assert_str_eq(conf->upstream_host, "imap.example.com");
+	ck_assert_uint_eq(conf->upstream_port, 1993);
+	/* ';' without a space before it is part of the value */
+	ck_assert_str_eq(conf->greeting, "hello; world");
+	conf_free(&conf);
+}
+END_TEST
+
+/* An indented line is a key of its own, never a continuation of the
+   previous value (inih's multi-line mode would glue them). */
+START_TEST(indent_is_not_continuation)
+{
+	struct conf *conf = load_ok("[upstream]\nhost = h\n   tls = none\n");
+
+	ck_assert_str_eq(conf->upstream_host, "h");
+	ck_assert_int_eq(conf->upstream_tls, CONF_TLS_NONE);
+	conf_free(&conf);
+}
+END_TEST
+
+START_TEST(listen_limits)
+{
+	char text[1024] = "[upstream]\nhost = h\n[server]\n";
+	struct conf *conf = NULL;
+	char *error = NULL;
+	const char *path;
+	unsigned int i;
+
+	for (i = 0; i < CONF_MAX_LISTEN; i++)
+		snprintf(text + strlen(text), sizeof(text) - strlen(text),
+			 "listen = 127.0.0.1:%u\n", 2000 + i);
+	conf = load_ok(text);
+	ck_assert_uint_eq(conf->listen_count, CONF_MAX_LISTEN);
+	ck_assert_uint_eq(conf->listen[CONF_MAX_LISTEN - 1].port,
+			  2000 + CONF_MAX_LISTEN - 1);
+	conf_free(&conf);
+
+	/* The ninth is on line 3 + 9. */
+	strcat(text, "listen = 127.0.0.1:3000\n");
+	path = write_tmp(text);
+	ck_assert_int_eq(conf_load(path, &conf, &error), -1);
+	ck_assert_ptr_null(conf);
+	check_error(path, error, 12, "listen");
+	check_error(path, error, 12, "at most 8");
+	free(error);
+	unlink(path);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	unsigned int line;  /* 0: no line in the message */
+	const char *want;
+} error_table[] = {
+	/* structure */
+	{ "[upstream]\nhost = h\n[sever]\n", 3, "unknown section [sever]" },
+	{ "[upstream]\nhost = h\n\n[sever]\nport = 1\n", 4,
+	  "unknown section [sever]" },
+	{ "[Server]\nlisten = 127.0.0.1:1\n", 1, "unknown section [Server]" },
+	{ "[upstream]\nhost = h\n[ server ]\n", 3, "unknown section" },
+	{ "[upstream]\nhost = h\nhots = x\n", 3, "unknown key 'hots'" },
+	{ "[server]\nListen = 127.0.0.1:1\n", 2, "unknown key 'Listen'" },
+	{ "[server]\nport = 110\n", 2, "unknown key 'port' in [server]" },
+	{ "host = h\n[upstream]\nhost = h\n", 1, "outside any [section]" },
+	{ "[upstream]\nhost = h\nthis is not ini\n", 3, "syntax error" },
+	{ "[upstream]\nhost = h\n[log\n", 3, "syntax error" },
+	{ "[upstream]\nhost = h\nmailbox\n", 3, "syntax error" },
+	/* the first error wins, whichever kind */
+	{ "[upstream]\nbad line\nhots = x\n", 2, "syntax error" },
+	{ "[upstream]\nhots = x\nbad line\n", 2, "unknown key" },
+	/* comments and blank lines still count */
+	{ "# one\n\n; three\n[upstream]\n\nhost = h\ntimeout = soon\n", 7,
+	  "'timeout'" },
+	{ "# one\r\n\r\n[upstream]\r\nhost = h\r\ntls = ssl\r\n", 5,
+	  "expected imaps, starttls or none" },
+	/* duplicates */
+	{ "[upstream]\nhost = a\n\nhost = b\n", 4,
+	  "'host' in [upstream] given twice (first on line 2)" },
+	{ "[upstream]\nhost = a\n[server]\nidle_timeout = 1m\n[upstream]\n"
+	  "tls = none\n[server]\nidle_timeout = 2m\n", 8, "given twice" },
+	{ "[upstream]\nhost = a\n[server]\nlisten = 127.0.0.1:1\n"
+	  "listen = 127.0.0.1:1\n", 5, "already listed" },
+	/* required */
+	{ "", 0, "[upstream] host is required" },
+	{ "[server]\nlisten = 127.0.0.1:1\n", 0, "[upstream] host is required" },
+	/* bad values: the key and the reason */
+	{ "[upstream]\nhost = h\n[server]\nlisten = 127.0.0.1\n", 4,
+	  "'listen' in [server]: missing port" },
+	{ "[upstream]\nhost = h\n[server]\nlisten = [::1]110\n", 4,
+	  "expected ':'" },
+	{ "[upstream]\nhost = h\n[server]\nlisten = :110\n", 4, "empty host" },
+	{ "[upstream]\nhost = h\n[server]\nlisten = 127.0.0.1:0\n", 4,
+	  "port out of range" },
+	{ "[upstream]\nhost = h\n[server]\nlisten = my_host:110\n", 4,
+	  "'listen'" },
+	{ "[upstream]\nhost = h\n[server]\nidle_timeout = 10x\n", 4,
+	  "'idle_timeout' in [server]: unknown unit" },
+	{ "[upstream]\nhost = h\n[server]\nidle_timeout = 0s\n", 4,
+	  "out of range (1s..1d)" },
+	{ "[upstream]\nhost = h\n[server]\nidle_timeout = 2d\n", 4,
+	  "out of range (1s..1d)" },
+	{ "[upstream]\nhost = h\n[server]\nidle_timeout = 1.5m\n", 4,
+	  "fractions" },
+	{ "[upstream]\nhost = h\n[server]\nidle_timeout =\n", 4, "empty value" },
+	{ "[upstream]\nhost = h\n[server]\nmax_connections = 0\n", 4,
+	  "out of range (1..1000000)" },
+	{ "[upstream]\nhost = h\n[server]\nmax_connections = 1000001\n", 4,
+	  "out of range" },
+	{ "[upstream]\nhost = h\n[server]\nmax_connections = 4294967296\n", 4,
+	  "out of range" },
+	{ "[upstream]\nhost = h\n[server]\nmax_connections = -1\n", 4,
+	  "not a number" },
+	{ "[upstream]\nhost = h\n[server]\nmax_bad_commands = 1001\n", 4,
+	  "'max_bad_commands'" },
+	{ "[upstream]\nhost = h\n[server]\nmax_bad_commands = 0\n", 4,
+	  "out of range (1..1000)" },
+	{ "[upstream]\nhost = h\n[server]\nauth_fail_delay = 61s\n", 4,
+	  "out of range (0..60s)" },
+	{ "[upstream]\nhost = h\n[server]\nauth_fail_delay = 1us\n", 4,
+	  "unknown unit" },
+	{ "[upstream]\nhost = h\n[server]\ngreeting = hi <1.2@h>\n", 4,
+	  "APOP" },
+	{ "[upstream]\nhost = h\n[server]\ngreeting = gr\xc3\xbc\xc3\x9f" "e\n",
+	  4, "printable ASCII" },
+	{ "[upstream]\nhost = h\n[server]\ngreeting = a\tb\n", 4,
+	  "printable ASCII" },
+	{ "[upstream]\nhost = h\n[server]\ngreeting =\n", 4, "'greeting'" },
+	{ "[upstream]\nhost = imap_1.example.com\n", 2, "'host' in [upstream]" },
+	{ "[upstream]\nhost = imap.example.com:993\n", 2, "'host'" },
+	{ "[upstream]\nhost =\n", 2, "empty host" },
+	{ "[upstream]\nhost = h\nport = 0\n", 3, "'port'" },
+	{ "[upstream]\nhost = h\nport = 65536\n", 3, "port out of range" },
+	{ "[upstream]\nhost = h\nport = imaps\n", 3, "not a number" },
+	{ "[upstream]\nhost = h\ntls = ssl\n", 3, "'tls'" },
+	{ "[upstream]\nhost = h\nverify = maybe\n", 3,
+	  "'verify' in [upstream]: not a boolean" },
+	{ "[upstream]\nhost = h\nca_file = certs/ca.pem\n", 3,
+	  "absolute path" },
+	{ "[upstream]\nhost = h\nca_file = /nonexistent/popgate/ca.pem\n", 3,
+	  "no such file" },
+	{ "[upstream]\nhost = h\ntimeout = 0\n", 3, "out of range (1s..10m)" },
+	{ "[upstream]\nhost = h\ntimeout = 11m\n", 3, "out of range (1s..10m)" },
+	{ "[upstream]\nhost = h\nmailbox = My Mail\n", 3, "IMAP atom" },
+	{ "[upstream]\nhost = h\nmailbox = \"INBOX\"\n", 3, "IMAP atom" },
+	{ "[upstream]\nhost = h\nmailbox = {5}\n", 3, "IMAP atom" },
+	{ "[upstream]\nhost = h\nmailbox = Entw\xc3\xbcrfe\n", 3, "IMAP atom" },
+	{ "[upstream]\nhost = h\n[log]\ntarget = file\n", 4,
+	  "expected stderr or syslog" },
+	{ "[upstream]\nhost = h\n[log]\nlevel = trace\n", 4,
+	  "expected error, warn, info or debug" },
+	{ "[upstream]\nhost = h\n[log]\nident = pop gate\n", 4, "'ident'" },
+	{ "[upstream]\nhost = h\n[log]\nident = "
+	  "abcdefghijabcdefghijabcdefghijabc\n", 4, "1 to 32" },
+};
+
+START_TEST(load_errors)
+{
+	struct conf *conf = (struct conf *)1;
+	char *error = NULL;
+	const char *path = write_tmp(error_table[_i].text);
+
+	ck_assert_int_eq(conf_load(path, &conf, &error), -1);
+	ck_assert_ptr_null(conf);
+	check_error(path, error, error_table[_i].line, error_table[_i].want);
+	free(error);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(line_too_long)
+{
+	char text[600];
+	struct conf *conf = NULL;
+	char *error = NULL;
+	const char *path;
+	size_t n;
+
+	/* A greeting of 200 characters makes a 211-character line, more
+	   than inih reads; its tail must not become a line of its own. */
+	strcpy(text, "[upstream]\nhost = h\n[server]\ngreeting = ");
+	n = strlen(text);
+	memset(text + n, 'g', 190);
+	strcpy(text + n + 190, "x = y\n");
+	path = write_tmp(text);
+	ck_assert_int_eq(conf_load(path, &conf, &error), -1);
+	check_error(path, error, 4, "line too long");
+	free(error);
+	unlink(path);
+}
+END_TEST
+
+/* The exact edge: inih's buffer holds 199 bytes with the line end. */
+static const struct {
+	size_t len;
+	const char *eol;
+	bool ok;
+} edge_table[] = {
+	{ 197, "\r\n", true }, { 198, "\r\n", false },
+	{ 198, "\n", true }, { 199, "\n", false },
+	{ 199, "", true }, { 200, "", false }, /* last line, no line end */
+};
+
+START_TEST(line_length_edge)
+{
+	static const char head[] = "[upstream]\nhost=h\n[server]\ngreeting=";
+	char text[512];
+	struct conf *conf = NULL;
+	char *error = NULL;
+	const char *path;
+	size_t n = strlen(head), glen = edge_table[_i].len - strlen("greeting=");
+
+	memcpy(text, head, n);
+	memset(text + n, 'g', glen);
+	strcpy(text + n + glen, edge_table[_i].eol);
+	path = write_tmp(text);
+	if (edge_table[_i].ok) {
+		ck_assert_msg(conf_load(path, &conf, &error) == 0, "%s", error);
+		ck_assert_uint_eq(strlen(conf->greeting), glen);
+		conf_free(&conf);
+	} else {
+		ck_assert_int_eq(conf_load(path, &conf, &error), -1);
+		check_error(path, error, 4, "line too long");
+		free(error);
+	}
+	unlink(path);
+}
+END_TEST
+
+START_TEST(nul_byte)
+{
+	static const char text[] = "[upstream]\nhost = h\0evil\n";
+	struct conf *conf = NULL;
+	char *error = NULL;
+	const char *path = write_tmp_len(text, sizeof(text) - 1);
+
+	ck_assert_int_eq(conf_load(path, &conf, &error), -1);
+	check_error(path, error, 2, "NUL");
+	free(error);
+	unlink(path);
+}
+END_TEST
+
+START_TEST(unreadable)
+{
+	struct conf *conf = NULL;
+	char *error = NULL;
+
+	ck_assert_int_eq(conf_load("/nonexistent/popgate.conf", &conf,
+				   &error), -1);
+	ck_assert_ptr_null(conf);
+	check_error("/nonexistent/popgate.conf", error, 0, "cannot open");
+	free(error);
+
+	ck_assert_int_eq(conf_load("/tmp", &conf, &error), -1);
+	ck_assert_ptr_null(conf);
+	check_error("/tmp", error, 0, "");
+	free(error);
+}
+END_TEST
+
+/* The sample loads and sets the values its comments promise. */
+START_TEST(sample_loads)
+{
+	struct conf *conf = NULL, *def = conf_new_defaults();
+	char *error = NULL;
+
+	ck_assert_msg(conf_load(SAMPLE, &conf, &error) == 0, "%s", error);
+	ck_assert_str_eq(conf->path, SAMPLE);
+	ck_assert_uint_eq(conf->listen_count, 1);
+	ck_assert_str_eq(conf->listen[0].host, "127.0.0.1");
+	ck_assert_uint_eq(conf->listen[0].port, 1110);
+	/* The local test setup. */
+	ck_assert_str_eq(conf->upstream_host, "127.0.0.1");
+	ck_assert_uint_eq(conf->upstream_port, 143);
+	ck_assert_int_eq(conf->upstream_tls, CONF_TLS_NONE);
+	/* Everything else at its built-in default. */
+	ck_assert_uint_eq(conf->idle_timeout_secs, def->idle_timeout_secs);
+	ck_assert_uint_eq(conf->max_connections, def->max_connections);
+	ck_assert_uint_eq(conf->max_bad_commands, def->max_bad_commands);
+	ck_assert_uint_eq(conf->auth_fail_delay_ms, def->auth_fail_delay_ms);
+	ck_assert_str_eq(conf->greeting, def->greeting);
+	ck_assert_int_eq(conf->upstream_verify, def->upstream_verify);
+	ck_assert_ptr_null(conf->upstream_ca_file);
+	ck_assert_uint_eq(conf->upstream_timeout_secs,
+			  def->upstream_timeout_secs);
+	ck_assert_str_eq(conf->upstream_mailbox, def->upstream_mailbox);
+	ck_assert_int_eq(conf->log_target, def->log_target);
+	ck_assert_int_eq(conf->log_level, def->log_level);
+	ck_assert_str_eq(conf->log_ident, def->log_ident);
+	conf_free(&conf);
+	conf_free(&def);
+}
+END_TEST
+
+static int collect_key(void *user, const char *section, const char *name,
+		       const char *value)
+{
+	unsigned int *seen = user;
+	size_t i;
+
+	(void)value;
+	for (i = 0; i < N(all_keys); i++) {
+		if (strcmp(all_keys[i][0], section) == 0 &&
+		    strcmp(all_keys[i][1], name) == 0) {
+			seen[i]++;
+			return 1;
+		}
+	}
+	/* A key the sample has and this list lacks: the list is stale. */
+	return 0;
+}
+
+/* The sample sets every key (uncommented), and every key it sets is one
+   conf_load knows (sample_loads). */
+START_TEST(sample_complete)
+{
+	unsigned int seen[N(all_keys)] = { 0 };
+	size_t i;
+
+	ck_assert_int_eq(ini_parse(SAMPLE, collect_key, seen), 0);
+	for (i = 0; i < N(all_keys); i++)
+		ck_assert_msg(seen[i] >= 1, "[%s] %s missing from %s",
+			      all_keys[i][0], all_keys[i][1], SAMPLE);
+}
+END_TEST
+
+/* Each key of the list is one conf_load accepts: a file with just that
+   key (and the required host) loads. */
+START_TEST(listed_keys_known)
+{
+	static const char *const values[N(all_keys)] = {
+		"127.0.0.1:1", "1m", "1", "1", "0", "hi", "h", "1", "none",
+		"yes", "", "1s", "INBOX", "stderr", "info", "x",
+	};
+	char text[256];
+	struct conf *conf;
+
+	snprintf(text, sizeof(text), "[upstream]\nhost = h\n[%s]\n%s = %s\n",
+		 all_keys[_i][0], all_keys[_i][1], values[_i]);
+	if (strcmp(all_keys[_i][1], "host") == 0)
+		snprintf(text, sizeof(text), "[upstream]\nhost = %s\n",
+			 values[_i]);
+	conf = load_ok(text);
+	conf_free(&conf);
+}
+END_TEST
+
+static Suite *conf_suite(void)
+{
+	Suite *s = suite_create("conf");
+	TCase *tc;
+
+	tc = tcase_create("load");
+	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, minimal_file);
+	tcase_add_loop_test(tc, port_follows_tls, 0, N(port_table));
+	tcase_add_test(tc, every_key_set);
+	tcase_add_test(tc, format_details);
+	tcase_add_test(tc, indent_is_not_continuation);
+	tcase_add_test(tc, listen_limits);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("errors");
+	tcase_add_loop_test(tc, load_errors, 0, N(error_table));
+	tcase_add_test(tc, line_too_long);
+	tcase_add_loop_test(tc, line_length_edge, 0, N(edge_table));
+	tcase_add_test(tc, nul_byte);
+	tcase_add_test(tc, unreadable);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sample");
+	tcase_add_test(tc, sample_loads);
+	tcase_add_test(tc, sample_complete);
+	tcase_add_loop_test(tc, listed_keys_known, 0, N(all_keys));
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(conf_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
