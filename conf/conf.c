@@ -15,9 +15,6 @@
 #define CONF_GREETING_MAX 200
 #define CONF_MAILBOX_MAX 200
 #define CONF_IDENT_MAX 32
-/* inih reads lines into a fixed INI_MAX_LINE buffer and would split a
-   longer one into two "lines"; the tail could even parse as a key. */
-#define CONF_LINE_MAX (INI_MAX_LINE - 1)
 
 struct conf_ctx;
 
@@ -414,8 +411,10 @@ static char *conf_read_line(char *str, int num, void *stream)
 		return NULL;
 	if (len == max && str[len - 1] != '\n' &&
 	    (c = getc(ctx->file)) != EOF) {
+		/* inih would split it and parse the tail as a line of its
+		   own, maybe as a key. num - 3 leaves room for CR LF NUL. */
 		conf_error(ctx, "line too long (at most %d characters)",
-			   CONF_LINE_MAX - 2);
+			   num - 3);
 		return NULL;
 	}
 	str[len] = '\0';

@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -21,6 +24,7 @@
 /* Upstream input is read in bounded amounts: with the consumer's own
    output limit this keeps a session's memory flat for any message size. */
 #define IMAP_CLIENT_READ_HIGH (256 * 1024)
+#define IMAP_CLIENT_MAX_READ (64 * 1024)
 
 enum imap_client_state {
 	IMAP_CLIENT_NEW,
@@ -586,6 +590,11 @@ static void imap_client_input(struct imap_client *c)
 				len = room;
 		}
 		res = imap_parser_feed(c->parser, v.iov_base, len, &consumed, &ev);
+		/* Only literal data points into the input; everything else is
+		   drained before its handler runs, which may hand the stream
+		   over (STARTTLS) or close. */
+		if (res != IMAP_PARSE_LITERAL_DATA)
+			evbuffer_drain(in, consumed);
 		switch (res) {
 		case IMAP_PARSE_NEED_MORE:
 			break;
@@ -615,7 +624,8 @@ static void imap_client_input(struct imap_client *c)
 		}
 		if (c->state == IMAP_CLIENT_CLOSED)
 			return;
-		evbuffer_drain(in, consumed);
+		if (res == IMAP_PARSE_LITERAL_DATA)
+			evbuffer_drain(in, consumed);
 		if (res == IMAP_PARSE_NEED_MORE && consumed == 0)
 			break;
 	}
@@ -632,6 +642,11 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	char reason[256];
 
 	if ((what & BEV_EVENT_CONNECTED) != 0) {
+		evutil_socket_t fd = bufferevent_getfd(bev);
+
+		/* Commands are small and each waits for its reply. */
+		if (fd >= 0)
+			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		if (c->state == IMAP_CLIENT_CONNECTING) {
 			if (c->tls_active && c->caps_known == false &&
 			    c->tls == CONF_TLS_STARTTLS) {
@@ -679,6 +694,9 @@ static void imap_client_setup_bev(struct imap_client *c)
 {
 	bufferevent_setcb(c->bev, imap_client_read_cb, NULL, imap_client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, IMAP_CLIENT_READ_HIGH);
+	/* libevent reads 4 KiB at a time by default: too many syscalls for
+	   streaming large messages. */
+	bufferevent_set_max_single_read(c->bev, IMAP_CLIENT_MAX_READ);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	imap_client_update_timeout(c);
 }

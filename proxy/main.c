@@ -1,6 +1,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +59,29 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	log_error("event=accept_error error=\"%s\"", evutil_socket_error_to_string(err));
 }
 
+/* A bound, non-blocking socket; "::" also serves IPv4 whatever the
+   system's bindv6only default (libevent 2.1.12 has no option for it). */
+static evutil_socket_t listen_socket(const struct addrinfo *ai, bool dual_stack)
+{
+	evutil_socket_t fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+				    SOCK_CLOEXEC, ai->ai_protocol);
+	int on = 1, off = 0;
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (dual_stack && ai->ai_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
 static int listen_all(struct popgate *pg)
 {
 	for (unsigned int i = 0; i < pg->conf->listen_count; i++) {
@@ -76,12 +101,16 @@ static int listen_all(struct popgate *pg)
 				  l->host, l->port, gai_strerror(err));
 			return -1;
 		}
-		pg->listeners[i] = evconnlistener_new_bind(
-			pg->base, accept_cb, pg,
-			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-			512, res->ai_addr, (int)res->ai_addrlen);
+		evutil_socket_t fd = listen_socket(res, strcmp(l->host, "::") == 0);
+
 		freeaddrinfo(res);
+		if (fd >= 0)
+			pg->listeners[i] = evconnlistener_new(
+				pg->base, accept_cb, pg,
+				LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512, fd);
 		if (pg->listeners[i] == NULL) {
+			if (fd >= 0)
+				evutil_closesocket(fd);
 			log_error("event=listen_failed address=%s:%u error=\"%s\"",
 				  l->host, l->port, strerror(errno));
 			return -1;

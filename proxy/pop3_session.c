@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,6 +325,9 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
+	/* Replies are small and latency-bound (the final ".\r\n" of a
+	   message would otherwise wait for the client's delayed ACK). */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->free_ev = event_new(srv->base, -1, 0, pop3_session_free_cb, s);
 	s->timer = evtimer_new(srv->base, pop3_timer_cb, s);
@@ -361,6 +365,7 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 
 	bufferevent_setcb(s->bev, pop3_read_cb, pop3_write_cb, pop3_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_WRITE, POP3_OUT_LOW, 0);
+	bufferevent_set_max_single_write(s->bev, POP3_OUT_LOW);
 	bufferevent_set_timeouts(s->bev, &idle, &idle);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 	log_debug("%s event=connect client=%s", s->log_id, s->client_ip);

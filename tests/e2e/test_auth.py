@@ -166,8 +166,12 @@ class TestInjectionAgainstDovecot(Base):
                     r = c.cmd("AUTH PLAIN " + h.auth_plain_b64(user, password))
                 else:
                     r = c.cmd("USER " + user)
-                    if r.startswith("+OK"):
-                        r = c.cmd("PASS " + password)
+                    if not r.startswith("+OK"):
+                        # refusing the name outright is fine too
+                        self.assertTrue(r.startswith("-ERR"), r)
+                        c.close()
+                        continue
+                    r = c.cmd("PASS " + password)
                 self.assertTrue(r.startswith("-ERR [AUTH]"), "%r/%r -> %r" % (user, password, r))
                 c.close()
         time.sleep(0.5)
@@ -198,13 +202,35 @@ class TestNoPasswordInLog(Base):
         self.assertTrue(c.cmd("AUTH PLAIN " + h.auth_plain_b64("alice", "Sp3c!al Pw"))
                         .startswith("-ERR"))
         c.close()
-        ok = h.wait_until(lambda: ENV.gw.log_text()[start:].count("event=session_end") >= 4, 5)
-        self.assertTrue(ok, "expected 4 session_end lines, log:\n" + ENV.gw.log_text()[start:])
-        log = ENV.gw.log_bytes()
+        ok = h.wait_until(lambda: ENV.gw.log_since(start).count("event=session_end") >= 4, 5)
+        self.assertTrue(ok, "expected 4 session_end lines, log:\n" + ENV.gw.log_since(start))
+        log = ENV.gw.log_bytes()[start:]
         for s in secrets:
             for form in {s.encode(), h.auth_plain_b64("alice", s).encode(),
                          h.auth_plain_b64(h.SPECIAL_USER, s).encode()}:
                 self.assertNotIn(form, log, "password %r appears in the daemon log" % s)
+
+
+class TestLogInjection(Base):
+    @popgate_only
+    def test_user_name_cannot_forge_log_lines(self):
+        """A user name with CR LF (possible through AUTH PLAIN) must not
+        start a new line in the log: every log line must be one the daemon
+        wrote itself."""
+        start = ENV.gw.log_size()
+        forged = "x\r\nFORGED level=info event=session_end user=root reason=quit\r\n"
+        c = self.connect()
+        r = c.cmd("AUTH PLAIN " + h.auth_plain_b64(forged, "secret"))
+        self.assertTrue(r.startswith("-ERR"), r)
+        c.close()
+        ok = h.wait_until(lambda: "event=session_end" in ENV.gw.log_since(start), 5)
+        self.assertTrue(ok)
+        time.sleep(0.2)
+        log = ENV.gw.log_bytes()[start:]
+        self.assertNotIn(b"\r", log, "raw CR from a user name in the log")
+        for line in log.decode("utf-8", "replace").splitlines():
+            self.assertFalse(line.startswith("FORGED"), "forged log line: %r\nlog:\n%s"
+                             % (line, log.decode("utf-8", "replace")))
 
 
 if __name__ == "__main__":

@@ -397,7 +397,7 @@ class TestSessionLog(Base):
         self.assertTrue(c.cmd("DELE 3").startswith("+OK"))
         self.quit(c)
         m = ENV.gw.wait_log(r"[^\n]*event=session_end[^\n]*user=bob[^\n]*", 5, start)
-        self.assertTrue(m, "no session_end line for bob in:\n" + ENV.gw.log_text()[start:])
+        self.assertTrue(m, "no session_end line for bob in:\n" + ENV.gw.log_since(start))
         kv = h.parse_kv(m.group(0))
         for k in ("user", "client", "retr", "top", "dele", "bytes_out", "duration_ms", "reason"):
             self.assertIn(k, kv, "field %s= missing in %r" % (k, m.group(0)))
