@@ -77,6 +77,7 @@ static int pop3_set_user(struct pop3_session *s, const char *user, size_t len)
 	free(s->user);
 	s->user = NULL;
 	s->user_len = 0;
+	strcpy(s->user_log, "-");
 	if (len == 0 || len > IMAP_CRED_MAX || memchr(user, '\0', len) != NULL)
 		return -1;
 	s->user = malloc(len + 1);
@@ -85,6 +86,8 @@ static int pop3_set_user(struct pop3_session *s, const char *user, size_t len)
 	memcpy(s->user, user, len);
 	s->user[len] = '\0';
 	s->user_len = len;
+	/* A user name can hold CR, LF or spaces: never raw in a log line. */
+	log_escape(user, len, s->user_log, sizeof(s->user_log));
 	return 0;
 }
 

@@ -81,6 +81,7 @@ struct pop3_session {
 	/* authentication */
 	char *user;                 /* from USER, or the SASL authcid */
 	size_t user_len;
+	char user_log[128];         /* user, escaped for log lines */
 	char *pass;                 /* held only until the login is sent */
 	size_t pass_len;
 	struct imap_client *imap;

@@ -78,20 +78,15 @@ void pop3_reply(struct pop3_session *s, const char *fmt, ...)
 static void pop3_session_log_end(struct pop3_session *s)
 {
 	struct timeval now;
-	char user[128];
 	long long ms;
 
 	gettimeofday(&now, NULL);
 	ms = (long long)(now.tv_sec - s->started.tv_sec) * 1000 +
 		(now.tv_usec - s->started.tv_usec) / 1000;
-	if (s->user != NULL)
-		log_escape(s->user, s->user_len, user, sizeof(user));
-	else
-		strcpy(user, "-");
 	log_info("%s event=session_end user=%s client=%s state=%s "
 		 "upstream_tls=%s retr=%u top=%u dele=%u bytes_out=%llu "
 		 "duration_ms=%lld reason=%s",
-		 s->log_id, user, s->client_ip, pop3_state_names[s->state],
+		 s->log_id, s->user_log, s->client_ip, pop3_state_names[s->state],
 		 s->upstream_tls, s->retr_count, s->top_count, s->dele_count,
 		 (unsigned long long)s->bytes_out, ms, s->end_reason);
 }
@@ -360,6 +355,7 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	s->doing = "waiting for a command";
 	s->end_reason = "unknown";
 	s->upstream_tls = "none";
+	strcpy(s->user_log, "-");
 	gettimeofday(&s->started, NULL);
 	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
 

@@ -30,8 +30,8 @@ static void pop3_login_finish_ok(struct pop3_session *s)
 		size += s->msgs[i].size;
 	}
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
-	log_info("%s event=login user=%.*s client=%s messages=%u octets=%llu uidvalidity=%u",
-		 s->log_id, (int)s->user_len, s->user, s->client_ip, count,
+	log_info("%s event=login user=%s client=%s messages=%u octets=%llu uidvalidity=%u",
+		 s->log_id, s->user_log, s->client_ip, count,
 		 (unsigned long long)size, s->uidvalidity);
 	pop3_reply(s, "+OK Logged in, %u messages (%llu octets)", count,
 		   (unsigned long long)size);
@@ -186,8 +186,8 @@ static void pop3_login_failed(struct pop3_session *s, const char *reply, bool de
 	s->exists = 0;
 	s->uidvalidity = 0;
 	s->listing_failed = false;
-	log_info("%s event=login_failed user=%.*s client=%s reply=\"%s\"", s->log_id,
-		 (int)s->user_len, s->user != NULL ? s->user : "", s->client_ip, reply);
+	log_info("%s event=login_failed user=%s client=%s reply=\"%s\"", s->log_id,
+		 s->user_log, s->client_ip, reply);
 	if (delay && s->conf->auth_fail_delay_ms > 0) {
 		pop3_session_set_timer(s, s->conf->auth_fail_delay_ms, pop3_auth_delay_done);
 		return;

@@ -805,16 +805,20 @@ class Closed(Exception):
 
 
 class Pop3:
-    """Raw POP3 client: exact bytes, bounded waits."""
+    """Raw POP3 client: exact bytes, bounded waits (socket timeouts)."""
 
     def __init__(self, port, host=HOST, timeout=10, rcvbuf=None):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.timeout = timeout
         self.sock.settimeout(timeout)
         self.sock.connect((host, port))
-        self.f = self.sock.makefile("rb")
+        self.buf = bytearray()
+        self.pos = 0
+        self.eof = False
         self.greeting = None
+        self.tail = b""
 
     def __enter__(self):
         return self
@@ -823,13 +827,13 @@ class Pop3:
         self.close()
 
     def close(self):
-        for x in (self.f, self.sock):
-            try:
-                x.close()
-            except Exception:
-                pass
+        try:
+            self.sock.close()
+        except Exception:
+            pass
 
     def settimeout(self, t):
+        self.timeout = t
         self.sock.settimeout(t)
 
     def send(self, data):
@@ -837,8 +841,41 @@ class Pop3:
             data = data.encode()
         self.sock.sendall(data)
 
+    def _recv(self, n=1 << 18):
+        """One recv into the buffer; False at EOF. Raises socket.timeout."""
+        if self.eof:
+            return False
+        try:
+            d = self.sock.recv(n)
+        except (ConnectionResetError, BrokenPipeError):
+            d = b""
+        if not d:
+            self.eof = True
+            return False
+        if self.pos > (1 << 20):
+            del self.buf[:self.pos]
+            self.pos = 0
+        self.buf += d
+        return True
+
+    def readline(self, limit=1 << 22):
+        """One line including its LF; b"" at EOF (a partial last line is
+        returned as is)."""
+        while True:
+            i = self.buf.find(b"\n", self.pos)
+            if i >= 0:
+                line = bytes(self.buf[self.pos:i + 1])
+                self.pos = i + 1
+                return line
+            if len(self.buf) - self.pos > limit:
+                raise AssertionError("line longer than %d octets" % limit)
+            if not self._recv():
+                line = bytes(self.buf[self.pos:])
+                self.pos = len(self.buf)
+                return line
+
     def line(self):
-        l = self.f.readline(65536)
+        l = self.readline()
         if not l:
             raise Closed("connection closed by server")
         return l
@@ -862,8 +899,8 @@ class Pop3:
         first."""
         lines = []
         while True:
-            l = self.f.readline(1 << 20)
-            if not l:
+            l = self.readline()
+            if not l or not l.endswith(b"\n"):
                 raise Truncated("connection closed after %d lines without terminating '.'"
                                 % len(lines))
             if l == b".\r\n":
@@ -893,31 +930,42 @@ class Pop3:
         return self.multi()
 
     def expect_closed(self, timeout=5.0):
-        """True if the server closes the connection within timeout (any data
-        before the close is returned in self.tail)."""
-        self.sock.settimeout(timeout)
-        self.tail = b""
+        """True if the server closes the connection within timeout; data
+        that arrived before the close (unread so far) is in self.tail."""
+        old = self.sock.gettimeout()
+        deadline = time.monotonic() + timeout
         try:
-            while True:
-                d = self.f.read1(65536)
-                if not d:
-                    return True
-                self.tail += d
-        except (socket.timeout, TimeoutError):
-            return False
-        except (ConnectionResetError, BrokenPipeError):
+            while not self.eof:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.sock.settimeout(left)
+                try:
+                    self._recv()
+                except (socket.timeout, TimeoutError):
+                    return False
             return True
+        finally:
+            self.tail = bytes(self.buf[self.pos:])
+            self.sock.settimeout(old)
 
     def is_open(self, wait=0.3):
-        """True if nothing arrives and the connection is still open after wait."""
+        """True if no data and no close arrives within wait seconds; False
+        if the server closed; None if data arrived (left in the buffer)."""
+        if self.pos < len(self.buf):
+            return None
+        old = self.sock.gettimeout()
         self.sock.settimeout(wait)
         try:
-            d = self.f.read1(1)
-            return False if not d else None   # data arrived: caller's business
+            if self._recv():
+                return None
+            return False
         except (socket.timeout, TimeoutError):
             return True
         except OSError:
             return False
+        finally:
+            self.sock.settimeout(old)
 
 
 def auth_plain_b64(user, password, authzid=b""):
