@@ -385,6 +385,9 @@ static void imap_client_starttls_done(void *ctx, const struct imap_reply *reply)
 		imap_client_fail(c, "STARTTLS refused: %s", reply->text);
 		return;
 	}
+	/* The filter takes over timeouts; the socket under it must not keep
+	   the one armed for this command, or an idle session times out. */
+	bufferevent_set_timeouts(c->bev, NULL, NULL);
 	tls_bev = tls_client_filter(c->base, c->bev, c->tls_ctx, c->host);
 	if (tls_bev == NULL) {
 		imap_client_fail(c, "cannot start TLS");

@@ -35,9 +35,16 @@ static int imap_cmd_append(struct imap_cmd_text *cmd, const void *data,
 
 		while (cap < cmd->len + len + 1)
 			cap *= 2;
-		buf = realloc(cmd->buf, cap);
+		/* Not realloc: the old buffer may hold credentials and must
+		   be wiped, not left behind in freed memory. */
+		buf = malloc(cap);
 		if (buf == NULL)
 			return -1;
+		if (cmd->buf != NULL) {
+			memcpy(buf, cmd->buf, cmd->len);
+			memset(cmd->buf, 0, cmd->cap);
+			free(cmd->buf);
+		}
 		cmd->buf = buf;
 		cmd->cap = cap;
 	}

@@ -345,7 +345,6 @@ static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
 	if (m == NULL)
 		return;
 	m->flags |= POP3_MSG_DELETED;
-	s->dele_count++;
 	pop3_reply(s, "+OK Message %u deleted", pop3_msg_number(s, m));
 }
 

@@ -40,6 +40,8 @@ static enum pop3_parse_status scanner_fail(struct pop3_scanner *s,
 					   const char **error_r,
 					   const char *error)
 {
+	/* A rejected line may hold a password. */
+	memset(s->buf, 0, sizeof(s->buf));
 	scanner_reset_line(s);
 	*consumed_r = consumed;
 	if (error_r != NULL)

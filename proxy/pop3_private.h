@@ -71,6 +71,7 @@ struct pop3_session {
 	bool busy;                  /* a command is in flight */
 	const char *doing;          /* what it is doing, for errors */
 	bool close_after_flush;
+	bool client_eof;            /* client closed its sending side */
 	const char *end_reason;
 	unsigned int bad_commands;
 

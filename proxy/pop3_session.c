@@ -80,6 +80,10 @@ static void pop3_session_log_end(struct pop3_session *s)
 	struct timeval now;
 	long long ms;
 
+	for (unsigned int i = 0; i < s->msg_count; i++) {
+		if ((s->msgs[i].flags & POP3_MSG_DELETED) != 0)
+			s->dele_count++;
+	}
 	gettimeofday(&now, NULL);
 	ms = (long long)(now.tv_sec - s->started.tv_sec) * 1000 +
 		(now.tv_usec - s->started.tv_usec) / 1000;
@@ -162,7 +166,8 @@ void pop3_command_done(struct pop3_session *s)
 		return;
 	s->busy = false;
 	s->doing = "waiting for a command";
-	bufferevent_enable(s->bev, EV_READ);
+	if (!s->client_eof)
+		bufferevent_enable(s->bev, EV_READ);
 	/* The next pipelined command runs from the loop, never nested in
 	   the callback that finished this one (it may free the upstream
 	   client whose callback we are in). */
@@ -173,8 +178,14 @@ static void pop3_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_session *s = arg;
 
-	if (s->state != POP3_STATE_CLOSED)
-		pop3_session_input(s);
+	if (s->state == POP3_STATE_CLOSED)
+		return;
+	/* A failed login leaves a closed upstream client: free its socket
+	   now that none of its callbacks is running. */
+	if (s->state == POP3_STATE_AUTHORIZATION && s->imap != NULL &&
+	    !imap_client_is_connected(s->imap))
+		imap_client_free(&s->imap);
+	pop3_session_input(s);
 }
 
 static void pop3_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -214,8 +225,13 @@ static void pop3_session_input(struct pop3_session *s)
 			bufferevent_disable(s->bev, EV_READ);
 			return;
 		}
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+			/* Half-closed client: every complete command it sent
+			   has been answered; an unterminated rest is dropped. */
+			if (s->client_eof)
+				pop3_session_close_after_flush(s, "disconnect");
 			return;
+		}
 		st = pop3_scanner_feed(&s->scanner, v.iov_base, v.iov_len,
 				       &consumed, &error);
 		evbuffer_drain(in, consumed);
@@ -262,7 +278,8 @@ static void pop3_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	/* Reading may have stopped because replies piled up. */
-	bufferevent_enable(s->bev, EV_READ);
+	if (!s->client_eof)
+		bufferevent_enable(s->bev, EV_READ);
 	pop3_session_input(s);
 }
 
@@ -284,10 +301,15 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
-	if ((what & BEV_EVENT_EOF) != 0)
-		pop3_session_close(s, s->busy ? "client_gone_during_command" : "disconnect");
-	else
-		pop3_session_close(s, "client_error");
+	if ((what & BEV_EVENT_EOF) != 0 && (what & BEV_EVENT_READING) != 0) {
+		/* The client may only have shut down its sending side
+		   (printf | nc -N): the commands it sent still get answers. */
+		s->client_eof = true;
+		if (!s->busy)
+			pop3_session_input(s);
+		return;
+	}
+	pop3_session_close(s, (what & BEV_EVENT_EOF) != 0 ? "disconnect" : "client_error");
 }
 
 static void pop3_format_client(const struct sockaddr *sa, char *buf, size_t size)

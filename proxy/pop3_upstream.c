@@ -61,13 +61,17 @@ static void pop3_list_untagged(void *ctx, const struct imap_resp *resp)
 	if (!f.has_uid || !f.has_size || (f.flags & IMAP_FLAG_DELETED) != 0)
 		return;
 	if (s->msg_count == s->msg_cap) {
-		unsigned int cap = s->msg_cap == 0 ? 64 : s->msg_cap * 2;
+		/* Sized from EXISTS up front; this only runs when more FETCH
+		   responses come than EXISTS announced. */
+		unsigned int cap = s->msg_cap < 32 ? 64 : s->msg_cap + s->msg_cap / 2;
 		struct pop3_msg *msgs;
 
-		if (cap > POP3_MAX_MESSAGES || s->msg_count >= POP3_MAX_MESSAGES) {
+		if (s->msg_count >= POP3_MAX_MESSAGES) {
 			s->listing_failed = true;
 			return;
 		}
+		if (cap > POP3_MAX_MESSAGES)
+			cap = POP3_MAX_MESSAGES;
 		msgs = realloc(s->msgs, cap * sizeof(*msgs));
 		if (msgs == NULL) {
 			s->listing_failed = true;
@@ -135,6 +139,19 @@ static void pop3_select_done(void *ctx, const struct imap_reply *reply)
 		pop3_login_finish_ok(s);
 		return;
 	}
+	if (s->exists > POP3_MAX_MESSAGES) {
+		log_warn("%s event=mailbox_too_large exists=%u limit=%u", s->log_id,
+			 s->exists, POP3_MAX_MESSAGES);
+		pop3_login_failed(s, "-ERR [SYS/PERM] Mailbox has too many messages for POP3",
+				  false);
+		return;
+	}
+	s->msgs = calloc(s->exists, sizeof(*s->msgs));
+	if (s->msgs == NULL) {
+		pop3_login_failed(s, "-ERR [SYS/TEMP] Out of memory", false);
+		return;
+	}
+	s->msg_cap = s->exists;
 	s->doing = "listing the mailbox";
 	if (imap_client_command(s->imap, "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
 				&pop3_list_handlers, s) < 0)
@@ -169,8 +186,14 @@ static int pop3_select_args(const char *mailbox, char *buf, size_t size)
 	return 0;
 }
 
-static void pop3_auth_delay_done(struct pop3_session *s)
+static void pop3_auth_reply(struct pop3_session *s)
 {
+	/* Each guess costs an upstream login: they share the error budget. */
+	if (++s->bad_commands >= s->conf->max_bad_commands) {
+		pop3_reply(s, "-ERR [AUTH] Authentication failed (too many errors, closing)");
+		pop3_session_close_after_flush(s, "auth_failures");
+		return;
+	}
 	pop3_reply(s, "-ERR [AUTH] Authentication failed");
 	pop3_command_done(s);
 }
@@ -182,18 +205,27 @@ static void pop3_login_failed(struct pop3_session *s, const char *reply, bool de
 	imap_client_close(s->imap);
 	/* Freed later from the loop: we may be inside its callback. The
 	   session's free path frees it; a new login replaces it below. */
+	free(s->msgs);
+	s->msgs = NULL;
+	s->msg_cap = 0;
 	s->msg_count = 0;
 	s->exists = 0;
 	s->uidvalidity = 0;
 	s->listing_failed = false;
 	log_info("%s event=login_failed user=%s client=%s reply=\"%s\"", s->log_id,
 		 s->user_log, s->client_ip, reply);
-	if (delay && s->conf->auth_fail_delay_ms > 0) {
-		pop3_session_set_timer(s, s->conf->auth_fail_delay_ms, pop3_auth_delay_done);
-		return;
+	/* RFC 1939: after a failed PASS the client starts again with USER. */
+	free(s->user);
+	s->user = NULL;
+	s->user_len = 0;
+	if (!delay) {
+		pop3_reply(s, "%s", reply);
+		pop3_command_done(s);
+	} else if (s->conf->auth_fail_delay_ms > 0) {
+		pop3_session_set_timer(s, s->conf->auth_fail_delay_ms, pop3_auth_reply);
+	} else {
+		pop3_auth_reply(s);
 	}
-	pop3_reply(s, "%s", reply);
-	pop3_command_done(s);
 }
 
 static void pop3_login_done(void *ctx, const struct imap_reply *reply)
@@ -247,7 +279,7 @@ static void pop3_connected(void *ctx, bool ok, const char *error)
 	if (imap_client_login(s->imap, s->user, s->user_len, s->pass, s->pass_len,
 			      &pop3_login_handlers, s, &login_error) < 0) {
 		log_warn("%s event=login_not_sent error=\"%s\"", s->log_id, login_error);
-		pop3_login_failed(s, "-ERR [AUTH] Authentication failed", true);
+		pop3_login_failed(s, "-ERR [SYS/PERM] Upstream refuses plaintext login", false);
 		return;
 	}
 	/* The command holds its own copy now. */
@@ -382,27 +414,24 @@ static void pop3_fetch_untagged(void *ctx, const struct imap_resp *resp)
 	struct imap_fetch f;
 	const char *error;
 
+	/* NIL is no message: it is not taken for an empty one. */
 	if (!resp->has_num || !imap_resp_keyword_is(resp, "FETCH") ||
 	    imap_fetch_parse(resp->rest, resp->rest_len, false, &f, &error) < 0 ||
-	    f.body.kind == IMAP_VALUE_LITERAL || f.body.kind == IMAP_VALUE_NONE ||
-	    !pop3_fetch_wanted(s, &f))
+	    f.body.kind != IMAP_VALUE_QUOTED || !pop3_fetch_wanted(s, &f))
 		return;
-	s->fetch_got_body = true;
-	s->chunk_size = 0;
-	pop3_fetch_start_reply(s);
-	if (f.body.kind == IMAP_VALUE_QUOTED) {
-		char *buf = malloc(f.body.value_len + 1);
+	char *buf = malloc(f.body.value_len + 1);
+	size_t n;
 
-		if (buf == NULL) {
-			pop3_session_close(s, "out_of_memory");
-			return;
-		}
-		size_t n = imap_unquote(f.body.value, f.body.value_len, buf);
-
-		s->chunk_size = n;
-		pop3_fetch_emit(s, (const unsigned char *)buf, n);
-		free(buf);
+	if (buf == NULL) {
+		pop3_session_close(s, "out_of_memory");
+		return;
 	}
+	s->fetch_got_body = true;
+	pop3_fetch_start_reply(s);
+	n = imap_unquote(f.body.value, f.body.value_len, buf);
+	s->chunk_size = n;
+	pop3_fetch_emit(s, (const unsigned char *)buf, n);
+	free(buf);
 }
 
 static void pop3_fetch_send(struct pop3_session *s);
@@ -436,21 +465,24 @@ static void pop3_fetch_done(void *ctx, const struct imap_reply *reply)
 		pop3_session_close_after_flush(s, "upstream_failed");
 		return;
 	}
-	if (!s->fetch_got_body) {
-		if (s->fetch_started) {
-			/* A later range of TOP's text: nothing more there. */
-			pop3_fetch_finish(s);
-			return;
-		}
-		/* Expunged by another client since login, or refused. */
-		pop3_reply(s, "-ERR Message %u is no longer available upstream",
-			   (unsigned int)(s->fetch_msg - s->msgs) + 1);
-		s->fetch_msg = NULL;
-		pop3_command_done(s);
+	if (s->fetch_started && (reply->result != IMAP_REPLY_OK || !s->fetch_got_body)) {
+		/* A later range of TOP's text failed or came back without data
+		   (past the end is an empty string, RFC 3501 6.4.5): what was
+		   sent is incomplete, so no terminating dot. */
+		log_warn("%s event=upstream_fetch_incomplete uid=%u reply=\"%s\"",
+			 s->log_id, s->fetch_msg->uid, reply->text);
+		pop3_session_close(s, "upstream_failed_during_message");
 		return;
 	}
-	if (reply->result != IMAP_REPLY_OK && !s->fetch_started) {
-		pop3_reply(s, "-ERR [SYS/TEMP] Upstream refused the message: %s", reply->text);
+	if (!s->fetch_started) {
+		/* Nothing sent yet (a body always starts the reply). OK without
+		   the body: expunged by another client since login. */
+		if (reply->result == IMAP_REPLY_OK)
+			pop3_reply(s, "-ERR Message %u is no longer available upstream",
+				   (unsigned int)(s->fetch_msg - s->msgs) + 1);
+		else
+			pop3_reply(s, "-ERR [SYS/TEMP] Upstream refused the message: %s",
+				   reply->text);
 		s->fetch_msg = NULL;
 		pop3_command_done(s);
 		return;
