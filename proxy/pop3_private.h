@@ -14,6 +14,8 @@
 /* Client output: stop producing above HIGH, go on below LOW. */
 #define POP3_OUT_HIGH (256 * 1024)
 #define POP3_OUT_LOW (64 * 1024)
+/* Client input buffered at most (pipelined commands wait here). */
+#define POP3_IN_HIGH (16 * 1024)
 /* TOP reads the body in ranges of this size until it has its lines. */
 #define POP3_TOP_CHUNK (64 * 1024)
 /* Bounds the per-session message table. */

@@ -156,8 +156,10 @@ void pop3_bad_command(struct pop3_session *s, const char *reply)
 
 void pop3_command_wait(struct pop3_session *s)
 {
+	/* Reading goes on (toggling it costs two epoll_ctl per command);
+	   input is simply not processed, and the read high watermark
+	   bounds what a pipelining client can queue meanwhile. */
 	s->busy = true;
-	bufferevent_disable(s->bev, EV_READ);
 }
 
 void pop3_command_done(struct pop3_session *s)
@@ -290,6 +292,12 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == POP3_STATE_CLOSED)
 		return;
 	if ((what & BEV_EVENT_TIMEOUT) != 0) {
+		if ((what & BEV_EVENT_READING) != 0 && s->busy) {
+			/* Silence while we work (a long RETR) is not idleness;
+			   the upstream and write timeouts guard this time. */
+			bufferevent_enable(s->bev, EV_READ);
+			return;
+		}
 		if ((what & BEV_EVENT_READING) != 0) {
 			pop3_reply(s, "-ERR Disconnected for inactivity");
 			pop3_session_close_after_flush(s, "idle_timeout");
@@ -383,6 +391,7 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 
 	bufferevent_setcb(s->bev, pop3_read_cb, pop3_write_cb, pop3_event_cb, s);
 	bufferevent_setwatermark(s->bev, EV_WRITE, POP3_OUT_LOW, 0);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, POP3_IN_HIGH);
 	bufferevent_set_max_single_write(s->bev, POP3_OUT_LOW);
 	bufferevent_set_timeouts(s->bev, &idle, &idle);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);

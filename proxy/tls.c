@@ -92,21 +92,33 @@ static SSL *tls_client_ssl(struct tls_client_ctx *ctx, const char *host)
 	return ssl;
 }
 
-struct bufferevent *tls_client_bufferevent(struct event_base *base,
-					   struct tls_client_ctx *ctx,
-					   const char *host)
+/* under == NULL: a new socket bufferevent (implicit TLS); otherwise a
+   filter over an already connected one (STARTTLS). */
+static struct bufferevent *tls_client_new(struct event_base *base,
+					  struct bufferevent *under,
+					  struct tls_client_ctx *ctx,
+					  const char *host)
 {
 	SSL *ssl = tls_client_ssl(ctx, host);
 	struct bufferevent *bev;
 
 	if (ssl == NULL)
 		return NULL;
-	bev = bufferevent_openssl_socket_new(base, -1, ssl,
-					     BUFFEREVENT_SSL_CONNECTING,
-					     BEV_OPT_CLOSE_ON_FREE);
+	bev = under == NULL ?
+		bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+					       BEV_OPT_CLOSE_ON_FREE) :
+		bufferevent_openssl_filter_new(base, under, ssl, BUFFEREVENT_SSL_CONNECTING,
+					       BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
 	return bev;
+}
+
+struct bufferevent *tls_client_bufferevent(struct event_base *base,
+					   struct tls_client_ctx *ctx,
+					   const char *host)
+{
+	return tls_client_new(base, NULL, ctx, host);
 }
 
 struct bufferevent *tls_client_filter(struct event_base *base,
@@ -114,17 +126,7 @@ struct bufferevent *tls_client_filter(struct event_base *base,
 				      struct tls_client_ctx *ctx,
 				      const char *host)
 {
-	SSL *ssl = tls_client_ssl(ctx, host);
-	struct bufferevent *bev;
-
-	if (ssl == NULL)
-		return NULL;
-	bev = bufferevent_openssl_filter_new(base, under, ssl,
-					     BUFFEREVENT_SSL_CONNECTING,
-					     BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL)
-		SSL_free(ssl);
-	return bev;
+	return tls_client_new(base, under, ctx, host);
 }
 
 const char *tls_error_reason(struct bufferevent *bev, char *buf, size_t size)

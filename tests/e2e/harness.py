@@ -19,11 +19,9 @@ Pieces:
 """
 import atexit
 import base64
-import errno
 import imaplib
 import os
 import pwd
-import grp
 import random
 import re
 import shutil
@@ -79,8 +77,8 @@ def cleanup_all():
                 return
             obj = _registry.pop()
         try:
-            obj.stop()
-        except Exception:
+            getattr(obj, "cleanup", obj.stop)()
+        except BaseException:
             pass
 
 
@@ -189,7 +187,9 @@ def ensure_mail_user():
 class Dovecot:
     """A private Dovecot on 127.0.0.1 (IMAP; native POP3 if pop3=True)."""
 
-    def __init__(self, pop3=False, users=None, tmpdir=None, max_userip=1000):
+    def __init__(self, pop3=False, users=None, tmpdir=None, max_userip=1000, ssl=False):
+        self.ssl = ssl
+        self.imaps_port = free_port() if ssl else None
         self.pop3 = pop3
         self.users = dict(users or USERS)
         self.dir = tmpdir or make_tempdir("pgt-dc-")
@@ -240,7 +240,7 @@ protocols = %(protocols)s
 listen = 127.0.0.1
 log_path = %(log)s
 info_log_path = %(log)s
-ssl = no
+%(ssl)s
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_verbose = yes
@@ -268,7 +268,9 @@ service imap-login {
     port = %(imap)d
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = %(imaps)d
+    ssl = yes
   }
 }
 service imap {
@@ -284,9 +286,18 @@ service anvil {
 %(pop3)s
 """ % {"tag": os.path.basename(self.dir), "base": self.base, "dir": self.dir,
        "protocols": protocols, "log": self.log_path, "user": MAIL_USER,
-       "max": self.max_userip, "imap": self.imap_port, "pop3": pop3_listener}
+       "max": self.max_userip, "imap": self.imap_port, "pop3": pop3_listener,
+       "imaps": self.imaps_port or 0, "ssl": self._ssl_settings()}
         with open(self.conf, "w") as f:
             f.write(conf)
+
+    def _ssl_settings(self):
+        if not self.ssl:
+            return "ssl = no"
+        self.cert, self.key = make_cert(self.dir, "dovecot")
+        dh = "/usr/share/dovecot/dh.pem"
+        return "ssl = yes\nssl_cert = <%s\nssl_key = <%s\n%s" % (
+            self.cert, self.key, ("ssl_dh = <%s" % dh) if os.path.exists(dh) else "")
 
     def _write_users(self):
         with open(os.path.join(self.dir, "passwd"), "w") as f:
@@ -320,7 +331,8 @@ service anvil {
                                      stdin=subprocess.DEVNULL, stdout=self._startup_log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         register(self)
-        ports = [self.imap_port] + ([self.pop3_port] if self.pop3 else [])
+        ports = [self.imap_port] + ([self.pop3_port] if self.pop3 else []) + \
+            ([self.imaps_port] if self.ssl else [])
         for p in ports:
             if not wait_listening(p, timeout, self.proc):
                 log = self.log_text()[-2000:]
@@ -329,27 +341,20 @@ service anvil {
         return self
 
     def stop(self):
-        unregister(self)
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            try:
-                subprocess.run(["dovecot", "-c", self.conf, "stop"], timeout=10,
-                               capture_output=True)
-            except Exception:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-        kill_group(self.proc, 2)
-        self.proc = None
         try:
-            self._startup_log.close()
-        except Exception:
-            pass
-        if self.own_dir and not os.environ.get("POPGATE_E2E_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+            if self.proc is not None:
+                # SIGTERM to the master's whole process group (the master stops
+                # its children too), SIGKILL whatever is left after 10 s
+                kill_group(self.proc, 10)
+                self.proc = None
+                try:
+                    self._startup_log.close()
+                except Exception:
+                    pass
+            if self.own_dir and not os.environ.get("POPGATE_E2E_KEEP"):
+                shutil.rmtree(self.dir, ignore_errors=True)
+        finally:
+            unregister(self)
 
     def log_text(self):
         try:
@@ -379,6 +384,19 @@ service anvil {
             dst = os.path.join(md, "new", name)
         os.rename(tmp, dst)
         return dst
+
+
+def make_cert(directory, name, san="IP:127.0.0.1", cn="127.0.0.1"):
+    """Self-signed certificate (EC P-256) + key as PEM files in directory."""
+    cert = os.path.join(directory, name + "-cert.pem")
+    key = os.path.join(directory, name + "-key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30",
+                    "-subj", "/CN=" + cn, "-addext", "subjectAltName=" + san,
+                    "-keyout", key, "-out", cert], check=True, capture_output=True,
+                   timeout=30)
+    os.chmod(key, 0o644)         # Dovecot reads it as root; the dir is private /tmp
+    return cert, key
 
 
 # ---------------------------------------------------------------- IMAP helper
@@ -685,14 +703,16 @@ class Popgate:
     """The daemon under test, in the foreground, stderr captured to a file."""
 
     def __init__(self, upstream_port, server=None, upstream=None, log=None,
-                 binary=None, workdir=None):
+                 binary=None, workdir=None, extra_listen=0):
         self.binary = binary or binary_path()
         self.dir = workdir or make_tempdir("pgt-gw-")
         self.own_dir = workdir is None
         self.port = free_port()
+        self.extra_ports = [free_port() for _ in range(extra_listen)]
         self.conf = os.path.join(self.dir, "popgate-%d.conf" % self.port)
         self.log_path = os.path.join(self.dir, "popgate-%d.log" % self.port)
-        self.conf_text = popgate_conf(self.port, upstream_port, server, upstream, log)
+        self.conf_text = popgate_conf(self.port, upstream_port, server, upstream, log,
+                                      extra_listen=self.extra_ports)
         self.proc = None
 
     def start(self, timeout=10.0):
@@ -706,15 +726,16 @@ class Popgate:
                                      stdout=self._log, stderr=self._log,
                                      start_new_session=True, cwd=self.dir)
         register(self)
-        if not wait_listening(self.port, timeout, self.proc):
-            rc = self.proc.poll()
-            self.stop()
-            raise RuntimeError("popgate did not listen on %d (exit status %s); stderr:\n%s"
-                               % (self.port, rc, self.log_text()[-3000:]))
+        for p in [self.port] + self.extra_ports:
+            if not wait_listening(p, timeout, self.proc):
+                rc = self.proc.poll()
+                self.stop()
+                raise RuntimeError("popgate did not listen on %d (exit status %s); stderr:\n%s"
+                                   % (p, rc, self.log_text()[-3000:]))
         return self
 
     def stop(self, term_timeout=5.0):
-        unregister(self)
+        """Stop the daemon (the work dir with config and log stays)."""
         if self.proc is not None:
             self.returncode = kill_group(self.proc, term_timeout)
             self.proc = None
@@ -724,9 +745,13 @@ class Popgate:
                 pass
 
     def cleanup(self):
-        self.stop()
-        if self.own_dir and not os.environ.get("POPGATE_E2E_KEEP"):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        """Stop the daemon and remove its work dir (unless POPGATE_E2E_KEEP)."""
+        try:
+            self.stop()
+            if self.own_dir and not os.environ.get("POPGATE_E2E_KEEP"):
+                shutil.rmtree(self.dir, ignore_errors=True)
+        finally:
+            unregister(self)
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
@@ -1148,6 +1173,11 @@ class FakeImap:
                 raise EOFError
             segs.append(("text", line[:m.start()]))
             if not m.group(2):
+                if c.buf:
+                    time.sleep(0.05)
+                if c.buf:
+                    c.errors.append("literal data sent before the continuation request "
+                                    "(synchronizing literal {%d})" % n)
                 self.send(c, b"+ go ahead\r\n")
             elif "LITERAL+" not in self.capabilities.upper():
                 c.errors.append("non-synchronizing literal without LITERAL+")
@@ -1503,10 +1533,10 @@ def fake_message(name, body_lines=5, size=None):
     mid, h = _hdr(name, "fake " + name)
     body = "".join("line %d of %s\r\n" % (i, name) for i in range(body_lines))
     data = (h + "\r\n" + body).encode()
-    if size:
-        filler = b"".join(b"filler line %08d ........................................\r\n" % i
-                          for i in range(size // 60 + 1))
-        data += filler[:max(0, size - len(data))]
+    i = 0
+    while size and len(data) < size:
+        data += b"filler line %08d ........................................\r\n" % i
+        i += 1
     return data
 
 
@@ -1583,13 +1613,14 @@ class Env:
             self.close()
             raise
 
-    def gateway(self, server=None, upstream=None, log=None, upstream_port=None):
+    def gateway(self, server=None, upstream=None, log=None, upstream_port=None,
+                extra_listen=0):
         """Start one more popgate (all stopped by close())."""
         if NATIVE:
             g = NativeStandIn(self.dc)
         else:
             g = Popgate(upstream_port or self.dc.imap_port, server=server,
-                        upstream=upstream, log=log).start()
+                        upstream=upstream, log=log, extra_listen=extra_listen).start()
         self.gws.append(g)
         return g
 

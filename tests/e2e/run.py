@@ -202,6 +202,7 @@ def main():
         raise KeyboardInterrupt("signal %d" % signum)
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGHUP, on_term)
+    signal.signal(signal.SIGINT, signal.default_int_handler)   # also when started in background
 
     harness_ok = True
     if not harness.NATIVE and not os.access(os.environ["POPGATE_BINARY"], os.X_OK):
@@ -220,7 +221,7 @@ def main():
             timer.start()
             suite.run(result)
     except KeyboardInterrupt as e:
-        out.write("\ninterrupted (%s); cleaning up\n" % (e or "Ctrl-C"))
+        out.write("\ninterrupted (%s); cleaning up\n" % (str(e) or "SIGINT"))
         result.nfail += 1
     except Exception:
         out.write("run.py internal error:\n" + traceback.format_exc())

@@ -3,7 +3,6 @@ credentials -> [AUTH], upstream down -> [SYS/TEMP], the user whose password
 holds IMAP specials, injection attempts that Dovecot must see as plain (wrong)
 credentials, and no password in the log."""
 import re
-import socket
 import time
 import unittest
 

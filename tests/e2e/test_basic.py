@@ -1,7 +1,6 @@
 """Basic POP3 dialogue through popgate against a private Dovecot:
 greeting, CAPA, USER/PASS, AUTH PLAIN, STAT/LIST/UIDL vs IMAP, NOOP, DELE,
 RSET, QUIT semantics, pipelining, the session_end log line."""
-import base64
 import re
 import time
 import unittest
@@ -225,6 +224,23 @@ class TestListing(Base):
         self.assertEqual(len(set(x.split()[1] for x in seen[0])), len(seen[0]))
         for x in seen[0]:
             self.assertRegex(x.split()[1], r"^[0-9a-f]{16}$")
+
+    @popgate_only
+    def test_uidl_stable_across_gateway_restart(self):
+        c = self.session()
+        self.assertTrue(c.cmd("UIDL").startswith("+OK"))
+        before = c.multi_lines()
+        self.quit(c)
+        other = ENV.gateway()               # a fresh popgate process
+        try:
+            c2 = other.pop3()
+            self.clients.append(c2)
+            self.assertTrue(c2.login().startswith("+OK"))
+            self.assertTrue(c2.cmd("UIDL").startswith("+OK"))
+            self.assertEqual(c2.multi_lines(), before)
+            self.quit(c2)
+        finally:
+            other.cleanup()
 
     @popgate_only   # Dovecot's own POP3 lists \Deleted messages
     def test_deleted_upstream_not_listed(self):

@@ -2,7 +2,6 @@
 commands, wrong state, max_bad_commands, idle_timeout, max_connections,
 NUL / bare CR in commands, config --check."""
 import os
-import socket
 import subprocess
 import time
 import unittest
@@ -280,6 +279,42 @@ class TestMaxConnections(Base):
                 pass
             time.sleep(0.1)
         self.assertTrue(ok, "no new connection accepted after one closed")
+
+
+class TestListenersAndShutdown(Base):
+    @popgate_only
+    def test_two_listen_addresses(self):
+        gw = ENV.gateway(extra_listen=1)
+        try:
+            for port in (gw.port, gw.extra_ports[0]):
+                c = h.Pop3(port)
+                self.clients.append(c)
+                self.assertEqual(c.read_greeting(), "+OK popgate ready")
+                self.assertTrue(c.login().startswith("+OK"))
+                self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        finally:
+            gw.cleanup()
+
+    @popgate_only
+    def test_sigterm_stops_accepting_and_lets_session_finish(self):
+        gw = ENV.gateway()
+        try:
+            c = h.Pop3(gw.port, timeout=10)
+            self.clients.append(c)
+            self.assertTrue(c.login().startswith("+OK"))
+            gw.proc.send_signal(15)
+            self.assertTrue(h.wait_until(lambda: not h.is_listening(gw.port), 3),
+                            "still listening 3 s after SIGTERM")
+            self.assertTrue(c.cmd("STAT").startswith("+OK"), "session cut by SIGTERM")
+            self.assertTrue(c.retr(1))
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+            try:
+                rc = gw.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.fail("popgate still running 5 s after SIGTERM and its last session's QUIT")
+            self.assertEqual(rc, 0, "exit status after SIGTERM")
+        finally:
+            gw.cleanup()
 
 
 class TestConfigCheck(unittest.TestCase):

@@ -1,0 +1,225 @@
+"""Upstream TLS: implicit TLS (imaps) and STARTTLS against a private Dovecot
+with a self-signed certificate (ca_file), certificate and host name
+verification failures, STARTTLS stripping (no credentials in the clear), and
+streaming with bounded memory over TLS."""
+import time
+import unittest
+
+import harness as h
+
+ENV = None
+MSGS = None
+
+
+def setUpModule():
+    global ENV, MSGS
+    if h.NATIVE:
+        raise unittest.SkipTest("popgate upstream TLS")
+    ENV = h.Env.__new__(h.Env)
+    ENV.gws = []
+    ENV.gw = None
+    ENV.dc = None
+    try:
+        ENV.dc = h.Dovecot(ssl=True).start()
+        ENV.names = h.fill_mailbox(ENV.dc, "alice", big_mb=5)
+    except BaseException:
+        ENV.close()
+        raise
+    with ENV.imap() as im:
+        MSGS = [(i + 1, u, im.body(u)) for i, u in enumerate(im.listing())]
+
+
+def tearDownModule():
+    global ENV
+    if ENV is not None:
+        ENV.close()
+        ENV = None
+
+
+def gateway(**upstream):
+    u = {"host": "127.0.0.1", "timeout": "5s"}
+    u.update(upstream)
+    return ENV.gateway(upstream=u, upstream_port=u.pop("port", None))
+
+
+class Base(unittest.TestCase):
+    def setUp(self):
+        self.clients = []
+
+    def tearDown(self):
+        for c in self.clients:
+            c.close()
+
+    def login(self, gw, user="alice", password="secret"):
+        c = h.Pop3(gw.port, timeout=30)
+        self.clients.append(c)
+        c.read_greeting()
+        return c, c.login(user, password)
+
+
+class TestImaps(Base):
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = gateway(tls="imaps", port=ENV.dc.imaps_port, verify="yes",
+                         ca_file=ENV.dc.cert)
+
+    def test_retr_every_message(self):
+        c, r = self.login(self.gw)
+        self.assertTrue(r.startswith("+OK"), "%r; log:\n%s" % (r, self.gw.log_text()[-2000:]))
+        for n, uid, body in MSGS:
+            with self.subTest(msg=n):
+                self.assertEqual(c.retr(n), h.expected_retr(body))
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+    def test_top_and_uidl(self):
+        c, r = self.login(self.gw)
+        self.assertTrue(r.startswith("+OK"), r)
+        with ENV.imap() as im:
+            uv = im.uidvalidity()
+        self.assertTrue(c.cmd("UIDL").startswith("+OK"))
+        self.assertEqual(c.multi_lines(), ["%d %08x%08x" % (n, u, uv) for n, u, _ in MSGS])
+        n, uid, body = MSGS[0]
+        self.assertTrue(c.cmd("TOP %d 2" % n).startswith("+OK"))
+        self.assertEqual(c.multi(), h.expected_top(body, 2))
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+    def test_bad_password_is_auth(self):
+        c, r = self.login(self.gw, password="nope")
+        self.assertTrue(r.startswith("-ERR [AUTH]"), r)
+
+    def test_stalled_reader_bounded_memory(self):
+        n, uid, body = max(MSGS, key=lambda m: len(m[2]))
+        self.assertGreater(len(body), 5_000_000)
+        c = h.Pop3(self.gw.port, timeout=30, rcvbuf=16384)
+        self.clients.append(c)
+        c.read_greeting()
+        self.assertTrue(c.login().startswith("+OK"))
+        c.retr(1)
+        time.sleep(0.3)
+        base = self.gw.rss_kb()
+        c.send("RETR %d\r\n" % n)
+        peak = base
+        t_end = time.monotonic() + 3
+        while time.monotonic() < t_end:
+            peak = max(peak, self.gw.rss_kb())
+            time.sleep(0.05)
+        self.assertLessEqual(peak - base, 2048,
+                             "VmRSS grew by %d kB over TLS with a stalled reader" % (peak - base))
+        self.assertTrue(c.status().startswith("+OK"))
+        self.assertEqual(c.multi(), h.expected_retr(body))
+
+
+class TestStarttls(Base):
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = gateway(tls="starttls", port=ENV.dc.imap_port, verify="yes",
+                         ca_file=ENV.dc.cert)
+
+    def test_retr_every_message(self):
+        c, r = self.login(self.gw)
+        self.assertTrue(r.startswith("+OK"), "%r; log:\n%s" % (r, self.gw.log_text()[-2000:]))
+        for n, uid, body in MSGS:
+            with self.subTest(msg=n):
+                self.assertEqual(c.retr(n), h.expected_retr(body))
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+    def test_special_password(self):
+        c = h.Pop3(self.gw.port)
+        self.clients.append(c)
+        c.read_greeting()
+        r = c.cmd("AUTH PLAIN " + h.auth_plain_b64(h.SPECIAL_USER, h.SPECIAL_PASS))
+        self.assertTrue(r.startswith("+OK"), r)
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+
+class TestVerification(Base):
+    def test_untrusted_certificate_refused(self):
+        gw = gateway(tls="imaps", port=ENV.dc.imaps_port, verify="yes")   # system store
+        c, r = self.login(gw)
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
+        self.assertTrue(gw.wait_log(r"(?i)certificate", 3), gw.log_text()[-2000:])
+
+    def test_untrusted_certificate_refused_starttls(self):
+        gw = gateway(tls="starttls", port=ENV.dc.imap_port, verify="yes")
+        c, r = self.login(gw)
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
+        self.assertTrue(gw.wait_log(r"(?i)certificate", 3), gw.log_text()[-2000:])
+
+    def test_host_name_mismatch_refused(self):
+        # the certificate names IP 127.0.0.1 only; "localhost" must not match
+        gw = gateway(tls="imaps", port=ENV.dc.imaps_port, verify="yes", ca_file=ENV.dc.cert,
+                     host="localhost")
+        c, r = self.login(gw)
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
+        self.assertTrue(gw.wait_log(r"(?i)(host ?name|mismatch)", 3), gw.log_text()[-2000:])
+
+    def test_verify_no_accepts_self_signed(self):
+        gw = gateway(tls="imaps", port=ENV.dc.imaps_port, verify="no")
+        c, r = self.login(gw)
+        self.assertTrue(r.startswith("+OK"), "%r; log:\n%s" % (r, gw.log_text()[-2000:]))
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+    def test_imaps_against_plain_port(self):
+        gw = gateway(tls="imaps", port=ENV.dc.imap_port, verify="no")
+        c = h.Pop3(gw.port, timeout=20)
+        self.clients.append(c)
+        c.read_greeting()
+        t0 = time.monotonic()
+        r = c.login()
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
+        self.assertLess(time.monotonic() - t0, 12)
+
+
+class TestStarttlsStripping(Base):
+    """A server (or a man in the middle) that does not offer or refuses
+    STARTTLS must not get the credentials in the clear."""
+
+    def setUp(self):
+        super().setUp()
+        self.fake = h.FakeImap([h.fake_message("s1")]).start()
+        self.gw = gateway(tls="starttls", port=self.fake.port, verify="no")
+
+    def tearDown(self):
+        super().tearDown()
+        self.gw.cleanup()
+        self.fake.stop()
+
+    def check_no_credentials(self):
+        time.sleep(0.3)
+        for conn in self.fake.all_conns():
+            self.assertEqual(conn.logins, [])
+            self.assertNotIn(b"secret", bytes(conn.raw))
+            self.assertNotIn(h.auth_plain_b64("alice", "secret").encode(), bytes(conn.raw))
+            names = [x["name"] for x in conn.commands]
+            self.assertNotIn("LOGIN", names)
+            self.assertNotIn("AUTHENTICATE", names)
+
+    def test_no_starttls_capability(self):
+        self.fake.capabilities = "IMAP4rev1 AUTH=PLAIN SASL-IR"
+        c, r = self.login(self.gw)
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
+        self.check_no_credentials()
+
+    def test_starttls_refused(self):
+        self.fake.capabilities = "IMAP4rev1 STARTTLS AUTH=PLAIN"
+        self.fake.hooks["STARTTLS"] = lambda s, conn, tag, cmd: (
+            s.send(conn, "%s NO not today\r\n" % tag) or True)
+        c, r = self.login(self.gw)
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
+        self.check_no_credentials()
+
+    def test_starttls_ok_but_no_tls(self):
+        self.fake.capabilities = "IMAP4rev1 STARTTLS AUTH=PLAIN"
+        self.fake.hooks["STARTTLS"] = lambda s, conn, tag, cmd: (
+            s.send(conn, "%s OK begin TLS\r\n* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] "
+                         "plaintext after STARTTLS\r\n" % tag) or True)
+        c = h.Pop3(self.gw.port, timeout=20)
+        self.clients.append(c)
+        c.read_greeting()
+        r = c.login()
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
+        self.check_no_credentials()
+
+
+if __name__ == "__main__":
+    unittest.main()
