@@ -33,12 +33,18 @@ struct conf_ctx {
 	unsigned int lineno;        /* line inih is working on */
 	unsigned int error_line;    /* 0: no error of ours yet */
 	bool port_set;
-	unsigned int seen_line[16]; /* per conf_keys row; 0 = not seen */
+	unsigned int listen_tls_line; /* first listen_tls, for errors */
+	unsigned int tls_file_line;   /* first [tls] file key */
+	unsigned int seen_line[32]; /* per conf_keys row; 0 = not seen */
 	char error[320];
 };
 
 static const char *const conf_sections[] = { "server", "upstream", "log",
-					     NULL };
+					     "tls", NULL };
+static const char *const conf_plaintext_names[] = { "local", "tls-only",
+						    "always", NULL };
+_Static_assert(CONF_PLAINTEXT_LOCAL == 0 && CONF_PLAINTEXT_TLS_ONLY == 1 &&
+	       CONF_PLAINTEXT_ALWAYS == 2, "conf_plaintext_names order");
 static const char *const conf_tls_names[] = { "imaps", "starttls", "none",
 					      NULL };
 static const char *const conf_target_names[] = { "stderr", "syslog", NULL };
@@ -101,7 +107,7 @@ static int conf_uint_in(const char *value, unsigned int min,
 	return 0;
 }
 
-static int conf_set_listen(struct conf_ctx *ctx, const char *value,
+static int conf_add_listen(struct conf_ctx *ctx, const char *value, bool tls,
 			   const char **error_r)
 {
 	struct conf *conf = ctx->conf;
@@ -129,7 +135,67 @@ static int conf_set_listen(struct conf_ctx *ctx, const char *value,
 		return -1;
 	}
 	conf->listen[i].port = port;
+	conf->listen[i].tls = tls;
 	conf->listen_count++;
+	return 0;
+}
+
+static int conf_set_listen(struct conf_ctx *ctx, const char *value,
+			   const char **error_r)
+{
+	return conf_add_listen(ctx, value, false, error_r);
+}
+
+static int conf_set_listen_tls(struct conf_ctx *ctx, const char *value,
+			       const char **error_r)
+{
+	if (ctx->listen_tls_line == 0)
+		ctx->listen_tls_line = ctx->lineno;
+	return conf_add_listen(ctx, value, true, error_r);
+}
+
+static int conf_set_plaintext_auth(struct conf_ctx *ctx, const char *value,
+				   const char **error_r)
+{
+	unsigned int i;
+
+	if (conf_parse_enum(value, conf_plaintext_names, &i, error_r) < 0)
+		return -1;
+	ctx->conf->plaintext_auth = (enum conf_plaintext_auth)i;
+	return 0;
+}
+
+static int conf_set_local_networks(struct conf_ctx *ctx, const char *value,
+				   const char **error_r)
+{
+	struct conf *conf = ctx->conf;
+	char item[64];
+	const char *p = value;
+
+	conf->local_network_count = 0;
+	while (*p != '\0') {
+		size_t len = strcspn(p, " \t,");
+
+		if (len == 0) {
+			p++;
+			continue;
+		}
+		if (len >= sizeof(item)) {
+			*error_r = "network too long";
+			return -1;
+		}
+		if (conf->local_network_count == CONF_MAX_NETWORKS) {
+			*error_r = "too many networks (at most 16)";
+			return -1;
+		}
+		memcpy(item, p, len);
+		item[len] = '\0';
+		if (conf_parse_cidr(item, &conf->local_networks[conf->local_network_count],
+				    error_r) < 0)
+			return -1;
+		conf->local_network_count++;
+		p += len;
+	}
 	return 0;
 }
 
@@ -231,12 +297,12 @@ static int conf_set_upstream_verify(struct conf_ctx *ctx, const char *value,
 	return conf_parse_bool(value, &ctx->conf->upstream_verify, error_r);
 }
 
-static int conf_set_upstream_ca_file(struct conf_ctx *ctx, const char *value,
-				     const char **error_r)
+/* An absolute path to a readable file, or "" for none (NULL). */
+static int conf_set_file(char **dst, const char *value, const char **error_r)
 {
 	if (value[0] == '\0') {
-		free(ctx->conf->upstream_ca_file);
-		ctx->conf->upstream_ca_file = NULL;
+		free(*dst);
+		*dst = NULL;
 		return 0;
 	}
 	/* The daemon may change directory; a relative path would then
@@ -252,7 +318,29 @@ static int conf_set_upstream_ca_file(struct conf_ctx *ctx, const char *value,
 			"cannot read the file";
 		return -1;
 	}
-	return conf_set_string(&ctx->conf->upstream_ca_file, value, error_r);
+	return conf_set_string(dst, value, error_r);
+}
+
+static int conf_set_upstream_ca_file(struct conf_ctx *ctx, const char *value,
+				     const char **error_r)
+{
+	return conf_set_file(&ctx->conf->upstream_ca_file, value, error_r);
+}
+
+static int conf_set_tls_cert_file(struct conf_ctx *ctx, const char *value,
+				  const char **error_r)
+{
+	if (ctx->tls_file_line == 0)
+		ctx->tls_file_line = ctx->lineno;
+	return conf_set_file(&ctx->conf->tls_cert_file, value, error_r);
+}
+
+static int conf_set_tls_key_file(struct conf_ctx *ctx, const char *value,
+				 const char **error_r)
+{
+	if (ctx->tls_file_line == 0)
+		ctx->tls_file_line = ctx->lineno;
+	return conf_set_file(&ctx->conf->tls_key_file, value, error_r);
 }
 
 static int conf_set_upstream_timeout(struct conf_ctx *ctx, const char *value,
@@ -339,6 +427,9 @@ static const struct conf_key conf_keys[] = {
 	{ "server", "max_bad_commands", false, conf_set_max_bad_commands },
 	{ "server", "auth_fail_delay", false, conf_set_auth_fail_delay },
 	{ "server", "greeting", false, conf_set_greeting },
+	{ "server", "listen_tls", true, conf_set_listen_tls },
+	{ "server", "plaintext_auth", false, conf_set_plaintext_auth },
+	{ "server", "local_networks", false, conf_set_local_networks },
 	{ "upstream", "host", false, conf_set_upstream_host },
 	{ "upstream", "port", false, conf_set_upstream_port },
 	{ "upstream", "tls", false, conf_set_upstream_tls },
@@ -349,6 +440,8 @@ static const struct conf_key conf_keys[] = {
 	{ "log", "target", false, conf_set_log_target },
 	{ "log", "level", false, conf_set_log_level },
 	{ "log", "ident", false, conf_set_log_ident },
+	{ "tls", "cert_file", false, conf_set_tls_cert_file },
+	{ "tls", "key_file", false, conf_set_tls_key_file },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -493,6 +586,11 @@ static struct conf *conf_alloc(void)
 	conf->log_target = CONF_LOG_STDERR;
 	conf->log_level = CONF_LOG_INFO;
 	conf->log_ident = strdup("popgate");
+	conf->plaintext_auth = CONF_PLAINTEXT_LOCAL;
+	conf->local_network_count = 2;
+	if (conf_parse_cidr("127.0.0.0/8", &conf->local_networks[0], &(const char *){ NULL }) < 0 ||
+	    conf_parse_cidr("::1/128", &conf->local_networks[1], &(const char *){ NULL }) < 0)
+		conf->local_network_count = 0;
 	if (conf->greeting == NULL || conf->upstream_mailbox == NULL ||
 	    conf->log_ident == NULL)
 		conf_free(&conf);
@@ -569,6 +667,12 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 		conf_msg(error_r, "%s: read error", path);
 	else if (ctx.conf->upstream_host == NULL)
 		conf_msg(error_r, "%s: [upstream] host is required", path);
+	else if ((ctx.conf->tls_cert_file == NULL) != (ctx.conf->tls_key_file == NULL))
+		conf_msg(error_r, "%s:%u: [tls] needs both cert_file and key_file", path,
+			 ctx.tls_file_line);
+	else if (ctx.listen_tls_line != 0 && ctx.conf->tls_cert_file == NULL)
+		conf_msg(error_r, "%s:%u: listen_tls needs [tls] cert_file and key_file",
+			 path, ctx.listen_tls_line);
 	else if (conf_imply(ctx.conf, ctx.port_set) < 0 ||
 		 (ctx.conf->path = strdup(path)) == NULL)
 		conf_msg(error_r, "%s: out of memory", path);
@@ -602,6 +706,8 @@ void conf_free(struct conf **conf_p)
 	free(conf->upstream_ca_file);
 	free(conf->upstream_mailbox);
 	free(conf->log_ident);
+	free(conf->tls_cert_file);
+	free(conf->tls_key_file);
 	free(conf);
 	*conf_p = NULL;
 }

@@ -9,7 +9,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf_value.h"
+
 #define CONF_MAX_LISTEN 8
+#define CONF_MAX_NETWORKS 16
 
 enum conf_tls_mode {
 	CONF_TLS_IMAPS,    /* implicit TLS (default, port 993) */
@@ -32,6 +35,14 @@ enum conf_log_level {
 struct conf_listen {
 	char *host;        /* numeric address or name, e.g. "127.0.0.1", "::" */
 	uint16_t port;
+	bool tls;          /* implicit TLS (POP3S) */
+};
+
+/* Where plaintext USER/PASS and AUTH PLAIN are accepted without TLS. */
+enum conf_plaintext_auth {
+	CONF_PLAINTEXT_LOCAL,    /* only from local_networks (default) */
+	CONF_PLAINTEXT_TLS_ONLY, /* never without TLS */
+	CONF_PLAINTEXT_ALWAYS,
 };
 
 struct conf {
@@ -45,6 +56,13 @@ struct conf {
 	unsigned int max_bad_commands;     /* default 10: then disconnect */
 	unsigned int auth_fail_delay_ms;   /* default 1000 */
 	char *greeting;                    /* default "popgate ready" */
+	enum conf_plaintext_auth plaintext_auth; /* default local */
+	struct conf_cidr local_networks[CONF_MAX_NETWORKS];
+	unsigned int local_network_count;  /* default 127.0.0.0/8 ::1/128 */
+
+	/* [tls] client side: STLS on listen, implicit TLS on listen_tls */
+	char *tls_cert_file;               /* PEM chain; NULL: no TLS */
+	char *tls_key_file;
 
 	/* [upstream] */
 	char *upstream_host;               /* required */

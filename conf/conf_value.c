@@ -368,3 +368,67 @@ int conf_parse_enum(const char *s, const char *const *names,
 	*error_r = "not one of the allowed values";
 	return -1;
 }
+
+int conf_parse_cidr(const char *s, struct conf_cidr *cidr_r, const char **error_r)
+{
+	char addr[INET6_ADDRSTRLEN];
+	const char *slash = strchr(s, '/');
+	size_t len = slash != NULL ? (size_t)(slash - s) : strlen(s);
+	unsigned int max, prefix;
+
+	if (len == 0 || len >= sizeof(addr)) {
+		*error_r = "not an address";
+		return -1;
+	}
+	memcpy(addr, s, len);
+	addr[len] = '\0';
+	memset(cidr_r, 0, sizeof(*cidr_r));
+	if (inet_pton(AF_INET, addr, cidr_r->addr) == 1) {
+		cidr_r->family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, addr, cidr_r->addr) == 1) {
+		cidr_r->family = AF_INET6;
+		max = 128;
+	} else {
+		*error_r = "not an IPv4 or IPv6 address";
+		return -1;
+	}
+	prefix = max;
+	if (slash != NULL &&
+	    conf_parse_uint(slash + 1, 0, max, &prefix, error_r) < 0) {
+		*error_r = "bad prefix length";
+		return -1;
+	}
+	/* Host bits set ("10.1.2.3/8") are most likely a typo: refuse. */
+	for (unsigned int bit = prefix; bit < max; bit++) {
+		if ((cidr_r->addr[bit / 8] & (0x80 >> (bit % 8))) != 0) {
+			*error_r = "address has bits set beyond the prefix";
+			return -1;
+		}
+	}
+	cidr_r->prefix = prefix;
+	return 0;
+}
+
+bool conf_cidr_match(const struct conf_cidr *cidr, int family, const void *addr)
+{
+	static const unsigned char v4mapped[12] = {
+		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+	};
+	const unsigned char *a = addr;
+	unsigned int full, rest;
+
+	if (family == AF_INET6 && cidr->family == AF_INET &&
+	    memcmp(a, v4mapped, sizeof(v4mapped)) == 0) {
+		family = AF_INET;
+		a += 12;
+	}
+	if (family != cidr->family)
+		return false;
+	full = cidr->prefix / 8;
+	rest = cidr->prefix % 8;
+	if (memcmp(a, cidr->addr, full) != 0)
+		return false;
+	return rest == 0 ||
+		((a[full] ^ cidr->addr[full]) & (unsigned char)(0xff << (8 - rest))) == 0;
+}

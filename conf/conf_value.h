@@ -42,6 +42,21 @@ int conf_parse_hostport(const char *s, char *host_buf, size_t host_size,
 /* A host name or numeric address, as for hostport without the port. */
 int conf_parse_host(const char *s, const char **error_r);
 
+/* An address block, "127.0.0.0/8", "::1/128", or a plain address
+   (a full-length prefix). */
+struct conf_cidr {
+	int family;            /* AF_INET or AF_INET6 */
+	unsigned char addr[16];
+	unsigned int prefix;
+};
+
+int conf_parse_cidr(const char *s, struct conf_cidr *cidr_r, const char **error_r);
+
+/* Whether the address (family AF_INET: 4 octets, AF_INET6: 16) lies in
+   the block. An IPv4-mapped IPv6 address (::ffff:a.b.c.d, seen on
+   dual-stack listeners) matches IPv4 blocks. */
+bool conf_cidr_match(const struct conf_cidr *cidr, int family, const void *addr);
+
 /* Picks one of `names` (NULL-terminated), case-insensitive; stores its
    index. */
 int conf_parse_enum(const char *s, const char *const *names,

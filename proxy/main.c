@@ -22,12 +22,20 @@
 /* How long running sessions may go on after SIGTERM. */
 #define POPGATE_STOP_GRACE_SECS 10
 
+struct popgate;
+
+struct popgate_listener {
+	struct popgate *pg;
+	struct evconnlistener *l;
+	bool tls;
+};
+
 struct popgate {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct conf *conf;
 	struct pop3_server srv;
-	struct evconnlistener *listeners[CONF_MAX_LISTEN];
+	struct popgate_listener listeners[CONF_MAX_LISTEN];
 	unsigned int listener_count;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stop_timer;
@@ -46,9 +54,9 @@ static void usage(FILE *out)
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		      struct sockaddr *sa, int salen, void *arg)
 {
-	struct popgate *pg = arg;
+	struct popgate_listener *pl = arg;
 
-	pop3_session_create(&pg->srv, fd, sa, (socklen_t)salen);
+	pop3_session_create(&pl->pg->srv, fd, sa, (socklen_t)salen, pl->tls);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
@@ -104,20 +112,23 @@ static int listen_all(struct popgate *pg)
 		evutil_socket_t fd = listen_socket(res, strcmp(l->host, "::") == 0);
 
 		freeaddrinfo(res);
+		pg->listeners[i].pg = pg;
+		pg->listeners[i].tls = l->tls;
 		if (fd >= 0)
-			pg->listeners[i] = evconnlistener_new(
-				pg->base, accept_cb, pg,
+			pg->listeners[i].l = evconnlistener_new(
+				pg->base, accept_cb, &pg->listeners[i],
 				LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512, fd);
-		if (pg->listeners[i] == NULL) {
+		if (pg->listeners[i].l == NULL) {
 			if (fd >= 0)
 				evutil_closesocket(fd);
 			log_error("event=listen_failed address=%s:%u error=\"%s\"",
 				  l->host, l->port, strerror(errno));
 			return -1;
 		}
-		evconnlistener_set_error_cb(pg->listeners[i], accept_error_cb);
+		evconnlistener_set_error_cb(pg->listeners[i].l, accept_error_cb);
 		pg->listener_count++;
-		log_info("event=listening address=%s:%u", l->host, l->port);
+		log_info("event=listening address=%s:%u tls=%s", l->host, l->port,
+			 l->tls ? "implicit" : pg->srv.client_tls != NULL ? "stls" : "none");
 	}
 	return 0;
 }
@@ -125,7 +136,7 @@ static int listen_all(struct popgate *pg)
 static void close_listeners(struct popgate *pg)
 {
 	for (unsigned int i = 0; i < pg->listener_count; i++)
-		evconnlistener_free(pg->listeners[i]);
+		evconnlistener_free(pg->listeners[i].l);
 	pg->listener_count = 0;
 }
 
@@ -143,14 +154,37 @@ static void stop_tick_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* New sessions get the new certificate; running ones keep theirs (OpenSSL
+   keeps the old context alive for them). A broken pair keeps the old. */
+static void reload_client_tls(struct popgate *pg)
+{
+	const struct conf *conf = pg->conf;
+	struct tls_server_ctx *ctx;
+	char *error = NULL;
+
+	if (conf->tls_cert_file == NULL) {
+		log_info("event=sighup action=none reason=\"no [tls] certificate configured; "
+			 "configuration reload is not implemented yet\"");
+		return;
+	}
+	ctx = tls_server_ctx_new(conf->tls_cert_file, conf->tls_key_file, &error);
+	if (ctx == NULL) {
+		log_error("event=tls_reload_failed action=kept_old error=\"%s\"", error);
+		free(error);
+		return;
+	}
+	tls_server_ctx_free(&pg->srv.client_tls);
+	pg->srv.client_tls = ctx;
+	log_info("event=tls_reloaded cert_file=%s", conf->tls_cert_file);
+}
+
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct popgate *pg = arg;
 	struct timeval second = { 1, 0 };
 
 	if (sig == SIGHUP) {
-		log_warn("event=sighup action=ignored "
-			 "reason=\"configuration reload is not implemented yet\"");
+		reload_client_tls(pg);
 		return;
 	}
 	if (pg->srv.stopping) {
@@ -167,10 +201,20 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	stop_tick_cb(-1, 0, pg);
 }
 
-static int setup_upstream_tls(struct popgate *pg)
+static int setup_tls(struct popgate *pg)
 {
 	const struct conf *conf = pg->conf;
 	char *error = NULL;
+
+	if (conf->tls_cert_file != NULL) {
+		pg->srv.client_tls = tls_server_ctx_new(conf->tls_cert_file,
+							conf->tls_key_file, &error);
+		if (pg->srv.client_tls == NULL) {
+			log_error("event=tls_setup_failed error=\"%s\"", error);
+			free(error);
+			return -1;
+		}
+	}
 
 	if (conf->upstream_tls == CONF_TLS_NONE) {
 		log_warn("event=config_warning upstream=%s:%u "
@@ -260,7 +304,7 @@ int main(int argc, char **argv)
 	pg.srv.dns = pg.dns;
 	pg.srv.conf = pg.conf;
 	LIST_INIT(&pg.srv.list);
-	if (setup_upstream_tls(&pg) < 0 || listen_all(&pg) < 0)
+	if (setup_tls(&pg) < 0 || listen_all(&pg) < 0)
 		goto out;
 
 	pg.sig_term = evsignal_new(pg.base, SIGTERM, signal_cb, &pg);
@@ -289,6 +333,7 @@ out:
 	if (pg.stop_timer != NULL)
 		event_free(pg.stop_timer);
 	tls_client_ctx_free(&pg.srv.upstream_tls);
+	tls_server_ctx_free(&pg.srv.client_tls);
 	if (pg.dns != NULL)
 		evdns_base_free(pg.dns, 0);
 	if (pg.base != NULL)

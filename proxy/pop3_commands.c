@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 
 #include "conf.h"
 #include "imap_cmd.h"
@@ -62,8 +63,13 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd)
 	pop3_reply(s, "TOP");
 	pop3_reply(s, "UIDL");
 	if (s->state == POP3_STATE_AUTHORIZATION) {
-		pop3_reply(s, "USER");
-		pop3_reply(s, "SASL PLAIN");
+		/* Only what this connection may use now (RFC 2449, 2595). */
+		if (s->srv->client_tls != NULL && !s->client_tls)
+			pop3_reply(s, "STLS");
+		if (pop3_plaintext_allowed(s)) {
+			pop3_reply(s, "USER");
+			pop3_reply(s, "SASL PLAIN");
+		}
 	}
 	pop3_reply(s, "RESP-CODES");
 	pop3_reply(s, "AUTH-RESP-CODE");
@@ -91,8 +97,22 @@ static int pop3_set_user(struct pop3_session *s, const char *user, size_t len)
 	return 0;
 }
 
+/* Refuses plaintext credentials where the policy says so; true if the
+   command was refused. */
+static bool pop3_refuse_plaintext(struct pop3_session *s)
+{
+	if (pop3_plaintext_allowed(s))
+		return false;
+	pop3_bad_command(s, s->srv->client_tls != NULL ?
+			 "[AUTH] Plaintext authentication needs TLS here: use STLS" :
+			 "[AUTH] Plaintext authentication needs TLS here: use the POP3S port");
+	return true;
+}
+
 static void cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
+	if (pop3_refuse_plaintext(s))
+		return;
 	if (pop3_set_user(s, cmd->argv[0], strlen(cmd->argv[0])) < 0) {
 		pop3_bad_command(s, "Invalid user name");
 		return;
@@ -123,6 +143,8 @@ static void pop3_login(struct pop3_session *s, const char *pass, size_t len)
 
 static void cmd_pass(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
+	if (pop3_refuse_plaintext(s))
+		return;
 	if (s->user == NULL) {
 		pop3_bad_command(s, "USER first");
 		return;
@@ -178,10 +200,13 @@ static void cmd_auth(struct pop3_session *s, const struct pop3_cmd *cmd)
 	if (cmd->argc == 0) {
 		/* Mechanism list, as clients probing with a bare AUTH expect. */
 		pop3_reply(s, "+OK Supported mechanisms follow");
-		pop3_reply(s, "PLAIN");
+		if (pop3_plaintext_allowed(s))
+			pop3_reply(s, "PLAIN");
 		pop3_reply(s, ".");
 		return;
 	}
+	if (pop3_refuse_plaintext(s))
+		return;
 	if (strcasecmp(cmd->argv[0], "PLAIN") != 0) {
 		pop3_bad_command(s, "Unsupported authentication mechanism");
 		return;
@@ -206,6 +231,20 @@ static void pop3_auth_continuation(struct pop3_session *s, const char *line, siz
 		return;
 	}
 	pop3_auth_plain(s, line, len);
+}
+
+static void cmd_stls(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	if (s->srv->client_tls == NULL) {
+		pop3_bad_command(s, "STLS is not available: no certificate configured");
+		return;
+	}
+	if (s->client_tls) {
+		pop3_bad_command(s, "Already using TLS");
+		return;
+	}
+	pop3_reply(s, "+OK Begin TLS negotiation");
+	pop3_session_stls_begin(s);
 }
 
 static void cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
@@ -370,6 +409,7 @@ static const struct pop3_command pop3_commands[] = {
 	{ "USER", cmd_user, POP3_IN_AUTH, 1, 1, false },
 	{ "PASS", cmd_pass, POP3_IN_AUTH, 1, 0, true },
 	{ "AUTH", cmd_auth, POP3_IN_AUTH, 0, 2, false },
+	{ "STLS", cmd_stls, POP3_IN_AUTH, 0, 0, false },
 	{ "QUIT", cmd_quit, POP3_IN_AUTH | POP3_IN_TRANS, 0, 0, false },
 	{ "STAT", cmd_stat, POP3_IN_TRANS, 0, 0, false },
 	{ "LIST", cmd_list, POP3_IN_TRANS, 0, 1, false },

@@ -74,6 +74,9 @@ struct pop3_session {
 	const char *doing;          /* what it is doing, for errors */
 	bool close_after_flush;
 	bool client_eof;            /* client closed its sending side */
+	bool client_tls;            /* TLS with the client (POP3S or STLS) */
+	bool client_local;          /* address in local_networks */
+	bool stls_pending;          /* +OK to STLS sent, handshake next */
 	const char *end_reason;
 	unsigned int bad_commands;
 
@@ -136,6 +139,11 @@ void pop3_session_close(struct pop3_session *s, const char *reason);
 void pop3_session_close_after_flush(struct pop3_session *s, const char *reason);
 void pop3_session_set_timer(struct pop3_session *s, unsigned int msecs,
 			    void (*cb)(struct pop3_session *s));
+/* STLS, after its +OK is queued: once that has left, pipelined plaintext
+   is discarded and TLS starts; no command is read until then. */
+void pop3_session_stls_begin(struct pop3_session *s);
+/* Whether USER/PASS and AUTH PLAIN may be used on this connection. */
+bool pop3_plaintext_allowed(const struct pop3_session *s);
 /* A bad command: counts it, replies, closes when the budget is spent. */
 void pop3_bad_command(struct pop3_session *s, const char *reply);
 

@@ -1,6 +1,7 @@
 #include "pop3_private.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
@@ -16,6 +17,7 @@
 #include "conf.h"
 #include "imap_client.h"
 #include "log.h"
+#include "tls.h"
 
 static const char *const pop3_state_names[] = {
 	[POP3_STATE_AUTHORIZATION] = "AUTHORIZATION",
@@ -27,6 +29,7 @@ _Static_assert(sizeof(pop3_state_names) / sizeof(pop3_state_names[0]) ==
 	       POP3_STATE_COUNT, "state names must match enum pop3_state");
 
 static void pop3_session_input(struct pop3_session *s);
+static void pop3_session_stls(struct pop3_session *s);
 
 void pop3_session_set_state(struct pop3_session *s, enum pop3_state state)
 {
@@ -87,10 +90,11 @@ static void pop3_session_log_end(struct pop3_session *s)
 	gettimeofday(&now, NULL);
 	ms = (long long)(now.tv_sec - s->started.tv_sec) * 1000 +
 		(now.tv_usec - s->started.tv_usec) / 1000;
-	log_info("%s event=session_end user=%s client=%s state=%s "
+	log_info("%s event=session_end user=%s client=%s state=%s client_tls=%s "
 		 "upstream_tls=%s retr=%u top=%u dele=%u bytes_out=%llu "
 		 "duration_ms=%lld reason=%s",
 		 s->log_id, s->user_log, s->client_ip, pop3_state_names[s->state],
+		 s->client_tls ? tls_version(s->bev) : "none",
 		 s->upstream_tls, s->retr_count, s->top_count, s->dele_count,
 		 (unsigned long long)s->bytes_out, ms, s->end_reason);
 }
@@ -130,6 +134,14 @@ void pop3_session_close(struct pop3_session *s, const char *reason)
 	event_active(s->free_ev, EV_TIMEOUT, 0);
 }
 
+/* Everything queued has been written: end TLS properly, then close. */
+static void pop3_session_close_flushed(struct pop3_session *s)
+{
+	if (s->client_tls)
+		tls_close_notify(s->bev);
+	pop3_session_close(s, s->end_reason);
+}
+
 void pop3_session_close_after_flush(struct pop3_session *s, const char *reason)
 {
 	if (s->state == POP3_STATE_CLOSED)
@@ -140,7 +152,7 @@ void pop3_session_close_after_flush(struct pop3_session *s, const char *reason)
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 	if (pop3_output_len(s) == 0)
-		pop3_session_close(s, reason);
+		pop3_session_close_flushed(s);
 }
 
 void pop3_bad_command(struct pop3_session *s, const char *reply)
@@ -267,7 +279,12 @@ static void pop3_write_cb(struct bufferevent *bev, void *arg)
 		return;
 	if (s->close_after_flush) {
 		if (pop3_output_len(s) == 0)
-			pop3_session_close(s, s->end_reason);
+			pop3_session_close_flushed(s);
+		return;
+	}
+	if (s->stls_pending) {
+		if (pop3_output_len(s) == 0)
+			pop3_session_stls(s);
 		return;
 	}
 	if (s->listing != POP3_LISTING_NONE) {
@@ -291,6 +308,11 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 
 	if (s->state == POP3_STATE_CLOSED)
 		return;
+	if ((what & BEV_EVENT_CONNECTED) != 0) {
+		/* TLS handshake with the client done. */
+		log_debug("%s event=client_tls version=%s", s->log_id, tls_version(s->bev));
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) != 0) {
 		if ((what & BEV_EVENT_READING) != 0 && s->busy) {
 			/* Silence while we work (a long RETR) is not idleness;
@@ -317,7 +339,96 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 			pop3_session_input(s);
 		return;
 	}
+	if (s->client_tls && (what & BEV_EVENT_ERROR) != 0) {
+		char reason[256];
+
+		log_info("%s event=client_tls_error client=%s error=\"%s\"", s->log_id,
+			 s->client_ip, tls_error_reason(s->bev, reason, sizeof(reason)));
+		pop3_session_close(s, "client_tls_error");
+		return;
+	}
 	pop3_session_close(s, (what & BEV_EVENT_EOF) != 0 ? "disconnect" : "client_error");
+}
+
+static void pop3_session_setup_bev(struct pop3_session *s)
+{
+	struct timeval idle = { .tv_sec = s->conf->idle_timeout_secs, .tv_usec = 0 };
+
+	bufferevent_setcb(s->bev, pop3_read_cb, pop3_write_cb, pop3_event_cb, s);
+	bufferevent_setwatermark(s->bev, EV_WRITE, POP3_OUT_LOW, 0);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, POP3_IN_HIGH);
+	bufferevent_set_max_single_write(s->bev, POP3_OUT_LOW);
+	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+}
+
+void pop3_session_stls_begin(struct pop3_session *s)
+{
+	s->stls_pending = true;
+	pop3_command_wait(s);
+	/* The write callback then runs only when the +OK is all out. */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+}
+
+static void pop3_session_stls(struct pop3_session *s)
+{
+	struct bufferevent *under = s->bev, *tls;
+	struct evbuffer *in = bufferevent_get_input(under);
+	int fd;
+
+	/* Whatever the client pipelined after STLS was sent in plaintext:
+	   it must not run as if it had come over TLS (RFC 2595 and the
+	   STARTTLS command-injection class of bugs). */
+	evbuffer_drain(in, evbuffer_get_length(in));
+	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
+	s->stls_pending = false;
+	/* A TLS socket bufferevent on a copy of the descriptor, not a filter
+	   over the plain one: a filter hands its output on at once, so
+	   "output empty" would no longer mean "sent" when closing. */
+	fd = fcntl(bufferevent_getfd(under), F_DUPFD_CLOEXEC, 0);
+	tls = fd >= 0 ? tls_server_bufferevent(s->srv->base, fd, s->srv->client_tls) : NULL;
+	if (tls == NULL) {
+		if (fd >= 0)
+			close(fd);
+		pop3_session_close(s, "stls_failed");
+		return;
+	}
+	bufferevent_free(under);
+	s->bev = tls;
+	s->client_tls = true;
+	pop3_session_setup_bev(s);
+	pop3_command_done(s);
+}
+
+bool pop3_plaintext_allowed(const struct pop3_session *s)
+{
+	switch (s->conf->plaintext_auth) {
+	case CONF_PLAINTEXT_ALWAYS:
+		return true;
+	case CONF_PLAINTEXT_LOCAL:
+		return s->client_tls || s->client_local;
+	case CONF_PLAINTEXT_TLS_ONLY:
+		return s->client_tls;
+	}
+	return false;
+}
+
+static bool pop3_client_is_local(const struct conf *conf, const struct sockaddr *sa)
+{
+	const void *addr;
+	int family = sa->sa_family;
+
+	if (family == AF_INET)
+		addr = &((const struct sockaddr_in *)sa)->sin_addr;
+	else if (family == AF_INET6)
+		addr = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	else
+		return false;
+	for (unsigned int i = 0; i < conf->local_network_count; i++) {
+		if (conf_cidr_match(&conf->local_networks[i], family, addr))
+			return true;
+	}
+	return false;
 }
 
 static void pop3_format_client(const struct sockaddr *sa, char *buf, size_t size)
@@ -340,11 +451,10 @@ static void pop3_format_client(const struct sockaddr *sa, char *buf, size_t size
 }
 
 void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
-			 const struct sockaddr *sa, socklen_t salen)
+			 const struct sockaddr *sa, socklen_t salen, bool tls)
 {
 	const struct conf *conf = srv->conf;
 	struct pop3_session *s = calloc(1, sizeof(*s));
-	struct timeval idle = { .tv_sec = conf->idle_timeout_secs, .tv_usec = 0 };
 
 	if (s == NULL) {
 		evutil_closesocket(fd);
@@ -353,7 +463,11 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	/* Replies are small and latency-bound (the final ".\r\n" of a
 	   message would otherwise wait for the client's delayed ACK). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (tls && srv->client_tls != NULL)
+		s->bev = tls_server_bufferevent(srv->base, fd, srv->client_tls);
+	else if (!tls)
+		s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	s->client_tls = tls;
 	s->free_ev = event_new(srv->base, -1, 0, pop3_session_free_cb, s);
 	s->timer = evtimer_new(srv->base, pop3_timer_cb, s);
 	s->resume_ev = event_new(srv->base, -1, 0, pop3_resume_cb, s);
@@ -381,6 +495,7 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 		 (unsigned long long)srv->sessions_total);
 	snprintf(s->log_id, sizeof(s->log_id), "session=%s", s->id);
 	pop3_format_client(sa, s->client_ip, sizeof(s->client_ip));
+	s->client_local = pop3_client_is_local(conf, sa);
 	s->state = POP3_STATE_AUTHORIZATION;
 	s->doing = "waiting for a command";
 	s->end_reason = "unknown";
@@ -389,12 +504,7 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	gettimeofday(&s->started, NULL);
 	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
 
-	bufferevent_setcb(s->bev, pop3_read_cb, pop3_write_cb, pop3_event_cb, s);
-	bufferevent_setwatermark(s->bev, EV_WRITE, POP3_OUT_LOW, 0);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, POP3_IN_HIGH);
-	bufferevent_set_max_single_write(s->bev, POP3_OUT_LOW);
-	bufferevent_set_timeouts(s->bev, &idle, &idle);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	pop3_session_setup_bev(s);
 	log_debug("%s event=connect client=%s", s->log_id, s->client_ip);
 
 	if (srv->stopping) {

@@ -16,6 +16,7 @@ struct event_base;
 struct evdns_base;
 struct conf;
 struct tls_client_ctx;
+struct tls_server_ctx;
 struct pop3_session;
 
 /* What every session shares. The owner (main) keeps it alive as long as
@@ -25,16 +26,18 @@ struct pop3_server {
 	struct evdns_base *dns;
 	const struct conf *conf;              /* current config */
 	struct tls_client_ctx *upstream_tls;  /* for imaps/starttls, or NULL */
+	struct tls_server_ctx *client_tls;    /* POP3S/STLS, or NULL: none */
 	unsigned int sessions;                /* open now */
 	uint64_t sessions_total;
 	LIST_HEAD(, pop3_session) list;
 	bool stopping;
 };
 
-/* Takes ownership of fd (a new client connection). Never fails loudly: on
-   resource trouble the connection is refused with -ERR [SYS/TEMP]. */
+/* Takes ownership of fd (a new client connection); tls: the listener is
+   implicit TLS. Never fails loudly: on resource trouble the connection is
+   refused with -ERR [SYS/TEMP] or just closed. */
 void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
-			 const struct sockaddr *sa, socklen_t salen);
+			 const struct sockaddr *sa, socklen_t salen, bool tls);
 
 /* Closes every session now (shutdown), applying nothing. */
 void pop3_server_close_all(struct pop3_server *srv, const char *reason);

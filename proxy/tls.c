@@ -15,6 +15,10 @@ struct tls_client_ctx {
 	SSL_CTX *ssl_ctx;
 };
 
+struct tls_server_ctx {
+	SSL_CTX *ssl_ctx;
+};
+
 void tls_init(void)
 {
 	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
@@ -23,7 +27,7 @@ void tls_init(void)
 
 static char *tls_strerror_dup(const char *what)
 {
-	char buf[512];
+	char buf[1024];
 	unsigned long e = ERR_get_error();
 
 	snprintf(buf, sizeof(buf), "%s: %s", what,
@@ -129,6 +133,68 @@ struct bufferevent *tls_client_filter(struct event_base *base,
 	return tls_client_new(base, under, ctx, host);
 }
 
+struct tls_server_ctx *tls_server_ctx_new(const char *cert_file,
+					  const char *key_file, char **error_r)
+{
+	struct tls_server_ctx *ctx = calloc(1, sizeof(*ctx));
+	char what[600];
+
+	if (ctx == NULL) {
+		*error_r = strdup("out of memory");
+		return NULL;
+	}
+	ctx->ssl_ctx = SSL_CTX_new(TLS_server_method());
+	if (ctx->ssl_ctx == NULL) {
+		*error_r = tls_strerror_dup("SSL_CTX_new");
+		free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_min_proto_version(ctx->ssl_ctx, TLS1_2_VERSION);
+	SSL_CTX_set_options(ctx->ssl_ctx, SSL_OP_NO_RENEGOTIATION |
+			    SSL_OP_CIPHER_SERVER_PREFERENCE);
+	/* Idle sessions give their read/write buffers back. */
+	SSL_CTX_set_mode(ctx->ssl_ctx, SSL_MODE_RELEASE_BUFFERS);
+	if (SSL_CTX_use_certificate_chain_file(ctx->ssl_ctx, cert_file) != 1) {
+		snprintf(what, sizeof(what), "loading cert_file %s", cert_file);
+		*error_r = tls_strerror_dup(what);
+	} else if (SSL_CTX_use_PrivateKey_file(ctx->ssl_ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		snprintf(what, sizeof(what), "loading key_file %s", key_file);
+		*error_r = tls_strerror_dup(what);
+	} else if (SSL_CTX_check_private_key(ctx->ssl_ctx) != 1) {
+		snprintf(what, sizeof(what), "key_file %s does not match cert_file %s",
+			 key_file, cert_file);
+		*error_r = tls_strerror_dup(what);
+	} else {
+		return ctx;
+	}
+	tls_server_ctx_free(&ctx);
+	return NULL;
+}
+
+void tls_server_ctx_free(struct tls_server_ctx **ctx)
+{
+	if (*ctx == NULL)
+		return;
+	SSL_CTX_free((*ctx)->ssl_ctx);
+	free(*ctx);
+	*ctx = NULL;
+}
+
+struct bufferevent *tls_server_bufferevent(struct event_base *base, int fd,
+					   struct tls_server_ctx *ctx)
+{
+	SSL *ssl = SSL_new(ctx->ssl_ctx);
+	struct bufferevent *bev;
+
+	if (ssl == NULL)
+		return NULL;
+	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+					     BEV_OPT_CLOSE_ON_FREE);
+	if (bev == NULL)
+		SSL_free(ssl);
+	return bev;
+}
+
 const char *tls_error_reason(struct bufferevent *bev, char *buf, size_t size)
 {
 	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
@@ -156,6 +222,17 @@ const char *tls_error_reason(struct bufferevent *bev, char *buf, size_t size)
 	}
 	ERR_clear_error();
 	return buf;
+}
+
+void tls_close_notify(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	/* One call queues and writes the alert on the non-blocking socket;
+	   we do not wait for the peer's. */
+	if (ssl != NULL && SSL_is_init_finished(ssl))
+		(void)SSL_shutdown(ssl);
+	ERR_clear_error();
 }
 
 const char *tls_version(struct bufferevent *bev)

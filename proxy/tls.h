@@ -45,9 +45,34 @@ struct bufferevent *tls_client_filter(struct event_base *base,
 				      struct tls_client_ctx *ctx,
 				      const char *host);
 
+struct tls_server_ctx;
+
+/*
+ * A server context for POP3S and STLS: the certificate chain (PEM, server
+ * certificate first) and its key, checked to match; TLS 1.2 minimum,
+ * OpenSSL's default ciphers, no renegotiation. Returns NULL with a
+ * malloc'd *error_r naming the file and the OpenSSL reason.
+ */
+struct tls_server_ctx *tls_server_ctx_new(const char *cert_file,
+					  const char *key_file, char **error_r);
+/* Sessions already using the context keep it alive (OpenSSL counts
+   references), so it may be freed and replaced at any time. */
+void tls_server_ctx_free(struct tls_server_ctx **ctx);
+
+/* Server-side TLS on a connected socket, for POP3S and after STLS (the
+   socket is owned by the result; closed by the caller if NULL is
+   returned). */
+struct bufferevent *tls_server_bufferevent(struct event_base *base, int fd,
+					   struct tls_server_ctx *ctx);
+
 /* Describes why a TLS bufferevent failed (certificate verification
    result, or the OpenSSL error queue) into buf. Returns buf. */
 const char *tls_error_reason(struct bufferevent *bev, char *buf, size_t size);
+
+/* Sends TLS close_notify on an established TLS bufferevent (a no-op for
+   a plain one), so the peer can tell a complete end from a cut. Only for
+   a graceful close, after the output has been written. */
+void tls_close_notify(struct bufferevent *bev);
 
 /* Protocol version of an established TLS bufferevent ("TLSv1.3"), or
    "none" for a plain one. */

@@ -8,6 +8,7 @@
  * round-trip: printed back and parsed again, it gives the same value.
  */
 
+#include <arpa/inet.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -206,6 +207,28 @@ static void fuzz_port(const char *s)
 		fuzz_fail("port: round trip", s);
 }
 
+static void fuzz_cidr(const char *s, const uint8_t *addr)
+{
+	const char *error = NULL;
+	struct conf_cidr c;
+
+	if (conf_parse_cidr(s, &c, &error) != 0) {
+		if (error == NULL)
+			fuzz_fail("cidr: no error", s);
+		return;
+	}
+	if (c.family != AF_INET && c.family != AF_INET6)
+		fuzz_fail("cidr: bad family", s);
+	if (c.prefix > (c.family == AF_INET ? 32u : 128u))
+		fuzz_fail("cidr: prefix too long", s);
+	/* The block's own address always matches; matching never reads past
+	   the address whatever the input. */
+	if (!conf_cidr_match(&c, c.family, c.addr))
+		fuzz_fail("cidr: own address does not match", s);
+	(void)conf_cidr_match(&c, AF_INET, addr);
+	(void)conf_cidr_match(&c, AF_INET6, addr);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	unsigned int max;
@@ -233,6 +256,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_port(s);
 	fuzz_host(s);
 	fuzz_hostport(s, host_size);
+	{
+		uint8_t addr[16] = { 0 };
+
+		memcpy(addr, data, size < 16 ? size : 16);
+		fuzz_cidr(s, addr);
+	}
 	free(s);
 	return 0;
 }

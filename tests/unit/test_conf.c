@@ -2,6 +2,7 @@
    out; the shipped sample loads and lists every key. Run from the repo
    root (the sample is read as conf/popgate.conf). */
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <ini.h>
 #include <stdio.h>
@@ -32,7 +33,15 @@ static const char *const all_keys[][2] = {
 	{ "log", "target" },
 	{ "log", "level" },
 	{ "log", "ident" },
+	{ "server", "plaintext_auth" },
+	{ "server", "local_networks" },
+	{ "tls", "cert_file" },
+	{ "tls", "key_file" },
 };
+
+/* Keys the sample can only show commented out: they need files that a
+   fresh checkout does not have. */
+static const char *const commented_keys[] = { "#listen_tls = " };
 
 static char tmp_path[64];
 
@@ -557,6 +566,18 @@ START_TEST(sample_complete)
 	for (i = 0; i < N(all_keys); i++)
 		ck_assert_msg(seen[i] >= 1, "[%s] %s missing from %s",
 			      all_keys[i][0], all_keys[i][1], SAMPLE);
+
+	FILE *f = fopen(SAMPLE, "r");
+	char text[16384];
+	size_t n;
+
+	ck_assert_ptr_nonnull(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	for (i = 0; i < N(commented_keys); i++)
+		ck_assert_msg(strstr(text, commented_keys[i]) != NULL,
+			      "%s not documented in %s", commented_keys[i], SAMPLE);
 }
 END_TEST
 
@@ -567,6 +588,7 @@ START_TEST(listed_keys_known)
 	static const char *const values[N(all_keys)] = {
 		"127.0.0.1:1", "1m", "1", "1", "0", "hi", "h", "1", "none",
 		"yes", "", "1s", "INBOX", "stderr", "info", "x",
+		"tls-only", "10.0.0.0/8 ::1", "", "",
 	};
 	char text[256];
 	struct conf *conf;
@@ -578,6 +600,84 @@ START_TEST(listed_keys_known)
 			 values[_i]);
 	conf = load_ok(text);
 	conf_free(&conf);
+}
+END_TEST
+
+/* Client-side TLS and the plaintext policy. */
+START_TEST(tls_keys)
+{
+	struct conf *conf;
+	char *error;
+	const char *text =
+		"[server]\nlisten = 127.0.0.1:1110\nlisten_tls = 127.0.0.1:1995\n"
+		"plaintext_auth = tls-only\nlocal_networks = 10.0.0.0/8, 192.168.1.7\n"
+		"[upstream]\nhost = h\n[tls]\ncert_file = /etc/hostname\n"
+		"key_file = /etc/hostname\n";
+
+	ck_assert_int_eq(conf_load(write_tmp_len(text, strlen(text)), &conf, &error), 0);
+	ck_assert_uint_eq(conf->listen_count, 2);
+	ck_assert(!conf->listen[0].tls);
+	ck_assert(conf->listen[1].tls);
+	ck_assert_int_eq(conf->plaintext_auth, CONF_PLAINTEXT_TLS_ONLY);
+	ck_assert_uint_eq(conf->local_network_count, 2);
+	ck_assert_uint_eq(conf->local_networks[1].prefix, 32);
+	ck_assert_str_eq(conf->tls_cert_file, "/etc/hostname");
+	conf_free(&conf);
+}
+END_TEST
+
+START_TEST(tls_defaults)
+{
+	struct conf *conf = conf_new_defaults();
+	unsigned char lo[4] = { 127, 0, 0, 2 }, other[4] = { 10, 0, 0, 1 };
+	unsigned char lo6[16] = { [15] = 1 };
+
+	ck_assert_int_eq(conf->plaintext_auth, CONF_PLAINTEXT_LOCAL);
+	ck_assert_uint_eq(conf->local_network_count, 2);
+	ck_assert(conf_cidr_match(&conf->local_networks[0], AF_INET, lo));
+	ck_assert(!conf_cidr_match(&conf->local_networks[0], AF_INET, other));
+	ck_assert(conf_cidr_match(&conf->local_networks[1], AF_INET6, lo6));
+	ck_assert_ptr_null(conf->tls_cert_file);
+	conf_free(&conf);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	unsigned int line;
+	const char *what;
+} tls_errors[] = {
+	{ "[server]\nlisten_tls = 127.0.0.1:995\n[upstream]\nhost = h\n", 2,
+	  "listen_tls needs" },
+	{ "[upstream]\nhost = h\n[tls]\ncert_file = /etc/hostname\n", 4,
+	  "needs both" },
+	{ "[upstream]\nhost = h\n[tls]\nkey_file = /nonexistent/key.pem\n", 4,
+	  "no such file" },
+	{ "[server]\nplaintext_auth = sometimes\n[upstream]\nhost = h\n", 2,
+	  "plaintext_auth" },
+	{ "[server]\nlocal_networks = 10.1.2.3/8\n[upstream]\nhost = h\n", 2,
+	  "beyond the prefix" },
+	{ "[server]\nlocal_networks = 10.0.0.0/33\n[upstream]\nhost = h\n", 2,
+	  "prefix" },
+	{ "[server]\nlocal_networks = localhost\n[upstream]\nhost = h\n", 2,
+	  "not an IPv4 or IPv6" },
+	{ "[tls]\ncert_file = relative.pem\n[upstream]\nhost = h\n", 2,
+	  "absolute" },
+};
+
+START_TEST(tls_error_lines)
+{
+	struct conf *conf;
+	char *error = NULL;
+	char where[32];
+	const char *path = write_tmp_len(tls_errors[_i].text, strlen(tls_errors[_i].text));
+
+	ck_assert_int_eq(conf_load(path, &conf, &error), -1);
+	snprintf(where, sizeof(where), ":%u: ", tls_errors[_i].line);
+	ck_assert_msg(strstr(error, where) != NULL, "%s lacks %s", error, where);
+	ck_assert_msg(strstr(error, tls_errors[_i].what) != NULL, "%s lacks %s", error,
+		      tls_errors[_i].what);
+	free(error);
 }
 END_TEST
 
@@ -608,6 +708,9 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, sample_loads);
 	tcase_add_test(tc, sample_complete);
 	tcase_add_loop_test(tc, listed_keys_known, 0, N(all_keys));
+	tcase_add_test(tc, tls_keys);
+	tcase_add_test(tc, tls_defaults);
+	tcase_add_loop_test(tc, tls_error_lines, 0, N(tls_errors));
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -1,5 +1,6 @@
 /* Configuration value parsers: adversarial tables, one row per input. */
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,61 @@ START_TEST(parse_enum)
 }
 END_TEST
 
+static const struct {
+	const char *in;
+	int ok;
+	unsigned int prefix;
+} cidr_cases[] = {
+	{ "127.0.0.0/8", 1, 8 }, { "10.0.0.1", 1, 32 }, { "::1", 1, 128 },
+	{ "::1/128", 1, 128 }, { "fe80::/10", 1, 10 }, { "0.0.0.0/0", 1, 0 },
+	{ "::/0", 1, 0 }, { "", 0, 0 }, { "/8", 0, 0 }, { "10.0.0.0/", 0, 0 },
+	{ "10.0.0.0/33", 0, 0 }, { "::/129", 0, 0 }, { "10.0.0.0/-1", 0, 0 },
+	{ "10.0.0.0/+8", 0, 0 }, { "10.1.0.0/8", 0, 0 }, { "10.0.0.0/8x", 0, 0 },
+	{ "localhost", 0, 0 }, { "1.2.3", 0, 0 }, { "1.2.3.4.5", 0, 0 },
+	{ "10.0.0.0 /8", 0, 0 }, { "10.0.0.0/99999999999", 0, 0 },
+	{ "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/8", 0, 0 },
+};
+
+START_TEST(cidr_table)
+{
+	struct conf_cidr c;
+	const char *error = NULL;
+	int ret = conf_parse_cidr(cidr_cases[_i].in, &c, &error);
+
+	ck_assert_msg((ret == 0) == cidr_cases[_i].ok, "%s", cidr_cases[_i].in);
+	if (ret == 0)
+		ck_assert_uint_eq(c.prefix, cidr_cases[_i].prefix);
+	else
+		ck_assert_ptr_nonnull(error);
+}
+END_TEST
+
+START_TEST(cidr_match)
+{
+	struct conf_cidr net8, one, v6;
+	const char *error;
+	unsigned char a[4] = { 127, 9, 8, 7 }, b[4] = { 128, 0, 0, 1 };
+	unsigned char mapped[16] = { [10] = 0xff, [11] = 0xff, [12] = 127, [15] = 1 };
+	unsigned char mapped_out[16] = { [10] = 0xff, [11] = 0xff, [12] = 10, [15] = 1 };
+	unsigned char loop6[16] = { [15] = 1 }, two6[16] = { [15] = 2 };
+	unsigned char c[4] = { 192, 168, 1, 7 }, d[4] = { 192, 168, 1, 6 };
+
+	ck_assert_int_eq(conf_parse_cidr("127.0.0.0/8", &net8, &error), 0);
+	ck_assert_int_eq(conf_parse_cidr("192.168.1.7", &one, &error), 0);
+	ck_assert_int_eq(conf_parse_cidr("::1/128", &v6, &error), 0);
+	ck_assert(conf_cidr_match(&net8, AF_INET, a));
+	ck_assert(!conf_cidr_match(&net8, AF_INET, b));
+	ck_assert(conf_cidr_match(&net8, AF_INET6, mapped));
+	ck_assert(!conf_cidr_match(&net8, AF_INET6, mapped_out));
+	ck_assert(!conf_cidr_match(&net8, AF_INET6, loop6));
+	ck_assert(conf_cidr_match(&v6, AF_INET6, loop6));
+	ck_assert(!conf_cidr_match(&v6, AF_INET6, two6));
+	ck_assert(!conf_cidr_match(&v6, AF_INET, a));
+	ck_assert(conf_cidr_match(&one, AF_INET, c));
+	ck_assert(!conf_cidr_match(&one, AF_INET, d));
+}
+END_TEST
+
 static Suite *conf_value_suite(void)
 {
 	Suite *s = suite_create("conf_value");
@@ -409,6 +465,8 @@ static Suite *conf_value_suite(void)
 	tcase_add_test(tc, hostport_long_name);
 	tcase_add_loop_test(tc, parse_host, 0, N(host_table));
 	tcase_add_test(tc, parse_enum);
+	tcase_add_loop_test(tc, cidr_table, 0, N(cidr_cases));
+	tcase_add_test(tc, cidr_match);
 	suite_add_tcase(s, tc);
 	return s;
 }
