@@ -40,7 +40,15 @@ struct conf_ctx {
 };
 
 static const char *const conf_sections[] = { "server", "upstream", "log",
-					     "tls", NULL };
+					     "tls", "cache", "policy", NULL };
+static const char *const conf_delete_names[] = { "hide", "hide-all", "trash",
+						 "expunge", NULL };
+static const char *const conf_new_device_names[] = { "all", "new", NULL };
+_Static_assert(CONF_DELETE_HIDE == 0 && CONF_DELETE_HIDE_ALL == 1 &&
+	       CONF_DELETE_TRASH == 2 && CONF_DELETE_EXPUNGE == 3,
+	       "conf_delete_names order");
+_Static_assert(CONF_NEW_DEVICE_ALL == 0 && CONF_NEW_DEVICE_NEW == 1,
+	       "conf_new_device_names order");
 static const char *const conf_plaintext_names[] = { "local", "tls-only",
 						    "always", NULL };
 _Static_assert(CONF_PLAINTEXT_LOCAL == 0 && CONF_PLAINTEXT_TLS_ONLY == 1 &&
@@ -350,8 +358,9 @@ static int conf_set_upstream_timeout(struct conf_ctx *ctx, const char *value,
 				&ctx->conf->upstream_timeout_secs, error_r);
 }
 
-static int conf_set_upstream_mailbox(struct conf_ctx *ctx, const char *value,
-				     const char **error_r)
+/* A mailbox name sent as an IMAP atom: no quoting, no modified UTF-7. */
+static int conf_set_upstream_mailbox_into(char **dst, const char *value,
+					  const char **error_r)
 {
 	size_t i, len = strlen(value);
 
@@ -359,7 +368,6 @@ static int conf_set_upstream_mailbox(struct conf_ctx *ctx, const char *value,
 		*error_r = "must be 1 to 200 characters";
 		return -1;
 	}
-	/* Sent as an IMAP atom in SELECT: no quoting, no modified UTF-7. */
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)value[i];
 
@@ -369,7 +377,13 @@ static int conf_set_upstream_mailbox(struct conf_ctx *ctx, const char *value,
 			return -1;
 		}
 	}
-	return conf_set_string(&ctx->conf->upstream_mailbox, value, error_r);
+	return conf_set_string(dst, value, error_r);
+}
+
+static int conf_set_upstream_mailbox(struct conf_ctx *ctx, const char *value,
+				     const char **error_r)
+{
+	return conf_set_upstream_mailbox_into(&ctx->conf->upstream_mailbox, value, error_r);
 }
 
 static int conf_set_log_target(struct conf_ctx *ctx, const char *value,
@@ -420,6 +434,123 @@ static int conf_set_log_ident(struct conf_ctx *ctx, const char *value,
 	return conf_set_string(&ctx->conf->log_ident, value, error_r);
 }
 
+static int conf_set_cache_url(struct conf_ctx *ctx, const char *value,
+			      const char **error_r)
+{
+	/* The form is checked where it is used (cache_url_parse): only the
+	   obvious is refused here. */
+	if (value[0] == '\0') {
+		*error_r = "empty value (use auto)";
+		return -1;
+	}
+	return conf_set_string(&ctx->conf->cache_url, value, error_r);
+}
+
+static int conf_set_cache_password(struct conf_ctx *ctx, const char *value,
+				   const char **error_r)
+{
+	if (value[0] == '\0') {
+		free(ctx->conf->cache_password);
+		ctx->conf->cache_password = NULL;
+		return 0;
+	}
+	return conf_set_string(&ctx->conf->cache_password, value, error_r);
+}
+
+static int conf_set_cache_state_dir(struct conf_ctx *ctx, const char *value,
+				    const char **error_r)
+{
+	if (value[0] != '/') {
+		*error_r = "must be an absolute path";
+		return -1;
+	}
+	return conf_set_string(&ctx->conf->cache_state_dir, value, error_r);
+}
+
+static int conf_set_cache_redis_server(struct conf_ctx *ctx, const char *value,
+				       const char **error_r)
+{
+	if (value[0] == '\0') {
+		*error_r = "empty value";
+		return -1;
+	}
+	return conf_set_string(&ctx->conf->cache_redis_server, value, error_r);
+}
+
+static int conf_set_cache_timeout(struct conf_ctx *ctx, const char *value,
+				  const char **error_r)
+{
+	unsigned int ms;
+
+	if (conf_parse_msecs(value, UINT_MAX, &ms, error_r) < 0)
+		return -1;
+	if (ms < 10 || ms > 60000) {
+		*error_r = "out of range (10ms..60s)";
+		return -1;
+	}
+	ctx->conf->cache_timeout_ms = ms;
+	return 0;
+}
+
+static int conf_set_lock_ttl(struct conf_ctx *ctx, const char *value,
+			     const char **error_r)
+{
+	return conf_duration_in(value, 3, 3600, "out of range (3s..1h)",
+				&ctx->conf->lock_ttl_secs, error_r);
+}
+
+static int conf_set_device_separator(struct conf_ctx *ctx, const char *value,
+				     const char **error_r)
+{
+	/* One printable character that cannot start a device name and is
+	   rare in user names. */
+	if (strlen(value) != 1 || strchr("#+%!/:;", value[0]) == NULL) {
+		*error_r = "one of # + % ! / : ;";
+		return -1;
+	}
+	ctx->conf->device_separator = value[0];
+	return 0;
+}
+
+static int conf_set_delete_action(struct conf_ctx *ctx, const char *value,
+				  const char **error_r)
+{
+	unsigned int i;
+
+	if (conf_parse_enum(value, conf_delete_names, &i, error_r) < 0)
+		return -1;
+	ctx->conf->delete_action = (enum conf_delete_action)i;
+	return 0;
+}
+
+static int conf_set_mark_seen(struct conf_ctx *ctx, const char *value,
+			      const char **error_r)
+{
+	return conf_parse_bool(value, &ctx->conf->mark_seen_on_retr, error_r);
+}
+
+static int conf_set_new_device_sees(struct conf_ctx *ctx, const char *value,
+				    const char **error_r)
+{
+	unsigned int i;
+
+	if (conf_parse_enum(value, conf_new_device_names, &i, error_r) < 0)
+		return -1;
+	ctx->conf->new_device_sees = (enum conf_new_device)i;
+	return 0;
+}
+
+static int conf_set_trash_mailbox(struct conf_ctx *ctx, const char *value,
+				  const char **error_r)
+{
+	if (value[0] == '\0') {
+		free(ctx->conf->trash_mailbox);
+		ctx->conf->trash_mailbox = NULL;
+		return 0;
+	}
+	return conf_set_upstream_mailbox_into(&ctx->conf->trash_mailbox, value, error_r);
+}
+
 static const struct conf_key conf_keys[] = {
 	{ "server", "listen", true, conf_set_listen },
 	{ "server", "idle_timeout", false, conf_set_idle_timeout },
@@ -440,6 +571,17 @@ static const struct conf_key conf_keys[] = {
 	{ "log", "target", false, conf_set_log_target },
 	{ "log", "level", false, conf_set_log_level },
 	{ "log", "ident", false, conf_set_log_ident },
+	{ "cache", "url", false, conf_set_cache_url },
+	{ "cache", "password", false, conf_set_cache_password },
+	{ "cache", "state_dir", false, conf_set_cache_state_dir },
+	{ "cache", "redis_server", false, conf_set_cache_redis_server },
+	{ "cache", "timeout", false, conf_set_cache_timeout },
+	{ "cache", "lock_ttl", false, conf_set_lock_ttl },
+	{ "policy", "device_separator", false, conf_set_device_separator },
+	{ "policy", "delete_action", false, conf_set_delete_action },
+	{ "policy", "mark_seen_on_retr", false, conf_set_mark_seen },
+	{ "policy", "new_device_sees", false, conf_set_new_device_sees },
+	{ "policy", "trash_mailbox", false, conf_set_trash_mailbox },
 	{ "tls", "cert_file", false, conf_set_tls_cert_file },
 	{ "tls", "key_file", false, conf_set_tls_key_file },
 };
@@ -587,12 +729,22 @@ static struct conf *conf_alloc(void)
 	conf->log_level = CONF_LOG_INFO;
 	conf->log_ident = strdup("popgate");
 	conf->plaintext_auth = CONF_PLAINTEXT_LOCAL;
+	conf->cache_url = strdup("auto");
+	conf->cache_state_dir = strdup("/var/lib/popgate");
+	conf->cache_redis_server = strdup("redis-server");
+	conf->cache_timeout_ms = 2000;
+	conf->lock_ttl_secs = 120;
+	conf->device_separator = '#';
+	conf->delete_action = CONF_DELETE_HIDE;
+	conf->mark_seen_on_retr = true;
+	conf->new_device_sees = CONF_NEW_DEVICE_ALL;
 	conf->local_network_count = 2;
 	if (conf_parse_cidr("127.0.0.0/8", &conf->local_networks[0], &(const char *){ NULL }) < 0 ||
 	    conf_parse_cidr("::1/128", &conf->local_networks[1], &(const char *){ NULL }) < 0)
 		conf->local_network_count = 0;
 	if (conf->greeting == NULL || conf->upstream_mailbox == NULL ||
-	    conf->log_ident == NULL)
+	    conf->log_ident == NULL || conf->cache_url == NULL ||
+	    conf->cache_state_dir == NULL || conf->cache_redis_server == NULL)
 		conf_free(&conf);
 	return conf;
 }
@@ -706,6 +858,13 @@ void conf_free(struct conf **conf_p)
 	free(conf->upstream_ca_file);
 	free(conf->upstream_mailbox);
 	free(conf->log_ident);
+	free(conf->cache_url);
+	if (conf->cache_password != NULL)
+		explicit_bzero(conf->cache_password, strlen(conf->cache_password));
+	free(conf->cache_password);
+	free(conf->cache_state_dir);
+	free(conf->cache_redis_server);
+	free(conf->trash_mailbox);
 	free(conf->tls_cert_file);
 	free(conf->tls_key_file);
 	free(conf);

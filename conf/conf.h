@@ -20,6 +20,20 @@ enum conf_tls_mode {
 	CONF_TLS_NONE,     /* plaintext IMAP: loopback/test only, warned */
 };
 
+/* What QUIT does with the messages a device DELE'd. */
+enum conf_delete_action {
+	CONF_DELETE_HIDE,     /* hidden for this device only (default) */
+	CONF_DELETE_HIDE_ALL, /* hidden for every POP3 device of the account */
+	CONF_DELETE_TRASH,    /* moved to the upstream Trash */
+	CONF_DELETE_EXPUNGE,  /* deleted upstream */
+};
+
+/* What a device seen for the first time gets. */
+enum conf_new_device {
+	CONF_NEW_DEVICE_ALL,  /* the whole mailbox (default) */
+	CONF_NEW_DEVICE_NEW,  /* only mail arriving from then on */
+};
+
 enum conf_log_target {
 	CONF_LOG_STDERR,
 	CONF_LOG_SYSLOG,
@@ -72,6 +86,21 @@ struct conf {
 	char *upstream_ca_file;            /* NULL: system store */
 	unsigned int upstream_timeout_secs; /* default 30: connect and reply */
 	char *upstream_mailbox;            /* default "INBOX" */
+
+	/* [cache] the per-device state store */
+	char *cache_url;                   /* default "auto" */
+	char *cache_password;              /* NULL: none */
+	char *cache_state_dir;             /* default "/var/lib/popgate" */
+	char *cache_redis_server;          /* default "redis-server" */
+	unsigned int cache_timeout_ms;     /* default 2000 */
+	unsigned int lock_ttl_secs;        /* default 120: device lock expiry */
+
+	/* [policy] */
+	char device_separator;             /* default '#' */
+	enum conf_delete_action delete_action;  /* default hide */
+	bool mark_seen_on_retr;            /* default yes */
+	enum conf_new_device new_device_sees;   /* default all */
+	char *trash_mailbox;               /* NULL: the SPECIAL-USE \Trash */
 
 	/* [log] */
 	enum conf_log_target log_target;   /* default stderr */

@@ -756,3 +756,84 @@ int imap_fetch_parse(const char *items, size_t len, bool partial,
 		}
 	}
 }
+
+int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
+		    char *name, size_t name_size, const char **error_r)
+{
+	const char *p = rest, *end = rest + len, *close;
+	unsigned int attrs = 0;
+
+	if (p == end || *p != '(') {
+		*error_r = "LIST: no attribute list";
+		return -1;
+	}
+	close = memchr(p, ')', (size_t)(end - p));
+	if (close == NULL) {
+		*error_r = "LIST: unterminated attribute list";
+		return -1;
+	}
+	for (p++; p < close; ) {
+		const char *a = p;
+
+		while (p < close && *p != ' ')
+			p++;
+		if (ascii_eq(a, (size_t)(p - a), "\\Trash"))
+			attrs |= IMAP_LIST_TRASH;
+		else if (ascii_eq(a, (size_t)(p - a), "\\Noselect") ||
+			 ascii_eq(a, (size_t)(p - a), "\\NonExistent"))
+			attrs |= IMAP_LIST_NOSELECT;
+		while (p < close && *p == ' ')
+			p++;
+	}
+	p = close + 1;
+	/* delimiter: NIL or a quoted character */
+	if (p < end && *p == ' ')
+		p++;
+	if ((size_t)(end - p) >= 3 && ascii_eq(p, 3, "NIL")) {
+		p += 3;
+	} else if (p < end && *p == '"') {
+		p++;
+		if (p < end && *p == '\\')
+			p++;
+		if (p + 1 >= end || p[1] != '"') {
+			*error_r = "LIST: bad delimiter";
+			return -1;
+		}
+		p += 2;
+	} else {
+		*error_r = "LIST: no delimiter";
+		return -1;
+	}
+	if (p >= end || *p != ' ') {
+		*error_r = "LIST: no mailbox name";
+		return -1;
+	}
+	p++;
+	if (p < end && *p == '"') {
+		const char *q = ++p;
+		size_t raw;
+
+		while (q < end && *q != '"') {
+			if (*q == '\\' && q + 1 < end)
+				q++;
+			q++;
+		}
+		raw = (size_t)(q - p);
+		if (q >= end || q + 1 != end || raw >= name_size) {
+			*error_r = "LIST: bad quoted mailbox name";
+			return -1;
+		}
+		name[imap_unquote(p, raw, name)] = '\0';
+	} else {
+		size_t n = (size_t)(end - p);
+
+		if (n == 0 || n >= name_size || *p == '{' || memchr(p, ' ', n) != NULL) {
+			*error_r = "LIST: unsupported mailbox name";
+			return -1;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+	}
+	*attrs_r = attrs;
+	return 0;
+}

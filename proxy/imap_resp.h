@@ -153,6 +153,21 @@ struct imap_fetch {
 int imap_fetch_parse(const char *items, size_t len, bool partial,
 		     struct imap_fetch *fetch, const char **error_r);
 
+/* Mailbox attributes of a LIST response that we use. */
+enum imap_list_attr {
+	IMAP_LIST_NOSELECT = 1u << 0, /* \Noselect, \NonExistent */
+	IMAP_LIST_TRASH    = 1u << 1, /* \Trash (RFC 6154) */
+};
+
+/*
+ * Parses the rest of "* LIST (attrs) delim mailbox": the attribute bits
+ * and the mailbox name (an atom or a quoted string, unescaped) into name
+ * (name_size, NUL-terminated). Literal names (a "{n}" marker) and names
+ * that do not fit are refused. Returns 0, or -1 with *error_r.
+ */
+int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
+		    char *name, size_t name_size, const char **error_r);
+
 /* Undoes quoted-string escaping (\" and \\) of src into dst (at least
    src_len octets). Returns the length written. */
 size_t imap_unquote(const char *src, size_t src_len, char *dst);

@@ -7,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "cache.h"
 #include "conf.h"
 #include "log.h"
 #include "pop3_session.h"
@@ -201,6 +203,33 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	stop_tick_cb(-1, 0, pg);
 }
 
+/* cache = auto starts the private redis-server here, before serving. */
+static int setup_cache(struct popgate *pg)
+{
+	const struct conf *conf = pg->conf;
+	struct cache_settings set = {
+		.url = conf->cache_url,
+		.password = conf->cache_password,
+		.state_dir = conf->cache_state_dir,
+		.redis_server = conf->cache_redis_server,
+		.timeout_ms = conf->cache_timeout_ms,
+		.dns = pg->dns,
+	};
+	char *error = NULL;
+
+	pg->srv.cache = cache_new(pg->base, &set, &error);
+	if (pg->srv.cache == NULL) {
+		log_error("event=cache_setup_failed url=%s error=\"%s\"", conf->cache_url,
+			  error != NULL ? error : "out of memory");
+		free(error);
+		return -1;
+	}
+	log_info("event=cache url=%s%s%s", conf->cache_url,
+		 strcmp(conf->cache_url, "auto") == 0 ? " state_dir=" : "",
+		 strcmp(conf->cache_url, "auto") == 0 ? conf->cache_state_dir : "");
+	return 0;
+}
+
 static int setup_tls(struct popgate *pg)
 {
 	const struct conf *conf = pg->conf;
@@ -288,6 +317,8 @@ int main(int argc, char **argv)
 	}
 
 	signal(SIGPIPE, SIG_IGN);
+	/* Lock tokens only need to differ between sessions and restarts. */
+	srandom((unsigned int)time(NULL) ^ (unsigned int)getpid() << 16);
 	log_open(pg.conf->log_target, pg.conf->log_level, pg.conf->log_ident);
 	tls_init();
 	pg.base = event_base_new();
@@ -304,7 +335,7 @@ int main(int argc, char **argv)
 	pg.srv.dns = pg.dns;
 	pg.srv.conf = pg.conf;
 	LIST_INIT(&pg.srv.list);
-	if (setup_tls(&pg) < 0 || listen_all(&pg) < 0)
+	if (setup_tls(&pg) < 0 || setup_cache(&pg) < 0 || listen_all(&pg) < 0)
 		goto out;
 
 	pg.sig_term = evsignal_new(pg.base, SIGTERM, signal_cb, &pg);
@@ -334,6 +365,8 @@ out:
 		event_free(pg.stop_timer);
 	tls_client_ctx_free(&pg.srv.upstream_tls);
 	tls_server_ctx_free(&pg.srv.client_tls);
+	/* After the sessions: stops a managed redis-server. */
+	cache_free(&pg.srv.cache);
 	if (pg.dns != NULL)
 		evdns_base_free(pg.dns, 0);
 	if (pg.base != NULL)

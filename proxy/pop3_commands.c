@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "cache.h"
 #include "conf.h"
 #include "imap_cmd.h"
 #include "log.h"
@@ -120,6 +121,37 @@ static void cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd)
 	pop3_reply(s, "+OK");
 }
 
+/* Device suffix and state-store account of the login name. */
+static int pop3_login_names(struct pop3_session *s)
+{
+	const struct conf *conf = s->conf;
+	char account[CACHE_ACCOUNT_MAX + 1], user[CACHE_ACCOUNT_MAX + 1];
+	const char *error;
+	int n;
+
+	if (pop3_split_device(s->user, s->user_len, conf->device_separator,
+			      &s->upstream_user_len, s->device, &error) < 0) {
+		pop3_reply(s, "-ERR [AUTH] Invalid login name: %s", error);
+		return -1;
+	}
+	/* Escaped (one-to-one) so that any user name makes a valid key. */
+	log_escape(s->user, s->upstream_user_len, user, sizeof(user));
+	n = snprintf(account, sizeof(account), "%s@%s:%u", user, conf->upstream_host,
+		     conf->upstream_port);
+	if (n < 0 || (size_t)n >= sizeof(account) - 1 ||
+	    strlen(user) + 4 >= sizeof(user)) {
+		pop3_reply(s, "-ERR [AUTH] Login name too long");
+		return -1;
+	}
+	free(s->account);
+	s->account = strdup(account);
+	if (s->account == NULL) {
+		pop3_reply(s, "-ERR [SYS/TEMP] Out of memory");
+		return -1;
+	}
+	return 0;
+}
+
 /* Starts the upstream login with s->user and the given password. */
 static void pop3_login(struct pop3_session *s, const char *pass, size_t len)
 {
@@ -130,6 +162,8 @@ static void pop3_login(struct pop3_session *s, const char *pass, size_t len)
 		pop3_reply(s, "-ERR [AUTH] Authentication failed");
 		return;
 	}
+	if (pop3_login_names(s) < 0)
+		return;
 	s->pass = malloc(len);
 	if (s->pass == NULL) {
 		pop3_reply(s, "-ERR [SYS/TEMP] Out of memory");
@@ -256,7 +290,7 @@ static void cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
 	}
 	pop3_session_set_state(s, POP3_STATE_UPDATE);
 	pop3_command_wait(s);
-	pop3_upstream_quit(s);
+	pop3_state_quit(s);
 }
 
 /* ---- TRANSACTION ---- */

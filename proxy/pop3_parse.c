@@ -207,3 +207,42 @@ int pop3_parse_linecount(const char *arg, unsigned long *count_r)
 	*count_r = (unsigned long)val;
 	return 0;
 }
+
+int pop3_split_device(const char *login, size_t len, char sep, size_t *user_len_r,
+		      char device[POP3_DEVICE_MAX + 1], const char **error_r)
+{
+	const char *p = len > 0 ? memrchr(login, sep, len) : NULL;
+	size_t dlen;
+
+	if (p == NULL) {
+		if (len == 0) {
+			*error_r = "empty user name";
+			return -1;
+		}
+		*user_len_r = len;
+		memcpy(device, POP3_DEVICE_DEFAULT, sizeof(POP3_DEVICE_DEFAULT));
+		return 0;
+	}
+	dlen = len - (size_t)(p - login) - 1;
+	if (p == login) {
+		*error_r = "empty user name";
+		return -1;
+	}
+	if (dlen == 0 || dlen > POP3_DEVICE_MAX) {
+		*error_r = "device name must be 1 to 32 characters";
+		return -1;
+	}
+	for (size_t i = 0; i < dlen; i++) {
+		unsigned char c = (unsigned char)p[1 + i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
+			*error_r = "device name may only hold letters, digits, '.', '_' and '-'";
+			return -1;
+		}
+	}
+	memcpy(device, p + 1, dlen);
+	device[dlen] = '\0';
+	*user_len_r = (size_t)(p - login);
+	return 0;
+}

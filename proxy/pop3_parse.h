@@ -98,4 +98,19 @@ int pop3_parse_msgnum(const char *arg, unsigned int max, unsigned int *num_r);
    syntax rules as pop3_parse_msgnum(). Returns 0 and *count_r, or -1. */
 int pop3_parse_linecount(const char *arg, unsigned long *count_r);
 
+/* Device names: 1..POP3_DEVICE_MAX of [A-Za-z0-9._-]. */
+#define POP3_DEVICE_MAX 32
+#define POP3_DEVICE_DEFAULT "default"
+
+/*
+ * Splits a login name "user<sep>device" at the LAST separator (so a user
+ * name may itself contain the separator). Without a separator the device
+ * is POP3_DEVICE_DEFAULT. Returns 0, the length of the user part in
+ * *user_len_r and the device NUL-terminated in device; -1 with *error_r
+ * (static) for an empty user or device, an overlong device or one with a
+ * character outside the safe set.
+ */
+int pop3_split_device(const char *login, size_t len, char sep, size_t *user_len_r,
+		      char device[POP3_DEVICE_MAX + 1], const char **error_r);
+
 #endif

@@ -85,15 +85,26 @@ struct pop3_session {
 	bool auth_continuation;     /* next line answers AUTH PLAIN "+ " */
 
 	/* authentication */
-	char *user;                 /* from USER, or the SASL authcid */
+	char *user;                 /* from USER, or the SASL authcid: the
+				       login name with its device suffix */
 	size_t user_len;
+	size_t upstream_user_len;   /* user without the device suffix */
+	char device[POP3_DEVICE_MAX + 1];
+	char *account;              /* "<upstream user>@<host>:<port>" */
 	char user_log[128];         /* user, escaped for log lines */
 	char *pass;                 /* held only until the login is sent */
 	size_t pass_len;
 	struct imap_client *imap;
 	const char *upstream_tls;   /* TLS version upstream, "none" */
 
+	/* per-device state (pop3_state.c) */
+	struct cache_req *cache_req; /* the request in flight */
+	struct event *lock_timer;   /* refreshes the device lock */
+	bool locked;                /* we hold the device lock */
+	char lock_token[40];
+
 	/* the maildrop, fixed at login */
+	uint32_t uidnext;
 	uint32_t uidvalidity;
 	uint32_t exists;
 	struct pop3_msg *msgs;
@@ -115,6 +126,17 @@ struct pop3_session {
 	bool fetch_started;         /* +OK sent */
 	bool fetch_streaming;       /* inside the message literal */
 	bool fetch_got_body;        /* the wanted item was seen */
+
+	/* removing DELE'd messages upstream at QUIT (pop3_remove.c) */
+	void (*remove_done)(struct pop3_session *s, bool ok, const char *error);
+	uint32_t *remove_uids;      /* sorted */
+	size_t remove_count;
+	size_t remove_next;         /* first uid of the chunk in progress */
+	size_t remove_chunk_end;
+	char *remove_set;           /* that chunk as an IMAP UID set */
+	unsigned int remove_step, remove_first_step;
+	bool remove_trash;
+	char trash[256];
 
 	/* counters for the summary line */
 	unsigned int retr_count, top_count, dele_count;
@@ -153,11 +175,30 @@ void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len);
 bool pop3_listing_continue(struct pop3_session *s);
 void pop3_clear_credentials(struct pop3_session *s);
 
+/* pop3_state.c: the device's view and its changes in the state store */
+/* After the upstream listing: lock the device, load its view, hide what
+   it must not see, then answer the login. */
+void pop3_state_open(struct pop3_session *s);
+/* QUIT in TRANSACTION: apply the DELE marks per delete_action, then end
+   the session (+OK only once everything is durable). */
+void pop3_state_quit(struct pop3_session *s);
+/* Session end, whatever the reason: cancel, release the lock. */
+void pop3_state_close(struct pop3_session *s);
+
 /* pop3_upstream.c */
 void pop3_upstream_login(struct pop3_session *s);
 void pop3_upstream_fetch(struct pop3_session *s, struct pop3_msg *msg,
 			 bool top, uint64_t lines);
+/* LOGOUT, then "+OK" and close. */
 void pop3_upstream_quit(struct pop3_session *s);
+/* Makes the DELE'd messages leave the INBOX upstream (trash: moved,
+   expunge: deleted); done(ok) when finished or failed. */
+void pop3_upstream_remove(struct pop3_session *s, bool to_trash,
+			  void (*done)(struct pop3_session *s, bool ok, const char *error));
+/* The session's login finished with this listing: reply +OK. */
+void pop3_login_finish_ok(struct pop3_session *s);
+/* Login failed after the upstream login (state store trouble, [IN-USE]). */
+void pop3_login_abort(struct pop3_session *s, const char *reply);
 /* Output drained below POP3_OUT_LOW: let a paused stream go on. */
 void pop3_upstream_output_drained(struct pop3_session *s);
 

@@ -106,6 +106,9 @@ static void pop3_session_free(struct pop3_session *s)
 	imap_client_free(&s->imap);
 	pop3_clear_credentials(s);
 	free(s->user);
+	free(s->account);
+	free(s->remove_uids);
+	free(s->remove_set);
 	free(s->msgs);
 	event_free(s->timer);
 	event_free(s->resume_ev);
@@ -126,6 +129,7 @@ void pop3_session_close(struct pop3_session *s, const char *reason)
 	s->end_reason = reason;
 	pop3_session_log_end(s);
 	pop3_session_set_state(s, POP3_STATE_CLOSED);
+	pop3_state_close(s);
 	imap_client_close(s->imap);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 	event_del(s->timer);

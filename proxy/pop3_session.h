@@ -17,6 +17,7 @@ struct evdns_base;
 struct conf;
 struct tls_client_ctx;
 struct tls_server_ctx;
+struct cache;
 struct pop3_session;
 
 /* What every session shares. The owner (main) keeps it alive as long as
@@ -27,6 +28,7 @@ struct pop3_server {
 	const struct conf *conf;              /* current config */
 	struct tls_client_ctx *upstream_tls;  /* for imaps/starttls, or NULL */
 	struct tls_server_ctx *client_tls;    /* POP3S/STLS, or NULL: none */
+	struct cache *cache;                  /* per-device state store */
 	unsigned int sessions;                /* open now */
 	uint64_t sessions_total;
 	LIST_HEAD(, pop3_session) list;

@@ -20,7 +20,7 @@ static void pop3_login_failed(struct pop3_session *s, const char *reply,
 
 /* ---- login, SELECT, listing ---- */
 
-static void pop3_login_finish_ok(struct pop3_session *s)
+void pop3_login_finish_ok(struct pop3_session *s)
 {
 	unsigned int count = 0;
 	uint64_t size = 0;
@@ -99,7 +99,10 @@ static void pop3_list_done(void *ctx, const struct imap_reply *reply)
 			s->msgs[out++] = s->msgs[i];
 	}
 	s->msg_count = out;
-	pop3_login_finish_ok(s);
+	/* RFC 3501 servers send UIDNEXT; this is for those that do not. */
+	if (out > 0 && s->uidnext <= s->msgs[out - 1].uid)
+		s->uidnext = s->msgs[out - 1].uid + 1;
+	pop3_state_open(s);
 }
 
 static const struct imap_cmd_handlers pop3_list_handlers = {
@@ -111,8 +114,10 @@ static void pop3_select_untagged(void *ctx, const struct imap_resp *resp)
 {
 	struct pop3_session *s = ctx;
 
-	if (resp->status == IMAP_STATUS_OK)
+	if (resp->status == IMAP_STATUS_OK) {
 		imap_code_number(resp, "UIDVALIDITY", &s->uidvalidity);
+		imap_code_number(resp, "UIDNEXT", &s->uidnext);
+	}
 	else if (resp->has_num && imap_resp_keyword_is(resp, "EXISTS"))
 		s->exists = resp->num;
 }
@@ -135,8 +140,10 @@ static void pop3_select_done(void *ctx, const struct imap_reply *reply)
 		pop3_login_failed(s, "-ERR [SYS/PERM] Upstream gave no UIDVALIDITY", false);
 		return;
 	}
+	if (s->uidnext == 0)
+		s->uidnext = 1;
 	if (s->exists == 0) {
-		pop3_login_finish_ok(s);
+		pop3_state_open(s);
 		return;
 	}
 	if (s->exists > POP3_MAX_MESSAGES) {
@@ -186,6 +193,12 @@ static int pop3_select_args(const char *mailbox, char *buf, size_t size)
 	return 0;
 }
 
+void pop3_login_abort(struct pop3_session *s, const char *reply)
+{
+	pop3_state_close(s);
+	pop3_login_failed(s, reply, false);
+}
+
 static void pop3_auth_reply(struct pop3_session *s)
 {
 	/* Each guess costs an upstream login: they share the error budget. */
@@ -210,6 +223,7 @@ static void pop3_login_failed(struct pop3_session *s, const char *reply, bool de
 	s->msg_cap = 0;
 	s->msg_count = 0;
 	s->exists = 0;
+	s->uidnext = 0;
 	s->uidvalidity = 0;
 	s->listing_failed = false;
 	log_info("%s event=login_failed user=%s client=%s reply=\"%s\"", s->log_id,
@@ -276,7 +290,7 @@ static void pop3_connected(void *ctx, bool ok, const char *error)
 	}
 	s->upstream_tls = imap_client_tls_version(s->imap);
 	s->doing = "logging in upstream";
-	if (imap_client_login(s->imap, s->user, s->user_len, s->pass, s->pass_len,
+	if (imap_client_login(s->imap, s->user, s->upstream_user_len, s->pass, s->pass_len,
 			      &pop3_login_handlers, s, &login_error) < 0) {
 		log_warn("%s event=login_not_sent error=\"%s\"", s->log_id, login_error);
 		pop3_login_failed(s, "-ERR [SYS/PERM] Upstream refuses plaintext login", false);
@@ -524,7 +538,8 @@ static void pop3_fetch_send(struct pop3_session *s)
 	switch (s->fetch_kind) {
 	case POP3_FETCH_RETR:
 		/* Not PEEK: reading the message marks it \Seen upstream. */
-		snprintf(args, sizeof(args), "UID FETCH %u BODY[]", uid);
+		snprintf(args, sizeof(args), s->conf->mark_seen_on_retr ?
+			 "UID FETCH %u BODY[]" : "UID FETCH %u BODY.PEEK[]", uid);
 		s->doing = "fetching a message";
 		break;
 	case POP3_FETCH_TOP_HEADER:
@@ -568,8 +583,10 @@ static void pop3_logout_done(void *ctx, const struct imap_reply *reply)
 {
 	struct pop3_session *s = ctx;
 
-	/* Nothing is applied upstream in this version, so a failed LOGOUT
-	   loses nothing. */
+	/* Everything was applied before LOGOUT, so its failure loses
+	   nothing. The lock goes first: a client that logs in again right
+	   after our +OK must not find its own device in use. */
+	pop3_state_close(s);
 	pop3_reply(s, "+OK popgate signing off");
 	pop3_session_close_after_flush(s, "quit");
 }
@@ -583,6 +600,7 @@ void pop3_upstream_quit(struct pop3_session *s)
 	s->doing = "logging out upstream";
 	if (s->imap == NULL || imap_client_command(s->imap, "LOGOUT",
 						   &pop3_logout_handlers, s) < 0) {
+		pop3_state_close(s);
 		pop3_reply(s, "+OK popgate signing off");
 		pop3_session_close_after_flush(s, "quit");
 	}

@@ -108,10 +108,13 @@ def build_mailbox(dc, n, seed, big_mb, log):
     return manifest
 
 
-def run_load(port, manifest_path, mode, k, rss_pid=None, label="", deadline=300, sessions=0):
+def run_load(port, manifest_path, mode, k, rss_pid=None, label="", deadline=300, sessions=0,
+             devices=False):
     cmd = [sys.executable, os.path.join(HERE, "pop3load.py"), "--port", str(port),
            "--manifest", manifest_path, "--mode", mode, "-k", str(k), "--label", label,
            "--deadline", str(deadline), "--sessions", str(sessions)]
+    if devices:
+        cmd += ["--devices"]
     if rss_pid:
         cmd += ["--rss-pid", str(rss_pid), "--rss-interval", "0.01" if mode == "big" else "0.02"]
     r = subprocess.run(cmd, capture_output=True, timeout=deadline + 60,
@@ -176,7 +179,8 @@ def main():
 
         # warm-up: one untimed full session through each (caches, \Seen flags)
         for name, (port, pid) in servers.items():
-            r = run_load(port, mpath, "all", 1, label="warmup-" + name)
+            r = run_load(port, mpath, "all", 1, label="warmup-" + name,
+                         devices=name == "popgate")
             log("warm-up %-7s %.2fs %s" % (name, r["wall_s"],
                                            "ok" if r["exit"] == 0 else "FAILED %s %s"
                                            % (r["errors"], r["problems"][:3])))
@@ -195,7 +199,8 @@ def main():
                     cpu0 = cpu_seconds(pid) if pid else None
                     r = run_load(port, mpath, mode, k, rss_pid=pid,
                                  label="%s-%s-%d" % (name, tname, rep),
-                                 sessions=7 if mode == "big" else 0)
+                                 sessions=7 if mode == "big" else 0,
+                                 devices=name == "popgate")
                     if cpu0 is not None and cpu_seconds(pid) is not None:
                         r["cpu_s"] = cpu_seconds(pid) - cpu0
                     results.setdefault((name, tname), []).append(r)

@@ -117,7 +117,9 @@ def session(a):
     try:
         c = Conn(a.host, a.port, a.timeout)
         c.status()
-        c.cmd("USER " + a.user)
+        # popgate: concurrent sessions of one account need a device each
+        # (one device = one exclusively locked maildrop)
+        c.cmd("USER " + (a.user + "#w%d" % os.getpid() if a.devices else a.user))
         c.cmd("PASS " + a.password)
         count = int(c.cmd("STAT").split()[1])
         c.s.sendall(b"LIST\r\n")
@@ -198,6 +200,8 @@ def main():
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", "-p", type=int, required=True)
     ap.add_argument("--user", "-u", default="alice")
+    ap.add_argument("--devices", action="store_true",
+                    help="log in as USER#w<pid>: a popgate device per worker")
     ap.add_argument("--password", default="secret")
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--mode", choices=["all", "big"], default="all")

@@ -711,7 +711,7 @@ def fill_mailbox(dovecot, user="alice", big_mb=5, names=None):
 # ---------------------------------------------------------------- popgate
 
 def popgate_conf(listen_port, upstream_port, server=None, upstream=None, log=None,
-                 extra_listen=(), tls=None, listen_tls=()):
+                 extra_listen=(), tls=None, listen_tls=(), cache=None, policy=None):
     """Config text. tls: {"cert_file": ..., "key_file": ...} for a [tls]
     section (client side: STLS on listen, implicit TLS on listen_tls)."""
     s = {"idle_timeout": "10m", "max_connections": "1000", "max_bad_commands": "10",
@@ -730,6 +730,10 @@ def popgate_conf(listen_port, upstream_port, server=None, upstream=None, log=Non
     lines += ["", "[upstream]"] + ["%s = %s" % kv for kv in u.items()]
     if tls is not None:
         lines += ["", "[tls]"] + ["%s = %s" % kv for kv in tls.items()]
+    if cache:
+        lines += ["", "[cache]"] + ["%s = %s" % kv for kv in cache.items()]
+    if policy:
+        lines += ["", "[policy]"] + ["%s = %s" % kv for kv in policy.items()]
     lines += ["", "[log]"] + ["%s = %s" % kv for kv in lg.items()]
     return "\n".join(lines) + "\n"
 
@@ -738,7 +742,8 @@ class Popgate:
     """The daemon under test, in the foreground, stderr captured to a file."""
 
     def __init__(self, upstream_port, server=None, upstream=None, log=None,
-                 binary=None, workdir=None, extra_listen=0, tls=None, tls_listen=0):
+                 binary=None, workdir=None, extra_listen=0, tls=None, tls_listen=0,
+                 cache=None, policy=None):
         self.binary = binary or binary_path()
         self.dir = workdir or make_tempdir("pgt-gw-")
         self.own_dir = workdir is None
@@ -748,9 +753,14 @@ class Popgate:
         self.tls_port = self.tls_ports[0] if self.tls_ports else None
         self.conf = os.path.join(self.dir, "popgate-%d.conf" % self.port)
         self.log_path = os.path.join(self.dir, "popgate-%d.log" % self.port)
+        # Every instance its own managed redis-server (cache = auto) in its
+        # work dir, unless the test says otherwise.
+        c = {"url": "auto", "state_dir": os.path.join(self.dir, "state")}
+        c.update(cache or {})
+        self.state_dir = c.get("state_dir")
         self.conf_text = popgate_conf(self.port, upstream_port, server, upstream, log,
                                       extra_listen=self.extra_ports, tls=tls,
-                                      listen_tls=self.tls_ports)
+                                      listen_tls=self.tls_ports, cache=c, policy=policy)
         self.proc = None
 
     def start(self, timeout=10.0):

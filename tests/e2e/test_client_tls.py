@@ -780,7 +780,8 @@ class TestReload(Base):
                 self.assertEqual(self.presented(), current)
                 self.assertEqual(self.presented(stls=True), current)
                 c = self.client(self.gw, tls=unverified())
-                self.assert_login(c, gw=self.gw)
+                # another device: open_sess holds alice's default one
+                self.assert_login(c, user="alice#second", gw=self.gw)
                 self.quit(c)
                 self.assert_retr1(open_sess)
                 self.quit(open_sess)

@@ -2,6 +2,7 @@
 on the bytes the upstream receives, upstream faults (NO, BYE, garbage, hang,
 drop in the middle of a BODY[] literal, absurd literal sizes), odd but valid
 responses, NUL credentials refused without contacting the upstream."""
+import itertools
 import poplib
 import time
 import unittest
@@ -63,6 +64,9 @@ def reset_fake():
     FAKE.messages = [h.FakeImapMessage(i + 1, m) for i, m in enumerate(MSGS)]
 
 
+DEVICE_SEQ = itertools.count(1)
+
+
 class Base(unittest.TestCase):
     def setUp(self):
         reset_fake()
@@ -79,7 +83,11 @@ class Base(unittest.TestCase):
         c.read_greeting()
         return c
 
-    def login(self, user="alice", password="secret"):
+    def login(self, user=None, password="secret"):
+        # A device of its own per session: DELE+QUIT in one test hides mail
+        # for that device only (per-device state), never for the next test.
+        if user is None:
+            user = "alice#t%d" % next(DEVICE_SEQ)
         c = self.connect()
         return c, c.login(user, password)
 
@@ -383,7 +391,10 @@ class TestOddButValid(Base):
         FAKE.messages = [h.FakeImapMessage(u, m) for u, m in zip((3, 17, 4000, 65537), MSGS)]
         FAKE.uidvalidity = 3735928559                 # 0xdeadbeef
         try:
-            c = self.session()
+            # Another account: for alice's the state store knows another
+            # UIDVALIDITY, and a changed one is refused (test below).
+            c, r = self.login(user="sparse")
+            self.assertTrue(r.startswith("+OK"), r)
             self.assertTrue(c.cmd("UIDL").startswith("+OK"))
             self.assertEqual(c.multi_lines(), ["1 00000003deadbeef", "2 00000011deadbeef",
                                                "3 00000fa0deadbeef", "4 00010001deadbeef"])
@@ -391,6 +402,25 @@ class TestOddButValid(Base):
             self.assertTrue(c.cmd("QUIT").startswith("+OK"))
         finally:
             FAKE.uidvalidity = 1700000001
+
+    def test_uidvalidity_change_refused(self):
+        # The mailbox was recreated upstream: old hides would apply to the
+        # wrong messages, so the login is refused and nothing is served.
+        c, r = self.login(user="reset#pc")
+        self.assertTrue(r.startswith("+OK"), r)
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        FAKE.uidvalidity = 1700000002
+        try:
+            c, r = self.login(user="reset#pc")
+            self.assertTrue(r.startswith("-ERR [SYS/PERM]"), r)
+            self.assertIn("UIDVALIDITY", r)
+            # another device of that account: the same
+            c, r = self.login(user="reset#phone")
+            self.assertTrue(r.startswith("-ERR [SYS/PERM]"), r)
+        finally:
+            FAKE.uidvalidity = 1700000001
+        c, r = self.login(user="reset#pc")
+        self.assertTrue(r.startswith("+OK"), r)
 
     def test_deleted_flag_excluded(self):
         FAKE.messages[1].flags.add("\\Deleted")

@@ -181,7 +181,9 @@ class TestConcurrency(Base):
                 c = h.Pop3(ENV.gw.port, timeout=60)
                 try:
                     c.read_greeting()
-                    r = c.login("alice", "secret")
+                    # concurrent sessions need devices of their own: one
+                    # device is one exclusive maildrop (RFC 1939 lock)
+                    r = c.login("alice#worker%d" % idx, "secret")
                     if not r.startswith("+OK"):
                         errors.append("session %d: PASS -> %r" % (idx, r))
                         return

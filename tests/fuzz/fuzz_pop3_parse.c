@@ -165,6 +165,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		else
 			CHECK(memchr(line, '\0', size - 1) == NULL);
 	}
+	/* Login-name splitting: what it accepts is a prefix plus a safe
+	   device name, and the pieces add up. */
+	{
+		char device[POP3_DEVICE_MAX + 1];
+		const char *error = NULL;
+		size_t user_len;
+		char sep = (char)(data[0] & 0x80 ? '+' : '#');
+
+		if (pop3_split_device((const char *)data + 1, size - 1, sep, &user_len,
+				      device, &error) == 0) {
+			size_t dlen = strlen(device);
+
+			CHECK(user_len > 0 && user_len <= size - 1);
+			CHECK(dlen >= 1 && dlen <= POP3_DEVICE_MAX);
+			CHECK(strspn(device, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				     "0123456789._-") == dlen);
+			CHECK(user_len == size - 1 ||
+			      (user_len + 1 + dlen == size - 1 && data[1 + user_len] == sep));
+		} else {
+			CHECK(error != NULL);
+		}
+	}
 	free(whole);
 	free(cut);
 	return 0;

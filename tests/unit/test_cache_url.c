@@ -58,6 +58,7 @@ static const struct url_row url_table[] = {
 	BAD("redis://h?db=1"), BAD("redis://h/1?x"), BAD("redis://h#frag"),
 	BAD("redis://h_x"), BAD("redis://h x"), BAD("redis://h..x"),
 	BAD("redis://.h"), BAD("redis://h."), BAD("redis://-"),
+	BAD("redis://-a.b"), BAD("redis://a-.b"), BAD("redis://a.b-"),
 	BAD("redis://999.1.1.1"), BAD("redis://1.2.3"), BAD("redis://01.2.3.4"),
 	BAD("redis://[::1"), BAD("redis://[]"), BAD("redis://[::g]"),
 	BAD("redis://[::1]x"), BAD("redis://[::1]:"), BAD("redis://[1.2.3.4]"),

@@ -37,6 +37,17 @@ static const char *const all_keys[][2] = {
 	{ "server", "local_networks" },
 	{ "tls", "cert_file" },
 	{ "tls", "key_file" },
+	{ "cache", "url" },
+	{ "cache", "password" },
+	{ "cache", "state_dir" },
+	{ "cache", "redis_server" },
+	{ "cache", "timeout" },
+	{ "cache", "lock_ttl" },
+	{ "policy", "device_separator" },
+	{ "policy", "delete_action" },
+	{ "policy", "mark_seen_on_retr" },
+	{ "policy", "new_device_sees" },
+	{ "policy", "trash_mailbox" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -589,6 +600,8 @@ START_TEST(listed_keys_known)
 		"127.0.0.1:1", "1m", "1", "1", "0", "hi", "h", "1", "none",
 		"yes", "", "1s", "INBOX", "stderr", "info", "x",
 		"tls-only", "10.0.0.0/8 ::1", "", "",
+		"unix:/run/redis.sock", "pw", "/tmp/x", "/usr/bin/redis-server", "250ms",
+		"30s", "+", "trash", "no", "new", "Deleted",
 	};
 	char text[256];
 	struct conf *conf;
@@ -622,6 +635,24 @@ START_TEST(tls_keys)
 	ck_assert_uint_eq(conf->local_network_count, 2);
 	ck_assert_uint_eq(conf->local_networks[1].prefix, 32);
 	ck_assert_str_eq(conf->tls_cert_file, "/etc/hostname");
+	conf_free(&conf);
+}
+END_TEST
+
+START_TEST(policy_defaults)
+{
+	struct conf *conf = conf_new_defaults();
+
+	ck_assert_str_eq(conf->cache_url, "auto");
+	ck_assert_str_eq(conf->cache_state_dir, "/var/lib/popgate");
+	ck_assert_uint_eq(conf->cache_timeout_ms, 2000);
+	ck_assert_uint_eq(conf->lock_ttl_secs, 120);
+	ck_assert_int_eq(conf->device_separator, '#');
+	ck_assert_int_eq(conf->delete_action, CONF_DELETE_HIDE);
+	ck_assert(conf->mark_seen_on_retr);
+	ck_assert_int_eq(conf->new_device_sees, CONF_NEW_DEVICE_ALL);
+	ck_assert_ptr_null(conf->trash_mailbox);
+	ck_assert_ptr_null(conf->cache_password);
 	conf_free(&conf);
 }
 END_TEST
@@ -663,6 +694,17 @@ static const struct {
 	  "not an IPv4 or IPv6" },
 	{ "[tls]\ncert_file = relative.pem\n[upstream]\nhost = h\n", 2,
 	  "absolute" },
+	{ "[upstream]\nhost = h\n[cache]\nstate_dir = var/lib\n", 4, "absolute" },
+	{ "[upstream]\nhost = h\n[cache]\ntimeout = 5ms\n", 4, "out of range" },
+	{ "[upstream]\nhost = h\n[cache]\ntimeout = 61s\n", 4, "out of range" },
+	{ "[upstream]\nhost = h\n[cache]\nlock_ttl = 2s\n", 4, "out of range" },
+	{ "[upstream]\nhost = h\n[cache]\nurl =\n", 4, "empty" },
+	{ "[upstream]\nhost = h\n[policy]\ndevice_separator = ##\n", 4, "one of" },
+	{ "[upstream]\nhost = h\n[policy]\ndevice_separator = @\n", 4, "one of" },
+	{ "[upstream]\nhost = h\n[policy]\ndelete_action = nuke\n", 4, "delete_action" },
+	{ "[upstream]\nhost = h\n[policy]\nnew_device_sees = some\n", 4, "new_device_sees" },
+	{ "[upstream]\nhost = h\n[policy]\nmark_seen_on_retr = maybe\n", 4, "mark_seen_on_retr" },
+	{ "[upstream]\nhost = h\n[policy]\ntrash_mailbox = Tr ash\n", 4, "atom" },
 };
 
 START_TEST(tls_error_lines)
@@ -710,6 +752,7 @@ static Suite *conf_suite(void)
 	tcase_add_loop_test(tc, listed_keys_known, 0, N(all_keys));
 	tcase_add_test(tc, tls_keys);
 	tcase_add_test(tc, tls_defaults);
+	tcase_add_test(tc, policy_defaults);
 	tcase_add_loop_test(tc, tls_error_lines, 0, N(tls_errors));
 	suite_add_tcase(s, tc);
 	return s;

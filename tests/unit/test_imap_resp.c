@@ -594,6 +594,64 @@ START_TEST(test_fetch_deep)
 }
 END_TEST
 
+static const struct {
+	const char *rest;
+	int ok;
+	unsigned int attrs;
+	const char *name;
+} list_cases[] = {
+	{ "(\\HasNoChildren \\Trash) \"/\" Trash", 1, IMAP_LIST_TRASH, "Trash" },
+	{ "(\\Trash) \".\" \"Deleted Items\"", 1, IMAP_LIST_TRASH, "Deleted Items" },
+	{ "(\\Trash) \"/\" \"[Gmail]/Bin\"", 1, IMAP_LIST_TRASH, "[Gmail]/Bin" },
+	{ "() NIL INBOX", 1, 0, "INBOX" },
+	{ "(\\Noselect) \"/\" Archive", 1, IMAP_LIST_NOSELECT, "Archive" },
+	{ "(\\NonExistent \\Trash) \"/\" Gone", 1, IMAP_LIST_NOSELECT | IMAP_LIST_TRASH, "Gone" },
+	{ "(\\Trash) \"\\\\\" \"a\\\"b\"", 1, IMAP_LIST_TRASH, "a\"b" },
+	{ "(\\Trash) \"/\" {5}", 0, 0, NULL },
+	{ "(\\Trash \"/\" Trash", 0, 0, NULL },
+	{ "\\Trash \"/\" Trash", 0, 0, NULL },
+	{ "(\\Trash) \"/\"", 0, 0, NULL },
+	{ "(\\Trash) \"/\" ", 0, 0, NULL },
+	{ "(\\Trash) \"/\" \"unterminated", 0, 0, NULL },
+	{ "(\\Trash) \"/\" \"a\" junk", 0, 0, NULL },
+	{ "(\\Trash) \"/\" two words", 0, 0, NULL },
+	{ "(\\Trash) x Trash", 0, 0, NULL },
+	{ "", 0, 0, NULL },
+};
+
+START_TEST(list_table)
+{
+	char name[64];
+	unsigned int attrs = 99;
+	const char *error = NULL;
+	const char *rest = list_cases[_i].rest;
+	int ret = imap_list_parse(rest, strlen(rest), &attrs, name, sizeof(name), &error);
+
+	ck_assert_msg((ret == 0) == list_cases[_i].ok, "%s", rest);
+	if (ret == 0) {
+		ck_assert_uint_eq(attrs, list_cases[_i].attrs);
+		ck_assert_str_eq(name, list_cases[_i].name);
+	} else {
+		ck_assert_ptr_nonnull(error);
+	}
+}
+END_TEST
+
+START_TEST(list_name_too_long)
+{
+	char name[4];
+	unsigned int attrs;
+	const char *error;
+
+	ck_assert_int_eq(imap_list_parse("() \"/\" Trash", 12, &attrs, name, sizeof(name),
+					 &error), -1);
+	ck_assert_int_eq(imap_list_parse("() \"/\" \"Trash\"", 14, &attrs, name, sizeof(name),
+					 &error), -1);
+	ck_assert_int_eq(imap_list_parse("() \"/\" Tra", 10, &attrs, name, sizeof(name),
+					 &error), 0);
+}
+END_TEST
+
 static Suite *imap_resp_suite(void)
 {
 	Suite *s = suite_create("imap_resp");
@@ -613,6 +671,8 @@ static Suite *imap_resp_suite(void)
 	tcase_add_test(tc, test_fetch_from_response);
 	tcase_add_test(tc, test_fetch_deep);
 	tcase_add_test(tc, test_depth_cap);
+	tcase_add_loop_test(tc, list_table, 0, (int)(sizeof(list_cases) / sizeof(list_cases[0])));
+	tcase_add_test(tc, list_name_too_long);
 	suite_add_tcase(s, tc);
 	return s;
 }

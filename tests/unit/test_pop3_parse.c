@@ -599,6 +599,69 @@ END_TEST
 
 #define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
+static const struct {
+	const char *login;
+	int ok;
+	size_t user_len;
+	const char *device;
+} device_cases[] = {
+	{ "alice@example.com#office-pc", 1, 17, "office-pc" },
+	{ "alice@example.com", 1, 17, "default" },
+	{ "alice", 1, 5, "default" },
+	{ "a#b#phone", 1, 3, "phone" },
+	{ "alice#A.b_c-9", 1, 5, "A.b_c-9" },
+	{ "alice#12345678901234567890123456789012", 1, 5, "12345678901234567890123456789012" },
+	{ "alice#123456789012345678901234567890123", 0, 0, NULL },
+	{ "alice#", 0, 0, NULL },
+	{ "#phone", 0, 0, NULL },
+	{ "#", 0, 0, NULL },
+	{ "", 0, 0, NULL },
+	{ "alice#ph one", 0, 0, NULL },
+	{ "alice#ph/one", 0, 0, NULL },
+	{ "alice#ph\"one", 0, 0, NULL },
+	{ "alice#ph\xc3\xa9", 0, 0, NULL },
+	{ "alice#..", 1, 5, ".." },
+	{ "alice#{5}", 0, 0, NULL },
+	{ "alice#*", 0, 0, NULL },
+};
+
+START_TEST(split_device)
+{
+	char device[POP3_DEVICE_MAX + 1];
+	const char *error = NULL;
+	size_t user_len = 0;
+	const char *login = device_cases[_i].login;
+	int ret = pop3_split_device(login, strlen(login), '#', &user_len, device, &error);
+
+	ck_assert_msg((ret == 0) == device_cases[_i].ok, "%s", login);
+	if (ret == 0) {
+		ck_assert_uint_eq(user_len, device_cases[_i].user_len);
+		ck_assert_str_eq(device, device_cases[_i].device);
+	} else {
+		ck_assert_ptr_nonnull(error);
+	}
+}
+END_TEST
+
+START_TEST(split_device_other_separator)
+{
+	char device[POP3_DEVICE_MAX + 1];
+	const char *error;
+	size_t user_len;
+
+	ck_assert_int_eq(pop3_split_device("alice+phone", 11, '+', &user_len, device, &error), 0);
+	ck_assert_uint_eq(user_len, 5);
+	ck_assert_str_eq(device, "phone");
+	/* '#' is just a character when it is not the separator */
+	ck_assert_int_eq(pop3_split_device("alice#x", 7, '+', &user_len, device, &error), 0);
+	ck_assert_uint_eq(user_len, 7);
+	ck_assert_str_eq(device, "default");
+	/* a NUL inside is a character like any other for the user part */
+	ck_assert_int_eq(pop3_split_device("a\0b#d", 5, '#', &user_len, device, &error), 0);
+	ck_assert_uint_eq(user_len, 3);
+}
+END_TEST
+
 static Suite *pop3_parse_suite(void)
 {
 	Suite *s = suite_create("pop3_parse");
@@ -621,6 +684,8 @@ static Suite *pop3_parse_suite(void)
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("numbers");
+	tcase_add_loop_test(tc, split_device, 0, N_ELEMS(device_cases));
+	tcase_add_test(tc, split_device_other_separator);
 	tcase_add_loop_test(tc, test_msgnum_table, 0, N_ELEMS(msgnum_cases));
 	tcase_add_loop_test(tc, test_linecount_table, 0,
 			    N_ELEMS(linecount_cases));

@@ -1,0 +1,216 @@
+#ifndef CACHE_H
+#define CACHE_H
+
+/*
+ * The per-account state store: Redis through hiredis's async API on the
+ * caller's libevent loop. No call here blocks the loop, except cache_new()
+ * and cache_free() in managed mode (start-up and shut-down of the private
+ * redis-server, bounded).
+ *
+ * Keys, all of one account in one Redis Cluster slot (hash tag):
+ *
+ *   popgate:{<account>}:uidvalidity       string, UIDVALIDITY the state is for
+ *   popgate:{<account>}:devices           hash device -> "<first_uidnext> <unix time>"
+ *   popgate:{<account>}:hidden:<device>   hash uid -> fingerprint
+ *   popgate:{<account>}:hidden_all        hash uid -> fingerprint
+ *   popgate:{<account>}:lock:<device>     string lock token, with expiry
+ *
+ * Nothing else is stored: no password, no message content.
+ *
+ * Requests. Every request function returns a handle, or NULL only when
+ * out of memory (then its callback never runs). Otherwise the callback
+ * runs exactly once, always from the event loop and never inside the call
+ * that made the request, unless the request is cancelled first. Invalid
+ * arguments give CACHE_ERROR; no connection (Redis down, reconnecting)
+ * gives CACHE_UNAVAILABLE at once; no reply within timeout_ms gives
+ * CACHE_UNAVAILABLE and the connection is recycled. The handle is valid
+ * until the callback has started or the request is cancelled: clear the
+ * stored handle first thing in the callback. Callbacks may make new
+ * requests, cancel others and call cache_free().
+ *
+ * CACHE_UNAVAILABLE after a request was sent (timeout, connection lost)
+ * means "outcome unknown": the server may still have applied it. Every
+ * write here is atomic, and repeating it with the same arguments is
+ * harmless; a lock taken that way expires after its ttl.
+ *
+ * Connection. Requests made while the connection is being set up (DNS,
+ * connect, AUTH, SELECT) wait for it, within their timeout. When the
+ * connection fails, every pending request completes with
+ * CACHE_UNAVAILABLE and reconnection is retried forever, with a backoff
+ * from 100 ms doubling to 5 s; a request made while waiting for the next
+ * attempt fails at once.
+ *
+ * The process must ignore SIGPIPE (hiredis writes with write(2)). The
+ * cache keeps events on the loop (reconnect timer, managed server watch)
+ * until cache_free(), so free it before expecting the loop to run dry.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct evdns_base;
+struct cache;
+struct cache_req;
+
+enum cache_status {
+	CACHE_OK,
+	CACHE_IN_USE,      /* lock held by another token */
+	CACHE_UNAVAILABLE, /* Redis down, loading, read-only, timed out */
+	CACHE_CONFLICT,    /* stored UIDVALIDITY differs (or none stored) */
+	CACHE_ERROR,       /* invalid arguments, unexpected reply, corrupt
+			      state; logged; retrying will not help */
+};
+
+/* "ok", "in-use", "unavailable", "conflict", "error". */
+const char *cache_status_name(enum cache_status st);
+
+#define CACHE_DEVICE_MAX 32
+#define CACHE_ACCOUNT_MAX 512      /* bytes, no control characters */
+#define CACHE_TOKEN_MAX 64         /* bytes of 0x21..0x7e */
+#define CACHE_FINGERPRINT_MAX 255  /* bytes, no NUL */
+#define CACHE_HIDE_MAX 100000      /* uids in one cache_hide() */
+#define CACHE_TTL_MAX 86400        /* lock ttl, seconds */
+#define CACHE_VIEW_MAX 1000000     /* entries in a hidden set read back */
+
+struct cache_settings {
+	/* "auto", "redis://[[user]:password@]host[:port][/db]" or
+	   "unix:/path/to/sock[?db=N]" (see cache_url.h). */
+	const char *url;
+	/* AUTH password; NULL = none, or the one in the url (giving both
+	   is an error). Never logged. */
+	const char *password;
+	/* auto: directory of the private redis-server's socket, config, AOF,
+	   log, pid file; created 0700 if missing (its parent must exist); if
+	   it exists it must be ours and not writable by group or others.
+	   Its absolute path + "/redis.sock" must fit in 107 bytes. */
+	const char *state_dir;
+	/* auto: the redis-server binary, a path or a name looked up in
+	   PATH; NULL = "redis-server". */
+	const char *redis_server;
+	/* Per request, and for each connection attempt; 0 = 3000 ms. At
+	   most 600000. */
+	unsigned int timeout_ms;
+	/* Resolver for redis:// host names; NULL = the cache makes its own
+	   when needed. Not owned. */
+	struct evdns_base *dns;
+};
+
+/*
+ * Parses the settings and starts connecting (the attempt goes on from the
+ * loop; requests may be made at once and wait for it). In auto mode, also
+ * starts the private redis-server and waits (blocking, at most 10 s)
+ * until it accepts connections; its later deaths
+ * are noticed on the loop and it is restarted with a backoff from 100 ms
+ * doubling to 5 s. Fails (NULL, malloc'd *error_r for the caller to free)
+ * on bad settings or when the managed server cannot be started; an
+ * unreachable external Redis is not an error (reconnection goes on).
+ * Settings strings are copied. base must outlive the cache.
+ */
+struct cache *cache_new(struct event_base *base,
+			const struct cache_settings *set, char **error_r);
+
+/*
+ * Closes the connection and, in auto mode, stops the redis-server
+ * (SIGTERM, up to 5 s, then SIGKILL; blocking). Pending requests are
+ * dropped: their callbacks never run and their handles become invalid,
+ * so cancel the stored ones first. From inside a cache callback the free
+ * is deferred until the callback returns. Sets *c to NULL; NULL is fine.
+ */
+void cache_free(struct cache **c);
+
+/* Connected and ready (AUTH/SELECT done, server not loading). */
+bool cache_available(const struct cache *c);
+
+/* Its callback will never run. Sets *req to NULL; NULL or *req == NULL is
+   fine; so is cancelling a request from inside its own callback. */
+void cache_req_cancel(struct cache_req **req);
+
+/* 1..32 of [A-Za-z0-9._-]. */
+bool cache_device_valid(const char *device);
+
+typedef void cache_status_cb(void *ctx, enum cache_status st);
+
+/*
+ * The account string is built by the caller, e.g.
+ * "alice@example.com@imap.example.com:993"; any bytes but control
+ * characters, 1..CACHE_ACCOUNT_MAX. token identifies the lock holder (a
+ * random session id: 1..64 of 0x21..0x7e, not a secret). ttl_secs is
+ * 1..CACHE_TTL_MAX.
+ *
+ * cache_lock: SET lock:<device> token NX EX ttl -> CACHE_OK, or
+ * CACHE_IN_USE when held (by anyone, the same token included).
+ */
+struct cache_req *cache_lock(struct cache *c, const char *account,
+			     const char *device, const char *token,
+			     unsigned int ttl_secs, cache_status_cb *cb,
+			     void *ctx);
+
+/* Extends the lock to ttl_secs if token holds it -> CACHE_OK; otherwise
+   (expired, taken over) CACHE_IN_USE: the session lost exclusivity. */
+struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
+				     const char *device, const char *token,
+				     unsigned int ttl_secs,
+				     cache_status_cb *cb, void *ctx);
+
+/* Deletes the lock if token holds it. Fire and forget: nothing is
+   reported; when Redis is unreachable the lock simply expires. */
+void cache_unlock(struct cache *c, const char *account, const char *device,
+		  const char *token);
+
+struct cache_view {
+	uint32_t uidvalidity;      /* stored before this call; 0 = none (then
+				      the given one was stored) */
+	bool new_device;           /* this call registered the device */
+	uint32_t first_uidnext;    /* UIDNEXT when the device was first seen */
+	uint64_t first_seen;       /* unix time of that */
+	const uint32_t *hidden;    /* this device's hidden UIDs, ascending */
+	size_t hidden_count;
+	const uint32_t *hidden_all; /* hidden for every device, ascending */
+	size_t hidden_all_count;
+	/* Only when uidvalidity != 0 and differs from the one given (the
+	   caller re-maps): the fingerprint stored with each UID, parallel to
+	   hidden / hidden_all ("" when none was given). NULL otherwise. */
+	const char *const *hidden_fingerprints;
+	const char *const *hidden_all_fingerprints;
+};
+
+/* view is non-NULL exactly when st == CACHE_OK, and valid only during the
+   callback. */
+typedef void cache_view_cb(void *ctx, enum cache_status st,
+			   const struct cache_view *view);
+
+/*
+ * One atomic script: registers the device if unknown (first_uidnext =
+ * uidnext, first_seen = now), stores uidvalidity if the account has none,
+ * and returns the stored uidvalidity, the device entry and both hidden
+ * sets. When the stored uidvalidity differs, nothing is changed but the
+ * device registration, and everything is still returned.
+ * uidvalidity and uidnext are nonzero (RFC 3501 nz-number).
+ */
+struct cache_req *cache_load_view(struct cache *c, const char *account,
+				  const char *device, uint32_t uidvalidity,
+				  uint32_t uidnext, cache_view_cb *cb,
+				  void *ctx);
+
+/*
+ * One atomic script (a crash never leaves half of it): if token does not
+ * hold lock:<device> -> CACHE_IN_USE; else if the stored uidvalidity is
+ * not uidvalidity (or none is stored: call cache_load_view first) ->
+ * CACHE_CONFLICT; else adds uids[i] -> fingerprints[i] to
+ * hidden:<device>, or to hidden_all when all_devices -> CACHE_OK. Nothing
+ * is written unless CACHE_OK. fingerprints may be NULL, and so may any
+ * of its entries (stored as ""); each is at most CACHE_FINGERPRINT_MAX
+ * bytes and should be a digest of headers, never headers themselves.
+ * uids are nonzero; 0 <= n <= CACHE_HIDE_MAX; the arrays are copied
+ * before this returns.
+ */
+struct cache_req *cache_hide(struct cache *c, const char *account,
+			     const char *device, const char *token,
+			     bool all_devices, uint32_t uidvalidity,
+			     const uint32_t *uids,
+			     const char *const *fingerprints, size_t n,
+			     cache_status_cb *cb, void *ctx);
+
+#endif

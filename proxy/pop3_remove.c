@@ -1,0 +1,239 @@
+/* delete_action = trash / expunge: the DELE'd messages leave the upstream
+   INBOX at QUIT. Every step waits for the previous one's OK: a COPY that
+   failed is never followed by the expunge of its originals. */
+
+#include "pop3_private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conf.h"
+#include "imap_client.h"
+#include "imap_resp.h"
+#include "log.h"
+
+/* Longest UID set in one command; more messages take more commands. */
+#define POP3_UID_SET_MAX 4000
+
+enum pop3_remove_step {
+	POP3_REMOVE_MOVE,    /* UID MOVE (RFC 6851) */
+	POP3_REMOVE_COPY,    /* or UID COPY, then */
+	POP3_REMOVE_STORE,   /* UID STORE +FLAGS.SILENT (\Deleted), then */
+	POP3_REMOVE_EXPUNGE, /* UID EXPUNGE (RFC 4315): only these messages */
+};
+
+static void pop3_remove_next(struct pop3_session *s);
+
+static void pop3_remove_finish(struct pop3_session *s, bool ok, const char *error)
+{
+	void (*done)(struct pop3_session *, bool, const char *) = s->remove_done;
+
+	free(s->remove_uids);
+	s->remove_uids = NULL;
+	free(s->remove_set);
+	s->remove_set = NULL;
+	s->remove_done = NULL;
+	done(s, ok, error);
+}
+
+/* The next chunk: UIDs from remove_next on as a compact set ("3:7,9") in
+   remove_set; remove_chunk_end is the first UID left out. */
+static void pop3_uid_set(struct pop3_session *s)
+{
+	char *buf = s->remove_set;
+	size_t size = POP3_UID_SET_MAX + 32;
+	size_t i = s->remove_next, o = 0;
+
+	buf[0] = '\0';
+	while (i < s->remove_count && o + 24 < size && o < POP3_UID_SET_MAX) {
+		size_t j = i;
+		int n;
+
+		while (j + 1 < s->remove_count && s->remove_uids[j + 1] == s->remove_uids[j] + 1)
+			j++;
+		n = j > i ? snprintf(buf + o, size - o, "%s%u:%u", o > 0 ? "," : "",
+				     s->remove_uids[i], s->remove_uids[j]) :
+			snprintf(buf + o, size - o, "%s%u", o > 0 ? "," : "", s->remove_uids[i]);
+		o += (size_t)n;
+		i = j + 1;
+	}
+	s->remove_chunk_end = i;
+}
+
+/* The Trash name as an IMAP quoted string; -1 if it cannot be one. */
+static int pop3_quote_mailbox(const char *name, char *buf, size_t size)
+{
+	size_t o = 0;
+
+	buf[o++] = '"';
+	for (const char *p = name; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c >= 0x7f || o + 4 >= size)
+			return -1;
+		if (c == '"' || c == '\\')
+			buf[o++] = '\\';
+		buf[o++] = (char)c;
+	}
+	buf[o++] = '"';
+	buf[o] = '\0';
+	return 0;
+}
+
+static void pop3_remove_step_done(void *ctx, const struct imap_reply *reply)
+{
+	struct pop3_session *s = ctx;
+
+	if (reply->result != IMAP_REPLY_OK) {
+		log_warn("%s event=remove_failed step=%u reply=\"%s\"", s->log_id,
+			 s->remove_step, reply->text);
+		pop3_remove_finish(s, false, reply->text);
+		return;
+	}
+	switch (s->remove_step) {
+	case POP3_REMOVE_COPY:
+		s->remove_step = POP3_REMOVE_STORE;
+		break;
+	case POP3_REMOVE_STORE:
+		s->remove_step = POP3_REMOVE_EXPUNGE;
+		break;
+	default:
+		/* This chunk is done. */
+		s->remove_next = s->remove_chunk_end;
+		if (s->remove_next == s->remove_count) {
+			pop3_remove_finish(s, true, NULL);
+			return;
+		}
+		s->remove_step = s->remove_first_step;
+		pop3_uid_set(s);
+		break;
+	}
+	pop3_remove_next(s);
+}
+
+static const struct imap_cmd_handlers pop3_remove_handlers = {
+	.done = pop3_remove_step_done,
+};
+
+static void pop3_remove_next(struct pop3_session *s)
+{
+	char mailbox[sizeof(s->trash) * 2 + 3];
+	char args[POP3_UID_SET_MAX + 32 + sizeof(mailbox) + 64];
+	const char *set = s->remove_set;
+
+	if (s->remove_trash && pop3_quote_mailbox(s->trash, mailbox, sizeof(mailbox)) < 0) {
+		pop3_remove_finish(s, false, "Trash mailbox name cannot be sent");
+		return;
+	}
+	switch (s->remove_step) {
+	case POP3_REMOVE_MOVE:
+		snprintf(args, sizeof(args), "UID MOVE %s %s", set, mailbox);
+		break;
+	case POP3_REMOVE_COPY:
+		snprintf(args, sizeof(args), "UID COPY %s %s", set, mailbox);
+		break;
+	case POP3_REMOVE_STORE:
+		snprintf(args, sizeof(args), "UID STORE %s +FLAGS.SILENT (\\Deleted)", set);
+		break;
+	case POP3_REMOVE_EXPUNGE:
+		snprintf(args, sizeof(args), "UID EXPUNGE %s", set);
+		break;
+	}
+	if (imap_client_command(s->imap, args, &pop3_remove_handlers, s) < 0)
+		pop3_remove_finish(s, false, "internal error");
+}
+
+static void pop3_remove_start(struct pop3_session *s)
+{
+	unsigned int caps = imap_client_caps(s->imap);
+
+	if (s->remove_trash && (caps & IMAP_CAP_MOVE) != 0) {
+		s->remove_first_step = POP3_REMOVE_MOVE;
+	} else if ((caps & IMAP_CAP_UIDPLUS) != 0) {
+		s->remove_first_step = s->remove_trash ? POP3_REMOVE_COPY : POP3_REMOVE_STORE;
+	} else {
+		/* A plain EXPUNGE would also remove what other clients
+		   flagged \Deleted: refuse rather than guess. */
+		pop3_remove_finish(s, false, "upstream has neither MOVE nor UIDPLUS");
+		return;
+	}
+	log_info("%s event=remove messages=%zu action=%s%s%s", s->log_id, s->remove_count,
+		 s->remove_trash ? "trash" : "expunge", s->remove_trash ? " mailbox=" : "",
+		 s->remove_trash ? s->trash : "");
+	s->remove_step = s->remove_first_step;
+	pop3_uid_set(s);
+	pop3_remove_next(s);
+}
+
+static void pop3_trash_list_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct pop3_session *s = ctx;
+	char name[sizeof(s->trash)];
+	unsigned int attrs;
+	const char *error;
+
+	if (s->trash[0] != '\0' || !imap_resp_keyword_is(resp, "LIST") ||
+	    imap_list_parse(resp->rest, resp->rest_len, &attrs, name, sizeof(name), &error) < 0)
+		return;
+	if ((attrs & IMAP_LIST_TRASH) != 0 && (attrs & IMAP_LIST_NOSELECT) == 0)
+		snprintf(s->trash, sizeof(s->trash), "%s", name);
+}
+
+static void pop3_trash_list_done(void *ctx, const struct imap_reply *reply)
+{
+	struct pop3_session *s = ctx;
+
+	if (reply->result == IMAP_REPLY_FAILED) {
+		pop3_remove_finish(s, false, reply->text);
+		return;
+	}
+	if (s->trash[0] == '\0')
+		snprintf(s->trash, sizeof(s->trash), "Trash");
+	pop3_remove_start(s);
+}
+
+static const struct imap_cmd_handlers pop3_trash_list_handlers = {
+	.untagged = pop3_trash_list_untagged,
+	.done = pop3_trash_list_done,
+};
+
+void pop3_upstream_remove(struct pop3_session *s, bool to_trash,
+			  void (*done)(struct pop3_session *s, bool ok, const char *error))
+{
+	size_t n = 0;
+
+	s->remove_done = done;
+	s->remove_trash = to_trash;
+	s->remove_next = 0;
+	s->trash[0] = '\0';
+	s->remove_uids = malloc(s->msg_count * sizeof(*s->remove_uids));
+	s->remove_set = malloc(POP3_UID_SET_MAX + 32);
+	if (s->remove_uids == NULL || s->remove_set == NULL) {
+		pop3_remove_finish(s, false, "out of memory");
+		return;
+	}
+	/* msgs are in UID order, so this is sorted. */
+	for (unsigned int i = 0; i < s->msg_count; i++) {
+		if ((s->msgs[i].flags & POP3_MSG_DELETED) != 0)
+			s->remove_uids[n++] = s->msgs[i].uid;
+	}
+	s->remove_count = n;
+	if (!to_trash) {
+		pop3_remove_start(s);
+		return;
+	}
+	if (s->conf->trash_mailbox != NULL) {
+		snprintf(s->trash, sizeof(s->trash), "%s", s->conf->trash_mailbox);
+		pop3_remove_start(s);
+		return;
+	}
+	if ((imap_client_caps(s->imap) & IMAP_CAP_SPECIAL_USE) == 0) {
+		snprintf(s->trash, sizeof(s->trash), "Trash");
+		pop3_remove_start(s);
+		return;
+	}
+	if (imap_client_command(s->imap, "LIST (SPECIAL-USE) \"\" \"*\"",
+				&pop3_trash_list_handlers, s) < 0)
+		pop3_remove_finish(s, false, "internal error");
+}

@@ -1,0 +1,266 @@
+/* A device's view of the maildrop and its changes, through the state
+   store: lock, view and hiding at login; lock refresh; applying DELE at
+   QUIT per delete_action; releasing the lock at the end. */
+
+#include "pop3_private.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "cache.h"
+#include "conf.h"
+#include "log.h"
+
+static const char *const pop3_delete_names[] = {
+	[CONF_DELETE_HIDE] = "hide",
+	[CONF_DELETE_HIDE_ALL] = "hide-all",
+	[CONF_DELETE_TRASH] = "trash",
+	[CONF_DELETE_EXPUNGE] = "expunge",
+};
+_Static_assert(sizeof(pop3_delete_names) / sizeof(pop3_delete_names[0]) ==
+	       CONF_DELETE_EXPUNGE + 1, "names must match enum conf_delete_action");
+
+static bool pop3_uid_in(const uint32_t *sorted, size_t n, uint32_t uid)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (sorted[mid] == uid)
+			return true;
+		if (sorted[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+/* ---- lock refresh ---- */
+
+static void pop3_lock_refreshed(void *ctx, enum cache_status st)
+{
+	struct pop3_session *s = ctx;
+
+	s->cache_req = NULL;
+	if (st == CACHE_IN_USE) {
+		/* Expired and taken: exclusivity is gone. QUIT will refuse to
+		   apply anything; nothing else can go wrong meanwhile. */
+		s->locked = false;
+		log_warn("%s event=lock_lost device=%s", s->log_id, s->device);
+	} else if (st != CACHE_OK) {
+		log_warn("%s event=lock_refresh_failed device=%s status=%s", s->log_id,
+			 s->device, cache_status_name(st));
+	}
+}
+
+static void pop3_lock_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	/* A request in flight (a command) already shows we are alive; the
+	   next tick refreshes. */
+	if (!s->locked || s->cache_req != NULL)
+		return;
+	s->cache_req = cache_lock_refresh(s->srv->cache, s->account, s->device,
+					  s->lock_token, s->conf->lock_ttl_secs,
+					  pop3_lock_refreshed, s);
+}
+
+static void pop3_lock_timer_start(struct pop3_session *s)
+{
+	unsigned int secs = s->conf->lock_ttl_secs / 3;
+	struct timeval tv = { .tv_sec = secs > 0 ? secs : 1, .tv_usec = 0 };
+
+	if (s->lock_timer == NULL)
+		s->lock_timer = event_new(s->srv->base, -1, EV_PERSIST, pop3_lock_timer_cb, s);
+	if (s->lock_timer != NULL)
+		event_add(s->lock_timer, &tv);
+}
+
+/* ---- login: lock, view ---- */
+
+static void pop3_view_loaded(void *ctx, enum cache_status st, const struct cache_view *view)
+{
+	struct pop3_session *s = ctx;
+	bool only_new = s->conf->new_device_sees == CONF_NEW_DEVICE_NEW;
+	unsigned int out = 0, hidden = 0;
+
+	s->cache_req = NULL;
+	if (st != CACHE_OK) {
+		log_warn("%s event=state_unavailable while=\"loading the device view\" status=%s",
+			 s->log_id, cache_status_name(st));
+		pop3_login_abort(s, "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		return;
+	}
+	if (view->uidvalidity != 0 && view->uidvalidity != s->uidvalidity) {
+		/* The upstream mailbox was recreated: every UID (and so every
+		   UIDL) changed. Serving the old hides against new UIDs would
+		   hide the wrong mail; nothing is served until it is resolved. */
+		log_error("%s event=uidvalidity_changed account_state=%u upstream=%u "
+			  "action=refused", s->log_id, view->uidvalidity, s->uidvalidity);
+		pop3_login_abort(s, "-ERR [SYS/PERM] The upstream mailbox was reset "
+				 "(UIDVALIDITY changed); per-device state must be migrated");
+		return;
+	}
+	for (unsigned int i = 0; i < s->msg_count; i++) {
+		uint32_t uid = s->msgs[i].uid;
+
+		if (pop3_uid_in(view->hidden, view->hidden_count, uid) ||
+		    pop3_uid_in(view->hidden_all, view->hidden_all_count, uid) ||
+		    (only_new && uid < view->first_uidnext)) {
+			hidden++;
+			continue;
+		}
+		s->msgs[out++] = s->msgs[i];
+	}
+	s->msg_count = out;
+	log_info("%s event=device_view device=%s new_device=%s hidden=%u visible=%u",
+		 s->log_id, s->device, view->new_device ? "yes" : "no", hidden, out);
+	pop3_lock_timer_start(s);
+	pop3_login_finish_ok(s);
+}
+
+static void pop3_locked(void *ctx, enum cache_status st)
+{
+	struct pop3_session *s = ctx;
+
+	s->cache_req = NULL;
+	if (st == CACHE_IN_USE) {
+		log_info("%s event=device_in_use device=%s", s->log_id, s->device);
+		pop3_login_abort(s, "-ERR [IN-USE] This device already has a session open");
+		return;
+	}
+	if (st != CACHE_OK) {
+		log_warn("%s event=state_unavailable while=\"locking the device\" status=%s",
+			 s->log_id, cache_status_name(st));
+		pop3_login_abort(s, "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		return;
+	}
+	s->locked = true;
+	s->doing = "loading the device view";
+	s->cache_req = cache_load_view(s->srv->cache, s->account, s->device, s->uidvalidity,
+				       s->uidnext, pop3_view_loaded, s);
+	if (s->cache_req == NULL)
+		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+}
+
+void pop3_state_open(struct pop3_session *s)
+{
+	/* Not a secret: names this session as the lock holder. */
+	snprintf(s->lock_token, sizeof(s->lock_token), "%s.%08x", s->id,
+		 (unsigned int)random());
+	s->doing = "locking the device";
+	s->cache_req = cache_lock(s->srv->cache, s->account, s->device, s->lock_token,
+				  s->conf->lock_ttl_secs, pop3_locked, s);
+	if (s->cache_req == NULL)
+		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+}
+
+/* ---- QUIT ---- */
+
+static void pop3_quit_failed(struct pop3_session *s, const char *reply, const char *why)
+{
+	log_warn("%s event=quit_not_applied delete_action=%s reason=\"%s\"", s->log_id,
+		 pop3_delete_names[s->conf->delete_action], why);
+	pop3_reply(s, "%s", reply);
+	pop3_session_close_after_flush(s, "quit_not_applied");
+}
+
+static void pop3_hidden(void *ctx, enum cache_status st)
+{
+	struct pop3_session *s = ctx;
+
+	s->cache_req = NULL;
+	if (st == CACHE_IN_USE) {
+		s->locked = false;
+		pop3_quit_failed(s, "-ERR [IN-USE] Device lock lost; nothing was deleted",
+				 "lock lost");
+		return;
+	}
+	if (st != CACHE_OK) {
+		pop3_quit_failed(s, "-ERR [SYS/TEMP] Device state unavailable; nothing was deleted",
+				 cache_status_name(st));
+		return;
+	}
+	pop3_upstream_quit(s);
+}
+
+static void pop3_removed(struct pop3_session *s, bool ok, const char *error)
+{
+	if (!ok) {
+		pop3_quit_failed(s, "-ERR [SYS/TEMP] Upstream refused to remove the deleted "
+				 "messages; some may remain", error);
+		return;
+	}
+	pop3_upstream_quit(s);
+}
+
+void pop3_state_quit(struct pop3_session *s)
+{
+	enum conf_delete_action action = s->conf->delete_action;
+	uint32_t *uids;
+	size_t n = 0;
+
+	for (unsigned int i = 0; i < s->msg_count; i++) {
+		if ((s->msgs[i].flags & POP3_MSG_DELETED) != 0)
+			n++;
+	}
+	if (n == 0) {
+		pop3_upstream_quit(s);
+		return;
+	}
+	if (action == CONF_DELETE_TRASH || action == CONF_DELETE_EXPUNGE) {
+		s->doing = action == CONF_DELETE_TRASH ? "moving deleted messages to Trash" :
+			"expunging deleted messages";
+		pop3_upstream_remove(s, action == CONF_DELETE_TRASH, pop3_removed);
+		return;
+	}
+	if (!s->locked) {
+		pop3_quit_failed(s, "-ERR [IN-USE] Device lock lost; nothing was deleted",
+				 "lock lost");
+		return;
+	}
+	if (n > CACHE_HIDE_MAX) {
+		pop3_quit_failed(s, "-ERR [SYS/PERM] Too many messages deleted at once; "
+				 "nothing was deleted", "over CACHE_HIDE_MAX");
+		return;
+	}
+	uids = malloc(n * sizeof(*uids));
+	if (uids == NULL) {
+		pop3_quit_failed(s, "-ERR [SYS/TEMP] Out of memory; nothing was deleted",
+				 "out of memory");
+		return;
+	}
+	n = 0;
+	for (unsigned int i = 0; i < s->msg_count; i++) {
+		if ((s->msgs[i].flags & POP3_MSG_DELETED) != 0)
+			uids[n++] = s->msgs[i].uid;
+	}
+	s->doing = "saving the hidden messages";
+	/* One atomic write: a crash before it hides nothing, after it all. */
+	s->cache_req = cache_hide(s->srv->cache, s->account, s->device, s->lock_token,
+				  action == CONF_DELETE_HIDE_ALL, s->uidvalidity, uids,
+				  NULL, n, pop3_hidden, s);
+	free(uids);
+	if (s->cache_req == NULL)
+		pop3_quit_failed(s, "-ERR [SYS/TEMP] Out of memory; nothing was deleted",
+				 "out of memory");
+}
+
+void pop3_state_close(struct pop3_session *s)
+{
+	cache_req_cancel(&s->cache_req);
+	if (s->lock_timer != NULL) {
+		event_free(s->lock_timer);
+		s->lock_timer = NULL;
+	}
+	if (s->locked) {
+		cache_unlock(s->srv->cache, s->account, s->device, s->lock_token);
+		s->locked = false;
+	}
+}

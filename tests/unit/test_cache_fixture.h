@@ -1,0 +1,388 @@
+#ifndef TEST_CACHE_FIXTURE_H
+#define TEST_CACHE_FIXTURE_H
+
+/*
+ * Test-only fixture shared by test_cache.c and test_cache_server.c: the
+ * cache against a real, private redis-server. Each test starts its own on
+ * a unix socket in a temporary directory (killed in teardown, and by
+ * PR_SET_PDEATHSIG if the test process dies first) and runs its own event
+ * loop with a deadline. State is checked through a raw hiredis
+ * connection, as an operator would with redis-cli.
+ */
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+
+#include "cache/cache.h"
+#include "log.h"
+
+#define REDIS_SERVER "/usr/bin/redis-server"
+#define ACCOUNT "alice@example.com@imap.example.com:993"
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* --- private redis-server --- */
+
+static char tmp_root[] = "/tmp/popgate-test-cache.XXXXXX";
+static char dir[128], sock[160];
+static pid_t redis_pid;
+static const char *redis_pass;
+static unsigned int redis_port;
+
+static inline void redis_start(void)
+{
+	char port[16], log[PATH_MAX + 16];
+	const char *argv[32];
+	int argc = 0, waited;
+	pid_t parent = getpid();
+
+	snprintf(port, sizeof(port), "%u", redis_port);
+	snprintf(log, sizeof(log), "%s/redis.log", dir);
+	argv[argc++] = REDIS_SERVER;
+	argv[argc++] = "--port";
+	argv[argc++] = port;
+	argv[argc++] = "--bind";
+	argv[argc++] = "127.0.0.1";
+	argv[argc++] = "--unixsocket";
+	argv[argc++] = sock;
+	argv[argc++] = "--unixsocketperm";
+	argv[argc++] = "700";
+	argv[argc++] = "--dir";
+	argv[argc++] = dir;
+	argv[argc++] = "--logfile";
+	argv[argc++] = log;
+	argv[argc++] = "--save";
+	argv[argc++] = "";
+	argv[argc++] = "--appendonly";
+	argv[argc++] = "no";
+	if (redis_pass != NULL) {
+		argv[argc++] = "--requirepass";
+		argv[argc++] = redis_pass;
+	}
+	argv[argc] = NULL;
+	redis_pid = fork();
+	ck_assert_int_ge(redis_pid, 0);
+	if (redis_pid == 0) {
+		int null_fd = open("/dev/null", O_RDWR);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		dup2(null_fd, 0);
+		dup2(null_fd, 1);
+		execv(REDIS_SERVER, (char *const *)argv);
+		_exit(127);
+	}
+	for (waited = 0; waited < 5000; waited += 10) {
+		redisContext *r = redisConnectUnix(sock);
+		bool up = r != NULL && r->err == 0;
+
+		redisFree(r);
+		if (up)
+			return;
+		usleep(10000);
+	}
+	ck_abort_msg("redis-server did not start (see %s)", log);
+}
+
+static inline void redis_kill(int sig)
+{
+	if (redis_pid <= 0)
+		return;
+	kill(redis_pid, sig);
+	if (sig == SIGKILL || sig == SIGTERM) {
+		waitpid(redis_pid, NULL, 0);
+		redis_pid = 0;
+	}
+}
+
+static inline int rm_entry(const char *path, const struct stat *st,
+			   int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+static redisContext *raw;
+
+/* A command on a plain blocking connection, as redis-cli would. */
+static inline redisReply *raw_cmd(const char *fmt, ...)
+{
+	redisReply *reply;
+	va_list args;
+
+	if (raw == NULL) {
+		raw = redisConnectUnix(sock);
+		ck_assert(raw != NULL && raw->err == 0);
+		if (redis_pass != NULL)
+			freeReplyObject(redisCommand(raw, "AUTH %s", redis_pass));
+	}
+	va_start(args, fmt);
+	reply = redisvCommand(raw, fmt, args);
+	va_end(args);
+	ck_assert_ptr_nonnull(reply);
+	return reply;
+}
+
+static inline long long raw_int(const char *fmt, const char *arg)
+{
+	redisReply *r = raw_cmd(fmt, arg);
+	long long v;
+
+	ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
+	v = r->integer;
+	freeReplyObject(r);
+	return v;
+}
+
+static inline void raw_close(void)
+{
+	redisFree(raw);
+	raw = NULL;
+}
+
+/* --- event loop --- */
+
+static struct event_base *base;
+static struct event *tick;
+static struct cache *cache;
+
+static inline long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static inline void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+/* Runs the loop until *flag >= want or ms pass; true if reached. */
+static inline bool run_until(const int *flag, int want, unsigned int ms)
+{
+	long long end = now_ms() + ms;
+
+	while ((flag == NULL || *flag < want) && now_ms() < end)
+		event_base_loop(base, EVLOOP_ONCE);
+	return flag == NULL || *flag >= want;
+}
+
+static inline void run_for(unsigned int ms)
+{
+	run_until(NULL, 0, ms);
+}
+
+static inline void wait_available(struct cache *c, unsigned int ms)
+{
+	long long end = now_ms() + ms;
+
+	while (!cache_available(c) && now_ms() < end)
+		event_base_loop(base, EVLOOP_ONCE);
+	ck_assert_msg(cache_available(c), "cache did not connect in %u ms", ms);
+}
+
+struct res {
+	int calls;
+	enum cache_status st;
+	struct cache_view v;
+	uint32_t hidden[64], hidden_all[64];
+	char fp[64][32], fp_all[64][32];
+	bool has_fp;
+	struct cache_req **cancel_other;
+	bool free_cache;
+};
+
+static inline void status_cb(void *ctx, enum cache_status st)
+{
+	struct res *r = ctx;
+
+	r->calls++;
+	r->st = st;
+	if (r->cancel_other != NULL)
+		cache_req_cancel(r->cancel_other);
+	if (r->free_cache)
+		cache_free(&cache);
+}
+
+static inline void view_cb(void *ctx, enum cache_status st,
+		    const struct cache_view *v)
+{
+	struct res *r = ctx;
+	size_t i;
+
+	r->calls++;
+	r->st = st;
+	ck_assert((st == CACHE_OK) == (v != NULL));
+	if (v == NULL)
+		return;
+	ck_assert_uint_le(v->hidden_count, 64);
+	ck_assert_uint_le(v->hidden_all_count, 64);
+	r->v = *v;
+	memcpy(r->hidden, v->hidden, v->hidden_count * sizeof(uint32_t));
+	memcpy(r->hidden_all, v->hidden_all,
+	       v->hidden_all_count * sizeof(uint32_t));
+	r->has_fp = v->hidden_fingerprints != NULL;
+	ck_assert(r->has_fp == (v->hidden_all_fingerprints != NULL));
+	for (i = 0; r->has_fp && i < v->hidden_count; i++)
+		snprintf(r->fp[i], sizeof(r->fp[i]), "%s",
+			 v->hidden_fingerprints[i]);
+	for (i = 0; r->has_fp && i < v->hidden_all_count; i++)
+		snprintf(r->fp_all[i], sizeof(r->fp_all[i]), "%s",
+			 v->hidden_all_fingerprints[i]);
+	r->v.hidden = r->v.hidden_all = NULL;
+	r->v.hidden_fingerprints = r->v.hidden_all_fingerprints = NULL;
+}
+
+/* Each request: the callback never runs inside the call, then exactly
+   once from the loop. */
+#define WAIT_ONE(r, ms) do { \
+		ck_assert_int_eq((r).calls, 0); \
+		ck_assert_msg(run_until(&(r).calls, 1, ms), "no callback"); \
+		run_for(0); \
+		ck_assert_int_eq((r).calls, 1); \
+	} while (0)
+
+static inline enum cache_status do_lock(const char *dev, const char *token,
+				 unsigned int ttl)
+{
+	struct res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, dev, token, ttl,
+					 status_cb, &r));
+	WAIT_ONE(r, 3000);
+	return r.st;
+}
+
+static inline enum cache_status do_refresh(const char *dev, const char *token)
+{
+	struct res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_lock_refresh(cache, ACCOUNT, dev, token, 60,
+						 status_cb, &r));
+	WAIT_ONE(r, 3000);
+	return r.st;
+}
+
+static inline struct res do_view(const char *account, const char *dev,
+			  uint32_t uidvalidity, uint32_t uidnext)
+{
+	struct res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_load_view(cache, account, dev, uidvalidity,
+					      uidnext, view_cb, &r));
+	WAIT_ONE(r, 3000);
+	return r;
+}
+
+static inline enum cache_status do_hide(const char *dev, const char *token,
+				 bool all, uint32_t uidvalidity,
+				 const uint32_t *uids, const char *const *fps,
+				 size_t n)
+{
+	struct res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_hide(cache, ACCOUNT, dev, token, all,
+					 uidvalidity, uids, fps, n, status_cb,
+					 &r));
+	WAIT_ONE(r, 5000);
+	return r.st;
+}
+
+static inline struct cache *new_cache(const char *url, const char *password,
+			       unsigned int timeout_ms)
+{
+	struct cache_settings set = {
+		.url = url, .password = password, .timeout_ms = timeout_ms,
+	};
+	char *error = NULL;
+	struct cache *c = cache_new(base, &set, &error);
+
+	ck_assert_msg(c != NULL, "cache_new: %s", error);
+	return c;
+}
+
+static inline void setup(void)
+{
+	struct timeval tv = { 0, 10000 };
+	char url[PATH_MAX + 16];
+	static unsigned int seq;
+
+	log_open(CONF_LOG_STDERR, getenv("TEST_CACHE_VERBOSE") != NULL ?
+		 CONF_LOG_DEBUG : CONF_LOG_ERROR, NULL);
+	snprintf(dir, sizeof(dir), "%s/t%u.%ld", tmp_root, seq++, (long)getpid());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
+	redis_pass = NULL;
+	redis_port = 0;
+	redis_start();
+	base = event_base_new();
+	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
+	event_add(tick, &tv);
+	snprintf(url, sizeof(url), "unix:%s", sock);
+	cache = new_cache(url, NULL, 5000);
+	wait_available(cache, 2000);
+}
+
+static inline void teardown(void)
+{
+	cache_free(&cache);
+	raw_close();
+	event_free(tick);
+	event_base_free(base);
+	redis_kill(SIGKILL);
+}
+
+static inline void root_setup(void)
+{
+	ck_assert_ptr_nonnull(mkdtemp(tmp_root));
+}
+
+static inline void root_teardown(void)
+{
+	nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+
+/* One test case with the fixture; tests may wait several seconds. */
+static inline TCase *cache_test_tcase(const char *name)
+{
+	TCase *tc = tcase_create(name);
+
+	tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 30);
+	return tc;
+}
+
+static inline int cache_test_run(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	/* hiredis writes with write(2), as the daemon does. */
+	signal(SIGPIPE, SIG_IGN);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+#endif
