@@ -72,6 +72,9 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd)
 			pop3_reply(s, "SASL PLAIN");
 		}
 	}
+	/* RFC 2449: popgate never removes mail on its own; only a QUIT after
+	   DELE does, and what it does is the configured delete_action. */
+	pop3_reply(s, "EXPIRE NEVER");
 	pop3_reply(s, "RESP-CODES");
 	pop3_reply(s, "AUTH-RESP-CODE");
 	pop3_reply(s, "PIPELINING");

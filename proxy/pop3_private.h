@@ -98,7 +98,8 @@ struct pop3_session {
 	const char *upstream_tls;   /* TLS version upstream, "none" */
 
 	/* per-device state (pop3_state.c) */
-	struct cache_req *cache_req; /* the request in flight */
+	struct cache_req *cache_req; /* the command's request in flight */
+	struct cache_req *refresh_req; /* a lock refresh in flight */
 	struct event *lock_timer;   /* refreshes the device lock */
 	bool locked;                /* we hold the device lock */
 	char lock_token[40];

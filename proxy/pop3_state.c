@@ -46,7 +46,7 @@ static void pop3_lock_refreshed(void *ctx, enum cache_status st)
 {
 	struct pop3_session *s = ctx;
 
-	s->cache_req = NULL;
+	s->refresh_req = NULL;
 	if (st == CACHE_IN_USE) {
 		/* Expired and taken: exclusivity is gone. QUIT will refuse to
 		   apply anything; nothing else can go wrong meanwhile. */
@@ -62,13 +62,12 @@ static void pop3_lock_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_session *s = arg;
 
-	/* A request in flight (a command) already shows we are alive; the
-	   next tick refreshes. */
-	if (!s->locked || s->cache_req != NULL)
+	/* One refresh at a time; its own handle, apart from a command's. */
+	if (!s->locked || s->refresh_req != NULL)
 		return;
-	s->cache_req = cache_lock_refresh(s->srv->cache, s->account, s->device,
-					  s->lock_token, s->conf->lock_ttl_secs,
-					  pop3_lock_refreshed, s);
+	s->refresh_req = cache_lock_refresh(s->srv->cache, s->account, s->device,
+					    s->lock_token, s->conf->lock_ttl_secs,
+					    pop3_lock_refreshed, s);
 }
 
 static void pop3_lock_timer_start(struct pop3_session *s)
@@ -255,6 +254,7 @@ void pop3_state_quit(struct pop3_session *s)
 void pop3_state_close(struct pop3_session *s)
 {
 	cache_req_cancel(&s->cache_req);
+	cache_req_cancel(&s->refresh_req);
 	if (s->lock_timer != NULL) {
 		event_free(s->lock_timer);
 		s->lock_timer = NULL;

@@ -70,6 +70,10 @@ class TestGreetingCapa(Base):
         if not h.NATIVE:
             self.assertTrue(any(x.startswith("IMPLEMENTATION POPGATE") for x in upper),
                             "no 'IMPLEMENTATION popgate...' in %r" % caps)
+            # popgate never deletes by itself (RFC 2449 EXPIRE)
+            self.assertIn("EXPIRE NEVER", upper)
+            # no LOGIN-DELAY: there is no such policy to announce
+            self.assertFalse(any(x.startswith("LOGIN-DELAY") for x in upper))
         # connection still usable after the multi-line reply
         self.assertTrue(c.cmd("QUIT").startswith("+OK"))
 
