@@ -377,6 +377,7 @@ static void cache_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
 		log_info("event=cache_up cache=%s", c->desc);
 	c->was_up = true;
 	c->logged_down = false;
+	cache_unlocks_retry(c);
 }
 
 static void cache_handshake(struct cache *c)
@@ -589,6 +590,7 @@ struct cache *cache_new(struct event_base *base,
 	c->backoff_ms = CACHE_BACKOFF_MIN_MS;
 	c->state = CACHE_CONN_WAIT;
 	TAILQ_INIT(&c->reqs);
+	TAILQ_INIT(&c->unlocks);
 	if (cache_settings_apply(c, set, error_r) < 0)
 		goto fail;
 	c->conn_ev = event_new(base, -1, 0, cache_conn_event, c);
@@ -653,6 +655,7 @@ static void cache_destroy(struct cache *c)
 		c->ac = NULL;
 		redisAsyncFree(ac);
 	}
+	cache_unlocks_free(c);
 	while ((req = TAILQ_FIRST(&c->reqs)) != NULL)
 		cache_req_destroy(req);
 	if (c->conn_ev != NULL)

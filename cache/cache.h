@@ -155,7 +155,9 @@ struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
 				     cache_status_cb *cb, void *ctx);
 
 /* Deletes the lock if token holds it. Fire and forget: nothing is
-   reported; when Redis is unreachable the lock simply expires. */
+   reported. When Redis is unreachable the unlock is kept (up to 4096)
+   and sent again once the connection is back, so an outage does not
+   keep devices locked for their whole ttl; past that, locks expire. */
 void cache_unlock(struct cache *c, const char *account, const char *device,
 		  const char *token);
 

@@ -226,11 +226,89 @@ struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
 			      ttl_secs, cb, ctx);
 }
 
+/* Beyond this many unconfirmed unlocks, the oldest are left to expire. */
+#define CACHE_UNLOCKS_MAX 4096
+
+struct cache_unlock {
+	TAILQ_ENTRY(cache_unlock) link;
+	struct cache *c;
+	struct cache_req *req;     /* in flight, or NULL: waiting */
+	char *account;
+	char device[CACHE_DEVICE_MAX + 1];
+	char token[CACHE_TOKEN_MAX + 1];
+};
+
+static void cache_unlock_drop(struct cache_unlock *u)
+{
+	struct cache *c = u->c;
+
+	cache_req_cancel(&u->req);
+	TAILQ_REMOVE(&c->unlocks, u, link);
+	c->unlock_count--;
+	free(u->account);
+	free(u);
+}
+
+static void cache_unlock_done(void *ctx, enum cache_status st)
+{
+	struct cache_unlock *u = ctx;
+
+	u->req = NULL;
+	/* Unavailable: outcome unknown, so it is sent again once the
+	   connection is back (deleting only our own token is harmless to
+	   repeat). Anything else is final. */
+	if (st != CACHE_UNAVAILABLE)
+		cache_unlock_drop(u);
+}
+
+static void cache_unlock_send(struct cache_unlock *u)
+{
+	u->req = cache_lock_req(u->c, CACHE_REQ_UNLOCK, u->account, u->device, u->token,
+				0, cache_unlock_done, u);
+}
+
+void cache_unlocks_retry(struct cache *c)
+{
+	struct cache_unlock *u, *next;
+
+	for (u = TAILQ_FIRST(&c->unlocks); u != NULL; u = next) {
+		next = TAILQ_NEXT(u, link);
+		if (u->req == NULL)
+			cache_unlock_send(u);
+	}
+}
+
+void cache_unlocks_free(struct cache *c)
+{
+	struct cache_unlock *u;
+
+	while ((u = TAILQ_FIRST(&c->unlocks)) != NULL)
+		cache_unlock_drop(u);
+}
+
 void cache_unlock(struct cache *c, const char *account, const char *device,
 		  const char *token)
 {
-	(void)cache_lock_req(c, CACHE_REQ_UNLOCK, account, device, token, 0,
-			     NULL, NULL);
+	struct cache_unlock *u;
+
+	if (strlen(device) > CACHE_DEVICE_MAX || strlen(token) > CACHE_TOKEN_MAX)
+		return;
+	if (c->unlock_count >= CACHE_UNLOCKS_MAX)
+		cache_unlock_drop(TAILQ_FIRST(&c->unlocks));
+	u = calloc(1, sizeof(*u));
+	if (u == NULL || (u->account = strdup(account)) == NULL) {
+		free(u);
+		/* Without memory the lock just expires. */
+		(void)cache_lock_req(c, CACHE_REQ_UNLOCK, account, device, token, 0,
+				     NULL, NULL);
+		return;
+	}
+	u->c = c;
+	strcpy(u->device, device);
+	strcpy(u->token, token);
+	TAILQ_INSERT_TAIL(&c->unlocks, u, link);
+	c->unlock_count++;
+	cache_unlock_send(u);
 }
 
 struct cache_req *cache_load_view(struct cache *c, const char *account,

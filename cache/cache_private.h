@@ -105,6 +105,12 @@ struct cache {
 	TAILQ_HEAD(, cache_req) reqs;
 	unsigned int live_reqs;    /* not ZOMBIE */
 
+	/* Unlocks not confirmed yet: replayed when the connection is back,
+	   so a Redis outage does not keep a device locked for its whole
+	   ttl (cache_ops.c). */
+	TAILQ_HEAD(, cache_unlock) unlocks;
+	unsigned int unlock_count;
+
 	struct cache_server *server;
 	unsigned int callback_depth;
 	bool free_pending, destroying;
@@ -114,6 +120,11 @@ static inline unsigned int cache_backoff_next(unsigned int ms)
 {
 	return ms * 2 > CACHE_BACKOFF_MAX_MS ? CACHE_BACKOFF_MAX_MS : ms * 2;
 }
+
+/* cache_ops.c: replays unconfirmed unlocks (connection up) and frees
+   them (destroy). */
+void cache_unlocks_retry(struct cache *c);
+void cache_unlocks_free(struct cache *c);
 
 /* cache.c */
 

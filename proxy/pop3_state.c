@@ -142,8 +142,12 @@ static void pop3_locked(void *ctx, enum cache_status st)
 	}
 	s->locked = true;
 	s->doing = "loading the device view";
+	/* The starting point is recorded when the device is first seen, under
+	   the policy of that moment: under "all" it is 1, so a later switch
+	   to "new" does not take old mail away from existing devices. */
 	s->cache_req = cache_load_view(s->srv->cache, s->account, s->device, s->uidvalidity,
-				       s->uidnext, pop3_view_loaded, s);
+				       s->conf->new_device_sees == CONF_NEW_DEVICE_NEW ?
+				       s->uidnext : 1, pop3_view_loaded, s);
 	if (s->cache_req == NULL)
 		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
 }
