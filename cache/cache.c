@@ -673,6 +673,11 @@ static void cache_destroy(struct cache *c)
 	free(c);
 }
 
+const char *cache_describe(const struct cache *c)
+{
+	return c->desc;
+}
+
 void cache_free(struct cache **cp)
 {
 	struct cache *c = *cp;

@@ -120,6 +120,9 @@ struct cache *cache_new(struct event_base *base,
  */
 void cache_free(struct cache **c);
 
+/* Where the cache is, for logs: the url with any password removed. */
+const char *cache_describe(const struct cache *c);
+
 /* Connected and ready (AUTH/SELECT done, server not loading). */
 bool cache_available(const struct cache *c);
 

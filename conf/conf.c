@@ -822,6 +822,10 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 	else if ((ctx.conf->tls_cert_file == NULL) != (ctx.conf->tls_key_file == NULL))
 		conf_msg(error_r, "%s:%u: [tls] needs both cert_file and key_file", path,
 			 ctx.tls_file_line);
+	else if (ctx.conf->plaintext_auth == CONF_PLAINTEXT_TLS_ONLY &&
+		 ctx.conf->tls_cert_file == NULL)
+		conf_msg(error_r, "%s: plaintext_auth = tls-only needs [tls] cert_file and "
+			 "key_file (without TLS nobody could log in)", path);
 	else if (ctx.listen_tls_line != 0 && ctx.conf->tls_cert_file == NULL)
 		conf_msg(error_r, "%s:%u: listen_tls needs [tls] cert_file and key_file",
 			 path, ctx.listen_tls_line);

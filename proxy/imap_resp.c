@@ -819,15 +819,17 @@ int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
 			q++;
 		}
 		raw = (size_t)(q - p);
-		if (q >= end || q + 1 != end || raw >= name_size) {
+		/* LIST-EXTENDED (RFC 5258) may add data after the name. */
+		if (q >= end || (q + 1 != end && q[1] != ' ') || raw >= name_size) {
 			*error_r = "LIST: bad quoted mailbox name";
 			return -1;
 		}
 		name[imap_unquote(p, raw, name)] = '\0';
 	} else {
-		size_t n = (size_t)(end - p);
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		size_t n = (size_t)((sp != NULL ? sp : end) - p);
 
-		if (n == 0 || n >= name_size || *p == '{' || memchr(p, ' ', n) != NULL) {
+		if (n == 0 || n >= name_size || *p == '{') {
 			*error_r = "LIST: unsupported mailbox name";
 			return -1;
 		}

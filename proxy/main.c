@@ -219,14 +219,13 @@ static int setup_cache(struct popgate *pg)
 
 	pg->srv.cache = cache_new(pg->base, &set, &error);
 	if (pg->srv.cache == NULL) {
-		log_error("event=cache_setup_failed url=%s error=\"%s\"", conf->cache_url,
+		/* The url may hold a password: only the error is logged. */
+		log_error("event=cache_setup_failed error=\"%s\"",
 			  error != NULL ? error : "out of memory");
 		free(error);
 		return -1;
 	}
-	log_info("event=cache url=%s%s%s", conf->cache_url,
-		 strcmp(conf->cache_url, "auto") == 0 ? " state_dir=" : "",
-		 strcmp(conf->cache_url, "auto") == 0 ? conf->cache_state_dir : "");
+	log_info("event=cache cache=%s", cache_describe(pg->srv.cache));
 	return 0;
 }
 

@@ -74,6 +74,8 @@ struct pop3_session {
 	const char *doing;          /* what it is doing, for errors */
 	bool close_after_flush;
 	bool client_eof;            /* client closed its sending side */
+	bool client_gone;           /* connection lost during UPDATE: the
+				       update finishes, nothing is written */
 	bool client_tls;            /* TLS with the client (POP3S or STLS) */
 	bool client_local;          /* address in local_networks */
 	bool stls_pending;          /* +OK to STLS sent, handshake next */
@@ -102,6 +104,8 @@ struct pop3_session {
 	struct cache_req *refresh_req; /* a lock refresh in flight */
 	struct event *lock_timer;   /* refreshes the device lock */
 	bool locked;                /* we hold the device lock */
+	bool lock_requested;        /* a lock request went out: its outcome
+				       may be unknown, so unlock at the end */
 	char lock_token[40];
 
 	/* the maildrop, fixed at login */
@@ -129,7 +133,10 @@ struct pop3_session {
 	bool fetch_got_body;        /* the wanted item was seen */
 
 	/* removing DELE'd messages upstream at QUIT (pop3_remove.c) */
-	void (*remove_done)(struct pop3_session *s, bool ok, const char *error);
+	void (*remove_done)(struct pop3_session *s, bool ok, bool permanent,
+			    const char *error);
+	bool trash_created;         /* CREATE tried after [TRYCREATE] */
+	char remove_error[200];
 	uint32_t *remove_uids;      /* sorted */
 	size_t remove_count;
 	size_t remove_next;         /* first uid of the chunk in progress */
@@ -195,7 +202,8 @@ void pop3_upstream_quit(struct pop3_session *s);
 /* Makes the DELE'd messages leave the INBOX upstream (trash: moved,
    expunge: deleted); done(ok) when finished or failed. */
 void pop3_upstream_remove(struct pop3_session *s, bool to_trash,
-			  void (*done)(struct pop3_session *s, bool ok, const char *error));
+			  void (*done)(struct pop3_session *s, bool ok, bool permanent,
+				       const char *error));
 /* The session's login finished with this listing: reply +OK. */
 void pop3_login_finish_ok(struct pop3_session *s);
 /* Login failed after the upstream login (state store trouble, [IN-USE]). */

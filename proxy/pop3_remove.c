@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "conf.h"
 #include "imap_client.h"
@@ -21,20 +22,23 @@ enum pop3_remove_step {
 	POP3_REMOVE_COPY,    /* or UID COPY, then */
 	POP3_REMOVE_STORE,   /* UID STORE +FLAGS.SILENT (\Deleted), then */
 	POP3_REMOVE_EXPUNGE, /* UID EXPUNGE (RFC 4315): only these messages */
+	POP3_REMOVE_CREATE,  /* CREATE Trash after [TRYCREATE], then again */
+	POP3_REMOVE_UNDO,    /* EXPUNGE failed: take \Deleted off again */
 };
 
 static void pop3_remove_next(struct pop3_session *s);
 
-static void pop3_remove_finish(struct pop3_session *s, bool ok, const char *error)
+static void pop3_remove_finish(struct pop3_session *s, bool ok, bool permanent,
+			       const char *error)
 {
-	void (*done)(struct pop3_session *, bool, const char *) = s->remove_done;
+	void (*done)(struct pop3_session *, bool, bool, const char *) = s->remove_done;
 
 	free(s->remove_uids);
 	s->remove_uids = NULL;
 	free(s->remove_set);
 	s->remove_set = NULL;
 	s->remove_done = NULL;
-	done(s, ok, error);
+	done(s, ok, permanent, error);
 }
 
 /* The next chunk: UIDs from remove_next on as a compact set ("3:7,9") in
@@ -85,10 +89,39 @@ static void pop3_remove_step_done(void *ctx, const struct imap_reply *reply)
 {
 	struct pop3_session *s = ctx;
 
+	if (s->remove_step == POP3_REMOVE_UNDO) {
+		/* Whatever the undo gave, the removal failed before it. */
+		pop3_remove_finish(s, false, false, s->remove_error);
+		return;
+	}
+	if (s->remove_step == POP3_REMOVE_CREATE) {
+		/* Created (or it raced into existence): try the step again. */
+		s->remove_step = s->remove_first_step;
+		pop3_remove_next(s);
+		return;
+	}
 	if (reply->result != IMAP_REPLY_OK) {
 		log_warn("%s event=remove_failed step=%u reply=\"%s\"", s->log_id,
 			 s->remove_step, reply->text);
-		pop3_remove_finish(s, false, reply->text);
+		snprintf(s->remove_error, sizeof(s->remove_error), "%s", reply->text);
+		if (reply->result != IMAP_REPLY_FAILED && !s->trash_created &&
+		    (s->remove_step == POP3_REMOVE_MOVE || s->remove_step == POP3_REMOVE_COPY) &&
+		    reply->code != NULL && reply->code_len >= 9 &&
+		    strncasecmp(reply->code, "TRYCREATE", 9) == 0) {
+			/* RFC 3501 6.4.7: the Trash does not exist yet. */
+			s->trash_created = true;
+			s->remove_step = POP3_REMOVE_CREATE;
+			pop3_remove_next(s);
+			return;
+		}
+		if (reply->result != IMAP_REPLY_FAILED && s->remove_step == POP3_REMOVE_EXPUNGE) {
+			/* Left flagged, they would vanish from every device
+			   without being moved or removed. */
+			s->remove_step = POP3_REMOVE_UNDO;
+			pop3_remove_next(s);
+			return;
+		}
+		pop3_remove_finish(s, false, false, reply->text);
 		return;
 	}
 	switch (s->remove_step) {
@@ -102,7 +135,7 @@ static void pop3_remove_step_done(void *ctx, const struct imap_reply *reply)
 		/* This chunk is done. */
 		s->remove_next = s->remove_chunk_end;
 		if (s->remove_next == s->remove_count) {
-			pop3_remove_finish(s, true, NULL);
+			pop3_remove_finish(s, true, false, NULL);
 			return;
 		}
 		s->remove_step = s->remove_first_step;
@@ -123,7 +156,7 @@ static void pop3_remove_next(struct pop3_session *s)
 	const char *set = s->remove_set;
 
 	if (s->remove_trash && pop3_quote_mailbox(s->trash, mailbox, sizeof(mailbox)) < 0) {
-		pop3_remove_finish(s, false, "Trash mailbox name cannot be sent");
+		pop3_remove_finish(s, false, true, "Trash mailbox name cannot be sent");
 		return;
 	}
 	switch (s->remove_step) {
@@ -139,9 +172,15 @@ static void pop3_remove_next(struct pop3_session *s)
 	case POP3_REMOVE_EXPUNGE:
 		snprintf(args, sizeof(args), "UID EXPUNGE %s", set);
 		break;
+	case POP3_REMOVE_CREATE:
+		snprintf(args, sizeof(args), "CREATE %s", mailbox);
+		break;
+	case POP3_REMOVE_UNDO:
+		snprintf(args, sizeof(args), "UID STORE %s -FLAGS.SILENT (\\Deleted)", set);
+		break;
 	}
 	if (imap_client_command(s->imap, args, &pop3_remove_handlers, s) < 0)
-		pop3_remove_finish(s, false, "internal error");
+		pop3_remove_finish(s, false, false, "internal error");
 }
 
 static void pop3_remove_start(struct pop3_session *s)
@@ -155,7 +194,7 @@ static void pop3_remove_start(struct pop3_session *s)
 	} else {
 		/* A plain EXPUNGE would also remove what other clients
 		   flagged \Deleted: refuse rather than guess. */
-		pop3_remove_finish(s, false, "upstream has neither MOVE nor UIDPLUS");
+		pop3_remove_finish(s, false, true, "upstream has neither MOVE nor UIDPLUS");
 		return;
 	}
 	log_info("%s event=remove messages=%zu action=%s%s%s", s->log_id, s->remove_count,
@@ -185,7 +224,7 @@ static void pop3_trash_list_done(void *ctx, const struct imap_reply *reply)
 	struct pop3_session *s = ctx;
 
 	if (reply->result == IMAP_REPLY_FAILED) {
-		pop3_remove_finish(s, false, reply->text);
+		pop3_remove_finish(s, false, false, reply->text);
 		return;
 	}
 	if (s->trash[0] == '\0')
@@ -199,18 +238,20 @@ static const struct imap_cmd_handlers pop3_trash_list_handlers = {
 };
 
 void pop3_upstream_remove(struct pop3_session *s, bool to_trash,
-			  void (*done)(struct pop3_session *s, bool ok, const char *error))
+			  void (*done)(struct pop3_session *s, bool ok, bool permanent,
+				       const char *error))
 {
 	size_t n = 0;
 
 	s->remove_done = done;
 	s->remove_trash = to_trash;
+	s->trash_created = false;
 	s->remove_next = 0;
 	s->trash[0] = '\0';
 	s->remove_uids = malloc(s->msg_count * sizeof(*s->remove_uids));
 	s->remove_set = malloc(POP3_UID_SET_MAX + 32);
 	if (s->remove_uids == NULL || s->remove_set == NULL) {
-		pop3_remove_finish(s, false, "out of memory");
+		pop3_remove_finish(s, false, false, "out of memory");
 		return;
 	}
 	/* msgs are in UID order, so this is sorted. */
@@ -235,5 +276,5 @@ void pop3_upstream_remove(struct pop3_session *s, bool to_trash,
 	}
 	if (imap_client_command(s->imap, "LIST (SPECIAL-USE) \"\" \"*\"",
 				&pop3_trash_list_handlers, s) < 0)
-		pop3_remove_finish(s, false, "internal error");
+		pop3_remove_finish(s, false, false, "internal error");
 }

@@ -52,7 +52,7 @@ size_t pop3_output_len(struct pop3_session *s)
 
 void pop3_write(struct pop3_session *s, const void *data, size_t len)
 {
-	if (s->state == POP3_STATE_CLOSED)
+	if (s->state == POP3_STATE_CLOSED || s->client_gone)
 		return;
 	bufferevent_write(s->bev, data, len);
 	s->bytes_out += len;
@@ -151,6 +151,10 @@ void pop3_session_close_after_flush(struct pop3_session *s, const char *reason)
 	if (s->state == POP3_STATE_CLOSED)
 		return;
 	s->end_reason = reason;
+	if (s->client_gone) {
+		pop3_session_close(s, "client_gone_during_update");
+		return;
+	}
 	s->close_after_flush = true;
 	s->busy = true;
 	bufferevent_disable(s->bev, EV_READ);
@@ -343,6 +347,20 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 			pop3_session_input(s);
 		return;
 	}
+	if (s->close_after_flush) {
+		/* The last reply could not be delivered: nothing else to do. */
+		pop3_session_close(s, s->end_reason);
+		return;
+	}
+	if (s->state == POP3_STATE_UPDATE && s->busy) {
+		/* QUIT was accepted: what it applies (Redis, upstream moves)
+		   runs to its end rather than stopping half way; there is just
+		   nobody left to tell. */
+		s->client_gone = true;
+		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
+		log_info("%s event=client_gone_during_update", s->log_id);
+		return;
+	}
 	if (s->client_tls && (what & BEV_EVENT_ERROR) != 0) {
 		char reason[256];
 
@@ -386,6 +404,13 @@ static void pop3_session_stls(struct pop3_session *s)
 	evbuffer_drain(in, evbuffer_get_length(in));
 	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
 	s->stls_pending = false;
+	/* RFC 2595 4: nothing learnt before TLS carries over (a USER sent
+	   in plaintext must be sent again). */
+	free(s->user);
+	s->user = NULL;
+	s->user_len = 0;
+	strcpy(s->user_log, "-");
+	s->auth_continuation = false;
 	/* A TLS socket bufferevent on a copy of the descriptor, not a filter
 	   over the plain one: a filter hands its output on at once, so
 	   "output empty" would no longer mean "sent" when closing. */

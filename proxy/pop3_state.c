@@ -93,7 +93,9 @@ static void pop3_view_loaded(void *ctx, enum cache_status st, const struct cache
 	if (st != CACHE_OK) {
 		log_warn("%s event=state_unavailable while=\"loading the device view\" status=%s",
 			 s->log_id, cache_status_name(st));
-		pop3_login_abort(s, "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		pop3_login_abort(s, st == CACHE_ERROR ?
+				 "-ERR [SYS/PERM] Device state is damaged" :
+				 "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
 	if (view->uidvalidity != 0 && view->uidvalidity != s->uidvalidity) {
@@ -130,6 +132,8 @@ static void pop3_locked(void *ctx, enum cache_status st)
 
 	s->cache_req = NULL;
 	if (st == CACHE_IN_USE) {
+		/* Someone else's: never ours to release. */
+		s->lock_requested = false;
 		log_info("%s event=device_in_use device=%s", s->log_id, s->device);
 		pop3_login_abort(s, "-ERR [IN-USE] This device already has a session open");
 		return;
@@ -158,6 +162,7 @@ void pop3_state_open(struct pop3_session *s)
 	snprintf(s->lock_token, sizeof(s->lock_token), "%s.%08x", s->id,
 		 (unsigned int)random());
 	s->doing = "locking the device";
+	s->lock_requested = true;
 	s->cache_req = cache_lock(s->srv->cache, s->account, s->device, s->lock_token,
 				  s->conf->lock_ttl_secs, pop3_locked, s);
 	if (s->cache_req == NULL)
@@ -185,18 +190,31 @@ static void pop3_hidden(void *ctx, enum cache_status st)
 				 "lock lost");
 		return;
 	}
+	if (st == CACHE_UNAVAILABLE) {
+		/* The write is atomic, but whether it happened is not known. */
+		pop3_quit_failed(s, "-ERR [SYS/TEMP] Device state unavailable; the deletions "
+				 "were applied entirely or not at all, log in again to see which",
+				 cache_status_name(st));
+		return;
+	}
 	if (st != CACHE_OK) {
-		pop3_quit_failed(s, "-ERR [SYS/TEMP] Device state unavailable; nothing was deleted",
+		pop3_quit_failed(s, st == CACHE_CONFLICT ?
+				 "-ERR [SYS/TEMP] The upstream mailbox changed; nothing was deleted" :
+				 "-ERR [SYS/PERM] Device state is damaged; nothing was deleted",
 				 cache_status_name(st));
 		return;
 	}
 	pop3_upstream_quit(s);
 }
 
-static void pop3_removed(struct pop3_session *s, bool ok, const char *error)
+static void pop3_removed(struct pop3_session *s, bool ok, bool permanent,
+			 const char *error)
 {
 	if (!ok) {
-		pop3_quit_failed(s, "-ERR [SYS/TEMP] Upstream refused to remove the deleted "
+		pop3_quit_failed(s, permanent ?
+				 "-ERR [SYS/PERM] The upstream server cannot remove single "
+				 "messages (needs MOVE or UIDPLUS)" :
+				 "-ERR [SYS/TEMP] Upstream refused to remove the deleted "
 				 "messages; some may remain", error);
 		return;
 	}
@@ -217,15 +235,17 @@ void pop3_state_quit(struct pop3_session *s)
 		pop3_upstream_quit(s);
 		return;
 	}
+	/* Another session of this device may be serving it now: applying
+	   our marks behind its back would break its view. */
+	if (!s->locked) {
+		pop3_quit_failed(s, "-ERR [IN-USE] Device lock lost; nothing was deleted",
+				 "lock lost");
+		return;
+	}
 	if (action == CONF_DELETE_TRASH || action == CONF_DELETE_EXPUNGE) {
 		s->doing = action == CONF_DELETE_TRASH ? "moving deleted messages to Trash" :
 			"expunging deleted messages";
 		pop3_upstream_remove(s, action == CONF_DELETE_TRASH, pop3_removed);
-		return;
-	}
-	if (!s->locked) {
-		pop3_quit_failed(s, "-ERR [IN-USE] Device lock lost; nothing was deleted",
-				 "lock lost");
 		return;
 	}
 	if (n > CACHE_HIDE_MAX) {
@@ -263,8 +283,11 @@ void pop3_state_close(struct pop3_session *s)
 		event_free(s->lock_timer);
 		s->lock_timer = NULL;
 	}
-	if (s->locked) {
+	/* Also after a request whose outcome is unknown (timed out, client
+	   gone meanwhile): the unlock only deletes our own token. */
+	if (s->locked || s->lock_requested) {
 		cache_unlock(s->srv->cache, s->account, s->device, s->lock_token);
 		s->locked = false;
+		s->lock_requested = false;
 	}
 }

@@ -192,6 +192,10 @@ struct bufferevent *tls_server_bufferevent(struct event_base *base, int fd,
 					     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
+	else
+		/* Many POP3 clients just close: treat that as an EOF, not an
+		   error (they get no more data from us anyway). */
+		bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
 	return bev;
 }
 
@@ -239,7 +243,9 @@ const char *tls_version(struct bufferevent *bev)
 {
 	SSL *ssl = bev != NULL ? bufferevent_openssl_get_ssl(bev) : NULL;
 
-	return ssl != NULL ? SSL_get_version(ssl) : "none";
+	if (ssl == NULL)
+		return "none";
+	return SSL_is_init_finished(ssl) ? SSL_get_version(ssl) : "handshake-incomplete";
 }
 
 size_t tls_base64_encode(const void *src, size_t len, char *dst)

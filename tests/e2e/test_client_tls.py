@@ -316,6 +316,16 @@ class TestStls(Base):
         self.assertTrue(c.cmd("STAT").startswith("+OK"))     # session goes on
         self.quit(c)
 
+    def test_user_before_stls_is_forgotten(self):
+        # RFC 2595 4: what was said in plaintext does not carry over
+        c = self.client(self.gw)
+        self.assertTrue(c.cmd("USER alice").startswith("+OK"))
+        self.assertTrue(c.stls(verified()).startswith("+OK"))
+        r = c.cmd("PASS secret")
+        self.assertTrue(r.startswith("-ERR"), "PASS after STLS without USER -> %r" % r)
+        self.assert_login(c)               # USER and PASS again, over TLS: fine
+        self.quit(c)
+
     def test_poplib_stls_then_login(self):
         p = poplib.POP3(h.HOST, self.gw.port, timeout=30)
         try:

@@ -9,6 +9,7 @@ Every test works on a mailbox of its own (a fresh Dovecot user), so the tests
 are independent; one Dovecot serves the module. Popgates with special
 settings are started per test; each has its own managed redis-server unless
 the test runs an external one (RedisServer) on a unix socket."""
+import struct
 import os
 import re
 import shutil
@@ -577,14 +578,14 @@ class TestDeletePolicies(Base):
         self.assertEqual(after.uids, s.uids, "hide-all removed mail upstream")
         self.assertEqual(after.flags, s.flags, "hide-all changed flags upstream")
 
-    def _remove_upstream(self, action):
+    def _remove_upstream(self, action, create_trash=True):
         """Common part of trash and expunge: A DELEs two messages; an IMAP
         client has flagged a third one \\Deleted (not expunged) before.
         Returns (snapshot before, uids A deleted, uid flagged by IMAP, gw)."""
         gw = self.gateway(policy={"delete_action": action})
         user = new_mailbox()
         with DC.imap(user) as im:
-            if action == "trash":
+            if action == "trash" and create_trash:
                 typ, data = im.c.create("Trash")
                 self.assertEqual(typ, "OK", data)
             imap_deleted = im.listing()[-1]
@@ -623,6 +624,43 @@ class TestDeletePolicies(Base):
                          "Trash holds exactly the deleted messages")
         want = sorted(s.bodies[u] for u in gone)
         self.assertEqual(sorted(trash.bodies.values()), want, "Trash copies differ")
+
+    def test_trash_created_when_missing(self):
+        # The upstream answers NO [TRYCREATE]: popgate creates Trash and
+        # moves the messages there (RFC 3501 6.4.7).
+        s, gone, user = self._remove_upstream("trash", create_trash=False)
+        trash = Snap(user, "Trash")
+        self.assertEqual(sorted(trash.mids.values()), sorted(s.mids[u] for u in gone))
+
+    def test_client_gone_right_after_quit_still_applies_everything(self):
+        # QUIT was accepted: the client resetting the connection before
+        # the answer must not leave the move half done.
+        gw = self.gateway(policy={"delete_action": "trash"})
+        user = new_mailbox()
+        with DC.imap(user) as im:
+            typ, data = im.c.create("Trash")
+            self.assertEqual(typ, "OK", data)
+        s = Snap(user)
+        a = self.login(gw, user + "#a")
+        uidls, _ = self.view(a, gw)
+        gone = [s.uid_of("dots"), s.uid_of("lf")]
+        for u in gone:
+            self.dele(a, self.msgno(uidls, s, u), gw)
+        a.send("QUIT\r\n")
+        # reset, not a clean close: SO_LINGER 0
+        a.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        a.sock.close()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            after = Snap(user)
+            if not ({s.mids[u] for u in gone} & after.mid_set()):
+                break
+            time.sleep(0.1)
+        self.assertFalse({s.mids[u] for u in gone} & after.mid_set(),
+                         "messages still in INBOX after QUIT + reset" + self.ctx(None, gw))
+        trash = Snap(user, "Trash")
+        self.assertEqual(sorted(trash.mids.values()), sorted(s.mids[u] for u in gone),
+                         "Trash must hold each deleted message exactly once")
 
     def test_expunge(self):
         s, gone, user = self._remove_upstream("expunge")

@@ -599,7 +599,7 @@ START_TEST(listed_keys_known)
 	static const char *const values[N(all_keys)] = {
 		"127.0.0.1:1", "1m", "1", "1", "0", "hi", "h", "1", "none",
 		"yes", "", "1s", "INBOX", "stderr", "info", "x",
-		"tls-only", "10.0.0.0/8 ::1", "", "",
+		"always", "10.0.0.0/8 ::1", "", "",
 		"unix:/run/redis.sock", "pw", "/tmp/x", "/usr/bin/redis-server", "250ms",
 		"30s", "+", "trash", "no", "new", "Deleted",
 	};
@@ -707,6 +707,19 @@ static const struct {
 	{ "[upstream]\nhost = h\n[policy]\ntrash_mailbox = Tr ash\n", 4, "atom" },
 };
 
+/* Cross-key errors name the file (there is no single line to blame). */
+START_TEST(tls_only_needs_certificate)
+{
+	struct conf *conf;
+	char *error = NULL;
+	const char *text = "[server]\nplaintext_auth = tls-only\n[upstream]\nhost = h\n";
+
+	ck_assert_int_eq(conf_load(write_tmp_len(text, strlen(text)), &conf, &error), -1);
+	ck_assert_msg(strstr(error, "tls-only needs") != NULL, "%s", error);
+	free(error);
+}
+END_TEST
+
 START_TEST(tls_error_lines)
 {
 	struct conf *conf;
@@ -753,6 +766,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, tls_keys);
 	tcase_add_test(tc, tls_defaults);
 	tcase_add_test(tc, policy_defaults);
+	tcase_add_test(tc, tls_only_needs_certificate);
 	tcase_add_loop_test(tc, tls_error_lines, 0, N(tls_errors));
 	suite_add_tcase(s, tc);
 	return s;

@@ -613,8 +613,9 @@ static const struct {
 	{ "(\\Trash) \"/\"", 0, 0, NULL },
 	{ "(\\Trash) \"/\" ", 0, 0, NULL },
 	{ "(\\Trash) \"/\" \"unterminated", 0, 0, NULL },
-	{ "(\\Trash) \"/\" \"a\" junk", 0, 0, NULL },
-	{ "(\\Trash) \"/\" two words", 0, 0, NULL },
+	{ "(\\Trash) \"/\" \"a\" (\"CHILDINFO\" (\"SUBSCRIBED\"))", 1, IMAP_LIST_TRASH, "a" },
+	{ "(\\Trash) \"/\" Bin (\"OLDNAME\" (\"Trash\"))", 1, IMAP_LIST_TRASH, "Bin" },
+	{ "(\\Trash) \"/\" \"a\"junk", 0, 0, NULL },
 	{ "(\\Trash) x Trash", 0, 0, NULL },
 	{ "", 0, 0, NULL },
 };
