@@ -404,6 +404,34 @@ def make_cert(directory, name, san="IP:127.0.0.1", cn="127.0.0.1"):
     return cert, key
 
 
+def make_expired_cert(directory, name, san="IP:127.0.0.1", cn="127.0.0.1"):
+    """Self-signed certificate + key valid only on 2020-01-01 (openssl ca
+    -selfsign is the CLI way to set the dates)."""
+    work = os.path.join(directory, name + "-ca")
+    os.makedirs(os.path.join(work, "db"), exist_ok=True)
+    key = os.path.join(directory, name + "-key.pem")
+    cert = os.path.join(directory, name + "-cert.pem")
+    csr = os.path.join(work, "req.csr")
+    with open(os.path.join(work, "db", "index"), "w"):
+        pass
+    with open(os.path.join(work, "db", "serial"), "w") as f:
+        f.write("01\n")
+    cnf = os.path.join(work, "ca.cnf")
+    with open(cnf, "w") as f:
+        f.write("[ca]\ndefault_ca = s\n[s]\ndir = %s\ndatabase = $dir/db/index\n"
+                "serial = $dir/db/serial\nnew_certs_dir = $dir/db\ndefault_md = sha256\n"
+                "policy = p\ncopy_extensions = copy\nunique_subject = no\n"
+                "[p]\ncommonName = supplied\n" % work)
+    run = lambda *a: subprocess.run(list(a), check=True, capture_output=True, timeout=30)
+    run("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", key)
+    run("openssl", "req", "-new", "-key", key, "-subj", "/CN=" + cn,
+        "-addext", "subjectAltName=" + san, "-out", csr)
+    run("openssl", "ca", "-batch", "-config", cnf, "-selfsign", "-keyfile", key,
+        "-in", csr, "-startdate", "20200101000000Z", "-enddate", "20200102000000Z",
+        "-out", cert)
+    return cert, key
+
+
 def cert_der(cert_path):
     """DER bytes of the (first) certificate in a PEM file, to compare with
     SSLSocket.getpeercert(binary_form=True)."""

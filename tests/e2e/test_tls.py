@@ -2,6 +2,10 @@
 with a self-signed certificate (ca_file), certificate and host name
 verification failures, STARTTLS stripping (no credentials in the clear), and
 streaming with bounded memory over TLS."""
+import threading
+import ssl
+import socket
+import shutil
 import time
 import unittest
 
@@ -152,6 +156,50 @@ class TestVerification(Base):
         c, r = self.login(gw)
         self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
         self.assertTrue(gw.wait_log(r"(?i)(host ?name|mismatch)", 3), gw.log_text()[-2000:])
+
+    def test_expired_certificate_refused(self):
+        # trusted (ca_file is the certificate itself) but expired: refused,
+        # and the log says why
+        d = h.make_tempdir("pgt-exp-")
+        cert, key = h.make_expired_cert(d, "expired")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(cert, key)
+        srv = socket.socket()
+        srv.bind((h.HOST, 0))
+        srv.listen(4)
+        srv.settimeout(10)
+        port = srv.getsockname()[1]
+        handshakes = []
+
+        def serve():
+            try:
+                conn, _ = srv.accept()
+                conn.settimeout(10)
+                try:
+                    t = ctx.wrap_socket(conn, server_side=True)
+                    handshakes.append("ok")
+                    t.sendall(b"* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] expired\r\n")
+                    t.recv(100)
+                except (ssl.SSLError, OSError) as e:
+                    handshakes.append(repr(e))
+                finally:
+                    conn.close()
+            except OSError:
+                pass
+
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        try:
+            gw = gateway(tls="imaps", port=port, verify="yes", ca_file=cert)
+            c, r = self.login(gw)
+            self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
+            self.assertTrue(gw.wait_log(r"(?i)expired", 3), gw.log_text()[-2000:])
+            t.join(10)
+            self.assertNotEqual(handshakes, ["ok"], "the handshake with an expired "
+                                "certificate must not complete")
+        finally:
+            srv.close()
+            shutil.rmtree(d, ignore_errors=True)
 
     def test_verify_no_accepts_self_signed(self):
         gw = gateway(tls="imaps", port=ENV.dc.imaps_port, verify="no")
