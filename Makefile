@@ -7,6 +7,10 @@
 #   make asan       the same binary and tests with ASan+UBSan (or SANITIZE=1)
 #   make fuzz       run every libFuzzer harness for FUZZ_SECS seconds (clang)
 #   make bench      benchmark against native Dovecot POP3 (ratios)
+#   make demo       private Dovecot + popgate, two devices scripted; demo-stop
+#   make install    PREFIX (/usr/local), DESTDIR; never overwrites the config
+#   make deb        Debian package in build/deb/ (dpkg-buildpackage, lintian)
+#   make man        render both man pages, failing on warnings
 
 CC       ?= gcc
 PKGS     := libevent libevent_openssl openssl hiredis inih
@@ -105,8 +109,68 @@ run: deps $(BIN)
 bench: deps $(BIN)
 	@tests/bench/bench.sh
 
+# --- install, Debian package, demo, man pages (packaging/, tests/demo/) ---
+# The configuration lives in /etc whatever PREFIX (the daemon's default is
+# /etc/popgate/popgate.conf). The systemd unit goes where systemd and the
+# distribution look: with PREFIX=/usr (the Debian package) systemd.pc's
+# systemdsystemunitdir, /lib/systemd/system on Debian 12; otherwise
+# $(PREFIX)/lib/systemd/system, systemd's place for units the administrator
+# installs (/usr/local/lib/systemd/system by default), out of dpkg's trees.
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+SYSTEMDUNITDIR ?= $(if $(filter /usr,$(PREFIX)),$(or $(shell pkg-config \
+	--variable=systemdsystemunitdir systemd 2>/dev/null),/lib/systemd/system),$(PREFIX)/lib/systemd/system)
+MAN_PAGES  := packaging/popgate.8 packaging/popgate.conf.5
+# Debian packages make deb needs besides DEB_BUILD; make demo needs these.
+DEB_PKG    := debhelper dpkg-dev fakeroot lintian
+DEB_DEMO   := dovecot-imapd redis-server python3 procps
+DEMO_IMAP_PORT ?= 31143
+DEMO_POP3_PORT ?= 31110
+
+.PHONY: deb demo demo-stop man
+
 install: $(BIN)
-	install -D -m 0755 $(BIN) $(DESTDIR)$(PREFIX)/sbin/popgate
+	install -D -m 0755 $(BIN) $(DESTDIR)$(SBINDIR)/popgate
+	install -D -m 0644 packaging/popgate.8 $(DESTDIR)$(MANDIR)/man8/popgate.8
+	install -D -m 0644 packaging/popgate.conf.5 $(DESTDIR)$(MANDIR)/man5/popgate.conf.5
+	@mkdir -p $(DESTDIR)$(SYSTEMDUNITDIR)
+	sed -e 's|/usr/sbin/popgate|$(SBINDIR)/popgate|g' \
+	    -e 's|/etc/popgate/|$(SYSCONFDIR)/popgate/|g' \
+	    packaging/popgate.service >$(DESTDIR)$(SYSTEMDUNITDIR)/popgate.service
+	chmod 0644 $(DESTDIR)$(SYSTEMDUNITDIR)/popgate.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.conf ]; then \
+	    echo "kept the existing $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.conf (sample: conf/popgate.conf)"; \
+	else \
+	    echo "install -D -m 0644 conf/popgate.conf $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.conf"; \
+	    install -D -m 0644 conf/popgate.conf $(DESTDIR)$(SYSCONFDIR)/popgate/popgate.conf; \
+	fi
+
+# build/deb/popgate_<version>_<arch>.deb with dpkg-buildpackage, from a copy
+# of the tree with packaging/debian as debian/; lintian must find no error.
+deb:
+	@tests/deps.sh $(DEB_BUILD) $(DEB_PKG)
+	@packaging/build-deb.sh
+
+# A private Dovecot and popgate on 127.0.0.1 with a scripted two-device
+# run; left running (CI=true or DEMO_NONINTERACTIVE=1: stopped at the end).
+demo:
+	@tests/deps.sh $(DEB_BUILD) $(DEB_DEMO)
+	@$(MAKE) --no-print-directory all
+	@POPGATE_BINARY=$(BIN) DEMO_IMAP_PORT=$(DEMO_IMAP_PORT) \
+	    DEMO_POP3_PORT=$(DEMO_POP3_PORT) tests/demo/demo.sh
+
+demo-stop:
+	@tests/demo/demo.sh stop
+
+# The man pages are roff sources: check that they render without warnings.
+man:
+	@tests/deps.sh man-db groff-base
+	@for p in $(MAN_PAGES); do \
+	    w=$$( { groff -man -ww -z $$p; MANWIDTH=80 man --warnings -l $$p >/dev/null; } 2>&1 ); \
+	    if [ -n "$$w" ]; then echo "$$p:"; echo "$$w"; exit 1; fi; \
+	    echo "$$p: renders without warnings (man -l $$p)"; \
+	done
 
 clean:
 	rm -rf build build-asan build-fuzz

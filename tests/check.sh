@@ -1,5 +1,5 @@
 #!/bin/sh
-# make check: unit tests, fuzz smoke, end-to-end tests; ends with one line
+# make check: unit tests, fuzz smoke, packaging, end-to-end tests; ends with one line
 # "N passed, N failed" summing every part.
 set -u
 cd "$(dirname "$0")/.."
@@ -37,6 +37,10 @@ if command -v clang >/dev/null 2>&1; then
 else
 	echo "fuzz: clang missing"; failed=$((failed + 1))
 fi
+
+echo "== packaging (make deb, lintian, man pages, make install, make demo)"
+python3 tests/packaging/run.py 2>&1 | tee "$log/packaging"
+count packaging "$log/packaging"
 
 echo "== end-to-end tests"
 python3 tests/e2e/run.py --binary "$BUILD/popgate" 2>&1 | tee "$log/e2e"

@@ -1,0 +1,496 @@
+#!/usr/bin/env python3
+"""Packaging checks of make check (issue 6).
+
+    python3 tests/packaging/run.py [-k PATTERN]
+
+Builds the Debian package (make deb), inspects it (dpkg-deb -I, dpkg -x into
+a scratch root), runs systemd-analyze verify on its unit, renders both man
+pages with warnings on, compares the keys of conf/popgate.conf, of
+conf/conf.c's conf_keys[] and of popgate.conf(5), tries make install with
+DESTDIR and PREFIX, and runs make demo twice on free ports in a scratch
+demo directory: in CI mode, and left running then stopped by make
+demo-stop, each time checking that nothing is left running.
+
+Prints "ok - NAME", "FAIL - NAME: why" or "skip - NAME: why" (a skip counts
+neither way) per check, and at the end "packaging: N passed, N failed".
+Exit status 1 if anything failed.
+"""
+import glob
+import gzip
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+os.chdir(ROOT)
+
+passed = failed = skipped = 0
+only = None
+T0 = time.monotonic()
+
+
+def report(ok, name, why=""):
+    global passed, failed
+    if ok:
+        passed += 1
+        print("ok - %s" % name, flush=True)
+    else:
+        failed += 1
+        print("FAIL - %s: %s" % (name, why), flush=True)
+    return ok
+
+
+def skip(name, why):
+    global skipped
+    skipped += 1
+    print("skip - %s: %s" % (name, why), flush=True)
+
+
+def run(cmd, timeout=300, env=None, **kw):
+    e = dict(os.environ)
+    e.update(env or {})
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout, env=e, **kw)
+
+
+def tail(text, n=15):
+    return "\n".join(text.rstrip().splitlines()[-n:])
+
+
+def wanted(name):
+    return only is None or any(p in name for p in only)
+
+
+# ------------------------------------------------------------ config keys
+
+def sample_keys(path="conf/popgate.conf"):
+    """{(section, key)} of the sample: "key =" and "#key =" lines."""
+    keys, section = set(), None
+    with open(path) as f:
+        for line in f:
+            m = re.match(r"^\[([a-z_]+)\]\s*$", line)
+            if m:
+                section = m.group(1)
+                continue
+            m = re.match(r"^#?([a-z_]+)\s*=", line)
+            if m and section:
+                keys.add((section, m.group(1)))
+    return keys
+
+
+def man_keys(path="packaging/popgate.conf.5"):
+    """{(section, key)} of popgate.conf(5): a ".SH "[section] SECTION""
+    heading, then entries ".TP" + "\\fBkey =\\fP ..."."""
+    keys, section, after_tp = set(), None, False
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            m = re.match(r'^\.SH "?\[([a-z_]+)\] SECTION"?$', line)
+            if m:
+                section = m.group(1)
+                continue
+            if line.startswith(".SH "):
+                section = None
+            if after_tp and section:
+                m = re.match(r"^\\fB([a-z_]+) =\\fP", line)
+                if m:
+                    keys.add((section, m.group(1)))
+            after_tp = line == ".TP"
+    return keys
+
+
+def code_keys(path="conf/conf.c"):
+    """{(section, key)} of conf_keys[] in conf/conf.c."""
+    with open(path) as f:
+        text = f.read()
+    m = re.search(r"conf_keys\[\]\s*=\s*\{(.*?)\n\};", text, re.S)
+    if not m:
+        return None
+    return set(re.findall(r'\{\s*"([a-z_]+)",\s*"([a-z_]+)"', m.group(1)))
+
+
+def fmt(keys):
+    return ", ".join("[%s] %s" % k for k in sorted(keys)) or "none"
+
+
+def check_keys():
+    s, m = sample_keys(), man_keys()
+    report(len(m) > 0 and not (s - m),
+           "every key of conf/popgate.conf is in popgate.conf(5)",
+           "missing from the man page: " + fmt(s - m))
+    report(len(s) > 0 and not (m - s),
+           "every key of popgate.conf(5) is in conf/popgate.conf",
+           "missing from the sample: " + fmt(m - s))
+    c = code_keys()
+    if c is None:
+        report(False, "conf.c conf_keys[] matches popgate.conf(5)", "conf_keys[] not found")
+    else:
+        report(c == m, "conf.c conf_keys[] matches popgate.conf(5)",
+               "only in conf.c: %s; only in the man page: %s" % (fmt(c - m), fmt(m - c)))
+
+
+# ------------------------------------------------------------ man pages
+
+def man_warnings(path):
+    """Warnings of groff -ww and of man --warnings (empty: clean)."""
+    out = []
+    if path.endswith(".gz"):
+        with gzip.open(path, "rt") as f:
+            r = subprocess.run(["groff", "-man", "-ww", "-z"], input=f.read(),
+                               capture_output=True, text=True, timeout=60)
+    else:
+        r = run(["groff", "-man", "-ww", "-z", path], timeout=60)
+    out.append(r.stderr.strip())
+    if r.returncode != 0:
+        out.append("groff exit status %d" % r.returncode)
+    r = run(["man", "--warnings", "-l", path], timeout=60, env={"MANWIDTH": "80"})
+    out.append(r.stderr.strip())
+    if r.returncode != 0:
+        out.append("man exit status %d" % r.returncode)
+    if len(r.stdout) < 500:
+        out.append("rendered only %d characters" % len(r.stdout))
+    return "\n".join(x for x in out if x)
+
+
+def check_man_sources():
+    for p in ("packaging/popgate.8", "packaging/popgate.conf.5"):
+        w = man_warnings(p)
+        report(not w, "%s renders without warnings (groff -ww, man --warnings -l)" % p, w)
+    r = run(["make", "--no-print-directory", "man"], timeout=60)
+    report(r.returncode == 0, "make man", tail(r.stdout + r.stderr))
+
+
+# ------------------------------------------------------------ the .deb
+
+def changelog_version():
+    r = run(["dpkg-parsechangelog", "-l", "packaging/debian/changelog", "-S", "Version"])
+    return r.stdout.strip()
+
+
+def check_deb(scratch):
+    ver = changelog_version()
+    arch = run(["dpkg", "--print-architecture"]).stdout.strip()
+    deb = "build/deb/popgate_%s_%s.deb" % (ver, arch)
+    t = time.monotonic()
+    start = time.time()
+    r = run(["make", "--no-print-directory", "deb"], timeout=600)
+    secs = time.monotonic() - t
+    out = r.stdout + r.stderr
+    built = os.path.exists(deb) and os.path.getmtime(deb) >= start - 1
+    if not report(built and r.returncode in (0, 3),
+                  "make deb builds %s (%.0f s)" % (deb, secs),
+                  "exit status %d\n%s" % (r.returncode, tail(out, 40))):
+        return None
+    lint = ""
+    if os.path.exists("build/deb/lintian.txt"):
+        with open("build/deb/lintian.txt") as f:
+            lint = f.read()
+    errors = [l for l in lint.splitlines() if l.startswith("E: ")]
+    warnings = [l for l in lint.splitlines() if l.startswith("W: ")]
+    report(r.returncode == 0 and lint != "" and not errors,
+           "lintian: no errors (%d warnings)" % len(warnings),
+           "\n".join(errors) or tail(out))
+    for w in warnings:
+        print("    lintian " + w)
+
+    # control fields
+    r = run(["dpkg-deb", "-I", deb])
+    fields = dict(re.findall(r"^ (Package|Version|Depends|Recommends): (.*)$", r.stdout, re.M))
+    dep = fields.get("Depends", "")
+    missing = [lib for lib in (r"libevent-2\.1-\d", r"libevent-openssl-2\.1-\d", r"libssl\d",
+                               r"libhiredis\d", r"libinih\d", r"\badduser\b")
+               if not re.search(lib, dep)]
+    report(fields.get("Package") == "popgate" and fields.get("Version") == ver and not missing,
+           "dpkg-deb -I: Depends from shlibs (libevent, libssl, libhiredis, libinih) and adduser",
+           "fields %r; missing %s" % (fields, missing))
+    report(re.search(r"\bredis-server\b", fields.get("Recommends", "")) is not None,
+           "dpkg-deb -I: Recommends redis-server", "Recommends: %r" % fields.get("Recommends"))
+
+    # files, extracted into a scratch root
+    r = run(["dpkg", "-x", deb, scratch])
+    if not report(r.returncode == 0, "dpkg -x into a scratch root", r.stderr):
+        return None
+    expect = {"usr/sbin/popgate": 0o755, "usr/share/man/man8/popgate.8.gz": 0o644,
+              "usr/share/man/man5/popgate.conf.5.gz": 0o644,
+              "lib/systemd/system/popgate.service": 0o644,
+              "etc/popgate/popgate.conf": 0o644, "usr/share/doc/popgate/copyright": 0o644}
+    bad = []
+    for rel, mode in expect.items():
+        p = os.path.join(scratch, rel)
+        if not os.path.isfile(p):
+            bad.append("%s missing" % rel)
+        elif os.stat(p).st_mode & 0o7777 != mode:
+            bad.append("%s mode %o" % (rel, os.stat(p).st_mode & 0o7777))
+    report(not bad, "the package holds the binary, both man pages, the unit, the "
+           "configuration and the copyright", "; ".join(bad))
+    with open(os.path.join(scratch, "etc/popgate/popgate.conf"), "rb") as a, \
+            open("conf/popgate.conf", "rb") as b:
+        report(a.read() == b.read(), "/etc/popgate/popgate.conf is conf/popgate.conf",
+               "they differ")
+    ctrl = os.path.join(scratch, "DEBIAN")
+    r = run(["dpkg-deb", "-e", deb, ctrl])
+    conffiles = postinst = ""
+    try:
+        with open(os.path.join(ctrl, "conffiles")) as f:
+            conffiles = f.read()
+        with open(os.path.join(ctrl, "postinst")) as f:
+            postinst = f.read()
+    except OSError as e:
+        conffiles = conffiles or str(e)
+    report("/etc/popgate/popgate.conf" in conffiles.split(),
+           "/etc/popgate/popgate.conf is a conffile", "conffiles: %r" % conffiles)
+    report("adduser --system" in postinst and "/var/lib/popgate" in postinst
+           and "-m 0700" in postinst and "deb-systemd-helper" in postinst,
+           "postinst creates the user popgate and /var/lib/popgate (0700), enables the unit",
+           tail(postinst, 30))
+    binary = os.path.join(scratch, "usr/sbin/popgate")
+    r = run([binary, "-V"], timeout=10)
+    report(r.returncode == 0 and r.stdout.strip() == "popgate %s" % ver,
+           "the packaged popgate -V prints the package version %s" % ver,
+           "%r (rc %d): update packaging/debian/changelog (dch -v)"
+           % (r.stdout.strip(), r.returncode))
+    th = []
+    for page in ("packaging/popgate.8", "packaging/popgate.conf.5"):
+        with open(page) as f:
+            m = re.search(r'^\.TH .*"popgate ([^"]+)"', f.read(), re.M)
+        if not m or m.group(1) != ver:
+            th.append("%s: %s" % (page, m.group(1) if m else "no version in .TH"))
+    report(not th, "the man pages' .TH names version %s" % ver, "; ".join(th))
+    r = run([binary, "-c", os.path.join(scratch, "etc/popgate/popgate.conf"), "--check"],
+            timeout=10)
+    report(r.returncode == 0 and "configuration OK" in r.stdout,
+           "the packaged popgate accepts the packaged configuration (--check)",
+           r.stdout + r.stderr)
+    for page in ("usr/share/man/man8/popgate.8.gz", "usr/share/man/man5/popgate.conf.5.gz"):
+        w = man_warnings(os.path.join(scratch, page))
+        report(not w, "packaged %s renders without warnings (groff -ww, man --warnings -l)"
+               % os.path.basename(page), w)
+    return deb
+
+
+# ------------------------------------------------------------ systemd unit
+
+UNIT_MUST = [
+    "Type=exec", "User=popgate", "StateDirectory=popgate", "StateDirectoryMode=0700",
+    "ExecStart=/usr/sbin/popgate -c /etc/popgate/popgate.conf",
+    "ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "NoNewPrivileges=yes",
+    "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes", "PrivateDevices=yes",
+    "CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "AmbientCapabilities=CAP_NET_BIND_SERVICE",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6", "SystemCallFilter=@system-service",
+    "SystemCallArchitectures=native", "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes", "ProtectControlGroups=yes", "LockPersonality=yes",
+    "MemoryDenyWriteExecute=yes", "RestrictNamespaces=yes", "RestrictRealtime=yes",
+    "KillMode=mixed", "WantedBy=multi-user.target",
+]
+
+
+def check_unit(scratch):
+    unit = os.path.join(scratch, "lib/systemd/system/popgate.service") if scratch else None
+    with open("packaging/popgate.service") as f:
+        lines = set(l.strip() for l in f)
+    missing = [d for d in UNIT_MUST if d not in lines]
+    report(not missing, "the unit has the user, state directory, reload and hardening "
+           "settings", "missing: %s" % missing)
+    name = "systemd-analyze verify on the packaged unit"
+    if unit is None or not os.path.exists(unit):
+        skip(name, "no packaged unit (the package did not build)")
+        return
+    if shutil.which("systemd-analyze") is None:
+        # The systemd package alone starts nothing (no PID 1 change);
+        # tests/deps.sh also blocks service starts with policy-rc.d.
+        r = run(["tests/deps.sh", "systemd"], timeout=300)
+        if shutil.which("systemd-analyze") is None:
+            skip(name, "systemd-analyze not available and systemd could not be installed: "
+                 + tail(r.stdout + r.stderr, 3))
+            return
+    # Verify the unit as packaged, with its ExecStart pointing into the
+    # scratch root (verify needs the binary) and the packaged man pages
+    # on MANPATH (verify checks Documentation=man:...).
+    d = tempfile.mkdtemp(prefix="pgt-unit-")
+    try:
+        with open(unit) as f:
+            text = f.read().replace("/usr/sbin/popgate",
+                                    os.path.join(scratch, "usr/sbin/popgate"))
+        with open(os.path.join(d, "popgate.service"), "w") as f:
+            f.write(text)
+        r = run(["systemd-analyze", "verify", os.path.join(d, "popgate.service")], timeout=60,
+                env={"MANPATH": os.path.join(scratch, "usr/share/man"),
+                     "SYSTEMD_LOG_COLOR": "0"})
+        out = (r.stdout + r.stderr).strip()
+        report(r.returncode == 0 and not out, name, out or "exit status %d" % r.returncode)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ------------------------------------------------------------ make install
+
+def check_install():
+    d = tempfile.mkdtemp(prefix="pgt-install-")
+    try:
+        r = run(["make", "--no-print-directory", "install", "DESTDIR=" + d, "PREFIX=/usr"])
+        files = ["usr/sbin/popgate", "usr/share/man/man8/popgate.8",
+                 "usr/share/man/man5/popgate.conf.5", "lib/systemd/system/popgate.service",
+                 "etc/popgate/popgate.conf"]
+        missing = [f for f in files if not os.path.isfile(os.path.join(d, f))]
+        report(r.returncode == 0 and not missing,
+               "make install DESTDIR=... PREFIX=/usr installs binary, man pages, unit, config",
+               "missing %s\n%s" % (missing, tail(r.stdout + r.stderr)))
+        if missing:
+            return
+        with open(os.path.join(d, "lib/systemd/system/popgate.service")) as f:
+            unit = f.read()
+        report("ExecStart=/usr/sbin/popgate -c /etc/popgate/popgate.conf" in unit,
+               "make install PREFIX=/usr: the unit runs /usr/sbin/popgate", unit[:300])
+        conf = os.path.join(d, "etc/popgate/popgate.conf")
+        with open(conf, "a") as f:
+            f.write("# local change\n")
+        r = run(["make", "--no-print-directory", "install", "DESTDIR=" + d, "PREFIX=/usr"])
+        with open(conf) as f:
+            kept = f.read().endswith("# local change\n")
+        report(r.returncode == 0 and kept,
+               "make install again keeps an existing /etc/popgate/popgate.conf",
+               "overwritten" if not kept else tail(r.stdout + r.stderr))
+        d2 = os.path.join(d, "local")
+        r = run(["make", "--no-print-directory", "install", "DESTDIR=" + d2])
+        u = os.path.join(d2, "usr/local/lib/systemd/system/popgate.service")
+        ok = (r.returncode == 0 and os.path.isfile(os.path.join(d2, "usr/local/sbin/popgate"))
+              and os.path.isfile(os.path.join(d2, "usr/local/share/man/man8/popgate.8"))
+              and os.path.isfile(os.path.join(d2, "etc/popgate/popgate.conf"))
+              and os.path.isfile(u))
+        if ok:
+            with open(u) as f:
+                ok = "ExecStart=/usr/local/sbin/popgate " in f.read()
+        report(ok, "make install with the default PREFIX=/usr/local: /usr/local/sbin, "
+               "/usr/local/lib/systemd/system (ExecStart adjusted), /etc/popgate",
+               tail(r.stdout + r.stderr))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+# ------------------------------------------------------------ make demo
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def listening(port):
+    want = {"0100007F:%04X" % port, "00000000:%04X" % port}
+    with open("/proc/net/tcp") as f:
+        return any(l.split()[1] in want and l.split()[3] == "0A" for l in list(f)[1:])
+
+
+def procs_matching(marks):
+    out = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                c = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+            with open("/proc/%s/stat" % pid) as f:
+                if f.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    continue
+        except OSError:
+            continue
+        if c and any(m in c for m in marks):
+            out.append("%s %s" % (pid, c.strip()))
+    return out
+
+
+def demo_marks(demo_dir, output):
+    m = re.search(r"in (/tmp/popgate-demo-[^)\s]+)\)", output)
+    marks = [demo_dir]
+    if m:
+        marks.append(os.path.basename(m.group(1)))
+    return marks
+
+
+def check_demo():
+    base = tempfile.mkdtemp(prefix="pgt-demo-")
+    demo_dir = os.path.join(base, "demo")
+    imap, pop3 = free_port(), free_port()
+    args = ["make", "--no-print-directory", "demo", "DEMO_IMAP_PORT=%d" % imap,
+            "DEMO_POP3_PORT=%d" % pop3]
+    try:
+        t = time.monotonic()
+        r = run(args, timeout=300, env={"CI": "true", "DEMO_DIR": demo_dir,
+                                         "DEMO_NONINTERACTIVE": ""})
+        out = r.stdout + r.stderr
+        secs = time.monotonic() - t
+        m = re.search(r"^demo: (\d+) passed, 0 failed$", out, re.M)
+        report(r.returncode == 0 and m is not None,
+               "make demo in CI mode runs its scripted two-device run to the end (%s checks, "
+               "%.1f s)" % (m.group(1) if m else "?", secs),
+               "exit status %d\n%s" % (r.returncode, tail(out, 30)))
+        left = procs_matching(demo_marks(demo_dir, out))
+        report(not left and not listening(imap) and not listening(pop3),
+               "make demo in CI mode leaves no process behind",
+               "; ".join(left) or "a demo port still listens")
+
+        r = run(args, timeout=300, env={"CI": "", "DEMO_DIR": demo_dir,
+                                         "DEMO_NONINTERACTIVE": "0"})
+        out = r.stdout + r.stderr
+        running = listening(imap) and listening(pop3)
+        report(r.returncode == 0 and running and "make demo-stop" in out
+               and "demo#" in out and str(pop3) in out,
+               "make demo leaves popgate and Dovecot running and says how to connect and stop",
+               "exit status %d, listening %s\n%s" % (r.returncode, running, tail(out, 20)))
+        marks = demo_marks(demo_dir, out)
+        r = run(["make", "--no-print-directory", "demo-stop"], timeout=120,
+                env={"DEMO_DIR": demo_dir})
+        time.sleep(0.2)
+        left = procs_matching(marks)
+        report(r.returncode == 0 and not left and not listening(imap) and not listening(pop3),
+               "make demo-stop stops everything the demo started",
+               "; ".join(left) or tail(r.stdout + r.stderr))
+    finally:
+        # Whatever a failed check left: stop it by the demo's own records.
+        if os.path.exists(os.path.join(demo_dir, "demo.json")):
+            run(["tests/demo/demo.sh", "stop"], timeout=120, env={"DEMO_DIR": demo_dir})
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# ------------------------------------------------------------ main
+
+def main():
+    global only
+    if "-k" in sys.argv:
+        only = [sys.argv[i + 1] for i, a in enumerate(sys.argv) if a == "-k"]
+    # man, groff and the Debian build tools (make deb installs its own).
+    r = run(["tests/deps.sh", "man-db", "groff-base"], timeout=300)
+    if r.returncode != 0:
+        print(tail(r.stdout + r.stderr))
+    scratch = tempfile.mkdtemp(prefix="pgt-root-")
+    try:
+        if wanted("man"):
+            check_man_sources()
+        if wanted("keys"):
+            check_keys()
+        deb = None
+        if wanted("deb"):
+            deb = check_deb(scratch)
+        if wanted("unit"):
+            check_unit(scratch if deb else None)
+        if wanted("install"):
+            check_install()
+        if wanted("demo"):
+            check_demo()
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    print("packaging: %d passed, %d failed%s (%.0f s)" % (
+        passed, failed, (", %d skipped" % skipped) if skipped else "",
+        time.monotonic() - T0))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
