@@ -166,7 +166,7 @@ static void reload_client_tls(struct popgate *pg)
 
 	if (conf->tls_cert_file == NULL) {
 		log_info("event=sighup action=none reason=\"no [tls] certificate configured; "
-			 "configuration reload is not implemented yet\"");
+			 "only the certificate is re-read on SIGHUP\"");
 		return;
 	}
 	ctx = tls_server_ctx_new(conf->tls_cert_file, conf->tls_key_file, &error);

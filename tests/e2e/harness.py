@@ -391,6 +391,25 @@ service anvil {
         return dst
 
 
+# fetchmail --mda: writes each message it gets to a file of its own in
+# the directory given as argument (atomically, so a reader never sees half).
+FETCHMAIL_MDA = r'''import os, sys
+d = sys.argv[1]
+data = sys.stdin.buffer.read()
+n = len(os.listdir(d))
+tmp = os.path.join(d, ".tmp-%d" % os.getpid())
+with open(tmp, "wb") as f:
+    f.write(data)
+os.rename(tmp, os.path.join(d, "msg-%05d" % n))
+'''
+
+
+def strip_fetchmail_received(data):
+    """fetchmail prepends its own Received: header (with continuation lines)."""
+    m = re.match(rb"Received: from [^\n]*\n(?:[ \t][^\n]*\n)*", data)
+    return data[m.end():] if m else data
+
+
 def make_cert(directory, name, san="IP:127.0.0.1", cn="127.0.0.1"):
     """Self-signed certificate (EC P-256) + key as PEM files in directory."""
     cert = os.path.join(directory, name + "-cert.pem")

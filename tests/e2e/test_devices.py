@@ -940,20 +940,8 @@ class TestStateSurvives(Base):
 
 # ---------------------------------------------------------------- 8. fetchmail
 
-MDA = r'''import os, sys
-d = sys.argv[1]
-data = sys.stdin.buffer.read()
-n = len(os.listdir(d))
-tmp = os.path.join(d, ".tmp-%d" % os.getpid())
-with open(tmp, "wb") as f:
-    f.write(data)
-os.rename(tmp, os.path.join(d, "msg-%05d" % n))
-'''
-
-
-def strip_fetchmail_received(data):
-    m = re.match(rb"Received: from [^\n]*\n(?:[ \t][^\n]*\n)*", data)
-    return data[m.end():] if m else data
+MDA = h.FETCHMAIL_MDA
+strip_fetchmail_received = h.strip_fetchmail_received
 
 
 @unittest.skipUnless(shutil.which("fetchmail"), "fetchmail not installed")
