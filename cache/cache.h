@@ -218,4 +218,67 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 			     const char *const *fingerprints, size_t n,
 			     cache_status_cb *cb, void *ctx);
 
+/* One message of the re-created mailbox, for cache_remap(). */
+struct cache_remap_msg {
+	uint32_t uid;              /* in the new mailbox, nonzero */
+	const char *fingerprint;   /* header digest, 1..CACHE_FINGERPRINT_MAX
+				      bytes, no NUL (the same digest given to
+				      cache_hide()) */
+	uint64_t internaldate;     /* unix time the message arrived (IMAP
+				      INTERNALDATE) */
+};
+
+/*
+ * Moves the account's state to a new UIDVALIDITY when the upstream
+ * mailbox was re-created (cache_load_view() returned another
+ * uidvalidity). One atomic script; no lock is needed or touched.
+ *
+ * If the stored uidvalidity is not old_uidvalidity (or none is stored)
+ * -> CACHE_CONFLICT and nothing is written: another session re-mapped
+ * first, or the store moved on; load the view again. Otherwise, for
+ * every device registered in the account (the devices hash) and for
+ * hidden_all, each hidden entry (old uid -> fingerprint) is re-keyed to
+ * the new uid of the message with the same fingerprint. Entries with an
+ * empty fingerprint or no matching message are dropped (their message is
+ * gone). When several messages share a fingerprint, each entry with that
+ * fingerprint takes a different one of them, in ascending uid order: k
+ * such entries become the k lowest of those uids, and entries beyond the
+ * number of such messages are dropped. Each device entry
+ * "<first_uidnext> <first_seen>" with first_uidnext > 1 gets as new
+ * first_uidnext the smallest new uid whose internaldate >= first_seen, or
+ * new_uidnext if there is none; first_uidnext 1 stays 1; first_seen is
+ * kept; an entry that does not parse is left as it is. Then
+ * uidvalidity := new_uidvalidity -> CACHE_OK.
+ *
+ * A hidden hash of a device missing from the devices hash is not seen
+ * (cache_load_view() registers the device before anything is hidden).
+ * After CACHE_UNAVAILABLE, repeating the call gives CACHE_CONFLICT if the
+ * first one went through: either way, load the view again.
+ *
+ * msgs is every message of the new mailbox, sorted by strictly ascending
+ * uid (checked); 0 <= n <= CACHE_VIEW_MAX. The three uidvalidity/uidnext
+ * values are nonzero and old_uidvalidity != new_uidvalidity. Anything
+ * else -> CACHE_ERROR, nothing sent. The array is copied before this
+ * returns.
+ *
+ * Cost: one request of ~30 bytes + the fingerprint per message, and the
+ * script blocks Redis while it runs, about linearly in messages + hidden
+ * entries: measured 0.45 s for 100,000 messages and 200,000 hidden
+ * entries (64-byte fingerprints), 8 s for 1,000,000 and 2,000,000. Past
+ * the cache's timeout_ms the request reports CACHE_UNAVAILABLE while the
+ * script still completes; past Redis's busy-reply-threshold (5 s) other
+ * requests get BUSY (CACHE_UNAVAILABLE) until it ends.
+ *
+ * Redis Cluster: the hidden:<device> key names come from the devices hash,
+ * so the script builds them itself (from the "popgate:{<account>}:" prefix
+ * it is passed) instead of receiving them in KEYS. All of them carry the
+ * account's hash tag and live in the slot of the declared keys, which
+ * Redis accepts, but it breaks the rule that scripts declare every key.
+ */
+struct cache_req *cache_remap(struct cache *c, const char *account,
+			      uint32_t old_uidvalidity,
+			      uint32_t new_uidvalidity, uint32_t new_uidnext,
+			      const struct cache_remap_msg *msgs, size_t n,
+			      cache_status_cb *cb, void *ctx);
+
 #endif

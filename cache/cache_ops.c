@@ -69,6 +69,9 @@ static const char cache_lua_hide[] =
 	"end\n"
 	"return 0\n";
 
+/* The script of cache_remap(), with its KEYS and ARGV: cache_remap.c. */
+extern const char cache_lua_remap[];
+
 #define N_ELEMENTS(a) (sizeof(a) / sizeof((a)[0]))
 #define CACHE_KEY_MAX (sizeof("popgate:{}:hidden:") + CACHE_ACCOUNT_MAX + \
 		       CACHE_DEVICE_MAX + 1)
@@ -81,6 +84,7 @@ const char *cache_req_kind_name(enum cache_req_kind kind)
 	case CACHE_REQ_UNLOCK: return "unlock";
 	case CACHE_REQ_VIEW: return "load_view";
 	case CACHE_REQ_HIDE: return "hide";
+	case CACHE_REQ_REMAP: return "remap";
 	}
 	return "?";
 }
@@ -435,6 +439,101 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 	return req;
 }
 
+static bool cache_remap_args_valid(uint32_t old_uidv, uint32_t new_uidv,
+				   uint32_t new_uidnext,
+				   const struct cache_remap_msg *msgs,
+				   size_t n)
+{
+	size_t i, len;
+
+	if (old_uidv == 0 || new_uidv == 0 || old_uidv == new_uidv ||
+	    new_uidnext == 0 || n > CACHE_VIEW_MAX || (n > 0 && msgs == NULL))
+		return false;
+	for (i = 0; i < n; i++) {
+		if (msgs[i].uid == 0 || msgs[i].fingerprint == NULL ||
+		    (i > 0 && msgs[i].uid <= msgs[i - 1].uid))
+			return false;
+		len = strnlen(msgs[i].fingerprint, CACHE_FINGERPRINT_MAX + 1);
+		if (len == 0 || len > CACHE_FINGERPRINT_MAX)
+			return false;
+	}
+	return true;
+}
+
+struct cache_req *cache_remap(struct cache *c, const char *account,
+			      uint32_t old_uidvalidity,
+			      uint32_t new_uidvalidity, uint32_t new_uidnext,
+			      const struct cache_remap_msg *msgs, size_t n,
+			      cache_status_cb *cb, void *ctx)
+{
+	struct cache_req *req = cache_req_new(c, CACHE_REQ_REMAP, cb, NULL, ctx);
+	char k_uidv[CACHE_KEY_MAX], k_dev[CACHE_KEY_MAX], k_all[CACHE_KEY_MAX];
+	char prefix[CACHE_KEY_MAX], old_uidv[16], new_uidv[16], next[16];
+	char *nums = NULL;
+	const char **argv = NULL;
+	size_t *argvlen = NULL, i, argc = 10 + 3 * n;
+
+	if (req == NULL)
+		return NULL;
+	if (!cache_string_valid(account, CACHE_ACCOUNT_MAX,
+				cache_account_char) ||
+	    !cache_remap_args_valid(old_uidvalidity, new_uidvalidity,
+				    new_uidnext, msgs, n)) {
+		log_error("event=cache_error cache=%s op=remap error=\"bad "
+			  "account, uidvalidity, uidnext, uid order or "
+			  "fingerprint, or more than %d messages\" messages=%zu",
+			  c->desc, CACHE_VIEW_MAX, n);
+		cache_req_complete(req, CACHE_ERROR);
+		return req;
+	}
+	argv = calloc(argc, sizeof(*argv));
+	argvlen = calloc(argc, sizeof(*argvlen));
+	nums = malloc(n * 32 + 1);      /* per message: uid 11, date 21 */
+	if (argv == NULL || argvlen == NULL || nums == NULL) {
+		free(argv);
+		free(argvlen);
+		free(nums);
+		cache_req_cancel(&req);
+		return NULL;
+	}
+	cache_key(k_uidv, account, "uidvalidity", NULL);
+	cache_key(k_dev, account, "devices", NULL);
+	cache_key(k_all, account, "hidden_all", NULL);
+	/* The script appends "hidden:<device>": the same names as here. */
+	cache_key(prefix, account, "", NULL);
+	snprintf(old_uidv, sizeof(old_uidv), "%u", old_uidvalidity);
+	snprintf(new_uidv, sizeof(new_uidv), "%u", new_uidvalidity);
+	snprintf(next, sizeof(next), "%u", new_uidnext);
+	argv[0] = "EVAL";
+	argv[1] = cache_lua_remap;
+	argv[2] = "3";
+	argv[3] = k_uidv;
+	argv[4] = k_dev;
+	argv[5] = k_all;
+	argv[6] = prefix;
+	argv[7] = old_uidv;
+	argv[8] = new_uidv;
+	argv[9] = next;
+	for (i = 0; i < 10; i++)
+		argvlen[i] = strlen(argv[i]);
+	for (i = 0; i < n; i++) {
+		char *uid = nums + 32 * i, *date = uid + 11;
+
+		argv[10 + i] = uid;
+		argvlen[10 + i] = (size_t)snprintf(uid, 11, "%u", msgs[i].uid);
+		argv[10 + n + i] = msgs[i].fingerprint;
+		argvlen[10 + n + i] = strlen(msgs[i].fingerprint);
+		argv[10 + 2 * n + i] = date;
+		argvlen[10 + 2 * n + i] = (size_t)snprintf(
+			date, 21, "%llu", (unsigned long long)msgs[i].internaldate);
+	}
+	cache_req_submit(req, (int)argc, argv, argvlen);
+	free(argv);
+	free(argvlen);
+	free(nums);
+	return req;
+}
+
 /* --- replies --- */
 
 /* Errors that say "not now": the server is loading, a replica, busy. */
@@ -677,6 +776,12 @@ enum cache_status cache_req_parse(struct cache_req *req,
 		if (r->integer == 1)
 			return CACHE_IN_USE;
 		if (r->integer == 2)
+			return CACHE_CONFLICT;
+		break;
+	case CACHE_REQ_REMAP:
+		if (r->type == REDIS_REPLY_INTEGER && r->integer == 0)
+			return CACHE_OK;
+		if (r->type == REDIS_REPLY_INTEGER && r->integer == 2)
 			return CACHE_CONFLICT;
 		break;
 	}

@@ -40,6 +40,7 @@ enum cache_req_kind {
 	CACHE_REQ_UNLOCK,
 	CACHE_REQ_VIEW,
 	CACHE_REQ_HIDE,
+	CACHE_REQ_REMAP,
 };
 
 enum cache_req_state {

@@ -1,6 +1,7 @@
 /* IMAP response-line interpreter; contracts in imap_resp.h. */
 
 #include "imap_resp.h"
+#include "imap_ascii.h"
 
 #include <string.h>
 
@@ -11,27 +12,6 @@
 
 static const char empty[] = "";
 
-static char ascii_upper(char c)
-{
-	return c >= 'a' && c <= 'z' ? (char)(c - 'a' + 'A') : c;
-}
-
-/* Locale-independent: strncasecmp would fold differently under tr_TR. */
-static bool ascii_eq(const char *s, size_t len, const char *word)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		if (word[i] == '\0' || ascii_upper(s[i]) != ascii_upper(word[i]))
-			return false;
-	}
-	return word[len] == '\0';
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
 
 /* RFC 3501 ATOM-CHAR: CHAR minus atom-specials. */
 static bool is_atom_char(char ch)
@@ -708,6 +688,17 @@ static int parse_item(struct cursor *c, struct imap_fetch *f)
 		f->has_flags = true;
 		return 0;
 	}
+	if (ascii_eq(name, name_len, "INTERNALDATE")) {
+		size_t start = c->pos;
+
+		if (skip_value(c) < 0)
+			return -1;
+		/* a quoted date-time; anything else is skipped, not fatal */
+		if (c->pos - start == 28 && c->s[start] == '"' &&
+		    imap_parse_date_time(c->s + start + 1, 26, &f->internaldate) == 0)
+			f->has_internaldate = true;
+		return 0;
+	}
 	alias = rfc822_section(name, name_len);
 	if (alias != NULL) {
 		memcpy(body.section, alias, strlen(alias) + 1);
@@ -755,87 +746,4 @@ int imap_fetch_parse(const char *items, size_t len, bool partial,
 			return -1;
 		}
 	}
-}
-
-int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
-		    char *name, size_t name_size, const char **error_r)
-{
-	const char *p = rest, *end = rest + len, *close;
-	unsigned int attrs = 0;
-
-	if (p == end || *p != '(') {
-		*error_r = "LIST: no attribute list";
-		return -1;
-	}
-	close = memchr(p, ')', (size_t)(end - p));
-	if (close == NULL) {
-		*error_r = "LIST: unterminated attribute list";
-		return -1;
-	}
-	for (p++; p < close; ) {
-		const char *a = p;
-
-		while (p < close && *p != ' ')
-			p++;
-		if (ascii_eq(a, (size_t)(p - a), "\\Trash"))
-			attrs |= IMAP_LIST_TRASH;
-		else if (ascii_eq(a, (size_t)(p - a), "\\Noselect") ||
-			 ascii_eq(a, (size_t)(p - a), "\\NonExistent"))
-			attrs |= IMAP_LIST_NOSELECT;
-		while (p < close && *p == ' ')
-			p++;
-	}
-	p = close + 1;
-	/* delimiter: NIL or a quoted character */
-	if (p < end && *p == ' ')
-		p++;
-	if ((size_t)(end - p) >= 3 && ascii_eq(p, 3, "NIL")) {
-		p += 3;
-	} else if (p < end && *p == '"') {
-		p++;
-		if (p < end && *p == '\\')
-			p++;
-		if (p + 1 >= end || p[1] != '"') {
-			*error_r = "LIST: bad delimiter";
-			return -1;
-		}
-		p += 2;
-	} else {
-		*error_r = "LIST: no delimiter";
-		return -1;
-	}
-	if (p >= end || *p != ' ') {
-		*error_r = "LIST: no mailbox name";
-		return -1;
-	}
-	p++;
-	if (p < end && *p == '"') {
-		const char *q = ++p;
-		size_t raw;
-
-		while (q < end && *q != '"') {
-			if (*q == '\\' && q + 1 < end)
-				q++;
-			q++;
-		}
-		raw = (size_t)(q - p);
-		/* LIST-EXTENDED (RFC 5258) may add data after the name. */
-		if (q >= end || (q + 1 != end && q[1] != ' ') || raw >= name_size) {
-			*error_r = "LIST: bad quoted mailbox name";
-			return -1;
-		}
-		name[imap_unquote(p, raw, name)] = '\0';
-	} else {
-		const char *sp = memchr(p, ' ', (size_t)(end - p));
-		size_t n = (size_t)((sp != NULL ? sp : end) - p);
-
-		if (n == 0 || n >= name_size || *p == '{') {
-			*error_r = "LIST: unsupported mailbox name";
-			return -1;
-		}
-		memcpy(name, p, n);
-		name[n] = '\0';
-	}
-	*attrs_r = attrs;
-	return 0;
 }

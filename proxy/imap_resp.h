@@ -129,6 +129,8 @@ struct imap_fetch {
 	uint64_t size;         /* RFC822.SIZE */
 	bool has_flags;
 	unsigned int flags;    /* enum imap_flag bits */
+	bool has_internaldate;
+	int64_t internaldate;  /* INTERNALDATE as unix time (UTC) */
 	unsigned int body_count;     /* BODY[...] items seen */
 	struct imap_fetch_body body; /* the last BODY[...] item seen */
 	/* partial only: the input ends right after the "{n}" of `body`, so
@@ -167,6 +169,13 @@ enum imap_list_attr {
  */
 int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
 		    char *name, size_t name_size, const char **error_r);
+
+/*
+ * Parses an IMAP date-time ("17-Jul-1996 02:44:25 -0700", RFC 3501 9,
+ * with a space instead of the leading zero of a one-digit day) into unix
+ * time. Returns 0, or -1 for anything else.
+ */
+int imap_parse_date_time(const char *s, size_t len, int64_t *time_r);
 
 /* Undoes quoted-string escaping (\" and \\) of src into dst (at least
    src_len octets). Returns the length written. */

@@ -21,6 +21,29 @@
 /* Bounds the per-session message table. */
 #define POP3_MAX_MESSAGES 2000000
 
+struct pop3_session;
+
+/* A message's fingerprint (pop3_fingerprint.c). */
+struct pop3_fp {
+	uint32_t uid;
+	char fp[65];          /* hex SHA-256 of the canonical header; "" if none */
+	int64_t internaldate; /* unix time; 0 if unknown */
+};
+
+typedef void pop3_fp_done_cb(struct pop3_session *s, bool ok, struct pop3_fp *fps,
+			     size_t n);
+
+struct pop3_fp_job {
+	const uint32_t *uids;  /* sorted; owned by the caller until done */
+	size_t uid_count, next;
+	struct pop3_fp *fps;   /* in the order the server answered */
+	size_t count, cap;
+	char *raw;             /* header octets of the literal in progress */
+	size_t raw_len;
+	bool have_raw;
+	pop3_fp_done_cb *done;
+};
+
 enum pop3_state {
 	POP3_STATE_AUTHORIZATION,
 	POP3_STATE_TRANSACTION,
@@ -146,6 +169,11 @@ struct pop3_session {
 	bool remove_trash;
 	char trash[256];
 
+	struct pop3_fp_job *fp_job;  /* fingerprint fetch in progress */
+	uint32_t *state_uids;       /* UIDs the state module is working on */
+	size_t state_uid_count;
+	uint32_t remap_from;        /* UIDVALIDITY being re-mapped from */
+
 	/* counters for the summary line */
 	unsigned int retr_count, top_count, dele_count;
 	uint64_t bytes_out;
@@ -192,6 +220,18 @@ void pop3_state_open(struct pop3_session *s);
 void pop3_state_quit(struct pop3_session *s);
 /* Session end, whatever the reason: cancel, release the lock. */
 void pop3_state_close(struct pop3_session *s);
+
+/* pop3_fingerprint.c */
+/* Writes UIDs from uids[start] on (sorted) as a compact IMAP set ("3:7,9")
+   of at most about max_len octets into buf (size); returns the index of
+   the first UID left out. */
+size_t pop3_uid_set(const uint32_t *uids, size_t n, size_t start, char *buf, size_t size,
+		    size_t max_len);
+/* Fetches the fingerprints of uids[0..n) (sorted, kept alive by the
+   caller); done runs once, possibly at once. */
+void pop3_fingerprints_fetch(struct pop3_session *s, const uint32_t *uids, size_t n,
+			     pop3_fp_done_cb *done);
+void pop3_fingerprints_free(struct pop3_session *s);
 
 /* pop3_upstream.c */
 void pop3_upstream_login(struct pop3_session *s);

@@ -41,28 +41,12 @@ static void pop3_remove_finish(struct pop3_session *s, bool ok, bool permanent,
 	done(s, ok, permanent, error);
 }
 
-/* The next chunk: UIDs from remove_next on as a compact set ("3:7,9") in
-   remove_set; remove_chunk_end is the first UID left out. */
-static void pop3_uid_set(struct pop3_session *s)
+/* The next chunk as an IMAP UID set in remove_set. */
+static void pop3_remove_set(struct pop3_session *s)
 {
-	char *buf = s->remove_set;
-	size_t size = POP3_UID_SET_MAX + 32;
-	size_t i = s->remove_next, o = 0;
-
-	buf[0] = '\0';
-	while (i < s->remove_count && o + 24 < size && o < POP3_UID_SET_MAX) {
-		size_t j = i;
-		int n;
-
-		while (j + 1 < s->remove_count && s->remove_uids[j + 1] == s->remove_uids[j] + 1)
-			j++;
-		n = j > i ? snprintf(buf + o, size - o, "%s%u:%u", o > 0 ? "," : "",
-				     s->remove_uids[i], s->remove_uids[j]) :
-			snprintf(buf + o, size - o, "%s%u", o > 0 ? "," : "", s->remove_uids[i]);
-		o += (size_t)n;
-		i = j + 1;
-	}
-	s->remove_chunk_end = i;
+	s->remove_chunk_end = pop3_uid_set(s->remove_uids, s->remove_count, s->remove_next,
+					   s->remove_set, POP3_UID_SET_MAX + 32,
+					   POP3_UID_SET_MAX);
 }
 
 /* The Trash name as an IMAP quoted string; -1 if it cannot be one. */
@@ -139,7 +123,7 @@ static void pop3_remove_step_done(void *ctx, const struct imap_reply *reply)
 			return;
 		}
 		s->remove_step = s->remove_first_step;
-		pop3_uid_set(s);
+		pop3_remove_set(s);
 		break;
 	}
 	pop3_remove_next(s);
@@ -201,7 +185,7 @@ static void pop3_remove_start(struct pop3_session *s)
 		 s->remove_trash ? "trash" : "expunge", s->remove_trash ? " mailbox=" : "",
 		 s->remove_trash ? s->trash : "");
 	s->remove_step = s->remove_first_step;
-	pop3_uid_set(s);
+	pop3_remove_set(s);
 	pop3_remove_next(s);
 }
 

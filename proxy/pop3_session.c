@@ -109,6 +109,8 @@ static void pop3_session_free(struct pop3_session *s)
 	free(s->account);
 	free(s->remove_uids);
 	free(s->remove_set);
+	free(s->state_uids);
+	pop3_fingerprints_free(s);
 	free(s->msgs);
 	event_free(s->timer);
 	event_free(s->resume_ev);

@@ -23,6 +23,13 @@ static const char *const pop3_delete_names[] = {
 _Static_assert(sizeof(pop3_delete_names) / sizeof(pop3_delete_names[0]) ==
 	       CONF_DELETE_EXPUNGE + 1, "names must match enum conf_delete_action");
 
+static int pop3_fp_cmp(const void *a, const void *b)
+{
+	const struct pop3_fp *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
 static bool pop3_uid_in(const uint32_t *sorted, size_t n, uint32_t uid)
 {
 	size_t lo = 0, hi = n;
@@ -81,7 +88,98 @@ static void pop3_lock_timer_start(struct pop3_session *s)
 		event_add(s->lock_timer, &tv);
 }
 
-/* ---- login: lock, view ---- */
+/* ---- login: lock, view, re-map ---- */
+
+static void pop3_view_loaded(void *ctx, enum cache_status st, const struct cache_view *view);
+
+static void pop3_state_load_view(struct pop3_session *s)
+{
+	/* The starting point is recorded when the device is first seen, under
+	   the policy of that moment: under "all" it is 1, so a later switch
+	   to "new" does not take old mail away from existing devices. */
+	s->doing = "loading the device view";
+	s->cache_req = cache_load_view(s->srv->cache, s->account, s->device, s->uidvalidity,
+				       s->conf->new_device_sees == CONF_NEW_DEVICE_NEW ?
+				       s->uidnext : 1, pop3_view_loaded, s);
+	if (s->cache_req == NULL)
+		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+}
+
+static void pop3_remapped(void *ctx, enum cache_status st)
+{
+	struct pop3_session *s = ctx;
+
+	s->cache_req = NULL;
+	/* CONFLICT: another session re-mapped first. Either way the view is
+	   read again; it must now match. */
+	if (st != CACHE_OK && st != CACHE_CONFLICT) {
+		log_warn("%s event=remap_failed status=%s", s->log_id, cache_status_name(st));
+		pop3_login_abort(s, st == CACHE_ERROR ?
+				 "-ERR [SYS/PERM] Device state could not follow the recreated mailbox" :
+				 "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		return;
+	}
+	log_info("%s event=remapped from_uidvalidity=%u to_uidvalidity=%u status=%s",
+		 s->log_id, s->remap_from, s->uidvalidity, cache_status_name(st));
+	pop3_state_load_view(s);
+}
+
+static void pop3_remap_fps(struct pop3_session *s, bool ok, struct pop3_fp *fps, size_t n)
+{
+	struct cache_remap_msg *msgs;
+	char (*none)[24];
+	size_t i;
+
+	free(s->state_uids);
+	s->state_uids = NULL;
+	if (!ok) {
+		pop3_login_abort(s, "-ERR [SYS/TEMP] Upstream failed while following the "
+				 "recreated mailbox");
+		return;
+	}
+	msgs = calloc(n + 1, sizeof(*msgs));
+	none = calloc(n + 1, sizeof(*none));
+	if (msgs == NULL || none == NULL) {
+		free(msgs);
+		free(none);
+		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	/* The server answers in UID order for a UID range, but nothing
+	   requires it. */
+	qsort(fps, n, sizeof(*fps), pop3_fp_cmp);
+	for (i = 0; i < n; i++) {
+		msgs[i].uid = fps[i].uid;
+		msgs[i].internaldate = fps[i].internaldate > 0 ? (uint64_t)fps[i].internaldate : 0;
+		/* A message with no identifying header matches nothing. */
+		snprintf(none[i], sizeof(none[i]), "none:%u", fps[i].uid);
+		msgs[i].fingerprint = fps[i].fp[0] != '\0' ? fps[i].fp : none[i];
+	}
+	s->doing = "moving the device state to the recreated mailbox";
+	s->cache_req = cache_remap(s->srv->cache, s->account, s->remap_from, s->uidvalidity,
+				   s->uidnext, msgs, n, pop3_remapped, s);
+	free(msgs);
+	free(none);
+	if (s->cache_req == NULL)
+		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+}
+
+/* Fingerprints of every message of the recreated mailbox, then one atomic
+   re-map of every device's state onto the new UIDs. */
+static void pop3_state_remap(struct pop3_session *s)
+{
+	s->state_uids = malloc((s->msg_count + 1) * sizeof(*s->state_uids));
+	if (s->state_uids == NULL) {
+		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	for (unsigned int i = 0; i < s->msg_count; i++)
+		s->state_uids[i] = s->msgs[i].uid;
+	s->doing = "fingerprinting the recreated mailbox";
+	pop3_fingerprints_fetch(s, s->state_uids, s->msg_count, pop3_remap_fps);
+}
+
+static void pop3_state_remap(struct pop3_session *s);
 
 static void pop3_view_loaded(void *ctx, enum cache_status st, const struct cache_view *view)
 {
@@ -99,13 +197,20 @@ static void pop3_view_loaded(void *ctx, enum cache_status st, const struct cache
 		return;
 	}
 	if (view->uidvalidity != 0 && view->uidvalidity != s->uidvalidity) {
-		/* The upstream mailbox was recreated: every UID (and so every
-		   UIDL) changed. Serving the old hides against new UIDs would
-		   hide the wrong mail; nothing is served until it is resolved. */
-		log_error("%s event=uidvalidity_changed account_state=%u upstream=%u "
-			  "action=refused", s->log_id, view->uidvalidity, s->uidvalidity);
-		pop3_login_abort(s, "-ERR [SYS/PERM] The upstream mailbox was reset "
-				 "(UIDVALIDITY changed); per-device state must be migrated");
+		/* The upstream mailbox was recreated: every UID changed. The
+		   state follows the messages by fingerprint, once; a second
+		   mismatch right after means something keeps changing it. */
+		if (s->remap_from != 0) {
+			log_error("%s event=uidvalidity_changed_again state=%u upstream=%u",
+				  s->log_id, view->uidvalidity, s->uidvalidity);
+			pop3_login_abort(s, "-ERR [SYS/TEMP] The upstream mailbox keeps "
+					 "changing, try again later");
+			return;
+		}
+		log_warn("%s event=uidvalidity_changed state=%u upstream=%u action=remap",
+			 s->log_id, view->uidvalidity, s->uidvalidity);
+		s->remap_from = view->uidvalidity;
+		pop3_state_remap(s);
 		return;
 	}
 	for (unsigned int i = 0; i < s->msg_count; i++) {
@@ -145,15 +250,7 @@ static void pop3_locked(void *ctx, enum cache_status st)
 		return;
 	}
 	s->locked = true;
-	s->doing = "loading the device view";
-	/* The starting point is recorded when the device is first seen, under
-	   the policy of that moment: under "all" it is 1, so a later switch
-	   to "new" does not take old mail away from existing devices. */
-	s->cache_req = cache_load_view(s->srv->cache, s->account, s->device, s->uidvalidity,
-				       s->conf->new_device_sees == CONF_NEW_DEVICE_NEW ?
-				       s->uidnext : 1, pop3_view_loaded, s);
-	if (s->cache_req == NULL)
-		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+	pop3_state_load_view(s);
 }
 
 void pop3_state_open(struct pop3_session *s)
@@ -221,6 +318,41 @@ static void pop3_removed(struct pop3_session *s, bool ok, bool permanent,
 	pop3_upstream_quit(s);
 }
 
+/* Fingerprints let the hides follow the messages if the mailbox is ever
+   recreated; without them (the fetch failed) the hide still happens. */
+static void pop3_quit_fps(struct pop3_session *s, bool ok, struct pop3_fp *fps, size_t nfps)
+{
+	size_t n = s->state_uid_count;
+	const char **fp = calloc(n + 1, sizeof(*fp));
+
+	if (fp == NULL) {
+		pop3_quit_failed(s, "-ERR [SYS/TEMP] Out of memory; nothing was deleted",
+				 "out of memory");
+		return;
+	}
+	if (!ok)
+		log_warn("%s event=hide_without_fingerprints", s->log_id);
+	/* fps come in the server's order; uids are sorted */
+	qsort(fps, nfps, sizeof(*fps), pop3_fp_cmp);
+	for (size_t i = 0, j = 0; ok && i < n; i++) {
+		while (j < nfps && fps[j].uid < s->state_uids[i])
+			j++;
+		if (j < nfps && fps[j].uid == s->state_uids[i] && fps[j].fp[0] != '\0')
+			fp[i] = fps[j].fp;
+	}
+	s->doing = "saving the hidden messages";
+	/* One atomic write: a crash before it hides nothing, after it all. */
+	s->cache_req = cache_hide(s->srv->cache, s->account, s->device, s->lock_token,
+				  s->conf->delete_action == CONF_DELETE_HIDE_ALL, s->uidvalidity,
+				  s->state_uids, fp, n, pop3_hidden, s);
+	free(fp);
+	free(s->state_uids);
+	s->state_uids = NULL;
+	if (s->cache_req == NULL)
+		pop3_quit_failed(s, "-ERR [SYS/TEMP] Out of memory; nothing was deleted",
+				 "out of memory");
+}
+
 void pop3_state_quit(struct pop3_session *s)
 {
 	enum conf_delete_action action = s->conf->delete_action;
@@ -264,15 +396,10 @@ void pop3_state_quit(struct pop3_session *s)
 		if ((s->msgs[i].flags & POP3_MSG_DELETED) != 0)
 			uids[n++] = s->msgs[i].uid;
 	}
-	s->doing = "saving the hidden messages";
-	/* One atomic write: a crash before it hides nothing, after it all. */
-	s->cache_req = cache_hide(s->srv->cache, s->account, s->device, s->lock_token,
-				  action == CONF_DELETE_HIDE_ALL, s->uidvalidity, uids,
-				  NULL, n, pop3_hidden, s);
-	free(uids);
-	if (s->cache_req == NULL)
-		pop3_quit_failed(s, "-ERR [SYS/TEMP] Out of memory; nothing was deleted",
-				 "out of memory");
+	s->state_uids = uids;
+	s->state_uid_count = n;
+	s->doing = "fingerprinting the deleted messages";
+	pop3_fingerprints_fetch(s, uids, n, pop3_quit_fps);
 }
 
 void pop3_state_close(struct pop3_session *s)

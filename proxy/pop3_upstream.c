@@ -224,6 +224,7 @@ static void pop3_login_failed(struct pop3_session *s, const char *reply, bool de
 	s->msg_count = 0;
 	s->exists = 0;
 	s->uidnext = 0;
+	s->remap_from = 0;
 	s->uidvalidity = 0;
 	s->listing_failed = false;
 	log_info("%s event=login_failed user=%s client=%s reply=\"%s\"", s->log_id,

@@ -78,6 +78,9 @@ void tls_close_notify(struct bufferevent *bev);
    "none" for a plain one. */
 const char *tls_version(struct bufferevent *bev);
 
+/* SHA-256 of data as 64 lower-case hex digits + NUL into hex (65). */
+void tls_sha256_hex(const void *data, size_t len, char hex[65]);
+
 /* Base64 (RFC 4648, with padding). Encode writes a NUL-terminated string
    into dst (size >= 4*((len+2)/3)+1) and returns its length. Decode
    returns the decoded length, or -1 for invalid input or when dst

@@ -892,6 +892,61 @@ class TestRedisFailures(Base):
                         "wrong Redis password -> %r%s" % (rep, self.ctx(c, bad)))
 
 
+# ---------------------------------------------------------------- 7a. UIDVALIDITY
+
+def recreate_mailbox(user):
+    """What a server migration or a lost index does: Dovecot forgets the
+    mailbox's UIDs and numbers it again under a new UIDVALIDITY."""
+    md = DC.maildir(user)
+    for name in os.listdir(md):
+        if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
+            os.unlink(os.path.join(md, name))
+
+
+class TestUidvalidityChange(Base):
+    def test_state_follows_the_messages(self):
+        user = new_mailbox()
+        time.sleep(1.1)          # the mailbox's mail is older than the device
+        gw = self.gateway(policy={"new_device_sees": "new"})
+        late = self.login(gw, user + "#late")
+        self.assertEqual(late.cmd("STAT"), "+OK 0 0", self.ctx(late, gw))
+        self.quit(late, gw)
+        time.sleep(1.1)
+        mid1, _ = append(user, "remap1")
+        mid2, _ = append(user, "remap2")
+        mid3, _ = append(user, "remap3")
+        s = Snap(user)
+        late = self.login(gw, user + "#late")
+        uidls, _ = self.view(late, gw)
+        self.assertEqual(len(uidls), 3, self.ctx(late, gw))
+        self.dele(late, 2, gw)                        # hides remap2 for "late"
+        self.quit(late, gw)
+
+        # recreate: first drop an old message so every UID shifts
+        with DC.imap(user) as im:
+            first = im.listing()[0]
+            im.store(first, "+FLAGS.SILENT", "\\Deleted")
+            im.c.expunge()
+        time.sleep(1.1)          # a new UIDVALIDITY is time based
+        recreate_mailbox(user)
+        s2 = Snap(user)
+        self.assertNotEqual(s2.uv, s.uv, "the test did not get a new UIDVALIDITY")
+        self.assertNotEqual(s2.uid_of(mid3), s.uid_of(mid3), "UIDs did not move")
+
+        late = self.login(gw, user + "#late")
+        uidls, _ = self.view(late, gw)
+        self.assertEqual(uidls, s2.uidls([s2.uid_of(mid1), s2.uid_of(mid3)]),
+                         "after the re-map 'late' must see remap1 and remap3 only, under "
+                         "the new UIDVALIDITY" + self.ctx(late, gw))
+        self.assertEqual(late.retr(2), h.expected_retr(s2.bodies[s2.uid_of(mid3)]))
+        self.quit(late, gw)
+        self.assertTrue(gw.wait_log(r"event=remapped", 2), gw.log_text()[-2000:])
+        # a device first seen now starts from now on the new numbering
+        fresh = self.login(gw, user + "#fresh")
+        self.assertEqual(fresh.cmd("STAT"), "+OK 0 0", self.ctx(fresh, gw))
+        self.quit(fresh, gw)
+
+
 # ---------------------------------------------------------------- 7. state survives
 
 class TestStateSurvives(Base):

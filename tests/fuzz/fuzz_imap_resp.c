@@ -83,6 +83,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(line, data, size);
 	(void)imap_caps_parse(line, size);
 	check_fetch(line, size);
+	{
+		/* LIST data and date-times: bounded output, sane ranges */
+		char name[64];
+		unsigned int attrs;
+		int64_t t;
+
+		if (imap_list_parse(line, size, &attrs, name, sizeof(name), &error) == 0)
+			CHECK(strlen(name) < sizeof(name));
+		if (imap_parse_date_time(line, size, &t) == 0)
+			CHECK(t > -62200000000LL && t < 253500000000LL);
+	}
 	if (imap_resp_parse(line, size, &r, &error) < 0) {
 		CHECK(error != NULL);
 		free(line);

@@ -653,6 +653,59 @@ START_TEST(list_name_too_long)
 }
 END_TEST
 
+static const struct {
+	const char *in;
+	int ok;
+	long long t;
+} date_cases[] = {
+	{ "17-Jul-1996 02:44:25 -0700", 1, 837596665LL },
+	{ "01-Jan-1970 00:00:00 +0000", 1, 0 },
+	{ " 1-Jan-1970 01:00:00 +0100", 1, 0 },
+	{ "29-Feb-2024 12:00:00 +0000", 1, 1709208000LL },
+	{ "14-nov-2023 22:13:20 +0000", 1, 1700000000LL },
+	{ "31-Dec-1999 23:59:60 +0000", 1, 946684800LL },
+	{ "17-Jul-1996 02:44:25 0700", 0, 0 },
+	{ "17-Jux-1996 02:44:25 -0700", 0, 0 },
+	{ "32-Jul-1996 02:44:25 -0700", 0, 0 },
+	{ "17-Jul-1996 24:00:00 -0700", 0, 0 },
+	{ "17-Jul-1996 02:60:00 -0700", 0, 0 },
+	{ "17-Jul-1996 02:44:25 -0760", 0, 0 },
+	{ "17-Jul-96 02:44:25 -0700", 0, 0 },
+	{ "7-Jul-1996 02:44:25 -0700", 0, 0 },
+	{ "", 0, 0 },
+};
+
+START_TEST(date_time_table)
+{
+	int64_t t = -1;
+	const char *in = date_cases[_i].in;
+	int ret = imap_parse_date_time(in, strlen(in), &t);
+
+	ck_assert_msg((ret == 0) == date_cases[_i].ok, "%s", in);
+	if (ret == 0)
+		ck_assert_int_eq(t, date_cases[_i].t);
+}
+END_TEST
+
+START_TEST(fetch_internaldate)
+{
+	struct imap_fetch f;
+	const char *error;
+	const char *items = "(UID 5 INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" "
+		"BODY[HEADER.FIELDS (MESSAGE-ID)] {12})";
+
+	ck_assert_int_eq(imap_fetch_parse(items, strlen(items), false, &f, &error), 0);
+	ck_assert(f.has_internaldate);
+	ck_assert_int_eq(f.internaldate, 837596665LL);
+	ck_assert_uint_eq(f.uid, 5);
+	/* a malformed date is skipped, the rest still parsed */
+	items = "(INTERNALDATE \"yesterday\" UID 6)";
+	ck_assert_int_eq(imap_fetch_parse(items, strlen(items), false, &f, &error), 0);
+	ck_assert(!f.has_internaldate);
+	ck_assert_uint_eq(f.uid, 6);
+}
+END_TEST
+
 static Suite *imap_resp_suite(void)
 {
 	Suite *s = suite_create("imap_resp");
@@ -674,6 +727,8 @@ static Suite *imap_resp_suite(void)
 	tcase_add_test(tc, test_depth_cap);
 	tcase_add_loop_test(tc, list_table, 0, (int)(sizeof(list_cases) / sizeof(list_cases[0])));
 	tcase_add_test(tc, list_name_too_long);
+	tcase_add_loop_test(tc, date_time_table, 0, (int)(sizeof(date_cases) / sizeof(date_cases[0])));
+	tcase_add_test(tc, fetch_internaldate);
 	suite_add_tcase(s, tc);
 	return s;
 }

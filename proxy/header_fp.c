@@ -1,0 +1,136 @@
+#include "header_fp.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define HEADER_FP_LINES 16
+/* One field's value at most (RFC 5322's line limit): a huge Subject must
+   not crowd the other fields out of the form. */
+#define HEADER_FP_VALUE_MAX 998
+
+static const char *const header_fp_names[] = { "message-id", "date", "from", "subject" };
+
+static char fp_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static int fp_is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* Index of the field name hdr[0..n) in header_fp_names, or -1. */
+static int fp_field(const char *name, size_t n)
+{
+	for (size_t i = 0; i < sizeof(header_fp_names) / sizeof(header_fp_names[0]); i++) {
+		const char *want = header_fp_names[i];
+		size_t k;
+
+		if (strlen(want) != n)
+			continue;
+		for (k = 0; k < n && fp_lower(name[k]) == want[k]; k++)
+			;
+		if (k == n)
+			return (int)i;
+	}
+	return -1;
+}
+
+struct fp_line {
+	const char *text;
+	size_t len;
+};
+
+static int fp_line_cmp(const void *a, const void *b)
+{
+	const struct fp_line *x = a, *y = b;
+	size_t n = x->len < y->len ? x->len : y->len;
+	int c = memcmp(x->text, y->text, n);
+
+	return c != 0 ? c : (x->len > y->len) - (x->len < y->len);
+}
+
+size_t header_fp_canonical(const char *hdr, size_t len, char *out)
+{
+	char work[HEADER_FP_MAX + 1];
+	struct fp_line lines[HEADER_FP_LINES];
+	size_t w = 0, nlines = 0, o = 0, i = 0;
+
+	while (i < len && nlines < HEADER_FP_LINES) {
+		/* a field: name ':' value, continuation lines start with WSP */
+		size_t start = i, colon;
+		int field;
+
+		while (i < len && hdr[i] != ':' && hdr[i] != '\n')
+			i++;
+		if (i >= len || hdr[i] != ':') {
+			/* not a field line (the blank end, or junk): skip it */
+			while (i < len && hdr[i] != '\n')
+				i++;
+			i++;
+			continue;
+		}
+		colon = i++;
+		field = fp_field(hdr + start, colon - start);
+		{
+			size_t line_start = w, value_len = 0;
+			int space = 0, any = 0;
+
+			if (field >= 0) {
+				const char *name = header_fp_names[field];
+				size_t nl = strlen(name);
+
+				if (w + nl + 1 < sizeof(work)) {
+					memcpy(work + w, name, nl);
+					w += nl;
+					work[w++] = ':';
+				}
+			}
+			/* the value, up to a line end not followed by WSP */
+			while (i < len) {
+				char c = hdr[i];
+
+				if (c == '\n' && (i + 1 >= len || (hdr[i + 1] != ' ' && hdr[i + 1] != '\t'))) {
+					i++;
+					break;
+				}
+				i++;
+				if (field < 0)
+					continue;
+				if (fp_is_ws(c)) {
+					space = any;
+					continue;
+				}
+				if (w + 2 >= sizeof(work) || value_len + 2 > HEADER_FP_VALUE_MAX)
+					continue;
+				if (space) {
+					work[w++] = ' ';
+					value_len++;
+				}
+				work[w++] = c;
+				value_len++;
+				space = 0;
+				any = 1;
+			}
+			/* an empty field counts as absent */
+			if (field >= 0 && !any)
+				w = line_start;
+			if (field >= 0 && any) {
+				lines[nlines].text = work + line_start;
+				lines[nlines].len = w - line_start;
+				nlines++;
+			}
+		}
+	}
+	qsort(lines, nlines, sizeof(lines[0]), fp_line_cmp);
+	for (i = 0; i < nlines; i++) {
+		if (o + lines[i].len + 1 > HEADER_FP_MAX)
+			break;
+		memcpy(out + o, lines[i].text, lines[i].len);
+		o += lines[i].len;
+		out[o++] = '\n';
+	}
+	out[o] = '\0';
+	return o;
+}

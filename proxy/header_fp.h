@@ -1,0 +1,32 @@
+#ifndef HEADER_FP_H
+#define HEADER_FP_H
+
+/*
+ * Message fingerprints for re-mapping per-device state when an upstream
+ * mailbox is recreated (new UIDVALIDITY, new UIDs). Pure: libc only.
+ *
+ * The input is what BODY.PEEK[HEADER.FIELDS (MESSAGE-ID DATE FROM SUBJECT)]
+ * returns. The canonical form does not depend on line ends, folding,
+ * runs of white space, field-name case or field order, so the same message
+ * stored again (by a migration, a restore, another server) gives the same
+ * form; the caller digests it.
+ */
+
+#include <stddef.h>
+
+#define HEADER_FP_FIELDS "MESSAGE-ID DATE FROM SUBJECT"
+/* Longest canonical form; a longer header block is cut (the digest then
+   covers its start, still stable for the same message). */
+#define HEADER_FP_MAX 4096
+
+/*
+ * Writes the canonical form of the header block hdr[0..len) into out
+ * (HEADER_FP_MAX + 1 bytes): for each of the four fields present,
+ * "<lower-case name>:<value>\n" with the value unfolded, white space runs
+ * as one space, trimmed, cut at 998 octets; empty fields left out; lines
+ * sorted. Returns its length (0: none of the
+ * fields present). Never fails; NUL and 8-bit octets are kept as they are.
+ */
+size_t header_fp_canonical(const char *hdr, size_t len, char *out);
+
+#endif
