@@ -747,3 +747,22 @@ int imap_fetch_parse(const char *items, size_t len, bool partial,
 		}
 	}
 }
+
+int imap_fetch_resp(const struct imap_resp *resp, bool partial,
+		    struct imap_fetch *fetch, const char **error_r)
+{
+	if (resp->kind != IMAP_RESP_UNTAGGED || !resp->has_num ||
+	    !imap_resp_keyword_is(resp, "FETCH"))
+		return 1;
+	return imap_fetch_parse(resp->rest, resp->rest_len, partial, fetch, error_r);
+}
+
+int imap_fetch_line(const char *line, size_t len, bool partial,
+		    struct imap_fetch *fetch, const char **error_r)
+{
+	struct imap_resp resp;
+
+	if (imap_resp_parse(line, len, &resp, error_r) < 0)
+		return -1;
+	return imap_fetch_resp(&resp, partial, fetch, error_r);
+}

@@ -177,6 +177,19 @@ int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
  */
 int imap_parse_date_time(const char *s, size_t len, int64_t *time_r);
 
+/*
+ * A "* <n> FETCH (...)" response: 0 and *fetch when resp is one and its
+ * items parse (imap_fetch_parse, partial as there); 1 when resp is some
+ * other response; -1 with *error_r when its items are malformed.
+ */
+int imap_fetch_resp(const struct imap_resp *resp, bool partial,
+		    struct imap_fetch *fetch, const char **error_r);
+
+/* The same from a line's text (a LITERAL_BEGIN prefix with partial);
+   -1 also when the line is no well-formed response. */
+int imap_fetch_line(const char *line, size_t len, bool partial,
+		    struct imap_fetch *fetch, const char **error_r);
+
 /* Undoes quoted-string escaping (\" and \\) of src into dst (at least
    src_len octets). Returns the length written. */
 size_t imap_unquote(const char *src, size_t src_len, char *dst);

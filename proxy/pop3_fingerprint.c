@@ -76,13 +76,10 @@ static void pop3_fp_add(struct pop3_session *s, const struct imap_fetch *f,
 static bool pop3_fp_literal_begin(void *ctx, const char *prefix, size_t len, uint64_t size)
 {
 	struct pop3_session *s = ctx;
-	struct imap_resp resp;
 	struct imap_fetch f;
 	const char *error;
 
-	if (imap_resp_parse(prefix, len, &resp, &error) < 0 || !resp.has_num ||
-	    !imap_resp_keyword_is(&resp, "FETCH") ||
-	    imap_fetch_parse(resp.rest, resp.rest_len, true, &f, &error) < 0 ||
+	if (imap_fetch_line(prefix, len, true, &f, &error) != 0 ||
 	    !f.ends_with_body_literal || strncmp(f.body.section, "HEADER.FIELDS", 13) != 0)
 		return false;
 	s->fp_job->raw_len = 0;
@@ -110,8 +107,7 @@ static void pop3_fp_untagged(void *ctx, const struct imap_resp *resp)
 	struct imap_fetch f;
 	const char *error;
 
-	if (!resp->has_num || !imap_resp_keyword_is(resp, "FETCH") ||
-	    imap_fetch_parse(resp->rest, resp->rest_len, false, &f, &error) < 0 ||
+	if (imap_fetch_resp(resp, false, &f, &error) != 0 ||
 	    f.body_count == 0 || strncmp(f.body.section, "HEADER.FIELDS", 13) != 0) {
 		job->have_raw = false;
 		return;

@@ -51,9 +51,11 @@ static void pop3_list_untagged(void *ctx, const struct imap_resp *resp)
 	struct imap_fetch f;
 	const char *error;
 
-	if (!resp->has_num || !imap_resp_keyword_is(resp, "FETCH"))
+	int ret = imap_fetch_resp(resp, false, &f, &error);
+
+	if (ret > 0)
 		return;
-	if (imap_fetch_parse(resp->rest, resp->rest_len, false, &f, &error) < 0) {
+	if (ret < 0) {
 		log_warn("%s event=upstream_bad_fetch error=\"%s\"", s->log_id, error);
 		s->listing_failed = true;
 		return;
@@ -384,13 +386,10 @@ static bool pop3_fetch_literal_begin(void *ctx, const char *prefix, size_t len,
 				     uint64_t size)
 {
 	struct pop3_session *s = ctx;
-	struct imap_resp resp;
 	struct imap_fetch f;
 	const char *error;
 
-	if (imap_resp_parse(prefix, len, &resp, &error) < 0 || !resp.has_num ||
-	    !imap_resp_keyword_is(&resp, "FETCH") ||
-	    imap_fetch_parse(resp.rest, resp.rest_len, true, &f, &error) < 0 ||
+	if (imap_fetch_line(prefix, len, true, &f, &error) != 0 ||
 	    !f.ends_with_body_literal || f.body.kind != IMAP_VALUE_LITERAL ||
 	    !pop3_fetch_wanted(s, &f))
 		return false;
@@ -430,8 +429,7 @@ static void pop3_fetch_untagged(void *ctx, const struct imap_resp *resp)
 	const char *error;
 
 	/* NIL is no message: it is not taken for an empty one. */
-	if (!resp->has_num || !imap_resp_keyword_is(resp, "FETCH") ||
-	    imap_fetch_parse(resp->rest, resp->rest_len, false, &f, &error) < 0 ||
+	if (imap_fetch_resp(resp, false, &f, &error) != 0 ||
 	    f.body.kind != IMAP_VALUE_QUOTED || !pop3_fetch_wanted(s, &f))
 		return;
 	char *buf = malloc(f.body.value_len + 1);

@@ -706,6 +706,29 @@ START_TEST(fetch_internaldate)
 }
 END_TEST
 
+START_TEST(fetch_line_helper)
+{
+	struct imap_fetch f;
+	const char *error = NULL;
+	const char *ok = "* 3 FETCH (UID 9 BODY[] {5}";
+
+	ck_assert_int_eq(imap_fetch_line(ok, strlen(ok), true, &f, &error), 0);
+	ck_assert_uint_eq(f.uid, 9);
+	ck_assert(f.ends_with_body_literal);
+	/* complete line required without partial */
+	ck_assert_int_eq(imap_fetch_line(ok, strlen(ok), false, &f, &error), -1);
+	/* other responses are not FETCH: 1 */
+	ck_assert_int_eq(imap_fetch_line("* 3 EXISTS", 10, false, &f, &error), 1);
+	ck_assert_int_eq(imap_fetch_line("* OK [UIDNEXT 4] x", 18, false, &f, &error), 1);
+	ck_assert_int_eq(imap_fetch_line("a1 OK FETCH done", 16, false, &f, &error), 1);
+	/* malformed items, malformed line: -1 with an error */
+	error = NULL;
+	ck_assert_int_eq(imap_fetch_line("* 3 FETCH UID 9", 15, false, &f, &error), -1);
+	ck_assert_ptr_nonnull(error);
+	ck_assert_int_eq(imap_fetch_line("", 0, false, &f, &error), -1);
+}
+END_TEST
+
 static Suite *imap_resp_suite(void)
 {
 	Suite *s = suite_create("imap_resp");
@@ -729,6 +752,7 @@ static Suite *imap_resp_suite(void)
 	tcase_add_test(tc, list_name_too_long);
 	tcase_add_loop_test(tc, date_time_table, 0, (int)(sizeof(date_cases) / sizeof(date_cases[0])));
 	tcase_add_test(tc, fetch_internaldate);
+	tcase_add_test(tc, fetch_line_helper);
 	suite_add_tcase(s, tc);
 	return s;
 }
