@@ -28,7 +28,7 @@ DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server curl fetchmail \
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 \
 	    -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -I. -Iproxy -Iconf -Icache
+CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -iquote . -iquote proxy -iquote conf -iquote cache
 ifeq ($(SANITIZE),1)
 BUILD    := build-asan
 CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -76,7 +76,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I. -Iproxy -Iconf \
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -iquote . -iquote proxy -iquote conf -iquote cache \
 	    -fsanitize=fuzzer,address,undefined -o $@ $< $(PURE_SRC)
 
 deps:

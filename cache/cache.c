@@ -15,6 +15,7 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "metrics.h"
 
 static const char cache_step_auth[] = "AUTH";
 static const char cache_step_select[] = "SELECT";
@@ -105,6 +106,8 @@ static void cache_req_deliver(struct cache_req *req)
 
 void cache_req_complete(struct cache_req *req, enum cache_status st)
 {
+	if (st == CACHE_UNAVAILABLE || st == CACHE_ERROR)
+		metrics_redis_error();
 	req->status = st;
 	req->state = CACHE_REQ_DONE;
 	event_del(req->ev);

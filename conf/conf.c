@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <syslog.h>
 #include <unistd.h>
 
 #define CONF_DEFAULT_LISTEN_HOST "127.0.0.1"
@@ -32,15 +34,21 @@ struct conf_ctx {
 	FILE *file;
 	unsigned int lineno;        /* line inih is working on */
 	unsigned int error_line;    /* 0: no error of ours yet */
-	bool port_set;
+	int route;                  /* section being read: -1 [upstream], else
+				       routes[route]; -2 neither */
 	unsigned int listen_tls_line; /* first listen_tls, for errors */
 	unsigned int tls_file_line;   /* first [tls] file key */
-	unsigned int seen_line[32]; /* per conf_keys row; 0 = not seen */
+	unsigned int seen_line[64]; /* per conf_keys row; 0 = not seen */
+	unsigned int upstream_line; /* first [upstream] header */
 	char error[320];
 };
 
+/* "route" stands for the "[route DOMAIN]" sections. */
 static const char *const conf_sections[] = { "server", "upstream", "log",
-					     "tls", "cache", "policy", NULL };
+					     "tls", "cache", "policy", "process",
+					     "metrics", "route", NULL };
+static const char *const conf_login_names[] = { "full", "local-part", NULL };
+_Static_assert(CONF_LOGIN_FULL == 0 && CONF_LOGIN_LOCAL_PART == 1, "conf_login_names order");
 static const char *const conf_delete_names[] = { "hide", "hide-all", "trash",
 						 "expunge", NULL };
 static const char *const conf_new_device_names[] = { "all", "new", NULL };
@@ -269,20 +277,28 @@ static int conf_set_greeting(struct conf_ctx *ctx, const char *value,
 	return conf_set_string(&ctx->conf->greeting, value, error_r);
 }
 
+/* The upstream whose section is being read ([upstream] or a route). */
+static struct conf_upstream *conf_cur_up(struct conf_ctx *ctx)
+{
+	return ctx->route >= 0 ? &ctx->conf->routes[ctx->route] : ctx->conf->upstream;
+}
+
 static int conf_set_upstream_host(struct conf_ctx *ctx, const char *value,
 				  const char **error_r)
 {
 	if (conf_parse_host(value, error_r) < 0)
 		return -1;
-	return conf_set_string(&ctx->conf->upstream_host, value, error_r);
+	return conf_set_string(&conf_cur_up(ctx)->host, value, error_r);
 }
 
 static int conf_set_upstream_port(struct conf_ctx *ctx, const char *value,
 				  const char **error_r)
 {
-	if (conf_parse_port(value, &ctx->conf->upstream_port, error_r) < 0)
+	struct conf_upstream *up = conf_cur_up(ctx);
+
+	if (conf_parse_port(value, &up->port, error_r) < 0)
 		return -1;
-	ctx->port_set = true;
+	up->port_set = true;
 	return 0;
 }
 
@@ -295,14 +311,27 @@ static int conf_set_upstream_tls(struct conf_ctx *ctx, const char *value,
 		*error_r = "expected imaps, starttls or none";
 		return -1;
 	}
-	ctx->conf->upstream_tls = (enum conf_tls_mode)i;
+	conf_cur_up(ctx)->tls = (enum conf_tls_mode)i;
 	return 0;
 }
 
 static int conf_set_upstream_verify(struct conf_ctx *ctx, const char *value,
 				    const char **error_r)
 {
-	return conf_parse_bool(value, &ctx->conf->upstream_verify, error_r);
+	return conf_parse_bool(value, &conf_cur_up(ctx)->verify, error_r);
+}
+
+static int conf_set_upstream_login_name(struct conf_ctx *ctx, const char *value,
+					const char **error_r)
+{
+	unsigned int i;
+
+	if (conf_parse_enum(value, conf_login_names, &i, error_r) < 0) {
+		*error_r = "expected full or local-part";
+		return -1;
+	}
+	conf_cur_up(ctx)->login_name = (enum conf_login_name)i;
+	return 0;
 }
 
 /* An absolute path to a readable file, or "" for none (NULL). */
@@ -332,7 +361,7 @@ static int conf_set_file(char **dst, const char *value, const char **error_r)
 static int conf_set_upstream_ca_file(struct conf_ctx *ctx, const char *value,
 				     const char **error_r)
 {
-	return conf_set_file(&ctx->conf->upstream_ca_file, value, error_r);
+	return conf_set_file(&conf_cur_up(ctx)->ca_file, value, error_r);
 }
 
 static int conf_set_tls_cert_file(struct conf_ctx *ctx, const char *value,
@@ -355,7 +384,7 @@ static int conf_set_upstream_timeout(struct conf_ctx *ctx, const char *value,
 				     const char **error_r)
 {
 	return conf_duration_in(value, 1, 600, "out of range (1s..10m)",
-				&ctx->conf->upstream_timeout_secs, error_r);
+				&conf_cur_up(ctx)->timeout_secs, error_r);
 }
 
 /* A mailbox name sent as an IMAP atom: no quoting, no modified UTF-7. */
@@ -383,7 +412,7 @@ static int conf_set_upstream_mailbox_into(char **dst, const char *value,
 static int conf_set_upstream_mailbox(struct conf_ctx *ctx, const char *value,
 				     const char **error_r)
 {
-	return conf_set_upstream_mailbox_into(&ctx->conf->upstream_mailbox, value, error_r);
+	return conf_set_upstream_mailbox_into(&conf_cur_up(ctx)->mailbox, value, error_r);
 }
 
 static int conf_set_log_target(struct conf_ctx *ctx, const char *value,
@@ -551,12 +580,165 @@ static int conf_set_trash_mailbox(struct conf_ctx *ctx, const char *value,
 	return conf_set_upstream_mailbox_into(&ctx->conf->trash_mailbox, value, error_r);
 }
 
+static int conf_set_max_connections_per_ip(struct conf_ctx *ctx, const char *value,
+					   const char **error_r)
+{
+	return conf_uint_in(value, 0, 1000000, "out of range (0..1000000, 0: no limit)",
+			    &ctx->conf->max_connections_per_ip, error_r);
+}
+
+static int conf_msecs_in(const char *value, unsigned int max, const char *range,
+			 unsigned int *ms_r, const char **error_r)
+{
+	unsigned int v;
+
+	if (conf_parse_msecs(value, UINT_MAX, &v, error_r) < 0)
+		return -1;
+	if (v > max) {
+		*error_r = range;
+		return -1;
+	}
+	*ms_r = v;
+	return 0;
+}
+
+static int conf_set_auth_fail_delay_max(struct conf_ctx *ctx, const char *value,
+					const char **error_r)
+{
+	return conf_msecs_in(value, 300000, "out of range (0..5m)",
+			     &ctx->conf->auth_fail_delay_max_ms, error_r);
+}
+
+static int conf_set_auth_fail_window(struct conf_ctx *ctx, const char *value,
+				     const char **error_r)
+{
+	return conf_duration_in(value, 60, 86400, "out of range (1m..1d)",
+				&ctx->conf->auth_fail_window_secs, error_r);
+}
+
+static int conf_set_max_session_time(struct conf_ctx *ctx, const char *value,
+				     const char **error_r)
+{
+	return conf_duration_in(value, 1, 7 * 86400, "out of range (1s..7d)",
+				&ctx->conf->max_session_secs, error_r);
+}
+
+static int conf_set_login_delay(struct conf_ctx *ctx, const char *value,
+				const char **error_r)
+{
+	return conf_duration_in(value, 0, 86400, "out of range (0..1d, 0: off)",
+				&ctx->conf->login_delay_secs, error_r);
+}
+
+static int conf_set_shutdown_grace(struct conf_ctx *ctx, const char *value,
+				   const char **error_r)
+{
+	return conf_duration_in(value, 0, 600, "out of range (0..10m)",
+				&ctx->conf->shutdown_grace_secs, error_r);
+}
+
+static int conf_set_log_facility(struct conf_ctx *ctx, const char *value,
+				 const char **error_r)
+{
+	static const char *const names[] = { "mail", "daemon", "user", "local0", "local1",
+					     "local2", "local3", "local4", "local5",
+					     "local6", "local7", NULL };
+	static const int values[] = { LOG_MAIL, LOG_DAEMON, LOG_USER, LOG_LOCAL0, LOG_LOCAL1,
+				      LOG_LOCAL2, LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5,
+				      LOG_LOCAL6, LOG_LOCAL7 };
+	unsigned int i;
+
+	if (conf_parse_enum(value, names, &i, error_r) < 0) {
+		*error_r = "expected mail, daemon, user or local0 .. local7";
+		return -1;
+	}
+	ctx->conf->log_facility = values[i];
+	return 0;
+}
+
+static int conf_set_daemon(struct conf_ctx *ctx, const char *value, const char **error_r)
+{
+	return conf_parse_bool(value, &ctx->conf->daemon, error_r);
+}
+
+static int conf_set_pid_file(struct conf_ctx *ctx, const char *value, const char **error_r)
+{
+	if (value[0] == '\0') {
+		free(ctx->conf->pid_file);
+		ctx->conf->pid_file = NULL;
+		return 0;
+	}
+	if (value[0] != '/') {
+		*error_r = "must be an absolute path";
+		return -1;
+	}
+	return conf_set_string(&ctx->conf->pid_file, value, error_r);
+}
+
+/* A user or group name as useradd(8) accepts them. */
+static int conf_set_account_name(char **dst, const char *value, const char **error_r)
+{
+	size_t i, len = strlen(value);
+
+	if (len == 0) {
+		free(*dst);
+		*dst = NULL;
+		return 0;
+	}
+	if (len > 32) {
+		*error_r = "at most 32 characters";
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		char c = value[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+		      (i > 0 && ((c >= '0' && c <= '9') || c == '-' || c == '.')))) {
+			*error_r = "letters, digits, '_', '-' and '.', not starting with a digit";
+			return -1;
+		}
+	}
+	return conf_set_string(dst, value, error_r);
+}
+
+static int conf_set_user(struct conf_ctx *ctx, const char *value, const char **error_r)
+{
+	return conf_set_account_name(&ctx->conf->user, value, error_r);
+}
+
+static int conf_set_group(struct conf_ctx *ctx, const char *value, const char **error_r)
+{
+	return conf_set_account_name(&ctx->conf->group, value, error_r);
+}
+
+static int conf_set_metrics_listen(struct conf_ctx *ctx, const char *value,
+				   const char **error_r)
+{
+	char host[256];
+
+	if (value[0] == '\0') {
+		free(ctx->conf->metrics_host);
+		ctx->conf->metrics_host = NULL;
+		return 0;
+	}
+	if (conf_parse_hostport(value, host, sizeof(host), &ctx->conf->metrics_port,
+				error_r) < 0)
+		return -1;
+	return conf_set_string(&ctx->conf->metrics_host, host, error_r);
+}
+
 static const struct conf_key conf_keys[] = {
 	{ "server", "listen", true, conf_set_listen },
 	{ "server", "idle_timeout", false, conf_set_idle_timeout },
 	{ "server", "max_connections", false, conf_set_max_connections },
 	{ "server", "max_bad_commands", false, conf_set_max_bad_commands },
+	{ "server", "max_connections_per_ip", false, conf_set_max_connections_per_ip },
 	{ "server", "auth_fail_delay", false, conf_set_auth_fail_delay },
+	{ "server", "auth_fail_delay_max", false, conf_set_auth_fail_delay_max },
+	{ "server", "auth_fail_window", false, conf_set_auth_fail_window },
+	{ "server", "max_session_time", false, conf_set_max_session_time },
+	{ "server", "login_delay", false, conf_set_login_delay },
+	{ "server", "shutdown_grace", false, conf_set_shutdown_grace },
 	{ "server", "greeting", false, conf_set_greeting },
 	{ "server", "listen_tls", true, conf_set_listen_tls },
 	{ "server", "plaintext_auth", false, conf_set_plaintext_auth },
@@ -568,9 +750,20 @@ static const struct conf_key conf_keys[] = {
 	{ "upstream", "ca_file", false, conf_set_upstream_ca_file },
 	{ "upstream", "timeout", false, conf_set_upstream_timeout },
 	{ "upstream", "mailbox", false, conf_set_upstream_mailbox },
+	{ "upstream", "login_name", false, conf_set_upstream_login_name },
+	/* [route DOMAIN]: the same keys, for logins at DOMAIN */
+	{ "route", "host", false, conf_set_upstream_host },
+	{ "route", "port", false, conf_set_upstream_port },
+	{ "route", "tls", false, conf_set_upstream_tls },
+	{ "route", "verify", false, conf_set_upstream_verify },
+	{ "route", "ca_file", false, conf_set_upstream_ca_file },
+	{ "route", "timeout", false, conf_set_upstream_timeout },
+	{ "route", "mailbox", false, conf_set_upstream_mailbox },
+	{ "route", "login_name", false, conf_set_upstream_login_name },
 	{ "log", "target", false, conf_set_log_target },
 	{ "log", "level", false, conf_set_log_level },
 	{ "log", "ident", false, conf_set_log_ident },
+	{ "log", "facility", false, conf_set_log_facility },
 	{ "cache", "url", false, conf_set_cache_url },
 	{ "cache", "password", false, conf_set_cache_password },
 	{ "cache", "state_dir", false, conf_set_cache_state_dir },
@@ -584,6 +777,11 @@ static const struct conf_key conf_keys[] = {
 	{ "policy", "trash_mailbox", false, conf_set_trash_mailbox },
 	{ "tls", "cert_file", false, conf_set_tls_cert_file },
 	{ "tls", "key_file", false, conf_set_tls_key_file },
+	{ "process", "daemon", false, conf_set_daemon },
+	{ "process", "pid_file", false, conf_set_pid_file },
+	{ "process", "user", false, conf_set_user },
+	{ "process", "group", false, conf_set_group },
+	{ "metrics", "listen", false, conf_set_metrics_listen },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -601,16 +799,143 @@ static void conf_error(struct conf_ctx *ctx, const char *fmt, ...)
 	va_end(args);
 }
 
+#define CONF_ROUTE_PREFIX "route "
+
+static bool conf_is_route(const char *name, size_t len)
+{
+	return len > strlen(CONF_ROUTE_PREFIX) &&
+		memcmp(name, CONF_ROUTE_PREFIX, strlen(CONF_ROUTE_PREFIX)) == 0;
+}
+
 static bool conf_section_known(const char *name, size_t len)
 {
 	unsigned int i;
 
+	if (conf_is_route(name, len))
+		return true;
 	for (i = 0; conf_sections[i] != NULL; i++) {
-		if (strlen(conf_sections[i]) == len &&
+		if (strcmp(conf_sections[i], "route") != 0 &&
+		    strlen(conf_sections[i]) == len &&
 		    memcmp(conf_sections[i], name, len) == 0)
 			return true;
 	}
 	return false;
+}
+
+static void conf_upstream_init(struct conf_upstream *up)
+{
+	memset(up, 0, sizeof(*up));
+	up->name = "default";
+	up->tls = CONF_TLS_IMAPS;
+	up->verify = true;
+	up->timeout_secs = 30;
+	up->login_name = CONF_LOGIN_FULL;
+}
+
+static void conf_upstream_clear(struct conf_upstream *up)
+{
+	free(up->domain);
+	free(up->host);
+	free(up->ca_file);
+	free(up->mailbox);
+}
+
+/* A route's domain: a DNS name, stored in lower case. */
+static int conf_route_domain(const char *name, size_t len, char *out, const char **error_r)
+{
+	size_t i;
+
+	if (len == 0 || len > CONF_DOMAIN_MAX) {
+		*error_r = "the domain must be 1 to 253 characters";
+		return -1;
+	}
+	for (i = 0; i < len; i++) {
+		char c = name[i];
+
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		      c == '.')) {
+			*error_r = "the domain may hold letters, digits, '-' and '.' only";
+			return -1;
+		}
+		if (c == '.' && (i == 0 || i == len - 1 || name[i - 1] == '.')) {
+			*error_r = "empty label in the domain";
+			return -1;
+		}
+		out[i] = c;
+	}
+	out[len] = '\0';
+	return 0;
+}
+
+/* A "[section]" header line: where the following keys go. */
+static void conf_enter_section(struct conf_ctx *ctx, const char *name, size_t len)
+{
+	struct conf *conf = ctx->conf;
+	char domain[CONF_DOMAIN_MAX + 1];
+	const char *why;
+	unsigned int i;
+
+	ctx->route = -2;
+	if (len == strlen("upstream") && memcmp(name, "upstream", len) == 0) {
+		if (conf->upstream == NULL) {
+			conf->upstream = malloc(sizeof(*conf->upstream));
+			if (conf->upstream == NULL) {
+				conf_error(ctx, "out of memory");
+				return;
+			}
+			conf_upstream_init(conf->upstream);
+			conf->upstream->line = ctx->lineno;
+		}
+		ctx->route = -1;
+		return;
+	}
+	if (!conf_is_route(name, len))
+		return;
+	name += strlen(CONF_ROUTE_PREFIX);
+	len -= strlen(CONF_ROUTE_PREFIX);
+	while (len > 0 && (*name == ' ' || *name == '\t')) {
+		name++;
+		len--;
+	}
+	if (conf_route_domain(name, len, domain, &why) < 0) {
+		conf_error(ctx, "bad [route %.*s]: %s", (int)(len > 64 ? 64 : len), name, why);
+		return;
+	}
+	for (i = 0; i < conf->route_count; i++) {
+		if (strcmp(conf->routes[i].domain, domain) == 0) {
+			conf_error(ctx, "[route %s] given twice (first on line %u)", domain,
+				   conf->routes[i].line);
+			return;
+		}
+	}
+	if (conf->route_count == CONF_MAX_ROUTES) {
+		conf_error(ctx, "too many routes (at most %u)", CONF_MAX_ROUTES);
+		return;
+	}
+	struct conf_upstream *routes = realloc(conf->routes,
+					       (conf->route_count + 1) * sizeof(*routes));
+
+	if (routes == NULL) {
+		conf_error(ctx, "out of memory");
+		return;
+	}
+	conf->routes = routes;
+	conf_upstream_init(&routes[conf->route_count]);
+	routes[conf->route_count].line = ctx->lineno;
+	routes[conf->route_count].domain = strdup(domain);
+	if (routes[conf->route_count].domain == NULL) {
+		conf_error(ctx, "out of memory");
+		return;
+	}
+	routes[conf->route_count].name = routes[conf->route_count].domain;
+	ctx->route = (int)conf->route_count++;
+	/* Each route has its own set of keys. */
+	for (i = 0; i < CONF_NKEYS; i++) {
+		if (strcmp(conf_keys[i].section, "route") == 0)
+			ctx->seen_line[i] = 0;
+	}
 }
 
 /*
@@ -658,11 +983,15 @@ static char *conf_read_line(char *str, int num, void *stream)
 		skip++;
 	memmove(str, str + skip, len - skip + 1);
 
-	if (str[0] == '[' && (end = strchr(str, ']')) != NULL &&
-	    !conf_section_known(str + 1, (size_t)(end - str - 1))) {
-		conf_error(ctx, "unknown section [%.*s]", (int)(end - str - 1),
-			   str + 1);
-		return NULL;
+	if (str[0] == '[' && (end = strchr(str, ']')) != NULL) {
+		if (!conf_section_known(str + 1, (size_t)(end - str - 1))) {
+			conf_error(ctx, "unknown section [%.*s]", (int)(end - str - 1),
+				   str + 1);
+			return NULL;
+		}
+		conf_enter_section(ctx, str + 1, (size_t)(end - str - 1));
+		if (ctx->error_line != 0)
+			return NULL;
 	}
 	return str;
 }
@@ -671,7 +1000,7 @@ static int conf_ini_handler(void *user, const char *section,
 			    const char *name, const char *value)
 {
 	struct conf_ctx *ctx = user;
-	const char *why = NULL;
+	const char *why = NULL, *shown = section;
 	unsigned int i;
 
 	if (ctx->error_line != 0)
@@ -684,24 +1013,26 @@ static int conf_ini_handler(void *user, const char *section,
 		conf_error(ctx, "unknown section [%s]", section);
 		return 0;
 	}
+	if (conf_is_route(section, strlen(section)))
+		section = "route";
 	for (i = 0; i < CONF_NKEYS; i++) {
 		if (strcmp(conf_keys[i].section, section) == 0 &&
 		    strcmp(conf_keys[i].name, name) == 0)
 			break;
 	}
 	if (i == CONF_NKEYS) {
-		conf_error(ctx, "unknown key '%s' in [%s]", name, section);
+		conf_error(ctx, "unknown key '%s' in [%s]", name, shown);
 		return 0;
 	}
 	if (ctx->seen_line[i] != 0 && !conf_keys[i].repeatable) {
 		conf_error(ctx, "'%s' in [%s] given twice (first on line %u)",
-			   name, section, ctx->seen_line[i]);
+			   name, shown, ctx->seen_line[i]);
 		return 0;
 	}
 	if (ctx->seen_line[i] == 0)
 		ctx->seen_line[i] = ctx->lineno;
 	if (conf_keys[i].set(ctx, value, &why) < 0) {
-		conf_error(ctx, "bad value for '%s' in [%s]: %s", name, section,
+		conf_error(ctx, "bad value for '%s' in [%s]: %s", name, shown,
 			   why);
 		return 0;
 	}
@@ -719,12 +1050,15 @@ static struct conf *conf_alloc(void)
 	conf->idle_timeout_secs = 600;
 	conf->max_connections = 1000;
 	conf->max_bad_commands = 10;
+	conf->max_connections_per_ip = 50;
 	conf->auth_fail_delay_ms = 1000;
+	conf->auth_fail_delay_max_ms = 15000;
+	conf->auth_fail_window_secs = 900;
+	conf->max_session_secs = 7200;
+	conf->login_delay_secs = 0;
+	conf->shutdown_grace_secs = 10;
 	conf->greeting = strdup("popgate ready");
-	conf->upstream_tls = CONF_TLS_IMAPS;
-	conf->upstream_verify = true;
-	conf->upstream_timeout_secs = 30;
-	conf->upstream_mailbox = strdup("INBOX");
+	conf->log_facility = LOG_MAIL;
 	conf->log_target = CONF_LOG_STDERR;
 	conf->log_level = CONF_LOG_INFO;
 	conf->log_ident = strdup("popgate");
@@ -742,18 +1076,38 @@ static struct conf *conf_alloc(void)
 	if (conf_parse_cidr("127.0.0.0/8", &conf->local_networks[0], &(const char *){ NULL }) < 0 ||
 	    conf_parse_cidr("::1/128", &conf->local_networks[1], &(const char *){ NULL }) < 0)
 		conf->local_network_count = 0;
-	if (conf->greeting == NULL || conf->upstream_mailbox == NULL ||
+	if (conf->greeting == NULL ||
 	    conf->log_ident == NULL || conf->cache_url == NULL ||
 	    conf->cache_state_dir == NULL || conf->cache_redis_server == NULL)
 		conf_free(&conf);
 	return conf;
 }
 
-static int conf_imply(struct conf *conf, bool port_set)
+static int conf_upstream_imply(struct conf_upstream *up)
 {
-	if (!port_set)
-		conf->upstream_port = conf->upstream_tls == CONF_TLS_IMAPS ?
-			993 : 143;
+	if (!up->port_set)
+		up->port = up->tls == CONF_TLS_IMAPS ? 993 : 143;
+	if (up->mailbox == NULL && (up->mailbox = strdup("INBOX")) == NULL)
+		return -1;
+	return 0;
+}
+
+static int conf_route_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct conf_upstream *)a)->domain,
+		      ((const struct conf_upstream *)b)->domain);
+}
+
+static int conf_imply(struct conf *conf)
+{
+	if (conf->upstream != NULL && conf_upstream_imply(conf->upstream) < 0)
+		return -1;
+	for (unsigned int i = 0; i < conf->route_count; i++) {
+		if (conf_upstream_imply(&conf->routes[i]) < 0)
+			return -1;
+	}
+	if (conf->route_count > 1)
+		qsort(conf->routes, conf->route_count, sizeof(conf->routes[0]), conf_route_cmp);
 	if (conf->listen_count == 0) {
 		conf->listen[0].host = strdup(CONF_DEFAULT_LISTEN_HOST);
 		if (conf->listen[0].host == NULL)
@@ -768,7 +1122,7 @@ struct conf *conf_new_defaults(void)
 {
 	struct conf *conf = conf_alloc();
 
-	if (conf != NULL && conf_imply(conf, false) < 0)
+	if (conf != NULL && conf_imply(conf) < 0)
 		conf_free(&conf);
 	return conf;
 }
@@ -782,6 +1136,42 @@ static void conf_msg(char **error_r, const char *fmt, ...)
 	if (vasprintf(error_r, fmt, args) < 0)
 		*error_r = NULL;
 	va_end(args);
+}
+
+/* Line of a key's first occurrence (0 if not given). */
+static unsigned int conf_key_line(const struct conf_ctx *ctx, const char *section,
+				  const char *name)
+{
+	for (unsigned int i = 0; i < CONF_NKEYS; i++) {
+		if (strcmp(conf_keys[i].section, section) == 0 &&
+		    strcmp(conf_keys[i].name, name) == 0)
+			return ctx->seen_line[i];
+	}
+	return 0;
+}
+
+/* Every upstream needs a host, and someone must serve logins. */
+static bool conf_missing_host(const struct conf_ctx *ctx, const char *path, char **error_r)
+{
+	const struct conf *conf = ctx->conf;
+
+	if (conf->upstream != NULL && conf->upstream->host == NULL) {
+		conf_msg(error_r, "%s:%u: [upstream] needs host", path, conf->upstream->line);
+		return true;
+	}
+	for (unsigned int i = 0; i < conf->route_count; i++) {
+		if (conf->routes[i].host == NULL) {
+			conf_msg(error_r, "%s:%u: [route %s] needs host", path,
+				 conf->routes[i].line, conf->routes[i].domain);
+			return true;
+		}
+	}
+	if (conf->upstream == NULL && conf->route_count == 0) {
+		conf_msg(error_r, "%s: no upstream: give [upstream] host, or a "
+			 "[route DOMAIN] section with its host", path);
+		return true;
+	}
+	return false;
 }
 
 int conf_load(const char *path, struct conf **conf_r, char **error_r)
@@ -798,6 +1188,7 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 		conf_msg(error_r, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
+	ctx.route = -2;
 	ctx.conf = conf_alloc();
 	if (ctx.conf == NULL) {
 		fclose(ctx.file);
@@ -817,8 +1208,18 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 		conf_msg(error_r, "%s: out of memory", path);
 	else if (ferror(ctx.file))
 		conf_msg(error_r, "%s: read error", path);
-	else if (ctx.conf->upstream_host == NULL)
-		conf_msg(error_r, "%s: [upstream] host is required", path);
+	else if (conf_missing_host(&ctx, path, error_r))
+		;
+	else if (ctx.conf->auth_fail_delay_max_ms < ctx.conf->auth_fail_delay_ms)
+		conf_msg(error_r, "%s:%u: auth_fail_delay_max is less than auth_fail_delay",
+			 path, conf_key_line(&ctx, "server", "auth_fail_delay_max"));
+	else if (ctx.conf->daemon && ctx.conf->log_target == CONF_LOG_STDERR)
+		conf_msg(error_r, "%s:%u: daemon = yes needs [log] target = syslog "
+			 "(a daemon's stderr goes nowhere)", path,
+			 conf_key_line(&ctx, "process", "daemon"));
+	else if (ctx.conf->group != NULL && ctx.conf->user == NULL)
+		conf_msg(error_r, "%s:%u: group needs user", path,
+			 conf_key_line(&ctx, "process", "group"));
 	else if ((ctx.conf->tls_cert_file == NULL) != (ctx.conf->tls_key_file == NULL))
 		conf_msg(error_r, "%s:%u: [tls] needs both cert_file and key_file", path,
 			 ctx.tls_file_line);
@@ -829,7 +1230,7 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 	else if (ctx.listen_tls_line != 0 && ctx.conf->tls_cert_file == NULL)
 		conf_msg(error_r, "%s:%u: listen_tls needs [tls] cert_file and key_file",
 			 path, ctx.listen_tls_line);
-	else if (conf_imply(ctx.conf, ctx.port_set) < 0 ||
+	else if (conf_imply(ctx.conf) < 0 ||
 		 (ctx.conf->path = strdup(path)) == NULL)
 		conf_msg(error_r, "%s: out of memory", path);
 	else
@@ -858,10 +1259,17 @@ void conf_free(struct conf **conf_p)
 		free(conf->listen[i].host);
 	free(conf->path);
 	free(conf->greeting);
-	free(conf->upstream_host);
-	free(conf->upstream_ca_file);
-	free(conf->upstream_mailbox);
+	if (conf->upstream != NULL)
+		conf_upstream_clear(conf->upstream);
+	free(conf->upstream);
+	for (i = 0; i < conf->route_count; i++)
+		conf_upstream_clear(&conf->routes[i]);
+	free(conf->routes);
 	free(conf->log_ident);
+	free(conf->pid_file);
+	free(conf->user);
+	free(conf->group);
+	free(conf->metrics_host);
 	free(conf->cache_url);
 	if (conf->cache_password != NULL)
 		explicit_bzero(conf->cache_password, strlen(conf->cache_password));
@@ -873,4 +1281,47 @@ void conf_free(struct conf **conf_p)
 	free(conf->tls_key_file);
 	free(conf);
 	*conf_p = NULL;
+}
+
+static int conf_domain_cmp(const char *domain, size_t len, const char *route)
+{
+	size_t i;
+
+	for (i = 0; i < len && route[i] != '\0'; i++) {
+		unsigned char a = (unsigned char)domain[i], b = (unsigned char)route[i];
+
+		if (a >= 'A' && a <= 'Z')
+			a = (unsigned char)(a - 'A' + 'a');
+		if (a != b)
+			return a < b ? -1 : 1;
+	}
+	if (i == len)
+		return route[i] == '\0' ? 0 : -1;
+	return 1;
+}
+
+const struct conf_upstream *conf_route(const struct conf *conf, const char *domain,
+				       size_t domain_len)
+{
+	unsigned int lo = 0, hi = conf->route_count;
+
+	while (domain_len > 0 && lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+		int cmp = conf_domain_cmp(domain, domain_len, conf->routes[mid].domain);
+
+		if (cmp == 0)
+			return &conf->routes[mid];
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return conf->upstream;
+}
+
+unsigned int conf_upstream_index(const struct conf *conf, const struct conf_upstream *up)
+{
+	if (up == conf->upstream)
+		return 0;
+	return 1 + (unsigned int)(up - conf->routes);
 }

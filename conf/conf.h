@@ -46,6 +46,31 @@ enum conf_log_level {
 	CONF_LOG_DEBUG,
 };
 
+/* Which name the upstream login uses. */
+enum conf_login_name {
+	CONF_LOGIN_FULL,       /* the login name as given (default) */
+	CONF_LOGIN_LOCAL_PART, /* without "@domain" */
+};
+
+/* An IMAP server: the [upstream] default, or a [route DOMAIN]. */
+struct conf_upstream {
+	char *domain;                      /* lower case; NULL for [upstream] */
+	const char *name;                  /* "default" or the domain: logs, metrics */
+	char *host;                        /* required */
+	uint16_t port;                     /* default 993 / 143 by tls */
+	enum conf_tls_mode tls;            /* default imaps */
+	bool verify;                       /* default yes */
+	char *ca_file;                     /* NULL: system store */
+	unsigned int timeout_secs;         /* default 30: connect and reply */
+	char *mailbox;                     /* default "INBOX" */
+	enum conf_login_name login_name;   /* default full */
+	bool port_set;
+	unsigned int line;                 /* its section header, for errors */
+};
+
+#define CONF_MAX_ROUTES 4096
+#define CONF_DOMAIN_MAX 253
+
 struct conf_listen {
 	char *host;        /* numeric address or name, e.g. "127.0.0.1", "::" */
 	uint16_t port;
@@ -68,7 +93,13 @@ struct conf {
 	unsigned int idle_timeout_secs;    /* default 600 (RFC 1939) */
 	unsigned int max_connections;      /* default 1000 */
 	unsigned int max_bad_commands;     /* default 10: then disconnect */
-	unsigned int auth_fail_delay_ms;   /* default 1000 */
+	unsigned int max_connections_per_ip; /* default 50; 0: no limit */
+	unsigned int auth_fail_delay_ms;   /* default 1000: first failure */
+	unsigned int auth_fail_delay_max_ms; /* default 15000: doubling stops */
+	unsigned int auth_fail_window_secs; /* default 900: failures forgotten */
+	unsigned int max_session_secs;     /* default 7200 */
+	unsigned int login_delay_secs;     /* default 0: LOGIN-DELAY not used */
+	unsigned int shutdown_grace_secs;  /* default 10: after SIGTERM */
 	char *greeting;                    /* default "popgate ready" */
 	enum conf_plaintext_auth plaintext_auth; /* default local */
 	struct conf_cidr local_networks[CONF_MAX_NETWORKS];
@@ -78,14 +109,11 @@ struct conf {
 	char *tls_cert_file;               /* PEM chain; NULL: no TLS */
 	char *tls_key_file;
 
-	/* [upstream] */
-	char *upstream_host;               /* required */
-	uint16_t upstream_port;            /* default 993 / 143 by tls */
-	enum conf_tls_mode upstream_tls;   /* default imaps */
-	bool upstream_verify;              /* default yes */
-	char *upstream_ca_file;            /* NULL: system store */
-	unsigned int upstream_timeout_secs; /* default 30: connect and reply */
-	char *upstream_mailbox;            /* default "INBOX" */
+	/* [upstream]: the default; NULL when only routes are configured */
+	struct conf_upstream *upstream;
+	/* [route DOMAIN] sections, sorted by domain */
+	struct conf_upstream *routes;
+	unsigned int route_count;
 
 	/* [cache] the per-device state store */
 	char *cache_url;                   /* default "auto" */
@@ -106,6 +134,17 @@ struct conf {
 	enum conf_log_target log_target;   /* default stderr */
 	enum conf_log_level log_level;     /* default info */
 	char *log_ident;                   /* default "popgate" */
+	int log_facility;                  /* syslog facility, default mail */
+
+	/* [process] */
+	bool daemon;                       /* default no: foreground */
+	char *pid_file;                    /* NULL: none */
+	char *user;                        /* NULL: keep the starting user */
+	char *group;                       /* NULL: the user's primary group */
+
+	/* [metrics] */
+	char *metrics_host;                /* NULL: no metrics endpoint */
+	uint16_t metrics_port;
 };
 
 /*
@@ -119,5 +158,16 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r);
 struct conf *conf_new_defaults(void);
 
 void conf_free(struct conf **conf);
+
+/*
+ * The upstream for a login name's domain (domain_len octets, any case;
+ * may be 0 for a name without "@"): its route, else the default, else
+ * NULL (nobody serves it).
+ */
+const struct conf_upstream *conf_route(const struct conf *conf, const char *domain,
+				       size_t domain_len);
+
+/* Index of an upstream of conf: 0 for the default, 1 + i for routes[i]. */
+unsigned int conf_upstream_index(const struct conf *conf, const struct conf_upstream *up);
 
 #endif

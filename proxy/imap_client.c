@@ -72,6 +72,7 @@ struct imap_client {
 	struct tls_client_ctx *tls_ctx;
 	unsigned int timeout_secs;
 	char *log_id;
+	struct imap_id_params id;     /* strings owned */
 
 	enum imap_client_state state;
 	const char *doing;            /* for error messages */
@@ -80,6 +81,7 @@ struct imap_client {
 	bool logging_out;            /* LOGOUT sent: EOF is expected */
 	unsigned int caps;
 	bool caps_known;
+	bool utf8_enabled;            /* server said ENABLED UTF8=ACCEPT */
 	bool tls_active;
 	unsigned int tag_counter;
 
@@ -93,6 +95,15 @@ struct imap_client {
 
 	imap_connect_cb *connect_cb;
 	void *connect_ctx;
+
+	/* The owner's login, whose done waits for post-login capabilities;
+	   login_h is NULL when none is under way. */
+	const struct imap_cmd_handlers *login_h;
+	void *login_ctx;
+	bool login_caps_seen;         /* capabilities came with the login */
+	struct imap_reply login_reply; /* kept while CAPABILITY runs */
+	char login_code[128];
+	char login_text[256];
 };
 
 static void imap_client_setup_bev(struct imap_client *c);
@@ -252,6 +263,23 @@ static void imap_client_enqueue(struct imap_client *c, struct imap_command *cmd,
 		imap_client_flush(c);
 }
 
+/* A command of the client's own, with itself as the handlers' ctx. */
+static int imap_client_queue_own(struct imap_client *c, const char *args,
+				 const struct imap_cmd_handlers *h, bool front)
+{
+	struct imap_command *cmd = imap_client_new_command(c, h, c);
+	const char *error;
+
+	if (cmd == NULL)
+		return -1;
+	if (imap_cmd_simple(&cmd->text, cmd->tag, args, &error) < 0) {
+		imap_command_free(cmd);
+		return -1;
+	}
+	imap_client_enqueue(c, cmd, front);
+	return 0;
+}
+
 int imap_client_command(struct imap_client *c, const char *args,
 			const struct imap_cmd_handlers *h, void *ctx)
 {
@@ -271,6 +299,155 @@ int imap_client_command(struct imap_client *c, const char *args,
 	return 0;
 }
 
+/* ---- login, and what goes with it ---- */
+
+static void imap_client_id_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_client *c = ctx;
+
+	/* Only the server's logs lose the client's address: log in anyway. */
+	if (reply->result == IMAP_REPLY_NO || reply->result == IMAP_REPLY_BAD)
+		log_debug("%s event=upstream_id_refused text=\"%s\"", c->log_id,
+			  reply->text);
+}
+
+static const struct imap_cmd_handlers imap_client_id_handlers = {
+	.done = imap_client_id_done,
+};
+
+/* NULL (logged) when it cannot be built: the login goes without it. */
+static struct imap_command *imap_client_id_command(struct imap_client *c)
+{
+	struct imap_command *cmd = imap_client_new_command(c, &imap_client_id_handlers, c);
+	const char *error = "out of memory";
+
+	if (cmd == NULL || imap_cmd_id(&cmd->text, cmd->tag, &c->id, &error) < 0) {
+		log_warn("%s event=id_not_sent error=\"%s\"", c->log_id, error);
+		if (cmd != NULL)
+			imap_command_free(cmd);
+		return NULL;
+	}
+	return cmd;
+}
+
+static void imap_client_enable_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_client *c = ctx;
+
+	if (imap_resp_keyword_is(resp, "ENABLED") &&
+	    (imap_caps_parse(resp->rest, resp->rest_len) & IMAP_CAP_UTF8_ACCEPT) != 0)
+		c->utf8_enabled = true;
+}
+
+static void imap_client_enable_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_client *c = ctx;
+
+	/* The messages are still served; only a downgrade may follow. */
+	if (reply->result == IMAP_REPLY_NO || reply->result == IMAP_REPLY_BAD)
+		log_info("%s event=upstream_enable_refused text=\"%s\"", c->log_id,
+			 reply->text);
+}
+
+static const struct imap_cmd_handlers imap_client_enable_handlers = {
+	.untagged = imap_client_enable_untagged,
+	.done = imap_client_enable_done,
+};
+
+/* Hands the login's result to the owner, exactly once. */
+static void imap_client_login_finish(struct imap_client *c,
+				     const struct imap_reply *reply)
+{
+	const struct imap_cmd_handlers *h = c->login_h;
+	void *ctx = c->login_ctx;
+
+	c->login_h = NULL;
+	c->login_ctx = NULL;
+	if (reply->result == IMAP_REPLY_OK) {
+		c->doing = "ready";
+		/* RFC 6855: without it a server may downgrade or hide
+		   internationalised messages; POP3 serves stored bytes. */
+		if ((c->caps & IMAP_CAP_ENABLE) != 0 &&
+		    (c->caps & IMAP_CAP_UTF8_ACCEPT) != 0 &&
+		    imap_client_queue_own(c, "ENABLE UTF8=ACCEPT",
+					  &imap_client_enable_handlers, false) < 0)
+			log_warn("%s event=enable_not_sent error=\"out of memory\"",
+				 c->log_id);
+	}
+	if (h != NULL && h->done != NULL && c->state != IMAP_CLIENT_CLOSED)
+		h->done(ctx, reply);
+}
+
+static void imap_client_login_caps_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_client *c = ctx;
+
+	if (reply->result == IMAP_REPLY_FAILED) {
+		imap_client_login_finish(c, reply);
+		return;
+	}
+	if (reply->result != IMAP_REPLY_OK)
+		log_warn("%s event=upstream_error while=\"%s\" error=\"%s\"",
+			 c->log_id, c->doing, reply->text);
+	imap_client_login_finish(c, &c->login_reply);
+}
+
+static const struct imap_cmd_handlers imap_client_login_caps_handlers = {
+	.done = imap_client_login_caps_done,
+};
+
+static bool imap_reply_code_is_caps(const struct imap_reply *reply)
+{
+	return reply->code != NULL && reply->code_len >= 10 &&
+		strncasecmp(reply->code, "CAPABILITY", 10) == 0 &&
+		(reply->code_len == 10 || reply->code[10] == ' ');
+}
+
+static void imap_client_login_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_client *c = ctx;
+	const char *args;
+	size_t len;
+
+	/* imap_client_line has stored them already. */
+	if (imap_resp_keyword_is(resp, "CAPABILITY") ||
+	    (resp->status == IMAP_STATUS_OK &&
+	     imap_code_is(resp, "CAPABILITY", &args, &len)))
+		c->login_caps_seen = true;
+	if (c->login_h != NULL && c->login_h->untagged != NULL)
+		c->login_h->untagged(c->login_ctx, resp);
+}
+
+static void imap_client_login_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_client *c = ctx;
+
+	if (reply->result != IMAP_REPLY_OK || c->login_caps_seen ||
+	    imap_reply_code_is_caps(reply)) {
+		imap_client_login_finish(c, reply);
+		return;
+	}
+	/* Post-login capabilities differ (SPECIAL-USE, MOVE, ENABLE...)
+	   and this server did not say them: ask before anything else. */
+	snprintf(c->login_code, sizeof(c->login_code), "%.*s",
+		 reply->code != NULL ? (int)reply->code_len : 0,
+		 reply->code != NULL ? reply->code : "");
+	snprintf(c->login_text, sizeof(c->login_text), "%s", reply->text);
+	c->login_reply = *reply;
+	c->login_reply.code = reply->code != NULL ? c->login_code : NULL;
+	c->login_reply.code_len = reply->code != NULL ? strlen(c->login_code) : 0;
+	c->login_reply.text = c->login_text;
+	c->doing = "asking for CAPABILITY after login";
+	if (imap_client_queue_own(c, "CAPABILITY", &imap_client_login_caps_handlers,
+				  false) < 0)
+		imap_client_login_finish(c, &c->login_reply);
+}
+
+static const struct imap_cmd_handlers imap_client_login_handlers = {
+	.untagged = imap_client_login_untagged,
+	.done = imap_client_login_done,
+};
+
 int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 		      const char *pass, size_t pass_len,
 		      const struct imap_cmd_handlers *h, void *ctx,
@@ -278,17 +455,27 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 {
 	char sasl[2 * IMAP_CRED_MAX + 2];
 	char b64[4 * ((sizeof(sasl) + 2) / 3) + 1];
-	struct imap_command *cmd;
+	struct imap_command *cmd, *id = NULL;
 	size_t sasl_len, b64_len;
 	int ret;
 
+	if (c->login_h != NULL) {
+		*error_r = "a login is already under way";
+		return -1;
+	}
 	if ((c->caps & IMAP_CAP_AUTH_PLAIN) == 0 &&
 	    (c->caps & IMAP_CAP_LOGINDISABLED) != 0) {
 		*error_r = "upstream refuses plaintext login (LOGINDISABLED)";
 		return -1;
 	}
-	cmd = imap_client_new_command(c, h, ctx);
+	/* Built first for the lower tag; the login need not wait for its
+	   reply. */
+	if ((c->caps & IMAP_CAP_ID) != 0)
+		id = imap_client_id_command(c);
+	cmd = imap_client_new_command(c, &imap_client_login_handlers, c);
 	if (cmd == NULL) {
+		if (id != NULL)
+			imap_command_free(id);
 		*error_r = "out of memory";
 		return -1;
 	}
@@ -309,12 +496,23 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 		explicit_bzero(b64, sizeof(b64));
 	} else {
 		ret = imap_cmd_login(&cmd->text, cmd->tag, user, user_len, pass, pass_len,
-				     (c->caps & IMAP_CAP_LITERALPLUS) != 0, error_r);
+				     imap_cmd_nonsync_ok((c->caps & IMAP_CAP_LITERALPLUS) != 0,
+							 (c->caps & IMAP_CAP_LITERALMINUS) != 0,
+							 user_len, pass_len),
+				     error_r);
 	}
 	if (ret < 0) {
+		if (id != NULL)
+			imap_command_free(id);
 		imap_command_free(cmd);
 		return -1;
 	}
+	c->login_h = h;
+	c->login_ctx = ctx;
+	c->login_caps_seen = false;
+	c->doing = "logging in";
+	if (id != NULL)
+		imap_client_enqueue(c, id, false);
 	imap_client_enqueue(c, cmd, false);
 	return 0;
 }
@@ -412,9 +610,8 @@ static const struct imap_cmd_handlers imap_client_starttls_handlers = {
    declare the connection ready. */
 static void imap_client_prepare(struct imap_client *c)
 {
-	struct imap_command *cmd;
 	const struct imap_cmd_handlers *h;
-	const char *args, *error;
+	const char *args;
 
 	imap_client_set_state(c, IMAP_CLIENT_PREPARING);
 	if (c->tls == CONF_TLS_STARTTLS && !c->tls_active) {
@@ -434,14 +631,8 @@ static void imap_client_prepare(struct imap_client *c)
 		imap_client_ready(c);
 		return;
 	}
-	cmd = imap_client_new_command(c, h, c);
-	if (cmd == NULL || imap_cmd_simple(&cmd->text, cmd->tag, args, &error) < 0) {
-		if (cmd != NULL)
-			imap_command_free(cmd);
+	if (imap_client_queue_own(c, args, h, true) < 0)
 		imap_client_fail(c, "out of memory");
-		return;
-	}
-	imap_client_enqueue(c, cmd, true);
 }
 
 static void imap_client_greeting(struct imap_client *c, const struct imap_resp *resp)
@@ -704,6 +895,15 @@ static void imap_client_setup_bev(struct imap_client *c)
 	imap_client_update_timeout(c);
 }
 
+/* Copies an optional string into a const slot the client owns. */
+static int imap_client_dup(const char **dst, const char *src)
+{
+	if (src == NULL)
+		return 0;
+	*dst = strdup(src);
+	return *dst == NULL ? -1 : 0;
+}
+
 struct imap_client *imap_client_new(struct event_base *base,
 				    struct evdns_base *dns,
 				    const struct imap_client_settings *set)
@@ -720,13 +920,19 @@ struct imap_client *imap_client_new(struct event_base *base,
 	c->tls_ctx = set->tls_ctx;
 	c->timeout_secs = set->timeout_secs;
 	c->log_id = strdup(set->log_id != NULL ? set->log_id : "");
+	c->id.client_port = set->client_port;
+	c->id.local_port = set->local_port;
 	c->parser = imap_parser_new(IMAP_CLIENT_MAX_LINE);
 	c->deferred = event_new(base, -1, 0, imap_client_deferred_cb, c);
 	c->doing = "not connected";
 	TAILQ_INIT(&c->queue);
 	TAILQ_INIT(&c->waiting);
 	if (c->host == NULL || c->log_id == NULL || c->parser == NULL ||
-	    c->deferred == NULL)
+	    c->deferred == NULL ||
+	    imap_client_dup(&c->id.client_ip, set->client_ip) < 0 ||
+	    imap_client_dup(&c->id.local_ip, set->local_ip) < 0 ||
+	    imap_client_dup(&c->id.session_id, set->session_id) < 0 ||
+	    imap_client_dup(&c->id.version, set->version) < 0)
 		imap_client_free(&c);
 	return c;
 }
@@ -756,6 +962,11 @@ void imap_client_connect(struct imap_client *c, imap_connect_cb *cb, void *ctx)
 unsigned int imap_client_caps(const struct imap_client *c)
 {
 	return c->caps;
+}
+
+bool imap_client_utf8_enabled(const struct imap_client *c)
+{
+	return c->utf8_enabled;
 }
 
 bool imap_client_is_connected(const struct imap_client *c)
@@ -810,5 +1021,9 @@ void imap_client_free(struct imap_client **cp)
 	imap_parser_free(&c->parser);
 	free(c->host);
 	free(c->log_id);
+	free((char *)c->id.client_ip);
+	free((char *)c->id.local_ip);
+	free((char *)c->id.session_id);
+	free((char *)c->id.version);
 	free(c);
 }

@@ -36,6 +36,17 @@ struct imap_client_settings {
 	struct tls_client_ctx *tls_ctx;  /* imaps/starttls; not owned */
 	unsigned int timeout_secs;       /* connect, and waiting for replies */
 	const char *log_id;              /* "session=..." prefix; copied */
+	/* Told to the server in ID (RFC 2971) before the login when it offers
+	   ID, so its logs and abuse controls see the real client. Copied;
+	   NULL/0: the field is left out. A value imap_cmd_id() refuses (not a
+	   numeric address or plain token) makes the client skip ID, logged,
+	   never fail the login. */
+	const char *client_ip;           /* POP3 client's address, no port */
+	uint16_t client_port;
+	const char *local_ip;            /* our address it connected to */
+	uint16_t local_port;
+	const char *session_id;          /* popgate's session id */
+	const char *version;             /* popgate's version */
 };
 
 enum imap_reply_result {
@@ -78,8 +89,15 @@ struct imap_client *imap_client_new(struct event_base *base,
 /* Starts connecting; cb runs once from the event loop. */
 void imap_client_connect(struct imap_client *c, imap_connect_cb *cb, void *ctx);
 
-/* Capability bits (enum imap_cap) as last announced. */
+/* Capability bits (enum imap_cap) as last announced: after a login's
+   done, the post-login ones. */
 unsigned int imap_client_caps(const struct imap_client *c);
+
+/* True once the server confirmed ENABLE UTF8=ACCEPT (see
+   imap_client_login): mailbox names in its responses are then UTF-8, not
+   modified UTF-7, and quoted strings may hold UTF-8. Known by the time any
+   command queued after the login's done gets its reply. */
+bool imap_client_utf8_enabled(const struct imap_client *c);
 
 /* Whether the connection is usable for new commands. */
 bool imap_client_is_connected(const struct imap_client *c);
@@ -96,10 +114,22 @@ int imap_client_command(struct imap_client *c, const char *args,
 
 /*
  * Queues a login: AUTHENTICATE PLAIN (with SASL-IR when offered) when the
- * server offers AUTH=PLAIN, else LOGIN with both credentials as literals.
- * Credentials are never logged. Returns -1 (nothing queued) when they
- * cannot be sent (NUL, empty, too long) or the server forbids plaintext
- * login; *error_r then says why.
+ * server offers AUTH=PLAIN, else LOGIN with both credentials as literals,
+ * non-synchronising with LITERAL+ or LITERAL- (RFC 7888). When the server
+ * offers ID, an ID command (see the settings) goes first, pipelined; its
+ * reply and any failure of it are ignored. Credentials are never logged.
+ *
+ * Only h->untagged and h->done are used. After a successful login, done
+ * runs once the post-login capabilities are known: from the reply's
+ * [CAPABILITY] code or an untagged CAPABILITY, else from a CAPABILITY
+ * command sent first. If they offer ENABLE and UTF8=ACCEPT (RFC 6855),
+ * "ENABLE UTF8=ACCEPT" is queued before done runs, so it precedes any
+ * command done queues (it is only valid before a SELECT); its failure is
+ * ignored.
+ *
+ * Returns -1 (nothing queued) when the credentials cannot be sent (NUL,
+ * empty, too long), the server forbids plaintext login, or a login is
+ * already under way; *error_r then says why.
  */
 int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 		      const char *pass, size_t pass_len,

@@ -1,5 +1,7 @@
 #include "imap_cmd.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,6 +188,14 @@ int imap_cmd_login(struct imap_cmd_text *cmd, const char *tag,
 	return 0;
 }
 
+bool imap_cmd_nonsync_ok(bool literal_plus, bool literal_minus,
+			 size_t len1, size_t len2)
+{
+	return literal_plus ||
+		(literal_minus && len1 <= IMAP_LITERAL_MINUS_MAX &&
+		 len2 <= IMAP_LITERAL_MINUS_MAX);
+}
+
 static bool imap_b64_char(unsigned char c)
 {
 	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
@@ -266,4 +276,94 @@ size_t imap_sasl_plain_message(const char *user, size_t user_len,
 	dst[1 + user_len] = '\0';
 	memcpy(dst + 2 + user_len, pass, pass_len);
 	return len;
+}
+
+/* A numeric address exactly as inet_ntop writes it or a user could type
+   it; the character check comes first so inet_pton never sees anything
+   but hex digits, dots and colons. */
+static bool imap_id_ip_ok(const char *s)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	size_t len = strlen(s);
+
+	if (len == 0 || len > IMAP_ID_IP_MAX ||
+	    strspn(s, "0123456789abcdefABCDEF.:") != len)
+		return false;
+	return inet_pton(strchr(s, ':') != NULL ? AF_INET6 : AF_INET, s, addr) == 1;
+}
+
+static bool imap_id_token_ok(const char *s, size_t max, const char *extra)
+{
+	size_t i, len = strlen(s);
+
+	if (len == 0 || len > max)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || strchr(extra, c) != NULL))
+			return false;
+	}
+	return true;
+}
+
+/* Values are checked before this: none holds '"', '\\' or a control. */
+static int imap_id_pair(struct imap_cmd_text *cmd, const char *key,
+			const char *value)
+{
+	return imap_cmd_append_str(cmd, " \"") < 0 ||
+		imap_cmd_append_str(cmd, key) < 0 ||
+		imap_cmd_append_str(cmd, "\" \"") < 0 ||
+		imap_cmd_append_str(cmd, value) < 0 ||
+		imap_cmd_append(cmd, "\"", 1) < 0 ? -1 : 0;
+}
+
+int imap_cmd_id(struct imap_cmd_text *cmd, const char *tag,
+		const struct imap_id_params *id, const char **error_r)
+{
+	char client_port[8], local_port[8];
+
+	imap_cmd_reset(cmd);
+	if (imap_cmd_check_tag(tag, error_r) < 0)
+		return -1;
+	if (id->version != NULL &&
+	    !imap_id_token_ok(id->version, IMAP_ID_VERSION_MAX, ".+~_-")) {
+		*error_r = "bad version for ID";
+		return -1;
+	}
+	if (id->client_ip != NULL && !imap_id_ip_ok(id->client_ip)) {
+		*error_r = "bad client address for ID";
+		return -1;
+	}
+	if (id->local_ip != NULL && !imap_id_ip_ok(id->local_ip)) {
+		*error_r = "bad local address for ID";
+		return -1;
+	}
+	if (id->session_id != NULL &&
+	    !imap_id_token_ok(id->session_id, IMAP_ID_SESSION_MAX, "._-")) {
+		*error_r = "bad session id for ID";
+		return -1;
+	}
+	snprintf(client_port, sizeof(client_port), "%u", (unsigned int)id->client_port);
+	snprintf(local_port, sizeof(local_port), "%u", (unsigned int)id->local_port);
+
+	if (imap_cmd_append_str(cmd, tag) < 0 ||
+	    imap_cmd_append_str(cmd, " ID (\"name\" \"popgate\"") < 0 ||
+	    (id->version != NULL &&
+	     imap_id_pair(cmd, "version", id->version) < 0) ||
+	    (id->client_ip != NULL &&
+	     imap_id_pair(cmd, "x-originating-ip", id->client_ip) < 0) ||
+	    (id->client_port != 0 &&
+	     imap_id_pair(cmd, "x-originating-port", client_port) < 0) ||
+	    (id->local_ip != NULL &&
+	     imap_id_pair(cmd, "x-connected-ip", id->local_ip) < 0) ||
+	    (id->local_port != 0 &&
+	     imap_id_pair(cmd, "x-connected-port", local_port) < 0) ||
+	    (id->session_id != NULL &&
+	     imap_id_pair(cmd, "x-session-ext-id", id->session_id) < 0) ||
+	    imap_cmd_append_str(cmd, ")\r\n") < 0)
+		return imap_cmd_oom(cmd, error_r);
+	imap_cmd_end_part(cmd);
+	return 0;
 }

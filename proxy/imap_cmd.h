@@ -11,17 +11,24 @@
  *
  * A built command is one buffer split into parts: after sending part i
  * (i < nparts-1) the client must wait for a "+" continuation before sending
- * part i+1 (synchronising literals). With LITERAL+ the whole command is one
- * part.
+ * part i+1 (synchronising literals). With non-synchronising literals
+ * (LITERAL+, LITERAL-) the whole command is one part.
  */
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define IMAP_CMD_MAX_PARTS 4
 #define IMAP_TAG_MAX 16
 /* Longest user name or password we pass on. */
 #define IMAP_CRED_MAX 1024
+/* RFC 7888: LITERAL- allows non-synchronising literals up to this size. */
+#define IMAP_LITERAL_MINUS_MAX 4096
+/* Longest ID values we send (RFC 2971 allows 1024). */
+#define IMAP_ID_IP_MAX 45         /* INET6_ADDRSTRLEN - 1 */
+#define IMAP_ID_SESSION_MAX 64
+#define IMAP_ID_VERSION_MAX 32
 
 struct imap_cmd_text {
 	char *buf;           /* owned; free with imap_cmd_text_clear() */
@@ -46,11 +53,19 @@ int imap_cmd_simple(struct imap_cmd_text *cmd, const char *tag,
  *   "<tag> LOGIN {u}\r\n" user " {p}\r\n" pass "\r\n"
  * literal_plus: use "{n+}" and one part; otherwise three parts.
  * Fails (-1) for empty or NUL-containing or overlong credentials.
+ * imap_cmd_nonsync_ok() says whether literal_plus may be used.
  */
 int imap_cmd_login(struct imap_cmd_text *cmd, const char *tag,
 		   const char *user, size_t user_len,
 		   const char *pass, size_t pass_len, bool literal_plus,
 		   const char **error_r);
+
+/*
+ * Whether literals of these sizes may be sent non-synchronising: always
+ * with LITERAL+, with LITERAL- only up to IMAP_LITERAL_MINUS_MAX each.
+ */
+bool imap_cmd_nonsync_ok(bool literal_plus, bool literal_minus,
+			 size_t len1, size_t len2);
 
 /*
  * AUTHENTICATE PLAIN with the already base64-encoded SASL message:
@@ -61,6 +76,31 @@ int imap_cmd_login(struct imap_cmd_text *cmd, const char *tag,
 int imap_cmd_authenticate_plain(struct imap_cmd_text *cmd, const char *tag,
 				const char *b64, size_t b64_len, bool sasl_ir,
 				const char **error_r);
+
+/*
+ * What popgate tells the server in ID (RFC 2971) about itself and the POP3
+ * client it acts for. NULL or 0: the field is not sent.
+ */
+struct imap_id_params {
+	const char *version;    /* 1..IMAP_ID_VERSION_MAX of [A-Za-z0-9.+~_-] */
+	const char *client_ip;  /* numeric IPv4 or IPv6 (no zone, no brackets) */
+	uint16_t client_port;
+	const char *local_ip;   /* our address the client connected to */
+	uint16_t local_port;
+	const char *session_id; /* 1..IMAP_ID_SESSION_MAX of [A-Za-z0-9._-] */
+};
+
+/*
+ * "<tag> ID ("name" "popgate" "version" "<v>" "x-originating-ip" "<ip>"
+ * "x-originating-port" "<n>" "x-connected-ip" "<ip>" "x-connected-port"
+ * "<n>" "x-session-ext-id" "<id>")\r\n" (one part), in that order, fields
+ * that are NULL/0 left out. Every value is checked to be exactly what its
+ * field says (a numeric address, a port, a plain token), so a value never
+ * needs escaping and cannot break out of its quoted string; anything else
+ * fails the whole command (-1 with *error_r naming the field).
+ */
+int imap_cmd_id(struct imap_cmd_text *cmd, const char *tag,
+		const struct imap_id_params *id, const char **error_r);
 
 /*
  * Builds the SASL PLAIN message "\0<authcid>\0<passwd>" (empty authzid)

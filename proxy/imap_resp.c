@@ -277,6 +277,8 @@ static const struct {
 	{ "ID", IMAP_CAP_ID },
 	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
 	{ "IDLE", IMAP_CAP_IDLE },
+	{ "UTF8=ACCEPT", IMAP_CAP_UTF8_ACCEPT },
+	{ "UTF8=ONLY", IMAP_CAP_UTF8_ACCEPT },
 };
 
 unsigned int imap_caps_parse(const char *s, size_t len)

@@ -75,6 +75,8 @@ enum imap_cap {
 	IMAP_CAP_ID            = 1u << 12,
 	IMAP_CAP_SPECIAL_USE   = 1u << 13,
 	IMAP_CAP_IDLE          = 1u << 14,
+	IMAP_CAP_UTF8_ACCEPT   = 1u << 15, /* UTF8=ACCEPT, or UTF8=ONLY
+					      which implies it (RFC 6855) */
 };
 
 /* Parses space-separated capability atoms (the rest of "* CAPABILITY", or

@@ -26,15 +26,19 @@ static const int syslog_prio[] = {
 };
 
 void log_open(enum conf_log_target target, enum conf_log_level level,
-	      const char *ident)
+	      const char *ident, int facility)
 {
+	/* openlog() keeps the pointer: the config holding ident may be
+	   freed by a reload. */
+	static char ident_buf[64];
+
 	if (log_target == CONF_LOG_SYSLOG)
 		closelog();
 	log_target = target;
 	log_level = level;
+	snprintf(ident_buf, sizeof(ident_buf), "%s", ident != NULL ? ident : "popgate");
 	if (target == CONF_LOG_SYSLOG)
-		openlog(ident != NULL ? ident : "popgate", LOG_PID | LOG_NDELAY,
-			LOG_MAIL);
+		openlog(ident_buf, LOG_PID | LOG_NDELAY, facility);
 }
 
 void log_close(void)

@@ -11,8 +11,10 @@
 #include <stddef.h>
 #include "conf.h"
 
+/* facility: a syslog LOG_* facility (ignored for stderr). May be called
+   again to change the settings (reload). */
 void log_open(enum conf_log_target target, enum conf_log_level level,
-	      const char *ident);
+	      const char *ident, int facility);
 void log_close(void);
 
 /* Whether a message of this level would be written (skip costly

@@ -16,13 +16,17 @@
 
 #include "cache.h"
 #include "conf.h"
+#include "daemon.h"
+#include "limits_table.h"
 #include "log.h"
+#include "metrics.h"
 #include "pop3_session.h"
+#include "settings.h"
 #include "tls.h"
+#include "version.h"
 
-#define POPGATE_VERSION "0.1"
-/* How long running sessions may go on after SIGTERM. */
-#define POPGATE_STOP_GRACE_SECS 10
+/* Entries per table of the per-IP and auth failure records. */
+#define POPGATE_LIMITS_ENTRIES 100000
 
 struct popgate;
 
@@ -35,13 +39,19 @@ struct popgate_listener {
 struct popgate {
 	struct event_base *base;
 	struct evdns_base *dns;
-	struct conf *conf;
+	const char *path;            /* the config file */
+	struct settings *startup;    /* kept: listeners, cache, process and
+					metrics use its config until exit */
+	const struct conf *conf;     /* startup->conf */
 	struct pop3_server srv;
+	struct metrics_http *metrics;
+	struct daemon_pidfile *pidfile;
 	struct popgate_listener listeners[CONF_MAX_LISTEN];
 	unsigned int listener_count;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stop_timer;
 	unsigned int stop_ticks;
+	unsigned int stop_grace_secs;
 };
 
 static void usage(FILE *out)
@@ -130,7 +140,8 @@ static int listen_all(struct popgate *pg)
 		evconnlistener_set_error_cb(pg->listeners[i].l, accept_error_cb);
 		pg->listener_count++;
 		log_info("event=listening address=%s:%u tls=%s", l->host, l->port,
-			 l->tls ? "implicit" : pg->srv.client_tls != NULL ? "stls" : "none");
+			 l->tls ? "implicit" : pg->srv.settings->client_tls != NULL ?
+			 "stls" : "none");
 	}
 	return 0;
 }
@@ -150,34 +161,92 @@ static void stop_tick_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(pg->base, NULL);
 		return;
 	}
-	if (++pg->stop_ticks >= POPGATE_STOP_GRACE_SECS) {
+	if (fd != -1 || what != 0)
+		pg->stop_ticks++;
+	if (pg->stop_ticks >= pg->stop_grace_secs) {
+		/* What was not QUITted is not applied (RFC 1939 UPDATE). */
 		log_warn("event=stop_grace_over sessions=%u", pg->srv.sessions);
 		pop3_server_close_all(&pg->srv, "shutdown");
 	}
 }
 
-/* New sessions get the new certificate; running ones keep theirs (OpenSSL
-   keeps the old context alive for them). A broken pair keeps the old. */
-static void reload_client_tls(struct popgate *pg)
+static bool listen_equal(const struct conf *a, const struct conf *b)
 {
-	const struct conf *conf = pg->conf;
-	struct tls_server_ctx *ctx;
+	if (a->listen_count != b->listen_count)
+		return false;
+	for (unsigned int i = 0; i < a->listen_count; i++) {
+		if (a->listen[i].port != b->listen[i].port || a->listen[i].tls != b->listen[i].tls ||
+		    strcmp(a->listen[i].host, b->listen[i].host) != 0)
+			return false;
+	}
+	return true;
+}
+
+static bool str_equal(const char *a, const char *b)
+{
+	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+/* Settings read only at start: a reload names those it cannot apply. */
+static void reload_check_fixed(const struct conf *old, const struct conf *new)
+{
+	char what[200] = "";
+
+	if (!listen_equal(old, new))
+		strcat(what, ",listen");
+	if (!str_equal(old->cache_url, new->cache_url) ||
+	    !str_equal(old->cache_password, new->cache_password) ||
+	    !str_equal(old->cache_state_dir, new->cache_state_dir) ||
+	    !str_equal(old->cache_redis_server, new->cache_redis_server) ||
+	    old->cache_timeout_ms != new->cache_timeout_ms)
+		strcat(what, ",cache");
+	if (old->daemon != new->daemon || !str_equal(old->pid_file, new->pid_file) ||
+	    !str_equal(old->user, new->user) || !str_equal(old->group, new->group))
+		strcat(what, ",process");
+	if (!str_equal(old->metrics_host, new->metrics_host) ||
+	    old->metrics_port != new->metrics_port)
+		strcat(what, ",metrics");
+	if (what[0] != '\0')
+		log_warn("event=reload_needs_restart sections=%s "
+			 "reason=\"read only at start; the running values stay\"", what + 1);
+}
+
+/*
+ * SIGHUP: the file is read again into a new generation. New sessions get
+ * it; running ones keep the one they started with. A file that does not
+ * load (or whose TLS files do not) changes nothing.
+ */
+static void reload(struct popgate *pg)
+{
+	struct settings *old = pg->srv.settings, *set;
+	struct conf *conf;
 	char *error = NULL;
 
-	if (conf->tls_cert_file == NULL) {
-		log_info("event=sighup action=none reason=\"no [tls] certificate configured; "
-			 "only the certificate is re-read on SIGHUP\"");
-		return;
-	}
-	ctx = tls_server_ctx_new(conf->tls_cert_file, conf->tls_key_file, &error);
-	if (ctx == NULL) {
-		log_error("event=tls_reload_failed action=kept_old error=\"%s\"", error);
+	if (conf_load(pg->path, &conf, &error) < 0 ||
+	    (set = settings_new(conf, old->generation + 1, &error)) == NULL) {
+		/* Quoted: the message may repeat text of the file. */
+		for (char *p = error; p != NULL && *p != '\0'; p++) {
+			if (*p == '"' || *p == '\\')
+				*p = '\'';
+			else if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				*p = '?';
+		}
+		log_error("event=reload_failed action=kept_old generation=%u error=\"%s\"",
+			  old->generation, error != NULL ? error : "out of memory");
 		free(error);
+		metrics_reload(false);
 		return;
 	}
-	tls_server_ctx_free(&pg->srv.client_tls);
-	pg->srv.client_tls = ctx;
-	log_info("event=tls_reloaded cert_file=%s", conf->tls_cert_file);
+	reload_check_fixed(pg->conf, set->conf);
+	log_open(set->conf->log_target, set->conf->log_level, set->conf->log_ident,
+		 set->conf->log_facility);
+	pg->srv.settings = set;
+	log_info("event=reloaded generation=%u default_upstream=%s routes=%u "
+		 "sessions_on_older=%u", set->generation,
+		 set->conf->upstream != NULL ? set->conf->upstream->host : "-",
+		 set->conf->route_count, pg->srv.sessions);
+	metrics_reload(true);
+	settings_unref(&old);
 }
 
 static void signal_cb(evutil_socket_t sig, short what, void *arg)
@@ -186,7 +255,8 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct timeval second = { 1, 0 };
 
 	if (sig == SIGHUP) {
-		reload_client_tls(pg);
+		if (!pg->srv.stopping)
+			reload(pg);
 		return;
 	}
 	if (pg->srv.stopping) {
@@ -194,10 +264,12 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 		pop3_server_close_all(&pg->srv, "shutdown");
 		return;
 	}
+	pg->stop_grace_secs = pg->srv.settings->conf->shutdown_grace_secs;
 	log_info("event=stopping signal=%d sessions=%u grace_secs=%u", (int)sig,
-		 pg->srv.sessions, POPGATE_STOP_GRACE_SECS);
+		 pg->srv.sessions, pg->stop_grace_secs);
 	pg->srv.stopping = true;
 	close_listeners(pg);
+	metrics_http_free(&pg->metrics);
 	pg->stop_timer = event_new(pg->base, -1, EV_PERSIST, stop_tick_cb, pg);
 	event_add(pg->stop_timer, &second);
 	stop_tick_cb(-1, 0, pg);
@@ -229,39 +301,71 @@ static int setup_cache(struct popgate *pg)
 	return 0;
 }
 
-static int setup_tls(struct popgate *pg)
+static int setup_metrics(struct popgate *pg)
 {
-	const struct conf *conf = pg->conf;
 	char *error = NULL;
 
-	if (conf->tls_cert_file != NULL) {
-		pg->srv.client_tls = tls_server_ctx_new(conf->tls_cert_file,
-							conf->tls_key_file, &error);
-		if (pg->srv.client_tls == NULL) {
-			log_error("event=tls_setup_failed error=\"%s\"", error);
-			free(error);
-			return -1;
-		}
-	}
-
-	if (conf->upstream_tls == CONF_TLS_NONE) {
-		log_warn("event=config_warning upstream=%s:%u "
-			 "warning=\"upstream tls = none: passwords cross the network in clear\"",
-			 conf->upstream_host, conf->upstream_port);
+	if (pg->conf->metrics_host == NULL)
 		return 0;
+	pg->metrics = metrics_http_start(pg->base, pg->conf->metrics_host,
+					 pg->conf->metrics_port, &error);
+	if (pg->metrics == NULL) {
+		log_error("event=metrics_setup_failed error=\"%s\"",
+			  error != NULL ? error : "out of memory");
+		free(error);
+		return -1;
 	}
-	if (!conf->upstream_verify)
-		log_warn("event=config_warning upstream=%s:%u "
-			 "warning=\"upstream verify = no: certificates are not checked\"",
-			 conf->upstream_host, conf->upstream_port);
-	pg->srv.upstream_tls = tls_client_ctx_new(conf->upstream_verify,
-						  conf->upstream_ca_file, &error);
-	if (pg->srv.upstream_tls == NULL) {
-		log_error("event=tls_setup_failed error=\"%s\"", error);
+	log_info("event=metrics_listening address=%s:%u", pg->conf->metrics_host,
+		 pg->conf->metrics_port);
+	return 0;
+}
+
+/* A second instance with the same pid file stops here, before its
+   listeners would fail on the ports in use. */
+static int setup_pidfile(struct popgate *pg)
+{
+	char *error = NULL;
+
+	if (pg->conf->pid_file == NULL)
+		return 0;
+	pg->pidfile = daemon_pidfile_create(pg->conf->pid_file, &error);
+	if (pg->pidfile == NULL) {
+		log_error("event=startup_failed error=\"%s\"",
+			  error != NULL ? error : "out of memory");
 		free(error);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * After the privileged steps (binding ports, the pid file): the managed
+ * redis-server's directory must belong to the user popgate runs as, since
+ * popgate restarts redis-server when it dies; it is started after the
+ * drop, as that user.
+ */
+static int setup_process(struct popgate *pg)
+{
+	const struct conf *conf = pg->conf;
+	char *error = NULL;
+
+	if (conf->user == NULL) {
+		if (geteuid() == 0)
+			log_warn("event=config_warning warning=\"running as root: set "
+				 "[process] user\"");
+		return 0;
+	}
+	if (strcmp(conf->cache_url, "auto") == 0 &&
+	    daemon_prepare_dir(conf->cache_state_dir, conf->user, conf->group, &error) < 0)
+		goto fail;
+	if (daemon_drop_privileges(conf->user, conf->group, &error) < 0)
+		goto fail;
+	log_info("event=privileges_dropped user=%s", conf->user);
+	return 0;
+fail:
+	log_error("event=startup_failed error=\"%s\"", error != NULL ? error : "out of memory");
+	free(error);
+	return -1;
 }
 
 int main(int argc, char **argv)
@@ -274,6 +378,7 @@ int main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = "/etc/popgate/popgate.conf";
+	struct conf *conf;
 	struct popgate pg;
 	bool check_only = false;
 	char *error = NULL;
@@ -304,25 +409,45 @@ int main(int argc, char **argv)
 	}
 
 	memset(&pg, 0, sizeof(pg));
-	if (conf_load(path, &pg.conf, &error) < 0) {
+	pg.path = path;
+	if (conf_load(path, &conf, &error) < 0) {
 		fprintf(stderr, "popgate: %s\n", error);
 		free(error);
 		return 1;
 	}
+	log_open(CONF_LOG_STDERR, conf->log_level, conf->log_ident, conf->log_facility);
+	tls_init();
+	/* The TLS files are loaded too: a bad certificate is found now. */
+	pg.srv.settings = settings_new(conf, 1, &error);
+	if (pg.srv.settings == NULL) {
+		fprintf(stderr, "popgate: %s: %s\n", path, error);
+		free(error);
+		return 1;
+	}
+	pg.startup = settings_ref(pg.srv.settings);
+	pg.conf = pg.startup->conf;
 	if (check_only) {
+		settings_unref(&pg.startup);
 		printf("popgate: %s: configuration OK\n", path);
-		conf_free(&pg.conf);
+		settings_unref(&pg.srv.settings);
 		return 0;
+	}
+	if (pg.conf->daemon && daemon_detach(&error) < 0) {
+		fprintf(stderr, "popgate: %s\n", error);
+		free(error);
+		settings_unref(&pg.startup);
+		settings_unref(&pg.srv.settings);
+		return 1;
 	}
 
 	signal(SIGPIPE, SIG_IGN);
 	/* Lock tokens only need to differ between sessions and restarts. */
 	srandom((unsigned int)time(NULL) ^ (unsigned int)getpid() << 16);
-	log_open(pg.conf->log_target, pg.conf->log_level, pg.conf->log_ident);
-	tls_init();
+	metrics_init();
 	pg.base = event_base_new();
-	if (pg.base == NULL) {
-		log_error("event=startup_failed error=\"cannot create event base\"");
+	pg.srv.limits = limits_new(POPGATE_LIMITS_ENTRIES);
+	if (pg.base == NULL || pg.srv.limits == NULL) {
+		log_error("event=startup_failed error=\"out of memory\"");
 		goto out;
 	}
 	/* Non-blocking name resolution for upstream host names. */
@@ -332,20 +457,30 @@ int main(int argc, char **argv)
 		pg.dns = evdns_base_new(pg.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
 	pg.srv.base = pg.base;
 	pg.srv.dns = pg.dns;
-	pg.srv.conf = pg.conf;
 	LIST_INIT(&pg.srv.list);
-	if (setup_tls(&pg) < 0 || setup_cache(&pg) < 0 || listen_all(&pg) < 0)
-		goto out;
-
+	/* Before the ports open: a SIGHUP sent as soon as popgate listens
+	   must reload, not kill it. */
 	pg.sig_term = evsignal_new(pg.base, SIGTERM, signal_cb, &pg);
 	pg.sig_int = evsignal_new(pg.base, SIGINT, signal_cb, &pg);
 	pg.sig_hup = evsignal_new(pg.base, SIGHUP, signal_cb, &pg);
 	event_add(pg.sig_term, NULL);
 	event_add(pg.sig_int, NULL);
 	event_add(pg.sig_hup, NULL);
+	/* Privileged first (ports, pid file), then the user's own. */
+	if (setup_pidfile(&pg) < 0 || listen_all(&pg) < 0 || setup_metrics(&pg) < 0 ||
+	    setup_process(&pg) < 0 || setup_cache(&pg) < 0)
+		goto out;
 
-	log_info("event=started version=%s config=%s upstream=%s:%u", POPGATE_VERSION,
-		 path, pg.conf->upstream_host, pg.conf->upstream_port);
+
+	log_info("event=started version=%s config=%s pid=%ld default_upstream=%s routes=%u",
+		 POPGATE_VERSION, path, (long)getpid(),
+		 pg.conf->upstream != NULL ? pg.conf->upstream->host : "-",
+		 pg.conf->route_count);
+	/* Start-up errors went to stderr, where the starting command shows
+	   them; from here on the configured target. */
+	log_open(pg.conf->log_target, pg.conf->log_level, pg.conf->log_ident,
+		 pg.conf->log_facility);
+	daemon_ready(true, pg.conf->log_target == CONF_LOG_STDERR);
 	event_base_dispatch(pg.base);
 	/* Let the deferred frees of closed sessions run. */
 	event_base_loop(pg.base, EVLOOP_NONBLOCK);
@@ -353,7 +488,10 @@ int main(int argc, char **argv)
 		 (unsigned long long)pg.srv.sessions_total);
 	ret = 0;
 out:
+	if (ret != 0)
+		daemon_ready(false, true);
 	close_listeners(&pg);
+	metrics_http_free(&pg.metrics);
 	if (pg.sig_term != NULL)
 		event_free(pg.sig_term);
 	if (pg.sig_int != NULL)
@@ -362,15 +500,16 @@ out:
 		event_free(pg.sig_hup);
 	if (pg.stop_timer != NULL)
 		event_free(pg.stop_timer);
-	tls_client_ctx_free(&pg.srv.upstream_tls);
-	tls_server_ctx_free(&pg.srv.client_tls);
 	/* After the sessions: stops a managed redis-server. */
 	cache_free(&pg.srv.cache);
+	limits_free(&pg.srv.limits);
+	daemon_pidfile_remove(&pg.pidfile);
 	if (pg.dns != NULL)
 		evdns_base_free(pg.dns, 0);
 	if (pg.base != NULL)
 		event_base_free(pg.base);
-	conf_free(&pg.conf);
+	settings_unref(&pg.srv.settings);
+	settings_unref(&pg.startup);
 	log_close();
 	return ret;
 }

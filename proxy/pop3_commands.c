@@ -10,10 +10,14 @@
 #include "cache.h"
 #include "conf.h"
 #include "imap_cmd.h"
+#include "limits_table.h"
 #include "log.h"
+#include "metrics.h"
+#include "settings.h"
 #include "tls.h"
+#include "version.h"
 
-#define POP3_IMPLEMENTATION "popgate-0.1"
+#define POP3_IMPLEMENTATION "popgate-" POPGATE_VERSION
 
 typedef void pop3_cmd_handler(struct pop3_session *s, const struct pop3_cmd *cmd);
 
@@ -65,7 +69,7 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd)
 	pop3_reply(s, "UIDL");
 	if (s->state == POP3_STATE_AUTHORIZATION) {
 		/* Only what this connection may use now (RFC 2449, 2595). */
-		if (s->srv->client_tls != NULL && !s->client_tls)
+		if (s->set->client_tls != NULL && !s->client_tls)
 			pop3_reply(s, "STLS");
 		if (pop3_plaintext_allowed(s)) {
 			pop3_reply(s, "USER");
@@ -75,6 +79,9 @@ static void cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd)
 	/* RFC 2449: popgate never removes mail on its own; only a QUIT after
 	   DELE does, and what it does is the configured delete_action. */
 	pop3_reply(s, "EXPIRE NEVER");
+	/* RFC 2449: the minimum time between two logins of a login name. */
+	if (s->conf->login_delay_secs > 0)
+		pop3_reply(s, "LOGIN-DELAY %u", s->conf->login_delay_secs);
 	pop3_reply(s, "RESP-CODES");
 	pop3_reply(s, "AUTH-RESP-CODE");
 	pop3_reply(s, "PIPELINING");
@@ -107,7 +114,7 @@ static bool pop3_refuse_plaintext(struct pop3_session *s)
 {
 	if (pop3_plaintext_allowed(s))
 		return false;
-	pop3_bad_command(s, s->srv->client_tls != NULL ?
+	pop3_bad_command(s, s->set->client_tls != NULL ?
 			 "[AUTH] Plaintext authentication needs TLS here: use STLS" :
 			 "[AUTH] Plaintext authentication needs TLS here: use the POP3S port");
 	return true;
@@ -124,12 +131,14 @@ static void cmd_user(struct pop3_session *s, const struct pop3_cmd *cmd)
 	pop3_reply(s, "+OK");
 }
 
-/* Device suffix and state-store account of the login name. */
+/* Device suffix, route, upstream login name and state-store account of
+   the login name. Replies and returns -1 when the login cannot go on. */
 static int pop3_login_names(struct pop3_session *s)
 {
 	const struct conf *conf = s->conf;
 	char account[CACHE_ACCOUNT_MAX + 1], user[CACHE_ACCOUNT_MAX + 1];
-	const char *error;
+	const char *error, *at;
+	size_t domain_len = 0;
 	int n;
 
 	if (pop3_split_device(s->user, s->user_len, conf->device_separator,
@@ -137,10 +146,49 @@ static int pop3_login_names(struct pop3_session *s)
 		pop3_reply(s, "-ERR [AUTH] Invalid login name: %s", error);
 		return -1;
 	}
+	/* The domain is what follows the last "@" (a local part may hold
+	   a quoted "@"). */
+	at = memrchr(s->user, '@', s->upstream_user_len);
+	if (at != NULL)
+		domain_len = s->upstream_user_len - (size_t)(at + 1 - s->user);
+	s->route = conf_route(conf, at != NULL ? at + 1 : NULL, domain_len);
+	if (s->route == NULL) {
+		char domain[80];
+
+		log_escape(at != NULL ? at + 1 : "", domain_len, domain, sizeof(domain));
+		log_info("%s event=login_refused user=%s client=%s reason=no_route domain=%s",
+			 s->log_id, s->user_log, s->client_ip, domain_len > 0 ? domain : "-");
+		metrics_login("none", METRICS_LOGIN_NO_ROUTE);
+		pop3_bad_command(s, at != NULL ?
+				 "[AUTH] No mail server is configured for this domain" :
+				 "[AUTH] Log in with your full address (user@domain)");
+		return -1;
+	}
+	s->login_user = s->user;
+	s->login_user_len = s->upstream_user_len;
+	if (s->route->login_name == CONF_LOGIN_LOCAL_PART && at != NULL)
+		s->login_user_len = (size_t)(at - s->user);
+	if (s->login_user_len == 0) {
+		pop3_bad_command(s, "[AUTH] Invalid login name: empty user");
+		return -1;
+	}
+	if (conf->login_delay_secs > 0) {
+		unsigned int wait = limits_login_wait(s->srv->limits, s->user,
+						      conf->login_delay_secs, pop3_now_ms());
+
+		if (wait > 0) {
+			metrics_login(s->route->name, METRICS_LOGIN_LOGIN_DELAY);
+			log_info("%s event=login_refused user=%s client=%s reason=login_delay "
+				 "wait_secs=%u", s->log_id, s->user_log, s->client_ip, wait);
+			pop3_reply(s, "-ERR [LOGIN-DELAY] Logged in less than %u seconds ago: "
+				   "try again in %u seconds", conf->login_delay_secs, wait);
+			return -1;
+		}
+	}
 	/* Escaped (one-to-one) so that any user name makes a valid key. */
-	log_escape(s->user, s->upstream_user_len, user, sizeof(user));
-	n = snprintf(account, sizeof(account), "%s@%s:%u", user, conf->upstream_host,
-		     conf->upstream_port);
+	log_escape(s->login_user, s->login_user_len, user, sizeof(user));
+	n = snprintf(account, sizeof(account), "%s@%s:%u", user, s->route->host,
+		     s->route->port);
 	if (n < 0 || (size_t)n >= sizeof(account) - 1 ||
 	    strlen(user) + 4 >= sizeof(user)) {
 		pop3_reply(s, "-ERR [AUTH] Login name too long");
@@ -272,7 +320,7 @@ static void pop3_auth_continuation(struct pop3_session *s, const char *line, siz
 
 static void cmd_stls(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
-	if (s->srv->client_tls == NULL) {
+	if (s->set->client_tls == NULL) {
 		pop3_bad_command(s, "STLS is not available: no certificate configured");
 		return;
 	}
@@ -421,6 +469,7 @@ static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
 	if (m == NULL)
 		return;
 	m->flags |= POP3_MSG_DELETED;
+	metrics_command(s->route->name, METRICS_CMD_DELE);
 	pop3_reply(s, "+OK Message %u deleted", pop3_msg_number(s, m));
 }
 

@@ -6,7 +6,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <time.h>
 
+#include "metrics.h"
 #include "pop3_filter.h"
 #include "pop3_parse.h"
 #include "pop3_session.h"
@@ -82,16 +84,24 @@ enum pop3_fetch_kind {
 struct pop3_session {
 	LIST_ENTRY(pop3_session) link;
 	struct pop3_server *srv;
-	const struct conf *conf;
+	struct settings *set;       /* the configuration it started with */
+	const struct conf *conf;    /* set->conf */
+	const struct conf_upstream *route; /* chosen at login; NULL before */
 	struct bufferevent *bev;
 	struct event *free_ev;
 	struct event *resume_ev;    /* reads the next command from the loop */
 	struct event *timer;        /* auth failure delay */
+	struct event *life_timer;   /* max_session_time */
 	void (*timer_cb)(struct pop3_session *s);
 
 	char id[20];
 	char log_id[32];            /* "session=<id>" */
-	char client_ip[64];
+	char client_ip[64];         /* "address:port", for logs */
+	char client_addr[64];       /* the address alone: per-IP limits */
+	uint16_t client_port;
+	char local_addr[64];        /* our end of the connection */
+	uint16_t local_port;
+	bool conn_counted;          /* counted in the per-IP limit */
 	enum pop3_state state;
 	bool busy;                  /* a command is in flight */
 	const char *doing;          /* what it is doing, for errors */
@@ -114,6 +124,8 @@ struct pop3_session {
 				       login name with its device suffix */
 	size_t user_len;
 	size_t upstream_user_len;   /* user without the device suffix */
+	const char *login_user;     /* the name sent upstream (in user) */
+	size_t login_user_len;      /* without device, maybe without domain */
 	char device[POP3_DEVICE_MAX + 1];
 	char *account;              /* "<upstream user>@<host>:<port>" */
 	char user_log[128];         /* user, escaped for log lines */
@@ -177,7 +189,9 @@ struct pop3_session {
 	/* counters for the summary line */
 	unsigned int retr_count, top_count, dele_count;
 	uint64_t bytes_out;
+	uint64_t bytes_counted;     /* of bytes_out, already in the metrics */
 	struct timeval started;
+	struct timespec connect_started; /* upstream connect (monotonic) */
 };
 
 /* pop3_session.c */
@@ -202,6 +216,8 @@ void pop3_session_set_timer(struct pop3_session *s, unsigned int msecs,
 void pop3_session_stls_begin(struct pop3_session *s);
 /* Whether USER/PASS and AUTH PLAIN may be used on this connection. */
 bool pop3_plaintext_allowed(const struct pop3_session *s);
+/* Monotonic clock in milliseconds (limits). */
+uint64_t pop3_now_ms(void);
 /* A bad command: counts it, replies, closes when the budget is spent. */
 void pop3_bad_command(struct pop3_session *s, const char *reply);
 
@@ -247,7 +263,7 @@ void pop3_upstream_remove(struct pop3_session *s, bool to_trash,
 /* The session's login finished with this listing: reply +OK. */
 void pop3_login_finish_ok(struct pop3_session *s);
 /* Login failed after the upstream login (state store trouble, [IN-USE]). */
-void pop3_login_abort(struct pop3_session *s, const char *reply);
+void pop3_login_abort(struct pop3_session *s, enum metrics_login result, const char *reply);
 /* Output drained below POP3_OUT_LOW: let a paused stream go on. */
 void pop3_upstream_output_drained(struct pop3_session *s);
 

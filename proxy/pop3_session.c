@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,14 @@
 
 #include "conf.h"
 #include "imap_client.h"
+#include "limits_table.h"
 #include "log.h"
+#include "metrics.h"
+#include "settings.h"
 #include "tls.h"
+
+/* Octets sent are added to the metrics in batches of this size. */
+#define POP3_METRICS_BATCH (1024 * 1024)
 
 static const char *const pop3_state_names[] = {
 	[POP3_STATE_AUTHORIZATION] = "AUTHORIZATION",
@@ -50,12 +57,29 @@ size_t pop3_output_len(struct pop3_session *s)
 	return evbuffer_get_length(bufferevent_get_output(s->bev));
 }
 
+uint64_t pop3_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void pop3_metrics_flush(struct pop3_session *s)
+{
+	metrics_bytes_out(s->route != NULL ? s->route->name : NULL,
+			  s->bytes_out - s->bytes_counted);
+	s->bytes_counted = s->bytes_out;
+}
+
 void pop3_write(struct pop3_session *s, const void *data, size_t len)
 {
 	if (s->state == POP3_STATE_CLOSED || s->client_gone)
 		return;
 	bufferevent_write(s->bev, data, len);
 	s->bytes_out += len;
+	if (s->bytes_out - s->bytes_counted >= POP3_METRICS_BATCH)
+		pop3_metrics_flush(s);
 }
 
 void pop3_reply(struct pop3_session *s, const char *fmt, ...)
@@ -80,6 +104,7 @@ void pop3_reply(struct pop3_session *s, const char *fmt, ...)
 
 static void pop3_session_log_end(struct pop3_session *s)
 {
+	char upstream[300] = "-";
 	struct timeval now;
 	long long ms;
 
@@ -90,10 +115,16 @@ static void pop3_session_log_end(struct pop3_session *s)
 	gettimeofday(&now, NULL);
 	ms = (long long)(now.tv_sec - s->started.tv_sec) * 1000 +
 		(now.tv_usec - s->started.tv_usec) / 1000;
-	log_info("%s event=session_end user=%s client=%s state=%s client_tls=%s "
-		 "upstream_tls=%s retr=%u top=%u dele=%u bytes_out=%llu "
-		 "duration_ms=%lld reason=%s",
-		 s->log_id, s->user_log, s->client_ip, pop3_state_names[s->state],
+	pop3_metrics_flush(s);
+	if (s->route != NULL)
+		snprintf(upstream, sizeof(upstream), "%s:%u", s->route->host, s->route->port);
+	log_info("%s event=session_end user=%s device=%s client=%s route=%s upstream=%s "
+		 "state=%s client_tls=%s upstream_tls=%s retr=%u top=%u dele=%u "
+		 "bytes_out=%llu duration_ms=%lld reason=%s",
+		 s->log_id, s->user_log,
+		 s->user != NULL && s->device[0] != '\0' ? s->device : "-", s->client_ip,
+		 s->route != NULL ? s->route->name : "-", upstream,
+		 pop3_state_names[s->state],
 		 s->client_tls ? tls_version(s->bev) : "none",
 		 s->upstream_tls, s->retr_count, s->top_count, s->dele_count,
 		 (unsigned long long)s->bytes_out, ms, s->end_reason);
@@ -103,6 +134,9 @@ static void pop3_session_free(struct pop3_session *s)
 {
 	LIST_REMOVE(s, link);
 	s->srv->sessions--;
+	metrics_session_closed();
+	if (s->conn_counted)
+		limits_conn_close(s->srv->limits, s->client_addr);
 	imap_client_free(&s->imap);
 	pop3_clear_credentials(s);
 	free(s->user);
@@ -113,9 +147,11 @@ static void pop3_session_free(struct pop3_session *s)
 	pop3_fingerprints_free(s);
 	free(s->msgs);
 	event_free(s->timer);
+	event_free(s->life_timer);
 	event_free(s->resume_ev);
 	event_free(s->free_ev);
 	bufferevent_free(s->bev);
+	settings_unref(&s->set);
 	free(s);
 }
 
@@ -135,6 +171,7 @@ void pop3_session_close(struct pop3_session *s, const char *reason)
 	imap_client_close(s->imap);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 	event_del(s->timer);
+	event_del(s->life_timer);
 	event_del(s->resume_ev);
 	/* Freed from the loop, never inside one of its own callbacks. */
 	event_active(s->free_ev, EV_TIMEOUT, 0);
@@ -417,7 +454,7 @@ static void pop3_session_stls(struct pop3_session *s)
 	   over the plain one: a filter hands its output on at once, so
 	   "output empty" would no longer mean "sent" when closing. */
 	fd = fcntl(bufferevent_getfd(under), F_DUPFD_CLOEXEC, 0);
-	tls = fd >= 0 ? tls_server_bufferevent(s->srv->base, fd, s->srv->client_tls) : NULL;
+	tls = fd >= 0 ? tls_server_bufferevent(s->srv->base, fd, s->set->client_tls) : NULL;
 	if (tls == NULL) {
 		if (fd >= 0)
 			close(fd);
@@ -462,30 +499,73 @@ static bool pop3_client_is_local(const struct conf *conf, const struct sockaddr 
 	return false;
 }
 
-static void pop3_format_client(const struct sockaddr *sa, char *buf, size_t size)
+/* "address" and port of a socket address; "address:port" for logs. */
+static void pop3_format_addr(const struct sockaddr *sa, char *addr, size_t size,
+			     uint16_t *port_r)
 {
-	char addr[INET6_ADDRSTRLEN];
-
+	*port_r = 0;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
-		inet_ntop(AF_INET, &in->sin_addr, addr, sizeof(addr));
-		snprintf(buf, size, "%s:%u", addr, ntohs(in->sin_port));
+		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)size);
+		*port_r = ntohs(in->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
-		inet_ntop(AF_INET6, &in6->sin6_addr, addr, sizeof(addr));
-		snprintf(buf, size, "[%s]:%u", addr, ntohs(in6->sin6_port));
+		/* An IPv4 client on a dual-stack socket counts as IPv4. */
+		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
+			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], addr, (socklen_t)size);
+		else
+			inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)size);
+		*port_r = ntohs(in6->sin6_port);
 	} else {
-		snprintf(buf, size, "unknown");
+		snprintf(addr, size, "unknown");
 	}
+}
+
+static void pop3_life_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	if (s->state == POP3_STATE_CLOSED)
+		return;
+	if (s->state == POP3_STATE_UPDATE) {
+		/* QUIT's changes are being applied: let them finish. */
+		struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
+
+		event_add(s->life_timer, &tv);
+		return;
+	}
+	log_info("%s event=session_time_limit limit_secs=%u", s->log_id,
+		 s->conf->max_session_secs);
+	if (s->busy) {
+		/* In the middle of a reply: there is no clean way to end it. */
+		pop3_session_close(s, "max_session_time");
+		return;
+	}
+	pop3_reply(s, "-ERR [SYS/TEMP] Session time limit reached, closing");
+	pop3_session_close_after_flush(s, "max_session_time");
+}
+
+/* Refuses before the greeting: counted, logged, answered, closed. */
+static void pop3_session_refuse(struct pop3_session *s, enum metrics_refusal why,
+				const char *reason, const char *reply)
+{
+	metrics_refused(why);
+	log_warn("%s event=refused client=%s reason=%s", s->log_id, s->client_ip, reason);
+	pop3_reply(s, "-ERR [SYS/TEMP] %s", reply);
+	pop3_session_close_after_flush(s, reason);
 }
 
 void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 			 const struct sockaddr *sa, socklen_t salen, bool tls)
 {
-	const struct conf *conf = srv->conf;
+	struct settings *set = srv->settings;
+	const struct conf *conf = set->conf;
 	struct pop3_session *s = calloc(1, sizeof(*s));
+	struct sockaddr_storage local;
+	socklen_t local_len = sizeof(local);
+	struct timeval life = { .tv_sec = conf->max_session_secs, .tv_usec = 0 };
 
 	if (s == NULL) {
 		evutil_closesocket(fd);
@@ -494,16 +574,17 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	/* Replies are small and latency-bound (the final ".\r\n" of a
 	   message would otherwise wait for the client's delayed ACK). */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	if (tls && srv->client_tls != NULL)
-		s->bev = tls_server_bufferevent(srv->base, fd, srv->client_tls);
+	if (tls && set->client_tls != NULL)
+		s->bev = tls_server_bufferevent(srv->base, fd, set->client_tls);
 	else if (!tls)
 		s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
 	s->client_tls = tls;
 	s->free_ev = event_new(srv->base, -1, 0, pop3_session_free_cb, s);
 	s->timer = evtimer_new(srv->base, pop3_timer_cb, s);
+	s->life_timer = evtimer_new(srv->base, pop3_life_timer_cb, s);
 	s->resume_ev = event_new(srv->base, -1, 0, pop3_resume_cb, s);
 	if (s->bev == NULL || s->free_ev == NULL || s->timer == NULL ||
-	    s->resume_ev == NULL) {
+	    s->life_timer == NULL || s->resume_ev == NULL) {
 		if (s->bev != NULL)
 			bufferevent_free(s->bev);
 		else
@@ -512,20 +593,30 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 			event_free(s->free_ev);
 		if (s->timer != NULL)
 			event_free(s->timer);
+		if (s->life_timer != NULL)
+			event_free(s->life_timer);
 		if (s->resume_ev != NULL)
 			event_free(s->resume_ev);
 		free(s);
 		return;
 	}
 	s->srv = srv;
+	s->set = settings_ref(set);
 	s->conf = conf;
 	srv->sessions++;
 	srv->sessions_total++;
+	metrics_session_opened();
 	LIST_INSERT_HEAD(&srv->list, s, link);
 	snprintf(s->id, sizeof(s->id), "%x%05llx", (unsigned int)getpid() & 0xffff,
 		 (unsigned long long)srv->sessions_total);
 	snprintf(s->log_id, sizeof(s->log_id), "session=%s", s->id);
-	pop3_format_client(sa, s->client_ip, sizeof(s->client_ip));
+	pop3_format_addr(sa, s->client_addr, sizeof(s->client_addr), &s->client_port);
+	snprintf(s->client_ip, sizeof(s->client_ip), sa->sa_family == AF_INET6 &&
+		 strchr(s->client_addr, ':') != NULL ? "[%s]:%u" : "%s:%u",
+		 s->client_addr, s->client_port);
+	if (getsockname(fd, (struct sockaddr *)&local, &local_len) == 0)
+		pop3_format_addr((struct sockaddr *)&local, s->local_addr, sizeof(s->local_addr),
+				 &s->local_port);
 	s->client_local = pop3_client_is_local(conf, sa);
 	s->state = POP3_STATE_AUTHORIZATION;
 	s->doing = "waiting for a command";
@@ -536,20 +627,25 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
 
 	pop3_session_setup_bev(s);
+	event_add(s->life_timer, &life);
 	log_debug("%s event=connect client=%s", s->log_id, s->client_ip);
 
 	if (srv->stopping) {
-		pop3_reply(s, "-ERR [SYS/TEMP] Server shutting down");
-		pop3_session_close_after_flush(s, "shutting_down");
+		pop3_session_refuse(s, METRICS_REFUSED_SHUTTING_DOWN, "shutting_down",
+				    "Server shutting down");
 		return;
 	}
 	if (srv->sessions > conf->max_connections) {
-		log_warn("%s event=refused client=%s reason=max_connections limit=%u",
-			 s->log_id, s->client_ip, conf->max_connections);
-		pop3_reply(s, "-ERR [SYS/TEMP] Too many connections, try again later");
-		pop3_session_close_after_flush(s, "max_connections");
+		pop3_session_refuse(s, METRICS_REFUSED_MAX_CONNECTIONS, "max_connections",
+				    "Too many connections, try again later");
 		return;
 	}
+	if (!limits_conn_open(srv->limits, s->client_addr, conf->max_connections_per_ip)) {
+		pop3_session_refuse(s, METRICS_REFUSED_MAX_PER_IP, "max_connections_per_ip",
+				    "Too many connections from your address, try again later");
+		return;
+	}
+	s->conn_counted = true;
 	pop3_reply(s, "+OK %s", conf->greeting);
 }
 

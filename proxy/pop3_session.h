@@ -14,10 +14,9 @@
 
 struct event_base;
 struct evdns_base;
-struct conf;
-struct tls_client_ctx;
-struct tls_server_ctx;
+struct settings;
 struct cache;
+struct limits;
 struct pop3_session;
 
 /* What every session shares. The owner (main) keeps it alive as long as
@@ -25,10 +24,10 @@ struct pop3_session;
 struct pop3_server {
 	struct event_base *base;
 	struct evdns_base *dns;
-	const struct conf *conf;              /* current config */
-	struct tls_client_ctx *upstream_tls;  /* for imaps/starttls, or NULL */
-	struct tls_server_ctx *client_tls;    /* POP3S/STLS, or NULL: none */
+	struct settings *settings;            /* current generation: new
+						 sessions take a reference */
 	struct cache *cache;                  /* per-device state store */
+	struct limits *limits;                /* per-IP and auth failure records */
 	unsigned int sessions;                /* open now */
 	uint64_t sessions_total;
 	LIST_HEAD(, pop3_session) list;

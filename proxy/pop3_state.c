@@ -102,7 +102,7 @@ static void pop3_state_load_view(struct pop3_session *s)
 				       s->conf->new_device_sees == CONF_NEW_DEVICE_NEW ?
 				       s->uidnext : 1, pop3_view_loaded, s);
 	if (s->cache_req == NULL)
-		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+		pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Out of memory");
 }
 
 static void pop3_remapped(void *ctx, enum cache_status st)
@@ -114,7 +114,7 @@ static void pop3_remapped(void *ctx, enum cache_status st)
 	   read again; it must now match. */
 	if (st != CACHE_OK && st != CACHE_CONFLICT) {
 		log_warn("%s event=remap_failed status=%s", s->log_id, cache_status_name(st));
-		pop3_login_abort(s, st == CACHE_ERROR ?
+		pop3_login_abort(s, METRICS_LOGIN_STATE_STORE, st == CACHE_ERROR ?
 				 "-ERR [SYS/PERM] Device state could not follow the recreated mailbox" :
 				 "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
@@ -133,7 +133,7 @@ static void pop3_remap_fps(struct pop3_session *s, bool ok, struct pop3_fp *fps,
 	free(s->state_uids);
 	s->state_uids = NULL;
 	if (!ok) {
-		pop3_login_abort(s, "-ERR [SYS/TEMP] Upstream failed while following the "
+		pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Upstream failed while following the "
 				 "recreated mailbox");
 		return;
 	}
@@ -142,7 +142,7 @@ static void pop3_remap_fps(struct pop3_session *s, bool ok, struct pop3_fp *fps,
 	if (msgs == NULL || none == NULL) {
 		free(msgs);
 		free(none);
-		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+		pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
 	/* The server answers in UID order for a UID range, but nothing
@@ -161,7 +161,7 @@ static void pop3_remap_fps(struct pop3_session *s, bool ok, struct pop3_fp *fps,
 	free(msgs);
 	free(none);
 	if (s->cache_req == NULL)
-		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+		pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Out of memory");
 }
 
 /* Fingerprints of every message of the recreated mailbox, then one atomic
@@ -170,7 +170,7 @@ static void pop3_state_remap(struct pop3_session *s)
 {
 	s->state_uids = malloc((s->msg_count + 1) * sizeof(*s->state_uids));
 	if (s->state_uids == NULL) {
-		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+		pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
 	for (unsigned int i = 0; i < s->msg_count; i++)
@@ -191,7 +191,7 @@ static void pop3_view_loaded(void *ctx, enum cache_status st, const struct cache
 	if (st != CACHE_OK) {
 		log_warn("%s event=state_unavailable while=\"loading the device view\" status=%s",
 			 s->log_id, cache_status_name(st));
-		pop3_login_abort(s, st == CACHE_ERROR ?
+		pop3_login_abort(s, METRICS_LOGIN_STATE_STORE, st == CACHE_ERROR ?
 				 "-ERR [SYS/PERM] Device state is damaged" :
 				 "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
@@ -203,7 +203,7 @@ static void pop3_view_loaded(void *ctx, enum cache_status st, const struct cache
 		if (s->remap_from != 0) {
 			log_error("%s event=uidvalidity_changed_again state=%u upstream=%u",
 				  s->log_id, view->uidvalidity, s->uidvalidity);
-			pop3_login_abort(s, "-ERR [SYS/TEMP] The upstream mailbox keeps "
+			pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] The upstream mailbox keeps "
 					 "changing, try again later");
 			return;
 		}
@@ -240,13 +240,13 @@ static void pop3_locked(void *ctx, enum cache_status st)
 		/* Someone else's: never ours to release. */
 		s->lock_requested = false;
 		log_info("%s event=device_in_use device=%s", s->log_id, s->device);
-		pop3_login_abort(s, "-ERR [IN-USE] This device already has a session open");
+		pop3_login_abort(s, METRICS_LOGIN_IN_USE, "-ERR [IN-USE] This device already has a session open");
 		return;
 	}
 	if (st != CACHE_OK) {
 		log_warn("%s event=state_unavailable while=\"locking the device\" status=%s",
 			 s->log_id, cache_status_name(st));
-		pop3_login_abort(s, "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		pop3_login_abort(s, METRICS_LOGIN_STATE_STORE, "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
 	s->locked = true;
@@ -263,7 +263,7 @@ void pop3_state_open(struct pop3_session *s)
 	s->cache_req = cache_lock(s->srv->cache, s->account, s->device, s->lock_token,
 				  s->conf->lock_ttl_secs, pop3_locked, s);
 	if (s->cache_req == NULL)
-		pop3_login_abort(s, "-ERR [SYS/TEMP] Out of memory");
+		pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Out of memory");
 }
 
 /* ---- QUIT ---- */

@@ -10,18 +10,23 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 
+#include "cache.h"
 #include "conf.h"
 #include "imap_client.h"
 #include "imap_resp.h"
+#include "limits_table.h"
 #include "log.h"
+#include "settings.h"
+#include "version.h"
 
-static void pop3_login_failed(struct pop3_session *s, const char *reply,
-			      bool delay);
+static void pop3_login_failed(struct pop3_session *s, enum metrics_login result,
+			      const char *reply, bool delay);
 
 /* ---- login, SELECT, listing ---- */
 
 void pop3_login_finish_ok(struct pop3_session *s)
 {
+	char user[CACHE_ACCOUNT_MAX + 1];
 	unsigned int count = 0;
 	uint64_t size = 0;
 
@@ -30,8 +35,15 @@ void pop3_login_finish_ok(struct pop3_session *s)
 		size += s->msgs[i].size;
 	}
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
-	log_info("%s event=login user=%s client=%s messages=%u octets=%llu uidvalidity=%u",
-		 s->log_id, s->user_log, s->client_ip, count,
+	metrics_login(s->route->name, METRICS_LOGIN_OK);
+	snprintf(user, sizeof(user), "%.*s", (int)s->upstream_user_len, s->user);
+	limits_auth_succeeded(s->srv->limits, user);
+	if (s->conf->login_delay_secs > 0)
+		limits_login_record(s->srv->limits, s->user, pop3_now_ms());
+	log_info("%s event=login user=%s device=%s client=%s route=%s upstream=%s:%u "
+		 "messages=%u octets=%llu uidvalidity=%u",
+		 s->log_id, s->user_log, s->device[0] != '\0' ? s->device : "-", s->client_ip,
+		 s->route->name, s->route->host, s->route->port, count,
 		 (unsigned long long)size, s->uidvalidity);
 	pop3_reply(s, "+OK Logged in, %u messages (%llu octets)", count,
 		   (unsigned long long)size);
@@ -91,7 +103,7 @@ static void pop3_list_done(void *ctx, const struct imap_reply *reply)
 	unsigned int out = 0;
 
 	if (reply->result != IMAP_REPLY_OK || s->listing_failed) {
-		pop3_login_failed(s, "-ERR [SYS/TEMP] Cannot list the mailbox", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Cannot list the mailbox", false);
 		return;
 	}
 	/* UID order, each UID once, whatever order the server used. */
@@ -129,17 +141,17 @@ static void pop3_select_done(void *ctx, const struct imap_reply *reply)
 	struct pop3_session *s = ctx;
 
 	if (reply->result == IMAP_REPLY_FAILED) {
-		pop3_login_failed(s, "-ERR [SYS/TEMP] Upstream server failed", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Upstream server failed", false);
 		return;
 	}
 	if (reply->result != IMAP_REPLY_OK) {
 		log_warn("%s event=select_failed mailbox=%s reply=\"%s\"", s->log_id,
-			 s->conf->upstream_mailbox, reply->text);
-		pop3_login_failed(s, "-ERR [SYS/PERM] Cannot open the mailbox", false);
+			 s->route->mailbox, reply->text);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Cannot open the mailbox", false);
 		return;
 	}
 	if (s->uidvalidity == 0) {
-		pop3_login_failed(s, "-ERR [SYS/PERM] Upstream gave no UIDVALIDITY", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Upstream gave no UIDVALIDITY", false);
 		return;
 	}
 	if (s->uidnext == 0)
@@ -151,20 +163,20 @@ static void pop3_select_done(void *ctx, const struct imap_reply *reply)
 	if (s->exists > POP3_MAX_MESSAGES) {
 		log_warn("%s event=mailbox_too_large exists=%u limit=%u", s->log_id,
 			 s->exists, POP3_MAX_MESSAGES);
-		pop3_login_failed(s, "-ERR [SYS/PERM] Mailbox has too many messages for POP3",
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Mailbox has too many messages for POP3",
 				  false);
 		return;
 	}
 	s->msgs = calloc(s->exists, sizeof(*s->msgs));
 	if (s->msgs == NULL) {
-		pop3_login_failed(s, "-ERR [SYS/TEMP] Out of memory", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Out of memory", false);
 		return;
 	}
 	s->msg_cap = s->exists;
 	s->doing = "listing the mailbox";
 	if (imap_client_command(s->imap, "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
 				&pop3_list_handlers, s) < 0)
-		pop3_login_failed(s, "-ERR [SYS/TEMP] Internal error", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Internal error", false);
 }
 
 static const struct imap_cmd_handlers pop3_select_handlers = {
@@ -195,10 +207,10 @@ static int pop3_select_args(const char *mailbox, char *buf, size_t size)
 	return 0;
 }
 
-void pop3_login_abort(struct pop3_session *s, const char *reply)
+void pop3_login_abort(struct pop3_session *s, enum metrics_login result, const char *reply)
 {
 	pop3_state_close(s);
-	pop3_login_failed(s, reply, false);
+	pop3_login_failed(s, result, reply, false);
 }
 
 static void pop3_auth_reply(struct pop3_session *s)
@@ -214,8 +226,11 @@ static void pop3_auth_reply(struct pop3_session *s)
 }
 
 /* The session stays in AUTHORIZATION; the client may try again. */
-static void pop3_login_failed(struct pop3_session *s, const char *reply, bool delay)
+static void pop3_login_failed(struct pop3_session *s, enum metrics_login result,
+			      const char *reply, bool delay)
 {
+	unsigned int delay_ms = 0;
+
 	pop3_clear_credentials(s);
 	imap_client_close(s->imap);
 	/* Freed later from the loop: we may be inside its callback. The
@@ -229,17 +244,37 @@ static void pop3_login_failed(struct pop3_session *s, const char *reply, bool de
 	s->remap_from = 0;
 	s->uidvalidity = 0;
 	s->listing_failed = false;
-	log_info("%s event=login_failed user=%s client=%s reply=\"%s\"", s->log_id,
-		 s->user_log, s->client_ip, reply);
+	metrics_login(s->route != NULL ? s->route->name : "none", result);
+	if (delay) {
+		struct limits_auth auth = {
+			.delay_ms = s->conf->auth_fail_delay_ms,
+			.delay_max_ms = s->conf->auth_fail_delay_max_ms,
+			.window_secs = s->conf->auth_fail_window_secs,
+		};
+		char user[CACHE_ACCOUNT_MAX + 1];
+
+		/* Per user: the login name without the device, whatever
+		   device an attacker names. */
+		snprintf(user, sizeof(user), "%.*s", (int)s->upstream_user_len, s->user);
+		delay_ms = limits_auth_failed(s->srv->limits, s->client_addr, user, &auth,
+					      pop3_now_ms());
+	}
+	log_info("%s event=login_failed user=%s client=%s route=%s reason=%s delay_ms=%u "
+		 "reply=\"%s\"", s->log_id, s->user_log, s->client_ip,
+		 s->route != NULL ? s->route->name : "-", metrics_login_name(result), delay_ms,
+		 reply);
 	/* RFC 1939: after a failed PASS the client starts again with USER. */
 	free(s->user);
 	s->user = NULL;
 	s->user_len = 0;
+	s->route = NULL;
 	if (!delay) {
 		pop3_reply(s, "%s", reply);
 		pop3_command_done(s);
-	} else if (s->conf->auth_fail_delay_ms > 0) {
-		pop3_session_set_timer(s, s->conf->auth_fail_delay_ms, pop3_auth_reply);
+	} else if (delay_ms > 0) {
+		/* A timer: the loop serves everyone else meanwhile. */
+		metrics_auth_delayed();
+		pop3_session_set_timer(s, delay_ms, pop3_auth_reply);
 	} else {
 		pop3_auth_reply(s);
 	}
@@ -251,7 +286,7 @@ static void pop3_login_done(void *ctx, const struct imap_reply *reply)
 	char args[512];
 
 	if (reply->result == IMAP_REPLY_FAILED) {
-		pop3_login_failed(s, "-ERR [SYS/TEMP] Upstream server failed", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Upstream server failed", false);
 		return;
 	}
 	if (reply->result != IMAP_REPLY_OK) {
@@ -261,21 +296,21 @@ static void pop3_login_done(void *ctx, const struct imap_reply *reply)
 		     strncasecmp(reply->code, "SERVERBUG", 9) == 0 ||
 		     strncasecmp(reply->code, "LIMIT", 5) == 0 ||
 		     strncasecmp(reply->code, "INUSE", 5) == 0)) {
-			pop3_login_failed(s, "-ERR [SYS/TEMP] Upstream cannot log in now", false);
+			pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Upstream cannot log in now", false);
 			return;
 		}
 		if (reply->result == IMAP_REPLY_BAD) {
-			pop3_login_failed(s, "-ERR [SYS/PERM] Upstream rejected the login command",
+			pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Upstream rejected the login command",
 					  false);
 			return;
 		}
-		pop3_login_failed(s, "-ERR [AUTH] Authentication failed", true);
+		pop3_login_failed(s, METRICS_LOGIN_AUTH_FAILED, "-ERR [AUTH] Authentication failed", true);
 		return;
 	}
 	s->doing = "selecting the mailbox";
-	if (pop3_select_args(s->conf->upstream_mailbox, args, sizeof(args)) < 0 ||
+	if (pop3_select_args(s->route->mailbox, args, sizeof(args)) < 0 ||
 	    imap_client_command(s->imap, args, &pop3_select_handlers, s) < 0)
-		pop3_login_failed(s, "-ERR [SYS/PERM] Bad mailbox name in configuration", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Bad mailbox name in configuration", false);
 }
 
 static const struct imap_cmd_handlers pop3_login_handlers = {
@@ -286,17 +321,21 @@ static void pop3_connected(void *ctx, bool ok, const char *error)
 {
 	struct pop3_session *s = ctx;
 	const char *login_error;
+	struct timespec now;
 
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	metrics_upstream_connect(s->route->name, (double)(now.tv_sec - s->connect_started.tv_sec) +
+				 (double)(now.tv_nsec - s->connect_started.tv_nsec) / 1e9, ok);
 	if (!ok) {
-		pop3_login_failed(s, "-ERR [SYS/TEMP] Upstream server unavailable", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, "-ERR [SYS/TEMP] Upstream server unavailable", false);
 		return;
 	}
 	s->upstream_tls = imap_client_tls_version(s->imap);
 	s->doing = "logging in upstream";
-	if (imap_client_login(s->imap, s->user, s->upstream_user_len, s->pass, s->pass_len,
+	if (imap_client_login(s->imap, s->login_user, s->login_user_len, s->pass, s->pass_len,
 			      &pop3_login_handlers, s, &login_error) < 0) {
 		log_warn("%s event=login_not_sent error=\"%s\"", s->log_id, login_error);
-		pop3_login_failed(s, "-ERR [SYS/PERM] Upstream refuses plaintext login", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Upstream refuses plaintext login", false);
 		return;
 	}
 	/* The command holds its own copy now. */
@@ -305,14 +344,21 @@ static void pop3_connected(void *ctx, bool ok, const char *error)
 
 void pop3_upstream_login(struct pop3_session *s)
 {
-	const struct conf *conf = s->conf;
+	const struct conf_upstream *up = s->route;
 	struct imap_client_settings set = {
-		.host = conf->upstream_host,
-		.port = conf->upstream_port,
-		.tls = conf->upstream_tls,
-		.tls_ctx = s->srv->upstream_tls,
-		.timeout_secs = conf->upstream_timeout_secs,
+		.host = up->host,
+		.port = up->port,
+		.tls = up->tls,
+		.tls_ctx = settings_upstream_tls(s->set, up),
+		.timeout_secs = up->timeout_secs,
 		.log_id = s->log_id,
+		/* For the ID command: the provider sees the real client. */
+		.client_ip = s->client_addr,
+		.client_port = s->client_port,
+		.local_ip = s->local_addr[0] != '\0' ? s->local_addr : NULL,
+		.local_port = s->local_port,
+		.session_id = s->id,
+		.version = POPGATE_VERSION,
 	};
 
 	/* A failed earlier attempt left a closed client behind. */
@@ -320,9 +366,10 @@ void pop3_upstream_login(struct pop3_session *s)
 	s->doing = "connecting to upstream";
 	s->imap = imap_client_new(s->srv->base, s->srv->dns, &set);
 	if (s->imap == NULL) {
-		pop3_login_failed(s, "-ERR [SYS/TEMP] Out of memory", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Out of memory", false);
 		return;
 	}
+	clock_gettime(CLOCK_MONOTONIC, &s->connect_started);
 	imap_client_connect(s->imap, pop3_connected, s);
 }
 
@@ -455,10 +502,13 @@ static void pop3_fetch_finish(struct pop3_session *s)
 	size_t n = pop3_filter_finish(&s->filter, end);
 
 	pop3_write(s, end, n);
-	if (s->fetch_kind == POP3_FETCH_RETR)
+	if (s->fetch_kind == POP3_FETCH_RETR) {
 		s->retr_count++;
-	else
+		metrics_command(s->route->name, METRICS_CMD_RETR);
+	} else {
 		s->top_count++;
+		metrics_command(s->route->name, METRICS_CMD_TOP);
+	}
 	s->fetch_msg = NULL;
 	pop3_command_done(s);
 }

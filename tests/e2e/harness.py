@@ -767,7 +767,8 @@ def popgate_conf(listen_port, upstream_port, server=None, upstream=None, log=Non
     section (client side: STLS on listen, implicit TLS on listen_tls).
     upstream=False leaves out [upstream]; extra is appended verbatim
     (e.g. [route ...] sections)."""
-    s = {"idle_timeout": "10m", "max_connections": "1000", "max_bad_commands": "10",
+    s = {"idle_timeout": "10m", "max_connections": "1000", "max_connections_per_ip": "0",
+         "max_bad_commands": "10",
          "auth_fail_delay": "0", "greeting": "popgate ready"}
     u = {"host": HOST, "port": str(upstream_port), "tls": "none", "verify": "yes",
          "timeout": "30s", "mailbox": "INBOX"}

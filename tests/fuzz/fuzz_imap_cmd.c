@@ -1,14 +1,18 @@
 /*
  * libFuzzer harness for the IMAP command builders.
  *
- * Input: byte 0 = flags (bit 0 LITERAL+, bit 1 SASL-IR), bytes 1-2 = where
- * to split the rest into user name and password (little endian, modulo the
- * rest's length + 1). Whatever the bytes, a credential the builder accepts
- * must come out inside exactly-sized literals (LOGIN) or as the base64 of
- * exactly "\0user\0pass" (AUTHENTICATE), and one it refuses must be one the
- * contract says to refuse.
+ * Input: byte 0 = flags (bit 0 LITERAL+, bit 1 SASL-IR, bits 2-3 the ID
+ * field the user bytes are tried as), bytes 1-2 = where to split the rest
+ * into user name and password (little endian, modulo the rest's length + 1;
+ * also the ports sent in ID). Whatever the bytes, a credential the builder
+ * accepts must come out inside exactly-sized literals (LOGIN) or as the
+ * base64 of exactly "\0user\0pass" (AUTHENTICATE), an ID value it accepts
+ * must come out as exactly one quoted string in a one-line ID, and anything
+ * it refuses must be something the contract says to refuse.
  */
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,6 +179,96 @@ static void fuzz_simple(struct imap_cmd_text *cmd, const char *s, size_t len)
 	free(args);
 }
 
+/* The contract of each ID field, restated. */
+static bool fuzz_id_value_ok(unsigned int field, const char *v)
+{
+	unsigned char addr[sizeof(struct in6_addr)];
+	size_t i, n = strlen(v), max;
+	const char *extra;
+
+	if (field < 2) {
+		if (n == 0 || n > IMAP_ID_IP_MAX ||
+		    strspn(v, "0123456789abcdefABCDEF.:") != n)
+			return false;
+		return inet_pton(strchr(v, ':') != NULL ? AF_INET6 : AF_INET,
+				 v, addr) == 1;
+	}
+	max = field == 2 ? IMAP_ID_SESSION_MAX : IMAP_ID_VERSION_MAX;
+	extra = field == 2 ? "._-" : ".+~_-";
+	if (n == 0 || n > max)
+		return false;
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+		      (c >= '0' && c <= '9') || strchr(extra, c) != NULL))
+			return false;
+	}
+	return true;
+}
+
+/* The user bytes (up to a NUL) as one ID field. */
+static void fuzz_id(struct imap_cmd_text *cmd, const char *s, size_t len,
+		    unsigned int field, uint16_t port)
+{
+	static const char *const keys[] = {
+		"x-originating-ip", "x-connected-ip", "x-session-ext-id", "version",
+	};
+	struct imap_id_params id = { .client_port = port };
+	char *v = malloc(len + 1), portstr[8];
+	const char *pairs[6], *error = NULL, *why;
+	unsigned int n = 0;
+	bool want;
+	int ret;
+
+	if (v == NULL)
+		abort();
+	memcpy(v, s, len);
+	v[len] = '\0';
+	if (field == 0)
+		id.client_ip = v;
+	else if (field == 1)
+		id.local_ip = v;
+	else if (field == 2)
+		id.session_id = v;
+	else
+		id.version = v;
+	want = fuzz_id_value_ok(field, v);
+	ret = imap_cmd_id(cmd, "A5", &id, &error);
+	if (!want) {
+		if (ret != -1 || error == NULL || cmd->len != 0)
+			fuzz_fail("ID", "bad value accepted");
+		goto out;
+	}
+	if (ret != 0)
+		fuzz_fail("ID", "good value refused");
+	snprintf(portstr, sizeof(portstr), "%u", (unsigned int)port);
+	pairs[n++] = "name";
+	pairs[n++] = "popgate";
+	/* The builder's order: version, then the client's address and port. */
+	if (field == 3) {
+		pairs[n++] = keys[field];
+		pairs[n++] = v;
+	}
+	if (field == 0) {
+		pairs[n++] = keys[field];
+		pairs[n++] = v;
+	}
+	if (port != 0) {
+		pairs[n++] = "x-originating-port";
+		pairs[n++] = portstr;
+	}
+	if (field == 1 || field == 2) {
+		pairs[n++] = keys[field];
+		pairs[n++] = v;
+	}
+	why = imap_check_id(cmd, "A5", pairs, n / 2);
+	if (why != NULL)
+		fuzz_fail("ID", why);
+out:
+	free(v);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct imap_cmd_text cmd = { 0 };
@@ -198,6 +292,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_authenticate(&cmd, user, user_len, pass, pass_len, flags & 2);
 	fuzz_raw_b64(&cmd, user, user_len, flags & 2);
 	fuzz_simple(&cmd, user, user_len);
+	fuzz_id(&cmd, user, user_len, (flags >> 2) & 3, (uint16_t)split);
 	imap_cmd_text_clear(&cmd);
 	return 0;
 }

@@ -75,7 +75,7 @@ def sample_keys(path="conf/popgate.conf"):
     keys, section = set(), None
     with open(path) as f:
         for line in f:
-            m = re.match(r"^\[([a-z_]+)\]\s*$", line)
+            m = re.match(r"^#?\[([a-z_]+)(?: [^\]]+)?\]\s*$", line)
             if m:
                 section = m.group(1)
                 continue
@@ -92,7 +92,7 @@ def man_keys(path="packaging/popgate.conf.5"):
     with open(path) as f:
         for line in f:
             line = line.rstrip("\n")
-            m = re.match(r'^\.SH "?\[([a-z_]+)\] SECTION"?$', line)
+            m = re.match(r'^\.SH "?\[([a-z_]+)(?: [A-Z]+)?\] SECTION"?$', line)
             if m:
                 section = m.group(1)
                 continue

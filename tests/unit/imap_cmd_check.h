@@ -14,6 +14,9 @@
  * covers exactly those bytes, and if the client's part boundaries fall
  * exactly after each synchronising literal's CRLF and at the end.
  *
+ * imap_check_id() reads an ID command: one line whose parameter list holds
+ * exactly the expected quoted strings and nothing else.
+ *
  * Each function returns NULL when the command is right, else a static
  * string saying what is wrong.
  */
@@ -218,6 +221,81 @@ imap_check_authenticate(const struct imap_cmd_text *cmd, const char *tag,
 		return "SASL-IR command is not one part";
 	if (cmd->part_end[cmd->nparts - 1] != cmd->len)
 		return "last part does not end the command";
+	return NULL;
+}
+
+/* A quoted string at *pos whose contents, unescaped as a server would,
+   are exactly `want`; *pos moves past it. Only printable ASCII may stand
+   in it: anything else is not IMAP4rev1 syntax. */
+static inline const char *
+imap_check_quoted_is(const char *buf, size_t len, size_t *pos,
+		     const char *want)
+{
+	size_t p = *pos, n = 0, want_len = strlen(want);
+
+	if (p >= len || buf[p] != '"')
+		return "not a quoted string";
+	p++;
+	for (;;) {
+		unsigned char ch;
+
+		if (p >= len)
+			return "unterminated quoted string";
+		ch = (unsigned char)buf[p++];
+		if (ch == '"')
+			break;
+		if (ch == '\\') {
+			if (p >= len || (buf[p] != '"' && buf[p] != '\\'))
+				return "bad escape in quoted string";
+			ch = (unsigned char)buf[p++];
+		} else if (ch < 0x20 || ch > 0x7e) {
+			return "non-printable octet in quoted string";
+		}
+		if (n >= want_len || (unsigned char)want[n] != ch)
+			return "quoted string differs";
+		n++;
+	}
+	if (n != want_len)
+		return "quoted string differs";
+	*pos = p;
+	return NULL;
+}
+
+/* One line "tag ID (k1 v1 k2 v2 ...)" CRLF, every key and value a quoted
+   string equal to pairs[0..2*npairs), in one part. */
+static inline const char *
+imap_check_id(const struct imap_cmd_text *cmd, const char *tag,
+	      const char *const *pairs, unsigned int npairs)
+{
+	size_t pos = 0, tag_len = strlen(tag), len = cmd->len;
+	const char *buf = cmd->buf, *why;
+	unsigned int i;
+
+	if (buf == NULL || len < 2)
+		return "empty command";
+	if (cmd->nparts != 1 || cmd->part_end[0] != len)
+		return "ID is not one part";
+	if (memcmp(buf + len - 2, "\r\n", 2) != 0)
+		return "no CRLF at the end";
+	if (memchr(buf, '\r', len - 2) != NULL ||
+	    memchr(buf, '\n', len - 2) != NULL)
+		return "CR or LF inside the command";
+	if (len - 2 < tag_len + 5 || memcmp(buf, tag, tag_len) != 0 ||
+	    memcmp(buf + tag_len, " ID (", 5) != 0)
+		return "not \"<tag> ID (\"";
+	pos = tag_len + 5;
+	for (i = 0; i < 2 * npairs; i++) {
+		if (i > 0) {
+			if (pos >= len || buf[pos] != ' ')
+				return "no SP between ID strings";
+			pos++;
+		}
+		why = imap_check_quoted_is(buf, len, &pos, pairs[i]);
+		if (why != NULL)
+			return why;
+	}
+	if (pos != len - 3 || buf[pos] != ')')
+		return "ID list does not end right after the last pair";
 	return NULL;
 }
 

@@ -326,7 +326,7 @@ static inline void setup(void)
 	static unsigned int seq;
 
 	log_open(CONF_LOG_STDERR, getenv("TEST_CACHE_VERBOSE") != NULL ?
-		 CONF_LOG_DEBUG : CONF_LOG_ERROR, NULL);
+		 CONF_LOG_DEBUG : CONF_LOG_ERROR, NULL, 0);
 	snprintf(dir, sizeof(dir), "%s/t%u.%ld", tmp_root, seq++, (long)getpid());
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);

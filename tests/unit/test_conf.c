@@ -48,11 +48,25 @@ static const char *const all_keys[][2] = {
 	{ "policy", "mark_seen_on_retr" },
 	{ "policy", "new_device_sees" },
 	{ "policy", "trash_mailbox" },
+	{ "server", "max_connections_per_ip" },
+	{ "server", "auth_fail_delay_max" },
+	{ "server", "auth_fail_window" },
+	{ "server", "max_session_time" },
+	{ "server", "login_delay" },
+	{ "server", "shutdown_grace" },
+	{ "upstream", "login_name" },
+	{ "log", "facility" },
+	{ "process", "daemon" },
+	{ "process", "pid_file" },
+	{ "process", "user" },
+	{ "process", "group" },
+	{ "metrics", "listen" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
    fresh checkout does not have. */
-static const char *const commented_keys[] = { "#listen_tls = " };
+static const char *const commented_keys[] = { "#listen_tls = ", "#[route example.org]",
+					       "#host = ", "#login_name = local-part" };
 
 static char tmp_path[64];
 
@@ -119,13 +133,18 @@ START_TEST(defaults)
 	ck_assert_uint_eq(conf->max_bad_commands, 10);
 	ck_assert_uint_eq(conf->auth_fail_delay_ms, 1000);
 	ck_assert_str_eq(conf->greeting, "popgate ready");
-	ck_assert_ptr_null(conf->upstream_host);
-	ck_assert_uint_eq(conf->upstream_port, 993);
-	ck_assert_int_eq(conf->upstream_tls, CONF_TLS_IMAPS);
-	ck_assert(conf->upstream_verify);
-	ck_assert_ptr_null(conf->upstream_ca_file);
-	ck_assert_uint_eq(conf->upstream_timeout_secs, 30);
-	ck_assert_str_eq(conf->upstream_mailbox, "INBOX");
+	ck_assert_uint_eq(conf->max_connections_per_ip, 50);
+	ck_assert_uint_eq(conf->auth_fail_delay_max_ms, 15000);
+	ck_assert_uint_eq(conf->auth_fail_window_secs, 900);
+	ck_assert_uint_eq(conf->max_session_secs, 7200);
+	ck_assert_uint_eq(conf->login_delay_secs, 0);
+	ck_assert_uint_eq(conf->shutdown_grace_secs, 10);
+	ck_assert_ptr_null(conf->upstream);
+	ck_assert_uint_eq(conf->route_count, 0);
+	ck_assert(!conf->daemon);
+	ck_assert_ptr_null(conf->pid_file);
+	ck_assert_ptr_null(conf->user);
+	ck_assert_ptr_null(conf->metrics_host);
 	ck_assert_int_eq(conf->log_target, CONF_LOG_STDERR);
 	ck_assert_int_eq(conf->log_level, CONF_LOG_INFO);
 	ck_assert_str_eq(conf->log_ident, "popgate");
@@ -140,14 +159,14 @@ START_TEST(minimal_file)
 	struct conf *conf = load_ok("[upstream]\nhost = imap.example.com\n");
 	struct conf *def = conf_new_defaults();
 
-	ck_assert_str_eq(conf->upstream_host, "imap.example.com");
-	ck_assert_uint_eq(conf->upstream_port, 993);
+	ck_assert_str_eq(conf->upstream->host, "imap.example.com");
+	ck_assert_uint_eq(conf->upstream->port, 993);
 	ck_assert_uint_eq(conf->listen_count, 1);
 	ck_assert_str_eq(conf->listen[0].host, "127.0.0.1");
 	ck_assert_uint_eq(conf->listen[0].port, 1110);
 	ck_assert_uint_eq(conf->idle_timeout_secs, def->idle_timeout_secs);
 	ck_assert_str_eq(conf->greeting, def->greeting);
-	ck_assert(conf->upstream_verify);
+	ck_assert(conf->upstream->verify);
 	conf_free(&conf);
 	conf_free(&def);
 }
@@ -173,8 +192,8 @@ START_TEST(port_follows_tls)
 {
 	struct conf *conf = load_ok(port_table[_i].text);
 
-	ck_assert_int_eq(conf->upstream_tls, port_table[_i].tls);
-	ck_assert_uint_eq(conf->upstream_port, port_table[_i].port);
+	ck_assert_int_eq(conf->upstream->tls, port_table[_i].tls);
+	ck_assert_uint_eq(conf->upstream->port, port_table[_i].port);
 	conf_free(&conf);
 }
 END_TEST
@@ -224,13 +243,13 @@ START_TEST(every_key_set)
 	ck_assert_uint_eq(conf->max_bad_commands, 1);
 	ck_assert_uint_eq(conf->auth_fail_delay_ms, 250);
 	ck_assert_str_eq(conf->greeting, "Mail gateway (legacy) ready!");
-	ck_assert_str_eq(conf->upstream_host, "::1");
-	ck_assert_uint_eq(conf->upstream_port, 10143);
-	ck_assert_int_eq(conf->upstream_tls, CONF_TLS_STARTTLS);
-	ck_assert(!conf->upstream_verify);
-	ck_assert_str_eq(conf->upstream_ca_file, ca);
-	ck_assert_uint_eq(conf->upstream_timeout_secs, 600);
-	ck_assert_str_eq(conf->upstream_mailbox, "Archive/POP]x");
+	ck_assert_str_eq(conf->upstream->host, "::1");
+	ck_assert_uint_eq(conf->upstream->port, 10143);
+	ck_assert_int_eq(conf->upstream->tls, CONF_TLS_STARTTLS);
+	ck_assert(!conf->upstream->verify);
+	ck_assert_str_eq(conf->upstream->ca_file, ca);
+	ck_assert_uint_eq(conf->upstream->timeout_secs, 600);
+	ck_assert_str_eq(conf->upstream->mailbox, "Archive/POP]x");
 	ck_assert_int_eq(conf->log_target, CONF_LOG_SYSLOG);
 	ck_assert_int_eq(conf->log_level, CONF_LOG_DEBUG);
 	ck_assert_str_eq(conf->log_ident, "popgate-test_1.0");
@@ -254,8 +273,8 @@ START_TEST(format_details)
 		       "[upstream]\r\n"
 		       "  ; indented comment\r\n"
 		       "  mailbox = INBOX\r\n");
-	ck_assert_str_eq(conf->upstream_host, "imap.example.com");
-	ck_assert_uint_eq(conf->upstream_port, 1993);
+	ck_assert_str_eq(conf->upstream->host, "imap.example.com");
+	ck_assert_uint_eq(conf->upstream->port, 1993);
 	/* ';' without a space before it is part of the value */
 	ck_assert_str_eq(conf->greeting, "hello; world");
 	conf_free(&conf);
@@ -268,8 +287,8 @@ START_TEST(indent_is_not_continuation)
 {
 	struct conf *conf = load_ok("[upstream]\nhost = h\n   tls = none\n");
 
-	ck_assert_str_eq(conf->upstream_host, "h");
-	ck_assert_int_eq(conf->upstream_tls, CONF_TLS_NONE);
+	ck_assert_str_eq(conf->upstream->host, "h");
+	ck_assert_int_eq(conf->upstream->tls, CONF_TLS_NONE);
 	conf_free(&conf);
 }
 END_TEST
@@ -337,8 +356,53 @@ static const struct {
 	{ "[upstream]\nhost = a\n[server]\nlisten = 127.0.0.1:1\n"
 	  "listen = 127.0.0.1:1\n", 5, "already listed" },
 	/* required */
-	{ "", 0, "[upstream] host is required" },
-	{ "[server]\nlisten = 127.0.0.1:1\n", 0, "[upstream] host is required" },
+	{ "", 0, "no upstream" },
+	{ "[server]\nlisten = 127.0.0.1:1\n", 0, "no upstream" },
+	{ "[server]\n\n[upstream]\nport = 143\n", 3, "[upstream] needs host" },
+	{ "[upstream]\nhost = h\n[route example.org]\nport = 1\n", 3,
+	  "[route example.org] needs host" },
+	/* routes */
+	{ "[route]\nhost = h\n", 1, "unknown section [route]" },
+	{ "[route ]\nhost = h\n", 1, "unknown section" },
+	{ "[route exa_mple.org]\nhost = h\n", 1, "letters, digits" },
+	{ "[route a..b]\nhost = h\n", 1, "empty label" },
+	{ "[route .a.b]\nhost = h\n", 1, "empty label" },
+	{ "[route a.b.]\nhost = h\n", 1, "empty label" },
+	{ "[route a\"b]\nhost = h\n", 1, "letters, digits" },
+	{ "[route x.org]\nhost = h\n[route X.ORG]\nhost = i\n", 3,
+	  "[route x.org] given twice (first on line 1)" },
+	{ "[route x.org]\nhost = h\nhost = i\n", 3,
+	  "'host' in [route x.org] given twice (first on line 2)" },
+	{ "[route x.org]\nhost = h\nlogin_name = domain\n", 3,
+	  "expected full or local-part" },
+	{ "[route x.org]\nhost = h\ngreeting = hi\n", 3,
+	  "unknown key 'greeting' in [route x.org]" },
+	{ "[route x.org]\nhost = h\ntimeout = 11m\n", 3, "out of range (1s..10m)" },
+	/* limits, process, metrics */
+	{ "[upstream]\nhost = h\n[server]\nmax_connections_per_ip = -1\n", 4,
+	  "not a number" },
+	{ "[upstream]\nhost = h\n[server]\nauth_fail_delay_max = 6m\n", 4,
+	  "out of range (0..5m)" },
+	{ "[upstream]\nhost = h\n[server]\nauth_fail_delay = 5s\n"
+	  "auth_fail_delay_max = 2s\n", 5, "auth_fail_delay_max is less than auth_fail_delay" },
+	{ "[upstream]\nhost = h\n[server]\nauth_fail_window = 30s\n", 4,
+	  "out of range (1m..1d)" },
+	{ "[upstream]\nhost = h\n[server]\nmax_session_time = 8d\n", 4,
+	  "out of range (1s..7d)" },
+	{ "[upstream]\nhost = h\n[server]\nlogin_delay = 2d\n", 4, "out of range" },
+	{ "[upstream]\nhost = h\n[server]\nshutdown_grace = 11m\n", 4,
+	  "out of range (0..10m)" },
+	{ "[upstream]\nhost = h\n[process]\npid_file = run/p.pid\n", 4,
+	  "absolute path" },
+	{ "[upstream]\nhost = h\n[process]\nuser = 0day\n", 4, "not starting with a digit" },
+	{ "[upstream]\nhost = h\n[process]\nuser = a b\n", 4, "'user' in [process]" },
+	{ "[upstream]\nhost = h\n[process]\ngroup = mail\n", 4, "group needs user" },
+	{ "[upstream]\nhost = h\n[process]\ndaemon = yes\n", 4,
+	  "daemon = yes needs [log] target = syslog" },
+	{ "[upstream]\nhost = h\n[process]\ndaemon = sometimes\n", 4, "not a boolean" },
+	{ "[upstream]\nhost = h\n[metrics]\nlisten = 127.0.0.1\n", 4, "missing port" },
+	{ "[upstream]\nhost = h\n[metrics]\nport = 9100\n", 4, "unknown key 'port' in [metrics]" },
+	{ "[upstream]\nhost = h\n[log]\nfacility = kern\n", 4, "local0 .. local7" },
 	/* bad values: the key and the reason */
 	{ "[upstream]\nhost = h\n[server]\nlisten = 127.0.0.1\n", 4,
 	  "'listen' in [server]: missing port" },
@@ -526,20 +590,19 @@ START_TEST(sample_loads)
 	ck_assert_str_eq(conf->listen[0].host, "127.0.0.1");
 	ck_assert_uint_eq(conf->listen[0].port, 1110);
 	/* The local test setup. */
-	ck_assert_str_eq(conf->upstream_host, "127.0.0.1");
-	ck_assert_uint_eq(conf->upstream_port, 143);
-	ck_assert_int_eq(conf->upstream_tls, CONF_TLS_NONE);
+	ck_assert_str_eq(conf->upstream->host, "127.0.0.1");
+	ck_assert_uint_eq(conf->upstream->port, 143);
+	ck_assert_int_eq(conf->upstream->tls, CONF_TLS_NONE);
 	/* Everything else at its built-in default. */
 	ck_assert_uint_eq(conf->idle_timeout_secs, def->idle_timeout_secs);
 	ck_assert_uint_eq(conf->max_connections, def->max_connections);
 	ck_assert_uint_eq(conf->max_bad_commands, def->max_bad_commands);
 	ck_assert_uint_eq(conf->auth_fail_delay_ms, def->auth_fail_delay_ms);
 	ck_assert_str_eq(conf->greeting, def->greeting);
-	ck_assert_int_eq(conf->upstream_verify, def->upstream_verify);
-	ck_assert_ptr_null(conf->upstream_ca_file);
-	ck_assert_uint_eq(conf->upstream_timeout_secs,
-			  def->upstream_timeout_secs);
-	ck_assert_str_eq(conf->upstream_mailbox, def->upstream_mailbox);
+	ck_assert(conf->upstream->verify);
+	ck_assert_ptr_null(conf->upstream->ca_file);
+	ck_assert_uint_eq(conf->upstream->timeout_secs, 30);
+	ck_assert_str_eq(conf->upstream->mailbox, "INBOX");
 	ck_assert_int_eq(conf->log_target, def->log_target);
 	ck_assert_int_eq(conf->log_level, def->log_level);
 	ck_assert_str_eq(conf->log_ident, def->log_ident);
@@ -602,6 +665,8 @@ START_TEST(listed_keys_known)
 		"always", "10.0.0.0/8 ::1", "", "",
 		"unix:/run/redis.sock", "pw", "/tmp/x", "/usr/bin/redis-server", "250ms",
 		"30s", "+", "trash", "no", "new", "Deleted",
+		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
+		"", "", "127.0.0.1:9110",
 	};
 	char text[256];
 	struct conf *conf;
@@ -736,6 +801,78 @@ START_TEST(tls_error_lines)
 }
 END_TEST
 
+
+/* [route DOMAIN]: sorted, found by domain in any case, else the default. */
+START_TEST(routes)
+{
+	struct conf *conf = load_ok("[route Zeta.Example]\nhost = z.example\nport = 1993\n"
+				    "login_name = local-part\n"
+				    "[upstream]\nhost = default.example\n"
+				    "[route alpha.example]\nhost = a.example\ntls = starttls\n"
+				    "mailbox = POP\n");
+	const struct conf_upstream *up;
+
+	ck_assert_uint_eq(conf->route_count, 2);
+	ck_assert_str_eq(conf->routes[0].domain, "alpha.example");
+	ck_assert_str_eq(conf->routes[1].domain, "zeta.example");
+	ck_assert_str_eq(conf->routes[1].name, "zeta.example");
+	ck_assert_str_eq(conf->upstream->name, "default");
+	/* Each route has its own defaults, not the [upstream] values. */
+	ck_assert_uint_eq(conf->routes[0].port, 143);
+	ck_assert_str_eq(conf->routes[0].mailbox, "POP");
+	ck_assert_int_eq(conf->routes[0].login_name, CONF_LOGIN_FULL);
+	ck_assert_uint_eq(conf->routes[1].port, 1993);
+	ck_assert_str_eq(conf->routes[1].mailbox, "INBOX");
+	ck_assert_int_eq(conf->routes[1].login_name, CONF_LOGIN_LOCAL_PART);
+
+	up = conf_route(conf, "ZETA.example", 12);
+	ck_assert_ptr_eq(up, &conf->routes[1]);
+	ck_assert_uint_eq(conf_upstream_index(conf, up), 2);
+	ck_assert_ptr_eq(conf_route(conf, "alpha.example", 13), &conf->routes[0]);
+	/* Prefixes, suffixes and sub-domains are other domains. */
+	ck_assert_ptr_eq(conf_route(conf, "alpha.exampl", 12), conf->upstream);
+	ck_assert_ptr_eq(conf_route(conf, "alpha.examplex", 14), conf->upstream);
+	ck_assert_ptr_eq(conf_route(conf, "x.alpha.example", 15), conf->upstream);
+	ck_assert_ptr_eq(conf_route(conf, NULL, 0), conf->upstream);
+	ck_assert_uint_eq(conf_upstream_index(conf, conf->upstream), 0);
+	conf_free(&conf);
+
+	/* Without [upstream], an unknown domain has nobody. */
+	conf = load_ok("[route b.example]\nhost = b\n");
+	ck_assert_ptr_null(conf->upstream);
+	ck_assert_ptr_null(conf_route(conf, "c.example", 9));
+	ck_assert_ptr_null(conf_route(conf, NULL, 0));
+	ck_assert_ptr_eq(conf_route(conf, "B.EXAMPLE", 9), &conf->routes[0]);
+	conf_free(&conf);
+}
+END_TEST
+
+/* Many routes: every one found (the binary search over the sorted set). */
+START_TEST(many_routes)
+{
+	static char text[200 * 64];
+	struct conf *conf;
+	size_t o = 0;
+	char domain[32];
+
+	for (unsigned int i = 0; i < 200; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o,
+				      "[route d%u.example]\nhost = h%u\n", (i * 7919) % 200, i);
+	conf = load_ok(text);
+	ck_assert_uint_eq(conf->route_count, 200);
+	for (unsigned int i = 0; i < 200; i++) {
+		const struct conf_upstream *up;
+
+		snprintf(domain, sizeof(domain), "d%u.example", i);
+		up = conf_route(conf, domain, strlen(domain));
+		ck_assert_ptr_nonnull(up);
+		ck_assert_str_eq(up->domain, domain);
+	}
+	ck_assert_ptr_null(conf_route(conf, "d200.example", 12));
+	conf_free(&conf);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
@@ -768,6 +905,8 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, policy_defaults);
 	tcase_add_test(tc, tls_only_needs_certificate);
 	tcase_add_loop_test(tc, tls_error_lines, 0, N(tls_errors));
+	tcase_add_test(tc, routes);
+	tcase_add_test(tc, many_routes);
 	suite_add_tcase(s, tc);
 	return s;
 }

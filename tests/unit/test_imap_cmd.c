@@ -504,6 +504,257 @@ START_TEST(checker_rejects_tampering)
 }
 END_TEST
 
+START_TEST(nonsync_rules)
+{
+	/* LITERAL+: any size. */
+	ck_assert(imap_cmd_nonsync_ok(true, false, 5, 6));
+	ck_assert(imap_cmd_nonsync_ok(true, true, 100000, 1));
+	/* LITERAL-: each literal at most 4096 octets. */
+	ck_assert(imap_cmd_nonsync_ok(false, true, 5, 6));
+	ck_assert(imap_cmd_nonsync_ok(false, true, IMAP_LITERAL_MINUS_MAX,
+				      IMAP_LITERAL_MINUS_MAX));
+	ck_assert(!imap_cmd_nonsync_ok(false, true, IMAP_LITERAL_MINUS_MAX + 1, 1));
+	ck_assert(!imap_cmd_nonsync_ok(false, true, 1, IMAP_LITERAL_MINUS_MAX + 1));
+	/* Neither: synchronising. */
+	ck_assert(!imap_cmd_nonsync_ok(false, false, 1, 1));
+	/* Every credential we pass on fits LITERAL-. */
+	ck_assert(imap_cmd_nonsync_ok(false, true, IMAP_CRED_MAX, IMAP_CRED_MAX));
+}
+END_TEST
+
+START_TEST(id_exact)
+{
+	static const char want[] =
+		"A1 ID (\"name\" \"popgate\" \"version\" \"0.1\" "
+		"\"x-originating-ip\" \"192.0.2.7\" \"x-originating-port\" \"50123\" "
+		"\"x-connected-ip\" \"198.51.100.1\" \"x-connected-port\" \"110\" "
+		"\"x-session-ext-id\" \"1a2b00003\")\r\n";
+	static const char *const pairs[] = {
+		"name", "popgate", "version", "0.1",
+		"x-originating-ip", "192.0.2.7", "x-originating-port", "50123",
+		"x-connected-ip", "198.51.100.1", "x-connected-port", "110",
+		"x-session-ext-id", "1a2b00003",
+	};
+	struct imap_id_params id = {
+		.version = "0.1", .client_ip = "192.0.2.7", .client_port = 50123,
+		.local_ip = "198.51.100.1", .local_port = 110,
+		.session_id = "1a2b00003",
+	};
+	struct imap_cmd_text cmd = { 0 };
+	const char *error = NULL;
+
+	ck_assert_int_eq(imap_cmd_id(&cmd, "A1", &id, &error), 0);
+	ck_assert_bytes(&cmd, want);
+	ck_assert_uint_eq(cmd.nparts, 1);
+	ck_assert_uint_eq(cmd.part_end[0], cmd.len);
+	ck_assert_ptr_null(imap_check_id(&cmd, "A1", pairs, 7));
+	imap_cmd_text_clear(&cmd);
+}
+END_TEST
+
+/* Unset fields are left out, each on its own. */
+START_TEST(id_optional_fields)
+{
+	static const char *const ipv6_pairs[] = {
+		"name", "popgate", "x-originating-ip", "2001:db8::1",
+		"x-connected-port", "995",
+	};
+	static const char *const mapped_pairs[] = {
+		"name", "popgate", "x-connected-ip", "::ffff:192.0.2.1",
+		"x-session-ext-id", "a-b_c.9",
+	};
+	struct imap_id_params none = { 0 };
+	struct imap_id_params ipv6 = {
+		.client_ip = "2001:db8::1", .local_port = 995,
+	};
+	struct imap_id_params mapped = {
+		.local_ip = "::ffff:192.0.2.1", .session_id = "a-b_c.9",
+	};
+	struct imap_id_params ports = {
+		.client_port = 1, .local_port = 65535,
+	};
+	struct imap_cmd_text cmd = { 0 };
+	const char *error = NULL;
+
+	ck_assert_int_eq(imap_cmd_id(&cmd, "p1", &none, &error), 0);
+	ck_assert_bytes(&cmd, "p1 ID (\"name\" \"popgate\")\r\n");
+	ck_assert_int_eq(imap_cmd_id(&cmd, "p1", &ipv6, &error), 0);
+	ck_assert_ptr_null(imap_check_id(&cmd, "p1", ipv6_pairs, 3));
+	ck_assert_int_eq(imap_cmd_id(&cmd, "p1", &mapped, &error), 0);
+	ck_assert_ptr_null(imap_check_id(&cmd, "p1", mapped_pairs, 3));
+	ck_assert_int_eq(imap_cmd_id(&cmd, "p1", &ports, &error), 0);
+	ck_assert_bytes(&cmd, "p1 ID (\"name\" \"popgate\" \"x-originating-port\" "
+			"\"1\" \"x-connected-port\" \"65535\")\r\n");
+	imap_cmd_text_clear(&cmd);
+}
+END_TEST
+
+enum id_field { ID_CLIENT_IP, ID_LOCAL_IP, ID_SESSION, ID_VERSION };
+
+static const struct {
+	enum id_field field;
+	const char *value;
+	bool ok;
+} id_table[] = {
+	{ ID_CLIENT_IP, "127.0.0.2", true },
+	{ ID_CLIENT_IP, "0.0.0.0", true },
+	{ ID_CLIENT_IP, "255.255.255.255", true },
+	{ ID_CLIENT_IP, "::1", true },
+	{ ID_CLIENT_IP, "FE80::A:b:C", true },
+	{ ID_CLIENT_IP, "0000:0000:0000:0000:0000:ffff:255.255.255.255", true },
+	{ ID_CLIENT_IP, "", false },
+	{ ID_CLIENT_IP, "127.0.0.1\r\nA9 LOGOUT", false },
+	{ ID_CLIENT_IP, "127.0.0.1\" \"x-originating-ip\" \"10.0.0.1", false },
+	{ ID_CLIENT_IP, "127.0.0.1\\", false },
+	{ ID_CLIENT_IP, "127.0.0.1)", false },
+	{ ID_CLIENT_IP, "127.0.0.1 ", false },
+	{ ID_CLIENT_IP, " 127.0.0.1", false },
+	{ ID_CLIENT_IP, "127.0.0.1:110", false },
+	{ ID_CLIENT_IP, "[::1]", false },
+	{ ID_CLIENT_IP, "[::1]:110", false },
+	{ ID_CLIENT_IP, "fe80::1%eth0", false },
+	{ ID_CLIENT_IP, "localhost", false },
+	{ ID_CLIENT_IP, "unknown", false },
+	{ ID_CLIENT_IP, "256.1.1.1", false },
+	{ ID_CLIENT_IP, "1.2.3", false },
+	{ ID_CLIENT_IP, "1.2.3.4.5", false },
+	{ ID_CLIENT_IP, "1.2.3.4/24", false },
+	{ ID_CLIENT_IP, "::1::2", false },
+	{ ID_CLIENT_IP, "abcd", false },
+	{ ID_CLIENT_IP, "g::1", false },
+	{ ID_CLIENT_IP, "0000:0000:0000:0000:0000:ffff:255.255.255.2550", false },
+	{ ID_CLIENT_IP, "{5}", false },
+	{ ID_CLIENT_IP, "\xef\xbc\x91.2.3.4", false },  /* fullwidth digit */
+	{ ID_CLIENT_IP, "1.2.3.4\t", false },
+	{ ID_LOCAL_IP, "198.51.100.1", true },
+	{ ID_LOCAL_IP, "198.51.100.1\r\n", false },
+	{ ID_LOCAL_IP, "x", false },
+	{ ID_SESSION, "1a2b00003", true },
+	{ ID_SESSION, "A.b-c_9", true },
+	{ ID_SESSION, "0123456789012345678901234567890123456789012345678901234567890123",
+	  true },
+	{ ID_SESSION, "01234567890123456789012345678901234567890123456789012345678901234",
+	  false },
+	{ ID_SESSION, "", false },
+	{ ID_SESSION, "a b", false },
+	{ ID_SESSION, "a\"b", false },
+	{ ID_SESSION, "a\\b", false },
+	{ ID_SESSION, "a\r\nA9 LOGOUT", false },
+	{ ID_SESSION, "a\nb", false },
+	{ ID_SESSION, "{5}", false },
+	{ ID_SESSION, "a)b", false },
+	{ ID_SESSION, "a/b", false },
+	{ ID_SESSION, "a%b", false },
+	{ ID_SESSION, "a*", false },
+	{ ID_SESSION, "s\xc3\xa9", false },
+	{ ID_SESSION, "\x7f", false },
+	{ ID_VERSION, "0.1", true },
+	{ ID_VERSION, "1.0~rc1+deb12u1", true },
+	{ ID_VERSION, "2.3.19-1_x", true },
+	{ ID_VERSION, "01234567890123456789012345678901", true },
+	{ ID_VERSION, "012345678901234567890123456789012", false },
+	{ ID_VERSION, "", false },
+	{ ID_VERSION, "0.1 beta", false },
+	{ ID_VERSION, "1\"", false },
+	{ ID_VERSION, "1)", false },
+	{ ID_VERSION, "1\r\nA9 LOGOUT", false },
+	{ ID_VERSION, "1\\", false },
+	{ ID_VERSION, "v\xff", false },
+};
+
+START_TEST(id_adversarial)
+{
+	static const char *const keys[] = {
+		[ID_CLIENT_IP] = "x-originating-ip",
+		[ID_LOCAL_IP] = "x-connected-ip",
+		[ID_SESSION] = "x-session-ext-id",
+		[ID_VERSION] = "version",
+	};
+	struct imap_id_params good = { .client_ip = "192.0.2.1" };
+	struct imap_id_params id = { 0 };
+	struct imap_cmd_text cmd = { 0 };
+	const char *error = NULL, *why;
+	const char *pairs[4];
+	int ret;
+
+	switch (id_table[_i].field) {
+	case ID_CLIENT_IP:
+		id.client_ip = id_table[_i].value;
+		break;
+	case ID_LOCAL_IP:
+		id.local_ip = id_table[_i].value;
+		break;
+	case ID_SESSION:
+		id.session_id = id_table[_i].value;
+		break;
+	case ID_VERSION:
+		id.version = id_table[_i].value;
+		break;
+	}
+	/* A good command first: a refusal must not leave it behind. */
+	ck_assert_int_eq(imap_cmd_id(&cmd, "A5", &good, &error), 0);
+	ret = imap_cmd_id(&cmd, "A5", &id, &error);
+	if (!id_table[_i].ok) {
+		ck_assert_msg(ret == -1, "accepted %s", id_table[_i].value);
+		ck_assert_ptr_nonnull(error);
+		ck_assert_uint_eq(cmd.len, 0);
+		ck_assert_uint_eq(cmd.nparts, 0);
+	} else {
+		ck_assert_msg(ret == 0, "refused %s: %s", id_table[_i].value, error);
+		pairs[0] = "name";
+		pairs[1] = "popgate";
+		pairs[2] = keys[id_table[_i].field];
+		pairs[3] = id_table[_i].value;
+		why = imap_check_id(&cmd, "A5", pairs, 2);
+		ck_assert_msg(why == NULL, "%s: %s", id_table[_i].value, why);
+	}
+	imap_cmd_text_clear(&cmd);
+}
+END_TEST
+
+START_TEST(id_refuses_bad_tag)
+{
+	struct imap_id_params id = { 0 };
+	struct imap_cmd_text cmd = { 0 };
+	const char *error = NULL;
+
+	ck_assert_int_eq(imap_cmd_id(&cmd, "A 1", &id, &error), -1);
+	ck_assert_int_eq(imap_cmd_id(&cmd, "", &id, &error), -1);
+	ck_assert_int_eq(imap_cmd_id(&cmd, NULL, &id, &error), -1);
+	ck_assert_uint_eq(cmd.len, 0);
+	imap_cmd_text_clear(&cmd);
+}
+END_TEST
+
+/* The ID checker must have teeth too. */
+static const char *const tampered_id[] = {
+	"A5 ID (\"name\" \"popgate\")\r\nA6 LOGOUT\r\n",
+	"A5 ID (\"name\" \"popgate\"\r\n",
+	"A5 ID (\"name\" \"popgate\") x\r\n",
+	"A5 ID (\"name\" \"popgate\" \"x\" \"y\")\r\n",
+	"A5 ID (\"name\" \"pop\"gate\")\r\n",
+	"A5 ID (\"name\" \"pop\\\"gate\")\r\n",
+	"A5 ID (\"name\" \"popg\xc3\xa9\")\r\n",
+	"A5 ID (\"name\"  \"popgate\")\r\n",
+	"A5 ID (\"name\" {7}\r\npopgate)\r\n",
+	"A5 ID (name \"popgate\")\r\n",
+	"A5 ID NIL\r\n",
+	"A5 ID (\"name\" \"popgate\")",
+};
+
+START_TEST(id_checker_rejects_tampering)
+{
+	static const char *const pairs[] = { "name", "popgate" };
+	struct imap_cmd_text cmd = { 0 };
+
+	cmd.buf = (char *)tampered_id[_i];
+	cmd.len = strlen(tampered_id[_i]);
+	cmd.nparts = 1;
+	cmd.part_end[0] = cmd.len;
+	ck_assert_ptr_nonnull(imap_check_id(&cmd, "A5", pairs, 1));
+}
+END_TEST
+
 static Suite *imap_cmd_suite(void)
 {
 	Suite *s = suite_create("imap_cmd");
@@ -523,6 +774,17 @@ static Suite *imap_cmd_suite(void)
 	tcase_add_test(tc, login_literal_plus);
 	tcase_add_test(tc, login_refuses_null);
 	tcase_add_test(tc, failure_resets);
+	tcase_add_test(tc, nonsync_rules);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("id");
+	tcase_add_test(tc, id_exact);
+	tcase_add_test(tc, id_optional_fields);
+	tcase_add_loop_test(tc, id_adversarial, 0,
+			    sizeof(id_table) / sizeof(id_table[0]));
+	tcase_add_test(tc, id_refuses_bad_tag);
+	tcase_add_loop_test(tc, id_checker_rejects_tampering, 0,
+			    sizeof(tampered_id) / sizeof(tampered_id[0]));
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("authenticate");

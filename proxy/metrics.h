@@ -1,0 +1,104 @@
+#ifndef METRICS_H
+#define METRICS_H
+
+/*
+ * Process-wide counters for the Prometheus endpoint, and the small HTTP
+ * server that exposes them. Single-threaded: called from the event loop
+ * only. The counters are the one piece of mutable state besides the config
+ * that lives for the whole process: they survive config reloads, so no
+ * counter ever goes backwards.
+ *
+ * Route labels: "default" for the [upstream] section, else the route's
+ * domain. Any bytes are accepted: invalid UTF-8 bytes are shown as the text
+ * \xNN, a label is cut at METRICS_ROUTE_LABEL_MAX octets, and at most
+ * METRICS_MAX_ROUTES distinct labels are kept; further ones are counted
+ * under route="other". A route is remembered from its first use on.
+ *
+ * Counting never fails visibly: if memory for a new route runs out, that
+ * one event is not counted.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct evbuffer;
+struct event_base;
+
+#define METRICS_MAX_ROUTES 1024
+#define METRICS_ROUTE_LABEL_MAX 255
+
+enum metrics_login {       /* label result="..." */
+	METRICS_LOGIN_OK,                  /* "ok" */
+	METRICS_LOGIN_AUTH_FAILED,         /* "auth_failed": upstream said NO */
+	METRICS_LOGIN_NO_ROUTE,            /* "no_route": no upstream for the login's domain */
+	METRICS_LOGIN_UPSTREAM_UNAVAILABLE,/* "upstream_unavailable": connect/TLS failed, timeout */
+	METRICS_LOGIN_UPSTREAM_ERROR,      /* "upstream_error": BAD, SELECT failed, listing failed, [UNAVAILABLE] */
+	METRICS_LOGIN_IN_USE,              /* "in_use": device locked by another session */
+	METRICS_LOGIN_STATE_STORE,         /* "state_store": Redis trouble */
+	METRICS_LOGIN_LOGIN_DELAY,         /* "login_delay": too soon (RFC 2449 LOGIN-DELAY) */
+	METRICS_LOGIN_COUNT
+};
+
+enum metrics_refusal {     /* connections refused before the greeting; label reason="..." */
+	METRICS_REFUSED_MAX_CONNECTIONS,   /* "max_connections" */
+	METRICS_REFUSED_MAX_PER_IP,        /* "max_connections_per_ip" */
+	METRICS_REFUSED_SHUTTING_DOWN,     /* "shutting_down" */
+	METRICS_REFUSED_COUNT
+};
+
+enum metrics_cmd { METRICS_CMD_RETR, METRICS_CMD_TOP, METRICS_CMD_DELE, METRICS_CMD_COUNT };
+
+/* The label values ("ok", "auth_failed", ..., "max_connections", ...);
+   "unknown" for a value out of range. Static strings. */
+const char *metrics_login_name(enum metrics_login result);
+const char *metrics_refusal_name(enum metrics_refusal why);
+
+/* Records the start time (popgate_start_time_seconds) now; optional, as
+   the first call of any other function does it too. Idempotent. */
+void metrics_init(void);
+
+void metrics_session_opened(void);     /* sessions current +1, total +1 */
+void metrics_session_closed(void);     /* current -1 (never below 0) */
+void metrics_refused(enum metrics_refusal why);
+/* route: "default" for the [upstream] section, else the route's domain */
+void metrics_login(const char *route, enum metrics_login result);
+/* ok: the latency goes into the histogram (negative or NaN counts as 0);
+   !ok: the failures counter, seconds ignored */
+void metrics_upstream_connect(const char *route, double seconds, bool ok);
+/* octets sent to POP3 clients; route NULL = before login (route="none") */
+void metrics_bytes_out(const char *route, uint64_t n);
+void metrics_command(const char *route, enum metrics_cmd cmd);
+void metrics_redis_error(void);
+void metrics_auth_delayed(void);       /* an auth failure answer was delayed */
+void metrics_reload(bool ok);          /* config reloads by result ok/failed */
+/* Tests only: everything back to zero, routes forgotten, the start time
+   taken again at the next use. */
+void metrics_reset(void);
+
+/*
+ * Appends the whole exposition (Prometheus text format 0.0.4) to out:
+ * every family with one # HELP and one # TYPE line; for each route used
+ * with a name, every result, command and bucket, zeros included. Returns
+ * 0, or -1 on allocation failure (out is then unchanged).
+ */
+int metrics_render(struct evbuffer *out);
+
+struct metrics_http;
+
+/*
+ * Serves GET and HEAD /metrics on host:port (host: numeric address or
+ * name; port 0 picks a free port) with evhttp on base. Other paths get 404,
+ * other methods on /metrics 405. Requests are limited to 8 KB of headers,
+ * 1 KB of body and 10 s per connection. Returns NULL with a malloc'd
+ * message in *error_r, e.g. "cannot bind 127.0.0.1:9110: Address already
+ * in use".
+ */
+struct metrics_http *metrics_http_start(struct event_base *base,
+					const char *host, uint16_t port,
+					char **error_r);
+/* The port actually bound (useful after port 0), or -1. */
+int metrics_http_port(const struct metrics_http *http);
+/* Closes the listener and any open HTTP connection; NULL is fine. */
+void metrics_http_free(struct metrics_http **http);
+
+#endif
