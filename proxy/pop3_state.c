@@ -133,7 +133,8 @@ static void pop3_remap_fps(struct pop3_session *s, bool ok, struct pop3_fp *fps,
 	free(s->state_uids);
 	s->state_uids = NULL;
 	if (!ok) {
-		pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Upstream failed while following the "
+		pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/TEMP] Upstream failed while following the "
 				 "recreated mailbox");
 		return;
 	}
@@ -203,7 +204,8 @@ static void pop3_view_loaded(void *ctx, enum cache_status st, const struct cache
 		if (s->remap_from != 0) {
 			log_error("%s event=uidvalidity_changed_again state=%u upstream=%u",
 				  s->log_id, view->uidvalidity, s->uidvalidity);
-			pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] The upstream mailbox keeps "
+			pop3_login_abort(s, METRICS_LOGIN_UPSTREAM_ERROR,
+					  "-ERR [SYS/TEMP] The upstream mailbox keeps "
 					 "changing, try again later");
 			return;
 		}
@@ -240,13 +242,15 @@ static void pop3_locked(void *ctx, enum cache_status st)
 		/* Someone else's: never ours to release. */
 		s->lock_requested = false;
 		log_info("%s event=device_in_use device=%s", s->log_id, s->device);
-		pop3_login_abort(s, METRICS_LOGIN_IN_USE, "-ERR [IN-USE] This device already has a session open");
+		pop3_login_abort(s, METRICS_LOGIN_IN_USE,
+				  "-ERR [IN-USE] This device already has a session open");
 		return;
 	}
 	if (st != CACHE_OK) {
 		log_warn("%s event=state_unavailable while=\"locking the device\" status=%s",
 			 s->log_id, cache_status_name(st));
-		pop3_login_abort(s, METRICS_LOGIN_STATE_STORE, "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		pop3_login_abort(s, METRICS_LOGIN_STATE_STORE,
+				  "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
 	s->locked = true;

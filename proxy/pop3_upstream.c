@@ -103,7 +103,8 @@ static void pop3_list_done(void *ctx, const struct imap_reply *reply)
 	unsigned int out = 0;
 
 	if (reply->result != IMAP_REPLY_OK || s->listing_failed) {
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Cannot list the mailbox", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/TEMP] Cannot list the mailbox", false);
 		return;
 	}
 	/* UID order, each UID once, whatever order the server used. */
@@ -141,17 +142,20 @@ static void pop3_select_done(void *ctx, const struct imap_reply *reply)
 	struct pop3_session *s = ctx;
 
 	if (reply->result == IMAP_REPLY_FAILED) {
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Upstream server failed", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/TEMP] Upstream server failed", false);
 		return;
 	}
 	if (reply->result != IMAP_REPLY_OK) {
 		log_warn("%s event=select_failed mailbox=%s reply=\"%s\"", s->log_id,
 			 s->route->mailbox, reply->text);
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Cannot open the mailbox", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/PERM] Cannot open the mailbox", false);
 		return;
 	}
 	if (s->uidvalidity == 0) {
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Upstream gave no UIDVALIDITY", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/PERM] Upstream gave no UIDVALIDITY", false);
 		return;
 	}
 	if (s->uidnext == 0)
@@ -163,20 +167,23 @@ static void pop3_select_done(void *ctx, const struct imap_reply *reply)
 	if (s->exists > POP3_MAX_MESSAGES) {
 		log_warn("%s event=mailbox_too_large exists=%u limit=%u", s->log_id,
 			 s->exists, POP3_MAX_MESSAGES);
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Mailbox has too many messages for POP3",
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/PERM] Mailbox has too many messages for POP3",
 				  false);
 		return;
 	}
 	s->msgs = calloc(s->exists, sizeof(*s->msgs));
 	if (s->msgs == NULL) {
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Out of memory", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/TEMP] Out of memory", false);
 		return;
 	}
 	s->msg_cap = s->exists;
 	s->doing = "listing the mailbox";
 	if (imap_client_command(s->imap, "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
 				&pop3_list_handlers, s) < 0)
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Internal error", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/TEMP] Internal error", false);
 }
 
 static const struct imap_cmd_handlers pop3_select_handlers = {
@@ -286,7 +293,8 @@ static void pop3_login_done(void *ctx, const struct imap_reply *reply)
 	char args[512];
 
 	if (reply->result == IMAP_REPLY_FAILED) {
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Upstream server failed", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/TEMP] Upstream server failed", false);
 		return;
 	}
 	if (reply->result != IMAP_REPLY_OK) {
@@ -296,21 +304,25 @@ static void pop3_login_done(void *ctx, const struct imap_reply *reply)
 		     strncasecmp(reply->code, "SERVERBUG", 9) == 0 ||
 		     strncasecmp(reply->code, "LIMIT", 5) == 0 ||
 		     strncasecmp(reply->code, "INUSE", 5) == 0)) {
-			pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Upstream cannot log in now", false);
+			pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+					  "-ERR [SYS/TEMP] Upstream cannot log in now", false);
 			return;
 		}
 		if (reply->result == IMAP_REPLY_BAD) {
-			pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Upstream rejected the login command",
+			pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+					  "-ERR [SYS/PERM] Upstream rejected the login command",
 					  false);
 			return;
 		}
-		pop3_login_failed(s, METRICS_LOGIN_AUTH_FAILED, "-ERR [AUTH] Authentication failed", true);
+		pop3_login_failed(s, METRICS_LOGIN_AUTH_FAILED,
+				  "-ERR [AUTH] Authentication failed", true);
 		return;
 	}
 	s->doing = "selecting the mailbox";
 	if (pop3_select_args(s->route->mailbox, args, sizeof(args)) < 0 ||
 	    imap_client_command(s->imap, args, &pop3_select_handlers, s) < 0)
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Bad mailbox name in configuration", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/PERM] Bad mailbox name in configuration", false);
 }
 
 static const struct imap_cmd_handlers pop3_login_handlers = {
@@ -327,7 +339,8 @@ static void pop3_connected(void *ctx, bool ok, const char *error)
 	metrics_upstream_connect(s->route->name, (double)(now.tv_sec - s->connect_started.tv_sec) +
 				 (double)(now.tv_nsec - s->connect_started.tv_nsec) / 1e9, ok);
 	if (!ok) {
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, "-ERR [SYS/TEMP] Upstream server unavailable", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_UNAVAILABLE,
+				  "-ERR [SYS/TEMP] Upstream server unavailable", false);
 		return;
 	}
 	s->upstream_tls = imap_client_tls_version(s->imap);
@@ -335,7 +348,8 @@ static void pop3_connected(void *ctx, bool ok, const char *error)
 	if (imap_client_login(s->imap, s->login_user, s->login_user_len, s->pass, s->pass_len,
 			      &pop3_login_handlers, s, &login_error) < 0) {
 		log_warn("%s event=login_not_sent error=\"%s\"", s->log_id, login_error);
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/PERM] Upstream refuses plaintext login", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/PERM] Upstream refuses plaintext login", false);
 		return;
 	}
 	/* The command holds its own copy now. */
@@ -366,7 +380,8 @@ void pop3_upstream_login(struct pop3_session *s)
 	s->doing = "connecting to upstream";
 	s->imap = imap_client_new(s->srv->base, s->srv->dns, &set);
 	if (s->imap == NULL) {
-		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR, "-ERR [SYS/TEMP] Out of memory", false);
+		pop3_login_failed(s, METRICS_LOGIN_UPSTREAM_ERROR,
+				  "-ERR [SYS/TEMP] Out of memory", false);
 		return;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &s->connect_started);
