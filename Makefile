@@ -52,7 +52,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 # Pure modules only: what a fuzz harness may link.
 PURE_SRC := proxy/pop3_parse.c proxy/pop3_filter.c proxy/imap_parse.c \
 	    proxy/imap_resp.c proxy/imap_cmd.c conf/conf_value.c \
-	    proxy/imap_values.c proxy/header_fp.c $(wildcard cache/cache_url.c)
+	    proxy/imap_values.c proxy/header_fp.c proxy/limits.c $(wildcard cache/cache_url.c)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 
 .PHONY: all deps run check unit e2e fuzz fuzz-smoke asan bench clean install

@@ -386,9 +386,10 @@ static void imap_client_login_caps_done(void *ctx, const struct imap_reply *repl
 		imap_client_login_finish(c, reply);
 		return;
 	}
+	/* The pre-login ones stay: at worst an extension goes unused. */
 	if (reply->result != IMAP_REPLY_OK)
-		log_warn("%s event=upstream_error while=\"%s\" error=\"%s\"",
-			 c->log_id, c->doing, reply->text);
+		log_info("%s event=upstream_capability_refused text=\"%s\"",
+			 c->log_id, reply->text);
 	imap_client_login_finish(c, &c->login_reply);
 }
 

@@ -441,38 +441,37 @@ static unsigned int auth_record(struct limits *l, enum limits_table_id id, const
 	return e->count;
 }
 
-unsigned int limits_auth_failed(struct limits *l, const char *ip, const char *user,
-				const struct limits_auth *a, uint64_t now_ms)
+/* The larger failure count of ip and user, recording one more first when
+   record is set. */
+static unsigned int auth_max(struct limits *l, const char *ip, const char *user,
+			     const struct limits_auth *a, uint64_t now_ms, bool record)
 {
 	uint64_t window_ms = (uint64_t)a->window_secs * 1000;
+	unsigned int (*get)(struct limits *, enum limits_table_id, const char *, uint64_t,
+			    uint64_t) = record ? auth_record : auth_count;
 	unsigned int n, nu;
 
 	lim_purge(l, LIMITS_AUTH_IP, window_ms, now_ms);
 	lim_purge(l, LIMITS_AUTH_USER, window_ms, now_ms);
-	n = auth_record(l, LIMITS_AUTH_IP, ip != NULL ? ip : "", window_ms, now_ms);
+	n = get(l, LIMITS_AUTH_IP, ip != NULL ? ip : "", window_ms, now_ms);
 	if (user != NULL) {
-		nu = auth_record(l, LIMITS_AUTH_USER, user, window_ms, now_ms);
+		nu = get(l, LIMITS_AUTH_USER, user, window_ms, now_ms);
 		if (nu > n)
 			n = nu;
 	}
-	return limits_auth_delay(a, n);
+	return n;
+}
+
+unsigned int limits_auth_failed(struct limits *l, const char *ip, const char *user,
+				const struct limits_auth *a, uint64_t now_ms)
+{
+	return limits_auth_delay(a, auth_max(l, ip, user, a, now_ms, true));
 }
 
 unsigned int limits_auth_failures(struct limits *l, const char *ip, const char *user,
 				  const struct limits_auth *a, uint64_t now_ms)
 {
-	uint64_t window_ms = (uint64_t)a->window_secs * 1000;
-	unsigned int n, nu;
-
-	lim_purge(l, LIMITS_AUTH_IP, window_ms, now_ms);
-	lim_purge(l, LIMITS_AUTH_USER, window_ms, now_ms);
-	n = auth_count(l, LIMITS_AUTH_IP, ip != NULL ? ip : "", window_ms, now_ms);
-	if (user != NULL) {
-		nu = auth_count(l, LIMITS_AUTH_USER, user, window_ms, now_ms);
-		if (nu > n)
-			n = nu;
-	}
-	return n;
+	return auth_max(l, ip, user, a, now_ms, false);
 }
 
 void limits_auth_succeeded(struct limits *l, const char *user)

@@ -98,6 +98,8 @@ struct pop3_session {
 	char log_id[32];            /* "session=<id>" */
 	char client_ip[64];         /* "address:port", for logs */
 	char client_addr[64];       /* the address alone: per-IP limits */
+	char auth_addr[64];         /* key of auth failures: the address, or
+				       its /64 for IPv6 (one host has many) */
 	uint16_t client_port;
 	char local_addr[64];        /* our end of the connection */
 	uint16_t local_port;

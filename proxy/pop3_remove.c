@@ -50,7 +50,9 @@ static void pop3_remove_set(struct pop3_session *s)
 }
 
 /* The Trash name as an IMAP quoted string; -1 if it cannot be one. */
-static int pop3_quote_mailbox(const char *name, char *buf, size_t size)
+/* utf8: the server accepted ENABLE UTF8=ACCEPT, so names are UTF-8 (a
+   LIST answer then gives them so) rather than modified UTF-7 ASCII. */
+static int pop3_quote_mailbox(const char *name, bool utf8, char *buf, size_t size)
 {
 	size_t o = 0;
 
@@ -58,7 +60,7 @@ static int pop3_quote_mailbox(const char *name, char *buf, size_t size)
 	for (const char *p = name; *p != '\0'; p++) {
 		unsigned char c = (unsigned char)*p;
 
-		if (c < 0x20 || c >= 0x7f || o + 4 >= size)
+		if (c < 0x20 || c == 0x7f || (c > 0x7f && !utf8) || o + 4 >= size)
 			return -1;
 		if (c == '"' || c == '\\')
 			buf[o++] = '\\';
@@ -139,7 +141,8 @@ static void pop3_remove_next(struct pop3_session *s)
 	char args[POP3_UID_SET_MAX + 32 + sizeof(mailbox) + 64];
 	const char *set = s->remove_set;
 
-	if (s->remove_trash && pop3_quote_mailbox(s->trash, mailbox, sizeof(mailbox)) < 0) {
+	if (s->remove_trash && pop3_quote_mailbox(s->trash, imap_client_utf8_enabled(s->imap),
+							   mailbox, sizeof(mailbox)) < 0) {
 		pop3_remove_finish(s, false, true, "Trash mailbox name cannot be sent");
 		return;
 	}

@@ -523,6 +523,23 @@ static void pop3_format_addr(const struct sockaddr *sa, char *addr, size_t size,
 	}
 }
 
+/* IPv6 hosts usually hold a whole /64: failures count per /64. */
+static void pop3_auth_key(const struct sockaddr *sa, const char *addr, char *key, size_t size)
+{
+	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+	struct in6_addr net;
+	char text[INET6_ADDRSTRLEN];
+
+	if (sa->sa_family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
+		snprintf(key, size, "%s", addr);
+		return;
+	}
+	net = in6->sin6_addr;
+	memset(&net.s6_addr[8], 0, 8);
+	inet_ntop(AF_INET6, &net, text, sizeof(text));
+	snprintf(key, size, "%s/64", text);
+}
+
 static void pop3_life_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_session *s = arg;
@@ -611,6 +628,7 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 		 (unsigned long long)srv->sessions_total);
 	snprintf(s->log_id, sizeof(s->log_id), "session=%s", s->id);
 	pop3_format_addr(sa, s->client_addr, sizeof(s->client_addr), &s->client_port);
+	pop3_auth_key(sa, s->client_addr, s->auth_addr, sizeof(s->auth_addr));
 	snprintf(s->client_ip, sizeof(s->client_ip), sa->sa_family == AF_INET6 &&
 		 strchr(s->client_addr, ':') != NULL ? "[%s]:%u" : "%s:%u",
 		 s->client_addr, s->client_port);

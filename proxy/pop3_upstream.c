@@ -263,7 +263,7 @@ static void pop3_login_failed(struct pop3_session *s, enum metrics_login result,
 		/* Per user: the login name without the device, whatever
 		   device an attacker names. */
 		snprintf(user, sizeof(user), "%.*s", (int)s->upstream_user_len, s->user);
-		delay_ms = limits_auth_failed(s->srv->limits, s->client_addr, user, &auth,
+		delay_ms = limits_auth_failed(s->srv->limits, s->auth_addr, user, &auth,
 					      pop3_now_ms());
 	}
 	log_info("%s event=login_failed user=%s client=%s route=%s reason=%s delay_ms=%u "

@@ -24,18 +24,21 @@ struct model {
 	unsigned int conns;
 };
 
+/* The last two: long keys that differ only past the stored bytes. */
+static char long_a[LIMITS_KEY_MAX + 80], long_b[LIMITS_KEY_MAX + 80];
 static const char *const pool[] = {
 	"192.0.2.1", "192.0.2.10", "2001:db8::1", "", "\xff\x01\x7f", "alice", "alice/phone",
-	/* long keys that differ only past the stored bytes */
-	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
-	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
-	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
-	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk",
-	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
-	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
-	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk"
-	"kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkj",
+	long_a, long_b,
 };
+
+static void pool_init(void)
+{
+	if (long_a[0] != '\0')
+		return;
+	memset(long_a, 'k', sizeof(long_a) - 1);
+	memcpy(long_b, long_a, sizeof(long_b));
+	long_b[sizeof(long_b) - 2] = 'j';
+}
 
 static uint8_t next(struct input *in)
 {
@@ -126,6 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (l == NULL)
 		abort();
+	pool_init();
 	limits_set_seed_for_tests(l, next(&in), 0x5eed);
 	a.delay_ms = next(&in) * 10u;
 	a.delay_max_ms = next(&in) * 100u;

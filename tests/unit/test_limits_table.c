@@ -314,7 +314,8 @@ START_TEST(window_expiry)
 	/* window 0 remembers nothing */
 	a.window_secs = 0;
 	for (int i = 0; i < 5; i++)
-		ck_assert_uint_eq(limits_auth_failed(l, "192.0.2.7", "alice", &a, t + 200000), 1000);
+		ck_assert_uint_eq(limits_auth_failed(l, "192.0.2.7", "alice", &a, t + 200000),
+				  1000);
 	/* a clock that goes back is no time passed, not a huge age */
 	a.window_secs = 60;
 	ck_assert_uint_eq(limits_auth_failed(l, "192.0.2.9", "carol", &a, t), 1000);
