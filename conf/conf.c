@@ -846,7 +846,7 @@ static int conf_route_domain(const char *name, size_t len, char *out, const char
 	size_t i;
 
 	if (len == 0 || len > CONF_DOMAIN_MAX) {
-		*error_r = "the domain must be 1 to 253 characters";
+		*error_r = "the domain must be 1 to 180 characters";
 		return -1;
 	}
 	for (i = 0; i < len; i++) {
@@ -979,7 +979,12 @@ static char *conf_read_line(char *str, int num, void *stream)
 	}
 	str[len] = '\0';
 
-	while (str[skip] == ' ' || str[skip] == '\t')
+	/* A byte-order mark (editors on Windows write one), and whatever
+	   inih itself would strip, so that the header is seen here too. */
+	if (ctx->lineno == 1 && len >= 3 && memcmp(str, "\xef\xbb\xbf", 3) == 0)
+		skip = 3;
+	while (str[skip] == ' ' || str[skip] == '\t' || str[skip] == '\v' ||
+	       str[skip] == '\f')
 		skip++;
 	memmove(str, str + skip, len - skip + 1);
 
@@ -1015,25 +1020,36 @@ static int conf_ini_handler(void *user, const char *section,
 	}
 	if (conf_is_route(section, strlen(section)))
 		section = "route";
+	/* The reader saw every header inih acts on; if the two ever
+	   disagree, an error rather than a key set on the wrong section. */
+	if ((strcmp(section, "upstream") == 0 && ctx->route != -1) ||
+	    (strcmp(section, "route") == 0 && ctx->route < 0)) {
+		conf_error(ctx, "'%s' is not inside a section header popgate recognised", name);
+		return 0;
+	}
+	if (strcmp(section, "route") == 0)
+		shown = ctx->conf->routes[ctx->route].domain;
 	for (i = 0; i < CONF_NKEYS; i++) {
 		if (strcmp(conf_keys[i].section, section) == 0 &&
 		    strcmp(conf_keys[i].name, name) == 0)
 			break;
 	}
 	if (i == CONF_NKEYS) {
-		conf_error(ctx, "unknown key '%s' in [%s]", name, shown);
+		conf_error(ctx, "unknown key '%s' in [%s%s]", name,
+			   strcmp(section, "route") == 0 ? "route " : "", shown);
 		return 0;
 	}
 	if (ctx->seen_line[i] != 0 && !conf_keys[i].repeatable) {
-		conf_error(ctx, "'%s' in [%s] given twice (first on line %u)",
-			   name, shown, ctx->seen_line[i]);
+		conf_error(ctx, "'%s' in [%s%s] given twice (first on line %u)", name,
+			   ctx->route >= 0 && strcmp(section, "route") == 0 ? "route " : "",
+			   shown, ctx->seen_line[i]);
 		return 0;
 	}
 	if (ctx->seen_line[i] == 0)
 		ctx->seen_line[i] = ctx->lineno;
 	if (conf_keys[i].set(ctx, value, &why) < 0) {
-		conf_error(ctx, "bad value for '%s' in [%s]: %s", name, shown,
-			   why);
+		conf_error(ctx, "bad value for '%s' in [%s%s]: %s", name,
+			   strcmp(section, "route") == 0 ? "route " : "", shown, why);
 		return 0;
 	}
 	return 1;
@@ -1211,8 +1227,11 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 	else if (conf_missing_host(&ctx, path, error_r))
 		;
 	else if (ctx.conf->auth_fail_delay_max_ms < ctx.conf->auth_fail_delay_ms)
-		conf_msg(error_r, "%s:%u: auth_fail_delay_max is less than auth_fail_delay",
-			 path, conf_key_line(&ctx, "server", "auth_fail_delay_max"));
+		conf_msg(error_r, "%s:%u: auth_fail_delay_max (default 15s) is less than "
+			 "auth_fail_delay", path,
+			 conf_key_line(&ctx, "server", "auth_fail_delay_max") != 0 ?
+			 conf_key_line(&ctx, "server", "auth_fail_delay_max") :
+			 conf_key_line(&ctx, "server", "auth_fail_delay"));
 	else if (ctx.conf->daemon && ctx.conf->log_target == CONF_LOG_STDERR)
 		conf_msg(error_r, "%s:%u: daemon = yes needs [log] target = syslog "
 			 "(a daemon's stderr goes nowhere)", path,

@@ -69,7 +69,7 @@ struct conf_upstream {
 };
 
 #define CONF_MAX_ROUTES 4096
-#define CONF_DOMAIN_MAX 253
+#define CONF_DOMAIN_MAX 180   /* a "[route ...]" header fits a line */
 
 struct conf_listen {
 	char *host;        /* numeric address or name, e.g. "127.0.0.1", "::" */

@@ -39,7 +39,7 @@ struct popgate_listener {
 struct popgate {
 	struct event_base *base;
 	struct evdns_base *dns;
-	const char *path;            /* the config file */
+	char *path;                  /* the config file, absolute */
 	struct settings *startup;    /* kept: listeners, cache, process and
 					metrics use its config until exit */
 	const struct conf *conf;     /* startup->conf */
@@ -211,6 +211,25 @@ static void reload_check_fixed(const struct conf *old, const struct conf *new)
 			 "reason=\"read only at start; the running values stay\"", what + 1);
 }
 
+/* What the running process cannot switch to: refused, the old kept. */
+static bool reload_refused(struct popgate *pg, const struct settings *set)
+{
+	const char *why = NULL;
+	bool tls_listener = false;
+
+	for (unsigned int i = 0; i < pg->conf->listen_count; i++)
+		tls_listener |= pg->conf->listen[i].tls;
+	if (tls_listener && set->client_tls == NULL)
+		why = "the listen_tls addresses stay open and need [tls] cert_file and key_file";
+	else if (pg->conf->daemon && set->conf->log_target == CONF_LOG_STDERR)
+		why = "running detached: [log] target must stay syslog";
+	if (why == NULL)
+		return false;
+	log_error("event=reload_failed action=kept_old generation=%u error=\"%s\"",
+		  pg->srv.settings->generation, why);
+	return true;
+}
+
 /*
  * SIGHUP: the file is read again into a new generation. New sessions get
  * it; running ones keep the one they started with. A file that does not
@@ -234,6 +253,11 @@ static void reload(struct popgate *pg)
 		log_error("event=reload_failed action=kept_old generation=%u error=\"%s\"",
 			  old->generation, error != NULL ? error : "out of memory");
 		free(error);
+		metrics_reload(false);
+		return;
+	}
+	if (reload_refused(pg, set)) {
+		settings_unref(&set);
 		metrics_reload(false);
 		return;
 	}
@@ -409,10 +433,16 @@ int main(int argc, char **argv)
 	}
 
 	memset(&pg, 0, sizeof(pg));
-	pg.path = path;
-	if (conf_load(path, &conf, &error) < 0) {
+	/* Absolute: a daemon changes to "/", and SIGHUP reads it again. */
+	pg.path = realpath(path, NULL);
+	if (pg.path == NULL) {
+		fprintf(stderr, "popgate: %s: cannot open: %s\n", path, strerror(errno));
+		return 1;
+	}
+	if (conf_load(pg.path, &conf, &error) < 0) {
 		fprintf(stderr, "popgate: %s\n", error);
 		free(error);
+		free(pg.path);
 		return 1;
 	}
 	log_open(CONF_LOG_STDERR, conf->log_level, conf->log_ident, conf->log_facility);
@@ -422,6 +452,7 @@ int main(int argc, char **argv)
 	if (pg.srv.settings == NULL) {
 		fprintf(stderr, "popgate: %s: %s\n", path, error);
 		free(error);
+		free(pg.path);
 		return 1;
 	}
 	pg.startup = settings_ref(pg.srv.settings);
@@ -430,6 +461,7 @@ int main(int argc, char **argv)
 		settings_unref(&pg.startup);
 		printf("popgate: %s: configuration OK\n", path);
 		settings_unref(&pg.srv.settings);
+		free(pg.path);
 		return 0;
 	}
 	if (pg.conf->daemon && daemon_detach(&error) < 0) {
@@ -437,6 +469,7 @@ int main(int argc, char **argv)
 		free(error);
 		settings_unref(&pg.startup);
 		settings_unref(&pg.srv.settings);
+		free(pg.path);
 		return 1;
 	}
 
@@ -510,6 +543,7 @@ out:
 		event_base_free(pg.base);
 	settings_unref(&pg.srv.settings);
 	settings_unref(&pg.startup);
+	free(pg.path);
 	log_close();
 	return ret;
 }

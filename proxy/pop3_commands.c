@@ -1,5 +1,6 @@
 #include "pop3_private.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,21 +170,9 @@ static int pop3_login_names(struct pop3_session *s)
 	if (s->route->login_name == CONF_LOGIN_LOCAL_PART && at != NULL)
 		s->login_user_len = (size_t)(at - s->user);
 	if (s->login_user_len == 0) {
+		s->route = NULL;
 		pop3_bad_command(s, "[AUTH] Invalid login name: empty user");
 		return -1;
-	}
-	if (conf->login_delay_secs > 0) {
-		unsigned int wait = limits_login_wait(s->srv->limits, s->user,
-						      conf->login_delay_secs, pop3_now_ms());
-
-		if (wait > 0) {
-			metrics_login(s->route->name, METRICS_LOGIN_LOGIN_DELAY);
-			log_info("%s event=login_refused user=%s client=%s reason=login_delay "
-				 "wait_secs=%u", s->log_id, s->user_log, s->client_ip, wait);
-			pop3_reply(s, "-ERR [LOGIN-DELAY] Logged in less than %u seconds ago: "
-				   "try again in %u seconds", conf->login_delay_secs, wait);
-			return -1;
-		}
 	}
 	/* Escaped (one-to-one) so that any user name makes a valid key. */
 	log_escape(s->login_user, s->login_user_len, user, sizeof(user));
@@ -191,16 +180,39 @@ static int pop3_login_names(struct pop3_session *s)
 		     s->route->port);
 	if (n < 0 || (size_t)n >= sizeof(account) - 1 ||
 	    strlen(user) + 4 >= sizeof(user)) {
+		s->route = NULL;
 		pop3_reply(s, "-ERR [AUTH] Login name too long");
 		return -1;
 	}
 	free(s->account);
 	s->account = strdup(account);
 	if (s->account == NULL) {
+		s->route = NULL;
 		pop3_reply(s, "-ERR [SYS/TEMP] Out of memory");
 		return -1;
 	}
 	return 0;
+}
+
+void pop3_auth_user_key(const struct pop3_session *s, char *buf, size_t size)
+{
+	size_t o = (size_t)snprintf(buf, size, "%s:", s->route->name);
+
+	for (size_t i = 0; i < s->login_user_len && o + 1 < size; i++)
+		buf[o++] = (char)tolower((unsigned char)s->login_user[i]);
+	if (o < size)
+		buf[o] = '\0';
+}
+
+struct limits_auth pop3_auth_settings(const struct pop3_session *s)
+{
+	struct limits_auth auth = {
+		.delay_ms = s->conf->auth_fail_delay_ms,
+		.delay_max_ms = s->conf->auth_fail_delay_max_ms,
+		.window_secs = s->conf->auth_fail_window_secs,
+	};
+
+	return auth;
 }
 
 /* Starts the upstream login with s->user and the given password. */
@@ -223,6 +235,21 @@ static void pop3_login(struct pop3_session *s, const char *pass, size_t len)
 	memcpy(s->pass, pass, len);
 	s->pass_len = len;
 	pop3_command_wait(s);
+	/* Recent failures of this address or user: the attempt itself
+	   waits, so that reconnecting for each guess does not skip the
+	   delay of the failure reply. */
+	struct limits_auth auth = pop3_auth_settings(s);
+	char key[CACHE_ACCOUNT_MAX + 64];
+	unsigned int n;
+
+	pop3_auth_user_key(s, key, sizeof(key));
+	n = limits_auth_failures(s->srv->limits, s->addr_key, key, &auth, pop3_now_ms());
+	if (n > 0 && limits_auth_delay(&auth, n) > 0) {
+		log_debug("%s event=login_held failures=%u delay_ms=%u", s->log_id, n,
+			  limits_auth_delay(&auth, n));
+		pop3_session_set_timer(s, limits_auth_delay(&auth, n), pop3_upstream_login);
+		return;
+	}
 	pop3_upstream_login(s);
 }
 

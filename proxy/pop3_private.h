@@ -8,6 +8,7 @@
 #include <sys/time.h>
 #include <time.h>
 
+#include "limits_table.h"
 #include "metrics.h"
 #include "pop3_filter.h"
 #include "pop3_parse.h"
@@ -98,8 +99,9 @@ struct pop3_session {
 	char log_id[32];            /* "session=<id>" */
 	char client_ip[64];         /* "address:port", for logs */
 	char client_addr[64];       /* the address alone: per-IP limits */
-	char auth_addr[64];         /* key of auth failures: the address, or
-				       its /64 for IPv6 (one host has many) */
+	char addr_key[64];          /* key of per-address limits and auth
+				       failures: the address, or its /64 for
+				       IPv6 (one host has a whole /64) */
 	uint16_t client_port;
 	char local_addr[64];        /* our end of the connection */
 	uint16_t local_port;
@@ -228,6 +230,11 @@ void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len);
 /* Produces more lines of a LIST/UIDL listing; true when finished. */
 bool pop3_listing_continue(struct pop3_session *s);
 void pop3_clear_credentials(struct pop3_session *s);
+/* Key of the user in the auth failure records: the route and the name
+   sent upstream, in lower case (Alice and alice are one mailbox). */
+void pop3_auth_user_key(const struct pop3_session *s, char *buf, size_t size);
+/* The auth failure delay settings of the session's configuration. */
+struct limits_auth pop3_auth_settings(const struct pop3_session *s);
 
 /* pop3_state.c: the device's view and its changes in the state store */
 /* After the upstream listing: lock the device, load its view, hide what

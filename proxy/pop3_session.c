@@ -136,7 +136,7 @@ static void pop3_session_free(struct pop3_session *s)
 	s->srv->sessions--;
 	metrics_session_closed();
 	if (s->conn_counted)
-		limits_conn_close(s->srv->limits, s->client_addr);
+		limits_conn_close(s->srv->limits, s->addr_key);
 	imap_client_free(&s->imap);
 	pop3_clear_credentials(s);
 	free(s->user);
@@ -602,6 +602,8 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	s->resume_ev = event_new(srv->base, -1, 0, pop3_resume_cb, s);
 	if (s->bev == NULL || s->free_ev == NULL || s->timer == NULL ||
 	    s->life_timer == NULL || s->resume_ev == NULL) {
+		log_warn("event=connection_dropped reason=\"%s\"", s->bev == NULL && tls ?
+			 "implicit TLS without a certificate" : "out of memory");
 		if (s->bev != NULL)
 			bufferevent_free(s->bev);
 		else
@@ -628,7 +630,7 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 		 (unsigned long long)srv->sessions_total);
 	snprintf(s->log_id, sizeof(s->log_id), "session=%s", s->id);
 	pop3_format_addr(sa, s->client_addr, sizeof(s->client_addr), &s->client_port);
-	pop3_auth_key(sa, s->client_addr, s->auth_addr, sizeof(s->auth_addr));
+	pop3_auth_key(sa, s->client_addr, s->addr_key, sizeof(s->addr_key));
 	snprintf(s->client_ip, sizeof(s->client_ip), sa->sa_family == AF_INET6 &&
 		 strchr(s->client_addr, ':') != NULL ? "[%s]:%u" : "%s:%u",
 		 s->client_addr, s->client_port);
@@ -658,7 +660,7 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 				    "Too many connections, try again later");
 		return;
 	}
-	if (!limits_conn_open(srv->limits, s->client_addr, conf->max_connections_per_ip)) {
+	if (!limits_conn_open(srv->limits, s->addr_key, conf->max_connections_per_ip)) {
 		pop3_session_refuse(s, METRICS_REFUSED_MAX_PER_IP, "max_connections_per_ip",
 				    "Too many connections from your address, try again later");
 		return;

@@ -26,7 +26,7 @@ static void pop3_login_failed(struct pop3_session *s, enum metrics_login result,
 
 void pop3_login_finish_ok(struct pop3_session *s)
 {
-	char user[CACHE_ACCOUNT_MAX + 1];
+	char user[CACHE_ACCOUNT_MAX + 64];
 	unsigned int count = 0;
 	uint64_t size = 0;
 
@@ -36,7 +36,7 @@ void pop3_login_finish_ok(struct pop3_session *s)
 	}
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
 	metrics_login(s->route->name, METRICS_LOGIN_OK);
-	snprintf(user, sizeof(user), "%.*s", (int)s->upstream_user_len, s->user);
+	pop3_auth_user_key(s, user, sizeof(user));
 	limits_auth_succeeded(s->srv->limits, user);
 	if (s->conf->login_delay_secs > 0)
 		limits_login_record(s->srv->limits, s->user, pop3_now_ms());
@@ -253,17 +253,12 @@ static void pop3_login_failed(struct pop3_session *s, enum metrics_login result,
 	s->listing_failed = false;
 	metrics_login(s->route != NULL ? s->route->name : "none", result);
 	if (delay) {
-		struct limits_auth auth = {
-			.delay_ms = s->conf->auth_fail_delay_ms,
-			.delay_max_ms = s->conf->auth_fail_delay_max_ms,
-			.window_secs = s->conf->auth_fail_window_secs,
-		};
-		char user[CACHE_ACCOUNT_MAX + 1];
+		struct limits_auth auth = pop3_auth_settings(s);
+		char user[CACHE_ACCOUNT_MAX + 64];
 
-		/* Per user: the login name without the device, whatever
-		   device an attacker names. */
-		snprintf(user, sizeof(user), "%.*s", (int)s->upstream_user_len, s->user);
-		delay_ms = limits_auth_failed(s->srv->limits, s->auth_addr, user, &auth,
+		/* Per user: whatever device an attacker names. */
+		pop3_auth_user_key(s, user, sizeof(user));
+		delay_ms = limits_auth_failed(s->srv->limits, s->addr_key, user, &auth,
 					      pop3_now_ms());
 	}
 	log_info("%s event=login_failed user=%s client=%s route=%s reason=%s delay_ms=%u "
@@ -317,6 +312,22 @@ static void pop3_login_done(void *ctx, const struct imap_reply *reply)
 		pop3_login_failed(s, METRICS_LOGIN_AUTH_FAILED,
 				  "-ERR [AUTH] Authentication failed", true);
 		return;
+	}
+	/* RFC 2449 LOGIN-DELAY, checked once the password is known good:
+	   nobody else learns when a login name last logged in. */
+	if (s->conf->login_delay_secs > 0) {
+		unsigned int wait = limits_login_wait(s->srv->limits, s->user,
+						      s->conf->login_delay_secs, pop3_now_ms());
+
+		if (wait > 0) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "-ERR [LOGIN-DELAY] Logged in less than %u "
+				 "seconds ago: try again in %u seconds",
+				 s->conf->login_delay_secs, wait);
+			pop3_login_failed(s, METRICS_LOGIN_LOGIN_DELAY, msg, false);
+			return;
+		}
 	}
 	s->doing = "selecting the mailbox";
 	if (pop3_select_args(s->route->mailbox, args, sizeof(args)) < 0 ||

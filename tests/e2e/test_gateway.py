@@ -291,14 +291,17 @@ class TestAuthDelay(Base):
     def test_delay_grows_per_address(self):
         c = self.connect(self.gw, "127.0.0.11")
         got = [self.fail_time(c, "ghost%d" % i) for i in range(4)]
-        self.assert_delays(got, [0.2, 0.4, 0.8, 0.8])
+        # The n-th attempt waits for the n-1 earlier failures before the
+        # upstream is asked, then for its own failure: 0+0.2, 0.2+0.4, ...
+        self.assert_delays(got, [0.2, 0.6, 1.2, 1.6])
 
     def test_delay_grows_per_user_across_addresses(self):
         got = []
         for i in range(3):
             c = self.connect(self.gw, "127.0.0.%d" % (21 + i))
             got.append(self.fail_time(c, "victim"))
-        self.assert_delays(got, [0.2, 0.4, 0.8])
+        # A fresh address gains nothing: the user's failures count.
+        self.assert_delays(got, [0.2, 0.6, 1.2])
 
     def test_delay_does_not_block_other_sessions(self):
         slow = self.connect(self.gw, "127.0.0.31")

@@ -378,13 +378,17 @@ static const struct {
 	{ "[route x.org]\nhost = h\ngreeting = hi\n", 3,
 	  "unknown key 'greeting' in [route x.org]" },
 	{ "[route x.org]\nhost = h\ntimeout = 11m\n", 3, "out of range (1s..10m)" },
+	{ "\xef\xbb\xbf[route x.org]\nhost = h\nhots = i\n", 3, "unknown key 'hots' in [route x.org]" },
+	{ "\f[upstream]\nhost = h\nport = x\n", 3, "'port' in [upstream]" },
+	{ "[upstream]\nhost = h\n[server]\nauth_fail_delay = 20s\n", 4,
+	  "auth_fail_delay_max (default 15s) is less than auth_fail_delay" },
 	/* limits, process, metrics */
 	{ "[upstream]\nhost = h\n[server]\nmax_connections_per_ip = -1\n", 4,
 	  "not a number" },
 	{ "[upstream]\nhost = h\n[server]\nauth_fail_delay_max = 6m\n", 4,
 	  "out of range (0..5m)" },
 	{ "[upstream]\nhost = h\n[server]\nauth_fail_delay = 5s\n"
-	  "auth_fail_delay_max = 2s\n", 5, "auth_fail_delay_max is less than auth_fail_delay" },
+	  "auth_fail_delay_max = 2s\n", 5, "is less than auth_fail_delay" },
 	{ "[upstream]\nhost = h\n[server]\nauth_fail_window = 30s\n", 4,
 	  "out of range (1m..1d)" },
 	{ "[upstream]\nhost = h\n[server]\nmax_session_time = 8d\n", 4,
@@ -847,6 +851,19 @@ START_TEST(routes)
 }
 END_TEST
 
+/* A byte-order mark and odd leading blanks: the sections still count. */
+START_TEST(bom_and_blanks)
+{
+	struct conf *conf = load_ok("\xef\xbb\xbf[upstream]\nhost = h\n\v\f[route a.example]\n"
+				    "host = a\n");
+
+	ck_assert_str_eq(conf->upstream->host, "h");
+	ck_assert_uint_eq(conf->route_count, 1);
+	ck_assert_str_eq(conf->routes[0].host, "a");
+	conf_free(&conf);
+}
+END_TEST
+
 /* Many routes: every one found (the binary search over the sorted set). */
 START_TEST(many_routes)
 {
@@ -907,6 +924,7 @@ static Suite *conf_suite(void)
 	tcase_add_loop_test(tc, tls_error_lines, 0, N(tls_errors));
 	tcase_add_test(tc, routes);
 	tcase_add_test(tc, many_routes);
+	tcase_add_test(tc, bom_and_blanks);
 	suite_add_tcase(s, tc);
 	return s;
 }
