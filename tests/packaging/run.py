@@ -6,7 +6,7 @@
 Builds the Debian package (make deb), inspects it (dpkg-deb -I, dpkg -x into
 a scratch root), runs systemd-analyze verify on its unit, renders both man
 pages with warnings on, compares the keys of conf/popgate.conf, of
-conf/conf.c's conf_keys[] and of popgate.conf(5), tries make install with
+conf/conf_keys.c's conf_keys[] and of popgate.conf(5), tries make install with
 DESTDIR and PREFIX, and runs make demo twice on free ports in a scratch
 demo directory: in CI mode, and left running then stopped by make
 demo-stop, each time checking that nothing is left running.
@@ -106,8 +106,8 @@ def man_keys(path="packaging/popgate.conf.5"):
     return keys
 
 
-def code_keys(path="conf/conf.c"):
-    """{(section, key)} of conf_keys[] in conf/conf.c."""
+def code_keys(path="conf/conf_keys.c"):
+    """{(section, key)} of conf_keys[] in conf/conf_keys.c."""
     with open(path) as f:
         text = f.read()
     m = re.search(r"conf_keys\[\]\s*=\s*\{(.*?)\n\};", text, re.S)
@@ -130,10 +130,10 @@ def check_keys():
            "missing from the sample: " + fmt(m - s))
     c = code_keys()
     if c is None:
-        report(False, "conf.c conf_keys[] matches popgate.conf(5)", "conf_keys[] not found")
+        report(False, "conf_keys.c conf_keys[] matches popgate.conf(5)", "conf_keys[] not found")
     else:
-        report(c == m, "conf.c conf_keys[] matches popgate.conf(5)",
-               "only in conf.c: %s; only in the man page: %s" % (fmt(c - m), fmt(m - c)))
+        report(c == m, "conf_keys.c conf_keys[] matches popgate.conf(5)",
+               "only in conf_keys.c: %s; only in the man page: %s" % (fmt(c - m), fmt(m - c)))
 
 
 # ------------------------------------------------------------ man pages
