@@ -14,6 +14,13 @@
 
 CC       ?= gcc
 PKGS     := libevent libevent_openssl openssl hiredis inih
+# The Debian package that provides each pkg-config module, for the error.
+PKG_DEB_libevent := libevent-dev
+PKG_DEB_libevent_openssl := libevent-dev
+PKG_DEB_openssl := libssl-dev
+PKG_DEB_hiredis := libhiredis-dev
+PKG_DEB_inih := libinih-dev
+PKG_DEB_check := check
 BUILD    ?= build
 SANITIZE ?=
 FUZZ_SECS ?= 60
@@ -25,58 +32,101 @@ DEB_BUILD := gcc make pkg-config libssl-dev libevent-dev libhiredis-dev \
 DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server curl fetchmail \
 	     python3 openssl procps clang libclang-rt-14-dev
 
+# The project's own flags; CFLAGS, CPPFLAGS and LDFLAGS given on the
+# command line (make CFLAGS=-O0) add to them instead of replacing them.
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 \
 	    -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=gnu11 $(WARN) -D_GNU_SOURCE -iquote . -iquote proxy -iquote conf -iquote cache
+PG_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE
+PG_LDFLAGS :=
 ifeq ($(SANITIZE),1)
 BUILD    := build-asan
-CFLAGS   += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+PG_CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined
-LDFLAGS  += -fsanitize=address,undefined
+PG_LDFLAGS += -fsanitize=address,undefined
 endif
 
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CHECK_LIBS = $(shell pkg-config --libs check 2>/dev/null)
+# Layers, lowest first. Each folder sees only its own headers and those of
+# the layers it may use; tests/layers.sh checks the finer rules (pure
+# modules, cache/ without daemon headers, private headers) as part of the
+# build.
+INC_core  := -iquote proxy/core
+INC_conf  := -iquote conf $(INC_core)
+INC_cache := -iquote cache $(INC_core)
+INC_imap  := -iquote proxy/imap $(INC_core)
+INC_pop3  := -iquote proxy/pop3 -iquote proxy/imap $(INC_conf) -iquote cache
+INC_top   := -iquote proxy $(INC_pop3)
+INC_tests := -iquote tests/unit $(INC_top)
+# The include path of a source file, from its folder.
+inc_of = $(INC_$(or $(filter core imap pop3,$(word 2,$(subst /, ,$(1)))),$(if $(filter proxy,$(word 1,$(subst /, ,$(1)))),top,$(word 1,$(subst /, ,$(1))))))
+
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CHECK_LIBS = $(shell pkg-config --libs check)
 
 # Every .c under proxy/ conf/ cache/ goes into one static library; main.c
 # is the only file kept out so unit tests can link the library.
-LIB_SRC  := $(filter-out proxy/main.c,$(wildcard proxy/*.c conf/*.c cache/*.c))
+SRC      := $(wildcard proxy/*.c proxy/*/*.c conf/*.c cache/*.c)
+LIB_SRC  := $(filter-out proxy/main.c,$(SRC))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 LIB      := $(BUILD)/libpopgate.a
 BIN      := $(BUILD)/popgate
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-# Pure modules only: what a fuzz harness may link.
-PURE_SRC := proxy/pop3_parse.c proxy/pop3_filter.c proxy/imap_parse.c \
-	    proxy/imap_resp.c proxy/imap_cmd.c conf/conf_value.c \
-	    proxy/imap_values.c proxy/header_fp.c proxy/limits.c $(wildcard cache/cache_url.c)
+# Pure modules (libc only, no I/O) say "Pure: libc only" in their header's
+# (or their own) first comment; they are what a fuzz harness may link.
+PURE_SRC := $(shell for c in $(LIB_SRC); do \
+	grep -qs 'Pure: libc only' $$c $${c%.c}.h && echo $$c; done)
+ALL_H    := $(wildcard proxy/*.h proxy/*/*.h conf/*.h cache/*.h)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+LAYERS_OK := $(BUILD)/layers.ok
 
-.PHONY: all deps run check unit e2e fuzz fuzz-smoke asan bench clean install
+.PHONY: all deps run check check-quick unit e2e fuzz fuzz-smoke asan bench clean \
+	install pkgcheck layers
 
 all: $(BIN)
 
-$(BUILD)/obj/%.o: %.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+# A missing library is named, with the package that provides it.
+pkgcheck:
+	@missing=""; for p in $(PKGS) check; do \
+	    pkg-config --exists $$p 2>/dev/null || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "popgate: pkg-config cannot find:$$missing" >&2; \
+	    echo "popgate: install them with 'make deps' (Debian packages:" \
+		$$(for p in $$missing; do case $$p in \
+		    libevent*) echo libevent-dev;; openssl) echo libssl-dev;; \
+		    hiredis) echo libhiredis-dev;; inih) echo libinih-dev;; \
+		    check) echo check;; esac; done | sort -u) ")" >&2; \
+	    exit 1; fi
 
-$(LIB): $(LIB_OBJ)
+$(LAYERS_OK): tests/layers.sh $(SRC) $(ALL_H)
+	@mkdir -p $(dir $@)
+	@tests/layers.sh
+	@touch $@
+
+layers:
+	@tests/layers.sh
+
+$(BUILD)/obj/%.o: %.c | pkgcheck
+	@mkdir -p $(dir $@)
+	$(CC) $(PG_CFLAGS) $(call inc_of,$<) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIB): $(LIB_OBJ) $(LAYERS_OK)
 	@rm -f $@
-	ar rcs $@ $^
+	ar rcs $@ $(LIB_OBJ)
 
 $(BIN): $(BUILD)/obj/proxy/main.o $(LIB)
-	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(PG_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(PKG_CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(CHECK_LIBS) $(PKG_LIBS)
+$(BUILD)/tests/%: tests/unit/%.c $(LIB) | pkgcheck
+	@mkdir -p $(dir $@) $(BUILD)/deps
+	$(CC) $(PG_CFLAGS) $(INC_tests) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -MF $(BUILD)/deps/$*.d \
+	    $(PG_LDFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(CHECK_LIBS) $(PKG_LIBS)
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC)
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC) $(ALL_H)
 	@mkdir -p $(dir $@)
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -iquote . -iquote proxy -iquote conf -iquote cache \
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE $(INC_tests) \
 	    -fsanitize=fuzzer,address,undefined -o $@ $< $(PURE_SRC)
 
 deps:
@@ -84,6 +134,11 @@ deps:
 
 unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
+
+# The end-to-end suite alone, against $(BIN); E2E_ARGS picks tests
+# (e.g. make e2e E2E_ARGS=test_basic).
+e2e: $(BIN)
+	@python3 tests/e2e/run.py --binary $(BIN) $(E2E_ARGS)
 
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \
@@ -100,8 +155,16 @@ check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
 	@tests/check.sh
 
+# For development: build, unit and end-to-end tests; no fuzzing, no
+# packaging.
+check-quick:
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@CHECK_PARTS="unit e2e" tests/check.sh
+
+# The same binary and tests (unit and end-to-end) with ASan+UBSan.
 asan:
-	@$(MAKE) --no-print-directory SANITIZE=1 all unit
+	@$(MAKE) --no-print-directory SANITIZE=1 all $(UNIT_BIN:$(BUILD)/%=build-asan/%)
+	@BUILD=build-asan CHECK_PARTS="unit e2e" tests/check.sh
 
 run: deps $(BIN)
 	$(BIN) -c conf/popgate.conf
@@ -175,4 +238,4 @@ man:
 clean:
 	rm -rf build build-asan build-fuzz
 
--include $(LIB_OBJ:.o=.d) $(BUILD)/obj/proxy/main.d
+-include $(LIB_OBJ:.o=.d) $(BUILD)/obj/proxy/main.d $(wildcard $(BUILD)/deps/*.d)

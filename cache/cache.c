@@ -1,6 +1,7 @@
 /* Connection to Redis and the life cycle of requests; see cache_private.h. */
 
 #include "cache_private.h"
+#include "text.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -14,8 +15,6 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-#include "log.h"
-#include "metrics.h"
 
 static const char cache_step_auth[] = "AUTH";
 static const char cache_step_select[] = "SELECT";
@@ -107,7 +106,8 @@ static void cache_req_deliver(struct cache_req *req)
 void cache_req_complete(struct cache_req *req, enum cache_status st)
 {
 	if (st == CACHE_UNAVAILABLE || st == CACHE_ERROR)
-		metrics_redis_error();
+		if (req->cache->hooks.request_failed != NULL)
+			req->cache->hooks.request_failed(req->cache->hooks.ctx);
 	req->status = st;
 	req->state = CACHE_REQ_DONE;
 	event_del(req->ev);
@@ -126,7 +126,7 @@ static void cache_req_event(evutil_socket_t fd, short what, void *arg)
 
 		req->status = CACHE_UNAVAILABLE;
 		req->state = CACHE_REQ_DONE;
-		log_warn("event=cache_timeout cache=%s op=%s timeout_ms=%u",
+		cache_log(&c->hooks, CACHE_LOG_WARN, "event=cache_timeout cache=%s op=%s timeout_ms=%u",
 			 c->desc, cache_req_kind_name(req->kind),
 			 c->timeout_ms);
 		/* A server that does not answer one request holds up every
@@ -202,7 +202,7 @@ void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 	int len;
 
 	if (c->live_reqs > CACHE_MAX_PENDING) {
-		log_warn("event=cache_overload cache=%s pending=%u", c->desc,
+		cache_log(&c->hooks, CACHE_LOG_WARN, "event=cache_overload cache=%s pending=%u", c->desc,
 			 c->live_reqs);
 		cache_req_complete(req, CACHE_UNAVAILABLE);
 		return;
@@ -217,7 +217,7 @@ void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 	len = redisFormatCommandArgv(&req->cmd, argc, argv, argvlen);
 	if (len < 0) {
 		req->cmd = NULL;
-		log_error("event=cache_error cache=%s op=%s "
+		cache_log(&c->hooks, CACHE_LOG_ERROR, "event=cache_error cache=%s op=%s "
 			  "error=\"cannot format command\"", c->desc,
 			  cache_req_kind_name(req->kind));
 		cache_req_complete(req, CACHE_ERROR);
@@ -277,16 +277,16 @@ static void cache_conn_down(struct cache *c, const char *why)
 			cache_req_complete(req, CACHE_UNAVAILABLE);
 	}
 	if (c->was_up) {
-		log_warn("event=cache_down cache=%s error=\"%s\" retry_ms=%u",
+		cache_log(&c->hooks, CACHE_LOG_WARN, "event=cache_down cache=%s error=\"%s\" retry_ms=%u",
 			 c->desc, why, c->backoff_ms);
 		c->was_up = false;
 		c->logged_down = true;
 	} else if (!c->logged_down) {
-		log_warn("event=cache_unreachable cache=%s error=\"%s\" "
+		cache_log(&c->hooks, CACHE_LOG_WARN, "event=cache_unreachable cache=%s error=\"%s\" "
 			 "retry_ms=%u", c->desc, why, c->backoff_ms);
 		c->logged_down = true;
 	} else {
-		log_debug("event=cache_retry cache=%s error=\"%s\" retry_ms=%u",
+		cache_log(&c->hooks, CACHE_LOG_DEBUG, "event=cache_retry cache=%s error=\"%s\" retry_ms=%u",
 			  c->desc, why, c->backoff_ms);
 	}
 	cache_conn_schedule(c, c->backoff_ms);
@@ -362,7 +362,7 @@ static void cache_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
 		char esc[100];
 
 		snprintf(why, sizeof(why), "%s: %s", (const char *)privdata,
-			 log_escape(reply->str, reply->len, esc, sizeof(esc)));
+			 text_escape(reply->str, reply->len, esc, sizeof(esc)));
 		cache_conn_drop_later(c, why);
 		return;
 	}
@@ -377,7 +377,7 @@ static void cache_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
 	c->backoff_ms = CACHE_BACKOFF_MIN_MS;
 	event_del(c->conn_ev);
 	if (c->logged_down || !c->was_up)
-		log_info("event=cache_up cache=%s", c->desc);
+		cache_log(&c->hooks, CACHE_LOG_INFO, "event=cache_up cache=%s", c->desc);
 	c->was_up = true;
 	c->logged_down = false;
 	cache_unlocks_retry(c);
@@ -590,6 +590,7 @@ struct cache *cache_new(struct event_base *base,
 		return NULL;
 	}
 	c->base = base;
+	c->hooks = set->hooks;
 	c->backoff_ms = CACHE_BACKOFF_MIN_MS;
 	c->state = CACHE_CONN_WAIT;
 	TAILQ_INIT(&c->reqs);
@@ -607,7 +608,7 @@ struct cache *cache_new(struct event_base *base,
 			*error_r = strdup("cache: auto needs a state directory");
 			goto fail;
 		}
-		if (cache_server_new(base, set->state_dir,
+		if (cache_server_new(base, &c->hooks, set->state_dir,
 				     set->redis_server != NULL ?
 				     set->redis_server : "redis-server",
 				     cache_server_restarted, c, &c->server,

@@ -74,6 +74,25 @@ const char *cache_status_name(enum cache_status st);
 #define CACHE_TTL_MAX 86400        /* lock ttl, seconds */
 #define CACHE_VIEW_MAX 1000000     /* entries in a hidden set read back */
 
+enum cache_log_level {
+	CACHE_LOG_ERROR,
+	CACHE_LOG_WARN,
+	CACHE_LOG_INFO,
+	CACHE_LOG_DEBUG,
+};
+
+/* How the cache reports to its owner; it never logs or counts on its own.
+   Every member may be NULL. Called from the event loop (and from
+   cache_new()/cache_free()). */
+struct cache_hooks {
+	/* One key=value line ("event=cache_down cache=... error=..."), every
+	   text from Redis or the network already escaped. */
+	void (*log)(void *ctx, enum cache_log_level level, const char *line);
+	/* A request completed with CACHE_UNAVAILABLE or CACHE_ERROR. */
+	void (*request_failed)(void *ctx);
+	void *ctx;
+};
+
 struct cache_settings {
 	/* "auto", "redis://[[user]:password@]host[:port][/db]" or
 	   "unix:/path/to/sock[?db=N]" (see cache_url.h). */
@@ -95,6 +114,7 @@ struct cache_settings {
 	/* Resolver for redis:// host names; NULL = the cache makes its own
 	   when needed. Not owned. */
 	struct evdns_base *dns;
+	struct cache_hooks hooks;
 };
 
 /*

@@ -1,6 +1,7 @@
 /* The operations: argument checks, key names, Lua scripts, replies. */
 
 #include "cache_private.h"
+#include "text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,6 @@
 
 #include <hiredis/hiredis.h>
 
-#include "log.h"
 
 /*
  * Scripts go with EVAL every time rather than EVALSHA: each call is then
@@ -155,7 +155,7 @@ static bool cache_args_valid(struct cache *c, enum cache_req_kind kind,
 		what = "bad lock token";
 	if (what == NULL)
 		return true;
-	log_error("event=cache_error cache=%s op=%s error=\"%s\"", c->desc,
+	cache_log(&c->hooks, CACHE_LOG_ERROR, "event=cache_error cache=%s op=%s error=\"%s\"", c->desc,
 		  cache_req_kind_name(kind), what);
 	return false;
 }
@@ -181,7 +181,7 @@ static struct cache_req *cache_lock_req(struct cache *c,
 	}
 	if (kind != CACHE_REQ_UNLOCK &&
 	    (ttl_secs == 0 || ttl_secs > CACHE_TTL_MAX)) {
-		log_error("event=cache_error cache=%s op=%s error=\"bad ttl\"",
+		cache_log(&c->hooks, CACHE_LOG_ERROR, "event=cache_error cache=%s op=%s error=\"bad ttl\"",
 			  c->desc, cache_req_kind_name(kind));
 		cache_req_complete(req, CACHE_ERROR);
 		return req;
@@ -389,7 +389,7 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 		return req;
 	}
 	if (uidvalidity == 0 || !cache_hide_args_valid(uids, fingerprints, n)) {
-		log_error("event=cache_error cache=%s op=hide error=\"bad "
+		cache_log(&c->hooks, CACHE_LOG_ERROR, "event=cache_error cache=%s op=hide error=\"bad "
 			  "uidvalidity, uid or fingerprint, or more than %d "
 			  "uids\" uids=%zu", c->desc, CACHE_HIDE_MAX, n);
 		cache_req_complete(req, CACHE_ERROR);
@@ -479,7 +479,7 @@ struct cache_req *cache_remap(struct cache *c, const char *account,
 				cache_account_char) ||
 	    !cache_remap_args_valid(old_uidvalidity, new_uidvalidity,
 				    new_uidnext, msgs, n)) {
-		log_error("event=cache_error cache=%s op=remap error=\"bad "
+		cache_log(&c->hooks, CACHE_LOG_ERROR, "event=cache_error cache=%s op=remap error=\"bad "
 			  "account, uidvalidity, uidnext, uid order or "
 			  "fingerprint, or more than %d messages\" messages=%zu",
 			  c->desc, CACHE_VIEW_MAX, n);
@@ -553,24 +553,24 @@ static enum cache_status cache_reply_error(struct cache_req *req,
 		if (reply->len >= len &&
 		    strncmp(reply->str, transient[i], len) == 0 &&
 		    (reply->len == len || reply->str[len] == ' ')) {
-			log_warn("event=cache_unavailable cache=%s op=%s "
+			cache_log(&req->cache->hooks, CACHE_LOG_WARN, "event=cache_unavailable cache=%s op=%s "
 				 "error=\"%s\"", req->cache->desc,
 				 cache_req_kind_name(req->kind),
-				 log_escape(reply->str, reply->len, esc,
+				 text_escape(reply->str, reply->len, esc,
 					    sizeof(esc)));
 			return CACHE_UNAVAILABLE;
 		}
 	}
-	log_error("event=cache_error cache=%s op=%s error=\"%s\"",
+	cache_log(&req->cache->hooks, CACHE_LOG_ERROR, "event=cache_error cache=%s op=%s error=\"%s\"",
 		  req->cache->desc, cache_req_kind_name(req->kind),
-		  log_escape(reply->str, reply->len, esc, sizeof(esc)));
+		  text_escape(reply->str, reply->len, esc, sizeof(esc)));
 	return CACHE_ERROR;
 }
 
 static enum cache_status cache_reply_bad(struct cache_req *req,
 					 const char *what)
 {
-	log_error("event=cache_error cache=%s op=%s error=\"%s\"",
+	cache_log(&req->cache->hooks, CACHE_LOG_ERROR, "event=cache_error cache=%s op=%s error=\"%s\"",
 		  req->cache->desc, cache_req_kind_name(req->kind), what);
 	return CACHE_ERROR;
 }

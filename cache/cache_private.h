@@ -83,6 +83,7 @@ enum cache_conn_state {
 
 struct cache {
 	struct event_base *base;
+	struct cache_hooks hooks;
 	struct cache_url url;      /* UNIX in auto mode (socket of server) */
 	bool managed;
 	char *password;            /* NULL = no AUTH */
@@ -122,6 +123,10 @@ static inline unsigned int cache_backoff_next(unsigned int ms)
 	return ms * 2 > CACHE_BACKOFF_MAX_MS ? CACHE_BACKOFF_MAX_MS : ms * 2;
 }
 
+/* cache_log.c: formats a line and hands it to hooks->log, if any. */
+void cache_log(const struct cache_hooks *hooks, enum cache_log_level level,
+	       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* cache_ops.c: replays unconfirmed unlocks (connection up) and frees
    them (destroy). */
 void cache_unlocks_retry(struct cache *c);
@@ -158,8 +163,8 @@ typedef void cache_server_restart_cb(void *ctx);
  * and restarted with a backoff when it dies; restart_cb runs after each
  * restart. Returns 0, or -1 with malloc'd *error_r.
  */
-int cache_server_new(struct event_base *base, const char *state_dir,
-		     const char *binary, cache_server_restart_cb *restart_cb,
+int cache_server_new(struct event_base *base, const struct cache_hooks *hooks,
+		     const char *state_dir, const char *binary, cache_server_restart_cb *restart_cb,
 		     void *ctx, struct cache_server **server_r,
 		     char **error_r);
 /* Absolute path of the server's unix socket. */

@@ -1,8 +1,10 @@
 /* The managed redis-server of cache = auto: start, supervise, stop. */
 
 #include "cache_private.h"
+#include "text.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -21,7 +23,6 @@
 
 #include <event2/event.h>
 
-#include "log.h"
 
 #define CACHE_SERVER_START_MS 10000  /* cache_new waits this long */
 #define CACHE_SERVER_STOP_MS 5000    /* SIGTERM, then SIGKILL */
@@ -30,6 +31,7 @@
 
 struct cache_server {
 	struct event_base *base;
+	struct cache_hooks hooks;
 	char *dir, *sock, *conf, *log, *pidfile, *binary;
 	char *argv[3];
 	int lock_fd;
@@ -174,7 +176,7 @@ static void cache_server_kill_orphan(struct cache_server *s)
 	fclose(f);
 	if (strcmp(link, s->dir) != 0 || strncmp(comm, "redis", 5) != 0)
 		return;
-	log_warn("event=cache_server_orphan pid=%ld dir=%s action=stop", pid,
+	cache_log(&s->hooks, CACHE_LOG_WARN, "event=cache_server_orphan pid=%ld dir=%s action=stop", pid,
 		 s->dir);
 	kill((pid_t)pid, SIGTERM);
 	for (waited = 0; waited < CACHE_SERVER_STOP_MS; waited += 10) {
@@ -367,7 +369,7 @@ static void cache_server_watch_cb(evutil_socket_t fd, short what, void *arg)
 	cache_server_unwatch(s);
 	if (time(NULL) - s->started >= CACHE_SERVER_STABLE_SECS)
 		s->backoff_ms = CACHE_BACKOFF_MIN_MS;
-	log_warn("event=cache_server_exited pid=%ld status=\"%s\" "
+	cache_log(&s->hooks, CACHE_LOG_WARN, "event=cache_server_exited pid=%ld status=\"%s\" "
 		 "restart_ms=%u log=%s", (long)s->pid, how, s->backoff_ms,
 		 s->log);
 	s->pid = 0;
@@ -380,11 +382,11 @@ static void cache_server_restart_event(evutil_socket_t fd, short what, void *arg
 	char *error = NULL;
 
 	if (cache_server_spawn(s, &error) == 0) {
-		log_info("event=cache_server_restarted pid=%ld", (long)s->pid);
+		cache_log(&s->hooks, CACHE_LOG_INFO, "event=cache_server_restarted pid=%ld", (long)s->pid);
 		s->restart_cb(s->ctx);
 		return;
 	}
-	log_error("event=cache_server_restart_failed error=\"%s\" retry_ms=%u",
+	cache_log(&s->hooks, CACHE_LOG_ERROR, "event=cache_server_restart_failed error=\"%s\" retry_ms=%u",
 		  error != NULL ? error : "out of memory", s->backoff_ms);
 	free(error);
 	cache_server_schedule_restart(s);
@@ -428,7 +430,7 @@ static void cache_server_log_tail(const struct cache_server *s, char *buf,
 	while (n > 0 && (tail[n - 1] == '\n' || tail[n - 1] == '\r'))
 		tail[--n] = '\0';
 	line = strrchr(tail, '\n');
-	log_escape(line != NULL ? line + 1 : tail,
+	text_escape(line != NULL ? line + 1 : tail,
 		   strlen(line != NULL ? line + 1 : tail), buf, size);
 }
 
@@ -497,8 +499,8 @@ static int cache_server_paths(struct cache_server *s, const char *dir,
 	return 0;
 }
 
-int cache_server_new(struct event_base *base, const char *state_dir,
-		     const char *binary, cache_server_restart_cb *restart_cb,
+int cache_server_new(struct event_base *base, const struct cache_hooks *hooks,
+		     const char *state_dir, const char *binary, cache_server_restart_cb *restart_cb,
 		     void *ctx, struct cache_server **server_r,
 		     char **error_r)
 {
@@ -511,6 +513,7 @@ int cache_server_new(struct event_base *base, const char *state_dir,
 		return -1;
 	}
 	s->base = base;
+	s->hooks = *hooks;
 	s->lock_fd = -1;
 	s->pidfd = -1;
 	s->backoff_ms = CACHE_BACKOFF_MIN_MS;
@@ -538,7 +541,7 @@ int cache_server_new(struct event_base *base, const char *state_dir,
 	    cache_server_spawn(s, error_r) < 0 ||
 	    cache_server_wait_ready(s, error_r) < 0)
 		goto fail;
-	log_info("event=cache_server_started pid=%ld dir=%s", (long)s->pid,
+	cache_log(&s->hooks, CACHE_LOG_INFO, "event=cache_server_started pid=%ld dir=%s", (long)s->pid,
 		 s->dir);
 	free(dir);
 	*server_r = s;
@@ -566,14 +569,14 @@ static void cache_server_stop(struct cache_server *s)
 	for (waited = 0; waited < CACHE_SERVER_STOP_MS; waited += 10) {
 		r = waitpid(s->pid, &status, WNOHANG);
 		if (r == s->pid || (r < 0 && errno != EINTR)) {
-			log_info("event=cache_server_stopped pid=%ld",
+			cache_log(&s->hooks, CACHE_LOG_INFO, "event=cache_server_stopped pid=%ld",
 				 (long)s->pid);
 			s->pid = 0;
 			return;
 		}
 		cache_sleep_ms(10);
 	}
-	log_warn("event=cache_server_kill pid=%ld reason=\"no exit within "
+	cache_log(&s->hooks, CACHE_LOG_WARN, "event=cache_server_kill pid=%ld reason=\"no exit within "
 		 "5 s of SIGTERM\"", (long)s->pid);
 	kill(s->pid, SIGKILL);
 	while (waitpid(s->pid, &status, 0) < 0 && errno == EINTR)

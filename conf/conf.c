@@ -305,8 +305,8 @@ static struct conf *conf_alloc(void)
 	conf->shutdown_grace_secs = 10;
 	conf->greeting = strdup("popgate ready");
 	conf->log_facility = LOG_MAIL;
-	conf->log_target = CONF_LOG_STDERR;
-	conf->log_level = CONF_LOG_INFO;
+	conf->log_target = LOG_TARGET_STDERR;
+	conf->log_level = LOG_LEVEL_INFO;
 	conf->log_ident = strdup("popgate");
 	conf->plaintext_auth = CONF_PLAINTEXT_LOCAL;
 	conf->cache_url = strdup("auto");
@@ -462,7 +462,7 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 			 conf_key_line(&ctx, "server", "auth_fail_delay_max") != 0 ?
 			 conf_key_line(&ctx, "server", "auth_fail_delay_max") :
 			 conf_key_line(&ctx, "server", "auth_fail_delay"));
-	else if (ctx.conf->daemon && ctx.conf->log_target == CONF_LOG_STDERR)
+	else if (ctx.conf->daemon && ctx.conf->log_target == LOG_TARGET_STDERR)
 		conf_msg(error_r, "%s:%u: daemon = yes needs [log] target = syslog "
 			 "(a daemon's stderr goes nowhere)", path,
 			 conf_key_line(&ctx, "process", "daemon"));

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "conf_value.h"
+#include "log.h"
 
 #define CONF_MAX_LISTEN 8
 #define CONF_MAX_NETWORKS 16
@@ -32,18 +33,6 @@ enum conf_delete_action {
 enum conf_new_device {
 	CONF_NEW_DEVICE_ALL,  /* the whole mailbox (default) */
 	CONF_NEW_DEVICE_NEW,  /* only mail arriving from then on */
-};
-
-enum conf_log_target {
-	CONF_LOG_STDERR,
-	CONF_LOG_SYSLOG,
-};
-
-enum conf_log_level {
-	CONF_LOG_ERROR,
-	CONF_LOG_WARN,
-	CONF_LOG_INFO,
-	CONF_LOG_DEBUG,
 };
 
 /* Which name the upstream login uses. */
@@ -131,8 +120,8 @@ struct conf {
 	char *trash_mailbox;               /* NULL: the SPECIAL-USE \Trash */
 
 	/* [log] */
-	enum conf_log_target log_target;   /* default stderr */
-	enum conf_log_level log_level;     /* default info */
+	enum log_target log_target;   /* default stderr */
+	enum log_level log_level;     /* default info */
 	char *log_ident;                   /* default "popgate" */
 	int log_facility;                  /* syslog facility, default mail */
 

@@ -40,10 +40,10 @@ static const char *const conf_level_names[] = { "error", "warn", "info",
 
 _Static_assert(CONF_TLS_IMAPS == 0 && CONF_TLS_STARTTLS == 1 &&
 	       CONF_TLS_NONE == 2, "conf_tls_names order");
-_Static_assert(CONF_LOG_STDERR == 0 && CONF_LOG_SYSLOG == 1,
+_Static_assert(LOG_TARGET_STDERR == 0 && LOG_TARGET_SYSLOG == 1,
 	       "conf_target_names order");
-_Static_assert(CONF_LOG_ERROR == 0 && CONF_LOG_WARN == 1 &&
-	       CONF_LOG_INFO == 2 && CONF_LOG_DEBUG == 3,
+_Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 &&
+	       LOG_LEVEL_INFO == 2 && LOG_LEVEL_DEBUG == 3,
 	       "conf_level_names order");
 
 static int conf_set_string(char **dst, const char *value,
@@ -395,7 +395,7 @@ static int conf_set_log_target(struct conf_ctx *ctx, const char *value,
 		*error_r = "expected stderr or syslog";
 		return -1;
 	}
-	ctx->conf->log_target = (enum conf_log_target)i;
+	ctx->conf->log_target = (enum log_target)i;
 	return 0;
 }
 
@@ -408,7 +408,7 @@ static int conf_set_log_level(struct conf_ctx *ctx, const char *value,
 		*error_r = "expected error, warn, info or debug";
 		return -1;
 	}
-	ctx->conf->log_level = (enum conf_log_level)i;
+	ctx->conf->log_level = (enum log_level)i;
 	return 0;
 }
 

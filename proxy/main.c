@@ -221,7 +221,7 @@ static bool reload_refused(struct popgate *pg, const struct settings *set)
 		tls_listener |= pg->conf->listen[i].tls;
 	if (tls_listener && set->client_tls == NULL)
 		why = "the listen_tls addresses stay open and need [tls] cert_file and key_file";
-	else if (pg->conf->daemon && set->conf->log_target == CONF_LOG_STDERR)
+	else if (pg->conf->daemon && set->conf->log_target == LOG_TARGET_STDERR)
 		why = "running detached: [log] target must stay syslog";
 	if (why == NULL)
 		return false;
@@ -299,6 +299,25 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	stop_tick_cb(-1, 0, pg);
 }
 
+/* The state store reports through these: its lines go into our log, its
+   failed requests into the metrics. */
+static void cache_log_hook(void *ctx, enum cache_log_level level, const char *line)
+{
+	static const enum log_level levels[] = {
+		[CACHE_LOG_ERROR] = LOG_LEVEL_ERROR,
+		[CACHE_LOG_WARN] = LOG_LEVEL_WARN,
+		[CACHE_LOG_INFO] = LOG_LEVEL_INFO,
+		[CACHE_LOG_DEBUG] = LOG_LEVEL_DEBUG,
+	};
+
+	log_msg(levels[level], "%s", line);
+}
+
+static void cache_failed_hook(void *ctx)
+{
+	metrics_redis_error();
+}
+
 /* cache = auto starts the private redis-server here, before serving. */
 static int setup_cache(struct popgate *pg)
 {
@@ -310,6 +329,7 @@ static int setup_cache(struct popgate *pg)
 		.redis_server = conf->cache_redis_server,
 		.timeout_ms = conf->cache_timeout_ms,
 		.dns = pg->dns,
+		.hooks = { .log = cache_log_hook, .request_failed = cache_failed_hook },
 	};
 	char *error = NULL;
 
@@ -445,7 +465,7 @@ int main(int argc, char **argv)
 		free(pg.path);
 		return 1;
 	}
-	log_open(CONF_LOG_STDERR, conf->log_level, conf->log_ident, conf->log_facility);
+	log_open(LOG_TARGET_STDERR, conf->log_level, conf->log_ident, conf->log_facility);
 	tls_init();
 	/* The TLS files are loaded too: a bad certificate is found now. */
 	pg.srv.settings = settings_new(conf, 1, &error);
@@ -513,7 +533,7 @@ int main(int argc, char **argv)
 	   them; from here on the configured target. */
 	log_open(pg.conf->log_target, pg.conf->log_level, pg.conf->log_ident,
 		 pg.conf->log_facility);
-	daemon_ready(true, pg.conf->log_target == CONF_LOG_STDERR);
+	daemon_ready(true, pg.conf->log_target == LOG_TARGET_STDERR);
 	event_base_dispatch(pg.base);
 	/* Let the deferred frees of closed sessions run. */
 	event_base_loop(pg.base, EVLOOP_NONBLOCK);

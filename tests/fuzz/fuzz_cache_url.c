@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cache/cache_url.h"
+#include "cache_url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "conf/conf_value.h"
+#include "conf_value.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

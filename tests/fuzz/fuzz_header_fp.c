@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/header_fp.h"
+#include "header_fp.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -18,8 +18,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/imap_cmd.h"
-#include "tests/unit/imap_cmd_check.h"
+#include "imap_cmd.h"
+#include "imap_cmd_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -25,7 +25,7 @@
 #include <stddef.h>
 #include <string.h>
 
-#include "proxy/imap_cmd.h"
+#include "imap_cmd.h"
 
 #define IMAP_CHECK_MAX_TOKENS 8
 

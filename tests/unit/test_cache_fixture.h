@@ -31,7 +31,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
-#include "cache/cache.h"
+#include "cache.h"
 #include "log.h"
 
 #define REDIS_SERVER "/usr/bin/redis-server"
@@ -325,8 +325,8 @@ static inline void setup(void)
 	char url[PATH_MAX + 16];
 	static unsigned int seq;
 
-	log_open(CONF_LOG_STDERR, getenv("TEST_CACHE_VERBOSE") != NULL ?
-		 CONF_LOG_DEBUG : CONF_LOG_ERROR, NULL, 0);
+	log_open(LOG_TARGET_STDERR, getenv("TEST_CACHE_VERBOSE") != NULL ?
+		 LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, NULL, 0);
 	snprintf(dir, sizeof(dir), "%s/t%u.%ld", tmp_root, seq++, (long)getpid());
 	ck_assert_int_eq(mkdir(dir, 0700), 0);
 	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cache/cache_url.h"
+#include "cache_url.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

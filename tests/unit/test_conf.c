@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "conf/conf.h"
+#include "conf.h"
 
 #define SAMPLE "conf/popgate.conf"
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -145,8 +145,8 @@ START_TEST(defaults)
 	ck_assert_ptr_null(conf->pid_file);
 	ck_assert_ptr_null(conf->user);
 	ck_assert_ptr_null(conf->metrics_host);
-	ck_assert_int_eq(conf->log_target, CONF_LOG_STDERR);
-	ck_assert_int_eq(conf->log_level, CONF_LOG_INFO);
+	ck_assert_int_eq(conf->log_target, LOG_TARGET_STDERR);
+	ck_assert_int_eq(conf->log_level, LOG_LEVEL_INFO);
 	ck_assert_str_eq(conf->log_ident, "popgate");
 	conf_free(&conf);
 	ck_assert_ptr_null(conf);
@@ -250,8 +250,8 @@ START_TEST(every_key_set)
 	ck_assert_str_eq(conf->upstream->ca_file, ca);
 	ck_assert_uint_eq(conf->upstream->timeout_secs, 600);
 	ck_assert_str_eq(conf->upstream->mailbox, "Archive/POP]x");
-	ck_assert_int_eq(conf->log_target, CONF_LOG_SYSLOG);
-	ck_assert_int_eq(conf->log_level, CONF_LOG_DEBUG);
+	ck_assert_int_eq(conf->log_target, LOG_TARGET_SYSLOG);
+	ck_assert_int_eq(conf->log_level, LOG_LEVEL_DEBUG);
 	ck_assert_str_eq(conf->log_ident, "popgate-test_1.0");
 	conf_free(&conf);
 	unlink(ca);

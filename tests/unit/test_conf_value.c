@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conf/conf_value.h"
+#include "conf_value.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

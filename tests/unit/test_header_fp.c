@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "proxy/header_fp.h"
+#include "header_fp.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 

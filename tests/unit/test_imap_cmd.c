@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "proxy/imap_cmd.h"
-#include "tests/unit/imap_cmd_check.h"
+#include "imap_cmd.h"
+#include "imap_cmd_check.h"
 
 /* Compares the whole buffer, NULs included. */
 #define ck_assert_bytes(cmd, lit) do { \

@@ -16,7 +16,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
-#include "proxy/metrics.h"
+#include "metrics.h"
 
 /* The exposition as one string, with a '\n' in front so that every line,
    the first included, can be searched as "\n<line>\n". */

@@ -68,7 +68,7 @@ struct imap_client {
 
 	char *host;
 	uint16_t port;
-	enum conf_tls_mode tls;
+	enum imap_tls_mode tls;
 	struct tls_client_ctx *tls_ctx;
 	unsigned int timeout_secs;
 	char *log_id;
@@ -208,7 +208,7 @@ static void imap_client_write_part(struct imap_client *c, struct imap_command *c
 	size_t start = cmd->parts_sent == 0 ? 0 : cmd->text.part_end[cmd->parts_sent - 1];
 	size_t end = cmd->text.part_end[cmd->parts_sent];
 
-	if (log_enabled(CONF_LOG_DEBUG)) {
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		if (cmd->sensitive)
 			log_debug("%s imap_out=\"%s <credentials hidden>\"", c->log_id, cmd->tag);
 		else
@@ -615,7 +615,7 @@ static void imap_client_prepare(struct imap_client *c)
 	const char *args;
 
 	imap_client_set_state(c, IMAP_CLIENT_PREPARING);
-	if (c->tls == CONF_TLS_STARTTLS && !c->tls_active) {
+	if (c->tls == IMAP_TLS_STARTTLS && !c->tls_active) {
 		if (c->caps_known && (c->caps & IMAP_CAP_STARTTLS) == 0) {
 			imap_client_fail(c, "upstream does not offer STARTTLS");
 			return;
@@ -699,7 +699,7 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 	struct imap_command *cmd;
 	const char *error;
 
-	if (log_enabled(CONF_LOG_DEBUG))
+	if (log_enabled(LOG_LEVEL_DEBUG))
 		log_debug("%s imap_in=\"%.*s\"", c->log_id, (int)(len > 300 ? 300 : len), line);
 	if (imap_resp_parse(line, len, &resp, &error) < 0) {
 		imap_client_fail(c, "bad response (%s): %.*s", error,
@@ -844,7 +844,7 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
 		if (c->state == IMAP_CLIENT_CONNECTING) {
 			if (c->tls_active && c->caps_known == false &&
-			    c->tls == CONF_TLS_STARTTLS) {
+			    c->tls == IMAP_TLS_STARTTLS) {
 				/* STARTTLS handshake done: no new greeting */
 				imap_client_prepare(c);
 			} else {
@@ -944,7 +944,7 @@ void imap_client_connect(struct imap_client *c, imap_connect_cb *cb, void *ctx)
 	c->connect_ctx = ctx;
 	imap_client_set_state(c, IMAP_CLIENT_CONNECTING);
 	c->doing = "connecting";
-	if (c->tls == CONF_TLS_IMAPS) {
+	if (c->tls == IMAP_TLS_IMAPS) {
 		c->bev = tls_client_bufferevent(c->base, c->tls_ctx, c->host);
 		c->tls_active = true;
 	} else {

@@ -21,7 +21,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conf.h"
 #include "imap_resp.h"
 
 struct event_base;
@@ -29,10 +28,16 @@ struct evdns_base;
 struct tls_client_ctx;
 struct imap_client;
 
+enum imap_tls_mode {
+	IMAP_TLS_IMAPS,    /* implicit TLS */
+	IMAP_TLS_STARTTLS, /* plain connect, STARTTLS required */
+	IMAP_TLS_NONE,     /* plaintext */
+};
+
 struct imap_client_settings {
 	const char *host;
 	uint16_t port;
-	enum conf_tls_mode tls;
+	enum imap_tls_mode tls;
 	struct tls_client_ctx *tls_ctx;  /* imaps/starttls; not owned */
 	unsigned int timeout_secs;       /* connect, and waiting for replies */
 	const char *log_id;              /* "session=..." prefix; copied */

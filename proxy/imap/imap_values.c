@@ -2,7 +2,7 @@
    date-time; contracts in imap_resp.h. Pure: libc only. */
 
 #include "imap_resp.h"
-#include "imap_ascii.h"
+#include "text.h"
 
 #include <string.h>
 

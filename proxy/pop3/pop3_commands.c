@@ -1,4 +1,5 @@
 #include "pop3_private.h"
+#include "text.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -105,7 +106,7 @@ static int pop3_set_user(struct pop3_session *s, const char *user, size_t len)
 	s->user[len] = '\0';
 	s->user_len = len;
 	/* A user name can hold CR, LF or spaces: never raw in a log line. */
-	log_escape(user, len, s->user_log, sizeof(s->user_log));
+	text_escape(user, len, s->user_log, sizeof(s->user_log));
 	return 0;
 }
 
@@ -156,7 +157,7 @@ static int pop3_login_names(struct pop3_session *s)
 	if (s->route == NULL) {
 		char domain[80];
 
-		log_escape(at != NULL ? at + 1 : "", domain_len, domain, sizeof(domain));
+		text_escape(at != NULL ? at + 1 : "", domain_len, domain, sizeof(domain));
 		log_info("%s event=login_refused user=%s client=%s reason=no_route domain=%s",
 			 s->log_id, s->user_log, s->client_ip, domain_len > 0 ? domain : "-");
 		metrics_login("none", METRICS_LOGIN_NO_ROUTE);
@@ -175,7 +176,7 @@ static int pop3_login_names(struct pop3_session *s)
 		return -1;
 	}
 	/* Escaped (one-to-one) so that any user name makes a valid key. */
-	log_escape(s->login_user, s->login_user_len, user, sizeof(user));
+	text_escape(s->login_user, s->login_user_len, user, sizeof(user));
 	n = snprintf(account, sizeof(account), "%s@%s:%u", user, s->route->host,
 		     s->route->port);
 	if (n < 0 || (size_t)n >= sizeof(account) - 1 ||
@@ -557,7 +558,7 @@ void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len)
 		pop3_bad_command(s, error);
 		return;
 	}
-	if (log_enabled(CONF_LOG_DEBUG)) {
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
 		bool secret = strcmp(cmd->name, "PASS") == 0 || strcmp(cmd->name, "AUTH") == 0;
 
 		log_debug("%s pop3_in=\"%s%s\"", s->log_id, cmd->name,

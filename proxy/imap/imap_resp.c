@@ -1,7 +1,7 @@
 /* IMAP response-line interpreter; contracts in imap_resp.h. */
 
 #include "imap_resp.h"
-#include "imap_ascii.h"
+#include "text.h"
 
 #include <string.h>
 

@@ -373,7 +373,8 @@ void pop3_upstream_login(struct pop3_session *s)
 	struct imap_client_settings set = {
 		.host = up->host,
 		.port = up->port,
-		.tls = up->tls,
+		.tls = up->tls == CONF_TLS_IMAPS ? IMAP_TLS_IMAPS :
+			up->tls == CONF_TLS_STARTTLS ? IMAP_TLS_STARTTLS : IMAP_TLS_NONE,
 		.tls_ctx = settings_upstream_tls(s->set, up),
 		.timeout_secs = up->timeout_secs,
 		.log_id = s->log_id,

@@ -95,7 +95,7 @@ void pop3_reply(struct pop3_session *s, const char *fmt, ...)
 		return;
 	if ((size_t)n > sizeof(line) - 3)
 		n = sizeof(line) - 3;
-	if (log_enabled(CONF_LOG_DEBUG))
+	if (log_enabled(LOG_LEVEL_DEBUG))
 		log_debug("%s pop3_out=\"%.*s\"", s->log_id, n, line);
 	line[n++] = '\r';
 	line[n++] = '\n';

@@ -1,0 +1,20 @@
+/* The cache's log lines go to its owner's hook; see cache_private.h. */
+
+#include "cache_private.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+void cache_log(const struct cache_hooks *hooks, enum cache_log_level level,
+	       const char *fmt, ...)
+{
+	char line[1024];
+	va_list args;
+
+	if (hooks->log == NULL)
+		return;
+	va_start(args, fmt);
+	vsnprintf(line, sizeof(line), fmt, args);
+	va_end(args);
+	hooks->log(hooks->ctx, level, line);
+}
