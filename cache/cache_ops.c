@@ -1,6 +1,7 @@
 /* The operations: argument checks, key names, Lua scripts, replies. */
 
 #include "cache_private.h"
+#include "num.h"
 #include "text.h"
 
 #include <stdio.h>
@@ -579,20 +580,9 @@ static enum cache_status cache_reply_bad(struct cache_req *req,
 static bool cache_parse_u64(const char *s, size_t len, uint64_t max,
 			    uint64_t *value_r)
 {
-	uint64_t v = 0;
-	size_t i;
-
-	if (len == 0 || len > 20 || (len > 1 && s[0] == '0'))
+	if (len > 1 && s[0] == '0')
 		return false;
-	for (i = 0; i < len; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return false;
-		if (v > (max - (uint64_t)(s[i] - '0')) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(s[i] - '0');
-	}
-	*value_r = v;
-	return true;
+	return num_parse_u64(s, len, max, value_r) == NUM_OK;
 }
 
 static bool cache_reply_u32(const redisReply *r, uint32_t *value_r)

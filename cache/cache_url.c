@@ -1,4 +1,5 @@
 #include "cache_url.h"
+#include "num.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -17,18 +18,10 @@ static int cache_url_fail(struct cache_url *url, const char **error_r,
 /* Decimal digits s[0..n), no sign; -1 when empty, not digits or > max. */
 static long cache_url_number(const char *s, size_t n, unsigned long max)
 {
-	unsigned long v = 0;
-	size_t i;
+	uint64_t v;
 
-	if (n == 0)
+	if (num_parse_u64(s, n, max, &v) != NUM_OK)
 		return -1;
-	for (i = 0; i < n; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(s[i] - '0');
-		if (v > max)
-			return -1;
-	}
 	return (long)v;
 }
 

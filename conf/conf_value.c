@@ -1,4 +1,5 @@
 #include "conf_value.h"
+#include "num.h"
 
 #include <arpa/inet.h>
 #include <string.h>
@@ -41,19 +42,11 @@ static bool conf_is_alnum(char c)
  */
 static size_t conf_digits(const char *s, uint64_t *value_r)
 {
-	uint64_t v = 0;
-	size_t i;
+	size_t pos = 0;
 
-	for (i = 0; conf_is_digit(s[i]); i++) {
-		unsigned int d = (unsigned int)(s[i] - '0');
-
-		if (v > (UINT64_MAX - d) / 10)
-			v = UINT64_MAX;
-		else
-			v = v * 10 + d;
-	}
-	*value_r = v;
-	return i;
+	if (num_scan_u64(s, strlen(s), &pos, UINT64_MAX, value_r) == NUM_RANGE)
+		*value_r = UINT64_MAX;
+	return pos;
 }
 
 int conf_parse_bool(const char *s, bool *value_r, const char **error_r)

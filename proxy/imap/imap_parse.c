@@ -1,6 +1,7 @@
 /* Incremental IMAP response scanner; contracts in imap_parse.h. */
 
 #include "imap_parse.h"
+#include "num.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -100,13 +101,8 @@ static int find_literal(const struct imap_parser *p, uint64_t *size_r)
 	open = i - 1;
 	if (open + 1 == n - 1)
 		return -1;
-	for (i = open + 1; i < n - 1; i++) {
-		if (s[i] < '0' || s[i] > '9')
-			return -1;
-		size = size * 10 + (uint64_t)(s[i] - '0');
-		if (size > IMAP_MAX_LITERAL)
-			return -1;
-	}
+	if (num_parse_u64(s + open + 1, n - 2 - open, IMAP_MAX_LITERAL, &size) != NUM_OK)
+		return -1;
 	*size_r = size;
 	return 1;
 }

@@ -1,6 +1,7 @@
 /* IMAP response-line interpreter; contracts in imap_resp.h. */
 
 #include "imap_resp.h"
+#include "num.h"
 #include "text.h"
 
 #include <string.h>
@@ -28,19 +29,10 @@ static int parse_number(const char *s, size_t len, size_t *pos, uint64_t max,
 			uint64_t *num_r)
 {
 	size_t i = *pos;
-	uint64_t num = 0;
 
-	if (i >= len || !is_digit(s[i]))
+	if (num_scan_u64(s, len, &i, max, num_r) != NUM_OK)
 		return -1;
-	for (; i < len && is_digit(s[i]); i++) {
-		uint64_t d = (uint64_t)(s[i] - '0');
-
-		if (num > (max - d) / 10)
-			return -1;
-		num = num * 10 + d;
-	}
 	*pos = i;
-	*num_r = num;
 	return 0;
 }
 

@@ -1,6 +1,7 @@
 /* POP3 command-line scanner and parser; contracts in pop3_parse.h. */
 
 #include "pop3_parse.h"
+#include "num.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -167,32 +168,11 @@ int pop3_cmd_parse(const char *line, size_t len, struct pop3_cmd *cmd,
 	return 0;
 }
 
-/*
- * Stops as soon as the value passes max; since max fits in 32 bits the
- * multiplication can never overflow 64 bits.
- */
-static int parse_decimal(const char *arg, uint64_t max, uint64_t *val_r)
-{
-	uint64_t val = 0;
-
-	if (arg == NULL || *arg == '\0')
-		return -1;
-	for (; *arg != '\0'; arg++) {
-		if (*arg < '0' || *arg > '9')
-			return -1;
-		val = val * 10 + (uint64_t)(*arg - '0');
-		if (val > max)
-			return -1;
-	}
-	*val_r = val;
-	return 0;
-}
-
 int pop3_parse_msgnum(const char *arg, unsigned int max, unsigned int *num_r)
 {
 	uint64_t val;
 
-	if (parse_decimal(arg, max, &val) < 0 || val == 0)
+	if (num_parse_str(arg, max, &val) != NUM_OK || val == 0)
 		return -1;
 	*num_r = (unsigned int)val;
 	return 0;
@@ -202,7 +182,7 @@ int pop3_parse_linecount(const char *arg, unsigned long *count_r)
 {
 	uint64_t val;
 
-	if (parse_decimal(arg, UINT32_MAX, &val) < 0)
+	if (num_parse_str(arg, UINT32_MAX, &val) != NUM_OK)
 		return -1;
 	*count_r = (unsigned long)val;
 	return 0;
