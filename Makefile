@@ -136,7 +136,7 @@ unit: $(UNIT_BIN)
 	@tests/run-unit.sh $(UNIT_BIN)
 
 # The end-to-end suite alone, against $(BIN); E2E_ARGS picks tests
-# (e.g. make e2e E2E_ARGS=test_basic).
+# (e.g. make e2e E2E_ARGS="-k TestRetr").
 e2e: $(BIN)
 	@python3 tests/e2e/run.py --binary $(BIN) $(E2E_ARGS)
 

@@ -20,7 +20,7 @@
 #include "limits_table.h"
 #include "log.h"
 #include "metrics.h"
-#include "pop3_session.h"
+#include "server.h"
 #include "settings.h"
 #include "tls.h"
 #include "version.h"

@@ -2,7 +2,8 @@
 
 #include "text.h"
 
-char *text_escape(const char *src, size_t len, char *dst, size_t size)
+static char *text_escape_as(const char *src, size_t len, char *dst, size_t size,
+			    unsigned char lowest)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
@@ -10,7 +11,7 @@ char *text_escape(const char *src, size_t len, char *dst, size_t size)
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)src[i];
 
-		if (c > 0x20 && c < 0x7f && c != '"' && c != '\\') {
+		if (c >= lowest && c < 0x7f && c != '"' && c != '\\') {
 			if (o + 1 >= size)
 				break;
 			dst[o++] = (char)c;
@@ -25,4 +26,14 @@ char *text_escape(const char *src, size_t len, char *dst, size_t size)
 	}
 	dst[o] = '\0';
 	return dst;
+}
+
+char *text_escape(const char *src, size_t len, char *dst, size_t size)
+{
+	return text_escape_as(src, len, dst, size, 0x21);
+}
+
+char *text_escape_quoted(const char *src, size_t len, char *dst, size_t size)
+{
+	return text_escape_as(src, len, dst, size, 0x20);
 }

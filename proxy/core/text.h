@@ -38,4 +38,9 @@ static inline bool is_digit(char c)
  */
 char *text_escape(const char *src, size_t len, char *dst, size_t size);
 
+/* The same for a value written between double quotes (error="..."):
+   spaces are kept, so a server's or a client's sentence stays readable,
+   and the result is also safe in a POP3 reply line (no CR, LF, NUL). */
+char *text_escape_quoted(const char *src, size_t len, char *dst, size_t size);
+
 #endif

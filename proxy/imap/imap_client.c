@@ -1,6 +1,12 @@
-#include "imap_client.h"
+/* The IMAP connection: set-up (greeting, STARTTLS, capabilities), the
+   command queue and wait list, response dispatch and literal streaming.
+   The login lives in imap_login.c; operations built on commands in
+   imap_mailbox.c, imap_body.c, imap_fp.c and imap_remove.c. */
+
+#include "imap_client_private.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +20,9 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
-#include "imap_cmd.h"
 #include "imap_parse.h"
 #include "log.h"
+#include "text.h"
 #include "tls.h"
 
 /* Longest response line we accept (literal contents excluded). */
@@ -25,16 +31,6 @@
    output limit this keeps a session's memory flat for any message size. */
 #define IMAP_CLIENT_READ_HIGH (256 * 1024)
 #define IMAP_CLIENT_MAX_READ (64 * 1024)
-
-enum imap_client_state {
-	IMAP_CLIENT_NEW,
-	IMAP_CLIENT_CONNECTING,   /* TCP (and implicit TLS) handshake */
-	IMAP_CLIENT_GREETING,     /* waiting for the server greeting */
-	IMAP_CLIENT_PREPARING,    /* CAPABILITY / STARTTLS before ready */
-	IMAP_CLIENT_READY,
-	IMAP_CLIENT_FAILED,       /* connection gone; commands fail */
-	IMAP_CLIENT_CLOSED,       /* closed by the owner; silent */
-};
 
 static const char *const imap_client_state_names[] = {
 	[IMAP_CLIENT_NEW] = "new",
@@ -47,64 +43,6 @@ static const char *const imap_client_state_names[] = {
 };
 _Static_assert(sizeof(imap_client_state_names) / sizeof(imap_client_state_names[0]) ==
 	       IMAP_CLIENT_CLOSED + 1, "state names must match the enum");
-
-struct imap_command {
-	TAILQ_ENTRY(imap_command) link;
-	char tag[IMAP_TAG_MAX + 1];
-	struct imap_cmd_text text;
-	unsigned int parts_sent;
-	bool sensitive;            /* holds credentials: never logged */
-	const struct imap_cmd_handlers *h;
-	void *ctx;
-};
-TAILQ_HEAD(imap_command_list, imap_command);
-
-struct imap_client {
-	struct event_base *base;
-	struct evdns_base *dns;
-	struct bufferevent *bev;
-	struct imap_parser *parser;
-	struct event *deferred;       /* reports failures from the loop */
-
-	char *host;
-	uint16_t port;
-	enum imap_tls_mode tls;
-	struct tls_client_ctx *tls_ctx;
-	unsigned int timeout_secs;
-	char *log_id;
-	struct imap_id_params id;     /* strings owned */
-
-	enum imap_client_state state;
-	const char *doing;            /* for error messages */
-	char fail_reason[256];
-	char bye_reason[200];        /* text of an untagged BYE */
-	bool logging_out;            /* LOGOUT sent: EOF is expected */
-	unsigned int caps;
-	bool caps_known;
-	bool utf8_enabled;            /* server said ENABLED UTF8=ACCEPT */
-	bool tls_active;
-	unsigned int tag_counter;
-
-	struct imap_command_list queue;   /* not sent yet */
-	struct imap_command_list waiting; /* sent, waiting for tagged reply */
-	struct imap_command *sending;     /* waiting for "+" to go on */
-
-	/* the literal being streamed, and to which command */
-	struct imap_command *literal_cmd;
-	bool paused;
-
-	imap_connect_cb *connect_cb;
-	void *connect_ctx;
-
-	/* The owner's login, whose done waits for post-login capabilities;
-	   login_h is NULL when none is under way. */
-	const struct imap_cmd_handlers *login_h;
-	void *login_ctx;
-	bool login_caps_seen;         /* capabilities came with the login */
-	struct imap_reply login_reply; /* kept while CAPABILITY runs */
-	char login_code[128];
-	char login_text[256];
-};
 
 static void imap_client_setup_bev(struct imap_client *c);
 
@@ -128,7 +66,7 @@ static void imap_client_update_timeout(struct imap_client *c)
 		bufferevent_set_timeouts(c->bev, busy ? &tv : NULL, busy ? &tv : NULL);
 }
 
-static void imap_command_free(struct imap_command *cmd)
+void imap_command_free(struct imap_command *cmd)
 {
 	if (cmd->sensitive && cmd->text.buf != NULL)
 		explicit_bzero(cmd->text.buf, cmd->text.cap);
@@ -236,9 +174,8 @@ static void imap_client_flush(struct imap_client *c)
 	imap_client_update_timeout(c);
 }
 
-static struct imap_command *imap_client_new_command(struct imap_client *c,
-						    const struct imap_cmd_handlers *h,
-						    void *ctx)
+struct imap_command *imap_client_new_command(struct imap_client *c,
+					     const struct imap_cmd_handlers *h, void *ctx)
 {
 	struct imap_command *cmd = calloc(1, sizeof(*cmd));
 
@@ -250,8 +187,7 @@ static struct imap_command *imap_client_new_command(struct imap_client *c,
 	return cmd;
 }
 
-static void imap_client_enqueue(struct imap_client *c, struct imap_command *cmd,
-				bool front)
+void imap_client_enqueue(struct imap_client *c, struct imap_command *cmd, bool front)
 {
 	if (front)
 		TAILQ_INSERT_HEAD(&c->queue, cmd, link);
@@ -263,21 +199,57 @@ static void imap_client_enqueue(struct imap_client *c, struct imap_command *cmd,
 		imap_client_flush(c);
 }
 
-/* A command of the client's own, with itself as the handlers' ctx. */
-static int imap_client_queue_own(struct imap_client *c, const char *args,
-				 const struct imap_cmd_handlers *h, bool front)
+struct imap_cmd_opts imap_client_opts(const struct imap_client *c)
 {
-	struct imap_command *cmd = imap_client_new_command(c, h, c);
-	const char *error;
+	struct imap_cmd_opts opts = {
+		.literal_plus = (c->caps & IMAP_CAP_LITERALPLUS) != 0,
+		.literal_minus = (c->caps & IMAP_CAP_LITERALMINUS) != 0,
+		.utf8 = c->utf8_enabled,
+	};
 
-	if (cmd == NULL)
-		return -1;
-	if (imap_cmd_simple(&cmd->text, cmd->tag, args, &error) < 0) {
-		imap_command_free(cmd);
+	return opts;
+}
+
+static int imap_client_vqueue(struct imap_client *c, const struct imap_cmd_handlers *h,
+			      void *ctx, bool front, const char *fmt, va_list args)
+{
+	struct imap_command *cmd = imap_client_new_command(c, h, ctx);
+	struct imap_cmd_opts opts = imap_client_opts(c);
+	const char *error = "out of memory";
+
+	if (cmd == NULL ||
+	    imap_cmd_vformat(&cmd->text, cmd->tag, &opts, &error, fmt, args) < 0) {
+		log_error("%s event=bug building IMAP command \"%s\": %s", c->log_id, fmt, error);
+		if (cmd != NULL)
+			imap_command_free(cmd);
 		return -1;
 	}
 	imap_client_enqueue(c, cmd, front);
 	return 0;
+}
+
+int imap_client_queue_own(struct imap_client *c, const struct imap_cmd_handlers *h,
+			  bool front, const char *fmt, ...)
+{
+	va_list args;
+	int ret;
+
+	va_start(args, fmt);
+	ret = imap_client_vqueue(c, h, c, front, fmt, args);
+	va_end(args);
+	return ret;
+}
+
+int imap_client_cmdf(struct imap_client *c, const struct imap_cmd_handlers *h, void *ctx,
+		     const char *fmt, ...)
+{
+	va_list args;
+	int ret;
+
+	va_start(args, fmt);
+	ret = imap_client_vqueue(c, h, ctx, false, fmt, args);
+	va_end(args);
+	return ret;
 }
 
 int imap_client_command(struct imap_client *c, const char *args,
@@ -293,243 +265,65 @@ int imap_client_command(struct imap_client *c, const char *args,
 		imap_command_free(cmd);
 		return -1;
 	}
-	if (strcasecmp(args, "LOGOUT") == 0)
-		c->logging_out = true;
 	imap_client_enqueue(c, cmd, false);
 	return 0;
 }
 
-/* ---- login, and what goes with it ---- */
+/* LOGOUT: the connection's end is expected from now on, so neither EOF
+   nor a TLS peer that skips close_notify (GnuTLS servers) is an error. */
+static void imap_client_logout_done(void *ctx, const struct imap_reply *reply);
 
-static void imap_client_id_done(void *ctx, const struct imap_reply *reply)
-{
-	struct imap_client *c = ctx;
-
-	/* Only the server's logs lose the client's address: log in anyway. */
-	if (reply->result == IMAP_REPLY_NO || reply->result == IMAP_REPLY_BAD)
-		log_debug("%s event=upstream_id_refused text=\"%s\"", c->log_id,
-			  reply->text);
-}
-
-static const struct imap_cmd_handlers imap_client_id_handlers = {
-	.done = imap_client_id_done,
+static const struct imap_cmd_handlers imap_client_logout_handlers = {
+	.done = imap_client_logout_done,
 };
 
-/* NULL (logged) when it cannot be built: the login goes without it. */
-static struct imap_command *imap_client_id_command(struct imap_client *c)
-{
-	struct imap_command *cmd = imap_client_new_command(c, &imap_client_id_handlers, c);
-	const char *error = "out of memory";
-
-	if (cmd == NULL || imap_cmd_id(&cmd->text, cmd->tag, &c->id, &error) < 0) {
-		log_warn("%s event=id_not_sent error=\"%s\"", c->log_id, error);
-		if (cmd != NULL)
-			imap_command_free(cmd);
-		return NULL;
-	}
-	return cmd;
-}
-
-static void imap_client_enable_untagged(void *ctx, const struct imap_resp *resp)
+static void imap_client_logout_done(void *ctx, const struct imap_reply *reply)
 {
 	struct imap_client *c = ctx;
+	imap_logout_cb *cb = c->logout_cb;
 
-	if (imap_resp_keyword_is(resp, "ENABLED") &&
-	    (imap_caps_parse(resp->rest, resp->rest_len) & IMAP_CAP_UTF8_ACCEPT) != 0)
-		c->utf8_enabled = true;
+	c->logout_cb = NULL;
+	if (cb != NULL)
+		cb(c->logout_ctx);
 }
 
-static void imap_client_enable_done(void *ctx, const struct imap_reply *reply)
+int imap_client_logout(struct imap_client *c, imap_logout_cb *cb, void *ctx)
 {
-	struct imap_client *c = ctx;
-
-	/* The messages are still served; only a downgrade may follow. */
-	if (reply->result == IMAP_REPLY_NO || reply->result == IMAP_REPLY_BAD)
-		log_info("%s event=upstream_enable_refused text=\"%s\"", c->log_id,
-			 reply->text);
-}
-
-static const struct imap_cmd_handlers imap_client_enable_handlers = {
-	.untagged = imap_client_enable_untagged,
-	.done = imap_client_enable_done,
-};
-
-/* Hands the login's result to the owner, exactly once. */
-static void imap_client_login_finish(struct imap_client *c,
-				     const struct imap_reply *reply)
-{
-	const struct imap_cmd_handlers *h = c->login_h;
-	void *ctx = c->login_ctx;
-
-	c->login_h = NULL;
-	c->login_ctx = NULL;
-	if (reply->result == IMAP_REPLY_OK) {
-		c->doing = "ready";
-		/* RFC 6855: without it a server may downgrade or hide
-		   internationalised messages; POP3 serves stored bytes. */
-		if ((c->caps & IMAP_CAP_ENABLE) != 0 &&
-		    (c->caps & IMAP_CAP_UTF8_ACCEPT) != 0 &&
-		    imap_client_queue_own(c, "ENABLE UTF8=ACCEPT",
-					  &imap_client_enable_handlers, false) < 0)
-			log_warn("%s event=enable_not_sent error=\"out of memory\"",
-				 c->log_id);
-	}
-	if (h != NULL && h->done != NULL && c->state != IMAP_CLIENT_CLOSED)
-		h->done(ctx, reply);
-}
-
-static void imap_client_login_caps_done(void *ctx, const struct imap_reply *reply)
-{
-	struct imap_client *c = ctx;
-
-	if (reply->result == IMAP_REPLY_FAILED) {
-		imap_client_login_finish(c, reply);
-		return;
-	}
-	/* The pre-login ones stay: at worst an extension goes unused. */
-	if (reply->result != IMAP_REPLY_OK)
-		log_info("%s event=upstream_capability_refused text=\"%s\"",
-			 c->log_id, reply->text);
-	imap_client_login_finish(c, &c->login_reply);
-}
-
-static const struct imap_cmd_handlers imap_client_login_caps_handlers = {
-	.done = imap_client_login_caps_done,
-};
-
-static bool imap_reply_code_is_caps(const struct imap_reply *reply)
-{
-	return reply->code != NULL && reply->code_len >= 10 &&
-		strncasecmp(reply->code, "CAPABILITY", 10) == 0 &&
-		(reply->code_len == 10 || reply->code[10] == ' ');
-}
-
-static void imap_client_login_untagged(void *ctx, const struct imap_resp *resp)
-{
-	struct imap_client *c = ctx;
-	const char *args;
-	size_t len;
-
-	/* imap_client_line has stored them already. */
-	if (imap_resp_keyword_is(resp, "CAPABILITY") ||
-	    (resp->status == IMAP_STATUS_OK &&
-	     imap_code_is(resp, "CAPABILITY", &args, &len)))
-		c->login_caps_seen = true;
-	if (c->login_h != NULL && c->login_h->untagged != NULL)
-		c->login_h->untagged(c->login_ctx, resp);
-}
-
-static void imap_client_login_done(void *ctx, const struct imap_reply *reply)
-{
-	struct imap_client *c = ctx;
-
-	if (reply->result != IMAP_REPLY_OK || c->login_caps_seen ||
-	    imap_reply_code_is_caps(reply)) {
-		imap_client_login_finish(c, reply);
-		return;
-	}
-	/* Post-login capabilities differ (SPECIAL-USE, MOVE, ENABLE...)
-	   and this server did not say them: ask before anything else. */
-	snprintf(c->login_code, sizeof(c->login_code), "%.*s",
-		 reply->code != NULL ? (int)reply->code_len : 0,
-		 reply->code != NULL ? reply->code : "");
-	snprintf(c->login_text, sizeof(c->login_text), "%s", reply->text);
-	c->login_reply = *reply;
-	c->login_reply.code = reply->code != NULL ? c->login_code : NULL;
-	c->login_reply.code_len = reply->code != NULL ? strlen(c->login_code) : 0;
-	c->login_reply.text = c->login_text;
-	c->doing = "asking for CAPABILITY after login";
-	if (imap_client_queue_own(c, "CAPABILITY", &imap_client_login_caps_handlers,
-				  false) < 0)
-		imap_client_login_finish(c, &c->login_reply);
-}
-
-static const struct imap_cmd_handlers imap_client_login_handlers = {
-	.untagged = imap_client_login_untagged,
-	.done = imap_client_login_done,
-};
-
-int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
-		      const char *pass, size_t pass_len,
-		      const struct imap_cmd_handlers *h, void *ctx,
-		      const char **error_r)
-{
-	char sasl[2 * IMAP_CRED_MAX + 2];
-	char b64[4 * ((sizeof(sasl) + 2) / 3) + 1];
-	struct imap_command *cmd, *id = NULL;
-	size_t sasl_len, b64_len;
-	int ret;
-
-	if (c->login_h != NULL) {
-		*error_r = "a login is already under way";
+	if (c->logging_out)
+		return -1;
+	c->logout_cb = cb;
+	c->logout_ctx = ctx;
+	c->logging_out = true;
+	c->doing = "logging out";
+	if (imap_client_queue_own(c, &imap_client_logout_handlers, false, "LOGOUT") < 0) {
+		c->logout_cb = NULL;
+		c->logging_out = false;
 		return -1;
 	}
-	if ((c->caps & IMAP_CAP_AUTH_PLAIN) == 0 &&
-	    (c->caps & IMAP_CAP_LOGINDISABLED) != 0) {
-		*error_r = "upstream refuses plaintext login (LOGINDISABLED)";
-		return -1;
-	}
-	/* Built first for the lower tag; the login need not wait for its
-	   reply. */
-	if ((c->caps & IMAP_CAP_ID) != 0)
-		id = imap_client_id_command(c);
-	cmd = imap_client_new_command(c, &imap_client_login_handlers, c);
-	if (cmd == NULL) {
-		if (id != NULL)
-			imap_command_free(id);
-		*error_r = "out of memory";
-		return -1;
-	}
-	cmd->sensitive = true;
-	if ((c->caps & IMAP_CAP_AUTH_PLAIN) != 0) {
-		sasl_len = imap_sasl_plain_message(user, user_len, pass, pass_len,
-						   sasl, sizeof(sasl));
-		if (sasl_len == 0) {
-			*error_r = "credentials cannot be sent";
-			ret = -1;
-		} else {
-			b64_len = tls_base64_encode(sasl, sasl_len, b64);
-			ret = imap_cmd_authenticate_plain(&cmd->text, cmd->tag, b64, b64_len,
-							  (c->caps & IMAP_CAP_SASL_IR) != 0,
-							  error_r);
-		}
-		explicit_bzero(sasl, sizeof(sasl));
-		explicit_bzero(b64, sizeof(b64));
-	} else {
-		ret = imap_cmd_login(&cmd->text, cmd->tag, user, user_len, pass, pass_len,
-				     imap_cmd_nonsync_ok((c->caps & IMAP_CAP_LITERALPLUS) != 0,
-							 (c->caps & IMAP_CAP_LITERALMINUS) != 0,
-							 user_len, pass_len),
-				     error_r);
-	}
-	if (ret < 0) {
-		if (id != NULL)
-			imap_command_free(id);
-		imap_command_free(cmd);
-		return -1;
-	}
-	c->login_h = h;
-	c->login_ctx = ctx;
-	c->login_caps_seen = false;
-	c->doing = "logging in";
-	if (id != NULL)
-		imap_client_enqueue(c, id, false);
-	imap_client_enqueue(c, cmd, false);
 	return 0;
 }
 
 /* ---- responses ---- */
 
-static void imap_client_caps_from_code(struct imap_client *c,
-				       const struct imap_resp *resp)
+/* Capabilities, wherever they come: an untagged CAPABILITY response, or a
+   [CAPABILITY ...] code of the greeting, an untagged OK or a tagged OK. */
+static void imap_client_take_caps(struct imap_client *c, const struct imap_resp *resp)
 {
 	const char *args;
 	size_t len;
 
-	if (resp->code != NULL && imap_code_is(resp, "CAPABILITY", &args, &len)) {
-		c->caps = imap_caps_parse(args, len);
-		c->caps_known = true;
+	if (resp->kind == IMAP_RESP_UNTAGGED && resp->status == IMAP_STATUS_NONE &&
+	    imap_resp_keyword_is(resp, "CAPABILITY")) {
+		args = resp->rest;
+		len = resp->rest_len;
+	} else if ((resp->status == IMAP_STATUS_OK || resp->status == IMAP_STATUS_PREAUTH) &&
+		   resp->code != NULL && imap_code_is(resp, "CAPABILITY", &args, &len)) {
+		/* args as found */
+	} else {
+		return;
 	}
+	c->caps = imap_caps_parse(args, len);
+	c->caps_known = true;
 }
 
 static void imap_client_ready(struct imap_client *c)
@@ -558,18 +352,7 @@ static void imap_client_capability_done(void *ctx, const struct imap_reply *repl
 	imap_client_prepare(c);
 }
 
-static void imap_client_capability_untagged(void *ctx, const struct imap_resp *resp)
-{
-	struct imap_client *c = ctx;
-
-	if (imap_resp_keyword_is(resp, "CAPABILITY")) {
-		c->caps = imap_caps_parse(resp->rest, resp->rest_len);
-		c->caps_known = true;
-	}
-}
-
 static const struct imap_cmd_handlers imap_client_capability_handlers = {
-	.untagged = imap_client_capability_untagged,
 	.done = imap_client_capability_done,
 };
 
@@ -612,7 +395,7 @@ static const struct imap_cmd_handlers imap_client_starttls_handlers = {
 static void imap_client_prepare(struct imap_client *c)
 {
 	const struct imap_cmd_handlers *h;
-	const char *args;
+	const char *cmd;
 
 	imap_client_set_state(c, IMAP_CLIENT_PREPARING);
 	if (c->tls == IMAP_TLS_STARTTLS && !c->tls_active) {
@@ -621,18 +404,18 @@ static void imap_client_prepare(struct imap_client *c)
 			return;
 		}
 		c->doing = "sending STARTTLS";
-		args = "STARTTLS";
+		cmd = "STARTTLS";
 		h = &imap_client_starttls_handlers;
 	} else if (!c->caps_known) {
 		c->doing = "asking for CAPABILITY";
-		args = "CAPABILITY";
+		cmd = "CAPABILITY";
 		h = &imap_client_capability_handlers;
 	} else {
 		c->doing = "ready";
 		imap_client_ready(c);
 		return;
 	}
-	if (imap_client_queue_own(c, args, h, true) < 0)
+	if (imap_client_queue_own(c, h, true, cmd) < 0)
 		imap_client_fail(c, "out of memory");
 }
 
@@ -649,7 +432,6 @@ static void imap_client_greeting(struct imap_client *c, const struct imap_resp *
 		imap_client_fail(c, "upstream greeted with PREAUTH");
 		return;
 	}
-	imap_client_caps_from_code(c, resp);
 	imap_client_prepare(c);
 }
 
@@ -678,10 +460,9 @@ static void imap_client_tagged(struct imap_client *c, const struct imap_resp *re
 	TAILQ_REMOVE(&c->waiting, cmd, link);
 	if (c->sending == cmd)
 		c->sending = NULL;
-	imap_client_caps_from_code(c, resp);
-
-	snprintf(text, sizeof(text), "%.*s", (int)resp->text_len,
-		 resp->text != NULL ? resp->text : "");
+	/* The server's words go into logs and POP3 replies: made safe. */
+	text_escape_quoted(resp->text != NULL ? resp->text : "", resp->text_len, text,
+			   sizeof(text));
 	memset(&reply, 0, sizeof(reply));
 	reply.result = resp->status == IMAP_STATUS_OK ? IMAP_REPLY_OK :
 		resp->status == IMAP_STATUS_NO ? IMAP_REPLY_NO : IMAP_REPLY_BAD;
@@ -702,10 +483,13 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 	if (log_enabled(LOG_LEVEL_DEBUG))
 		log_debug("%s imap_in=\"%.*s\"", c->log_id, (int)(len > 300 ? 300 : len), line);
 	if (imap_resp_parse(line, len, &resp, &error) < 0) {
-		imap_client_fail(c, "bad response (%s): %.*s", error,
-				 (int)(len > 100 ? 100 : len), line);
+		char esc[128];
+
+		imap_client_fail(c, "bad response (%s): %s", error,
+				 text_escape_quoted(line, len > 100 ? 100 : len, esc, sizeof(esc)));
 		return;
 	}
+	imap_client_take_caps(c, &resp);
 	if (c->state == IMAP_CLIENT_GREETING) {
 		imap_client_greeting(c, &resp);
 		return;
@@ -730,16 +514,13 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 		break;
 	}
 	if (resp.status == IMAP_STATUS_BYE) {
+		char esc[sizeof(c->bye_reason)];
+
 		/* The connection ends next; keep the server's reason. */
-		snprintf(c->bye_reason, sizeof(c->bye_reason), "upstream said BYE: %.*s",
-			 (int)resp.text_len, resp.text != NULL ? resp.text : "");
+		snprintf(c->bye_reason, sizeof(c->bye_reason), "upstream said BYE: %s",
+			 text_escape_quoted(resp.text != NULL ? resp.text : "", resp.text_len,
+					    esc, sizeof(esc) - 20));
 		return;
-	}
-	if (resp.status == IMAP_STATUS_OK)
-		imap_client_caps_from_code(c, &resp);
-	if (imap_resp_keyword_is(&resp, "CAPABILITY")) {
-		c->caps = imap_caps_parse(resp.rest, resp.rest_len);
-		c->caps_known = true;
 	}
 	cmd = TAILQ_FIRST(&c->waiting);
 	if (cmd != NULL && cmd->h->untagged != NULL)
@@ -859,14 +640,15 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	if ((what & BEV_EVENT_TIMEOUT) != 0) {
 		imap_client_fail(c, "timed out after %us", c->timeout_secs);
+	} else if (c->logging_out) {
+		/* The end we asked for: not worth a warning, also when a TLS
+		   server closes without close_notify (GnuTLS). */
+		imap_client_set_state(c, IMAP_CLIENT_FAILED);
+		snprintf(c->fail_reason, sizeof(c->fail_reason), "logged out");
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		event_active(c->deferred, EV_TIMEOUT, 0);
 	} else if ((what & BEV_EVENT_EOF) != 0) {
-		if (c->logging_out) {
-			/* The end we asked for: not worth a warning. */
-			imap_client_set_state(c, IMAP_CLIENT_FAILED);
-			snprintf(c->fail_reason, sizeof(c->fail_reason), "logged out");
-			bufferevent_disable(c->bev, EV_READ | EV_WRITE);
-			event_active(c->deferred, EV_TIMEOUT, 0);
-		} else if (c->bye_reason[0] != '\0') {
+		if (c->bye_reason[0] != '\0') {
 			imap_client_fail(c, "%s", c->bye_reason);
 		} else {
 			imap_client_fail(c, "connection closed by upstream");

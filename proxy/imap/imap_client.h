@@ -111,35 +111,29 @@ bool imap_client_is_connected(const struct imap_client *c);
 const char *imap_client_tls_version(const struct imap_client *c);
 
 /*
- * Queues "<tag> <args>\r\n" (args: trusted command text, no CR/LF).
+ * Queues "<tag> <args>\r\n" (args: constant command text, no CR/LF).
  * Returns 0, or -1 when args is malformed (nothing queued, no callback).
  */
 int imap_client_command(struct imap_client *c, const char *args,
 			const struct imap_cmd_handlers *h, void *ctx);
 
 /*
- * Queues a login: AUTHENTICATE PLAIN (with SASL-IR when offered) when the
- * server offers AUTH=PLAIN, else LOGIN with both credentials as literals,
- * non-synchronising with LITERAL+ or LITERAL- (RFC 7888). When the server
- * offers ID, an ID command (see the settings) goes first, pipelined; its
- * reply and any failure of it are ignored. Credentials are never logged.
- *
- * Only h->untagged and h->done are used. After a successful login, done
- * runs once the post-login capabilities are known: from the reply's
- * [CAPABILITY] code or an untagged CAPABILITY, else from a CAPABILITY
- * command sent first. If they offer ENABLE and UTF8=ACCEPT (RFC 6855),
- * "ENABLE UTF8=ACCEPT" is queued before done runs, so it precedes any
- * command done queues (it is only valid before a SELECT); its failure is
- * ignored.
- *
- * Returns -1 (nothing queued) when the credentials cannot be sent (NUL,
- * empty, too long), the server forbids plaintext login, or a login is
- * already under way; *error_r then says why.
+ * Builds the command with imap_cmd_format() (imap_cmd.h: %s arguments are
+ * quoted or sent as literals, never spliced in) with this server's
+ * LITERAL+/LITERAL-/UTF8=ACCEPT, and queues it. Returns 0, or -1 (logged
+ * as a bug: a bad format or argument) with nothing queued.
  */
-int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
-		      const char *pass, size_t pass_len,
-		      const struct imap_cmd_handlers *h, void *ctx,
-		      const char **error_r);
+int imap_client_cmdf(struct imap_client *c, const struct imap_cmd_handlers *h, void *ctx,
+		     const char *fmt, ...);
+
+/*
+ * LOGOUT. From then on the end of the connection is expected: neither
+ * EOF nor a TLS close without close_notify is logged as an error. cb runs
+ * once when the server answered or the connection ended (never after
+ * imap_client_close()). -1 when a logout is already under way.
+ */
+typedef void imap_logout_cb(void *ctx);
+int imap_client_logout(struct imap_client *c, imap_logout_cb *cb, void *ctx);
 
 /* Resumes reading after a literal_room() of 0. */
 void imap_client_resume(struct imap_client *c);

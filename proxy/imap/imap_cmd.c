@@ -1,3 +1,5 @@
+/* IMAP command builders; contracts in imap_cmd.h. */
+
 #include "imap_cmd.h"
 
 #include <arpa/inet.h>
@@ -166,26 +168,207 @@ static int imap_cmd_literal(struct imap_cmd_text *cmd, const char *data,
 	return imap_cmd_append(cmd, data, len);
 }
 
+/* Whether s[0..len) can be a quoted string (RFC 3501 quoted, RFC 6855
+   with UTF-8): no NUL, CR or LF, 8-bit only with utf8, not too long. */
+static bool imap_cmd_quotable(const char *s, size_t len, bool utf8)
+{
+	if (len > IMAP_QUOTED_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c == '\r' || c == '\n' || c == '\0' || (c > 0x7f && !utf8))
+			return false;
+	}
+	return true;
+}
+
+static int imap_cmd_quoted(struct imap_cmd_text *cmd, const char *s, size_t len)
+{
+	size_t run = 0;
+
+	if (imap_cmd_append(cmd, "\"", 1) < 0)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] != '"' && s[i] != '\\')
+			continue;
+		if (imap_cmd_append(cmd, s + run, i - run) < 0 ||
+		    imap_cmd_append(cmd, "\\", 1) < 0)
+			return -1;
+		run = i;
+	}
+	return imap_cmd_append(cmd, s + run, len - run) < 0 ||
+		imap_cmd_append(cmd, "\"", 1) < 0 ? -1 : 0;
+}
+
+static bool imap_cmd_nonsync(const struct imap_cmd_opts *opts, size_t len)
+{
+	return opts->literal_plus ||
+		(opts->literal_minus && len <= IMAP_LITERAL_MINUS_MAX);
+}
+
+/* A string argument: quoted where it can be, else a literal. */
+static int imap_cmd_string(struct imap_cmd_text *cmd, const struct imap_cmd_opts *opts,
+			   const char *s, size_t len, bool force_literal,
+			   const char **error_r)
+{
+	if (s == NULL || memchr(s, '\0', len) != NULL) {
+		*error_r = s == NULL ? "NULL string argument" : "NUL in string argument";
+		return -1;
+	}
+	if (!force_literal && imap_cmd_quotable(s, len, opts->utf8))
+		return imap_cmd_quoted(cmd, s, len) < 0 ? imap_cmd_oom(cmd, error_r) : 0;
+	if (force_literal && len == 0) {
+		*error_r = "empty literal argument";
+		return -1;
+	}
+	if (!imap_cmd_nonsync(opts, len) && cmd->nparts + 2 > IMAP_CMD_MAX_PARTS) {
+		*error_r = "too many literals in one command";
+		return -1;
+	}
+	return imap_cmd_literal(cmd, s, len, imap_cmd_nonsync(opts, len)) < 0 ?
+		imap_cmd_oom(cmd, error_r) : 0;
+}
+
+static int imap_cmd_seqset(struct imap_cmd_text *cmd, const char *set, const char **error_r)
+{
+	size_t len = set != NULL ? strlen(set) : 0;
+
+	if (len == 0 || strspn(set, "0123456789:,*") != len) {
+		*error_r = "bad sequence set";
+		return -1;
+	}
+	return imap_cmd_append(cmd, set, len) < 0 ? imap_cmd_oom(cmd, error_r) : 0;
+}
+
+int imap_cmd_vformat(struct imap_cmd_text *cmd, const char *tag,
+		     const struct imap_cmd_opts *opts, const char **error_r,
+		     const char *fmt, va_list args)
+{
+	static const struct imap_cmd_opts none;
+	const char *p, *run;
+
+	if (opts == NULL)
+		opts = &none;
+	imap_cmd_reset(cmd);
+	if (imap_cmd_check_tag(tag, error_r) < 0)
+		return -1;
+	if (fmt == NULL || fmt[0] == '\0') {
+		*error_r = "empty command";
+		return -1;
+	}
+	if (imap_cmd_append_str(cmd, tag) < 0 || imap_cmd_append(cmd, " ", 1) < 0)
+		return imap_cmd_oom(cmd, error_r);
+	for (p = run = fmt;; p++) {
+		char num[24];
+		const char *str;
+		size_t len;
+		int ret = 0;
+
+		if (*p != '%' && *p != '\0') {
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				imap_cmd_reset(cmd);
+				*error_r = "control character in command";
+				return -1;
+			}
+			continue;
+		}
+		if (imap_cmd_append(cmd, run, (size_t)(p - run)) < 0)
+			return imap_cmd_oom(cmd, error_r);
+		if (*p == '\0')
+			break;
+		switch (*++p) {
+		case 'u':
+			snprintf(num, sizeof(num), "%u", va_arg(args, unsigned int));
+			ret = imap_cmd_append_str(cmd, num) < 0 ? imap_cmd_oom(cmd, error_r) : 0;
+			break;
+		case 'U':
+			snprintf(num, sizeof(num), "%llu",
+				 (unsigned long long)va_arg(args, uint64_t));
+			ret = imap_cmd_append_str(cmd, num) < 0 ? imap_cmd_oom(cmd, error_r) : 0;
+			break;
+		case 's':
+			str = va_arg(args, const char *);
+			ret = imap_cmd_string(cmd, opts, str, str != NULL ? strlen(str) : 0,
+					      false, error_r);
+			break;
+		case 'b':
+		case 'L':
+			str = va_arg(args, const char *);
+			len = va_arg(args, size_t);
+			ret = imap_cmd_string(cmd, opts, str, len, *p == 'L', error_r);
+			break;
+		case 'S':
+			ret = imap_cmd_seqset(cmd, va_arg(args, const char *), error_r);
+			break;
+		case '%':
+			ret = imap_cmd_append(cmd, "%", 1) < 0 ? imap_cmd_oom(cmd, error_r) : 0;
+			break;
+		default:
+			*error_r = "unknown directive in command format";
+			ret = -1;
+			break;
+		}
+		if (ret < 0) {
+			imap_cmd_reset(cmd);
+			return -1;
+		}
+		run = p + 1;
+	}
+	if (imap_cmd_append(cmd, "\r\n", 2) < 0)
+		return imap_cmd_oom(cmd, error_r);
+	imap_cmd_end_part(cmd);
+	return 0;
+}
+
+int imap_cmd_format(struct imap_cmd_text *cmd, const char *tag,
+		    const struct imap_cmd_opts *opts, const char **error_r,
+		    const char *fmt, ...)
+{
+	va_list args;
+	int ret;
+
+	va_start(args, fmt);
+	ret = imap_cmd_vformat(cmd, tag, opts, error_r, fmt, args);
+	va_end(args);
+	return ret;
+}
+
+size_t imap_cmd_uid_set(const uint32_t *uids, size_t n, size_t start, char *buf,
+			size_t size, size_t max_len)
+{
+	size_t i = start, o = 0;
+
+	buf[0] = '\0';
+	while (i < n && o + 24 < size && o < max_len) {
+		size_t j = i;
+		int len;
+
+		while (j + 1 < n && uids[j + 1] == uids[j] + 1)
+			j++;
+		len = j > i ? snprintf(buf + o, size - o, "%s%u:%u", o > 0 ? "," : "",
+				       uids[i], uids[j]) :
+			snprintf(buf + o, size - o, "%s%u", o > 0 ? "," : "", uids[i]);
+		o += (size_t)len;
+		i = j + 1;
+	}
+	return i;
+}
+
 int imap_cmd_login(struct imap_cmd_text *cmd, const char *tag,
 		   const char *user, size_t user_len,
 		   const char *pass, size_t pass_len, bool literal_plus,
 		   const char **error_r)
 {
+	struct imap_cmd_opts opts = { .literal_plus = literal_plus };
+
 	imap_cmd_reset(cmd);
 	if (imap_cmd_check_tag(tag, error_r) < 0 ||
 	    imap_cmd_check_cred(user, user_len, true, error_r) < 0 ||
 	    imap_cmd_check_cred(pass, pass_len, false, error_r) < 0)
 		return -1;
-
-	if (imap_cmd_append_str(cmd, tag) < 0 ||
-	    imap_cmd_append_str(cmd, " LOGIN ") < 0 ||
-	    imap_cmd_literal(cmd, user, user_len, literal_plus) < 0 ||
-	    imap_cmd_append(cmd, " ", 1) < 0 ||
-	    imap_cmd_literal(cmd, pass, pass_len, literal_plus) < 0 ||
-	    imap_cmd_append(cmd, "\r\n", 2) < 0)
-		return imap_cmd_oom(cmd, error_r);
-	imap_cmd_end_part(cmd);
-	return 0;
+	return imap_cmd_format(cmd, tag, &opts, error_r, "LOGIN %L %L", user, user_len,
+			       pass, pass_len);
 }
 
 bool imap_cmd_nonsync_ok(bool literal_plus, bool literal_minus,

@@ -15,11 +15,12 @@
  * (LITERAL+, LITERAL-) the whole command is one part.
  */
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#define IMAP_CMD_MAX_PARTS 4
+#define IMAP_CMD_MAX_PARTS 8
 #define IMAP_TAG_MAX 16
 /* Longest user name or password we pass on. */
 #define IMAP_CRED_MAX 1024
@@ -47,6 +48,55 @@ void imap_cmd_text_clear(struct imap_cmd_text *cmd);
  */
 int imap_cmd_simple(struct imap_cmd_text *cmd, const char *tag,
 		    const char *args, const char **error_r);
+
+/* What the server allows, for imap_cmd_format(). */
+struct imap_cmd_opts {
+	bool literal_plus;   /* LITERAL+: every literal non-synchronising */
+	bool literal_minus;  /* LITERAL-: those up to IMAP_LITERAL_MINUS_MAX */
+	bool utf8;           /* UTF8=ACCEPT enabled: 8-bit octets may be quoted */
+};
+
+/* Longest string sent as a quoted string; longer ones go as literals. */
+#define IMAP_QUOTED_MAX 1024
+
+/*
+ * The command builder: "<tag> " + fmt + "\r\n". Call sites never quote
+ * by hand: the text of fmt is command syntax (trusted, no control
+ * characters) and every argument is written by its directive:
+ *
+ *   %u  unsigned int             %U  uint64_t
+ *   %s  const char *: a string, as a quoted string, or as a literal when
+ *       it cannot be one (CR, LF, 8-bit octets without opts->utf8, longer
+ *       than IMAP_QUOTED_MAX); the empty string is ""
+ *   %b  const char *, size_t: the same for counted bytes (a NUL is an
+ *       error: IMAP cannot carry it)
+ *   %L  const char *, size_t: always a literal (credentials: never
+ *       quoted, never seen by a quoted-string parser), non-empty
+ *   %S  const char *: a sequence set, only [0-9:,*] (e.g. from
+ *       imap_cmd_uid_set())
+ *   %%  a '%'
+ *
+ * Literals are non-synchronising where opts allow, else each ends a part
+ * (the client waits for "+" before the next). Returns 0, or -1 with a
+ * static *error_r (bad directive or argument, too many parts, memory).
+ */
+int imap_cmd_format(struct imap_cmd_text *cmd, const char *tag,
+		    const struct imap_cmd_opts *opts, const char **error_r,
+		    const char *fmt, ...);
+int imap_cmd_vformat(struct imap_cmd_text *cmd, const char *tag,
+		     const struct imap_cmd_opts *opts, const char **error_r,
+		     const char *fmt, va_list args);
+
+/* Longest UID set written in one command; more UIDs take more commands. */
+#define IMAP_UID_SET_MAX 4000
+
+/*
+ * Writes uids[start..n) (ascending) as a compact IMAP set ("3:7,9") of at
+ * most about max_len octets into buf (size > max_len + 24, NUL-terminated);
+ * returns the index of the first UID left out (n when all fit).
+ */
+size_t imap_cmd_uid_set(const uint32_t *uids, size_t n, size_t start, char *buf,
+			size_t size, size_t max_len);
 
 /*
  * LOGIN with both arguments as literals:

@@ -254,7 +254,6 @@ static const struct {
 	const char *name;
 	unsigned int bit;
 } cap_names[] = {
-	{ "IMAP4REV1", IMAP_CAP_IMAP4REV1 },
 	{ "SASL-IR", IMAP_CAP_SASL_IR },
 	{ "AUTH=PLAIN", IMAP_CAP_AUTH_PLAIN },
 	{ "LOGINDISABLED", IMAP_CAP_LOGINDISABLED },
@@ -268,7 +267,7 @@ static const struct {
 	{ "ENABLE", IMAP_CAP_ENABLE },
 	{ "ID", IMAP_CAP_ID },
 	{ "SPECIAL-USE", IMAP_CAP_SPECIAL_USE },
-	{ "IDLE", IMAP_CAP_IDLE },
+	{ "NAMESPACE", IMAP_CAP_NAMESPACE },
 	{ "UTF8=ACCEPT", IMAP_CAP_UTF8_ACCEPT },
 	{ "UTF8=ONLY", IMAP_CAP_UTF8_ACCEPT },
 };
@@ -316,32 +315,27 @@ bool imap_code_is(const struct imap_resp *resp, const char *name,
 	return true;
 }
 
-int imap_code_number(const struct imap_resp *resp, const char *name,
-		     uint32_t *num_r)
+int imap_code_number64(const struct imap_resp *resp, const char *name,
+		       uint64_t max, uint64_t *num_r)
 {
 	const char *args;
-	size_t args_len, pos = 0;
-	uint64_t num;
+	size_t args_len;
 
-	if (!imap_code_is(resp, name, &args, &args_len))
+	if (!imap_code_is(resp, name, &args, &args_len) ||
+	    num_parse_u64(args, args_len, max, num_r) != NUM_OK)
 		return -1;
-	if (parse_number(args, args_len, &pos, UINT32_MAX, &num) < 0 ||
-	    pos != args_len)
-		return -1;
-	*num_r = (uint32_t)num;
 	return 0;
 }
 
-size_t imap_unquote(const char *src, size_t src_len, char *dst)
+int imap_code_number(const struct imap_resp *resp, const char *name,
+		     uint32_t *num_r)
 {
-	size_t i, n = 0;
+	uint64_t num;
 
-	for (i = 0; i < src_len; i++) {
-		if (src[i] == '\\' && i + 1 < src_len)
-			i++;
-		dst[n++] = src[i];
-	}
-	return n;
+	if (imap_code_number64(resp, name, UINT32_MAX, &num) < 0)
+		return -1;
+	*num_r = (uint32_t)num;
+	return 0;
 }
 
 /* ---- FETCH item lists ---- */
@@ -497,11 +491,7 @@ static const struct {
 	unsigned int bit;
 } flag_names[] = {
 	{ "\\Seen", IMAP_FLAG_SEEN },
-	{ "\\Answered", IMAP_FLAG_ANSWERED },
-	{ "\\Flagged", IMAP_FLAG_FLAGGED },
 	{ "\\Deleted", IMAP_FLAG_DELETED },
-	{ "\\Draft", IMAP_FLAG_DRAFT },
-	{ "\\Recent", IMAP_FLAG_RECENT },
 };
 
 static int parse_flags(struct cursor *c, unsigned int *flags_r)

@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "imap_values.h"
+
 enum imap_resp_kind {
 	IMAP_RESP_TAGGED,
 	IMAP_RESP_UNTAGGED,
@@ -58,26 +60,26 @@ int imap_resp_parse(const char *line, size_t len, struct imap_resp *resp,
 /* True if the keyword equals `word` case-insensitively. */
 bool imap_resp_keyword_is(const struct imap_resp *resp, const char *word);
 
-/* Capability bits. */
+/* Capability bits: the extensions popgate uses. */
 enum imap_cap {
-	IMAP_CAP_IMAP4REV1     = 1u << 0,
-	IMAP_CAP_SASL_IR       = 1u << 1,
-	IMAP_CAP_AUTH_PLAIN    = 1u << 2,
-	IMAP_CAP_LOGINDISABLED = 1u << 3,
-	IMAP_CAP_LITERALPLUS   = 1u << 4, /* LITERAL+ */
-	IMAP_CAP_LITERALMINUS  = 1u << 5, /* LITERAL- */
-	IMAP_CAP_STARTTLS      = 1u << 6,
-	IMAP_CAP_UIDPLUS       = 1u << 7,
-	IMAP_CAP_MOVE          = 1u << 8,
-	IMAP_CAP_CONDSTORE     = 1u << 9,
-	IMAP_CAP_QRESYNC       = 1u << 10,
-	IMAP_CAP_ENABLE        = 1u << 11,
-	IMAP_CAP_ID            = 1u << 12,
-	IMAP_CAP_SPECIAL_USE   = 1u << 13,
-	IMAP_CAP_IDLE          = 1u << 14,
-	IMAP_CAP_UTF8_ACCEPT   = 1u << 15, /* UTF8=ACCEPT, or UTF8=ONLY
+	IMAP_CAP_SASL_IR       = 1u << 0,
+	IMAP_CAP_AUTH_PLAIN    = 1u << 1,
+	IMAP_CAP_LOGINDISABLED = 1u << 2,
+	IMAP_CAP_LITERALPLUS   = 1u << 3, /* LITERAL+ */
+	IMAP_CAP_LITERALMINUS  = 1u << 4, /* LITERAL- */
+	IMAP_CAP_STARTTLS      = 1u << 5,
+	IMAP_CAP_UIDPLUS       = 1u << 6,
+	IMAP_CAP_MOVE          = 1u << 7,
+	IMAP_CAP_CONDSTORE     = 1u << 8,
+	IMAP_CAP_QRESYNC       = 1u << 9,
+	IMAP_CAP_ENABLE        = 1u << 10,
+	IMAP_CAP_ID            = 1u << 11,
+	IMAP_CAP_SPECIAL_USE   = 1u << 12,
+	IMAP_CAP_NAMESPACE     = 1u << 13,
+	IMAP_CAP_UTF8_ACCEPT   = 1u << 14, /* UTF8=ACCEPT, or UTF8=ONLY
 					      which implies it (RFC 6855) */
 };
+#define IMAP_CAP_COUNT 15
 
 /* Parses space-separated capability atoms (the rest of "* CAPABILITY", or
    a "CAPABILITY ..." response code after the word) into bits; unknown
@@ -88,6 +90,9 @@ unsigned int imap_caps_parse(const char *s, size_t len);
    stores the 32-bit number and returns 0; otherwise -1. */
 int imap_code_number(const struct imap_resp *resp, const char *name,
 		     uint32_t *num_r);
+/* The same for a number up to max (HIGHESTMODSEQ: 63 bits, RFC 7162). */
+int imap_code_number64(const struct imap_resp *resp, const char *name,
+		       uint64_t max, uint64_t *num_r);
 
 /* If the response code starts with the atom `name` (case-insensitive,
    e.g. "CAPABILITY", "ALERT"), returns true and sets *args_r and
@@ -95,14 +100,10 @@ int imap_code_number(const struct imap_resp *resp, const char *name,
 bool imap_code_is(const struct imap_resp *resp, const char *name,
 		  const char **args_r, size_t *args_len_r);
 
-/* Message flags we care about. */
+/* Message flags popgate uses. */
 enum imap_flag {
 	IMAP_FLAG_SEEN     = 1u << 0,
-	IMAP_FLAG_ANSWERED = 1u << 1,
-	IMAP_FLAG_FLAGGED  = 1u << 2,
-	IMAP_FLAG_DELETED  = 1u << 3,
-	IMAP_FLAG_DRAFT    = 1u << 4,
-	IMAP_FLAG_RECENT   = 1u << 5,
+	IMAP_FLAG_DELETED  = 1u << 1,
 };
 
 enum imap_value_kind {
@@ -157,28 +158,6 @@ struct imap_fetch {
 int imap_fetch_parse(const char *items, size_t len, bool partial,
 		     struct imap_fetch *fetch, const char **error_r);
 
-/* Mailbox attributes of a LIST response that we use. */
-enum imap_list_attr {
-	IMAP_LIST_NOSELECT = 1u << 0, /* \Noselect, \NonExistent */
-	IMAP_LIST_TRASH    = 1u << 1, /* \Trash (RFC 6154) */
-};
-
-/*
- * Parses the rest of "* LIST (attrs) delim mailbox": the attribute bits
- * and the mailbox name (an atom or a quoted string, unescaped) into name
- * (name_size, NUL-terminated). Literal names (a "{n}" marker) and names
- * that do not fit are refused. Returns 0, or -1 with *error_r.
- */
-int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
-		    char *name, size_t name_size, const char **error_r);
-
-/*
- * Parses an IMAP date-time ("17-Jul-1996 02:44:25 -0700", RFC 3501 9,
- * with a space instead of the leading zero of a one-digit day) into unix
- * time. Returns 0, or -1 for anything else.
- */
-int imap_parse_date_time(const char *s, size_t len, int64_t *time_r);
-
 /*
  * A "* <n> FETCH (...)" response: 0 and *fetch when resp is one and its
  * items parse (imap_fetch_parse, partial as there); 1 when resp is some
@@ -192,8 +171,5 @@ int imap_fetch_resp(const struct imap_resp *resp, bool partial,
 int imap_fetch_line(const char *line, size_t len, bool partial,
 		    struct imap_fetch *fetch, const char **error_r);
 
-/* Undoes quoted-string escaping (\" and \\) of src into dst (at least
-   src_len octets). Returns the length written. */
-size_t imap_unquote(const char *src, size_t src_len, char *dst);
 
 #endif

@@ -1,10 +1,22 @@
-/* IMAP values outside the response grammar proper: LIST responses and
-   date-time; contracts in imap_resp.h. Pure: libc only. */
+/* IMAP values outside the response grammar proper; contracts in
+   imap_values.h. */
 
-#include "imap_resp.h"
+#include "imap_values.h"
 #include "text.h"
 
 #include <string.h>
+
+size_t imap_unquote(const char *src, size_t src_len, char *dst)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < src_len; i++) {
+		if (src[i] == '\\' && i + 1 < src_len)
+			i++;
+		dst[n++] = src[i];
+	}
+	return n;
+}
 
 int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
 		    char *name, size_t name_size, const char **error_r)
@@ -86,6 +98,56 @@ int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
 		name[n] = '\0';
 	}
 	*attrs_r = attrs;
+	return 0;
+}
+
+int imap_namespace_personal(const char *rest, size_t len, char *prefix, size_t size,
+			    char *delim_r, const char **error_r)
+{
+	const char *p = rest, *end = rest + len, *q;
+	size_t raw;
+
+	/* (("prefix" "delim") ...) NIL NIL: only the first personal one. */
+	if ((size_t)(end - p) >= 3 && ascii_eq(p, 3, "NIL")) {
+		*error_r = "NAMESPACE: no personal namespace";
+		return -1;
+	}
+	if ((size_t)(end - p) < 3 || p[0] != '(' || p[1] != '(' || p[2] != '"') {
+		*error_r = "NAMESPACE: not a namespace list";
+		return -1;
+	}
+	p += 3;
+	for (q = p; q < end && *q != '"'; q++) {
+		if (*q == '\\' && q + 1 < end)
+			q++;
+	}
+	raw = (size_t)(q - p);
+	if (q >= end || raw >= size) {
+		*error_r = "NAMESPACE: bad prefix";
+		return -1;
+	}
+	raw = imap_unquote(p, raw, prefix);
+	prefix[raw] = '\0';
+	if (memchr(prefix, '\0', raw) != NULL || (size_t)(end - q) < 4 || q[1] != ' ') {
+		*error_r = "NAMESPACE: bad prefix";
+		return -1;
+	}
+	q += 2;
+	*delim_r = '\0';
+	if ((size_t)(end - q) >= 3 && ascii_eq(q, 3, "NIL"))
+		return 0;
+	if (q[0] != '"' || (size_t)(end - q) < 3) {
+		*error_r = "NAMESPACE: bad delimiter";
+		return -1;
+	}
+	if (q[1] == '\\' && (size_t)(end - q) >= 4 && q[3] == '"')
+		*delim_r = q[2];
+	else if (q[2] == '"' && q[1] != '\\')
+		*delim_r = q[1];
+	else {
+		*error_r = "NAMESPACE: bad delimiter";
+		return -1;
+	}
 	return 0;
 }
 

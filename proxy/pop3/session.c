@@ -1,14 +1,13 @@
-#include "pop3_private.h"
+/* The POP3 client connection; contracts in session.h. */
 
-#include <arpa/inet.h>
+#include "session.h"
+
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdarg.h>
-#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -16,11 +15,15 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "device.h"
 #include "imap_client.h"
+#include "imap_cmd.h"
 #include "limits_table.h"
 #include "log.h"
+#include "maildrop.h"
 #include "metrics.h"
 #include "settings.h"
+#include "text.h"
 #include "tls.h"
 
 /* Octets sent are added to the metrics in batches of this size. */
@@ -36,7 +39,7 @@ _Static_assert(sizeof(pop3_state_names) / sizeof(pop3_state_names[0]) ==
 	       POP3_STATE_COUNT, "state names must match enum pop3_state");
 
 static void pop3_session_input(struct pop3_session *s);
-static void pop3_session_stls(struct pop3_session *s);
+static void pop3_session_setup_bev(struct pop3_session *s);
 
 void pop3_session_set_state(struct pop3_session *s, enum pop3_state state)
 {
@@ -46,6 +49,16 @@ void pop3_session_set_state(struct pop3_session *s, enum pop3_state state)
 		  pop3_state_names[state]);
 	s->state = state;
 }
+
+uint64_t pop3_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* ---- output ---- */
 
 struct evbuffer *pop3_output(struct pop3_session *s)
 {
@@ -57,14 +70,6 @@ size_t pop3_output_len(struct pop3_session *s)
 	return evbuffer_get_length(bufferevent_get_output(s->bev));
 }
 
-uint64_t pop3_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void pop3_metrics_flush(struct pop3_session *s)
 {
 	metrics_bytes_out(s->route != NULL ? s->route->name : NULL,
@@ -72,14 +77,19 @@ static void pop3_metrics_flush(struct pop3_session *s)
 	s->bytes_counted = s->bytes_out;
 }
 
+void pop3_count_out(struct pop3_session *s, size_t n)
+{
+	s->bytes_out += n;
+	if (s->bytes_out - s->bytes_counted >= POP3_METRICS_BATCH)
+		pop3_metrics_flush(s);
+}
+
 void pop3_write(struct pop3_session *s, const void *data, size_t len)
 {
 	if (s->state == POP3_STATE_CLOSED || s->client_gone)
 		return;
 	bufferevent_write(s->bev, data, len);
-	s->bytes_out += len;
-	if (s->bytes_out - s->bytes_counted >= POP3_METRICS_BATCH)
-		pop3_metrics_flush(s);
+	pop3_count_out(s, len);
 }
 
 void pop3_reply(struct pop3_session *s, const char *fmt, ...)
@@ -102,16 +112,63 @@ void pop3_reply(struct pop3_session *s, const char *fmt, ...)
 	pop3_write(s, line, (size_t)n);
 }
 
+/* ---- the running command ---- */
+
+static void pop3_cmd_free(struct pop3_session *s)
+{
+	const struct pop3_cmd_ops *ops = s->run;
+	void *ctx = s->run_ctx;
+
+	s->run = NULL;
+	s->run_ctx = NULL;
+	if (ops != NULL && ops->free != NULL)
+		ops->free(s, ctx);
+}
+
+void pop3_cmd_start(struct pop3_session *s, const struct pop3_cmd_ops *ops, void *ctx)
+{
+	/* Reading goes on (toggling it costs two epoll_ctl per command);
+	   input is simply not processed, and the read high watermark
+	   bounds what a pipelining client can queue meanwhile. */
+	s->run = ops;
+	s->run_ctx = ctx;
+	if (ops->max_line != 0)
+		pop3_scanner_set_max(&s->scanner, ops->max_line);
+}
+
+void pop3_cmd_done(struct pop3_session *s)
+{
+	pop3_cmd_free(s);
+	pop3_scanner_set_max(&s->scanner, POP3_MAX_CMD_LINE);
+	if (s->state == POP3_STATE_CLOSED || s->closing)
+		return;
+	s->doing = "waiting for a command";
+	if (!s->client_eof)
+		bufferevent_enable(s->bev, EV_READ);
+	/* The next pipelined command runs from the loop, never nested in
+	   the callback that finished this one. */
+	event_active(s->resume_ev, EV_TIMEOUT, 0);
+}
+
+void pop3_bad_command(struct pop3_session *s, const char *reply)
+{
+	s->bad_commands++;
+	if (s->bad_commands >= s->conf->max_bad_commands) {
+		pop3_reply(s, "-ERR %s (too many bad commands, closing)", reply);
+		pop3_session_close_after_flush(s, "bad_commands");
+		return;
+	}
+	pop3_reply(s, "-ERR %s", reply);
+}
+
+/* ---- the end ---- */
+
 static void pop3_session_log_end(struct pop3_session *s)
 {
 	char upstream[300] = "-";
 	struct timeval now;
 	long long ms;
 
-	for (unsigned int i = 0; i < s->msg_count; i++) {
-		if ((s->msgs[i].flags & POP3_MSG_DELETED) != 0)
-			s->dele_count++;
-	}
 	gettimeofday(&now, NULL);
 	ms = (long long)(now.tv_sec - s->started.tv_sec) * 1000 +
 		(now.tv_usec - s->started.tv_usec) / 1000;
@@ -122,11 +179,12 @@ static void pop3_session_log_end(struct pop3_session *s)
 		 "state=%s client_tls=%s upstream_tls=%s retr=%u top=%u dele=%u "
 		 "bytes_out=%llu duration_ms=%lld reason=%s",
 		 s->log_id, s->user_log,
-		 s->user != NULL && s->device[0] != '\0' ? s->device : "-", s->client_ip,
+		 s->route != NULL && s->device[0] != '\0' ? s->device : "-", s->client_ip,
 		 s->route != NULL ? s->route->name : "-", upstream,
 		 pop3_state_names[s->state],
 		 s->client_tls ? tls_version(s->bev) : "none",
-		 s->upstream_tls, s->retr_count, s->top_count, s->dele_count,
+		 s->upstream_tls, s->retr_count, s->top_count,
+		 s->drop != NULL ? pop3_maildrop_marked(s->drop) : 0,
 		 (unsigned long long)s->bytes_out, ms, s->end_reason);
 }
 
@@ -138,14 +196,10 @@ static void pop3_session_free(struct pop3_session *s)
 	if (s->conn_counted)
 		limits_conn_close(s->srv->limits, s->addr_key);
 	imap_client_free(&s->imap);
-	pop3_clear_credentials(s);
-	free(s->user);
-	free(s->account);
-	free(s->remove_uids);
-	free(s->remove_set);
-	free(s->state_uids);
-	pop3_fingerprints_free(s);
-	free(s->msgs);
+	imap_client_free(&s->retired);
+	pop3_device_free(&s->dev);
+	pop3_maildrop_free(&s->drop);
+	pop3_session_set_user(s, NULL, 0);
 	event_free(s->timer);
 	event_free(s->life_timer);
 	event_free(s->resume_ev);
@@ -167,7 +221,11 @@ void pop3_session_close(struct pop3_session *s, const char *reason)
 	s->end_reason = reason;
 	pop3_session_log_end(s);
 	pop3_session_set_state(s, POP3_STATE_CLOSED);
-	pop3_state_close(s);
+	pop3_cmd_free(s);
+	/* What this session holds in the state store: the lock goes (the
+	   unlock only deletes our own token). */
+	if (s->dev != NULL)
+		pop3_device_release(s->dev);
 	imap_client_close(s->imap);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 	event_del(s->timer);
@@ -194,59 +252,35 @@ void pop3_session_close_after_flush(struct pop3_session *s, const char *reason)
 		pop3_session_close(s, "client_gone_during_update");
 		return;
 	}
-	s->close_after_flush = true;
-	s->busy = true;
+	s->closing = true;
 	bufferevent_disable(s->bev, EV_READ);
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 	if (pop3_output_len(s) == 0)
 		pop3_session_close_flushed(s);
 }
 
-void pop3_bad_command(struct pop3_session *s, const char *reply)
+void pop3_session_retire_imap(struct pop3_session *s, struct imap_client **c)
 {
-	s->bad_commands++;
-	if (s->bad_commands >= s->conf->max_bad_commands) {
-		pop3_reply(s, "-ERR %s (too many bad commands, closing)", reply);
-		pop3_session_close_after_flush(s, "bad_commands");
+	if (*c == NULL)
 		return;
-	}
-	pop3_reply(s, "-ERR %s", reply);
-}
-
-void pop3_command_wait(struct pop3_session *s)
-{
-	/* Reading goes on (toggling it costs two epoll_ctl per command);
-	   input is simply not processed, and the read high watermark
-	   bounds what a pipelining client can queue meanwhile. */
-	s->busy = true;
-}
-
-void pop3_command_done(struct pop3_session *s)
-{
-	if (s->state == POP3_STATE_CLOSED || s->close_after_flush)
-		return;
-	s->busy = false;
-	s->doing = "waiting for a command";
-	if (!s->client_eof)
-		bufferevent_enable(s->bev, EV_READ);
-	/* The next pipelined command runs from the loop, never nested in
-	   the callback that finished this one (it may free the upstream
-	   client whose callback we are in). */
+	imap_client_close(*c);
+	/* An older retired one has no callback running any more. */
+	imap_client_free(&s->retired);
+	s->retired = *c;
+	*c = NULL;
 	event_active(s->resume_ev, EV_TIMEOUT, 0);
 }
+
+/* ---- input ---- */
 
 static void pop3_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_session *s = arg;
 
-	if (s->state == POP3_STATE_CLOSED)
-		return;
-	/* A failed login leaves a closed upstream client: free its socket
-	   now that none of its callbacks is running. */
-	if (s->state == POP3_STATE_AUTHORIZATION && s->imap != NULL &&
-	    !imap_client_is_connected(s->imap))
-		imap_client_free(&s->imap);
-	pop3_session_input(s);
+	/* None of its callbacks is running now. */
+	imap_client_free(&s->retired);
+	if (s->state != POP3_STATE_CLOSED)
+		pop3_session_input(s);
 }
 
 static void pop3_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -268,13 +302,15 @@ void pop3_session_set_timer(struct pop3_session *s, unsigned int msecs,
 	event_add(s->timer, &tv);
 }
 
-/* Reads complete command lines and runs them, one at a time: a command
-   that waits for the upstream leaves the rest queued in the input. */
+/* Reads complete command lines and hands them on, one at a time: while a
+   command runs, the rest waits in the input (unless the command itself
+   takes lines). */
 static void pop3_session_input(struct pop3_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
-	while (!s->busy && s->state != POP3_STATE_CLOSED) {
+	while (s->state != POP3_STATE_CLOSED && !s->closing &&
+	       (s->run == NULL || s->run->line != NULL)) {
 		struct evbuffer_iovec v;
 		enum pop3_parse_status st;
 		const char *error;
@@ -293,8 +329,7 @@ static void pop3_session_input(struct pop3_session *s)
 				pop3_session_close_after_flush(s, "disconnect");
 			return;
 		}
-		st = pop3_scanner_feed(&s->scanner, v.iov_base, v.iov_len,
-				       &consumed, &error);
+		st = pop3_scanner_feed(&s->scanner, v.iov_base, v.iov_len, &consumed, &error);
 		evbuffer_drain(in, consumed);
 		if (st == POP3_PARSE_NEED_MORE)
 			continue;
@@ -303,10 +338,12 @@ static void pop3_session_input(struct pop3_session *s)
 			pop3_session_close_after_flush(s, "bad_input");
 			return;
 		}
-		pop3_dispatch_line(s, s->scanner.buf, s->scanner.len);
+		if (s->run != NULL)
+			s->run->line(s, s->run_ctx, s->scanner.buf, s->scanner.len);
+		else
+			s->hooks->line(s, s->scanner.buf, s->scanner.len);
+		/* It may have held credentials. */
 		explicit_bzero(s->scanner.buf, s->scanner.len);
-		pop3_scanner_set_max(&s->scanner, s->auth_continuation ?
-				     POP3_MAX_AUTH_LINE : POP3_MAX_CMD_LINE);
 	}
 }
 
@@ -324,23 +361,14 @@ static void pop3_write_cb(struct bufferevent *bev, void *arg)
 
 	if (s->state == POP3_STATE_CLOSED)
 		return;
-	if (s->close_after_flush) {
+	if (s->closing) {
 		if (pop3_output_len(s) == 0)
 			pop3_session_close_flushed(s);
 		return;
 	}
-	if (s->stls_pending) {
-		if (pop3_output_len(s) == 0)
-			pop3_session_stls(s);
-		return;
-	}
-	if (s->listing != POP3_LISTING_NONE) {
-		if (pop3_listing_continue(s))
-			pop3_command_done(s);
-		return;
-	}
-	if (s->busy) {
-		pop3_upstream_output_drained(s);
+	if (s->run != NULL) {
+		if (s->run->drained != NULL)
+			s->run->drained(s, s->run_ctx);
 		return;
 	}
 	/* Reading may have stopped because replies piled up. */
@@ -361,7 +389,7 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) != 0) {
-		if ((what & BEV_EVENT_READING) != 0 && s->busy) {
+		if ((what & BEV_EVENT_READING) != 0 && s->run != NULL && s->run->line == NULL) {
 			/* Silence while we work (a long RETR) is not idleness;
 			   the upstream and write timeouts guard this time. */
 			bufferevent_enable(s->bev, EV_READ);
@@ -382,16 +410,16 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* The client may only have shut down its sending side
 		   (printf | nc -N): the commands it sent still get answers. */
 		s->client_eof = true;
-		if (!s->busy)
+		if (s->run == NULL || s->run->line != NULL)
 			pop3_session_input(s);
 		return;
 	}
-	if (s->close_after_flush) {
+	if (s->closing) {
 		/* The last reply could not be delivered: nothing else to do. */
 		pop3_session_close(s, s->end_reason);
 		return;
 	}
-	if (s->state == POP3_STATE_UPDATE && s->busy) {
+	if (s->state == POP3_STATE_UPDATE && s->run != NULL) {
 		/* QUIT was accepted: what it applies (Redis, upstream moves)
 		   runs to its end rather than stopping half way; there is just
 		   nobody left to tell. */
@@ -423,15 +451,9 @@ static void pop3_session_setup_bev(struct pop3_session *s)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
-void pop3_session_stls_begin(struct pop3_session *s)
-{
-	s->stls_pending = true;
-	pop3_command_wait(s);
-	/* The write callback then runs only when the +OK is all out. */
-	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
-}
+/* ---- STLS ---- */
 
-static void pop3_session_stls(struct pop3_session *s)
+static void pop3_stls_switch(struct pop3_session *s)
 {
 	struct bufferevent *under = s->bev, *tls;
 	struct evbuffer *in = bufferevent_get_input(under);
@@ -442,14 +464,9 @@ static void pop3_session_stls(struct pop3_session *s)
 	   STARTTLS command-injection class of bugs). */
 	evbuffer_drain(in, evbuffer_get_length(in));
 	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
-	s->stls_pending = false;
 	/* RFC 2595 4: nothing learnt before TLS carries over (a USER sent
 	   in plaintext must be sent again). */
-	free(s->user);
-	s->user = NULL;
-	s->user_len = 0;
-	strcpy(s->user_log, "-");
-	s->auth_continuation = false;
+	pop3_session_set_user(s, NULL, 0);
 	/* A TLS socket bufferevent on a copy of the descriptor, not a filter
 	   over the plain one: a filter hands its output on at once, so
 	   "output empty" would no longer mean "sent" when closing. */
@@ -465,7 +482,47 @@ static void pop3_session_stls(struct pop3_session *s)
 	s->bev = tls;
 	s->client_tls = true;
 	pop3_session_setup_bev(s);
-	pop3_command_done(s);
+	pop3_cmd_done(s);
+}
+
+static void pop3_stls_drained(struct pop3_session *s, void *ctx)
+{
+	if (pop3_output_len(s) == 0)
+		pop3_stls_switch(s);
+}
+
+static const struct pop3_cmd_ops pop3_stls_ops = {
+	.drained = pop3_stls_drained,
+};
+
+void pop3_session_stls(struct pop3_session *s)
+{
+	pop3_cmd_start(s, &pop3_stls_ops, NULL);
+	/* The write callback then runs only when the +OK is all out. */
+	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
+}
+
+/* ---- who ---- */
+
+int pop3_session_set_user(struct pop3_session *s, const char *user, size_t len)
+{
+	free(s->user);
+	s->user = NULL;
+	s->user_len = 0;
+	strcpy(s->user_log, "-");
+	if (user == NULL)
+		return 0;
+	if (len == 0 || len > IMAP_CRED_MAX || memchr(user, '\0', len) != NULL)
+		return -1;
+	s->user = malloc(len + 1);
+	if (s->user == NULL)
+		return -1;
+	memcpy(s->user, user, len);
+	s->user[len] = '\0';
+	s->user_len = len;
+	/* A user name can hold CR, LF or spaces: never raw in a log line. */
+	text_escape(user, len, s->user_log, sizeof(s->user_log));
+	return 0;
 }
 
 bool pop3_plaintext_allowed(const struct pop3_session *s)
@@ -481,64 +538,7 @@ bool pop3_plaintext_allowed(const struct pop3_session *s)
 	return false;
 }
 
-static bool pop3_client_is_local(const struct conf *conf, const struct sockaddr *sa)
-{
-	const void *addr;
-	int family = sa->sa_family;
-
-	if (family == AF_INET)
-		addr = &((const struct sockaddr_in *)sa)->sin_addr;
-	else if (family == AF_INET6)
-		addr = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	else
-		return false;
-	for (unsigned int i = 0; i < conf->local_network_count; i++) {
-		if (conf_cidr_match(&conf->local_networks[i], family, addr))
-			return true;
-	}
-	return false;
-}
-
-/* "address" and port of a socket address; "address:port" for logs. */
-static void pop3_format_addr(const struct sockaddr *sa, char *addr, size_t size,
-			     uint16_t *port_r)
-{
-	*port_r = 0;
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-
-		inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)size);
-		*port_r = ntohs(in->sin_port);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-
-		/* An IPv4 client on a dual-stack socket counts as IPv4. */
-		if (IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr))
-			inet_ntop(AF_INET, &in6->sin6_addr.s6_addr[12], addr, (socklen_t)size);
-		else
-			inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)size);
-		*port_r = ntohs(in6->sin6_port);
-	} else {
-		snprintf(addr, size, "unknown");
-	}
-}
-
-/* IPv6 hosts usually hold a whole /64: failures count per /64. */
-static void pop3_auth_key(const struct sockaddr *sa, const char *addr, char *key, size_t size)
-{
-	const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
-	struct in6_addr net;
-	char text[INET6_ADDRSTRLEN];
-
-	if (sa->sa_family != AF_INET6 || IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) {
-		snprintf(key, size, "%s", addr);
-		return;
-	}
-	net = in6->sin6_addr;
-	memset(&net.s6_addr[8], 0, 8);
-	inet_ntop(AF_INET6, &net, text, sizeof(text));
-	snprintf(key, size, "%s/64", text);
-}
+/* ---- creation ---- */
 
 static void pop3_life_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -555,7 +555,7 @@ static void pop3_life_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	log_info("%s event=session_time_limit limit_secs=%u", s->log_id,
 		 s->conf->max_session_secs);
-	if (s->busy) {
+	if (s->run != NULL) {
 		/* In the middle of a reply: there is no clean way to end it. */
 		pop3_session_close(s, "max_session_time");
 		return;
@@ -564,50 +564,23 @@ static void pop3_life_timer_cb(evutil_socket_t fd, short what, void *arg)
 	pop3_session_close_after_flush(s, "max_session_time");
 }
 
-/* Refuses before the greeting: counted, logged, answered, closed. */
-static void pop3_session_refuse(struct pop3_session *s, enum metrics_refusal why,
-				const char *reason, const char *reply)
+struct pop3_session *pop3_session_new(struct pop3_server *srv, struct bufferevent *bev,
+				      bool tls, const struct pop3_session_hooks *hooks)
 {
-	metrics_refused(why);
-	log_warn("%s event=refused client=%s reason=%s", s->log_id, s->client_ip, reason);
-	pop3_reply(s, "-ERR [SYS/TEMP] %s", reply);
-	pop3_session_close_after_flush(s, reason);
-}
-
-void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
-			 const struct sockaddr *sa, socklen_t salen, bool tls)
-{
-	struct settings *set = srv->settings;
-	const struct conf *conf = set->conf;
 	struct pop3_session *s = calloc(1, sizeof(*s));
-	struct sockaddr_storage local;
-	socklen_t local_len = sizeof(local);
-	struct timeval life = { .tv_sec = conf->max_session_secs, .tv_usec = 0 };
+	struct timeval life;
 
 	if (s == NULL) {
-		evutil_closesocket(fd);
-		return;
+		bufferevent_free(bev);
+		return NULL;
 	}
-	/* Replies are small and latency-bound (the final ".\r\n" of a
-	   message would otherwise wait for the client's delayed ACK). */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-	if (tls && set->client_tls != NULL)
-		s->bev = tls_server_bufferevent(srv->base, fd, set->client_tls);
-	else if (!tls)
-		s->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	s->client_tls = tls;
+	s->bev = bev;
 	s->free_ev = event_new(srv->base, -1, 0, pop3_session_free_cb, s);
 	s->timer = evtimer_new(srv->base, pop3_timer_cb, s);
 	s->life_timer = evtimer_new(srv->base, pop3_life_timer_cb, s);
 	s->resume_ev = event_new(srv->base, -1, 0, pop3_resume_cb, s);
-	if (s->bev == NULL || s->free_ev == NULL || s->timer == NULL ||
-	    s->life_timer == NULL || s->resume_ev == NULL) {
-		log_warn("event=connection_dropped reason=\"%s\"", s->bev == NULL && tls ?
-			 "implicit TLS without a certificate" : "out of memory");
-		if (s->bev != NULL)
-			bufferevent_free(s->bev);
-		else
-			evutil_closesocket(fd);
+	if (s->free_ev == NULL || s->timer == NULL || s->life_timer == NULL ||
+	    s->resume_ev == NULL) {
 		if (s->free_ev != NULL)
 			event_free(s->free_ev);
 		if (s->timer != NULL)
@@ -616,12 +589,15 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 			event_free(s->life_timer);
 		if (s->resume_ev != NULL)
 			event_free(s->resume_ev);
+		bufferevent_free(bev);
 		free(s);
-		return;
+		return NULL;
 	}
 	s->srv = srv;
-	s->set = settings_ref(set);
-	s->conf = conf;
+	s->set = settings_ref(srv->settings);
+	s->conf = s->set->conf;
+	s->hooks = hooks;
+	s->client_tls = tls;
 	srv->sessions++;
 	srv->sessions_total++;
 	metrics_session_opened();
@@ -629,15 +605,6 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	snprintf(s->id, sizeof(s->id), "%x%05llx", (unsigned int)getpid() & 0xffff,
 		 (unsigned long long)srv->sessions_total);
 	snprintf(s->log_id, sizeof(s->log_id), "session=%s", s->id);
-	pop3_format_addr(sa, s->client_addr, sizeof(s->client_addr), &s->client_port);
-	pop3_auth_key(sa, s->client_addr, s->addr_key, sizeof(s->addr_key));
-	snprintf(s->client_ip, sizeof(s->client_ip), sa->sa_family == AF_INET6 &&
-		 strchr(s->client_addr, ':') != NULL ? "[%s]:%u" : "%s:%u",
-		 s->client_addr, s->client_port);
-	if (getsockname(fd, (struct sockaddr *)&local, &local_len) == 0)
-		pop3_format_addr((struct sockaddr *)&local, s->local_addr, sizeof(s->local_addr),
-				 &s->local_port);
-	s->client_local = pop3_client_is_local(conf, sa);
 	s->state = POP3_STATE_AUTHORIZATION;
 	s->doing = "waiting for a command";
 	s->end_reason = "unknown";
@@ -645,34 +612,8 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	strcpy(s->user_log, "-");
 	gettimeofday(&s->started, NULL);
 	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
-
 	pop3_session_setup_bev(s);
+	life = (struct timeval){ .tv_sec = s->conf->max_session_secs };
 	event_add(s->life_timer, &life);
-	log_debug("%s event=connect client=%s", s->log_id, s->client_ip);
-
-	if (srv->stopping) {
-		pop3_session_refuse(s, METRICS_REFUSED_SHUTTING_DOWN, "shutting_down",
-				    "Server shutting down");
-		return;
-	}
-	if (srv->sessions > conf->max_connections) {
-		pop3_session_refuse(s, METRICS_REFUSED_MAX_CONNECTIONS, "max_connections",
-				    "Too many connections, try again later");
-		return;
-	}
-	if (!limits_conn_open(srv->limits, s->addr_key, conf->max_connections_per_ip)) {
-		pop3_session_refuse(s, METRICS_REFUSED_MAX_PER_IP, "max_connections_per_ip",
-				    "Too many connections from your address, try again later");
-		return;
-	}
-	s->conn_counted = true;
-	pop3_reply(s, "+OK %s", conf->greeting);
-}
-
-void pop3_server_close_all(struct pop3_server *srv, const char *reason)
-{
-	struct pop3_session *s;
-
-	LIST_FOREACH(s, &srv->list, link)
-		pop3_session_close(s, reason);
+	return s;
 }

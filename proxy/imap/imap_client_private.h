@@ -1,0 +1,105 @@
+#ifndef IMAP_CLIENT_PRIVATE_H
+#define IMAP_CLIENT_PRIVATE_H
+
+/*
+ * Inside the IMAP client: shared by imap_client.c (the connection, the
+ * queues, response dispatch) and imap_login.c (the login and what goes
+ * with it: ID, post-login capabilities, ENABLE). Not for use outside
+ * proxy/imap/.
+ */
+
+#include <stdbool.h>
+#include <sys/queue.h>
+
+#include "imap_client.h"
+#include "imap_cmd.h"
+
+struct bufferevent;
+struct imap_parser;
+struct event;
+
+enum imap_client_state {
+	IMAP_CLIENT_NEW,
+	IMAP_CLIENT_CONNECTING,   /* TCP (and implicit TLS) handshake */
+	IMAP_CLIENT_GREETING,     /* waiting for the server greeting */
+	IMAP_CLIENT_PREPARING,    /* CAPABILITY / STARTTLS before ready */
+	IMAP_CLIENT_READY,
+	IMAP_CLIENT_FAILED,       /* connection gone; commands fail */
+	IMAP_CLIENT_CLOSED,       /* closed by the owner; silent */
+};
+
+struct imap_command {
+	TAILQ_ENTRY(imap_command) link;
+	char tag[IMAP_TAG_MAX + 1];
+	struct imap_cmd_text text;
+	unsigned int parts_sent;
+	bool sensitive;            /* holds credentials: never logged */
+	const struct imap_cmd_handlers *h;
+	void *ctx;
+};
+TAILQ_HEAD(imap_command_list, imap_command);
+
+struct imap_client {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct bufferevent *bev;
+	struct imap_parser *parser;
+	struct event *deferred;       /* reports failures from the loop */
+
+	char *host;
+	uint16_t port;
+	enum imap_tls_mode tls;
+	struct tls_client_ctx *tls_ctx;
+	unsigned int timeout_secs;
+	char *log_id;
+	struct imap_id_params id;     /* strings owned */
+
+	enum imap_client_state state;
+	const char *doing;            /* for error messages */
+	char fail_reason[256];
+	char bye_reason[200];         /* text of an untagged BYE */
+	bool logging_out;             /* LOGOUT sent: EOF is expected */
+	unsigned int caps;
+	bool caps_known;
+	bool utf8_enabled;            /* server said ENABLED UTF8=ACCEPT */
+	bool tls_active;
+	unsigned int tag_counter;
+
+	struct imap_command_list queue;   /* not sent yet */
+	struct imap_command_list waiting; /* sent, waiting for tagged reply */
+	struct imap_command *sending;     /* waiting for "+" to go on */
+
+	/* the literal being streamed, and to which command */
+	struct imap_command *literal_cmd;
+	bool paused;
+
+	imap_connect_cb *connect_cb;
+	void *connect_ctx;
+	imap_logout_cb *logout_cb;
+	void *logout_ctx;
+
+	/* The owner's login (imap_login.c), whose done waits for the
+	   post-login capabilities; login_h is NULL when none is under way. */
+	const struct imap_cmd_handlers *login_h;
+	void *login_ctx;
+	bool login_caps_seen;         /* capabilities came with the login */
+	struct imap_reply login_reply; /* kept while CAPABILITY runs */
+	char login_code[128];
+	char login_text[256];
+};
+
+/* A new command with its tag; NULL when out of memory. */
+struct imap_command *imap_client_new_command(struct imap_client *c,
+					     const struct imap_cmd_handlers *h, void *ctx);
+/* Wipes (if sensitive) and frees a command that was never queued. */
+void imap_command_free(struct imap_command *cmd);
+/* Queues a built command (at the front: before anything queued, for the
+   client's own set-up commands). */
+void imap_client_enqueue(struct imap_client *c, struct imap_command *cmd, bool front);
+/* Builds and queues a command of the client's own (ctx = the client). */
+int imap_client_queue_own(struct imap_client *c, const struct imap_cmd_handlers *h,
+			  bool front, const char *fmt, ...);
+/* The builder options for this server (LITERAL+/-, UTF8=ACCEPT). */
+struct imap_cmd_opts imap_client_opts(const struct imap_client *c);
+
+#endif

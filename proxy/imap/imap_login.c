@@ -1,0 +1,228 @@
+/* The IMAP login and what goes with it; contracts in imap_login.h. */
+
+#include "imap_login.h"
+#include "imap_client_private.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "tls.h"
+
+static void imap_client_id_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_client *c = ctx;
+
+	/* Only the server's logs lose the client's address: log in anyway. */
+	if (reply->result == IMAP_REPLY_NO || reply->result == IMAP_REPLY_BAD)
+		log_debug("%s event=upstream_id_refused text=\"%s\"", c->log_id,
+			  reply->text);
+}
+
+static const struct imap_cmd_handlers imap_client_id_handlers = {
+	.done = imap_client_id_done,
+};
+
+/* NULL (logged) when it cannot be built: the login goes without it. */
+static struct imap_command *imap_client_id_command(struct imap_client *c)
+{
+	struct imap_command *cmd = imap_client_new_command(c, &imap_client_id_handlers, c);
+	const char *error = "out of memory";
+
+	if (cmd == NULL || imap_cmd_id(&cmd->text, cmd->tag, &c->id, &error) < 0) {
+		log_warn("%s event=id_not_sent error=\"%s\"", c->log_id, error);
+		if (cmd != NULL)
+			imap_command_free(cmd);
+		return NULL;
+	}
+	return cmd;
+}
+
+static void imap_client_enable_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_client *c = ctx;
+
+	if (imap_resp_keyword_is(resp, "ENABLED") &&
+	    (imap_caps_parse(resp->rest, resp->rest_len) & IMAP_CAP_UTF8_ACCEPT) != 0)
+		c->utf8_enabled = true;
+}
+
+static void imap_client_enable_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_client *c = ctx;
+
+	/* The messages are still served; only a downgrade may follow. */
+	if (reply->result == IMAP_REPLY_NO || reply->result == IMAP_REPLY_BAD)
+		log_info("%s event=upstream_enable_refused text=\"%s\"", c->log_id,
+			 reply->text);
+}
+
+static const struct imap_cmd_handlers imap_client_enable_handlers = {
+	.untagged = imap_client_enable_untagged,
+	.done = imap_client_enable_done,
+};
+
+/* Hands the login's result to the owner, exactly once. */
+static void imap_client_login_finish(struct imap_client *c,
+				     const struct imap_reply *reply)
+{
+	const struct imap_cmd_handlers *h = c->login_h;
+	void *ctx = c->login_ctx;
+
+	c->login_h = NULL;
+	c->login_ctx = NULL;
+	if (reply->result == IMAP_REPLY_OK) {
+		c->doing = "ready";
+		/* RFC 6855: without it a server may downgrade or hide
+		   internationalised messages; POP3 serves stored bytes. */
+		if ((c->caps & IMAP_CAP_ENABLE) != 0 &&
+		    (c->caps & IMAP_CAP_UTF8_ACCEPT) != 0 &&
+		    imap_client_queue_own(c, &imap_client_enable_handlers, false,
+					  "ENABLE UTF8=ACCEPT") < 0)
+			log_warn("%s event=enable_not_sent error=\"out of memory\"",
+				 c->log_id);
+	}
+	if (h != NULL && h->done != NULL && c->state != IMAP_CLIENT_CLOSED)
+		h->done(ctx, reply);
+}
+
+static void imap_client_login_caps_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_client *c = ctx;
+
+	if (reply->result == IMAP_REPLY_FAILED) {
+		imap_client_login_finish(c, reply);
+		return;
+	}
+	/* The pre-login ones stay: at worst an extension goes unused. */
+	if (reply->result != IMAP_REPLY_OK)
+		log_info("%s event=upstream_capability_refused text=\"%s\"",
+			 c->log_id, reply->text);
+	imap_client_login_finish(c, &c->login_reply);
+}
+
+static const struct imap_cmd_handlers imap_client_login_caps_handlers = {
+	.done = imap_client_login_caps_done,
+};
+
+static bool imap_reply_code_is_caps(const struct imap_reply *reply)
+{
+	return reply->code != NULL && reply->code_len >= 10 &&
+		strncasecmp(reply->code, "CAPABILITY", 10) == 0 &&
+		(reply->code_len == 10 || reply->code[10] == ' ');
+}
+
+static void imap_client_login_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_client *c = ctx;
+	const char *args;
+	size_t len;
+
+	/* imap_client_line has stored them already. */
+	if (imap_resp_keyword_is(resp, "CAPABILITY") ||
+	    (resp->status == IMAP_STATUS_OK &&
+	     imap_code_is(resp, "CAPABILITY", &args, &len)))
+		c->login_caps_seen = true;
+	if (c->login_h != NULL && c->login_h->untagged != NULL)
+		c->login_h->untagged(c->login_ctx, resp);
+}
+
+static void imap_client_login_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_client *c = ctx;
+
+	if (reply->result != IMAP_REPLY_OK || c->login_caps_seen ||
+	    imap_reply_code_is_caps(reply)) {
+		imap_client_login_finish(c, reply);
+		return;
+	}
+	/* Post-login capabilities differ (SPECIAL-USE, MOVE, ENABLE...)
+	   and this server did not say them: ask before anything else. */
+	snprintf(c->login_code, sizeof(c->login_code), "%.*s",
+		 reply->code != NULL ? (int)reply->code_len : 0,
+		 reply->code != NULL ? reply->code : "");
+	snprintf(c->login_text, sizeof(c->login_text), "%s", reply->text);
+	c->login_reply = *reply;
+	c->login_reply.code = reply->code != NULL ? c->login_code : NULL;
+	c->login_reply.code_len = reply->code != NULL ? strlen(c->login_code) : 0;
+	c->login_reply.text = c->login_text;
+	c->doing = "asking for CAPABILITY after login";
+	if (imap_client_queue_own(c, &imap_client_login_caps_handlers, false,
+				  "CAPABILITY") < 0)
+		imap_client_login_finish(c, &c->login_reply);
+}
+
+static const struct imap_cmd_handlers imap_client_login_handlers = {
+	.untagged = imap_client_login_untagged,
+	.done = imap_client_login_done,
+};
+
+int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
+		      const char *pass, size_t pass_len,
+		      const struct imap_cmd_handlers *h, void *ctx,
+		      const char **error_r)
+{
+	char sasl[2 * IMAP_CRED_MAX + 2];
+	char b64[4 * ((sizeof(sasl) + 2) / 3) + 1];
+	struct imap_command *cmd, *id = NULL;
+	size_t sasl_len, b64_len;
+	int ret;
+
+	if (c->login_h != NULL) {
+		*error_r = "a login is already under way";
+		return -1;
+	}
+	if ((c->caps & IMAP_CAP_AUTH_PLAIN) == 0 &&
+	    (c->caps & IMAP_CAP_LOGINDISABLED) != 0) {
+		*error_r = "upstream refuses plaintext login (LOGINDISABLED)";
+		return -1;
+	}
+	/* Built first for the lower tag; the login need not wait for its
+	   reply. */
+	if ((c->caps & IMAP_CAP_ID) != 0)
+		id = imap_client_id_command(c);
+	cmd = imap_client_new_command(c, &imap_client_login_handlers, c);
+	if (cmd == NULL) {
+		if (id != NULL)
+			imap_command_free(id);
+		*error_r = "out of memory";
+		return -1;
+	}
+	cmd->sensitive = true;
+	if ((c->caps & IMAP_CAP_AUTH_PLAIN) != 0) {
+		sasl_len = imap_sasl_plain_message(user, user_len, pass, pass_len,
+						   sasl, sizeof(sasl));
+		if (sasl_len == 0) {
+			*error_r = "credentials cannot be sent";
+			ret = -1;
+		} else {
+			b64_len = tls_base64_encode(sasl, sasl_len, b64);
+			ret = imap_cmd_authenticate_plain(&cmd->text, cmd->tag, b64, b64_len,
+							  (c->caps & IMAP_CAP_SASL_IR) != 0,
+							  error_r);
+		}
+		explicit_bzero(sasl, sizeof(sasl));
+		explicit_bzero(b64, sizeof(b64));
+	} else {
+		ret = imap_cmd_login(&cmd->text, cmd->tag, user, user_len, pass, pass_len,
+				     imap_cmd_nonsync_ok((c->caps & IMAP_CAP_LITERALPLUS) != 0,
+							 (c->caps & IMAP_CAP_LITERALMINUS) != 0,
+							 user_len, pass_len),
+				     error_r);
+	}
+	if (ret < 0) {
+		if (id != NULL)
+			imap_command_free(id);
+		imap_command_free(cmd);
+		return -1;
+	}
+	c->login_h = h;
+	c->login_ctx = ctx;
+	c->login_caps_seen = false;
+	c->doing = "logging in";
+	if (id != NULL)
+		imap_client_enqueue(c, id, false);
+	imap_client_enqueue(c, cmd, false);
+	return 0;
+}

@@ -1,0 +1,90 @@
+/* SELECT and the message listing; contracts in imap_mailbox.h. */
+
+#include "imap_mailbox.h"
+
+#include <stdio.h>
+
+#include "imap_resp.h"
+
+static void imap_select_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_select_op *op = ctx;
+	if (resp->status == IMAP_STATUS_OK) {
+		imap_code_number(resp, "UIDVALIDITY", &op->info.uidvalidity);
+		imap_code_number(resp, "UIDNEXT", &op->info.uidnext);
+		if (imap_code_number64(resp, "HIGHESTMODSEQ", INT64_MAX,
+				       &op->info.highestmodseq) == 0)
+			op->info.has_modseq = true;
+	} else if (resp->has_num && imap_resp_keyword_is(resp, "EXISTS")) {
+		op->info.exists = resp->num;
+	}
+}
+
+static void imap_select_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_select_op *op = ctx;
+
+	op->cb(op->ctx, reply, &op->info);
+}
+
+static const struct imap_cmd_handlers imap_select_handlers = {
+	.untagged = imap_select_untagged,
+	.done = imap_select_done,
+};
+
+int imap_select(struct imap_select_op *op, struct imap_client *c, const char *mailbox,
+		imap_select_cb *cb, void *ctx)
+{
+	*op = (struct imap_select_op){ .cb = cb, .ctx = ctx };
+	return imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s", mailbox);
+}
+
+static void imap_list_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_list_op *op = ctx;
+	struct imap_fetch f;
+	const char *error;
+	int ret;
+
+	if (op->failed)
+		return;
+	ret = imap_fetch_resp(resp, false, &f, &error);
+	if (ret > 0)
+		return;
+	/* Without UID: an unsolicited flag update from another session. */
+	if (ret == 0 && !f.has_uid)
+		return;
+	if (ret == 0 && !f.has_size) {
+		ret = -1;
+		error = "FETCH response without RFC822.SIZE";
+	}
+	if (ret < 0) {
+		op->failed = true;
+		snprintf(op->error, sizeof(op->error), "%s", error);
+		return;
+	}
+	if (!op->h->message(op->ctx, f.uid, f.size, f.flags)) {
+		op->failed = true;
+		snprintf(op->error, sizeof(op->error), "listing refused by its consumer");
+	}
+}
+
+static void imap_list_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_list_op *op = ctx;
+
+	op->h->done(op->ctx, reply->result == IMAP_REPLY_OK && !op->failed, reply);
+}
+
+static const struct imap_cmd_handlers imap_list_handlers = {
+	.untagged = imap_list_untagged,
+	.done = imap_list_done,
+};
+
+int imap_list_messages(struct imap_list_op *op, struct imap_client *c,
+		       const struct imap_list_handlers *h, void *ctx)
+{
+	*op = (struct imap_list_op){ .h = h, .ctx = ctx };
+	return imap_client_command(c, "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
+				   &imap_list_handlers, op);
+}

@@ -1,0 +1,328 @@
+/* The POP3 command table and the commands that answer at once; contracts
+   in commands.h. */
+
+#include "commands.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "auth.h"
+#include "conf.h"
+#include "fetch.h"
+#include "log.h"
+#include "maildrop.h"
+#include "metrics.h"
+#include "pop3_parse.h"
+#include "quit.h"
+#include "session.h"
+#include "settings.h"
+#include "version.h"
+
+#define POP3_IMPLEMENTATION "popgate-" POPGATE_VERSION
+
+#define POP3_IN_AUTH (1u << POP3_STATE_AUTHORIZATION)
+#define POP3_IN_TRANS (1u << POP3_STATE_TRANSACTION)
+
+typedef void pop3_cmd_handler(struct pop3_session *s, const struct pop3_cmd *cmd);
+
+struct pop3_command {
+	const char *name;
+	pop3_cmd_handler *handler;
+	unsigned int states;     /* POP3_IN_* bits */
+	unsigned int min_args;
+	unsigned int max_args;   /* ignored for rest-of-line commands */
+	bool takes_rest;         /* argument is the raw rest of the line */
+};
+
+/* The message an argument names; replies and returns NULL if none. */
+static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *arg)
+{
+	unsigned int n;
+	struct pop3_msg *m;
+
+	if (pop3_parse_msgnum(arg, s->drop->count, &n) < 0 ||
+	    (m = pop3_maildrop_get(s->drop, n)) == NULL) {
+		pop3_reply(s, "-ERR No such message");
+		return NULL;
+	}
+	if ((m->flags & POP3_MSG_DELETED) != 0) {
+		pop3_reply(s, "-ERR Message %u already deleted", n);
+		return NULL;
+	}
+	return m;
+}
+
+static void cmd_capa(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	pop3_reply(s, "+OK Capability list follows");
+	pop3_reply(s, "TOP");
+	pop3_reply(s, "UIDL");
+	if (s->state == POP3_STATE_AUTHORIZATION) {
+		/* Only what this connection may use now (RFC 2449, 2595). */
+		if (s->set->client_tls != NULL && !s->client_tls)
+			pop3_reply(s, "STLS");
+		if (pop3_plaintext_allowed(s)) {
+			pop3_reply(s, "USER");
+			pop3_reply(s, "SASL PLAIN");
+		}
+	}
+	/* RFC 2449: popgate never removes mail on its own; only a QUIT after
+	   DELE does, and what it does is the configured delete_action. */
+	pop3_reply(s, "EXPIRE NEVER");
+	/* RFC 2449: the minimum time between two logins of a login name. */
+	if (s->conf->login_delay_secs > 0)
+		pop3_reply(s, "LOGIN-DELAY %u", s->conf->login_delay_secs);
+	pop3_reply(s, "RESP-CODES");
+	pop3_reply(s, "AUTH-RESP-CODE");
+	pop3_reply(s, "PIPELINING");
+	pop3_reply(s, "IMPLEMENTATION %s", POP3_IMPLEMENTATION);
+	pop3_reply(s, ".");
+}
+
+static void cmd_stls(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	if (s->set->client_tls == NULL) {
+		pop3_bad_command(s, "STLS is not available: no certificate configured");
+		return;
+	}
+	if (s->client_tls) {
+		pop3_bad_command(s, "Already using TLS");
+		return;
+	}
+	pop3_reply(s, "+OK Begin TLS negotiation");
+	pop3_session_stls(s);
+}
+
+static void cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	if (s->state == POP3_STATE_AUTHORIZATION) {
+		pop3_reply(s, "+OK Bye");
+		pop3_session_close_after_flush(s, "quit");
+		return;
+	}
+	pop3_quit_start(s);
+}
+
+static void cmd_stat(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	unsigned int count;
+	uint64_t size;
+
+	pop3_maildrop_visible(s->drop, &count, &size);
+	pop3_reply(s, "+OK %u %llu", count, (unsigned long long)size);
+}
+
+/* ---- LIST and UIDL: multi-line, produced as the client reads ---- */
+
+enum pop3_listing_kind {
+	POP3_LISTING_LIST,
+	POP3_LISTING_UIDL,
+};
+
+struct pop3_listing {
+	enum pop3_listing_kind kind;
+	unsigned int next;      /* index of the next message */
+};
+
+/* Lines until the output passes POP3_OUT_HIGH; true when finished. */
+static bool pop3_listing_more(struct pop3_session *s, struct pop3_listing *l)
+{
+	struct evbuffer *out = pop3_output(s);
+	const struct pop3_maildrop *d = s->drop;
+
+	while (l->next < d->count) {
+		const struct pop3_msg *m = &d->msgs[l->next++];
+		size_t before = evbuffer_get_length(out);
+		char uidl[POP3_UIDL_MAX + 1];
+
+		if ((m->flags & POP3_MSG_DELETED) != 0)
+			continue;
+		if (l->kind == POP3_LISTING_LIST) {
+			evbuffer_add_printf(out, "%u %llu\r\n", l->next,
+					    (unsigned long long)m->size);
+		} else {
+			pop3_maildrop_uidl(d, m, uidl);
+			evbuffer_add_printf(out, "%u %s\r\n", l->next, uidl);
+		}
+		pop3_count_out(s, evbuffer_get_length(out) - before);
+		if (evbuffer_get_length(out) > POP3_OUT_HIGH)
+			return false;
+	}
+	pop3_reply(s, ".");
+	return true;
+}
+
+static void pop3_listing_drained(struct pop3_session *s, void *ctx)
+{
+	if (pop3_listing_more(s, ctx))
+		pop3_cmd_done(s);
+}
+
+static void pop3_listing_free(struct pop3_session *s, void *ctx)
+{
+	free(ctx);
+}
+
+static const struct pop3_cmd_ops pop3_listing_ops = {
+	.drained = pop3_listing_drained,
+	.free = pop3_listing_free,
+};
+
+static void pop3_listing_start(struct pop3_session *s, enum pop3_listing_kind kind)
+{
+	struct pop3_listing first = { .kind = kind }, *l;
+
+	if (pop3_listing_more(s, &first))
+		return;
+	/* The rest follows as the client reads. */
+	l = malloc(sizeof(*l));
+	if (l == NULL) {
+		pop3_session_close(s, "out_of_memory");
+		return;
+	}
+	*l = first;
+	pop3_cmd_start(s, &pop3_listing_ops, l);
+}
+
+static void cmd_list(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	const struct pop3_msg *m;
+	unsigned int count;
+	uint64_t size;
+
+	if (cmd->argc == 1) {
+		if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL)
+			pop3_reply(s, "+OK %u %llu", pop3_maildrop_number(s->drop, m),
+				   (unsigned long long)m->size);
+		return;
+	}
+	pop3_maildrop_visible(s->drop, &count, &size);
+	pop3_reply(s, "+OK %u messages (%llu octets)", count, (unsigned long long)size);
+	pop3_listing_start(s, POP3_LISTING_LIST);
+}
+
+static void cmd_uidl(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	const struct pop3_msg *m;
+	char uidl[POP3_UIDL_MAX + 1];
+
+	if (cmd->argc == 1) {
+		if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL) {
+			pop3_maildrop_uidl(s->drop, m, uidl);
+			pop3_reply(s, "+OK %u %s", pop3_maildrop_number(s->drop, m), uidl);
+		}
+		return;
+	}
+	pop3_reply(s, "+OK Unique-ID listing follows");
+	pop3_listing_start(s, POP3_LISTING_UIDL);
+}
+
+/* ---- the rest of TRANSACTION ---- */
+
+static void cmd_retr(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	struct pop3_msg *m = pop3_msg_arg(s, cmd->argv[0]);
+
+	if (m != NULL)
+		pop3_fetch_start(s, m, false, 0);
+}
+
+static void cmd_top(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	unsigned long lines;
+	struct pop3_msg *m;
+
+	if (pop3_parse_linecount(cmd->argv[1], &lines) < 0) {
+		pop3_bad_command(s, "Invalid line count");
+		return;
+	}
+	if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL)
+		pop3_fetch_start(s, m, true, lines);
+}
+
+static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	struct pop3_msg *m = pop3_msg_arg(s, cmd->argv[0]);
+
+	if (m == NULL)
+		return;
+	m->flags |= POP3_MSG_DELETED;
+	metrics_command(s->route->name, METRICS_CMD_DELE);
+	pop3_reply(s, "+OK Message %u deleted", pop3_maildrop_number(s->drop, m));
+}
+
+static void cmd_rset(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	unsigned int count;
+	uint64_t size;
+
+	for (unsigned int i = 0; i < s->drop->count; i++)
+		s->drop->msgs[i].flags &= ~POP3_MSG_DELETED;
+	pop3_maildrop_visible(s->drop, &count, &size);
+	pop3_reply(s, "+OK maildrop has %u messages (%llu octets)", count,
+		   (unsigned long long)size);
+}
+
+static void cmd_noop(struct pop3_session *s, const struct pop3_cmd *cmd)
+{
+	pop3_reply(s, "+OK");
+}
+
+static const struct pop3_command pop3_commands[] = {
+	{ "CAPA", cmd_capa, POP3_IN_AUTH | POP3_IN_TRANS, 0, 0, false },
+	{ "USER", pop3_cmd_user, POP3_IN_AUTH, 1, 1, false },
+	{ "PASS", pop3_cmd_pass, POP3_IN_AUTH, 1, 0, true },
+	{ "AUTH", pop3_cmd_auth, POP3_IN_AUTH, 0, 2, false },
+	{ "STLS", cmd_stls, POP3_IN_AUTH, 0, 0, false },
+	{ "QUIT", cmd_quit, POP3_IN_AUTH | POP3_IN_TRANS, 0, 0, false },
+	{ "STAT", cmd_stat, POP3_IN_TRANS, 0, 0, false },
+	{ "LIST", cmd_list, POP3_IN_TRANS, 0, 1, false },
+	{ "UIDL", cmd_uidl, POP3_IN_TRANS, 0, 1, false },
+	{ "RETR", cmd_retr, POP3_IN_TRANS, 1, 1, false },
+	{ "TOP", cmd_top, POP3_IN_TRANS, 2, 2, false },
+	{ "DELE", cmd_dele, POP3_IN_TRANS, 1, 1, false },
+	{ "RSET", cmd_rset, POP3_IN_TRANS, 0, 0, false },
+	{ "NOOP", cmd_noop, POP3_IN_TRANS, 0, 0, false },
+};
+
+static const struct pop3_command *pop3_command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(pop3_commands) / sizeof(pop3_commands[0]); i++) {
+		if (strcmp(pop3_commands[i].name, name) == 0)
+			return &pop3_commands[i];
+	}
+	return NULL;
+}
+
+void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len)
+{
+	struct pop3_cmd *cmd = &s->cmd;
+	const struct pop3_command *c;
+	const char *error;
+
+	if (pop3_cmd_parse(line, len, cmd, &error) < 0) {
+		pop3_bad_command(s, error);
+		return;
+	}
+	if (log_enabled(LOG_LEVEL_DEBUG)) {
+		bool secret = strcmp(cmd->name, "PASS") == 0 || strcmp(cmd->name, "AUTH") == 0;
+
+		log_debug("%s pop3_in=\"%s%s\"", s->log_id, cmd->name,
+			  secret && cmd->argc > 0 ? " <hidden>" : "");
+	}
+	c = pop3_command_find(cmd->name);
+	if (c == NULL)
+		pop3_bad_command(s, "Unknown command");
+	else if ((c->states & (1u << s->state)) == 0)
+		pop3_bad_command(s, "Command not valid in this state");
+	else if (cmd->argc < c->min_args)
+		pop3_bad_command(s, "Missing argument");
+	else if (!c->takes_rest && (cmd->argc > c->max_args || cmd->too_many_args))
+		pop3_bad_command(s, "Too many arguments");
+	else
+		c->handler(s, cmd);
+	explicit_bzero(cmd->copy, sizeof(cmd->copy));
+}

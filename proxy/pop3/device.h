@@ -1,0 +1,68 @@
+#ifndef POP3_DEVICE_H
+#define POP3_DEVICE_H
+
+/*
+ * One device's state in the state store (cache/): its lock, its view of
+ * the account (what it hides), and the changes a QUIT makes. Leaf calls
+ * for the login and QUIT flows: each takes a callback that reports the
+ * store's status and never talks to the POP3 client.
+ *
+ * While the lock is held a timer refreshes it (every third of its ttl);
+ * a refresh that finds it taken marks it lost (pop3_device_locked()
+ * false, logged): a QUIT then applies nothing.
+ *
+ * At most one request (lock, view, remap, hide) runs at a time; its
+ * callback runs from the loop, exactly once, unless the request is
+ * cancelled by pop3_device_release()/pop3_device_free().
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache.h"
+
+struct event_base;
+struct pop3_device;
+
+/* account: the store's account key (see cache.h), device: the device
+   name (cache_device_valid()), both copied; session_id goes into the lock
+   token, log_id prefixes log lines.
+   NULL when out of memory. */
+struct pop3_device *pop3_device_new(struct cache *cache, struct event_base *base,
+				    const char *account, const char *device,
+				    unsigned int lock_ttl_secs, const char *session_id,
+				    const char *log_id);
+/* Releases (see below) and frees; NULL is fine. */
+void pop3_device_free(struct pop3_device **d);
+
+const char *pop3_device_name(const struct pop3_device *d);
+const char *pop3_device_account(const struct pop3_device *d);
+bool pop3_device_locked(const struct pop3_device *d);
+
+/* Takes the lock for this session: CACHE_OK, or CACHE_IN_USE when another
+   session holds it. -1: out of memory (cb never runs). */
+int pop3_device_lock(struct pop3_device *d, cache_status_cb *cb, void *ctx);
+
+/* Loads the device's view (cache_load_view()). */
+int pop3_device_load_view(struct pop3_device *d, uint32_t uidvalidity,
+			  uint32_t first_uidnext, cache_view_cb *cb, void *ctx);
+
+/* Moves the account's state to a recreated mailbox (cache_remap()). */
+int pop3_device_remap(struct pop3_device *d, uint32_t old_uidvalidity,
+		      uint32_t new_uidvalidity, uint32_t new_uidnext,
+		      const struct cache_remap_msg *msgs, size_t n,
+		      cache_status_cb *cb, void *ctx);
+
+/* Hides uids for this device, or for all devices (cache_hide()), under
+   this session's lock token. */
+int pop3_device_hide(struct pop3_device *d, bool all_devices, uint32_t uidvalidity,
+		     const uint32_t *uids, const char *const *fingerprints, size_t n,
+		     cache_status_cb *cb, void *ctx);
+
+/* Cancels any request, stops the refresh, and releases the lock if this
+   session holds it or may hold it (a lock request whose outcome is
+   unknown): the unlock only deletes this session's own token. */
+void pop3_device_release(struct pop3_device *d);
+
+#endif

@@ -1,0 +1,222 @@
+/* RETR and TOP; contracts in fetch.h. */
+
+#include "fetch.h"
+
+#include <stdlib.h>
+
+#include <event2/buffer.h>
+
+#include "conf.h"
+#include "imap_body.h"
+#include "imap_client.h"
+#include "log.h"
+#include "maildrop.h"
+#include "metrics.h"
+#include "pop3_filter.h"
+#include "session.h"
+
+enum pop3_fetch_kind {
+	POP3_FETCH_RETR,
+	POP3_FETCH_TOP_HEADER,
+	POP3_FETCH_TOP_TEXT,
+};
+
+struct pop3_fetch {
+	struct pop3_session *s;
+	enum pop3_fetch_kind kind;
+	struct pop3_msg *msg;
+	struct pop3_filter filter;
+	uint64_t top_lines;
+	uint64_t top_offset;        /* next TEXT range start */
+	uint64_t chunk_size;        /* size of the item being received */
+	bool started;               /* +OK sent */
+	struct imap_body_op op;
+};
+
+static void pop3_fetch_free(struct pop3_session *s, void *ctx)
+{
+	free(ctx);
+}
+
+static void pop3_fetch_drained(struct pop3_session *s, void *ctx)
+{
+	/* Room again: let a paused stream go on. */
+	if (s->imap != NULL)
+		imap_client_resume(s->imap);
+}
+
+static const struct pop3_cmd_ops pop3_fetch_ops = {
+	.drained = pop3_fetch_drained,
+	.free = pop3_fetch_free,
+};
+
+static void pop3_fetch_begin(void *ctx, uint64_t size)
+{
+	struct pop3_fetch *f = ctx;
+
+	f->chunk_size = size;
+	if (f->started)
+		return;
+	f->started = true;
+	if (f->kind == POP3_FETCH_RETR)
+		pop3_reply(f->s, "+OK %llu octets", (unsigned long long)f->msg->size);
+	else
+		pop3_reply(f->s, "+OK Top of message follows");
+}
+
+static size_t pop3_fetch_room(void *ctx)
+{
+	struct pop3_fetch *f = ctx;
+	size_t len = pop3_output_len(f->s);
+
+	/* The filter may double what it is given. */
+	return len >= POP3_OUT_HIGH ? 0 : (POP3_OUT_HIGH - len) / 2 + 1;
+}
+
+static void pop3_fetch_data(void *ctx, const unsigned char *data, size_t len)
+{
+	struct pop3_fetch *f = ctx;
+	struct evbuffer *out = pop3_output(f->s);
+	struct evbuffer_iovec vec;
+	size_t n;
+
+	if (len == 0 || pop3_filter_limit_reached(&f->filter) || f->s->state == POP3_STATE_CLOSED)
+		return;
+	if (evbuffer_reserve_space(out, POP3_FILTER_MAX_OUT(len), &vec, 1) < 1) {
+		pop3_session_close(f->s, "out_of_memory");
+		return;
+	}
+	n = pop3_filter_run(&f->filter, data, len, vec.iov_base);
+	vec.iov_len = n;
+	evbuffer_commit_space(out, &vec, 1);
+	pop3_count_out(f->s, n);
+}
+
+static void pop3_fetch_send(struct pop3_fetch *f);
+
+static void pop3_fetch_finish(struct pop3_fetch *f)
+{
+	struct pop3_session *s = f->s;
+	unsigned char end[8];
+	size_t n = pop3_filter_finish(&f->filter, end);
+
+	pop3_write(s, end, n);
+	if (f->kind == POP3_FETCH_RETR) {
+		s->retr_count++;
+		metrics_command(s->route->name, METRICS_CMD_RETR);
+	} else {
+		s->top_count++;
+		metrics_command(s->route->name, METRICS_CMD_TOP);
+	}
+	pop3_cmd_done(s);
+}
+
+static void pop3_fetch_done(void *ctx, const struct imap_body_result *r)
+{
+	struct pop3_fetch *f = ctx;
+	struct pop3_session *s = f->s;
+
+	if (r->reply->result == IMAP_REPLY_FAILED || (r->found && !r->complete)) {
+		/* Never end a partial message with the terminating dot: the
+		   client must not take it for complete. */
+		if (f->started) {
+			pop3_session_close(s, "upstream_failed_during_message");
+			return;
+		}
+		pop3_reply(s, "-ERR [SYS/TEMP] Upstream connection lost");
+		pop3_session_close_after_flush(s, "upstream_failed");
+		pop3_cmd_done(s);
+		return;
+	}
+	if (f->started && (r->reply->result != IMAP_REPLY_OK || !r->found)) {
+		/* A later range of TOP's text failed or came back without data
+		   (past the end is an empty string, RFC 3501 6.4.5): what was
+		   sent is incomplete, so no terminating dot. */
+		log_warn("%s event=upstream_fetch_incomplete uid=%u reply=\"%s\"", s->log_id,
+			 f->msg->uid, r->reply->text);
+		pop3_session_close(s, "upstream_failed_during_message");
+		return;
+	}
+	if (!f->started) {
+		/* Nothing sent yet (a body always starts the reply). OK without
+		   the body: expunged by another client since login. */
+		if (r->reply->result == IMAP_REPLY_OK)
+			pop3_reply(s, "-ERR Message %u is no longer available upstream",
+				   pop3_maildrop_number(s->drop, f->msg));
+		else
+			pop3_reply(s, "-ERR [SYS/TEMP] Upstream refused the message: %s",
+				   r->reply->text);
+		pop3_cmd_done(s);
+		return;
+	}
+	if (f->kind == POP3_FETCH_TOP_HEADER) {
+		f->kind = POP3_FETCH_TOP_TEXT;
+		pop3_filter_limit_lines(&f->filter, f->top_lines);
+		if (f->top_lines > 0) {
+			pop3_fetch_send(f);
+			return;
+		}
+	} else if (f->kind == POP3_FETCH_TOP_TEXT && f->chunk_size == POP3_TOP_CHUNK &&
+		   !pop3_filter_limit_reached(&f->filter)) {
+		/* The range was full: the text may go on. */
+		f->top_offset += POP3_TOP_CHUNK;
+		pop3_fetch_send(f);
+		return;
+	}
+	pop3_fetch_finish(f);
+}
+
+static const struct imap_body_handlers pop3_fetch_handlers = {
+	.begin = pop3_fetch_begin,
+	.room = pop3_fetch_room,
+	.data = pop3_fetch_data,
+	.done = pop3_fetch_done,
+};
+
+static void pop3_fetch_send(struct pop3_fetch *f)
+{
+	struct pop3_session *s = f->s;
+	struct imap_body_request req = { .uid = f->msg->uid };
+
+	f->chunk_size = 0;
+	switch (f->kind) {
+	case POP3_FETCH_RETR:
+		req.part = IMAP_BODY_WHOLE;
+		req.peek = !s->conf->mark_seen_on_retr;
+		s->doing = "fetching a message";
+		break;
+	case POP3_FETCH_TOP_HEADER:
+		req.part = IMAP_BODY_HEADER;
+		s->doing = "fetching a message header";
+		break;
+	case POP3_FETCH_TOP_TEXT:
+		req.part = IMAP_BODY_TEXT;
+		req.offset = f->top_offset;
+		req.length = POP3_TOP_CHUNK;
+		s->doing = "fetching the start of a message body";
+		break;
+	}
+	if (imap_body_fetch(&f->op, s->imap, &req, &pop3_fetch_handlers, f) < 0) {
+		pop3_reply(s, "-ERR [SYS/TEMP] Internal error");
+		pop3_session_close_after_flush(s, "internal_error");
+		pop3_cmd_done(s);
+	}
+}
+
+void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
+		      uint64_t lines)
+{
+	struct pop3_fetch *f = calloc(1, sizeof(*f));
+
+	if (f == NULL) {
+		pop3_reply(s, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	f->s = s;
+	f->msg = msg;
+	f->kind = top ? POP3_FETCH_TOP_HEADER : POP3_FETCH_RETR;
+	f->top_lines = lines;
+	pop3_filter_init(&f->filter);
+	pop3_cmd_start(s, &pop3_fetch_ops, f);
+	pop3_fetch_send(f);
+}

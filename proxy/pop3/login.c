@@ -1,0 +1,804 @@
+/* The login flow; the steps are listed in login.h. */
+
+#include "login.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "cache.h"
+#include "conf.h"
+#include "device.h"
+#include "imap_client.h"
+#include "imap_cmd.h"
+#include "imap_fp.h"
+#include "imap_login.h"
+#include "imap_mailbox.h"
+#include "limits_table.h"
+#include "log.h"
+#include "maildrop.h"
+#include "metrics.h"
+#include "session.h"
+#include "settings.h"
+#include "text.h"
+#include "version.h"
+
+enum login_step {
+	LOGIN_ROUTE,
+	LOGIN_DELAY,
+	LOGIN_CONNECT,
+	LOGIN_AUTHENTICATE,
+	LOGIN_SELECT,
+	LOGIN_LIST,
+	LOGIN_LOCK,
+	LOGIN_VIEW,
+	LOGIN_REMAP,
+	LOGIN_DONE,
+	LOGIN_STEP_COUNT
+};
+
+static const char *const login_step_names[] = {
+	[LOGIN_ROUTE] = "route",
+	[LOGIN_DELAY] = "delay",
+	[LOGIN_CONNECT] = "connect",
+	[LOGIN_AUTHENTICATE] = "authenticate",
+	[LOGIN_SELECT] = "select",
+	[LOGIN_LIST] = "list",
+	[LOGIN_LOCK] = "lock",
+	[LOGIN_VIEW] = "view",
+	[LOGIN_REMAP] = "remap",
+	[LOGIN_DONE] = "done",
+};
+_Static_assert(sizeof(login_step_names) / sizeof(login_step_names[0]) == LOGIN_STEP_COUNT,
+	       "step names must match enum login_step");
+
+/* What each step is doing, for error logs (session->doing). */
+static const char *const login_step_doing[] = {
+	[LOGIN_ROUTE] = "choosing the upstream",
+	[LOGIN_DELAY] = "waiting after recent failures",
+	[LOGIN_CONNECT] = "connecting to upstream",
+	[LOGIN_AUTHENTICATE] = "logging in upstream",
+	[LOGIN_SELECT] = "selecting the mailbox",
+	[LOGIN_LIST] = "listing the mailbox",
+	[LOGIN_LOCK] = "locking the device",
+	[LOGIN_VIEW] = "loading the device view",
+	[LOGIN_REMAP] = "moving the device state to the recreated mailbox",
+	[LOGIN_DONE] = "logged in",
+};
+
+struct pop3_login {
+	struct pop3_session *s;
+	enum login_step step;
+	char *pass;
+	size_t pass_len;
+	const char *login_user;      /* the name sent upstream (in s->user) */
+	size_t login_user_len;       /* without device, maybe without domain */
+	char *account;               /* the state store's account key */
+	struct imap_client *imap;
+	struct timespec connect_started;
+	struct imap_select_op select;
+	struct imap_list_op list;
+	struct pop3_maildrop *drop;
+	struct pop3_device *dev;
+	uint32_t remap_from;         /* UIDVALIDITY being re-mapped from */
+	uint32_t *fp_uids;           /* the re-map: every message's UID, */
+	struct imap_fp_op fp;        /* their fingerprints, */
+	struct cache_remap_msg *remap;
+	char (*remap_fp)[IMAP_FP_HEX + 1];
+	size_t remap_n;
+};
+
+static void login_step_select(struct pop3_login *l);
+static void login_step_lock(struct pop3_login *l);
+static void login_step_view(struct pop3_login *l);
+
+static void login_set_step(struct pop3_login *l, enum login_step step)
+{
+	log_debug("%s login_step=%s->%s", l->s->log_id, login_step_names[l->step],
+		  login_step_names[step]);
+	l->step = step;
+	l->s->doing = login_step_doing[step];
+}
+
+static void login_clear_password(struct pop3_login *l)
+{
+	if (l->pass != NULL) {
+		explicit_bzero(l->pass, l->pass_len);
+		free(l->pass);
+		l->pass = NULL;
+		l->pass_len = 0;
+	}
+}
+
+static void login_free_remap(struct pop3_login *l)
+{
+	imap_fp_op_clear(&l->fp);
+	free(l->fp_uids);
+	l->fp_uids = NULL;
+	free(l->remap);
+	l->remap = NULL;
+	free(l->remap_fp);
+	l->remap_fp = NULL;
+	l->remap_n = 0;
+}
+
+static void login_free(struct pop3_session *s, void *ctx)
+{
+	struct pop3_login *l = ctx;
+
+	login_clear_password(l);
+	pop3_session_retire_imap(s, &l->imap);
+	pop3_device_free(&l->dev);
+	pop3_maildrop_free(&l->drop);
+	login_free_remap(l);
+	free(l->account);
+	free(l);
+}
+
+static const struct pop3_cmd_ops login_ops = {
+	.free = login_free,
+};
+
+/* Key of the user in the auth failure records: the route and the name
+   sent upstream, in lower case (Alice and alice are one mailbox). */
+static void login_user_key(const struct pop3_login *l, char *buf, size_t size)
+{
+	size_t o = (size_t)snprintf(buf, size, "%s:", l->s->route->name);
+
+	for (size_t i = 0; i < l->login_user_len && o + 1 < size; i++)
+		buf[o++] = (char)tolower((unsigned char)l->login_user[i]);
+	if (o < size)
+		buf[o] = '\0';
+}
+
+static struct limits_auth login_auth_settings(const struct pop3_session *s)
+{
+	struct limits_auth auth = {
+		.delay_ms = s->conf->auth_fail_delay_ms,
+		.delay_max_ms = s->conf->auth_fail_delay_max_ms,
+		.window_secs = s->conf->auth_fail_window_secs,
+	};
+
+	return auth;
+}
+
+/* ---- the one failure exit ---- */
+
+/* After a rejected password: each guess costs an upstream login, so they
+   share the bad-command budget. */
+static void login_auth_reply(struct pop3_session *s)
+{
+	if (++s->bad_commands >= s->conf->max_bad_commands) {
+		pop3_reply(s, "-ERR [AUTH] Authentication failed (too many errors, closing)");
+		pop3_session_close_after_flush(s, "auth_failures");
+		pop3_cmd_done(s);
+		return;
+	}
+	pop3_reply(s, "-ERR [AUTH] Authentication failed");
+	pop3_cmd_done(s);
+}
+
+/* How a failed login is answered. */
+enum login_answer {
+	LOGIN_ANSWER_REPLY,   /* the reply, at once */
+	LOGIN_ANSWER_BAD,     /* the reply, counted as a bad command (it cost
+				 nobody upstream, so it costs the client) */
+	LOGIN_ANSWER_AUTH,    /* the password was rejected: counted as an auth
+				 failure, answered after its delay */
+};
+
+/*
+ * The login failed at the current step: nothing of it is kept, the
+ * session stays in AUTHORIZATION. result: for the metrics
+ * (METRICS_LOGIN_COUNT: not counted, the attempt never got anywhere).
+ */
+static void login_fail(struct pop3_login *l, enum metrics_login result,
+		       enum login_answer answer, const char *reply)
+{
+	struct pop3_session *s = l->s;
+	bool auth = answer == LOGIN_ANSWER_AUTH;
+	unsigned int delay_ms = 0;
+
+	login_clear_password(l);
+	pop3_session_retire_imap(s, &l->imap);
+	pop3_device_free(&l->dev);
+	pop3_maildrop_free(&l->drop);
+	login_free_remap(l);
+	if (result != METRICS_LOGIN_COUNT)
+		metrics_login(s->route != NULL ? s->route->name : "none", result);
+	if (auth) {
+		struct limits_auth a = login_auth_settings(s);
+		char user[CACHE_ACCOUNT_MAX + 64];
+
+		/* Per user: whatever device an attacker names. */
+		login_user_key(l, user, sizeof(user));
+		delay_ms = limits_auth_failed(s->srv->limits, s->addr_key, user, &a,
+					      pop3_now_ms());
+	}
+	log_info("%s event=login_failed user=%s client=%s route=%s step=%s reason=%s "
+		 "delay_ms=%u reply=\"%s\"", s->log_id, s->user_log, s->client_ip,
+		 s->route != NULL ? s->route->name : "-", login_step_names[l->step],
+		 result != METRICS_LOGIN_COUNT ? metrics_login_name(result) : "refused",
+		 delay_ms, reply);
+	/* RFC 1939: after a failed PASS the client starts again with USER. */
+	pop3_session_set_user(s, NULL, 0);
+	s->route = NULL;
+	s->device[0] = '\0';
+	s->upstream_tls = "none";
+	if (answer == LOGIN_ANSWER_REPLY) {
+		pop3_reply(s, "%s", reply);
+		pop3_cmd_done(s);
+	} else if (answer == LOGIN_ANSWER_BAD) {
+		pop3_bad_command(s, reply + strlen("-ERR "));
+		pop3_cmd_done(s);
+	} else if (delay_ms > 0) {
+		/* A timer: the loop serves everyone else meanwhile. */
+		metrics_auth_delayed();
+		pop3_session_set_timer(s, delay_ms, login_auth_reply);
+	} else {
+		login_auth_reply(s);
+	}
+}
+
+/* ---- done ---- */
+
+static void login_finish(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+	char user[CACHE_ACCOUNT_MAX + 64];
+	unsigned int count;
+	uint64_t size;
+
+	login_set_step(l, LOGIN_DONE);
+	s->imap = l->imap;
+	l->imap = NULL;
+	s->dev = l->dev;
+	l->dev = NULL;
+	s->drop = l->drop;
+	l->drop = NULL;
+	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
+	metrics_login(s->route->name, METRICS_LOGIN_OK);
+	login_user_key(l, user, sizeof(user));
+	limits_auth_succeeded(s->srv->limits, user);
+	if (s->conf->login_delay_secs > 0)
+		limits_login_record(s->srv->limits, s->user, pop3_now_ms());
+	pop3_maildrop_visible(s->drop, &count, &size);
+	log_info("%s event=login user=%s device=%s client=%s route=%s upstream=%s:%u "
+		 "messages=%u octets=%llu uidvalidity=%u",
+		 s->log_id, s->user_log, s->device, s->client_ip, s->route->name,
+		 s->route->host, s->route->port, count, (unsigned long long)size,
+		 s->drop->uidvalidity);
+	pop3_reply(s, "+OK Logged in, %u messages (%llu octets)", count,
+		   (unsigned long long)size);
+	pop3_cmd_done(s);
+}
+
+/* ---- remap: the mailbox was recreated ---- */
+
+static void login_remapped(void *ctx, enum cache_status st)
+{
+	struct pop3_login *l = ctx;
+
+	login_free_remap(l);
+	/* CONFLICT: another session re-mapped first. Either way the view is
+	   read again; it must now match. */
+	if (st != CACHE_OK && st != CACHE_CONFLICT) {
+		log_warn("%s event=remap_failed status=%s", l->s->log_id, cache_status_name(st));
+		login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY, st == CACHE_ERROR ?
+			   "-ERR [SYS/PERM] Device state could not follow the recreated mailbox" :
+			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		return;
+	}
+	log_info("%s event=remapped from_uidvalidity=%u to_uidvalidity=%u status=%s",
+		 l->s->log_id, l->remap_from, l->drop->uidvalidity, cache_status_name(st));
+	login_step_view(l);
+}
+
+static void login_remap_message(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
+{
+	struct pop3_login *l = ctx;
+	size_t i = l->remap_n;
+
+	/* The op reports each listed UID at most once. */
+	l->remap[i].uid = uid;
+	l->remap[i].internaldate = internaldate > 0 ? (uint64_t)internaldate : 0;
+	/* A message with no identifying header matches nothing. */
+	if (fp[0] != '\0')
+		snprintf(l->remap_fp[i], sizeof(l->remap_fp[i]), "%s", fp);
+	else
+		snprintf(l->remap_fp[i], sizeof(l->remap_fp[i]), "none:%u", uid);
+	l->remap[i].fingerprint = l->remap_fp[i];
+	l->remap_n++;
+}
+
+static int login_remap_cmp(const void *a, const void *b)
+{
+	const struct cache_remap_msg *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static void login_remap_fps(void *ctx, bool ok)
+{
+	struct pop3_login *l = ctx;
+	struct pop3_maildrop *d = l->drop;
+
+	if (!ok) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Upstream failed while following the recreated mailbox");
+		return;
+	}
+	/* The server answers in UID order for a UID range, but nothing
+	   requires it; the fingerprint strings stay where they are. */
+	qsort(l->remap, l->remap_n, sizeof(*l->remap), login_remap_cmp);
+	if (pop3_device_remap(l->dev, l->remap_from, d->uidvalidity, d->uidnext, l->remap,
+			      l->remap_n, login_remapped, l) < 0)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+}
+
+static const struct imap_fp_handlers login_fp_handlers = {
+	.message = login_remap_message,
+	.done = login_remap_fps,
+};
+
+/* Fingerprints of every message of the recreated mailbox, then one atomic
+   re-map of every device's state onto the new UIDs. */
+static void login_step_remap(struct pop3_login *l, uint32_t stored_uidvalidity)
+{
+	struct pop3_maildrop *d = l->drop;
+	size_t n = d->count;
+
+	login_set_step(l, LOGIN_REMAP);
+	l->remap_from = stored_uidvalidity;
+	l->fp_uids = malloc((n + 1) * sizeof(*l->fp_uids));
+	l->remap = calloc(n + 1, sizeof(*l->remap));
+	l->remap_fp = calloc(n + 1, sizeof(*l->remap_fp));
+	if (l->fp_uids == NULL || l->remap == NULL || l->remap_fp == NULL) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		l->fp_uids[i] = d->msgs[i].uid;
+	if (n == 0) {
+		login_remap_fps(l, true);
+		return;
+	}
+	if (imap_fp_fetch(&l->fp, l->imap, l->fp_uids, n, &login_fp_handlers, l) < 0)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+}
+
+/* ---- view ---- */
+
+static void login_view_loaded(void *ctx, enum cache_status st, const struct cache_view *view)
+{
+	struct pop3_login *l = ctx;
+	struct pop3_session *s = l->s;
+	bool only_new = s->conf->new_device_sees == CONF_NEW_DEVICE_NEW;
+	unsigned int hidden;
+
+	if (st != CACHE_OK) {
+		log_warn("%s event=state_unavailable while=\"loading the device view\" status=%s",
+			 s->log_id, cache_status_name(st));
+		login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY, st == CACHE_ERROR ?
+			   "-ERR [SYS/PERM] Device state is damaged" :
+			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		return;
+	}
+	if (view->uidvalidity != 0 && view->uidvalidity != l->drop->uidvalidity) {
+		/* The upstream mailbox was recreated: every UID changed. The
+		   state follows the messages by fingerprint, once; a second
+		   mismatch right after means something keeps changing it. */
+		if (l->remap_from != 0) {
+			log_error("%s event=uidvalidity_changed_again state=%u upstream=%u",
+				  s->log_id, view->uidvalidity, l->drop->uidvalidity);
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/TEMP] The upstream mailbox keeps changing, try again later");
+			return;
+		}
+		log_warn("%s event=uidvalidity_changed state=%u upstream=%u action=remap",
+			 s->log_id, view->uidvalidity, l->drop->uidvalidity);
+		login_step_remap(l, view->uidvalidity);
+		return;
+	}
+	hidden = pop3_maildrop_narrow(l->drop, view->hidden, view->hidden_count,
+				      view->hidden_all, view->hidden_all_count,
+				      only_new ? view->first_uidnext : 0);
+	log_info("%s event=device_view device=%s new_device=%s hidden=%u visible=%u",
+		 s->log_id, s->device, view->new_device ? "yes" : "no", hidden, l->drop->count);
+	login_finish(l);
+}
+
+static void login_step_view(struct pop3_login *l)
+{
+	const struct conf *conf = l->s->conf;
+
+	login_set_step(l, LOGIN_VIEW);
+	/* The starting point is recorded when the device is first seen, under
+	   the policy of that moment: under "all" it is 1, so a later switch
+	   to "new" does not take old mail away from existing devices. */
+	if (pop3_device_load_view(l->dev, l->drop->uidvalidity,
+				  conf->new_device_sees == CONF_NEW_DEVICE_NEW ?
+				  l->drop->uidnext : 1, login_view_loaded, l) < 0)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+}
+
+/* ---- lock ---- */
+
+static void login_locked(void *ctx, enum cache_status st)
+{
+	struct pop3_login *l = ctx;
+
+	if (st == CACHE_IN_USE) {
+		log_info("%s event=device_in_use device=%s", l->s->log_id, l->s->device);
+		login_fail(l, METRICS_LOGIN_IN_USE, LOGIN_ANSWER_REPLY,
+			   "-ERR [IN-USE] This device already has a session open");
+		return;
+	}
+	if (st != CACHE_OK) {
+		log_warn("%s event=state_unavailable while=\"locking the device\" status=%s",
+			 l->s->log_id, cache_status_name(st));
+		login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		return;
+	}
+	login_step_view(l);
+}
+
+static void login_step_lock(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+
+	login_set_step(l, LOGIN_LOCK);
+	pop3_maildrop_finish(l->drop);
+	l->dev = pop3_device_new(s->srv->cache, s->srv->base, l->account, s->device,
+				 s->conf->lock_ttl_secs, s->id, s->log_id);
+	if (l->dev == NULL || pop3_device_lock(l->dev, login_locked, l) < 0)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+}
+
+/* ---- list ---- */
+
+static bool login_list_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags)
+{
+	struct pop3_login *l = ctx;
+
+	/* Flagged \Deleted upstream: on its way out, not part of the drop. */
+	if ((flags & IMAP_FLAG_DELETED) != 0)
+		return true;
+	return pop3_maildrop_add(l->drop, uid, size) == 0;
+}
+
+static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
+{
+	struct pop3_login *l = ctx;
+
+	if (!ok) {
+		if (l->list.failed)
+			log_warn("%s event=upstream_bad_fetch error=\"%s\"", l->s->log_id,
+				 l->list.error);
+		/* A listing is complete or the login fails: a client that
+		   keeps mail forgets every UIDL missing from a listing. */
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Cannot list the mailbox");
+		return;
+	}
+	login_step_lock(l);
+}
+
+static const struct imap_list_handlers login_list_handlers = {
+	.message = login_list_message,
+	.done = login_listed,
+};
+
+static void login_step_list(struct pop3_login *l, const struct imap_selected *info)
+{
+	login_set_step(l, LOGIN_LIST);
+	if (info->exists > POP3_MAX_MESSAGES) {
+		log_warn("%s event=mailbox_too_large exists=%u limit=%u", l->s->log_id,
+			 info->exists, POP3_MAX_MESSAGES);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Mailbox has too many messages for POP3");
+		return;
+	}
+	l->drop = pop3_maildrop_new(info->uidvalidity, info->uidnext, info->exists);
+	if (l->drop == NULL) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	if (info->exists == 0) {
+		login_step_lock(l);
+		return;
+	}
+	if (imap_list_messages(&l->list, l->imap, &login_list_handlers, l) < 0)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Internal error");
+}
+
+/* ---- select ---- */
+
+static void login_selected(void *ctx, const struct imap_reply *reply,
+			   const struct imap_selected *info)
+{
+	struct pop3_login *l = ctx;
+
+	if (reply->result == IMAP_REPLY_FAILED) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Upstream server failed");
+		return;
+	}
+	if (reply->result != IMAP_REPLY_OK) {
+		char name[200];
+
+		log_warn("%s event=select_failed mailbox=%s reply=\"%s\"", l->s->log_id,
+			 text_escape(l->s->route->mailbox, strlen(l->s->route->mailbox), name,
+				     sizeof(name)), reply->text);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Cannot open the mailbox");
+		return;
+	}
+	if (info->uidvalidity == 0) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Upstream gave no UIDVALIDITY");
+		return;
+	}
+	login_step_list(l, info);
+}
+
+static void login_step_select(struct pop3_login *l)
+{
+	login_set_step(l, LOGIN_SELECT);
+	if (imap_select(&l->select, l->imap, l->s->route->mailbox, login_selected, l) < 0)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Bad mailbox name in configuration");
+}
+
+/* ---- authenticate ---- */
+
+/* RFC 5530 codes that say it is not the password's fault. */
+static bool login_code_temporary(const struct imap_reply *reply)
+{
+	static const char *const codes[] = { "UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE", NULL };
+
+	for (size_t i = 0; reply->code != NULL && codes[i] != NULL; i++) {
+		if (strncasecmp(reply->code, codes[i], strlen(codes[i])) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void login_authenticated(void *ctx, const struct imap_reply *reply)
+{
+	struct pop3_login *l = ctx;
+	struct pop3_session *s = l->s;
+
+	if (reply->result == IMAP_REPLY_FAILED) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Upstream server failed");
+		return;
+	}
+	if (reply->result != IMAP_REPLY_OK) {
+		if (login_code_temporary(reply))
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/TEMP] Upstream cannot log in now");
+		else if (reply->result == IMAP_REPLY_BAD)
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/PERM] Upstream rejected the login command");
+		else
+			login_fail(l, METRICS_LOGIN_AUTH_FAILED, LOGIN_ANSWER_AUTH, "-ERR [AUTH] Authentication failed");
+		return;
+	}
+	/* RFC 2449 LOGIN-DELAY, checked once the password is known good:
+	   nobody else learns when a login name last logged in. */
+	if (s->conf->login_delay_secs > 0) {
+		unsigned int wait = limits_login_wait(s->srv->limits, s->user,
+						      s->conf->login_delay_secs, pop3_now_ms());
+
+		if (wait > 0) {
+			char msg[160];
+
+			snprintf(msg, sizeof(msg), "-ERR [LOGIN-DELAY] Logged in less than %u "
+				 "seconds ago: try again in %u seconds",
+				 s->conf->login_delay_secs, wait);
+			login_fail(l, METRICS_LOGIN_LOGIN_DELAY, LOGIN_ANSWER_REPLY, msg);
+			return;
+		}
+	}
+	login_step_select(l);
+}
+
+static const struct imap_cmd_handlers login_auth_handlers = {
+	.done = login_authenticated,
+};
+
+static void login_step_authenticate(struct pop3_login *l)
+{
+	const char *error;
+
+	login_set_step(l, LOGIN_AUTHENTICATE);
+	l->s->upstream_tls = imap_client_tls_version(l->imap);
+	if (imap_client_login(l->imap, l->login_user, l->login_user_len, l->pass, l->pass_len,
+			      &login_auth_handlers, l, &error) < 0) {
+		log_warn("%s event=login_not_sent error=\"%s\"", l->s->log_id, error);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Upstream refuses plaintext login");
+		return;
+	}
+	/* The command holds its own copy now. */
+	login_clear_password(l);
+}
+
+/* ---- connect ---- */
+
+static void login_connected(void *ctx, bool ok, const char *error)
+{
+	struct pop3_login *l = ctx;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	metrics_upstream_connect(l->s->route->name,
+				 (double)(now.tv_sec - l->connect_started.tv_sec) +
+				 (double)(now.tv_nsec - l->connect_started.tv_nsec) / 1e9, ok);
+	if (!ok) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Upstream server unavailable");
+		return;
+	}
+	login_step_authenticate(l);
+}
+
+static enum imap_tls_mode login_tls_mode(enum conf_tls_mode mode)
+{
+	switch (mode) {
+	case CONF_TLS_IMAPS:
+		return IMAP_TLS_IMAPS;
+	case CONF_TLS_STARTTLS:
+		return IMAP_TLS_STARTTLS;
+	case CONF_TLS_NONE:
+		break;
+	}
+	return IMAP_TLS_NONE;
+}
+
+static void login_step_connect(struct pop3_session *s)
+{
+	struct pop3_login *l = s->run_ctx;
+	const struct conf_upstream *up = s->route;
+	struct imap_client_settings set = {
+		.host = up->host,
+		.port = up->port,
+		.tls = login_tls_mode(up->tls),
+		.tls_ctx = settings_upstream_tls(s->set, up),
+		.timeout_secs = up->timeout_secs,
+		.log_id = s->log_id,
+		/* For the ID command: the provider sees the real client. */
+		.client_ip = s->client_addr,
+		.client_port = s->client_port,
+		.local_ip = s->local_addr[0] != '\0' ? s->local_addr : NULL,
+		.local_port = s->local_port,
+		.session_id = s->id,
+		.version = POPGATE_VERSION,
+	};
+
+	login_set_step(l, LOGIN_CONNECT);
+	l->imap = imap_client_new(s->srv->base, s->srv->dns, &set);
+	if (l->imap == NULL) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &l->connect_started);
+	imap_client_connect(l->imap, login_connected, l);
+}
+
+/* ---- delay ---- */
+
+/* Recent failures of this address or user: the attempt itself waits, so
+   that reconnecting for each guess does not skip the delay of the failure
+   reply. */
+static void login_step_delay(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+	struct limits_auth auth = login_auth_settings(s);
+	char key[CACHE_ACCOUNT_MAX + 64];
+	unsigned int n, delay;
+
+	login_set_step(l, LOGIN_DELAY);
+	login_user_key(l, key, sizeof(key));
+	n = limits_auth_failures(s->srv->limits, s->addr_key, key, &auth, pop3_now_ms());
+	delay = n > 0 ? limits_auth_delay(&auth, n) : 0;
+	if (delay > 0) {
+		log_debug("%s event=login_held failures=%u delay_ms=%u", s->log_id, n, delay);
+		pop3_session_set_timer(s, delay, login_step_connect);
+		return;
+	}
+	login_step_connect(s);
+}
+
+/* ---- route ---- */
+
+/* Device suffix, route, upstream login name and state-store account of
+   the login name. Fails the login when it cannot go on. */
+static void login_step_route(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+	const struct conf *conf = s->conf;
+	char account[CACHE_ACCOUNT_MAX + 1], user[CACHE_ACCOUNT_MAX + 1];
+	size_t upstream_user_len, domain_len = 0;
+	const char *error, *at;
+	int n;
+
+	if (pop3_split_device(s->user, s->user_len, conf->device_separator,
+			      &upstream_user_len, s->device, &error) < 0) {
+		char reply[160];
+
+		snprintf(reply, sizeof(reply), "-ERR [AUTH] Invalid login name: %s", error);
+		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_REPLY, reply);
+		return;
+	}
+	/* The domain is what follows the last "@" (a local part may hold a
+	   quoted "@"). */
+	at = memrchr(s->user, '@', upstream_user_len);
+	if (at != NULL)
+		domain_len = upstream_user_len - (size_t)(at + 1 - s->user);
+	s->route = conf_route(conf, at != NULL ? at + 1 : NULL, domain_len);
+	if (s->route == NULL) {
+		char domain[80];
+
+		text_escape(at != NULL ? at + 1 : "", domain_len, domain, sizeof(domain));
+		log_info("%s event=login_refused user=%s client=%s reason=no_route domain=%s",
+			 s->log_id, s->user_log, s->client_ip, domain_len > 0 ? domain : "-");
+		login_fail(l, METRICS_LOGIN_NO_ROUTE, LOGIN_ANSWER_BAD, at != NULL ?
+			   "-ERR [AUTH] No mail server is configured for this domain" :
+			   "-ERR [AUTH] Log in with your full address (user@domain)");
+		return;
+	}
+	l->login_user = s->user;
+	l->login_user_len = upstream_user_len;
+	if (s->route->login_name == CONF_LOGIN_LOCAL_PART && at != NULL)
+		l->login_user_len = (size_t)(at - s->user);
+	if (l->login_user_len == 0) {
+		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_BAD,
+			   "-ERR [AUTH] Invalid login name: empty user");
+		return;
+	}
+	/* Escaped (one-to-one) so that any user name makes a valid key. */
+	text_escape(l->login_user, l->login_user_len, user, sizeof(user));
+	n = snprintf(account, sizeof(account), "%s@%s:%u", user, s->route->host,
+		     s->route->port);
+	if (n < 0 || (size_t)n >= sizeof(account) - 1 || strlen(user) + 4 >= sizeof(user)) {
+		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_REPLY, "-ERR [AUTH] Login name too long");
+		return;
+	}
+	l->account = strdup(account);
+	if (l->account == NULL) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	login_step_delay(l);
+}
+
+void pop3_login_start(struct pop3_session *s, const char *pass, size_t pass_len)
+{
+	struct pop3_login *l;
+
+	if (s->user == NULL || pass_len == 0 || pass_len > IMAP_CRED_MAX ||
+	    memchr(pass, '\0', pass_len) != NULL) {
+		/* Nothing that cannot be sent upstream is ever tried. */
+		pop3_reply(s, "-ERR [AUTH] Authentication failed");
+		return;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL || (l->pass = malloc(pass_len)) == NULL) {
+		free(l);
+		pop3_reply(s, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	memcpy(l->pass, pass, pass_len);
+	l->pass_len = pass_len;
+	l->s = s;
+	l->step = LOGIN_ROUTE;
+	s->doing = login_step_doing[LOGIN_ROUTE];
+	pop3_cmd_start(s, &login_ops, l);
+	login_step_route(l);
+}

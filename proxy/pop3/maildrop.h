@@ -1,0 +1,82 @@
+#ifndef POP3_MAILDROP_H
+#define POP3_MAILDROP_H
+
+/*
+ * The maildrop of a logged-in session: its messages in UID order, fixed
+ * at login (numbered 1..count), with the DELE marks of the session.
+ * Pure: libc only. Built from the upstream listing (in any order, even
+ * with repeats), then narrowed to what the device may see.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Bounds the message table (a listing beyond it fails the login). */
+#define POP3_MAX_MESSAGES 2000000
+
+/* Longest UIDL: "%08x%08x". */
+#define POP3_UIDL_MAX 16
+
+enum pop3_msg_flag {
+	POP3_MSG_DELETED = 1u << 0,  /* DELE'd in this session */
+};
+
+struct pop3_msg {
+	uint32_t uid;
+	uint32_t flags;
+	uint64_t size;
+};
+
+struct pop3_maildrop {
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	struct pop3_msg *msgs;
+	unsigned int count, cap;
+};
+
+/* An empty maildrop, room for expect messages (EXISTS); NULL when out of
+   memory or expect > POP3_MAX_MESSAGES. */
+struct pop3_maildrop *pop3_maildrop_new(uint32_t uidvalidity, uint32_t uidnext,
+					unsigned int expect);
+void pop3_maildrop_free(struct pop3_maildrop **d);
+
+/* One message of the listing; -1 when the table is full (more than
+   POP3_MAX_MESSAGES) or out of memory. */
+int pop3_maildrop_add(struct pop3_maildrop *d, uint32_t uid, uint64_t size);
+
+/* The listing is complete: UID order, each UID once, and uidnext above
+   every UID (for servers that sent no UIDNEXT). */
+void pop3_maildrop_finish(struct pop3_maildrop *d);
+
+/* Whether a sorted UID array holds uid. */
+bool pop3_uid_in(const uint32_t *sorted, size_t n, uint32_t uid);
+
+/*
+ * Keeps only what a device may see: not in hidden[] nor hidden_all[]
+ * (ascending), and, when first_uid > 0, not below it. Returns how many
+ * were taken out.
+ */
+unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint32_t *hidden,
+				  size_t hidden_n, const uint32_t *hidden_all,
+				  size_t hidden_all_n, uint32_t first_uid);
+
+/* Messages not DELE'd, and their octets. */
+void pop3_maildrop_visible(const struct pop3_maildrop *d, unsigned int *count_r,
+			   uint64_t *size_r);
+/* Messages DELE'd. */
+unsigned int pop3_maildrop_marked(const struct pop3_maildrop *d);
+/* The UIDs DELE'd, ascending, into a malloc'd array (NULL if none or out
+   of memory; *n_r tells which). */
+uint32_t *pop3_maildrop_marked_uids(const struct pop3_maildrop *d, size_t *n_r);
+
+/* Message number n (1-based) of the session, or NULL. */
+struct pop3_msg *pop3_maildrop_get(struct pop3_maildrop *d, unsigned int n);
+unsigned int pop3_maildrop_number(const struct pop3_maildrop *d, const struct pop3_msg *m);
+
+/* The message's UIDL into buf (POP3_UIDL_MAX + 1): Dovecot's default
+   form, UID and UIDVALIDITY as 8 hex digits each. Returns its length. */
+size_t pop3_maildrop_uidl(const struct pop3_maildrop *d, const struct pop3_msg *m,
+			  char *buf);
+
+#endif

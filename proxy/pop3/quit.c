@@ -1,0 +1,315 @@
+/* QUIT; the steps are listed in quit.h. */
+
+#include "quit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cache.h"
+#include "conf.h"
+#include "device.h"
+#include "imap_client.h"
+#include "imap_fp.h"
+#include "imap_remove.h"
+#include "log.h"
+#include "maildrop.h"
+#include "session.h"
+
+enum quit_step {
+	QUIT_START,
+	QUIT_FINGERPRINTS,
+	QUIT_HIDE,
+	QUIT_REMOVE,
+	QUIT_LOGOUT,
+	QUIT_UNLOCK,
+	QUIT_DONE,
+	QUIT_STEP_COUNT
+};
+
+static const char *const quit_step_names[] = {
+	[QUIT_START] = "start",
+	[QUIT_FINGERPRINTS] = "fingerprints",
+	[QUIT_HIDE] = "hide",
+	[QUIT_REMOVE] = "remove",
+	[QUIT_LOGOUT] = "logout",
+	[QUIT_UNLOCK] = "unlock",
+	[QUIT_DONE] = "done",
+};
+_Static_assert(sizeof(quit_step_names) / sizeof(quit_step_names[0]) == QUIT_STEP_COUNT,
+	       "step names must match enum quit_step");
+
+static const char *const quit_step_doing[] = {
+	[QUIT_START] = "starting QUIT",
+	[QUIT_FINGERPRINTS] = "fingerprinting the deleted messages",
+	[QUIT_HIDE] = "saving the hidden messages",
+	[QUIT_REMOVE] = "removing the deleted messages upstream",
+	[QUIT_LOGOUT] = "logging out upstream",
+	[QUIT_UNLOCK] = "releasing the device",
+	[QUIT_DONE] = "signing off",
+};
+
+static const char *const quit_delete_names[] = {
+	[CONF_DELETE_HIDE] = "hide",
+	[CONF_DELETE_HIDE_ALL] = "hide-all",
+	[CONF_DELETE_TRASH] = "trash",
+	[CONF_DELETE_EXPUNGE] = "expunge",
+};
+
+struct pop3_quit {
+	struct pop3_session *s;
+	enum quit_step step;
+	uint32_t *uids;              /* the DELE'd messages, ascending */
+	size_t count;
+	char (*fps)[IMAP_FP_HEX + 1]; /* their fingerprints, "" if none */
+	struct imap_fp_op fp;
+	struct imap_remove_op remove;
+};
+
+static void quit_step_logout(struct pop3_quit *q);
+
+static void quit_set_step(struct pop3_quit *q, enum quit_step step)
+{
+	log_debug("%s quit_step=%s->%s", q->s->log_id, quit_step_names[q->step],
+		  quit_step_names[step]);
+	q->step = step;
+	q->s->doing = quit_step_doing[step];
+}
+
+static void quit_free(struct pop3_session *s, void *ctx)
+{
+	struct pop3_quit *q = ctx;
+
+	imap_fp_op_clear(&q->fp);
+	free(q->fps);
+	free(q->uids);
+	free(q);
+}
+
+static const struct pop3_cmd_ops quit_ops = {
+	.free = quit_free,
+};
+
+/* The one failure exit: reply says what was and was not applied. */
+static void quit_fail(struct pop3_quit *q, const char *reply, const char *why)
+{
+	struct pop3_session *s = q->s;
+
+	log_warn("%s event=quit_not_applied delete_action=%s step=%s reason=\"%s\"", s->log_id,
+		 quit_delete_names[s->conf->delete_action], quit_step_names[q->step],
+		 why);
+	pop3_reply(s, "%s", reply);
+	pop3_session_close_after_flush(s, "quit_not_applied");
+	pop3_cmd_done(s);
+}
+
+/* ---- unlock, and the end ---- */
+
+static void quit_step_unlock(struct pop3_quit *q)
+{
+	struct pop3_session *s = q->s;
+
+	quit_set_step(q, QUIT_UNLOCK);
+	/* Everything was applied before LOGOUT, so its failure lost
+	   nothing. The lock goes before the +OK. */
+	if (s->dev != NULL)
+		pop3_device_release(s->dev);
+	quit_set_step(q, QUIT_DONE);
+	pop3_reply(s, "+OK popgate signing off");
+	pop3_session_close_after_flush(s, "quit");
+	pop3_cmd_done(s);
+}
+
+/* ---- logout ---- */
+
+static void quit_logged_out(void *ctx)
+{
+	quit_step_unlock(ctx);
+}
+
+static void quit_step_logout(struct pop3_quit *q)
+{
+	quit_set_step(q, QUIT_LOGOUT);
+	if (q->s->imap == NULL || !imap_client_is_connected(q->s->imap) ||
+	    imap_client_logout(q->s->imap, quit_logged_out, q) < 0)
+		quit_step_unlock(q);
+}
+
+/* ---- remove (trash, expunge) ---- */
+
+static void quit_removed(void *ctx, const struct imap_remove_result *r)
+{
+	struct pop3_quit *q = ctx;
+	char why[320];
+
+	if (!r->ok) {
+		snprintf(why, sizeof(why), "%s (%zu of %zu done)", r->error, r->done, q->count);
+		quit_fail(q, r->permanent ?
+			  "-ERR [SYS/PERM] The upstream server refused to remove the deleted "
+			  "messages; some may remain" :
+			  "-ERR [SYS/TEMP] Upstream refused to remove the deleted "
+			  "messages; some may remain", why);
+		return;
+	}
+	quit_step_logout(q);
+}
+
+static void quit_step_remove(struct pop3_quit *q)
+{
+	struct pop3_session *s = q->s;
+	bool trash = s->conf->delete_action == CONF_DELETE_TRASH;
+
+	quit_set_step(q, QUIT_REMOVE);
+	log_info("%s event=remove messages=%zu action=%s", s->log_id, q->count,
+		 trash ? "trash" : "expunge");
+	if (imap_remove(&q->remove, s->imap, q->uids, q->count, trash, s->conf->trash_mailbox,
+			quit_removed, q) < 0)
+		quit_fail(q, q->remove.permanent ?
+			  "-ERR [SYS/PERM] The upstream server cannot remove single messages "
+			  "(needs MOVE or UIDPLUS); nothing was deleted" :
+			  "-ERR [SYS/TEMP] Cannot remove the deleted messages now; "
+			  "nothing was deleted", q->remove.error);
+}
+
+/* ---- hide (hide, hide-all) ---- */
+
+static void quit_hidden(void *ctx, enum cache_status st)
+{
+	struct pop3_quit *q = ctx;
+
+	switch (st) {
+	case CACHE_OK:
+		quit_step_logout(q);
+		return;
+	case CACHE_IN_USE:
+		quit_fail(q, "-ERR [IN-USE] Device lock lost; nothing was deleted", "lock lost");
+		return;
+	case CACHE_UNAVAILABLE:
+		/* The write is atomic, but whether it happened is not known. */
+		quit_fail(q, "-ERR [SYS/TEMP] Device state unavailable; the deletions were "
+			  "applied entirely or not at all, log in again to see which",
+			  cache_status_name(st));
+		return;
+	case CACHE_CONFLICT:
+		quit_fail(q, "-ERR [SYS/TEMP] The upstream mailbox changed; nothing was deleted",
+			  cache_status_name(st));
+		return;
+	case CACHE_ERROR:
+		break;
+	}
+	quit_fail(q, "-ERR [SYS/PERM] Device state is damaged; nothing was deleted",
+		  cache_status_name(st));
+}
+
+static void quit_step_hide(struct pop3_quit *q, bool have_fps)
+{
+	struct pop3_session *s = q->s;
+	const char **fp = calloc(q->count + 1, sizeof(*fp));
+
+	quit_set_step(q, QUIT_HIDE);
+	if (fp == NULL) {
+		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
+		return;
+	}
+	for (size_t i = 0; have_fps && i < q->count; i++)
+		fp[i] = q->fps[i][0] != '\0' ? q->fps[i] : NULL;
+	/* One atomic write: a crash before it hides nothing, after it all. */
+	if (pop3_device_hide(s->dev, s->conf->delete_action == CONF_DELETE_HIDE_ALL,
+			     s->drop->uidvalidity, q->uids, fp, q->count, quit_hidden, q) < 0) {
+		free(fp);
+		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
+		return;
+	}
+	free(fp);
+}
+
+/* ---- fingerprints ---- */
+
+static void quit_fp_message(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
+{
+	struct pop3_quit *q = ctx;
+	size_t lo = 0, hi = q->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (q->uids[mid] == uid) {
+			snprintf(q->fps[mid], sizeof(q->fps[mid]), "%s", fp);
+			return;
+		}
+		if (q->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+}
+
+/* Fingerprints let the hides follow the messages if the mailbox is ever
+   recreated; without them (the fetch failed) the hide still happens. */
+static void quit_fps_done(void *ctx, bool ok)
+{
+	struct pop3_quit *q = ctx;
+
+	if (!ok)
+		log_warn("%s event=hide_without_fingerprints", q->s->log_id);
+	quit_step_hide(q, ok);
+}
+
+static const struct imap_fp_handlers quit_fp_handlers = {
+	.message = quit_fp_message,
+	.done = quit_fps_done,
+};
+
+static void quit_step_fingerprints(struct pop3_quit *q)
+{
+	quit_set_step(q, QUIT_FINGERPRINTS);
+	q->fps = calloc(q->count, sizeof(*q->fps));
+	if (q->fps == NULL) {
+		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
+		return;
+	}
+	if (q->s->imap == NULL ||
+	    imap_fp_fetch(&q->fp, q->s->imap, q->uids, q->count, &quit_fp_handlers, q) < 0)
+		quit_fps_done(q, false);
+}
+
+void pop3_quit_start(struct pop3_session *s)
+{
+	enum conf_delete_action action = s->conf->delete_action;
+	struct pop3_quit *q = calloc(1, sizeof(*q));
+
+	pop3_session_set_state(s, POP3_STATE_UPDATE);
+	if (q == NULL) {
+		pop3_reply(s, "-ERR [SYS/TEMP] Out of memory; nothing was deleted");
+		pop3_session_close_after_flush(s, "quit_not_applied");
+		return;
+	}
+	q->s = s;
+	pop3_cmd_start(s, &quit_ops, q);
+	s->doing = quit_step_doing[QUIT_START];
+	q->uids = pop3_maildrop_marked_uids(s->drop, &q->count);
+	if (q->count == 0) {
+		quit_step_logout(q);
+		return;
+	}
+	if (q->uids == NULL) {
+		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
+		return;
+	}
+	/* Another session of this device may be serving it now: applying
+	   our marks behind its back would break its view. */
+	if (s->dev == NULL || !pop3_device_locked(s->dev)) {
+		quit_fail(q, "-ERR [IN-USE] Device lock lost; nothing was deleted", "lock lost");
+		return;
+	}
+	if (action == CONF_DELETE_TRASH || action == CONF_DELETE_EXPUNGE) {
+		quit_step_remove(q);
+		return;
+	}
+	if (q->count > CACHE_HIDE_MAX) {
+		quit_fail(q, "-ERR [SYS/PERM] Too many messages deleted at once; nothing was "
+			  "deleted", "over CACHE_HIDE_MAX");
+		return;
+	}
+	quit_step_fingerprints(q);
+}
