@@ -165,6 +165,10 @@ static void imap_client_flush(struct imap_client *c)
 	if (c->state != IMAP_CLIENT_READY && c->state != IMAP_CLIENT_PREPARING)
 		return;
 	while (c->sending == NULL && (cmd = TAILQ_FIRST(&c->queue)) != NULL) {
+		/* Before READY only the set-up (STARTTLS, CAPABILITY): the
+		   owner's commands must not go out in plaintext before TLS. */
+		if (c->state == IMAP_CLIENT_PREPARING && !cmd->setup)
+			break;
 		TAILQ_REMOVE(&c->queue, cmd, link);
 		TAILQ_INSERT_TAIL(&c->waiting, cmd, link);
 		imap_client_write_part(c, cmd);
@@ -224,6 +228,7 @@ static int imap_client_vqueue(struct imap_client *c, const struct imap_cmd_handl
 			imap_command_free(cmd);
 		return -1;
 	}
+	cmd->setup = front;
 	imap_client_enqueue(c, cmd, front);
 	return 0;
 }
@@ -289,18 +294,36 @@ static void imap_client_logout_done(void *ctx, const struct imap_reply *reply)
 
 int imap_client_logout(struct imap_client *c, imap_logout_cb *cb, void *ctx)
 {
+	struct imap_command *cmd;
+	const char *error;
+
 	if (c->logging_out)
 		return -1;
+	cmd = imap_client_new_command(c, &imap_client_logout_handlers, c);
+	if (cmd == NULL || imap_cmd_simple(&cmd->text, cmd->tag, "LOGOUT", &error) < 0) {
+		if (cmd != NULL)
+			imap_command_free(cmd);
+		return -1;
+	}
+	cmd->logout = true;
 	c->logout_cb = cb;
 	c->logout_ctx = ctx;
 	c->logging_out = true;
 	c->doing = "logging out";
-	if (imap_client_queue_own(c, &imap_client_logout_handlers, false, "LOGOUT") < 0) {
-		c->logout_cb = NULL;
-		c->logging_out = false;
-		return -1;
-	}
+	imap_client_enqueue(c, cmd, false);
 	return 0;
+}
+
+/* The connection may end now without that being a failure: LOGOUT is the
+   oldest command still waiting (everything before it was answered), or
+   it was answered itself. */
+static bool imap_client_logout_due(const struct imap_client *c)
+{
+	const struct imap_command *cmd = TAILQ_FIRST(&c->waiting);
+
+	if (!c->logging_out)
+		return false;
+	return cmd != NULL ? cmd->logout : TAILQ_EMPTY(&c->queue);
 }
 
 /* ---- responses ---- */
@@ -640,7 +663,7 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	if ((what & BEV_EVENT_TIMEOUT) != 0) {
 		imap_client_fail(c, "timed out after %us", c->timeout_secs);
-	} else if (c->logging_out) {
+	} else if (imap_client_logout_due(c)) {
 		/* The end we asked for: not worth a warning, also when a TLS
 		   server closes without close_notify (GnuTLS). */
 		imap_client_set_state(c, IMAP_CLIENT_FAILED);

@@ -34,6 +34,8 @@ struct imap_command {
 	struct imap_cmd_text text;
 	unsigned int parts_sent;
 	bool sensitive;            /* holds credentials: never logged */
+	bool setup;                /* the client's own, before READY */
+	bool logout;               /* LOGOUT: the end of the connection */
 	const struct imap_cmd_handlers *h;
 	void *ctx;
 };

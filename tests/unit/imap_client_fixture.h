@@ -32,6 +32,7 @@
 #include <event2/event.h>
 
 #include "imap_client.h"
+#include "imap_login.h"
 #include "imap_peer.h"
 #include "log.h"
 
@@ -286,6 +287,27 @@ static inline struct rec *command(const char *name, const char *args)
 	struct rec *r = rec_new(name);
 
 	ck_assert_int_eq(rec_submit(r, args), 0);
+	return r;
+}
+
+static inline void rec_logged_out(void *ctx)
+{
+	struct rec *r = ctx;
+
+	rec_check(r, "logout");
+	r->done_calls++;
+	event_line("%s logged out", r->name);
+}
+
+/* imap_client_logout() as command `name`; fails the test if refused. */
+static inline struct rec *logout(const char *name)
+{
+	struct rec *r = rec_new(name);
+	bool was = in_call;
+
+	in_call = true;
+	ck_assert_int_eq(imap_client_logout(client, rec_logged_out, r), 0);
+	in_call = was;
 	return r;
 }
 

@@ -34,7 +34,7 @@ START_TEST(authenticate_plain_with_sasl_ir_is_one_line)
 	run_login(script, "alice", "secret");
 	EXPECT_EVENTS("connect ok\n"
 		      "L OK [CAPABILITY IMAP4rev1 MOVE] Logged in\n");
-	ck_assert_uint_eq(imap_client_caps(client), IMAP_CAP_IMAP4REV1 | IMAP_CAP_MOVE);
+	ck_assert_uint_eq(imap_client_caps(client), IMAP_CAP_MOVE);
 	ck_assert_ptr_null(strstr(log_text(), "secret"));
 	ck_assert_ptr_null(strstr(log_text(), ALICE_B64));
 }
@@ -291,7 +291,7 @@ START_TEST(post_login_caps_from_untagged_capability)
 		      "L * CAPABILITY IMAP4rev1 MOVE UIDPLUS\n"
 		      "L OK Logged in\n");
 	ck_assert_uint_eq(imap_client_caps(client),
-			  IMAP_CAP_IMAP4REV1 | IMAP_CAP_MOVE | IMAP_CAP_UIDPLUS);
+			  IMAP_CAP_MOVE | IMAP_CAP_UIDPLUS);
 }
 END_TEST
 
@@ -316,7 +316,7 @@ START_TEST(post_login_caps_asked_when_not_told)
 	EXPECT_EVENTS("connect ok\n"
 		      "L OK [ALERT] Logged in\n");
 	ck_assert_uint_eq(imap_client_caps(client),
-			  IMAP_CAP_IMAP4REV1 | IMAP_CAP_SPECIAL_USE);
+			  IMAP_CAP_SPECIAL_USE);
 }
 END_TEST
 
@@ -334,7 +334,7 @@ START_TEST(post_login_capability_refused_keeps_old_caps)
 	run_login(script, "alice", "secret");
 	EXPECT_EVENTS("connect ok\n"
 		      "L OK Logged in\n");
-	ck_assert_uint_eq(imap_client_caps(client), IMAP_CAP_IMAP4REV1 |
+	ck_assert_uint_eq(imap_client_caps(client), 
 			  IMAP_CAP_SASL_IR | IMAP_CAP_AUTH_PLAIN);
 }
 END_TEST
