@@ -1,6 +1,6 @@
-/* The cache's log lines go to its owner's hook; see cache_private.h. */
+/* The cache's log lines go to its owner's hook; see cache_log.h. */
 
-#include "cache_private.h"
+#include "cache_log.h"
 
 #include <stdarg.h>
 #include <stdio.h>

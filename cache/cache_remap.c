@@ -1,7 +1,7 @@
 /*
- * The script of cache_remap() (cache.h). cache_ops.c builds its arguments
- * next to the other operations', as it needs that file's key names,
- * argument checks and request kind.
+ * The script of cache_remap() (cache.h), and nothing else. cache_ops.c
+ * builds its arguments next to the other operations', as it needs that
+ * file's key names and argument checks.
  *
  * KEYS: uidvalidity, devices, hidden_all. ARGV: key prefix
  * "popgate:{<account>}:", old uidvalidity, new uidvalidity, new uidnext,
@@ -21,6 +21,8 @@
  * limited to a few thousand values; UNLINK frees big old hashes off the
  * main thread.
  */
+
+#include "cache_remap.h"
 
 const char cache_lua_remap[] =
 	"if redis.call('GET', KEYS[1]) ~= ARGV[2] then return 2 end\n"

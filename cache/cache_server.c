@@ -1,10 +1,13 @@
-/* The managed redis-server of cache = auto: start, supervise, stop. */
+/* The managed redis-server of cache = auto: start, supervise, stop; see
+   cache_server.h. */
 
-#include "cache_private.h"
+#include "cache_server.h"
+#include "cache_backoff.h"
+#include "cache_log.h"
+#include "cache_url.h"
 #include "text.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
@@ -290,7 +293,7 @@ static void cache_server_unwatch(struct cache_server *s)
 
 static int cache_server_spawn(struct cache_server *s, char **error_r)
 {
-	struct timeval poll_tv = { 0, CACHE_SERVER_POLL_MS * 1000 };
+	struct timeval poll_tv = cache_timeval_ms(CACHE_SERVER_POLL_MS);
 	int null_fd, log_fd;
 	pid_t pid, parent = getpid();
 
@@ -346,9 +349,7 @@ static void cache_server_describe_status(int status, char *buf, size_t size)
 
 static void cache_server_schedule_restart(struct cache_server *s)
 {
-	struct timeval tv = {
-		s->backoff_ms / 1000, (s->backoff_ms % 1000) * 1000
-	};
+	struct timeval tv = cache_timeval_ms(s->backoff_ms);
 
 	event_add(s->restart_ev, &tv);
 	s->backoff_ms = cache_backoff_next(s->backoff_ms);
@@ -500,9 +501,9 @@ static int cache_server_paths(struct cache_server *s, const char *dir,
 }
 
 int cache_server_new(struct event_base *base, const struct cache_hooks *hooks,
-		     const char *state_dir, const char *binary, cache_server_restart_cb *restart_cb,
-		     void *ctx, struct cache_server **server_r,
-		     char **error_r)
+		     const char *state_dir, const char *binary,
+		     cache_server_restart_cb *restart_cb, void *ctx,
+		     struct cache_server **server_r, char **error_r)
 {
 	struct cache_server *s = calloc(1, sizeof(*s));
 	char *dir = NULL;

@@ -380,6 +380,46 @@ START_TEST(free_inside_callback)
 }
 END_TEST
 
+/* A view callback that cancels its own request, then frees the cache,
+   still reads the whole view; the requests in flight never call back. */
+START_TEST(view_callback_cancels_itself_and_frees)
+{
+	static const uint32_t uids[] = { 8, 2 };
+	struct res r = { 0 }, later = { 0 };
+	struct cache_req *req;
+
+	do_view(ACCOUNT, "office", 100, 50);
+	ck_assert_int_eq(do_lock("office", "tokA", 60), CACHE_OK);
+	ck_assert_int_eq(do_hide("office", "tokA", false, 100, uids, NULL, 2),
+			 CACHE_OK);
+	r.cancel_other = &req;
+	req = cache_load_view(cache, ACCOUNT, "office", 100, 60, view_cb, &r);
+	ck_assert_ptr_nonnull(req);
+	WAIT_ONE(r, 3000);
+	ck_assert_ptr_null(req);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_uint_eq(r.v.hidden_count, 2);
+	ck_assert_uint_eq(r.hidden[0], 2);
+	ck_assert_uint_eq(r.hidden[1], 8);
+
+	memset(&r, 0, sizeof(r));
+	r.free_cache = true;
+	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office", 100, 60,
+					      view_cb, &r));
+	cache_unlock(cache, ACCOUNT, "office", "tokA");
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "phone", "tokA", 60,
+					 status_cb, &later));
+	WAIT_ONE(r, 3000);
+	ck_assert_ptr_null(cache);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_uint_eq(r.v.hidden_count, 2);
+	ck_assert_uint_eq(r.hidden[0], 2);
+	ck_assert_uint_eq(r.hidden[1], 8);
+	run_for(200);
+	ck_assert_int_eq(later.calls, 0);
+}
+END_TEST
+
 static Suite *cache_suite(void)
 {
 	Suite *s = suite_create("cache");
@@ -399,6 +439,7 @@ static Suite *cache_suite(void)
 	tcase_add_test(tc, hide_many_in_one_script);
 	tcase_add_test(tc, cancelled_callback_never_runs);
 	tcase_add_test(tc, free_inside_callback);
+	tcase_add_test(tc, view_callback_cancels_itself_and_frees);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -231,6 +231,11 @@ static inline void view_cb(void *ctx, enum cache_status st,
 	r->calls++;
 	r->st = st;
 	ck_assert((st == CACHE_OK) == (v != NULL));
+	/* Either one waits until the callback returns: v stays valid. */
+	if (r->cancel_other != NULL)
+		cache_req_cancel(r->cancel_other);
+	if (r->free_cache)
+		cache_free(&cache);
 	if (v == NULL)
 		return;
 	ck_assert_uint_le(v->hidden_count, 64);

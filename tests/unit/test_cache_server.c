@@ -1,7 +1,7 @@
 /*
  * The cache's connection and the managed redis-server: Redis killed,
- * hung and restarted, AUTH/SELECT/TCP, bad settings, cache = auto
- * (test_cache_fixture.h).
+ * hung and restarted, timeouts, unlocks sent again after an outage,
+ * AUTH/SELECT/TCP, bad settings, cache = auto (test_cache_fixture.h).
  */
 
 #include "test_cache_fixture.h"
@@ -62,6 +62,109 @@ START_TEST(hung_server_times_out)
 	redis_kill(SIGCONT);
 	wait_available(cache, 3000);
 	ck_assert_int_eq(do_lock("phone", "tokA", 60), CACHE_OK);
+}
+END_TEST
+
+/* The request that times out takes the connection down with it: those
+   sent after it fail at once (not at their own timeout), one cancelled
+   meanwhile never calls back. */
+START_TEST(timeout_while_sent_fails_the_rest)
+{
+	struct res r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
+	struct cache_req *cancelled;
+	char url[PATH_MAX + 16];
+	long long t0;
+
+	cache_free(&cache);
+	snprintf(url, sizeof(url), "unix:%s", sock);
+	cache = new_cache(url, NULL, 300);
+	wait_available(cache, 2000);
+	redis_kill(SIGSTOP);
+	t0 = now_ms();
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
+					 status_cb, &r1));
+	run_for(200);
+	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office", 1, 1,
+					      view_cb, &r2));
+	cancelled = cache_lock(cache, ACCOUNT, "tablet", "tokA", 60,
+			       status_cb, &r3);
+	ck_assert_ptr_nonnull(cancelled);
+	run_for(10);
+	cache_req_cancel(&cancelled);
+	WAIT_ONE(r1, 2000);
+	ck_assert_int_eq(r1.st, CACHE_UNAVAILABLE);
+	ck_assert_int_ge(now_ms() - t0, 250);
+	ck_assert_msg(run_until(&r2.calls, 1, 500), "view never completed");
+	ck_assert_int_lt(now_ms() - t0, 450);
+	ck_assert_int_eq(r2.st, CACHE_UNAVAILABLE);
+	ck_assert(!cache_available(cache));
+	redis_kill(SIGCONT);
+	wait_available(cache, 3000);
+	ck_assert_int_eq(do_lock("phone", "tokA", 60), CACHE_OK);
+	ck_assert_int_eq(r1.calls, 1);
+	ck_assert_int_eq(r2.calls, 1);
+	ck_assert_int_eq(r3.calls, 0);
+}
+END_TEST
+
+static void set_lock(const char *device, const char *token)
+{
+	freeReplyObject(raw_cmd("SET popgate:{%s}:lock:%s %s", ACCOUNT, device,
+				token));
+}
+
+static long long lock_exists(const char *device)
+{
+	return raw_int("EXISTS popgate:{" ACCOUNT "}:lock:%s", device);
+}
+
+/* Unlocks that Redis did not confirm (lost in flight, or made while it
+   was away) are sent again once the connection is back, and only until
+   confirmed. The fixture's server keeps nothing: the locks as they stood
+   before the outage are written again by hand. */
+START_TEST(unlocks_replayed_after_reconnect)
+{
+	char url[PATH_MAX + 16];
+	long long end;
+
+	cache_free(&cache);
+	snprintf(url, sizeof(url), "unix:%s", sock);
+	cache = new_cache(url, NULL, 300);
+	wait_available(cache, 2000);
+	redis_kill(SIGSTOP);
+	cache_unlock(cache, ACCOUNT, "tablet", "tokA");
+	run_for(500);
+	ck_assert(!cache_available(cache));
+	redis_kill(SIGKILL);
+	run_for(100);
+	cache_unlock(cache, ACCOUNT, "office", "tokA");
+	cache_unlock(cache, ACCOUNT, "phone", "tokA");
+	run_for(200);
+
+	redis_start();
+	raw_close();
+	set_lock("tablet", "tokA");
+	set_lock("office", "tokA");
+	set_lock("phone", "tokB");
+	wait_available(cache, 6000);
+	for (end = now_ms() + 2000; now_ms() < end &&
+	     (lock_exists("tablet") || lock_exists("office"));)
+		run_for(20);
+	ck_assert_int_eq(lock_exists("tablet"), 0);
+	ck_assert_int_eq(lock_exists("office"), 0);
+	/* Someone else's token: left alone, and confirmed all the same. */
+	ck_assert_int_eq(lock_exists("phone"), 1);
+
+	redis_kill(SIGKILL);
+	run_for(100);
+	redis_start();
+	raw_close();
+	set_lock("tablet", "tokA");
+	set_lock("office", "tokA");
+	wait_available(cache, 6000);
+	run_for(300);
+	ck_assert_int_eq(lock_exists("tablet"), 1);
+	ck_assert_int_eq(lock_exists("office"), 1);
 }
 END_TEST
 
@@ -357,6 +460,8 @@ static Suite *cache_server_suite(void)
 
 	tcase_add_test(tc, redis_down_then_back);
 	tcase_add_test(tc, hung_server_times_out);
+	tcase_add_test(tc, timeout_while_sent_fails_the_rest);
+	tcase_add_test(tc, unlocks_replayed_after_reconnect);
 	tcase_add_test(tc, nothing_listening_fails_fast);
 	tcase_add_test(tc, auth_select_and_tcp);
 	tcase_add_test(tc, bad_settings);

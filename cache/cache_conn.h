@@ -1,0 +1,145 @@
+#ifndef CACHE_CONN_H
+#define CACHE_CONN_H
+
+/*
+ * The bottom layer of cache/: one connection to Redis (DNS, connect,
+ * AUTH, SELECT, PING, backoff and reconnection as cache.h describes) and
+ * the life cycle of requests on it. It sends what it is given and parses
+ * nothing: every request carries a type, set by the operation that made
+ * it, whose functions parse the reply, run the caller's callback and free
+ * what the parser left. Upward it calls only those and the hooks its
+ * owner registered (connected, when_idle).
+ *
+ * Request life cycle:
+ *   WAITING     made, formatted once submitted; waits for the connection
+ *               (DNS) to exist
+ *   SENT        handed to hiredis (in_redis), waiting for the reply
+ *   DONE        status known; delivery scheduled on req->ev
+ *   DELIVERING  type->deliver running
+ *   ZOMBIE      cancelled or delivered while hiredis still holds the
+ *               pointer; freed when hiredis calls back (reply or NULL)
+ * req->ev is the request's timeout and, once DONE, its delivery: the
+ * type's deliver only ever runs from it, never inside hiredis or a
+ * caller.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/queue.h>
+
+#include "cache.h"
+#include "cache_url.h"
+
+struct event;
+struct redisReply;
+struct cache_conn;
+
+#define CACHE_MAX_PENDING 65536    /* live requests; past it UNAVAILABLE */
+
+/* What a request is, from the operation that makes it (a const table
+   there). The connection calls these and knows nothing else of it. */
+struct cache_req_type {
+	const char *name;          /* op=<name> in log lines */
+	/* The status reply means (never NULL: a lost connection is
+	   CACHE_UNAVAILABLE without a call); may leave a result in
+	   req->data. Runs inside hiredis's reply callback: it parses and
+	   logs, nothing else. */
+	enum cache_status (*parse)(struct cache_req *req,
+				   const struct redisReply *reply);
+	/* Runs the caller's callback (req->cb, req->ctx) with req->status
+	   and req->data, which are freed when it returns. */
+	void (*deliver)(struct cache_req *req);
+	/* Frees req->data; NULL if parse never sets it. */
+	void (*free_data)(void *data);
+};
+
+union cache_req_cb {
+	cache_status_cb *status;
+	cache_view_cb *view;
+};
+
+enum cache_req_state {
+	CACHE_REQ_WAITING,
+	CACHE_REQ_SENT,
+	CACHE_REQ_DONE,
+	CACHE_REQ_DELIVERING,
+	CACHE_REQ_ZOMBIE,
+};
+
+struct cache_req {
+	/* For the type's functions. */
+	const struct cache_req_type *type;
+	union cache_req_cb cb;     /* as given to cache_req_new() */
+	void *ctx;
+	enum cache_status status;  /* the outcome, once DONE */
+	void *data;                /* parse's result, or NULL */
+
+	/* The connection's own. */
+	TAILQ_ENTRY(cache_req) link;
+	struct cache_conn *conn;
+	enum cache_req_state state;
+	bool in_redis;
+	struct event *ev;
+	char *cmd;                 /* formatted command until sent */
+	size_t cmd_len;
+};
+
+struct cache_conn_settings {
+	struct event_base *base;
+	struct cache_hooks hooks;
+	/* TCP or UNIX; copied, its password ignored. */
+	const struct cache_url *url;
+	/* AUTH password, NULL = none; copied, zeroed when freed. */
+	const char *password;
+	unsigned int timeout_ms;   /* per request and per attempt, > 0 */
+	/* Resolver for a TCP host name; NULL = own one when needed. Not
+	   owned. */
+	struct evdns_base *dns;
+};
+
+/* Ready to start (nothing is sent until cache_conn_start()); NULL with
+   malloc'd *error_r (or NULL when out of memory) on failure. */
+struct cache_conn *cache_conn_new(const struct cache_conn_settings *set,
+				  char **error_r);
+/* First attempt now; then reconnection forever, with the backoff. */
+void cache_conn_start(struct cache_conn *conn);
+/* Closes the connection and frees every request, running no callback.
+   Not from inside a callback: see cache_conn_when_idle(). Sets *conn to
+   NULL; NULL is fine. */
+void cache_conn_free(struct cache_conn **conn);
+
+/* Runs fn(ctx) each time the connection becomes ready (inside hiredis:
+   requests may be made). One hook; fn NULL removes it. */
+void cache_conn_set_connected(struct cache_conn *conn, void (*fn)(void *ctx),
+			      void *ctx);
+/* Runs fn(ctx) once no type->deliver is running: now, or right after the
+   running one returns (fn may then free the connection). One at a time. */
+void cache_conn_when_idle(struct cache_conn *conn, void (*fn)(void *ctx),
+			  void *ctx);
+/* The server behind the socket was started again: the backoff starts
+   over, and the next attempt comes in 50 ms if one is waiting. */
+void cache_conn_retry_soon(struct cache_conn *conn);
+
+/* The url without the password, for logs. */
+const char *cache_conn_describe(const struct cache_conn *conn);
+/* Connected, AUTH/SELECT/PING done. */
+bool cache_conn_ready(const struct cache_conn *conn);
+
+/* A WAITING request, or NULL when out of memory. Give it arguments with
+   cache_req_submit() or an outcome with cache_req_complete(). */
+struct cache_req *cache_req_new(struct cache_conn *conn,
+				const struct cache_req_type *type,
+				union cache_req_cb cb, void *ctx);
+/* Formats argv and sends it (or keeps it while resolving, or completes it
+   with CACHE_UNAVAILABLE at once when there is no connection). The
+   arguments are copied. */
+void cache_req_submit(struct cache_req *req, int argc, const char **argv,
+		      const size_t *argvlen);
+/* The outcome is st; delivered from the loop. */
+void cache_req_complete(struct cache_req *req, enum cache_status st);
+/* Logs "event=<event> cache=<url> op=<type name> <fmt...>". */
+void cache_req_log(const struct cache_req *req, enum cache_log_level level,
+		   const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+#endif
