@@ -106,6 +106,7 @@ for f in $files; do
 	done
 done
 
+circles=""
 # Two modules of one folder that include each other's header call each
 # other both ways: a circle.
 for f in $files; do
