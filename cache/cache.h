@@ -49,6 +49,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cache_key.h"
+
 struct event_base;
 struct evdns_base;
 struct cache;
@@ -66,7 +68,6 @@ enum cache_status {
 /* "ok", "in-use", "unavailable", "conflict", "error". */
 const char *cache_status_name(enum cache_status st);
 
-#define CACHE_DEVICE_MAX 32
 #define CACHE_ACCOUNT_MAX 512      /* bytes, no control characters */
 #define CACHE_TOKEN_MAX 64         /* bytes of 0x21..0x7e */
 #define CACHE_FINGERPRINT_MAX 255  /* bytes, no NUL */

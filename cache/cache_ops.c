@@ -3,6 +3,7 @@
    cache_ops.h. Their replies: cache_reply.c. */
 
 #include "cache_ops.h"
+#include "cache_key.h"
 #include "cache_conn.h"
 #include "cache_private.h"
 #include "cache_remap.h"
@@ -80,12 +81,6 @@ static const char cache_lua_hide[] =
 
 /* --- arguments --- */
 
-static bool cache_device_char(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		(ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
-}
-
 static bool cache_account_char(unsigned char ch)
 {
 	return ch >= 0x20 && ch != 0x7f;
@@ -113,7 +108,7 @@ static bool cache_string_valid(const char *s, size_t max,
 
 bool cache_device_valid(const char *device)
 {
-	return cache_string_valid(device, CACHE_DEVICE_MAX, cache_device_char);
+	return device != NULL && cache_device_name_ok(device, strlen(device));
 }
 
 /*

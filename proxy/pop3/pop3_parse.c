@@ -1,6 +1,7 @@
 /* POP3 command-line scanner and parser; contracts in pop3_parse.h. */
 
 #include "pop3_parse.h"
+#include "cache_key.h"
 #include "num.h"
 
 #include <stdint.h>
@@ -212,14 +213,9 @@ int pop3_split_device(const char *login, size_t len, char sep, size_t *user_len_
 		*error_r = "device name must be 1 to 32 characters";
 		return -1;
 	}
-	for (size_t i = 0; i < dlen; i++) {
-		unsigned char c = (unsigned char)p[1 + i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-')) {
-			*error_r = "device name may only hold letters, digits, '.', '_' and '-'";
-			return -1;
-		}
+	if (!cache_device_name_ok(p + 1, dlen)) {
+		*error_r = "device name may only hold letters, digits, '.', '_' and '-'";
+		return -1;
 	}
 	memcpy(device, p + 1, dlen);
 	device[dlen] = '\0';

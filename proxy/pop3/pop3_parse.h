@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "cache_key.h"
+
 /* RFC 2449: a command line is at most 255 octets including CRLF. */
 #define POP3_MAX_CMD_LINE 255
 /* RFC 5034 allows longer client lines inside an AUTH exchange. */
@@ -98,8 +100,8 @@ int pop3_parse_msgnum(const char *arg, unsigned int max, unsigned int *num_r);
    syntax rules as pop3_parse_msgnum(). Returns 0 and *count_r, or -1. */
 int pop3_parse_linecount(const char *arg, unsigned long *count_r);
 
-/* Device names: 1..POP3_DEVICE_MAX of [A-Za-z0-9._-]. */
-#define POP3_DEVICE_MAX 32
+/* Device names: the state store's rule (cache_key.h). */
+#define POP3_DEVICE_MAX CACHE_DEVICE_MAX
 #define POP3_DEVICE_DEFAULT "default"
 
 /*
