@@ -5,8 +5,9 @@
 
 Builds the Debian package (make deb), inspects it (dpkg-deb -I, dpkg -x into
 a scratch root), runs systemd-analyze verify on its unit, renders both man
-pages with warnings on, compares the keys of conf/popgate.conf, of
-conf/conf_keys.c's conf_keys[] and of popgate.conf(5), tries make install with
+pages with warnings on, compares the keys of conf/popgate.conf, of the key
+table (conf/conf_keys.c, listed by build/tests/test_conf_keys --list) and of
+popgate.conf(5), tries make install with
 DESTDIR and PREFIX, and runs make demo twice on free ports in a scratch
 demo directory: in CI mode, and left running then stopped by make
 demo-stop, each time checking that nothing is left running.
@@ -17,6 +18,7 @@ Exit status 1 if anything failed.
 """
 import glob
 import gzip
+import json
 import os
 import re
 import shutil
@@ -106,14 +108,29 @@ def man_keys(path="packaging/popgate.conf.5"):
     return keys
 
 
-def code_keys(path="conf/conf_keys.c"):
-    """{(section, key)} of conf_keys[] in conf/conf_keys.c."""
-    with open(path) as f:
-        text = f.read()
-    m = re.search(r"conf_keys\[\]\s*=\s*\{(.*?)\n\};", text, re.S)
-    if not m:
-        return None
-    return set(re.findall(r'\{\s*"([a-z_]+)",\s*"([a-z_]+)"', m.group(1)))
+TABLE_LISTER = "build/tests/test_conf_keys"
+
+
+def table_rows():
+    """The rows of the key table as the daemon has them: a list of dicts
+    (section, name, type, default, min, max, repeatable, required, implied;
+    the [upstream] keys again with section "route"), or a string saying why
+    not. Built with the project's own make rule."""
+    r = run(["make", "--no-print-directory", TABLE_LISTER], timeout=600)
+    if r.returncode != 0:
+        return "make %s failed:\n%s" % (TABLE_LISTER, tail(r.stdout + r.stderr))
+    r = run([TABLE_LISTER, "--list"], timeout=30)
+    if r.returncode != 0:
+        return "%s --list: exit status %d\n%s" % (TABLE_LISTER, r.returncode, r.stderr)
+    try:
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    except ValueError as e:
+        return "%s --list: %s" % (TABLE_LISTER, e)
+
+
+def code_keys(rows):
+    """{(section, key)} of the key table."""
+    return set((r["section"], r["name"]) for r in rows)
 
 
 def fmt(keys):
@@ -128,12 +145,13 @@ def check_keys():
     report(len(s) > 0 and not (m - s),
            "every key of popgate.conf(5) is in conf/popgate.conf",
            "missing from the sample: " + fmt(m - s))
-    c = code_keys()
-    if c is None:
-        report(False, "conf_keys.c conf_keys[] matches popgate.conf(5)", "conf_keys[] not found")
-    else:
-        report(c == m, "conf_keys.c conf_keys[] matches popgate.conf(5)",
-               "only in conf_keys.c: %s; only in the man page: %s" % (fmt(c - m), fmt(m - c)))
+    rows = table_rows()
+    if isinstance(rows, str) or not rows:
+        report(False, "the key table (conf_keys.c) matches popgate.conf(5)", rows or "no rows")
+        return
+    c = code_keys(rows)
+    report(c == m, "the key table (conf_keys.c) matches popgate.conf(5)",
+           "only in the table: %s; only in the man page: %s" % (fmt(c - m), fmt(m - c)))
 
 
 # ------------------------------------------------------------ man pages
