@@ -177,15 +177,52 @@ static int conf_check_file(const char *value, const char **error_r)
 	return 0;
 }
 
-/* A mailbox name sent as an IMAP atom: no quoting, no modified UTF-7. */
+/* The well-formed UTF-8 character at s (not overlong, no surrogate, at
+   most U+10FFFF): its length, and its code point in *cp_r; 0 if none. */
+static size_t conf_utf8_char(const unsigned char *s, unsigned int *cp_r)
+{
+	unsigned int cp, n;
+
+	if (s[0] < 0x80)
+		n = 1, cp = s[0];
+	else if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	for (unsigned int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cp_r = cp;
+	return n;
+}
+
+/* The IMAP command builders quote the name, so spaces, quotes and
+   specials are fine ("Deleted Items"); what no IMAP string may hold is a
+   control character. Non-ASCII is UTF-8, which the server understands
+   after ENABLE UTF8=ACCEPT; others want modified UTF-7 (RFC 3501 5.1.3). */
 static int conf_check_mailbox(const char *value, const char **error_r)
 {
-	for (const char *p = value; *p != '\0'; p++) {
-		unsigned char c = (unsigned char)*p;
+	const unsigned char *p = (const unsigned char *)value;
+	unsigned int cp;
+	size_t n;
 
-		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\", c) != NULL) {
-			*error_r = "must be an IMAP atom: printable ASCII without "
-				"spaces, quotes, ( ) { % * or \\";
+	for (; *p != '\0'; p += n) {
+		n = conf_utf8_char(p, &cp);
+		if (n == 0) {
+			*error_r = "not valid UTF-8";
+			return -1;
+		}
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			*error_r = "control characters are not allowed";
 			return -1;
 		}
 	}

@@ -145,10 +145,16 @@ static const struct {
 	  "no such file" },
 	{ "[upstream]\nhost = h\ntimeout = 0\n", 3, "out of range (1s..10m)" },
 	{ "[upstream]\nhost = h\ntimeout = 11m\n", 3, "out of range (1s..10m)" },
-	{ "[upstream]\nhost = h\nmailbox = My Mail\n", 3, "IMAP atom" },
-	{ "[upstream]\nhost = h\nmailbox = \"INBOX\"\n", 3, "IMAP atom" },
-	{ "[upstream]\nhost = h\nmailbox = {5}\n", 3, "IMAP atom" },
-	{ "[upstream]\nhost = h\nmailbox = Entw\xc3\xbcrfe\n", 3, "IMAP atom" },
+	/* mailbox names are quoted when sent (test_conf_keys.c): only
+	   control characters and what is not UTF-8 are refused */
+	{ "[upstream]\nhost = h\nmailbox = Entw\xfcrfe\n", 3, "not valid UTF-8" },
+	{ "[upstream]\nhost = h\nmailbox = a\tb\n", 3, "control characters" },
+	{ "[upstream]\nhost = h\nmailbox = a\x7f" "b\n", 3, "control characters" },
+	{ "[upstream]\nhost = h\nmailbox = a\xc2\x85" "b\n", 3, "control characters" },
+	{ "[upstream]\nhost = h\nmailbox = a\xc0\xaf" "b\n", 3, "not valid UTF-8" },
+	{ "[upstream]\nhost = h\nmailbox = a\xed\xa0\x80" "b\n", 3, "not valid UTF-8" },
+	{ "[upstream]\nhost = h\nmailbox = a\xe2\x82\n", 3, "not valid UTF-8" },
+	{ "[upstream]\nhost = h\nmailbox = a\xf4\x90\x80\x80\n", 3, "not valid UTF-8" },
 	{ "[upstream]\nhost = h\nmailbox =\n", 3, "must be 1 to 200 characters" },
 	{ "[upstream]\nhost = h\n[log]\ntarget = file\n", 4,
 	  "expected stderr or syslog" },
@@ -286,7 +292,7 @@ static const struct {
 	{ "[upstream]\nhost = h\n[policy]\ndelete_action = nuke\n", 4, "delete_action" },
 	{ "[upstream]\nhost = h\n[policy]\nnew_device_sees = some\n", 4, "new_device_sees" },
 	{ "[upstream]\nhost = h\n[policy]\nmark_seen_on_retr = maybe\n", 4, "mark_seen_on_retr" },
-	{ "[upstream]\nhost = h\n[policy]\ntrash_mailbox = Tr ash\n", 4, "atom" },
+	{ "[upstream]\nhost = h\n[policy]\ntrash_mailbox = Tr\x01" "ash\n", 4, "control" },
 };
 
 /* Cross-key errors name the file (there is no single line to blame). */

@@ -1,6 +1,6 @@
 /* The key table (conf_keys.c) and its typed setters, through conf_load:
    every row's default, range ends and duplicate rule, adversarial values
-   for each type, the exported value names.
+   for each type, mailbox names, the exported value names.
 
    "test_conf_keys --list" prints the table as JSON lines instead, for the
    documentation check of tests/packaging/run.py. */
@@ -381,6 +381,29 @@ START_TEST(bad_value)
 }
 END_TEST
 
+/* Mailbox names: the builders quote them, so anything but control
+   characters and bytes that are not UTF-8 is fine. */
+static const char *const good_mailboxes[] = {
+	"Deleted Items", "My Mail", "\"INBOX\"", "{5}", "a\\b", "%*()", "[Gmail]/Trash",
+	"Entw&APw-rfe", "Entw\xc3\xbcrfe", "\xe5\x9e\x83\xe5\x9c\xbe", "\xf0\x9f\x93\xa5 in", "x",
+};
+
+START_TEST(mailbox_names)
+{
+	char text[256];
+	struct conf *conf;
+
+	snprintf(text, sizeof(text), "[upstream]\nhost = h\nmailbox = %s\n[policy]\n"
+		 "trash_mailbox = %s\n[route x.example]\nhost = h\nmailbox = %s\n",
+		 good_mailboxes[_i], good_mailboxes[_i], good_mailboxes[_i]);
+	conf = load_ok(text);
+	ck_assert_str_eq(conf->upstream->mailbox, good_mailboxes[_i]);
+	ck_assert_str_eq(conf->trash_mailbox, good_mailboxes[_i]);
+	ck_assert_str_eq(conf->routes[0].mailbox, good_mailboxes[_i]);
+	conf_free(&conf);
+}
+END_TEST
+
 START_TEST(mailbox_longest)
 {
 	char text[512], name[190];
@@ -515,6 +538,7 @@ static Suite *conf_keys_suite(void)
 
 	tc = tcase_create("setters");
 	tcase_add_loop_test(tc, bad_value, 0, N(bad_values));
+	tcase_add_loop_test(tc, mailbox_names, 0, N(good_mailboxes));
 	tcase_add_test(tc, mailbox_longest);
 	tcase_add_test(tc, value_names);
 	tcase_add_test(tc, accepted_forms);
