@@ -8,16 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <syslog.h>
 
-#define CONF_DEFAULT_LISTEN_HOST "127.0.0.1"
-#define CONF_DEFAULT_LISTEN_PORT 1110
 #define CONF_NKEYS conf_key_count
 
-/* "route" stands for the "[route DOMAIN]" sections. */
-static const char *const conf_sections[] = { "server", "upstream", "log",
-					     "tls", "cache", "policy", "process",
-					     "metrics", "route", NULL };
 __attribute__((format(printf, 2, 3)))
 static void conf_error(struct conf_ctx *ctx, const char *fmt, ...)
 {
@@ -37,37 +30,38 @@ static bool conf_is_route(const char *name, size_t len)
 		memcmp(name, CONF_ROUTE_PREFIX, strlen(CONF_ROUTE_PREFIX)) == 0;
 }
 
+/* A section of the key table, or a "[route DOMAIN]". */
 static bool conf_section_known(const char *name, size_t len)
 {
-	unsigned int i;
-
 	if (conf_is_route(name, len))
 		return true;
-	for (i = 0; conf_sections[i] != NULL; i++) {
-		if (strcmp(conf_sections[i], "route") != 0 &&
-		    strlen(conf_sections[i]) == len &&
-		    memcmp(conf_sections[i], name, len) == 0)
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		if (strlen(conf_keys[i].section) == len &&
+		    memcmp(conf_keys[i].section, name, len) == 0)
 			return true;
 	}
 	return false;
 }
 
-static void conf_upstream_init(struct conf_upstream *up)
-{
-	memset(up, 0, sizeof(*up));
-	up->name = "default";
-	up->tls = CONF_TLS_IMAPS;
-	up->verify = true;
-	up->timeout_secs = 30;
-	up->login_name = CONF_LOGIN_FULL;
-}
-
 static void conf_upstream_clear(struct conf_upstream *up)
 {
 	free(up->domain);
-	free(up->host);
-	free(up->ca_file);
-	free(up->mailbox);
+	up->domain = NULL;
+	conf_free_strings(up, true);
+}
+
+/* The defaults of the [upstream] rows; -1 only when out of memory. */
+static int conf_upstream_init(struct conf_upstream *up)
+{
+	const char *why;
+
+	memset(up, 0, sizeof(*up));
+	up->name = "default";
+	if (conf_apply_defaults(up, true, false, &why) < 0) {
+		conf_upstream_clear(up);
+		return -1;
+	}
+	return 0;
 }
 
 /* A route's domain: a DNS name, stored in lower case. */
@@ -111,11 +105,12 @@ static void conf_enter_section(struct conf_ctx *ctx, const char *name, size_t le
 	if (len == strlen("upstream") && memcmp(name, "upstream", len) == 0) {
 		if (conf->upstream == NULL) {
 			conf->upstream = malloc(sizeof(*conf->upstream));
-			if (conf->upstream == NULL) {
+			if (conf->upstream == NULL || conf_upstream_init(conf->upstream) < 0) {
+				free(conf->upstream);
+				conf->upstream = NULL;
 				conf_error(ctx, "out of memory");
 				return;
 			}
-			conf_upstream_init(conf->upstream);
 			conf->upstream->line = ctx->lineno;
 		}
 		ctx->route = -1;
@@ -152,20 +147,21 @@ static void conf_enter_section(struct conf_ctx *ctx, const char *name, size_t le
 		return;
 	}
 	conf->routes = routes;
-	conf_upstream_init(&routes[conf->route_count]);
-	routes[conf->route_count].line = ctx->lineno;
-	routes[conf->route_count].domain = strdup(domain);
-	if (routes[conf->route_count].domain == NULL) {
+	if (conf_upstream_init(&routes[conf->route_count]) < 0) {
 		conf_error(ctx, "out of memory");
 		return;
 	}
-	routes[conf->route_count].name = routes[conf->route_count].domain;
+	/* Counted at once: conf_free then frees what the defaults hold. */
 	ctx->route = (int)conf->route_count++;
-	/* Each route has its own set of keys. */
-	for (i = 0; i < CONF_NKEYS; i++) {
-		if (strcmp(conf_keys[i].section, "route") == 0)
-			ctx->seen_line[i] = 0;
+	routes[ctx->route].line = ctx->lineno;
+	routes[ctx->route].domain = strdup(domain);
+	if (routes[ctx->route].domain == NULL) {
+		conf_error(ctx, "out of memory");
+		return;
 	}
+	routes[ctx->route].name = routes[ctx->route].domain;
+	/* Each route has its own set of keys. */
+	memset(ctx->route_seen_line, 0, sizeof(ctx->route_seen_line));
 }
 
 /*
@@ -231,12 +227,30 @@ static char *conf_read_line(char *str, int num, void *stream)
 	return str;
 }
 
+static const struct conf_key *conf_key_find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		if (strcmp(conf_keys[i].section, section) == 0 &&
+		    strcmp(conf_keys[i].name, name) == 0)
+			return &conf_keys[i];
+	}
+	return NULL;
+}
+
+/* The upstream whose section is being read ([upstream] or a route). */
+static struct conf_upstream *conf_ctx_upstream(struct conf_ctx *ctx)
+{
+	return ctx->route >= 0 ? &ctx->conf->routes[ctx->route] : ctx->conf->upstream;
+}
+
 static int conf_ini_handler(void *user, const char *section,
 			    const char *name, const char *value)
 {
 	struct conf_ctx *ctx = user;
-	const char *why = NULL, *shown = section;
-	unsigned int i;
+	const char *why = NULL, *shown = section, *kind;
+	const struct conf_key *key;
+	unsigned int *seen, i;
+	char buf[160];
 
 	if (ctx->error_line != 0)
 		return 0;
@@ -257,85 +271,50 @@ static int conf_ini_handler(void *user, const char *section,
 		conf_error(ctx, "'%s' is not inside a section header popgate recognised", name);
 		return 0;
 	}
-	if (strcmp(section, "route") == 0)
+	/* A route takes the keys of [upstream]. */
+	kind = strcmp(section, "route") == 0 ? "route " : "";
+	if (kind[0] != '\0')
 		shown = ctx->conf->routes[ctx->route].domain;
-	for (i = 0; i < CONF_NKEYS; i++) {
-		if (strcmp(conf_keys[i].section, section) == 0 &&
-		    strcmp(conf_keys[i].name, name) == 0)
-			break;
-	}
-	if (i == CONF_NKEYS) {
-		conf_error(ctx, "unknown key '%s' in [%s%s]", name,
-			   strcmp(section, "route") == 0 ? "route " : "", shown);
+	key = conf_key_find(kind[0] != '\0' ? "upstream" : section, name);
+	if (key == NULL) {
+		conf_error(ctx, "unknown key '%s' in [%s%s]", name, kind, shown);
 		return 0;
 	}
-	if (ctx->seen_line[i] != 0 && !conf_keys[i].repeatable) {
-		conf_error(ctx, "'%s' in [%s%s] given twice (first on line %u)", name,
-			   ctx->route >= 0 && strcmp(section, "route") == 0 ? "route " : "",
-			   shown, ctx->seen_line[i]);
+	i = (unsigned int)(key - conf_keys);
+	seen = kind[0] != '\0' ? ctx->route_seen_line : ctx->seen_line;
+	if (seen[i] != 0 && (key->flags & CONF_REPEATABLE) == 0) {
+		conf_error(ctx, "'%s' in [%s%s] given twice (first on line %u)", name, kind, shown,
+			   seen[i]);
 		return 0;
 	}
-	if (ctx->seen_line[i] == 0)
-		ctx->seen_line[i] = ctx->lineno;
-	if (conf_keys[i].set(ctx, value, &why) < 0) {
-		conf_error(ctx, "bad value for '%s' in [%s%s]: %s", name,
-			   strcmp(section, "route") == 0 ? "route " : "", shown, why);
+	if (seen[i] == 0)
+		seen[i] = ctx->lineno;
+	if (key->set(key, conf_key_upstream(key) ? (void *)conf_ctx_upstream(ctx) :
+		     (void *)ctx->conf, value, &why) < 0) {
+		conf_error(ctx, "bad value for '%s' in [%s%s]: %s", name, kind, shown,
+			   conf_key_error(key, why, buf, sizeof(buf)));
 		return 0;
 	}
 	return 1;
 }
 
-/* Defaults for everything, but no listen address and no port yet: those
-   depend on what the file says (see conf_imply). */
+/* The defaults of every row but the late ones (no listen address yet)
+   and the implied ones (no port: it depends on tls). */
 static struct conf *conf_alloc(void)
 {
 	struct conf *conf = calloc(1, sizeof(*conf));
+	const char *why;
 
-	if (conf == NULL)
-		return NULL;
-	conf->idle_timeout_secs = 600;
-	conf->max_connections = 1000;
-	conf->max_bad_commands = 10;
-	conf->max_connections_per_ip = 50;
-	conf->auth_fail_delay_ms = 1000;
-	conf->auth_fail_delay_max_ms = 15000;
-	conf->auth_fail_window_secs = 900;
-	conf->max_session_secs = 7200;
-	conf->login_delay_secs = 0;
-	conf->shutdown_grace_secs = 10;
-	conf->greeting = strdup("popgate ready");
-	conf->log_facility = LOG_MAIL;
-	conf->log_target = LOG_TARGET_STDERR;
-	conf->log_level = LOG_LEVEL_INFO;
-	conf->log_ident = strdup("popgate");
-	conf->plaintext_auth = CONF_PLAINTEXT_LOCAL;
-	conf->cache_url = strdup("auto");
-	conf->cache_state_dir = strdup("/var/lib/popgate");
-	conf->cache_redis_server = strdup("redis-server");
-	conf->cache_timeout_ms = 2000;
-	conf->lock_ttl_secs = 120;
-	conf->device_separator = '#';
-	conf->delete_action = CONF_DELETE_HIDE;
-	conf->mark_seen_on_retr = true;
-	conf->new_device_sees = CONF_NEW_DEVICE_ALL;
-	conf->local_network_count = 2;
-	if (conf_parse_cidr("127.0.0.0/8", &conf->local_networks[0], &(const char *){ NULL }) < 0 ||
-	    conf_parse_cidr("::1/128", &conf->local_networks[1], &(const char *){ NULL }) < 0)
-		conf->local_network_count = 0;
-	if (conf->greeting == NULL ||
-	    conf->log_ident == NULL || conf->cache_url == NULL ||
-	    conf->cache_state_dir == NULL || conf->cache_redis_server == NULL)
+	if (conf != NULL && conf_apply_defaults(conf, false, false, &why) < 0)
 		conf_free(&conf);
 	return conf;
 }
 
-static int conf_upstream_imply(struct conf_upstream *up)
+static void conf_upstream_imply(struct conf_upstream *up)
 {
+	up->port_set = up->port != 0;
 	if (!up->port_set)
 		up->port = up->tls == CONF_TLS_IMAPS ? 993 : 143;
-	if (up->mailbox == NULL && (up->mailbox = strdup("INBOX")) == NULL)
-		return -1;
-	return 0;
 }
 
 static int conf_route_cmp(const void *a, const void *b)
@@ -344,23 +323,20 @@ static int conf_route_cmp(const void *a, const void *b)
 		      ((const struct conf_upstream *)b)->domain);
 }
 
+/* What follows from the whole file: ports by tls, the default listen
+   address when none is given (neither listen nor listen_tls). */
 static int conf_imply(struct conf *conf)
 {
-	if (conf->upstream != NULL && conf_upstream_imply(conf->upstream) < 0)
-		return -1;
-	for (unsigned int i = 0; i < conf->route_count; i++) {
-		if (conf_upstream_imply(&conf->routes[i]) < 0)
-			return -1;
-	}
+	const char *why;
+
+	if (conf->upstream != NULL)
+		conf_upstream_imply(conf->upstream);
+	for (unsigned int i = 0; i < conf->route_count; i++)
+		conf_upstream_imply(&conf->routes[i]);
 	if (conf->route_count > 1)
 		qsort(conf->routes, conf->route_count, sizeof(conf->routes[0]), conf_route_cmp);
-	if (conf->listen_count == 0) {
-		conf->listen[0].host = strdup(CONF_DEFAULT_LISTEN_HOST);
-		if (conf->listen[0].host == NULL)
-			return -1;
-		conf->listen[0].port = CONF_DEFAULT_LISTEN_PORT;
-		conf->listen_count = 1;
-	}
+	if (conf->listen_count == 0 && conf_apply_defaults(conf, false, true, &why) < 0)
+		return -1;
 	return 0;
 }
 
@@ -384,16 +360,22 @@ static void conf_msg(char **error_r, const char *fmt, ...)
 	va_end(args);
 }
 
-/* Line of a key's first occurrence (0 if not given). */
+/* Line of a key's first occurrence outside [route] (0 if not given). */
 static unsigned int conf_key_line(const struct conf_ctx *ctx, const char *section,
 				  const char *name)
 {
-	for (unsigned int i = 0; i < CONF_NKEYS; i++) {
-		if (strcmp(conf_keys[i].section, section) == 0 &&
-		    strcmp(conf_keys[i].name, name) == 0)
-			return ctx->seen_line[i];
-	}
-	return 0;
+	const struct conf_key *key = conf_key_find(section, name);
+
+	return key != NULL ? ctx->seen_line[key - conf_keys] : 0;
+}
+
+/* The first given of two keys (0 if neither). */
+static unsigned int conf_first_line(const struct conf_ctx *ctx, const char *section,
+				    const char *a, const char *b)
+{
+	unsigned int la = conf_key_line(ctx, section, a), lb = conf_key_line(ctx, section, b);
+
+	return la != 0 && (lb == 0 || la < lb) ? la : lb;
 }
 
 /* Every upstream needs a host, and someone must serve logins. */
@@ -457,11 +439,12 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 	else if (conf_missing_host(&ctx, path, error_r))
 		;
 	else if (ctx.conf->auth_fail_delay_max_ms < ctx.conf->auth_fail_delay_ms)
-		conf_msg(error_r, "%s:%u: auth_fail_delay_max (default 15s) is less than "
+		conf_msg(error_r, "%s:%u: auth_fail_delay_max (default %s) is less than "
 			 "auth_fail_delay", path,
 			 conf_key_line(&ctx, "server", "auth_fail_delay_max") != 0 ?
 			 conf_key_line(&ctx, "server", "auth_fail_delay_max") :
-			 conf_key_line(&ctx, "server", "auth_fail_delay"));
+			 conf_key_line(&ctx, "server", "auth_fail_delay"),
+			 conf_key_find("server", "auth_fail_delay_max")->def);
 	else if (ctx.conf->daemon && ctx.conf->log_target == LOG_TARGET_STDERR)
 		conf_msg(error_r, "%s:%u: daemon = yes needs [log] target = syslog "
 			 "(a daemon's stderr goes nowhere)", path,
@@ -471,14 +454,15 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 			 conf_key_line(&ctx, "process", "group"));
 	else if ((ctx.conf->tls_cert_file == NULL) != (ctx.conf->tls_key_file == NULL))
 		conf_msg(error_r, "%s:%u: [tls] needs both cert_file and key_file", path,
-			 ctx.tls_file_line);
+			 conf_first_line(&ctx, "tls", "cert_file", "key_file"));
 	else if (ctx.conf->plaintext_auth == CONF_PLAINTEXT_TLS_ONLY &&
 		 ctx.conf->tls_cert_file == NULL)
 		conf_msg(error_r, "%s: plaintext_auth = tls-only needs [tls] cert_file and "
 			 "key_file (without TLS nobody could log in)", path);
-	else if (ctx.listen_tls_line != 0 && ctx.conf->tls_cert_file == NULL)
+	else if (conf_key_line(&ctx, "server", "listen_tls") != 0 &&
+		 ctx.conf->tls_cert_file == NULL)
 		conf_msg(error_r, "%s:%u: listen_tls needs [tls] cert_file and key_file",
-			 path, ctx.listen_tls_line);
+			 path, conf_key_line(&ctx, "server", "listen_tls"));
 	else if (conf_imply(ctx.conf) < 0 ||
 		 (ctx.conf->path = strdup(path)) == NULL)
 		conf_msg(error_r, "%s: out of memory", path);
@@ -507,27 +491,14 @@ void conf_free(struct conf **conf_p)
 	for (i = 0; i < conf->listen_count; i++)
 		free(conf->listen[i].host);
 	free(conf->path);
-	free(conf->greeting);
 	if (conf->upstream != NULL)
 		conf_upstream_clear(conf->upstream);
 	free(conf->upstream);
 	for (i = 0; i < conf->route_count; i++)
 		conf_upstream_clear(&conf->routes[i]);
 	free(conf->routes);
-	free(conf->log_ident);
-	free(conf->pid_file);
-	free(conf->user);
-	free(conf->group);
 	free(conf->metrics_host);
-	free(conf->cache_url);
-	if (conf->cache_password != NULL)
-		explicit_bzero(conf->cache_password, strlen(conf->cache_password));
-	free(conf->cache_password);
-	free(conf->cache_state_dir);
-	free(conf->cache_redis_server);
-	free(conf->trash_mailbox);
-	free(conf->tls_cert_file);
-	free(conf->tls_key_file);
+	conf_free_strings(conf, false);
 	free(conf);
 	*conf_p = NULL;
 }

@@ -4,6 +4,11 @@
 /*
  * popgate configuration: one INI file (inih). Loaded once at start (and on
  * reload into a fresh struct); read-only after loading.
+ *
+ * Every key is one row of the table in conf_keys.c: its section, the field
+ * below it sets, its default, its range. The defaults are not repeated
+ * here; conf_key_info() lists them, and so do the sample conf/popgate.conf,
+ * popgate.conf(5) and the README (tests/packaging compares all four).
  */
 
 #include <stdbool.h>
@@ -16,14 +21,14 @@
 #define CONF_MAX_NETWORKS 16
 
 enum conf_tls_mode {
-	CONF_TLS_IMAPS,    /* implicit TLS (default, port 993) */
+	CONF_TLS_IMAPS,    /* implicit TLS (port 993) */
 	CONF_TLS_STARTTLS, /* plain connect, STARTTLS required (port 143) */
 	CONF_TLS_NONE,     /* plaintext IMAP: loopback/test only, warned */
 };
 
 /* What QUIT does with the messages a device DELE'd. */
 enum conf_delete_action {
-	CONF_DELETE_HIDE,     /* hidden for this device only (default) */
+	CONF_DELETE_HIDE,     /* hidden for this device only */
 	CONF_DELETE_HIDE_ALL, /* hidden for every POP3 device of the account */
 	CONF_DELETE_TRASH,    /* moved to the upstream Trash */
 	CONF_DELETE_EXPUNGE,  /* deleted upstream */
@@ -31,13 +36,13 @@ enum conf_delete_action {
 
 /* What a device seen for the first time gets. */
 enum conf_new_device {
-	CONF_NEW_DEVICE_ALL,  /* the whole mailbox (default) */
+	CONF_NEW_DEVICE_ALL,  /* the whole mailbox */
 	CONF_NEW_DEVICE_NEW,  /* only mail arriving from then on */
 };
 
 /* Which name the upstream login uses. */
 enum conf_login_name {
-	CONF_LOGIN_FULL,       /* the login name as given (default) */
+	CONF_LOGIN_FULL,       /* the login name as given */
 	CONF_LOGIN_LOCAL_PART, /* without "@domain" */
 };
 
@@ -46,14 +51,15 @@ struct conf_upstream {
 	char *domain;                      /* lower case; NULL for [upstream] */
 	const char *name;                  /* "default" or the domain: logs, metrics */
 	char *host;                        /* required */
-	uint16_t port;                     /* default 993 / 143 by tls */
-	enum conf_tls_mode tls;            /* default imaps */
-	bool verify;                       /* default yes */
+	uint16_t port;                     /* given, else 993 / 143 by tls */
+	enum conf_tls_mode tls;
+	bool verify;
 	char *ca_file;                     /* NULL: system store */
-	unsigned int timeout_secs;         /* default 30: connect and reply */
-	char *mailbox;                     /* default "INBOX" */
-	enum conf_login_name login_name;   /* default full */
-	bool port_set;
+	unsigned int timeout_secs;         /* connect and each reply */
+	char *mailbox;                     /* quoted when sent: any ASCII
+					      without control characters */
+	enum conf_login_name login_name;
+	bool port_set;                     /* port given in the file */
 	unsigned int line;                 /* its section header, for errors */
 };
 
@@ -68,7 +74,7 @@ struct conf_listen {
 
 /* Where plaintext USER/PASS and AUTH PLAIN are accepted without TLS. */
 enum conf_plaintext_auth {
-	CONF_PLAINTEXT_LOCAL,    /* only from local_networks (default) */
+	CONF_PLAINTEXT_LOCAL,    /* only from local_networks */
 	CONF_PLAINTEXT_TLS_ONLY, /* never without TLS */
 	CONF_PLAINTEXT_ALWAYS,
 };
@@ -79,20 +85,20 @@ struct conf {
 	/* [server] */
 	struct conf_listen listen[CONF_MAX_LISTEN];
 	unsigned int listen_count;         /* listen = host:port, repeatable */
-	unsigned int idle_timeout_secs;    /* default 600 (RFC 1939) */
-	unsigned int max_connections;      /* default 1000 */
-	unsigned int max_bad_commands;     /* default 10: then disconnect */
-	unsigned int max_connections_per_ip; /* default 50; 0: no limit */
-	unsigned int auth_fail_delay_ms;   /* default 1000: first failure */
-	unsigned int auth_fail_delay_max_ms; /* default 15000: doubling stops */
-	unsigned int auth_fail_window_secs; /* default 900: failures forgotten */
-	unsigned int max_session_secs;     /* default 7200 */
-	unsigned int login_delay_secs;     /* default 0: LOGIN-DELAY not used */
-	unsigned int shutdown_grace_secs;  /* default 10: after SIGTERM */
-	char *greeting;                    /* default "popgate ready" */
-	enum conf_plaintext_auth plaintext_auth; /* default local */
+	unsigned int idle_timeout_secs;    /* RFC 1939 autologout */
+	unsigned int max_connections;
+	unsigned int max_bad_commands;     /* then disconnect */
+	unsigned int max_connections_per_ip; /* 0: no limit */
+	unsigned int auth_fail_delay_ms;   /* first failure */
+	unsigned int auth_fail_delay_max_ms; /* doubling stops */
+	unsigned int auth_fail_window_secs; /* failures forgotten */
+	unsigned int max_session_secs;
+	unsigned int login_delay_secs;     /* 0: LOGIN-DELAY not used */
+	unsigned int shutdown_grace_secs;  /* after SIGTERM */
+	char *greeting;
+	enum conf_plaintext_auth plaintext_auth;
 	struct conf_cidr local_networks[CONF_MAX_NETWORKS];
-	unsigned int local_network_count;  /* default 127.0.0.0/8 ::1/128 */
+	unsigned int local_network_count;
 
 	/* [tls] client side: STLS on listen, implicit TLS on listen_tls */
 	char *tls_cert_file;               /* PEM chain; NULL: no TLS */
@@ -105,28 +111,29 @@ struct conf {
 	unsigned int route_count;
 
 	/* [cache] the per-device state store */
-	char *cache_url;                   /* default "auto" */
+	char *cache_url;                   /* "auto": a managed redis-server */
 	char *cache_password;              /* NULL: none */
-	char *cache_state_dir;             /* default "/var/lib/popgate" */
-	char *cache_redis_server;          /* default "redis-server" */
-	unsigned int cache_timeout_ms;     /* default 2000 */
-	unsigned int lock_ttl_secs;        /* default 120: device lock expiry */
+	char *cache_state_dir;
+	char *cache_redis_server;
+	unsigned int cache_timeout_ms;
+	unsigned int lock_ttl_secs;        /* device lock expiry */
 
 	/* [policy] */
-	char device_separator;             /* default '#' */
-	enum conf_delete_action delete_action;  /* default hide */
-	bool mark_seen_on_retr;            /* default yes */
-	enum conf_new_device new_device_sees;   /* default all */
-	char *trash_mailbox;               /* NULL: the SPECIAL-USE \Trash */
+	char device_separator;
+	enum conf_delete_action delete_action;
+	bool mark_seen_on_retr;
+	enum conf_new_device new_device_sees;
+	char *trash_mailbox;               /* NULL: the SPECIAL-USE \Trash; as
+					      mailbox above */
 
 	/* [log] */
-	enum log_target log_target;   /* default stderr */
-	enum log_level log_level;     /* default info */
-	char *log_ident;                   /* default "popgate" */
-	int log_facility;                  /* syslog facility, default mail */
+	enum log_target log_target;
+	enum log_level log_level;
+	char *log_ident;
+	int log_facility;                  /* a syslog LOG_* facility */
 
 	/* [process] */
-	bool daemon;                       /* default no: foreground */
+	bool daemon;                       /* false: foreground */
 	char *pid_file;                    /* NULL: none */
 	char *user;                        /* NULL: keep the starting user */
 	char *group;                       /* NULL: the user's primary group */
@@ -158,5 +165,39 @@ const struct conf_upstream *conf_route(const struct conf *conf, const char *doma
 
 /* Index of an upstream of conf: 0 for the default, 1 + i for routes[i]. */
 unsigned int conf_upstream_index(const struct conf *conf, const struct conf_upstream *up);
+
+/*
+ * The word the file uses for a value ("hide-all", "starttls", "debug",
+ * "local3"), for logs and messages, so that no module keeps a copy of the
+ * names; "?" for a value that is none of the enum's. Static strings.
+ */
+const char *conf_tls_mode_name(enum conf_tls_mode mode);
+const char *conf_delete_action_name(enum conf_delete_action action);
+const char *conf_new_device_name(enum conf_new_device sees);
+const char *conf_login_name_name(enum conf_login_name login);
+const char *conf_plaintext_auth_name(enum conf_plaintext_auth auth);
+const char *conf_log_target_name(enum log_target target);
+const char *conf_log_level_name(enum log_level level);
+const char *conf_log_facility_name(int facility);   /* a syslog LOG_* value */
+
+/* One key of the file, as the table in conf_keys.c has it. Static strings. */
+struct conf_key_info {
+	const char *section;  /* "server", "upstream", ... */
+	const char *name;
+	const char *type;     /* "bool", "number", "duration", "milliseconds",
+				 "string", "enum", "character", "port", "custom" */
+	const char *def;      /* the default as written in the file ("10m",
+				 "" for an empty value: none); NULL: none,
+				 see required and implied */
+	const char *min, *max; /* the range as written in the file; of a
+				  string: its length. NULL: none */
+	bool route;           /* also a key of every [route DOMAIN] */
+	bool repeatable;
+	bool required;        /* the section needs it (host) */
+	bool implied;         /* follows from other keys (port from tls) */
+};
+
+/* The i-th key (from 0) into *info_r; false past the last. */
+bool conf_key_info(size_t i, struct conf_key_info *info_r);
 
 #endif

@@ -1,117 +1,287 @@
-/* The keys of popgate.conf: one setter per key, and the table the loader
-   (conf.c) looks them up in. */
+/* The keys of popgate.conf: the table the loader (conf.c) reads them
+   with, the checks of string values, the few setters of their own, and
+   the names of the enum values. */
 
 #include "conf_private.h"
 #include "conf_value.h"
 
 #include <errno.h>
-#include <limits.h>
-#include <stdarg.h>
-#include <stdio.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <syslog.h>
 #include <unistd.h>
 
-#define CONF_GREETING_MAX 200
-#define CONF_MAILBOX_MAX 200
-#define CONF_IDENT_MAX 32
+#define CONF_STR(x) CONF_STR_(x)
+#define CONF_STR_(x) #x
 
-static const char *const conf_login_names[] = { "full", "local-part", NULL };
-_Static_assert(CONF_LOGIN_FULL == 0 && CONF_LOGIN_LOCAL_PART == 1, "conf_login_names order");
-static const char *const conf_delete_names[] = { "hide", "hide-all", "trash",
-						 "expunge", NULL };
-static const char *const conf_new_device_names[] = { "all", "new", NULL };
-_Static_assert(CONF_DELETE_HIDE == 0 && CONF_DELETE_HIDE_ALL == 1 &&
-	       CONF_DELETE_TRASH == 2 && CONF_DELETE_EXPUNGE == 3,
-	       "conf_delete_names order");
-_Static_assert(CONF_NEW_DEVICE_ALL == 0 && CONF_NEW_DEVICE_NEW == 1,
-	       "conf_new_device_names order");
-static const char *const conf_plaintext_names[] = { "local", "tls-only",
-						    "always", NULL };
-_Static_assert(CONF_PLAINTEXT_LOCAL == 0 && CONF_PLAINTEXT_TLS_ONLY == 1 &&
-	       CONF_PLAINTEXT_ALWAYS == 2, "conf_plaintext_names order");
-static const char *const conf_tls_names[] = { "imaps", "starttls", "none",
-					      NULL };
-static const char *const conf_target_names[] = { "stderr", "syslog", NULL };
-static const char *const conf_level_names[] = { "error", "warn", "info",
-						"debug", NULL };
+/* ------------------------------------------------------------ names */
 
-_Static_assert(CONF_TLS_IMAPS == 0 && CONF_TLS_STARTTLS == 1 &&
-	       CONF_TLS_NONE == 2, "conf_tls_names order");
-_Static_assert(LOG_TARGET_STDERR == 0 && LOG_TARGET_SYSLOG == 1,
-	       "conf_target_names order");
-_Static_assert(LOG_LEVEL_ERROR == 0 && LOG_LEVEL_WARN == 1 &&
-	       LOG_LEVEL_INFO == 2 && LOG_LEVEL_DEBUG == 3,
-	       "conf_level_names order");
+static const char *const conf_tls_names[] = {
+	[CONF_TLS_IMAPS] = "imaps", [CONF_TLS_STARTTLS] = "starttls",
+	[CONF_TLS_NONE] = "none", NULL
+};
+static const char *const conf_delete_names[] = {
+	[CONF_DELETE_HIDE] = "hide", [CONF_DELETE_HIDE_ALL] = "hide-all",
+	[CONF_DELETE_TRASH] = "trash", [CONF_DELETE_EXPUNGE] = "expunge", NULL
+};
+static const char *const conf_new_device_names[] = {
+	[CONF_NEW_DEVICE_ALL] = "all", [CONF_NEW_DEVICE_NEW] = "new", NULL
+};
+static const char *const conf_login_names[] = {
+	[CONF_LOGIN_FULL] = "full", [CONF_LOGIN_LOCAL_PART] = "local-part", NULL
+};
+static const char *const conf_plaintext_names[] = {
+	[CONF_PLAINTEXT_LOCAL] = "local", [CONF_PLAINTEXT_TLS_ONLY] = "tls-only",
+	[CONF_PLAINTEXT_ALWAYS] = "always", NULL
+};
+static const char *const conf_target_names[] = {
+	[LOG_TARGET_STDERR] = "stderr", [LOG_TARGET_SYSLOG] = "syslog", NULL
+};
+static const char *const conf_level_names[] = {
+	[LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARN] = "warn",
+	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug", NULL
+};
+static const char *const conf_facility_names[] = {
+	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
+	"local4", "local5", "local6", "local7", NULL
+};
+static const int conf_facility_values[] = {
+	LOG_MAIL, LOG_DAEMON, LOG_USER, LOG_LOCAL0, LOG_LOCAL1, LOG_LOCAL2,
+	LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5, LOG_LOCAL6, LOG_LOCAL7
+};
+/* Each character cannot start a device name and is rare in user names. */
+static const char *const conf_separator_names[] = {
+	"#", "+", "%", "!", "/", ":", ";", NULL
+};
 
-static int conf_set_string(char **dst, const char *value,
+#define CONF_NAMES(a) (sizeof(a) / sizeof((a)[0]) - 1)
+/* One name per value, no gap (the NULL would end the list early). */
+_Static_assert(CONF_NAMES(conf_tls_names) == CONF_TLS_NONE + 1, "conf_tls_names");
+_Static_assert(CONF_NAMES(conf_delete_names) == CONF_DELETE_EXPUNGE + 1, "conf_delete_names");
+_Static_assert(CONF_NAMES(conf_new_device_names) == CONF_NEW_DEVICE_NEW + 1,
+	       "conf_new_device_names");
+_Static_assert(CONF_NAMES(conf_login_names) == CONF_LOGIN_LOCAL_PART + 1, "conf_login_names");
+_Static_assert(CONF_NAMES(conf_plaintext_names) == CONF_PLAINTEXT_ALWAYS + 1,
+	       "conf_plaintext_names");
+_Static_assert(CONF_NAMES(conf_target_names) == LOG_TARGET_SYSLOG + 1, "conf_target_names");
+_Static_assert(CONF_NAMES(conf_level_names) == LOG_LEVEL_DEBUG + 1, "conf_level_names");
+_Static_assert(CONF_NAMES(conf_facility_names) ==
+	       sizeof(conf_facility_values) / sizeof(conf_facility_values[0]),
+	       "conf_facility_values");
+/* conf_set_enum stores an int. */
+_Static_assert(sizeof(enum conf_tls_mode) == sizeof(int) &&
+	       sizeof(enum conf_delete_action) == sizeof(int) &&
+	       sizeof(enum conf_new_device) == sizeof(int) &&
+	       sizeof(enum conf_login_name) == sizeof(int) &&
+	       sizeof(enum conf_plaintext_auth) == sizeof(int) &&
+	       sizeof(enum log_target) == sizeof(int) && sizeof(enum log_level) == sizeof(int),
+	       "enum fields are int-sized");
+
+static const char *conf_name_of(const char *const *names, size_t count, int value)
+{
+	return value >= 0 && (size_t)value < count ? names[value] : "?";
+}
+
+const char *conf_tls_mode_name(enum conf_tls_mode mode)
+{
+	return conf_name_of(conf_tls_names, CONF_NAMES(conf_tls_names), (int)mode);
+}
+
+const char *conf_delete_action_name(enum conf_delete_action action)
+{
+	return conf_name_of(conf_delete_names, CONF_NAMES(conf_delete_names), (int)action);
+}
+
+const char *conf_new_device_name(enum conf_new_device sees)
+{
+	return conf_name_of(conf_new_device_names, CONF_NAMES(conf_new_device_names), (int)sees);
+}
+
+const char *conf_login_name_name(enum conf_login_name login)
+{
+	return conf_name_of(conf_login_names, CONF_NAMES(conf_login_names), (int)login);
+}
+
+const char *conf_plaintext_auth_name(enum conf_plaintext_auth auth)
+{
+	return conf_name_of(conf_plaintext_names, CONF_NAMES(conf_plaintext_names), (int)auth);
+}
+
+const char *conf_log_target_name(enum log_target target)
+{
+	return conf_name_of(conf_target_names, CONF_NAMES(conf_target_names), (int)target);
+}
+
+const char *conf_log_level_name(enum log_level level)
+{
+	return conf_name_of(conf_level_names, CONF_NAMES(conf_level_names), (int)level);
+}
+
+const char *conf_log_facility_name(int facility)
+{
+	for (size_t i = 0; i < CONF_NAMES(conf_facility_names); i++) {
+		if (conf_facility_values[i] == facility)
+			return conf_facility_names[i];
+	}
+	return "?";
+}
+
+/* ------------------------------------------------------------ string checks */
+
+static int conf_check_greeting(const char *value, const char **error_r)
+{
+	for (const char *p = value; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c < 0x20 || c > 0x7e) {
+			*error_r = "printable ASCII only";
+			return -1;
+		}
+		/* A "<...>" in the banner is an APOP timestamp to a client
+		   (RFC 1939), and APOP is not offered. */
+		if (c == '<' || c == '>') {
+			*error_r = "'<' and '>' are not allowed (APOP timestamp)";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int conf_check_host(const char *value, const char **error_r)
+{
+	return conf_parse_host(value, error_r);
+}
+
+/* The daemon may change directory; a relative path would then name
+   another file. */
+static int conf_check_absolute(const char *value, const char **error_r)
+{
+	if (value[0] != '/') {
+		*error_r = "must be an absolute path";
+		return -1;
+	}
+	return 0;
+}
+
+/* Found now by --check rather than at the first TLS connect. */
+static int conf_check_file(const char *value, const char **error_r)
+{
+	if (conf_check_absolute(value, error_r) < 0)
+		return -1;
+	if (access(value, R_OK) < 0) {
+		*error_r = errno == ENOENT ? "no such file" :
+			errno == EACCES ? "permission denied" : "cannot read the file";
+		return -1;
+	}
+	return 0;
+}
+
+/* The well-formed UTF-8 character at s (not overlong, no surrogate, at
+   most U+10FFFF): its length, and its code point in *cp_r; 0 if none. */
+static size_t conf_utf8_char(const unsigned char *s, unsigned int *cp_r)
+{
+	unsigned int cp, n;
+
+	if (s[0] < 0x80)
+		n = 1, cp = s[0];
+	else if (s[0] >= 0xc2 && s[0] <= 0xdf)
+		n = 2, cp = s[0] & 0x1fu;
+	else if (s[0] >= 0xe0 && s[0] <= 0xef)
+		n = 3, cp = s[0] & 0x0fu;
+	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
+		n = 4, cp = s[0] & 0x07u;
+	else
+		return 0;
+	for (unsigned int i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3fu);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	*cp_r = cp;
+	return n;
+}
+
+/* The IMAP command builders quote the name, so spaces, quotes and
+   specials are fine ("Deleted Items"); what no IMAP string may hold is a
+   control character. Non-ASCII is UTF-8, which the server understands
+   after ENABLE UTF8=ACCEPT; others want modified UTF-7 (RFC 3501 5.1.3). */
+static int conf_check_mailbox(const char *value, const char **error_r)
+{
+	const unsigned char *p = (const unsigned char *)value;
+	unsigned int cp;
+	size_t n;
+
+	for (; *p != '\0'; p += n) {
+		n = conf_utf8_char(p, &cp);
+		if (n == 0) {
+			*error_r = "not valid UTF-8";
+			return -1;
+		}
+		if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f)) {
+			*error_r = "control characters are not allowed";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool conf_is_alpha(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool conf_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static int conf_check_ident(const char *value, const char **error_r)
+{
+	for (const char *p = value; *p != '\0'; p++) {
+		if (!conf_is_alpha(*p) && !conf_is_digit(*p) && strchr("-_.", *p) == NULL) {
+			*error_r = "letters, digits, '-', '_' and '.' only";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A user or group name as useradd(8) accepts them. */
+static int conf_check_account(const char *value, const char **error_r)
+{
+	for (const char *p = value; *p != '\0'; p++) {
+		if (!conf_is_alpha(*p) && *p != '_' &&
+		    (p == value || (!conf_is_digit(*p) && *p != '-' && *p != '.'))) {
+			*error_r = "letters, digits, '_', '-' and '.', not starting with a digit";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ setters of their own */
+
+/* listen, listen_tls: one more address into conf->listen. */
+static int conf_set_listen(const struct conf_key *key, void *base, const char *value,
 			   const char **error_r)
 {
-	char *s = strdup(value);
-
-	if (s == NULL) {
-		*error_r = "out of memory";
-		return -1;
-	}
-	free(*dst);
-	*dst = s;
-	return 0;
-}
-
-/* Duration parsed against the widest range first, so that a value out of
-   this key's range gets the key's own range in the message. */
-static int conf_duration_in(const char *value, unsigned int min,
-			    unsigned int max, const char *range,
-			    unsigned int *secs_r, const char **error_r)
-{
-	unsigned int v;
-
-	if (conf_parse_duration(value, UINT_MAX, &v, error_r) < 0)
-		return -1;
-	if (v < min || v > max) {
-		*error_r = range;
-		return -1;
-	}
-	*secs_r = v;
-	return 0;
-}
-
-static int conf_uint_in(const char *value, unsigned int min,
-			unsigned int max, const char *range,
-			unsigned int *value_r, const char **error_r)
-{
-	unsigned int v;
-
-	if (conf_parse_uint(value, 0, UINT_MAX, &v, error_r) < 0)
-		return -1;
-	if (v < min || v > max) {
-		*error_r = range;
-		return -1;
-	}
-	*value_r = v;
-	return 0;
-}
-
-static int conf_add_listen(struct conf_ctx *ctx, const char *value, bool tls,
-			   const char **error_r)
-{
-	struct conf *conf = ctx->conf;
+	struct conf *conf = base;
 	char host[256];
 	uint16_t port;
 	unsigned int i;
 
-	if (conf_parse_hostport(value, host, sizeof(host), &port,
-				error_r) < 0)
+	if (conf_parse_hostport(value, host, sizeof(host), &port, error_r) < 0)
 		return -1;
 	if (conf->listen_count == CONF_MAX_LISTEN) {
-		*error_r = "too many listen addresses (at most 8)";
+		*error_r = "too many listen addresses (at most " CONF_STR(CONF_MAX_LISTEN) ")";
 		return -1;
 	}
 	for (i = 0; i < conf->listen_count; i++) {
-		if (conf->listen[i].port == port &&
-		    strcmp(conf->listen[i].host, host) == 0) {
+		if (conf->listen[i].port == port && strcmp(conf->listen[i].host, host) == 0) {
 			*error_r = "the same address is already listed";
 			return -1;
 		}
@@ -122,40 +292,16 @@ static int conf_add_listen(struct conf_ctx *ctx, const char *value, bool tls,
 		return -1;
 	}
 	conf->listen[i].port = port;
-	conf->listen[i].tls = tls;
+	conf->listen[i].tls = (key->flags & CONF_TLS) != 0;
 	conf->listen_count++;
 	return 0;
 }
 
-static int conf_set_listen(struct conf_ctx *ctx, const char *value,
-			   const char **error_r)
+/* local_networks: the whole list, replacing the default. */
+static int conf_set_cidrs(const struct conf_key *key, void *base, const char *value,
+			  const char **error_r)
 {
-	return conf_add_listen(ctx, value, false, error_r);
-}
-
-static int conf_set_listen_tls(struct conf_ctx *ctx, const char *value,
-			       const char **error_r)
-{
-	if (ctx->listen_tls_line == 0)
-		ctx->listen_tls_line = ctx->lineno;
-	return conf_add_listen(ctx, value, true, error_r);
-}
-
-static int conf_set_plaintext_auth(struct conf_ctx *ctx, const char *value,
-				   const char **error_r)
-{
-	unsigned int i;
-
-	if (conf_parse_enum(value, conf_plaintext_names, &i, error_r) < 0)
-		return -1;
-	ctx->conf->plaintext_auth = (enum conf_plaintext_auth)i;
-	return 0;
-}
-
-static int conf_set_local_networks(struct conf_ctx *ctx, const char *value,
-				   const char **error_r)
-{
-	struct conf *conf = ctx->conf;
+	struct conf *conf = base;
 	char item[64];
 	const char *p = value;
 
@@ -172,7 +318,7 @@ static int conf_set_local_networks(struct conf_ctx *ctx, const char *value,
 			return -1;
 		}
 		if (conf->local_network_count == CONF_MAX_NETWORKS) {
-			*error_r = "too many networks (at most 16)";
+			*error_r = "too many networks (at most " CONF_STR(CONF_MAX_NETWORKS) ")";
 			return -1;
 		}
 		memcpy(item, p, len);
@@ -186,576 +332,134 @@ static int conf_set_local_networks(struct conf_ctx *ctx, const char *value,
 	return 0;
 }
 
-static int conf_set_idle_timeout(struct conf_ctx *ctx, const char *value,
-				 const char **error_r)
-{
-	return conf_duration_in(value, 1, 86400, "out of range (1s..1d)",
-				&ctx->conf->idle_timeout_secs, error_r);
-}
-
-static int conf_set_max_connections(struct conf_ctx *ctx, const char *value,
-				    const char **error_r)
-{
-	return conf_uint_in(value, 1, 1000000, "out of range (1..1000000)",
-			    &ctx->conf->max_connections, error_r);
-}
-
-static int conf_set_max_bad_commands(struct conf_ctx *ctx,
-				     const char *value, const char **error_r)
-{
-	return conf_uint_in(value, 1, 1000, "out of range (1..1000)",
-			    &ctx->conf->max_bad_commands, error_r);
-}
-
-static int conf_set_auth_fail_delay(struct conf_ctx *ctx, const char *value,
-				    const char **error_r)
-{
-	unsigned int v;
-
-	if (conf_parse_msecs(value, UINT_MAX, &v, error_r) < 0)
-		return -1;
-	if (v > 60000) {
-		*error_r = "out of range (0..60s)";
-		return -1;
-	}
-	ctx->conf->auth_fail_delay_ms = v;
-	return 0;
-}
-
-static int conf_set_greeting(struct conf_ctx *ctx, const char *value,
-			     const char **error_r)
-{
-	size_t i, len = strlen(value);
-
-	if (len == 0 || len > CONF_GREETING_MAX) {
-		*error_r = "must be 1 to 200 characters";
-		return -1;
-	}
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)value[i];
-
-		if (c < 0x20 || c > 0x7e) {
-			*error_r = "printable ASCII only";
-			return -1;
-		}
-		/* A "<...>" in the banner is an APOP timestamp to a
-		   client (RFC 1939), and APOP is not offered. */
-		if (c == '<' || c == '>') {
-			*error_r = "'<' and '>' are not allowed (APOP timestamp)";
-			return -1;
-		}
-	}
-	return conf_set_string(&ctx->conf->greeting, value, error_r);
-}
-
-/* The upstream whose section is being read ([upstream] or a route). */
-static struct conf_upstream *conf_cur_up(struct conf_ctx *ctx)
-{
-	return ctx->route >= 0 ? &ctx->conf->routes[ctx->route] : ctx->conf->upstream;
-}
-
-static int conf_set_upstream_host(struct conf_ctx *ctx, const char *value,
-				  const char **error_r)
-{
-	if (conf_parse_host(value, error_r) < 0)
-		return -1;
-	return conf_set_string(&conf_cur_up(ctx)->host, value, error_r);
-}
-
-static int conf_set_upstream_port(struct conf_ctx *ctx, const char *value,
-				  const char **error_r)
-{
-	struct conf_upstream *up = conf_cur_up(ctx);
-
-	if (conf_parse_port(value, &up->port, error_r) < 0)
-		return -1;
-	up->port_set = true;
-	return 0;
-}
-
-static int conf_set_upstream_tls(struct conf_ctx *ctx, const char *value,
-				 const char **error_r)
-{
-	unsigned int i;
-
-	if (conf_parse_enum(value, conf_tls_names, &i, error_r) < 0) {
-		*error_r = "expected imaps, starttls or none";
-		return -1;
-	}
-	conf_cur_up(ctx)->tls = (enum conf_tls_mode)i;
-	return 0;
-}
-
-static int conf_set_upstream_verify(struct conf_ctx *ctx, const char *value,
-				    const char **error_r)
-{
-	return conf_parse_bool(value, &conf_cur_up(ctx)->verify, error_r);
-}
-
-static int conf_set_upstream_login_name(struct conf_ctx *ctx, const char *value,
-					const char **error_r)
-{
-	unsigned int i;
-
-	if (conf_parse_enum(value, conf_login_names, &i, error_r) < 0) {
-		*error_r = "expected full or local-part";
-		return -1;
-	}
-	conf_cur_up(ctx)->login_name = (enum conf_login_name)i;
-	return 0;
-}
-
-/* An absolute path to a readable file, or "" for none (NULL). */
-static int conf_set_file(char **dst, const char *value, const char **error_r)
-{
-	if (value[0] == '\0') {
-		free(*dst);
-		*dst = NULL;
-		return 0;
-	}
-	/* The daemon may change directory; a relative path would then
-	   name another file. */
-	if (value[0] != '/') {
-		*error_r = "must be an absolute path";
-		return -1;
-	}
-	/* Found now by --check rather than at the first TLS connect. */
-	if (access(value, R_OK) < 0) {
-		*error_r = errno == ENOENT ? "no such file" :
-			errno == EACCES ? "permission denied" :
-			"cannot read the file";
-		return -1;
-	}
-	return conf_set_string(dst, value, error_r);
-}
-
-static int conf_set_upstream_ca_file(struct conf_ctx *ctx, const char *value,
-				     const char **error_r)
-{
-	return conf_set_file(&conf_cur_up(ctx)->ca_file, value, error_r);
-}
-
-static int conf_set_tls_cert_file(struct conf_ctx *ctx, const char *value,
-				  const char **error_r)
-{
-	if (ctx->tls_file_line == 0)
-		ctx->tls_file_line = ctx->lineno;
-	return conf_set_file(&ctx->conf->tls_cert_file, value, error_r);
-}
-
-static int conf_set_tls_key_file(struct conf_ctx *ctx, const char *value,
-				 const char **error_r)
-{
-	if (ctx->tls_file_line == 0)
-		ctx->tls_file_line = ctx->lineno;
-	return conf_set_file(&ctx->conf->tls_key_file, value, error_r);
-}
-
-static int conf_set_upstream_timeout(struct conf_ctx *ctx, const char *value,
-				     const char **error_r)
-{
-	return conf_duration_in(value, 1, 600, "out of range (1s..10m)",
-				&conf_cur_up(ctx)->timeout_secs, error_r);
-}
-
-/* A mailbox name sent as an IMAP atom: no quoting, no modified UTF-7. */
-static int conf_set_upstream_mailbox_into(char **dst, const char *value,
-					  const char **error_r)
-{
-	size_t i, len = strlen(value);
-
-	if (len == 0 || len > CONF_MAILBOX_MAX) {
-		*error_r = "must be 1 to 200 characters";
-		return -1;
-	}
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)value[i];
-
-		if (c <= 0x20 || c >= 0x7f || strchr("(){%*\"\\", c) != NULL) {
-			*error_r = "must be an IMAP atom: printable ASCII without "
-				"spaces, quotes, ( ) { % * or \\";
-			return -1;
-		}
-	}
-	return conf_set_string(dst, value, error_r);
-}
-
-static int conf_set_upstream_mailbox(struct conf_ctx *ctx, const char *value,
-				     const char **error_r)
-{
-	return conf_set_upstream_mailbox_into(&conf_cur_up(ctx)->mailbox, value, error_r);
-}
-
-static int conf_set_log_target(struct conf_ctx *ctx, const char *value,
-			       const char **error_r)
-{
-	unsigned int i;
-
-	if (conf_parse_enum(value, conf_target_names, &i, error_r) < 0) {
-		*error_r = "expected stderr or syslog";
-		return -1;
-	}
-	ctx->conf->log_target = (enum log_target)i;
-	return 0;
-}
-
-static int conf_set_log_level(struct conf_ctx *ctx, const char *value,
-			      const char **error_r)
-{
-	unsigned int i;
-
-	if (conf_parse_enum(value, conf_level_names, &i, error_r) < 0) {
-		*error_r = "expected error, warn, info or debug";
-		return -1;
-	}
-	ctx->conf->log_level = (enum log_level)i;
-	return 0;
-}
-
-static int conf_set_log_ident(struct conf_ctx *ctx, const char *value,
-			      const char **error_r)
-{
-	size_t i, len = strlen(value);
-
-	if (len == 0 || len > CONF_IDENT_MAX) {
-		*error_r = "must be 1 to 32 characters";
-		return -1;
-	}
-	for (i = 0; i < len; i++) {
-		char c = value[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-		      c == '.')) {
-			*error_r = "letters, digits, '-', '_' and '.' only";
-			return -1;
-		}
-	}
-	return conf_set_string(&ctx->conf->log_ident, value, error_r);
-}
-
-static int conf_set_cache_url(struct conf_ctx *ctx, const char *value,
-			      const char **error_r)
-{
-	/* The form is checked where it is used (cache_url_parse): only the
-	   obvious is refused here. */
-	if (value[0] == '\0') {
-		*error_r = "empty value (use auto)";
-		return -1;
-	}
-	return conf_set_string(&ctx->conf->cache_url, value, error_r);
-}
-
-static int conf_set_cache_password(struct conf_ctx *ctx, const char *value,
+/* [metrics] listen: host:port into two fields, or "" for off. */
+static int conf_set_metrics_listen(const struct conf_key *key, void *base, const char *value,
 				   const char **error_r)
 {
-	if (value[0] == '\0') {
-		free(ctx->conf->cache_password);
-		ctx->conf->cache_password = NULL;
-		return 0;
-	}
-	return conf_set_string(&ctx->conf->cache_password, value, error_r);
-}
-
-static int conf_set_cache_state_dir(struct conf_ctx *ctx, const char *value,
-				    const char **error_r)
-{
-	if (value[0] != '/') {
-		*error_r = "must be an absolute path";
-		return -1;
-	}
-	return conf_set_string(&ctx->conf->cache_state_dir, value, error_r);
-}
-
-static int conf_set_cache_redis_server(struct conf_ctx *ctx, const char *value,
-				       const char **error_r)
-{
-	if (value[0] == '\0') {
-		*error_r = "empty value";
-		return -1;
-	}
-	return conf_set_string(&ctx->conf->cache_redis_server, value, error_r);
-}
-
-static int conf_set_cache_timeout(struct conf_ctx *ctx, const char *value,
-				  const char **error_r)
-{
-	unsigned int ms;
-
-	if (conf_parse_msecs(value, UINT_MAX, &ms, error_r) < 0)
-		return -1;
-	if (ms < 10 || ms > 60000) {
-		*error_r = "out of range (10ms..60s)";
-		return -1;
-	}
-	ctx->conf->cache_timeout_ms = ms;
-	return 0;
-}
-
-static int conf_set_lock_ttl(struct conf_ctx *ctx, const char *value,
-			     const char **error_r)
-{
-	return conf_duration_in(value, 3, 3600, "out of range (3s..1h)",
-				&ctx->conf->lock_ttl_secs, error_r);
-}
-
-static int conf_set_device_separator(struct conf_ctx *ctx, const char *value,
-				     const char **error_r)
-{
-	/* One printable character that cannot start a device name and is
-	   rare in user names. */
-	if (strlen(value) != 1 || strchr("#+%!/:;", value[0]) == NULL) {
-		*error_r = "one of # + % ! / : ;";
-		return -1;
-	}
-	ctx->conf->device_separator = value[0];
-	return 0;
-}
-
-static int conf_set_delete_action(struct conf_ctx *ctx, const char *value,
-				  const char **error_r)
-{
-	unsigned int i;
-
-	if (conf_parse_enum(value, conf_delete_names, &i, error_r) < 0)
-		return -1;
-	ctx->conf->delete_action = (enum conf_delete_action)i;
-	return 0;
-}
-
-static int conf_set_mark_seen(struct conf_ctx *ctx, const char *value,
-			      const char **error_r)
-{
-	return conf_parse_bool(value, &ctx->conf->mark_seen_on_retr, error_r);
-}
-
-static int conf_set_new_device_sees(struct conf_ctx *ctx, const char *value,
-				    const char **error_r)
-{
-	unsigned int i;
-
-	if (conf_parse_enum(value, conf_new_device_names, &i, error_r) < 0)
-		return -1;
-	ctx->conf->new_device_sees = (enum conf_new_device)i;
-	return 0;
-}
-
-static int conf_set_trash_mailbox(struct conf_ctx *ctx, const char *value,
-				  const char **error_r)
-{
-	if (value[0] == '\0') {
-		free(ctx->conf->trash_mailbox);
-		ctx->conf->trash_mailbox = NULL;
-		return 0;
-	}
-	return conf_set_upstream_mailbox_into(&ctx->conf->trash_mailbox, value, error_r);
-}
-
-static int conf_set_max_connections_per_ip(struct conf_ctx *ctx, const char *value,
-					   const char **error_r)
-{
-	return conf_uint_in(value, 0, 1000000, "out of range (0..1000000, 0: no limit)",
-			    &ctx->conf->max_connections_per_ip, error_r);
-}
-
-static int conf_msecs_in(const char *value, unsigned int max, const char *range,
-			 unsigned int *ms_r, const char **error_r)
-{
-	unsigned int v;
-
-	if (conf_parse_msecs(value, UINT_MAX, &v, error_r) < 0)
-		return -1;
-	if (v > max) {
-		*error_r = range;
-		return -1;
-	}
-	*ms_r = v;
-	return 0;
-}
-
-static int conf_set_auth_fail_delay_max(struct conf_ctx *ctx, const char *value,
-					const char **error_r)
-{
-	return conf_msecs_in(value, 300000, "out of range (0..5m)",
-			     &ctx->conf->auth_fail_delay_max_ms, error_r);
-}
-
-static int conf_set_auth_fail_window(struct conf_ctx *ctx, const char *value,
-				     const char **error_r)
-{
-	return conf_duration_in(value, 60, 86400, "out of range (1m..1d)",
-				&ctx->conf->auth_fail_window_secs, error_r);
-}
-
-static int conf_set_max_session_time(struct conf_ctx *ctx, const char *value,
-				     const char **error_r)
-{
-	return conf_duration_in(value, 1, 7 * 86400, "out of range (1s..7d)",
-				&ctx->conf->max_session_secs, error_r);
-}
-
-static int conf_set_login_delay(struct conf_ctx *ctx, const char *value,
-				const char **error_r)
-{
-	return conf_duration_in(value, 0, 86400, "out of range (0..1d, 0: off)",
-				&ctx->conf->login_delay_secs, error_r);
-}
-
-static int conf_set_shutdown_grace(struct conf_ctx *ctx, const char *value,
-				   const char **error_r)
-{
-	return conf_duration_in(value, 0, 600, "out of range (0..10m)",
-				&ctx->conf->shutdown_grace_secs, error_r);
-}
-
-static int conf_set_log_facility(struct conf_ctx *ctx, const char *value,
-				 const char **error_r)
-{
-	static const char *const names[] = { "mail", "daemon", "user", "local0", "local1",
-					     "local2", "local3", "local4", "local5",
-					     "local6", "local7", NULL };
-	static const int values[] = { LOG_MAIL, LOG_DAEMON, LOG_USER, LOG_LOCAL0, LOG_LOCAL1,
-				      LOG_LOCAL2, LOG_LOCAL3, LOG_LOCAL4, LOG_LOCAL5,
-				      LOG_LOCAL6, LOG_LOCAL7 };
-	unsigned int i;
-
-	if (conf_parse_enum(value, names, &i, error_r) < 0) {
-		*error_r = "expected mail, daemon, user or local0 .. local7";
-		return -1;
-	}
-	ctx->conf->log_facility = values[i];
-	return 0;
-}
-
-static int conf_set_daemon(struct conf_ctx *ctx, const char *value, const char **error_r)
-{
-	return conf_parse_bool(value, &ctx->conf->daemon, error_r);
-}
-
-static int conf_set_pid_file(struct conf_ctx *ctx, const char *value, const char **error_r)
-{
-	if (value[0] == '\0') {
-		free(ctx->conf->pid_file);
-		ctx->conf->pid_file = NULL;
-		return 0;
-	}
-	if (value[0] != '/') {
-		*error_r = "must be an absolute path";
-		return -1;
-	}
-	return conf_set_string(&ctx->conf->pid_file, value, error_r);
-}
-
-/* A user or group name as useradd(8) accepts them. */
-static int conf_set_account_name(char **dst, const char *value, const char **error_r)
-{
-	size_t i, len = strlen(value);
-
-	if (len == 0) {
-		free(*dst);
-		*dst = NULL;
-		return 0;
-	}
-	if (len > 32) {
-		*error_r = "at most 32 characters";
-		return -1;
-	}
-	for (i = 0; i < len; i++) {
-		char c = value[i];
-
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-		      (i > 0 && ((c >= '0' && c <= '9') || c == '-' || c == '.')))) {
-			*error_r = "letters, digits, '_', '-' and '.', not starting with a digit";
-			return -1;
-		}
-	}
-	return conf_set_string(dst, value, error_r);
-}
-
-static int conf_set_user(struct conf_ctx *ctx, const char *value, const char **error_r)
-{
-	return conf_set_account_name(&ctx->conf->user, value, error_r);
-}
-
-static int conf_set_group(struct conf_ctx *ctx, const char *value, const char **error_r)
-{
-	return conf_set_account_name(&ctx->conf->group, value, error_r);
-}
-
-static int conf_set_metrics_listen(struct conf_ctx *ctx, const char *value,
-				   const char **error_r)
-{
-	char host[256];
+	struct conf *conf = base;
+	char host[256], *copy;
+	uint16_t port;
 
 	if (value[0] == '\0') {
-		free(ctx->conf->metrics_host);
-		ctx->conf->metrics_host = NULL;
+		free(conf->metrics_host);
+		conf->metrics_host = NULL;
 		return 0;
 	}
-	if (conf_parse_hostport(value, host, sizeof(host), &ctx->conf->metrics_port,
-				error_r) < 0)
+	if (conf_parse_hostport(value, host, sizeof(host), &port, error_r) < 0)
 		return -1;
-	return conf_set_string(&ctx->conf->metrics_host, host, error_r);
+	if ((copy = strdup(host)) == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	free(conf->metrics_host);
+	conf->metrics_host = copy;
+	conf->metrics_port = port;
+	return 0;
 }
 
+/* ------------------------------------------------------------ the table */
+
+#define C(field) offsetof(struct conf, field)
+#define U(field) offsetof(struct conf_upstream, field)
+
+/*
+ * Every key, in the order of the sample conf/popgate.conf. def, min and max
+ * are written as in the file; tests/packaging compares them with the
+ * sample, popgate.conf(5) and the README.
+ */
 const struct conf_key conf_keys[] = {
-	{ "server", "listen", true, conf_set_listen },
-	{ "server", "idle_timeout", false, conf_set_idle_timeout },
-	{ "server", "max_connections", false, conf_set_max_connections },
-	{ "server", "max_bad_commands", false, conf_set_max_bad_commands },
-	{ "server", "max_connections_per_ip", false, conf_set_max_connections_per_ip },
-	{ "server", "auth_fail_delay", false, conf_set_auth_fail_delay },
-	{ "server", "auth_fail_delay_max", false, conf_set_auth_fail_delay_max },
-	{ "server", "auth_fail_window", false, conf_set_auth_fail_window },
-	{ "server", "max_session_time", false, conf_set_max_session_time },
-	{ "server", "login_delay", false, conf_set_login_delay },
-	{ "server", "shutdown_grace", false, conf_set_shutdown_grace },
-	{ "server", "greeting", false, conf_set_greeting },
-	{ "server", "listen_tls", true, conf_set_listen_tls },
-	{ "server", "plaintext_auth", false, conf_set_plaintext_auth },
-	{ "server", "local_networks", false, conf_set_local_networks },
-	{ "upstream", "host", false, conf_set_upstream_host },
-	{ "upstream", "port", false, conf_set_upstream_port },
-	{ "upstream", "tls", false, conf_set_upstream_tls },
-	{ "upstream", "verify", false, conf_set_upstream_verify },
-	{ "upstream", "ca_file", false, conf_set_upstream_ca_file },
-	{ "upstream", "timeout", false, conf_set_upstream_timeout },
-	{ "upstream", "mailbox", false, conf_set_upstream_mailbox },
-	{ "upstream", "login_name", false, conf_set_upstream_login_name },
-	/* [route DOMAIN]: the same keys, for logins at DOMAIN */
-	{ "route", "host", false, conf_set_upstream_host },
-	{ "route", "port", false, conf_set_upstream_port },
-	{ "route", "tls", false, conf_set_upstream_tls },
-	{ "route", "verify", false, conf_set_upstream_verify },
-	{ "route", "ca_file", false, conf_set_upstream_ca_file },
-	{ "route", "timeout", false, conf_set_upstream_timeout },
-	{ "route", "mailbox", false, conf_set_upstream_mailbox },
-	{ "route", "login_name", false, conf_set_upstream_login_name },
-	{ "log", "target", false, conf_set_log_target },
-	{ "log", "level", false, conf_set_log_level },
-	{ "log", "ident", false, conf_set_log_ident },
-	{ "log", "facility", false, conf_set_log_facility },
-	{ "cache", "url", false, conf_set_cache_url },
-	{ "cache", "password", false, conf_set_cache_password },
-	{ "cache", "state_dir", false, conf_set_cache_state_dir },
-	{ "cache", "redis_server", false, conf_set_cache_redis_server },
-	{ "cache", "timeout", false, conf_set_cache_timeout },
-	{ "cache", "lock_ttl", false, conf_set_lock_ttl },
-	{ "policy", "device_separator", false, conf_set_device_separator },
-	{ "policy", "delete_action", false, conf_set_delete_action },
-	{ "policy", "mark_seen_on_retr", false, conf_set_mark_seen },
-	{ "policy", "new_device_sees", false, conf_set_new_device_sees },
-	{ "policy", "trash_mailbox", false, conf_set_trash_mailbox },
-	{ "tls", "cert_file", false, conf_set_tls_cert_file },
-	{ "tls", "key_file", false, conf_set_tls_key_file },
-	{ "process", "daemon", false, conf_set_daemon },
-	{ "process", "pid_file", false, conf_set_pid_file },
-	{ "process", "user", false, conf_set_user },
-	{ "process", "group", false, conf_set_group },
-	{ "metrics", "listen", false, conf_set_metrics_listen },
+	{ "server", "listen", conf_set_listen, 0, .def = "127.0.0.1:1110",
+	  .flags = CONF_REPEATABLE | CONF_LATE },
+	{ "server", "idle_timeout", conf_set_secs, C(idle_timeout_secs), .def = "10m",
+	  .min = "1s", .max = "1d" },
+	{ "server", "max_connections", conf_set_uint, C(max_connections), .def = "1000",
+	  .min = "1", .max = "1000000" },
+	{ "server", "max_bad_commands", conf_set_uint, C(max_bad_commands), .def = "10",
+	  .min = "1", .max = "1000" },
+	{ "server", "max_connections_per_ip", conf_set_uint, C(max_connections_per_ip),
+	  .def = "50", .min = "0", .max = "1000000", .zero = "no limit" },
+	{ "server", "auth_fail_delay", conf_set_msecs, C(auth_fail_delay_ms), .def = "1s",
+	  .min = "0", .max = "60s" },
+	{ "server", "auth_fail_delay_max", conf_set_msecs, C(auth_fail_delay_max_ms),
+	  .def = "15s", .min = "0", .max = "5m" },
+	{ "server", "auth_fail_window", conf_set_secs, C(auth_fail_window_secs), .def = "15m",
+	  .min = "1m", .max = "1d" },
+	{ "server", "max_session_time", conf_set_secs, C(max_session_secs), .def = "2h",
+	  .min = "1s", .max = "7d" },
+	{ "server", "login_delay", conf_set_secs, C(login_delay_secs), .def = "0",
+	  .min = "0", .max = "1d", .zero = "off" },
+	{ "server", "shutdown_grace", conf_set_secs, C(shutdown_grace_secs), .def = "10s",
+	  .min = "0", .max = "10m" },
+	{ "server", "greeting", conf_set_string, C(greeting), .def = "popgate ready",
+	  .min = "1", .max = "200", .check = conf_check_greeting },
+	{ "server", "listen_tls", conf_set_listen, 0, .flags = CONF_REPEATABLE | CONF_TLS },
+	{ "server", "plaintext_auth", conf_set_enum, C(plaintext_auth), .def = "local",
+	  .names = conf_plaintext_names },
+	{ "server", "local_networks", conf_set_cidrs, 0, .def = "127.0.0.0/8 ::1/128" },
+
+	/* [upstream], and each [route DOMAIN] with the same defaults */
+	{ "upstream", "host", conf_set_string, U(host), .check = conf_check_host,
+	  .flags = CONF_REQUIRED },
+	{ "upstream", "port", conf_set_port, U(port), .flags = CONF_IMPLIED },
+	{ "upstream", "tls", conf_set_enum, U(tls), .def = "imaps", .names = conf_tls_names },
+	{ "upstream", "verify", conf_set_bool, U(verify), .def = "yes" },
+	{ "upstream", "ca_file", conf_set_string, U(ca_file), .def = "",
+	  .check = conf_check_file, .flags = CONF_EMPTY_NONE },
+	{ "upstream", "timeout", conf_set_secs, U(timeout_secs), .def = "30s",
+	  .min = "1s", .max = "10m" },
+	{ "upstream", "mailbox", conf_set_string, U(mailbox), .def = "INBOX",
+	  .min = "1", .max = "200", .check = conf_check_mailbox },
+	{ "upstream", "login_name", conf_set_enum, U(login_name), .def = "full",
+	  .names = conf_login_names },
+
+	{ "log", "target", conf_set_enum, C(log_target), .def = "stderr",
+	  .names = conf_target_names },
+	{ "log", "level", conf_set_enum, C(log_level), .def = "info",
+	  .names = conf_level_names },
+	{ "log", "ident", conf_set_string, C(log_ident), .def = "popgate",
+	  .min = "1", .max = "32", .check = conf_check_ident },
+	{ "log", "facility", conf_set_enum, C(log_facility), .def = "mail",
+	  .names = conf_facility_names, .values = conf_facility_values },
+
+	/* The url's form is checked where it is used (cache_url_parse). */
+	{ "cache", "url", conf_set_string, C(cache_url), .def = "auto" },
+	{ "cache", "password", conf_set_string, C(cache_password), .def = "",
+	  .flags = CONF_EMPTY_NONE | CONF_SECRET },
+	{ "cache", "state_dir", conf_set_string, C(cache_state_dir), .def = "/var/lib/popgate",
+	  .check = conf_check_absolute },
+	{ "cache", "redis_server", conf_set_string, C(cache_redis_server),
+	  .def = "redis-server" },
+	{ "cache", "timeout", conf_set_msecs, C(cache_timeout_ms), .def = "2s",
+	  .min = "10ms", .max = "60s" },
+	{ "cache", "lock_ttl", conf_set_secs, C(lock_ttl_secs), .def = "2m",
+	  .min = "3s", .max = "1h" },
+
+	{ "policy", "device_separator", conf_set_char, C(device_separator), .def = "#",
+	  .names = conf_separator_names },
+	{ "policy", "delete_action", conf_set_enum, C(delete_action), .def = "hide",
+	  .names = conf_delete_names },
+	{ "policy", "mark_seen_on_retr", conf_set_bool, C(mark_seen_on_retr), .def = "yes" },
+	{ "policy", "new_device_sees", conf_set_enum, C(new_device_sees), .def = "all",
+	  .names = conf_new_device_names },
+	{ "policy", "trash_mailbox", conf_set_string, C(trash_mailbox), .def = "",
+	  .min = "1", .max = "200", .check = conf_check_mailbox, .flags = CONF_EMPTY_NONE },
+
+	{ "tls", "cert_file", conf_set_string, C(tls_cert_file), .def = "",
+	  .check = conf_check_file, .flags = CONF_EMPTY_NONE },
+	{ "tls", "key_file", conf_set_string, C(tls_key_file), .def = "",
+	  .check = conf_check_file, .flags = CONF_EMPTY_NONE },
+
+	{ "process", "daemon", conf_set_bool, C(daemon), .def = "no" },
+	{ "process", "pid_file", conf_set_string, C(pid_file), .def = "",
+	  .check = conf_check_absolute, .flags = CONF_EMPTY_NONE },
+	{ "process", "user", conf_set_string, C(user), .def = "", .max = "32",
+	  .check = conf_check_account, .flags = CONF_EMPTY_NONE },
+	{ "process", "group", conf_set_string, C(group), .def = "", .max = "32",
+	  .check = conf_check_account, .flags = CONF_EMPTY_NONE },
+
+	{ "metrics", "listen", conf_set_metrics_listen, 0, .def = "" },
 };
 
 const size_t conf_key_count = sizeof(conf_keys) / sizeof(conf_keys[0]);
-_Static_assert(sizeof(conf_keys) / sizeof(conf_keys[0]) <=
-	       sizeof(((struct conf_ctx *)0)->seen_line) / sizeof(unsigned int),
-	       "seen_line too small");
+_Static_assert(sizeof(conf_keys) / sizeof(conf_keys[0]) <= CONF_KEYS_MAX,
+	       "CONF_KEYS_MAX too small");

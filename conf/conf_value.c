@@ -13,6 +13,8 @@ struct conf_unit {
 	uint64_t mult;
 };
 
+const char conf_value_out_of_range[] = "out of range";
+
 static const struct conf_unit conf_duration_units[] = {
 	{ "", 1 }, { "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 },
 	{ NULL, 0 },
@@ -86,7 +88,7 @@ int conf_parse_uint(const char *s, unsigned int min, unsigned int max,
 		return -1;
 	}
 	if (v < min || v > max) {
-		*error_r = "out of range";
+		*error_r = conf_value_out_of_range;
 		return -1;
 	}
 	*value_r = (unsigned int)v;
@@ -117,7 +119,7 @@ static int conf_parse_scaled(const char *s, const struct conf_unit *units,
 		if (strcmp(s + n, units->suffix) != 0)
 			continue;
 		if (v > max / units->mult) {
-			*error_r = "out of range";
+			*error_r = conf_value_out_of_range;
 			return -1;
 		}
 		*value_r = v * units->mult;

@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The *error_r of a number above the limit (conf_parse_uint, _duration,
+   _msecs): callers may compare the pointer to say which range it left. */
+extern const char conf_value_out_of_range[];
+
 /* "yes"/"no", "true"/"false", "on"/"off", "1"/"0" (case-insensitive). */
 int conf_parse_bool(const char *s, bool *value_r, const char **error_r);
 

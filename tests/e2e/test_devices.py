@@ -578,11 +578,14 @@ class TestDeletePolicies(Base):
         self.assertEqual(after.uids, s.uids, "hide-all removed mail upstream")
         self.assertEqual(after.flags, s.flags, "hide-all changed flags upstream")
 
-    def _remove_upstream(self, action, create_trash=True):
+    def _remove_upstream(self, action, create_trash=True, trash_mailbox=None):
         """Common part of trash and expunge: A DELEs two messages; an IMAP
         client has flagged a third one \\Deleted (not expunged) before.
         Returns (snapshot before, uids A deleted, uid flagged by IMAP, gw)."""
-        gw = self.gateway(policy={"delete_action": action})
+        policy = {"delete_action": action}
+        if trash_mailbox is not None:
+            policy["trash_mailbox"] = trash_mailbox
+        gw = self.gateway(policy=policy)
         user = new_mailbox()
         with DC.imap(user) as im:
             if action == "trash" and create_trash:
@@ -630,6 +633,13 @@ class TestDeletePolicies(Base):
         # moves the messages there (RFC 3501 6.4.7).
         s, gone, user = self._remove_upstream("trash", create_trash=False)
         trash = Snap(user, "Trash")
+        self.assertEqual(sorted(trash.mids.values()), sorted(s.mids[u] for u in gone))
+
+    def test_trash_mailbox_name_with_a_space(self):
+        # trash_mailbox may be any name: the command builder quotes it.
+        s, gone, user = self._remove_upstream("trash", create_trash=False,
+                                              trash_mailbox="Deleted Items")
+        trash = Snap(user, "Deleted Items")
         self.assertEqual(sorted(trash.mids.values()), sorted(s.mids[u] for u in gone))
 
     def test_client_gone_right_after_quit_still_applies_everything(self):

@@ -5,8 +5,10 @@
 
 Builds the Debian package (make deb), inspects it (dpkg-deb -I, dpkg -x into
 a scratch root), runs systemd-analyze verify on its unit, renders both man
-pages with warnings on, compares the keys of conf/popgate.conf, of
-conf/conf_keys.c's conf_keys[] and of popgate.conf(5), tries make install with
+pages with warnings on, compares the keys of conf/popgate.conf, of the key
+table (conf/conf_keys.c, listed by build/tests/test_conf_keys --list) and of
+popgate.conf(5), and the table's defaults and ranges with those the sample,
+the man page and the README show, tries make install with
 DESTDIR and PREFIX, and runs make demo twice on free ports in a scratch
 demo directory: in CI mode, and left running then stopped by make
 demo-stop, each time checking that nothing is left running.
@@ -17,6 +19,7 @@ Exit status 1 if anything failed.
 """
 import glob
 import gzip
+import json
 import os
 import re
 import shutil
@@ -106,18 +109,296 @@ def man_keys(path="packaging/popgate.conf.5"):
     return keys
 
 
-def code_keys(path="conf/conf_keys.c"):
-    """{(section, key)} of conf_keys[] in conf/conf_keys.c."""
-    with open(path) as f:
-        text = f.read()
-    m = re.search(r"conf_keys\[\]\s*=\s*\{(.*?)\n\};", text, re.S)
-    if not m:
-        return None
-    return set(re.findall(r'\{\s*"([a-z_]+)",\s*"([a-z_]+)"', m.group(1)))
+TABLE_LISTER = "build/tests/test_conf_keys"
+
+
+def table_rows():
+    """The rows of the key table as the daemon has them: a list of dicts
+    (section, name, type, default, min, max, repeatable, required, implied;
+    the [upstream] keys again with section "route"), or a string saying why
+    not. Built with the project's own make rule."""
+    r = run(["make", "--no-print-directory", TABLE_LISTER], timeout=600)
+    if r.returncode != 0:
+        return "make %s failed:\n%s" % (TABLE_LISTER, tail(r.stdout + r.stderr))
+    r = run([TABLE_LISTER, "--list"], timeout=30)
+    if r.returncode != 0:
+        return "%s --list: exit status %d\n%s" % (TABLE_LISTER, r.returncode, r.stderr)
+    try:
+        return [json.loads(l) for l in r.stdout.splitlines() if l.strip()]
+    except ValueError as e:
+        return "%s --list: %s" % (TABLE_LISTER, e)
+
+
+def code_keys(rows):
+    """{(section, key)} of the key table."""
+    return set((r["section"], r["name"]) for r in rows)
 
 
 def fmt(keys):
     return ", ".join("[%s] %s" % k for k in sorted(keys)) or "none"
+
+
+# What the documents show as a key's default. A default is the text of the
+# table (conf_keys.c): "10m", "" (an empty value: none) or None (no value:
+# none, required or implied by other keys). The documents say "none" or
+# "empty" for the last two kinds of none.
+
+NONE_WORDS = ("none", "empty")
+RANGED = ("number", "duration", "milliseconds")   # types whose range is documented
+
+
+def default_word(text):
+    """The value a "Default X" remark names: X unquoted, with one trailing
+    punctuation mark dropped; "none"/"empty" are ""."""
+    m = re.match(r'\s*(?:"([^"]*)"|(\S+))', text)
+    if not m:
+        return None
+    if m.group(1) is not None:
+        return m.group(1)
+    word = m.group(2)
+    if len(word) > 1 and word[-1] in ".,:;":
+        word = word[:-1]
+    return "" if word.lower() in NONE_WORDS else word
+
+
+def shown(value):
+    return "(none)" if value in ("", None) else repr(value)
+
+
+def same_default(row, value):
+    """Whether value ("" for none) is the row's default."""
+    return (row["default"] or "") == value
+
+
+def sample_entries(path="conf/popgate.conf"):
+    """{(section, key): (value, commented, remark)} of the sample, outside
+    the commented-out [route] example: the key's line and the comment block
+    above it (the previous key's when it has none, as key_file after
+    cert_file), joined into one line."""
+    entries, section, block, last = {}, None, [], ""
+    with open(path) as f:
+        for line in f:
+            line = line.rstrip("\n")
+            m = re.match(r"^(#?)\[([a-z_]+)(?: [^\]]+)?\]\s*$", line)
+            if m:
+                section = None if m.group(1) else m.group(2)
+                block, last = [], ""
+                continue
+            m = re.match(r"^(#?)([a-z_]+)\s*=\s*(.*?)\s*$", line)
+            if m and section:
+                remark = " ".join(block) if block else last
+                entries[(section, m.group(2))] = (m.group(3), m.group(1) == "#", remark)
+                block, last = [], remark
+            elif line.startswith("#"):
+                block.append(line.lstrip("#").strip())
+            elif not line.strip():
+                block = []
+    return entries
+
+
+def remark_default(remark):
+    """The X of "Default X" in a remark, "required", or None."""
+    m = re.search(r"\bDefault\b(.*)", remark)
+    if m:
+        return default_word(m.group(1))
+    return "required" if re.search(r"\bRequired\b", remark) else None
+
+
+def stated_problems(row, where, said, text, range_form):
+    """What is wrong with a document's statement of a row's default (said:
+    the X of "Default X", "required" or None) and, for a number, with its
+    range (range_form % (min, max) must be in text)."""
+    bad = []
+    if row["implied"]:
+        pass    # "Default 993 with tls = imaps, 143 with ..."
+    elif row["required"]:
+        if said != "required":
+            bad.append("%s does not say Required" % where)
+    elif said is None or said == "required" or not same_default(row, said):
+        bad.append("%s says 'Default %s', the default is %s"
+                   % (where, said, shown(row["default"])))
+    want = range_form % (row["min"], row["max"])
+    if row["min"] is not None and row["type"] in RANGED and want not in text:
+        bad.append("%s lacks the range '%s'" % (where, want))
+    return bad
+
+
+def check_sample_defaults(rows):
+    """The sample sets each key to its default: its line shows it ("key =
+    " for an empty default; commented out for a key with no value), its
+    remark says "Default X" (or "Required"), and numbers give their range as
+    "MIN..MAX". A line set otherwise for the local test setup says so:
+    "This sample: VALUE"."""
+    entries, bad = sample_entries(), []
+    for row in rows:
+        key = (row["section"], row["name"])
+        if row["section"] == "route" or key not in entries:
+            continue   # the route example; missing keys: check_keys
+        value, commented, remark = entries[key]
+        m = re.search(r"\bThis sample: (\S+?)[,.;]?(?:\s|$)", remark)
+        where = "[%s] %s" % key
+        if m:
+            if commented or value != m.group(1):
+                bad.append("%s = %s, but the remark says 'This sample: %s'"
+                           % (where, value, m.group(1)))
+        elif commented:
+            if row["default"] not in ("", None) or row["required"] or row["implied"]:
+                bad.append("%s is commented out, but its default is %s"
+                           % (where, shown(row["default"])))
+        elif row["required"] or row["implied"]:
+            bad.append("%s = %s has no default to show: say 'This sample: %s'"
+                       % (where, value, value))
+        elif not same_default(row, value):
+            bad.append("%s = %s, but the default is %s" % (where, value, shown(row["default"])))
+        bad += stated_problems(row, where + ": the remark", remark_default(remark), remark,
+                               "%s..%s")
+    report(not bad, "every default and range of the key table is the one conf/popgate.conf "
+           "shows", "; ".join(bad))
+
+
+def roff_text(line):
+    """A roff line as text: font escapes dropped, \\- and \\e resolved; a
+    macro line (.B, .BR, ...) as its arguments, "quoted" ones kept together
+    and returned as a list."""
+    line = re.sub(r"\\f[BIRP]", "", line).replace("\\-", "-").replace("\\e", "\\")
+    line = line.replace("\\~", " ")
+    if line.startswith("."):
+        return re.findall(r'"([^"]*)"|(\S+)', line.split(None, 1)[1] if " " in line else "")
+    return line
+
+
+def man_entries(path="packaging/popgate.conf.5"):
+    """{(section, key): (default, text)} of popgate.conf(5): for each entry,
+    what follows "Default" (the first argument of the next macro line, all
+    of a .B/.I line, else the next word: "none" and "empty" are ""),
+    "required" for an entry that says "Required", else None; and the
+    entry's text."""
+    entries, section, key, body = {}, None, None, []
+
+    def close():
+        if section and key:
+            entries[(section, key)] = man_default(body)
+
+    with open(path) as f:
+        lines = [l.rstrip("\n") for l in f]
+    for i, line in enumerate(lines):
+        m = re.match(r'^\.SH "?\[([a-z_]+)(?: [A-Z]+)?\] SECTION"?$', line)
+        if m or line.startswith((".SH ", ".TP", ".SS ")):
+            close()
+            key, body = None, []
+            if m:
+                section = m.group(1)
+            elif line.startswith(".SH "):
+                section = None
+            continue
+        m = re.match(r"^\\fB([a-z_]+) =\\fP", line)
+        if m and i > 0 and lines[i - 1] == ".TP":
+            key = m.group(1)
+            continue
+        body.append(line)
+    close()
+    return entries
+
+
+def man_default(body):
+    text, default = [], None
+    for j, line in enumerate(body):
+        t = roff_text(line)
+        if isinstance(t, list):
+            words = [a or b for a, b in t]
+            text.append(" ".join(words))
+            continue
+        text.append(t)
+        m = re.search(r"\bDefault\b(.*)$", t)
+        if m and default is None:
+            rest = m.group(1)
+            if rest.strip():
+                default = default_word(rest)
+            elif j + 1 < len(body) and body[j + 1].startswith("."):
+                args = roff_text(body[j + 1])
+                words = [a or b for a, b in args]
+                macro = body[j + 1].split()[0]
+                default = " ".join(words) if macro in (".B", ".I") else (words or [""])[0]
+        elif default is None and re.search(r"\bRequired\b", t):
+            default = "required"
+    return default, " ".join(text)
+
+
+def check_man_defaults(rows):
+    """popgate.conf(5) states each key's default ("Default X", "Default
+    none", "Required") and each number's "range MIN to MAX"; the [route]
+    entries point to [upstream]."""
+    entries, bad = man_entries(), []
+    for row in rows:
+        key = (row["section"], row["name"])
+        if row["section"] == "route" or key not in entries:
+            continue
+        said, text = entries[key]
+        bad += stated_problems(row, "[%s] %s" % key, said, text, "range %s to %s")
+    report(not bad, "every default and range of the key table is the one popgate.conf(5) "
+           "states", "; ".join(bad))
+
+
+def readme_tables(path="README.md"):
+    """The defaults the README shows: {(section, key): default} of the
+    configuration table ("| section | key | default | meaning |"; a
+    default in backticks is a value, other text means none), and
+    [(keys, defaults)] of the Limits table ("| limit | default | ...")."""
+    conf, limits, mode, section = {}, [], None, None
+    with open(path) as f:
+        for line in f:
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if not line.startswith("|"):
+                mode = None
+                continue
+            if cells[:3] == ["section", "key", "default"]:
+                mode = "conf"
+                continue
+            if cells[:2] == ["limit", "default"]:
+                mode = "limits"
+                continue
+            if set(line.strip()) <= set("|-: "):
+                continue
+            names = re.findall(r"`([a-z_]+)`", cells[1 if mode == "conf" else 0])
+            if mode == "conf":
+                m = re.match(r"`\[([a-z_]+)(?: [A-Z]+)?\]`", cells[0])
+                if m:
+                    section = m.group(1)
+                d = re.match(r"`([^`]*)`", cells[2])
+                for name in names:
+                    conf[(section, name)] = (d.group(1) if d else None, cells[2])
+            elif mode == "limits":
+                limits.append((names, [d.strip() for d in cells[1].split(",")]))
+    return conf, limits
+
+
+def check_readme_defaults(rows):
+    conf, limits = readme_tables()
+    table = {(r["section"], r["name"]): r for r in rows if r["section"] != "route"}
+    bad = ["[%s] %s is not in the key table" % k for k in sorted(set(conf) - set(table))
+           if k[0] != "route"]
+    bad += ["[%s] %s is missing from the README's table" % k
+            for k in sorted(set(table) - set(conf))]
+    for key, (value, cell) in sorted(conf.items()):
+        row = table.get(key)
+        if row is None:
+            continue
+        if value is None:
+            if row["default"] not in ("", None):
+                bad.append("[%s] %s: '%s', the default is %s" % (key + (cell, shown(row["default"]))))
+        elif row["required"] or row["implied"] or not same_default(row, value):
+            bad.append("[%s] %s: `%s`, the default is %s" % (key + (value, shown(row["default"]))))
+    for names, values in limits:
+        for name, value in zip(names, values):
+            row = table.get(("server", name))
+            value = re.sub(r"\s*\(.*\)$", "", value)
+            if row is None or not same_default(row, value):
+                bad.append("Limits: %s %s, the default is %s"
+                           % (name, value, shown(row["default"] if row else None)))
+        if len(names) != len(values):
+            bad.append("Limits: %s with %d defaults" % (", ".join(names), len(values)))
+    report(not bad, "every default of the key table is the one the README's tables show",
+           "; ".join(bad))
 
 
 def check_keys():
@@ -128,12 +409,16 @@ def check_keys():
     report(len(s) > 0 and not (m - s),
            "every key of popgate.conf(5) is in conf/popgate.conf",
            "missing from the sample: " + fmt(m - s))
-    c = code_keys()
-    if c is None:
-        report(False, "conf_keys.c conf_keys[] matches popgate.conf(5)", "conf_keys[] not found")
-    else:
-        report(c == m, "conf_keys.c conf_keys[] matches popgate.conf(5)",
-               "only in conf_keys.c: %s; only in the man page: %s" % (fmt(c - m), fmt(m - c)))
+    rows = table_rows()
+    if isinstance(rows, str) or not rows:
+        report(False, "the key table (conf_keys.c) matches popgate.conf(5)", rows or "no rows")
+        return
+    c = code_keys(rows)
+    report(c == m, "the key table (conf_keys.c) matches popgate.conf(5)",
+           "only in the table: %s; only in the man page: %s" % (fmt(c - m), fmt(m - c)))
+    check_sample_defaults(rows)
+    check_man_defaults(rows)
+    check_readme_defaults(rows)
 
 
 # ------------------------------------------------------------ man pages
