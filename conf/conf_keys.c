@@ -35,13 +35,6 @@ static const char *const conf_plaintext_names[] = {
 	[CONF_PLAINTEXT_LOCAL] = "local", [CONF_PLAINTEXT_TLS_ONLY] = "tls-only",
 	[CONF_PLAINTEXT_ALWAYS] = "always", NULL
 };
-static const char *const conf_target_names[] = {
-	[LOG_TARGET_STDERR] = "stderr", [LOG_TARGET_SYSLOG] = "syslog", NULL
-};
-static const char *const conf_level_names[] = {
-	[LOG_LEVEL_ERROR] = "error", [LOG_LEVEL_WARN] = "warn",
-	[LOG_LEVEL_INFO] = "info", [LOG_LEVEL_DEBUG] = "debug", NULL
-};
 static const char *const conf_facility_names[] = {
 	"mail", "daemon", "user", "local0", "local1", "local2", "local3",
 	"local4", "local5", "local6", "local7", NULL
@@ -64,8 +57,6 @@ _Static_assert(CONF_NAMES(conf_new_device_names) == CONF_NEW_DEVICE_NEW + 1,
 _Static_assert(CONF_NAMES(conf_login_names) == CONF_LOGIN_LOCAL_PART + 1, "conf_login_names");
 _Static_assert(CONF_NAMES(conf_plaintext_names) == CONF_PLAINTEXT_ALWAYS + 1,
 	       "conf_plaintext_names");
-_Static_assert(CONF_NAMES(conf_target_names) == LOG_TARGET_SYSLOG + 1, "conf_target_names");
-_Static_assert(CONF_NAMES(conf_level_names) == LOG_LEVEL_DEBUG + 1, "conf_level_names");
 _Static_assert(CONF_NAMES(conf_facility_names) ==
 	       sizeof(conf_facility_values) / sizeof(conf_facility_values[0]),
 	       "conf_facility_values");
@@ -110,12 +101,12 @@ const char *conf_plaintext_auth_name(enum conf_plaintext_auth auth)
 
 const char *conf_log_target_name(enum log_target target)
 {
-	return conf_name_of(conf_target_names, CONF_NAMES(conf_target_names), (int)target);
+	return conf_name_of(log_target_names, LOG_TARGET_SYSLOG + 1, (int)target);
 }
 
 const char *conf_log_level_name(enum log_level level)
 {
-	return conf_name_of(conf_level_names, CONF_NAMES(conf_level_names), (int)level);
+	return conf_name_of(log_level_names, LOG_LEVEL_DEBUG + 1, (int)level);
 }
 
 const char *conf_log_facility_name(int facility)
@@ -413,9 +404,9 @@ const struct conf_key conf_keys[] = {
 	  .names = conf_login_names },
 
 	{ "log", "target", conf_set_enum, C(log_target), .def = "stderr",
-	  .names = conf_target_names },
+	  .names = log_target_names },
 	{ "log", "level", conf_set_enum, C(log_level), .def = "info",
-	  .names = conf_level_names },
+	  .names = log_level_names },
 	{ "log", "ident", conf_set_string, C(log_ident), .def = "popgate",
 	  .min = "1", .max = "32", .check = conf_check_ident },
 	{ "log", "facility", conf_set_enum, C(log_facility), .def = "mail",

@@ -9,14 +9,23 @@
 static enum log_target log_target = LOG_TARGET_STDERR;
 static enum log_level log_level = LOG_LEVEL_INFO;
 
-static const char *const level_names[] = {
+const char *const log_level_names[] = {
 	[LOG_LEVEL_ERROR] = "error",
 	[LOG_LEVEL_WARN] = "warn",
 	[LOG_LEVEL_INFO] = "info",
 	[LOG_LEVEL_DEBUG] = "debug",
+	NULL
 };
-_Static_assert(sizeof(level_names) / sizeof(level_names[0]) == LOG_LEVEL_DEBUG + 1,
-	       "level_names must match enum log_level");
+_Static_assert(sizeof(log_level_names) / sizeof(log_level_names[0]) == LOG_LEVEL_DEBUG + 2,
+	       "log_level_names must match enum log_level");
+
+const char *const log_target_names[] = {
+	[LOG_TARGET_STDERR] = "stderr",
+	[LOG_TARGET_SYSLOG] = "syslog",
+	NULL
+};
+_Static_assert(sizeof(log_target_names) / sizeof(log_target_names[0]) ==
+	       LOG_TARGET_SYSLOG + 2, "log_target_names must match enum log_target");
 
 static const int syslog_prio[] = {
 	[LOG_LEVEL_ERROR] = LOG_ERR,
@@ -65,7 +74,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	va_end(args);
 
 	if (log_target == LOG_TARGET_SYSLOG) {
-		syslog(syslog_prio[level], "level=%s %s", level_names[level], line);
+		syslog(syslog_prio[level], "level=%s %s", log_level_names[level], line);
 		return;
 	}
 	struct timespec ts;
@@ -76,5 +85,5 @@ void log_msg(enum log_level level, const char *fmt, ...)
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
 	fprintf(stderr, "%s.%03ldZ popgate level=%s %s\n", stamp,
-		ts.tv_nsec / 1000000, level_names[level], line);
+		ts.tv_nsec / 1000000, log_level_names[level], line);
 }

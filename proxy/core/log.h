@@ -22,6 +22,11 @@ enum log_level {
 	LOG_LEVEL_DEBUG,
 };
 
+/* "stderr", "syslog" and "error" .. "debug", indexed by the enums,
+   NULL-terminated: the config's words for them. */
+extern const char *const log_target_names[];
+extern const char *const log_level_names[];
+
 /* facility: a syslog LOG_* facility (ignored for stderr). May be called
    again to change the settings (reload). */
 void log_open(enum log_target target, enum log_level level,

@@ -49,13 +49,6 @@ static const char *const quit_step_doing[] = {
 	[QUIT_DONE] = "signing off",
 };
 
-static const char *const quit_delete_names[] = {
-	[CONF_DELETE_HIDE] = "hide",
-	[CONF_DELETE_HIDE_ALL] = "hide-all",
-	[CONF_DELETE_TRASH] = "trash",
-	[CONF_DELETE_EXPUNGE] = "expunge",
-};
-
 struct pop3_quit {
 	struct pop3_session *s;
 	enum quit_step step;
@@ -96,7 +89,7 @@ static void quit_fail(struct pop3_quit *q, const char *reply, const char *why)
 	struct pop3_session *s = q->s;
 
 	log_warn("%s event=quit_not_applied delete_action=%s step=%s reason=\"%s\"", s->log_id,
-		 quit_delete_names[s->conf->delete_action], quit_step_names[q->step],
+		 conf_delete_action_name(s->conf->delete_action), quit_step_names[q->step],
 		 why);
 	pop3_reply(s, "%s", reply);
 	pop3_session_close_after_flush(s, "quit_not_applied");
