@@ -102,6 +102,12 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 
 	pop3_write(s, end, n);
 	if (f->kind == POP3_FETCH_RETR) {
+		/* LIST and STAT announced RFC822.SIZE: say when the server's
+		   count is not what it sent (e.g. LF line ends counted). */
+		if (f->filter.octets != f->msg->size)
+			log_warn("%s event=size_mismatch uid=%u listed=%llu sent=%llu", s->log_id,
+				 f->msg->uid, (unsigned long long)f->msg->size,
+				 (unsigned long long)f->filter.octets);
 		s->retr_count++;
 		metrics_command(s->route->name, METRICS_CMD_RETR);
 	} else {

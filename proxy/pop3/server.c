@@ -83,12 +83,13 @@ static void pop3_addr_key(const struct sockaddr *sa, const char *addr, char *key
 
 /* Refuses before the greeting: counted, logged, answered, closed. */
 static void pop3_session_refuse(struct pop3_session *s, enum metrics_refusal why,
-				const char *reason, const char *reply)
+				const char *reply)
 {
 	metrics_refused(why);
-	log_warn("%s event=refused client=%s reason=%s", s->log_id, s->client_ip, reason);
+	log_warn("%s event=refused client=%s reason=%s", s->log_id, s->client_ip,
+		 metrics_refusal_name(why));
 	pop3_reply(s, "-ERR [SYS/TEMP] %s", reply);
-	pop3_session_close_after_flush(s, reason);
+	pop3_session_close_after_flush(s, metrics_refusal_name(why));
 }
 
 void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
@@ -131,17 +132,21 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	log_debug("%s event=connect client=%s", s->log_id, s->client_ip);
 
 	if (srv->stopping) {
-		pop3_session_refuse(s, METRICS_REFUSED_SHUTTING_DOWN, "shutting_down",
-				    "Server shutting down");
+		pop3_session_refuse(s, METRICS_REFUSED_SHUTTING_DOWN, "Server shutting down");
 		return;
 	}
 	if (srv->sessions > conf->max_connections) {
-		pop3_session_refuse(s, METRICS_REFUSED_MAX_CONNECTIONS, "max_connections",
+		pop3_session_refuse(s, METRICS_REFUSED_MAX_CONNECTIONS,
 				    "Too many connections, try again later");
 		return;
 	}
 	if (!limits_conn_open(srv->limits, s->addr_key, conf->max_connections_per_ip)) {
-		pop3_session_refuse(s, METRICS_REFUSED_MAX_PER_IP, "max_connections_per_ip",
+		/* Under its limit: the table of addresses is full (every
+		   entry has open connections, none may be evicted). */
+		if (conf->max_connections_per_ip == 0 ||
+		    limits_conn_count(srv->limits, s->addr_key) < conf->max_connections_per_ip)
+			log_error("%s event=address_table_full", s->log_id);
+		pop3_session_refuse(s, METRICS_REFUSED_MAX_PER_IP,
 				    "Too many connections from your address, try again later");
 		return;
 	}

@@ -8,7 +8,11 @@
  * accepts must come out inside exactly-sized literals (LOGIN) or as the
  * base64 of exactly "\0user\0pass" (AUTHENTICATE), an ID value it accepts
  * must come out as exactly one quoted string in a one-line ID, and anything
- * it refuses must be something the contract says to refuse.
+ * it refuses must be something the contract says to refuse. The user bytes
+ * also go through imap_cmd_format() as a %b string (bits 4-6 of byte 0:
+ * LITERAL+, LITERAL-, UTF8=ACCEPT) and as a %S sequence set: a string
+ * must read back as exactly those bytes (a NUL refused), a set must be
+ * taken exactly when it holds only [0-9:,*].
  */
 
 #include <arpa/inet.h>
@@ -20,6 +24,7 @@
 
 #include "imap_cmd.h"
 #include "imap_cmd_check.h"
+#include "imap_format_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -269,6 +274,55 @@ out:
 	free(v);
 }
 
+static void fuzz_format(struct imap_cmd_text *cmd, const char *s, size_t len,
+			unsigned int flags)
+{
+	struct imap_cmd_opts opts = {
+		.literal_plus = (flags & 0x10) != 0,
+		.literal_minus = (flags & 0x20) != 0,
+		.utf8 = (flags & 0x40) != 0,
+	};
+	struct format_string *got = malloc(sizeof(*got));
+	const char *error = NULL, *why;
+	size_t pos = strlen("A1 SELECT ");
+	unsigned int part = 0;
+	char *set;
+	int ret;
+
+	if (got == NULL || len > sizeof(got->data)) {
+		free(got);
+		return;
+	}
+	ret = imap_cmd_format(cmd, "A1", &opts, &error, "SELECT %b", s, len);
+	if (memchr(s, '\0', len) != NULL) {
+		if (ret == 0)
+			fuzz_fail("format", "accepted a NUL");
+		free(got);
+		return;
+	}
+	if (ret < 0)
+		fuzz_fail("format", error);
+	why = format_read_string(cmd, &pos, &part, got);
+	if (why != NULL)
+		fuzz_fail("format", why);
+	if (got->len != len || memcmp(got->data, s, len) != 0)
+		fuzz_fail("format", "string did not read back");
+	if (pos + 2 != cmd->len || memcmp(cmd->buf + pos, "\r\n", 2) != 0 ||
+	    cmd->nparts != part + 1 || cmd->part_end[part] != cmd->len)
+		fuzz_fail("format", "command does not end after the string");
+	free(got);
+
+	set = malloc(len + 1);
+	if (set == NULL)
+		return;
+	memcpy(set, s, len);
+	set[len] = '\0';
+	ret = imap_cmd_format(cmd, "A1", &opts, &error, "UID STORE %S +FLAGS (\\Seen)", set);
+	if ((ret == 0) != (len > 0 && strlen(set) == len && strspn(set, "0123456789:,*") == len))
+		fuzz_fail("format", "sequence set check");
+	free(set);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct imap_cmd_text cmd = { 0 };
@@ -293,6 +347,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_raw_b64(&cmd, user, user_len, flags & 2);
 	fuzz_simple(&cmd, user, user_len);
 	fuzz_id(&cmd, user, user_len, (flags >> 2) & 3, (uint16_t)split);
+	fuzz_format(&cmd, user, user_len, flags);
 	imap_cmd_text_clear(&cmd);
 	return 0;
 }

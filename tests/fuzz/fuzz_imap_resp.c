@@ -93,6 +93,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(strlen(name) < sizeof(name));
 		if (imap_parse_date_time(line, size, &t) == 0)
 			CHECK(t > -62200000000LL && t < 253500000000LL);
+		/* NAMESPACE: a prefix that fits, without NUL */
+		char prefix[16], delim = 'x';
+
+		if (imap_namespace_personal(line, size, prefix, sizeof(prefix), &delim,
+					    &error) == 0)
+			CHECK(strlen(prefix) < sizeof(prefix) && memchr(line, '"', size) != NULL);
+		else
+			CHECK(error != NULL);
 	}
 	if (imap_resp_parse(line, size, &r, &error) < 0) {
 		CHECK(error != NULL);
