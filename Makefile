@@ -36,15 +36,16 @@ DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server curl fetchmail \
 # command line (make CFLAGS=-O0) add to them instead of replacing them.
 WARN     := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wformat=2 \
 	    -Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
-CFLAGS   ?= -O2 -g
 PG_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE
 PG_LDFLAGS :=
 ifeq ($(SANITIZE),1)
+CFLAGS   ?= -O1 -g
 BUILD    := build-asan
-PG_CFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+PG_CFLAGS += -fno-omit-frame-pointer -fsanitize=address,undefined \
 	    -fno-sanitize-recover=undefined
 PG_LDFLAGS += -fsanitize=address,undefined
 endif
+CFLAGS   ?= -O2 -g
 
 # Layers, lowest first. Each folder sees only its own headers and those of
 # the layers it may use; tests/layers.sh checks the finer rules (pure
@@ -164,7 +165,7 @@ check-quick:
 # The same binary and tests (unit and end-to-end) with ASan+UBSan.
 asan:
 	@$(MAKE) --no-print-directory SANITIZE=1 all $(UNIT_BIN:$(BUILD)/%=build-asan/%)
-	@BUILD=build-asan CHECK_PARTS="unit e2e" tests/check.sh
+	@BUILD=build-asan CHECK_PARTS="unit e2e" POPGATE_SANITIZED=1 tests/check.sh
 
 run: deps $(BIN)
 	$(BIN) -c conf/popgate.conf

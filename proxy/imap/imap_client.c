@@ -214,8 +214,8 @@ struct imap_cmd_opts imap_client_opts(const struct imap_client *c)
 	return opts;
 }
 
-static int imap_client_vqueue(struct imap_client *c, const struct imap_cmd_handlers *h,
-			      void *ctx, bool front, const char *fmt, va_list args)
+int imap_client_vqueue(struct imap_client *c, const struct imap_cmd_handlers *h,
+		       void *ctx, bool front, const char *fmt, va_list args)
 {
 	struct imap_command *cmd = imap_client_new_command(c, h, ctx);
 	struct imap_cmd_opts opts = imap_client_opts(c);
@@ -243,75 +243,6 @@ int imap_client_queue_own(struct imap_client *c, const struct imap_cmd_handlers 
 	ret = imap_client_vqueue(c, h, c, front, fmt, args);
 	va_end(args);
 	return ret;
-}
-
-int imap_client_cmdf(struct imap_client *c, const struct imap_cmd_handlers *h, void *ctx,
-		     const char *fmt, ...)
-{
-	va_list args;
-	int ret;
-
-	va_start(args, fmt);
-	ret = imap_client_vqueue(c, h, ctx, false, fmt, args);
-	va_end(args);
-	return ret;
-}
-
-int imap_client_command(struct imap_client *c, const char *args,
-			const struct imap_cmd_handlers *h, void *ctx)
-{
-	struct imap_command *cmd = imap_client_new_command(c, h, ctx);
-	const char *error;
-
-	if (cmd == NULL)
-		return -1;
-	if (imap_cmd_simple(&cmd->text, cmd->tag, args, &error) < 0) {
-		log_error("%s event=bug building IMAP command: %s", c->log_id, error);
-		imap_command_free(cmd);
-		return -1;
-	}
-	imap_client_enqueue(c, cmd, false);
-	return 0;
-}
-
-/* LOGOUT: the connection's end is expected from now on, so neither EOF
-   nor a TLS peer that skips close_notify (GnuTLS servers) is an error. */
-static void imap_client_logout_done(void *ctx, const struct imap_reply *reply);
-
-static const struct imap_cmd_handlers imap_client_logout_handlers = {
-	.done = imap_client_logout_done,
-};
-
-static void imap_client_logout_done(void *ctx, const struct imap_reply *reply)
-{
-	struct imap_client *c = ctx;
-	imap_logout_cb *cb = c->logout_cb;
-
-	c->logout_cb = NULL;
-	if (cb != NULL)
-		cb(c->logout_ctx);
-}
-
-int imap_client_logout(struct imap_client *c, imap_logout_cb *cb, void *ctx)
-{
-	struct imap_command *cmd;
-	const char *error;
-
-	if (c->logging_out)
-		return -1;
-	cmd = imap_client_new_command(c, &imap_client_logout_handlers, c);
-	if (cmd == NULL || imap_cmd_simple(&cmd->text, cmd->tag, "LOGOUT", &error) < 0) {
-		if (cmd != NULL)
-			imap_command_free(cmd);
-		return -1;
-	}
-	cmd->logout = true;
-	c->logout_cb = cb;
-	c->logout_ctx = ctx;
-	c->logging_out = true;
-	c->doing = "logging out";
-	imap_client_enqueue(c, cmd, false);
-	return 0;
 }
 
 /* The connection may end now without that being a failure: LOGOUT is the

@@ -8,6 +8,7 @@
  * proxy/imap/.
  */
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <sys/queue.h>
 
@@ -98,6 +99,10 @@ void imap_command_free(struct imap_command *cmd);
 /* Queues a built command (at the front: before anything queued, for the
    client's own set-up commands). */
 void imap_client_enqueue(struct imap_client *c, struct imap_command *cmd, bool front);
+/* Builds (imap_cmd_vformat) and queues a command; front and setup: one of
+   the client's own set-up commands. -1 (logged as a bug): nothing queued. */
+int imap_client_vqueue(struct imap_client *c, const struct imap_cmd_handlers *h,
+		       void *ctx, bool front, const char *fmt, va_list args);
 /* Builds and queues a command of the client's own (ctx = the client). */
 int imap_client_queue_own(struct imap_client *c, const struct imap_cmd_handlers *h,
 			  bool front, const char *fmt, ...);

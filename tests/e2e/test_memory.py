@@ -9,7 +9,7 @@ import harness as h
 
 ENV = None
 GW = None
-LIMIT_KB = 2048
+LIMIT_KB = h.RSS_LIMIT_KB
 
 
 def setUpModule():

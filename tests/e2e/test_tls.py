@@ -107,7 +107,7 @@ class TestImaps(Base):
         while time.monotonic() < t_end:
             peak = max(peak, self.gw.rss_kb())
             time.sleep(0.05)
-        self.assertLessEqual(peak - base, 2048,
+        self.assertLessEqual(peak - base, h.RSS_LIMIT_KB,
                              "VmRSS grew by %d kB over TLS with a stalled reader" % (peak - base))
         self.assertTrue(c.status().startswith("+OK"))
         self.assertEqual(c.multi(), h.expected_retr(body))
