@@ -87,8 +87,12 @@ size_t pop3_filter_finish(struct pop3_filter *f, unsigned char *out)
 {
 	unsigned char *o = out;
 
+	/* The last line gets its line end; when the message ends in a lone
+	   CR, that CR is already out, and the LF completes it (CR CR LF would
+	   show the client a stray CR). */
 	if (!f->line_start) {
-		*o++ = '\r';
+		if (!f->prev_cr)
+			*o++ = '\r';
 		*o++ = '\n';
 	}
 	memcpy(o, ".\r\n", 3);

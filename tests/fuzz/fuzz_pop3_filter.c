@@ -56,8 +56,10 @@ static size_t model_finish(struct model *m, uint8_t *out)
 {
 	size_t n = 0;
 
+	/* A message ending in a lone CR: that CR is out, the LF completes it. */
 	if (!m->line_start) {
-		out[n++] = '\r';
+		if (!m->prev_cr)
+			out[n++] = '\r';
 		out[n++] = '\n';
 	}
 	memcpy(out + n, ".\r\n", 3);
