@@ -86,8 +86,10 @@ struct conf {
 	struct conf_listen listen[CONF_MAX_LISTEN];
 	unsigned int listen_count;         /* listen = host:port, repeatable */
 	unsigned int idle_timeout_secs;    /* RFC 1939 autologout */
+	unsigned int login_timeout_secs;   /* connect to successful login */
 	unsigned int max_connections;
 	unsigned int max_bad_commands;     /* then disconnect */
+	unsigned int max_unauthenticated;  /* connections not logged in yet */
 	unsigned int max_connections_per_ip; /* 0: no limit */
 	unsigned int auth_fail_delay_ms;   /* first failure */
 	unsigned int auth_fail_delay_max_ms; /* doubling stops */

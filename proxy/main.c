@@ -12,12 +12,12 @@
 
 #include <event2/dns.h>
 #include <event2/event.h>
-#include <event2/listener.h>
 
 #include "cache.h"
 #include "conf.h"
 #include "daemon.h"
 #include "limits_table.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 #include "server.h"
@@ -30,12 +30,6 @@
 
 struct popgate;
 
-struct popgate_listener {
-	struct popgate *pg;
-	struct evconnlistener *l;
-	bool tls;
-};
-
 struct popgate {
 	struct event_base *base;
 	struct evdns_base *dns;
@@ -46,8 +40,7 @@ struct popgate {
 	struct pop3_server srv;
 	struct metrics_http *metrics;
 	struct daemon_pidfile *pidfile;
-	struct popgate_listener listeners[CONF_MAX_LISTEN];
-	unsigned int listener_count;
+	struct listeners *listeners;
 	struct event *sig_term, *sig_int, *sig_hup;
 	struct event *stop_timer;
 	unsigned int stop_ticks;
@@ -61,96 +54,6 @@ static void usage(FILE *out)
 		"  -c, --config FILE  configuration (default /etc/popgate/popgate.conf)\n"
 		"  -t, --check        validate the configuration and exit\n"
 		"  -V, --version      print the version and exit\n");
-}
-
-static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
-		      struct sockaddr *sa, int salen, void *arg)
-{
-	struct popgate_listener *pl = arg;
-
-	pop3_session_create(&pl->pg->srv, fd, sa, (socklen_t)salen, pl->tls);
-}
-
-static void accept_error_cb(struct evconnlistener *l, void *arg)
-{
-	int err = EVUTIL_SOCKET_ERROR();
-
-	/* Out of descriptors and the like: log, keep listening. */
-	log_error("event=accept_error error=\"%s\"", evutil_socket_error_to_string(err));
-}
-
-/* A bound, non-blocking socket; "::" also serves IPv4 whatever the
-   system's bindv6only default (libevent 2.1.12 has no option for it). */
-static evutil_socket_t listen_socket(const struct addrinfo *ai, bool dual_stack)
-{
-	evutil_socket_t fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
-				    SOCK_CLOEXEC, ai->ai_protocol);
-	int on = 1, off = 0;
-
-	if (fd < 0)
-		return -1;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
-	    (dual_stack && ai->ai_family == AF_INET6 &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) ||
-	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
-		int err = errno;
-
-		close(fd);
-		errno = err;
-		return -1;
-	}
-	return fd;
-}
-
-static int listen_all(struct popgate *pg)
-{
-	for (unsigned int i = 0; i < pg->conf->listen_count; i++) {
-		const struct conf_listen *l = &pg->conf->listen[i];
-		struct addrinfo hints = {
-			.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-			.ai_flags = AI_PASSIVE,
-		};
-		struct addrinfo *res;
-		char port[8];
-		int err;
-
-		snprintf(port, sizeof(port), "%u", l->port);
-		err = getaddrinfo(l->host, port, &hints, &res);
-		if (err != 0) {
-			log_error("event=listen_failed address=%s:%u error=\"%s\"",
-				  l->host, l->port, gai_strerror(err));
-			return -1;
-		}
-		evutil_socket_t fd = listen_socket(res, strcmp(l->host, "::") == 0);
-
-		freeaddrinfo(res);
-		pg->listeners[i].pg = pg;
-		pg->listeners[i].tls = l->tls;
-		if (fd >= 0)
-			pg->listeners[i].l = evconnlistener_new(
-				pg->base, accept_cb, &pg->listeners[i],
-				LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512, fd);
-		if (pg->listeners[i].l == NULL) {
-			if (fd >= 0)
-				evutil_closesocket(fd);
-			log_error("event=listen_failed address=%s:%u error=\"%s\"",
-				  l->host, l->port, strerror(errno));
-			return -1;
-		}
-		evconnlistener_set_error_cb(pg->listeners[i].l, accept_error_cb);
-		pg->listener_count++;
-		log_info("event=listening address=%s:%u tls=%s", l->host, l->port,
-			 l->tls ? "implicit" : pg->srv.settings->client_tls != NULL ?
-			 "stls" : "none");
-	}
-	return 0;
-}
-
-static void close_listeners(struct popgate *pg)
-{
-	for (unsigned int i = 0; i < pg->listener_count; i++)
-		evconnlistener_free(pg->listeners[i].l);
-	pg->listener_count = 0;
 }
 
 static void stop_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -292,7 +195,7 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	log_info("event=stopping signal=%d sessions=%u grace_secs=%u", (int)sig,
 		 pg->srv.sessions, pg->stop_grace_secs);
 	pg->srv.stopping = true;
-	close_listeners(pg);
+	listeners_free(&pg->listeners);
 	metrics_http_free(&pg->metrics);
 	pg->stop_timer = event_new(pg->base, -1, EV_PERSIST, stop_tick_cb, pg);
 	event_add(pg->stop_timer, &second);
@@ -520,8 +423,10 @@ int main(int argc, char **argv)
 	event_add(pg.sig_int, NULL);
 	event_add(pg.sig_hup, NULL);
 	/* Privileged first (ports, pid file), then the user's own. */
-	if (setup_pidfile(&pg) < 0 || listen_all(&pg) < 0 || setup_metrics(&pg) < 0 ||
-	    setup_process(&pg) < 0 || setup_cache(&pg) < 0)
+	listeners_fd_limit(pg.conf);
+	if (setup_pidfile(&pg) < 0 ||
+	    (pg.listeners = listeners_open(&pg.srv, pg.conf)) == NULL ||
+	    setup_metrics(&pg) < 0 || setup_process(&pg) < 0 || setup_cache(&pg) < 0)
 		goto out;
 
 
@@ -543,7 +448,7 @@ int main(int argc, char **argv)
 out:
 	if (ret != 0)
 		daemon_ready(false, true);
-	close_listeners(&pg);
+	listeners_free(&pg.listeners);
 	metrics_http_free(&pg.metrics);
 	if (pg.sig_term != NULL)
 		event_free(pg.sig_term);

@@ -14,6 +14,7 @@
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/util.h>
 
@@ -37,6 +38,7 @@ static const char *const refusal_names[] = {
 	[METRICS_REFUSED_MAX_CONNECTIONS] = "max_connections",
 	[METRICS_REFUSED_MAX_PER_IP] = "max_connections_per_ip",
 	[METRICS_REFUSED_SHUTTING_DOWN] = "shutting_down",
+	[METRICS_REFUSED_MAX_UNAUTHENTICATED] = "max_unauthenticated",
 };
 _Static_assert(N(refusal_names) == METRICS_REFUSED_COUNT, "refusal_names");
 
@@ -515,7 +517,35 @@ int metrics_render(struct evbuffer *dst)
 struct metrics_http {
 	struct evhttp *http;
 	struct evhttp_bound_socket *bound;
+	struct event *resume;      /* accepting again after a pause */
 };
+
+/* The one endpoint, for its listener's error callback (whose argument is
+   evhttp's own). */
+static struct metrics_http *metrics_server;
+
+static void http_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct metrics_http *mh = arg;
+
+	evconnlistener_enable(evhttp_bound_socket_get_listener(mh->bound));
+}
+
+/* Out of descriptors: the listening socket stays readable, so pause a
+   second rather than fail accept() on every loop pass. Each connection
+   lives at most HTTP_TIMEOUT_SECS, which bounds how many idle ones there
+   can be. */
+static void http_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct timeval pause = { .tv_sec = 1, .tv_usec = 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (metrics_server == NULL || (err != EMFILE && err != ENFILE && err != ENOBUFS &&
+				       err != ENOMEM))
+		return;
+	evconnlistener_disable(l);
+	event_add(metrics_server->resume, &pause);
+}
 
 /* libevent would send a body even to HEAD: leave it out here. */
 static void http_reply(struct evhttp_request *req, int code, const char *reason,
@@ -633,6 +663,15 @@ struct metrics_http *metrics_http_start(struct event_base *base,
 		metrics_http_free(&mh);
 		return NULL;
 	}
+	mh->resume = evtimer_new(base, http_resume, mh);
+	if (mh->resume == NULL) {
+		*error_r = strdup("out of memory");
+		metrics_http_free(&mh);
+		return NULL;
+	}
+	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(mh->bound),
+				    http_accept_error);
+	metrics_server = mh;
 	return mh;
 }
 
@@ -661,6 +700,10 @@ void metrics_http_free(struct metrics_http **http)
 	if (mh == NULL)
 		return;
 	*http = NULL;
+	if (metrics_server == mh)
+		metrics_server = NULL;
+	if (mh->resume != NULL)
+		event_free(mh->resume);
 	evhttp_free(mh->http);
 	free(mh);
 }

@@ -43,6 +43,7 @@ enum metrics_refusal {     /* connections refused before the greeting; label rea
 	METRICS_REFUSED_MAX_CONNECTIONS,   /* "max_connections" */
 	METRICS_REFUSED_MAX_PER_IP,        /* "max_connections_per_ip" */
 	METRICS_REFUSED_SHUTTING_DOWN,     /* "shutting_down" */
+	METRICS_REFUSED_MAX_UNAUTHENTICATED, /* "max_unauthenticated" */
 	METRICS_REFUSED_COUNT
 };
 

@@ -23,6 +23,9 @@
 
 #define POP3_IMPLEMENTATION "popgate-" POPGATE_VERSION
 
+/* Commands before the login, besides the credentials, that cost nothing. */
+#define POP3_FREE_AUTH_COMMANDS 8
+
 #define POP3_IN_AUTH (1u << POP3_STATE_AUTHORIZATION)
 #define POP3_IN_TRANS (1u << POP3_STATE_TRANSACTION)
 
@@ -35,6 +38,7 @@ struct pop3_command {
 	unsigned int min_args;
 	unsigned int max_args;   /* ignored for rest-of-line commands */
 	bool takes_rest;         /* argument is the raw rest of the line */
+	bool credentials;        /* a login step: not counted before login */
 };
 
 /* The message an argument names; replies and returns NULL if none. */
@@ -272,21 +276,36 @@ static void cmd_noop(struct pop3_session *s, const struct pop3_cmd *cmd)
 }
 
 static const struct pop3_command pop3_commands[] = {
-	{ "CAPA", cmd_capa, POP3_IN_AUTH | POP3_IN_TRANS, 0, 0, false },
-	{ "USER", pop3_cmd_user, POP3_IN_AUTH, 1, 1, false },
-	{ "PASS", pop3_cmd_pass, POP3_IN_AUTH, 1, 0, true },
-	{ "AUTH", pop3_cmd_auth, POP3_IN_AUTH, 0, 2, false },
-	{ "STLS", cmd_stls, POP3_IN_AUTH, 0, 0, false },
-	{ "QUIT", cmd_quit, POP3_IN_AUTH | POP3_IN_TRANS, 0, 0, false },
-	{ "STAT", cmd_stat, POP3_IN_TRANS, 0, 0, false },
-	{ "LIST", cmd_list, POP3_IN_TRANS, 0, 1, false },
-	{ "UIDL", cmd_uidl, POP3_IN_TRANS, 0, 1, false },
-	{ "RETR", cmd_retr, POP3_IN_TRANS, 1, 1, false },
-	{ "TOP", cmd_top, POP3_IN_TRANS, 2, 2, false },
-	{ "DELE", cmd_dele, POP3_IN_TRANS, 1, 1, false },
-	{ "RSET", cmd_rset, POP3_IN_TRANS, 0, 0, false },
-	{ "NOOP", cmd_noop, POP3_IN_TRANS, 0, 0, false },
+	{ "CAPA", cmd_capa, POP3_IN_AUTH | POP3_IN_TRANS, 0, 0, false, false },
+	{ "USER", pop3_cmd_user, POP3_IN_AUTH, 1, 1, false, true },
+	{ "PASS", pop3_cmd_pass, POP3_IN_AUTH, 1, 0, true, true },
+	{ "AUTH", pop3_cmd_auth, POP3_IN_AUTH, 0, 2, false, true },
+	{ "STLS", cmd_stls, POP3_IN_AUTH, 0, 0, false, false },
+	{ "QUIT", cmd_quit, POP3_IN_AUTH | POP3_IN_TRANS, 0, 0, false, true },
+	{ "STAT", cmd_stat, POP3_IN_TRANS, 0, 0, false, false },
+	{ "LIST", cmd_list, POP3_IN_TRANS, 0, 1, false, false },
+	{ "UIDL", cmd_uidl, POP3_IN_TRANS, 0, 1, false, false },
+	{ "RETR", cmd_retr, POP3_IN_TRANS, 1, 1, false, false },
+	{ "TOP", cmd_top, POP3_IN_TRANS, 2, 2, false, false },
+	{ "DELE", cmd_dele, POP3_IN_TRANS, 1, 1, false, false },
+	{ "RSET", cmd_rset, POP3_IN_TRANS, 0, 0, false, false },
+	{ "NOOP", cmd_noop, POP3_IN_TRANS, 0, 0, false, false },
 };
+
+/* A client that logs in needs a handful of commands besides its
+   credentials (CAPA, STLS, CAPA); more count against its error budget, so
+   a connection without credentials cannot stay busy forever. True when
+   that budget is spent (replied, closing). */
+static bool pop3_over_login_budget(struct pop3_session *s, const struct pop3_command *c)
+{
+	if (s->state != POP3_STATE_AUTHORIZATION || c->credentials ||
+	    ++s->auth_commands <= POP3_FREE_AUTH_COMMANDS ||
+	    ++s->bad_commands < s->conf->max_bad_commands)
+		return false;
+	pop3_reply(s, "-ERR Too many commands without logging in, closing");
+	pop3_session_close_after_flush(s, "bad_commands");
+	return true;
+}
 
 static const struct pop3_command *pop3_command_find(const char *name)
 {
@@ -322,6 +341,8 @@ void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len)
 		pop3_bad_command(s, "Missing argument");
 	else if (!c->takes_rest && (cmd->argc > c->max_args || cmd->too_many_args))
 		pop3_bad_command(s, "Too many arguments");
+	else if (pop3_over_login_budget(s, c))
+		;
 	else
 		c->handler(s, cmd);
 	explicit_bzero(cmd->copy, sizeof(cmd->copy));

@@ -140,6 +140,11 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 				    "Too many connections, try again later");
 		return;
 	}
+	if (srv->unauthenticated > conf->max_unauthenticated) {
+		pop3_session_refuse(s, METRICS_REFUSED_MAX_UNAUTHENTICATED,
+				    "Too many connections not logged in, try again later");
+		return;
+	}
 	if (!limits_conn_open(srv->limits, s->addr_key, conf->max_connections_per_ip)) {
 		/* Under its limit: the table of addresses is full (every
 		   entry has open connections, none may be evicted). */

@@ -41,12 +41,31 @@ _Static_assert(sizeof(pop3_state_names) / sizeof(pop3_state_names[0]) ==
 static void pop3_session_input(struct pop3_session *s);
 static void pop3_session_setup_bev(struct pop3_session *s);
 
+static void pop3_session_idle_reset(struct pop3_session *s)
+{
+	struct timeval idle = { .tv_sec = s->conf->idle_timeout_secs, .tv_usec = 0 };
+
+	event_add(s->idle_timer, &idle);
+}
+
+static void pop3_session_unauth_done(struct pop3_session *s)
+{
+	if (s->unauth_counted) {
+		s->unauth_counted = false;
+		s->srv->unauthenticated--;
+	}
+}
+
 void pop3_session_set_state(struct pop3_session *s, enum pop3_state state)
 {
 	if (s->state == state)
 		return;
 	log_debug("%s state=%s->%s", s->log_id, pop3_state_names[s->state],
 		  pop3_state_names[state]);
+	if (s->state == POP3_STATE_AUTHORIZATION) {
+		pop3_session_unauth_done(s);
+		event_del(s->login_timer);
+	}
 	s->state = state;
 }
 
@@ -195,6 +214,7 @@ static void pop3_session_free(struct pop3_session *s)
 	metrics_session_closed();
 	if (s->conn_counted)
 		limits_conn_close(s->srv->limits, s->addr_key);
+	pop3_session_unauth_done(s);
 	imap_client_free(&s->imap);
 	imap_client_free(&s->retired);
 	pop3_device_free(&s->dev);
@@ -202,6 +222,8 @@ static void pop3_session_free(struct pop3_session *s)
 	pop3_session_set_user(s, NULL, 0);
 	event_free(s->timer);
 	event_free(s->life_timer);
+	event_free(s->idle_timer);
+	event_free(s->login_timer);
 	event_free(s->resume_ev);
 	event_free(s->free_ev);
 	bufferevent_free(s->bev);
@@ -230,6 +252,8 @@ void pop3_session_close(struct pop3_session *s, const char *reason)
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 	event_del(s->timer);
 	event_del(s->life_timer);
+	event_del(s->idle_timer);
+	event_del(s->login_timer);
 	event_del(s->resume_ev);
 	/* Freed from the loop, never inside one of its own callbacks. */
 	event_active(s->free_ev, EV_TIMEOUT, 0);
@@ -338,6 +362,9 @@ static void pop3_session_input(struct pop3_session *s)
 			pop3_session_close_after_flush(s, "bad_input");
 			return;
 		}
+		/* Only a complete line is activity: trickling bytes keeps
+		   no slot. */
+		pop3_session_idle_reset(s);
 		if (s->run != NULL)
 			s->run->line(s, s->run_ctx, s->scanner.buf, s->scanner.len);
 		else
@@ -389,21 +416,9 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) != 0) {
-		if ((what & BEV_EVENT_READING) != 0 && s->run != NULL && s->run->line == NULL) {
-			/* Silence while we work (a long RETR) is not idleness;
-			   the upstream and write timeouts guard this time. */
-			bufferevent_enable(s->bev, EV_READ);
-			return;
-		}
-		if ((what & BEV_EVENT_READING) != 0) {
-			pop3_reply(s, "-ERR Disconnected for inactivity");
-			pop3_session_close_after_flush(s, "idle_timeout");
-			/* The client may not read either: do not wait long. */
-			struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
-			bufferevent_set_timeouts(s->bev, NULL, &tv);
-		} else {
-			pop3_session_close(s, "write_timeout");
-		}
+		/* Only writing has a bufferevent timeout (the idle timer
+		   watches reading): the client takes nothing of its output. */
+		pop3_session_close(s, "write_timeout");
 		return;
 	}
 	if ((what & BEV_EVENT_EOF) != 0 && (what & BEV_EVENT_READING) != 0) {
@@ -447,7 +462,7 @@ static void pop3_session_setup_bev(struct pop3_session *s)
 	bufferevent_setwatermark(s->bev, EV_WRITE, POP3_OUT_LOW, 0);
 	bufferevent_setwatermark(s->bev, EV_READ, 0, POP3_IN_HIGH);
 	bufferevent_set_max_single_write(s->bev, POP3_OUT_LOW);
-	bufferevent_set_timeouts(s->bev, &idle, &idle);
+	bufferevent_set_timeouts(s->bev, NULL, &idle);
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
@@ -540,6 +555,44 @@ bool pop3_plaintext_allowed(const struct pop3_session *s)
 
 /* ---- creation ---- */
 
+static void pop3_idle_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+
+	if (s->state == POP3_STATE_CLOSED || s->closing)
+		return;
+	if (s->run != NULL && s->run->line == NULL) {
+		/* Silence while we work (a long RETR, QUIT's changes) is not
+		   idleness; the upstream and write timeouts guard that time. */
+		pop3_session_idle_reset(s);
+		return;
+	}
+	pop3_reply(s, "-ERR Disconnected for inactivity");
+	pop3_session_close_after_flush(s, "idle_timeout");
+	/* The client may not read either: do not wait long. */
+	struct timeval tv = { .tv_sec = 5, .tv_usec = 0 };
+	bufferevent_set_timeouts(s->bev, NULL, &tv);
+}
+
+static void pop3_login_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+	struct timeval again = { .tv_sec = 5, .tv_usec = 0 };
+
+	if (s->state != POP3_STATE_AUTHORIZATION || s->closing)
+		return;
+	if (s->run != NULL && s->run->line == NULL) {
+		/* A login under way has its credentials; the upstream's
+		   timeout bounds it. */
+		event_add(s->login_timer, &again);
+		return;
+	}
+	log_info("%s event=login_time_limit limit_secs=%u", s->log_id,
+		 s->conf->login_timeout_secs);
+	pop3_reply(s, "-ERR Login time limit reached, closing");
+	pop3_session_close_after_flush(s, "login_timeout");
+}
+
 static void pop3_life_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct pop3_session *s = arg;
@@ -579,16 +632,17 @@ struct pop3_session *pop3_session_new(struct pop3_server *srv, struct buffereven
 	s->timer = evtimer_new(srv->base, pop3_timer_cb, s);
 	s->life_timer = evtimer_new(srv->base, pop3_life_timer_cb, s);
 	s->resume_ev = event_new(srv->base, -1, 0, pop3_resume_cb, s);
+	s->idle_timer = evtimer_new(srv->base, pop3_idle_timer_cb, s);
+	s->login_timer = evtimer_new(srv->base, pop3_login_timer_cb, s);
 	if (s->free_ev == NULL || s->timer == NULL || s->life_timer == NULL ||
-	    s->resume_ev == NULL) {
-		if (s->free_ev != NULL)
-			event_free(s->free_ev);
-		if (s->timer != NULL)
-			event_free(s->timer);
-		if (s->life_timer != NULL)
-			event_free(s->life_timer);
-		if (s->resume_ev != NULL)
-			event_free(s->resume_ev);
+	    s->resume_ev == NULL || s->idle_timer == NULL || s->login_timer == NULL) {
+		struct event *evs[] = { s->free_ev, s->timer, s->life_timer, s->resume_ev,
+					s->idle_timer, s->login_timer };
+
+		for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++) {
+			if (evs[i] != NULL)
+				event_free(evs[i]);
+		}
 		bufferevent_free(bev);
 		free(s);
 		return NULL;
@@ -615,5 +669,10 @@ struct pop3_session *pop3_session_new(struct pop3_server *srv, struct buffereven
 	pop3_session_setup_bev(s);
 	life = (struct timeval){ .tv_sec = s->conf->max_session_secs };
 	event_add(s->life_timer, &life);
+	life = (struct timeval){ .tv_sec = s->conf->login_timeout_secs };
+	event_add(s->login_timer, &life);
+	pop3_session_idle_reset(s);
+	srv->unauthenticated++;
+	s->unauth_counted = true;
 	return s;
 }

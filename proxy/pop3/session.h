@@ -55,6 +55,7 @@ struct pop3_server {
 	struct cache *cache;                  /* per-device state store */
 	struct limits *limits;                /* per-IP and auth failure records */
 	unsigned int sessions;                /* open now */
+	unsigned int unauthenticated;         /* of them, not logged in yet */
 	uint64_t sessions_total;
 	LIST_HEAD(, pop3_session) list;
 	bool stopping;
@@ -99,6 +100,8 @@ struct pop3_session {
 	struct event *resume_ev;    /* reads the next command from the loop */
 	struct event *timer;        /* pop3_session_set_timer() */
 	struct event *life_timer;   /* max_session_time */
+	struct event *idle_timer;   /* idle_timeout: complete lines reset it */
+	struct event *login_timer;  /* login_timeout */
 	void (*timer_cb)(struct pop3_session *s);
 
 	char id[20];
@@ -111,6 +114,7 @@ struct pop3_session {
 	char local_addr[64];        /* our end of the connection */
 	uint16_t local_port;
 	bool conn_counted;          /* counted in the per-address limit */
+	bool unauth_counted;        /* counted in srv->unauthenticated */
 	bool client_tls;            /* TLS with the client (POP3S or STLS) */
 	bool client_local;          /* address in local_networks */
 
@@ -122,6 +126,7 @@ struct pop3_session {
 				       finishes, nothing is written */
 	const char *end_reason;
 	unsigned int bad_commands;
+	unsigned int auth_commands; /* commands before the login */
 	struct pop3_scanner scanner;
 	struct pop3_cmd cmd;        /* the line being dispatched */
 

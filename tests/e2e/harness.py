@@ -813,8 +813,9 @@ class Popgate:
 
     def __init__(self, upstream_port, server=None, upstream=None, log=None,
                  binary=None, workdir=None, extra_listen=0, tls=None, tls_listen=0,
-                 cache=None, policy=None, extra=""):
+                 cache=None, policy=None, extra="", nofile=None):
         self.binary = binary or binary_path()
+        self.nofile = nofile            # RLIMIT_NOFILE (soft and hard) to run with
         self.dir = workdir or make_tempdir("pgt-gw-")
         self.own_dir = workdir is None
         self.port = free_port()
@@ -841,10 +842,16 @@ class Popgate:
         with open(self.conf, "w") as f:
             f.write(self.conf_text)
         self._log = open(self.log_path, "ab")
+        limit = None
+        if self.nofile is not None:
+            import resource
+            n = self.nofile
+            limit = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (n, n))  # noqa: E731
         self.proc = subprocess.Popen([self.binary, "-c", self.conf], stdin=subprocess.DEVNULL,
                                      stdout=self._log, stderr=self._log,
                                      start_new_session=True, cwd=self.dir,
-                                     env=dict(os.environ, **SANITIZER_ENV))
+                                     env=dict(os.environ, **SANITIZER_ENV),
+                                     preexec_fn=limit)
         register(self)
         for p in [self.port] + self.extra_ports + self.tls_ports:
             if not wait_listening(p, timeout, self.proc):

@@ -10,7 +10,9 @@
 static const char *const all_keys[][2] = {
 	{ "server", "listen" },
 	{ "server", "idle_timeout" },
+	{ "server", "login_timeout" },
 	{ "server", "max_connections" },
+	{ "server", "max_unauthenticated" },
 	{ "server", "max_bad_commands" },
 	{ "server", "auth_fail_delay" },
 	{ "server", "greeting" },
@@ -344,7 +346,7 @@ END_TEST
 START_TEST(listed_keys_known)
 {
 	static const char *const values[N(all_keys)] = {
-		"127.0.0.1:1", "1m", "1", "1", "0", "hi", "h", "1", "none",
+		"127.0.0.1:1", "1m", "30s", "1", "5", "1", "0", "hi", "h", "1", "none",
 		"yes", "", "1s", "INBOX", "stderr", "info", "x",
 		"always", "10.0.0.0/8 ::1", "", "",
 		"unix:/run/redis.sock", "pw", "/tmp/x", "/usr/bin/redis-server", "250ms",

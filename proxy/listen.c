@@ -1,0 +1,209 @@
+/* The POP3 listeners; contracts in listen.h. */
+
+#include "listen.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "conf.h"
+#include "log.h"
+#include "server.h"
+#include "settings.h"
+
+/* How long accepting pauses when descriptors run out. */
+#define LISTEN_PAUSE_MS 1000
+/* At most one "out of descriptors" line per this many seconds. */
+#define LISTEN_LOG_EVERY_SECS 60
+/* Descriptors beyond two per session: listeners, log, Redis, metrics. */
+#define LISTEN_FD_SPARE 128
+
+struct listener {
+	struct listeners *ls;
+	struct evconnlistener *l;
+	bool tls;
+};
+
+struct listeners {
+	struct pop3_server *srv;
+	struct listener l[CONF_MAX_LISTEN];
+	unsigned int count;
+	struct event *resume;
+	bool paused;
+	time_t last_log;
+	unsigned long pauses_unlogged;
+};
+
+static void listeners_enable(struct listeners *ls, bool on)
+{
+	for (unsigned int i = 0; i < ls->count; i++)
+		(on ? evconnlistener_enable : evconnlistener_disable)(ls->l[i].l);
+	ls->paused = !on;
+}
+
+static void listeners_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+	listeners_enable(arg, true);
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	struct listener *pl = arg;
+
+	pop3_session_create(pl->ls->srv, fd, sa, (socklen_t)salen, pl->tls);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct listeners *ls = ((struct listener *)arg)->ls;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval pause = { .tv_sec = LISTEN_PAUSE_MS / 1000,
+				 .tv_usec = (LISTEN_PAUSE_MS % 1000) * 1000 };
+	time_t now = time(NULL);
+
+	if (err != EMFILE && err != ENFILE && err != ENOBUFS && err != ENOMEM) {
+		log_error("event=accept_error error=\"%s\"", evutil_socket_error_to_string(err));
+		return;
+	}
+	/* The listening socket stays readable: accepting again at once
+	   would fail again, on every loop pass. */
+	if (!ls->paused) {
+		listeners_enable(ls, false);
+		event_add(ls->resume, &pause);
+	}
+	if (now - ls->last_log >= LISTEN_LOG_EVERY_SECS) {
+		log_error("event=accept_paused error=\"%s\" pause_ms=%u sessions=%u "
+			  "pauses_since_last=%lu", evutil_socket_error_to_string(err),
+			  LISTEN_PAUSE_MS, ls->srv->sessions, ls->pauses_unlogged);
+		ls->last_log = now;
+		ls->pauses_unlogged = 0;
+	} else {
+		ls->pauses_unlogged++;
+	}
+}
+
+/* A bound, non-blocking socket; "::" also serves IPv4 whatever the
+   system's bindv6only default (libevent 2.1.12 has no option for it). */
+static evutil_socket_t listen_socket(const struct addrinfo *ai, bool dual_stack)
+{
+	evutil_socket_t fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
+				    SOCK_CLOEXEC, ai->ai_protocol);
+	int on = 1, off = 0;
+
+	if (fd < 0)
+		return -1;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (dual_stack && ai->ai_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) ||
+	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		int err = errno;
+
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	return fd;
+}
+
+static int listeners_bind(struct listeners *ls, const struct conf_listen *cl,
+			  bool stls)
+{
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE,
+	};
+	struct listener *pl = &ls->l[ls->count];
+	struct addrinfo *res;
+	evutil_socket_t fd;
+	char port[8];
+	int err;
+
+	snprintf(port, sizeof(port), "%u", cl->port);
+	err = getaddrinfo(cl->host, port, &hints, &res);
+	if (err != 0) {
+		log_error("event=listen_failed address=%s:%u error=\"%s\"", cl->host, cl->port,
+			  gai_strerror(err));
+		return -1;
+	}
+	fd = listen_socket(res, strcmp(cl->host, "::") == 0);
+	freeaddrinfo(res);
+	pl->ls = ls;
+	pl->tls = cl->tls;
+	if (fd >= 0)
+		pl->l = evconnlistener_new(ls->srv->base, accept_cb, pl,
+					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512, fd);
+	if (pl->l == NULL) {
+		if (fd >= 0)
+			evutil_closesocket(fd);
+		log_error("event=listen_failed address=%s:%u error=\"%s\"", cl->host, cl->port,
+			  strerror(errno));
+		return -1;
+	}
+	evconnlistener_set_error_cb(pl->l, accept_error_cb);
+	ls->count++;
+	log_info("event=listening address=%s:%u tls=%s", cl->host, cl->port,
+		 cl->tls ? "implicit" : stls ? "stls" : "none");
+	return 0;
+}
+
+struct listeners *listeners_open(struct pop3_server *srv, const struct conf *conf)
+{
+	struct listeners *ls = calloc(1, sizeof(*ls));
+
+	if (ls == NULL || (ls->resume = evtimer_new(srv->base, listeners_resume_cb, ls)) == NULL) {
+		free(ls);
+		log_error("event=startup_failed error=\"out of memory\"");
+		return NULL;
+	}
+	ls->srv = srv;
+	for (unsigned int i = 0; i < conf->listen_count; i++) {
+		if (listeners_bind(ls, &conf->listen[i], srv->settings->client_tls != NULL) < 0) {
+			listeners_free(&ls);
+			return NULL;
+		}
+	}
+	return ls;
+}
+
+void listeners_free(struct listeners **lsp)
+{
+	struct listeners *ls = *lsp;
+
+	if (ls == NULL)
+		return;
+	*lsp = NULL;
+	for (unsigned int i = 0; i < ls->count; i++)
+		evconnlistener_free(ls->l[i].l);
+	event_free(ls->resume);
+	free(ls);
+}
+
+void listeners_fd_limit(const struct conf *conf)
+{
+	rlim_t want = (rlim_t)conf->max_connections * 2 + LISTEN_FD_SPARE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < want)
+		log_warn("event=fd_limit_low soft=%llu hard=%llu needed=%llu max_connections=%u "
+			 "reason=\"raise LimitNOFILE (systemd) or ulimit -n, or lower "
+			 "max_connections: new connections pause when descriptors run out\"",
+			 (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max,
+			 (unsigned long long)want, conf->max_connections);
+	else
+		log_info("event=fd_limit_raised soft=%llu", (unsigned long long)rl.rlim_cur);
+}

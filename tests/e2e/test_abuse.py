@@ -1,0 +1,196 @@
+"""Availability under abuse: descriptor exhaustion pauses accepting instead of
+spinning, connections without credentials cannot hold slots (login_timeout,
+max_unauthenticated, idle time counted on complete lines only, pre-login
+commands counted)."""
+import os
+import socket
+import time
+import unittest
+
+import harness as h
+
+
+ENV = None
+
+
+def setUpModule():
+    global ENV
+    ENV = h.Env(fill_users=("alice",), big_mb=0.1)
+
+
+def tearDownModule():
+    global ENV
+    if ENV is not None:
+        ENV.close()
+        ENV = None
+
+
+def cpu_secs(pid):
+    """User + system CPU time of a process, in seconds."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def gateway(server=None, nofile=None):
+    g = h.Popgate(ENV.dc.imap_port, server=server, nofile=nofile).start()
+    ENV.gws.append(g)
+    return g
+
+
+
+class TestDescriptorExhaustion(unittest.TestCase):
+    def test_accepting_pauses_and_resumes(self):
+        """With 64 descriptors and 150 connections the daemon neither spins
+        nor floods its log, and accepts again once connections close."""
+        gw = gateway(server={"max_connections": "1000", "max_unauthenticated": "1000",
+                             "max_connections_per_ip": "0"}, nofile=64)
+        self.assertIn("event=fd_limit_low", gw.log_text())
+        socks = []
+        try:
+            for _ in range(150):
+                s = socket.create_connection((h.HOST, gw.port), timeout=5)
+                socks.append(s)
+            time.sleep(0.5)
+            before = cpu_secs(gw.proc.pid)
+            time.sleep(3)
+            used = cpu_secs(gw.proc.pid) - before
+            self.assertLess(used, 0.5 * (4 if h.SANITIZED else 1),
+                            "%.2f CPU seconds in 3 s while out of descriptors" % used)
+            log = gw.log_text()
+            self.assertIn("event=accept_paused", log)
+            self.assertLessEqual(log.count("event=accept_paused"), 2, log[-2000:])
+            self.assertNotIn("event=accept_error", log)
+        finally:
+            for s in socks:
+                s.close()
+        # The backlog drains; a new client is served again within a few
+        # pauses.
+        deadline = time.monotonic() + 15
+        while True:
+            c = gw.pop3(timeout=5)
+            try:
+                r = c.read_greeting()
+                if r.startswith("+OK"):
+                    self.assertTrue(c.login("alice", "secret").startswith("+OK"))
+                    c.cmd("QUIT")
+                    break
+            except (OSError, h.Closed):
+                pass
+            finally:
+                c.close()
+            self.assertLess(time.monotonic(), deadline, "no greeting after the flood")
+            time.sleep(0.5)
+
+
+
+class TestSlotsWithoutCredentials(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.gw = gateway(server={"login_timeout": "2s", "idle_timeout": "3s",
+                                 "max_unauthenticated": "3", "max_bad_commands": "3"})
+
+    def connect(self):
+        c = self.gw.pop3(timeout=10)
+        self.addCleanup(c.close)
+        self.assertTrue(c.read_greeting().startswith("+OK"))
+        return c
+
+    def test_login_deadline_despite_commands(self):
+        """CAPA every half second does not keep a connection that never
+        logs in past login_timeout."""
+        c = self.connect()
+        start = time.monotonic()
+        closed = False
+        for _ in range(12):
+            try:
+                r = c.cmd("CAPA")
+                if r.startswith("+OK"):
+                    c.multi()
+            except (OSError, h.Closed):
+                closed = True
+                break
+            if r.startswith("-ERR Login time limit"):
+                closed = c.expect_closed(5)
+                break
+            time.sleep(0.5)
+        self.assertTrue(closed, "still open after login_timeout")
+        self.assertLess(time.monotonic() - start, 4.5)
+        self.assertIn("event=login_time_limit", self.gw.log_text())
+
+    def test_logged_in_session_outlives_the_login_deadline(self):
+        c = self.connect()
+        self.assertTrue(c.login("alice", "secret").startswith("+OK"))
+        time.sleep(2.5)
+        self.assertTrue(c.cmd("STAT").startswith("+OK"))
+        c.cmd("QUIT")
+
+    def test_trickled_bytes_are_not_activity(self):
+        """One byte a second never makes a command: idle_timeout ends it
+        (on a gateway whose login deadline is long)."""
+        gw = gateway(server={"idle_timeout": "2s", "login_timeout": "1h"})
+        c = gw.pop3(timeout=10)
+        self.addCleanup(c.close)
+        c.read_greeting()
+        start = time.monotonic()
+        gone = False
+        for ch in b"NOOPNOOPNOOP":
+            try:
+                c.send(bytes([ch]))
+            except OSError:
+                gone = True
+                break
+            time.sleep(0.5)
+            if time.monotonic() - start > 3.5:
+                break
+        data = b""
+        try:
+            c.settimeout(5)
+            data = c.sock.recv(4096)
+        except OSError:
+            pass
+        self.assertTrue(gone or b"-ERR Disconnected for inactivity" in data, data)
+        self.assertLess(time.monotonic() - start, 6)
+
+    def test_cap_on_connections_not_logged_in(self):
+        held = [self.connect() for _ in range(3)]
+        extra = self.gw.pop3(timeout=10)
+        self.addCleanup(extra.close)
+        r = extra.readline()
+        self.assertTrue(r.startswith(b"-ERR [SYS/TEMP] Too many connections not logged in"), r)
+        # One of them logs in: a slot frees up.
+        self.assertTrue(held[0].login("alice", "secret").startswith("+OK"))
+        again = self.connect()
+        again.cmd("QUIT")
+        held[0].cmd("QUIT")
+        self.assertIn("reason=max_unauthenticated", self.gw.log_text())
+
+    def test_pre_login_commands_beyond_a_few_count(self):
+        """Eight commands before the login are free; after that each one
+        counts toward max_bad_commands (3 here)."""
+        gw = gateway(server={"max_bad_commands": "3", "login_timeout": "1h"})
+        c2 = gw.pop3(timeout=10)
+        self.addCleanup(c2.close)
+        c2.read_greeting()
+        for _ in range(8):
+            self.assertTrue(c2.cmd("CAPA").startswith("+OK"))
+            c2.multi()
+        self.assertTrue(c2.cmd("CAPA").startswith("+OK"))
+        c2.multi()
+        self.assertTrue(c2.cmd("CAPA").startswith("+OK"))
+        c2.multi()
+        r = c2.cmd("CAPA")
+        self.assertTrue(r.startswith("-ERR Too many commands without logging in"), r)
+        self.assertTrue(c2.expect_closed(5))
+        # A normal login after a few commands is unaffected.
+        c3 = gw.pop3(timeout=10)
+        self.addCleanup(c3.close)
+        c3.read_greeting()
+        c3.cmd("CAPA")
+        c3.multi()
+        self.assertTrue(c3.login("alice", "secret").startswith("+OK"))
+        c3.cmd("QUIT")
+
+
+if __name__ == "__main__":
+    unittest.main()
