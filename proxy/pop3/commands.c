@@ -12,6 +12,7 @@
 #include "auth.h"
 #include "conf.h"
 #include "fetch.h"
+#include "imap_client.h"
 #include "log.h"
 #include "maildrop.h"
 #include "metrics.h"
@@ -292,6 +293,14 @@ static const struct pop3_command pop3_commands[] = {
 	{ "NOOP", cmd_noop, POP3_IN_TRANS, 0, 0, false, false },
 };
 
+static void pop3_upstream_lost(struct pop3_session *s)
+{
+	log_info("%s event=upstream_lost_while_idle", s->log_id);
+	pop3_reply(s, "-ERR [SYS/TEMP] Upstream connection lost; nothing was deleted, "
+		   "log in again");
+	pop3_session_close_after_flush(s, "upstream_lost");
+}
+
 /* A client that logs in needs a handful of commands besides its
    credentials (CAPA, STLS, CAPA); more count against its error budget, so
    a connection without credentials cannot stay busy forever. True when
@@ -343,6 +352,11 @@ void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len)
 		pop3_bad_command(s, "Too many arguments");
 	else if (pop3_over_login_budget(s, c))
 		;
+	else if (s->state == POP3_STATE_TRANSACTION && !imap_client_is_connected(s->imap))
+		/* The upstream connection ended while the session was idle:
+		   nothing said now (a DELE, a QUIT) could be carried out
+		   correctly. QUIT applies nothing either. */
+		pop3_upstream_lost(s);
 	else
 		c->handler(s, cmd);
 	explicit_bzero(cmd->copy, sizeof(cmd->copy));

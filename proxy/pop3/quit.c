@@ -15,6 +15,7 @@
 #include "log.h"
 #include "maildrop.h"
 #include "session.h"
+#include "text.h"
 
 enum quit_step {
 	QUIT_START,
@@ -130,18 +131,25 @@ static void quit_step_logout(struct pop3_quit *q)
 
 /* ---- remove (trash, expunge) ---- */
 
+/* The answer says exactly what happened upstream: the work goes in
+   chunks, and a chunk that failed leaves the earlier ones done. */
 static void quit_removed(void *ctx, const struct imap_remove_result *r)
 {
 	struct pop3_quit *q = ctx;
-	char why[320];
+	bool trash = q->s->conf->delete_action == CONF_DELETE_TRASH;
+	char why[320], reply[300];
 
 	if (!r->ok) {
-		snprintf(why, sizeof(why), "%s (%zu of %zu done)", r->error, r->done, q->count);
-		quit_fail(q, r->permanent ?
-			  "-ERR [SYS/PERM] The upstream server refused to remove the deleted "
-			  "messages; some may remain" :
-			  "-ERR [SYS/TEMP] Upstream refused to remove the deleted "
-			  "messages; some may remain", why);
+		char error[200];
+
+		text_escape_quoted(r->error, strlen(r->error), error, sizeof(error));
+		snprintf(why, sizeof(why), "%s (%zu of %zu done)", error, r->done, q->count);
+		snprintf(reply, sizeof(reply), "-ERR [SYS/%s] The upstream server refused to %s "
+			 "the deleted messages: %zu of %zu %s, the other %zu stay in the mailbox",
+			 r->permanent ? "PERM" : "TEMP", trash ? "move" : "expunge", r->done,
+			 q->count, trash ? "were moved to the Trash" : "were expunged",
+			 q->count - r->done);
+		quit_fail(q, reply, why);
 		return;
 	}
 	quit_step_logout(q);
@@ -194,7 +202,7 @@ static void quit_hidden(void *ctx, enum cache_status st)
 		  cache_status_name(st));
 }
 
-static void quit_step_hide(struct pop3_quit *q, bool have_fps)
+static void quit_step_hide(struct pop3_quit *q)
 {
 	struct pop3_session *s = q->s;
 	const char **fp = calloc(q->count + 1, sizeof(*fp));
@@ -204,7 +212,7 @@ static void quit_step_hide(struct pop3_quit *q, bool have_fps)
 		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
 		return;
 	}
-	for (size_t i = 0; have_fps && i < q->count; i++)
+	for (size_t i = 0; i < q->count; i++)
 		fp[i] = q->fps[i][0] != '\0' ? q->fps[i] : NULL;
 	/* One atomic write: a crash before it hides nothing, after it all. */
 	if (pop3_device_hide(s->dev, s->conf->delete_action == CONF_DELETE_HIDE_ALL,
@@ -238,14 +246,17 @@ static void quit_fp_message(void *ctx, uint32_t uid, const char *fp, int64_t int
 }
 
 /* Fingerprints let the hides follow the messages if the mailbox is ever
-   recreated; without them (the fetch failed) the hide still happens. */
+   recreated: a hide is never stored without them. */
 static void quit_fps_done(void *ctx, bool ok)
 {
 	struct pop3_quit *q = ctx;
 
-	if (!ok)
-		log_warn("%s event=hide_without_fingerprints", q->s->log_id);
-	quit_step_hide(q, ok);
+	if (!ok) {
+		quit_fail(q, "-ERR [SYS/TEMP] The upstream server failed while the deletions were "
+			  "saved; nothing was deleted", "fingerprint fetch failed");
+		return;
+	}
+	quit_step_hide(q);
 }
 
 static const struct imap_fp_handlers quit_fp_handlers = {
@@ -261,9 +272,8 @@ static void quit_step_fingerprints(struct pop3_quit *q)
 		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
 		return;
 	}
-	if (q->s->imap == NULL ||
-	    imap_fp_fetch(&q->fp, q->s->imap, q->uids, q->count, &quit_fp_handlers, q) < 0)
-		quit_fps_done(q, false);
+	if (imap_fp_fetch(&q->fp, q->s->imap, q->uids, q->count, &quit_fp_handlers, q) < 0)
+		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
 }
 
 void pop3_quit_start(struct pop3_session *s)

@@ -1218,6 +1218,8 @@ class FakeImap:
       login_reply    None (decided by credentials) or 'NO' / 'BAD' / raw bytes
       select_reply   None or raw bytes to send instead of a normal SELECT answer
       drop_body      {uid: n}: announce the full BODY[] literal, send n octets, close
+      header_fields  False: BODY[HEADER.FIELDS (...)] is answered BAD (a server
+                     that cannot give the fields fingerprints are made of)
       hooks          {COMMAND NAME: fn(server, conn, tag, cmd) -> True if handled}
     """
 
@@ -1230,6 +1232,7 @@ class FakeImap:
         self.login_reply = None
         self.select_reply = None
         self.drop_body = {}
+        self.header_fields = True
         self.hooks = {}
         self.uidvalidity = uidvalidity
         self.messages = []
@@ -1595,8 +1598,7 @@ class FakeImap:
     _ITEM = re.compile(rb"(?i)(BODY(?:\.PEEK)?\[([^\]]*)\](?:<(\d+)\.(\d+)>)?|RFC822\.SIZE|"
                        rb"RFC822\.HEADER|RFC822\.TEXT|RFC822|UID|FLAGS|INTERNALDATE|MODSEQ)")
 
-    @staticmethod
-    def _section(data, section):
+    def _section(self, data, section):
         section = section.upper()
         end = data.find(b"\r\n\r\n")
         if section == b"":
@@ -1605,6 +1607,24 @@ class FakeImap:
             return data[:end + 4] if end >= 0 else data
         if section == b"TEXT":
             return data[end + 4:] if end >= 0 else b""
+        m = re.match(rb"HEADER\.FIELDS \(([^)]*)\)$", section)
+        if m and self.header_fields:
+            # RFC 3501: the named fields (unfolded lines kept as they are)
+            # and the blank line that ends the header.
+            want = set(m.group(1).split())
+            head = data[:end + 2] if end >= 0 else data
+            out, keep = [], False
+            for line in re.split(rb"(?<=\n)", head):
+                if not line:
+                    continue
+                if line[:1] in (b" ", b"\t"):
+                    if keep:
+                        out.append(line)
+                    continue
+                keep = line.split(b":", 1)[0].strip().upper() in want
+                if keep:
+                    out.append(line)
+            return b"".join(out) + b"\r\n"
         raise ValueError(section)
 
     def cmd_fetch(self, c, tag, cmd):
@@ -1645,7 +1665,11 @@ class FakeImap:
                     elif up == b"RFC822.TEXT":
                         name, data = b"RFC822.TEXT", self._section(m.data, b"TEXT")
                     else:
-                        data = self._section(m.data, section)
+                        try:
+                            data = self._section(m.data, section)
+                        except ValueError:
+                            self.send(c, "%s BAD unsupported section\r\n" % tag)
+                            return
                         name = b"BODY[" + section + b"]"
                         if p_off:
                             o, n = int(p_off), int(p_len)

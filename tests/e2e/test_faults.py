@@ -60,6 +60,7 @@ def reset_fake():
     FAKE.login_reply = None
     FAKE.select_reply = None
     FAKE.drop_body = {}
+    FAKE.header_fields = True
     FAKE.hooks = {}
     FAKE.messages = [h.FakeImapMessage(i + 1, m) for i, m in enumerate(MSGS)]
 
@@ -412,6 +413,7 @@ class TestOddButValid(Base):
         self.assertTrue(r.startswith("+OK"), r)
         self.assertTrue(c.cmd("QUIT").startswith("+OK"))
         FAKE.uidvalidity = 1700000002
+        FAKE.header_fields = False
         try:
             c, r = self.login(user="reset#pc")
             self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
@@ -419,6 +421,7 @@ class TestOddButValid(Base):
             self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)
         finally:
             FAKE.uidvalidity = 1700000001
+            FAKE.header_fields = True
         # back to the old mailbox: the state still belongs to it
         c, r = self.login(user="reset#pc")
         self.assertTrue(r.startswith("+OK"), r)
@@ -600,3 +603,83 @@ class TestDropMidLiteral(Base):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestHonestAnswers(Base):
+    """What a client is told is what happened (the hardening review)."""
+
+    def test_upstream_lost_while_idle(self):
+        """The upstream connection ends between two commands: the next one
+        says so and closes, and the DELE before it is never applied (nor
+        stored as a hide without its fingerprint)."""
+        user = "alice#idle%d" % next(DEVICE_SEQ)
+        c, r = self.login(user=user)
+        self.assertTrue(r.startswith("+OK"), r)
+        self.assertTrue(c.cmd("DELE 1").startswith("+OK"))
+        FAKE.reset()                      # every upstream connection dropped
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and "upstream_error" not in GW.log_text():
+            time.sleep(0.05)
+        r = c.cmd("QUIT")
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP] Upstream connection lost"), r)
+        self.assertTrue(c.expect_closed(5))
+        c, r = self.login(user=user)
+        self.assertIn(" %d messages" % len(MSGS), r)
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+    def test_fingerprints_refused_means_nothing_hidden(self):
+        user = "alice#fp%d" % next(DEVICE_SEQ)
+        c, r = self.login(user=user)
+        self.assertTrue(r.startswith("+OK"), r)
+        self.assertTrue(c.cmd("DELE 2").startswith("+OK"))
+        FAKE.header_fields = False
+        r = c.cmd("QUIT")
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP]") and "nothing was deleted" in r, r)
+        FAKE.header_fields = True
+        c, r = self.login(user=user)
+        self.assertIn(" %d messages" % len(MSGS), r)
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+
+class TestTrashPartly(unittest.TestCase):
+    """A trash move that fails half way: the -ERR says how many moved."""
+
+    def test_counts_in_the_answer(self):
+        n = 2400
+        msgs = [h.fake_message("t%d" % i) for i in range(1, n + 1)]
+        fake = h.FakeImap(msgs, capabilities="IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ "
+                          "MOVE UIDPLUS").start()
+        gw = None
+        moves = []
+
+        def move(server, conn, tag, cmd):
+            moves.append(cmd)
+            if len(moves) == 1:
+                server.send(conn, "%s OK moved\r\n" % tag)
+            else:
+                server.send(conn, "%s NO [SERVERBUG] disk trouble\r\n" % tag)
+            return True
+        fake.hooks["UID MOVE"] = move
+        try:
+            gw = h.Popgate(fake.port, upstream={"timeout": "5s"},
+                           policy={"delete_action": "trash"}).start()
+            c = gw.pop3(timeout=30)
+            c.read_greeting()
+            self.assertTrue(c.login("alice", "secret").startswith("+OK"))
+            # every other message: a UID set of single numbers, so the
+            # work needs two chunks
+            wanted = list(range(1, n + 1, 2))
+            for i in wanted:
+                self.assertTrue(c.cmd("DELE %d" % i).startswith("+OK"))
+            r = c.cmd("QUIT")
+            self.assertEqual(len(moves), 2, moves)
+            first = moves[0]["text"].decode().split()[3]
+            done = len(first.split(","))
+            self.assertTrue(r.startswith("-ERR [SYS/TEMP]"), r)      # SERVERBUG: not for good
+            self.assertIn("%d of %d were moved to the Trash, the other %d stay" %
+                          (done, len(wanted), len(wanted) - done), r)
+            self.assertIn("quit_not_applied", gw.log_text())
+        finally:
+            if gw is not None:
+                gw.cleanup()
+            fake.stop()
