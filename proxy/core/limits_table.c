@@ -474,12 +474,22 @@ unsigned int limits_auth_failures(struct limits *l, const char *ip, const char *
 	return auth_max(l, ip, user, a, now_ms, false);
 }
 
-void limits_auth_succeeded(struct limits *l, const char *user)
+void limits_auth_succeeded(struct limits *l, const char *ip, const char *user)
 {
 	struct limits_entry *e = user != NULL ? lim_find(l, LIMITS_AUTH_USER, user) : NULL;
+	struct limits_entry *a = lim_find(l, LIMITS_AUTH_IP, ip != NULL ? ip : "");
+	unsigned int own = e != NULL ? e->count : 0;
 
 	if (e != NULL)
 		table_remove(&l->t[LIMITS_AUTH_USER], e);
+	/* The address keeps what other users' guesses cost it, not what
+	   this user's own mistakes did (one office NAT, many people). */
+	if (a != NULL) {
+		if (a->count > own)
+			a->count -= own;
+		else
+			table_remove(&l->t[LIMITS_AUTH_IP], a);
+	}
 }
 
 /* --- LOGIN-DELAY --- */

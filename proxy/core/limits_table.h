@@ -89,14 +89,17 @@ unsigned int limits_conn_count(const struct limits *l, const char *ip);
  * limits_auth_failures() returns that max without recording (the next
  * failure's n is one more), forgetting the expired records it meets.
  *
- * limits_auth_succeeded() forgets the user's failures, not the address's:
- * one address may be guessing many users.
+ * limits_auth_succeeded() forgets the user's failures and takes as many
+ * off the address's count (dropping the address's record when nothing is
+ * left): what other users' failures cost the address stays, since one
+ * address may be guessing many users, but one mistyped password no longer
+ * delays every correct login from an office's shared address.
  */
 unsigned int limits_auth_failed(struct limits *l, const char *ip, const char *user,
 				const struct limits_auth *a, uint64_t now_ms);
 unsigned int limits_auth_failures(struct limits *l, const char *ip, const char *user,
 				  const struct limits_auth *a, uint64_t now_ms);
-void limits_auth_succeeded(struct limits *l, const char *user);
+void limits_auth_succeeded(struct limits *l, const char *ip, const char *user);
 /* The delay for the n-th failure, as above (0 for n 0). */
 unsigned int limits_auth_delay(const struct limits_auth *a, unsigned int n);
 

@@ -262,7 +262,7 @@ static void login_finish(struct pop3_login *l)
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
 	metrics_login(s->route->name, METRICS_LOGIN_OK);
 	login_user_key(l, user, sizeof(user));
-	limits_auth_succeeded(s->srv->limits, user);
+	limits_auth_succeeded(s->srv->limits, s->addr_key, user);
 	if (s->conf->login_delay_secs > 0)
 		limits_login_record(s->srv->limits, s->user, pop3_now_ms());
 	pop3_maildrop_visible(s->drop, &count, &size);

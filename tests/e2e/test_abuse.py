@@ -194,3 +194,37 @@ class TestSlotsWithoutCredentials(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestSuccessClearsFailures(unittest.TestCase):
+    def test_correct_login_after_typos_is_not_delayed_again(self):
+        """Three wrong passwords from one address, then the right one: the
+        logins after that are not held (the address's count lost what that
+        user's mistakes added)."""
+        gw = gateway(server={"auth_fail_delay": "300ms", "auth_fail_delay_max": "5s",
+                             "max_bad_commands": "100"})
+
+        def attempt(password):
+            c = gw.pop3(timeout=20)
+            try:
+                c.read_greeting()
+                t = time.monotonic()
+                r = c.login("alice", password)
+                took = time.monotonic() - t
+                if r.startswith("+OK"):
+                    c.cmd("QUIT")
+                return r, took
+            finally:
+                c.close()
+
+        for _ in range(3):
+            r, _ = attempt("wrong")
+            self.assertTrue(r.startswith("-ERR [AUTH]"), r)
+        r, took = attempt("secret")
+        self.assertTrue(r.startswith("+OK"), r)
+        self.assertGreater(took, 1.0, "the attempt after 3 failures was not held")
+        for _ in range(2):
+            r, took = attempt("secret")
+            self.assertTrue(r.startswith("+OK"), r)
+            self.assertLess(took, 0.25 * (4 if h.SANITIZED else 1),
+                            "a correct login waited %.2f s" % took)

@@ -180,7 +180,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort();
 			break;
 		case 4:
-			limits_auth_succeeded(l, k);
+			limits_auth_succeeded(l, (op & 8) ? k : NULL, k);
 			break;
 		case 5:
 			max = next(&in);

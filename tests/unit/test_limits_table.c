@@ -353,14 +353,41 @@ START_TEST(success_forgets_user_not_address)
 		limits_auth_failed(l, "192.0.2.7", "alice", &a, 10);
 	limits_auth_failed(l, "192.0.2.8", "alice", &a, 10);
 	ck_assert_uint_eq(limits_auth_failures(l, "192.0.2.8", "alice", &a, 10), 4);
-	limits_auth_succeeded(l, "alice");
-	ck_assert_uint_eq(limits_auth_failures(l, "192.0.2.8", "alice", &a, 10), 1);
+	/* alice logs in from .8: her record goes, and .8 loses her 4 failures
+	   (it only had 1: its record goes too) */
+	limits_auth_succeeded(l, "192.0.2.8", "alice");
+	ck_assert_uint_eq(limits_auth_failures(l, "192.0.2.8", "alice", &a, 10), 0);
 	ck_assert_uint_eq(limits_auth_failures(l, "192.0.2.7", "alice", &a, 10), 3);
 	ck_assert_uint_eq(limits_auth_failures(l, "198.51.100.1", "alice", &a, 10), 0);
 	/* the guessing address stays slow for the next user */
 	ck_assert_uint_eq(limits_auth_failed(l, "192.0.2.7", "bob", &a, 10), 8000);
-	limits_auth_succeeded(l, "nobody");
-	limits_auth_succeeded(l, NULL);
+	limits_auth_succeeded(l, "192.0.2.7", "nobody");
+	limits_auth_succeeded(l, NULL, NULL);
+	limits_free(&l);
+}
+END_TEST
+
+/* An office behind one address: one person's mistyped password, then their
+   correct login, leaves the address as it was; other users' guesses from
+   it still count. */
+START_TEST(success_takes_own_failures_off_the_address)
+{
+	struct limits *l = new_table(64);
+	struct limits_auth a = { 1000, 15000, 600 };
+
+	for (int i = 0; i < 3; i++)
+		limits_auth_failed(l, "192.0.2.7", "carol", &a, 10);
+	ck_assert_uint_eq(limits_auth_failures(l, "192.0.2.7", "dave", &a, 10), 3);
+	limits_auth_succeeded(l, "192.0.2.7", "carol");
+	ck_assert_uint_eq(limits_auth_failures(l, "192.0.2.7", "dave", &a, 10), 0);
+	ck_assert_uint_eq(limits_table_entries(l, LIMITS_AUTH_IP), 0);
+	/* mallory guessed twice, carol mistyped once: carol's success leaves
+	   mallory's two on the address */
+	limits_auth_failed(l, "192.0.2.7", "mallory", &a, 20);
+	limits_auth_failed(l, "192.0.2.7", "mallory", &a, 20);
+	limits_auth_failed(l, "192.0.2.7", "carol", &a, 20);
+	limits_auth_succeeded(l, "192.0.2.7", "carol");
+	ck_assert_uint_eq(limits_auth_failures(l, "192.0.2.7", NULL, &a, 20), 2);
 	limits_free(&l);
 }
 END_TEST
@@ -546,7 +573,7 @@ START_TEST(long_keys)
 	limits_conn_close(l, k1);
 	limits_conn_close(l, k2);
 	ck_assert_uint_eq(limits_table_entries(l, LIMITS_CONN), 0);
-	limits_auth_succeeded(l, k2);
+	limits_auth_succeeded(l, "192.0.2.10", k2);
 	ck_assert_uint_eq(limits_auth_failures(l, "192.0.2.10", k2, &a, 1), 0);
 	ck_assert_uint_eq(limits_auth_failures(l, "192.0.2.10", k1, &a, 1), 2);
 	free(k1);
@@ -618,6 +645,7 @@ int main(void)
 	tcase_add_test(auth, window_expiry);
 	tcase_add_test(auth, expired_records_are_dropped);
 	tcase_add_test(auth, success_forgets_user_not_address);
+	tcase_add_test(auth, success_takes_own_failures_off_the_address);
 	tcase_add_test(auth, huge_n_stays_at_cap);
 	tcase_add_test(auth, zero_delay_still_counts);
 	suite_add_tcase(s, auth);
