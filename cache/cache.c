@@ -80,6 +80,27 @@ static int cache_settings_check(const struct cache_settings *set,
 	return 0;
 }
 
+int cache_settings_validate(const struct cache_settings *set, char **error_r)
+{
+	struct cache_url url;
+	const char *password;
+	int ret;
+
+	*error_r = NULL;
+	ret = cache_settings_check(set, &url, &password, error_r);
+	if (ret == 0 && url.kind == CACHE_URL_AUTO) {
+		if (set->state_dir == NULL || set->state_dir[0] == '\0') {
+			*error_r = strdup("cache: auto needs a state directory");
+			ret = -1;
+		} else {
+			ret = cache_server_check(set->state_dir, set->redis_server != NULL ?
+						 set->redis_server : "redis-server", error_r);
+		}
+	}
+	explicit_bzero(&url, sizeof(url));
+	return ret;
+}
+
 static void cache_server_restarted(void *ctx)
 {
 	struct cache *c = ctx;

@@ -129,6 +129,14 @@ struct cache_settings {
  * unreachable external Redis is not an error (reconnection goes on).
  * Settings strings are copied. base must outlive the cache.
  */
+/*
+ * What cache_new() would refuse, checked without connecting or starting
+ * anything (popgate --check): a url or password that does not parse or
+ * does not fit together, and in auto mode a missing redis-server or state
+ * directory parent. 0, or -1 with a malloc'd *error_r.
+ */
+int cache_settings_validate(const struct cache_settings *set, char **error_r);
+
 struct cache *cache_new(struct event_base *base,
 			const struct cache_settings *set, char **error_r);
 

@@ -606,3 +606,42 @@ void cache_server_free(struct cache_server **sp)
 	free(s->binary);
 	free(s);
 }
+
+int cache_server_check(const char *state_dir, const char *binary, char **error_r)
+{
+	char *found = cache_server_find_binary(binary);
+	struct stat st;
+
+	if (found == NULL)
+		return cache_server_fail(error_r, "cannot find executable", binary, 0);
+	free(found);
+	if (stat(state_dir, &st) == 0) {
+		if (!S_ISDIR(st.st_mode))
+			return cache_server_fail(error_r, "not a directory:", state_dir, 0);
+	} else if (errno == ENOENT) {
+		/* Created at start: its parent must be there. */
+		char *copy = strdup(state_dir), *slash;
+		int ok;
+
+		if (copy == NULL)
+			return cache_server_fail(error_r, "out of memory", NULL, 0);
+		slash = strrchr(copy, '/');
+		if (slash == copy)
+			slash[1] = '\0';
+		else if (slash != NULL)
+			*slash = '\0';
+		ok = slash == NULL || (stat(copy, &st) == 0 && S_ISDIR(st.st_mode));
+		free(copy);
+		if (!ok)
+			return cache_server_fail(error_r, "the parent of the state directory "
+						 "does not exist:", state_dir, 0);
+	} else {
+		return cache_server_fail(error_r, "state directory", state_dir, errno);
+	}
+	for (const char *p = state_dir; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return cache_server_fail(error_r, "control character in state directory",
+						 NULL, 0);
+	}
+	return 0;
+}

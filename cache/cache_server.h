@@ -23,6 +23,11 @@ typedef void cache_server_restart_cb(void *ctx);
  * backoff when it dies; restart_cb(ctx) runs after each restart. Returns
  * 0, or -1 with malloc'd *error_r (NULL when out of memory).
  */
+/* What cache_server_new() would refuse, without starting anything: binary
+   not found, state_dir not a directory (or, when missing, no parent to
+   create it in). 0, or -1 with malloc'd *error_r. */
+int cache_server_check(const char *state_dir, const char *binary, char **error_r);
+
 int cache_server_new(struct event_base *base, const struct cache_hooks *hooks,
 		     const char *state_dir, const char *binary,
 		     cache_server_restart_cb *restart_cb, void *ctx,

@@ -221,19 +221,26 @@ static void cache_failed_hook(void *ctx)
 	metrics_redis_error();
 }
 
-/* cache = auto starts the private redis-server here, before serving. */
-static int setup_cache(struct popgate *pg)
+static struct cache_settings cache_settings_of(const struct conf *conf,
+					      struct evdns_base *dns)
 {
-	const struct conf *conf = pg->conf;
 	struct cache_settings set = {
 		.url = conf->cache_url,
 		.password = conf->cache_password,
 		.state_dir = conf->cache_state_dir,
 		.redis_server = conf->cache_redis_server,
 		.timeout_ms = conf->cache_timeout_ms,
-		.dns = pg->dns,
+		.dns = dns,
 		.hooks = { .log = cache_log_hook, .request_failed = cache_failed_hook },
 	};
+
+	return set;
+}
+
+/* cache = auto starts the private redis-server here, before serving. */
+static int setup_cache(struct popgate *pg)
+{
+	struct cache_settings set = cache_settings_of(pg->conf, pg->dns);
 	char *error = NULL;
 
 	pg->srv.cache = cache_new(pg->base, &set, &error);
@@ -315,6 +322,36 @@ fail:
 	return -1;
 }
 
+/*
+ * --check: what start-up would refuse beyond the file and its TLS files
+ * (loaded already): the state store's settings, the run user, listen
+ * addresses that do not resolve. Binding (a port in use) is left to the
+ * start. 0, or -1 with a malloc'd *error_r.
+ */
+static int check_startup(const struct conf *conf, char **error_r)
+{
+	struct cache_settings cache = cache_settings_of(conf, NULL);
+
+	if (cache_settings_validate(&cache, error_r) < 0)
+		return -1;
+	if (conf->user != NULL && daemon_check_user(conf->user, conf->group, error_r) < 0)
+		return -1;
+	for (unsigned int i = 0; i < conf->listen_count; i++) {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE };
+		struct addrinfo *res;
+		int err = getaddrinfo(conf->listen[i].host, NULL, &hints, &res);
+
+		if (err != 0) {
+			if (asprintf(error_r, "listen address %s: %s", conf->listen[i].host,
+				     gai_strerror(err)) < 0)
+				*error_r = NULL;
+			return -1;
+		}
+		freeaddrinfo(res);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -381,7 +418,16 @@ int main(int argc, char **argv)
 	pg.startup = settings_ref(pg.srv.settings);
 	pg.conf = pg.startup->conf;
 	if (check_only) {
+		int bad = check_startup(pg.conf, &error);
+
 		settings_unref(&pg.startup);
+		if (bad) {
+			fprintf(stderr, "popgate: %s: %s\n", path, error);
+			free(error);
+			settings_unref(&pg.srv.settings);
+			free(pg.path);
+			return 1;
+		}
 		printf("popgate: %s: configuration OK\n", path);
 		settings_unref(&pg.srv.settings);
 		free(pg.path);

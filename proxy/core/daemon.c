@@ -363,6 +363,14 @@ static int daemon_resolve(const char *user, const char *group, uid_t *uid_r,
 	return 0;
 }
 
+int daemon_check_user(const char *user, const char *group, char **error_r)
+{
+	uid_t uid;
+	gid_t gid;
+
+	return daemon_resolve(user, group, &uid, &gid, error_r);
+}
+
 int daemon_drop_privileges(const char *user, const char *group, char **error_r)
 {
 	uid_t uid;

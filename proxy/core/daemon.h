@@ -98,6 +98,10 @@ void daemon_pidfile_remove(struct daemon_pidfile **pf);
  */
 int daemon_drop_privileges(const char *user, const char *group, char **error_r);
 
+/* Whether user (and group) exist, as daemon_drop_privileges() would look
+   them up (popgate --check). 0, or -1 with a malloc'd *error_r. */
+int daemon_check_user(const char *user, const char *group, char **error_r);
+
 /*
  * A directory for the run user (the managed redis-server's state_dir),
  * called as root before daemon_drop_privileges(): created with mode 0700

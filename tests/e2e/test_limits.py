@@ -388,6 +388,31 @@ class TestConfigCheck(unittest.TestCase):
                               "error for %r does not name %s:%d: %r" % (new, path, lineno, err))
 
     @popgate_only
+    def test_what_start_up_would_refuse(self):
+        """--check catches what only start-up used to find: the state
+        store's settings, the run user, listen names that do not resolve."""
+        cases = [
+            ("[cache]\nurl = redis://127.0.0.1:notaport\n", "cache"),
+            ("[cache]\nurl = unix:relative/redis.sock\n", "cache"),
+            ("[cache]\nurl = redis://u@127.0.0.1\n", "user name without password"),
+            ("[cache]\nurl = redis://:pw@127.0.0.1\npassword = other\n",
+             "password given both"),
+            ("[cache]\nurl = auto\nstate_dir = %s/no/such/dir\n" % self.dir,
+             "parent of the state directory"),
+            ("[cache]\nredis_server = /nonexistent/redis-server\n", "cannot find executable"),
+            ("[process]\nuser = no-such-user-popgate\n", "no-such-user-popgate"),
+        ]
+        for extra, want in cases:
+            with self.subTest(extra=extra):
+                path, rc, err = self.check(self.valid() + "\n" + extra)
+                self.assertEqual(rc, 1, "exit %d; stderr %r" % (rc, err))
+                self.assertIn(want, err)
+        path, rc, err = self.check(self.valid().replace("listen = 127.0.0.1:1110",
+                                                        "listen = no-such-host.invalid:1110"))
+        self.assertEqual(rc, 1, err)
+        self.assertIn("no-such-host.invalid", err)
+
+    @popgate_only
     def test_missing_file(self):
         r = subprocess.run([h.binary_path(), "-c", os.path.join(self.dir, "nope.conf"),
                             "--check"], capture_output=True, timeout=10)
