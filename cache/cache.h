@@ -7,7 +7,9 @@
  * and cache_free() in managed mode (start-up and shut-down of the private
  * redis-server, bounded).
  *
- * Keys, all of one account in one Redis Cluster slot (hash tag):
+ * Keys, all of one account in one Redis Cluster slot (hash tag; the
+ * account name is built by cache_account_name(), cache_key.h, so it holds
+ * no brace):
  *
  *   popgate:{<account>}:uidvalidity       string, UIDVALIDITY the state is for
  *   popgate:{<account>}:devices           hash device -> "<first_uidnext> <unix time>"

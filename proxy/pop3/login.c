@@ -723,10 +723,9 @@ static void login_step_route(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
 	const struct conf *conf = s->conf;
-	char account[CACHE_ACCOUNT_MAX + 1], user[CACHE_ACCOUNT_MAX + 1];
+	char account[CACHE_ACCOUNT_MAX + 1];
 	size_t upstream_user_len, domain_len = 0;
 	const char *error, *at;
-	int n;
 
 	if (pop3_split_device(s->user, s->user_len, conf->device_separator,
 			      &upstream_user_len, s->device, &error) < 0) {
@@ -762,11 +761,8 @@ static void login_step_route(struct pop3_login *l)
 			   "-ERR [AUTH] Invalid login name: empty user");
 		return;
 	}
-	/* Escaped (one-to-one) so that any user name makes a valid key. */
-	text_escape(l->login_user, l->login_user_len, user, sizeof(user));
-	n = snprintf(account, sizeof(account), "%s@%s:%u", user, s->route->host,
-		     s->route->port);
-	if (n < 0 || (size_t)n >= sizeof(account) - 1 || strlen(user) + 4 >= sizeof(user)) {
+	if (cache_account_name(account, sizeof(account), l->login_user, l->login_user_len,
+			       s->route->host, s->route->port, s->route->mailbox) == 0) {
 		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_REPLY, "-ERR [AUTH] Login name too long");
 		return;
 	}
