@@ -43,10 +43,14 @@ static bool imap_body_literal_begin(void *ctx, const char *prefix, size_t len, u
 	    !f.ends_with_body_literal || f.body.kind != IMAP_VALUE_LITERAL ||
 	    !imap_body_wanted(op, &f))
 		return false;
+	struct imap_body_start start = {
+		.size = size, .has_rfc822_size = f.has_size, .rfc822_size = f.size,
+	};
+
 	op->found = true;
 	op->streaming = true;
 	op->size = size;
-	op->h->begin(op->ctx, size);
+	op->h->begin(op->ctx, &start);
 	return true;
 }
 
@@ -93,7 +97,8 @@ static void imap_body_untagged(void *ctx, const struct imap_resp *resp)
 	n = imap_unquote(f.body.value, f.body.value_len, buf);
 	op->found = true;
 	op->size = n;
-	op->h->begin(op->ctx, n);
+	op->h->begin(op->ctx, &(struct imap_body_start){
+		.size = n, .has_rfc822_size = f.has_size, .rfc822_size = f.size });
 	op->h->data(op->ctx, (const unsigned char *)buf, n);
 	free(buf);
 }
@@ -131,6 +136,10 @@ int imap_body_fetch(struct imap_body_op *op, struct imap_client *c,
 	switch (req->part) {
 	case IMAP_BODY_WHOLE:
 		/* Not PEEK: reading the message marks it \Seen upstream. */
+		if (req->with_size)
+			return imap_client_cmdf(c, &imap_body_handlers, op, req->peek ?
+						"UID FETCH %u (RFC822.SIZE BODY.PEEK[])" :
+						"UID FETCH %u (RFC822.SIZE BODY[])", req->uid);
 		return imap_client_cmdf(c, &imap_body_handlers, op, req->peek ?
 					"UID FETCH %u BODY.PEEK[]" : "UID FETCH %u BODY[]",
 					req->uid);

@@ -28,6 +28,7 @@ struct imap_body_request {
 	enum imap_body_part part;
 	bool peek;         /* BODY.PEEK: leave \Seen alone (WHOLE only; HEADER
 			      and TEXT are always fetched with PEEK) */
+	bool with_size;    /* WHOLE: ask for RFC822.SIZE in the same response */
 	uint64_t offset;   /* TEXT: range start */
 	uint32_t length;   /* TEXT: range length */
 };
@@ -39,9 +40,16 @@ struct imap_body_result {
 	uint64_t size;     /* its size as the server announced it */
 };
 
+/* What the server says as the item starts. */
+struct imap_body_start {
+	uint64_t size;             /* octets that follow through data */
+	bool has_rfc822_size;      /* with_size: RFC822.SIZE came before it */
+	uint64_t rfc822_size;
+};
+
 struct imap_body_handlers {
-	/* The item starts: size octets follow through data. */
-	void (*begin)(void *ctx, uint64_t size);
+	/* The item starts. */
+	void (*begin)(void *ctx, const struct imap_body_start *start);
 	/* Octets the consumer can take now; 0 pauses reading until
 	   imap_client_resume(). */
 	size_t (*room)(void *ctx);

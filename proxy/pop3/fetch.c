@@ -30,6 +30,7 @@ struct pop3_fetch {
 	uint64_t top_offset;        /* next TEXT range start */
 	uint64_t chunk_size;        /* size of the item being received */
 	bool started;               /* +OK sent */
+	bool replaced;              /* RETR: not the message that was listed */
 	struct imap_body_op op;
 };
 
@@ -50,13 +51,25 @@ static const struct pop3_cmd_ops pop3_fetch_ops = {
 	.free = pop3_fetch_free,
 };
 
-static void pop3_fetch_begin(void *ctx, uint64_t size)
+static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 {
 	struct pop3_fetch *f = ctx;
 
-	f->chunk_size = size;
+	f->chunk_size = start->size;
 	if (f->started)
 		return;
+	/* Another size than at login: the message is not the one listed
+	   (Courier hands out a short stand-in for a message another client
+	   expunged). Sending it under this number and UIDL would have a
+	   client keep it forever. */
+	if (f->kind == POP3_FETCH_RETR && start->has_rfc822_size &&
+	    start->rfc822_size != f->msg->size) {
+		log_warn("%s event=message_replaced uid=%u listed=%llu now=%llu", f->s->log_id,
+			 f->msg->uid, (unsigned long long)f->msg->size,
+			 (unsigned long long)start->rfc822_size);
+		f->replaced = true;
+		return;
+	}
 	f->started = true;
 	if (f->kind == POP3_FETCH_RETR)
 		pop3_reply(f->s, "+OK %llu octets", (unsigned long long)f->msg->size);
@@ -80,7 +93,8 @@ static void pop3_fetch_data(void *ctx, const unsigned char *data, size_t len)
 	struct evbuffer_iovec vec;
 	size_t n;
 
-	if (len == 0 || pop3_filter_limit_reached(&f->filter) || f->s->state == POP3_STATE_CLOSED)
+	if (len == 0 || f->replaced || pop3_filter_limit_reached(&f->filter) ||
+	    f->s->state == POP3_STATE_CLOSED)
 		return;
 	if (evbuffer_reserve_space(out, POP3_FILTER_MAX_OUT(len), &vec, 1) < 1) {
 		pop3_session_close(f->s, "out_of_memory");
@@ -146,7 +160,7 @@ static void pop3_fetch_done(void *ctx, const struct imap_body_result *r)
 	if (!f->started) {
 		/* Nothing sent yet (a body always starts the reply). OK without
 		   the body: expunged by another client since login. */
-		if (r->reply->result == IMAP_REPLY_OK)
+		if (r->reply->result == IMAP_REPLY_OK || f->replaced)
 			pop3_reply(s, "-ERR Message %u is no longer available upstream",
 				   pop3_maildrop_number(s->drop, f->msg));
 		else
@@ -189,6 +203,7 @@ static void pop3_fetch_send(struct pop3_fetch *f)
 	case POP3_FETCH_RETR:
 		req.part = IMAP_BODY_WHOLE;
 		req.peek = !s->conf->mark_seen_on_retr;
+		req.with_size = true;
 		s->doing = "fetching a message";
 		break;
 	case POP3_FETCH_TOP_HEADER:

@@ -683,3 +683,17 @@ class TestTrashPartly(unittest.TestCase):
             if gw is not None:
                 gw.cleanup()
             fake.stop()
+
+
+class TestReplacedMessage(Base):
+    def test_stand_in_body_is_not_served(self):
+        """The message under a number changes after login (Courier serves a
+        short stand-in for one another client expunged): RETR answers -ERR
+        instead of sending other octets under the same number and UIDL."""
+        c = self.session()
+        FAKE.messages[1].data = b"Subject: gone\r\n\r\nThis message is no longer available.\r\n"
+        r = c.cmd("RETR 2")
+        self.assertTrue(r.startswith("-ERR") and "no longer available" in r, r)
+        self.assertEqual(c.retr(1), MSGS[0])
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        self.assertIn("event=message_replaced", GW.log_text())
