@@ -21,9 +21,11 @@
  * out of memory (then its callback never runs). Otherwise the callback
  * runs exactly once, always from the event loop and never inside the call
  * that made the request, unless the request is cancelled first. Invalid
- * arguments give CACHE_ERROR; no connection (Redis down, reconnecting)
- * gives CACHE_UNAVAILABLE at once; no reply within timeout_ms gives
- * CACHE_UNAVAILABLE and the connection is recycled. The handle is valid
+ * arguments give CACHE_ERROR. A request waits for the connection (being
+ * set up, backing off after a failure, the server still loading its
+ * data) and goes out once it is ready; no reply within timeout_ms of the
+ * call, waiting included, gives CACHE_UNAVAILABLE and the connection is
+ * recycled. The handle is valid
  * until the callback has started or the request is cancelled: clear the
  * stored handle first thing in the callback. Callbacks may make new
  * requests, cancel others and call cache_free().
@@ -33,12 +35,14 @@
  * write here is atomic, and repeating it with the same arguments is
  * harmless; a lock taken that way expires after its ttl.
  *
- * Connection. Requests made while the connection is being set up (DNS,
- * connect, AUTH, SELECT) wait for it, within their timeout. When the
- * connection fails, every pending request completes with
- * CACHE_UNAVAILABLE and reconnection is retried forever, with a backoff
- * from 100 ms doubling to 5 s; a request made while waiting for the next
- * attempt fails at once.
+ * Connection. It is ready once connected, AUTH and SELECT done and a
+ * PING answered PONG; while the server answers LOADING (a restarted
+ * server reading its AOF, a replica in a full resync) it PINGs again
+ * every 50 ms, and a request that got LOADING (so was not run) is sent
+ * again, in its place, once the server is done. When the connection
+ * fails, every request sent on it completes with CACHE_UNAVAILABLE
+ * (outcome unknown); those not sent yet keep waiting; reconnection is
+ * retried forever, with a backoff from 100 ms doubling to 5 s.
  *
  * The process must ignore SIGPIPE (hiredis writes with write(2)). The
  * cache keeps events on the loop (reconnect timer, managed server watch)
@@ -121,7 +125,8 @@ struct cache_settings {
  * Parses the settings and starts connecting (the attempt goes on from the
  * loop; requests may be made at once and wait for it). In auto mode, also
  * starts the private redis-server and waits (blocking, at most 10 s)
- * until it accepts connections; its later deaths
+ * until it answers PING with PONG, i.e. has loaded its AOF (one still
+ * loading after 10 s is left to it: requests wait); its later deaths
  * are noticed on the loop and it is restarted with a backoff from 100 ms
  * doubling to 5 s. Fails (NULL, malloc'd *error_r for the caller to free)
  * on bad settings or when the managed server cannot be started; an

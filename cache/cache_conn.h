@@ -11,9 +11,11 @@
  * owner registered (connected, when_idle).
  *
  * Request life cycle:
- *   WAITING     made, formatted once submitted; waits for the connection
- *               (DNS) to exist
- *   SENT        handed to hiredis (in_redis), waiting for the reply
+ *   WAITING     made, formatted once submitted; waits, within its timeout,
+ *               for the connection to be ready (connected, handshake done,
+ *               server not loading): through DNS, backoff, reconnection
+ *   SENT        handed to hiredis (in_redis), waiting for the reply; a
+ *               LOADING reply makes it WAITING again (it was not run)
  *   DONE        status known; delivery scheduled on req->ev
  *   DELIVERING  type->deliver running
  *   ZOMBIE      cancelled or delivered while hiredis still holds the
@@ -130,8 +132,8 @@ bool cache_conn_ready(const struct cache_conn *conn);
 struct cache_req *cache_req_new(struct cache_conn *conn,
 				const struct cache_req_type *type,
 				union cache_req_cb cb, void *ctx);
-/* Formats argv and sends it (or keeps it while resolving, or completes it
-   with CACHE_UNAVAILABLE at once when there is no connection). The
+/* Formats argv and sends it, or keeps it until the connection is ready
+   (CACHE_UNAVAILABLE if that takes longer than the timeout). The
    arguments are copied. */
 void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 		      const size_t *argvlen);

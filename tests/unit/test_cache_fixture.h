@@ -45,6 +45,8 @@ static char dir[128], sock[160];
 static pid_t redis_pid;
 static const char *redis_pass;
 static unsigned int redis_port;
+/* More redis-server options for the next redis_start(), NULL-ended. */
+static const char *redis_extra[8];
 
 static inline void redis_start(void)
 {
@@ -76,6 +78,8 @@ static inline void redis_start(void)
 		argv[argc++] = "--requirepass";
 		argv[argc++] = redis_pass;
 	}
+	for (size_t i = 0; redis_extra[i] != NULL; i++)
+		argv[argc++] = redis_extra[i];
 	argv[argc] = NULL;
 	redis_pid = fork();
 	ck_assert_int_ge(redis_pid, 0);
@@ -337,6 +341,7 @@ static inline void setup(void)
 	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
 	redis_pass = NULL;
 	redis_port = 0;
+	memset(redis_extra, 0, sizeof(redis_extra));
 	redis_start();
 	base = event_base_new();
 	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);

@@ -465,8 +465,15 @@ START_TEST(remap_callback_once_and_cancel)
 	run_for(200);
 	ck_assert_int_eq(r1.calls, 0);
 	expect_string("200", "GET popgate:{%s}:uidvalidity%s", ACCOUNT, "");
-	/* Redis down: unavailable, from the loop, once. */
+	/* Redis down: unavailable at the timeout, from the loop, once. */
 	memset(&r2, 0, sizeof(r2));
+	cache_free(&cache);
+	{
+		char url[PATH_MAX + 16];
+
+		snprintf(url, sizeof(url), "unix:%s", sock);
+		cache = new_cache(url, NULL, 300);
+	}
 	redis_kill(SIGKILL);
 	run_for(100);
 	ck_assert_ptr_nonnull(cache_remap(cache, ACCOUNT, 200, 300, 20,
