@@ -24,8 +24,9 @@
  * arguments give CACHE_ERROR. A request waits for the connection (being
  * set up, backing off after a failure, the server still loading its
  * data) and goes out once it is ready; no reply within timeout_ms of the
- * call, waiting included, gives CACHE_UNAVAILABLE and the connection is
- * recycled. The handle is valid
+ * call, waiting included, gives CACHE_UNAVAILABLE for that request alone:
+ * its late reply is dropped, the connection and the other requests go
+ * on. The handle is valid
  * until the callback has started or the request is cancelled: clear the
  * stored handle first thing in the callback. Callbacks may make new
  * requests, cancel others and call cache_free().
@@ -42,7 +43,9 @@
  * again, in its place, once the server is done. When the connection
  * fails, every request sent on it completes with CACHE_UNAVAILABLE
  * (outcome unknown); those not sent yet keep waiting; reconnection is
- * retried forever, with a backoff from 100 ms doubling to 5 s.
+ * retried forever, with a backoff from 100 ms doubling to 5 s. After a
+ * request times out, a PING follows it: no answer to that within
+ * timeout_ms either (or a socket error) and the connection is recycled.
  *
  * The process must ignore SIGPIPE (hiredis writes with write(2)). The
  * cache keeps events on the loop (reconnect timer, managed server watch)

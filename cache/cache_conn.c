@@ -48,6 +48,10 @@ struct cache_conn {
 	   (poll_ping_out false) or the timeout of the one out (true). */
 	struct event *conn_ev;
 	bool poll_ping_out;
+	/* READY: a request timed out and this PING asks whether the
+	   server is still there; ping_ev is its timeout. */
+	struct event *ping_ev;
+	bool ping_out;
 	struct event *drop_ev;     /* deferred close of ac, from the loop */
 	bool drop_scheduled;
 	char drop_reason[160];
@@ -70,6 +74,7 @@ static const char cache_step_select[] = "SELECT";
 static const char cache_step_ping[] = "PING";
 
 static void cache_conn_down(struct cache_conn *conn, const char *why);
+static void cache_conn_check(struct cache_conn *conn);
 static void cache_conn_poll(struct cache_conn *conn);
 
 /* --- requests --- */
@@ -171,10 +176,12 @@ static void cache_req_event(evutil_socket_t fd, short what, void *arg)
 			conn->hooks.request_failed(conn->hooks.ctx);
 		req->status = CACHE_UNAVAILABLE;
 		req->state = CACHE_REQ_DONE;
-		/* A server that does not answer one request holds up every
-		   request behind it: start over with a fresh connection. */
+		/* Only this request fails: its late reply is dropped when it
+		   comes (it stays in hiredis as a zombie). One slow script is
+		   no reason to fail everyone else's; a PING tells whether the
+		   server is there at all. */
 		if (sent)
-			cache_conn_down(conn, "request timed out");
+			cache_conn_check(conn);
 	}
 	if (req->state == CACHE_REQ_DONE)
 		cache_req_deliver(req);
@@ -326,8 +333,10 @@ static void cache_conn_down(struct cache_conn *conn, const char *why)
 	conn->dns_turn++;
 	conn->state = CACHE_CONN_WAIT;
 	conn->drop_scheduled = false;
+	conn->ping_out = false;
 	conn->poll_ping_out = false;
 	event_del(conn->drop_ev);
+	event_del(conn->ping_ev);
 	if (dns_req != NULL)
 		evdns_getaddrinfo_cancel(dns_req);
 	/* Runs every pending reply callback with NULL: each request sent
@@ -478,6 +487,41 @@ static void cache_conn_poll(struct cache_conn *conn)
 	conn->state = CACHE_CONN_LOADING;
 	conn->poll_ping_out = false;
 	cache_conn_schedule(conn, CACHE_LOADING_POLL_MS);
+}
+
+static void cache_alive_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct cache_conn *conn = ac->data;
+
+	/* Any answer, even an error, says the server is there. */
+	if (conn == NULL || ac != conn->ac || r == NULL)
+		return;
+	conn->ping_out = false;
+	event_del(conn->ping_ev);
+}
+
+static void cache_alive_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct cache_conn *conn = arg;
+
+	if (conn->ping_out)
+		cache_conn_down(conn, "no answer to PING after a request "
+				"timed out");
+}
+
+/* A request timed out: a PING behind it must come back within the
+   timeout, or the connection is dead and is recycled. From the loop. */
+static void cache_conn_check(struct cache_conn *conn)
+{
+	struct timeval tv = cache_timeval_ms(conn->timeout_ms);
+
+	if (conn->ping_out || !cache_conn_ready(conn) || conn->drop_scheduled)
+		return;
+	if (redisAsyncCommand(conn->ac, cache_alive_cb, NULL, "PING") !=
+	    REDIS_OK)
+		return;
+	conn->ping_out = true;
+	event_add(conn->ping_ev, &tv);
 }
 
 static void cache_handshake(struct cache_conn *conn)
@@ -668,7 +712,9 @@ struct cache_conn *cache_conn_new(const struct cache_conn_settings *set,
 		goto fail;
 	conn->conn_ev = event_new(set->base, -1, 0, cache_conn_event, conn);
 	conn->drop_ev = event_new(set->base, -1, 0, cache_drop_event, conn);
-	if (conn->conn_ev == NULL || conn->drop_ev == NULL) {
+	conn->ping_ev = event_new(set->base, -1, 0, cache_alive_event, conn);
+	if (conn->conn_ev == NULL || conn->drop_ev == NULL ||
+	    conn->ping_ev == NULL) {
 		*error_r = strdup("cache: cannot create events");
 		goto fail;
 	}
@@ -718,7 +764,8 @@ void cache_conn_free(struct cache_conn **connp)
 		event_free(conn->conn_ev);
 	if (conn->drop_ev != NULL)
 		event_free(conn->drop_ev);
-
+	if (conn->ping_ev != NULL)
+		event_free(conn->ping_ev);
 	if (conn->own_dns && conn->dns != NULL)
 		evdns_base_free(conn->dns, 1);
 	if (conn->password != NULL) {

@@ -22,7 +22,9 @@
  *               pointer; freed when hiredis calls back (reply or NULL)
  * req->ev is the request's timeout and, once DONE, its delivery: the
  * type's deliver only ever runs from it, never inside hiredis or a
- * caller.
+ * caller. A request that times out is DONE on its own; the connection
+ * goes on, and is recycled only if a PING sent then gets no answer
+ * within the timeout either (or on a socket error).
  */
 
 #include <stdbool.h>
