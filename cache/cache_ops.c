@@ -3,6 +3,7 @@
    cache_ops.h. Their replies: cache_reply.c. */
 
 #include "cache_ops.h"
+#include "cache_args.h"
 #include "cache_conn.h"
 #include "cache_private.h"
 #include "cache_remap.h"
@@ -71,144 +72,6 @@ static const char cache_lua_hide[] =
 	"  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
 	"end\n"
 	"return 0\n";
-
-#define CACHE_KEY_MAX (sizeof("popgate:{}:hidden:") + CACHE_ACCOUNT_MAX + \
-		       CACHE_DEVICE_MAX + 1)
-/* Bytes of a decimal, with its NUL. */
-#define CACHE_U32_LEN 11
-#define CACHE_U64_LEN 21
-
-/* --- arguments --- */
-
-static bool cache_device_char(unsigned char ch)
-{
-	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-		(ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
-}
-
-static bool cache_account_char(unsigned char ch)
-{
-	return ch >= 0x20 && ch != 0x7f;
-}
-
-static bool cache_token_char(unsigned char ch)
-{
-	return ch >= 0x21 && ch <= 0x7e;
-}
-
-/* 1..max bytes, each accepted by char_ok. */
-static bool cache_string_valid(const char *s, size_t max,
-			       bool (*char_ok)(unsigned char))
-{
-	size_t i;
-
-	if (s == NULL)
-		return false;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max || !char_ok((unsigned char)s[i]))
-			return false;
-	}
-	return i > 0;
-}
-
-bool cache_device_valid(const char *device)
-{
-	return cache_string_valid(device, CACHE_DEVICE_MAX, cache_device_char);
-}
-
-/*
- * "popgate:{<account>}:<what>[<device>]". Device names cannot hold '}' or
- * ':', so the last "}:" of a key always closes the account: no two
- * accounts share a key, whatever bytes the account holds.
- */
-static void cache_key(char *buf, const char *account, const char *what,
-		      const char *device)
-{
-	snprintf(buf, CACHE_KEY_MAX, "popgate:{%s}:%s%s", account, what,
-		 device != NULL ? device : "");
-}
-
-/* Checks shared by all requests; logs and returns false on a bad one. */
-static bool cache_args_valid(const struct cache_req *req, const char *account,
-			     const char *device, const char *token,
-			     bool need_token)
-{
-	const char *what = NULL;
-
-	if (!cache_string_valid(account, CACHE_ACCOUNT_MAX, cache_account_char))
-		what = "bad account";
-	else if (!cache_device_valid(device))
-		what = "bad device name";
-	else if (need_token &&
-		 !cache_string_valid(token, CACHE_TOKEN_MAX, cache_token_char))
-		what = "bad lock token";
-	if (what == NULL)
-		return true;
-	cache_req_log(req, CACHE_LOG_ERROR, "cache_error", "error=\"%s\"", what);
-	return false;
-}
-
-/* A command being built: its arguments, and room for the decimals
-   formatted among them. */
-struct cache_args {
-	const char **argv;
-	size_t *len;
-	size_t argc;
-	char *nums;
-	size_t nums_used, nums_size;
-};
-
-static void cache_args_free(struct cache_args *a)
-{
-	free(a->argv);
-	free(a->len);
-	free(a->nums);
-	memset(a, 0, sizeof(*a));
-}
-
-/* Room for max arguments, nums_size bytes of them decimals (CACHE_U32_LEN
-   or CACHE_U64_LEN each); false when out of memory. */
-static bool cache_args_init(struct cache_args *a, size_t max,
-			    size_t nums_size)
-{
-	a->argc = 0;
-	a->nums_used = 0;
-	a->nums_size = nums_size;
-	a->argv = calloc(max, sizeof(*a->argv));
-	a->len = calloc(max, sizeof(*a->len));
-	a->nums = malloc(nums_size);
-	if (a->argv != NULL && a->len != NULL && a->nums != NULL)
-		return true;
-	cache_args_free(a);
-	return false;
-}
-
-/* Appends s, which must live until cache_args_send(). */
-static void cache_arg(struct cache_args *a, const char *s)
-{
-	a->argv[a->argc] = s;
-	a->len[a->argc++] = strlen(s);
-}
-
-static void cache_arg_num(struct cache_args *a, uint64_t v)
-{
-	char *p = a->nums + a->nums_used;
-	int len = snprintf(p, a->nums_size - a->nums_used, "%" PRIu64, v);
-
-	/* The room is reckoned by the caller: short of it is a bug. */
-	if (len < 0 || (size_t)len >= a->nums_size - a->nums_used)
-		abort();
-	a->nums_used += (size_t)len + 1;
-	a->argv[a->argc] = p;
-	a->len[a->argc++] = (size_t)len;
-}
-
-/* Submits the command and frees the arguments. */
-static void cache_args_send(struct cache_req *req, struct cache_args *a)
-{
-	cache_req_submit(req, (int)a->argc, a->argv, a->len);
-	cache_args_free(a);
-}
 
 static struct cache_req *cache_status_req(struct cache_conn *conn,
 					  const struct cache_req_type *type,
@@ -437,8 +300,7 @@ struct cache_req *cache_remap(struct cache *c, const char *account,
 
 	if (req == NULL)
 		return NULL;
-	if (!cache_string_valid(account, CACHE_ACCOUNT_MAX,
-				cache_account_char) ||
+	if (!cache_account_valid(account) ||
 	    !cache_remap_args_valid(old_uidvalidity, new_uidvalidity,
 				    new_uidnext, msgs, n)) {
 		cache_req_log(req, CACHE_LOG_ERROR, "cache_error",
