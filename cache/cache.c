@@ -27,6 +27,7 @@ const char *cache_status_name(enum cache_status st)
 	case CACHE_UNAVAILABLE: return "unavailable";
 	case CACHE_CONFLICT: return "conflict";
 	case CACHE_ERROR: return "error";
+	case CACHE_LIMIT: return "limit";
 	}
 	return "?";
 }

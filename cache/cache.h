@@ -14,6 +14,9 @@
  *   popgate:{<account>}:hidden:<device>   hash uid -> fingerprint
  *   popgate:{<account>}:hidden_all        hash uid -> fingerprint
  *   popgate:{<account>}:lock:<device>     string lock token, with expiry
+ *   popgate:{<account>}:remap:<random>    hash fingerprint -> new uids,
+ *                                         while a cache_remap() stages
+ *                                         (expires after an hour)
  *
  * Nothing else is stored: no password, no message content.
  *
@@ -68,9 +71,12 @@ enum cache_status {
 	CACHE_CONFLICT,    /* stored UIDVALIDITY differs (or none stored) */
 	CACHE_ERROR,       /* invalid arguments, unexpected reply, corrupt
 			      state; logged; retrying will not help */
+	CACHE_LIMIT,       /* a bound below would be passed (devices of an
+			      account, hidden entries of a device); logged;
+			      nothing written */
 };
 
-/* "ok", "in-use", "unavailable", "conflict", "error". */
+/* "ok", "in-use", "unavailable", "conflict", "error", "limit". */
 const char *cache_status_name(enum cache_status st);
 
 #define CACHE_DEVICE_MAX 32
@@ -79,7 +85,14 @@ const char *cache_status_name(enum cache_status st);
 #define CACHE_FINGERPRINT_MAX 255  /* bytes, no NUL */
 #define CACHE_HIDE_MAX 100000      /* uids in one cache_hide() */
 #define CACHE_TTL_MAX 86400        /* lock ttl, seconds */
-#define CACHE_VIEW_MAX 1000000     /* entries in a hidden set read back */
+#define CACHE_VIEW_MAX 2000000     /* uids in one view, messages in one
+				      remap */
+/* Bounds of the stored state, so that one big account cannot fill Redis
+   for everyone: devices registered in one account (cache_load_view()),
+   and entries of one hidden hash, a device's or hidden_all (cache_hide()).
+   Past them: CACHE_LIMIT. */
+#define CACHE_DEVICES_MAX 100
+#define CACHE_HIDDEN_MAX 200000
 
 enum cache_log_level {
 	CACHE_LOG_ERROR,
@@ -192,21 +205,28 @@ struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
 void cache_unlock(struct cache *c, const char *account, const char *device,
 		  const char *token);
 
+/* What cache_load_view() found for one listed UID: bits. */
+enum cache_hidden {
+	CACHE_HIDDEN_DEVICE = 1 << 0,  /* hidden for this device */
+	CACHE_HIDDEN_ALL = 1 << 1,     /* hidden for every device */
+};
+
 struct cache_view {
 	uint32_t uidvalidity;      /* stored before this call; 0 = none (then
 				      the given one was stored) */
 	bool new_device;           /* this call registered the device */
 	uint32_t first_uidnext;    /* UIDNEXT when the device was first seen */
 	uint64_t first_seen;       /* unix time of that */
-	const uint32_t *hidden;    /* this device's hidden UIDs, ascending */
-	size_t hidden_count;
-	const uint32_t *hidden_all; /* hidden for every device, ascending */
-	size_t hidden_all_count;
-	/* Only when uidvalidity != 0 and differs from the one given (the
-	   caller re-maps): the fingerprint stored with each UID, parallel to
-	   hidden / hidden_all ("" when none was given). NULL otherwise. */
-	const char *const *hidden_fingerprints;
-	const char *const *hidden_all_fingerprints;
+	/* When uidvalidity is 0 or the listing's: hidden[i] holds the
+	   enum cache_hidden bits of the listing's uids[i] (0: visible), for
+	   i < count (its n). NULL when the stored uidvalidity
+	   differs: the caller re-maps (cache_remap() reads the stored
+	   fingerprints itself), then loads the view again. */
+	const uint8_t *hidden;
+	size_t count;
+	size_t hidden_count;       /* listed uids hidden for this device */
+	size_t hidden_all_count;   /* listed uids hidden for every device */
+	size_t pruned;             /* entries removed: their message is gone */
 };
 
 /* view is non-NULL exactly when st == CACHE_OK, and valid only during the
@@ -214,24 +234,60 @@ struct cache_view {
 typedef void cache_view_cb(void *ctx, enum cache_status st,
 			   const struct cache_view *view);
 
+/* The upstream mailbox as the caller listed it. */
+struct cache_listing {
+	uint32_t uidvalidity;      /* nonzero (RFC 3501 nz-number) */
+	uint32_t uidnext;          /* nonzero, above every uid */
+	/* Every UID that exists upstream, \Deleted ones included, strictly
+	   ascending. Read, not copied, while the request runs: keep it
+	   unchanged until the callback has started or the request is
+	   cancelled. NULL when n is 0. */
+	const uint32_t *uids;
+	size_t n;                  /* at most CACHE_VIEW_MAX */
+};
+
 /*
- * One atomic script: registers the device if unknown (first_uidnext =
- * uidnext, first_seen = now), stores uidvalidity if the account has none,
- * and returns the stored uidvalidity, the device entry and both hidden
- * sets. When the stored uidvalidity differs, nothing is changed but the
- * device registration, and everything is still returned.
- * uidvalidity and uidnext are nonzero (RFC 3501 nz-number).
+ * The device's view of the listing (copied; not its uids). first_uidnext
+ * (nonzero) is recorded for a device seen for the first time: the
+ * listing's uidnext, or 1 for one that sees the whole mailbox. Anything
+ * invalid -> CACHE_ERROR, nothing sent.
+ *
+ * First one atomic script: registers the device if unknown (first_uidnext,
+ * first_seen = now; an account that has CACHE_DEVICES_MAX devices already
+ * -> CACHE_LIMIT, nothing written), stores the uidvalidity if the account
+ * has none, and returns the stored uidvalidity and the device entry. When
+ * the stored uidvalidity differs, nothing else is changed nor read: the
+ * view has hidden NULL. Otherwise only the listed uids are looked up in
+ * both hidden hashes, in requests of a few thousand uids (the cost grows
+ * with the listing, not with what is stored), each checking that the
+ * stored uidvalidity is still the listing's (else CACHE_CONFLICT: load
+ * again).
+ *
+ * Then pruning: the entries of a hidden hash for uids below the
+ * listing's uidnext that it does not hold are deleted (their message is
+ * gone: UIDs are never reused under one UIDVALIDITY), in steps that each
+ * check the uidvalidity first, so each delete is right on its own. It
+ * runs only when a hash holds more entries than the listed uids found in
+ * it, so an unchanged mailbox costs nothing more; and, to keep its cost
+ * in proportion, on a hash of more than 10,000 entries only once a
+ * sixteenth of them is dead. A hidden entry whose uid does not parse ->
+ * CACHE_ERROR (corrupt state).
+ *
+ * Each request of it has its own timeout_ms; a failure of one ends the
+ * whole (what was written stays: the registration, prunes).
  */
 struct cache_req *cache_load_view(struct cache *c, const char *account,
-				  const char *device, uint32_t uidvalidity,
-				  uint32_t uidnext, cache_view_cb *cb,
+				  const char *device,
+				  const struct cache_listing *listing,
+				  uint32_t first_uidnext, cache_view_cb *cb,
 				  void *ctx);
 
 /*
  * One atomic script (a crash never leaves half of it): if token does not
  * hold lock:<device> -> CACHE_IN_USE; else if the stored uidvalidity is
  * not uidvalidity (or none is stored: call cache_load_view first) ->
- * CACHE_CONFLICT; else adds uids[i] -> fingerprints[i] to
+ * CACHE_CONFLICT; else if the hash would hold more than CACHE_HIDDEN_MAX
+ * entries -> CACHE_LIMIT; else adds uids[i] -> fingerprints[i] to
  * hidden:<device>, or to hidden_all when all_devices -> CACHE_OK. Nothing
  * is written unless CACHE_OK. fingerprints may be NULL, and so may any
  * of its entries (stored as ""); each is at most CACHE_FINGERPRINT_MAX

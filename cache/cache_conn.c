@@ -135,17 +135,28 @@ static void cache_req_deliver(struct cache_req *req)
 	}
 }
 
-void cache_req_complete(struct cache_req *req, enum cache_status st)
+static void cache_req_done(struct cache_req *req, enum cache_status st)
 {
 	const struct cache_hooks *hooks = &req->conn->hooks;
 
 	if ((st == CACHE_UNAVAILABLE || st == CACHE_ERROR) &&
-	    hooks->request_failed != NULL)
+	    !req->type->step && hooks->request_failed != NULL)
 		hooks->request_failed(hooks->ctx);
 	req->status = st;
 	req->state = CACHE_REQ_DONE;
 	event_del(req->ev);
+}
+
+void cache_req_complete(struct cache_req *req, enum cache_status st)
+{
+	cache_req_done(req, st);
 	event_active(req->ev, EV_TIMEOUT, 1);
+}
+
+void cache_req_complete_now(struct cache_req *req, enum cache_status st)
+{
+	cache_req_done(req, st);
+	cache_req_deliver(req);
 }
 
 void cache_req_log(const struct cache_req *req, enum cache_log_level level,
@@ -172,7 +183,7 @@ static void cache_req_event(evutil_socket_t fd, short what, void *arg)
 		cache_req_log(req, CACHE_LOG_WARN, "cache_timeout",
 			      "timeout_ms=%u waiting_for=%s", conn->timeout_ms,
 			      sent ? "reply" : "connection");
-		if (conn->hooks.request_failed != NULL)
+		if (!req->type->step && conn->hooks.request_failed != NULL)
 			conn->hooks.request_failed(conn->hooks.ctx);
 		req->status = CACHE_UNAVAILABLE;
 		req->state = CACHE_REQ_DONE;

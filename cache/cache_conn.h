@@ -41,9 +41,16 @@ struct cache_conn;
 #define CACHE_MAX_PENDING 65536    /* live requests; past it UNAVAILABLE */
 
 /* What a request is, from the operation that makes it (a const table
-   there). The connection calls these and knows nothing else of it. */
+   there). The connection calls these and knows nothing else of it.
+   An operation made of several requests (a view, a remap) hands the
+   caller a request of its own that is never submitted: its data is the
+   operation's state, whose free_data cancels the steps still running,
+   and the operation ends it with cache_req_complete(). */
 struct cache_req_type {
 	const char *name;          /* op=<name> in log lines */
+	/* A step of such an operation: its failure is counted (hooks->
+	   request_failed) once, by the operation's own request. */
+	bool step;
 	/* The status reply means (never NULL: a lost connection is
 	   CACHE_UNAVAILABLE without a call); may leave a result in
 	   req->data. Runs inside hiredis's reply callback: it parses and
@@ -141,6 +148,10 @@ void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 		      const size_t *argvlen);
 /* The outcome is st; delivered from the loop. */
 void cache_req_complete(struct cache_req *req, enum cache_status st);
+/* The same, delivered at once: only from inside another request's
+   type->deliver (so from the loop), for an operation's request to keep
+   its place among the replies. req may be freed when this returns. */
+void cache_req_complete_now(struct cache_req *req, enum cache_status st);
 /* Logs "event=<event> cache=<url> op=<type name> <fmt...>". */
 void cache_req_log(const struct cache_req *req, enum cache_log_level level,
 		   const char *event, const char *fmt, ...)

@@ -40,35 +40,23 @@ static const char cache_lua_unlock[] =
 	"end\n"
 	"return 0\n";
 
-/* KEYS: uidvalidity, devices, hidden:<device>, hidden_all.
-   ARGV: device, uidvalidity, uidnext, now.
-   Returns {stored uidvalidity or "0", 1 if registered now, device entry,
-   hidden, hidden_all, 1 if the hidden lists are uid/fingerprint pairs}. */
-static const char cache_lua_view[] =
-	"local stored = redis.call('GET', KEYS[1])\n"
-	"if not stored then\n"
-	"  redis.call('SET', KEYS[1], ARGV[2])\n"
-	"  stored = '0'\n"
-	"end\n"
-	"local new = redis.call('HSETNX', KEYS[2], ARGV[1],\n"
-	"                       ARGV[3] .. ' ' .. ARGV[4])\n"
-	"local entry = redis.call('HGET', KEYS[2], ARGV[1])\n"
-	"if stored ~= '0' and stored ~= ARGV[2] then\n"
-	"  return {stored, new, entry, redis.call('HGETALL', KEYS[3]),\n"
-	"          redis.call('HGETALL', KEYS[4]), 1}\n"
-	"end\n"
-	"return {stored, new, entry, redis.call('HKEYS', KEYS[3]),\n"
-	"        redis.call('HKEYS', KEYS[4]), 0}\n";
-
 /* KEYS: lock, uidvalidity, target hidden hash.
-   ARGV: token, uidvalidity, uid1, fp1, uid2, fp2, ...
-   Returns 0 written, 1 lock not held, 2 uidvalidity differs. The checks
-   come before any write; HSET goes in chunks because Lua's unpack() is
-   limited to a few thousand values. */
+   ARGV: token, uidvalidity, most entries, uid1, fp1, uid2, fp2, ...
+   Returns 0 written, 1 lock not held, 2 uidvalidity differs, 3 the hash
+   would hold more than the most. The checks come before any write; HSET
+   goes in chunks because Lua's unpack() is limited to a few thousand
+   values. */
 static const char cache_lua_hide[] =
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 1 end\n"
 	"if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 2 end\n"
-	"for i = 3, #ARGV, 1000 do\n"
+	"local new = 0\n"
+	"for i = 4, #ARGV, 2 do\n"
+	"  new = new + 1 - redis.call('HEXISTS', KEYS[3], ARGV[i])\n"
+	"end\n"
+	"if new > 0 and redis.call('HLEN', KEYS[3]) + new > tonumber(ARGV[3]) then\n"
+	"  return 3\n"
+	"end\n"
+	"for i = 4, #ARGV, 1000 do\n"
 	"  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
 	"end\n"
 	"return 0\n";
@@ -151,48 +139,6 @@ struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
 			      token, ttl_secs, cb, ctx);
 }
 
-struct cache_req *cache_load_view(struct cache *c, const char *account,
-				  const char *device, uint32_t uidvalidity,
-				  uint32_t uidnext, cache_view_cb *cb,
-				  void *ctx)
-{
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_view,
-					      (union cache_req_cb){ .view = cb },
-					      ctx);
-	char k_uidv[CACHE_KEY_MAX], k_dev[CACHE_KEY_MAX];
-	char k_hidden[CACHE_KEY_MAX], k_all[CACHE_KEY_MAX];
-	struct cache_args a;
-
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, NULL, false) ||
-	    uidvalidity == 0 || uidnext == 0) {
-		cache_req_complete(req, CACHE_ERROR);
-		return req;
-	}
-	if (!cache_args_init(&a, 11, 2 * CACHE_U32_LEN + CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
-	cache_key(k_uidv, account, "uidvalidity", NULL);
-	cache_key(k_dev, account, "devices", NULL);
-	cache_key(k_hidden, account, "hidden:", device);
-	cache_key(k_all, account, "hidden_all", NULL);
-	cache_arg(&a, "EVAL");
-	cache_arg(&a, cache_lua_view);
-	cache_arg(&a, "4");
-	cache_arg(&a, k_uidv);
-	cache_arg(&a, k_dev);
-	cache_arg(&a, k_hidden);
-	cache_arg(&a, k_all);
-	cache_arg(&a, device);
-	cache_arg_num(&a, uidvalidity);
-	cache_arg_num(&a, uidnext);
-	cache_arg_num(&a, (uint64_t)time(NULL));
-	cache_args_send(req, &a);
-	return req;
-}
-
 static bool cache_hide_args_valid(const uint32_t *uids,
 				  const char *const *fingerprints, size_t n)
 {
@@ -237,7 +183,7 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 		cache_req_complete(req, CACHE_ERROR);
 		return req;
 	}
-	if (!cache_args_init(&a, 8 + 2 * n, (n + 1) * CACHE_U32_LEN)) {
+	if (!cache_args_init(&a, 9 + 2 * n, (n + 2) * CACHE_U32_LEN)) {
 		cache_req_cancel(&req);
 		return NULL;
 	}
@@ -255,6 +201,7 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 	cache_arg(&a, k_set);
 	cache_arg(&a, token);
 	cache_arg_num(&a, uidvalidity);
+	cache_arg_num(&a, CACHE_HIDDEN_MAX);
 	for (i = 0; i < n; i++) {
 		cache_arg_num(&a, uids[i]);
 		cache_arg(&a, fingerprints != NULL && fingerprints[i] != NULL ?

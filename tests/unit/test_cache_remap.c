@@ -229,7 +229,7 @@ START_TEST(remap_rekeys_every_device_and_all)
 	ck_assert_int_eq(r.st, CACHE_OK);
 	ck_assert_uint_eq(r.v.uidvalidity, 200);
 	ck_assert(!r.v.new_device);
-	ck_assert(!r.has_fp);
+	ck_assert(r.has_hidden);
 	ck_assert_uint_eq(r.v.first_uidnext, 8);
 	ck_assert_uint_eq(r.v.first_seen, 1700000200);
 	ck_assert_uint_eq(r.v.hidden_count, 2);

@@ -81,8 +81,8 @@ START_TEST(request_waits_for_reconnect)
 	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
 					 status_cb, &r));
 	run_for(400);
-	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office", 1, 1,
-					      view_cb, &v));
+	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office",
+					      &empty_listing, 1, view_cb, &v));
 	ck_assert_int_eq(r.calls, 0);
 	redis_start();
 	raw_close();
@@ -264,8 +264,8 @@ START_TEST(hung_server_requests_time_out_each)
 	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
 					 status_cb, &r1));
 	run_for(200);
-	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office", 1, 1,
-					      view_cb, &r2));
+	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office",
+					      &empty_listing, 1, view_cb, &r2));
 	cancelled = cache_lock(cache, ACCOUNT, "tablet", "tokA", 60,
 			       status_cb, &r3);
 	ck_assert_ptr_nonnull(cancelled);
