@@ -134,6 +134,12 @@ struct cache_settings {
 	/* Resolver for redis:// host names; NULL = the cache makes its own
 	   when needed. Not owned. */
 	struct evdns_base *dns;
+	/* auto: the private redis-server's maxmemory, in bytes, with
+	   maxmemory-policy noeviction: when full it refuses writes (OOM:
+	   CACHE_UNAVAILABLE) instead of dropping state. 0 = 256 MB (about
+	   2 million hidden entries with 64-byte fingerprints); below 1 MB
+	   is an error. An external Redis is configured by its operator. */
+	uint64_t max_memory;
 	struct cache_hooks hooks;
 };
 

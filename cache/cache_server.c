@@ -43,6 +43,7 @@ struct cache_server {
 	struct event *watch_ev;
 	struct event *restart_ev;
 	unsigned int backoff_ms;
+	uint64_t max_memory;
 	time_t started;
 	cache_server_restart_cb *restart_cb;
 	void *ctx;
@@ -224,6 +225,10 @@ static int cache_server_write_conf(struct cache_server *s, char **error_r)
 	cache_conf_quoted(f, "dir", s->dir);
 	cache_conf_quoted(f, "logfile", s->log);
 	cache_conf_quoted(f, "pidfile", s->pidfile);
+	/* Full, it refuses writes (OOM) rather than drop anyone's state. */
+	fprintf(f, "maxmemory %llu\n"
+		"maxmemory-policy noeviction\n",
+		(unsigned long long)s->max_memory);
 	fputs("appendonly yes\n"
 	      "appendfsync always\n"
 	      "save \"\"\n"
@@ -531,8 +536,9 @@ static int cache_server_paths(struct cache_server *s, const char *dir,
 
 int cache_server_new(struct event_base *base, const struct cache_hooks *hooks,
 		     const char *state_dir, const char *binary,
-		     cache_server_restart_cb *restart_cb, void *ctx,
-		     struct cache_server **server_r, char **error_r)
+		     uint64_t max_memory, cache_server_restart_cb *restart_cb,
+		     void *ctx, struct cache_server **server_r,
+		     char **error_r)
 {
 	struct cache_server *s = calloc(1, sizeof(*s));
 	char *dir = NULL;
@@ -547,6 +553,7 @@ int cache_server_new(struct event_base *base, const struct cache_hooks *hooks,
 	s->lock_fd = -1;
 	s->pidfd = -1;
 	s->backoff_ms = CACHE_BACKOFF_MIN_MS;
+	s->max_memory = max_memory;
 	s->restart_cb = restart_cb;
 	s->ctx = ctx;
 	s->restart_ev = event_new(base, -1, 0, cache_server_restart_event, s);

@@ -684,6 +684,52 @@ START_TEST(managed_server_loading_holds_requests)
 }
 END_TEST
 
+static void expect_config(struct cache *c, const char *state,
+			  const char *key, const char *want)
+{
+	char sockpath[PATH_MAX + 16];
+	redisContext *rc;
+	redisReply *reply;
+
+	snprintf(sockpath, sizeof(sockpath), "%s/redis.sock", state);
+	rc = redisConnectUnix(sockpath);
+	ck_assert(rc != NULL && rc->err == 0);
+	reply = redisCommand(rc, "CONFIG GET %s", key);
+	ck_assert_int_eq(reply->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(reply->elements, 2);
+	ck_assert_str_eq(reply->element[1]->str, want);
+	freeReplyObject(reply);
+	redisFree(rc);
+}
+
+/* The managed server has a memory bound, and refuses writes when full
+   rather than evict anyone's state. */
+START_TEST(managed_server_memory_bounded)
+{
+	struct cache_settings set = {
+		.url = "auto", .redis_server = REDIS_SERVER,
+		.max_memory = 64ULL << 20,
+	};
+	char state[PATH_MAX], *error = NULL;
+
+	cache_free(&cache);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	cache = new_managed_ms(state, REDIS_SERVER, 1000);
+	expect_config(cache, state, "maxmemory", "268435456");
+	expect_config(cache, state, "maxmemory-policy", "noeviction");
+	cache_free(&cache);
+	set.state_dir = state;
+	cache = cache_new(base, &set, &error);
+	ck_assert_msg(cache != NULL, "%s", error);
+	expect_config(cache, state, "maxmemory", "67108864");
+	cache_free(&cache);
+	set.max_memory = 1000;
+	ck_assert_ptr_null(cache_new(base, &set, &error));
+	ck_assert_msg(strstr(error, "1 MB") != NULL, "%s", error);
+	free(error);
+}
+END_TEST
+
 static bool orphan_is_zombie(long pid)
 {
 	char path[64], buf[256] = "", *p;
@@ -800,6 +846,7 @@ static Suite *cache_server_suite(void)
 	tcase_add_test(tc, bad_settings);
 	tcase_add_test(tc, managed_server_restarts_and_keeps_state);
 	tcase_add_test(tc, managed_server_loading_holds_requests);
+	tcase_add_test(tc, managed_server_memory_bounded);
 	tcase_add_test(tc, managed_start_failures);
 	tcase_add_test(tc, managed_stops_orphan);
 	suite_add_tcase(s, tc);
