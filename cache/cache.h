@@ -174,7 +174,9 @@ const char *cache_describe(const struct cache *c);
 bool cache_available(const struct cache *c);
 
 /* Its callback will never run. Sets *req to NULL; NULL or *req == NULL is
-   fine; so is cancelling a request from inside its own callback. */
+   fine; so is cancelling a request from inside its own callback. What
+   was already sent still happens; of a view or a remap (several requests
+   each), the rest is not sent: a remap then changes nothing. */
 void cache_req_cancel(struct cache_req **req);
 
 /* 1..32 of [A-Za-z0-9._-]. */
@@ -321,7 +323,7 @@ struct cache_remap_msg {
 /*
  * Moves the account's state to a new UIDVALIDITY when the upstream
  * mailbox was re-created (cache_load_view() returned another
- * uidvalidity). One atomic script; no lock is needed or touched.
+ * uidvalidity). Atomic (see below); no lock is needed or touched.
  *
  * If the stored uidvalidity is not old_uidvalidity (or none is stored)
  * -> CACHE_CONFLICT and nothing is written: another session re-mapped
@@ -348,16 +350,27 @@ struct cache_remap_msg {
  * msgs is every message of the new mailbox, sorted by strictly ascending
  * uid (checked); 0 <= n <= CACHE_VIEW_MAX. The three uidvalidity/uidnext
  * values are nonzero and old_uidvalidity != new_uidvalidity. Anything
- * else -> CACHE_ERROR, nothing sent. The array is copied before this
- * returns.
+ * else -> CACHE_ERROR, nothing sent. The array is read, not copied, while
+ * the request runs: keep it unchanged until the callback has started or
+ * the request is cancelled.
  *
- * Cost: one request of ~30 bytes + the fingerprint per message, and the
- * script blocks Redis while it runs, about linearly in messages + hidden
- * entries: measured 0.45 s for 100,000 messages and 200,000 hidden
- * entries (64-byte fingerprints), 8 s for 1,000,000 and 2,000,000. Past
- * the cache's timeout_ms the request reports CACHE_UNAVAILABLE while the
- * script still completes; past Redis's busy-reply-threshold (5 s) other
- * requests get BUSY (CACHE_UNAVAILABLE) until it ends.
+ * Streamed, in requests of bounded size: the new mapping (fingerprint ->
+ * new uids) is staged in chunks of 2,000 messages into a hash of the
+ * account, popgate:{<account>}:remap:<random>, and one last script, which
+ * checks the uidvalidity again, swaps it in as described above and
+ * deletes it. Only that script changes the state, so the remap is still
+ * atomic as a whole; one cancelled, timed out or cut short leaves only the
+ * staging hash, which expires after an hour. A device entry that changed
+ * while the chunks were staged (a device registered meanwhile) is left as
+ * it is then. The staging hash lost before the swap -> CACHE_UNAVAILABLE,
+ * nothing changed.
+ *
+ * Cost: per message about 80 bytes sent (with 64-byte fingerprints) and
+ * about as much held in Redis until the swap; the swap blocks Redis about
+ * linearly in hidden entries: measured ~0.9 s for 100,000 messages and
+ * 200,000 hidden entries. Each request has its own timeout_ms; past
+ * Redis's busy-reply-threshold (5 s) other requests get BUSY
+ * (CACHE_UNAVAILABLE) until the swap ends.
  *
  * Redis Cluster: the hidden:<device> key names come from the devices hash,
  * so the script builds them itself (from the "popgate:{<account>}:" prefix

@@ -6,7 +6,6 @@
 #include "cache_args.h"
 #include "cache_conn.h"
 #include "cache_private.h"
-#include "cache_remap.h"
 #include "cache_reply.h"
 
 #include <inttypes.h>
@@ -207,83 +206,6 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 		cache_arg(&a, fingerprints != NULL && fingerprints[i] != NULL ?
 			  fingerprints[i] : "");
 	}
-	cache_args_send(req, &a);
-	return req;
-}
-
-static bool cache_remap_args_valid(uint32_t old_uidv, uint32_t new_uidv,
-				   uint32_t new_uidnext,
-				   const struct cache_remap_msg *msgs,
-				   size_t n)
-{
-	size_t i, len;
-
-	if (old_uidv == 0 || new_uidv == 0 || old_uidv == new_uidv ||
-	    new_uidnext == 0 || n > CACHE_VIEW_MAX || (n > 0 && msgs == NULL))
-		return false;
-	for (i = 0; i < n; i++) {
-		if (msgs[i].uid == 0 || msgs[i].fingerprint == NULL ||
-		    (i > 0 && msgs[i].uid <= msgs[i - 1].uid))
-			return false;
-		len = strnlen(msgs[i].fingerprint, CACHE_FINGERPRINT_MAX + 1);
-		if (len == 0 || len > CACHE_FINGERPRINT_MAX)
-			return false;
-	}
-	return true;
-}
-
-struct cache_req *cache_remap(struct cache *c, const char *account,
-			      uint32_t old_uidvalidity,
-			      uint32_t new_uidvalidity, uint32_t new_uidnext,
-			      const struct cache_remap_msg *msgs, size_t n,
-			      cache_status_cb *cb, void *ctx)
-{
-	struct cache_req *req = cache_status_req(c->conn, &cache_type_remap,
-						 cb, ctx);
-	char k_uidv[CACHE_KEY_MAX], k_dev[CACHE_KEY_MAX], k_all[CACHE_KEY_MAX];
-	char prefix[CACHE_KEY_MAX];
-	struct cache_args a;
-	size_t i;
-
-	if (req == NULL)
-		return NULL;
-	if (!cache_account_valid(account) ||
-	    !cache_remap_args_valid(old_uidvalidity, new_uidvalidity,
-				    new_uidnext, msgs, n)) {
-		cache_req_log(req, CACHE_LOG_ERROR, "cache_error",
-			      "error=\"bad account, uidvalidity, uidnext, uid "
-			      "order or fingerprint, or more than %d "
-			      "messages\" messages=%zu", CACHE_VIEW_MAX, n);
-		cache_req_complete(req, CACHE_ERROR);
-		return req;
-	}
-	/* Per message a uid, a fingerprint and an internaldate. */
-	if (!cache_args_init(&a, 10 + 3 * n, 3 * CACHE_U32_LEN +
-			     n * (CACHE_U32_LEN + CACHE_U64_LEN))) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
-	cache_key(k_uidv, account, "uidvalidity", NULL);
-	cache_key(k_dev, account, "devices", NULL);
-	cache_key(k_all, account, "hidden_all", NULL);
-	/* The script appends "hidden:<device>": the same names as here. */
-	cache_key(prefix, account, "", NULL);
-	cache_arg(&a, "EVAL");
-	cache_arg(&a, cache_lua_remap);
-	cache_arg(&a, "3");
-	cache_arg(&a, k_uidv);
-	cache_arg(&a, k_dev);
-	cache_arg(&a, k_all);
-	cache_arg(&a, prefix);
-	cache_arg_num(&a, old_uidvalidity);
-	cache_arg_num(&a, new_uidvalidity);
-	cache_arg_num(&a, new_uidnext);
-	for (i = 0; i < n; i++)
-		cache_arg_num(&a, msgs[i].uid);
-	for (i = 0; i < n; i++)
-		cache_arg(&a, msgs[i].fingerprint);
-	for (i = 0; i < n; i++)
-		cache_arg_num(&a, msgs[i].internaldate);
 	cache_args_send(req, &a);
 	return req;
 }

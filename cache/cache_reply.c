@@ -105,16 +105,6 @@ static enum cache_status cache_parse_hide(struct cache_req *req,
 	return status;
 }
 
-static enum cache_status cache_parse_remap(struct cache_req *req,
-					   const redisReply *r)
-{
-	static const enum cache_status st[] = {
-		CACHE_OK, CACHE_ERROR, CACHE_CONFLICT,
-	};
-
-	return cache_reply_int(req, r, st, 3);
-}
-
 bool cache_parse_u64(const char *s, size_t len, uint64_t max,
 			    uint64_t *value_r)
 {
@@ -172,9 +162,5 @@ const struct cache_req_type cache_type_unlock = {
 };
 const struct cache_req_type cache_type_hide = {
 	.name = "hide", .parse = cache_parse_hide,
-	.deliver = cache_deliver_status,
-};
-const struct cache_req_type cache_type_remap = {
-	.name = "remap", .parse = cache_parse_remap,
 	.deliver = cache_deliver_status,
 };

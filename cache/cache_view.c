@@ -8,8 +8,8 @@
  *            is the one given, also the flags of the first chunk of uids
  *            and the sizes of both hidden hashes
  *   chunks   the flags of the next CACHE_VIEW_CHUNK uids each, up to
- *            CACHE_VIEW_WINDOW in flight (each writes only its own
- *            slice, so their order does not matter)
+ *            CACHE_OP_WINDOW in flight (each writes only its own slice,
+ *            so their order does not matter)
  *   prune    for a hash holding more entries than the listed uids found
  *            in it (see CACHE_PRUNE_SHARE): HSCAN through it, and delete
  *            what is below uidnext and not listed, in a script that
@@ -22,6 +22,7 @@
 #include "cache_private.h"
 #include "cache_args.h"
 #include "cache_conn.h"
+#include "cache_op.h"
 #include "cache_reply.h"
 
 #include <stdio.h>
@@ -33,7 +34,6 @@
 
 #define CACHE_VIEW_CHUNK 4000      /* uids per request (Lua's unpack()
 				      takes up to ~8000 values) */
-#define CACHE_VIEW_WINDOW 4        /* chunk requests in flight */
 #define CACHE_VIEW_SCAN "2000"     /* HSCAN COUNT */
 /* A hash this small is scanned for any dead entry; a bigger one once a
    sixteenth of it is dead (each scan then pays for itself). */
@@ -100,26 +100,15 @@ static const char cache_lua_prune[] =
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return -1 end\n"
 	"return redis.call('HDEL', KEYS[2], unpack(ARGV, 2))\n";
 
-struct cache_view_job;
-
-/* A request in flight, and what it asked for. */
-struct cache_view_step {
-	struct cache_view_job *job;
-	struct cache_req *req;
-	size_t from, count;        /* uids[from..from + count) */
-};
-
 enum cache_view_phase {
 	CACHE_VIEW_FIRST,
 	CACHE_VIEW_CHUNKS,
 	CACHE_VIEW_PRUNE,
-	CACHE_VIEW_DONE,
 };
 
 /* The data of the caller's request. */
 struct cache_view_job {
-	struct cache_req *req;
-	struct cache_conn *conn;
+	struct cache_op op;        /* first */
 	enum cache_view_phase phase;
 	char k_uidv[CACHE_KEY_MAX], k_dev[CACHE_KEY_MAX];
 	char k_hidden[2][CACHE_KEY_MAX];   /* hidden:<device>, hidden_all */
@@ -130,9 +119,6 @@ struct cache_view_job {
 	const uint32_t *uids;      /* the caller's */
 	size_t n, next;            /* next: the first uid not asked for */
 	uint8_t *flags;
-	struct cache_view_step steps[CACHE_VIEW_WINDOW];
-	unsigned int in_flight;
-	enum cache_status status;  /* once DONE */
 	long long len[2];          /* HLEN of both hashes, at the first chunk */
 	size_t found[2];           /* listed uids found in them */
 	/* Pruning hash which (2: done): its HSCAN cursor, and the dead uids
@@ -147,31 +133,18 @@ struct cache_view_job {
 
 static void cache_view_next(struct cache_view_job *job);
 
-static void cache_view_cancel_steps(struct cache_view_job *job)
-{
-	size_t i;
-
-	for (i = 0; i < CACHE_VIEW_WINDOW; i++)
-		cache_req_cancel(&job->steps[i].req);
-	job->in_flight = 0;
-}
-
-/* The outcome; the caller's request completes once the step that got
-   here has returned to cache_view_step_done(). */
-static void cache_view_end(struct cache_view_job *job, enum cache_status st)
-{
-	cache_view_cancel_steps(job);
-	job->phase = CACHE_VIEW_DONE;
-	job->status = st;
-}
-
 /* --- replies --- */
 
+static struct cache_view_job *cache_view_job_of(struct cache_req *req)
+{
+	return (struct cache_view_job *)((struct cache_op_step *)req->ctx)->op;
+}
+
 /* '0'..'3' per uid of the step: into the job's flags, counted. */
-static bool cache_view_flags(struct cache_view_step *step,
+static bool cache_view_flags(struct cache_op_step *step,
 			     const redisReply *r)
 {
-	struct cache_view_job *job = step->job;
+	struct cache_view_job *job = (struct cache_view_job *)step->op;
 	size_t i;
 
 	if (r->type != REDIS_REPLY_STRING || r->len != step->count)
@@ -191,8 +164,8 @@ static bool cache_view_flags(struct cache_view_step *step,
 static enum cache_status cache_view_parse_first(struct cache_req *req,
 						const redisReply *r)
 {
-	struct cache_view_step *step = req->ctx;
-	struct cache_view_job *job = step->job;
+	struct cache_op_step *step = req->ctx;
+	struct cache_view_job *job = (struct cache_view_job *)step->op;
 	struct cache_view *v = &job->view;
 	const redisReply *const *e = (const redisReply *const *)r->element;
 	long long code;
@@ -235,7 +208,7 @@ static enum cache_status cache_view_parse_first(struct cache_req *req,
 static enum cache_status cache_view_parse_chunk(struct cache_req *req,
 						const redisReply *r)
 {
-	struct cache_view_step *step = req->ctx;
+	struct cache_op_step *step = req->ctx;
 
 	if (r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
 	    r->element[0]->type != REDIS_REPLY_INTEGER)
@@ -272,7 +245,7 @@ static bool cache_view_listed(const struct cache_view_job *job, uint32_t uid)
 static enum cache_status cache_view_parse_scan(struct cache_req *req,
 					       const redisReply *r)
 {
-	struct cache_view_job *job = ((struct cache_view_step *)req->ctx)->job;
+	struct cache_view_job *job = cache_view_job_of(req);
 	const redisReply *cur;
 	uint64_t v;
 	size_t i;
@@ -310,7 +283,7 @@ static enum cache_status cache_view_parse_scan(struct cache_req *req,
 static enum cache_status cache_view_parse_prune(struct cache_req *req,
 						const redisReply *r)
 {
-	struct cache_view_job *job = ((struct cache_view_step *)req->ctx)->job;
+	struct cache_view_job *job = cache_view_job_of(req);
 
 	if (r->type != REDIS_REPLY_INTEGER)
 		return cache_reply_unexpected(req, r);
@@ -326,22 +299,15 @@ static enum cache_status cache_view_parse_prune(struct cache_req *req,
 /* Every step's delivery: on to the next one. */
 static void cache_view_step_done(struct cache_req *req)
 {
-	struct cache_view_step *step = req->ctx;
-	struct cache_view_job *job = step->job;
+	struct cache_view_job *job =
+		(struct cache_view_job *)cache_op_step_done(req);
 
-	step->req = NULL;
-	job->in_flight--;
-	if (req->status != CACHE_OK) {
-		cache_view_end(job, req->status);
-	} else {
+	if (!job->op.done) {
 		if (job->phase == CACHE_VIEW_FIRST)
 			job->phase = CACHE_VIEW_CHUNKS;
 		cache_view_next(job);
 	}
-	/* Last: it may free the job. At once, so that the view's callback
-	   keeps its place among the replies of other requests. */
-	if (job->phase == CACHE_VIEW_DONE)
-		cache_req_complete_now(job->req, job->status);
+	cache_op_settle(&job->op, true);
 }
 
 static const struct cache_req_type cache_type_view_first = {
@@ -363,37 +329,10 @@ static const struct cache_req_type cache_type_view_prune = {
 
 /* --- requests --- */
 
-/* A free step slot, its request made for type; NULL when out of memory
-   (the view then ends). */
-static struct cache_view_step *cache_view_step(struct cache_view_job *job,
-					       const struct cache_req_type *type)
-{
-	struct cache_view_step *step = NULL;
-	size_t i;
-
-	for (i = 0; i < CACHE_VIEW_WINDOW && step == NULL; i++) {
-		if (job->steps[i].req == NULL)
-			step = &job->steps[i];
-	}
-	if (step == NULL)
-		abort();   /* never more than the window in flight */
-	step->job = job;
-	step->req = cache_req_new(job->conn, type,
-				  (union cache_req_cb){ .status = NULL }, step);
-	if (step->req == NULL) {
-		cache_req_log(job->req, CACHE_LOG_ERROR, "cache_error",
-			      "error=\"out of memory\"");
-		cache_view_end(job, CACHE_UNAVAILABLE);
-		return NULL;
-	}
-	job->in_flight++;
-	return step;
-}
-
 static void cache_view_send_chunk(struct cache_view_job *job)
 {
 	bool first = job->phase == CACHE_VIEW_FIRST;
-	struct cache_view_step *step = cache_view_step(job, first ?
+	struct cache_op_step *step = cache_op_step(&job->op, first ?
 		&cache_type_view_first : &cache_type_view_chunk);
 	size_t count = job->n - job->next, i;
 	struct cache_args a;
@@ -406,7 +345,7 @@ static void cache_view_send_chunk(struct cache_view_job *job)
 	step->count = count;
 	job->next += count;
 	if (!cache_args_init(&a, 13 + count, (count + 3) * CACHE_U64_LEN)) {
-		cache_view_end(job, CACHE_UNAVAILABLE);
+		cache_op_end(&job->op, CACHE_UNAVAILABLE);
 		return;
 	}
 	cache_arg(&a, "EVAL");
@@ -429,7 +368,7 @@ static void cache_view_send_chunk(struct cache_view_job *job)
 
 static void cache_view_send_scan(struct cache_view_job *job)
 {
-	struct cache_view_step *step = cache_view_step(job,
+	struct cache_op_step *step = cache_op_step(&job->op,
 						       &cache_type_view_scan);
 	const char *argv[] = {
 		"EVAL", cache_lua_scan, "1", job->k_hidden[job->which],
@@ -446,7 +385,7 @@ static void cache_view_send_scan(struct cache_view_job *job)
 
 static void cache_view_send_prune(struct cache_view_job *job)
 {
-	struct cache_view_step *step = cache_view_step(job,
+	struct cache_op_step *step = cache_op_step(&job->op,
 						       &cache_type_view_prune);
 	size_t count = job->dead_n - job->dead_sent, i;
 	struct cache_args a;
@@ -456,7 +395,7 @@ static void cache_view_send_prune(struct cache_view_job *job)
 	if (count > CACHE_VIEW_CHUNK)
 		count = CACHE_VIEW_CHUNK;
 	if (!cache_args_init(&a, 6 + count, count * CACHE_U32_LEN)) {
-		cache_view_end(job, CACHE_UNAVAILABLE);
+		cache_op_end(&job->op, CACHE_UNAVAILABLE);
 		return;
 	}
 	cache_arg(&a, "EVAL");
@@ -486,8 +425,8 @@ static void cache_view_finish(struct cache_view_job *job)
 						CACHE_HIDDEN_ALL) != 0;
 		}
 	}
-	job->phase = CACHE_VIEW_DONE;
-	job->status = CACHE_OK;
+	job->op.done = true;
+	job->op.status = CACHE_OK;
 }
 
 /* Whether hash which has dead entries worth a scan. */
@@ -524,10 +463,10 @@ static void cache_view_prune(struct cache_view_job *job)
 static void cache_view_next(struct cache_view_job *job)
 {
 	if (job->phase == CACHE_VIEW_CHUNKS) {
-		while (job->phase == CACHE_VIEW_CHUNKS &&
-		       job->in_flight < CACHE_VIEW_WINDOW && job->next < job->n)
+		while (!job->op.done && job->op.in_flight < CACHE_OP_WINDOW &&
+		       job->next < job->n)
 			cache_view_send_chunk(job);
-		if (job->phase != CACHE_VIEW_CHUNKS || job->in_flight > 0)
+		if (job->op.done || job->op.in_flight > 0)
 			return;
 		job->phase = CACHE_VIEW_PRUNE;
 		/* Another mailbox's numbering: its hides are the remap's. */
@@ -535,7 +474,7 @@ static void cache_view_next(struct cache_view_job *job)
 			job->view.uidvalidity != job->uidvalidity)
 			job->which = 2;
 	}
-	if (job->phase == CACHE_VIEW_PRUNE && job->in_flight == 0)
+	if (job->phase == CACHE_VIEW_PRUNE && job->op.in_flight == 0)
 		cache_view_prune(job);
 }
 
@@ -545,7 +484,7 @@ static void cache_view_job_free(void *data)
 {
 	struct cache_view_job *job = data;
 
-	cache_view_cancel_steps(job);
+	cache_op_cancel(&job->op);
 	free(job->flags);
 	free(job->dead);
 	free(job);
@@ -602,8 +541,7 @@ struct cache_req *cache_load_view(struct cache *c, const char *account,
 		return NULL;
 	}
 	req->data = job;
-	job->req = req;
-	job->conn = c->conn;
+	cache_op_init(&job->op, req);
 	job->uids = uids;
 	job->n = n;
 	job->uidvalidity = listing->uidvalidity;
@@ -618,7 +556,6 @@ struct cache_req *cache_load_view(struct cache *c, const char *account,
 	cache_key(job->k_hidden[0], account, "hidden:", device);
 	cache_key(job->k_hidden[1], account, "hidden_all", NULL);
 	cache_view_send_chunk(job);
-	if (job->phase == CACHE_VIEW_DONE)
-		cache_req_complete(req, job->status);
+	cache_op_settle(&job->op, false);
 	return req;
 }
