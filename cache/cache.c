@@ -17,6 +17,8 @@
 #include <string.h>
 
 #define CACHE_DEFAULT_TIMEOUT_MS 3000
+#define CACHE_DEFAULT_MAX_MEMORY (256ULL << 20)
+#define CACHE_MIN_MAX_MEMORY (1ULL << 20)
 #define CACHE_MAX_TIMEOUT_MS 600000
 
 const char *cache_status_name(enum cache_status st)
@@ -27,6 +29,7 @@ const char *cache_status_name(enum cache_status st)
 	case CACHE_UNAVAILABLE: return "unavailable";
 	case CACHE_CONFLICT: return "conflict";
 	case CACHE_ERROR: return "error";
+	case CACHE_LIMIT: return "limit";
 	}
 	return "?";
 }
@@ -47,6 +50,10 @@ static int cache_settings_check(const struct cache_settings *set,
 	}
 	if (set->timeout_ms > CACHE_MAX_TIMEOUT_MS) {
 		*error_r = strdup("cache: timeout too long (max 600 s)");
+		return -1;
+	}
+	if (set->max_memory != 0 && set->max_memory < CACHE_MIN_MAX_MEMORY) {
+		*error_r = strdup("cache: max_memory below 1 MB");
 		return -1;
 	}
 	if (set->password != NULL && url->password[0] != '\0') {
@@ -121,6 +128,8 @@ static int cache_start_server(struct cache *c, struct event_base *base,
 	if (cache_server_new(base, &set->hooks, set->state_dir,
 			     set->redis_server != NULL ?
 			     set->redis_server : "redis-server",
+			     set->max_memory != 0 ? set->max_memory :
+			     CACHE_DEFAULT_MAX_MEMORY,
 			     cache_server_restarted, c, &c->server,
 			     error_r) < 0)
 		return -1;

@@ -16,6 +16,9 @@
  *   popgate:{<account>}:hidden:<device>   hash uid -> fingerprint
  *   popgate:{<account>}:hidden_all        hash uid -> fingerprint
  *   popgate:{<account>}:lock:<device>     string lock token, with expiry
+ *   popgate:{<account>}:remap:<random>    hash fingerprint -> new uids,
+ *                                         while a cache_remap() stages
+ *                                         (expires after an hour)
  *
  * Nothing else is stored: no password, no message content.
  *
@@ -23,9 +26,12 @@
  * out of memory (then its callback never runs). Otherwise the callback
  * runs exactly once, always from the event loop and never inside the call
  * that made the request, unless the request is cancelled first. Invalid
- * arguments give CACHE_ERROR; no connection (Redis down, reconnecting)
- * gives CACHE_UNAVAILABLE at once; no reply within timeout_ms gives
- * CACHE_UNAVAILABLE and the connection is recycled. The handle is valid
+ * arguments give CACHE_ERROR. A request waits for the connection (being
+ * set up, backing off after a failure, the server still loading its
+ * data) and goes out once it is ready; no reply within timeout_ms of the
+ * call, waiting included, gives CACHE_UNAVAILABLE for that request alone:
+ * its late reply is dropped, the connection and the other requests go
+ * on. The handle is valid
  * until the callback has started or the request is cancelled: clear the
  * stored handle first thing in the callback. Callbacks may make new
  * requests, cancel others and call cache_free().
@@ -35,12 +41,16 @@
  * write here is atomic, and repeating it with the same arguments is
  * harmless; a lock taken that way expires after its ttl.
  *
- * Connection. Requests made while the connection is being set up (DNS,
- * connect, AUTH, SELECT) wait for it, within their timeout. When the
- * connection fails, every pending request completes with
- * CACHE_UNAVAILABLE and reconnection is retried forever, with a backoff
- * from 100 ms doubling to 5 s; a request made while waiting for the next
- * attempt fails at once.
+ * Connection. It is ready once connected, AUTH and SELECT done and a
+ * PING answered PONG; while the server answers LOADING (a restarted
+ * server reading its AOF, a replica in a full resync) it PINGs again
+ * every 50 ms, and a request that got LOADING (so was not run) is sent
+ * again, in its place, once the server is done. When the connection
+ * fails, every request sent on it completes with CACHE_UNAVAILABLE
+ * (outcome unknown); those not sent yet keep waiting; reconnection is
+ * retried forever, with a backoff from 100 ms doubling to 5 s. After a
+ * request times out, a PING follows it: no answer to that within
+ * timeout_ms either (or a socket error) and the connection is recycled.
  *
  * The process must ignore SIGPIPE (hiredis writes with write(2)). The
  * cache keeps events on the loop (reconnect timer, managed server watch)
@@ -65,9 +75,12 @@ enum cache_status {
 	CACHE_CONFLICT,    /* stored UIDVALIDITY differs (or none stored) */
 	CACHE_ERROR,       /* invalid arguments, unexpected reply, corrupt
 			      state; logged; retrying will not help */
+	CACHE_LIMIT,       /* a bound below would be passed (devices of an
+			      account, hidden entries of a device); logged;
+			      nothing written */
 };
 
-/* "ok", "in-use", "unavailable", "conflict", "error". */
+/* "ok", "in-use", "unavailable", "conflict", "error", "limit". */
 const char *cache_status_name(enum cache_status st);
 
 #define CACHE_ACCOUNT_MAX 512      /* bytes, no control characters */
@@ -75,7 +88,14 @@ const char *cache_status_name(enum cache_status st);
 #define CACHE_FINGERPRINT_MAX 255  /* bytes, no NUL */
 #define CACHE_HIDE_MAX 100000      /* uids in one cache_hide() */
 #define CACHE_TTL_MAX 86400        /* lock ttl, seconds */
-#define CACHE_VIEW_MAX 1000000     /* entries in a hidden set read back */
+#define CACHE_VIEW_MAX 2000000     /* uids in one view, messages in one
+				      remap */
+/* Bounds of the stored state, so that one big account cannot fill Redis
+   for everyone: devices registered in one account (cache_load_view()),
+   and entries of one hidden hash, a device's or hidden_all (cache_hide()).
+   Past them: CACHE_LIMIT. */
+#define CACHE_DEVICES_MAX 100
+#define CACHE_HIDDEN_MAX 200000
 
 enum cache_log_level {
 	CACHE_LOG_ERROR,
@@ -117,6 +137,12 @@ struct cache_settings {
 	/* Resolver for redis:// host names; NULL = the cache makes its own
 	   when needed. Not owned. */
 	struct evdns_base *dns;
+	/* auto: the private redis-server's maxmemory, in bytes, with
+	   maxmemory-policy noeviction: when full it refuses writes (OOM:
+	   CACHE_UNAVAILABLE) instead of dropping state. 0 = 256 MB (about
+	   2 million hidden entries with 64-byte fingerprints); below 1 MB
+	   is an error. An external Redis is configured by its operator. */
+	uint64_t max_memory;
 	struct cache_hooks hooks;
 };
 
@@ -124,7 +150,8 @@ struct cache_settings {
  * Parses the settings and starts connecting (the attempt goes on from the
  * loop; requests may be made at once and wait for it). In auto mode, also
  * starts the private redis-server and waits (blocking, at most 10 s)
- * until it accepts connections; its later deaths
+ * until it answers PING with PONG, i.e. has loaded its AOF (one still
+ * loading after 10 s is left to it: requests wait); its later deaths
  * are noticed on the loop and it is restarted with a backoff from 100 ms
  * doubling to 5 s. Fails (NULL, malloc'd *error_r for the caller to free)
  * on bad settings or when the managed server cannot be started; an
@@ -158,7 +185,9 @@ const char *cache_describe(const struct cache *c);
 bool cache_available(const struct cache *c);
 
 /* Its callback will never run. Sets *req to NULL; NULL or *req == NULL is
-   fine; so is cancelling a request from inside its own callback. */
+   fine; so is cancelling a request from inside its own callback. What
+   was already sent still happens; of a view or a remap (several requests
+   each), the rest is not sent: a remap then changes nothing. */
 void cache_req_cancel(struct cache_req **req);
 
 /* 1..32 of [A-Za-z0-9._-]. */
@@ -195,21 +224,28 @@ struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
 void cache_unlock(struct cache *c, const char *account, const char *device,
 		  const char *token);
 
+/* What cache_load_view() found for one listed UID: bits. */
+enum cache_hidden {
+	CACHE_HIDDEN_DEVICE = 1 << 0,  /* hidden for this device */
+	CACHE_HIDDEN_ALL = 1 << 1,     /* hidden for every device */
+};
+
 struct cache_view {
 	uint32_t uidvalidity;      /* stored before this call; 0 = none (then
 				      the given one was stored) */
 	bool new_device;           /* this call registered the device */
 	uint32_t first_uidnext;    /* UIDNEXT when the device was first seen */
 	uint64_t first_seen;       /* unix time of that */
-	const uint32_t *hidden;    /* this device's hidden UIDs, ascending */
-	size_t hidden_count;
-	const uint32_t *hidden_all; /* hidden for every device, ascending */
-	size_t hidden_all_count;
-	/* Only when uidvalidity != 0 and differs from the one given (the
-	   caller re-maps): the fingerprint stored with each UID, parallel to
-	   hidden / hidden_all ("" when none was given). NULL otherwise. */
-	const char *const *hidden_fingerprints;
-	const char *const *hidden_all_fingerprints;
+	/* When uidvalidity is 0 or the listing's: hidden[i] holds the
+	   enum cache_hidden bits of the listing's uids[i] (0: visible), for
+	   i < count (its n). NULL when the stored uidvalidity
+	   differs: the caller re-maps (cache_remap() reads the stored
+	   fingerprints itself), then loads the view again. */
+	const uint8_t *hidden;
+	size_t count;
+	size_t hidden_count;       /* listed uids hidden for this device */
+	size_t hidden_all_count;   /* listed uids hidden for every device */
+	size_t pruned;             /* entries removed: their message is gone */
 };
 
 /* view is non-NULL exactly when st == CACHE_OK, and valid only during the
@@ -217,24 +253,60 @@ struct cache_view {
 typedef void cache_view_cb(void *ctx, enum cache_status st,
 			   const struct cache_view *view);
 
+/* The upstream mailbox as the caller listed it. */
+struct cache_listing {
+	uint32_t uidvalidity;      /* nonzero (RFC 3501 nz-number) */
+	uint32_t uidnext;          /* nonzero, above every uid */
+	/* Every UID that exists upstream, \Deleted ones included, strictly
+	   ascending. Read, not copied, while the request runs: keep it
+	   unchanged until the callback has started or the request is
+	   cancelled. NULL when n is 0. */
+	const uint32_t *uids;
+	size_t n;                  /* at most CACHE_VIEW_MAX */
+};
+
 /*
- * One atomic script: registers the device if unknown (first_uidnext =
- * uidnext, first_seen = now), stores uidvalidity if the account has none,
- * and returns the stored uidvalidity, the device entry and both hidden
- * sets. When the stored uidvalidity differs, nothing is changed but the
- * device registration, and everything is still returned.
- * uidvalidity and uidnext are nonzero (RFC 3501 nz-number).
+ * The device's view of the listing (copied; not its uids). first_uidnext
+ * (nonzero) is recorded for a device seen for the first time: the
+ * listing's uidnext, or 1 for one that sees the whole mailbox. Anything
+ * invalid -> CACHE_ERROR, nothing sent.
+ *
+ * First one atomic script: registers the device if unknown (first_uidnext,
+ * first_seen = now; an account that has CACHE_DEVICES_MAX devices already
+ * -> CACHE_LIMIT, nothing written), stores the uidvalidity if the account
+ * has none, and returns the stored uidvalidity and the device entry. When
+ * the stored uidvalidity differs, nothing else is changed nor read: the
+ * view has hidden NULL. Otherwise only the listed uids are looked up in
+ * both hidden hashes, in requests of a few thousand uids (the cost grows
+ * with the listing, not with what is stored), each checking that the
+ * stored uidvalidity is still the listing's (else CACHE_CONFLICT: load
+ * again).
+ *
+ * Then pruning: the entries of a hidden hash for uids below the
+ * listing's uidnext that it does not hold are deleted (their message is
+ * gone: UIDs are never reused under one UIDVALIDITY), in steps that each
+ * check the uidvalidity first, so each delete is right on its own. It
+ * runs only when a hash holds more entries than the listed uids found in
+ * it, so an unchanged mailbox costs nothing more; and, to keep its cost
+ * in proportion, on a hash of more than 10,000 entries only once a
+ * sixteenth of them is dead. A hidden entry whose uid does not parse ->
+ * CACHE_ERROR (corrupt state).
+ *
+ * Each request of it has its own timeout_ms; a failure of one ends the
+ * whole (what was written stays: the registration, prunes).
  */
 struct cache_req *cache_load_view(struct cache *c, const char *account,
-				  const char *device, uint32_t uidvalidity,
-				  uint32_t uidnext, cache_view_cb *cb,
+				  const char *device,
+				  const struct cache_listing *listing,
+				  uint32_t first_uidnext, cache_view_cb *cb,
 				  void *ctx);
 
 /*
  * One atomic script (a crash never leaves half of it): if token does not
  * hold lock:<device> -> CACHE_IN_USE; else if the stored uidvalidity is
  * not uidvalidity (or none is stored: call cache_load_view first) ->
- * CACHE_CONFLICT; else adds uids[i] -> fingerprints[i] to
+ * CACHE_CONFLICT; else if the hash would hold more than CACHE_HIDDEN_MAX
+ * entries -> CACHE_LIMIT; else adds uids[i] -> fingerprints[i] to
  * hidden:<device>, or to hidden_all when all_devices -> CACHE_OK. Nothing
  * is written unless CACHE_OK. fingerprints may be NULL, and so may any
  * of its entries (stored as ""); each is at most CACHE_FINGERPRINT_MAX
@@ -262,7 +334,7 @@ struct cache_remap_msg {
 /*
  * Moves the account's state to a new UIDVALIDITY when the upstream
  * mailbox was re-created (cache_load_view() returned another
- * uidvalidity). One atomic script; no lock is needed or touched.
+ * uidvalidity). Atomic (see below); no lock is needed or touched.
  *
  * If the stored uidvalidity is not old_uidvalidity (or none is stored)
  * -> CACHE_CONFLICT and nothing is written: another session re-mapped
@@ -289,16 +361,27 @@ struct cache_remap_msg {
  * msgs is every message of the new mailbox, sorted by strictly ascending
  * uid (checked); 0 <= n <= CACHE_VIEW_MAX. The three uidvalidity/uidnext
  * values are nonzero and old_uidvalidity != new_uidvalidity. Anything
- * else -> CACHE_ERROR, nothing sent. The array is copied before this
- * returns.
+ * else -> CACHE_ERROR, nothing sent. The array is read, not copied, while
+ * the request runs: keep it unchanged until the callback has started or
+ * the request is cancelled.
  *
- * Cost: one request of ~30 bytes + the fingerprint per message, and the
- * script blocks Redis while it runs, about linearly in messages + hidden
- * entries: measured 0.45 s for 100,000 messages and 200,000 hidden
- * entries (64-byte fingerprints), 8 s for 1,000,000 and 2,000,000. Past
- * the cache's timeout_ms the request reports CACHE_UNAVAILABLE while the
- * script still completes; past Redis's busy-reply-threshold (5 s) other
- * requests get BUSY (CACHE_UNAVAILABLE) until it ends.
+ * Streamed, in requests of bounded size: the new mapping (fingerprint ->
+ * new uids) is staged in chunks of 2,000 messages into a hash of the
+ * account, popgate:{<account>}:remap:<random>, and one last script, which
+ * checks the uidvalidity again, swaps it in as described above and
+ * deletes it. Only that script changes the state, so the remap is still
+ * atomic as a whole; one cancelled, timed out or cut short leaves only the
+ * staging hash, which expires after an hour. A device entry that changed
+ * while the chunks were staged (a device registered meanwhile) is left as
+ * it is then. The staging hash lost before the swap -> CACHE_UNAVAILABLE,
+ * nothing changed.
+ *
+ * Cost: per message about 80 bytes sent (with 64-byte fingerprints) and
+ * about as much held in Redis until the swap; the swap blocks Redis about
+ * linearly in hidden entries: measured ~0.9 s for 100,000 messages and
+ * 200,000 hidden entries. Each request has its own timeout_ms; past
+ * Redis's busy-reply-threshold (5 s) other requests get BUSY
+ * (CACHE_UNAVAILABLE) until the swap ends.
  *
  * Redis Cluster: the hidden:<device> key names come from the devices hash,
  * so the script builds them itself (from the "popgate:{<account>}:" prefix

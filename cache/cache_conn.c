@@ -22,8 +22,12 @@ enum cache_conn_state {
 	CACHE_CONN_WAIT,       /* backoff before the next attempt */
 	CACHE_CONN_RESOLVING,  /* DNS */
 	CACHE_CONN_CONNECTING, /* hiredis context exists, handshake running */
+	CACHE_CONN_LOADING,    /* connected, the server is loading its data */
 	CACHE_CONN_READY,
 };
+
+/* While the server answers LOADING: the next PING after this long. */
+#define CACHE_LOADING_POLL_MS 50
 
 struct cache_conn {
 	struct event_base *base;
@@ -40,7 +44,14 @@ struct cache_conn {
 
 	enum cache_conn_state state;
 	struct redisAsyncContext *ac;
-	struct event *conn_ev;     /* backoff wait, or attempt timeout */
+	/* Backoff wait, attempt timeout, or while LOADING the next PING
+	   (poll_ping_out false) or the timeout of the one out (true). */
+	struct event *conn_ev;
+	bool poll_ping_out;
+	/* READY: a request timed out and this PING asks whether the
+	   server is still there; ping_ev is its timeout. */
+	struct event *ping_ev;
+	bool ping_out;
 	struct event *drop_ev;     /* deferred close of ac, from the loop */
 	bool drop_scheduled;
 	char drop_reason[160];
@@ -63,6 +74,8 @@ static const char cache_step_select[] = "SELECT";
 static const char cache_step_ping[] = "PING";
 
 static void cache_conn_down(struct cache_conn *conn, const char *why);
+static void cache_conn_check(struct cache_conn *conn);
+static void cache_conn_poll(struct cache_conn *conn);
 
 /* --- requests --- */
 
@@ -122,17 +135,28 @@ static void cache_req_deliver(struct cache_req *req)
 	}
 }
 
-void cache_req_complete(struct cache_req *req, enum cache_status st)
+static void cache_req_done(struct cache_req *req, enum cache_status st)
 {
 	const struct cache_hooks *hooks = &req->conn->hooks;
 
 	if ((st == CACHE_UNAVAILABLE || st == CACHE_ERROR) &&
-	    hooks->request_failed != NULL)
+	    !req->type->step && hooks->request_failed != NULL)
 		hooks->request_failed(hooks->ctx);
 	req->status = st;
 	req->state = CACHE_REQ_DONE;
 	event_del(req->ev);
+}
+
+void cache_req_complete(struct cache_req *req, enum cache_status st)
+{
+	cache_req_done(req, st);
 	event_active(req->ev, EV_TIMEOUT, 1);
+}
+
+void cache_req_complete_now(struct cache_req *req, enum cache_status st)
+{
+	cache_req_done(req, st);
+	cache_req_deliver(req);
 }
 
 void cache_req_log(const struct cache_req *req, enum cache_log_level level,
@@ -156,14 +180,19 @@ static void cache_req_event(evutil_socket_t fd, short what, void *arg)
 	if (req->state == CACHE_REQ_WAITING || req->state == CACHE_REQ_SENT) {
 		bool sent = req->state == CACHE_REQ_SENT;
 
+		cache_req_log(req, CACHE_LOG_WARN, "cache_timeout",
+			      "timeout_ms=%u waiting_for=%s", conn->timeout_ms,
+			      sent ? "reply" : "connection");
+		if (!req->type->step && conn->hooks.request_failed != NULL)
+			conn->hooks.request_failed(conn->hooks.ctx);
 		req->status = CACHE_UNAVAILABLE;
 		req->state = CACHE_REQ_DONE;
-		cache_req_log(req, CACHE_LOG_WARN, "cache_timeout",
-			      "timeout_ms=%u", conn->timeout_ms);
-		/* A server that does not answer one request holds up every
-		   request behind it: start over with a fresh connection. */
+		/* Only this request fails: its late reply is dropped when it
+		   comes (it stays in hiredis as a zombie). One slow script is
+		   no reason to fail everyone else's; a PING tells whether the
+		   server is there at all. */
 		if (sent)
-			cache_conn_down(conn, "request timed out");
+			cache_conn_check(conn);
 	}
 	if (req->state == CACHE_REQ_DONE)
 		cache_req_deliver(req);
@@ -192,6 +221,14 @@ struct cache_req *cache_req_new(struct cache_conn *conn,
 	return req;
 }
 
+/* An error reply that says the server is still loading its data. */
+static bool cache_reply_loading(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && r->len >= 7 &&
+		strncmp(r->str, "LOADING", 7) == 0 &&
+		(r->len == 7 || r->str[7] == ' ');
+}
+
 static void cache_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct cache_req *req = privdata;
@@ -203,25 +240,44 @@ static void cache_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 	}
 	if (req->state != CACHE_REQ_SENT || req->conn->destroying)
 		return;
+	if (r != NULL && cache_reply_loading(r)) {
+		/* Not run: it goes again, in its place, once a PING says the
+		   server is done loading (within its own timeout). */
+		req->state = CACHE_REQ_WAITING;
+		if (req->conn->state != CACHE_CONN_LOADING)
+			cache_conn_poll(req->conn);
+		return;
+	}
+	redisFreeCommand(req->cmd);
+	req->cmd = NULL;
 	cache_req_complete(req, r == NULL ? CACHE_UNAVAILABLE :
 			   req->type->parse(req, r));
 }
 
+/* The command stays until its reply: a LOADING one sends it again.
+   hiredis refuses only on a connection it is closing; the request then
+   waits for the next one. */
 static void cache_req_send(struct cache_req *req)
 {
 	struct cache_conn *conn = req->conn;
-	int ret;
 
-	ret = redisAsyncFormattedCommand(conn->ac, cache_reply_cb, req,
-					 req->cmd, req->cmd_len);
-	redisFreeCommand(req->cmd);
-	req->cmd = NULL;
-	if (ret != REDIS_OK) {
-		cache_req_complete(req, CACHE_UNAVAILABLE);
+	if (redisAsyncFormattedCommand(conn->ac, cache_reply_cb, req, req->cmd,
+				       req->cmd_len) != REDIS_OK)
 		return;
-	}
 	req->in_redis = true;
 	req->state = CACHE_REQ_SENT;
+}
+
+/* The waiting requests go out, in the order they were made. */
+static void cache_conn_flush(struct cache_conn *conn)
+{
+	struct cache_req *req;
+
+	TAILQ_FOREACH(req, &conn->reqs, link) {
+		if (req->state == CACHE_REQ_WAITING && req->cmd != NULL &&
+		    cache_conn_ready(conn))
+			cache_req_send(req);
+	}
 }
 
 void cache_req_submit(struct cache_req *req, int argc, const char **argv,
@@ -238,13 +294,6 @@ void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 		cache_req_complete(req, CACHE_UNAVAILABLE);
 		return;
 	}
-	/* No connection, or one that hiredis is closing (the close reaches
-	   the loop a moment later). */
-	if (conn->state == CACHE_CONN_WAIT ||
-	    (conn->ac == NULL && conn->state != CACHE_CONN_RESOLVING)) {
-		cache_req_complete(req, CACHE_UNAVAILABLE);
-		return;
-	}
 	len = redisFormatCommandArgv(&req->cmd, argc, argv, argvlen);
 	if (len < 0) {
 		req->cmd = NULL;
@@ -256,7 +305,9 @@ void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 	req->cmd_len = (size_t)len;
 	tv = cache_timeval_ms(conn->timeout_ms);
 	event_add(req->ev, &tv);
-	if (conn->state != CACHE_CONN_RESOLVING)
+	/* Otherwise it waits, within its timeout, for the connection to be
+	   (re)established and the server to be done loading. */
+	if (cache_conn_ready(conn))
 		cache_req_send(req);
 }
 
@@ -287,24 +338,23 @@ static void cache_conn_down(struct cache_conn *conn, const char *why)
 {
 	redisAsyncContext *ac = conn->ac;
 	struct evdns_getaddrinfo_request *dns_req = conn->dns_req;
-	struct cache_req *req;
 
 	conn->ac = NULL;
 	conn->dns_req = NULL;
 	conn->dns_turn++;
 	conn->state = CACHE_CONN_WAIT;
 	conn->drop_scheduled = false;
+	conn->ping_out = false;
+	conn->poll_ping_out = false;
 	event_del(conn->drop_ev);
+	event_del(conn->ping_ev);
 	if (dns_req != NULL)
 		evdns_getaddrinfo_cancel(dns_req);
-	/* Runs every pending reply callback with NULL: each request
-	   completes with CACHE_UNAVAILABLE, delivered from the loop. */
+	/* Runs every pending reply callback with NULL: each request sent
+	   completes with CACHE_UNAVAILABLE (outcome unknown), delivered
+	   from the loop. Those not sent yet wait for the next connection. */
 	if (ac != NULL)
 		redisAsyncFree(ac);
-	TAILQ_FOREACH(req, &conn->reqs, link) {
-		if (req->state == CACHE_REQ_WAITING && req->cmd != NULL)
-			cache_req_complete(req, CACHE_UNAVAILABLE);
-	}
 	if (conn->was_up) {
 		cache_log(&conn->hooks, CACHE_LOG_WARN,
 			  "event=cache_down cache=%s error=\"%s\" retry_ms=%u",
@@ -343,16 +393,29 @@ static void cache_drop_event(evutil_socket_t fd, short what, void *arg)
 		cache_conn_down(conn, conn->drop_reason);
 }
 
-/* Timer: next attempt after the backoff, or an attempt that took too
-   long. */
+static void cache_handshake_cb(redisAsyncContext *ac, void *r,
+			       void *privdata);
+
+/* Timer: next attempt after the backoff, the next PING while the server
+   loads, or an attempt or PING that took too long. */
 static void cache_conn_event(evutil_socket_t fd, short what, void *arg)
 {
 	struct cache_conn *conn = arg;
 
-	if (conn->state == CACHE_CONN_WAIT)
+	if (conn->state == CACHE_CONN_WAIT) {
 		cache_conn_start(conn);
-	else if (conn->state != CACHE_CONN_READY)
-		cache_conn_down(conn, "connect timed out");
+	} else if (conn->state == CACHE_CONN_LOADING && !conn->poll_ping_out) {
+		if (conn->ac == NULL)
+			return;  /* closing: the drop event comes next */
+		conn->poll_ping_out = true;
+		cache_conn_schedule(conn, conn->timeout_ms);
+		redisAsyncCommand(conn->ac, cache_handshake_cb,
+				  (void *)cache_step_ping, "PING");
+	} else if (conn->state != CACHE_CONN_READY) {
+		cache_conn_down(conn, conn->state == CACHE_CONN_LOADING ?
+				"no answer to PING while loading" :
+				"connect timed out");
+	}
 }
 
 static void cache_on_connect(const redisAsyncContext *ac, int status)
@@ -387,10 +450,14 @@ static void cache_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
 	const redisReply *reply = r;
 	char why[160];
 
-	if (conn == NULL || ac != conn->ac ||
-	    conn->state != CACHE_CONN_CONNECTING || reply == NULL ||
-	    conn->drop_scheduled)
+	if (conn == NULL || ac != conn->ac || reply == NULL ||
+	    (conn->state != CACHE_CONN_CONNECTING &&
+	     conn->state != CACHE_CONN_LOADING) || conn->drop_scheduled)
 		return;
+	if (privdata == cache_step_ping && cache_reply_loading(reply)) {
+		cache_conn_poll(conn);
+		return;
+	}
 	if (reply->type == REDIS_REPLY_ERROR) {
 		char esc[100];
 
@@ -407,6 +474,7 @@ static void cache_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
 		return;
 	}
 	conn->state = CACHE_CONN_READY;
+	conn->poll_ping_out = false;
 	conn->backoff_ms = CACHE_BACKOFF_MIN_MS;
 	event_del(conn->conn_ev);
 	if (conn->logged_down || !conn->was_up)
@@ -414,8 +482,57 @@ static void cache_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
 			  "event=cache_up cache=%s", conn->desc);
 	conn->was_up = true;
 	conn->logged_down = false;
+	cache_conn_flush(conn);
 	if (conn->connected_fn != NULL)
 		conn->connected_fn(conn->connected_ctx);
+}
+
+/* The server said LOADING (to the handshake PING or to a request):
+   nothing more is sent until a PING, every CACHE_LOADING_POLL_MS, gets
+   PONG. Inside hiredis. */
+static void cache_conn_poll(struct cache_conn *conn)
+{
+	if (conn->state != CACHE_CONN_LOADING)
+		cache_log(&conn->hooks, CACHE_LOG_INFO,
+			  "event=cache_loading cache=%s", conn->desc);
+	conn->state = CACHE_CONN_LOADING;
+	conn->poll_ping_out = false;
+	cache_conn_schedule(conn, CACHE_LOADING_POLL_MS);
+}
+
+static void cache_alive_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct cache_conn *conn = ac->data;
+
+	/* Any answer, even an error, says the server is there. */
+	if (conn == NULL || ac != conn->ac || r == NULL)
+		return;
+	conn->ping_out = false;
+	event_del(conn->ping_ev);
+}
+
+static void cache_alive_event(evutil_socket_t fd, short what, void *arg)
+{
+	struct cache_conn *conn = arg;
+
+	if (conn->ping_out)
+		cache_conn_down(conn, "no answer to PING after a request "
+				"timed out");
+}
+
+/* A request timed out: a PING behind it must come back within the
+   timeout, or the connection is dead and is recycled. From the loop. */
+static void cache_conn_check(struct cache_conn *conn)
+{
+	struct timeval tv = cache_timeval_ms(conn->timeout_ms);
+
+	if (conn->ping_out || !cache_conn_ready(conn) || conn->drop_scheduled)
+		return;
+	if (redisAsyncCommand(conn->ac, cache_alive_cb, NULL, "PING") !=
+	    REDIS_OK)
+		return;
+	conn->ping_out = true;
+	event_add(conn->ping_ev, &tv);
 }
 
 static void cache_handshake(struct cache_conn *conn)
@@ -458,7 +575,6 @@ static void cache_handshake(struct cache_conn *conn)
 static void cache_conn_open(struct cache_conn *conn, const char *host)
 {
 	redisAsyncContext *ac;
-	struct cache_req *req;
 	char why[160];
 
 	if (conn->url.kind == CACHE_URL_TCP)
@@ -485,11 +601,9 @@ static void cache_conn_open(struct cache_conn *conn, const char *host)
 		(void)redisEnableKeepAlive(&ac->c);
 	conn->ac = ac;
 	conn->state = CACHE_CONN_CONNECTING;
+	/* Requests wait for its PONG: sent behind the handshake, they
+	   would meet a LOADING or NOAUTH of their own. */
 	cache_handshake(conn);
-	TAILQ_FOREACH(req, &conn->reqs, link) {
-		if (req->state == CACHE_REQ_WAITING && req->cmd != NULL)
-			cache_req_send(req);
-	}
 }
 
 static void cache_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
@@ -609,7 +723,9 @@ struct cache_conn *cache_conn_new(const struct cache_conn_settings *set,
 		goto fail;
 	conn->conn_ev = event_new(set->base, -1, 0, cache_conn_event, conn);
 	conn->drop_ev = event_new(set->base, -1, 0, cache_drop_event, conn);
-	if (conn->conn_ev == NULL || conn->drop_ev == NULL) {
+	conn->ping_ev = event_new(set->base, -1, 0, cache_alive_event, conn);
+	if (conn->conn_ev == NULL || conn->drop_ev == NULL ||
+	    conn->ping_ev == NULL) {
 		*error_r = strdup("cache: cannot create events");
 		goto fail;
 	}
@@ -659,6 +775,8 @@ void cache_conn_free(struct cache_conn **connp)
 		event_free(conn->conn_ev);
 	if (conn->drop_ev != NULL)
 		event_free(conn->drop_ev);
+	if (conn->ping_ev != NULL)
+		event_free(conn->ping_ev);
 	if (conn->own_dns && conn->dns != NULL)
 		evdns_base_free(conn->dns, 1);
 	if (conn->password != NULL) {

@@ -11,16 +11,20 @@
  * owner registered (connected, when_idle).
  *
  * Request life cycle:
- *   WAITING     made, formatted once submitted; waits for the connection
- *               (DNS) to exist
- *   SENT        handed to hiredis (in_redis), waiting for the reply
+ *   WAITING     made, formatted once submitted; waits, within its timeout,
+ *               for the connection to be ready (connected, handshake done,
+ *               server not loading): through DNS, backoff, reconnection
+ *   SENT        handed to hiredis (in_redis), waiting for the reply; a
+ *               LOADING reply makes it WAITING again (it was not run)
  *   DONE        status known; delivery scheduled on req->ev
  *   DELIVERING  type->deliver running
  *   ZOMBIE      cancelled or delivered while hiredis still holds the
  *               pointer; freed when hiredis calls back (reply or NULL)
  * req->ev is the request's timeout and, once DONE, its delivery: the
  * type's deliver only ever runs from it, never inside hiredis or a
- * caller.
+ * caller. A request that times out is DONE on its own; the connection
+ * goes on, and is recycled only if a PING sent then gets no answer
+ * within the timeout either (or on a socket error).
  */
 
 #include <stdbool.h>
@@ -37,9 +41,16 @@ struct cache_conn;
 #define CACHE_MAX_PENDING 65536    /* live requests; past it UNAVAILABLE */
 
 /* What a request is, from the operation that makes it (a const table
-   there). The connection calls these and knows nothing else of it. */
+   there). The connection calls these and knows nothing else of it.
+   An operation made of several requests (a view, a remap) hands the
+   caller a request of its own that is never submitted: its data is the
+   operation's state, whose free_data cancels the steps still running,
+   and the operation ends it with cache_req_complete(). */
 struct cache_req_type {
 	const char *name;          /* op=<name> in log lines */
+	/* A step of such an operation: its failure is counted (hooks->
+	   request_failed) once, by the operation's own request. */
+	bool step;
 	/* The status reply means (never NULL: a lost connection is
 	   CACHE_UNAVAILABLE without a call); may leave a result in
 	   req->data. Runs inside hiredis's reply callback: it parses and
@@ -130,13 +141,17 @@ bool cache_conn_ready(const struct cache_conn *conn);
 struct cache_req *cache_req_new(struct cache_conn *conn,
 				const struct cache_req_type *type,
 				union cache_req_cb cb, void *ctx);
-/* Formats argv and sends it (or keeps it while resolving, or completes it
-   with CACHE_UNAVAILABLE at once when there is no connection). The
+/* Formats argv and sends it, or keeps it until the connection is ready
+   (CACHE_UNAVAILABLE if that takes longer than the timeout). The
    arguments are copied. */
 void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 		      const size_t *argvlen);
 /* The outcome is st; delivered from the loop. */
 void cache_req_complete(struct cache_req *req, enum cache_status st);
+/* The same, delivered at once: only from inside another request's
+   type->deliver (so from the loop), for an operation's request to keep
+   its place among the replies. req may be freed when this returns. */
+void cache_req_complete_now(struct cache_req *req, enum cache_status st);
 /* Logs "event=<event> cache=<url> op=<type name> <fmt...>". */
 void cache_req_log(const struct cache_req *req, enum cache_log_level level,
 		   const char *event, const char *fmt, ...)

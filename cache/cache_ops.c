@@ -3,10 +3,9 @@
    cache_ops.h. Their replies: cache_reply.c. */
 
 #include "cache_ops.h"
-#include "cache_key.h"
+#include "cache_args.h"
 #include "cache_conn.h"
 #include "cache_private.h"
-#include "cache_remap.h"
 #include "cache_reply.h"
 
 #include <inttypes.h>
@@ -40,170 +39,26 @@ static const char cache_lua_unlock[] =
 	"end\n"
 	"return 0\n";
 
-/* KEYS: uidvalidity, devices, hidden:<device>, hidden_all.
-   ARGV: device, uidvalidity, uidnext, now.
-   Returns {stored uidvalidity or "0", 1 if registered now, device entry,
-   hidden, hidden_all, 1 if the hidden lists are uid/fingerprint pairs}. */
-static const char cache_lua_view[] =
-	"local stored = redis.call('GET', KEYS[1])\n"
-	"if not stored then\n"
-	"  redis.call('SET', KEYS[1], ARGV[2])\n"
-	"  stored = '0'\n"
-	"end\n"
-	"local new = redis.call('HSETNX', KEYS[2], ARGV[1],\n"
-	"                       ARGV[3] .. ' ' .. ARGV[4])\n"
-	"local entry = redis.call('HGET', KEYS[2], ARGV[1])\n"
-	"if stored ~= '0' and stored ~= ARGV[2] then\n"
-	"  return {stored, new, entry, redis.call('HGETALL', KEYS[3]),\n"
-	"          redis.call('HGETALL', KEYS[4]), 1}\n"
-	"end\n"
-	"return {stored, new, entry, redis.call('HKEYS', KEYS[3]),\n"
-	"        redis.call('HKEYS', KEYS[4]), 0}\n";
-
 /* KEYS: lock, uidvalidity, target hidden hash.
-   ARGV: token, uidvalidity, uid1, fp1, uid2, fp2, ...
-   Returns 0 written, 1 lock not held, 2 uidvalidity differs. The checks
-   come before any write; HSET goes in chunks because Lua's unpack() is
-   limited to a few thousand values. */
+   ARGV: token, uidvalidity, most entries, uid1, fp1, uid2, fp2, ...
+   Returns 0 written, 1 lock not held, 2 uidvalidity differs, 3 the hash
+   would hold more than the most. The checks come before any write; HSET
+   goes in chunks because Lua's unpack() is limited to a few thousand
+   values. */
 static const char cache_lua_hide[] =
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 1 end\n"
 	"if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 2 end\n"
-	"for i = 3, #ARGV, 1000 do\n"
+	"local new = 0\n"
+	"for i = 4, #ARGV, 2 do\n"
+	"  new = new + 1 - redis.call('HEXISTS', KEYS[3], ARGV[i])\n"
+	"end\n"
+	"if new > 0 and redis.call('HLEN', KEYS[3]) + new > tonumber(ARGV[3]) then\n"
+	"  return 3\n"
+	"end\n"
+	"for i = 4, #ARGV, 1000 do\n"
 	"  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
 	"end\n"
 	"return 0\n";
-
-#define CACHE_KEY_MAX (sizeof("popgate:{}:hidden:") + CACHE_ACCOUNT_MAX + \
-		       CACHE_DEVICE_MAX + 1)
-/* Bytes of a decimal, with its NUL. */
-#define CACHE_U32_LEN 11
-#define CACHE_U64_LEN 21
-
-/* --- arguments --- */
-
-static bool cache_account_char(unsigned char ch)
-{
-	return ch >= 0x20 && ch != 0x7f;
-}
-
-static bool cache_token_char(unsigned char ch)
-{
-	return ch >= 0x21 && ch <= 0x7e;
-}
-
-/* 1..max bytes, each accepted by char_ok. */
-static bool cache_string_valid(const char *s, size_t max,
-			       bool (*char_ok)(unsigned char))
-{
-	size_t i;
-
-	if (s == NULL)
-		return false;
-	for (i = 0; s[i] != '\0'; i++) {
-		if (i >= max || !char_ok((unsigned char)s[i]))
-			return false;
-	}
-	return i > 0;
-}
-
-bool cache_device_valid(const char *device)
-{
-	return device != NULL && cache_device_name_ok(device, strlen(device));
-}
-
-/*
- * "popgate:{<account>}:<what>[<device>]". Device names cannot hold '}' or
- * ':', so the last "}:" of a key always closes the account: no two
- * accounts share a key, whatever bytes the account holds.
- */
-static void cache_key(char *buf, const char *account, const char *what,
-		      const char *device)
-{
-	snprintf(buf, CACHE_KEY_MAX, "popgate:{%s}:%s%s", account, what,
-		 device != NULL ? device : "");
-}
-
-/* Checks shared by all requests; logs and returns false on a bad one. */
-static bool cache_args_valid(const struct cache_req *req, const char *account,
-			     const char *device, const char *token,
-			     bool need_token)
-{
-	const char *what = NULL;
-
-	if (!cache_string_valid(account, CACHE_ACCOUNT_MAX, cache_account_char))
-		what = "bad account";
-	else if (!cache_device_valid(device))
-		what = "bad device name";
-	else if (need_token &&
-		 !cache_string_valid(token, CACHE_TOKEN_MAX, cache_token_char))
-		what = "bad lock token";
-	if (what == NULL)
-		return true;
-	cache_req_log(req, CACHE_LOG_ERROR, "cache_error", "error=\"%s\"", what);
-	return false;
-}
-
-/* A command being built: its arguments, and room for the decimals
-   formatted among them. */
-struct cache_args {
-	const char **argv;
-	size_t *len;
-	size_t argc;
-	char *nums;
-	size_t nums_used, nums_size;
-};
-
-static void cache_args_free(struct cache_args *a)
-{
-	free(a->argv);
-	free(a->len);
-	free(a->nums);
-	memset(a, 0, sizeof(*a));
-}
-
-/* Room for max arguments, nums_size bytes of them decimals (CACHE_U32_LEN
-   or CACHE_U64_LEN each); false when out of memory. */
-static bool cache_args_init(struct cache_args *a, size_t max,
-			    size_t nums_size)
-{
-	a->argc = 0;
-	a->nums_used = 0;
-	a->nums_size = nums_size;
-	a->argv = calloc(max, sizeof(*a->argv));
-	a->len = calloc(max, sizeof(*a->len));
-	a->nums = malloc(nums_size);
-	if (a->argv != NULL && a->len != NULL && a->nums != NULL)
-		return true;
-	cache_args_free(a);
-	return false;
-}
-
-/* Appends s, which must live until cache_args_send(). */
-static void cache_arg(struct cache_args *a, const char *s)
-{
-	a->argv[a->argc] = s;
-	a->len[a->argc++] = strlen(s);
-}
-
-static void cache_arg_num(struct cache_args *a, uint64_t v)
-{
-	char *p = a->nums + a->nums_used;
-	int len = snprintf(p, a->nums_size - a->nums_used, "%" PRIu64, v);
-
-	/* The room is reckoned by the caller: short of it is a bug. */
-	if (len < 0 || (size_t)len >= a->nums_size - a->nums_used)
-		abort();
-	a->nums_used += (size_t)len + 1;
-	a->argv[a->argc] = p;
-	a->len[a->argc++] = (size_t)len;
-}
-
-/* Submits the command and frees the arguments. */
-static void cache_args_send(struct cache_req *req, struct cache_args *a)
-{
-	cache_req_submit(req, (int)a->argc, a->argv, a->len);
-	cache_args_free(a);
-}
 
 static struct cache_req *cache_status_req(struct cache_conn *conn,
 					  const struct cache_req_type *type,
@@ -283,48 +138,6 @@ struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
 			      token, ttl_secs, cb, ctx);
 }
 
-struct cache_req *cache_load_view(struct cache *c, const char *account,
-				  const char *device, uint32_t uidvalidity,
-				  uint32_t uidnext, cache_view_cb *cb,
-				  void *ctx)
-{
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_view,
-					      (union cache_req_cb){ .view = cb },
-					      ctx);
-	char k_uidv[CACHE_KEY_MAX], k_dev[CACHE_KEY_MAX];
-	char k_hidden[CACHE_KEY_MAX], k_all[CACHE_KEY_MAX];
-	struct cache_args a;
-
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, NULL, false) ||
-	    uidvalidity == 0 || uidnext == 0) {
-		cache_req_complete(req, CACHE_ERROR);
-		return req;
-	}
-	if (!cache_args_init(&a, 11, 2 * CACHE_U32_LEN + CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
-	cache_key(k_uidv, account, "uidvalidity", NULL);
-	cache_key(k_dev, account, "devices", NULL);
-	cache_key(k_hidden, account, "hidden:", device);
-	cache_key(k_all, account, "hidden_all", NULL);
-	cache_arg(&a, "EVAL");
-	cache_arg(&a, cache_lua_view);
-	cache_arg(&a, "4");
-	cache_arg(&a, k_uidv);
-	cache_arg(&a, k_dev);
-	cache_arg(&a, k_hidden);
-	cache_arg(&a, k_all);
-	cache_arg(&a, device);
-	cache_arg_num(&a, uidvalidity);
-	cache_arg_num(&a, uidnext);
-	cache_arg_num(&a, (uint64_t)time(NULL));
-	cache_args_send(req, &a);
-	return req;
-}
-
 static bool cache_hide_args_valid(const uint32_t *uids,
 				  const char *const *fingerprints, size_t n)
 {
@@ -369,7 +182,7 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 		cache_req_complete(req, CACHE_ERROR);
 		return req;
 	}
-	if (!cache_args_init(&a, 8 + 2 * n, (n + 1) * CACHE_U32_LEN)) {
+	if (!cache_args_init(&a, 9 + 2 * n, (n + 2) * CACHE_U32_LEN)) {
 		cache_req_cancel(&req);
 		return NULL;
 	}
@@ -387,89 +200,12 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 	cache_arg(&a, k_set);
 	cache_arg(&a, token);
 	cache_arg_num(&a, uidvalidity);
+	cache_arg_num(&a, CACHE_HIDDEN_MAX);
 	for (i = 0; i < n; i++) {
 		cache_arg_num(&a, uids[i]);
 		cache_arg(&a, fingerprints != NULL && fingerprints[i] != NULL ?
 			  fingerprints[i] : "");
 	}
-	cache_args_send(req, &a);
-	return req;
-}
-
-static bool cache_remap_args_valid(uint32_t old_uidv, uint32_t new_uidv,
-				   uint32_t new_uidnext,
-				   const struct cache_remap_msg *msgs,
-				   size_t n)
-{
-	size_t i, len;
-
-	if (old_uidv == 0 || new_uidv == 0 || old_uidv == new_uidv ||
-	    new_uidnext == 0 || n > CACHE_VIEW_MAX || (n > 0 && msgs == NULL))
-		return false;
-	for (i = 0; i < n; i++) {
-		if (msgs[i].uid == 0 || msgs[i].fingerprint == NULL ||
-		    (i > 0 && msgs[i].uid <= msgs[i - 1].uid))
-			return false;
-		len = strnlen(msgs[i].fingerprint, CACHE_FINGERPRINT_MAX + 1);
-		if (len == 0 || len > CACHE_FINGERPRINT_MAX)
-			return false;
-	}
-	return true;
-}
-
-struct cache_req *cache_remap(struct cache *c, const char *account,
-			      uint32_t old_uidvalidity,
-			      uint32_t new_uidvalidity, uint32_t new_uidnext,
-			      const struct cache_remap_msg *msgs, size_t n,
-			      cache_status_cb *cb, void *ctx)
-{
-	struct cache_req *req = cache_status_req(c->conn, &cache_type_remap,
-						 cb, ctx);
-	char k_uidv[CACHE_KEY_MAX], k_dev[CACHE_KEY_MAX], k_all[CACHE_KEY_MAX];
-	char prefix[CACHE_KEY_MAX];
-	struct cache_args a;
-	size_t i;
-
-	if (req == NULL)
-		return NULL;
-	if (!cache_string_valid(account, CACHE_ACCOUNT_MAX,
-				cache_account_char) ||
-	    !cache_remap_args_valid(old_uidvalidity, new_uidvalidity,
-				    new_uidnext, msgs, n)) {
-		cache_req_log(req, CACHE_LOG_ERROR, "cache_error",
-			      "error=\"bad account, uidvalidity, uidnext, uid "
-			      "order or fingerprint, or more than %d "
-			      "messages\" messages=%zu", CACHE_VIEW_MAX, n);
-		cache_req_complete(req, CACHE_ERROR);
-		return req;
-	}
-	/* Per message a uid, a fingerprint and an internaldate. */
-	if (!cache_args_init(&a, 10 + 3 * n, 3 * CACHE_U32_LEN +
-			     n * (CACHE_U32_LEN + CACHE_U64_LEN))) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
-	cache_key(k_uidv, account, "uidvalidity", NULL);
-	cache_key(k_dev, account, "devices", NULL);
-	cache_key(k_all, account, "hidden_all", NULL);
-	/* The script appends "hidden:<device>": the same names as here. */
-	cache_key(prefix, account, "", NULL);
-	cache_arg(&a, "EVAL");
-	cache_arg(&a, cache_lua_remap);
-	cache_arg(&a, "3");
-	cache_arg(&a, k_uidv);
-	cache_arg(&a, k_dev);
-	cache_arg(&a, k_all);
-	cache_arg(&a, prefix);
-	cache_arg_num(&a, old_uidvalidity);
-	cache_arg_num(&a, new_uidvalidity);
-	cache_arg_num(&a, new_uidnext);
-	for (i = 0; i < n; i++)
-		cache_arg_num(&a, msgs[i].uid);
-	for (i = 0; i < n; i++)
-		cache_arg(&a, msgs[i].fingerprint);
-	for (i = 0; i < n; i++)
-		cache_arg_num(&a, msgs[i].internaldate);
 	cache_args_send(req, &a);
 	return req;
 }

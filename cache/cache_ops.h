@@ -2,12 +2,13 @@
 #define CACHE_OPS_H
 
 /*
- * The operations of cache.h (cache_lock() ... cache_remap(),
- * cache_unlock(), cache_device_valid()), on top of the connection
- * (cache_conn.h): argument checks, key names, the Lua scripts, the reply
- * parsers, and the unlocks kept until Redis confirms them. They run on
- * the struct cache of cache_private.h and reach only its connection and
- * its unlock queue.
+ * The single-request operations of cache.h (cache_lock(),
+ * cache_lock_refresh(), cache_hide(), cache_unlock()), on top of the
+ * connection (cache_conn.h): their Lua scripts and arguments, and the
+ * unlocks kept until Redis confirms them. They run on the struct cache of
+ * cache_private.h and reach only its connection and its unlock queue.
+ * The view and the remap, of several requests each: cache_view.c,
+ * cache_remap.c.
  */
 
 struct cache_conn;

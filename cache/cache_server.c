@@ -16,21 +16,21 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
+#include <hiredis/hiredis.h>
 
 
 #define CACHE_SERVER_START_MS 10000  /* cache_new waits this long */
 #define CACHE_SERVER_STOP_MS 5000    /* SIGTERM, then SIGKILL */
 #define CACHE_SERVER_STABLE_SECS 30  /* up this long: backoff resets */
 #define CACHE_SERVER_POLL_MS 200     /* without pidfd */
+#define CACHE_SERVER_PING_MS 1000    /* connect and PING, at start-up */
 
 struct cache_server {
 	struct event_base *base;
@@ -43,6 +43,7 @@ struct cache_server {
 	struct event *watch_ev;
 	struct event *restart_ev;
 	unsigned int backoff_ms;
+	uint64_t max_memory;
 	time_t started;
 	cache_server_restart_cb *restart_cb;
 	void *ctx;
@@ -224,6 +225,10 @@ static int cache_server_write_conf(struct cache_server *s, char **error_r)
 	cache_conf_quoted(f, "dir", s->dir);
 	cache_conf_quoted(f, "logfile", s->log);
 	cache_conf_quoted(f, "pidfile", s->pidfile);
+	/* Full, it refuses writes (OOM) rather than drop anyone's state. */
+	fprintf(f, "maxmemory %llu\n"
+		"maxmemory-policy noeviction\n",
+		(unsigned long long)s->max_memory);
 	fputs("appendonly yes\n"
 	      "appendfsync always\n"
 	      "save \"\"\n"
@@ -393,20 +398,36 @@ static void cache_server_restart_event(evutil_socket_t fd, short what, void *arg
 	cache_server_schedule_restart(s);
 }
 
-static bool cache_server_accepts(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool ok;
+enum cache_server_ping {
+	CACHE_SERVER_DOWN,     /* no connection */
+	CACHE_SERVER_LOADING,  /* accepts, but still loading its data */
+	CACHE_SERVER_UP,       /* PONG */
+};
 
-	if (fd < 0)
-		return false;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-	ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-	close(fd);
-	return ok;
+/* Blocking, at start-up only: a redis-server accepts connections while it
+   loads its AOF, and answers LOADING to everything until it is done. */
+static enum cache_server_ping cache_server_ping(const char *path)
+{
+	struct timeval tv = cache_timeval_ms(CACHE_SERVER_PING_MS);
+	enum cache_server_ping st = CACHE_SERVER_DOWN;
+	redisContext *rc = redisConnectUnixWithTimeout(path, tv);
+	redisReply *reply;
+
+	if (rc == NULL || rc->err != 0) {
+		redisFree(rc);
+		return CACHE_SERVER_DOWN;
+	}
+	(void)redisSetTimeout(rc, tv);
+	reply = redisCommand(rc, "PING");
+	if (reply != NULL && reply->type == REDIS_REPLY_STATUS &&
+	    strcmp(reply->str, "PONG") == 0)
+		st = CACHE_SERVER_UP;
+	else
+		st = CACHE_SERVER_LOADING;   /* LOADING, or slow to answer */
+	if (reply != NULL)
+		freeReplyObject(reply);
+	redisFree(rc);
+	return st;
 }
 
 /* The last line of the server's log, to say why it did not start. */
@@ -435,14 +456,19 @@ static void cache_server_log_tail(const struct cache_server *s, char *buf,
 		   strlen(line != NULL ? line + 1 : tail), buf, size);
 }
 
-/* Blocking, at start-up only. */
+/* Blocking, at start-up only: until a PING gets PONG. A server still
+   loading at the deadline is left to it: requests wait for the load
+   (cache.h), the service does not fail to start over a big AOF. */
 static int cache_server_wait_ready(struct cache_server *s, char **error_r)
 {
-	unsigned int waited;
+	struct timespec t0, t;
+	long long waited = 0;
+	enum cache_server_ping st = CACHE_SERVER_DOWN;
 	int status;
 	char how[32], tail[300];
 
-	for (waited = 0; waited < CACHE_SERVER_START_MS; waited += 10) {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (; waited < CACHE_SERVER_START_MS; cache_sleep_ms(10)) {
 		if (waitpid(s->pid, &status, WNOHANG) == s->pid) {
 			cache_server_unwatch(s);
 			s->pid = 0;
@@ -453,9 +479,17 @@ static int cache_server_wait_ready(struct cache_server *s, char **error_r)
 				*error_r = NULL;
 			return -1;
 		}
-		if (cache_server_accepts(s->sock))
+		st = cache_server_ping(s->sock);
+		if (st == CACHE_SERVER_UP)
 			return 0;
-		cache_sleep_ms(10);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		waited = (t.tv_sec - t0.tv_sec) * 1000LL +
+			(t.tv_nsec - t0.tv_nsec) / 1000000;
+	}
+	if (st == CACHE_SERVER_LOADING) {
+		cache_log(&s->hooks, CACHE_LOG_WARN, "event=cache_server_loading "
+			  "pid=%ld waited_ms=%lld", (long)s->pid, waited);
+		return 0;
 	}
 	return cache_server_fail(error_r, "redis-server did not open its "
 				 "socket within 10 s; see", s->log, 0);
@@ -502,8 +536,9 @@ static int cache_server_paths(struct cache_server *s, const char *dir,
 
 int cache_server_new(struct event_base *base, const struct cache_hooks *hooks,
 		     const char *state_dir, const char *binary,
-		     cache_server_restart_cb *restart_cb, void *ctx,
-		     struct cache_server **server_r, char **error_r)
+		     uint64_t max_memory, cache_server_restart_cb *restart_cb,
+		     void *ctx, struct cache_server **server_r,
+		     char **error_r)
 {
 	struct cache_server *s = calloc(1, sizeof(*s));
 	char *dir = NULL;
@@ -518,6 +553,7 @@ int cache_server_new(struct event_base *base, const struct cache_hooks *hooks,
 	s->lock_fd = -1;
 	s->pidfd = -1;
 	s->backoff_ms = CACHE_BACKOFF_MIN_MS;
+	s->max_memory = max_memory;
 	s->restart_cb = restart_cb;
 	s->ctx = ctx;
 	s->restart_ev = event_new(base, -1, 0, cache_server_restart_event, s);

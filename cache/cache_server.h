@@ -9,6 +9,8 @@
  * callback given to cache_server_new().
  */
 
+#include <stdint.h>
+
 #include "cache.h"
 
 struct event_base;
@@ -18,7 +20,8 @@ typedef void cache_server_restart_cb(void *ctx);
 
 /*
  * Prepares state_dir, starts binary (a path, or a name looked up in PATH)
- * and waits (blocking, at most 10 s) until its socket accepts.
+ * with maxmemory max_memory bytes (noeviction) and waits (blocking, at
+ * most 10 s) until it answers PING (see cache.h).
  * Afterwards the server is watched on the loop and restarted with a
  * backoff when it dies; restart_cb(ctx) runs after each restart. Returns
  * 0, or -1 with malloc'd *error_r (NULL when out of memory).
@@ -30,8 +33,9 @@ int cache_server_check(const char *state_dir, const char *binary, char **error_r
 
 int cache_server_new(struct event_base *base, const struct cache_hooks *hooks,
 		     const char *state_dir, const char *binary,
-		     cache_server_restart_cb *restart_cb, void *ctx,
-		     struct cache_server **server_r, char **error_r);
+		     uint64_t max_memory, cache_server_restart_cb *restart_cb,
+		     void *ctx, struct cache_server **server_r,
+		     char **error_r);
 /* Absolute path of the server's unix socket. */
 const char *cache_server_socket(const struct cache_server *s);
 /* Stops the server (SIGTERM, up to 5 s, then SIGKILL; blocking). Sets *s

@@ -156,14 +156,13 @@ static void pop3_device_view(void *ctx, enum cache_status st, const struct cache
 	cb(d->ctx, st, view);
 }
 
-int pop3_device_load_view(struct pop3_device *d, uint32_t uidvalidity,
+int pop3_device_load_view(struct pop3_device *d, const struct cache_listing *listing,
 			  uint32_t first_uidnext, cache_view_cb *cb, void *ctx)
 {
 	d->view_cb = cb;
 	d->ctx = ctx;
-	return pop3_device_started(d, cache_load_view(d->cache, d->account, d->name,
-						      uidvalidity, first_uidnext,
-						      pop3_device_view, d));
+	return pop3_device_started(d, cache_load_view(d->cache, d->account, d->name, listing,
+						      first_uidnext, pop3_device_view, d));
 }
 
 int pop3_device_remap(struct pop3_device *d, uint32_t old_uidvalidity,

@@ -44,11 +44,13 @@ bool pop3_device_locked(const struct pop3_device *d);
    session holds it. -1: out of memory (cb never runs). */
 int pop3_device_lock(struct pop3_device *d, cache_status_cb *cb, void *ctx);
 
-/* Loads the device's view (cache_load_view()). */
-int pop3_device_load_view(struct pop3_device *d, uint32_t uidvalidity,
+/* Loads the device's view of the listing (cache_load_view()); its uids
+   stay valid until cb runs or the device is released. */
+int pop3_device_load_view(struct pop3_device *d, const struct cache_listing *listing,
 			  uint32_t first_uidnext, cache_view_cb *cb, void *ctx);
 
-/* Moves the account's state to a recreated mailbox (cache_remap()). */
+/* Moves the account's state to a recreated mailbox (cache_remap()); msgs
+   stay valid until cb runs or the device is released. */
 int pop3_device_remap(struct pop3_device *d, uint32_t old_uidvalidity,
 		      uint32_t new_uidvalidity, uint32_t new_uidnext,
 		      const struct cache_remap_msg *msgs, size_t n,

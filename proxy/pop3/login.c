@@ -380,10 +380,14 @@ static void login_view_loaded(void *ctx, enum cache_status st, const struct cach
 	unsigned int hidden;
 
 	if (st != CACHE_OK) {
+		char limit[100];
+
 		log_warn("%s event=state_unavailable while=\"loading the device view\" status=%s",
 			 s->log_id, cache_status_name(st));
-		login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY, st == CACHE_ERROR ?
-			   "-ERR [SYS/PERM] Device state is damaged" :
+		snprintf(limit, sizeof(limit), "-ERR [SYS/PERM] Too many devices for this account "
+			 "(at most %d)", CACHE_DEVICES_MAX);
+		login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY, st == CACHE_LIMIT ? limit :
+			   st == CACHE_ERROR ? "-ERR [SYS/PERM] Device state is damaged" :
 			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
@@ -403,25 +407,29 @@ static void login_view_loaded(void *ctx, enum cache_status st, const struct cach
 		login_step_remap(l, view->uidvalidity);
 		return;
 	}
-	hidden = pop3_maildrop_narrow(l->drop, view->hidden, view->hidden_count,
-				      view->hidden_all, view->hidden_all_count,
-				      only_new ? view->first_uidnext : 0);
-	log_info("%s event=device_view device=%s new_device=%s hidden=%u visible=%u",
-		 s->log_id, s->device, view->new_device ? "yes" : "no", hidden, l->drop->count);
+	hidden = pop3_maildrop_narrow(l->drop, view->hidden, only_new ? view->first_uidnext : 0);
+	log_info("%s event=device_view device=%s new_device=%s hidden=%u visible=%u pruned=%zu",
+		 s->log_id, s->device, view->new_device ? "yes" : "no", hidden, l->drop->count,
+		 view->pruned);
 	login_finish(l);
 }
 
 static void login_step_view(struct pop3_login *l)
 {
 	const struct conf *conf = l->s->conf;
+	const struct pop3_maildrop *d = l->drop;
+	struct cache_listing listing = {
+		.uidvalidity = d->uidvalidity, .uidnext = d->uidnext,
+		.uids = d->exists, .n = d->exists_count,
+	};
 
 	login_set_step(l, LOGIN_VIEW);
 	/* The starting point is recorded when the device is first seen, under
 	   the policy of that moment: under "all" it is 1, so a later switch
 	   to "new" does not take old mail away from existing devices. */
-	if (pop3_device_load_view(l->dev, l->drop->uidvalidity,
-				  conf->new_device_sees == CONF_NEW_DEVICE_NEW ?
-				  l->drop->uidnext : 1, login_view_loaded, l) < 0)
+	if (pop3_device_load_view(l->dev, &listing,
+				  conf->new_device_sees == CONF_NEW_DEVICE_NEW ? d->uidnext : 1,
+				  login_view_loaded, l) < 0)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 }
 
@@ -465,9 +473,10 @@ static bool login_list_message(void *ctx, uint32_t uid, uint64_t size, unsigned 
 {
 	struct pop3_login *l = ctx;
 
-	/* Flagged \Deleted upstream: on its way out, not part of the drop. */
+	/* Flagged \Deleted upstream: on its way out, not part of the drop,
+	   but its hides stay while it exists. */
 	if ((flags & IMAP_FLAG_DELETED) != 0)
-		return true;
+		return pop3_maildrop_add_gone(l->drop, uid) == 0;
 	return pop3_maildrop_add(l->drop, uid, size) == 0;
 }
 

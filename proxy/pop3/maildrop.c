@@ -14,11 +14,14 @@ struct pop3_maildrop *pop3_maildrop_new(uint32_t uidvalidity, uint32_t uidnext,
 		return NULL;
 	d->uidvalidity = uidvalidity;
 	d->uidnext = uidnext;
-	if (expect > 0 && (d->msgs = malloc(expect * sizeof(*d->msgs))) == NULL) {
+	if (expect > 0 && ((d->msgs = malloc(expect * sizeof(*d->msgs))) == NULL ||
+			   (d->exists = malloc(expect * sizeof(*d->exists))) == NULL)) {
+		free(d->msgs);
 		free(d);
 		return NULL;
 	}
 	d->cap = expect;
+	d->exists_cap = expect;
 	return d;
 }
 
@@ -26,13 +29,37 @@ void pop3_maildrop_free(struct pop3_maildrop **d)
 {
 	if (*d == NULL)
 		return;
+	free((*d)->exists);
 	free((*d)->msgs);
 	free(*d);
 	*d = NULL;
 }
 
+int pop3_maildrop_add_gone(struct pop3_maildrop *d, uint32_t uid)
+{
+	if (d->exists_count == d->exists_cap) {
+		/* As for the messages, below. */
+		unsigned int cap = d->exists_cap < 32 ? 64 : d->exists_cap + d->exists_cap / 2;
+		uint32_t *exists;
+
+		if (d->exists_count >= POP3_MAX_MESSAGES)
+			return -1;
+		if (cap > POP3_MAX_MESSAGES)
+			cap = POP3_MAX_MESSAGES;
+		exists = realloc(d->exists, cap * sizeof(*exists));
+		if (exists == NULL)
+			return -1;
+		d->exists = exists;
+		d->exists_cap = cap;
+	}
+	d->exists[d->exists_count++] = uid;
+	return 0;
+}
+
 int pop3_maildrop_add(struct pop3_maildrop *d, uint32_t uid, uint64_t size)
 {
+	if (pop3_maildrop_add_gone(d, uid) < 0)
+		return -1;
 	if (d->count == d->cap) {
 		/* Sized from EXISTS up front; this only runs when more FETCH
 		   responses come than EXISTS announced. */
@@ -60,6 +87,30 @@ static int pop3_msg_cmp(const void *a, const void *b)
 	return x->uid < y->uid ? -1 : x->uid > y->uid;
 }
 
+static int pop3_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static void pop3_exists_finish(struct pop3_maildrop *d)
+{
+	unsigned int out = 0;
+	bool sorted = true;
+
+	for (unsigned int i = 1; i < d->exists_count && sorted; i++)
+		sorted = d->exists[i - 1] < d->exists[i];
+	if (sorted)
+		return;
+	qsort(d->exists, d->exists_count, sizeof(*d->exists), pop3_uid_cmp);
+	for (unsigned int i = 0; i < d->exists_count; i++) {
+		if (out == 0 || d->exists[out - 1] != d->exists[i])
+			d->exists[out++] = d->exists[i];
+	}
+	d->exists_count = out;
+}
+
 void pop3_maildrop_finish(struct pop3_maildrop *d)
 {
 	unsigned int out = 0;
@@ -76,47 +127,37 @@ void pop3_maildrop_finish(struct pop3_maildrop *d)
 		}
 		d->count = out;
 	}
+	pop3_exists_finish(d);
 	/* RFC 3501 servers send UIDNEXT; this is for those that do not. */
-	if (d->count > 0 && d->uidnext <= d->msgs[d->count - 1].uid)
-		d->uidnext = d->msgs[d->count - 1].uid + 1;
+	if (d->exists_count > 0 && d->uidnext <= d->exists[d->exists_count - 1])
+		d->uidnext = d->exists[d->exists_count - 1] + 1;
 	if (d->uidnext == 0)
 		d->uidnext = 1;
 }
 
-bool pop3_uid_in(const uint32_t *sorted, size_t n, uint32_t uid)
+unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint8_t *hidden,
+				  uint32_t first_uid)
 {
-	size_t lo = 0, hi = n;
+	unsigned int out = 0, removed = 0, j = 0;
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (sorted[mid] == uid)
-			return true;
-		if (sorted[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint32_t *hidden,
-				  size_t hidden_n, const uint32_t *hidden_all,
-				  size_t hidden_all_n, uint32_t first_uid)
-{
-	unsigned int out = 0, removed = 0;
-
+	/* Both ascending, the messages a subset of exists. */
 	for (unsigned int i = 0; i < d->count; i++) {
 		uint32_t uid = d->msgs[i].uid;
 
-		if (uid < first_uid || pop3_uid_in(hidden, hidden_n, uid) ||
-		    pop3_uid_in(hidden_all, hidden_all_n, uid)) {
+		while (j < d->exists_count && d->exists[j] < uid)
+			j++;
+		if (uid < first_uid ||
+		    (hidden != NULL && j < d->exists_count && d->exists[j] == uid &&
+		     hidden[j] != 0)) {
 			removed++;
 			continue;
 		}
 		d->msgs[out++] = d->msgs[i];
 	}
 	d->count = out;
+	free(d->exists);
+	d->exists = NULL;
+	d->exists_count = d->exists_cap = 0;
 	return removed;
 }
 

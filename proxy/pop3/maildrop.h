@@ -5,7 +5,9 @@
  * The maildrop of a logged-in session: its messages in UID order, fixed
  * at login (numbered 1..count), with the DELE marks of the session.
  * Pure: libc only. Built from the upstream listing (in any order, even
- * with repeats), then narrowed to what the device may see.
+ * with repeats), then narrowed to what the device may see. Until then it
+ * also holds every UID of the listing, \Deleted ones included: the state
+ * store keeps hides only of messages that exist.
  */
 
 #include <stdbool.h>
@@ -33,6 +35,9 @@ struct pop3_maildrop {
 	uint32_t uidnext;
 	struct pop3_msg *msgs;
 	unsigned int count, cap;
+	/* Every UID listed; ascending once finished, NULL once narrowed. */
+	uint32_t *exists;
+	unsigned int exists_count, exists_cap;
 };
 
 /* An empty maildrop, room for expect messages (EXISTS); NULL when out of
@@ -44,22 +49,24 @@ void pop3_maildrop_free(struct pop3_maildrop **d);
 /* One message of the listing; -1 when the table is full (more than
    POP3_MAX_MESSAGES) or out of memory. */
 int pop3_maildrop_add(struct pop3_maildrop *d, uint32_t uid, uint64_t size);
+/* One flagged \Deleted upstream: it exists, but is not part of the drop.
+   -1 as above. */
+int pop3_maildrop_add_gone(struct pop3_maildrop *d, uint32_t uid);
 
-/* The listing is complete: UID order, each UID once, and uidnext above
-   every UID (for servers that sent no UIDNEXT). */
+/* The listing is complete: UID order, each UID once (of the messages and
+   of exists), and uidnext above every UID (for servers that sent no
+   UIDNEXT). */
 void pop3_maildrop_finish(struct pop3_maildrop *d);
 
-/* Whether a sorted UID array holds uid. */
-bool pop3_uid_in(const uint32_t *sorted, size_t n, uint32_t uid);
-
 /*
- * Keeps only what a device may see: not in hidden[] nor hidden_all[]
- * (ascending), and, when first_uid > 0, not below it. Returns how many
- * were taken out.
+ * Keeps only what a device may see: not hidden (hidden[i] nonzero for
+ * exists[i], i < exists_count, as the state store answered for the
+ * finished listing; NULL: none), and, when first_uid > 0, not below it.
+ * Frees exists.
+ * Returns how many were taken out.
  */
-unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint32_t *hidden,
-				  size_t hidden_n, const uint32_t *hidden_all,
-				  size_t hidden_all_n, uint32_t first_uid);
+unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint8_t *hidden,
+				  uint32_t first_uid);
 
 /* Messages not DELE'd, and their octets. */
 void pop3_maildrop_visible(const struct pop3_maildrop *d, unsigned int *count_r,

@@ -195,6 +195,14 @@ static void quit_hidden(void *ctx, enum cache_status st)
 		quit_fail(q, "-ERR [SYS/TEMP] The upstream mailbox changed; nothing was deleted",
 			  cache_status_name(st));
 		return;
+	case CACHE_LIMIT: {
+		char reply[120];
+
+		snprintf(reply, sizeof(reply), "-ERR [SYS/PERM] Too many hidden messages for this "
+			 "device (at most %d); nothing was deleted", CACHE_HIDDEN_MAX);
+		quit_fail(q, reply, "over CACHE_HIDDEN_MAX");
+		return;
+	}
 	case CACHE_ERROR:
 		break;
 	}

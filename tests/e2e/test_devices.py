@@ -1003,6 +1003,77 @@ class TestStateSurvives(Base):
         self.assertTrue(gw.alive())
 
 
+# ---------------------------------------------------------------- 7b. bounded state
+
+class TestBoundedState(Base):
+    def ext_gateway(self, r):
+        return self.gateway(cache={"url": "unix:" + r.sock, "timeout": "2s"})
+
+    def key(self, user, what):
+        return "popgate:{%s@%s:%d}:%s" % (user, h.HOST, DC.imap_port, what)
+
+    def test_hides_of_expunged_mail_go_those_of_deleted_flagged_stay(self):
+        """A hide outlives nothing: once its message is expunged upstream the
+        next login drops it; a message only flagged \\Deleted still exists
+        and keeps its hide (it may be undeleted)."""
+        user = new_mailbox()
+        s = Snap(user)
+        r = self.redis()
+        gw = self.ext_gateway(r)
+        a, b, c = s.listing[0], s.listing[1], s.listing[2]
+        pc = self.login(gw, user + "#pc")
+        for n in (1, 2, 3):
+            self.dele(pc, n)
+        self.quit(pc, gw)
+        hidden = self.key(user, "hidden:pc")
+        self.assertEqual(r.cli("HLEN", hidden).strip(), "3")
+        with DC.imap(user) as im:
+            im.store(a, "+FLAGS.SILENT", "\\Deleted")
+            im.c.expunge()
+            im.store(b, "+FLAGS.SILENT", "\\Deleted")
+        pc = self.login(gw, user + "#pc")
+        self.assertEqual(self.view(pc, gw)[0], s.uidls(s.listing[3:]))
+        self.quit(pc, gw)
+        self.assertTrue(gw.wait_log(r"event=device_view device=pc .*pruned=1", 2),
+                        gw.log_text()[-1500:])
+        self.assertEqual(sorted(r.cli("HKEYS", hidden).split()), sorted([str(b), str(c)]))
+        with DC.imap(user) as im:
+            im.store(b, "-FLAGS.SILENT", "\\Deleted")
+        pc = self.login(gw, user + "#pc")
+        self.assertEqual(self.view(pc, gw)[0], s.uidls(s.listing[3:]),
+                         "an undeleted message lost its hide" + self.ctx(pc, gw))
+        self.quit(pc, gw)
+
+    def test_limits_answer_sys_perm(self):
+        """Past the bounds of the state store (devices of an account, hides
+        of a device) the client is told it is permanent, and why."""
+        user = new_mailbox()
+        s = Snap(user)
+        r = self.redis()
+        gw = self.ext_gateway(r)
+        r.cli("EVAL", "for i = 1, 100 do redis.call('HSET', KEYS[1], 'd' .. i, "
+              "'1 1700000000') end", "1", self.key(user, "devices"))
+        c, rep = self.try_login(gw, user + "#one-too-many")
+        self.assertTrue(rep.startswith("-ERR [SYS/PERM] Too many devices"),
+                        "101st device -> %r%s" % (rep, self.ctx(c, gw)))
+        c.close()
+        # 200,000 hides already (of uids the mailbox has not reached: kept)
+        r.cli("EVAL", "for i = 1, 200000, 1000 do local t = {} "
+              "for j = i, i + 999 do t[#t + 1] = 1000000 + j; t[#t + 1] = 'fp' end "
+              "redis.call('HSET', KEYS[1], unpack(t)) end", "1", self.key(user, "hidden:d1"))
+        c = self.login(gw, user + "#d1")
+        self.assertEqual(self.view(c, gw)[0], s.uidls())
+        self.dele(c, 1)
+        rep = c.cmd("QUIT")
+        self.assertTrue(rep.startswith("-ERR [SYS/PERM] Too many hidden messages"),
+                        "QUIT past the hide limit -> %r%s" % (rep, self.ctx(c, gw)))
+        self.assertTrue(c.expect_closed(5))
+        self.assertEqual(r.cli("HLEN", self.key(user, "hidden:d1")).strip(), "200000")
+        c = self.login(gw, user + "#d1")
+        self.assertEqual(self.view(c, gw)[0], s.uidls(), "a refused QUIT hid something")
+        self.quit(c, gw)
+
+
 # ---------------------------------------------------------------- 8. fetchmail
 
 MDA = h.FETCHMAIL_MDA

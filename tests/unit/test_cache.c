@@ -65,7 +65,8 @@ START_TEST(view_registers_device_once)
 	ck_assert_uint_ge(r.v.first_seen, (uint64_t)now - 1);
 	ck_assert_uint_le(r.v.first_seen, (uint64_t)now + 1);
 	ck_assert_uint_eq(r.v.hidden_count + r.v.hidden_all_count, 0);
-	ck_assert(!r.has_fp);
+	ck_assert(r.has_hidden);
+	ck_assert_uint_eq(r.v.count, 49);
 
 	r = do_view(ACCOUNT, "office", 100, 70);
 	ck_assert_int_eq(r.st, CACHE_OK);
@@ -85,6 +86,7 @@ START_TEST(hide_per_device_and_all)
 	static const uint32_t uids[] = { 30, 5, 4000000000u, 7 };
 	static const char *const fps[] = { "fp30", NULL, "fp4e9", "fp7" };
 	static const uint32_t all[] = { 9, 3 };
+	static const uint32_t listing[] = { 3, 5, 6, 7, 9, 30, 4000000000u };
 	struct res r;
 
 	do_view(ACCOUNT, "office", 100, 50);
@@ -96,7 +98,8 @@ START_TEST(hide_per_device_and_all)
 	ck_assert_int_eq(do_hide("office", "tokA", false, 100, NULL, NULL, 0),
 			 CACHE_OK);
 
-	r = do_view(ACCOUNT, "office", 100, 60);
+	r = do_view_list(ACCOUNT, "office", 100, 4000000001u, listing,
+			 N(listing), 60);
 	ck_assert_uint_eq(r.v.hidden_count, 4);
 	ck_assert_uint_eq(r.hidden[0], 5);
 	ck_assert_uint_eq(r.hidden[1], 7);
@@ -105,10 +108,12 @@ START_TEST(hide_per_device_and_all)
 	ck_assert_uint_eq(r.v.hidden_all_count, 2);
 	ck_assert_uint_eq(r.hidden_all[0], 3);
 	ck_assert_uint_eq(r.hidden_all[1], 9);
-	ck_assert(!r.has_fp);
+	ck_assert(r.has_hidden);
+	ck_assert_uint_eq(r.v.pruned, 0);
 
 	/* Another device sees only the all-devices hides. */
-	r = do_view(ACCOUNT, "phone", 100, 60);
+	r = do_view_list(ACCOUNT, "phone", 100, 4000000001u, listing,
+			 N(listing), 60);
 	ck_assert_uint_eq(r.v.hidden_count, 0);
 	ck_assert_uint_eq(r.v.hidden_all_count, 2);
 }
@@ -170,18 +175,21 @@ START_TEST(view_after_uidvalidity_change)
 	ck_assert_int_eq(do_hide("office", "tokA", true, 100, all, all_fps, 1),
 			 CACHE_OK);
 
+	/* The new mailbox has uids 1..6, none of them the old 10, 15, 20:
+	   under another numbering that means nothing, nothing is pruned. */
 	r = do_view(ACCOUNT, "office", 200, 7);
 	ck_assert_int_eq(r.st, CACHE_OK);
 	ck_assert_uint_eq(r.v.uidvalidity, 100);
-	ck_assert(r.has_fp);
-	ck_assert_uint_eq(r.v.hidden_count, 2);
-	ck_assert_uint_eq(r.hidden[0], 10);
-	ck_assert_str_eq(r.fp[0], "fp-ten");
-	ck_assert_uint_eq(r.hidden[1], 20);
-	ck_assert_str_eq(r.fp[1], "fp-twenty");
-	ck_assert_uint_eq(r.hidden_all[0], 15);
-	ck_assert_str_eq(r.fp_all[0], "fp-fifteen");
+	ck_assert(!r.has_hidden);
+	ck_assert_uint_eq(r.v.hidden_count + r.v.hidden_all_count, 0);
+	ck_assert_uint_eq(r.v.pruned, 0);
+	ck_assert_uint_eq(r.v.first_uidnext, 50);
 	/* The caller re-maps; the store keeps what it had. */
+	ck_assert_int_eq(raw_int("HLEN popgate:{%s}:hidden:office", ACCOUNT), 2);
+	ck_assert_int_eq(raw_int("HLEN popgate:{%s}:hidden_all", ACCOUNT), 1);
+	reply = raw_cmd("HGET popgate:{%s}:hidden:office 10", ACCOUNT);
+	ck_assert_str_eq(reply->str, "fp-ten");
+	freeReplyObject(reply);
 	reply = raw_cmd("GET popgate:{%s}:uidvalidity", ACCOUNT);
 	ck_assert_str_eq(reply->str, "100");
 	freeReplyObject(reply);
@@ -371,8 +379,8 @@ START_TEST(free_inside_callback)
 	r1.free_cache = true;
 	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
 					 status_cb, &r1));
-	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office", 1, 1,
-					      view_cb, &r2));
+	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office",
+					      &empty_listing, 1, view_cb, &r2));
 	run_for(300);
 	ck_assert_int_eq(r1.calls, 1);
 	ck_assert_ptr_null(cache);
@@ -385,7 +393,9 @@ END_TEST
 START_TEST(view_callback_cancels_itself_and_frees)
 {
 	static const uint32_t uids[] = { 8, 2 };
-	struct res r = { 0 }, later = { 0 };
+	static const uint32_t listing[] = { 1, 2, 8 };
+	static const struct cache_listing l = { 100, 60, listing, 3 };
+	struct res r = { .uids = listing }, later = { 0 };
 	struct cache_req *req;
 
 	do_view(ACCOUNT, "office", 100, 50);
@@ -393,7 +403,7 @@ START_TEST(view_callback_cancels_itself_and_frees)
 	ck_assert_int_eq(do_hide("office", "tokA", false, 100, uids, NULL, 2),
 			 CACHE_OK);
 	r.cancel_other = &req;
-	req = cache_load_view(cache, ACCOUNT, "office", 100, 60, view_cb, &r);
+	req = cache_load_view(cache, ACCOUNT, "office", &l, 60, view_cb, &r);
 	ck_assert_ptr_nonnull(req);
 	WAIT_ONE(r, 3000);
 	ck_assert_ptr_null(req);
@@ -403,8 +413,9 @@ START_TEST(view_callback_cancels_itself_and_frees)
 	ck_assert_uint_eq(r.hidden[1], 8);
 
 	memset(&r, 0, sizeof(r));
+	r.uids = listing;
 	r.free_cache = true;
-	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office", 100, 60,
+	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office", &l, 60,
 					      view_cb, &r));
 	cache_unlock(cache, ACCOUNT, "office", "tokA");
 	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "phone", "tokA", 60,

@@ -6,15 +6,40 @@
 
 #include "test_cache_fixture.h"
 
+static unsigned int free_tcp_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	close(fd);
+	return ntohs(sin.sin_port);
+}
+
 /* --- Redis going away --- */
+
+static void reconnect_short(unsigned int timeout_ms)
+{
+	char url[PATH_MAX + 16];
+
+	cache_free(&cache);
+	snprintf(url, sizeof(url), "unix:%s", sock);
+	cache = new_cache(url, NULL, timeout_ms);
+	wait_available(cache, 2000);
+}
 
 START_TEST(redis_down_then_back)
 {
 	struct res r = { 0 };
 	long long t0;
 
+	reconnect_short(300);
 	ck_assert_int_eq(do_lock("office", "tokA", 60), CACHE_OK);
-	/* A request in flight when the server dies. */
+	/* A request in flight when the server dies: outcome unknown, at
+	   once (not at its timeout). */
 	redis_kill(SIGSTOP);
 	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "phone", "tokA", 60,
 					 status_cb, &r));
@@ -23,14 +48,17 @@ START_TEST(redis_down_then_back)
 	redis_kill(SIGKILL);
 	WAIT_ONE(r, 1000);
 	ck_assert_int_eq(r.st, CACHE_UNAVAILABLE);
-	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert_int_lt(now_ms() - t0, 250);
 	ck_assert(!cache_available(cache));
-	/* While down: failing fast, from the loop. */
+	/* While down: each request waits for the connection, for its
+	   timeout. */
 	t0 = now_ms();
 	ck_assert_int_eq(do_lock("office", "tokA", 60), CACHE_UNAVAILABLE);
+	ck_assert_int_ge(now_ms() - t0, 250);
+	t0 = now_ms();
 	ck_assert_int_eq(do_view(ACCOUNT, "office", 1, 1).st, CACHE_UNAVAILABLE);
-	ck_assert_int_lt(now_ms() - t0, 500);
-	run_for(700);
+	ck_assert_int_ge(now_ms() - t0, 250);
+	ck_assert_int_lt(now_ms() - t0, 1000);
 	/* Back on the same socket: the cache finds it by itself. */
 	redis_start();
 	raw_close();
@@ -39,16 +67,166 @@ START_TEST(redis_down_then_back)
 }
 END_TEST
 
+/* A request made while the connection is down or being set up again is
+   not refused: it goes out once the server is back, within its own
+   timeout. */
+START_TEST(request_waits_for_reconnect)
+{
+	struct res r = { 0 }, v = { 0 };
+
+	reconnect_short(3000);
+	redis_kill(SIGKILL);
+	run_for(50);
+	ck_assert(!cache_available(cache));
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
+					 status_cb, &r));
+	run_for(400);
+	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office",
+					      &empty_listing, 1, view_cb, &v));
+	ck_assert_int_eq(r.calls, 0);
+	redis_start();
+	raw_close();
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert(run_until(&v.calls, 1, 3000));
+	ck_assert_int_eq(v.st, CACHE_OK);
+	ck_assert(v.v.new_device);
+}
+END_TEST
+
+/* 2000 keys in an RDB that loads at 0.5 ms a key: the server accepts
+   connections and answers LOADING for about a second. */
+static void restart_loading(const char *delay_us)
+{
+	freeReplyObject(raw_cmd("EVAL %s 0", "for i = 1, 2000 do "
+				"redis.call('SET', 'filler:' .. i, 'x') end"));
+	freeReplyObject(raw_cmd("SAVE"));
+	raw_close();
+	redis_kill(SIGKILL);
+	redis_extra[0] = "--key-load-delay";
+	redis_extra[1] = delay_us;
+	redis_extra[2] = "--loading-process-events-interval-bytes";
+	redis_extra[3] = "1024";
+	redis_start();
+}
+
+START_TEST(loading_server_holds_requests)
+{
+	struct res r = { 0 };
+	redisContext *rc;
+	redisReply *reply;
+	long long t0;
+
+	restart_loading("500");
+	rc = redisConnectUnix(sock);
+	reply = redisCommand(rc, "PING");
+	ck_assert_int_eq(reply->type, REDIS_REPLY_ERROR);
+	ck_assert_msg(strncmp(reply->str, "LOADING", 7) == 0, "%s", reply->str);
+	freeReplyObject(reply);
+	redisFree(rc);
+	/* The cache notices the old server is gone (a request sent on a
+	   connection that has just died fails: outcome unknown). */
+	run_for(50);
+	t0 = now_ms();
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
+					 status_cb, &r));
+	run_for(300);
+	ck_assert_msg(r.calls == 0, "status %s", cache_status_name(r.st));
+	ck_assert(!cache_available(cache));
+	WAIT_ONE(r, 5000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_int_ge(now_ms() - t0, 300);
+	ck_assert(cache_available(cache));
+	ck_assert_int_eq(raw_int("EXISTS popgate:{%s}:lock:office", ACCOUNT), 1);
+}
+END_TEST
+
+/* A server that starts loading under a live connection (a replica
+   taking a full resync) answers LOADING to a request already sent: the
+   request goes again once it is done, rather than fail. */
+START_TEST(loading_reply_is_retried)
+{
+	char rsock[200], rdir[160], rlog[200], mport[16];
+	struct res r = { 0 };
+	redisContext *rc;
+	redisReply *reply;
+	pid_t replica;
+	long long end;
+	bool loading = false;
+
+	/* The fixture's server, on TCP, is the primary with the data. */
+	raw_close();
+	redis_kill(SIGKILL);
+	redis_port = free_tcp_port();
+	/* The full resync at once, not after the default 5 s. */
+	redis_extra[0] = "--repl-diskless-sync-delay";
+	redis_extra[1] = "0";
+	redis_start();
+	freeReplyObject(raw_cmd("EVAL %s 0", "for i = 1, 2000 do "
+				"redis.call('SET', 'filler:' .. i, 'x') end"));
+	snprintf(rdir, sizeof(rdir), "%s/replica", dir);
+	ck_assert_int_eq(mkdir(rdir, 0700), 0);
+	snprintf(rsock, sizeof(rsock), "%s/redis.sock", rdir);
+	snprintf(rlog, sizeof(rlog), "%s/redis.log", rdir);
+	snprintf(mport, sizeof(mport), "%u", redis_port);
+	replica = fork();
+	ck_assert_int_ge(replica, 0);
+	if (replica == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		execl(REDIS_SERVER, REDIS_SERVER, "--port", "0", "--unixsocket",
+		      rsock, "--dir", rdir, "--logfile", rlog, "--save", "",
+		      "--key-load-delay", "500",
+		      "--loading-process-events-interval-bytes", "1024",
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (end = now_ms() + 5000; now_ms() < end; usleep(10000)) {
+		rc = redisConnectUnix(rsock);
+		if (rc != NULL && rc->err == 0)
+			break;
+		redisFree(rc);
+		rc = NULL;
+	}
+	ck_assert_ptr_nonnull(rc);
+	cache_free(&cache);
+	{
+		char url[300];
+
+		snprintf(url, sizeof(url), "unix:%s", rsock);
+		cache = new_cache(url, NULL, 5000);
+	}
+	wait_available(cache, 2000);
+	reply = redisCommand(rc, "REPLICAOF 127.0.0.1 %s", mport);
+	freeReplyObject(reply);
+	for (end = now_ms() + 5000; !loading && now_ms() < end;) {
+		reply = redisCommand(rc, "INFO persistence");
+		loading = reply != NULL && strstr(reply->str, "loading:1") != NULL;
+		freeReplyObject(reply);
+		if (!loading)
+			usleep(2000);
+	}
+	ck_assert_msg(loading, "the replica never started loading");
+	/* Only reads on a replica: a refresh of a lock nobody holds. */
+	ck_assert_ptr_nonnull(cache_lock_refresh(cache, ACCOUNT, "office", "t",
+						 60, status_cb, &r));
+	WAIT_ONE(r, 5000);
+	ck_assert_int_eq(r.st, CACHE_IN_USE);
+	reply = redisCommand(rc, "INFO persistence");
+	ck_assert_ptr_nonnull(strstr(reply->str, "loading:0"));
+	freeReplyObject(reply);
+	redisFree(rc);
+	cache_free(&cache);
+	kill(replica, SIGKILL);
+	waitpid(replica, NULL, 0);
+}
+END_TEST
+
 START_TEST(hung_server_times_out)
 {
 	struct res r = { 0 };
 	long long t0;
-	char url[PATH_MAX + 16];
 
-	cache_free(&cache);
-	snprintf(url, sizeof(url), "unix:%s", sock);
-	cache = new_cache(url, NULL, 300);
-	wait_available(cache, 2000);
+	reconnect_short(300);
 	redis_kill(SIGSTOP);
 	t0 = now_ms();
 	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
@@ -56,7 +234,13 @@ START_TEST(hung_server_times_out)
 	WAIT_ONE(r, 2000);
 	ck_assert_int_eq(r.st, CACHE_UNAVAILABLE);
 	ck_assert_int_ge(now_ms() - t0, 250);
+	/* The PING sent then gets no answer either: the connection is
+	   recycled. */
+	ck_assert(cache_available(cache));
+	while (cache_available(cache) && now_ms() - t0 < 2000)
+		run_for(10);
 	ck_assert(!cache_available(cache));
+	ck_assert_int_ge(now_ms() - t0, 550);
 	/* Whether the timed-out SET was applied is unknown (the server may
 	   still read it after SIGCONT): a timeout means "outcome unknown". */
 	redis_kill(SIGCONT);
@@ -65,27 +249,23 @@ START_TEST(hung_server_times_out)
 }
 END_TEST
 
-/* The request that times out takes the connection down with it: those
-   sent after it fail at once (not at their own timeout), one cancelled
-   meanwhile never calls back. */
-START_TEST(timeout_while_sent_fails_the_rest)
+/* On a hung server each request fails at its own timeout, not before;
+   the connection goes once the PING after the first timeout is overdue;
+   one cancelled meanwhile never calls back. */
+START_TEST(hung_server_requests_time_out_each)
 {
 	struct res r1 = { 0 }, r2 = { 0 }, r3 = { 0 };
 	struct cache_req *cancelled;
-	char url[PATH_MAX + 16];
 	long long t0;
 
-	cache_free(&cache);
-	snprintf(url, sizeof(url), "unix:%s", sock);
-	cache = new_cache(url, NULL, 300);
-	wait_available(cache, 2000);
+	reconnect_short(300);
 	redis_kill(SIGSTOP);
 	t0 = now_ms();
 	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
 					 status_cb, &r1));
 	run_for(200);
-	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office", 1, 1,
-					      view_cb, &r2));
+	ck_assert_ptr_nonnull(cache_load_view(cache, ACCOUNT, "office",
+					      &empty_listing, 1, view_cb, &r2));
 	cancelled = cache_lock(cache, ACCOUNT, "tablet", "tokA", 60,
 			       status_cb, &r3);
 	ck_assert_ptr_nonnull(cancelled);
@@ -94,9 +274,12 @@ START_TEST(timeout_while_sent_fails_the_rest)
 	WAIT_ONE(r1, 2000);
 	ck_assert_int_eq(r1.st, CACHE_UNAVAILABLE);
 	ck_assert_int_ge(now_ms() - t0, 250);
-	ck_assert_msg(run_until(&r2.calls, 1, 500), "view never completed");
-	ck_assert_int_lt(now_ms() - t0, 450);
+	ck_assert_int_eq(r2.calls, 0);
+	ck_assert_msg(run_until(&r2.calls, 1, 1000), "view never completed");
+	ck_assert_int_ge(now_ms() - t0, 450);
 	ck_assert_int_eq(r2.st, CACHE_UNAVAILABLE);
+	while (cache_available(cache) && now_ms() - t0 < 2000)
+		run_for(10);
 	ck_assert(!cache_available(cache));
 	redis_kill(SIGCONT);
 	wait_available(cache, 3000);
@@ -104,6 +287,70 @@ START_TEST(timeout_while_sent_fails_the_rest)
 	ck_assert_int_eq(r1.calls, 1);
 	ck_assert_int_eq(r2.calls, 1);
 	ck_assert_int_eq(r3.calls, 0);
+}
+END_TEST
+
+/* Sends a script that keeps the server busy for ms, without waiting for
+   its reply (read it with redisGetReply()). */
+static redisContext *busy_server(unsigned int ms)
+{
+	redisContext *rc = redisConnectUnix(sock);
+	char script[300];
+	int done = 0;
+
+	ck_assert(rc != NULL && rc->err == 0);
+	snprintf(script, sizeof(script),
+		 "local t = redis.call('TIME')\n"
+		 "local t0 = t[1] * 1000000 + t[2]\n"
+		 "repeat t = redis.call('TIME')\n"
+		 "until t[1] * 1000000 + t[2] - t0 >= %u\n"
+		 "return 1\n", ms * 1000);
+	ck_assert_int_eq(redisAppendCommand(rc, "EVAL %s 0", script),
+			 REDIS_OK);
+	while (!done)
+		ck_assert_int_eq(redisBufferWrite(rc, &done), REDIS_OK);
+	return rc;
+}
+
+/* One slow request does not take the others down with it: it reports
+   CACHE_UNAVAILABLE at its timeout, the connection stays, the requests
+   behind it complete, its late reply is dropped. */
+START_TEST(slow_request_times_out_alone)
+{
+	struct res slow = { 0 }, next = { 0 }, after = { 0 };
+	redisContext *busy;
+	redisReply *reply;
+	long long t0;
+
+	reconnect_short(1000);
+	busy = busy_server(1500);
+	usleep(50000);
+	t0 = now_ms();
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
+					 status_cb, &slow));
+	run_for(850);
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "phone", "tokA", 60,
+					 status_cb, &next));
+	WAIT_ONE(slow, 1000);
+	ck_assert_int_eq(slow.st, CACHE_UNAVAILABLE);
+	ck_assert_int_ge(now_ms() - t0, 950);
+	ck_assert(cache_available(cache));
+	ck_assert_int_eq(next.calls, 0);
+	WAIT_ONE(next, 1500);
+	ck_assert_int_eq(next.st, CACHE_OK);
+	ck_assert(cache_available(cache));
+	ck_assert_int_eq(redisGetReply(busy, (void **)&reply), REDIS_OK);
+	freeReplyObject(reply);
+	redisFree(busy);
+	/* The slow one did run: "outcome unknown" was the truth. */
+	ck_assert_int_eq(raw_int("EXISTS popgate:{%s}:lock:office", ACCOUNT), 1);
+	run_for(1200);
+	ck_assert(cache_available(cache));
+	ck_assert_int_eq(slow.calls, 1);
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "tablet", "tokA", 60,
+					 status_cb, &after));
+	WAIT_ONE(after, 1000);
+	ck_assert_int_eq(after.st, CACHE_OK);
 }
 END_TEST
 
@@ -133,7 +380,8 @@ START_TEST(unlocks_replayed_after_reconnect)
 	wait_available(cache, 2000);
 	redis_kill(SIGSTOP);
 	cache_unlock(cache, ACCOUNT, "tablet", "tokA");
-	run_for(500);
+	/* Its timeout, then the PING's. */
+	run_for(900);
 	ck_assert(!cache_available(cache));
 	redis_kill(SIGKILL);
 	run_for(100);
@@ -168,7 +416,7 @@ START_TEST(unlocks_replayed_after_reconnect)
 }
 END_TEST
 
-START_TEST(nothing_listening_fails_fast)
+START_TEST(nothing_listening_times_out)
 {
 	struct res r = { 0 };
 	char url[PATH_MAX + 16];
@@ -176,31 +424,19 @@ START_TEST(nothing_listening_fails_fast)
 
 	cache_free(&cache);
 	snprintf(url, sizeof(url), "unix:%s/nobody.sock", dir);
-	cache = new_cache(url, NULL, 5000);
+	cache = new_cache(url, NULL, 300);
 	run_for(50);
 	t0 = now_ms();
 	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "t", 60,
 					 status_cb, &r));
 	WAIT_ONE(r, 1000);
 	ck_assert_int_eq(r.st, CACHE_UNAVAILABLE);
-	ck_assert_int_lt(now_ms() - t0, 500);
+	ck_assert_int_ge(now_ms() - t0, 250);
+	ck_assert_int_lt(now_ms() - t0, 800);
 }
 END_TEST
 
 /* --- AUTH, SELECT, TCP --- */
-
-static unsigned int free_tcp_port(void)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	close(fd);
-	return ntohs(sin.sin_port);
-}
 
 START_TEST(auth_select_and_tcp)
 {
@@ -355,6 +591,145 @@ START_TEST(managed_server_restarts_and_keeps_state)
 }
 END_TEST
 
+/* A redis-server that loads its AOF slowly: the real one, with a load
+   delay per key. */
+static void slow_loading_binary(char *path, size_t size, const char *us)
+{
+	FILE *f;
+
+	snprintf(path, size, "%s/slow-redis-server", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "#!/bin/sh\nexec %s \"$@\" --key-load-delay %s "
+		"--loading-process-events-interval-bytes 1024\n",
+		REDIS_SERVER, us);
+	fclose(f);
+	ck_assert_int_eq(chmod(path, 0700), 0);
+}
+
+static struct cache *new_managed_ms(const char *state, const char *binary,
+				    unsigned int timeout_ms)
+{
+	struct cache_settings set = {
+		.url = "auto", .state_dir = state, .redis_server = binary,
+		.timeout_ms = timeout_ms,
+	};
+	char *error = NULL;
+	struct cache *c = cache_new(base, &set, &error);
+
+	ck_assert_msg(c != NULL, "%s", error);
+	return c;
+}
+
+/* The managed server accepts connections while it loads its AOF: neither
+   a (re)started gateway nor one whose server was restarted under it
+   refuses what is asked meanwhile. */
+START_TEST(managed_server_loading_holds_requests)
+{
+	char state[PATH_MAX], pidfile[PATH_MAX + 16], sockpath[PATH_MAX + 16];
+	char slow[PATH_MAX];
+	struct res r = { 0 };
+	redisContext *rc;
+	redisReply *reply;
+	long pid1;
+	long long t0;
+
+	cache_free(&cache);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	snprintf(pidfile, sizeof(pidfile), "%s/redis.pid", state);
+	snprintf(sockpath, sizeof(sockpath), "%s/redis.sock", state);
+	slow_loading_binary(slow, sizeof(slow), "300");
+	cache = new_managed_ms(state, REDIS_SERVER, 3000);
+	/* 2000 keys into the AOF's RDB base, where the load delay counts. */
+	rc = redisConnectUnix(sockpath);
+	ck_assert(rc != NULL && rc->err == 0);
+	freeReplyObject(redisCommand(rc, "EVAL %s 0", "for i = 1, 2000 do "
+				     "redis.call('SET', 'filler:' .. i, 'x') end"));
+	freeReplyObject(redisCommand(rc, "BGREWRITEAOF"));
+	for (t0 = now_ms(); now_ms() - t0 < 5000; usleep(20000)) {
+		reply = redisCommand(rc, "INFO persistence");
+		if (strstr(reply->str, "aof_rewrite_in_progress:0") != NULL &&
+		    strstr(reply->str, "aof_rewrite_scheduled:0") != NULL) {
+			freeReplyObject(reply);
+			break;
+		}
+		freeReplyObject(reply);
+	}
+	redisFree(rc);
+	cache_free(&cache);
+
+	/* Started again: cache_new() returns once the server is loaded. */
+	t0 = now_ms();
+	cache = new_managed_ms(state, slow, 3000);
+	ck_assert_int_ge(now_ms() - t0, 300);
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokA", 60,
+					 status_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+
+	/* Killed: supervision starts it again, it loads; a request made at
+	   once waits for all that. */
+	pid1 = pid_from_file(pidfile);
+	ck_assert_int_gt(pid1, 1);
+	ck_assert_int_eq(kill((pid_t)pid1, SIGKILL), 0);
+	run_for(20);
+	memset(&r, 0, sizeof(r));
+	t0 = now_ms();
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "office", "tokB", 60,
+					 status_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_IN_USE);
+	ck_assert_int_ge(now_ms() - t0, 300);
+	ck_assert_int_ne(pid_from_file(pidfile), pid1);
+}
+END_TEST
+
+static void expect_config(struct cache *c, const char *state,
+			  const char *key, const char *want)
+{
+	char sockpath[PATH_MAX + 16];
+	redisContext *rc;
+	redisReply *reply;
+
+	snprintf(sockpath, sizeof(sockpath), "%s/redis.sock", state);
+	rc = redisConnectUnix(sockpath);
+	ck_assert(rc != NULL && rc->err == 0);
+	reply = redisCommand(rc, "CONFIG GET %s", key);
+	ck_assert_int_eq(reply->type, REDIS_REPLY_ARRAY);
+	ck_assert_uint_eq(reply->elements, 2);
+	ck_assert_str_eq(reply->element[1]->str, want);
+	freeReplyObject(reply);
+	redisFree(rc);
+}
+
+/* The managed server has a memory bound, and refuses writes when full
+   rather than evict anyone's state. */
+START_TEST(managed_server_memory_bounded)
+{
+	struct cache_settings set = {
+		.url = "auto", .redis_server = REDIS_SERVER,
+		.max_memory = 64ULL << 20,
+	};
+	char state[PATH_MAX], *error = NULL;
+
+	cache_free(&cache);
+	snprintf(state, sizeof(state), "%s/state", dir);
+	cache = new_managed_ms(state, REDIS_SERVER, 1000);
+	expect_config(cache, state, "maxmemory", "268435456");
+	expect_config(cache, state, "maxmemory-policy", "noeviction");
+	cache_free(&cache);
+	set.state_dir = state;
+	cache = cache_new(base, &set, &error);
+	ck_assert_msg(cache != NULL, "%s", error);
+	expect_config(cache, state, "maxmemory", "67108864");
+	cache_free(&cache);
+	set.max_memory = 1000;
+	ck_assert_ptr_null(cache_new(base, &set, &error));
+	ck_assert_msg(strstr(error, "1 MB") != NULL, "%s", error);
+	free(error);
+}
+END_TEST
+
 static bool orphan_is_zombie(long pid)
 {
 	char path[64], buf[256] = "", *p;
@@ -459,13 +834,19 @@ static Suite *cache_server_suite(void)
 	TCase *tc = cache_test_tcase("connection");
 
 	tcase_add_test(tc, redis_down_then_back);
+	tcase_add_test(tc, request_waits_for_reconnect);
+	tcase_add_test(tc, loading_server_holds_requests);
+	tcase_add_test(tc, loading_reply_is_retried);
 	tcase_add_test(tc, hung_server_times_out);
-	tcase_add_test(tc, timeout_while_sent_fails_the_rest);
+	tcase_add_test(tc, hung_server_requests_time_out_each);
+	tcase_add_test(tc, slow_request_times_out_alone);
 	tcase_add_test(tc, unlocks_replayed_after_reconnect);
-	tcase_add_test(tc, nothing_listening_fails_fast);
+	tcase_add_test(tc, nothing_listening_times_out);
 	tcase_add_test(tc, auth_select_and_tcp);
 	tcase_add_test(tc, bad_settings);
 	tcase_add_test(tc, managed_server_restarts_and_keeps_state);
+	tcase_add_test(tc, managed_server_loading_holds_requests);
+	tcase_add_test(tc, managed_server_memory_bounded);
 	tcase_add_test(tc, managed_start_failures);
 	tcase_add_test(tc, managed_stops_orphan);
 	suite_add_tcase(s, tc);
