@@ -130,6 +130,30 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC) $(ALL_H)
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE $(INC_tests) \
 	    -fsanitize=fuzzer,address,undefined -o $@ $< $(PURE_SRC)
 
+# fuzz_pop3_session runs a whole session (libevent, hiredis, OpenSSL, inih,
+# a redis-server), so it links the whole library, built again by clang with
+# ASan+UBSan and fuzzer coverage in build-fuzz/obj/. An explicit rule: the
+# pattern rule above (pure modules only) does not apply to it.
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+build-fuzz/obj/%.o: %.c | pkgcheck
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE $(call inc_of,$<) $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer-no-link $(FUZZ_SAN) -MMD -MP -c -o $@ $<
+
+build-fuzz/libpopgate.a: $(FUZZ_LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $(FUZZ_LIB_OBJ)
+
+build-fuzz/fuzz_pop3_session: tests/fuzz/fuzz_pop3_session.c build-fuzz/libpopgate.a | pkgcheck
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE $(INC_tests) $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer $(FUZZ_SAN) -MMD -MP -MF build-fuzz/fuzz_pop3_session.d \
+	    -o $@ $< build-fuzz/libpopgate.a $(PKG_LIBS)
+
+-include $(FUZZ_LIB_OBJ:.o=.d) build-fuzz/fuzz_pop3_session.d
+
 deps:
 	@tests/deps.sh $(DEB_BUILD) $(DEB_TEST)
 

@@ -230,6 +230,16 @@ enum cache_hidden {
 	CACHE_HIDDEN_ALL = 1 << 1,     /* hidden for every device */
 };
 
+/*
+ * Completes once Redis has answered every request made before it for this
+ * account, cache_unlock()'s included: CACHE_OK, or CACHE_UNAVAILABLE when
+ * the connection went meanwhile (a lost unlock is sent again when it is
+ * back). One round trip (a PING behind them). So a reply sent after the
+ * callback never races the unlock, as seen by any other client of Redis.
+ */
+struct cache_req *cache_barrier(struct cache *c, const char *account, cache_status_cb *cb,
+				void *ctx);
+
 struct cache_view {
 	uint32_t uidvalidity;      /* stored before this call; 0 = none (then
 				      the given one was stored) */

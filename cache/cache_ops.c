@@ -138,6 +138,19 @@ struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
 			      token, ttl_secs, cb, ctx);
 }
 
+struct cache_req *cache_barrier(struct cache *c, const char *account, cache_status_cb *cb,
+				void *ctx)
+{
+	struct cache_req *req = cache_status_req(c->conn, &cache_type_barrier, cb, ctx);
+	const char *argv[] = { "PING" };
+	static const size_t argvlen[] = { 4 };
+
+	(void)account;
+	if (req != NULL)
+		cache_req_submit(req, 1, argv, argvlen);
+	return req;
+}
+
 static bool cache_hide_args_valid(const uint32_t *uids,
 				  const char *const *fingerprints, size_t n)
 {

@@ -160,6 +160,18 @@ const struct cache_req_type cache_type_unlock = {
 	.name = "unlock", .parse = cache_parse_unlock,
 	.deliver = cache_deliver_status,
 };
+/* PING: its answer comes after those of everything sent before it. */
+static enum cache_status cache_parse_barrier(struct cache_req *req, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_ERROR)
+		return cache_reply_error(req, r);
+	return CACHE_OK;
+}
+
+const struct cache_req_type cache_type_barrier = {
+	.name = "barrier", .parse = cache_parse_barrier,
+	.deliver = cache_deliver_status,
+};
 const struct cache_req_type cache_type_hide = {
 	.name = "hide", .parse = cache_parse_hide,
 	.deliver = cache_deliver_status,

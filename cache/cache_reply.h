@@ -21,6 +21,7 @@ extern const struct cache_req_type cache_type_lock;
 extern const struct cache_req_type cache_type_refresh;
 extern const struct cache_req_type cache_type_unlock;
 extern const struct cache_req_type cache_type_hide;
+extern const struct cache_req_type cache_type_barrier;
 
 /* An error reply: CACHE_UNAVAILABLE for those that say "not now"
    (loading, read-only, busy, out of memory...), else CACHE_ERROR; logged

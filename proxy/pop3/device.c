@@ -205,6 +205,15 @@ void pop3_device_release(struct pop3_device *d)
 	}
 }
 
+int pop3_device_release_wait(struct pop3_device *d, cache_status_cb *cb, void *ctx)
+{
+	pop3_device_release(d);
+	d->status_cb = cb;
+	d->ctx = ctx;
+	return pop3_device_started(d, cache_barrier(d->cache, d->account, pop3_device_status,
+						     d));
+}
+
 void pop3_device_free(struct pop3_device **dp)
 {
 	struct pop3_device *d = *dp;

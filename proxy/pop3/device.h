@@ -67,4 +67,9 @@ int pop3_device_hide(struct pop3_device *d, bool all_devices, uint32_t uidvalidi
    unknown): the unlock only deletes this session's own token. */
 void pop3_device_release(struct pop3_device *d);
 
+/* The same, and cb once the store has carried the unlock out (or the
+   connection went: then the unlock is sent again later, and the lock
+   expires at the latest). -1: out of memory, released without waiting. */
+int pop3_device_release_wait(struct pop3_device *d, cache_status_cb *cb, void *ctx);
+
 #endif

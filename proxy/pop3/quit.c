@@ -99,19 +99,37 @@ static void quit_fail(struct pop3_quit *q, const char *reply, const char *why)
 
 /* ---- unlock, and the end ---- */
 
+static void quit_done(struct pop3_quit *q)
+{
+	struct pop3_session *s = q->s;
+
+	quit_set_step(q, QUIT_DONE);
+	pop3_reply(s, "+OK popgate signing off");
+	pop3_session_close_after_flush(s, "quit");
+	pop3_cmd_done(s);
+}
+
+static void quit_unlocked(void *ctx, enum cache_status st)
+{
+	struct pop3_quit *q = ctx;
+
+	if (st != CACHE_OK)
+		log_info("%s event=unlock_unconfirmed status=%s", q->s->log_id,
+			 cache_status_name(st));
+	quit_done(q);
+}
+
 static void quit_step_unlock(struct pop3_quit *q)
 {
 	struct pop3_session *s = q->s;
 
 	quit_set_step(q, QUIT_UNLOCK);
 	/* Everything was applied before LOGOUT, so its failure lost
-	   nothing. The lock goes before the +OK. */
-	if (s->dev != NULL)
-		pop3_device_release(s->dev);
-	quit_set_step(q, QUIT_DONE);
-	pop3_reply(s, "+OK popgate signing off");
-	pop3_session_close_after_flush(s, "quit");
-	pop3_cmd_done(s);
+	   nothing. The lock goes before the +OK, as any client of the store
+	   sees it: a client that logs in again at once, through this
+	   gateway or another, must not find its own device in use. */
+	if (s->dev == NULL || pop3_device_release_wait(s->dev, quit_unlocked, q) < 0)
+		quit_done(q);
 }
 
 /* ---- logout ---- */

@@ -25,7 +25,9 @@
  * what and what came (CR, LF and NUL shown as \r \n \0). PEER_RUN_UNTIL()
  * runs the loop until a condition holds, the peer fails or WAIT_MS pass,
  * and fails the test in the last two cases: a hang fails, it never blocks.
- * The script is not copied: it must outlive the peer.
+ * The script is not copied: it must outlive the peer. peer_init() and
+ * peer_adopt() are peer_start() without its listener, for a test that
+ * serves several connections in turn from one listener of its own.
  */
 
 #include <check.h>
@@ -44,7 +46,9 @@
 #include <event2/listener.h>
 
 /* The longest any one wait of a test may take. */
+#ifndef WAIT_MS
 #define WAIT_MS 3000
+#endif
 
 enum peer_op {
 	PEER_END,
@@ -395,11 +399,9 @@ static inline void peer_event_cb(struct bufferevent *bev, short what, void *arg)
 	peer_run(p);
 }
 
-static inline void peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
-				  struct sockaddr *sa, int len, void *arg)
+/* The connection the script runs on (fd taken over). */
+static inline void peer_adopt(struct imap_peer *p, evutil_socket_t fd)
 {
-	struct imap_peer *p = arg;
-
 	if (++p->connections > 1) {
 		snprintf(p->error, sizeof(p->error), "a second connection came");
 		evutil_closesocket(fd);
@@ -413,8 +415,30 @@ static inline void peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	peer_run(p);
 }
 
+static inline void peer_accept_cb(struct evconnlistener *l, evutil_socket_t fd,
+				  struct sockaddr *sa, int len, void *arg)
+{
+	peer_adopt(arg, fd);
+}
+
 static inline void peer_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
+}
+
+/* A peer without a listener of its own: its one connection comes from
+   peer_adopt() (a test serving several connections from one listener). */
+static inline void peer_init(struct imap_peer *p, struct event_base *base,
+			     const struct peer_step *script)
+{
+	struct timeval tv = { 0, 10000 };
+
+	memset(p, 0, sizeof(*p));
+	p->base = base;
+	p->script = script;
+	p->timer = evtimer_new(base, peer_timer_cb, p);
+	p->tick = event_new(base, -1, EV_PERSIST, peer_tick_cb, NULL);
+	ck_assert(p->timer != NULL && p->tick != NULL);
+	event_add(p->tick, &tv);
 }
 
 /* Listens on 127.0.0.1 (p->port); the script starts on the connection. */
@@ -423,11 +447,8 @@ static inline void peer_start(struct imap_peer *p, struct event_base *base,
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	socklen_t len = sizeof(sin);
-	struct timeval tv = { 0, 10000 };
 
-	memset(p, 0, sizeof(*p));
-	p->base = base;
-	p->script = script;
+	peer_init(p, base, script);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	p->listener = evconnlistener_new_bind(base, peer_accept_cb, p,
 					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE,
@@ -436,10 +457,6 @@ static inline void peer_start(struct imap_peer *p, struct event_base *base,
 	ck_assert_int_eq(getsockname(evconnlistener_get_fd(p->listener),
 				     (struct sockaddr *)&sin, &len), 0);
 	p->port = ntohs(sin.sin_port);
-	p->timer = evtimer_new(base, peer_timer_cb, p);
-	p->tick = event_new(base, -1, EV_PERSIST, peer_tick_cb, NULL);
-	ck_assert(p->timer != NULL && p->tick != NULL);
-	event_add(p->tick, &tv);
 }
 
 static inline void peer_free(struct imap_peer *p)

@@ -3,11 +3,10 @@
 
 /*
  * Test-only fixture shared by test_cache.c and test_cache_server.c: the
- * cache against a real, private redis-server. Each test starts its own on
- * a unix socket in a temporary directory (killed in teardown, and by
- * PR_SET_PDEATHSIG if the test process dies first) and runs its own event
- * loop with a deadline. State is checked through a raw hiredis
- * connection, as an operator would with redis-cli.
+ * cache against a real, private redis-server (redis_fixture.h). Each test
+ * starts its own on a unix socket in a temporary directory (killed in
+ * teardown) and runs its own event loop with a deadline. State is checked
+ * through the raw hiredis connection.
  */
 
 #include <check.h>
@@ -33,133 +32,10 @@
 
 #include "cache.h"
 #include "log.h"
+#include "redis_fixture.h"
 
-#define REDIS_SERVER "/usr/bin/redis-server"
 #define ACCOUNT "alice@example.com@imap.example.com:993"
 #define N(a) (sizeof(a) / sizeof((a)[0]))
-
-/* --- private redis-server --- */
-
-static char tmp_root[] = "/tmp/popgate-test-cache.XXXXXX";
-static char dir[128], sock[160];
-static pid_t redis_pid;
-static const char *redis_pass;
-static unsigned int redis_port;
-/* More redis-server options for the next redis_start(), NULL-ended. */
-static const char *redis_extra[8];
-
-static inline void redis_start(void)
-{
-	char port[16], log[PATH_MAX + 16];
-	const char *argv[32];
-	int argc = 0, waited;
-	pid_t parent = getpid();
-
-	snprintf(port, sizeof(port), "%u", redis_port);
-	snprintf(log, sizeof(log), "%s/redis.log", dir);
-	argv[argc++] = REDIS_SERVER;
-	argv[argc++] = "--port";
-	argv[argc++] = port;
-	argv[argc++] = "--bind";
-	argv[argc++] = "127.0.0.1";
-	argv[argc++] = "--unixsocket";
-	argv[argc++] = sock;
-	argv[argc++] = "--unixsocketperm";
-	argv[argc++] = "700";
-	argv[argc++] = "--dir";
-	argv[argc++] = dir;
-	argv[argc++] = "--logfile";
-	argv[argc++] = log;
-	argv[argc++] = "--save";
-	argv[argc++] = "";
-	argv[argc++] = "--appendonly";
-	argv[argc++] = "no";
-	if (redis_pass != NULL) {
-		argv[argc++] = "--requirepass";
-		argv[argc++] = redis_pass;
-	}
-	for (size_t i = 0; redis_extra[i] != NULL; i++)
-		argv[argc++] = redis_extra[i];
-	argv[argc] = NULL;
-	redis_pid = fork();
-	ck_assert_int_ge(redis_pid, 0);
-	if (redis_pid == 0) {
-		int null_fd = open("/dev/null", O_RDWR);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		dup2(null_fd, 0);
-		dup2(null_fd, 1);
-		execv(REDIS_SERVER, (char *const *)argv);
-		_exit(127);
-	}
-	for (waited = 0; waited < 5000; waited += 10) {
-		redisContext *r = redisConnectUnix(sock);
-		bool up = r != NULL && r->err == 0;
-
-		redisFree(r);
-		if (up)
-			return;
-		usleep(10000);
-	}
-	ck_abort_msg("redis-server did not start (see %s)", log);
-}
-
-static inline void redis_kill(int sig)
-{
-	if (redis_pid <= 0)
-		return;
-	kill(redis_pid, sig);
-	if (sig == SIGKILL || sig == SIGTERM) {
-		waitpid(redis_pid, NULL, 0);
-		redis_pid = 0;
-	}
-}
-
-static inline int rm_entry(const char *path, const struct stat *st,
-			   int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static redisContext *raw;
-
-/* A command on a plain blocking connection, as redis-cli would. */
-static inline redisReply *raw_cmd(const char *fmt, ...)
-{
-	redisReply *reply;
-	va_list args;
-
-	if (raw == NULL) {
-		raw = redisConnectUnix(sock);
-		ck_assert(raw != NULL && raw->err == 0);
-		if (redis_pass != NULL)
-			freeReplyObject(redisCommand(raw, "AUTH %s", redis_pass));
-	}
-	va_start(args, fmt);
-	reply = redisvCommand(raw, fmt, args);
-	va_end(args);
-	ck_assert_ptr_nonnull(reply);
-	return reply;
-}
-
-static inline long long raw_int(const char *fmt, const char *arg)
-{
-	redisReply *r = raw_cmd(fmt, arg);
-	long long v;
-
-	ck_assert_int_eq(r->type, REDIS_REPLY_INTEGER);
-	v = r->integer;
-	freeReplyObject(r);
-	return v;
-}
-
-static inline void raw_close(void)
-{
-	redisFree(raw);
-	raw = NULL;
-}
 
 /* A mailbox with nothing in it. */
 static const struct cache_listing empty_listing = { 1, 1, NULL, 0 };
@@ -372,16 +248,10 @@ static inline void setup(void)
 {
 	struct timeval tv = { 0, 10000 };
 	char url[PATH_MAX + 16];
-	static unsigned int seq;
 
 	log_open(LOG_TARGET_STDERR, getenv("TEST_CACHE_VERBOSE") != NULL ?
 		 LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR, NULL, 0);
-	snprintf(dir, sizeof(dir), "%s/t%u.%ld", tmp_root, seq++, (long)getpid());
-	ck_assert_int_eq(mkdir(dir, 0700), 0);
-	snprintf(sock, sizeof(sock), "%s/redis.sock", dir);
-	redis_pass = NULL;
-	redis_port = 0;
-	memset(redis_extra, 0, sizeof(redis_extra));
+	redis_dir_new();
 	redis_start();
 	base = event_base_new();
 	tick = event_new(base, -1, EV_PERSIST, tick_cb, NULL);
@@ -400,23 +270,13 @@ static inline void teardown(void)
 	redis_kill(SIGKILL);
 }
 
-static inline void root_setup(void)
-{
-	ck_assert_ptr_nonnull(mkdtemp(tmp_root));
-}
-
-static inline void root_teardown(void)
-{
-	nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
 
 /* One test case with the fixture; tests may wait several seconds. */
 static inline TCase *cache_test_tcase(const char *name)
 {
 	TCase *tc = tcase_create(name);
 
-	tcase_add_unchecked_fixture(tc, root_setup, root_teardown);
+	tcase_add_unchecked_fixture(tc, redis_root_setup, redis_root_teardown);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 30);
 	return tc;

@@ -1,0 +1,485 @@
+/* POP3 login dialogues: USER/PASS and AUTH PLAIN against a scripted
+   upstream, what the upstream sees, the failures of each answer, and the
+   session left in AUTHORIZATION after them. */
+
+#include "pop3_fixture.h"
+
+/* ---- success ---- */
+
+START_TEST(user_pass_logs_in_upstream_and_lists)
+{
+	struct pop3_client *c;
+
+	upstream(up_three_logout);
+	c = pop3_connect(logs_in_three);
+	RUN_UNTIL(c->finished);
+	ck_assert_int_eq(fx_session()->state, POP3_STATE_TRANSACTION);
+	ck_assert(lock_held("default"));
+	client_script(c, quits);
+	DIALOGUE_DONE();
+	/* The lock is gone before the +OK, as another client of Redis (this
+	   raw connection, another gateway) sees it. */
+	ck_assert(!lock_held("default"));
+	ck_assert_ptr_null(strstr(fx_log(), "secret"));
+	ck_assert_ptr_null(strstr(fx_log(), ALICE_B64));
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=session_end user=" ALICE));
+}
+END_TEST
+
+/* Without AUTH=PLAIN: ID first (the server offers it), then LOGIN with
+   both credentials as literals. */
+START_TEST(login_with_literals_after_id)
+{
+	static const struct peer_step imap[] = {
+		SEND("* OK [CAPABILITY IMAP4rev1 ID] ready\r\n"),
+		EXPECT_PREFIX("p1 ID (\"name\" \"popgate\""),
+		EXPECT("p2 LOGIN {17}"),
+		SEND("* ID NIL\r\np1 OK ID completed\r\n+ go ahead\r\n"),
+		EXPECT_BYTES(ALICE),
+		EXPECT(" {6}"),
+		SEND("+ go ahead\r\n"),
+		EXPECT_BYTES("secret"),
+		EXPECT(""),
+		SEND("p2 OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
+		UP_SELECT("0"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("+OK Logged in, 0 messages (0 octets)"),
+		SAY("STAT"),
+		HEAR("+OK 0 0"),
+		SAY("LIST"),
+		HEAR("+OK 0 messages (0 octets)"),
+		HEAR("."),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+START_TEST(auth_plain_with_initial_response)
+{
+	static const struct client_step pop3[] = {
+		GREETING,
+		SAY("AUTH PLAIN " ALICE_B64),
+		LOGGED_IN_THREE,
+		CLIENT_END,
+	};
+
+	upstream(up_three);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_int_eq(fx_session()->state, POP3_STATE_TRANSACTION);
+}
+END_TEST
+
+START_TEST(auth_plain_after_continuation)
+{
+	/* An authzid equal to the authcid is the same user. */
+	static const struct client_step pop3[] = {
+		GREETING,
+		SAY("AUTH PLAIN"),
+		HEAR("+ "),
+		SAY("YWxpY2VAZXhhbXBsZS5jb20AYWxpY2VAZXhhbXBsZS5jb20Ac2VjcmV0"),
+		LOGGED_IN_THREE,
+		CLIENT_END,
+	};
+
+	upstream(up_three);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+START_TEST(auth_plain_cancelled_stays_in_authorization)
+{
+	static const struct client_step pop3[] = {
+		GREETING,
+		SAY("AUTH PLAIN"),
+		HEAR("+ "),
+		SAY("*"),
+		HEAR("-ERR Authentication cancelled"),
+		SAY("STAT"),
+		HEAR("-ERR Command not valid in this state"),
+		CLIENT_END,
+	};
+
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_uint_eq(fx.up_conns, 0);
+}
+END_TEST
+
+/* \Deleted upstream: on its way out, not in the maildrop. */
+START_TEST(deleted_flag_is_not_listed)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		UP_SELECT("3"),
+		UP_LIST("* 1 FETCH (UID 3 RFC822.SIZE 120 FLAGS (\\Seen \\Deleted))\r\n"
+			"* 2 FETCH (FLAGS () UID 5 RFC822.SIZE 250)\r\n"
+			"* 3 FETCH (UID 9 RFC822.SIZE 1000 FLAGS (\\Deleted))\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("+OK Logged in, 1 messages (250 octets)"),
+		SAY("LIST"),
+		HEAR("+OK 1 messages (250 octets)"),
+		HEAR_BYTES("1 250\r\n.\r\n"),
+		SAY("UIDL"),
+		HEAR("+OK Unique-ID listing follows"),
+		HEAR_BYTES("1 0000000500000007\r\n.\r\n"),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+/* ---- failures: the session stays in AUTHORIZATION ---- */
+
+START_TEST(rejected_password_is_auth_error_after_the_delay)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		EXPECT("* AUTHENTICATE PLAIN " ALICE_B64),
+		SEND("$ NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("-ERR [AUTH] Authentication failed"),
+		/* RFC 1939: after a failed PASS, USER again. */
+		SAY("PASS secret"),
+		HEAR("-ERR USER first"),
+		SAY("STAT"),
+		HEAR("-ERR Command not valid in this state"),
+		CLIENT_END,
+	};
+	struct imap_peer *p = upstream(imap);
+	struct pop3_client *c = pop3_connect(pop3);
+	long long started;
+
+	RUN_UNTIL(p->finished);
+	started = peer_now_ms();
+	RUN_UNTIL(c->step >= 5);
+	/* Counted from the NO: the reply waited for the failure delay. */
+	ck_assert_int_ge(peer_now_ms() - started, FX_AUTH_DELAY_MS - 5);
+	DIALOGUE_DONE();
+	ck_assert_int_eq(fx_session()->state, POP3_STATE_AUTHORIZATION);
+	ck_assert_ptr_null(fx_session()->imap);
+	ck_assert_ptr_null(fx_session()->drop);
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=login_failed user=" ALICE));
+	ck_assert_int_eq(raw_int("DBSIZE%s", ""), 0);
+}
+END_TEST
+
+/* A code saying it is not the password's fault: no [AUTH]. */
+START_TEST(login_unavailable_is_temporary)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		EXPECT("* AUTHENTICATE PLAIN " ALICE_B64),
+		SEND("$ NO [UNAVAILABLE] Backend down\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("-ERR [SYS/TEMP] Upstream cannot log in now"),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+START_TEST(select_refused_is_permanent)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		EXPECT("* SELECT \"INBOX\""),
+		SEND("$ NO [NONEXISTENT] No such mailbox\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("-ERR [SYS/PERM] Cannot open the mailbox"),
+		SAY("LIST"),
+		HEAR("-ERR Command not valid in this state"),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_int_eq(fx_session()->state, POP3_STATE_AUTHORIZATION);
+	ck_assert_int_eq(raw_int("DBSIZE%s", ""), 0);
+}
+END_TEST
+
+/* A listing is complete or the login fails: a malformed FETCH in the
+   middle fails it all, and the next login lists everything. */
+START_TEST(malformed_listing_fails_the_login_whole)
+{
+	static const struct peer_step bad[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		UP_SELECT("3"),
+		UP_LIST("* 1 FETCH (UID 3 RFC822.SIZE 120 FLAGS ())\r\n"
+			"* 2 FETCH (UID 5 FLAGS ())\r\n"
+			"* 3 FETCH (UID 9 RFC822.SIZE 1000 FLAGS ())\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("-ERR [SYS/TEMP] Cannot list the mailbox"),
+		SAY("STAT"),
+		HEAR("-ERR Command not valid in this state"),
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("STAT"),
+		HEAR("+OK 3 1370"),
+		CLIENT_END,
+	};
+
+	upstream(bad);
+	upstream(up_three);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=upstream_bad_fetch"));
+}
+END_TEST
+
+/* With a default upstream, a name without domain goes there as it is. */
+START_TEST(bare_user_name_goes_to_the_default_upstream)
+{
+	static const struct client_step pop3[] = {
+		GREETING,
+		SAY("USER alice"),
+		HEAR("+OK"),
+		SAY("PASS secret"),
+		HEAR("+OK Logged in, 0 messages (0 octets)"),
+		CLIENT_END,
+	};
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		EXPECT("* AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA=="),
+		SEND("$ OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
+		UP_SELECT("0"),
+		END_SCRIPT,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+/* A retry after a rejected password waits out the failure delay before
+   it even connects; a success then clears the failures. */
+START_TEST(retry_after_rejection_is_held_then_works)
+{
+	static const struct peer_step rejected[] = {
+		UP_GREETING,
+		EXPECT("* AUTHENTICATE PLAIN " ALICE_B64),
+		SEND("$ NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("-ERR [AUTH] Authentication failed"),
+		CLIENT_END,
+	};
+	static const struct client_step again[] = {
+		USER_PASS,
+		LOGGED_IN_THREE,
+		CLIENT_END,
+	};
+	struct pop3_client *c;
+	long long started;
+
+	upstream(rejected);
+	upstream(up_three);
+	c = pop3_connect(pop3);
+	RUN_UNTIL(c->finished);
+	started = peer_now_ms();
+	client_script(c, again);
+	RUN_UNTIL(fx.up_conns == 2);
+	ck_assert_int_ge(peer_now_ms() - started, FX_AUTH_DELAY_MS - 5);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+/* RFC 2449 LOGIN-DELAY: checked once the password is known good. */
+START_TEST(login_delay_refuses_a_second_login_too_soon)
+{
+	static const struct peer_step second[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("QUIT"),
+		BYE,
+		CLIENT_END,
+	};
+	static const struct client_step again[] = {
+		GREETING,
+		SAY("CAPA"),
+		HEAR("+OK Capability list follows"),
+		HEAR("TOP"),
+		HEAR("UIDL"),
+		HEAR("USER"),
+		HEAR("SASL PLAIN"),
+		HEAR("EXPIRE NEVER"),
+		HEAR("LOGIN-DELAY 60"),
+		HEAR("RESP-CODES"),
+		HEAR("AUTH-RESP-CODE"),
+		HEAR("PIPELINING"),
+		HEAR_PREFIX("IMPLEMENTATION "),
+		HEAR("."),
+		USER_PASS,
+		HEAR_PREFIX("-ERR [LOGIN-DELAY] Logged in less than 60 seconds ago: try again in "),
+		CLIENT_END,
+	};
+
+	fx_conf()->login_delay_secs = 60;
+	upstream(up_three_logout);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	upstream(second);
+	pop3_connect(again);
+	DIALOGUE_DONE();
+	RUN_UNTIL(!lock_held("default"));
+}
+END_TEST
+
+/* new_device_sees = new: a device seen for the first time starts at the
+   mailbox's UIDNEXT; what arrives after is listed. */
+START_TEST(new_device_sees_only_new_mail)
+{
+	static const struct peer_step later[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		EXPECT("* SELECT \"INBOX\""),
+		SEND("* 4 EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n"
+		     "* OK [UIDNEXT 26] Predicted next UID\r\n$ OK [READ-WRITE] Selected\r\n"),
+		UP_LIST("* 1 FETCH (UID 3 RFC822.SIZE 120 FLAGS (\\Seen))\r\n"
+			"* 2 FETCH (UID 5 RFC822.SIZE 250 FLAGS ())\r\n"
+			"* 3 FETCH (UID 9 RFC822.SIZE 1000 FLAGS ())\r\n"
+			"* 4 FETCH (UID 25 RFC822.SIZE 77 FLAGS ())\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("+OK Logged in, 0 messages (0 octets)"),
+		SAY("QUIT"),
+		BYE,
+		CLIENT_END,
+	};
+	static const struct client_step again[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("+OK Logged in, 1 messages (77 octets)"),
+		SAY("UIDL"),
+		HEAR("+OK Unique-ID listing follows"),
+		HEAR_BYTES("1 0000001900000007\r\n.\r\n"),
+		CLIENT_END,
+	};
+
+	fx_conf()->new_device_sees = CONF_NEW_DEVICE_NEW;
+	upstream(up_three_logout);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	RUN_UNTIL(!lock_held("default"));
+	upstream(later);
+	pop3_connect(again);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+/* ---- exclusive access per device ---- */
+
+START_TEST(second_session_of_the_device_is_in_use)
+{
+	static const struct client_step again[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("-ERR [IN-USE] This device already has a session open"),
+		SAY("USER " ALICE "#phone"),
+		HEAR("+OK"),
+		SAY("PASS secret"),
+		LOGGED_IN_THREE,
+		CLIENT_END,
+	};
+	static const struct client_step quit[] = {
+		SAY("STAT"),
+		HEAR("+OK 3 1370"),
+		SAY("QUIT"),
+		BYE,
+		CLIENT_END,
+	};
+	struct pop3_client *c1;
+
+	upstream(up_three_logout);
+	c1 = pop3_connect(logs_in_three);
+	RUN_UNTIL(c1->finished);
+	upstream(up_three);
+	upstream(up_three);
+	pop3_connect(again);
+	RUN_UNTIL(fx.clients[1].finished);
+	ck_assert(lock_held("default"));
+	ck_assert(lock_held("phone"));
+	/* The first session is untouched by the refusal. */
+	client_script(c1, quit);
+	DIALOGUE_DONE();
+	RUN_UNTIL(!lock_held("default"));
+	ck_assert(lock_held("phone"));
+}
+END_TEST
+
+int main(void)
+{
+	Suite *s = suite_create("pop3_login");
+	TCase *tc = fx_tcase("login");
+
+	tcase_add_test(tc, user_pass_logs_in_upstream_and_lists);
+	tcase_add_test(tc, login_with_literals_after_id);
+	tcase_add_test(tc, auth_plain_with_initial_response);
+	tcase_add_test(tc, auth_plain_after_continuation);
+	tcase_add_test(tc, auth_plain_cancelled_stays_in_authorization);
+	tcase_add_test(tc, deleted_flag_is_not_listed);
+	tcase_add_test(tc, rejected_password_is_auth_error_after_the_delay);
+	tcase_add_test(tc, login_unavailable_is_temporary);
+	tcase_add_test(tc, select_refused_is_permanent);
+	tcase_add_test(tc, malformed_listing_fails_the_login_whole);
+	tcase_add_test(tc, bare_user_name_goes_to_the_default_upstream);
+	tcase_add_test(tc, retry_after_rejection_is_held_then_works);
+	tcase_add_test(tc, login_delay_refuses_a_second_login_too_soon);
+	tcase_add_test(tc, new_device_sees_only_new_mail);
+	tcase_add_test(tc, second_session_of_the_device_is_in_use);
+	suite_add_tcase(s, tc);
+	return fx_run(s);
+}
