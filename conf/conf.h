@@ -90,6 +90,7 @@ struct conf {
 	unsigned int max_connections;
 	unsigned int max_bad_commands;     /* then disconnect */
 	unsigned int max_unauthenticated;  /* connections not logged in yet */
+	unsigned int max_listing_mib;      /* all sessions' message tables */
 	unsigned int max_connections_per_ip; /* 0: no limit */
 	unsigned int auth_fail_delay_ms;   /* first failure */
 	unsigned int auth_fail_delay_max_ms; /* doubling stops */
@@ -119,6 +120,7 @@ struct conf {
 	char *cache_redis_server;
 	unsigned int cache_timeout_ms;
 	unsigned int lock_ttl_secs;        /* device lock expiry */
+	unsigned int cache_max_memory_mib; /* the managed redis-server's maxmemory */
 
 	/* [policy] */
 	char device_separator;

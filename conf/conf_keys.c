@@ -369,6 +369,8 @@ const struct conf_key conf_keys[] = {
 	  .min = "1", .max = "1000000" },
 	{ "server", "max_unauthenticated", conf_set_uint, C(max_unauthenticated),
 	  .def = "200", .min = "1", .max = "1000000" },
+	{ "server", "max_listing_memory", conf_set_mib, C(max_listing_mib), .def = "512m",
+	  .min = "16m", .max = "64g" },
 	{ "server", "max_bad_commands", conf_set_uint, C(max_bad_commands), .def = "10",
 	  .min = "1", .max = "1000" },
 	{ "server", "max_connections_per_ip", conf_set_uint, C(max_connections_per_ip),
@@ -428,6 +430,8 @@ const struct conf_key conf_keys[] = {
 	  .min = "10ms", .max = "60s" },
 	{ "cache", "lock_ttl", conf_set_secs, C(lock_ttl_secs), .def = "2m",
 	  .min = "3s", .max = "1h" },
+	{ "cache", "max_memory", conf_set_mib, C(cache_max_memory_mib), .def = "256m",
+	  .min = "16m", .max = "64g" },
 
 	{ "policy", "device_separator", conf_set_char, C(device_separator), .def = "#",
 	  .names = conf_separator_names },

@@ -82,6 +82,12 @@ int conf_set_msecs(const struct conf_key *key, void *base, const char *value,
 	return conf_set_number(key, base, value, conf_parse_msecs, error_r);
 }
 
+int conf_set_mib(const struct conf_key *key, void *base, const char *value,
+		 const char **error_r)
+{
+	return conf_set_number(key, base, value, conf_parse_mib, error_r);
+}
+
 /* A length bound of a string row: a plain number. */
 static size_t conf_length_bound(const char *text, size_t unset)
 {

@@ -26,6 +26,11 @@ static const struct conf_unit conf_msecs_units[] = {
 	{ NULL, 0 },
 };
 
+static const struct conf_unit conf_mib_units[] = {
+	{ "", 1 }, { "m", 1 }, { "M", 1 }, { "g", 1024 }, { "G", 1024 },
+	{ NULL, 0 },
+};
+
 static bool conf_is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -152,6 +157,18 @@ int conf_parse_msecs(const char *s, unsigned int max_ms,
 			      &v, error_r) < 0)
 		return -1;
 	*ms_r = (unsigned int)v;
+	return 0;
+}
+
+int conf_parse_mib(const char *s, unsigned int max_mib, unsigned int *mib_r,
+		   const char **error_r)
+{
+	uint64_t v;
+
+	if (conf_parse_scaled(s, conf_mib_units, "unknown unit (use m or g)", max_mib, &v,
+			      error_r) < 0)
+		return -1;
+	*mib_r = (unsigned int)v;
 	return 0;
 }
 

@@ -28,6 +28,10 @@ int conf_parse_duration(const char *s, unsigned int max_secs,
 			unsigned int *secs_r, const char **error_r);
 
 /* Duration in milliseconds: "250ms", "1s", "1500" (plain = ms). */
+/* A size in mebibytes: "512", "512m", "2g" (m = MiB, g = GiB). */
+int conf_parse_mib(const char *s, unsigned int max_mib, unsigned int *mib_r,
+		   const char **error_r);
+
 int conf_parse_msecs(const char *s, unsigned int max_ms,
 		     unsigned int *ms_r, const char **error_r);
 

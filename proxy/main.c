@@ -230,6 +230,7 @@ static struct cache_settings cache_settings_of(const struct conf *conf,
 		.state_dir = conf->cache_state_dir,
 		.redis_server = conf->cache_redis_server,
 		.timeout_ms = conf->cache_timeout_ms,
+		.max_memory = (uint64_t)conf->cache_max_memory_mib << 20,
 		.dns = dns,
 		.hooks = { .log = cache_log_hook, .request_failed = cache_failed_hook },
 	};

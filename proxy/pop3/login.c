@@ -14,17 +14,22 @@
 #include "device.h"
 #include "imap_client.h"
 #include "imap_cmd.h"
-#include "imap_fp.h"
 #include "imap_login.h"
 #include "imap_mailbox.h"
 #include "limits_table.h"
 #include "log.h"
 #include "maildrop.h"
 #include "metrics.h"
+#include "remap.h"
 #include "session.h"
 #include "settings.h"
 #include "text.h"
 #include "version.h"
+
+/* Logins that may re-map a recreated mailbox at the same time: each
+   fingerprints every message, so a mass migration upstream must not make
+   every login do it at once. */
+#define POP3_MAX_REMAPS 2
 
 enum login_step {
 	LOGIN_ROUTE,
@@ -84,11 +89,10 @@ struct pop3_login {
 	struct pop3_maildrop *drop;
 	struct pop3_device *dev;
 	uint32_t remap_from;         /* UIDVALIDITY being re-mapped from */
-	uint32_t *fp_uids;           /* the re-map: every message's UID, */
-	struct imap_fp_op fp;        /* their fingerprints, */
-	struct cache_remap_msg *remap;
-	char (*remap_fp)[IMAP_FP_HEX + 1];
-	size_t remap_n;
+	struct pop3_remap *remap;    /* the re-map in progress */
+	bool remapping;              /* counted in srv->remaps */
+	uint64_t reserved_drop;      /* memory reserved: the message table, */
+	uint64_t reserved_remap;     /* and the re-map */
 };
 
 static void login_step_select(struct pop3_login *l);
@@ -115,14 +119,13 @@ static void login_clear_password(struct pop3_login *l)
 
 static void login_free_remap(struct pop3_login *l)
 {
-	imap_fp_op_clear(&l->fp);
-	free(l->fp_uids);
-	l->fp_uids = NULL;
-	free(l->remap);
-	l->remap = NULL;
-	free(l->remap_fp);
-	l->remap_fp = NULL;
-	l->remap_n = 0;
+	pop3_remap_free(&l->remap);
+	if (l->remapping) {
+		l->remapping = false;
+		l->s->srv->remaps--;
+	}
+	pop3_session_unreserve(l->s, l->reserved_remap);
+	l->reserved_remap = 0;
 }
 
 static void login_free(struct pop3_session *s, void *ctx)
@@ -131,9 +134,10 @@ static void login_free(struct pop3_session *s, void *ctx)
 
 	login_clear_password(l);
 	pop3_session_retire_imap(s, &l->imap);
+	login_free_remap(l);
 	pop3_device_free(&l->dev);
 	pop3_maildrop_free(&l->drop);
-	login_free_remap(l);
+	pop3_session_unreserve(s, l->reserved_drop);
 	free(l->account);
 	free(l);
 }
@@ -204,9 +208,11 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 
 	login_clear_password(l);
 	pop3_session_retire_imap(s, &l->imap);
+	login_free_remap(l);
 	pop3_device_free(&l->dev);
 	pop3_maildrop_free(&l->drop);
-	login_free_remap(l);
+	pop3_session_unreserve(s, l->reserved_drop);
+	l->reserved_drop = 0;
 	if (result != METRICS_LOGIN_COUNT)
 		metrics_login(s->route != NULL ? s->route->name : "none", result);
 	if (auth) {
@@ -259,6 +265,7 @@ static void login_finish(struct pop3_login *l)
 	l->dev = NULL;
 	s->drop = l->drop;
 	l->drop = NULL;
+	l->reserved_drop = 0;        /* the session's now, until its end */
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
 	metrics_login(s->route->name, METRICS_LOGIN_OK);
 	login_user_key(l, user, sizeof(user));
@@ -278,96 +285,71 @@ static void login_finish(struct pop3_login *l)
 
 /* ---- remap: the mailbox was recreated ---- */
 
-static void login_remapped(void *ctx, enum cache_status st)
+static void login_remapped(void *ctx, enum pop3_remap_result result, enum cache_status st)
 {
 	struct pop3_login *l = ctx;
 
 	login_free_remap(l);
-	/* CONFLICT: another session re-mapped first. Either way the view is
-	   read again; it must now match. */
-	if (st != CACHE_OK && st != CACHE_CONFLICT) {
-		log_warn("%s event=remap_failed status=%s", l->s->log_id, cache_status_name(st));
-		login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY, st == CACHE_ERROR ?
-			   "-ERR [SYS/PERM] Device state could not follow the recreated mailbox" :
-			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
+	switch (result) {
+	case POP3_REMAP_OK:
+		log_info("%s event=remapped from_uidvalidity=%u to_uidvalidity=%u status=%s",
+			 l->s->log_id, l->remap_from, l->drop->uidvalidity, cache_status_name(st));
+		login_step_view(l);
 		return;
-	}
-	log_info("%s event=remapped from_uidvalidity=%u to_uidvalidity=%u status=%s",
-		 l->s->log_id, l->remap_from, l->drop->uidvalidity, cache_status_name(st));
-	login_step_view(l);
-}
-
-static void login_remap_message(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
-{
-	struct pop3_login *l = ctx;
-	size_t i = l->remap_n;
-
-	/* The op reports each listed UID at most once. */
-	l->remap[i].uid = uid;
-	l->remap[i].internaldate = internaldate > 0 ? (uint64_t)internaldate : 0;
-	/* A message with no identifying header matches nothing. */
-	if (fp[0] != '\0')
-		snprintf(l->remap_fp[i], sizeof(l->remap_fp[i]), "%s", fp);
-	else
-		snprintf(l->remap_fp[i], sizeof(l->remap_fp[i]), "none:%u", uid);
-	l->remap[i].fingerprint = l->remap_fp[i];
-	l->remap_n++;
-}
-
-static int login_remap_cmp(const void *a, const void *b)
-{
-	const struct cache_remap_msg *x = a, *y = b;
-
-	return x->uid < y->uid ? -1 : x->uid > y->uid;
-}
-
-static void login_remap_fps(void *ctx, bool ok)
-{
-	struct pop3_login *l = ctx;
-	struct pop3_maildrop *d = l->drop;
-
-	if (!ok) {
+	case POP3_REMAP_UPSTREAM:
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Upstream failed while following the recreated mailbox");
 		return;
+	case POP3_REMAP_MEMORY:
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+		return;
+	case POP3_REMAP_STORE_TEMP:
+	case POP3_REMAP_STORE_PERM:
+		break;
 	}
-	/* The server answers in UID order for a UID range, but nothing
-	   requires it; the fingerprint strings stay where they are. */
-	qsort(l->remap, l->remap_n, sizeof(*l->remap), login_remap_cmp);
-	if (pop3_device_remap(l->dev, l->remap_from, d->uidvalidity, d->uidnext, l->remap,
-			      l->remap_n, login_remapped, l) < 0)
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+	log_warn("%s event=remap_failed status=%s", l->s->log_id, cache_status_name(st));
+	login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY,
+		   result == POP3_REMAP_STORE_PERM ?
+		   "-ERR [SYS/PERM] Device state could not follow the recreated mailbox" :
+		   "-ERR [SYS/TEMP] Device state unavailable, try again later");
 }
 
-static const struct imap_fp_handlers login_fp_handlers = {
-	.message = login_remap_message,
-	.done = login_remap_fps,
-};
-
-/* Fingerprints of every message of the recreated mailbox, then one atomic
-   re-map of every device's state onto the new UIDs. */
+/* Fingerprints of every message of the recreated mailbox (also those
+   flagged \Deleted: a device may have hidden them), then one atomic
+   re-map of every device's state onto the new UIDs. Bounded: at most
+   POP3_MAX_REMAPS at once, and within max_listing_memory. */
 static void login_step_remap(struct pop3_login *l, uint32_t stored_uidvalidity)
 {
+	struct pop3_session *s = l->s;
 	struct pop3_maildrop *d = l->drop;
-	size_t n = d->count;
+	size_t need = pop3_remap_bytes(d->exists_count);
 
 	login_set_step(l, LOGIN_REMAP);
 	l->remap_from = stored_uidvalidity;
-	l->fp_uids = malloc((n + 1) * sizeof(*l->fp_uids));
-	l->remap = calloc(n + 1, sizeof(*l->remap));
-	l->remap_fp = calloc(n + 1, sizeof(*l->remap_fp));
-	if (l->fp_uids == NULL || l->remap == NULL || l->remap_fp == NULL) {
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+	if (s->srv->remaps >= POP3_MAX_REMAPS) {
+		log_warn("%s event=remap_deferred remaps=%u", s->log_id, s->srv->remaps);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Busy following recreated mailboxes, try again in a "
+			   "minute");
 		return;
 	}
-	for (size_t i = 0; i < n; i++)
-		l->fp_uids[i] = d->msgs[i].uid;
-	if (n == 0) {
-		login_remap_fps(l, true);
+	if (!pop3_session_reserve(s, need)) {
+		log_warn("%s event=listing_memory_full need=%zu budget_mib=%u", s->log_id, need,
+			 s->conf->max_listing_mib);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
 		return;
 	}
-	if (imap_fp_fetch(&l->fp, l->imap, l->fp_uids, n, &login_fp_handlers, l) < 0)
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+	l->reserved_remap = need;
+	s->srv->remaps++;
+	l->remapping = true;
+	l->remap = pop3_remap_start(l->imap, l->dev, d->exists, d->exists_count,
+				    stored_uidvalidity, d->uidvalidity, d->uidnext,
+				    login_remapped, l);
+	if (l->remap == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
 }
 
 /* ---- view ---- */
@@ -510,6 +492,16 @@ static void login_step_list(struct pop3_login *l, const struct imap_selected *in
 			 info->exists, POP3_MAX_MESSAGES);
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/PERM] Mailbox has too many messages for POP3");
+		return;
+	}
+	/* The table and the list of every UID, within max_listing_memory. */
+	l->reserved_drop = (uint64_t)info->exists * (sizeof(struct pop3_msg) + sizeof(uint32_t));
+	if (!pop3_session_reserve(l->s, l->reserved_drop)) {
+		log_warn("%s event=listing_memory_full exists=%u budget_mib=%u", l->s->log_id,
+			 info->exists, l->s->conf->max_listing_mib);
+		l->reserved_drop = 0;
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
 		return;
 	}
 	l->drop = pop3_maildrop_new(info->uidvalidity, info->uidnext, info->exists);

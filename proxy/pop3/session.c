@@ -215,6 +215,7 @@ static void pop3_session_free(struct pop3_session *s)
 	if (s->conn_counted)
 		limits_conn_close(s->srv->limits, s->addr_key);
 	pop3_session_unauth_done(s);
+	pop3_session_unreserve(s, s->reserved);
 	imap_client_free(&s->imap);
 	imap_client_free(&s->retired);
 	pop3_device_free(&s->dev);
@@ -538,6 +539,25 @@ int pop3_session_set_user(struct pop3_session *s, const char *user, size_t len)
 	/* A user name can hold CR, LF or spaces: never raw in a log line. */
 	text_escape(user, len, s->user_log, sizeof(s->user_log));
 	return 0;
+}
+
+bool pop3_session_reserve(struct pop3_session *s, uint64_t bytes)
+{
+	uint64_t budget = (uint64_t)s->conf->max_listing_mib << 20;
+
+	if (s->srv->listing_bytes + bytes > budget)
+		return false;
+	s->srv->listing_bytes += bytes;
+	s->reserved += bytes;
+	return true;
+}
+
+void pop3_session_unreserve(struct pop3_session *s, uint64_t bytes)
+{
+	if (bytes > s->reserved)
+		bytes = s->reserved;
+	s->reserved -= bytes;
+	s->srv->listing_bytes -= bytes;
 }
 
 bool pop3_plaintext_allowed(const struct pop3_session *s)

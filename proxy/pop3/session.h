@@ -56,6 +56,9 @@ struct pop3_server {
 	struct limits *limits;                /* per-IP and auth failure records */
 	unsigned int sessions;                /* open now */
 	unsigned int unauthenticated;         /* of them, not logged in yet */
+	uint64_t listing_bytes;               /* reserved by message tables and
+						 re-maps (max_listing_memory) */
+	unsigned int remaps;                  /* logins re-mapping now */
 	uint64_t sessions_total;
 	LIST_HEAD(, pop3_session) list;
 	bool stopping;
@@ -115,6 +118,7 @@ struct pop3_session {
 	uint16_t local_port;
 	bool conn_counted;          /* counted in the per-address limit */
 	bool unauth_counted;        /* counted in srv->unauthenticated */
+	uint64_t reserved;          /* of srv->listing_bytes, this session's */
 	bool client_tls;            /* TLS with the client (POP3S or STLS) */
 	bool client_local;          /* address in local_networks */
 
@@ -208,6 +212,12 @@ int pop3_session_set_user(struct pop3_session *s, const char *user, size_t len);
 /* An IMAP client that is of no more use: closed now, freed from the loop
    (it may be the one whose callback is running). *c is set to NULL. */
 void pop3_session_retire_imap(struct pop3_session *s, struct imap_client **c);
+
+/* Memory for message tables and re-maps, out of max_listing_memory for
+   all sessions together: true and reserved, or false (nothing reserved)
+   when it would pass the budget. What a session holds goes at its end. */
+bool pop3_session_reserve(struct pop3_session *s, uint64_t bytes);
+void pop3_session_unreserve(struct pop3_session *s, uint64_t bytes);
 
 /* Whether USER/PASS and AUTH PLAIN may be used on this connection. */
 bool pop3_plaintext_allowed(const struct pop3_session *s);

@@ -13,6 +13,7 @@ static const char *const all_keys[][2] = {
 	{ "server", "login_timeout" },
 	{ "server", "max_connections" },
 	{ "server", "max_unauthenticated" },
+	{ "server", "max_listing_memory" },
 	{ "server", "max_bad_commands" },
 	{ "server", "auth_fail_delay" },
 	{ "server", "greeting" },
@@ -36,6 +37,7 @@ static const char *const all_keys[][2] = {
 	{ "cache", "redis_server" },
 	{ "cache", "timeout" },
 	{ "cache", "lock_ttl" },
+	{ "cache", "max_memory" },
 	{ "policy", "device_separator" },
 	{ "policy", "delete_action" },
 	{ "policy", "mark_seen_on_retr" },
@@ -346,11 +348,11 @@ END_TEST
 START_TEST(listed_keys_known)
 {
 	static const char *const values[N(all_keys)] = {
-		"127.0.0.1:1", "1m", "30s", "1", "5", "1", "0", "hi", "h", "1", "none",
+		"127.0.0.1:1", "1m", "30s", "1", "5", "64m", "1", "0", "hi", "h", "1", "none",
 		"yes", "", "1s", "INBOX", "stderr", "info", "x",
 		"always", "10.0.0.0/8 ::1", "", "",
 		"unix:/run/redis.sock", "pw", "/tmp/x", "/usr/bin/redis-server", "250ms",
-		"30s", "+", "trash", "no", "new", "Deleted",
+		"30s", "1g", "+", "trash", "no", "new", "Deleted",
 		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
 		"", "", "127.0.0.1:9110",
 	};

@@ -460,6 +460,52 @@ START_TEST(second_session_of_the_device_is_in_use)
 }
 END_TEST
 
+/* A listing that would pass max_listing_memory (16m here; 2,000,000
+   messages take about 40 MB) fails the login before anything is fetched,
+   and what it would have reserved is not kept. */
+START_TEST(listing_beyond_the_memory_budget_is_refused)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		UP_SELECT("2000000"),
+		QUIET(100),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("-ERR [SYS/TEMP] The gateway is too busy, try again later"),
+		CLIENT_END,
+	};
+
+	fx_conf()->max_listing_mib = 16;
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=listing_memory_full"));
+	ck_assert_uint_eq(fx.srv.listing_bytes, 0);
+	ck_assert(!lock_held("default"));
+}
+END_TEST
+
+/* A logged-in session holds its table's share of the budget; it goes
+   when the session ends. */
+START_TEST(session_holds_its_listing_memory_until_it_ends)
+{
+	struct pop3_client *c;
+
+	upstream(up_three_logout);
+	c = pop3_connect(logs_in_three);
+	RUN_UNTIL(c->finished);
+	ck_assert_uint_eq(fx.srv.listing_bytes, 3 * (16 + 4));
+	client_script(c, quits);
+	DIALOGUE_DONE();
+	RUN_UNTIL(fx.srv.sessions == 0);
+	ck_assert_uint_eq(fx.srv.listing_bytes, 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pop3_login");
@@ -480,6 +526,8 @@ int main(void)
 	tcase_add_test(tc, login_delay_refuses_a_second_login_too_soon);
 	tcase_add_test(tc, new_device_sees_only_new_mail);
 	tcase_add_test(tc, second_session_of_the_device_is_in_use);
+	tcase_add_test(tc, listing_beyond_the_memory_budget_is_refused);
+	tcase_add_test(tc, session_holds_its_listing_memory_until_it_ends);
 	suite_add_tcase(s, tc);
 	return fx_run(s);
 }
