@@ -144,6 +144,10 @@ int imap_body_fetch(struct imap_body_op *op, struct imap_client *c,
 					"UID FETCH %u BODY.PEEK[]" : "UID FETCH %u BODY[]",
 					req->uid);
 	case IMAP_BODY_HEADER:
+		if (req->with_size)
+			return imap_client_cmdf(c, &imap_body_handlers, op,
+						"UID FETCH %u (RFC822.SIZE BODY.PEEK[HEADER])",
+						req->uid);
 		return imap_client_cmdf(c, &imap_body_handlers, op,
 					"UID FETCH %u BODY.PEEK[HEADER]", req->uid);
 	case IMAP_BODY_TEXT:

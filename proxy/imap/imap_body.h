@@ -28,7 +28,7 @@ struct imap_body_request {
 	enum imap_body_part part;
 	bool peek;         /* BODY.PEEK: leave \Seen alone (WHOLE only; HEADER
 			      and TEXT are always fetched with PEEK) */
-	bool with_size;    /* WHOLE: ask for RFC822.SIZE in the same response */
+	bool with_size;    /* WHOLE, HEADER: ask for RFC822.SIZE in the same response */
 	uint64_t offset;   /* TEXT: range start */
 	uint32_t length;   /* TEXT: range length */
 };

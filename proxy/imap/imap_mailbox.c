@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "imap_resp.h"
+#include "num.h"
 
 static void imap_select_untagged(void *ctx, const struct imap_resp *resp)
 {
@@ -80,6 +81,68 @@ static const struct imap_cmd_handlers imap_list_handlers = {
 	.untagged = imap_list_untagged,
 	.done = imap_list_done,
 };
+
+static void imap_noop_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_exists_op *op = ctx;
+
+	if (reply->result != IMAP_REPLY_OK)
+		op->failed = true;
+	/* The SEARCH could not be queued behind it: this is the end. */
+	if (!op->search_queued)
+		op->cb(op->ctx, IMAP_EXISTS_FAILED);
+}
+
+static const struct imap_cmd_handlers imap_noop_handlers = {
+	.done = imap_noop_done,
+};
+
+/* "* SEARCH 3 5": whether op->uid is among the numbers. */
+static void imap_search_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_exists_op *op = ctx;
+	size_t pos = 0;
+
+	if (!imap_resp_keyword_is(resp, "SEARCH"))
+		return;
+	while (pos < resp->rest_len) {
+		uint64_t n;
+
+		if (resp->rest[pos] == ' ') {
+			pos++;
+			continue;
+		}
+		if (num_scan_u64(resp->rest, resp->rest_len, &pos, UINT32_MAX, &n) != NUM_OK)
+			return;
+		if (n == op->uid)
+			op->found = true;
+	}
+}
+
+static void imap_search_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_exists_op *op = ctx;
+
+	op->cb(op->ctx, op->failed || reply->result != IMAP_REPLY_OK ? IMAP_EXISTS_FAILED :
+	       op->found ? IMAP_EXISTS_YES : IMAP_EXISTS_NO);
+}
+
+static const struct imap_cmd_handlers imap_search_handlers = {
+	.untagged = imap_search_untagged,
+	.done = imap_search_done,
+};
+
+int imap_uid_exists(struct imap_exists_op *op, struct imap_client *c, uint32_t uid,
+		    imap_exists_cb *cb, void *ctx)
+{
+	*op = (struct imap_exists_op){ .uid = uid, .cb = cb, .ctx = ctx };
+	if (imap_client_command(c, "NOOP", &imap_noop_handlers, op) < 0)
+		return -1;
+	/* Queued behind the NOOP: its done runs last, and reports. */
+	op->search_queued = imap_client_cmdf(c, &imap_search_handlers, op,
+					     "UID SEARCH UID %u", uid) == 0;
+	return 0;
+}
 
 int imap_list_messages(struct imap_list_op *op, struct imap_client *c,
 		       const struct imap_list_handlers *h, void *ctx)

@@ -65,4 +65,27 @@ struct imap_list_op {
 int imap_list_messages(struct imap_list_op *op, struct imap_client *c,
 		       const struct imap_list_handlers *h, void *ctx);
 
+/*
+ * Whether the message with this UID is still in the selected mailbox, as
+ * the server sees it now: NOOP (which lets a server such as Courier notice
+ * and report another client's expunge), then UID SEARCH UID n, pipelined.
+ */
+enum imap_exists {
+	IMAP_EXISTS_YES,
+	IMAP_EXISTS_NO,
+	IMAP_EXISTS_FAILED,   /* a command failed or the connection went */
+};
+
+typedef void imap_exists_cb(void *ctx, enum imap_exists result);
+
+struct imap_exists_op {
+	uint32_t uid;
+	bool found, failed, search_queued;
+	imap_exists_cb *cb;
+	void *ctx;
+};
+
+int imap_uid_exists(struct imap_exists_op *op, struct imap_client *c, uint32_t uid,
+		    imap_exists_cb *cb, void *ctx);
+
 #endif

@@ -57,6 +57,12 @@ static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *arg)
 		pop3_reply(s, "-ERR Message %u already deleted", n);
 		return NULL;
 	}
+	/* Seen expunged upstream: whatever the server would hand out now
+	   under this UID is not the message (a stand-in). */
+	if ((m->flags & POP3_MSG_VANISHED) != 0 && strcmp(s->cmd.name, "DELE") != 0) {
+		pop3_reply(s, "-ERR Message %u is no longer available upstream", n);
+		return NULL;
+	}
 	return m;
 }
 

@@ -9,6 +9,7 @@
 #include "conf.h"
 #include "imap_body.h"
 #include "imap_client.h"
+#include "imap_mailbox.h"
 #include "log.h"
 #include "maildrop.h"
 #include "metrics.h"
@@ -30,8 +31,10 @@ struct pop3_fetch {
 	uint64_t top_offset;        /* next TEXT range start */
 	uint64_t chunk_size;        /* size of the item being received */
 	bool started;               /* +OK sent */
-	bool replaced;              /* RETR: not the message that was listed */
+	bool replaced;              /* not the message that was listed */
+	bool suspect;               /* RETR: its literal is not the listed size */
 	struct imap_body_op op;
+	struct imap_exists_op exists;
 };
 
 static void pop3_fetch_free(struct pop3_session *s, void *ctx)
@@ -61,13 +64,24 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 	/* Another size than at login: the message is not the one listed
 	   (Courier hands out a short stand-in for a message another client
 	   expunged). Sending it under this number and UIDL would have a
-	   client keep it forever. */
-	if (f->kind == POP3_FETCH_RETR && start->has_rfc822_size &&
+	   client keep it forever. The header for TOP is asked with the
+	   size as well; later ranges of its text come after that proof. */
+	if (f->kind != POP3_FETCH_TOP_TEXT && start->has_rfc822_size &&
 	    start->rfc822_size != f->msg->size) {
 		log_warn("%s event=message_replaced uid=%u listed=%llu now=%llu", f->s->log_id,
 			 f->msg->uid, (unsigned long long)f->msg->size,
 			 (unsigned long long)start->rfc822_size);
 		f->replaced = true;
+		f->msg->flags |= POP3_MSG_VANISHED;
+		return;
+	}
+	/* Without that proof (RFC822.SIZE may come after the body) the
+	   literal's size may tell: another size than listed is checked (is
+	   the message still there?) before anything is sent, unless this
+	   server's sizes are known to be inexact. */
+	if (f->kind == POP3_FETCH_RETR && !start->has_rfc822_size &&
+	    start->size != f->msg->size && !f->s->sizes_inexact) {
+		f->suspect = true;
 		return;
 	}
 	f->started = true;
@@ -93,7 +107,7 @@ static void pop3_fetch_data(void *ctx, const unsigned char *data, size_t len)
 	struct evbuffer_iovec vec;
 	size_t n;
 
-	if (len == 0 || f->replaced || pop3_filter_limit_reached(&f->filter) ||
+	if (len == 0 || f->replaced || f->suspect || pop3_filter_limit_reached(&f->filter) ||
 	    f->s->state == POP3_STATE_CLOSED)
 		return;
 	if (evbuffer_reserve_space(out, POP3_FILTER_MAX_OUT(len), &vec, 1) < 1) {
@@ -131,11 +145,49 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 	pop3_cmd_done(s);
 }
 
+static void pop3_fetch_exists(void *ctx, enum imap_exists result)
+{
+	struct pop3_fetch *f = ctx;
+	struct pop3_session *s = f->s;
+
+	switch (result) {
+	case IMAP_EXISTS_NO:
+		log_info("%s event=message_gone uid=%u", s->log_id, f->msg->uid);
+		f->msg->flags |= POP3_MSG_VANISHED;
+		pop3_reply(s, "-ERR Message %u is no longer available upstream",
+			   pop3_maildrop_number(s->drop, f->msg));
+		pop3_cmd_done(s);
+		return;
+	case IMAP_EXISTS_YES:
+		/* Still there: the server's sizes are not exact. Fetched
+		   again and sent, as it is. */
+		log_warn("%s event=sizes_inexact uid=%u listed=%llu", s->log_id, f->msg->uid,
+			 (unsigned long long)f->msg->size);
+		s->sizes_inexact = true;
+		f->suspect = false;
+		pop3_filter_init(&f->filter);
+		pop3_fetch_send(f);
+		return;
+	case IMAP_EXISTS_FAILED:
+		break;
+	}
+	pop3_reply(s, "-ERR [SYS/TEMP] Upstream failed while checking the message");
+	pop3_cmd_done(s);
+}
+
 static void pop3_fetch_done(void *ctx, const struct imap_body_result *r)
 {
 	struct pop3_fetch *f = ctx;
 	struct pop3_session *s = f->s;
 
+	if (f->suspect && r->reply->result == IMAP_REPLY_OK && r->complete) {
+		s->doing = "checking that a message is still there";
+		if (imap_uid_exists(&f->exists, s->imap, f->msg->uid, pop3_fetch_exists, f) < 0) {
+			pop3_reply(s, "-ERR [SYS/TEMP] Internal error");
+			pop3_cmd_done(s);
+		}
+		return;
+	}
 	if (r->reply->result == IMAP_REPLY_FAILED || (r->found && !r->complete)) {
 		/* Never end a partial message with the terminating dot: the
 		   client must not take it for complete. */
@@ -208,6 +260,7 @@ static void pop3_fetch_send(struct pop3_fetch *f)
 		break;
 	case POP3_FETCH_TOP_HEADER:
 		req.part = IMAP_BODY_HEADER;
+		req.with_size = true;
 		s->doing = "fetching a message header";
 		break;
 	case POP3_FETCH_TOP_TEXT:

@@ -212,6 +212,23 @@ unsigned int pop3_maildrop_number(const struct pop3_maildrop *d, const struct po
 	return (unsigned int)(m - d->msgs) + 1;
 }
 
+const struct pop3_msg *pop3_maildrop_by_uid(const struct pop3_maildrop *d, uint32_t uid)
+{
+	size_t lo = 0, hi = d->count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (d->msgs[mid].uid == uid)
+			return &d->msgs[mid];
+		if (d->msgs[mid].uid < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
 size_t pop3_maildrop_uidl(const struct pop3_maildrop *d, const struct pop3_msg *m,
 			  char *buf)
 {

@@ -22,6 +22,7 @@
 
 enum pop3_msg_flag {
 	POP3_MSG_DELETED = 1u << 0,  /* DELE'd in this session */
+	POP3_MSG_VANISHED = 1u << 1, /* found expunged upstream since login */
 };
 
 struct pop3_msg {
@@ -80,6 +81,8 @@ uint32_t *pop3_maildrop_marked_uids(const struct pop3_maildrop *d, size_t *n_r);
 /* Message number n (1-based) of the session, or NULL. */
 struct pop3_msg *pop3_maildrop_get(struct pop3_maildrop *d, unsigned int n);
 unsigned int pop3_maildrop_number(const struct pop3_maildrop *d, const struct pop3_msg *m);
+/* The message with this UID (of a finished drop), or NULL. */
+const struct pop3_msg *pop3_maildrop_by_uid(const struct pop3_maildrop *d, uint32_t uid);
 
 /* The message's UIDL into buf (POP3_UIDL_MAX + 1): Dovecot's default
    form, UID and UIDVALIDITY as 8 hex digits each. Returns its length. */

@@ -255,8 +255,13 @@ static void quit_step_hide(struct pop3_quit *q)
 static void quit_fp_message(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
 {
 	struct pop3_quit *q = ctx;
+	const struct pop3_msg *m = pop3_maildrop_by_uid(q->s->drop, uid);
 	size_t lo = 0, hi = q->count;
 
+	/* Expunged since login: what the server shows under its UID now is
+	   a stand-in (Courier), whose header must not follow the hide. */
+	if (m != NULL && (m->flags & POP3_MSG_VANISHED) != 0)
+		return;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 

@@ -150,6 +150,8 @@ struct pop3_session {
 	struct imap_client *imap;
 	struct imap_client *retired; /* closed, freed from the loop */
 	const char *upstream_tls;   /* TLS version upstream, "none" */
+	bool sizes_inexact;         /* a message still there came with another
+				       size than listed: sizes are no proof */
 	struct pop3_device *dev;    /* the device's state and lock */
 	struct pop3_maildrop *drop; /* the messages, fixed at login */
 

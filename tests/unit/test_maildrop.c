@@ -26,6 +26,12 @@ START_TEST(listing_in_any_order_with_repeats)
 	ck_assert_uint_eq(d->uidnext, 13);
 	ck_assert_uint_eq(pop3_maildrop_uidl(d, &d->msgs[2], uidl), 16);
 	ck_assert_str_eq(uidl, "000000090000004d");
+	/* By UID: every one there, none between or beyond. */
+	for (size_t i = 0; i < d->count; i++)
+		ck_assert_ptr_eq(pop3_maildrop_by_uid(d, d->msgs[i].uid), &d->msgs[i]);
+	ck_assert_ptr_null(pop3_maildrop_by_uid(d, 0));
+	ck_assert_ptr_null(pop3_maildrop_by_uid(d, 4));
+	ck_assert_ptr_null(pop3_maildrop_by_uid(d, 13));
 	pop3_maildrop_free(&d);
 	ck_assert_ptr_null(d);
 }

@@ -62,7 +62,7 @@ START_TEST(pipelined_commands_are_answered_in_order)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("* UID FETCH 3 BODY.PEEK[HEADER]"),
+		EXPECT("* UID FETCH 3 (RFC822.SIZE BODY.PEEK[HEADER])"),
 		SEND("* 1 FETCH (UID 3 BODY[HEADER] {14}\r\nSubject: a\r\n\r\n)\r\n"
 		     "$ OK Fetch completed\r\n"),
 		END_SCRIPT,
@@ -95,7 +95,7 @@ END_TEST
 
 START_TEST(retr_normalises_line_ends_and_stuffs_dots)
 {
-	static const char reply[] = "* 1 FETCH (UID 3 FLAGS (\\Seen) BODY[] {95}\r\n"
+	static const char reply[] = "* 1 FETCH (UID 3 FLAGS (\\Seen) RFC822.SIZE 120 BODY[] {95}\r\n"
 		ODD_BODY ")\r\np4 OK Fetch completed\r\n";
 	const struct peer_step imap[] = {
 		UP_SESSION_THREE,
@@ -129,7 +129,7 @@ START_TEST(retr_without_mark_seen_peeks)
 		UP_SESSION_THREE,
 		EXPECT("* UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
 		/* A small body may come as a quoted string. */
-		SEND("* 2 FETCH (UID 5 BODY[] \"just one line\")\r\n$ OK Fetch completed\r\n"),
+		SEND("* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] \"just one line\")\r\n$ OK Fetch completed\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -154,13 +154,13 @@ START_TEST(top_fetches_header_then_text_ranges)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("* UID FETCH 9 BODY.PEEK[HEADER]"),
+		EXPECT("* UID FETCH 9 (RFC822.SIZE BODY.PEEK[HEADER])"),
 		SEND("* 3 FETCH (UID 9 BODY[HEADER] {25}\r\nSubject: top\r\nX-A: .b\r\n\r\n)\r\n"
 		     "$ OK Fetch completed\r\n"),
 		EXPECT("* UID FETCH 9 BODY.PEEK[TEXT]<0.65536>"),
 		SEND("* 3 FETCH (UID 9 BODY[TEXT]<0> {24}\r\none\r\n.two\r\nthree\r\nfour\r\n)\r\n"
 		     "$ OK Fetch completed\r\n"),
-		EXPECT("* UID FETCH 9 BODY.PEEK[HEADER]"),
+		EXPECT("* UID FETCH 9 (RFC822.SIZE BODY.PEEK[HEADER])"),
 		SEND("* 3 FETCH (UID 9 BODY[HEADER] {25}\r\nSubject: top\r\nX-A: .b\r\n\r\n)\r\n"
 		     "$ OK Fetch completed\r\n"),
 		END_SCRIPT,
@@ -219,6 +219,156 @@ START_TEST(retr_of_an_expunged_message_is_an_error)
 }
 END_TEST
 
+/* Courier answers a FETCH of a message expunged by another client with
+   a stand-in and OK. RFC822.SIZE before the body shows it (RETR and
+   TOP); the message is then refused for good, except DELE. */
+START_TEST(stand_in_with_another_size_is_refused)
+{
+	unsigned int fps;
+	static const struct peer_step imap[] = {
+		UP_SESSION_THREE,
+		EXPECT("* UID FETCH 5 (RFC822.SIZE BODY.PEEK[HEADER])"),
+		SEND("* 2 FETCH (UID 5 RFC822.SIZE 129 BODY[HEADER] {30}\r\n"
+		     "Subject: message unavailable\r\n)\r\n$ OK Fetch completed\r\n"),
+		EXPECT("* UID FETCH 5 (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS "
+		       "(MESSAGE-ID DATE FROM SUBJECT)])"),
+		SEND("* 2 FETCH (UID 5 INTERNALDATE \"01-Jan-2026 00:00:00 +0000\" "
+		     "BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM SUBJECT)] {30}\r\n"
+		     "Subject: message unavailable\r\n)\r\n$ OK Fetch completed\r\n"),
+		UP_LOGOUT,
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("TOP 2 0"),
+		HEAR("-ERR Message 2 is no longer available upstream"),
+		SAY("RETR 2"),
+		HEAR("-ERR Message 2 is no longer available upstream"),
+		SAY("TOP 2 1"),
+		HEAR("-ERR Message 2 is no longer available upstream"),
+		SAY("DELE 2"),
+		HEAR("+OK Message 2 deleted"),
+		SAY("QUIT"),
+		BYE,
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=message_replaced uid=5 listed=250 now=129"));
+	/* Hidden, but without the stand-in's fingerprint. */
+	ck_assert_str_eq(hidden_uids("hidden:default", &fps), "5");
+	ck_assert_uint_eq(fps, 0);
+}
+END_TEST
+
+/* Without RFC822.SIZE before it, a literal of another size than listed
+   is held back and checked: NOOP (Courier reports the expunge only
+   then), UID SEARCH; gone is an error, sent nothing of the stand-in. */
+START_TEST(literal_of_another_size_is_checked_gone)
+{
+	static const struct peer_step imap[] = {
+		UP_SESSION_THREE,
+		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {30}\r\nSubject: message unavailable\r\n"
+		     " RFC822.SIZE 30)\r\np4 OK Fetch completed\r\n"),
+		EXPECT("p5 NOOP"),
+		EXPECT("p6 UID SEARCH UID 5"),
+		SEND("* 2 EXPUNGE\r\np5 OK NOOP completed\r\n* SEARCH\r\np6 OK Search completed\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("RETR 2"),
+		HEAR("-ERR Message 2 is no longer available upstream"),
+		SAY("RETR 2"),
+		HEAR("-ERR Message 2 is no longer available upstream"),
+		SAY("STAT"),
+		HEAR("+OK 3 1370"),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=message_gone uid=5"));
+	ck_assert_uint_eq(fx_session()->retr_count, 0);
+}
+END_TEST
+
+/* Still there: the server's sizes are not exact. The message is fetched
+   again and sent, and later ones go straight through. */
+START_TEST(literal_of_another_size_is_checked_still_there)
+{
+	static const struct peer_step imap[] = {
+		UP_SESSION_THREE,
+		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np4 OK Fetch completed\r\n"),
+		EXPECT("p5 NOOP"),
+		EXPECT("p6 UID SEARCH UID 5"),
+		SEND("p5 OK NOOP completed\r\n* SEARCH 3 5 9\r\np6 OK Search completed\r\n"),
+		EXPECT("p7 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np7 OK Fetch completed\r\n"),
+		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY[])"),
+		SEND("* 3 FETCH (UID 9 BODY[] {4}\r\nbye\n)\r\np8 OK Fetch completed\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("RETR 2"),
+		HEAR("+OK 250 octets"),
+		HEAR_BYTES("hello\r\n.\r\n"),
+		SAY("RETR 3"),
+		HEAR("+OK 1000 octets"),
+		HEAR_BYTES("bye\r\n.\r\n"),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=sizes_inexact uid=5"));
+	ck_assert_uint_eq(fx_session()->retr_count, 2);
+}
+END_TEST
+
+/* The check itself fails: a temporary error, nothing sent. */
+START_TEST(literal_of_another_size_check_fails)
+{
+	static const struct peer_step imap[] = {
+		UP_SESSION_THREE,
+		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np4 OK Fetch completed\r\n"),
+		EXPECT("p5 NOOP"),
+		EXPECT("p6 UID SEARCH UID 5"),
+		SEND("p5 OK NOOP completed\r\np6 BAD No searching today\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("RETR 2"),
+		HEAR("-ERR [SYS/TEMP] Upstream failed while checking the message"),
+		SAY("NOOP"),
+		HEAR("+OK"),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_uint_eq(fx_session()->retr_count, 0);
+}
+END_TEST
+
 /* Cut off mid-literal: no terminating dot follows, and the connection
    closes. The session closes at once (pop3_session_close(): no more
    output), so what was queued for the client may or may not have left:
@@ -262,7 +412,7 @@ START_TEST(retr_body_then_no_is_not_ended)
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
 		EXPECT("* UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND("* 1 FETCH (UID 3 BODY[] {7}\r\nhello\r\n)\r\n$ NO [SERVERBUG] Broke\r\n"),
+		SEND("* 1 FETCH (UID 3 RFC822.SIZE 120 BODY[] {7}\r\nhello\r\n)\r\n$ NO [SERVERBUG] Broke\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -296,7 +446,7 @@ START_TEST(top_text_of_exactly_one_range)
 	{
 		const struct peer_step imap[] = {
 			UP_SESSION_THREE,
-			EXPECT("* UID FETCH 3 BODY.PEEK[HEADER]"),
+			EXPECT("* UID FETCH 3 (RFC822.SIZE BODY.PEEK[HEADER])"),
 			SEND("* 1 FETCH (UID 3 BODY[HEADER] {8}\r\nS: t\r\n\r\n)\r\n$ OK Fetch completed\r\n"),
 			EXPECT("p5 UID FETCH 3 BODY.PEEK[TEXT]<0.65536>"),
 			SEND_N(reply, reply_len, 0),
@@ -366,7 +516,8 @@ static void big_make(struct big *b)
 	b->crlf_size = body_len + BIG_LINES;
 	memcpy(b->out + b->out_len, ".\r\n", 3);
 	b->out_len += 3;
-	r = (size_t)snprintf(b->reply, 256, "* 1 FETCH (UID 3 BODY[] {%zu}\r\n", body_len);
+	r = (size_t)snprintf(b->reply, 256, "* 1 FETCH (UID 3 RFC822.SIZE %zu BODY[] {%zu}\r\n",
+			      b->crlf_size, body_len);
 	memcpy(b->reply + r, body, body_len);
 	r += body_len;
 	r += (size_t)snprintf(b->reply + r, 64, ")\r\n$ OK Fetch completed\r\n");
@@ -468,6 +619,10 @@ int main(void)
 	tcase_add_test(tc, retr_without_mark_seen_peeks);
 	tcase_add_test(tc, top_fetches_header_then_text_ranges);
 	tcase_add_test(tc, retr_of_an_expunged_message_is_an_error);
+	tcase_add_test(tc, stand_in_with_another_size_is_refused);
+	tcase_add_test(tc, literal_of_another_size_is_checked_gone);
+	tcase_add_test(tc, literal_of_another_size_is_checked_still_there);
+	tcase_add_test(tc, literal_of_another_size_check_fails);
 	tcase_add_test(tc, upstream_drop_mid_literal_never_ends_the_message);
 	tcase_add_test(tc, retr_body_then_no_is_not_ended);
 	tcase_add_test(tc, top_text_of_exactly_one_range);

@@ -406,7 +406,7 @@ START_TEST(unsolicited_responses_between_commands)
 		SEND("* 4 EXISTS\r\n* 1 EXPUNGE\r\n* 2 FETCH (FLAGS (\\Seen))\r\n"),
 		EXPECT("* UID FETCH 9 (RFC822.SIZE BODY[])"),
 		SEND("* 1 FETCH (UID 5 FLAGS (\\Seen \\Flagged))\r\n"
-		     "* 2 FETCH (UID 9 BODY[] {6}\r\nhello\n FLAGS (\\Seen))\r\n"
+		     "* 2 FETCH (UID 9 RFC822.SIZE 1000 BODY[] {6}\r\nhello\n FLAGS (\\Seen))\r\n"
 		     "$ OK Fetch completed\r\n"),
 		END_SCRIPT,
 	};
