@@ -23,6 +23,7 @@
 #include "server.h"
 #include "settings.h"
 #include "tls.h"
+#include "tools.h"
 #include "version.h"
 
 /* Entries per table of the per-IP and auth failure records. */
@@ -51,9 +52,10 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: popgate [-c FILE] [--check]\n"
-		"  -c, --config FILE  configuration (default /etc/popgate/popgate.conf)\n"
+		"  -c, --config FILE  configuration (default " POPGATE_DEFAULT_CONFIG ")\n"
 		"  -t, --check        validate the configuration and exit\n"
 		"  -V, --version      print the version and exit\n");
+	popgate_tools_usage(out);
 }
 
 static void stop_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -362,13 +364,24 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = "/etc/popgate/popgate.conf";
+	const char *path = POPGATE_DEFAULT_CONFIG;
 	struct conf *conf;
 	struct popgate pg;
 	bool check_only = false;
 	char *error = NULL;
 	int opt, ret = 1;
 
+	/* "popgate NAME ...": a subcommand, which parses the rest itself. */
+	if (argc >= 2 && argv[1][0] != '-') {
+		const struct popgate_tool *tool = popgate_tool_find(argv[1]);
+
+		if (tool == NULL) {
+			fprintf(stderr, "popgate: unknown command \"%s\"\n", argv[1]);
+			usage(stderr);
+			return 2;
+		}
+		return tool->run(argc - 1, argv + 1);
+	}
 	while ((opt = getopt_long(argc, argv, "c:tVh", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':

@@ -48,7 +48,7 @@ allowed_dirs() {
 	cache) echo "cache proxy/core" ;;
 	imap) echo "proxy/imap proxy/core" ;;
 	pop3) echo "proxy/pop3 proxy/imap conf cache proxy/core" ;;
-	top) echo "proxy proxy/pop3 proxy/imap conf cache proxy/core" ;;
+	top) echo "proxy proxy/tools proxy/pop3 proxy/imap conf cache proxy/core" ;;
 	esac
 }
 

@@ -1,0 +1,25 @@
+/* The subcommand table; contracts in tools.h. */
+
+#include "tools.h"
+
+#include <string.h>
+
+/* One row per subcommand, in the order --help lists them. */
+static const struct popgate_tool popgate_tools[] = {
+	{ NULL, NULL, NULL, NULL },
+};
+
+const struct popgate_tool *popgate_tool_find(const char *name)
+{
+	for (const struct popgate_tool *t = popgate_tools; t->name != NULL; t++) {
+		if (strcmp(t->name, name) == 0)
+			return t;
+	}
+	return NULL;
+}
+
+void popgate_tools_usage(FILE *out)
+{
+	for (const struct popgate_tool *t = popgate_tools; t->name != NULL; t++)
+		fprintf(out, "       popgate %s %s\n         %s\n", t->name, t->usage, t->summary);
+}

@@ -1,0 +1,28 @@
+/*
+ * Subcommands of the popgate binary: `popgate NAME ARGS...` (setup,
+ * account, ...). Each runs to completion in the foreground and returns
+ * the process's exit status; they read the same configuration file as
+ * the daemon (-c FILE, parsed by the subcommand itself).
+ */
+#ifndef POPGATE_TOOLS_H
+#define POPGATE_TOOLS_H
+
+#include <stdio.h>
+
+#define POPGATE_DEFAULT_CONFIG "/etc/popgate/popgate.conf"
+
+struct popgate_tool {
+	const char *name;
+	const char *usage;  /* the arguments, for "usage: popgate NAME ..." */
+	const char *summary;
+	/* argv[0] is the subcommand's name; getopt may be used from there. */
+	int (*run)(int argc, char **argv);
+};
+
+/* The subcommand called name, or NULL. */
+const struct popgate_tool *popgate_tool_find(const char *name);
+
+/* One line per subcommand, for popgate --help. */
+void popgate_tools_usage(FILE *out);
+
+#endif
