@@ -82,15 +82,21 @@ static const struct imap_cmd_handlers imap_list_handlers = {
 	.done = imap_list_done,
 };
 
-static void imap_noop_done(void *ctx, const struct imap_reply *reply)
+/* Both commands' ends come here, in any order (a server may answer the
+   later tag first): the last one reports. */
+static void imap_exists_end(struct imap_exists_op *op, const struct imap_reply *reply)
 {
-	struct imap_exists_op *op = ctx;
-
 	if (reply->result != IMAP_REPLY_OK)
 		op->failed = true;
-	/* The SEARCH could not be queued behind it: this is the end. */
-	if (!op->search_queued)
-		op->cb(op->ctx, IMAP_EXISTS_FAILED);
+	if (--op->pending > 0)
+		return;
+	op->cb(op->ctx, op->failed || !op->searched ? IMAP_EXISTS_FAILED :
+	       op->found ? IMAP_EXISTS_YES : IMAP_EXISTS_NO);
+}
+
+static void imap_noop_done(void *ctx, const struct imap_reply *reply)
+{
+	imap_exists_end(ctx, reply);
 }
 
 static const struct imap_cmd_handlers imap_noop_handlers = {
@@ -123,8 +129,8 @@ static void imap_search_done(void *ctx, const struct imap_reply *reply)
 {
 	struct imap_exists_op *op = ctx;
 
-	op->cb(op->ctx, op->failed || reply->result != IMAP_REPLY_OK ? IMAP_EXISTS_FAILED :
-	       op->found ? IMAP_EXISTS_YES : IMAP_EXISTS_NO);
+	op->searched = reply->result == IMAP_REPLY_OK;
+	imap_exists_end(op, reply);
 }
 
 static const struct imap_cmd_handlers imap_search_handlers = {
@@ -135,12 +141,13 @@ static const struct imap_cmd_handlers imap_search_handlers = {
 int imap_uid_exists(struct imap_exists_op *op, struct imap_client *c, uint32_t uid,
 		    imap_exists_cb *cb, void *ctx)
 {
-	*op = (struct imap_exists_op){ .uid = uid, .cb = cb, .ctx = ctx };
+	*op = (struct imap_exists_op){ .uid = uid, .cb = cb, .ctx = ctx, .pending = 1 };
 	if (imap_client_command(c, "NOOP", &imap_noop_handlers, op) < 0)
 		return -1;
-	/* Queued behind the NOOP: its done runs last, and reports. */
-	op->search_queued = imap_client_cmdf(c, &imap_search_handlers, op,
-					     "UID SEARCH UID %u", uid) == 0;
+	/* Pipelined behind the NOOP. Not queued: the NOOP's end reports a
+	   failure (searched stays false). */
+	if (imap_client_cmdf(c, &imap_search_handlers, op, "UID SEARCH UID %u", uid) == 0)
+		op->pending++;
 	return 0;
 }
 

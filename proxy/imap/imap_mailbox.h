@@ -80,7 +80,8 @@ typedef void imap_exists_cb(void *ctx, enum imap_exists result);
 
 struct imap_exists_op {
 	uint32_t uid;
-	bool found, failed, search_queued;
+	bool found, failed, searched;
+	unsigned int pending;   /* commands not ended yet */
 	imap_exists_cb *cb;
 	void *ctx;
 };

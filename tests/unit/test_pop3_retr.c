@@ -339,6 +339,38 @@ START_TEST(literal_of_another_size_is_checked_still_there)
 }
 END_TEST
 
+/* The server ends the two commands in the other order (found by the
+   session fuzzer): the check reports once, after both. */
+START_TEST(literal_check_answered_out_of_order)
+{
+	static const struct peer_step imap[] = {
+		UP_SESSION_THREE,
+		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np4 OK Fetch completed\r\n"),
+		EXPECT("p5 NOOP"),
+		EXPECT("p6 UID SEARCH UID 5"),
+		SEND("* SEARCH\r\np6 OK Search completed\r\n"),
+		PAUSE(50),
+		SEND("* 2 EXPUNGE\r\np5 OK NOOP completed\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("RETR 2"),
+		HEAR("-ERR Message 2 is no longer available upstream"),
+		SAY("NOOP"),
+		HEAR("+OK"),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
 /* The check itself fails: a temporary error, nothing sent. */
 START_TEST(literal_of_another_size_check_fails)
 {
@@ -623,6 +655,7 @@ int main(void)
 	tcase_add_test(tc, literal_of_another_size_is_checked_gone);
 	tcase_add_test(tc, literal_of_another_size_is_checked_still_there);
 	tcase_add_test(tc, literal_of_another_size_check_fails);
+	tcase_add_test(tc, literal_check_answered_out_of_order);
 	tcase_add_test(tc, upstream_drop_mid_literal_never_ends_the_message);
 	tcase_add_test(tc, retr_body_then_no_is_not_ended);
 	tcase_add_test(tc, top_text_of_exactly_one_range);
