@@ -29,7 +29,7 @@ PREFIX   ?= /usr/local
 # Debian packages needed to build, test and benchmark.
 DEB_BUILD := gcc make pkg-config libssl-dev libevent-dev libhiredis-dev \
 	     libinih-dev check
-DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server curl fetchmail mpop getmail6 \
+DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server curl fetchmail mpop getmail6 dnsmasq-base \
 	     python3 openssl procps clang libclang-rt-14-dev
 
 # The project's own flags; CFLAGS, CPPFLAGS and LDFLAGS given on the
@@ -116,6 +116,10 @@ $(BUILD)/obj/%.o: %.c | pkgcheck
 $(LIB): $(LIB_OBJ) $(LAYERS_OK)
 	@rm -f $@
 	ar rcs $@ $(LIB_OBJ)
+
+# The provider table is data the assembler copies in (.incbin).
+$(BUILD)/obj/proxy/tools/providers_data.o build-fuzz/obj/proxy/tools/providers_data.o: \
+	conf/providers.conf
 
 $(BIN): $(BUILD)/obj/proxy/main.o $(LIB)
 	$(CC) $(PG_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
