@@ -133,6 +133,9 @@ static int line_key(const struct conf_edit_line *l, const char *key, size_t *val
 	*tail_r = l->len;
 	for (size_t j = i + 1; j + 1 < l->len; j++) {
 		if (is_blank(l->start[j]) && l->start[j + 1] == ';') {
+			/* The blanks before the comment are the comment's. */
+			while (j > i + 1 && is_blank(l->start[j - 1]))
+				j--;
 			*tail_r = j;
 			break;
 		}
