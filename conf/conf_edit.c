@@ -186,7 +186,9 @@ static void add_kv(struct conf_edit_buf *b, const char *indent, size_t indent_le
 {
 	buf_add(b, indent, indent_len);
 	buf_str(b, kv->key);
-	buf_str(b, " = ");
+	/* "key =" alone for an empty value: a blank after it would join the
+	   blanks of a following " ; comment" and grow with every edit. */
+	buf_str(b, kv->value[0] != '\0' ? " = " : " =");
 	buf_str(b, kv->value);
 	buf_add(b, tail, tail_len);
 	buf_str(b, eol);
