@@ -37,8 +37,9 @@
  * Checks, beyond ASan and UBSan (the build; leaks included):
  *   - every callback runs once, never after a cancel or the cache's free,
  *     never inside the call that made the request, with a known status;
- *     and every request calls back within DEADLINE_MS (each has its own
- *     timeout, TIMEOUT_MS per step);
+ *     and every request calls back within DEADLINE_MS of real time (each
+ *     has its own timeout, TIMEOUT_MS per step, on a clock that jumps
+ *     ahead whenever nothing moves: see clock_gettime() below);
  *   - a view is given exactly on CACHE_OK; its flags are 0..3, one per
  *     listed uid, the counts agree with them; hidden is NULL exactly when
  *     the stored uidvalidity is another one;
@@ -63,7 +64,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -80,9 +85,12 @@
 #define ACCOUNT "fuzz@example.com@imap.example.com:993"
 #define PREFIX "popgate:{" ACCOUNT "}:"
 #define PASSWORD "s3cret"
-#define TIMEOUT_MS 250
+#define TIMEOUT_MS 500
+#define QUIET_ROUNDS 4
+#define TIME_STEP_MS 5
+#define TIME_STEP_MAX_MS 80
 #define DEADLINE_MS 30000
-#define MAX_OPS 24
+#define MAX_OPS 16
 #define MAX_CHUNKS 128
 #define REDIS_SERVER "/usr/bin/redis-server"
 
@@ -105,11 +113,37 @@ static void violated(const char *fmt, ...)
 
 #define CHECK(cond, ...) do { if (!(cond)) violated(__VA_ARGS__); } while (0)
 
-static long long now_ms(void)
+/*
+ * Time. The loop never waits on the clock: when nothing moves (see
+ * run_loop()), the monotonic clock that libevent's timers run on jumps
+ * ahead instead, so a run depends on its input only, takes no longer
+ * for its timeouts and backoffs, and no timer fires early because the
+ * machine is slow. This clock_gettime() takes the place of libc's (and of
+ * the sanitizers' interceptor) for the whole process; CLOCK_REALTIME,
+ * which libFuzzer's -max_total_time uses, is left alone.
+ */
+static long long clock_skew_ns;
+
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+	long long ns;
+
+	if (syscall(SYS_clock_gettime, id, ts) != 0)
+		return -1;
+	if (clock_skew_ns == 0 || (id != CLOCK_MONOTONIC && id != CLOCK_MONOTONIC_COARSE))
+		return 0;
+	ns = ts->tv_nsec + clock_skew_ns;
+	ts->tv_sec += ns / 1000000000LL;
+	ts->tv_nsec = ns % 1000000000LL;
+	return 0;
+}
+
+/* Wall time, for the deadline. */
+static long long real_ms(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
 }
 
@@ -273,7 +307,9 @@ static struct run {
 	struct event_base *base;
 	struct cache *cache;
 	struct redis_peer peer;
-	struct event *guard;
+	int cache_fd;                /* the cache's end of the peer's socket */
+	unsigned int scanned;        /* peer.connections when it was looked for */
+	unsigned long logs, calls;   /* log lines, callbacks */
 	bool password, db;
 	/* the replies */
 	const uint8_t *chunk[MAX_CHUNKS];
@@ -406,6 +442,7 @@ static void log_hook(void *ctx, enum cache_log_level level, const char *line)
 	for (const char *s = line; *s != '\0'; s++)
 		CHECK(*s >= 0x20 && *s < 0x7f, "a log line with octet 0x%02x: %s",
 		      (unsigned char)*s, line);
+	r.logs++;
 	if (verbose)
 		fprintf(stderr, "cache: %s\n", line);
 }
@@ -423,6 +460,7 @@ static void op_called(struct op *o, enum cache_status st)
 	CHECK(st <= CACHE_LIMIT, "status %d", (int)st);
 	o->called = true;
 	o->req = NULL;
+	r.calls++;
 }
 
 /* After the checks of a callback: the cache's free, the next op. */
@@ -603,8 +641,89 @@ static bool any_pending(void)
 	return false;
 }
 
-static void guard_cb(evutil_socket_t fd, short what, void *arg)
+/* The cache's end of the connection to the peer: the unix socket whose
+   peer is peer_path. */
+static int find_cache_fd(void)
 {
+	for (int fd = 3; fd < 1024; fd++) {
+		struct sockaddr_un sa;
+		socklen_t len = sizeof(sa);
+
+		if (getpeername(fd, (struct sockaddr *)&sa, &len) == 0 &&
+		    sa.sun_family == AF_UNIX && strcmp(sa.sun_path, peer_path) == 0)
+			return fd;
+	}
+	return -1;
+}
+
+struct sig {
+	unsigned long long v[10];
+};
+
+/* What can be seen to move. */
+static void signature(struct sig *g)
+{
+	int inq = 0, peer_inq = 0;
+
+	if (r.cache_fd >= 0 && ioctl(r.cache_fd, FIONREAD, &inq) < 0)
+		r.cache_fd = -1;
+	if (r.cache_fd < 0 && r.scanned != r.peer.connections) {
+		/* A new connection: once accepted, the cache's end is found. */
+		r.scanned = r.peer.connections;
+		r.cache_fd = find_cache_fd();
+		if (r.cache_fd >= 0)
+			ioctl(r.cache_fd, FIONREAD, &inq);
+	}
+	if (r.peer.bev != NULL)
+		ioctl(bufferevent_getfd(r.peer.bev), FIONREAD, &peer_inq);
+	memset(g, 0, sizeof(*g));
+	g->v[0] = r.peer.in;
+	g->v[1] = r.peer.out;
+	g->v[2] = r.peer.connections;
+	g->v[3] = r.peer.bev != NULL ?
+		evbuffer_get_length(bufferevent_get_output(r.peer.bev)) : 0;
+	g->v[4] = (unsigned long long)inq;
+	g->v[5] = (unsigned long long)peer_inq;
+	g->v[6] = r.calls;
+	g->v[7] = r.logs;
+	g->v[8] = r.next_op;
+	g->v[9] = (unsigned long long)event_base_get_num_events(r.base, EVENT_BASE_COUNT_ACTIVE);
+}
+
+/* Until every request made has called back (or the cache is freed):
+   turns of the loop that never wait; after QUIET_ROUNDS of them in which
+   nothing moved, the clock jumps TIME_STEP_MS, doubling while nothing
+   moves up to TIME_STEP_MAX_MS. */
+static void run_loop(void)
+{
+	long long deadline = real_ms() + DEADLINE_MS;
+	struct sig last, now;
+	unsigned int quiet = 0;
+	long long step = TIME_STEP_MS;
+
+	r.cache_fd = -1;
+	signature(&last);
+	while (r.cache != NULL && (any_pending() || r.next_op < r.n_ops)) {
+		CHECK(real_ms() < deadline, "a request did not call back within %d ms "
+		      "(op %d waited on, %u of %u made)", DEADLINE_MS, r.waiting_on,
+		      r.next_op, r.n_ops);
+		event_base_loop(r.base, EVLOOP_NONBLOCK);
+		signature(&now);
+		if (memcmp(&now, &last, sizeof(now)) != 0) {
+			last = now;
+			quiet = 0;
+			step = TIME_STEP_MS;
+			continue;
+		}
+		if (++quiet < QUIET_ROUNDS)
+			continue;
+		quiet = 0;
+		clock_skew_ns += step * 1000000LL;
+		/* Long quiet (a backoff of seconds): longer steps; a timer then
+		   fires up to that late, as on a loaded machine. */
+		if (step < TIME_STEP_MAX_MS)
+			step *= 2;
+	}
 }
 
 /* data: the operation count, the operations, the replies. */
@@ -632,9 +751,7 @@ static void split_input(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct cache_settings cs = { .timeout_ms = TIMEOUT_MS };
-	struct timeval tick = { 0, 100 * 1000 };
 	char url[200], *error = NULL;
-	long long deadline;
 
 	if (size < 1)
 		return 0;
@@ -658,8 +775,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		evbuffer_add(record, data, 2 + r.n_ops);
 	}
 	r.base = event_base_new();
-	r.guard = r.base != NULL ? evtimer_new(r.base, guard_cb, NULL) : NULL;
-	if (r.guard == NULL)
+	if (r.base == NULL)
 		violated("out of memory");
 	redis_peer_start(&r.peer, r.base, peer_fd, on_command, NULL);
 	snprintf(url, sizeof(url), "unix:%s%s", peer_path, r.db ? "?db=1" : "");
@@ -671,19 +787,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		violated("cache_new: %s", error != NULL ? error : "out of memory");
 
 	advance();
-	deadline = now_ms() + DEADLINE_MS;
-	while (r.cache != NULL && (any_pending() || r.next_op < r.n_ops)) {
-		CHECK(now_ms() < deadline, "a request did not call back within %d ms "
-		      "(op %d waited on, %u of %u made)", DEADLINE_MS, r.waiting_on,
-		      r.next_op, r.n_ops);
-		/* A request waiting on a lost callback must not hang the run. */
-		evtimer_add(r.guard, &tick);
-		event_base_loop(r.base, EVLOOP_ONCE);
-	}
+	run_loop();
 	/* Whatever is left goes: the unlocks still out, the connection. */
 	cache_free(&r.cache);
 	redis_peer_stop(&r.peer, peer_fd);
-	event_free(r.guard);
 	event_base_free(r.base);
 	if (record != NULL) {
 		FILE *f = fopen(record_path, "w");
