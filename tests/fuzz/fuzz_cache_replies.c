@@ -288,7 +288,7 @@ static void raw_do(const char *fmt, ...)
 static void seed_store(void)
 {
 	raw_do("SET %suidvalidity 1", PREFIX);
-	raw_do("HSET %sdevices default %s phone %s", PREFIX, "1 1700000000", "5 1700000100");
+	raw_do("HSET %sdevices default %s phone %s", PREFIX, "3 1700000000", "5 1700000100");
 	raw_do("HSET %shidden:default 1 fp0 2 fp1 3 %s 5 fp2 4100 fp3", PREFIX, "");
 	raw_do("HSET %shidden:phone 6 fp1", PREFIX);
 	raw_do("HSET %shidden_all 2 fp1 9 fp4", PREFIX);
