@@ -51,6 +51,8 @@
  * retried forever, with a backoff from 100 ms doubling to 5 s. After a
  * request times out, a PING follows it: no answer to that within
  * timeout_ms either (or a socket error) and the connection is recycled.
+ * A reply that no request asked for (a server answering twice, or not
+ * Redis at all) is a protocol error: the connection is recycled.
  *
  * The process must ignore SIGPIPE (hiredis writes with write(2)). The
  * cache keeps events on the loop (reconnect timer, managed server watch)
