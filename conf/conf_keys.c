@@ -416,6 +416,7 @@ const struct conf_key conf_keys[] = {
 	{ "server", "proxy_networks", conf_set_cidrs, 0, .def = "" },
 	{ "server", "proxy_timeout", conf_set_msecs, C(proxy_timeout_ms), .def = "5s",
 	  .min = "100ms", .max = "1m" },
+	{ "server", "shared_limits", conf_set_bool, C(shared_limits), .def = "no" },
 
 	/* [upstream], and each [route DOMAIN] with the same defaults */
 	{ "upstream", "host", conf_set_string, U(host), .check = conf_check_host,
