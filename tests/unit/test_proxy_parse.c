@@ -213,7 +213,8 @@ static size_t v2_build(uint8_t *out, uint8_t ver_cmd, uint8_t fam, const uint8_t
 	out[12] = ver_cmd;
 	out[13] = fam;
 	n += (ver_cmd & 0xf) == 1 ? v2_addresses(fam, out + n) : 0;
-	memcpy(out + n, tlvs, tlv_len);
+	if (tlv_len > 0)
+		memcpy(out + n, tlvs, tlv_len);
 	n += tlv_len;
 	for (int k = 0; k < (crc == CRC_TWICE ? 2 : crc != CRC_NONE ? 1 : 0); k++) {
 		memcpy(out + n, "\x03\x00\x04\x00\x00\x00\x00", 7);
