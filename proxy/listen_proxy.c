@@ -233,4 +233,7 @@ void proxy_wait_start(struct proxy_waits *w, evutil_socket_t fd, const struct so
 	w->count++;
 	event_add(pw->ev, NULL);
 	event_add(pw->deadline, &tv);
+	/* The balancer sends the header right after connecting: it is often
+	   there already, and reading it now saves a pass of the loop. */
+	proxy_read_cb(fd, EV_READ, pw);
 }
