@@ -48,6 +48,19 @@ static int cache_settings_check(const struct cache_settings *set,
 			*error_r = NULL;
 		return -1;
 	}
+	if (url->kind == CACHE_URL_CLUSTER) {
+		*error_r = strdup("cache: redis-cluster:// is not supported yet");
+		return -1;
+	}
+	if (set->replicas > CACHE_REPLICAS_MAX) {
+		*error_r = strdup("cache: replicas above 16");
+		return -1;
+	}
+	if (set->replicas > 0 && url->kind == CACHE_URL_AUTO) {
+		*error_r = strdup("cache: replicas with cache = auto (the "
+				  "private server has none)");
+		return -1;
+	}
 	if (set->timeout_ms > CACHE_MAX_TIMEOUT_MS) {
 		*error_r = strdup("cache: timeout too long (max 600 s)");
 		return -1;
@@ -168,6 +181,7 @@ struct cache *cache_new(struct event_base *base,
 	    cache_start_server(c, base, set, &url, error_r) < 0)
 		goto fail;
 	conn_set.url = &url;
+	conn_set.replicas = set->replicas;
 	conn_set.timeout_ms = set->timeout_ms != 0 ? set->timeout_ms :
 		CACHE_DEFAULT_TIMEOUT_MS;
 	c->conn = cache_conn_new(&conn_set, error_r);

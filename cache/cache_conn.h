@@ -15,7 +15,10 @@
  *               for the connection to be ready (connected, handshake done,
  *               server not loading): through DNS, backoff, reconnection
  *   SENT        handed to hiredis (in_redis), waiting for the reply; a
- *               LOADING reply makes it WAITING again (it was not run)
+ *               LOADING or READONLY reply makes it WAITING again (it was
+ *               not run; READONLY also recycles the connection). With
+ *               replicas, a durable request written (acked) still waits
+ *               for the WAIT sent behind it
  *   DONE        status known; delivery scheduled on req->ev
  *   DELIVERING  type->deliver running
  *   ZOMBIE      cancelled or delivered while hiredis still holds the
@@ -51,6 +54,10 @@ struct cache_req_type {
 	/* A step of such an operation: its failure is counted (hooks->
 	   request_failed) once, by the operation's own request. */
 	bool step;
+	/* A write that must survive a failover: with replicas > 0, a
+	   WAIT follows it, and CACHE_OK only when enough replicas have it
+	   (else CACHE_UNAVAILABLE, outcome unknown). */
+	bool durable;
 	/* The status reply means (never NULL: a lost connection is
 	   CACHE_UNAVAILABLE without a call); may leave a result in
 	   req->data. Runs inside hiredis's reply callback: it parses and
@@ -89,7 +96,8 @@ struct cache_req {
 	TAILQ_ENTRY(cache_req) link;
 	struct cache_conn *conn;
 	enum cache_req_state state;
-	bool in_redis;
+	unsigned int in_redis;     /* callbacks hiredis holds: reply, WAIT */
+	bool acked;                /* durable: written, the WAIT to come */
 	struct event *ev;
 	char *cmd;                 /* formatted command until sent */
 	size_t cmd_len;
@@ -103,6 +111,9 @@ struct cache_conn_settings {
 	/* AUTH password, NULL = none; copied, zeroed when freed. */
 	const char *password;
 	unsigned int timeout_ms;   /* per request and per attempt, > 0 */
+	/* Durable requests wait for this many replicas (WAIT, up to
+	   timeout_ms / 2); 0 = none. */
+	unsigned int replicas;
 	/* Resolver for a TCP host name; NULL = own one when needed. Not
 	   owned. */
 	struct evdns_base *dns;

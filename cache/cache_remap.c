@@ -323,7 +323,8 @@ static const struct cache_req_type cache_type_remap_stage = {
 	.deliver = cache_remap_step_done,
 };
 static const struct cache_req_type cache_type_remap_swap = {
-	.name = "remap_swap", .step = true, .parse = cache_remap_parse_swap,
+	.name = "remap_swap", .step = true, .durable = true,
+	.parse = cache_remap_parse_swap,
 	.deliver = cache_remap_step_done,
 };
 

@@ -173,6 +173,6 @@ const struct cache_req_type cache_type_barrier = {
 	.deliver = cache_deliver_status,
 };
 const struct cache_req_type cache_type_hide = {
-	.name = "hide", .parse = cache_parse_hide,
+	.name = "hide", .durable = true, .parse = cache_parse_hide,
 	.deliver = cache_deliver_status,
 };
