@@ -38,10 +38,15 @@ def tearDownModule():
 
 
 def new_mailbox(n=6):
+    """A Dovecot user of its own with n small messages."""
     _next_user[0] += 1
     user = "u%02d" % _next_user[0]
-    h.fill_mailbox(DC, user, big_mb=0.01, names=("plain",) * 0 + tuple(
-        ["plain", "dots", "multipart", "utf8", "lf", "headeronly"][:n]))
+    with DC.imap(user) as im:
+        for i in range(n):
+            im.append(("From: a@example.com\r\nTo: %s@example.com\r\n"
+                       "Subject: ha %d\r\nMessage-ID: <ha-%s-%d@example.com>\r\n"
+                       "Date: Mon, 1 Jan 2024 00:00:00 +0000\r\n\r\nbody %d\r\n"
+                       % (user, i, user, i, i)).encode())
     return user
 
 
@@ -136,6 +141,124 @@ class TestSentinel(HABase):
                          r"127\.0\.0\.1:\d+,.*/pgmaster\?db=3 master=127\.0\.0\.1")
         self.assertNotIn("masterpw", gw.log_text())
         self.assertNotIn("sentpw", gw.log_text())
+
+
+    def run_during(self, gw, users, disrupt, recovered, timeout=90):
+        """POP3 sessions (login, DELE 1, QUIT) over users in a loop while
+        disrupt() runs; goes on until recovered() and then three more
+        acknowledged QUITs. Returns (acked [(user, uidl)], replies seen,
+        seconds from the disruption to the first login after it)."""
+        acked, replies = [], []
+        stop = threading.Event()
+        t_disrupt, first_after = [None], [None]
+
+        def loop():
+            i = 0
+            while not stop.is_set():
+                user = users[i % len(users)]
+                i += 1
+                try:
+                    s = self.session(gw, user + "#ha", timeout=15)
+                except OSError as e:
+                    replies.append("connect: %s" % e)
+                    continue
+                try:
+                    if not s.ok():
+                        replies.append(s.login_reply)
+                        time.sleep(0.1)
+                        continue
+                    if t_disrupt[0] is not None and first_after[0] is None:
+                        first_after[0] = time.monotonic() - t_disrupt[0]
+                    uidls = s.uidls()
+                    if not uidls:
+                        s.c.cmd("QUIT")
+                        continue
+                    r = s.c.cmd("DELE 1")
+                    q = s.c.cmd("QUIT")
+                    replies.append(q)
+                    if q.startswith("+OK"):
+                        acked.append((user, uidls[0], t_disrupt[0] is not None))
+                except (OSError, h.Closed, AssertionError) as e:
+                    replies.append("session: %r" % e)
+                finally:
+                    s.close()
+
+        t = threading.Thread(target=loop, daemon=True)
+        t.start()
+        try:
+            self.assertTrue(rh.wait_for(lambda: len(acked) >= 3, 30),
+                            "no QUIT before the failover: %r" % replies[-5:])
+            t_disrupt[0] = time.monotonic()
+            disrupt()
+            self.assertTrue(rh.wait_for(recovered, timeout), "no failover")
+            n = len(acked)
+            ok = rh.wait_for(lambda: len(acked) >= n + 3 and first_after[0] is not None,
+                             timeout)
+            self.assertTrue(ok, "sessions did not resume: %r\n%s"
+                            % (replies[-8:], gw.log_text()[-4000:]))
+        finally:
+            stop.set()
+            t.join(60)
+        return acked, replies, first_after[0]
+
+    def check_acked(self, gw, users, acked):
+        """Every acknowledged QUIT's DELE holds: the message is hidden."""
+        gone = {}
+        for user, uidl, _ in acked:
+            gone.setdefault(user, set()).add(uidl)
+        for user in users:
+            s, _ = self.login_within(gw, user + "#ha", 30)
+            left = set(s.uidls())
+            s.c.cmd("QUIT")
+            s.close()
+            lost = gone.get(user, set()) & left
+            self.assertFalse(lost, "acknowledged QUIT of %s lost: %r" % (user, lost))
+
+    def test_2_sentinel_failover_during_sessions(self):
+        """SENTINEL FAILOVER: +switch-master moves popgate to the new
+        master; sessions go on, no acknowledged QUIT is lost. The old
+        master takes writes until Sentinel demotes it, after a replica was
+        promoted, and the other replica still acknowledges them: only
+        replicas = all of them (2) makes such a QUIT answer -ERR instead of
+        +OK (see README, "Running several gateways")."""
+        gw = self.gateway({"url": self.ha.url(), "replicas": "2"})
+        users = [new_mailbox(20) for _ in range(4)]
+        old = self.ha.master_addr()
+        acked, replies, resumed = self.run_during(
+            gw, users,
+            lambda: self.ha.sentinel_cli(self.ha.sentinels[0], "SENTINEL", "FAILOVER",
+                                         self.ha.name),
+            lambda: (self.ha.master_addr() or old) != old)
+        self.check_acked(gw, users, acked)
+        self.assertTrue(any(a[2] for a in acked))
+        self.assertIn("event=cache_switch_master", gw.log_text())
+        print("  sentinel failover: %d QUITs acknowledged, first login %.2fs after "
+              "SENTINEL FAILOVER; other replies: %r" % (
+                  len(acked), resumed, sorted(set(r[:40] for r in replies
+                                                  if not r.startswith("+OK")))))
+        self.ha.wait_synced()
+
+    def test_3_master_killed_during_sessions(self):
+        """kill -9 of the master: sessions fail with [SYS/TEMP] until the
+        sentinels promote a replica, then resume; with replicas = 1 no
+        acknowledged QUIT is lost."""
+        gw = self.gateway({"url": self.ha.url(), "replicas": "1"})
+        users = [new_mailbox(20) for _ in range(4)]
+        victim = self.ha.current_master()
+        old = self.ha.master_addr()
+        acked, replies, resumed = self.run_during(
+            gw, users, victim.kill9,
+            lambda: (self.ha.master_addr() or old) != old)
+        self.check_acked(gw, users, acked)
+        bad = [r for r in replies if not r.startswith("+OK")]
+        for r in bad:
+            self.assertRegex(r, r"^(-ERR \[SYS/TEMP\]|-ERR \[IN-USE\]|session: |connect: )", r)
+        self.assertLess(resumed, 60)
+        print("  master killed: %d QUITs acknowledged, first login %.2fs after the kill; "
+              "%d failed replies" % (len(acked), resumed, len(bad)))
+        # the old master comes back as a replica of the new one
+        victim.start()
+        self.ha.wait_synced(60)
 
 
 if __name__ == "__main__":
