@@ -5,6 +5,7 @@
 #include "cache_backoff.h"
 #include "cache_log.h"
 #include "cache_sentinel.h"
+#include "cache_slot.h"
 #include "text.h"
 
 #include <arpa/inet.h>
@@ -97,6 +98,37 @@ static bool cache_reply_readonly(const redisReply *r)
 
 static void cache_conn_drop_later(struct cache_conn *conn, const char *why);
 
+/* Redis Cluster: MOVED, ASK, TRYAGAIN, CLUSTERDOWN mean it was not run;
+   the owner's hook sends it elsewhere or again, up to a bound (and
+   within its timeout). */
+static bool cache_conn_redirected(struct cache_req *req, const redisReply *r)
+{
+	struct cache_conn *conn = req->conn;
+	struct cache_redirect rd;
+
+	if (r->type != REDIS_REPLY_ERROR ||
+	    cache_redirect_parse(r->str, r->len, &rd) < 0 ||
+	    rd.kind == CACHE_REDIRECT_NONE)
+		return false;
+	/* TRYAGAIN and CLUSTERDOWN last as long as a migration or a
+	   failover: only the request's timeout bounds them. */
+	if ((rd.kind == CACHE_REDIRECT_MOVED || rd.kind == CACHE_REDIRECT_ASK) &&
+	    ++req->redirects > CACHE_MAX_REDIRECTS) {
+		cache_req_log(req, CACHE_LOG_WARN, "cache_redirect_loop",
+			      "redirects=%u", req->redirects - 1);
+		redisFreeCommand(req->cmd);
+		req->cmd = NULL;
+		cache_req_complete(req, CACHE_UNAVAILABLE);
+		return true;
+	}
+	req->state = CACHE_REQ_WAITING;
+	/* The importing node says TRYAGAIN until the migration ends. */
+	if (rd.kind == CACHE_REDIRECT_TRYAGAIN)
+		req->asking = req->asked;
+	conn->redirect(conn->redirect_ctx, req, &rd);
+	return true;
+}
+
 static void cache_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct cache_req *req = privdata;
@@ -117,6 +149,9 @@ static void cache_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 				      "replica now");
 		return;
 	}
+	if (r != NULL && req->conn->redirect != NULL &&
+	    cache_conn_redirected(req, r))
+		return;
 	if (r != NULL && cache_reply_loading(r)) {
 		/* Not run: it goes again, in its place, once a PING says the
 		   server is done loading (within its own timeout). */
@@ -170,6 +205,12 @@ static void cache_req_send(struct cache_req *req)
 {
 	struct cache_conn *conn = req->conn;
 
+	if (req->asking) {
+		/* ASK: this one command may touch the importing slot. */
+		(void)redisAsyncCommand(conn->ac, NULL, NULL, "ASKING");
+	}
+	req->asked = req->asking;
+	req->asking = false;
 	if (redisAsyncFormattedCommand(conn->ac, cache_reply_cb, req, req->cmd,
 				       req->cmd_len) != REDIS_OK)
 		return;
@@ -185,7 +226,7 @@ static void cache_req_send(struct cache_req *req)
 }
 
 /* The waiting requests go out, in the order they were made. */
-static void cache_conn_flush(struct cache_conn *conn)
+void cache_conn_flush(struct cache_conn *conn)
 {
 	struct cache_req *req;
 
@@ -208,6 +249,13 @@ void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 			  "event=cache_overload cache=%s pending=%u",
 			  conn->desc, conn->live_reqs);
 		cache_req_complete(req, CACHE_UNAVAILABLE);
+		return;
+	}
+	if (conn->redirect != NULL &&
+	    cache_slot_of_command(argc, argv, argvlen) == -1) {
+		cache_req_log(req, CACHE_LOG_ERROR, "cache_error",
+			      "error=\"keys of one request in several slots\"");
+		cache_req_complete(req, CACHE_ERROR);
 		return;
 	}
 	len = redisFormatCommandArgv(&req->cmd, argc, argv, argvlen);
@@ -634,33 +682,9 @@ void cache_conn_retry_soon(struct cache_conn *conn)
 		cache_conn_schedule(conn, 50);
 }
 
-void cache_conn_set_connected(struct cache_conn *conn, void (*fn)(void *ctx),
-			      void *ctx)
-{
-	conn->connected_fn = fn;
-	conn->connected_ctx = ctx;
-}
 
-void cache_conn_when_idle(struct cache_conn *conn, void (*fn)(void *ctx),
-			  void *ctx)
-{
-	if (conn->callback_depth == 0) {
-		fn(ctx);
-		return;
-	}
-	conn->idle_fn = fn;
-	conn->idle_ctx = ctx;
-}
 
-const char *cache_conn_describe(const struct cache_conn *conn)
-{
-	return conn->desc;
-}
 
-bool cache_conn_ready(const struct cache_conn *conn)
-{
-	return conn->state == CACHE_CONN_READY && conn->ac != NULL;
-}
 
 /* --- life cycle --- */
 
@@ -680,6 +704,8 @@ struct cache_conn *cache_conn_new(const struct cache_conn_settings *set,
 		       sizeof(conn->url.sentinel_password));
 	conn->timeout_ms = set->timeout_ms;
 	conn->replicas = set->replicas;
+	conn->redirect = set->redirect;
+	conn->redirect_ctx = set->redirect_ctx;
 	conn->wait_ms = set->timeout_ms / 2 > 0 ? set->timeout_ms / 2 : 1;
 	conn->backoff_ms = CACHE_BACKOFF_MIN_MS;
 	conn->state = CACHE_CONN_WAIT;

@@ -98,10 +98,25 @@ struct cache_req {
 	enum cache_req_state state;
 	unsigned int in_redis;     /* callbacks hiredis holds: reply, WAIT */
 	bool acked;                /* durable: written, the WAIT to come */
+	bool asking;               /* send ASKING before it, once */
+	bool asked;                /* it was, the last time it went */
+	unsigned int redirects;
 	struct event *ev;
 	char *cmd;                 /* formatted command until sent */
 	size_t cmd_len;
 };
+
+struct cache_redirect;
+/* A cluster error said req was not run (MOVED, ASK, TRYAGAIN,
+   CLUSTERDOWN): req is WAITING, its command kept; the hook moves it
+   (cache_req_move()) or has it sent again, and must do one of them.
+   Inside hiredis. */
+typedef void cache_conn_redirect_fn(void *ctx, struct cache_req *req,
+				    const struct cache_redirect *r);
+
+/* MOVED/ASK redirections of one request before it fails
+   (CACHE_UNAVAILABLE). */
+#define CACHE_MAX_REDIRECTS 5
 
 struct cache_conn_settings {
 	struct event_base *base;
@@ -114,6 +129,11 @@ struct cache_conn_settings {
 	/* Durable requests wait for this many replicas (WAIT, up to
 	   timeout_ms / 2); 0 = none. */
 	unsigned int replicas;
+	/* A Redis Cluster node: the hook for its redirections, and a
+	   request whose keys do not share a slot is refused (CACHE_ERROR).
+	   NULL otherwise. */
+	cache_conn_redirect_fn *redirect;
+	void *redirect_ctx;
 	/* Resolver for a TCP host name; NULL = own one when needed. Not
 	   owned. */
 	struct evdns_base *dns;
@@ -141,6 +161,18 @@ void cache_conn_when_idle(struct cache_conn *conn, void (*fn)(void *ctx),
 /* The server behind the socket was started again: the backoff starts
    over, and the next attempt comes in 50 ms if one is waiting. */
 void cache_conn_retry_soon(struct cache_conn *conn);
+
+/* Sends the requests that wait, if the connection is ready. */
+void cache_conn_flush(struct cache_conn *conn);
+/* Moves a WAITING request (from a redirect hook) to another connection
+   of the same loop, with ASKING before it when asking; it goes out with
+   the next cache_conn_flush() of to, or when to becomes ready. Its
+   timeout goes on. */
+void cache_req_move(struct cache_req *req, struct cache_conn *to,
+		    bool asking);
+/* A type->deliver of one of its requests is running (a cluster's
+   deliveries may nest across connections: cache_free() waits for all). */
+bool cache_conn_busy(const struct cache_conn *conn);
 
 /* The url without the password, for logs. */
 const char *cache_conn_describe(const struct cache_conn *conn);

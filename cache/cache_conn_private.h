@@ -65,6 +65,9 @@ struct cache_conn {
 	   wait_ms; 0 = none. */
 	unsigned int replicas;
 	unsigned int wait_ms;
+	/* Redis Cluster node: where MOVED and the others go. */
+	cache_conn_redirect_fn *redirect;
+	void *redirect_ctx;
 
 	TAILQ_HEAD(, cache_req) reqs;
 	unsigned int live_reqs;    /* not ZOMBIE */

@@ -117,3 +117,52 @@ void cache_req_cancel(struct cache_req **reqp)
 		return;
 	cache_req_release(req);
 }
+
+/* --- the connection's hooks and state, for its users --- */
+
+void cache_conn_set_connected(struct cache_conn *conn, void (*fn)(void *ctx),
+			      void *ctx)
+{
+	conn->connected_fn = fn;
+	conn->connected_ctx = ctx;
+}
+
+void cache_conn_when_idle(struct cache_conn *conn, void (*fn)(void *ctx),
+			  void *ctx)
+{
+	if (conn->callback_depth == 0) {
+		fn(ctx);
+		return;
+	}
+	conn->idle_fn = fn;
+	conn->idle_ctx = ctx;
+}
+
+const char *cache_conn_describe(const struct cache_conn *conn)
+{
+	return conn->desc;
+}
+
+bool cache_conn_ready(const struct cache_conn *conn)
+{
+	return conn->state == CACHE_CONN_READY && conn->ac != NULL;
+}
+
+bool cache_conn_busy(const struct cache_conn *conn)
+{
+	return conn->callback_depth > 0;
+}
+
+void cache_req_move(struct cache_req *req, struct cache_conn *to, bool asking)
+{
+	struct cache_conn *from = req->conn;
+
+	TAILQ_REMOVE(&from->reqs, req, link);
+	from->live_reqs--;
+	TAILQ_INSERT_TAIL(&to->reqs, req, link);
+	to->live_reqs++;
+	req->conn = to;
+	req->state = CACHE_REQ_WAITING;
+	req->acked = false;
+	req->asking = asking;
+}

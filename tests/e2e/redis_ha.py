@@ -220,3 +220,123 @@ def wait_for(pred, timeout, interval=0.1):
             return v
         time.sleep(interval)
     return pred()
+
+
+def free_cluster_port():
+    """A free port below 55535 whose cluster bus port (+10000) is free too."""
+    import random
+    for _ in range(200):
+        p = random.randint(20000, 45000)
+        ok = True
+        for q in (p, p + 10000):
+            t = socket.socket()
+            try:
+                t.bind((h.HOST, q))
+            except OSError:
+                ok = False
+            finally:
+                t.close()
+        if ok:
+            return p
+    raise RuntimeError("no free port pair")
+
+
+class ClusterSetup:
+    """A Redis Cluster of `masters` masters with `replicas` replicas each,
+    made with `redis-cli --cluster create` on loopback ports."""
+
+    def __init__(self, masters=3, replicas=1, password=None, node_timeout_ms=2000):
+        self.dir = h.make_tempdir("pgt-cluster-")
+        self.password = password
+        self.want = masters
+        self.replicas = replicas
+        self.nodes = []
+        for i in range(masters * (1 + replicas)):
+            lines = ["cluster-enabled yes", "cluster-config-file nodes.conf",
+                     "cluster-node-timeout %d" % node_timeout_ms,
+                     "cluster-require-full-coverage yes"]
+            self.nodes.append(RedisProc(os.path.join(self.dir, "n%d" % i), password=password,
+                                        port=free_cluster_port(), lines=lines))
+
+    def start(self):
+        try:
+            for n in self.nodes:
+                n.start()
+            cmd = ["redis-cli", "--cluster", "create"] + [
+                "%s:%d" % (h.HOST, n.port) for n in self.nodes] + [
+                "--cluster-replicas", str(self.replicas), "--cluster-yes"]
+            if self.password:
+                cmd += ["--no-auth-warning", "-a", self.password]
+            r = subprocess.run(cmd, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+            if r.returncode != 0:
+                raise RuntimeError("redis-cli --cluster create failed:\n%s%s" % (
+                    r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")))
+            self.wait_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_ok(self, timeout=60):
+        """Every live node says cluster_state:ok, and each master has its
+        live replicas online."""
+        def ok():
+            if not all("cluster_state:ok" in n.cli("CLUSTER", "INFO")
+                       for n in self.nodes if n.alive()):
+                return False
+            online = sum(m.cli("INFO", "replication").count("state=online")
+                         for m in self.masters())
+            return online >= len([n for n in self.nodes if n.alive()]) - self.want
+        if not h.wait_until(ok, timeout, 0.2):
+            raise RuntimeError("cluster not ok")
+
+    def node_of_port(self, port):
+        for n in self.nodes:
+            if n.port == port:
+                return n
+        return None
+
+    def node_id(self, node):
+        return node.cli("CLUSTER", "MYID")
+
+    def masters(self):
+        """The live masters, from CLUSTER NODES of a live node."""
+        live = [n for n in self.nodes if n.alive()]
+        out = []
+        for line in live[0].cli("CLUSTER", "NODES").splitlines():
+            f = line.split()
+            if "master" in f[2] and "fail" not in f[2]:
+                port = int(f[1].split("@")[0].rsplit(":", 1)[1])
+                n = self.node_of_port(port)
+                if n is not None and n.alive():
+                    out.append(n)
+        return out
+
+    def keyslot(self, key):
+        return int(self.nodes[0].cli("CLUSTER", "KEYSLOT", key))
+
+    def owner(self, slot):
+        for n in self.masters():
+            for line in n.cli("CLUSTER", "NODES").splitlines():
+                f = line.split()
+                if "myself" not in f[2]:
+                    continue
+                for rng in f[8:]:
+                    if rng.startswith("["):
+                        continue
+                    a, _, b = rng.partition("-")
+                    if int(a) <= slot <= int(b or a):
+                        return n
+        return None
+
+    def url(self, count=None):
+        auth = ":%s@" % self.password if self.password else ""
+        nodes = self.nodes[:count] if count else self.nodes
+        return "redis-cluster://%s%s" % (auth, ",".join("%s:%d" % (h.HOST, n.port)
+                                                         for n in nodes))
+
+    def stop(self):
+        for n in self.nodes:
+            n.stop()
+        if not os.environ.get("POPGATE_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)

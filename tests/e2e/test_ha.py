@@ -111,6 +111,10 @@ class HABase(unittest.TestCase):
         return uidls[n - 1], q
 
 
+class Sessions:
+    pass
+
+
 class TestSentinel(HABase):
     @classmethod
     def setUpClass(cls):
@@ -259,6 +263,134 @@ class TestSentinel(HABase):
         # the old master comes back as a replica of the new one
         victim.start()
         self.ha.wait_synced(60)
+
+
+class TestCluster(HABase):
+    @classmethod
+    def setUpClass(cls):
+        cls.cl = rh.ClusterSetup(masters=3, replicas=1, password="clusterpw")
+        cls.cl.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.cl.stop()
+
+    def keys_of(self, user):
+        """{master port: [keys]} holding user's keys."""
+        out = {}
+        for m in self.cl.masters():
+            keys = [k for k in m.cli("KEYS", "popgate:{%s*" % user).split() if k]
+            if keys:
+                out[m.port] = keys
+        return out
+
+    def test_1_accounts_spread_over_the_slots(self):
+        gw = self.gateway({"url": self.cl.url(count=2), "replicas": "1"})
+        users = [new_mailbox(3) for _ in range(12)]
+        for user in users:
+            s, _ = self.login_within(gw, user + "#pc", 30)
+            uidl, q = self.dele_quit(s)
+            self.assertTrue(q.startswith("+OK"), q)
+            s = self.session(gw, user + "#pc")
+            self.assertTrue(s.ok(), s.login_reply)
+            self.assertNotIn(uidl, s.uidls())
+            s.c.cmd("QUIT")
+            s.close()
+        holders = set()
+        for user in users:
+            where = self.keys_of(user)
+            self.assertEqual(len(where), 1, "keys of %s on several masters: %r" % (user, where))
+            port, keys = next(iter(where.items()))
+            self.assertEqual(len({self.cl.keyslot(k) for k in keys}), 1, keys)
+            holders.add(port)
+        self.assertGreaterEqual(len(holders), 2, "12 accounts all on one master")
+        self.assertIn("event=cache_cluster_map", gw.log_text())
+        self.assertNotIn("clusterpw", gw.log_text())
+
+    def migrate_keys(self, src, dst, slot):
+        while True:
+            keys = src.cli("CLUSTER", "GETKEYSINSLOT", slot, 100).split()
+            if not keys:
+                return
+            out = src.cli("MIGRATE", h.HOST, dst.port, "", 0, 5000, "AUTH", "clusterpw",
+                          "KEYS", *keys)
+            self.assertIn("OK", out)
+
+    def test_2_slot_migrated_during_sessions(self):
+        """A slot holding an account moves to another master during a
+        login: while it is MIGRATING the account's requests follow ASK (and
+        TRYAGAIN for scripts of several keys, until the move ends), then
+        MOVED; the device's state moves with it."""
+        gw = self.gateway({"url": self.cl.url(count=1), "timeout": "20s"})
+        user = new_mailbox(6)
+        s, _ = self.login_within(gw, user + "#pc", 30)
+        uidl1, q = self.dele_quit(s)
+        self.assertTrue(q.startswith("+OK"), q)
+        (port, keys), = self.keys_of(user).items()
+        slot = self.cl.keyslot(keys[0])
+        src = self.cl.node_of_port(port)
+        dst = [m for m in self.cl.masters() if m is not src][0]
+        src_id, dst_id = self.cl.node_id(src), self.cl.node_id(dst)
+        self.assertEqual(dst.cli("CLUSTER", "SETSLOT", slot, "IMPORTING", src_id), "OK")
+        self.assertEqual(src.cli("CLUSTER", "SETSLOT", slot, "MIGRATING", dst_id), "OK")
+        self.migrate_keys(src, dst, slot)
+        # every key is on dst now, the slot still src's: ASK, and TRYAGAIN
+        # from dst for the scripts, until the slot is dst's
+        mark = gw.log_size()
+        result = {}
+        t = threading.Thread(target=lambda: result.update(s=self.session(gw, user + "#pc")))
+        t.start()
+        self.assertTrue(gw.wait_log(r"kind=3 ", timeout=20, start=mark),
+                        gw.log_since(mark)[-3000:])
+        for m in self.cl.masters():
+            self.assertEqual(m.cli("CLUSTER", "SETSLOT", slot, "NODE", dst_id), "OK")
+        t.join(30)
+        s = result["s"]
+        self.assertTrue(s.ok(), s.login_reply + gw.log_since(mark)[-3000:])
+        self.assertNotIn(uidl1, s.uidls())
+        uidl2, q = self.dele_quit(s)
+        self.assertTrue(q.startswith("+OK"), q)
+        log = gw.log_since(mark)
+        self.assertRegex(log, r"event=cache_redirect .*kind=2 slot=%d" % slot)
+        s = self.session(gw, user + "#pc")
+        self.assertTrue(s.ok(), s.login_reply)
+        left = s.uidls()
+        self.assertNotIn(uidl1, left)
+        self.assertNotIn(uidl2, left)
+        s.c.cmd("QUIT")
+        s.close()
+        self.assertRegex(gw.log_since(mark), r"event=cache_redirect .*kind=1 slot=%d" % slot)
+        self.assertEqual(list(self.keys_of(user)), [dst.port])
+
+    def test_3_master_killed(self):
+        """kill -9 of a master: its accounts get [SYS/TEMP] (CLUSTERDOWN,
+        lost connection) until its replica takes over; then sessions
+        resume and no acknowledged QUIT is lost (replicas = 1)."""
+        gw = self.gateway({"url": self.cl.url(), "replicas": "1"})
+        users = [new_mailbox(20) for _ in range(6)]
+        for user in users:
+            s, _ = self.login_within(gw, user + "#ha", 30)
+            s.c.cmd("QUIT")
+            s.close()
+        # a master holding one of these accounts
+        victim = self.cl.node_of_port(next(iter(self.keys_of(users[0]))))
+        before = {m.port for m in self.cl.masters()}
+        acked, replies, resumed = self.run_during_cluster(gw, users, victim)
+        TestSentinel.check_acked(self, gw, users, acked)
+        print("  cluster master killed: %d QUITs acknowledged, first login %.2fs after "
+              "the kill; other replies: %r" % (
+                  len(acked), resumed, sorted(set(r[:40] for r in replies
+                                                  if not r.startswith("+OK")))))
+        victim.start()
+        self.cl.wait_ok(60)
+        self.assertNotEqual({m.port for m in self.cl.masters()}, before)
+
+    def run_during_cluster(self, gw, users, victim):
+        others = [m for m in self.cl.masters() if m is not victim]
+        return TestSentinel.run_during(
+            self, gw, users, victim.kill9,
+            lambda: len([m for m in self.cl.masters()]) >= 3 and
+            "cluster_state:ok" in others[0].cli("CLUSTER", "INFO"))
 
 
 if __name__ == "__main__":
