@@ -352,7 +352,8 @@ static void cache_cluster_redirect(void *ctx, struct cache_req *req,
 		free(error);
 	}
 	cache_req_log(req, CACHE_LOG_DEBUG, "cache_redirect",
-		      "kind=%d slot=%u to=%s:%u", (int)r->kind, r->slot,
+		      "kind=%s slot=%u to=%s:%u", cache_redirect_name(r->kind),
+		      r->slot,
 		      n >= 0 ? cl->nodes[n].host : from->host,
 		      n >= 0 ? cl->nodes[n].port : from->port);
 	if (r->kind != CACHE_REDIRECT_TRYAGAIN && r->kind != CACHE_REDIRECT_ASK)

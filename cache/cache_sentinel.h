@@ -71,11 +71,5 @@ void cache_sentinel_ask(struct cache_sentinel *s, cache_sentinel_found_cb *cb,
 /* The running round, if any, stops; its cb never runs. */
 void cache_sentinel_cancel(struct cache_sentinel *s);
 
-/* "+switch-master" payload: "<name> <old-ip> <old-port> <new-ip>
-   <new-port>". No I/O. True for our master name with a valid new address,
-   copied into host (size > 0) and *port_r. */
-bool cache_sentinel_parse_switch(const char *payload, size_t len,
-				 const char *master, char *host, size_t size,
-				 uint16_t *port_r);
 
 #endif

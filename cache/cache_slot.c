@@ -100,6 +100,18 @@ static int cache_redirect_target(const char *s, size_t len,
 	return 0;
 }
 
+const char *cache_redirect_name(enum cache_redirect_kind kind)
+{
+	static const char *const names[] = {
+		"none", "moved", "ask", "tryagain", "clusterdown",
+	};
+	_Static_assert(sizeof(names) / sizeof(names[0]) ==
+		       CACHE_REDIRECT_CLUSTERDOWN + 1, "a name per kind");
+
+	return (unsigned int)kind < sizeof(names) / sizeof(names[0]) ?
+		names[kind] : "?";
+}
+
 static bool cache_redirect_word(const char *s, size_t len, const char *word)
 {
 	size_t n = strlen(word);

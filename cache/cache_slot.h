@@ -38,6 +38,9 @@ enum cache_redirect_kind {
 	CACHE_REDIRECT_CLUSTERDOWN, /* the cluster cannot serve now */
 };
 
+/* "none", "moved", "ask", "tryagain", "clusterdown". */
+const char *cache_redirect_name(enum cache_redirect_kind kind);
+
 #define CACHE_REDIRECT_HOST_MAX 253
 
 struct cache_redirect {

@@ -340,7 +340,7 @@ class TestCluster(HABase):
         result = {}
         t = threading.Thread(target=lambda: result.update(s=self.session(gw, user + "#pc")))
         t.start()
-        self.assertTrue(gw.wait_log(r"kind=3 ", timeout=20, start=mark),
+        self.assertTrue(gw.wait_log(r"kind=tryagain ", timeout=20, start=mark),
                         gw.log_since(mark)[-3000:])
         for m in self.cl.masters():
             self.assertEqual(m.cli("CLUSTER", "SETSLOT", slot, "NODE", dst_id), "OK")
@@ -351,7 +351,7 @@ class TestCluster(HABase):
         uidl2, q = self.dele_quit(s)
         self.assertTrue(q.startswith("+OK"), q)
         log = gw.log_since(mark)
-        self.assertRegex(log, r"event=cache_redirect .*kind=2 slot=%d" % slot)
+        self.assertRegex(log, r"event=cache_redirect .*kind=ask slot=%d" % slot)
         s = self.session(gw, user + "#pc")
         self.assertTrue(s.ok(), s.login_reply)
         left = s.uidls()
@@ -359,7 +359,7 @@ class TestCluster(HABase):
         self.assertNotIn(uidl2, left)
         s.c.cmd("QUIT")
         s.close()
-        self.assertRegex(gw.log_since(mark), r"event=cache_redirect .*kind=1 slot=%d" % slot)
+        self.assertRegex(gw.log_since(mark), r"event=cache_redirect .*kind=moved slot=%d" % slot)
         self.assertEqual(list(self.keys_of(user)), [dst.port])
 
     def test_3_master_killed(self):
