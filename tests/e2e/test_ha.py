@@ -111,8 +111,40 @@ class HABase(unittest.TestCase):
         return uidls[n - 1], q
 
 
-class Sessions:
-    pass
+class TestCheck(unittest.TestCase):
+    """popgate --check takes every [cache] url form the daemon takes, and
+    refuses (exit 1, the reason on stderr) those it would refuse."""
+
+    def check(self, url, replicas="0"):
+        import subprocess
+        d = h.make_tempdir("pgt-check-")
+        try:
+            conf = os.path.join(d, "p.conf")
+            with open(conf, "w") as f:
+                f.write("[upstream]\nhost = 127.0.0.1\n[cache]\nurl = %s\nreplicas = %s\n"
+                        % (url, replicas))
+            r = subprocess.run([h.binary_path(), "--check", "-c", conf], capture_output=True,
+                               timeout=30, stdin=subprocess.DEVNULL)
+            return r.returncode, r.stderr.decode(errors="replace")
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_url_forms(self):
+        for url in ("redis-sentinel://:pw@127.0.0.1:26379,sentinel-2.example/pgmaster"
+                    "?db=2&sentinel_password=s%26p",
+                    "redis-cluster://:pw@127.0.0.1:7000,[::1]:7001"):
+            rc, err = self.check(url, replicas="1")
+            self.assertEqual(rc, 0, err)
+        for url, why in (("redis-sentinel://127.0.0.1", "MASTERNAME"),
+                         ("redis-sentinel://h/m?db=1&db=2", "at most once"),
+                         ("redis-cluster://h/3", "only db 0"),
+                         ("redis-cluster://h1,,h2", "missing host")):
+            rc, err = self.check(url)
+            self.assertEqual(rc, 1, url)
+            self.assertIn(why, err)
+        rc, err = self.check("auto", replicas="1")
+        self.assertEqual(rc, 1)
+        self.assertIn("replicas", err)
 
 
 class TestSentinel(HABase):
