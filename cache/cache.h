@@ -114,6 +114,10 @@ struct cache_hooks {
 	void (*log)(void *ctx, enum cache_log_level level, const char *line);
 	/* A request completed with CACHE_UNAVAILABLE or CACHE_ERROR. */
 	void (*request_failed)(void *ctx);
+	/* The server to write to changed: Sentinel switched masters (a
+	   +switch-master, a READONLY reply, ROLE not master), or a
+	   cluster's slot map changed. */
+	void (*failover)(void *ctx);
 	void *ctx;
 };
 

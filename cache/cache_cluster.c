@@ -242,6 +242,8 @@ static void cache_cluster_apply(struct cache_cluster *cl,
 	}
 	for (s = 0; s < CACHE_SLOTS; s++)
 		covered += slots[s] >= 0;
+	if (cl->mapped && memcmp(slots, cl->slots, sizeof(slots)) != 0)
+		cache_failover(&cl->hooks);
 	if (!cl->mapped || memcmp(slots, cl->slots, sizeof(slots)) != 0)
 		cache_log(&cl->hooks, CACHE_LOG_INFO,
 			  "event=cache_cluster_map cache=%s ranges=%zu "
@@ -365,8 +367,10 @@ static void cache_cluster_redirect(void *ctx, struct cache_req *req,
 			event_add(cl->retry_ev, &tv);
 		return;
 	}
-	if (r->kind == CACHE_REDIRECT_MOVED)
+	if (r->kind == CACHE_REDIRECT_MOVED && cl->slots[r->slot] != n) {
 		cl->slots[r->slot] = (int16_t)n;
+		cache_failover(&cl->hooks);
+	}
 	cache_req_move(req, cl->nodes[n].conn, r->kind == CACHE_REDIRECT_ASK);
 	cache_conn_flush(cl->nodes[n].conn);
 }

@@ -145,6 +145,8 @@ static void cache_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 		/* A master demoted to replica refused it (so it was not run):
 		   it waits for the connection to the new master. */
 		req->state = CACHE_REQ_WAITING;
+		if (!req->conn->drop_scheduled)
+			cache_failover(&req->conn->hooks);
 		cache_conn_drop_later(req->conn, "READONLY: the server is a "
 				      "replica now");
 		return;
@@ -425,8 +427,10 @@ static void cache_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
 	if (privdata == cache_step_role) {
 		if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
 		    reply->element[0]->type != REDIS_REPLY_STRING ||
-		    strcmp(reply->element[0]->str, "master") != 0)
+		    strcmp(reply->element[0]->str, "master") != 0) {
+			cache_failover(&conn->hooks);
 			cache_conn_drop_later(conn, "ROLE: not the master");
+		}
 		return;
 	}
 	if (privdata != cache_step_ping)
@@ -658,6 +662,7 @@ static void cache_conn_switched(void *ctx, const char *host, uint16_t port)
 	    conn->state == CACHE_CONN_ASKING ||
 	    (strcmp(conn->url.host, host) == 0 && conn->url.port == port))
 		return;
+	cache_failover(&conn->hooks);
 	cache_conn_drop_later(conn, "sentinel: +switch-master");
 }
 

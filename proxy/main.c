@@ -224,6 +224,11 @@ static void cache_failed_hook(void *ctx)
 	metrics_redis_error();
 }
 
+static void cache_failover_hook(void *ctx)
+{
+	metrics_redis_failover();
+}
+
 static struct cache_settings cache_settings_of(const struct conf *conf,
 					      struct evdns_base *dns)
 {
@@ -236,7 +241,8 @@ static struct cache_settings cache_settings_of(const struct conf *conf,
 		.max_memory = (uint64_t)conf->cache_max_memory_mib << 20,
 		.replicas = conf->cache_replicas,
 		.dns = dns,
-		.hooks = { .log = cache_log_hook, .request_failed = cache_failed_hook },
+		.hooks = { .log = cache_log_hook, .request_failed = cache_failed_hook,
+			   .failover = cache_failover_hook },
 	};
 
 	return set;

@@ -81,9 +81,18 @@ class HABase(unittest.TestCase):
                 g.cleanup()
 
     def gateway(self, cache):
-        g = h.Popgate(DC.imap_port, cache=cache, log={"level": "debug"})
+        g = h.Popgate(DC.imap_port, cache=cache, log={"level": "debug"},
+                      extra="[metrics]\nlisten = 127.0.0.1:%d\n" % h.free_port())
         self.gws.append(g)
         return g.start()
+
+    def metric(self, gw, name):
+        import urllib.request
+        port = int(re.search(r"\[metrics\]\nlisten = 127\.0\.0\.1:(\d+)", gw.conf_text).group(1))
+        with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10) as r:
+            body = r.read().decode()
+        m = re.search(r"^popgate_%s (\d+)$" % name, body, re.M)
+        return int(m.group(1)) if m else None
 
     def session(self, gw, login, timeout=20):
         return Session(gw, login, timeout)
@@ -268,6 +277,7 @@ class TestSentinel(HABase):
         self.check_acked(gw, users, acked)
         self.assertTrue(any(a[2] for a in acked))
         self.assertIn("event=cache_switch_master", gw.log_text())
+        self.assertGreaterEqual(self.metric(gw, "redis_failovers_total"), 1)
         print("  sentinel failover: %d QUITs acknowledged, first login %.2fs after "
               "SENTINEL FAILOVER; other replies: %r" % (
                   len(acked), resumed, sorted(set(r[:40] for r in replies
@@ -392,6 +402,7 @@ class TestCluster(HABase):
         s.c.cmd("QUIT")
         s.close()
         self.assertRegex(gw.log_since(mark), r"event=cache_redirect .*kind=moved slot=%d" % slot)
+        self.assertGreaterEqual(self.metric(gw, "redis_failovers_total"), 1)
         self.assertEqual(list(self.keys_of(user)), [dst.port])
 
     def test_3_master_killed(self):
