@@ -149,7 +149,9 @@ struct cache_settings {
 	   is an error. An external Redis is configured by its operator. */
 	uint64_t max_memory;
 	/* The writes a QUIT or a remap relies on (cache_hide(), the swap of
-	   cache_remap()) are followed by WAIT replicas timeout_ms/2: they
+	   cache_remap(), and cache_unlock(), so that a failover does not
+	   bring an ended session's lock back) are followed by WAIT replicas
+	   timeout_ms/2: they
 	   give CACHE_OK only once that many replicas have them, else
 	   CACHE_UNAVAILABLE (outcome unknown: written on the master, but a
 	   failover may lose it). 0 = no WAIT: CACHE_OK means written on the

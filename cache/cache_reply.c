@@ -157,7 +157,7 @@ const struct cache_req_type cache_type_refresh = {
 	.deliver = cache_deliver_status,
 };
 const struct cache_req_type cache_type_unlock = {
-	.name = "unlock", .parse = cache_parse_unlock,
+	.name = "unlock", .durable = true, .parse = cache_parse_unlock,
 	.deliver = cache_deliver_status,
 };
 /* PING: its answer comes after those of everything sent before it. */

@@ -62,6 +62,14 @@ struct cache_sentinel {
 static void cache_sentinel_try(struct cache_sentinel *s);
 static void cache_sentinel_watch(struct cache_sentinel *s);
 
+/* Node i's address without a lookup: resolved before, or given as one. */
+static bool cache_sentinel_known(struct cache_sentinel *s, unsigned int i)
+{
+	if (s->addrs[i][0] == '\0' && s->nodes[i].host_numeric)
+		memcpy(s->addrs[i], s->nodes[i].host, sizeof(s->addrs[i]) - 1);
+	return s->addrs[i][0] != '\0';
+}
+
 
 /* --- hiredis connections to sentinels --- */
 
@@ -312,10 +320,7 @@ static void cache_sentinel_try(struct cache_sentinel *s)
 		return;
 	}
 	s->tried++;
-	if (s->nodes[s->turn].host_numeric || s->addrs[s->turn][0] != '\0') {
-		if (s->addrs[s->turn][0] == '\0')
-			memcpy(s->addrs[s->turn], s->nodes[s->turn].host,
-			       sizeof(s->addrs[0]) - 1);
+	if (cache_sentinel_known(s, s->turn)) {
 		cache_sentinel_query(s);
 		return;
 	}
@@ -447,16 +452,20 @@ static void cache_sentinel_sub_msg(redisAsyncContext *ac, void *r, void *priv)
 	s->switched(s->ctx, host, port);
 }
 
+
 static void cache_sentinel_watch(struct cache_sentinel *s)
 {
 	char why[160];
 	unsigned int i;
 
-	/* Only to a sentinel whose address is known (asked before). */
-	for (i = 0; i < s->count && s->addrs[s->sub_node][0] == '\0'; i++)
+	/* Only to a sentinel whose address is known; if none is, later
+	   (a round of asking resolves names). */
+	for (i = 0; i < s->count && !cache_sentinel_known(s, s->sub_node); i++)
 		s->sub_node = (s->sub_node + 1) % s->count;
-	if (s->addrs[s->sub_node][0] == '\0')
+	if (!cache_sentinel_known(s, s->sub_node)) {
+		cache_sentinel_resub_later(s);
 		return;
+	}
 	s->sub_ac = cache_sentinel_open(s, s->sub_node,
 					cache_sentinel_sub_connect,
 					cache_sentinel_sub_drop, why,

@@ -266,14 +266,23 @@ class TestSentinel(HABase):
         promoted, and the other replica still acknowledges them: only
         replicas = all of them (2) makes such a QUIT answer -ERR instead of
         +OK (see README, "Running several gateways")."""
-        gw = self.gateway({"url": self.ha.url(), "replicas": "2"})
+        gw = self.gateway({"url": self.ha.url(), "replicas": "2", "lock_ttl": "5s"})
         users = [new_mailbox(20) for _ in range(4)]
         old = self.ha.master_addr()
+        # the sentinel popgate watches goes away first: it watches another
+        s, _ = self.login_within(gw, users[0] + "#pc", 30)
+        s.close()
+        watched = self.ha.sentinels[0]
+        mark = gw.log_size()
+        watched.kill9()
+        self.assertTrue(gw.wait_log(r"event=cache_sentinel_unwatched sentinel=127\.0\.0\.1:%d"
+                                    % watched.port, timeout=20, start=mark))
         acked, replies, resumed = self.run_during(
             gw, users,
-            lambda: self.ha.sentinel_cli(self.ha.sentinels[0], "SENTINEL", "FAILOVER",
+            lambda: self.ha.sentinel_cli(self.ha.sentinels[1], "SENTINEL", "FAILOVER",
                                          self.ha.name),
             lambda: (self.ha.master_addr() or old) != old)
+        watched.start()
         self.check_acked(gw, users, acked)
         self.assertTrue(any(a[2] for a in acked))
         self.assertIn("event=cache_switch_master", gw.log_text())
@@ -288,7 +297,7 @@ class TestSentinel(HABase):
         """kill -9 of the master: sessions fail with [SYS/TEMP] until the
         sentinels promote a replica, then resume; with replicas = 1 no
         acknowledged QUIT is lost."""
-        gw = self.gateway({"url": self.ha.url(), "replicas": "1"})
+        gw = self.gateway({"url": self.ha.url(), "replicas": "1", "lock_ttl": "5s"})
         users = [new_mailbox(20) for _ in range(4)]
         victim = self.ha.current_master()
         old = self.ha.master_addr()
@@ -409,7 +418,7 @@ class TestCluster(HABase):
         """kill -9 of a master: its accounts get [SYS/TEMP] (CLUSTERDOWN,
         lost connection) until its replica takes over; then sessions
         resume and no acknowledged QUIT is lost (replicas = 1)."""
-        gw = self.gateway({"url": self.cl.url(), "replicas": "1"})
+        gw = self.gateway({"url": self.cl.url(), "replicas": "1", "lock_ttl": "5s"})
         users = [new_mailbox(20) for _ in range(6)]
         for user in users:
             s, _ = self.login_within(gw, user + "#ha", 30)
