@@ -29,7 +29,8 @@ PREFIX   ?= /usr/local
 # Debian packages needed to build, test and benchmark.
 DEB_BUILD := gcc make pkg-config libssl-dev libevent-dev libhiredis-dev \
 	     libinih-dev check
-DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server haproxy curl fetchmail mpop getmail6 \
+DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server redis-sentinel haproxy curl fetchmail \
+	     mpop getmail6 \
 	     python3 openssl procps clang libclang-rt-14-dev
 
 # The project's own flags; CFLAGS, CPPFLAGS and LDFLAGS given on the
