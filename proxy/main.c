@@ -379,7 +379,10 @@ static void probe_done_cb(void *ctx, bool ok, const char *error)
 	if (pg->check_only) {
 		printf("popgate: %s %s:%u: %s%s\n", section, p->up->host, p->up->port,
 		       ok ? "answers" : "does not answer: ", ok ? "" : p->error);
-	} else if (!ok) {
+	} else if (ok) {
+		log_info("event=upstream_reachable upstream=%s host=%s port=%u", p->up->name,
+			 p->up->host, p->up->port);
+	} else {
 		log_warn("event=upstream_unreachable upstream=%s host=%s port=%u error=\"%s\"",
 			 p->up->name, p->up->host, p->up->port, p->error);
 		fprintf(stderr, "popgate: the IMAP server of %s, %s:%u, does not answer (%s). "

@@ -963,6 +963,11 @@ class Popgate:
         except OSError:
             return b""
 
+    def wait_probed(self, timeout=30.0):
+        """Until the start-up probe of the upstream(s) has ended: a test that
+        counts upstream connections starts counting after it."""
+        return self.wait_log(r"event=upstream_(un)?reachable", timeout)
+
     def wait_log(self, pattern, timeout=5.0, start=0):
         """Wait until regex pattern matches the log (from byte offset start,
         see log_size())."""
@@ -1788,6 +1793,11 @@ class FakeImap:
     def wait_conns(self, n, timeout=5.0):
         return wait_until(lambda: len(self.all_conns()) >= n, timeout)
 
+    def login_conns(self):
+        """The connections that tried a login (not popgate's start-up probe,
+        which connects, reads the greeting and capabilities and closes)."""
+        return [c for c in self.all_conns() if c.logins]
+
 
 def fake_message(name, body_lines=5, size=None):
     mid, h = _hdr(name, "fake " + name)
@@ -1832,6 +1842,11 @@ class NativeStandIn:
 
     def log_size(self):
         return 0
+
+    def wait_probed(self, timeout=30.0):
+        """Until the start-up probe of the upstream(s) has ended: a test that
+        counts upstream connections starts counting after it."""
+        return self.wait_log(r"event=upstream_(un)?reachable", timeout)
 
     def wait_log(self, pattern, timeout=5.0, start=0):
         return None
