@@ -43,6 +43,8 @@ struct setup {
 	char *text;                      /* the configuration file, or NULL */
 	size_t text_len;
 	mode_t mode;
+	uid_t uid;                       /* the file's owner and group, kept */
+	gid_t gid;
 	struct conf *conf;
 	struct provider provider;
 	bool have_provider;
@@ -146,7 +148,8 @@ static int setup_split_address(struct setup *s)
 }
 
 /* Whole file into a malloc'd buffer; 1 read, 0 no such file, -1 error. */
-static int setup_read_file(const char *path, char **text_r, size_t *len_r, mode_t *mode_r)
+static int setup_read_file(const char *path, char **text_r, size_t *len_r, mode_t *mode_r,
+			   uid_t *uid_r, gid_t *gid_r)
 {
 	struct stat st;
 	char *buf;
@@ -169,6 +172,10 @@ static int setup_read_file(const char *path, char **text_r, size_t *len_r, mode_
 	*text_r = buf;
 	*len_r = got;
 	*mode_r = st.st_mode & 07777;
+	if (uid_r != NULL) {
+		*uid_r = st.st_uid;
+		*gid_r = st.st_gid;
+	}
 	return 1;
 }
 
@@ -209,7 +216,7 @@ static int setup_password(struct setup *s)
 		size_t tlen;
 		mode_t mode;
 
-		if (setup_read_file(s->args.password_file, &text, &tlen, &mode) != 1) {
+		if (setup_read_file(s->args.password_file, &text, &tlen, &mode, NULL, NULL) != 1) {
 			fprintf(stderr, "popgate setup: %s: cannot read\n", s->args.password_file);
 			return -1;
 		}
@@ -271,7 +278,7 @@ static int setup_provider(struct setup *s)
 	int r;
 
 	if (s->args.providers != NULL) {
-		if (setup_read_file(s->args.providers, &own, &len, &mode) != 1) {
+		if (setup_read_file(s->args.providers, &own, &len, &mode, NULL, NULL) != 1) {
 			fprintf(stderr, "popgate setup: %s: cannot read\n", s->args.providers);
 			return -1;
 		}
@@ -376,6 +383,12 @@ static int setup_write(struct setup *s, const char *path, const char *text, size
 		free(tmp);
 		return -1;
 	}
+	/* A file readable by the daemon's user (root:popgate 0640) stays so. */
+	if (s->text != NULL && fchown(fd, s->uid, s->gid) < 0 && errno != EPERM) {
+		fprintf(stderr, "popgate setup: cannot keep the owner of %s: %s\n", path,
+			strerror(errno));
+		goto fail;
+	}
 	if (write(fd, text, len) != (ssize_t)len || fchmod(fd, s->text != NULL ? s->mode : 0644) < 0 ||
 	    fsync(fd) < 0) {
 		fprintf(stderr, "popgate setup: cannot write %s: %s\n", tmp, strerror(errno));
@@ -446,7 +459,8 @@ static int setup_configure(struct setup *s)
 static int setup_load(struct setup *s)
 {
 	char *error = NULL;
-	int r = setup_read_file(s->args.config, &s->text, &s->text_len, &s->mode);
+	int r = setup_read_file(s->args.config, &s->text, &s->text_len, &s->mode,
+				&s->uid, &s->gid);
 
 	if (r < 0) {
 		fprintf(stderr, "popgate setup: %s: cannot read: %s\n", s->args.config,

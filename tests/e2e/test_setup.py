@@ -286,9 +286,17 @@ class FirstRun(unittest.TestCase):
                 "host = 127.0.0.1\n  port = %d  ; nothing listens\ntls = none\n"
                 "timeout = 5s\n\n# keep me\n[log]\nlevel = info\n" % (DNS.address, closed))
         write(path, text)
+        # root:<the mail user's group> 0640, as for a daemon run as a user
+        uid, gid = h.ensure_mail_user()
+        os.chown(path, 0, gid)
+        os.chmod(path, 0o640)
         rc, out = setup(path, "gina@first.test", USERS["gina@first.test"])
         self.assertEqual(rc, 0, out)
         self.assertIn("does not answer", out)
+        st = os.stat(path)
+        self.assertEqual((st.st_uid, st.st_gid, st.st_mode & 0o7777), (0, gid, 0o640))
+        self.assertEqual([f for f in os.listdir(TMP) if ".setup" in f], [],
+                         "a temporary file was left")
         want = ("[server]\nresolver = %s\n\n[upstream]\n# the local test server\n"
                 "host = mx.first.test\n  port = %d  ; nothing listens\ntls = imaps\n"
                 "timeout = 5s\nca_file = %s\n\n# keep me\n[log]\nlevel = info\n"
