@@ -430,6 +430,29 @@ START_TEST(tls_defaults)
 	conf_free(&conf);
 }
 END_TEST
+
+/* The forms of [server] resolver evdns takes; empty is the system's. */
+START_TEST(resolver_forms)
+{
+	static const char *const forms[] = {
+		"192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53", "2001:db8::53", "::1",
+	};
+	char text[128];
+	struct conf *conf;
+
+	for (size_t i = 0; i < N(forms); i++) {
+		snprintf(text, sizeof(text), "[upstream]\nhost = h\n[server]\nresolver = %s\n",
+			 forms[i]);
+		conf = load_ok(text);
+		ck_assert_str_eq(conf->resolver, forms[i]);
+		conf_free(&conf);
+	}
+	conf = load_ok("[upstream]\nhost = h\n[server]\nresolver =\n");
+	ck_assert_ptr_null(conf->resolver);
+	conf_free(&conf);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
@@ -437,6 +460,7 @@ static Suite *conf_suite(void)
 
 	tc = tcase_create("load");
 	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, resolver_forms);
 	tcase_add_test(tc, minimal_file);
 	tcase_add_loop_test(tc, port_follows_tls, 0, N(port_table));
 	tcase_add_test(tc, every_key_set);

@@ -36,8 +36,20 @@ static const struct {
 	  "tls = none\n[server]\nidle_timeout = 2m\n", 8, "given twice" },
 	{ "[upstream]\nhost = a\n[server]\nlisten = 127.0.0.1:1\n"
 	  "listen = 127.0.0.1:1\n", 5, "already listed" },
+	/* resolver: a numeric address, optional port */
+	{ "[upstream]\nhost = h\n[server]\nresolver = dns.example\n", 4,
+	  "an IP address, not a name" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = dns.example:53\n", 4,
+	  "an IP address, not a name" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = 192.0.2.1:0\n", 4, "resolver" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = 192.0.2.1:65536\n", 4, "resolver" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = 192.0.2.256\n", 4,
+	  "an IP address, not a name" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = [2001:db8::1\n", 4, "']'" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = [dns.example]:53\n", 4, "resolver" },
 	/* required */
 	{ "", 0, "no upstream" },
+	{ "[log]\nlevel = info\n", 0, "popgate setup you@example.com -c " },
 	{ "[server]\nlisten = 127.0.0.1:1\n", 0, "no upstream" },
 	{ "[server]\n\n[upstream]\nport = 143\n", 3, "[upstream] needs host" },
 	{ "[upstream]\nhost = h\n[route example.org]\nport = 1\n", 3,
