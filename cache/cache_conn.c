@@ -4,6 +4,7 @@
 #include "cache_conn_private.h"
 #include "cache_backoff.h"
 #include "cache_log.h"
+#include "cache_reader.h"
 #include "cache_sentinel.h"
 #include "cache_slot.h"
 #include "text.h"
@@ -397,8 +398,9 @@ static void cache_on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (conn == NULL || ac != conn->ac)
 		return;
-	snprintf(why, sizeof(why), "%s", ac->err != 0 ? ac->errstr :
-		 "connection closed");
+	snprintf(why, sizeof(why), "%s", conn->guard.tripped ?
+		 "a reply to no request (is it Redis?)" : ac->err != 0 ?
+		 ac->errstr : "connection closed");
 	conn->ac = NULL;
 	cache_conn_drop_later(conn, why);
 }
@@ -563,6 +565,7 @@ static void cache_conn_open(struct cache_conn *conn, const char *host)
 		return;
 	}
 	ac->data = conn;
+	cache_reader_guard(&conn->guard, ac);
 	redisAsyncSetConnectCallback(ac, cache_on_connect);
 	redisAsyncSetDisconnectCallback(ac, cache_on_disconnect);
 	if (redisLibeventAttach(ac, conn->base) != REDIS_OK) {

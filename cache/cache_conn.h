@@ -74,6 +74,7 @@ struct cache_req_type {
 union cache_req_cb {
 	cache_status_cb *status;
 	cache_view_cb *view;
+	cache_count_cb *count;
 };
 
 enum cache_req_state {

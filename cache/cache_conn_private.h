@@ -11,6 +11,7 @@
 #include <sys/queue.h>
 
 #include "cache_conn.h"
+#include "cache_reader.h"
 #include "cache_url.h"
 
 struct evdns_base;
@@ -47,6 +48,7 @@ struct cache_conn {
 
 	enum cache_conn_state state;
 	struct redisAsyncContext *ac;
+	struct cache_reader_guard guard;   /* on ac's reader */
 	/* Backoff wait, attempt timeout, or while LOADING the next PING
 	   (poll_ping_out false) or the timeout of the one out (true). */
 	struct event *conn_ev;
