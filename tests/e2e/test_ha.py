@@ -80,8 +80,8 @@ class HABase(unittest.TestCase):
             if not os.environ.get("POPGATE_E2E_KEEP"):
                 g.cleanup()
 
-    def gateway(self, cache):
-        g = h.Popgate(DC.imap_port, cache=cache, log={"level": "debug"},
+    def gateway(self, cache, server=None):
+        g = h.Popgate(DC.imap_port, cache=cache, log={"level": "debug"}, server=server,
                       extra="[metrics]\nlisten = 127.0.0.1:%d\n" % h.free_port())
         self.gws.append(g)
         return g.start()
@@ -338,8 +338,17 @@ class TestCluster(HABase):
         return out
 
     def test_1_accounts_spread_over_the_slots(self):
-        gw = self.gateway({"url": self.cl.url(count=2), "replicas": "1"})
+        gw = self.gateway({"url": self.cl.url(count=2), "replicas": "1"},
+                          server={"shared_limits": "yes"})
         users = [new_mailbox(3) for _ in range(12)]
+        # shared_limits: a failure count per address and per user, in the
+        # slots of their own tags
+        c = h.Pop3(gw.port, timeout=20)
+        c.read_greeting()
+        self.assertTrue(c.login(users[0] + "#pc", "wrong").startswith("-ERR [AUTH]"))
+        c.close()
+        self.assertTrue(rh.wait_for(lambda: any(
+            m.cli("KEYS", "popgate:{ip:*").strip() for m in self.cl.masters()), 10))
         for user in users:
             s, _ = self.login_within(gw, user + "#pc", 30)
             uidl, q = self.dele_quit(s)
