@@ -127,8 +127,11 @@ struct cache_hooks {
 };
 
 struct cache_settings {
-	/* "auto", "redis://[[user]:password@]host[:port][/db]" or
-	   "unix:/path/to/sock[?db=N]" (see cache_url.h). */
+	/* "auto", "redis://[[user]:password@]host[:port][/db]",
+	   "unix:/path/to/sock[?db=N]", "redis-sentinel://..." (the master
+	   these sentinels name: cache_sentinel.h) or "redis-cluster://..."
+	   (a connection per node, requests by slot: cache_cluster.h); see
+	   cache_url.h. */
 	const char *url;
 	/* AUTH password; NULL = none, or the one in the url (giving both
 	   is an error). Never logged. */

@@ -101,6 +101,7 @@ struct cache_req {
 	bool acked;                /* durable: written, the WAIT to come */
 	bool asking;               /* send ASKING before it, once */
 	bool asked;                /* it was, the last time it went */
+	int slot;                  /* cluster: its keys' slot, or -2: none */
 	unsigned int redirects;
 	struct event *ev;
 	char *cmd;                 /* formatted command until sent */
@@ -171,6 +172,11 @@ void cache_conn_flush(struct cache_conn *conn);
    timeout goes on. */
 void cache_req_move(struct cache_req *req, struct cache_conn *to,
 		    bool asking);
+/* fn(ctx, req) for each request of conn that waits to be sent (and has
+   its command); fn may move it (cache_req_move()). */
+void cache_conn_each_waiting(struct cache_conn *conn,
+			     void (*fn)(void *ctx, struct cache_req *req),
+			     void *ctx);
 /* A type->deliver of one of its requests is running (a cluster's
    deliveries may nest across connections: cache_free() waits for all). */
 bool cache_conn_busy(const struct cache_conn *conn);
