@@ -17,6 +17,9 @@
 #include "conf_value.h"
 #include "log.h"
 
+/* Where the daemon and its subcommands look without -c. */
+#define CONF_DEFAULT_PATH "/etc/popgate/popgate.conf"
+
 #define CONF_MAX_LISTEN 8
 #define CONF_MAX_NETWORKS 16
 
@@ -70,6 +73,8 @@ struct conf_listen {
 	char *host;        /* numeric address or name, e.g. "127.0.0.1", "::" */
 	uint16_t port;
 	bool tls;          /* implicit TLS (POP3S) */
+	bool proxy;        /* "proxy_protocol": every connection starts with a
+			      PROXY header from one of proxy_networks */
 };
 
 /* Where plaintext USER/PASS and AUTH PLAIN are accepted without TLS. */
@@ -102,6 +107,13 @@ struct conf {
 	enum conf_plaintext_auth plaintext_auth;
 	struct conf_cidr local_networks[CONF_MAX_NETWORKS];
 	unsigned int local_network_count;
+	struct conf_cidr proxy_networks[CONF_MAX_NETWORKS]; /* load balancers */
+	unsigned int proxy_network_count;
+	unsigned int proxy_timeout_ms;     /* to read the PROXY header */
+	bool shared_limits;                /* failure counts and LOGIN-DELAY in [cache] */
+	char *resolver;                    /* DNS server "addr[:port]" for
+					      upstream names; NULL: the
+					      system's (/etc/resolv.conf) */
 
 	/* [tls] client side: STLS on listen, implicit TLS on listen_tls */
 	char *tls_cert_file;               /* PEM chain; NULL: no TLS */
@@ -121,6 +133,7 @@ struct conf {
 	unsigned int cache_timeout_ms;
 	unsigned int lock_ttl_secs;        /* device lock expiry */
 	unsigned int cache_max_memory_mib; /* the managed redis-server's maxmemory */
+	unsigned int cache_replicas;       /* WAIT for this many before +OK */
 
 	/* [policy] */
 	char device_separator;
@@ -153,6 +166,13 @@ struct conf {
  * the caller frees with free(). Unknown sections or keys are errors.
  */
 int conf_load(const char *path, struct conf **conf_r, char **error_r);
+
+/* conf_load with flags: CONF_LOAD_NO_UPSTREAM_OK accepts a file without
+   [upstream] and routes (popgate setup, which adds one; the daemon
+   refuses such a file). */
+#define CONF_LOAD_NO_UPSTREAM_OK 1u
+int conf_load_flags(const char *path, unsigned int flags, struct conf **conf_r,
+		    char **error_r);
 
 /* Built-in defaults, without a file (tests, --check of defaults). */
 struct conf *conf_new_defaults(void);

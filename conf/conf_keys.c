@@ -5,6 +5,7 @@
 #include "conf_private.h"
 #include "conf_value.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -139,9 +140,41 @@ static int conf_check_greeting(const char *value, const char **error_r)
 	return 0;
 }
 
+static bool conf_is_numeric_address(const char *host)
+{
+	unsigned char addr[16];
+
+	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+}
+
 static int conf_check_host(const char *value, const char **error_r)
 {
 	return conf_parse_host(value, error_r);
+}
+
+/* A numeric address with an optional port, as evdns takes it:
+   "192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53". */
+static int conf_check_resolver(const char *value, const char **error_r)
+{
+	const char *colon = strchr(value, ':');
+	char host[64];
+	uint16_t port;
+
+	if (value[0] != '[' && (colon == NULL || strchr(colon + 1, ':') != NULL)) {
+		/* No port: an IPv4 address, or a bare IPv6 one. */
+		if (!conf_is_numeric_address(value)) {
+			*error_r = "an IP address, not a name";
+			return -1;
+		}
+		return 0;
+	}
+	if (conf_parse_hostport(value, host, sizeof(host), &port, error_r) < 0)
+		return -1;
+	if (!conf_is_numeric_address(host)) {
+		*error_r = "an IP address, not a name";
+		return -1;
+	}
+	return 0;
 }
 
 /* The daemon may change directory; a relative path would then name
@@ -265,7 +298,24 @@ static int conf_set_listen(const struct conf_key *key, void *base, const char *v
 	uint16_t port;
 	unsigned int i;
 
-	if (conf_parse_hostport(value, host, sizeof(host), &port, error_r) < 0)
+	char addr[300];
+	const char *opt = value + strcspn(value, " \t");
+	bool proxy = false;
+
+	if ((size_t)(opt - value) >= sizeof(addr)) {
+		*error_r = "address too long";
+		return -1;
+	}
+	memcpy(addr, value, (size_t)(opt - value));
+	addr[opt - value] = '\0';
+	opt += strspn(opt, " \t");
+	if (strcmp(opt, "proxy_protocol") == 0) {
+		proxy = true;
+	} else if (*opt != '\0') {
+		*error_r = "after the address only \"proxy_protocol\" may follow";
+		return -1;
+	}
+	if (conf_parse_hostport(addr, host, sizeof(host), &port, error_r) < 0)
 		return -1;
 	if (conf->listen_count == CONF_MAX_LISTEN) {
 		*error_r = "too many listen addresses (at most " CONF_STR(CONF_MAX_LISTEN) ")";
@@ -284,19 +334,23 @@ static int conf_set_listen(const struct conf_key *key, void *base, const char *v
 	}
 	conf->listen[i].port = port;
 	conf->listen[i].tls = (key->flags & CONF_TLS) != 0;
+	conf->listen[i].proxy = proxy;
 	conf->listen_count++;
 	return 0;
 }
 
-/* local_networks: the whole list, replacing the default. */
+/* local_networks, proxy_networks: the whole list, replacing the default. */
 static int conf_set_cidrs(const struct conf_key *key, void *base, const char *value,
 			  const char **error_r)
 {
 	struct conf *conf = base;
+	bool proxy = strcmp(key->name, "proxy_networks") == 0;
+	struct conf_cidr *nets = proxy ? conf->proxy_networks : conf->local_networks;
+	unsigned int *count = proxy ? &conf->proxy_network_count : &conf->local_network_count;
 	char item[64];
 	const char *p = value;
 
-	conf->local_network_count = 0;
+	*count = 0;
 	while (*p != '\0') {
 		size_t len = strcspn(p, " \t,");
 
@@ -308,16 +362,15 @@ static int conf_set_cidrs(const struct conf_key *key, void *base, const char *va
 			*error_r = "network too long";
 			return -1;
 		}
-		if (conf->local_network_count == CONF_MAX_NETWORKS) {
+		if (*count == CONF_MAX_NETWORKS) {
 			*error_r = "too many networks (at most " CONF_STR(CONF_MAX_NETWORKS) ")";
 			return -1;
 		}
 		memcpy(item, p, len);
 		item[len] = '\0';
-		if (conf_parse_cidr(item, &conf->local_networks[conf->local_network_count],
-				    error_r) < 0)
+		if (conf_parse_cidr(item, &nets[*count], error_r) < 0)
 			return -1;
-		conf->local_network_count++;
+		(*count)++;
 		p += len;
 	}
 	return 0;
@@ -393,6 +446,12 @@ const struct conf_key conf_keys[] = {
 	{ "server", "plaintext_auth", conf_set_enum, C(plaintext_auth), .def = "local",
 	  .names = conf_plaintext_names },
 	{ "server", "local_networks", conf_set_cidrs, 0, .def = "127.0.0.0/8 ::1/128" },
+	{ "server", "proxy_networks", conf_set_cidrs, 0, .def = "" },
+	{ "server", "proxy_timeout", conf_set_msecs, C(proxy_timeout_ms), .def = "5s",
+	  .min = "100ms", .max = "1m" },
+	{ "server", "shared_limits", conf_set_bool, C(shared_limits), .def = "no" },
+	{ "server", "resolver", conf_set_string, C(resolver), .def = "",
+	  .check = conf_check_resolver, .flags = CONF_EMPTY_NONE },
 
 	/* [upstream], and each [route DOMAIN] with the same defaults */
 	{ "upstream", "host", conf_set_string, U(host), .check = conf_check_host,
@@ -432,6 +491,8 @@ const struct conf_key conf_keys[] = {
 	  .min = "3s", .max = "1h" },
 	{ "cache", "max_memory", conf_set_mib, C(cache_max_memory_mib), .def = "256m",
 	  .min = "16m", .max = "64g" },
+	{ "cache", "replicas", conf_set_uint, C(cache_replicas), .def = "0",
+	  .min = "0", .max = "16" },
 
 	{ "policy", "device_separator", conf_set_char, C(device_separator), .def = "#",
 	  .names = conf_separator_names },
