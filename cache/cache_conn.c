@@ -398,9 +398,7 @@ static void cache_on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (conn == NULL || ac != conn->ac)
 		return;
-	snprintf(why, sizeof(why), "%s", conn->guard.tripped ?
-		 "a reply to no request (is it Redis?)" : ac->err != 0 ?
-		 ac->errstr : "connection closed");
+	snprintf(why, sizeof(why), "%s", cache_reader_why(&conn->guard, ac));
 	conn->ac = NULL;
 	cache_conn_drop_later(conn, why);
 }
