@@ -8,7 +8,6 @@ import re
 import shutil
 import socket
 import struct
-import time
 import unittest
 
 import harness as h
