@@ -54,6 +54,8 @@
  * retried forever, with a backoff from 100 ms doubling to 5 s. After a
  * request times out, a PING follows it: no answer to that within
  * timeout_ms either (or a socket error) and the connection is recycled.
+ * A reply that no request asked for (a server answering twice, or not
+ * Redis at all) is a protocol error: the connection is recycled.
  *
  * The process must ignore SIGPIPE (hiredis writes with write(2)). The
  * cache keeps events on the loop (reconnect timer, managed server watch)
@@ -98,6 +100,7 @@ const char *cache_status_name(enum cache_status st);
    and entries of one hidden hash, a device's or hidden_all (cache_hide()).
    Past them: CACHE_LIMIT. */
 #define CACHE_DEVICES_MAX 100
+#define CACHE_REPLICAS_MAX 16
 #define CACHE_HIDDEN_MAX 200000
 
 enum cache_log_level {
@@ -116,6 +119,10 @@ struct cache_hooks {
 	void (*log)(void *ctx, enum cache_log_level level, const char *line);
 	/* A request completed with CACHE_UNAVAILABLE or CACHE_ERROR. */
 	void (*request_failed)(void *ctx);
+	/* The server to write to changed: Sentinel switched masters (a
+	   +switch-master, a READONLY reply, ROLE not master), or a
+	   cluster's slot map changed. */
+	void (*failover)(void *ctx);
 	void *ctx;
 };
 
@@ -146,6 +153,16 @@ struct cache_settings {
 	   2 million hidden entries with 64-byte fingerprints); below 1 MB
 	   is an error. An external Redis is configured by its operator. */
 	uint64_t max_memory;
+	/* The writes a QUIT or a remap relies on (cache_hide(), the swap of
+	   cache_remap(), and cache_unlock(), so that a failover does not
+	   bring an ended session's lock back) are followed by WAIT replicas
+	   timeout_ms/2: they
+	   give CACHE_OK only once that many replicas have them, else
+	   CACHE_UNAVAILABLE (outcome unknown: written on the master, but a
+	   failover may lose it). 0 = no WAIT: CACHE_OK means written on the
+	   master, and a failover before it reached a replica loses it.
+	   At most CACHE_REPLICAS_MAX; not with auto. */
+	unsigned int replicas;
 	struct cache_hooks hooks;
 };
 

@@ -127,6 +127,7 @@ struct conf {
 	unsigned int cache_timeout_ms;
 	unsigned int lock_ttl_secs;        /* device lock expiry */
 	unsigned int cache_max_memory_mib; /* the managed redis-server's maxmemory */
+	unsigned int cache_replicas;       /* WAIT for this many before +OK */
 
 	/* [policy] */
 	char device_separator;

@@ -456,6 +456,8 @@ const struct conf_key conf_keys[] = {
 	  .min = "3s", .max = "1h" },
 	{ "cache", "max_memory", conf_set_mib, C(cache_max_memory_mib), .def = "256m",
 	  .min = "16m", .max = "64g" },
+	{ "cache", "replicas", conf_set_uint, C(cache_replicas), .def = "0",
+	  .min = "0", .max = "16" },
 
 	{ "policy", "device_separator", conf_set_char, C(device_separator), .def = "#",
 	  .names = conf_separator_names },

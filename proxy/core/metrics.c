@@ -89,6 +89,7 @@ static struct {
 	uint64_t refused[METRICS_REFUSED_COUNT];
 	uint64_t proxied[2];    /* PROXY headers taken, v1 and v2 */
 	uint64_t redis_errors;
+	uint64_t redis_failovers;
 	uint64_t auth_delayed;
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;
@@ -345,6 +346,12 @@ void metrics_redis_error(void)
 	m.redis_errors++;
 }
 
+void metrics_redis_failover(void)
+{
+	metrics_init();
+	m.redis_failovers++;
+}
+
 void metrics_auth_delayed(void)
 {
 	metrics_init();
@@ -509,6 +516,10 @@ int metrics_render(struct evbuffer *dst)
 	render_routes(&o);
 	family(&o, "redis_errors_total", "counter", "Failed requests to the state store.");
 	put(&o, "popgate_redis_errors_total %llu\n", (unsigned long long)m.redis_errors);
+	family(&o, "redis_failovers_total", "counter",
+	       "Changes of the state store's master (Sentinel) or slot map (Cluster).");
+	put(&o, "popgate_redis_failovers_total %llu\n",
+	    (unsigned long long)m.redis_failovers);
 	family(&o, "auth_delayed_total", "counter", "Authentication failures answered late.");
 	put(&o, "popgate_auth_delayed_total %llu\n", (unsigned long long)m.auth_delayed);
 	family(&o, "config_reloads_total", "counter", "Configuration reloads by result.");

@@ -196,6 +196,7 @@ class TestMetrics(unittest.TestCase):
                 "logins_total": "counter", "upstream_connect_seconds": "histogram",
                 "upstream_connect_failures_total": "counter", "bytes_out_total": "counter",
                 "commands_total": "counter", "redis_errors_total": "counter",
+                "redis_failovers_total": "counter",
                 "auth_delayed_total": "counter", "config_reloads_total": "counter"}
         for name, t in want.items():
             self.assertEqual(types.get("popgate_" + name), t, name)
