@@ -115,7 +115,8 @@ static struct cache_req *count_req(struct cache *c, const struct cache_req_type 
 				   bool need_ttl, cache_count_cb *cb, void *ctx,
 				   char *key, bool *ok_r)
 {
-	struct cache_req *req = cache_req_new(c->conn, type,
+	/* Each key's own node in a cluster: the tag is its hash tag. */
+	struct cache_req *req = cache_req_new(cache_route(c, tag != NULL ? tag : ""), type,
 					      (union cache_req_cb){ .count = cb }, ctx);
 
 	*ok_r = false;
