@@ -13,13 +13,15 @@
 #   make man        render both man pages, failing on warnings
 
 CC       ?= gcc
-PKGS     := libevent libevent_openssl openssl hiredis inih
+PKGS     := libevent libevent_openssl openssl hiredis inih libcurl jansson
 # The Debian package that provides each pkg-config module, for the error.
 PKG_DEB_libevent := libevent-dev
 PKG_DEB_libevent_openssl := libevent-dev
 PKG_DEB_openssl := libssl-dev
 PKG_DEB_hiredis := libhiredis-dev
 PKG_DEB_inih := libinih-dev
+PKG_DEB_libcurl := libcurl4-openssl-dev
+PKG_DEB_jansson := libjansson-dev
 PKG_DEB_check := check
 BUILD    ?= build
 SANITIZE ?=
@@ -28,7 +30,7 @@ PREFIX   ?= /usr/local
 
 # Debian packages needed to build, test and benchmark.
 DEB_BUILD := gcc make pkg-config libssl-dev libevent-dev libhiredis-dev \
-	     libinih-dev check
+	     libinih-dev libcurl4-openssl-dev libjansson-dev check
 DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server curl fetchmail mpop getmail6 \
 	     python3 openssl procps clang libclang-rt-14-dev
 
@@ -98,6 +100,7 @@ pkgcheck:
 		$$(for p in $$missing; do case $$p in \
 		    libevent*) echo libevent-dev;; openssl) echo libssl-dev;; \
 		    hiredis) echo libhiredis-dev;; inih) echo libinih-dev;; \
+		    libcurl) echo libcurl4-openssl-dev;; jansson) echo libjansson-dev;; \
 		    check) echo check;; esac; done | sort -u) ")" >&2; \
 	    exit 1; fi
 

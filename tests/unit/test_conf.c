@@ -56,6 +56,17 @@ static const char *const all_keys[][2] = {
 	{ "process", "user" },
 	{ "process", "group" },
 	{ "metrics", "listen" },
+	/* Alone (without auth = oauth2) only as their defaults. */
+	{ "upstream", "auth" },
+	{ "upstream", "oauth_provider" },
+	{ "upstream", "oauth_mechanism" },
+	{ "upstream", "client_id" },
+	{ "upstream", "client_secret" },
+	{ "upstream", "authorization_endpoint" },
+	{ "upstream", "token_endpoint" },
+	{ "upstream", "device_endpoint" },
+	{ "upstream", "scope" },
+	{ "upstream", "token_timeout" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -330,7 +341,7 @@ START_TEST(sample_complete)
 			      all_keys[i][0], all_keys[i][1], SAMPLE);
 
 	FILE *f = fopen(SAMPLE, "r");
-	char text[16384];
+	char text[32768];
 	size_t n;
 
 	ck_assert_ptr_nonnull(f);
@@ -355,6 +366,7 @@ START_TEST(listed_keys_known)
 		"30s", "1g", "+", "trash", "no", "new", "Deleted",
 		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
 		"", "", "127.0.0.1:9110",
+		"password", "custom", "oauthbearer", "", "", "", "", "", "", "1m",
 	};
 	char text[256];
 	struct conf *conf;
