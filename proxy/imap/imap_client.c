@@ -451,7 +451,8 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 	switch (resp.kind) {
 	case IMAP_RESP_CONTINUATION:
 		if (c->sending == NULL) {
-			imap_client_fail(c, "unexpected continuation");
+			if (!imap_client_sasl_continuation(c, &resp))
+				imap_client_fail(c, "unexpected continuation");
 			return;
 		}
 		cmd = c->sending;

@@ -37,6 +37,10 @@ struct imap_command {
 	bool sensitive;            /* holds credentials: never logged */
 	bool setup;                /* the client's own, before READY */
 	bool logout;               /* LOGOUT: the end of the connection */
+	/* An OAuth2 AUTHENTICATE: what answers the server's error challenge
+	   (a "+" after the whole command went out), once; NULL: none. */
+	const char *sasl_abort;
+	bool sasl_aborted;
 	const struct imap_cmd_handlers *h;
 	void *ctx;
 };
@@ -89,6 +93,8 @@ struct imap_client {
 	struct imap_reply login_reply; /* kept while CAPABILITY runs */
 	char login_code[128];
 	char login_text[256];
+	/* The decoded error challenge of an OAuth2 login, "" if none. */
+	char sasl_challenge[512];
 };
 
 /* A new command with its tag; NULL when out of memory. */
@@ -106,6 +112,10 @@ int imap_client_vqueue(struct imap_client *c, const struct imap_cmd_handlers *h,
 /* Builds and queues a command of the client's own (ctx = the client). */
 int imap_client_queue_own(struct imap_client *c, const struct imap_cmd_handlers *h,
 			  bool front, const char *fmt, ...);
+/* A "+" while no command is being sent: the error challenge of an OAuth2
+   login (imap_login.c) is answered and kept; false when no such login
+   waits (a protocol violation). */
+bool imap_client_sasl_continuation(struct imap_client *c, const struct imap_resp *resp);
 /* The builder options for this server (LITERAL+/-, UTF8=ACCEPT). */
 struct imap_cmd_opts imap_client_opts(const struct imap_client *c);
 
