@@ -57,11 +57,12 @@ INC_core  := -iquote proxy/core
 INC_conf  := -iquote conf $(INC_core)
 INC_cache := -iquote cache $(INC_core)
 INC_imap  := -iquote proxy/imap $(INC_core)
-INC_pop3  := -iquote proxy/pop3 -iquote proxy/imap $(INC_conf) -iquote cache
+INC_oauth := -iquote proxy/oauth $(INC_conf) -iquote cache
+INC_pop3  := -iquote proxy/pop3 -iquote proxy/oauth -iquote proxy/imap $(INC_conf) -iquote cache
 INC_top   := -iquote proxy -iquote proxy/tools $(INC_pop3)
 INC_tests := -iquote tests/unit $(INC_top)
 # The include path of a source file, from its folder.
-inc_of = $(INC_$(or $(filter core imap pop3,$(word 2,$(subst /, ,$(1)))),$(if $(filter proxy,$(word 1,$(subst /, ,$(1)))),top,$(word 1,$(subst /, ,$(1))))))
+inc_of = $(INC_$(or $(filter core imap pop3 oauth,$(word 2,$(subst /, ,$(1)))),$(if $(filter proxy,$(word 1,$(subst /, ,$(1)))),top,$(word 1,$(subst /, ,$(1))))))
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))

@@ -1,11 +1,15 @@
 /* The subcommand table; contracts in tools.h. */
 
 #include "tools.h"
+#include "account.h"
 
 #include <string.h>
 
 /* One row per subcommand, in the order --help lists them. */
 static const struct popgate_tool popgate_tools[] = {
+	{ "account", "[-c FILE] add|list|remove|password [ADDRESS]",
+	  "enrol OAuth2 accounts (auth = oauth2 routes) and set their gateway passwords",
+	  popgate_account_main },
 	{ NULL, NULL, NULL, NULL },
 };
 

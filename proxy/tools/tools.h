@@ -9,7 +9,7 @@
 
 #include <stdio.h>
 
-#define POPGATE_DEFAULT_CONFIG "/etc/popgate/popgate.conf"
+#include "version.h"   /* POPGATE_DEFAULT_CONFIG */
 
 struct popgate_tool {
 	const char *name;
