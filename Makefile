@@ -60,7 +60,7 @@ INC_imap  := -iquote proxy/imap $(INC_core)
 INC_oauth := -iquote proxy/oauth $(INC_conf) -iquote cache
 INC_pop3  := -iquote proxy/pop3 -iquote proxy/oauth -iquote proxy/imap $(INC_conf) -iquote cache
 INC_top   := -iquote proxy -iquote proxy/tools $(INC_pop3)
-INC_tests := -iquote tests/unit $(INC_top)
+INC_tests := -iquote tests/unit -iquote proxy/oauth $(INC_top)
 # The include path of a source file, from its folder.
 inc_of = $(INC_$(or $(filter core imap pop3 oauth,$(word 2,$(subst /, ,$(1)))),$(if $(filter proxy,$(word 1,$(subst /, ,$(1)))),top,$(word 1,$(subst /, ,$(1))))))
 
@@ -156,7 +156,15 @@ build-fuzz/fuzz_pop3_session: tests/fuzz/fuzz_pop3_session.c build-fuzz/libpopga
 	    -fsanitize=fuzzer $(FUZZ_SAN) -MMD -MP -MF build-fuzz/fuzz_pop3_session.d \
 	    -o $@ $< build-fuzz/libpopgate.a $(PKG_LIBS)
 
--include $(FUZZ_LIB_OBJ:.o=.d) build-fuzz/fuzz_pop3_session.d
+# fuzz_oauth_json reads with jansson and checks records with OpenSSL: it
+# links the library as fuzz_pop3_session does.
+build-fuzz/fuzz_oauth_json: tests/fuzz/fuzz_oauth_json.c build-fuzz/libpopgate.a | pkgcheck
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -g -O1 -D_GNU_SOURCE $(INC_tests) $(PKG_CFLAGS) \
+	    -fsanitize=fuzzer $(FUZZ_SAN) -MMD -MP -MF build-fuzz/fuzz_oauth_json.d \
+	    -o $@ $< build-fuzz/libpopgate.a $(PKG_LIBS)
+
+-include $(FUZZ_LIB_OBJ:.o=.d) build-fuzz/fuzz_pop3_session.d build-fuzz/fuzz_oauth_json.d
 
 deps:
 	@tests/deps.sh $(DEB_BUILD) $(DEB_TEST)

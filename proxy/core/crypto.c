@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
@@ -89,6 +90,14 @@ bool crypto_equal_str(const char *a, const char *b)
 	size_t la = strlen(a), lb = strlen(b);
 
 	return la == lb && CRYPTO_memcmp(a, b, la) == 0;
+}
+
+void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
+			uint8_t out[32])
+{
+	unsigned int n = 32;
+
+	HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n);
 }
 
 void crypto_sha256(const void *data, size_t len, uint8_t out[32])

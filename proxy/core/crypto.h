@@ -45,6 +45,10 @@ bool crypto_equal(const void *a, const void *b, size_t len);
 /* The same for two strings: their lengths may show, their bytes do not. */
 bool crypto_equal_str(const char *a, const char *b);
 
+/* HMAC-SHA-256 of data under key into out (32 bytes). */
+void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, size_t len,
+			uint8_t out[32]);
+
 /* SHA-256 of data into out (32 bytes). */
 void crypto_sha256(const void *data, size_t len, uint8_t out[32]);
 

@@ -1,6 +1,7 @@
 /* libcurl's multi interface on libevent; contracts in oauth_http.h. */
 
 #include "oauth_http.h"
+#include "oauth_json.h"
 
 #include <stdbool.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ struct oauth_http_sock {
 
 int oauth_http_global_init(void)
 {
+	oauth_json_init();
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
 }
 

@@ -19,7 +19,8 @@ struct event_base;
 struct oauth_http;
 struct oauth_http_req;
 
-/* Process-wide libcurl set-up; once at start, before any thread. */
+/* Process-wide libcurl set-up (and oauth_json_init()); once at start,
+   before any thread. */
 int oauth_http_global_init(void);
 
 /* ca_file: NULL for the system store. NULL when out of memory. */

@@ -6,7 +6,22 @@
 #include <string.h>
 #include <strings.h>
 
+#include <malloc.h>
+
 #include <jansson.h>
+
+static void oauth_json_free(void *p)
+{
+	if (p != NULL) {
+		explicit_bzero(p, malloc_usable_size(p));
+		free(p);
+	}
+}
+
+void oauth_json_init(void)
+{
+	json_set_alloc_funcs(malloc, oauth_json_free);
+}
 
 /* RFC 6750 2.1 b64token, which RFC 6749 A.12 and A.17 allow wider; we
    keep to what can go into XOAUTH2 without escaping. */

@@ -15,6 +15,10 @@
 #define OAUTH_TOKEN_MAX 8192   /* an access or refresh token, octets */
 #define OAUTH_ERROR_MAX 64     /* an "error" code we keep */
 
+/* jansson's memory is wiped when freed (its copies of tokens and of the
+   sealed record's plaintext); once at start, before any JSON is read. */
+void oauth_json_init(void);
+
 enum oauth_json_kind {
 	OAUTH_JSON_OK,      /* the success reply */
 	OAUTH_JSON_ERROR,   /* an RFC 6749 5.2 error reply: error[] says which */

@@ -236,8 +236,8 @@ int oauth_record_open(const struct oauth_record *r, const uint8_t key[CRYPTO_KEY
 	}
 	ret = 0;
 out:
-	/* jansson's copies of the tokens go with the object; its allocator
-	   does not wipe them (a known limit, see the README). */
+	/* jansson's copies of the tokens go with the object (wiped by the
+	   allocator oauth_json_init() sets). */
 	json_decref(root);
 	if (plain != NULL) {
 		explicit_bzero(plain, len);

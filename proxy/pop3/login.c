@@ -623,7 +623,7 @@ static const struct imap_cmd_handlers login_auth_handlers = {
 static void login_oauth_done(void *ctx, enum oauth_result result, const struct imap_reply *reply)
 {
 	struct pop3_login *l = ctx;
-	char msg[CACHE_ACCOUNT_MAX + 160];
+	struct pop3_oauth_failure f;
 
 	if (reply != NULL) {
 		struct imap_reply copy = *reply;
@@ -636,34 +636,13 @@ static void login_oauth_done(void *ctx, enum oauth_result result, const struct i
 		return;
 	}
 	pop3_oauth_auth_free(&l->oauth);
-	switch (result) {
-	case OAUTH_NO_ACCOUNT:
-	case OAUTH_BAD_PASSWORD:
+	pop3_oauth_failure(result, l->s->user, l->address_len, &f);
+	if (result == OAUTH_REAUTH)
+		metrics_oauth_reauth(l->s->route->name);
+	if (f.auth)
 		log_info("%s event=gateway_password_refused reason=%s", l->s->log_id,
 			 oauth_result_name(result));
-		login_fail(l, METRICS_LOGIN_AUTH_FAILED, LOGIN_ANSWER_AUTH,
-			   "-ERR [AUTH] Authentication failed");
-		return;
-	case OAUTH_REAUTH:
-		metrics_oauth_reauth(l->s->route->name);
-		snprintf(msg, sizeof(msg), "-ERR [AUTH] This account must be authorized again: "
-			 "the administrator runs \"popgate account add %.*s\" on the gateway",
-			 (int)l->address_len, l->s->user);
-		login_fail(l, METRICS_LOGIN_AUTH_FAILED, LOGIN_ANSWER_REPLY, msg);
-		return;
-	case OAUTH_DAMAGED:
-		login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/PERM] The stored authorization of this account cannot be "
-			   "read: enrol it again");
-		return;
-	case OAUTH_OK:
-	case OAUTH_TEMP:
-	case OAUTH_RESULT_COUNT:
-		break;
-	}
-	login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY,
-		   "-ERR [SYS/TEMP] The mail provider's token service is unavailable, try again "
-		   "later");
+	login_fail(l, f.metric, f.auth ? LOGIN_ANSWER_AUTH : LOGIN_ANSWER_REPLY, f.reply);
 }
 
 static void login_step_authenticate_oauth(struct pop3_login *l)

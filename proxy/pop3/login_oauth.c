@@ -148,3 +148,36 @@ struct pop3_oauth_auth *pop3_oauth_auth_start(const struct pop3_oauth_settings *
 	}
 	return a;
 }
+
+void pop3_oauth_failure(enum oauth_result result, const char *address, size_t address_len,
+			struct pop3_oauth_failure *f)
+{
+	f->auth = false;
+	switch (result) {
+	case OAUTH_NO_ACCOUNT:
+	case OAUTH_BAD_PASSWORD:
+		/* The same answer for both: nobody learns who is enrolled. */
+		f->metric = METRICS_LOGIN_AUTH_FAILED;
+		f->auth = true;
+		snprintf(f->reply, sizeof(f->reply), "-ERR [AUTH] Authentication failed");
+		return;
+	case OAUTH_REAUTH:
+		f->metric = METRICS_LOGIN_AUTH_FAILED;
+		snprintf(f->reply, sizeof(f->reply), "-ERR [AUTH] This account must be authorized "
+			 "again: the administrator runs \"popgate account add %.*s\" on the gateway",
+			 (int)(address_len > 512 ? 512 : address_len), address);
+		return;
+	case OAUTH_DAMAGED:
+		f->metric = METRICS_LOGIN_STATE_STORE;
+		snprintf(f->reply, sizeof(f->reply), "-ERR [SYS/PERM] The stored authorization of "
+			 "this account cannot be read: enrol it again");
+		return;
+	case OAUTH_OK:
+	case OAUTH_TEMP:
+	case OAUTH_RESULT_COUNT:
+		break;
+	}
+	f->metric = METRICS_LOGIN_UPSTREAM_UNAVAILABLE;
+	snprintf(f->reply, sizeof(f->reply), "-ERR [SYS/TEMP] The mail provider's token service "
+		 "is unavailable, try again later");
+}

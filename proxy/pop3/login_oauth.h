@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "imap_client.h"
+#include "metrics.h"
 #include "oauth_tokens.h"
 
 struct conf_upstream;
@@ -42,5 +43,18 @@ struct pop3_oauth_auth *pop3_oauth_auth_start(const struct pop3_oauth_settings *
 					      pop3_oauth_done_cb *done, void *ctx);
 /* No callback after this; wipes what it holds. NULL is fine. */
 void pop3_oauth_auth_free(struct pop3_oauth_auth **a);
+
+/* How a login that got no token is answered: the metric, whether it is
+   a rejected password (answered after the auth failure delay), and the
+   reply, which for OAUTH_REAUTH names the command that fixes it. address:
+   the login name without its device suffix. */
+struct pop3_oauth_failure {
+	enum metrics_login metric;
+	bool auth;
+	char reply[700];
+};
+
+void pop3_oauth_failure(enum oauth_result result, const char *address, size_t address_len,
+			struct pop3_oauth_failure *f);
 
 #endif
