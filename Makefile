@@ -32,7 +32,8 @@ PREFIX   ?= /usr/local
 DEB_BUILD := gcc make pkg-config libssl-dev libevent-dev libhiredis-dev \
 	     libinih-dev libcurl4-openssl-dev libjansson-dev check
 DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server curl fetchmail mpop getmail6 \
-	     python3 openssl procps clang libclang-rt-14-dev
+	     python3 openssl procps clang libclang-rt-14-dev chromium chromium-driver \
+	     python3-selenium
 
 # The project's own flags; CFLAGS, CPPFLAGS and LDFLAGS given on the
 # command line (make CFLAGS=-O0) add to them instead of replacing them.

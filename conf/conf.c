@@ -527,6 +527,7 @@ void conf_free(struct conf **conf_p)
 		conf_upstream_clear(&conf->routes[i]);
 	free(conf->routes);
 	free(conf->metrics_host);
+	free(conf->enrol_host);
 	conf_free_strings(conf, false);
 	free(conf);
 	*conf_p = NULL;

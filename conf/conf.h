@@ -177,6 +177,12 @@ struct conf {
 	/* [metrics] */
 	char *metrics_host;                /* NULL: no metrics endpoint */
 	uint16_t metrics_port;
+
+	/* [enrol] the OAuth2 enrolment page */
+	char *enrol_host;                  /* NULL: no enrolment page */
+	uint16_t enrol_port;
+	char *enrol_url;                   /* the page's address as browsers
+					      see it; NULL: from listen */
 };
 
 /*

@@ -413,6 +413,31 @@ static int conf_set_metrics_listen(const struct conf_key *key, void *base, const
 	return 0;
 }
 
+/* [enrol] listen: host:port into two fields, or "" for off. */
+static int conf_set_enrol_listen(const struct conf_key *key, void *base, const char *value,
+				 const char **error_r)
+{
+	struct conf *conf = base;
+	char host[256], *copy;
+	uint16_t port;
+
+	if (value[0] == '\0') {
+		free(conf->enrol_host);
+		conf->enrol_host = NULL;
+		return 0;
+	}
+	if (conf_parse_hostport(value, host, sizeof(host), &port, error_r) < 0)
+		return -1;
+	if ((copy = strdup(host)) == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	free(conf->enrol_host);
+	conf->enrol_host = copy;
+	conf->enrol_port = port;
+	return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define C(field) offsetof(struct conf, field)
@@ -542,6 +567,10 @@ const struct conf_key conf_keys[] = {
 	  .check = conf_check_account, .flags = CONF_EMPTY_NONE },
 
 	{ "metrics", "listen", conf_set_metrics_listen, 0, .def = "" },
+
+	{ "enrol", "listen", conf_set_enrol_listen, 0, .def = "" },
+	{ "enrol", "url", conf_set_string, C(enrol_url), .def = "", .max = "300",
+	  .check = conf_check_url, .flags = CONF_EMPTY_NONE },
 };
 
 const size_t conf_key_count = sizeof(conf_keys) / sizeof(conf_keys[0]);

@@ -16,6 +16,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "daemon.h"
+#include "enrol_web.h"
 #include "limits_table.h"
 #include "listen.h"
 #include "log.h"
@@ -43,6 +44,7 @@ struct popgate {
 	struct pop3_server srv;
 	struct metrics_http *metrics;
 	struct oauth_http *http;     /* token endpoints (auth = oauth2) */
+	struct enrol_web *enrol;     /* [enrol] listen */
 	struct daemon_pidfile *pidfile;
 	struct listeners *listeners;
 	struct event *sig_term, *sig_int, *sig_hup;
@@ -278,6 +280,20 @@ static int setup_oauth(struct popgate *pg)
 					      &hooks)) == NULL) {
 		log_error("event=oauth_setup_failed error=\"out of memory\"");
 		return -1;
+	}
+	if (pg->conf->enrol_host != NULL) {
+		char *error = NULL;
+
+		pg->enrol = enrol_web_start(pg->base, pg->conf, pg->srv.cache, pg->http,
+					    pg->startup->client_tls, &error);
+		if (pg->enrol == NULL) {
+			log_error("event=enrol_setup_failed error=\"%s\"",
+				  error != NULL ? error : "out of memory");
+			free(error);
+			return -1;
+		}
+		log_info("event=enrol_listening address=%s:%u tls=%s", pg->conf->enrol_host,
+			 pg->conf->enrol_port, pg->startup->client_tls != NULL ? "yes" : "no");
 	}
 	return 0;
 }
@@ -544,6 +560,7 @@ out:
 	if (pg.stop_timer != NULL)
 		event_free(pg.stop_timer);
 	/* After the sessions, before the cache its refreshes use. */
+	enrol_web_free(&pg.enrol);
 	oauth_tokens_free(&pg.srv.oauth);
 	oauth_http_free(&pg.http);
 	/* After the sessions: stops a managed redis-server. */

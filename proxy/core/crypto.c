@@ -107,15 +107,19 @@ void crypto_sha256(const void *data, size_t len, uint8_t out[32])
 
 size_t crypto_base64url(const void *src, size_t len, char *dst)
 {
-	size_t n = tls_base64_encode(src, len, dst);
+	char tmp[4 * ((CRYPTO_BASE64URL_MAX + 2) / 3) + 1];
+	size_t n;
 
-	while (n > 0 && dst[n - 1] == '=')
-		dst[--n] = '\0';
-	for (size_t i = 0; i < n; i++) {
-		if (dst[i] == '+')
-			dst[i] = '-';
-		else if (dst[i] == '/')
-			dst[i] = '_';
+	if (len > CRYPTO_BASE64URL_MAX) {
+		dst[0] = '\0';
+		return 0;
 	}
+	n = tls_base64_encode(src, len, tmp);
+	while (n > 0 && tmp[n - 1] == '=')
+		n--;
+	for (size_t i = 0; i < n; i++)
+		dst[i] = tmp[i] == '+' ? '-' : tmp[i] == '/' ? '_' : tmp[i];
+	dst[n] = '\0';
+	explicit_bzero(tmp, sizeof(tmp));
 	return n;
 }

@@ -52,8 +52,11 @@ void crypto_hmac_sha256(const uint8_t *key, size_t key_len, const void *data, si
 /* SHA-256 of data into out (32 bytes). */
 void crypto_sha256(const void *data, size_t len, uint8_t out[32]);
 
-/* base64url without padding (RFC 4648 5, as PKCE wants it) into dst
-   (size >= 4 * ((len + 2) / 3) + 1), NUL-terminated; returns its length. */
+/* base64url without padding (RFC 4648 5, as PKCE wants it) of at most
+   CRYPTO_BASE64URL_MAX bytes into dst, which must hold (4 * len + 2) / 3
+   characters and a NUL (16 bytes: 23; 32 bytes: 44); returns the length.
+   Longer input: "" and 0. */
+#define CRYPTO_BASE64URL_MAX 96
 size_t crypto_base64url(const void *src, size_t len, char *dst);
 
 #endif

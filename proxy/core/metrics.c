@@ -91,6 +91,7 @@ static struct {
 	uint64_t reloads_failed;
 	uint64_t oauth_refresh[6];
 	uint64_t oauth_reauth;
+	uint64_t enrol_ok, enrol_failed;
 	/* routes in order of first use; the cap counts all but none/other */
 	struct route *routes[METRICS_MAX_ROUTES + 2];
 	unsigned int route_count;
@@ -373,6 +374,15 @@ void metrics_oauth_reauth(const char *route)
 	m.oauth_reauth++;
 }
 
+void metrics_oauth_enrolment(bool ok)
+{
+	metrics_init();
+	if (ok)
+		m.enrol_ok++;
+	else
+		m.enrol_failed++;
+}
+
 void metrics_reset(void)
 {
 	for (unsigned int i = 0; i < m.route_count; i++) {
@@ -531,6 +541,12 @@ int metrics_render(struct evbuffer *dst)
 	family(&o, "oauth_reauth_needed_total", "counter",
 	       "Logins refused because the provider revoked the account's authorization.");
 	put(&o, "popgate_oauth_reauth_needed_total %llu\n", (unsigned long long)m.oauth_reauth);
+	family(&o, "oauth_enrolments_total", "counter",
+	       "Enrolments through the enrolment page by result.");
+	put(&o, "popgate_oauth_enrolments_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)m.enrol_ok);
+	put(&o, "popgate_oauth_enrolments_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)m.enrol_failed);
 	if (!o.failed && evbuffer_add_buffer(dst, o.buf) < 0)
 		o.failed = true;
 	evbuffer_free(o.buf);

@@ -79,6 +79,8 @@ void metrics_oauth_refresh(const char *result);
 /* A login answered "must be authorized again" (route unused: one
    counter for the gateway). */
 void metrics_oauth_reauth(const char *route);
+/* An enrolment through the enrolment page, by result ok/failed. */
+void metrics_oauth_enrolment(bool ok);
 /* Tests only: everything back to zero, routes forgotten, the start time
    taken again at the next use. */
 void metrics_reset(void);

@@ -19,6 +19,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "crypto.h"
+#include "oauth_account.h"
 #include "oauth_enrol.h"
 #include "oauth_http.h"
 #include "oauth_record.h"
@@ -102,32 +103,14 @@ static int account_generate_password(char *buf)
 	return 0;
 }
 
-/* The route of the address and the state store's name of the account,
-   as the login flow builds them. */
 static int account_resolve(struct account_run *a, const char *address)
 {
-	const char *at = strrchr(address, '@');
-	size_t user_len = strlen(address);
+	const char *error;
 
-	if (strlen(address) > CACHE_ACCOUNT_MAX || strchr(address, ' ') != NULL ||
-	    strchr(address, a->conf->device_separator) != NULL) {
-		fprintf(stderr, "popgate: \"%s\" is not an address (no device suffix here)\n",
-			address);
-		return -1;
-	}
 	snprintf(a->address, sizeof(a->address), "%s", address);
-	a->up = conf_route(a->conf, at != NULL ? at + 1 : NULL,
-			   at != NULL ? strlen(at + 1) : 0);
-	if (a->up == NULL || a->up->auth != CONF_AUTH_OAUTH2) {
-		fprintf(stderr, "popgate: %s: %s\n", address, a->up == NULL ?
-			"no route serves this address" : "its route does not use auth = oauth2");
-		return -1;
-	}
-	if (a->up->login_name == CONF_LOGIN_LOCAL_PART && at != NULL)
-		user_len = (size_t)(at - address);
-	if (cache_account_name(a->account, sizeof(a->account), address, user_len, a->up->host,
-			       a->up->port, a->up->mailbox) == 0) {
-		fprintf(stderr, "popgate: %s: address too long\n", address);
+	a->up = oauth_account_of(a->conf, address, a->account, &error);
+	if (a->up == NULL) {
+		fprintf(stderr, "popgate: %s: %s\n", address, error);
 		return -1;
 	}
 	return 0;
@@ -214,34 +197,11 @@ static void account_stored(void *ctx, enum cache_status st, uint64_t gen)
 
 static void account_store(struct account_run *a, const struct oauth_token_reply *reply)
 {
-	struct oauth_record rec;
-	struct oauth_secrets sec = { 0 };
-	uint8_t key[CRYPTO_KEY_LEN];
-	char *json = NULL;
+	const char *error;
+	char *json = oauth_account_record(a->address, a->up, a->account, a->pass, reply, &error);
 
-	memset(&rec, 0, sizeof(rec));
-	if (reply->refresh_token == NULL) {
-		fprintf(stderr, "popgate: %s: the provider sent no refresh token (is offline "
-			"access in the scope?)\n", a->address);
-		account_done(a, 1);
-		return;
-	}
-	rec.address = strdup(a->address);
-	rec.route = strdup(a->up->name);
-	rec.created = rec.updated = (int64_t)time(NULL);
-	sec.refresh_token = strdup(reply->refresh_token);
-	sec.access_token = strdup(reply->access_token);
-	sec.expires = (int64_t)time(NULL) + reply->expires_in;
-	if (rec.address != NULL && rec.route != NULL && sec.refresh_token != NULL &&
-	    sec.access_token != NULL &&
-	    oauth_record_set_password(&rec, a->pass, strlen(a->pass), key) == 0 &&
-	    oauth_record_seal(&rec, key, a->account, &sec) == 0)
-		json = oauth_record_format(&rec);
-	explicit_bzero(key, sizeof(key));
-	oauth_secrets_clear(&sec);
-	oauth_record_clear(&rec);
 	if (json == NULL) {
-		fprintf(stderr, "popgate: %s: cannot build the record\n", a->address);
+		fprintf(stderr, "popgate: %s: %s\n", a->address, error);
 		account_done(a, 1);
 		return;
 	}

@@ -17,6 +17,7 @@ import threading
 import time
 import unittest
 import urllib.error
+import urllib.parse
 import urllib.request
 
 import harness as h
@@ -29,6 +30,7 @@ PASSWORDS = {ALICE: "Gw-pass alice 1!", BOB: "Gw-pass bob 2?"}
 SRV = RDS = DC = GW = None
 DIR = None
 USED_PASSWORDS = set()
+ALL_GATEWAYS = []
 
 
 def route(domain, mech):
@@ -40,12 +42,15 @@ def route(domain, mech):
                                       oauth_server.CLIENT_ID, SRV.base, SRV.base, SRV.base))
 
 
-def gateway(metrics_port=None):
+def gateway(metrics_port=None, enrol_port=None):
     extra = route("oauth.test", "xoauth2") + "\n" + route("bearer.test", "oauthbearer")
     if metrics_port:
         extra += "\n[metrics]\nlisten = 127.0.0.1:%d\n" % metrics_port
+    if enrol_port:
+        extra += "\n[enrol]\nlisten = 127.0.0.1:%d\n" % enrol_port
     g = h.Popgate(0, upstream=False, cache={"url": "unix:" + RDS.sock},
                   server={"auth_fail_delay": "700ms"}, extra=extra)
+    ALL_GATEWAYS.append(g)
     return g.start()
 
 
@@ -394,6 +399,138 @@ class TestFaults(unittest.TestCase):
         c.cmd("QUIT")
 
 
+def chromium():
+    """Headless Chromium through chromedriver (Debian's python3-selenium,
+    which lives in the system's dist-packages)."""
+    try:
+        from selenium import webdriver
+    except ImportError:
+        import sys
+        sys.path.append("/usr/lib/python3/dist-packages")
+        try:
+            from selenium import webdriver
+        except ImportError:
+            raise unittest.SkipTest("python3-selenium not installed")
+    from selenium.webdriver.chrome.service import Service
+    if shutil.which("chromium") is None or shutil.which("chromedriver") is None:
+        raise unittest.SkipTest("chromium and chromium-driver not installed")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium")
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+              "--user-data-dir=" + h.make_tempdir("pgt-chromium-")):
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=opts)
+
+
+class TestEnrolPage(unittest.TestCase):
+    """The enrolment page, driven in a real browser against the test
+    provider: the whole flow, a forged state, a state of another browser,
+    a replayed callback."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.port = h.free_port()
+        cls.mport = h.free_port()
+        cls.gw = gateway(metrics_port=cls.mport, enrol_port=cls.port)
+        cls.base = "http://127.0.0.1:%d" % cls.port
+        try:
+            cls.drv = chromium()
+        except BaseException:
+            cls.gw.cleanup()
+            raise
+        cls.drv.set_page_load_timeout(30)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.drv.quit()
+        cls.gw.cleanup()
+
+    def wait_for(self, by, what, timeout=30):
+        from selenium.common.exceptions import TimeoutException
+        from selenium.webdriver.support.ui import WebDriverWait
+        try:
+            return WebDriverWait(self.drv, timeout).until(
+                lambda d: d.find_elements(by, what))[0]
+        except TimeoutException:
+            self.fail("no %s %s at %s:\n%s" % (by, what, self.drv.current_url,
+                                               self.drv.page_source[:2000]))
+
+    def test_whole_flow_then_pop3_login(self):
+        d = self.drv
+        SRV.default_user = "alice"
+        before = metric(metrics(self.mport), 'popgate_oauth_enrolments_total{result="ok"}')
+        d.get(self.base + "/")
+        self.assertIn("Connect a mailbox", d.title)
+        d.find_element("id", "address").send_keys(ALICE)
+        d.find_element("css selector", "button[type=submit]").click()
+        # The provider consents at once and sends the browser back.
+        pw = self.wait_for("id", "password")
+        callback = d.current_url
+        self.assertTrue(callback.startswith(self.base + "/callback?"), callback)
+        self.assertIn(ALICE, d.page_source)
+        pw.send_keys(PASSWORDS[ALICE])
+        d.find_element("id", "password2").send_keys(PASSWORDS[ALICE])
+        d.find_element("css selector", "button[type=submit]").click()
+        self.wait_for("xpath", "//h1[text()='Done']")
+        self.assertIn(ALICE, d.page_source)
+        self.assertNotIn(PASSWORDS[ALICE], d.page_source)
+        # The legacy client logs in (through the other gateway: one store).
+        c, r = pop_login(GW, ALICE)
+        self.assertTrue(r.startswith("+OK"), r)
+        c.cmd("QUIT")
+        self.assertEqual(metric(metrics(self.mport),
+                                'popgate_oauth_enrolments_total{result="ok"}'), before + 1)
+        # Replaying the callback changes nothing.
+        d.get(callback)
+        self.assertIn("Not accepted", d.page_source)
+        c, r = pop_login(GW, ALICE)
+        self.assertTrue(r.startswith("+OK"), r)
+        c.cmd("QUIT")
+
+    def test_generated_password(self):
+        d = self.drv
+        SRV.default_user = "bob"
+        d.get(self.base + "/")
+        d.find_element("id", "address").send_keys(BOB)
+        d.find_element("css selector", "button[type=submit]").click()
+        self.wait_for("id", "password")
+        d.find_element("css selector", "button[type=submit]").click()
+        self.wait_for("xpath", "//h1[text()='Done']")
+        m = re.search(r"<dt>Password</dt><dd>([A-Za-z0-9]{20})</dd>", d.page_source)
+        self.assertIsNotNone(m, d.page_source)
+        USED_PASSWORDS.add(m.group(1))
+        c, r = pop_login(GW, BOB, m.group(1))
+        self.assertTrue(r.startswith("+OK"), r)
+        c.cmd("QUIT")
+        # Back to the password the other tests use.
+        r = account(GW, "password", BOB, stdin="%s\n%s\n" % (m.group(1), PASSWORDS[BOB]))
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_forged_state(self):
+        self.drv.get(self.base + "/callback?code=abc&state=forgedstate0123456789")
+        self.assertIn("Not accepted", self.drv.page_source)
+        self.assertIn("unknown or has expired", self.drv.page_source)
+
+    def test_state_of_another_browser(self):
+        # Another client starts a sign-in; its state is no good in this browser.
+        req = urllib.request.Request(self.base + "/start", data=("address=" + ALICE).encode(),
+                                     method="POST")
+
+        class NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *a, **k):
+                return None
+        try:
+            urllib.request.build_opener(NoRedirect).open(req, timeout=10)
+            self.fail("no redirect")
+        except urllib.error.HTTPError as e:
+            self.assertEqual(e.code, 303)
+            location = e.headers["Location"]
+        state = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)["state"][0]
+        self.drv.get(self.base + "/callback?code=abc&state=" + state)
+        self.assertIn("does not belong to a sign-in started in this browser",
+                      self.drv.page_source)
+
+
 class TestZNoSecrets(unittest.TestCase):
     """Last (Z): every token the server issued and every password used."""
 
@@ -413,6 +550,8 @@ class TestZNoSecrets(unittest.TestCase):
                     with open(os.path.join(root, fn), "rb") as f:
                         aof += f.read().decode("latin-1")
         logs = GW.log_text() + DC.log_text()
+        for g in ALL_GATEWAYS:
+            logs += g.log_text()
         secrets_used = SRV.issued_access + SRV.issued_refresh + list(USED_PASSWORDS) + \
             list(PASSWORDS.values())
         self.assertGreater(len(SRV.issued_refresh), 3)

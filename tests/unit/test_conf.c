@@ -67,6 +67,8 @@ static const char *const all_keys[][2] = {
 	{ "upstream", "device_endpoint" },
 	{ "upstream", "scope" },
 	{ "upstream", "token_timeout" },
+	{ "enrol", "listen" },
+	{ "enrol", "url" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -367,6 +369,7 @@ START_TEST(listed_keys_known)
 		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
 		"", "", "127.0.0.1:9110",
 		"password", "custom", "oauthbearer", "", "", "", "", "", "", "1m",
+		"127.0.0.1:8443", "https://gw.example.com:8443",
 	};
 	char text[256];
 	struct conf *conf;
