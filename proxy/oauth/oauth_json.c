@@ -236,7 +236,8 @@ bool oauth_json_challenge_status(const char *json, size_t len, char *status, siz
 	if (root == NULL)
 		return false;
 	v = json_object_get(root, "status");
-	if (json_is_string(v) && json_string_length(v) >= 1 && json_string_length(v) <= 7 &&
+	if (json_is_string(v) && json_string_length(v) >= 1 &&
+	    json_string_length(v) <= OAUTH_STATUS_MAX &&
 	    json_string_length(v) < size &&
 	    strspn(json_string_value(v), "0123456789abcdefghijklmnopqrstuvwxyz_") ==
 	    json_string_length(v)) {

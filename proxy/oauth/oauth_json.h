@@ -55,8 +55,10 @@ enum oauth_json_kind oauth_json_device(const char *body, size_t len,
 void oauth_device_reply_clear(struct oauth_device_reply *r);
 
 /* The "status" of an IMAP server's OAuth2 error challenge
-   ({"status":"401",...}) into status (size >= 8): true when it is there
-   and 1..7 of [0-9a-z_]. */
+   ({"status":"401",...} from Google, {"status":"invalid_token",...} from
+   others) into status (size > OAUTH_STATUS_MAX): true when it is there
+   and 1..OAUTH_STATUS_MAX of [0-9a-z_]. */
+#define OAUTH_STATUS_MAX 32
 bool oauth_json_challenge_status(const char *json, size_t len, char *status, size_t size);
 
 #endif

@@ -59,7 +59,7 @@ static void pop3_oauth_authenticated(void *ctx, const struct imap_reply *reply)
 {
 	struct pop3_oauth_auth *a = ctx;
 	const char *challenge = imap_client_sasl_challenge(a->set.imap);
-	char status[8] = "-";
+	char status[OAUTH_STATUS_MAX + 1] = "-";
 
 	if (reply->result == IMAP_REPLY_NO && !a->retried) {
 		if (challenge[0] != '\0' &&

@@ -79,10 +79,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	case 2: {
-		char status[8];
+		char status[OAUTH_STATUS_MAX + 1];
 
 		if (oauth_json_challenge_status(json, len, status, sizeof(status))) {
-			if (strlen(status) == 0 || strlen(status) > 7)
+			if (strlen(status) == 0 || strlen(status) > OAUTH_STATUS_MAX)
 				fuzz_fail("status length");
 		}
 		break;

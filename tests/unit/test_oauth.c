@@ -146,7 +146,9 @@ static const struct {
 	const char *status;     /* NULL: none found */
 } challenge_cases[] = {
 	{ "{\"status\":\"401\",\"schemes\":\"bearer\",\"scope\":\"https://mail.google.com/\"}", "401" },
-	{ "{\"status\":\"invalid_token\",\"schemes\":\"bearer\"}", NULL },   /* 13 > 7 */
+	{ "{\"status\":\"invalid_token\",\"schemes\":\"bearer\"}", "invalid_token" },
+	{ "{\"status\":\"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}", NULL },          /* 33 > 32 */
+	{ "{\"status\":\"Invalid\"}", NULL },
 	{ "{\"status\":\"400\"}", "400" },
 	{ "{\"status\":401}", NULL },
 	{ "{\"status\":\"4 1\"}", NULL },
@@ -157,7 +159,7 @@ static const struct {
 
 START_TEST(challenge_json)
 {
-	char status[8] = "";
+	char status[OAUTH_STATUS_MAX + 1] = "";
 	bool ok = oauth_json_challenge_status(challenge_cases[_i].json,
 					      strlen(challenge_cases[_i].json), status,
 					      sizeof(status));
