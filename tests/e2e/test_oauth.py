@@ -42,14 +42,14 @@ def route(domain, mech):
                                       oauth_server.CLIENT_ID, SRV.base, SRV.base, SRV.base))
 
 
-def gateway(metrics_port=None, enrol_port=None):
+def gateway(metrics_port=None, enrol_port=None, tls=None):
     extra = route("oauth.test", "xoauth2") + "\n" + route("bearer.test", "oauthbearer")
     if metrics_port:
         extra += "\n[metrics]\nlisten = 127.0.0.1:%d\n" % metrics_port
     if enrol_port:
         extra += "\n[enrol]\nlisten = 127.0.0.1:%d\n" % enrol_port
     g = h.Popgate(0, upstream=False, cache={"url": "unix:" + RDS.sock},
-                  server={"auth_fail_delay": "700ms"}, extra=extra)
+                  server={"auth_fail_delay": "700ms"}, extra=extra, tls=tls)
     ALL_GATEWAYS.append(g)
     return g.start()
 
@@ -533,6 +533,36 @@ class TestEnrolPage(unittest.TestCase):
         self.drv.get(self.base + "/callback?code=abc&state=" + state)
         self.assertIn("does not belong to a sign-in started in this browser",
                       self.drv.page_source)
+
+
+class TestEnrolPageTls(unittest.TestCase):
+    """With [tls] the page is HTTPS only, and its cookie is Secure."""
+
+    def test_https_and_secure_cookie(self):
+        d = h.make_tempdir("pgt-enrol-tls-")
+        cert, key = h.make_cert(d, "enrol")
+        port = h.free_port()
+        g = gateway(enrol_port=port, tls={"cert_file": cert, "key_file": key})
+        try:
+            r = subprocess.run(["curl", "-sS", "--max-time", "20", "--cacert", cert,
+                                "https://127.0.0.1:%d/" % port], capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("Connect a mailbox", r.stdout)
+            r = subprocess.run(["curl", "-sS", "-i", "--max-time", "20", "--cacert", cert,
+                                "-d", "address=" + ALICE, "https://127.0.0.1:%d/start" % port],
+                               capture_output=True, text=True, timeout=60)
+            self.assertIn("303", r.stdout.splitlines()[0])
+            self.assertRegex(r.stdout, r"Set-Cookie: pg_enrol=[A-Za-z0-9_-]{22}; Path=/; "
+                             r"HttpOnly; SameSite=Lax; Secure")
+            self.assertIn("redirect_uri=https%3A%2F%2F127.0.0.1%3A" + str(port), r.stdout)
+            # No plain HTTP on that port.
+            r = subprocess.run(["curl", "-sS", "--max-time", "10",
+                                "http://127.0.0.1:%d/" % port], capture_output=True,
+                               text=True, timeout=60)
+            self.assertNotIn("Connect a mailbox", r.stdout)
+        finally:
+            g.cleanup()
 
 
 class TestZNoSecrets(unittest.TestCase):
