@@ -303,6 +303,26 @@ class TestRefresh(unittest.TestCase):
         self.assertTrue(r.startswith("+OK"), r)
         c.cmd("QUIT")
 
+    def test_two_sessions_one_gateway_one_refresh(self):
+        ok0 = SRV.refresh_ok
+        SRV.expire_access_tokens()
+        results = {}
+
+        def run(dev):
+            c, r = pop_login(GW, ALICE + "#" + dev, PASSWORDS[ALICE])
+            results[dev] = r
+            c.cmd("QUIT")
+        ts = [threading.Thread(target=run, args=(d,)) for d in ("pc1", "pc2", "pc3")]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        self.assertEqual(sorted(results), ["pc1", "pc2", "pc3"])
+        for r in results.values():
+            self.assertTrue(r.startswith("+OK"), results)
+        # At most one refresh in flight per account: one at the server.
+        self.assertEqual(SRV.refresh_ok, ok0 + 1)
+
     def test_two_gateways_refresh_one_account_at_once(self):
         g2 = gateway()
         try:
