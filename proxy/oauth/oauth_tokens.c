@@ -3,6 +3,7 @@
 #include "oauth_tokens.h"
 #include "oauth_http.h"
 #include "oauth_json.h"
+#include "oauth_kdf.h"
 #include "oauth_record.h"
 
 #include <stdio.h>
@@ -61,6 +62,10 @@ struct oauth_get {
 	char log_id[64];
 	char route[200];
 	struct cache_req *req;
+	struct oauth_kdf_job *job;       /* the password check on the worker */
+	struct oauth_record rec;         /* as loaded */
+	uint64_t gen;
+	uint8_t mac[32];
 	oauth_get_cb *cb;
 	void *ctx;
 	/* What the refresh needs, copied from the route. */
@@ -95,6 +100,7 @@ struct oauth_tokens {
 	struct event_base *base;
 	struct cache *cache;
 	struct oauth_http *http;
+	struct oauth_kdf *kdf;
 	struct oauth_hooks hooks;
 	struct oauth_flight *flights;
 	unsigned int in_flight;
@@ -185,6 +191,10 @@ struct oauth_tokens *oauth_tokens_new(struct event_base *base, struct cache *cac
 	t->base = base;
 	t->cache = cache;
 	t->http = http;
+	if ((t->kdf = oauth_kdf_new(base)) == NULL) {
+		free(t);
+		return NULL;
+	}
 	if (hooks != NULL)
 		t->hooks = *hooks;
 	return t;
@@ -202,6 +212,8 @@ static void oauth_wipe(char **s)
 static void oauth_get_free(struct oauth_get *g)
 {
 	cache_req_cancel(&g->req);
+	oauth_kdf_cancel(&g->job);
+	oauth_record_clear(&g->rec);
 	free(g->account);
 	if (g->pass != NULL) {
 		explicit_bzero(g->pass, g->pass_len);
@@ -261,6 +273,7 @@ void oauth_tokens_free(struct oauth_tokens **tp)
 	}
 	while (t->unlocked_count > 0)
 		oauth_unlocked_drop(t, 0);
+	oauth_kdf_free(&t->kdf);
 	explicit_bzero(t->mac_key, sizeof(t->mac_key));
 	free(t);
 	*tp = NULL;
@@ -599,15 +612,51 @@ static void oauth_get_join(struct oauth_get *g, struct oauth_record *rec, uint64
 	oauth_flight_lease(f);
 }
 
+/* The password checked: the key opens the tokens. rec is g's. */
+static void oauth_get_unlocked(struct oauth_get *g, const uint8_t key[CRYPTO_KEY_LEN])
+{
+	struct oauth_secrets sec;
+
+	if (oauth_record_open(&g->rec, key, g->account, &sec) < 0) {
+		log_error("%s event=oauth_record_damaged error=\"the tokens do not open\"",
+			  g->log_id);
+		oauth_get_finish(g, OAUTH_DAMAGED, NULL);
+		return;
+	}
+	if (oauth_token_fresh(&sec, g->stale)) {
+		char *token = strdup(sec.access_token);
+
+		oauth_secrets_clear(&sec);
+		oauth_get_finish(g, token != NULL ? OAUTH_OK : OAUTH_TEMP, token);
+		oauth_wipe(&token);
+		return;
+	}
+	oauth_get_join(g, &g->rec, g->gen, &sec, key);
+}
+
+static void oauth_get_derived(void *ctx, int ok, const uint8_t *out)
+{
+	struct oauth_get *g = ctx;
+
+	g->job = NULL;
+	if (ok < 0) {
+		oauth_get_finish(g, OAUTH_TEMP, NULL);
+		return;
+	}
+	if (!crypto_equal(out, g->rec.verifier, OAUTH_VERIFIER_LEN)) {
+		oauth_get_finish(g, OAUTH_BAD_PASSWORD, NULL);
+		return;
+	}
+	oauth_unlock_remember(g->t, g->account, &g->rec, g->mac, out + OAUTH_VERIFIER_LEN);
+	oauth_get_unlocked(g, out + OAUTH_VERIFIER_LEN);
+}
+
 static void oauth_get_loaded(void *ctx, enum cache_status st, uint64_t gen, const char *json,
 			     size_t len)
 {
 	struct oauth_get *g = ctx;
-	struct oauth_record rec;
-	struct oauth_secrets sec;
-	uint8_t key[CRYPTO_KEY_LEN], mac[32];
+	uint8_t key[CRYPTO_KEY_LEN];
 	const char *why;
-	int unlocked;
 
 	g->req = NULL;
 	if (st != CACHE_OK) {
@@ -618,45 +667,28 @@ static void oauth_get_loaded(void *ctx, enum cache_status st, uint64_t gen, cons
 		oauth_get_finish(g, OAUTH_NO_ACCOUNT, NULL);
 		return;
 	}
-	if (oauth_record_parse(json, len, &rec, &why) < 0) {
+	if (oauth_record_parse(json, len, &g->rec, &why) < 0) {
 		log_error("%s event=oauth_record_damaged error=\"%s\"", g->log_id, why);
 		oauth_get_finish(g, OAUTH_DAMAGED, NULL);
 		return;
 	}
-	crypto_hmac_sha256(g->t->mac_key, sizeof(g->t->mac_key), g->pass, g->pass_len, mac);
-	unlocked = oauth_unlock_fast(g->t, g->account, &rec, mac, key);
-	if (unlocked < 0) {
-		unlocked = oauth_record_unlock(&rec, g->pass, g->pass_len, key);
-		if (unlocked == 0)
-			oauth_unlock_remember(g->t, g->account, &rec, mac, key);
+	g->gen = gen;
+	crypto_hmac_sha256(g->t->mac_key, sizeof(g->t->mac_key), g->pass, g->pass_len, g->mac);
+	if (oauth_unlock_fast(g->t, g->account, &g->rec, g->mac, key) == 0) {
+		explicit_bzero(g->pass, g->pass_len);
+		oauth_get_unlocked(g, key);
+		explicit_bzero(key, sizeof(key));
+		return;
 	}
-	explicit_bzero(mac, sizeof(mac));
+	/* scrypt on the worker: the loop serves everyone else meanwhile. */
+	g->job = oauth_kdf_run(g->t->kdf, g->pass, g->pass_len, g->rec.salt, sizeof(g->rec.salt),
+			       g->rec.log2_n, g->rec.r, g->rec.p, oauth_get_derived, g);
 	explicit_bzero(g->pass, g->pass_len);
-	if (unlocked < 0) {
-		oauth_record_clear(&rec);
-		oauth_get_finish(g, OAUTH_BAD_PASSWORD, NULL);
-		return;
+	if (g->job == NULL) {
+		log_warn("%s event=oauth_busy error=\"password checks queued: %d\"", g->log_id,
+			 OAUTH_KDF_QUEUE_MAX);
+		oauth_get_finish(g, OAUTH_TEMP, NULL);
 	}
-	if (oauth_record_open(&rec, key, g->account, &sec) < 0) {
-		log_error("%s event=oauth_record_damaged error=\"the tokens do not open\"",
-			  g->log_id);
-		explicit_bzero(key, sizeof(key));
-		oauth_record_clear(&rec);
-		oauth_get_finish(g, OAUTH_DAMAGED, NULL);
-		return;
-	}
-	if (oauth_token_fresh(&sec, g->stale)) {
-		char *token = strdup(sec.access_token);
-
-		explicit_bzero(key, sizeof(key));
-		oauth_record_clear(&rec);
-		oauth_secrets_clear(&sec);
-		oauth_get_finish(g, token != NULL ? OAUTH_OK : OAUTH_TEMP, token);
-		oauth_wipe(&token);
-		return;
-	}
-	oauth_get_join(g, &rec, gen, &sec, key);
-	explicit_bzero(key, sizeof(key));
 }
 
 struct oauth_get *oauth_token_get(struct oauth_tokens *t, const struct conf_upstream *up,

@@ -8,7 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "crypto.h"
+#include "oauth_kdf.h"
 #include "oauth_enrol.h"
 #include "oauth_http.h"
 #include "oauth_json.h"
@@ -328,6 +331,54 @@ START_TEST(form_encoding)
 }
 END_TEST
 
+/* ---- the scrypt worker ---- */
+
+static int kdf_calls;
+static uint8_t kdf_out[OAUTH_KDF_OUT];
+
+static void kdf_cb(void *ctx, int ok, const uint8_t *out)
+{
+	struct event_base *base = ctx;
+
+	ck_assert_int_eq(ok, 0);
+	memcpy(kdf_out, out, sizeof(kdf_out));
+	if (++kdf_calls == 2)
+		event_base_loopbreak(base);
+}
+
+START_TEST(kdf_worker)
+{
+	struct event_base *base = event_base_new();
+	struct oauth_kdf *k = oauth_kdf_new(base);
+	struct oauth_kdf_job *a, *b, *c;
+	uint8_t salt[16] = { 1, 2, 3 }, want[OAUTH_KDF_OUT];
+
+	ck_assert_ptr_nonnull(k);
+	kdf_calls = 0;
+	a = oauth_kdf_run(k, "pw", 2, salt, sizeof(salt), 10, 8, 1, kdf_cb, base);
+	c = oauth_kdf_run(k, "other", 5, salt, sizeof(salt), 12, 8, 1, kdf_cb, base);
+	b = oauth_kdf_run(k, "pw", 2, salt, sizeof(salt), 10, 8, 1, kdf_cb, base);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	/* Cancelled, queued or running: its callback never comes. */
+	oauth_kdf_cancel(&c);
+	ck_assert_ptr_null(c);
+	/* Never inside the call. */
+	ck_assert_int_eq(kdf_calls, 0);
+	event_base_dispatch(base);
+	ck_assert_int_eq(kdf_calls, 2);
+	ck_assert_int_eq(crypto_scrypt("pw", 2, salt, sizeof(salt), 10, 8, 1, want, sizeof(want)), 0);
+	ck_assert(memcmp(want, kdf_out, sizeof(want)) == 0);
+	/* Freed with work pending: no callback, no leak (ASan). */
+	a = oauth_kdf_run(k, "pw", 2, salt, sizeof(salt), 14, 8, 1, kdf_cb, base);
+	b = oauth_kdf_run(k, "pw", 2, salt, sizeof(salt), 14, 8, 1, kdf_cb, base);
+	oauth_kdf_free(&k);
+	ck_assert_ptr_null(k);
+	ck_assert_int_eq(kdf_calls, 2);
+	event_base_free(base);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("oauth");
@@ -347,6 +398,7 @@ int main(void)
 	tcase_add_test(tc, pkce_rfc7636_vector);
 	tcase_add_loop_test(tc, redirect_code, 0, N(redirect_cases));
 	tcase_add_test(tc, form_encoding);
+	tcase_add_test(tc, kdf_worker);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
