@@ -112,10 +112,6 @@ int imap_client_vqueue(struct imap_client *c, const struct imap_cmd_handlers *h,
 /* Builds and queues a command of the client's own (ctx = the client). */
 int imap_client_queue_own(struct imap_client *c, const struct imap_cmd_handlers *h,
 			  bool front, const char *fmt, ...);
-/* A "+" while no command is being sent: the error challenge of an OAuth2
-   login (imap_login.c) is answered and kept; false when no such login
-   waits (a protocol violation). */
-bool imap_client_sasl_continuation(struct imap_client *c, const struct imap_resp *resp);
 /* The builder options for this server (LITERAL+/-, UTF8=ACCEPT). */
 struct imap_cmd_opts imap_client_opts(const struct imap_client *c);
 

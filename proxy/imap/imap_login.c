@@ -7,8 +7,6 @@
 #include <string.h>
 #include <strings.h>
 
-#include <event2/bufferevent.h>
-
 #include "log.h"
 #include "tls.h"
 
@@ -227,30 +225,6 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 		imap_client_enqueue(c, id, false);
 	imap_client_enqueue(c, cmd, false);
 	return 0;
-}
-
-bool imap_client_sasl_continuation(struct imap_client *c, const struct imap_resp *resp)
-{
-	struct imap_command *cmd;
-	int len;
-
-	TAILQ_FOREACH(cmd, &c->waiting, link) {
-		if (cmd->sasl_abort != NULL && !cmd->sasl_aborted &&
-		    cmd->parts_sent == cmd->text.nparts)
-			break;
-	}
-	if (cmd == NULL)
-		return false;
-	cmd->sasl_aborted = true;
-	len = tls_base64_decode(resp->text != NULL ? resp->text : "", resp->text_len,
-				c->sasl_challenge, sizeof(c->sasl_challenge) - 1);
-	c->sasl_challenge[len > 0 ? len : 0] = '\0';
-	/* No NUL inside: the caller reads it as a string. */
-	if (len > 0 && memchr(c->sasl_challenge, '\0', (size_t)len) != NULL)
-		c->sasl_challenge[0] = '\0';
-	log_debug("%s event=upstream_sasl_challenge length=%d", c->log_id, len);
-	bufferevent_write(c->bev, cmd->sasl_abort, strlen(cmd->sasl_abort));
-	return true;
 }
 
 const char *imap_client_sasl_challenge(const struct imap_client *c)

@@ -5,6 +5,7 @@
 #include "oauth_json.h"
 #include "oauth_kdf.h"
 #include "oauth_record.h"
+#include "oauth_unlock.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,25 +23,13 @@
 #define OAUTH_EXPIRY_MARGIN 120
 /* How often a gateway waiting for another's refresh looks again. */
 #define OAUTH_POLL_MS 250
-/* Passwords checked recently: scrypt costs 50 to 200 ms of the loop, so a
-   login within this time after a good one with the same password (and the
-   same record salt) is checked against a keyed hash kept in memory. */
-#define OAUTH_UNLOCK_TTL 3600
-#define OAUTH_UNLOCK_MAX 4096
-
-struct oauth_unlocked {
-	char *account;
-	uint8_t salt[OAUTH_SALT_LEN];
-	uint8_t mac[32];                 /* HMAC(mac_key, password) */
-	uint8_t key[CRYPTO_KEY_LEN];
-	time_t until;
-};
 
 static const char *const oauth_result_names[] = {
 	[OAUTH_OK] = "ok", [OAUTH_NO_ACCOUNT] = "no_account",
 	[OAUTH_BAD_PASSWORD] = "bad_password", [OAUTH_REAUTH] = "reauth",
 	[OAUTH_TEMP] = "temp", [OAUTH_DAMAGED] = "damaged",
 };
+
 _Static_assert(sizeof(oauth_result_names) / sizeof(oauth_result_names[0]) ==
 	       OAUTH_RESULT_COUNT, "oauth_result_names");
 
@@ -105,75 +94,8 @@ struct oauth_tokens {
 	struct oauth_flight *flights;
 	unsigned int in_flight;
 	char lease_token[33];            /* this process, in the lease */
-	uint8_t mac_key[32];             /* random per process */
-	struct oauth_unlocked *unlocked[OAUTH_UNLOCK_MAX];
-	unsigned int unlocked_count;
+	struct oauth_unlock *unlocked;   /* passwords checked recently */
 };
-
-static void oauth_unlocked_drop(struct oauth_tokens *t, unsigned int i)
-{
-	struct oauth_unlocked *u = t->unlocked[i];
-
-	free(u->account);
-	explicit_bzero(u, sizeof(*u));
-	free(u);
-	t->unlocked[i] = t->unlocked[--t->unlocked_count];
-}
-
-/* The record's key from a recent good login with this password, or -1:
-   then scrypt decides. Expired entries go on the way. */
-static int oauth_unlock_fast(struct oauth_tokens *t, const char *account,
-			     const struct oauth_record *rec, const uint8_t mac[32],
-			     uint8_t key[CRYPTO_KEY_LEN])
-{
-	time_t now = time(NULL);
-
-	for (unsigned int i = 0; i < t->unlocked_count; i++) {
-		struct oauth_unlocked *u = t->unlocked[i];
-
-		if (u->until <= now) {
-			oauth_unlocked_drop(t, i--);
-			continue;
-		}
-		if (strcmp(u->account, account) != 0)
-			continue;
-		if (memcmp(u->salt, rec->salt, sizeof(u->salt)) == 0 && crypto_equal(u->mac, mac, 32)) {
-			memcpy(key, u->key, CRYPTO_KEY_LEN);
-			return 0;
-		}
-		/* Another password or another record: only scrypt says. */
-		return -1;
-	}
-	return -1;
-}
-
-static void oauth_unlock_remember(struct oauth_tokens *t, const char *account,
-				  const struct oauth_record *rec, const uint8_t mac[32],
-				  const uint8_t key[CRYPTO_KEY_LEN])
-{
-	struct oauth_unlocked *u = NULL;
-
-	for (unsigned int i = 0; i < t->unlocked_count; i++) {
-		if (strcmp(t->unlocked[i]->account, account) == 0) {
-			u = t->unlocked[i];
-			break;
-		}
-	}
-	if (u == NULL) {
-		if (t->unlocked_count == OAUTH_UNLOCK_MAX)
-			oauth_unlocked_drop(t, 0);
-		if ((u = calloc(1, sizeof(*u))) == NULL ||
-		    (u->account = strdup(account)) == NULL) {
-			free(u);
-			return;
-		}
-		t->unlocked[t->unlocked_count++] = u;
-	}
-	memcpy(u->salt, rec->salt, sizeof(u->salt));
-	memcpy(u->mac, mac, 32);
-	memcpy(u->key, key, CRYPTO_KEY_LEN);
-	u->until = time(NULL) + OAUTH_UNLOCK_TTL;
-}
 
 struct oauth_tokens *oauth_tokens_new(struct event_base *base, struct cache *cache,
 				      struct oauth_http *http, const struct oauth_hooks *hooks)
@@ -182,7 +104,7 @@ struct oauth_tokens *oauth_tokens_new(struct event_base *base, struct cache *cac
 	uint8_t rnd[16];
 
 	if (t == NULL || crypto_random(rnd, sizeof(rnd)) < 0 ||
-	    crypto_random(t->mac_key, sizeof(t->mac_key)) < 0) {
+	    (t->unlocked = oauth_unlock_new()) == NULL) {
 		free(t);
 		return NULL;
 	}
@@ -192,6 +114,7 @@ struct oauth_tokens *oauth_tokens_new(struct event_base *base, struct cache *cac
 	t->cache = cache;
 	t->http = http;
 	if ((t->kdf = oauth_kdf_new(base)) == NULL) {
+		oauth_unlock_free(&t->unlocked);
 		free(t);
 		return NULL;
 	}
@@ -271,10 +194,8 @@ void oauth_tokens_free(struct oauth_tokens **tp)
 		}
 		oauth_flight_free(f);
 	}
-	while (t->unlocked_count > 0)
-		oauth_unlocked_drop(t, 0);
+	oauth_unlock_free(&t->unlocked);
 	oauth_kdf_free(&t->kdf);
-	explicit_bzero(t->mac_key, sizeof(t->mac_key));
 	free(t);
 	*tp = NULL;
 }
@@ -647,7 +568,8 @@ static void oauth_get_derived(void *ctx, int ok, const uint8_t *out)
 		oauth_get_finish(g, OAUTH_BAD_PASSWORD, NULL);
 		return;
 	}
-	oauth_unlock_remember(g->t, g->account, &g->rec, g->mac, out + OAUTH_VERIFIER_LEN);
+	oauth_unlock_remember(g->t->unlocked, g->account, g->rec.salt, g->mac,
+			      out + OAUTH_VERIFIER_LEN);
 	oauth_get_unlocked(g, out + OAUTH_VERIFIER_LEN);
 }
 
@@ -673,8 +595,8 @@ static void oauth_get_loaded(void *ctx, enum cache_status st, uint64_t gen, cons
 		return;
 	}
 	g->gen = gen;
-	crypto_hmac_sha256(g->t->mac_key, sizeof(g->t->mac_key), g->pass, g->pass_len, g->mac);
-	if (oauth_unlock_fast(g->t, g->account, &g->rec, g->mac, key) == 0) {
+	oauth_unlock_mac(g->t->unlocked, g->pass, g->pass_len, g->mac);
+	if (oauth_unlock_find(g->t->unlocked, g->account, g->rec.salt, g->mac, key) == 0) {
 		explicit_bzero(g->pass, g->pass_len);
 		oauth_get_unlocked(g, key);
 		explicit_bzero(key, sizeof(key));
