@@ -12,6 +12,7 @@
 
 #include "crypto.h"
 #include "oauth_kdf.h"
+#include "oauth_unlock.h"
 #include "oauth_enrol.h"
 #include "oauth_http.h"
 #include "oauth_json.h"
@@ -331,6 +332,37 @@ START_TEST(form_encoding)
 }
 END_TEST
 
+/* ---- recently checked passwords ---- */
+
+START_TEST(unlock_cache)
+{
+	struct oauth_unlock *u = oauth_unlock_new();
+	uint8_t salt[OAUTH_SALT_LEN] = { 7 }, salt2[OAUTH_SALT_LEN] = { 8 };
+	uint8_t key[CRYPTO_KEY_LEN] = { 1, 2, 3 }, got[CRYPTO_KEY_LEN], mac[32], bad[32];
+	char name[32];
+
+	ck_assert_ptr_nonnull(u);
+	oauth_unlock_mac(u, "right", 5, mac);
+	oauth_unlock_mac(u, "wrong", 5, bad);
+	ck_assert_int_eq(oauth_unlock_find(u, "acc", salt, mac, got), -1);
+	oauth_unlock_remember(u, "acc", salt, mac, key);
+	ck_assert_int_eq(oauth_unlock_find(u, "acc", salt, mac, got), 0);
+	ck_assert(memcmp(got, key, sizeof(key)) == 0);
+	/* Another password, another salt (a password change), another account. */
+	ck_assert_int_eq(oauth_unlock_find(u, "acc", salt, bad, got), -1);
+	ck_assert_int_eq(oauth_unlock_find(u, "acc", salt2, mac, got), -1);
+	ck_assert_int_eq(oauth_unlock_find(u, "acc2", salt, mac, got), -1);
+	/* The bound: past OAUTH_UNLOCK_MAX accounts the oldest goes. */
+	for (int i = 0; i < OAUTH_UNLOCK_MAX + 10; i++) {
+		snprintf(name, sizeof(name), "a%d", i);
+		oauth_unlock_remember(u, name, salt, mac, key);
+	}
+	ck_assert_int_eq(oauth_unlock_find(u, "a10", salt, mac, got), 0);
+	oauth_unlock_free(&u);
+	ck_assert_ptr_null(u);
+}
+END_TEST
+
 /* ---- the scrypt worker ---- */
 
 static int kdf_calls;
@@ -399,6 +431,7 @@ int main(void)
 	tcase_add_loop_test(tc, redirect_code, 0, N(redirect_cases));
 	tcase_add_test(tc, form_encoding);
 	tcase_add_test(tc, kdf_worker);
+	tcase_add_test(tc, unlock_cache);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
