@@ -196,24 +196,28 @@ static void cache_deliver_oauth_scan(struct cache_req *req)
 }
 
 static const struct cache_req_type cache_type_oauth_get = {
-	"oauth_get", false, cache_parse_oauth_get, cache_deliver_oauth_get,
-	cache_oauth_result_free,
+	.name = "oauth_get", .parse = cache_parse_oauth_get, .deliver = cache_deliver_oauth_get,
+	.free_data = cache_oauth_result_free,
 };
+/* A rotated refresh token must survive a failover: the old one is dead. */
 static const struct cache_req_type cache_type_oauth_put = {
-	"oauth_put", false, cache_parse_oauth_put, cache_deliver_gen, cache_oauth_result_free,
+	.name = "oauth_put", .durable = true, .parse = cache_parse_oauth_put,
+	.deliver = cache_deliver_gen, .free_data = cache_oauth_result_free,
 };
 static const struct cache_req_type cache_type_oauth_delete = {
-	"oauth_delete", false, cache_parse_oauth_delete, cache_deliver_status, NULL,
+	.name = "oauth_delete", .durable = true, .parse = cache_parse_oauth_delete,
+	.deliver = cache_deliver_status,
 };
 static const struct cache_req_type cache_type_oauth_lease = {
-	"oauth_lease", false, cache_parse_oauth_lease, cache_deliver_status, NULL,
+	.name = "oauth_lease", .parse = cache_parse_oauth_lease, .deliver = cache_deliver_status,
 };
 static const struct cache_req_type cache_type_oauth_release = {
-	"oauth_release", false, cache_parse_oauth_release, cache_deliver_nothing, NULL,
+	.name = "oauth_release", .parse = cache_parse_oauth_release,
+	.deliver = cache_deliver_nothing,
 };
 static const struct cache_req_type cache_type_oauth_scan = {
-	"oauth_scan", false, cache_parse_oauth_scan, cache_deliver_oauth_scan,
-	cache_oauth_result_free,
+	.name = "oauth_scan", .parse = cache_parse_oauth_scan, .deliver = cache_deliver_oauth_scan,
+	.free_data = cache_oauth_result_free,
 };
 
 /* A request on account, or one already completed with CACHE_ERROR when
@@ -222,7 +226,7 @@ static struct cache_req *cache_oauth_req(struct cache *c, const struct cache_req
 					 union cache_req_cb cb, void *ctx, const char *account,
 					 bool *ok_r)
 {
-	struct cache_req *req = cache_req_new(c->conn, type, cb, ctx);
+	struct cache_req *req = cache_req_new(cache_route(c, account), type, cb, ctx);
 
 	*ok_r = false;
 	if (req == NULL)
@@ -354,7 +358,9 @@ void cache_oauth_release(struct cache *c, const char *account, const char *token
 struct cache_req *cache_oauth_scan(struct cache *c, uint64_t cursor, cache_oauth_scan_cb *cb,
 				   void *ctx)
 {
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_oauth_scan,
+	/* One node's keys: with Redis Cluster, each master is scanned on
+	   its own (not done here: listing is administration). */
+	struct cache_req *req = cache_req_new(cache_route(c, ""), &cache_type_oauth_scan,
 					      (union cache_req_cb){ .scan = cb }, ctx);
 	char num[CACHE_U64_LEN];
 	const char *argv[6] = { "SCAN", num, "MATCH", "popgate:{*}:oauth", "COUNT", "1000" };
