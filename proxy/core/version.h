@@ -5,8 +5,4 @@
    A release also changes packaging/debian/changelog and the man pages. */
 #define POPGATE_VERSION "0.1"
 
-/* The configuration file the daemon and its subcommands read by
-   default. */
-#define POPGATE_DEFAULT_CONFIG "/etc/popgate/popgate.conf"
-
 #endif

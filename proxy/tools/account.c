@@ -23,7 +23,6 @@
 #include "oauth_enrol.h"
 #include "oauth_http.h"
 #include "oauth_record.h"
-#include "version.h"
 
 #define ACCOUNT_PASS_MAX 512
 
@@ -552,7 +551,7 @@ int popgate_account_main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = POPGATE_DEFAULT_CONFIG, *method = NULL, *action;
+	const char *path = CONF_DEFAULT_PATH, *method = NULL, *action;
 	struct account_run *a = calloc(1, sizeof(*a));
 	bool pass_stdin = false;
 	int opt, ret = 1;

@@ -5,8 +5,14 @@
 
 #include <string.h>
 
+#include "setup.h"
+
 /* One row per subcommand, in the order --help lists them. */
 static const struct popgate_tool popgate_tools[] = {
+	{ "setup", "ADDRESS [-c FILE] [--password-file FILE] [--ca-file FILE] "
+	  "[--provider NAME] [--providers FILE] [--timeout SECS]",
+	  "find ADDRESS's IMAP server, check the login, write it into the "
+	  "configuration, print the POP3 client settings", setup_main },
 	{ "account", "[-c FILE] add|list|remove|password [ADDRESS]",
 	  "enrol OAuth2 accounts (auth = oauth2 routes) and set their gateway passwords",
 	  popgate_account_main },

@@ -9,7 +9,9 @@
 
 #include <stdio.h>
 
-#include "version.h"   /* POPGATE_DEFAULT_CONFIG */
+#include "conf.h"
+
+#define POPGATE_DEFAULT_CONFIG CONF_DEFAULT_PATH
 
 struct popgate_tool {
 	const char *name;
