@@ -74,6 +74,9 @@ struct cache_req_type {
 union cache_req_cb {
 	cache_status_cb *status;
 	cache_view_cb *view;
+	cache_oauth_cb *oauth;
+	cache_gen_cb *gen;
+	cache_oauth_scan_cb *scan;
 	cache_count_cb *count;
 };
 

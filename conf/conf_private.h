@@ -14,7 +14,7 @@
 
 #include "conf.h"
 
-#define CONF_KEYS_MAX 64
+#define CONF_KEYS_MAX 96
 
 struct conf_key;
 
@@ -101,6 +101,14 @@ int conf_apply_defaults(void *base, bool upstream, bool late, const char **error
 
 /* Frees the string fields of one scope (conf_free). */
 void conf_free_strings(void *base, bool upstream);
+
+/* auth = oauth2: fills from the oauth_provider's preset what the file
+   left unset (host, endpoints, scope). -1 only when out of memory. */
+int conf_oauth_preset(struct conf_upstream *up);
+
+/* What auth = oauth2 needs, and OAuth2 keys without it: 0, or -1 with
+   the reason in buf. After conf_oauth_preset(). */
+int conf_oauth_check(const struct conf_upstream *up, char *buf, size_t size);
 
 struct conf_ctx {
 	struct conf *conf;

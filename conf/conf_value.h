@@ -65,6 +65,14 @@ int conf_parse_cidr(const char *s, struct conf_cidr *cidr_r, const char **error_
    dual-stack listeners) matches IPv4 blocks. */
 bool conf_cidr_match(const struct conf_cidr *cidr, int family, const void *addr);
 
+/*
+ * An OAuth2 endpoint URL: "https://HOST[:PORT][/PATH]" with a host as
+ * conf_parse_hostport takes it, printable ASCII without spaces, '#', '"'
+ * or '\\'. "http://" only for a loopback host (127.0.0.1, [::1],
+ * localhost): a test or a local token proxy, never over a network.
+ */
+int conf_parse_endpoint(const char *s, const char **error_r);
+
 /* Picks one of `names` (NULL-terminated), case-insensitive; stores its
    index. */
 int conf_parse_enum(const char *s, const char *const *names,

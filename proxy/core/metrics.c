@@ -93,6 +93,9 @@ static struct {
 	uint64_t auth_delayed;
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;
+	uint64_t oauth_refresh[6];
+	uint64_t oauth_reauth;
+	uint64_t enrol_ok, enrol_failed;
 	/* routes in order of first use; the cap counts all but none/other */
 	struct route *routes[METRICS_MAX_ROUTES + 2];
 	unsigned int route_count;
@@ -367,6 +370,36 @@ void metrics_reload(bool ok)
 		m.reloads_failed++;
 }
 
+static const char *const oauth_refresh_names[] = {
+	"ok", "invalid_grant", "error", "unavailable", "timeout", "shared",
+};
+
+void metrics_oauth_refresh(const char *result)
+{
+	size_t i;
+
+	metrics_init();
+	for (i = 0; i < 6 && strcmp(oauth_refresh_names[i], result) != 0; i++)
+		;
+	m.oauth_refresh[i < 6 ? i : 2]++;
+}
+
+void metrics_oauth_reauth(const char *route)
+{
+	(void)route;
+	metrics_init();
+	m.oauth_reauth++;
+}
+
+void metrics_oauth_enrolment(bool ok)
+{
+	metrics_init();
+	if (ok)
+		m.enrol_ok++;
+	else
+		m.enrol_failed++;
+}
+
 void metrics_reset(void)
 {
 	for (unsigned int i = 0; i < m.route_count; i++) {
@@ -527,6 +560,19 @@ int metrics_render(struct evbuffer *dst)
 	    (unsigned long long)m.reloads_ok);
 	put(&o, "popgate_config_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)m.reloads_failed);
+	family(&o, "oauth_refreshes_total", "counter", "OAuth2 token refreshes by result.");
+	for (size_t i = 0; i < 6; i++)
+		put(&o, "popgate_oauth_refreshes_total{result=\"%s\"} %llu\n",
+		    oauth_refresh_names[i], (unsigned long long)m.oauth_refresh[i]);
+	family(&o, "oauth_reauth_needed_total", "counter",
+	       "Logins refused because the provider revoked the account's authorization.");
+	put(&o, "popgate_oauth_reauth_needed_total %llu\n", (unsigned long long)m.oauth_reauth);
+	family(&o, "oauth_enrolments_total", "counter",
+	       "Enrolments through the enrolment page by result.");
+	put(&o, "popgate_oauth_enrolments_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)m.enrol_ok);
+	put(&o, "popgate_oauth_enrolments_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)m.enrol_failed);
 	if (!o.failed && evbuffer_add_buffer(dst, o.buf) < 0)
 		o.failed = true;
 	evbuffer_free(o.buf);

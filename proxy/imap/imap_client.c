@@ -428,6 +428,34 @@ static void imap_client_tagged(struct imap_client *c, const struct imap_resp *re
 		imap_client_flush(c);
 }
 
+/* A "+" while no command is being sent: the error challenge of an OAuth2
+   login (a command with sasl_abort, all of it sent) is answered once and
+   kept for imap_client_sasl_challenge(); false when no such command
+   waits (a protocol violation). */
+static bool imap_client_sasl_continuation(struct imap_client *c, const struct imap_resp *resp)
+{
+	struct imap_command *cmd;
+	int len;
+
+	TAILQ_FOREACH(cmd, &c->waiting, link) {
+		if (cmd->sasl_abort != NULL && !cmd->sasl_aborted &&
+		    cmd->parts_sent == cmd->text.nparts)
+			break;
+	}
+	if (cmd == NULL)
+		return false;
+	cmd->sasl_aborted = true;
+	len = tls_base64_decode(resp->text != NULL ? resp->text : "", resp->text_len,
+				c->sasl_challenge, sizeof(c->sasl_challenge) - 1);
+	c->sasl_challenge[len > 0 ? len : 0] = '\0';
+	/* No NUL inside: the caller reads it as a string. */
+	if (len > 0 && memchr(c->sasl_challenge, '\0', (size_t)len) != NULL)
+		c->sasl_challenge[0] = '\0';
+	log_debug("%s event=upstream_sasl_challenge length=%d", c->log_id, len);
+	bufferevent_write(c->bev, cmd->sasl_abort, strlen(cmd->sasl_abort));
+	return true;
+}
+
 static void imap_client_line(struct imap_client *c, const char *line, size_t len)
 {
 	struct imap_resp resp;
@@ -451,7 +479,8 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 	switch (resp.kind) {
 	case IMAP_RESP_CONTINUATION:
 		if (c->sending == NULL) {
-			imap_client_fail(c, "unexpected continuation");
+			if (!imap_client_sasl_continuation(c, &resp))
+				imap_client_fail(c, "unexpected continuation");
 			return;
 		}
 		cmd = c->sending;

@@ -78,8 +78,10 @@ enum imap_cap {
 	IMAP_CAP_NAMESPACE     = 1u << 13,
 	IMAP_CAP_UTF8_ACCEPT   = 1u << 14, /* UTF8=ACCEPT, or UTF8=ONLY
 					      which implies it (RFC 6855) */
+	IMAP_CAP_AUTH_XOAUTH2  = 1u << 15,
+	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 16,
 };
-#define IMAP_CAP_COUNT 15
+#define IMAP_CAP_COUNT 17
 
 /* Parses space-separated capability atoms (the rest of "* CAPABILITY", or
    a "CAPABILITY ..." response code after the word) into bits; unknown

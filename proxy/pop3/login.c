@@ -17,6 +17,7 @@
 #include "imap_mailbox.h"
 #include "limits_shared.h"
 #include "log.h"
+#include "login_oauth.h"
 #include "maildrop.h"
 #include "metrics.h"
 #include "remap.h"
@@ -80,8 +81,10 @@ struct pop3_login {
 	size_t pass_len;
 	const char *login_user;      /* the name sent upstream (in s->user) */
 	size_t login_user_len;       /* without device, maybe without domain */
+	size_t address_len;          /* s->user without the device suffix */
 	char *account;               /* the state store's account key */
 	struct imap_client *imap;
+	struct pop3_oauth_auth *oauth;  /* auth = oauth2: the token login */
 	struct timespec connect_started;
 	struct imap_select_op select;
 	struct imap_list_op list;
@@ -133,6 +136,7 @@ static void login_free(struct pop3_session *s, void *ctx)
 	struct pop3_login *l = ctx;
 
 	login_clear_password(l);
+	pop3_oauth_auth_free(&l->oauth);
 	pop3_limits_cancel(&l->limits);
 	pop3_session_retire_imap(s, &l->imap);
 	login_free_remap(l);
@@ -185,6 +189,7 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 	unsigned int delay_ms = 0;
 
 	login_clear_password(l);
+	pop3_oauth_auth_free(&l->oauth);
 	pop3_session_retire_imap(s, &l->imap);
 	login_free_remap(l);
 	pop3_device_free(&l->dev);
@@ -584,12 +589,58 @@ static const struct imap_cmd_handlers login_auth_handlers = {
 	.done = login_authenticated,
 };
 
+/* auth = oauth2: no token means no upstream attempt; the answer says
+   what the user can do. */
+static void login_oauth_done(void *ctx, enum oauth_result result, const struct imap_reply *reply)
+{
+	struct pop3_login *l = ctx;
+	struct pop3_oauth_failure f;
+
+	if (reply != NULL) {
+		struct imap_reply copy = *reply;
+
+		/* The reply's strings belong to the IMAP client, which
+		   stays; only the operation goes. */
+		pop3_oauth_auth_free(&l->oauth);
+		login_clear_password(l);
+		login_authenticated(l, &copy);
+		return;
+	}
+	pop3_oauth_auth_free(&l->oauth);
+	pop3_oauth_failure(result, l->s->user, l->address_len, &f);
+	if (result == OAUTH_REAUTH)
+		metrics_oauth_reauth(l->s->route->name);
+	if (f.auth)
+		log_info("%s event=gateway_password_refused reason=%s", l->s->log_id,
+			 oauth_result_name(result));
+	login_fail(l, f.metric, f.auth ? LOGIN_ANSWER_AUTH : LOGIN_ANSWER_REPLY, f.reply);
+}
+
+static void login_step_authenticate_oauth(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+	struct pop3_oauth_settings set = {
+		.tokens = s->srv->oauth, .imap = l->imap, .up = s->route,
+		.user = l->login_user, .user_len = l->login_user_len, .account = l->account,
+		.pass = l->pass, .pass_len = l->pass_len, .log_id = s->log_id,
+	};
+
+	if (s->srv->oauth == NULL ||
+	    (l->oauth = pop3_oauth_auth_start(&set, login_oauth_done, l)) == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+}
+
 static void login_step_authenticate(struct pop3_login *l)
 {
 	const char *error;
 
 	login_set_step(l, LOGIN_AUTHENTICATE);
 	l->s->upstream_tls = imap_client_tls_version(l->imap);
+	if (l->s->route->auth == CONF_AUTH_OAUTH2) {
+		login_step_authenticate_oauth(l);
+		return;
+	}
 	if (imap_client_login(l->imap, l->login_user, l->login_user_len, l->pass, l->pass_len,
 			      &login_auth_handlers, l, &error) < 0) {
 		log_warn("%s event=login_not_sent error=\"%s\"", l->s->log_id, error);
@@ -721,6 +772,7 @@ static void login_step_route(struct pop3_login *l)
 	}
 	l->login_user = s->user;
 	l->login_user_len = upstream_user_len;
+	l->address_len = upstream_user_len;
 	if (s->route->login_name == CONF_LOGIN_LOCAL_PART && at != NULL)
 		l->login_user_len = (size_t)(at - s->user);
 	if (l->login_user_len == 0) {

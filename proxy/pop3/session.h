@@ -38,6 +38,7 @@ struct pop3_device;
 struct pop3_maildrop;
 struct pop3_session;
 struct settings;
+struct oauth_tokens;
 
 /* Client output: stop producing above HIGH, go on below LOW. */
 #define POP3_OUT_HIGH (256 * 1024)
@@ -54,6 +55,7 @@ struct pop3_server {
 						 sessions take a reference */
 	struct cache *cache;                  /* per-device state store */
 	struct limits *limits;                /* per-IP and auth failure records */
+	struct oauth_tokens *oauth;           /* access tokens (auth = oauth2) */
 	unsigned int sessions;                /* open now */
 	unsigned int unauthenticated;         /* of them, not logged in yet */
 	uint64_t listing_bytes;               /* reserved by message tables and

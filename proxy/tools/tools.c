@@ -1,6 +1,7 @@
 /* The subcommand table; contracts in tools.h. */
 
 #include "tools.h"
+#include "account.h"
 
 #include <string.h>
 
@@ -12,6 +13,9 @@ static const struct popgate_tool popgate_tools[] = {
 	  "[--provider NAME] [--providers FILE] [--timeout SECS]",
 	  "find ADDRESS's IMAP server, check the login, write it into the "
 	  "configuration, print the POP3 client settings", setup_main },
+	{ "account", "[-c FILE] add|list|remove|password [ADDRESS]",
+	  "enrol OAuth2 accounts (auth = oauth2 routes) and set their gateway passwords",
+	  popgate_account_main },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -61,6 +61,19 @@ static const char *const all_keys[][2] = {
 	{ "server", "proxy_timeout" },
 	{ "server", "shared_limits" },
 	{ "server", "resolver" },
+	/* Alone (without auth = oauth2) only as their defaults. */
+	{ "upstream", "auth" },
+	{ "upstream", "oauth_provider" },
+	{ "upstream", "oauth_mechanism" },
+	{ "upstream", "client_id" },
+	{ "upstream", "client_secret" },
+	{ "upstream", "authorization_endpoint" },
+	{ "upstream", "token_endpoint" },
+	{ "upstream", "device_endpoint" },
+	{ "upstream", "scope" },
+	{ "upstream", "token_timeout" },
+	{ "enrol", "listen" },
+	{ "enrol", "url" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -335,7 +348,7 @@ START_TEST(sample_complete)
 			      all_keys[i][0], all_keys[i][1], SAMPLE);
 
 	FILE *f = fopen(SAMPLE, "r");
-	char text[16384];
+	char text[32768];
 	size_t n;
 
 	ck_assert_ptr_nonnull(f);
@@ -360,6 +373,8 @@ START_TEST(listed_keys_known)
 		"30s", "1g", "2", "+", "trash", "no", "new", "Deleted",
 		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
 		"", "", "127.0.0.1:9110", "192.0.2.0/24 ::1", "2s", "yes", "127.0.0.1:5353",
+		"password", "custom", "oauthbearer", "", "", "", "", "", "", "1m",
+		"127.0.0.1:8443", "https://gw.example.com:8443",
 	};
 	char text[256];
 	struct conf *conf;

@@ -241,7 +241,7 @@ START_TEST(test_caps)
 	static const char all[] =
 		"imap4REV1 sasl-ir auth=plain LOGINDISABLED LITERAL+ literal- "
 		"StartTLS UIDPLUS MOVE CONDSTORE QRESYNC ENABLE ID SPECIAL-USE "
-		"namespace utf8=accept";
+		"namespace utf8=accept AUTH=XOAUTH2 auth=oauthbearer";
 	unsigned int caps;
 
 	caps = imap_caps_parse(dovecot, strlen(dovecot));
