@@ -1,0 +1,116 @@
+#!/usr/bin/env python3
+"""popgate's own cost per workload, for one change at a time.
+
+One private Dovecot with MESSAGES small messages (seeded) and one popgate
+in front of it (tls = none), driven by pop3load.py:
+
+  poll  POLLS sessions of USER, PASS, STAT, UIDL, QUIT, one at a time
+  retr  RETRS sessions of RETR of every message (K=1)
+
+With --callgrind popgate runs under valgrind --tool=callgrind (instruction
+counts do not depend on how loaded the machine is): prints the total
+instructions of popgate's whole run (start-up included, the same for both
+sides of a comparison) and the functions with most self cost. Without it,
+prints wall times and popgate's CPU seconds from /proc.
+
+  python3 tests/bench/profile.py --workload poll --messages 10000 --callgrind
+"""
+import argparse
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+sys.path.insert(0, HERE)
+import harness as h  # noqa: E402
+import bench  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=os.path.join(ROOT, "build", "popgate"))
+    ap.add_argument("--workload", choices=["poll", "retr"], default="poll")
+    ap.add_argument("--messages", type=int, default=10000)
+    ap.add_argument("--max-size", type=int, default=3000)
+    ap.add_argument("--sessions", type=int, default=10)
+    ap.add_argument("-k", type=int, default=1)
+    ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--top", type=int, default=25)
+    ap.add_argument("--out", help="keep the callgrind output file here")
+    a = ap.parse_args()
+    binary = os.path.abspath(a.binary)
+    dc = gw = None
+    tmp = tempfile.mkdtemp(prefix="pgt-prof-")
+    try:
+        dc = h.Dovecot(users={"alice": "secret"}).start()
+        rng = random.Random(1)
+        manifest = []
+        for i in range(a.messages):
+            mid, data = bench.make_message(rng, i, rng.randint(600, a.max_size))
+            dc.deliver_file("alice", data)
+            crlf = h.expected_retr(data)
+            manifest.append({"msgid": mid, "size": len(crlf),
+                             "sha256": hashlib.sha256(crlf).hexdigest()})
+        with dc.imap("alice") as im:
+            im.messages()
+        mpath = os.path.join(tmp, "manifest.json")
+        with open(mpath, "w") as f:
+            json.dump({"messages": manifest}, f)
+        cg_out = a.out or os.path.join(tmp, "callgrind.out")
+        if a.callgrind:
+            wrapper = os.path.join(tmp, "popgate-cg")
+            with open(wrapper, "w") as f:
+                f.write("#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s "
+                        "%s \"$@\"\n" % (cg_out, binary))
+            os.chmod(wrapper, 0o755)
+            binary = wrapper
+        gw = h.Popgate(dc.imap_port, binary=binary, log={"level": "warn"},
+                       server={"max_connections": "1000"}).start(timeout=60)
+        mode = "poll" if a.workload == "poll" else "all"
+        # one untimed session first: the managed redis and the Dovecot index are warm
+        bench.run_load(gw.port, mpath, mode, 1, sessions=1, devices=True, deadline=600)
+        cpu0 = bench.cpu_seconds(gw.proc.pid)
+        r = bench.run_load(gw.port, mpath, mode, a.k, sessions=a.sessions, devices=True,
+                           deadline=1200)
+        cpu = bench.cpu_seconds(gw.proc.pid)
+        if r["exit"] != 0:
+            print("load FAILED: %s %s" % (r["errors"], r["problems"][:3]))
+            return 1
+        print("%s: %d sessions K=%d, %d messages, wall %.3fs, %.1f MB/s%s" % (
+            a.workload, a.sessions, a.k, a.messages, r["wall_s"], r["mb_per_s"] or 0,
+            "" if mode != "poll" else ", poll p50 %.1f ms" % (1000 * r["poll_s_p50"])))
+        if cpu is not None and cpu0 is not None:
+            print("popgate CPU %.3fs" % (cpu - cpu0))
+        gw.stop(term_timeout=60)
+        if a.callgrind:
+            ann = subprocess.run(["callgrind_annotate", "--threshold=99", cg_out],
+                                 capture_output=True, text=True).stdout.splitlines()
+            total = [x for x in ann if "PROGRAM TOTALS" in x]
+            print(total[0] if total else "no totals (callgrind output missing?)")
+            shown = 0
+            for line in ann:
+                if ("popgate" in line or ":" in line) and "PROGRAM TOTALS" not in line \
+                        and line.strip()[:1].isdigit():
+                    print(line[:150])
+                    shown += 1
+                    if shown >= a.top:
+                        break
+    finally:
+        if gw is not None:
+            gw.cleanup()
+        if dc is not None:
+            dc.stop()
+        h.cleanup_all()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
