@@ -57,3 +57,17 @@ enum num_result num_parse_u32(const char *s, size_t len, uint32_t max, uint32_t 
 		*value_r = (uint32_t)v;
 	return r;
 }
+
+size_t num_format_u64(uint64_t v, char *buf)
+{
+	char digits[NUM_U64_DIGITS];
+	size_t len = 0;
+
+	do {
+		digits[len++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = digits[len - 1 - i];
+	return len;
+}
