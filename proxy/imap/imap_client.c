@@ -492,26 +492,44 @@ static void imap_client_literal_begin(struct imap_client *c,
 		c->literal_cmd = cmd;
 }
 
+/* An untagged response line ("* ..."): its handler never hands the
+   stream over (only a tagged STARTTLS reply does), so the octets before
+   it may stay in the input until the chunk is done. */
+static bool imap_line_is_untagged(const struct imap_parse_event *ev)
+{
+	return ev->line_len >= 2 && ev->line[0] == '*' && ev->line[1] == ' ';
+}
+
 /* Reads and dispatches what has arrived, until input runs out, the
    consumer of a literal has no room, or the client stops. */
 static void imap_client_input(struct imap_client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
+	/* Octets of the peeked chunk consumed but not yet drained: one drain
+	   per chunk instead of one per listing line (each drain runs the
+	   read watermark's callback). */
+	size_t held = 0;
+	struct evbuffer_iovec v = { NULL, 0 };
 
 	while (c->state > IMAP_CLIENT_CONNECTING && c->state < IMAP_CLIENT_FAILED) {
-		struct evbuffer_iovec v;
 		struct imap_parse_event ev;
 		enum imap_parse_result res;
 		size_t len, consumed;
 
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		if (held == 0 && (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0))
 			break;
-		len = v.iov_len;
+		if (held == v.iov_len) {
+			evbuffer_drain(in, held);
+			held = 0;
+			continue;
+		}
+		len = v.iov_len - held;
 		if (c->literal_cmd != NULL && c->literal_cmd->h->literal_room != NULL &&
 		    imap_parser_literal_left(c->parser) > 0) {
 			size_t room = c->literal_cmd->h->literal_room(c->literal_cmd->ctx);
 
 			if (room == 0) {
+				evbuffer_drain(in, held);
 				c->paused = true;
 				bufferevent_disable(c->bev, EV_READ);
 				return;
@@ -519,12 +537,25 @@ static void imap_client_input(struct imap_client *c)
 			if (len > room)
 				len = room;
 		}
-		res = imap_parser_feed(c->parser, v.iov_base, len, &consumed, &ev);
+		res = imap_parser_feed(c->parser, (const unsigned char *)v.iov_base + held, len,
+				       &consumed, &ev);
+		if (res == IMAP_PARSE_LINE && imap_line_is_untagged(&ev)) {
+			held += consumed;
+			imap_client_line(c, ev.line, ev.line_len);
+			if (c->state == IMAP_CLIENT_CLOSED)
+				return;
+			continue;
+		}
 		/* Only literal data points into the input; everything else is
 		   drained before its handler runs, which may hand the stream
 		   over (STARTTLS) or close. */
-		if (res != IMAP_PARSE_LITERAL_DATA)
-			evbuffer_drain(in, consumed);
+		if (res != IMAP_PARSE_LITERAL_DATA) {
+			evbuffer_drain(in, held + consumed);
+		} else if (held > 0) {
+			/* A partial drain moves no octet: ev.data stays valid. */
+			evbuffer_drain(in, held);
+		}
+		held = 0;
 		switch (res) {
 		case IMAP_PARSE_NEED_MORE:
 			break;
@@ -559,6 +590,8 @@ static void imap_client_input(struct imap_client *c)
 		if (res == IMAP_PARSE_NEED_MORE && consumed == 0)
 			break;
 	}
+	if (held > 0 && c->state != IMAP_CLIENT_CLOSED)
+		evbuffer_drain(in, held);
 }
 
 static void imap_client_read_cb(struct bufferevent *bev, void *arg)
