@@ -10,6 +10,9 @@ enum num_result num_scan_u64(const char *s, size_t len, size_t *pos, uint64_t ma
 {
 	size_t i = *pos;
 	uint64_t v = 0;
+	/* v * 10 + d <= max exactly when v < lim, or v == lim and d <= last:
+	   one division per number, not one per digit. */
+	uint64_t lim = max / 10, last = max % 10;
 	bool over = false;
 
 	if (i >= len || s[i] < '0' || s[i] > '9')
@@ -17,7 +20,7 @@ enum num_result num_scan_u64(const char *s, size_t len, size_t *pos, uint64_t ma
 	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
 		uint64_t d = (uint64_t)(s[i] - '0');
 
-		if (over || d > max || v > (max - d) / 10)
+		if (over || v > lim || (v == lim && d > last))
 			over = true;
 		else
 			v = v * 10 + d;

@@ -631,10 +631,12 @@ static int parse_item(struct cursor *c, struct imap_fetch *f)
 	if (name_len == 0)
 		return cur_fail(c, "bad item name");
 
-	memset(&body, 0, sizeof(body));
 	is_body = ascii_eq(name, name_len, "BODY") ||
 		  ascii_eq(name, name_len, "BINARY");
+	/* body is cleared only for the items that use it (sections and the
+	   RFC822 aliases): a listing line has three items and none of them. */
 	if (cur_peek(c) == '[') {
+		memset(&body, 0, sizeof(body));
 		has_section = true;
 		if (parse_section(c, is_body ? body.section : NULL,
 				  sizeof(body.section)) < 0)
@@ -694,6 +696,7 @@ static int parse_item(struct cursor *c, struct imap_fetch *f)
 	}
 	alias = rfc822_section(name, name_len);
 	if (alias != NULL) {
+		memset(&body, 0, sizeof(body));
 		memcpy(body.section, alias, strlen(alias) + 1);
 		return parse_body_value(c, f, &body);
 	}
