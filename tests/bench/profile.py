@@ -43,6 +43,8 @@ def main():
     ap.add_argument("--sessions", type=int, default=10)
     ap.add_argument("-k", type=int, default=1)
     ap.add_argument("--callgrind", action="store_true")
+    ap.add_argument("--strace", action="store_true",
+                    help="count popgate's system calls (strace -c) instead")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--out", help="keep the callgrind output file here")
     a = ap.parse_args()
@@ -65,7 +67,15 @@ def main():
         with open(mpath, "w") as f:
             json.dump({"messages": manifest}, f)
         cg_out = a.out or os.path.join(tmp, "callgrind.out")
-        if a.callgrind:
+        st_out = os.path.join(tmp, "strace.out")
+        if a.strace:
+            os.environ.setdefault("STRACE_OPTS", "-c")
+            wrapper = os.path.join(tmp, "popgate-st")
+            with open(wrapper, "w") as f:
+                f.write("#!/bin/sh\nexec strace $STRACE_OPTS -o %s %s \"$@\"\n" % (st_out, binary))
+            os.chmod(wrapper, 0o755)
+            binary = wrapper
+        elif a.callgrind:
             wrapper = os.path.join(tmp, "popgate-cg")
             with open(wrapper, "w") as f:
                 f.write("#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s "
@@ -90,6 +100,12 @@ def main():
         if cpu is not None and cpu0 is not None:
             print("popgate CPU %.3fs" % (cpu - cpu0))
         gw.stop(term_timeout=60)
+        if a.strace:
+            with open(st_out) as f:
+                lines = f.read().splitlines()
+            for line in lines[:2 + a.top] + lines[-2:]:
+                print(line)
+            print("RETR commands: %d" % r["retr"])
         if a.callgrind:
             ann = subprocess.run(["callgrind_annotate", "--threshold=99", cg_out],
                                  capture_output=True, text=True).stdout.splitlines()
