@@ -91,6 +91,8 @@ struct conf {
 	unsigned int max_bad_commands;     /* then disconnect */
 	unsigned int max_unauthenticated;  /* connections not logged in yet */
 	unsigned int max_listing_mib;      /* all sessions' message tables */
+	unsigned int prefetch_max_kib;     /* RETR fetches the next message
+					      ahead up to this size; 0: off */
 	unsigned int max_connections_per_ip; /* 0: no limit */
 	unsigned int auth_fail_delay_ms;   /* first failure */
 	unsigned int auth_fail_delay_max_ms; /* doubling stops */

@@ -371,6 +371,8 @@ const struct conf_key conf_keys[] = {
 	  .def = "200", .min = "1", .max = "1000000" },
 	{ "server", "max_listing_memory", conf_set_mib, C(max_listing_mib), .def = "512m",
 	  .min = "16m", .max = "64g" },
+	{ "server", "prefetch_max_size", conf_set_kib, C(prefetch_max_kib), .def = "1m",
+	  .min = "0", .max = "1g", .zero = "off" },
 	{ "server", "max_bad_commands", conf_set_uint, C(max_bad_commands), .def = "10",
 	  .min = "1", .max = "1000" },
 	{ "server", "max_connections_per_ip", conf_set_uint, C(max_connections_per_ip),

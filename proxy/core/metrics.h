@@ -70,6 +70,7 @@ void metrics_upstream_connect(const char *route, double seconds, bool ok);
 void metrics_bytes_out(const char *route, uint64_t n);
 void metrics_command(const char *route, enum metrics_cmd cmd);
 void metrics_redis_error(void);
+void metrics_prefetch(bool used);      /* a message fetched ahead: used or dropped */
 void metrics_auth_delayed(void);       /* an auth failure answer was delayed */
 void metrics_reload(bool ok);          /* config reloads by result ok/failed */
 /* Tests only: everything back to zero, routes forgotten, the start time

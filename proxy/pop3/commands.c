@@ -115,7 +115,11 @@ static void cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
 		pop3_session_close_after_flush(s, "quit");
 		return;
 	}
-	pop3_quit_start(s);
+	/* QUIT's upstream commands must not queue behind a message fetched
+	   ahead that nobody takes. */
+	pop3_fetch_ahead_drop(s, NULL);
+	if (s->state != POP3_STATE_CLOSED)
+		pop3_quit_start(s);
 }
 
 static void cmd_stat(struct pop3_session *s, const struct pop3_cmd *cmd)
@@ -281,6 +285,7 @@ static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
 
 	if (m == NULL)
 		return;
+	pop3_fetch_ahead_drop(s, m);
 	m->flags |= POP3_MSG_DELETED;
 	metrics_command(s->route->name, METRICS_CMD_DELE);
 	pop3_reply(s, "+OK Message %u deleted", pop3_maildrop_number(s->drop, m));

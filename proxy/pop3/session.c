@@ -218,6 +218,8 @@ static void pop3_session_free(struct pop3_session *s)
 	pop3_session_unreserve(s, s->reserved);
 	imap_client_free(&s->imap);
 	imap_client_free(&s->retired);
+	if (s->ahead_free != NULL)
+		s->ahead_free(s);
 	pop3_device_free(&s->dev);
 	pop3_maildrop_free(&s->drop);
 	pop3_session_set_user(s, NULL, 0);

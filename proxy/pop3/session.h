@@ -154,6 +154,11 @@ struct pop3_session {
 				       size than listed: sizes are no proof */
 	struct pop3_device *dev;    /* the device's state and lock */
 	struct pop3_maildrop *drop; /* the messages, fixed at login */
+	/* Upstream work a command left running after it ended (RETR's
+	   prefetch of the next message): ahead_free frees it with the
+	   session, after the IMAP client has been closed. */
+	void *ahead;
+	void (*ahead_free)(struct pop3_session *s);
 
 	/* counters for the summary line */
 	unsigned int retr_count, top_count;
