@@ -519,6 +519,7 @@ out:
 	if (pg.stop_timer != NULL)
 		event_free(pg.stop_timer);
 	/* After the sessions: stops a managed redis-server. */
+	pop3_server_cleanup(&pg.srv);
 	cache_free(&pg.srv.cache);
 	limits_free(&pg.srv.limits);
 	daemon_pidfile_remove(&pg.pidfile);

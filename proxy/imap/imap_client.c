@@ -484,12 +484,20 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 static void imap_client_literal_begin(struct imap_client *c,
 				      const struct imap_parse_event *ev)
 {
-	struct imap_command *cmd = TAILQ_FIRST(&c->waiting);
+	struct imap_command *cmd;
 
+	/* Offered to each waiting command, oldest first, until one takes
+	   it: with commands pipelined, a server may answer a later one
+	   before it ends an earlier one (RFC 3501 5.5), and each command
+	   takes only the items it asked for. */
 	c->literal_cmd = NULL;
-	if (cmd != NULL && cmd->h->literal_begin != NULL &&
-	    cmd->h->literal_begin(cmd->ctx, ev->line, ev->line_len, ev->literal_size))
-		c->literal_cmd = cmd;
+	TAILQ_FOREACH(cmd, &c->waiting, link) {
+		if (cmd->h->literal_begin != NULL &&
+		    cmd->h->literal_begin(cmd->ctx, ev->line, ev->line_len, ev->literal_size)) {
+			c->literal_cmd = cmd;
+			return;
+		}
+	}
 }
 
 /* An untagged response line ("* ..."): its handler never hands the

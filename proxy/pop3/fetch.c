@@ -157,6 +157,7 @@ static void pop3_fetch_data(void *ctx, const unsigned char *data, size_t len)
 
 static int pop3_fetch_send(struct pop3_fetch *f);
 static void pop3_prefetch_drop_waiting(struct pop3_session *s);
+static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur);
 
 static void pop3_fetch_finish(struct pop3_fetch *f)
 {
@@ -166,6 +167,11 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 
 	pop3_write(s, end, n);
 	if (f->kind == POP3_FETCH_RETR) {
+		/* Only now, with this FETCH ended: a server that runs pipelined
+		   commands at once (Dovecot) would otherwise send the next
+		   body before this one's tagged reply, and a body waiting for
+		   its RETR would hold that reply back. */
+		pop3_prefetch_next(s, f->msg);
 		/* LIST and STAT announced RFC822.SIZE: say when the server's
 		   count is not what it sent (e.g. LF line ends counted). */
 		if (f->filter.octets != f->msg->size)
@@ -454,7 +460,6 @@ static void pop3_prefetch_take(struct pop3_prefetch *p, struct pop3_fetch *f)
 	if (s->conf->mark_seen_on_retr &&
 	    imap_body_mark_seen(s->imap, f->msg->uid, &pop3_seen_handlers, s) < 0)
 		log_warn("%s event=mark_seen_failed uid=%u", s->log_id, f->msg->uid);
-	pop3_prefetch_next(s, f->msg);
 	if (p->begun)
 		pop3_fetch_begin(f, &p->start);
 	/* May finish the command at once (all of it had arrived): f is not
@@ -539,6 +544,5 @@ void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 		pop3_prefetch_take(p, f);
 		return;
 	}
-	if (pop3_fetch_send(f) == 0 && !top)
-		pop3_prefetch_next(s, msg);
+	pop3_fetch_send(f);
 }

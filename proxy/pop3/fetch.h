@@ -29,9 +29,12 @@ void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 		      uint64_t lines);
 
 /*
- * Prefetch (prefetch_max_size > 0): a RETR also asks, right behind its
- * own FETCH, for the next message of the listing with BODY.PEEK[] (one
- * message ahead, none above the size cap). Its literal waits in the
+ * Prefetch (prefetch_max_size > 0): when a RETR's FETCH has ended
+ * upstream (its octets may still be on their way to the client), the next
+ * message of the listing is asked for with BODY.PEEK[] (one message ahead,
+ * none above the size cap). Not earlier: a server that runs pipelined
+ * commands at once would send that body before the tagged reply of the
+ * current one, and a body that waits would hold the reply back. Its literal waits in the
  * upstream connection (reading pauses) until RETR of that message takes
  * it over and sets \Seen (UID STORE, when mark_seen_on_retr); RETR or TOP
  * of another message, or pop3_fetch_ahead_drop(), drops it: the rest is

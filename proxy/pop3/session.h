@@ -62,7 +62,14 @@ struct pop3_server {
 	uint64_t sessions_total;
 	LIST_HEAD(, pop3_session) list;
 	bool stopping;
+	/* A second after sessions end, the memory they freed goes back to
+	   the system (malloc_trim): glibc keeps freed heap pages otherwise,
+	   and one busy hour would set the process size for good. */
+	struct event *trim_ev;
 };
+
+/* Frees what the server struct holds itself (trim_ev); sessions are gone. */
+void pop3_server_cleanup(struct pop3_server *srv);
 
 enum pop3_state {
 	POP3_STATE_AUTHORIZATION,

@@ -33,6 +33,14 @@ import harness as h  # noqa: E402
 import bench  # noqa: E402
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return -1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -87,6 +95,7 @@ def main():
         mode = "poll" if a.workload == "poll" else "all"
         # one untimed session first: the managed redis and the Dovecot index are warm
         bench.run_load(gw.port, mpath, mode, 1, sessions=1, devices=True, deadline=600)
+        rss0 = rss_kb(gw.proc.pid)
         cpu0 = bench.cpu_seconds(gw.proc.pid)
         r = bench.run_load(gw.port, mpath, mode, a.k, sessions=a.sessions, devices=True,
                            deadline=1200)
@@ -99,6 +108,10 @@ def main():
             "" if mode != "poll" else ", poll p50 %.1f ms" % (1000 * r["poll_s_p50"])))
         if cpu is not None and cpu0 is not None:
             print("popgate CPU %.3fs" % (cpu - cpu0))
+        if not a.callgrind and not a.strace:
+            time.sleep(3)               # idle: what it gives back, it has given back
+            print("popgate RSS: %d KB after the warm-up session, %d KB 3 s after the run"
+                  % (rss0, rss_kb(gw.proc.pid)))
         gw.stop(term_timeout=60)
         if a.strace:
             with open(st_out) as f:

@@ -649,19 +649,22 @@ END_TEST
 #define FETCH_B "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\n" BODY_B ")\r\n"
 #define FETCH_C "* 3 FETCH (UID 9 RFC822.SIZE 1000 BODY[] {21}\r\n" BODY_C ")\r\n"
 
-/* RETR 1 asks for 2 right behind it; RETR 2 takes it over (its body had
-   arrived already, before the client asked), sets \Seen with a STORE
-   and asks for 3. The client gets every message's own octets. */
+/* RETR 1's FETCH ends, and 2 is asked for; RETR 2 takes it over (its
+   body had arrived already, before the client asked), sets \Seen with a
+   STORE, and once it ends 3 is asked for. The server answers the FETCH
+   of 3 before the STORE (RFC 3501 5.5): the body still goes to the
+   FETCH. The client gets every message's own octets. */
 START_TEST(prefetch_serves_the_next_retr)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
 		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		SEND(FETCH_A "p4 OK done\r\n"),
 		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_A "p4 OK done\r\n" FETCH_B "p5 OK done\r\n"),
+		SEND(FETCH_B "p5 OK done\r\n"),
 		EXPECT("p6 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
 		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
-		SEND("p6 OK stored\r\n" FETCH_C "p7 OK done\r\n"),
+		SEND(FETCH_C "p6 OK stored\r\np7 OK done\r\n"),
 		EXPECT("p8 UID STORE 9 +FLAGS.SILENT (\\Seen)"),
 		SEND("p8 OK stored\r\n"),
 		UP_LOGOUT,
@@ -698,8 +701,8 @@ START_TEST(prefetch_dropped_by_retr_of_another)
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
 		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
 		SEND(FETCH_A "p4 OK done\r\n"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
 		/* popgate asks for 9 before the prefetched body arrives */
 		EXPECT("p6 UID FETCH 9 (RFC822.SIZE BODY[])"),
 		SEND(FETCH_B "p5 OK done\r\n" FETCH_C "p6 OK done\r\n"),
@@ -733,8 +736,9 @@ START_TEST(prefetch_dropped_by_dele_and_quit)
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
 		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		SEND(FETCH_A "p4 OK done\r\n"),
 		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_A "p4 OK done\r\n" FETCH_B "p5 OK done\r\n"),
+		SEND(FETCH_B "p5 OK done\r\n"),
 		/* the hide's fingerprint, then the end */
 		EXPECT("p6 UID FETCH 5 (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS "
 		       "(MESSAGE-ID DATE FROM SUBJECT)])"),
@@ -772,8 +776,8 @@ START_TEST(prefetch_dropped_by_quit_before_it_arrives)
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
 		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
 		SEND(FETCH_A "p4 OK done\r\n"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
 		EXPECT("p6 LOGOUT"),
 		SEND(FETCH_B "p5 OK done\r\n* BYE Logging out\r\np6 OK Logout completed\r\n"),
 		END_SCRIPT,
@@ -803,9 +807,9 @@ START_TEST(prefetch_upstream_dies_mid_body)
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
 		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		SEND(FETCH_A "p4 OK done\r\n"),
 		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_A "p4 OK done\r\n"
-		     "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
+		SEND("* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
 		CLOSE(),
 		END_SCRIPT,
 	};
