@@ -752,6 +752,24 @@ bool imap_client_is_connected(const struct imap_client *c)
 	return c->state == IMAP_CLIENT_READY;
 }
 
+bool imap_client_idle(const struct imap_client *c)
+{
+	return c->state == IMAP_CLIENT_READY && TAILQ_EMPTY(&c->waiting) &&
+		TAILQ_EMPTY(&c->queue) && c->sending == NULL && !c->paused &&
+		c->literal_cmd == NULL && !c->logging_out;
+}
+
+int imap_client_set_log_id(struct imap_client *c, const char *log_id)
+{
+	char *copy = strdup(log_id);
+
+	if (copy == NULL)
+		return -1;
+	free(c->log_id);
+	c->log_id = copy;
+	return 0;
+}
+
 const char *imap_client_tls_version(const struct imap_client *c)
 {
 	return c->tls_active ? tls_version(c->bev) : "none";

@@ -247,6 +247,8 @@ static void pop3_session_free(struct pop3_session *s)
 	imap_client_free(&s->retired);
 	if (s->ahead_free != NULL)
 		s->ahead_free(s);
+	free(s->keep_key);
+	explicit_bzero(s->keep_digest, sizeof(s->keep_digest));
 	pop3_device_free(&s->dev);
 	pop3_maildrop_free(&s->drop);
 	pop3_session_set_user(s, NULL, 0);

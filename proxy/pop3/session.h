@@ -33,6 +33,7 @@ struct event_base;
 struct evbuffer;
 struct evdns_base;
 struct imap_client;
+struct imap_pool;
 struct limits;
 struct pop3_device;
 struct pop3_maildrop;
@@ -66,6 +67,7 @@ struct pop3_server {
 	   the system (malloc_trim): glibc keeps freed heap pages otherwise,
 	   and one busy hour would set the process size for good. */
 	struct event *trim_ev;
+	struct imap_pool *pool;               /* kept upstream sessions (keep.h) */
 };
 
 /* Frees what the server struct holds itself (trim_ev); sessions are gone. */
@@ -166,6 +168,9 @@ struct pop3_session {
 	   session, after the IMAP client has been closed. */
 	void *ahead;
 	void (*ahead_free)(struct pop3_session *s);
+	/* the account and the credentials' keyed digest (keep.h) */
+	char *keep_key;
+	unsigned char keep_digest[32];
 
 	/* counters for the summary line */
 	unsigned int retr_count, top_count;

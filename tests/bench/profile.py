@@ -41,6 +41,42 @@ def rss_kb(pid):
     return -1
 
 
+relays = []
+
+
+def compare(a, up_port, mpath, mode):
+    """The workload against the baseline and this binary, alternating."""
+    gws = {}
+    try:
+        for name, binary in (("baseline", a.baseline), ("popgate", a.binary)):
+            gws[name] = h.Popgate(up_port, binary=os.path.abspath(binary),
+                                  log={"level": "warn"},
+                                  server={"max_connections": "1000"}).start(timeout=60)
+            bench.run_load(gws[name].port, mpath, mode, 1, sessions=1, devices=True,
+                           deadline=600)
+        walls = {n: [] for n in gws}
+        for rnd in range(a.rounds):
+            for name in (("baseline", "popgate") if rnd % 2 == 0 else ("popgate", "baseline")):
+                r = bench.run_load(gws[name].port, mpath, mode, a.k, sessions=a.sessions,
+                                   devices=True, deadline=1200)
+                if r["exit"] != 0:
+                    print("%s FAILED: %s %s" % (name, r["errors"], r["problems"][:3]))
+                    return 1
+                key = "poll_s_p50" if mode == "poll" else "wall_s"
+                walls[name].append(r[key])
+                print("round %d %-8s %s %.3fs %s" % (rnd + 1, name, key, r[key],
+                      "" if mode == "poll" else "%.1f MB/s" % r["mb_per_s"]), flush=True)
+        med = {n: sorted(v)[len(v) // 2] for n, v in walls.items()}
+        print("%s, %d messages, K=%d, %d sessions, upstream delay %.0f ms each way: "
+              "median baseline %.3fs, popgate %.3fs (popgate/baseline %.2f)" % (
+                  a.workload, a.messages, a.k, a.sessions, a.upstream_delay_ms,
+                  med["baseline"], med["popgate"], med["popgate"] / med["baseline"]))
+        return 0
+    finally:
+        for g in gws.values():
+            g.cleanup()
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -55,6 +91,11 @@ def main():
                     help="count popgate's system calls (strace -c) instead")
     ap.add_argument("--top", type=int, default=25)
     ap.add_argument("--out", help="keep the callgrind output file here")
+    ap.add_argument("--upstream-delay-ms", type=float, default=0,
+                    help="popgate reaches Dovecot through delay_relay.py (each direction)")
+    ap.add_argument("--baseline", help="also run this popgate binary, alternating, "
+                    "ROUNDS times each (wall times only)")
+    ap.add_argument("--rounds", type=int, default=3)
     a = ap.parse_args()
     binary = os.path.abspath(a.binary)
     dc = gw = None
@@ -90,9 +131,20 @@ def main():
                         "%s \"$@\"\n" % (cg_out, binary))
             os.chmod(wrapper, 0o755)
             binary = wrapper
-        gw = h.Popgate(dc.imap_port, binary=binary, log={"level": "warn"},
-                       server={"max_connections": "1000"}).start(timeout=60)
+        up_port = dc.imap_port
+        if a.upstream_delay_ms > 0:
+            up_port = h.free_port()
+            relay = subprocess.Popen([sys.executable, os.path.join(HERE, "delay_relay.py"),
+                                      "--listen", str(up_port), "--to", str(dc.imap_port),
+                                      "--delay-ms", str(a.upstream_delay_ms)],
+                                     stdout=subprocess.PIPE, start_new_session=True)
+            relay.stdout.readline()
+            relays.append(relay)
         mode = "poll" if a.workload == "poll" else "all"
+        if a.baseline:
+            return compare(a, up_port, mpath, mode)
+        gw = h.Popgate(up_port, binary=binary, log={"level": "warn"},
+                       server={"max_connections": "1000"}).start(timeout=60)
         # one untimed session first: the managed redis and the Dovecot index are warm
         bench.run_load(gw.port, mpath, mode, 1, sessions=1, devices=True, deadline=600)
         rss0 = rss_kb(gw.proc.pid)
@@ -133,6 +185,9 @@ def main():
                     if shown >= a.top:
                         break
     finally:
+        for r in relays:
+            r.kill()
+            r.wait()
         if gw is not None:
             gw.cleanup()
         if dc is not None:

@@ -57,6 +57,9 @@ static const char *const all_keys[][2] = {
 	{ "process", "group" },
 	{ "metrics", "listen" },
 	{ "server", "prefetch_max_size" },
+	{ "server", "keep_max" },
+	{ "upstream", "keep_idle" },
+	{ "upstream", "keep_per_account" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -355,7 +358,7 @@ START_TEST(listed_keys_known)
 		"unix:/run/redis.sock", "pw", "/tmp/x", "/usr/bin/redis-server", "250ms",
 		"30s", "1g", "+", "trash", "no", "new", "Deleted",
 		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
-		"", "", "127.0.0.1:9110", "256k",
+		"", "", "127.0.0.1:9110", "256k", "10", "2m", "3",
 	};
 	char text[256];
 	struct conf *conf;
