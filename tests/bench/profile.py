@@ -49,9 +49,15 @@ def compare(a, up_port, mpath, mode):
     gws = {}
     try:
         for name, binary in (("baseline", a.baseline), ("popgate", a.binary)):
+            sections = {"server": {"max_connections": "1000"}, "upstream": {}}
+            for item in a.set if name == "popgate" else []:
+                k, v = item.split("=", 1)
+                sec, key = k.split(".", 1)
+                sections.setdefault(sec, {})[key] = v
             gws[name] = h.Popgate(up_port, binary=os.path.abspath(binary),
-                                  log={"level": "warn"},
-                                  server={"max_connections": "1000"}).start(timeout=60)
+                                  log={"level": "warn"}, server=sections["server"],
+                                  upstream=sections["upstream"],
+                                  policy=sections.get("policy")).start(timeout=60)
             bench.run_load(gws[name].port, mpath, mode, 1, sessions=1, devices=True,
                            deadline=600)
         walls = {n: [] for n in gws}
@@ -96,6 +102,8 @@ def main():
     ap.add_argument("--baseline", help="also run this popgate binary, alternating, "
                     "ROUNDS times each (wall times only)")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                    help="a setting for this binary only (e.g. upstream.keep_idle=2m)")
     a = ap.parse_args()
     binary = os.path.abspath(a.binary)
     dc = gw = None
