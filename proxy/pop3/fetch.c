@@ -2,7 +2,9 @@
 
 #include "fetch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
@@ -39,16 +41,25 @@ struct pop3_fetch {
 };
 
 /*
- * The next message, asked for while a RETR streams (prefetch_max_size).
- * WAITING: its literal, once it starts, pauses the upstream connection
- * (room 0) until RETR of it takes it over (ATTACHED: the fetch is the
- * consumer). DROPPING: not wanted any more; the rest is read and thrown
- * away so the commands behind it go on. At most one is WAITING; every
- * one stays on the session's list until its command is done (or the
- * session ends: the IMAP client is closed first, so none calls back).
+ * The next message, asked for as a RETR starts (prefetch_max_size).
+ * WAITING: its first POP3_PREFETCH_WINDOW octets go into the window;
+ * then it pauses the upstream connection (room 0) until RETR of it takes
+ * it over (ATTACHED: the fetch is the consumer), unless the RETR that
+ * asked for it has not ended yet (behind): a server that runs pipelined
+ * commands at once sends this body before that RETR's tagged reply, so a
+ * pause would hold the reply back, and it is dropped instead. COMPLETE:
+ * all of it, and its tagged reply, came while waiting (it fit the
+ * window). DROPPING: not wanted any more; the rest is read and thrown
+ * away so the commands behind it go on. At most one is WAITING or
+ * COMPLETE; each stays on the session's list until its command is done
+ * or it is taken (or the session ends: the IMAP client is closed first,
+ * so none calls back).
  */
+#define POP3_PREFETCH_WINDOW (128 * 1024)
+
 enum pop3_prefetch_state {
 	POP3_PREFETCH_WAITING,
+	POP3_PREFETCH_COMPLETE,
 	POP3_PREFETCH_ATTACHED,
 	POP3_PREFETCH_DROPPING,
 };
@@ -60,8 +71,14 @@ struct pop3_prefetch {
 	struct pop3_msg *msg;
 	enum pop3_prefetch_state state;
 	struct pop3_fetch *fetch;   /* ATTACHED */
+	bool behind;                /* the RETR that asked for it runs */
 	bool begun;                 /* the literal started (start holds it) */
 	struct imap_body_start start;
+	unsigned char *window;      /* POP3_PREFETCH_WINDOW, while WAITING */
+	size_t window_len;
+	struct imap_body_result result;   /* COMPLETE */
+	struct imap_reply reply;
+	char reply_text[160];
 	struct imap_body_op op;
 };
 
@@ -74,6 +91,9 @@ static void pop3_fetch_free(struct pop3_session *s, void *ctx)
 		f->ahead->fetch = NULL;
 		f->ahead->state = POP3_PREFETCH_DROPPING;
 	}
+	/* The next one may wait for its RETR now: nothing is behind it. */
+	for (struct pop3_prefetch *p = s->ahead; p != NULL; p = p->next)
+		p->behind = false;
 	free(f);
 }
 
@@ -167,11 +187,6 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 
 	pop3_write(s, end, n);
 	if (f->kind == POP3_FETCH_RETR) {
-		/* Only now, with this FETCH ended: a server that runs pipelined
-		   commands at once (Dovecot) would otherwise send the next
-		   body before this one's tagged reply, and a body waiting for
-		   its RETR would hold that reply back. */
-		pop3_prefetch_next(s, f->msg);
 		/* LIST and STAT announced RFC822.SIZE: say when the server's
 		   count is not what it sent (e.g. LF line ends counted). */
 		if (f->filter.octets != f->msg->size)
@@ -295,10 +310,17 @@ static const struct imap_body_handlers pop3_fetch_handlers = {
 static struct pop3_prefetch *pop3_prefetch_waiting(struct pop3_session *s)
 {
 	for (struct pop3_prefetch *p = s->ahead; p != NULL; p = p->next) {
-		if (p->state == POP3_PREFETCH_WAITING)
+		if (p->state == POP3_PREFETCH_WAITING || p->state == POP3_PREFETCH_COMPLETE)
 			return p;
 	}
 	return NULL;
+}
+
+static void pop3_prefetch_window_free(struct pop3_prefetch *p)
+{
+	free(p->window);
+	p->window = NULL;
+	p->window_len = 0;
 }
 
 static void pop3_prefetch_remove(struct pop3_prefetch *p)
@@ -308,6 +330,7 @@ static void pop3_prefetch_remove(struct pop3_prefetch *p)
 	while (*pp != p)
 		pp = &(*pp)->next;
 	*pp = p->next;
+	pop3_prefetch_window_free(p);
 	free(p);
 }
 
@@ -319,6 +342,7 @@ static void pop3_prefetch_free_all(struct pop3_session *s)
 		next = p->next;
 		if (p->fetch != NULL)
 			p->fetch->ahead = NULL;
+		pop3_prefetch_window_free(p);
 		free(p);
 	}
 	s->ahead = NULL;
@@ -331,8 +355,13 @@ static void pop3_prefetch_drop(struct pop3_prefetch *p)
 {
 	struct pop3_session *s = p->s;
 
-	p->state = POP3_PREFETCH_DROPPING;
 	metrics_prefetch(false);
+	if (p->state == POP3_PREFETCH_COMPLETE) {
+		pop3_prefetch_remove(p);
+		return;
+	}
+	p->state = POP3_PREFETCH_DROPPING;
+	pop3_prefetch_window_free(p);
 	if (p->imap == s->imap && s->imap != NULL)
 		imap_client_resume(s->imap);
 }
@@ -365,7 +394,17 @@ static size_t pop3_prefetch_room(void *ctx)
 	case POP3_PREFETCH_ATTACHED:
 		return pop3_fetch_room(p->fetch);
 	case POP3_PREFETCH_WAITING:
-		return 0;               /* the octets wait upstream */
+		if (p->window_len < POP3_PREFETCH_WINDOW)
+			return POP3_PREFETCH_WINDOW - p->window_len;
+		if (!p->behind)
+			return 0;       /* the rest waits upstream */
+		/* Waiting here would hold back the reply of the RETR still
+		   running: asked for again if it is wanted. */
+		metrics_prefetch(false);
+		p->state = POP3_PREFETCH_DROPPING;
+		pop3_prefetch_window_free(p);
+		break;
+	case POP3_PREFETCH_COMPLETE:
 	case POP3_PREFETCH_DROPPING:
 		break;
 	}
@@ -376,12 +415,23 @@ static void pop3_prefetch_data(void *ctx, const unsigned char *data, size_t len)
 {
 	struct pop3_prefetch *p = ctx;
 
-	if (p->state == POP3_PREFETCH_ATTACHED)
+	if (p->state == POP3_PREFETCH_ATTACHED) {
 		pop3_fetch_data(p->fetch, data, len);
-	else if (p->state == POP3_PREFETCH_WAITING)
-		/* A body that cannot wait (a quoted string): asked for again
-		   when it is wanted. */
+		return;
+	}
+	if (p->state != POP3_PREFETCH_WAITING)
+		return;
+	if (p->window == NULL && (p->window = malloc(POP3_PREFETCH_WINDOW)) == NULL)
+		len = SIZE_MAX;
+	if (len > POP3_PREFETCH_WINDOW - p->window_len) {
+		/* More than the window at once (a quoted string): asked for
+		   again when it is wanted. */
 		p->state = POP3_PREFETCH_DROPPING;
+		pop3_prefetch_window_free(p);
+		return;
+	}
+	memcpy(p->window + p->window_len, data, len);
+	p->window_len += len;
 }
 
 static void pop3_prefetch_done(void *ctx, const struct imap_body_result *r)
@@ -389,6 +439,20 @@ static void pop3_prefetch_done(void *ctx, const struct imap_body_result *r)
 	struct pop3_prefetch *p = ctx;
 	struct pop3_fetch *f = p->fetch;
 
+	if (f == NULL && p->state == POP3_PREFETCH_WAITING &&
+	    r->reply->result == IMAP_REPLY_OK && r->complete) {
+		/* All of it is in the window: kept for its RETR. */
+		p->state = POP3_PREFETCH_COMPLETE;
+		p->result = *r;
+		p->reply = *r->reply;
+		snprintf(p->reply_text, sizeof(p->reply_text), "%s",
+			 r->reply->text != NULL ? r->reply->text : "");
+		p->reply.text = p->reply_text;
+		p->reply.code = NULL;
+		p->reply.code_len = 0;
+		p->result.reply = &p->reply;
+		return;
+	}
 	if (f != NULL)
 		f->ahead = NULL;
 	pop3_prefetch_remove(p);
@@ -420,6 +484,7 @@ static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
 		return;
 	*p = (struct pop3_prefetch){
 		.s = s, .imap = s->imap, .msg = m, .state = POP3_PREFETCH_WAITING,
+		.behind = true,
 	};
 	struct imap_body_request req = {
 		.uid = m->uid, .part = IMAP_BODY_WHOLE, .peek = true, .with_size = true,
@@ -449,6 +514,7 @@ static const struct imap_cmd_handlers pop3_seen_handlers = {
 static void pop3_prefetch_take(struct pop3_prefetch *p, struct pop3_fetch *f)
 {
 	struct pop3_session *s = f->s;
+	bool complete = p->state == POP3_PREFETCH_COMPLETE;
 
 	p->state = POP3_PREFETCH_ATTACHED;
 	p->fetch = f;
@@ -460,8 +526,25 @@ static void pop3_prefetch_take(struct pop3_prefetch *p, struct pop3_fetch *f)
 	if (s->conf->mark_seen_on_retr &&
 	    imap_body_mark_seen(s->imap, f->msg->uid, &pop3_seen_handlers, s) < 0)
 		log_warn("%s event=mark_seen_failed uid=%u", s->log_id, f->msg->uid);
+	pop3_prefetch_next(s, f->msg);
 	if (p->begun)
 		pop3_fetch_begin(f, &p->start);
+	if (p->window_len > 0)
+		pop3_fetch_data(f, p->window, p->window_len);
+	pop3_prefetch_window_free(p);
+	if (complete) {
+		struct imap_body_result r = p->result;
+		struct imap_reply reply = p->reply;
+		char text[sizeof(p->reply_text)];
+
+		memcpy(text, p->reply_text, sizeof(text));
+		reply.text = text;
+		r.reply = &reply;
+		f->ahead = NULL;
+		pop3_prefetch_remove(p);
+		pop3_fetch_done(f, &r);
+		return;
+	}
 	/* May finish the command at once (all of it had arrived): f is not
 	   touched after this. */
 	imap_client_resume(s->imap);
@@ -544,5 +627,6 @@ void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 		pop3_prefetch_take(p, f);
 		return;
 	}
-	pop3_fetch_send(f);
+	if (pop3_fetch_send(f) == 0 && !top)
+		pop3_prefetch_next(s, msg);
 }

@@ -227,6 +227,12 @@ class TestPrefetch(Base):
     message the client asks for gets \\Seen, and a message fetched ahead
     that is not taken (another RETR, TOP, DELE, QUIT) reaches nobody."""
 
+    def session(self, user="alice", password="secret"):
+        # A device of its own per test: a DELE+QUIT here hides a message
+        # for that device only, not for the other tests' "default".
+        return super().session(user + "#pf-" + self._testMethodName[-20:].replace("_", "-"),
+                               password)
+
     def retr_ok(self, c, n):
         data = c.retr(n)
         self.assertEqual(data, h.expected_retr(MSGS[n - 1][3]), "RETR %d differs" % n)

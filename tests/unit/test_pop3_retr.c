@@ -800,8 +800,9 @@ START_TEST(prefetch_dropped_by_quit_before_it_arrives)
 }
 END_TEST
 
-/* The upstream dies in the middle of the message fetched ahead: RETR of
-   it has said +OK, so the session closes without the terminating dot. */
+/* The upstream dies in the middle of the message fetched ahead, once
+   RETR of it has taken it over and said +OK: the session closes without
+   the terminating dot. */
 START_TEST(prefetch_upstream_dies_mid_body)
 {
 	static const struct peer_step imap[] = {
@@ -809,6 +810,8 @@ START_TEST(prefetch_upstream_dies_mid_body)
 		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
 		SEND(FETCH_A "p4 OK done\r\n"),
 		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p6 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
+		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
 		SEND("* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
 		CLOSE(),
 		END_SCRIPT,
@@ -824,6 +827,119 @@ START_TEST(prefetch_upstream_dies_mid_body)
 		HEAR("+OK 250 octets"),
 		HEAR_BYTES("Subject: b\r\n"),
 		HEAR_CLOSE(),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+/* The upstream dies while the message fetched ahead waits for its RETR:
+   nothing was sent of it, so RETR is refused and the session ends. */
+START_TEST(prefetch_upstream_dies_while_it_waits)
+{
+	static const struct peer_step imap[] = {
+		UP_SESSION_THREE,
+		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_A "p4 OK done\r\n"
+		     "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
+		CLOSE(),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("RETR 1"),
+		HEAR("+OK 120 octets"),
+		HEAR_BYTES(BODY_A ".\r\n"),
+		SAY("RETR 2"),
+		HEAR_PREFIX("-ERR [SYS/TEMP] Upstream connection lost"),
+		HEAR_CLOSE(),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+/* The next body arrives before the reply of the RETR that asked for it
+   (a server running pipelined commands at once). One that fits the
+   window serves the next RETR without asking again; one larger than the
+   window is dropped (pausing would hold the first reply back) and asked
+   for anew when its RETR comes. */
+START_TEST(prefetch_answered_out_of_order_fits)
+{
+	static const struct peer_step imap[] = {
+		UP_SESSION_THREE,
+		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_A FETCH_B "p4 OK done\r\np5 OK done\r\n"),
+		EXPECT("p6 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
+		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_C "p6 OK stored\r\np7 OK done\r\n"),
+		UP_LOGOUT,
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("RETR 1"),
+		HEAR("+OK 120 octets"),
+		HEAR_BYTES(BODY_A ".\r\n"),
+		SAY("RETR 2"),
+		HEAR("+OK 250 octets"),
+		HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n"),
+		SAY("QUIT"),
+		BYE,
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+#define BIG_B_LEN 140000
+START_TEST(prefetch_answered_out_of_order_too_big)
+{
+	static char big[BIG_B_LEN + 1], reply[BIG_B_LEN + 512];
+	size_t n;
+
+	for (size_t i = 0; i < BIG_B_LEN; i++)
+		big[i] = (i % 64 == 63) ? '\n' : 'b';
+	n = (size_t)snprintf(reply, sizeof(reply), "%s", FETCH_A);
+	snprintf(reply + n, sizeof(reply) - n,
+		 "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {%d}\r\n%s)\r\n"
+		 "p4 OK done\r\np5 OK done\r\n", BIG_B_LEN, big);
+	const struct peer_step imap[] = {
+		UP_SESSION_THREE,
+		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		SEND_N(reply, strlen(reply), 0),
+		/* dropped: asked for again, with \Seen this time */
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_B "p6 OK done\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("RETR 1"),
+		HEAR("+OK 120 octets"),
+		HEAR_BYTES(BODY_A ".\r\n"),
+		SAY("RETR 2"),
+		HEAR("+OK 250 octets"),
+		HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n"),
 		CLIENT_END,
 	};
 
@@ -868,6 +984,9 @@ int main(void)
 	tcase_add_test(pf, prefetch_dropped_by_dele_and_quit);
 	tcase_add_test(pf, prefetch_dropped_by_quit_before_it_arrives);
 	tcase_add_test(pf, prefetch_upstream_dies_mid_body);
+	tcase_add_test(pf, prefetch_upstream_dies_while_it_waits);
+	tcase_add_test(pf, prefetch_answered_out_of_order_fits);
+	tcase_add_test(pf, prefetch_answered_out_of_order_too_big);
 	suite_add_tcase(s, pf);
 	return fx_run(s);
 }
