@@ -29,13 +29,13 @@ void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 		      uint64_t lines);
 
 /*
- * Prefetch (prefetch_max_size > 0): when a RETR's FETCH has ended
- * upstream (its octets may still be on their way to the client), the next
- * message of the listing is asked for with BODY.PEEK[] (one message ahead,
- * none above the size cap). Not earlier: a server that runs pipelined
- * commands at once would send that body before the tagged reply of the
- * current one, and a body that waits would hold the reply back. Its literal waits in the
- * upstream connection (reading pauses) until RETR of that message takes
+ * Prefetch (prefetch_max_size > 0): as a RETR starts, the next message of
+ * the listing is asked for right behind it with BODY.PEEK[] (one message
+ * ahead, none above the size cap). Its first 128 KB may wait in memory
+ * (a server that runs pipelined commands at once sends it before the
+ * current RETR's tagged reply); one that does not fit while that RETR
+ * still runs is dropped rather than held in front of the reply. The rest
+ * waits in the upstream connection (reading pauses) until RETR of it takes
  * it over and sets \Seen (UID STORE, when mark_seen_on_retr); RETR or TOP
  * of another message, or pop3_fetch_ahead_drop(), drops it: the rest is
  * read and thrown away before anything queued behind it.
