@@ -70,8 +70,9 @@ def compare(a, up_port, mpath, mode):
                     return 1
                 key = "poll_s_p50" if mode == "poll" else "wall_s"
                 walls[name].append(r[key])
-                print("round %d %-8s %s %.3fs %s" % (rnd + 1, name, key, r[key],
-                      "" if mode == "poll" else "%.1f MB/s" % r["mb_per_s"]), flush=True)
+                print("round %d %-8s %s %.4fs %s" % (rnd + 1, name, key, r[key],
+                      "connect->PASS +OK p50 %.4fs" % r["login_s_p50"] if mode == "poll"
+                      else "%.1f MB/s" % r["mb_per_s"]), flush=True)
         med = {n: sorted(v)[len(v) // 2] for n, v in walls.items()}
         print("%s, %d messages, K=%d, %d sessions, upstream delay %.0f ms each way: "
               "median baseline %.3fs, popgate %.3fs (popgate/baseline %.2f)" % (
