@@ -94,6 +94,8 @@ struct conf_upstream {
 	char *device_endpoint;             /* NULL: no device grant */
 	char *scope;                       /* space-separated */
 	unsigned int token_timeout_secs;   /* one token endpoint request */
+	unsigned int keep_idle_secs;       /* kept upstream sessions; 0: off */
+	unsigned int keep_per_account;     /* of them, per account at most */
 	bool port_set;                     /* port given in the file */
 	unsigned int line;                 /* its section header, for errors */
 };
@@ -128,6 +130,9 @@ struct conf {
 	unsigned int max_bad_commands;     /* then disconnect */
 	unsigned int max_unauthenticated;  /* connections not logged in yet */
 	unsigned int max_listing_mib;      /* all sessions' message tables */
+	unsigned int keep_max;             /* kept upstream sessions in all */
+	unsigned int prefetch_max_kib;     /* RETR fetches the next message
+					      ahead up to this size; 0: off */
 	unsigned int max_connections_per_ip; /* 0: no limit */
 	unsigned int auth_fail_delay_ms;   /* first failure */
 	unsigned int auth_fail_delay_max_ms; /* doubling stops */

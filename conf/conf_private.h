@@ -68,6 +68,7 @@ conf_set_fn conf_set_bool;    /* bool */
 conf_set_fn conf_set_uint;    /* unsigned int, in [min, max] */
 conf_set_fn conf_set_secs;    /* unsigned int seconds, a duration in [min, max] */
 conf_set_fn conf_set_msecs;   /* unsigned int milliseconds, in [min, max] */
+conf_set_fn conf_set_kib;     /* unsigned int kibibytes (k, m, g), in [min, max] */
 conf_set_fn conf_set_mib;     /* unsigned int mebibytes (m, g), in [min, max] */
 conf_set_fn conf_set_string;  /* char *, malloc'd; length in [min, max] */
 conf_set_fn conf_set_enum;    /* an enum (int-sized): values[i] or i */

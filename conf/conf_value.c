@@ -32,6 +32,12 @@ static const struct conf_unit conf_mib_units[] = {
 	{ NULL, 0 },
 };
 
+static const struct conf_unit conf_kib_units[] = {
+	{ "", 1 }, { "k", 1 }, { "K", 1 }, { "m", 1024 }, { "M", 1024 },
+	{ "g", 1048576 }, { "G", 1048576 },
+	{ NULL, 0 },
+};
+
 static bool conf_is_digit(char c)
 {
 	return c >= '0' && c <= '9';
@@ -170,6 +176,18 @@ int conf_parse_mib(const char *s, unsigned int max_mib, unsigned int *mib_r,
 			      error_r) < 0)
 		return -1;
 	*mib_r = (unsigned int)v;
+	return 0;
+}
+
+int conf_parse_kib(const char *s, unsigned int max_kib, unsigned int *kib_r,
+		   const char **error_r)
+{
+	uint64_t v;
+
+	if (conf_parse_scaled(s, conf_kib_units, "unknown unit (use k, m or g)", max_kib, &v,
+			      error_r) < 0)
+		return -1;
+	*kib_r = (unsigned int)v;
 	return 0;
 }
 

@@ -32,6 +32,10 @@ int conf_parse_duration(const char *s, unsigned int max_secs,
 int conf_parse_mib(const char *s, unsigned int max_mib, unsigned int *mib_r,
 		   const char **error_r);
 
+/* A size in kibibytes: "256", "256k", "1m", "1g". */
+int conf_parse_kib(const char *s, unsigned int max_kib, unsigned int *kib_r,
+		   const char **error_r);
+
 int conf_parse_msecs(const char *s, unsigned int max_ms,
 		     unsigned int *ms_r, const char **error_r);
 

@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "daemon.h"
 #include "enrol_web.h"
+#include "imap_pool.h"
 #include "limits_table.h"
 #include "listen.h"
 #include "log.h"
@@ -196,6 +197,9 @@ static void reload(struct popgate *pg)
 	log_open(set->conf->log_target, set->conf->log_level, set->conf->log_ident,
 		 set->conf->log_facility);
 	pg->srv.settings = set;
+	/* Kept upstream sessions may belong to routes that changed. */
+	if (pg->srv.pool != NULL)
+		imap_pool_flush(pg->srv.pool);
 	log_info("event=reloaded generation=%u default_upstream=%s routes=%u "
 		 "sessions_on_older=%u", set->generation,
 		 set->conf->upstream != NULL ? set->conf->upstream->host : "-",
@@ -658,6 +662,7 @@ int main(int argc, char **argv)
 	}
 	pg.srv.base = pg.base;
 	pg.srv.dns = pg.dns;
+	pg.srv.pool = imap_pool_new(pg.base);
 	LIST_INIT(&pg.srv.list);
 	/* Before the ports open: a SIGHUP sent as soon as popgate listens
 	   must reload, not kill it. */
@@ -711,6 +716,8 @@ out:
 	oauth_tokens_free(&pg.srv.oauth);
 	oauth_http_free(&pg.http);
 	/* After the sessions: stops a managed redis-server. */
+	imap_pool_free(&pg.srv.pool);
+	pop3_server_cleanup(&pg.srv);
 	cache_free(&pg.srv.cache);
 	limits_free(&pg.srv.limits);
 	daemon_pidfile_remove(&pg.pidfile);

@@ -92,6 +92,8 @@ static struct {
 	uint64_t redis_failovers;
 	uint64_t auth_delayed;
 	uint64_t reloads_ok;
+	uint64_t prefetch_used;
+	uint64_t prefetch_dropped;
 	uint64_t reloads_failed;
 	uint64_t oauth_refresh[6];
 	uint64_t oauth_reauth;
@@ -349,6 +351,15 @@ void metrics_redis_error(void)
 	m.redis_errors++;
 }
 
+void metrics_prefetch(bool used)
+{
+	metrics_init();
+	if (used)
+		m.prefetch_used++;
+	else
+		m.prefetch_dropped++;
+}
+
 void metrics_redis_failover(void)
 {
 	metrics_init();
@@ -555,6 +566,12 @@ int metrics_render(struct evbuffer *dst)
 	    (unsigned long long)m.redis_failovers);
 	family(&o, "auth_delayed_total", "counter", "Authentication failures answered late.");
 	put(&o, "popgate_auth_delayed_total %llu\n", (unsigned long long)m.auth_delayed);
+	family(&o, "prefetch_total", "counter",
+	       "Messages fetched ahead, by whether RETR used them or they were dropped.");
+	put(&o, "popgate_prefetch_total{result=\"used\"} %llu\n",
+	    (unsigned long long)m.prefetch_used);
+	put(&o, "popgate_prefetch_total{result=\"dropped\"} %llu\n",
+	    (unsigned long long)m.prefetch_dropped);
 	family(&o, "config_reloads_total", "counter", "Configuration reloads by result.");
 	put(&o, "popgate_config_reloads_total{result=\"ok\"} %llu\n",
 	    (unsigned long long)m.reloads_ok);

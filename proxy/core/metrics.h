@@ -73,6 +73,7 @@ void metrics_upstream_connect(const char *route, double seconds, bool ok);
 void metrics_bytes_out(const char *route, uint64_t n);
 void metrics_command(const char *route, enum metrics_cmd cmd);
 void metrics_redis_error(void);
+void metrics_prefetch(bool used);      /* a message fetched ahead: used or dropped */
 /* The state store's master or slot map changed (cache_hooks.failover). */
 void metrics_redis_failover(void);
 void metrics_auth_delayed(void);       /* an auth failure answer was delayed */

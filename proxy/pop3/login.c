@@ -15,6 +15,7 @@
 #include "imap_cmd.h"
 #include "imap_login.h"
 #include "imap_mailbox.h"
+#include "keep.h"
 #include "limits_shared.h"
 #include "log.h"
 #include "login_oauth.h"
@@ -93,12 +94,15 @@ struct pop3_login {
 	uint32_t remap_from;         /* UIDVALIDITY being re-mapped from */
 	struct pop3_remap *remap;    /* the re-map in progress */
 	bool remapping;              /* counted in srv->remaps */
+	bool kept;                   /* l->imap came from the pool (keep.h) */
+	bool fresh;                  /* ... and failed: connect anew */
 	uint64_t reserved_drop;      /* memory reserved: the message table, */
 	uint64_t reserved_remap;     /* and the re-map */
 	struct pop3_limits limits;   /* failure delays, LOGIN-DELAY */
 };
 
 static void login_step_select(struct pop3_login *l);
+static void login_step_connect(struct pop3_session *s);
 static void login_step_lock(struct pop3_login *l);
 static void login_step_view(struct pop3_login *l);
 
@@ -190,6 +194,7 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 
 	login_clear_password(l);
 	pop3_oauth_auth_free(&l->oauth);
+	pop3_keep_forget(s);
 	pop3_session_retire_imap(s, &l->imap);
 	login_free_remap(l);
 	pop3_device_free(&l->dev);
@@ -497,6 +502,16 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 {
 	struct pop3_login *l = ctx;
 
+	if (reply->result == IMAP_REPLY_FAILED && l->kept) {
+		/* The kept connection died meanwhile: a new one, as if there
+		   had been none. */
+		log_info("%s event=upstream_kept_broken error=\"%s\"", l->s->log_id, reply->text);
+		pop3_session_retire_imap(l->s, &l->imap);
+		l->kept = false;
+		l->fresh = true;
+		login_step_connect(l->s);
+		return;
+	}
 	if (reply->result == IMAP_REPLY_FAILED) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Upstream server failed");
@@ -711,6 +726,17 @@ static void login_step_connect(struct pop3_session *s)
 		.version = POPGATE_VERSION,
 	};
 
+	if (!l->fresh && (l->imap = pop3_keep_take(s)) != NULL) {
+		static const struct imap_reply kept = { .result = IMAP_REPLY_OK, .text = "kept" };
+
+		/* Logged in with these very credentials: on to what follows
+		   the login (LOGIN-DELAY, SELECT). */
+		l->kept = true;
+		login_set_step(l, LOGIN_AUTHENTICATE);
+		s->upstream_tls = imap_client_tls_version(l->imap);
+		login_authenticated(l, &kept);
+		return;
+	}
 	login_set_step(l, LOGIN_CONNECT);
 	l->imap = imap_client_new(s->srv->base, s->srv->dns, &set);
 	if (l->imap == NULL) {
@@ -790,6 +816,7 @@ static void login_step_route(struct pop3_login *l)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
+	pop3_keep_prepare(s, l->account, l->login_user, l->login_user_len, l->pass, l->pass_len);
 	login_step_delay(l);
 }
 

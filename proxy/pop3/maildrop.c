@@ -2,7 +2,6 @@
 
 #include "maildrop.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 struct pop3_maildrop *pop3_maildrop_new(uint32_t uidvalidity, uint32_t uidnext,
@@ -232,5 +231,12 @@ const struct pop3_msg *pop3_maildrop_by_uid(const struct pop3_maildrop *d, uint3
 size_t pop3_maildrop_uidl(const struct pop3_maildrop *d, const struct pop3_msg *m,
 			  char *buf)
 {
-	return (size_t)snprintf(buf, POP3_UIDL_MAX + 1, "%08x%08x", m->uid, d->uidvalidity);
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < 8; i++) {
+		buf[i] = hex[(m->uid >> (28 - 4 * i)) & 0xf];
+		buf[8 + i] = hex[(d->uidvalidity >> (28 - 4 * i)) & 0xf];
+	}
+	buf[16] = '\0';
+	return 16;
 }

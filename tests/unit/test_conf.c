@@ -74,6 +74,10 @@ static const char *const all_keys[][2] = {
 	{ "upstream", "token_timeout" },
 	{ "enrol", "listen" },
 	{ "enrol", "url" },
+	{ "server", "prefetch_max_size" },
+	{ "server", "keep_max" },
+	{ "upstream", "keep_idle" },
+	{ "upstream", "keep_per_account" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -375,6 +379,7 @@ START_TEST(listed_keys_known)
 		"", "", "127.0.0.1:9110", "192.0.2.0/24 ::1", "2s", "yes", "127.0.0.1:5353",
 		"password", "custom", "oauthbearer", "", "", "", "", "", "", "1m",
 		"127.0.0.1:8443", "https://gw.example.com:8443",
+		"256k", "10", "2m", "3",
 	};
 	char text[256];
 	struct conf *conf;

@@ -731,6 +731,31 @@ START_TEST(fetch_line_helper)
 }
 END_TEST
 
+/* Every octet in a keyword: only RFC 3501 ATOM-CHARs belong to it
+   (CHAR except CTL, SP and the atom-specials "(){%*\"\\]"). */
+START_TEST(test_atom_chars_every_octet)
+{
+	for (int c = 1; c < 256; c++) {
+		char line[] = "* XcY 1";
+		struct imap_resp resp;
+		const char *error = NULL;
+		bool atom = c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != '{' &&
+			    c != '%' && c != '*' && c != '"' && c != '\\' && c != ']';
+		int r;
+
+		if (c == ' ')
+			continue;
+		line[3] = (char)c;
+		r = imap_resp_parse(line, strlen(line), &resp, &error);
+		if (atom) {
+			ck_assert_msg(r == 0 && resp.keyword_len == 3, "octet 0x%02x", c);
+		} else {
+			ck_assert_msg(r < 0, "octet 0x%02x taken into a keyword", c);
+		}
+	}
+}
+END_TEST
+
 static Suite *imap_resp_suite(void)
 {
 	Suite *s = suite_create("imap_resp");
@@ -742,6 +767,7 @@ static Suite *imap_resp_suite(void)
 	tcase_add_test(tc, test_caps);
 	tcase_add_test(tc, test_codes);
 	tcase_add_test(tc, test_unquote);
+	tcase_add_test(tc, test_atom_chars_every_octet);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fetch");
