@@ -15,13 +15,14 @@
 #   make man        render both man pages, failing on warnings
 
 CC       ?= gcc
-PKGS     := libevent libevent_openssl openssl hiredis inih
+PKGS     := libevent libevent_openssl openssl hiredis inih jansson
 # The Debian package that provides each pkg-config module, for the error.
 PKG_DEB_libevent := libevent-dev
 PKG_DEB_libevent_openssl := libevent-dev
 PKG_DEB_openssl := libssl-dev
 PKG_DEB_hiredis := libhiredis-dev
 PKG_DEB_inih := libinih-dev
+PKG_DEB_jansson := libjansson-dev
 PKG_DEB_check := check
 BUILD    ?= build
 SANITIZE ?=
@@ -30,7 +31,7 @@ PREFIX   ?= /usr/local
 
 # Debian packages needed to build, test and benchmark.
 DEB_BUILD := gcc make pkg-config libssl-dev libevent-dev libhiredis-dev \
-	     libinih-dev check
+	     libinih-dev libjansson-dev check
 DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server redis-sentinel haproxy curl fetchmail \
 	     mpop getmail6 dnsmasq-base \
 	     python3 openssl procps clang libclang-rt-14-dev

@@ -71,10 +71,15 @@ struct cache_req_type {
 	void (*free_data)(void *data);
 };
 
+struct cache_admin_info;
+
 union cache_req_cb {
 	cache_status_cb *status;
 	cache_view_cb *view;
 	cache_count_cb *count;
+	/* cache_admin_cb of cache_admin.h */
+	void (*admin)(void *ctx, enum cache_status st,
+		      const struct cache_admin_info *info);
 };
 
 enum cache_req_state {

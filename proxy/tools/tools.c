@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "device_tool.h"
 #include "setup.h"
 
 /* One row per subcommand, in the order --help lists them. */
@@ -12,6 +13,9 @@ static const struct popgate_tool popgate_tools[] = {
 	  "[--provider NAME] [--providers FILE] [--timeout SECS]",
 	  "find ADDRESS's IMAP server, check the login, write it into the "
 	  "configuration, print the POP3 client settings", setup_main },
+	{ "device", "list ADDRESS | show|reset|forget|unlock ADDRESS#DEVICE [-c FILE] [--json] "
+	  "[--force]", "show a mailbox's POP3 devices, or reset, forget or unlock one",
+	  device_main },
 	{ NULL, NULL, NULL, NULL },
 };
 
