@@ -102,6 +102,7 @@ pkgcheck:
 		$$(for p in $$missing; do case $$p in \
 		    libevent*) echo libevent-dev;; openssl) echo libssl-dev;; \
 		    hiredis) echo libhiredis-dev;; inih) echo libinih-dev;; \
+		    jansson) echo libjansson-dev;; \
 		    check) echo check;; esac; done | sort -u) ")" >&2; \
 	    exit 1; fi
 
