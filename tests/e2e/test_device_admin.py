@@ -204,6 +204,39 @@ class DeviceAdmin(unittest.TestCase):
         self.assertEqual(rc, 0, err)
         self.assertIn("was not locked", out)
 
+    def test_force_with_expunge_quit_stays_true(self):
+        """delete_action = expunge: the QUIT removes upstream, which is not
+        device state; after a forced unlock its answer still matches what
+        happened to the mailbox (+OK and expunged)."""
+        route = ("[route %s]\nhost = 127.0.0.1\nport = %d\ntls = none\n"
+                 "login_name = local-part\n" % (DOMAIN, DC.imap_port))
+        gw = h.Popgate(DC.imap_port, upstream=False, extra=route,
+                       policy={"delete_action": "expunge"}).start()
+        try:
+            user = new_mailbox()
+            addr = "%s@%s" % (user, DOMAIN)
+            with DC.imap(user) as im:
+                before = im.listing()
+            p = poplib.POP3(h.HOST, gw.port, timeout=30)
+            p.user(addr + "#pc")
+            p.pass_(PASSWORD)
+            try:
+                p.dele(1)
+                rc, out, err = tool("unlock", addr + "#pc", "--force", conf=gw.conf)
+                self.assertEqual(rc, 0, err)
+                try:
+                    answer = p.quit()
+                except poplib.error_proto as e:
+                    answer = e.args[0]
+            finally:
+                p.close()
+            with DC.imap(user) as im:
+                after = im.listing()
+            self.assertTrue(answer.startswith(b"+OK"), answer)
+            self.assertEqual(after, before[1:], "+OK and the message expunged")
+        finally:
+            gw.cleanup()
+
     def test_unknown_device_domain_and_usage(self):
         user = new_mailbox()
         addr = "%s@%s" % (user, DOMAIN)
