@@ -71,6 +71,8 @@ struct cache_req_type {
 	void (*free_data)(void *data);
 };
 
+struct cache_admin_info;
+
 union cache_req_cb {
 	cache_status_cb *status;
 	cache_view_cb *view;
@@ -78,6 +80,9 @@ union cache_req_cb {
 	cache_gen_cb *gen;
 	cache_oauth_scan_cb *scan;
 	cache_count_cb *count;
+	/* cache_admin_cb of cache_admin.h */
+	void (*admin)(void *ctx, enum cache_status st,
+		      const struct cache_admin_info *info);
 };
 
 enum cache_req_state {

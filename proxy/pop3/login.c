@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "pop3_account.h"
 #include "cache.h"
 #include "conf.h"
 #include "device.h"
@@ -767,9 +768,9 @@ static void login_step_route(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
 	const struct conf *conf = s->conf;
-	char account[CACHE_ACCOUNT_MAX + 1];
-	size_t upstream_user_len, domain_len = 0;
-	const char *error, *at;
+	struct pop3_account a;
+	size_t upstream_user_len;
+	const char *error;
 
 	if (pop3_split_device(s->user, s->user_len, conf->device_separator,
 			      &upstream_user_len, s->device, &error) < 0) {
@@ -779,39 +780,36 @@ static void login_step_route(struct pop3_login *l)
 		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_REPLY, reply);
 		return;
 	}
-	/* The domain is what follows the last "@" (a local part may hold a
-	   quoted "@"). */
-	at = memrchr(s->user, '@', upstream_user_len);
-	if (at != NULL)
-		domain_len = upstream_user_len - (size_t)(at + 1 - s->user);
-	s->route = conf_route(conf, at != NULL ? at + 1 : NULL, domain_len);
-	if (s->route == NULL) {
+	enum pop3_account_result res = pop3_account_find(conf, s->user, upstream_user_len, &a);
+
+	s->route = a.route;
+	switch (res) {
+	case POP3_ACCOUNT_OK:
+		break;
+	case POP3_ACCOUNT_NO_DOMAIN:
+	case POP3_ACCOUNT_NO_ROUTE: {
 		char domain[80];
 
-		text_escape(at != NULL ? at + 1 : "", domain_len, domain, sizeof(domain));
+		text_escape(a.domain != NULL ? a.domain : "", a.domain_len, domain, sizeof(domain));
 		log_info("%s event=login_refused user=%s client=%s reason=no_route domain=%s",
-			 s->log_id, s->user_log, s->client_ip, domain_len > 0 ? domain : "-");
-		login_fail(l, METRICS_LOGIN_NO_ROUTE, LOGIN_ANSWER_BAD, at != NULL ?
+			 s->log_id, s->user_log, s->client_ip, a.domain_len > 0 ? domain : "-");
+		login_fail(l, METRICS_LOGIN_NO_ROUTE, LOGIN_ANSWER_BAD, a.domain != NULL ?
 			   "-ERR [AUTH] No mail server is configured for this domain" :
 			   "-ERR [AUTH] Log in with your full address (user@domain)");
 		return;
 	}
-	l->login_user = s->user;
-	l->login_user_len = upstream_user_len;
-	l->address_len = upstream_user_len;
-	if (s->route->login_name == CONF_LOGIN_LOCAL_PART && at != NULL)
-		l->login_user_len = (size_t)(at - s->user);
-	if (l->login_user_len == 0) {
+	case POP3_ACCOUNT_EMPTY:
 		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_BAD,
 			   "-ERR [AUTH] Invalid login name: empty user");
 		return;
-	}
-	if (cache_account_name(account, sizeof(account), l->login_user, l->login_user_len,
-			       s->route->host, s->route->port, s->route->mailbox) == 0) {
+	case POP3_ACCOUNT_TOO_LONG:
 		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_REPLY, "-ERR [AUTH] Login name too long");
 		return;
 	}
-	l->account = strdup(account);
+	l->login_user = a.login_user;
+	l->login_user_len = a.login_user_len;
+	l->address_len = upstream_user_len;
+	l->account = strdup(a.account);
 	if (l->account == NULL) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 		return;

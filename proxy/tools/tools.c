@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "device_tool.h"
 #include "setup.h"
 
 /* One row per subcommand, in the order --help lists them. */
@@ -16,6 +17,9 @@ static const struct popgate_tool popgate_tools[] = {
 	{ "account", "[-c FILE] add|list|remove|password [ADDRESS]",
 	  "enrol OAuth2 accounts (auth = oauth2 routes) and set their gateway passwords",
 	  popgate_account_main },
+	{ "device", "list ADDRESS | show|reset|forget|unlock ADDRESS#DEVICE [-c FILE] [--json] "
+	  "[--force]", "show a mailbox's POP3 devices, or reset, forget or unlock one",
+	  device_main },
 	{ NULL, NULL, NULL, NULL },
 };
 
