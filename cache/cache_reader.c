@@ -36,6 +36,15 @@ static void *cache_reader_string(const redisReadTask *task, char *s,
 
 static void *cache_reader_array(const redisReadTask *task, int n)
 {
+	struct cache_reader_guard *guard = task->privdata;
+
+	/* hiredis allocates an array's element table from its header, before
+	   any element arrives: "*1700000000" would ask for 13 GB. */
+	if (n > CACHE_READER_ARRAY_MAX) {
+		if (guard != NULL)
+			guard->oversized = true;
+		return NULL;
+	}
 	return cache_reader_unasked(task) ? NULL :
 		cache_reader_base->createArray(task, n);
 }
@@ -72,6 +81,7 @@ void cache_reader_guard(struct cache_reader_guard *guard,
 
 	guard->ac = ac;
 	guard->tripped = false;
+	guard->oversized = false;
 	if (reader->fn != &cache_reader_fns)
 		cache_reader_base = reader->fn;
 	reader->fn = &cache_reader_fns;
@@ -83,5 +93,7 @@ const char *cache_reader_why(const struct cache_reader_guard *guard,
 {
 	if (guard->tripped)
 		return "a reply to no request (is it Redis?)";
+	if (guard->oversized)
+		return "a reply array of more than 4000000 elements (is it Redis?)";
 	return ac->err != 0 ? ac->errstr : "connection closed";
 }

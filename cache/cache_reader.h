@@ -15,11 +15,18 @@
 
 #include <stdbool.h>
 
+/* The longest reply array accepted (the largest popgate asks for holds
+   a few thousand entries of a view chunk, or 2 per device); a longer
+   header fails the reader like a protocol error, and the connection is
+   recycled, instead of hiredis allocating its element table up front. */
+#define CACHE_READER_ARRAY_MAX 4000000
+
 struct redisAsyncContext;
 
 struct cache_reader_guard {
 	struct redisAsyncContext *ac;
 	bool tripped;              /* a reply came that nobody asked for */
+	bool oversized;            /* an array longer than the most below */
 };
 
 /* Guards ac's reader; guard must stay valid as long as ac. */

@@ -178,6 +178,33 @@ START_TEST(second_reply_to_one_request)
 }
 END_TEST
 
+/* An array header longer than any reply popgate asks for: hiredis would
+   allocate its element table (13 GB here) before any element came. The
+   request fails, the connection is recycled, the next one works. */
+static const char *huge_array(const redisReply *cmd, unsigned long n)
+{
+	return redis_peer_is(cmd, "SET") && peer.connections == 1 ?
+		"*1700000000\r\n$3\r\n019\r\n" : NULL;
+}
+
+START_TEST(huge_array_header_drops_the_connection)
+{
+	script = huge_array;
+	ck_assert(run_until(available, 5000));
+	calls = 0;
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "phone", "tok", 60, status_cb, NULL));
+	ck_assert(run_until(called, 5000));
+	ck_assert_int_eq(got, CACHE_UNAVAILABLE);
+	ck_assert_msg(strstr(logged, "more than 4000000 elements") != NULL, "log: %s", logged);
+	ck_assert(run_until(available, 5000));
+	ck_assert_uint_eq(peer.connections, 2);
+	calls = 0;
+	ck_assert_ptr_nonnull(cache_lock(cache, ACCOUNT, "phone", "tok", 60, status_cb, NULL));
+	ck_assert(run_until(called, 5000));
+	ck_assert_int_eq(got, CACHE_OK);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cache_peer");
@@ -189,6 +216,7 @@ int main(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, reply_to_no_request_drops_the_connection);
 	tcase_add_test(tc, second_reply_to_one_request);
+	tcase_add_test(tc, huge_array_header_drops_the_connection);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
