@@ -8,13 +8,21 @@
 
 #include "cache_private.h"
 #include "cache_conn.h"
-#include "cache_ops.h"
+#include "cache_args.h"
+#include "cache_cluster.h"
+#include "cache_reply.h"
 #include "cache_server.h"
 #include "cache_url.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
+
+/* The unlocks of cache_unlock() not yet confirmed by Redis, kept to send
+   again when the connection is back (at the end of this file). */
+static struct cache_unlocks *cache_unlocks_new(struct cache *c);
+static void cache_unlocks_free(struct cache_unlocks **qp);
 
 #define CACHE_DEFAULT_TIMEOUT_MS 3000
 #define CACHE_DEFAULT_MAX_MEMORY (256ULL << 20)
@@ -239,4 +247,164 @@ bool cache_available(const struct cache *c)
 	if (c != NULL && c->cluster != NULL)
 		return cache_cluster_ready(c->cluster);
 	return c != NULL && cache_conn_ready(c->conn);
+}
+
+/* KEYS: lock. ARGV: token. */
+static const char cache_lua_unlock[] =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('DEL', KEYS[1])\n"
+	"end\n"
+	"return 0\n";
+
+/* The unlock itself: deletes lock:<device> if token holds it. */
+static struct cache_req *cache_unlock_req(struct cache_conn *conn, const char *account,
+					  const char *device, const char *token,
+					  cache_status_cb *cb, void *ctx)
+{
+	struct cache_req *req = cache_req_new(conn, &cache_type_unlock,
+					      (union cache_req_cb){ .status = cb }, ctx);
+	char key[CACHE_KEY_MAX];
+	struct cache_args a;
+
+	if (req == NULL)
+		return NULL;
+	if (!cache_args_valid(req, account, device, token, true)) {
+		cache_req_complete(req, CACHE_ERROR);
+		return req;
+	}
+	if (!cache_args_init(&a, 5, 0)) {
+		cache_req_cancel(&req);
+		return NULL;
+	}
+	cache_key(key, account, "lock:", device);
+	cache_arg(&a, "EVAL");
+	cache_arg(&a, cache_lua_unlock);
+	cache_arg(&a, "1");
+	cache_arg(&a, key);
+	cache_arg(&a, token);
+	cache_args_send(req, &a);
+	return req;
+}
+
+/* --- unconfirmed unlocks --- */
+
+/* Beyond this many unconfirmed unlocks, the oldest are left to expire. */
+#define CACHE_UNLOCKS_MAX 4096
+
+struct cache_unlock {
+	TAILQ_ENTRY(cache_unlock) link;
+	struct cache_unlocks *queue;
+	struct cache_req *req;     /* in flight, or NULL: waiting */
+	char *account;
+	char device[CACHE_DEVICE_MAX + 1];
+	char token[CACHE_TOKEN_MAX + 1];
+};
+
+struct cache_unlocks {
+	struct cache *cache;
+	TAILQ_HEAD(, cache_unlock) list;
+	unsigned int count;
+};
+
+static void cache_unlock_drop(struct cache_unlock *u)
+{
+	struct cache_unlocks *q = u->queue;
+
+	cache_req_cancel(&u->req);
+	TAILQ_REMOVE(&q->list, u, link);
+	q->count--;
+	free(u->account);
+	free(u);
+}
+
+static void cache_unlock_done(void *ctx, enum cache_status st)
+{
+	struct cache_unlock *u = ctx;
+
+	u->req = NULL;
+	/* Unavailable: outcome unknown, so it is sent again once the
+	   connection is back (deleting only our own token is harmless to
+	   repeat). Anything else is final. */
+	if (st != CACHE_UNAVAILABLE)
+		cache_unlock_drop(u);
+}
+
+static void cache_unlock_send(struct cache_unlock *u)
+{
+	u->req = cache_unlock_req(cache_route(u->queue->cache, u->account), u->account,
+				  u->device, u->token, cache_unlock_done, u);
+}
+
+/* The connection is back: the waiting ones go again. */
+static void cache_unlocks_retry(void *ctx)
+{
+	struct cache_unlocks *q = ctx;
+	struct cache_unlock *u, *next;
+
+	for (u = TAILQ_FIRST(&q->list); u != NULL; u = next) {
+		next = TAILQ_NEXT(u, link);
+		if (u->req == NULL)
+			cache_unlock_send(u);
+	}
+}
+
+/* Every connection's hook: a cluster's nodes, or the one connection. */
+static void cache_unlocks_hook(struct cache *c, void (*fn)(void *ctx),
+			       void *ctx)
+{
+	if (c->cluster != NULL)
+		cache_cluster_set_connected(c->cluster, fn, ctx);
+	else
+		cache_conn_set_connected(c->conn, fn, ctx);
+}
+
+static struct cache_unlocks *cache_unlocks_new(struct cache *c)
+{
+	struct cache_unlocks *q = calloc(1, sizeof(*q));
+
+	if (q == NULL)
+		return NULL;
+	q->cache = c;
+	TAILQ_INIT(&q->list);
+	cache_unlocks_hook(c, cache_unlocks_retry, q);
+	return q;
+}
+
+static void cache_unlocks_free(struct cache_unlocks **qp)
+{
+	struct cache_unlocks *q = *qp;
+
+	*qp = NULL;
+	if (q == NULL)
+		return;
+	while (!TAILQ_EMPTY(&q->list))
+		cache_unlock_drop(TAILQ_FIRST(&q->list));
+	cache_unlocks_hook(q->cache, NULL, NULL);
+	free(q);
+}
+
+void cache_unlock(struct cache *c, const char *account, const char *device,
+		  const char *token)
+{
+	struct cache_unlocks *q = c->unlocks;
+	struct cache_unlock *u;
+
+	if (strlen(device) > CACHE_DEVICE_MAX || strlen(token) > CACHE_TOKEN_MAX)
+		return;
+	if (q->count >= CACHE_UNLOCKS_MAX)
+		cache_unlock_drop(TAILQ_FIRST(&q->list));
+	u = calloc(1, sizeof(*u));
+	if (u == NULL || (u->account = strdup(account)) == NULL) {
+		free(u);
+		/* Without memory the lock just expires. */
+		(void)cache_unlock_req(cache_route(c, account), account, device, token,
+				       NULL, NULL);
+		return;
+	}
+	u->queue = q;
+	strcpy(u->device, device);
+	strcpy(u->token, token);
+	TAILQ_INSERT_TAIL(&q->list, u, link);
+	q->count++;
+	cache_unlock_send(u);
 }

@@ -1,8 +1,9 @@
 /* The operations of cache.h on the connection: argument checks, key
-   names, the Lua scripts and their arguments, unconfirmed unlocks; see
-   cache_ops.h. Their replies: cache_reply.c. */
+   names, the Lua scripts and their arguments; cache_lock(), cache_lock_refresh(),
+   cache_barrier() and cache_hide() of cache.h (cache_unlock() and the
+   unconfirmed unlocks: cache.c). Their replies: cache_reply.c. */
 
-#include "cache_ops.h"
+#include "cache.h"
 #include "cache_args.h"
 #include "cache_conn.h"
 #include "cache_private.h"
@@ -29,13 +30,6 @@ static const char cache_lua_refresh[] =
 	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
 	"  redis.call('EXPIRE', KEYS[1], ARGV[2])\n"
 	"  return 1\n"
-	"end\n"
-	"return 0\n";
-
-/* KEYS: lock. ARGV: token. */
-static const char cache_lua_unlock[] =
-	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
-	"  return redis.call('DEL', KEYS[1])\n"
 	"end\n"
 	"return 0\n";
 
@@ -87,8 +81,7 @@ static struct cache_req *cache_lock_req(struct cache_conn *conn,
 		cache_req_complete(req, CACHE_ERROR);
 		return req;
 	}
-	if (type != &cache_type_unlock &&
-	    (ttl_secs == 0 || ttl_secs > CACHE_TTL_MAX)) {
+	if (ttl_secs == 0 || ttl_secs > CACHE_TTL_MAX) {
 		cache_req_log(req, CACHE_LOG_ERROR, "cache_error",
 			      "error=\"bad ttl\"");
 		cache_req_complete(req, CACHE_ERROR);
@@ -108,13 +101,11 @@ static struct cache_req *cache_lock_req(struct cache_conn *conn,
 		cache_arg_num(&a, ttl_secs);
 	} else {
 		cache_arg(&a, "EVAL");
-		cache_arg(&a, type == &cache_type_refresh ? cache_lua_refresh :
-			  cache_lua_unlock);
+		cache_arg(&a, cache_lua_refresh);
 		cache_arg(&a, "1");
 		cache_arg(&a, key);
 		cache_arg(&a, token);
-		if (type == &cache_type_refresh)
-			cache_arg_num(&a, ttl_secs);
+		cache_arg_num(&a, ttl_secs);
 	}
 	cache_args_send(req, &a);
 	return req;
@@ -224,129 +215,4 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 	}
 	cache_args_send(req, &a);
 	return req;
-}
-
-/* --- unconfirmed unlocks --- */
-
-/* Beyond this many unconfirmed unlocks, the oldest are left to expire. */
-#define CACHE_UNLOCKS_MAX 4096
-
-struct cache_unlock {
-	TAILQ_ENTRY(cache_unlock) link;
-	struct cache_unlocks *queue;
-	struct cache_req *req;     /* in flight, or NULL: waiting */
-	char *account;
-	char device[CACHE_DEVICE_MAX + 1];
-	char token[CACHE_TOKEN_MAX + 1];
-};
-
-struct cache_unlocks {
-	struct cache *cache;
-	TAILQ_HEAD(, cache_unlock) list;
-	unsigned int count;
-};
-
-static void cache_unlock_drop(struct cache_unlock *u)
-{
-	struct cache_unlocks *q = u->queue;
-
-	cache_req_cancel(&u->req);
-	TAILQ_REMOVE(&q->list, u, link);
-	q->count--;
-	free(u->account);
-	free(u);
-}
-
-static void cache_unlock_done(void *ctx, enum cache_status st)
-{
-	struct cache_unlock *u = ctx;
-
-	u->req = NULL;
-	/* Unavailable: outcome unknown, so it is sent again once the
-	   connection is back (deleting only our own token is harmless to
-	   repeat). Anything else is final. */
-	if (st != CACHE_UNAVAILABLE)
-		cache_unlock_drop(u);
-}
-
-static void cache_unlock_send(struct cache_unlock *u)
-{
-	u->req = cache_lock_req(cache_route(u->queue->cache, u->account),
-				&cache_type_unlock, u->account,
-				u->device, u->token, 0, cache_unlock_done, u);
-}
-
-/* The connection is back: the waiting ones go again. */
-static void cache_unlocks_retry(void *ctx)
-{
-	struct cache_unlocks *q = ctx;
-	struct cache_unlock *u, *next;
-
-	for (u = TAILQ_FIRST(&q->list); u != NULL; u = next) {
-		next = TAILQ_NEXT(u, link);
-		if (u->req == NULL)
-			cache_unlock_send(u);
-	}
-}
-
-/* Every connection's hook: a cluster's nodes, or the one connection. */
-static void cache_unlocks_hook(struct cache *c, void (*fn)(void *ctx),
-			       void *ctx)
-{
-	if (c->cluster != NULL)
-		cache_cluster_set_connected(c->cluster, fn, ctx);
-	else
-		cache_conn_set_connected(c->conn, fn, ctx);
-}
-
-struct cache_unlocks *cache_unlocks_new(struct cache *c)
-{
-	struct cache_unlocks *q = calloc(1, sizeof(*q));
-
-	if (q == NULL)
-		return NULL;
-	q->cache = c;
-	TAILQ_INIT(&q->list);
-	cache_unlocks_hook(c, cache_unlocks_retry, q);
-	return q;
-}
-
-void cache_unlocks_free(struct cache_unlocks **qp)
-{
-	struct cache_unlocks *q = *qp;
-
-	*qp = NULL;
-	if (q == NULL)
-		return;
-	while (!TAILQ_EMPTY(&q->list))
-		cache_unlock_drop(TAILQ_FIRST(&q->list));
-	cache_unlocks_hook(q->cache, NULL, NULL);
-	free(q);
-}
-
-void cache_unlock(struct cache *c, const char *account, const char *device,
-		  const char *token)
-{
-	struct cache_unlocks *q = c->unlocks;
-	struct cache_unlock *u;
-
-	if (strlen(device) > CACHE_DEVICE_MAX || strlen(token) > CACHE_TOKEN_MAX)
-		return;
-	if (q->count >= CACHE_UNLOCKS_MAX)
-		cache_unlock_drop(TAILQ_FIRST(&q->list));
-	u = calloc(1, sizeof(*u));
-	if (u == NULL || (u->account = strdup(account)) == NULL) {
-		free(u);
-		/* Without memory the lock just expires. */
-		(void)cache_lock_req(cache_route(c, account), &cache_type_unlock,
-				     account,
-				     device, token, 0, NULL, NULL);
-		return;
-	}
-	u->queue = q;
-	strcpy(u->device, device);
-	strcpy(u->token, token);
-	TAILQ_INSERT_TAIL(&q->list, u, link);
-	q->count++;
-	cache_unlock_send(u);
 }

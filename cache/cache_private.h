@@ -3,8 +3,9 @@
 
 /*
  * struct cache, the handle of cache.h: the parts that cache_new()
- * (cache.c) wires together. The operations (cache_ops.c) use its
- * connection and unlock queue; only cache.c makes, frees or changes it.
+ * (cache.c) wires together. The operations (cache_ops.c, cache_view.c,
+ * ...) use its connections; the unlock queue is cache.c's own; only
+ * cache.c makes, frees or changes it.
  * Not for use outside cache/.
  */
 
