@@ -67,6 +67,7 @@ struct cache_req_type {
 union cache_req_cb {
 	cache_status_cb *status;
 	cache_view_cb *view;
+	cache_uidls_cb *uidls;
 };
 
 enum cache_req_state {
