@@ -59,6 +59,7 @@ struct conf_upstream {
 	char *mailbox;                     /* quoted when sent: any ASCII
 					      without control characters */
 	enum conf_login_name login_name;
+	char *uidl_format;                 /* uidl_format_parse() accepts it */
 	bool port_set;                     /* port given in the file */
 	unsigned int line;                 /* its section header, for errors */
 };

@@ -4,6 +4,7 @@
 
 #include "conf_private.h"
 #include "conf_value.h"
+#include "uidl.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -194,6 +195,13 @@ static size_t conf_utf8_char(const unsigned char *s, unsigned int *cp_r)
 		return 0;
 	*cp_r = cp;
 	return n;
+}
+
+static int conf_check_uidl_format(const char *value, const char **error_r)
+{
+	struct uidl_format f;
+
+	return uidl_format_parse(value, strlen(value), &f, error_r);
 }
 
 /* The IMAP command builders quote the name, so spaces, quotes and
@@ -408,6 +416,8 @@ const struct conf_key conf_keys[] = {
 	  .min = "1", .max = "200", .check = conf_check_mailbox },
 	{ "upstream", "login_name", conf_set_enum, U(login_name), .def = "full",
 	  .names = conf_login_names },
+	{ "upstream", "uidl_format", conf_set_string, U(uidl_format), .def = "dovecot",
+	  .min = "1", .max = "64", .check = conf_check_uidl_format },
 
 	{ "log", "target", conf_set_enum, C(log_target), .def = "stderr",
 	  .names = log_target_names },

@@ -96,7 +96,7 @@ END_TEST
 START_TEST(retr_normalises_line_ends_and_stuffs_dots)
 {
 	static const char reply[] = "* 1 FETCH (UID 3 FLAGS (\\Seen) RFC822.SIZE 120 BODY[] {95}\r\n"
-		ODD_BODY ")\r\np4 OK Fetch completed\r\n";
+		ODD_BODY ")\r\np5 OK Fetch completed\r\n";
 	const struct peer_step imap[] = {
 		UP_SESSION_THREE,
 		EXPECT("* UID FETCH 3 (RFC822.SIZE BODY[])"),
@@ -272,12 +272,12 @@ START_TEST(literal_of_another_size_is_checked_gone)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY[])"),
 		SEND("* 2 FETCH (UID 5 BODY[] {30}\r\nSubject: message unavailable\r\n"
-		     " RFC822.SIZE 30)\r\np4 OK Fetch completed\r\n"),
-		EXPECT("p5 NOOP"),
-		EXPECT("p6 UID SEARCH UID 5"),
-		SEND("* 2 EXPUNGE\r\np5 OK NOOP completed\r\n* SEARCH\r\np6 OK Search completed\r\n"),
+		     " RFC822.SIZE 30)\r\np5 OK Fetch completed\r\n"),
+		EXPECT("p6 NOOP"),
+		EXPECT("p7 UID SEARCH UID 5"),
+		SEND("* 2 EXPUNGE\r\np6 OK NOOP completed\r\n* SEARCH\r\np7 OK Search completed\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -307,15 +307,15 @@ START_TEST(literal_of_another_size_is_checked_still_there)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np4 OK Fetch completed\r\n"),
-		EXPECT("p5 NOOP"),
-		EXPECT("p6 UID SEARCH UID 5"),
-		SEND("p5 OK NOOP completed\r\n* SEARCH 3 5 9\r\np6 OK Search completed\r\n"),
-		EXPECT("p7 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np7 OK Fetch completed\r\n"),
-		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY[])"),
-		SEND("* 3 FETCH (UID 9 BODY[] {4}\r\nbye\n)\r\np8 OK Fetch completed\r\n"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np5 OK Fetch completed\r\n"),
+		EXPECT("p6 NOOP"),
+		EXPECT("p7 UID SEARCH UID 5"),
+		SEND("p6 OK NOOP completed\r\n* SEARCH 3 5 9\r\np7 OK Search completed\r\n"),
+		EXPECT("p8 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np8 OK Fetch completed\r\n"),
+		EXPECT("p9 UID FETCH 9 (RFC822.SIZE BODY[])"),
+		SEND("* 3 FETCH (UID 9 BODY[] {4}\r\nbye\n)\r\np9 OK Fetch completed\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -345,13 +345,13 @@ START_TEST(literal_check_answered_out_of_order)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np4 OK Fetch completed\r\n"),
-		EXPECT("p5 NOOP"),
-		EXPECT("p6 UID SEARCH UID 5"),
-		SEND("* SEARCH\r\np6 OK Search completed\r\n"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np5 OK Fetch completed\r\n"),
+		EXPECT("p6 NOOP"),
+		EXPECT("p7 UID SEARCH UID 5"),
+		SEND("* SEARCH\r\np7 OK Search completed\r\n"),
 		PAUSE(50),
-		SEND("* 2 EXPUNGE\r\np5 OK NOOP completed\r\n"),
+		SEND("* 2 EXPUNGE\r\np6 OK NOOP completed\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -376,11 +376,11 @@ START_TEST(literal_of_another_size_check_fails)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np4 OK Fetch completed\r\n"),
-		EXPECT("p5 NOOP"),
-		EXPECT("p6 UID SEARCH UID 5"),
-		SEND("p5 OK NOOP completed\r\np6 BAD No searching today\r\n"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np5 OK Fetch completed\r\n"),
+		EXPECT("p6 NOOP"),
+		EXPECT("p7 UID SEARCH UID 5"),
+		SEND("p6 OK NOOP completed\r\np7 BAD No searching today\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -473,14 +473,14 @@ START_TEST(top_text_of_exactly_one_range)
 	for (size_t i = 0; i < POP3_TOP_CHUNK; i++)
 		text[i] = i % 1024 == 1022 ? '\r' : i % 1024 == 1023 ? '\n' : (char)('a' + i / 1024 % 26);
 	reply_len = (size_t)snprintf(reply, sizeof(reply), "* 1 FETCH (UID 3 BODY[TEXT]<0> {%d}\r\n%s)\r\n"
-				     "p5 OK Fetch completed\r\n", POP3_TOP_CHUNK, text);
+				     "p6 OK Fetch completed\r\n", POP3_TOP_CHUNK, text);
 	out_len = (size_t)snprintf(out, sizeof(out), "S: t\r\n\r\n%s.\r\n", text);
 	{
 		const struct peer_step imap[] = {
 			UP_SESSION_THREE,
 			EXPECT("* UID FETCH 3 (RFC822.SIZE BODY.PEEK[HEADER])"),
 			SEND("* 1 FETCH (UID 3 BODY[HEADER] {8}\r\nS: t\r\n\r\n)\r\n$ OK Fetch completed\r\n"),
-			EXPECT("p5 UID FETCH 3 BODY.PEEK[TEXT]<0.65536>"),
+			EXPECT("p6 UID FETCH 3 BODY.PEEK[TEXT]<0.65536>"),
 			SEND_N(reply, reply_len, 0),
 			EXPECT("* UID FETCH 3 BODY.PEEK[TEXT]<65536.65536>"),
 			SEND("* 1 FETCH (UID 3 BODY[TEXT]<65536> \"\")\r\n$ OK Fetch completed\r\n"),
@@ -581,6 +581,7 @@ START_TEST(big_retr_to_a_slow_client_stays_bounded)
 			UP_SELECT("1"),
 			EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 			SEND_N(b.list, b.list_len, 0),
+			UP_FPS("3"),
 			EXPECT("* UID FETCH 3 (RFC822.SIZE BODY[])"),
 			SEND_N(b.reply, b.reply_len, 0),
 			END_SCRIPT,

@@ -1,0 +1,280 @@
+/* The maildrop's UIDLs; contracts in uidl_map.h. */
+
+#include "uidl_map.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device.h"
+#include "imap_fp.h"
+#include "log.h"
+#include "maildrop.h"
+
+struct pop3_uidl_map {
+	struct imap_client *imap;
+	struct pop3_device *dev;
+	struct pop3_maildrop *d;
+	const struct uidl_format *fmt;
+	char log_id[32];
+	struct uidl_slot *slots;      /* one per listed uid (d->exists) */
+	size_t n;
+	uint32_t *missing;                 /* uids to assign, ascending */
+	size_t *missing_slot;              /* their slots */
+	char (*fps)[IMAP_FP_HEX + 1];      /* their fingerprints */
+	size_t nmissing;
+	struct imap_fp_op fp;
+	struct cache_uidl_new *entries;
+	struct pop3_uidl_map_stats stats;
+	pop3_uidl_map_cb *cb;
+	void *ctx;
+};
+
+size_t pop3_uidl_map_bytes(size_t n)
+{
+	return (n + 1) * (sizeof(struct uidl_slot) + sizeof(uint32_t) + sizeof(size_t) +
+			  IMAP_FP_HEX + 1 + sizeof(struct cache_uidl_new));
+}
+
+void pop3_uidl_map_free(struct pop3_uidl_map **mp)
+{
+	struct pop3_uidl_map *m = *mp;
+
+	if (m == NULL)
+		return;
+	*mp = NULL;
+	imap_fp_op_clear(&m->fp);
+	free(m->slots);
+	free(m->missing);
+	free(m->missing_slot);
+	free(m->fps);
+	free(m->entries);
+	free(m);
+}
+
+static enum pop3_uidl_map_result pop3_uidl_map_store_result(enum cache_status st)
+{
+	return st == CACHE_UNAVAILABLE || st == CACHE_CONFLICT ? POP3_UIDL_MAP_STORE_TEMP :
+		POP3_UIDL_MAP_STORE_PERM;
+}
+
+static void pop3_uidl_map_fail(struct pop3_uidl_map *m, enum pop3_uidl_map_result r,
+			       enum cache_status st)
+{
+	m->cb(m->ctx, r, st, &m->stats);
+}
+
+/* Makes the slots unique, logging what had to change. */
+static bool pop3_uidl_map_unique(struct pop3_uidl_map *m)
+{
+	long changed = uidl_unique(m->slots, m->n);
+
+	if (changed < 0)
+		return false;
+	for (size_t i = 0; changed > 0 && i < m->n; i++) {
+		if (m->slots[i].changed)
+			log_warn("%s event=uidl_duplicate uid=%u uidl=%s stored=%s", m->log_id,
+				 m->slots[i].uid, m->slots[i].uidl,
+				 m->slots[i].fresh ? "no" : "yes (served, not stored)");
+	}
+	m->stats.renamed += (size_t)changed;
+	return true;
+}
+
+/* ---- done: into the maildrop ---- */
+
+static void pop3_uidl_map_finish(struct pop3_uidl_map *m)
+{
+	struct pop3_maildrop *d = m->d;
+	size_t j = 0;
+
+	/* Both ascending; the drop's messages are a subset of the listing. */
+	for (unsigned int i = 0; i < d->count; i++) {
+		struct pop3_msg *msg = &d->msgs[i];
+
+		while (j < m->n && m->slots[j].uid < msg->uid)
+			j++;
+		if (j == m->n || m->slots[j].uid != msg->uid || m->slots[j].uidl[0] == '\0')
+			continue;
+		if (pop3_maildrop_set_uidl(d, msg, m->slots[j].uidl,
+					   strlen(m->slots[j].uidl)) < 0) {
+			pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+			return;
+		}
+	}
+	m->cb(m->ctx, POP3_UIDL_MAP_OK, CACHE_OK, &m->stats);
+}
+
+/* ---- assign ---- */
+
+static void pop3_uidl_map_assigned(void *ctx, enum cache_status st, const struct cache_uidls *u)
+{
+	struct pop3_uidl_map *m = ctx;
+	bool other = false;
+
+	if (st != CACHE_OK) {
+		pop3_uidl_map_fail(m, pop3_uidl_map_store_result(st), st);
+		return;
+	}
+	/* Another session stored some first: theirs is the UIDL. */
+	for (size_t k = 0; k < u->count; k++) {
+		struct uidl_slot *s = &m->slots[m->missing_slot[k]];
+
+		if (u->uidls[k] == NULL)
+			continue;
+		snprintf(s->uidl, sizeof(s->uidl), "%s", u->uidls[k]);
+		s->fresh = false;
+		other = true;
+	}
+	m->stats.assigned = m->nmissing - u->found;
+	m->stats.stored += u->found;
+	if (other && !pop3_uidl_map_unique(m)) {
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+		return;
+	}
+	pop3_uidl_map_finish(m);
+}
+
+static void pop3_uidl_map_assign(struct pop3_uidl_map *m)
+{
+	for (size_t k = 0; k < m->nmissing; k++) {
+		struct uidl_slot *s = &m->slots[m->missing_slot[k]];
+		struct uidl_input in = { .uid = s->uid, .uidvalidity = m->d->uidvalidity };
+
+		if (uidl_format_apply(m->fmt, &in, s->uidl) == 0) {
+			log_warn("%s event=uidl_not_computable uid=%u", m->log_id, s->uid);
+			pop3_uidl_map_fail(m, POP3_UIDL_MAP_NO_INPUT, CACHE_OK);
+			return;
+		}
+		s->fresh = true;
+	}
+	if (!pop3_uidl_map_unique(m)) {
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+		return;
+	}
+	for (size_t k = 0; k < m->nmissing; k++) {
+		m->entries[k] = (struct cache_uidl_new){
+			.uid = m->missing[k], .fingerprint = m->fps[k],
+			.uidl = m->slots[m->missing_slot[k]].uidl,
+		};
+	}
+	if (pop3_device_uidl_assign(m->dev, m->d->uidvalidity, m->entries, m->nmissing,
+				    pop3_uidl_map_assigned, m) < 0)
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+}
+
+/* ---- fetch ---- */
+
+static void pop3_uidl_map_fp(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
+{
+	struct pop3_uidl_map *m = ctx;
+	size_t lo = 0, hi = m->nmissing;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (m->missing[mid] == uid) {
+			snprintf(m->fps[mid], sizeof(m->fps[mid]), "%s", fp);
+			return;
+		}
+		if (m->missing[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+}
+
+static void pop3_uidl_map_fps(void *ctx, bool ok)
+{
+	struct pop3_uidl_map *m = ctx;
+
+	if (!ok) {
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_UPSTREAM, CACHE_OK);
+		return;
+	}
+	pop3_uidl_map_assign(m);
+}
+
+static const struct imap_fp_handlers pop3_uidl_map_fp_handlers = {
+	.message = pop3_uidl_map_fp,
+	.done = pop3_uidl_map_fps,
+};
+
+/* ---- load ---- */
+
+static void pop3_uidl_map_loaded(void *ctx, enum cache_status st, const struct cache_uidls *u)
+{
+	struct pop3_uidl_map *m = ctx;
+	const struct pop3_maildrop *d = m->d;
+	unsigned int j = 0;
+
+	if (st != CACHE_OK) {
+		pop3_uidl_map_fail(m, pop3_uidl_map_store_result(st), st);
+		return;
+	}
+	m->stats.pruned = u->pruned;
+	m->stats.stored = u->found;
+	for (size_t i = 0; i < m->n; i++) {
+		struct uidl_slot *s = &m->slots[i];
+
+		s->uid = d->exists[i];
+		if (u->uidls[i] != NULL) {
+			snprintf(s->uidl, sizeof(s->uidl), "%s", u->uidls[i]);
+			continue;
+		}
+		/* Only the drop's messages get one; \Deleted ones go. */
+		while (j < d->count && d->msgs[j].uid < s->uid)
+			j++;
+		if (j < d->count && d->msgs[j].uid == s->uid) {
+			m->missing_slot[m->nmissing] = i;
+			m->missing[m->nmissing++] = s->uid;
+		}
+	}
+	if (m->nmissing == 0) {
+		if (!pop3_uidl_map_unique(m)) {
+			pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+			return;
+		}
+		pop3_uidl_map_finish(m);
+		return;
+	}
+	if (imap_fp_fetch(&m->fp, m->imap, m->missing, m->nmissing, &pop3_uidl_map_fp_handlers,
+			  m) < 0)
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+}
+
+struct pop3_uidl_map *pop3_uidl_map_start(struct imap_client *imap, struct pop3_device *dev,
+					  struct pop3_maildrop *d,
+					  const struct uidl_format *fmt, const char *log_id,
+					  pop3_uidl_map_cb *cb, void *ctx)
+{
+	struct pop3_uidl_map *m = calloc(1, sizeof(*m));
+	size_t n = d->exists_count;
+	struct cache_listing listing = {
+		.uidvalidity = d->uidvalidity, .uidnext = d->uidnext,
+		.uids = d->exists, .n = n,
+	};
+
+	if (m == NULL)
+		return NULL;
+	m->imap = imap;
+	m->dev = dev;
+	m->d = d;
+	m->fmt = fmt;
+	m->n = n;
+	m->cb = cb;
+	m->ctx = ctx;
+	snprintf(m->log_id, sizeof(m->log_id), "%s", log_id);
+	m->slots = calloc(n + 1, sizeof(*m->slots));
+	m->missing = calloc(n + 1, sizeof(*m->missing));
+	m->missing_slot = calloc(n + 1, sizeof(*m->missing_slot));
+	m->fps = calloc(n + 1, sizeof(*m->fps));
+	m->entries = calloc(n + 1, sizeof(*m->entries));
+	if (m->slots == NULL || m->missing == NULL || m->missing_slot == NULL ||
+	    m->fps == NULL || m->entries == NULL ||
+	    pop3_device_uidl_load(dev, &listing, pop3_uidl_map_loaded, m) < 0) {
+		pop3_uidl_map_free(&m);
+		return NULL;
+	}
+	return m;
+}
