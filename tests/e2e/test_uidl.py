@@ -1,0 +1,296 @@
+"""UIDLs that never change, with real clients that leave mail on the server.
+
+The legacy server is the private Dovecot's own POP3 on the same mailboxes,
+with a non-default pop3_uidl_format ("%v.%u"); popgate's route has the same
+uidl_format. Each client (fetchmail with its .fetchids, mpop with its uidls
+file, getmail6 with its oldmail file, Python's poplib with a file of seen
+UIDLs) first downloads everything from the legacy server, then is switched
+to popgate: it must download nothing again, new mail exactly once, and
+nothing again after the upstream mailbox is recreated (a new UIDVALIDITY:
+Dovecot's own POP3 then changes every UIDL, popgate does not), after its
+managed Redis is killed and restarted, and after popgate restarts.
+"""
+import os
+import poplib
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+import harness as h
+
+LEGACY_FORMAT = "%v.%u"
+USERS = {"l%02d" % i: "secret" for i in range(1, 9)}
+DC = None
+
+
+def setUpModule():
+    global DC
+    if shutil.which("redis-server") is None:
+        raise unittest.SkipTest("redis-server not installed")
+    if h.NATIVE:
+        raise unittest.SkipTest("popgate's own UIDL map")
+    DC = h.Dovecot(pop3=True, users=USERS, pop3_uidl_format=LEGACY_FORMAT).start()
+
+
+def tearDownModule():
+    global DC
+    if DC is not None:
+        DC.stop()
+        DC = None
+
+
+def redis_children(pid):
+    """The redis-server children of a popgate (its managed Redis)."""
+    out = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/children" % (pid, tid)) as f:
+                kids = [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+        for k in kids:
+            try:
+                with open("/proc/%d/comm" % k) as f:
+                    if f.read().startswith("redis"):
+                        out.append(k)
+            except OSError:
+                pass
+    return out
+
+
+def recreate_mailbox(user):
+    """What a migration or a lost index does: Dovecot numbers the mailbox
+    again under a new UIDVALIDITY."""
+    md = DC.maildir(user)
+    for name in os.listdir(md):
+        if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
+            os.unlink(os.path.join(md, name))
+
+
+def message(tag):
+    mid = "<%s.uidl@popgate.test>" % tag
+    return ("Return-Path: <sender@example.org>\r\nFrom: Sender <sender@example.org>\r\n"
+            "To: x@popgate.test\r\nSubject: %s\r\nMessage-ID: %s\r\n"
+            "Date: Mon, 1 Jan 2024 10:00:00 +0000\r\n\r\nbody of %s\r\n"
+            % (tag, mid, tag)).encode()
+
+
+def legacy_uidls(user):
+    c = poplib.POP3(h.HOST, DC.pop3_port, timeout=30)
+    try:
+        c.user(user)
+        c.pass_("secret")
+        return [line.split()[1].decode() for line in c.uidl()[1]]
+    finally:
+        c.quit()
+
+
+class Switch:
+    """One client's life across the switch; a subclass says how to run it
+    (run_client(port) -> its log; what it downloads lands in self.out)."""
+
+    USER = None
+
+    def setUp(self):
+        self.dir = h.make_tempdir("pgt-uidl-")
+        self.out = os.path.join(self.dir, "out")
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(self.out, sub))
+        with DC.imap(self.USER) as im:
+            for i in range(4):
+                im.append(message("%s-old%d" % (self.USER, i)))
+        self.gw = None
+
+    def tearDown(self):
+        if self.gw is not None:
+            self.gw.cleanup()
+        if not os.environ.get("POPGATE_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+            if self.gw is not None:
+                shutil.rmtree(self.state, ignore_errors=True)
+
+    def downloaded(self):
+        return sum(len(os.listdir(os.path.join(self.out, s))) for s in ("new", "cur"))
+
+    def start_gateway(self):
+        # not under self.dir, which getmail's run hands to the mail user
+        self.state = h.make_tempdir("pgt-uidl-st-")
+        self.gw = h.Popgate(DC.imap_port, upstream={"uidl_format": LEGACY_FORMAT},
+                            cache={"state_dir": os.path.join(self.state, "s")}).start()
+
+    def poll(self, port, what):
+        before = self.downloaded()
+        log = self.run_client(port)
+        return self.downloaded() - before, "%s:\n%s" % (what, log[-3000:])
+
+    def test_nothing_downloaded_twice(self):
+        n, log = self.poll(DC.pop3_port, "legacy server")
+        self.assertEqual(n, 4, log)
+        self.start_gateway()
+        self.switched()
+        n, log = self.poll(self.gw.port, "first poll through popgate")
+        self.assertEqual(n, 0, log + self.gw.log_text()[-2000:])
+        with DC.imap(self.USER) as im:
+            im.append(message(self.USER + "-new1"))
+        n, log = self.poll(self.gw.port, "after one new message")
+        self.assertEqual(n, 1, log)
+        n, log = self.poll(self.gw.port, "nothing new")
+        self.assertEqual(n, 0, log)
+
+        # the mailbox recreated upstream: Dovecot's own POP3 changes every UIDL
+        before = legacy_uidls(self.USER)
+        time.sleep(1.1)              # a new UIDVALIDITY is time based
+        recreate_mailbox(self.USER)
+        after = legacy_uidls(self.USER)
+        self.assertFalse(set(before) & set(after), "the test did not change the UIDLs")
+        n, log = self.poll(self.gw.port, "after the UIDVALIDITY change")
+        self.assertEqual(n, 0, log + self.gw.log_text()[-2000:])
+        self.assertTrue(self.gw.wait_log(r"event=remapped", 2), self.gw.log_text()[-2000:])
+
+        # the managed Redis killed: popgate starts it again from its AOF
+        kids = redis_children(self.gw.proc.pid)
+        self.assertEqual(len(kids), 1, "no managed redis-server")
+        os.kill(kids[0], signal.SIGKILL)
+        self.assertTrue(h.wait_until(lambda: any(
+            k != kids[0] for k in redis_children(self.gw.proc.pid)), 10),
+            "popgate did not restart its redis-server")
+        with DC.imap(self.USER) as im:
+            im.append(message(self.USER + "-new2"))
+        n, log = self.poll(self.gw.port, "after the Redis restart")
+        self.assertEqual(n, 1, log + self.gw.log_text()[-2000:])
+
+        # popgate itself restarted (its managed Redis with it)
+        self.gw.stop()
+        self.assertTrue(h.wait_until(lambda: not os.path.exists(
+            os.path.join(self.state, "s", "redis.pid")), 10), "redis-server outlived popgate")
+        self.gw.start()
+        n, log = self.poll(self.gw.port, "after the popgate restart")
+        self.assertEqual(n, 0, log + self.gw.log_text()[-2000:])
+
+    def switched(self):
+        """What the administrator does to the client's state at the switch
+        (nothing, unless the client keys its state by server port)."""
+
+
+class TestPoplib(Switch, unittest.TestCase):
+    """A client as simple as they come: a file of the UIDLs it has."""
+    USER = "l01"
+
+    def run_client(self, port):
+        seen_file = os.path.join(self.dir, "seen")
+        seen = set(open(seen_file).read().split()) if os.path.exists(seen_file) else set()
+        c = poplib.POP3(h.HOST, port, timeout=30)
+        c.user(self.USER)
+        c.pass_("secret")
+        listing = [line.split() for line in c.uidl()[1]]
+        uidls = [u.decode() for _, u in listing]
+        self.assertEqual(len(uidls), len(set(uidls)), "UIDLs not unique: %r" % uidls)
+        for num, uidl in listing:
+            if uidl.decode() in seen:
+                continue
+            data = b"\r\n".join(c.retr(int(num))[1])
+            with open(os.path.join(self.out, "new", uidl.decode().replace("/", "_")), "wb") as f:
+                f.write(data)
+            seen.add(uidl.decode())
+        c.quit()
+        with open(seen_file, "w") as f:
+            f.write("\n".join(sorted(seen)))
+        return " ".join(uidls)
+
+
+@unittest.skipUnless(shutil.which("fetchmail"), "fetchmail not installed")
+class TestFetchmail(Switch, unittest.TestCase):
+    USER = "l02"
+
+    def run_client(self, port):
+        rc = os.path.join(self.dir, "fetchmailrc")
+        with open(os.path.join(self.dir, "mda.py"), "w") as f:
+            f.write("import os, sys, time\n"
+                    "d = sys.argv[1]\n"
+                    "data = sys.stdin.buffer.read()\n"
+                    "n = '%d.%d' % (time.time_ns(), os.getpid())\n"
+                    "open(os.path.join(d, 'new', n), 'wb').write(data)\n")
+        with open(rc, "w") as f:
+            f.write('set no syslog\n'
+                    'poll %s service %d protocol POP3 auth password uidl\n'
+                    '  user "%s" there with password "secret" is "root" here\n'
+                    "  options keep no rewrite sslproto ''\n"
+                    '  mda "%s %s %s"\n'
+                    % (h.HOST, port, self.USER, sys.executable,
+                       os.path.join(self.dir, "mda.py"), self.out))
+        os.chmod(rc, 0o600)
+        env = dict(os.environ, HOME=self.dir, FETCHMAILHOME=self.dir)
+        r = subprocess.run(["fetchmail", "-N", "-f", rc, "-i",
+                            os.path.join(self.dir, "fetchids"),
+                            "--pidfile", os.path.join(self.dir, "fetchmail.pid"), "-v"],
+                           env=env, capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+        log = (r.stdout + r.stderr).decode("utf-8", "replace")
+        self.assertIn(r.returncode, (0, 1), log[-3000:])    # 1: no new mail
+        return log
+
+
+@unittest.skipUnless(shutil.which("mpop"), "mpop not installed")
+class TestMpop(Switch, unittest.TestCase):
+    USER = "l03"
+
+    def run_client(self, port):
+        rc = os.path.join(self.dir, "mpoprc")
+        with open(rc, "w") as f:
+            f.write("defaults\n\naccount a\nhost %s\nport %d\ntls off\nauth user\n"
+                    "user %s\npassword secret\ntimeout 30\nuidls_file %s\nonly_new on\n"
+                    "keep on\nreceived_header off\ndelivery maildir %s\n"
+                    % (h.HOST, port, self.USER, os.path.join(self.dir, "uidls"), self.out))
+        os.chmod(rc, 0o600)
+        r = subprocess.run(["mpop", "-C", rc, "-d", "a"], capture_output=True, timeout=60,
+                           stdin=subprocess.DEVNULL, env=dict(os.environ, HOME=self.dir))
+        log = (r.stdout + r.stderr).decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, log[-3000:])
+        return log
+
+
+@unittest.skipUnless(shutil.which("getmail"), "getmail6 not installed")
+class TestGetmail(Switch, unittest.TestCase):
+    USER = "l04"
+
+    def run_client(self, port):
+        uid, gid = h.ensure_mail_user()
+        gm = os.path.join(self.dir, "getmail")
+        os.makedirs(gm, exist_ok=True)
+        with open(os.path.join(gm, "getmailrc"), "w") as f:
+            f.write("[retriever]\ntype = SimplePOP3Retriever\nserver = %s\nport = %d\n"
+                    "username = %s\npassword = secret\ntimeout = 30\n\n"
+                    "[destination]\ntype = Maildir\npath = %s/\n\n"
+                    "[options]\nverbose = 2\nread_all = false\ndelete = false\n"
+                    "delivered_to = false\nreceived = false\n"
+                    % (h.HOST, port, self.USER, self.out))
+        for dirpath, dirnames, filenames in os.walk(self.dir):
+            os.chown(dirpath, uid, gid)
+            for fn in filenames:
+                os.chown(os.path.join(dirpath, fn), uid, gid)
+        r = subprocess.run(["getmail", "--getmaildir", gm, "--rcfile", "getmailrc"],
+                           capture_output=True, timeout=60, stdin=subprocess.DEVNULL,
+                           user=uid, group=gid, cwd=self.dir,
+                           env={"PATH": "/usr/bin:/bin", "HOME": self.dir})
+        log = (r.stdout + r.stderr).decode("utf-8", "replace")
+        self.assertEqual(r.returncode, 0, log[-3000:])
+        return log
+
+    def switched(self):
+        # getmail names its state file after server and port
+        # ("oldmail-<server>-<port>-<user>"): moving to another port (or
+        # name) the administrator renames it, as the README says.
+        gm = os.path.join(self.dir, "getmail")
+        old = "oldmail-%s-%d-%s" % (h.HOST, DC.pop3_port, self.USER)
+        new = "oldmail-%s-%d-%s" % (h.HOST, self.gw.port, self.USER)
+        self.assertTrue(os.path.exists(os.path.join(gm, old)), os.listdir(gm))
+        shutil.copy(os.path.join(gm, old), os.path.join(gm, new))
+        uid, gid = h.ensure_mail_user()
+        os.chown(os.path.join(gm, new), uid, gid)
+
+
+if __name__ == "__main__":
+    unittest.main()
