@@ -434,7 +434,7 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 static void login_step_uidl(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
-	size_t need = pop3_uidl_map_bytes(l->drop->exists_count);
+	size_t need;
 	const char *error;
 
 	login_set_step(l, LOGIN_UIDL);
@@ -446,6 +446,7 @@ static void login_step_uidl(struct pop3_login *l)
 			   "-ERR [SYS/PERM] Bad uidl_format in configuration");
 		return;
 	}
+	need = pop3_uidl_map_bytes(l->drop->exists_count, &l->uidl_fmt);
 	if (!pop3_session_reserve(s, need)) {
 		log_warn("%s event=listing_memory_full need=%zu budget_mib=%u", s->log_id, need,
 			 s->conf->max_listing_mib);

@@ -7,7 +7,9 @@
 #include <string.h>
 
 #include "device.h"
+#include "imap_client.h"
 #include "imap_fp.h"
+#include "imap_resp.h"
 #include "log.h"
 #include "maildrop.h"
 
@@ -22,6 +24,7 @@ struct pop3_uidl_map {
 	uint32_t *missing;                 /* uids to assign, ascending */
 	size_t *missing_slot;              /* their slots */
 	char (*fps)[IMAP_FP_HEX + 1];      /* their fingerprints */
+	struct imap_fp_more_values *more;  /* what the form needs of them */
 	size_t nmissing;
 	struct imap_fp_op fp;
 	struct cache_uidl_new *entries;
@@ -30,10 +33,12 @@ struct pop3_uidl_map {
 	void *ctx;
 };
 
-size_t pop3_uidl_map_bytes(size_t n)
+size_t pop3_uidl_map_bytes(size_t n, const struct uidl_format *fmt)
 {
 	return (n + 1) * (sizeof(struct uidl_slot) + sizeof(uint32_t) + sizeof(size_t) +
-			  IMAP_FP_HEX + 1 + sizeof(struct cache_uidl_new));
+			  IMAP_FP_HEX + 1 + sizeof(struct cache_uidl_new) +
+			  (fmt->needs != 0 ? sizeof(struct imap_fp_more_values) : 0)) +
+		((fmt->needs & UIDL_NEED_MD5) != 0 ? 2 * IMAP_FP_HEADER_MAX : 0);
 }
 
 void pop3_uidl_map_free(struct pop3_uidl_map **mp)
@@ -48,6 +53,7 @@ void pop3_uidl_map_free(struct pop3_uidl_map **mp)
 	free(m->missing);
 	free(m->missing_slot);
 	free(m->fps);
+	free(m->more);
 	free(m->entries);
 	free(m);
 }
@@ -141,6 +147,12 @@ static void pop3_uidl_map_assign(struct pop3_uidl_map *m)
 		struct uidl_slot *s = &m->slots[m->missing_slot[k]];
 		struct uidl_input in = { .uid = s->uid, .uidvalidity = m->d->uidvalidity };
 
+		if (m->more != NULL) {
+			in.gmid = m->more[k].gmid;
+			in.guid = m->more[k].guid;
+			in.md5 = m->more[k].md5[0] != '\0' ? m->more[k].md5 : NULL;
+		}
+
 		if (uidl_format_apply(m->fmt, &in, s->uidl) == 0) {
 			log_warn("%s event=uidl_not_computable uid=%u", m->log_id, s->uid);
 			pop3_uidl_map_fail(m, POP3_UIDL_MAP_NO_INPUT, CACHE_OK);
@@ -165,23 +177,40 @@ static void pop3_uidl_map_assign(struct pop3_uidl_map *m)
 
 /* ---- fetch ---- */
 
-static void pop3_uidl_map_fp(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
+/* Index of uid in missing, or -1. */
+static long pop3_uidl_map_index(const struct pop3_uidl_map *m, uint32_t uid)
 {
-	struct pop3_uidl_map *m = ctx;
 	size_t lo = 0, hi = m->nmissing;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (m->missing[mid] == uid) {
-			snprintf(m->fps[mid], sizeof(m->fps[mid]), "%s", fp);
-			return;
-		}
+		if (m->missing[mid] == uid)
+			return (long)mid;
 		if (m->missing[mid] < uid)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	return -1;
+}
+
+static void pop3_uidl_map_fp(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
+{
+	struct pop3_uidl_map *m = ctx;
+	long i = pop3_uidl_map_index(m, uid);
+
+	if (i >= 0)
+		snprintf(m->fps[i], sizeof(m->fps[i]), "%s", fp);
+}
+
+static void pop3_uidl_map_more(void *ctx, uint32_t uid, const struct imap_fp_more_values *v)
+{
+	struct pop3_uidl_map *m = ctx;
+	long i = pop3_uidl_map_index(m, uid);
+
+	if (i >= 0 && m->more != NULL)
+		m->more[i] = *v;
 }
 
 static void pop3_uidl_map_fps(void *ctx, bool ok)
@@ -197,6 +226,7 @@ static void pop3_uidl_map_fps(void *ctx, bool ok)
 
 static const struct imap_fp_handlers pop3_uidl_map_fp_handlers = {
 	.message = pop3_uidl_map_fp,
+	.more = pop3_uidl_map_more,
 	.done = pop3_uidl_map_fps,
 };
 
@@ -238,8 +268,22 @@ static void pop3_uidl_map_loaded(void *ctx, enum cache_status st, const struct c
 		pop3_uidl_map_finish(m);
 		return;
 	}
-	if (imap_fp_fetch(&m->fp, m->imap, m->missing, m->nmissing, &pop3_uidl_map_fp_handlers,
-			  m) < 0)
+	if ((m->fmt->needs & UIDL_NEED_GMID) != 0 &&
+	    (imap_client_caps(m->imap) & IMAP_CAP_X_GM_EXT_1) == 0) {
+		log_warn("%s event=uidl_not_computable error=\"uidl_format gmail needs an "
+			 "upstream with X-GM-EXT-1\"", m->log_id);
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_NO_INPUT, CACHE_OK);
+		return;
+	}
+	if (m->fmt->needs != 0 && (m->more = calloc(m->nmissing, sizeof(*m->more))) == NULL) {
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+		return;
+	}
+	if (imap_fp_fetch_more(&m->fp, m->imap, m->missing, m->nmissing,
+			       ((m->fmt->needs & UIDL_NEED_GMID) != 0 ? IMAP_FP_GMID : 0) |
+			       ((m->fmt->needs & UIDL_NEED_GUID) != 0 ? IMAP_FP_GUID : 0) |
+			       ((m->fmt->needs & UIDL_NEED_MD5) != 0 ? IMAP_FP_HEADER_MD5 : 0),
+			       &pop3_uidl_map_fp_handlers, m) < 0)
 		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
 }
 

@@ -46,8 +46,8 @@ struct pop3_uidl_map_stats {
 typedef void pop3_uidl_map_cb(void *ctx, enum pop3_uidl_map_result result,
 			      enum cache_status st, const struct pop3_uidl_map_stats *stats);
 
-/* Memory the step takes for a listing of n messages. */
-size_t pop3_uidl_map_bytes(size_t n);
+/* Memory the step takes for a listing of n messages, at most. */
+size_t pop3_uidl_map_bytes(size_t n, const struct uidl_format *fmt);
 
 /*
  * d: a finished maildrop whose exists list is still there (not narrowed);

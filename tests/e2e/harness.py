@@ -205,8 +205,10 @@ class Dovecot:
     """A private Dovecot on 127.0.0.1 (IMAP; native POP3 if pop3=True)."""
 
     def __init__(self, pop3=False, users=None, tmpdir=None, max_userip=1000, ssl=False,
-                 extra_conf="", pop3_uidl_format="%08Xu%08Xv"):
+                 extra_conf="", pop3_uidl_format="%08Xu%08Xv",
+                 mail_location="maildir:~/Maildir"):
         self.ssl = ssl
+        self.mail_location = mail_location
         self.pop3_uidl_format = pop3_uidl_format
         self.extra_conf = extra_conf   # appended to dovecot.conf
         self.imaps_port = free_port() if ssl else None
@@ -269,7 +271,7 @@ first_valid_uid = 1
 first_valid_gid = 1
 mail_uid = %(user)s
 mail_gid = %(user)s
-mail_location = maildir:~/Maildir
+mail_location = %(mail_location)s
 mail_fsync = never
 passdb {
   driver = passwd-file
@@ -307,6 +309,7 @@ service anvil {
 %(extra)s
 """ % {"extra": self.extra_conf, "tag": os.path.basename(self.dir), "base": self.base, "dir": self.dir,
        "protocols": protocols, "log": self.log_path, "user": MAIL_USER,
+       "mail_location": self.mail_location,
        "max": self.max_userip, "imap": self.imap_port, "pop3": pop3_listener,
        "imaps": self.imaps_port or 0, "ssl": self._ssl_settings()}
         with open(self.conf, "w") as f:

@@ -1,5 +1,9 @@
 """UIDLs that never change, with real clients that leave mail on the server.
 
+Also the other legacy forms popgate computes from IMAP: Dovecot's %g
+(X-GUID) and %m (the header MD5 of its mbox storage), each against
+Dovecot's own POP3 with that pop3_uidl_format.
+
 The legacy server is the private Dovecot's own POP3 on the same mailboxes,
 with a non-default pop3_uidl_format ("%v.%u"); popgate's route has the same
 uidl_format. Each client (fetchmail with its .fetchids, mpop with its uidls
@@ -25,6 +29,7 @@ import harness as h
 LEGACY_FORMAT = "%v.%u"
 USERS = {"l%02d" % i: "secret" for i in range(1, 9)}
 DC = None
+OTHERS = []      # Dovecots of the other forms
 
 
 def setUpModule():
@@ -41,6 +46,8 @@ def tearDownModule():
     if DC is not None:
         DC.stop()
         DC = None
+    while OTHERS:
+        OTHERS.pop().stop()
 
 
 def redis_children(pid):
@@ -62,10 +69,10 @@ def redis_children(pid):
     return out
 
 
-def recreate_mailbox(user):
+def recreate_mailbox(dc, user):
     """What a migration or a lost index does: Dovecot numbers the mailbox
     again under a new UIDVALIDITY."""
-    md = DC.maildir(user)
+    md = dc.maildir(user)
     for name in os.listdir(md):
         if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
             os.unlink(os.path.join(md, name))
@@ -79,8 +86,8 @@ def message(tag):
             % (tag, mid, tag)).encode()
 
 
-def legacy_uidls(user):
-    c = poplib.POP3(h.HOST, DC.pop3_port, timeout=30)
+def legacy_uidls(dc, user):
+    c = poplib.POP3(h.HOST, dc.pop3_port, timeout=30)
     try:
         c.user(user)
         c.pass_("secret")
@@ -94,15 +101,23 @@ class Switch:
     (run_client(port) -> its log; what it downloads lands in self.out)."""
 
     USER = None
+    FORMAT = LEGACY_FORMAT
+    RECREATE = True           # the UIDVALIDITY change is part of the run
+    LEGACY_CHANGES = True     # and Dovecot's own POP3 changes its UIDLs then
+
+    @property
+    def dc(self):
+        return DC
 
     def setUp(self):
         self.dir = h.make_tempdir("pgt-uidl-")
         self.out = os.path.join(self.dir, "out")
         for sub in ("cur", "new", "tmp"):
             os.makedirs(os.path.join(self.out, sub))
-        with DC.imap(self.USER) as im:
+        with self.dc.imap(self.USER) as im:
             for i in range(4):
-                im.append(message("%s-old%d" % (self.USER, i)))
+                im.append(message("%s-%s-old%d" % (self.USER, self._testMethodName, i)))
+            self.count = len(im.listing())
         self.gw = None
 
     def tearDown(self):
@@ -119,7 +134,7 @@ class Switch:
     def start_gateway(self):
         # not under self.dir, which getmail's run hands to the mail user
         self.state = h.make_tempdir("pgt-uidl-st-")
-        self.gw = h.Popgate(DC.imap_port, upstream={"uidl_format": LEGACY_FORMAT},
+        self.gw = h.Popgate(self.dc.imap_port, upstream={"uidl_format": self.FORMAT},
                             cache={"state_dir": os.path.join(self.state, "s")}).start()
 
     def poll(self, port, what):
@@ -128,29 +143,36 @@ class Switch:
         return self.downloaded() - before, "%s:\n%s" % (what, log[-3000:])
 
     def test_nothing_downloaded_twice(self):
-        n, log = self.poll(DC.pop3_port, "legacy server")
-        self.assertEqual(n, 4, log)
+        n, log = self.poll(self.dc.pop3_port, "legacy server")
+        self.assertEqual(n, self.count, log)
         self.start_gateway()
         self.switched()
         n, log = self.poll(self.gw.port, "first poll through popgate")
         self.assertEqual(n, 0, log + self.gw.log_text()[-2000:])
-        with DC.imap(self.USER) as im:
+        with self.dc.imap(self.USER) as im:
             im.append(message(self.USER + "-new1"))
         n, log = self.poll(self.gw.port, "after one new message")
         self.assertEqual(n, 1, log)
         n, log = self.poll(self.gw.port, "nothing new")
         self.assertEqual(n, 0, log)
 
+        if self.RECREATE:
+            self.recreated()
+        self.restarts()
+
+    def recreated(self):
         # the mailbox recreated upstream: Dovecot's own POP3 changes every UIDL
-        before = legacy_uidls(self.USER)
+        before = legacy_uidls(self.dc, self.USER)
         time.sleep(1.1)              # a new UIDVALIDITY is time based
-        recreate_mailbox(self.USER)
-        after = legacy_uidls(self.USER)
-        self.assertFalse(set(before) & set(after), "the test did not change the UIDLs")
+        recreate_mailbox(self.dc, self.USER)
+        after = legacy_uidls(self.dc, self.USER)
+        if self.LEGACY_CHANGES:
+            self.assertFalse(set(before) & set(after), "the test did not change the UIDLs")
         n, log = self.poll(self.gw.port, "after the UIDVALIDITY change")
         self.assertEqual(n, 0, log + self.gw.log_text()[-2000:])
         self.assertTrue(self.gw.wait_log(r"event=remapped", 2), self.gw.log_text()[-2000:])
 
+    def restarts(self):
         # the managed Redis killed: popgate starts it again from its AOF
         kids = redis_children(self.gw.proc.pid)
         self.assertEqual(len(kids), 1, "no managed redis-server")
@@ -158,7 +180,7 @@ class Switch:
         self.assertTrue(h.wait_until(lambda: any(
             k != kids[0] for k in redis_children(self.gw.proc.pid)), 10),
             "popgate did not restart its redis-server")
-        with DC.imap(self.USER) as im:
+        with self.dc.imap(self.USER) as im:
             im.append(message(self.USER + "-new2"))
         n, log = self.poll(self.gw.port, "after the Redis restart")
         self.assertEqual(n, 1, log + self.gw.log_text()[-2000:])
@@ -200,6 +222,80 @@ class TestPoplib(Switch, unittest.TestCase):
         with open(seen_file, "w") as f:
             f.write("\n".join(sorted(seen)))
         return " ".join(uidls)
+
+
+class OtherForm:
+    """Dovecot's own POP3 with another pop3_uidl_format."""
+    MAIL_LOCATION = "maildir:~/Maildir"
+
+    @property
+    def dc(self):
+        for d in OTHERS:
+            if d.pop3_uidl_format == self.FORMAT and d.mail_location == self.MAIL_LOCATION:
+                return d
+        d = h.Dovecot(pop3=True, users=USERS, pop3_uidl_format=self.FORMAT,
+                      mail_location=self.MAIL_LOCATION).start()
+        OTHERS.append(d)
+        return d
+
+    def popgate_uidls(self, user):
+        c = poplib.POP3(h.HOST, self.gw.port, timeout=30)
+        c.user(user)
+        c.pass_("secret")
+        got = [line.split()[1].decode() for line in c.uidl()[1]]
+        c.quit()
+        return got
+
+    def test_same_uidls_as_the_legacy_server(self):
+        user = self.USER2
+        with self.dc.imap(user) as im:
+            for i in range(3):
+                im.append(message("%s-same%d" % (user, i)))
+            # folded fields, two Received (only the first counts for %m),
+            # a Date after them (not counted), Delivered-To (counted)
+            im.append(message(user + "-folded").replace(
+                b"Date: Mon", b"Received: from a.example\r\n\tby b.example; Mon, 1 Jan 2024"
+                b"\r\nReceived: from c.example\r\nDelivered-To: x@popgate.test\r\nDate: Mon"))
+        want = legacy_uidls(self.dc, user)
+        self.assertEqual(len(set(want)), len(want), want)
+        self.start_gateway()
+        self.assertEqual(self.popgate_uidls(user), want, self.gw.log_text()[-2000:])
+
+
+class TestPoplibGuid(OtherForm, Switch, unittest.TestCase):
+    """%g: the X-GUID Dovecot keeps for each message (in a maildir, the
+    base of its file name: it survives the recreation too)."""
+    USER, USER2 = "l05", "l07"
+    FORMAT = "%g"
+    LEGACY_CHANGES = False
+    run_client = TestPoplib.run_client
+
+
+class TestPoplibMboxMd5(OtherForm, Switch, unittest.TestCase):
+    """%m: the header MD5 of Dovecot's mbox storage. An mbox keeps its
+    UIDVALIDITY in the file, so no recreation here."""
+    USER, USER2 = "l06", "l08"
+    FORMAT = "%m"
+    MAIL_LOCATION = "mbox:~/mail:INBOX=~/inbox"
+    RECREATE = False
+    run_client = TestPoplib.run_client
+
+    def test_duplicates_made_unique(self):
+        """Two copies of one message have one MD5: Dovecot's POP3 lists the
+        same UIDL twice (RFC 1939 forbids it), popgate keeps it for the
+        first and gives the second "<md5>.<uid in hex>"."""
+        user = "l01"
+        with self.dc.imap(user) as im:
+            im.append(message(user + "-dup"))
+            im.append(message(user + "-dup"))
+            uids = im.listing()
+        want = legacy_uidls(self.dc, user)
+        self.assertEqual(want[0], want[1], "Dovecot did not repeat the UIDL")
+        self.start_gateway()
+        got = self.popgate_uidls(user)
+        self.assertEqual(got, [want[0], "%s.%x" % (want[1], uids[1])])
+        self.assertTrue(self.gw.wait_log(r"event=uidl_duplicate uid=%d" % uids[1], 2))
+        self.assertEqual(self.popgate_uidls(user), got, "not the same at the next login")
 
 
 @unittest.skipUnless(shutil.which("fetchmail"), "fetchmail not installed")
@@ -284,7 +380,7 @@ class TestGetmail(Switch, unittest.TestCase):
         # ("oldmail-<server>-<port>-<user>"): moving to another port (or
         # name) the administrator renames it, as the README says.
         gm = os.path.join(self.dir, "getmail")
-        old = "oldmail-%s-%d-%s" % (h.HOST, DC.pop3_port, self.USER)
+        old = "oldmail-%s-%d-%s" % (h.HOST, self.dc.pop3_port, self.USER)
         new = "oldmail-%s-%d-%s" % (h.HOST, self.gw.port, self.USER)
         self.assertTrue(os.path.exists(os.path.join(gm, old)), os.listdir(gm))
         shutil.copy(os.path.join(gm, old), os.path.join(gm, new))

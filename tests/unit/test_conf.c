@@ -56,6 +56,7 @@ static const char *const all_keys[][2] = {
 	{ "process", "user" },
 	{ "process", "group" },
 	{ "metrics", "listen" },
+	{ "upstream", "uidl_format" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -354,7 +355,7 @@ START_TEST(listed_keys_known)
 		"unix:/run/redis.sock", "pw", "/tmp/x", "/usr/bin/redis-server", "250ms",
 		"30s", "1g", "+", "trash", "no", "new", "Deleted",
 		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
-		"", "", "127.0.0.1:9110",
+		"", "", "127.0.0.1:9110", "%v.%u",
 	};
 	char text[256];
 	struct conf *conf;
