@@ -20,6 +20,10 @@
  *                                         each message's UIDL, assigned
  *                                         once ("-" when it has no
  *                                         fingerprint)
+ *   popgate:{<account>}:legacy            hash Message-ID -> "<size> <uidl>"
+ *                                         (several, space-separated): the
+ *                                         UIDLs of an import, taken by the
+ *                                         messages as they are assigned
  *   popgate:{<account>}:remap:<random>    hash fingerprint -> new uids,
  *                                         while a cache_remap() stages
  *                                         (expires after an hour)
@@ -431,6 +435,7 @@ struct cache_uidls {
 	size_t count;
 	size_t found;              /* non-NULL entries */
 	size_t pruned;             /* load: entries removed, their message gone */
+	bool legacy;               /* load: the account has an import */
 };
 
 /* u is non-NULL exactly when st == CACHE_OK. */
@@ -472,5 +477,58 @@ struct cache_uidl_new {
 struct cache_req *cache_uidl_assign(struct cache *c, const char *account, uint32_t uidvalidity,
 				    const struct cache_uidl_new *entries, size_t n,
 				    cache_uidls_cb *cb, void *ctx);
+
+/* Longest Message-ID kept for matching an import. */
+#define CACHE_MESSAGE_ID_MAX 255
+
+/* A message that has no UIDL yet, to match against an import. */
+struct cache_uidl_query {
+	const char *message_id;    /* as header_fp_message_id() gives it; ""
+				      matches nothing */
+	uint64_t size;             /* its size upstream */
+};
+
+/*
+ * The imported UIDL for each query (u->uidls[i], NULL: none): of the
+ * imported entries with that Message-ID, the first of that size, else
+ * the only one there is. In requests of a few thousand; read only.
+ */
+struct cache_req *cache_uidl_legacy(struct cache *c, const char *account,
+				    const struct cache_uidl_query *queries, size_t n,
+				    cache_uidls_cb *cb, void *ctx);
+
+/* One line of an import (a dump made on the legacy server). */
+struct cache_uidl_legacy_entry {
+	const char *message_id;    /* 1..CACHE_MESSAGE_ID_MAX bytes */
+	uint64_t size;             /* on the legacy server */
+	const char *uidl;          /* cache_uidl_valid() */
+};
+
+/*
+ * Replaces the account's import with e[0..n) (1 <= n <= CACHE_VIEW_MAX) in
+ * one atomic script: either all of it is stored or nothing. Entries
+ * sharing a Message-ID are kept in their order. Copied before it returns.
+ */
+struct cache_req *cache_uidl_import(struct cache *c, const char *account,
+				    const struct cache_uidl_legacy_entry *e, size_t n,
+				    cache_status_cb *cb, void *ctx);
+
+/* Everything stored for an account's UIDLs, for popgate uidl show. */
+struct cache_uidl_dump {
+	uint32_t uidvalidity;      /* 0: none stored */
+	/* field, value pairs, in Redis's order: uid, "<fp> <uidl>" ... */
+	const char *const *map;
+	size_t map_n;
+	/* Message-ID, "<size> <uidl> ..." */
+	const char *const *legacy;
+	size_t legacy_n;
+};
+
+/* d is non-NULL exactly when st == CACHE_OK, valid during the callback. */
+typedef void cache_uidl_dump_cb(void *ctx, enum cache_status st, const struct cache_uidl_dump *d);
+
+/* One request; its reply holds the whole map (a tool's, not a login's). */
+struct cache_req *cache_uidl_dump(struct cache *c, const char *account, cache_uidl_dump_cb *cb,
+				  void *ctx);
 
 #endif

@@ -68,6 +68,7 @@ union cache_req_cb {
 	cache_status_cb *status;
 	cache_view_cb *view;
 	cache_uidls_cb *uidls;
+	cache_uidl_dump_cb *dump;
 };
 
 enum cache_req_state {

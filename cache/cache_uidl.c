@@ -30,9 +30,10 @@
 #define CACHE_UIDL_PRUNE_SMALL 10000
 #define CACHE_UIDL_PRUNE_SHARE 16
 
-/* KEYS: uidvalidity, uidl. ARGV: uidvalidity, "1" for the first chunk,
-   then uids. Returns {0, {uidl or "", ...}, HLEN or -1}, or {2} when the
-   stored uidvalidity is not the one given. A value is "<fp> <uidl>". */
+/* KEYS: uidvalidity, uidl, legacy. ARGV: uidvalidity, "1" for the first
+   chunk, then uids. Returns {0, {uidl or "", ...}, HLEN or -1, EXISTS
+   legacy}, or {2} when the stored uidvalidity is not the one given. A
+   value is "<fp> <uidl>". */
 static const char cache_lua_uidl_load[] =
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {2} end\n"
 	"local out = {}\n"
@@ -42,7 +43,40 @@ static const char cache_lua_uidl_load[] =
 	"    out[i] = v[i] and (string.match(v[i], '^[^ ]* (.*)$') or '') or ''\n"
 	"  end\n"
 	"end\n"
-	"return {0, out, ARGV[2] == '1' and redis.call('HLEN', KEYS[2]) or -1}\n";
+	"return {0, out, ARGV[2] == '1' and redis.call('HLEN', KEYS[2]) or -1,\n"
+	"        redis.call('EXISTS', KEYS[3])}\n";
+
+/* KEYS: legacy. ARGV: message-id, size pairs. Returns {0, {uidl or "",
+   ...}}: of the imported entries with that Message-ID ("<size> <uidl>"
+   each, space-separated), the first of that size, else the only one. */
+static const char cache_lua_uidl_legacy[] =
+	"local out = {}\n"
+	"for i = 1, #ARGV, 2 do\n"
+	"  local v = ARGV[i] ~= '' and redis.call('HGET', KEYS[1], ARGV[i])\n"
+	"  local pick, n, only = '', 0, ''\n"
+	"  if v then\n"
+	"    for size, uidl in string.gmatch(v, '(%d+) (%S+)') do\n"
+	"      n, only = n + 1, uidl\n"
+	"      if pick == '' and size == ARGV[i + 1] then pick = uidl end\n"
+	"    end\n"
+	"  end\n"
+	"  if pick == '' and n == 1 then pick = only end\n"
+	"  out[#out + 1] = pick\n"
+	"end\n"
+	"return {0, out}\n";
+
+/* KEYS: legacy. ARGV: message-id, size, uidl triples. Replaces the whole
+   import at once. Returns the number of Message-IDs. */
+static const char cache_lua_uidl_import[] =
+	"redis.call('DEL', KEYS[1])\n"
+	"local g, n = {}, 0\n"
+	"for i = 1, #ARGV, 3 do\n"
+	"  local k = ARGV[i]\n"
+	"  if not g[k] then n = n + 1 end\n"
+	"  g[k] = (g[k] and (g[k] .. ' ') or '') .. ARGV[i + 1] .. ' ' .. ARGV[i + 2]\n"
+	"end\n"
+	"for k, v in pairs(g) do redis.call('HSET', KEYS[1], k, v) end\n"
+	"return n\n";
 
 /* KEYS: uidl. ARGV: HSCAN cursor, COUNT. {next cursor, uid, uid, ...}. */
 static const char cache_lua_uidl_scan[] =
@@ -80,16 +114,18 @@ enum cache_uidl_phase {
 	CACHE_UIDL_LOAD,
 	CACHE_UIDL_PRUNE,
 	CACHE_UIDL_ASSIGN,
+	CACHE_UIDL_LEGACY,
 };
 
 struct cache_uidl_job {
 	struct cache_op op;        /* first */
 	enum cache_uidl_phase phase;
-	char k_uidv[CACHE_KEY_MAX], k_map[CACHE_KEY_MAX];
+	char k_uidv[CACHE_KEY_MAX], k_map[CACHE_KEY_MAX], k_legacy[CACHE_KEY_MAX];
 	char uidv[CACHE_U32_LEN];
 	uint32_t uidnext;
 	const uint32_t *uids;      /* load: the caller's */
 	const struct cache_uidl_new *entries;  /* assign: the caller's */
+	const struct cache_uidl_query *queries; /* legacy: the caller's */
 	size_t n, next;
 	char (*got)[CACHE_UIDL_MAX + 1];   /* one per uid/entry */
 	const char **ptrs;
@@ -153,10 +189,13 @@ static enum cache_status cache_uidl_parse_chunk(struct cache_req *req, const red
 	if (e[0]->integer != 0 || r->elements < 2 || !cache_uidl_strings(step, e[1]))
 		return cache_reply_bad(req, "unexpected uidl reply");
 	if (job->phase == CACHE_UIDL_LOAD) {
-		if (r->elements != 3 || e[2]->type != REDIS_REPLY_INTEGER)
+		if (r->elements != 4 || e[2]->type != REDIS_REPLY_INTEGER ||
+		    e[3]->type != REDIS_REPLY_INTEGER)
 			return cache_reply_bad(req, "unexpected uidl reply");
-		if (e[2]->integer >= 0)
+		if (e[2]->integer >= 0) {
 			job->len = e[2]->integer;
+			job->result.legacy = e[3]->integer == 1;
+		}
 	}
 	return CACHE_OK;
 }
@@ -254,6 +293,7 @@ static void cache_uidl_send_chunk(struct cache_uidl_job *job)
 {
 	struct cache_op_step *step = cache_op_step(&job->op, &cache_type_uidl_chunk);
 	bool load = job->phase == CACHE_UIDL_LOAD, first = !job->sent_first;
+	bool legacy = job->phase == CACHE_UIDL_LEGACY;
 	size_t count = job->n - job->next, i;
 	struct cache_args a;
 
@@ -264,15 +304,29 @@ static void cache_uidl_send_chunk(struct cache_uidl_job *job)
 	step->from = job->next;
 	step->count = count;
 	job->sent_first = true;
-	if (!cache_args_init(&a, 8 + 3 * count, (count + 2) * CACHE_U32_LEN)) {
+	if (!cache_args_init(&a, 9 + 3 * count, (count + 2) * CACHE_U64_LEN)) {
 		cache_op_end(&job->op, CACHE_UNAVAILABLE);
 		return;
 	}
 	cache_arg(&a, "EVAL");
+	if (legacy) {
+		cache_arg(&a, cache_lua_uidl_legacy);
+		cache_arg(&a, "1");
+		cache_arg(&a, job->k_legacy);
+		for (i = job->next; i < job->next + count; i++) {
+			cache_arg(&a, job->queries[i].message_id);
+			cache_arg_num(&a, job->queries[i].size);
+		}
+		job->next += count;
+		cache_args_send(step->req, &a);
+		return;
+	}
 	cache_arg(&a, load ? cache_lua_uidl_load : cache_lua_uidl_assign);
-	cache_arg(&a, "2");
+	cache_arg(&a, load ? "3" : "2");
 	cache_arg(&a, job->k_uidv);
 	cache_arg(&a, job->k_map);
+	if (load)
+		cache_arg(&a, job->k_legacy);
 	cache_arg(&a, job->uidv);
 	if (load)
 		cache_arg(&a, first ? "1" : "0");
@@ -364,7 +418,7 @@ static void cache_uidl_next(struct cache_uidl_job *job)
 			cache_uidl_send_chunk(job);
 		if (job->op.done || job->op.in_flight > 0)
 			return;
-		if (job->phase == CACHE_UIDL_ASSIGN || !cache_uidl_prune_due(job)) {
+		if (job->phase != CACHE_UIDL_LOAD || !cache_uidl_prune_due(job)) {
 			cache_uidl_finish(job);
 			return;
 		}
@@ -435,6 +489,7 @@ static struct cache_uidl_job *cache_uidl_job_new(struct cache_req *req, const ch
 	strcpy(job->cursor, "0");
 	cache_key(job->k_uidv, account, "uidvalidity", NULL);
 	cache_key(job->k_map, account, "uidl", NULL);
+	cache_key(job->k_legacy, account, "legacy", NULL);
 	return job;
 }
 
@@ -509,4 +564,211 @@ struct cache_req *cache_uidl_assign(struct cache *c, const char *account, uint32
 		job->entries = entries;
 	}
 	return cache_uidl_begin(req, job);
+}
+
+struct cache_req *cache_uidl_legacy(struct cache *c, const char *account,
+				    const struct cache_uidl_query *queries, size_t n,
+				    cache_uidls_cb *cb, void *ctx)
+{
+	struct cache_req *req = cache_req_new(c->conn, &cache_type_uidl,
+					      (union cache_req_cb){ .uidls = cb }, ctx);
+	struct cache_uidl_job *job;
+	size_t i;
+
+	if (req == NULL)
+		return NULL;
+	if (!cache_account_valid(account) || n > CACHE_VIEW_MAX || (n > 0 && queries == NULL))
+		return cache_uidl_refuse(req, "bad account or count", n);
+	for (i = 0; i < n; i++) {
+		if (queries[i].message_id == NULL ||
+		    strlen(queries[i].message_id) > CACHE_MESSAGE_ID_MAX)
+			return cache_uidl_refuse(req, "bad Message-ID", n);
+	}
+	job = cache_uidl_job_new(req, account, 1, n);
+	if (job != NULL) {
+		job->phase = CACHE_UIDL_LEGACY;
+		job->queries = queries;
+	}
+	return cache_uidl_begin(req, job);
+}
+
+/* --- the import, one request --- */
+
+static enum cache_status cache_uidl_parse_import(struct cache_req *req, const redisReply *r)
+{
+	if (r->type != REDIS_REPLY_INTEGER)
+		return cache_reply_unexpected(req, r);
+	return CACHE_OK;
+}
+
+static const struct cache_req_type cache_type_uidl_import = {
+	.name = "uidl_import", .parse = cache_uidl_parse_import,
+	.deliver = cache_deliver_status,
+};
+
+struct cache_req *cache_uidl_import(struct cache *c, const char *account,
+				    const struct cache_uidl_legacy_entry *e, size_t n,
+				    cache_status_cb *cb, void *ctx)
+{
+	struct cache_req *req = cache_req_new(c->conn, &cache_type_uidl_import,
+					      (union cache_req_cb){ .status = cb }, ctx);
+	char key[CACHE_KEY_MAX];
+	struct cache_args a;
+	size_t i;
+
+	if (req == NULL)
+		return NULL;
+	if (!cache_account_valid(account) || n == 0 || n > CACHE_VIEW_MAX || e == NULL)
+		return cache_uidl_refuse(req, "bad account or count", n);
+	for (i = 0; i < n; i++) {
+		if (e[i].message_id == NULL || e[i].message_id[0] == '\0' ||
+		    strlen(e[i].message_id) > CACHE_MESSAGE_ID_MAX || e[i].uidl == NULL ||
+		    !cache_uidl_valid(e[i].uidl))
+			return cache_uidl_refuse(req, "bad entry (Message-ID, uidl)", n);
+	}
+	if (!cache_args_init(&a, 4 + 3 * n, n * CACHE_U64_LEN)) {
+		cache_req_cancel(&req);
+		return NULL;
+	}
+	cache_key(key, account, "legacy", NULL);
+	cache_arg(&a, "EVAL");
+	cache_arg(&a, cache_lua_uidl_import);
+	cache_arg(&a, "1");
+	cache_arg(&a, key);
+	for (i = 0; i < n; i++) {
+		cache_arg(&a, e[i].message_id);
+		cache_arg_num(&a, e[i].size);
+		cache_arg(&a, e[i].uidl);
+	}
+	cache_args_send(req, &a);
+	return req;
+}
+
+/* --- the whole map, for popgate uidl show --- */
+
+/* KEYS: uidvalidity, uidl, legacy. {stored or "", HGETALL uidl, HGETALL
+   legacy}. */
+static const char cache_lua_uidl_dump[] =
+	"return {redis.call('GET', KEYS[1]) or '', redis.call('HGETALL', KEYS[2]),\n"
+	"        redis.call('HGETALL', KEYS[3])}\n";
+
+struct cache_uidl_dump_data {
+	struct cache_uidl_dump d;
+	const char **strs;
+};
+
+static bool cache_uidl_dump_strings(const redisReply *r, const char **out)
+{
+	for (size_t i = 0; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING)
+			return false;
+		out[i] = r->element[i]->str;
+	}
+	return true;
+}
+
+static void cache_uidl_dump_free(void *data)
+{
+	struct cache_uidl_dump_data *dd = data;
+
+	if (dd != NULL)
+		free(dd->strs);
+	free(dd);
+}
+
+/* The strings stay in the reply, which lives until delivery: they are
+   copied into one block here. */
+static enum cache_status cache_uidl_parse_dump(struct cache_req *req, const redisReply *r)
+{
+	struct cache_uidl_dump_data *dd;
+	const redisReply *const *e = (const redisReply *const *)r->element;
+	size_t total = 0, n, o = 0;
+	char *block;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || e[0]->type != REDIS_REPLY_STRING ||
+	    e[1]->type != REDIS_REPLY_ARRAY || e[2]->type != REDIS_REPLY_ARRAY)
+		return cache_reply_unexpected(req, r);
+	n = e[1]->elements + e[2]->elements;
+	for (size_t k = 1; k < 3; k++) {
+		for (size_t i = 0; i < e[k]->elements; i++)
+			total += e[k]->element[i]->len + 1;
+	}
+	dd = calloc(1, sizeof(*dd));
+	if (dd == NULL || (dd->strs = calloc(n + 1, sizeof(char *) + 1)) == NULL ||
+	    (block = malloc(total + 1)) == NULL) {
+		cache_uidl_dump_free(dd);
+		return cache_reply_bad(req, "out of memory");
+	}
+	if (!cache_uidl_dump_strings(e[1], dd->strs) ||
+	    !cache_uidl_dump_strings(e[2], dd->strs + e[1]->elements)) {
+		free(block);
+		cache_uidl_dump_free(dd);
+		return cache_reply_bad(req, "unexpected dump reply");
+	}
+	for (size_t i = 0; i < n; i++) {
+		size_t len = strlen(dd->strs[i]) + 1;
+
+		memcpy(block + o, dd->strs[i], len);
+		dd->strs[i] = block + o;
+		o += len;
+	}
+	/* The block is freed with the first string (strs[0] or none). */
+	if (n == 0)
+		free(block);
+	(void)cache_reply_u32(e[0], &dd->d.uidvalidity);
+	dd->d.map = dd->strs;
+	dd->d.map_n = e[1]->elements / 2;
+	dd->d.legacy = dd->strs + e[1]->elements;
+	dd->d.legacy_n = e[2]->elements / 2;
+	req->data = dd;
+	return CACHE_OK;
+}
+
+static void cache_uidl_dump_free_all(void *data)
+{
+	struct cache_uidl_dump_data *dd = data;
+
+	if (dd != NULL && dd->strs != NULL && (dd->d.map_n + dd->d.legacy_n) > 0)
+		free((void *)dd->strs[0]);
+	cache_uidl_dump_free(dd);
+}
+
+static void cache_uidl_deliver_dump(struct cache_req *req)
+{
+	struct cache_uidl_dump_data *dd = req->data;
+
+	req->cb.dump(req->ctx, req->status, req->status == CACHE_OK ? &dd->d : NULL);
+}
+
+static const struct cache_req_type cache_type_uidl_dump = {
+	.name = "uidl_dump", .parse = cache_uidl_parse_dump,
+	.deliver = cache_uidl_deliver_dump, .free_data = cache_uidl_dump_free_all,
+};
+
+struct cache_req *cache_uidl_dump(struct cache *c, const char *account, cache_uidl_dump_cb *cb,
+				  void *ctx)
+{
+	struct cache_req *req = cache_req_new(c->conn, &cache_type_uidl_dump,
+					      (union cache_req_cb){ .dump = cb }, ctx);
+	char k[3][CACHE_KEY_MAX];
+	const char *argv[6];
+	size_t len[6];
+
+	if (req == NULL)
+		return NULL;
+	if (!cache_account_valid(account))
+		return cache_uidl_refuse(req, "bad account", 0);
+	cache_key(k[0], account, "uidvalidity", NULL);
+	cache_key(k[1], account, "uidl", NULL);
+	cache_key(k[2], account, "legacy", NULL);
+	argv[0] = "EVAL";
+	argv[1] = cache_lua_uidl_dump;
+	argv[2] = "3";
+	argv[3] = k[0];
+	argv[4] = k[1];
+	argv[5] = k[2];
+	for (size_t i = 0; i < 6; i++)
+		len[i] = strlen(argv[i]);
+	cache_req_submit(req, 6, argv, len);
+	return req;
 }

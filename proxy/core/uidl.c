@@ -2,6 +2,8 @@
 
 #include "uidl.h"
 
+#include "num.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -388,4 +390,73 @@ long uidl_unique(struct uidl_slot *slots, size_t n)
 	free(renamed);
 	free(which);
 	return changed;
+}
+
+/* ---- a dump line ---- */
+
+static bool uidl_blank(char c)
+{
+	return c == ' ' || c == '\t';
+}
+
+int uidl_dump_parse(const char *line, size_t len, struct uidl_dump_line *out,
+		    const char **error_r)
+{
+	static const size_t max[4] = { UIDL_DUMP_ADDRESS_MAX, UIDL_LEN,
+				       UIDL_DUMP_MESSAGE_ID_MAX, 19 };
+	char *dst[4];
+	char size[20];
+	size_t i = 0, f = 0;
+	uint64_t v = 0;
+
+	memset(out, 0, sizeof(*out));
+	dst[0] = out->address;
+	dst[1] = out->uidl;
+	dst[2] = out->message_id;
+	dst[3] = size;
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	while (i < len && uidl_blank(line[i]))
+		i++;
+	if (i == len || line[i] == '#')
+		return 1;
+	for (f = 0; f < 4 && i < len; f++) {
+		size_t start = i;
+
+		while (i < len && !uidl_blank(line[i])) {
+			if ((unsigned char)line[i] < 0x21 || line[i] == 0x7f) {
+				*error_r = "a control character or NUL";
+				return -1;
+			}
+			i++;
+		}
+		if (i - start > max[f]) {
+			*error_r = f == 1 ? "a UIDL longer than 70 characters" : "a field too long";
+			return -1;
+		}
+		memcpy(dst[f], line + start, i - start);
+		dst[f][i - start] = '\0';
+		while (i < len && uidl_blank(line[i]))
+			i++;
+	}
+	if (f < 4) {
+		*error_r = "expected: address uidl message-id size";
+		return -1;
+	}
+	if (i < len) {
+		*error_r = "more than four fields";
+		return -1;
+	}
+	for (size_t k = 0; out->uidl[k] != '\0'; k++) {
+		if ((unsigned char)out->uidl[k] > 0x7e) {
+			*error_r = "a UIDL of other characters than 0x21..0x7e";
+			return -1;
+		}
+	}
+	if (num_parse_str(size, INT64_MAX, &v) != NUM_OK) {
+		*error_r = "a size that is no decimal below 2^63";
+		return -1;
+	}
+	out->size = v;
+	return 0;
 }

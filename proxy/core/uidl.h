@@ -96,4 +96,25 @@ struct uidl_slot {
  */
 long uidl_unique(struct uidl_slot *slots, size_t n);
 
+
+/* One line of a dump made on a legacy server, for popgate uidl import:
+   "<address> <uidl> <message-id> <size>", fields separated by runs of
+   spaces or tabs, a CR before the line end allowed. */
+#define UIDL_DUMP_ADDRESS_MAX 320
+#define UIDL_DUMP_MESSAGE_ID_MAX 255
+
+struct uidl_dump_line {
+	char address[UIDL_DUMP_ADDRESS_MAX + 1];
+	char uidl[UIDL_LEN + 1];
+	char message_id[UIDL_DUMP_MESSAGE_ID_MAX + 1];
+	uint64_t size;
+};
+
+/* line[0..len) without its LF. 0 and *out; 1 for an empty line or a
+   comment ('#' first); -1 with a static *error_r (a field missing or one
+   too many, too long, a UIDL that RFC 1939 forbids, a size that is no
+   decimal below 2^63, a NUL or control character). */
+int uidl_dump_parse(const char *line, size_t len, struct uidl_dump_line *out,
+		    const char **error_r);
+
 #endif

@@ -46,9 +46,13 @@ static long imap_fp_index(const struct imap_fp_op *op, uint32_t uid)
 
 /* What the fetch asked for besides the fingerprint. */
 static void imap_fp_report_more(struct imap_fp_op *op, const struct imap_fetch *f,
-				const char *hdr, size_t hdr_len, bool hdr_ok)
+				const char *raw, size_t raw_len, const char *hdr, size_t hdr_len,
+				bool hdr_ok)
 {
 	struct imap_fp_more_values v = { .gmid = f->has_gmid ? f->gmid : 0 };
+
+	if ((op->more & IMAP_FP_MESSAGE_ID) != 0)
+		(void)header_fp_message_id(raw, raw_len, v.message_id, sizeof(v.message_id));
 
 	if (f->guid != NULL && f->guid_len <= IMAP_FP_GUID_MAX)
 		v.guid[imap_unquote(f->guid, f->guid_len, v.guid)] = '\0';
@@ -80,7 +84,8 @@ static void imap_fp_report(struct imap_fp_op *op, const struct imap_fetch *f,
 		return;
 	op->seen[i / 8] |= (uint8_t)(1u << (i % 8));
 	if (op->more != 0)
-		imap_fp_report_more(op, f, op->hdr, op->hdr_len, op->have_hdr && !op->hdr_over);
+		imap_fp_report_more(op, f, raw, raw_len, op->hdr, op->hdr_len,
+				    op->have_hdr && !op->hdr_over);
 	n = header_fp_canonical(raw, raw_len, canon);
 	/* No identifying field at all: nothing to recognise it by later. */
 	if (n > 0)

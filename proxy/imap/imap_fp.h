@@ -33,12 +33,16 @@ enum imap_fp_more {
 	IMAP_FP_HEADER_MD5 = 1 << 2,   /* BODY.PEEK[HEADER], digested as
 					  Dovecot's mbox header MD5
 					  (uidl_md5_input()) */
+	IMAP_FP_MESSAGE_ID = 1 << 3,   /* the Message-ID (of the fields
+					  fetched anyway) */
 };
+#define IMAP_FP_MESSAGE_ID_MAX 255
 
 struct imap_fp_more_values {
 	uint64_t gmid;                 /* 0: none given */
 	char guid[IMAP_FP_GUID_MAX + 1];   /* "": none, or longer */
 	char md5[33];                  /* 32 hex digits; "": none */
+	char message_id[IMAP_FP_MESSAGE_ID_MAX + 1];   /* "": none */
 };
 
 struct imap_fp_handlers {

@@ -197,6 +197,15 @@ int pop3_device_uidl_load(struct pop3_device *d, const struct cache_listing *lis
 						      pop3_device_uidls, d));
 }
 
+int pop3_device_uidl_legacy(struct pop3_device *d, const struct cache_uidl_query *queries,
+			    size_t n, cache_uidls_cb *cb, void *ctx)
+{
+	d->uidls_cb = cb;
+	d->ctx = ctx;
+	return pop3_device_started(d, cache_uidl_legacy(d->cache, d->account, queries, n,
+							pop3_device_uidls, d));
+}
+
 int pop3_device_uidl_assign(struct pop3_device *d, uint32_t uidvalidity,
 			    const struct cache_uidl_new *entries, size_t n,
 			    cache_uidls_cb *cb, void *ctx)

@@ -61,6 +61,8 @@ int pop3_device_remap(struct pop3_device *d, uint32_t old_uidvalidity,
    runs or the device is released. */
 int pop3_device_uidl_load(struct pop3_device *d, const struct cache_listing *listing,
 			  cache_uidls_cb *cb, void *ctx);
+int pop3_device_uidl_legacy(struct pop3_device *d, const struct cache_uidl_query *queries,
+			    size_t n, cache_uidls_cb *cb, void *ctx);
 int pop3_device_uidl_assign(struct pop3_device *d, uint32_t uidvalidity,
 			    const struct cache_uidl_new *entries, size_t n,
 			    cache_uidls_cb *cb, void *ctx);

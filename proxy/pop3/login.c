@@ -384,9 +384,9 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 	struct pop3_session *s = l->s;
 	unsigned int hidden;
 
-	log_info("%s event=uidls stored=%zu assigned=%zu renamed=%zu pruned=%zu status=%s",
-		 s->log_id, stats->stored, stats->assigned, stats->renamed, stats->pruned,
-		 cache_status_name(st));
+	log_info("%s event=uidls stored=%zu assigned=%zu imported=%zu renamed=%zu pruned=%zu "
+		 "status=%s", s->log_id, stats->stored, stats->assigned, stats->imported,
+		 stats->renamed, stats->pruned, cache_status_name(st));
 	switch (result) {
 	case POP3_UIDL_MAP_OK:
 		break;

@@ -26,6 +26,8 @@ struct pop3_uidl_map {
 	char (*fps)[IMAP_FP_HEX + 1];      /* their fingerprints */
 	struct imap_fp_more_values *more;  /* what the form needs of them */
 	size_t nmissing;
+	bool legacy;                       /* the account has an import */
+	struct cache_uidl_query *queries;  /* for it */
 	struct imap_fp_op fp;
 	struct cache_uidl_new *entries;
 	struct pop3_uidl_map_stats stats;
@@ -54,6 +56,7 @@ void pop3_uidl_map_free(struct pop3_uidl_map **mp)
 	free(m->missing_slot);
 	free(m->fps);
 	free(m->more);
+	free(m->queries);
 	free(m->entries);
 	free(m);
 }
@@ -147,6 +150,11 @@ static void pop3_uidl_map_assign(struct pop3_uidl_map *m)
 		struct uidl_slot *s = &m->slots[m->missing_slot[k]];
 		struct uidl_input in = { .uid = s->uid, .uidvalidity = m->d->uidvalidity };
 
+		/* Imported: the legacy server's. */
+		if (s->uidl[0] != '\0') {
+			s->fresh = true;
+			continue;
+		}
 		if (m->more != NULL) {
 			in.gmid = m->more[k].gmid;
 			in.guid = m->more[k].guid;
@@ -213,12 +221,52 @@ static void pop3_uidl_map_more(void *ctx, uint32_t uid, const struct imap_fp_mor
 		m->more[i] = *v;
 }
 
+static void pop3_uidl_map_imported(void *ctx, enum cache_status st, const struct cache_uidls *u)
+{
+	struct pop3_uidl_map *m = ctx;
+
+	if (st != CACHE_OK) {
+		pop3_uidl_map_fail(m, pop3_uidl_map_store_result(st), st);
+		return;
+	}
+	for (size_t k = 0; k < u->count && k < m->nmissing; k++) {
+		if (u->uidls[k] == NULL)
+			continue;
+		snprintf(m->slots[m->missing_slot[k]].uidl, UIDL_LEN + 1, "%s", u->uidls[k]);
+		m->stats.imported++;
+	}
+	pop3_uidl_map_assign(m);
+}
+
+/* The new messages' Message-IDs and sizes, against the import. */
+static void pop3_uidl_map_match(struct pop3_uidl_map *m)
+{
+	m->queries = calloc(m->nmissing + 1, sizeof(*m->queries));
+	if (m->queries == NULL) {
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+		return;
+	}
+	for (size_t k = 0; k < m->nmissing; k++) {
+		const struct pop3_msg *msg = pop3_maildrop_by_uid(m->d, m->missing[k]);
+
+		m->queries[k].message_id = m->more[k].message_id;
+		m->queries[k].size = msg != NULL ? msg->size : 0;
+	}
+	if (pop3_device_uidl_legacy(m->dev, m->queries, m->nmissing, pop3_uidl_map_imported,
+				    m) < 0)
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+}
+
 static void pop3_uidl_map_fps(void *ctx, bool ok)
 {
 	struct pop3_uidl_map *m = ctx;
 
 	if (!ok) {
 		pop3_uidl_map_fail(m, POP3_UIDL_MAP_UPSTREAM, CACHE_OK);
+		return;
+	}
+	if (m->legacy) {
+		pop3_uidl_map_match(m);
 		return;
 	}
 	pop3_uidl_map_assign(m);
@@ -244,6 +292,7 @@ static void pop3_uidl_map_loaded(void *ctx, enum cache_status st, const struct c
 	}
 	m->stats.pruned = u->pruned;
 	m->stats.stored = u->found;
+	m->legacy = u->legacy;
 	for (size_t i = 0; i < m->n; i++) {
 		struct uidl_slot *s = &m->slots[i];
 
@@ -275,14 +324,16 @@ static void pop3_uidl_map_loaded(void *ctx, enum cache_status st, const struct c
 		pop3_uidl_map_fail(m, POP3_UIDL_MAP_NO_INPUT, CACHE_OK);
 		return;
 	}
-	if (m->fmt->needs != 0 && (m->more = calloc(m->nmissing, sizeof(*m->more))) == NULL) {
+	if ((m->fmt->needs != 0 || m->legacy) &&
+	    (m->more = calloc(m->nmissing, sizeof(*m->more))) == NULL) {
 		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
 		return;
 	}
 	if (imap_fp_fetch_more(&m->fp, m->imap, m->missing, m->nmissing,
 			       ((m->fmt->needs & UIDL_NEED_GMID) != 0 ? IMAP_FP_GMID : 0) |
 			       ((m->fmt->needs & UIDL_NEED_GUID) != 0 ? IMAP_FP_GUID : 0) |
-			       ((m->fmt->needs & UIDL_NEED_MD5) != 0 ? IMAP_FP_HEADER_MD5 : 0),
+			       ((m->fmt->needs & UIDL_NEED_MD5) != 0 ? IMAP_FP_HEADER_MD5 : 0) |
+			       (m->legacy ? IMAP_FP_MESSAGE_ID : 0),
 			       &pop3_uidl_map_fp_handlers, m) < 0)
 		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
 }

@@ -9,6 +9,9 @@
  *             uidl_load(), which also prunes those of expunged ones)
  *   fetch     the fingerprints (imap_fp.h) of the messages that have none,
  *             only those: a login costs in proportion to new mail
+ *   match     when the account has an import (popgate uidl import): their
+ *             Message-IDs and sizes against it (pop3_device_uidl_legacy());
+ *             a match takes the legacy server's UIDL
  *   assign    their UIDLs by the route's form (uidl.h), made unique in the
  *             maildrop (uidl_unique()), stored (pop3_device_uidl_
  *             assign(): never over one stored meanwhile, which is used
@@ -40,7 +43,7 @@ enum pop3_uidl_map_result {
 };
 
 struct pop3_uidl_map_stats {
-	size_t stored, assigned, renamed, pruned;
+	size_t stored, assigned, imported, renamed, pruned;
 };
 
 typedef void pop3_uidl_map_cb(void *ctx, enum pop3_uidl_map_result result,

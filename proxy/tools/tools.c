@@ -6,6 +6,9 @@
 
 /* One row per subcommand, in the order --help lists them. */
 static const struct popgate_tool popgate_tools[] = {
+	{ "uidl", "import --from-file FILE | show ADDRESS [-c CONFIG]",
+	  "import a legacy POP3 server's UIDLs from a dump; show an account's UIDLs",
+	  popgate_uidl_tool },
 	{ NULL, NULL, NULL, NULL },
 };
 

@@ -390,3 +390,84 @@ class TestGetmail(Switch, unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TestImportFromDump(unittest.TestCase):
+    """popgate uidl import --from-file: a dump made on a legacy server with
+    UIDLs of its own (qpopper-like hex digests), its sizes (not IMAP's:
+    that server counted LF line ends and added a Status header), one line
+    twice, one message it had that is gone, and one message it never had."""
+
+    USER = "l07"
+
+    def setUp(self):
+        self.dir = h.make_tempdir("pgt-uidl-imp-")
+        self.gw = h.Popgate(DC.imap_port, upstream={"uidl_format": LEGACY_FORMAT}).start()
+
+    def tearDown(self):
+        self.gw.cleanup()
+        if not os.environ.get("POPGATE_E2E_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    def tool(self, *args):
+        r = subprocess.run([h.binary_path(), "uidl"] + list(args) + ["-c", self.gw.conf],
+                           capture_output=True, text=True, timeout=60)
+        return r.returncode, r.stdout, r.stderr
+
+    def test_clients_keep_the_legacy_uidls(self):
+        with DC.imap(self.USER) as im:
+            for i in range(3):
+                im.append(message("%s-imp%d" % (self.USER, i)))
+            im.append(message(self.USER + "-never-on-the-old-server"))
+        addr = self.USER
+        old = ["%032x" % (0xabc0 + i) for i in range(3)]
+        lines = ["# made on the old server", ""]
+        for i in range(3):
+            lines.append("%s %s <%s-imp%d.uidl@popgate.test> %d" % (addr, old[i], self.USER, i,
+                                                                   180 + i))
+        lines.append("%s %s <%s-imp0.uidl@popgate.test> 180" % (addr, "dupdupdup", self.USER))
+        lines.append("%s %s <gone.uidl@popgate.test> 77" % (addr, "gonegone"))
+        dump = os.path.join(self.dir, "dump")
+
+        # a wrong line: nothing imported at all
+        with open(dump, "w") as f:
+            f.write("\n".join(lines + ["%s bad uidl <x@y> 1" % addr]) + "\n")
+        rc, out, err = self.tool("import", "--from-file", dump)
+        self.assertEqual(rc, 1, out + err)
+        self.assertIn("more than four fields", err)
+        rc, out, err = self.tool("show", addr)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("0 imported Message-IDs", out)
+
+        with open(dump, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        rc, out, err = self.tool("import", "--from-file", dump)
+        self.assertEqual(rc, 0, out + err)
+        self.assertIn("%s: 4 UIDLs imported" % addr, out)
+        self.assertIn("given twice", err)          # the duplicate, reported
+
+        # a client that had downloaded the three from the old server
+        seen = set(old)
+        c = poplib.POP3(h.HOST, self.gw.port, timeout=30)
+        c.user(self.USER)
+        c.pass_("secret")
+        listing = [line.split()[1].decode() for line in c.uidl()[1]]
+        c.quit()
+        self.assertEqual(listing[:3], old, self.gw.log_text()[-2000:])
+        self.assertEqual([u for u in listing if u not in seen], listing[3:])
+        self.assertEqual(len(listing), 4)
+        self.assertRegex(listing[3], r"^\d+\.\d+$")   # the new one: %v.%u
+        self.assertTrue(self.gw.wait_log(r"event=uidls .*imported=3", 2))
+
+        # stored now: the next login is the same, and show lists them and
+        # what of the import is left
+        c = poplib.POP3(h.HOST, self.gw.port, timeout=30)
+        c.user(self.USER)
+        c.pass_("secret")
+        self.assertEqual([line.split()[1].decode() for line in c.uidl()[1]], listing)
+        c.quit()
+        rc, out, err = self.tool("show", addr)
+        self.assertEqual(rc, 0, err)
+        for u in listing:
+            self.assertIn("uidl %s " % u, out)
+        self.assertIn("imported <gone.uidl@popgate.test> 77 gonegone", out)

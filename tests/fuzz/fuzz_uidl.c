@@ -3,7 +3,7 @@
    NUL-terminated, or nothing), the header MD5 input (bounded by its
    buffer), and uniqueness over slots cut from the data (afterwards every
    non-empty UIDL differs from every other, and a second pass changes
-   nothing). */
+   nothing), and a dump line: four non-empty fields, a valid UIDL. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -90,5 +90,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (uidl_md5_input((const char *)data, size, out, sizeof(out)) > sizeof(out) + 1)
 		abort();
 	fuzz_unique(data, size);
+	{
+		struct uidl_dump_line l;
+		int r = uidl_dump_parse((const char *)data, size, &l, &error);
+
+		if (r == 0) {
+			check_uidl(l.uidl, strlen(l.uidl));
+			if (l.uidl[0] == '\0' || l.address[0] == '\0' || l.message_id[0] == '\0' ||
+			    l.size > INT64_MAX)
+				abort();
+		} else if (r != 1 && r != -1) {
+			abort();
+		}
+	}
 	return 0;
 }

@@ -10,6 +10,7 @@ struct ures {
 	int calls;
 	enum cache_status st;
 	size_t count, found, pruned;
+	bool legacy;
 	char (*uidls)[CACHE_UIDL_MAX + 1];   /* "" for NULL */
 };
 
@@ -26,6 +27,7 @@ static void uidls_cb(void *ctx, enum cache_status st, const struct cache_uidls *
 	r->count = u->count;
 	r->found = u->found;
 	r->pruned = u->pruned;
+	r->legacy = u->legacy;
 	r->uidls = calloc(u->count + 1, sizeof(*r->uidls));
 	for (i = 0; i < u->count; i++)
 		snprintf(r->uidls[i], sizeof(r->uidls[i]), "%s", u->uidls[i] != NULL ?
@@ -258,6 +260,145 @@ START_TEST(uidl_follows_the_messages_through_a_remap)
 }
 END_TEST
 
+/* --- an import --- */
+
+static enum cache_status do_import(const struct cache_uidl_legacy_entry *e, size_t n)
+{
+	struct res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_uidl_import(cache, ACCOUNT, e, n, status_cb, &r));
+	WAIT_ONE(r, 10000);
+	return r.st;
+}
+
+static struct ures do_legacy(const struct cache_uidl_query *q, size_t n)
+{
+	struct ures r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_uidl_legacy(cache, ACCOUNT, q, n, uidls_cb, &r));
+	WAIT_ONE(r, 10000);
+	return r;
+}
+
+START_TEST(uidl_import_matched_by_message_id_then_size)
+{
+	const struct cache_uidl_legacy_entry e[] = {
+		{ "<a@x>", 100, "old-a" },
+		{ "<b@x>", 200, "old-b1" }, { "<b@x>", 300, "old-b2" },
+		{ "<c d@x>", 5, "old-c" },
+	};
+	const struct cache_uidl_query q[] = {
+		{ "<a@x>", 999 },       /* the only one: its size may differ */
+		{ "<b@x>", 300 },       /* two: the one of that size */
+		{ "<b@x>", 250 },       /* two, none of that size: none */
+		{ "<c d@x>", 5 },
+		{ "<none@x>", 1 },
+		{ "", 100 },
+	};
+	struct ures r;
+
+	ck_assert_int_eq(do_import(e, N(e)), CACHE_OK);
+	r = do_legacy(q, N(q));
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_str_eq(r.uidls[0], "old-a");
+	ck_assert_str_eq(r.uidls[1], "old-b2");
+	ck_assert_str_eq(r.uidls[2], "");
+	ck_assert_str_eq(r.uidls[3], "old-c");
+	ck_assert_str_eq(r.uidls[4], "");
+	ck_assert_str_eq(r.uidls[5], "");
+	ck_assert_uint_eq(r.found, 3);
+	ures_free(&r);
+	/* A second import replaces the first, as a whole. */
+	ck_assert_int_eq(do_import(e, 1), CACHE_OK);
+	ck_assert_int_eq(raw_int("HLEN popgate:{%s}:legacy", ACCOUNT), 1);
+}
+END_TEST
+
+START_TEST(uidl_import_bad_entries_write_nothing)
+{
+	const struct cache_uidl_legacy_entry bad[][2] = {
+		{ { "<a@x>", 1, "ok" }, { "", 1, "u" } },
+		{ { "<a@x>", 1, "ok" }, { "<b@x>", 1, "has space" } },
+		{ { "<a@x>", 1, "ok" }, { "<b@x>", 1, NULL } },
+		{ { "<a@x>", 1, "ok" }, { NULL, 1, "u" } },
+	};
+	struct res r = { 0 };
+
+	for (size_t i = 0; i < N(bad); i++)
+		ck_assert_int_eq(do_import(bad[i], 2), CACHE_ERROR);
+	ck_assert_ptr_nonnull(cache_uidl_import(cache, ACCOUNT, bad[0], 0, status_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_ERROR);
+	ck_assert_int_eq(raw_int("EXISTS popgate:{%s}:legacy", ACCOUNT), 0);
+}
+END_TEST
+
+static void dump_cb(void *ctx, enum cache_status st, const struct cache_uidl_dump *d)
+{
+	struct ures *r = ctx;
+
+	r->calls++;
+	r->st = st;
+	ck_assert((st == CACHE_OK) == (d != NULL));
+	if (d == NULL)
+		return;
+	r->count = d->map_n;
+	r->found = d->legacy_n;
+	r->pruned = d->uidvalidity;
+	r->uidls = calloc(2 * (d->map_n + d->legacy_n) + 1, sizeof(*r->uidls));
+	for (size_t i = 0; i < 2 * d->map_n; i++)
+		snprintf(r->uidls[i], sizeof(r->uidls[i]), "%s", d->map[i]);
+	for (size_t i = 0; i < 2 * d->legacy_n; i++)
+		snprintf(r->uidls[2 * d->map_n + i], sizeof(r->uidls[0]), "%s", d->legacy[i]);
+}
+
+START_TEST(uidl_dump_shows_map_and_import)
+{
+	const struct cache_uidl_new e[] = { { 4, "fpa", "u4" } };
+	const struct cache_uidl_legacy_entry l[] = { { "<a@x>", 7, "old" } };
+	struct ures r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_uidl_dump(cache, ACCOUNT, dump_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_uint_eq(r.count + r.found + r.pruned, 0);
+	ures_free(&r);
+	do_view(ACCOUNT, "pc", 10, 5);
+	r = do_assign(10, e, 1);
+	ures_free(&r);
+	ck_assert_int_eq(do_import(l, 1), CACHE_OK);
+	memset(&r, 0, sizeof(r));
+	ck_assert_ptr_nonnull(cache_uidl_dump(cache, ACCOUNT, dump_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_uint_eq(r.pruned, 10);
+	ck_assert_uint_eq(r.count, 1);
+	ck_assert_uint_eq(r.found, 1);
+	ck_assert_str_eq(r.uidls[0], "4");
+	ck_assert_str_eq(r.uidls[1], "fpa u4");
+	ck_assert_str_eq(r.uidls[2], "<a@x>");
+	ck_assert_str_eq(r.uidls[3], "7 old");
+	ures_free(&r);
+}
+END_TEST
+
+/* The load says whether there is an import to match against. */
+START_TEST(uidl_load_tells_of_an_import)
+{
+	const struct cache_uidl_legacy_entry l[] = { { "<a@x>", 7, "old" } };
+	static const uint32_t uids[] = { 1 };
+	struct ures r;
+
+	do_view(ACCOUNT, "pc", 10, 2);
+	r = do_load(10, 2, uids, 1);
+	ck_assert(!r.legacy);
+	ures_free(&r);
+	ck_assert_int_eq(do_import(l, 1), CACHE_OK);
+	r = do_load(10, 2, uids, 1);
+	ck_assert(r.legacy);
+	ures_free(&r);
+}
+END_TEST
+
 /* --- cost --- */
 
 static double ms_since(const struct timespec *t0)
@@ -343,6 +484,10 @@ static Suite *uidl_suite(void)
 	tcase_add_test(tc, uidl_bad_arguments);
 	tcase_add_test(tc, uidl_prune_of_expunged_messages);
 	tcase_add_test(tc, uidl_follows_the_messages_through_a_remap);
+	tcase_add_test(tc, uidl_import_matched_by_message_id_then_size);
+	tcase_add_test(tc, uidl_import_bad_entries_write_nothing);
+	tcase_add_test(tc, uidl_dump_shows_map_and_import);
+	tcase_add_test(tc, uidl_load_tells_of_an_import);
 	tcase_add_test(tc, uidl_cost_10k);
 	tcase_add_test(tc, uidl_cost_100k);
 	tcase_set_timeout(tc, 120);

@@ -284,6 +284,72 @@ START_TEST(unique_many_equal_is_deterministic)
 }
 END_TEST
 
+/* ---- a dump line ---- */
+
+static const struct {
+	const char *line;
+	int r;
+	const char *address, *uidl, *mid;
+	unsigned long long size;
+} dumps[] = {
+	{ "alice@example.com 1a2b <m1@x> 1234", 0, "alice@example.com", "1a2b", "<m1@x>", 1234 },
+	{ "  bob@x\tUID5-77 \t <m@x>   0  \r", 0, "bob@x", "UID5-77", "<m@x>", 0 },
+	{ "a@b u <m> 9223372036854775807", 0, "a@b", "u", "<m>", 9223372036854775807ull },
+	{ "", 1, NULL, NULL, NULL, 0 },
+	{ "   \t ", 1, NULL, NULL, NULL, 0 },
+	{ "# a comment", 1, NULL, NULL, NULL, 0 },
+	{ "  # indented comment", 1, NULL, NULL, NULL, 0 },
+	{ "\r", 1, NULL, NULL, NULL, 0 },
+	{ "a@b u <m>", -1, NULL, NULL, NULL, 0 },
+	{ "a@b u <m> 1 extra", -1, NULL, NULL, NULL, 0 },
+	{ "a@b u <m> 9223372036854775808", -1, NULL, NULL, NULL, 0 },
+	{ "a@b u <m> -1", -1, NULL, NULL, NULL, 0 },
+	{ "a@b u <m> 12k", -1, NULL, NULL, NULL, 0 },
+	{ "a@b u\x01v <m> 1", -1, NULL, NULL, NULL, 0 },
+	{ "a@b u\x7f <m> 1", -1, NULL, NULL, NULL, 0 },
+	{ "a@b \xc3\xa9 <m> 1", -1, NULL, NULL, NULL, 0 },
+	{ "a@b 01234567890123456789012345678901234567890123456789012345678901234567890 <m> 1",
+	  -1, NULL, NULL, NULL, 0 },
+	{ "a@b 0123456789012345678901234567890123456789012345678901234567890123456789 <m> 1",
+	  0, "a@b", "0123456789012345678901234567890123456789012345678901234567890123456789",
+	  "<m>", 1 },
+	{ "a@b u <m> 1\r\r", -1, NULL, NULL, NULL, 0 },
+};
+
+START_TEST(dump_table)
+{
+	struct uidl_dump_line l;
+	const char *error = NULL;
+	int r = uidl_dump_parse(dumps[_i].line, strlen(dumps[_i].line), &l, &error);
+
+	ck_assert_msg(r == dumps[_i].r, "%s: %d (%s)", dumps[_i].line, r, error ? error : "");
+	if (r == 0) {
+		ck_assert_str_eq(l.address, dumps[_i].address);
+		ck_assert_str_eq(l.uidl, dumps[_i].uidl);
+		ck_assert_str_eq(l.message_id, dumps[_i].mid);
+		ck_assert(l.size == dumps[_i].size);
+	} else if (r < 0) {
+		ck_assert_ptr_nonnull(error);
+	}
+}
+END_TEST
+
+START_TEST(dump_nul_and_long_fields)
+{
+	struct uidl_dump_line l;
+	const char *error;
+	char line[1200];
+
+	ck_assert_int_eq(uidl_dump_parse("a@b u\0 <m> 1", 13, &l, &error), -1);
+	memset(line, 'a', sizeof(line));
+	memcpy(line + 400, " u <m> 1", 8);
+	ck_assert_int_eq(uidl_dump_parse(line, 408, &l, &error), -1);
+	memcpy(line, "a@b u ", 6);
+	memcpy(line + 1100, " 1", 2);
+	ck_assert_int_eq(uidl_dump_parse(line, 1102, &l, &error), -1);
+}
+END_TEST
+
 static Suite *uidl_suite(void)
 {
 	Suite *s = suite_create("uidl");
@@ -299,6 +365,8 @@ static Suite *uidl_suite(void)
 	tcase_add_test(tc, unique_a_stored_one_beats_a_lower_fresh_one);
 	tcase_add_test(tc, unique_suffix_taken_and_long);
 	tcase_add_test(tc, unique_many_equal_is_deterministic);
+	tcase_add_loop_test(tc, dump_table, 0, N(dumps));
+	tcase_add_test(tc, dump_nul_and_long_fields);
 	suite_add_tcase(s, tc);
 	return s;
 }
