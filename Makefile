@@ -29,7 +29,8 @@ PREFIX   ?= /usr/local
 # Debian packages needed to build, test and benchmark.
 DEB_BUILD := gcc make pkg-config libssl-dev libevent-dev libhiredis-dev \
 	     libinih-dev check
-DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server curl fetchmail mpop getmail6 \
+DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server redis-sentinel haproxy curl fetchmail \
+	     mpop getmail6 \
 	     python3 openssl procps clang libclang-rt-14-dev
 
 # The project's own flags; CFLAGS, CPPFLAGS and LDFLAGS given on the
@@ -130,10 +131,13 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC) $(ALL_H)
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE $(INC_tests) \
 	    -fsanitize=fuzzer,address,undefined -o $@ $< $(PURE_SRC)
 
-# fuzz_pop3_session runs a whole session (libevent, hiredis, OpenSSL, inih,
-# a redis-server), so it links the whole library, built again by clang with
-# ASan+UBSan and fuzzer coverage in build-fuzz/obj/. An explicit rule: the
-# pattern rule above (pure modules only) does not apply to it.
+# The harnesses of FUZZ_WHOLE drive real non-pure modules (fuzz_pop3_session
+# a whole session: libevent, hiredis, OpenSSL, inih, a redis-server;
+# fuzz_cache_replies the cache against a scripted Redis), so they link the
+# whole library, built again by clang with ASan+UBSan and fuzzer coverage
+# in build-fuzz/obj/. A static pattern rule: it takes precedence over the
+# pattern rule above (pure modules only).
+FUZZ_WHOLE := fuzz_pop3_session fuzz_cache_replies
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -146,13 +150,13 @@ build-fuzz/libpopgate.a: $(FUZZ_LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $(FUZZ_LIB_OBJ)
 
-build-fuzz/fuzz_pop3_session: tests/fuzz/fuzz_pop3_session.c build-fuzz/libpopgate.a | pkgcheck
+$(FUZZ_WHOLE:%=build-fuzz/%): build-fuzz/%: tests/fuzz/%.c build-fuzz/libpopgate.a | pkgcheck
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE $(INC_tests) $(PKG_CFLAGS) \
-	    -fsanitize=fuzzer $(FUZZ_SAN) -MMD -MP -MF build-fuzz/fuzz_pop3_session.d \
+	    -fsanitize=fuzzer $(FUZZ_SAN) -MMD -MP -MF build-fuzz/$*.d \
 	    -o $@ $< build-fuzz/libpopgate.a $(PKG_LIBS)
 
--include $(FUZZ_LIB_OBJ:.o=.d) build-fuzz/fuzz_pop3_session.d
+-include $(FUZZ_LIB_OBJ:.o=.d) $(FUZZ_WHOLE:%=build-fuzz/%.d)
 
 deps:
 	@tests/deps.sh $(DEB_BUILD) $(DEB_TEST)

@@ -48,6 +48,15 @@ static int cache_settings_check(const struct cache_settings *set,
 			*error_r = NULL;
 		return -1;
 	}
+	if (set->replicas > CACHE_REPLICAS_MAX) {
+		*error_r = strdup("cache: replicas above 16");
+		return -1;
+	}
+	if (set->replicas > 0 && url->kind == CACHE_URL_AUTO) {
+		*error_r = strdup("cache: replicas with cache = auto (the "
+				  "private server has none)");
+		return -1;
+	}
 	if (set->timeout_ms > CACHE_MAX_TIMEOUT_MS) {
 		*error_r = strdup("cache: timeout too long (max 600 s)");
 		return -1;
@@ -145,6 +154,7 @@ static void cache_destroy(void *ctx)
 
 	cache_unlocks_free(&c->unlocks);
 	cache_conn_free(&c->conn);
+	cache_cluster_free(&c->cluster);
 	cache_server_free(&c->server);
 	free(c);
 }
@@ -168,16 +178,31 @@ struct cache *cache_new(struct event_base *base,
 	    cache_start_server(c, base, set, &url, error_r) < 0)
 		goto fail;
 	conn_set.url = &url;
+	conn_set.replicas = set->replicas;
 	conn_set.timeout_ms = set->timeout_ms != 0 ? set->timeout_ms :
 		CACHE_DEFAULT_TIMEOUT_MS;
-	c->conn = cache_conn_new(&conn_set, error_r);
+	if (url.kind == CACHE_URL_CLUSTER) {
+		struct cache_cluster_settings cset = {
+			.base = base, .hooks = set->hooks, .url = &url,
+			.password = conn_set.password,
+			.timeout_ms = conn_set.timeout_ms,
+			.replicas = set->replicas, .dns = set->dns,
+		};
+
+		c->cluster = cache_cluster_new(&cset, error_r);
+	} else {
+		c->conn = cache_conn_new(&conn_set, error_r);
+	}
 	explicit_bzero(&url, sizeof(url));
-	if (c->conn == NULL)
+	if (c->conn == NULL && c->cluster == NULL)
 		goto fail;
-	c->unlocks = cache_unlocks_new(c->conn);
+	c->unlocks = cache_unlocks_new(c);
 	if (c->unlocks == NULL)
 		goto fail;
-	cache_conn_start(c->conn);
+	if (c->cluster != NULL)
+		cache_cluster_start(c->cluster);
+	else
+		cache_conn_start(c->conn);
 	return c;
 fail:
 	explicit_bzero(&url, sizeof(url));
@@ -197,15 +222,21 @@ void cache_free(struct cache **cp)
 		return;
 	c->free_pending = true;
 	/* From inside a callback, the free waits until it returns. */
-	cache_conn_when_idle(c->conn, cache_destroy, c);
+	if (c->cluster != NULL)
+		cache_cluster_when_idle(c->cluster, cache_destroy, c);
+	else
+		cache_conn_when_idle(c->conn, cache_destroy, c);
 }
 
 const char *cache_describe(const struct cache *c)
 {
-	return cache_conn_describe(c->conn);
+	return c->cluster != NULL ? cache_cluster_describe(c->cluster) :
+		cache_conn_describe(c->conn);
 }
 
 bool cache_available(const struct cache *c)
 {
+	if (c != NULL && c->cluster != NULL)
+		return cache_cluster_ready(c->cluster);
 	return c != NULL && cache_conn_ready(c->conn);
 }

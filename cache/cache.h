@@ -27,6 +27,9 @@
  *   popgate:{<account>}:remap:<random>    hash fingerprint -> new uids,
  *                                         while a cache_remap() stages
  *                                         (expires after an hour)
+ *   popgate:{<tag>}:<what>                string, an expiring count or mark
+ *                                         (cache_count_incr() and below:
+ *                                         shared failure delays, LOGIN-DELAY)
  *
  * Nothing else is stored: no password, no message content.
  *
@@ -59,6 +62,8 @@
  * retried forever, with a backoff from 100 ms doubling to 5 s. After a
  * request times out, a PING follows it: no answer to that within
  * timeout_ms either (or a socket error) and the connection is recycled.
+ * A reply that no request asked for (a server answering twice, or not
+ * Redis at all) is a protocol error: the connection is recycled.
  *
  * The process must ignore SIGPIPE (hiredis writes with write(2)). The
  * cache keeps events on the loop (reconnect timer, managed server watch)
@@ -103,6 +108,7 @@ const char *cache_status_name(enum cache_status st);
    and entries of one hidden hash, a device's or hidden_all (cache_hide()).
    Past them: CACHE_LIMIT. */
 #define CACHE_DEVICES_MAX 100
+#define CACHE_REPLICAS_MAX 16
 #define CACHE_HIDDEN_MAX 200000
 
 enum cache_log_level {
@@ -121,6 +127,10 @@ struct cache_hooks {
 	void (*log)(void *ctx, enum cache_log_level level, const char *line);
 	/* A request completed with CACHE_UNAVAILABLE or CACHE_ERROR. */
 	void (*request_failed)(void *ctx);
+	/* The server to write to changed: Sentinel switched masters (a
+	   +switch-master, a READONLY reply, ROLE not master), or a
+	   cluster's slot map changed. */
+	void (*failover)(void *ctx);
 	void *ctx;
 };
 
@@ -151,6 +161,16 @@ struct cache_settings {
 	   2 million hidden entries with 64-byte fingerprints); below 1 MB
 	   is an error. An external Redis is configured by its operator. */
 	uint64_t max_memory;
+	/* The writes a QUIT or a remap relies on (cache_hide(), the swap of
+	   cache_remap(), and cache_unlock(), so that a failover does not
+	   bring an ended session's lock back) are followed by WAIT replicas
+	   timeout_ms/2: they
+	   give CACHE_OK only once that many replicas have them, else
+	   CACHE_UNAVAILABLE (outcome unknown: written on the master, but a
+	   failover may lose it). 0 = no WAIT: CACHE_OK means written on the
+	   master, and a failover before it reached a replica loses it.
+	   At most CACHE_REPLICAS_MAX; not with auto. */
+	unsigned int replicas;
 	struct cache_hooks hooks;
 };
 
@@ -530,5 +550,44 @@ typedef void cache_uidl_dump_cb(void *ctx, enum cache_status st, const struct ca
 /* One request; its reply holds the whole map (a tool's, not a login's). */
 struct cache_req *cache_uidl_dump(struct cache *c, const char *account, cache_uidl_dump_cb *cb,
 				  void *ctx);
+/*
+ * Counters and marks that expire ([server] shared_limits: failure counts
+ * and LOGIN-DELAY records that hold across gateways), one string key each:
+ *
+ *   popgate:{<tag>}:<what>   a count, or a mark ("1"), always with an expiry
+ *
+ * tag is an account (cache_account_name()) or another name of 1 to
+ * CACHE_ACCOUNT_MAX bytes without control characters or braces (an
+ * address: "ip:192.0.2.7"), so each key lives in the Cluster slot of its
+ * tag and no request names two slots; what is 1..CACHE_WHAT_MAX bytes of
+ * [A-Za-z0-9._:-]. Each value is at most CACHE_COUNT_MAX and every key
+ * expires after at most CACHE_COUNT_TTL_MAX ms: the store holds no more
+ * than one small key per address or user active within that time.
+ * cb may be NULL (nothing to learn from the reply); value is meaningful
+ * only with CACHE_OK.
+ */
+#define CACHE_COUNT_MAX 1000000
+#define CACHE_COUNT_TTL_MAX (86400u * 1000u)
+#define CACHE_WHAT_MAX 64
+
+typedef void cache_count_cb(void *ctx, enum cache_status st, uint64_t value);
+
+/* One more (saturating at CACHE_COUNT_MAX), expiring ttl_ms after this
+   call; value: the new count. One atomic script. */
+struct cache_req *cache_count_incr(struct cache *c, const char *tag, const char *what,
+				   unsigned int ttl_ms, cache_count_cb *cb, void *ctx);
+/* value: the count, 0 when there is none. */
+struct cache_req *cache_count_get(struct cache *c, const char *tag, const char *what,
+				  cache_count_cb *cb, void *ctx);
+/* n off the count, its expiry kept; at 0 the key goes (n UINT64_MAX: all
+   of it). value: what is left. One atomic script. */
+struct cache_req *cache_count_sub(struct cache *c, const char *tag, const char *what,
+				  uint64_t n, cache_count_cb *cb, void *ctx);
+/* A mark that expires ttl_ms from now (set again: the expiry moves). */
+struct cache_req *cache_mark_set(struct cache *c, const char *tag, const char *what,
+				 unsigned int ttl_ms, cache_count_cb *cb, void *ctx);
+/* value: milliseconds the mark has left, 0 when there is none. */
+struct cache_req *cache_mark_left(struct cache *c, const char *tag, const char *what,
+				  cache_count_cb *cb, void *ctx);
 
 #endif

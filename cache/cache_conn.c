@@ -1,11 +1,15 @@
 /* The connection to Redis and the life cycle of requests on it; see
    cache_conn.h. Parses no reply: each request's type does. */
 
-#include "cache_conn.h"
+#include "cache_conn_private.h"
 #include "cache_backoff.h"
 #include "cache_log.h"
+#include "cache_reader.h"
+#include "cache_sentinel.h"
+#include "cache_slot.h"
 #include "text.h"
 
+#include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,159 +22,16 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
-enum cache_conn_state {
-	CACHE_CONN_WAIT,       /* backoff before the next attempt */
-	CACHE_CONN_RESOLVING,  /* DNS */
-	CACHE_CONN_CONNECTING, /* hiredis context exists, handshake running */
-	CACHE_CONN_LOADING,    /* connected, the server is loading its data */
-	CACHE_CONN_READY,
-};
-
-/* While the server answers LOADING: the next PING after this long. */
-#define CACHE_LOADING_POLL_MS 50
-
-struct cache_conn {
-	struct event_base *base;
-	struct cache_hooks hooks;
-	struct cache_url url;      /* password always empty */
-	char *password;            /* NULL = no AUTH */
-	char desc[300];            /* for logs, without password */
-	unsigned int timeout_ms;
-
-	struct evdns_base *dns;
-	bool own_dns;
-	struct evdns_getaddrinfo_request *dns_req;
-	unsigned int dns_turn;     /* which resolved address to try next */
-
-	enum cache_conn_state state;
-	struct redisAsyncContext *ac;
-	/* Backoff wait, attempt timeout, or while LOADING the next PING
-	   (poll_ping_out false) or the timeout of the one out (true). */
-	struct event *conn_ev;
-	bool poll_ping_out;
-	/* READY: a request timed out and this PING asks whether the
-	   server is still there; ping_ev is its timeout. */
-	struct event *ping_ev;
-	bool ping_out;
-	struct event *drop_ev;     /* deferred close of ac, from the loop */
-	bool drop_scheduled;
-	char drop_reason[160];
-	unsigned int backoff_ms;
-	bool was_up, logged_down;
-
-	TAILQ_HEAD(, cache_req) reqs;
-	unsigned int live_reqs;    /* not ZOMBIE */
-	unsigned int callback_depth;
-	bool destroying;
-
-	void (*connected_fn)(void *ctx);
-	void *connected_ctx;
-	void (*idle_fn)(void *ctx);
-	void *idle_ctx;
-};
-
 static const char cache_step_auth[] = "AUTH";
 static const char cache_step_select[] = "SELECT";
 static const char cache_step_ping[] = "PING";
+static const char cache_step_role[] = "ROLE";
 
 static void cache_conn_down(struct cache_conn *conn, const char *why);
 static void cache_conn_check(struct cache_conn *conn);
 static void cache_conn_poll(struct cache_conn *conn);
 
-/* --- requests --- */
-
-static void cache_req_free_data(struct cache_req *req)
-{
-	if (req->data != NULL && req->type->free_data != NULL)
-		req->type->free_data(req->data);
-	req->data = NULL;
-}
-
-static void cache_req_destroy(struct cache_req *req)
-{
-	struct cache_conn *conn = req->conn;
-
-	TAILQ_REMOVE(&conn->reqs, req, link);
-	if (req->state != CACHE_REQ_ZOMBIE)
-		conn->live_reqs--;
-	event_free(req->ev);
-	if (req->cmd != NULL)
-		redisFreeCommand(req->cmd);
-	cache_req_free_data(req);
-	free(req);
-}
-
-/* The caller is done with req: free it, or leave it to hiredis. */
-static void cache_req_release(struct cache_req *req)
-{
-	if (!req->in_redis) {
-		cache_req_destroy(req);
-		return;
-	}
-	event_del(req->ev);
-	if (req->cmd != NULL) {
-		redisFreeCommand(req->cmd);
-		req->cmd = NULL;
-	}
-	cache_req_free_data(req);
-	memset(&req->cb, 0, sizeof(req->cb));
-	req->state = CACHE_REQ_ZOMBIE;
-	req->conn->live_reqs--;
-}
-
-static void cache_req_deliver(struct cache_req *req)
-{
-	struct cache_conn *conn = req->conn;
-	void (*idle_fn)(void *ctx);
-
-	req->state = CACHE_REQ_DELIVERING;
-	conn->callback_depth++;
-	req->type->deliver(req);
-	conn->callback_depth--;
-	cache_req_release(req);
-	if (conn->callback_depth == 0 && conn->idle_fn != NULL) {
-		idle_fn = conn->idle_fn;
-		conn->idle_fn = NULL;
-		idle_fn(conn->idle_ctx);  /* may free conn */
-	}
-}
-
-static void cache_req_done(struct cache_req *req, enum cache_status st)
-{
-	const struct cache_hooks *hooks = &req->conn->hooks;
-
-	if ((st == CACHE_UNAVAILABLE || st == CACHE_ERROR) &&
-	    !req->type->step && hooks->request_failed != NULL)
-		hooks->request_failed(hooks->ctx);
-	req->status = st;
-	req->state = CACHE_REQ_DONE;
-	event_del(req->ev);
-}
-
-void cache_req_complete(struct cache_req *req, enum cache_status st)
-{
-	cache_req_done(req, st);
-	event_active(req->ev, EV_TIMEOUT, 1);
-}
-
-void cache_req_complete_now(struct cache_req *req, enum cache_status st)
-{
-	cache_req_done(req, st);
-	cache_req_deliver(req);
-}
-
-void cache_req_log(const struct cache_req *req, enum cache_log_level level,
-		   const char *event, const char *fmt, ...)
-{
-	char rest[900];
-	va_list args;
-
-	va_start(args, fmt);
-	vsnprintf(rest, sizeof(rest), fmt, args);
-	va_end(args);
-	cache_log(&req->conn->hooks, level, "event=%s cache=%s op=%s %s",
-		  event, req->conn->desc, req->type->name, rest);
-}
+/* --- sending requests --- */
 
 static void cache_req_event(evutil_socket_t fd, short what, void *arg)
 {
@@ -229,16 +90,70 @@ static bool cache_reply_loading(const redisReply *r)
 		(r->len == 7 || r->str[7] == ' ');
 }
 
+/* A write refused by a replica; from a script, Redis 7 keeps the code. */
+static bool cache_reply_readonly(const redisReply *r)
+{
+	return r->type == REDIS_REPLY_ERROR && r->len >= 8 &&
+		strncmp(r->str, "READONLY", 8) == 0;
+}
+
+static void cache_conn_drop_later(struct cache_conn *conn, const char *why);
+
+/* Redis Cluster: MOVED, ASK, TRYAGAIN, CLUSTERDOWN mean it was not run;
+   the owner's hook sends it elsewhere or again, up to a bound (and
+   within its timeout). */
+static bool cache_conn_redirected(struct cache_req *req, const redisReply *r)
+{
+	struct cache_conn *conn = req->conn;
+	struct cache_redirect rd;
+
+	if (r->type != REDIS_REPLY_ERROR ||
+	    cache_redirect_parse(r->str, r->len, &rd) < 0 ||
+	    rd.kind == CACHE_REDIRECT_NONE)
+		return false;
+	/* TRYAGAIN and CLUSTERDOWN last as long as a migration or a
+	   failover: only the request's timeout bounds them. */
+	if ((rd.kind == CACHE_REDIRECT_MOVED || rd.kind == CACHE_REDIRECT_ASK) &&
+	    ++req->redirects > CACHE_MAX_REDIRECTS) {
+		cache_req_log(req, CACHE_LOG_WARN, "cache_redirect_loop",
+			      "redirects=%u", req->redirects - 1);
+		redisFreeCommand(req->cmd);
+		req->cmd = NULL;
+		cache_req_complete(req, CACHE_UNAVAILABLE);
+		return true;
+	}
+	req->state = CACHE_REQ_WAITING;
+	/* The importing node says TRYAGAIN until the migration ends. */
+	if (rd.kind == CACHE_REDIRECT_TRYAGAIN)
+		req->asking = req->asked;
+	conn->redirect(conn->redirect_ctx, req, &rd);
+	return true;
+}
+
 static void cache_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 {
 	struct cache_req *req = privdata;
+	enum cache_status st;
 
-	req->in_redis = false;
-	if (req->state == CACHE_REQ_ZOMBIE) {
+	if (--req->in_redis == 0 && req->state == CACHE_REQ_ZOMBIE) {
 		cache_req_destroy(req);
 		return;
 	}
-	if (req->state != CACHE_REQ_SENT || req->conn->destroying)
+	if (req->state != CACHE_REQ_SENT || req->acked ||
+	    req->conn->destroying)
+		return;
+	if (r != NULL && cache_reply_readonly(r)) {
+		/* A master demoted to replica refused it (so it was not run):
+		   it waits for the connection to the new master. */
+		req->state = CACHE_REQ_WAITING;
+		if (!req->conn->drop_scheduled)
+			cache_failover(&req->conn->hooks);
+		cache_conn_drop_later(req->conn, "READONLY: the server is a "
+				      "replica now");
+		return;
+	}
+	if (r != NULL && req->conn->redirect != NULL &&
+	    cache_conn_redirected(req, r))
 		return;
 	if (r != NULL && cache_reply_loading(r)) {
 		/* Not run: it goes again, in its place, once a PING says the
@@ -250,8 +165,40 @@ static void cache_reply_cb(redisAsyncContext *ac, void *r, void *privdata)
 	}
 	redisFreeCommand(req->cmd);
 	req->cmd = NULL;
-	cache_req_complete(req, r == NULL ? CACHE_UNAVAILABLE :
-			   req->type->parse(req, r));
+	st = r == NULL ? CACHE_UNAVAILABLE : req->type->parse(req, r);
+	if (st == CACHE_OK && req->type->durable && req->conn->replicas > 0) {
+		/* Written on the master; the WAIT behind it says where else. */
+		req->acked = true;
+		return;
+	}
+	cache_req_complete(req, st);
+}
+
+/* The WAIT behind a durable write: fewer replicas than asked for have it
+   (or no answer) and the outcome is unknown, as after a lost connection:
+   written on the master, but a failover now may lose it. */
+static void cache_wait_cb(redisAsyncContext *ac, void *r, void *privdata)
+{
+	struct cache_req *req = privdata;
+	const redisReply *reply = r;
+	struct cache_conn *conn = req->conn;
+
+	if (--req->in_redis == 0 && req->state == CACHE_REQ_ZOMBIE) {
+		cache_req_destroy(req);
+		return;
+	}
+	if (req->state != CACHE_REQ_SENT || !req->acked || conn->destroying)
+		return;
+	if (reply != NULL && reply->type == REDIS_REPLY_INTEGER &&
+	    reply->integer >= (long long)conn->replicas) {
+		cache_req_complete(req, CACHE_OK);
+		return;
+	}
+	cache_req_log(req, CACHE_LOG_WARN, "cache_unreplicated",
+		      "replicas=%u acked=%lld wait_ms=%u", conn->replicas,
+		      reply != NULL && reply->type == REDIS_REPLY_INTEGER ?
+		      reply->integer : -1LL, conn->wait_ms);
+	cache_req_complete(req, CACHE_UNAVAILABLE);
 }
 
 /* The command stays until its reply: a LOADING one sends it again.
@@ -261,15 +208,28 @@ static void cache_req_send(struct cache_req *req)
 {
 	struct cache_conn *conn = req->conn;
 
+	if (req->asking) {
+		/* ASK: this one command may touch the importing slot. */
+		(void)redisAsyncCommand(conn->ac, NULL, NULL, "ASKING");
+	}
+	req->asked = req->asking;
+	req->asking = false;
 	if (redisAsyncFormattedCommand(conn->ac, cache_reply_cb, req, req->cmd,
 				       req->cmd_len) != REDIS_OK)
 		return;
-	req->in_redis = true;
+	req->in_redis++;
+	req->acked = false;
 	req->state = CACHE_REQ_SENT;
+	/* WAIT blocks this connection (not the server) until the replicas
+	   have everything written on it so far, or wait_ms. */
+	if (req->type->durable && conn->replicas > 0 &&
+	    redisAsyncCommand(conn->ac, cache_wait_cb, req, "WAIT %u %u",
+			      conn->replicas, conn->wait_ms) == REDIS_OK)
+		req->in_redis++;
 }
 
 /* The waiting requests go out, in the order they were made. */
-static void cache_conn_flush(struct cache_conn *conn)
+void cache_conn_flush(struct cache_conn *conn)
 {
 	struct cache_req *req;
 
@@ -294,6 +254,13 @@ void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 		cache_req_complete(req, CACHE_UNAVAILABLE);
 		return;
 	}
+	if (conn->redirect != NULL &&
+	    cache_slot_of_command(argc, argv, argvlen) == -1) {
+		cache_req_log(req, CACHE_LOG_ERROR, "cache_error",
+			      "error=\"keys of one request in several slots\"");
+		cache_req_complete(req, CACHE_ERROR);
+		return;
+	}
 	len = redisFormatCommandArgv(&req->cmd, argc, argv, argvlen);
 	if (len < 0) {
 		req->cmd = NULL;
@@ -311,16 +278,6 @@ void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 		cache_req_send(req);
 }
 
-void cache_req_cancel(struct cache_req **reqp)
-{
-	struct cache_req *req = *reqp;
-
-	*reqp = NULL;
-	if (req == NULL || req->state == CACHE_REQ_DELIVERING ||
-	    req->state == CACHE_REQ_ZOMBIE)
-		return;
-	cache_req_release(req);
-}
 
 /* --- connection --- */
 
@@ -350,6 +307,8 @@ static void cache_conn_down(struct cache_conn *conn, const char *why)
 	event_del(conn->ping_ev);
 	if (dns_req != NULL)
 		evdns_getaddrinfo_cancel(dns_req);
+	if (conn->sentinel != NULL)
+		cache_sentinel_cancel(conn->sentinel);
 	/* Runs every pending reply callback with NULL: each request sent
 	   completes with CACHE_UNAVAILABLE (outcome unknown), delivered
 	   from the loop. Those not sent yet wait for the next connection. */
@@ -438,8 +397,9 @@ static void cache_on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (conn == NULL || ac != conn->ac)
 		return;
-	snprintf(why, sizeof(why), "%s", ac->err != 0 ? ac->errstr :
-		 "connection closed");
+	snprintf(why, sizeof(why), "%s", conn->guard.tripped ?
+		 "a reply to no request (is it Redis?)" : ac->err != 0 ?
+		 ac->errstr : "connection closed");
 	conn->ac = NULL;
 	cache_conn_drop_later(conn, why);
 }
@@ -466,6 +426,15 @@ static void cache_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
 		cache_conn_drop_later(conn, why);
 		return;
 	}
+	if (privdata == cache_step_role) {
+		if (reply->type != REDIS_REPLY_ARRAY || reply->elements == 0 ||
+		    reply->element[0]->type != REDIS_REPLY_STRING ||
+		    strcmp(reply->element[0]->str, "master") != 0) {
+			cache_failover(&conn->hooks);
+			cache_conn_drop_later(conn, "ROLE: not the master");
+		}
+		return;
+	}
 	if (privdata != cache_step_ping)
 		return;
 	if (reply->type != REDIS_REPLY_STATUS ||
@@ -479,7 +448,9 @@ static void cache_handshake_cb(redisAsyncContext *ac, void *r, void *privdata)
 	event_del(conn->conn_ev);
 	if (conn->logged_down || !conn->was_up)
 		cache_log(&conn->hooks, CACHE_LOG_INFO,
-			  "event=cache_up cache=%s", conn->desc);
+			  "event=cache_up cache=%s%s%s", conn->desc,
+			  conn->sentinel != NULL ? " master=" : "",
+			  conn->sentinel != NULL ? conn->url.host : "");
 	conn->was_up = true;
 	conn->logged_down = false;
 	cache_conn_flush(conn);
@@ -567,6 +538,9 @@ static void cache_handshake(struct cache_conn *conn)
 				      (void *)cache_step_select, 2, argv,
 				      argvlen);
 	}
+	if (conn->sentinel != NULL)
+		redisAsyncCommand(conn->ac, cache_handshake_cb,
+				  (void *)cache_step_role, "ROLE");
 	redisAsyncCommand(conn->ac, cache_handshake_cb,
 			  (void *)cache_step_ping, "PING");
 }
@@ -577,7 +551,7 @@ static void cache_conn_open(struct cache_conn *conn, const char *host)
 	redisAsyncContext *ac;
 	char why[160];
 
-	if (conn->url.kind == CACHE_URL_TCP)
+	if (conn->url.kind != CACHE_URL_UNIX)
 		ac = redisAsyncConnect(host, conn->url.port);
 	else
 		ac = redisAsyncConnectUnix(conn->url.path);
@@ -590,6 +564,7 @@ static void cache_conn_open(struct cache_conn *conn, const char *host)
 		return;
 	}
 	ac->data = conn;
+	cache_reader_guard(&conn->guard, ac);
 	redisAsyncSetConnectCallback(ac, cache_on_connect);
 	redisAsyncSetDisconnectCallback(ac, cache_on_disconnect);
 	if (redisLibeventAttach(ac, conn->base) != REDIS_OK) {
@@ -597,7 +572,7 @@ static void cache_conn_open(struct cache_conn *conn, const char *host)
 		cache_conn_down(conn, "cannot attach to the event loop");
 		return;
 	}
-	if (conn->url.kind == CACHE_URL_TCP)
+	if (conn->url.kind != CACHE_URL_UNIX)
 		(void)redisEnableKeepAlive(&ac->c);
 	conn->ac = ac;
 	conn->state = CACHE_CONN_CONNECTING;
@@ -641,13 +616,14 @@ static void cache_dns_cb(int result, struct evutil_addrinfo *res, void *arg)
 	cache_conn_open(conn, addr);
 }
 
-void cache_conn_start(struct cache_conn *conn)
+/* The address to connect to is known: resolved, then opened. */
+static void cache_conn_target(struct cache_conn *conn)
 {
 	struct evutil_addrinfo hints;
 	struct evdns_getaddrinfo_request *dreq;
 
 	cache_conn_schedule(conn, conn->timeout_ms);
-	if (conn->url.kind != CACHE_URL_TCP || conn->url.host_numeric) {
+	if (conn->url.kind == CACHE_URL_UNIX || conn->url.host_numeric) {
 		cache_conn_open(conn, conn->url.host);
 		return;
 	}
@@ -663,6 +639,49 @@ void cache_conn_start(struct cache_conn *conn)
 		conn->dns_req = dreq;
 }
 
+static void cache_conn_found(void *ctx, const char *host, uint16_t port,
+			     const char *error)
+{
+	struct cache_conn *conn = ctx;
+	unsigned char addr[sizeof(struct in6_addr)];
+
+	if (host == NULL) {
+		cache_conn_down(conn, error);
+		return;
+	}
+	snprintf(conn->url.host, sizeof(conn->url.host), "%s", host);
+	conn->url.port = port;
+	conn->url.host_numeric = inet_pton(AF_INET, host, addr) == 1 ||
+		inet_pton(AF_INET6, host, addr) == 1;
+	cache_conn_target(conn);
+}
+
+/* +switch-master: away from the old master, unless already there. */
+static void cache_conn_switched(void *ctx, const char *host, uint16_t port)
+{
+	struct cache_conn *conn = ctx;
+
+	if (conn->state == CACHE_CONN_WAIT ||
+	    conn->state == CACHE_CONN_ASKING ||
+	    (strcmp(conn->url.host, host) == 0 && conn->url.port == port))
+		return;
+	cache_failover(&conn->hooks);
+	cache_conn_drop_later(conn, "sentinel: +switch-master");
+}
+
+void cache_conn_start(struct cache_conn *conn)
+{
+	if (conn->sentinel == NULL) {
+		cache_conn_target(conn);
+		return;
+	}
+	/* Each attempt asks again: after a failure the master may be
+	   another one. The sentinels bound their own time. */
+	event_del(conn->conn_ev);
+	conn->state = CACHE_CONN_ASKING;
+	cache_sentinel_ask(conn->sentinel, cache_conn_found, conn);
+}
+
 void cache_conn_retry_soon(struct cache_conn *conn)
 {
 	/* The new server needs a moment to bind its socket. */
@@ -671,33 +690,9 @@ void cache_conn_retry_soon(struct cache_conn *conn)
 		cache_conn_schedule(conn, 50);
 }
 
-void cache_conn_set_connected(struct cache_conn *conn, void (*fn)(void *ctx),
-			      void *ctx)
-{
-	conn->connected_fn = fn;
-	conn->connected_ctx = ctx;
-}
 
-void cache_conn_when_idle(struct cache_conn *conn, void (*fn)(void *ctx),
-			  void *ctx)
-{
-	if (conn->callback_depth == 0) {
-		fn(ctx);
-		return;
-	}
-	conn->idle_fn = fn;
-	conn->idle_ctx = ctx;
-}
 
-const char *cache_conn_describe(const struct cache_conn *conn)
-{
-	return conn->desc;
-}
 
-bool cache_conn_ready(const struct cache_conn *conn)
-{
-	return conn->state == CACHE_CONN_READY && conn->ac != NULL;
-}
 
 /* --- life cycle --- */
 
@@ -713,7 +708,13 @@ struct cache_conn *cache_conn_new(const struct cache_conn_settings *set,
 	conn->hooks = set->hooks;
 	conn->url = *set->url;
 	explicit_bzero(conn->url.password, sizeof(conn->url.password));
+	explicit_bzero(conn->url.sentinel_password,
+		       sizeof(conn->url.sentinel_password));
 	conn->timeout_ms = set->timeout_ms;
+	conn->replicas = set->replicas;
+	conn->redirect = set->redirect;
+	conn->redirect_ctx = set->redirect_ctx;
+	conn->wait_ms = set->timeout_ms / 2 > 0 ? set->timeout_ms / 2 : 1;
 	conn->backoff_ms = CACHE_BACKOFF_MIN_MS;
 	conn->state = CACHE_CONN_WAIT;
 	TAILQ_INIT(&conn->reqs);
@@ -729,7 +730,8 @@ struct cache_conn *cache_conn_new(const struct cache_conn_settings *set,
 		*error_r = strdup("cache: cannot create events");
 		goto fail;
 	}
-	if (conn->url.kind == CACHE_URL_TCP && !conn->url.host_numeric) {
+	if (conn->url.kind == CACHE_URL_SENTINEL ||
+	    (conn->url.kind == CACHE_URL_TCP && !conn->url.host_numeric)) {
 		conn->dns = set->dns;
 		if (conn->dns == NULL) {
 			conn->dns = evdns_base_new(set->base,
@@ -741,6 +743,17 @@ struct cache_conn *cache_conn_new(const struct cache_conn_settings *set,
 			*error_r = strdup("cache: cannot set up DNS");
 			goto fail;
 		}
+	}
+	if (conn->url.kind == CACHE_URL_SENTINEL) {
+		struct cache_sentinel_settings sset = {
+			.base = set->base, .hooks = set->hooks, .url = set->url,
+			.timeout_ms = set->timeout_ms, .dns = conn->dns,
+			.switched = cache_conn_switched, .ctx = conn,
+		};
+
+		conn->sentinel = cache_sentinel_new(&sset);
+		if (conn->sentinel == NULL)
+			goto fail;
 	}
 	return conn;
 fail:
@@ -757,6 +770,7 @@ void cache_conn_free(struct cache_conn **connp)
 	if (conn == NULL)
 		return;
 	conn->destroying = true;
+	cache_sentinel_free(&conn->sentinel);
 	if (conn->dns_req != NULL) {
 		struct evdns_getaddrinfo_request *dreq = conn->dns_req;
 

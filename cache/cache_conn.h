@@ -15,7 +15,10 @@
  *               for the connection to be ready (connected, handshake done,
  *               server not loading): through DNS, backoff, reconnection
  *   SENT        handed to hiredis (in_redis), waiting for the reply; a
- *               LOADING reply makes it WAITING again (it was not run)
+ *               LOADING or READONLY reply makes it WAITING again (it was
+ *               not run; READONLY also recycles the connection). With
+ *               replicas, a durable request written (acked) still waits
+ *               for the WAIT sent behind it
  *   DONE        status known; delivery scheduled on req->ev
  *   DELIVERING  type->deliver running
  *   ZOMBIE      cancelled or delivered while hiredis still holds the
@@ -51,6 +54,10 @@ struct cache_req_type {
 	/* A step of such an operation: its failure is counted (hooks->
 	   request_failed) once, by the operation's own request. */
 	bool step;
+	/* A write that must survive a failover: with replicas > 0, a
+	   WAIT follows it, and CACHE_OK only when enough replicas have it
+	   (else CACHE_UNAVAILABLE, outcome unknown). */
+	bool durable;
 	/* The status reply means (never NULL: a lost connection is
 	   CACHE_UNAVAILABLE without a call); may leave a result in
 	   req->data. Runs inside hiredis's reply callback: it parses and
@@ -69,6 +76,7 @@ union cache_req_cb {
 	cache_view_cb *view;
 	cache_uidls_cb *uidls;
 	cache_uidl_dump_cb *dump;
+	cache_count_cb *count;
 };
 
 enum cache_req_state {
@@ -91,11 +99,27 @@ struct cache_req {
 	TAILQ_ENTRY(cache_req) link;
 	struct cache_conn *conn;
 	enum cache_req_state state;
-	bool in_redis;
+	unsigned int in_redis;     /* callbacks hiredis holds: reply, WAIT */
+	bool acked;                /* durable: written, the WAIT to come */
+	bool asking;               /* send ASKING before it, once */
+	bool asked;                /* it was, the last time it went */
+	unsigned int redirects;
 	struct event *ev;
 	char *cmd;                 /* formatted command until sent */
 	size_t cmd_len;
 };
+
+struct cache_redirect;
+/* A cluster error said req was not run (MOVED, ASK, TRYAGAIN,
+   CLUSTERDOWN): req is WAITING, its command kept; the hook moves it
+   (cache_req_move()) or has it sent again, and must do one of them.
+   Inside hiredis. */
+typedef void cache_conn_redirect_fn(void *ctx, struct cache_req *req,
+				    const struct cache_redirect *r);
+
+/* MOVED/ASK redirections of one request before it fails
+   (CACHE_UNAVAILABLE). */
+#define CACHE_MAX_REDIRECTS 5
 
 struct cache_conn_settings {
 	struct event_base *base;
@@ -105,6 +129,14 @@ struct cache_conn_settings {
 	/* AUTH password, NULL = none; copied, zeroed when freed. */
 	const char *password;
 	unsigned int timeout_ms;   /* per request and per attempt, > 0 */
+	/* Durable requests wait for this many replicas (WAIT, up to
+	   timeout_ms / 2); 0 = none. */
+	unsigned int replicas;
+	/* A Redis Cluster node: the hook for its redirections, and a
+	   request whose keys do not share a slot is refused (CACHE_ERROR).
+	   NULL otherwise. */
+	cache_conn_redirect_fn *redirect;
+	void *redirect_ctx;
 	/* Resolver for a TCP host name; NULL = own one when needed. Not
 	   owned. */
 	struct evdns_base *dns;
@@ -132,6 +164,18 @@ void cache_conn_when_idle(struct cache_conn *conn, void (*fn)(void *ctx),
 /* The server behind the socket was started again: the backoff starts
    over, and the next attempt comes in 50 ms if one is waiting. */
 void cache_conn_retry_soon(struct cache_conn *conn);
+
+/* Sends the requests that wait, if the connection is ready. */
+void cache_conn_flush(struct cache_conn *conn);
+/* Moves a WAITING request (from a redirect hook) to another connection
+   of the same loop, with ASKING before it when asking; it goes out with
+   the next cache_conn_flush() of to, or when to becomes ready. Its
+   timeout goes on. */
+void cache_req_move(struct cache_req *req, struct cache_conn *to,
+		    bool asking);
+/* A type->deliver of one of its requests is running (a cluster's
+   deliveries may nest across connections: cache_free() waits for all). */
+bool cache_conn_busy(const struct cache_conn *conn);
 
 /* The url without the password, for logs. */
 const char *cache_conn_describe(const struct cache_conn *conn);

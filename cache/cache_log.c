@@ -18,3 +18,9 @@ void cache_log(const struct cache_hooks *hooks, enum cache_log_level level,
 	va_end(args);
 	hooks->log(hooks->ctx, level, line);
 }
+
+void cache_failover(const struct cache_hooks *hooks)
+{
+	if (hooks->failover != NULL)
+		hooks->failover(hooks->ctx);
+}

@@ -12,4 +12,7 @@
 void cache_log(const struct cache_hooks *hooks, enum cache_log_level level,
 	       const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Hands a failover to hooks->failover, if set. */
+void cache_failover(const struct cache_hooks *hooks);
+
 #endif

@@ -125,7 +125,8 @@ struct cache_req *cache_lock(struct cache *c, const char *account,
 			     unsigned int ttl_secs, cache_status_cb *cb,
 			     void *ctx)
 {
-	return cache_lock_req(c->conn, &cache_type_lock, account, device,
+	return cache_lock_req(cache_route(c, account), &cache_type_lock,
+			      account, device,
 			      token, ttl_secs, cb, ctx);
 }
 
@@ -134,18 +135,19 @@ struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
 				     unsigned int ttl_secs,
 				     cache_status_cb *cb, void *ctx)
 {
-	return cache_lock_req(c->conn, &cache_type_refresh, account, device,
+	return cache_lock_req(cache_route(c, account), &cache_type_refresh,
+			      account, device,
 			      token, ttl_secs, cb, ctx);
 }
 
 struct cache_req *cache_barrier(struct cache *c, const char *account, cache_status_cb *cb,
 				void *ctx)
 {
-	struct cache_req *req = cache_status_req(c->conn, &cache_type_barrier, cb, ctx);
+	struct cache_req *req = cache_status_req(cache_route(c, account),
+						 &cache_type_barrier, cb, ctx);
 	const char *argv[] = { "PING" };
 	static const size_t argvlen[] = { 4 };
 
-	(void)account;
 	if (req != NULL)
 		cache_req_submit(req, 1, argv, argvlen);
 	return req;
@@ -176,7 +178,8 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 			     const char *const *fingerprints, size_t n,
 			     cache_status_cb *cb, void *ctx)
 {
-	struct cache_req *req = cache_status_req(c->conn, &cache_type_hide,
+	struct cache_req *req = cache_status_req(cache_route(c, account),
+						 &cache_type_hide,
 						 cb, ctx);
 	char k_lock[CACHE_KEY_MAX], k_uidv[CACHE_KEY_MAX], k_set[CACHE_KEY_MAX];
 	struct cache_args a;
@@ -238,7 +241,7 @@ struct cache_unlock {
 };
 
 struct cache_unlocks {
-	struct cache_conn *conn;
+	struct cache *cache;
 	TAILQ_HEAD(, cache_unlock) list;
 	unsigned int count;
 };
@@ -268,7 +271,8 @@ static void cache_unlock_done(void *ctx, enum cache_status st)
 
 static void cache_unlock_send(struct cache_unlock *u)
 {
-	u->req = cache_lock_req(u->queue->conn, &cache_type_unlock, u->account,
+	u->req = cache_lock_req(cache_route(u->queue->cache, u->account),
+				&cache_type_unlock, u->account,
 				u->device, u->token, 0, cache_unlock_done, u);
 }
 
@@ -285,15 +289,25 @@ static void cache_unlocks_retry(void *ctx)
 	}
 }
 
-struct cache_unlocks *cache_unlocks_new(struct cache_conn *conn)
+/* Every connection's hook: a cluster's nodes, or the one connection. */
+static void cache_unlocks_hook(struct cache *c, void (*fn)(void *ctx),
+			       void *ctx)
+{
+	if (c->cluster != NULL)
+		cache_cluster_set_connected(c->cluster, fn, ctx);
+	else
+		cache_conn_set_connected(c->conn, fn, ctx);
+}
+
+struct cache_unlocks *cache_unlocks_new(struct cache *c)
 {
 	struct cache_unlocks *q = calloc(1, sizeof(*q));
 
 	if (q == NULL)
 		return NULL;
-	q->conn = conn;
+	q->cache = c;
 	TAILQ_INIT(&q->list);
-	cache_conn_set_connected(conn, cache_unlocks_retry, q);
+	cache_unlocks_hook(c, cache_unlocks_retry, q);
 	return q;
 }
 
@@ -306,7 +320,7 @@ void cache_unlocks_free(struct cache_unlocks **qp)
 		return;
 	while (!TAILQ_EMPTY(&q->list))
 		cache_unlock_drop(TAILQ_FIRST(&q->list));
-	cache_conn_set_connected(q->conn, NULL, NULL);
+	cache_unlocks_hook(q->cache, NULL, NULL);
 	free(q);
 }
 
@@ -324,7 +338,8 @@ void cache_unlock(struct cache *c, const char *account, const char *device,
 	if (u == NULL || (u->account = strdup(account)) == NULL) {
 		free(u);
 		/* Without memory the lock just expires. */
-		(void)cache_lock_req(c->conn, &cache_type_unlock, account,
+		(void)cache_lock_req(cache_route(c, account), &cache_type_unlock,
+				     account,
 				     device, token, 0, NULL, NULL);
 		return;
 	}

@@ -11,13 +11,13 @@
  * cache_remap.c.
  */
 
-struct cache_conn;
+struct cache;
 struct cache_unlocks;
 
-/* The unconfirmed unlocks of cache_unlock() on conn; takes conn's
-   connected hook to send them again when the connection is back. NULL
-   when out of memory. */
-struct cache_unlocks *cache_unlocks_new(struct cache_conn *conn);
+/* The unconfirmed unlocks of cache_unlock() on c's connections; takes
+   their connected hook to send them again when one is back. NULL when
+   out of memory. */
+struct cache_unlocks *cache_unlocks_new(struct cache *c);
 /* Cancels their requests and forgets them (those locks expire), and
    gives the connected hook back. Sets *u to NULL; NULL is fine. */
 void cache_unlocks_free(struct cache_unlocks **u);

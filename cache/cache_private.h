@@ -10,15 +10,26 @@
 
 #include <stdbool.h>
 
+#include "cache_cluster.h"
+
 struct cache_conn;
 struct cache_unlocks;
 struct cache_server;
 
 struct cache {
-	struct cache_conn *conn;
+	struct cache_conn *conn;       /* NULL with a cluster */
+	struct cache_cluster *cluster; /* redis-cluster://; NULL otherwise */
 	struct cache_unlocks *unlocks;
 	struct cache_server *server;   /* cache = auto; NULL otherwise */
 	bool free_pending;             /* cache_free() called */
 };
+
+/* The connection an account's requests go on. */
+static inline struct cache_conn *cache_route(struct cache *c,
+					     const char *account)
+{
+	return c->cluster != NULL ? cache_cluster_route(c->cluster, account) :
+		c->conn;
+}
 
 #endif

@@ -346,7 +346,8 @@ static const struct cache_req_type cache_type_remap_stage = {
 	.deliver = cache_remap_step_done,
 };
 static const struct cache_req_type cache_type_remap_swap = {
-	.name = "remap_swap", .step = true, .parse = cache_remap_parse_swap,
+	.name = "remap_swap", .step = true, .durable = true,
+	.parse = cache_remap_parse_swap,
 	.deliver = cache_remap_step_done,
 };
 
@@ -514,7 +515,8 @@ struct cache_req *cache_remap(struct cache *c, const char *account,
 			      const struct cache_remap_msg *msgs, size_t n,
 			      cache_status_cb *cb, void *ctx)
 {
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_remap,
+	struct cache_req *req = cache_req_new(cache_route(c, account),
+					      &cache_type_remap,
 					      (union cache_req_cb){
 						      .status = cb }, ctx);
 	struct cache_remap_job *job;

@@ -157,7 +157,7 @@ const struct cache_req_type cache_type_refresh = {
 	.deliver = cache_deliver_status,
 };
 const struct cache_req_type cache_type_unlock = {
-	.name = "unlock", .parse = cache_parse_unlock,
+	.name = "unlock", .durable = true, .parse = cache_parse_unlock,
 	.deliver = cache_deliver_status,
 };
 /* PING: its answer comes after those of everything sent before it. */
@@ -173,6 +173,6 @@ const struct cache_req_type cache_type_barrier = {
 	.deliver = cache_deliver_status,
 };
 const struct cache_req_type cache_type_hide = {
-	.name = "hide", .parse = cache_parse_hide,
+	.name = "hide", .durable = true, .parse = cache_parse_hide,
 	.deliver = cache_deliver_status,
 };

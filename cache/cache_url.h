@@ -7,6 +7,11 @@
  *   auto                                         managed redis-server
  *   redis://[[user]:password@]host[:port][/db]   TCP
  *   unix:/absolute/path/to/socket[?db=N]         unix socket
+ *   redis-sentinel://[[user]:password@]host[:port],.../MASTER[?QUERY]
+ *                                                the master MASTER that
+ *                                                these sentinels monitor
+ *   redis-cluster://[[user]:password@]host[:port],...[/]
+ *                                                seed nodes of a cluster
  *
  * "auto" and the scheme names are case-insensitive. host is a DNS name
  * (letters, digits, '-', dot-separated labels of 1..63), a dotted IPv4
@@ -19,6 +24,14 @@
  * "rediss://" is refused: hiredis 0.14 has no TLS (use a unix socket or a
  * TLS tunnel). A unix path is absolute, at most CACHE_URL_PATH_MAX bytes,
  * without control characters; its only query is "db=N".
+ *
+ * Sentinel and cluster: 1..CACHE_URL_NODES_MAX comma-separated nodes, each
+ * host[:port] as above (default port 26379 for a sentinel, 6379 for a
+ * cluster node); user and password are the data nodes' (the master's, the
+ * cluster's). MASTER is 1..CACHE_URL_NAME_MAX of [A-Za-z0-9._-]. The
+ * sentinel QUERY is '&'-separated, each key at most once: "db=N" and
+ * "sentinel_password=PW" (the sentinels' AUTH password, %XX escapes as in
+ * the userinfo). A cluster has only db 0: no db, no query.
  */
 
 #include <stdbool.h>
@@ -32,11 +45,23 @@
 #define CACHE_URL_PASSWORD_MAX 512
 #define CACHE_URL_DB_MAX 65535
 #define CACHE_URL_DEFAULT_PORT 6379
+#define CACHE_URL_SENTINEL_PORT 26379
+#define CACHE_URL_NODES_MAX 16
+#define CACHE_URL_NAME_MAX 64
 
 enum cache_url_kind {
 	CACHE_URL_AUTO,
 	CACHE_URL_TCP,
 	CACHE_URL_UNIX,
+	CACHE_URL_SENTINEL,
+	CACHE_URL_CLUSTER,
+};
+
+struct cache_url_node {
+	char host[CACHE_URL_HOST_MAX + 1];   /* an IPv6 literal without
+						brackets */
+	bool host_numeric;
+	uint16_t port;
 };
 
 struct cache_url {
@@ -49,6 +74,11 @@ struct cache_url {
 	char user[CACHE_URL_USER_MAX + 1];   /* "" = none */
 	char password[CACHE_URL_PASSWORD_MAX + 1]; /* "" = none */
 	unsigned int db;
+	/* SENTINEL: the sentinels; CLUSTER: the seed nodes. */
+	struct cache_url_node nodes[CACHE_URL_NODES_MAX];
+	unsigned int node_count;
+	char master[CACHE_URL_NAME_MAX + 1];  /* SENTINEL */
+	char sentinel_password[CACHE_URL_PASSWORD_MAX + 1]; /* "" = none */
 };
 
 /*
@@ -62,7 +92,8 @@ int cache_url_parse(const char *s, struct cache_url *url_r,
 /*
  * Writes a log-safe description of url into buf (size > 0), never the
  * password: "auto", "redis://[user@]host:port/db" (IPv6 in brackets),
- * "unix:/path?db=N". Bytes outside printable ASCII become '?'; the result
+ * "unix:/path?db=N", "redis-sentinel://[user@]host:port,.../MASTER?db=N",
+ * "redis-cluster://[user@]host:port,...". Bytes outside printable ASCII become '?'; the result
  * is truncated to fit. Returns buf.
  */
 char *cache_url_describe(const struct cache_url *url, char *buf, size_t size);

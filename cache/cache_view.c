@@ -512,7 +512,8 @@ struct cache_req *cache_load_view(struct cache *c, const char *account,
 {
 	const uint32_t *uids = listing->uids;
 	size_t n = listing->n;
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_view,
+	struct cache_req *req = cache_req_new(cache_route(c, account),
+					      &cache_type_view,
 					      (union cache_req_cb){ .view = cb },
 					      ctx);
 	struct cache_view_job *job;

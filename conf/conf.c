@@ -402,6 +402,16 @@ static bool conf_missing_host(const struct conf_ctx *ctx, const char *path, char
 	return false;
 }
 
+/* A listener takes PROXY headers but nobody may send them. */
+static bool conf_has_proxy_listener(const struct conf *conf)
+{
+	for (unsigned int i = 0; i < conf->listen_count; i++) {
+		if (conf->listen[i].proxy)
+			return true;
+	}
+	return false;
+}
+
 int conf_load(const char *path, struct conf **conf_r, char **error_r)
 {
 	struct conf_ctx ctx;
@@ -463,6 +473,10 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 		 ctx.conf->tls_cert_file == NULL)
 		conf_msg(error_r, "%s:%u: listen_tls needs [tls] cert_file and key_file",
 			 path, conf_key_line(&ctx, "server", "listen_tls"));
+	else if (conf_has_proxy_listener(ctx.conf) && ctx.conf->proxy_network_count == 0)
+		conf_msg(error_r, "%s:%u: a proxy_protocol listener needs proxy_networks (the "
+			 "load balancers' addresses)", path,
+			 conf_first_line(&ctx, "server", "listen", "listen_tls"));
 	else if (conf_imply(ctx.conf) < 0 ||
 		 (ctx.conf->path = strdup(path)) == NULL)
 		conf_msg(error_r, "%s: out of memory", path);

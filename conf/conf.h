@@ -71,6 +71,8 @@ struct conf_listen {
 	char *host;        /* numeric address or name, e.g. "127.0.0.1", "::" */
 	uint16_t port;
 	bool tls;          /* implicit TLS (POP3S) */
+	bool proxy;        /* "proxy_protocol": every connection starts with a
+			      PROXY header from one of proxy_networks */
 };
 
 /* Where plaintext USER/PASS and AUTH PLAIN are accepted without TLS. */
@@ -103,6 +105,10 @@ struct conf {
 	enum conf_plaintext_auth plaintext_auth;
 	struct conf_cidr local_networks[CONF_MAX_NETWORKS];
 	unsigned int local_network_count;
+	struct conf_cidr proxy_networks[CONF_MAX_NETWORKS]; /* load balancers */
+	unsigned int proxy_network_count;
+	unsigned int proxy_timeout_ms;     /* to read the PROXY header */
+	bool shared_limits;                /* failure counts and LOGIN-DELAY in [cache] */
 
 	/* [tls] client side: STLS on listen, implicit TLS on listen_tls */
 	char *tls_cert_file;               /* PEM chain; NULL: no TLS */
@@ -122,6 +128,7 @@ struct conf {
 	unsigned int cache_timeout_ms;
 	unsigned int lock_ttl_secs;        /* device lock expiry */
 	unsigned int cache_max_memory_mib; /* the managed redis-server's maxmemory */
+	unsigned int cache_replicas;       /* WAIT for this many before +OK */
 
 	/* [policy] */
 	char device_separator;

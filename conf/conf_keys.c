@@ -273,7 +273,24 @@ static int conf_set_listen(const struct conf_key *key, void *base, const char *v
 	uint16_t port;
 	unsigned int i;
 
-	if (conf_parse_hostport(value, host, sizeof(host), &port, error_r) < 0)
+	char addr[300];
+	const char *opt = value + strcspn(value, " \t");
+	bool proxy = false;
+
+	if ((size_t)(opt - value) >= sizeof(addr)) {
+		*error_r = "address too long";
+		return -1;
+	}
+	memcpy(addr, value, (size_t)(opt - value));
+	addr[opt - value] = '\0';
+	opt += strspn(opt, " \t");
+	if (strcmp(opt, "proxy_protocol") == 0) {
+		proxy = true;
+	} else if (*opt != '\0') {
+		*error_r = "after the address only \"proxy_protocol\" may follow";
+		return -1;
+	}
+	if (conf_parse_hostport(addr, host, sizeof(host), &port, error_r) < 0)
 		return -1;
 	if (conf->listen_count == CONF_MAX_LISTEN) {
 		*error_r = "too many listen addresses (at most " CONF_STR(CONF_MAX_LISTEN) ")";
@@ -292,19 +309,23 @@ static int conf_set_listen(const struct conf_key *key, void *base, const char *v
 	}
 	conf->listen[i].port = port;
 	conf->listen[i].tls = (key->flags & CONF_TLS) != 0;
+	conf->listen[i].proxy = proxy;
 	conf->listen_count++;
 	return 0;
 }
 
-/* local_networks: the whole list, replacing the default. */
+/* local_networks, proxy_networks: the whole list, replacing the default. */
 static int conf_set_cidrs(const struct conf_key *key, void *base, const char *value,
 			  const char **error_r)
 {
 	struct conf *conf = base;
+	bool proxy = strcmp(key->name, "proxy_networks") == 0;
+	struct conf_cidr *nets = proxy ? conf->proxy_networks : conf->local_networks;
+	unsigned int *count = proxy ? &conf->proxy_network_count : &conf->local_network_count;
 	char item[64];
 	const char *p = value;
 
-	conf->local_network_count = 0;
+	*count = 0;
 	while (*p != '\0') {
 		size_t len = strcspn(p, " \t,");
 
@@ -316,16 +337,15 @@ static int conf_set_cidrs(const struct conf_key *key, void *base, const char *va
 			*error_r = "network too long";
 			return -1;
 		}
-		if (conf->local_network_count == CONF_MAX_NETWORKS) {
+		if (*count == CONF_MAX_NETWORKS) {
 			*error_r = "too many networks (at most " CONF_STR(CONF_MAX_NETWORKS) ")";
 			return -1;
 		}
 		memcpy(item, p, len);
 		item[len] = '\0';
-		if (conf_parse_cidr(item, &conf->local_networks[conf->local_network_count],
-				    error_r) < 0)
+		if (conf_parse_cidr(item, &nets[*count], error_r) < 0)
 			return -1;
-		conf->local_network_count++;
+		(*count)++;
 		p += len;
 	}
 	return 0;
@@ -401,6 +421,10 @@ const struct conf_key conf_keys[] = {
 	{ "server", "plaintext_auth", conf_set_enum, C(plaintext_auth), .def = "local",
 	  .names = conf_plaintext_names },
 	{ "server", "local_networks", conf_set_cidrs, 0, .def = "127.0.0.0/8 ::1/128" },
+	{ "server", "proxy_networks", conf_set_cidrs, 0, .def = "" },
+	{ "server", "proxy_timeout", conf_set_msecs, C(proxy_timeout_ms), .def = "5s",
+	  .min = "100ms", .max = "1m" },
+	{ "server", "shared_limits", conf_set_bool, C(shared_limits), .def = "no" },
 
 	/* [upstream], and each [route DOMAIN] with the same defaults */
 	{ "upstream", "host", conf_set_string, U(host), .check = conf_check_host,
@@ -442,6 +466,8 @@ const struct conf_key conf_keys[] = {
 	  .min = "3s", .max = "1h" },
 	{ "cache", "max_memory", conf_set_mib, C(cache_max_memory_mib), .def = "256m",
 	  .min = "16m", .max = "64g" },
+	{ "cache", "replicas", conf_set_uint, C(cache_replicas), .def = "0",
+	  .min = "0", .max = "16" },
 
 	{ "policy", "device_separator", conf_set_char, C(device_separator), .def = "#",
 	  .names = conf_separator_names },

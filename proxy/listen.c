@@ -17,7 +17,9 @@
 #include <event2/listener.h>
 
 #include "conf.h"
+#include "listen_proxy.h"
 #include "log.h"
+#include "metrics.h"
 #include "server.h"
 #include "settings.h"
 
@@ -32,10 +34,12 @@ struct listener {
 	struct listeners *ls;
 	struct evconnlistener *l;
 	bool tls;
+	bool proxy;       /* proxy_protocol: only load balancers */
 };
 
 struct listeners {
 	struct pop3_server *srv;
+	struct proxy_waits *waits;
 	struct listener l[CONF_MAX_LISTEN];
 	unsigned int count;
 	struct event *resume;
@@ -60,8 +64,20 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		      int salen, void *arg)
 {
 	struct listener *pl = arg;
+	const struct conf *conf = pl->ls->srv->settings->conf;
+	char peer[64];
+	uint16_t port;
 
-	pop3_session_create(pl->ls->srv, fd, sa, (socklen_t)salen, pl->tls);
+	if (proxy_peer_trusted(conf, sa)) {
+		proxy_wait_start(pl->ls->waits, fd, sa, (socklen_t)salen, pl->tls);
+	} else if (pl->proxy) {
+		pop3_format_addr(sa, peer, sizeof(peer), &port);
+		metrics_refused(METRICS_REFUSED_PROXY_UNTRUSTED);
+		log_warn("event=proxy_refused peer=%s reason=proxy_untrusted", peer);
+		evutil_closesocket(fd);
+	} else {
+		pop3_session_create(pl->ls->srv, fd, sa, (socklen_t)salen, pl->tls);
+	}
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
@@ -139,6 +155,7 @@ static int listeners_bind(struct listeners *ls, const struct conf_listen *cl,
 	freeaddrinfo(res);
 	pl->ls = ls;
 	pl->tls = cl->tls;
+	pl->proxy = cl->proxy;
 	if (fd >= 0)
 		pl->l = evconnlistener_new(ls->srv->base, accept_cb, pl,
 					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512, fd);
@@ -151,8 +168,8 @@ static int listeners_bind(struct listeners *ls, const struct conf_listen *cl,
 	}
 	evconnlistener_set_error_cb(pl->l, accept_error_cb);
 	ls->count++;
-	log_info("event=listening address=%s:%u tls=%s", cl->host, cl->port,
-		 cl->tls ? "implicit" : stls ? "stls" : "none");
+	log_info("event=listening address=%s:%u tls=%s proxy_protocol=%s", cl->host, cl->port,
+		 cl->tls ? "implicit" : stls ? "stls" : "none", cl->proxy ? "yes" : "no");
 	return 0;
 }
 
@@ -160,7 +177,10 @@ struct listeners *listeners_open(struct pop3_server *srv, const struct conf *con
 {
 	struct listeners *ls = calloc(1, sizeof(*ls));
 
-	if (ls == NULL || (ls->resume = evtimer_new(srv->base, listeners_resume_cb, ls)) == NULL) {
+	if (ls == NULL || (ls->resume = evtimer_new(srv->base, listeners_resume_cb, ls)) == NULL ||
+	    (ls->waits = proxy_waits_new(srv)) == NULL) {
+		if (ls != NULL && ls->resume != NULL)
+			event_free(ls->resume);
 		free(ls);
 		log_error("event=startup_failed error=\"out of memory\"");
 		return NULL;
@@ -184,6 +204,7 @@ void listeners_free(struct listeners **lsp)
 	*lsp = NULL;
 	for (unsigned int i = 0; i < ls->count; i++)
 		evconnlistener_free(ls->l[i].l);
+	proxy_waits_free(&ls->waits);
 	event_free(ls->resume);
 	free(ls);
 }

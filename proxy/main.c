@@ -103,7 +103,8 @@ static void reload_check_fixed(const struct conf *old, const struct conf *new)
 	    !str_equal(old->cache_password, new->cache_password) ||
 	    !str_equal(old->cache_state_dir, new->cache_state_dir) ||
 	    !str_equal(old->cache_redis_server, new->cache_redis_server) ||
-	    old->cache_timeout_ms != new->cache_timeout_ms)
+	    old->cache_timeout_ms != new->cache_timeout_ms ||
+	    old->cache_replicas != new->cache_replicas)
 		strcat(what, ",cache");
 	if (old->daemon != new->daemon || !str_equal(old->pid_file, new->pid_file) ||
 	    !str_equal(old->user, new->user) || !str_equal(old->group, new->group))
@@ -223,6 +224,11 @@ static void cache_failed_hook(void *ctx)
 	metrics_redis_error();
 }
 
+static void cache_failover_hook(void *ctx)
+{
+	metrics_redis_failover();
+}
+
 static struct cache_settings cache_settings_of(const struct conf *conf,
 					      struct evdns_base *dns)
 {
@@ -233,8 +239,10 @@ static struct cache_settings cache_settings_of(const struct conf *conf,
 		.redis_server = conf->cache_redis_server,
 		.timeout_ms = conf->cache_timeout_ms,
 		.max_memory = (uint64_t)conf->cache_max_memory_mib << 20,
+		.replicas = conf->cache_replicas,
 		.dns = dns,
-		.hooks = { .log = cache_log_hook, .request_failed = cache_failed_hook },
+		.hooks = { .log = cache_log_hook, .request_failed = cache_failed_hook,
+			   .failover = cache_failover_hook },
 	};
 
 	return set;

@@ -39,6 +39,8 @@ static const char *const refusal_names[] = {
 	[METRICS_REFUSED_MAX_PER_IP] = "max_connections_per_ip",
 	[METRICS_REFUSED_SHUTTING_DOWN] = "shutting_down",
 	[METRICS_REFUSED_MAX_UNAUTHENTICATED] = "max_unauthenticated",
+	[METRICS_REFUSED_PROXY_UNTRUSTED] = "proxy_untrusted",
+	[METRICS_REFUSED_PROXY_HEADER] = "proxy_header",
 };
 _Static_assert(N(refusal_names) == METRICS_REFUSED_COUNT, "refusal_names");
 
@@ -85,7 +87,9 @@ static struct {
 	uint64_t sessions_current;
 	uint64_t sessions_total;
 	uint64_t refused[METRICS_REFUSED_COUNT];
+	uint64_t proxied[2];    /* PROXY headers taken, v1 and v2 */
 	uint64_t redis_errors;
+	uint64_t redis_failovers;
 	uint64_t auth_delayed;
 	uint64_t reloads_ok;
 	uint64_t reloads_failed;
@@ -286,6 +290,13 @@ void metrics_refused(enum metrics_refusal why)
 		m.refused[why]++;
 }
 
+void metrics_proxied(unsigned int version)
+{
+	metrics_init();
+	if (version == 1 || version == 2)
+		m.proxied[version - 1]++;
+}
+
 void metrics_login(const char *route, enum metrics_login result)
 {
 	struct route *r = route_get(route);
@@ -333,6 +344,12 @@ void metrics_redis_error(void)
 {
 	metrics_init();
 	m.redis_errors++;
+}
+
+void metrics_redis_failover(void)
+{
+	metrics_init();
+	m.redis_failovers++;
 }
 
 void metrics_auth_delayed(void)
@@ -491,9 +508,18 @@ int metrics_render(struct evbuffer *dst)
 	for (k = 0; k < METRICS_REFUSED_COUNT; k++)
 		put(&o, "popgate_connections_refused_total{reason=\"%s\"} %llu\n",
 		    refusal_names[k], (unsigned long long)m.refused[k]);
+	family(&o, "proxy_headers_total", "counter",
+	       "Connections from load balancers that sent a valid PROXY header.");
+	for (k = 0; k < 2; k++)
+		put(&o, "popgate_proxy_headers_total{version=\"%zu\"} %llu\n", k + 1,
+		    (unsigned long long)m.proxied[k]);
 	render_routes(&o);
 	family(&o, "redis_errors_total", "counter", "Failed requests to the state store.");
 	put(&o, "popgate_redis_errors_total %llu\n", (unsigned long long)m.redis_errors);
+	family(&o, "redis_failovers_total", "counter",
+	       "Changes of the state store's master (Sentinel) or slot map (Cluster).");
+	put(&o, "popgate_redis_failovers_total %llu\n",
+	    (unsigned long long)m.redis_failovers);
 	family(&o, "auth_delayed_total", "counter", "Authentication failures answered late.");
 	put(&o, "popgate_auth_delayed_total %llu\n", (unsigned long long)m.auth_delayed);
 	family(&o, "config_reloads_total", "counter", "Configuration reloads by result.");

@@ -44,6 +44,8 @@ enum metrics_refusal {     /* connections refused before the greeting; label rea
 	METRICS_REFUSED_MAX_PER_IP,        /* "max_connections_per_ip" */
 	METRICS_REFUSED_SHUTTING_DOWN,     /* "shutting_down" */
 	METRICS_REFUSED_MAX_UNAUTHENTICATED, /* "max_unauthenticated" */
+	METRICS_REFUSED_PROXY_UNTRUSTED,   /* "proxy_untrusted": not from proxy_networks */
+	METRICS_REFUSED_PROXY_HEADER,      /* "proxy_header": malformed, late or cut */
 	METRICS_REFUSED_COUNT
 };
 
@@ -61,6 +63,7 @@ void metrics_init(void);
 void metrics_session_opened(void);     /* sessions current +1, total +1 */
 void metrics_session_closed(void);     /* current -1 (never below 0) */
 void metrics_refused(enum metrics_refusal why);
+void metrics_proxied(unsigned int version);   /* a valid PROXY header, v1 or v2 */
 /* route: "default" for the [upstream] section, else the route's domain */
 void metrics_login(const char *route, enum metrics_login result);
 /* ok: the latency goes into the histogram (negative or NaN counts as 0);
@@ -70,6 +73,8 @@ void metrics_upstream_connect(const char *route, double seconds, bool ok);
 void metrics_bytes_out(const char *route, uint64_t n);
 void metrics_command(const char *route, enum metrics_cmd cmd);
 void metrics_redis_error(void);
+/* The state store's master or slot map changed (cache_hooks.failover). */
+void metrics_redis_failover(void);
 void metrics_auth_delayed(void);       /* an auth failure answer was delayed */
 void metrics_reload(bool ok);          /* config reloads by result ok/failed */
 /* Tests only: everything back to zero, routes forgotten, the start time

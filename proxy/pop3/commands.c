@@ -337,6 +337,16 @@ void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len)
 	const struct pop3_command *c;
 	const char *error;
 
+	/* A PROXY v1 header from outside proxy_networks: someone passing for
+	   another client (v2's NUL already ends the session in the scanner). */
+	if (s->state == POP3_STATE_AUTHORIZATION && len >= 6 && memcmp(line, "PROXY ", 6) == 0) {
+		metrics_refused(METRICS_REFUSED_PROXY_UNTRUSTED);
+		log_warn("%s event=proxy_refused client=%s reason=proxy_untrusted", s->log_id,
+			 s->client_ip);
+		pop3_reply(s, "-ERR [SYS/PERM] PROXY header from an address not in proxy_networks");
+		pop3_session_close_after_flush(s, "proxy_untrusted");
+		return;
+	}
 	if (pop3_cmd_parse(line, len, cmd, &error) < 0) {
 		pop3_bad_command(s, error);
 		return;

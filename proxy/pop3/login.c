@@ -2,7 +2,6 @@
 
 #include "login.h"
 
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +15,7 @@
 #include "imap_cmd.h"
 #include "imap_login.h"
 #include "imap_mailbox.h"
-#include "limits_table.h"
+#include "limits_shared.h"
 #include "log.h"
 #include "maildrop.h"
 #include "metrics.h"
@@ -104,6 +103,7 @@ struct pop3_login {
 	uint64_t reserved_drop;      /* memory reserved: the message table, */
 	uint64_t reserved_remap;     /* the re-map, */
 	uint64_t reserved_uidl;      /* and the UIDL step */
+	struct pop3_limits limits;   /* failure delays, LOGIN-DELAY */
 };
 
 static void login_step_select(struct pop3_login *l);
@@ -154,6 +154,7 @@ static void login_free(struct pop3_session *s, void *ctx)
 	struct pop3_login *l = ctx;
 
 	login_clear_password(l);
+	pop3_limits_cancel(&l->limits);
 	pop3_session_retire_imap(s, &l->imap);
 	login_free_remap(l);
 	login_free_uidls(l);
@@ -167,29 +168,6 @@ static void login_free(struct pop3_session *s, void *ctx)
 static const struct pop3_cmd_ops login_ops = {
 	.free = login_free,
 };
-
-/* Key of the user in the auth failure records: the route and the name
-   sent upstream, in lower case (Alice and alice are one mailbox). */
-static void login_user_key(const struct pop3_login *l, char *buf, size_t size)
-{
-	size_t o = (size_t)snprintf(buf, size, "%s:", l->s->route->name);
-
-	for (size_t i = 0; i < l->login_user_len && o + 1 < size; i++)
-		buf[o++] = (char)tolower((unsigned char)l->login_user[i]);
-	if (o < size)
-		buf[o] = '\0';
-}
-
-static struct limits_auth login_auth_settings(const struct pop3_session *s)
-{
-	struct limits_auth auth = {
-		.delay_ms = s->conf->auth_fail_delay_ms,
-		.delay_max_ms = s->conf->auth_fail_delay_max_ms,
-		.window_secs = s->conf->auth_fail_window_secs,
-	};
-
-	return auth;
-}
 
 /* ---- the one failure exit ---- */
 
@@ -238,15 +216,9 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 	l->reserved_drop = 0;
 	if (result != METRICS_LOGIN_COUNT)
 		metrics_login(s->route != NULL ? s->route->name : "none", result);
-	if (auth) {
-		struct limits_auth a = login_auth_settings(s);
-		char user[CACHE_ACCOUNT_MAX + 64];
-
-		/* Per user: whatever device an attacker names. */
-		login_user_key(l, user, sizeof(user));
-		delay_ms = limits_auth_failed(s->srv->limits, s->addr_key, user, &a,
-					      pop3_now_ms());
-	}
+	/* Per user: whatever device an attacker names. */
+	if (auth)
+		delay_ms = pop3_limits_failed(&l->limits);
 	log_info("%s event=login_failed user=%s client=%s route=%s step=%s reason=%s "
 		 "delay_ms=%u reply=\"%s\"", s->log_id, s->user_log, s->client_ip,
 		 s->route != NULL ? s->route->name : "-", login_step_names[l->step],
@@ -277,7 +249,6 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 static void login_finish(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
-	char user[CACHE_ACCOUNT_MAX + 64];
 	unsigned int count;
 	uint64_t size;
 
@@ -291,10 +262,7 @@ static void login_finish(struct pop3_login *l)
 	l->reserved_drop = 0;        /* the session's now, until its end */
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
 	metrics_login(s->route->name, METRICS_LOGIN_OK);
-	login_user_key(l, user, sizeof(user));
-	limits_auth_succeeded(s->srv->limits, s->addr_key, user);
-	if (s->conf->login_delay_secs > 0)
-		limits_login_record(s->srv->limits, s->user, pop3_now_ms());
+	pop3_limits_succeeded(&l->limits, l->account, s->device);
 	pop3_maildrop_visible(s->drop, &count, &size);
 	log_info("%s event=login user=%s device=%s client=%s route=%s upstream=%s:%u "
 		 "messages=%u octets=%llu uidvalidity=%u",
@@ -687,6 +655,20 @@ static bool login_code_temporary(const struct imap_reply *reply)
 	return false;
 }
 
+static void login_delay_checked(struct pop3_session *s, unsigned int wait)
+{
+	struct pop3_login *l = s->run_ctx;
+	char msg[160];
+
+	if (wait == 0) {
+		login_step_select(l);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "-ERR [LOGIN-DELAY] Logged in less than %u seconds ago: "
+		 "try again in %u seconds", s->conf->login_delay_secs, wait);
+	login_fail(l, METRICS_LOGIN_LOGIN_DELAY, LOGIN_ANSWER_REPLY, msg);
+}
+
 static void login_authenticated(void *ctx, const struct imap_reply *reply)
 {
 	struct pop3_login *l = ctx;
@@ -710,21 +692,10 @@ static void login_authenticated(void *ctx, const struct imap_reply *reply)
 	}
 	/* RFC 2449 LOGIN-DELAY, checked once the password is known good:
 	   nobody else learns when a login name last logged in. */
-	if (s->conf->login_delay_secs > 0) {
-		unsigned int wait = limits_login_wait(s->srv->limits, s->user,
-						      s->conf->login_delay_secs, pop3_now_ms());
-
-		if (wait > 0) {
-			char msg[160];
-
-			snprintf(msg, sizeof(msg), "-ERR [LOGIN-DELAY] Logged in less than %u "
-				 "seconds ago: try again in %u seconds",
-				 s->conf->login_delay_secs, wait);
-			login_fail(l, METRICS_LOGIN_LOGIN_DELAY, LOGIN_ANSWER_REPLY, msg);
-			return;
-		}
-	}
-	login_step_select(l);
+	if (s->conf->login_delay_secs > 0)
+		pop3_limits_login_wait(&l->limits, l->account, s->device, login_delay_checked);
+	else
+		login_step_select(l);
 }
 
 static const struct imap_cmd_handlers login_auth_handlers = {
@@ -817,21 +788,9 @@ static void login_step_connect(struct pop3_session *s)
    reply. */
 static void login_step_delay(struct pop3_login *l)
 {
-	struct pop3_session *s = l->s;
-	struct limits_auth auth = login_auth_settings(s);
-	char key[CACHE_ACCOUNT_MAX + 64];
-	unsigned int n, delay;
-
 	login_set_step(l, LOGIN_DELAY);
-	login_user_key(l, key, sizeof(key));
-	n = limits_auth_failures(s->srv->limits, s->addr_key, key, &auth, pop3_now_ms());
-	delay = n > 0 ? limits_auth_delay(&auth, n) : 0;
-	if (delay > 0) {
-		log_debug("%s event=login_held failures=%u delay_ms=%u", s->log_id, n, delay);
-		pop3_session_set_timer(s, delay, login_step_connect);
-		return;
-	}
-	login_step_connect(s);
+	pop3_limits_init(&l->limits, l->s, l->login_user, l->login_user_len);
+	pop3_limits_hold(&l->limits, login_step_connect);
 }
 
 /* ---- route ---- */

@@ -22,7 +22,7 @@ static const struct pop3_session_hooks pop3_hooks = {
 	.line = pop3_dispatch_line,
 };
 
-static bool pop3_client_is_local(const struct conf *conf, const struct sockaddr *sa)
+bool pop3_addr_in(const struct conf_cidr *nets, unsigned int count, const struct sockaddr *sa)
 {
 	const void *addr;
 	int family = sa->sa_family;
@@ -33,16 +33,14 @@ static bool pop3_client_is_local(const struct conf *conf, const struct sockaddr 
 		addr = &((const struct sockaddr_in6 *)sa)->sin6_addr;
 	else
 		return false;
-	for (unsigned int i = 0; i < conf->local_network_count; i++) {
-		if (conf_cidr_match(&conf->local_networks[i], family, addr))
+	for (unsigned int i = 0; i < count; i++) {
+		if (conf_cidr_match(&nets[i], family, addr))
 			return true;
 	}
 	return false;
 }
 
-/* "address" and port of a socket address. */
-static void pop3_format_addr(const struct sockaddr *sa, char *addr, size_t size,
-			     uint16_t *port_r)
+void pop3_format_addr(const struct sockaddr *sa, char *addr, size_t size, uint16_t *port_r)
 {
 	*port_r = 0;
 	if (sa->sa_family == AF_INET) {
@@ -95,6 +93,13 @@ static void pop3_session_refuse(struct pop3_session *s, enum metrics_refusal why
 void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 			 const struct sockaddr *sa, socklen_t salen, bool tls)
 {
+	pop3_session_create_at(srv, fd, sa, NULL, NULL, tls);
+}
+
+void pop3_session_create_at(struct pop3_server *srv, evutil_socket_t fd,
+			    const struct sockaddr *sa, const struct sockaddr *local_sa,
+			    const char *via, bool tls)
+{
 	struct settings *set = srv->settings;
 	const struct conf *conf = set->conf;
 	struct sockaddr_storage local;
@@ -125,11 +130,18 @@ void pop3_session_create(struct pop3_server *srv, evutil_socket_t fd,
 	snprintf(s->client_ip, sizeof(s->client_ip), sa->sa_family == AF_INET6 &&
 		 strchr(s->client_addr, ':') != NULL ? "[%s]:%u" : "%s:%u",
 		 s->client_addr, s->client_port);
-	if (getsockname(fd, (struct sockaddr *)&local, &local_len) == 0)
+	if (local_sa != NULL)
+		pop3_format_addr(local_sa, s->local_addr, sizeof(s->local_addr), &s->local_port);
+	else if (getsockname(fd, (struct sockaddr *)&local, &local_len) == 0)
 		pop3_format_addr((struct sockaddr *)&local, s->local_addr, sizeof(s->local_addr),
 				 &s->local_port);
-	s->client_local = pop3_client_is_local(conf, sa);
-	log_debug("%s event=connect client=%s", s->log_id, s->client_ip);
+	s->client_local = pop3_addr_in(conf->local_networks, conf->local_network_count, sa);
+	if (via != NULL)
+		snprintf(s->via, sizeof(s->via), "%s", via);
+	if (via != NULL)
+		log_info("%s event=connect client=%s via=%s", s->log_id, s->client_ip, via);
+	else
+		log_debug("%s event=connect client=%s", s->log_id, s->client_ip);
 
 	if (srv->stopping) {
 		pop3_session_refuse(s, METRICS_REFUSED_SHUTTING_DOWN, "Server shutting down");

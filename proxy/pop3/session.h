@@ -115,6 +115,7 @@ struct pop3_session {
 				       its /64 for IPv6 */
 	uint16_t client_port;
 	char local_addr[64];        /* our end of the connection */
+	char via[64];               /* the load balancer's address; "" direct */
 	uint16_t local_port;
 	bool conn_counted;          /* counted in the per-address limit */
 	bool unauth_counted;        /* counted in srv->unauthenticated */

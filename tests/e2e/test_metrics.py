@@ -196,6 +196,7 @@ class TestMetrics(unittest.TestCase):
                 "logins_total": "counter", "upstream_connect_seconds": "histogram",
                 "upstream_connect_failures_total": "counter", "bytes_out_total": "counter",
                 "commands_total": "counter", "redis_errors_total": "counter",
+                "redis_failovers_total": "counter",
                 "auth_delayed_total": "counter", "config_reloads_total": "counter"}
         for name, t in want.items():
             self.assertEqual(types.get("popgate_" + name), t, name)
@@ -287,3 +288,60 @@ class TestMetrics(unittest.TestCase):
         self.assertEqual(code, 200)
         self.assertEqual(ctype, CONTENT_TYPE)
         self.assertTrue(GW.alive())
+
+
+class TestGrafanaDashboard(unittest.TestCase):
+    """packaging/grafana/popgate-dashboard.json: valid JSON Grafana can
+    import, and every query names metrics and labels that a running
+    popgate serves (instance and le come from Prometheus)."""
+
+    PATH = "packaging/grafana/popgate-dashboard.json"
+
+    def load(self):
+        import json
+        import os
+        root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+        with open(os.path.join(root, self.PATH)) as f:
+            return json.load(f)
+
+    def test_shape(self):
+        d = self.load()
+        self.assertTrue(d["title"] and d["uid"])
+        ids = [p["id"] for p in d["panels"]]
+        self.assertEqual(len(ids), len(set(ids)), "panel ids repeat")
+        cells = set()
+        for p in d["panels"]:
+            self.assertTrue(p["targets"], p["title"])
+            g = p["gridPos"]
+            self.assertLessEqual(g["x"] + g["w"], 24)
+            for x in range(g["x"], g["x"] + g["w"]):
+                for y in range(g["y"], g["y"] + g["h"]):
+                    self.assertNotIn((x, y), cells, "panels overlap: %s" % p["title"])
+                    cells.add((x, y))
+
+    def test_queries_name_served_metrics(self):
+        # a good and a bad login, so that the labelled series exist
+        with GW.pop3() as c:
+            c.read_greeting()
+            self.assertTrue(c.login("alice", "secret").startswith("+OK"))
+            c.cmd("QUIT")
+        with GW.pop3() as c:
+            c.read_greeting()
+            c.login("alice", "wrong")
+        samples = scrape()
+        labels = {}
+        for name, ls in samples:
+            labels.setdefault(name, set()).update(k for k, _ in ls)
+        d = self.load()
+        exprs = [t["expr"] for p in d["panels"] for t in p["targets"]]
+        exprs.append(d["templating"]["list"][1]["definition"])
+        for e in exprs:
+            names = re.findall(r"\bpopgate_[a-z_]+", e)
+            self.assertTrue(names, e)
+            for n in names:
+                self.assertIn(n, labels, "%s: %s is not served" % (e, n))
+                for group in re.findall(r"by \(([^)]*)\)", e):
+                    for lab in (x.strip() for x in group.split(",")):
+                        if lab not in ("instance", "le"):
+                            self.assertIn(lab, labels[n], "%s: %s has no label %s"
+                                          % (e, n, lab))

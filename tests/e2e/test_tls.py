@@ -269,5 +269,99 @@ class TestStarttlsStripping(Base):
         self.check_no_credentials()
 
 
+class NoCloseNotifyProxy:
+    """Implicit TLS in front of Dovecot's plain IMAP port that ends every
+    connection the way GnuTLS servers do after LOGOUT: when Dovecot closes,
+    the TCP connection is shut without a TLS close_notify."""
+
+    def __init__(self, cert, key, upstream_port):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(cert, key)
+        self.upstream_port = upstream_port
+        self.ls = socket.socket()
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.port = self.ls.getsockname()[1]
+        self.closed_without_notify = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn):
+        try:
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+        except (OSError, ssl.SSLError):
+            conn.close()
+            return
+        up = socket.create_connection(("127.0.0.1", self.upstream_port))
+
+        def client_to_upstream():
+            try:
+                while True:
+                    data = tls.recv(65536)
+                    if not data:
+                        break
+                    up.sendall(data)
+            except (OSError, ssl.SSLError):
+                pass
+
+        threading.Thread(target=client_to_upstream, daemon=True).start()
+        try:
+            while True:
+                data = up.recv(65536)
+                if not data:
+                    break
+                tls.sendall(data)
+        except (OSError, ssl.SSLError):
+            pass
+        # SSLSocket.shutdown() drops the TLS layer and shuts the socket
+        # itself: no close_notify goes out.
+        try:
+            tls.shutdown(socket.SHUT_RDWR)
+            self.closed_without_notify += 1
+        except OSError:
+            pass
+        tls.close()
+        up.close()
+
+    def close(self):
+        self.ls.close()
+
+
+class TestNoCloseNotifyAfterLogout(Base):
+    """A TLS upstream that closes without close_notify after LOGOUT (GnuTLS
+    servers) ends the session as cleanly as a plain EOF: no warning per
+    session."""
+
+    def test_no_warning_after_logout(self):
+        proxy = NoCloseNotifyProxy(ENV.dc.cert, ENV.dc.key, ENV.dc.imap_port)
+        try:
+            gw = gateway(tls="imaps", port=proxy.port, verify="yes", ca_file=ENV.dc.cert)
+            for _ in range(3):
+                start = gw.log_size()
+                c, r = self.login(gw)
+                self.assertTrue(r.startswith("+OK"), "%r; log:\n%s" % (r, gw.log_text()[-2000:]))
+                self.assertTrue(c.cmd("STAT").startswith("+OK"))
+                self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+                self.assertTrue(gw.wait_log(r"event=session_end", timeout=10, start=start))
+                # The upstream's end comes after the session's: wait for it.
+                deadline = time.monotonic() + 10
+                while proxy.closed_without_notify < _ + 1 and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertEqual(proxy.closed_without_notify, _ + 1)
+                time.sleep(0.3)
+                log = gw.log_since(start)
+                self.assertNotIn("event=upstream_error", log, log)
+                self.assertNotIn("level=warn", log, log)
+        finally:
+            proxy.close()
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -69,6 +69,27 @@ static const struct url_row url_table[] = {
 	BAD("redis://:p\xc3\xa9@h"), BAD("redis://:p\r\nAUTH x@h"),
 	BAD("redis://ex\xc3\xa4mple.com"),
 	BAD("rediss://h"), BAD("redis-sentinel://h"), BAD("http://h"),
+	BAD("redis-sentinel://"), BAD("redis-sentinel:///m"),
+	BAD("redis-sentinel://h/"), BAD("redis-sentinel://h,/m"),
+	BAD("redis-sentinel://,h/m"), BAD("redis-sentinel://h,,h/m"),
+	BAD("redis-sentinel://h:0/m"), BAD("redis-sentinel://h/m/1"),
+	BAD("redis-sentinel://h/m?"), BAD("redis-sentinel://h/m?db="),
+	BAD("redis-sentinel://h/m?db=1&db=2"), BAD("redis-sentinel://h/m?db=1&"),
+	BAD("redis-sentinel://h/m?x=1"), BAD("redis-sentinel://h/m#f"),
+	BAD("redis-sentinel://h/m?sentinel_password="),
+	BAD("redis-sentinel://h/m?sentinel_password=a&sentinel_password=b"),
+	BAD("redis-sentinel://h/m?sentinel_password=a b"),
+	BAD("redis-sentinel://h/m?sentinel_password=%00"),
+	BAD("redis-sentinel://h/m\r\nSHUTDOWN"), BAD("redis-sentinel://h/m n"),
+	BAD("redis-sentinel://h/{m}"), BAD("redis-sentinel://user@h/m"),
+	BAD("redis-sentinel://h/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"),
+	BAD("redis-sentinel://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q/m"),
+	BAD("redis-sentinel://[::1/m"), BAD("redis-sentinel://h_x:1/m"),
+	BAD("redis-cluster://"), BAD("redis-cluster://h,"),
+	BAD("redis-cluster://h/0"), BAD("redis-cluster://h/1"),
+	BAD("redis-cluster://h?db=1"), BAD("redis-cluster://h//"),
+	BAD("redis-cluster://h:7000,h:70000"), BAD("redis-cluster://:@h"),
+	BAD("redis-cluster://a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q"),
 	BAD("redis:/h"), BAD("redis:h"), BAD("tcp://h:6379"),
 	BAD("redis://aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.b"),
 
@@ -83,6 +104,59 @@ static const struct url_row url_table[] = {
 	BAD("unix:/x?password=p"), BAD("unix:/a\nb"), BAD("unix:/a\x7f"),
 	BAD("unix:/x?db=1?db=2"),
 };
+
+/* Sentinel and cluster urls: the nodes, the master name, the passwords. */
+struct multi_row {
+	const char *s;
+	enum cache_url_kind kind;
+	unsigned int count;
+	const char *hosts[3];
+	unsigned int ports[3];
+	const char *master, *user, *password, *sentinel_password;
+	unsigned int db;
+};
+
+static const struct multi_row multi_table[] = {
+	{ "redis-sentinel://127.0.0.1/mymaster", CACHE_URL_SENTINEL, 1,
+	  { "127.0.0.1" }, { 26379 }, "mymaster", "", "", "", 0 },
+	{ "REDIS-SENTINEL://a:1,b,[::1]:3/m.a-s_1?db=4", CACHE_URL_SENTINEL, 3,
+	  { "a", "b", "::1" }, { 1, 26379, 3 }, "m.a-s_1", "", "", "", 4 },
+	{ "redis-sentinel://:pw@s1:26379,s2:26380/m?sentinel_password=s%26p&db=2",
+	  CACHE_URL_SENTINEL, 2, { "s1", "s2" }, { 26379, 26380 }, "m", "",
+	  "pw", "s&p", 2 },
+	{ "redis-sentinel://u:p%40@h/m?sentinel_password=x", CACHE_URL_SENTINEL,
+	  1, { "h" }, { 26379 }, "m", "u", "p@", "x", 0 },
+	{ "redis-sentinel://:a@b@h/m", CACHE_URL_SENTINEL, 1, { "h" },
+	  { 26379 }, "m", "", "a@b", "", 0 },
+	{ "redis-cluster://h1:7000,h2:7001,h3", CACHE_URL_CLUSTER, 3,
+	  { "h1", "h2", "h3" }, { 7000, 7001, 6379 }, "", "", "", "", 0 },
+	{ "Redis-Cluster://:pw@10.0.0.1:7000/", CACHE_URL_CLUSTER, 1,
+	  { "10.0.0.1" }, { 7000 }, "", "", "pw", "", 0 },
+};
+
+START_TEST(url_multi)
+{
+	const struct multi_row *row = &multi_table[_i];
+	const char *error = NULL;
+	struct cache_url url;
+	unsigned int i;
+
+	ck_assert_msg(cache_url_parse(row->s, &url, &error) == 0, "'%s': %s",
+		      row->s, error);
+	ck_assert_int_eq(url.kind, row->kind);
+	ck_assert_uint_eq(url.node_count, row->count);
+	for (i = 0; i < row->count; i++) {
+		ck_assert_str_eq(url.nodes[i].host, row->hosts[i]);
+		ck_assert_uint_eq(url.nodes[i].port, row->ports[i]);
+	}
+	ck_assert_str_eq(url.master, row->master);
+	ck_assert_str_eq(url.user, row->user);
+	ck_assert_str_eq(url.password, row->password);
+	ck_assert_str_eq(url.sentinel_password, row->sentinel_password);
+	ck_assert_uint_eq(url.db, row->db);
+	ck_assert_str_eq(url.host, "");
+}
+END_TEST
 
 START_TEST(url_rows)
 {
@@ -186,6 +260,15 @@ START_TEST(url_describe)
 			 "unix:/r.sock?db=2");
 	ck_assert_int_eq(cache_url_parse("auto", &url, NULL), 0);
 	ck_assert_str_eq(cache_url_describe(&url, buf, sizeof(buf)), "auto");
+	ck_assert_int_eq(cache_url_parse("redis-sentinel://u:secret@a,[::1]:2/m"
+					 "?sentinel_password=secret2&db=1",
+					 &url, NULL), 0);
+	ck_assert_str_eq(cache_url_describe(&url, buf, sizeof(buf)),
+			 "redis-sentinel://u@a:26379,[::1]:2/m?db=1");
+	ck_assert_int_eq(cache_url_parse("redis-cluster://:secret@a:7000,b",
+					 &url, NULL), 0);
+	ck_assert_str_eq(cache_url_describe(&url, buf, sizeof(buf)),
+			 "redis-cluster://a:7000,b:6379");
 }
 END_TEST
 
@@ -220,6 +303,7 @@ static Suite *cache_url_suite(void)
 
 	tcase_add_loop_test(tc, url_rows, 0, N(url_table));
 	tcase_add_loop_test(tc, url_prefixes, 0, N(url_table));
+	tcase_add_loop_test(tc, url_multi, 0, N(multi_table));
 	tcase_add_test(tc, url_limits);
 	tcase_add_test(tc, url_describe);
 	suite_add_tcase(s, tc);

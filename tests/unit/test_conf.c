@@ -38,6 +38,7 @@ static const char *const all_keys[][2] = {
 	{ "cache", "timeout" },
 	{ "cache", "lock_ttl" },
 	{ "cache", "max_memory" },
+	{ "cache", "replicas" },
 	{ "policy", "device_separator" },
 	{ "policy", "delete_action" },
 	{ "policy", "mark_seen_on_retr" },
@@ -56,6 +57,9 @@ static const char *const all_keys[][2] = {
 	{ "process", "user" },
 	{ "process", "group" },
 	{ "metrics", "listen" },
+	{ "server", "proxy_networks" },
+	{ "server", "proxy_timeout" },
+	{ "server", "shared_limits" },
 	{ "upstream", "uidl_format" },
 };
 
@@ -353,9 +357,10 @@ START_TEST(listed_keys_known)
 		"yes", "", "1s", "INBOX", "stderr", "info", "x",
 		"always", "10.0.0.0/8 ::1", "", "",
 		"unix:/run/redis.sock", "pw", "/tmp/x", "/usr/bin/redis-server", "250ms",
-		"30s", "1g", "+", "trash", "no", "new", "Deleted",
+		"30s", "1g", "2", "+", "trash", "no", "new", "Deleted",
 		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
-		"", "", "127.0.0.1:9110", "%v.%u",
+		"", "", "127.0.0.1:9110", "192.0.2.0/24 ::1", "2s", "yes",
+		"%v.%u",
 	};
 	char text[256];
 	struct conf *conf;

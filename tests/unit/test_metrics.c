@@ -184,6 +184,7 @@ static const char *const families[] = {
 	"logins_total counter", "upstream_connect_seconds histogram",
 	"upstream_connect_failures_total counter", "bytes_out_total counter",
 	"commands_total counter", "redis_errors_total counter",
+	"redis_failovers_total counter",
 	"auth_delayed_total counter", "config_reloads_total counter",
 };
 
@@ -219,6 +220,7 @@ START_TEST(fresh_exposition)
 	expect_line(t, "popgate_connections_refused_total{reason=\"max_connections_per_ip\"} 0");
 	expect_line(t, "popgate_connections_refused_total{reason=\"shutting_down\"} 0");
 	expect_line(t, "popgate_redis_errors_total 0");
+	expect_line(t, "popgate_redis_failovers_total 0");
 	expect_line(t, "popgate_auth_delayed_total 0");
 	expect_line(t, "popgate_config_reloads_total{result=\"ok\"} 0");
 	expect_line(t, "popgate_config_reloads_total{result=\"failed\"} 0");
@@ -261,6 +263,7 @@ START_TEST(refusals_and_process_counters)
 	metrics_refused(METRICS_REFUSED_MAX_PER_IP);
 	metrics_refused(METRICS_REFUSED_SHUTTING_DOWN);
 	metrics_redis_error();
+	metrics_redis_failover();
 	metrics_auth_delayed();
 	metrics_auth_delayed();
 	metrics_reload(true);
@@ -272,6 +275,7 @@ START_TEST(refusals_and_process_counters)
 	expect_line(t, "popgate_connections_refused_total{reason=\"max_connections_per_ip\"} 2");
 	expect_line(t, "popgate_connections_refused_total{reason=\"shutting_down\"} 1");
 	expect_line(t, "popgate_redis_errors_total 1");
+	expect_line(t, "popgate_redis_failovers_total 1");
 	expect_line(t, "popgate_auth_delayed_total 2");
 	expect_line(t, "popgate_config_reloads_total{result=\"ok\"} 2");
 	expect_line(t, "popgate_config_reloads_total{result=\"failed\"} 1");

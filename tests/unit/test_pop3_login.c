@@ -575,6 +575,76 @@ START_TEST(session_holds_its_listing_memory_until_it_ends)
 }
 END_TEST
 
+/* At most two re-maps run at once (POP3_MAX_REMAPS, each holding a
+   table of the whole mailbox): a third login that must follow a recreated
+   mailbox meanwhile is told to come back, and changes nothing. */
+START_TEST(third_concurrent_remap_is_deferred)
+{
+	/* The re-map's fingerprints come before any UIDL is assigned. */
+	static const struct peer_step held[] = {
+		UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
+		EXPECT("* UID FETCH 3,5,9 (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS "
+		       "(MESSAGE-ID DATE FROM SUBJECT)])"),
+		HOLD(),
+	};
+	static const struct peer_step refused[] = {
+		UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
+		END_SCRIPT,
+	};
+	static const struct client_step first[] = {
+		GREETING,
+		USER_PASS,
+		CLIENT_END,
+	};
+	static const struct client_step second[] = {
+		GREETING,
+		SAY("USER " ALICE "#phone"),
+		HEAR("+OK"),
+		SAY("PASS secret"),
+		CLIENT_END,
+	};
+	static const struct client_step third[] = {
+		GREETING,
+		SAY("USER " ALICE "#tablet"),
+		HEAR("+OK"),
+		SAY("PASS secret"),
+		HEAR("-ERR [SYS/TEMP] Busy following recreated mailboxes, try again in a minute"),
+		CLIENT_END,
+	};
+	static const struct client_step hang_up[] = {
+		HANG_UP_RESET(),
+		CLIENT_END,
+	};
+	struct imap_peer *p1, *p2, *p3;
+	struct pop3_client *c1, *c2, *c3;
+	redisReply *r;
+
+	fx_conf()->upstream->timeout_secs = 1;
+	freeReplyObject(raw_cmd("SET %s 6", fx_key("uidvalidity")));
+	p1 = upstream(held);
+	c1 = pop3_connect(first);
+	RUN_UNTIL(p1->finished && c1->finished);
+	p2 = upstream(held);
+	c2 = pop3_connect(second);
+	RUN_UNTIL(p2->finished && c2->finished);
+	ck_assert_uint_eq(fx.srv.remaps, 2);
+	p3 = upstream(refused);
+	c3 = pop3_connect(third);
+	RUN_UNTIL(p3->finished && c3->finished);
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=remap_deferred remaps=2"));
+	ck_assert(!lock_held("tablet"));
+	/* They all end; nothing moved to the new numbering. */
+	client_script(c1, hang_up);
+	client_script(c2, hang_up);
+	client_script(c3, hang_up);
+	RUN_UNTIL(fx.srv.sessions == 0);
+	ck_assert_uint_eq(fx.srv.remaps, 0);
+	r = raw_cmd("GET %s", fx_key("uidvalidity"));
+	ck_assert_str_eq(r->str, "6");
+	freeReplyObject(r);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pop3_login");
@@ -599,6 +669,7 @@ int main(void)
 	tcase_add_test(tc, second_session_of_the_device_is_in_use);
 	tcase_add_test(tc, listing_beyond_the_memory_budget_is_refused);
 	tcase_add_test(tc, session_holds_its_listing_memory_until_it_ends);
+	tcase_add_test(tc, third_concurrent_remap_is_deferred);
 	suite_add_tcase(s, tc);
 	return fx_run(s);
 }
