@@ -492,6 +492,8 @@ struct cache_uidl_new {
  * never replaced. u->uidls[i] gives the UIDL found stored instead, for
  * the caller to use. A failure of one request ends the whole (the
  * requests before it stay written: each entry is right on its own).
+ * Durable: with replicas, each request waits for them (a UIDL shown to a
+ * client must not be lost by a failover and given again otherwise).
  * entries are read, not copied, while the request runs.
  */
 struct cache_req *cache_uidl_assign(struct cache *c, const char *account, uint32_t uidvalidity,
@@ -526,8 +528,9 @@ struct cache_uidl_legacy_entry {
 
 /*
  * Replaces the account's import with e[0..n) (1 <= n <= CACHE_VIEW_MAX) in
- * one atomic script: either all of it is stored or nothing. Entries
- * sharing a Message-ID are kept in their order. Copied before it returns.
+ * one atomic script: either all of it is stored or nothing (durable, as
+ * above). Entries sharing a Message-ID are kept in their order. Copied
+ * before it returns.
  */
 struct cache_req *cache_uidl_import(struct cache *c, const char *account,
 				    const struct cache_uidl_legacy_entry *e, size_t n,

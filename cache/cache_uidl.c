@@ -278,6 +278,11 @@ static const struct cache_req_type cache_type_uidl_chunk = {
 	.name = "uidl", .step = true, .parse = cache_uidl_parse_chunk,
 	.deliver = cache_uidl_step_done,
 };
+/* A UIDL once shown must survive a failover: with replicas, it waits. */
+static const struct cache_req_type cache_type_uidl_assign = {
+	.name = "uidl_assign", .step = true, .durable = true, .parse = cache_uidl_parse_chunk,
+	.deliver = cache_uidl_step_done,
+};
 static const struct cache_req_type cache_type_uidl_scan = {
 	.name = "uidl_scan", .step = true, .parse = cache_uidl_parse_scan,
 	.deliver = cache_uidl_step_done,
@@ -291,7 +296,8 @@ static const struct cache_req_type cache_type_uidl_prune = {
 
 static void cache_uidl_send_chunk(struct cache_uidl_job *job)
 {
-	struct cache_op_step *step = cache_op_step(&job->op, &cache_type_uidl_chunk);
+	struct cache_op_step *step = cache_op_step(&job->op, job->phase == CACHE_UIDL_ASSIGN ?
+						   &cache_type_uidl_assign : &cache_type_uidl_chunk);
 	bool load = job->phase == CACHE_UIDL_LOAD, first = !job->sent_first;
 	bool legacy = job->phase == CACHE_UIDL_LEGACY;
 	size_t count = job->n - job->next, i;
@@ -602,7 +608,7 @@ static enum cache_status cache_uidl_parse_import(struct cache_req *req, const re
 }
 
 static const struct cache_req_type cache_type_uidl_import = {
-	.name = "uidl_import", .parse = cache_uidl_parse_import,
+	.name = "uidl_import", .durable = true, .parse = cache_uidl_parse_import,
 	.deliver = cache_deliver_status,
 };
 
