@@ -521,7 +521,7 @@ struct cache_req *cache_uidl_load(struct cache *c, const char *account,
 				  const struct cache_listing *listing, cache_uidls_cb *cb,
 				  void *ctx)
 {
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_uidl,
+	struct cache_req *req = cache_req_new(cache_route(c, account), &cache_type_uidl,
 					      (union cache_req_cb){ .uidls = cb }, ctx);
 	struct cache_uidl_job *job;
 
@@ -544,7 +544,7 @@ struct cache_req *cache_uidl_assign(struct cache *c, const char *account, uint32
 				    const struct cache_uidl_new *entries, size_t n,
 				    cache_uidls_cb *cb, void *ctx)
 {
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_uidl,
+	struct cache_req *req = cache_req_new(cache_route(c, account), &cache_type_uidl,
 					      (union cache_req_cb){ .uidls = cb }, ctx);
 	struct cache_uidl_job *job;
 	size_t i;
@@ -576,7 +576,7 @@ struct cache_req *cache_uidl_legacy(struct cache *c, const char *account,
 				    const struct cache_uidl_query *queries, size_t n,
 				    cache_uidls_cb *cb, void *ctx)
 {
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_uidl,
+	struct cache_req *req = cache_req_new(cache_route(c, account), &cache_type_uidl,
 					      (union cache_req_cb){ .uidls = cb }, ctx);
 	struct cache_uidl_job *job;
 	size_t i;
@@ -616,7 +616,7 @@ struct cache_req *cache_uidl_import(struct cache *c, const char *account,
 				    const struct cache_uidl_legacy_entry *e, size_t n,
 				    cache_status_cb *cb, void *ctx)
 {
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_uidl_import,
+	struct cache_req *req = cache_req_new(cache_route(c, account), &cache_type_uidl_import,
 					      (union cache_req_cb){ .status = cb }, ctx);
 	char key[CACHE_KEY_MAX];
 	struct cache_args a;
@@ -754,7 +754,7 @@ static const struct cache_req_type cache_type_uidl_dump = {
 struct cache_req *cache_uidl_dump(struct cache *c, const char *account, cache_uidl_dump_cb *cb,
 				  void *ctx)
 {
-	struct cache_req *req = cache_req_new(c->conn, &cache_type_uidl_dump,
+	struct cache_req *req = cache_req_new(cache_route(c, account), &cache_type_uidl_dump,
 					      (union cache_req_cb){ .dump = cb }, ctx);
 	char k[3][CACHE_KEY_MAX];
 	const char *argv[6];

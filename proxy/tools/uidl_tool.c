@@ -218,8 +218,11 @@ static int uidl_tool_import(struct uidl_tool *t, const struct conf *conf, const 
 		struct uidl_tool_account *a = &accts[i];
 
 		a->entries = calloc(a->n, sizeof(*a->entries));
-		if (a->entries == NULL)
-			return 1;
+		if (a->entries == NULL) {
+			fprintf(stderr, "popgate uidl import: out of memory\n");
+			ret = 1;
+			break;
+		}
 		for (size_t k = 0; k < a->n; k++)
 			a->entries[k] = (struct cache_uidl_legacy_entry){
 				a->lines[k].message_id, a->lines[k].size, a->lines[k].uidl,

@@ -1229,6 +1229,7 @@ class FakeImap:
       login_reply    None (decided by credentials) or 'NO' / 'BAD' / raw bytes
       select_reply   None or raw bytes to send instead of a normal SELECT answer
       drop_body      {uid: n}: announce the full BODY[] literal, send n octets, close
+                     (not for BODY[HEADER.FIELDS ...], which fingerprints use)
       header_fields  False: BODY[HEADER.FIELDS (...)] is answered BAD (a server
                      that cannot give the fields fingerprints are made of)
       hooks          {COMMAND NAME: fn(server, conn, tag, cmd) -> True if handled}
@@ -1688,7 +1689,9 @@ class FakeImap:
                             name += b"<%d>" % o
                     if not up.startswith(b"BODY.PEEK"):
                         m.flags.add("\\Seen")
-                    if m.uid in self.drop_body:
+                    # the fields of a fingerprint (login, QUIT) come whole
+                    if m.uid in self.drop_body and \
+                            not section.upper().startswith(b"HEADER.FIELDS"):
                         drop_at = self.drop_body[m.uid]
                     literal = (name, data)
             if any(x.upper() == b"FLAGS" for x, _, _, _ in items) or (
