@@ -425,7 +425,7 @@ static void measure(size_t n)
 {
 	struct cache_uidl_new *e = calloc(n, sizeof(*e));
 	char (*fps)[65] = calloc(n, sizeof(*fps));
-	char (*ul)[17] = calloc(n, sizeof(*ul));
+	char (*ul)[24] = calloc(n, sizeof(*ul));
 	uint32_t *uids = uids_upto(n);
 	struct timespec t0;
 	long long before;
@@ -435,7 +435,7 @@ static void measure(size_t n)
 
 	for (i = 0; i < n; i++) {
 		snprintf(fps[i], sizeof(fps[i]), "%016zx%016zx%016zx%016zx", i * 7919, i, ~i, i * 31);
-		snprintf(ul[i], sizeof(ul[i]), "%08zx%08x", i + 1, 1700000000u);
+		snprintf(ul[i], sizeof(ul[i]), "%08x%08x", (unsigned int)(i + 1), 1700000000u);
 		e[i] = (struct cache_uidl_new){ (uint32_t)(i + 1), fps[i], ul[i] };
 	}
 	do_view(ACCOUNT, "pc", 1700000000u, (uint32_t)n + 1);

@@ -170,11 +170,12 @@ END_TEST
 
 START_TEST(md5_input_bounded)
 {
-	char out[8];
+	char out[16];
 	const char hdr[] = "Date: 0123456789\r\n";
 
-	ck_assert_uint_eq(uidl_md5_input(hdr, strlen(hdr), out, sizeof(out)), sizeof(out) + 1);
+	ck_assert_uint_eq(uidl_md5_input(hdr, strlen(hdr), out, 8), 9);
 	ck_assert_uint_eq(uidl_md5_input(hdr, strlen(hdr), out, 10), 10);
+	ck_assert(memcmp(out, "0123456789", 10) == 0);
 }
 END_TEST
 
