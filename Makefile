@@ -3,6 +3,8 @@
 #   make            build build/popgate
 #   make deps       install missing Debian packages (apt-get; root or sudo)
 #   make run        build and run in the foreground with conf/popgate.conf
+#   make setup ADDRESS=you@example.com   find the provider, check the login,
+#                   write it into conf/popgate.conf, print client settings
 #   make check      build, unit tests, fuzz smoke, end-to-end tests
 #   make asan       the same binary and tests with ASan+UBSan (or SANITIZE=1)
 #   make fuzz       run every libFuzzer harness for FUZZ_SECS seconds (clang)
@@ -30,7 +32,7 @@ PREFIX   ?= /usr/local
 DEB_BUILD := gcc make pkg-config libssl-dev libevent-dev libhiredis-dev \
 	     libinih-dev check
 DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server redis-sentinel haproxy curl fetchmail \
-	     mpop getmail6 \
+	     mpop getmail6 dnsmasq-base \
 	     python3 openssl procps clang libclang-rt-14-dev
 
 # The project's own flags; CFLAGS, CPPFLAGS and LDFLAGS given on the
@@ -84,7 +86,7 @@ ALL_H    := $(wildcard proxy/*.h proxy/*/*.h conf/*.h cache/*.h)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 LAYERS_OK := $(BUILD)/layers.ok
 
-.PHONY: all deps run check check-quick unit e2e fuzz fuzz-smoke asan bench clean \
+.PHONY: all deps run setup check check-quick unit e2e fuzz fuzz-smoke asan bench clean \
 	install pkgcheck layers
 
 all: $(BIN)
@@ -117,6 +119,10 @@ $(BUILD)/obj/%.o: %.c | pkgcheck
 $(LIB): $(LIB_OBJ) $(LAYERS_OK)
 	@rm -f $@
 	ar rcs $@ $(LIB_OBJ)
+
+# The provider table is data the assembler copies in (.incbin).
+$(BUILD)/obj/proxy/tools/providers_data.o build-fuzz/obj/proxy/tools/providers_data.o: \
+	conf/providers.conf
 
 $(BIN): $(BUILD)/obj/proxy/main.o $(LIB)
 	$(CC) $(PG_LDFLAGS) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
@@ -197,6 +203,11 @@ asan:
 
 run: deps $(BIN)
 	$(BIN) -c conf/popgate.conf
+
+# make setup ADDRESS=you@example.com: popgate setup with the sample config.
+setup: $(BIN)
+	@if [ -z "$(ADDRESS)" ]; then echo "usage: make setup ADDRESS=you@example.com" >&2; exit 2; fi
+	$(BIN) setup $(ADDRESS) -c conf/popgate.conf
 
 bench: deps $(BIN)
 	@tests/bench/bench.sh

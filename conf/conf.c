@@ -379,7 +379,8 @@ static unsigned int conf_first_line(const struct conf_ctx *ctx, const char *sect
 }
 
 /* Every upstream needs a host, and someone must serve logins. */
-static bool conf_missing_host(const struct conf_ctx *ctx, const char *path, char **error_r)
+static bool conf_missing_host(const struct conf_ctx *ctx, const char *path, unsigned int flags,
+			      char **error_r)
 {
 	const struct conf *conf = ctx->conf;
 
@@ -394,9 +395,12 @@ static bool conf_missing_host(const struct conf_ctx *ctx, const char *path, char
 			return true;
 		}
 	}
-	if (conf->upstream == NULL && conf->route_count == 0) {
+	if (conf->upstream == NULL && conf->route_count == 0 &&
+	    (flags & CONF_LOAD_NO_UPSTREAM_OK) == 0) {
 		conf_msg(error_r, "%s: no upstream: give [upstream] host, or a "
-			 "[route DOMAIN] section with its host", path);
+			 "[route DOMAIN] section with its host; \"popgate setup "
+			 "you@example.com -c %s\" finds your provider's server and "
+			 "writes them", path, path);
 		return true;
 	}
 	return false;
@@ -413,6 +417,12 @@ static bool conf_has_proxy_listener(const struct conf *conf)
 }
 
 int conf_load(const char *path, struct conf **conf_r, char **error_r)
+{
+	return conf_load_flags(path, 0, conf_r, error_r);
+}
+
+int conf_load_flags(const char *path, unsigned int flags, struct conf **conf_r,
+		    char **error_r)
 {
 	struct conf_ctx ctx;
 	bool ok = false;
@@ -446,7 +456,7 @@ int conf_load(const char *path, struct conf **conf_r, char **error_r)
 		conf_msg(error_r, "%s: out of memory", path);
 	else if (ferror(ctx.file))
 		conf_msg(error_r, "%s: read error", path);
-	else if (conf_missing_host(&ctx, path, error_r))
+	else if (conf_missing_host(&ctx, path, flags, error_r))
 		;
 	else if (ctx.conf->auth_fail_delay_max_ms < ctx.conf->auth_fail_delay_ms)
 		conf_msg(error_r, "%s:%u: auth_fail_delay_max (default %s) is less than "

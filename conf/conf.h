@@ -17,6 +17,9 @@
 #include "conf_value.h"
 #include "log.h"
 
+/* Where the daemon and its subcommands look without -c. */
+#define CONF_DEFAULT_PATH "/etc/popgate/popgate.conf"
+
 #define CONF_MAX_LISTEN 8
 #define CONF_MAX_NETWORKS 16
 
@@ -109,6 +112,9 @@ struct conf {
 	unsigned int proxy_network_count;
 	unsigned int proxy_timeout_ms;     /* to read the PROXY header */
 	bool shared_limits;                /* failure counts and LOGIN-DELAY in [cache] */
+	char *resolver;                    /* DNS server "addr[:port]" for
+					      upstream names; NULL: the
+					      system's (/etc/resolv.conf) */
 
 	/* [tls] client side: STLS on listen, implicit TLS on listen_tls */
 	char *tls_cert_file;               /* PEM chain; NULL: no TLS */
@@ -161,6 +167,13 @@ struct conf {
  * the caller frees with free(). Unknown sections or keys are errors.
  */
 int conf_load(const char *path, struct conf **conf_r, char **error_r);
+
+/* conf_load with flags: CONF_LOAD_NO_UPSTREAM_OK accepts a file without
+   [upstream] and routes (popgate setup, which adds one; the daemon
+   refuses such a file). */
+#define CONF_LOAD_NO_UPSTREAM_OK 1u
+int conf_load_flags(const char *path, unsigned int flags, struct conf **conf_r,
+		    char **error_r);
 
 /* Built-in defaults, without a file (tests, --check of defaults). */
 struct conf *conf_new_defaults(void);

@@ -6,6 +6,7 @@
 #include "conf_value.h"
 #include "uidl.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -140,9 +141,41 @@ static int conf_check_greeting(const char *value, const char **error_r)
 	return 0;
 }
 
+static bool conf_is_numeric_address(const char *host)
+{
+	unsigned char addr[16];
+
+	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
+}
+
 static int conf_check_host(const char *value, const char **error_r)
 {
 	return conf_parse_host(value, error_r);
+}
+
+/* A numeric address with an optional port, as evdns takes it:
+   "192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53". */
+static int conf_check_resolver(const char *value, const char **error_r)
+{
+	const char *colon = strchr(value, ':');
+	char host[64];
+	uint16_t port;
+
+	if (value[0] != '[' && (colon == NULL || strchr(colon + 1, ':') != NULL)) {
+		/* No port: an IPv4 address, or a bare IPv6 one. */
+		if (!conf_is_numeric_address(value)) {
+			*error_r = "an IP address, not a name";
+			return -1;
+		}
+		return 0;
+	}
+	if (conf_parse_hostport(value, host, sizeof(host), &port, error_r) < 0)
+		return -1;
+	if (!conf_is_numeric_address(host)) {
+		*error_r = "an IP address, not a name";
+		return -1;
+	}
+	return 0;
 }
 
 /* The daemon may change directory; a relative path would then name
@@ -425,6 +458,8 @@ const struct conf_key conf_keys[] = {
 	{ "server", "proxy_timeout", conf_set_msecs, C(proxy_timeout_ms), .def = "5s",
 	  .min = "100ms", .max = "1m" },
 	{ "server", "shared_limits", conf_set_bool, C(shared_limits), .def = "no" },
+	{ "server", "resolver", conf_set_string, C(resolver), .def = "",
+	  .check = conf_check_resolver, .flags = CONF_EMPTY_NONE },
 
 	/* [upstream], and each [route DOMAIN] with the same defaults */
 	{ "upstream", "host", conf_set_string, U(host), .check = conf_check_host,

@@ -22,14 +22,30 @@
 #include "metrics.h"
 #include "server.h"
 #include "settings.h"
+#include "text.h"
 #include "tls.h"
+#include "resolver.h"
 #include "tools.h"
+#include "upstream_probe.h"
 #include "version.h"
 
 /* Entries per table of the per-IP and auth failure records. */
 #define POPGATE_LIMITS_ENTRIES 100000
+/* Upstreams probed at start and by --check --connect: the default and
+   the first routes (a gateway with thousands of routes is not one whose
+   first run needs telling). */
+#define POPGATE_PROBE_MAX 16
 
 struct popgate;
+
+/* Whether one upstream answers (see check_upstreams). */
+struct popgate_probe {
+	struct popgate *pg;
+	const struct conf_upstream *up;
+	struct upstream_probe *probe;
+	bool done, ok;
+	char error[200];
+};
 
 struct popgate {
 	struct event_base *base;
@@ -46,14 +62,18 @@ struct popgate {
 	struct event *stop_timer;
 	unsigned int stop_ticks;
 	unsigned int stop_grace_secs;
+	struct popgate_probe probes[POPGATE_PROBE_MAX];
+	unsigned int probe_count, probes_left;
+	bool check_only;             /* --check --connect: report and stop */
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: popgate [-c FILE] [--check]\n"
+		"usage: popgate [-c FILE] [--check [--connect]]\n"
 		"  -c, --config FILE  configuration (default " POPGATE_DEFAULT_CONFIG ")\n"
 		"  -t, --check        validate the configuration and exit\n"
+		"      --connect      with --check: also connect to each upstream\n"
 		"  -V, --version      print the version and exit\n");
 	popgate_tools_usage(out);
 }
@@ -333,6 +353,112 @@ fail:
 	return -1;
 }
 
+static const char *upstream_section(const struct conf_upstream *up, char *buf, size_t size)
+{
+	if (up->domain == NULL)
+		return "[upstream]";
+	snprintf(buf, size, "[route %s]", up->domain);
+	return buf;
+}
+
+/*
+ * At start: an upstream that does not answer is said once, in the log and
+ * in a sentence on stderr for whoever ran popgate. With --check --connect:
+ * one line per upstream on stdout, and the loop ends with the last.
+ */
+static void probe_done_cb(void *ctx, bool ok, const char *error)
+{
+	struct popgate_probe *p = ctx;
+	struct popgate *pg = p->pg;
+	char buf[CONF_DOMAIN_MAX + 16];
+	const char *section = upstream_section(p->up, buf, sizeof(buf));
+
+	p->done = true;
+	p->ok = ok;
+	text_escape_quoted(ok ? "" : error, ok ? 0 : strlen(error), p->error, sizeof(p->error));
+	if (pg->check_only) {
+		printf("popgate: %s %s:%u: %s%s\n", section, p->up->host, p->up->port,
+		       ok ? "answers" : "does not answer: ", ok ? "" : p->error);
+	} else if (ok) {
+		log_info("event=upstream_reachable upstream=%s host=%s port=%u", p->up->name,
+			 p->up->host, p->up->port);
+	} else {
+		log_warn("event=upstream_unreachable upstream=%s host=%s port=%u error=\"%s\"",
+			 p->up->name, p->up->host, p->up->port, p->error);
+		fprintf(stderr, "popgate: the IMAP server of %s, %s:%u, does not answer (%s). "
+			"POP3 logins it serves fail with -ERR [SYS/TEMP] until it does. To find "
+			"and check your provider's settings, run: popgate setup you@example.com "
+			"-c %s\n", section, p->up->host, p->up->port, p->error, pg->path);
+	}
+	if (--pg->probes_left == 0 && pg->check_only)
+		event_base_loopbreak(pg->base);
+}
+
+static enum imap_tls_mode probe_tls_mode(enum conf_tls_mode mode)
+{
+	return mode == CONF_TLS_IMAPS ? IMAP_TLS_IMAPS :
+		mode == CONF_TLS_STARTTLS ? IMAP_TLS_STARTTLS : IMAP_TLS_NONE;
+}
+
+static void probe_start(struct popgate *pg, const struct settings *set,
+			const struct conf_upstream *up)
+{
+	struct popgate_probe *p = &pg->probes[pg->probe_count];
+	struct upstream_probe_target t = {
+		.host = up->host, .port = up->port, .tls = probe_tls_mode(up->tls),
+		.tls_ctx = settings_upstream_tls(set, up), .timeout_secs = up->timeout_secs,
+	};
+
+	p->pg = pg;
+	p->up = up;
+	p->probe = upstream_probe_start(pg->base, pg->dns, &t, probe_done_cb, p);
+	if (p->probe == NULL)
+		return;
+	pg->probe_count++;
+	pg->probes_left++;
+}
+
+static void check_upstreams(struct popgate *pg, const struct settings *set)
+{
+	const struct conf *conf = set->conf;
+
+	if (conf->upstream != NULL)
+		probe_start(pg, set, conf->upstream);
+	for (unsigned int i = 0; i < conf->route_count && pg->probe_count < POPGATE_PROBE_MAX; i++)
+		probe_start(pg, set, &conf->routes[i]);
+}
+
+static void probes_free(struct popgate *pg)
+{
+	for (unsigned int i = 0; i < pg->probe_count; i++)
+		upstream_probe_free(&pg->probes[i].probe);
+	pg->probe_count = 0;
+}
+
+/* --check --connect: 0 when every probed upstream answers. */
+static int check_connect(struct popgate *pg)
+{
+	bool bad = false;
+
+	pg->check_only = true;
+	pg->base = event_base_new();
+	if (pg->base == NULL || (pg->dns = resolver_new(pg->base, pg->conf->resolver)) == NULL) {
+		fprintf(stderr, "popgate: out of memory\n");
+		return -1;
+	}
+	check_upstreams(pg, pg->startup);
+	while (pg->probes_left > 0 && event_base_loop(pg->base, 0) == 0)
+		;
+	for (unsigned int i = 0; i < pg->probe_count; i++)
+		bad |= !pg->probes[i].ok;
+	probes_free(pg);
+	evdns_base_free(pg->dns, 0);
+	event_base_free(pg->base);
+	pg->dns = NULL;
+	pg->base = NULL;
+	return bad ? -1 : 0;
+}
+
 /*
  * --check: what start-up would refuse beyond the file and its TLS files
  * (loaded already): the state store's settings, the run user, listen
@@ -368,6 +494,7 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "check", no_argument, NULL, 't' },
+		{ "connect", no_argument, NULL, 'C' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -375,7 +502,7 @@ int main(int argc, char **argv)
 	const char *path = POPGATE_DEFAULT_CONFIG;
 	struct conf *conf;
 	struct popgate pg;
-	bool check_only = false;
+	bool check_only = false, connect = false;
 	char *error = NULL;
 	int opt, ret = 1;
 
@@ -398,6 +525,9 @@ int main(int argc, char **argv)
 		case 't':
 			check_only = true;
 			break;
+		case 'C':
+			connect = true;
+			break;
 		case 'V':
 			printf("popgate %s\n", POPGATE_VERSION);
 			return 0;
@@ -409,7 +539,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc) {
+	if (optind != argc || (connect && !check_only)) {
 		usage(stderr);
 		return 2;
 	}
@@ -442,6 +572,12 @@ int main(int argc, char **argv)
 	if (check_only) {
 		int bad = check_startup(pg.conf, &error);
 
+		if (!bad && connect && check_connect(&pg) < 0) {
+			settings_unref(&pg.startup);
+			settings_unref(&pg.srv.settings);
+			free(pg.path);
+			return 1;
+		}
 		settings_unref(&pg.startup);
 		if (bad) {
 			fprintf(stderr, "popgate: %s: %s\n", path, error);
@@ -475,10 +611,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	/* Non-blocking name resolution for upstream host names. */
-	pg.dns = evdns_base_new(pg.base, EVDNS_BASE_INITIALIZE_NAMESERVERS |
-				EVDNS_BASE_DISABLE_WHEN_INACTIVE);
-	if (pg.dns == NULL)
-		pg.dns = evdns_base_new(pg.base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+	pg.dns = resolver_new(pg.base, pg.conf->resolver);
+	if (pg.dns == NULL) {
+		log_error("event=startup_failed error=\"cannot set up the resolver\"");
+		goto out;
+	}
 	pg.srv.base = pg.base;
 	pg.srv.dns = pg.dns;
 	LIST_INIT(&pg.srv.list);
@@ -507,6 +644,7 @@ int main(int argc, char **argv)
 	log_open(pg.conf->log_target, pg.conf->log_level, pg.conf->log_ident,
 		 pg.conf->log_facility);
 	daemon_ready(true, pg.conf->log_target == LOG_TARGET_STDERR);
+	check_upstreams(&pg, pg.startup);
 	event_base_dispatch(pg.base);
 	/* Let the deferred frees of closed sessions run. */
 	event_base_loop(pg.base, EVLOOP_NONBLOCK);
@@ -516,6 +654,7 @@ int main(int argc, char **argv)
 out:
 	if (ret != 0)
 		daemon_ready(false, true);
+	probes_free(&pg);
 	listeners_free(&pg.listeners);
 	metrics_http_free(&pg.metrics);
 	if (pg.sig_term != NULL)

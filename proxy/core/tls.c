@@ -1,11 +1,14 @@
 #include "tls.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/util.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
@@ -216,6 +219,22 @@ const char *tls_error_reason(struct bufferevent *bev, char *buf, size_t size)
 	e = bev != NULL ? bufferevent_get_openssl_error(bev) : 0;
 	if (e == 0)
 		e = ERR_get_error();
+	/* libevent reports a failed read or write of the socket as the bare
+	   SSL_get_error() value (no library): the socket's own error says
+	   more ("Connection refused" rather than "reason(5)"). */
+	if (ERR_GET_LIB(e) == 0 && bev != NULL) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+		evutil_socket_t fd = bufferevent_getfd(bev);
+
+		if (fd >= 0 && (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err == 0))
+			err = EVUTIL_SOCKET_ERROR();
+		if (err != 0 && err != EAGAIN && err != EINPROGRESS) {
+			snprintf(buf, size, "%s", evutil_socket_error_to_string(err));
+			ERR_clear_error();
+			return buf;
+		}
+	}
 	if (e != 0) {
 		char tmp[256];
 

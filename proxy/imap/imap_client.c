@@ -607,7 +607,7 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		} else {
 			imap_client_fail(c, "connection closed by upstream");
 		}
-	} else if (c->tls_active) {
+	} else if (c->tls_active && bufferevent_socket_get_dns_error(bev) == 0) {
 		imap_client_fail(c, "%s", tls_error_reason(bev, reason, sizeof(reason)));
 	} else {
 		int err = EVUTIL_SOCKET_ERROR();

@@ -731,8 +731,15 @@ static void login_connected(void *ctx, bool ok, const char *error)
 				 (double)(now.tv_sec - l->connect_started.tv_sec) +
 				 (double)(now.tv_nsec - l->connect_started.tv_nsec) / 1e9, ok);
 	if (!ok) {
-		login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/TEMP] Upstream server unavailable");
+		char reply[300], why[200];
+
+		/* The cause, so that whoever reads the client's error knows
+		   whether to wait or to fix the settings. */
+		text_escape_quoted(error != NULL ? error : "no answer",
+				   error != NULL ? strlen(error) : 9, why, sizeof(why));
+		snprintf(reply, sizeof(reply), "-ERR [SYS/TEMP] Upstream server unavailable "
+			 "(%s:%u: %s)", l->s->route->host, l->s->route->port, why);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY, reply);
 		return;
 	}
 	login_step_authenticate(l);

@@ -4,8 +4,14 @@
 
 #include <string.h>
 
+#include "setup.h"
+
 /* One row per subcommand, in the order --help lists them. */
 static const struct popgate_tool popgate_tools[] = {
+	{ "setup", "ADDRESS [-c FILE] [--password-file FILE] [--ca-file FILE] "
+	  "[--provider NAME] [--providers FILE] [--timeout SECS]",
+	  "find ADDRESS's IMAP server, check the login, write it into the "
+	  "configuration, print the POP3 client settings", setup_main },
 	{ "uidl", "import --from-file FILE | show ADDRESS [-c CONFIG]",
 	  "import a legacy POP3 server's UIDLs from a dump; show an account's UIDLs",
 	  popgate_uidl_tool },

@@ -9,7 +9,9 @@
 
 #include <stdio.h>
 
-#define POPGATE_DEFAULT_CONFIG "/etc/popgate/popgate.conf"
+#include "conf.h"
+
+#define POPGATE_DEFAULT_CONFIG CONF_DEFAULT_PATH
 
 struct popgate_tool {
 	const char *name;

@@ -205,9 +205,10 @@ class Dovecot:
     """A private Dovecot on 127.0.0.1 (IMAP; native POP3 if pop3=True)."""
 
     def __init__(self, pop3=False, users=None, tmpdir=None, max_userip=1000, ssl=False,
-                 extra_conf="", pop3_uidl_format="%08Xu%08Xv",
+                 extra_conf="", cert_san="IP:127.0.0.1", pop3_uidl_format="%08Xu%08Xv",
                  mail_location="maildir:~/Maildir"):
         self.ssl = ssl
+        self.cert_san = cert_san       # subjectAltName of its certificate (ssl=True)
         self.mail_location = mail_location
         self.pop3_uidl_format = pop3_uidl_format
         self.extra_conf = extra_conf   # appended to dovecot.conf
@@ -318,7 +319,7 @@ service anvil {
     def _ssl_settings(self):
         if not self.ssl:
             return "ssl = no"
-        self.cert, self.key = make_cert(self.dir, "dovecot")
+        self.cert, self.key = make_cert(self.dir, "dovecot", san=self.cert_san)
         dh = "/usr/share/dovecot/dh.pem"
         return "ssl = yes\nssl_cert = <%s\nssl_key = <%s\n%s" % (
             self.cert, self.key, ("ssl_dh = <%s" % dh) if os.path.exists(dh) else "")
@@ -408,6 +409,55 @@ service anvil {
             dst = os.path.join(md, "new", name)
         os.rename(tmp, dst)
         return dst
+
+
+class Dnsmasq:
+    """A private DNS server (dnsmasq, Debian package dnsmasq-base) on
+    127.0.0.1:<free port>, UDP and TCP, answering only from its own config:
+    lines such as "srv-host=_imaps._tcp.a.test,mx.a.test,993" or
+    "address=/imap.a.test/127.0.0.1". Every other name under the local
+    domains (default "test") is NXDOMAIN; nothing is forwarded."""
+
+    def __init__(self, records, local_domains=("test",)):
+        self.port = free_port()
+        self.dir = make_tempdir("pgt-dns-")
+        self.conf = os.path.join(self.dir, "dnsmasq.conf")
+        lines = ["port=%d" % self.port, "listen-address=127.0.0.1", "bind-interfaces",
+                 "no-resolv", "no-hosts", "no-poll", "pid-file="]
+        lines += ["local=/%s/" % d for d in local_domains]
+        lines += list(records)
+        with open(self.conf, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        self.proc = None
+
+    def start(self, timeout=20.0):
+        binary = shutil.which("dnsmasq") or "/usr/sbin/dnsmasq"
+        if not os.path.exists(binary):
+            raise RuntimeError("dnsmasq not installed (apt-get install dnsmasq-base)")
+        self._out = open(os.path.join(self.dir, "stderr.log"), "ab")
+        self.proc = subprocess.Popen([binary, "--keep-in-foreground", "--conf-file=" + self.conf],
+                                     stdin=subprocess.DEVNULL, stdout=self._out,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        register(self)
+        if not wait_listening(self.port, timeout, self.proc):
+            self.stop()
+            raise RuntimeError("dnsmasq did not listen on %d" % self.port)
+        return self
+
+    @property
+    def address(self):
+        return "%s:%d" % (HOST, self.port)
+
+    def stop(self):
+        try:
+            if self.proc is not None:
+                kill_group(self.proc, 5)
+                self.proc = None
+                self._out.close()
+            if not os.environ.get("POPGATE_E2E_KEEP"):
+                shutil.rmtree(self.dir, ignore_errors=True)
+        finally:
+            unregister(self)
 
 
 # fetchmail --mda: writes each message it gets to a file of its own in
@@ -916,6 +966,11 @@ class Popgate:
                 return f.read()
         except OSError:
             return b""
+
+    def wait_probed(self, timeout=30.0):
+        """Until the start-up probe of the upstream(s) has ended: a test that
+        counts upstream connections starts counting after it."""
+        return self.wait_log(r"event=upstream_(un)?reachable", timeout)
 
     def wait_log(self, pattern, timeout=5.0, start=0):
         """Wait until regex pattern matches the log (from byte offset start,
@@ -1745,6 +1800,11 @@ class FakeImap:
     def wait_conns(self, n, timeout=5.0):
         return wait_until(lambda: len(self.all_conns()) >= n, timeout)
 
+    def login_conns(self):
+        """The connections that tried a login (not popgate's start-up probe,
+        which connects, reads the greeting and capabilities and closes)."""
+        return [c for c in self.all_conns() if c.logins]
+
 
 def fake_message(name, body_lines=5, size=None):
     mid, h = _hdr(name, "fake " + name)
@@ -1789,6 +1849,11 @@ class NativeStandIn:
 
     def log_size(self):
         return 0
+
+    def wait_probed(self, timeout=30.0):
+        """Until the start-up probe of the upstream(s) has ended: a test that
+        counts upstream connections starts counting after it."""
+        return self.wait_log(r"event=upstream_(un)?reachable", timeout)
 
     def wait_log(self, pattern, timeout=5.0, start=0):
         return None

@@ -60,6 +60,7 @@ static const char *const all_keys[][2] = {
 	{ "server", "proxy_networks" },
 	{ "server", "proxy_timeout" },
 	{ "server", "shared_limits" },
+	{ "server", "resolver" },
 	{ "upstream", "uidl_format" },
 };
 
@@ -359,7 +360,7 @@ START_TEST(listed_keys_known)
 		"unix:/run/redis.sock", "pw", "/tmp/x", "/usr/bin/redis-server", "250ms",
 		"30s", "1g", "2", "+", "trash", "no", "new", "Deleted",
 		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
-		"", "", "127.0.0.1:9110", "192.0.2.0/24 ::1", "2s", "yes",
+		"", "", "127.0.0.1:9110", "192.0.2.0/24 ::1", "2s", "yes", "127.0.0.1:5353",
 		"%v.%u",
 	};
 	char text[256];

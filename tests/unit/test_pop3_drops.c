@@ -89,19 +89,23 @@ static const struct drop_case {
 	const char *step;
 	const struct peer_step *script;
 	const char *reply;
+	bool prefix;           /* reply is the start of the line (the cause follows) */
 	bool recreated;        /* the state store has UIDVALIDITY 6 */
 	const struct peer_step *retry;
 } drops[] = {
-	{ "greeting", at_greeting, "-ERR [SYS/TEMP] Upstream server unavailable", false, up_three },
-	{ "mid-greeting", mid_greeting, "-ERR [SYS/TEMP] Upstream server unavailable", false,
+	{ "greeting", at_greeting, "-ERR [SYS/TEMP] Upstream server unavailable (127.0.0.1:",
+	  true, false, up_three },
+	{ "mid-greeting", mid_greeting,
+	  "-ERR [SYS/TEMP] Upstream server unavailable (127.0.0.1:", true, false, up_three },
+	{ "login", at_login, "-ERR [SYS/TEMP] Upstream server failed", false, false, up_three },
+	{ "select", at_select, "-ERR [SYS/TEMP] Upstream server failed", false, false,
 	  up_three },
-	{ "login", at_login, "-ERR [SYS/TEMP] Upstream server failed", false, up_three },
-	{ "select", at_select, "-ERR [SYS/TEMP] Upstream server failed", false, up_three },
-	{ "listing", mid_listing, "-ERR [SYS/TEMP] Cannot list the mailbox", false, up_three },
+	{ "listing", mid_listing, "-ERR [SYS/TEMP] Cannot list the mailbox", false, false,
+	  up_three },
 	{ "remap", mid_remap,
-	  "-ERR [SYS/TEMP] Upstream failed while following the recreated mailbox", true,
+	  "-ERR [SYS/TEMP] Upstream failed while following the recreated mailbox", false, true,
 	  retry_remap },
-	{ "uidl", mid_uidl, "-ERR [SYS/TEMP] Upstream failed while assigning UIDLs", false,
+	{ "uidl", mid_uidl, "-ERR [SYS/TEMP] Upstream failed while assigning UIDLs", false, false,
 	  up_three },
 };
 
@@ -111,7 +115,7 @@ START_TEST(upstream_drop_fails_the_login_cleanly)
 	const struct client_step pop3[] = {
 		GREETING,
 		USER_PASS,
-		{ C_HEAR, d->reply, strlen(d->reply), 0 },
+		{ d->prefix ? C_HEAR_PREFIX : C_HEAR, d->reply, strlen(d->reply), 0 },
 		SAY("STAT"),
 		HEAR("-ERR Command not valid in this state"),
 		CLIENT_END,
