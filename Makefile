@@ -9,19 +9,22 @@
 #   make asan       the same binary and tests with ASan+UBSan (or SANITIZE=1)
 #   make fuzz       run every libFuzzer harness for FUZZ_SECS seconds (clang)
 #   make bench      benchmark against native Dovecot POP3 (ratios)
+#   make bench-gateways  three gateways behind HAProxy against one (ratios)
 #   make demo       private Dovecot + popgate, two devices scripted; demo-stop
 #   make install    PREFIX (/usr/local), DESTDIR; never overwrites the config
 #   make deb        Debian package in build/deb/ (dpkg-buildpackage, lintian)
 #   make man        render both man pages, failing on warnings
 
 CC       ?= gcc
-PKGS     := libevent libevent_openssl openssl hiredis inih
+PKGS     := libevent libevent_openssl openssl hiredis inih libcurl jansson
 # The Debian package that provides each pkg-config module, for the error.
 PKG_DEB_libevent := libevent-dev
 PKG_DEB_libevent_openssl := libevent-dev
 PKG_DEB_openssl := libssl-dev
 PKG_DEB_hiredis := libhiredis-dev
 PKG_DEB_inih := libinih-dev
+PKG_DEB_libcurl := libcurl4-openssl-dev
+PKG_DEB_jansson := libjansson-dev
 PKG_DEB_check := check
 BUILD    ?= build
 SANITIZE ?=
@@ -30,10 +33,11 @@ PREFIX   ?= /usr/local
 
 # Debian packages needed to build, test and benchmark.
 DEB_BUILD := gcc make pkg-config libssl-dev libevent-dev libhiredis-dev \
-	     libinih-dev check
+	     libinih-dev libcurl4-openssl-dev libjansson-dev check
 DEB_TEST  := dovecot-imapd dovecot-pop3d redis-server redis-sentinel haproxy curl fetchmail \
 	     mpop getmail6 dnsmasq-base \
-	     python3 openssl procps clang libclang-rt-14-dev
+	     python3 openssl procps clang libclang-rt-14-dev chromium chromium-driver \
+	     python3-selenium
 
 # The project's own flags; CFLAGS, CPPFLAGS and LDFLAGS given on the
 # command line (make CFLAGS=-O0) add to them instead of replacing them.
@@ -58,11 +62,12 @@ INC_core  := -iquote proxy/core
 INC_conf  := -iquote conf $(INC_core)
 INC_cache := -iquote cache $(INC_core)
 INC_imap  := -iquote proxy/imap $(INC_core)
-INC_pop3  := -iquote proxy/pop3 -iquote proxy/imap $(INC_conf) -iquote cache
+INC_oauth := -iquote proxy/oauth $(INC_conf) -iquote cache
+INC_pop3  := -iquote proxy/pop3 -iquote proxy/oauth -iquote proxy/imap $(INC_conf) -iquote cache
 INC_top   := -iquote proxy -iquote proxy/tools $(INC_pop3)
-INC_tests := -iquote tests/unit $(INC_top)
+INC_tests := -iquote tests/unit -iquote proxy/oauth $(INC_top)
 # The include path of a source file, from its folder.
-inc_of = $(INC_$(or $(filter core imap pop3,$(word 2,$(subst /, ,$(1)))),$(if $(filter proxy,$(word 1,$(subst /, ,$(1)))),top,$(word 1,$(subst /, ,$(1))))))
+inc_of = $(INC_$(or $(filter core imap pop3 oauth,$(word 2,$(subst /, ,$(1)))),$(if $(filter proxy,$(word 1,$(subst /, ,$(1)))),top,$(word 1,$(subst /, ,$(1))))))
 
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
@@ -86,7 +91,7 @@ ALL_H    := $(wildcard proxy/*.h proxy/*/*.h conf/*.h cache/*.h)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 LAYERS_OK := $(BUILD)/layers.ok
 
-.PHONY: all deps run setup check check-quick unit e2e fuzz fuzz-smoke asan bench clean \
+.PHONY: all deps run setup check check-quick unit e2e fuzz fuzz-smoke asan bench bench-gateways clean \
 	install pkgcheck layers
 
 all: $(BIN)
@@ -101,6 +106,7 @@ pkgcheck:
 		$$(for p in $$missing; do case $$p in \
 		    libevent*) echo libevent-dev;; openssl) echo libssl-dev;; \
 		    hiredis) echo libhiredis-dev;; inih) echo libinih-dev;; \
+		    libcurl) echo libcurl4-openssl-dev;; jansson) echo libjansson-dev;; \
 		    check) echo check;; esac; done | sort -u) ")" >&2; \
 	    exit 1; fi
 
@@ -139,11 +145,12 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC) $(ALL_H)
 
 # The harnesses of FUZZ_WHOLE drive real non-pure modules (fuzz_pop3_session
 # a whole session: libevent, hiredis, OpenSSL, inih, a redis-server;
-# fuzz_cache_replies the cache against a scripted Redis), so they link the
+# fuzz_cache_replies the cache against a scripted Redis; fuzz_oauth_json
+# jansson and the sealed records), so they link the
 # whole library, built again by clang with ASan+UBSan and fuzzer coverage
 # in build-fuzz/obj/. A static pattern rule: it takes precedence over the
 # pattern rule above (pure modules only).
-FUZZ_WHOLE := fuzz_pop3_session fuzz_cache_replies
+FUZZ_WHOLE := fuzz_pop3_session fuzz_cache_replies fuzz_oauth_json
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
@@ -211,6 +218,9 @@ setup: $(BIN)
 
 bench: deps $(BIN)
 	@tests/bench/bench.sh
+
+bench-gateways: deps $(BIN)
+	@python3 tests/bench/bench_gateways.py --binary $(BIN)
 
 # --- install, Debian package, demo, man pages (packaging/, tests/demo/) ---
 # The configuration lives in /etc whatever PREFIX (the daemon's default is

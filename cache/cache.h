@@ -27,11 +27,18 @@
  *   popgate:{<account>}:remap:<random>    hash fingerprint -> new uids,
  *                                         while a cache_remap() stages
  *                                         (expires after an hour)
+ *   popgate:{<account>}:oauth             hash gen -> n, record -> an
+ *                                         enrolled OAuth2 account's record
+ *                                         (opaque here: its secrets are
+ *                                         sealed by the caller, proxy/oauth/)
+ *   popgate:{<account>}:oauth_lease       string lease token, with expiry:
+ *                                         one token refresh at a time
  *   popgate:{<tag>}:<what>                string, an expiring count or mark
  *                                         (cache_count_incr() and below:
  *                                         shared failure delays, LOGIN-DELAY)
  *
- * Nothing else is stored: no password, no message content.
+ * Nothing else is stored: no password, no message content, no token in
+ * clear.
  *
  * Requests. Every request function returns a handle, or NULL only when
  * out of memory (then its callback never runs). Otherwise the callback
@@ -135,8 +142,11 @@ struct cache_hooks {
 };
 
 struct cache_settings {
-	/* "auto", "redis://[[user]:password@]host[:port][/db]" or
-	   "unix:/path/to/sock[?db=N]" (see cache_url.h). */
+	/* "auto", "redis://[[user]:password@]host[:port][/db]",
+	   "unix:/path/to/sock[?db=N]", "redis-sentinel://..." (the master
+	   these sentinels name: cache_sentinel.h) or "redis-cluster://..."
+	   (a connection per node, requests by slot: cache_cluster.h); see
+	   cache_url.h. */
 	const char *url;
 	/* AUTH password; NULL = none, or the one in the url (giving both
 	   is an error). Never logged. */
@@ -251,6 +261,47 @@ struct cache_req *cache_lock_refresh(struct cache *c, const char *account,
    keep devices locked for their whole ttl; past that, locks expire. */
 void cache_unlock(struct cache *c, const char *account, const char *device,
 		  const char *token);
+
+/* ---- enrolled OAuth2 accounts (proxy/oauth/ gives the records) ---- */
+
+#define CACHE_OAUTH_RECORD_MAX 65536
+
+/* The record: st CACHE_OK with gen 0 and record NULL when there is none,
+   else gen >= 1 and len bytes at record (valid during the call). */
+typedef void cache_oauth_cb(void *ctx, enum cache_status st, uint64_t gen,
+			    const char *record, size_t len);
+struct cache_req *cache_oauth_get(struct cache *c, const char *account,
+				  cache_oauth_cb *cb, void *ctx);
+
+/* Writes the record if the stored gen is still expect_gen (0: none
+   stored), atomically: cb gets CACHE_OK and the new gen (expect_gen + 1),
+   or CACHE_CONFLICT and the gen found, so two writers never overwrite
+   each other's newer record. record: 1..CACHE_OAUTH_RECORD_MAX bytes. */
+typedef void cache_gen_cb(void *ctx, enum cache_status st, uint64_t gen);
+struct cache_req *cache_oauth_put(struct cache *c, const char *account, uint64_t expect_gen,
+				  const char *record, size_t len, cache_gen_cb *cb,
+				  void *ctx);
+
+/* Deletes the record (and any lease): CACHE_OK, or CACHE_CONFLICT when
+   there was none. */
+struct cache_req *cache_oauth_delete(struct cache *c, const char *account,
+				     cache_status_cb *cb, void *ctx);
+
+/* The refresh lease: SET oauth_lease token NX PX ttl_ms -> CACHE_OK, or
+   CACHE_IN_USE while another holder has it. ttl_ms 1..600000. */
+struct cache_req *cache_oauth_lease(struct cache *c, const char *account, const char *token,
+				    unsigned int ttl_ms, cache_status_cb *cb, void *ctx);
+/* Drops the lease if token holds it; fire and forget. */
+void cache_oauth_release(struct cache *c, const char *account, const char *token);
+
+/* One SCAN step over the enrolled accounts (cursor 0 first, done when
+   next is 0): the account names of the records found, valid during the
+   call. Administration only (popgate account list): it walks the whole
+   key space of the server. */
+typedef void cache_oauth_scan_cb(void *ctx, enum cache_status st, uint64_t next,
+				 const char *const *accounts, size_t n);
+struct cache_req *cache_oauth_scan(struct cache *c, uint64_t cursor, cache_oauth_scan_cb *cb,
+				   void *ctx);
 
 /* What cache_load_view() found for one listed UID: bits. */
 enum cache_hidden {

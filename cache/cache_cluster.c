@@ -218,6 +218,19 @@ static enum cache_status cache_cluster_parse_slots(struct cache_req *req,
 	return CACHE_OK;
 }
 
+/* A request that waits on a node that no longer serves its slot goes to
+   the one that does (a failover promoted a replica, say). */
+static void cache_cluster_reroute(void *ctx, struct cache_req *req)
+{
+	struct cache_cluster *cl = ctx;
+	int n;
+
+	if (req->slot < 0 || (n = cl->slots[req->slot]) < 0 ||
+	    cl->nodes[n].conn == req->conn)
+		return;
+	cache_req_move(req, cl->nodes[n].conn, false);
+}
+
 static void cache_cluster_apply(struct cache_cluster *cl,
 				const struct cache_cluster_map *map,
 				const struct cache_cluster_node *asked)
@@ -251,6 +264,11 @@ static void cache_cluster_apply(struct cache_cluster *cl,
 			  cl->count, covered);
 	memcpy(cl->slots, slots, sizeof(slots));
 	cl->mapped = true;
+	for (s = 0; s < cl->count; s++)
+		cache_conn_each_waiting(cl->nodes[s].conn, cache_cluster_reroute,
+					cl);
+	for (s = 0; s < cl->count; s++)
+		cache_conn_flush(cl->nodes[s].conn);
 }
 
 static void cache_cluster_slots_done(struct cache_req *req)
@@ -303,7 +321,10 @@ static void cache_cluster_refresh_event(evutil_socket_t fd, short what,
 					void *arg)
 {
 	struct cache_cluster *cl = arg;
-	struct timeval tv = cache_timeval_ms(CACHE_CLUSTER_REFRESH_MS);
+	/* While a node is lost, every second: its replica may take over. */
+	struct timeval tv = cache_timeval_ms(cache_cluster_ready(cl) ?
+					     CACHE_CLUSTER_REFRESH_MS :
+					     CACHE_CLUSTER_LOST_REFRESH_MS);
 
 	cache_cluster_refresh(cl);
 	event_add(cl->refresh_ev, &tv);

@@ -7,8 +7,11 @@
  * and the routing of each request to the node of its account's slot.
  *
  * The map comes from CLUSTER SLOTS, asked of a ready node once one is
- * connected, every CACHE_CLUSTER_REFRESH_MS, and soon after a MOVED or
- * CLUSTERDOWN. Until it is known, requests go to the first seed node
+ * connected, every CACHE_CLUSTER_REFRESH_MS (every
+ * CACHE_CLUSTER_LOST_REFRESH_MS while the node of a slot is not
+ * connected), and soon after a MOVED or CLUSTERDOWN. When the map changes,
+ * requests waiting on a node that no longer serves their slot move to the
+ * one that does. Until it is known, requests go to the first seed node
  * (its MOVED says where). Redirections (the connection's hook):
  *   MOVED  the slot's entry is corrected at once, the request goes to the
  *          named node (connected to first if new), the map is refreshed;
@@ -35,6 +38,7 @@ struct cache_cluster;
 
 #define CACHE_CLUSTER_NODES_MAX 64
 #define CACHE_CLUSTER_REFRESH_MS 5000
+#define CACHE_CLUSTER_LOST_REFRESH_MS 1000
 #define CACHE_CLUSTER_RETRY_MS 100
 
 struct cache_cluster_settings {

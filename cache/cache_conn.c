@@ -254,8 +254,9 @@ void cache_req_submit(struct cache_req *req, int argc, const char **argv,
 		cache_req_complete(req, CACHE_UNAVAILABLE);
 		return;
 	}
-	if (conn->redirect != NULL &&
-	    cache_slot_of_command(argc, argv, argvlen) == -1) {
+	req->slot = conn->redirect != NULL ?
+		cache_slot_of_command(argc, argv, argvlen) : -2;
+	if (req->slot == -1) {
 		cache_req_log(req, CACHE_LOG_ERROR, "cache_error",
 			      "error=\"keys of one request in several slots\"");
 		cache_req_complete(req, CACHE_ERROR);
@@ -397,9 +398,7 @@ static void cache_on_disconnect(const redisAsyncContext *ac, int status)
 
 	if (conn == NULL || ac != conn->ac)
 		return;
-	snprintf(why, sizeof(why), "%s", conn->guard.tripped ?
-		 "a reply to no request (is it Redis?)" : ac->err != 0 ?
-		 ac->errstr : "connection closed");
+	snprintf(why, sizeof(why), "%s", cache_reader_why(&conn->guard, ac));
 	conn->ac = NULL;
 	cache_conn_drop_later(conn, why);
 }

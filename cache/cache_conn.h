@@ -71,12 +71,20 @@ struct cache_req_type {
 	void (*free_data)(void *data);
 };
 
+struct cache_admin_info;
+
 union cache_req_cb {
 	cache_status_cb *status;
 	cache_view_cb *view;
 	cache_uidls_cb *uidls;
 	cache_uidl_dump_cb *dump;
+	cache_oauth_cb *oauth;
+	cache_gen_cb *gen;
+	cache_oauth_scan_cb *scan;
 	cache_count_cb *count;
+	/* cache_admin_cb of cache_admin.h */
+	void (*admin)(void *ctx, enum cache_status st,
+		      const struct cache_admin_info *info);
 };
 
 enum cache_req_state {
@@ -103,6 +111,7 @@ struct cache_req {
 	bool acked;                /* durable: written, the WAIT to come */
 	bool asking;               /* send ASKING before it, once */
 	bool asked;                /* it was, the last time it went */
+	int slot;                  /* cluster: its keys' slot, or -2: none */
 	unsigned int redirects;
 	struct event *ev;
 	char *cmd;                 /* formatted command until sent */
@@ -173,6 +182,11 @@ void cache_conn_flush(struct cache_conn *conn);
    timeout goes on. */
 void cache_req_move(struct cache_req *req, struct cache_conn *to,
 		    bool asking);
+/* fn(ctx, req) for each request of conn that waits to be sent (and has
+   its command); fn may move it (cache_req_move()). */
+void cache_conn_each_waiting(struct cache_conn *conn,
+			     void (*fn)(void *ctx, struct cache_req *req),
+			     void *ctx);
 /* A type->deliver of one of its requests is running (a cluster's
    deliveries may nest across connections: cache_free() waits for all). */
 bool cache_conn_busy(const struct cache_conn *conn);

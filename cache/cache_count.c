@@ -115,8 +115,9 @@ static struct cache_req *count_req(struct cache *c, const struct cache_req_type 
 				   bool need_ttl, cache_count_cb *cb, void *ctx,
 				   char *key, bool *ok_r)
 {
-	struct cache_req *req = cache_req_new(c->conn, type,
-					      (union cache_req_cb){ .count = cb }, ctx);
+	/* The key's slot is the tag's (a cluster's node; checked below). */
+	struct cache_req *req = cache_req_new(cache_route(c, tag != NULL ? tag : ""),
+					      type, (union cache_req_cb){ .count = cb }, ctx);
 
 	*ok_r = false;
 	if (req == NULL)

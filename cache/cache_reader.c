@@ -20,7 +20,8 @@ static bool cache_reader_unasked(const redisReadTask *task)
 	struct cache_reader_guard *guard = task->privdata;
 
 	if (task->parent != NULL || guard == NULL ||
-	    guard->ac->replies.head != NULL)
+	    guard->ac->replies.head != NULL ||
+	    (guard->ac->c.flags & (REDIS_SUBSCRIBED | REDIS_MONITORING)) != 0)
 		return false;
 	guard->tripped = true;
 	return true;
@@ -75,4 +76,12 @@ void cache_reader_guard(struct cache_reader_guard *guard,
 		cache_reader_base = reader->fn;
 	reader->fn = &cache_reader_fns;
 	reader->privdata = guard;
+}
+
+const char *cache_reader_why(const struct cache_reader_guard *guard,
+			     const struct redisAsyncContext *ac)
+{
+	if (guard->tripped)
+		return "a reply to no request (is it Redis?)";
+	return ac->err != 0 ? ac->errstr : "connection closed";
 }

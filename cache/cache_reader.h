@@ -9,7 +9,8 @@
  * subscribed or monitoring context may get replies unasked). With the
  * guard, such a reply is refused as it is being parsed: the reader fails,
  * hiredis closes the connection as after a protocol error, and
- * guard->tripped says why.
+ * guard->tripped says why. A subscribed (or monitoring) connection gets
+ * its messages unasked by design: the guard lets them through.
  */
 
 #include <stdbool.h>
@@ -24,5 +25,9 @@ struct cache_reader_guard {
 /* Guards ac's reader; guard must stay valid as long as ac. */
 void cache_reader_guard(struct cache_reader_guard *guard,
 			struct redisAsyncContext *ac);
+
+/* Why ac, guarded by guard, was closed: for its disconnect callback. */
+const char *cache_reader_why(const struct cache_reader_guard *guard,
+			     const struct redisAsyncContext *ac);
 
 #endif

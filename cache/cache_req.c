@@ -166,3 +166,16 @@ void cache_req_move(struct cache_req *req, struct cache_conn *to, bool asking)
 	req->acked = false;
 	req->asking = asking;
 }
+
+void cache_conn_each_waiting(struct cache_conn *conn,
+			     void (*fn)(void *ctx, struct cache_req *req),
+			     void *ctx)
+{
+	struct cache_req *req, *next;
+
+	for (req = TAILQ_FIRST(&conn->reqs); req != NULL; req = next) {
+		next = TAILQ_NEXT(req, link);
+		if (req->state == CACHE_REQ_WAITING && req->cmd != NULL)
+			fn(ctx, req);
+	}
+}

@@ -4,6 +4,7 @@
 #include "cache_sentinel.h"
 #include "cache_backoff.h"
 #include "cache_log.h"
+#include "cache_reader.h"
 #include "cache_sentinel_msg.h"
 #include "num.h"
 #include "text.h"
@@ -44,6 +45,7 @@ struct cache_sentinel {
 	unsigned int turn;         /* the node asked (first) */
 	unsigned int tried;        /* in this round */
 	redisAsyncContext *q_ac;
+	struct cache_reader_guard q_guard;   /* on q_ac's reader */
 	struct evdns_getaddrinfo_request *q_dns;
 	struct event *q_ev;        /* timeout of the node asked */
 	struct event *done_ev;     /* delivers the round's outcome */
@@ -54,6 +56,7 @@ struct cache_sentinel {
 
 	/* Watching. */
 	redisAsyncContext *sub_ac;
+	struct cache_reader_guard sub_guard; /* on sub_ac's reader */
 	unsigned int sub_node;
 	struct event *sub_ev;      /* next attempt */
 	bool watching;             /* a sentinel has answered once */
@@ -88,6 +91,7 @@ static void cache_sentinel_auth(struct cache_sentinel *s,
 /* A connection to node's resolved address, or NULL with why. */
 static redisAsyncContext *cache_sentinel_open(struct cache_sentinel *s,
 					      unsigned int node,
+					      struct cache_reader_guard *guard,
 					      redisConnectCallback *on_connect,
 					      redisDisconnectCallback *on_drop,
 					      char *why, size_t size)
@@ -108,6 +112,7 @@ static redisAsyncContext *cache_sentinel_open(struct cache_sentinel *s,
 		return NULL;
 	}
 	ac->data = s;
+	cache_reader_guard(guard, ac);
 	redisAsyncSetConnectCallback(ac, on_connect);
 	redisAsyncSetDisconnectCallback(ac, on_drop);
 	return ac;
@@ -180,8 +185,7 @@ static void cache_sentinel_q_drop(const redisAsyncContext *ac, int status)
 	if (s == NULL || ac != s->q_ac)
 		return;
 	s->q_ac = NULL;
-	cache_sentinel_next(s, ac->err != 0 ? ac->errstr :
-			    "connection closed");
+	cache_sentinel_next(s, cache_reader_why(&s->q_guard, ac));
 }
 
 static void cache_sentinel_q_auth(redisAsyncContext *ac, void *r, void *priv)
@@ -269,7 +273,8 @@ static void cache_sentinel_query(struct cache_sentinel *s)
 	struct timeval tv = cache_timeval_ms(s->timeout_ms);
 	char why[160];
 
-	s->q_ac = cache_sentinel_open(s, s->turn, cache_sentinel_q_connect,
+	s->q_ac = cache_sentinel_open(s, s->turn, &s->q_guard,
+				      cache_sentinel_q_connect,
 				      cache_sentinel_q_drop, why, sizeof(why));
 	if (s->q_ac == NULL) {
 		cache_sentinel_next(s, why);
@@ -400,7 +405,7 @@ static void cache_sentinel_sub_drop(const redisAsyncContext *ac, int status)
 		  "event=cache_sentinel_unwatched sentinel=%s:%u master=%s "
 		  "error=\"%s\"", s->nodes[s->sub_node].host,
 		  s->nodes[s->sub_node].port, s->master,
-		  ac->err != 0 ? ac->errstr : "connection closed");
+		  cache_reader_why(&s->sub_guard, ac));
 	cache_sentinel_resub_later(s);
 }
 
@@ -466,7 +471,7 @@ static void cache_sentinel_watch(struct cache_sentinel *s)
 		cache_sentinel_resub_later(s);
 		return;
 	}
-	s->sub_ac = cache_sentinel_open(s, s->sub_node,
+	s->sub_ac = cache_sentinel_open(s, s->sub_node, &s->sub_guard,
 					cache_sentinel_sub_connect,
 					cache_sentinel_sub_drop, why,
 					sizeof(why));

@@ -50,7 +50,8 @@ int cache_slot_of_command(int argc, const char *const *argv,
 	if (argc < 1)
 		return -2;
 	if (cache_slot_is(argv[0], argvlen[0], "PING") ||
-	    cache_slot_is(argv[0], argvlen[0], "WAIT"))
+	    cache_slot_is(argv[0], argvlen[0], "WAIT") ||
+	    cache_slot_is(argv[0], argvlen[0], "CLUSTER"))
 		return -2;
 	if (!cache_slot_is(argv[0], argvlen[0], "EVAL") &&
 	    !cache_slot_is(argv[0], argvlen[0], "EVALSHA"))

@@ -24,7 +24,7 @@ uint16_t cache_slot(const char *key, size_t len);
 /* The keys of a command as popgate sends them: EVAL/EVALSHA script
    numkeys key..., or a command whose first argument is its only key
    (SET, GET, DEL...). The slot they all share, -1 when they do not share
-   one, -2 when the command has no key (PING, WAIT). argv[0] is matched
+   one, -2 when the command has no key (PING, WAIT, CLUSTER). argv[0] is matched
    case-insensitively. */
 int cache_slot_of_command(int argc, const char *const *argv,
 			  const size_t *argvlen);

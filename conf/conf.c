@@ -378,6 +378,33 @@ static unsigned int conf_first_line(const struct conf_ctx *ctx, const char *sect
 	return la != 0 && (lb == 0 || la < lb) ? la : lb;
 }
 
+/* The OAuth2 presets, then what auth = oauth2 needs, per upstream. */
+static bool conf_oauth_bad(const struct conf_ctx *ctx, const char *path, char **error_r)
+{
+	struct conf *conf = ctx->conf;
+	char why[200];
+
+	for (unsigned int i = 0; i <= conf->route_count; i++) {
+		struct conf_upstream *up = i == 0 ? conf->upstream : &conf->routes[i - 1];
+
+		if (up == NULL)
+			continue;
+		if (conf_oauth_preset(up) < 0) {
+			conf_msg(error_r, "%s: out of memory", path);
+			return true;
+		}
+		if (conf_oauth_check(up, why, sizeof(why)) < 0) {
+			if (i == 0)
+				conf_msg(error_r, "%s:%u: [upstream]: %s", path, up->line, why);
+			else
+				conf_msg(error_r, "%s:%u: [route %s]: %s", path, up->line,
+					 up->domain, why);
+			return true;
+		}
+	}
+	return false;
+}
+
 /* Every upstream needs a host, and someone must serve logins. */
 static bool conf_missing_host(const struct conf_ctx *ctx, const char *path, unsigned int flags,
 			      char **error_r)
@@ -456,6 +483,8 @@ int conf_load_flags(const char *path, unsigned int flags, struct conf **conf_r,
 		conf_msg(error_r, "%s: out of memory", path);
 	else if (ferror(ctx.file))
 		conf_msg(error_r, "%s: read error", path);
+	else if (conf_oauth_bad(&ctx, path, error_r))
+		;
 	else if (conf_missing_host(&ctx, path, flags, error_r))
 		;
 	else if (ctx.conf->auth_fail_delay_max_ms < ctx.conf->auth_fail_delay_ms)
@@ -522,6 +551,7 @@ void conf_free(struct conf **conf_p)
 		conf_upstream_clear(&conf->routes[i]);
 	free(conf->routes);
 	free(conf->metrics_host);
+	free(conf->enrol_host);
 	conf_free_strings(conf, false);
 	free(conf);
 	*conf_p = NULL;

@@ -49,6 +49,26 @@ enum conf_login_name {
 	CONF_LOGIN_LOCAL_PART, /* without "@domain" */
 };
 
+/* How popgate logs in upstream. */
+enum conf_auth {
+	CONF_AUTH_PASSWORD, /* the client's credentials, passed through */
+	CONF_AUTH_OAUTH2,   /* an OAuth2 access token of the enrolled account;
+			       the client logs in with its gateway password */
+};
+
+/* Where a route's OAuth2 settings come from. */
+enum conf_oauth_provider {
+	CONF_OAUTH_CUSTOM,    /* every endpoint given in the file */
+	CONF_OAUTH_GOOGLE,    /* Gmail, Google Workspace */
+	CONF_OAUTH_MICROSOFT, /* Microsoft 365, Outlook.com */
+};
+
+/* The SASL mechanism that carries the access token (RFC 7628). */
+enum conf_oauth_mechanism {
+	CONF_OAUTH_XOAUTH2,
+	CONF_OAUTH_OAUTHBEARER,
+};
+
 /* An IMAP server: the [upstream] default, or a [route DOMAIN]. */
 struct conf_upstream {
 	char *domain;                      /* lower case; NULL for [upstream] */
@@ -62,6 +82,20 @@ struct conf_upstream {
 	char *mailbox;                     /* quoted when sent: any ASCII
 					      without control characters */
 	enum conf_login_name login_name;
+	/* auth = oauth2: the provider's preset fills what the file leaves
+	   empty (host, endpoints, scope); see conf_oauth_presets. */
+	enum conf_auth auth;
+	enum conf_oauth_provider oauth_provider;
+	enum conf_oauth_mechanism oauth_mechanism;
+	char *client_id;                   /* required with oauth2 */
+	char *client_secret;               /* NULL: a public client */
+	char *authorization_endpoint;      /* NULL: no code grant */
+	char *token_endpoint;              /* required with oauth2 */
+	char *device_endpoint;             /* NULL: no device grant */
+	char *scope;                       /* space-separated */
+	unsigned int token_timeout_secs;   /* one token endpoint request */
+	unsigned int keep_idle_secs;       /* kept upstream sessions; 0: off */
+	unsigned int keep_per_account;     /* of them, per account at most */
 	char *uidl_format;                 /* uidl_format_parse() accepts it */
 	bool port_set;                     /* port given in the file */
 	unsigned int line;                 /* its section header, for errors */
@@ -97,6 +131,9 @@ struct conf {
 	unsigned int max_bad_commands;     /* then disconnect */
 	unsigned int max_unauthenticated;  /* connections not logged in yet */
 	unsigned int max_listing_mib;      /* all sessions' message tables */
+	unsigned int keep_max;             /* kept upstream sessions in all */
+	unsigned int prefetch_max_kib;     /* RETR fetches the next message
+					      ahead up to this size; 0: off */
 	unsigned int max_connections_per_ip; /* 0: no limit */
 	unsigned int auth_fail_delay_ms;   /* first failure */
 	unsigned int auth_fail_delay_max_ms; /* doubling stops */
@@ -159,6 +196,12 @@ struct conf {
 	/* [metrics] */
 	char *metrics_host;                /* NULL: no metrics endpoint */
 	uint16_t metrics_port;
+
+	/* [enrol] the OAuth2 enrolment page */
+	char *enrol_host;                  /* NULL: no enrolment page */
+	uint16_t enrol_port;
+	char *enrol_url;                   /* the page's address as browsers
+					      see it; NULL: from listen */
 };
 
 /*
@@ -200,6 +243,9 @@ const char *conf_tls_mode_name(enum conf_tls_mode mode);
 const char *conf_delete_action_name(enum conf_delete_action action);
 const char *conf_new_device_name(enum conf_new_device sees);
 const char *conf_login_name_name(enum conf_login_name login);
+const char *conf_auth_name(enum conf_auth auth);
+const char *conf_oauth_provider_name(enum conf_oauth_provider provider);
+const char *conf_oauth_mechanism_name(enum conf_oauth_mechanism mech);
 const char *conf_plaintext_auth_name(enum conf_plaintext_auth auth);
 const char *conf_log_target_name(enum log_target target);
 const char *conf_log_level_name(enum log_level level);

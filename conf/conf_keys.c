@@ -33,6 +33,16 @@ static const char *const conf_new_device_names[] = {
 static const char *const conf_login_names[] = {
 	[CONF_LOGIN_FULL] = "full", [CONF_LOGIN_LOCAL_PART] = "local-part", NULL
 };
+static const char *const conf_auth_names[] = {
+	[CONF_AUTH_PASSWORD] = "password", [CONF_AUTH_OAUTH2] = "oauth2", NULL
+};
+static const char *const conf_oauth_provider_names[] = {
+	[CONF_OAUTH_CUSTOM] = "custom", [CONF_OAUTH_GOOGLE] = "google",
+	[CONF_OAUTH_MICROSOFT] = "microsoft", NULL
+};
+static const char *const conf_oauth_mechanism_names[] = {
+	[CONF_OAUTH_XOAUTH2] = "xoauth2", [CONF_OAUTH_OAUTHBEARER] = "oauthbearer", NULL
+};
 static const char *const conf_plaintext_names[] = {
 	[CONF_PLAINTEXT_LOCAL] = "local", [CONF_PLAINTEXT_TLS_ONLY] = "tls-only",
 	[CONF_PLAINTEXT_ALWAYS] = "always", NULL
@@ -57,6 +67,11 @@ _Static_assert(CONF_NAMES(conf_delete_names) == CONF_DELETE_EXPUNGE + 1, "conf_d
 _Static_assert(CONF_NAMES(conf_new_device_names) == CONF_NEW_DEVICE_NEW + 1,
 	       "conf_new_device_names");
 _Static_assert(CONF_NAMES(conf_login_names) == CONF_LOGIN_LOCAL_PART + 1, "conf_login_names");
+_Static_assert(CONF_NAMES(conf_auth_names) == CONF_AUTH_OAUTH2 + 1, "conf_auth_names");
+_Static_assert(CONF_NAMES(conf_oauth_provider_names) == CONF_OAUTH_MICROSOFT + 1,
+	       "conf_oauth_provider_names");
+_Static_assert(CONF_NAMES(conf_oauth_mechanism_names) == CONF_OAUTH_OAUTHBEARER + 1,
+	       "conf_oauth_mechanism_names");
 _Static_assert(CONF_NAMES(conf_plaintext_names) == CONF_PLAINTEXT_ALWAYS + 1,
 	       "conf_plaintext_names");
 _Static_assert(CONF_NAMES(conf_facility_names) ==
@@ -68,6 +83,9 @@ _Static_assert(sizeof(enum conf_tls_mode) == sizeof(int) &&
 	       sizeof(enum conf_new_device) == sizeof(int) &&
 	       sizeof(enum conf_login_name) == sizeof(int) &&
 	       sizeof(enum conf_plaintext_auth) == sizeof(int) &&
+	       sizeof(enum conf_auth) == sizeof(int) &&
+	       sizeof(enum conf_oauth_provider) == sizeof(int) &&
+	       sizeof(enum conf_oauth_mechanism) == sizeof(int) &&
 	       sizeof(enum log_target) == sizeof(int) && sizeof(enum log_level) == sizeof(int),
 	       "enum fields are int-sized");
 
@@ -94,6 +112,23 @@ const char *conf_new_device_name(enum conf_new_device sees)
 const char *conf_login_name_name(enum conf_login_name login)
 {
 	return conf_name_of(conf_login_names, CONF_NAMES(conf_login_names), (int)login);
+}
+
+const char *conf_auth_name(enum conf_auth auth)
+{
+	return conf_name_of(conf_auth_names, CONF_NAMES(conf_auth_names), (int)auth);
+}
+
+const char *conf_oauth_provider_name(enum conf_oauth_provider provider)
+{
+	return conf_name_of(conf_oauth_provider_names, CONF_NAMES(conf_oauth_provider_names),
+			    (int)provider);
+}
+
+const char *conf_oauth_mechanism_name(enum conf_oauth_mechanism mech)
+{
+	return conf_name_of(conf_oauth_mechanism_names,
+			    CONF_NAMES(conf_oauth_mechanism_names), (int)mech);
 }
 
 const char *conf_plaintext_auth_name(enum conf_plaintext_auth auth)
@@ -295,6 +330,36 @@ static int conf_check_account(const char *value, const char **error_r)
 	return 0;
 }
 
+/* OAuth2 client ids and scopes go into form bodies and URLs (escaped
+   there); printable ASCII keeps them legible in logs and error texts. */
+static int conf_check_token_text(const char *value, const char **error_r)
+{
+	for (const char *p = value; *p != '\0'; p++) {
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f) {
+			*error_r = "printable ASCII without spaces only";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int conf_check_scope(const char *value, const char **error_r)
+{
+	for (const char *p = value; *p != '\0'; p++) {
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f || *p == '"' ||
+		    *p == '\\') {
+			*error_r = "printable ASCII without '\"' or '\\' only";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int conf_check_url(const char *value, const char **error_r)
+{
+	return conf_parse_endpoint(value, error_r);
+}
+
 /* ------------------------------------------------------------ setters of their own */
 
 /* listen, listen_tls: one more address into conf->listen. */
@@ -409,6 +474,31 @@ static int conf_set_metrics_listen(const struct conf_key *key, void *base, const
 	return 0;
 }
 
+/* [enrol] listen: host:port into two fields, or "" for off. */
+static int conf_set_enrol_listen(const struct conf_key *key, void *base, const char *value,
+				 const char **error_r)
+{
+	struct conf *conf = base;
+	char host[256], *copy;
+	uint16_t port;
+
+	if (value[0] == '\0') {
+		free(conf->enrol_host);
+		conf->enrol_host = NULL;
+		return 0;
+	}
+	if (conf_parse_hostport(value, host, sizeof(host), &port, error_r) < 0)
+		return -1;
+	if ((copy = strdup(host)) == NULL) {
+		*error_r = "out of memory";
+		return -1;
+	}
+	free(conf->enrol_host);
+	conf->enrol_host = copy;
+	conf->enrol_port = port;
+	return 0;
+}
+
 /* ------------------------------------------------------------ the table */
 
 #define C(field) offsetof(struct conf, field)
@@ -432,6 +522,10 @@ const struct conf_key conf_keys[] = {
 	  .def = "200", .min = "1", .max = "1000000" },
 	{ "server", "max_listing_memory", conf_set_mib, C(max_listing_mib), .def = "512m",
 	  .min = "16m", .max = "64g" },
+	{ "server", "keep_max", conf_set_uint, C(keep_max), .def = "1000",
+	  .min = "1", .max = "1000000" },
+	{ "server", "prefetch_max_size", conf_set_kib, C(prefetch_max_kib), .def = "1m",
+	  .min = "0", .max = "1g", .zero = "off" },
 	{ "server", "max_bad_commands", conf_set_uint, C(max_bad_commands), .def = "10",
 	  .min = "1", .max = "1000" },
 	{ "server", "max_connections_per_ip", conf_set_uint, C(max_connections_per_ip),
@@ -475,6 +569,30 @@ const struct conf_key conf_keys[] = {
 	  .min = "1", .max = "200", .check = conf_check_mailbox },
 	{ "upstream", "login_name", conf_set_enum, U(login_name), .def = "full",
 	  .names = conf_login_names },
+	{ "upstream", "auth", conf_set_enum, U(auth), .def = "password",
+	  .names = conf_auth_names },
+	{ "upstream", "oauth_provider", conf_set_enum, U(oauth_provider), .def = "custom",
+	  .names = conf_oauth_provider_names },
+	{ "upstream", "oauth_mechanism", conf_set_enum, U(oauth_mechanism), .def = "xoauth2",
+	  .names = conf_oauth_mechanism_names },
+	{ "upstream", "client_id", conf_set_string, U(client_id), .def = "", .max = "256",
+	  .check = conf_check_token_text, .flags = CONF_EMPTY_NONE },
+	{ "upstream", "client_secret", conf_set_string, U(client_secret), .def = "",
+	  .max = "256", .check = conf_check_token_text, .flags = CONF_EMPTY_NONE | CONF_SECRET },
+	{ "upstream", "authorization_endpoint", conf_set_string, U(authorization_endpoint),
+	  .def = "", .max = "512", .check = conf_check_url, .flags = CONF_EMPTY_NONE },
+	{ "upstream", "token_endpoint", conf_set_string, U(token_endpoint), .def = "",
+	  .max = "512", .check = conf_check_url, .flags = CONF_EMPTY_NONE },
+	{ "upstream", "device_endpoint", conf_set_string, U(device_endpoint), .def = "",
+	  .max = "512", .check = conf_check_url, .flags = CONF_EMPTY_NONE },
+	{ "upstream", "scope", conf_set_string, U(scope), .def = "", .max = "512",
+	  .check = conf_check_scope, .flags = CONF_EMPTY_NONE },
+	{ "upstream", "token_timeout", conf_set_secs, U(token_timeout_secs), .def = "15s",
+	  .min = "1s", .max = "2m" },
+	{ "upstream", "keep_idle", conf_set_secs, U(keep_idle_secs), .def = "0",
+	  .min = "0", .max = "1h", .zero = "off" },
+	{ "upstream", "keep_per_account", conf_set_uint, U(keep_per_account), .def = "2",
+	  .min = "1", .max = "100" },
 	{ "upstream", "uidl_format", conf_set_string, U(uidl_format), .def = "dovecot",
 	  .min = "1", .max = "64", .check = conf_check_uidl_format },
 
@@ -528,6 +646,10 @@ const struct conf_key conf_keys[] = {
 	  .check = conf_check_account, .flags = CONF_EMPTY_NONE },
 
 	{ "metrics", "listen", conf_set_metrics_listen, 0, .def = "" },
+
+	{ "enrol", "listen", conf_set_enrol_listen, 0, .def = "" },
+	{ "enrol", "url", conf_set_string, C(enrol_url), .def = "", .max = "300",
+	  .check = conf_check_url, .flags = CONF_EMPTY_NONE },
 };
 
 const size_t conf_key_count = sizeof(conf_keys) / sizeof(conf_keys[0]);

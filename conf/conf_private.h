@@ -14,7 +14,7 @@
 
 #include "conf.h"
 
-#define CONF_KEYS_MAX 64
+#define CONF_KEYS_MAX 96
 
 struct conf_key;
 
@@ -68,6 +68,7 @@ conf_set_fn conf_set_bool;    /* bool */
 conf_set_fn conf_set_uint;    /* unsigned int, in [min, max] */
 conf_set_fn conf_set_secs;    /* unsigned int seconds, a duration in [min, max] */
 conf_set_fn conf_set_msecs;   /* unsigned int milliseconds, in [min, max] */
+conf_set_fn conf_set_kib;     /* unsigned int kibibytes (k, m, g), in [min, max] */
 conf_set_fn conf_set_mib;     /* unsigned int mebibytes (m, g), in [min, max] */
 conf_set_fn conf_set_string;  /* char *, malloc'd; length in [min, max] */
 conf_set_fn conf_set_enum;    /* an enum (int-sized): values[i] or i */
@@ -101,6 +102,14 @@ int conf_apply_defaults(void *base, bool upstream, bool late, const char **error
 
 /* Frees the string fields of one scope (conf_free). */
 void conf_free_strings(void *base, bool upstream);
+
+/* auth = oauth2: fills from the oauth_provider's preset what the file
+   left unset (host, endpoints, scope). -1 only when out of memory. */
+int conf_oauth_preset(struct conf_upstream *up);
+
+/* What auth = oauth2 needs, and OAuth2 keys without it: 0, or -1 with
+   the reason in buf. After conf_oauth_preset(). */
+int conf_oauth_check(const struct conf_upstream *up, char *buf, size_t size);
 
 struct conf_ctx {
 	struct conf *conf;

@@ -82,6 +82,12 @@ int conf_set_msecs(const struct conf_key *key, void *base, const char *value,
 	return conf_set_number(key, base, value, conf_parse_msecs, error_r);
 }
 
+int conf_set_kib(const struct conf_key *key, void *base, const char *value,
+		 const char **error_r)
+{
+	return conf_set_number(key, base, value, conf_parse_kib, error_r);
+}
+
 int conf_set_mib(const struct conf_key *key, void *base, const char *value,
 		 const char **error_r)
 {

@@ -2,6 +2,7 @@
 #include "num.h"
 
 #include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -28,6 +29,12 @@ static const struct conf_unit conf_msecs_units[] = {
 
 static const struct conf_unit conf_mib_units[] = {
 	{ "", 1 }, { "m", 1 }, { "M", 1 }, { "g", 1024 }, { "G", 1024 },
+	{ NULL, 0 },
+};
+
+static const struct conf_unit conf_kib_units[] = {
+	{ "", 1 }, { "k", 1 }, { "K", 1 }, { "m", 1024 }, { "M", 1024 },
+	{ "g", 1048576 }, { "G", 1048576 },
 	{ NULL, 0 },
 };
 
@@ -169,6 +176,18 @@ int conf_parse_mib(const char *s, unsigned int max_mib, unsigned int *mib_r,
 			      error_r) < 0)
 		return -1;
 	*mib_r = (unsigned int)v;
+	return 0;
+}
+
+int conf_parse_kib(const char *s, unsigned int max_kib, unsigned int *kib_r,
+		   const char **error_r)
+{
+	uint64_t v;
+
+	if (conf_parse_scaled(s, conf_kib_units, "unknown unit (use k, m or g)", max_kib, &v,
+			      error_r) < 0)
+		return -1;
+	*kib_r = (unsigned int)v;
 	return 0;
 }
 
@@ -443,4 +462,56 @@ bool conf_cidr_match(const struct conf_cidr *cidr, int family, const void *addr)
 		return false;
 	return rest == 0 ||
 		((a[full] ^ cidr->addr[full]) & (unsigned char)(0xff << (8 - rest))) == 0;
+}
+
+int conf_parse_endpoint(const char *s, const char **error_r)
+{
+	char hostport[300], host[256];
+	const char *rest;
+	uint16_t port;
+	bool plain;
+	size_t len;
+
+	if (s == NULL || s[0] == '\0') {
+		*error_r = "empty URL";
+		return -1;
+	}
+	for (const char *p = s; *p != '\0'; p++) {
+		unsigned char c = (unsigned char)*p;
+
+		if (c <= 0x20 || c >= 0x7f || c == '#' || c == '"' || c == '\\') {
+			*error_r = "a URL is printable ASCII without spaces, '#', '\"' or '\\'";
+			return -1;
+		}
+	}
+	plain = strncmp(s, "http://", 7) == 0;
+	if (!plain && strncmp(s, "https://", 8) != 0) {
+		*error_r = "the URL must start with https://";
+		return -1;
+	}
+	rest = s + (plain ? 7 : 8);
+	len = strcspn(rest, "/?");
+	if (len == 0 || len + 7 >= sizeof(hostport)) {
+		*error_r = "no host in the URL";
+		return -1;
+	}
+	if (memchr(rest, '@', len) != NULL) {
+		*error_r = "no user name or password in the URL";
+		return -1;
+	}
+	/* Without a port, as hostport wants one. */
+	if ((rest[0] == '[' && (rest[len - 1] == ']')) ||
+	    (rest[0] != '[' && memchr(rest, ':', len) == NULL))
+		snprintf(hostport, sizeof(hostport), "%.*s:%s", (int)len, rest,
+			 plain ? "80" : "443");
+	else
+		snprintf(hostport, sizeof(hostport), "%.*s", (int)len, rest);
+	if (conf_parse_hostport(hostport, host, sizeof(host), &port, error_r) < 0)
+		return -1;
+	if (plain && strcmp(host, "127.0.0.1") != 0 && strcmp(host, "::1") != 0 &&
+	    strcmp(host, "localhost") != 0) {
+		*error_r = "http:// only for a loopback host (127.0.0.1, [::1], localhost): use https://";
+		return -1;
+	}
+	return 0;
 }

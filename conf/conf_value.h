@@ -32,6 +32,10 @@ int conf_parse_duration(const char *s, unsigned int max_secs,
 int conf_parse_mib(const char *s, unsigned int max_mib, unsigned int *mib_r,
 		   const char **error_r);
 
+/* A size in kibibytes: "256", "256k", "1m", "1g". */
+int conf_parse_kib(const char *s, unsigned int max_kib, unsigned int *kib_r,
+		   const char **error_r);
+
 int conf_parse_msecs(const char *s, unsigned int max_ms,
 		     unsigned int *ms_r, const char **error_r);
 
@@ -64,6 +68,14 @@ int conf_parse_cidr(const char *s, struct conf_cidr *cidr_r, const char **error_
    the block. An IPv4-mapped IPv6 address (::ffff:a.b.c.d, seen on
    dual-stack listeners) matches IPv4 blocks. */
 bool conf_cidr_match(const struct conf_cidr *cidr, int family, const void *addr);
+
+/*
+ * An OAuth2 endpoint URL: "https://HOST[:PORT][/PATH]" with a host as
+ * conf_parse_hostport takes it, printable ASCII without spaces, '#', '"'
+ * or '\\'. "http://" only for a loopback host (127.0.0.1, [::1],
+ * localhost): a test or a local token proxy, never over a network.
+ */
+int conf_parse_endpoint(const char *s, const char **error_r);
 
 /* Picks one of `names` (NULL-terminated), case-insensitive; stores its
    index. */

@@ -170,6 +170,15 @@ static void proxy_read_cb(evutil_socket_t fd, short what, void *arg)
 	n = recv(fd, buf, sizeof(buf), MSG_PEEK);
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		return;
+	if (n == 0 && pw->parser.pos == 0) {
+		char peer[INET6_ADDRSTRLEN + 8];
+
+		/* A balancer's plain TCP health check: connected, closed. */
+		log_debug("event=proxy_probe peer=%s",
+			  proxy_peer_text(&pw->peer, peer, sizeof(peer)));
+		proxy_wait_free(pw, true);
+		return;
+	}
 	if (n <= 0) {
 		proxy_wait_fail(pw, METRICS_REFUSED_PROXY_HEADER,
 				n == 0 ? "closed before the header ended" : strerror(errno));

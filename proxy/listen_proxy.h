@@ -11,6 +11,8 @@
  * taken and any other is closed at once. A header that is malformed, does
  * not arrive within proxy_timeout or is cut by the peer closes the
  * connection without a word (the peer is a balancer, not a POP3 client).
+ * A connection closed before its first byte is a balancer's TCP health
+ * check: closed too, logged at debug level only, not counted.
  *
  * The header is read without blocking and without reading a byte past
  * it: the socket is peeked, the scanner says how much belongs to the

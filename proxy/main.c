@@ -16,10 +16,14 @@
 #include "cache.h"
 #include "conf.h"
 #include "daemon.h"
+#include "enrol_web.h"
+#include "imap_pool.h"
 #include "limits_table.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "oauth_http.h"
+#include "oauth_tokens.h"
 #include "server.h"
 #include "settings.h"
 #include "text.h"
@@ -56,6 +60,8 @@ struct popgate {
 	const struct conf *conf;     /* startup->conf */
 	struct pop3_server srv;
 	struct metrics_http *metrics;
+	struct oauth_http *http;     /* token endpoints (auth = oauth2) */
+	struct enrol_web *enrol;     /* [enrol] listen */
 	struct daemon_pidfile *pidfile;
 	struct listeners *listeners;
 	struct event *sig_term, *sig_int, *sig_hup;
@@ -191,6 +197,9 @@ static void reload(struct popgate *pg)
 	log_open(set->conf->log_target, set->conf->log_level, set->conf->log_ident,
 		 set->conf->log_facility);
 	pg->srv.settings = set;
+	/* Kept upstream sessions may belong to routes that changed. */
+	if (pg->srv.pool != NULL)
+		imap_pool_flush(pg->srv.pool);
 	log_info("event=reloaded generation=%u default_upstream=%s routes=%u "
 		 "sessions_on_older=%u", set->generation,
 		 set->conf->upstream != NULL ? set->conf->upstream->host : "-",
@@ -283,6 +292,41 @@ static int setup_cache(struct popgate *pg)
 		return -1;
 	}
 	log_info("event=cache cache=%s", cache_describe(pg->srv.cache));
+	return 0;
+}
+
+static void oauth_refreshed_hook(const char *route, const char *result)
+{
+	(void)route;
+	metrics_oauth_refresh(result);
+}
+
+/* HTTP to token endpoints and the token manager, on the loop. */
+static int setup_oauth(struct popgate *pg)
+{
+	static const struct oauth_hooks hooks = { .refreshed = oauth_refreshed_hook };
+
+	if (oauth_http_global_init() < 0 ||
+	    (pg->http = oauth_http_new(pg->base, NULL)) == NULL ||
+	    (pg->srv.oauth = oauth_tokens_new(pg->base, pg->srv.cache, pg->http,
+					      &hooks)) == NULL) {
+		log_error("event=oauth_setup_failed error=\"out of memory\"");
+		return -1;
+	}
+	if (pg->conf->enrol_host != NULL) {
+		char *error = NULL;
+
+		pg->enrol = enrol_web_start(pg->base, pg->conf, pg->srv.cache, pg->http,
+					    pg->startup->client_tls, &error);
+		if (pg->enrol == NULL) {
+			log_error("event=enrol_setup_failed error=\"%s\"",
+				  error != NULL ? error : "out of memory");
+			free(error);
+			return -1;
+		}
+		log_info("event=enrol_listening address=%s:%u tls=%s", pg->conf->enrol_host,
+			 pg->conf->enrol_port, pg->startup->client_tls != NULL ? "yes" : "no");
+	}
 	return 0;
 }
 
@@ -618,6 +662,7 @@ int main(int argc, char **argv)
 	}
 	pg.srv.base = pg.base;
 	pg.srv.dns = pg.dns;
+	pg.srv.pool = imap_pool_new(pg.base);
 	LIST_INIT(&pg.srv.list);
 	/* Before the ports open: a SIGHUP sent as soon as popgate listens
 	   must reload, not kill it. */
@@ -631,7 +676,8 @@ int main(int argc, char **argv)
 	listeners_fd_limit(pg.conf);
 	if (setup_pidfile(&pg) < 0 ||
 	    (pg.listeners = listeners_open(&pg.srv, pg.conf)) == NULL ||
-	    setup_metrics(&pg) < 0 || setup_process(&pg) < 0 || setup_cache(&pg) < 0)
+	    setup_metrics(&pg) < 0 || setup_process(&pg) < 0 || setup_cache(&pg) < 0 ||
+	    setup_oauth(&pg) < 0)
 		goto out;
 
 
@@ -665,7 +711,13 @@ out:
 		event_free(pg.sig_hup);
 	if (pg.stop_timer != NULL)
 		event_free(pg.stop_timer);
+	/* After the sessions, before the cache its refreshes use. */
+	enrol_web_free(&pg.enrol);
+	oauth_tokens_free(&pg.srv.oauth);
+	oauth_http_free(&pg.http);
 	/* After the sessions: stops a managed redis-server. */
+	imap_pool_free(&pg.srv.pool);
+	pop3_server_cleanup(&pg.srv);
 	cache_free(&pg.srv.cache);
 	limits_free(&pg.srv.limits);
 	daemon_pidfile_remove(&pg.pidfile);

@@ -9,11 +9,16 @@
 #   cache    cache/        cache/ and the pure headers of proxy/core/ (no
 #                          daemon header: logs go through a callback)
 #   imap     proxy/imap/   proxy/imap/ and proxy/core/ (knows nothing of POP3)
-#   pop3     proxy/pop3/   proxy/pop3/, proxy/imap/, conf/, cache/, proxy/core/
+#   oauth    proxy/oauth/  proxy/oauth/, conf/, cache/, proxy/core/ (tokens,
+#                          their records, HTTP to token endpoints)
+#   pop3     proxy/pop3/   proxy/pop3/, proxy/oauth/, proxy/imap/, conf/,
+#                          cache/, proxy/core/
 #   top      proxy/*.c     anything
 #
 # and: a *_private.h header only within its own folder; OpenSSL only in
-# proxy/core/tls.c; hiredis only in cache/; inih only in conf/; no two
+# proxy/core/tls.c and crypto.c; libcurl only in proxy/oauth/, jansson there and in
+# proxy/tools/device.c (--json);
+# hiredis only in cache/; inih only in conf/; no two
 # modules (a .c and its .h) of one folder include each other's header.
 # Prints every violation; exit 1 if there is one.
 set -u
@@ -35,6 +40,7 @@ layer_of() {
 	proxy/core/*) echo core ;;
 	proxy/imap/*) echo imap ;;
 	proxy/pop3/*) echo pop3 ;;
+	proxy/oauth/*) echo oauth ;;
 	proxy/*) echo top ;;
 	conf/*) echo conf ;;
 	cache/*) echo cache ;;
@@ -47,8 +53,9 @@ allowed_dirs() {
 	conf) echo "conf proxy/core" ;;
 	cache) echo "cache proxy/core" ;;
 	imap) echo "proxy/imap proxy/core" ;;
-	pop3) echo "proxy/pop3 proxy/imap conf cache proxy/core" ;;
-	top) echo "proxy proxy/tools proxy/pop3 proxy/imap conf cache proxy/core" ;;
+	oauth) echo "proxy/oauth conf cache proxy/core" ;;
+	pop3) echo "proxy/pop3 proxy/oauth proxy/imap conf cache proxy/core" ;;
+	top) echo "proxy proxy/tools proxy/pop3 proxy/oauth proxy/imap conf cache proxy/core" ;;
 	esac
 }
 
@@ -99,8 +106,10 @@ for f in $files; do
 			esac
 		fi
 		case $inc in
-		openssl/*) [ "$f" = proxy/core/tls.c ] || fail "$f includes <$inc>: OpenSSL lives in proxy/core/tls.c" ;;
+		openssl/*) [ "$f" = proxy/core/tls.c ] || [ "$f" = proxy/core/crypto.c ] || fail "$f includes <$inc>: OpenSSL lives in proxy/core/tls.c and crypto.c" ;;
 		hiredis/*) [ "$layer" = cache ] || fail "$f includes <$inc>: hiredis lives in cache/" ;;
+		curl/*) [ "$layer" = oauth ] || fail "$f includes <$inc>: libcurl lives in proxy/oauth/" ;;
+		jansson.h) [ "$layer" = oauth ] || [ "$f" = proxy/tools/device.c ] || fail "$f includes <$inc>: jansson lives in proxy/oauth/ (and popgate device's --json)" ;;
 		ini.h) [ "$layer" = conf ] || fail "$f includes <$inc>: inih lives in conf/" ;;
 		esac
 	done

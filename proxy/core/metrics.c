@@ -92,7 +92,12 @@ static struct {
 	uint64_t redis_failovers;
 	uint64_t auth_delayed;
 	uint64_t reloads_ok;
+	uint64_t prefetch_used;
+	uint64_t prefetch_dropped;
 	uint64_t reloads_failed;
+	uint64_t oauth_refresh[6];
+	uint64_t oauth_reauth;
+	uint64_t enrol_ok, enrol_failed;
 	/* routes in order of first use; the cap counts all but none/other */
 	struct route *routes[METRICS_MAX_ROUTES + 2];
 	unsigned int route_count;
@@ -346,6 +351,15 @@ void metrics_redis_error(void)
 	m.redis_errors++;
 }
 
+void metrics_prefetch(bool used)
+{
+	metrics_init();
+	if (used)
+		m.prefetch_used++;
+	else
+		m.prefetch_dropped++;
+}
+
 void metrics_redis_failover(void)
 {
 	metrics_init();
@@ -365,6 +379,36 @@ void metrics_reload(bool ok)
 		m.reloads_ok++;
 	else
 		m.reloads_failed++;
+}
+
+static const char *const oauth_refresh_names[] = {
+	"ok", "invalid_grant", "error", "unavailable", "timeout", "shared",
+};
+
+void metrics_oauth_refresh(const char *result)
+{
+	size_t i;
+
+	metrics_init();
+	for (i = 0; i < 6 && strcmp(oauth_refresh_names[i], result) != 0; i++)
+		;
+	m.oauth_refresh[i < 6 ? i : 2]++;
+}
+
+void metrics_oauth_reauth(const char *route)
+{
+	(void)route;
+	metrics_init();
+	m.oauth_reauth++;
+}
+
+void metrics_oauth_enrolment(bool ok)
+{
+	metrics_init();
+	if (ok)
+		m.enrol_ok++;
+	else
+		m.enrol_failed++;
 }
 
 void metrics_reset(void)
@@ -522,11 +566,30 @@ int metrics_render(struct evbuffer *dst)
 	    (unsigned long long)m.redis_failovers);
 	family(&o, "auth_delayed_total", "counter", "Authentication failures answered late.");
 	put(&o, "popgate_auth_delayed_total %llu\n", (unsigned long long)m.auth_delayed);
+	family(&o, "prefetch_total", "counter",
+	       "Messages fetched ahead, by whether RETR used them or they were dropped.");
+	put(&o, "popgate_prefetch_total{result=\"used\"} %llu\n",
+	    (unsigned long long)m.prefetch_used);
+	put(&o, "popgate_prefetch_total{result=\"dropped\"} %llu\n",
+	    (unsigned long long)m.prefetch_dropped);
 	family(&o, "config_reloads_total", "counter", "Configuration reloads by result.");
 	put(&o, "popgate_config_reloads_total{result=\"ok\"} %llu\n",
 	    (unsigned long long)m.reloads_ok);
 	put(&o, "popgate_config_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)m.reloads_failed);
+	family(&o, "oauth_refreshes_total", "counter", "OAuth2 token refreshes by result.");
+	for (size_t i = 0; i < 6; i++)
+		put(&o, "popgate_oauth_refreshes_total{result=\"%s\"} %llu\n",
+		    oauth_refresh_names[i], (unsigned long long)m.oauth_refresh[i]);
+	family(&o, "oauth_reauth_needed_total", "counter",
+	       "Logins refused because the provider revoked the account's authorization.");
+	put(&o, "popgate_oauth_reauth_needed_total %llu\n", (unsigned long long)m.oauth_reauth);
+	family(&o, "oauth_enrolments_total", "counter",
+	       "Enrolments through the enrolment page by result.");
+	put(&o, "popgate_oauth_enrolments_total{result=\"ok\"} %llu\n",
+	    (unsigned long long)m.enrol_ok);
+	put(&o, "popgate_oauth_enrolments_total{result=\"failed\"} %llu\n",
+	    (unsigned long long)m.enrol_failed);
 	if (!o.failed && evbuffer_add_buffer(dst, o.buf) < 0)
 		o.failed = true;
 	evbuffer_free(o.buf);

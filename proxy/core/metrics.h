@@ -73,10 +73,20 @@ void metrics_upstream_connect(const char *route, double seconds, bool ok);
 void metrics_bytes_out(const char *route, uint64_t n);
 void metrics_command(const char *route, enum metrics_cmd cmd);
 void metrics_redis_error(void);
+void metrics_prefetch(bool used);      /* a message fetched ahead: used or dropped */
 /* The state store's master or slot map changed (cache_hooks.failover). */
 void metrics_redis_failover(void);
 void metrics_auth_delayed(void);       /* an auth failure answer was delayed */
 void metrics_reload(bool ok);          /* config reloads by result ok/failed */
+/* OAuth2 token refreshes by result: one of METRICS_OAUTH_RESULTS below
+   ("ok", "invalid_grant", "error", "unavailable", "timeout", "shared");
+   another word counts as "error". */
+void metrics_oauth_refresh(const char *result);
+/* A login answered "must be authorized again" (route unused: one
+   counter for the gateway). */
+void metrics_oauth_reauth(const char *route);
+/* An enrolment through the enrolment page, by result ok/failed. */
+void metrics_oauth_enrolment(bool ok);
 /* Tests only: everything back to zero, routes forgotten, the start time
    taken again at the next use. */
 void metrics_reset(void);

@@ -10,6 +10,9 @@ enum num_result num_scan_u64(const char *s, size_t len, size_t *pos, uint64_t ma
 {
 	size_t i = *pos;
 	uint64_t v = 0;
+	/* v * 10 + d <= max exactly when v < lim, or v == lim and d <= last:
+	   one division per number, not one per digit. */
+	uint64_t lim = max / 10, last = max % 10;
 	bool over = false;
 
 	if (i >= len || s[i] < '0' || s[i] > '9')
@@ -17,7 +20,7 @@ enum num_result num_scan_u64(const char *s, size_t len, size_t *pos, uint64_t ma
 	for (; i < len && s[i] >= '0' && s[i] <= '9'; i++) {
 		uint64_t d = (uint64_t)(s[i] - '0');
 
-		if (over || d > max || v > (max - d) / 10)
+		if (over || v > lim || (v == lim && d > last))
 			over = true;
 		else
 			v = v * 10 + d;
@@ -56,4 +59,18 @@ enum num_result num_parse_u32(const char *s, size_t len, uint32_t max, uint32_t 
 	if (r == NUM_OK)
 		*value_r = (uint32_t)v;
 	return r;
+}
+
+size_t num_format_u64(uint64_t v, char *buf)
+{
+	char digits[NUM_U64_DIGITS];
+	size_t len = 0;
+
+	do {
+		digits[len++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	for (size_t i = 0; i < len; i++)
+		buf[i] = digits[len - 1 - i];
+	return len;
 }

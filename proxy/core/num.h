@@ -35,4 +35,12 @@ enum num_result num_parse_str(const char *s, uint64_t max, uint64_t *value_r);
 /* The same into 32 bits (max <= UINT32_MAX). */
 enum num_result num_parse_u32(const char *s, size_t len, uint32_t max, uint32_t *value_r);
 
+/* Longest decimal form of a 64-bit value. */
+#define NUM_U64_DIGITS 20
+
+/* v in decimal into buf (room for NUM_U64_DIGITS, no NUL written);
+   returns the number of digits. For output loops where a printf per
+   number costs more than the rest of the loop. */
+size_t num_format_u64(uint64_t v, char *buf);
+
 #endif

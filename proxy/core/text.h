@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <string.h>
 
 static inline char ascii_upper(char c)
 {
@@ -18,6 +19,10 @@ static inline char ascii_upper(char c)
 /* s[0..len) equals the NUL-terminated word, ignoring ASCII case. */
 static inline bool ascii_eq(const char *s, size_t len, const char *word)
 {
+	/* Callers pass literals: the length check folds to a constant and
+	   most mismatches end here. */
+	if (strlen(word) != len)
+		return false;
 	for (size_t i = 0; i < len; i++) {
 		if (word[i] == '\0' || ascii_upper(s[i]) != ascii_upper(word[i]))
 			return false;

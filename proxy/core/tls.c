@@ -10,7 +10,10 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
 #include <openssl/err.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -326,4 +329,24 @@ int tls_base64_decode(const char *src, size_t len, void *dst, size_t dst_size)
 	if (n < 0 || (size_t)n < pad)
 		return -1;
 	return n - (int)pad;
+}
+
+int tls_random(void *buf, size_t n)
+{
+	return n <= INT_MAX && RAND_bytes(buf, (int)n) == 1 ? 0 : -1;
+}
+
+void tls_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+		     unsigned char out[TLS_DIGEST_LEN])
+{
+	unsigned int n = 0;
+
+	if (HMAC(EVP_sha256(), key, (int)key_len, data, len, out, &n) == NULL ||
+	    n != TLS_DIGEST_LEN)
+		memset(out, 0, TLS_DIGEST_LEN);
+}
+
+bool tls_equal_secret(const void *a, const void *b, size_t n)
+{
+	return CRYPTO_memcmp(a, b, n) == 0;
 }

@@ -91,4 +91,15 @@ void tls_md5_hex(const void *data, size_t len, char hex[33]);
 size_t tls_base64_encode(const void *src, size_t len, char *dst);
 int tls_base64_decode(const char *src, size_t len, void *dst, size_t dst_size);
 
+/* Keyed digests kept in memory only (kept upstream sessions compare
+   credentials this way, never the password itself). */
+#define TLS_DIGEST_LEN 32
+/* n octets from the system's secure random source; -1 if none. */
+int tls_random(void *buf, size_t n);
+/* HMAC-SHA-256 of data under key into out. */
+void tls_hmac_sha256(const void *key, size_t key_len, const void *data, size_t len,
+		     unsigned char out[TLS_DIGEST_LEN]);
+/* a[0..n) == b[0..n), in time that does not depend on where they differ. */
+bool tls_equal_secret(const void *a, const void *b, size_t n);
+
 #endif

@@ -128,6 +128,12 @@ static const struct imap_cmd_handlers imap_body_handlers = {
 	.done = imap_body_done,
 };
 
+int imap_body_mark_seen(struct imap_client *c, uint32_t uid,
+			const struct imap_cmd_handlers *h, void *ctx)
+{
+	return imap_client_cmdf(c, h, ctx, "UID STORE %u +FLAGS.SILENT (\\Seen)", uid);
+}
+
 int imap_body_fetch(struct imap_body_op *op, struct imap_client *c,
 		    const struct imap_body_request *req,
 		    const struct imap_body_handlers *h, void *ctx)

@@ -71,4 +71,10 @@ int imap_body_fetch(struct imap_body_op *op, struct imap_client *c,
 		    const struct imap_body_request *req,
 		    const struct imap_body_handlers *h, void *ctx);
 
+/* UID STORE uid +FLAGS.SILENT (\Seen): what BODY[] does by itself, for a
+   message fetched ahead with BODY.PEEK[] and then asked for. h->done gets
+   the reply; 0, or -1 when nothing could be queued. */
+int imap_body_mark_seen(struct imap_client *c, uint32_t uid,
+			const struct imap_cmd_handlers *h, void *ctx);
+
 #endif

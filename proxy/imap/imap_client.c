@@ -428,6 +428,34 @@ static void imap_client_tagged(struct imap_client *c, const struct imap_resp *re
 		imap_client_flush(c);
 }
 
+/* A "+" while no command is being sent: the error challenge of an OAuth2
+   login (a command with sasl_abort, all of it sent) is answered once and
+   kept for imap_client_sasl_challenge(); false when no such command
+   waits (a protocol violation). */
+static bool imap_client_sasl_continuation(struct imap_client *c, const struct imap_resp *resp)
+{
+	struct imap_command *cmd;
+	int len;
+
+	TAILQ_FOREACH(cmd, &c->waiting, link) {
+		if (cmd->sasl_abort != NULL && !cmd->sasl_aborted &&
+		    cmd->parts_sent == cmd->text.nparts)
+			break;
+	}
+	if (cmd == NULL)
+		return false;
+	cmd->sasl_aborted = true;
+	len = tls_base64_decode(resp->text != NULL ? resp->text : "", resp->text_len,
+				c->sasl_challenge, sizeof(c->sasl_challenge) - 1);
+	c->sasl_challenge[len > 0 ? len : 0] = '\0';
+	/* No NUL inside: the caller reads it as a string. */
+	if (len > 0 && memchr(c->sasl_challenge, '\0', (size_t)len) != NULL)
+		c->sasl_challenge[0] = '\0';
+	log_debug("%s event=upstream_sasl_challenge length=%d", c->log_id, len);
+	bufferevent_write(c->bev, cmd->sasl_abort, strlen(cmd->sasl_abort));
+	return true;
+}
+
 static void imap_client_line(struct imap_client *c, const char *line, size_t len)
 {
 	struct imap_resp resp;
@@ -451,7 +479,8 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 	switch (resp.kind) {
 	case IMAP_RESP_CONTINUATION:
 		if (c->sending == NULL) {
-			imap_client_fail(c, "unexpected continuation");
+			if (!imap_client_sasl_continuation(c, &resp))
+				imap_client_fail(c, "unexpected continuation");
 			return;
 		}
 		cmd = c->sending;
@@ -484,12 +513,28 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 static void imap_client_literal_begin(struct imap_client *c,
 				      const struct imap_parse_event *ev)
 {
-	struct imap_command *cmd = TAILQ_FIRST(&c->waiting);
+	struct imap_command *cmd;
 
+	/* Offered to each waiting command, oldest first, until one takes
+	   it: with commands pipelined, a server may answer a later one
+	   before it ends an earlier one (RFC 3501 5.5), and each command
+	   takes only the items it asked for. */
 	c->literal_cmd = NULL;
-	if (cmd != NULL && cmd->h->literal_begin != NULL &&
-	    cmd->h->literal_begin(cmd->ctx, ev->line, ev->line_len, ev->literal_size))
-		c->literal_cmd = cmd;
+	TAILQ_FOREACH(cmd, &c->waiting, link) {
+		if (cmd->h->literal_begin != NULL &&
+		    cmd->h->literal_begin(cmd->ctx, ev->line, ev->line_len, ev->literal_size)) {
+			c->literal_cmd = cmd;
+			return;
+		}
+	}
+}
+
+/* An untagged response line ("* ..."): its handler never hands the
+   stream over (only a tagged STARTTLS reply does), so the octets before
+   it may stay in the input until the chunk is done. */
+static bool imap_line_is_untagged(const struct imap_parse_event *ev)
+{
+	return ev->line_len >= 2 && ev->line[0] == '*' && ev->line[1] == ' ';
 }
 
 /* Reads and dispatches what has arrived, until input runs out, the
@@ -497,21 +542,31 @@ static void imap_client_literal_begin(struct imap_client *c,
 static void imap_client_input(struct imap_client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->bev);
+	/* Octets of the peeked chunk consumed but not yet drained: one drain
+	   per chunk instead of one per listing line (each drain runs the
+	   read watermark's callback). */
+	size_t held = 0;
+	struct evbuffer_iovec v = { NULL, 0 };
 
 	while (c->state > IMAP_CLIENT_CONNECTING && c->state < IMAP_CLIENT_FAILED) {
-		struct evbuffer_iovec v;
 		struct imap_parse_event ev;
 		enum imap_parse_result res;
 		size_t len, consumed;
 
-		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+		if (held == 0 && (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0))
 			break;
-		len = v.iov_len;
+		if (held == v.iov_len) {
+			evbuffer_drain(in, held);
+			held = 0;
+			continue;
+		}
+		len = v.iov_len - held;
 		if (c->literal_cmd != NULL && c->literal_cmd->h->literal_room != NULL &&
 		    imap_parser_literal_left(c->parser) > 0) {
 			size_t room = c->literal_cmd->h->literal_room(c->literal_cmd->ctx);
 
 			if (room == 0) {
+				evbuffer_drain(in, held);
 				c->paused = true;
 				bufferevent_disable(c->bev, EV_READ);
 				return;
@@ -519,12 +574,25 @@ static void imap_client_input(struct imap_client *c)
 			if (len > room)
 				len = room;
 		}
-		res = imap_parser_feed(c->parser, v.iov_base, len, &consumed, &ev);
+		res = imap_parser_feed(c->parser, (const unsigned char *)v.iov_base + held, len,
+				       &consumed, &ev);
+		if (res == IMAP_PARSE_LINE && imap_line_is_untagged(&ev)) {
+			held += consumed;
+			imap_client_line(c, ev.line, ev.line_len);
+			if (c->state == IMAP_CLIENT_CLOSED)
+				return;
+			continue;
+		}
 		/* Only literal data points into the input; everything else is
 		   drained before its handler runs, which may hand the stream
 		   over (STARTTLS) or close. */
-		if (res != IMAP_PARSE_LITERAL_DATA)
-			evbuffer_drain(in, consumed);
+		if (res != IMAP_PARSE_LITERAL_DATA) {
+			evbuffer_drain(in, held + consumed);
+		} else if (held > 0) {
+			/* A partial drain moves no octet: ev.data stays valid. */
+			evbuffer_drain(in, held);
+		}
+		held = 0;
 		switch (res) {
 		case IMAP_PARSE_NEED_MORE:
 			break;
@@ -559,6 +627,8 @@ static void imap_client_input(struct imap_client *c)
 		if (res == IMAP_PARSE_NEED_MORE && consumed == 0)
 			break;
 	}
+	if (held > 0 && c->state != IMAP_CLIENT_CLOSED)
+		evbuffer_drain(in, held);
 }
 
 static void imap_client_read_cb(struct bufferevent *bev, void *arg)
@@ -709,6 +779,24 @@ bool imap_client_utf8_enabled(const struct imap_client *c)
 bool imap_client_is_connected(const struct imap_client *c)
 {
 	return c->state == IMAP_CLIENT_READY;
+}
+
+bool imap_client_idle(const struct imap_client *c)
+{
+	return c->state == IMAP_CLIENT_READY && TAILQ_EMPTY(&c->waiting) &&
+		TAILQ_EMPTY(&c->queue) && c->sending == NULL && !c->paused &&
+		c->literal_cmd == NULL && !c->logging_out;
+}
+
+int imap_client_set_log_id(struct imap_client *c, const char *log_id)
+{
+	char *copy = strdup(log_id);
+
+	if (copy == NULL)
+		return -1;
+	free(c->log_id);
+	c->log_id = copy;
+	return 0;
 }
 
 const char *imap_client_tls_version(const struct imap_client *c)

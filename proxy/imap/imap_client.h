@@ -8,9 +8,11 @@
  * Commands are tagged and queued; a command is sent part by part (waiting
  * for "+" between synchronising literals), then waits in the wait list for
  * its tagged reply. Untagged responses go to the oldest waiting command.
- * Literals inside untagged responses are offered to that command and then
- * streamed to it chunk by chunk; when its consumer has no room, reading
- * from the server stops until imap_client_resume().
+ * Literals inside untagged responses are offered to each waiting command,
+ * oldest first, until one takes it (a server may answer pipelined
+ * commands out of order), and then streamed to it chunk by chunk; when its
+ * consumer has no room, reading from the server stops until
+ * imap_client_resume().
  *
  * Callbacks are never invoked from inside the call that queued the command
  * (a failure found at submission is reported from the event loop), and
@@ -106,6 +108,14 @@ bool imap_client_utf8_enabled(const struct imap_client *c);
 
 /* Whether the connection is usable for new commands. */
 bool imap_client_is_connected(const struct imap_client *c);
+
+/* Connected, and nothing queued, waiting, paused or logging out: a
+   connection that may be handed to someone else (imap_pool.h). */
+bool imap_client_idle(const struct imap_client *c);
+
+/* The "session=..." prefix of its log lines from now on; -1 when out of
+   memory (the old one stays). */
+int imap_client_set_log_id(struct imap_client *c, const char *log_id);
 
 /* TLS protocol version in use, or "none". */
 const char *imap_client_tls_version(const struct imap_client *c);

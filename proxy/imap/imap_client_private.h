@@ -37,6 +37,10 @@ struct imap_command {
 	bool sensitive;            /* holds credentials: never logged */
 	bool setup;                /* the client's own, before READY */
 	bool logout;               /* LOGOUT: the end of the connection */
+	/* An OAuth2 AUTHENTICATE: what answers the server's error challenge
+	   (a "+" after the whole command went out), once; NULL: none. */
+	const char *sasl_abort;
+	bool sasl_aborted;
 	const struct imap_cmd_handlers *h;
 	void *ctx;
 };
@@ -89,6 +93,8 @@ struct imap_client {
 	struct imap_reply login_reply; /* kept while CAPABILITY runs */
 	char login_code[128];
 	char login_text[256];
+	/* The decoded error challenge of an OAuth2 login, "" if none. */
+	char sasl_challenge[512];
 };
 
 /* A new command with its tag; NULL when out of memory. */

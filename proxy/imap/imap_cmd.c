@@ -12,7 +12,9 @@
 /* Longest base64 of a SASL PLAIN message made of two IMAP_CRED_MAX
    credentials: "\0" user "\0" pass. */
 #define IMAP_SASL_PLAIN_MAX (2 + 2 * IMAP_CRED_MAX)
-#define IMAP_B64_MAX (4 * ((IMAP_SASL_PLAIN_MAX + 2) / 3))
+#define IMAP_SASL_MAX (IMAP_SASL_PLAIN_MAX > IMAP_SASL_OAUTH_MAX ? \
+		       IMAP_SASL_PLAIN_MAX : IMAP_SASL_OAUTH_MAX)
+#define IMAP_B64_MAX (4 * ((IMAP_SASL_MAX + 2) / 3))
 
 void imap_cmd_text_clear(struct imap_cmd_text *cmd)
 {
@@ -414,17 +416,36 @@ static int imap_check_b64(const char *b64, size_t len, const char **error_r)
 	return 0;
 }
 
-int imap_cmd_authenticate_plain(struct imap_cmd_text *cmd, const char *tag,
-				const char *b64, size_t b64_len, bool sasl_ir,
-				const char **error_r)
+static bool imap_mech_ok(const char *mech)
+{
+	size_t len = mech != NULL ? strlen(mech) : 0;
+
+	if (len == 0 || len > 20)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = mech[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_'))
+			return false;
+	}
+	return true;
+}
+
+int imap_cmd_authenticate(struct imap_cmd_text *cmd, const char *tag, const char *mech,
+			  const char *b64, size_t b64_len, bool sasl_ir,
+			  const char **error_r)
 {
 	imap_cmd_reset(cmd);
 	if (imap_cmd_check_tag(tag, error_r) < 0 ||
 	    imap_check_b64(b64, b64_len, error_r) < 0)
 		return -1;
-
+	if (!imap_mech_ok(mech)) {
+		*error_r = "bad SASL mechanism name";
+		return -1;
+	}
 	if (imap_cmd_append_str(cmd, tag) < 0 ||
-	    imap_cmd_append_str(cmd, " AUTHENTICATE PLAIN") < 0)
+	    imap_cmd_append_str(cmd, " AUTHENTICATE ") < 0 ||
+	    imap_cmd_append_str(cmd, mech) < 0)
 		return imap_cmd_oom(cmd, error_r);
 	if (sasl_ir) {
 		if (imap_cmd_append(cmd, " ", 1) < 0)
@@ -439,6 +460,13 @@ int imap_cmd_authenticate_plain(struct imap_cmd_text *cmd, const char *tag,
 		return imap_cmd_oom(cmd, error_r);
 	imap_cmd_end_part(cmd);
 	return 0;
+}
+
+int imap_cmd_authenticate_plain(struct imap_cmd_text *cmd, const char *tag,
+				const char *b64, size_t b64_len, bool sasl_ir,
+				const char **error_r)
+{
+	return imap_cmd_authenticate(cmd, tag, "PLAIN", b64, b64_len, sasl_ir, error_r);
 }
 
 size_t imap_sasl_plain_message(const char *user, size_t user_len,
@@ -549,4 +577,124 @@ int imap_cmd_id(struct imap_cmd_text *cmd, const char *tag,
 		return imap_cmd_oom(cmd, error_r);
 	imap_cmd_end_part(cmd);
 	return 0;
+}
+
+/* RFC 6750 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
+   "+" / "/" ) *"=". */
+static int imap_sasl_check_token(const char *token, size_t len, const char **error_r)
+{
+	size_t i = 0;
+
+	if (token == NULL || len == 0 || len > IMAP_TOKEN_MAX) {
+		*error_r = len == 0 ? "empty access token" : "access token too long";
+		return -1;
+	}
+	for (; i < len && token[i] != '='; i++) {
+		char c = token[i];
+
+		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		      strchr("-._~+/", c) != NULL) || c == '\0') {
+			*error_r = "access token is not a b64token";
+			return -1;
+		}
+	}
+	if (i == 0) {
+		*error_r = "access token is not a b64token";
+		return -1;
+	}
+	for (; i < len; i++) {
+		if (token[i] != '=') {
+			*error_r = "access token is not a b64token";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int imap_sasl_check_user(const char *user, size_t len, const char **error_r)
+{
+	if (user == NULL || len == 0 || len > IMAP_CRED_MAX) {
+		*error_r = len == 0 ? "empty user name" : "user name too long";
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if ((unsigned char)user[i] < 0x20 || user[i] == 0x7f) {
+			*error_r = "control character in user name";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Appends len octets at src to dst[*o], within size; false if no room. */
+static bool imap_sasl_put(char *dst, size_t size, size_t *o, const char *src, size_t len)
+{
+	if (size - *o < len)
+		return false;
+	memcpy(dst + *o, src, len);
+	*o += len;
+	return true;
+}
+
+#define IMAP_PUT(s) imap_sasl_put(dst, dst_size, &o, (s), strlen(s))
+
+size_t imap_sasl_xoauth2_message(const char *user, size_t user_len, const char *token,
+				 size_t token_len, char *dst, size_t dst_size,
+				 const char **error_r)
+{
+	size_t o = 0;
+
+	if (imap_sasl_check_user(user, user_len, error_r) < 0 ||
+	    imap_sasl_check_token(token, token_len, error_r) < 0)
+		return 0;
+	if (dst == NULL || !IMAP_PUT("user=") ||
+	    !imap_sasl_put(dst, dst_size, &o, user, user_len) ||
+	    !IMAP_PUT("\001auth=Bearer ") ||
+	    !imap_sasl_put(dst, dst_size, &o, token, token_len) || !IMAP_PUT("\001\001")) {
+		*error_r = "SASL message too long";
+		return 0;
+	}
+	return o;
+}
+
+size_t imap_sasl_oauthbearer_message(const char *user, size_t user_len, const char *host,
+				     uint16_t port, const char *token, size_t token_len,
+				     char *dst, size_t dst_size, const char **error_r)
+{
+	size_t o = 0, host_len = host != NULL ? strlen(host) : 0;
+	char num[8];
+	bool ok;
+
+	if (imap_sasl_check_user(user, user_len, error_r) < 0 ||
+	    imap_sasl_check_token(token, token_len, error_r) < 0)
+		return 0;
+	if (host_len == 0 || host_len > 255 ||
+	    strspn(host, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.:-") !=
+	    host_len) {
+		*error_r = "bad host name for OAUTHBEARER";
+		return 0;
+	}
+	ok = dst != NULL && IMAP_PUT("n,a=");
+	for (size_t i = 0; ok && i < user_len; i++) {
+		if (user[i] == ',')
+			ok = IMAP_PUT("=2C");
+		else if (user[i] == '=')
+			ok = IMAP_PUT("=3D");
+		else
+			ok = imap_sasl_put(dst, dst_size, &o, user + i, 1);
+	}
+	snprintf(num, sizeof(num), "%u", (unsigned int)port);
+	ok = ok && IMAP_PUT(",\001host=") && IMAP_PUT(host) && IMAP_PUT("\001port=") &&
+		IMAP_PUT(num) && IMAP_PUT("\001auth=Bearer ") &&
+		imap_sasl_put(dst, dst_size, &o, token, token_len) && IMAP_PUT("\001\001");
+	if (!ok) {
+		*error_r = "SASL message too long";
+		return 0;
+	}
+	return o;
+}
+
+const char *imap_sasl_oauth_abort(bool oauthbearer)
+{
+	return oauthbearer ? "AQ==\r\n" : "\r\n";
 }

@@ -24,6 +24,11 @@
 #define IMAP_TAG_MAX 16
 /* Longest user name or password we pass on. */
 #define IMAP_CRED_MAX 1024
+/* Longest OAuth2 access token we send (Microsoft's run to a few KB). */
+#define IMAP_TOKEN_MAX 8192
+/* Longest XOAUTH2/OAUTHBEARER message: the token, the user name escaped
+   (3 octets per octet at worst), the host and the framing. */
+#define IMAP_SASL_OAUTH_MAX (IMAP_TOKEN_MAX + 3 * IMAP_CRED_MAX + 300)
 /* RFC 7888: LITERAL- allows non-synchronising literals up to this size. */
 #define IMAP_LITERAL_MINUS_MAX 4096
 /* Longest ID values we send (RFC 2971 allows 1024). */
@@ -118,6 +123,15 @@ bool imap_cmd_nonsync_ok(bool literal_plus, bool literal_minus,
 			 size_t len1, size_t len2);
 
 /*
+ * AUTHENTICATE <mech> with the already base64-encoded initial response,
+ * as imap_cmd_authenticate_plain below; mech is a SASL mechanism name
+ * (1..20 of [A-Z0-9_-]).
+ */
+int imap_cmd_authenticate(struct imap_cmd_text *cmd, const char *tag, const char *mech,
+			  const char *b64, size_t b64_len, bool sasl_ir,
+			  const char **error_r);
+
+/*
  * AUTHENTICATE PLAIN with the already base64-encoded SASL message:
  * sasl_ir: "<tag> AUTHENTICATE PLAIN <b64>\r\n" (one part);
  * otherwise "<tag> AUTHENTICATE PLAIN\r\n" then "<b64>\r\n" (two parts).
@@ -160,5 +174,30 @@ int imap_cmd_id(struct imap_cmd_text *cmd, const char *tag,
 size_t imap_sasl_plain_message(const char *user, size_t user_len,
 			       const char *pass, size_t pass_len,
 			       char *dst, size_t dst_size);
+
+/*
+ * The initial client responses of the OAuth2 mechanisms, into dst
+ * (capacity dst_size); each returns its length, or 0 (with *error_r) if
+ * it does not fit or an argument cannot be sent. The user is 1 to
+ * IMAP_CRED_MAX octets without control characters; the token is an RFC
+ * 6750 b64token (1..IMAP_TOKEN_MAX of letters, digits, "-._~+/", then
+ * any "="), so neither can end a field.
+ *
+ * XOAUTH2 (Google, Microsoft): "user=" user "^Aauth=Bearer " token "^A^A".
+ * OAUTHBEARER (RFC 7628): "n,a=" saslname ",^Ahost=" host "^Aport=" port
+ * "^Aauth=Bearer " token "^A^A", the saslname being the user with "," and
+ * "=" written "=2C" and "=3D" (RFC 5801); host 1..255 of [A-Za-z0-9.:-].
+ */
+size_t imap_sasl_xoauth2_message(const char *user, size_t user_len, const char *token,
+				 size_t token_len, char *dst, size_t dst_size,
+				 const char **error_r);
+size_t imap_sasl_oauthbearer_message(const char *user, size_t user_len, const char *host,
+				     uint16_t port, const char *token, size_t token_len,
+				     char *dst, size_t dst_size, const char **error_r);
+
+/* What a client answers to an OAuth2 mechanism's error challenge (RFC
+   7628 3.2.3: a lone ^A for OAUTHBEARER; an empty response for XOAUTH2),
+   base64-encoded with its CRLF: "AQ==\r\n" or "\r\n". */
+const char *imap_sasl_oauth_abort(bool oauthbearer);
 
 #endif

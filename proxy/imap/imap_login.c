@@ -226,3 +226,73 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 	imap_client_enqueue(c, cmd, false);
 	return 0;
 }
+
+const char *imap_client_sasl_challenge(const struct imap_client *c)
+{
+	return c->sasl_challenge;
+}
+
+int imap_client_login_oauth(struct imap_client *c, enum imap_oauth_mech mech,
+			    const char *user, size_t user_len, const char *token,
+			    size_t token_len, const char *host, uint16_t port,
+			    const struct imap_cmd_handlers *h, void *ctx,
+			    const char **error_r)
+{
+	static char sasl[IMAP_SASL_OAUTH_MAX];
+	static char b64[4 * ((IMAP_SASL_OAUTH_MAX + 2) / 3) + 1];
+	bool bearer = mech == IMAP_OAUTH_OAUTHBEARER;
+	struct imap_command *cmd, *id = NULL;
+	size_t sasl_len, b64_len;
+	int ret = -1;
+
+	if (c->login_h != NULL) {
+		*error_r = "a login is already under way";
+		return -1;
+	}
+	if ((c->caps & (bearer ? IMAP_CAP_AUTH_OAUTHBEARER : IMAP_CAP_AUTH_XOAUTH2)) == 0) {
+		*error_r = bearer ? "upstream does not offer AUTH=OAUTHBEARER" :
+			"upstream does not offer AUTH=XOAUTH2";
+		return -1;
+	}
+	if (bearer)
+		sasl_len = imap_sasl_oauthbearer_message(user, user_len, host, port, token,
+							 token_len, sasl, sizeof(sasl), error_r);
+	else
+		sasl_len = imap_sasl_xoauth2_message(user, user_len, token, token_len, sasl,
+						     sizeof(sasl), error_r);
+	if (sasl_len == 0)
+		return -1;
+	if ((c->caps & IMAP_CAP_ID) != 0)
+		id = imap_client_id_command(c);
+	cmd = imap_client_new_command(c, &imap_client_login_handlers, c);
+	if (cmd == NULL) {
+		*error_r = "out of memory";
+	} else {
+		cmd->sensitive = true;
+		cmd->sasl_abort = imap_sasl_oauth_abort(bearer);
+		b64_len = tls_base64_encode(sasl, sasl_len, b64);
+		ret = imap_cmd_authenticate(&cmd->text, cmd->tag, bearer ? "OAUTHBEARER" : "XOAUTH2",
+					    b64, b64_len, (c->caps & IMAP_CAP_SASL_IR) != 0,
+					    error_r);
+	}
+	/* Static buffers (a token message is too big for the stack of a
+	   callback chain); wiped before anything else runs. */
+	explicit_bzero(sasl, sizeof(sasl));
+	explicit_bzero(b64, sizeof(b64));
+	if (ret < 0) {
+		if (id != NULL)
+			imap_command_free(id);
+		if (cmd != NULL)
+			imap_command_free(cmd);
+		return -1;
+	}
+	c->login_h = h;
+	c->login_ctx = ctx;
+	c->login_caps_seen = false;
+	c->sasl_challenge[0] = '\0';
+	c->doing = "logging in";
+	if (id != NULL)
+		imap_client_enqueue(c, id, false);
+	imap_client_enqueue(c, cmd, false);
+	return 0;
+}

@@ -32,4 +32,34 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 		      const struct imap_cmd_handlers *h, void *ctx,
 		      const char **error_r);
 
+/* The SASL mechanism of an OAuth2 login. */
+enum imap_oauth_mech {
+	IMAP_OAUTH_XOAUTH2,
+	IMAP_OAUTH_OAUTHBEARER,
+};
+
+/*
+ * Queues an OAuth2 login: AUTHENTICATE XOAUTH2 or OAUTHBEARER (RFC 7628)
+ * with the access token, as an initial response with SASL-IR, else after
+ * the server's "+". A server that refuses the token sends an error
+ * challenge (base64 JSON, RFC 7628 3.2.2) before its NO: it is answered
+ * as the mechanism requires (an empty line; a lone ^A for OAUTHBEARER)
+ * and its decoded text is kept for imap_client_sasl_challenge(). ID and
+ * the post-login capabilities as imap_client_login(). host and port: the
+ * server's, for OAUTHBEARER. The token is never logged.
+ *
+ * Returns -1 (nothing queued) when the server does not offer the
+ * mechanism, the arguments cannot be sent, or a login is under way.
+ */
+int imap_client_login_oauth(struct imap_client *c, enum imap_oauth_mech mech,
+			    const char *user, size_t user_len, const char *token,
+			    size_t token_len, const char *host, uint16_t port,
+			    const struct imap_cmd_handlers *h, void *ctx,
+			    const char **error_r);
+
+/* The decoded error challenge of the last OAuth2 login (JSON such as
+   {"status":"401","schemes":"bearer"}), NUL-terminated, cut at 511
+   octets; "" when the server sent none or it was not base64. */
+const char *imap_client_sasl_challenge(const struct imap_client *c);
+
 #endif

@@ -134,6 +134,12 @@ static enum imap_parse_result line_end(struct imap_parser *p,
 	return IMAP_PARSE_LINE;
 }
 
+/* The octets the line loop must look at one by one: line ends, NUL, and
+   what changes the quote state. */
+static const bool line_special[256] = {
+	['\r'] = true, ['\n'] = true, ['\0'] = true, ['"'] = true, ['\\'] = true,
+};
+
 static void track_quote(struct imap_parser *p, unsigned char c)
 {
 	if (!p->in_quote) {
@@ -197,7 +203,25 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p,
 	}
 	for (i = 0; i < len; i++) {
 		unsigned char c = data[i];
+		size_t run, room;
 
+		if (!p->saw_cr && !line_special[c]) {
+			/* A run of plain octets is copied in one go; only the
+			   octets in line_special need a look of their own. */
+			for (run = i + 1; run < len && !line_special[data[run]]; run++)
+				;
+			room = p->max_line - p->line_len;
+			if (run - i > room) {
+				memcpy(p->line + p->line_len, data + i, room);
+				p->line_len = p->max_line;
+				*consumed_r = i + room;
+				return parser_fail(p, ev, "line too long");
+			}
+			memcpy(p->line + p->line_len, data + i, run - i);
+			p->line_len += run - i;
+			i = run - 1;
+			continue;
+		}
 		if (p->saw_cr) {
 			p->saw_cr = false;
 			*consumed_r = i;

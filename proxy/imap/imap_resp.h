@@ -78,9 +78,11 @@ enum imap_cap {
 	IMAP_CAP_NAMESPACE     = 1u << 13,
 	IMAP_CAP_UTF8_ACCEPT   = 1u << 14, /* UTF8=ACCEPT, or UTF8=ONLY
 					      which implies it (RFC 6855) */
-	IMAP_CAP_X_GM_EXT_1    = 1u << 15, /* Gmail: X-GM-MSGID and others */
+	IMAP_CAP_AUTH_XOAUTH2  = 1u << 15,
+	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 16,
+	IMAP_CAP_X_GM_EXT_1    = 1u << 17, /* Gmail: X-GM-MSGID and others */
 };
-#define IMAP_CAP_COUNT 16
+#define IMAP_CAP_COUNT 18
 
 /* Parses space-separated capability atoms (the rest of "* CAPABILITY", or
    a "CAPABILITY ..." response code after the word) into bits; unknown

@@ -16,6 +16,7 @@
 #include "log.h"
 #include "maildrop.h"
 #include "metrics.h"
+#include "num.h"
 #include "pop3_parse.h"
 #include "quit.h"
 #include "session.h"
@@ -114,7 +115,11 @@ static void cmd_quit(struct pop3_session *s, const struct pop3_cmd *cmd)
 		pop3_session_close_after_flush(s, "quit");
 		return;
 	}
-	pop3_quit_start(s);
+	/* QUIT's upstream commands must not queue behind a message fetched
+	   ahead that nobody takes. */
+	pop3_fetch_ahead_drop(s, NULL);
+	if (s->state != POP3_STATE_CLOSED)
+		pop3_quit_start(s);
 }
 
 static void cmd_stat(struct pop3_session *s, const struct pop3_cmd *cmd)
@@ -138,30 +143,50 @@ struct pop3_listing {
 	unsigned int next;      /* index of the next message */
 };
 
+/* A listing line: number, space, a size or a UIDL (with its NUL: the
+   formatter writes one), CRLF. */
+#define POP3_LISTING_LINE_MAX (NUM_U64_DIGITS + 1 + \
+	(NUM_U64_DIGITS > POP3_UIDL_MAX ? NUM_U64_DIGITS : POP3_UIDL_MAX + 1) + 2)
+
 /* Lines until the output passes POP3_OUT_HIGH; true when finished. */
 static bool pop3_listing_more(struct pop3_session *s, struct pop3_listing *l)
 {
 	struct evbuffer *out = pop3_output(s);
 	const struct pop3_maildrop *d = s->drop;
 
+	/* Lines are formatted by hand into a chunk and added a chunk at a
+	   time: a printf and an evbuffer call per line cost more than all
+	   the rest of a poll's listing. */
+	char chunk[4096];
+	size_t used = 0, queued = evbuffer_get_length(out);
+
 	while (l->next < d->count) {
 		const struct pop3_msg *m = &d->msgs[l->next++];
-		size_t before = evbuffer_get_length(out);
-		char uidl[POP3_UIDL_MAX + 1];
 
 		if ((m->flags & POP3_MSG_DELETED) != 0)
 			continue;
-		if (l->kind == POP3_LISTING_LIST) {
-			evbuffer_add_printf(out, "%u %llu\r\n", l->next,
-					    (unsigned long long)m->size);
-		} else {
-			pop3_maildrop_uidl(d, m, uidl);
-			evbuffer_add_printf(out, "%u %s\r\n", l->next, uidl);
-		}
-		pop3_count_out(s, evbuffer_get_length(out) - before);
-		if (evbuffer_get_length(out) > POP3_OUT_HIGH)
+		used += num_format_u64(l->next, chunk + used);
+		chunk[used++] = ' ';
+		if (l->kind == POP3_LISTING_LIST)
+			used += num_format_u64(m->size, chunk + used);
+		else
+			used += pop3_maildrop_uidl(d, m, chunk + used);
+		chunk[used++] = '\r';
+		chunk[used++] = '\n';
+		if (queued + used > POP3_OUT_HIGH) {
+			evbuffer_add(out, chunk, used);
+			pop3_count_out(s, used);
 			return false;
+		}
+		if (sizeof(chunk) - used < POP3_LISTING_LINE_MAX) {
+			evbuffer_add(out, chunk, used);
+			pop3_count_out(s, used);
+			queued += used;
+			used = 0;
+		}
 	}
+	evbuffer_add(out, chunk, used);
+	pop3_count_out(s, used);
 	pop3_reply(s, ".");
 	return true;
 }
@@ -260,6 +285,7 @@ static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
 
 	if (m == NULL)
 		return;
+	pop3_fetch_ahead_drop(s, m);
 	m->flags |= POP3_MSG_DELETED;
 	metrics_command(s->route->name, METRICS_CMD_DELE);
 	pop3_reply(s, "+OK Message %u deleted", pop3_maildrop_number(s->drop, m));

@@ -2,7 +2,9 @@
 
 #include "fetch.h"
 
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <event2/buffer.h>
 
@@ -35,11 +37,64 @@ struct pop3_fetch {
 	bool suspect;               /* RETR: its literal is not the listed size */
 	struct imap_body_op op;
 	struct imap_exists_op exists;
+	struct pop3_prefetch *ahead; /* the fetch ahead that streams this one */
+};
+
+/*
+ * The next message, asked for as a RETR starts (prefetch_max_size).
+ * WAITING: its first POP3_PREFETCH_WINDOW octets go into the window;
+ * then it pauses the upstream connection (room 0) until RETR of it takes
+ * it over (ATTACHED: the fetch is the consumer), unless the RETR that
+ * asked for it has not ended yet (behind): a server that runs pipelined
+ * commands at once sends this body before that RETR's tagged reply, so a
+ * pause would hold the reply back, and it is dropped instead. COMPLETE:
+ * all of it, and its tagged reply, came while waiting (it fit the
+ * window). DROPPING: not wanted any more; the rest is read and thrown
+ * away so the commands behind it go on. At most one is WAITING or
+ * COMPLETE; each stays on the session's list until its command is done
+ * or it is taken (or the session ends: the IMAP client is closed first,
+ * so none calls back).
+ */
+#define POP3_PREFETCH_WINDOW (128 * 1024)
+
+enum pop3_prefetch_state {
+	POP3_PREFETCH_WAITING,
+	POP3_PREFETCH_COMPLETE,
+	POP3_PREFETCH_ATTACHED,
+	POP3_PREFETCH_DROPPING,
+};
+
+struct pop3_prefetch {
+	struct pop3_prefetch *next;
+	struct pop3_session *s;
+	struct imap_client *imap;   /* the connection it was sent on */
+	struct pop3_msg *msg;
+	enum pop3_prefetch_state state;
+	struct pop3_fetch *fetch;   /* ATTACHED */
+	bool behind;                /* the RETR that asked for it runs */
+	bool begun;                 /* the literal started (start holds it) */
+	struct imap_body_start start;
+	unsigned char *window;      /* POP3_PREFETCH_WINDOW, while WAITING */
+	size_t window_len;
+	struct imap_body_result result;   /* COMPLETE */
+	struct imap_reply reply;
+	char reply_text[160];
+	struct imap_body_op op;
 };
 
 static void pop3_fetch_free(struct pop3_session *s, void *ctx)
 {
-	free(ctx);
+	struct pop3_fetch *f = ctx;
+
+	if (f->ahead != NULL) {
+		/* Ended before its body did (the session closed). */
+		f->ahead->fetch = NULL;
+		f->ahead->state = POP3_PREFETCH_DROPPING;
+	}
+	/* The next one may wait for its RETR now: nothing is behind it. */
+	for (struct pop3_prefetch *p = s->ahead; p != NULL; p = p->next)
+		p->behind = false;
+	free(f);
 }
 
 static void pop3_fetch_drained(struct pop3_session *s, void *ctx)
@@ -120,7 +175,9 @@ static void pop3_fetch_data(void *ctx, const unsigned char *data, size_t len)
 	pop3_count_out(f->s, n);
 }
 
-static void pop3_fetch_send(struct pop3_fetch *f);
+static int pop3_fetch_send(struct pop3_fetch *f);
+static void pop3_prefetch_drop_waiting(struct pop3_session *s);
+static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur);
 
 static void pop3_fetch_finish(struct pop3_fetch *f)
 {
@@ -182,6 +239,9 @@ static void pop3_fetch_done(void *ctx, const struct imap_body_result *r)
 
 	if (f->suspect && r->reply->result == IMAP_REPLY_OK && r->complete) {
 		s->doing = "checking that a message is still there";
+		/* Replies come in order: one fetched ahead must not wait for a
+		   consumer in front of this check. */
+		pop3_prefetch_drop_waiting(s);
 		if (imap_uid_exists(&f->exists, s->imap, f->msg->uid, pop3_fetch_exists, f) < 0) {
 			pop3_reply(s, "-ERR [SYS/TEMP] Internal error");
 			pop3_cmd_done(s);
@@ -245,11 +305,272 @@ static const struct imap_body_handlers pop3_fetch_handlers = {
 	.done = pop3_fetch_done,
 };
 
-static void pop3_fetch_send(struct pop3_fetch *f)
+/* ---- the next message, fetched ahead ---- */
+
+static struct pop3_prefetch *pop3_prefetch_waiting(struct pop3_session *s)
+{
+	for (struct pop3_prefetch *p = s->ahead; p != NULL; p = p->next) {
+		if (p->state == POP3_PREFETCH_WAITING || p->state == POP3_PREFETCH_COMPLETE)
+			return p;
+	}
+	return NULL;
+}
+
+static void pop3_prefetch_window_free(struct pop3_prefetch *p)
+{
+	free(p->window);
+	p->window = NULL;
+	p->window_len = 0;
+}
+
+static void pop3_prefetch_remove(struct pop3_prefetch *p)
+{
+	struct pop3_prefetch **pp = (struct pop3_prefetch **)&p->s->ahead;
+
+	while (*pp != p)
+		pp = &(*pp)->next;
+	*pp = p->next;
+	pop3_prefetch_window_free(p);
+	free(p);
+}
+
+static void pop3_prefetch_free_all(struct pop3_session *s)
+{
+	struct pop3_prefetch *p = s->ahead, *next;
+
+	for (; p != NULL; p = next) {
+		next = p->next;
+		if (p->fetch != NULL)
+			p->fetch->ahead = NULL;
+		pop3_prefetch_window_free(p);
+		free(p);
+	}
+	s->ahead = NULL;
+}
+
+/* Not wanted any more: what is left of it is read and thrown away. May
+   run the connection's callbacks (and close the session) before it
+   returns when it is called from a command, not from an IMAP callback. */
+static void pop3_prefetch_drop(struct pop3_prefetch *p)
+{
+	struct pop3_session *s = p->s;
+
+	metrics_prefetch(false);
+	if (p->state == POP3_PREFETCH_COMPLETE) {
+		pop3_prefetch_remove(p);
+		return;
+	}
+	p->state = POP3_PREFETCH_DROPPING;
+	pop3_prefetch_window_free(p);
+	if (p->imap == s->imap && s->imap != NULL)
+		imap_client_resume(s->imap);
+}
+
+static void pop3_prefetch_drop_waiting(struct pop3_session *s)
+{
+	struct pop3_prefetch *p = pop3_prefetch_waiting(s);
+
+	if (p != NULL)
+		pop3_prefetch_drop(p);
+}
+
+static void pop3_prefetch_begin(void *ctx, const struct imap_body_start *start)
+{
+	struct pop3_prefetch *p = ctx;
+
+	if (p->state == POP3_PREFETCH_ATTACHED) {
+		pop3_fetch_begin(p->fetch, start);
+		return;
+	}
+	p->begun = true;
+	p->start = *start;
+}
+
+static size_t pop3_prefetch_room(void *ctx)
+{
+	struct pop3_prefetch *p = ctx;
+
+	switch (p->state) {
+	case POP3_PREFETCH_ATTACHED:
+		return pop3_fetch_room(p->fetch);
+	case POP3_PREFETCH_WAITING:
+		if (p->window_len < POP3_PREFETCH_WINDOW)
+			return POP3_PREFETCH_WINDOW - p->window_len;
+		if (!p->behind)
+			return 0;       /* the rest waits upstream */
+		/* Waiting here would hold back the reply of the RETR still
+		   running: asked for again if it is wanted. */
+		metrics_prefetch(false);
+		p->state = POP3_PREFETCH_DROPPING;
+		pop3_prefetch_window_free(p);
+		break;
+	case POP3_PREFETCH_COMPLETE:
+	case POP3_PREFETCH_DROPPING:
+		break;
+	}
+	return SIZE_MAX;
+}
+
+static void pop3_prefetch_data(void *ctx, const unsigned char *data, size_t len)
+{
+	struct pop3_prefetch *p = ctx;
+
+	if (p->state == POP3_PREFETCH_ATTACHED) {
+		pop3_fetch_data(p->fetch, data, len);
+		return;
+	}
+	if (p->state != POP3_PREFETCH_WAITING)
+		return;
+	if (p->window == NULL && (p->window = malloc(POP3_PREFETCH_WINDOW)) == NULL)
+		len = SIZE_MAX;
+	if (len > POP3_PREFETCH_WINDOW - p->window_len) {
+		/* More than the window at once (a quoted string): asked for
+		   again when it is wanted. */
+		p->state = POP3_PREFETCH_DROPPING;
+		pop3_prefetch_window_free(p);
+		return;
+	}
+	memcpy(p->window + p->window_len, data, len);
+	p->window_len += len;
+}
+
+static void pop3_prefetch_done(void *ctx, const struct imap_body_result *r)
+{
+	struct pop3_prefetch *p = ctx;
+	struct pop3_fetch *f = p->fetch;
+
+	if (f == NULL && p->state == POP3_PREFETCH_WAITING &&
+	    r->reply->result == IMAP_REPLY_OK && r->complete) {
+		/* All of it is in the window: kept for its RETR. */
+		p->state = POP3_PREFETCH_COMPLETE;
+		p->result = *r;
+		p->reply = *r->reply;
+		snprintf(p->reply_text, sizeof(p->reply_text), "%s",
+			 r->reply->text != NULL ? r->reply->text : "");
+		p->reply.text = p->reply_text;
+		p->reply.code = NULL;
+		p->reply.code_len = 0;
+		p->result.reply = &p->reply;
+		return;
+	}
+	if (f != NULL)
+		f->ahead = NULL;
+	pop3_prefetch_remove(p);
+	if (f != NULL)
+		pop3_fetch_done(f, r);
+}
+
+static const struct imap_body_handlers pop3_prefetch_handlers = {
+	.begin = pop3_prefetch_begin,
+	.room = pop3_prefetch_room,
+	.data = pop3_prefetch_data,
+	.done = pop3_prefetch_done,
+};
+
+/* The next message after cur that RETR may ask for, asked for now with
+   BODY.PEEK[] (at most one waiting, within prefetch_max_size). */
+static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
+{
+	struct pop3_maildrop *d = s->drop;
+	uint64_t cap = (uint64_t)s->conf->prefetch_max_kib * 1024;
+	struct pop3_msg *m = cur + 1, *end = d->msgs + d->count;
+	struct pop3_prefetch *p;
+
+	if (cap == 0 || s->imap == NULL || pop3_prefetch_waiting(s) != NULL)
+		return;
+	while (m < end && (m->flags & (POP3_MSG_DELETED | POP3_MSG_VANISHED)) != 0)
+		m++;
+	if (m >= end || m->size > cap || (p = calloc(1, sizeof(*p))) == NULL)
+		return;
+	*p = (struct pop3_prefetch){
+		.s = s, .imap = s->imap, .msg = m, .state = POP3_PREFETCH_WAITING,
+		.behind = true,
+	};
+	struct imap_body_request req = {
+		.uid = m->uid, .part = IMAP_BODY_WHOLE, .peek = true, .with_size = true,
+	};
+	if (imap_body_fetch(&p->op, s->imap, &req, &pop3_prefetch_handlers, p) < 0) {
+		free(p);
+		return;
+	}
+	p->next = s->ahead;
+	s->ahead = p;
+	s->ahead_free = pop3_prefetch_free_all;
+}
+
+static void pop3_seen_done(void *ctx, const struct imap_reply *reply)
+{
+	struct pop3_session *s = ctx;
+
+	if (reply->result != IMAP_REPLY_OK)
+		log_warn("%s event=mark_seen_failed reply=\"%s\"", s->log_id, reply->text);
+}
+
+static const struct imap_cmd_handlers pop3_seen_handlers = {
+	.done = pop3_seen_done,
+};
+
+/* RETR of the message fetched ahead: f becomes its consumer. */
+static void pop3_prefetch_take(struct pop3_prefetch *p, struct pop3_fetch *f)
+{
+	struct pop3_session *s = f->s;
+	bool complete = p->state == POP3_PREFETCH_COMPLETE;
+
+	p->state = POP3_PREFETCH_ATTACHED;
+	p->fetch = f;
+	f->ahead = p;
+	s->doing = "fetching a message";
+	metrics_prefetch(true);
+	/* It came with BODY.PEEK[]: \Seen as BODY[] would have set it,
+	   queued before the next one ahead. */
+	if (s->conf->mark_seen_on_retr &&
+	    imap_body_mark_seen(s->imap, f->msg->uid, &pop3_seen_handlers, s) < 0)
+		log_warn("%s event=mark_seen_failed uid=%u", s->log_id, f->msg->uid);
+	pop3_prefetch_next(s, f->msg);
+	if (p->begun)
+		pop3_fetch_begin(f, &p->start);
+	if (p->window_len > 0)
+		pop3_fetch_data(f, p->window, p->window_len);
+	pop3_prefetch_window_free(p);
+	if (complete) {
+		struct imap_body_result r = p->result;
+		struct imap_reply reply = p->reply;
+		char text[sizeof(p->reply_text)];
+
+		memcpy(text, p->reply_text, sizeof(text));
+		reply.text = text;
+		r.reply = &reply;
+		f->ahead = NULL;
+		pop3_prefetch_remove(p);
+		pop3_fetch_done(f, &r);
+		return;
+	}
+	/* May finish the command at once (all of it had arrived): f is not
+	   touched after this. */
+	imap_client_resume(s->imap);
+}
+
+void pop3_fetch_ahead_drop(struct pop3_session *s, const struct pop3_msg *m)
+{
+	struct pop3_prefetch *p = pop3_prefetch_waiting(s);
+
+	if (p != NULL && (m == NULL || p->msg == m))
+		pop3_prefetch_drop(p);
+}
+
+/* ---- asking the upstream ---- */
+
+/* 0, or -1 when the command was ended (replied, or the session closed). */
+static int pop3_fetch_send(struct pop3_fetch *f)
 {
 	struct pop3_session *s = f->s;
 	struct imap_body_request req = { .uid = f->msg->uid };
 
+	/* Replies come in order: one fetched ahead must not wait for a
+	   consumer in front of this. */
+	pop3_prefetch_drop_waiting(s);
+	if (s->state == POP3_STATE_CLOSED)
+		return -1;
 	f->chunk_size = 0;
 	switch (f->kind) {
 	case POP3_FETCH_RETR:
@@ -274,14 +595,24 @@ static void pop3_fetch_send(struct pop3_fetch *f)
 		pop3_reply(s, "-ERR [SYS/TEMP] Internal error");
 		pop3_session_close_after_flush(s, "internal_error");
 		pop3_cmd_done(s);
+		return -1;
 	}
+	return 0;
 }
 
 void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 		      uint64_t lines)
 {
-	struct pop3_fetch *f = calloc(1, sizeof(*f));
+	struct pop3_prefetch *p = pop3_prefetch_waiting(s);
+	struct pop3_fetch *f;
 
+	if (p != NULL && (top || p->msg != msg || p->imap != s->imap)) {
+		pop3_prefetch_drop(p);
+		p = NULL;
+		if (s->state == POP3_STATE_CLOSED)
+			return;
+	}
+	f = calloc(1, sizeof(*f));
 	if (f == NULL) {
 		pop3_reply(s, "-ERR [SYS/TEMP] Out of memory");
 		return;
@@ -292,5 +623,10 @@ void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 	f->top_lines = lines;
 	pop3_filter_init(&f->filter);
 	pop3_cmd_start(s, &pop3_fetch_ops, f);
-	pop3_fetch_send(f);
+	if (p != NULL) {
+		pop3_prefetch_take(p, f);
+		return;
+	}
+	if (pop3_fetch_send(f) == 0 && !top)
+		pop3_prefetch_next(s, msg);
 }

@@ -15,6 +15,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 /* TOP reads the body in ranges of this size until it has its lines. */
@@ -26,5 +27,24 @@ struct pop3_msg;
 /* Runs as the session's command; replies when done. */
 void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 		      uint64_t lines);
+
+/*
+ * Prefetch (prefetch_max_size > 0): as a RETR starts, the next message of
+ * the listing is asked for right behind it with BODY.PEEK[] (one message
+ * ahead, none above the size cap). Its first 128 KB may wait in memory
+ * (a server that runs pipelined commands at once sends it before the
+ * current RETR's tagged reply); one that does not fit while that RETR
+ * still runs is dropped rather than held in front of the reply. The rest
+ * waits in the upstream connection (reading pauses) until RETR of it takes
+ * it over and sets \Seen (UID STORE, when mark_seen_on_retr); RETR or TOP
+ * of another message, or pop3_fetch_ahead_drop(), drops it: the rest is
+ * read and thrown away before anything queued behind it.
+ *
+ * pop3_fetch_ahead_drop: drops the message waiting ahead if it is m (any
+ * when m is NULL), before DELE of it or QUIT. Called from a command (not
+ * an IMAP callback) it may run the connection's callbacks before it
+ * returns, and the session may be closed then.
+ */
+void pop3_fetch_ahead_drop(struct pop3_session *s, const struct pop3_msg *m);
 
 #endif

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "pop3_account.h"
 #include "cache.h"
 #include "conf.h"
 #include "device.h"
@@ -15,8 +16,10 @@
 #include "imap_cmd.h"
 #include "imap_login.h"
 #include "imap_mailbox.h"
+#include "keep.h"
 #include "limits_shared.h"
 #include "log.h"
+#include "login_oauth.h"
 #include "maildrop.h"
 #include "metrics.h"
 #include "remap.h"
@@ -84,8 +87,10 @@ struct pop3_login {
 	size_t pass_len;
 	const char *login_user;      /* the name sent upstream (in s->user) */
 	size_t login_user_len;       /* without device, maybe without domain */
+	size_t address_len;          /* s->user without the device suffix */
 	char *account;               /* the state store's account key */
 	struct imap_client *imap;
+	struct pop3_oauth_auth *oauth;  /* auth = oauth2: the token login */
 	struct timespec connect_started;
 	struct imap_select_op select;
 	struct imap_list_op list;
@@ -94,6 +99,8 @@ struct pop3_login {
 	uint32_t remap_from;         /* UIDVALIDITY being re-mapped from */
 	struct pop3_remap *remap;    /* the re-map in progress */
 	bool remapping;              /* counted in srv->remaps */
+	bool kept;                   /* l->imap came from the pool (keep.h) */
+	bool fresh;                  /* ... and failed: connect anew */
 	struct uidl_format uidl_fmt; /* the route's */
 	struct pop3_uidl_map *uidls; /* the UIDL step in progress */
 	uint8_t *hidden;             /* the view, kept for after that step */
@@ -107,6 +114,7 @@ struct pop3_login {
 };
 
 static void login_step_select(struct pop3_login *l);
+static void login_step_connect(struct pop3_session *s);
 static void login_step_lock(struct pop3_login *l);
 static void login_step_view(struct pop3_login *l);
 static void login_step_uidl(struct pop3_login *l);
@@ -154,6 +162,7 @@ static void login_free(struct pop3_session *s, void *ctx)
 	struct pop3_login *l = ctx;
 
 	login_clear_password(l);
+	pop3_oauth_auth_free(&l->oauth);
 	pop3_limits_cancel(&l->limits);
 	pop3_session_retire_imap(s, &l->imap);
 	login_free_remap(l);
@@ -207,6 +216,8 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 	unsigned int delay_ms = 0;
 
 	login_clear_password(l);
+	pop3_oauth_auth_free(&l->oauth);
+	pop3_keep_forget(s);
 	pop3_session_retire_imap(s, &l->imap);
 	login_free_remap(l);
 	login_free_uidls(l);
@@ -610,6 +621,16 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 {
 	struct pop3_login *l = ctx;
 
+	if (reply->result == IMAP_REPLY_FAILED && l->kept) {
+		/* The kept connection died meanwhile: a new one, as if there
+		   had been none. */
+		log_info("%s event=upstream_kept_broken error=\"%s\"", l->s->log_id, reply->text);
+		pop3_session_retire_imap(l->s, &l->imap);
+		l->kept = false;
+		l->fresh = true;
+		login_step_connect(l->s);
+		return;
+	}
 	if (reply->result == IMAP_REPLY_FAILED) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Upstream server failed");
@@ -702,12 +723,58 @@ static const struct imap_cmd_handlers login_auth_handlers = {
 	.done = login_authenticated,
 };
 
+/* auth = oauth2: no token means no upstream attempt; the answer says
+   what the user can do. */
+static void login_oauth_done(void *ctx, enum oauth_result result, const struct imap_reply *reply)
+{
+	struct pop3_login *l = ctx;
+	struct pop3_oauth_failure f;
+
+	if (reply != NULL) {
+		struct imap_reply copy = *reply;
+
+		/* The reply's strings belong to the IMAP client, which
+		   stays; only the operation goes. */
+		pop3_oauth_auth_free(&l->oauth);
+		login_clear_password(l);
+		login_authenticated(l, &copy);
+		return;
+	}
+	pop3_oauth_auth_free(&l->oauth);
+	pop3_oauth_failure(result, l->s->user, l->address_len, &f);
+	if (result == OAUTH_REAUTH)
+		metrics_oauth_reauth(l->s->route->name);
+	if (f.auth)
+		log_info("%s event=gateway_password_refused reason=%s", l->s->log_id,
+			 oauth_result_name(result));
+	login_fail(l, f.metric, f.auth ? LOGIN_ANSWER_AUTH : LOGIN_ANSWER_REPLY, f.reply);
+}
+
+static void login_step_authenticate_oauth(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+	struct pop3_oauth_settings set = {
+		.tokens = s->srv->oauth, .imap = l->imap, .up = s->route,
+		.user = l->login_user, .user_len = l->login_user_len, .account = l->account,
+		.pass = l->pass, .pass_len = l->pass_len, .log_id = s->log_id,
+	};
+
+	if (s->srv->oauth == NULL ||
+	    (l->oauth = pop3_oauth_auth_start(&set, login_oauth_done, l)) == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+}
+
 static void login_step_authenticate(struct pop3_login *l)
 {
 	const char *error;
 
 	login_set_step(l, LOGIN_AUTHENTICATE);
 	l->s->upstream_tls = imap_client_tls_version(l->imap);
+	if (l->s->route->auth == CONF_AUTH_OAUTH2) {
+		login_step_authenticate_oauth(l);
+		return;
+	}
 	if (imap_client_login(l->imap, l->login_user, l->login_user_len, l->pass, l->pass_len,
 			      &login_auth_handlers, l, &error) < 0) {
 		log_warn("%s event=login_not_sent error=\"%s\"", l->s->log_id, error);
@@ -778,6 +845,17 @@ static void login_step_connect(struct pop3_session *s)
 		.version = POPGATE_VERSION,
 	};
 
+	if (!l->fresh && (l->imap = pop3_keep_take(s)) != NULL) {
+		static const struct imap_reply kept = { .result = IMAP_REPLY_OK, .text = "kept" };
+
+		/* Logged in with these very credentials: on to what follows
+		   the login (LOGIN-DELAY, SELECT). */
+		l->kept = true;
+		login_set_step(l, LOGIN_AUTHENTICATE);
+		s->upstream_tls = imap_client_tls_version(l->imap);
+		login_authenticated(l, &kept);
+		return;
+	}
 	login_set_step(l, LOGIN_CONNECT);
 	l->imap = imap_client_new(s->srv->base, s->srv->dns, &set);
 	if (l->imap == NULL) {
@@ -808,9 +886,9 @@ static void login_step_route(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
 	const struct conf *conf = s->conf;
-	char account[CACHE_ACCOUNT_MAX + 1];
-	size_t upstream_user_len, domain_len = 0;
-	const char *error, *at;
+	struct pop3_account a;
+	size_t upstream_user_len;
+	const char *error;
 
 	if (pop3_split_device(s->user, s->user_len, conf->device_separator,
 			      &upstream_user_len, s->device, &error) < 0) {
@@ -820,42 +898,41 @@ static void login_step_route(struct pop3_login *l)
 		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_REPLY, reply);
 		return;
 	}
-	/* The domain is what follows the last "@" (a local part may hold a
-	   quoted "@"). */
-	at = memrchr(s->user, '@', upstream_user_len);
-	if (at != NULL)
-		domain_len = upstream_user_len - (size_t)(at + 1 - s->user);
-	s->route = conf_route(conf, at != NULL ? at + 1 : NULL, domain_len);
-	if (s->route == NULL) {
+	enum pop3_account_result res = pop3_account_find(conf, s->user, upstream_user_len, &a);
+
+	s->route = a.route;
+	switch (res) {
+	case POP3_ACCOUNT_OK:
+		break;
+	case POP3_ACCOUNT_NO_DOMAIN:
+	case POP3_ACCOUNT_NO_ROUTE: {
 		char domain[80];
 
-		text_escape(at != NULL ? at + 1 : "", domain_len, domain, sizeof(domain));
+		text_escape(a.domain != NULL ? a.domain : "", a.domain_len, domain, sizeof(domain));
 		log_info("%s event=login_refused user=%s client=%s reason=no_route domain=%s",
-			 s->log_id, s->user_log, s->client_ip, domain_len > 0 ? domain : "-");
-		login_fail(l, METRICS_LOGIN_NO_ROUTE, LOGIN_ANSWER_BAD, at != NULL ?
+			 s->log_id, s->user_log, s->client_ip, a.domain_len > 0 ? domain : "-");
+		login_fail(l, METRICS_LOGIN_NO_ROUTE, LOGIN_ANSWER_BAD, a.domain != NULL ?
 			   "-ERR [AUTH] No mail server is configured for this domain" :
 			   "-ERR [AUTH] Log in with your full address (user@domain)");
 		return;
 	}
-	l->login_user = s->user;
-	l->login_user_len = upstream_user_len;
-	if (s->route->login_name == CONF_LOGIN_LOCAL_PART && at != NULL)
-		l->login_user_len = (size_t)(at - s->user);
-	if (l->login_user_len == 0) {
+	case POP3_ACCOUNT_EMPTY:
 		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_BAD,
 			   "-ERR [AUTH] Invalid login name: empty user");
 		return;
-	}
-	if (cache_account_name(account, sizeof(account), l->login_user, l->login_user_len,
-			       s->route->host, s->route->port, s->route->mailbox) == 0) {
+	case POP3_ACCOUNT_TOO_LONG:
 		login_fail(l, METRICS_LOGIN_COUNT, LOGIN_ANSWER_REPLY, "-ERR [AUTH] Login name too long");
 		return;
 	}
-	l->account = strdup(account);
+	l->login_user = a.login_user;
+	l->login_user_len = a.login_user_len;
+	l->address_len = upstream_user_len;
+	l->account = strdup(a.account);
 	if (l->account == NULL) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
+	pop3_keep_prepare(s, l->account, l->login_user, l->login_user_len, l->pass, l->pass_len);
 	login_step_delay(l);
 }
 

@@ -2,7 +2,6 @@
 
 #include "maildrop.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -262,7 +261,18 @@ int pop3_maildrop_set_uidl(struct pop3_maildrop *d, struct pop3_msg *m, const ch
 size_t pop3_maildrop_uidl(const struct pop3_maildrop *d, const struct pop3_msg *m,
 			  char *buf)
 {
-	if (m->uidl != 0)
-		return (size_t)snprintf(buf, POP3_UIDL_MAX + 1, "%s", d->pool + m->uidl - 1);
-	return (size_t)snprintf(buf, POP3_UIDL_MAX + 1, "%08x%08x", m->uid, d->uidvalidity);
+	static const char hex[] = "0123456789abcdef";
+
+	if (m->uidl != 0) {
+		size_t n = strlen(d->pool + m->uidl - 1);
+
+		memcpy(buf, d->pool + m->uidl - 1, n + 1);
+		return n;
+	}
+	for (int i = 0; i < 8; i++) {
+		buf[i] = hex[(m->uid >> (28 - 4 * i)) & 0xf];
+		buf[8 + i] = hex[(d->uidvalidity >> (28 - 4 * i)) & 0xf];
+	}
+	buf[16] = '\0';
+	return 16;
 }

@@ -12,6 +12,7 @@
 #include "imap_client.h"
 #include "imap_fp.h"
 #include "imap_remove.h"
+#include "keep.h"
 #include "log.h"
 #include "maildrop.h"
 #include "session.h"
@@ -142,6 +143,12 @@ static void quit_logged_out(void *ctx)
 static void quit_step_logout(struct pop3_quit *q)
 {
 	quit_set_step(q, QUIT_LOGOUT);
+	/* Kept for the next poll instead (keep_idle): nothing waits for the
+	   upstream. */
+	if (pop3_keep_put(q->s)) {
+		quit_step_unlock(q);
+		return;
+	}
 	if (q->s->imap == NULL || !imap_client_is_connected(q->s->imap) ||
 	    imap_client_logout(q->s->imap, quit_logged_out, q) < 0)
 		quit_step_unlock(q);

@@ -138,10 +138,8 @@ void pop3_session_create_at(struct pop3_server *srv, evutil_socket_t fd,
 	s->client_local = pop3_addr_in(conf->local_networks, conf->local_network_count, sa);
 	if (via != NULL)
 		snprintf(s->via, sizeof(s->via), "%s", via);
-	if (via != NULL)
-		log_info("%s event=connect client=%s via=%s", s->log_id, s->client_ip, via);
-	else
-		log_debug("%s event=connect client=%s", s->log_id, s->client_ip);
+	log_debug("%s event=connect client=%s%s%s", s->log_id, s->client_ip,
+		  via != NULL ? " via=" : "", via != NULL ? via : "");
 
 	if (srv->stopping) {
 		pop3_session_refuse(s, METRICS_REFUSED_SHUTTING_DOWN, "Server shutting down");

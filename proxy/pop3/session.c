@@ -3,6 +3,7 @@
 #include "session.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -207,8 +208,34 @@ static void pop3_session_log_end(struct pop3_session *s)
 		 (unsigned long long)s->bytes_out, ms, s->end_reason);
 }
 
+static void pop3_server_trim_cb(evutil_socket_t fd, short what, void *arg)
+{
+	malloc_trim(0);
+}
+
+/* One trim a second at most, however many sessions end. */
+static void pop3_server_trim_soon(struct pop3_server *srv)
+{
+	struct timeval tv = { 1, 0 };
+
+	if (srv->trim_ev == NULL &&
+	    (srv->trim_ev = evtimer_new(srv->base, pop3_server_trim_cb, srv)) == NULL)
+		return;
+	if (!evtimer_pending(srv->trim_ev, NULL))
+		evtimer_add(srv->trim_ev, &tv);
+}
+
+void pop3_server_cleanup(struct pop3_server *srv)
+{
+	if (srv->trim_ev != NULL)
+		event_free(srv->trim_ev);
+	srv->trim_ev = NULL;
+}
+
 static void pop3_session_free(struct pop3_session *s)
 {
+	struct pop3_server *srv = s->srv;
+
 	LIST_REMOVE(s, link);
 	s->srv->sessions--;
 	metrics_session_closed();
@@ -218,6 +245,10 @@ static void pop3_session_free(struct pop3_session *s)
 	pop3_session_unreserve(s, s->reserved);
 	imap_client_free(&s->imap);
 	imap_client_free(&s->retired);
+	if (s->ahead_free != NULL)
+		s->ahead_free(s);
+	free(s->keep_key);
+	explicit_bzero(s->keep_digest, sizeof(s->keep_digest));
 	pop3_device_free(&s->dev);
 	pop3_maildrop_free(&s->drop);
 	pop3_session_set_user(s, NULL, 0);
@@ -230,6 +261,7 @@ static void pop3_session_free(struct pop3_session *s)
 	bufferevent_free(s->bev);
 	settings_unref(&s->set);
 	free(s);
+	pop3_server_trim_soon(srv);
 }
 
 static void pop3_session_free_cb(evutil_socket_t fd, short what, void *arg)

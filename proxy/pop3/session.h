@@ -33,11 +33,13 @@ struct event_base;
 struct evbuffer;
 struct evdns_base;
 struct imap_client;
+struct imap_pool;
 struct limits;
 struct pop3_device;
 struct pop3_maildrop;
 struct pop3_session;
 struct settings;
+struct oauth_tokens;
 
 /* Client output: stop producing above HIGH, go on below LOW. */
 #define POP3_OUT_HIGH (256 * 1024)
@@ -54,6 +56,7 @@ struct pop3_server {
 						 sessions take a reference */
 	struct cache *cache;                  /* per-device state store */
 	struct limits *limits;                /* per-IP and auth failure records */
+	struct oauth_tokens *oauth;           /* access tokens (auth = oauth2) */
 	unsigned int sessions;                /* open now */
 	unsigned int unauthenticated;         /* of them, not logged in yet */
 	uint64_t listing_bytes;               /* reserved by message tables and
@@ -62,7 +65,15 @@ struct pop3_server {
 	uint64_t sessions_total;
 	LIST_HEAD(, pop3_session) list;
 	bool stopping;
+	/* A second after sessions end, the memory they freed goes back to
+	   the system (malloc_trim): glibc keeps freed heap pages otherwise,
+	   and one busy hour would set the process size for good. */
+	struct event *trim_ev;
+	struct imap_pool *pool;               /* kept upstream sessions (keep.h) */
 };
+
+/* Frees what the server struct holds itself (trim_ev); sessions are gone. */
+void pop3_server_cleanup(struct pop3_server *srv);
 
 enum pop3_state {
 	POP3_STATE_AUTHORIZATION,
@@ -155,6 +166,14 @@ struct pop3_session {
 				       size than listed: sizes are no proof */
 	struct pop3_device *dev;    /* the device's state and lock */
 	struct pop3_maildrop *drop; /* the messages, fixed at login */
+	/* Upstream work a command left running after it ended (RETR's
+	   prefetch of the next message): ahead_free frees it with the
+	   session, after the IMAP client has been closed. */
+	void *ahead;
+	void (*ahead_free)(struct pop3_session *s);
+	/* the account and the credentials' keyed digest (keep.h) */
+	char *keep_key;
+	unsigned char keep_digest[32];
 
 	/* counters for the summary line */
 	unsigned int retr_count, top_count;

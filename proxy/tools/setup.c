@@ -241,14 +241,16 @@ static int setup_password(struct setup *s)
 			close(fd);
 		return -1;
 	}
-	dprintf(fd, "Password for %s (not shown): ", s->args.address);
 	quiet = setup_saved_tty;
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
 	quiet.c_lflag |= ICANON;
 	setup_tty_fd = fd;
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
+	/* Echo off before the prompt: what is typed as soon as the prompt
+	   shows must neither be echoed nor flushed by the change. */
 	tcsetattr(fd, TCSAFLUSH, &quiet);
+	dprintf(fd, "Password for %s (not shown): ", s->args.address);
 	while (len < SETUP_PASS_MAX + 1 && (n = read(fd, &c, 1)) == 1 && c != '\n')
 		s->pass[len++] = c;
 	tcsetattr(fd, TCSAFLUSH, &setup_saved_tty);

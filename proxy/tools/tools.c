@@ -1,9 +1,11 @@
 /* The subcommand table; contracts in tools.h. */
 
 #include "tools.h"
+#include "account.h"
 
 #include <string.h>
 
+#include "device_tool.h"
 #include "setup.h"
 
 /* One row per subcommand, in the order --help lists them. */
@@ -12,6 +14,12 @@ static const struct popgate_tool popgate_tools[] = {
 	  "[--provider NAME] [--providers FILE] [--timeout SECS]",
 	  "find ADDRESS's IMAP server, check the login, write it into the "
 	  "configuration, print the POP3 client settings", setup_main },
+	{ "account", "[-c FILE] add|list|remove|password [ADDRESS]",
+	  "enrol OAuth2 accounts (auth = oauth2 routes) and set their gateway passwords",
+	  popgate_account_main },
+	{ "device", "list ADDRESS | show|reset|forget|unlock ADDRESS#DEVICE [-c FILE] [--json] "
+	  "[--force]", "show a mailbox's POP3 devices, or reset, forget or unlock one",
+	  device_main },
 	{ "uidl", "import --from-file FILE | show ADDRESS [-c CONFIG]",
 	  "import a legacy POP3 server's UIDLs from a dump; show an account's UIDLs",
 	  popgate_uidl_tool },

@@ -9,6 +9,10 @@ pop3load.py drives both servers, interleaved, RUNS times (median):
   (a) one 10 MB RETR (time)
   (b) K=1: one full session, RETR of every message (time, MB/s)
   (c) K=20 concurrent full sessions, RETR of every message (MB/s)
+  (d) 20 polls one after another: USER, PASS, STAT, UIDL, QUIT (p50 time)
+
+--baseline BINARY runs a second popgate (e.g. a build of main) in the same
+rounds, so before and after are compared against the same native runs.
 
 and samples popgate's VmRSS during (a) and (c). Prints a table, the ratios
 popgate/native and PASS/MISS per target. Exit status 0 whatever the targets
@@ -151,6 +155,7 @@ def main():
     ap.add_argument("--seed", type=int, default=20231114)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--k", type=int, default=20)
+    ap.add_argument("--baseline", help="a second popgate binary measured in the same rounds")
     ap.add_argument("--deadline", type=float, default=540,
                     help="stop measuring after this many seconds (default 540)")
     a = ap.parse_args()
@@ -161,7 +166,7 @@ def main():
         print("[%6.1fs] %s" % (time.monotonic() - t_start, msg), flush=True)
 
     failed = []
-    dc = gw = None
+    dc = gw = gb = None
     results = {}                        # (server, test) -> [result]
     try:
         if not os.access(a.binary, os.X_OK):
@@ -176,20 +181,25 @@ def main():
                        log={"level": "warn"}).start()
         log("popgate: %s on %d, pid %d" % (a.binary, gw.port, gw.proc.pid))
         servers = {"native": (dc.pop3_port, None), "popgate": (gw.port, gw.proc.pid)}
+        if a.baseline:
+            gb = h.Popgate(dc.imap_port, binary=os.path.abspath(a.baseline),
+                           server={"max_connections": "1000"}, log={"level": "warn"}).start()
+            log("baseline: %s on %d, pid %d" % (a.baseline, gb.port, gb.proc.pid))
+            servers["baseline"] = (gb.port, gb.proc.pid)
 
         # warm-up: one untimed full session through each (caches, \Seen flags)
         for name, (port, pid) in servers.items():
             r = run_load(port, mpath, "all", 1, label="warmup-" + name,
-                         devices=name == "popgate")
+                         devices=name != "native")
             log("warm-up %-7s %.2fs %s" % (name, r["wall_s"],
                                            "ok" if r["exit"] == 0 else "FAILED %s %s"
                                            % (r["errors"], r["problems"][:3])))
             if r["exit"] != 0:
                 failed.append("warm-up %s: %s %s" % (name, r["errors"], r["problems"][:3]))
 
-        tests = [("a", "big", 1), ("b", "all", 1), ("c", "all", a.k)]
+        tests = [("a", "big", 1), ("b", "all", 1), ("c", "all", a.k), ("d", "poll", 1)]
         for rep in range(a.runs):
-            order = ["native", "popgate"] if rep % 2 == 0 else ["popgate", "native"]
+            order = list(servers) if rep % 2 == 0 else list(reversed(list(servers)))
             for tname, mode, k in tests:
                 for name in order:
                     if time.monotonic() - t_start > a.deadline:
@@ -199,14 +209,16 @@ def main():
                     cpu0 = cpu_seconds(pid) if pid else None
                     r = run_load(port, mpath, mode, k, rss_pid=pid,
                                  label="%s-%s-%d" % (name, tname, rep),
-                                 sessions=7 if mode == "big" else 0,
-                                 devices=name == "popgate")
+                                 sessions=7 if mode == "big" else 20 if mode == "poll" else 0,
+                                 devices=name != "native")
                     if cpu0 is not None and cpu_seconds(pid) is not None:
                         r["cpu_s"] = cpu_seconds(pid) - cpu0
                     results.setdefault((name, tname), []).append(r)
                     extra = ""
                     if mode == "big":
                         extra = "RETR %.3fs" % (r.get("retr_s_median") or -1)
+                    if mode == "poll":
+                        extra = "poll p50 %.1f ms" % (1000 * (r.get("poll_s_p50") or -1))
                     if pid:
                         extra += " rss peak %.1f MiB" % (r.get("rss_peak_kb", 0) / 1024)
                         if r.get("cpu_s") is not None:
@@ -225,6 +237,8 @@ def main():
     finally:
         if gw is not None:
             gw.cleanup()
+        if gb is not None:
+            gb.cleanup()
         if dc is not None:
             dc.stop()
 
@@ -264,6 +278,10 @@ def main():
          fmt(ratio(pg_bt, na_bt), "%.2f", "x"), "", ""),
         ("(c) K=%d throughput" % a.k, fmt(na_c, "%.1f", " MB/s"), fmt(pg_c, "%.1f", " MB/s"),
          fmt(r_c, "%.2f", "x"), ">= 0.8x", verdict(None if r_c is None else r_c >= 0.8)),
+        ("(d) poll p50 (20 polls)", fmt(med("native", "d", "poll_s_p50"), "%.4f", " s"),
+         fmt(med("popgate", "d", "poll_s_p50"), "%.4f", " s"),
+         fmt(ratio(med("popgate", "d", "poll_s_p50"), med("native", "d", "poll_s_p50")),
+             "%.2f", "x"), "", ""),
         ("popgate RSS before 1st (a)", "", fmt(mib(rss_idle), "%.1f", " MiB"), "", "", ""),
         ("popgate peak RSS (a)", "", fmt(mib(rss_a), "%.1f", " MiB"), "",
          "< 8 MiB", verdict(None if rss_a is None else rss_a < 8 * 1024)),
@@ -277,6 +295,19 @@ def main():
     widths = [max(len(str(r[i])) for r in rows + [head]) for i in range(6)]
     for r in [head] + rows:
         print("  ".join(str(x).ljust(widths[i]) for i, x in enumerate(r)).rstrip())
+    if a.baseline:
+        print()
+        print("baseline %s in the same rounds (ratio to native):" % a.baseline)
+        for label, tname, key, unit in (("(a) 10 MB RETR time", "a", "retr_s_median", "s"),
+                                        ("(b) K=1 throughput", "b", "mb_per_s", "MB/s"),
+                                        ("(c) K=%d throughput" % a.k, "c", "mb_per_s", "MB/s"),
+                                        ("(d) poll p50", "d", "poll_s_p50", "s")):
+            n, b, p = med("native", tname, key), med("baseline", tname, key), \
+                med("popgate", tname, key)
+            print("  %-24s native %s  baseline %s (%s)  popgate %s (%s)" % (
+                label, fmt(n, "%.4f", unit), fmt(b, "%.4f", unit),
+                fmt(ratio(b, n), "%.2f", "x"), fmt(p, "%.4f", unit),
+                fmt(ratio(p, n), "%.2f", "x")))
     print()
     if failed:
         print("bench: run FAILED:")

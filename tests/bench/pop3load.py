@@ -8,6 +8,9 @@ HOST:PORT and prints one JSON object on stdout.
                QUIT. Throughput = retrieved octets / wall time.
   --mode big   each session: USER, PASS, LIST, then one timed RETR of the
                largest message, QUIT.
+  --mode poll  each session: USER, PASS, STAT, UIDL, QUIT (a poll with
+               nothing new), timed from connect to QUIT's +OK; UIDL must
+               have STAT's count of distinct lines.
 
 Every RETR is verified: the un-dot-stuffed octets must have the SHA-256 and
 size the manifest gives for the message's Message-ID, and LIST's size must
@@ -117,6 +120,9 @@ def session(a):
     try:
         c = Conn(a.host, a.port, a.timeout)
         c.status()
+        if a.mode == "poll":
+            poll(c, a, res)
+            return res
         # popgate: concurrent sessions of one account need a device each
         # (one device = one exclusively locked maildrop)
         c.cmd("USER " + (a.user + "#w%d" % os.getpid() if a.devices else a.user))
@@ -157,6 +163,25 @@ def session(a):
             c.close()
     res["t1"] = time.monotonic()
     return res
+
+
+def poll(c, a, res):
+    t = res["t0"]
+    c.cmd("USER " + (a.user + "#w%d" % os.getpid() if a.devices else a.user))
+    c.cmd("PASS " + a.password)
+    res["login_s"] = time.monotonic() - t
+    count = int(c.cmd("STAT").split()[1])
+    c.s.sendall(b"UIDL\r\n")
+    c.status()
+    lines = [x for x in c.multi().split(b"\r\n") if x]
+    uidls = set(x.split()[1] for x in lines)
+    res["bytes"] += sum(len(x) + 2 for x in lines)
+    if len(lines) != count or len(uidls) != count:
+        res["problems"].append("UIDL: %d lines, %d distinct, STAT %d"
+                               % (len(lines), len(uidls), count))
+    c.cmd("QUIT")
+    res["poll_s"] = time.monotonic() - t
+    res["ok"] = not res["problems"]
 
 
 class RssSampler(threading.Thread):
@@ -204,7 +229,7 @@ def main():
                     help="log in as USER#w<pid>: a popgate device per worker")
     ap.add_argument("--password", default="secret")
     ap.add_argument("--manifest", required=True)
-    ap.add_argument("--mode", choices=["all", "big"], default="all")
+    ap.add_argument("--mode", choices=["all", "big", "poll"], default="all")
     ap.add_argument("-k", type=int, default=1, help="concurrent sessions (processes)")
     ap.add_argument("--sessions", type=int, default=0, help="total sessions (default K)")
     ap.add_argument("--no-verify", action="store_true")
@@ -256,6 +281,10 @@ def main():
         ts = sorted(r["retr_s"] for r in results if r["retr_s"] is not None)
         out["retr_s"] = ts
         out["retr_s_median"] = ts[len(ts) // 2] if ts else None
+    if a.mode == "poll":
+        for key in ("poll_s", "login_s"):
+            ts = sorted(r[key] for r in results if r.get(key) is not None)
+            out[key + "_p50"] = ts[len(ts) // 2] if ts else None
     if sampler:
         out["rss_peak_kb"] = sampler.peak_kb
         out["rss_start_kb"] = sampler.first_kb

@@ -98,6 +98,8 @@ def setUpModule():
             "both": ["a %s send-proxy-v2" % a, "b %s send-proxy-v2" % b],
             # the same balancer, but seen from an address not in proxy_networks
             "untrusted": ["a %s send-proxy-v2 source 127.0.0.3" % a],
+            # health checks (HAProxy sends them a v2 LOCAL header)
+            "checked_v2": ["b %s send-proxy-v2 check check-send-proxy inter 300ms" % b],
         }).start()
         FRONT.update(HAP.ports)
     except BaseException:
@@ -176,6 +178,14 @@ class TestProxyHeaders(unittest.TestCase):
             self.assertEqual(c.tail, b"", "a greeting came through")
         self.assertIsNotNone(GWS[0].wait_log(r"event=proxy_refused peer=127\.0\.0\.3 "
                                              r"reason=proxy_untrusted", start=start))
+
+    def test_health_checks_are_served_quietly(self):
+        gw = GWS[1]
+        self.assertTrue(h.wait_until(lambda: gw.log_text().count("kind=local") >= 2, 20),
+                        gw.log_text()[-3000:])
+        self.assertNotIn("proxy_refused peer=127.0.0.1 ", gw.log_text())
+        r, _ = attempt("checked_v2", "127.0.0.17", "secret")
+        self.assertTrue(r.startswith("+OK"), r)
 
     def test_round_robin_serves_through_both(self):
         starts = [g.log_size() for g in GWS]

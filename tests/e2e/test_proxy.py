@@ -8,7 +8,6 @@ import re
 import shutil
 import socket
 import struct
-import time
 import unittest
 
 import harness as h
@@ -268,6 +267,13 @@ class TestRefused(Base):
         self.expect_closed_silently(partial)
         log = GW.log_since(start)
         self.assertEqual(log.count("no complete header in time"), 2, log[-2000:])
+
+    def test_health_check_connect_and_close_is_no_refusal(self):
+        start = GW.log_size()
+        s = socket.create_connection((h.HOST, GW.port))
+        s.close()
+        self.assertIsNotNone(GW.wait_log(r"event=proxy_probe peer=127\.0\.0\.1", start=start))
+        self.assertNotIn("proxy_refused", GW.log_since(start))
 
     def test_peer_closing_mid_header(self):
         start = GW.log_size()

@@ -222,6 +222,71 @@ class TestConcurrency(Base):
         self.assertTrue(c.expect_closed(5))
 
 
+class TestPrefetch(Base):
+    """prefetch_max_size (default 1m): RETR n asks for n+1 ahead. Only a
+    message the client asks for gets \\Seen, and a message fetched ahead
+    that is not taken (another RETR, TOP, DELE, QUIT) reaches nobody."""
+
+    def session(self, user="alice", password="secret"):
+        # A device of its own per test: a DELE+QUIT here hides a message
+        # for that device only, not for the other tests' "default".
+        return super().session(user + "#pf-" + self._testMethodName[-20:].replace("_", "-"),
+                               password)
+
+    def retr_ok(self, c, n):
+        data = c.retr(n)
+        self.assertEqual(data, h.expected_retr(MSGS[n - 1][3]), "RETR %d differs" % n)
+
+    def seen(self):
+        with ENV.imap() as im:
+            return {u for u, fl, _ in im.messages() if "\\Seen" in fl}
+
+    @h.popgate_only
+    def test_in_order_then_quit_leaves_the_next_one_unseen(self):
+        c = self.session()
+        for n in (1, 2, 3):
+            self.retr_ok(c, n)
+        self.quit(c)
+        uids = [m[1] for m in MSGS]
+        seen = self.seen()
+        self.assertEqual(sorted(seen & set(uids[:4])), sorted(uids[:3]),
+                         "\\Seen on %s; RETR asked for %s only (4 was fetched ahead)"
+                         % (sorted(seen), uids[:3]))
+
+    @h.popgate_only
+    def test_top_retr_of_another_and_dele_between(self):
+        c = self.session()
+        self.retr_ok(c, 1)                      # 2 is fetched ahead
+        r = c.cmd("TOP 2 0")                    # drops it, asks for the header
+        self.assertTrue(r.startswith("+OK"), r)
+        self.assertEqual(c.multi(), h.expected_top(MSGS[1][3], 0))
+        self.retr_ok(c, 3)                      # 4 ahead
+        self.retr_ok(c, 5)                      # RETR of another: 4 dropped, 6 ahead
+        self.assertTrue(c.cmd("DELE 6").startswith("+OK"))   # drops 6
+        self.retr_ok(c, 7)
+        self.retr_ok(c, 4)
+        self.assertTrue(c.cmd("NOOP").startswith("+OK"))
+        self.quit(c)
+        uids = [m[1] for m in MSGS]
+        seen = self.seen()
+        for i in (1, 3, 5, 7, 4):
+            self.assertIn(uids[i - 1], seen, "message %d was retrieved" % i)
+        for i in (2, 6, 8):
+            self.assertNotIn(uids[i - 1], seen, "message %d was not retrieved" % i)
+        with ENV.imap() as im:                   # DELE (hide) left it upstream
+            self.assertIn(uids[5], im.listing())
+
+    @h.popgate_only
+    def test_drop_mid_prefetch_then_a_new_session(self):
+        c = self.session()
+        self.retr_ok(c, 1)                      # 2 ahead, left in the connection
+        c.close()
+        self.clients.remove(c)
+        c = self.session()
+        self.retr_ok(c, 2)
+        self.quit(c)
+
+
 class TestTop(Base):
     def test_top_matches_header_plus_lines(self):
         c = self.session()

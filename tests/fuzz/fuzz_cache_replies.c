@@ -26,7 +26,9 @@
  * "phone"), bit 7 set: it is made at once, without waiting for the one
  * before to call back (otherwise it is made from that callback).
  *   0 lock, 1 refresh (bit 4: token B instead of A), 2 unlock (the same,
- *   fire and forget), 3 barrier, 4 load_view (bits 4-5 the listing: 0, 3,
+ *   fire and forget), 3 (bits 4-5): barrier, cache_admin_info() (bit 6:
+ *   every device), cache_admin_change() reset (bit 6: forget) forced,
+ *   unlock (bit 6: forced), 4 load_view (bits 4-5 the listing: 0, 3,
  *   4,500 or 9,000 uids; bit 6 uidvalidity 7 instead of 1), 5 hide (bit
  *   4 hidden_all, bit 5: 3 uids instead of 1,500, bit 6 uidvalidity 7),
  *   6 remap (bits 4-5 the messages: 0, 3, 2,500, 2,500 sharing seven
@@ -40,6 +42,8 @@
  *     and every request calls back within DEADLINE_MS of real time (each
  *     has its own timeout, TIMEOUT_MS per step, on a clock that jumps
  *     ahead whenever nothing moves: see clock_gettime() below);
+ *   - a device listing (cache_admin.h) is given exactly on CACHE_OK or
+ *     CACHE_IN_USE, refused exactly with CACHE_IN_USE, of valid names;
  *   - a view is given exactly on CACHE_OK; its flags are 0..3, one per
  *     listed uid, the counts agree with them; hidden is NULL exactly when
  *     the stored uidvalidity is another one;
@@ -80,6 +84,7 @@
 #include <hiredis/hiredis.h>
 
 #include "cache.h"
+#include "cache_admin.h"
 #include "redis_peer.h"
 
 #define ACCOUNT "fuzz@example.com@imap.example.com:993"
@@ -520,6 +525,24 @@ static void view_cb(void *ctx, enum cache_status st, const struct cache_view *v)
 	after_callback(o);
 }
 
+static void admin_cb(void *ctx, enum cache_status st, const struct cache_admin_info *info)
+{
+	struct op *o = ctx;
+
+	op_called(o, st);
+	CHECK((st == CACHE_OK || st == CACHE_IN_USE) == (info != NULL),
+	      "a device listing with status %d", (int)st);
+	if (info != NULL) {
+		CHECK(info->refused == (st == CACHE_IN_USE), "refused %d with status %d",
+		      (int)info->refused, (int)st);
+		CHECK(info->n <= CACHE_DEVICES_MAX + 1, "%zu devices", info->n);
+		for (size_t i = 0; i < info->n; i++)
+			CHECK(cache_device_valid(info->devices[i].name), "device name %s",
+			      info->devices[i].name);
+	}
+	after_callback(o);
+}
+
 /* -- the operations -- */
 
 static void cancel_op(struct op *o)
@@ -553,7 +576,24 @@ static void issue(struct op *o)
 		cache_unlock(r.cache, ACCOUNT, dev, token);
 		break;
 	case 3:
-		o->req = cache_barrier(r.cache, ACCOUNT, status_cb, o);
+		switch ((b >> 4) & 3) {
+		case 0:
+			o->req = cache_barrier(r.cache, ACCOUNT, status_cb, o);
+			break;
+		case 1:
+			o->req = cache_admin_info(r.cache, ACCOUNT, (b & 64) ? NULL : dev,
+						  admin_cb, o);
+			break;
+		case 2:
+			o->req = cache_admin_change(r.cache, ACCOUNT, dev, (b & 64) ?
+						    CACHE_ADMIN_FORGET : CACHE_ADMIN_RESET, true,
+						    admin_cb, o);
+			break;
+		default:
+			o->req = cache_admin_change(r.cache, ACCOUNT, dev, CACHE_ADMIN_UNLOCK,
+						    (b & 64) != 0, admin_cb, o);
+			break;
+		}
 		break;
 	case 4:
 		o->listing = &listings[(b & 64) ? 1 : 0][(b >> 4) & 3];

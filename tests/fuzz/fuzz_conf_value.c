@@ -188,6 +188,28 @@ static void fuzz_host(const char *s)
 	}
 }
 
+/* An accepted endpoint is https://, or http:// to a loopback host, and
+   holds no space, control character, '#', '"' or '\\'. */
+static void fuzz_endpoint(const char *s)
+{
+	const char *error = NULL;
+
+	if (conf_parse_endpoint(s, &error) != 0) {
+		if (error == NULL)
+			fuzz_fail("endpoint: no error", s);
+		return;
+	}
+	if (strncmp(s, "https://", 8) != 0 &&
+	    strncmp(s, "http://127.0.0.1", 16) != 0 && strncmp(s, "http://[::1]", 12) != 0 &&
+	    strncmp(s, "http://localhost", 16) != 0)
+		fuzz_fail("endpoint: not https, not loopback", s);
+	for (const char *p = s; *p != '\0'; p++) {
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f ||
+		    strchr("#\"\\", *p) != NULL)
+			fuzz_fail("endpoint: odd character accepted", s);
+	}
+}
+
 static void fuzz_port(const char *s)
 {
 	const char *error = NULL;
@@ -255,6 +277,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_enum(s);
 	fuzz_port(s);
 	fuzz_host(s);
+	fuzz_endpoint(s);
 	fuzz_hostport(s, host_size);
 	{
 		uint8_t addr[16] = { 0 };

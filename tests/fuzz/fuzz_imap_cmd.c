@@ -323,6 +323,48 @@ static void fuzz_format(struct imap_cmd_text *cmd, const char *s, size_t len,
 	free(set);
 }
 
+/* The OAuth2 messages: built only from a control-free user and a
+   b64token, and then exactly the framing around them (no ^A of the
+   arguments can end a field). */
+static void fuzz_sasl_oauth(const char *user, size_t user_len, const char *token,
+			    size_t token_len)
+{
+	static char buf[IMAP_SASL_OAUTH_MAX];
+	const char *error = NULL;
+	size_t n, ctl = 0;
+
+	n = imap_sasl_xoauth2_message(user, user_len, token, token_len, buf, sizeof(buf),
+				      &error);
+	if (n == 0) {
+		if (error == NULL)
+			fuzz_fail("xoauth2", "no reason");
+	} else {
+		if (n != user_len + token_len + 5 + 13 + 2 ||
+		    memcmp(buf + 5, user, user_len) != 0)
+			fuzz_fail("xoauth2", "not the framing around the arguments");
+		for (size_t i = 0; i < n; i++)
+			ctl += buf[i] == '\001';
+		if (ctl != 3)
+			fuzz_fail("xoauth2", "a separator inside an argument");
+	}
+	error = NULL;
+	n = imap_sasl_oauthbearer_message(user, user_len, "imap.example.com", 993, token,
+					  token_len, buf, sizeof(buf), &error);
+	if (n == 0) {
+		if (error == NULL)
+			fuzz_fail("oauthbearer", "no reason");
+		return;
+	}
+	ctl = 0;
+	for (size_t i = 0; i < n; i++)
+		ctl += buf[i] == '\001';
+	if (ctl != 5)
+		fuzz_fail("oauthbearer", "a separator inside an argument");
+	if (memchr(buf + 4, ',', n - 4) == NULL ||
+	    ((const char *)memchr(buf + 4, ',', n - 4))[1] != '\001')
+		fuzz_fail("oauthbearer", "a ',' inside the saslname");
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct imap_cmd_text cmd = { 0 };
@@ -348,6 +390,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_simple(&cmd, user, user_len);
 	fuzz_id(&cmd, user, user_len, (flags >> 2) & 3, (uint16_t)split);
 	fuzz_format(&cmd, user, user_len, flags);
+	fuzz_sasl_oauth(user, user_len, pass, pass_len);
 	imap_cmd_text_clear(&cmd);
 	return 0;
 }

@@ -708,6 +708,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		event_base_loop(r.base, EVLOOP_NONBLOCK);
 	CHECK(r.srv.sessions == 0, "a session outlived its close");
 	cache_free(&r.srv.cache);
+	pop3_server_cleanup(&r.srv);
 	limits_free(&r.srv.limits);
 	evconnlistener_free(r.listener);
 	event_free(r.guard);

@@ -572,6 +572,7 @@ static inline void fx_teardown(void)
 	cache_free(&fx.srv.cache);
 	settings_unref(&fx.srv.settings);
 	conf_free(&fx.conf);
+	pop3_server_cleanup(&fx.srv);
 	limits_free(&fx.srv.limits);
 	event_free(fx.tick);
 	event_base_free(fx.base);

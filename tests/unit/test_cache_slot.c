@@ -78,6 +78,7 @@ START_TEST(slot_of_commands)
 	const char *bad[] = { "EVAL", "s", "3", "popgate:{a}:x" };
 	const char *set[] = { "SET", "popgate:{a}:lock:pc", "t", "NX" };
 	const char *ping[] = { "PING" };
+	const char *slots[] = { "cluster", "SLOTS" };
 	size_t len[8];
 	int i, want = cache_slot("a", 1);
 
@@ -95,6 +96,8 @@ START_TEST(slot_of_commands)
 	LENS(ping);
 	ck_assert_int_eq(cache_slot_of_command(N(ping), ping, len), -2);
 	ck_assert_int_eq(cache_slot_of_command(0, ping, len), -2);
+	LENS(slots);
+	ck_assert_int_eq(cache_slot_of_command(N(slots), slots, len), -2);
 }
 END_TEST
 

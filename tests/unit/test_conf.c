@@ -61,6 +61,23 @@ static const char *const all_keys[][2] = {
 	{ "server", "proxy_timeout" },
 	{ "server", "shared_limits" },
 	{ "server", "resolver" },
+	/* Alone (without auth = oauth2) only as their defaults. */
+	{ "upstream", "auth" },
+	{ "upstream", "oauth_provider" },
+	{ "upstream", "oauth_mechanism" },
+	{ "upstream", "client_id" },
+	{ "upstream", "client_secret" },
+	{ "upstream", "authorization_endpoint" },
+	{ "upstream", "token_endpoint" },
+	{ "upstream", "device_endpoint" },
+	{ "upstream", "scope" },
+	{ "upstream", "token_timeout" },
+	{ "enrol", "listen" },
+	{ "enrol", "url" },
+	{ "server", "prefetch_max_size" },
+	{ "server", "keep_max" },
+	{ "upstream", "keep_idle" },
+	{ "upstream", "keep_per_account" },
 	{ "upstream", "uidl_format" },
 };
 
@@ -336,7 +353,7 @@ START_TEST(sample_complete)
 			      all_keys[i][0], all_keys[i][1], SAMPLE);
 
 	FILE *f = fopen(SAMPLE, "r");
-	char text[16384];
+	char text[32768];
 	size_t n;
 
 	ck_assert_ptr_nonnull(f);
@@ -361,6 +378,9 @@ START_TEST(listed_keys_known)
 		"30s", "1g", "2", "+", "trash", "no", "new", "Deleted",
 		"0", "1m", "1h", "1d", "5m", "0", "local-part", "local3", "no", "/run/p.pid",
 		"", "", "127.0.0.1:9110", "192.0.2.0/24 ::1", "2s", "yes", "127.0.0.1:5353",
+		"password", "custom", "oauthbearer", "", "", "", "", "", "", "1m",
+		"127.0.0.1:8443", "https://gw.example.com:8443",
+		"256k", "10", "2m", "3",
 		"%v.%u",
 	};
 	char text[256];
@@ -432,6 +452,29 @@ START_TEST(tls_defaults)
 	conf_free(&conf);
 }
 END_TEST
+
+/* The forms of [server] resolver evdns takes; empty is the system's. */
+START_TEST(resolver_forms)
+{
+	static const char *const forms[] = {
+		"192.0.2.53", "192.0.2.53:5353", "[2001:db8::53]:53", "2001:db8::53", "::1",
+	};
+	char text[128];
+	struct conf *conf;
+
+	for (size_t i = 0; i < N(forms); i++) {
+		snprintf(text, sizeof(text), "[upstream]\nhost = h\n[server]\nresolver = %s\n",
+			 forms[i]);
+		conf = load_ok(text);
+		ck_assert_str_eq(conf->resolver, forms[i]);
+		conf_free(&conf);
+	}
+	conf = load_ok("[upstream]\nhost = h\n[server]\nresolver =\n");
+	ck_assert_ptr_null(conf->resolver);
+	conf_free(&conf);
+}
+END_TEST
+
 static Suite *conf_suite(void)
 {
 	Suite *s = suite_create("conf");
@@ -439,6 +482,7 @@ static Suite *conf_suite(void)
 
 	tc = tcase_create("load");
 	tcase_add_test(tc, defaults);
+	tcase_add_test(tc, resolver_forms);
 	tcase_add_test(tc, minimal_file);
 	tcase_add_loop_test(tc, port_follows_tls, 0, N(port_table));
 	tcase_add_test(tc, every_key_set);

@@ -36,8 +36,20 @@ static const struct {
 	  "tls = none\n[server]\nidle_timeout = 2m\n", 8, "given twice" },
 	{ "[upstream]\nhost = a\n[server]\nlisten = 127.0.0.1:1\n"
 	  "listen = 127.0.0.1:1\n", 5, "already listed" },
+	/* resolver: a numeric address, optional port */
+	{ "[upstream]\nhost = h\n[server]\nresolver = dns.example\n", 4,
+	  "an IP address, not a name" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = dns.example:53\n", 4,
+	  "an IP address, not a name" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = 192.0.2.1:0\n", 4, "resolver" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = 192.0.2.1:65536\n", 4, "resolver" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = 192.0.2.256\n", 4,
+	  "an IP address, not a name" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = [2001:db8::1\n", 4, "']'" },
+	{ "[upstream]\nhost = h\n[server]\nresolver = [dns.example]:53\n", 4, "resolver" },
 	/* required */
 	{ "", 0, "no upstream" },
+	{ "[log]\nlevel = info\n", 0, "popgate setup you@example.com -c " },
 	{ "[server]\nlisten = 127.0.0.1:1\n", 0, "no upstream" },
 	{ "[server]\n\n[upstream]\nport = 143\n", 3, "[upstream] needs host" },
 	{ "[upstream]\nhost = h\n[route example.org]\nport = 1\n", 3,
@@ -66,6 +78,34 @@ static const struct {
 	{ "\f[upstream]\nhost = h\nport = x\n", 3, "'port' in [upstream]" },
 	{ "[upstream]\nhost = h\n[server]\nauth_fail_delay = 20s\n", 4,
 	  "auth_fail_delay_max (default 15s) is less than auth_fail_delay" },
+	/* oauth2 */
+	{ "[upstream]\nhost = h\nclient_id = x\n", 1, "OAuth2 settings need auth = oauth2" },
+	{ "[upstream]\nhost = h\noauth_provider = google\n", 1, "need auth = oauth2" },
+	{ "[upstream]\nauth = oauth2\noauth_provider = google\n", 1, "needs client_id" },
+	{ "[upstream]\nhost = h\nauth = oauth2\nclient_id = c\n", 1,
+	  "custom needs token_endpoint" },
+	{ "[upstream]\nhost = h\nauth = oauth2\nclient_id = c\n"
+	  "token_endpoint = https://t/\n", 1, "needs authorization_endpoint or device_endpoint" },
+	{ "[upstream]\nauth = oauth2\noauth_provider = microsoft\nclient_id = c\ntls = none\n", 1,
+	  "needs tls = imaps or starttls" },
+	{ "[upstream]\nhost = h\nauth = oauth\n", 3, "expected password or oauth2" },
+	{ "[upstream]\nhost = h\noauth_provider = yahoo\n", 3,
+	  "expected custom, google or microsoft" },
+	{ "[upstream]\nhost = h\noauth_mechanism = plain\n", 3,
+	  "expected xoauth2 or oauthbearer" },
+	{ "[upstream]\nhost = h\ntoken_endpoint = http://example.com/t\n", 3,
+	  "http:// only for a loopback host" },
+	{ "[upstream]\nhost = h\ntoken_endpoint = ftp://example.com/t\n", 3,
+	  "must start with https://" },
+	{ "[upstream]\nhost = h\ntoken_endpoint = https://\n", 3, "no host" },
+	{ "[upstream]\nhost = h\ntoken_endpoint = https://u:p@h/t\n", 3, "no user name" },
+	{ "[upstream]\nhost = h\ntoken_endpoint = https://h/t#frag\n", 3, "printable ASCII" },
+	{ "[upstream]\nhost = h\ntoken_endpoint = https://h_h/t\n", 3, "'token_endpoint'" },
+	{ "[upstream]\nhost = h\nclient_id = a b\n", 3, "without spaces" },
+	{ "[upstream]\nhost = h\nscope = a\"b\n", 3, "without '\"'" },
+	{ "[upstream]\nhost = h\ntoken_timeout = 3m\n", 3, "out of range (1s..2m)" },
+	{ "[upstream]\nhost = h\n[route x.org]\nclient_secret = s\nhost = i\n", 3,
+	  "[route x.org]: OAuth2 settings need auth = oauth2" },
 	/* limits, process, metrics */
 	{ "[upstream]\nhost = h\n[server]\nmax_connections_per_ip = -1\n", 4,
 	  "not a number" },
@@ -167,6 +207,44 @@ static const struct {
 	{ "[upstream]\nhost = h\n[log]\nident = "
 	  "abcdefghijabcdefghijabcdefghijabc\n", 4, "1 to 32" },
 };
+
+/* A preset fills what the file leaves empty, and only that. */
+START_TEST(oauth_presets)
+{
+	struct conf *conf = load_ok("[upstream]\nauth = oauth2\noauth_provider = google\n"
+				    "client_id = id.apps\n"
+				    "[route example.com]\nauth = oauth2\noauth_provider = microsoft\n"
+				    "client_id = m\nscope = s1 s2\ntls = starttls\n"
+				    "[route t.test]\nhost = 127.0.0.1\nauth = oauth2\n"
+				    "client_id = t\noauth_mechanism = oauthbearer\n"
+				    "token_endpoint = http://127.0.0.1:9/token\n"
+				    "device_endpoint = http://[::1]:9/device\n");
+	const struct conf_upstream *g = conf->upstream, *m = &conf->routes[0], *t = &conf->routes[1];
+
+	ck_assert_int_eq(g->auth, CONF_AUTH_OAUTH2);
+	ck_assert_str_eq(g->host, "imap.gmail.com");
+	ck_assert_int_eq(g->port, 993);
+	ck_assert_int_eq(g->oauth_mechanism, CONF_OAUTH_XOAUTH2);
+	ck_assert_str_eq(g->scope, "https://mail.google.com/");
+	ck_assert_str_eq(g->token_endpoint, "https://oauth2.googleapis.com/token");
+	ck_assert_ptr_null(g->device_endpoint);
+	ck_assert_ptr_null(g->client_secret);
+	ck_assert_str_eq(m->host, "outlook.office365.com");
+	ck_assert_int_eq(m->port, 143);
+	ck_assert_str_eq(m->scope, "s1 s2");
+	ck_assert_str_eq(m->device_endpoint,
+			 "https://login.microsoftonline.com/common/oauth2/v2.0/devicecode");
+	ck_assert_str_eq(t->host, "127.0.0.1");
+	ck_assert_int_eq(t->oauth_mechanism, CONF_OAUTH_OAUTHBEARER);
+	ck_assert_ptr_null(t->authorization_endpoint);
+	ck_assert_ptr_null(t->scope);
+	ck_assert_uint_eq(t->token_timeout_secs, 15);
+	ck_assert_str_eq(conf_auth_name(CONF_AUTH_OAUTH2), "oauth2");
+	ck_assert_str_eq(conf_oauth_provider_name(CONF_OAUTH_MICROSOFT), "microsoft");
+	ck_assert_str_eq(conf_oauth_mechanism_name(CONF_OAUTH_OAUTHBEARER), "oauthbearer");
+	conf_free(&conf);
+}
+END_TEST
 
 START_TEST(load_errors)
 {
@@ -420,6 +498,7 @@ static Suite *conf_errors_suite(void)
 
 	tc = tcase_create("errors");
 	tcase_add_loop_test(tc, load_errors, 0, N(error_table));
+	tcase_add_test(tc, oauth_presets);
 	tcase_add_test(tc, line_too_long);
 	tcase_add_loop_test(tc, line_length_edge, 0, N(edge_table));
 	tcase_add_test(tc, nul_byte);

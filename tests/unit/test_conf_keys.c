@@ -10,7 +10,7 @@
 #include "num.h"
 #include "test_conf_fixture.h"
 
-#define KEYS_MAX 64
+#define KEYS_MAX 128
 
 static struct conf_key_info keys[KEYS_MAX];
 static size_t key_count;

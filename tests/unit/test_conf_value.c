@@ -323,6 +323,49 @@ START_TEST(hostport_small_buffer)
 }
 END_TEST
 
+static const struct {
+	const char *s;
+	bool ok;
+} endpoint_table[] = {
+	{ "https://oauth2.googleapis.com/token", true },
+	{ "https://h", true },
+	{ "https://h:8443/t?x=1", true },
+	{ "https://[::1]:8443/t", true },
+	{ "https://[::1]/t", true },
+	{ "http://127.0.0.1:9/t", true },
+	{ "http://localhost/t", true },
+	{ "http://[::1]:1/", true },
+	{ "http://localhost.example.com/t", false },
+	{ "http://127.0.0.1.example.com/t", false },
+	{ "http://10.0.0.1/t", false },
+	{ "https://", false },
+	{ "https:///t", false },
+	{ "https://u@h/t", false },
+	{ "https://h/t#x", false },
+	{ "https://h/t x", false },
+	{ "https://h/t\"", false },
+	{ "https://h/\x01", false },
+	{ "https://h/\x80", false },
+	{ "https://h:0/t", false },
+	{ "https://h:65536/t", false },
+	{ "https://[::1/t", false },
+	{ "https://h_h/t", false },
+	{ "HTTPS://h/t", false },
+	{ "ftp://h/t", false },
+	{ "", false },
+};
+
+START_TEST(endpoint)
+{
+	const char *error = NULL;
+	int ret = conf_parse_endpoint(endpoint_table[_i].s, &error);
+
+	ck_assert_msg(ret == (endpoint_table[_i].ok ? 0 : -1), "%s: %d", endpoint_table[_i].s, ret);
+	if (ret < 0)
+		ck_assert_ptr_nonnull(error);
+}
+END_TEST
+
 START_TEST(hostport_long_name)
 {
 	const char *error = NULL;
@@ -463,6 +506,7 @@ static Suite *conf_value_suite(void)
 	tcase_add_loop_test(tc, parse_hostport, 0, N(hostport_table));
 	tcase_add_test(tc, hostport_small_buffer);
 	tcase_add_test(tc, hostport_long_name);
+	tcase_add_loop_test(tc, endpoint, 0, sizeof(endpoint_table) / sizeof(endpoint_table[0]));
 	tcase_add_loop_test(tc, parse_host, 0, N(host_table));
 	tcase_add_test(tc, parse_enum);
 	tcase_add_loop_test(tc, cidr_table, 0, N(cidr_cases));

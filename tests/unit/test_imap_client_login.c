@@ -20,6 +20,143 @@ static void run_login(const struct peer_step *script, const char *user,
 	PEER_FINISH(&peer);
 }
 
+static struct rec *login_oauth(const char *name, enum imap_oauth_mech mech, const char *user,
+			       const char *token)
+{
+	struct rec *r = rec_new(name);
+	const char *error = NULL;
+	bool was = in_call;
+	int ret;
+
+	in_call = true;
+	ret = imap_client_login_oauth(client, mech, user, strlen(user), token, strlen(token),
+				      "imap.test", 993, &rec_handlers, r, &error);
+	in_call = was;
+	ck_assert_msg(ret == 0, "oauth login refused: %s", error);
+	return r;
+}
+
+/* ---- OAuth2 mechanisms ---- */
+
+#define XOAUTH2_B64 "dXNlcj1hbGljZUBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnRvay1FTl9+Ky89AQE="
+#define BEARER_B64 "bixhPWFsPTJDaWNlPTNELAFob3N0PWltYXAudGVzdAFwb3J0PTk5MwFhdXRoPUJlYXJlciB0b2sBAQ=="
+#define CHALLENGE_B64 "eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiYmVhcmVyIiwic2NvcGUiOiJodHRwczovL21haWwuZ29vZ2xlLmNvbS8ifQ=="
+
+START_TEST(xoauth2_with_sasl_ir)
+{
+	static const struct peer_step script[] = {
+		SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] ready\r\n"),
+		EXPECT("p1 AUTHENTICATE XOAUTH2 " XOAUTH2_B64),
+		SEND("p1 OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
+		END_SCRIPT,
+	};
+
+	start_ready(script);
+	login_oauth("L", IMAP_OAUTH_XOAUTH2, "alice@example.com", "ya29.tok-EN_~+/=");
+	WAIT_ALL_DONE();
+	PEER_FINISH(&peer);
+	EXPECT_EVENTS("connect ok\n"
+		      "L OK [CAPABILITY IMAP4rev1] Logged in\n");
+	ck_assert_ptr_null(strstr(log_text(), "ya29"));
+	ck_assert_ptr_null(strstr(log_text(), XOAUTH2_B64));
+	ck_assert_str_eq(imap_client_sasl_challenge(client), "");
+}
+END_TEST
+
+/* The error path: the challenge is answered with an empty line, then NO;
+   the challenge is kept for the caller. */
+START_TEST(xoauth2_error_challenge_without_sasl_ir)
+{
+	static const struct peer_step script[] = {
+		SEND("* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2] ready\r\n"),
+		EXPECT("p1 AUTHENTICATE XOAUTH2"),
+		QUIET(50),
+		SEND("+ \r\n"),
+		EXPECT(XOAUTH2_B64),
+		SEND("+ " CHALLENGE_B64 "\r\n"),
+		EXPECT(""),
+		SEND("p1 NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"),
+		END_SCRIPT,
+	};
+
+	start_ready(script);
+	login_oauth("L", IMAP_OAUTH_XOAUTH2, "alice@example.com", "ya29.tok-EN_~+/=");
+	WAIT_ALL_DONE();
+	PEER_FINISH(&peer);
+	EXPECT_EVENTS("connect ok\n"
+		      "L NO [AUTHENTICATIONFAILED] Invalid credentials\n");
+	ck_assert_str_eq(imap_client_sasl_challenge(client),
+			 "{\"status\":\"401\",\"schemes\":\"bearer\",\"scope\":"
+			 "\"https://mail.google.com/\"}");
+}
+END_TEST
+
+START_TEST(oauthbearer_error_challenge_gets_ctrl_a)
+{
+	static const struct peer_step script[] = {
+		SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=OAUTHBEARER] ready\r\n"),
+		EXPECT("p1 AUTHENTICATE OAUTHBEARER " BEARER_B64),
+		SEND("+ " CHALLENGE_B64 "\r\n"),
+		EXPECT("AQ=="),
+		SEND("p1 NO Invalid\r\n"),
+		END_SCRIPT,
+	};
+
+	start_ready(script);
+	login_oauth("L", IMAP_OAUTH_OAUTHBEARER, "al,ice=", "tok");
+	WAIT_ALL_DONE();
+	PEER_FINISH(&peer);
+	EXPECT_EVENTS("connect ok\n"
+		      "L NO Invalid\n");
+}
+END_TEST
+
+/* A second "+" after the answer is a protocol violation: the connection
+   fails rather than loop. */
+START_TEST(oauth_second_challenge_fails)
+{
+	static const struct peer_step script[] = {
+		SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] ready\r\n"),
+		EXPECT("p1 AUTHENTICATE XOAUTH2 " XOAUTH2_B64),
+		SEND("+ " CHALLENGE_B64 "\r\n"),
+		EXPECT(""),
+		SEND("+ " CHALLENGE_B64 "\r\n"),
+		END_SCRIPT,
+	};
+
+	start_ready(script);
+	login_oauth("L", IMAP_OAUTH_XOAUTH2, "alice@example.com", "ya29.tok-EN_~+/=");
+	WAIT_ALL_DONE();
+	PEER_FINISH(&peer);
+	peer_run_for(&peer, 0);
+	ck_assert_msg(strstr(events, "L FAILED") != NULL, "%s", events);
+}
+END_TEST
+
+START_TEST(oauth_refused_without_mechanism)
+{
+	static const struct peer_step script[] = {
+		SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=XOAUTH2] ready\r\n"),
+		END_SCRIPT,
+	};
+	const char *error = NULL;
+	struct rec *r;
+
+	start_ready(script);
+	r = rec_new("L");
+	ck_assert_int_eq(imap_client_login_oauth(client, IMAP_OAUTH_OAUTHBEARER, "a", 1, "t", 1,
+						 "h", 1, &rec_handlers, r, &error), -1);
+	ck_assert_str_eq(error, "upstream does not offer AUTH=OAUTHBEARER");
+	ck_assert_int_eq(imap_client_login_oauth(client, IMAP_OAUTH_XOAUTH2, "a", 1, "t k", 3,
+						 "h", 1, &rec_handlers, r, &error), -1);
+	ck_assert_str_eq(error, "access token is not a b64token");
+	ck_assert_int_eq(imap_client_login_oauth(client, IMAP_OAUTH_XOAUTH2, "a\001", 2, "t", 1,
+						 "h", 1, &rec_handlers, r, &error), -1);
+	ck_assert_str_eq(error, "control character in user name");
+	PEER_FINISH(&peer);
+}
+END_TEST
+
 /* ---- mechanisms ---- */
 
 START_TEST(authenticate_plain_with_sasl_ir_is_one_line)
@@ -446,6 +583,11 @@ static Suite *imap_client_login_suite(void)
 	TCase *tc = fixture_tcase("mechanisms");
 
 	tcase_add_test(tc, authenticate_plain_with_sasl_ir_is_one_line);
+	tcase_add_test(tc, xoauth2_with_sasl_ir);
+	tcase_add_test(tc, xoauth2_error_challenge_without_sasl_ir);
+	tcase_add_test(tc, oauthbearer_error_challenge_gets_ctrl_a);
+	tcase_add_test(tc, oauth_second_challenge_fails);
+	tcase_add_test(tc, oauth_refused_without_mechanism);
 	tcase_add_test(tc, authenticate_plain_waits_for_continuation);
 	tcase_add_test(tc, login_waits_for_continuation_between_literals);
 	tcase_add_loop_test(tc, login_nonsync_literals_need_no_continuation, 0,

@@ -222,11 +222,88 @@ START_TEST(authenticate_refuses_bad_base64)
 }
 END_TEST
 
+/* The OAuth2 messages, byte for byte, and what they refuse. */
+START_TEST(sasl_oauth_messages)
+{
+	char buf[IMAP_SASL_OAUTH_MAX];
+	const char *error = NULL;
+	size_t n;
+
+	n = imap_sasl_xoauth2_message("a@b", 3, "tok==", 5, buf, sizeof(buf), &error);
+	ck_assert_uint_eq(n, 28);
+	ck_assert(memcmp(buf, "user=a@b\001auth=Bearer tok==\001\001", n) == 0);
+	n = imap_sasl_oauthbearer_message("a,b=c", 5, "imap.example.com", 993, "t", 1, buf,
+					  sizeof(buf), &error);
+	ck_assert_uint_eq(n, strlen("n,a=a=2Cb=3Dc,\001host=imap.example.com\001port=993"
+				    "\001auth=Bearer t\001\001"));
+	ck_assert(memcmp(buf, "n,a=a=2Cb=3Dc,\001host=imap.example.com\001port=993"
+			 "\001auth=Bearer t\001\001", n) == 0);
+	/* Does not fit: nothing, with a reason. */
+	ck_assert_uint_eq(imap_sasl_xoauth2_message("a@b", 3, "tok", 3, buf, 20, &error), 0);
+	ck_assert_str_eq(error, "SASL message too long");
+	ck_assert_uint_eq(imap_sasl_oauthbearer_message("a", 1, "h", 1, "t", 1, buf, 25, &error), 0);
+	ck_assert_str_eq(imap_sasl_oauth_abort(true), "AQ==\r\n");
+	ck_assert_str_eq(imap_sasl_oauth_abort(false), "\r\n");
+}
+END_TEST
+
+static const struct {
+	const char *user, *token, *host, *why;
+} sasl_oauth_refused[] = {
+	{ "", "t", "h", "empty user name" },
+	{ "a\001b", "t", "h", "control character in user name" },
+	{ "a\r\nb", "t", "h", "control character in user name" },
+	{ "a\177", "t", "h", "control character in user name" },
+	{ "a", "", "h", "empty access token" },
+	{ "a", "=", "h", "access token is not a b64token" },
+	{ "a", "t t", "h", "access token is not a b64token" },
+	{ "a", "t\001", "h", "access token is not a b64token" },
+	{ "a", "t=x", "h", "access token is not a b64token" },
+	{ "a", "t\"", "h", "access token is not a b64token" },
+	{ "a", "t", "", "bad host name for OAUTHBEARER" },
+	{ "a", "t", "h\001", "bad host name for OAUTHBEARER" },
+	{ "a", "t", "h h", "bad host name for OAUTHBEARER" },
+};
+
+START_TEST(sasl_oauth_refuses)
+{
+	char buf[256];
+	const char *error = NULL;
+	const char *u = sasl_oauth_refused[_i].user, *t = sasl_oauth_refused[_i].token;
+
+	ck_assert_uint_eq(imap_sasl_oauthbearer_message(u, strlen(u), sasl_oauth_refused[_i].host,
+							1, t, strlen(t), buf, sizeof(buf),
+							&error), 0);
+	ck_assert_str_eq(error, sasl_oauth_refused[_i].why);
+	if (sasl_oauth_refused[_i].host[0] == 'h' && sasl_oauth_refused[_i].host[1] == '\0') {
+		error = NULL;
+		ck_assert_uint_eq(imap_sasl_xoauth2_message(u, strlen(u), t, strlen(t), buf,
+							    sizeof(buf), &error), 0);
+		ck_assert_str_eq(error, sasl_oauth_refused[_i].why);
+	}
+}
+END_TEST
+
+START_TEST(sasl_oauth_token_limit)
+{
+	static char token[IMAP_TOKEN_MAX + 1], buf[IMAP_SASL_OAUTH_MAX];
+	const char *error = NULL;
+
+	memset(token, 'A', sizeof(token));
+	ck_assert_uint_gt(imap_sasl_xoauth2_message("a", 1, token, IMAP_TOKEN_MAX, buf,
+						    sizeof(buf), &error), 0);
+	ck_assert_uint_eq(imap_sasl_xoauth2_message("a", 1, token, IMAP_TOKEN_MAX + 1, buf,
+						    sizeof(buf), &error), 0);
+	ck_assert_str_eq(error, "access token too long");
+}
+END_TEST
+
 START_TEST(authenticate_refuses_nul_and_overlong)
 {
 	struct imap_cmd_text cmd = { 0 };
 	const char *error = NULL;
-	size_t big = 4 * 2000;
+	/* Past the longest SASL message popgate builds (an OAuth2 one). */
+	size_t big = 4 * ((IMAP_SASL_OAUTH_MAX + 2) / 3) + 4;
 	char *b64 = malloc(big);
 
 	ck_assert_int_eq(imap_cmd_authenticate_plain(&cmd, "A2", "AA\0A", 4,
@@ -793,6 +870,9 @@ static Suite *imap_cmd_suite(void)
 	tcase_add_loop_test(tc, authenticate_refuses_bad_base64, 0,
 			    sizeof(bad_b64) / sizeof(bad_b64[0]));
 	tcase_add_test(tc, authenticate_refuses_nul_and_overlong);
+	tcase_add_test(tc, sasl_oauth_messages);
+	tcase_add_loop_test(tc, sasl_oauth_refuses, 0, sizeof(sasl_oauth_refused) / sizeof(sasl_oauth_refused[0]));
+	tcase_add_test(tc, sasl_oauth_token_limit);
 	tcase_add_test(tc, sasl_plain_message);
 	suite_add_tcase(s, tc);
 

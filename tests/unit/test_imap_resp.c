@@ -241,7 +241,7 @@ START_TEST(test_caps)
 	static const char all[] =
 		"imap4REV1 sasl-ir auth=plain LOGINDISABLED LITERAL+ literal- "
 		"StartTLS UIDPLUS MOVE CONDSTORE QRESYNC ENABLE ID SPECIAL-USE "
-		"namespace utf8=accept x-gm-ext-1";
+		"namespace utf8=accept AUTH=XOAUTH2 auth=oauthbearer x-gm-ext-1";
 	unsigned int caps;
 
 	caps = imap_caps_parse(dovecot, strlen(dovecot));
@@ -775,6 +775,31 @@ START_TEST(fetch_line_helper)
 }
 END_TEST
 
+/* Every octet in a keyword: only RFC 3501 ATOM-CHARs belong to it
+   (CHAR except CTL, SP and the atom-specials "(){%*\"\\]"). */
+START_TEST(test_atom_chars_every_octet)
+{
+	for (int c = 1; c < 256; c++) {
+		char line[] = "* XcY 1";
+		struct imap_resp resp;
+		const char *error = NULL;
+		bool atom = c > 0x20 && c < 0x7f && c != '(' && c != ')' && c != '{' &&
+			    c != '%' && c != '*' && c != '"' && c != '\\' && c != ']';
+		int r;
+
+		if (c == ' ')
+			continue;
+		line[3] = (char)c;
+		r = imap_resp_parse(line, strlen(line), &resp, &error);
+		if (atom) {
+			ck_assert_msg(r == 0 && resp.keyword_len == 3, "octet 0x%02x", c);
+		} else {
+			ck_assert_msg(r < 0, "octet 0x%02x taken into a keyword", c);
+		}
+	}
+}
+END_TEST
+
 static Suite *imap_resp_suite(void)
 {
 	Suite *s = suite_create("imap_resp");
@@ -786,6 +811,7 @@ static Suite *imap_resp_suite(void)
 	tcase_add_test(tc, test_caps);
 	tcase_add_test(tc, test_codes);
 	tcase_add_test(tc, test_unquote);
+	tcase_add_test(tc, test_atom_chars_every_octet);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fetch");

@@ -1,6 +1,7 @@
 /* Unit tests for the one decimal-number parser (core/num.c). */
 
 #include <check.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -96,6 +97,28 @@ START_TEST(test_scan_byte_at_a_time)
 }
 END_TEST
 
+/* The formatter agrees with printf and round-trips through the parser. */
+START_TEST(test_format_u64)
+{
+	static const uint64_t values[] = {
+		0, 1, 9, 10, 99, 100, 4294967295u, 4294967296u, 10000000000000000000u,
+		UINT64_MAX,
+	};
+	char buf[NUM_U64_DIGITS + 1], want[32];
+
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		size_t n = num_format_u64(values[i], buf);
+		uint64_t back = 0;
+
+		snprintf(want, sizeof(want), "%llu", (unsigned long long)values[i]);
+		ck_assert_uint_eq(n, strlen(want));
+		ck_assert_mem_eq(buf, want, n);
+		ck_assert_int_eq(num_parse_u64(buf, n, UINT64_MAX, &back), NUM_OK);
+		ck_assert_uint_eq(back, values[i]);
+	}
+}
+END_TEST
+
 START_TEST(test_str_and_u32)
 {
 	uint64_t v;
@@ -123,6 +146,7 @@ int main(void)
 	tcase_add_test(tc, test_scan_stops_after_digits);
 	tcase_add_test(tc, test_scan_byte_at_a_time);
 	tcase_add_test(tc, test_str_and_u32);
+	tcase_add_test(tc, test_format_u64);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,65 @@
+#ifndef IMAP_POOL_H
+#define IMAP_POOL_H
+
+/*
+ * Upstream connections kept after their user is done with them: logged
+ * in, mailbox selected, idle. The next login of the same account (key)
+ * with the same credentials (digest) takes one instead of connecting and
+ * logging in again. A connection is a transport here, never a view: the
+ * taker selects the mailbox again and lists it itself.
+ *
+ * The digest is the caller's keyed digest of the credentials
+ * (pop3 login: HMAC-SHA-256 under imap_pool_secret()); it stays in memory
+ * only and is compared in constant time. A take with another digest under
+ * the same key closes what is kept there: a changed or wrong password
+ * never gets a kept connection.
+ *
+ * Bounded: at most max_key connections under one key and max_total in
+ * all (the oldest goes first); each is closed with LOGOUT after
+ * idle_secs, or at once if the server drops it meanwhile. No callback of
+ * a kept connection reaches its former user.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "tls.h"
+
+struct event_base;
+struct imap_client;
+struct imap_pool;
+
+struct imap_pool *imap_pool_new(struct event_base *base);
+/* Closes every connection at once (no LOGOUT) and frees. */
+void imap_pool_free(struct imap_pool **pool);
+
+/* The random key of this process's credential digests (TLS_DIGEST_LEN
+   octets): a digest is worth nothing outside this process. */
+const unsigned char *imap_pool_secret(const struct imap_pool *pool);
+
+/*
+ * Keeps c under key for idle_secs: true, and the pool owns c from now on.
+ * False (c stays the caller's) when c is not imap_client_idle(), a bound
+ * is 0 or memory ran out. May be called from inside c's own callbacks.
+ */
+bool imap_pool_put(struct imap_pool *pool, const char *key,
+		   const unsigned char digest[TLS_DIGEST_LEN], struct imap_client *c,
+		   unsigned int idle_secs, unsigned int max_key, unsigned int max_total);
+
+/*
+ * A connection kept under key with this digest, still idle and connected:
+ * the caller owns it. NULL if none; a kept one under key with another
+ * digest is closed (LOGOUT) and counted in *evicted_r (may be NULL).
+ */
+struct imap_client *imap_pool_take(struct imap_pool *pool, const char *key,
+				   const unsigned char digest[TLS_DIGEST_LEN],
+				   unsigned int *evicted_r);
+
+/* Closes (LOGOUT) every kept connection: after a reload, routes may
+   point elsewhere. */
+void imap_pool_flush(struct imap_pool *pool);
+
+/* Connections kept now. */
+unsigned int imap_pool_count(const struct imap_pool *pool);
+
+#endif

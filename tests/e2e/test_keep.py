@@ -1,0 +1,139 @@
+"""Kept upstream sessions ([upstream] keep_idle): the IMAP connection of a
+session that ended with QUIT serves the next login of the same account and
+password; every poll's listing still equals a fresh one; another password
+never gets it; a connection the server dropped is replaced unseen."""
+import os
+import signal
+import time
+import unittest
+
+import harness as h
+
+ENV = None
+
+
+def setUpModule():
+    global ENV
+    ENV = h.Env(fill_users=("alice",), big_mb=0.1)
+
+
+def tearDownModule():
+    global ENV
+    if ENV is not None:
+        ENV.close()
+        ENV = None
+
+
+@unittest.skipIf(h.NATIVE, "popgate-specific")
+class TestKeep(unittest.TestCase):
+    def setUp(self):
+        self.gw = ENV.gateway(upstream={"keep_idle": "2m"}, log={"level": "info"})
+
+    def tearDown(self):
+        self.gw.cleanup()
+        ENV.gws.remove(self.gw)
+
+    def count(self, event):
+        return self.gw.log_text().count("event=%s " % event)
+
+    def poll(self, user="alice", password="secret"):
+        """USER, PASS, STAT, UIDL, QUIT: the UIDLs, or the PASS reply."""
+        c = self.gw.pop3(timeout=30)
+        try:
+            r = c.login(user, password)
+            if not r.startswith("+OK"):
+                return r
+            n = int(c.cmd("STAT").split()[1])
+            self.assertTrue(c.cmd("UIDL").startswith("+OK"))
+            uidls = [x.split()[1] for x in c.multi_lines()]
+            self.assertEqual(len(uidls), n)
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+            return uidls
+        finally:
+            c.close()
+
+    def fresh_uidls(self, user="alice"):
+        with ENV.imap(user) as im:
+            v = im.uidvalidity()
+            return ["%08x%08x" % (u, v) for u in im.listing()]
+
+    def wait_kept(self, n):
+        self.assertTrue(h.wait_until(lambda: self.count("upstream_kept") >= n, 5),
+                        "QUIT did not keep the connection:\n" + self.gw.log_text()[-2000:])
+
+    def test_second_poll_reuses_and_lists_afresh(self):
+        self.assertEqual(self.poll(), self.fresh_uidls())
+        self.wait_kept(1)
+        # between the polls: a new message, one flagged \Deleted, one expunged
+        with ENV.imap() as im:
+            im.append(b"From: a@example.org\r\nSubject: new\r\n\r\nbody\r\n")
+            uids = im.listing()
+            im.store(uids[0], "+FLAGS", "\\Deleted")
+        got = self.poll()
+        self.assertEqual(self.count("upstream_reused"), 1, self.gw.log_text()[-2000:])
+        self.assertEqual(got, self.fresh_uidls())
+        with ENV.imap() as im:
+            im.store(uids[0], "-FLAGS", "\\Deleted")
+
+    def test_wrong_password_gets_no_kept_session_and_evicts_it(self):
+        self.poll()
+        self.wait_kept(1)
+        r = self.poll(password="wrong")
+        self.assertTrue(r.startswith("-ERR [AUTH]"), r)
+        self.assertEqual(self.count("upstream_reused"), 0)
+        self.assertEqual(self.count("upstream_kept_evicted"), 1)
+        self.assertEqual(self.poll(), self.fresh_uidls())
+        self.assertEqual(self.count("upstream_reused"), 0, "the kept one was evicted")
+
+    def test_changed_password_works_and_the_old_one_is_not_kept(self):
+        dc = ENV.dc
+        dc.users["bob"] = "secret"
+        dc._write_users()
+        try:
+            self.assertIsInstance(self.poll("bob", "secret"), list)
+            self.wait_kept(1)
+            dc.users["bob"] = "changed"
+            dc._write_users()
+            time.sleep(1.1)                      # passwd-file: re-read on a new mtime
+            os.utime(os.path.join(dc.dir, "passwd"))
+            self.assertIsInstance(self.poll("bob", "changed"), list)
+            self.assertEqual(self.count("upstream_reused"), 0)
+            r = self.poll("bob", "secret")
+            self.assertTrue(r.startswith("-ERR [AUTH]"), r)
+        finally:
+            dc.users["bob"] = "secret"
+            dc._write_users()
+
+    def test_connection_killed_upstream_is_replaced(self):
+        self.poll()
+        self.wait_kept(1)
+        killed = 0
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    cmd = f.read().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if os.path.basename(ENV.dc.dir).encode() in cmd and b"/imap " in cmd + b" " \
+                    and b"imap-login" not in cmd:
+                os.kill(int(pid), signal.SIGKILL)
+                killed += 1
+        self.assertGreater(killed, 0, "no Dovecot imap process found to kill")
+        # Seen dead when taken (EOF while kept) or when SELECT fails on it:
+        # either way the login goes on with a new connection.
+        self.assertEqual(self.poll(), self.fresh_uidls())
+        self.assertEqual(self.count("upstream_reused") - self.count("upstream_kept_broken"), 0,
+                         self.gw.log_text()[-2000:])
+        self.wait_kept(2)
+        self.assertEqual(self.poll(), self.fresh_uidls())
+        self.assertEqual(self.count("upstream_reused") - self.count("upstream_kept_broken"), 1)
+
+    def test_other_account_never_gets_it(self):
+        ENV.dc.users["bob"] = "secret"
+        ENV.dc._write_users()
+        self.poll()
+        self.wait_kept(1)
+        self.assertIsInstance(self.poll("bob", "secret"), list)
+        self.assertEqual(self.count("upstream_reused"), 0)
