@@ -16,6 +16,14 @@
  *   popgate:{<account>}:hidden:<device>   hash uid -> fingerprint
  *   popgate:{<account>}:hidden_all        hash uid -> fingerprint
  *   popgate:{<account>}:lock:<device>     string lock token, with expiry
+ *   popgate:{<account>}:uidl              hash uid -> "<fingerprint> <uidl>":
+ *                                         each message's UIDL, assigned
+ *                                         once ("-" when it has no
+ *                                         fingerprint)
+ *   popgate:{<account>}:legacy            hash Message-ID -> "<size> <uidl>"
+ *                                         (several, space-separated): the
+ *                                         UIDLs of an import, taken by the
+ *                                         messages as they are assigned
  *   popgate:{<account>}:remap:<random>    hash fingerprint -> new uids,
  *                                         while a cache_remap() stages
  *                                         (expires after an hour)
@@ -431,7 +439,10 @@ struct cache_remap_msg {
  * "<first_uidnext> <first_seen>" with first_uidnext > 1 gets as new
  * first_uidnext the smallest new uid whose internaldate >= first_seen, or
  * new_uidnext if there is none; first_uidnext 1 stays 1; first_seen is
- * kept; an entry that does not parse is left as it is. Then
+ * kept; an entry that does not parse is left as it is. The UIDL map
+ * moves the same way: each entry "<fp> <uidl>" goes to the new uid of the
+ * message with that fingerprint, entries sharing a fingerprint taking
+ * those uids in the order of their old uids; the rest is dropped. Then
  * uidvalidity := new_uidvalidity -> CACHE_OK.
  *
  * A hidden hash of a device missing from the devices hash is not seen
@@ -476,6 +487,123 @@ struct cache_req *cache_remap(struct cache *c, const char *account,
 			      const struct cache_remap_msg *msgs, size_t n,
 			      cache_status_cb *cb, void *ctx);
 
+
+/* ---- the UIDL map ---- */
+
+/* Longest UIDL (RFC 1939: 1..70 of 0x21..0x7e), and most entries kept. */
+#define CACHE_UIDL_MAX 70
+#define CACHE_UIDL_MAP_MAX CACHE_VIEW_MAX
+
+/* 1..CACHE_UIDL_MAX of 0x21..0x7e. */
+bool cache_uidl_valid(const char *uidl);
+
+struct cache_uidls {
+	/* uidls[i]: the stored UIDL of the request's i-th uid (load) or,
+	   for an assign, the one another session stored first for entry i
+	   (then it was left as it is); NULL: none (load), set as asked
+	   (assign). For i < count; valid during the callback. */
+	const char *const *uidls;
+	size_t count;
+	size_t found;              /* non-NULL entries */
+	size_t pruned;             /* load: entries removed, their message gone */
+	bool legacy;               /* load: the account has an import */
+};
+
+/* u is non-NULL exactly when st == CACHE_OK. */
+typedef void cache_uidls_cb(void *ctx, enum cache_status st, const struct cache_uidls *u);
+
+/*
+ * The stored UIDLs of the listed uids, in requests of a few thousand
+ * uids, each checking that the stored uidvalidity is the listing's (else
+ * CACHE_CONFLICT: nothing is answered; cache_load_view() stores it, and
+ * cache_remap() moves the map with the messages). Then, as
+ * cache_load_view() does for the hidden hashes, map entries of uids below
+ * the listing's uidnext that it does not hold are deleted (their message
+ * is gone), only when there are enough of them. The listing is read, not
+ * copied, while the request runs. Invalid arguments -> CACHE_ERROR.
+ */
+struct cache_req *cache_uidl_load(struct cache *c, const char *account,
+				  const struct cache_listing *listing, cache_uidls_cb *cb,
+				  void *ctx);
+
+/* One new entry of the map. */
+struct cache_uidl_new {
+	uint32_t uid;
+	const char *fingerprint;   /* header digest, no space, at most
+				      CACHE_FINGERPRINT_MAX; "" for none */
+	const char *uidl;          /* cache_uidl_valid() */
+};
+
+/*
+ * Stores entries[0..n) (uids strictly ascending) under uidvalidity, in
+ * requests of a few thousand entries, each one atomic script that checks
+ * the uidvalidity (else CACHE_CONFLICT) and that the map stays within
+ * CACHE_UIDL_MAP_MAX (else CACHE_LIMIT, that request writes nothing), and
+ * sets only the entries that are still missing: a UIDL once stored is
+ * never replaced. u->uidls[i] gives the UIDL found stored instead, for
+ * the caller to use. A failure of one request ends the whole (the
+ * requests before it stay written: each entry is right on its own).
+ * Durable: with replicas, each request waits for them (a UIDL shown to a
+ * client must not be lost by a failover and given again otherwise).
+ * entries are read, not copied, while the request runs.
+ */
+struct cache_req *cache_uidl_assign(struct cache *c, const char *account, uint32_t uidvalidity,
+				    const struct cache_uidl_new *entries, size_t n,
+				    cache_uidls_cb *cb, void *ctx);
+
+/* Longest Message-ID kept for matching an import. */
+#define CACHE_MESSAGE_ID_MAX 255
+
+/* A message that has no UIDL yet, to match against an import. */
+struct cache_uidl_query {
+	const char *message_id;    /* as header_fp_message_id() gives it; ""
+				      matches nothing */
+	uint64_t size;             /* its size upstream */
+};
+
+/*
+ * The imported UIDL for each query (u->uidls[i], NULL: none): of the
+ * imported entries with that Message-ID, the first of that size, else
+ * the only one there is. In requests of a few thousand; read only.
+ */
+struct cache_req *cache_uidl_legacy(struct cache *c, const char *account,
+				    const struct cache_uidl_query *queries, size_t n,
+				    cache_uidls_cb *cb, void *ctx);
+
+/* One line of an import (a dump made on the legacy server). */
+struct cache_uidl_legacy_entry {
+	const char *message_id;    /* 1..CACHE_MESSAGE_ID_MAX bytes */
+	uint64_t size;             /* on the legacy server */
+	const char *uidl;          /* cache_uidl_valid() */
+};
+
+/*
+ * Replaces the account's import with e[0..n) (1 <= n <= CACHE_VIEW_MAX) in
+ * one atomic script: either all of it is stored or nothing (durable, as
+ * above). Entries sharing a Message-ID are kept in their order. Copied
+ * before it returns.
+ */
+struct cache_req *cache_uidl_import(struct cache *c, const char *account,
+				    const struct cache_uidl_legacy_entry *e, size_t n,
+				    cache_status_cb *cb, void *ctx);
+
+/* Everything stored for an account's UIDLs, for popgate uidl show. */
+struct cache_uidl_dump {
+	uint32_t uidvalidity;      /* 0: none stored */
+	/* field, value pairs, in Redis's order: uid, "<fp> <uidl>" ... */
+	const char *const *map;
+	size_t map_n;
+	/* Message-ID, "<size> <uidl> ..." */
+	const char *const *legacy;
+	size_t legacy_n;
+};
+
+/* d is non-NULL exactly when st == CACHE_OK, valid during the callback. */
+typedef void cache_uidl_dump_cb(void *ctx, enum cache_status st, const struct cache_uidl_dump *d);
+
+/* One request; its reply holds the whole map (a tool's, not a login's). */
+struct cache_req *cache_uidl_dump(struct cache *c, const char *account, cache_uidl_dump_cb *cb,
+				  void *ctx);
 /*
  * Counters and marks that expire ([server] shared_limits: failure counts
  * and LOGIN-DELAY records that hold across gateways), one string key each:

@@ -76,6 +76,8 @@ struct cache_admin_info;
 union cache_req_cb {
 	cache_status_cb *status;
 	cache_view_cb *view;
+	cache_uidls_cb *uidls;
+	cache_uidl_dump_cb *dump;
 	cache_oauth_cb *oauth;
 	cache_gen_cb *gen;
 	cache_oauth_scan_cb *scan;

@@ -58,13 +58,15 @@ static const char cache_lua_remap_stage[] =
 	"return 0\n";
 
 /*
- * KEYS: uidvalidity, devices, hidden_all, staging hash. ARGV: key prefix
+ * KEYS: uidvalidity, devices, hidden_all, staging hash, uidl. ARGV: key prefix
  * "popgate:{<account>}:", old uidvalidity, new uidvalidity, messages
  * staged, then device, entry seen at begin, new entry triples. Returns 0
  * done, 2 the stored uidvalidity differs, 3 the staging is incomplete.
  *
  * uids(fp) is the ascending list of new uids with fingerprint fp; the k
- * entries of a hash with fp become its first k (cur[fp] walks it). The
+ * entries of a hash with fp become its first k (cur[fp] walks it); in the
+ * UIDL map, in the order of their old uids, so that UIDLs keep the order
+ * of the messages. The
  * hidden:<device> names are built here from the devices hash, the way
  * cache_key() builds them. Every key is read, and so type-checked, before
  * the first write: an error never leaves half of it (Redis does not roll
@@ -112,6 +114,24 @@ static const char cache_lua_remap_swap[] =
 	"  end\n"
 	"  return out\n"
 	"end\n"
+	"local function remap_uidl(key)\n"
+	"  local all, items, cur, out, k = redis.call('HGETALL', key), {}, {}, {}, 0\n"
+	"  for j = 1, #all, 2 do\n"
+	"    local fp = string.match(all[j + 1], '^([^ ]+) ')\n"
+	"    items[#items + 1] = {tonumber(all[j]) or 0, fp or '', all[j + 1]}\n"
+	"  end\n"
+	"  table.sort(items, function(a, b) return a[1] < b[1] end)\n"
+	"  for j = 1, #items do\n"
+	"    local fp = items[j][2]\n"
+	"    local l = fp ~= '-' and uids(fp)\n"
+	"    local i = (cur[fp] or 0) + 1\n"
+	"    if l and i <= #l then\n"
+	"      out[k + 1], out[k + 2], k = l[i], items[j][3], k + 2\n"
+	"      cur[fp] = i\n"
+	"    end\n"
+	"  end\n"
+	"  return out\n"
+	"end\n"
 	"local keys, sets, devs, now = {KEYS[3]}, {}, {}, {}\n"
 	"local d = redis.call('HGETALL', KEYS[2])\n"
 	"for i = 1, #d, 2 do\n"
@@ -125,6 +145,7 @@ static const char cache_lua_remap_swap[] =
 	"  end\n"
 	"end\n"
 	"for i, key in ipairs(keys) do sets[i] = remap(key) end\n"
+	"local uidl = remap_uidl(KEYS[5])\n"
 	"local function hset(key, args)\n"
 	"  for i = 1, #args, 1000 do\n"
 	"    redis.call('HSET', key, unpack(args, i, math.min(i + 999, #args)))\n"
@@ -134,6 +155,8 @@ static const char cache_lua_remap_swap[] =
 	"  redis.call('UNLINK', key)\n"
 	"  hset(key, sets[i])\n"
 	"end\n"
+	"redis.call('UNLINK', KEYS[5])\n"
+	"hset(KEYS[5], uidl)\n"
 	"hset(KEYS[2], devs)\n"
 	"redis.call('SET', KEYS[1], ARGV[3])\n"
 	"redis.call('UNLINK', tmp)\n"
@@ -157,7 +180,7 @@ struct cache_remap_job {
 	struct cache_op op;        /* first */
 	enum cache_remap_phase phase;
 	char k_uidv[CACHE_KEY_MAX], k_dev[CACHE_KEY_MAX];
-	char k_all[CACHE_KEY_MAX], k_tmp[CACHE_KEY_MAX];
+	char k_all[CACHE_KEY_MAX], k_tmp[CACHE_KEY_MAX], k_uidl[CACHE_KEY_MAX];
 	char prefix[CACHE_KEY_MAX];
 	char old_uidv[CACHE_U32_LEN], new_uidv[CACHE_U32_LEN];
 	uint32_t new_uidnext;
@@ -386,17 +409,18 @@ static void cache_remap_send_swap(struct cache_remap_job *job)
 
 	if (step == NULL)
 		return;
-	if (!cache_args_init(&a, 11 + 3 * job->ndevs, CACHE_U64_LEN)) {
+	if (!cache_args_init(&a, 12 + 3 * job->ndevs, CACHE_U64_LEN)) {
 		cache_op_end(&job->op, CACHE_UNAVAILABLE);
 		return;
 	}
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, cache_lua_remap_swap);
-	cache_arg(&a, "4");
+	cache_arg(&a, "5");
 	cache_arg(&a, job->k_uidv);
 	cache_arg(&a, job->k_dev);
 	cache_arg(&a, job->k_all);
 	cache_arg(&a, job->k_tmp);
+	cache_arg(&a, job->k_uidl);
 	/* The script appends "hidden:<device>": the same names as here. */
 	cache_arg(&a, job->prefix);
 	cache_arg(&a, job->old_uidv);
@@ -524,6 +548,7 @@ struct cache_req *cache_remap(struct cache *c, const char *account,
 	cache_key(job->k_uidv, account, "uidvalidity", NULL);
 	cache_key(job->k_dev, account, "devices", NULL);
 	cache_key(job->k_all, account, "hidden_all", NULL);
+	cache_key(job->k_uidl, account, "uidl", NULL);
 	cache_key(job->prefix, account, "", NULL);
 	cache_remap_staging_key(job->k_tmp, account);
 	cache_remap_send_begin(job);

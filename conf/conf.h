@@ -96,6 +96,7 @@ struct conf_upstream {
 	unsigned int token_timeout_secs;   /* one token endpoint request */
 	unsigned int keep_idle_secs;       /* kept upstream sessions; 0: off */
 	unsigned int keep_per_account;     /* of them, per account at most */
+	char *uidl_format;                 /* uidl_format_parse() accepts it */
 	bool port_set;                     /* port given in the file */
 	unsigned int line;                 /* its section header, for errors */
 };

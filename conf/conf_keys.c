@@ -4,6 +4,7 @@
 
 #include "conf_private.h"
 #include "conf_value.h"
+#include "uidl.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -262,6 +263,13 @@ static size_t conf_utf8_char(const unsigned char *s, unsigned int *cp_r)
 		return 0;
 	*cp_r = cp;
 	return n;
+}
+
+static int conf_check_uidl_format(const char *value, const char **error_r)
+{
+	struct uidl_format f;
+
+	return uidl_format_parse(value, strlen(value), &f, error_r);
 }
 
 /* The IMAP command builders quote the name, so spaces, quotes and
@@ -585,6 +593,8 @@ const struct conf_key conf_keys[] = {
 	  .min = "0", .max = "1h", .zero = "off" },
 	{ "upstream", "keep_per_account", conf_set_uint, U(keep_per_account), .def = "2",
 	  .min = "1", .max = "100" },
+	{ "upstream", "uidl_format", conf_set_string, U(uidl_format), .def = "dovecot",
+	  .min = "1", .max = "64", .check = conf_check_uidl_format },
 
 	{ "log", "target", conf_set_enum, C(log_target), .def = "stderr",
 	  .names = log_target_names },

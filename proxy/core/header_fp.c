@@ -134,3 +134,29 @@ size_t header_fp_canonical(const char *hdr, size_t len, char *out)
 	out[o] = '\0';
 	return o;
 }
+
+size_t header_fp_message_id(const char *hdr, size_t len, char *out, size_t out_size)
+{
+	char canon[HEADER_FP_MAX + 1];
+	size_t n = header_fp_canonical(hdr, len, canon), v;
+	const char *p = canon, *end;
+
+	/* The canonical form has the field unfolded and trimmed, one line
+	   "message-id:<value>\n" (the first, as the lines are sorted). */
+	while (p < canon + n && strncmp(p, "message-id:", 11) != 0) {
+		p = memchr(p, '\n', (size_t)(canon + n - p));
+		if (p == NULL)
+			return 0;
+		p++;
+	}
+	if (p >= canon + n)
+		return 0;
+	p += 11;
+	end = memchr(p, '\n', (size_t)(canon + n - p));
+	v = end != NULL ? (size_t)(end - p) : (size_t)(canon + n - p);
+	if (v == 0 || v >= out_size || memchr(p, '\0', v) != NULL)
+		return 0;
+	memcpy(out, p, v);
+	out[v] = '\0';
+	return v;
+}

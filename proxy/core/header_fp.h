@@ -29,4 +29,10 @@
  */
 size_t header_fp_canonical(const char *hdr, size_t len, char *out);
 
+/* The Message-ID field's value in hdr[0..len), unfolded and trimmed as in
+   the canonical form, NUL-terminated into out (out_size). Returns its
+   length, or 0 when there is none, it is empty, holds a NUL or does not
+   fit. */
+size_t header_fp_message_id(const char *hdr, size_t len, char *out, size_t out_size);
+
 #endif

@@ -270,21 +270,32 @@ const char *tls_version(struct bufferevent *bev)
 	return SSL_is_init_finished(ssl) ? SSL_get_version(ssl) : "handshake-incomplete";
 }
 
-void tls_sha256_hex(const void *data, size_t len, char hex[65])
+static void tls_digest_hex(const EVP_MD *type, unsigned int want, const void *data,
+			   size_t len, char *hex)
 {
 	static const char digits[] = "0123456789abcdef";
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int n = 0;
 
-	if (EVP_Digest(data, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32) {
+	if (EVP_Digest(data, len, md, &n, type, NULL) != 1 || n != want) {
 		hex[0] = '\0';
 		return;
 	}
-	for (unsigned int i = 0; i < 32; i++) {
+	for (unsigned int i = 0; i < want; i++) {
 		hex[2 * i] = digits[md[i] >> 4];
 		hex[2 * i + 1] = digits[md[i] & 15];
 	}
-	hex[64] = '\0';
+	hex[2 * want] = '\0';
+}
+
+void tls_sha256_hex(const void *data, size_t len, char hex[65])
+{
+	tls_digest_hex(EVP_sha256(), 32, data, len, hex);
+}
+
+void tls_md5_hex(const void *data, size_t len, char hex[33])
+{
+	tls_digest_hex(EVP_md5(), 16, data, len, hex);
 }
 
 size_t tls_base64_encode(const void *src, size_t len, char *dst)

@@ -80,6 +80,9 @@ const char *tls_version(struct bufferevent *bev);
 
 /* SHA-256 of data as 64 lower-case hex digits + NUL into hex (65). */
 void tls_sha256_hex(const void *data, size_t len, char hex[65]);
+/* MD5 of data as 32 lower-case hex digits + NUL into hex (33): for UIDL
+   forms that other servers made of it, not for security. */
+void tls_md5_hex(const void *data, size_t len, char hex[33]);
 
 /* Base64 (RFC 4648, with padding). Encode writes a NUL-terminated string
    into dst (size >= 4*((len+2)/3)+1) and returns its length. Decode

@@ -281,6 +281,7 @@ static const struct {
 	{ "NAMESPACE", IMAP_CAP_NAMESPACE },
 	{ "UTF8=ACCEPT", IMAP_CAP_UTF8_ACCEPT },
 	{ "UTF8=ONLY", IMAP_CAP_UTF8_ACCEPT },
+	{ "X-GM-EXT-1", IMAP_CAP_X_GM_EXT_1 },
 };
 
 unsigned int imap_caps_parse(const char *s, size_t len)
@@ -694,6 +695,28 @@ static int parse_item(struct cursor *c, struct imap_fetch *f)
 		if (c->pos - start == 28 && c->s[start] == '"' &&
 		    imap_parse_date_time(c->s + start + 1, 26, &f->internaldate) == 0)
 			f->has_internaldate = true;
+		return 0;
+	}
+	if (ascii_eq(name, name_len, "X-GM-MSGID")) {
+		if (parse_item_number(c, UINT64_MAX, &num) < 0)
+			return -1;
+		f->has_gmid = true;
+		f->gmid = num;
+		return 0;
+	}
+	if (ascii_eq(name, name_len, "X-GUID")) {
+		size_t start = c->pos;
+
+		if (skip_value(c) < 0)
+			return -1;
+		if (c->s[start] == '"' && c->pos - start >= 2) {
+			f->guid = c->s + start + 1;
+			f->guid_len = c->pos - start - 2;
+		} else if (c->s[start] != '{' && c->s[start] != '(' &&
+			   !ascii_eq(c->s + start, c->pos - start, "NIL")) {
+			f->guid = c->s + start;
+			f->guid_len = c->pos - start;
+		}
 		return 0;
 	}
 	alias = rfc822_section(name, name_len);

@@ -80,8 +80,9 @@ enum imap_cap {
 					      which implies it (RFC 6855) */
 	IMAP_CAP_AUTH_XOAUTH2  = 1u << 15,
 	IMAP_CAP_AUTH_OAUTHBEARER = 1u << 16,
+	IMAP_CAP_X_GM_EXT_1    = 1u << 17, /* Gmail: X-GM-MSGID and others */
 };
-#define IMAP_CAP_COUNT 17
+#define IMAP_CAP_COUNT 18
 
 /* Parses space-separated capability atoms (the rest of "* CAPABILITY", or
    a "CAPABILITY ..." response code after the word) into bits; unknown
@@ -136,6 +137,12 @@ struct imap_fetch {
 	unsigned int flags;    /* enum imap_flag bits */
 	bool has_internaldate;
 	int64_t internaldate;  /* INTERNALDATE as unix time (UTC) */
+	bool has_gmid;
+	uint64_t gmid;         /* X-GM-MSGID (Gmail, X-GM-EXT-1) */
+	const char *guid;      /* X-GUID (Dovecot): an atom or the inside of a
+				  quoted string (still escaped), in the input;
+				  NULL when absent */
+	size_t guid_len;
 	unsigned int body_count;     /* BODY[...] items seen */
 	struct imap_fetch_body body; /* the last BODY[...] item seen */
 	/* partial only: the input ends right after the "{n}" of `body`, so
@@ -154,7 +161,9 @@ struct imap_fetch {
  * last item is then the one the literal belongs to.
  * RFC822, RFC822.HEADER and RFC822.TEXT are reported as BODY[], BODY[HEADER]
  * and BODY[TEXT]; BINARY[...] like BODY[...]. UID 0, numbers beyond 32 bits
- * (RFC822.SIZE: 63 bits) and lists nested deeper than 32 are errors.
+ * (RFC822.SIZE: 63 bits, X-GM-MSGID: 64) and lists nested deeper than 32
+ * are errors. An X-GUID that is no atom or quoted string (a literal, NIL)
+ * is skipped.
  * Returns 0, or -1 with *error_r.
  */
 int imap_fetch_parse(const char *items, size_t len, bool partial,

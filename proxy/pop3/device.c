@@ -26,6 +26,7 @@ struct pop3_device {
 	struct event *refresh_timer;
 	cache_status_cb *status_cb;
 	cache_view_cb *view_cb;
+	cache_uidls_cb *uidls_cb;
 	void *ctx;
 };
 
@@ -175,6 +176,44 @@ int pop3_device_remap(struct pop3_device *d, uint32_t old_uidvalidity,
 	return pop3_device_started(d, cache_remap(d->cache, d->account, old_uidvalidity,
 						  new_uidvalidity, new_uidnext, msgs, n,
 						  pop3_device_status, d));
+}
+
+static void pop3_device_uidls(void *ctx, enum cache_status st, const struct cache_uidls *u)
+{
+	struct pop3_device *d = ctx;
+	cache_uidls_cb *cb = d->uidls_cb;
+
+	d->req = NULL;
+	d->uidls_cb = NULL;
+	cb(d->ctx, st, u);
+}
+
+int pop3_device_uidl_load(struct pop3_device *d, const struct cache_listing *listing,
+			  cache_uidls_cb *cb, void *ctx)
+{
+	d->uidls_cb = cb;
+	d->ctx = ctx;
+	return pop3_device_started(d, cache_uidl_load(d->cache, d->account, listing,
+						      pop3_device_uidls, d));
+}
+
+int pop3_device_uidl_legacy(struct pop3_device *d, const struct cache_uidl_query *queries,
+			    size_t n, cache_uidls_cb *cb, void *ctx)
+{
+	d->uidls_cb = cb;
+	d->ctx = ctx;
+	return pop3_device_started(d, cache_uidl_legacy(d->cache, d->account, queries, n,
+							pop3_device_uidls, d));
+}
+
+int pop3_device_uidl_assign(struct pop3_device *d, uint32_t uidvalidity,
+			    const struct cache_uidl_new *entries, size_t n,
+			    cache_uidls_cb *cb, void *ctx)
+{
+	d->uidls_cb = cb;
+	d->ctx = ctx;
+	return pop3_device_started(d, cache_uidl_assign(d->cache, d->account, uidvalidity,
+							entries, n, pop3_device_uidls, d));
 }
 
 int pop3_device_hide(struct pop3_device *d, bool all_devices, uint32_t uidvalidity,

@@ -56,6 +56,17 @@ int pop3_device_remap(struct pop3_device *d, uint32_t old_uidvalidity,
 		      const struct cache_remap_msg *msgs, size_t n,
 		      cache_status_cb *cb, void *ctx);
 
+/* The account's stored UIDLs of the listed uids (cache_uidl_load()), and
+   new ones stored (cache_uidl_assign()); the arrays stay valid until cb
+   runs or the device is released. */
+int pop3_device_uidl_load(struct pop3_device *d, const struct cache_listing *listing,
+			  cache_uidls_cb *cb, void *ctx);
+int pop3_device_uidl_legacy(struct pop3_device *d, const struct cache_uidl_query *queries,
+			    size_t n, cache_uidls_cb *cb, void *ctx);
+int pop3_device_uidl_assign(struct pop3_device *d, uint32_t uidvalidity,
+			    const struct cache_uidl_new *entries, size_t n,
+			    cache_uidls_cb *cb, void *ctx);
+
 /* Hides uids for this device, or for all devices (cache_hide()), under
    this session's lock token. */
 int pop3_device_hide(struct pop3_device *d, bool all_devices, uint32_t uidvalidity,

@@ -26,6 +26,7 @@
 #include "session.h"
 #include "settings.h"
 #include "text.h"
+#include "uidl_map.h"
 #include "version.h"
 
 /* Logins that may re-map a recreated mailbox at the same time: each
@@ -43,6 +44,7 @@ enum login_step {
 	LOGIN_LOCK,
 	LOGIN_VIEW,
 	LOGIN_REMAP,
+	LOGIN_UIDL,
 	LOGIN_DONE,
 	LOGIN_STEP_COUNT
 };
@@ -57,6 +59,7 @@ static const char *const login_step_names[] = {
 	[LOGIN_LOCK] = "lock",
 	[LOGIN_VIEW] = "view",
 	[LOGIN_REMAP] = "remap",
+	[LOGIN_UIDL] = "uidl",
 	[LOGIN_DONE] = "done",
 };
 _Static_assert(sizeof(login_step_names) / sizeof(login_step_names[0]) == LOGIN_STEP_COUNT,
@@ -73,6 +76,7 @@ static const char *const login_step_doing[] = {
 	[LOGIN_LOCK] = "locking the device",
 	[LOGIN_VIEW] = "loading the device view",
 	[LOGIN_REMAP] = "moving the device state to the recreated mailbox",
+	[LOGIN_UIDL] = "assigning the UIDLs",
 	[LOGIN_DONE] = "logged in",
 };
 
@@ -97,8 +101,15 @@ struct pop3_login {
 	bool remapping;              /* counted in srv->remaps */
 	bool kept;                   /* l->imap came from the pool (keep.h) */
 	bool fresh;                  /* ... and failed: connect anew */
+	struct uidl_format uidl_fmt; /* the route's */
+	struct pop3_uidl_map *uidls; /* the UIDL step in progress */
+	uint8_t *hidden;             /* the view, kept for after that step */
+	uint32_t first_uid;
+	bool new_device;
+	size_t pruned;
 	uint64_t reserved_drop;      /* memory reserved: the message table, */
-	uint64_t reserved_remap;     /* and the re-map */
+	uint64_t reserved_remap;     /* the re-map, */
+	uint64_t reserved_uidl;      /* and the UIDL step */
 	struct pop3_limits limits;   /* failure delays, LOGIN-DELAY */
 };
 
@@ -106,6 +117,7 @@ static void login_step_select(struct pop3_login *l);
 static void login_step_connect(struct pop3_session *s);
 static void login_step_lock(struct pop3_login *l);
 static void login_step_view(struct pop3_login *l);
+static void login_step_uidl(struct pop3_login *l);
 
 static void login_set_step(struct pop3_login *l, enum login_step step)
 {
@@ -136,6 +148,15 @@ static void login_free_remap(struct pop3_login *l)
 	l->reserved_remap = 0;
 }
 
+static void login_free_uidls(struct pop3_login *l)
+{
+	pop3_uidl_map_free(&l->uidls);
+	free(l->hidden);
+	l->hidden = NULL;
+	pop3_session_unreserve(l->s, l->reserved_uidl);
+	l->reserved_uidl = 0;
+}
+
 static void login_free(struct pop3_session *s, void *ctx)
 {
 	struct pop3_login *l = ctx;
@@ -145,6 +166,7 @@ static void login_free(struct pop3_session *s, void *ctx)
 	pop3_limits_cancel(&l->limits);
 	pop3_session_retire_imap(s, &l->imap);
 	login_free_remap(l);
+	login_free_uidls(l);
 	pop3_device_free(&l->dev);
 	pop3_maildrop_free(&l->drop);
 	pop3_session_unreserve(s, l->reserved_drop);
@@ -198,6 +220,7 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 	pop3_keep_forget(s);
 	pop3_session_retire_imap(s, &l->imap);
 	login_free_remap(l);
+	login_free_uidls(l);
 	pop3_device_free(&l->dev);
 	pop3_maildrop_free(&l->drop);
 	pop3_session_unreserve(s, l->reserved_drop);
@@ -331,6 +354,93 @@ static void login_step_remap(struct pop3_login *l, uint32_t stored_uidvalidity)
 			   "-ERR [SYS/TEMP] Out of memory");
 }
 
+/* ---- uidl ---- */
+
+static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum cache_status st,
+			     const struct pop3_uidl_map_stats *stats)
+{
+	struct pop3_login *l = ctx;
+	struct pop3_session *s = l->s;
+	unsigned int hidden;
+
+	log_info("%s event=uidls stored=%zu assigned=%zu imported=%zu renamed=%zu pruned=%zu "
+		 "status=%s", s->log_id, stats->stored, stats->assigned, stats->imported,
+		 stats->renamed, stats->pruned, cache_status_name(st));
+	switch (result) {
+	case POP3_UIDL_MAP_OK:
+		break;
+	case POP3_UIDL_MAP_UPSTREAM:
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Upstream failed while assigning UIDLs");
+		return;
+	case POP3_UIDL_MAP_NO_INPUT:
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] The upstream does not give what the UIDL format needs");
+		return;
+	case POP3_UIDL_MAP_MEMORY:
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+		return;
+	case POP3_UIDL_MAP_STORE_TEMP:
+	case POP3_UIDL_MAP_STORE_PERM:
+		log_warn("%s event=state_unavailable while=\"assigning the UIDLs\" status=%s",
+			 s->log_id, cache_status_name(st));
+		login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY,
+			   result == POP3_UIDL_MAP_STORE_PERM ?
+			   "-ERR [SYS/PERM] The UIDL map is damaged or full" :
+			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		return;
+	}
+	/* The UIDL strings are the session's too, within the budget. */
+	if (!pop3_session_reserve(s, l->drop->pool_cap)) {
+		log_warn("%s event=listing_memory_full need=%zu budget_mib=%u", s->log_id,
+			 l->drop->pool_cap, s->conf->max_listing_mib);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
+		return;
+	}
+	l->reserved_drop += l->drop->pool_cap;
+	hidden = pop3_maildrop_narrow(l->drop, l->hidden, l->first_uid);
+	login_free_uidls(l);
+	log_info("%s event=device_view device=%s new_device=%s hidden=%u visible=%u pruned=%zu",
+		 s->log_id, s->device, l->new_device ? "yes" : "no", hidden, l->drop->count,
+		 l->pruned);
+	login_finish(l);
+}
+
+/* Every message of the drop gets its stored UIDL; new ones are assigned
+   and stored first. Within max_listing_memory. */
+static void login_step_uidl(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+	size_t need;
+	const char *error;
+
+	login_set_step(l, LOGIN_UIDL);
+	if (uidl_format_parse(s->route->uidl_format, strlen(s->route->uidl_format),
+			      &l->uidl_fmt, &error) < 0) {
+		/* The configuration check refuses it: a bug if seen. */
+		log_error("%s event=bad_uidl_format error=\"%s\"", s->log_id, error);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Bad uidl_format in configuration");
+		return;
+	}
+	need = pop3_uidl_map_bytes(l->drop->exists_count, &l->uidl_fmt);
+	if (!pop3_session_reserve(s, need)) {
+		log_warn("%s event=listing_memory_full need=%zu budget_mib=%u", s->log_id, need,
+			 s->conf->max_listing_mib);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
+		return;
+	}
+	l->reserved_uidl = need;
+	l->uidls = pop3_uidl_map_start(l->imap, l->dev, l->drop, &l->uidl_fmt, s->log_id,
+				       login_uidls_done, l);
+	if (l->uidls == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+}
+
 /* ---- view ---- */
 
 static void login_view_loaded(void *ctx, enum cache_status st, const struct cache_view *view)
@@ -338,7 +448,6 @@ static void login_view_loaded(void *ctx, enum cache_status st, const struct cach
 	struct pop3_login *l = ctx;
 	struct pop3_session *s = l->s;
 	bool only_new = s->conf->new_device_sees == CONF_NEW_DEVICE_NEW;
-	unsigned int hidden;
 
 	if (st != CACHE_OK) {
 		char limit[100];
@@ -368,11 +477,20 @@ static void login_view_loaded(void *ctx, enum cache_status st, const struct cach
 		login_step_remap(l, view->uidvalidity);
 		return;
 	}
-	hidden = pop3_maildrop_narrow(l->drop, view->hidden, only_new ? view->first_uidnext : 0);
-	log_info("%s event=device_view device=%s new_device=%s hidden=%u visible=%u pruned=%zu",
-		 s->log_id, s->device, view->new_device ? "yes" : "no", hidden, l->drop->count,
-		 view->pruned);
-	login_finish(l);
+	/* The view is the callback's: kept for after the UIDL step. */
+	if (view->hidden != NULL && view->count > 0) {
+		l->hidden = malloc(view->count);
+		if (l->hidden == NULL) {
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/TEMP] Out of memory");
+			return;
+		}
+		memcpy(l->hidden, view->hidden, view->count);
+	}
+	l->first_uid = only_new ? view->first_uidnext : 0;
+	l->new_device = view->new_device;
+	l->pruned = view->pruned;
+	login_step_uidl(l);
 }
 
 static void login_step_view(struct pop3_login *l)

@@ -3,6 +3,7 @@
 #include "maildrop.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 struct pop3_maildrop *pop3_maildrop_new(uint32_t uidvalidity, uint32_t uidnext,
 					unsigned int expect)
@@ -30,6 +31,7 @@ void pop3_maildrop_free(struct pop3_maildrop **d)
 		return;
 	free((*d)->exists);
 	free((*d)->msgs);
+	free((*d)->pool);
 	free(*d);
 	*d = NULL;
 }
@@ -228,11 +230,45 @@ const struct pop3_msg *pop3_maildrop_by_uid(const struct pop3_maildrop *d, uint3
 	return NULL;
 }
 
+int pop3_maildrop_set_uidl(struct pop3_maildrop *d, struct pop3_msg *m, const char *uidl,
+			   size_t len)
+{
+	if (len == 0 || len > POP3_UIDL_MAX)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		if (uidl[i] < 0x21 || uidl[i] > 0x7e)
+			return -1;
+	}
+	if (d->pool_cap - d->pool_len < len + 1) {
+		size_t cap = d->pool_cap < 1024 ? 4096 : d->pool_cap * 2;
+		char *pool;
+
+		/* 2,000,000 messages of 71 octets stay far below 4 GB. */
+		while (cap - d->pool_len < len + 1)
+			cap *= 2;
+		if (cap > UINT32_MAX || (pool = realloc(d->pool, cap)) == NULL)
+			return -1;
+		d->pool = pool;
+		d->pool_cap = cap;
+	}
+	memcpy(d->pool + d->pool_len, uidl, len);
+	d->pool[d->pool_len + len] = '\0';
+	m->uidl = (uint32_t)d->pool_len + 1;
+	d->pool_len += len + 1;
+	return 0;
+}
+
 size_t pop3_maildrop_uidl(const struct pop3_maildrop *d, const struct pop3_msg *m,
 			  char *buf)
 {
 	static const char hex[] = "0123456789abcdef";
 
+	if (m->uidl != 0) {
+		size_t n = strlen(d->pool + m->uidl - 1);
+
+		memcpy(buf, d->pool + m->uidl - 1, n + 1);
+		return n;
+	}
 	for (int i = 0; i < 8; i++) {
 		buf[i] = hex[(m->uid >> (28 - 4 * i)) & 0xf];
 		buf[8 + i] = hex[(d->uidvalidity >> (28 - 4 * i)) & 0xf];

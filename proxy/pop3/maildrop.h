@@ -17,8 +17,8 @@
 /* Bounds the message table (a listing beyond it fails the login). */
 #define POP3_MAX_MESSAGES 2000000
 
-/* Longest UIDL: "%08x%08x". */
-#define POP3_UIDL_MAX 16
+/* Longest UIDL (RFC 1939). */
+#define POP3_UIDL_MAX 70
 
 enum pop3_msg_flag {
 	POP3_MSG_DELETED = 1u << 0,  /* DELE'd in this session */
@@ -29,6 +29,7 @@ struct pop3_msg {
 	uint32_t uid;
 	uint32_t flags;
 	uint64_t size;
+	uint32_t uidl;             /* 1 + its offset in the UIDL pool; 0: none */
 };
 
 struct pop3_maildrop {
@@ -39,6 +40,9 @@ struct pop3_maildrop {
 	/* Every UID listed; ascending once finished, NULL once narrowed. */
 	uint32_t *exists;
 	unsigned int exists_count, exists_cap;
+	/* The messages' UIDLs, each NUL-terminated. */
+	char *pool;
+	size_t pool_len, pool_cap;
 };
 
 /* An empty maildrop, room for expect messages (EXISTS); NULL when out of
@@ -84,8 +88,15 @@ unsigned int pop3_maildrop_number(const struct pop3_maildrop *d, const struct po
 /* The message with this UID (of a finished drop), or NULL. */
 const struct pop3_msg *pop3_maildrop_by_uid(const struct pop3_maildrop *d, uint32_t uid);
 
-/* The message's UIDL into buf (POP3_UIDL_MAX + 1): Dovecot's default
-   form, UID and UIDVALIDITY as 8 hex digits each. Returns its length. */
+/* Gives message m the UIDL uidl[0..len) (1..POP3_UIDL_MAX octets of
+   0x21..0x7e, else -1), in place of one it had. -1 also when out of
+   memory. */
+int pop3_maildrop_set_uidl(struct pop3_maildrop *d, struct pop3_msg *m, const char *uidl,
+			   size_t len);
+
+/* The message's UIDL into buf (POP3_UIDL_MAX + 1): the one set, or else
+   Dovecot's default form, UID and UIDVALIDITY as 8 hex digits each.
+   Returns its length. */
 size_t pop3_maildrop_uidl(const struct pop3_maildrop *d, const struct pop3_msg *m,
 			  char *buf);
 

@@ -21,6 +21,9 @@ struct popgate_tool {
 	int (*run)(int argc, char **argv);
 };
 
+/* popgate uidl ... (uidl_tool.c). */
+int popgate_uidl_tool(int argc, char **argv);
+
 /* The subcommand called name, or NULL. */
 const struct popgate_tool *popgate_tool_find(const char *name);
 

@@ -16,6 +16,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (la > HEADER_FP_MAX || a[la] != '\0')
 		abort();
+	{
+		char mid[64];
+		size_t m = header_fp_message_id((const char *)data, size, mid, sizeof(mid));
+
+		if (m >= sizeof(mid) || (m > 0 && (mid[m] != '\0' || strlen(mid) != m)))
+			abort();
+	}
 	lb = header_fp_canonical(a, la, b);
 	/* NUL inside a value is kept as data, so compare by length too */
 	if (memchr(a, '\0', la) == NULL && (lb != la || memcmp(a, b, la) != 0))

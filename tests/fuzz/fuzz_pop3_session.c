@@ -204,6 +204,7 @@ static struct settings *build_settings(unsigned int flags)
 	up->name = "default";
 	up->host = strdup("127.0.0.1");
 	up->mailbox = strdup("INBOX");
+	up->uidl_format = strdup("dovecot");
 	up->port = imap_port;
 	up->port_set = true;
 	up->tls = CONF_TLS_NONE;

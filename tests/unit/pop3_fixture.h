@@ -86,13 +86,21 @@
 #define UP_LIST(fetches) \
 	EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"), \
 	SEND(fetches "$ OK Fetch completed\r\n")
+/* The fingerprints of messages the UIDL map does not know yet (uidl_map.h),
+   answered with none. */
+#define UP_FPS(set) \
+	EXPECT("* UID FETCH " set " (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID " \
+	       "DATE FROM SUBJECT)])"), \
+	SEND("$ OK Fetch completed\r\n")
 #define UP_LOGOUT EXPECT("* LOGOUT"), SEND("* BYE Logging out\r\n$ OK Logout completed\r\n")
-/* Three messages: UIDs 3, 5, 9 of 120, 250 and 1000 octets. */
-#define UP_THREE \
+/* Three messages: UIDs 3, 5, 9 of 120, 250 and 1000 octets; new to the
+   UIDL map, or (KNOWN) in it from an earlier login. */
+#define UP_THREE_KNOWN \
 	UP_SELECT("3"), \
 	UP_LIST("* 1 FETCH (UID 3 RFC822.SIZE 120 FLAGS (\\Seen))\r\n" \
 		"* 2 FETCH (UID 5 RFC822.SIZE 250 FLAGS ())\r\n" \
 		"* 3 FETCH (UID 9 RFC822.SIZE 1000 FLAGS (\\Answered))\r\n")
+#define UP_THREE UP_THREE_KNOWN, UP_FPS("3,5,9")
 #define UP_SESSION_THREE UP_GREETING, UP_LOGIN, UP_THREE
 
 #define GREETING HEAR("+OK popgate ready")
@@ -107,6 +115,16 @@ static const struct peer_step up_three[] = {
 };
 static const struct peer_step up_three_logout[] = {
 	UP_SESSION_THREE,
+	UP_LOGOUT,
+	END_SCRIPT,
+};
+/* The same three again: their UIDLs are stored, nothing is fetched. */
+static const struct peer_step up_three_known[] = {
+	UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
+	END_SCRIPT,
+};
+static const struct peer_step up_three_known_logout[] = {
+	UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
 	UP_LOGOUT,
 	END_SCRIPT,
 };
@@ -505,6 +523,7 @@ static inline void fx_setup(void)
 	up->name = "default";
 	up->host = strdup("127.0.0.1");
 	up->mailbox = strdup("INBOX");
+	up->uidl_format = strdup("dovecot");
 	ck_assert(up->host != NULL && up->mailbox != NULL);
 	up->port = fx.up_port;
 	up->port_set = true;

@@ -78,6 +78,7 @@ static const char *const all_keys[][2] = {
 	{ "server", "keep_max" },
 	{ "upstream", "keep_idle" },
 	{ "upstream", "keep_per_account" },
+	{ "upstream", "uidl_format" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -380,6 +381,7 @@ START_TEST(listed_keys_known)
 		"password", "custom", "oauthbearer", "", "", "", "", "", "", "1m",
 		"127.0.0.1:8443", "https://gw.example.com:8443",
 		"256k", "10", "2m", "3",
+		"%v.%u",
 	};
 	char text[256];
 	struct conf *conf;

@@ -68,6 +68,9 @@ static const struct {
 	  "'host' in [route x.org] given twice (first on line 2)" },
 	{ "[route x.org]\nhost = h\nlogin_name = domain\n", 3,
 	  "expected full or local-part" },
+	{ "[route x.org]\nhost = h\nuidl_format = %v\n", 3, "a template needs %u, %m or %g" },
+	{ "[upstream]\nhost = h\nuidl_format = %f\n", 3, "unknown variable" },
+	{ "[upstream]\nhost = h\nuidl_format = a b%u\n", 3, "printable ASCII but space" },
 	{ "[route x.org]\nhost = h\ngreeting = hi\n", 3,
 	  "unknown key 'greeting' in [route x.org]" },
 	{ "[route x.org]\nhost = h\ntimeout = 11m\n", 3, "out of range (1s..10m)" },
@@ -407,7 +410,7 @@ END_TEST
 START_TEST(routes)
 {
 	struct conf *conf = load_ok("[route Zeta.Example]\nhost = z.example\nport = 1993\n"
-				    "login_name = local-part\n"
+				    "login_name = local-part\nuidl_format = gmail\n"
 				    "[upstream]\nhost = default.example\n"
 				    "[route alpha.example]\nhost = a.example\ntls = starttls\n"
 				    "mailbox = POP\n");
@@ -425,6 +428,8 @@ START_TEST(routes)
 	ck_assert_uint_eq(conf->routes[1].port, 1993);
 	ck_assert_str_eq(conf->routes[1].mailbox, "INBOX");
 	ck_assert_int_eq(conf->routes[1].login_name, CONF_LOGIN_LOCAL_PART);
+	ck_assert_str_eq(conf->routes[0].uidl_format, "dovecot");
+	ck_assert_str_eq(conf->routes[1].uidl_format, "gmail");
 
 	up = conf_route(conf, "ZETA.example", 12);
 	ck_assert_ptr_eq(up, &conf->routes[1]);

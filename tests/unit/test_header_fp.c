@@ -102,6 +102,37 @@ START_TEST(many_fields_bounded)
 }
 END_TEST
 
+/* The Message-ID for matching an import: unfolded, trimmed. */
+static const struct {
+	const char *hdr;
+	const char *want;    /* NULL: none */
+} mids[] = {
+	{ "Message-ID: <a@b>\r\n", "<a@b>" },
+	{ "message-id:   <a@b>  \r\nSubject: x\r\n", "<a@b>" },
+	{ "Subject: x\nMESSAGE-ID:\n <folded@b>\n", "<folded@b>" },
+	{ "Message-ID: <a\r\n b@c>\r\n", "<a b@c>" },
+	{ "Subject: Message-ID: <no@b>\r\n", NULL },
+	{ "Message-ID:\r\n", NULL },
+	{ "", NULL },
+	{ "X-Message-ID: <x@b>\r\n", NULL },
+};
+
+START_TEST(message_id_table)
+{
+	char out[256];
+	size_t n = header_fp_message_id(mids[_i].hdr, strlen(mids[_i].hdr), out, sizeof(out));
+
+	if (mids[_i].want == NULL) {
+		ck_assert_uint_eq(n, 0);
+		return;
+	}
+	ck_assert_uint_eq(n, strlen(mids[_i].want));
+	ck_assert_str_eq(out, mids[_i].want);
+	/* too small a buffer: none, never a cut one */
+	ck_assert_uint_eq(header_fp_message_id(mids[_i].hdr, strlen(mids[_i].hdr), out, n), 0);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("header_fp");
@@ -114,6 +145,7 @@ int main(void)
 	tcase_add_loop_test(tc, edge_cases, 0, N(edge));
 	tcase_add_test(tc, overlong_is_cut_and_stable);
 	tcase_add_test(tc, many_fields_bounded);
+	tcase_add_loop_test(tc, message_id_table, 0, N(mids));
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -241,7 +241,7 @@ START_TEST(test_caps)
 	static const char all[] =
 		"imap4REV1 sasl-ir auth=plain LOGINDISABLED LITERAL+ literal- "
 		"StartTLS UIDPLUS MOVE CONDSTORE QRESYNC ENABLE ID SPECIAL-USE "
-		"namespace utf8=accept AUTH=XOAUTH2 auth=oauthbearer";
+		"namespace utf8=accept AUTH=XOAUTH2 auth=oauthbearer x-gm-ext-1";
 	unsigned int caps;
 
 	caps = imap_caps_parse(dovecot, strlen(dovecot));
@@ -708,6 +708,50 @@ START_TEST(fetch_internaldate)
 }
 END_TEST
 
+/* Gmail's X-GM-MSGID (64 bits) and Dovecot's X-GUID, for UIDL forms. */
+START_TEST(fetch_gmid_and_guid)
+{
+	static const struct {
+		const char *items;
+		int ok;
+		bool has_gmid;
+		uint64_t gmid;
+		const char *guid;
+	} t[] = {
+		{ "(UID 1 X-GM-MSGID 1278455344230334865)", 0, true, 1278455344230334865ull, NULL },
+		{ "(X-GM-MSGID 18446744073709551615 UID 2)", 0, true, UINT64_MAX, NULL },
+		{ "(X-GM-MSGID 18446744073709551616 UID 2)", -1, false, 0, NULL },
+		{ "(X-GM-MSGID -1)", -1, false, 0, NULL },
+		{ "(X-GM-MSGID abc)", -1, false, 0, NULL },
+		{ "(X-GM-MSGID 12x)", -1, false, 0, NULL },
+		{ "(UID 3 X-GUID 4a7bc5f2d1e0)", 0, false, 0, "4a7bc5f2d1e0" },
+		{ "(X-GUID \"q\\\"g\" UID 3)", 0, false, 0, "q\\\"g" },
+		{ "(X-GUID NIL UID 3)", 0, false, 0, NULL },
+		{ "(X-GUID (a b) UID 3)", 0, false, 0, NULL },
+		{ "(X-GUID \"\" UID 3)", 0, false, 0, "" },
+		{ "(X-GUID)", -1, false, 0, NULL },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct imap_fetch f;
+		const char *error;
+		int r = imap_fetch_parse(t[i].items, strlen(t[i].items), false, &f, &error);
+
+		ck_assert_msg(r == t[i].ok, "%s: %d", t[i].items, r);
+		if (r != 0)
+			continue;
+		ck_assert(f.has_gmid == t[i].has_gmid);
+		ck_assert(f.gmid == t[i].gmid);
+		if (t[i].guid == NULL) {
+			ck_assert_ptr_null(f.guid);
+		} else {
+			ck_assert_uint_eq(f.guid_len, strlen(t[i].guid));
+			ck_assert(memcmp(f.guid, t[i].guid, f.guid_len) == 0);
+		}
+	}
+}
+END_TEST
+
 START_TEST(fetch_line_helper)
 {
 	struct imap_fetch f;
@@ -781,6 +825,7 @@ static Suite *imap_resp_suite(void)
 	tcase_add_loop_test(tc, date_time_table, 0, (int)(sizeof(date_cases) / sizeof(date_cases[0])));
 	tcase_add_test(tc, fetch_internaldate);
 	tcase_add_test(tc, fetch_line_helper);
+	tcase_add_test(tc, fetch_gmid_and_guid);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -48,7 +48,7 @@ static const struct peer_step mid_listing[] = {
 
 /* After the lock: the stored UIDVALIDITY is 6, the mailbox's 7. */
 static const struct peer_step mid_remap[] = {
-	UP_SESSION_THREE,
+	UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
 	UP_FP_EXPECT,
 	SEND("* 1 FETCH (UID 3 INTERNALDATE \"01-Jan-2024 10:00:00 +0000\" "
 	     "BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM SUBJECT)] {21}\r\n"
@@ -58,7 +58,7 @@ static const struct peer_step mid_remap[] = {
 };
 
 static const struct peer_step retry_remap[] = {
-	UP_SESSION_THREE,
+	UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
 	UP_FP_EXPECT,
 	SEND("* 1 FETCH (UID 3 INTERNALDATE \"01-Jan-2024 10:00:00 +0000\" "
 	     "BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM SUBJECT)] {21}\r\n"
@@ -69,6 +69,19 @@ static const struct peer_step retry_remap[] = {
 	     "* 3 FETCH (UID 9 INTERNALDATE \"01-Jan-2024 12:00:00 +0000\" "
 	     "BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM SUBJECT)] NIL)\r\n"
 	     "$ OK Fetch completed\r\n"),
+	/* Nothing stored under the old numbering: every UIDL is new. */
+	UP_FPS("3,5,9"),
+	END_SCRIPT,
+};
+
+/* While the new messages' fingerprints come, for their UIDLs. */
+static const struct peer_step mid_uidl[] = {
+	UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
+	UP_FP_EXPECT,
+	SEND("* 1 FETCH (UID 3 INTERNALDATE \"01-Jan-2024 10:00:00 +0000\" "
+	     "BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM SUBJECT)] {21}\r\n"
+	     "Message-ID: <a@x>\r\n"),
+	CLOSE(),
 	END_SCRIPT,
 };
 
@@ -92,6 +105,8 @@ static const struct drop_case {
 	{ "remap", mid_remap,
 	  "-ERR [SYS/TEMP] Upstream failed while following the recreated mailbox", false, true,
 	  retry_remap },
+	{ "uidl", mid_uidl, "-ERR [SYS/TEMP] Upstream failed while assigning UIDLs", false, false,
+	  up_three },
 };
 
 START_TEST(upstream_drop_fails_the_login_cleanly)

@@ -3,6 +3,7 @@
    session left in AUTHORIZATION after them. */
 
 #include "pop3_fixture.h"
+#include "maildrop.h"
 
 /* ---- success ---- */
 
@@ -125,6 +126,7 @@ START_TEST(deleted_flag_is_not_listed)
 		UP_LIST("* 1 FETCH (UID 3 RFC822.SIZE 120 FLAGS (\\Seen \\Deleted))\r\n"
 			"* 2 FETCH (FLAGS () UID 5 RFC822.SIZE 250)\r\n"
 			"* 3 FETCH (UID 9 RFC822.SIZE 1000 FLAGS (\\Deleted))\r\n"),
+		UP_FPS("5"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -143,6 +145,71 @@ START_TEST(deleted_flag_is_not_listed)
 	upstream(imap);
 	pop3_connect(pop3);
 	DIALOGUE_DONE();
+}
+END_TEST
+
+/* uidl_format gmail: Gmail's POP3 form, from X-GM-MSGID (X-GM-EXT-1). */
+START_TEST(gmail_uidls_from_x_gm_msgid)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		EXPECT("* AUTHENTICATE PLAIN " ALICE_B64),
+		SEND("$ OK [CAPABILITY IMAP4rev1 UIDPLUS MOVE X-GM-EXT-1] Logged in\r\n"),
+		UP_THREE_KNOWN,
+		EXPECT("* UID FETCH 3,5,9 (UID INTERNALDATE X-GM-MSGID BODY.PEEK[HEADER.FIELDS "
+		       "(MESSAGE-ID DATE FROM SUBJECT)])"),
+		SEND("* 1 FETCH (UID 3 X-GM-MSGID 1278455344230334865 INTERNALDATE "
+		     "\"01-Jan-2024 10:00:00 +0000\" BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM "
+		     "SUBJECT)] {21}\r\nMessage-ID: <a@x>\r\n\r\n)\r\n"
+		     "* 2 FETCH (UID 5 X-GM-MSGID 1 BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM "
+		     "SUBJECT)] NIL)\r\n"
+		     "* 3 FETCH (UID 9 X-GM-MSGID 18446744073709551615 BODY[HEADER.FIELDS "
+		     "(MESSAGE-ID DATE FROM SUBJECT)] NIL)\r\n$ OK Fetch completed\r\n"),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		LOGGED_IN_THREE,
+		SAY("UIDL"),
+		HEAR("+OK Unique-ID listing follows"),
+		HEAR_BYTES("1 GmailId11bdfc5cae0c8191\r\n2 GmailId1\r\n3 GmailIdffffffffffffffff\r\n"
+			   ".\r\n"),
+		CLIENT_END,
+	};
+
+	free(fx_conf()->upstream->uidl_format);
+	fx_conf()->upstream->uidl_format = strdup("gmail");
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	/* Stored: the same at the next login, whatever the form then. */
+	ck_assert_int_eq(raw_int("HLEN %s", fx_key("uidl")), 3);
+}
+END_TEST
+
+/* gmail against an upstream without X-GM-EXT-1: nothing to make them of,
+   and nothing stored. */
+START_TEST(gmail_uidls_need_x_gm_ext_1)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("-ERR [SYS/PERM] The upstream does not give what the UIDL format needs"),
+		CLIENT_END,
+	};
+
+	free(fx_conf()->upstream->uidl_format);
+	fx_conf()->upstream->uidl_format = strdup("gmail");
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	ck_assert_int_eq(raw_int("EXISTS %s", fx_key("uidl")), 0);
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=uidl_not_computable"));
 }
 END_TEST
 
@@ -389,6 +456,8 @@ START_TEST(new_device_sees_only_new_mail)
 			"* 2 FETCH (UID 5 RFC822.SIZE 250 FLAGS ())\r\n"
 			"* 3 FETCH (UID 9 RFC822.SIZE 1000 FLAGS ())\r\n"
 			"* 4 FETCH (UID 25 RFC822.SIZE 77 FLAGS ())\r\n"),
+		/* Only the new one: 3, 5 and 9 got theirs at the first login. */
+		UP_FPS("25"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -446,8 +515,8 @@ START_TEST(second_session_of_the_device_is_in_use)
 	upstream(up_three_logout);
 	c1 = pop3_connect(logs_in_three);
 	RUN_UNTIL(c1->finished);
-	upstream(up_three);
-	upstream(up_three);
+	upstream(up_three_known);
+	upstream(up_three_known);
 	pop3_connect(again);
 	RUN_UNTIL(fx.clients[1].finished);
 	ck_assert(lock_held("default"));
@@ -498,7 +567,7 @@ START_TEST(session_holds_its_listing_memory_until_it_ends)
 	upstream(up_three_logout);
 	c = pop3_connect(logs_in_three);
 	RUN_UNTIL(c->finished);
-	ck_assert_uint_eq(fx.srv.listing_bytes, 3 * (16 + 4));
+	ck_assert_uint_eq(fx.srv.listing_bytes, 3 * (sizeof(struct pop3_msg) + 4) + 4096);
 	client_script(c, quits);
 	DIALOGUE_DONE();
 	RUN_UNTIL(fx.srv.sessions == 0);
@@ -511,14 +580,15 @@ END_TEST
    mailbox meanwhile is told to come back, and changes nothing. */
 START_TEST(third_concurrent_remap_is_deferred)
 {
+	/* The re-map's fingerprints come before any UIDL is assigned. */
 	static const struct peer_step held[] = {
-		UP_SESSION_THREE,
+		UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
 		EXPECT("* UID FETCH 3,5,9 (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS "
 		       "(MESSAGE-ID DATE FROM SUBJECT)])"),
 		HOLD(),
 	};
 	static const struct peer_step refused[] = {
-		UP_SESSION_THREE,
+		UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
 		END_SCRIPT,
 	};
 	static const struct client_step first[] = {
@@ -586,6 +656,8 @@ int main(void)
 	tcase_add_test(tc, auth_plain_after_continuation);
 	tcase_add_test(tc, auth_plain_cancelled_stays_in_authorization);
 	tcase_add_test(tc, deleted_flag_is_not_listed);
+	tcase_add_test(tc, gmail_uidls_from_x_gm_msgid);
+	tcase_add_test(tc, gmail_uidls_need_x_gm_ext_1);
 	tcase_add_test(tc, rejected_password_is_auth_error_after_the_delay);
 	tcase_add_test(tc, login_unavailable_is_temporary);
 	tcase_add_test(tc, select_refused_is_permanent);

@@ -137,10 +137,10 @@ START_TEST(quit_hides_for_this_device)
 	DIALOGUE_DONE();
 	RUN_UNTIL(!lock_held("default"));
 
-	upstream(up_three);
+	upstream(up_three_known);
 	pop3_connect(pop3_again);
 	DIALOGUE_DONE();
-	upstream(up_three);
+	upstream(up_three_known);
 	pop3_connect(pop3_phone);
 	DIALOGUE_DONE();
 }
@@ -180,7 +180,7 @@ START_TEST(quit_hide_all_hides_for_every_device)
 	ck_assert_str_eq(hidden_uids("hidden_all", &fps), "3 9");
 	ck_assert_uint_eq(fps, 2);
 	ck_assert_str_eq(hidden_uids("hidden:default", NULL), "");
-	upstream(up_three);
+	upstream(up_three_known);
 	pop3_connect(pop3_phone);
 	DIALOGUE_DONE();
 }
@@ -359,7 +359,7 @@ START_TEST(state_store_down_at_quit_applies_nothing)
 	RUN_UNTIL(cache_available(fx.srv.cache));
 	ck_assert_str_eq(hidden_uids("hidden:default", NULL), "");
 	RUN_UNTIL(!lock_held("default"));
-	upstream(up_three);
+	upstream(up_three_known);
 	pop3_connect(logs_in_three);
 	DIALOGUE_DONE();
 }

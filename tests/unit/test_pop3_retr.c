@@ -96,7 +96,7 @@ END_TEST
 START_TEST(retr_normalises_line_ends_and_stuffs_dots)
 {
 	static const char reply[] = "* 1 FETCH (UID 3 FLAGS (\\Seen) RFC822.SIZE 120 BODY[] {95}\r\n"
-		ODD_BODY ")\r\np4 OK Fetch completed\r\n";
+		ODD_BODY ")\r\np5 OK Fetch completed\r\n";
 	const struct peer_step imap[] = {
 		UP_SESSION_THREE,
 		EXPECT("* UID FETCH 3 (RFC822.SIZE BODY[])"),
@@ -272,12 +272,12 @@ START_TEST(literal_of_another_size_is_checked_gone)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY[])"),
 		SEND("* 2 FETCH (UID 5 BODY[] {30}\r\nSubject: message unavailable\r\n"
-		     " RFC822.SIZE 30)\r\np4 OK Fetch completed\r\n"),
-		EXPECT("p5 NOOP"),
-		EXPECT("p6 UID SEARCH UID 5"),
-		SEND("* 2 EXPUNGE\r\np5 OK NOOP completed\r\n* SEARCH\r\np6 OK Search completed\r\n"),
+		     " RFC822.SIZE 30)\r\np5 OK Fetch completed\r\n"),
+		EXPECT("p6 NOOP"),
+		EXPECT("p7 UID SEARCH UID 5"),
+		SEND("* 2 EXPUNGE\r\np6 OK NOOP completed\r\n* SEARCH\r\np7 OK Search completed\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -307,15 +307,15 @@ START_TEST(literal_of_another_size_is_checked_still_there)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np4 OK Fetch completed\r\n"),
-		EXPECT("p5 NOOP"),
-		EXPECT("p6 UID SEARCH UID 5"),
-		SEND("p5 OK NOOP completed\r\n* SEARCH 3 5 9\r\np6 OK Search completed\r\n"),
-		EXPECT("p7 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np7 OK Fetch completed\r\n"),
-		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY[])"),
-		SEND("* 3 FETCH (UID 9 BODY[] {4}\r\nbye\n)\r\np8 OK Fetch completed\r\n"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np5 OK Fetch completed\r\n"),
+		EXPECT("p6 NOOP"),
+		EXPECT("p7 UID SEARCH UID 5"),
+		SEND("p6 OK NOOP completed\r\n* SEARCH 3 5 9\r\np7 OK Search completed\r\n"),
+		EXPECT("p8 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np8 OK Fetch completed\r\n"),
+		EXPECT("p9 UID FETCH 9 (RFC822.SIZE BODY[])"),
+		SEND("* 3 FETCH (UID 9 BODY[] {4}\r\nbye\n)\r\np9 OK Fetch completed\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -345,13 +345,13 @@ START_TEST(literal_check_answered_out_of_order)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np4 OK Fetch completed\r\n"),
-		EXPECT("p5 NOOP"),
-		EXPECT("p6 UID SEARCH UID 5"),
-		SEND("* SEARCH\r\np6 OK Search completed\r\n"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np5 OK Fetch completed\r\n"),
+		EXPECT("p6 NOOP"),
+		EXPECT("p7 UID SEARCH UID 5"),
+		SEND("* SEARCH\r\np7 OK Search completed\r\n"),
 		PAUSE(50),
-		SEND("* 2 EXPUNGE\r\np5 OK NOOP completed\r\n"),
+		SEND("* 2 EXPUNGE\r\np6 OK NOOP completed\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -376,11 +376,11 @@ START_TEST(literal_of_another_size_check_fails)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np4 OK Fetch completed\r\n"),
-		EXPECT("p5 NOOP"),
-		EXPECT("p6 UID SEARCH UID 5"),
-		SEND("p5 OK NOOP completed\r\np6 BAD No searching today\r\n"),
+		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		SEND("* 2 FETCH (UID 5 BODY[] {6}\r\nhello\n)\r\np5 OK Fetch completed\r\n"),
+		EXPECT("p6 NOOP"),
+		EXPECT("p7 UID SEARCH UID 5"),
+		SEND("p6 OK NOOP completed\r\np7 BAD No searching today\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -473,14 +473,14 @@ START_TEST(top_text_of_exactly_one_range)
 	for (size_t i = 0; i < POP3_TOP_CHUNK; i++)
 		text[i] = i % 1024 == 1022 ? '\r' : i % 1024 == 1023 ? '\n' : (char)('a' + i / 1024 % 26);
 	reply_len = (size_t)snprintf(reply, sizeof(reply), "* 1 FETCH (UID 3 BODY[TEXT]<0> {%d}\r\n%s)\r\n"
-				     "p5 OK Fetch completed\r\n", POP3_TOP_CHUNK, text);
+				     "p6 OK Fetch completed\r\n", POP3_TOP_CHUNK, text);
 	out_len = (size_t)snprintf(out, sizeof(out), "S: t\r\n\r\n%s.\r\n", text);
 	{
 		const struct peer_step imap[] = {
 			UP_SESSION_THREE,
 			EXPECT("* UID FETCH 3 (RFC822.SIZE BODY.PEEK[HEADER])"),
 			SEND("* 1 FETCH (UID 3 BODY[HEADER] {8}\r\nS: t\r\n\r\n)\r\n$ OK Fetch completed\r\n"),
-			EXPECT("p5 UID FETCH 3 BODY.PEEK[TEXT]<0.65536>"),
+			EXPECT("p6 UID FETCH 3 BODY.PEEK[TEXT]<0.65536>"),
 			SEND_N(reply, reply_len, 0),
 			EXPECT("* UID FETCH 3 BODY.PEEK[TEXT]<65536.65536>"),
 			SEND("* 1 FETCH (UID 3 BODY[TEXT]<65536> \"\")\r\n$ OK Fetch completed\r\n"),
@@ -581,6 +581,7 @@ START_TEST(big_retr_to_a_slow_client_stays_bounded)
 			UP_SELECT("1"),
 			EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 			SEND_N(b.list, b.list_len, 0),
+			UP_FPS("3"),
 			EXPECT("* UID FETCH 3 (RFC822.SIZE BODY[])"),
 			SEND_N(b.reply, b.reply_len, 0),
 			END_SCRIPT,
@@ -658,15 +659,15 @@ START_TEST(prefetch_serves_the_next_retr)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p4 OK done\r\n"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_B "p5 OK done\r\n"),
-		EXPECT("p6 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_C "p6 OK stored\r\np7 OK done\r\n"),
-		EXPECT("p8 UID STORE 9 +FLAGS.SILENT (\\Seen)"),
-		SEND("p8 OK stored\r\n"),
+		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		SEND(FETCH_A "p5 OK done\r\n"),
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_B "p6 OK done\r\n"),
+		EXPECT("p7 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
+		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_C "p7 OK stored\r\np8 OK done\r\n"),
+		EXPECT("p9 UID STORE 9 +FLAGS.SILENT (\\Seen)"),
+		SEND("p9 OK stored\r\n"),
 		UP_LOGOUT,
 		END_SCRIPT,
 	};
@@ -700,12 +701,12 @@ START_TEST(prefetch_dropped_by_retr_of_another)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p4 OK done\r\n"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		SEND(FETCH_A "p5 OK done\r\n"),
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
 		/* popgate asks for 9 before the prefetched body arrives */
-		EXPECT("p6 UID FETCH 9 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_B "p5 OK done\r\n" FETCH_C "p6 OK done\r\n"),
+		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY[])"),
+		SEND(FETCH_B "p6 OK done\r\n" FETCH_C "p7 OK done\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -735,16 +736,16 @@ START_TEST(prefetch_dropped_by_dele_and_quit)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p4 OK done\r\n"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_B "p5 OK done\r\n"),
+		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		SEND(FETCH_A "p5 OK done\r\n"),
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_B "p6 OK done\r\n"),
 		/* the hide's fingerprint, then the end */
-		EXPECT("p6 UID FETCH 5 (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS "
+		EXPECT("p7 UID FETCH 5 (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS "
 		       "(MESSAGE-ID DATE FROM SUBJECT)])"),
 		SEND("* 2 FETCH (UID 5 INTERNALDATE \"01-Jan-2024 10:00:00 +0000\" "
 		     "BODY[HEADER.FIELDS (MESSAGE-ID DATE FROM SUBJECT)] {21}\r\n"
-		     "Message-ID: <b@x>\r\n\r\n)\r\np6 OK Fetch completed\r\n"),
+		     "Message-ID: <b@x>\r\n\r\n)\r\np7 OK Fetch completed\r\n"),
 		UP_LOGOUT,
 		END_SCRIPT,
 	};
@@ -775,11 +776,11 @@ START_TEST(prefetch_dropped_by_quit_before_it_arrives)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p4 OK done\r\n"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p6 LOGOUT"),
-		SEND(FETCH_B "p5 OK done\r\n* BYE Logging out\r\np6 OK Logout completed\r\n"),
+		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		SEND(FETCH_A "p5 OK done\r\n"),
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p7 LOGOUT"),
+		SEND(FETCH_B "p6 OK done\r\n* BYE Logging out\r\np7 OK Logout completed\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -807,11 +808,11 @@ START_TEST(prefetch_upstream_dies_mid_body)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p4 OK done\r\n"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p6 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		SEND(FETCH_A "p5 OK done\r\n"),
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p7 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
+		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
 		SEND("* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
 		CLOSE(),
 		END_SCRIPT,
@@ -842,9 +843,9 @@ START_TEST(prefetch_upstream_dies_while_it_waits)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_A "p4 OK done\r\n"
+		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_A "p5 OK done\r\n"
 		     "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
 		CLOSE(),
 		END_SCRIPT,
@@ -877,12 +878,12 @@ START_TEST(prefetch_answered_out_of_order_fits)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_A FETCH_B "p4 OK done\r\np5 OK done\r\n"),
-		EXPECT("p6 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_C "p6 OK stored\r\np7 OK done\r\n"),
+		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_A FETCH_B "p5 OK done\r\np6 OK done\r\n"),
+		EXPECT("p7 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
+		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_C "p7 OK stored\r\np8 OK done\r\n"),
 		UP_LOGOUT,
 		END_SCRIPT,
 	};
@@ -918,16 +919,16 @@ START_TEST(prefetch_answered_out_of_order_too_big)
 	n = (size_t)snprintf(reply, sizeof(reply), "%s", FETCH_A);
 	snprintf(reply + n, sizeof(reply) - n,
 		 "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {%d}\r\n%s)\r\n"
-		 "p4 OK done\r\np5 OK done\r\n", BIG_B_LEN, big);
+		 "p5 OK done\r\np6 OK done\r\n", BIG_B_LEN, big);
 	const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p4 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
 		SEND_N(reply, strlen(reply), 0),
 		/* dropped: asked for again, with \Seen this time */
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
-		SEND(FETCH_B "p6 OK done\r\n"),
+		EXPECT("p7 UID FETCH 5 (RFC822.SIZE BODY[])"),
+		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		SEND(FETCH_B "p7 OK done\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {

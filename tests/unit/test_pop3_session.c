@@ -205,6 +205,12 @@ START_TEST(long_list_to_a_slow_client_stays_bounded)
 			CLIENT_END,
 		};
 
+		/* Their UIDLs stored already (by an earlier login), so the
+		   login fetches nothing more. */
+		freeReplyObject(raw_cmd("SET %s 7", fx_key("uidvalidity")));
+		freeReplyObject(raw_cmd("EVAL %s 1 %s", "for i = 10, 400000, 10 do "
+					"redis.call('HSET', KEYS[1], i, string.format('- %08x00000007', i)) "
+					"end", fx_key("uidl")));
 		upstream(imap);
 		c = pop3_connect(pop3);
 		RUN_UNTIL(c->finished);
@@ -318,7 +324,7 @@ END_TEST
 START_TEST(client_gone_mid_login_leaves_nothing_locked)
 {
 	static const struct peer_step imap[] = {
-		UP_SESSION_THREE,
+		UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
 		EXPECT("* UID FETCH 3,5,9 (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS "
 		       "(MESSAGE-ID DATE FROM SUBJECT)])"),
 		HOLD(),
