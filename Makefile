@@ -191,7 +191,7 @@ fuzz: $(FUZZ_BIN)
 
 # Short fuzz run inside make check.
 fuzz-smoke:
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECS=$${FUZZ_SMOKE_SECS:-10}
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECS=$${FUZZ_SMOKE_SECS:-5}
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)

@@ -28,7 +28,7 @@ count unit "$log/unit"
 fi
 
 if part fuzz; then
-echo "== fuzz smoke (${FUZZ_SMOKE_SECS:-10}s per harness)"
+echo "== fuzz smoke (${FUZZ_SMOKE_SECS:-5}s per harness)"
 if command -v clang >/dev/null 2>&1; then
 	if make --no-print-directory fuzz-smoke >"$log/fuzz" 2>&1; then
 		n=$(grep -c ': ok' "$log/fuzz")
