@@ -133,6 +133,19 @@ class TestKeep(unittest.TestCase):
     def test_other_account_never_gets_it(self):
         ENV.dc.users["bob"] = "secret"
         ENV.dc._write_users()
+
+        def bob_known():
+            # Dovecot rereads its users file by mtime: within the same
+            # second it may not have yet.
+            try:
+                with ENV.dc.imap("bob"):
+                    return True
+            except Exception:
+                # a later mtime makes it look again
+                t = time.time() + 2
+                os.utime(os.path.join(ENV.dc.dir, "passwd"), (t, t))
+                return False
+        self.assertTrue(h.wait_until(bob_known, 10, 0.3), "Dovecot never took the new user")
         self.poll()
         self.wait_kept(1)
         self.assertIsInstance(self.poll("bob", "secret"), list)
