@@ -72,6 +72,7 @@ struct cache_req_type {
 };
 
 struct cache_admin_info;
+struct cache_retention;
 
 union cache_req_cb {
 	cache_status_cb *status;
@@ -82,6 +83,9 @@ union cache_req_cb {
 	cache_gen_cb *gen;
 	cache_oauth_scan_cb *scan;
 	cache_count_cb *count;
+	/* cache_retention_cb of cache_retention.h */
+	void (*retention)(void *ctx, enum cache_status st,
+			  const struct cache_retention *r);
 	/* cache_admin_cb of cache_admin.h */
 	void (*admin)(void *ctx, enum cache_status st,
 		      const struct cache_admin_info *info);

@@ -30,6 +30,16 @@ enum conf_tls_mode {
 };
 
 /* What QUIT does with the messages a device DELE'd. */
+enum conf_retention_when {
+	CONF_RETENTION_OFF,
+	CONF_RETENTION_ALL_DONE,       /* all-devices-done */
+};
+
+enum conf_retention_action {
+	CONF_RETENTION_TRASH,
+	CONF_RETENTION_EXPUNGE,
+};
+
 enum conf_delete_action {
 	CONF_DELETE_HIDE,     /* hidden for this device only */
 	CONF_DELETE_HIDE_ALL, /* hidden for every POP3 device of the account */
@@ -180,6 +190,15 @@ struct conf {
 	enum conf_new_device new_device_sees;
 	char *trash_mailbox;               /* NULL: the SPECIAL-USE \Trash; as
 					      mailbox above */
+
+	/* [retention] (proxy/pop3/retention.h) */
+	enum conf_retention_when retention_when;
+	enum conf_retention_action retention_action;
+	unsigned int retention_min_age_secs;      /* 0: any age */
+	unsigned int retention_forget_after_secs; /* 0: devices never stop counting */
+	bool retention_dry_run;
+	unsigned int retention_max_messages;      /* per pass */
+	unsigned int retention_max_time_ms;       /* per pass, before removal starts */
 
 	/* [log] */
 	enum log_target log_target;

@@ -60,10 +60,17 @@ static const char *const conf_separator_names[] = {
 	"#", "+", "%", "!", "/", ":", ";", NULL
 };
 
+static const char *const conf_retention_when_names[] = { "off", "all-devices-done", NULL };
+static const char *const conf_retention_action_names[] = { "trash", "expunge", NULL };
+
 #define CONF_NAMES(a) (sizeof(a) / sizeof((a)[0]) - 1)
 /* One name per value, no gap (the NULL would end the list early). */
 _Static_assert(CONF_NAMES(conf_tls_names) == CONF_TLS_NONE + 1, "conf_tls_names");
 _Static_assert(CONF_NAMES(conf_delete_names) == CONF_DELETE_EXPUNGE + 1, "conf_delete_names");
+_Static_assert(CONF_NAMES(conf_retention_when_names) == CONF_RETENTION_ALL_DONE + 1,
+	       "conf_retention_when_names");
+_Static_assert(CONF_NAMES(conf_retention_action_names) == CONF_RETENTION_EXPUNGE + 1,
+	       "conf_retention_action_names");
 _Static_assert(CONF_NAMES(conf_new_device_names) == CONF_NEW_DEVICE_NEW + 1,
 	       "conf_new_device_names");
 _Static_assert(CONF_NAMES(conf_login_names) == CONF_LOGIN_LOCAL_PART + 1, "conf_login_names");
@@ -80,6 +87,8 @@ _Static_assert(CONF_NAMES(conf_facility_names) ==
 /* conf_set_enum stores an int. */
 _Static_assert(sizeof(enum conf_tls_mode) == sizeof(int) &&
 	       sizeof(enum conf_delete_action) == sizeof(int) &&
+	       sizeof(enum conf_retention_when) == sizeof(int) &&
+	       sizeof(enum conf_retention_action) == sizeof(int) &&
 	       sizeof(enum conf_new_device) == sizeof(int) &&
 	       sizeof(enum conf_login_name) == sizeof(int) &&
 	       sizeof(enum conf_plaintext_auth) == sizeof(int) &&
@@ -631,6 +640,20 @@ const struct conf_key conf_keys[] = {
 	  .names = conf_new_device_names },
 	{ "policy", "trash_mailbox", conf_set_string, C(trash_mailbox), .def = "",
 	  .min = "1", .max = "200", .check = conf_check_mailbox, .flags = CONF_EMPTY_NONE },
+
+	{ "retention", "when", conf_set_enum, C(retention_when), .def = "off",
+	  .names = conf_retention_when_names },
+	{ "retention", "action", conf_set_enum, C(retention_action), .def = "trash",
+	  .names = conf_retention_action_names },
+	{ "retention", "min_age", conf_set_secs, C(retention_min_age_secs), .def = "0",
+	  .min = "0", .max = "3650d", .zero = "any age" },
+	{ "retention", "forget_after", conf_set_secs, C(retention_forget_after_secs),
+	  .def = "90d", .min = "0", .max = "3650d", .zero = "never" },
+	{ "retention", "dry_run", conf_set_bool, C(retention_dry_run), .def = "no" },
+	{ "retention", "max_messages", conf_set_uint, C(retention_max_messages), .def = "500",
+	  .min = "1", .max = "5000" },
+	{ "retention", "max_time", conf_set_msecs, C(retention_max_time_ms), .def = "10s",
+	  .min = "100ms", .max = "5m" },
 
 	{ "tls", "cert_file", conf_set_string, C(tls_cert_file), .def = "",
 	  .check = conf_check_file, .flags = CONF_EMPTY_NONE },

@@ -61,6 +61,11 @@ const char *pop3_device_account(const struct pop3_device *d)
 	return d->account;
 }
 
+const char *pop3_device_token(const struct pop3_device *d)
+{
+	return d->token;
+}
+
 bool pop3_device_locked(const struct pop3_device *d)
 {
 	return d->locked;

@@ -39,6 +39,9 @@ void pop3_device_free(struct pop3_device **d);
 const char *pop3_device_name(const struct pop3_device *d);
 const char *pop3_device_account(const struct pop3_device *d);
 bool pop3_device_locked(const struct pop3_device *d);
+/* The lock token of this session (for requests of other modules under
+   the same lock, e.g. retention). */
+const char *pop3_device_token(const struct pop3_device *d);
 
 /* Takes the lock for this session: CACHE_OK, or CACHE_IN_USE when another
    session holds it. -1: out of memory (cb never runs). */

@@ -193,6 +193,7 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 			log_warn("%s event=size_mismatch uid=%u listed=%llu sent=%llu", s->log_id,
 				 f->msg->uid, (unsigned long long)f->msg->size,
 				 (unsigned long long)f->filter.octets);
+		f->msg->flags |= POP3_MSG_RETRIEVED;
 		s->retr_count++;
 		metrics_command(s->route->name, METRICS_CMD_RETR);
 	} else {

@@ -23,6 +23,7 @@
 enum pop3_msg_flag {
 	POP3_MSG_DELETED = 1u << 0,  /* DELE'd in this session */
 	POP3_MSG_VANISHED = 1u << 1, /* found expunged upstream since login */
+	POP3_MSG_RETRIEVED = 1u << 2, /* RETR sent it whole in this session */
 };
 
 struct pop3_msg {

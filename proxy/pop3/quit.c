@@ -15,6 +15,7 @@
 #include "keep.h"
 #include "log.h"
 #include "maildrop.h"
+#include "retention.h"
 #include "session.h"
 #include "text.h"
 
@@ -23,6 +24,7 @@ enum quit_step {
 	QUIT_FINGERPRINTS,
 	QUIT_HIDE,
 	QUIT_REMOVE,
+	QUIT_RETENTION,
 	QUIT_LOGOUT,
 	QUIT_UNLOCK,
 	QUIT_DONE,
@@ -34,6 +36,7 @@ static const char *const quit_step_names[] = {
 	[QUIT_FINGERPRINTS] = "fingerprints",
 	[QUIT_HIDE] = "hide",
 	[QUIT_REMOVE] = "remove",
+	[QUIT_RETENTION] = "retention",
 	[QUIT_LOGOUT] = "logout",
 	[QUIT_UNLOCK] = "unlock",
 	[QUIT_DONE] = "done",
@@ -46,6 +49,7 @@ static const char *const quit_step_doing[] = {
 	[QUIT_FINGERPRINTS] = "fingerprinting the deleted messages",
 	[QUIT_HIDE] = "saving the hidden messages",
 	[QUIT_REMOVE] = "removing the deleted messages upstream",
+	[QUIT_RETENTION] = "removing what every device is done with",
 	[QUIT_LOGOUT] = "logging out upstream",
 	[QUIT_UNLOCK] = "releasing the device",
 	[QUIT_DONE] = "signing off",
@@ -59,6 +63,7 @@ struct pop3_quit {
 	char (*fps)[IMAP_FP_HEX + 1]; /* their fingerprints, "" if none */
 	struct imap_fp_op fp;
 	struct imap_remove_op remove;
+	struct pop3_retention *retention;
 };
 
 static void quit_step_logout(struct pop3_quit *q);
@@ -75,6 +80,7 @@ static void quit_free(struct pop3_session *s, void *ctx)
 {
 	struct pop3_quit *q = ctx;
 
+	pop3_retention_free(&q->retention);
 	imap_fp_op_clear(&q->fp);
 	free(q->fps);
 	free(q->uids);
@@ -140,8 +146,22 @@ static void quit_logged_out(void *ctx)
 	quit_step_unlock(ctx);
 }
 
+static void quit_retention_done(void *ctx)
+{
+	/* Freed with the QUIT: this may run inside the pass's own
+	   callbacks. */
+	quit_step_logout(ctx);
+}
+
 static void quit_step_logout(struct pop3_quit *q)
 {
+	/* The session's own marks are applied: a retention pass first,
+	   under this device's lock (retention.h). */
+	if (q->step != QUIT_RETENTION) {
+		quit_set_step(q, QUIT_RETENTION);
+		if (pop3_retention_start(q->s, &q->retention, quit_retention_done, q))
+			return;
+	}
 	quit_set_step(q, QUIT_LOGOUT);
 	/* Kept for the next poll instead (keep_idle): nothing waits for the
 	   upstream. */

@@ -1,0 +1,376 @@
+/* Retention's three scripts; contracts in cache_retention.h. */
+
+#include "cache_retention.h"
+#include "cache_args.h"
+#include "cache_conn.h"
+#include "cache_private.h"
+#include "cache_reply.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+/* (devices key, seen key, prefix, self, now, forget_after) -> the
+   devices that count, those that stopped counting, and the first other
+   counting device whose lock exists. A device's last sight is its last
+   QUIT, else its registration. */
+#define RETENTION_LUA_DEVICES \
+	"local function devices(kd, ks, prefix, self, now, fa)\n" \
+	"  local counting, forgotten, busy = {}, {}, nil\n" \
+	"  local all = redis.call('HGETALL', kd)\n" \
+	"  for i = 1, #all, 2 do\n" \
+	"    local d = all[i]\n" \
+	"    local last = tonumber(redis.call('HGET', ks, d) or '') or\n" \
+	"      tonumber(string.match(all[i + 1], ' (%d+)$') or '') or now\n" \
+	"    if d ~= self and fa > 0 and now - last > fa then\n" \
+	"      forgotten[#forgotten + 1] = d\n" \
+	"    else\n" \
+	"      counting[#counting + 1] = d\n" \
+	"      if d ~= self and busy == nil and\n" \
+	"         redis.call('EXISTS', prefix .. 'lock:' .. d) == 1 then busy = d end\n" \
+	"    end\n" \
+	"  end\n" \
+	"  return counting, forgotten, busy\n" \
+	"end\n"
+
+/* KEYS: lock, uidvalidity, devices, retr, intent, hidden, hidden_all,
+   seen. ARGV: token, uidvalidity, now, forget_after, max, retr max,
+   prefix, self, retrieved uids... Returns {1|2, ''}, {3, busy device} or
+   {0, forgotten, skipped, {uids}}. */
+static const char retention_lua_decide[] =
+	RETENTION_LUA_DEVICES
+	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {1, ''} end\n"
+	"if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {2, ''} end\n"
+	"local now, fa, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+	"local prefix, self, skipped = ARGV[7], ARGV[8], 0\n"
+	"if #ARGV > 8 then\n"
+	"  local new = 0\n"
+	"  for i = 9, #ARGV do new = new + 1 - redis.call('HEXISTS', KEYS[4], ARGV[i]) end\n"
+	"  if redis.call('HLEN', KEYS[4]) + new > tonumber(ARGV[6]) then\n"
+	"    skipped = 1\n"
+	"  else\n"
+	"    local kv = {}\n"
+	"    for i = 9, #ARGV do\n"
+	"      kv[#kv + 1] = ARGV[i]; kv[#kv + 1] = ARGV[3]\n"
+	"      if #kv >= 1000 then redis.call('HSET', KEYS[4], unpack(kv)); kv = {} end\n"
+	"    end\n"
+	"    if #kv > 0 then redis.call('HSET', KEYS[4], unpack(kv)) end\n"
+	"  end\n"
+	"end\n"
+	"redis.call('HSET', KEYS[8], self, ARGV[3])\n"
+	"local counting, forgotten, busy = devices(KEYS[3], KEYS[8], prefix, self, now, fa)\n"
+	"if busy then return {3, busy} end\n"
+	"local out, tried = {}, {}\n"
+	"local function try(uid)\n"
+	"  if tried[uid] then return end\n"
+	"  tried[uid] = true\n"
+	"  if redis.call('HEXISTS', KEYS[7], uid) == 0 then\n"
+	"    for _, d in ipairs(counting) do\n"
+	"      if redis.call('HEXISTS', prefix .. 'retr:' .. d, uid) == 0 and\n"
+	"         redis.call('HEXISTS', prefix .. 'hidden:' .. d, uid) == 0 then return end\n"
+	"    end\n"
+	"  end\n"
+	"  out[#out + 1] = uid\n"
+	"end\n"
+	"for _, k in ipairs({KEYS[5], KEYS[4], KEYS[6], KEYS[7]}) do\n"
+	"  if #out >= max then break end\n"
+	"  local members\n"
+	"  if k == KEYS[5] then members = redis.call('SMEMBERS', k)\n"
+	"  else members = redis.call('HKEYS', k) end\n"
+	"  for _, u in ipairs(members) do\n"
+	"    try(u)\n"
+	"    if #out >= max then break end\n"
+	"  end\n"
+	"end\n"
+	"return {0, table.concat(forgotten, ' '), skipped, out}\n";
+
+/* KEYS: lock, intent, devices, seen. ARGV: token, now, forget_after,
+   prefix, self, uids... Returns 0 written, 1 a lock says no. */
+static const char retention_lua_intent[] =
+	RETENTION_LUA_DEVICES
+	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 1 end\n"
+	"local _, _, busy = devices(KEYS[3], KEYS[4], ARGV[4], ARGV[5],\n"
+	"                           tonumber(ARGV[2]), tonumber(ARGV[3]))\n"
+	"if busy then return 1 end\n"
+	"redis.call('DEL', KEYS[2])\n"
+	"for i = 6, #ARGV, 1000 do\n"
+	"  redis.call('SADD', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
+	"end\n"
+	"return 0\n";
+
+/* KEYS: intent, devices, hidden_all. ARGV: prefix, uids... */
+static const char retention_lua_finish[] =
+	"local devs = redis.call('HKEYS', KEYS[2])\n"
+	"for i = 2, #ARGV, 1000 do\n"
+	"  local j = math.min(i + 999, #ARGV)\n"
+	"  redis.call('SREM', KEYS[1], unpack(ARGV, i, j))\n"
+	"  redis.call('HDEL', KEYS[3], unpack(ARGV, i, j))\n"
+	"  for _, d in ipairs(devs) do\n"
+	"    redis.call('HDEL', ARGV[1] .. 'retr:' .. d, unpack(ARGV, i, j))\n"
+	"    redis.call('HDEL', ARGV[1] .. 'hidden:' .. d, unpack(ARGV, i, j))\n"
+	"  end\n"
+	"end\n"
+	"return 0\n";
+
+struct retention_data {
+	struct cache_retention r;
+	uint32_t *uids;
+	char *forgotten, *busy;
+};
+
+static void retention_data_free(void *p)
+{
+	struct retention_data *d = p;
+
+	if (d == NULL)
+		return;
+	free(d->uids);
+	free(d->forgotten);
+	free(d->busy);
+	free(d);
+}
+
+static int retention_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static enum cache_status retention_parse_uids(struct cache_req *req, const redisReply *arr,
+					      struct retention_data *d)
+{
+	if (arr->type != REDIS_REPLY_ARRAY)
+		return cache_reply_bad(req, "retention: no uid list");
+	d->uids = calloc(arr->elements + 1, sizeof(*d->uids));
+	if (d->uids == NULL)
+		return cache_reply_bad(req, "out of memory");
+	for (size_t i = 0; i < arr->elements; i++) {
+		uint32_t uid;
+
+		if (!cache_reply_u32(arr->element[i], &uid) || uid == 0)
+			return cache_reply_bad(req, "retention: a uid that does not parse");
+		d->uids[d->r.count++] = uid;
+	}
+	qsort(d->uids, d->r.count, sizeof(*d->uids), retention_uid_cmp);
+	d->r.uids = d->uids;
+	return CACHE_OK;
+}
+
+static enum cache_status retention_parse_decide(struct cache_req *req, const redisReply *r)
+{
+	struct retention_data *d;
+	const redisReply *code, *text;
+
+	if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 ||
+	    r->element[0]->type != REDIS_REPLY_INTEGER ||
+	    r->element[1]->type != REDIS_REPLY_STRING)
+		return cache_reply_unexpected(req, r);
+	code = r->element[0];
+	text = r->element[1];
+	if (code->integer == 2)
+		return CACHE_CONFLICT;
+	if (code->integer != 0 && code->integer != 1 && code->integer != 3)
+		return cache_reply_bad(req, "retention: unknown answer");
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return cache_reply_bad(req, "out of memory");
+	req->data = d;
+	d->forgotten = strdup(code->integer == 0 ? text->str : "");
+	d->busy = strdup(code->integer == 3 ? text->str : "");
+	if (d->forgotten == NULL || d->busy == NULL)
+		return cache_reply_bad(req, "out of memory");
+	d->r.forgotten = d->forgotten;
+	d->r.busy = d->busy;
+	if (code->integer != 0)
+		return CACHE_IN_USE;
+	if (r->elements != 4 || r->element[2]->type != REDIS_REPLY_INTEGER)
+		return cache_reply_bad(req, "retention: short answer");
+	if (r->element[2]->integer != 0)
+		cache_req_log(req, CACHE_LOG_WARN, "cache_limit",
+			      "error=\"retrieved records full, not recorded\" limit=%d",
+			      CACHE_HIDDEN_MAX);
+	return retention_parse_uids(req, r->element[3], d);
+}
+
+static void retention_deliver_decide(struct cache_req *req)
+{
+	const struct retention_data *d = req->data;
+	bool with = d != NULL && (req->status == CACHE_OK || req->status == CACHE_IN_USE);
+
+	if (req->cb.retention != NULL)
+		req->cb.retention(req->ctx, req->status, with ? &d->r : NULL);
+}
+
+static enum cache_status retention_parse_status(struct cache_req *req, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1))
+		return r->integer == 0 ? CACHE_OK : CACHE_IN_USE;
+	return cache_reply_unexpected(req, r);
+}
+
+static const struct cache_req_type retention_type_decide = {
+	.name = "retention_decide", .durable = true, .parse = retention_parse_decide,
+	.deliver = retention_deliver_decide, .free_data = retention_data_free,
+};
+static const struct cache_req_type retention_type_intent = {
+	.name = "retention_intent", .durable = true, .parse = retention_parse_status,
+	.deliver = cache_deliver_status,
+};
+static const struct cache_req_type retention_type_finish = {
+	.name = "retention_finish", .durable = true, .parse = retention_parse_status,
+	.deliver = cache_deliver_status,
+};
+
+static bool retention_uids_valid(const uint32_t *uids, size_t n, size_t max)
+{
+	if (n > max || (n > 0 && uids == NULL))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (uids[i] == 0)
+			return false;
+	return true;
+}
+
+/* A bad argument completes req with CACHE_ERROR: false. */
+static bool retention_check(struct cache_req *req, bool ok)
+{
+	if (!ok) {
+		cache_req_log(req, CACHE_LOG_ERROR, "cache_error", "error=\"bad arguments\"");
+		cache_req_complete(req, CACHE_ERROR);
+	}
+	return ok;
+}
+
+struct cache_req *cache_retention_decide(struct cache *c, const char *account,
+					 const char *device, const char *token,
+					 uint32_t uidvalidity, uint64_t now,
+					 uint64_t forget_after, size_t max,
+					 const uint32_t *retrieved, size_t n,
+					 cache_retention_cb *cb, void *ctx)
+{
+	struct cache_req *req = cache_req_new(cache_route(c, account), &retention_type_decide,
+					      (union cache_req_cb){ .retention = cb }, ctx);
+	char k[8][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
+	struct cache_args a;
+
+	if (req == NULL)
+		return NULL;
+	if (!cache_args_valid(req, account, device, token, true)) {
+		cache_req_complete(req, CACHE_ERROR);
+		return req;
+	}
+	if (!retention_check(req, uidvalidity != 0 && max >= 1 && max <= CACHE_RETENTION_MAX &&
+			     retention_uids_valid(retrieved, n, CACHE_HIDE_MAX)))
+		return req;
+	if (!cache_args_init(&a, 19 + n, (n + 6) * CACHE_U64_LEN)) {
+		cache_req_cancel(&req);
+		return NULL;
+	}
+	cache_key(k[0], account, "lock:", device);
+	cache_key(k[1], account, "uidvalidity", NULL);
+	cache_key(k[2], account, "devices", NULL);
+	cache_key(k[3], account, "retr:", device);
+	cache_key(k[4], account, "retention", NULL);
+	cache_key(k[5], account, "hidden:", device);
+	cache_key(k[6], account, "hidden_all", NULL);
+	cache_key(k[7], account, "seen", NULL);
+	cache_key(prefix, account, "", NULL);
+	cache_arg(&a, "EVAL");
+	cache_arg(&a, retention_lua_decide);
+	cache_arg(&a, "8");
+	for (int i = 0; i < 8; i++)
+		cache_arg(&a, k[i]);
+	cache_arg(&a, token);
+	cache_arg_num(&a, uidvalidity);
+	cache_arg_num(&a, now);
+	cache_arg_num(&a, forget_after);
+	cache_arg_num(&a, max);
+	cache_arg_num(&a, CACHE_HIDDEN_MAX);
+	cache_arg(&a, prefix);
+	cache_arg(&a, device);
+	for (size_t i = 0; i < n; i++)
+		cache_arg_num(&a, retrieved[i]);
+	cache_args_send(req, &a);
+	return req;
+}
+
+struct cache_req *cache_retention_intent(struct cache *c, const char *account,
+					 const char *device, const char *token,
+					 uint64_t now, uint64_t forget_after,
+					 const uint32_t *uids, size_t n,
+					 cache_status_cb *cb, void *ctx)
+{
+	struct cache_req *req = cache_req_new(cache_route(c, account), &retention_type_intent,
+					      (union cache_req_cb){ .status = cb }, ctx);
+	char k[4][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
+	struct cache_args a;
+
+	if (req == NULL)
+		return NULL;
+	if (!cache_args_valid(req, account, device, token, true)) {
+		cache_req_complete(req, CACHE_ERROR);
+		return req;
+	}
+	if (!retention_check(req, n >= 1 && retention_uids_valid(uids, n, CACHE_RETENTION_MAX)))
+		return req;
+	if (!cache_args_init(&a, 12 + n, (n + 2) * CACHE_U64_LEN)) {
+		cache_req_cancel(&req);
+		return NULL;
+	}
+	cache_key(k[0], account, "lock:", device);
+	cache_key(k[1], account, "retention", NULL);
+	cache_key(k[2], account, "devices", NULL);
+	cache_key(k[3], account, "seen", NULL);
+	cache_key(prefix, account, "", NULL);
+	cache_arg(&a, "EVAL");
+	cache_arg(&a, retention_lua_intent);
+	cache_arg(&a, "4");
+	for (int i = 0; i < 4; i++)
+		cache_arg(&a, k[i]);
+	cache_arg(&a, token);
+	cache_arg_num(&a, now);
+	cache_arg_num(&a, forget_after);
+	cache_arg(&a, prefix);
+	cache_arg(&a, device);
+	for (size_t i = 0; i < n; i++)
+		cache_arg_num(&a, uids[i]);
+	cache_args_send(req, &a);
+	return req;
+}
+
+struct cache_req *cache_retention_finish(struct cache *c, const char *account,
+					 const uint32_t *uids, size_t n,
+					 cache_status_cb *cb, void *ctx)
+{
+	struct cache_req *req = cache_req_new(cache_route(c, account), &retention_type_finish,
+					      (union cache_req_cb){ .status = cb }, ctx);
+	char k[3][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
+	struct cache_args a;
+
+	if (req == NULL)
+		return NULL;
+	if (!retention_check(req, account != NULL && cache_account_valid(account) && n >= 1 &&
+			     retention_uids_valid(uids, n, CACHE_RETENTION_MAX)))
+		return req;
+	if (!cache_args_init(&a, 8 + n, n * CACHE_U64_LEN)) {
+		cache_req_cancel(&req);
+		return NULL;
+	}
+	cache_key(k[0], account, "retention", NULL);
+	cache_key(k[1], account, "devices", NULL);
+	cache_key(k[2], account, "hidden_all", NULL);
+	cache_key(prefix, account, "", NULL);
+	cache_arg(&a, "EVAL");
+	cache_arg(&a, retention_lua_finish);
+	cache_arg(&a, "3");
+	for (int i = 0; i < 3; i++)
+		cache_arg(&a, k[i]);
+	cache_arg(&a, prefix);
+	for (size_t i = 0; i < n; i++)
+		cache_arg_num(&a, uids[i]);
+	cache_args_send(req, &a);
+	return req;
+}

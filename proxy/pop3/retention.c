@@ -1,0 +1,354 @@
+/* Retention's pass at QUIT; the steps are listed in retention.h. */
+
+#include "retention.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cache.h"
+#include "cache_retention.h"
+#include "conf.h"
+#include "device.h"
+#include "imap_client.h"
+#include "imap_fp.h"
+#include "imap_remove.h"
+#include "log.h"
+#include "maildrop.h"
+#include "session.h"
+
+struct pop3_retention {
+	struct pop3_session *s;
+	struct cache_req *req;
+	uint32_t *done;              /* the done set, ascending */
+	size_t done_count;
+	uint32_t *remove, *gone;     /* old enough and still there; not there */
+	size_t remove_count, gone_count;
+	uint8_t *present;            /* one per done uid: reported upstream */
+	size_t young;                /* done but younger than min_age */
+	struct timespec started;
+	struct imap_fp_op fp;
+	struct imap_remove_op rm;
+	bool removing;
+	pop3_retention_done_cb *cb;
+	void *ctx;
+};
+
+static const char *retention_action(const struct pop3_retention *r)
+{
+	return r->s->conf->retention_action == CONF_RETENTION_TRASH ? "trash" : "expunge";
+}
+
+static void retention_end(struct pop3_retention *r, const char *result, size_t removed)
+{
+	log_info("%s event=retention result=%s action=%s dry_run=%s done=%zu removed=%zu "
+		 "young=%zu gone=%zu", r->s->log_id, result, retention_action(r),
+		 r->s->conf->retention_dry_run ? "yes" : "no", r->done_count, removed, r->young,
+		 r->gone_count);
+	r->cb(r->ctx);
+}
+
+static bool retention_over_time(const struct pop3_retention *r)
+{
+	struct timespec now;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (now.tv_sec - r->started.tv_sec) * 1000LL +
+		(now.tv_nsec - r->started.tv_nsec) / 1000000;
+	return ms > (long long)r->s->conf->retention_max_time_ms;
+}
+
+/* ---- finish ---- */
+
+static void retention_finished(void *ctx, enum cache_status st)
+{
+	struct pop3_retention *r = ctx;
+	size_t removed = r->removing ? r->remove_count : 0;
+
+	r->req = NULL;
+	if (st != CACHE_OK) {
+		/* The intent stays: the next pass takes these up again. */
+		log_warn("%s event=retention_unrecorded status=%s", r->s->log_id,
+			 cache_status_name(st));
+		retention_end(r, "unrecorded", removed);
+		return;
+	}
+	retention_end(r, "ok", removed);
+}
+
+/* The removed and the gone, in one list (both ascending, disjoint). */
+static void retention_step_finish(struct pop3_retention *r, size_t removed)
+{
+	size_t n = 0, i = 0, j = 0;
+	uint32_t *all = malloc((removed + r->gone_count + 1) * sizeof(*all));
+
+	if (all == NULL) {
+		retention_end(r, "out_of_memory", removed);
+		return;
+	}
+	while (i < removed || j < r->gone_count)
+		all[n++] = j >= r->gone_count || (i < removed && r->remove[i] < r->gone[j]) ?
+			r->remove[i++] : r->gone[j++];
+	if (n > 0)
+		r->req = cache_retention_finish(r->s->srv->cache, pop3_device_account(r->s->dev),
+						all, n, retention_finished, r);
+	free(all);
+	if (n == 0)
+		retention_end(r, "ok", 0);
+	else if (r->req == NULL)
+		retention_end(r, "out_of_memory", removed);
+}
+
+/* ---- remove ---- */
+
+static void retention_removed(void *ctx, const struct imap_remove_result *res)
+{
+	struct pop3_retention *r = ctx;
+
+	if (!res->ok) {
+		log_warn("%s event=retention_remove_failed done=%zu of=%zu permanent=%s "
+			 "error=\"%s\"", r->s->log_id, res->done, r->remove_count,
+			 res->permanent ? "yes" : "no", res->error);
+		/* The first res->done are gone upstream; the rest stay in the
+		   intent for the next pass. */
+		retention_step_finish(r, res->done);
+		return;
+	}
+	log_info("%s event=retention_removed messages=%zu action=%s%s%s", r->s->log_id,
+		 r->remove_count, retention_action(r), res->trash != NULL ? " trash=" : "",
+		 res->trash != NULL ? res->trash : "");
+	retention_step_finish(r, r->remove_count);
+}
+
+static void retention_step_remove(struct pop3_retention *r)
+{
+	struct pop3_session *s = r->s;
+
+	r->removing = true;
+	if (imap_remove(&r->rm, s->imap, r->remove, r->remove_count,
+			s->conf->retention_action == CONF_RETENTION_TRASH, s->conf->trash_mailbox,
+			retention_removed, r) < 0) {
+		log_warn("%s event=retention_remove_failed done=0 of=%zu permanent=%s "
+			 "error=\"%s\"", s->log_id, r->remove_count,
+			 r->rm.permanent ? "yes" : "no", r->rm.error);
+		r->removing = false;
+		retention_step_finish(r, 0);
+	}
+}
+
+/* ---- intent ---- */
+
+static void retention_intended(void *ctx, enum cache_status st)
+{
+	struct pop3_retention *r = ctx;
+
+	r->req = NULL;
+	if (st == CACHE_IN_USE) {
+		retention_end(r, "busy", 0);
+		return;
+	}
+	if (st != CACHE_OK) {
+		log_warn("%s event=retention_intent_failed status=%s", r->s->log_id,
+			 cache_status_name(st));
+		retention_end(r, "store_failed", 0);
+		return;
+	}
+	retention_step_remove(r);
+}
+
+static void retention_step_intent(struct pop3_retention *r)
+{
+	const struct conf *conf = r->s->conf;
+
+	r->req = cache_retention_intent(r->s->srv->cache, pop3_device_account(r->s->dev),
+					pop3_device_name(r->s->dev), pop3_device_token(r->s->dev),
+					(uint64_t)time(NULL), conf->retention_forget_after_secs,
+					r->remove, r->remove_count, retention_intended, r);
+	if (r->req == NULL)
+		retention_end(r, "out_of_memory", 0);
+}
+
+/* ---- age ---- */
+
+static size_t retention_index(const struct pop3_retention *r, uint32_t uid)
+{
+	size_t lo = 0, hi = r->done_count;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->done[mid] == uid)
+			return mid;
+		if (r->done[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return SIZE_MAX;
+}
+
+static void retention_fp_message(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
+{
+	struct pop3_retention *r = ctx;
+	size_t i = retention_index(r, uid);
+	int64_t cutoff = (int64_t)time(NULL) - (int64_t)r->s->conf->retention_min_age_secs;
+
+	(void)fp;
+	if (i == SIZE_MAX || r->present[i])
+		return;
+	r->present[i] = 1;
+	/* No INTERNALDATE: its age is unknown, so it is not old enough. */
+	if (r->s->conf->retention_min_age_secs > 0 && (internaldate <= 0 || internaldate > cutoff))
+		r->present[i] = 2;
+}
+
+static void retention_fps_done(void *ctx, bool ok)
+{
+	struct pop3_retention *r = ctx;
+
+	if (!ok) {
+		log_warn("%s event=retention_fetch_failed", r->s->log_id);
+		retention_end(r, "upstream_failed", 0);
+		return;
+	}
+	for (size_t i = 0; i < r->done_count; i++) {
+		if (r->present[i] == 1)
+			r->remove[r->remove_count++] = r->done[i];
+		else if (r->present[i] == 2)
+			r->young++;
+		else
+			r->gone[r->gone_count++] = r->done[i];
+	}
+	if (r->s->conf->retention_dry_run) {
+		for (size_t i = 0; i < r->remove_count; i++)
+			log_info("%s event=retention_dry_run uid=%u action=%s", r->s->log_id,
+				 r->remove[i], retention_action(r));
+		retention_end(r, "dry_run", 0);
+		return;
+	}
+	if (retention_over_time(r)) {
+		retention_end(r, "over_time", 0);
+		return;
+	}
+	if (r->remove_count == 0) {
+		retention_step_finish(r, 0);
+		return;
+	}
+	retention_step_intent(r);
+}
+
+static const struct imap_fp_handlers retention_fp_handlers = {
+	.message = retention_fp_message,
+	.done = retention_fps_done,
+};
+
+/* ---- decide ---- */
+
+static void retention_decided(void *ctx, enum cache_status st, const struct cache_retention *d)
+{
+	struct pop3_retention *r = ctx;
+	size_t n = d != NULL ? d->count : 0;
+
+	r->req = NULL;
+	if (st == CACHE_IN_USE) {
+		log_info("%s event=retention_skipped reason=%s%s", r->s->log_id,
+			 d != NULL && d->busy[0] != '\0' ? "device_in_session device=" : "lock_lost",
+			 d != NULL ? d->busy : "");
+		retention_end(r, "busy", 0);
+		return;
+	}
+	if (st != CACHE_OK || d == NULL) {
+		log_warn("%s event=retention_decide_failed status=%s", r->s->log_id,
+			 cache_status_name(st));
+		retention_end(r, "store_failed", 0);
+		return;
+	}
+	if (d->forgotten[0] != '\0')
+		log_info("%s event=retention_forgotten devices=\"%s\" forget_after=%us",
+			 r->s->log_id, d->forgotten, r->s->conf->retention_forget_after_secs);
+	if (n == 0) {
+		retention_end(r, "ok", 0);
+		return;
+	}
+	r->done = malloc(n * sizeof(*r->done));
+	r->remove = malloc(n * sizeof(*r->remove));
+	r->gone = malloc(n * sizeof(*r->gone));
+	r->present = calloc(n, 1);
+	if (r->done == NULL || r->remove == NULL || r->gone == NULL || r->present == NULL) {
+		retention_end(r, "out_of_memory", 0);
+		return;
+	}
+	memcpy(r->done, d->uids, n * sizeof(*r->done));
+	r->done_count = n;
+	if (imap_fp_fetch(&r->fp, r->s->imap, r->done, n, &retention_fp_handlers, r) < 0)
+		retention_end(r, "out_of_memory", 0);
+}
+
+static uint32_t *retention_retrieved(const struct pop3_maildrop *drop, size_t *n_r)
+{
+	uint32_t *uids = malloc(((size_t)drop->count + 1) * sizeof(*uids));
+	size_t n = 0;
+
+	if (uids == NULL)
+		return NULL;
+	for (unsigned int i = 0; i < drop->count && n < CACHE_HIDE_MAX; i++)
+		if ((drop->msgs[i].flags & (POP3_MSG_RETRIEVED | POP3_MSG_VANISHED)) ==
+		    POP3_MSG_RETRIEVED)
+			uids[n++] = drop->msgs[i].uid;
+	*n_r = n;
+	return uids;
+}
+
+bool pop3_retention_start(struct pop3_session *s, struct pop3_retention **rp,
+			  pop3_retention_done_cb *done, void *ctx)
+{
+	const struct conf *conf = s->conf;
+	struct pop3_retention *r;
+	uint32_t *retr;
+	size_t n = 0;
+
+	if (conf->retention_when == CONF_RETENTION_OFF || s->dev == NULL || s->drop == NULL ||
+	    !pop3_device_locked(s->dev) || s->imap == NULL || !imap_client_is_connected(s->imap))
+		return false;
+	r = calloc(1, sizeof(*r));
+	retr = retention_retrieved(s->drop, &n);
+	if (r == NULL || retr == NULL) {
+		free(r);
+		free(retr);
+		return false;
+	}
+	r->s = s;
+	r->cb = done;
+	r->ctx = ctx;
+	clock_gettime(CLOCK_MONOTONIC, &r->started);
+	r->req = cache_retention_decide(s->srv->cache, pop3_device_account(s->dev),
+					pop3_device_name(s->dev), pop3_device_token(s->dev),
+					s->drop->uidvalidity, (uint64_t)time(NULL),
+					conf->retention_forget_after_secs,
+					conf->retention_max_messages, retr, n, retention_decided, r);
+	free(retr);
+	if (r->req == NULL) {
+		free(r);
+		return false;
+	}
+	*rp = r;
+	return true;
+}
+
+void pop3_retention_free(struct pop3_retention **rp)
+{
+	struct pop3_retention *r = *rp;
+
+	if (r == NULL)
+		return;
+	cache_req_cancel(&r->req);
+	imap_fp_op_clear(&r->fp);
+	free(r->done);
+	free(r->remove);
+	free(r->gone);
+	free(r->present);
+	free(r);
+	*rp = NULL;
+}

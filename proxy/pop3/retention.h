@@ -1,0 +1,39 @@
+#ifndef POP3_RETENTION_H
+#define POP3_RETENTION_H
+
+/*
+ * Retention ([retention] when = all-devices-done): a bounded pass at
+ * QUIT, after the session's own marks are applied and before LOGOUT, on
+ * the session's upstream connection and under its device lock:
+ *
+ *   decide   one atomic script (cache_retention.h): records the messages
+ *            this session RETRieved and the device's last sight, skips
+ *            the pass while another counting device holds its lock, and
+ *            returns the done set (at most max_messages)
+ *   age      their INTERNALDATE upstream (and which are gone); min_age
+ *   intent   the uids to remove are written to the store first, so a
+ *            pass that is cut off is taken up by the next one
+ *   remove   trash or expunge (imap_remove.h)
+ *   finish   the removed and the gone leave every device's records
+ *
+ * dry_run stops after "age" and logs what would be removed. Nothing here
+ * talks to the POP3 client; every failure is logged and ends the pass
+ * (what was removed stays removed, the intent says the rest).
+ */
+
+#include <stdbool.h>
+
+struct pop3_session;
+struct pop3_retention;
+
+typedef void pop3_retention_done_cb(void *ctx);
+
+/* Starts the pass: true, and done runs once from the loop when it ends
+   (unless freed first); false when retention is off or the session
+   cannot run one (done never runs). */
+bool pop3_retention_start(struct pop3_session *s, struct pop3_retention **r,
+			  pop3_retention_done_cb *done, void *ctx);
+/* Cancels a pass under way; NULL is fine. */
+void pop3_retention_free(struct pop3_retention **r);
+
+#endif
