@@ -1,0 +1,211 @@
+/* Unit tests for retention's decision (cache/cache_retention.c) against
+   a real redis-server: the done rule, forgotten devices, another device's
+   lock, the bound, the intent and its clearing. */
+
+#include "test_cache_fixture.h"
+
+#include <time.h>
+
+#include "cache_retention.h"
+
+struct ret_res {
+	int calls;
+	enum cache_status st;
+	uint32_t uids[64];
+	size_t count;
+	char forgotten[256], busy[64];
+};
+
+static void ret_cb(void *ctx, enum cache_status st, const struct cache_retention *d)
+{
+	struct ret_res *r = ctx;
+
+	r->calls++;
+	r->st = st;
+	if (d != NULL) {
+		r->count = d->count < 64 ? d->count : 64;
+		memcpy(r->uids, d->uids, r->count * sizeof(*r->uids));
+		snprintf(r->forgotten, sizeof(r->forgotten), "%s", d->forgotten);
+		snprintf(r->busy, sizeof(r->busy), "%s", d->busy);
+	}
+}
+
+static struct ret_res decide(const char *dev, const char *token, uint32_t uidvalidity,
+			     uint64_t forget_after, size_t max, const uint32_t *retr, size_t n)
+{
+	struct ret_res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_retention_decide(cache, ACCOUNT, dev, token, uidvalidity,
+						     (uint64_t)time(NULL), forget_after, max,
+						     retr, n, ret_cb, &r));
+	WAIT_ONE(r, 5000);
+	return r;
+}
+
+static bool has(const struct ret_res *r, uint32_t uid)
+{
+	for (size_t i = 0; i < r->count; i++)
+		if (r->uids[i] == uid)
+			return true;
+	return false;
+}
+
+static void two_devices(void)
+{
+	ck_assert_int_eq(do_view(ACCOUNT, "pc", 7, 11).st, CACHE_OK);
+	ck_assert_int_eq(do_view(ACCOUNT, "phone", 7, 11).st, CACHE_OK);
+}
+
+START_TEST(done_needs_every_device)
+{
+	const uint32_t r123[] = { 1, 2, 3 }, r1[] = { 1 }, h3[] = { 3 }, h5[] = { 5 };
+	struct ret_res r;
+
+	two_devices();
+	ck_assert_int_eq(do_lock("phone", "tph", 60), CACHE_OK);
+	r = decide("phone", "tph", 7, 0, 100, r123, 3);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_uint_eq(r.count, 0);           /* pc has none of them */
+	freeReplyObject(raw_cmd("DEL popgate:{%s}:lock:phone", ACCOUNT));
+
+	ck_assert_int_eq(do_lock("pc", "tpc", 60), CACHE_OK);
+	ck_assert_int_eq(do_hide("pc", "tpc", false, 7, h3, NULL, 1), CACHE_OK);
+	ck_assert_int_eq(do_hide("pc", "tpc", true, 7, h5, NULL, 1), CACHE_OK);
+	r = decide("pc", "tpc", 7, 0, 100, r1, 1);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	/* 1: both retrieved; 3: phone retrieved, pc deleted; 5: hide-all;
+	   2: only phone */
+	ck_assert_uint_eq(r.count, 3);
+	ck_assert(has(&r, 1) && has(&r, 3) && has(&r, 5) && !has(&r, 2));
+	ck_assert_uint_eq(r.uids[0], 1);         /* ascending */
+	ck_assert_uint_eq(r.uids[2], 5);
+	ck_assert_str_eq(r.forgotten, "");
+	/* the bound */
+	r = decide("pc", "tpc", 7, 0, 2, NULL, 0);
+	ck_assert_uint_eq(r.count, 2);
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:seen pc", ACCOUNT), 1);
+}
+END_TEST
+
+START_TEST(other_lock_and_own_lock)
+{
+	const uint32_t r1[] = { 1 };
+	struct ret_res r;
+
+	two_devices();
+	ck_assert_int_eq(do_lock("pc", "tpc", 60), CACHE_OK);
+	ck_assert_int_eq(do_lock("phone", "tph", 60), CACHE_OK);
+	r = decide("pc", "tpc", 7, 0, 100, r1, 1);
+	ck_assert_int_eq(r.st, CACHE_IN_USE);
+	ck_assert_str_eq(r.busy, "phone");
+	/* recorded all the same */
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:retr:pc 1", ACCOUNT), 1);
+	r = decide("pc", "not-mine", 7, 0, 100, r1, 1);
+	ck_assert_int_eq(r.st, CACHE_IN_USE);
+	ck_assert_str_eq(r.busy, "");
+	r = decide("pc", "tpc", 8, 0, 100, r1, 1);
+	ck_assert_int_eq(r.st, CACHE_CONFLICT);
+	/* the intent is refused while phone holds its lock */
+	{
+		struct res s = { 0 };
+
+		ck_assert_ptr_nonnull(cache_retention_intent(cache, ACCOUNT, "pc", "tpc",
+							     (uint64_t)time(NULL), 0, r1, 1,
+							     status_cb, &s));
+		WAIT_ONE(s, 5000);
+		ck_assert_int_eq(s.st, CACHE_IN_USE);
+		ck_assert_int_eq(raw_int("EXISTS popgate:{%s}:retention", ACCOUNT), 0);
+	}
+}
+END_TEST
+
+START_TEST(forgotten_device_stops_counting)
+{
+	const uint32_t r4[] = { 4 };
+	struct ret_res r;
+
+	two_devices();
+	ck_assert_int_eq(do_lock("pc", "tpc", 60), CACHE_OK);
+	r = decide("pc", "tpc", 7, 0, 100, r4, 1);
+	ck_assert_uint_eq(r.count, 0);
+	/* phone last seen 1000 s ago; a lock of a forgotten device does not
+	   hold the pass either */
+	freeReplyObject(raw_cmd("HSET popgate:{%s}:seen phone %lld", ACCOUNT,
+				(long long)time(NULL) - 1000));
+	r = decide("pc", "tpc", 7, 2000, 100, NULL, 0);
+	ck_assert_uint_eq(r.count, 0);
+	ck_assert_str_eq(r.forgotten, "");
+	r = decide("pc", "tpc", 7, 100, 100, NULL, 0);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_str_eq(r.forgotten, "phone");
+	ck_assert_uint_eq(r.count, 1);
+	ck_assert_uint_eq(r.uids[0], 4);
+}
+END_TEST
+
+START_TEST(intent_then_finish)
+{
+	const uint32_t r12[] = { 1, 2 }, one[] = { 1 };
+	struct ret_res r;
+	struct res s = { 0 }, f = { 0 };
+
+	two_devices();
+	ck_assert_int_eq(do_lock("phone", "tph", 60), CACHE_OK);
+	decide("phone", "tph", 7, 0, 100, r12, 2);
+	freeReplyObject(raw_cmd("DEL popgate:{%s}:lock:phone", ACCOUNT));
+	ck_assert_int_eq(do_lock("pc", "tpc", 60), CACHE_OK);
+	r = decide("pc", "tpc", 7, 0, 100, one, 1);
+	ck_assert_uint_eq(r.count, 1);
+	ck_assert_ptr_nonnull(cache_retention_intent(cache, ACCOUNT, "pc", "tpc",
+						     (uint64_t)time(NULL), 0, one, 1,
+						     status_cb, &s));
+	WAIT_ONE(s, 5000);
+	ck_assert_int_eq(s.st, CACHE_OK);
+	ck_assert_int_eq(raw_int("SISMEMBER popgate:{%s}:retention 1", ACCOUNT), 1);
+	ck_assert_ptr_nonnull(cache_retention_finish(cache, ACCOUNT, one, 1, status_cb, &f));
+	WAIT_ONE(f, 5000);
+	ck_assert_int_eq(f.st, CACHE_OK);
+	ck_assert_int_eq(raw_int("EXISTS popgate:{%s}:retention", ACCOUNT), 0);
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:retr:phone 1", ACCOUNT), 0);
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:retr:pc 1", ACCOUNT), 0);
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:retr:phone 2", ACCOUNT), 1);
+	r = decide("pc", "tpc", 7, 0, 100, NULL, 0);
+	ck_assert_uint_eq(r.count, 0);
+}
+END_TEST
+
+START_TEST(bad_arguments)
+{
+	struct ret_res r;
+	const uint32_t zero[] = { 0 };
+
+	two_devices();
+	r = decide("pc", "tpc", 7, 0, 0, NULL, 0);
+	ck_assert_int_eq(r.st, CACHE_ERROR);
+	r = decide("pc", "tpc", 7, 0, CACHE_RETENTION_MAX + 1, NULL, 0);
+	ck_assert_int_eq(r.st, CACHE_ERROR);
+	r = decide("pc", "tpc", 7, 0, 10, zero, 1);
+	ck_assert_int_eq(r.st, CACHE_ERROR);
+	r = decide("bad/dev", "tpc", 7, 0, 10, NULL, 0);
+	ck_assert_int_eq(r.st, CACHE_ERROR);
+}
+END_TEST
+
+static Suite *retention_suite(void)
+{
+	Suite *s = suite_create("cache_retention");
+	TCase *tc = cache_test_tcase("retention");
+
+	tcase_add_test(tc, done_needs_every_device);
+	tcase_add_test(tc, other_lock_and_own_lock);
+	tcase_add_test(tc, forgotten_device_stops_counting);
+	tcase_add_test(tc, intent_then_finish);
+	tcase_add_test(tc, bad_arguments);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return cache_test_run(retention_suite());
+}
