@@ -94,6 +94,8 @@ static struct {
 	uint64_t reloads_ok;
 	uint64_t prefetch_used;
 	uint64_t prefetch_dropped;
+	uint64_t retention_passes[3];     /* removed, nothing, skipped */
+	uint64_t retention_removed;
 	uint64_t reloads_failed;
 	uint64_t oauth_refresh[6];
 	uint64_t oauth_reauth;
@@ -351,6 +353,14 @@ void metrics_redis_error(void)
 	m.redis_errors++;
 }
 
+void metrics_retention(enum metrics_retention result, uint64_t removed)
+{
+	metrics_init();
+	if ((unsigned int)result < 3)
+		m.retention_passes[result]++;
+	m.retention_removed += removed;
+}
+
 void metrics_prefetch(bool used)
 {
 	metrics_init();
@@ -572,6 +582,18 @@ int metrics_render(struct evbuffer *dst)
 	    (unsigned long long)m.prefetch_used);
 	put(&o, "popgate_prefetch_total{result=\"dropped\"} %llu\n",
 	    (unsigned long long)m.prefetch_dropped);
+	family(&o, "retention_passes_total", "counter",
+	       "Retention passes at QUIT: removed mail, removed none, skipped (busy or failed).");
+	put(&o, "popgate_retention_passes_total{result=\"removed\"} %llu\n",
+	    (unsigned long long)m.retention_passes[METRICS_RETENTION_REMOVED]);
+	put(&o, "popgate_retention_passes_total{result=\"none\"} %llu\n",
+	    (unsigned long long)m.retention_passes[METRICS_RETENTION_NONE]);
+	put(&o, "popgate_retention_passes_total{result=\"skipped\"} %llu\n",
+	    (unsigned long long)m.retention_passes[METRICS_RETENTION_SKIPPED]);
+	family(&o, "retention_removed_total", "counter",
+	       "Messages retention moved to the Trash or expunged upstream.");
+	put(&o, "popgate_retention_removed_total %llu\n",
+	    (unsigned long long)m.retention_removed);
 	family(&o, "config_reloads_total", "counter", "Configuration reloads by result.");
 	put(&o, "popgate_config_reloads_total{result=\"ok\"} %llu\n",
 	    (unsigned long long)m.reloads_ok);

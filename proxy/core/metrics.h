@@ -73,6 +73,13 @@ void metrics_upstream_connect(const char *route, double seconds, bool ok);
 void metrics_bytes_out(const char *route, uint64_t n);
 void metrics_command(const char *route, enum metrics_cmd cmd);
 void metrics_redis_error(void);
+enum metrics_retention {
+	METRICS_RETENTION_REMOVED,
+	METRICS_RETENTION_NONE,        /* nothing removed (incl. dry run) */
+	METRICS_RETENTION_SKIPPED,     /* another device's session, or a failure */
+};
+/* A retention pass ended; removed messages left the mailbox upstream. */
+void metrics_retention(enum metrics_retention result, uint64_t removed);
 void metrics_prefetch(bool used);      /* a message fetched ahead: used or dropped */
 /* The state store's master or slot map changed (cache_hooks.failover). */
 void metrics_redis_failover(void);

@@ -16,6 +16,7 @@
 #include "imap_remove.h"
 #include "log.h"
 #include "maildrop.h"
+#include "metrics.h"
 #include "session.h"
 
 struct pop3_retention {
@@ -46,6 +47,9 @@ static void retention_end(struct pop3_retention *r, const char *result, size_t r
 		 "young=%zu gone=%zu", r->s->log_id, result, retention_action(r),
 		 r->s->conf->retention_dry_run ? "yes" : "no", r->done_count, removed, r->young,
 		 r->gone_count);
+	metrics_retention(removed > 0 ? METRICS_RETENTION_REMOVED :
+			  strcmp(result, "ok") == 0 || strcmp(result, "dry_run") == 0 ?
+			  METRICS_RETENTION_NONE : METRICS_RETENTION_SKIPPED, removed);
 	r->cb(r->ctx);
 }
 

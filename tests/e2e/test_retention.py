@@ -7,6 +7,7 @@ import imaplib
 import shutil
 import time
 import unittest
+import urllib.request
 
 import harness as h
 
@@ -67,7 +68,9 @@ def mids_in(user, mailbox="INBOX"):
 class Retention(unittest.TestCase):
     def gateway(self, **retention):
         conf = dict({"when": "all-devices-done"}, **retention)
+        self.metrics_port = h.free_port()
         extra = "[retention]\n" + "".join("%s = %s\n" % kv for kv in conf.items())
+        extra += "[metrics]\nlisten = %s:%d\n" % (h.HOST, self.metrics_port)
         gw = h.Popgate(DC.imap_port, extra=extra).start()
         self.addCleanup(gw.cleanup)
         self.addCleanup(gw.stop)
@@ -120,6 +123,11 @@ class Retention(unittest.TestCase):
         self.assertEqual(mids_in(user, "Trash"), {mids["a"]})
         self.assertIsNotNone(gw.wait_log(r"event=retention result=ok action=trash "
                                          r"dry_run=no done=1 removed=1"))
+        with urllib.request.urlopen("http://%s:%d/metrics" % (h.HOST, self.metrics_port),
+                                    timeout=10) as resp:
+            text = resp.read().decode()
+        self.assertIn("popgate_retention_removed_total 1\n", text)
+        self.assertIn('popgate_retention_passes_total{result="removed"} 1\n', text)
 
     def test_expunge_after_both_devices(self):
         gw, user, mids = self.check_both("expunge")
