@@ -373,6 +373,14 @@ static const struct {
 	{ "[upstream]\nhost = h\n[policy]\ndelete_action = nuke\n", 4, "delete_action" },
 	{ "[upstream]\nhost = h\n[policy]\nnew_device_sees = some\n", 4, "new_device_sees" },
 	{ "[upstream]\nhost = h\n[policy]\nmark_seen_on_retr = maybe\n", 4, "mark_seen_on_retr" },
+	{ "[upstream]\nhost = h\n[retention]\nwhen = sometimes\n", 4, "when" },
+	{ "[upstream]\nhost = h\n[retention]\naction = hide\n", 4, "action" },
+	{ "[upstream]\nhost = h\n[retention]\nmax_messages = 0\n", 4, "out of range" },
+	{ "[upstream]\nhost = h\n[retention]\nmax_messages = 5001\n", 4, "out of range" },
+	{ "[upstream]\nhost = h\n[retention]\nmin_age = 3651d\n", 4, "out of range" },
+	{ "[upstream]\nhost = h\n[retention]\nforget_after = 1x\n", 4, "forget_after" },
+	{ "[upstream]\nhost = h\n[retention]\nmax_time = 50ms\n", 4, "out of range" },
+	{ "[upstream]\nhost = h\n[retention]\ndry_run = perhaps\n", 4, "dry_run" },
 	{ "[upstream]\nhost = h\n[policy]\ntrash_mailbox = Tr\x01" "ash\n", 4, "control" },
 };
 
