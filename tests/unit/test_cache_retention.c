@@ -191,6 +191,37 @@ START_TEST(bad_arguments)
 }
 END_TEST
 
+/* A pass cut off after its intent was written: the next one takes the
+   intent's uids first (here 2 rather than 1, which the records list
+   first), still checked against the rule. */
+START_TEST(intent_taken_up_first)
+{
+	const uint32_t r12[] = { 1, 2 }, two[] = { 2 };
+	struct ret_res r;
+	struct res s = { 0 };
+
+	two_devices();
+	ck_assert_int_eq(do_lock("phone", "tph", 60), CACHE_OK);
+	decide("phone", "tph", 7, 0, 100, r12, 2);
+	freeReplyObject(raw_cmd("DEL popgate:{%s}:lock:phone", ACCOUNT));
+	ck_assert_int_eq(do_lock("pc", "tpc", 60), CACHE_OK);
+	r = decide("pc", "tpc", 7, 0, 100, r12, 2);
+	ck_assert_uint_eq(r.count, 2);
+	ck_assert_ptr_nonnull(cache_retention_intent(cache, ACCOUNT, "pc", "tpc",
+						     (uint64_t)time(NULL), 0, two, 1,
+						     status_cb, &s));
+	WAIT_ONE(s, 5000);
+	ck_assert_int_eq(s.st, CACHE_OK);
+	r = decide("pc", "tpc", 7, 0, 1, NULL, 0);
+	ck_assert_uint_eq(r.count, 1);
+	ck_assert_uint_eq(r.uids[0], 2);
+	/* a device reset since: the intent's uid is no longer done */
+	freeReplyObject(raw_cmd("DEL popgate:{%s}:retr:phone", ACCOUNT));
+	r = decide("pc", "tpc", 7, 0, 100, NULL, 0);
+	ck_assert_uint_eq(r.count, 0);
+}
+END_TEST
+
 static Suite *retention_suite(void)
 {
 	Suite *s = suite_create("cache_retention");
@@ -200,6 +231,7 @@ static Suite *retention_suite(void)
 	tcase_add_test(tc, other_lock_and_own_lock);
 	tcase_add_test(tc, forgotten_device_stops_counting);
 	tcase_add_test(tc, intent_then_finish);
+	tcase_add_test(tc, intent_taken_up_first);
 	tcase_add_test(tc, bad_arguments);
 	suite_add_tcase(s, tc);
 	return s;
