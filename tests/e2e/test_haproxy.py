@@ -1,5 +1,5 @@
 """Several gateways behind a real HAProxy (Debian's haproxy), started here
-on loopback in front of two popgate instances that share one private
+on loopback in front of three popgate instances that share one private
 redis-server (shared_limits = yes): PROXY v1 (send-proxy) and v2
 (send-proxy-v2), the client's address in popgate's logs, in the limits and
 in Dovecot's rip=; failure delays that hold whichever gateway a client
@@ -81,7 +81,7 @@ def setUpModule():
         h.fill_mailbox(DC, "alice", big_mb=0.05)
         os.mkdir(os.path.join(WORK, "redis"))
         REDIS = RedisServer(os.path.join(WORK, "redis")).start()
-        for _ in range(2):
+        for _ in range(3):
             GWS.append(h.Popgate(
                 DC.imap_port, listen_suffix="proxy_protocol",
                 cache={"url": "unix:" + REDIS.sock, "timeout": "1s"},
@@ -89,15 +89,19 @@ def setUpModule():
                         "auth_fail_delay": "%dms" % DELAY_MS, "auth_fail_delay_max": "5s",
                         "max_bad_commands": "100", "login_delay": "0"},
                 log={"level": "debug"}).start())
-        a, b = ("127.0.0.1:%d" % g.port for g in GWS)
+        a, b, c = ("127.0.0.1:%d" % g.port for g in GWS)
         HAP = HAProxy(WORK, {
             "a_v1": ["a %s send-proxy" % a],
             "a_v2": ["a %s send-proxy-v2" % a],
             "b_v2": ["b %s send-proxy-v2" % b],
             "b_v1": ["b %s send-proxy" % b],
-            "both": ["a %s send-proxy-v2" % a, "b %s send-proxy-v2" % b],
+            "c_v2": ["c %s send-proxy-v2" % c],
+            "c_v1": ["c %s send-proxy" % c],
+            "all": ["a %s send-proxy-v2" % a, "b %s send-proxy-v2" % b,
+                    "c %s send-proxy-v2" % c],
             # the same balancer, but seen from an address not in proxy_networks
             "untrusted": ["a %s send-proxy-v2 source 127.0.0.3" % a],
+            "untrusted_c": ["c %s send-proxy source 127.0.0.4" % c],
             # health checks (HAProxy sends them a v2 LOCAL header)
             "checked_v2": ["b %s send-proxy-v2 check check-send-proxy inter 300ms" % b],
         }).start()
@@ -166,10 +170,12 @@ class TestProxyHeaders(unittest.TestCase):
     def test_send_proxy_v1(self):
         self.check_client_seen("a_v1", GWS[0], "127.0.0.11")
         self.check_client_seen("b_v1", GWS[1], "127.0.0.12")
+        self.check_client_seen("c_v1", GWS[2], "127.0.0.18")
 
     def test_send_proxy_v2(self):
         self.check_client_seen("a_v2", GWS[0], "127.0.0.13")
         self.check_client_seen("b_v2", GWS[1], "127.0.0.14")
+        self.check_client_seen("c_v2", GWS[2], "127.0.0.19")
 
     def test_header_from_an_untrusted_address_is_refused(self):
         start = GWS[0].log_size()
@@ -177,6 +183,12 @@ class TestProxyHeaders(unittest.TestCase):
             self.assertTrue(c.expect_closed(10), "the connection stayed open")
             self.assertEqual(c.tail, b"", "a greeting came through")
         self.assertIsNotNone(GWS[0].wait_log(r"event=proxy_refused peer=127\.0\.0\.3 "
+                                             r"reason=proxy_untrusted", start=start))
+        start = GWS[2].log_size()
+        with client("untrusted_c", "127.0.0.15", timeout=10) as c:
+            self.assertTrue(c.expect_closed(10), "the connection stayed open")
+            self.assertEqual(c.tail, b"", "a greeting came through")
+        self.assertIsNotNone(GWS[2].wait_log(r"event=proxy_refused peer=127\.0\.0\.4 "
                                              r"reason=proxy_untrusted", start=start))
 
     def test_health_checks_are_served_quietly(self):
@@ -187,31 +199,31 @@ class TestProxyHeaders(unittest.TestCase):
         r, _ = attempt("checked_v2", "127.0.0.17", "secret")
         self.assertTrue(r.startswith("+OK"), r)
 
-    def test_round_robin_serves_through_both(self):
+    def test_round_robin_serves_through_all_three(self):
         starts = [g.log_size() for g in GWS]
-        for i in range(4):
-            r, _ = attempt("both", "127.0.0.16", "secret")
+        for i in range(6):
+            r, _ = attempt("all", "127.0.0.16", "secret")
             self.assertTrue(r.startswith("+OK"), r)
         for g, s in zip(GWS, starts):
             self.assertIn("client=127.0.0.16:", g.log_since(s))
 
 
 class TestSharedLimits(unittest.TestCase):
-    def test_failures_on_one_gateway_delay_the_other(self):
+    def test_failures_on_two_gateways_delay_the_third(self):
         src = "127.0.0.21"
-        for i in range(3):
-            r, took = attempt("a_v2", src, "wrong")
+        for f in ("a_v2", "b_v2", "a_v1"):
+            r, took = attempt(f, src, "wrong")
             self.assertTrue(r.startswith("-ERR [AUTH]"), r)
         # counted under the client's address (from the header), not HAProxy's
         self.assertEqual(store_count("ip:%s" % src), 3)
         self.assertEqual(store_count("ip:127.0.0.1"), 0)
-        start = GWS[1].log_size()
-        r, took = attempt("b_v2", src, "secret")
+        start = GWS[2].log_size()
+        r, took = attempt("c_v2", src, "secret")
         self.assertTrue(r.startswith("+OK"), r)
         # the 4th attempt waits for the 3rd failure's delay: 300 * 2^2 ms
         self.assertGreater(took, 4 * DELAY_MS / 1000.0 * 0.9,
-                           "gateway B did not hold the attempt after A's failures")
-        self.assertIn("shared_failures=3", GWS[1].log_since(start))
+                           "gateway C did not hold the attempt after A's and B's failures")
+        self.assertIn("shared_failures=3", GWS[2].log_since(start))
         # the success took alice's failures off the address
         self.assertTrue(h.wait_until(lambda: store_count("ip:%s" % src) == 0, 5))
         self.assertEqual(REDIS.cli("EXISTS", "popgate:{alice@127.0.0.1:%d}:authfail"
@@ -219,7 +231,7 @@ class TestSharedLimits(unittest.TestCase):
 
     def test_failure_reply_delay_grows_across_gateways(self):
         src = "127.0.0.22"
-        fronts = ["a_v1", "b_v1", "a_v2", "b_v2"]
+        fronts = ["a_v1", "b_v1", "c_v2", "b_v2"]
         took = []
         start = GWS[1].log_size()
         for f in fronts:
