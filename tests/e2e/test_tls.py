@@ -322,11 +322,14 @@ class NoCloseNotifyProxy:
             pass
         # SSLSocket.shutdown() drops the TLS layer and shuts the socket
         # itself: no close_notify goes out.
+        # popgate may have closed its end first (after LOGOUT's OK):
+        # then shutdown() fails, and the connection still ended without a
+        # close_notify from here, so it counts either way.
         try:
             tls.shutdown(socket.SHUT_RDWR)
-            self.closed_without_notify += 1
         except OSError:
             pass
+        self.closed_without_notify += 1
         tls.close()
         up.close()
 
