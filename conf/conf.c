@@ -624,7 +624,7 @@ void conf_free_strings(void *base, bool upstream)
 
 		if (conf_key_upstream(key) != upstream || key->set != conf_set_string)
 			continue;
-		field = conf_field(key, base);
+		field = (char **)((char *)base + key->offset);
 		if (*field != NULL && (key->flags & CONF_SECRET) != 0)
 			explicit_bzero(*field, strlen(*field));
 		free(*field);

@@ -92,12 +92,6 @@ const char *conf_key_error(const struct conf_key *key, const char *why, char *bu
 /* Whether the row is a key of [upstream] and [route DOMAIN]. */
 bool conf_key_upstream(const struct conf_key *key);
 
-/* The field a key sets, in a struct conf or struct conf_upstream. */
-static inline void *conf_field(const struct conf_key *key, void *base)
-{
-	return (char *)base + key->offset;
-}
-
 /*
  * Applies the defaults of the rows of one scope (upstream: the
  * [upstream]/[route] rows, into a struct conf_upstream; else into a struct

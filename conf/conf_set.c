@@ -16,6 +16,11 @@ const char conf_err_name[] = "not one of the allowed values";
 
 static const char conf_err_table[] = "bad row in the key table (a bug)";
 
+static void *conf_field(const struct conf_key *key, void *base)
+{
+	return (char *)base + key->offset;
+}
+
 bool conf_key_upstream(const struct conf_key *key)
 {
 	return strcmp(key->section, "upstream") == 0;
