@@ -153,15 +153,17 @@ static void quit_retention_done(void *ctx)
 	quit_step_logout(ctx);
 }
 
+/* The session's own marks are applied: a retention pass, under this
+   device's lock (retention.h), when one is due; then the logout. */
+static void quit_step_retention(struct pop3_quit *q)
+{
+	quit_set_step(q, QUIT_RETENTION);
+	if (!pop3_retention_start(q->s, &q->retention, quit_retention_done, q))
+		quit_step_logout(q);
+}
+
 static void quit_step_logout(struct pop3_quit *q)
 {
-	/* The session's own marks are applied: a retention pass first,
-	   under this device's lock (retention.h). */
-	if (q->step != QUIT_RETENTION) {
-		quit_set_step(q, QUIT_RETENTION);
-		if (pop3_retention_start(q->s, &q->retention, quit_retention_done, q))
-			return;
-	}
 	quit_set_step(q, QUIT_LOGOUT);
 	/* Kept for the next poll instead (keep_idle): nothing waits for the
 	   upstream. */
@@ -197,7 +199,7 @@ static void quit_removed(void *ctx, const struct imap_remove_result *r)
 		quit_fail(q, reply, why);
 		return;
 	}
-	quit_step_logout(q);
+	quit_step_retention(q);
 }
 
 static void quit_step_remove(struct pop3_quit *q)
@@ -225,7 +227,7 @@ static void quit_hidden(void *ctx, enum cache_status st)
 
 	switch (st) {
 	case CACHE_OK:
-		quit_step_logout(q);
+		quit_step_retention(q);
 		return;
 	case CACHE_IN_USE:
 		quit_fail(q, "-ERR [IN-USE] Device lock lost; nothing was deleted", "lock lost");
@@ -350,7 +352,7 @@ void pop3_quit_start(struct pop3_session *s)
 	s->doing = quit_step_doing[QUIT_START];
 	q->uids = pop3_maildrop_marked_uids(s->drop, &q->count);
 	if (q->count == 0) {
-		quit_step_logout(q);
+		quit_step_retention(q);
 		return;
 	}
 	if (q->uids == NULL) {
