@@ -107,6 +107,8 @@ struct conf_upstream {
 	unsigned int keep_idle_secs;       /* kept upstream sessions; 0: off */
 	unsigned int keep_per_account;     /* of them, per account at most */
 	char *uidl_format;                 /* uidl_format_parse() accepts it */
+	unsigned int throttle_backoff_ms;  /* provider back-off: first; 0 off */
+	unsigned int throttle_backoff_max_ms; /* ... doubled up to this */
 	bool port_set;                     /* port given in the file */
 	unsigned int line;                 /* its section header, for errors */
 };

@@ -604,6 +604,10 @@ const struct conf_key conf_keys[] = {
 	  .min = "1", .max = "100" },
 	{ "upstream", "uidl_format", conf_set_string, U(uidl_format), .def = "dovecot",
 	  .min = "1", .max = "64", .check = conf_check_uidl_format },
+	{ "upstream", "throttle_backoff", conf_set_msecs, U(throttle_backoff_ms), .def = "30s",
+	  .min = "0", .max = "1h", .zero = "off" },
+	{ "upstream", "throttle_backoff_max", conf_set_msecs, U(throttle_backoff_max_ms),
+	  .def = "10m", .min = "1s", .max = "1d" },
 
 	{ "log", "target", conf_set_enum, C(log_target), .def = "stderr",
 	  .names = log_target_names },

@@ -527,17 +527,6 @@ void limits_login_record(struct limits *l, const char *login, uint64_t now_ms)
 
 /* --- provider back-off --- */
 
-unsigned int limits_throttle_hit(struct limits *l, const char *key, const struct limits_auth *a,
-				 uint64_t now_ms)
-{
-	uint64_t window_ms = (uint64_t)a->window_secs * 1000;
-
-	if (key == NULL)
-		return 0;
-	lim_purge(l, LIMITS_THROTTLE, window_ms, now_ms);
-	return limits_auth_delay(a, auth_record(l, LIMITS_THROTTLE, key, window_ms, now_ms));
-}
-
 unsigned int limits_throttle_left(struct limits *l, const char *key, const struct limits_auth *a,
 				  uint64_t now_ms)
 {
@@ -559,6 +548,20 @@ unsigned int limits_throttle_left(struct limits *l, const char *key, const struc
 	}
 	delay = limits_auth_delay(a, e->count);
 	return elapsed < delay ? (unsigned int)(delay - elapsed) : 0;
+}
+
+unsigned int limits_throttle_hit(struct limits *l, const char *key, const struct limits_auth *a,
+				 uint64_t now_ms)
+{
+	uint64_t window_ms = (uint64_t)a->window_secs * 1000;
+
+	unsigned int left = limits_throttle_left(l, key, a, now_ms);
+
+	/* Several logins of the account were under way at once: one
+	   back-off for all of them, not one level each. */
+	if (key == NULL || left > 0)
+		return left;
+	return limits_auth_delay(a, auth_record(l, LIMITS_THROTTLE, key, window_ms, now_ms));
 }
 
 void limits_throttle_clear(struct limits *l, const char *key)

@@ -127,7 +127,9 @@ void limits_login_record(struct limits *l, const char *login, uint64_t now_ms);
  * limits_throttle_hit() records one more throttle answer and returns the
  * back-off it starts, in ms: for the n-th answer of the key within the
  * window, limits_auth_delay(a, n) (the first back-off doubled each time,
- * capped). limits_throttle_left() returns the ms left of the back-off the
+ * capped). An answer while a back-off runs (logins of the account under
+ * way at once) changes nothing and returns what is left of it.
+ * limits_throttle_left() returns the ms left of the back-off the
  * last answer started (0 = the upstream may be asked), with the settings
  * in force now, forgetting records past the window. limits_throttle_clear()
  * forgets the key (a login succeeded). When the table is full the least

@@ -375,6 +375,15 @@ static void imap_client_prepare(struct imap_client *c)
 
 static void imap_client_greeting(struct imap_client *c, const struct imap_resp *resp)
 {
+	if (resp->status == IMAP_STATUS_BYE) {
+		/* A connection refused in words (a cap per account or
+		   address, an overloaded server): throttling, whatever it
+		   says. */
+		c->bye_throttle = imap_throttle_of(resp->code, resp->code_len, resp->text,
+						   resp->text_len);
+		if (c->bye_throttle == IMAP_THROTTLE_NONE)
+			c->bye_throttle = IMAP_THROTTLE_CONNECTIONS;
+	}
 	if (resp->kind != IMAP_RESP_UNTAGGED ||
 	    (resp->status != IMAP_STATUS_OK && resp->status != IMAP_STATUS_PREAUTH)) {
 		imap_client_fail(c, "bad greeting: %.*s", (int)resp->text_len,
@@ -500,6 +509,8 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 		char esc[sizeof(c->bye_reason)];
 
 		/* The connection ends next; keep the server's reason. */
+		c->bye_throttle = imap_throttle_of(resp.code, resp.code_len, resp.text,
+						   resp.text_len);
 		snprintf(c->bye_reason, sizeof(c->bye_reason), "upstream said BYE: %s",
 			 text_escape_quoted(resp.text != NULL ? resp.text : "", resp.text_len,
 					    esc, sizeof(esc) - 20));
@@ -797,6 +808,11 @@ int imap_client_set_log_id(struct imap_client *c, const char *log_id)
 	free(c->log_id);
 	c->log_id = copy;
 	return 0;
+}
+
+enum imap_throttle imap_client_throttle(const struct imap_client *c)
+{
+	return c != NULL ? c->bye_throttle : IMAP_THROTTLE_NONE;
 }
 
 const char *imap_client_tls_version(const struct imap_client *c)

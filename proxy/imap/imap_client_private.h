@@ -65,6 +65,7 @@ struct imap_client {
 	const char *doing;            /* for error messages */
 	char fail_reason[256];
 	char bye_reason[200];         /* text of an untagged BYE */
+	enum imap_throttle bye_throttle;  /* what that BYE said (imap_throttle.h) */
 	bool logging_out;             /* LOGOUT sent: EOF is expected */
 	unsigned int caps;
 	bool caps_known;

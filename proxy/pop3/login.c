@@ -26,6 +26,7 @@
 #include "session.h"
 #include "settings.h"
 #include "text.h"
+#include "throttle.h"
 #include "uidl_map.h"
 #include "version.h"
 
@@ -255,6 +256,17 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 	}
 }
 
+/* The upstream throttles the account (throttle.h): the login ends, the
+   account backs off. False when kind says nothing of throttling. */
+static bool login_throttled(struct pop3_login *l, enum imap_throttle kind, const char *text)
+{
+	if (kind == IMAP_THROTTLE_NONE)
+		return false;
+	pop3_throttle_hit(l->s, l->account, kind, login_step_names[l->step], text);
+	login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY, POP3_THROTTLE_REPLY);
+	return true;
+}
+
 /* ---- done ---- */
 
 static void login_finish(struct pop3_login *l)
@@ -274,6 +286,7 @@ static void login_finish(struct pop3_login *l)
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
 	metrics_login(s->route->name, METRICS_LOGIN_OK);
 	pop3_limits_succeeded(&l->limits, l->account, s->device);
+	pop3_throttle_clear(s, l->account);
 	pop3_maildrop_visible(s->drop, &count, &size);
 	log_info("%s event=login user=%s device=%s client=%s route=%s upstream=%s:%u "
 		 "messages=%u octets=%llu uidvalidity=%u",
@@ -563,6 +576,9 @@ static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
 {
 	struct pop3_login *l = ctx;
 
+	if (!ok && login_throttled(l, pop3_throttle_of(l->imap, reply),
+				   reply != NULL ? reply->text : NULL))
+		return;
 	if (!ok) {
 		if (l->list.failed)
 			log_warn("%s event=upstream_bad_fetch error=\"%s\"", l->s->log_id,
@@ -621,6 +637,8 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 {
 	struct pop3_login *l = ctx;
 
+	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
+		return;
 	if (reply->result == IMAP_REPLY_FAILED && l->kept) {
 		/* The kept connection died meanwhile: a new one, as if there
 		   had been none. */
@@ -664,10 +682,11 @@ static void login_step_select(struct pop3_login *l)
 
 /* ---- authenticate ---- */
 
-/* RFC 5530 codes that say it is not the password's fault. */
+/* RFC 5530 codes that say it is not the password's fault (besides the
+   throttling ones, throttle.h). */
 static bool login_code_temporary(const struct imap_reply *reply)
 {
-	static const char *const codes[] = { "UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE", NULL };
+	static const char *const codes[] = { "SERVERBUG", "INUSE", NULL };
 
 	for (size_t i = 0; reply->code != NULL && codes[i] != NULL; i++) {
 		if (strncasecmp(reply->code, codes[i], strlen(codes[i])) == 0)
@@ -695,6 +714,8 @@ static void login_authenticated(void *ctx, const struct imap_reply *reply)
 	struct pop3_login *l = ctx;
 	struct pop3_session *s = l->s;
 
+	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
+		return;
 	if (reply->result == IMAP_REPLY_FAILED) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Upstream server failed");
@@ -797,6 +818,8 @@ static void login_connected(void *ctx, bool ok, const char *error)
 	metrics_upstream_connect(l->s->route->name,
 				 (double)(now.tv_sec - l->connect_started.tv_sec) +
 				 (double)(now.tv_nsec - l->connect_started.tv_nsec) / 1e9, ok);
+	if (!ok && login_throttled(l, imap_client_throttle(l->imap), error))
+		return;
 	if (!ok) {
 		char reply[300], why[200];
 
@@ -874,6 +897,12 @@ static void login_step_connect(struct pop3_session *s)
 static void login_step_delay(struct pop3_login *l)
 {
 	login_set_step(l, LOGIN_DELAY);
+	/* Nothing is asked of an upstream that throttles the account. */
+	if (pop3_throttle_left(l->s, l->account) > 0) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY,
+			   POP3_THROTTLE_REPLY);
+		return;
+	}
 	pop3_limits_init(&l->limits, l->s, l->login_user, l->login_user_len);
 	pop3_limits_hold(&l->limits, login_step_connect);
 }

@@ -54,8 +54,24 @@ START_TEST(growth_doubles_to_the_cap)
 		now += d;
 		ck_assert_uint_eq(limits_throttle_left(l, "alice", &backoff, now), 0);
 	}
-	for (int i = 0; i < 100; i++)
+	for (int i = 0; i < 100; i++, now += 600000)
 		ck_assert_uint_eq(limits_throttle_hit(l, "alice", &backoff, now), 600000);
+	limits_free(&l);
+}
+END_TEST
+
+/* Logins of one account under way at once, all throttled: one back-off,
+   not one level each. */
+START_TEST(answers_during_a_backoff_do_not_grow_it)
+{
+	struct limits *l = new_table(16);
+
+	ck_assert_uint_eq(limits_throttle_hit(l, "alice", &backoff, 1000), 30000);
+	ck_assert_uint_eq(limits_throttle_hit(l, "alice", &backoff, 1000), 30000);
+	ck_assert_uint_eq(limits_throttle_hit(l, "alice", &backoff, 2000), 29000);
+	ck_assert_uint_eq(limits_throttle_left(l, "alice", &backoff, 31000), 0);
+	/* the next after it is the second */
+	ck_assert_uint_eq(limits_throttle_hit(l, "alice", &backoff, 31000), 60000);
 	limits_free(&l);
 }
 END_TEST
@@ -161,6 +177,7 @@ static Suite *throttle_suite(void)
 
 	tcase_add_test(tc, first_answer_starts_the_first_backoff);
 	tcase_add_test(tc, growth_doubles_to_the_cap);
+	tcase_add_test(tc, answers_during_a_backoff_do_not_grow_it);
 	tcase_add_test(tc, success_resets);
 	tcase_add_test(tc, window_forgets_the_level);
 	tcase_add_test(tc, settings_of_the_moment);
