@@ -25,6 +25,7 @@
 #include "remap.h"
 #include "session.h"
 #include "settings.h"
+#include "sizes.h"
 #include "text.h"
 #include "throttle.h"
 #include "uidl_map.h"
@@ -42,6 +43,7 @@ enum login_step {
 	LOGIN_AUTHENTICATE,
 	LOGIN_SELECT,
 	LOGIN_LIST,
+	LOGIN_SIZES,
 	LOGIN_LOCK,
 	LOGIN_VIEW,
 	LOGIN_REMAP,
@@ -57,6 +59,7 @@ static const char *const login_step_names[] = {
 	[LOGIN_AUTHENTICATE] = "authenticate",
 	[LOGIN_SELECT] = "select",
 	[LOGIN_LIST] = "list",
+	[LOGIN_SIZES] = "sizes",
 	[LOGIN_LOCK] = "lock",
 	[LOGIN_VIEW] = "view",
 	[LOGIN_REMAP] = "remap",
@@ -74,6 +77,7 @@ static const char *const login_step_doing[] = {
 	[LOGIN_AUTHENTICATE] = "logging in upstream",
 	[LOGIN_SELECT] = "selecting the mailbox",
 	[LOGIN_LIST] = "listing the mailbox",
+	[LOGIN_SIZES] = "counting exact message sizes",
 	[LOGIN_LOCK] = "locking the device",
 	[LOGIN_VIEW] = "loading the device view",
 	[LOGIN_REMAP] = "moving the device state to the recreated mailbox",
@@ -112,6 +116,7 @@ struct pop3_login {
 	uint64_t reserved_remap;     /* the re-map, */
 	uint64_t reserved_uidl;      /* and the UIDL step */
 	struct pop3_limits limits;   /* failure delays, LOGIN-DELAY */
+	struct pop3_sizes *sizes;    /* exact_sizes: the step in progress */
 };
 
 static void login_step_select(struct pop3_login *l);
@@ -166,6 +171,7 @@ static void login_free(struct pop3_session *s, void *ctx)
 	pop3_oauth_auth_free(&l->oauth);
 	pop3_limits_cancel(&l->limits);
 	pop3_session_retire_imap(s, &l->imap);
+	pop3_sizes_free(&l->sizes);
 	login_free_remap(l);
 	login_free_uidls(l);
 	pop3_device_free(&l->dev);
@@ -220,6 +226,7 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 	pop3_oauth_auth_free(&l->oauth);
 	pop3_keep_forget(s);
 	pop3_session_retire_imap(s, &l->imap);
+	pop3_sizes_free(&l->sizes);
 	login_free_remap(l);
 	login_free_uidls(l);
 	pop3_device_free(&l->dev);
@@ -559,6 +566,44 @@ static void login_step_lock(struct pop3_login *l)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 }
 
+/* ---- sizes ---- */
+
+static void login_sized(void *ctx, enum pop3_sizes_result result,
+			const struct pop3_sizes_stats *st)
+{
+	struct pop3_login *l = ctx;
+
+	pop3_sizes_free(&l->sizes);
+	if (st->exact)
+		log_info("%s event=exact_sizes loaded=%u counted=%u differ=%u pruned=%u",
+			 l->s->log_id, st->loaded, st->counted, st->differ, st->pruned);
+	if (result != POP3_SIZES_OK) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   result == POP3_SIZES_MEMORY ? "-ERR [SYS/TEMP] Out of memory" :
+			   "-ERR [SYS/TEMP] Upstream failed while counting message sizes");
+		return;
+	}
+	login_step_lock(l);
+}
+
+/* exact_sizes (sizes.h): LIST says what RETR sends. */
+static void login_step_sizes(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+
+	login_set_step(l, LOGIN_SIZES);
+	pop3_maildrop_finish(l->drop);
+	if (s->route->exact_sizes == CONF_EXACT_SIZES_NO || l->drop->count == 0 ||
+	    s->srv->cache == NULL) {
+		login_step_lock(l);
+		return;
+	}
+	l->sizes = pop3_sizes_start(s, l->imap, l->account, l->drop, login_sized, l);
+	if (l->sizes == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+}
+
 /* ---- list ---- */
 
 static bool login_list_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags)
@@ -589,7 +634,7 @@ static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
 			   "-ERR [SYS/TEMP] Cannot list the mailbox");
 		return;
 	}
-	login_step_lock(l);
+	login_step_sizes(l);
 }
 
 static const struct imap_list_handlers login_list_handlers = {

@@ -88,6 +88,7 @@ static const char *const all_keys[][2] = {
 	{ "upstream", "uidl_format" },
 	{ "upstream", "throttle_backoff" },
 	{ "upstream", "throttle_backoff_max" },
+	{ "upstream", "exact_sizes" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -391,7 +392,7 @@ START_TEST(listed_keys_known)
 		"password", "custom", "oauthbearer", "", "", "", "", "", "", "1m",
 		"127.0.0.1:8443", "https://gw.example.com:8443",
 		"256k", "10", "2m", "3",
-		"%v.%u", "1500ms", "20m",
+		"%v.%u", "1500ms", "20m", "yes",
 	};
 	char text[256];
 	struct conf *conf;
