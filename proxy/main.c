@@ -22,6 +22,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_http.h"
 #include "oauth_http.h"
 #include "oauth_tokens.h"
 #include "server.h"
