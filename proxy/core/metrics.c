@@ -91,6 +91,7 @@ static struct {
 	uint64_t oauth_refresh[6];
 	uint64_t oauth_reauth;
 	uint64_t enrol_ok, enrol_failed;
+	uint64_t endpoint_open, endpoint_refused, endpoint_timeouts;
 	/* routes in order of first use; the cap counts all but none/other */
 	struct route *routes[METRICS_MAX_ROUTES + 2];
 	unsigned int route_count;
@@ -412,6 +413,24 @@ void metrics_oauth_enrolment(bool ok)
 		m.enrol_failed++;
 }
 
+void metrics_endpoint_connections(unsigned int open)
+{
+	metrics_init();
+	m.endpoint_open = open;
+}
+
+void metrics_endpoint_refused(void)
+{
+	metrics_init();
+	m.endpoint_refused++;
+}
+
+void metrics_endpoint_timed_out(void)
+{
+	metrics_init();
+	m.endpoint_timeouts++;
+}
+
 void metrics_reset(void)
 {
 	for (unsigned int i = 0; i < m.route_count; i++) {
@@ -603,6 +622,16 @@ int metrics_render(struct evbuffer *dst)
 	    (unsigned long long)m.enrol_ok);
 	put(&o, "popgate_oauth_enrolments_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)m.enrol_failed);
+	family(&o, "metrics_connections", "gauge",
+	       "Connections open to this endpoint, the one asking included.");
+	put(&o, "popgate_metrics_connections %llu\n", (unsigned long long)m.endpoint_open);
+	family(&o, "metrics_refused_total", "counter",
+	       "Connections to this endpoint refused at [metrics] max_connections.");
+	put(&o, "popgate_metrics_refused_total %llu\n", (unsigned long long)m.endpoint_refused);
+	family(&o, "metrics_timeouts_total", "counter",
+	       "Connections to this endpoint closed at [metrics] request_timeout.");
+	put(&o, "popgate_metrics_timeouts_total %llu\n",
+	    (unsigned long long)m.endpoint_timeouts);
 	if (!o.failed && evbuffer_add_buffer(dst, o.buf) < 0)
 		o.failed = true;
 	evbuffer_free(o.buf);

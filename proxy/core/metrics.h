@@ -93,6 +93,12 @@ void metrics_oauth_refresh(const char *result);
 void metrics_oauth_reauth(const char *route);
 /* An enrolment through the enrolment page, by result ok/failed. */
 void metrics_oauth_enrolment(bool ok);
+/* The metrics endpoint's own connections (metrics_http.c): how many are
+   open now, one refused at max_connections, one closed at
+   request_timeout. */
+void metrics_endpoint_connections(unsigned int open);
+void metrics_endpoint_refused(void);
+void metrics_endpoint_timed_out(void);
 /* Tests only: everything back to zero, routes forgotten, the start time
    taken again at the next use. */
 void metrics_reset(void);
