@@ -40,8 +40,9 @@ struct ratelog {
 };
 
 /*
- * One connection evhttp serves. evhttp (2.1) tells nothing when it takes a
- * connection, so the bufferevent it asks for through evhttp_set_bevcb is
+ * One connection evhttp serves. evhttp (2.1) accepts them itself, keeps
+ * evhttp_get_request() private and tells nothing when it takes one, so the
+ * bufferevent it asks for through evhttp_set_bevcb is
  * where one is counted; "adopting" it follows in the same loop pass, before
  * any of its I/O: then the evhttp_connection exists, its close callback
  * (which evhttp calls for every connection it frees, those that never sent

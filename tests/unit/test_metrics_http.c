@@ -443,7 +443,7 @@ START_TEST(http_limits_change)
 	ck_assert_msg(strncmp(buf, "HTTP/1.1 503 ", 13) == 0, "%s", buf);
 	close(b);
 	/* the open one is still there, and freeing the server with it open
-	   (never adopted ones included) leaks nothing */
+	   (and one more waiting in the backlog) leaks nothing */
 	ck_assert_int_eq(recv(a, buf, sizeof(buf), 0), -1);
 	b = raw_connect(port);
 	metrics_http_free(&mh);
