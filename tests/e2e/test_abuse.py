@@ -371,6 +371,26 @@ class TestMetricsEndpoint(unittest.TestCase):
         self.assertIn("event=metrics_request_timeout request_timeout_ms=2000", gw.log_text())
         self.pop3_login_works(gw)
 
+    def test_reload_changes_the_cap(self):
+        """max_connections is read again on SIGHUP (listen is not)."""
+        import signal
+        gw, port = metrics_gateway(4, "1m")
+        start = gw.log_size()
+        gw.rewrite_conf(gw.conf_text.replace("\nmax_connections = 4\n", "\nmax_connections = 1\n"))
+        gw.signal(signal.SIGHUP)
+        self.assertTrue(gw.wait_log("event=reloaded", 10, start), gw.log_since(start))
+        self.assertNotIn("sections=metrics", gw.log_since(start))
+        held = socket.create_connection((h.HOST, port), timeout=5)
+        try:
+            extra = socket.create_connection((h.HOST, port), timeout=5)
+            data = read_to_eof(extra, 10)
+            extra.close()
+            self.assertTrue(data.startswith(b"HTTP/1.1 503 "), data)
+        finally:
+            held.close()
+        got = h.wait_until(lambda: http_get(port)[0] == 200, 10, 0.1)
+        self.assertTrue(got, "no 200 once the held connection closed")
+
     def test_descriptor_exhaustion_pauses(self):
         """Out of descriptors on the metrics port (a cap above the limit):
         accepting pauses instead of spinning, and resumes."""

@@ -179,6 +179,8 @@ static const char *const families[] = {
 	"commands_total counter", "redis_errors_total counter",
 	"redis_failovers_total counter",
 	"auth_delayed_total counter", "config_reloads_total counter",
+	"metrics_connections gauge", "metrics_refused_total counter",
+	"metrics_timeouts_total counter",
 };
 
 static const char *const results[] = {
@@ -217,6 +219,9 @@ START_TEST(fresh_exposition)
 	expect_line(t, "popgate_auth_delayed_total 0");
 	expect_line(t, "popgate_config_reloads_total{result=\"ok\"} 0");
 	expect_line(t, "popgate_config_reloads_total{result=\"failed\"} 0");
+	expect_line(t, "popgate_metrics_connections 0");
+	expect_line(t, "popgate_metrics_refused_total 0");
+	expect_line(t, "popgate_metrics_timeouts_total 0");
 	/* no route used yet: no per-route series */
 	expect_no(t, "route=");
 	p = strstr(t, "\npopgate_start_time_seconds ");
@@ -262,8 +267,16 @@ START_TEST(refusals_and_process_counters)
 	metrics_reload(true);
 	metrics_reload(true);
 	metrics_reload(false);
+	metrics_endpoint_connections(5);
+	metrics_endpoint_connections(3);
+	metrics_endpoint_refused();
+	metrics_endpoint_refused();
+	metrics_endpoint_timed_out();
 	t = render();
 	check_format(t);
+	expect_line(t, "popgate_metrics_connections 3");
+	expect_line(t, "popgate_metrics_refused_total 2");
+	expect_line(t, "popgate_metrics_timeouts_total 1");
 	expect_line(t, "popgate_connections_refused_total{reason=\"max_connections\"} 0");
 	expect_line(t, "popgate_connections_refused_total{reason=\"max_connections_per_ip\"} 2");
 	expect_line(t, "popgate_connections_refused_total{reason=\"shutting_down\"} 1");
