@@ -13,7 +13,8 @@
 #include "cache_private.h"
 #include "cache_reply.h"
 
-/* KEYS: the hash. ARGV: ttl_ms, n, n pairs uid size, then uids gone. */
+/* KEYS: the hash. ARGV: ttl_ms, n, n pairs uid "rfc822 octets", then
+   uids gone. */
 static const char sizes_lua_store[] =
 	"local n = tonumber(ARGV[2])\n"
 	"for i = 0, n - 1 do\n"
@@ -30,7 +31,7 @@ static const char sizes_lua_store[] =
 struct sizes_data {
 	struct cache_sizes sz;
 	uint32_t *uids;
-	uint64_t *sizes;
+	uint64_t *rfc822, *sizes;
 };
 
 static void sizes_free(void *data)
@@ -39,6 +40,7 @@ static void sizes_free(void *data)
 
 	if (d != NULL) {
 		free(d->uids);
+		free(d->rfc822);
 		free(d->sizes);
 	}
 	free(d);
@@ -57,23 +59,30 @@ static enum cache_status sizes_parse(struct cache_req *req, const redisReply *r)
 	n = r->elements / 2;
 	d = calloc(1, sizeof(*d));
 	if (d == NULL || (n > 0 && ((d->uids = malloc(n * sizeof(*d->uids))) == NULL ||
+				    (d->rfc822 = malloc(n * sizeof(*d->rfc822))) == NULL ||
 				    (d->sizes = malloc(n * sizeof(*d->sizes))) == NULL))) {
 		sizes_free(d);
 		return cache_reply_bad(req, "out of memory");
 	}
 	for (size_t i = 0; i < n; i++) {
 		const redisReply *f = r->element[2 * i], *v = r->element[2 * i + 1];
+		const char *sp = v->type == REDIS_REPLY_STRING ? memchr(v->str, ' ', v->len) : NULL;
 		uint64_t uid;
+		size_t k = d->sz.n;
 
-		if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING ||
+		if (f->type != REDIS_REPLY_STRING || sp == NULL ||
 		    !cache_parse_u64(f->str, f->len, UINT32_MAX, &uid) || uid == 0 ||
-		    !cache_parse_u64(v->str, v->len, UINT64_MAX / 2, &d->sizes[d->sz.n]))
+		    !cache_parse_u64(v->str, (size_t)(sp - v->str), UINT64_MAX / 2,
+				     &d->rfc822[k]) ||
+		    !cache_parse_u64(sp + 1, v->len - (size_t)(sp - v->str) - 1, UINT64_MAX / 2,
+				     &d->sizes[k]))
 			continue;
 		d->uids[d->sz.n++] = (uint32_t)uid;
 	}
 	if (d->sz.n < n)
 		cache_req_log(req, CACHE_LOG_WARN, "sizes_damaged", "entries=%zu", n - d->sz.n);
 	d->sz.uids = d->uids;
+	d->sz.rfc822 = d->rfc822;
 	d->sz.sizes = d->sizes;
 	req->data = d;
 	return CACHE_OK;
@@ -150,7 +159,8 @@ struct cache_req *cache_sizes_load(struct cache *c, const char *account, uint32_
 }
 
 struct cache_req *cache_sizes_store(struct cache *c, const char *account, uint32_t uidvalidity,
-				    const uint32_t *uids, const uint64_t *sizes, size_t n,
+				    const uint32_t *uids, const uint64_t *rfc822,
+				    const uint64_t *sizes, size_t n,
 				    const uint32_t *gone, size_t ngone, cache_count_cb *cb,
 				    void *ctx)
 {
@@ -160,13 +170,18 @@ struct cache_req *cache_sizes_store(struct cache *c, const char *account, uint32
 	char key[CACHE_KEY_MAX];
 	struct cache_args a;
 	size_t args = 6 + 2 * n + ngone;
+	char *pairs;
 
 	if (req == NULL)
 		return NULL;
 	if (!sizes_key(key, account, uidvalidity) || n + ngone > CACHE_SIZES_BATCH ||
-	    (n > 0 && (uids == NULL || sizes == NULL)) || (ngone > 0 && gone == NULL))
+	    (n > 0 && (uids == NULL || rfc822 == NULL || sizes == NULL)) ||
+	    (ngone > 0 && gone == NULL))
 		return sizes_refuse(req);
-	if (!cache_args_init(&a, args, (2 + 2 * n + ngone) * CACHE_U64_LEN)) {
+	/* "<rfc822> <octets>" each, alive until the command is sent. */
+	pairs = malloc(n * 2 * CACHE_U64_LEN + 1);
+	if (pairs == NULL || !cache_args_init(&a, args, (2 + n + ngone) * CACHE_U64_LEN)) {
+		free(pairs);
 		cache_req_cancel(&req);
 		return NULL;
 	}
@@ -177,11 +192,16 @@ struct cache_req *cache_sizes_store(struct cache *c, const char *account, uint32
 	cache_arg_num(&a, CACHE_SIZES_TTL_MS);
 	cache_arg_num(&a, n);
 	for (size_t i = 0; i < n; i++) {
+		char *p = pairs + i * 2 * CACHE_U64_LEN;
+		int len = snprintf(p, 2 * CACHE_U64_LEN, "%llu %llu",
+				   (unsigned long long)rfc822[i], (unsigned long long)sizes[i]);
+
 		cache_arg_num(&a, uids[i]);
-		cache_arg_num(&a, sizes[i]);
+		cache_arg_len(&a, p, (size_t)len);
 	}
 	for (size_t i = 0; i < ngone; i++)
 		cache_arg_num(&a, gone[i]);
 	cache_args_send(req, &a);
+	free(pairs);
 	return req;
 }

@@ -6,10 +6,12 @@
  * a message (CRLF line ends, before dot-stuffing), counted once where the
  * server's RFC822.SIZE is not that. One hash per account and UIDVALIDITY:
  *
- *   popgate:{<account>}:sizes:<uidvalidity>   hash uid -> octets
+ *   popgate:{<account>}:sizes:<uidvalidity>   hash uid -> "<rfc822> <octets>"
  *
- * A UID names one message content for ever within its UIDVALIDITY, so an
- * entry never goes stale; entries of messages no longer listed are
+ * with the server's RFC822.SIZE the count was made for. A UID names one
+ * message content for ever within its UIDVALIDITY, so an entry never goes
+ * stale (a caller still checks the RFC822.SIZE: a server that reuses a
+ * UID breaks IMAP, and must not get another message's count); entries of messages no longer listed are
  * removed by the login that sees them gone, and the hash expires
  * CACHE_SIZES_TTL_MS after its last write (a recreated mailbox's old hash
  * with it). At most one entry per message of the mailbox.
@@ -29,7 +31,8 @@
 
 struct cache_sizes {
 	const uint32_t *uids;      /* n entries, in no particular order */
-	const uint64_t *sizes;
+	const uint64_t *rfc822;    /* the server's size then */
+	const uint64_t *sizes;     /* the octets counted */
 	size_t n;
 };
 
@@ -40,11 +43,12 @@ typedef void cache_sizes_cb(void *ctx, enum cache_status st, const struct cache_
 struct cache_req *cache_sizes_load(struct cache *c, const char *account, uint32_t uidvalidity,
 				   cache_sizes_cb *cb, void *ctx);
 
-/* Sets uids[i] -> sizes[i] for i < n and removes the entries of
+/* Sets uids[i] -> (rfc822[i], sizes[i]) for i < n and removes the entries of
    gone[0..ngone), n + ngone <= CACHE_SIZES_BATCH (else CACHE_ERROR), in
    one atomic script; the expiry moves. cb may be NULL. */
 struct cache_req *cache_sizes_store(struct cache *c, const char *account, uint32_t uidvalidity,
-				    const uint32_t *uids, const uint64_t *sizes, size_t n,
+				    const uint32_t *uids, const uint64_t *rfc822,
+				    const uint64_t *sizes, size_t n,
 				    const uint32_t *gone, size_t ngone, cache_count_cb *cb,
 				    void *ctx);
 

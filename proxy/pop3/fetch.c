@@ -192,7 +192,7 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 		   count is not what it sent (e.g. LF line ends counted), and
 		   learn it (exact_sizes = auto). */
 		if (f->filter.octets != f->msg->size)
-			pop3_sizes_mismatch(s, f->msg->uid, f->msg->size, f->filter.octets);
+			pop3_sizes_mismatch(s, f->msg, f->filter.octets);
 		f->msg->flags |= POP3_MSG_RETRIEVED;
 		s->retr_count++;
 		metrics_command(s->route->name, METRICS_CMD_RETR);

@@ -34,6 +34,7 @@ struct pop3_sizes {
 	struct pop3_filter filter;
 	struct imap_body_op op;
 	uint32_t batch_uids[SIZES_STORE_EVERY];
+	uint64_t batch_rfc822[SIZES_STORE_EVERY];
 	uint64_t batch_sizes[SIZES_STORE_EVERY];
 	size_t batch_n;
 	struct pop3_sizes_stats stats;
@@ -71,7 +72,7 @@ static void sizes_flush(struct pop3_sizes *sz)
 		return;
 	/* A cache: a write that is lost is counted again next time. */
 	cache_sizes_store(sz->s->srv->cache, sz->account, sz->d->uidvalidity, sz->batch_uids,
-			  sz->batch_sizes, sz->batch_n, NULL, 0, NULL, NULL);
+			  sz->batch_rfc822, sz->batch_sizes, sz->batch_n, NULL, 0, NULL, NULL);
 	sz->batch_n = 0;
 }
 
@@ -131,6 +132,7 @@ static void sizes_counted(void *ctx, const struct imap_body_result *r)
 			if (m->size != listed)
 				sz->stats.differ++;
 			sz->batch_uids[sz->batch_n] = m->uid;
+			sz->batch_rfc822[sz->batch_n] = pop3_msg_upstream_size(m);
 			sz->batch_sizes[sz->batch_n++] = m->size;
 			if (sz->batch_n == SIZES_STORE_EVERY)
 				sizes_flush(sz);
@@ -185,7 +187,7 @@ static void sizes_prune(struct pop3_sizes *sz, const struct cache_sizes *st)
 	}
 	if (n > 0)
 		cache_sizes_store(sz->s->srv->cache, sz->account, sz->d->uidvalidity, NULL, NULL,
-				  0, gone, n, NULL, NULL);
+				  NULL, 0, gone, n, NULL, NULL);
 	sz->stats.pruned = (unsigned int)n;
 }
 
@@ -212,7 +214,10 @@ static void sizes_loaded(void *ctx, enum cache_status st, const struct cache_siz
 	for (size_t i = 0; i < stored->n; i++) {
 		struct pop3_msg *m = (struct pop3_msg *)pop3_maildrop_by_uid(d, stored->uids[i]);
 
-		if (m != NULL && sizes_apply(m, stored->sizes[i]))
+		/* Counted for another RFC822.SIZE: not this message (a
+		   server that reused the UID); counted again. */
+		if (m != NULL && stored->rfc822[i] == pop3_msg_upstream_size(m) &&
+		    sizes_apply(m, stored->sizes[i]))
 			sz->known[sz->nknown++] = m->uid;
 	}
 	qsort(sz->known, sz->nknown, sizeof(*sz->known), sizes_uid_cmp);
@@ -264,16 +269,17 @@ void pop3_sizes_free(struct pop3_sizes **szp)
 	*szp = NULL;
 }
 
-void pop3_sizes_mismatch(struct pop3_session *s, uint32_t uid, uint64_t listed,
-			 uint64_t octets)
+void pop3_sizes_mismatch(struct pop3_session *s, const struct pop3_msg *m, uint64_t octets)
 {
 	bool learn = s->route->exact_sizes == CONF_EXACT_SIZES_AUTO && s->dev != NULL &&
 		s->srv->cache != NULL;
+	uint32_t uid = m->uid;
+	uint64_t rfc822 = pop3_msg_upstream_size(m);
 
 	log_warn("%s event=size_mismatch uid=%u listed=%llu sent=%llu%s", s->log_id, uid,
-		 (unsigned long long)listed, (unsigned long long)octets,
+		 (unsigned long long)m->size, (unsigned long long)octets,
 		 learn ? " action=exact_sizes" : "");
 	if (learn)
 		cache_sizes_store(s->srv->cache, pop3_device_account(s->dev), s->drop->uidvalidity,
-				  &uid, &octets, 1, NULL, 0, NULL, NULL);
+				  &uid, &rfc822, &octets, 1, NULL, 0, NULL, NULL);
 }

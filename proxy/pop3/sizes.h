@@ -29,6 +29,7 @@
 
 struct imap_client;
 struct pop3_maildrop;
+struct pop3_msg;
 struct pop3_sizes;
 struct pop3_session;
 
@@ -55,10 +56,8 @@ struct pop3_sizes *pop3_sizes_start(struct pop3_session *s, struct imap_client *
 /* Cancels what runs (cb never runs) and frees; NULL is fine. */
 void pop3_sizes_free(struct pop3_sizes **sz);
 
-/* A RETR of message uid sent octets where octets were listed (auto):
-   the count is stored, which turns the account's later logins exact.
-   Logged either way. */
-void pop3_sizes_mismatch(struct pop3_session *s, uint32_t uid, uint64_t listed,
-			 uint64_t octets);
+/* A RETR of m sent octets, not the m->size listed: logged; under auto
+   the count is stored, which turns the account's later logins exact. */
+void pop3_sizes_mismatch(struct pop3_session *s, const struct pop3_msg *m, uint64_t octets);
 
 #endif

@@ -82,8 +82,8 @@ START_TEST(yes_counts_once_and_lists_what_retr_sends)
 	upstream(second);
 	c = pop3_connect(pop3);
 	RUN_UNTIL(c->finished);
-	ck_assert_str_eq(stored_size("3"), "28");
-	ck_assert_str_eq(stored_size("5"), "14");
+	ck_assert_str_eq(stored_size("3"), "24 28");
+	ck_assert_str_eq(stored_size("5"), "12 14");
 	ck_assert_ptr_nonnull(strstr(fx_log(), "event=exact_sizes loaded=0 counted=2 differ=2"));
 	ck_assert_ptr_null(strstr(fx_log(), "event=size_mismatch"));
 	/* Counted once: the next login loads the counts, fetches nothing. */
@@ -126,7 +126,7 @@ START_TEST(auto_learns_from_a_retr)
 	RUN_UNTIL(c->finished);
 	ck_assert_ptr_nonnull(strstr(fx_log(), "event=size_mismatch uid=5 listed=12 sent=14 "
 				     "action=exact_sizes"));
-	RUN_UNTIL(strcmp(stored_size("5"), "14") == 0);
+	RUN_UNTIL(strcmp(stored_size("5"), "12 14") == 0);
 	ck_assert_str_eq(stored_size("3"), "none");
 	pop3_connect(logs_in_exact);
 	DIALOGUE_DONE();
@@ -170,14 +170,15 @@ START_TEST(gone_messages_are_pruned)
 	};
 
 	fx_conf()->upstream->exact_sizes = CONF_EXACT_SIZES_YES;
-	raw_int("HSET %s 3 28 5 14 4 99", fx_key("sizes:7"));
+	freeReplyObject(raw_cmd("HSET %s 3 %s 5 %s 4 %s", fx_key("sizes:7"), "24 28", "12 14",
+				"1 99"));
 	upstream(imap);
 	pop3_connect(logs_in_exact);
 	DIALOGUE_DONE();
 	ck_assert_ptr_nonnull(strstr(fx_log(), "event=exact_sizes loaded=2 counted=0 differ=0 "
 				     "pruned=1"));
 	RUN_UNTIL(strcmp(stored_size("4"), "none") == 0);
-	ck_assert_str_eq(stored_size("5"), "14");
+	ck_assert_str_eq(stored_size("5"), "12 14");
 }
 END_TEST
 
@@ -191,12 +192,31 @@ START_TEST(damaged_entry_is_counted_again)
 	};
 
 	fx_conf()->upstream->exact_sizes = CONF_EXACT_SIZES_YES;
-	raw_int("HSET %s 3 lots 5 14 x 7", fx_key("sizes:7"));
+	freeReplyObject(raw_cmd("HSET %s 3 %s 5 %s x %s", fx_key("sizes:7"), "lots", "12 14",
+				"1 7"));
 	upstream(imap);
 	pop3_connect(logs_in_exact);
 	DIALOGUE_DONE();
 	ck_assert_ptr_nonnull(strstr(fx_log(), "event=exact_sizes loaded=1 counted=1 differ=1"));
-	RUN_UNTIL(strcmp(stored_size("3"), "28") == 0);
+	RUN_UNTIL(strcmp(stored_size("3"), "24 28") == 0);
+}
+END_TEST
+
+/* A count made for another RFC822.SIZE is not this message's (a server
+   that reused the UID): counted again. */
+START_TEST(count_for_another_rfc822_size_is_not_used)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING, UP_LOGIN, UP_TWO_LF, UP_COUNT_A, UP_FPS("3,5"),
+		END_SCRIPT,
+	};
+
+	fx_conf()->upstream->exact_sizes = CONF_EXACT_SIZES_YES;
+	freeReplyObject(raw_cmd("HSET %s 3 %s 5 %s", fx_key("sizes:7"), "77 80", "12 14"));
+	upstream(imap);
+	pop3_connect(logs_in_exact);
+	DIALOGUE_DONE();
+	RUN_UNTIL(strcmp(stored_size("3"), "24 28") == 0);
 }
 END_TEST
 
@@ -238,6 +258,7 @@ int main(void)
 	tcase_add_test(tc, counting_cut_off_fails_the_login);
 	tcase_add_test(tc, gone_messages_are_pruned);
 	tcase_add_test(tc, damaged_entry_is_counted_again);
+	tcase_add_test(tc, count_for_another_rfc822_size_is_not_used);
 	tcase_add_test(tc, no_lists_rfc822_size);
 	suite_add_tcase(s, tc);
 	return fx_run(s);
