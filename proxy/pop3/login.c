@@ -117,6 +117,7 @@ struct pop3_login {
 	uint64_t reserved_uidl;      /* and the UIDL step */
 	struct pop3_limits limits;   /* failure delays, LOGIN-DELAY */
 	struct pop3_sizes *sizes;    /* exact_sizes: the step in progress */
+	struct pop3_throttle throttle; /* the provider's back-off, before connecting */
 };
 
 static void login_step_select(struct pop3_login *l);
@@ -170,6 +171,7 @@ static void login_free(struct pop3_session *s, void *ctx)
 	login_clear_password(l);
 	pop3_oauth_auth_free(&l->oauth);
 	pop3_limits_cancel(&l->limits);
+	pop3_throttle_cancel(&l->throttle);
 	pop3_session_retire_imap(s, &l->imap);
 	pop3_sizes_free(&l->sizes);
 	login_free_remap(l);
@@ -224,6 +226,7 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 
 	login_clear_password(l);
 	pop3_oauth_auth_free(&l->oauth);
+	pop3_throttle_cancel(&l->throttle);
 	pop3_keep_forget(s);
 	pop3_session_retire_imap(s, &l->imap);
 	pop3_sizes_free(&l->sizes);
@@ -939,17 +942,26 @@ static void login_step_connect(struct pop3_session *s)
 /* Recent failures of this address or user: the attempt itself waits, so
    that reconnecting for each guess does not skip the delay of the failure
    reply. */
+static void login_hold_failures(struct pop3_session *s)
+{
+	struct pop3_login *l = s->run_ctx;
+
+	pop3_limits_init(&l->limits, l->s, l->login_user, l->login_user_len);
+	pop3_limits_hold(&l->limits, login_step_connect);
+}
+
+/* Nothing is asked of an upstream that throttles the account. */
+static void login_throttle_refused(struct pop3_session *s)
+{
+	login_fail(s->run_ctx, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY,
+		   POP3_THROTTLE_REPLY);
+}
+
 static void login_step_delay(struct pop3_login *l)
 {
 	login_set_step(l, LOGIN_DELAY);
-	/* Nothing is asked of an upstream that throttles the account. */
-	if (pop3_throttle_left(l->s, l->account) > 0) {
-		login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY,
-			   POP3_THROTTLE_REPLY);
-		return;
-	}
-	pop3_limits_init(&l->limits, l->s, l->login_user, l->login_user_len);
-	pop3_limits_hold(&l->limits, login_step_connect);
+	pop3_throttle_hold(&l->throttle, l->s, l->account, login_hold_failures,
+			   login_throttle_refused);
 }
 
 /* ---- route ---- */

@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "cache.h"
 #include "conf.h"
 #include "limits_table.h"
 #include "log.h"
@@ -26,14 +27,54 @@ static struct limits_auth throttle_settings(const struct pop3_session *s)
 	return a;
 }
 
-unsigned int pop3_throttle_left(struct pop3_session *s, const char *account)
-{
-	struct limits_auth a;
+#define WHAT_THROTTLED "throttled"
 
-	if (s->route == NULL || account == NULL)
-		return 0;
-	a = throttle_settings(s);
-	return limits_throttle_left(s->srv->limits, account, &a, pop3_now_ms());
+/* The store holds the running back-offs: configured, and up now. */
+static bool throttle_shared(const struct pop3_session *s)
+{
+	return s->conf->shared_limits && s->srv->cache != NULL && cache_available(s->srv->cache);
+}
+
+static void throttle_mark_read(void *ctx, enum cache_status st, uint64_t left_ms)
+{
+	struct pop3_throttle *t = ctx;
+
+	t->req = NULL;
+	/* Not known: the local table said go. */
+	if (st == CACHE_OK && left_ms > 0) {
+		log_debug("%s event=throttle_held_shared left_ms=%llu", t->s->log_id,
+			  (unsigned long long)left_ms);
+		t->refused(t->s);
+		return;
+	}
+	t->go(t->s);
+}
+
+void pop3_throttle_hold(struct pop3_throttle *t, struct pop3_session *s, const char *account,
+			void (*go)(struct pop3_session *s),
+			void (*refused)(struct pop3_session *s))
+{
+	struct limits_auth a = throttle_settings(s);
+
+	memset(t, 0, sizeof(*t));
+	t->s = s;
+	t->go = go;
+	t->refused = refused;
+	if (limits_throttle_left(s->srv->limits, account, &a, pop3_now_ms()) > 0) {
+		refused(s);
+		return;
+	}
+	if (!throttle_shared(s) || a.delay_ms == 0 ||
+	    (t->req = cache_mark_left(s->srv->cache, account, WHAT_THROTTLED, throttle_mark_read,
+				      t)) == NULL) {
+		go(s);
+		return;
+	}
+}
+
+void pop3_throttle_cancel(struct pop3_throttle *t)
+{
+	cache_req_cancel(&t->req);
 }
 
 enum imap_throttle pop3_throttle_of(const struct imap_client *imap,
@@ -62,6 +103,10 @@ void pop3_throttle_hit(struct pop3_session *s, const char *account, enum imap_th
 	a = throttle_settings(s);
 	before = limits_throttle_left(s->srv->limits, account, &a, now);
 	backoff = limits_throttle_hit(s->srv->limits, account, &a, now);
+	/* The other gateways hold the account for as long (set again: the
+	   expiry moves to this back-off's end). */
+	if (before == 0 && backoff > 0 && throttle_shared(s))
+		cache_mark_set(s->srv->cache, account, WHAT_THROTTLED, backoff, NULL, NULL);
 	text_escape_quoted(text != NULL ? text : "", text != NULL ? strlen(text) : 0, why,
 			   sizeof(why));
 	/* One line per back-off, however many logins were throttled in it. */

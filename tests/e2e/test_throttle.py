@@ -2,7 +2,8 @@
 login, NO [UNAVAILABLE] at SELECT, BYE in place of the greeting. The POP3
 client hears -ERR [SYS/TEMP] at once; the next login of the account within
 the back-off never reaches the upstream (its connections are counted); the
-one after it does, and logs in."""
+one after it does, and logs in. With shared_limits two gateways on one
+redis-server: the back-off one of them starts holds the other too."""
 import itertools
 import re
 import time
@@ -10,6 +11,7 @@ import unittest
 import urllib.request
 
 import harness as h
+import redis_ha as rh
 
 FAKE = None
 GW = None
@@ -149,6 +151,66 @@ class Throttle(unittest.TestCase):
         r, _ = self.login()
         self.assertTrue(r.startswith("+OK"), r)
         self.assertEqual(self.conns(), 2)
+
+
+
+class SharedBackoff(unittest.TestCase):
+    """Two gateways with shared_limits on one redis-server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = h.make_tempdir("pgt-thr-")
+        cls.redis = rh.RedisProc(cls.work + "/redis").start()
+        cls.gws = []
+        try:
+            for _ in range(2):
+                gw = h.Popgate(FAKE.port, server={"shared_limits": "yes"},
+                               upstream={"timeout": "5s", "throttle_backoff": "2s"},
+                               cache={"url": "redis://127.0.0.1:%d" % cls.redis.port}).start()
+                cls.gws.append(gw)
+                gw.wait_probed()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for gw in cls.gws:
+            gw.cleanup()
+        cls.redis.stop()
+
+    def tearDown(self):
+        FAKE.hooks = {}
+        for gw in self.gws:
+            self.assertTrue(gw.alive(), "popgate died; log tail:\n" + gw.log_text()[-3000:])
+
+    def login(self, gw, user):
+        c = gw.pop3()
+        c.read_greeting()
+        try:
+            return c.login(user, "secret")
+        finally:
+            c.close()
+
+    def test_backoff_holds_every_gateway(self):
+        a, b = self.gws
+        user = "shared%d@example.org" % next(USERS)
+        FAKE.reset()
+        FAKE.hooks["AUTHENTICATE"] = FAKE.hooks["LOGIN"] = lambda s, conn, tag, cmd: (
+            s.send(conn, "%s NO [THROTTLED] Account is being throttled\r\n" % tag) or True)
+        self.assertEqual(self.login(a, user), REPLY)
+        started = time.monotonic()
+        self.assertEqual(len(FAKE.all_conns()), 1)
+        FAKE.hooks = {}
+        # The other gateway never asked the provider about this account.
+        self.assertEqual(self.login(b, user), REPLY)
+        self.assertLess(time.monotonic() - started, BACKOFF, "the machine is too slow")
+        self.assertEqual(len(FAKE.all_conns()), 1)
+        self.assertIn("popgate:{%s" % user, self.redis.cli("KEYS", "*:throttled"))
+        time.sleep(max(0.0, BACKOFF + 0.2 - (time.monotonic() - started)))
+        r = self.login(b, user)
+        self.assertTrue(r.startswith("+OK"), r)
+        self.assertEqual(len(FAKE.all_conns()), 2)
 
 
 if __name__ == "__main__":

@@ -242,6 +242,83 @@ START_TEST(backoff_off_holds_nothing)
 }
 END_TEST
 
+/* shared_limits: a back-off that starts is marked in the store for as
+   long; another gateway's mark holds the account here too, without an
+   upstream connection, until it expires. */
+START_TEST(shared_mark_written_and_obeyed)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		EXPECT("* AUTHENTICATE PLAIN " ALICE_B64),
+		SEND("$ NO [THROTTLED] slow down\r\n"),
+		END_SCRIPT,
+	};
+	struct pop3_client *c;
+	long long pttl;
+	char account[128];
+
+	short_backoff();
+	fx_conf()->shared_limits = true;
+	upstream(imap);
+	upstream(up_three);
+	c = pop3_connect(throttled);
+	RUN_UNTIL(c->finished);
+	RUN_UNTIL(raw_int("EXISTS %s", fx_key("throttled")) == 1);
+	pttl = raw_int("PTTL %s", fx_key("throttled"));
+	ck_assert_int_gt(pttl, 0);
+	ck_assert_int_le(pttl, BACKOFF_MS);
+	/* As another gateway sees it: this one forgets its own record, the
+	   store's mark (made longer) still holds the account. */
+	snprintf(account, sizeof(account), ALICE "@127.0.0.1:%u", fx.up_port);
+	ck_assert_uint_eq(limits_table_entries(fx.srv.limits, LIMITS_THROTTLE), 1);
+	limits_throttle_clear(fx.srv.limits, account);
+	ck_assert_uint_eq(limits_table_entries(fx.srv.limits, LIMITS_THROTTLE), 0);
+	freeReplyObject(raw_cmd("PEXPIRE %s %s", fx_key("throttled"), "3000"));
+	fx_run_for(BACKOFF_MS + 20);
+	client_script(c, again_throttled);
+	RUN_UNTIL(c->finished);
+	ck_assert_uint_eq(fx.up_conns, 1);
+	/* The mark gone: the upstream is asked, the login works. */
+	raw_int("DEL %s", fx_key("throttled"));
+	client_script(c, again_logs_in);
+	RUN_UNTIL(c->finished);
+	ck_assert_uint_eq(fx.up_conns, 2);
+	DIALOGUE_DONE();
+}
+END_TEST
+
+/* With the store down the local table decides alone: the mark cannot be
+   read, the upstream is asked at once (the login then fails for want of
+   the device state, as any login does). */
+START_TEST(shared_store_down_local_decides)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR_PREFIX("-ERR [SYS/TEMP] Device state unavailable"),
+		CLIENT_END,
+	};
+	struct pop3_client *c;
+
+	short_backoff();
+	fx_conf()->shared_limits = true;
+	upstream(imap);
+	freeReplyObject(raw_cmd("SET %s 1 PX %s", fx_key("throttled"), "60000"));
+	fx_freeze_conf();
+	RUN_UNTIL(cache_available(fx.srv.cache));
+	redis_kill(SIGKILL);
+	RUN_UNTIL(!cache_available(fx.srv.cache));
+	c = pop3_connect(pop3);
+	RUN_UNTIL(c->finished);
+	ck_assert_uint_eq(fx.up_conns, 1);
+	DIALOGUE_DONE();
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("pop3_throttle");
@@ -256,6 +333,8 @@ int main(void)
 	tcase_add_test(tc, bye_after_login);
 	tcase_add_test(tc, backoff_grows_and_is_per_account);
 	tcase_add_test(tc, backoff_off_holds_nothing);
+	tcase_add_test(tc, shared_mark_written_and_obeyed);
+	tcase_add_test(tc, shared_store_down_local_decides);
 	suite_add_tcase(s, tc);
 	return fx_run(s);
 }
