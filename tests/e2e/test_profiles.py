@@ -1,0 +1,229 @@
+"""Device profiles ([device PATTERN], issue 15) against a private Dovecot and
+popgate's managed redis-server: Ronald's set-up (office lists everything,
+phone only today's unread), per-profile delete_action, mark_seen_on_retr and
+new_device_sees, the account pattern, and UIDLs that stay those of the UIDL
+map whatever a profile leaves out."""
+import imaplib
+import shutil
+import time
+import unittest
+
+import harness as h
+
+DC = None
+PASSWORD = "secret"
+USERS = {"p%02d" % i: PASSWORD for i in range(1, 21)}
+_next = [0]
+
+RONALD = ("[device office]\nshow = all\n"
+          "[device phone]\nshow = unseen\nmax_age = 1d\n")
+
+
+def setUpModule():
+    global DC
+    if h.NATIVE:
+        raise unittest.SkipTest("popgate-specific (POPGATE_E2E_NATIVE=1)")
+    if shutil.which("redis-server") is None:
+        raise unittest.SkipTest("redis-server not installed")
+    DC = h.Dovecot(users=USERS).start()
+
+
+def tearDownModule():
+    if DC is not None:
+        DC.stop()
+
+
+def message(tag):
+    mid = "<%s.profiles@popgate.test>" % tag
+    return mid, ("From: Sender <sender@example.org>\r\nTo: x@popgate.test\r\n"
+                 "Subject: profiles %s\r\nMessage-ID: %s\r\n\r\nbody of %s\r\n"
+                 % (tag, mid, tag)).encode()
+
+
+def new_user():
+    _next[0] += 1
+    return "p%02d" % _next[0]
+
+
+def append(user, tag, days_old=None, flags=None, mailbox="INBOX"):
+    """APPENDs one message (INTERNALDATE days_old days ago when given);
+    returns its Message-ID."""
+    mid, data = message(tag)
+    date = imaplib.Time2Internaldate(time.time() - days_old * 86400) if days_old else None
+    with DC.imap(user) as im:
+        typ, resp = im.c.append(mailbox, flags, date, data)
+        assert typ == "OK", resp
+    return mid
+
+
+def by_mid(user):
+    """{Message-ID: (uid, flags)} of the INBOX, and its UIDVALIDITY."""
+    with DC.imap(user) as im:
+        flags = {u: fl for u, fl, _ in im.messages()}
+        return {m: (u, flags[u]) for u, m in im.message_ids().items()}, im.uidvalidity()
+
+
+class Profiles(unittest.TestCase):
+    def gateway(self, extra, policy=None):
+        gw = h.Popgate(DC.imap_port, extra=extra, policy=policy).start()
+        self.addCleanup(gw.cleanup)
+        self.addCleanup(gw.stop)
+        return gw
+
+    def session(self, gw, user, device):
+        c = h.Pop3(gw.port)
+        r = c.login("%s#%s" % (user, device), PASSWORD)
+        self.assertTrue(r.startswith("+OK"), r)
+        return c
+
+    def quit(self, c):
+        r = c.cmd("QUIT")
+        self.assertTrue(r.startswith("+OK"), r)
+
+    def listing(self, c):
+        """[(n, UIDL, Message-ID)] of the session: UIDL, then TOP n 0."""
+        r = c.cmd("UIDL")
+        self.assertTrue(r.startswith("+OK"), r)
+        out = []
+        for line in c.multi_lines():
+            n, uidl = line.split()
+            r = c.cmd("TOP %s 0" % n)
+            self.assertTrue(r.startswith("+OK"), r)
+            head = c.multi().decode()
+            mid = [l.split(None, 1)[1] for l in head.split("\r\n")
+                   if l.lower().startswith("message-id:")][0]
+            out.append((int(n), uidl, mid))
+        return out
+
+    def mids(self, gw, user, device):
+        """{Message-ID: UIDL} the device lists now (a session of its own)."""
+        c = self.session(gw, user, device)
+        got = {mid: uidl for _, uidl, mid in self.listing(c)}
+        self.quit(c)
+        return got
+
+    def test_ronald(self):
+        """office: everything; phone: unread mail of the last day. Old
+        mail and mail office read are not on the phone; a DELE there
+        hides only there; new unread mail appears on both."""
+        gw = self.gateway(RONALD)
+        user = new_user()
+        old = append(user, "old", days_old=3)
+        read = append(user, "read")
+        fresh = append(user, "fresh")
+        state, uv = by_mid(user)
+
+        def uidl(mid):
+            return "%08x%08x" % (state[mid][0], uv)
+
+        # office lists all three, with the UIDL map's UIDLs, and reads one
+        c = self.session(gw, user, "office")
+        office = {mid: (n, u) for n, u, mid in self.listing(c)}
+        self.assertEqual(set(office), {old, read, fresh})
+        for mid, (_, u) in office.items():
+            self.assertEqual(u, uidl(mid))
+        c.retr(office[read][0])
+        self.quit(c)
+        self.assertIn("\\Seen", by_mid(user)[0][read][1])
+
+        # phone: neither the old one nor the one office read
+        self.assertEqual(self.mids(gw, user, "phone"), {fresh: uidl(fresh)})
+        self.assertIsNotNone(gw.wait_log(r"event=device_view device=phone profile=phone "
+                                         r"new_device=yes left_out=2 hidden=0 visible=1"))
+
+        # a DELE on the phone hides it there only
+        c = self.session(gw, user, "phone")
+        self.assertTrue(c.cmd("DELE 1").startswith("+OK"))
+        self.quit(c)
+        self.assertEqual(self.mids(gw, user, "phone"), {})
+        self.assertEqual(set(self.mids(gw, user, "office")), {old, read, fresh})
+        self.assertIn(fresh, by_mid(user)[0], "the phone's DELE removed it upstream")
+
+        # new unread mail appears on both
+        new = append(user, "new")
+        state, uv = by_mid(user)
+        self.assertEqual(self.mids(gw, user, "phone"), {new: uidl(new)})
+        self.assertEqual(self.mids(gw, user, "office"),
+                         {m: uidl(m) for m in (old, read, fresh, new)})
+
+        # read in webmail (IMAP \Seen): gone from the phone; unread again:
+        # back, under the same UIDL
+        with DC.imap(user) as im:
+            im.store(state[new][0], "+FLAGS", "\\Seen")
+        self.assertEqual(self.mids(gw, user, "phone"), {})
+        with DC.imap(user) as im:
+            im.store(state[new][0], "-FLAGS", "\\Seen")
+        self.assertEqual(self.mids(gw, user, "phone"), {new: uidl(new)})
+        # a device no section matches gets [policy]: everything
+        self.assertEqual(len(self.mids(gw, user, "laptop")), 4)
+
+    def test_max_age_alone_and_weeks(self):
+        """max_age = 2w, show = all: read mail is listed, mail older than
+        two weeks is not; the INTERNALDATE is fetched only for it."""
+        gw = self.gateway("[device tab*]\nmax_age = 2w\n")
+        user = new_user()
+        ancient = append(user, "ancient", days_old=30)
+        recent = append(user, "recent", days_old=10)
+        seen = append(user, "seen", flags="(\\Seen)")
+        self.assertEqual(set(self.mids(gw, user, "tablet-1")), {recent, seen})
+        self.assertEqual(set(self.mids(gw, user, "pc")), {ancient, recent, seen})
+
+    def test_delete_action_per_profile(self):
+        """[policy] hide, [device kiosk] expunge: the kiosk's DELE removes
+        the message upstream, the PC's only hides it for the PC."""
+        gw = self.gateway("[device kiosk]\ndelete_action = expunge\n")
+        user = new_user()
+        a = append(user, "a")
+        b = append(user, "b")
+        c = self.session(gw, user, "pc")
+        n = {mid: n for n, _, mid in self.listing(c)}
+        self.assertTrue(c.cmd("DELE %d" % n[a]).startswith("+OK"))
+        self.quit(c)
+        self.assertEqual(set(by_mid(user)[0]), {a, b})
+        c = self.session(gw, user, "kiosk")
+        n = {mid: n for n, _, mid in self.listing(c)}
+        self.assertEqual(set(n), {a, b})
+        self.assertTrue(c.cmd("DELE %d" % n[b]).startswith("+OK"))
+        self.quit(c)
+        self.assertEqual(set(by_mid(user)[0]), {a})
+        self.assertEqual(set(self.mids(gw, user, "pc")), set())
+
+    def test_mark_seen_and_new_device_per_profile(self):
+        """[policy] mark_seen_on_retr = yes, new_device_sees = all;
+        [device peek] mark_seen_on_retr = no, new_device_sees = new."""
+        gw = self.gateway("[device peek]\nmark_seen_on_retr = no\nnew_device_sees = new\n")
+        user = new_user()
+        a = append(user, "a")
+        # a new 'peek' device starts after what is there
+        self.assertEqual(self.mids(gw, user, "peek"), {})
+        b = append(user, "b")
+        c = self.session(gw, user, "peek")
+        got = self.listing(c)
+        self.assertEqual([mid for _, _, mid in got], [b])
+        c.retr(1)
+        self.quit(c)
+        self.assertNotIn("\\Seen", by_mid(user)[0][b][1])
+        # the default device: everything, and RETR marks \Seen
+        c = self.session(gw, user, "pc")
+        n = {mid: n for n, _, mid in self.listing(c)}
+        self.assertEqual(set(n), {a, b})
+        c.retr(n[b])
+        self.quit(c)
+        self.assertIn("\\Seen", by_mid(user)[0][b][1])
+
+    def test_account_pattern(self):
+        """account = PATTERN: the section only for matching addresses; the
+        next matching section (or [policy]) for the others."""
+        user, other = new_user(), new_user()
+        gw = self.gateway("[device phone]\naccount = %s\nshow = unseen\n"
+                          "[device ph*]\nmax_age = 1d\n" % user.upper())
+        for u in (user, other):
+            append(u, "old", days_old=5)
+            append(u, "seen", flags="(\\Seen)")
+        self.assertEqual(len(self.mids(gw, user, "phone")), 1)   # old, unread
+        self.assertEqual(len(self.mids(gw, other, "phone")), 1)  # seen, recent
+        self.assertEqual(len(self.mids(gw, other, "pc")), 2)
+
+
+if __name__ == "__main__":
+    unittest.main()
