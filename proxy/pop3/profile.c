@@ -21,14 +21,14 @@ bool pop3_profile_lists(const struct conf_profile *p, unsigned int flags, int64_
 	return p->max_age_secs == 0 || internaldate >= (int64_t)now - (int64_t)p->max_age_secs;
 }
 
-const char *pop3_profile_duration(unsigned int secs, char *buf, size_t size)
+const char *pop3_profile_duration(unsigned int secs, bool weeks, char *buf, size_t size)
 {
 	static const struct {
 		unsigned int secs;
 		char unit;
 	} units[] = { { 604800, 'w' }, { 86400, 'd' }, { 3600, 'h' }, { 60, 'm' } };
 
-	for (size_t i = 0; secs > 0 && i < sizeof(units) / sizeof(units[0]); i++) {
+	for (size_t i = weeks ? 0 : 1; secs > 0 && i < sizeof(units) / sizeof(units[0]); i++) {
 		if (secs % units[i].secs == 0) {
 			snprintf(buf, size, "%u%c", secs / units[i].secs, units[i].unit);
 			return buf;
@@ -49,6 +49,6 @@ const char *pop3_profile_rule(const struct conf_profile *p, char *buf, size_t si
 	else
 		snprintf(buf, size, "%s that arrived within %s before login",
 			 p->show == CONF_SHOW_UNSEEN ? "messages without \\Seen at login" :
-			 "messages", pop3_profile_duration(p->max_age_secs, age, sizeof(age)));
+			 "messages", pop3_profile_duration(p->max_age_secs, true, age, sizeof(age)));
 	return buf;
 }

@@ -42,7 +42,8 @@ bool pop3_profile_lists(const struct conf_profile *p, unsigned int flags, int64_
    buf. */
 const char *pop3_profile_rule(const struct conf_profile *p, char *buf, size_t size);
 
-/* A duration as the shortest exact form ("0", "90s", "12h", "2w"). */
-const char *pop3_profile_duration(unsigned int secs, char *buf, size_t size);
+/* A duration as the shortest exact form ("0", "90s", "12h", "2w"; in
+   days, not weeks, unless weeks: only max_age takes weeks). */
+const char *pop3_profile_duration(unsigned int secs, bool weeks, char *buf, size_t size);
 
 #endif

@@ -4,7 +4,10 @@ phone only today's unread), per-profile delete_action, mark_seen_on_retr and
 new_device_sees, the account pattern, and UIDLs that stay those of the UIDL
 map whatever a profile leaves out."""
 import imaplib
+import json
+import os
 import shutil
+import subprocess
 import time
 import unittest
 
@@ -223,6 +226,58 @@ class Profiles(unittest.TestCase):
         self.assertEqual(len(self.mids(gw, user, "phone")), 1)   # old, unread
         self.assertEqual(len(self.mids(gw, other, "phone")), 1)  # seen, recent
         self.assertEqual(len(self.mids(gw, other, "pc")), 2)
+
+    def tool(self, gw, *args):
+        p = subprocess.run([gw.binary, "device"] + list(args) + ["-c", gw.conf],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=60,
+                           env=dict(os.environ, **h.SANITIZER_ENV))
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        return p.stdout.decode()
+
+    def test_device_show(self):
+        """popgate device show prints the profile that matches, its rule,
+        and the device's retention status, in text and JSON."""
+        gw = self.gateway(RONALD + "[retention]\nwhen = all-devices-done\nmin_age = 30d\n"
+                          "forget_after = 14d\n")
+        user = new_user()
+        append(user, "a")
+        append(user, "b")
+        c = self.session(gw, user, "phone")
+        c.retr(1)
+        c.retr(2)
+        self.quit(c)
+        self.quit(self.session(gw, user, "laptop"))
+
+        show = json.loads(self.tool(gw, "show", user + "#phone", "--json"))
+        p = show["profile"]
+        self.assertEqual((p["section"], p["pattern"], p["account"], p["show"],
+                          p["max_age_secs"], p["delete_action"], p["new_device_sees"],
+                          p["mark_seen_on_retr"]),
+                         ("[device phone]", "phone", None, "unseen", 86400, "hide", "all", True))
+        self.assertEqual(p["line"], open(gw.conf).read().splitlines().index("[device phone]") + 1)
+        self.assertEqual(p["rule"], "messages without \\Seen at login that arrived within 1d "
+                         "before login")
+        r = show["retention"]
+        self.assertEqual((r["when"], r["action"], r["min_age_secs"], r["forget_after_secs"],
+                          r["retrieved"], r["counts"]),
+                         ("all-devices-done", "trash", 30 * 86400, 14 * 86400, 2, True))
+        self.assertLessEqual(abs(r["last_quit"] - time.time()), 120)
+
+        text = self.tool(gw, "show", user + "#phone")
+        self.assertRegex(text, r"(?m)^profile: +\[device phone\] \(.*popgate-\d+\.conf line %d\)$"
+                         % p["line"])
+        self.assertRegex(text, r"(?m)^lists: +messages without \\Seen at login that arrived "
+                         r"within 1d before login, not hidden, from first_uidnext on$")
+        self.assertRegex(text, r"(?m)^retention: +all-devices-done, action trash, min_age 30d$")
+        self.assertRegex(text, r"(?m)^retrieved: +2 recorded for retention$")
+        self.assertRegex(text, r"(?m)^counts: +yes")
+
+        laptop = json.loads(self.tool(gw, "show", user + "#laptop", "--json"))
+        self.assertEqual(laptop["profile"]["section"], "[policy]")
+        self.assertEqual(laptop["profile"]["rule"], "every message")
+        self.assertEqual(laptop["retention"]["retrieved"], 0)
+        self.assertRegex(self.tool(gw, "show", user + "#laptop"),
+                         r"(?m)^profile: +\[policy\] \(no \[device\] section matches\)$")
 
 
 if __name__ == "__main__":

@@ -89,8 +89,20 @@ START_TEST(duration)
 {
 	char buf[24];
 
-	ck_assert_str_eq(pop3_profile_duration(durations[_i].secs, buf, sizeof(buf)),
+	ck_assert_str_eq(pop3_profile_duration(durations[_i].secs, true, buf, sizeof(buf)),
 			 durations[_i].text);
+	if (strchr(durations[_i].text, 'w') == NULL)
+		ck_assert_str_eq(pop3_profile_duration(durations[_i].secs, false, buf, sizeof(buf)),
+				 durations[_i].text);
+}
+END_TEST
+
+START_TEST(duration_days)
+{
+	char buf[24];
+
+	ck_assert_str_eq(pop3_profile_duration(604800, false, buf, sizeof(buf)), "7d");
+	ck_assert_str_eq(pop3_profile_duration(3654u * 86400, false, buf, sizeof(buf)), "3654d");
 }
 END_TEST
 
@@ -102,6 +114,7 @@ static Suite *profile_suite(void)
 	tcase_add_loop_test(tc, rule, 0, N(rule_table));
 	tcase_add_test(tc, rule_text);
 	tcase_add_loop_test(tc, duration, 0, N(durations));
+	tcase_add_test(tc, duration_days);
 	suite_add_tcase(s, tc);
 	return s;
 }
