@@ -280,5 +280,148 @@ class Profiles(unittest.TestCase):
                          r"(?m)^profile: +\[policy\] \(no \[device\] section matches\)$")
 
 
+MODEL_CONF = ("[device office]\nshow = all\n"
+              "[device phone]\nshow = unseen\nmax_age = 1d\n"
+              "[device tab]\nnew_device_sees = new\ndelete_action = hide-all\n")
+MODEL_DEVICES = ("office", "phone", "tab", "pc")   # pc: [policy]
+
+
+class ProfileModel(unittest.TestCase):
+    """Randomized: devices with different profiles, IMAP-side appends (old
+    and new, read and unread), flag changes and expunges, sessions that
+    RETR, DELE, RSET, QUIT or drop. After every login the listing (its
+    UIDLs, in order) is what the model's rule gives: no device ever lists
+    a message its rule excludes or misses one it includes, and each UIDL
+    names one message (the UIDL map's, the same on every device)."""
+
+    STEPS = int(os.environ.get("POPGATE_MODEL_STEPS", "70"))
+
+    def setUp(self):
+        self.seed = int(os.environ.get("POPGATE_MODEL_SEED", str(int(time.time()))))
+        self.rng = __import__("random").Random(self.seed)
+        self.gw = h.Popgate(DC.imap_port, extra=MODEL_CONF).start()
+        self.addCleanup(self.gw.cleanup)
+        self.addCleanup(self.gw.stop)
+        self.user = new_user()
+        self.msgs = {}          # uid -> {"seen": bool, "old": bool}
+        self.hidden = {d: set() for d in MODEL_DEVICES}
+        self.hidden_all = set()
+        self.first_uid = {}     # device -> its starting point (new_device_sees = new)
+        self.uidnext = 1
+        self.n = 0
+        with DC.imap(self.user) as im:
+            self.uv = im.uidvalidity()
+
+    def where(self):
+        return "seed %d (POPGATE_MODEL_SEED=%d to repeat)" % (self.seed, self.seed)
+
+    def listed(self, device):
+        """The rule (README "Device profiles"), in UID order."""
+        out = []
+        for uid in sorted(self.msgs):
+            m = self.msgs[uid]
+            if device == "phone" and (m["seen"] or m["old"]):
+                continue
+            if uid in self.hidden[device] or uid in self.hidden_all:
+                continue
+            if uid < self.first_uid.get(device, 1):
+                continue
+            out.append(uid)
+        return out
+
+    def imap_append(self):
+        self.n += 1
+        old, seen = self.rng.random() < 0.3, self.rng.random() < 0.3
+        _, data = message("m%d-%d" % (self.seed, self.n))
+        date = imaplib.Time2Internaldate(time.time() - 3 * 86400) if old else None
+        with DC.imap(self.user) as im:
+            typ, resp = im.c.append("INBOX", "(\\Seen)" if seen else None, date, data)
+            self.assertEqual(typ, "OK", resp)
+            uid = int(__import__("re").search(rb"APPENDUID \d+ (\d+)", resp[0]).group(1))
+        self.msgs[uid] = {"seen": seen, "old": old}
+        self.uidnext = uid + 1
+
+    def imap_flag(self):
+        if not self.msgs:
+            return
+        uid = self.rng.choice(sorted(self.msgs))
+        m = self.msgs[uid]
+        with DC.imap(self.user) as im:
+            im.store(uid, "-FLAGS" if m["seen"] else "+FLAGS", "\\Seen")
+        m["seen"] = not m["seen"]
+
+    def imap_expunge(self):
+        if not self.msgs:
+            return
+        uid = self.rng.choice(sorted(self.msgs))
+        with DC.imap(self.user) as im:
+            im.store(uid, "+FLAGS", "\\Deleted")
+            typ, _ = im.c.expunge()
+            self.assertEqual(typ, "OK")
+        del self.msgs[uid]
+
+    def login(self, device):
+        deadline = time.monotonic() + 30
+        while True:
+            c = h.Pop3(self.gw.port)
+            r = c.login("%s#%s" % (self.user, device), PASSWORD)
+            if r.startswith("+OK"):
+                return c
+            c.close()
+            # a dropped session's lock is released once popgate sees the close
+            self.assertIn("[IN-USE]", r, self.where())
+            self.assertLess(time.monotonic(), deadline, "still in use: " + self.where())
+            time.sleep(0.1)
+
+    def session(self, device):
+        if device == "tab" and device not in self.first_uid:
+            self.first_uid[device] = self.uidnext
+        c = self.login(device)
+        want = self.listed(device)
+        r = c.cmd("UIDL")
+        self.assertTrue(r.startswith("+OK"), r)
+        got = [line.split()[1] for line in c.multi_lines()]
+        self.assertEqual(got, ["%08x%08x" % (u, self.uv) for u in want],
+                         "%s lists the wrong messages; %s" % (device, self.where()))
+        marks = set()
+        for _ in range(self.rng.randrange(4)):
+            if not want:
+                break
+            k = self.rng.randrange(len(want))
+            act = self.rng.choice(("RETR", "DELE", "DELE", "RSET"))
+            if act == "RSET":
+                self.assertTrue(c.cmd("RSET").startswith("+OK"))
+                marks.clear()
+            elif act == "DELE" and k not in marks:
+                self.assertTrue(c.cmd("DELE %d" % (k + 1)).startswith("+OK"))
+                marks.add(k)
+            elif act == "RETR" and k not in marks:
+                c.retr(k + 1)
+                self.msgs[want[k]]["seen"] = True   # mark_seen_on_retr = yes
+        if self.rng.random() < 0.2:
+            c.close()                                # a drop applies nothing
+            return
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"), self.where())
+        c.close()
+        for k in marks:
+            (self.hidden_all if device == "tab" else self.hidden[device]).add(want[k])
+
+    def test_random_devices(self):
+        for _ in range(4):
+            self.imap_append()
+        for _ in range(self.STEPS):
+            x = self.rng.random()
+            if x < 0.3:
+                self.imap_append()
+            elif x < 0.42:
+                self.imap_flag()
+            elif x < 0.5:
+                self.imap_expunge()
+            else:
+                self.session(self.rng.choice(MODEL_DEVICES))
+        for d in MODEL_DEVICES:
+            self.session(d)
+
+
 if __name__ == "__main__":
     unittest.main()
