@@ -16,8 +16,9 @@
  *   5. new_device_sees: its UID is at least the device's starting point.
  * 1-3 are pop3_profile_lists() on the listing's FETCH data; 4-5 are the
  * device view from the state store (pop3_maildrop_narrow()). A message
- * 2-3 leave out still exists for the state store: its hides and its
- * stored UIDL stay, and it is listed, with the same UIDL, at a login
+ * 2-3 leave out still exists for the state store: its hides stay, and
+ * so does its UIDL in the UIDL map (assigned at the first login of any
+ * device that lists it), so it is listed with the same UIDL at a login
  * where the rule lets it through again.
  */
 
