@@ -279,6 +279,23 @@ class Profiles(unittest.TestCase):
         self.assertRegex(self.tool(gw, "show", user + "#laptop"),
                          r"(?m)^profile: +\[policy\] \(no \[device\] section matches\)$")
 
+    def test_device_show_forgotten(self):
+        """A device not seen for forget_after shows that it no longer
+        counts for retention."""
+        gw = self.gateway("[retention]\nwhen = all-devices-done\nforget_after = 1s\n")
+        user = new_user()
+        append(user, "a")
+        self.quit(self.session(gw, user, "old"))
+        show = json.loads(self.tool(gw, "show", user + "#old", "--json"))
+        self.assertEqual(show["profile"]["section"], "[policy]")
+        self.assertEqual(show["retention"]["forget_after_secs"], 1)
+        # counts until a second has passed since its QUIT, then no longer
+        self.assertTrue(h.wait_until(
+            lambda: not json.loads(self.tool(gw, "show", user + "#old", "--json"))
+            ["retention"]["counts"], 30), "still counts")
+        self.assertRegex(self.tool(gw, "show", user + "#old"),
+                         r"(?m)^counts: +no \(not seen for forget_after = 1s\)$")
+
 
 MODEL_CONF = ("[device office]\nshow = all\n"
               "[device phone]\nshow = unseen\nmax_age = 1d\n"
