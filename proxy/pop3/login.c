@@ -580,10 +580,11 @@ static void login_sized(void *ctx, enum pop3_sizes_result result,
 {
 	struct pop3_login *l = ctx;
 
-	pop3_sizes_free(&l->sizes);
+	/* st is the step's: said before it goes. */
 	if (st->exact)
 		log_info("%s event=exact_sizes loaded=%u counted=%u differ=%u pruned=%u",
 			 l->s->log_id, st->loaded, st->counted, st->differ, st->pruned);
+	pop3_sizes_free(&l->sizes);
 	if (result != POP3_SIZES_OK) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   result == POP3_SIZES_MEMORY ? "-ERR [SYS/TEMP] Out of memory" :

@@ -50,7 +50,7 @@ static int sizes_uid_cmp(const void *a, const void *b)
 
 static bool sizes_uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 {
-	return bsearch(&uid, uids, n, sizeof(*uids), sizes_uid_cmp) != NULL;
+	return n > 0 && bsearch(&uid, uids, n, sizeof(*uids), sizes_uid_cmp) != NULL;
 }
 
 /* The message's size becomes the counted one; false when it cannot say
@@ -220,7 +220,8 @@ static void sizes_loaded(void *ctx, enum cache_status st, const struct cache_siz
 		    sizes_apply(m, stored->sizes[i]))
 			sz->known[sz->nknown++] = m->uid;
 	}
-	qsort(sz->known, sz->nknown, sizeof(*sz->known), sizes_uid_cmp);
+	if (sz->nknown > 1)
+		qsort(sz->known, sz->nknown, sizeof(*sz->known), sizes_uid_cmp);
 	sz->stats.loaded = (unsigned int)sz->nknown;
 	sizes_prune(sz, stored);
 	/* auto: exact once a RETR proved RFC822.SIZE wrong (something is
