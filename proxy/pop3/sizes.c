@@ -78,8 +78,8 @@ static void sizes_flush(struct pop3_sizes *sz)
 
 static void sizes_end(struct pop3_sizes *sz, enum pop3_sizes_result result)
 {
-	if (result == POP3_SIZES_OK)
-		sizes_flush(sz);
+	/* What was counted holds, whatever stopped the rest. */
+	sizes_flush(sz);
 	sz->cb(sz->ctx, result, &sz->stats);
 }
 
