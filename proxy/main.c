@@ -162,6 +162,8 @@ static bool reload_refused(struct popgate *pg, const struct settings *set)
 	return true;
 }
 
+static int setup_oauth(struct popgate *pg, const struct conf *conf);
+
 /*
  * SIGHUP: the file is read again into a new generation. New sessions get
  * it; running ones keep the one they started with. A file that does not
@@ -197,6 +199,9 @@ static void reload(struct popgate *pg)
 	log_open(set->conf->log_target, set->conf->log_level, set->conf->log_ident,
 		 set->conf->log_facility);
 	pg->srv.settings = set;
+	/* The first oauth2 route: OAuth2 is set up now (a failure is logged;
+	   its logins then fail with a temporary error). */
+	setup_oauth(pg, set->conf);
 	/* Kept upstream sessions may belong to routes that changed. */
 	if (pg->srv.pool != NULL)
 		imap_pool_flush(pg->srv.pool);
@@ -301,19 +306,51 @@ static void oauth_refreshed_hook(const char *route, const char *result)
 	metrics_oauth_refresh(result);
 }
 
-/* HTTP to token endpoints and the token manager, on the loop. */
-static int setup_oauth(struct popgate *pg)
+/* Whether conf needs OAuth2: a route (or the default upstream) with auth
+   = oauth2, or the enrolment page. */
+static bool conf_wants_oauth(const struct conf *conf)
+{
+	if (conf->enrol_host != NULL ||
+	    (conf->upstream != NULL && conf->upstream->auth == CONF_AUTH_OAUTH2))
+		return true;
+	for (unsigned int i = 0; i < conf->route_count; i++) {
+		if (conf->routes[i].auth == CONF_AUTH_OAUTH2)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * HTTP to token endpoints and the token manager, on the loop: only when
+ * conf needs them (libcurl is loaded then, see oauth_curl.h), at start and
+ * on a reload that adds the first oauth2 route; once set up they stay.
+ * Without libcurl the daemon serves on: -1 only when out of memory (or the
+ * enrolment page cannot start), and then only at start is it fatal.
+ */
+static int setup_oauth(struct popgate *pg, const struct conf *conf)
 {
 	static const struct oauth_hooks hooks = { .refreshed = oauth_refreshed_hook };
+	const char *http_error;
 
-	if (oauth_http_global_init() < 0 ||
-	    (pg->http = oauth_http_new(pg->base, NULL)) == NULL ||
-	    (pg->srv.oauth = oauth_tokens_new(pg->base, pg->srv.cache, pg->http,
-					      &hooks)) == NULL) {
+	if (pg->srv.oauth != NULL || !conf_wants_oauth(conf))
+		return 0;
+	if (oauth_http_global_init(&http_error) < 0) {
+		log_error("event=oauth_setup_failed error=\"%s\" effect=\"auth = oauth2 logins "
+			  "fail with -ERR [SYS/TEMP], the enrolment page is off\"", http_error);
+		return 0;
+	}
+	if (pg->http == NULL && (pg->http = oauth_http_new(pg->base, NULL)) == NULL) {
 		log_error("event=oauth_setup_failed error=\"out of memory\"");
 		return -1;
 	}
-	if (pg->conf->enrol_host != NULL) {
+	pg->srv.oauth = oauth_tokens_new(pg->base, pg->srv.cache, pg->http, &hooks);
+	if (pg->srv.oauth == NULL) {
+		log_error("event=oauth_setup_failed error=\"out of memory\"");
+		return -1;
+	}
+	log_info("event=oauth_ready");
+	/* [enrol] listen is read at start only (like the other listeners). */
+	if (pg->enrol == NULL && pg->conf->enrol_host != NULL) {
 		char *error = NULL;
 
 		pg->enrol = enrol_web_start(pg->base, pg->conf, pg->srv.cache, pg->http,
@@ -677,7 +714,7 @@ int main(int argc, char **argv)
 	if (setup_pidfile(&pg) < 0 ||
 	    (pg.listeners = listeners_open(&pg.srv, pg.conf)) == NULL ||
 	    setup_metrics(&pg) < 0 || setup_process(&pg) < 0 || setup_cache(&pg) < 0 ||
-	    setup_oauth(&pg) < 0)
+	    setup_oauth(&pg, pg.conf) < 0)
 		goto out;
 
 
