@@ -1,0 +1,162 @@
+"""libcurl is loaded only for OAuth2 (issue 13, the daemon's RSS): a gateway
+whose configuration has no auth = oauth2 route and no enrolment page does
+not map libcurl (/proc/PID/maps) and serves password logins; a SIGHUP that
+adds an oauth2 route loads it, and an enrolled account then logs in with
+its gateway password through the new route. When libcurl.so.4 cannot be
+used (a dynamic loader path, LD_LIBRARY_PATH, that finds a broken file
+first; no test hook in the product) the daemon says why in its log, keeps
+serving password routes, and answers an oauth2 login with a true temporary
+error; `popgate account` says why and fails.
+
+Reuses test_oauth's world (authorization server, Dovecot with an oauth2
+passdb, the shared Redis, alice enrolled through its gateway)."""
+import os
+import subprocess
+import unittest
+
+import harness as h
+import test_oauth as o
+
+
+def setUpModule():
+    o.setUpModule()
+
+
+def tearDownModule():
+    o.tearDownModule()
+
+
+def libcurl_maps(g):
+    """The lines of libcurl in the daemon's /proc/PID/maps."""
+    with open("/proc/%d/maps" % g.proc.pid) as f:
+        return [line.split()[-1] for line in f if "libcurl" in line]
+
+
+def lazy_gateway(extra=""):
+    """Password logins to the default [upstream] (Dovecot's plain IMAP port),
+    the shared Redis (where alice's OAuth2 record is)."""
+    g = h.Popgate(o.DC.imap_port, cache={"url": "unix:" + o.RDS.sock}, extra=extra)
+    o.ALL_GATEWAYS.append(g)
+    return g
+
+
+def start_with_library_path(g, path):
+    old = os.environ.get("LD_LIBRARY_PATH")
+    os.environ["LD_LIBRARY_PATH"] = path
+    try:
+        return g.start()
+    finally:
+        if old is None:
+            del os.environ["LD_LIBRARY_PATH"]
+        else:
+            os.environ["LD_LIBRARY_PATH"] = old
+
+
+def password_login_works(test, g):
+    c = g.pop3()
+    c.read_greeting()
+    r = c.login("alice", "secret")
+    test.assertTrue(r.startswith("+OK"), r)
+    stat = c.cmd("STAT")
+    with o.DC.imap("alice") as im:
+        count = len(im.listing())
+    test.assertTrue(stat.startswith("+OK %d " % count), (stat, count))
+    test.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+
+class TestLoadedOnDemand(unittest.TestCase):
+    def test_no_oauth_route_no_libcurl_then_reload_adds_one(self):
+        g = lazy_gateway().start()
+        try:
+            password_login_works(self, g)
+            self.assertEqual(libcurl_maps(g), [])
+            self.assertNotIn("event=oauth_", g.log_text())
+            # An enrolled account's address, before its route exists: the
+            # default upstream gets it as a password login, and refuses.
+            c, r = o.pop_login(g, o.ALICE)
+            self.assertTrue(r.startswith("-ERR [AUTH]"), r)
+            c.close()
+            self.assertEqual(libcurl_maps(g), [])
+
+            mark = g.log_size()
+            g.rewrite_conf(g.conf_text + "\n" + o.route("oauth.test", "xoauth2"))
+            g.signal(1)
+            self.assertTrue(g.wait_log(r"event=reloaded generation=2", 30, mark),
+                            g.log_since(mark))
+            self.assertIn("event=oauth_ready", g.log_since(mark))
+            self.assertTrue(any("libcurl.so.4" in m for m in libcurl_maps(g)), libcurl_maps(g))
+
+            c, r = o.pop_login(g, o.ALICE)
+            self.assertTrue(r.startswith("+OK"), r)
+            stat = c.cmd("STAT")
+            with o.DC.imap("alice") as im:
+                count = len(im.listing())
+            self.assertTrue(stat.startswith("+OK %d " % count), (stat, count))
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+            # Password routes go on as before.
+            password_login_works(self, g)
+            # A second reload does not set OAuth2 up twice.
+            mark = g.log_size()
+            g.signal(1)
+            self.assertTrue(g.wait_log(r"event=reloaded generation=3", 30, mark))
+            self.assertNotIn("event=oauth_", g.log_since(mark))
+        finally:
+            g.cleanup()
+
+    def test_enrol_page_alone_loads_libcurl(self):
+        g = lazy_gateway(extra="[enrol]\nlisten = 127.0.0.1:%d\n" % h.free_port()).start()
+        try:
+            self.assertTrue(g.wait_log(r"event=enrol_listening", 10), g.log_text())
+            self.assertTrue(any("libcurl.so.4" in m for m in libcurl_maps(g)), libcurl_maps(g))
+        finally:
+            g.cleanup()
+
+
+class TestLibcurlUnusable(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = h.make_tempdir("pgt-nocurl-")
+        # Found before the system's copy: an empty file (dlopen fails) ...
+        cls.empty = os.path.join(cls.dir, "empty")
+        os.mkdir(cls.empty)
+        open(os.path.join(cls.empty, "libcurl.so.4"), "w").close()
+        # ... and a shared object without libcurl's functions.
+        cls.stub = os.path.join(cls.dir, "stub")
+        os.mkdir(cls.stub)
+        src = os.path.join(cls.dir, "stub.c")
+        with open(src, "w") as f:
+            f.write("int popgate_test_not_curl;\n")
+        subprocess.run(["cc", "-shared", "-fPIC", "-Wl,-soname,libcurl.so.4", "-o",
+                        os.path.join(cls.stub, "libcurl.so.4"), src], check=True, timeout=60)
+
+    def test_daemon_says_why_and_serves_password_routes(self):
+        g = lazy_gateway(extra=o.route("oauth.test", "xoauth2"))
+        start_with_library_path(g, self.empty)
+        try:
+            self.assertTrue(g.wait_log(r"event=oauth_setup_failed", 10), g.log_text())
+            log = g.log_text()
+            self.assertRegex(log, r'event=oauth_setup_failed error="cannot use libcurl\.so\.4 '
+                             r'\([^)]*libcurl\.so\.4: file too short\); OAuth2 needs libcurl, '
+                             r'Debian package libcurl4"')
+            self.assertNotIn("event=oauth_ready", log)
+            password_login_works(self, g)
+            c, r = o.pop_login(g, o.ALICE)
+            self.assertEqual(r, "-ERR [SYS/TEMP] OAuth2 is not available on this gateway now")
+            c.close()
+            self.assertTrue(g.alive())
+        finally:
+            g.cleanup()
+
+    def test_account_tool_says_why(self):
+        env = dict(os.environ, LD_LIBRARY_PATH=self.stub)
+        r = subprocess.run([o.GW.binary, "account", "-c", o.GW.conf, "list"], env=env,
+                           capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertIn("popgate: cannot use libcurl.so.4 (no function curl_global_init: ",
+                      r.stderr)
+        self.assertIn("Debian package libcurl4", r.stderr)
+        # The same command with the real library lists alice.
+        r = subprocess.run([o.GW.binary, "account", "-c", o.GW.conf, "list"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(o.ALICE, r.stdout)
