@@ -12,7 +12,6 @@
 const struct oauth_curl_fns *oauth_curl_fn;
 
 static struct oauth_curl_fns oauth_curl_table;
-static enum { OAUTH_CURL_UNTRIED, OAUTH_CURL_LOADED, OAUTH_CURL_FAILED } oauth_curl_state;
 static char oauth_curl_error[400];
 
 #define OAUTH_CURL_SYM(field, name) { name, offsetof(struct oauth_curl_fns, field) }
@@ -55,7 +54,6 @@ static int oauth_curl_fail(void *lib, const char *name, const char *why)
 		 name != NULL ? name : "", name != NULL ? ": " : "", why);
 	if (lib != NULL)
 		dlclose(lib);
-	oauth_curl_state = OAUTH_CURL_FAILED;
 	return -1;
 }
 
@@ -83,15 +81,12 @@ static int oauth_curl_open(void)
 	if (oauth_curl_table.global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return oauth_curl_fail(lib, NULL, "curl_global_init failed");
 	oauth_curl_fn = &oauth_curl_table;
-	oauth_curl_state = OAUTH_CURL_LOADED;
 	return 0;
 }
 
 int oauth_curl_load(const char **error_r)
 {
-	if (oauth_curl_state == OAUTH_CURL_UNTRIED)
-		oauth_curl_open();
-	if (oauth_curl_state == OAUTH_CURL_LOADED)
+	if (oauth_curl_fn != NULL || oauth_curl_open() == 0)
 		return 0;
 	*error_r = oauth_curl_error;
 	return -1;

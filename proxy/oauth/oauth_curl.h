@@ -40,10 +40,12 @@ struct oauth_curl_fns {
 };
 
 /*
- * Loads libcurl once per process; later calls return the first result.
- * 0, or -1 with *error_r set to a static sentence that names the library,
- * why it cannot be used (the dynamic loader's words, a missing function, a
- * failed curl_global_init) and the Debian package that provides it. Not
+ * Loads libcurl; once it is loaded, later calls return 0 at once, and after
+ * a failure they try again (the package may have been installed since, and
+ * a reload asks again). 0, or -1 with *error_r set to a static sentence
+ * (valid until the next call) that names the library, why it cannot be
+ * used (the dynamic loader's words, a missing function, a failed
+ * curl_global_init) and the Debian package that provides it. Not
  * thread-safe: call it from the event loop's thread (or before any thread).
  */
 int oauth_curl_load(const char **error_r);

@@ -20,9 +20,9 @@ struct oauth_http;
 struct oauth_http_req;
 
 /* Process-wide set-up: oauth_json_init() and libcurl, loaded now (see
-   oauth_curl.h); from the event loop's thread. Again later: the first
-   result. 0, or -1 with *error_r a static sentence saying why libcurl
-   cannot be used. */
+   oauth_curl.h: after a failure a later call tries again); from the event
+   loop's thread. 0, or -1 with *error_r a static sentence saying why
+   libcurl cannot be used. */
 int oauth_http_global_init(const char **error_r);
 
 /* Only after oauth_http_global_init() returned 0. ca_file: NULL for the

@@ -6,10 +6,12 @@ its gateway password through the new route. When libcurl.so.4 cannot be
 used (a dynamic loader path, LD_LIBRARY_PATH, that finds a broken file
 first; no test hook in the product) the daemon says why in its log, keeps
 serving password routes, and answers an oauth2 login with a true temporary
-error; `popgate account` says why and fails.
+error until a reload finds a usable library; `popgate account` says why and
+fails.
 
 Reuses test_oauth's world (authorization server, Dovecot with an oauth2
 passdb, the shared Redis, alice enrolled through its gateway)."""
+import ctypes
 import os
 import subprocess
 import unittest
@@ -38,6 +40,16 @@ def lazy_gateway(extra=""):
     g = h.Popgate(o.DC.imap_port, cache={"url": "unix:" + o.RDS.sock}, extra=extra)
     o.ALL_GATEWAYS.append(g)
     return g
+
+
+def system_libcurl():
+    """The path of the system's libcurl.so.4, as this process maps it."""
+    ctypes.CDLL("libcurl.so.4")
+    with open("/proc/self/maps") as f:
+        for line in f:
+            if "/libcurl.so.4" in line:
+                return line.split()[-1]
+    raise unittest.SkipTest("no libcurl.so.4 on this system")
 
 
 def start_with_library_path(g, path):
@@ -116,11 +128,8 @@ class TestLibcurlUnusable(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.dir = h.make_tempdir("pgt-nocurl-")
-        # Found before the system's copy: an empty file (dlopen fails) ...
-        cls.empty = os.path.join(cls.dir, "empty")
-        os.mkdir(cls.empty)
-        open(os.path.join(cls.empty, "libcurl.so.4"), "w").close()
-        # ... and a shared object without libcurl's functions.
+        # Found before the system's copy: an empty file (dlopen fails, in
+        # the daemon's test) and a shared object without libcurl's functions.
         cls.stub = os.path.join(cls.dir, "stub")
         os.mkdir(cls.stub)
         src = os.path.join(cls.dir, "stub.c")
@@ -129,9 +138,13 @@ class TestLibcurlUnusable(unittest.TestCase):
         subprocess.run(["cc", "-shared", "-fPIC", "-Wl,-soname,libcurl.so.4", "-o",
                         os.path.join(cls.stub, "libcurl.so.4"), src], check=True, timeout=60)
 
-    def test_daemon_says_why_and_serves_password_routes(self):
+    def test_daemon_says_why_and_serves_password_routes_until_reload(self):
+        libdir = os.path.join(self.dir, "fixed-later")
+        os.mkdir(libdir)
+        lib = os.path.join(libdir, "libcurl.so.4")
+        open(lib, "w").close()
         g = lazy_gateway(extra=o.route("oauth.test", "xoauth2"))
-        start_with_library_path(g, self.empty)
+        start_with_library_path(g, libdir)
         try:
             self.assertTrue(g.wait_log(r"event=oauth_setup_failed", 10), g.log_text())
             log = g.log_text()
@@ -144,6 +157,19 @@ class TestLibcurlUnusable(unittest.TestCase):
             self.assertEqual(r, "-ERR [SYS/TEMP] OAuth2 is not available on this gateway now")
             c.close()
             self.assertTrue(g.alive())
+            self.assertEqual(libcurl_maps(g), [])
+            # The library "installed" where the loader looks, then a reload:
+            # loaded now, and the login works.
+            os.unlink(lib)
+            os.symlink(system_libcurl(), lib)
+            mark = g.log_size()
+            g.signal(1)
+            self.assertTrue(g.wait_log(r"event=reloaded generation=2", 30, mark),
+                            g.log_since(mark))
+            self.assertIn("event=oauth_ready", g.log_since(mark))
+            c, r = o.pop_login(g, o.ALICE)
+            self.assertTrue(r.startswith("+OK"), r)
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
         finally:
             g.cleanup()
 

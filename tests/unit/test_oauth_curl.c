@@ -4,7 +4,7 @@
    POST through the table to an evhttp server on the same loop, and a
    libcurl.so.4 that cannot be used (an empty file found first through
    LD_LIBRARY_PATH, in a child started again with it) gives the sentence
-   with the reason, also on a second call. */
+   with the reason, also on a second call (which tries again). */
 
 #include <check.h>
 #include <arpa/inet.h>
@@ -164,7 +164,7 @@ END_TEST
 
 /* ---- libcurl that cannot be used ---- */
 
-/* The child: prints both results of two loads, exits 0 if they agree. */
+/* The child: prints the first of two loads, exits 0 if both fail alike. */
 static int child_load(void)
 {
 	const char *e1 = NULL, *e2 = NULL;
