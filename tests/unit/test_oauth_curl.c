@@ -204,13 +204,15 @@ END_TEST
 
 int main(int argc, char **argv)
 {
-	Suite *s = suite_create("oauth_curl");
-	TCase *tc = tcase_create("oauth_curl");
+	Suite *s;
+	TCase *tc;
 	SRunner *sr;
 	int failed;
 
 	if (argc == 2 && strcmp(argv[1], "--child-load") == 0)
 		return child_load();
+	s = suite_create("oauth_curl");
+	tc = tcase_create("oauth_curl");
 	self_path = realpath(argv[0], NULL);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, load_twice);
