@@ -64,16 +64,30 @@ def start_with_library_path(g, path):
             os.environ["LD_LIBRARY_PATH"] = old
 
 
-def password_login_works(test, g):
-    c = g.pop3()
-    c.read_greeting()
-    r = c.login("alice", "secret")
+def lists_alices_mailbox(test, c, r):
+    """A logged-in session (login answer r) whose STAT counts alice's IMAP
+    INBOX; then QUIT."""
     test.assertTrue(r.startswith("+OK"), r)
     stat = c.cmd("STAT")
     with o.DC.imap("alice") as im:
         count = len(im.listing())
     test.assertTrue(stat.startswith("+OK %d " % count), (stat, count))
     test.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+
+def password_login_works(test, g):
+    c = g.pop3()
+    c.read_greeting()
+    lists_alices_mailbox(test, c, c.login("alice", "secret"))
+
+
+def reload(test, g, generation):
+    """SIGHUP, until the reload to generation is logged; its log lines."""
+    mark = g.log_size()
+    g.signal(1)
+    test.assertTrue(g.wait_log(r"event=reloaded generation=%d" % generation, 30, mark),
+                    g.log_since(mark))
+    return g.log_since(mark)
 
 
 class TestLoadedOnDemand(unittest.TestCase):
@@ -90,28 +104,14 @@ class TestLoadedOnDemand(unittest.TestCase):
             c.close()
             self.assertEqual(libcurl_maps(g), [])
 
-            mark = g.log_size()
             g.rewrite_conf(g.conf_text + "\n" + o.route("oauth.test", "xoauth2"))
-            g.signal(1)
-            self.assertTrue(g.wait_log(r"event=reloaded generation=2", 30, mark),
-                            g.log_since(mark))
-            self.assertIn("event=oauth_ready", g.log_since(mark))
+            self.assertIn("event=oauth_ready", reload(self, g, 2))
             self.assertTrue(any("libcurl.so.4" in m for m in libcurl_maps(g)), libcurl_maps(g))
-
-            c, r = o.pop_login(g, o.ALICE)
-            self.assertTrue(r.startswith("+OK"), r)
-            stat = c.cmd("STAT")
-            with o.DC.imap("alice") as im:
-                count = len(im.listing())
-            self.assertTrue(stat.startswith("+OK %d " % count), (stat, count))
-            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+            lists_alices_mailbox(self, *o.pop_login(g, o.ALICE))
             # Password routes go on as before.
             password_login_works(self, g)
             # A second reload does not set OAuth2 up twice.
-            mark = g.log_size()
-            g.signal(1)
-            self.assertTrue(g.wait_log(r"event=reloaded generation=3", 30, mark))
-            self.assertNotIn("event=oauth_", g.log_since(mark))
+            self.assertNotIn("event=oauth_", reload(self, g, 3))
         finally:
             g.cleanup()
 
@@ -162,14 +162,8 @@ class TestLibcurlUnusable(unittest.TestCase):
             # loaded now, and the login works.
             os.unlink(lib)
             os.symlink(system_libcurl(), lib)
-            mark = g.log_size()
-            g.signal(1)
-            self.assertTrue(g.wait_log(r"event=reloaded generation=2", 30, mark),
-                            g.log_since(mark))
-            self.assertIn("event=oauth_ready", g.log_since(mark))
-            c, r = o.pop_login(g, o.ALICE)
-            self.assertTrue(r.startswith("+OK"), r)
-            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+            self.assertIn("event=oauth_ready", reload(self, g, 2))
+            lists_alices_mailbox(self, *o.pop_login(g, o.ALICE))
         finally:
             g.cleanup()
 
