@@ -570,6 +570,17 @@ static int check_startup(const struct conf *conf, char **error_r)
 	return 0;
 }
 
+/* --check: OAuth2 configured without a usable libcurl is no start-up
+   error (the other routes serve), but said. */
+static void check_oauth_library(const char *path, const struct conf *conf)
+{
+	const char *error;
+
+	if (conf_wants_oauth(conf) && oauth_http_global_init(&error) < 0)
+		fprintf(stderr, "popgate: %s: warning: %s; auth = oauth2 logins will answer "
+			"-ERR [SYS/TEMP] and the enrolment page will be off\n", path, error);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -667,6 +678,7 @@ int main(int argc, char **argv)
 			free(pg.path);
 			return 1;
 		}
+		check_oauth_library(path, pg.conf);
 		printf("popgate: %s: configuration OK\n", path);
 		settings_unref(&pg.srv.settings);
 		free(pg.path);

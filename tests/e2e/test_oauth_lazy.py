@@ -7,7 +7,7 @@ used (a dynamic loader path, LD_LIBRARY_PATH, that finds a broken file
 first; no test hook in the product) the daemon says why in its log, keeps
 serving password routes, and answers an oauth2 login with a true temporary
 error until a reload finds a usable library; `popgate account` says why and
-fails.
+fails; `--check` warns and passes.
 
 Reuses test_oauth's world (authorization server, Dovecot with an oauth2
 passdb, the shared Redis, alice enrolled through its gateway)."""
@@ -166,6 +166,25 @@ class TestLibcurlUnusable(unittest.TestCase):
             lists_alices_mailbox(self, *o.pop_login(g, o.ALICE))
         finally:
             g.cleanup()
+
+    def test_check_warns(self):
+        g = lazy_gateway(extra=o.route("oauth.test", "xoauth2"))
+        self.addCleanup(g.cleanup)
+        with open(g.conf, "w") as f:
+            f.write(g.conf_text)
+        env = dict(os.environ, LD_LIBRARY_PATH=self.stub)
+        r = subprocess.run([g.binary, "-c", g.conf, "--check"], env=env, capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+        self.assertIn(": warning: cannot use libcurl.so.4 (no function curl_global_init: ",
+                      r.stderr)
+        self.assertIn("auth = oauth2 logins will answer -ERR [SYS/TEMP]", r.stderr)
+        # With the system's libcurl: no warning.
+        r = subprocess.run([g.binary, "-c", g.conf, "--check"], capture_output=True,
+                           text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("libcurl", r.stderr)
 
     def test_account_tool_says_why(self):
         env = dict(os.environ, LD_LIBRARY_PATH=self.stub)
