@@ -1,0 +1,95 @@
+/* libFuzzer harness for legacy_parse.c: any octets fed to the reader in
+   pieces whose sizes come from the data (every call takes at most what it
+   was given and makes progress or ends in error; a line is never longer
+   than LEGACY_LINE_MAX and never holds a NUL or CR; the same input fed
+   whole gives the same lines), and each line as a UIDL and a LIST line
+   (a UIDL taken is 1..70 of 0x21..0x7e, a message number 1..max). */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "legacy_parse.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_items(const struct legacy_line *l)
+{
+	char uidl[LEGACY_UIDL_MAX + 1];
+	const char *error = NULL;
+	uint32_t msg = 0;
+	uint64_t sz;
+
+	if (legacy_parse_uidl(l->text, l->len, 50, &msg, uidl, &error) == 0) {
+		size_t n = strlen(uidl);
+
+		if (n == 0 || n > LEGACY_UIDL_MAX || msg == 0 || msg > 50)
+			abort();
+		for (size_t i = 0; i < n; i++) {
+			if (uidl[i] < 0x21 || uidl[i] > 0x7e)
+				abort();
+		}
+	} else if (error == NULL) {
+		abort();
+	}
+	error = NULL;
+	if (legacy_parse_list(l->text, l->len, 50, &msg, &sz, &error) == 0) {
+		if (msg == 0 || msg > 50 || sz > INT64_MAX)
+			abort();
+	} else if (error == NULL) {
+		abort();
+	}
+}
+
+/* Feeds data in pieces (piece 0: whole); a digest of the lines into h. */
+static uint64_t run(const uint8_t *data, size_t size, bool multi, size_t piece, bool items)
+{
+	struct legacy_reader r;
+	size_t pos = 0;
+	uint64_t h = 1469598103934665603ull;
+
+	legacy_reader_init(&r);
+	legacy_reader_expect(&r, multi);
+	while (pos < size) {
+		size_t n = piece == 0 || size - pos < piece ? size - pos : piece;
+		size_t used;
+		struct legacy_line l;
+		enum legacy_line_kind k = legacy_reader_feed(&r, (const char *)data + pos, n, &used, &l);
+
+		if (used > n || (used == 0 && k != LEGACY_LINE_ERROR))
+			abort();
+		pos += used;
+		if (k == LEGACY_LINE_NEED_MORE) {
+			if (used != n)
+				abort();
+			continue;
+		}
+		h = (h ^ (uint64_t)k) * 1099511628211ull;
+		if (k == LEGACY_LINE_ERROR)
+			break;
+		if (l.len > LEGACY_LINE_MAX || memchr(l.text, '\0', l.len) != NULL ||
+		    memchr(l.text, '\r', l.len) != NULL)
+			abort();
+		for (size_t i = 0; i < l.len; i++)
+			h = (h ^ (uint8_t)l.text[i]) * 1099511628211ull;
+		if (items)
+			check_items(&l);
+		if (k == LEGACY_LINE_END)
+			legacy_reader_expect(&r, multi);
+	}
+	return h;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	bool multi;
+	size_t piece;
+
+	if (size < 1)
+		return 0;
+	multi = (data[0] & 1) != 0;
+	piece = 1 + (data[0] >> 1);
+	if (run(data + 1, size - 1, multi, 0, true) != run(data + 1, size - 1, multi, piece, false))
+		abort();
+	return 0;
+}
