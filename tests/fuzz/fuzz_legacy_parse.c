@@ -3,13 +3,15 @@
    was given and makes progress or ends in error; a line is never longer
    than LEGACY_LINE_MAX and never holds a NUL or CR; the same input fed
    whole gives the same lines), and each line as a UIDL and a LIST line
-   (a UIDL taken is 1..70 of 0x21..0x7e, a message number 1..max). */
+   (a UIDL taken is 1..70 of 0x21..0x7e, a message number 1..max); the
+   input as a legacy_pop3 address too. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "legacy_parse.h"
+#include "legacy_url.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -85,8 +87,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool multi;
 	size_t piece;
 
+	struct legacy_url u;
+	const char *error = NULL;
+
 	if (size < 1)
 		return 0;
+	if (legacy_url_parse((const char *)data, size, &u, &error) == 0) {
+		if (u.host[0] == '\0' || strlen(u.host) > LEGACY_URL_HOST_MAX || u.port == 0)
+			abort();
+	} else if (error == NULL) {
+		abort();
+	}
 	multi = (data[0] & 1) != 0;
 	piece = 1 + (data[0] >> 1);
 	if (run(data + 1, size - 1, multi, 0, true) != run(data + 1, size - 1, multi, piece, false))

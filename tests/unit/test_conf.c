@@ -86,6 +86,10 @@ static const char *const all_keys[][2] = {
 	{ "upstream", "keep_idle" },
 	{ "upstream", "keep_per_account" },
 	{ "upstream", "uidl_format" },
+	{ "upstream", "legacy_pop3" },
+	{ "upstream", "legacy_plaintext" },
+	{ "upstream", "legacy_timeout" },
+	{ "upstream", "legacy_unreachable" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -389,7 +393,7 @@ START_TEST(listed_keys_known)
 		"password", "custom", "oauthbearer", "", "", "", "", "", "", "1m",
 		"127.0.0.1:8443", "https://gw.example.com:8443",
 		"256k", "10", "2m", "3",
-		"%v.%u",
+		"%v.%u", "pop3s://pop.example.org", "yes", "1m", "proceed",
 	};
 	char text[256];
 	struct conf *conf;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "legacy_parse.h"
+#include "legacy_url.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -248,6 +249,70 @@ START_TEST(list_table)
 }
 END_TEST
 
+static const struct {
+	const char *in;
+	int ok;
+	bool tls;
+	const char *host;
+	uint16_t port;
+} urls[] = {
+	{ "pop3s://pop.example.org", 1, true, "pop.example.org", 995 },
+	{ "pop3s://pop.example.org:1995", 1, true, "pop.example.org", 1995 },
+	{ "pop3://pop.example.org", 1, false, "pop.example.org", 110 },
+	{ "POP3://192.0.2.7:110", 1, false, "192.0.2.7", 110 },
+	{ "pop3s://[2001:db8::1]:995", 1, true, "2001:db8::1", 995 },
+	{ "pop3s://[::1]", 1, true, "::1", 995 },
+	{ "pop3s://", 0, false, NULL, 0 },
+	{ "pop3s://:995", 0, false, NULL, 0 },
+	{ "imaps://host", 0, false, NULL, 0 },
+	{ "pop3s:/host", 0, false, NULL, 0 },
+	{ "host:995", 0, false, NULL, 0 },
+	{ "pop3s://host:0", 0, false, NULL, 0 },
+	{ "pop3s://host:65536", 0, false, NULL, 0 },
+	{ "pop3s://host:", 0, false, NULL, 0 },
+	{ "pop3s://host:99x", 0, false, NULL, 0 },
+	{ "pop3s://user@host", 0, false, NULL, 0 },
+	{ "pop3s://host/path", 0, false, NULL, 0 },
+	{ "pop3s://host?x=1", 0, false, NULL, 0 },
+	{ "pop3s://ho st", 0, false, NULL, 0 },
+	{ "pop3s://[::1", 0, false, NULL, 0 },
+	{ "pop3s://a:b:c", 0, false, NULL, 0 },
+	{ "pop3s://host\n", 0, false, NULL, 0 },
+};
+
+START_TEST(url_table)
+{
+	struct legacy_url u;
+	const char *error = NULL;
+	int r = legacy_url_parse(urls[_i].in, strlen(urls[_i].in), &u, &error);
+
+	ck_assert_msg((r == 0) == (urls[_i].ok != 0), "%s: %d (%s)", urls[_i].in, r,
+		      error != NULL ? error : "");
+	if (r == 0) {
+		ck_assert_int_eq(u.implicit_tls, urls[_i].tls);
+		ck_assert_str_eq(u.host, urls[_i].host);
+		ck_assert_uint_eq(u.port, urls[_i].port);
+	} else {
+		ck_assert_ptr_nonnull(error);
+	}
+}
+END_TEST
+
+START_TEST(url_host_too_long)
+{
+	char in[300];
+	struct legacy_url u;
+	const char *error;
+
+	memcpy(in, "pop3s://", 8);
+	memset(in + 8, 'a', 253);
+	ck_assert_int_eq(legacy_url_parse(in, 8 + 253, &u, &error), 0);
+	ck_assert_uint_eq(strlen(u.host), 253);
+	memset(in + 8, 'a', 254);
+	ck_assert_int_eq(legacy_url_parse(in, 8 + 254, &u, &error), -1);
+}
+END_TEST
+
 static Suite *legacy_parse_suite(void)
 {
 	Suite *s = suite_create("legacy_parse");
@@ -259,6 +324,8 @@ static Suite *legacy_parse_suite(void)
 	tcase_add_test(tc, line_length_limit);
 	tcase_add_loop_test(tc, uidl_table, 0, N(uidls));
 	tcase_add_loop_test(tc, list_table, 0, N(lists));
+	tcase_add_loop_test(tc, url_table, 0, N(urls));
+	tcase_add_test(tc, url_host_too_long);
 	suite_add_tcase(s, tc);
 	return s;
 }
