@@ -240,8 +240,10 @@ size_t header_fp_migration(const char *hdr, size_t len, char *out)
 			name_len--;
 		if (name_len == 0 || fp_migration_skipped(line, name_len))
 			continue;
-		for (size_t k = 0; k < name_len; k++)
-			out[o++] = fp_lower(line[k]);
+		for (size_t k = 0; k < name_len; k++) {
+			if (!fp_is_ws(line[k]))
+				out[o++] = (unsigned char)line[k] >= 0x80 ? '?' : fp_lower(line[k]);
+		}
 		out[o++] = ':';
 		fp_migration_value(colon + 1, n - (size_t)(colon - line) - 1, out, &o);
 		out[o++] = '\n';

@@ -4,12 +4,14 @@
    than LEGACY_LINE_MAX and never holds a NUL or CR; the same input fed
    whole gives the same lines), and each line as a UIDL and a LIST line
    (a UIDL taken is 1..70 of 0x21..0x7e, a message number 1..max); the
-   input as a legacy_pop3 address too. */
+   input as a legacy_pop3 address and as a header block
+   (header_fp_migration()) too. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "header_fp.h"
 #include "legacy_parse.h"
 #include "legacy_url.h"
 
@@ -92,6 +94,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	{
+		/* The header form stays within len + 2 and holds no white space
+		   but its line ends. */
+		char *out = malloc(size + 2);
+		size_t n;
+
+		if (out == NULL)
+			return 0;
+		n = header_fp_migration((const char *)data, size, out);
+		if (n + 1 > size + 2 || out[n] != '\0')
+			abort();
+		for (size_t i = 0; i < n; i++) {
+			if (out[i] == ' ' || out[i] == '\t' || out[i] == '\r' ||
+			    (unsigned char)out[i] >= 0x80)
+				abort();
+		}
+		free(out);
+	}
 	if (legacy_url_parse((const char *)data, size, &u, &error) == 0) {
 		if (u.host[0] == '\0' || strlen(u.host) > LEGACY_URL_HOST_MAX || u.port == 0)
 			abort();
