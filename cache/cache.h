@@ -600,6 +600,8 @@ struct cache_uidl_dump {
 	/* Message-ID, "<size> <uidl> ..." */
 	const char *const *legacy;
 	size_t legacy_n;
+	/* The lazy import's mark ("<unix time> <summary>"), "" for none. */
+	char legacy_done[256];
 };
 
 /* d is non-NULL exactly when st == CACHE_OK, valid during the callback. */
