@@ -238,21 +238,12 @@ memory:
 
 /* ---- fetch: the IMAP side's header hashes ---- */
 
+/* Position of uid in the drop (whose order uids has), or -1. */
 static long pop3_legacy_index(const struct pop3_legacy_import *li, uint32_t uid)
 {
-	size_t lo = 0, hi = li->n;
+	const struct pop3_msg *m = pop3_maildrop_by_uid(li->drop, uid);
 
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (li->uids[mid] == uid)
-			return (long)mid;
-		if (li->uids[mid] < uid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	return m != NULL ? (long)(m - li->drop->msgs) : -1;
 }
 
 static void pop3_legacy_fp(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)

@@ -177,7 +177,8 @@ class TestLegacyMpop(LegacyDovecot, tu.Switch, unittest.TestCase):
 class ScriptedPop3:
     """A qpopper-like POP3 server on loopback. mailboxes: {user: [(uidl,
     bytes)]}. mode: ok, slow (each reply after delay seconds), badpass,
-    garbage (an UIDL line no server may send). STLS is not offered."""
+    garbage (an UIDL line no server may send), longline (a line of 5 KB).
+    STLS is not offered."""
 
     def __init__(self, mailboxes, mode="ok", delay=0.0):
         self.mailboxes = mailboxes
@@ -258,6 +259,8 @@ class ScriptedPop3:
                     lines = [b"%d %s" % (i + 1, u.encode()) for i, (u, _) in enumerate(msgs)]
                     if self.mode == "garbage":
                         lines.insert(1, b"2 " + b"x" * 80)
+                    elif self.mode == "longline":
+                        lines.insert(1, b"2 " + b"y" * 5000)
                     await self.reply(writer, b"+OK\r\n" + self.body(lines))
                 elif verb == "LIST" and msgs is not None:
                     lines = [b"%d %d" % (i + 1, len(d)) for i, (_, d) in enumerate(msgs)]
@@ -425,6 +428,48 @@ class TestScriptedLegacy(unittest.TestCase):
 
     def test_garbage(self):
         self.failing("lz09", "garbage", r"UIDL")
+
+    def test_overlong_reply_line(self):
+        self.failing("lz13", "longline", r"reply line too long")
+
+    def test_too_many_old_messages(self):
+        """Bounded: an old server with far more mail than the new mailbox
+        (more than twice its count and 1,000) is not read to the end."""
+        user = "lz14"
+        with DC.imap(user) as im:
+            im.append(tu.message(user + "-only"))
+        old = [(qpopper_uidl(b"%d" % i), h.crlf(tu.message("%s-old%d" % (user, i))))
+               for i in range(1003)]
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        err, _ = login_error(self.gw.port, user)
+        self.assertIn("[SYS/TEMP]", err)
+        self.assertIn("more than 1002 messages", err)
+        rc, out, e = uidl_tool(self.gw, "show", user)
+        self.assertIn("0 UIDLs stored", out)
+        self.assertIn("legacy import not done", out)
+
+    def test_header_too_long_matches_nothing(self):
+        """Bounded: a header over 64 KiB is not hashed; its message gets a
+        UIDL of its own and the old one is reported."""
+        user = "lz15"
+        filler = b"".join(b"X-Filler-%04d: %s\r\n" % (i, b"f" * 60) for i in range(1100))
+        big = tu.message(user + "-big").replace(b"Subject:", filler + b"Subject:")
+        self.assertGreater(len(big), 65536)
+        with DC.imap(user) as im:
+            im.append(tu.message(user + "-small"))
+            im.append(big)
+            bodies = [h.crlf(im.body(u)) for u in im.listing()]
+        old = [(qpopper_uidl(d), d) for d in bodies]
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        got = pop3_uidls(self.gw.port, user)
+        log = self.gw.log_text()[-3000:]
+        self.assertEqual(got[0], old[0][0], log)
+        self.assertNotEqual(got[1], old[1][0], log)
+        self.assertRegex(got[1], r"^[0-9a-fA-F]{16}$")
+        self.assertTrue(self.gw.wait_log(r"event=legacy_unmatched msg=2 uidl=%s .*has_header=no"
+                                         % old[1][0], 5), log)
 
     def test_no_stls_refused_unless_allowed(self):
         self.failing("lz10", "ok", r"does not offer STLS", legacy_plaintext="no")
