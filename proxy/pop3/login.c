@@ -453,11 +453,15 @@ static void login_step_uidl(struct pop3_login *l)
 static void login_legacy_done(void *ctx, const char *reply)
 {
 	struct pop3_login *l = ctx;
+	char copy[512];
 
+	/* The reply is the step's, which goes now. */
+	if (reply != NULL)
+		snprintf(copy, sizeof(copy), "%s", reply);
 	pop3_legacy_free(&l->legacy);
 	login_clear_password(l);
 	if (reply != NULL) {
-		login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY, reply);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY, copy);
 		return;
 	}
 	login_step_uidl(l);

@@ -434,9 +434,11 @@ struct pop3_legacy_import *pop3_legacy_start(struct pop3_session *s, const char 
 		snprintf(li->token + 2 * i, 3, "%02x", rnd[i]);
 	for (size_t j = 0; j < li->n; j++)
 		li->uids[j] = drop->msgs[j].uid;
-	/* Long enough for the import and the header fetch after it; a login
-	   that dies meanwhile frees the account for the next one then. */
-	ttl_ms = ((uint64_t)li->up->legacy_timeout_secs + 2ull * li->up->timeout_secs + 30) * 1000;
+	/* Long enough for the import and the header fetch after it (some
+	   time per message for a big mailbox); a login that dies meanwhile
+	   frees the account for the next one then. */
+	ttl_ms = ((uint64_t)li->up->legacy_timeout_secs + 2ull * li->up->timeout_secs + 30 +
+		  li->n / 100) * 1000;
 	li->req = cache_legacy_claim(s->srv->cache, li->account, li->token,
 				     ttl_ms > 3600000 ? 3600000u : (unsigned int)ttl_ms,
 				     pop3_legacy_claimed, li);
