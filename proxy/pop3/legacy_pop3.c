@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <event2/buffer.h>
@@ -27,6 +28,7 @@ enum legacy_pop3_state {
 	LEGACY_HANDSHAKE,
 	LEGACY_USER,
 	LEGACY_PASS,
+	LEGACY_CAPA,
 	LEGACY_UIDL,
 	LEGACY_LIST,
 	LEGACY_TOP,
@@ -38,7 +40,7 @@ enum legacy_pop3_state {
 static const char *const legacy_state_names[] = {
 	[LEGACY_CONNECTING] = "connecting", [LEGACY_GREETING] = "greeting",
 	[LEGACY_STLS] = "stls", [LEGACY_HANDSHAKE] = "handshake", [LEGACY_USER] = "user",
-	[LEGACY_PASS] = "pass", [LEGACY_UIDL] = "uidl", [LEGACY_LIST] = "list",
+	[LEGACY_PASS] = "pass", [LEGACY_CAPA] = "capa", [LEGACY_UIDL] = "uidl", [LEGACY_LIST] = "list",
 	[LEGACY_TOP] = "top", [LEGACY_QUIT] = "quit", [LEGACY_DONE] = "done",
 };
 _Static_assert(sizeof(legacy_state_names) / sizeof(legacy_state_names[0]) == LEGACY_STATE_COUNT,
@@ -61,7 +63,9 @@ struct legacy_pop3 {
 	struct event *done_ev;        /* delivers the result from the loop */
 	unsigned int timeout_secs;
 	struct legacy_msg *msgs;
-	size_t n, cap, list_next, top_next;
+	size_t n, cap, list_next;
+	size_t top_sent, top_next;    /* TOPs sent, and answered */
+	bool pipelining;              /* RFC 2449 PIPELINING: TOPs in a window */
 	uint32_t max_messages;
 	uint64_t bytes_read;
 	char *hdr;                    /* the header of the TOP in progress */
@@ -154,14 +158,27 @@ static void legacy_send(struct legacy_pop3 *p, enum legacy_pop3_state st, bool m
 	evbuffer_add(out, "\r\n", 2);
 }
 
-static void legacy_send_top(struct legacy_pop3 *p)
+/* The TOPs of the window: one at a time, or LEGACY_POP3_WINDOW in flight
+   where the server says PIPELINING (the round trips of a distant server
+   would otherwise make the import as slow as its message count). Their
+   replies come in order, each a body: the reader expects the next one
+   when one ends. */
+static void legacy_send_tops(struct legacy_pop3 *p)
 {
-	char cmd[40];
+	size_t window = p->pipelining ? LEGACY_POP3_WINDOW : 1;
+	bool first = p->top_sent == p->top_next;
 
-	p->hdr_len = 0;
-	p->hdr_done = p->hdr_over = false;
-	snprintf(cmd, sizeof(cmd), "TOP %u 0", p->msgs[p->top_next].msgno);
-	legacy_send(p, LEGACY_TOP, true, cmd, NULL, 0);
+	while (p->top_sent < p->n && p->top_sent - p->top_next < window) {
+		char cmd[40];
+		struct evbuffer *out = bufferevent_get_output(p->bev);
+
+		snprintf(cmd, sizeof(cmd), "TOP %u 0\r\n", p->msgs[p->top_sent++].msgno);
+		evbuffer_add(out, cmd, strlen(cmd));
+	}
+	if (first) {
+		legacy_set_state(p, LEGACY_TOP);
+		legacy_reader_expect(&p->reader, true);
+	}
 }
 
 static void legacy_send_user(struct legacy_pop3 *p)
@@ -239,14 +256,25 @@ static void legacy_on_status(struct legacy_pop3 *p, const struct legacy_line *l)
 	case LEGACY_PASS:
 		legacy_wipe_pass(p);
 		if (ok)
-			legacy_send(p, LEGACY_UIDL, true, "UIDL", NULL, 0);
+			legacy_send(p, LEGACY_CAPA, true, "CAPA", NULL, 0);
 		else
 			legacy_finish(p, LEGACY_POP3_AUTH, "%s:%u refused the password: -ERR %s",
 				      p->host, p->port, legacy_text(l, text, sizeof(text)));
 		return;
+	case LEGACY_CAPA:
+		/* RFC 1939 servers need not know CAPA: then no pipelining. */
+		if (!ok)
+			legacy_send(p, LEGACY_UIDL, true, "UIDL", NULL, 0);
+		return;
+	case LEGACY_TOP:
+		if (ok) {
+			p->hdr_len = 0;
+			p->hdr_done = p->hdr_over = false;
+			return;
+		}
+		/* fall through */
 	case LEGACY_UIDL:
 	case LEGACY_LIST:
-	case LEGACY_TOP:
 		if (!ok)
 			legacy_finish(p, LEGACY_POP3_PROTOCOL, "%s:%u: %s: -ERR %s", p->host, p->port,
 				      legacy_state_names[p->state], legacy_text(l, text, sizeof(text)));
@@ -355,6 +383,9 @@ static void legacy_hash_header(struct legacy_pop3 *p)
 static void legacy_on_body_end(struct legacy_pop3 *p)
 {
 	switch (p->state) {
+	case LEGACY_CAPA:
+		legacy_send(p, LEGACY_UIDL, true, "UIDL", NULL, 0);
+		return;
 	case LEGACY_UIDL:
 		legacy_send(p, LEGACY_LIST, true, "LIST", NULL, 0);
 		return;
@@ -368,6 +399,8 @@ static void legacy_on_body_end(struct legacy_pop3 *p)
 	case LEGACY_TOP:
 		legacy_hash_header(p);
 		p->top_next++;
+		if (p->top_next < p->top_sent)
+			legacy_reader_expect(&p->reader, true);
 		break;
 	default:
 		legacy_finish(p, LEGACY_POP3_PROTOCOL, "%s:%u: a body nobody asked for", p->host,
@@ -375,7 +408,7 @@ static void legacy_on_body_end(struct legacy_pop3 *p)
 		return;
 	}
 	if (p->top_next < p->n)
-		legacy_send_top(p);
+		legacy_send_tops(p);
 	else
 		legacy_send(p, LEGACY_QUIT, false, "QUIT", NULL, 0);
 }
@@ -388,7 +421,10 @@ static void legacy_on_line(struct legacy_pop3 *p, const struct legacy_line *l)
 		legacy_on_status(p, l);
 		return;
 	case LEGACY_LINE_DATA:
-		if (p->state == LEGACY_UIDL)
+		if (p->state == LEGACY_CAPA && l->len == 10 &&
+		    strncasecmp(l->text, "PIPELINING", 10) == 0)
+			p->pipelining = true;
+		else if (p->state == LEGACY_UIDL)
 			(void)legacy_add_msg(p, l);
 		else if (p->state == LEGACY_LIST)
 			(void)legacy_add_size(p, l);

@@ -11,16 +11,18 @@
  *             allow_plaintext
  *   USER/PASS the credentials (APOP is not used: the gateway has the
  *             password itself, and APOP needs it stored in clear)
+ *   CAPA      whether the server takes pipelined commands (RFC 2449)
  *   UIDL      each message's UIDL
  *   LIST      each message's size
  *   TOP n 0   each message's header, hashed as it arrives (header_fp_
- *             migration(), SHA-256): no header is kept
+ *             migration(), SHA-256): no header is kept; with PIPELINING
+ *             LEGACY_POP3_WINDOW at a time, else one
  *   QUIT      nothing is deleted (no DELE is ever sent)
  *
  * Bounded: the reply reader's line length (legacy_parse.h), max_messages,
  * LEGACY_POP3_MAX_BYTES read in all, LEGACY_POP3_HEADER_MAX per header (a
  * longer one gets no hash and matches nothing), and timeout_secs for the
- * whole, connect to QUIT. One command at a time.
+ * whole, connect to QUIT. One command at a time but the TOPs.
  */
 
 #include <stdbool.h>
@@ -37,6 +39,7 @@ struct legacy_pop3;
 #define LEGACY_POP3_MAX_BYTES (256u << 20)
 #define LEGACY_POP3_HEADER_MAX 65536
 #define LEGACY_POP3_HASH_HEX 64
+#define LEGACY_POP3_WINDOW 32
 
 /* One message of the legacy server's maildrop. */
 struct legacy_msg {
