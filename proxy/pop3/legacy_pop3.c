@@ -89,6 +89,11 @@ const char *legacy_pop3_result_name(enum legacy_pop3_result r)
 	return (size_t)r < sizeof(names) / sizeof(names[0]) ? names[r] : "?";
 }
 
+bool legacy_pop3_pipelining(const struct legacy_pop3 *p)
+{
+	return p->pipelining;
+}
+
 static void legacy_set_state(struct legacy_pop3 *p, enum legacy_pop3_state st)
 {
 	log_debug("%s legacy_state=%s->%s", p->log_id, legacy_state_names[p->state],

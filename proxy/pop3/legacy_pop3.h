@@ -93,5 +93,7 @@ struct legacy_pop3 *legacy_pop3_start(struct event_base *base, struct evdns_base
 void legacy_pop3_free(struct legacy_pop3 **p);
 
 const char *legacy_pop3_result_name(enum legacy_pop3_result r);
+/* Whether the server said PIPELINING (known once logged in). */
+bool legacy_pop3_pipelining(const struct legacy_pop3 *p);
 
 #endif

@@ -50,6 +50,7 @@ struct pop3_legacy_import {
 	bool fetching;
 	struct cache_uidl_new *entries;
 	size_t matched, by_size;
+	bool pipelining;                   /* the old server took TOPs in a row */
 	uint64_t reserved;
 	char reply[400];
 	pop3_legacy_done_cb *done;
@@ -215,9 +216,10 @@ static void pop3_legacy_match(struct pop3_legacy_import *li)
 	}
 	unmatched = pop3_legacy_report_unmatched(li, match);
 	log_info("%s event=legacy_import legacy=%s old=%zu new=%zu matched=%zu by_size=%zu "
-		 "by_header=%zu old_unmatched=%zu new_unmatched=%zu", li->s->log_id,
+		 "by_header=%zu old_unmatched=%zu new_unmatched=%zu pipelining=%s", li->s->log_id,
 		 li->up->legacy_pop3, li->n_old, li->n, li->matched, li->by_size,
-		 li->matched - li->by_size, unmatched, li->n - li->matched);
+		 li->matched - li->by_size, unmatched, li->n - li->matched,
+		 li->pipelining ? "yes" : "no");
 	snprintf(summary, sizeof(summary), "%lld old=%zu new=%zu matched=%zu old_unmatched=%zu",
 		 (long long)time(NULL), li->n_old, li->n, li->matched, unmatched);
 	free(a);
@@ -298,6 +300,7 @@ static void pop3_legacy_read(void *ctx, enum legacy_pop3_result r, const char *r
 		memcpy(li->old, msgs, n * sizeof(*msgs));
 		li->n_old = n;
 	}
+	li->pipelining = legacy_pop3_pipelining(li->client);
 	legacy_pop3_free(&li->client);
 	if (r != LEGACY_POP3_OK) {
 		pop3_legacy_unreadable(li, r, why);
