@@ -5,13 +5,14 @@
    whole gives the same lines), and each line as a UIDL and a LIST line
    (a UIDL taken is 1..70 of 0x21..0x7e, a message number 1..max); the
    input as a legacy_pop3 address and as a header block
-   (header_fp_migration()) too. */
+   (header_fp_migration()) and as items to match (legacy_match()) too. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "header_fp.h"
+#include "legacy_match.h"
 #include "legacy_parse.h"
 #include "legacy_url.h"
 
@@ -84,6 +85,40 @@ static uint64_t run(const uint8_t *data, size_t size, bool multi, size_t piece, 
 	return h;
 }
 
+/* Items cut from the data (tiny hashes and sizes, so that they collide):
+   every pair joins equal hashes, no old item is used twice, and the same
+   input gives the same pairs. */
+static void fuzz_match(const uint8_t *data, size_t size)
+{
+	static const char *const hashes[] = { "", "a", "b", "c" };
+	struct legacy_match_item old[16], nw[16];
+	size_t n_old = 0, n_new = 0, match[16], again[16], by_size, pairs;
+	bool used[16] = { false };
+
+	for (size_t i = 0; i < size && i < 32; i++) {
+		struct legacy_match_item it = { .size = data[i] >> 4, .hash = hashes[data[i] & 3] };
+
+		if ((data[i] & 4) != 0 && n_old < 16)
+			old[n_old++] = it;
+		else if (n_new < 16)
+			nw[n_new++] = it;
+	}
+	pairs = legacy_match(old, n_old, nw, n_new, match, &by_size);
+	if (pairs == SIZE_MAX)
+		return;
+	if (by_size > pairs || legacy_match(old, n_old, nw, n_new, again, &by_size) != pairs ||
+	    memcmp(match, again, n_new * sizeof(*match)) != 0)
+		abort();
+	for (size_t j = 0; j < n_new; j++) {
+		if (match[j] == LEGACY_MATCH_NONE)
+			continue;
+		if (match[j] >= n_old || used[match[j]] || nw[j].hash[0] == '\0' ||
+		    strcmp(nw[j].hash, old[match[j]].hash) != 0)
+			abort();
+		used[match[j]] = true;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	bool multi;
@@ -94,6 +129,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
+	fuzz_match(data, size);
 	{
 		/* The header form stays within len + 2 and holds no white space
 		   but its line ends. */
