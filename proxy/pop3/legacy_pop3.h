@@ -78,7 +78,7 @@ struct legacy_pop3_settings {
 };
 
 /* msgs[0..n) in the server's order, valid during the call (OK only;
-   otherwise NULL, 0). reason: what went wrong, for logs and the client's
+   otherwise NULL, 0; NULL also for an empty maildrop). reason: what went wrong, for logs and the client's
    error ("" with OK). */
 typedef void legacy_pop3_cb(void *ctx, enum legacy_pop3_result result, const char *reason,
 			    const struct legacy_msg *msgs, size_t n);

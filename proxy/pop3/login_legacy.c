@@ -297,7 +297,8 @@ static void pop3_legacy_read(void *ctx, enum legacy_pop3_result r, const char *r
 	pop3_legacy_wipe(&li->pass, li->pass_len);
 	snprintf(why, sizeof(why), "%s", reason);
 	if (r == LEGACY_POP3_OK && (li->old = malloc((n + 1) * sizeof(*li->old))) != NULL) {
-		memcpy(li->old, msgs, n * sizeof(*msgs));
+		if (n > 0)
+			memcpy(li->old, msgs, n * sizeof(*msgs));
 		li->n_old = n;
 	}
 	li->pipelining = legacy_pop3_pipelining(li->client);
