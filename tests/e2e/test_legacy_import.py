@@ -173,6 +173,17 @@ class TestLegacyMpop(LegacyDovecot, tu.Switch, unittest.TestCase):
     run_client = tu.TestMpop.run_client
 
 
+@unittest.skipUnless(shutil.which("getmail"), "getmail6 not installed")
+class TestLegacyGetmail(LegacyDovecot, tu.Switch, unittest.TestCase):
+    USER = "lz04"
+    run_client = tu.TestGetmail.run_client
+    switched_state = tu.TestGetmail.switched
+
+    def switched(self):
+        self.switched_state()       # its oldmail file renamed for popgate's port
+        super().switched()
+
+
 # ---------------------------------------------------- the scripted legacy server
 
 class ScriptedPop3:
