@@ -474,11 +474,17 @@ static void login_step_legacy(struct pop3_login *l)
 		return;
 	}
 	login_set_step(l, LOGIN_LEGACY);
-	l->legacy = l->pass == NULL ? NULL : pop3_legacy_start(l->s, l->account, l->login_user, l->login_user_len,
+	if (l->pass == NULL) {
+		/* The configuration check keeps oauth2 routes out: a bug if seen. */
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] legacy_pop3 without a password to log in there");
+		return;
+	}
+	l->legacy = pop3_legacy_start(l->s, l->account, l->login_user, l->login_user_len,
 				      l->pass, l->pass_len, l->imap, l->drop, login_legacy_done, l);
 	if (l->legacy == NULL)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/TEMP] Out of memory");
+			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
 }
 
 /* ---- view ---- */

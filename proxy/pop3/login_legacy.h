@@ -41,7 +41,7 @@ typedef void pop3_legacy_done_cb(void *ctx, const char *reply);
  * state store's; user: the name sent upstream; pass: the client's
  * password (copied). imap and drop stay the caller's and unchanged until
  * done, which runs once from the loop, not after pop3_legacy_free().
- * NULL when out of memory.
+ * NULL when out of memory or past max_listing_memory (logged).
  */
 struct pop3_legacy_import *pop3_legacy_start(struct pop3_session *s, const char *account,
 					     const char *user, size_t user_len, const char *pass,
