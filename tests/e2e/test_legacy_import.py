@@ -31,7 +31,7 @@ import unittest
 import harness as h
 import test_uidl as tu
 
-USERS = {"lz%02d" % i: "secret" for i in range(1, 16)}
+USERS = {"lz%02d" % i: "secret" for i in range(1, 20)}
 DC = None        # the IMAP server
 LEGACY = None    # the legacy Dovecot (POP3 with STLS, %v.%u)
 
@@ -482,6 +482,26 @@ class TestScriptedLegacy(unittest.TestCase):
         self.assertRegex(got[1], r"^[0-9a-fA-F]{16}$")
         self.assertTrue(self.gw.wait_log(r"event=legacy_unmatched msg=2 uidl=%s .*has_header=no"
                                          % old[1][0], 5), log)
+
+    def test_other_order_and_a_uidl_given_twice(self):
+        """The old server listed the messages in another order and gave two
+        of them one UIDL (RFC 1939 forbids it): each message still finds its
+        own old UIDL; of the two, the lower UID keeps it and the other is
+        made unique, deterministically, and logged."""
+        user = "lz16"
+        with DC.imap(user) as im:
+            for i in range(3):
+                im.append(tu.message("%s-order%d" % (user, i)))
+            uids = im.listing()
+            bodies = [h.crlf(im.body(u)) for u in uids]
+        old = [("dupe", bodies[2]), ("dupe", bodies[1]), ("solo", bodies[0])]
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        got = pop3_uidls(self.gw.port, user)
+        log = self.gw.log_text()[-3000:]
+        self.assertEqual(got, ["solo", "dupe", "dupe.%x" % uids[2]], log)
+        self.assertTrue(self.gw.wait_log(r"event=uidl_duplicate uid=%d" % uids[2], 5), log)
+        self.assertEqual(pop3_uidls(self.gw.port, user), got)
 
     def test_no_stls_refused_unless_allowed(self):
         self.failing("lz10", "ok", r"does not offer STLS", legacy_plaintext="no")
