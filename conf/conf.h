@@ -225,6 +225,9 @@ struct conf {
 	/* [metrics] */
 	char *metrics_host;                /* NULL: no metrics endpoint */
 	uint16_t metrics_port;
+	unsigned int metrics_max_connections;    /* open at once; more get 503 */
+	unsigned int metrics_request_timeout_ms; /* accept (or last reply) to a
+						    complete request */
 
 	/* [enrol] the OAuth2 enrolment page */
 	char *enrol_host;                  /* NULL: no enrolment page */

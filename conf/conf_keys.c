@@ -689,6 +689,10 @@ const struct conf_key conf_keys[] = {
 	  .check = conf_check_account, .flags = CONF_EMPTY_NONE },
 
 	{ "metrics", "listen", conf_set_metrics_listen, 0, .def = "" },
+	{ "metrics", "max_connections", conf_set_uint, C(metrics_max_connections),
+	  .def = "64", .min = "1", .max = "10000" },
+	{ "metrics", "request_timeout", conf_set_msecs, C(metrics_request_timeout_ms),
+	  .def = "10s", .min = "1s", .max = "10m" },
 
 	{ "enrol", "listen", conf_set_enrol_listen, 0, .def = "" },
 	{ "enrol", "url", conf_set_string, C(enrol_url), .def = "", .max = "300",
