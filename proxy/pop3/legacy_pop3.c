@@ -67,7 +67,7 @@ struct legacy_pop3 {
 	size_t top_sent, top_next;    /* TOPs sent, and answered */
 	bool pipelining;              /* RFC 2449 PIPELINING: TOPs in a window */
 	uint32_t max_messages;
-	uint64_t bytes_read;
+	uint64_t bytes_read, max_bytes;
 	char *hdr;                    /* the header of the TOP in progress */
 	size_t hdr_len;
 	bool hdr_done, hdr_over;
@@ -463,9 +463,9 @@ static void legacy_read_cb(struct bufferevent *bev, void *arg)
 		(void)legacy_reader_feed(&p->reader, v.iov_base, v.iov_len, &used, &l);
 		evbuffer_drain(in, used);
 		p->bytes_read += used;
-		if (p->bytes_read > LEGACY_POP3_MAX_BYTES) {
-			legacy_finish(p, LEGACY_POP3_LIMIT, "%s:%u: more than %u octets", p->host,
-				      p->port, LEGACY_POP3_MAX_BYTES);
+		if (p->bytes_read > p->max_bytes) {
+			legacy_finish(p, LEGACY_POP3_LIMIT, "%s:%u: more than %llu octets", p->host,
+				      p->port, (unsigned long long)p->max_bytes);
 			return;
 		}
 		if (l.kind != LEGACY_LINE_NEED_MORE)
@@ -542,6 +542,7 @@ struct legacy_pop3 *legacy_pop3_start(struct event_base *base, struct evdns_base
 	p->allow_plaintext = set->allow_plaintext;
 	p->timeout_secs = set->timeout_secs;
 	p->max_messages = set->max_messages;
+	p->max_bytes = set->max_bytes != 0 ? set->max_bytes : LEGACY_POP3_MAX_BYTES;
 	p->cb = cb;
 	p->ctx = ctx;
 	snprintf(p->log_id, sizeof(p->log_id), "%s", set->log_id != NULL ? set->log_id : "");

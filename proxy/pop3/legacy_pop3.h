@@ -74,6 +74,7 @@ struct legacy_pop3_settings {
 	const char *pass;                 /* copied, wiped when sent / freed */
 	size_t pass_len;
 	uint32_t max_messages;
+	uint64_t max_bytes;               /* read in all; 0: LEGACY_POP3_MAX_BYTES */
 	const char *log_id;
 };
 

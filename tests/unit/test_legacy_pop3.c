@@ -232,6 +232,36 @@ START_TEST(whole_import_bounded_by_the_timeout)
 }
 END_TEST
 
+/* Bounded: the octets read in all (a server that never stops talking). */
+START_TEST(octets_bounded)
+{
+	static char big[4096];
+	static struct peer_step script[] = {
+		SEND("+OK\r\n"), EXPECT("STLS"), SEND("-ERR\r\n"), EXPECT("USER lz"),
+		SEND("+OK\r\n"), EXPECT("PASS pw d"), SEND("+OK\r\n"), EXPECT("CAPA"),
+		SEND_N(big, sizeof(big), 0), QUIET(100), END_SCRIPT,
+	};
+	struct legacy_pop3_settings set = {
+		.host = "127.0.0.1", .allow_plaintext = true, .tls_ctx = ctx, .timeout_secs = 10,
+		.user = "lz", .user_len = 2, .pass = "pw d", .pass_len = 4, .max_messages = 10,
+		.max_bytes = 2000,
+	};
+	size_t o = (size_t)snprintf(big, sizeof(big), "+OK\r\n");
+
+	while (o + 8 < sizeof(big))
+		o += (size_t)snprintf(big + o, sizeof(big) - o, "X-CAP\r\n");
+	script[8].len = o;
+	peer_start(&peer, base, script);
+	set.port = peer.port;
+	client = legacy_pop3_start(base, NULL, &set, done_cb, NULL);
+	ck_assert_ptr_nonnull(client);
+	PEER_RUN_UNTIL(&peer, got.calls == 1);
+	PEER_FINISH(&peer);
+	ck_assert_int_eq(got.result, LEGACY_POP3_LIMIT);
+	ck_assert_ptr_nonnull(strstr(got.reason, "more than 2000 octets"));
+}
+END_TEST
+
 START_TEST(unreachable_port)
 {
 	struct legacy_pop3_settings set = {
@@ -279,6 +309,7 @@ static Suite *legacy_pop3_suite(void)
 	tcase_add_test(tc, empty_maildrop);
 	tcase_add_loop_test(tc, failure_table, 0, sizeof(failures) / sizeof(failures[0]));
 	tcase_add_test(tc, whole_import_bounded_by_the_timeout);
+	tcase_add_test(tc, octets_bounded);
 	tcase_add_test(tc, unreachable_port);
 	tcase_add_test(tc, credentials_that_pop3_cannot_carry);
 	suite_add_tcase(s, tc);
