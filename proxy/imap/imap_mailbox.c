@@ -58,13 +58,17 @@ static void imap_list_untagged(void *ctx, const struct imap_resp *resp)
 	if (ret == 0 && !f.has_size) {
 		ret = -1;
 		error = "FETCH response without RFC822.SIZE";
+	} else if (ret == 0 && op->internaldate && !f.has_internaldate) {
+		ret = -1;
+		error = "FETCH response without INTERNALDATE";
 	}
 	if (ret < 0) {
 		op->failed = true;
 		snprintf(op->error, sizeof(op->error), "%s", error);
 		return;
 	}
-	if (!op->h->message(op->ctx, f.uid, f.size, f.flags)) {
+	if (!op->h->message(op->ctx, f.uid, f.size, f.flags,
+			    op->internaldate ? f.internaldate : 0)) {
 		op->failed = true;
 		snprintf(op->error, sizeof(op->error), "listing refused by its consumer");
 	}
@@ -151,10 +155,12 @@ int imap_uid_exists(struct imap_exists_op *op, struct imap_client *c, uint32_t u
 	return 0;
 }
 
-int imap_list_messages(struct imap_list_op *op, struct imap_client *c,
+int imap_list_messages(struct imap_list_op *op, struct imap_client *c, bool internaldate,
 		       const struct imap_list_handlers *h, void *ctx)
 {
-	*op = (struct imap_list_op){ .h = h, .ctx = ctx };
-	return imap_client_command(c, "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
+	*op = (struct imap_list_op){ .h = h, .ctx = ctx, .internaldate = internaldate };
+	return imap_client_command(c, internaldate ?
+				   "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)" :
+				   "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
 				   &imap_list_handlers, op);
 }

@@ -3,7 +3,7 @@
 
 /*
  * Opening a mailbox and listing its messages: SELECT, then one
- * UID FETCH 1:* (UID RFC822.SIZE FLAGS).
+ * UID FETCH 1:* (UID RFC822.SIZE FLAGS), with INTERNALDATE when asked.
  *
  * Operations keep their state in a struct the caller owns (usually inside
  * its own flow's state); it must stay alive until the operation's done
@@ -43,11 +43,14 @@ int imap_select(struct imap_select_op *op, struct imap_client *c, const char *ma
 
 struct imap_list_handlers {
 	/* One message, in the order the server answers (normally UID
-	   order); flags are enum imap_flag bits. Return false to give up:
-	   the listing then ends with ok = false once the reply is in. */
-	bool (*message)(void *ctx, uint32_t uid, uint64_t size, unsigned int flags);
+	   order); flags are enum imap_flag bits; internaldate unix time
+	   (0 when not asked for). Return false to give up: the listing
+	   then ends with ok = false once the reply is in. */
+	bool (*message)(void *ctx, uint32_t uid, uint64_t size, unsigned int flags,
+			int64_t internaldate);
 	/* ok: every message was delivered (a FETCH response that does not
-	   parse, or one with a UID but no RFC822.SIZE, makes it false: a
+	   parse, or one with a UID but no RFC822.SIZE, or no INTERNALDATE
+	   when asked for, makes it false: a
 	   listing is complete or it failed; FETCH responses without UID are
 	   other sessions' flag updates and skipped). reply is the tagged
 	   reply. */
@@ -57,12 +60,14 @@ struct imap_list_handlers {
 struct imap_list_op {
 	const struct imap_list_handlers *h;
 	void *ctx;
+	bool internaldate;        /* asked for */
 	bool failed;
 	char error[128];          /* why, when failed */
 };
 
-/* UID FETCH 1:* (UID RFC822.SIZE FLAGS) on the selected mailbox. */
-int imap_list_messages(struct imap_list_op *op, struct imap_client *c,
+/* UID FETCH 1:* (UID RFC822.SIZE FLAGS) on the selected mailbox, with
+   INTERNALDATE when internaldate. */
+int imap_list_messages(struct imap_list_op *op, struct imap_client *c, bool internaldate,
 		       const struct imap_list_handlers *h, void *ctx);
 
 /*

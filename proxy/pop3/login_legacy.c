@@ -200,9 +200,14 @@ static void pop3_legacy_match(struct pop3_legacy_import *li)
 		goto memory;
 	for (size_t i = 0; i < li->n_old; i++)
 		a[i] = (struct legacy_match_item){ .size = li->old[i].size, .hash = li->old[i].hash };
-	for (size_t j = 0; j < li->n; j++)
-		b[j] = (struct legacy_match_item){ .size = li->drop->msgs[j].size,
+	for (size_t j = 0; j < li->n; j++) {
+		const struct pop3_msg *m = pop3_maildrop_by_uid(li->drop, li->uids[j]);
+
+		/* Left out of this device's drop (its profile, \Deleted): no
+		   size known, matched by its header alone. */
+		b[j] = (struct legacy_match_item){ .size = m != NULL ? m->size : UINT64_MAX,
 						   .hash = li->hashes[j] };
+	}
 	li->matched = legacy_match(a, li->n_old, b, li->n, match, &li->by_size);
 	if (li->matched == SIZE_MAX)
 		goto memory;
@@ -240,12 +245,20 @@ memory:
 
 /* ---- fetch: the IMAP side's header hashes ---- */
 
-/* Position of uid in the drop (whose order uids has), or -1. */
+static int pop3_legacy_uid_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Position of uid in uids (ascending), or -1. */
 static long pop3_legacy_index(const struct pop3_legacy_import *li, uint32_t uid)
 {
-	const struct pop3_msg *m = pop3_maildrop_by_uid(li->drop, uid);
+	const uint32_t *at = bsearch(&uid, li->uids, li->n, sizeof(*li->uids),
+				     pop3_legacy_uid_cmp);
 
-	return m != NULL ? (long)(m - li->drop->msgs) : -1;
+	return at != NULL ? (long)(at - li->uids) : -1;
 }
 
 static void pop3_legacy_fp(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
@@ -406,7 +419,10 @@ struct pop3_legacy_import *pop3_legacy_start(struct pop3_session *s, const char 
 	li->drop = drop;
 	li->done = done;
 	li->ctx = ctx;
-	li->n = drop->count;
+	/* Every message of the mailbox, not only this device's drop: the
+	   import is once per account, and a device with a wider view comes
+	   later (a profile's rule, messages flagged \Deleted). */
+	li->n = drop->exists_count;
 	li->max_old = (uint32_t)(li->n * 2 + LEGACY_EXTRA_MESSAGES < LEGACY_MAX_MESSAGES ?
 				 li->n * 2 + LEGACY_EXTRA_MESSAGES : LEGACY_MAX_MESSAGES);
 	need = pop3_legacy_bytes(li->n, li->max_old);
@@ -436,8 +452,7 @@ struct pop3_legacy_import *pop3_legacy_start(struct pop3_session *s, const char 
 	li->pass_len = pass_len;
 	for (size_t i = 0; i < sizeof(rnd); i++)
 		snprintf(li->token + 2 * i, 3, "%02x", rnd[i]);
-	for (size_t j = 0; j < li->n; j++)
-		li->uids[j] = drop->msgs[j].uid;
+	memcpy(li->uids, drop->exists, li->n * sizeof(*li->uids));
 	/* Long enough for the import and the header fetch after it (some
 	   time per message for a big mailbox); a login that dies meanwhile
 	   frees the account for the next one then. */

@@ -12,7 +12,9 @@
  *            again), so two first logins never both import
  *   read     the legacy server's UIDL, LIST and headers (legacy_pop3.h)
  *   fetch    each IMAP message's header hash (imap_fp.h, IMAP_FP_HEADER_
- *            HASH) and fingerprint
+ *            HASH) and fingerprint: every message of the mailbox (the
+ *            drop's exists list), also those this device's profile leaves
+ *            out, which match by header alone (their size is not listed)
  *   match    legacy_match.h: size first, then the header hash
  *   store    the matched messages' old UIDLs, the done mark and the
  *            lease's end in one atomic write (cache_legacy_store())
@@ -39,7 +41,8 @@ typedef void pop3_legacy_done_cb(void *ctx, const char *reply);
 /*
  * s: the session logging in (its route has legacy_pop3); account: the
  * state store's; user: the name sent upstream; pass: the client's
- * password (copied). imap and drop stay the caller's and unchanged until
+ * password (copied). drop: finished, its exists list still there (not
+ * narrowed). imap and drop stay the caller's and unchanged until
  * done, which runs once from the loop, not after pop3_legacy_free().
  * NULL when out of memory or past max_listing_memory (logged).
  */

@@ -503,6 +503,29 @@ class TestScriptedLegacy(unittest.TestCase):
         self.assertTrue(self.gw.wait_log(r"event=uidl_duplicate uid=%d" % uids[2], 5), log)
         self.assertEqual(pop3_uidls(self.gw.port, user), got)
 
+    def test_a_profile_that_lists_less_still_imports_all(self):
+        """The first login is a phone whose profile lists unread mail only:
+        the import is for the account, so the read message takes its old
+        UIDL too, and the PC that lists everything later sees the old UIDLs
+        of all, without a second import."""
+        user = "lz17"
+        with DC.imap(user) as im:
+            for i in range(3):
+                im.append(tu.message("%s-prof%d" % (user, i)))
+            uids = im.listing()
+            im.store(uids[1], "+FLAGS", "\\Seen")
+            bodies = [h.crlf(im.body(u)) for u in uids]
+        old = [(qpopper_uidl(d), d) for d in bodies]
+        s = self.scripted(user, old)
+        conf = {"legacy_pop3": "pop3://%s:%d" % (h.HOST, s.port), "legacy_plaintext": "yes"}
+        self.gw = h.Popgate(DC.imap_port, upstream=conf,
+                            extra="[device phone]\nshow = unseen\n").start()
+        phone = pop3_uidls(self.gw.port, user + "#phone")
+        log = self.gw.log_text()[-3000:]
+        self.assertEqual(phone, [old[0][0], old[2][0]], log)
+        self.assertEqual(pop3_uidls(self.gw.port, user + "#pc"), [u for u, _ in old], log)
+        self.assertEqual(s.logins, 1)
+
     def test_no_stls_refused_unless_allowed(self):
         self.failing("lz10", "ok", r"does not offer STLS", legacy_plaintext="no")
 
