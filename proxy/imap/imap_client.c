@@ -56,6 +56,14 @@ static void imap_client_set_state(struct imap_client *c,
 	c->state = state;
 }
 
+/* No more reading or writing on this connection. */
+static void imap_client_stop_io(struct imap_client *c)
+{
+	sockout_detach(&c->out);
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+}
+
 static void imap_client_update_timeout(struct imap_client *c)
 {
 	struct timeval tv = { .tv_sec = c->timeout_secs, .tv_usec = 0 };
@@ -136,8 +144,7 @@ static void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 	log_warn("%s event=upstream_error upstream=%s:%u while=\"%s\" error=\"%s\"",
 		 c->log_id, c->host, c->port, c->doing, c->fail_reason);
 	imap_client_set_state(c, IMAP_CLIENT_FAILED);
-	if (c->bev != NULL)
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	imap_client_stop_io(c);
 	event_active(c->deferred, EV_TIMEOUT, 0);
 }
 
@@ -324,6 +331,8 @@ static void imap_client_starttls_done(void *ctx, const struct imap_reply *reply)
 	/* The filter takes over timeouts; the socket under it must not keep
 	   the one armed for this command, or an idle session times out. */
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	/* The filter writes the socket through libevent (and enables it). */
+	sockout_detach(&c->out);
 	tls_bev = tls_client_filter(c->base, c->bev, c->tls_ctx, c->host);
 	if (tls_bev == NULL) {
 		imap_client_fail(c, "cannot start TLS");
@@ -647,6 +656,10 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* Commands are small and each waits for its reply. */
 		if (fd >= 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+		/* Commands on a plain socket go out from the loop without
+		   asking for write interest (two epoll_ctl each otherwise). */
+		if (!c->tls_active)
+			(void)sockout_attach(&c->out, c->bev, NULL, NULL);
 		if (c->state == IMAP_CLIENT_CONNECTING) {
 			if (c->tls_active && c->caps_known == false &&
 			    c->tls == IMAP_TLS_STARTTLS) {
@@ -669,7 +682,7 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		   server closes without close_notify (GnuTLS). */
 		imap_client_set_state(c, IMAP_CLIENT_FAILED);
 		snprintf(c->fail_reason, sizeof(c->fail_reason), "logged out");
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		imap_client_stop_io(c);
 		event_active(c->deferred, EV_TIMEOUT, 0);
 	} else if ((what & BEV_EVENT_EOF) != 0) {
 		if (c->bye_reason[0] != '\0') {
@@ -735,7 +748,7 @@ struct imap_client *imap_client_new(struct event_base *base,
 	TAILQ_INIT(&c->queue);
 	TAILQ_INIT(&c->waiting);
 	if (c->host == NULL || c->log_id == NULL || c->parser == NULL ||
-	    c->deferred == NULL ||
+	    c->deferred == NULL || sockout_init(&c->out, base) < 0 ||
 	    imap_client_dup(&c->id.client_ip, set->client_ip) < 0 ||
 	    imap_client_dup(&c->id.local_ip, set->local_ip) < 0 ||
 	    imap_client_dup(&c->id.session_id, set->session_id) < 0 ||
@@ -819,8 +832,7 @@ void imap_client_close(struct imap_client *c)
 		return;
 	imap_client_set_state(c, IMAP_CLIENT_CLOSED);
 	c->connect_cb = NULL;
-	if (c->bev != NULL)
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	imap_client_stop_io(c);
 }
 
 void imap_client_free(struct imap_client **cp)
@@ -839,6 +851,7 @@ void imap_client_free(struct imap_client **cp)
 		TAILQ_REMOVE(&c->queue, cmd, link);
 		imap_command_free(cmd);
 	}
+	sockout_free(&c->out);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	if (c->deferred != NULL)

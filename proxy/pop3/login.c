@@ -815,8 +815,11 @@ static void login_step_authenticate_oauth(struct pop3_login *l)
 		.pass = l->pass, .pass_len = l->pass_len, .log_id = s->log_id,
 	};
 
-	if (s->srv->oauth == NULL ||
-	    (l->oauth = pop3_oauth_auth_start(&set, login_oauth_done, l)) == NULL)
+	/* No token manager: OAuth2 could not be set up (libcurl missing). */
+	if (s->srv->oauth == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] OAuth2 is not available on this gateway now");
+	else if ((l->oauth = pop3_oauth_auth_start(&set, login_oauth_done, l)) == NULL)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Out of memory");
 }
