@@ -1,0 +1,124 @@
+#ifndef POP3_LOGIN_PRIVATE_H
+#define POP3_LOGIN_PRIVATE_H
+
+/*
+ * What the login flow's files share (login.h lists the steps):
+ *
+ *   login.c           the command: route, delay, then the upstream part
+ *   login_upstream.c  connect, authenticate, LOGIN-DELAY, select, list
+ *   login_state.c     sizes, lock, view, remap, legacy, uidl, +OK
+ *   login_common.c    the step bookkeeping and the one failure exit
+ *
+ * Each calls only the ones below it in this list (login_common.c none of
+ * them), so the flow has no circle between its files.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "imap_client.h"
+#include "imap_mailbox.h"
+#include "imap_throttle.h"
+#include "limits_shared.h"
+#include "metrics.h"
+#include "throttle.h"
+#include "uidl.h"
+
+struct pop3_session;
+
+enum login_step {
+	LOGIN_ROUTE,
+	LOGIN_DELAY,
+	LOGIN_CONNECT,
+	LOGIN_AUTHENTICATE,
+	LOGIN_SELECT,
+	LOGIN_LIST,
+	LOGIN_SIZES,
+	LOGIN_LOCK,
+	LOGIN_VIEW,
+	LOGIN_REMAP,
+	LOGIN_LEGACY,
+	LOGIN_UIDL,
+	LOGIN_DONE,
+	LOGIN_STEP_COUNT
+};
+
+struct pop3_login {
+	struct pop3_session *s;
+	enum login_step step;
+	char *pass;
+	size_t pass_len;
+	const char *login_user;      /* the name sent upstream (in s->user) */
+	size_t login_user_len;       /* without device, maybe without domain */
+	size_t address_len;          /* s->user without the device suffix */
+	char *account;               /* the state store's account key */
+	struct imap_client *imap;
+	struct pop3_oauth_auth *oauth;  /* auth = oauth2: the token login */
+	struct timespec connect_started;
+	struct imap_select_op select;
+	struct imap_list_op list;
+	struct pop3_maildrop *drop;
+	struct pop3_device *dev;
+	uint32_t remap_from;         /* UIDVALIDITY being re-mapped from */
+	struct pop3_remap *remap;    /* the re-map in progress */
+	bool remapping;              /* counted in srv->remaps */
+	bool kept;                   /* l->imap came from the pool (keep.h) */
+	bool fresh;                  /* ... and failed: connect anew */
+	struct uidl_format uidl_fmt; /* the route's */
+	struct pop3_uidl_map *uidls; /* the UIDL step in progress */
+	struct pop3_legacy_import *legacy;  /* the legacy step (login_legacy.h) */
+	uint8_t *hidden;             /* the view, kept for after that step */
+	uint32_t first_uid;
+	time_t listed_at;            /* the profile's max_age counts from it */
+	unsigned int left_out;       /* by the profile's rule (profile.h) */
+	bool new_device;
+	size_t pruned;
+	uint64_t reserved_drop;      /* memory reserved: the message table, */
+	uint64_t reserved_remap;     /* the re-map, */
+	uint64_t reserved_uidl;      /* and the UIDL step */
+	struct pop3_limits limits;   /* failure delays, LOGIN-DELAY */
+	struct pop3_sizes *sizes;    /* exact_sizes: the step in progress */
+	struct pop3_throttle throttle; /* the provider's back-off, before connecting */
+};
+
+/* How a failed login is answered. */
+enum login_answer {
+	LOGIN_ANSWER_REPLY,   /* the reply, at once */
+	LOGIN_ANSWER_BAD,     /* the reply, counted as a bad command (it cost
+				 nobody upstream, so it costs the client) */
+	LOGIN_ANSWER_AUTH,    /* the password was rejected: counted as an auth
+				 failure, answered after its delay */
+};
+
+/* ---- login_common.c ---- */
+
+void login_set_step(struct pop3_login *l, enum login_step step);
+/* The password, wiped and freed (it is kept no longer than needed). */
+void login_clear_password(struct pop3_login *l);
+/* The re-map step's and the UIDL step's holdings, given back. */
+void login_free_remap(struct pop3_login *l);
+void login_free_uidls(struct pop3_login *l);
+/* Everything the attempt holds, given back; l itself stays. */
+void login_release(struct pop3_login *l);
+/* The login failed at the current step: nothing of it is kept, the
+   session stays in AUTHORIZATION. result: for the metrics
+   (METRICS_LOGIN_COUNT: not counted, the attempt never got anywhere). */
+void login_fail(struct pop3_login *l, enum metrics_login result, enum login_answer answer,
+		const char *reply);
+/* The upstream throttles the account (throttle.h): the login ends, the
+   account backs off. False when kind says nothing of throttling. */
+bool login_throttled(struct pop3_login *l, enum imap_throttle kind, const char *text);
+
+/* ---- login_upstream.c ---- */
+
+/* The connect step, or a kept connection of the same credentials. */
+void login_step_connect(struct pop3_session *s);
+
+/* ---- login_state.c ---- */
+
+/* After a complete listing: sizes, lock, view, remap, legacy, uidl, +OK. */
+void login_step_sizes(struct pop3_login *l);
+
+#endif

@@ -1,0 +1,364 @@
+/* The login's upstream steps: connect (or take a kept connection),
+   authenticate, LOGIN-DELAY, select, and the complete listing. */
+
+#include "login_private.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "conf.h"
+#include "imap_cmd.h"
+#include "imap_login.h"
+#include "keep.h"
+#include "log.h"
+#include "login_oauth.h"
+#include "maildrop.h"
+#include "profile.h"
+#include "session.h"
+#include "settings.h"
+#include "text.h"
+#include "version.h"
+
+static void login_step_select(struct pop3_login *l);
+
+/* ---- list ---- */
+
+static bool login_list_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags,
+			       int64_t internaldate)
+{
+	struct pop3_login *l = ctx;
+
+	/* Left out by the rule (flagged \Deleted upstream, or by the
+	   profile): not part of the drop, but it exists, so its hides and
+	   UIDL stay. */
+	if (!pop3_profile_lists(l->s->profile, flags, internaldate, l->listed_at)) {
+		l->left_out += (flags & IMAP_FLAG_DELETED) == 0;
+		return pop3_maildrop_add_gone(l->drop, uid) == 0;
+	}
+	return pop3_maildrop_add(l->drop, uid, size) == 0;
+}
+
+static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
+{
+	struct pop3_login *l = ctx;
+
+	if (!ok && login_throttled(l, pop3_throttle_of(l->imap, reply),
+				   reply != NULL ? reply->text : NULL))
+		return;
+	if (!ok) {
+		if (l->list.failed)
+			log_warn("%s event=upstream_bad_fetch error=\"%s\"", l->s->log_id,
+				 l->list.error);
+		/* A listing is complete or the login fails: a client that
+		   keeps mail forgets every UIDL missing from a listing. */
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Cannot list the mailbox");
+		return;
+	}
+	login_step_sizes(l);
+}
+
+static const struct imap_list_handlers login_list_handlers = {
+	.message = login_list_message,
+	.done = login_listed,
+};
+
+static void login_step_list(struct pop3_login *l, const struct imap_selected *info)
+{
+	login_set_step(l, LOGIN_LIST);
+	if (info->exists > POP3_MAX_MESSAGES) {
+		log_warn("%s event=mailbox_too_large exists=%u limit=%u", l->s->log_id,
+			 info->exists, POP3_MAX_MESSAGES);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Mailbox has too many messages for POP3");
+		return;
+	}
+	/* The table and the list of every UID, within max_listing_memory. */
+	l->reserved_drop = (uint64_t)info->exists * (sizeof(struct pop3_msg) + sizeof(uint32_t));
+	if (!pop3_session_reserve(l->s, l->reserved_drop)) {
+		log_warn("%s event=listing_memory_full exists=%u budget_mib=%u", l->s->log_id,
+			 info->exists, l->s->conf->max_listing_mib);
+		l->reserved_drop = 0;
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
+		return;
+	}
+	l->drop = pop3_maildrop_new(info->uidvalidity, info->uidnext, info->exists);
+	if (l->drop == NULL) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	if (info->exists == 0) {
+		login_step_sizes(l);
+		return;
+	}
+	l->listed_at = time(NULL);
+	if (imap_list_messages(&l->list, l->imap, pop3_profile_needs_date(l->s->profile),
+			       &login_list_handlers, l) < 0)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Internal error");
+}
+
+/* ---- select ---- */
+
+static void login_selected(void *ctx, const struct imap_reply *reply,
+			   const struct imap_selected *info)
+{
+	struct pop3_login *l = ctx;
+
+	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
+		return;
+	if (reply->result == IMAP_REPLY_FAILED && l->kept) {
+		/* The kept connection died meanwhile: a new one, as if there
+		   had been none. */
+		log_info("%s event=upstream_kept_broken error=\"%s\"", l->s->log_id, reply->text);
+		pop3_session_retire_imap(l->s, &l->imap);
+		l->kept = false;
+		l->fresh = true;
+		login_step_connect(l->s);
+		return;
+	}
+	if (reply->result == IMAP_REPLY_FAILED) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Upstream server failed");
+		return;
+	}
+	if (reply->result != IMAP_REPLY_OK) {
+		char name[200];
+
+		log_warn("%s event=select_failed mailbox=%s reply=\"%s\"", l->s->log_id,
+			 text_escape(l->s->route->mailbox, strlen(l->s->route->mailbox), name,
+				     sizeof(name)), reply->text);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Cannot open the mailbox");
+		return;
+	}
+	if (info->uidvalidity == 0) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Upstream gave no UIDVALIDITY");
+		return;
+	}
+	login_step_list(l, info);
+}
+
+static void login_step_select(struct pop3_login *l)
+{
+	login_set_step(l, LOGIN_SELECT);
+	if (imap_select(&l->select, l->imap, l->s->route->mailbox, login_selected, l) < 0)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Bad mailbox name in configuration");
+}
+
+/* ---- authenticate ---- */
+
+/* RFC 5530 codes that say it is not the password's fault (besides the
+   throttling ones, throttle.h). */
+static bool login_code_temporary(const struct imap_reply *reply)
+{
+	static const char *const codes[] = { "SERVERBUG", "INUSE", NULL };
+
+	for (size_t i = 0; reply->code != NULL && codes[i] != NULL; i++) {
+		if (strncasecmp(reply->code, codes[i], strlen(codes[i])) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void login_delay_checked(struct pop3_session *s, unsigned int wait)
+{
+	struct pop3_login *l = s->run_ctx;
+	char msg[160];
+
+	if (wait == 0) {
+		login_step_select(l);
+		return;
+	}
+	snprintf(msg, sizeof(msg), "-ERR [LOGIN-DELAY] Logged in less than %u seconds ago: "
+		 "try again in %u seconds", s->conf->login_delay_secs, wait);
+	login_fail(l, METRICS_LOGIN_LOGIN_DELAY, LOGIN_ANSWER_REPLY, msg);
+}
+
+static void login_authenticated(void *ctx, const struct imap_reply *reply)
+{
+	struct pop3_login *l = ctx;
+	struct pop3_session *s = l->s;
+
+	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
+		return;
+	if (reply->result == IMAP_REPLY_FAILED) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Upstream server failed");
+		return;
+	}
+	if (reply->result != IMAP_REPLY_OK) {
+		if (login_code_temporary(reply))
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/TEMP] Upstream cannot log in now");
+		else if (reply->result == IMAP_REPLY_BAD)
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/PERM] Upstream rejected the login command");
+		else
+			login_fail(l, METRICS_LOGIN_AUTH_FAILED, LOGIN_ANSWER_AUTH, "-ERR [AUTH] Authentication failed");
+		return;
+	}
+	/* RFC 2449 LOGIN-DELAY, checked once the password is known good:
+	   nobody else learns when a login name last logged in. */
+	if (s->conf->login_delay_secs > 0)
+		pop3_limits_login_wait(&l->limits, l->account, s->device, login_delay_checked);
+	else
+		login_step_select(l);
+}
+
+static const struct imap_cmd_handlers login_auth_handlers = {
+	.done = login_authenticated,
+};
+
+/* auth = oauth2: no token means no upstream attempt; the answer says
+   what the user can do. */
+static void login_oauth_done(void *ctx, enum oauth_result result, const struct imap_reply *reply)
+{
+	struct pop3_login *l = ctx;
+	struct pop3_oauth_failure f;
+
+	if (reply != NULL) {
+		struct imap_reply copy = *reply;
+
+		/* The reply's strings belong to the IMAP client, which
+		   stays; only the operation goes. */
+		pop3_oauth_auth_free(&l->oauth);
+		login_clear_password(l);
+		login_authenticated(l, &copy);
+		return;
+	}
+	pop3_oauth_auth_free(&l->oauth);
+	pop3_oauth_failure(result, l->s->user, l->address_len, &f);
+	if (result == OAUTH_REAUTH)
+		metrics_oauth_reauth(l->s->route->name);
+	if (f.auth)
+		log_info("%s event=gateway_password_refused reason=%s", l->s->log_id,
+			 oauth_result_name(result));
+	login_fail(l, f.metric, f.auth ? LOGIN_ANSWER_AUTH : LOGIN_ANSWER_REPLY, f.reply);
+}
+
+static void login_step_authenticate_oauth(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+	struct pop3_oauth_settings set = {
+		.tokens = s->srv->oauth, .imap = l->imap, .up = s->route,
+		.user = l->login_user, .user_len = l->login_user_len, .account = l->account,
+		.pass = l->pass, .pass_len = l->pass_len, .log_id = s->log_id,
+	};
+
+	/* No token manager: OAuth2 could not be set up (libcurl missing). */
+	if (s->srv->oauth == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] OAuth2 is not available on this gateway now");
+	else if ((l->oauth = pop3_oauth_auth_start(&set, login_oauth_done, l)) == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+}
+
+static void login_step_authenticate(struct pop3_login *l)
+{
+	const char *error;
+
+	login_set_step(l, LOGIN_AUTHENTICATE);
+	l->s->upstream_tls = imap_client_tls_version(l->imap);
+	if (l->s->route->auth == CONF_AUTH_OAUTH2) {
+		login_step_authenticate_oauth(l);
+		return;
+	}
+	if (imap_client_login(l->imap, l->login_user, l->login_user_len, l->pass, l->pass_len,
+			      &login_auth_handlers, l, &error) < 0) {
+		log_warn("%s event=login_not_sent error=\"%s\"", l->s->log_id, error);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] Upstream refuses plaintext login");
+		return;
+	}
+	/* The command holds its own copy now; the legacy step needs it. */
+	if (l->s->route->legacy_pop3 == NULL)
+		login_clear_password(l);
+}
+
+/* ---- connect ---- */
+
+static void login_connected(void *ctx, bool ok, const char *error)
+{
+	struct pop3_login *l = ctx;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	metrics_upstream_connect(l->s->route->name,
+				 (double)(now.tv_sec - l->connect_started.tv_sec) +
+				 (double)(now.tv_nsec - l->connect_started.tv_nsec) / 1e9, ok);
+	if (!ok && login_throttled(l, imap_client_throttle(l->imap), error))
+		return;
+	if (!ok) {
+		char reply[300], why[200];
+
+		/* The cause, so that whoever reads the client's error knows
+		   whether to wait or to fix the settings. */
+		text_escape_quoted(error != NULL ? error : "no answer",
+				   error != NULL ? strlen(error) : 9, why, sizeof(why));
+		snprintf(reply, sizeof(reply), "-ERR [SYS/TEMP] Upstream server unavailable "
+			 "(%s:%u: %s)", l->s->route->host, l->s->route->port, why);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY, reply);
+		return;
+	}
+	login_step_authenticate(l);
+}
+
+static enum imap_tls_mode login_tls_mode(enum conf_tls_mode mode)
+{
+	switch (mode) {
+	case CONF_TLS_IMAPS:
+		return IMAP_TLS_IMAPS;
+	case CONF_TLS_STARTTLS:
+		return IMAP_TLS_STARTTLS;
+	case CONF_TLS_NONE:
+		break;
+	}
+	return IMAP_TLS_NONE;
+}
+
+void login_step_connect(struct pop3_session *s)
+{
+	struct pop3_login *l = s->run_ctx;
+	const struct conf_upstream *up = s->route;
+	struct imap_client_settings set = {
+		.host = up->host,
+		.port = up->port,
+		.tls = login_tls_mode(up->tls),
+		.tls_ctx = settings_upstream_tls(s->set, up),
+		.timeout_secs = up->timeout_secs,
+		.log_id = s->log_id,
+		/* For the ID command: the provider sees the real client. */
+		.client_ip = s->client_addr,
+		.client_port = s->client_port,
+		.local_ip = s->local_addr[0] != '\0' ? s->local_addr : NULL,
+		.local_port = s->local_port,
+		.session_id = s->id,
+		.version = POPGATE_VERSION,
+	};
+
+	if (!l->fresh && (l->imap = pop3_keep_take(s)) != NULL) {
+		static const struct imap_reply kept = { .result = IMAP_REPLY_OK, .text = "kept" };
+
+		/* Logged in with these very credentials: on to what follows
+		   the login (LOGIN-DELAY, SELECT). */
+		l->kept = true;
+		login_set_step(l, LOGIN_AUTHENTICATE);
+		s->upstream_tls = imap_client_tls_version(l->imap);
+		login_authenticated(l, &kept);
+		return;
+	}
+	login_set_step(l, LOGIN_CONNECT);
+	l->imap = imap_client_new(s->srv->base, s->srv->dns, &set);
+	if (l->imap == NULL) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &l->connect_started);
+	imap_client_connect(l->imap, login_connected, l);
+}
