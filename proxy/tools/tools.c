@@ -20,8 +20,10 @@ static const struct popgate_tool popgate_tools[] = {
 	{ "device", "list ADDRESS | show|reset|forget|unlock ADDRESS#DEVICE [-c FILE] [--json] "
 	  "[--force]", "show a mailbox's POP3 devices, or reset, forget or unlock one",
 	  device_main },
-	{ "uidl", "import --from-file FILE | show ADDRESS [-c CONFIG]",
-	  "import a legacy POP3 server's UIDLs from a dump; show an account's UIDLs",
+	{ "uidl", "import --from-file FILE | import --route DOMAIN --user ADDRESS "
+	  "[--password-file FILE] | show ADDRESS [-c CONFIG]",
+	  "import a legacy POP3 server's UIDLs (from a dump, or from the server); "
+	  "show an account's UIDLs",
 	  popgate_uidl_tool },
 	{ NULL, NULL, NULL, NULL },
 };

@@ -1,5 +1,7 @@
 /*
  * popgate uidl import --from-file FILE [-c CONFIG]
+ * popgate uidl import --route DOMAIN --user ADDRESS [--password-file FILE]
+ *                    [-c CONFIG]
  * popgate uidl show ADDRESS [-c CONFIG]
  *
  * import: a dump made on the legacy POP3 server, one line per message,
@@ -9,6 +11,9 @@
  * earlier import of that account. They are taken at the account's next
  * login, by Message-ID (and size, when several share one), by the
  * messages that have no UIDL yet; a message that has one keeps it.
+ *
+ * import --route: from the route's legacy POP3 server, as a first login
+ * would (uidl_legacy.h).
  *
  * show: the account's UIDL map (uid, UIDL, fingerprint) and what is left
  * of its import.
@@ -28,6 +33,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "uidl.h"
+#include "uidl_legacy.h"
 
 struct uidl_tool_account {
 	char account[CACHE_ACCOUNT_MAX + 1];
@@ -289,6 +295,9 @@ static int uidl_tool_show(struct uidl_tool *t, const struct conf *conf, const ch
 static int uidl_tool_usage(void)
 {
 	fprintf(stderr, "usage: popgate uidl import --from-file FILE [-c CONFIG]\n"
+		"       popgate uidl import --route DOMAIN --user ADDRESS "
+		"[--password-file FILE] [-c CONFIG]\n"
+		"         (the password: FILE's first line, else stdin's)\n"
 		"       popgate uidl show ADDRESS [-c CONFIG]\n");
 	return 2;
 }
@@ -298,9 +307,13 @@ int popgate_uidl_tool(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "from-file", required_argument, NULL, 'f' },
 		{ "config", required_argument, NULL, 'c' },
+		{ "route", required_argument, NULL, 'r' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "password-file", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = POPGATE_DEFAULT_CONFIG, *file = NULL, *what;
+	const char *route = NULL, *user = NULL, *pass_file = NULL;
 	struct uidl_tool t = { 0 };
 	struct conf *conf = NULL;
 	char *error = NULL;
@@ -315,11 +328,21 @@ int popgate_uidl_tool(int argc, char **argv)
 			path = optarg;
 		else if (opt == 'f')
 			file = optarg;
+		else if (opt == 'r')
+			route = optarg;
+		else if (opt == 'u')
+			user = optarg;
+		else if (opt == 'p')
+			pass_file = optarg;
 		else
 			return uidl_tool_usage();
 	}
-	if (!((strcmp(what, "import") == 0 && file != NULL && optind == argc) ||
-	      (strcmp(what, "show") == 0 && file == NULL && optind == argc - 1)))
+	bool legacy = route != NULL || user != NULL || pass_file != NULL;
+
+	if (!((strcmp(what, "import") == 0 && file != NULL && !legacy && optind == argc) ||
+	      (strcmp(what, "import") == 0 && file == NULL && route != NULL && user != NULL &&
+	       optind == argc) ||
+	      (strcmp(what, "show") == 0 && file == NULL && !legacy && optind == argc - 1)))
 		return uidl_tool_usage();
 	if (conf_load(path, &conf, &error) < 0) {
 		fprintf(stderr, "popgate uidl: %s\n", error != NULL ? error : "out of memory");
@@ -330,6 +353,8 @@ int popgate_uidl_tool(int argc, char **argv)
 	t.cache = t.base != NULL ? uidl_tool_cache(t.base, conf) : NULL;
 	if (t.cache == NULL)
 		ret = 1;
+	else if (strcmp(what, "import") == 0 && file == NULL)
+		ret = uidl_legacy_import(t.base, t.cache, conf, route, user, pass_file);
 	else if (strcmp(what, "import") == 0)
 		ret = uidl_tool_import(&t, conf, file);
 	else
