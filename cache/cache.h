@@ -677,7 +677,9 @@ struct cache_req *cache_legacy_claim(struct cache *c, const char *account, const
  * those still without a UIDL are set), the done mark with summary (no
  * control characters), the lease released. CACHE_CONFLICT when the lease
  * is no longer token's or the stored uidvalidity differs, CACHE_LIMIT
- * past the map's limit: then nothing is written. Durable. e is read, not
+ * past the map's limit: then nothing is written. An account with no
+ * uidvalidity stored yet (the bulk import, before any login) gets this
+ * one. Durable. e is read, not
  * copied, while the request runs.
  */
 struct cache_req *cache_legacy_store(struct cache *c, const char *account, const char *token,

@@ -24,13 +24,17 @@ static const char cache_lua_legacy_claim[] =
 
 /* KEYS: uidvalidity, uidl, lease, done. ARGV: uidvalidity, token,
    summary, map limit, then uid, fingerprint, uidl triples. 0 stored, 2
-   uidvalidity differs, 3 past the limit, 4 the lease is not ours. */
+   uidvalidity differs, 3 past the limit, 4 the lease is not ours. An
+   account with no uidvalidity yet (imported before its first login) gets
+   the import's. */
 static const char cache_lua_legacy_store[] =
 	"if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 4 end\n"
-	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 2 end\n"
+	"local v = redis.call('GET', KEYS[1])\n"
+	"if v and v ~= ARGV[1] then return 2 end\n"
 	"if redis.call('HLEN', KEYS[2]) + (#ARGV - 4) / 3 > tonumber(ARGV[4]) then\n"
 	"  return 3\n"
 	"end\n"
+	"if not v then redis.call('SET', KEYS[1], ARGV[1]) end\n"
 	"for i = 5, #ARGV, 3 do\n"
 	"  redis.call('HSETNX', KEYS[2], ARGV[i], ARGV[i + 1] .. ' ' .. ARGV[i + 2])\n"
 	"end\n"

@@ -31,7 +31,7 @@ import unittest
 import harness as h
 import test_uidl as tu
 
-USERS = {"lz%02d" % i: "secret" for i in range(1, 20)}
+USERS = {"lz%02d" % i: "secret" for i in range(1, 26)}
 DC = None        # the IMAP server
 LEGACY = None    # the legacy Dovecot (POP3 with STLS, %v.%u)
 
@@ -578,6 +578,142 @@ class TestScriptedLegacy(unittest.TestCase):
         self.check_listing(first["ok"], self.expected(uids, old), log)
         self.assertEqual(pop3_uidls(self.gw.port, user + "#phone"), first["ok"])
         self.assertEqual(s.logins, 1)
+
+
+# ---------------------------------------------------- bulk: popgate uidl import --route
+
+BULK = "bulk.test"
+
+
+class TestBulkImport(unittest.TestCase):
+    """popgate uidl import --route DOMAIN --user ADDRESS: the first login's
+    import, run ahead by an administrator. Same lease and done mark: the
+    login after it does not ask the old server again; a failure stores
+    nothing and leaves the account to the next try."""
+    setUp = TestScriptedLegacy.setUp
+    tearDown = TestScriptedLegacy.tearDown
+    fill = TestScriptedLegacy.fill
+    scripted = TestScriptedLegacy.scripted
+    expected = TestScriptedLegacy.expected
+    check_listing = TestScriptedLegacy.check_listing
+
+    def gateway(self, server_port, legacy=True):
+        route = ("[route %s]\nhost = 127.0.0.1\nport = %d\ntls = none\n"
+                 "login_name = local-part\n" % (BULK, DC.imap_port))
+        if legacy:
+            route += ("legacy_pop3 = pop3://%s:%d\nlegacy_plaintext = yes\n"
+                      "legacy_timeout = 5s\n" % (h.HOST, server_port))
+        self.gw = h.Popgate(DC.imap_port, upstream=False, extra=route).start()
+        return self.gw
+
+    def bulk(self, user, password="secret", stdin=False):
+        args = [h.binary_path(), "uidl", "import", "--route", BULK, "--user",
+                "%s@%s" % (user, BULK), "-c", self.gw.conf]
+        if not stdin:
+            path = os.path.join(h.make_tempdir("pgt-bulk-pw-"), "pw")
+            with open(path, "w") as f:
+                f.write(password + "\n")
+            args += ["--password-file", path]
+        r = subprocess.run(args, input=password + "\n" if stdin else "",
+                           capture_output=True, text=True, timeout=90)
+        return r.returncode, r.stdout, r.stderr
+
+    def show(self, user):
+        rc, out, err = uidl_tool(self.gw, "show", "%s@%s" % (user, BULK))
+        self.assertEqual(rc, 0, err)
+        return out
+
+    def assert_nothing_stored(self, user):
+        out = self.show(user)
+        self.assertIn("0 UIDLs stored", out)
+        self.assertIn("legacy import not done", out)
+
+    def test_bulk_import_then_login_does_not_ask_again(self):
+        user = "lz18"
+        uids, bodies, old = self.fill(user)
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        rc, out, err = self.bulk(user)
+        self.assertEqual(rc, 0, err + self.gw.log_text()[-3000:])
+        self.assertIn("%s@%s: 4 matched, 1 unmatched old, 1 unmatched new" % (user, BULK), out)
+        self.assertEqual(s.logins, 1)
+        shown = self.show(user)
+        self.assertIn("4 UIDLs stored", shown)
+        for i in (0, 2, 3, 4):
+            self.assertRegex(shown, r"uid \d+ uidl %s " % old[i][0])
+        self.assertNotIn(old[1][0], shown)          # the message gone from IMAP
+        self.assertRegex(shown, r"legacy import done \d+ old=5 new=5 matched=4 "
+                                r"old_unmatched=1")
+        # the switch-over: the old UIDLs, the old server not contacted again
+        connections = s.connections
+        got = pop3_uidls(self.gw.port, "%s@%s" % (user, BULK))
+        self.check_listing(got, self.expected(uids, old), self.gw.log_text()[-3000:])
+        self.assertEqual(s.connections, connections)
+        # once per account: a second run is refused, nothing changed
+        rc, out, err = self.bulk(user, stdin=True)
+        self.assertNotEqual(rc, 0)
+        self.assertIn("imported before", err)
+        self.assertEqual(s.connections, connections)
+        self.assertEqual(pop3_uidls(self.gw.port, "%s@%s" % (user, BULK)), got)
+
+    def test_bulk_password_from_stdin(self):
+        user = "lz19"
+        uids, bodies, old = self.fill(user)
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        rc, out, err = self.bulk(user, stdin=True)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("4 matched", out)
+        self.assertIn("4 UIDLs stored", self.show(user))
+
+    def test_bulk_wrong_legacy_password(self):
+        """The old server refuses the password: non-zero, nothing stored,
+        the lease given back (the next run imports)."""
+        user = "lz20"
+        uids, bodies, old = self.fill(user)
+        s = self.scripted(user, old, mode="badpass")
+        self.gateway(s.port)
+        rc, out, err = self.bulk(user)
+        self.assertNotEqual(rc, 0, out)
+        self.assertRegex(err, r"refused the password.*nothing stored")
+        self.assert_nothing_stored(user)
+        s.mode = "ok"
+        rc, out, err = self.bulk(user)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("4 matched", out)
+
+    def test_bulk_legacy_unreachable(self):
+        user = "lz21"
+        self.fill(user)
+        self.gateway(h.free_port())
+        rc, out, err = self.bulk(user)
+        self.assertNotEqual(rc, 0, out)
+        self.assertRegex(err, r"old POP3 server .*(refused|closed).*nothing stored")
+        self.assert_nothing_stored(user)
+
+    def test_bulk_wrong_imap_password(self):
+        """The IMAP upstream refuses: the old server is not even asked."""
+        user = "lz22"
+        uids, bodies, old = self.fill(user)
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        rc, out, err = self.bulk(user, password="wrong")
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("IMAP upstream refused the login", err)
+        self.assertEqual(s.connections, 0)
+        self.assert_nothing_stored(user)
+
+    def test_bulk_route_without_legacy_pop3(self):
+        user = "lz23"
+        self.fill(user)
+        self.gateway(0, legacy=False)
+        rc, out, err = self.bulk(user)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("has no legacy_pop3", err)
+        rc, out, err = uidl_tool(self.gw, "import", "--route", "other.test", "--user",
+                                 "%s@%s" % (user, BULK))
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("no route for other.test", err)
 
 
 if __name__ == "__main__":

@@ -137,6 +137,35 @@ START_TEST(legacy_lease_expires)
 }
 END_TEST
 
+static void stored_uidvalidity_is(const char *want)
+{
+	redisReply *v = raw_cmd("GET popgate:{%s}:uidvalidity", ACCOUNT);
+
+	ck_assert_int_eq(v->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(v->str, want);
+	freeReplyObject(v);
+}
+
+/* The bulk import, before the account's first login: no uidvalidity
+   stored yet, the import's is; the first login's view then agrees. */
+START_TEST(legacy_store_before_any_login_sets_uidvalidity)
+{
+	const struct cache_uidl_new e[] = { { 2, "fpa", "old-a" } };
+
+	ck_assert_int_eq(raw_int("EXISTS popgate:{%s}:uidvalidity", ACCOUNT), 0);
+	ck_assert_uint_eq(do_claim("t", 60000), CACHE_LEGACY_CLAIMED);
+	ck_assert_int_eq(do_store("t", 10, e, 1), CACHE_OK);
+	stored_uidvalidity_is("10");
+	ck_assert_int_eq(map_len(), 1);
+	ck_assert_uint_eq(do_claim("u", 60000), CACHE_LEGACY_DONE);
+	/* Refused (CONFLICT, nothing written) stays refused when one is set. */
+	freeReplyObject(raw_cmd("DEL popgate:{%s}:legacy_done", ACCOUNT));
+	ck_assert_uint_eq(do_claim("v", 60000), CACHE_LEGACY_CLAIMED);
+	ck_assert_int_eq(do_store("v", 11, e, 1), CACHE_CONFLICT);
+	stored_uidvalidity_is("10");
+}
+END_TEST
+
 static Suite *legacy_suite(void)
 {
 	Suite *s = suite_create("cache_legacy");
@@ -146,6 +175,7 @@ static Suite *legacy_suite(void)
 	tcase_add_test(tc, legacy_store_keeps_stored_uidls);
 	tcase_add_test(tc, legacy_other_uidvalidity_or_bad_entries_write_nothing);
 	tcase_add_test(tc, legacy_lease_expires);
+	tcase_add_test(tc, legacy_store_before_any_login_sets_uidvalidity);
 	suite_add_tcase(s, tc);
 	return s;
 }
