@@ -25,6 +25,10 @@
  * server cannot be read, legacy_unreachable decides: refuse fails the
  * login with nothing stored (the lease given back); proceed logs it and
  * stores the done mark alone, so the messages keep the UIDLs they get now.
+ *
+ * The import itself is legacy_import.h's (shared with `popgate uidl import
+ * --route`); this step gives it the session's loop, cache, TLS context and
+ * the drop's messages, within max_listing_memory.
  */
 
 #include <stddef.h>

@@ -285,6 +285,8 @@ int uidl_legacy_import(struct event_base *base, struct cache *cache, const struc
 		       const char *route, const char *address, const char *password_file)
 {
 	struct uidl_legacy *t = calloc(1, sizeof(*t));
+	struct imap_client_settings set = { .log_id = UIDL_LEGACY_LOG_ID,
+					    .version = POPGATE_VERSION };
 	char *error = NULL;
 	int ret;
 
@@ -305,11 +307,11 @@ int uidl_legacy_import(struct event_base *base, struct cache *cache, const struc
 			"cannot set up DNS");
 		goto out;
 	}
-	struct imap_client_settings set = {
-		.host = t->up->host, .port = t->up->port, .tls = uidl_legacy_tls_mode(t->up->tls),
-		.tls_ctx = t->tls, .timeout_secs = t->up->timeout_secs,
-		.log_id = UIDL_LEGACY_LOG_ID, .version = POPGATE_VERSION,
-	};
+	set.host = t->up->host;
+	set.port = t->up->port;
+	set.tls = uidl_legacy_tls_mode(t->up->tls);
+	set.tls_ctx = t->tls;
+	set.timeout_secs = t->up->timeout_secs;
 	t->imap = imap_client_new(base, t->dns, &set);
 	if (t->imap == NULL) {
 		fprintf(stderr, "popgate uidl import: out of memory\n");
