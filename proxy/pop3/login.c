@@ -16,6 +16,7 @@
 #include "imap_cmd.h"
 #include "imap_login.h"
 #include "imap_mailbox.h"
+#include "imap_sync.h"
 #include "keep.h"
 #include "limits_shared.h"
 #include "log.h"
@@ -93,7 +94,7 @@ struct pop3_login {
 	struct pop3_oauth_auth *oauth;  /* auth = oauth2: the token login */
 	struct timespec connect_started;
 	struct imap_select_op select;
-	struct imap_list_op list;
+	struct imap_sync_op list;    /* validated, or fetched whole */
 	struct pop3_maildrop *drop;
 	struct pop3_device *dev;
 	uint32_t remap_from;         /* UIDVALIDITY being re-mapped from */
@@ -606,11 +607,8 @@ static void login_step_list(struct pop3_login *l, const struct imap_selected *in
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
-	if (info->exists == 0) {
-		login_step_lock(l);
-		return;
-	}
-	if (imap_list_messages(&l->list, l->imap, &login_list_handlers, l) < 0)
+	if (imap_sync_listing(&l->list, l->imap, info, POP3_MAX_MESSAGES, &login_list_handlers,
+			      l) < 0)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Internal error");
 }
 
@@ -621,9 +619,11 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 {
 	struct pop3_login *l = ctx;
 
-	if (reply->result == IMAP_REPLY_FAILED && l->kept) {
-		/* The kept connection died meanwhile: a new one, as if there
-		   had been none. */
+	if (reply->result != IMAP_REPLY_OK && l->kept) {
+		/* The kept connection died meanwhile, or its server cannot
+		   open the mailbox again on it (Dovecot, after the mailbox
+		   was recreated under it): a new one, as if there had been
+		   none. */
 		log_info("%s event=upstream_kept_broken error=\"%s\"", l->s->log_id, reply->text);
 		pop3_session_retire_imap(l->s, &l->imap);
 		l->kept = false;

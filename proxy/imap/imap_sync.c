@@ -1,0 +1,328 @@
+/* The listing validated instead of refetched; contracts in imap_sync.h. */
+
+#include "imap_sync.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "imap_listing.h"
+#include "imap_resp.h"
+#include "log.h"
+
+static const char *const imap_sync_kind_names[] = {
+	[IMAP_SYNC_FULL] = "full",
+	[IMAP_SYNC_UNCHANGED] = "unchanged",
+	[IMAP_SYNC_CHANGES] = "changes",
+	[IMAP_SYNC_CHECKED] = "checked",
+};
+_Static_assert(sizeof(imap_sync_kind_names) / sizeof(imap_sync_kind_names[0]) ==
+	       IMAP_SYNC_KIND_COUNT, "names must match enum imap_sync_kind");
+
+const char *imap_sync_kind_name(enum imap_sync_kind kind)
+{
+	return kind < IMAP_SYNC_KIND_COUNT ? imap_sync_kind_names[kind] : "?";
+}
+
+static void imap_sync_doubt(struct imap_sync_op *op, const char *why)
+{
+	if (!op->doubt && !op->failed)
+		snprintf(op->error, sizeof(op->error), "%s", why);
+	op->doubt = true;
+}
+
+static void imap_sync_fail(struct imap_sync_op *op, const char *why)
+{
+	if (!op->failed)
+		snprintf(op->error, sizeof(op->error), "%s", why);
+	op->failed = true;
+}
+
+/* "(EARLIER) 3:5,9" or "3:5,9". */
+static void imap_sync_vanished(struct imap_sync_op *op, const struct imap_resp *resp)
+{
+	const char *set = resp->rest;
+	size_t len = resp->rest_len, removed;
+	static const char earlier[] = "(EARLIER) ";
+
+	if (len >= sizeof(earlier) - 1 && strncasecmp(set, earlier, sizeof(earlier) - 1) == 0) {
+		set += sizeof(earlier) - 1;
+		len -= sizeof(earlier) - 1;
+	}
+	if (imap_listing_vanish(op->l, set, len, &removed) < 0) {
+		imap_sync_doubt(op, "malformed VANISHED");
+		return;
+	}
+	op->vanished += removed;
+}
+
+static void imap_sync_fetched(struct imap_sync_op *op, const struct imap_fetch *f)
+{
+	struct imap_listing_msg *m = NULL;
+
+	/* A full listing in UID order (as servers answer) appends; a lookup
+	   there is for the out of order, the repeated, and the unsolicited
+	   updates that come with UIDs under QRESYNC. */
+	if (op->kind != IMAP_SYNC_FULL || !f->has_size ||
+	    (op->l->count > 0 && f->uid <= op->l->msgs[op->l->count - 1].uid))
+		m = imap_listing_find(op->l, f->uid);
+	if (m != NULL) {
+		if (f->has_size && f->size != m->size)
+			imap_sync_doubt(op, "a message changed its size");
+		m->flags = (f->has_flags ? f->flags : m->flags) | IMAP_LISTING_MARK;
+		op->fetched++;
+		return;
+	}
+	if (!f->has_size) {
+		/* Another session's flag update for a message not listed yet
+		   (its own response follows), when FETCH responses carry
+		   UIDs unasked (QRESYNC); otherwise the server skipped the
+		   size it was asked for. */
+		if (op->kind != IMAP_SYNC_FULL)
+			imap_sync_doubt(op, "a message not kept, without its size");
+		else if (!imap_client_qresync_enabled(op->c))
+			imap_sync_fail(op, "FETCH response without RFC822.SIZE");
+		return;
+	}
+	if (op->kind != IMAP_SYNC_FULL && f->uid < op->old_uidnext) {
+		imap_sync_doubt(op, "an old message that was not kept");
+		return;
+	}
+	if (imap_listing_append(op->l, f->uid, f->size,
+				(f->has_flags ? f->flags : 0) | IMAP_LISTING_MARK) < 0) {
+		imap_sync_fail(op, "too many messages, or out of memory");
+		return;
+	}
+	op->fetched++;
+}
+
+static void imap_sync_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_sync_op *op = ctx;
+	struct imap_fetch f;
+	const char *error;
+	int ret;
+
+	if (op->failed)
+		return;
+	if (resp->status != IMAP_STATUS_NONE)
+		return;
+	if (!resp->has_num && imap_resp_keyword_is(resp, "VANISHED")) {
+		if (op->kind == IMAP_SYNC_FULL)
+			return;
+		imap_sync_vanished(op, resp);
+		return;
+	}
+	if (resp->has_num && imap_resp_keyword_is(resp, "EXPUNGE")) {
+		/* A message number, no UID: the kept ones cannot follow. */
+		if (op->kind != IMAP_SYNC_FULL)
+			imap_sync_doubt(op, "EXPUNGE while listing");
+		return;
+	}
+	ret = imap_fetch_resp(resp, false, &f, &error);
+	if (ret > 0)
+		return;
+	if (ret < 0) {
+		imap_sync_fail(op, error);
+		return;
+	}
+	/* Without UID: an unsolicited flag update from another session. */
+	if (!f.has_uid)
+		return;
+	imap_sync_fetched(op, &f);
+}
+
+static const struct imap_cmd_handlers imap_sync_handlers;
+
+/* Every message to the consumer, then done; the listing stays with the
+   connection when complete (and not too large). */
+static void imap_sync_deliver(struct imap_sync_op *op, bool ok,
+			      const struct imap_reply *reply)
+{
+	struct imap_listing *l = op->l;
+	const struct imap_list_handlers *h = op->h;
+	void *ctx = op->ctx;
+
+	for (size_t i = 0; ok && i < l->count; i++) {
+		const struct imap_listing_msg *m = &l->msgs[i];
+
+		if (!h->message(ctx, m->uid, m->size,
+				m->flags & (IMAP_FLAG_SEEN | IMAP_FLAG_DELETED))) {
+			imap_sync_fail(op, "listing refused by its consumer");
+			ok = false;
+		}
+	}
+	log_info("%s event=listing kind=%s tried=%s messages=%zu fetched=%zu vanished=%zu "
+		 "ok=%s%s%s%s", imap_client_log_id(op->c), imap_sync_kind_name(op->kind),
+		 imap_sync_kind_name(op->first), l->count, op->fetched, op->vanished,
+		 ok ? "yes" : "no", op->error[0] != '\0' ? " why=\"" : "", op->error,
+		 op->error[0] != '\0' ? "\"" : "");
+	if (!ok || l->count > IMAP_SYNC_KEEP_MAX)
+		imap_client_set_listing(op->c, NULL);
+	op->l = NULL;
+	/* Last: the consumer may free op. */
+	h->done(ctx, ok, reply);
+}
+
+static int imap_sync_full(struct imap_sync_op *op);
+
+static void imap_sync_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_sync_op *op = ctx;
+	struct imap_listing *l = op->l;
+
+	if (reply->result == IMAP_REPLY_FAILED)
+		imap_sync_fail(op, "connection lost");
+	else if (reply->result != IMAP_REPLY_OK && op->kind == IMAP_SYNC_FULL)
+		imap_sync_fail(op, "listing refused");
+	else if (reply->result != IMAP_REPLY_OK)
+		imap_sync_doubt(op, "command refused");
+	if (--op->pending > 0)
+		return;
+	if (op->failed) {
+		imap_sync_deliver(op, false, reply);
+		return;
+	}
+	if (op->kind == IMAP_SYNC_CHECKED)
+		imap_listing_drop_unmarked(l);
+	if (imap_listing_finish(l) < 0) {
+		if (op->kind == IMAP_SYNC_FULL)
+			imap_sync_fail(op, "a UID listed twice");
+		else
+			imap_sync_doubt(op, "a UID listed twice");
+	} else if (op->kind != IMAP_SYNC_FULL && l->count != op->info.exists) {
+		imap_sync_doubt(op, "the count is not EXISTS");
+	}
+	if (op->failed || (op->doubt && op->kind == IMAP_SYNC_FULL)) {
+		imap_sync_deliver(op, false, reply);
+		return;
+	}
+	if (op->doubt) {
+		if (imap_sync_full(op) < 0)
+			imap_sync_deliver(op, false, reply);
+		return;
+	}
+	l->uidvalidity = op->info.uidvalidity;
+	if (op->info.uidnext > l->uidnext)
+		l->uidnext = op->info.uidnext;
+	l->has_modseq = op->info.has_modseq;
+	l->highestmodseq = op->info.highestmodseq;
+	imap_sync_deliver(op, true, reply);
+}
+
+static const struct imap_cmd_handlers imap_sync_handlers = {
+	.untagged = imap_sync_untagged,
+	.done = imap_sync_done,
+};
+
+/* A command of the operation queued (ret 0) or not. */
+static int imap_sync_sent(struct imap_sync_op *op, int ret)
+{
+	if (ret == 0)
+		op->pending++;
+	return ret;
+}
+
+/* Everything anew: UID FETCH 1:* on an emptied listing. */
+static int imap_sync_full(struct imap_sync_op *op)
+{
+	static const struct imap_reply empty = { .result = IMAP_REPLY_OK, .text = "empty" };
+
+	imap_listing_clear(op->l);
+	op->kind = IMAP_SYNC_FULL;
+	op->old_uidnext = 0;
+	op->doubt = false;
+	if (op->info.exists == 0) {
+		/* Nothing to fetch: the count is all there is to know. */
+		op->pending = 1;
+		imap_sync_done(op, &empty);
+		return 0;
+	}
+	return imap_sync_sent(op, imap_client_command(op->c, "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
+						      &imap_sync_handlers, op));
+}
+
+/* Without QRESYNC: the flags of the kept ones (those missing were
+   expunged), and the new ones from the old UIDNEXT on. */
+static int imap_sync_check(struct imap_sync_op *op)
+{
+	static const struct imap_reply same = { .result = IMAP_REPLY_OK, .text = "unchanged" };
+
+	op->kind = IMAP_SYNC_CHECKED;
+	imap_listing_unmark(op->l);
+	if (op->l->count > 0 &&
+	    imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
+						"UID FETCH 1:%u (UID FLAGS)",
+						op->old_uidnext - 1)) < 0)
+		return -1;
+	if (op->info.uidnext > op->old_uidnext &&
+	    imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
+						"UID FETCH %u:* (UID RFC822.SIZE FLAGS)",
+						op->old_uidnext)) < 0)
+		return -1;
+	if (op->pending == 0) {
+		/* Empty then, no new UID since: empty now, or a doubt. */
+		op->pending = 1;
+		imap_sync_done(op, &same);
+	}
+	return 0;
+}
+
+int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
+		      const struct imap_selected *info, size_t max,
+		      const struct imap_list_handlers *h, void *ctx)
+{
+	static const struct imap_reply same = { .result = IMAP_REPLY_OK, .text = "unchanged" };
+	struct imap_listing *l = imap_client_listing(c);
+	struct imap_listing kept;
+	int ret;
+
+	*op = (struct imap_sync_op){ .c = c, .h = h, .ctx = ctx, .info = *info, .max = max };
+	if (l == NULL) {
+		if ((l = imap_listing_new(max)) == NULL)
+			return -1;
+		imap_client_set_listing(c, l);
+	}
+	l->max = max;
+	kept = *l;
+	/* Not valid again before it is complete: a listing abandoned half
+	   way never validates. */
+	l->uidvalidity = 0;
+	op->l = l;
+	op->old_uidnext = kept.uidnext;
+	if (kept.uidvalidity == 0 || kept.uidvalidity != info->uidvalidity ||
+	    info->uidnext == 0 || kept.uidnext == 0 || info->uidnext < kept.uidnext)
+		op->kind = IMAP_SYNC_FULL;
+	else if (!imap_client_qresync_enabled(c) || !kept.has_modseq || !info->has_modseq ||
+		 info->highestmodseq < kept.highestmodseq)
+		op->kind = IMAP_SYNC_CHECKED;
+	else if (info->highestmodseq == kept.highestmodseq && info->uidnext == kept.uidnext &&
+		 info->exists == kept.count)
+		op->kind = IMAP_SYNC_UNCHANGED;
+	else
+		op->kind = IMAP_SYNC_CHANGES;
+	op->first = op->kind;
+	/* From here on op may be gone once a call returns 0: the consumer
+	   may have been told already. */
+	switch (op->kind) {
+	case IMAP_SYNC_FULL:
+		ret = imap_sync_full(op);
+		break;
+	case IMAP_SYNC_CHECKED:
+		ret = imap_sync_check(op);
+		break;
+	case IMAP_SYNC_UNCHANGED:
+		op->pending = 1;
+		imap_sync_done(op, &same);
+		return 0;
+	default:
+		ret = imap_sync_sent(op, imap_client_cmdf(c, &imap_sync_handlers, op,
+							  "UID FETCH 1:* (UID RFC822.SIZE FLAGS) "
+							  "(CHANGEDSINCE %U VANISHED)",
+							  kept.highestmodseq));
+		break;
+	}
+	if (ret < 0)
+		imap_client_set_listing(c, NULL);
+	return ret;
+}
