@@ -272,6 +272,42 @@ class ListingSync:
         self.assertEqual(self.listing_kinds(log), [self.WARM_KIND], log)
         self.assertNotIn(uids[5], [int(u.split()[1][:8], 16) for u in got[2]])
 
+    def device_session(self, gw, device, retr, dele):
+        c = gw.pop3(timeout=60)
+        try:
+            r = c.login("alice#" + device, "secret")
+            self.assertTrue(r.startswith("+OK"), r)
+            self.assertTrue(c.cmd("RETR %d" % retr).startswith("+OK"))
+            c.multi_raw()
+            self.assertTrue(c.cmd("DELE %d" % dele).startswith("+OK"))
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        finally:
+            c.close()
+
+    def test_other_devices_retrieve_and_expunge(self):
+        # another device through this gateway (on the kept connection):
+        # RETR sets \Seen, DELE hides for that device only
+        self.device_session(self.gw, "phone", 1, 2)
+        got, log, _ = self.warm_poll()
+        self.check_equal(got)
+        # another device through a gateway that expunges: gone for all
+        ex = h.Popgate(self.dc.imap_port, upstream={"keep_idle": "2m"},
+                       policy={"delete_action": "expunge"}, log={"level": "info"}).start()
+        try:
+            before = len(got[2])
+            self.device_session(ex, "tablet", 2, 3)
+            got, log, _ = self.warm_poll()
+            self.check_equal(got)
+            self.assertEqual(len(got[2]), before - 1)
+            self.assertEqual(self.listing_kinds(log), [self.WARM_KIND], log)
+            # and that gateway's own kept connection, which did it
+            self.assertTrue(h.wait_until(lambda: "event=upstream_kept " in ex.log_text(), 10))
+            start = ex.log_size()
+            self.assertEqual(self.poll(ex), self.poll(self.ref))
+            self.assertIn("event=upstream_reused ", ex.log_since(start))
+        finally:
+            ex.cleanup()
+
     def test_uidvalidity_change(self):
         with self.dc.imap() as im:
             before = im.uidvalidity()
