@@ -10,6 +10,7 @@ between popgate and Dovecot shows what a warm poll asked for.
 Run against a Dovecot with CONDSTORE/QRESYNC and against one whose
 capabilities leave them out (imap_capability)."""
 import os
+import random
 import socket
 import threading
 import unittest
@@ -307,6 +308,33 @@ class ListingSync:
             self.assertIn("event=upstream_reused ", ex.log_since(start))
         finally:
             ex.cleanup()
+
+    def test_random_changes_between_polls(self):
+        """A seeded series of IMAP-side changes, several per round, with
+        a poll through the kept session after each round."""
+        rng = random.Random(1307)
+        kinds = []
+        for rnd in range(12):
+            with self.dc.imap() as im:
+                uids = [u for u, _, _ in im.messages()]
+                for _ in range(rng.randint(1, 4)):
+                    op = rng.choice(("append", "seen", "unseen", "delete", "undelete",
+                                     "expunge", "nothing"))
+                    if op == "append":
+                        im.append(small_message(3000 + rnd * 10 + rng.randint(0, 9)))
+                    elif op in ("seen", "unseen", "delete", "undelete") and uids:
+                        im.store(rng.choice(uids), "+FLAGS" if op in ("seen", "delete")
+                                 else "-FLAGS", "\\Deleted" if "delete" in op else "\\Seen")
+                    elif op == "expunge" and len(uids) > 50:
+                        for u in rng.sample(uids, 3):
+                            im.store(u, "+FLAGS", "\\Deleted")
+                        im.c.expunge()
+                        uids = [u for u, _, _ in im.messages()]
+            got, log, _ = self.warm_poll()
+            self.check_equal(got)
+            kinds += self.listing_kinds(log)
+        # the kept listings were used, not refetched, in most rounds
+        self.assertGreaterEqual(kinds.count(self.WARM_KIND) + kinds.count("unchanged"), 10, kinds)
 
     def test_uidvalidity_change(self):
         with self.dc.imap() as im:
