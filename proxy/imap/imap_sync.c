@@ -157,7 +157,7 @@ static void imap_sync_deliver(struct imap_sync_op *op, bool ok,
 		 imap_sync_kind_name(op->first), l->count, op->fetched, op->vanished,
 		 ok ? "yes" : "no", op->error[0] != '\0' ? " why=\"" : "", op->error,
 		 op->error[0] != '\0' ? "\"" : "");
-	if (!ok || l->count > IMAP_SYNC_KEEP_MAX)
+	if (!ok || !op->keep || l->count > IMAP_SYNC_KEEP_MAX)
 		imap_client_set_listing(op->c, NULL);
 	op->l = NULL;
 	/* Last: the consumer may free op. */
@@ -269,7 +269,7 @@ static int imap_sync_check(struct imap_sync_op *op)
 }
 
 int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
-		      const struct imap_selected *info, size_t max,
+		      const struct imap_selected *info, size_t max, bool keep,
 		      const struct imap_list_handlers *h, void *ctx)
 {
 	static const struct imap_reply same = { .result = IMAP_REPLY_OK, .text = "unchanged" };
@@ -277,7 +277,8 @@ int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
 	struct imap_listing kept;
 	int ret;
 
-	*op = (struct imap_sync_op){ .c = c, .h = h, .ctx = ctx, .info = *info, .max = max };
+	*op = (struct imap_sync_op){ .c = c, .h = h, .ctx = ctx, .info = *info, .max = max,
+				     .keep = keep };
 	if (l == NULL) {
 		if ((l = imap_listing_new(max)) == NULL)
 			return -1;

@@ -60,6 +60,7 @@ struct imap_sync_op {
 	enum imap_sync_kind kind;
 	enum imap_sync_kind first;    /* what was tried first */
 	size_t max;
+	bool keep;                    /* kept with the connection after */
 	uint32_t old_uidnext;         /* UIDs at or above it are new */
 	unsigned int pending;         /* commands not ended yet */
 	bool doubt;                   /* the changes cannot be trusted */
@@ -74,10 +75,12 @@ struct imap_sync_op {
  * in UID order, then done (ok false: failed, nothing kept). When nothing
  * needs to be asked (the kept listing is current, or the mailbox is
  * empty) h runs before this returns; otherwise from the event loop.
+ * keep false: the listing is not kept with c afterwards (c will not be
+ * kept for another login: 16 octets a message saved for the session).
  * Returns 0, or -1 (nothing runs) when a command cannot be queued.
  */
 int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
-		      const struct imap_selected *info, size_t max,
+		      const struct imap_selected *info, size_t max, bool keep,
 		      const struct imap_list_handlers *h, void *ctx);
 
 #endif

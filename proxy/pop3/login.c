@@ -607,8 +607,9 @@ static void login_step_list(struct pop3_login *l, const struct imap_selected *in
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
-	if (imap_sync_listing(&l->list, l->imap, info, POP3_MAX_MESSAGES, &login_list_handlers,
-			      l) < 0)
+	/* Kept with the connection only if the connection may be kept. */
+	if (imap_sync_listing(&l->list, l->imap, info, POP3_MAX_MESSAGES,
+			      l->s->keep_key != NULL, &login_list_handlers, l) < 0)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Internal error");
 }
 

@@ -28,6 +28,7 @@ static int sync_done;
 static bool sync_ok;
 static size_t refuse_after = (size_t)-1;   /* the consumer says no then */
 static size_t delivered;
+static bool keep_after;                     /* imap_sync_listing()'s keep */
 
 static bool sync_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags)
 {
@@ -58,6 +59,7 @@ static void logged_in(const struct peer_step *script, bool qresync)
 	sync_done = 0;
 	delivered = 0;
 	refuse_after = (size_t)-1;
+	keep_after = true;
 	start_ready(script);
 	login("L", "alice", "secret");
 	WAIT_ALL_DONE();
@@ -90,7 +92,8 @@ static void sync_now(uint32_t uidvalidity, uint32_t uidnext, uint32_t exists, ui
 		.has_modseq = modseq > 0, .highestmodseq = modseq,
 	};
 
-	ck_assert_int_eq(imap_sync_listing(&op, client, &info, max, &sync_handlers, NULL), 0);
+	ck_assert_int_eq(imap_sync_listing(&op, client, &info, max, keep_after, &sync_handlers,
+					   NULL), 0);
 }
 
 static void expect_listing(const char *want, enum imap_sync_kind kind,
@@ -355,6 +358,24 @@ START_TEST(consumer_refusal_keeps_nothing)
 }
 END_TEST
 
+/* A connection that will not be kept keeps no listing either. */
+START_TEST(not_kept_when_the_connection_is_not)
+{
+	static const struct peer_step script[] = {
+		LOGIN_PLAIN,
+		EXPECT("p2 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 1 FETCH (UID 1 RFC822.SIZE 1 FLAGS ())\r\np2 OK done\r\n"),
+		END_SCRIPT,
+	};
+
+	logged_in(script, false);
+	keep_after = false;
+	sync_now(7, 4, 1, 0, 1000);
+	expect_listing("1:1:0", IMAP_SYNC_FULL, IMAP_SYNC_FULL);
+	ck_assert_ptr_null(imap_client_listing(client));
+}
+END_TEST
+
 /* Delivered, but a listing this large is not kept with the connection. */
 START_TEST(not_kept_beyond_keep_max)
 {
@@ -395,6 +416,7 @@ int main(void)
 	tcase_add_test(tc, new_uidvalidity_lists_whole);
 	tcase_add_test(tc, failures_keep_nothing);
 	tcase_add_test(tc, consumer_refusal_keeps_nothing);
+	tcase_add_test(tc, not_kept_when_the_connection_is_not);
 	tcase_add_test(tc, not_kept_beyond_keep_max);
 	suite_add_tcase(s, tc);
 	return fixture_run(s);
