@@ -71,7 +71,7 @@ struct imap_sync_op {
 
 /*
  * The listing of the mailbox c has just selected (info: what its SELECT
- * said), delivered through h as imap_list_messages() does: every message
+ * said), delivered through h (imap_mailbox.h): every message
  * in UID order, then done (ok false: failed, nothing kept). When nothing
  * needs to be asked (the kept listing is current, or the mailbox is
  * empty) h runs before this returns; otherwise from the event loop.
