@@ -9,6 +9,11 @@
 #include "imap_listing.h"
 #include "imap_resp.h"
 #include "log.h"
+#include "num.h"
+
+/* The longest "* SEARCH" answer asked for: below the 64 KB the client
+   reads in one line. */
+#define IMAP_SYNC_SEARCH_LINE 60000
 
 static const char *const imap_sync_kind_names[] = {
 	[IMAP_SYNC_FULL] = "full",
@@ -96,6 +101,32 @@ static void imap_sync_fetched(struct imap_sync_op *op, const struct imap_fetch *
 	op->fetched++;
 }
 
+/* "* SEARCH 3 5": the kept messages flagged \Deleted now. */
+static void imap_sync_deleted(struct imap_sync_op *op, const struct imap_resp *resp)
+{
+	size_t pos = 0;
+
+	while (pos < resp->rest_len) {
+		struct imap_listing_msg *m;
+		uint64_t uid;
+
+		if (resp->rest[pos] == ' ') {
+			pos++;
+			continue;
+		}
+		if (num_scan_u64(resp->rest, resp->rest_len, &pos, UINT32_MAX, &uid) != NUM_OK) {
+			imap_sync_doubt(op, "malformed SEARCH");
+			return;
+		}
+		if ((m = imap_listing_find(op->l, (uint32_t)uid)) == NULL) {
+			imap_sync_doubt(op, "an old message that was not kept");
+			return;
+		}
+		m->flags |= IMAP_FLAG_DELETED;
+		op->fetched++;
+	}
+}
+
 static void imap_sync_untagged(void *ctx, const struct imap_resp *resp)
 {
 	struct imap_sync_op *op = ctx;
@@ -111,6 +142,11 @@ static void imap_sync_untagged(void *ctx, const struct imap_resp *resp)
 		if (op->kind == IMAP_SYNC_FULL)
 			return;
 		imap_sync_vanished(op, resp);
+		return;
+	}
+	if (!resp->has_num && imap_resp_keyword_is(resp, "SEARCH")) {
+		if (op->searched)
+			imap_sync_deleted(op, resp);
 		return;
 	}
 	if (resp->has_num && imap_resp_keyword_is(resp, "EXPUNGE")) {
@@ -146,8 +182,7 @@ static void imap_sync_deliver(struct imap_sync_op *op, bool ok,
 	for (size_t i = 0; ok && i < l->count; i++) {
 		const struct imap_listing_msg *m = &l->msgs[i];
 
-		if (!h->message(ctx, m->uid, m->size,
-				m->flags & (IMAP_FLAG_SEEN | IMAP_FLAG_DELETED))) {
+		if (!h->message(ctx, m->uid, m->size, m->flags & IMAP_FLAG_DELETED)) {
 			imap_sync_fail(op, "listing refused by its consumer");
 			ok = false;
 		}
@@ -165,6 +200,7 @@ static void imap_sync_deliver(struct imap_sync_op *op, bool ok,
 }
 
 static int imap_sync_full(struct imap_sync_op *op);
+static int imap_sync_next(struct imap_sync_op *op);
 
 static void imap_sync_done(void *ctx, const struct imap_reply *reply)
 {
@@ -183,7 +219,7 @@ static void imap_sync_done(void *ctx, const struct imap_reply *reply)
 		imap_sync_deliver(op, false, reply);
 		return;
 	}
-	if (op->kind == IMAP_SYNC_CHECKED)
+	if (op->kind == IMAP_SYNC_CHECKED && !op->searched)
 		imap_listing_drop_unmarked(l);
 	if (imap_listing_finish(l) < 0) {
 		if (op->kind == IMAP_SYNC_FULL)
@@ -191,6 +227,7 @@ static void imap_sync_done(void *ctx, const struct imap_reply *reply)
 		else
 			imap_sync_doubt(op, "a UID listed twice");
 	} else if (op->kind != IMAP_SYNC_FULL && l->count != op->info.exists) {
+		op->count_off = !op->doubt;
 		imap_sync_doubt(op, "the count is not EXISTS");
 	}
 	if (op->failed || (op->doubt && op->kind == IMAP_SYNC_FULL)) {
@@ -198,7 +235,7 @@ static void imap_sync_done(void *ctx, const struct imap_reply *reply)
 		return;
 	}
 	if (op->doubt) {
-		if (imap_sync_full(op) < 0)
+		if (imap_sync_next(op) < 0)
 			imap_sync_deliver(op, false, reply);
 		return;
 	}
@@ -242,19 +279,46 @@ static int imap_sync_full(struct imap_sync_op *op)
 						      &imap_sync_handlers, op));
 }
 
-/* Without QRESYNC: the flags of the kept ones (those missing were
-   expunged), and the new ones from the old UIDNEXT on. */
+/* Whether "* SEARCH" with every message's UID fits in one line the
+   client reads (it takes lines up to 64 KB). */
+static bool imap_sync_search_fits(const struct imap_sync_op *op)
+{
+	uint64_t digits = 1;
+
+	for (uint32_t n = op->info.uidnext; n >= 10; n /= 10)
+		digits++;
+	return (uint64_t)op->info.exists * (digits + 1) + 32 <= IMAP_SYNC_SEARCH_LINE;
+}
+
+/*
+ * Without QRESYNC. No expunge means the kept UIDs are all still there;
+ * then "UID SEARCH UID 1:<old UIDNEXT - 1> DELETED" is all the flags a
+ * listing needs, and the count says whether that held (EXISTS = kept +
+ * new). When the answer could be too long for one line: the flags of the
+ * kept ones, the missing ones being expunged. And the new ones from the
+ * old UIDNEXT on.
+ */
 static int imap_sync_check(struct imap_sync_op *op)
 {
 	static const struct imap_reply same = { .result = IMAP_REPLY_OK, .text = "unchanged" };
+	struct imap_listing *l = op->l;
 
 	op->kind = IMAP_SYNC_CHECKED;
-	imap_listing_unmark(op->l);
-	if (op->l->count > 0 &&
-	    imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
-						"UID FETCH 1:%u (UID FLAGS)",
-						op->old_uidnext - 1)) < 0)
+	op->searched = l->count > 0 && imap_sync_search_fits(op);
+	imap_listing_unmark(l);
+	if (op->searched) {
+		for (size_t i = 0; i < l->count; i++)
+			l->msgs[i].flags &= ~(unsigned int)IMAP_FLAG_DELETED;
+		if (imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
+							"UID SEARCH UID 1:%u DELETED",
+							op->old_uidnext - 1)) < 0)
+			return -1;
+	} else if (l->count > 0 &&
+		   imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
+						       "UID FETCH 1:%u (UID FLAGS)",
+						       op->old_uidnext - 1)) < 0) {
 		return -1;
+	}
 	if (op->info.uidnext > op->old_uidnext &&
 	    imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
 						"UID FETCH %u:* (UID RFC822.SIZE FLAGS)",
@@ -266,6 +330,29 @@ static int imap_sync_check(struct imap_sync_op *op)
 		imap_sync_done(op, &same);
 	}
 	return 0;
+}
+
+/* The search's count did not hold: something was expunged. The flags of
+   every kept one say what (the new ones stay); any other doubt, or this
+   one again: the whole listing. */
+static int imap_sync_next(struct imap_sync_op *op)
+{
+	struct imap_listing *l = op->l;
+
+	if (!op->searched || !op->count_off)
+		return imap_sync_full(op);
+	op->searched = false;
+	op->doubt = false;
+	op->count_off = false;
+	for (size_t i = 0; i < l->count; i++) {
+		if (l->msgs[i].uid >= op->old_uidnext)
+			l->msgs[i].flags |= IMAP_LISTING_MARK;
+		else
+			l->msgs[i].flags &= ~IMAP_LISTING_MARK;
+	}
+	return imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
+						   "UID FETCH 1:%u (UID FLAGS)",
+						   op->old_uidnext - 1));
 }
 
 int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,

@@ -12,10 +12,13 @@
  *  - QRESYNC enabled: UID FETCH 1:* (UID RFC822.SIZE FLAGS)
  *    (CHANGEDSINCE <kept modseq> VANISHED): VANISHED removes, the FETCH
  *    responses update flags and add the new messages;
- *  - otherwise: UID FETCH 1:<old UIDNEXT - 1> (UID FLAGS), which gives
- *    every kept message still there and its flags (the others were
- *    expunged), and UID FETCH <old UIDNEXT>:* (UID RFC822.SIZE FLAGS)
- *    for the new ones when UIDNEXT moved.
+ *  - otherwise: UID SEARCH UID 1:<old UIDNEXT - 1> DELETED, which is all
+ *    that can have changed of the kept messages if none was expunged
+ *    (the count then says whether none was; if not, or where that answer
+ *    could be too long for one line, UID FETCH 1:<old UIDNEXT - 1>
+ *    (UID FLAGS), which gives every kept message still there: the others
+ *    were expunged); and UID FETCH <old UIDNEXT>:* (UID RFC822.SIZE
+ *    FLAGS) for the new ones when UIDNEXT moved.
  * Any doubt (a message below the old UIDNEXT that was not kept, a size
  * that changed, a count that is not the SELECT's EXISTS, a command
  * refused, a malformed VANISHED, UIDVALIDITY or UIDNEXT missing or
@@ -64,6 +67,8 @@ struct imap_sync_op {
 	uint32_t old_uidnext;         /* UIDs at or above it are new */
 	unsigned int pending;         /* commands not ended yet */
 	bool doubt;                   /* the changes cannot be trusted */
+	bool searched;                /* checked: by UID SEARCH ... DELETED */
+	bool count_off;               /* ... and only the count did not hold */
 	bool failed;
 	char error[128];              /* the failure, or else the doubt */
 	size_t fetched, vanished;     /* responses applied */
@@ -71,7 +76,8 @@ struct imap_sync_op {
 
 /*
  * The listing of the mailbox c has just selected (info: what its SELECT
- * said), delivered through h (imap_mailbox.h): every message
+ * said), delivered through h (imap_mailbox.h): every message, with the
+ * one flag a listing needs (IMAP_FLAG_DELETED: \Seen is not kept exact),
  * in UID order, then done (ok false: failed, nothing kept). When nothing
  * needs to be asked (the kept listing is current, or the mailbox is
  * empty) h runs before this returns; otherwise from the event loop.

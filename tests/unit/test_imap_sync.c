@@ -135,8 +135,8 @@ START_TEST(changes_and_vanished_applied)
 		LOGIN_QRESYNC,
 		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS) (CHANGEDSINCE 10 VANISHED)"),
 		SEND("* VANISHED (EARLIER) 2,4:5\r\n"
-		     "* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS (\\Seen) MODSEQ (12))\r\n"
-		     "* 2 FETCH (UID 3 FLAGS () MODSEQ (13))\r\n"
+		     "* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS (\\Seen \\Deleted) MODSEQ (12))\r\n"
+		     "* 2 FETCH (UID 3 FLAGS (\\Seen) MODSEQ (13))\r\n"
 		     "* 3 FETCH (UID 6 RFC822.SIZE 600 FLAGS () MODSEQ (14))\r\n"
 		     "* 4 FETCH (UID 7 RFC822.SIZE 700 FLAGS (\\Deleted) MODSEQ (15))\r\n"
 		     "$ OK Fetch completed\r\n"),
@@ -148,7 +148,7 @@ START_TEST(changes_and_vanished_applied)
 	logged_in(script, true);
 	keep(7, 6, 10, four, 4);
 	sync_now(7, 8, 4, 15, 1000);
-	expect_listing("1:100:1 3:300:0 6:600:0 7:700:2", IMAP_SYNC_CHANGES, IMAP_SYNC_CHANGES);
+	expect_listing("1:100:2 3:300:0 6:600:0 7:700:2", IMAP_SYNC_CHANGES, IMAP_SYNC_CHANGES);
 	ck_assert_uint_eq(op.vanished, 2);
 	ck_assert_uint_eq(imap_client_listing(client)->highestmodseq, 15);
 	ck_assert_uint_eq(imap_client_listing(client)->uidnext, 8);
@@ -173,7 +173,7 @@ START_TEST(doubt_lists_whole)
 	logged_in(script, true);
 	keep(7, 4, 10, three, 3);
 	sync_now(7, 4, 2, 11, 1000);
-	expect_listing("1:100:0 3:300:1", IMAP_SYNC_FULL, IMAP_SYNC_CHANGES);
+	expect_listing("1:100:0 3:300:0", IMAP_SYNC_FULL, IMAP_SYNC_CHANGES);
 	ck_assert_str_eq(op.error, "the count is not EXISTS");
 	ck_assert_uint_eq(imap_client_listing(client)->count, 2);
 }
@@ -242,44 +242,140 @@ START_TEST(checked_without_qresync)
 {
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
-		EXPECT("p2 UID FETCH 1:3 (UID FLAGS)"),
+		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
 		EXPECT("p3 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
-		SEND("* 1 FETCH (UID 1 FLAGS (\\Seen))\r\n"
-		     "* 2 FETCH (UID 3 FLAGS ())\r\n"
+		SEND("* SEARCH 2\r\n"
 		     "p2 OK done\r\n"
-		     "* 3 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\n"
-		     "* 4 FETCH (UID 5 RFC822.SIZE 500 FLAGS (\\Deleted))\r\n"
+		     "* 4 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\n"
+		     "* 5 FETCH (UID 5 RFC822.SIZE 500 FLAGS (\\Deleted))\r\n"
 		     "p3 OK done\r\n"),
 		END_SCRIPT,
 	};
 
 	logged_in(script, false);
-	/* HIGHESTMODSEQ known, but no QRESYNC: checked */
+	/* HIGHESTMODSEQ known, but no QRESYNC: checked; 3 lost its \Deleted */
 	keep(7, 4, 10, three, 3);
-	sync_now(7, 6, 4, 12, 1000);
-	/* 2 is gone: expunged */
-	expect_listing("1:100:1 3:300:0 4:400:0 5:500:2", IMAP_SYNC_CHECKED, IMAP_SYNC_CHECKED);
+	sync_now(7, 6, 5, 12, 1000);
+	expect_listing("1:100:0 2:200:2 3:300:0 4:400:0 5:500:2", IMAP_SYNC_CHECKED,
+		       IMAP_SYNC_CHECKED);
+	ck_assert(op.searched);
 }
 END_TEST
 
-/* Nothing new (UIDNEXT the same): the flags alone; the reply to "n:*"
-   when nothing is at or above n is the last message, already kept. */
-START_TEST(checked_flags_only_and_count_kept_honest)
+/* One expunged meanwhile: kept + new is not EXISTS, so the flags of the
+   kept ones say which; when even that does not add up, the whole. */
+START_TEST(checked_expunge_found_by_the_flags)
 {
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
-		EXPECT("p2 UID FETCH 1:3 (UID FLAGS)"),
-		SEND("* 1 FETCH (UID 1 FLAGS ())\r\n"
-		     "* 2 FETCH (UID 2 FLAGS (\\Deleted))\r\n"
-		     "* 3 FETCH (UID 3 FLAGS ())\r\n"
-		     "p2 OK done\r\n"),
+		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
+		EXPECT("p3 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* SEARCH\r\np2 OK done\r\n"
+		     "* 3 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\np3 OK done\r\n"),
+		EXPECT("p4 UID FETCH 1:3 (UID FLAGS)"),
+		SEND("* 1 FETCH (UID 1 FLAGS ())\r\n* 2 FETCH (UID 3 FLAGS (\\Deleted))\r\n"
+		     "p4 OK done\r\n"),
 		END_SCRIPT,
 	};
 
 	logged_in(script, false);
 	keep(7, 4, 0, three, 3);
+	sync_now(7, 5, 3, 0, 1000);
+	expect_listing("1:100:0 3:300:2 4:400:0", IMAP_SYNC_CHECKED, IMAP_SYNC_CHECKED);
+}
+END_TEST
+
+START_TEST(checked_expunge_then_doubt_lists_whole)
+{
+	static const struct peer_step script[] = {
+		LOGIN_PLAIN,
+		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
+		SEND("* SEARCH\r\np2 OK done\r\n"),
+		EXPECT("p3 UID FETCH 1:3 (UID FLAGS)"),
+		SEND("* 1 FETCH (UID 1 FLAGS ())\r\np3 OK done\r\n"),
+		EXPECT("p4 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS ())\r\n"
+		     "* 2 FETCH (UID 3 RFC822.SIZE 300 FLAGS ())\r\np4 OK done\r\n"),
+		END_SCRIPT,
+	};
+
+	logged_in(script, false);
+	keep(7, 4, 0, three, 3);
+	sync_now(7, 4, 2, 0, 1000);
+	expect_listing("1:100:0 3:300:0", IMAP_SYNC_FULL, IMAP_SYNC_CHECKED);
+	ck_assert_str_eq(op.error, "the count is not EXISTS");
+}
+END_TEST
+
+/* Nothing new (UIDNEXT the same): the search alone; a UID in it that was
+   never kept is a doubt. */
+START_TEST(checked_flags_only)
+{
+	static const struct peer_step script[] = {
+		LOGIN_PLAIN,
+		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
+		SEND("* SEARCH 2 3\r\np2 OK done\r\n"),
+		EXPECT("p3 UID SEARCH UID 1:4 DELETED"),
+		SEND("* SEARCH 4\r\np3 OK done\r\n"),
+		EXPECT("p4 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS ())\r\np4 OK done\r\n"),
+		END_SCRIPT,
+	};
+	static const uint32_t holes[][3] = { { 1, 100, 0 }, { 3, 300, 0 } };
+
+	logged_in(script, false);
+	keep(7, 4, 0, three, 3);
 	sync_now(7, 4, 3, 0, 1000);
-	expect_listing("1:100:0 2:200:2 3:300:0", IMAP_SYNC_CHECKED, IMAP_SYNC_CHECKED);
+	PEER_RUN_UNTIL(&peer, sync_done > 0);
+	ck_assert(sync_ok);
+	ck_assert_str_eq(got, "1:100:0 2:200:2 3:300:2");
+	ck_assert_int_eq(op.kind, IMAP_SYNC_CHECKED);
+	got[0] = '\0';
+	sync_done = 0;
+	keep(7, 5, 0, holes, 2);
+	sync_now(7, 5, 2, 0, 1000);
+	expect_listing("1:100:0", IMAP_SYNC_FULL, IMAP_SYNC_CHECKED);
+	ck_assert_str_eq(op.error, "an old message that was not kept");
+}
+END_TEST
+
+/* Where "* SEARCH" could outgrow a line: the flags of every kept one,
+   and the missing ones were expunged. */
+START_TEST(checked_by_flags_when_search_could_be_too_long)
+{
+	enum { KEPT = 6000, GONE = 77 };
+	static char answer[KEPT * 48 + 64];
+	struct peer_step script[] = {
+		LOGIN_PLAIN,
+		EXPECT("p2 UID FETCH 1:3000000000 (UID FLAGS)"),
+		{ PEER_SEND, answer, 0, 0 },
+		END_SCRIPT,
+	};
+	struct imap_listing *l = imap_listing_new(KEPT);
+	size_t len = 0;
+
+	for (uint32_t uid = 1; uid <= KEPT; uid++) {
+		ck_assert_int_eq(imap_listing_append(l, uid, uid, 0), 0);
+		if (uid != GONE)
+			len += (size_t)snprintf(answer + len, sizeof(answer) - len,
+						"* %u FETCH (UID %u FLAGS (%s))\r\n", uid, uid,
+						uid == 5 ? "\\Deleted" : "");
+	}
+	len += (size_t)snprintf(answer + len, sizeof(answer) - len, "p2 OK done\r\n");
+	script[4].len = len;
+	l->uidvalidity = 7;
+	l->uidnext = 3000000001u;
+	logged_in(script, false);
+	imap_client_set_listing(client, l);
+	sync_now(7, 3000000001u, KEPT - 1, 0, KEPT);
+	PEER_RUN_UNTIL(&peer, sync_done > 0);
+	PEER_FINISH(&peer);
+	ck_assert(sync_ok);
+	ck_assert(!op.searched);
+	ck_assert_uint_eq(delivered, KEPT - 1);
+	l = imap_client_listing(client);
+	ck_assert_ptr_null(imap_listing_find(l, GONE));
+	ck_assert_uint_eq(imap_listing_find(l, 5)->flags & IMAP_FLAG_DELETED, IMAP_FLAG_DELETED);
 }
 END_TEST
 
@@ -412,7 +508,10 @@ int main(void)
 			    sizeof(doubt_cases) / sizeof(doubt_cases[0]));
 	tcase_add_test(tc, refused_changes_list_whole);
 	tcase_add_test(tc, checked_without_qresync);
-	tcase_add_test(tc, checked_flags_only_and_count_kept_honest);
+	tcase_add_test(tc, checked_expunge_found_by_the_flags);
+	tcase_add_test(tc, checked_expunge_then_doubt_lists_whole);
+	tcase_add_test(tc, checked_flags_only);
+	tcase_add_test(tc, checked_by_flags_when_search_could_be_too_long);
 	tcase_add_test(tc, new_uidvalidity_lists_whole);
 	tcase_add_test(tc, failures_keep_nothing);
 	tcase_add_test(tc, consumer_refusal_keeps_nothing);
