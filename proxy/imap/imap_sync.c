@@ -12,8 +12,9 @@
 #include "num.h"
 
 /* The longest "* SEARCH" answer asked for: below the 64 KB the client
-   reads in one line. */
+   reads in one line; and at most this many searches at once. */
 #define IMAP_SYNC_SEARCH_LINE 60000
+#define IMAP_SYNC_SEARCH_CHUNKS 64
 
 static const char *const imap_sync_kind_names[] = {
 	[IMAP_SYNC_FULL] = "full",
@@ -279,39 +280,57 @@ static int imap_sync_full(struct imap_sync_op *op)
 						      &imap_sync_handlers, op));
 }
 
-/* Whether "* SEARCH" with every message's UID fits in one line the
-   client reads (it takes lines up to 64 KB). */
-static bool imap_sync_search_fits(const struct imap_sync_op *op)
+/* Kept messages per UID SEARCH so that its answer fits a line; 0 when
+   that would take more than IMAP_SYNC_SEARCH_CHUNKS commands. */
+static size_t imap_sync_search_chunk(const struct imap_sync_op *op)
 {
-	uint64_t digits = 1;
+	size_t digits = 1, per;
 
-	for (uint32_t n = op->info.uidnext; n >= 10; n /= 10)
+	for (uint32_t n = op->old_uidnext - 1; n >= 10; n /= 10)
 		digits++;
-	return (uint64_t)op->info.exists * (digits + 1) + 32 <= IMAP_SYNC_SEARCH_LINE;
+	per = (IMAP_SYNC_SEARCH_LINE - 32) / (digits + 1);
+	return (op->l->count + per - 1) / per <= IMAP_SYNC_SEARCH_CHUNKS ? per : 0;
+}
+
+/* UID SEARCH ... DELETED over the kept UIDs, per chunk of them: no UID
+   below the old UIDNEXT can be new, so at most `per` in each answer. */
+static int imap_sync_search(struct imap_sync_op *op, size_t per)
+{
+	const struct imap_listing *l = op->l;
+
+	for (size_t i = 0; i < l->count; i += per) {
+		uint32_t lo = i == 0 ? 1 : l->msgs[i].uid;
+		uint32_t hi = i + per < l->count ? l->msgs[i + per].uid - 1 : op->old_uidnext - 1;
+
+		if (imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
+							"UID SEARCH UID %u:%u DELETED", lo, hi)) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 /*
  * Without QRESYNC. No expunge means the kept UIDs are all still there;
- * then "UID SEARCH UID 1:<old UIDNEXT - 1> DELETED" is all the flags a
- * listing needs, and the count says whether that held (EXISTS = kept +
- * new). When the answer could be too long for one line: the flags of the
- * kept ones, the missing ones being expunged. And the new ones from the
- * old UIDNEXT on.
+ * then "UID SEARCH UID 1:<old UIDNEXT - 1> DELETED" (in chunks whose
+ * answers fit a line) is all the flags a listing needs, and the count
+ * says whether that held (EXISTS = kept + new). For more chunks than
+ * that: the flags of the kept ones, the missing ones being expunged. And
+ * the new ones from the old UIDNEXT on.
  */
 static int imap_sync_check(struct imap_sync_op *op)
 {
 	static const struct imap_reply same = { .result = IMAP_REPLY_OK, .text = "unchanged" };
 	struct imap_listing *l = op->l;
 
+	size_t per = l->count > 0 ? imap_sync_search_chunk(op) : 0;
+
 	op->kind = IMAP_SYNC_CHECKED;
-	op->searched = l->count > 0 && imap_sync_search_fits(op);
+	op->searched = per > 0;
 	imap_listing_unmark(l);
 	if (op->searched) {
 		for (size_t i = 0; i < l->count; i++)
 			l->msgs[i].flags &= ~(unsigned int)IMAP_FLAG_DELETED;
-		if (imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
-							"UID SEARCH UID 1:%u DELETED",
-							op->old_uidnext - 1)) < 0)
+		if (imap_sync_search(op, per) < 0)
 			return -1;
 	} else if (l->count > 0 &&
 		   imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,

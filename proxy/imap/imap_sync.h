@@ -12,10 +12,11 @@
  *  - QRESYNC enabled: UID FETCH 1:* (UID RFC822.SIZE FLAGS)
  *    (CHANGEDSINCE <kept modseq> VANISHED): VANISHED removes, the FETCH
  *    responses update flags and add the new messages;
- *  - otherwise: UID SEARCH UID 1:<old UIDNEXT - 1> DELETED, which is all
- *    that can have changed of the kept messages if none was expunged
- *    (the count then says whether none was; if not, or where that answer
- *    could be too long for one line, UID FETCH 1:<old UIDNEXT - 1>
+ *  - otherwise: UID SEARCH UID 1:<old UIDNEXT - 1> DELETED (pipelined in
+ *    ranges whose answers fit a line), which is all that can have
+ *    changed of the kept messages if none was expunged (the count then
+ *    says whether none was; if not, or for a mailbox that would take
+ *    more than 64 searches, UID FETCH 1:<old UIDNEXT - 1>
  *    (UID FLAGS), which gives every kept message still there: the others
  *    were expunged); and UID FETCH <old UIDNEXT>:* (UID RFC822.SIZE
  *    FLAGS) for the new ones when UIDNEXT moved.

@@ -339,15 +339,19 @@ START_TEST(checked_flags_only)
 }
 END_TEST
 
-/* Where "* SEARCH" could outgrow a line: the flags of every kept one,
-   and the missing ones were expunged. */
-START_TEST(checked_by_flags_when_search_could_be_too_long)
+/* Searched in ranges whose answers fit a line; one expunged, so then
+   the flags of every kept one. */
+START_TEST(checked_in_ranges_then_by_flags)
 {
 	enum { KEPT = 6000, GONE = 77 };
 	static char answer[KEPT * 48 + 64];
 	struct peer_step script[] = {
 		LOGIN_PLAIN,
-		EXPECT("p2 UID FETCH 1:3000000000 (UID FLAGS)"),
+		/* 10-digit UIDs: (60000 - 32) / 11 = 5451 a search */
+		EXPECT("p2 UID SEARCH UID 1:5451 DELETED"),
+		EXPECT("p3 UID SEARCH UID 5452:3000000000 DELETED"),
+		SEND("* SEARCH 5\r\np2 OK done\r\n* SEARCH\r\np3 OK done\r\n"),
+		EXPECT("p4 UID FETCH 1:3000000000 (UID FLAGS)"),
 		{ PEER_SEND, answer, 0, 0 },
 		END_SCRIPT,
 	};
@@ -361,8 +365,8 @@ START_TEST(checked_by_flags_when_search_could_be_too_long)
 						"* %u FETCH (UID %u FLAGS (%s))\r\n", uid, uid,
 						uid == 5 ? "\\Deleted" : "");
 	}
-	len += (size_t)snprintf(answer + len, sizeof(answer) - len, "p2 OK done\r\n");
-	script[4].len = len;
+	len += (size_t)snprintf(answer + len, sizeof(answer) - len, "p4 OK done\r\n");
+	script[7].len = len;
 	l->uidvalidity = 7;
 	l->uidnext = 3000000001u;
 	logged_in(script, false);
@@ -370,12 +374,41 @@ START_TEST(checked_by_flags_when_search_could_be_too_long)
 	sync_now(7, 3000000001u, KEPT - 1, 0, KEPT);
 	PEER_RUN_UNTIL(&peer, sync_done > 0);
 	PEER_FINISH(&peer);
-	ck_assert(sync_ok);
-	ck_assert(!op.searched);
+	ck_assert_msg(sync_ok, "%s", op.error);
+	ck_assert_int_eq(op.kind, IMAP_SYNC_CHECKED);
 	ck_assert_uint_eq(delivered, KEPT - 1);
 	l = imap_client_listing(client);
 	ck_assert_ptr_null(imap_listing_find(l, GONE));
 	ck_assert_uint_eq(imap_listing_find(l, 5)->flags & IMAP_FLAG_DELETED, IMAP_FLAG_DELETED);
+}
+END_TEST
+
+/* More than 64 searches' worth: the flags straight away. */
+START_TEST(checked_by_flags_for_a_huge_mailbox)
+{
+	enum { KEPT = 64 * 5451 + 1 };
+	static const struct peer_step script[] = {
+		LOGIN_PLAIN,
+		EXPECT("p2 UID FETCH 1:3000000000 (UID FLAGS)"),
+		SEND("p2 NO [SERVERBUG] not now\r\n"),
+		EXPECT("p3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("p3 NO [SERVERBUG] still not\r\n"),
+		END_SCRIPT,
+	};
+	struct imap_listing *l = imap_listing_new(KEPT);
+
+	for (uint32_t uid = 1; uid <= KEPT; uid++)
+		ck_assert_int_eq(imap_listing_append(l, uid, uid, 0), 0);
+	l->uidvalidity = 7;
+	l->uidnext = 3000000001u;
+	logged_in(script, false);
+	imap_client_set_listing(client, l);
+	sync_now(7, 3000000001u, KEPT, 0, KEPT);
+	PEER_RUN_UNTIL(&peer, sync_done > 0);
+	PEER_FINISH(&peer);
+	ck_assert(!sync_ok);
+	ck_assert(!op.searched);
+	ck_assert_ptr_null(imap_client_listing(client));
 }
 END_TEST
 
@@ -511,7 +544,8 @@ int main(void)
 	tcase_add_test(tc, checked_expunge_found_by_the_flags);
 	tcase_add_test(tc, checked_expunge_then_doubt_lists_whole);
 	tcase_add_test(tc, checked_flags_only);
-	tcase_add_test(tc, checked_by_flags_when_search_could_be_too_long);
+	tcase_add_test(tc, checked_in_ranges_then_by_flags);
+	tcase_add_test(tc, checked_by_flags_for_a_huge_mailbox);
 	tcase_add_test(tc, new_uidvalidity_lists_whole);
 	tcase_add_test(tc, failures_keep_nothing);
 	tcase_add_test(tc, consumer_refusal_keeps_nothing);
