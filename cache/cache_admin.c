@@ -14,7 +14,7 @@
 
 /* Both scripts answer { refused, uidvalidity or "", HLEN hidden_all,
    then per device: name, devices entry or "", HLEN hidden:<d>,
-   PTTL lock:<d> }. KEYS: devices, uidvalidity, hidden_all. ARGV[1]: the
+   PTTL lock:<d>, HLEN retr:<d>, its seen entry or "" }. KEYS: devices, uidvalidity, hidden_all. ARGV[1]: the
    account's key prefix, ARGV[2]: the device ("" = all). */
 #define ADMIN_LUA_HEAD \
 	"local r = {0, redis.call('GET', KEYS[2]) or '', redis.call('HLEN', KEYS[3])}\n" \
@@ -23,6 +23,8 @@
 	"  r[#r + 1] = e or ''\n" \
 	"  r[#r + 1] = redis.call('HLEN', ARGV[1] .. 'hidden:' .. d)\n" \
 	"  r[#r + 1] = redis.call('PTTL', ARGV[1] .. 'lock:' .. d)\n" \
+	"  r[#r + 1] = redis.call('HLEN', ARGV[1] .. 'retr:' .. d)\n" \
+	"  r[#r + 1] = redis.call('HGET', ARGV[1] .. 'seen', d) or ''\n" \
 	"end\n"
 
 static const char admin_lua_info[] =
@@ -83,14 +85,19 @@ static bool admin_int(const redisReply *r, int64_t *v)
 	return true;
 }
 
+#define ADMIN_PER_DEVICE 6
+
 static bool admin_parse_device(const redisReply *const *e, struct cache_admin_device *d)
 {
-	int64_t hidden, ttl;
+	int64_t hidden, ttl, retrieved;
 
 	if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING ||
 	    !cache_device_name_ok(e[0]->str, e[0]->len) || !admin_int(e[2], &hidden) ||
-	    !admin_int(e[3], &ttl) || hidden < 0)
+	    !admin_int(e[3], &ttl) || hidden < 0 || !admin_int(e[4], &retrieved) ||
+	    retrieved < 0 || e[5]->type != REDIS_REPLY_STRING ||
+	    (e[5]->len > 0 && !cache_parse_u64(e[5]->str, e[5]->len, UINT64_MAX, &d->last_quit)))
 		return false;
+	d->retrieved = (uint64_t)retrieved;
 	memcpy(d->name, e[0]->str, e[0]->len);
 	d->name[e[0]->len] = '\0';
 	d->registered = e[1]->len > 0;
@@ -111,8 +118,8 @@ static enum cache_status admin_parse(struct cache_req *req, const redisReply *r)
 
 	if (r->type != REDIS_REPLY_ARRAY)
 		return cache_reply_unexpected(req, r);
-	if (r->elements < 3 || (r->elements - 3) % 4 != 0 ||
-	    (r->elements - 3) / 4 > CACHE_DEVICES_MAX + 1 ||
+	if (r->elements < 3 || (r->elements - 3) % ADMIN_PER_DEVICE != 0 ||
+	    (r->elements - 3) / ADMIN_PER_DEVICE > CACHE_DEVICES_MAX + 1 ||
 	    !admin_int(r->element[0], &refused) || !admin_int(r->element[2], &hidden_all) ||
 	    r->element[1]->type != REDIS_REPLY_STRING || hidden_all < 0 ||
 	    (r->element[1]->len > 0 &&
@@ -124,13 +131,14 @@ static enum cache_status admin_parse(struct cache_req *req, const redisReply *r)
 	info->uidvalidity = (uint32_t)uidv;
 	info->hidden_all = (uint64_t)hidden_all;
 	info->refused = refused != 0;
-	info->n = (r->elements - 3) / 4;
+	info->n = (r->elements - 3) / ADMIN_PER_DEVICE;
 	if (info->n > 0 && (info->devices = calloc(info->n, sizeof(*info->devices))) == NULL) {
 		admin_free(info);
 		return cache_reply_bad(req, "out of memory");
 	}
 	for (size_t i = 0; i < info->n; i++) {
-		if (!admin_parse_device((const redisReply *const *)&r->element[3 + 4 * i],
+		if (!admin_parse_device((const redisReply *const *)
+					&r->element[3 + ADMIN_PER_DEVICE * i],
 					&info->devices[i])) {
 			admin_free(info);
 			return cache_reply_bad(req, "bad device entry");

@@ -26,6 +26,11 @@ struct cache_admin_device {
 	/* Milliseconds its lock has left: -1 no lock, -2 a lock without
 	   expiry (not made by popgate). */
 	int64_t lock_ttl_ms;
+	/* Retention (cache_retention.h): entries of its retr hash (messages
+	   it RETRieved, recorded at QUIT), and the unix time of its last
+	   QUIT (its seen entry; 0: none yet). */
+	uint64_t retrieved;
+	uint64_t last_quit;
 };
 
 struct cache_admin_info {

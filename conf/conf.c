@@ -30,15 +30,16 @@ static bool conf_is_route(const char *name, size_t len)
 		memcmp(name, CONF_ROUTE_PREFIX, strlen(CONF_ROUTE_PREFIX)) == 0;
 }
 
-/* A section of the key table, or a "[route DOMAIN]". */
+/* A section of the key table, a "[route DOMAIN]" or a "[device PATTERN]". */
 static bool conf_section_known(const char *name, size_t len)
 {
-	if (conf_is_route(name, len))
+	if (conf_is_route(name, len) || conf_is_device(name, len))
 		return true;
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		/* The profile keys come only with a pattern. */
 		if (strlen(conf_keys[i].section) == len &&
 		    memcmp(conf_keys[i].section, name, len) == 0)
-			return true;
+			return conf_key_scope(&conf_keys[i]) != CONF_SCOPE_DEVICE;
 	}
 	return false;
 }
@@ -47,7 +48,7 @@ static void conf_upstream_clear(struct conf_upstream *up)
 {
 	free(up->domain);
 	up->domain = NULL;
-	conf_free_strings(up, true);
+	conf_free_strings(up, CONF_SCOPE_UPSTREAM);
 }
 
 /* The defaults of the [upstream] rows; -1 only when out of memory. */
@@ -57,7 +58,7 @@ static int conf_upstream_init(struct conf_upstream *up)
 
 	memset(up, 0, sizeof(*up));
 	up->name = "default";
-	if (conf_apply_defaults(up, true, false, &why) < 0) {
+	if (conf_apply_defaults(up, CONF_SCOPE_UPSTREAM, false, &why) < 0) {
 		conf_upstream_clear(up);
 		return -1;
 	}
@@ -102,6 +103,14 @@ static void conf_enter_section(struct conf_ctx *ctx, const char *name, size_t le
 	unsigned int i;
 
 	ctx->route = -2;
+	ctx->device = -1;
+	if (conf_is_device(name, len)) {
+		char err[200];
+
+		if (conf_device_enter(ctx, name, len, err, sizeof(err)) < 0)
+			conf_error(ctx, "%s", err);
+		return;
+	}
 	if (len == strlen("upstream") && memcmp(name, "upstream", len) == 0) {
 		if (conf->upstream == NULL) {
 			conf->upstream = malloc(sizeof(*conf->upstream));
@@ -264,24 +273,31 @@ static int conf_ini_handler(void *user, const char *section,
 	}
 	if (conf_is_route(section, strlen(section)))
 		section = "route";
+	else if (conf_is_device(section, strlen(section)))
+		section = "device";
 	/* The reader saw every header inih acts on; if the two ever
 	   disagree, an error rather than a key set on the wrong section. */
 	if ((strcmp(section, "upstream") == 0 && ctx->route != -1) ||
-	    (strcmp(section, "route") == 0 && ctx->route < 0)) {
+	    (strcmp(section, "route") == 0 && ctx->route < 0) ||
+	    (strcmp(section, "device") == 0) != (ctx->device >= 0)) {
 		conf_error(ctx, "'%s' is not inside a section header popgate recognised", name);
 		return 0;
 	}
 	/* A route takes the keys of [upstream]. */
-	kind = strcmp(section, "route") == 0 ? "route " : "";
-	if (kind[0] != '\0')
+	kind = strcmp(section, "route") == 0 ? "route " :
+		strcmp(section, "device") == 0 ? "device " : "";
+	if (strcmp(section, "route") == 0)
 		shown = ctx->conf->routes[ctx->route].domain;
-	key = conf_key_find(kind[0] != '\0' ? "upstream" : section, name);
+	else if (ctx->device >= 0)
+		shown = ctx->conf->profiles[ctx->device].pattern;
+	key = conf_key_find(strcmp(section, "route") == 0 ? "upstream" : section, name);
 	if (key == NULL) {
 		conf_error(ctx, "unknown key '%s' in [%s%s]", name, kind, shown);
 		return 0;
 	}
 	i = (unsigned int)(key - conf_keys);
-	seen = kind[0] != '\0' ? ctx->route_seen_line : ctx->seen_line;
+	seen = strcmp(section, "route") == 0 ? ctx->route_seen_line :
+		ctx->device >= 0 ? ctx->device_seen_line : ctx->seen_line;
 	if (seen[i] != 0 && (key->flags & CONF_REPEATABLE) == 0) {
 		conf_error(ctx, "'%s' in [%s%s] given twice (first on line %u)", name, kind, shown,
 			   seen[i]);
@@ -290,11 +306,14 @@ static int conf_ini_handler(void *user, const char *section,
 	if (seen[i] == 0)
 		seen[i] = ctx->lineno;
 	if (key->set(key, conf_key_upstream(key) ? (void *)conf_ctx_upstream(ctx) :
+		     ctx->device >= 0 ? (void *)&ctx->conf->profiles[ctx->device] :
 		     (void *)ctx->conf, value, &why) < 0) {
 		conf_error(ctx, "bad value for '%s' in [%s%s]: %s", name, kind, shown,
 			   conf_key_error(key, why, buf, sizeof(buf)));
 		return 0;
 	}
+	if (ctx->device >= 0)
+		conf_device_given(&ctx->conf->profiles[ctx->device], key);
 	return 1;
 }
 
@@ -305,7 +324,7 @@ static struct conf *conf_alloc(void)
 	struct conf *conf = calloc(1, sizeof(*conf));
 	const char *why;
 
-	if (conf != NULL && conf_apply_defaults(conf, false, false, &why) < 0)
+	if (conf != NULL && conf_apply_defaults(conf, CONF_SCOPE_MAIN, false, &why) < 0)
 		conf_free(&conf);
 	return conf;
 }
@@ -335,7 +354,7 @@ static int conf_imply(struct conf *conf)
 		conf_upstream_imply(&conf->routes[i]);
 	if (conf->route_count > 1)
 		qsort(conf->routes, conf->route_count, sizeof(conf->routes[0]), conf_route_cmp);
-	if (conf->listen_count == 0 && conf_apply_defaults(conf, false, true, &why) < 0)
+	if (conf->listen_count == 0 && conf_apply_defaults(conf, CONF_SCOPE_MAIN, true, &why) < 0)
 		return -1;
 	return 0;
 }
@@ -343,8 +362,11 @@ static int conf_imply(struct conf *conf)
 struct conf *conf_new_defaults(void)
 {
 	struct conf *conf = conf_alloc();
+	unsigned int line;
+	char err[8];
 
-	if (conf != NULL && conf_imply(conf) < 0)
+	if (conf != NULL && (conf_imply(conf) < 0 ||
+			     conf_device_finish(conf, err, sizeof(err), &line) < 0))
 		conf_free(&conf);
 	return conf;
 }
@@ -452,7 +474,9 @@ int conf_load_flags(const char *path, unsigned int flags, struct conf **conf_r,
 		    char **error_r)
 {
 	struct conf_ctx ctx;
+	unsigned int line;
 	bool ok = false;
+	char why[240];
 	int ret;
 
 	*conf_r = NULL;
@@ -464,6 +488,7 @@ int conf_load_flags(const char *path, unsigned int flags, struct conf **conf_r,
 		return -1;
 	}
 	ctx.route = -2;
+	ctx.device = -1;
 	ctx.conf = conf_alloc();
 	if (ctx.conf == NULL) {
 		fclose(ctx.file);
@@ -487,6 +512,8 @@ int conf_load_flags(const char *path, unsigned int flags, struct conf **conf_r,
 		;
 	else if (conf_missing_host(&ctx, path, flags, error_r))
 		;
+	else if (conf_device_finish(ctx.conf, why, sizeof(why), &line) < 0)
+		conf_msg(error_r, "%s:%u: %s", path, line, why);
 	else if (ctx.conf->auth_fail_delay_max_ms < ctx.conf->auth_fail_delay_ms)
 		conf_msg(error_r, "%s:%u: auth_fail_delay_max (default %s) is less than "
 			 "auth_fail_delay", path,
@@ -550,9 +577,10 @@ void conf_free(struct conf **conf_p)
 	for (i = 0; i < conf->route_count; i++)
 		conf_upstream_clear(&conf->routes[i]);
 	free(conf->routes);
+	conf_device_free(conf);
 	free(conf->metrics_host);
 	free(conf->enrol_host);
-	conf_free_strings(conf, false);
+	conf_free_strings(conf, CONF_SCOPE_MAIN);
 	free(conf);
 	*conf_p = NULL;
 }
@@ -602,12 +630,12 @@ unsigned int conf_upstream_index(const struct conf *conf, const struct conf_upst
 
 /* ---- the key table as a whole ---- */
 
-int conf_apply_defaults(void *base, bool upstream, bool late, const char **error_r)
+int conf_apply_defaults(void *base, enum conf_scope scope, bool late, const char **error_r)
 {
 	for (size_t i = 0; i < conf_key_count; i++) {
 		const struct conf_key *key = &conf_keys[i];
 
-		if (conf_key_upstream(key) != upstream || key->def == NULL ||
+		if (conf_key_scope(key) != scope || key->def == NULL ||
 		    ((key->flags & CONF_LATE) != 0) != late)
 			continue;
 		if (key->set(key, base, key->def, error_r) < 0)
@@ -616,13 +644,13 @@ int conf_apply_defaults(void *base, bool upstream, bool late, const char **error
 	return 0;
 }
 
-void conf_free_strings(void *base, bool upstream)
+void conf_free_strings(void *base, enum conf_scope scope)
 {
 	for (size_t i = 0; i < conf_key_count; i++) {
 		const struct conf_key *key = &conf_keys[i];
 		char **field;
 
-		if (conf_key_upstream(key) != upstream || key->set != conf_set_string)
+		if (conf_key_scope(key) != scope || key->set != conf_set_string)
 			continue;
 		field = (char **)((char *)base + key->offset);
 		if (*field != NULL && (key->flags & CONF_SECRET) != 0)
@@ -640,6 +668,7 @@ static const struct {
 	{ conf_set_secs, "duration" }, { conf_set_msecs, "milliseconds" },
 	{ conf_set_string, "string" }, { conf_set_enum, "enum" },
 	{ conf_set_char, "character" }, { conf_set_port, "port" },
+	{ conf_set_age, "duration" },
 };
 
 bool conf_key_info(size_t i, struct conf_key_info *info_r)

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf_glob.h"
 #include "conf_value.h"
 #include "log.h"
 
@@ -51,6 +52,33 @@ enum conf_delete_action {
 enum conf_new_device {
 	CONF_NEW_DEVICE_ALL,  /* the whole mailbox */
 	CONF_NEW_DEVICE_NEW,  /* only mail arriving from then on */
+};
+
+/* What a [device PATTERN] profile lists (proxy/pop3/profile.h). */
+enum conf_show {
+	CONF_SHOW_ALL,        /* every message of the mailbox */
+	CONF_SHOW_UNSEEN,     /* only those without \Seen upstream at login */
+};
+
+#define CONF_MAX_PROFILES 256
+
+/*
+ * A device profile: a [device PATTERN] section, or, when none matches,
+ * the one [policy] makes (pattern NULL). The three policy values are
+ * those of [policy] unless the section gives its own.
+ */
+struct conf_profile {
+	char *pattern;                     /* glob on the device name; NULL:
+					      [policy] */
+	char *account;                     /* glob on the address; NULL: any */
+	enum conf_show show;
+	unsigned int max_age_secs;         /* INTERNALDATE within; 0: any age */
+	enum conf_delete_action delete_action;
+	enum conf_new_device new_device_sees;
+	bool mark_seen_on_retr;
+	unsigned int given;                /* conf_device.c: which keys the
+					      section gave */
+	unsigned int line;                 /* its section header */
 };
 
 /* Which name the upstream login uses. */
@@ -191,6 +219,12 @@ struct conf {
 	char *trash_mailbox;               /* NULL: the SPECIAL-USE \Trash; as
 					      mailbox above */
 
+	/* [device PATTERN] sections in file order (first match wins), and
+	   the profile of devices none matches, made from [policy] */
+	struct conf_profile *profiles;
+	unsigned int profile_count;
+	struct conf_profile policy_profile;
+
 	/* [retention] (proxy/pop3/retention.h) */
 	enum conf_retention_when retention_when;
 	enum conf_retention_action retention_action;
@@ -215,6 +249,9 @@ struct conf {
 	/* [metrics] */
 	char *metrics_host;                /* NULL: no metrics endpoint */
 	uint16_t metrics_port;
+	unsigned int metrics_max_connections;    /* open at once; more get 503 */
+	unsigned int metrics_request_timeout_ms; /* accept (or last reply) to a
+						    complete request */
 
 	/* [enrol] the OAuth2 enrolment page */
 	char *enrol_host;                  /* NULL: no enrolment page */
@@ -250,6 +287,15 @@ void conf_free(struct conf **conf);
 const struct conf_upstream *conf_route(const struct conf *conf, const char *domain,
 				       size_t domain_len);
 
+/*
+ * The profile of a device: the first [device PATTERN] whose pattern
+ * matches the device name and whose account pattern (if any) matches the
+ * address (address_len octets: the login name without the device), both
+ * case-insensitive; else conf->policy_profile. Never NULL.
+ */
+const struct conf_profile *conf_profile_find(const struct conf *conf, const char *device,
+					     const char *address, size_t address_len);
+
 /* Index of an upstream of conf: 0 for the default, 1 + i for routes[i]. */
 unsigned int conf_upstream_index(const struct conf *conf, const struct conf_upstream *up);
 
@@ -261,6 +307,7 @@ unsigned int conf_upstream_index(const struct conf *conf, const struct conf_upst
 const char *conf_tls_mode_name(enum conf_tls_mode mode);
 const char *conf_delete_action_name(enum conf_delete_action action);
 const char *conf_new_device_name(enum conf_new_device sees);
+const char *conf_show_name(enum conf_show show);
 const char *conf_login_name_name(enum conf_login_name login);
 const char *conf_auth_name(enum conf_auth auth);
 const char *conf_oauth_provider_name(enum conf_oauth_provider provider);

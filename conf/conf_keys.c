@@ -60,6 +60,9 @@ static const char *const conf_separator_names[] = {
 	"#", "+", "%", "!", "/", ":", ";", NULL
 };
 
+static const char *const conf_show_names[] = {
+	[CONF_SHOW_ALL] = "all", [CONF_SHOW_UNSEEN] = "unseen", NULL
+};
 static const char *const conf_retention_when_names[] = { "off", "all-devices-done", NULL };
 static const char *const conf_retention_action_names[] = { "trash", "expunge", NULL };
 
@@ -67,6 +70,7 @@ static const char *const conf_retention_action_names[] = { "trash", "expunge", N
 /* One name per value, no gap (the NULL would end the list early). */
 _Static_assert(CONF_NAMES(conf_tls_names) == CONF_TLS_NONE + 1, "conf_tls_names");
 _Static_assert(CONF_NAMES(conf_delete_names) == CONF_DELETE_EXPUNGE + 1, "conf_delete_names");
+_Static_assert(CONF_NAMES(conf_show_names) == CONF_SHOW_UNSEEN + 1, "conf_show_names");
 _Static_assert(CONF_NAMES(conf_retention_when_names) == CONF_RETENTION_ALL_DONE + 1,
 	       "conf_retention_when_names");
 _Static_assert(CONF_NAMES(conf_retention_action_names) == CONF_RETENTION_EXPUNGE + 1,
@@ -90,6 +94,7 @@ _Static_assert(sizeof(enum conf_tls_mode) == sizeof(int) &&
 	       sizeof(enum conf_retention_when) == sizeof(int) &&
 	       sizeof(enum conf_retention_action) == sizeof(int) &&
 	       sizeof(enum conf_new_device) == sizeof(int) &&
+	       sizeof(enum conf_show) == sizeof(int) &&
 	       sizeof(enum conf_login_name) == sizeof(int) &&
 	       sizeof(enum conf_plaintext_auth) == sizeof(int) &&
 	       sizeof(enum conf_auth) == sizeof(int) &&
@@ -116,6 +121,11 @@ const char *conf_delete_action_name(enum conf_delete_action action)
 const char *conf_new_device_name(enum conf_new_device sees)
 {
 	return conf_name_of(conf_new_device_names, CONF_NAMES(conf_new_device_names), (int)sees);
+}
+
+const char *conf_show_name(enum conf_show show)
+{
+	return conf_name_of(conf_show_names, CONF_NAMES(conf_show_names), (int)show);
 }
 
 const char *conf_login_name_name(enum conf_login_name login)
@@ -512,6 +522,7 @@ static int conf_set_enrol_listen(const struct conf_key *key, void *base, const c
 
 #define C(field) offsetof(struct conf, field)
 #define U(field) offsetof(struct conf_upstream, field)
+#define P(field) offsetof(struct conf_profile, field)
 
 /*
  * Every key, in the order of the sample conf/popgate.conf. def, min and max
@@ -641,6 +652,19 @@ const struct conf_key conf_keys[] = {
 	{ "policy", "trash_mailbox", conf_set_string, C(trash_mailbox), .def = "",
 	  .min = "1", .max = "200", .check = conf_check_mailbox, .flags = CONF_EMPTY_NONE },
 
+	/* [device PATTERN]: a profile; the last three default to [policy]'s */
+	{ "device", "account", conf_set_string, P(account), .def = "", .max = "200",
+	  .check = conf_check_glob, .flags = CONF_EMPTY_NONE },
+	{ "device", "show", conf_set_enum, P(show), .def = "all", .names = conf_show_names },
+	{ "device", "max_age", conf_set_age, P(max_age_secs), .def = "0", .min = "0",
+	  .max = "3650d", .zero = "any age" },
+	{ "device", "delete_action", conf_set_enum, P(delete_action),
+	  .names = conf_delete_names, .flags = CONF_IMPLIED },
+	{ "device", "new_device_sees", conf_set_enum, P(new_device_sees),
+	  .names = conf_new_device_names, .flags = CONF_IMPLIED },
+	{ "device", "mark_seen_on_retr", conf_set_bool, P(mark_seen_on_retr),
+	  .flags = CONF_IMPLIED },
+
 	{ "retention", "when", conf_set_enum, C(retention_when), .def = "off",
 	  .names = conf_retention_when_names },
 	{ "retention", "action", conf_set_enum, C(retention_action), .def = "trash",
@@ -669,6 +693,10 @@ const struct conf_key conf_keys[] = {
 	  .check = conf_check_account, .flags = CONF_EMPTY_NONE },
 
 	{ "metrics", "listen", conf_set_metrics_listen, 0, .def = "" },
+	{ "metrics", "max_connections", conf_set_uint, C(metrics_max_connections),
+	  .def = "64", .min = "1", .max = "10000" },
+	{ "metrics", "request_timeout", conf_set_msecs, C(metrics_request_timeout_ms),
+	  .def = "10s", .min = "1s", .max = "10m" },
 
 	{ "enrol", "listen", conf_set_enrol_listen, 0, .def = "" },
 	{ "enrol", "url", conf_set_string, C(enrol_url), .def = "", .max = "300",

@@ -92,16 +92,23 @@ const char *conf_key_error(const struct conf_key *key, const char *why, char *bu
 /* Whether the row is a key of [upstream] and [route DOMAIN]. */
 bool conf_key_upstream(const struct conf_key *key);
 
+/* The struct a row's field is in. */
+enum conf_scope {
+	CONF_SCOPE_MAIN,      /* struct conf */
+	CONF_SCOPE_UPSTREAM,  /* struct conf_upstream: [upstream], [route DOMAIN] */
+	CONF_SCOPE_DEVICE,    /* struct conf_profile: [device PATTERN] */
+};
+enum conf_scope conf_key_scope(const struct conf_key *key);
+
 /*
- * Applies the defaults of the rows of one scope (upstream: the
- * [upstream]/[route] rows, into a struct conf_upstream; else into a struct
- * conf). late: the CONF_LATE rows, else all others. Returns 0, or -1 with
- * the reason (out of memory, or a table row whose default does not parse).
+ * Applies the defaults of the rows of one scope into its struct. late:
+ * the CONF_LATE rows, else all others. Returns 0, or -1 with the reason
+ * (out of memory, or a table row whose default does not parse).
  */
-int conf_apply_defaults(void *base, bool upstream, bool late, const char **error_r);
+int conf_apply_defaults(void *base, enum conf_scope scope, bool late, const char **error_r);
 
 /* Frees the string fields of one scope (conf_free). */
-void conf_free_strings(void *base, bool upstream);
+void conf_free_strings(void *base, enum conf_scope scope);
 
 /* auth = oauth2: fills from the oauth_provider's preset what the file
    left unset (host, endpoints, scope). -1 only when out of memory. */
@@ -123,7 +130,38 @@ struct conf_ctx {
 	   for the [route] being read, seen_line for everything else. */
 	unsigned int seen_line[CONF_KEYS_MAX];
 	unsigned int route_seen_line[CONF_KEYS_MAX];
+	int device;                 /* [device PATTERN] being read: profiles[device];
+				       -1 none */
+	unsigned int device_seen_line[CONF_KEYS_MAX];
 	char error[320];
 };
+
+/* ---- [device PATTERN] sections (conf_device.c) ---- */
+
+#define CONF_DEVICE_PREFIX "device "
+
+/* Whether a section name is "device " and something. */
+bool conf_is_device(const char *name, size_t len);
+
+/* A "[device PATTERN]" header: a new profile with the section defaults,
+   ctx->device set to it. 0, or -1 with the message in err. */
+int conf_device_enter(struct conf_ctx *ctx, const char *name, size_t len, char *err,
+		      size_t size);
+
+/* The section gave this key (its own value, not [policy]'s). */
+void conf_device_given(struct conf_profile *p, const struct conf_key *key);
+
+/* After the file: every profile takes from [policy] what it did not give,
+   policy_profile is made; then sections that are given twice or can
+   never match are errors: 0, or -1 with the message in err and the
+   section's line in *line_r. */
+int conf_device_finish(struct conf *conf, char *err, size_t size, unsigned int *line_r);
+
+void conf_device_free(struct conf *conf);
+
+/* max_age: a duration as conf_set_secs takes it, or whole weeks ("2w"). */
+conf_set_fn conf_set_age;
+/* An account pattern (conf_glob_check). */
+conf_check_fn conf_check_glob;
 
 #endif

@@ -26,6 +26,13 @@ bool conf_key_upstream(const struct conf_key *key)
 	return strcmp(key->section, "upstream") == 0;
 }
 
+enum conf_scope conf_key_scope(const struct conf_key *key)
+{
+	if (conf_key_upstream(key))
+		return CONF_SCOPE_UPSTREAM;
+	return strcmp(key->section, "device") == 0 ? CONF_SCOPE_DEVICE : CONF_SCOPE_MAIN;
+}
+
 int conf_set_bool(const struct conf_key *key, void *base, const char *value,
 		  const char **error_r)
 {

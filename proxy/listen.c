@@ -211,7 +211,8 @@ void listeners_free(struct listeners **lsp)
 
 void listeners_fd_limit(const struct conf *conf)
 {
-	rlim_t want = (rlim_t)conf->max_connections * 2 + LISTEN_FD_SPARE;
+	rlim_t want = (rlim_t)conf->max_connections * 2 + LISTEN_FD_SPARE +
+		(conf->metrics_host != NULL ? conf->metrics_max_connections : 0);
 	struct rlimit rl;
 
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)

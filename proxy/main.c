@@ -22,6 +22,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "metrics_http.h"
 #include "oauth_http.h"
 #include "oauth_tokens.h"
 #include "server.h"
@@ -118,6 +119,16 @@ static bool str_equal(const char *a, const char *b)
 	return (a == NULL && b == NULL) || (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+static struct metrics_http_limits metrics_limits(const struct conf *conf)
+{
+	struct metrics_http_limits l = {
+		.max_connections = conf->metrics_max_connections,
+		.request_timeout_ms = conf->metrics_request_timeout_ms,
+	};
+
+	return l;
+}
+
 /* Settings read only at start: a reload names those it cannot apply. */
 static void reload_check_fixed(const struct conf *old, const struct conf *new)
 {
@@ -170,6 +181,7 @@ static bool reload_refused(struct popgate *pg, const struct settings *set)
 static void reload(struct popgate *pg)
 {
 	struct settings *old = pg->srv.settings, *set;
+	struct metrics_http_limits limits;
 	struct conf *conf;
 	char *error = NULL;
 
@@ -197,6 +209,8 @@ static void reload(struct popgate *pg)
 	log_open(set->conf->log_target, set->conf->log_level, set->conf->log_ident,
 		 set->conf->log_facility);
 	pg->srv.settings = set;
+	limits = metrics_limits(set->conf);
+	metrics_http_set_limits(pg->metrics, &limits);
 	/* Kept upstream sessions may belong to routes that changed. */
 	if (pg->srv.pool != NULL)
 		imap_pool_flush(pg->srv.pool);
@@ -332,20 +346,22 @@ static int setup_oauth(struct popgate *pg)
 
 static int setup_metrics(struct popgate *pg)
 {
+	struct metrics_http_limits limits = metrics_limits(pg->conf);
 	char *error = NULL;
 
 	if (pg->conf->metrics_host == NULL)
 		return 0;
 	pg->metrics = metrics_http_start(pg->base, pg->conf->metrics_host,
-					 pg->conf->metrics_port, &error);
+					 pg->conf->metrics_port, &limits, &error);
 	if (pg->metrics == NULL) {
 		log_error("event=metrics_setup_failed error=\"%s\"",
 			  error != NULL ? error : "out of memory");
 		free(error);
 		return -1;
 	}
-	log_info("event=metrics_listening address=%s:%u", pg->conf->metrics_host,
-		 pg->conf->metrics_port);
+	log_info("event=metrics_listening address=%s:%u max_connections=%u "
+		 "request_timeout_ms=%u", pg->conf->metrics_host, pg->conf->metrics_port,
+		 limits.max_connections, limits.request_timeout_ms);
 	return 0;
 }
 

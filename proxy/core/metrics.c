@@ -1,5 +1,4 @@
-/* Counters for Prometheus and the HTTP endpoint that serves them. */
-#include <errno.h>
+/* Counters for Prometheus and their exposition (metrics_http.c serves it). */
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -7,16 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <netdb.h>
-#include <sys/socket.h>
-#include <netinet/in.h>
 
 #include <event2/buffer.h>
-#include <event2/event.h>
-#include <event2/http.h>
-#include <event2/listener.h>
-#include <event2/keyvalq_struct.h>
-#include <event2/util.h>
 
 #include "metrics.h"
 
@@ -100,6 +91,7 @@ static struct {
 	uint64_t oauth_refresh[6];
 	uint64_t oauth_reauth;
 	uint64_t enrol_ok, enrol_failed;
+	uint64_t endpoint_open, endpoint_refused, endpoint_timeouts;
 	/* routes in order of first use; the cap counts all but none/other */
 	struct route *routes[METRICS_MAX_ROUTES + 2];
 	unsigned int route_count;
@@ -421,6 +413,24 @@ void metrics_oauth_enrolment(bool ok)
 		m.enrol_failed++;
 }
 
+void metrics_endpoint_connections(unsigned int open)
+{
+	metrics_init();
+	m.endpoint_open = open;
+}
+
+void metrics_endpoint_refused(void)
+{
+	metrics_init();
+	m.endpoint_refused++;
+}
+
+void metrics_endpoint_timed_out(void)
+{
+	metrics_init();
+	m.endpoint_timeouts++;
+}
+
 void metrics_reset(void)
 {
 	for (unsigned int i = 0; i < m.route_count; i++) {
@@ -612,209 +622,18 @@ int metrics_render(struct evbuffer *dst)
 	    (unsigned long long)m.enrol_ok);
 	put(&o, "popgate_oauth_enrolments_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)m.enrol_failed);
+	family(&o, "metrics_connections", "gauge",
+	       "Connections open to this endpoint, the one asking included.");
+	put(&o, "popgate_metrics_connections %llu\n", (unsigned long long)m.endpoint_open);
+	family(&o, "metrics_refused_total", "counter",
+	       "Connections to this endpoint refused at [metrics] max_connections.");
+	put(&o, "popgate_metrics_refused_total %llu\n", (unsigned long long)m.endpoint_refused);
+	family(&o, "metrics_timeouts_total", "counter",
+	       "Connections to this endpoint closed at [metrics] request_timeout.");
+	put(&o, "popgate_metrics_timeouts_total %llu\n",
+	    (unsigned long long)m.endpoint_timeouts);
 	if (!o.failed && evbuffer_add_buffer(dst, o.buf) < 0)
 		o.failed = true;
 	evbuffer_free(o.buf);
 	return o.failed ? -1 : 0;
-}
-
-/* ---------------------------------------------------------------- HTTP */
-
-#define HTTP_MAX_HEADERS 8192
-#define HTTP_MAX_BODY 1024
-#define HTTP_TIMEOUT_SECS 10
-#define CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
-
-struct metrics_http {
-	struct evhttp *http;
-	struct evhttp_bound_socket *bound;
-	struct event *resume;      /* accepting again after a pause */
-};
-
-/* The one endpoint, for its listener's error callback (whose argument is
-   evhttp's own). */
-static struct metrics_http *metrics_server;
-
-static void http_resume(evutil_socket_t fd, short what, void *arg)
-{
-	struct metrics_http *mh = arg;
-
-	evconnlistener_enable(evhttp_bound_socket_get_listener(mh->bound));
-}
-
-/* Out of descriptors: the listening socket stays readable, so pause a
-   second rather than fail accept() on every loop pass. Each connection
-   lives at most HTTP_TIMEOUT_SECS, which bounds how many idle ones there
-   can be. */
-static void http_accept_error(struct evconnlistener *l, void *arg)
-{
-	struct timeval pause = { .tv_sec = 1, .tv_usec = 0 };
-	int err = EVUTIL_SOCKET_ERROR();
-
-	if (metrics_server == NULL || (err != EMFILE && err != ENFILE && err != ENOBUFS &&
-				       err != ENOMEM))
-		return;
-	evconnlistener_disable(l);
-	event_add(metrics_server->resume, &pause);
-}
-
-/* libevent would send a body even to HEAD: leave it out here. */
-static void http_reply(struct evhttp_request *req, int code, const char *reason,
-		       const char *type, struct evbuffer *body)
-{
-	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-	char len[24];
-
-	evhttp_add_header(h, "Content-Type", type);
-	if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
-		snprintf(len, sizeof(len), "%zu", body ? evbuffer_get_length(body) : 0);
-		evhttp_add_header(h, "Content-Length", len);
-		body = NULL;
-	}
-	evhttp_send_reply(req, code, reason, body);
-}
-
-static void http_text(struct evhttp_request *req, int code, const char *reason,
-		      const char *text)
-{
-	struct evbuffer *body = evbuffer_new();
-
-	if (body != NULL && evbuffer_add(body, text, strlen(text)) == 0) {
-		http_reply(req, code, reason, "text/plain; charset=utf-8", body);
-	} else {
-		evhttp_send_error(req, HTTP_INTERNAL, NULL);
-	}
-	if (body != NULL)
-		evbuffer_free(body);
-}
-
-static void http_request(struct evhttp_request *req, void *arg)
-{
-	const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-	const char *path = uri != NULL ? evhttp_uri_get_path(uri) : NULL;
-	enum evhttp_cmd_type method = evhttp_request_get_command(req);
-	struct evbuffer *body;
-
-	if (path == NULL || strcmp(path, "/metrics") != 0) {
-		http_text(req, HTTP_NOTFOUND, "Not Found", "not found\n");
-		return;
-	}
-	if (method != EVHTTP_REQ_GET && method != EVHTTP_REQ_HEAD) {
-		evhttp_add_header(evhttp_request_get_output_headers(req), "Allow",
-				  "GET, HEAD");
-		http_text(req, 405, "Method Not Allowed", "method not allowed\n");
-		return;
-	}
-	body = evbuffer_new();
-	if (body == NULL || metrics_render(body) < 0) {
-		http_text(req, HTTP_INTERNAL, "Internal Server Error", "out of memory\n");
-	} else {
-		http_reply(req, HTTP_OK, "OK", CONTENT_TYPE, body);
-	}
-	if (body != NULL)
-		evbuffer_free(body);
-}
-
-/* "host:port", with brackets around an IPv6 address. */
-static char *where(const char *host, uint16_t port, const char *what,
-		   const char *why)
-{
-	bool v6 = strchr(host, ':') != NULL;
-	char *s;
-
-	if (asprintf(&s, "%s %s%s%s:%u: %s", what, v6 ? "[" : "", host,
-		     v6 ? "]" : "", (unsigned int)port, why) < 0)
-		return NULL;
-	return s;
-}
-
-struct metrics_http *metrics_http_start(struct event_base *base,
-					const char *host, uint16_t port,
-					char **error_r)
-{
-	/* every method reaches the callback, which answers 405 itself
-	   (libevent would say 501 for the ones not allowed) */
-	const ev_uint16_t methods = EVHTTP_REQ_GET | EVHTTP_REQ_POST |
-		EVHTTP_REQ_HEAD | EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
-		EVHTTP_REQ_OPTIONS | EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT |
-		EVHTTP_REQ_PATCH;
-	struct evutil_addrinfo hints = { .ai_socktype = SOCK_STREAM,
-					 .ai_flags = EVUTIL_AI_PASSIVE };
-	struct evutil_addrinfo *ai = NULL;
-	struct metrics_http *mh;
-	int rc;
-
-	*error_r = NULL;
-	metrics_init();
-	/* resolved here first: libevent's own failure leaves errno unset */
-	rc = evutil_getaddrinfo(host, NULL, &hints, &ai);
-	if (rc != 0) {
-		*error_r = where(host, port, "cannot resolve", evutil_gai_strerror(rc));
-		return NULL;
-	}
-	evutil_freeaddrinfo(ai);
-
-	mh = calloc(1, sizeof(*mh));
-	if (mh == NULL || (mh->http = evhttp_new(base)) == NULL) {
-		free(mh);
-		*error_r = strdup("out of memory");
-		return NULL;
-	}
-	evhttp_set_allowed_methods(mh->http, methods);
-	evhttp_set_max_headers_size(mh->http, HTTP_MAX_HEADERS);
-	evhttp_set_max_body_size(mh->http, HTTP_MAX_BODY);
-	evhttp_set_timeout(mh->http, HTTP_TIMEOUT_SECS);
-	evhttp_set_gencb(mh->http, http_request, mh);
-
-	errno = 0;
-	mh->bound = evhttp_bind_socket_with_handle(mh->http, host, port);
-	if (mh->bound == NULL) {
-		*error_r = where(host, port, "cannot bind",
-				 errno != 0 ? strerror(errno) : "failed");
-		metrics_http_free(&mh);
-		return NULL;
-	}
-	mh->resume = evtimer_new(base, http_resume, mh);
-	if (mh->resume == NULL) {
-		*error_r = strdup("out of memory");
-		metrics_http_free(&mh);
-		return NULL;
-	}
-	evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(mh->bound),
-				    http_accept_error);
-	metrics_server = mh;
-	return mh;
-}
-
-int metrics_http_port(const struct metrics_http *mh)
-{
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-	evutil_socket_t fd;
-
-	if (mh == NULL || mh->bound == NULL)
-		return -1;
-	fd = evhttp_bound_socket_get_fd(mh->bound);
-	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
-		return -1;
-	if (ss.ss_family == AF_INET)
-		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	if (ss.ss_family == AF_INET6)
-		return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-	return -1;
-}
-
-void metrics_http_free(struct metrics_http **http)
-{
-	struct metrics_http *mh = *http;
-
-	if (mh == NULL)
-		return;
-	*http = NULL;
-	if (metrics_server == mh)
-		metrics_server = NULL;
-	if (mh->resume != NULL)
-		event_free(mh->resume);
-	evhttp_free(mh->http);
-	free(mh);
 }

@@ -2,8 +2,8 @@
 #define METRICS_H
 
 /*
- * Process-wide counters for the Prometheus endpoint, and the small HTTP
- * server that exposes them. Single-threaded: called from the event loop
+ * Process-wide counters for the Prometheus endpoint (metrics_http.h serves
+ * them). Single-threaded: called from the event loop
  * only. The counters are the one piece of mutable state besides the config
  * that lives for the whole process: they survive config reloads, so no
  * counter ever goes backwards.
@@ -22,7 +22,6 @@
 #include <stdint.h>
 
 struct evbuffer;
-struct event_base;
 
 #define METRICS_MAX_ROUTES 1024
 #define METRICS_ROUTE_LABEL_MAX 255
@@ -94,6 +93,12 @@ void metrics_oauth_refresh(const char *result);
 void metrics_oauth_reauth(const char *route);
 /* An enrolment through the enrolment page, by result ok/failed. */
 void metrics_oauth_enrolment(bool ok);
+/* The metrics endpoint's own connections (metrics_http.c): how many are
+   open now, one refused at max_connections, one closed at
+   request_timeout. */
+void metrics_endpoint_connections(unsigned int open);
+void metrics_endpoint_refused(void);
+void metrics_endpoint_timed_out(void);
 /* Tests only: everything back to zero, routes forgotten, the start time
    taken again at the next use. */
 void metrics_reset(void);
@@ -105,23 +110,5 @@ void metrics_reset(void);
  * 0, or -1 on allocation failure (out is then unchanged).
  */
 int metrics_render(struct evbuffer *out);
-
-struct metrics_http;
-
-/*
- * Serves GET and HEAD /metrics on host:port (host: numeric address or
- * name; port 0 picks a free port) with evhttp on base. Other paths get 404,
- * other methods on /metrics 405. Requests are limited to 8 KB of headers,
- * 1 KB of body and 10 s per connection. Returns NULL with a malloc'd
- * message in *error_r, e.g. "cannot bind 127.0.0.1:9110: Address already
- * in use".
- */
-struct metrics_http *metrics_http_start(struct event_base *base,
-					const char *host, uint16_t port,
-					char **error_r);
-/* The port actually bound (useful after port 0), or -1. */
-int metrics_http_port(const struct metrics_http *http);
-/* Closes the listener and any open HTTP connection; NULL is fine. */
-void metrics_http_free(struct metrics_http **http);
 
 #endif

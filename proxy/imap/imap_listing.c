@@ -40,6 +40,7 @@ void imap_listing_clear(struct imap_listing *l)
 	l->uidnext = 0;
 	l->has_modseq = false;
 	l->highestmodseq = 0;
+	l->has_dates = false;
 	l->count = 0;
 	l->sorted = 0;
 }

@@ -4,7 +4,8 @@
 /*
  * A mailbox's last listing, kept with a connection between polls
  * (imap_sync.h): the validators SELECT returned and, per message, UID,
- * RFC822.SIZE and flags, 16 octets each, in UID order.
+ * RFC822.SIZE, flags and (when asked for) INTERNALDATE, 24 octets each,
+ * in UID order.
  * Pure: libc only.
  *
  * Changes are made in two phases: updates and insertions (in any order,
@@ -22,6 +23,7 @@ struct imap_listing_msg {
 	uint32_t uid;
 	uint32_t flags;     /* enum imap_flag bits, and IMAP_LISTING_MARK */
 	uint64_t size;      /* RFC822.SIZE */
+	int64_t internaldate;  /* unix time; 0 unless the listing has_dates */
 };
 
 /* A message reported since imap_listing_unmark(). */
@@ -32,6 +34,7 @@ struct imap_listing {
 	uint32_t uidnext;        /* above every UID listed */
 	bool has_modseq;
 	uint64_t highestmodseq;  /* as of the listing's SELECT */
+	bool has_dates;          /* every message's INTERNALDATE is there */
 	struct imap_listing_msg *msgs;
 	size_t count, cap;
 	size_t sorted;           /* msgs[0..sorted) are in UID order */
@@ -50,8 +53,8 @@ void imap_listing_clear(struct imap_listing *l);
 /* The message with this UID, or NULL. Finds appended ones too. */
 struct imap_listing_msg *imap_listing_find(struct imap_listing *l, uint32_t uid);
 
-/* Appends a message (no check against existing UIDs: see finish).
-   -1 when max is reached or memory runs out. */
+/* Appends a message (no check against existing UIDs: see finish), its
+   internaldate 0. -1 when max is reached or memory runs out. */
 int imap_listing_append(struct imap_listing *l, uint32_t uid, uint64_t size,
 			unsigned int flags);
 

@@ -43,9 +43,11 @@ int imap_select(struct imap_select_op *op, struct imap_client *c, const char *ma
 
 /* How a listing (imap_sync.h) is delivered. */
 struct imap_list_handlers {
-	/* One message, in UID order; flags are enum imap_flag bits. Return
-	   false to give up: the listing then ends with ok = false. */
-	bool (*message)(void *ctx, uint32_t uid, uint64_t size, unsigned int flags);
+	/* One message, in UID order; flags are enum imap_flag bits;
+	   internaldate unix time (0 when not asked for). Return false to
+	   give up: the listing then ends with ok = false. */
+	bool (*message)(void *ctx, uint32_t uid, uint64_t size, unsigned int flags,
+			int64_t internaldate);
 	/* ok: every message was delivered (a listing is complete or it
 	   failed). reply is the last tagged reply. */
 	void (*done)(void *ctx, bool ok, const struct imap_reply *reply);

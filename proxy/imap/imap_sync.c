@@ -94,16 +94,27 @@ static void imap_sync_fetched(struct imap_sync_op *op, const struct imap_fetch *
 		imap_sync_doubt(op, "an old message that was not kept");
 		return;
 	}
+	if (op->with_dates && !f->has_internaldate) {
+		if (op->kind == IMAP_SYNC_FULL)
+			imap_sync_fail(op, "FETCH response without INTERNALDATE");
+		else
+			imap_sync_doubt(op, "a new message without INTERNALDATE");
+		return;
+	}
 	if (imap_listing_append(op->l, f->uid, f->size,
 				(f->has_flags ? f->flags : 0) | IMAP_LISTING_MARK) < 0) {
 		imap_sync_fail(op, "too many messages, or out of memory");
 		return;
 	}
+	if (op->with_dates)
+		op->l->msgs[op->l->count - 1].internaldate = f->internaldate;
 	op->fetched++;
 }
 
-/* "* SEARCH 3 5": the kept messages flagged \Deleted now. */
-static void imap_sync_deleted(struct imap_sync_op *op, const struct imap_resp *resp)
+/* "* SEARCH 3 5": the kept messages flagged \Deleted now (unseen:
+   those without \Seen now). */
+static void imap_sync_searched(struct imap_sync_op *op, const struct imap_resp *resp,
+			       bool unseen)
 {
 	size_t pos = 0;
 
@@ -123,14 +134,17 @@ static void imap_sync_deleted(struct imap_sync_op *op, const struct imap_resp *r
 			imap_sync_doubt(op, "an old message that was not kept");
 			return;
 		}
-		m->flags |= IMAP_FLAG_DELETED;
+		if (unseen)
+			m->flags &= ~(unsigned int)IMAP_FLAG_SEEN;
+		else
+			m->flags |= IMAP_FLAG_DELETED;
 		op->fetched++;
 	}
 }
 
-static void imap_sync_untagged(void *ctx, const struct imap_resp *resp)
+static void imap_sync_any_untagged(struct imap_sync_op *op, const struct imap_resp *resp,
+				   bool unseen)
 {
-	struct imap_sync_op *op = ctx;
 	struct imap_fetch f;
 	const char *error;
 	int ret;
@@ -147,7 +161,7 @@ static void imap_sync_untagged(void *ctx, const struct imap_resp *resp)
 	}
 	if (!resp->has_num && imap_resp_keyword_is(resp, "SEARCH")) {
 		if (op->searched)
-			imap_sync_deleted(op, resp);
+			imap_sync_searched(op, resp, unseen);
 		return;
 	}
 	if (resp->has_num && imap_resp_keyword_is(resp, "EXPUNGE")) {
@@ -169,7 +183,19 @@ static void imap_sync_untagged(void *ctx, const struct imap_resp *resp)
 	imap_sync_fetched(op, &f);
 }
 
+static void imap_sync_untagged(void *ctx, const struct imap_resp *resp)
+{
+	imap_sync_any_untagged(ctx, resp, false);
+}
+
+/* While "UID SEARCH ... UNSEEN" is the oldest command waiting. */
+static void imap_sync_unseen_untagged(void *ctx, const struct imap_resp *resp)
+{
+	imap_sync_any_untagged(ctx, resp, true);
+}
+
 static const struct imap_cmd_handlers imap_sync_handlers;
+static const struct imap_cmd_handlers imap_sync_unseen_handlers;
 
 /* Every message to the consumer, then done; the listing stays with the
    connection when complete (and not too large). */
@@ -183,7 +209,8 @@ static void imap_sync_deliver(struct imap_sync_op *op, bool ok,
 	for (size_t i = 0; ok && i < l->count; i++) {
 		const struct imap_listing_msg *m = &l->msgs[i];
 
-		if (!h->message(ctx, m->uid, m->size, m->flags & IMAP_FLAG_DELETED)) {
+		if (!h->message(ctx, m->uid, m->size, m->flags & (IMAP_FLAG_SEEN | IMAP_FLAG_DELETED),
+				op->dates ? m->internaldate : 0)) {
 			imap_sync_fail(op, "listing refused by its consumer");
 			ok = false;
 		}
@@ -245,11 +272,17 @@ static void imap_sync_done(void *ctx, const struct imap_reply *reply)
 		l->uidnext = op->info.uidnext;
 	l->has_modseq = op->info.has_modseq;
 	l->highestmodseq = op->info.highestmodseq;
+	l->has_dates = op->with_dates;
 	imap_sync_deliver(op, true, reply);
 }
 
 static const struct imap_cmd_handlers imap_sync_handlers = {
 	.untagged = imap_sync_untagged,
+	.done = imap_sync_done,
+};
+
+static const struct imap_cmd_handlers imap_sync_unseen_handlers = {
+	.untagged = imap_sync_unseen_untagged,
 	.done = imap_sync_done,
 };
 
@@ -268,6 +301,7 @@ static int imap_sync_full(struct imap_sync_op *op)
 
 	imap_listing_clear(op->l);
 	op->kind = IMAP_SYNC_FULL;
+	op->with_dates = op->dates;
 	op->old_uidnext = 0;
 	op->doubt = false;
 	if (op->info.exists == 0) {
@@ -276,7 +310,9 @@ static int imap_sync_full(struct imap_sync_op *op)
 		imap_sync_done(op, &empty);
 		return 0;
 	}
-	return imap_sync_sent(op, imap_client_command(op->c, "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
+	return imap_sync_sent(op, imap_client_command(op->c, op->with_dates ?
+						      "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)" :
+						      "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
 						      &imap_sync_handlers, op));
 }
 
@@ -303,7 +339,9 @@ static int imap_sync_search(struct imap_sync_op *op, size_t per)
 		uint32_t hi = i + per < l->count ? l->msgs[i + per].uid - 1 : op->old_uidnext - 1;
 
 		if (imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
-							"UID SEARCH UID %u:%u DELETED", lo, hi)) < 0)
+							"UID SEARCH UID %u:%u DELETED", lo, hi)) < 0 ||
+		    imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_unseen_handlers, op,
+							"UID SEARCH UID %u:%u UNSEEN", lo, hi)) < 0)
 			return -1;
 	}
 	return 0;
@@ -329,7 +367,8 @@ static int imap_sync_check(struct imap_sync_op *op)
 	imap_listing_unmark(l);
 	if (op->searched) {
 		for (size_t i = 0; i < l->count; i++)
-			l->msgs[i].flags &= ~(unsigned int)IMAP_FLAG_DELETED;
+			l->msgs[i].flags = (l->msgs[i].flags & ~(unsigned int)IMAP_FLAG_DELETED) |
+					   IMAP_FLAG_SEEN;
 		if (imap_sync_search(op, per) < 0)
 			return -1;
 	} else if (l->count > 0 &&
@@ -340,6 +379,8 @@ static int imap_sync_check(struct imap_sync_op *op)
 	}
 	if (op->info.uidnext > op->old_uidnext &&
 	    imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
+						op->with_dates ?
+						"UID FETCH %u:* (UID RFC822.SIZE FLAGS INTERNALDATE)" :
 						"UID FETCH %u:* (UID RFC822.SIZE FLAGS)",
 						op->old_uidnext)) < 0)
 		return -1;
@@ -375,7 +416,7 @@ static int imap_sync_next(struct imap_sync_op *op)
 }
 
 int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
-		      const struct imap_selected *info, size_t max, bool keep,
+		      const struct imap_selected *info, size_t max, bool dates, bool keep,
 		      const struct imap_list_handlers *h, void *ctx)
 {
 	static const struct imap_reply same = { .result = IMAP_REPLY_OK, .text = "unchanged" };
@@ -384,7 +425,7 @@ int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
 	int ret;
 
 	*op = (struct imap_sync_op){ .c = c, .h = h, .ctx = ctx, .info = *info, .max = max,
-				     .keep = keep };
+				     .keep = keep, .dates = dates };
 	if (l == NULL) {
 		if ((l = imap_listing_new(max)) == NULL)
 			return -1;
@@ -397,8 +438,10 @@ int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
 	l->uidvalidity = 0;
 	op->l = l;
 	op->old_uidnext = kept.uidnext;
+	op->with_dates = dates || kept.has_dates;
 	if (kept.uidvalidity == 0 || kept.uidvalidity != info->uidvalidity ||
-	    info->uidnext == 0 || kept.uidnext == 0 || info->uidnext < kept.uidnext)
+	    info->uidnext == 0 || kept.uidnext == 0 || info->uidnext < kept.uidnext ||
+	    (dates && !kept.has_dates))
 		op->kind = IMAP_SYNC_FULL;
 	else if (!imap_client_qresync_enabled(c) || !kept.has_modseq || !info->has_modseq ||
 		 info->highestmodseq < kept.highestmodseq)
@@ -424,6 +467,9 @@ int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
 		return 0;
 	default:
 		ret = imap_sync_sent(op, imap_client_cmdf(c, &imap_sync_handlers, op,
+							  op->with_dates ?
+							  "UID FETCH 1:* (UID RFC822.SIZE FLAGS "
+							  "INTERNALDATE) (CHANGEDSINCE %U VANISHED)" :
 							  "UID FETCH 1:* (UID RFC822.SIZE FLAGS) "
 							  "(CHANGEDSINCE %U VANISHED)",
 							  kept.highestmodseq));

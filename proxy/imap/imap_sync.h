@@ -12,9 +12,9 @@
  *  - QRESYNC enabled: UID FETCH 1:* (UID RFC822.SIZE FLAGS)
  *    (CHANGEDSINCE <kept modseq> VANISHED): VANISHED removes, the FETCH
  *    responses update flags and add the new messages;
- *  - otherwise: UID SEARCH UID 1:<old UIDNEXT - 1> DELETED (pipelined in
- *    ranges whose answers fit a line), which is all that can have
- *    changed of the kept messages if none was expunged (the count then
+ *  - otherwise: UID SEARCH UID 1:<old UIDNEXT - 1> DELETED and the same
+ *    UNSEEN (pipelined in ranges whose answers fit a line), which is all
+ *    that can have changed of the kept messages if none was expunged (the count then
  *    says whether none was; if not, or for a mailbox that would take
  *    more than 64 searches, UID FETCH 1:<old UIDNEXT - 1>
  *    (UID FLAGS), which gives every kept message still there: the others
@@ -29,7 +29,7 @@
  *
  * Bounded: a listing of more than max messages fails (the caller's limit
  * for a mailbox); only one of at most IMAP_SYNC_KEEP_MAX messages is kept
- * with the connection (16 octets each), so the pool's bounds bound them.
+ * with the connection (24 octets each), so the pool's bounds bound them.
  * In memory only, per connection: another gateway keeps its own.
  */
 
@@ -65,6 +65,8 @@ struct imap_sync_op {
 	enum imap_sync_kind first;    /* what was tried first */
 	size_t max;
 	bool keep;                    /* kept with the connection after */
+	bool dates;                   /* INTERNALDATE delivered */
+	bool with_dates;              /* ... and fetched (kept listings that have them) */
 	uint32_t old_uidnext;         /* UIDs at or above it are new */
 	unsigned int pending;         /* commands not ended yet */
 	bool doubt;                   /* the changes cannot be trusted */
@@ -77,17 +79,17 @@ struct imap_sync_op {
 
 /*
  * The listing of the mailbox c has just selected (info: what its SELECT
- * said), delivered through h (imap_mailbox.h): every message, with the
- * one flag a listing needs (IMAP_FLAG_DELETED: \Seen is not kept exact),
- * in UID order, then done (ok false: failed, nothing kept). When nothing
+ * said), delivered through h (imap_mailbox.h): every message, with
+ * \Seen and \Deleted, and with INTERNALDATE when dates (a kept listing
+ * without them is then fetched whole), in UID order, then done (ok false: failed, nothing kept). When nothing
  * needs to be asked (the kept listing is current, or the mailbox is
  * empty) h runs before this returns; otherwise from the event loop.
  * keep false: the listing is not kept with c afterwards (c will not be
- * kept for another login: 16 octets a message saved for the session).
+ * kept for another login: 24 octets a message saved for the session).
  * Returns 0, or -1 (nothing runs) when a command cannot be queued.
  */
 int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
-		      const struct imap_selected *info, size_t max, bool keep,
+		      const struct imap_selected *info, size_t max, bool dates, bool keep,
 		      const struct imap_list_handlers *h, void *ctx);
 
 #endif

@@ -524,7 +524,7 @@ static void pop3_prefetch_take(struct pop3_prefetch *p, struct pop3_fetch *f)
 	metrics_prefetch(true);
 	/* It came with BODY.PEEK[]: \Seen as BODY[] would have set it,
 	   queued before the next one ahead. */
-	if (s->conf->mark_seen_on_retr &&
+	if (s->profile->mark_seen_on_retr &&
 	    imap_body_mark_seen(s->imap, f->msg->uid, &pop3_seen_handlers, s) < 0)
 		log_warn("%s event=mark_seen_failed uid=%u", s->log_id, f->msg->uid);
 	pop3_prefetch_next(s, f->msg);
@@ -576,7 +576,7 @@ static int pop3_fetch_send(struct pop3_fetch *f)
 	switch (f->kind) {
 	case POP3_FETCH_RETR:
 		req.part = IMAP_BODY_WHOLE;
-		req.peek = !s->conf->mark_seen_on_retr;
+		req.peek = !s->profile->mark_seen_on_retr;
 		req.with_size = true;
 		s->doing = "fetching a message";
 		break;

@@ -23,6 +23,7 @@
 #include "login_oauth.h"
 #include "maildrop.h"
 #include "metrics.h"
+#include "profile.h"
 #include "remap.h"
 #include "session.h"
 #include "settings.h"
@@ -106,6 +107,8 @@ struct pop3_login {
 	struct pop3_uidl_map *uidls; /* the UIDL step in progress */
 	uint8_t *hidden;             /* the view, kept for after that step */
 	uint32_t first_uid;
+	time_t listed_at;            /* the profile's max_age counts from it */
+	unsigned int left_out;       /* by the profile's rule (profile.h) */
 	bool new_device;
 	size_t pruned;
 	uint64_t reserved_drop;      /* memory reserved: the message table, */
@@ -403,9 +406,10 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 	l->reserved_drop += l->drop->pool_cap;
 	hidden = pop3_maildrop_narrow(l->drop, l->hidden, l->first_uid);
 	login_free_uidls(l);
-	log_info("%s event=device_view device=%s new_device=%s hidden=%u visible=%u pruned=%zu",
-		 s->log_id, s->device, l->new_device ? "yes" : "no", hidden, l->drop->count,
-		 l->pruned);
+	log_info("%s event=device_view device=%s profile=%s new_device=%s left_out=%u hidden=%u "
+		 "visible=%u pruned=%zu", s->log_id, s->device,
+		 s->profile->pattern != NULL ? s->profile->pattern : "[policy]",
+		 l->new_device ? "yes" : "no", l->left_out, hidden, l->drop->count, l->pruned);
 	login_finish(l);
 }
 
@@ -448,7 +452,7 @@ static void login_view_loaded(void *ctx, enum cache_status st, const struct cach
 {
 	struct pop3_login *l = ctx;
 	struct pop3_session *s = l->s;
-	bool only_new = s->conf->new_device_sees == CONF_NEW_DEVICE_NEW;
+	bool only_new = s->profile->new_device_sees == CONF_NEW_DEVICE_NEW;
 
 	if (st != CACHE_OK) {
 		char limit[100];
@@ -496,7 +500,7 @@ static void login_view_loaded(void *ctx, enum cache_status st, const struct cach
 
 static void login_step_view(struct pop3_login *l)
 {
-	const struct conf *conf = l->s->conf;
+	const struct conf_profile *profile = l->s->profile;
 	const struct pop3_maildrop *d = l->drop;
 	struct cache_listing listing = {
 		.uidvalidity = d->uidvalidity, .uidnext = d->uidnext,
@@ -508,7 +512,7 @@ static void login_step_view(struct pop3_login *l)
 	   the policy of that moment: under "all" it is 1, so a later switch
 	   to "new" does not take old mail away from existing devices. */
 	if (pop3_device_load_view(l->dev, &listing,
-				  conf->new_device_sees == CONF_NEW_DEVICE_NEW ? d->uidnext : 1,
+				  profile->new_device_sees == CONF_NEW_DEVICE_NEW ? d->uidnext : 1,
 				  login_view_loaded, l) < 0)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 }
@@ -549,14 +553,18 @@ static void login_step_lock(struct pop3_login *l)
 
 /* ---- list ---- */
 
-static bool login_list_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags)
+static bool login_list_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags,
+			       int64_t internaldate)
 {
 	struct pop3_login *l = ctx;
 
-	/* Flagged \Deleted upstream: on its way out, not part of the drop,
-	   but its hides stay while it exists. */
-	if ((flags & IMAP_FLAG_DELETED) != 0)
+	/* Left out by the rule (flagged \Deleted upstream, or by the
+	   profile): not part of the drop, but it exists, so its hides and
+	   UIDL stay. */
+	if (!pop3_profile_lists(l->s->profile, flags, internaldate, l->listed_at)) {
+		l->left_out += (flags & IMAP_FLAG_DELETED) == 0;
 		return pop3_maildrop_add_gone(l->drop, uid) == 0;
+	}
 	return pop3_maildrop_add(l->drop, uid, size) == 0;
 }
 
@@ -607,9 +615,11 @@ static void login_step_list(struct pop3_login *l, const struct imap_selected *in
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
+	l->listed_at = time(NULL);
 	/* Kept with the connection only if the connection may be kept. */
 	if (imap_sync_listing(&l->list, l->imap, info, POP3_MAX_MESSAGES,
-			      l->s->keep_key != NULL, &login_list_handlers, l) < 0)
+			      pop3_profile_needs_date(l->s->profile), l->s->keep_key != NULL,
+			      &login_list_handlers, l) < 0)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Internal error");
 }
 
@@ -928,6 +938,7 @@ static void login_step_route(struct pop3_login *l)
 	l->login_user = a.login_user;
 	l->login_user_len = a.login_user_len;
 	l->address_len = upstream_user_len;
+	s->profile = conf_profile_find(conf, s->device, s->user, upstream_user_len);
 	l->account = strdup(a.account);
 	if (l->account == NULL) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");

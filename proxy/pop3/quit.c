@@ -97,7 +97,7 @@ static void quit_fail(struct pop3_quit *q, const char *reply, const char *why)
 	struct pop3_session *s = q->s;
 
 	log_warn("%s event=quit_not_applied delete_action=%s step=%s reason=\"%s\"", s->log_id,
-		 conf_delete_action_name(s->conf->delete_action), quit_step_names[q->step],
+		 conf_delete_action_name(s->profile->delete_action), quit_step_names[q->step],
 		 why);
 	pop3_reply(s, "%s", reply);
 	pop3_session_close_after_flush(s, "quit_not_applied");
@@ -183,7 +183,7 @@ static void quit_step_logout(struct pop3_quit *q)
 static void quit_removed(void *ctx, const struct imap_remove_result *r)
 {
 	struct pop3_quit *q = ctx;
-	bool trash = q->s->conf->delete_action == CONF_DELETE_TRASH;
+	bool trash = q->s->profile->delete_action == CONF_DELETE_TRASH;
 	char why[320], reply[300];
 
 	if (!r->ok) {
@@ -205,7 +205,7 @@ static void quit_removed(void *ctx, const struct imap_remove_result *r)
 static void quit_step_remove(struct pop3_quit *q)
 {
 	struct pop3_session *s = q->s;
-	bool trash = s->conf->delete_action == CONF_DELETE_TRASH;
+	bool trash = s->profile->delete_action == CONF_DELETE_TRASH;
 
 	quit_set_step(q, QUIT_REMOVE);
 	log_info("%s event=remove messages=%zu action=%s", s->log_id, q->count,
@@ -270,7 +270,7 @@ static void quit_step_hide(struct pop3_quit *q)
 	for (size_t i = 0; i < q->count; i++)
 		fp[i] = q->fps[i][0] != '\0' ? q->fps[i] : NULL;
 	/* One atomic write: a crash before it hides nothing, after it all. */
-	if (pop3_device_hide(s->dev, s->conf->delete_action == CONF_DELETE_HIDE_ALL,
+	if (pop3_device_hide(s->dev, s->profile->delete_action == CONF_DELETE_HIDE_ALL,
 			     s->drop->uidvalidity, q->uids, fp, q->count, quit_hidden, q) < 0) {
 		free(fp);
 		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
@@ -338,7 +338,7 @@ static void quit_step_fingerprints(struct pop3_quit *q)
 
 void pop3_quit_start(struct pop3_session *s)
 {
-	enum conf_delete_action action = s->conf->delete_action;
+	enum conf_delete_action action = s->profile->delete_action;
 	struct pop3_quit *q = calloc(1, sizeof(*q));
 
 	pop3_session_set_state(s, POP3_STATE_UPDATE);

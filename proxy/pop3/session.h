@@ -157,6 +157,9 @@ struct pop3_session {
 	char user_log[128];         /* user, escaped for log lines */
 	const struct conf_upstream *route; /* NULL before login */
 	char device[POP3_DEVICE_MAX + 1];
+	/* The device's profile (conf_profile_find()): what it lists, what
+	   its deletes do; NULL until the login has the device's name. */
+	const struct conf_profile *profile;
 
 	/* after login */
 	struct imap_client *imap;

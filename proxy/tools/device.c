@@ -28,6 +28,7 @@
 #include "cache_admin.h"
 #include "conf.h"
 #include "pop3_parse.h"
+#include "profile.h"
 
 /* Exit statuses. */
 #define DEV_EXIT_OK 0
@@ -134,11 +135,105 @@ static void dev_json_print(json_t *j)
 	json_decref(j);
 }
 
+/* The device's profile, as a login of it finds it. */
+static const struct conf_profile *dev_profile(const struct dev_run *r)
+{
+	return conf_profile_find(r->conf, r->device, r->user, strlen(r->user));
+}
+
+static json_t *dev_json_profile(const struct dev_run *r)
+{
+	const struct conf_profile *p = dev_profile(r);
+	char rule[160], section[CONF_PATTERN_MAX + 16];
+
+	if (p->pattern != NULL)
+		snprintf(section, sizeof(section), "[device %s]", p->pattern);
+	else
+		snprintf(section, sizeof(section), "[policy]");
+	return json_pack("{s:s, s:s?, s:s?, s:I, s:s, s:I, s:s, s:s, s:s, s:b}",
+			 "section", section, "pattern", p->pattern, "account", p->account,
+			 "line", (json_int_t)p->line, "show", conf_show_name(p->show),
+			 "max_age_secs", (json_int_t)p->max_age_secs,
+			 "rule", pop3_profile_rule(p, rule, sizeof(rule)),
+			 "delete_action", conf_delete_action_name(p->delete_action),
+			 "new_device_sees", conf_new_device_name(p->new_device_sees),
+			 "mark_seen_on_retr", p->mark_seen_on_retr);
+}
+
+static void dev_print_profile(const struct dev_run *r)
+{
+	const struct conf_profile *p = dev_profile(r);
+	char rule[160];
+
+	if (p->pattern != NULL)
+		printf("profile:        [device %s]%s%s (%s line %u)\n", p->pattern,
+		       p->account != NULL ? " account = " : "", p->account != NULL ? p->account : "",
+		       r->conf->path, p->line);
+	else
+		printf("profile:        [policy] (no [device] section matches)\n");
+	printf("lists:          %s, not hidden, from first_uidnext on\n",
+	       pop3_profile_rule(p, rule, sizeof(rule)));
+	printf("delete_action:  %s\n", conf_delete_action_name(p->delete_action));
+	printf("new_device_sees: %s\n", conf_new_device_name(p->new_device_sees));
+	printf("mark_seen_on_retr: %s\n", p->mark_seen_on_retr ? "yes" : "no");
+}
+
+/* Whether the device counts for retention now: as the pass decides
+   (cache_retention.c), by its last QUIT, else its registration. */
+static bool dev_counts(const struct dev_run *r, const struct cache_admin_device *d)
+{
+	uint64_t last = d->last_quit != 0 ? d->last_quit : d->first_seen;
+	uint64_t now = (uint64_t)time(NULL);
+
+	return r->conf->retention_forget_after_secs == 0 || last >= now ||
+		now - last <= r->conf->retention_forget_after_secs;
+}
+
+static json_t *dev_json_retention(const struct dev_run *r, const struct cache_admin_device *d)
+{
+	const struct conf *c = r->conf;
+	bool on = c->retention_when != CONF_RETENTION_OFF;
+
+	return json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}",
+			 "when", on ? "all-devices-done" : "off",
+			 "action", c->retention_action == CONF_RETENTION_EXPUNGE ? "expunge" : "trash",
+			 "min_age_secs", (json_int_t)c->retention_min_age_secs,
+			 "forget_after_secs", (json_int_t)c->retention_forget_after_secs,
+			 "dry_run", c->retention_dry_run, "retrieved", (json_int_t)d->retrieved,
+			 "last_quit", (json_int_t)d->last_quit,
+			 "counts", d->registered && dev_counts(r, d));
+}
+
+static void dev_print_retention(const struct dev_run *r, const struct cache_admin_device *d)
+{
+	const struct conf *c = r->conf;
+	char when[40], age[24];
+
+	if (c->retention_when == CONF_RETENTION_OFF)
+		printf("retention:      off\n");
+	else
+		printf("retention:      all-devices-done, action %s, min_age %s%s\n",
+		       c->retention_action == CONF_RETENTION_EXPUNGE ? "expunge" : "trash",
+		       pop3_profile_duration(c->retention_min_age_secs, false, age, sizeof(age)),
+		       c->retention_dry_run ? " (dry run)" : "");
+	if (d->last_quit != 0)
+		dev_time(d->last_quit, when, sizeof(when));
+	printf("last QUIT:      %s\n", d->last_quit != 0 ? when : "none yet");
+	printf("retrieved:      %llu recorded for retention\n", (unsigned long long)d->retrieved);
+	if (!d->registered)
+		printf("counts:         no (not registered)\n");
+	else if (dev_counts(r, d))
+		printf("counts:         yes (a message is done only once this device has it)\n");
+	else
+		printf("counts:         no (not seen for forget_after = %s)\n",
+		       pop3_profile_duration(c->retention_forget_after_secs, false, age, sizeof(age)));
+}
+
 static const char *dev_starts_text(const struct dev_run *r, uint32_t first_uidnext)
 {
 	if (first_uidnext <= 1)
 		return "the whole mailbox";
-	return r->conf->new_device_sees == CONF_NEW_DEVICE_NEW ?
+	return dev_profile(r)->new_device_sees == CONF_NEW_DEVICE_NEW ?
 		"messages from that UID on (new_device_sees = new)" :
 		"the whole mailbox (new_device_sees = all)";
 }
@@ -184,7 +279,8 @@ static void dev_print_show(struct dev_run *r, const struct cache_admin_info *inf
 		json_object_set_new(j, "account", json_string(r->acct.account));
 		json_object_set_new(j, "hidden_all", json_integer((json_int_t)info->hidden_all));
 		json_object_set_new(j, "uidvalidity", json_integer((json_int_t)info->uidvalidity));
-		json_object_set_new(j, "profile", json_string("[policy] defaults"));
+		json_object_set_new(j, "profile", dev_json_profile(r));
+		json_object_set_new(j, "retention", dev_json_retention(r, d));
 		dev_json_print(j);
 		return;
 	}
@@ -200,7 +296,8 @@ static void dev_print_show(struct dev_run *r, const struct cache_admin_info *inf
 	printf("hidden:         %llu\n", (unsigned long long)d->hidden);
 	printf("hidden for all: %llu\n", (unsigned long long)info->hidden_all);
 	printf("lock:           %s\n", lock);
-	printf("profile:        [policy] defaults\n");
+	dev_print_profile(r);
+	dev_print_retention(r, d);
 }
 
 static void dev_print_change(struct dev_run *r, const struct cache_admin_info *info)

@@ -197,10 +197,13 @@ class TestMetrics(unittest.TestCase):
                 "upstream_connect_failures_total": "counter", "bytes_out_total": "counter",
                 "commands_total": "counter", "redis_errors_total": "counter",
                 "redis_failovers_total": "counter",
-                "auth_delayed_total": "counter", "config_reloads_total": "counter"}
+                "auth_delayed_total": "counter", "config_reloads_total": "counter",
+                "metrics_connections": "gauge", "metrics_refused_total": "counter",
+                "metrics_timeouts_total": "counter"}
         for name, t in want.items():
             self.assertEqual(types.get("popgate_" + name), t, name)
         self.assertGreater(value(samples, "start_time_seconds"), 1.6e9)
+        self.assertGreaterEqual(value(samples, "metrics_connections"), 1)  # this scrape
         for reason in ("max_connections", "max_connections_per_ip", "shutting_down"):
             self.assertIn(("popgate_connections_refused_total",
                            frozenset({"reason": reason}.items())), samples)

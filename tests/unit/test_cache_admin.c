@@ -51,7 +51,8 @@ static void cmd(const char *fmt, const char *arg)
 	freeReplyObject(raw_cmd(fmt, arg));
 }
 
-/* Two devices: phone (3 hidden, locked), pc (1 hidden); 2 hidden for all. */
+/* Two devices: phone (3 hidden, locked, 2 retrieved, last QUIT at
+   1750000000), pc (1 hidden, no QUIT yet); 2 hidden for all. */
 static void fill(void)
 {
 	cmd("SET %suidvalidity 77", K);
@@ -61,6 +62,8 @@ static void fill(void)
 	cmd("HSET %shidden:pc 5 e", K);
 	cmd("HSET %shidden_all 7 g 8 h", K);
 	cmd("SET %slock:phone tok EX 100", K);
+	cmd("HSET %sretr:phone 1 1750000000 4 1750000000", K);
+	cmd("HSET %sseen phone 1750000000", K);
 }
 
 START_TEST(info_lists_every_device)
@@ -84,11 +87,15 @@ START_TEST(info_lists_every_device)
 			ck_assert_uint_eq(d->hidden, 3);
 			ck_assert_int_gt(d->lock_ttl_ms, 90000);
 			ck_assert_int_le(d->lock_ttl_ms, 100000);
+			ck_assert_uint_eq(d->retrieved, 2);
+			ck_assert_uint_eq(d->last_quit, 1750000000);
 		} else {
 			ck_assert_str_eq(d->name, "pc");
 			ck_assert_uint_eq(d->first_uidnext, 1);
 			ck_assert_uint_eq(d->hidden, 1);
 			ck_assert_int_eq(d->lock_ttl_ms, -1);
+			ck_assert_uint_eq(d->retrieved, 0);
+			ck_assert_uint_eq(d->last_quit, 0);
 		}
 	}
 	r = info("pc");
@@ -178,6 +185,8 @@ START_TEST(bad_state_and_arguments)
 	cmd("HSET %sdevices bad garbage", K);
 	ck_assert_int_eq(info(NULL).st, CACHE_ERROR);
 	ck_assert_int_eq(info("pc").st, CACHE_OK);
+	cmd("HSET %sseen pc yesterday", K);
+	ck_assert_int_eq(info("pc").st, CACHE_ERROR);
 	ck_assert_int_eq(change("x/y", CACHE_ADMIN_RESET, false).st, CACHE_ERROR);
 	ck_assert_int_eq(change(NULL, CACHE_ADMIN_RESET, false).st, CACHE_ERROR);
 	ck_assert_int_eq(change("pc", (enum cache_admin_op)9, false).st, CACHE_ERROR);

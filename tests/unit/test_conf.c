@@ -86,6 +86,8 @@ static const char *const all_keys[][2] = {
 	{ "upstream", "keep_idle" },
 	{ "upstream", "keep_per_account" },
 	{ "upstream", "uidl_format" },
+	{ "metrics", "max_connections" },
+	{ "metrics", "request_timeout" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -120,6 +122,8 @@ START_TEST(defaults)
 	ck_assert_ptr_null(conf->pid_file);
 	ck_assert_ptr_null(conf->user);
 	ck_assert_ptr_null(conf->metrics_host);
+	ck_assert_uint_eq(conf->metrics_max_connections, 64);
+	ck_assert_uint_eq(conf->metrics_request_timeout_ms, 10000);
 	ck_assert_int_eq(conf->log_target, LOG_TARGET_STDERR);
 	ck_assert_int_eq(conf->log_level, LOG_LEVEL_INFO);
 	ck_assert_str_eq(conf->log_ident, "popgate");
@@ -390,6 +394,7 @@ START_TEST(listed_keys_known)
 		"127.0.0.1:8443", "https://gw.example.com:8443",
 		"256k", "10", "2m", "3",
 		"%v.%u",
+		"8", "90s",
 	};
 	char text[256];
 	struct conf *conf;

@@ -22,6 +22,13 @@ static void keys_read(void)
 		key_count++;
 }
 
+/* The section header of a key's section: [device x] for the profile
+   keys (a [device] section needs a pattern). */
+static const char *key_header(const char *section)
+{
+	return strcmp(section, "device") == 0 ? "device x" : section;
+}
+
 /* A file with the key set to value on its last line, which it returns:
    in its section, with the host an [upstream] needs (unless the key is
    host), the certificate listen_tls needs, and the other end of the
@@ -49,7 +56,8 @@ static unsigned int key_file(char *buf, size_t size, const struct conf_key_info 
 			 "auth_fail_delay = 0", k->name, value);
 		return 5;
 	}
-	snprintf(buf, size, "[upstream]\nhost = h\n[%s]\n%s = %s\n", k->section, k->name, value);
+	snprintf(buf, size, "[upstream]\nhost = h\n[%s]\n%s = %s\n", key_header(k->section),
+		 k->name, value);
 	return 4;
 }
 
@@ -62,6 +70,11 @@ static const char *key_sample(const struct conf_key_info *k)
 		return "imap.example.com";
 	if (strcmp(k->name, "port") == 0)
 		return "1143";
+	/* A profile's policy values: [policy]'s unless given. */
+	for (size_t i = 0; strcmp(k->section, "device") == 0 && i < key_count; i++) {
+		if (strcmp(keys[i].section, "policy") == 0 && strcmp(keys[i].name, k->name) == 0)
+			return keys[i].def;
+	}
 	return "127.0.0.1:1110";
 }
 
@@ -158,8 +171,8 @@ START_TEST(range_ends)
 	key_file(text, sizeof(text), k, false, k->max);
 	conf_free(&(struct conf *){ load_ok(text) });
 
-	snprintf(want, sizeof(want), "'%s' in [%s]: out of range (%s..%s", k->name, k->section,
-		 k->min, k->max);
+	snprintf(want, sizeof(want), "'%s' in [%s]: out of range (%s..%s", k->name,
+		 key_header(k->section), k->min, k->max);
 	snprintf(value, sizeof(value), "%llu", (unsigned long long)hi + 1);
 	line = key_file(text, sizeof(text), k, false, value);
 	load_fails(text, line, want);
@@ -194,7 +207,8 @@ START_TEST(duplicates)
 		}
 		snprintf(text, sizeof(text), "%s%s = %s\n", one, k->name, key_sample(k));
 		snprintf(want, sizeof(want), "'%s' in [%s%s] given twice (first on line %u)",
-			 k->name, route ? "route " : "", route ? "x.example" : k->section, line);
+			 k->name, route ? "route " : "", route ? "x.example" : key_header(k->section),
+			 line);
 		load_fails(text, line + 1, want);
 	}
 }
@@ -214,7 +228,8 @@ START_TEST(file_defaults_are_built_in)
 		const struct conf_key_info *k = &keys[i];
 
 		if (strcmp(k->section, section) != 0)
-			o += (size_t)snprintf(text + o, sizeof(text) - o, "[%s]\n", section = k->section);
+			o += (size_t)snprintf(text + o, sizeof(text) - o, "[%s]\n",
+					      key_header(section = k->section));
 		if (k->def != NULL || k->required)
 			o += (size_t)snprintf(text + o, sizeof(text) - o, "%s = %s\n", k->name,
 					      k->def != NULL ? k->def : "h");
@@ -365,6 +380,24 @@ static const struct {
 	{ "server", "listen", "", "empty value" },
 	{ "server", "listen", "127.0.0.1:http", "port is not a number" },
 	{ "metrics", "listen", "*", "missing port" },
+	/* [device PATTERN] profiles */
+	{ "device", "show", "unread", "expected all or unseen" },
+	{ "device", "show", "", "expected all or unseen" },
+	{ "device", "max_age", "1y", "unknown unit (use s, m, h, d or w)" },
+	{ "device", "max_age", "w", "not a number" },
+	{ "device", "max_age", "-1d", "not a number" },
+	{ "device", "max_age", "1.5w", "fractions are not allowed" },
+	{ "device", "max_age", "3651d", "out of range (0..3650d, 0: any age)" },
+	{ "device", "max_age", "522w", "out of range (0..3650d, 0: any age)" },
+	{ "device", "max_age", "99999999999999999999w", "out of range (0..3650d" },
+	{ "device", "max_age", "", "empty value" },
+	{ "device", "account", "[ab]*@example.com", "'*' and '?' only" },
+	{ "device", "account", "a\\*", "'*' and '?' only" },
+	{ "device", "account", "a b", "spaces" },
+	{ "device", "account", "\xc3\xa4*", "non-ASCII" },
+	{ "device", "delete_action", "hidden", "expected hide, hide-all, trash or expunge" },
+	{ "device", "new_device_sees", "old", "expected all or new" },
+	{ "device", "mark_seen_on_retr", "sometimes", "not a boolean" },
 };
 
 START_TEST(bad_value)
@@ -375,7 +408,8 @@ START_TEST(bad_value)
 
 	k.route = strcmp(k.section, "upstream") == 0;
 	line = key_file(text, sizeof(text), &k, false, bad_values[_i].value);
-	snprintf(want, sizeof(want), "bad value for '%s' in [%s]: ", k.name, k.section);
+	snprintf(want, sizeof(want), "bad value for '%s' in [%s]: ", k.name,
+		 key_header(k.section));
 	load_fails(text, line, want);
 	load_fails(text, line, bad_values[_i].want);
 }

@@ -161,7 +161,7 @@ START_TEST(bounded_and_cleared)
 	ck_assert_uint_eq(l->uidvalidity, 0);
 	ck_assert(!l->has_modseq);
 	ck_assert_int_eq(imap_listing_append(l, 4, 1, 0), 0);
-	ck_assert_uint_eq(imap_listing_bytes(10), sizeof(*l) + 160);
+	ck_assert_uint_eq(imap_listing_bytes(10), sizeof(*l) + 240);
 	imap_listing_free(&l);
 	ck_assert_ptr_null(l);
 	imap_listing_free(&l);

@@ -29,16 +29,18 @@ static bool sync_ok;
 static size_t refuse_after = (size_t)-1;   /* the consumer says no then */
 static size_t delivered;
 static bool keep_after;                     /* imap_sync_listing()'s keep */
+static bool dates;                          /* ... and dates */
 
-static bool sync_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags)
+static bool sync_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags,
+			 int64_t internaldate)
 {
 	size_t len = strlen(got);
 
 	if (delivered++ >= refuse_after)
 		return false;
 	if (len < sizeof(got) - 40)
-		snprintf(got + len, sizeof(got) - len, "%s%u:%llu:%u", len > 0 ? " " : "", uid,
-			 (unsigned long long)size, flags);
+		snprintf(got + len, sizeof(got) - len, "%s%u:%llu:%u%s", len > 0 ? " " : "", uid,
+			 (unsigned long long)size, flags, internaldate != 0 ? "@" : "");
 	return true;
 }
 
@@ -60,6 +62,7 @@ static void logged_in(const struct peer_step *script, bool qresync)
 	delivered = 0;
 	refuse_after = (size_t)-1;
 	keep_after = true;
+	dates = false;
 	start_ready(script);
 	login("L", "alice", "secret");
 	WAIT_ALL_DONE();
@@ -92,8 +95,8 @@ static void sync_now(uint32_t uidvalidity, uint32_t uidnext, uint32_t exists, ui
 		.has_modseq = modseq > 0, .highestmodseq = modseq,
 	};
 
-	ck_assert_int_eq(imap_sync_listing(&op, client, &info, max, keep_after, &sync_handlers,
-					   NULL), 0);
+	ck_assert_int_eq(imap_sync_listing(&op, client, &info, max, dates, keep_after,
+					   &sync_handlers, NULL), 0);
 }
 
 static void expect_listing(const char *want, enum imap_sync_kind kind,
@@ -148,7 +151,7 @@ START_TEST(changes_and_vanished_applied)
 	logged_in(script, true);
 	keep(7, 6, 10, four, 4);
 	sync_now(7, 8, 4, 15, 1000);
-	expect_listing("1:100:2 3:300:0 6:600:0 7:700:2", IMAP_SYNC_CHANGES, IMAP_SYNC_CHANGES);
+	expect_listing("1:100:3 3:300:1 6:600:0 7:700:2", IMAP_SYNC_CHANGES, IMAP_SYNC_CHANGES);
 	ck_assert_uint_eq(op.vanished, 2);
 	ck_assert_uint_eq(imap_client_listing(client)->highestmodseq, 15);
 	ck_assert_uint_eq(imap_client_listing(client)->uidnext, 8);
@@ -173,7 +176,7 @@ START_TEST(doubt_lists_whole)
 	logged_in(script, true);
 	keep(7, 4, 10, three, 3);
 	sync_now(7, 4, 2, 11, 1000);
-	expect_listing("1:100:0 3:300:0", IMAP_SYNC_FULL, IMAP_SYNC_CHANGES);
+	expect_listing("1:100:0 3:300:1", IMAP_SYNC_FULL, IMAP_SYNC_CHANGES);
 	ck_assert_str_eq(op.error, "the count is not EXISTS");
 	ck_assert_uint_eq(imap_client_listing(client)->count, 2);
 }
@@ -243,12 +246,15 @@ START_TEST(checked_without_qresync)
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
 		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
-		EXPECT("p3 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
+		EXPECT("p3 UID SEARCH UID 1:3 UNSEEN"),
+		EXPECT("p4 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
 		SEND("* SEARCH 2\r\n"
 		     "p2 OK done\r\n"
+		     "* SEARCH 1 2\r\n"
+		     "p3 OK done\r\n"
 		     "* 4 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\n"
 		     "* 5 FETCH (UID 5 RFC822.SIZE 500 FLAGS (\\Deleted))\r\n"
-		     "p3 OK done\r\n"),
+		     "p4 OK done\r\n"),
 		END_SCRIPT,
 	};
 
@@ -256,7 +262,7 @@ START_TEST(checked_without_qresync)
 	/* HIGHESTMODSEQ known, but no QRESYNC: checked; 3 lost its \Deleted */
 	keep(7, 4, 10, three, 3);
 	sync_now(7, 6, 5, 12, 1000);
-	expect_listing("1:100:0 2:200:2 3:300:0 4:400:0 5:500:2", IMAP_SYNC_CHECKED,
+	expect_listing("1:100:0 2:200:2 3:300:1 4:400:0 5:500:2", IMAP_SYNC_CHECKED,
 		       IMAP_SYNC_CHECKED);
 	ck_assert(op.searched);
 }
@@ -269,12 +275,13 @@ START_TEST(checked_expunge_found_by_the_flags)
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
 		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
-		EXPECT("p3 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
-		SEND("* SEARCH\r\np2 OK done\r\n"
-		     "* 3 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\np3 OK done\r\n"),
-		EXPECT("p4 UID FETCH 1:3 (UID FLAGS)"),
+		EXPECT("p3 UID SEARCH UID 1:3 UNSEEN"),
+		EXPECT("p4 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* SEARCH\r\np2 OK done\r\n* SEARCH 1 3\r\np3 OK done\r\n"
+		     "* 3 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\np4 OK done\r\n"),
+		EXPECT("p5 UID FETCH 1:3 (UID FLAGS)"),
 		SEND("* 1 FETCH (UID 1 FLAGS ())\r\n* 2 FETCH (UID 3 FLAGS (\\Deleted))\r\n"
-		     "p4 OK done\r\n"),
+		     "p5 OK done\r\n"),
 		END_SCRIPT,
 	};
 
@@ -290,12 +297,13 @@ START_TEST(checked_expunge_then_doubt_lists_whole)
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
 		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
-		SEND("* SEARCH\r\np2 OK done\r\n"),
-		EXPECT("p3 UID FETCH 1:3 (UID FLAGS)"),
-		SEND("* 1 FETCH (UID 1 FLAGS ())\r\np3 OK done\r\n"),
-		EXPECT("p4 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		EXPECT("p3 UID SEARCH UID 1:3 UNSEEN"),
+		SEND("* SEARCH\r\np2 OK done\r\n* SEARCH\r\np3 OK done\r\n"),
+		EXPECT("p4 UID FETCH 1:3 (UID FLAGS)"),
+		SEND("* 1 FETCH (UID 1 FLAGS ())\r\np4 OK done\r\n"),
+		EXPECT("p5 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 		SEND("* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS ())\r\n"
-		     "* 2 FETCH (UID 3 RFC822.SIZE 300 FLAGS ())\r\np4 OK done\r\n"),
+		     "* 2 FETCH (UID 3 RFC822.SIZE 300 FLAGS ())\r\np5 OK done\r\n"),
 		END_SCRIPT,
 	};
 
@@ -314,11 +322,13 @@ START_TEST(checked_flags_only)
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
 		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
-		SEND("* SEARCH 2 3\r\np2 OK done\r\n"),
-		EXPECT("p3 UID SEARCH UID 1:4 DELETED"),
-		SEND("* SEARCH 4\r\np3 OK done\r\n"),
-		EXPECT("p4 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
-		SEND("* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS ())\r\np4 OK done\r\n"),
+		EXPECT("p3 UID SEARCH UID 1:3 UNSEEN"),
+		SEND("* SEARCH 2 3\r\np2 OK done\r\n* SEARCH 3\r\np3 OK done\r\n"),
+		EXPECT("p4 UID SEARCH UID 1:4 DELETED"),
+		EXPECT("p5 UID SEARCH UID 1:4 UNSEEN"),
+		SEND("* SEARCH\r\np4 OK done\r\n* SEARCH 4\r\np5 OK done\r\n"),
+		EXPECT("p6 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS ())\r\np6 OK done\r\n"),
 		END_SCRIPT,
 	};
 	static const uint32_t holes[][3] = { { 1, 100, 0 }, { 3, 300, 0 } };
@@ -328,7 +338,7 @@ START_TEST(checked_flags_only)
 	sync_now(7, 4, 3, 0, 1000);
 	PEER_RUN_UNTIL(&peer, sync_done > 0);
 	ck_assert(sync_ok);
-	ck_assert_str_eq(got, "1:100:0 2:200:2 3:300:2");
+	ck_assert_str_eq(got, "1:100:1 2:200:3 3:300:2");
 	ck_assert_int_eq(op.kind, IMAP_SYNC_CHECKED);
 	got[0] = '\0';
 	sync_done = 0;
@@ -349,9 +359,12 @@ START_TEST(checked_in_ranges_then_by_flags)
 		LOGIN_PLAIN,
 		/* 10-digit UIDs: (60000 - 32) / 11 = 5451 a search */
 		EXPECT("p2 UID SEARCH UID 1:5451 DELETED"),
-		EXPECT("p3 UID SEARCH UID 5452:3000000000 DELETED"),
-		SEND("* SEARCH 5\r\np2 OK done\r\n* SEARCH\r\np3 OK done\r\n"),
-		EXPECT("p4 UID FETCH 1:3000000000 (UID FLAGS)"),
+		EXPECT("p3 UID SEARCH UID 1:5451 UNSEEN"),
+		EXPECT("p4 UID SEARCH UID 5452:3000000000 DELETED"),
+		EXPECT("p5 UID SEARCH UID 5452:3000000000 UNSEEN"),
+		SEND("* SEARCH 5\r\np2 OK done\r\n* SEARCH\r\np3 OK done\r\n"
+		     "* SEARCH\r\np4 OK done\r\n* SEARCH\r\np5 OK done\r\n"),
+		EXPECT("p6 UID FETCH 1:3000000000 (UID FLAGS)"),
 		{ PEER_SEND, answer, 0, 0 },
 		END_SCRIPT,
 	};
@@ -365,8 +378,8 @@ START_TEST(checked_in_ranges_then_by_flags)
 						"* %u FETCH (UID %u FLAGS (%s))\r\n", uid, uid,
 						uid == 5 ? "\\Deleted" : "");
 	}
-	len += (size_t)snprintf(answer + len, sizeof(answer) - len, "p4 OK done\r\n");
-	script[7].len = len;
+	len += (size_t)snprintf(answer + len, sizeof(answer) - len, "p6 OK done\r\n");
+	script[9].len = len;
 	l->uidvalidity = 7;
 	l->uidnext = 3000000001u;
 	logged_in(script, false);
@@ -487,6 +500,42 @@ START_TEST(consumer_refusal_keeps_nothing)
 }
 END_TEST
 
+/* INTERNALDATE (a device profile's max_age): a kept listing without it
+   is fetched whole with it; one with it fetches it for new messages. */
+START_TEST(dates_when_asked)
+{
+	static const struct peer_step script[] = {
+		LOGIN_QRESYNC,
+		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)"),
+		SEND("* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS () "
+		     "INTERNALDATE \"01-Jan-2024 10:00:00 +0000\")\r\n$ OK done\r\n"),
+		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE) "
+		       "(CHANGEDSINCE 10 VANISHED)"),
+		SEND("* 2 FETCH (UID 4 RFC822.SIZE 400 FLAGS () MODSEQ (11))\r\n$ OK done\r\n"),
+		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)"),
+		SEND("$ NO [SERVERBUG] enough\r\n"),
+		END_SCRIPT,
+	};
+
+	logged_in(script, true);
+	dates = true;
+	keep(7, 4, 10, three, 3);
+	sync_now(7, 2, 1, 10, 1000);
+	PEER_RUN_UNTIL(&peer, sync_done > 0);
+	ck_assert(sync_ok);
+	ck_assert_str_eq(got, "1:100:0@");
+	ck_assert(imap_client_listing(client)->has_dates);
+	/* a new message without its INTERNALDATE: a doubt, so the whole */
+	got[0] = '\0';
+	sync_done = 0;
+	sync_now(7, 5, 2, 11, 1000);
+	PEER_RUN_UNTIL(&peer, sync_done > 0);
+	PEER_FINISH(&peer);
+	ck_assert(!sync_ok);
+	ck_assert_str_eq(op.error, "listing refused");
+}
+END_TEST
+
 /* A connection that will not be kept keeps no listing either. */
 START_TEST(not_kept_when_the_connection_is_not)
 {
@@ -549,6 +598,7 @@ int main(void)
 	tcase_add_test(tc, new_uidvalidity_lists_whole);
 	tcase_add_test(tc, failures_keep_nothing);
 	tcase_add_test(tc, consumer_refusal_keeps_nothing);
+	tcase_add_test(tc, dates_when_asked);
 	tcase_add_test(tc, not_kept_when_the_connection_is_not);
 	tcase_add_test(tc, not_kept_beyond_keep_max);
 	suite_add_tcase(s, tc);

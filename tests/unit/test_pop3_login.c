@@ -478,7 +478,7 @@ START_TEST(new_device_sees_only_new_mail)
 		CLIENT_END,
 	};
 
-	fx_conf()->new_device_sees = CONF_NEW_DEVICE_NEW;
+	fx_conf()->new_device_sees = fx_conf()->policy_profile.new_device_sees = CONF_NEW_DEVICE_NEW;
 	upstream(up_three_logout);
 	pop3_connect(pop3);
 	DIALOGUE_DONE();

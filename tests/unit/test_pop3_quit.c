@@ -173,7 +173,7 @@ START_TEST(quit_hide_all_hides_for_every_device)
 	};
 	unsigned int fps;
 
-	fx_conf()->delete_action = CONF_DELETE_HIDE_ALL;
+	fx_conf()->delete_action = fx_conf()->policy_profile.delete_action = CONF_DELETE_HIDE_ALL;
 	upstream(imap);
 	pop3_connect(pop3);
 	DIALOGUE_DONE();
@@ -211,7 +211,7 @@ START_TEST(quit_moves_to_the_special_use_trash)
 		CLIENT_END,
 	};
 
-	fx_conf()->delete_action = CONF_DELETE_TRASH;
+	fx_conf()->delete_action = fx_conf()->policy_profile.delete_action = CONF_DELETE_TRASH;
 	upstream(imap);
 	pop3_connect(pop3);
 	DIALOGUE_DONE();
@@ -243,7 +243,7 @@ START_TEST(quit_expunges_only_the_deleted)
 		CLIENT_END,
 	};
 
-	fx_conf()->delete_action = CONF_DELETE_EXPUNGE;
+	fx_conf()->delete_action = fx_conf()->policy_profile.delete_action = CONF_DELETE_EXPUNGE;
 	upstream(imap);
 	pop3_connect(pop3);
 	DIALOGUE_DONE();
@@ -272,7 +272,7 @@ START_TEST(quit_with_the_move_refused_is_an_error)
 		CLIENT_END,
 	};
 
-	fx_conf()->delete_action = CONF_DELETE_TRASH;
+	fx_conf()->delete_action = fx_conf()->policy_profile.delete_action = CONF_DELETE_TRASH;
 	fx_conf()->trash_mailbox = strdup("Trash");
 	upstream(imap);
 	pop3_connect(pop3);

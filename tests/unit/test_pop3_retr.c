@@ -143,7 +143,7 @@ START_TEST(retr_without_mark_seen_peeks)
 		CLIENT_END,
 	};
 
-	fx_conf()->mark_seen_on_retr = false;
+	fx_conf()->mark_seen_on_retr = fx_conf()->policy_profile.mark_seen_on_retr = false;
 	upstream(imap);
 	pop3_connect(pop3);
 	DIALOGUE_DONE();
