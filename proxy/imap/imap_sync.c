@@ -183,19 +183,18 @@ static void imap_sync_any_untagged(struct imap_sync_op *op, const struct imap_re
 	imap_sync_fetched(op, &f);
 }
 
+/* "* SEARCH" says nothing of which command it answers: one search is
+   in flight at a time (op->search_unseen says which). */
 static void imap_sync_untagged(void *ctx, const struct imap_resp *resp)
 {
-	imap_sync_any_untagged(ctx, resp, false);
-}
+	struct imap_sync_op *op = ctx;
 
-/* While "UID SEARCH ... UNSEEN" is the oldest command waiting. */
-static void imap_sync_unseen_untagged(void *ctx, const struct imap_resp *resp)
-{
-	imap_sync_any_untagged(ctx, resp, true);
+	imap_sync_any_untagged(op, resp, op->search_unseen);
 }
 
 static const struct imap_cmd_handlers imap_sync_handlers;
-static const struct imap_cmd_handlers imap_sync_unseen_handlers;
+static const struct imap_cmd_handlers imap_sync_search_handlers;
+static int imap_sync_search_next(struct imap_sync_op *op);
 
 /* Every message to the consumer, then done; the listing stays with the
    connection when complete (and not too large). */
@@ -281,11 +280,22 @@ static const struct imap_cmd_handlers imap_sync_handlers = {
 	.done = imap_sync_done,
 };
 
-static const struct imap_cmd_handlers imap_sync_unseen_handlers = {
-	.untagged = imap_sync_unseen_untagged,
-	.done = imap_sync_done,
-};
+/* A search ended: the next one goes out before this one counts as
+   done, so the operation is not over in between. */
+static void imap_sync_search_done(void *ctx, const struct imap_reply *reply)
+{
+	struct imap_sync_op *op = ctx;
 
+	if (reply->result == IMAP_REPLY_OK && !op->failed && !op->doubt &&
+	    imap_sync_search_next(op) < 0)
+		imap_sync_fail(op, "a search could not be queued");
+	imap_sync_done(op, reply);
+}
+
+static const struct imap_cmd_handlers imap_sync_search_handlers = {
+	.untagged = imap_sync_untagged,
+	.done = imap_sync_search_done,
+};
 /* A command of the operation queued (ret 0) or not. */
 static int imap_sync_sent(struct imap_sync_op *op, int ret)
 {
@@ -328,23 +338,27 @@ static size_t imap_sync_search_chunk(const struct imap_sync_op *op)
 	return (op->l->count + per - 1) / per <= IMAP_SYNC_SEARCH_CHUNKS ? per : 0;
 }
 
-/* UID SEARCH ... DELETED over the kept UIDs, per chunk of them: no UID
-   below the old UIDNEXT can be new, so at most `per` in each answer. */
-static int imap_sync_search(struct imap_sync_op *op, size_t per)
+/* The next UID SEARCH over the kept UIDs, in chunks of search_per of
+   them (no UID below the old UIDNEXT can be new, so at most that many in
+   each answer): DELETED, then UNSEEN, for each. 0 also when done. */
+static int imap_sync_search_next(struct imap_sync_op *op)
 {
 	const struct imap_listing *l = op->l;
+	size_t i = op->search_at, per = op->search_per;
+	bool unseen = !op->search_unseen;
+	uint32_t lo, hi;
 
-	for (size_t i = 0; i < l->count; i += per) {
-		uint32_t lo = i == 0 ? 1 : l->msgs[i].uid;
-		uint32_t hi = i + per < l->count ? l->msgs[i + per].uid - 1 : op->old_uidnext - 1;
-
-		if (imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
-							"UID SEARCH UID %u:%u DELETED", lo, hi)) < 0 ||
-		    imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_unseen_handlers, op,
-							"UID SEARCH UID %u:%u UNSEEN", lo, hi)) < 0)
-			return -1;
-	}
-	return 0;
+	/* After a chunk's UNSEEN: the next chunk, if any. */
+	if (!op->searched || (!unseen && i >= l->count))
+		return 0;
+	lo = i == 0 ? 1 : l->msgs[i].uid;
+	hi = i + per < l->count ? l->msgs[i + per].uid - 1 : op->old_uidnext - 1;
+	op->search_unseen = unseen;
+	if (unseen)
+		op->search_at += per;
+	return imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_search_handlers, op,
+						   op->search_unseen ? "UID SEARCH UID %u:%u UNSEEN" :
+						   "UID SEARCH UID %u:%u DELETED", lo, hi));
 }
 
 /*
@@ -369,7 +383,10 @@ static int imap_sync_check(struct imap_sync_op *op)
 		for (size_t i = 0; i < l->count; i++)
 			l->msgs[i].flags = (l->msgs[i].flags & ~(unsigned int)IMAP_FLAG_DELETED) |
 					   IMAP_FLAG_SEEN;
-		if (imap_sync_search(op, per) < 0)
+		op->search_per = per;
+		op->search_at = 0;
+		op->search_unseen = true;   /* so that DELETED goes first */
+		if (imap_sync_search_next(op) < 0)
 			return -1;
 	} else if (l->count > 0 &&
 		   imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,

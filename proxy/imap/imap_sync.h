@@ -13,7 +13,9 @@
  *    (CHANGEDSINCE <kept modseq> VANISHED): VANISHED removes, the FETCH
  *    responses update flags and add the new messages;
  *  - otherwise: UID SEARCH UID 1:<old UIDNEXT - 1> DELETED and the same
- *    UNSEEN (pipelined in ranges whose answers fit a line), which is all
+ *    UNSEEN (one after the other, since an untagged SEARCH does not say
+ *    which command it answers; in ranges whose answers fit a line; the
+ *    FETCH of the new ones pipelined beside them), which is all
  *    that can have changed of the kept messages if none was expunged (the count then
  *    says whether none was; if not, or for a mailbox that would take
  *    more than 64 searches, UID FETCH 1:<old UIDNEXT - 1>
@@ -72,6 +74,8 @@ struct imap_sync_op {
 	bool doubt;                   /* the changes cannot be trusted */
 	bool searched;                /* checked: by UID SEARCH ... DELETED */
 	bool count_off;               /* ... and only the count did not hold */
+	bool search_unseen;           /* the search in flight is UNSEEN's */
+	size_t search_at, search_per; /* the next chunk of kept messages */
 	bool failed;
 	char error[128];              /* the failure, or else the doubt */
 	size_t fetched, vanished;     /* responses applied */

@@ -246,15 +246,14 @@ START_TEST(checked_without_qresync)
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
 		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
-		EXPECT("p3 UID SEARCH UID 1:3 UNSEEN"),
-		EXPECT("p4 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
-		SEND("* SEARCH 2\r\n"
-		     "p2 OK done\r\n"
-		     "* SEARCH 1 2\r\n"
-		     "p3 OK done\r\n"
+		EXPECT("p3 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* SEARCH 2\r\np2 OK done\r\n"),
+		/* one search at a time: "* SEARCH" names no command */
+		EXPECT("p4 UID SEARCH UID 1:3 UNSEEN"),
+		SEND("* SEARCH 1 2\r\n"
 		     "* 4 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\n"
 		     "* 5 FETCH (UID 5 RFC822.SIZE 500 FLAGS (\\Deleted))\r\n"
-		     "p4 OK done\r\n"),
+		     "p3 OK done\r\np4 OK done\r\n"),
 		END_SCRIPT,
 	};
 
@@ -275,10 +274,11 @@ START_TEST(checked_expunge_found_by_the_flags)
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
 		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
-		EXPECT("p3 UID SEARCH UID 1:3 UNSEEN"),
-		EXPECT("p4 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
-		SEND("* SEARCH\r\np2 OK done\r\n* SEARCH 1 3\r\np3 OK done\r\n"
-		     "* 3 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\np4 OK done\r\n"),
+		EXPECT("p3 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* SEARCH\r\np2 OK done\r\n"
+		     "* 3 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\np3 OK done\r\n"),
+		EXPECT("p4 UID SEARCH UID 1:3 UNSEEN"),
+		SEND("* SEARCH 1 3\r\np4 OK done\r\n"),
 		EXPECT("p5 UID FETCH 1:3 (UID FLAGS)"),
 		SEND("* 1 FETCH (UID 1 FLAGS ())\r\n* 2 FETCH (UID 3 FLAGS (\\Deleted))\r\n"
 		     "p5 OK done\r\n"),
@@ -297,8 +297,9 @@ START_TEST(checked_expunge_then_doubt_lists_whole)
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
 		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
+		SEND("* SEARCH\r\np2 OK done\r\n"),
 		EXPECT("p3 UID SEARCH UID 1:3 UNSEEN"),
-		SEND("* SEARCH\r\np2 OK done\r\n* SEARCH\r\np3 OK done\r\n"),
+		SEND("* SEARCH\r\np3 OK done\r\n"),
 		EXPECT("p4 UID FETCH 1:3 (UID FLAGS)"),
 		SEND("* 1 FETCH (UID 1 FLAGS ())\r\np4 OK done\r\n"),
 		EXPECT("p5 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
@@ -322,13 +323,13 @@ START_TEST(checked_flags_only)
 	static const struct peer_step script[] = {
 		LOGIN_PLAIN,
 		EXPECT("p2 UID SEARCH UID 1:3 DELETED"),
+		SEND("* SEARCH 2 3\r\np2 OK done\r\n"),
 		EXPECT("p3 UID SEARCH UID 1:3 UNSEEN"),
-		SEND("* SEARCH 2 3\r\np2 OK done\r\n* SEARCH 3\r\np3 OK done\r\n"),
+		SEND("* SEARCH 3\r\np3 OK done\r\n"),
 		EXPECT("p4 UID SEARCH UID 1:4 DELETED"),
-		EXPECT("p5 UID SEARCH UID 1:4 UNSEEN"),
-		SEND("* SEARCH\r\np4 OK done\r\n* SEARCH 4\r\np5 OK done\r\n"),
-		EXPECT("p6 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
-		SEND("* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS ())\r\np6 OK done\r\n"),
+		SEND("* SEARCH 4\r\np4 OK done\r\n"),
+		EXPECT("p5 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 1 FETCH (UID 1 RFC822.SIZE 100 FLAGS ())\r\np5 OK done\r\n"),
 		END_SCRIPT,
 	};
 	static const uint32_t holes[][3] = { { 1, 100, 0 }, { 3, 300, 0 } };
@@ -359,11 +360,13 @@ START_TEST(checked_in_ranges_then_by_flags)
 		LOGIN_PLAIN,
 		/* 10-digit UIDs: (60000 - 32) / 11 = 5451 a search */
 		EXPECT("p2 UID SEARCH UID 1:5451 DELETED"),
+		SEND("* SEARCH 5\r\np2 OK done\r\n"),
 		EXPECT("p3 UID SEARCH UID 1:5451 UNSEEN"),
+		SEND("* SEARCH\r\np3 OK done\r\n"),
 		EXPECT("p4 UID SEARCH UID 5452:3000000000 DELETED"),
+		SEND("* SEARCH\r\np4 OK done\r\n"),
 		EXPECT("p5 UID SEARCH UID 5452:3000000000 UNSEEN"),
-		SEND("* SEARCH 5\r\np2 OK done\r\n* SEARCH\r\np3 OK done\r\n"
-		     "* SEARCH\r\np4 OK done\r\n* SEARCH\r\np5 OK done\r\n"),
+		SEND("* SEARCH\r\np5 OK done\r\n"),
 		EXPECT("p6 UID FETCH 1:3000000000 (UID FLAGS)"),
 		{ PEER_SEND, answer, 0, 0 },
 		END_SCRIPT,
@@ -379,7 +382,7 @@ START_TEST(checked_in_ranges_then_by_flags)
 						uid == 5 ? "\\Deleted" : "");
 	}
 	len += (size_t)snprintf(answer + len, sizeof(answer) - len, "p6 OK done\r\n");
-	script[9].len = len;
+	script[12].len = len;
 	l->uidvalidity = 7;
 	l->uidnext = 3000000001u;
 	logged_in(script, false);
