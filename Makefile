@@ -70,8 +70,11 @@ INC_tests := -iquote tests/unit -iquote proxy/oauth $(INC_top)
 # The include path of a source file, from its folder.
 inc_of = $(INC_$(or $(filter core imap pop3 oauth,$(word 2,$(subst /, ,$(1)))),$(if $(filter proxy,$(word 1,$(subst /, ,$(1)))),top,$(word 1,$(subst /, ,$(1))))))
 
+# libcurl is not linked: only its headers are used, and proxy/oauth/oauth_curl.c
+# dlopen()s it when OAuth2 is configured (its dependencies cost RSS).
+PKGS_LINKED := $(filter-out libcurl,$(PKGS))
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS_LINKED))
 CHECK_LIBS = $(shell pkg-config --libs check)
 
 # Every .c under proxy/ conf/ cache/ goes into one static library; main.c

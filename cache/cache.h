@@ -33,6 +33,8 @@
  *                                         sealed by the caller, proxy/oauth/)
  *   popgate:{<account>}:oauth_lease       string lease token, with expiry:
  *                                         one token refresh at a time
+ *   popgate:{<account>}:sizes:<uidvalidity> hash uid -> "<rfc822> <octets>"
+ *                                         (cache_sizes.h: exact_sizes)
  *   popgate:{<tag>}:<what>                string, an expiring count or mark
  *                                         (cache_count_incr() and below:
  *                                         shared failure delays, LOGIN-DELAY)

@@ -73,6 +73,7 @@ struct cache_req_type {
 
 struct cache_admin_info;
 struct cache_retention;
+struct cache_sizes;
 
 union cache_req_cb {
 	cache_status_cb *status;
@@ -86,6 +87,8 @@ union cache_req_cb {
 	/* cache_retention_cb of cache_retention.h */
 	void (*retention)(void *ctx, enum cache_status st,
 			  const struct cache_retention *r);
+	/* cache_sizes_cb of cache_sizes.h */
+	void (*sizes)(void *ctx, enum cache_status st, const struct cache_sizes *s);
 	/* cache_admin_cb of cache_admin.h */
 	void (*admin)(void *ctx, enum cache_status st,
 		      const struct cache_admin_info *info);

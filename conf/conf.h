@@ -87,6 +87,13 @@ enum conf_login_name {
 	CONF_LOGIN_LOCAL_PART, /* without "@domain" */
 };
 
+/* Sizes in LIST and STAT ([upstream] exact_sizes). */
+enum conf_exact_sizes {
+	CONF_EXACT_SIZES_AUTO, /* RFC822.SIZE until a RETR proves it wrong */
+	CONF_EXACT_SIZES_YES,  /* every message counted once */
+	CONF_EXACT_SIZES_NO,   /* RFC822.SIZE */
+};
+
 /* How popgate logs in upstream. */
 enum conf_auth {
 	CONF_AUTH_PASSWORD, /* the client's credentials, passed through */
@@ -135,6 +142,9 @@ struct conf_upstream {
 	unsigned int keep_idle_secs;       /* kept upstream sessions; 0: off */
 	unsigned int keep_per_account;     /* of them, per account at most */
 	char *uidl_format;                 /* uidl_format_parse() accepts it */
+	unsigned int throttle_backoff_ms;  /* provider back-off: first; 0 off */
+	unsigned int throttle_backoff_max_ms; /* ... doubled up to this */
+	enum conf_exact_sizes exact_sizes;
 	bool port_set;                     /* port given in the file */
 	unsigned int line;                 /* its section header, for errors */
 };

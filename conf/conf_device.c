@@ -148,33 +148,3 @@ const struct conf_profile *conf_profile_find(const struct conf *conf, const char
 	}
 	return &conf->policy_profile;
 }
-
-int conf_set_age(const struct conf_key *key, void *base, const char *value,
-		 const char **error_r)
-{
-	size_t len = strlen(value), i;
-	unsigned long long weeks = 0;
-	char days[32];
-
-	if (len < 2 || value[len - 1] != 'w') {
-		int ret = conf_set_secs(key, base, value, error_r);
-
-		if (ret < 0 && strncmp(*error_r, "unknown unit", strlen("unknown unit")) == 0)
-			*error_r = "unknown unit (use s, m, h, d or w)";
-		return ret;
-	}
-	for (i = 0; i + 1 < len; i++) {
-		if (value[i] < '0' || value[i] > '9')
-			return conf_set_secs(key, base, value, error_r);
-		/* Beyond any range: the days parser says out of range. */
-		if (weeks < 100000000ull)
-			weeks = weeks * 10 + (unsigned long long)(value[i] - '0');
-	}
-	snprintf(days, sizeof(days), "%llud", weeks * 7);
-	return conf_set_secs(key, base, days, error_r);
-}
-
-int conf_check_glob(const char *value, const char **error_r)
-{
-	return conf_glob_check(value, error_r);
-}

@@ -33,6 +33,10 @@ static const char *const conf_new_device_names[] = {
 static const char *const conf_login_names[] = {
 	[CONF_LOGIN_FULL] = "full", [CONF_LOGIN_LOCAL_PART] = "local-part", NULL
 };
+static const char *const conf_exact_sizes_names[] = {
+	[CONF_EXACT_SIZES_AUTO] = "auto", [CONF_EXACT_SIZES_YES] = "yes",
+	[CONF_EXACT_SIZES_NO] = "no", NULL,
+};
 static const char *const conf_auth_names[] = {
 	[CONF_AUTH_PASSWORD] = "password", [CONF_AUTH_OAUTH2] = "oauth2", NULL
 };
@@ -78,6 +82,8 @@ _Static_assert(CONF_NAMES(conf_retention_action_names) == CONF_RETENTION_EXPUNGE
 _Static_assert(CONF_NAMES(conf_new_device_names) == CONF_NEW_DEVICE_NEW + 1,
 	       "conf_new_device_names");
 _Static_assert(CONF_NAMES(conf_login_names) == CONF_LOGIN_LOCAL_PART + 1, "conf_login_names");
+_Static_assert(CONF_NAMES(conf_exact_sizes_names) == CONF_EXACT_SIZES_NO + 1,
+	       "conf_exact_sizes_names");
 _Static_assert(CONF_NAMES(conf_auth_names) == CONF_AUTH_OAUTH2 + 1, "conf_auth_names");
 _Static_assert(CONF_NAMES(conf_oauth_provider_names) == CONF_OAUTH_MICROSOFT + 1,
 	       "conf_oauth_provider_names");
@@ -615,6 +621,12 @@ const struct conf_key conf_keys[] = {
 	  .min = "1", .max = "100" },
 	{ "upstream", "uidl_format", conf_set_string, U(uidl_format), .def = "dovecot",
 	  .min = "1", .max = "64", .check = conf_check_uidl_format },
+	{ "upstream", "throttle_backoff", conf_set_msecs, U(throttle_backoff_ms), .def = "30s",
+	  .min = "0", .max = "1h", .zero = "off" },
+	{ "upstream", "throttle_backoff_max", conf_set_msecs, U(throttle_backoff_max_ms),
+	  .def = "10m", .min = "1s", .max = "1d" },
+	{ "upstream", "exact_sizes", conf_set_enum, U(exact_sizes), .def = "auto",
+	  .names = conf_exact_sizes_names },
 
 	{ "log", "target", conf_set_enum, C(log_target), .def = "stderr",
 	  .names = log_target_names },

@@ -173,6 +173,8 @@ static bool reload_refused(struct popgate *pg, const struct settings *set)
 	return true;
 }
 
+static int setup_oauth(struct popgate *pg, const struct conf *conf);
+
 /*
  * SIGHUP: the file is read again into a new generation. New sessions get
  * it; running ones keep the one they started with. A file that does not
@@ -211,6 +213,9 @@ static void reload(struct popgate *pg)
 	pg->srv.settings = set;
 	limits = metrics_limits(set->conf);
 	metrics_http_set_limits(pg->metrics, &limits);
+	/* The first oauth2 route: OAuth2 is set up now (a failure is logged;
+	   its logins then fail with a temporary error). */
+	setup_oauth(pg, set->conf);
 	/* Kept upstream sessions may belong to routes that changed. */
 	if (pg->srv.pool != NULL)
 		imap_pool_flush(pg->srv.pool);
@@ -315,19 +320,51 @@ static void oauth_refreshed_hook(const char *route, const char *result)
 	metrics_oauth_refresh(result);
 }
 
-/* HTTP to token endpoints and the token manager, on the loop. */
-static int setup_oauth(struct popgate *pg)
+/* Whether conf needs OAuth2: a route (or the default upstream) with auth
+   = oauth2, or the enrolment page. */
+static bool conf_wants_oauth(const struct conf *conf)
+{
+	if (conf->enrol_host != NULL ||
+	    (conf->upstream != NULL && conf->upstream->auth == CONF_AUTH_OAUTH2))
+		return true;
+	for (unsigned int i = 0; i < conf->route_count; i++) {
+		if (conf->routes[i].auth == CONF_AUTH_OAUTH2)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * HTTP to token endpoints and the token manager, on the loop: only when
+ * conf needs them (libcurl is loaded then, see oauth_curl.h), at start and
+ * on a reload that adds the first oauth2 route; once set up they stay.
+ * Without libcurl the daemon serves on: -1 only when out of memory (or the
+ * enrolment page cannot start), and then only at start is it fatal.
+ */
+static int setup_oauth(struct popgate *pg, const struct conf *conf)
 {
 	static const struct oauth_hooks hooks = { .refreshed = oauth_refreshed_hook };
+	const char *http_error;
 
-	if (oauth_http_global_init() < 0 ||
-	    (pg->http = oauth_http_new(pg->base, NULL)) == NULL ||
-	    (pg->srv.oauth = oauth_tokens_new(pg->base, pg->srv.cache, pg->http,
-					      &hooks)) == NULL) {
+	if (pg->srv.oauth != NULL || !conf_wants_oauth(conf))
+		return 0;
+	if (oauth_http_global_init(&http_error) < 0) {
+		log_error("event=oauth_setup_failed error=\"%s\" effect=\"auth = oauth2 logins "
+			  "fail with -ERR [SYS/TEMP], the enrolment page is off\"", http_error);
+		return 0;
+	}
+	if (pg->http == NULL && (pg->http = oauth_http_new(pg->base, NULL)) == NULL) {
 		log_error("event=oauth_setup_failed error=\"out of memory\"");
 		return -1;
 	}
-	if (pg->conf->enrol_host != NULL) {
+	pg->srv.oauth = oauth_tokens_new(pg->base, pg->srv.cache, pg->http, &hooks);
+	if (pg->srv.oauth == NULL) {
+		log_error("event=oauth_setup_failed error=\"out of memory\"");
+		return -1;
+	}
+	log_info("event=oauth_ready");
+	/* [enrol] listen is read at start only (like the other listeners). */
+	if (pg->enrol == NULL && pg->conf->enrol_host != NULL) {
 		char *error = NULL;
 
 		pg->enrol = enrol_web_start(pg->base, pg->conf, pg->srv.cache, pg->http,
@@ -549,6 +586,17 @@ static int check_startup(const struct conf *conf, char **error_r)
 	return 0;
 }
 
+/* --check: OAuth2 configured without a usable libcurl is no start-up
+   error (the other routes serve), but said. */
+static void check_oauth_library(const char *path, const struct conf *conf)
+{
+	const char *error;
+
+	if (conf_wants_oauth(conf) && oauth_http_global_init(&error) < 0)
+		fprintf(stderr, "popgate: %s: warning: %s; auth = oauth2 logins will answer "
+			"-ERR [SYS/TEMP] and the enrolment page will be off\n", path, error);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -646,6 +694,7 @@ int main(int argc, char **argv)
 			free(pg.path);
 			return 1;
 		}
+		check_oauth_library(path, pg.conf);
 		printf("popgate: %s: configuration OK\n", path);
 		settings_unref(&pg.srv.settings);
 		free(pg.path);
@@ -693,7 +742,7 @@ int main(int argc, char **argv)
 	if (setup_pidfile(&pg) < 0 ||
 	    (pg.listeners = listeners_open(&pg.srv, pg.conf)) == NULL ||
 	    setup_metrics(&pg) < 0 || setup_process(&pg) < 0 || setup_cache(&pg) < 0 ||
-	    setup_oauth(&pg) < 0)
+	    setup_oauth(&pg, pg.conf) < 0)
 		goto out;
 
 

@@ -16,7 +16,8 @@
 #   top      proxy/*.c     anything
 #
 # and: a *_private.h header only within its own folder; OpenSSL only in
-# proxy/core/tls.c and crypto.c; libcurl only in proxy/oauth/, jansson there and in
+# proxy/core/tls.c and crypto.c; libcurl only in proxy/oauth/ (its headers: the library
+# is dlopen()ed by oauth_curl.c, never linked), jansson there and in
 # proxy/tools/device.c (--json);
 # hiredis only in cache/; inih only in conf/; no two
 # modules (a .c and its .h) of one folder include each other's header.

@@ -524,3 +524,50 @@ void limits_login_record(struct limits *l, const char *login, uint64_t now_ms)
 	e->stamp_ms = now_ms;
 	lru_touch(&l->t[LIMITS_LOGIN], e);
 }
+
+/* --- provider back-off --- */
+
+unsigned int limits_throttle_left(struct limits *l, const char *key, const struct limits_auth *a,
+				  uint64_t now_ms)
+{
+	uint64_t window_ms = (uint64_t)a->window_secs * 1000;
+	struct limits_entry *e;
+	uint64_t elapsed;
+	unsigned int delay;
+
+	if (key == NULL)
+		return 0;
+	lim_purge(l, LIMITS_THROTTLE, window_ms, now_ms);
+	e = lim_find(l, LIMITS_THROTTLE, key);
+	if (e == NULL)
+		return 0;
+	elapsed = lim_elapsed(e, now_ms);
+	if (elapsed >= window_ms) {
+		table_remove(&l->t[LIMITS_THROTTLE], e);
+		return 0;
+	}
+	delay = limits_auth_delay(a, e->count);
+	return elapsed < delay ? (unsigned int)(delay - elapsed) : 0;
+}
+
+unsigned int limits_throttle_hit(struct limits *l, const char *key, const struct limits_auth *a,
+				 uint64_t now_ms)
+{
+	uint64_t window_ms = (uint64_t)a->window_secs * 1000;
+
+	unsigned int left = limits_throttle_left(l, key, a, now_ms);
+
+	/* Several logins of the account were under way at once: one
+	   back-off for all of them, not one level each. */
+	if (key == NULL || left > 0)
+		return left;
+	return limits_auth_delay(a, auth_record(l, LIMITS_THROTTLE, key, window_ms, now_ms));
+}
+
+void limits_throttle_clear(struct limits *l, const char *key)
+{
+	struct limits_entry *e = key != NULL ? lim_find(l, LIMITS_THROTTLE, key) : NULL;
+
+	if (e != NULL)
+		table_remove(&l->t[LIMITS_THROTTLE], e);
+}

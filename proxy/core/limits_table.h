@@ -9,9 +9,9 @@
  *
  * Keys come from the network (addresses, user names), so each table is a
  * hash table keyed with a per-process secret, has a hard cap of max_entries
- * entries and costs O(1) on average per call. The four tables (connections,
- * failures per address, failures per user, LOGIN-DELAY) each have that cap,
- * so limits_entries() <= 4 * max_entries.
+ * entries and costs O(1) on average per call. The five tables (connections,
+ * failures per address, failures per user, LOGIN-DELAY, provider
+ * back-offs) each have that cap, so limits_entries() <= 5 * max_entries.
  *
  * Keys are NUL-terminated strings; any other byte is allowed. Only the
  * first LIMITS_KEY_MAX bytes are stored, but a longer key is still told
@@ -45,6 +45,7 @@ enum limits_table_id {
 	LIMITS_AUTH_IP,
 	LIMITS_AUTH_USER,
 	LIMITS_LOGIN,
+	LIMITS_THROTTLE,
 	LIMITS_TABLES
 };
 
@@ -114,6 +115,31 @@ unsigned int limits_auth_delay(const struct limits_auth *a, unsigned int n);
 unsigned int limits_login_wait(struct limits *l, const char *login, unsigned int delay_secs,
 			       uint64_t now_ms);
 void limits_login_record(struct limits *l, const char *login, uint64_t now_ms);
+
+/*
+ * Provider back-off per upstream account (key; NULL = none): the
+ * upstream answered "throttled" ([THROTTLED], [LIMIT], [UNAVAILABLE], a
+ * connection cap), so nothing is sent to it for that account for a while.
+ * a->delay_ms is the first back-off (0: none at all), a->delay_max_ms its
+ * cap, a->window_secs how long after its last throttle answer a key's
+ * level is forgotten (make it longer than the cap, or levels never grow).
+ *
+ * limits_throttle_hit() records one more throttle answer and returns the
+ * back-off it starts, in ms: for the n-th answer of the key within the
+ * window, limits_auth_delay(a, n) (the first back-off doubled each time,
+ * capped). An answer while a back-off runs (logins of the account under
+ * way at once) changes nothing and returns what is left of it.
+ * limits_throttle_left() returns the ms left of the back-off the
+ * last answer started (0 = the upstream may be asked), with the settings
+ * in force now, forgetting records past the window. limits_throttle_clear()
+ * forgets the key (a login succeeded). When the table is full the least
+ * recently throttled key is forgotten: its next login asks the upstream.
+ */
+unsigned int limits_throttle_hit(struct limits *l, const char *key, const struct limits_auth *a,
+				 uint64_t now_ms);
+unsigned int limits_throttle_left(struct limits *l, const char *key, const struct limits_auth *a,
+				  uint64_t now_ms);
+void limits_throttle_clear(struct limits *l, const char *key);
 
 /* For tests and metrics: entries in all tables, or in one. */
 size_t limits_entries(const struct limits *l);

@@ -91,6 +91,7 @@ static struct {
 	uint64_t oauth_refresh[6];
 	uint64_t oauth_reauth;
 	uint64_t enrol_ok, enrol_failed;
+	uint64_t throttled[5];
 	uint64_t endpoint_open, endpoint_refused, endpoint_timeouts;
 	/* routes in order of first use; the cap counts all but none/other */
 	struct route *routes[METRICS_MAX_ROUTES + 2];
@@ -397,6 +398,20 @@ void metrics_oauth_refresh(const char *result)
 	m.oauth_refresh[i < 6 ? i : 2]++;
 }
 
+static const char *const throttled_names[] = {
+	"throttled", "limit", "unavailable", "connections", "other",
+};
+
+void metrics_upstream_throttled(const char *code)
+{
+	size_t i;
+
+	metrics_init();
+	for (i = 0; i < 4 && strcmp(throttled_names[i], code) != 0; i++)
+		;
+	m.throttled[i]++;
+}
+
 void metrics_oauth_reauth(const char *route)
 {
 	(void)route;
@@ -609,6 +624,11 @@ int metrics_render(struct evbuffer *dst)
 	    (unsigned long long)m.reloads_ok);
 	put(&o, "popgate_config_reloads_total{result=\"failed\"} %llu\n",
 	    (unsigned long long)m.reloads_failed);
+	family(&o, "upstream_throttled_total", "counter",
+	       "Upstream answers that throttled an account, by kind.");
+	for (size_t i = 0; i < 5; i++)
+		put(&o, "popgate_upstream_throttled_total{code=\"%s\"} %llu\n",
+		    throttled_names[i], (unsigned long long)m.throttled[i]);
 	family(&o, "oauth_refreshes_total", "counter", "OAuth2 token refreshes by result.");
 	for (size_t i = 0; i < 6; i++)
 		put(&o, "popgate_oauth_refreshes_total{result=\"%s\"} %llu\n",

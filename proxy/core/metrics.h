@@ -91,6 +91,10 @@ void metrics_oauth_refresh(const char *result);
 /* A login answered "must be authorized again" (route unused: one
    counter for the gateway). */
 void metrics_oauth_reauth(const char *route);
+/* The upstream throttled an account: code "throttled", "limit",
+   "unavailable" or "connections" (imap_throttle_name()); another word
+   counts as "other". */
+void metrics_upstream_throttled(const char *code);
 /* An enrolment through the enrolment page, by result ok/failed. */
 void metrics_oauth_enrolment(bool ok);
 /* The metrics endpoint's own connections (metrics_http.c): how many are

@@ -57,6 +57,14 @@ static void imap_client_set_state(struct imap_client *c,
 	c->state = state;
 }
 
+/* No more reading or writing on this connection. */
+static void imap_client_stop_io(struct imap_client *c)
+{
+	sockout_detach(&c->out);
+	if (c->bev != NULL)
+		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+}
+
 static void imap_client_update_timeout(struct imap_client *c)
 {
 	struct timeval tv = { .tv_sec = c->timeout_secs, .tv_usec = 0 };
@@ -137,8 +145,7 @@ static void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 	log_warn("%s event=upstream_error upstream=%s:%u while=\"%s\" error=\"%s\"",
 		 c->log_id, c->host, c->port, c->doing, c->fail_reason);
 	imap_client_set_state(c, IMAP_CLIENT_FAILED);
-	if (c->bev != NULL)
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	imap_client_stop_io(c);
 	event_active(c->deferred, EV_TIMEOUT, 0);
 }
 
@@ -325,6 +332,8 @@ static void imap_client_starttls_done(void *ctx, const struct imap_reply *reply)
 	/* The filter takes over timeouts; the socket under it must not keep
 	   the one armed for this command, or an idle session times out. */
 	bufferevent_set_timeouts(c->bev, NULL, NULL);
+	/* The filter writes the socket through libevent (and enables it). */
+	sockout_detach(&c->out);
 	tls_bev = tls_client_filter(c->base, c->bev, c->tls_ctx, c->host);
 	if (tls_bev == NULL) {
 		imap_client_fail(c, "cannot start TLS");
@@ -376,6 +385,15 @@ static void imap_client_prepare(struct imap_client *c)
 
 static void imap_client_greeting(struct imap_client *c, const struct imap_resp *resp)
 {
+	if (resp->status == IMAP_STATUS_BYE) {
+		/* A connection refused in words (a cap per account or
+		   address, an overloaded server): throttling, whatever it
+		   says. */
+		c->bye_throttle = imap_throttle_of(resp->code, resp->code_len, resp->text,
+						   resp->text_len);
+		if (c->bye_throttle == IMAP_THROTTLE_NONE)
+			c->bye_throttle = IMAP_THROTTLE_CONNECTIONS;
+	}
 	if (resp->kind != IMAP_RESP_UNTAGGED ||
 	    (resp->status != IMAP_STATUS_OK && resp->status != IMAP_STATUS_PREAUTH)) {
 		imap_client_fail(c, "bad greeting: %.*s", (int)resp->text_len,
@@ -501,6 +519,8 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 		char esc[sizeof(c->bye_reason)];
 
 		/* The connection ends next; keep the server's reason. */
+		c->bye_throttle = imap_throttle_of(resp.code, resp.code_len, resp.text,
+						   resp.text_len);
 		snprintf(c->bye_reason, sizeof(c->bye_reason), "upstream said BYE: %s",
 			 text_escape_quoted(resp.text != NULL ? resp.text : "", resp.text_len,
 					    esc, sizeof(esc) - 20));
@@ -648,6 +668,10 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* Commands are small and each waits for its reply. */
 		if (fd >= 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
+		/* Commands on a plain socket go out from the loop without
+		   asking for write interest (two epoll_ctl each otherwise). */
+		if (!c->tls_active)
+			(void)sockout_attach(&c->out, c->bev, NULL, NULL);
 		if (c->state == IMAP_CLIENT_CONNECTING) {
 			if (c->tls_active && c->caps_known == false &&
 			    c->tls == IMAP_TLS_STARTTLS) {
@@ -670,7 +694,7 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		   server closes without close_notify (GnuTLS). */
 		imap_client_set_state(c, IMAP_CLIENT_FAILED);
 		snprintf(c->fail_reason, sizeof(c->fail_reason), "logged out");
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+		imap_client_stop_io(c);
 		event_active(c->deferred, EV_TIMEOUT, 0);
 	} else if ((what & BEV_EVENT_EOF) != 0) {
 		if (c->bye_reason[0] != '\0') {
@@ -736,7 +760,7 @@ struct imap_client *imap_client_new(struct event_base *base,
 	TAILQ_INIT(&c->queue);
 	TAILQ_INIT(&c->waiting);
 	if (c->host == NULL || c->log_id == NULL || c->parser == NULL ||
-	    c->deferred == NULL ||
+	    c->deferred == NULL || sockout_init(&c->out, base) < 0 ||
 	    imap_client_dup(&c->id.client_ip, set->client_ip) < 0 ||
 	    imap_client_dup(&c->id.local_ip, set->local_ip) < 0 ||
 	    imap_client_dup(&c->id.session_id, set->session_id) < 0 ||
@@ -822,6 +846,11 @@ int imap_client_set_log_id(struct imap_client *c, const char *log_id)
 	return 0;
 }
 
+enum imap_throttle imap_client_throttle(const struct imap_client *c)
+{
+	return c != NULL ? c->bye_throttle : IMAP_THROTTLE_NONE;
+}
+
 const char *imap_client_tls_version(const struct imap_client *c)
 {
 	return c->tls_active ? tls_version(c->bev) : "none";
@@ -842,8 +871,7 @@ void imap_client_close(struct imap_client *c)
 		return;
 	imap_client_set_state(c, IMAP_CLIENT_CLOSED);
 	c->connect_cb = NULL;
-	if (c->bev != NULL)
-		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	imap_client_stop_io(c);
 }
 
 void imap_client_free(struct imap_client **cp)
@@ -862,6 +890,7 @@ void imap_client_free(struct imap_client **cp)
 		TAILQ_REMOVE(&c->queue, cmd, link);
 		imap_command_free(cmd);
 	}
+	sockout_free(&c->out);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	if (c->deferred != NULL)

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "imap_resp.h"
+#include "imap_throttle.h"
 
 struct event_base;
 struct evdns_base;
@@ -132,6 +133,10 @@ bool imap_client_idle(const struct imap_client *c);
 int imap_client_set_log_id(struct imap_client *c, const char *log_id);
 
 /* TLS protocol version in use, or "none". */
+/* What the server's last untagged BYE said of throttling (in place of
+   the greeting: at least IMAP_THROTTLE_CONNECTIONS); NONE without one, or
+   for c NULL. Read it when a command or the connection failed. */
+enum imap_throttle imap_client_throttle(const struct imap_client *c);
 const char *imap_client_tls_version(const struct imap_client *c);
 
 /*

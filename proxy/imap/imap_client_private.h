@@ -14,6 +14,7 @@
 
 #include "imap_client.h"
 #include "imap_cmd.h"
+#include "sockout.h"
 
 struct bufferevent;
 struct imap_parser;
@@ -50,6 +51,7 @@ struct imap_client {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct bufferevent *bev;
+	struct sockout out;           /* bev's output written directly (plain) */
 	struct imap_parser *parser;
 	struct event *deferred;       /* reports failures from the loop */
 
@@ -65,6 +67,7 @@ struct imap_client {
 	const char *doing;            /* for error messages */
 	char fail_reason[256];
 	char bye_reason[200];         /* text of an untagged BYE */
+	enum imap_throttle bye_throttle;  /* what that BYE said (imap_throttle.h) */
 	bool logging_out;             /* LOGOUT sent: EOF is expected */
 	unsigned int caps;
 	bool caps_known;

@@ -8,10 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
 #include <event2/event.h>
 
 #include "log.h"
+#include "oauth_curl.h"
 
 struct oauth_http {
 	struct event_base *base;
@@ -43,10 +43,10 @@ struct oauth_http_sock {
 	struct oauth_http *h;
 };
 
-int oauth_http_global_init(void)
+int oauth_http_global_init(const char **error_r)
 {
 	oauth_json_init();
-	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
+	return oauth_curl_load(error_r);
 }
 
 static void oauth_http_req_free(struct oauth_http_req *r)
@@ -59,9 +59,9 @@ static void oauth_http_req_free(struct oauth_http_req *r)
 		h->reqs = r->next;
 	if (r->next != NULL)
 		r->next->prev = r->prev;
-	curl_multi_remove_handle(h->multi, r->easy);
-	curl_easy_cleanup(r->easy);
-	curl_slist_free_all(r->headers);
+	oauth_curl_fn->multi_remove_handle(h->multi, r->easy);
+	oauth_curl_fn->easy_cleanup(r->easy);
+	oauth_curl_fn->slist_free_all(r->headers);
 	if (r->form != NULL) {
 		explicit_bzero(r->form, r->form_len);
 		free(r->form);
@@ -80,23 +80,23 @@ static void oauth_http_check_done(struct oauth_http *h)
 	CURLMsg *msg;
 	int left;
 
-	while ((msg = curl_multi_info_read(h->multi, &left)) != NULL) {
+	while ((msg = oauth_curl_fn->multi_info_read(h->multi, &left)) != NULL) {
 		struct oauth_http_req *r = NULL;
 		long status = 0;
 
 		if (msg->msg != CURLMSG_DONE)
 			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+		oauth_curl_getinfo_ptr(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
 		if (r == NULL)
 			continue;
 		if (msg->data.result == CURLE_OK && !r->too_big) {
-			curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+			oauth_curl_getinfo_long(r->easy, CURLINFO_RESPONSE_CODE, &status);
 		} else if (r->too_big) {
 			snprintf(r->error, sizeof(r->error), "reply larger than %d octets",
 				 OAUTH_HTTP_BODY_MAX);
 		} else if (r->error[0] == '\0') {
 			snprintf(r->error, sizeof(r->error), "%s",
-				 curl_easy_strerror(msg->data.result));
+				 oauth_curl_fn->easy_strerror(msg->data.result));
 		}
 		r->cb(r->ctx, status, r->body != NULL ? r->body : "", r->body_len,
 		      status != 0 ? NULL : r->error);
@@ -111,7 +111,7 @@ static void oauth_http_event(evutil_socket_t fd, short what, void *arg)
 		((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
 	int running;
 
-	curl_multi_socket_action(h->multi, fd, action, &running);
+	oauth_curl_fn->multi_socket_action(h->multi, fd, action, &running);
 	oauth_http_check_done(h);
 }
 
@@ -122,7 +122,7 @@ static void oauth_http_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	curl_multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	oauth_curl_fn->multi_socket_action(h->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	oauth_http_check_done(h);
 }
 
@@ -139,7 +139,7 @@ static int oauth_http_socket_cb(CURL *easy, curl_socket_t s, int what, void *use
 			event_free(sock->ev);
 			free(sock);
 		}
-		curl_multi_assign(h->multi, s, NULL);
+		oauth_curl_fn->multi_assign(h->multi, s, NULL);
 		return 0;
 	}
 	kind = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) |
@@ -149,7 +149,7 @@ static int oauth_http_socket_cb(CURL *easy, curl_socket_t s, int what, void *use
 		if (sock == NULL)
 			return -1;
 		sock->h = h;
-		curl_multi_assign(h->multi, s, sock);
+		oauth_curl_fn->multi_assign(h->multi, s, sock);
 	} else {
 		event_free(sock->ev);
 	}
@@ -181,17 +181,17 @@ struct oauth_http *oauth_http_new(struct event_base *base, const char *ca_file)
 	if (h == NULL)
 		return NULL;
 	h->base = base;
-	h->multi = curl_multi_init();
+	h->multi = oauth_curl_fn->multi_init();
 	h->timer = evtimer_new(base, oauth_http_timeout, h);
 	h->ca_file = ca_file != NULL ? strdup(ca_file) : NULL;
 	if (h->multi == NULL || h->timer == NULL || (ca_file != NULL && h->ca_file == NULL)) {
 		oauth_http_free(&h);
 		return NULL;
 	}
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETFUNCTION, oauth_http_socket_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_SOCKETDATA, h);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERFUNCTION, oauth_http_timer_cb);
-	curl_multi_setopt(h->multi, CURLMOPT_TIMERDATA, h);
+	oauth_curl_multi_setopt_socket(h->multi, oauth_http_socket_cb);
+	oauth_curl_multi_setopt_ptr(h->multi, CURLMOPT_SOCKETDATA, h);
+	oauth_curl_multi_setopt_timer(h->multi, oauth_http_timer_cb);
+	oauth_curl_multi_setopt_ptr(h->multi, CURLMOPT_TIMERDATA, h);
 	return h;
 }
 
@@ -204,7 +204,7 @@ void oauth_http_free(struct oauth_http **hp)
 	while (h->reqs != NULL)
 		oauth_http_req_free(h->reqs);
 	if (h->multi != NULL)
-		curl_multi_cleanup(h->multi);
+		oauth_curl_fn->multi_cleanup(h->multi);
 	if (h->timer != NULL)
 		event_free(h->timer);
 	free(h->ca_file);
@@ -244,11 +244,11 @@ struct oauth_http_req *oauth_http_post(struct oauth_http *h, const char *url, co
 	r->ctx = ctx;
 	r->form_len = strlen(form);
 	r->form = strdup(form);
-	r->easy = curl_easy_init();
-	r->headers = curl_slist_append(NULL, "Accept: application/json");
+	r->easy = oauth_curl_fn->easy_init();
+	r->headers = oauth_curl_fn->slist_append(NULL, "Accept: application/json");
 	if (r->form == NULL || r->easy == NULL || r->headers == NULL) {
-		curl_easy_cleanup(r->easy);
-		curl_slist_free_all(r->headers);
+		oauth_curl_fn->easy_cleanup(r->easy);
+		oauth_curl_fn->slist_free_all(r->headers);
 		free(r->form);
 		free(r);
 		return NULL;
@@ -258,25 +258,25 @@ struct oauth_http_req *oauth_http_post(struct oauth_http *h, const char *url, co
 		h->reqs->prev = r;
 	h->reqs = r;
 	h->active++;
-	curl_easy_setopt(r->easy, CURLOPT_URL, url);
-	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDS, r->form);
-	curl_easy_setopt(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->form_len);
-	curl_easy_setopt(r->easy, CURLOPT_HTTPHEADER, r->headers);
-	curl_easy_setopt(r->easy, CURLOPT_WRITEFUNCTION, oauth_http_write);
-	curl_easy_setopt(r->easy, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(r->easy, CURLOPT_PRIVATE, r);
-	curl_easy_setopt(r->easy, CURLOPT_ERRORBUFFER, r->error);
-	curl_easy_setopt(r->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
-	curl_easy_setopt(r->easy, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(r->easy, CURLOPT_PROTOCOLS_STR, "https,http");
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(r->easy, CURLOPT_USERAGENT, "popgate");
+	oauth_curl_setopt_ptr(r->easy, CURLOPT_URL, url);
+	oauth_curl_setopt_ptr(r->easy, CURLOPT_POSTFIELDS, r->form);
+	oauth_curl_setopt_long(r->easy, CURLOPT_POSTFIELDSIZE, (long)r->form_len);
+	oauth_curl_setopt_ptr(r->easy, CURLOPT_HTTPHEADER, r->headers);
+	oauth_curl_setopt_write(r->easy, oauth_http_write);
+	oauth_curl_setopt_ptr(r->easy, CURLOPT_WRITEDATA, r);
+	oauth_curl_setopt_ptr(r->easy, CURLOPT_PRIVATE, r);
+	oauth_curl_setopt_ptr(r->easy, CURLOPT_ERRORBUFFER, r->error);
+	oauth_curl_setopt_long(r->easy, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
+	oauth_curl_setopt_long(r->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout_ms);
+	oauth_curl_setopt_long(r->easy, CURLOPT_NOSIGNAL, 1L);
+	oauth_curl_setopt_long(r->easy, CURLOPT_FOLLOWLOCATION, 0L);
+	oauth_curl_setopt_ptr(r->easy, CURLOPT_PROTOCOLS_STR, "https,http");
+	oauth_curl_setopt_long(r->easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	oauth_curl_setopt_long(r->easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	oauth_curl_setopt_ptr(r->easy, CURLOPT_USERAGENT, "popgate");
 	if (h->ca_file != NULL)
-		curl_easy_setopt(r->easy, CURLOPT_CAINFO, h->ca_file);
-	if (curl_multi_add_handle(h->multi, r->easy) != CURLM_OK) {
+		oauth_curl_setopt_ptr(r->easy, CURLOPT_CAINFO, h->ca_file);
+	if (oauth_curl_fn->multi_add_handle(h->multi, r->easy) != CURLM_OK) {
 		/* Not added: nothing will report it. */
 		oauth_http_req_free(r);
 		return NULL;

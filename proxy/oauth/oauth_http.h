@@ -19,11 +19,14 @@ struct event_base;
 struct oauth_http;
 struct oauth_http_req;
 
-/* Process-wide libcurl set-up (and oauth_json_init()); once at start,
-   before any thread. */
-int oauth_http_global_init(void);
+/* Process-wide set-up: oauth_json_init() and libcurl, loaded now (see
+   oauth_curl.h: after a failure a later call tries again); from the event
+   loop's thread. 0, or -1 with *error_r a static sentence saying why
+   libcurl cannot be used. */
+int oauth_http_global_init(const char **error_r);
 
-/* ca_file: NULL for the system store. NULL when out of memory. */
+/* Only after oauth_http_global_init() returned 0. ca_file: NULL for the
+   system store. NULL when out of memory. */
 struct oauth_http *oauth_http_new(struct event_base *base, const char *ca_file);
 /* Cancels every request (no callback runs). Sets *h to NULL. */
 void oauth_http_free(struct oauth_http **h);

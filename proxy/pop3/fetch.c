@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "pop3_filter.h"
 #include "session.h"
+#include "sizes.h"
 
 enum pop3_fetch_kind {
 	POP3_FETCH_RETR,
@@ -122,9 +123,9 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 	   client keep it forever. The header for TOP is asked with the
 	   size as well; later ranges of its text come after that proof. */
 	if (f->kind != POP3_FETCH_TOP_TEXT && start->has_rfc822_size &&
-	    start->rfc822_size != f->msg->size) {
+	    start->rfc822_size != pop3_msg_upstream_size(f->msg)) {
 		log_warn("%s event=message_replaced uid=%u listed=%llu now=%llu", f->s->log_id,
-			 f->msg->uid, (unsigned long long)f->msg->size,
+			 f->msg->uid, (unsigned long long)pop3_msg_upstream_size(f->msg),
 			 (unsigned long long)start->rfc822_size);
 		f->replaced = true;
 		f->msg->flags |= POP3_MSG_VANISHED;
@@ -135,7 +136,7 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 	   the message still there?) before anything is sent, unless this
 	   server's sizes are known to be inexact. */
 	if (f->kind == POP3_FETCH_RETR && !start->has_rfc822_size &&
-	    start->size != f->msg->size && !f->s->sizes_inexact) {
+	    start->size != pop3_msg_upstream_size(f->msg) && !f->s->sizes_inexact) {
 		f->suspect = true;
 		return;
 	}
@@ -188,11 +189,10 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 	pop3_write(s, end, n);
 	if (f->kind == POP3_FETCH_RETR) {
 		/* LIST and STAT announced RFC822.SIZE: say when the server's
-		   count is not what it sent (e.g. LF line ends counted). */
+		   count is not what it sent (e.g. LF line ends counted), and
+		   learn it (exact_sizes = auto). */
 		if (f->filter.octets != f->msg->size)
-			log_warn("%s event=size_mismatch uid=%u listed=%llu sent=%llu", s->log_id,
-				 f->msg->uid, (unsigned long long)f->msg->size,
-				 (unsigned long long)f->filter.octets);
+			pop3_sizes_mismatch(s, f->msg, f->filter.octets);
 		f->msg->flags |= POP3_MSG_RETRIEVED;
 		s->retr_count++;
 		metrics_command(s->route->name, METRICS_CMD_RETR);

@@ -27,7 +27,9 @@
 #include "remap.h"
 #include "session.h"
 #include "settings.h"
+#include "sizes.h"
 #include "text.h"
+#include "throttle.h"
 #include "uidl_map.h"
 #include "version.h"
 
@@ -43,6 +45,7 @@ enum login_step {
 	LOGIN_AUTHENTICATE,
 	LOGIN_SELECT,
 	LOGIN_LIST,
+	LOGIN_SIZES,
 	LOGIN_LOCK,
 	LOGIN_VIEW,
 	LOGIN_REMAP,
@@ -58,6 +61,7 @@ static const char *const login_step_names[] = {
 	[LOGIN_AUTHENTICATE] = "authenticate",
 	[LOGIN_SELECT] = "select",
 	[LOGIN_LIST] = "list",
+	[LOGIN_SIZES] = "sizes",
 	[LOGIN_LOCK] = "lock",
 	[LOGIN_VIEW] = "view",
 	[LOGIN_REMAP] = "remap",
@@ -75,6 +79,7 @@ static const char *const login_step_doing[] = {
 	[LOGIN_AUTHENTICATE] = "logging in upstream",
 	[LOGIN_SELECT] = "selecting the mailbox",
 	[LOGIN_LIST] = "listing the mailbox",
+	[LOGIN_SIZES] = "counting exact message sizes",
 	[LOGIN_LOCK] = "locking the device",
 	[LOGIN_VIEW] = "loading the device view",
 	[LOGIN_REMAP] = "moving the device state to the recreated mailbox",
@@ -115,6 +120,8 @@ struct pop3_login {
 	uint64_t reserved_remap;     /* the re-map, */
 	uint64_t reserved_uidl;      /* and the UIDL step */
 	struct pop3_limits limits;   /* failure delays, LOGIN-DELAY */
+	struct pop3_sizes *sizes;    /* exact_sizes: the step in progress */
+	struct pop3_throttle throttle; /* the provider's back-off, before connecting */
 };
 
 static void login_step_select(struct pop3_login *l);
@@ -168,7 +175,9 @@ static void login_free(struct pop3_session *s, void *ctx)
 	login_clear_password(l);
 	pop3_oauth_auth_free(&l->oauth);
 	pop3_limits_cancel(&l->limits);
+	pop3_throttle_cancel(&l->throttle);
 	pop3_session_retire_imap(s, &l->imap);
+	pop3_sizes_free(&l->sizes);
 	login_free_remap(l);
 	login_free_uidls(l);
 	pop3_device_free(&l->dev);
@@ -221,8 +230,10 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 
 	login_clear_password(l);
 	pop3_oauth_auth_free(&l->oauth);
+	pop3_throttle_cancel(&l->throttle);
 	pop3_keep_forget(s);
 	pop3_session_retire_imap(s, &l->imap);
+	pop3_sizes_free(&l->sizes);
 	login_free_remap(l);
 	login_free_uidls(l);
 	pop3_device_free(&l->dev);
@@ -259,6 +270,17 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 	}
 }
 
+/* The upstream throttles the account (throttle.h): the login ends, the
+   account backs off. False when kind says nothing of throttling. */
+static bool login_throttled(struct pop3_login *l, enum imap_throttle kind, const char *text)
+{
+	if (kind == IMAP_THROTTLE_NONE)
+		return false;
+	pop3_throttle_hit(l->s, l->account, kind, login_step_names[l->step], text);
+	login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY, POP3_THROTTLE_REPLY);
+	return true;
+}
+
 /* ---- done ---- */
 
 static void login_finish(struct pop3_login *l)
@@ -278,6 +300,7 @@ static void login_finish(struct pop3_login *l)
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
 	metrics_login(s->route->name, METRICS_LOGIN_OK);
 	pop3_limits_succeeded(&l->limits, l->account, s->device);
+	pop3_throttle_clear(s, l->account);
 	pop3_maildrop_visible(s->drop, &count, &size);
 	log_info("%s event=login user=%s device=%s client=%s route=%s upstream=%s:%u "
 		 "messages=%u octets=%llu uidvalidity=%u",
@@ -551,6 +574,45 @@ static void login_step_lock(struct pop3_login *l)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 }
 
+/* ---- sizes ---- */
+
+static void login_sized(void *ctx, enum pop3_sizes_result result,
+			const struct pop3_sizes_stats *st)
+{
+	struct pop3_login *l = ctx;
+
+	/* st is the step's: said before it goes. */
+	if (st->exact)
+		log_info("%s event=exact_sizes loaded=%u counted=%u differ=%u pruned=%u",
+			 l->s->log_id, st->loaded, st->counted, st->differ, st->pruned);
+	pop3_sizes_free(&l->sizes);
+	if (result != POP3_SIZES_OK) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   result == POP3_SIZES_MEMORY ? "-ERR [SYS/TEMP] Out of memory" :
+			   "-ERR [SYS/TEMP] Upstream failed while counting message sizes");
+		return;
+	}
+	login_step_lock(l);
+}
+
+/* exact_sizes (sizes.h): LIST says what RETR sends. */
+static void login_step_sizes(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+
+	login_set_step(l, LOGIN_SIZES);
+	pop3_maildrop_finish(l->drop);
+	if (s->route->exact_sizes == CONF_EXACT_SIZES_NO || l->drop->count == 0 ||
+	    s->srv->cache == NULL) {
+		login_step_lock(l);
+		return;
+	}
+	l->sizes = pop3_sizes_start(s, l->imap, l->account, l->drop, login_sized, l);
+	if (l->sizes == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+}
+
 /* ---- list ---- */
 
 static bool login_list_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags,
@@ -572,6 +634,9 @@ static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
 {
 	struct pop3_login *l = ctx;
 
+	if (!ok && login_throttled(l, pop3_throttle_of(l->imap, reply),
+				   reply != NULL ? reply->text : NULL))
+		return;
 	if (!ok) {
 		if (l->list.failed)
 			log_warn("%s event=upstream_bad_fetch error=\"%s\"", l->s->log_id,
@@ -582,7 +647,7 @@ static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
 			   "-ERR [SYS/TEMP] Cannot list the mailbox");
 		return;
 	}
-	login_step_lock(l);
+	login_step_sizes(l);
 }
 
 static const struct imap_list_handlers login_list_handlers = {
@@ -630,6 +695,8 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 {
 	struct pop3_login *l = ctx;
 
+	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
+		return;
 	if (reply->result != IMAP_REPLY_OK && l->kept) {
 		/* The kept connection died meanwhile, or its server cannot
 		   open the mailbox again on it (Dovecot, after the mailbox
@@ -675,10 +742,11 @@ static void login_step_select(struct pop3_login *l)
 
 /* ---- authenticate ---- */
 
-/* RFC 5530 codes that say it is not the password's fault. */
+/* RFC 5530 codes that say it is not the password's fault (besides the
+   throttling ones, throttle.h). */
 static bool login_code_temporary(const struct imap_reply *reply)
 {
-	static const char *const codes[] = { "UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE", NULL };
+	static const char *const codes[] = { "SERVERBUG", "INUSE", NULL };
 
 	for (size_t i = 0; reply->code != NULL && codes[i] != NULL; i++) {
 		if (strncasecmp(reply->code, codes[i], strlen(codes[i])) == 0)
@@ -706,6 +774,8 @@ static void login_authenticated(void *ctx, const struct imap_reply *reply)
 	struct pop3_login *l = ctx;
 	struct pop3_session *s = l->s;
 
+	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
+		return;
 	if (reply->result == IMAP_REPLY_FAILED) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Upstream server failed");
@@ -770,8 +840,11 @@ static void login_step_authenticate_oauth(struct pop3_login *l)
 		.pass = l->pass, .pass_len = l->pass_len, .log_id = s->log_id,
 	};
 
-	if (s->srv->oauth == NULL ||
-	    (l->oauth = pop3_oauth_auth_start(&set, login_oauth_done, l)) == NULL)
+	/* No token manager: OAuth2 could not be set up (libcurl missing). */
+	if (s->srv->oauth == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] OAuth2 is not available on this gateway now");
+	else if ((l->oauth = pop3_oauth_auth_start(&set, login_oauth_done, l)) == NULL)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Out of memory");
 }
@@ -808,6 +881,8 @@ static void login_connected(void *ctx, bool ok, const char *error)
 	metrics_upstream_connect(l->s->route->name,
 				 (double)(now.tv_sec - l->connect_started.tv_sec) +
 				 (double)(now.tv_nsec - l->connect_started.tv_nsec) / 1e9, ok);
+	if (!ok && login_throttled(l, imap_client_throttle(l->imap), error))
+		return;
 	if (!ok) {
 		char reply[300], why[200];
 
@@ -882,11 +957,26 @@ static void login_step_connect(struct pop3_session *s)
 /* Recent failures of this address or user: the attempt itself waits, so
    that reconnecting for each guess does not skip the delay of the failure
    reply. */
+static void login_hold_failures(struct pop3_session *s)
+{
+	struct pop3_login *l = s->run_ctx;
+
+	pop3_limits_init(&l->limits, l->s, l->login_user, l->login_user_len);
+	pop3_limits_hold(&l->limits, login_step_connect);
+}
+
+/* Nothing is asked of an upstream that throttles the account. */
+static void login_throttle_refused(struct pop3_session *s)
+{
+	login_fail(s->run_ctx, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY,
+		   POP3_THROTTLE_REPLY);
+}
+
 static void login_step_delay(struct pop3_login *l)
 {
 	login_set_step(l, LOGIN_DELAY);
-	pop3_limits_init(&l->limits, l->s, l->login_user, l->login_user_len);
-	pop3_limits_hold(&l->limits, login_step_connect);
+	pop3_throttle_hold(&l->throttle, l->s, l->account, login_hold_failures,
+			   login_throttle_refused);
 }
 
 /* ---- route ---- */

@@ -6,11 +6,14 @@
  *
  *   route         the login name's device suffix and domain: which
  *                 upstream, which name to send it, which account key
- *   delay         recent failures of this address or user: wait first
+ *   delay         the provider throttles the account (throttle.h):
+ *                 refuse at once; recent failures of this address or
+ *                 user: wait first
  *   connect       the upstream IMAP connection (TLS, capabilities)
  *   authenticate  the credentials, upstream; then LOGIN-DELAY
  *   select        the mailbox, with UIDVALIDITY and UIDNEXT
  *   list          every message's UID and size (the maildrop)
+ *   sizes         exact_sizes: sizes counted as RETR sends them (sizes.h)
  *   lock          the device's lock in the state store
  *   view          what the device has hidden, and its starting point
  *   remap         once, if the mailbox was recreated: the state follows

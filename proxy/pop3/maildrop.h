@@ -29,9 +29,16 @@ enum pop3_msg_flag {
 struct pop3_msg {
 	uint32_t uid;
 	uint32_t flags;
-	uint64_t size;
+	uint64_t size;             /* what LIST says: RFC822.SIZE, or counted */
 	uint32_t uidl;             /* 1 + its offset in the UIDL pool; 0: none */
+	int32_t exact_delta;       /* size - RFC822.SIZE (sizes.h); 0 if not counted */
 };
+
+/* The message's size as the server gives it (RFC822.SIZE). */
+static inline uint64_t pop3_msg_upstream_size(const struct pop3_msg *m)
+{
+	return (uint64_t)((int64_t)m->size - m->exact_delta);
+}
 
 struct pop3_maildrop {
 	uint32_t uidvalidity;

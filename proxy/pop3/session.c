@@ -258,6 +258,7 @@ static void pop3_session_free(struct pop3_session *s)
 	event_free(s->login_timer);
 	event_free(s->resume_ev);
 	event_free(s->free_ev);
+	sockout_free(&s->out);
 	bufferevent_free(s->bev);
 	settings_unref(&s->set);
 	free(s);
@@ -282,6 +283,7 @@ void pop3_session_close(struct pop3_session *s, const char *reason)
 	if (s->dev != NULL)
 		pop3_device_release(s->dev);
 	imap_client_close(s->imap);
+	sockout_detach(&s->out);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 	event_del(s->timer);
 	event_del(s->life_timer);
@@ -472,6 +474,7 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 		   runs to its end rather than stopping half way; there is just
 		   nobody left to tell. */
 		s->client_gone = true;
+		sockout_detach(&s->out);
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		log_info("%s event=client_gone_during_update", s->log_id);
 		return;
@@ -496,6 +499,12 @@ static void pop3_session_setup_bev(struct pop3_session *s)
 	bufferevent_setwatermark(s->bev, EV_READ, 0, POP3_IN_HIGH);
 	bufferevent_set_max_single_write(s->bev, POP3_OUT_LOW);
 	bufferevent_set_timeouts(s->bev, NULL, &idle);
+	/* Replies on a plain socket go out from the loop without asking
+	   for write interest (two epoll_ctl each otherwise). */
+	if (!s->client_tls && sockout_attach(&s->out, s->bev, pop3_write_cb, s) == 0) {
+		bufferevent_enable(s->bev, EV_READ);
+		return;
+	}
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
@@ -526,6 +535,7 @@ static void pop3_stls_switch(struct pop3_session *s)
 		pop3_session_close(s, "stls_failed");
 		return;
 	}
+	sockout_detach(&s->out);
 	bufferevent_free(under);
 	s->bev = tls;
 	s->client_tls = true;
@@ -686,8 +696,9 @@ struct pop3_session *pop3_session_new(struct pop3_server *srv, struct buffereven
 	s->resume_ev = event_new(srv->base, -1, 0, pop3_resume_cb, s);
 	s->idle_timer = evtimer_new(srv->base, pop3_idle_timer_cb, s);
 	s->login_timer = evtimer_new(srv->base, pop3_login_timer_cb, s);
-	if (s->free_ev == NULL || s->timer == NULL || s->life_timer == NULL ||
-	    s->resume_ev == NULL || s->idle_timer == NULL || s->login_timer == NULL) {
+	if (sockout_init(&s->out, srv->base) < 0 || s->free_ev == NULL || s->timer == NULL ||
+	    s->life_timer == NULL || s->resume_ev == NULL || s->idle_timer == NULL ||
+	    s->login_timer == NULL) {
 		struct event *evs[] = { s->free_ev, s->timer, s->life_timer, s->resume_ev,
 					s->idle_timer, s->login_timer };
 
@@ -695,6 +706,7 @@ struct pop3_session *pop3_session_new(struct pop3_server *srv, struct buffereven
 			if (evs[i] != NULL)
 				event_free(evs[i]);
 		}
+		sockout_free(&s->out);
 		bufferevent_free(bev);
 		free(s);
 		return NULL;

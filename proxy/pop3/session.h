@@ -23,6 +23,7 @@
 #include <event2/util.h>
 
 #include "pop3_parse.h"
+#include "sockout.h"
 
 struct bufferevent;
 struct cache;
@@ -110,6 +111,7 @@ struct pop3_session {
 	const struct conf *conf;    /* set->conf */
 	const struct pop3_session_hooks *hooks;
 	struct bufferevent *bev;
+	struct sockout out;         /* bev's output written directly (plain) */
 	struct event *free_ev;      /* frees from the loop */
 	struct event *resume_ev;    /* reads the next command from the loop */
 	struct event *timer;        /* pop3_session_set_timer() */

@@ -118,6 +118,7 @@ static int account_resolve(struct account_run *a, const char *address)
 static int account_open(struct account_run *a, const char *path)
 {
 	char *error = NULL, url[300];
+	const char *http_error;
 	struct cache_settings set;
 
 	if (conf_load(path, &a->conf, &error) < 0) {
@@ -126,9 +127,14 @@ static int account_open(struct account_run *a, const char *path)
 		return -1;
 	}
 	a->base = event_base_new();
-	if (a->base == NULL || oauth_http_global_init() < 0 ||
-	    (a->http = oauth_http_new(a->base, NULL)) == NULL)
+	if (a->base != NULL && oauth_http_global_init(&http_error) < 0) {
+		fprintf(stderr, "popgate: %s\n", http_error);
 		return -1;
+	}
+	if (a->base == NULL || (a->http = oauth_http_new(a->base, NULL)) == NULL) {
+		fprintf(stderr, "popgate: out of memory\n");
+		return -1;
+	}
 	/* auto: the daemon's managed redis-server, never a second one. */
 	if (strcmp(a->conf->cache_url, "auto") == 0)
 		snprintf(url, sizeof(url), "unix:%s/redis.sock", a->conf->cache_state_dir);

@@ -155,7 +155,7 @@ def main():
         gw = h.Popgate(up_port, binary=binary, log={"level": "warn"},
                        server={"max_connections": "1000"}).start(timeout=60)
         # one untimed session first: the managed redis and the Dovecot index are warm
-        bench.run_load(gw.port, mpath, mode, 1, sessions=1, devices=True, deadline=600)
+        warm = bench.run_load(gw.port, mpath, mode, 1, sessions=1, devices=True, deadline=600)
         rss0 = rss_kb(gw.proc.pid)
         cpu0 = bench.cpu_seconds(gw.proc.pid)
         r = bench.run_load(gw.port, mpath, mode, a.k, sessions=a.sessions, devices=True,
@@ -180,6 +180,15 @@ def main():
             for line in lines[:2 + a.top] + lines[-2:]:
                 print(line)
             print("RETR commands: %d" % r["retr"])
+            # strace counts the whole run: the warm-up session's RETRs too
+            retrs = r["retr"] + (warm.get("retr") or 0)
+            calls = {x.split()[-1]: int(x.split()[3]) for x in lines
+                     if len(x.split()) >= 5 and x.split()[3].isdigit()}
+            if mode != "poll" and retrs > 0 and "total" in calls:
+                print("per RETR (warm-up included, %d RETRs): %.2f syscalls, %.3f epoll_ctl, "
+                      "%.2f epoll_wait" % (retrs, calls["total"] / retrs,
+                                           calls.get("epoll_ctl", 0) / retrs,
+                                           calls.get("epoll_wait", 0) / retrs))
         if a.callgrind:
             ann = subprocess.run(["callgrind_annotate", "--threshold=99", cg_out],
                                  capture_output=True, text=True).stdout.splitlines()

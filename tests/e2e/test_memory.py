@@ -132,6 +132,40 @@ class TestBackpressure(unittest.TestCase):
         self.assertEqual(data, h.expected_retr(big))
         self.assertLessEqual(peak - base, LIMIT_KB, "VmRSS grew by %d kB" % (peak - base))
 
+    def test_pipelined_slow_reader_switches_between_direct_and_queued_output(self):
+        # Replies are written straight to the socket until one does not fit
+        # (the client reads slowly); then libevent writes the rest, and once
+        # the output is empty the next reply is written directly again.
+        # Pipelined replies cross that switch both ways, twice: every octet
+        # arrives in order and memory stays bounded throughout.
+        msgs = find(["plain", "big"])
+        n_small, small = msgs["plain"]
+        n_big, big = msgs["big"]
+        c = self.session("alice", rcvbuf=8192)
+        base = GW.status()["VmRSS"]
+        c.send("RETR %d\r\nRETR %d\r\nNOOP\r\nRETR %d\r\nSTAT\r\n" % (n_big, n_small, n_big))
+        peak = base
+        t_end = time.monotonic() + 2.0
+        while time.monotonic() < t_end:                    # read nothing for 2 s
+            peak = max(peak, GW.rss_kb())
+            time.sleep(0.05)
+        for i in range(40):                                # then in sips
+            time.sleep(0.02)
+            self.assertTrue(c._recv(4096), "connection closed after %d sips" % i)
+            if i % 5 == 0:
+                peak = max(peak, GW.rss_kb())
+        self.assertLessEqual(peak - base, LIMIT_KB, "VmRSS grew by %d kB" % (peak - base))
+        for n, body in ((n_big, big), (n_small, small)):
+            r = c.status()
+            self.assertTrue(r.startswith("+OK"), "RETR %d -> %s" % (n, r))
+            self.assertEqual(c.multi(), h.expected_retr(body))
+        self.assertTrue(c.status().startswith("+OK"), "NOOP")
+        self.assertTrue(c.status().startswith("+OK"), "second RETR of the big message")
+        self.assertEqual(c.multi(), h.expected_retr(big))
+        self.assertTrue(c.status().startswith("+OK "), "STAT")
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        self.assertLessEqual(GW.rss_kb() - base, LIMIT_KB)
+
     def test_client_disconnects_mid_retr(self):
         msgs = find(["big"])
         n_big, big = msgs["big"]

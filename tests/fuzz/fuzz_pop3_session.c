@@ -215,6 +215,11 @@ static struct settings *build_settings(unsigned int flags)
 	conf->auth_fail_delay_max_ms = 0;
 	conf->delete_action = (enum conf_delete_action)(flags & 3);
 	conf->mark_seen_on_retr = (flags & 4) == 0;
+	/* A device none of the (absent) [device] sections matches: the
+	   [policy] profile, which a loaded config fills from [policy]. */
+	conf->policy_profile.delete_action = conf->delete_action;
+	conf->policy_profile.mark_seen_on_retr = conf->mark_seen_on_retr;
+	conf->policy_profile.new_device_sees = conf->new_device_sees;
 	set = settings_new(conf, 1, &error);
 	if (set == NULL)
 		violated("settings_new: %s", error);

@@ -490,10 +490,12 @@ def check_deb(scratch):
     fields = dict(re.findall(r"^ (Package|Version|Depends|Recommends): (.*)$", r.stdout, re.M))
     dep = fields.get("Depends", "")
     missing = [lib for lib in (r"libevent-2\.1-\d", r"libevent-openssl-2\.1-\d", r"libssl\d",
-                               r"libhiredis\d", r"libinih\d", r"libjansson\d", r"\badduser\b")
+                               r"libhiredis\d", r"libinih\d", r"libjansson\d", r"\badduser\b",
+                               r"\blibcurl4\b")
                if not re.search(lib, dep)]
     report(fields.get("Package") == "popgate" and fields.get("Version") == ver and not missing,
-           "dpkg-deb -I: Depends from shlibs (libevent, libssl, libhiredis, libinih, libjansson) and adduser",
+           "dpkg-deb -I: Depends from shlibs (libevent, libssl, libhiredis, libinih, libjansson), "
+           "adduser and libcurl4 (dlopen()ed)",
            "fields %r; missing %s" % (fields, missing))
     report(re.search(r"\bredis-server\b", fields.get("Recommends", "")) is not None,
            "dpkg-deb -I: Recommends redis-server", "Recommends: %r" % fields.get("Recommends"))

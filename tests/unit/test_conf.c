@@ -86,6 +86,9 @@ static const char *const all_keys[][2] = {
 	{ "upstream", "keep_idle" },
 	{ "upstream", "keep_per_account" },
 	{ "upstream", "uidl_format" },
+	{ "upstream", "throttle_backoff" },
+	{ "upstream", "throttle_backoff_max" },
+	{ "upstream", "exact_sizes" },
 	{ "metrics", "max_connections" },
 	{ "metrics", "request_timeout" },
 };
@@ -393,7 +396,7 @@ START_TEST(listed_keys_known)
 		"password", "custom", "oauthbearer", "", "", "", "", "", "", "1m",
 		"127.0.0.1:8443", "https://gw.example.com:8443",
 		"256k", "10", "2m", "3",
-		"%v.%u",
+		"%v.%u", "1500ms", "20m", "yes",
 		"8", "90s",
 	};
 	char text[256];

@@ -4,6 +4,7 @@
 
 #include "pop3_fixture.h"
 #include "maildrop.h"
+#include "throttle.h"
 
 /* ---- success ---- */
 
@@ -264,7 +265,7 @@ START_TEST(login_unavailable_is_temporary)
 	static const struct client_step pop3[] = {
 		GREETING,
 		USER_PASS,
-		HEAR("-ERR [SYS/TEMP] Upstream cannot log in now"),
+		HEAR(POP3_THROTTLE_REPLY),
 		CLIENT_END,
 	};
 
