@@ -24,6 +24,10 @@
  *                                         (several, space-separated): the
  *                                         UIDLs of an import, taken by the
  *                                         messages as they are assigned
+ *   popgate:{<account>}:legacy_lease      string token, with expiry: one login
+ *                                         imports from the legacy POP3 server
+ *   popgate:{<account>}:legacy_done       string "<unix time> <summary>": the
+ *                                         lazy import happened (never again)
  *   popgate:{<account>}:remap:<random>    hash fingerprint -> new uids,
  *                                         while a cache_remap() stages
  *                                         (expires after an hour)
@@ -598,6 +602,8 @@ struct cache_uidl_dump {
 	/* Message-ID, "<size> <uidl> ..." */
 	const char *const *legacy;
 	size_t legacy_n;
+	/* The lazy import's mark ("<unix time> <summary>"), "" for none. */
+	char legacy_done[256];
 };
 
 /* d is non-NULL exactly when st == CACHE_OK, valid during the callback. */
@@ -645,5 +651,40 @@ struct cache_req *cache_mark_set(struct cache *c, const char *tag, const char *w
 /* value: milliseconds the mark has left, 0 when there is none. */
 struct cache_req *cache_mark_left(struct cache *c, const char *tag, const char *what,
 				  cache_count_cb *cb, void *ctx);
+
+/* ---- the lazy import's marks ---- */
+
+/*
+ * The lazy import from a legacy POP3 server ([route] legacy_pop3), once
+ * per account. cache_legacy_claim(): one atomic script; value
+ * CACHE_LEGACY_CLAIMED (the lease is the caller's for ttl_ms, under
+ * token), CACHE_LEGACY_DONE (an import happened: nothing to do) or
+ * CACHE_LEGACY_BUSY (another login holds the lease).
+ */
+enum cache_legacy_claim {
+	CACHE_LEGACY_CLAIMED = 0,
+	CACHE_LEGACY_DONE = 1,
+	CACHE_LEGACY_BUSY = 2,
+};
+#define CACHE_LEGACY_TOKEN_MAX 64
+#define CACHE_LEGACY_SUMMARY_MAX 200
+
+struct cache_req *cache_legacy_claim(struct cache *c, const char *account, const char *token,
+				     unsigned int ttl_ms, cache_count_cb *cb, void *ctx);
+/*
+ * The import's result in one atomic script: entries e[0..n) (n <=
+ * CACHE_UIDL_MAP_MAX, uids ascending, as for cache_uidl_assign(): only
+ * those still without a UIDL are set), the done mark with summary (no
+ * control characters), the lease released. CACHE_CONFLICT when the lease
+ * is no longer token's or the stored uidvalidity differs, CACHE_LIMIT
+ * past the map's limit: then nothing is written. Durable. e is read, not
+ * copied, while the request runs.
+ */
+struct cache_req *cache_legacy_store(struct cache *c, const char *account, const char *token,
+				     uint32_t uidvalidity, const struct cache_uidl_new *e, size_t n,
+				     const char *summary, cache_status_cb *cb, void *ctx);
+/* The lease given back (only if still token's): nothing was imported. */
+struct cache_req *cache_legacy_release(struct cache *c, const char *account, const char *token,
+				       cache_status_cb *cb, void *ctx);
 
 #endif

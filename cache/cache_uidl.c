@@ -652,11 +652,11 @@ struct cache_req *cache_uidl_import(struct cache *c, const char *account,
 
 /* --- the whole map, for popgate uidl show --- */
 
-/* KEYS: uidvalidity, uidl, legacy. {stored or "", HGETALL uidl, HGETALL
-   legacy}. */
+/* KEYS: uidvalidity, uidl, legacy, legacy_done. {stored or "", HGETALL
+   uidl, HGETALL legacy, the lazy import's mark or ""}. */
 static const char cache_lua_uidl_dump[] =
 	"return {redis.call('GET', KEYS[1]) or '', redis.call('HGETALL', KEYS[2]),\n"
-	"        redis.call('HGETALL', KEYS[3])}\n";
+	"        redis.call('HGETALL', KEYS[3]), redis.call('GET', KEYS[4]) or ''}\n";
 
 struct cache_uidl_dump_data {
 	struct cache_uidl_dump d;
@@ -691,8 +691,9 @@ static enum cache_status cache_uidl_parse_dump(struct cache_req *req, const redi
 	size_t total = 0, n, o = 0;
 	char *block;
 
-	if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 || e[0]->type != REDIS_REPLY_STRING ||
-	    e[1]->type != REDIS_REPLY_ARRAY || e[2]->type != REDIS_REPLY_ARRAY)
+	if (r->type != REDIS_REPLY_ARRAY || r->elements != 4 || e[0]->type != REDIS_REPLY_STRING ||
+	    e[1]->type != REDIS_REPLY_ARRAY || e[2]->type != REDIS_REPLY_ARRAY ||
+	    e[3]->type != REDIS_REPLY_STRING)
 		return cache_reply_unexpected(req, r);
 	n = e[1]->elements + e[2]->elements;
 	for (size_t k = 1; k < 3; k++) {
@@ -726,6 +727,7 @@ static enum cache_status cache_uidl_parse_dump(struct cache_req *req, const redi
 	dd->d.map_n = e[1]->elements / 2;
 	dd->d.legacy = dd->strs + e[1]->elements;
 	dd->d.legacy_n = e[2]->elements / 2;
+	snprintf(dd->d.legacy_done, sizeof(dd->d.legacy_done), "%.*s", (int)e[3]->len, e[3]->str);
 	req->data = dd;
 	return CACHE_OK;
 }
@@ -756,9 +758,9 @@ struct cache_req *cache_uidl_dump(struct cache *c, const char *account, cache_ui
 {
 	struct cache_req *req = cache_req_new(cache_route(c, account), &cache_type_uidl_dump,
 					      (union cache_req_cb){ .dump = cb }, ctx);
-	char k[3][CACHE_KEY_MAX];
-	const char *argv[6];
-	size_t len[6];
+	char k[4][CACHE_KEY_MAX];
+	const char *argv[7];
+	size_t len[7];
 
 	if (req == NULL)
 		return NULL;
@@ -767,14 +769,16 @@ struct cache_req *cache_uidl_dump(struct cache *c, const char *account, cache_ui
 	cache_key(k[0], account, "uidvalidity", NULL);
 	cache_key(k[1], account, "uidl", NULL);
 	cache_key(k[2], account, "legacy", NULL);
+	cache_key(k[3], account, "legacy_done", NULL);
 	argv[0] = "EVAL";
 	argv[1] = cache_lua_uidl_dump;
-	argv[2] = "3";
+	argv[2] = "4";
 	argv[3] = k[0];
 	argv[4] = k[1];
 	argv[5] = k[2];
-	for (size_t i = 0; i < 6; i++)
+	argv[6] = k[3];
+	for (size_t i = 0; i < 7; i++)
 		len[i] = strlen(argv[i]);
-	cache_req_submit(req, 6, argv, len);
+	cache_req_submit(req, 7, argv, len);
 	return req;
 }

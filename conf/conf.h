@@ -114,6 +114,12 @@ enum conf_oauth_mechanism {
 	CONF_OAUTH_OAUTHBEARER,
 };
 
+/* What a login does when the legacy POP3 server cannot be read. */
+enum conf_legacy_unreachable {
+	CONF_LEGACY_REFUSE,   /* -ERR [SYS/TEMP]: the client tries again later */
+	CONF_LEGACY_PROCEED,  /* logged; the messages get UIDLs by uidl_format */
+};
+
 /* An IMAP server: the [upstream] default, or a [route DOMAIN]. */
 struct conf_upstream {
 	char *domain;                      /* lower case; NULL for [upstream] */
@@ -145,6 +151,10 @@ struct conf_upstream {
 	unsigned int throttle_backoff_ms;  /* provider back-off: first; 0 off */
 	unsigned int throttle_backoff_max_ms; /* ... doubled up to this */
 	enum conf_exact_sizes exact_sizes;
+	char *legacy_pop3;                 /* NULL, or legacy_url_parse() takes it */
+	bool legacy_plaintext;             /* pop3:// without STLS allowed */
+	unsigned int legacy_timeout_secs;  /* the whole import, connect to QUIT */
+	enum conf_legacy_unreachable legacy_unreachable;
 	bool port_set;                     /* port given in the file */
 	unsigned int line;                 /* its section header, for errors */
 };

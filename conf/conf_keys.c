@@ -4,6 +4,7 @@
 
 #include "conf_private.h"
 #include "conf_value.h"
+#include "legacy_url.h"
 #include "uidl.h"
 
 #include <arpa/inet.h>
@@ -22,6 +23,9 @@
 static const char *const conf_tls_names[] = {
 	[CONF_TLS_IMAPS] = "imaps", [CONF_TLS_STARTTLS] = "starttls",
 	[CONF_TLS_NONE] = "none", NULL
+};
+static const char *const conf_legacy_unreachable_names[] = {
+	[CONF_LEGACY_REFUSE] = "refuse", [CONF_LEGACY_PROCEED] = "proceed", NULL
 };
 static const char *const conf_delete_names[] = {
 	[CONF_DELETE_HIDE] = "hide", [CONF_DELETE_HIDE_ALL] = "hide-all",
@@ -73,6 +77,8 @@ static const char *const conf_retention_action_names[] = { "trash", "expunge", N
 #define CONF_NAMES(a) (sizeof(a) / sizeof((a)[0]) - 1)
 /* One name per value, no gap (the NULL would end the list early). */
 _Static_assert(CONF_NAMES(conf_tls_names) == CONF_TLS_NONE + 1, "conf_tls_names");
+_Static_assert(CONF_NAMES(conf_legacy_unreachable_names) == CONF_LEGACY_PROCEED + 1,
+	       "conf_legacy_unreachable_names");
 _Static_assert(CONF_NAMES(conf_delete_names) == CONF_DELETE_EXPUNGE + 1, "conf_delete_names");
 _Static_assert(CONF_NAMES(conf_show_names) == CONF_SHOW_UNSEEN + 1, "conf_show_names");
 _Static_assert(CONF_NAMES(conf_retention_when_names) == CONF_RETENTION_ALL_DONE + 1,
@@ -288,6 +294,13 @@ static size_t conf_utf8_char(const unsigned char *s, unsigned int *cp_r)
 		return 0;
 	*cp_r = cp;
 	return n;
+}
+
+static int conf_check_legacy_pop3(const char *value, const char **error_r)
+{
+	struct legacy_url u;
+
+	return legacy_url_parse(value, strlen(value), &u, error_r);
 }
 
 static int conf_check_uidl_format(const char *value, const char **error_r)
@@ -627,6 +640,13 @@ const struct conf_key conf_keys[] = {
 	  .def = "10m", .min = "1s", .max = "1d" },
 	{ "upstream", "exact_sizes", conf_set_enum, U(exact_sizes), .def = "auto",
 	  .names = conf_exact_sizes_names },
+	{ "upstream", "legacy_pop3", conf_set_string, U(legacy_pop3), .def = "", .max = "300",
+	  .check = conf_check_legacy_pop3, .flags = CONF_EMPTY_NONE },
+	{ "upstream", "legacy_plaintext", conf_set_bool, U(legacy_plaintext), .def = "no" },
+	{ "upstream", "legacy_timeout", conf_set_secs, U(legacy_timeout_secs), .def = "30s",
+	  .min = "1s", .max = "10m" },
+	{ "upstream", "legacy_unreachable", conf_set_enum, U(legacy_unreachable),
+	  .def = "refuse", .names = conf_legacy_unreachable_names },
 
 	{ "log", "target", conf_set_enum, C(log_target), .def = "stderr",
 	  .names = log_target_names },

@@ -63,6 +63,12 @@ int conf_oauth_preset(struct conf_upstream *up)
 
 int conf_oauth_check(const struct conf_upstream *up, char *buf, size_t size)
 {
+	if (up->auth == CONF_AUTH_OAUTH2 && up->legacy_pop3 != NULL) {
+		/* The legacy server takes the client's password; with oauth2
+		   the client gives the gateway password instead. */
+		snprintf(buf, size, "legacy_pop3 needs auth = password");
+		return -1;
+	}
 	if (up->auth != CONF_AUTH_OAUTH2) {
 		if (up->oauth_provider != CONF_OAUTH_CUSTOM || up->client_id != NULL ||
 		    up->client_secret != NULL || up->token_endpoint != NULL ||

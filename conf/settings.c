@@ -34,8 +34,14 @@ static int settings_upstream_ctx(struct settings *set, unsigned int index, char 
 		log_warn("event=config_warning route=%s upstream=%s:%u "
 			 "warning=\"tls = none: passwords cross the network in clear\"",
 			 up->name, up->host, up->port);
-		return 0;
+		/* The legacy POP3 server may still speak TLS. */
+		if (up->legacy_pop3 == NULL)
+			return 0;
 	}
+	if (up->legacy_pop3 != NULL && up->legacy_plaintext)
+		log_warn("event=config_warning route=%s legacy_pop3=%s warning=\"legacy_plaintext "
+			 "= yes: the legacy server may get passwords in clear\"", up->name,
+			 up->legacy_pop3);
 	if (!up->verify)
 		log_warn("event=config_warning route=%s upstream=%s:%u "
 			 "warning=\"verify = no: certificates are not checked\"",

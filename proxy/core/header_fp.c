@@ -1,5 +1,6 @@
 #include "header_fp.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -159,4 +160,95 @@ size_t header_fp_message_id(const char *hdr, size_t len, char *out, size_t out_s
 	memcpy(out, p, v);
 	out[v] = '\0';
 	return v;
+}
+
+/*
+ * Fields that POP3 servers of the mbox era add to or rewrite in the stored
+ * message, so that the same message shows them on the old server and not
+ * (or otherwise) on the new one: mbox keeps a message's state in the
+ * message itself. Status and X-Status hold the read/answered flags (UW
+ * imapd, qpopper, mutt); X-UID, X-IMAP and X-IMAPbase UW imapd's and
+ * Dovecot's UID bookkeeping; X-Keywords the IMAP keywords; X-UIDL the
+ * UIDL qpopper and others wrote into the message; Content-Length the
+ * length Solaris-style mboxes keep; Return-Path is written by the local
+ * delivery into the mbox and rewritten by each MTA hop; X-Message-Flag
+ * Outlook's follow-up flag. Dovecot's pop3-migration plugin skips the same
+ * list for the same reason.
+ */
+static const char *const header_fp_migration_skip[] = {
+	"content-length", "return-path", "status", "x-imap", "x-imapbase", "x-keywords",
+	"x-message-flag", "x-status", "x-uid", "x-uidl",
+};
+
+static bool fp_migration_skipped(const char *name, size_t n)
+{
+	for (size_t i = 0; i < sizeof(header_fp_migration_skip) /
+	     sizeof(header_fp_migration_skip[0]); i++) {
+		const char *want = header_fp_migration_skip[i];
+		size_t k;
+
+		if (strlen(want) != n)
+			continue;
+		for (k = 0; k < n && fp_lower(name[k]) == want[k]; k++)
+			;
+		if (k == n)
+			return true;
+	}
+	return false;
+}
+
+/* The value's octets of s[0..n) into out at *o, white space left out. */
+static void fp_migration_value(const char *s, size_t n, char *out, size_t *o)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (fp_is_ws(s[i]))
+			continue;
+		out[(*o)++] = (unsigned char)s[i] >= 0x80 ? '?' : s[i];
+	}
+}
+
+size_t header_fp_migration(const char *hdr, size_t len, char *out)
+{
+	size_t i = 0, o = 0;
+	bool keep = false;
+
+	while (i < len) {
+		const char *line = hdr + i, *lf = memchr(line, '\n', len - i);
+		size_t n = lf != NULL ? (size_t)(lf - line) : len - i, name_len;
+		const char *colon;
+
+		i += n + (lf != NULL ? 1 : 0);
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		if (n == 0)
+			break;
+		if (line[0] == ' ' || line[0] == '\t') {
+			/* A folded field goes on. */
+			if (keep) {
+				o--;   /* its "\n" */
+				fp_migration_value(line, n, out, &o);
+				out[o++] = '\n';
+			}
+			continue;
+		}
+		colon = memchr(line, ':', n);
+		keep = false;
+		if (colon == NULL)
+			continue;
+		name_len = (size_t)(colon - line);
+		while (name_len > 0 && fp_is_ws(line[name_len - 1]))
+			name_len--;
+		if (name_len == 0 || fp_migration_skipped(line, name_len))
+			continue;
+		for (size_t k = 0; k < name_len; k++) {
+			if (!fp_is_ws(line[k]))
+				out[o++] = (unsigned char)line[k] >= 0x80 ? '?' : fp_lower(line[k]);
+		}
+		out[o++] = ':';
+		fp_migration_value(colon + 1, n - (size_t)(colon - line) - 1, out, &o);
+		out[o++] = '\n';
+		keep = true;
+	}
+	out[o] = '\0';
+	return o;
 }

@@ -35,4 +35,17 @@ size_t header_fp_canonical(const char *hdr, size_t len, char *out);
    fit. */
 size_t header_fp_message_id(const char *hdr, size_t len, char *out, size_t out_size);
 
+/*
+ * The header block hdr[0..len) as the lazy import from a legacy POP3
+ * server compares it (as Dovecot's pop3-migration plugin does): every
+ * field but those in HEADER_FP_MIGRATION_SKIP, in the header's order, as
+ * "<lower-case name>:<value>\n" where name and value have no white space
+ * at all (a server may refold or trim lines) and each octet of 0x80 and
+ * up is '?' (some convert 8-bit text); up to the first empty line; lines
+ * that are no field (an mbox "From " line) left out. out needs room for
+ * len + 2 bytes; the form is NUL-terminated. Returns its length (0: no
+ * field).
+ */
+size_t header_fp_migration(const char *hdr, size_t len, char *out);
+
 #endif

@@ -15,6 +15,8 @@
 
 /* Header octets kept per message (the canonical form is bounded too). */
 #define IMAP_FP_RAW_MAX 8192
+/* What fetches the whole header. */
+#define IMAP_FP_HEADER_ANY (IMAP_FP_HEADER_MD5 | IMAP_FP_HEADER_HASH)
 
 void imap_fp_op_clear(struct imap_fp_op *op)
 {
@@ -56,17 +58,20 @@ static void imap_fp_report_more(struct imap_fp_op *op, const struct imap_fetch *
 
 	if (f->guid != NULL && f->guid_len <= IMAP_FP_GUID_MAX)
 		v.guid[imap_unquote(f->guid, f->guid_len, v.guid)] = '\0';
-	if ((op->more & IMAP_FP_HEADER_MD5) != 0 && hdr_ok) {
+	if ((op->more & IMAP_FP_HEADER_ANY) != 0 && hdr_ok) {
 		/* What is hashed is never longer than the header. */
-		char *in = malloc(hdr_len + 1);
+		char *in = malloc(hdr_len + 2);
 		size_t n;
 
-		if (in != NULL) {
+		if (in != NULL && (op->more & IMAP_FP_HEADER_MD5) != 0) {
 			n = uidl_md5_input(hdr, hdr_len, in, hdr_len + 1);
 			if (n <= hdr_len + 1)
 				tls_md5_hex(in, n, v.md5);
-			free(in);
 		}
+		if (in != NULL && (op->more & IMAP_FP_HEADER_HASH) != 0 &&
+		    (n = header_fp_migration(hdr, hdr_len, in)) > 0)
+			tls_sha256_hex(in, n, v.hdr_hash);
+		free(in);
 	}
 	if (op->h->more != NULL)
 		op->h->more(op->ctx, f->uid, &v);
@@ -101,7 +106,7 @@ static bool imap_fp_literal_begin(void *ctx, const char *prefix, size_t len, uin
 
 	if (imap_fetch_line(prefix, len, true, &f, &error) != 0 || !f.ends_with_body_literal)
 		return false;
-	if (strcmp(f.body.section, "HEADER") == 0 && (op->more & IMAP_FP_HEADER_MD5) != 0) {
+	if (strcmp(f.body.section, "HEADER") == 0 && (op->more & IMAP_FP_HEADER_ANY) != 0) {
 		op->hdr_len = 0;
 		op->have_hdr = true;
 		op->hdr_over = size > IMAP_FP_HEADER_MAX;
@@ -148,7 +153,7 @@ static void imap_fp_untagged(void *ctx, const struct imap_resp *resp)
 		op->have_raw = op->have_hdr = false;
 		return;
 	}
-	if (strcmp(f.body.section, "HEADER") == 0 && (op->more & IMAP_FP_HEADER_MD5) != 0) {
+	if (strcmp(f.body.section, "HEADER") == 0 && (op->more & IMAP_FP_HEADER_ANY) != 0) {
 		/* The header came last: the fields' literal came before it. */
 		if (f.body.kind == IMAP_VALUE_QUOTED && f.body.value_len <= IMAP_FP_HEADER_MAX) {
 			op->hdr_len = imap_unquote(f.body.value, f.body.value_len, op->hdr);
@@ -206,7 +211,7 @@ static int imap_fp_next(struct imap_fp_op *op, struct imap_client *c)
 		 HEADER_FP_FIELDS ")]%s)",
 		 (op->more & IMAP_FP_GMID) != 0 ? " X-GM-MSGID" : "",
 		 (op->more & IMAP_FP_GUID) != 0 ? " X-GUID" : "",
-		 (op->more & IMAP_FP_HEADER_MD5) != 0 ? " BODY.PEEK[HEADER]" : "");
+		 (op->more & IMAP_FP_HEADER_ANY) != 0 ? " BODY.PEEK[HEADER]" : "");
 	return imap_client_cmdf(c, &imap_fp_handlers, op, fmt, set);
 }
 
@@ -239,7 +244,7 @@ int imap_fp_fetch_more(struct imap_fp_op *op, struct imap_client *c, const uint3
 	*op = (struct imap_fp_op){ .uids = uids, .count = n, .h = h, .ctx = ctx, .more = more };
 	op->raw = malloc(IMAP_FP_RAW_MAX);
 	op->seen = calloc(n / 8 + 1, 1);
-	if ((more & IMAP_FP_HEADER_MD5) != 0 && (op->hdr = malloc(IMAP_FP_HEADER_MAX)) == NULL)
+	if ((more & IMAP_FP_HEADER_ANY) != 0 && (op->hdr = malloc(IMAP_FP_HEADER_MAX)) == NULL)
 		n = 0;
 	if (op->raw == NULL || op->seen == NULL || n == 0 || imap_fp_next(op, c) < 0) {
 		imap_fp_op_clear(op);

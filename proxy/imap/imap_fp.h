@@ -35,6 +35,9 @@ enum imap_fp_more {
 					  (uidl_md5_input()) */
 	IMAP_FP_MESSAGE_ID = 1 << 3,   /* the Message-ID (of the fields
 					  fetched anyway) */
+	IMAP_FP_HEADER_HASH = 1 << 4,  /* BODY.PEEK[HEADER], digested as the
+					  lazy legacy import compares it
+					  (header_fp_migration(), SHA-256) */
 };
 #define IMAP_FP_MESSAGE_ID_MAX 255
 
@@ -43,6 +46,7 @@ struct imap_fp_more_values {
 	char guid[IMAP_FP_GUID_MAX + 1];   /* "": none, or longer */
 	char md5[33];                  /* 32 hex digits; "": none */
 	char message_id[IMAP_FP_MESSAGE_ID_MAX + 1];   /* "": none */
+	char hdr_hash[IMAP_FP_HEX + 1];   /* "": none (or too long a header) */
 };
 
 struct imap_fp_handlers {

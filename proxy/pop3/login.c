@@ -20,6 +20,7 @@
 #include "keep.h"
 #include "limits_shared.h"
 #include "log.h"
+#include "login_legacy.h"
 #include "login_oauth.h"
 #include "maildrop.h"
 #include "metrics.h"
@@ -49,6 +50,7 @@ enum login_step {
 	LOGIN_LOCK,
 	LOGIN_VIEW,
 	LOGIN_REMAP,
+	LOGIN_LEGACY,
 	LOGIN_UIDL,
 	LOGIN_DONE,
 	LOGIN_STEP_COUNT
@@ -65,6 +67,7 @@ static const char *const login_step_names[] = {
 	[LOGIN_LOCK] = "lock",
 	[LOGIN_VIEW] = "view",
 	[LOGIN_REMAP] = "remap",
+	[LOGIN_LEGACY] = "legacy",
 	[LOGIN_UIDL] = "uidl",
 	[LOGIN_DONE] = "done",
 };
@@ -83,6 +86,7 @@ static const char *const login_step_doing[] = {
 	[LOGIN_LOCK] = "locking the device",
 	[LOGIN_VIEW] = "loading the device view",
 	[LOGIN_REMAP] = "moving the device state to the recreated mailbox",
+	[LOGIN_LEGACY] = "taking the UIDLs of the legacy POP3 server",
 	[LOGIN_UIDL] = "assigning the UIDLs",
 	[LOGIN_DONE] = "logged in",
 };
@@ -110,6 +114,7 @@ struct pop3_login {
 	bool fresh;                  /* ... and failed: connect anew */
 	struct uidl_format uidl_fmt; /* the route's */
 	struct pop3_uidl_map *uidls; /* the UIDL step in progress */
+	struct pop3_legacy_import *legacy;  /* the legacy step (login_legacy.h) */
 	uint8_t *hidden;             /* the view, kept for after that step */
 	uint32_t first_uid;
 	time_t listed_at;            /* the profile's max_age counts from it */
@@ -179,6 +184,7 @@ static void login_free(struct pop3_session *s, void *ctx)
 	pop3_session_retire_imap(s, &l->imap);
 	pop3_sizes_free(&l->sizes);
 	login_free_remap(l);
+	pop3_legacy_free(&l->legacy);
 	login_free_uidls(l);
 	pop3_device_free(&l->dev);
 	pop3_maildrop_free(&l->drop);
@@ -235,6 +241,7 @@ static void login_fail(struct pop3_login *l, enum metrics_login result,
 	pop3_session_retire_imap(s, &l->imap);
 	pop3_sizes_free(&l->sizes);
 	login_free_remap(l);
+	pop3_legacy_free(&l->legacy);
 	login_free_uidls(l);
 	pop3_device_free(&l->dev);
 	pop3_maildrop_free(&l->drop);
@@ -469,6 +476,45 @@ static void login_step_uidl(struct pop3_login *l)
 			   "-ERR [SYS/TEMP] Out of memory");
 }
 
+/* ---- legacy: the old POP3 server's UIDLs, once per account ---- */
+
+static void login_legacy_done(void *ctx, const char *reply)
+{
+	struct pop3_login *l = ctx;
+	char copy[512];
+
+	/* The reply is the step's, which goes now. */
+	if (reply != NULL)
+		snprintf(copy, sizeof(copy), "%s", reply);
+	pop3_legacy_free(&l->legacy);
+	login_clear_password(l);
+	if (reply != NULL) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY, copy);
+		return;
+	}
+	login_step_uidl(l);
+}
+
+static void login_step_legacy(struct pop3_login *l)
+{
+	if (l->s->route->legacy_pop3 == NULL) {
+		login_step_uidl(l);
+		return;
+	}
+	login_set_step(l, LOGIN_LEGACY);
+	if (l->pass == NULL) {
+		/* The configuration check keeps oauth2 routes out: a bug if seen. */
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] legacy_pop3 without a password to log in there");
+		return;
+	}
+	l->legacy = pop3_legacy_start(l->s, l->account, l->login_user, l->login_user_len,
+				      l->pass, l->pass_len, l->imap, l->drop, login_legacy_done, l);
+	if (l->legacy == NULL)
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
+}
+
 /* ---- view ---- */
 
 static void login_view_loaded(void *ctx, enum cache_status st, const struct cache_view *view)
@@ -518,7 +564,7 @@ static void login_view_loaded(void *ctx, enum cache_status st, const struct cach
 	l->first_uid = only_new ? view->first_uidnext : 0;
 	l->new_device = view->new_device;
 	l->pruned = view->pruned;
-	login_step_uidl(l);
+	login_step_legacy(l);
 }
 
 static void login_step_view(struct pop3_login *l)
@@ -866,8 +912,9 @@ static void login_step_authenticate(struct pop3_login *l)
 			   "-ERR [SYS/PERM] Upstream refuses plaintext login");
 		return;
 	}
-	/* The command holds its own copy now. */
-	login_clear_password(l);
+	/* The command holds its own copy now; the legacy step needs it. */
+	if (l->s->route->legacy_pop3 == NULL)
+		login_clear_password(l);
 }
 
 /* ---- connect ---- */

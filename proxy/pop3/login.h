@@ -18,6 +18,9 @@
  *   view          what the device has hidden, and its starting point
  *   remap         once, if the mailbox was recreated: the state follows
  *                 the messages by fingerprint, then the view again
+ *   legacy        with legacy_pop3, once per account: the old POP3
+ *                 server's UIDLs (login_legacy.h)
+ *   uidl          every message's UIDL (uidl_map.h)
  *
  * then +OK in TRANSACTION state with the session holding the IMAP
  * connection, the device state and the maildrop. Any failure answers

@@ -263,6 +263,10 @@ static void uidl_tool_shown(void *ctx, enum cache_status st, const struct cache_
 	printf("%zu imported Message-IDs\n", d->legacy_n);
 	for (size_t i = 0; i < d->legacy_n; i++)
 		printf("imported %s %s\n", d->legacy[2 * i], d->legacy[2 * i + 1]);
+	if (d->legacy_done[0] != '\0')
+		printf("legacy import done %s\n", d->legacy_done);
+	else
+		printf("legacy import not done\n");
 }
 
 static int uidl_tool_show(struct uidl_tool *t, const struct conf *conf, const char *address)

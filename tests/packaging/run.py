@@ -82,7 +82,7 @@ def sample_keys(path="conf/popgate.conf"):
             if m:
                 section = m.group(1)
                 continue
-            m = re.match(r"^#?([a-z_]+)\s*=", line)
+            m = re.match(r"^#?([a-z][a-z0-9_]*)\s*=", line)
             if m and section:
                 keys.add((section, m.group(1)))
     return keys
@@ -102,7 +102,7 @@ def man_keys(path="packaging/popgate.conf.5"):
             if line.startswith(".SH "):
                 section = None
             if after_tp and section:
-                m = re.match(r"^\\fB([a-z_]+) =\\fP", line)
+                m = re.match(r"^\\fB([a-z][a-z0-9_]*) =\\fP", line)
                 if m:
                     keys.add((section, m.group(1)))
             after_tp = line == ".TP"
@@ -184,7 +184,7 @@ def sample_entries(path="conf/popgate.conf"):
                 section = None if m.group(1) else m.group(2)
                 block, last = [], ""
                 continue
-            m = re.match(r"^(#?)([a-z_]+)\s*=\s*(.*?)\s*$", line)
+            m = re.match(r"^(#?)([a-z][a-z0-9_]*)\s*=\s*(.*?)\s*$", line)
             if m and section:
                 remark = " ".join(block) if block else last
                 entries[(section, m.group(2))] = (m.group(3), m.group(1) == "#", remark)
@@ -291,7 +291,7 @@ def man_entries(path="packaging/popgate.conf.5"):
             elif line.startswith(".SH "):
                 section = None
             continue
-        m = re.match(r"^\\fB([a-z_]+) =\\fP", line)
+        m = re.match(r"^\\fB([a-z][a-z0-9_]*) =\\fP", line)
         if m and i > 0 and lines[i - 1] == ".TP":
             key = m.group(1)
             continue
@@ -359,7 +359,7 @@ def readme_tables(path="README.md"):
                 continue
             if set(line.strip()) <= set("|-: "):
                 continue
-            names = re.findall(r"`([a-z_]+)`", cells[1 if mode == "conf" else 0])
+            names = re.findall(r"`([a-z][a-z0-9_]*)`", cells[1 if mode == "conf" else 0])
             if mode == "conf":
                 m = re.match(r"`\[([a-z_]+)(?: [A-Z]+)?\]`", cells[0])
                 if m:

@@ -89,6 +89,10 @@ static const char *const all_keys[][2] = {
 	{ "upstream", "throttle_backoff" },
 	{ "upstream", "throttle_backoff_max" },
 	{ "upstream", "exact_sizes" },
+	{ "upstream", "legacy_pop3" },
+	{ "upstream", "legacy_plaintext" },
+	{ "upstream", "legacy_timeout" },
+	{ "upstream", "legacy_unreachable" },
 	{ "metrics", "max_connections" },
 	{ "metrics", "request_timeout" },
 };
@@ -397,6 +401,7 @@ START_TEST(listed_keys_known)
 		"127.0.0.1:8443", "https://gw.example.com:8443",
 		"256k", "10", "2m", "3",
 		"%v.%u", "1500ms", "20m", "yes",
+		"pop3s://pop.example.org", "yes", "1m", "proceed",
 		"8", "90s",
 	};
 	char text[256];

@@ -71,6 +71,16 @@ static const struct {
 	{ "[route x.org]\nhost = h\nuidl_format = %v\n", 3, "a template needs %u, %m or %g" },
 	{ "[upstream]\nhost = h\nuidl_format = %f\n", 3, "unknown variable" },
 	{ "[upstream]\nhost = h\nuidl_format = a b%u\n", 3, "printable ASCII but space" },
+	/* the lazy legacy import */
+	{ "[route x.org]\nhost = h\nlegacy_pop3 = imaps://old\n", 3,
+	  "must start with pop3s:// or pop3://" },
+	{ "[upstream]\nhost = h\nlegacy_pop3 = pop3s://u@old\n", 3, "no user, path" },
+	{ "[upstream]\nhost = h\nlegacy_pop3 = pop3://old:0\n", 3, "port must be 1..65535" },
+	{ "[upstream]\nhost = h\nlegacy_timeout = 11m\n", 3, "out of range (1s..10m)" },
+	{ "[upstream]\nhost = h\nlegacy_unreachable = ignore\n", 3,
+	  "expected refuse or proceed" },
+	{ "[upstream]\nauth = oauth2\noauth_provider = google\nclient_id = c\n"
+	  "legacy_pop3 = pop3s://old\n", 1, "legacy_pop3 needs auth = password" },
 	{ "[route x.org]\nhost = h\ngreeting = hi\n", 3,
 	  "unknown key 'greeting' in [route x.org]" },
 	{ "[route x.org]\nhost = h\ntimeout = 11m\n", 3, "out of range (1s..10m)" },
@@ -446,6 +456,10 @@ START_TEST(routes)
 	ck_assert_int_eq(conf->routes[1].login_name, CONF_LOGIN_LOCAL_PART);
 	ck_assert_str_eq(conf->routes[0].uidl_format, "dovecot");
 	ck_assert_str_eq(conf->routes[1].uidl_format, "gmail");
+	ck_assert_ptr_null(conf->routes[0].legacy_pop3);
+	ck_assert_int_eq(conf->routes[0].legacy_unreachable, CONF_LEGACY_REFUSE);
+	ck_assert_uint_eq(conf->routes[0].legacy_timeout_secs, 30);
+	ck_assert_int_eq(conf->routes[0].legacy_plaintext, false);
 
 	up = conf_route(conf, "ZETA.example", 12);
 	ck_assert_ptr_eq(up, &conf->routes[1]);

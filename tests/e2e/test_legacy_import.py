@@ -1,0 +1,584 @@
+"""The lazy UIDL import from a legacy POP3 server ([upstream]/[route]
+legacy_pop3), with real clients that leave mail on the server.
+
+Two legacy servers:
+- a second, "legacy" Dovecot with its own POP3 (STLS, its own certificate,
+  pop3_uidl_format = %v.%u) on a copy of the same mail, numbered by it under
+  its own UIDVALIDITY: no uidl_format popgate could choose gives its UIDLs
+  for the IMAP server's numbering, only the import does;
+- a scripted qpopper-like server (asyncio on loopback) with arbitrary UIDLs,
+  which adds Status and X-UIDL to one message (so its size differs), has a
+  message the IMAP mailbox lacks, lacks one the IMAP mailbox has, and can
+  be made unreachable, slow, to refuse the password or to answer garbage.
+
+Each client first downloads everything from the legacy server, then is
+switched to popgate: it downloads nothing again, new mail exactly once; a
+login that cannot read the legacy server answers -ERR [SYS/TEMP] and stores
+nothing, so once the old server answers, the client still gets the old
+UIDLs.
+"""
+import asyncio
+import hashlib
+import os
+import poplib
+import re
+import shutil
+import subprocess
+import threading
+import time
+import unittest
+
+import harness as h
+import test_uidl as tu
+
+USERS = {"lz%02d" % i: "secret" for i in range(1, 20)}
+DC = None        # the IMAP server
+LEGACY = None    # the legacy Dovecot (POP3 with STLS, %v.%u)
+
+
+def setUpModule():
+    global DC, LEGACY
+    if shutil.which("redis-server") is None:
+        raise unittest.SkipTest("redis-server not installed")
+    if h.NATIVE:
+        raise unittest.SkipTest("popgate's own import")
+    DC = h.Dovecot(users=USERS).start()
+    LEGACY = h.Dovecot(pop3=True, ssl=True, users=USERS, pop3_uidl_format="%v.%u").start()
+
+
+def tearDownModule():
+    global DC, LEGACY
+    for d in (DC, LEGACY):
+        if d is not None:
+            d.stop()
+    DC = LEGACY = None
+
+
+def copy_mail(src, dst, user):
+    """The mail moved to the new server: the message files without the
+    old server's index and UID list (the new one numbers them itself)."""
+    for sub in ("cur", "new"):
+        for name in os.listdir(os.path.join(src.maildir(user), sub)):
+            to = os.path.join(dst.maildir(user), "cur", name.split(":")[0] + ":2,S")
+            shutil.copyfile(os.path.join(src.maildir(user), sub, name), to)
+            os.chown(to, dst.uid, dst.gid)
+
+
+class Pair:
+    """What a Switch (test_uidl.py) sees as its server: POP3 of the legacy
+    server, IMAP of the new one."""
+
+    def __init__(self, main, legacy_port):
+        self.main = main
+        self.pop3_port = legacy_port
+
+    @property
+    def imap_port(self):
+        return self.main.imap_port
+
+    def imap(self, user, password=None):
+        return self.main.imap(user, password)
+
+
+def pop3_uidls(port, user, password="secret"):
+    c = poplib.POP3(h.HOST, port, timeout=60)
+    try:
+        c.user(user)
+        c.pass_(password)
+        return [line.split()[1].decode() for line in c.uidl()[1]]
+    finally:
+        try:
+            c.quit()
+        except Exception:
+            pass
+
+
+def login_error(port, user, password="secret"):
+    """The -ERR of a login that must fail, and how long it took."""
+    t0 = time.monotonic()
+    c = poplib.POP3(h.HOST, port, timeout=60)
+    try:
+        c.user(user)
+        try:
+            c.pass_(password)
+        except poplib.error_proto as e:
+            return str(e), time.monotonic() - t0
+        raise AssertionError("login of %s succeeded" % user)
+    finally:
+        try:
+            c.quit()
+        except Exception:
+            pass
+
+
+def uidl_tool(gw, *args):
+    r = subprocess.run([h.binary_path(), "uidl"] + list(args) + ["-c", gw.conf],
+                       capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
+# ---------------------------------------------------- real clients, legacy Dovecot
+
+class LegacyDovecot:
+    """A Switch whose old server is the legacy Dovecot, on a copy of the
+    mail taken after setUp filled the mailbox."""
+    RECREATE = False
+    FORMAT = "dovecot"
+
+    @property
+    def dc(self):
+        return Pair(DC, LEGACY.pop3_port)
+
+    def setUp(self):
+        super().setUp()
+        copy_mail(DC, LEGACY, self.USER)
+        self.assertEqual(len(pop3_uidls(LEGACY.pop3_port, self.USER)), self.count)
+
+    def start_gateway(self):
+        self.state = h.make_tempdir("pgt-legacy-st-")
+        self.gw = h.Popgate(DC.imap_port, upstream={
+            "uidl_format": self.FORMAT,
+            "legacy_pop3": "pop3://%s:%d" % (h.HOST, LEGACY.pop3_port),
+            "ca_file": LEGACY.cert, "legacy_timeout": "60s"},
+            cache={"state_dir": os.path.join(self.state, "s")}).start()
+
+    def switched(self):
+        super().switched()
+        legacy = pop3_uidls(LEGACY.pop3_port, self.USER)
+        self.assertTrue(all(re.match(r"^\d+\.\d+$", u) for u in legacy), legacy)
+        self.assertEqual(pop3_uidls(self.gw.port, self.USER), legacy,
+                         self.gw.log_text()[-3000:])
+        # Dovecot says PIPELINING: its TOPs went in a window
+        self.assertTrue(self.gw.wait_log(r"event=legacy_import .*matched=%d by_size=%d .*"
+                                         r"pipelining=yes" % (self.count, self.count), 5),
+                        self.gw.log_text()[-3000:])
+        # popgate's login there went over STLS, the certificate checked
+        self.assertRegex(LEGACY.log_text(), r"pop3-login: .*Login: user=<%s>.*TLS" % self.USER)
+
+
+class TestLegacyPoplib(LegacyDovecot, tu.Switch, unittest.TestCase):
+    USER = "lz01"
+    run_client = tu.TestPoplib.run_client
+
+
+@unittest.skipUnless(shutil.which("fetchmail"), "fetchmail not installed")
+class TestLegacyFetchmail(LegacyDovecot, tu.Switch, unittest.TestCase):
+    USER = "lz02"
+    run_client = tu.TestFetchmail.run_client
+
+
+@unittest.skipUnless(shutil.which("mpop"), "mpop not installed")
+class TestLegacyMpop(LegacyDovecot, tu.Switch, unittest.TestCase):
+    USER = "lz03"
+    run_client = tu.TestMpop.run_client
+
+
+@unittest.skipUnless(shutil.which("getmail"), "getmail6 not installed")
+class TestLegacyGetmail(LegacyDovecot, tu.Switch, unittest.TestCase):
+    USER = "lz04"
+    run_client = tu.TestGetmail.run_client
+    switched_state = tu.TestGetmail.switched
+
+    def switched(self):
+        self.switched_state()       # its oldmail file renamed for popgate's port
+        super().switched()
+
+
+# ---------------------------------------------------- the scripted legacy server
+
+class ScriptedPop3:
+    """A qpopper-like POP3 server on loopback. mailboxes: {user: [(uidl,
+    bytes)]}. mode: ok, slow (each reply after delay seconds), badpass,
+    garbage (an UIDL line no server may send), longline (a line of 5 KB).
+    STLS is not offered."""
+
+    def __init__(self, mailboxes, mode="ok", delay=0.0):
+        self.mailboxes = mailboxes
+        self.mode = mode
+        self.delay = delay
+        self.port = h.free_port()
+        self.connections = 0
+        self.logins = 0
+        self.hold = None          # a threading.Event: UIDL waits for it
+        self.loop = None
+
+    def start(self):
+        ready = threading.Event()
+
+        def run():
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+            self.server = self.loop.run_until_complete(
+                asyncio.start_server(self.handle, h.HOST, self.port))
+            ready.set()
+            self.loop.run_forever()
+
+        self.thread = threading.Thread(target=run, daemon=True)
+        self.thread.start()
+        assert ready.wait(10), "scripted POP3 server did not start"
+        h.register(self)
+        return self
+
+    async def _shutdown(self):
+        self.server.close()
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def stop(self):
+        if self.loop is not None:
+            asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop = None
+        h.unregister(self)
+
+    async def reply(self, writer, data):
+        if self.mode == "slow":
+            await asyncio.sleep(self.delay)
+        writer.write(data)
+        await writer.drain()
+
+    @staticmethod
+    def body(lines):
+        out = b""
+        for line in lines:
+            out += (b"." + line if line.startswith(b".") else line) + b"\r\n"
+        return out + b".\r\n"
+
+    async def handle(self, reader, writer):
+        self.connections += 1
+        user, msgs = None, None
+        try:
+            await self.reply(writer, b"+OK QPOP (version 4.1.0) at legacy.test starting.\r\n")
+            while True:
+                line = await reader.readline()
+                if not line:
+                    break
+                verb, _, arg = line.decode("latin-1").rstrip("\r\n").partition(" ")
+                verb = verb.upper()
+                if verb == "USER":
+                    user = arg
+                    await self.reply(writer, b"+OK Password required\r\n")
+                elif verb == "PASS":
+                    if self.mode == "badpass" or arg != "secret" or user not in self.mailboxes:
+                        await self.reply(writer, b"-ERR [AUTH] Password supplied is incorrect\r\n")
+                        continue
+                    self.logins += 1
+                    msgs = self.mailboxes[user]
+                    await self.reply(writer, b"+OK %d visible messages\r\n" % len(msgs))
+                elif verb == "UIDL" and msgs is not None:
+                    if self.hold is not None:
+                        await asyncio.get_running_loop().run_in_executor(None, self.hold.wait, 60)
+                    lines = [b"%d %s" % (i + 1, u.encode()) for i, (u, _) in enumerate(msgs)]
+                    if self.mode == "garbage":
+                        lines.insert(1, b"2 " + b"x" * 80)
+                    elif self.mode == "longline":
+                        lines.insert(1, b"2 " + b"y" * 5000)
+                    await self.reply(writer, b"+OK\r\n" + self.body(lines))
+                elif verb == "LIST" and msgs is not None:
+                    lines = [b"%d %d" % (i + 1, len(d)) for i, (_, d) in enumerate(msgs)]
+                    await self.reply(writer, b"+OK\r\n" + self.body(lines))
+                elif verb in ("TOP", "RETR") and msgs is not None:
+                    n = int(arg.split()[0])
+                    data = msgs[n - 1][1]
+                    if verb == "TOP":
+                        data = data.split(b"\r\n\r\n", 1)[0] + b"\r\n"
+                    await self.reply(writer, b"+OK\r\n" + self.body(data.split(b"\r\n")[:-1]
+                                                                 if data.endswith(b"\r\n")
+                                                                 else data.split(b"\r\n")))
+                elif verb == "QUIT":
+                    await self.reply(writer, b"+OK Pop server at legacy.test signing off.\r\n")
+                    break
+                else:
+                    await self.reply(writer, b"-ERR Unknown command: \"%s\".\r\n"
+                                     % verb.encode("latin-1"))
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+
+def qpopper_uidl(data):
+    return hashlib.md5(data + b"qpopper").hexdigest()
+
+
+def with_headers(data, extra):
+    head, body = data.split(b"\r\n\r\n", 1)
+    return head + b"\r\n" + extra + b"\r\n\r\n" + body
+
+
+class TestScriptedLegacy(unittest.TestCase):
+    """The import against an old server of another make."""
+
+    def setUp(self):
+        self.servers = []
+        self.gw = None
+
+    def tearDown(self):
+        if self.gw is not None:
+            self.gw.cleanup()
+        for s in self.servers:
+            s.stop()
+
+    def fill(self, user, n=5):
+        """n messages in the IMAP mailbox (two of them alike: the same mail
+        delivered twice); the old server's view of them."""
+        with DC.imap(user) as im:
+            for i in range(n - 1):
+                im.append(tu.message("%s-%s-%d" % (user, self._testMethodName, i)))
+            im.append(tu.message("%s-%s-%d" % (user, self._testMethodName, 0)))
+            uids = im.listing()
+            bodies = [h.crlf(im.body(u)) for u in uids]
+        old = []
+        for i, data in enumerate(bodies):
+            if i == 2:
+                continue        # never on the old server: came after the switch
+            if i == 1:
+                # what an mbox-era server writes into the message
+                data = with_headers(data, b"Status: RO\r\nX-UIDL: " +
+                                    qpopper_uidl(data).encode() + b"\r\nX-Status: A")
+            old.append((qpopper_uidl(data + b"%d" % i), data))
+        gone = tu.message(user + "-gone")
+        old.insert(1, (qpopper_uidl(gone), h.crlf(gone)))
+        return uids, bodies, old
+
+    def scripted(self, user, old, mode="ok", delay=0.0):
+        s = ScriptedPop3({user: old}, mode=mode, delay=delay).start()
+        self.servers.append(s)
+        return s
+
+    def gateway(self, server_port, **legacy):
+        conf = {"legacy_pop3": "pop3://%s:%d" % (h.HOST, server_port),
+                "legacy_plaintext": "yes", "legacy_timeout": "5s"}
+        conf.update(legacy)
+        self.gw = h.Popgate(DC.imap_port, upstream=conf).start()
+        return self.gw
+
+    def expected(self, uids, old):
+        """What popgate must list: the old UIDL where the old server had
+        the message (bodies 0, 1, 3, 4: the second copy of message 0 pairs
+        with the old server's second copy), else one of its own."""
+        return [old[0][0], old[2][0], None, old[3][0], old[4][0]]
+
+    def check_listing(self, got, want, log):
+        self.assertEqual(len(got), len(want), log)
+        for g, w in zip(got, want):
+            if w is None:
+                self.assertRegex(g, r"^[0-9a-fA-F]{16}$", log)
+            else:
+                self.assertEqual(g, w, log)
+        self.assertEqual(len(set(got)), len(got), got)
+
+    def test_qpopper_uidls_kept(self):
+        user = "lz05"
+        uids, bodies, old = self.fill(user)
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        # a client that downloaded everything from the old server
+        seen = set(pop3_uidls(s.port, user))
+        got = pop3_uidls(self.gw.port, user)
+        log = self.gw.log_text()[-4000:]
+        self.check_listing(got, self.expected(uids, old), log)
+        self.assertEqual([u for u in got if u not in seen], [got[2]], log)
+        self.assertTrue(self.gw.wait_log(r"event=legacy_import .* old=5 new=5 matched=4 "
+                                         r"by_size=3 by_header=1 old_unmatched=1 "
+                                         r"new_unmatched=1 pipelining=no", 5), log)
+        self.assertTrue(self.gw.wait_log(r"event=legacy_unmatched msg=2 uidl=%s" % old[1][0], 5),
+                        log)
+        # once: the next login does not ask the old server again
+        logins = s.logins
+        self.assertEqual(pop3_uidls(self.gw.port, user + "#phone"), got)
+        self.assertEqual(s.logins, logins)
+        rc, out, err = uidl_tool(self.gw, "show", user)
+        self.assertEqual(rc, 0, err)
+        self.assertIn("5 UIDLs stored", out)
+        self.assertRegex(out, r"legacy import done \d+ old=5 new=5 matched=4 old_unmatched=1")
+        # new mail afterwards: a UIDL of its own, once
+        with DC.imap(user) as im:
+            im.append(tu.message(user + "-after"))
+        again = pop3_uidls(self.gw.port, user)
+        self.assertEqual(again[:5], got)
+        self.assertEqual(len(again), 6)
+        self.assertNotIn(again[5], seen | set(got))
+
+    def failing(self, user, mode, expect, **legacy):
+        """A login while the old server cannot be read: -ERR [SYS/TEMP]
+        saying why, nothing stored; once it answers, the old UIDLs."""
+        uids, bodies, old = self.fill(user)
+        s = self.scripted(user, old, mode=mode, delay=30.0)
+        port = legacy.pop("port", s.port)
+        self.gateway(port, **legacy)
+        err, took = login_error(self.gw.port, user)
+        log = self.gw.log_text()[-3000:]
+        self.assertIn("[SYS/TEMP]", err, log)
+        self.assertRegex(err, expect, log)
+        rc, out, e = uidl_tool(self.gw, "show", user)
+        self.assertEqual(rc, 0, e)
+        self.assertIn("0 UIDLs stored", out)
+        self.assertIn("legacy import not done", out)
+        # the old server repaired (or reachable again): nothing was half
+        # stored, so the client still sees the old UIDLs
+        s.mode = "ok"
+        self.gw.stop()
+        self.gw.rewrite_conf(self.gw.conf_text.replace(
+            "127.0.0.1:%d\n" % port, "127.0.0.1:%d\n" % s.port).replace(
+            "legacy_plaintext = no", "legacy_plaintext = yes"))
+        self.gw.start()
+        got = pop3_uidls(self.gw.port, user)
+        self.check_listing(got, self.expected(uids, old), self.gw.log_text()[-3000:])
+        return took
+
+    def test_unreachable(self):
+        self.failing("lz06", "ok", r"old POP3 server .*(refused|closed)", port=h.free_port())
+
+    def test_slow(self):
+        took = self.failing("lz07", "slow", r"no complete answer within 2s",
+                            legacy_timeout="2s")
+        self.assertLess(took, 20)
+
+    def test_wrong_password(self):
+        self.failing("lz08", "badpass", r"refused the password")
+
+    def test_garbage(self):
+        self.failing("lz09", "garbage", r"UIDL")
+
+    def test_overlong_reply_line(self):
+        self.failing("lz13", "longline", r"reply line too long")
+
+    def test_too_many_old_messages(self):
+        """Bounded: an old server with far more mail than the new mailbox
+        (more than twice its count and 1,000) is not read to the end."""
+        user = "lz14"
+        with DC.imap(user) as im:
+            im.append(tu.message(user + "-only"))
+        old = [(qpopper_uidl(b"%d" % i), h.crlf(tu.message("%s-old%d" % (user, i))))
+               for i in range(1003)]
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        err, _ = login_error(self.gw.port, user)
+        self.assertIn("[SYS/TEMP]", err)
+        self.assertIn("more than 1002 messages", err)
+        rc, out, e = uidl_tool(self.gw, "show", user)
+        self.assertIn("0 UIDLs stored", out)
+        self.assertIn("legacy import not done", out)
+
+    def test_header_too_long_matches_nothing(self):
+        """Bounded: a header over 64 KiB is not hashed; its message gets a
+        UIDL of its own and the old one is reported."""
+        user = "lz15"
+        filler = b"".join(b"X-Filler-%04d: %s\r\n" % (i, b"f" * 60) for i in range(1100))
+        big = tu.message(user + "-big").replace(b"Subject:", filler + b"Subject:")
+        self.assertGreater(len(big), 65536)
+        with DC.imap(user) as im:
+            im.append(tu.message(user + "-small"))
+            im.append(big)
+            bodies = [h.crlf(im.body(u)) for u in im.listing()]
+        old = [(qpopper_uidl(d), d) for d in bodies]
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        got = pop3_uidls(self.gw.port, user)
+        log = self.gw.log_text()[-3000:]
+        self.assertEqual(got[0], old[0][0], log)
+        self.assertNotEqual(got[1], old[1][0], log)
+        self.assertRegex(got[1], r"^[0-9a-fA-F]{16}$")
+        self.assertTrue(self.gw.wait_log(r"event=legacy_unmatched msg=2 uidl=%s .*has_header=no"
+                                         % old[1][0], 5), log)
+
+    def test_other_order_and_a_uidl_given_twice(self):
+        """The old server listed the messages in another order and gave two
+        of them one UIDL (RFC 1939 forbids it): each message still finds its
+        own old UIDL; of the two, the lower UID keeps it and the other is
+        made unique, deterministically, and logged."""
+        user = "lz16"
+        with DC.imap(user) as im:
+            for i in range(3):
+                im.append(tu.message("%s-order%d" % (user, i)))
+            uids = im.listing()
+            bodies = [h.crlf(im.body(u)) for u in uids]
+        old = [("dupe", bodies[2]), ("dupe", bodies[1]), ("solo", bodies[0])]
+        s = self.scripted(user, old)
+        self.gateway(s.port)
+        got = pop3_uidls(self.gw.port, user)
+        log = self.gw.log_text()[-3000:]
+        self.assertEqual(got, ["solo", "dupe", "dupe.%x" % uids[2]], log)
+        self.assertTrue(self.gw.wait_log(r"event=uidl_duplicate uid=%d" % uids[2], 5), log)
+        self.assertEqual(pop3_uidls(self.gw.port, user), got)
+
+    def test_a_profile_that_lists_less_still_imports_all(self):
+        """The first login is a phone whose profile lists unread mail only:
+        the import is for the account, so the read message takes its old
+        UIDL too, and the PC that lists everything later sees the old UIDLs
+        of all, without a second import."""
+        user = "lz17"
+        with DC.imap(user) as im:
+            for i in range(3):
+                im.append(tu.message("%s-prof%d" % (user, i)))
+            uids = im.listing()
+            im.store(uids[1], "+FLAGS", "\\Seen")
+            bodies = [h.crlf(im.body(u)) for u in uids]
+        old = [(qpopper_uidl(d), d) for d in bodies]
+        s = self.scripted(user, old)
+        conf = {"legacy_pop3": "pop3://%s:%d" % (h.HOST, s.port), "legacy_plaintext": "yes"}
+        self.gw = h.Popgate(DC.imap_port, upstream=conf,
+                            extra="[device phone]\nshow = unseen\n").start()
+        phone = pop3_uidls(self.gw.port, user + "#phone")
+        log = self.gw.log_text()[-3000:]
+        self.assertEqual(phone, [old[0][0], old[2][0]], log)
+        self.assertEqual(pop3_uidls(self.gw.port, user + "#pc"), [u for u, _ in old], log)
+        self.assertEqual(s.logins, 1)
+
+    def test_no_stls_refused_unless_allowed(self):
+        self.failing("lz10", "ok", r"does not offer STLS", legacy_plaintext="no")
+
+    def test_proceed_when_unreachable(self):
+        user = "lz11"
+        self.fill(user)
+        self.gateway(h.free_port(), legacy_unreachable="proceed")
+        got = pop3_uidls(self.gw.port, user)
+        self.assertEqual(len(got), 5)
+        for u in got:
+            self.assertRegex(u, r"^[0-9a-fA-F]{16}$")
+        self.assertTrue(self.gw.wait_log(r"event=legacy_unreadable .*action=proceed", 5))
+        rc, out, err = uidl_tool(self.gw, "show", user)
+        self.assertRegex(out, r"legacy import done \d+ proceeded without the legacy server")
+
+    def test_concurrent_first_logins_import_once(self):
+        """Two first logins of one account (two devices) at once: the first
+        holds the import lease while the old server answers; the second gets
+        -ERR [SYS/TEMP] at once, without asking the old server; once the
+        first is done, the second device gets the same old UIDLs."""
+        user = "lz12"
+        uids, bodies, old = self.fill(user)
+        s = self.scripted(user, old)
+        s.hold = threading.Event()        # the old server waits before UIDL
+        self.gateway(s.port, legacy_timeout="60s")
+        first = {}
+
+        def login():
+            try:
+                first["ok"] = pop3_uidls(self.gw.port, user + "#pc")
+            except poplib.error_proto as e:
+                first["err"] = str(e)
+
+        t = threading.Thread(target=login)
+        t.start()
+        try:
+            self.assertTrue(h.wait_until(lambda: s.logins == 1, 30), self.gw.log_text()[-2000:])
+            err, took = login_error(self.gw.port, user + "#phone")
+            self.assertIn("[SYS/TEMP]", err)
+            self.assertIn("try again", err)
+            self.assertEqual(s.connections, 1)
+        finally:
+            s.hold.set()
+            t.join(90)
+        log = self.gw.log_text()[-3000:]
+        self.assertIn("ok", first, "%r\n%s" % (first, log))
+        self.check_listing(first["ok"], self.expected(uids, old), log)
+        self.assertEqual(pop3_uidls(self.gw.port, user + "#phone"), first["ok"])
+        self.assertEqual(s.logins, 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
