@@ -20,6 +20,7 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 
+#include "imap_listing.h"
 #include "imap_parse.h"
 #include "log.h"
 #include "text.h"
@@ -800,6 +801,28 @@ bool imap_client_utf8_enabled(const struct imap_client *c)
 	return c->utf8_enabled;
 }
 
+bool imap_client_qresync_enabled(const struct imap_client *c)
+{
+	return c->qresync_enabled;
+}
+
+struct imap_listing *imap_client_listing(const struct imap_client *c)
+{
+	return c->listing;
+}
+
+void imap_client_set_listing(struct imap_client *c, struct imap_listing *l)
+{
+	if (c->listing != l)
+		imap_listing_free(&c->listing);
+	c->listing = l;
+}
+
+const char *imap_client_log_id(const struct imap_client *c)
+{
+	return c->log_id;
+}
+
 bool imap_client_is_connected(const struct imap_client *c)
 {
 	return c->state == IMAP_CLIENT_READY;
@@ -873,6 +896,7 @@ void imap_client_free(struct imap_client **cp)
 	if (c->deferred != NULL)
 		event_free(c->deferred);
 	imap_parser_free(&c->parser);
+	imap_listing_free(&c->listing);
 	free(c->host);
 	free(c->log_id);
 	free((char *)c->id.client_ip);

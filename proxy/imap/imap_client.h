@@ -107,6 +107,20 @@ unsigned int imap_client_caps(const struct imap_client *c);
    command queued after the login's done gets its reply. */
 bool imap_client_utf8_enabled(const struct imap_client *c);
 
+/* True once the server confirmed ENABLE QRESYNC (RFC 7162): expunges
+   come as VANISHED, and UID FETCH takes (CHANGEDSINCE n VANISHED). */
+bool imap_client_qresync_enabled(const struct imap_client *c);
+
+/* The last listing of the selected mailbox kept with the connection
+   (imap_sync.h), NULL if none: c owns it and frees it with itself.
+   set_listing gives l to c, freeing the one it had (NULL: just that). */
+struct imap_listing;
+struct imap_listing *imap_client_listing(const struct imap_client *c);
+void imap_client_set_listing(struct imap_client *c, struct imap_listing *l);
+
+/* The "session=..." prefix of its log lines. */
+const char *imap_client_log_id(const struct imap_client *c);
+
 /* Whether the connection is usable for new commands. */
 bool imap_client_is_connected(const struct imap_client *c);
 

@@ -72,6 +72,8 @@ struct imap_client {
 	unsigned int caps;
 	bool caps_known;
 	bool utf8_enabled;            /* server said ENABLED UTF8=ACCEPT */
+	bool qresync_enabled;         /* server said ENABLED QRESYNC */
+	struct imap_listing *listing; /* the selected mailbox's, kept (imap_sync.h) */
 	bool tls_active;
 	unsigned int tag_counter;
 

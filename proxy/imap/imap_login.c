@@ -43,9 +43,15 @@ static void imap_client_enable_untagged(void *ctx, const struct imap_resp *resp)
 {
 	struct imap_client *c = ctx;
 
-	if (imap_resp_keyword_is(resp, "ENABLED") &&
-	    (imap_caps_parse(resp->rest, resp->rest_len) & IMAP_CAP_UTF8_ACCEPT) != 0)
+	unsigned int enabled;
+
+	if (!imap_resp_keyword_is(resp, "ENABLED"))
+		return;
+	enabled = imap_caps_parse(resp->rest, resp->rest_len);
+	if ((enabled & IMAP_CAP_UTF8_ACCEPT) != 0)
 		c->utf8_enabled = true;
+	if ((enabled & IMAP_CAP_QRESYNC) != 0)
+		c->qresync_enabled = true;
 }
 
 static void imap_client_enable_done(void *ctx, const struct imap_reply *reply)
@@ -76,10 +82,15 @@ static void imap_client_login_finish(struct imap_client *c,
 		c->doing = "ready";
 		/* RFC 6855: without it a server may downgrade or hide
 		   internationalised messages; POP3 serves stored bytes. */
-		if ((c->caps & IMAP_CAP_ENABLE) != 0 &&
-		    (c->caps & IMAP_CAP_UTF8_ACCEPT) != 0 &&
+		bool utf8 = (c->caps & IMAP_CAP_UTF8_ACCEPT) != 0;
+		/* RFC 7162: what lets a kept listing be brought up to date
+		   with only what changed (imap_sync.h). */
+		bool qresync = (c->caps & IMAP_CAP_QRESYNC) != 0;
+
+		if ((c->caps & IMAP_CAP_ENABLE) != 0 && (utf8 || qresync) &&
 		    imap_client_queue_own(c, &imap_client_enable_handlers, false,
-					  "ENABLE UTF8=ACCEPT") < 0)
+					  utf8 && qresync ? "ENABLE UTF8=ACCEPT QRESYNC" :
+					  utf8 ? "ENABLE UTF8=ACCEPT" : "ENABLE QRESYNC") < 0)
 			log_warn("%s event=enable_not_sent error=\"out of memory\"",
 				 c->log_id);
 	}

@@ -18,10 +18,10 @@
  * Only h->untagged and h->done are used. After a successful login, done
  * runs once the post-login capabilities are known: from the reply's
  * [CAPABILITY] code or an untagged CAPABILITY, else from a CAPABILITY
- * command sent first. If they offer ENABLE and UTF8=ACCEPT (RFC 6855),
- * "ENABLE UTF8=ACCEPT" is queued before done runs, so it precedes any
- * command done queues (it is only valid before a SELECT); its failure is
- * ignored.
+ * command sent first. If they offer ENABLE and UTF8=ACCEPT (RFC 6855)
+ * or QRESYNC (RFC 7162), "ENABLE" with those is queued before done runs,
+ * so it precedes any command done queues (it is only valid before a
+ * SELECT); its failure is ignored.
  *
  * Returns -1 (nothing queued) when the credentials cannot be sent (NUL,
  * empty, too long), the server forbids plaintext login, or a login is

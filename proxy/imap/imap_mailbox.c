@@ -1,8 +1,6 @@
-/* SELECT and the message listing; contracts in imap_mailbox.h. */
+/* SELECT, and whether a UID is still there; contracts in imap_mailbox.h. */
 
 #include "imap_mailbox.h"
-
-#include <stdio.h>
 
 #include "imap_resp.h"
 #include "num.h"
@@ -39,52 +37,6 @@ int imap_select(struct imap_select_op *op, struct imap_client *c, const char *ma
 	*op = (struct imap_select_op){ .cb = cb, .ctx = ctx };
 	return imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s", mailbox);
 }
-
-static void imap_list_untagged(void *ctx, const struct imap_resp *resp)
-{
-	struct imap_list_op *op = ctx;
-	struct imap_fetch f;
-	const char *error;
-	int ret;
-
-	if (op->failed)
-		return;
-	ret = imap_fetch_resp(resp, false, &f, &error);
-	if (ret > 0)
-		return;
-	/* Without UID: an unsolicited flag update from another session. */
-	if (ret == 0 && !f.has_uid)
-		return;
-	if (ret == 0 && !f.has_size) {
-		ret = -1;
-		error = "FETCH response without RFC822.SIZE";
-	} else if (ret == 0 && op->internaldate && !f.has_internaldate) {
-		ret = -1;
-		error = "FETCH response without INTERNALDATE";
-	}
-	if (ret < 0) {
-		op->failed = true;
-		snprintf(op->error, sizeof(op->error), "%s", error);
-		return;
-	}
-	if (!op->h->message(op->ctx, f.uid, f.size, f.flags,
-			    op->internaldate ? f.internaldate : 0)) {
-		op->failed = true;
-		snprintf(op->error, sizeof(op->error), "listing refused by its consumer");
-	}
-}
-
-static void imap_list_done(void *ctx, const struct imap_reply *reply)
-{
-	struct imap_list_op *op = ctx;
-
-	op->h->done(op->ctx, reply->result == IMAP_REPLY_OK && !op->failed, reply);
-}
-
-static const struct imap_cmd_handlers imap_list_handlers = {
-	.untagged = imap_list_untagged,
-	.done = imap_list_done,
-};
 
 /* Both commands' ends come here, in any order (a server may answer the
    later tag first): the last one reports. */
@@ -153,14 +105,4 @@ int imap_uid_exists(struct imap_exists_op *op, struct imap_client *c, uint32_t u
 	if (imap_client_cmdf(c, &imap_search_handlers, op, "UID SEARCH UID %u", uid) == 0)
 		op->pending++;
 	return 0;
-}
-
-int imap_list_messages(struct imap_list_op *op, struct imap_client *c, bool internaldate,
-		       const struct imap_list_handlers *h, void *ctx)
-{
-	*op = (struct imap_list_op){ .h = h, .ctx = ctx, .internaldate = internaldate };
-	return imap_client_command(c, internaldate ?
-				   "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)" :
-				   "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
-				   &imap_list_handlers, op);
 }

@@ -2,8 +2,8 @@
 #define IMAP_MAILBOX_H
 
 /*
- * Opening a mailbox and listing its messages: SELECT, then one
- * UID FETCH 1:* (UID RFC822.SIZE FLAGS), with INTERNALDATE when asked.
+ * Opening a mailbox: SELECT (its listing: imap_sync.h), and whether a
+ * message is still there.
  *
  * Operations keep their state in a struct the caller owns (usually inside
  * its own flow's state); it must stay alive until the operation's done
@@ -41,34 +41,17 @@ struct imap_select_op {
 int imap_select(struct imap_select_op *op, struct imap_client *c, const char *mailbox,
 		imap_select_cb *cb, void *ctx);
 
+/* How a listing (imap_sync.h) is delivered. */
 struct imap_list_handlers {
-	/* One message, in the order the server answers (normally UID
-	   order); flags are enum imap_flag bits; internaldate unix time
-	   (0 when not asked for). Return false to give up: the listing
-	   then ends with ok = false once the reply is in. */
+	/* One message, in UID order; flags are enum imap_flag bits;
+	   internaldate unix time (0 when not asked for). Return false to
+	   give up: the listing then ends with ok = false. */
 	bool (*message)(void *ctx, uint32_t uid, uint64_t size, unsigned int flags,
 			int64_t internaldate);
-	/* ok: every message was delivered (a FETCH response that does not
-	   parse, or one with a UID but no RFC822.SIZE, or no INTERNALDATE
-	   when asked for, makes it false: a
-	   listing is complete or it failed; FETCH responses without UID are
-	   other sessions' flag updates and skipped). reply is the tagged
-	   reply. */
+	/* ok: every message was delivered (a listing is complete or it
+	   failed). reply is the last tagged reply. */
 	void (*done)(void *ctx, bool ok, const struct imap_reply *reply);
 };
-
-struct imap_list_op {
-	const struct imap_list_handlers *h;
-	void *ctx;
-	bool internaldate;        /* asked for */
-	bool failed;
-	char error[128];          /* why, when failed */
-};
-
-/* UID FETCH 1:* (UID RFC822.SIZE FLAGS) on the selected mailbox, with
-   INTERNALDATE when internaldate. */
-int imap_list_messages(struct imap_list_op *op, struct imap_client *c, bool internaldate,
-		       const struct imap_list_handlers *h, void *ctx);
 
 /*
  * Whether the message with this UID is still in the selected mailbox, as

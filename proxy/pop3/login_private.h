@@ -20,6 +20,7 @@
 
 #include "imap_client.h"
 #include "imap_mailbox.h"
+#include "imap_sync.h"
 #include "imap_throttle.h"
 #include "limits_shared.h"
 #include "metrics.h"
@@ -58,7 +59,7 @@ struct pop3_login {
 	struct pop3_oauth_auth *oauth;  /* auth = oauth2: the token login */
 	struct timespec connect_started;
 	struct imap_select_op select;
-	struct imap_list_op list;
+	struct imap_sync_op list;    /* validated, or fetched whole */
 	struct pop3_maildrop *drop;
 	struct pop3_device *dev;
 	uint32_t remap_from;         /* UIDVALIDITY being re-mapped from */

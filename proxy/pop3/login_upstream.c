@@ -90,13 +90,11 @@ static void login_step_list(struct pop3_login *l, const struct imap_selected *in
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
-	if (info->exists == 0) {
-		login_step_sizes(l);
-		return;
-	}
 	l->listed_at = time(NULL);
-	if (imap_list_messages(&l->list, l->imap, pop3_profile_needs_date(l->s->profile),
-			       &login_list_handlers, l) < 0)
+	/* Kept with the connection only if the connection may be kept. */
+	if (imap_sync_listing(&l->list, l->imap, info, POP3_MAX_MESSAGES,
+			      pop3_profile_needs_date(l->s->profile), l->s->keep_key != NULL,
+			      &login_list_handlers, l) < 0)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Internal error");
 }
 
@@ -109,9 +107,11 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 
 	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
 		return;
-	if (reply->result == IMAP_REPLY_FAILED && l->kept) {
-		/* The kept connection died meanwhile: a new one, as if there
-		   had been none. */
+	if (reply->result != IMAP_REPLY_OK && l->kept) {
+		/* The kept connection died meanwhile, or its server cannot
+		   open the mailbox again on it (Dovecot, after the mailbox
+		   was recreated under it): a new one, as if there had been
+		   none. */
 		log_info("%s event=upstream_kept_broken error=\"%s\"", l->s->log_id, reply->text);
 		pop3_session_retire_imap(l->s, &l->imap);
 		l->kept = false;

@@ -13,6 +13,8 @@ pop3load.py drives both servers, interleaved, RUNS times (median):
 
 --baseline BINARY runs a second popgate (e.g. a build of main) in the same
 rounds, so before and after are compared against the same native runs.
+--upstream keep_idle=2m gives both kept upstream sessions (the (d) polls then
+go through them: warm polls); --only d runs the polls alone.
 
 and samples popgate's VmRSS during (a) and (c). Prints a table, the ratios
 popgate/native and PASS/MISS per target. Exit status 0 whatever the targets
@@ -156,6 +158,11 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--baseline", help="a second popgate binary measured in the same rounds")
+    ap.add_argument("--upstream", action="append", default=[], metavar="KEY=VALUE",
+                    help="an [upstream] setting for popgate and the baseline, e.g. "
+                    "keep_idle=2m (kept sessions: (d) polls then reuse them); repeatable")
+    ap.add_argument("--only", default="abcd",
+                    help="the tests to run, e.g. d for the polls alone (default abcd)")
     ap.add_argument("--deadline", type=float, default=540,
                     help="stop measuring after this many seconds (default 540)")
     a = ap.parse_args()
@@ -177,13 +184,15 @@ def main():
         mpath = os.path.join(dc.dir, "manifest.json")
         with open(mpath, "w") as f:
             json.dump({"seed": a.seed, "messages": manifest}, f)
-        gw = h.Popgate(dc.imap_port, server={"max_connections": "1000"},
+        up = dict(kv.split("=", 1) for kv in a.upstream)
+        gw = h.Popgate(dc.imap_port, server={"max_connections": "1000"}, upstream=up,
                        log={"level": "warn"}).start()
         log("popgate: %s on %d, pid %d" % (a.binary, gw.port, gw.proc.pid))
         servers = {"native": (dc.pop3_port, None), "popgate": (gw.port, gw.proc.pid)}
         if a.baseline:
             gb = h.Popgate(dc.imap_port, binary=os.path.abspath(a.baseline),
-                           server={"max_connections": "1000"}, log={"level": "warn"}).start()
+                           server={"max_connections": "1000"}, upstream=up,
+                           log={"level": "warn"}).start()
             log("baseline: %s on %d, pid %d" % (a.baseline, gb.port, gb.proc.pid))
             servers["baseline"] = (gb.port, gb.proc.pid)
 
@@ -197,7 +206,8 @@ def main():
             if r["exit"] != 0:
                 failed.append("warm-up %s: %s %s" % (name, r["errors"], r["problems"][:3]))
 
-        tests = [("a", "big", 1), ("b", "all", 1), ("c", "all", a.k), ("d", "poll", 1)]
+        tests = [t for t in (("a", "big", 1), ("b", "all", 1), ("c", "all", a.k),
+                             ("d", "poll", 1)) if t[0] in a.only]
         for rep in range(a.runs):
             order = list(servers) if rep % 2 == 0 else list(reversed(list(servers)))
             for tname, mode, k in tests:

@@ -1,0 +1,99 @@
+#ifndef IMAP_SYNC_H
+#define IMAP_SYNC_H
+
+/*
+ * The listing of the selected mailbox, brought up to date from the one
+ * kept with the connection (imap_client_take_listing()) instead of
+ * fetched whole when the validators allow it, and kept with it again.
+ *
+ * After the SELECT, with the kept listing of the same UIDVALIDITY:
+ *  - QRESYNC enabled and HIGHESTMODSEQ, UIDNEXT and EXISTS unchanged:
+ *    nothing is sent, the kept listing is the listing;
+ *  - QRESYNC enabled: UID FETCH 1:* (UID RFC822.SIZE FLAGS)
+ *    (CHANGEDSINCE <kept modseq> VANISHED): VANISHED removes, the FETCH
+ *    responses update flags and add the new messages;
+ *  - otherwise: UID SEARCH UID 1:<old UIDNEXT - 1> DELETED and the same
+ *    UNSEEN (one after the other, since an untagged SEARCH does not say
+ *    which command it answers; in ranges whose answers fit a line; the
+ *    FETCH of the new ones pipelined beside them), which is all
+ *    that can have changed of the kept messages if none was expunged (the count then
+ *    says whether none was; if not, or for a mailbox that would take
+ *    more than 64 searches, UID FETCH 1:<old UIDNEXT - 1>
+ *    (UID FLAGS), which gives every kept message still there: the others
+ *    were expunged); and UID FETCH <old UIDNEXT>:* (UID RFC822.SIZE
+ *    FLAGS) for the new ones when UIDNEXT moved.
+ * Any doubt (a message below the old UIDNEXT that was not kept, a size
+ * that changed, a count that is not the SELECT's EXISTS, a command
+ * refused, a malformed VANISHED, UIDVALIDITY or UIDNEXT missing or
+ * changed) makes it the full UID FETCH 1:* (UID RFC822.SIZE FLAGS) on
+ * the same connection. A listing is complete or it fails: never a kept
+ * listing that was not validated, never one with messages missing.
+ *
+ * Bounded: a listing of more than max messages fails (the caller's limit
+ * for a mailbox); only one of at most IMAP_SYNC_KEEP_MAX messages is kept
+ * with the connection (24 octets each), so the pool's bounds bound them.
+ * In memory only, per connection: another gateway keeps its own.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imap_client.h"
+#include "imap_mailbox.h"
+
+struct imap_listing;
+
+#define IMAP_SYNC_KEEP_MAX 200000
+
+enum imap_sync_kind {
+	IMAP_SYNC_FULL,        /* fetched whole */
+	IMAP_SYNC_UNCHANGED,   /* nothing sent */
+	IMAP_SYNC_CHANGES,     /* CHANGEDSINCE with VANISHED */
+	IMAP_SYNC_CHECKED,     /* flags of the kept ones, the new ones */
+	IMAP_SYNC_KIND_COUNT
+};
+
+/* "full", "unchanged", "changes", "checked". */
+const char *imap_sync_kind_name(enum imap_sync_kind kind);
+
+struct imap_sync_op {
+	struct imap_client *c;
+	const struct imap_list_handlers *h;
+	void *ctx;
+	struct imap_selected info;
+	struct imap_listing *l;       /* being brought up to date */
+	enum imap_sync_kind kind;
+	enum imap_sync_kind first;    /* what was tried first */
+	size_t max;
+	bool keep;                    /* kept with the connection after */
+	bool dates;                   /* INTERNALDATE delivered */
+	bool with_dates;              /* ... and fetched (kept listings that have them) */
+	uint32_t old_uidnext;         /* UIDs at or above it are new */
+	unsigned int pending;         /* commands not ended yet */
+	bool doubt;                   /* the changes cannot be trusted */
+	bool searched;                /* checked: by UID SEARCH ... DELETED */
+	bool count_off;               /* ... and only the count did not hold */
+	bool search_unseen;           /* the search in flight is UNSEEN's */
+	size_t search_at, search_per; /* the next chunk of kept messages */
+	bool failed;
+	char error[128];              /* the failure, or else the doubt */
+	size_t fetched, vanished;     /* responses applied */
+};
+
+/*
+ * The listing of the mailbox c has just selected (info: what its SELECT
+ * said), delivered through h (imap_mailbox.h): every message, with
+ * \Seen and \Deleted, and with INTERNALDATE when dates (a kept listing
+ * without them is then fetched whole), in UID order, then done (ok false: failed, nothing kept). When nothing
+ * needs to be asked (the kept listing is current, or the mailbox is
+ * empty) h runs before this returns; otherwise from the event loop.
+ * keep false: the listing is not kept with c afterwards (c will not be
+ * kept for another login: 24 octets a message saved for the session).
+ * Returns 0, or -1 (nothing runs) when a command cannot be queued.
+ */
+int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
+		      const struct imap_selected *info, size_t max, bool dates, bool keep,
+		      const struct imap_list_handlers *h, void *ctx);
+
+#endif

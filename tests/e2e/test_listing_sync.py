@@ -1,0 +1,382 @@
+"""Listings validated instead of refetched: a login through a kept upstream
+session ([upstream] keep_idle) brings the listing kept with it up to date
+(QRESYNC: only what changed; without it: the flags of the kept messages and
+the new ones) instead of fetching it whole. Between two polls an IMAP client
+appends, sets and clears \\Seen and \\Deleted, expunges, and the mailbox is
+recreated (a new UIDVALIDITY): every poll's UIDL and LIST equal those of a
+fresh login through a second gateway that keeps nothing. A counting relay
+between popgate and Dovecot shows what a warm poll asked for.
+
+Run against a Dovecot with CONDSTORE/QRESYNC and against one whose
+capabilities leave them out (imap_capability)."""
+import os
+import random
+import socket
+import threading
+import unittest
+
+import harness as h
+
+# What the restricted Dovecot announces after login: its defaults minus
+# CONDSTORE and QRESYNC (and the extensions that imply them).
+RESTRICTED_CAPS = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD=REFERENCES "
+                   "MULTIAPPEND UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED "
+                   "I18NLEVEL=1 LITERAL+ MOVE SPECIAL-USE")
+
+EXTRA = 200   # small messages besides the usual test set: a listing worth counting
+
+
+class CountingRelay:
+    """TCP relay popgate -> Dovecot that counts the octets each way and keeps
+    the command lines popgate sent (plaintext IMAP: tls = none)."""
+
+    def __init__(self, to_port):
+        self.to_port = to_port
+        self.lock = threading.Lock()
+        self.up = self.down = 0
+        self.lines = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((h.HOST, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        self.closing = False
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def snapshot(self):
+        with self.lock:
+            return self.up, self.down, len(self.lines)
+
+    def since(self, snap):
+        """(octets up, octets down, command lines) since snapshot()."""
+        with self.lock:
+            return self.up - snap[0], self.down - snap[1], list(self.lines[snap[2]:])
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection((h.HOST, self.to_port), timeout=30)
+            except OSError:
+                c.close()
+                continue
+            u.settimeout(None)
+            self.conns += [c, u]
+            threading.Thread(target=self._pump, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, False), daemon=True).start()
+
+    def _pump(self, src, dst, upward):
+        pending = b""
+        try:
+            while True:
+                d = src.recv(65536)
+                if not d:
+                    break
+                with self.lock:
+                    if upward:
+                        self.up += len(d)
+                        pending += d
+                        while b"\r\n" in pending:
+                            line, pending = pending.split(b"\r\n", 1)
+                            self.lines.append(line.decode("utf-8", "replace"))
+                    else:
+                        self.down += len(d)
+                dst.sendall(d)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.closing = True
+        self.sock.close()
+        for s in self.conns:
+            try:
+                s.close()
+            except OSError:
+                pass
+
+
+def small_message(i):
+    return ("From: s@example.org\r\nTo: alice@popgate.test\r\nSubject: small %d\r\n"
+            "Message-ID: <small.%d@popgate.test>\r\n\r\nline %d\r\n" % (i, i, i)).encode()
+
+
+def recreate_mailbox(dc, user):
+    """What a migration or a lost index does: Dovecot numbers the mailbox
+    again under a new UIDVALIDITY."""
+    md = dc.maildir(user)
+    for name in os.listdir(md):
+        if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
+            os.unlink(os.path.join(md, name))
+
+
+class ListingSync:
+    """The tests; a subclass says which Dovecot."""
+    EXTRA_CONF = ""
+    WARM_KIND = None       # the listing kind a warm poll with changes logs
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dc = cls.relay = cls.gw = cls.ref = None
+        try:
+            cls.dc = h.Dovecot(extra_conf=cls.EXTRA_CONF).start()
+            h.fill_mailbox(cls.dc, "alice", big_mb=0.1)
+            for i in range(EXTRA):
+                cls.dc.deliver_file("alice", small_message(i))
+            with cls.dc.imap() as im:
+                im.messages()
+            cls.relay = CountingRelay(cls.dc.imap_port)
+            cls.gw = h.Popgate(cls.relay.port, upstream={"keep_idle": "2m"},
+                               log={"level": "info"}).start()
+            # the reference: no kept sessions, every login lists afresh
+            cls.ref = h.Popgate(cls.dc.imap_port, log={"level": "info"}).start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for g in (cls.gw, cls.ref):
+            if g is not None:
+                g.cleanup()
+        if cls.relay is not None:
+            cls.relay.close()
+        if cls.dc is not None:
+            cls.dc.stop()
+
+    def count(self, event, text=None):
+        return (text if text is not None else self.gw.log_text()).count("event=%s " % event)
+
+    def listing_kinds(self, text):
+        return [l.split("kind=")[1].split()[0] for l in text.splitlines()
+                if "event=listing " in l]
+
+    def poll(self, gw):
+        """USER, PASS, STAT, LIST, UIDL, QUIT: (STAT, LIST lines, UIDL lines)."""
+        c = gw.pop3(timeout=60)
+        try:
+            r = c.login("alice", "secret")
+            self.assertTrue(r.startswith("+OK"), r)
+            stat = c.cmd("STAT")
+            self.assertTrue(c.cmd("LIST").startswith("+OK"))
+            lst = c.multi_lines()
+            self.assertTrue(c.cmd("UIDL").startswith("+OK"))
+            uidl = c.multi_lines()
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+            return stat, lst, uidl
+        finally:
+            c.close()
+
+    def warm_poll(self):
+        """A poll through the kept session: its listing, the log it wrote,
+        and what went over the relay."""
+        kept = self.count("upstream_kept")
+        start = self.gw.log_size()
+        snap = self.relay.snapshot()
+        got = self.poll(self.gw)
+        self.assertTrue(h.wait_until(lambda: self.count("upstream_kept") > kept, 10),
+                        "QUIT did not keep the connection:\n" + self.gw.log_text()[-2000:])
+        log = self.gw.log_since(start)
+        self.assertEqual(self.count("upstream_reused", log), 1, log[-3000:])
+        return got, log, self.relay.since(snap)
+
+    def check_equal(self, got):
+        want = self.poll(self.ref)
+        self.assertEqual(got[0], want[0], "STAT")
+        self.assertEqual(got[1], want[1], "LIST")
+        self.assertEqual(got[2], want[2], "UIDL")
+        # and the reference is what the mailbox holds (UIDLs follow the
+        # messages across a new UIDVALIDITY: the sizes say which are there)
+        with self.dc.imap() as im:
+            self.assertEqual([int(x.split()[1]) for x in want[1]],
+                             [sz for u, fl, sz in im.messages() if "\\Deleted" not in fl])
+
+    def setUp(self):
+        # a kept session with its listing, whatever the test before did
+        self.check_equal(self.poll(self.gw))
+        self.assertTrue(h.wait_until(lambda: self.count("upstream_kept") > 0, 10))
+
+    def test_nothing_new_is_not_refetched(self):
+        cold_snap = self.relay.snapshot()
+        # a cold login for comparison: the kept session is evicted by a
+        # wrong password, the next one lists everything
+        c = self.gw.pop3(timeout=30)
+        self.assertTrue(c.login("alice", "wrong").startswith("-ERR"))
+        c.close()
+        cold = self.poll(self.gw)
+        cold_up, cold_down, cold_lines = self.relay.since(cold_snap)
+        self.assertTrue(any("UID FETCH 1:* (UID RFC822.SIZE FLAGS)" == l.split(" ", 1)[1]
+                            for l in cold_lines if " " in l), cold_lines)
+        self.assertTrue(h.wait_until(lambda: self.count("upstream_kept") > 0, 10))
+        got, log, (up, down, lines) = self.warm_poll()
+        self.assertEqual(got, cold)
+        self.check_equal(got)
+        cmds = [l.split(" ", 2)[1].upper() for l in lines if " " in l]
+        fetches = [l for l in lines if " UID FETCH " in l.upper()]
+        # the listing is EXTRA + the test set: its bytes dwarf a SELECT
+        self.assertGreater(cold_down, EXTRA * 40)
+        if self.WARM_KIND == "changes":
+            self.assertEqual(self.listing_kinds(log), ["unchanged"], log)
+            self.assertEqual(fetches, [], lines)
+            self.assertEqual(cmds, ["SELECT"], lines)
+            self.assertLess(down, cold_down / 10, (down, cold_down))
+        else:
+            # nothing new, nothing expunged: the \\Deleted and \\Seen flags alone
+            self.assertEqual(self.listing_kinds(log), ["checked"], log)
+            self.assertEqual(fetches, [], lines)
+            self.assertEqual(len(lines), 3, lines)
+            self.assertRegex(lines[1], r"^\S+ UID SEARCH UID 1:\d+ DELETED$")
+            self.assertRegex(lines[2], r"^\S+ UID SEARCH UID 1:\d+ UNSEEN$")
+            # every message here is unseen: the UNSEEN answer names each
+            self.assertLess(down, cold_down / 4, (down, cold_down))
+        print("\n  %s: cold poll %d octets up / %d down, warm %d / %d, commands %s"
+              % (type(self).__name__, cold_up, cold_down, up, down, cmds))
+
+    def test_appended_then_seen_then_deleted(self):
+        with self.dc.imap() as im:
+            new = im.append(small_message(1000))
+            im.append(small_message(1001))
+        got, log, (up, down, lines) = self.warm_poll()
+        self.assertEqual(self.listing_kinds(log), [self.WARM_KIND], log)
+        self.check_equal(got)
+        # the new ones were fetched from the old UIDNEXT on, not 1:*
+        self.assertFalse(any(l.endswith("UID FETCH 1:* (UID RFC822.SIZE FLAGS)")
+                             for l in lines), lines)
+        with self.dc.imap() as im:
+            im.store(new, "+FLAGS", "\\Seen")
+            first = im.listing()[0]
+            im.store(first, "+FLAGS", "\\Deleted")
+        got, log, _ = self.warm_poll()
+        self.assertEqual(self.listing_kinds(log), [self.WARM_KIND], log)
+        self.check_equal(got)
+        self.assertEqual(len(got[2]), len(self.poll(self.ref)[2]))
+        with self.dc.imap() as im:
+            im.store(first, "-FLAGS", "\\Deleted")
+        got, log, _ = self.warm_poll()
+        self.assertEqual(self.listing_kinds(log), [self.WARM_KIND], log)
+        self.check_equal(got)
+
+    def test_expunged_by_an_imap_client(self):
+        with self.dc.imap() as im:
+            uids = im.listing()
+            for u in (uids[1], uids[5], uids[-1]):
+                im.store(u, "+FLAGS", "\\Deleted")
+            im.c.expunge()
+            im.append(small_message(2000))
+        got, log, _ = self.warm_poll()
+        self.check_equal(got)
+        # QRESYNC: VANISHED says which; without: the flags check does
+        self.assertEqual(self.listing_kinds(log), [self.WARM_KIND], log)
+        self.assertNotIn(uids[5], [int(u.split()[1][:8], 16) for u in got[2]])
+
+    def device_session(self, gw, device, retr, dele):
+        c = gw.pop3(timeout=60)
+        try:
+            r = c.login("alice#" + device, "secret")
+            self.assertTrue(r.startswith("+OK"), r)
+            self.assertTrue(c.cmd("RETR %d" % retr).startswith("+OK"))
+            c.multi_raw()
+            self.assertTrue(c.cmd("DELE %d" % dele).startswith("+OK"))
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        finally:
+            c.close()
+
+    def test_other_devices_retrieve_and_expunge(self):
+        # another device through this gateway (on the kept connection):
+        # RETR sets \Seen, DELE hides for that device only
+        self.device_session(self.gw, "phone", 1, 2)
+        got, log, _ = self.warm_poll()
+        self.check_equal(got)
+        # another device through a gateway that expunges: gone for all
+        ex = h.Popgate(self.dc.imap_port, upstream={"keep_idle": "2m"},
+                       policy={"delete_action": "expunge"}, log={"level": "info"}).start()
+        try:
+            before = len(got[2])
+            self.device_session(ex, "tablet", 2, 3)
+            got, log, _ = self.warm_poll()
+            self.check_equal(got)
+            self.assertEqual(len(got[2]), before - 1)
+            self.assertEqual(self.listing_kinds(log), [self.WARM_KIND], log)
+            # and that gateway's own kept connection, which did it
+            self.assertTrue(h.wait_until(lambda: "event=upstream_kept " in ex.log_text(), 10))
+            start = ex.log_size()
+            self.assertEqual(self.poll(ex), self.poll(self.ref))
+            self.assertIn("event=upstream_reused ", ex.log_since(start))
+        finally:
+            ex.cleanup()
+
+    def test_random_changes_between_polls(self):
+        """A seeded series of IMAP-side changes, several per round, with
+        a poll through the kept session after each round."""
+        rng = random.Random(1307)
+        kinds = []
+        for rnd in range(12):
+            with self.dc.imap() as im:
+                uids = [u for u, _, _ in im.messages()]
+                for _ in range(rng.randint(1, 4)):
+                    op = rng.choice(("append", "seen", "unseen", "delete", "undelete",
+                                     "expunge", "nothing"))
+                    if op == "append":
+                        im.append(small_message(3000 + rnd * 10 + rng.randint(0, 9)))
+                    elif op in ("seen", "unseen", "delete", "undelete") and uids:
+                        im.store(rng.choice(uids), "+FLAGS" if op in ("seen", "delete")
+                                 else "-FLAGS", "\\Deleted" if "delete" in op else "\\Seen")
+                    elif op == "expunge" and len(uids) > 50:
+                        for u in rng.sample(uids, 3):
+                            im.store(u, "+FLAGS", "\\Deleted")
+                        im.c.expunge()
+                        uids = [u for u, _, _ in im.messages()]
+            got, log, _ = self.warm_poll()
+            self.check_equal(got)
+            kinds += self.listing_kinds(log)
+        # the kept listings were used, not refetched, in most rounds
+        self.assertGreaterEqual(kinds.count(self.WARM_KIND) + kinds.count("unchanged"), 10, kinds)
+
+    def test_uidvalidity_change(self):
+        with self.dc.imap() as im:
+            before = im.uidvalidity()
+        recreate_mailbox(self.dc, "alice")
+        with self.dc.imap() as im:
+            self.assertNotEqual(im.uidvalidity(), before)
+        # the kept connection may have been dropped by Dovecot meanwhile:
+        # either way the listing is a full one under the new UIDVALIDITY
+        c_before = self.count("upstream_reused")
+        start = self.gw.log_size()
+        got = self.poll(self.gw)
+        self.check_equal(got)
+        log = self.gw.log_since(start)
+        self.assertEqual(self.listing_kinds(log)[-1:], ["full"], log)
+        self.assertTrue(h.wait_until(lambda: self.count("upstream_kept") > 0, 10))
+        self.assertGreaterEqual(self.count("upstream_reused"), c_before)
+        got, log, _ = self.warm_poll()
+        self.check_equal(got)
+
+
+@unittest.skipIf(h.NATIVE, "popgate-specific")
+class TestListingSyncQresync(ListingSync, unittest.TestCase):
+    WARM_KIND = "changes"
+
+
+@unittest.skipIf(h.NATIVE, "popgate-specific")
+class TestListingSyncWithoutQresync(ListingSync, unittest.TestCase):
+    EXTRA_CONF = "imap_capability = %s\n" % RESTRICTED_CAPS
+    WARM_KIND = "checked"
+
+    def test_restricted_server_offers_neither(self):
+        with self.dc.imap() as im:
+            typ, data = im.c.capability()
+            caps = data[0].decode().upper().split()
+        self.assertNotIn("CONDSTORE", caps)
+        self.assertNotIn("QRESYNC", caps)
+
+
+if __name__ == "__main__":
+    unittest.main()
