@@ -17,6 +17,7 @@
 #include "imap_cmd.h"
 #include "imap_login.h"
 #include "imap_mailbox.h"
+#include "imap_sync.h"
 #include "legacy_import.h"
 #include "pop3_account.h"
 #include "tls.h"
@@ -37,7 +38,7 @@ struct uidl_legacy {
 	struct tls_client_ctx *tls;
 	struct imap_client *imap;
 	struct imap_select_op select;
-	struct imap_list_op list;
+	struct imap_sync_op list;
 	struct legacy_import *imp;
 	struct pop3_account a;
 	const char *address;
@@ -161,7 +162,7 @@ static bool uidl_legacy_message(void *ctx, uint32_t uid, uint64_t size, unsigned
 	struct uidl_legacy *t = ctx;
 
 	if (t->n == t->cap)
-		return false;        /* more than SELECT said: listed again later */
+		return false;        /* more than SELECT said: a listing that fails */
 	t->msgs[t->n++] = (struct uidl_legacy_msg){ uid, size };
 	return true;
 }
@@ -204,7 +205,10 @@ static void uidl_legacy_selected(void *ctx, const struct imap_reply *reply,
 		uidl_legacy_step_import(t);
 		return;
 	}
-	if (imap_list_messages(&t->list, t->imap, false, &uidl_legacy_list_handlers, t) < 0)
+	/* Every message, \Deleted ones too, as the login's import takes them;
+	   not kept with the connection, which goes after this. */
+	if (imap_sync_listing(&t->list, t->imap, info, t->cap, false, false,
+			      &uidl_legacy_list_handlers, t) < 0)
 		uidl_legacy_end(t, 1, "cannot list the IMAP mailbox", NULL);
 }
 
