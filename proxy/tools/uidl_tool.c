@@ -322,6 +322,17 @@ int popgate_uidl_tool(int argc, char **argv)
 	if (argc < 2)
 		return uidl_tool_usage();
 	what = argv[1];
+	/* getopt_long takes "--password" for "--password-file": refused by
+	   name, so that no password is ever given on the command line. */
+	for (int i = 2; i < argc; i++) {
+		if (strncmp(argv[i], "--p", 3) == 0 && strcmp(argv[i], "--password-file") != 0 &&
+		    strncmp(argv[i], "--password-file=", 16) != 0) {
+			fprintf(stderr, "popgate uidl import: %s: the password is read from "
+				"--password-file FILE or stdin, never from the command line\n",
+				argv[i]);
+			return uidl_tool_usage();
+		}
+	}
 	optind = 2;
 	while ((opt = getopt_long(argc, argv, "c:f:", longopts, NULL)) != -1) {
 		if (opt == 'c')

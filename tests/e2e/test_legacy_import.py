@@ -703,6 +703,50 @@ class TestBulkImport(unittest.TestCase):
         self.assertEqual(s.connections, 0)
         self.assert_nothing_stored(user)
 
+    def test_bulk_while_a_login_imports(self):
+        """The lease: a first login holding it (the old server waits before
+        UIDL) makes the command fail at once, without asking the old server,
+        nothing stored by it; the login then stores its import."""
+        user = "lz24"
+        uids, bodies, old = self.fill(user)
+        s = self.scripted(user, old)
+        s.hold = threading.Event()
+        self.gateway(s.port)
+        first = {}
+
+        def login():
+            try:
+                first["ok"] = pop3_uidls(self.gw.port, "%s@%s" % (user, BULK))
+            except poplib.error_proto as e:
+                first["err"] = str(e)
+
+        t = threading.Thread(target=login)
+        t.start()
+        try:
+            self.assertTrue(h.wait_until(lambda: s.logins == 1, 30), self.gw.log_text()[-2000:])
+            rc, out, err = self.bulk(user)
+            self.assertNotEqual(rc, 0, out)
+            self.assertRegex(err, r"Another login is taking .*nothing stored")
+            self.assertEqual(s.connections, 1)
+        finally:
+            s.hold.set()
+            t.join(90)
+        self.assertIn("ok", first, first)
+        self.check_listing(first["ok"], self.expected(uids, old), self.gw.log_text()[-3000:])
+
+    def test_bulk_password_never_on_the_command_line(self):
+        user = "lz25"
+        self.fill(user)
+        self.gateway(h.free_port())
+        rc, out, err = uidl_tool(self.gw, "import", "--route", BULK, "--user",
+                                 "%s@%s" % (user, BULK), "--password", "secret")
+        self.assertEqual(rc, 2, out)
+        self.assertIn("--password-file FILE", err)
+        rc, out, err = self.bulk(user, password="", stdin=True)
+        self.assertNotEqual(rc, 0, out)
+        self.assertIn("no password given", err)
+        self.assert_nothing_stored(user)
+
     def test_bulk_route_without_legacy_pop3(self):
         user = "lz23"
         self.fill(user)
