@@ -62,7 +62,7 @@ struct legacy_import {
 	void *ctx;
 };
 
-static void pop3_legacy_wipe(char **p, size_t len)
+static void legacy_import_wipe(char **p, size_t len)
 {
 	if (*p != NULL) {
 		explicit_bzero(*p, len);
@@ -82,8 +82,8 @@ void legacy_import_free(struct legacy_import **lip)
 	legacy_pop3_free(&li->client);
 	if (li->fetching)
 		imap_fp_op_clear(&li->fp);
-	pop3_legacy_wipe(&li->pass, li->pass_len);
-	pop3_legacy_wipe(&li->user, li->user_len);
+	legacy_import_wipe(&li->pass, li->pass_len);
+	legacy_import_wipe(&li->user, li->user_len);
 	free(li->account);
 	free(li->log_id);
 	free(li->sizes);
@@ -95,35 +95,35 @@ void legacy_import_free(struct legacy_import **lip)
 	free(li);
 }
 
-static void pop3_legacy_finish(struct legacy_import *li, const char *reply)
+static void legacy_import_finish(struct legacy_import *li, const char *reply)
 {
 	li->done(li->ctx, reply, &li->res);
 }
 
 /* ---- failure: give the lease back, then refuse or go on ---- */
 
-static void pop3_legacy_released(void *ctx, enum cache_status st)
+static void legacy_import_released(void *ctx, enum cache_status st)
 {
 	struct legacy_import *li = ctx;
 
 	li->req = NULL;
-	pop3_legacy_finish(li, li->reply);
+	legacy_import_finish(li, li->reply);
 }
 
-static void pop3_legacy_refuse(struct legacy_import *li, const char *reply)
+static void legacy_import_refuse(struct legacy_import *li, const char *reply)
 {
 	if (reply != li->reply)
 		snprintf(li->reply, sizeof(li->reply), "%s", reply);
 	li->req = cache_legacy_release(li->cache, li->account, li->token,
-				       pop3_legacy_released, li);
+				       legacy_import_released, li);
 	if (li->req == NULL)
-		pop3_legacy_finish(li, li->reply);
+		legacy_import_finish(li, li->reply);
 }
 
-static void pop3_legacy_stored(void *ctx, enum cache_status st);
+static void legacy_import_stored(void *ctx, enum cache_status st);
 
 /* The legacy server could not be read: legacy_unreachable decides. */
-static void pop3_legacy_unreadable(struct legacy_import *li, enum legacy_pop3_result r,
+static void legacy_import_unreadable(struct legacy_import *li, enum legacy_pop3_result r,
 				   const char *reason)
 {
 	char why[300], summary[CACHE_LEGACY_SUMMARY_MAX + 1];
@@ -141,19 +141,19 @@ static void pop3_legacy_unreadable(struct legacy_import *li, enum legacy_pop3_re
 			 (long long)time(NULL), legacy_pop3_result_name(r));
 		li->req = cache_legacy_store(li->cache, li->account, li->token,
 					     li->uidvalidity, NULL, 0, summary,
-					     pop3_legacy_stored, li);
+					     legacy_import_stored, li);
 		if (li->req == NULL)
-			pop3_legacy_finish(li, "-ERR [SYS/TEMP] Out of memory");
+			legacy_import_finish(li, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
 	snprintf(li->reply, sizeof(li->reply), "-ERR [SYS/TEMP] Cannot read the old POP3 server "
 		 "to keep your UIDLs (%s), try again later", why);
-	pop3_legacy_refuse(li, li->reply);
+	legacy_import_refuse(li, li->reply);
 }
 
 /* ---- store ---- */
 
-static void pop3_legacy_stored(void *ctx, enum cache_status st)
+static void legacy_import_stored(void *ctx, enum cache_status st)
 {
 	struct legacy_import *li = ctx;
 
@@ -162,17 +162,17 @@ static void pop3_legacy_stored(void *ctx, enum cache_status st)
 		log_warn("%s event=legacy_store_failed status=%s", li->log_id,
 			 cache_status_name(st));
 		/* Nothing was written; the lease expires (or was lost). */
-		pop3_legacy_finish(li, st == CACHE_LIMIT ?
+		legacy_import_finish(li, st == CACHE_LIMIT ?
 				   "-ERR [SYS/PERM] The UIDL map is full" :
 				   "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
-	pop3_legacy_finish(li, NULL);
+	legacy_import_finish(li, NULL);
 }
 
 /* Old messages that match nothing: their mail is not in the new mailbox
    (deleted meanwhile, not migrated), so no client will see them again. */
-static size_t pop3_legacy_report_unmatched(struct legacy_import *li, const size_t *match)
+static size_t legacy_import_report_unmatched(struct legacy_import *li, const size_t *match)
 {
 	bool *used = calloc(li->n_old + 1, sizeof(bool));
 	size_t unmatched = 0;
@@ -196,7 +196,7 @@ static size_t pop3_legacy_report_unmatched(struct legacy_import *li, const size_
 	return unmatched;
 }
 
-static void pop3_legacy_match(struct legacy_import *li)
+static void legacy_import_match(struct legacy_import *li)
 {
 	struct legacy_match_item *a = calloc(li->n_old + 1, sizeof(*a));
 	struct legacy_match_item *b = calloc(li->n + 1, sizeof(*b));
@@ -224,7 +224,7 @@ static void pop3_legacy_match(struct legacy_import *li)
 			.uidl = li->old[match[j]].uidl,
 		};
 	}
-	unmatched = pop3_legacy_report_unmatched(li, match);
+	unmatched = legacy_import_report_unmatched(li, match);
 	log_info("%s event=legacy_import legacy=%s old=%zu new=%zu matched=%zu by_size=%zu "
 		 "by_header=%zu old_unmatched=%zu new_unmatched=%zu pipelining=%s", li->log_id,
 		 li->up->legacy_pop3, li->n_old, li->n, li->matched, li->by_size,
@@ -239,20 +239,20 @@ static void pop3_legacy_match(struct legacy_import *li)
 	free(match);
 	li->req = cache_legacy_store(li->cache, li->account, li->token,
 				     li->uidvalidity, li->entries, k, summary,
-				     pop3_legacy_stored, li);
+				     legacy_import_stored, li);
 	if (li->req == NULL)
-		pop3_legacy_refuse(li, "-ERR [SYS/TEMP] Out of memory");
+		legacy_import_refuse(li, "-ERR [SYS/TEMP] Out of memory");
 	return;
 memory:
 	free(a);
 	free(b);
 	free(match);
-	pop3_legacy_refuse(li, "-ERR [SYS/TEMP] Out of memory");
+	legacy_import_refuse(li, "-ERR [SYS/TEMP] Out of memory");
 }
 
 /* ---- fetch: the IMAP side's header hashes ---- */
 
-static int pop3_legacy_uid_cmp(const void *a, const void *b)
+static int legacy_import_uid_cmp(const void *a, const void *b)
 {
 	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
@@ -260,61 +260,61 @@ static int pop3_legacy_uid_cmp(const void *a, const void *b)
 }
 
 /* Position of uid in uids (ascending), or -1. */
-static long pop3_legacy_index(const struct legacy_import *li, uint32_t uid)
+static long legacy_import_index(const struct legacy_import *li, uint32_t uid)
 {
 	const uint32_t *at = bsearch(&uid, li->uids, li->n, sizeof(*li->uids),
-				     pop3_legacy_uid_cmp);
+				     legacy_import_uid_cmp);
 
 	return at != NULL ? (long)(at - li->uids) : -1;
 }
 
-static void pop3_legacy_fp(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
+static void legacy_import_fp(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
 {
 	struct legacy_import *li = ctx;
-	long i = pop3_legacy_index(li, uid);
+	long i = legacy_import_index(li, uid);
 
 	if (i >= 0)
 		snprintf(li->fps[i], sizeof(li->fps[i]), "%s", fp);
 }
 
-static void pop3_legacy_more(void *ctx, uint32_t uid, const struct imap_fp_more_values *v)
+static void legacy_import_more(void *ctx, uint32_t uid, const struct imap_fp_more_values *v)
 {
 	struct legacy_import *li = ctx;
-	long i = pop3_legacy_index(li, uid);
+	long i = legacy_import_index(li, uid);
 
 	if (i >= 0)
 		snprintf(li->hashes[i], sizeof(li->hashes[i]), "%s", v->hdr_hash);
 }
 
-static void pop3_legacy_fetched(void *ctx, bool ok)
+static void legacy_import_fetched(void *ctx, bool ok)
 {
 	struct legacy_import *li = ctx;
 
 	li->fetching = false;
 	if (!ok) {
-		pop3_legacy_refuse(li, "-ERR [SYS/TEMP] Upstream failed while reading the "
+		legacy_import_refuse(li, "-ERR [SYS/TEMP] Upstream failed while reading the "
 				   "headers to match the old server's UIDLs");
 		return;
 	}
-	pop3_legacy_match(li);
+	legacy_import_match(li);
 }
 
-static const struct imap_fp_handlers pop3_legacy_fp_handlers = {
-	.message = pop3_legacy_fp,
-	.more = pop3_legacy_more,
-	.done = pop3_legacy_fetched,
+static const struct imap_fp_handlers legacy_import_fp_handlers = {
+	.message = legacy_import_fp,
+	.more = legacy_import_more,
+	.done = legacy_import_fetched,
 };
 
 /* ---- read: the legacy server ---- */
 
-static void pop3_legacy_read(void *ctx, enum legacy_pop3_result r, const char *reason,
+static void legacy_import_read(void *ctx, enum legacy_pop3_result r, const char *reason,
 			     const struct legacy_msg *msgs, size_t n)
 {
 	struct legacy_import *li = ctx;
 	char why[300];
 
 	/* What the client gave is its own: copied before it goes. */
-	pop3_legacy_wipe(&li->pass, li->pass_len);
+	legacy_import_wipe(&li->pass, li->pass_len);
 	snprintf(why, sizeof(why), "%s", reason);
 	if (r == LEGACY_POP3_OK && (li->old = malloc((n + 1) * sizeof(*li->old))) != NULL) {
 		if (n > 0)
@@ -324,26 +324,26 @@ static void pop3_legacy_read(void *ctx, enum legacy_pop3_result r, const char *r
 	li->pipelining = legacy_pop3_pipelining(li->client);
 	legacy_pop3_free(&li->client);
 	if (r != LEGACY_POP3_OK) {
-		pop3_legacy_unreadable(li, r, why);
+		legacy_import_unreadable(li, r, why);
 		return;
 	}
 	if (li->old == NULL) {
-		pop3_legacy_refuse(li, "-ERR [SYS/TEMP] Out of memory");
+		legacy_import_refuse(li, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
 	if (li->n == 0) {
-		pop3_legacy_match(li);
+		legacy_import_match(li);
 		return;
 	}
 	li->fetching = true;
 	if (imap_fp_fetch_more(&li->fp, li->imap, li->uids, li->n, IMAP_FP_HEADER_HASH,
-			       &pop3_legacy_fp_handlers, li) < 0) {
+			       &legacy_import_fp_handlers, li) < 0) {
 		li->fetching = false;
-		pop3_legacy_refuse(li, "-ERR [SYS/TEMP] Out of memory");
+		legacy_import_refuse(li, "-ERR [SYS/TEMP] Out of memory");
 	}
 }
 
-static void pop3_legacy_connect(struct legacy_import *li)
+static void legacy_import_connect(struct legacy_import *li)
 {
 	struct legacy_url u;
 	const char *error;
@@ -358,21 +358,21 @@ static void pop3_legacy_connect(struct legacy_import *li)
 
 	if (legacy_url_parse(li->up->legacy_pop3, strlen(li->up->legacy_pop3), &u, &error) < 0) {
 		/* The configuration check refuses it: a bug if seen. */
-		pop3_legacy_refuse(li, "-ERR [SYS/PERM] Bad legacy_pop3 in configuration");
+		legacy_import_refuse(li, "-ERR [SYS/PERM] Bad legacy_pop3 in configuration");
 		return;
 	}
 	set.host = u.host;
 	set.port = u.port;
 	set.implicit_tls = u.implicit_tls;
-	li->client = legacy_pop3_start(li->base, li->dns, &set, pop3_legacy_read, li);
+	li->client = legacy_pop3_start(li->base, li->dns, &set, legacy_import_read, li);
 	if (li->client == NULL)
-		pop3_legacy_unreadable(li, LEGACY_POP3_MEMORY, "cannot start (a user name or "
+		legacy_import_unreadable(li, LEGACY_POP3_MEMORY, "cannot start (a user name or "
 				       "password that POP3 cannot carry, or out of memory)");
 }
 
 /* ---- claim ---- */
 
-static void pop3_legacy_claimed(void *ctx, enum cache_status st, uint64_t value)
+static void legacy_import_claimed(void *ctx, enum cache_status st, uint64_t value)
 {
 	struct legacy_import *li = ctx;
 
@@ -380,23 +380,23 @@ static void pop3_legacy_claimed(void *ctx, enum cache_status st, uint64_t value)
 	if (st != CACHE_OK) {
 		log_warn("%s event=state_unavailable while=\"claiming the legacy import\" status=%s",
 			 li->log_id, cache_status_name(st));
-		pop3_legacy_finish(li, "-ERR [SYS/TEMP] Device state unavailable, try again later");
+		legacy_import_finish(li, "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
 	if (value == CACHE_LEGACY_DONE) {
 		li->res.already = true;
-		pop3_legacy_finish(li, NULL);
+		legacy_import_finish(li, NULL);
 		return;
 	}
 	if (value == CACHE_LEGACY_BUSY) {
 		log_info("%s event=legacy_import_busy", li->log_id);
-		pop3_legacy_finish(li, "-ERR [SYS/TEMP] Another login is taking this mailbox's "
+		legacy_import_finish(li, "-ERR [SYS/TEMP] Another login is taking this mailbox's "
 				   "UIDLs from the old server, try again in a minute");
 		return;
 	}
 	log_info("%s event=legacy_import_start legacy=%s messages=%zu", li->log_id,
 		 li->up->legacy_pop3, li->n);
-	pop3_legacy_connect(li);
+	legacy_import_connect(li);
 }
 
 static uint32_t legacy_import_max_old(size_t n)
@@ -467,7 +467,7 @@ struct legacy_import *legacy_import_start(const struct legacy_import_settings *s
 		  li->n / 100) * 1000;
 	li->req = cache_legacy_claim(li->cache, li->account, li->token,
 				     ttl_ms > 3600000 ? 3600000u : (unsigned int)ttl_ms,
-				     pop3_legacy_claimed, li);
+				     legacy_import_claimed, li);
 	if (li->req == NULL)
 		legacy_import_free(&li);
 	return li;
