@@ -34,6 +34,9 @@ import test_uidl as tu
 USERS = {"lz%02d" % i: "secret" for i in range(1, 26)}
 DC = None        # the IMAP server
 LEGACY = None    # the legacy Dovecot (POP3 with STLS, %v.%u)
+# More legacy Dovecots, each with another pop3_uidl_format (%g, the
+# message GUID), by format
+OTHER_LEGACY = {}
 
 
 def setUpModule():
@@ -44,14 +47,18 @@ def setUpModule():
         raise unittest.SkipTest("popgate's own import")
     DC = h.Dovecot(users=USERS).start()
     LEGACY = h.Dovecot(pop3=True, ssl=True, users=USERS, pop3_uidl_format="%v.%u").start()
+    for fmt in ("%g",):
+        OTHER_LEGACY[fmt] = h.Dovecot(pop3=True, ssl=True, users=USERS,
+                                      pop3_uidl_format=fmt).start()
 
 
 def tearDownModule():
     global DC, LEGACY
-    for d in (DC, LEGACY):
+    for d in [DC, LEGACY] + list(OTHER_LEGACY.values()):
         if d is not None:
             d.stop()
     DC = LEGACY = None
+    OTHER_LEGACY.clear()
 
 
 def copy_mail(src, dst, user):
@@ -124,28 +131,35 @@ class LegacyDovecot:
     mail taken after setUp filled the mailbox."""
     RECREATE = False
     FORMAT = "dovecot"
+    LEGACY_FORMAT = "%v.%u"          # the old server's pop3_uidl_format
+    LEGACY_UIDL = r"^\d+\.\d+$"       # what its UIDLs look like
+
+    @property
+    def legacy(self):
+        return OTHER_LEGACY.get(self.LEGACY_FORMAT, LEGACY)
 
     @property
     def dc(self):
-        return Pair(DC, LEGACY.pop3_port)
+        return Pair(DC, self.legacy.pop3_port)
 
     def setUp(self):
         super().setUp()
-        copy_mail(DC, LEGACY, self.USER)
-        self.assertEqual(len(pop3_uidls(LEGACY.pop3_port, self.USER)), self.count)
+        copy_mail(DC, self.legacy, self.USER)
+        self.assertEqual(len(pop3_uidls(self.legacy.pop3_port, self.USER)), self.count)
 
     def start_gateway(self):
         self.state = h.make_tempdir("pgt-legacy-st-")
         self.gw = h.Popgate(DC.imap_port, upstream={
             "uidl_format": self.FORMAT,
-            "legacy_pop3": "pop3://%s:%d" % (h.HOST, LEGACY.pop3_port),
-            "ca_file": LEGACY.cert, "legacy_timeout": "60s"},
+            "legacy_pop3": "pop3://%s:%d" % (h.HOST, self.legacy.pop3_port),
+            "ca_file": self.legacy.cert, "legacy_timeout": "60s"},
             cache={"state_dir": os.path.join(self.state, "s")}).start()
 
     def switched(self):
         super().switched()
-        legacy = pop3_uidls(LEGACY.pop3_port, self.USER)
-        self.assertTrue(all(re.match(r"^\d+\.\d+$", u) for u in legacy), legacy)
+        legacy = pop3_uidls(self.legacy.pop3_port, self.USER)
+        self.assertTrue(all(re.match(self.LEGACY_UIDL, u) for u in legacy), legacy)
+        self.assertEqual(len(set(legacy)), len(legacy), legacy)
         self.assertEqual(pop3_uidls(self.gw.port, self.USER), legacy,
                          self.gw.log_text()[-3000:])
         # Dovecot says PIPELINING: its TOPs went in a window
@@ -153,11 +167,24 @@ class LegacyDovecot:
                                          r"pipelining=yes" % (self.count, self.count), 5),
                         self.gw.log_text()[-3000:])
         # popgate's login there went over STLS, the certificate checked
-        self.assertRegex(LEGACY.log_text(), r"pop3-login: .*Login: user=<%s>.*TLS" % self.USER)
+        self.assertRegex(self.legacy.log_text(), r"pop3-login: .*Login: user=<%s>.*TLS" % self.USER)
 
 
 class TestLegacyPoplib(LegacyDovecot, tu.Switch, unittest.TestCase):
     USER = "lz01"
+    run_client = tu.TestPoplib.run_client
+
+
+# Dovecot's %m (the header's MD5) is not among these: Dovecot computes it
+# only where the storage keeps it (mbox), and on Maildir answers UIDL with
+# an error. Arbitrary UIDLs such servers give are the scripted server's
+# (TestScriptedLegacy).
+class TestLegacyPoplibGuid(LegacyDovecot, tu.Switch, unittest.TestCase):
+    """The old Dovecot's UIDLs are %g, its message GUIDs: on Maildir the
+    file's base name."""
+    USER = "lz19"
+    LEGACY_FORMAT = "%g"
+    LEGACY_UIDL = r"^\d+\.M\d+P\d+\."
     run_client = tu.TestPoplib.run_client
 
 
