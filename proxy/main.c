@@ -25,6 +25,7 @@
 #include "metrics_http.h"
 #include "oauth_http.h"
 #include "oauth_tokens.h"
+#include "pop3_account.h"
 #include "server.h"
 #include "settings.h"
 #include "text.h"
@@ -491,18 +492,12 @@ static void probe_done_cb(void *ctx, bool ok, const char *error)
 		event_base_loopbreak(pg->base);
 }
 
-static enum imap_tls_mode probe_tls_mode(enum conf_tls_mode mode)
-{
-	return mode == CONF_TLS_IMAPS ? IMAP_TLS_IMAPS :
-		mode == CONF_TLS_STARTTLS ? IMAP_TLS_STARTTLS : IMAP_TLS_NONE;
-}
-
 static void probe_start(struct popgate *pg, const struct settings *set,
 			const struct conf_upstream *up)
 {
 	struct popgate_probe *p = &pg->probes[pg->probe_count];
 	struct upstream_probe_target t = {
-		.host = up->host, .port = up->port, .tls = probe_tls_mode(up->tls),
+		.host = up->host, .port = up->port, .tls = pop3_account_tls_mode(up),
 		.tls_ctx = settings_upstream_tls(set, up), .timeout_secs = up->timeout_secs,
 	};
 

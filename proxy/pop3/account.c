@@ -32,3 +32,16 @@ enum pop3_account_result pop3_account_find(const struct conf *conf, const char *
 		return POP3_ACCOUNT_TOO_LONG;
 	return POP3_ACCOUNT_OK;
 }
+
+enum imap_tls_mode pop3_account_tls_mode(const struct conf_upstream *up)
+{
+	switch (up->tls) {
+	case CONF_TLS_IMAPS:
+		return IMAP_TLS_IMAPS;
+	case CONF_TLS_STARTTLS:
+		return IMAP_TLS_STARTTLS;
+	case CONF_TLS_NONE:
+		break;
+	}
+	return IMAP_TLS_NONE;
+}

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "login_oauth.h"
 #include "maildrop.h"
+#include "pop3_account.h"
 #include "profile.h"
 #include "session.h"
 #include "settings.h"
@@ -309,19 +310,6 @@ static void login_connected(void *ctx, bool ok, const char *error)
 	login_step_authenticate(l);
 }
 
-static enum imap_tls_mode login_tls_mode(enum conf_tls_mode mode)
-{
-	switch (mode) {
-	case CONF_TLS_IMAPS:
-		return IMAP_TLS_IMAPS;
-	case CONF_TLS_STARTTLS:
-		return IMAP_TLS_STARTTLS;
-	case CONF_TLS_NONE:
-		break;
-	}
-	return IMAP_TLS_NONE;
-}
-
 void login_step_connect(struct pop3_session *s)
 {
 	struct pop3_login *l = s->run_ctx;
@@ -329,7 +317,7 @@ void login_step_connect(struct pop3_session *s)
 	struct imap_client_settings set = {
 		.host = up->host,
 		.port = up->port,
-		.tls = login_tls_mode(up->tls),
+		.tls = pop3_account_tls_mode(up),
 		.tls_ctx = settings_upstream_tls(s->set, up),
 		.timeout_secs = up->timeout_secs,
 		.log_id = s->log_id,

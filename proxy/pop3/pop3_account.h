@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "cache.h"
+#include "imap_client.h"
 
 struct conf;
 struct conf_upstream;
@@ -36,5 +37,9 @@ struct pop3_account {
 
 enum pop3_account_result pop3_account_find(const struct conf *conf, const char *user,
 					   size_t user_len, struct pop3_account *a);
+
+/* How the IMAP client reaches a route's upstream (its tls key), for
+   the login and for the tools that connect as it does. */
+enum imap_tls_mode pop3_account_tls_mode(const struct conf_upstream *up);
 
 #endif

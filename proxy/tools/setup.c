@@ -20,6 +20,7 @@
 #include "conf_edit.h"
 #include "imap_login.h"
 #include "log.h"
+#include "pop3_account.h"
 #include "provider_table.h"
 #include "providers_data.h"
 #include "resolver.h"
@@ -350,8 +351,7 @@ static void setup_choose_section(struct setup *s, char *section, size_t size)
 	}
 	/* An [upstream] that serves nobody (the shipped sample's local test
 	   server, an old provider) is the first account's place. */
-	mode = up->tls == CONF_TLS_IMAPS ? IMAP_TLS_IMAPS :
-		up->tls == CONF_TLS_STARTTLS ? IMAP_TLS_STARTTLS : IMAP_TLS_NONE;
+	mode = pop3_account_tls_mode(up);
 	if (mode != IMAP_TLS_NONE && (tls = tls_client_ctx_new(up->verify, up->ca_file, &error)) == NULL) {
 		snprintf(why, sizeof(why), "%s", error != NULL ? error : "out of memory");
 		free(error);

@@ -246,12 +246,6 @@ static void uidl_legacy_connected(void *ctx, bool ok, const char *error)
 		uidl_legacy_end(t, 1, "cannot log in to the IMAP upstream", why);
 }
 
-static enum imap_tls_mode uidl_legacy_tls_mode(enum conf_tls_mode mode)
-{
-	return mode == CONF_TLS_IMAPS ? IMAP_TLS_IMAPS :
-		mode == CONF_TLS_STARTTLS ? IMAP_TLS_STARTTLS : IMAP_TLS_NONE;
-}
-
 /* The account, its route (DOMAIN's, with legacy_pop3), or why not. */
 static int uidl_legacy_route(struct uidl_legacy *t, const struct conf *conf, const char *route)
 {
@@ -313,7 +307,7 @@ int uidl_legacy_import(struct event_base *base, struct cache *cache, const struc
 	}
 	set.host = t->up->host;
 	set.port = t->up->port;
-	set.tls = uidl_legacy_tls_mode(t->up->tls);
+	set.tls = pop3_account_tls_mode(t->up);
 	set.tls_ctx = t->tls;
 	set.timeout_secs = t->up->timeout_secs;
 	t->imap = imap_client_new(base, t->dns, &set);
