@@ -171,3 +171,16 @@ bool login_throttled(struct pop3_login *l, enum imap_throttle kind, const char *
 	login_fail(l, METRICS_LOGIN_UPSTREAM_UNAVAILABLE, LOGIN_ANSWER_REPLY, POP3_THROTTLE_REPLY);
 	return true;
 }
+
+bool login_reserve(struct pop3_login *l, size_t need)
+{
+	struct pop3_session *s = l->s;
+
+	if (pop3_session_reserve(s, need))
+		return true;
+	log_warn("%s event=listing_memory_full need=%zu budget_mib=%u", s->log_id, need,
+		 s->conf->max_listing_mib);
+	login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+		   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
+	return false;
+}

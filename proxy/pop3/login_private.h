@@ -112,6 +112,10 @@ void login_fail(struct pop3_login *l, enum metrics_login result, enum login_answ
    account backs off. False when kind says nothing of throttling. */
 bool login_throttled(struct pop3_login *l, enum imap_throttle kind, const char *text);
 
+/* need bytes of max_listing_memory for the attempt, or the login fails
+   (logged, "too busy"); the caller records what it reserved. */
+bool login_reserve(struct pop3_login *l, size_t need);
+
 /* ---- login_upstream.c ---- */
 
 /* The connect step, or a kept connection of the same credentials. */

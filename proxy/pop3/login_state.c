@@ -110,13 +110,8 @@ static void login_step_remap(struct pop3_login *l, uint32_t stored_uidvalidity)
 			   "minute");
 		return;
 	}
-	if (!pop3_session_reserve(s, need)) {
-		log_warn("%s event=listing_memory_full need=%zu budget_mib=%u", s->log_id, need,
-			 s->conf->max_listing_mib);
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
+	if (!login_reserve(l, need))
 		return;
-	}
 	l->reserved_remap = need;
 	s->srv->remaps++;
 	l->remapping = true;
@@ -166,13 +161,8 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 		return;
 	}
 	/* The UIDL strings are the session's too, within the budget. */
-	if (!pop3_session_reserve(s, l->drop->pool_cap)) {
-		log_warn("%s event=listing_memory_full need=%zu budget_mib=%u", s->log_id,
-			 l->drop->pool_cap, s->conf->max_listing_mib);
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
+	if (!login_reserve(l, l->drop->pool_cap))
 		return;
-	}
 	l->reserved_drop += l->drop->pool_cap;
 	hidden = pop3_maildrop_narrow(l->drop, l->hidden, l->first_uid);
 	login_free_uidls(l);
@@ -201,13 +191,8 @@ static void login_step_uidl(struct pop3_login *l)
 		return;
 	}
 	need = pop3_uidl_map_bytes(l->drop->exists_count, &l->uidl_fmt);
-	if (!pop3_session_reserve(s, need)) {
-		log_warn("%s event=listing_memory_full need=%zu budget_mib=%u", s->log_id, need,
-			 s->conf->max_listing_mib);
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
+	if (!login_reserve(l, need))
 		return;
-	}
 	l->reserved_uidl = need;
 	l->uidls = pop3_uidl_map_start(l->imap, l->dev, l->drop, &l->uidl_fmt, s->log_id,
 				       login_uidls_done, l);

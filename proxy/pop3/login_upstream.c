@@ -77,15 +77,9 @@ static void login_step_list(struct pop3_login *l, const struct imap_selected *in
 		return;
 	}
 	/* The table and the list of every UID, within max_listing_memory. */
-	l->reserved_drop = (uint64_t)info->exists * (sizeof(struct pop3_msg) + sizeof(uint32_t));
-	if (!pop3_session_reserve(l->s, l->reserved_drop)) {
-		log_warn("%s event=listing_memory_full exists=%u budget_mib=%u", l->s->log_id,
-			 info->exists, l->s->conf->max_listing_mib);
-		l->reserved_drop = 0;
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/TEMP] The gateway is too busy, try again later");
+	if (!login_reserve(l, (size_t)info->exists * (sizeof(struct pop3_msg) + sizeof(uint32_t))))
 		return;
-	}
+	l->reserved_drop = (uint64_t)info->exists * (sizeof(struct pop3_msg) + sizeof(uint32_t));
 	l->drop = pop3_maildrop_new(info->uidvalidity, info->uidnext, info->exists);
 	if (l->drop == NULL) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
