@@ -399,6 +399,45 @@ START_TEST(uidl_load_tells_of_an_import)
 }
 END_TEST
 
+/* --- the map's limit --- */
+
+/* The map filled to CACHE_UIDL_MAP_MAX - 1 entries straight in Redis
+   (fields past any UID the test assigns), then one assignment fills it
+   and the next is refused, writing nothing: the real limit, not a
+   smaller stand-in. */
+START_TEST(uidl_map_limit_refuses_and_writes_nothing)
+{
+	const struct cache_uidl_new one[] = { { 1, "fpa", "000000010000000a" } };
+	const struct cache_uidl_new two[] = { { 2, "fpb", "000000020000000a" } };
+	const long long fill = CACHE_UIDL_MAP_MAX - 1, chunk = 250000;
+	struct ures r;
+	redisReply *x;
+
+	do_view(ACCOUNT, "pc", 10, 3);
+	for (long long from = 0; from < fill; from += chunk) {
+		long long to = from + chunk < fill ? from + chunk : fill;
+
+		x = raw_cmd("EVAL %s 1 popgate:{%s}:uidl %lld %lld",
+			    "for i = tonumber(ARGV[1]), tonumber(ARGV[2]) - 1 do "
+			    "redis.call('HSET', KEYS[1], 100000000 + i, 'x') end return 0",
+			    ACCOUNT, from, to);
+		ck_assert_int_eq(x->type, REDIS_REPLY_INTEGER);
+		freeReplyObject(x);
+	}
+	ck_assert_int_eq(raw_int("HLEN popgate:{%s}:uidl", ACCOUNT), fill);
+	r = do_assign(10, one, 1);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ures_free(&r);
+	expect_raw("1", "fpa 000000010000000a");
+	ck_assert_int_eq(raw_int("HLEN popgate:{%s}:uidl", ACCOUNT), CACHE_UIDL_MAP_MAX);
+	r = do_assign(10, two, 1);
+	ck_assert_int_eq(r.st, CACHE_LIMIT);
+	ures_free(&r);
+	expect_raw("2", NULL);
+	ck_assert_int_eq(raw_int("HLEN popgate:{%s}:uidl", ACCOUNT), CACHE_UIDL_MAP_MAX);
+}
+END_TEST
+
 /* --- cost --- */
 
 static double ms_since(const struct timespec *t0)
@@ -491,6 +530,11 @@ static Suite *uidl_suite(void)
 	tcase_add_test(tc, uidl_cost_10k);
 	tcase_add_test(tc, uidl_cost_100k);
 	tcase_set_timeout(tc, 120);
+	suite_add_tcase(s, tc);
+	/* Its own case: two million entries take a while on a loaded machine. */
+	tc = cache_test_tcase("uidl_limit");
+	tcase_add_test(tc, uidl_map_limit_refuses_and_writes_nothing);
+	tcase_set_timeout(tc, 300);
 	suite_add_tcase(s, tc);
 	return s;
 }
