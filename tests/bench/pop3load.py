@@ -112,6 +112,23 @@ def verify(data, listed_size):
     return problems
 
 
+SLOT = None     # this worker's index, 0..K-1 (_init_worker)
+
+
+def _init_worker(counter):
+    """Each pool worker takes the next slot: its device is "w<slot>", the
+    same in every run, so repeated runs never add devices past the
+    account's cap."""
+    global SLOT
+    with counter.get_lock():
+        SLOT = counter.value
+        counter.value += 1
+
+
+def device_user(a):
+    return a.user + "#w%d" % (SLOT if SLOT is not None else os.getpid()) if a.devices else a.user
+
+
 def session(a):
     """One POP3 session in a worker process; returns a result dict."""
     res = {"ok": False, "bytes": 0, "retr": 0, "problems": [], "error": None,
@@ -125,7 +142,7 @@ def session(a):
             return res
         # popgate: concurrent sessions of one account need a device each
         # (one device = one exclusively locked maildrop)
-        c.cmd("USER " + (a.user + "#w%d" % os.getpid() if a.devices else a.user))
+        c.cmd("USER " + device_user(a))
         c.cmd("PASS " + a.password)
         count = int(c.cmd("STAT").split()[1])
         c.s.sendall(b"LIST\r\n")
@@ -167,7 +184,7 @@ def session(a):
 
 def poll(c, a, res):
     t = res["t0"]
-    c.cmd("USER " + (a.user + "#w%d" % os.getpid() if a.devices else a.user))
+    c.cmd("USER " + device_user(a))
     c.cmd("PASS " + a.password)
     res["login_s"] = time.monotonic() - t
     count = int(c.cmd("STAT").split()[1])
@@ -226,7 +243,7 @@ def main():
     ap.add_argument("--port", "-p", type=int, required=True)
     ap.add_argument("--user", "-u", default="alice")
     ap.add_argument("--devices", action="store_true",
-                    help="log in as USER#w<pid>: a popgate device per worker")
+                    help="log in as USER#w<slot>: a popgate device per worker (slot 0..K-1)")
     ap.add_argument("--password", default="secret")
     ap.add_argument("--manifest", required=True)
     ap.add_argument("--mode", choices=["all", "big", "poll"], default="all")
@@ -249,7 +266,7 @@ def main():
 
     ctx = mp.get_context("fork")
     sampler = RssSampler(a.rss_pid, a.rss_interval) if a.rss_pid else None
-    with ctx.Pool(a.k) as pool:
+    with ctx.Pool(a.k, initializer=_init_worker, initargs=(ctx.Value("i", 0),)) as pool:
         pool.map(_noop, range(a.k * 2))          # all workers up before the clock starts
         if sampler:
             sampler.start()
