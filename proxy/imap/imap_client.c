@@ -1,5 +1,7 @@
-/* The IMAP connection: set-up (greeting, STARTTLS, capabilities), the
-   command queue and wait list, response dispatch and literal streaming.
+/* The IMAP connection: its transport, the command queue and wait list,
+   response dispatch and literal streaming. The set-up (connect, greeting,
+   STARTTLS, capabilities) lives in imap_client_open.c, reached through
+   c->opening.
    The login lives in imap_login.c; operations built on commands in
    imap_mailbox.c, imap_body.c, imap_fp.c and imap_remove.c. */
 
@@ -45,9 +47,9 @@ static const char *const imap_client_state_names[] = {
 _Static_assert(sizeof(imap_client_state_names) / sizeof(imap_client_state_names[0]) ==
 	       IMAP_CLIENT_CLOSED + 1, "state names must match the enum");
 
-static void imap_client_setup_bev(struct imap_client *c);
+void imap_client_setup_bev(struct imap_client *c);
 
-static void imap_client_set_state(struct imap_client *c,
+void imap_client_set_state(struct imap_client *c,
 				  enum imap_client_state state)
 {
 	if (c->state == state)
@@ -65,7 +67,7 @@ static void imap_client_stop_io(struct imap_client *c)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
 }
 
-static void imap_client_update_timeout(struct imap_client *c)
+void imap_client_update_timeout(struct imap_client *c)
 {
 	struct timeval tv = { .tv_sec = c->timeout_secs, .tv_usec = 0 };
 	bool busy = c->state < IMAP_CLIENT_READY ||
@@ -130,10 +132,7 @@ static void imap_client_deferred_cb(evutil_socket_t fd, short what, void *arg)
 		imap_client_fail_all(c);
 }
 
-static void imap_client_fail(struct imap_client *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static void imap_client_fail(struct imap_client *c, const char *fmt, ...)
+void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 {
 	va_list args;
 
@@ -166,7 +165,7 @@ static void imap_client_write_part(struct imap_client *c, struct imap_command *c
 	cmd->parts_sent++;
 }
 
-static void imap_client_flush(struct imap_client *c)
+void imap_client_flush(struct imap_client *c)
 {
 	struct imap_command *cmd;
 
@@ -288,126 +287,6 @@ static void imap_client_take_caps(struct imap_client *c, const struct imap_resp 
 	c->caps_known = true;
 }
 
-static void imap_client_ready(struct imap_client *c)
-{
-	imap_connect_cb *cb = c->connect_cb;
-
-	imap_client_set_state(c, IMAP_CLIENT_READY);
-	c->connect_cb = NULL;
-	imap_client_flush(c);
-	if (cb != NULL)
-		cb(c->connect_ctx, true, NULL);
-}
-
-static void imap_client_prepare(struct imap_client *c);
-
-static void imap_client_capability_done(void *ctx, const struct imap_reply *reply)
-{
-	struct imap_client *c = ctx;
-
-	if (reply->result == IMAP_REPLY_FAILED)
-		return;
-	if (reply->result != IMAP_REPLY_OK || !c->caps_known) {
-		imap_client_fail(c, "CAPABILITY failed: %s", reply->text);
-		return;
-	}
-	imap_client_prepare(c);
-}
-
-static const struct imap_cmd_handlers imap_client_capability_handlers = {
-	.done = imap_client_capability_done,
-};
-
-static void imap_client_starttls_done(void *ctx, const struct imap_reply *reply)
-{
-	struct imap_client *c = ctx;
-	struct bufferevent *tls_bev;
-
-	if (reply->result == IMAP_REPLY_FAILED)
-		return;
-	if (reply->result != IMAP_REPLY_OK) {
-		imap_client_fail(c, "STARTTLS refused: %s", reply->text);
-		return;
-	}
-	/* The filter takes over timeouts; the socket under it must not keep
-	   the one armed for this command, or an idle session times out. */
-	bufferevent_set_timeouts(c->bev, NULL, NULL);
-	/* The filter writes the socket through libevent (and enables it). */
-	sockout_detach(&c->out);
-	tls_bev = tls_client_filter(c->base, c->bev, c->tls_ctx, c->host);
-	if (tls_bev == NULL) {
-		imap_client_fail(c, "cannot start TLS");
-		return;
-	}
-	c->bev = tls_bev;
-	c->tls_active = true;
-	/* RFC 3501: forget what was said in plaintext. */
-	c->caps = 0;
-	c->caps_known = false;
-	imap_client_set_state(c, IMAP_CLIENT_CONNECTING);
-	c->doing = "TLS handshake after STARTTLS";
-	/* callbacks and watermarks are set again on the new bufferevent */
-	imap_client_setup_bev(c);
-}
-
-static const struct imap_cmd_handlers imap_client_starttls_handlers = {
-	.done = imap_client_starttls_done,
-};
-
-/* After the greeting (and after STARTTLS): get what we still need, then
-   declare the connection ready. */
-static void imap_client_prepare(struct imap_client *c)
-{
-	const struct imap_cmd_handlers *h;
-	const char *cmd;
-
-	imap_client_set_state(c, IMAP_CLIENT_PREPARING);
-	if (c->tls == IMAP_TLS_STARTTLS && !c->tls_active) {
-		if (c->caps_known && (c->caps & IMAP_CAP_STARTTLS) == 0) {
-			imap_client_fail(c, "upstream does not offer STARTTLS");
-			return;
-		}
-		c->doing = "sending STARTTLS";
-		cmd = "STARTTLS";
-		h = &imap_client_starttls_handlers;
-	} else if (!c->caps_known) {
-		c->doing = "asking for CAPABILITY";
-		cmd = "CAPABILITY";
-		h = &imap_client_capability_handlers;
-	} else {
-		c->doing = "ready";
-		imap_client_ready(c);
-		return;
-	}
-	if (imap_client_queue_own(c, h, true, cmd) < 0)
-		imap_client_fail(c, "out of memory");
-}
-
-static void imap_client_greeting(struct imap_client *c, const struct imap_resp *resp)
-{
-	if (resp->status == IMAP_STATUS_BYE) {
-		/* A connection refused in words (a cap per account or
-		   address, an overloaded server): throttling, whatever it
-		   says. */
-		c->bye_throttle = imap_throttle_of(resp->code, resp->code_len, resp->text,
-						   resp->text_len);
-		if (c->bye_throttle == IMAP_THROTTLE_NONE)
-			c->bye_throttle = IMAP_THROTTLE_CONNECTIONS;
-	}
-	if (resp->kind != IMAP_RESP_UNTAGGED ||
-	    (resp->status != IMAP_STATUS_OK && resp->status != IMAP_STATUS_PREAUTH)) {
-		imap_client_fail(c, "bad greeting: %.*s", (int)resp->text_len,
-				 resp->text != NULL ? resp->text : "");
-		return;
-	}
-	if (resp->status == IMAP_STATUS_PREAUTH) {
-		/* We must log in as the POP3 user ourselves. */
-		imap_client_fail(c, "upstream greeted with PREAUTH");
-		return;
-	}
-	imap_client_prepare(c);
-}
-
 static struct imap_command *imap_client_find_tag(struct imap_client *c,
 						 const char *tag, size_t len)
 {
@@ -492,7 +371,7 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 	}
 	imap_client_take_caps(c, &resp);
 	if (c->state == IMAP_CLIENT_GREETING) {
-		imap_client_greeting(c, &resp);
+		c->opening->greeting(c, &resp);
 		return;
 	}
 	switch (resp.kind) {
@@ -676,7 +555,7 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 			if (c->tls_active && c->caps_known == false &&
 			    c->tls == IMAP_TLS_STARTTLS) {
 				/* STARTTLS handshake done: no new greeting */
-				imap_client_prepare(c);
+				c->opening->tls_up(c);
 			} else {
 				imap_client_set_state(c, IMAP_CLIENT_GREETING);
 				c->doing = "waiting for the greeting";
@@ -716,7 +595,7 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 }
 
-static void imap_client_setup_bev(struct imap_client *c)
+void imap_client_setup_bev(struct imap_client *c)
 {
 	bufferevent_setcb(c->bev, imap_client_read_cb, NULL, imap_client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, IMAP_CLIENT_READ_HIGH);
@@ -767,28 +646,6 @@ struct imap_client *imap_client_new(struct event_base *base,
 	    imap_client_dup(&c->id.version, set->version) < 0)
 		imap_client_free(&c);
 	return c;
-}
-
-void imap_client_connect(struct imap_client *c, imap_connect_cb *cb, void *ctx)
-{
-	c->connect_cb = cb;
-	c->connect_ctx = ctx;
-	imap_client_set_state(c, IMAP_CLIENT_CONNECTING);
-	c->doing = "connecting";
-	if (c->tls == IMAP_TLS_IMAPS) {
-		c->bev = tls_client_bufferevent(c->base, c->tls_ctx, c->host);
-		c->tls_active = true;
-	} else {
-		c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);
-	}
-	if (c->bev == NULL) {
-		imap_client_fail(c, "cannot create connection");
-		return;
-	}
-	imap_client_setup_bev(c);
-	if (bufferevent_socket_connect_hostname(c->bev, c->dns, AF_UNSPEC,
-						c->host, c->port) < 0)
-		imap_client_fail(c, "cannot connect to %s:%u", c->host, c->port);
 }
 
 unsigned int imap_client_caps(const struct imap_client *c)

@@ -85,6 +85,8 @@ struct imap_client {
 	struct imap_command *literal_cmd;
 	bool paused;
 
+	/* The set-up's steps (imap_client_open.c), set by imap_client_connect. */
+	const struct imap_client_opening *opening;
 	imap_connect_cb *connect_cb;
 	void *connect_ctx;
 	imap_logout_cb *logout_cb;
@@ -101,6 +103,27 @@ struct imap_client {
 	/* The decoded error challenge of an OAuth2 login, "" if none. */
 	char sasl_challenge[512];
 };
+
+/* What the response reader hands to the set-up (imap_client_open.c). */
+struct imap_client_opening {
+	/* The first response, in state GREETING. */
+	void (*greeting)(struct imap_client *c, const struct imap_resp *resp);
+	/* The TLS handshake after STARTTLS is done (no new greeting). */
+	void (*tls_up)(struct imap_client *c);
+};
+
+/* ---- imap_client.c, for imap_client_open.c ---- */
+
+void imap_client_set_state(struct imap_client *c, enum imap_client_state state);
+/* The connection failed: logged, closed, every command answered FAILED
+   from the loop. */
+void imap_client_fail(struct imap_client *c, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Sends what is queued and may go out in the current state. */
+void imap_client_flush(struct imap_client *c);
+/* Callbacks, watermarks and timeouts on c->bev (again after STARTTLS). */
+void imap_client_setup_bev(struct imap_client *c);
+void imap_client_update_timeout(struct imap_client *c);
 
 /* A new command with its tag; NULL when out of memory. */
 struct imap_command *imap_client_new_command(struct imap_client *c,
