@@ -54,13 +54,14 @@ static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *arg)
 		pop3_reply(s, "-ERR No such message");
 		return NULL;
 	}
-	if ((m->flags & POP3_MSG_DELETED) != 0) {
+	if ((pop3_msg_flags(s->drop, m) & POP3_MSG_DELETED) != 0) {
 		pop3_reply(s, "-ERR Message %u already deleted", n);
 		return NULL;
 	}
 	/* Seen expunged upstream: whatever the server would hand out now
 	   under this UID is not the message (a stand-in). */
-	if ((m->flags & POP3_MSG_VANISHED) != 0 && strcmp(s->cmd.name, "DELE") != 0) {
+	if ((pop3_msg_flags(s->drop, m) & POP3_MSG_VANISHED) != 0 &&
+	    strcmp(s->cmd.name, "DELE") != 0) {
 		pop3_reply(s, "-ERR Message %u is no longer available upstream", n);
 		return NULL;
 	}
@@ -163,12 +164,12 @@ static bool pop3_listing_more(struct pop3_session *s, struct pop3_listing *l)
 	while (l->next < d->count) {
 		const struct pop3_msg *m = &d->msgs[l->next++];
 
-		if ((m->flags & POP3_MSG_DELETED) != 0)
+		if ((pop3_msg_flags(d, m) & POP3_MSG_DELETED) != 0)
 			continue;
 		used += num_format_u64(l->next, chunk + used);
 		chunk[used++] = ' ';
 		if (l->kind == POP3_LISTING_LIST)
-			used += num_format_u64(m->size, chunk + used);
+			used += num_format_u64(pop3_msg_size(d, m), chunk + used);
 		else
 			used += pop3_maildrop_uidl(d, m, chunk + used);
 		chunk[used++] = '\r';
@@ -232,7 +233,7 @@ static void cmd_list(struct pop3_session *s, const struct pop3_cmd *cmd)
 	if (cmd->argc == 1) {
 		if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL)
 			pop3_reply(s, "+OK %u %llu", pop3_maildrop_number(s->drop, m),
-				   (unsigned long long)m->size);
+				   (unsigned long long)pop3_msg_size(s->drop, m));
 		return;
 	}
 	pop3_maildrop_visible(s->drop, &count, &size);
@@ -286,7 +287,7 @@ static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
 	if (m == NULL)
 		return;
 	pop3_fetch_ahead_drop(s, m);
-	m->flags |= POP3_MSG_DELETED;
+	pop3_msg_mark(s->drop, m, POP3_MSG_DELETED);
 	metrics_command(s->route->name, METRICS_CMD_DELE);
 	pop3_reply(s, "+OK Message %u deleted", pop3_maildrop_number(s->drop, m));
 }
@@ -296,8 +297,7 @@ static void cmd_rset(struct pop3_session *s, const struct pop3_cmd *cmd)
 	unsigned int count;
 	uint64_t size;
 
-	for (unsigned int i = 0; i < s->drop->count; i++)
-		s->drop->msgs[i].flags &= ~POP3_MSG_DELETED;
+	pop3_maildrop_unmark_all(s->drop, POP3_MSG_DELETED);
 	pop3_maildrop_visible(s->drop, &count, &size);
 	pop3_reply(s, "+OK maildrop has %u messages (%llu octets)", count,
 		   (unsigned long long)size);

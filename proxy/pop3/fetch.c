@@ -123,12 +123,12 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 	   client keep it forever. The header for TOP is asked with the
 	   size as well; later ranges of its text come after that proof. */
 	if (f->kind != POP3_FETCH_TOP_TEXT && start->has_rfc822_size &&
-	    start->rfc822_size != pop3_msg_upstream_size(f->msg)) {
+	    start->rfc822_size != pop3_msg_upstream_size(f->s->drop, f->msg)) {
 		log_warn("%s event=message_replaced uid=%u listed=%llu now=%llu", f->s->log_id,
-			 f->msg->uid, (unsigned long long)pop3_msg_upstream_size(f->msg),
+			 f->msg->uid, (unsigned long long)pop3_msg_upstream_size(f->s->drop, f->msg),
 			 (unsigned long long)start->rfc822_size);
 		f->replaced = true;
-		f->msg->flags |= POP3_MSG_VANISHED;
+		pop3_msg_mark(f->s->drop, f->msg, POP3_MSG_VANISHED);
 		return;
 	}
 	/* Without that proof (RFC822.SIZE may come after the body) the
@@ -136,13 +136,13 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 	   the message still there?) before anything is sent, unless this
 	   server's sizes are known to be inexact. */
 	if (f->kind == POP3_FETCH_RETR && !start->has_rfc822_size &&
-	    start->size != pop3_msg_upstream_size(f->msg) && !f->s->sizes_inexact) {
+	    start->size != pop3_msg_upstream_size(f->s->drop, f->msg) && !f->s->sizes_inexact) {
 		f->suspect = true;
 		return;
 	}
 	f->started = true;
 	if (f->kind == POP3_FETCH_RETR)
-		pop3_reply(f->s, "+OK %llu octets", (unsigned long long)f->msg->size);
+		pop3_reply(f->s, "+OK %llu octets", (unsigned long long)pop3_msg_size(f->s->drop, f->msg));
 	else
 		pop3_reply(f->s, "+OK Top of message follows");
 }
@@ -191,9 +191,9 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 		/* LIST and STAT announced RFC822.SIZE: say when the server's
 		   count is not what it sent (e.g. LF line ends counted), and
 		   learn it (exact_sizes = auto). */
-		if (f->filter.octets != f->msg->size)
+		if (f->filter.octets != pop3_msg_size(s->drop, f->msg))
 			pop3_sizes_mismatch(s, f->msg, f->filter.octets);
-		f->msg->flags |= POP3_MSG_RETRIEVED;
+		pop3_msg_mark(s->drop, f->msg, POP3_MSG_RETRIEVED);
 		s->retr_count++;
 		metrics_command(s->route->name, METRICS_CMD_RETR);
 	} else {
@@ -211,7 +211,7 @@ static void pop3_fetch_exists(void *ctx, enum imap_exists result)
 	switch (result) {
 	case IMAP_EXISTS_NO:
 		log_info("%s event=message_gone uid=%u", s->log_id, f->msg->uid);
-		f->msg->flags |= POP3_MSG_VANISHED;
+		pop3_msg_mark(f->s->drop, f->msg, POP3_MSG_VANISHED);
 		pop3_reply(s, "-ERR Message %u is no longer available upstream",
 			   pop3_maildrop_number(s->drop, f->msg));
 		pop3_cmd_done(s);
@@ -220,7 +220,7 @@ static void pop3_fetch_exists(void *ctx, enum imap_exists result)
 		/* Still there: the server's sizes are not exact. Fetched
 		   again and sent, as it is. */
 		log_warn("%s event=sizes_inexact uid=%u listed=%llu", s->log_id, f->msg->uid,
-			 (unsigned long long)f->msg->size);
+			 (unsigned long long)pop3_msg_size(s->drop, f->msg));
 		s->sizes_inexact = true;
 		f->suspect = false;
 		pop3_filter_init(&f->filter);
@@ -479,9 +479,9 @@ static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
 
 	if (cap == 0 || s->imap == NULL || pop3_prefetch_waiting(s) != NULL)
 		return;
-	while (m < end && (m->flags & (POP3_MSG_DELETED | POP3_MSG_VANISHED)) != 0)
+	while (m < end && (pop3_msg_flags(d, m) & (POP3_MSG_DELETED | POP3_MSG_VANISHED)) != 0)
 		m++;
-	if (m >= end || m->size > cap || (p = calloc(1, sizeof(*p))) == NULL)
+	if (m >= end || pop3_msg_size(d, m) > cap || (p = calloc(1, sizeof(*p))) == NULL)
 		return;
 	*p = (struct pop3_prefetch){
 		.s = s, .imap = s->imap, .msg = m, .state = POP3_PREFETCH_WAITING,

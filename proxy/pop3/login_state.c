@@ -131,6 +131,7 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 	struct pop3_login *l = ctx;
 	struct pop3_session *s = l->s;
 	unsigned int hidden;
+	size_t extra;
 
 	log_info("%s event=uidls stored=%zu assigned=%zu imported=%zu renamed=%zu pruned=%zu "
 		 "status=%s", s->log_id, stats->stored, stats->assigned, stats->imported,
@@ -160,10 +161,12 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
-	/* The UIDL strings are the session's too, within the budget. */
-	if (!login_reserve(l, l->drop->pool_cap))
+	/* The UIDL strings and the rest are the session's too, within the
+	   budget. */
+	extra = pop3_maildrop_extra_bytes(l->drop);
+	if (!login_reserve(l, extra))
 		return;
-	l->reserved_drop += l->drop->pool_cap;
+	l->reserved_drop += extra;
 	hidden = pop3_maildrop_narrow(l->drop, l->hidden, l->first_uid);
 	login_free_uidls(l);
 	log_info("%s event=device_view device=%s profile=%s new_device=%s left_out=%u hidden=%u "
@@ -338,7 +341,10 @@ static void login_step_lock(struct pop3_login *l)
 	struct pop3_session *s = l->s;
 
 	login_set_step(l, LOGIN_LOCK);
-	pop3_maildrop_finish(l->drop);
+	if (pop3_maildrop_finish(l->drop) < 0) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
 	l->dev = pop3_device_new(s->srv->cache, s->srv->base, l->account, s->device,
 				 s->conf->lock_ttl_secs, s->id, s->log_id);
 	if (l->dev == NULL || pop3_device_lock(l->dev, login_locked, l) < 0)
@@ -372,7 +378,10 @@ void login_step_sizes(struct pop3_login *l)
 	struct pop3_session *s = l->s;
 
 	login_set_step(l, LOGIN_SIZES);
-	pop3_maildrop_finish(l->drop);
+	if (pop3_maildrop_finish(l->drop) < 0) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
 	if (s->route->exact_sizes == CONF_EXACT_SIZES_NO || l->drop->count == 0 ||
 	    s->srv->cache == NULL) {
 		login_step_lock(l);

@@ -289,7 +289,7 @@ static void quit_fp_message(void *ctx, uint32_t uid, const char *fp, int64_t int
 
 	/* Expunged since login: what the server shows under its UID now is
 	   a stand-in (Courier), whose header must not follow the hide. */
-	if (m != NULL && (m->flags & POP3_MSG_VANISHED) != 0)
+	if (m != NULL && (pop3_msg_flags(q->s->drop, m) & POP3_MSG_VANISHED) != 0)
 		return;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;

@@ -298,8 +298,8 @@ static uint32_t *retention_retrieved(const struct pop3_maildrop *drop, size_t *n
 	if (uids == NULL)
 		return NULL;
 	for (unsigned int i = 0; i < drop->count && n < CACHE_HIDE_MAX; i++)
-		if ((drop->msgs[i].flags & (POP3_MSG_RETRIEVED | POP3_MSG_VANISHED)) ==
-		    POP3_MSG_RETRIEVED)
+		if ((pop3_msg_flags(drop, &drop->msgs[i]) &
+		     (POP3_MSG_RETRIEVED | POP3_MSG_VANISHED)) == POP3_MSG_RETRIEVED)
 			uids[n++] = drop->msgs[i].uid;
 	*n_r = n;
 	return uids;
