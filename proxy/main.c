@@ -734,6 +734,7 @@ int main(int argc, char **argv)
 	event_add(pg.sig_hup, NULL);
 	/* Privileged first (ports, pid file), then the user's own. */
 	listeners_fd_limit(pg.conf);
+	listeners_fd_prepare(pg.base, pg.conf);
 	if (setup_pidfile(&pg) < 0 ||
 	    (pg.listeners = listeners_open(&pg.srv, pg.conf)) == NULL ||
 	    setup_metrics(&pg) < 0 || setup_process(&pg) < 0 || setup_cache(&pg) < 0 ||

@@ -106,6 +106,7 @@ void login_release(struct pop3_login *l)
 	pop3_maildrop_free(&l->drop);
 	pop3_session_unreserve(s, l->reserved_drop);
 	l->reserved_drop = 0;
+	pop3_server_trim_soon(s->srv);
 }
 
 /* ---- the one failure exit ---- */

@@ -73,6 +73,11 @@ struct pop3_server {
 	struct imap_pool *pool;               /* kept upstream sessions (keep.h) */
 };
 
+/* Memory freed is given back to the system within a second (one
+   malloc_trim a second at most): called when a session or a login ends,
+   whose listing, UIDL and device-view buffers go. */
+void pop3_server_trim_soon(struct pop3_server *srv);
+
 /* Frees what the server struct holds itself (trim_ev); sessions are gone. */
 void pop3_server_cleanup(struct pop3_server *srv);
 

@@ -32,6 +32,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import resource
 import shutil
 import sys
@@ -279,7 +280,8 @@ def run_phase(a, n_msgs, n_sessions, native_sessions, log):
                                "max_unauthenticated": str(max(200, a.concurrency * 2)),
                                "max_connections_per_ip": "0",
                                "max_listing_memory": "64g"},
-                       upstream={"timeout": "120s"}).start()
+                       upstream={"timeout": "120s"},
+                       cache={"timeout": a.cache_timeout}).start()
         pid = gw.proc.pid
         # A session holds two descriptors in popgate (client, upstream).
         # RLIMIT_NOFILE's hard limit may be below what S needs (a container
@@ -315,6 +317,9 @@ def run_phase(a, n_msgs, n_sessions, native_sessions, log):
             n_msgs, n, n_sessions, len(errs), open_s, n / max(open_s, 1e-9), quit_s))
         for e in errs[:5]:
             log("  error: %s" % e)
+        if errs:
+            for count, line in log_summary(gw.log_text())[:8]:
+                log("  popgate log, %d times: %s" % (count, line))
         h.wait_until(lambda: (gw.status() and True) and _sessions_gone(gw), 30)
         out["rss_after"] = settled_rss(pid, quiet=2.0)
         log("N=%d: after the run, popgate VmRSS %d KB" % (n_msgs, out["rss_after"]))
@@ -329,6 +334,17 @@ def run_phase(a, n_msgs, n_sessions, native_sessions, log):
             dc.stop()
         shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def log_summary(text):
+    """popgate's log lines with the session's id and times taken out,
+    counted: [(count, line)], most frequent first."""
+    counts = {}
+    for line in text.splitlines():
+        line = re.sub(r"^\S+ \S+ |session=\S+ |(duration_ms|delay_ms|client)=\S+ ?", "",
+                      line)[:240]
+        counts[line] = counts.get(line, 0) + 1
+    return sorted(((n, l) for l, n in counts.items()), reverse=True)
 
 
 def _sessions_gone(gw):
@@ -412,6 +428,9 @@ def main():
                     help="native Dovecot POP3 sessions held in the first phase (0: off)")
     ap.add_argument("--timeout", type=float, default=120, help="per reply, seconds")
     ap.add_argument("--deadline", type=float, default=900, help="per phase, seconds")
+    ap.add_argument("--cache-timeout", default="30s",
+                    help="popgate's [cache] timeout (default 30s: 100 logins of 10,000 "
+                    "messages at once keep one redis-server busy for seconds)")
     ap.add_argument("--nofile", type=int, default=65536)
     ap.add_argument("--seed", type=int, default=20261202)
     a = ap.parse_args()
