@@ -44,8 +44,9 @@ struct pop3_command {
 };
 
 /* The message an argument names; replies and returns NULL if none. */
-static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *arg)
+static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
+	const char *arg = cmd->argv[0];
 	unsigned int n;
 	struct pop3_msg *m;
 
@@ -61,7 +62,7 @@ static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *arg)
 	/* Seen expunged upstream: whatever the server would hand out now
 	   under this UID is not the message (a stand-in). */
 	if ((pop3_msg_flags(s->drop, m) & POP3_MSG_VANISHED) != 0 &&
-	    strcmp(s->cmd.name, "DELE") != 0) {
+	    strcmp(cmd->name, "DELE") != 0) {
 		pop3_reply(s, "-ERR Message %u is no longer available upstream", n);
 		return NULL;
 	}
@@ -231,7 +232,7 @@ static void cmd_list(struct pop3_session *s, const struct pop3_cmd *cmd)
 	uint64_t size;
 
 	if (cmd->argc == 1) {
-		if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL)
+		if ((m = pop3_msg_arg(s, cmd)) != NULL)
 			pop3_reply(s, "+OK %u %llu", pop3_maildrop_number(s->drop, m),
 				   (unsigned long long)pop3_msg_size(s->drop, m));
 		return;
@@ -247,7 +248,7 @@ static void cmd_uidl(struct pop3_session *s, const struct pop3_cmd *cmd)
 	char uidl[POP3_UIDL_MAX + 1];
 
 	if (cmd->argc == 1) {
-		if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL) {
+		if ((m = pop3_msg_arg(s, cmd)) != NULL) {
 			pop3_maildrop_uidl(s->drop, m, uidl);
 			pop3_reply(s, "+OK %u %s", pop3_maildrop_number(s->drop, m), uidl);
 		}
@@ -261,7 +262,7 @@ static void cmd_uidl(struct pop3_session *s, const struct pop3_cmd *cmd)
 
 static void cmd_retr(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
-	struct pop3_msg *m = pop3_msg_arg(s, cmd->argv[0]);
+	struct pop3_msg *m = pop3_msg_arg(s, cmd);
 
 	if (m != NULL)
 		pop3_fetch_start(s, m, false, 0);
@@ -276,18 +277,21 @@ static void cmd_top(struct pop3_session *s, const struct pop3_cmd *cmd)
 		pop3_bad_command(s, "Invalid line count");
 		return;
 	}
-	if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL)
+	if ((m = pop3_msg_arg(s, cmd)) != NULL)
 		pop3_fetch_start(s, m, true, lines);
 }
 
 static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
-	struct pop3_msg *m = pop3_msg_arg(s, cmd->argv[0]);
+	struct pop3_msg *m = pop3_msg_arg(s, cmd);
 
 	if (m == NULL)
 		return;
 	pop3_fetch_ahead_drop(s, m);
-	pop3_msg_mark(s->drop, m, POP3_MSG_DELETED);
+	if (pop3_msg_mark(s->drop, m, POP3_MSG_DELETED) < 0) {
+		pop3_reply(s, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
 	metrics_command(s->route->name, METRICS_CMD_DELE);
 	pop3_reply(s, "+OK Message %u deleted", pop3_maildrop_number(s->drop, m));
 }
@@ -359,7 +363,8 @@ static const struct pop3_command *pop3_command_find(const char *name)
 
 void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len)
 {
-	struct pop3_cmd *cmd = &s->cmd;
+	/* Its arguments live as long as the handler runs (wiped after). */
+	struct pop3_cmd cmd_store, *cmd = &cmd_store;
 	const struct pop3_command *c;
 	const char *error;
 

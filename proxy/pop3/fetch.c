@@ -110,6 +110,16 @@ static const struct pop3_cmd_ops pop3_fetch_ops = {
 	.free = pop3_fetch_free,
 };
 
+/* A mark that cannot be kept (out of memory) is said: a message seen gone
+   is asked for again on the next RETR, one sent is not hidden by the
+   retention rule. */
+static void pop3_fetch_mark(struct pop3_session *s, const struct pop3_msg *m, unsigned int flag)
+{
+	if (pop3_msg_mark(s->drop, m, flag) < 0)
+		log_warn("%s event=mark_failed uid=%u mark=%s error=\"out of memory\"", s->log_id,
+			 m->uid, flag == POP3_MSG_VANISHED ? "vanished" : "retrieved");
+}
+
 static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 {
 	struct pop3_fetch *f = ctx;
@@ -128,7 +138,7 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 			 f->msg->uid, (unsigned long long)pop3_msg_upstream_size(f->s->drop, f->msg),
 			 (unsigned long long)start->rfc822_size);
 		f->replaced = true;
-		pop3_msg_mark(f->s->drop, f->msg, POP3_MSG_VANISHED);
+		pop3_fetch_mark(f->s, f->msg, POP3_MSG_VANISHED);
 		return;
 	}
 	/* Without that proof (RFC822.SIZE may come after the body) the
@@ -193,7 +203,7 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 		   learn it (exact_sizes = auto). */
 		if (f->filter.octets != pop3_msg_size(s->drop, f->msg))
 			pop3_sizes_mismatch(s, f->msg, f->filter.octets);
-		pop3_msg_mark(s->drop, f->msg, POP3_MSG_RETRIEVED);
+		pop3_fetch_mark(s, f->msg, POP3_MSG_RETRIEVED);
 		s->retr_count++;
 		metrics_command(s->route->name, METRICS_CMD_RETR);
 	} else {
@@ -211,7 +221,7 @@ static void pop3_fetch_exists(void *ctx, enum imap_exists result)
 	switch (result) {
 	case IMAP_EXISTS_NO:
 		log_info("%s event=message_gone uid=%u", s->log_id, f->msg->uid);
-		pop3_msg_mark(f->s->drop, f->msg, POP3_MSG_VANISHED);
+		pop3_fetch_mark(f->s, f->msg, POP3_MSG_VANISHED);
 		pop3_reply(s, "-ERR Message %u is no longer available upstream",
 			   pop3_maildrop_number(s->drop, f->msg));
 		pop3_cmd_done(s);

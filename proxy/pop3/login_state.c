@@ -341,10 +341,7 @@ static void login_step_lock(struct pop3_login *l)
 	struct pop3_session *s = l->s;
 
 	login_set_step(l, LOGIN_LOCK);
-	if (pop3_maildrop_finish(l->drop) < 0) {
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
-		return;
-	}
+	pop3_maildrop_finish(l->drop);
 	l->dev = pop3_device_new(s->srv->cache, s->srv->base, l->account, s->device,
 				 s->conf->lock_ttl_secs, s->id, s->log_id);
 	if (l->dev == NULL || pop3_device_lock(l->dev, login_locked, l) < 0)
@@ -378,10 +375,7 @@ void login_step_sizes(struct pop3_login *l)
 	struct pop3_session *s = l->s;
 
 	login_set_step(l, LOGIN_SIZES);
-	if (pop3_maildrop_finish(l->drop) < 0) {
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
-		return;
-	}
+	pop3_maildrop_finish(l->drop);
 	if (s->route->exact_sizes == CONF_EXACT_SIZES_NO || l->drop->count == 0 ||
 	    s->srv->cache == NULL) {
 		login_step_lock(l);

@@ -162,9 +162,10 @@ int pop3_maildrop_set_exact(struct pop3_maildrop *d, struct pop3_msg *m, uint64_
 
 /* ---- marks ---- */
 
-static uint64_t *pop3_mark_map(const struct pop3_maildrop *d, unsigned int flag)
+/* Bitmap k's bit of message i (0 where the bitmap is not there). */
+static bool pop3_mark_get(const struct pop3_maildrop *d, unsigned int k, size_t i)
 {
-	return d->marks + (size_t)__builtin_ctz(flag) * d->mark_words;
+	return i / 64 < d->mark_words[k] && (d->marks[k][i / 64] >> (i % 64) & 1) != 0;
 }
 
 unsigned int pop3_msg_flags(const struct pop3_maildrop *d, const struct pop3_msg *m)
@@ -172,46 +173,57 @@ unsigned int pop3_msg_flags(const struct pop3_maildrop *d, const struct pop3_msg
 	size_t i = (size_t)(m - d->msgs);
 	unsigned int flags = 0;
 
-	if (d->marks == NULL)
-		return 0;
 	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++) {
-		if ((pop3_mark_map(d, 1u << k)[i / 64] >> (i % 64) & 1) != 0)
+		if (pop3_mark_get(d, k, i))
 			flags |= 1u << k;
 	}
 	return flags;
 }
 
+/* Sets or clears bit i of the bitmaps of flags that are there. */
 static void pop3_msg_change(struct pop3_maildrop *d, size_t i, unsigned int flags, bool on)
 {
 	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++) {
-		uint64_t *w = &pop3_mark_map(d, 1u << k)[i / 64];
-
-		if ((flags & (1u << k)) == 0)
+		if ((flags & (1u << k)) == 0 || i / 64 >= d->mark_words[k])
 			continue;
 		if (on)
-			*w |= UINT64_C(1) << (i % 64);
+			d->marks[k][i / 64] |= UINT64_C(1) << (i % 64);
 		else
-			*w &= ~(UINT64_C(1) << (i % 64));
+			d->marks[k][i / 64] &= ~(UINT64_C(1) << (i % 64));
 	}
 }
 
-void pop3_msg_mark(struct pop3_maildrop *d, const struct pop3_msg *m, unsigned int flags)
+int pop3_msg_mark(struct pop3_maildrop *d, const struct pop3_msg *m, unsigned int flags)
 {
-	if (d->marks != NULL)
-		pop3_msg_change(d, (size_t)(m - d->msgs), flags, true);
+	unsigned int words = (d->count + 63) / 64;
+
+	/* Each kind's bitmap comes with its first mark: most sessions
+	   never DELE, and none is needed to list. */
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++) {
+		uint64_t *map;
+
+		if ((flags & (1u << k)) == 0 || d->mark_words[k] >= words)
+			continue;
+		if ((map = realloc(d->marks[k], (size_t)words * sizeof(*map))) == NULL)
+			return -1;
+		memset(map + d->mark_words[k], 0, (words - d->mark_words[k]) * sizeof(*map));
+		d->marks[k] = map;
+		d->mark_words[k] = words;
+	}
+	pop3_msg_change(d, (size_t)(m - d->msgs), flags, true);
+	return 0;
 }
 
 void pop3_msg_unmark(struct pop3_maildrop *d, const struct pop3_msg *m, unsigned int flags)
 {
-	if (d->marks != NULL)
-		pop3_msg_change(d, (size_t)(m - d->msgs), flags, false);
+	pop3_msg_change(d, (size_t)(m - d->msgs), flags, false);
 }
 
 void pop3_maildrop_unmark_all(struct pop3_maildrop *d, unsigned int flags)
 {
-	for (unsigned int k = 0; d->marks != NULL && k < POP3_MSG_FLAG_COUNT; k++) {
-		if ((flags & (1u << k)) != 0)
-			memset(pop3_mark_map(d, 1u << k), 0, d->mark_words * sizeof(uint64_t));
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++) {
+		if ((flags & (1u << k)) != 0 && d->marks[k] != NULL)
+			memset(d->marks[k], 0, d->mark_words[k] * sizeof(uint64_t));
 	}
 }
 
@@ -243,7 +255,8 @@ void pop3_maildrop_free(struct pop3_maildrop **d)
 		return;
 	free((*d)->exists);
 	free((*d)->msgs);
-	free((*d)->marks);
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++)
+		free((*d)->marks[k]);
 	side_free(&(*d)->big);
 	side_free(&(*d)->delta);
 	side_free(&(*d)->uidls);
@@ -331,7 +344,7 @@ static void pop3_exists_finish(struct pop3_maildrop *d)
 	d->exists_count = out;
 }
 
-int pop3_maildrop_finish(struct pop3_maildrop *d)
+void pop3_maildrop_finish(struct pop3_maildrop *d)
 {
 	unsigned int out = 0;
 	bool sorted = true;
@@ -354,10 +367,6 @@ int pop3_maildrop_finish(struct pop3_maildrop *d)
 	if (d->uidnext == 0)
 		d->uidnext = 1;
 	side_retain(&d->big, d->msgs, d->count);
-	free(d->marks);
-	d->mark_words = (d->count + 63) / 64;
-	d->marks = calloc((size_t)d->mark_words * POP3_MSG_FLAG_COUNT + 1, sizeof(uint64_t));
-	return d->marks != NULL ? 0 : -1;
 }
 
 unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint8_t *hidden,
@@ -377,7 +386,7 @@ unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint8_t *hidden
 			removed++;
 			continue;
 		}
-		if (d->marks != NULL && out != i) {
+		if (out != i) {
 			unsigned int flags = pop3_msg_flags(d, &d->msgs[i]);
 
 			pop3_msg_change(d, out, POP3_MSG_DELETED | POP3_MSG_VANISHED |
@@ -387,7 +396,7 @@ unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint8_t *hidden
 		d->msgs[out++] = d->msgs[i];
 	}
 	/* What moved down left its marks behind: none above the count. */
-	for (unsigned int i = out; d->marks != NULL && i < d->count; i++)
+	for (unsigned int i = out; i < d->count; i++)
 		pop3_msg_change(d, i, POP3_MSG_DELETED | POP3_MSG_VANISHED | POP3_MSG_RETRIEVED,
 				false);
 	d->count = out;
@@ -403,9 +412,11 @@ unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint8_t *hidden
 size_t pop3_maildrop_extra_bytes(const struct pop3_maildrop *d)
 {
 	size_t side = (size_t)d->big.cap + d->delta.cap + d->uidls.cap;
+	size_t words = 0;
 
-	return (d->marks != NULL ? ((size_t)d->mark_words * POP3_MSG_FLAG_COUNT + 1) *
-		sizeof(uint64_t) : 0) + side * (sizeof(uint32_t) + sizeof(uint64_t)) +
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++)
+		words += d->mark_words[k];
+	return words * sizeof(uint64_t) + side * (sizeof(uint32_t) + sizeof(uint64_t)) +
 		d->pool_cap;
 }
 

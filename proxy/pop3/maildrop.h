@@ -57,10 +57,10 @@ struct pop3_maildrop {
 	/* Every UID listed; ascending once finished, NULL once narrowed. */
 	uint32_t *exists;
 	unsigned int exists_count, exists_cap;
-	/* POP3_MSG_FLAG_COUNT bitmaps of mark_words words each, one bit
-	   per message (by index); from pop3_maildrop_finish() on. */
-	uint64_t *marks;
-	unsigned int mark_words;
+	/* A bitmap per kind of mark (enum pop3_msg_flag, bit k: marks[k]),
+	   one bit per message by index, made with its first mark. */
+	uint64_t *marks[POP3_MSG_FLAG_COUNT];
+	unsigned int mark_words[POP3_MSG_FLAG_COUNT];
 	struct pop3_side big;      /* LIST size, where POP3_MSG_SIZE_BIG */
 	struct pop3_side delta;    /* LIST size - RFC822.SIZE, where not 0 */
 	struct pop3_side uidls;    /* offset in the pool, where not default */
@@ -80,8 +80,10 @@ int pop3_maildrop_set_exact(struct pop3_maildrop *d, struct pop3_msg *m, uint64_
 
 /* The message's marks (enum pop3_msg_flag bits). */
 unsigned int pop3_msg_flags(const struct pop3_maildrop *d, const struct pop3_msg *m);
-/* Sets / clears marks of m, of a finished drop. */
-void pop3_msg_mark(struct pop3_maildrop *d, const struct pop3_msg *m, unsigned int flags);
+/* Sets / clears marks of m, of a finished drop. Setting a kind of mark
+   for the first time takes its bitmap (count / 8 octets): -1, nothing
+   set, when out of memory. */
+int pop3_msg_mark(struct pop3_maildrop *d, const struct pop3_msg *m, unsigned int flags);
 void pop3_msg_unmark(struct pop3_maildrop *d, const struct pop3_msg *m, unsigned int flags);
 /* Clears marks of every message (RSET). */
 void pop3_maildrop_unmark_all(struct pop3_maildrop *d, unsigned int flags);
@@ -101,9 +103,8 @@ int pop3_maildrop_add_gone(struct pop3_maildrop *d, uint32_t uid);
 
 /* The listing is complete: UID order, each UID once (of the messages and
    of exists), and uidnext above every UID (for servers that sent no
-   UIDNEXT); the marks' bitmaps made. -1 when out of memory (the drop is
-   finished, but must not be marked: fail the login). */
-int pop3_maildrop_finish(struct pop3_maildrop *d);
+   UIDNEXT). */
+void pop3_maildrop_finish(struct pop3_maildrop *d);
 
 /*
  * Keeps only what a device may see: not hidden (hidden[i] nonzero for

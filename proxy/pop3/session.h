@@ -151,7 +151,6 @@ struct pop3_session {
 	unsigned int bad_commands;
 	unsigned int auth_commands; /* commands before the login */
 	struct pop3_scanner scanner;
-	struct pop3_cmd cmd;        /* the line being dispatched */
 
 	/* the running command, if any */
 	const struct pop3_cmd_ops *run;
