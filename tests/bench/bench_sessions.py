@@ -31,7 +31,6 @@ Exit status 0 whatever the targets say; 1 if the run itself failed
 import argparse
 import asyncio
 import os
-import random
 import re
 import resource
 import shutil
@@ -58,71 +57,6 @@ def raise_nofile(n):
         except (ValueError, OSError):
             continue
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-
-
-def dovecot_limits(sessions):
-    """Dovecot settings for `sessions` concurrent IMAP (and POP3) sessions:
-    many clients per process, login processes in high-performance mode."""
-    procs = max(64, sessions // 50 + 16)
-    return """
-default_client_limit = %(all)d
-default_process_limit = %(procs)d
-default_vsz_limit = 1G
-service imap-login {
-  service_count = 0
-  client_limit = %(all)d
-  process_min_avail = 2
-  process_limit = 8
-}
-service pop3-login {
-  service_count = 0
-  client_limit = %(all)d
-  process_min_avail = 1
-  process_limit = 8
-}
-service imap {
-  service_count = 0
-  client_limit = 100
-  process_limit = %(procs)d
-}
-service pop3 {
-  service_count = 0
-  client_limit = 100
-  process_limit = %(procs)d
-}
-service auth {
-  client_limit = %(all)d
-}
-service anvil {
-  client_limit = %(all)d
-}
-protocol imap {
-  mail_max_userip_connections = %(all)d
-}
-protocol pop3 {
-  mail_max_userip_connections = %(all)d
-}
-""" % {"all": sessions * 2 + 1000, "procs": procs}
-
-
-def fill_shared(maildir, n, uid, gid, seed):
-    """n small messages (LF line ends) as Maildir files, names in order."""
-    rng = random.Random(seed)
-    for sub in ("cur", "new", "tmp"):
-        os.makedirs(os.path.join(maildir, sub), exist_ok=True)
-    t0 = 1700000000
-    for i in range(n):
-        body = "".join("line %d of message %d %s\n" % (k, i, "x" * rng.randint(10, 60))
-                       for k in range(rng.randint(5, 40)))
-        data = ("From: s%d@popgate.bench\nTo: u@popgate.bench\nSubject: m %d\n"
-                "Message-ID: <sess-%06d@popgate.bench>\n\n%s" % (i % 50, i, i, body)).encode()
-        name = "%d.M%06dP1.bench:2," % (t0 + i, i)
-        path = os.path.join(maildir, "cur", name)
-        with open(path, "wb") as f:
-            f.write(data)
-        os.chown(path, uid, gid)
-    for dirpath, _dirs, _files in os.walk(os.path.dirname(maildir)):
-        os.chown(dirpath, uid, gid)
 
 
 def vm_rss_kb(pid):
@@ -265,9 +199,9 @@ def run_phase(a, n_msgs, n_sessions, native_sessions, log):
     try:
         dc = h.Dovecot(pop3=native_sessions > 0, users=users, tmpdir=tmp,
                        max_userip=n_sessions * 2 + 1000, mail_location="maildir:" + shared,
-                       extra_conf=dovecot_limits(max(n_sessions, native_sessions)))
+                       extra_conf=h.dovecot_session_limits(max(n_sessions, native_sessions)))
         dc.uid, dc.gid = h.ensure_mail_user()
-        fill_shared(shared, n_msgs, dc.uid, dc.gid, a.seed)
+        h.fill_small_maildir(shared, n_msgs, dc.uid, dc.gid, a.seed)
         dc.start(timeout=60)
         with dc.imap("u000") as im:            # indexes the mailbox once
             listed = len(im.messages())
