@@ -61,6 +61,8 @@ enum conf_show {
 };
 
 #define CONF_MAX_PROFILES 256
+/* Folders of one profile's maildrop (folders = ...), at most. */
+#define CONF_MAX_FOLDERS 16
 
 /*
  * A device profile: a [device PATTERN] section, or, when none matches,
@@ -76,6 +78,12 @@ struct conf_profile {
 	enum conf_delete_action delete_action;
 	enum conf_new_device new_device_sees;
 	bool mark_seen_on_retr;
+	/* folders = ...: the maildrop's folders in order, each a mailbox
+	   name or an RFC 6154 special-use name ("\Sent": conf_folder_special);
+	   the first is the route's mailbox. NULL (folder_count 0): the
+	   route's mailbox alone. */
+	char **folders;
+	unsigned int folder_count;
 	unsigned int given;                /* conf_device.c: which keys the
 					      section gave */
 	unsigned int line;                 /* its section header */
@@ -315,6 +323,10 @@ const struct conf_upstream *conf_route(const struct conf *conf, const char *doma
  */
 const struct conf_profile *conf_profile_find(const struct conf *conf, const char *device,
 					     const char *address, size_t address_len);
+
+/* The RFC 6154 attribute a folders entry names ("\Sent", as written in
+   the table, for "\sent" too), or NULL for a mailbox name. */
+const char *conf_folder_special(const char *entry);
 
 /* Index of an upstream of conf: 0 for the default, 1 + i for routes[i]. */
 unsigned int conf_upstream_index(const struct conf *conf, const struct conf_upstream *up);

@@ -129,6 +129,7 @@ void conf_device_free(struct conf *conf)
 {
 	for (unsigned int i = 0; i < conf->profile_count; i++) {
 		free(conf->profiles[i].pattern);
+		conf_folders_free(&conf->profiles[i]);
 		conf_free_strings(&conf->profiles[i], CONF_SCOPE_DEVICE);
 	}
 	free(conf->profiles);

@@ -314,7 +314,7 @@ static int conf_check_uidl_format(const char *value, const char **error_r)
    specials are fine ("Deleted Items"); what no IMAP string may hold is a
    control character. Non-ASCII is UTF-8, which the server understands
    after ENABLE UTF8=ACCEPT; others want modified UTF-7 (RFC 3501 5.1.3). */
-static int conf_check_mailbox(const char *value, const char **error_r)
+int conf_check_mailbox(const char *value, const char **error_r)
 {
 	const unsigned char *p = (const unsigned char *)value;
 	unsigned int cp;
@@ -687,6 +687,7 @@ const struct conf_key conf_keys[] = {
 	/* [device PATTERN]: a profile; the last three default to [policy]'s */
 	{ "device", "account", conf_set_string, P(account), .def = "", .max = "200",
 	  .check = conf_check_glob, .flags = CONF_EMPTY_NONE },
+	{ "device", "folders", conf_set_folders, 0, .flags = CONF_IMPLIED },
 	{ "device", "show", conf_set_enum, P(show), .def = "all", .names = conf_show_names },
 	{ "device", "max_age", conf_set_age, P(max_age_secs), .def = "0", .min = "0",
 	  .max = "3650d", .zero = "any age" },
