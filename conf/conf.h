@@ -197,6 +197,7 @@ struct conf {
 	unsigned int max_bad_commands;     /* then disconnect */
 	unsigned int max_unauthenticated;  /* connections not logged in yet */
 	unsigned int max_listing_mib;      /* all sessions' message tables */
+	unsigned int max_messages;         /* of one maildrop, all its folders */
 	unsigned int keep_max;             /* kept upstream sessions in all */
 	unsigned int prefetch_max_kib;     /* RETR fetches the next message
 					      ahead up to this size; 0: off */

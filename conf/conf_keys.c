@@ -561,6 +561,8 @@ const struct conf_key conf_keys[] = {
 	  .def = "200", .min = "1", .max = "1000000" },
 	{ "server", "max_listing_memory", conf_set_mib, C(max_listing_mib), .def = "512m",
 	  .min = "16m", .max = "64g" },
+	{ "server", "max_messages", conf_set_uint, C(max_messages), .def = "2000000",
+	  .min = "1", .max = "2000000" },
 	{ "server", "keep_max", conf_set_uint, C(keep_max), .def = "1000",
 	  .min = "1", .max = "1000000" },
 	{ "server", "prefetch_max_size", conf_set_kib, C(prefetch_max_kib), .def = "1m",

@@ -14,6 +14,7 @@ static const char *const all_keys[][2] = {
 	{ "server", "max_connections" },
 	{ "server", "max_unauthenticated" },
 	{ "server", "max_listing_memory" },
+	{ "server", "max_messages" },
 	{ "server", "max_bad_commands" },
 	{ "server", "auth_fail_delay" },
 	{ "server", "greeting" },
