@@ -1,0 +1,400 @@
+"""Device views beyond INBOX (issue 15): [device PATTERN] folders = INBOX,
+\\Sent against a private Dovecot whose Sent folder is marked \\Sent
+(RFC 6154) and popgate's managed redis-server. Sent mail that an IMAP
+phone APPENDed is downloaded once by a device with \\Sent (poplib and
+mpop), never twice, never by a device without it; DELE of a Sent message
+hides it for that device only; RETR bytes are the upstream's in both
+folders, interleaved; UIDLs unique across folders and stable; the
+max_messages limit over all folders; a folder recreated between polls and
+during a session; mark_seen_on_retr sets \\Seen in Sent; a QUIT whose
+second folder cannot be opened says what it applied."""
+import os
+import re
+import shutil
+import subprocess
+import unittest
+
+import harness as h
+
+DC = None
+PASSWORD = "secret"
+USERS = {"f%02d" % i: PASSWORD for i in range(1, 21)}
+_next = [0]
+
+# Dovecot: Sent is the \Sent folder (created at login), Archive a plain one.
+DOVECOT_EXTRA = """namespace inbox {
+  inbox = yes
+  mailbox Sent {
+    special_use = \\Sent
+    auto = create
+  }
+  mailbox Archive {
+    auto = create
+  }
+}
+"""
+
+PROFILES = ("[device phone*]\nfolders = INBOX, \\Sent\n"
+            "[device arch]\nfolders = INBOX, \\Sent, Archive\n"
+            "[device junk]\nfolders = INBOX, \\Junk\n")
+
+
+def setUpModule():
+    global DC
+    if h.NATIVE:
+        raise unittest.SkipTest("popgate-specific (POPGATE_E2E_NATIVE=1)")
+    if shutil.which("redis-server") is None:
+        raise unittest.SkipTest("redis-server not installed")
+    DC = h.Dovecot(users=USERS, extra_conf=DOVECOT_EXTRA).start()
+
+
+def tearDownModule():
+    if DC is not None:
+        DC.stop()
+
+
+def new_user():
+    _next[0] += 1
+    return "f%02d" % _next[0]
+
+
+def message(tag, lines=3):
+    mid = "<%s.folders@popgate.test>" % tag
+    body = "".join("line %d of %s\r\n" % (i, tag) for i in range(lines))
+    return mid, ("From: Me <me@popgate.test>\r\nTo: you@example.org\r\n"
+                 "Subject: folders %s\r\nMessage-ID: %s\r\n\r\n.dot first\r\n%s"
+                 % (tag, mid, body)).encode()
+
+
+def append(user, tag, mailbox="INBOX", flags=None):
+    """APPENDs one message as an IMAP client does (a phone saving what it
+    sent to Sent); returns (Message-ID, the octets stored)."""
+    mid, data = message(tag)
+    with DC.imap(user) as im:
+        typ, resp = im.c.append(mailbox, flags, None, data)
+        assert typ == "OK", resp
+    return mid, data
+
+
+def folder_state(user, mailbox):
+    """{Message-ID: (uid, flags)} of a folder upstream."""
+    with DC.imap(user) as im:
+        typ, _ = im.c.select(mailbox)
+        assert typ == "OK", mailbox
+        flags = {u: fl for u, fl, _ in im.messages()}
+        return {m: (u, flags[u]) for u, m in im.message_ids().items()}
+
+
+def fnv_tag(name):
+    x = 2166136261
+    for c in name.encode():
+        x = ((x ^ c) * 16777619) & 0xffffffff
+    return "f%08x" % x
+
+
+class Folders(unittest.TestCase):
+    def gateway(self, extra=PROFILES, server=None):
+        gw = h.Popgate(DC.imap_port, extra=extra, server=server).start()
+        self.addCleanup(gw.cleanup)
+        self.addCleanup(gw.stop)
+        return gw
+
+    def session(self, gw, user, device):
+        c = h.Pop3(gw.port)
+        r = c.login("%s#%s" % (user, device), PASSWORD)
+        self.assertTrue(r.startswith("+OK"), r)
+        return c
+
+    def quit(self, c):
+        r = c.cmd("QUIT")
+        self.assertTrue(r.startswith("+OK"), r)
+        c.close()
+
+    def listing(self, c):
+        """[(n, UIDL, Message-ID)]: UIDL, then TOP n 0 of each."""
+        r = c.cmd("UIDL")
+        self.assertTrue(r.startswith("+OK"), r)
+        out = []
+        for line in c.multi_lines():
+            n, uidl = line.split()
+            r = c.cmd("TOP %s 0" % n)
+            self.assertTrue(r.startswith("+OK"), r)
+            head = c.multi().decode()
+            mid = [l.split(None, 1)[1] for l in head.split("\r\n")
+                   if l.lower().startswith("message-id:")][0]
+            out.append((int(n), uidl, mid))
+        return out
+
+    def mids(self, gw, user, device):
+        """{Message-ID: UIDL} the device lists now (a session of its own)."""
+        c = self.session(gw, user, device)
+        got = {mid: uidl for _, uidl, mid in self.listing(c)}
+        self.quit(c)
+        return got
+
+    # (1) the issue's test
+    def test_sent_mail_downloaded_once(self):
+        """A message APPENDed to Sent over IMAP is listed by a device with
+        \\Sent after the INBOX (numbers running on), under a UIDL that
+        stays the same at every poll (so a client that keeps mail never
+        downloads it twice), and never by a device without \\Sent."""
+        gw = self.gateway()
+        user = new_user()
+        inbox, inbox_data = append(user, "in-1")
+        sent, sent_data = append(user, "sent-1", "Sent", flags="(\\Seen)")
+        c = self.session(gw, user, "phone")
+        lst = self.listing(c)
+        self.assertEqual([mid for _, _, mid in lst], [inbox, sent])
+        self.assertEqual([n for n, _, _ in lst], [1, 2])
+        r = c.cmd("STAT")
+        self.assertEqual(r, "+OK 2 %d" % (len(inbox_data) + len(sent_data)))
+        self.assertEqual(c.retr(2), sent_data)
+        self.quit(c)
+        first = {mid: u for _, u, mid in lst}
+        self.assertTrue(first[sent].startswith(fnv_tag("Sent")), first[sent])
+        self.assertIsNotNone(gw.wait_log(r"event=device_view device=phone .* folder=%s"
+                                         % fnv_tag("Sent")))
+        # the next polls: the same UIDLs, nothing new to download
+        for _ in range(2):
+            self.assertEqual(self.mids(gw, user, "phone"), first)
+        # a device without \Sent: the INBOX alone, its UIDL the same
+        self.assertEqual(self.mids(gw, user, "laptop"), {inbox: first[inbox]})
+        # a second message sent: only it is new
+        sent2, _ = append(user, "sent-2", "Sent")
+        now = self.mids(gw, user, "phone")
+        self.assertEqual(set(now) - set(first), {sent2})
+        self.assertEqual({m: now[m] for m in first}, first)
+
+    @unittest.skipUnless(shutil.which("mpop"), "mpop not installed")
+    def test_sent_mail_with_mpop(self):
+        """mpop (only_new, keep): the INBOX message and the Sent one are
+        delivered once each, byte for byte; a second run delivers nothing;
+        a new Sent message is delivered at the third."""
+        gw = self.gateway()
+        user = new_user()
+        _, inbox_data = append(user, "mpop-in")
+        _, sent_data = append(user, "mpop-sent", "Sent")
+        d = os.path.join(gw.dir, "mpop-%s" % user)
+        out = os.path.join(d, "Maildir")
+        for sub in ("cur", "new", "tmp"):
+            os.makedirs(os.path.join(out, sub))
+        rc = os.path.join(d, "mpoprc")
+        with open(rc, "w") as f:
+            f.write("defaults\n\naccount popgate\nhost %s\nport %d\ntls off\nauth user\n"
+                    "user %s#phone-mpop\npassword %s\ntimeout 30\nuidls_file %s\n"
+                    "only_new on\nkeep on\nreceived_header off\ndelivery maildir %s\n"
+                    % (h.HOST, gw.port, user, PASSWORD, os.path.join(d, "uidls"), out))
+        os.chmod(rc, 0o600)
+
+        def run():
+            r = subprocess.run(["mpop", "-C", rc, "-d", "popgate"], capture_output=True,
+                               timeout=60, stdin=subprocess.DEVNULL, env=dict(os.environ, HOME=d))
+            self.assertEqual(r.returncode, 0, r.stderr.decode(errors="replace"))
+            files = []
+            for sub in ("new", "cur"):
+                for name in os.listdir(os.path.join(out, sub)):
+                    with open(os.path.join(out, sub, name), "rb") as fh:
+                        files.append(fh.read())
+            return files
+
+        def crlf(data):
+            return data.replace(b"\r\n", b"\n")
+
+        got = run()
+        self.assertEqual(sorted(crlf(g) for g in got),
+                         sorted([crlf(inbox_data), crlf(sent_data)]))
+        self.assertEqual(len(run()), 2, "mpop downloaded a message twice")
+        _, new_data = append(user, "mpop-sent-2", "Sent")
+        got = run()
+        self.assertEqual(len(got), 3)
+        self.assertIn(crlf(new_data), [crlf(g) for g in got])
+
+    # (2)
+    def test_dele_of_sent_hides_for_that_device(self):
+        """DELE of a Sent message (delete_action = hide): that device no
+        longer lists it, another device with \\Sent still does, and it is
+        still in Sent upstream."""
+        gw = self.gateway()
+        user = new_user()
+        a, _ = append(user, "a")
+        s1, _ = append(user, "s1", "Sent")
+        s2, _ = append(user, "s2", "Sent")
+        c = self.session(gw, user, "phone")
+        n = {mid: n for n, _, mid in self.listing(c)}
+        self.assertEqual(n, {a: 1, s1: 2, s2: 3})
+        self.assertEqual(c.cmd("DELE 3"), "+OK Message 3 deleted")
+        self.assertTrue(c.cmd("RSET").startswith("+OK maildrop has 3 messages"))
+        self.assertEqual(c.cmd("DELE 2"), "+OK Message 2 deleted")
+        self.assertTrue(c.cmd("LIST 2").startswith("-ERR"))
+        self.quit(c)
+        mine = self.mids(gw, user, "phone")
+        self.assertEqual(set(mine), {a, s2})
+        self.assertEqual(set(self.mids(gw, user, "phone-2")), {a, s1, s2})
+        self.assertEqual(set(folder_state(user, "Sent")), {s1, s2})
+        self.assertEqual(set(folder_state(user, "INBOX")), {a})
+
+    # (3)
+    def test_retr_bytes_interleaved(self):
+        """RETR gives the upstream octets of every message, INBOX and Sent
+        interleaved (each switch a SELECT; prefetch never crosses a
+        folder), TOP too; LIST n sizes are the RETR sizes."""
+        gw = self.gateway()
+        user = new_user()
+        data = {}
+        for tag, box in (("i1", "INBOX"), ("i2", "INBOX"), ("i3", "INBOX"),
+                         ("s1", "Sent"), ("s2", "Sent")):
+            mid, octets = append(user, tag, box)
+            data[mid] = octets
+        c = self.session(gw, user, "phone")
+        lst = self.listing(c)
+        num = {mid: n for n, _, mid in lst}
+        for mid in [lst[0][2], lst[3][2], lst[1][2], lst[4][2], lst[2][2], lst[3][2]]:
+            got = c.retr(num[mid])
+            self.assertEqual(got, data[mid], mid)
+            self.assertEqual(c.cmd("LIST %d" % num[mid]), "+OK %d %d" % (num[mid], len(got)))
+        r = c.cmd("TOP %d 1" % num[lst[4][2]])
+        self.assertTrue(r.startswith("+OK"), r)
+        head, _ = data[lst[4][2]].split(b"\r\n\r\n", 1)
+        self.assertEqual(c.multi(), head + b"\r\n\r\n.dot first\r\n")
+        self.quit(c)
+        self.assertIsNone(re.search(r"event=(uidvalidity_changed|select_failed)", gw.log_text()))
+
+    # (4)
+    def test_uidls_unique_and_stable(self):
+        """Three folders (Archive by name): no UIDL twice, the INBOX's the
+        UIDLs a single-folder device gets, the other folders' tagged, the
+        same at every poll; a special-use name the server lacks (\\Junk)
+        is skipped and logged."""
+        gw = self.gateway()
+        user = new_user()
+        for tag, box in (("u1", "INBOX"), ("u2", "Sent"), ("u3", "Archive"), ("u4", "Archive")):
+            append(user, tag, box)
+        first = self.mids(gw, user, "arch")
+        self.assertEqual(len(first), 4)
+        self.assertEqual(len(set(first.values())), 4)
+        for uidl in first.values():
+            self.assertTrue(1 <= len(uidl) <= 70 and all(0x21 <= ord(ch) <= 0x7e for ch in uidl))
+        tags = sorted(u[:9] for u in first.values() if u.startswith("f"))
+        self.assertEqual(tags, sorted([fnv_tag("Sent"), fnv_tag("Archive"), fnv_tag("Archive")]))
+        single = self.mids(gw, user, "laptop")
+        self.assertEqual(len(single), 1)
+        for mid, uidl in single.items():
+            self.assertEqual(first[mid], uidl)
+        self.assertEqual(self.mids(gw, user, "arch"), first)
+        self.assertEqual(self.mids(gw, user, "junk"), single)
+        self.assertIsNotNone(gw.wait_log(r"event=folder_skipped folder=\\Junk reason=\"no mailbox"))
+
+    # (5)
+    def test_max_messages_over_folders(self):
+        """[server] max_messages = 3: a device whose INBOX and Sent hold 3
+        logs in, with a fourth it gets -ERR [SYS/PERM] (logged); a device
+        of the INBOX alone still logs in."""
+        gw = self.gateway(server={"max_messages": "3"})
+        user = new_user()
+        append(user, "m1")
+        append(user, "m2")
+        append(user, "m3", "Sent")
+        self.assertEqual(len(self.mids(gw, user, "phone")), 3)
+        append(user, "m4", "Sent")
+        c = h.Pop3(gw.port)
+        r = c.login("%s#phone" % user, PASSWORD)
+        self.assertEqual(r, "-ERR [SYS/PERM] The folders of this device have too many "
+                            "messages for one POP3 maildrop")
+        c.close()
+        self.assertIsNotNone(gw.wait_log(r"event=mailbox_too_large exists=4 limit=3"))
+        self.assertEqual(len(self.mids(gw, user, "laptop")), 2)
+        append(user, "m5")
+        append(user, "m6")
+        c = h.Pop3(gw.port)
+        self.assertEqual(c.login("%s#laptop" % user, PASSWORD),
+                         "-ERR [SYS/PERM] Mailbox has too many messages for POP3")
+        c.close()
+
+    # (6)
+    def test_sent_recreated(self):
+        """Sent deleted and created again between polls (new UIDVALIDITY):
+        the next login follows it (same UIDLs, the device's hide kept);
+        recreated during a session: RETR of a Sent message answers -ERR
+        [SYS/TEMP] and sends nothing of it, the INBOX still works."""
+        gw = self.gateway()
+        user = new_user()
+        a, a_data = append(user, "ra")
+        s1, s1_data = append(user, "rs1", "Sent")
+        s2, _ = append(user, "rs2", "Sent")
+        c = self.session(gw, user, "phone")
+        before = {mid: u for _, u, mid in self.listing(c)}
+        self.assertEqual(c.cmd("DELE 3"), "+OK Message 3 deleted")
+        self.quit(c)
+
+        def recreate():
+            with DC.imap(user) as im:
+                self.assertEqual(im.c.delete("Sent")[0], "OK")
+                self.assertEqual(im.c.create("Sent")[0], "OK")
+                for data in (s1_data, message("rs2")[1]):
+                    self.assertEqual(im.c.append("Sent", None, None, data)[0], "OK")
+
+        recreate()
+        after = self.mids(gw, user, "phone")
+        self.assertEqual(after, {a: before[a], s1: before[s1]})
+        self.assertIsNotNone(gw.wait_log(r"event=remapped"))
+
+        # (with the INBOX selected: Dovecot ends a session whose selected
+        # mailbox is deleted)
+        c = self.session(gw, user, "phone")
+        num = {mid: n for n, _, mid in self.listing(c)}
+        self.assertEqual(c.retr(num[a]), a_data)
+        recreate()
+        r = c.cmd("RETR %d" % num[s1])
+        self.assertEqual(r, "-ERR [SYS/TEMP] The folder Sent was recreated upstream since "
+                            "login; log in again")
+        self.assertEqual(c.retr(num[a]), a_data)
+        self.quit(c)
+        self.assertIsNotNone(gw.wait_log(r"event=uidvalidity_changed folder=Sent .* "
+                                         r"action=refused"))
+
+    # (7)
+    def test_mark_seen_in_sent(self):
+        """mark_seen_on_retr (yes, [policy]'s): RETR of a Sent message sets
+        \\Seen on it in Sent; the INBOX message not retrieved stays unseen;
+        TOP sets nothing."""
+        gw = self.gateway()
+        user = new_user()
+        a, _ = append(user, "sa")
+        s1, _ = append(user, "ss1", "Sent")
+        s2, _ = append(user, "ss2", "Sent")
+        c = self.session(gw, user, "phone")
+        num = {mid: n for n, _, mid in self.listing(c)}
+        c.retr(num[s2])
+        self.quit(c)
+        sent = folder_state(user, "Sent")
+        self.assertIn("\\Seen", sent[s2][1])
+        self.assertNotIn("\\Seen", sent[s1][1])
+        self.assertNotIn("\\Seen", folder_state(user, "INBOX")[a][1])
+
+    def test_quit_says_what_was_applied(self):
+        """DELE in the INBOX and in Sent, then Sent deleted upstream before
+        QUIT: the INBOX's hide is applied, the answer says that Sent's was
+        not; the next login shows exactly that."""
+        gw = self.gateway()
+        user = new_user()
+        a, _ = append(user, "qa")
+        b, _ = append(user, "qb")
+        s, _ = append(user, "qs", "Sent")
+        c = self.session(gw, user, "phone")
+        num = {mid: n for n, _, mid in self.listing(c)}
+        self.assertTrue(c.cmd("DELE %d" % num[a]).startswith("+OK"))
+        self.assertTrue(c.cmd("DELE %d" % num[s]).startswith("+OK"))
+        with DC.imap(user) as im:
+            self.assertEqual(im.c.delete("Sent")[0], "OK")
+        # (Dovecot creates Sent again as it is selected, auto = create: a
+        # new UIDVALIDITY, so none of its UIDs may be hidden)
+        r = c.cmd("QUIT")
+        self.assertEqual(r, "-ERR [SYS/TEMP] Deletes in INBOX applied; those in Sent were not: "
+                            "The folder Sent was recreated upstream since login; log in again")
+        c.close()
+        # Sent comes back (auto = create) empty: the INBOX hide held
+        self.assertEqual(set(self.mids(gw, user, "phone")), {b})
+
+
+if __name__ == "__main__":
+    unittest.main()
