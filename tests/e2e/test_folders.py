@@ -8,6 +8,7 @@ folders, interleaved; UIDLs unique across folders and stable; the
 max_messages limit over all folders; a folder recreated between polls and
 during a session; mark_seen_on_retr sets \\Seen in Sent; a QUIT whose
 second folder cannot be opened says what it applied."""
+import json
 import os
 import re
 import shutil
@@ -394,6 +395,28 @@ class Folders(unittest.TestCase):
         c.close()
         # Sent comes back (auto = create) empty: the INBOX hide held
         self.assertEqual(set(self.mids(gw, user, "phone")), {b})
+
+    def test_device_show_prints_folders(self):
+        """popgate device show names the maildrop's folders (text and
+        --json); a device without folders = has the route's mailbox."""
+        gw = self.gateway()
+        user = new_user()
+        append(user, "show-1", "Sent")
+        self.assertEqual(len(self.mids(gw, user, "phone")), 1)
+
+        def tool(*args):
+            p = subprocess.run([gw.binary, "device", "show"] + list(args) + ["-c", gw.conf],
+                               stdin=subprocess.DEVNULL, capture_output=True, timeout=60)
+            self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
+            return p.stdout.decode()
+
+        self.assertIn("folders:        INBOX, \\Sent (the state below is the first folder's)\n",
+                      tool("%s#phone" % user))
+        shown = json.loads(tool("%s#phone" % user, "--json"))
+        self.assertEqual(shown["profile"]["folders"], ["INBOX", "\\Sent"])
+        self.assertEqual(len(self.mids(gw, user, "laptop")), 0)
+        self.assertEqual(json.loads(tool("%s#laptop" % user, "--json"))["profile"]["folders"],
+                         ["INBOX"])
 
 
 if __name__ == "__main__":
