@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf_folders.h"
 #include "conf_glob.h"
 #include "conf_value.h"
 #include "log.h"
@@ -61,8 +62,6 @@ enum conf_show {
 };
 
 #define CONF_MAX_PROFILES 256
-/* Folders of one profile's maildrop (folders = ...), at most. */
-#define CONF_MAX_FOLDERS 16
 
 /*
  * A device profile: a [device PATTERN] section, or, when none matches,
@@ -324,10 +323,6 @@ const struct conf_upstream *conf_route(const struct conf *conf, const char *doma
  */
 const struct conf_profile *conf_profile_find(const struct conf *conf, const char *device,
 					     const char *address, size_t address_len);
-
-/* The RFC 6154 attribute a folders entry names ("\Sent", as written in
-   the table, for "\sent" too), or NULL for a mailbox name. */
-const char *conf_folder_special(const char *entry);
 
 /* Index of an upstream of conf: 0 for the default, 1 + i for routes[i]. */
 unsigned int conf_upstream_index(const struct conf *conf, const struct conf_upstream *up);

@@ -1,8 +1,9 @@
 /* folders = ... of a [device PATTERN] section: the ordered list of the
-   maildrop's folders. Contracts in conf.h and conf_private.h. */
+   maildrop's folders. Contracts in conf_folders.h. */
 
-#include "conf_private.h"
+#include "conf_folders.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +32,7 @@ static bool conf_folder_same(const char *a, const char *b)
 	return strcmp(a, b) == 0;
 }
 
-static void conf_folders_clear(char ***folders, unsigned int *count)
+void conf_folders_clear(char ***folders, unsigned int *count)
 {
 	for (unsigned int i = 0; i < *count; i++)
 		free((*folders)[i]);
@@ -40,14 +41,10 @@ static void conf_folders_clear(char ***folders, unsigned int *count)
 	*count = 0;
 }
 
-void conf_folders_free(struct conf_profile *p)
-{
-	conf_folders_clear(&p->folders, &p->folder_count);
-}
-
 /* One entry (trimmed, len octets) checked: 0, or -1 with the reason in
    why (of size). */
-static int conf_folder_check(const char *e, size_t len, char *why, size_t size)
+static int conf_folder_check(const char *e, size_t len, conf_folder_name_check *check,
+			     char *why, size_t size)
 {
 	char name[256];
 	const char *reason;
@@ -67,26 +64,22 @@ static int conf_folder_check(const char *e, size_t len, char *why, size_t size)
 			 "\\Flagged, \\Junk, \\Sent or \\Trash)", name);
 		return -1;
 	}
-	if (conf_check_mailbox(name, &reason) < 0) {
+	if (check(name, &reason) < 0) {
 		snprintf(why, size, "folder '%.40s': %s", name, reason);
 		return -1;
 	}
 	return 0;
 }
 
-int conf_set_folders(const struct conf_key *key, void *base, const char *value,
-		     const char **error_r)
+int conf_folders_parse(const char *value, conf_folder_name_check *check, char ***list_r,
+		       unsigned int *n_r, char *why, size_t size)
 {
-	static char why[160];
-	struct conf_profile *p = base;
 	char **list = NULL;
 	unsigned int n = 0;
 	const char *s = value;
 
-	(void)key;
-	conf_folders_free(p);
 	if (value[strspn(value, " \t")] == '\0') {
-		*error_r = "an empty list (leave folders out for the route's mailbox alone)";
+		snprintf(why, size, "an empty list (leave folders out for the route's mailbox alone)");
 		return -1;
 	}
 	for (;;) {
@@ -101,25 +94,28 @@ int conf_set_folders(const struct conf_key *key, void *base, const char *value,
 		len = (size_t)(end - e);
 		while (len > 0 && (e[len - 1] == ' ' || e[len - 1] == '\t'))
 			len--;
-		if (conf_folder_check(e, len, why, sizeof(why)) < 0)
+		if (conf_folder_check(e, len, check, why, size) < 0)
 			goto fail;
 		if (n == CONF_MAX_FOLDERS) {
-			snprintf(why, sizeof(why), "more than %u folders", CONF_MAX_FOLDERS);
+			snprintf(why, size, "more than %u folders", CONF_MAX_FOLDERS);
 			goto fail;
 		}
 		grown = realloc(list, (n + 1) * sizeof(*list));
-		if (grown == NULL || (grown[n] = strndup(e, len)) == NULL) {
-			list = grown != NULL ? grown : list;
-			snprintf(why, sizeof(why), "out of memory");
+		if (grown == NULL) {
+			snprintf(why, size, "out of memory");
 			goto fail;
 		}
 		list = grown;
+		if ((list[n] = strndup(e, len)) == NULL) {
+			snprintf(why, size, "out of memory");
+			goto fail;
+		}
 		if (conf_folder_special(list[n]) != NULL)
 			strcpy(list[n], conf_folder_special(list[n]));
 		n++;
 		for (unsigned int i = 0; i + 1 < n; i++) {
 			if (conf_folder_same(list[i], list[n - 1])) {
-				snprintf(why, sizeof(why), "'%.40s' is listed twice", list[n - 1]);
+				snprintf(why, size, "'%.40s' is listed twice", list[n - 1]);
 				goto fail;
 			}
 		}
@@ -128,15 +124,14 @@ int conf_set_folders(const struct conf_key *key, void *base, const char *value,
 		s = end + 1;
 	}
 	if (conf_folder_special(list[0]) != NULL) {
-		snprintf(why, sizeof(why), "the first folder must be the route's mailbox (INBOX), "
+		snprintf(why, size, "the first folder must be the route's mailbox (INBOX), "
 			 "not a special-use name");
 		goto fail;
 	}
-	p->folders = list;
-	p->folder_count = n;
+	*list_r = list;
+	*n_r = n;
 	return 0;
 fail:
 	conf_folders_clear(&list, &n);
-	*error_r = why;
 	return -1;
 }

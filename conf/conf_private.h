@@ -164,15 +164,10 @@ conf_set_fn conf_set_age;
 /* An account pattern (conf_glob_check). */
 conf_check_fn conf_check_glob;
 
-/* ---- folders = ... (conf_folders.c) ---- */
+/* ---- folders = ... (conf_device.c, the list in conf_folders.h) ---- */
 
-/* Longest name of one folder (as the route's mailbox). */
-#define CONF_FOLDER_NAME_MAX 200
-
-/* The list, comma-separated, into struct conf_profile folders (replaces
-   what was there): 1..CONF_MAX_FOLDERS entries, each a special-use name
-   (conf_folder_special(), stored as the table writes it) or a mailbox
-   name (conf_check_mailbox); none twice, the first no special-use name. */
+/* The list into struct conf_profile folders (replacing what was there),
+   each mailbox name checked by conf_check_mailbox. */
 conf_set_fn conf_set_folders;
 void conf_folders_free(struct conf_profile *p);
 /* A mailbox name: UTF-8 without control characters (conf_keys.c). */
