@@ -94,8 +94,8 @@ def fnv_tag(name):
 
 
 class Folders(unittest.TestCase):
-    def gateway(self, extra=PROFILES, server=None):
-        gw = h.Popgate(DC.imap_port, extra=extra, server=server).start()
+    def gateway(self, extra=PROFILES, server=None, upstream=None):
+        gw = h.Popgate(DC.imap_port, extra=extra, server=server, upstream=upstream).start()
         self.addCleanup(gw.cleanup)
         self.addCleanup(gw.stop)
         return gw
@@ -417,6 +417,30 @@ class Folders(unittest.TestCase):
         self.assertEqual(len(self.mids(gw, user, "laptop")), 0)
         self.assertEqual(json.loads(tool("%s#laptop" % user, "--json"))["profile"]["folders"],
                          ["INBOX"])
+
+    def test_kept_connection_keeps_the_first_folders_listing(self):
+        """keep_idle: a session that ended in Sent (RETR there) leaves its
+        connection with the INBOX selected and the INBOX's listing kept;
+        the next polls, of the same device and of a single-folder one,
+        reuse it and list exactly what is upstream, new mail included."""
+        gw = self.gateway(upstream={"keep_idle": "2m"})
+        user = new_user()
+        a, _ = append(user, "ka")
+        s1, s1_data = append(user, "ks1", "Sent")
+        c = self.session(gw, user, "phone")
+        num = {mid: n for n, _, mid in self.listing(c)}
+        self.assertEqual(c.retr(num[s1]), s1_data)
+        self.quit(c)
+        self.assertIsNotNone(gw.wait_log(r"event=upstream_kept"))
+        first = self.mids(gw, user, "phone")
+        self.assertEqual(set(first), {a, s1})
+        b, _ = append(user, "kb")
+        s2, _ = append(user, "ks2", "Sent")
+        self.assertEqual(set(self.mids(gw, user, "laptop")), {a, b})
+        now = self.mids(gw, user, "phone")
+        self.assertEqual(set(now), {a, b, s1, s2})
+        self.assertEqual({m: now[m] for m in first}, first)
+        self.assertGreaterEqual(gw.log_text().count("event=upstream_reused"), 3)
 
 
 if __name__ == "__main__":
