@@ -269,12 +269,18 @@ void login_folders_built(struct pop3_login *l)
 	bool special = false;
 
 	if (l->folder > 0) {
-		/* Its UIDLs carry its tag: unique beside the other folders'. */
+		size_t pool = l->drop->pool_cap;
+
+		/* Its UIDLs carry its tag: unique beside the other folders'
+		   (their strings within the budget too). */
 		if (pop3_folder_uidl_prefix(l->drop, fs->f[l->folder].tag) < 0) {
 			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 				   "-ERR [SYS/TEMP] Out of memory");
 			return;
 		}
+		if (!login_reserve(l, l->drop->pool_cap - pool))
+			return;
+		l->reserved_drop += l->drop->pool_cap - pool;
 		fs->f[l->folder].drop = l->drop;
 		fs->f[l->folder].dev = l->dev;
 		l->drop = NULL;
