@@ -16,6 +16,7 @@ import subprocess
 import unittest
 
 import harness as h
+from test_listing_sync import CountingRelay
 
 DC = None
 PASSWORD = "secret"
@@ -94,8 +95,9 @@ def fnv_tag(name):
 
 
 class Folders(unittest.TestCase):
-    def gateway(self, extra=PROFILES, server=None, upstream=None):
-        gw = h.Popgate(DC.imap_port, extra=extra, server=server, upstream=upstream).start()
+    def gateway(self, extra=PROFILES, server=None, upstream=None, port=None):
+        gw = h.Popgate(port or DC.imap_port, extra=extra, server=server,
+                       upstream=upstream).start()
         self.addCleanup(gw.cleanup)
         self.addCleanup(gw.stop)
         return gw
@@ -441,6 +443,44 @@ class Folders(unittest.TestCase):
         self.assertEqual(set(now), {a, b, s1, s2})
         self.assertEqual({m: now[m] for m in first}, first)
         self.assertGreaterEqual(gw.log_text().count("event=upstream_reused"), 3)
+
+    def test_upstream_commands(self):
+        """What a login asks upstream (counted by a relay): LIST only for a
+        profile that names a special-use folder; each other folder a
+        SELECT and a whole listing; with keep_idle the first folder's
+        listing is validated at the next poll, the others fetched whole."""
+        relay = CountingRelay(DC.imap_port)
+        self.addCleanup(relay.close)
+        gw = self.gateway(extra=PROFILES + "[device plain]\nfolders = INBOX, Archive\n",
+                          upstream={"keep_idle": "2m"}, port=relay.port)
+        user = new_user()
+        append(user, "c1")
+        append(user, "c2", "Sent")
+        append(user, "c3", "Archive")
+
+        def commands(device):
+            snap = relay.snapshot()
+            start = gw.log_size()
+            self.assertEqual(len(self.mids(gw, user, device)), 2)
+            lines = relay.since(snap)[2]
+            kinds = [l.split("kind=")[1].split()[0] for l in gw.log_since(start).splitlines()
+                     if "event=listing " in l]
+            return [l.split(" ", 1)[1] for l in lines if " " in l], kinds
+
+        cmds, _ = commands("plain")
+        self.assertFalse([c for c in cmds if c.upper().startswith("LIST")], cmds)
+        self.assertIn('SELECT "Archive"', cmds)
+        cmds, kinds = commands("phone")
+        self.assertEqual([c for c in cmds if c.upper().startswith("LIST")],
+                         ['LIST (SPECIAL-USE) "" "*"'])
+        self.assertIn('SELECT "Sent"', cmds)
+        self.assertIsNotNone(gw.wait_log(r"event=upstream_kept"))
+        cmds, kinds = commands("phone")
+        # kept again: the last command selected the INBOX (TOP went to Sent)
+        self.assertEqual(cmds[-1], 'SELECT "INBOX"', cmds)
+        self.assertEqual(len(kinds), 2, kinds)
+        self.assertIn(kinds[0], ("unchanged", "checked"))
+        self.assertEqual(kinds[1], "full")
 
 
 if __name__ == "__main__":
