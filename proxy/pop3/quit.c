@@ -130,14 +130,21 @@ static void quit_fail(struct pop3_quit *q, const char *reply, const char *why)
 		 "reason=\"%s\"", s->log_id, conf_delete_action_name(s->profile->delete_action),
 		 quit_step_names[q->step], q->folder, q->applied, why);
 	if (q->applied > 0) {
+		static const char nothing[] = "; nothing was deleted";
 		const char *code_end = text[0] == '[' ? strchr(text, ']') : NULL;
 		int code_len = code_end != NULL ? (int)(code_end - text + 1) : 0;
+		const char *why_text = text + code_len + (code_len > 0 && text[code_len] == ' ');
+		size_t why_len = strlen(why_text);
 
+		/* What failed applied nothing of its folder, but others were. */
+		if (why_len >= strlen(nothing) &&
+		    strcmp(why_text + why_len - strlen(nothing), nothing) == 0)
+			why_len -= strlen(nothing);
 		quit_folder_names(q, 0, q->folder, done, sizeof(done));
 		quit_folder_names(q, q->folder, s->folders->n, left, sizeof(left));
 		snprintf(partial, sizeof(partial), "-ERR %.*s%sDeletes in %s applied; those in %s "
-			 "were not: %s", code_len, text, code_len > 0 ? " " : "", done, left,
-			 text + code_len + (code_len > 0 && text[code_len] == ' '));
+			 "were not: %.*s", code_len, text, code_len > 0 ? " " : "", done, left,
+			 (int)why_len, why_text);
 		reply = partial;
 	}
 	pop3_reply(s, "%s", reply);
@@ -176,8 +183,10 @@ static void quit_step_unlock(struct pop3_quit *q)
 	   nothing. The lock goes before the +OK, as any client of the store
 	   sees it: a client that logs in again at once, through this
 	   gateway or another, must not find its own device in use. */
-	for (unsigned int i = 1; i < s->folders->n; i++)
-		pop3_device_release(s->folders->f[i].dev);
+	for (unsigned int i = 1; i < s->folders->n; i++) {
+		if (s->folders->f[i].dev != NULL)
+			pop3_device_release(s->folders->f[i].dev);
+	}
 	if (s->dev == NULL || pop3_device_release_wait(s->dev, quit_unlocked, q) < 0)
 		quit_done(q);
 }
