@@ -31,6 +31,7 @@ struct login_special {
 };
 
 static void login_folder_next(struct pop3_login *l);
+static void login_folder_drop(struct pop3_login *l, const char *why);
 
 /* Whether a folders entry and a mailbox name are one mailbox. */
 static bool login_same_mailbox(const char *a, const char *b)
@@ -102,6 +103,53 @@ static void login_folder_drop(struct pop3_login *l, const char *why)
 	login_folder_next(l);
 }
 
+/* The folder exists but cannot be opened: the login fails. */
+static void login_folder_refused(struct pop3_login *l, const char *why)
+{
+	char name[120], reason[200];
+	const char *f = l->folders->f[l->folder].name;
+
+	text_escape(f, strlen(f), name, sizeof(name));
+	log_warn("%s event=select_failed mailbox=%s reply=\"%s\"", l->s->log_id, name, why);
+	snprintf(reason, sizeof(reason), "-ERR [SYS/TEMP] Cannot open the folder %s", name);
+	login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, reason);
+}
+
+/* LIST "" <the folder> after its SELECT was refused: listed, it exists. */
+static void login_exists_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct pop3_login *l = ctx;
+	unsigned int attrs;
+	char name[256];
+	const char *error;
+
+	if (imap_resp_keyword_is(resp, "LIST") &&
+	    imap_list_parse(resp->rest, resp->rest_len, &attrs, name, sizeof(name), &error) == 0 &&
+	    (attrs & IMAP_LIST_NOSELECT) == 0 && strcmp(name, l->folders->f[l->folder].name) == 0)
+		l->folder_listed = true;
+}
+
+static void login_exists_done(void *ctx, const struct imap_reply *reply)
+{
+	struct pop3_login *l = ctx;
+
+	if (reply->result == IMAP_REPLY_FAILED) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Upstream server failed");
+		return;
+	}
+	if (reply->result == IMAP_REPLY_OK && !l->folder_listed) {
+		login_folder_drop(l, "does not exist");
+		return;
+	}
+	login_folder_refused(l, "SELECT refused, and LIST names it");
+}
+
+static const struct imap_cmd_handlers login_exists_handlers = {
+	.untagged = login_exists_untagged,
+	.done = login_exists_done,
+};
+
 static void login_folder_selected(void *ctx, const struct imap_reply *reply,
 				  const struct imap_selected *info)
 {
@@ -117,22 +165,23 @@ static void login_folder_selected(void *ctx, const struct imap_reply *reply,
 	}
 	/* A folder that does not exist (RFC 5530 NONEXISTENT) is not part of
 	   the maildrop; any other refusal fails the login: a folder missing
-	   from one listing would make clients forget its UIDLs. */
+	   from one listing would make clients forget its UIDLs. A NO
+	   without the code (Dovecot's) is asked about with LIST. */
 	if (reply->result != IMAP_REPLY_OK && reply->code != NULL &&
 	    reply->code_len == strlen("NONEXISTENT") &&
 	    strncasecmp(reply->code, "NONEXISTENT", reply->code_len) == 0) {
 		login_folder_drop(l, "does not exist");
 		return;
 	}
+	if (reply->result == IMAP_REPLY_NO && reply->code == NULL) {
+		l->folder_listed = false;
+		if (imap_client_cmdf(l->imap, &login_exists_handlers, l, "LIST \"\" %s",
+				     l->folders->f[l->folder].name) == 0)
+			return;
+	}
 	if (reply->result != IMAP_REPLY_OK || info->uidvalidity == 0) {
-		char name[120];
-		const char *f = l->folders->f[l->folder].name;
-
-		text_escape(f, strlen(f), name, sizeof(name));
-		log_warn("%s event=select_failed mailbox=%s reply=\"%s\"", l->s->log_id, name,
-			 reply->text);
-		snprintf(reason, sizeof(reason), "-ERR [SYS/TEMP] Cannot open the folder %s", name);
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, reason);
+		snprintf(reason, sizeof(reason), "%s", reply->text);
+		login_folder_refused(l, reason);
 		return;
 	}
 	login_step_list(l, info);

@@ -94,6 +94,7 @@ struct pop3_login {
 	char *folder_account;        /* its state's account (folder > 0) */
 	struct imap_listing *kept_listing; /* the first folder's, meanwhile */
 	struct login_special *special; /* the LIST of special-use names */
+	bool folder_listed;          /* LIST named the folder SELECT refused */
 };
 
 /* How a failed login is answered. */

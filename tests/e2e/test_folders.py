@@ -38,7 +38,8 @@ DOVECOT_EXTRA = """namespace inbox {
 
 PROFILES = ("[device phone*]\nfolders = INBOX, \\Sent\n"
             "[device arch]\nfolders = INBOX, \\Sent, Archive\n"
-            "[device junk]\nfolders = INBOX, \\Junk\n")
+            "[device junk]\nfolders = INBOX, \\Junk\n"
+            "[device gone]\nfolders = INBOX, Nowhere, \\Sent\n")
 
 
 def setUpModule():
@@ -481,6 +482,20 @@ class Folders(unittest.TestCase):
         self.assertEqual(len(kinds), 2, kinds)
         self.assertIn(kinds[0], ("unchanged", "checked"))
         self.assertEqual(kinds[1], "full")
+
+    def test_missing_folder_is_skipped(self):
+        """A folder the server does not have ([NONEXISTENT] to SELECT) is
+        left out of the maildrop, logged; the folders after it are still
+        listed."""
+        gw = self.gateway()
+        user = new_user()
+        a, _ = append(user, "ga")
+        s1, _ = append(user, "gs", "Sent")
+        got = self.mids(gw, user, "gone")
+        self.assertEqual(set(got), {a, s1})
+        self.assertTrue(got[s1].startswith(fnv_tag("Sent")))
+        self.assertIsNotNone(gw.wait_log(r'event=folder_skipped folder=Nowhere '
+                                         r'reason="does not exist"'))
 
 
 if __name__ == "__main__":
