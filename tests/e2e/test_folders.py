@@ -39,7 +39,9 @@ DOVECOT_EXTRA = """namespace inbox {
 PROFILES = ("[device phone*]\nfolders = INBOX, \\Sent\n"
             "[device arch]\nfolders = INBOX, \\Sent, Archive\n"
             "[device junk]\nfolders = INBOX, \\Junk\n"
-            "[device gone]\nfolders = INBOX, Nowhere, \\Sent\n")
+            "[device gone]\nfolders = INBOX, Nowhere, \\Sent\n"
+            "[device kiosk]\nfolders = INBOX, \\Sent\ndelete_action = expunge\n"
+            "[device bin]\nfolders = INBOX, \\Sent\ndelete_action = trash\n")
 
 
 def setUpModule():
@@ -496,6 +498,32 @@ class Folders(unittest.TestCase):
         self.assertTrue(got[s1].startswith(fnv_tag("Sent")))
         self.assertIsNotNone(gw.wait_log(r'event=folder_skipped folder=Nowhere '
                                          r'reason="does not exist"'))
+
+    def test_expunge_and_trash_per_folder(self):
+        """delete_action = expunge / trash: each DELE'd message leaves its
+        own folder upstream (expunged, or moved to the Trash), the others
+        stay, in both folders."""
+        gw = self.gateway()
+        user = new_user()
+        a, _ = append(user, "xa")
+        b, _ = append(user, "xb")
+        s1, _ = append(user, "xs1", "Sent")
+        s2, _ = append(user, "xs2", "Sent")
+        c = self.session(gw, user, "kiosk")
+        num = {mid: n for n, _, mid in self.listing(c)}
+        self.assertTrue(c.cmd("DELE %d" % num[a]).startswith("+OK"))
+        self.assertTrue(c.cmd("DELE %d" % num[s2]).startswith("+OK"))
+        self.quit(c)
+        self.assertEqual(set(folder_state(user, "INBOX")), {b})
+        self.assertEqual(set(folder_state(user, "Sent")), {s1})
+        c = self.session(gw, user, "bin")
+        num = {mid: n for n, _, mid in self.listing(c)}
+        self.assertEqual(set(num), {b, s1})
+        self.assertTrue(c.cmd("DELE %d" % num[s1]).startswith("+OK"))
+        self.quit(c)
+        self.assertEqual(set(folder_state(user, "Sent")), set())
+        self.assertEqual(set(folder_state(user, "INBOX")), {b})
+        self.assertEqual(set(folder_state(user, "Trash")), {s1})
 
 
 if __name__ == "__main__":
