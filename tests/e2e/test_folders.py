@@ -10,6 +10,7 @@ during a session; mark_seen_on_retr sets \\Seen in Sent; a QUIT whose
 second folder cannot be opened says what it applied."""
 import json
 import os
+import poplib
 import re
 import shutil
 import subprocess
@@ -166,10 +167,22 @@ class Folders(unittest.TestCase):
         # a device without \Sent: the INBOX alone, its UIDL the same
         self.assertEqual(self.mids(gw, user, "laptop"), {inbox: first[inbox]})
         # a second message sent: only it is new
-        sent2, _ = append(user, "sent-2", "Sent")
+        sent2, sent2_data = append(user, "sent-2", "Sent")
         now = self.mids(gw, user, "phone")
         self.assertEqual(set(now) - set(first), {sent2})
         self.assertEqual({m: now[m] for m in first}, first)
+        # Python's poplib as a client that keeps mail: it downloads what
+        # its stored UIDLs lack, the new Sent message alone
+        known = set(first.values())
+        p = poplib.POP3(h.HOST, gw.port, timeout=30)
+        p.user("%s#phone" % user)
+        p.pass_(PASSWORD)
+        listed = [l.decode().split() for l in p.uidl()[1]]
+        fresh = [n for n, u in listed if u not in known]
+        self.assertEqual(len(fresh), 1)
+        lines = p.retr(int(fresh[0]))[1]
+        self.assertEqual(b"\r\n".join(lines) + b"\r\n", sent2_data)
+        p.quit()
 
     @unittest.skipUnless(shutil.which("mpop"), "mpop not installed")
     def test_sent_mail_with_mpop(self):
