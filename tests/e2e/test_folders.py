@@ -42,7 +42,8 @@ PROFILES = ("[device phone*]\nfolders = INBOX, \\Sent\n"
             "[device junk]\nfolders = INBOX, \\Junk\n"
             "[device gone]\nfolders = INBOX, Nowhere, \\Sent\n"
             "[device kiosk]\nfolders = INBOX, \\Sent\ndelete_action = expunge\n"
-            "[device bin]\nfolders = INBOX, \\Sent\ndelete_action = trash\n")
+            "[device bin]\nfolders = INBOX, \\Sent\ndelete_action = trash\n"
+            "[device odd]\nfolders = Archive, INBOX\n")
 
 
 def setUpModule():
@@ -511,6 +512,11 @@ class Folders(unittest.TestCase):
         self.assertTrue(got[s1].startswith(fnv_tag("Sent")))
         self.assertIsNotNone(gw.wait_log(r'event=folder_skipped folder=Nowhere '
                                          r'reason="does not exist"'))
+        # a profile whose first folder is not the route's mailbox
+        c = h.Pop3(gw.port)
+        self.assertEqual(c.login("%s#odd" % user, PASSWORD), "-ERR [SYS/PERM] The device "
+                         "profile's first folder is not this route's mailbox")
+        c.close()
 
     def test_expunge_and_trash_per_folder(self):
         """delete_action = expunge / trash: each DELE'd message leaves its
