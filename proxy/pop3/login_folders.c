@@ -31,6 +31,19 @@ struct login_special {
 };
 
 static void login_folder_next(struct pop3_login *l);
+
+/* A reply that ends the login: the provider throttles, or the
+   connection is gone. True when it did (answered). */
+static bool login_folder_lost(struct pop3_login *l, const struct imap_reply *reply)
+{
+	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
+		return true;
+	if (reply->result != IMAP_REPLY_FAILED)
+		return false;
+	login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+		   "-ERR [SYS/TEMP] Upstream server failed");
+	return true;
+}
 static void login_folder_drop(struct pop3_login *l, const char *why);
 
 /* Whether a folders entry and a mailbox name are one mailbox. */
@@ -133,11 +146,8 @@ static void login_exists_done(void *ctx, const struct imap_reply *reply)
 {
 	struct pop3_login *l = ctx;
 
-	if (reply->result == IMAP_REPLY_FAILED) {
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/TEMP] Upstream server failed");
+	if (login_folder_lost(l, reply))
 		return;
-	}
 	if (reply->result == IMAP_REPLY_OK && !l->folder_listed) {
 		login_folder_drop(l, "does not exist");
 		return;
@@ -156,13 +166,8 @@ static void login_folder_selected(void *ctx, const struct imap_reply *reply,
 	struct pop3_login *l = ctx;
 	char reason[300];
 
-	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
+	if (login_folder_lost(l, reply))
 		return;
-	if (reply->result == IMAP_REPLY_FAILED) {
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/TEMP] Upstream server failed");
-		return;
-	}
 	/* A folder that does not exist (RFC 5530 NONEXISTENT) is not part of
 	   the maildrop; any other refusal fails the login: a folder missing
 	   from one listing would make clients forget its UIDLs. A NO
@@ -291,13 +296,8 @@ static void login_special_done(void *ctx, const struct imap_reply *reply)
 {
 	struct pop3_login *l = ctx;
 
-	if (login_throttled(l, pop3_throttle_of(l->imap, reply), reply->text))
+	if (login_folder_lost(l, reply))
 		return;
-	if (reply->result == IMAP_REPLY_FAILED) {
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/TEMP] Upstream server failed");
-		return;
-	}
 	/* A server that refuses the LIST has no special-use names to give. */
 	if (reply->result != IMAP_REPLY_OK)
 		log_info("%s event=special_use_list_refused reply=\"%s\"", l->s->log_id,

@@ -17,6 +17,7 @@ import subprocess
 import unittest
 
 import harness as h
+import test_profiles
 from test_listing_sync import CountingRelay
 
 DC = None
@@ -107,38 +108,12 @@ class Folders(unittest.TestCase):
         self.addCleanup(gw.stop)
         return gw
 
-    def session(self, gw, user, device):
-        c = h.Pop3(gw.port)
-        r = c.login("%s#%s" % (user, device), PASSWORD)
-        self.assertTrue(r.startswith("+OK"), r)
-        return c
-
-    def quit(self, c):
-        r = c.cmd("QUIT")
-        self.assertTrue(r.startswith("+OK"), r)
-        c.close()
-
-    def listing(self, c):
-        """[(n, UIDL, Message-ID)]: UIDL, then TOP n 0 of each."""
-        r = c.cmd("UIDL")
-        self.assertTrue(r.startswith("+OK"), r)
-        out = []
-        for line in c.multi_lines():
-            n, uidl = line.split()
-            r = c.cmd("TOP %s 0" % n)
-            self.assertTrue(r.startswith("+OK"), r)
-            head = c.multi().decode()
-            mid = [l.split(None, 1)[1] for l in head.split("\r\n")
-                   if l.lower().startswith("message-id:")][0]
-            out.append((int(n), uidl, mid))
-        return out
-
-    def mids(self, gw, user, device):
-        """{Message-ID: UIDL} the device lists now (a session of its own)."""
-        c = self.session(gw, user, device)
-        got = {mid: uidl for _, uidl, mid in self.listing(c)}
-        self.quit(c)
-        return got
+    # The dialogue helpers of the profile tests: a session, QUIT, the
+    # listing as (n, UIDL, Message-ID), what a device lists now.
+    session = test_profiles.Profiles.session
+    quit = test_profiles.Profiles.quit
+    listing = test_profiles.Profiles.listing
+    mids = test_profiles.Profiles.mids
 
     # (1) the issue's test
     def test_sent_mail_downloaded_once(self):
