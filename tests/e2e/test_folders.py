@@ -44,7 +44,8 @@ PROFILES = ("[device phone*]\nfolders = INBOX, \\Sent\n"
             "[device gone]\nfolders = INBOX, Nowhere, \\Sent\n"
             "[device kiosk]\nfolders = INBOX, \\Sent\ndelete_action = expunge\n"
             "[device bin]\nfolders = INBOX, \\Sent\ndelete_action = trash\n"
-            "[device odd]\nfolders = Archive, INBOX\n")
+            "[device odd]\nfolders = Archive, INBOX\n"
+            "[device fresh]\nfolders = INBOX, \\Sent\nnew_device_sees = new\n")
 
 
 def setUpModule():
@@ -518,6 +519,19 @@ class Folders(unittest.TestCase):
         self.assertEqual(set(folder_state(user, "Sent")), set())
         self.assertEqual(set(folder_state(user, "INBOX")), {b})
         self.assertEqual(set(folder_state(user, "Trash")), {s1})
+
+    def test_new_device_sees_new_in_every_folder(self):
+        """new_device_sees = new: a new device's starting point is taken in
+        each folder, so it lists neither the INBOX's nor Sent's old mail,
+        and then what arrives in either."""
+        gw = self.gateway()
+        user = new_user()
+        append(user, "old-in")
+        append(user, "old-sent", "Sent")
+        self.assertEqual(self.mids(gw, user, "fresh"), {})
+        a, _ = append(user, "new-in")
+        s1, _ = append(user, "new-sent", "Sent")
+        self.assertEqual(set(self.mids(gw, user, "fresh")), {a, s1})
 
 
 if __name__ == "__main__":
