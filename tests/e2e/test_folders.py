@@ -11,6 +11,7 @@ second folder cannot be opened says what it applied."""
 import json
 import os
 import poplib
+import random
 import re
 import shutil
 import subprocess
@@ -532,6 +533,90 @@ class Folders(unittest.TestCase):
         a, _ = append(user, "new-in")
         s1, _ = append(user, "new-sent", "Sent")
         self.assertEqual(set(self.mids(gw, user, "fresh")), {a, s1})
+
+    def test_randomized_model(self):
+        """A bounded random walk (fixed seeds) of IMAP appends to INBOX and
+        Sent, \\Seen and \\Deleted flags, expunges, and POP3 sessions of
+        three devices (INBOX alone; INBOX and \\Sent; the same with show =
+        unseen) that DELE, RSET, QUIT or drop: every session lists exactly
+        what its rule lets through of what is upstream minus its own
+        hides, and no UIDL ever names two messages, nor a message two."""
+        extra = ("[device msent]\nfolders = INBOX, \\Sent\n"
+                 "[device munseen]\nfolders = INBOX, \\Sent\nshow = unseen\n")
+        gw = self.gateway(extra=extra)
+        devices = {"minbox": (("INBOX",), False), "msent": (("INBOX", "Sent"), False),
+                   "munseen": (("INBOX", "Sent"), True)}
+        uidl_of, mid_of = {}, {}
+        sessions, applied = [0], [0]
+        for seed in (15, 1939, 6154):
+            rnd = random.Random(seed)
+            user = new_user()
+            hidden = {d: set() for d in devices}
+            made = 0
+            for step in range(30):
+                what = rnd.random()
+                if what < 0.3 or made < 2:
+                    made += 1
+                    append(user, "r%d-%d" % (seed, made), rnd.choice(("INBOX", "Sent")),
+                           flags="(\\Seen)" if rnd.random() < 0.3 else None)
+                    continue
+                if what < 0.45:
+                    box = rnd.choice(("INBOX", "Sent"))
+                    with DC.imap(user) as im:
+                        im.c.select(box)
+                        uids = [u for u, _, _ in im.messages()]
+                        if uids:
+                            u = rnd.choice(uids)
+                            op = rnd.choice(("+FLAGS", "-FLAGS", "deleted", "expunge"))
+                            if op in ("+FLAGS", "-FLAGS"):
+                                im.store(u, op, "\\Seen")
+                            else:
+                                im.store(u, "+FLAGS", "\\Deleted")
+                                if op == "expunge":
+                                    im.c.expunge()
+                    continue
+                dev = rnd.choice(sorted(devices))
+                boxes, unseen = devices[dev]
+                want = set()
+                for box in boxes:
+                    for mid, (_, flags) in folder_state(user, box).items():
+                        if "\\Deleted" in flags or (unseen and "\\Seen" in flags):
+                            continue
+                        want.add(mid)
+                want -= hidden[dev]
+                c = self.session(gw, user, dev)
+                lst = self.listing(c)
+                ctx = "seed %d step %d device %s" % (seed, step, dev)
+                self.assertEqual({mid for _, _, mid in lst}, want, ctx)
+                self.assertEqual(len({u for _, u, _ in lst}), len(lst), ctx)
+                for _, u, mid in lst:
+                    self.assertEqual(uidl_of.setdefault(mid, u), u, ctx)
+                    self.assertEqual(mid_of.setdefault(u, mid), mid, ctx)
+                marked = set()
+                for n, _, mid in lst:
+                    if rnd.random() < 0.3:
+                        self.assertTrue(c.cmd("DELE %d" % n).startswith("+OK"), ctx)
+                        marked.add(mid)
+                if marked and rnd.random() < 0.2:
+                    self.assertTrue(c.cmd("RSET").startswith("+OK"), ctx)
+                    marked = set()
+                if lst and rnd.random() < 0.3:
+                    n, _, _ = rnd.choice(lst)
+                    if c.cmd("RETR %d" % n).startswith("+OK"):
+                        c.multi_raw()
+                if rnd.random() < 0.75:
+                    self.quit(c)
+                    hidden[dev] |= marked
+                    applied[0] += len(marked)
+                c.close()
+                # (a dropped session's lock goes once the gateway saw it end)
+                sessions[0] += 1
+                self.assertTrue(h.wait_until(
+                    lambda: gw.log_text().count("event=session_end") >= sessions[0], 10), ctx)
+        # the walk did what it is for
+        self.assertGreater(sessions[0], 20)
+        self.assertGreater(applied[0], 3)
+        self.assertGreater(len([u for u in mid_of if u.startswith(fnv_tag("Sent"))]), 3)
 
 
 if __name__ == "__main__":
