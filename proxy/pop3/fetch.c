@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 
 #include "conf.h"
+#include "folders.h"
 #include "imap_body.h"
 #include "imap_client.h"
 #include "imap_mailbox.h"
@@ -29,6 +30,7 @@ struct pop3_fetch {
 	struct pop3_session *s;
 	enum pop3_fetch_kind kind;
 	struct pop3_msg *msg;
+	struct pop3_maildrop *drop;  /* msg's (its folder's) */
 	struct pop3_filter filter;
 	uint64_t top_lines;
 	uint64_t top_offset;        /* next TEXT range start */
@@ -113,9 +115,12 @@ static const struct pop3_cmd_ops pop3_fetch_ops = {
 /* A mark that cannot be kept (out of memory) is said: a message seen gone
    is asked for again on the next RETR, one sent is not hidden by the
    retention rule. */
-static void pop3_fetch_mark(struct pop3_session *s, const struct pop3_msg *m, unsigned int flag)
+static void pop3_fetch_mark(struct pop3_fetch *f, unsigned int flag)
 {
-	if (pop3_msg_mark(s->drop, m, flag) < 0)
+	struct pop3_session *s = f->s;
+	const struct pop3_msg *m = f->msg;
+
+	if (pop3_msg_mark(f->drop, m, flag) < 0)
 		log_warn("%s event=mark_failed uid=%u mark=%s error=\"out of memory\"", s->log_id,
 			 m->uid, flag == POP3_MSG_VANISHED ? "vanished" : "retrieved");
 }
@@ -133,12 +138,12 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 	   client keep it forever. The header for TOP is asked with the
 	   size as well; later ranges of its text come after that proof. */
 	if (f->kind != POP3_FETCH_TOP_TEXT && start->has_rfc822_size &&
-	    start->rfc822_size != pop3_msg_upstream_size(f->s->drop, f->msg)) {
+	    start->rfc822_size != pop3_msg_upstream_size(f->drop, f->msg)) {
 		log_warn("%s event=message_replaced uid=%u listed=%llu now=%llu", f->s->log_id,
-			 f->msg->uid, (unsigned long long)pop3_msg_upstream_size(f->s->drop, f->msg),
+			 f->msg->uid, (unsigned long long)pop3_msg_upstream_size(f->drop, f->msg),
 			 (unsigned long long)start->rfc822_size);
 		f->replaced = true;
-		pop3_fetch_mark(f->s, f->msg, POP3_MSG_VANISHED);
+		pop3_fetch_mark(f, POP3_MSG_VANISHED);
 		return;
 	}
 	/* Without that proof (RFC822.SIZE may come after the body) the
@@ -146,13 +151,13 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 	   the message still there?) before anything is sent, unless this
 	   server's sizes are known to be inexact. */
 	if (f->kind == POP3_FETCH_RETR && !start->has_rfc822_size &&
-	    start->size != pop3_msg_upstream_size(f->s->drop, f->msg) && !f->s->sizes_inexact) {
+	    start->size != pop3_msg_upstream_size(f->drop, f->msg) && !f->s->sizes_inexact) {
 		f->suspect = true;
 		return;
 	}
 	f->started = true;
 	if (f->kind == POP3_FETCH_RETR)
-		pop3_reply(f->s, "+OK %llu octets", (unsigned long long)pop3_msg_size(f->s->drop, f->msg));
+		pop3_reply(f->s, "+OK %llu octets", (unsigned long long)pop3_msg_size(f->drop, f->msg));
 	else
 		pop3_reply(f->s, "+OK Top of message follows");
 }
@@ -201,9 +206,9 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 		/* LIST and STAT announced RFC822.SIZE: say when the server's
 		   count is not what it sent (e.g. LF line ends counted), and
 		   learn it (exact_sizes = auto). */
-		if (f->filter.octets != pop3_msg_size(s->drop, f->msg))
+		if (f->filter.octets != pop3_msg_size(f->drop, f->msg))
 			pop3_sizes_mismatch(s, f->msg, f->filter.octets);
-		pop3_fetch_mark(s, f->msg, POP3_MSG_RETRIEVED);
+		pop3_fetch_mark(f, POP3_MSG_RETRIEVED);
 		s->retr_count++;
 		metrics_command(s->route->name, METRICS_CMD_RETR);
 	} else {
@@ -221,16 +226,16 @@ static void pop3_fetch_exists(void *ctx, enum imap_exists result)
 	switch (result) {
 	case IMAP_EXISTS_NO:
 		log_info("%s event=message_gone uid=%u", s->log_id, f->msg->uid);
-		pop3_fetch_mark(f->s, f->msg, POP3_MSG_VANISHED);
+		pop3_fetch_mark(f, POP3_MSG_VANISHED);
 		pop3_reply(s, "-ERR Message %u is no longer available upstream",
-			   pop3_maildrop_number(s->drop, f->msg));
+			   pop3_folders_number(s->folders, f->msg));
 		pop3_cmd_done(s);
 		return;
 	case IMAP_EXISTS_YES:
 		/* Still there: the server's sizes are not exact. Fetched
 		   again and sent, as it is. */
 		log_warn("%s event=sizes_inexact uid=%u listed=%llu", s->log_id, f->msg->uid,
-			 (unsigned long long)pop3_msg_size(s->drop, f->msg));
+			 (unsigned long long)pop3_msg_size(f->drop, f->msg));
 		s->sizes_inexact = true;
 		f->suspect = false;
 		pop3_filter_init(&f->filter);
@@ -285,7 +290,7 @@ static void pop3_fetch_done(void *ctx, const struct imap_body_result *r)
 		   the body: expunged by another client since login. */
 		if (r->reply->result == IMAP_REPLY_OK || f->replaced)
 			pop3_reply(s, "-ERR Message %u is no longer available upstream",
-				   pop3_maildrop_number(s->drop, f->msg));
+				   pop3_folders_number(s->folders, f->msg));
 		else
 			pop3_reply(s, "-ERR [SYS/TEMP] Upstream refused the message: %s",
 				   r->reply->text);
@@ -479,16 +484,22 @@ static const struct imap_body_handlers pop3_prefetch_handlers = {
 };
 
 /* The next message after cur that RETR may ask for, asked for now with
-   BODY.PEEK[] (at most one waiting, within prefetch_max_size). */
+   BODY.PEEK[] (at most one waiting, within prefetch_max_size); only in
+   cur's folder, the one selected: never across folders. */
 static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
 {
-	struct pop3_maildrop *d = s->drop;
+	int folder = pop3_folders_of(s->folders, cur);
+	struct pop3_maildrop *d;
 	uint64_t cap = (uint64_t)s->conf->prefetch_max_kib * 1024;
-	struct pop3_msg *m = cur + 1, *end = d->msgs + d->count;
+	struct pop3_msg *m, *end;
 	struct pop3_prefetch *p;
 
-	if (cap == 0 || s->imap == NULL || pop3_prefetch_waiting(s) != NULL)
+	if (cap == 0 || s->imap == NULL || pop3_prefetch_waiting(s) != NULL || folder < 0 ||
+	    (unsigned int)folder != s->folders->selected)
 		return;
+	d = s->folders->f[folder].drop;
+	m = cur + 1;
+	end = d->msgs + d->count;
 	while (m < end && (pop3_msg_flags(d, m) & (POP3_MSG_DELETED | POP3_MSG_VANISHED)) != 0)
 		m++;
 	if (m >= end || pop3_msg_size(d, m) > cap || (p = calloc(1, sizeof(*p))) == NULL)
@@ -630,6 +641,7 @@ void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 	}
 	f->s = s;
 	f->msg = msg;
+	f->drop = pop3_folders_drop(s->folders, msg);
 	f->kind = top ? POP3_FETCH_TOP_HEADER : POP3_FETCH_RETR;
 	f->top_lines = lines;
 	pop3_filter_init(&f->filter);
