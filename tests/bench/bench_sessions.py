@@ -197,7 +197,7 @@ def run_phase(a, n_msgs, n_sessions, native_sessions, log):
     dc = gw = None
     out = {"messages": n_msgs, "sessions": n_sessions, "accounts": accounts}
     try:
-        dc = h.Dovecot(pop3=native_sessions > 0, users=users, tmpdir=tmp,
+        dc = h.Dovecot(pop3=native_sessions > 0, users=users, tmpdir=tmp, ssl=a.upstream_tls,
                        max_userip=n_sessions * 2 + 1000, mail_location="maildir:" + shared,
                        extra_conf=h.dovecot_session_limits(max(n_sessions, native_sessions)))
         dc.uid, dc.gid = h.ensure_mail_user()
@@ -209,13 +209,15 @@ def run_phase(a, n_msgs, n_sessions, native_sessions, log):
             raise RuntimeError("Dovecot lists %d messages, expected %d" % (listed, n_msgs))
         log("N=%d: dovecot imap %d, %d accounts on one shared Maildir" %
             (n_msgs, dc.imap_port, accounts))
+        up = {"timeout": "120s"}
+        if a.upstream_tls:
+            up.update(tls="imaps", port=str(dc.imaps_port), verify="yes", ca_file=dc.cert)
         gw = h.Popgate(dc.imap_port, nofile=a.nofile, log={"level": "warn"},
                        server={"max_connections": str(n_sessions + 1000),
                                "max_unauthenticated": str(max(200, a.concurrency * 2)),
                                "max_connections_per_ip": "0",
                                "max_listing_memory": "64g"},
-                       upstream={"timeout": "120s"},
-                       cache={"timeout": a.cache_timeout}).start()
+                       upstream=up, cache={"timeout": a.cache_timeout}).start()
         pid = gw.proc.pid
         # A session holds two descriptors in popgate (client, upstream).
         # RLIMIT_NOFILE's hard limit may be below what S needs (a container
@@ -341,8 +343,8 @@ def report(phases, a):
                                                   p["rss_after"] / p["rss_idle"]),
                          "<= 2x", verdict(p["rss_after"] <= 2 * p["rss_idle"])))
     print()
-    print("popgate concurrent sessions (%d CPUs, %d logins in flight)" %
-          (os.cpu_count() or 0, a.concurrency))
+    print("popgate concurrent sessions (%d CPUs, %d logins in flight, upstream %s)" %
+          (os.cpu_count() or 0, a.concurrency, "imaps" if a.upstream_tls else "plain"))
     head = ("metric", "popgate", "target", "result")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
     for r in [head] + rows:
@@ -365,6 +367,8 @@ def main():
     ap.add_argument("--cache-timeout", default="30s",
                     help="popgate's [cache] timeout (default 30s: 100 logins of 10,000 "
                     "messages at once keep one redis-server busy for seconds)")
+    ap.add_argument("--upstream-tls", action="store_true",
+                    help="popgate speaks imaps to Dovecot (its own certificate)")
     ap.add_argument("--nofile", type=int, default=65536)
     ap.add_argument("--seed", type=int, default=20261202)
     a = ap.parse_args()
