@@ -65,7 +65,7 @@ int popgate_setup_metrics(struct popgate *pg);
 int popgate_setup_pidfile(struct popgate *pg);
 int popgate_setup_process(struct popgate *pg);
 /* [metrics] max_connections and request_timeout of conf. */
-struct metrics_http_limits popgate_metrics_limits(const struct conf *conf);
+struct http_limits popgate_metrics_limits(const struct conf *conf);
 /* The state store's settings from conf; dns may be NULL. */
 struct cache_settings popgate_cache_settings(const struct conf *conf, struct evdns_base *dns);
 /* A route (or the default upstream) with auth = oauth2, or the enrolment

@@ -10,6 +10,7 @@
 #include <event2/event.h>
 
 #include "conf.h"
+#include "enrol_web.h"
 #include "imap_pool.h"
 #include "listen.h"
 #include "log.h"
@@ -102,7 +103,7 @@ static bool reload_refused(struct popgate *pg, const struct settings *set)
 static void reload(struct popgate *pg)
 {
 	struct settings *old = pg->srv.settings, *set;
-	struct metrics_http_limits limits;
+	struct http_limits limits;
 	struct conf *conf;
 	char *error = NULL;
 
@@ -132,6 +133,7 @@ static void reload(struct popgate *pg)
 	pg->srv.settings = set;
 	limits = popgate_metrics_limits(set->conf);
 	metrics_http_set_limits(pg->metrics, &limits);
+	enrol_web_set_limits(pg->enrol, set->conf);
 	/* The first oauth2 route: OAuth2 is set up now (a failure is logged;
 	   its logins then fail with a temporary error). */
 	popgate_setup_oauth(pg, set->conf);

@@ -17,9 +17,9 @@
 #include "oauth_tokens.h"
 #include "settings.h"
 
-struct metrics_http_limits popgate_metrics_limits(const struct conf *conf)
+struct http_limits popgate_metrics_limits(const struct conf *conf)
 {
-	struct metrics_http_limits l = {
+	struct http_limits l = {
 		.max_connections = conf->metrics_max_connections,
 		.request_timeout_ms = conf->metrics_request_timeout_ms,
 	};
@@ -149,15 +149,17 @@ int popgate_setup_oauth(struct popgate *pg, const struct conf *conf)
 			free(error);
 			return -1;
 		}
-		log_info("event=enrol_listening address=%s:%u tls=%s", pg->conf->enrol_host,
-			 pg->conf->enrol_port, pg->startup->client_tls != NULL ? "yes" : "no");
+		log_info("event=enrol_listening address=%s:%u tls=%s max_connections=%u "
+			 "request_timeout_ms=%u", pg->conf->enrol_host, pg->conf->enrol_port,
+			 pg->startup->client_tls != NULL ? "yes" : "no",
+			 pg->conf->enrol_max_connections, pg->conf->enrol_request_timeout_ms);
 	}
 	return 0;
 }
 
 int popgate_setup_metrics(struct popgate *pg)
 {
-	struct metrics_http_limits limits = popgate_metrics_limits(pg->conf);
+	struct http_limits limits = popgate_metrics_limits(pg->conf);
 	char *error = NULL;
 
 	if (pg->conf->metrics_host == NULL)

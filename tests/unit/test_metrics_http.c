@@ -19,6 +19,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http_raw.h"
 #include "metrics.h"
 #include "metrics_http.h"
 
@@ -101,7 +102,7 @@ static void fetch(struct event_base *base, int port, enum evhttp_cmd_type method
 }
 
 static struct metrics_http *start_limited(struct event_base *base,
-					  const struct metrics_http_limits *limits, int *port)
+					  const struct http_limits *limits, int *port)
 {
 	char *error = NULL;
 	struct metrics_http *mh = metrics_http_start(base, "127.0.0.1", 0, limits, &error);
@@ -239,61 +240,6 @@ END_TEST
 
 /* ------------------------------------------------ limits */
 
-static double now_secs(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Runs the loop (the server) for about ms milliseconds. */
-static void pump(struct event_base *base, unsigned int ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	event_base_loopexit(base, &tv);
-	event_base_dispatch(base);
-}
-
-/* A client socket, connected (the kernel completes it on loopback before
-   the server accepts), non-blocking. */
-static int raw_connect(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert_int_ge(fd, 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
-	return fd;
-}
-
-/* Reads what fd gets while the server runs, until the server closes it
-   (true) or secs pass (false). */
-static bool read_until_closed(struct event_base *base, int fd, char *buf, size_t size,
-			      double secs)
-{
-	double end = now_secs() + secs;
-	size_t len = 0;
-	ssize_t n;
-
-	buf[0] = '\0';
-	while (now_secs() < end) {
-		pump(base, 20);
-		n = recv(fd, buf + len, size - 1 - len, 0);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return true;
-		if (n > 0) {
-			len += (size_t)n;
-			buf[len] = '\0';
-			ck_assert_uint_lt(len, size - 1);
-		}
-	}
-	return false;
-}
-
 /* One GET, retried (bounded) until it is answered 200: the exposition. */
 static char *scrape(struct event_base *base, int port)
 {
@@ -322,7 +268,7 @@ static void expect_line(const char *body, const char *line)
 
 START_TEST(http_cap_refuses_then_counts_down)
 {
-	struct metrics_http_limits limits = { .max_connections = 3,
+	struct http_limits limits = { .max_connections = 3,
 					      .request_timeout_ms = 60000 };
 	struct event_base *base = event_base_new();
 	struct metrics_http *mh = start_limited(base, &limits, &port_unused);
@@ -366,7 +312,7 @@ END_TEST
 
 START_TEST(http_deadline_closes_dribbler)
 {
-	struct metrics_http_limits limits = { .max_connections = 4,
+	struct http_limits limits = { .max_connections = 4,
 					      .request_timeout_ms = 1000 };
 	static const char head[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 	struct event_base *base = event_base_new();
@@ -401,7 +347,7 @@ END_TEST
 
 START_TEST(http_deadline_after_reply)
 {
-	struct metrics_http_limits limits = { .max_connections = 4,
+	struct http_limits limits = { .max_connections = 4,
 					      .request_timeout_ms = 1000 };
 	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct event_base *base = event_base_new();
@@ -429,7 +375,7 @@ END_TEST
 
 START_TEST(http_limits_change)
 {
-	struct metrics_http_limits one = { .max_connections = 1, .request_timeout_ms = 60000 };
+	struct http_limits one = { .max_connections = 1, .request_timeout_ms = 60000 };
 	struct event_base *base = event_base_new();
 	struct metrics_http *mh = start(base, &port_unused);
 	int port = metrics_http_port(mh), a, b;
