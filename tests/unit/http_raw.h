@@ -12,6 +12,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <string.h>
+#include <unistd.h>
 #include <time.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -72,6 +74,67 @@ static inline bool read_until_closed(struct event_base *base, int fd, char *buf,
 		}
 	}
 	return false;
+}
+
+/* A connection beyond the cap: answered within 2 s with a 503 (what came
+   in buf) and closed. */
+static inline void expect_refused(struct event_base *base, int port, char *buf, size_t size)
+{
+	int fd = raw_connect(port);
+	double t = now_secs();
+
+	ck_assert_msg(read_until_closed(base, fd, buf, size, 5),
+		      "the connection beyond the cap stays open");
+	ck_assert_double_lt(now_secs() - t, 2);
+	ck_assert_msg(strncmp(buf, "HTTP/1.1 503 Service Unavailable\r\n", 34) == 0, "%s", buf);
+	close(fd);
+}
+
+/* request_timeout = 1s: a request (HTTP/1.1, kept alive) after 600 ms of
+   silence is answered with want, then the silent connection is closed a
+   deadline after the reply. */
+static inline void expect_deadline_after_reply(struct event_base *base, int port,
+					       const char *req, const char *want)
+{
+	int fd = raw_connect(port);
+	char buf[16384];
+	double t;
+
+	pump(base, 600);
+	ck_assert_int_eq(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+	t = now_secs();
+	ck_assert(read_until_closed(base, fd, buf, sizeof(buf), 5));
+	ck_assert_msg(strncmp(buf, want, strlen(want)) == 0, "%s", buf);
+	ck_assert_double_ge(now_secs() - t, 0.9);
+	ck_assert_double_lt(now_secs() - t, 3);
+	close(fd);
+}
+
+/* max_connections = 1: one connection open, the next refused; *open_r
+   (still open) and *queued_r (one more, in the backlog) are left for the
+   caller to free the server with them. */
+static inline void expect_cap_of_one(struct event_base *base, int port, int *open_r,
+				     int *queued_r)
+{
+	char buf[1024];
+
+	*open_r = raw_connect(port);
+	pump(base, 100);
+	expect_refused(base, port, buf, sizeof(buf));
+	ck_assert_int_eq(recv(*open_r, buf, sizeof(buf), 0), -1);
+	*queued_r = raw_connect(port);
+}
+
+/* Runs s; the exit status. */
+static inline int run_suite(Suite *s)
+{
+	SRunner *sr = srunner_create(s);
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
 }
 
 #endif
