@@ -187,8 +187,8 @@ int main(int argc, char **argv)
 	listeners_fd_limit(pg.conf);
 	if (popgate_setup_pidfile(&pg) < 0 ||
 	    (pg.listeners = listeners_open(&pg.srv, pg.conf)) == NULL ||
-	    popgate_setup_metrics(&pg) < 0 || popgate_setup_process(&pg) < 0 || popgate_setup_cache(&pg) < 0 ||
-	    popgate_setup_oauth(&pg, pg.conf) < 0)
+	    popgate_setup_metrics(&pg) < 0 || popgate_setup_process(&pg) < 0 ||
+	    popgate_setup_cache(&pg) < 0 || popgate_setup_oauth(&pg, pg.conf) < 0)
 		goto out;
 
 	log_info("event=started version=%s config=%s pid=%ld default_upstream=%s routes=%u",
