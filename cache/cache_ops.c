@@ -6,6 +6,7 @@
 #include "cache.h"
 #include "cache_args.h"
 #include "cache_conn.h"
+#include "cache_gen.h"
 #include "cache_private.h"
 #include "cache_reply.h"
 
@@ -33,25 +34,27 @@ static const char cache_lua_refresh[] =
 	"end\n"
 	"return 0\n";
 
-/* KEYS: lock, uidvalidity, target hidden hash.
-   ARGV: token, uidvalidity, most entries, uid1, fp1, uid2, fp2, ...
-   Returns 0 written, 1 lock not held, 2 uidvalidity differs, 3 the hash
-   would hold more than the most. The checks come before any write; HSET
-   goes in chunks because Lua's unpack() is limited to a few thousand
-   values. */
+/* KEYS: lock, uidvalidity, target hidden hash, gen.
+   ARGV: token, uidvalidity, most entries, gen field, uid1, fp1, uid2, fp2, ...
+   Returns 0 written (and the field's generation bumped), 1 lock not
+   held, 2 uidvalidity differs, 3 the hash would hold more than the most.
+   The checks come before any write; HSET goes in chunks because Lua's
+   unpack() is limited to a few thousand values. */
 static const char cache_lua_hide[] =
+	CACHE_GEN_LUA
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 1 end\n"
 	"if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 2 end\n"
 	"local new = 0\n"
-	"for i = 4, #ARGV, 2 do\n"
+	"for i = 5, #ARGV, 2 do\n"
 	"  new = new + 1 - redis.call('HEXISTS', KEYS[3], ARGV[i])\n"
 	"end\n"
 	"if new > 0 and redis.call('HLEN', KEYS[3]) + new > tonumber(ARGV[3]) then\n"
 	"  return 3\n"
 	"end\n"
-	"for i = 4, #ARGV, 1000 do\n"
+	"for i = 5, #ARGV, 1000 do\n"
 	"  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
 	"end\n"
+	"if #ARGV > 4 then gen_bump(KEYS[4], ARGV[4]) end\n"
 	"return 0\n";
 
 static struct cache_req *cache_status_req(struct cache_conn *conn,
@@ -173,6 +176,7 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 						 &cache_type_hide,
 						 cb, ctx);
 	char k_lock[CACHE_KEY_MAX], k_uidv[CACHE_KEY_MAX], k_set[CACHE_KEY_MAX];
+	char k_gen[CACHE_KEY_MAX];
 	struct cache_args a;
 	size_t i;
 
@@ -189,7 +193,7 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 		cache_req_complete(req, CACHE_ERROR);
 		return req;
 	}
-	if (!cache_args_init(&a, 9 + 2 * n, (n + 2) * CACHE_U32_LEN)) {
+	if (!cache_args_init(&a, 11 + 2 * n, (n + 2) * CACHE_U32_LEN)) {
 		cache_req_cancel(&req);
 		return NULL;
 	}
@@ -199,15 +203,18 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 		cache_key(k_set, account, "hidden_all", NULL);
 	else
 		cache_key(k_set, account, "hidden:", device);
+	cache_key(k_gen, account, "gen", NULL);
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, cache_lua_hide);
-	cache_arg(&a, "3");
+	cache_arg(&a, "4");
 	cache_arg(&a, k_lock);
 	cache_arg(&a, k_uidv);
 	cache_arg(&a, k_set);
+	cache_arg(&a, k_gen);
 	cache_arg(&a, token);
 	cache_arg_num(&a, uidvalidity);
 	cache_arg_num(&a, CACHE_HIDDEN_MAX);
+	cache_arg(&a, all_devices ? CACHE_GEN_ACCOUNT : device);
 	for (i = 0; i < n; i++) {
 		cache_arg_num(&a, uids[i]);
 		cache_arg(&a, fingerprints != NULL && fingerprints[i] != NULL ?

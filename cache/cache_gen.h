@@ -1,0 +1,70 @@
+#ifndef CACHE_GEN_H
+#define CACHE_GEN_H
+
+/*
+ * Generations: one cheap read that tells a gateway whether what it read
+ * of an account's state at an earlier login is still what is stored, so
+ * that a warm poll need not read 10,000 hides and UIDLs again.
+ *
+ *   popgate:{<account>}:gen   hash "*" -> n: the account (uidvalidity,
+ *                             hidden_all, the UIDL map's imports and
+ *                             re-maps); <device> -> n: that device's
+ *                             hides and its devices entry
+ *
+ * Every script that changes one of those bumps its field in the same
+ * script (so atomically with the change): hide (the device, or "*" for
+ * hidden_all), remap (all of it: "*"), popgate device reset/forget (the
+ * device), the legacy import's store and popgate uidl import ("*"),
+ * retention's removal of hides ("*"). A bump sets max(old + 1, Redis
+ * TIME in microseconds), so a value is never seen twice for different
+ * states, also after the hash was lost (flushed, a failover to a replica
+ * that had an older one): the next bump jumps past every value handed
+ * out before. 0 (none stored) never matches.
+ *
+ * Not bumped, because they cannot change what an earlier read found for
+ * the messages it read: UIDL assignments (an entry is only ever added
+ * for a uid that had none, never replaced), the prunes of hides and
+ * UIDLs of expunged messages (their uids are never listed again), a new
+ * device's registration (another device's entry), the first store of
+ * the uidvalidity (before anything could be read under it). A reader
+ * that finds a listed uid it did not read before must read it.
+ */
+
+#include <stdint.h>
+
+#include "cache.h"
+
+/* Lua, put first in a script: gen_bump(key, field). The gen key goes in
+   KEYS (or is built from the account's prefix, as the scripts that build
+   hidden:<device> names do). */
+#define CACHE_GEN_LUA \
+	"if redis.replicate_commands then redis.replicate_commands() end\n" \
+	"local function gen_bump(key, field)\n" \
+	"  local t = redis.call('TIME')\n" \
+	"  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n" \
+	"  local old = tonumber(redis.call('HGET', key, field) or '0') or 0\n" \
+	"  redis.call('HSET', key, field, string.format('%.0f', math.max(old + 1, now)))\n" \
+	"end\n"
+
+/* The hash's field of the account itself (no device is named "*"). */
+#define CACHE_GEN_ACCOUNT "*"
+
+struct cache_gens {
+	uint64_t account;    /* 0: none stored */
+	uint64_t device;
+};
+
+/* g non-NULL exactly when st == CACHE_OK, valid during the call. */
+typedef void cache_lock_gen_cb(void *ctx, enum cache_status st, const struct cache_gens *g);
+
+/*
+ * cache_lock() (SET lock:<device> token NX EX ttl: CACHE_OK, or
+ * CACHE_IN_USE when held) and, when taken, the account's and the
+ * device's generations, in one atomic script: what is read under the
+ * lock afterwards is at least as new as the generations.
+ */
+struct cache_req *cache_lock_gen(struct cache *c, const char *account, const char *device,
+				 const char *token, unsigned int ttl_secs, cache_lock_gen_cb *cb,
+				 void *ctx);
+
+#endif

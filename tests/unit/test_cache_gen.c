@@ -1,0 +1,153 @@
+/*
+ * Generations (cache_gen.h) against a private redis-server: the lock
+ * that reads them, and the writes that bump them.
+ */
+
+#include "test_cache_fixture.h"
+
+#include "cache_gen.h"
+
+struct gen_res {
+	int calls;
+	enum cache_status st;
+	struct cache_gens g;
+};
+
+static void gen_cb(void *ctx, enum cache_status st, const struct cache_gens *g)
+{
+	struct gen_res *r = ctx;
+
+	r->calls++;
+	r->st = st;
+	ck_assert((st == CACHE_OK) == (g != NULL));
+	if (g != NULL)
+		r->g = *g;
+}
+
+static struct gen_res do_lock_gen(const char *dev, const char *token)
+{
+	struct gen_res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_lock_gen(cache, ACCOUNT, dev, token, 60, gen_cb, &r));
+	WAIT_ONE(r, 3000);
+	return r;
+}
+
+static void unlock(const char *dev, const char *token)
+{
+	struct res r = { 0 };
+
+	cache_unlock(cache, ACCOUNT, dev, token);
+	ck_assert_ptr_nonnull(cache_barrier(cache, ACCOUNT, status_cb, &r));
+	WAIT_ONE(r, 3000);
+}
+
+/* The lock as cache_lock() takes it, and nothing stored reads as 0. */
+START_TEST(lock_gen_is_a_lock)
+{
+	struct gen_res r = do_lock_gen("office", "t1");
+
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_uint_eq(r.g.account, 0);
+	ck_assert_uint_eq(r.g.device, 0);
+	ck_assert_int_eq(do_lock_gen("office", "t2").st, CACHE_IN_USE);
+	ck_assert_int_eq(do_lock("office", "t3", 60), CACHE_IN_USE);
+	ck_assert_int_eq(do_refresh("office", "t1"), CACHE_OK);
+	ck_assert_int_eq(raw_int("TTL popgate:{%s}:lock:office", ACCOUNT) > 0, 1);
+	unlock("office", "t1");
+	ck_assert_int_eq(do_lock_gen("office", "t2").st, CACHE_OK);
+	ck_assert_int_eq(do_lock_gen("office", "t2").st, CACHE_IN_USE);
+	/* Bad arguments: an error, nothing sent. */
+	{
+		struct gen_res b = { 0 };
+
+		ck_assert_ptr_nonnull(cache_lock_gen(cache, ACCOUNT, "bad/dev", "t", 60, gen_cb,
+						     &b));
+		WAIT_ONE(b, 3000);
+		ck_assert_int_eq(b.st, CACHE_ERROR);
+	}
+}
+END_TEST
+
+/* A device's hide bumps that device's generation only; a hide for all
+   devices the account's; an empty hide nothing. */
+START_TEST(hide_bumps_its_field)
+{
+	static const uint32_t uids[] = { 3, 4 };
+	struct gen_res a, b;
+
+	ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
+	ck_assert_int_eq(do_view(ACCOUNT, "phone", 100, 10).st, CACHE_OK);
+	a = do_lock_gen("office", "t");
+	ck_assert_int_eq(do_hide("office", "t", false, 100, uids, NULL, 0), CACHE_OK);
+	ck_assert_int_eq(do_hide("office", "t", false, 100, uids, NULL, 2), CACHE_OK);
+	unlock("office", "t");
+	b = do_lock_gen("office", "t");
+	ck_assert_uint_eq(b.g.account, a.g.account);
+	ck_assert_uint_gt(b.g.device, a.g.device);
+	/* Redis's clock, in microseconds: well past any small count. */
+	ck_assert_uint_gt(b.g.device, 1000000000000000ULL);
+	unlock("office", "t");
+	a = do_lock_gen("phone", "p");
+	ck_assert_uint_eq(a.g.device, 0);
+	ck_assert_int_eq(do_hide("phone", "p", true, 100, uids, NULL, 1), CACHE_OK);
+	unlock("phone", "p");
+	a = do_lock_gen("phone", "p");
+	ck_assert_uint_eq(a.g.device, 0);
+	ck_assert_uint_gt(a.g.account, 0);
+	unlock("phone", "p");
+	/* A refused hide (lock not held) bumps nothing. */
+	ck_assert_int_eq(do_hide("office", "nobody", false, 100, uids, NULL, 1), CACHE_IN_USE);
+	a = do_lock_gen("office", "t");
+	ck_assert_uint_eq(a.g.device, b.g.device);
+	unlock("office", "t");
+}
+END_TEST
+
+/* Every bump is new: past the old value even when the clock is behind it
+   (a value set far ahead), and after the hash was lost a value never
+   handed out before. */
+START_TEST(bump_never_repeats)
+{
+	static const uint32_t uid[] = { 5 };
+	struct gen_res a, b;
+
+	ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
+	raw_int("HSET popgate:{%s}:gen office 9000000000000000", ACCOUNT);
+	a = do_lock_gen("office", "t");
+	ck_assert_uint_eq(a.g.device, 9000000000000000ULL);
+	ck_assert_int_eq(do_hide("office", "t", false, 100, uid, NULL, 1), CACHE_OK);
+	unlock("office", "t");
+	b = do_lock_gen("office", "t");
+	ck_assert_uint_eq(b.g.device, 9000000000000001ULL);
+	unlock("office", "t");
+	raw_int("DEL popgate:{%s}:gen", ACCOUNT);
+	a = do_lock_gen("office", "t");
+	ck_assert_uint_eq(a.g.device, 0);
+	ck_assert_int_eq(do_hide("office", "t", false, 100, uid, NULL, 1), CACHE_OK);
+	unlock("office", "t");
+	b = do_lock_gen("office", "t");
+	ck_assert_uint_gt(b.g.device, 1000000000000000ULL);
+	unlock("office", "t");
+	/* Damaged: reads as 0, which nothing matches. */
+	raw_int("HSET popgate:{%s}:gen office junk", ACCOUNT);
+	ck_assert_uint_eq(do_lock_gen("office", "t").g.device, 0);
+}
+END_TEST
+
+static Suite *gen_suite(void)
+{
+	Suite *s = suite_create("cache_gen");
+	TCase *tc = cache_test_tcase("gen");
+
+	tcase_add_test(tc, lock_gen_is_a_lock);
+	tcase_add_test(tc, hide_bumps_its_field);
+	tcase_add_test(tc, bump_never_repeats);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return cache_test_run(gen_suite());
+}
