@@ -11,12 +11,15 @@
 #include <hiredis/hiredis.h>
 
 /* KEYS: lock, gen. ARGV: token, ttl, device. {1} held, or {0, account's
-   gen or "", device's gen or ""}. */
+   gen, device's gen or ""}; the account's is made when missing. */
 static const char cache_lua_lock_gen[] =
+	CACHE_GEN_LUA
 	"if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then\n"
 	"  return {1}\n"
 	"end\n"
-	"local g = redis.call('HMGET', KEYS[2], '" CACHE_GEN_ACCOUNT "', ARGV[3])\n"
+	"local a = '" CACHE_GEN_ACCOUNT "'\n"
+	"if redis.call('HEXISTS', KEYS[2], a) == 0 then gen_bump(KEYS[2], a) end\n"
+	"local g = redis.call('HMGET', KEYS[2], a, ARGV[3])\n"
 	"return {0, g[1] or '', g[2] or ''}\n";
 
 static bool cache_gen_value(const redisReply *r, uint64_t *v)

@@ -19,7 +19,11 @@
  * TIME in microseconds), so a value is never seen twice for different
  * states, also after the hash was lost (flushed, a failover to a replica
  * that had an older one): the next bump jumps past every value handed
- * out before. 0 (none stored) never matches.
+ * out before. The account's field is made (bumped from nothing) by the
+ * first cache_lock_gen() that finds it missing, so it is never 0 for a
+ * reader; a device's is 0 until its first change: all of a device's
+ * state writes bump it, so 0 names its state before any of them. A copy
+ * read under an account generation of 0 must never be used.
  *
  * Not bumped, because they cannot change what an earlier read found for
  * the messages it read: UIDL assignments (an entry is only ever added
@@ -50,8 +54,8 @@
 #define CACHE_GEN_ACCOUNT "*"
 
 struct cache_gens {
-	uint64_t account;    /* 0: none stored */
-	uint64_t device;
+	uint64_t account;    /* 0: none stored, or damaged */
+	uint64_t device;     /* 0: none stored (no change yet), or damaged */
 };
 
 /* g non-NULL exactly when st == CACHE_OK, valid during the call. */
@@ -59,8 +63,8 @@ typedef void cache_lock_gen_cb(void *ctx, enum cache_status st, const struct cac
 
 /*
  * cache_lock() (SET lock:<device> token NX EX ttl: CACHE_OK, or
- * CACHE_IN_USE when held) and, when taken, the account's and the
- * device's generations, in one atomic script: what is read under the
+ * CACHE_IN_USE when held) and, when taken, the account's (made when
+ * missing) and the device's generations, in one atomic script: what is read under the
  * lock afterwards is at least as new as the generations.
  */
 struct cache_req *cache_lock_gen(struct cache *c, const char *account, const char *device,

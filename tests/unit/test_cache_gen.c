@@ -5,7 +5,9 @@
 
 #include "test_cache_fixture.h"
 
+#include "cache_admin.h"
 #include "cache_gen.h"
+#include "cache_retention.h"
 
 struct gen_res {
 	int calls;
@@ -42,21 +44,25 @@ static void unlock(const char *dev, const char *token)
 	WAIT_ONE(r, 3000);
 }
 
-/* The lock as cache_lock() takes it, and nothing stored reads as 0. */
+/* The lock as cache_lock() takes it; the account's generation is made
+   by the first one, a device's is 0 until it changes. */
 START_TEST(lock_gen_is_a_lock)
 {
 	struct gen_res r = do_lock_gen("office", "t1");
 
 	ck_assert_int_eq(r.st, CACHE_OK);
-	ck_assert_uint_eq(r.g.account, 0);
+	ck_assert_uint_gt(r.g.account, 1000000000000000ULL);
 	ck_assert_uint_eq(r.g.device, 0);
 	ck_assert_int_eq(do_lock_gen("office", "t2").st, CACHE_IN_USE);
 	ck_assert_int_eq(do_lock("office", "t3", 60), CACHE_IN_USE);
 	ck_assert_int_eq(do_refresh("office", "t1"), CACHE_OK);
 	ck_assert_int_eq(raw_int("TTL popgate:{%s}:lock:office", ACCOUNT) > 0, 1);
 	unlock("office", "t1");
-	ck_assert_int_eq(do_lock_gen("office", "t2").st, CACHE_OK);
+	ck_assert_uint_eq(do_lock_gen("office", "t2").g.account, r.g.account);
 	ck_assert_int_eq(do_lock_gen("office", "t2").st, CACHE_IN_USE);
+	/* No device field made by a lock (a name past the account's device
+	   limit must leave nothing that stays). */
+	ck_assert_int_eq(raw_int("HLEN popgate:{%s}:gen", ACCOUNT), 1);
 	/* Bad arguments: an error, nothing sent. */
 	{
 		struct gen_res b = { 0 };
@@ -75,6 +81,7 @@ START_TEST(hide_bumps_its_field)
 {
 	static const uint32_t uids[] = { 3, 4 };
 	struct gen_res a, b;
+	uint64_t office;
 
 	ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
 	ck_assert_int_eq(do_view(ACCOUNT, "phone", 100, 10).st, CACHE_OK);
@@ -87,19 +94,20 @@ START_TEST(hide_bumps_its_field)
 	ck_assert_uint_gt(b.g.device, a.g.device);
 	/* Redis's clock, in microseconds: well past any small count. */
 	ck_assert_uint_gt(b.g.device, 1000000000000000ULL);
+	office = b.g.device;
 	unlock("office", "t");
 	a = do_lock_gen("phone", "p");
 	ck_assert_uint_eq(a.g.device, 0);
 	ck_assert_int_eq(do_hide("phone", "p", true, 100, uids, NULL, 1), CACHE_OK);
 	unlock("phone", "p");
-	a = do_lock_gen("phone", "p");
-	ck_assert_uint_eq(a.g.device, 0);
-	ck_assert_uint_gt(a.g.account, 0);
+	b = do_lock_gen("phone", "p");
+	ck_assert_uint_eq(b.g.device, 0);
+	ck_assert_uint_gt(b.g.account, a.g.account);
 	unlock("phone", "p");
 	/* A refused hide (lock not held) bumps nothing. */
 	ck_assert_int_eq(do_hide("office", "nobody", false, 100, uids, NULL, 1), CACHE_IN_USE);
 	a = do_lock_gen("office", "t");
-	ck_assert_uint_eq(a.g.device, b.g.device);
+	ck_assert_uint_eq(a.g.device, office);
 	unlock("office", "t");
 }
 END_TEST
@@ -121,9 +129,15 @@ START_TEST(bump_never_repeats)
 	b = do_lock_gen("office", "t");
 	ck_assert_uint_eq(b.g.device, 9000000000000001ULL);
 	unlock("office", "t");
-	raw_int("DEL popgate:{%s}:gen", ACCOUNT);
 	a = do_lock_gen("office", "t");
-	ck_assert_uint_eq(a.g.device, 0);
+	unlock("office", "t");
+	raw_int("DEL popgate:{%s}:gen", ACCOUNT);
+	b = do_lock_gen("office", "t");
+	/* Made again: a value not handed out before. */
+	ck_assert_uint_ne(b.g.account, a.g.account);
+	ck_assert_uint_eq(b.g.device, 0);
+	unlock("office", "t");
+	a = do_lock_gen("office", "t");
 	ck_assert_int_eq(do_hide("office", "t", false, 100, uid, NULL, 1), CACHE_OK);
 	unlock("office", "t");
 	b = do_lock_gen("office", "t");
@@ -135,6 +149,118 @@ START_TEST(bump_never_repeats)
 }
 END_TEST
 
+static void admin_cb(void *ctx, enum cache_status st, const struct cache_admin_info *info)
+{
+	struct res *r = ctx;
+
+	r->calls++;
+	r->st = st;
+}
+
+static struct cache_gens gens_of(const char *dev)
+{
+	struct gen_res r = do_lock_gen(dev, "look");
+
+	ck_assert_int_eq(r.st, CACHE_OK);
+	unlock(dev, "look");
+	return r.g;
+}
+
+/* popgate device reset and forget bump the device's generation (unlock
+   changes no state: nothing), another device's stays. */
+START_TEST(admin_bumps_the_device)
+{
+	static const enum cache_admin_op ops[] = { CACHE_ADMIN_RESET, CACHE_ADMIN_FORGET };
+	struct cache_gens a, b, phone;
+	struct res r;
+
+	ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
+	ck_assert_int_eq(do_view(ACCOUNT, "phone", 100, 10).st, CACHE_OK);
+	phone = gens_of("phone");
+	for (size_t i = 0; i < N(ops); i++) {
+		a = gens_of("office");
+		r = (struct res){ 0 };
+		ck_assert_ptr_nonnull(cache_admin_change(cache, ACCOUNT, "office", ops[i], false,
+							 admin_cb, &r));
+		WAIT_ONE(r, 3000);
+		ck_assert_int_eq(r.st, CACHE_OK);
+		b = gens_of("office");
+		ck_assert_uint_gt(b.device, a.device);
+		ck_assert_uint_eq(b.account, a.account);
+		ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
+	}
+	a = gens_of("office");
+	r = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_admin_change(cache, ACCOUNT, "office", CACHE_ADMIN_UNLOCK,
+						 false, admin_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_uint_eq(gens_of("office").device, a.device);
+	ck_assert_uint_eq(gens_of("phone").device, phone.device);
+}
+END_TEST
+
+/* A remap, an import of legacy UIDLs and retention's removal bump the
+   account's generation. */
+START_TEST(account_writes_bump_the_account)
+{
+	static const struct cache_uidl_legacy_entry imp[] = { { "<a@b>", 10, "old-1" } };
+	static const struct cache_remap_msg msgs[] = { { 7, "fp7", 1 } };
+	static const uint32_t gone[] = { 3 };
+	struct cache_gens a, b;
+	struct res r;
+
+	ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
+	a = gens_of("office");
+	r = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_uidl_import(cache, ACCOUNT, imp, N(imp), status_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	b = gens_of("office");
+	ck_assert_uint_gt(b.account, a.account);
+	ck_assert_uint_eq(b.device, a.device);
+
+	r = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_retention_finish(cache, ACCOUNT, gone, N(gone), status_cb,
+						     &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	a = gens_of("office");
+	ck_assert_uint_gt(a.account, b.account);
+
+	r = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_remap(cache, ACCOUNT, 100, 200, 8, msgs, N(msgs), status_cb,
+					  &r));
+	WAIT_ONE(r, 5000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	b = gens_of("office");
+	ck_assert_uint_gt(b.account, a.account);
+	/* A remap refused (the uidvalidity moved on) bumps nothing. */
+	r = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_remap(cache, ACCOUNT, 100, 300, 8, msgs, N(msgs), status_cb,
+					  &r));
+	WAIT_ONE(r, 5000);
+	ck_assert_int_eq(r.st, CACHE_CONFLICT);
+	ck_assert_uint_eq(gens_of("office").account, b.account);
+}
+END_TEST
+
+/* UIDL assignments add entries only: no bump (cache_gen.h says why). */
+START_TEST(assign_bumps_nothing)
+{
+	static const struct cache_uidl_new e[] = { { 4, "fp4", "u4" } };
+	struct cache_gens a;
+	struct res r = { 0 };
+
+	ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
+	a = gens_of("office");
+	ck_assert_ptr_nonnull(cache_uidl_assign(cache, ACCOUNT, 100, e, N(e), NULL, NULL));
+	ck_assert_ptr_nonnull(cache_barrier(cache, ACCOUNT, status_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:uidl 4", ACCOUNT), 1);
+	ck_assert_uint_eq(gens_of("office").account, a.account);
+}
+END_TEST
+
 static Suite *gen_suite(void)
 {
 	Suite *s = suite_create("cache_gen");
@@ -143,6 +269,9 @@ static Suite *gen_suite(void)
 	tcase_add_test(tc, lock_gen_is_a_lock);
 	tcase_add_test(tc, hide_bumps_its_field);
 	tcase_add_test(tc, bump_never_repeats);
+	tcase_add_test(tc, admin_bumps_the_device);
+	tcase_add_test(tc, account_writes_bump_the_account);
+	tcase_add_test(tc, assign_bumps_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
