@@ -27,6 +27,7 @@ struct pop3_device {
 	cache_status_cb *status_cb;
 	cache_view_cb *view_cb;
 	cache_uidls_cb *uidls_cb;
+	cache_lock_gen_cb *gen_cb;
 	void *ctx;
 };
 
@@ -123,10 +124,8 @@ static void pop3_device_status(void *ctx, enum cache_status st)
 	cb(d->ctx, st);
 }
 
-static void pop3_device_locked_cb(void *ctx, enum cache_status st)
+static void pop3_device_lock_outcome(struct pop3_device *d, enum cache_status st)
 {
-	struct pop3_device *d = ctx;
-
 	if (st == CACHE_IN_USE)
 		/* Someone else's: never ours to release. */
 		d->lock_requested = false;
@@ -134,6 +133,13 @@ static void pop3_device_locked_cb(void *ctx, enum cache_status st)
 		d->locked = true;
 		pop3_device_refresh_start(d);
 	}
+}
+
+static void pop3_device_locked_cb(void *ctx, enum cache_status st)
+{
+	struct pop3_device *d = ctx;
+
+	pop3_device_lock_outcome(d, st);
 	pop3_device_status(d, st);
 }
 
@@ -150,6 +156,26 @@ int pop3_device_lock(struct pop3_device *d, cache_status_cb *cb, void *ctx)
 	d->lock_requested = true;
 	return pop3_device_started(d, cache_lock(d->cache, d->account, d->name, d->token,
 						 d->ttl_secs, pop3_device_locked_cb, d));
+}
+
+static void pop3_device_locked_gen(void *ctx, enum cache_status st, const struct cache_gens *g)
+{
+	struct pop3_device *d = ctx;
+	cache_lock_gen_cb *cb = d->gen_cb;
+
+	d->req = NULL;
+	d->gen_cb = NULL;
+	pop3_device_lock_outcome(d, st);
+	cb(d->ctx, st, g);
+}
+
+int pop3_device_lock_gen(struct pop3_device *d, cache_lock_gen_cb *cb, void *ctx)
+{
+	d->gen_cb = cb;
+	d->ctx = ctx;
+	d->lock_requested = true;
+	return pop3_device_started(d, cache_lock_gen(d->cache, d->account, d->name, d->token,
+						     d->ttl_secs, pop3_device_locked_gen, d));
 }
 
 static void pop3_device_view(void *ctx, enum cache_status st, const struct cache_view *view)

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "cache_gen.h"
 
 struct event_base;
 struct pop3_device;
@@ -46,6 +47,8 @@ const char *pop3_device_token(const struct pop3_device *d);
 /* Takes the lock for this session: CACHE_OK, or CACHE_IN_USE when another
    session holds it. -1: out of memory (cb never runs). */
 int pop3_device_lock(struct pop3_device *d, cache_status_cb *cb, void *ctx);
+/* The same, with the generations read under it (cache_lock_gen()). */
+int pop3_device_lock_gen(struct pop3_device *d, cache_lock_gen_cb *cb, void *ctx);
 
 /* Loads the device's view of the listing (cache_load_view()); its uids
    stay valid until cb runs or the device is released. */

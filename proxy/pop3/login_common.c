@@ -17,6 +17,7 @@
 #include "settings.h"
 #include "sizes.h"
 #include "uidl_map.h"
+#include "warm.h"
 
 static const char *const login_step_names[] = {
 	[LOGIN_ROUTE] = "route",
@@ -102,6 +103,10 @@ void login_release(struct pop3_login *l)
 	login_free_remap(l);
 	pop3_legacy_free(&l->legacy);
 	login_free_uidls(l);
+	pop3_warm_free(&l->warm);
+	l->warm_hit = false;
+	l->lock_pending = false;
+	l->sizes_pending = false;
 	pop3_device_free(&l->dev);
 	pop3_maildrop_free(&l->drop);
 	pop3_session_unreserve(s, l->reserved_drop);
