@@ -182,10 +182,12 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
-	/* What was read, for the next login of the account (warm.h). */
+	/* What was read, for the next login of the account (warm.h): only
+	   while all listings together hold half the budget, so kept copies
+	   never crowd out a login. */
 	if (s->keep_key != NULL)
 		l->warm = pop3_warm_new(&s->srv->listing_bytes,
-					(uint64_t)s->conf->max_listing_mib << 20, s->device,
+					((uint64_t)s->conf->max_listing_mib << 20) / 2, s->device,
 					&l->gens, l->drop, l->hidden, l->view_first_uidnext);
 	login_uidls_ready(l);
 }

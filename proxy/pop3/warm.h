@@ -14,7 +14,8 @@
  * takes both. So it lives no longer and no more often than kept
  * connections, and is dropped with them (idle expiry, reload, errors,
  * another password). Its memory is counted in max_listing_memory for as
- * long as it lives; one that does not fit is not made.
+ * long as it lives; one is made only while everything counted there
+ * stays within half of it, so copies never crowd out a login.
  *
  * A copy is used only when all of this holds, else the login reads the
  * store as before (and makes a new copy):
