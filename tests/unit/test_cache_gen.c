@@ -244,6 +244,44 @@ START_TEST(account_writes_bump_the_account)
 }
 END_TEST
 
+static void count_cb(void *ctx, enum cache_status st, uint64_t value)
+{
+	struct res *r = ctx;
+
+	r->calls++;
+	r->st = st;
+}
+
+/* The lazy legacy import's store bumps the account's generation; one
+   refused (the lease not the caller's) does not. */
+START_TEST(legacy_store_bumps_the_account)
+{
+	static const struct cache_uidl_new e[] = { { 2, "fp2", "old-2" } };
+	struct cache_gens a, b;
+	struct res r = { 0 };
+
+	ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
+	a = gens_of("office");
+	ck_assert_ptr_nonnull(cache_legacy_store(cache, ACCOUNT, "nobody", 100, e, N(e), "x",
+						 status_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_CONFLICT);
+	ck_assert_uint_eq(gens_of("office").account, a.account);
+	r = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_legacy_claim(cache, ACCOUNT, "lease", 60000, count_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	r = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_legacy_store(cache, ACCOUNT, "lease", 100, e, N(e),
+						 "1700000000 old=1", status_cb, &r));
+	WAIT_ONE(r, 3000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	b = gens_of("office");
+	ck_assert_uint_gt(b.account, a.account);
+	ck_assert_uint_eq(b.device, a.device);
+}
+END_TEST
+
 /* UIDL assignments add entries only: no bump (cache_gen.h says why). */
 START_TEST(assign_bumps_nothing)
 {
@@ -271,6 +309,7 @@ static Suite *gen_suite(void)
 	tcase_add_test(tc, bump_never_repeats);
 	tcase_add_test(tc, admin_bumps_the_device);
 	tcase_add_test(tc, account_writes_bump_the_account);
+	tcase_add_test(tc, legacy_store_bumps_the_account);
 	tcase_add_test(tc, assign_bumps_nothing);
 	suite_add_tcase(s, tc);
 	return s;
