@@ -72,18 +72,11 @@ struct cache_req *cache_lock_gen(struct cache *c, const char *account, const cha
 	char k_lock[CACHE_KEY_MAX], k_gen[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, token, true) || ttl_secs == 0 ||
-	    ttl_secs > CACHE_TTL_MAX) {
-		cache_req_log(req, CACHE_LOG_ERROR, "cache_error", "error=\"bad lock arguments\"");
-		cache_req_complete(req, CACHE_ERROR);
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
+			     .token = token, .need_token = true,
+			     .ok = ttl_secs > 0 && ttl_secs <= CACHE_TTL_MAX,
+			     .why = "error=\"bad ttl\"", .argc = 8, .nums_size = CACHE_U32_LEN }, &a))
 		return req;
-	}
-	if (!cache_args_init(&a, 8, CACHE_U32_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k_lock, account, "lock:", device);
 	cache_key(k_gen, account, "gen", NULL);
 	cache_arg(&a, "EVAL");
