@@ -75,6 +75,7 @@ struct cache_admin_info;
 struct cache_retention;
 struct cache_sizes;
 struct cache_gens;
+struct cache_peek;
 
 union cache_req_cb {
 	cache_status_cb *status;
@@ -90,6 +91,8 @@ union cache_req_cb {
 			  const struct cache_retention *r);
 	/* cache_sizes_cb of cache_sizes.h */
 	void (*sizes)(void *ctx, enum cache_status st, const struct cache_sizes *s);
+	/* cache_peek_cb of cache_gen.h */
+	void (*peek)(void *ctx, enum cache_status st, const struct cache_peek *p);
 	/* cache_lock_gen_cb of cache_gen.h */
 	void (*lock_gen)(void *ctx, enum cache_status st, const struct cache_gens *g);
 	/* cache_admin_cb of cache_admin.h */

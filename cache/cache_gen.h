@@ -34,6 +34,8 @@
  * that finds a listed uid it did not read before must read it.
  */
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "cache.h"
@@ -70,5 +72,30 @@ typedef void cache_lock_gen_cb(void *ctx, enum cache_status st, const struct cac
 struct cache_req *cache_lock_gen(struct cache *c, const char *account, const char *device,
 				 const char *token, unsigned int ttl_secs, cache_lock_gen_cb *cb,
 				 void *ctx);
+
+/*
+ * What cache_load_view() and cache_uidl_load() would answer for a few
+ * listed uids (new mail since a kept read), read only: nothing is
+ * registered, stored or pruned. For uids[i]: its enum cache_hidden bits
+ * for device, its stored UIDL (NULL: none); and whether the account has
+ * an import. The stored uidvalidity must be uidvalidity (else
+ * CACHE_CONFLICT). 1 <= n <= CACHE_PEEK_MAX uids, nonzero; one script.
+ * uids are copied before this returns.
+ */
+#define CACHE_PEEK_MAX 2000
+
+struct cache_peek {
+	const uint8_t *hidden;        /* n */
+	const char *const *uidls;     /* n, NULL: none stored */
+	size_t n;
+	bool legacy;
+};
+
+/* p non-NULL exactly when st == CACHE_OK, valid during the call. */
+typedef void cache_peek_cb(void *ctx, enum cache_status st, const struct cache_peek *p);
+
+struct cache_req *cache_peek(struct cache *c, const char *account, const char *device,
+			     uint32_t uidvalidity, const uint32_t *uids, size_t n,
+			     cache_peek_cb *cb, void *ctx);
 
 #endif

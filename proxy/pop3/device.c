@@ -28,6 +28,7 @@ struct pop3_device {
 	cache_view_cb *view_cb;
 	cache_uidls_cb *uidls_cb;
 	cache_lock_gen_cb *gen_cb;
+	cache_peek_cb *peek_cb;
 	void *ctx;
 };
 
@@ -176,6 +177,25 @@ int pop3_device_lock_gen(struct pop3_device *d, cache_lock_gen_cb *cb, void *ctx
 	d->lock_requested = true;
 	return pop3_device_started(d, cache_lock_gen(d->cache, d->account, d->name, d->token,
 						     d->ttl_secs, pop3_device_locked_gen, d));
+}
+
+static void pop3_device_peeked(void *ctx, enum cache_status st, const struct cache_peek *p)
+{
+	struct pop3_device *d = ctx;
+	cache_peek_cb *cb = d->peek_cb;
+
+	d->req = NULL;
+	d->peek_cb = NULL;
+	cb(d->ctx, st, p);
+}
+
+int pop3_device_peek(struct pop3_device *d, uint32_t uidvalidity, const uint32_t *uids, size_t n,
+		     cache_peek_cb *cb, void *ctx)
+{
+	d->peek_cb = cb;
+	d->ctx = ctx;
+	return pop3_device_started(d, cache_peek(d->cache, d->account, d->name, uidvalidity, uids,
+						 n, pop3_device_peeked, d));
 }
 
 static void pop3_device_view(void *ctx, enum cache_status st, const struct cache_view *view)

@@ -55,6 +55,10 @@ int pop3_device_lock_gen(struct pop3_device *d, cache_lock_gen_cb *cb, void *ctx
 int pop3_device_load_view(struct pop3_device *d, const struct cache_listing *listing,
 			  uint32_t first_uidnext, cache_view_cb *cb, void *ctx);
 
+/* What the store says of a few new uids (cache_peek()). */
+int pop3_device_peek(struct pop3_device *d, uint32_t uidvalidity, const uint32_t *uids, size_t n,
+		     cache_peek_cb *cb, void *ctx);
+
 /* Moves the account's state to a recreated mailbox (cache_remap()); msgs
    stay valid until cb runs or the device is released. */
 int pop3_device_remap(struct pop3_device *d, uint32_t old_uidvalidity,

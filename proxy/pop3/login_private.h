@@ -76,6 +76,8 @@ struct pop3_login {
 	struct cache_gens gens;      /* what the lock read (cache_gen.h) */
 	struct pop3_warm *warm;      /* the last login's read, or this one's (warm.h) */
 	bool warm_hit;               /* ... which stands for the store's answer */
+	bool warm_more;              /* ... but for new mail (cache_peek()) */
+	const char **stored;         /* ... the UIDLs it says are stored */
 	bool lock_pending;           /* the lock and the sizes run side by side */
 	bool sizes_pending;
 	uint32_t first_uid;

@@ -144,7 +144,7 @@ static void login_uidls_ready(struct pop3_login *l)
 		 "visible=%u pruned=%zu state=%s", s->log_id, s->device,
 		 s->profile->pattern != NULL ? s->profile->pattern : "[policy]",
 		 l->new_device ? "yes" : "no", l->left_out, hidden, l->drop->count, l->pruned,
-		 l->warm_hit ? "kept" : "read");
+		 l->warm_hit ? "kept" : l->warm_more ? "kept+new" : "read");
 	login_finish(l);
 }
 
@@ -185,6 +185,7 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 	/* What was read, for the next login of the account (warm.h): only
 	   while all listings together hold half the budget, so kept copies
 	   never crowd out a login. */
+	pop3_warm_free(&l->warm);
 	if (s->keep_key != NULL)
 		l->warm = pop3_warm_new(&s->srv->listing_bytes,
 					((uint64_t)s->conf->max_listing_mib << 20) / 2, s->device,
@@ -223,8 +224,19 @@ static void login_step_uidl(struct pop3_login *l)
 	if (!login_reserve(l, need))
 		return;
 	l->reserved_uidl = need;
-	l->uidls = pop3_uidl_map_start(l->imap, l->dev, l->drop, &l->uidl_fmt, s->log_id,
-				       login_uidls_done, l);
+	if (l->warm_more) {
+		/* The kept read and the new mail's: only new ones to assign. */
+		l->stored = calloc(l->drop->exists_count + 1, sizeof(*l->stored));
+		for (size_t i = 0; l->stored != NULL && i < l->drop->exists_count; i++)
+			l->stored[i] = pop3_warm_stored(l->warm, i);
+		l->uidls = l->stored == NULL ? NULL :
+			pop3_uidl_map_start_known(l->imap, l->dev, l->drop, &l->uidl_fmt,
+						  s->log_id, s->srv->base, l->stored,
+						  pop3_warm_legacy(l->warm), login_uidls_done, l);
+	} else {
+		l->uidls = pop3_uidl_map_start(l->imap, l->dev, l->drop, &l->uidl_fmt, s->log_id,
+					       login_uidls_done, l);
+	}
 	if (l->uidls == NULL)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Out of memory");
@@ -270,6 +282,50 @@ static void login_step_legacy(struct pop3_login *l)
 }
 
 /* ---- view ---- */
+
+/* The view from the kept read (warm.h), which holds the whole listing. */
+static void login_view_kept(struct pop3_login *l)
+{
+	const struct pop3_maildrop *d = l->drop;
+	const uint8_t *hidden = pop3_warm_hidden(l->warm);
+
+	if (hidden != NULL && d->exists_count > 0) {
+		l->hidden = malloc(d->exists_count);
+		if (l->hidden == NULL) {
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/TEMP] Out of memory");
+			return;
+		}
+		memcpy(l->hidden, hidden, d->exists_count);
+	}
+	l->view_first_uidnext = pop3_warm_first_uidnext(l->warm);
+	l->first_uid = l->s->profile->new_device_sees == CONF_NEW_DEVICE_NEW ?
+		l->view_first_uidnext : 0;
+	login_step_legacy(l);
+}
+
+/* What the store says of the new mail, added to the kept read; any
+   trouble and the view is read in full. */
+static void login_peeked(void *ctx, enum cache_status st, const struct cache_peek *p)
+{
+	struct pop3_login *l = ctx;
+
+	l->warm_more = false;
+	if (st != CACHE_OK) {
+		log_info("%s event=state_peek_failed status=%s", l->s->log_id,
+			 cache_status_name(st));
+		pop3_warm_free(&l->warm);
+		login_step_view(l);
+		return;
+	}
+	if (pop3_warm_add(l->warm, l->drop, p) < 0) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	l->warm_more = true;
+	login_view_kept(l);
+}
 
 static void login_view_loaded(void *ctx, enum cache_status st, const struct cache_view *view)
 {
@@ -332,22 +388,17 @@ static void login_step_view(struct pop3_login *l)
 	};
 
 	login_set_step(l, LOGIN_VIEW);
-	if (l->warm_hit) {
-		const uint8_t *hidden = pop3_warm_hidden(l->warm);
+	if (l->warm_more) {
+		size_t old = d->exists_count - pop3_warm_new_mail(l->warm, l->s->device, &l->gens, d);
 
-		if (hidden != NULL && d->exists_count > 0) {
-			l->hidden = malloc(d->exists_count);
-			if (l->hidden == NULL) {
-				login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-					   "-ERR [SYS/TEMP] Out of memory");
-				return;
-			}
-			memcpy(l->hidden, hidden, d->exists_count);
-		}
-		l->view_first_uidnext = pop3_warm_first_uidnext(l->warm);
-		l->first_uid = profile->new_device_sees == CONF_NEW_DEVICE_NEW ?
-			l->view_first_uidnext : 0;
-		login_step_legacy(l);
+		if (pop3_device_peek(l->dev, d->uidvalidity, d->exists + old, d->exists_count - old,
+				     login_peeked, l) < 0)
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	if (l->warm_hit) {
+		login_view_kept(l);
 		return;
 	}
 	/* The starting point is recorded when the device is first seen, under
@@ -390,7 +441,8 @@ static void login_locked(void *ctx, enum cache_status st, const struct cache_gen
 	}
 	l->gens = *g;
 	l->warm_hit = pop3_warm_valid(l->warm, l->s->device, g, l->drop);
-	if (!l->warm_hit)
+	l->warm_more = !l->warm_hit && pop3_warm_new_mail(l->warm, l->s->device, g, l->drop) > 0;
+	if (!l->warm_hit && !l->warm_more)
 		pop3_warm_free(&l->warm);
 	login_locked_sized(l);
 }

@@ -19,6 +19,7 @@ struct pop3_warm {
 	uint32_t *uidl;       /* per uid: 1 + offset in pool, 0: none */
 	char *pool;
 	size_t pool_len;
+	bool legacy;          /* the account had an import (cache_peek()) */
 };
 
 size_t pop3_warm_bytes(size_t n, size_t pool_len)
@@ -104,23 +105,115 @@ struct pop3_warm *pop3_warm_new(uint64_t *budget_used, uint64_t budget, const ch
 	return w;
 }
 
-bool pop3_warm_valid(const struct pop3_warm *w, const char *device, const struct cache_gens *g,
-		     const struct pop3_maildrop *d)
+/* The same state, and d's listing begins with the copy's UIDs, each
+   message of the drop among them with its UIDL. */
+static bool pop3_warm_prefix(const struct pop3_warm *w, const char *device,
+			     const struct cache_gens *g, const struct pop3_maildrop *d)
 {
 	size_t j = 0;
 
 	if (w == NULL || g->account == 0 || g->account != w->gens.account ||
 	    g->device != w->gens.device || strcmp(device, w->device) != 0 ||
-	    d->uidvalidity != w->uidvalidity || d->exists == NULL || d->exists_count != w->n ||
+	    d->uidvalidity != w->uidvalidity || d->exists == NULL || d->exists_count < w->n ||
 	    memcmp(d->exists, w->uids, w->n * sizeof(*w->uids)) != 0)
 		return false;
 	for (unsigned int i = 0; i < d->count; i++) {
 		while (j < w->n && w->uids[j] < d->msgs[i].uid)
 			j++;
-		if (j == w->n || w->uids[j] != d->msgs[i].uid || w->uidl[j] == 0)
+		if (j == w->n)
+			break;
+		if (w->uids[j] != d->msgs[i].uid || w->uidl[j] == 0)
 			return false;
 	}
 	return true;
+}
+
+bool pop3_warm_valid(const struct pop3_warm *w, const char *device, const struct cache_gens *g,
+		     const struct pop3_maildrop *d)
+{
+	if (!pop3_warm_prefix(w, device, g, d) || d->exists_count != w->n)
+		return false;
+	/* Every message of the drop is among the copy's: each has its UIDL. */
+	return d->count == 0 || d->msgs[d->count - 1].uid <= (w->n > 0 ? w->uids[w->n - 1] : 0);
+}
+
+size_t pop3_warm_new_mail(const struct pop3_warm *w, const char *device,
+			  const struct cache_gens *g, const struct pop3_maildrop *d)
+{
+	size_t more;
+
+	if (!pop3_warm_prefix(w, device, g, d))
+		return 0;
+	more = d->exists_count - w->n;
+	return more <= CACHE_PEEK_MAX ? more : 0;
+}
+
+int pop3_warm_add(struct pop3_warm *w, const struct pop3_maildrop *d,
+		  const struct cache_peek *p)
+{
+	size_t n = d->exists_count, old = w->n, len = w->pool_len;
+	uint32_t *uids, *uidl;
+	uint8_t *hidden = NULL;
+	char *pool;
+
+	if (n - old != p->n)
+		return -1;
+	for (size_t k = 0; k < p->n; k++)
+		len += p->uidls[k] != NULL ? strlen(p->uidls[k]) + 1 : 0;
+	uids = malloc((n + 1) * sizeof(*uids));
+	uidl = calloc(n + 1, sizeof(*uidl));
+	pool = malloc(len + 1);
+	if (w->hidden != NULL || pop3_warm_any(p->hidden, p->n))
+		hidden = calloc(n + 1, 1);
+	if (uids == NULL || uidl == NULL || pool == NULL ||
+	    ((w->hidden != NULL || pop3_warm_any(p->hidden, p->n)) && hidden == NULL)) {
+		free(uids);
+		free(uidl);
+		free(pool);
+		free(hidden);
+		return -1;
+	}
+	memcpy(uids, d->exists, n * sizeof(*uids));
+	memcpy(uidl, w->uidl, old * sizeof(*uidl));
+	memcpy(pool, w->pool, w->pool_len);
+	len = w->pool_len;
+	for (size_t k = 0; k < p->n; k++) {
+		if (p->uidls[k] == NULL)
+			continue;
+		strcpy(pool + len, p->uidls[k]);
+		uidl[old + k] = (uint32_t)len + 1;
+		len += strlen(p->uidls[k]) + 1;
+	}
+	if (hidden != NULL) {
+		if (w->hidden != NULL)
+			memcpy(hidden, w->hidden, old);
+		memcpy(hidden + old, p->hidden, p->n);
+	}
+	free(w->uids);
+	free(w->uidl);
+	free(w->pool);
+	free(w->hidden);
+	w->uids = uids;
+	w->uidl = uidl;
+	w->pool = pool;
+	w->hidden = hidden;
+	w->pool_len = len;
+	w->n = n;
+	w->legacy = p->legacy;
+	*w->budget_used -= w->bytes;
+	w->bytes = pop3_warm_bytes(n, len);
+	*w->budget_used += w->bytes;
+	return 0;
+}
+
+const char *pop3_warm_stored(const struct pop3_warm *w, size_t i)
+{
+	return i < w->n && w->uidl[i] != 0 ? w->pool + w->uidl[i] - 1 : NULL;
+}
+
+bool pop3_warm_legacy(const struct pop3_warm *w)
+{
+	return w->legacy;
 }
 
 const uint8_t *pop3_warm_hidden(const struct pop3_warm *w)

@@ -24,10 +24,14 @@
  *    copy's (the account's nonzero): no write to the map's imports,
  *    hidden_all, a remap, the device's hides, reset or forget since, by
  *    any gateway sharing the store;
- *  - the listing holds exactly the copy's UIDs (a new message, or one
- *    expunged, and the store is read again: it has entries to assign or
- *    prune), and every message of the drop had a UIDL in the copy (a
- *    message no longer \Deleted may have none yet).
+ *  - the listing holds exactly the copy's UIDs (one expunged, and the
+ *    store is read again: it has entries to prune), and every message of
+ *    the drop had a UIDL in the copy (a message no longer \Deleted may
+ *    have none yet).
+ * New mail (the copy's UIDs, then up to CACHE_PEEK_MAX new ones, all else
+ * as above): only the new UIDs are read of the store (cache_peek(), with
+ * what the login already has: pop3_warm_add()), and only they get UIDLs
+ * assigned.
  * With those, the store holds for these UIDs what the copy says (UIDLs
  * are never replaced, cache_gen.h says what else is never bumped), so the
  * login answers what a full read would.
@@ -66,6 +70,27 @@ void pop3_warm_free_data(void *w);
    w may be NULL (false). */
 bool pop3_warm_valid(const struct pop3_warm *w, const char *device, const struct cache_gens *g,
 		     const struct pop3_maildrop *d);
+
+/*
+ * Whether w stands for the store's answer for the listing but for new
+ * mail: all of the above but that d->exists holds the copy's UIDs and,
+ * after them, 1..CACHE_PEEK_MAX new ones (cache_peek() reads those).
+ * Returns how many new ones (0: no).
+ */
+size_t pop3_warm_new_mail(const struct pop3_warm *w, const char *device,
+			  const struct cache_gens *g, const struct pop3_maildrop *d);
+
+/* w (as pop3_warm_new_mail() found it) extended to the whole listing of
+   d with what the store says of its new UIDs (p, in their order): then
+   it holds the view of every listed UID and the UIDLs stored of them.
+   -1: out of memory (w unchanged). */
+int pop3_warm_add(struct pop3_warm *w, const struct pop3_maildrop *d,
+		  const struct cache_peek *p);
+
+/* Of a copy holding d's whole listing: the stored UIDL of d->exists[i]
+   (NULL: none), and whether the account has an import (as last read). */
+const char *pop3_warm_stored(const struct pop3_warm *w, size_t i);
+bool pop3_warm_legacy(const struct pop3_warm *w);
 
 /* Of a valid copy: the hidden bits of d->exists[i] (NULL: none hidden),
    and the device's first UIDNEXT. */

@@ -104,7 +104,7 @@ class Warm(unittest.TestCase):
             self.assertTrue(c.cmd("QUIT").startswith("+OK"))
         finally:
             c.close()
-        m = gw.wait_log(r"event=device_view .*state=(\w+)", 10, start)
+        m = gw.wait_log(r"event=device_view .*state=(\S+)", 10, start)
         self.assertIsNotNone(m, gw.log_since(start))
         if gw is not self.fresh:
             self.assertTrue(gw.wait_log(r"event=upstream_kept ", 10, start),
@@ -181,12 +181,29 @@ class Warm(unittest.TestCase):
         self.expect(self.a, "read")
         self.expect(self.a, "kept")
 
-    def test_new_and_expunged_mail_is_read_again(self):
+    def test_new_mail_is_read_alone_expunged_again_in_full(self):
         self.poll(self.a)
         self.expect(self.a, "kept")
         with DC.imap(self.user) as im:
             im.append(b"From: a@example.org\r\nSubject: new\r\n\r\nbody\r\n")
-        self.expect(self.a, "read")
+        # only the new message read of the store (cache_peek), its UIDL assigned
+        before = self.redis_calls()
+        got, how = self.poll(self.a)
+        self.assertEqual(how, "kept+new")
+        self.assertEqual(self.redis_calls() - before, 4, "lock, peek, assign, unlock")
+        self.assertEqual(got, self.poll(self.fresh)[0])
+        self.expect(self.a, "kept")
+        # new mail whose UIDL another gateway assigned first, and hidden
+        # there for this device before this one saw it
+        with DC.imap(self.user) as im:
+            im.append(b"From: a@example.org\r\nSubject: newer\r\n\r\nbody\r\n")
+            im.append(b"From: a@example.org\r\nSubject: newest\r\n\r\nbody\r\n")
+        theirs, _ = self.poll(self.b, dele=(len(got) + 1,))
+        self.assertEqual(self.expect(self.a, "read"), theirs[:-2] + theirs[-1:])
+        with DC.imap(self.user) as im:
+            im.append(b"From: a@example.org\r\nSubject: last\r\n\r\nbody\r\n")
+        self.poll(self.b, device="phone")
+        self.expect(self.a, "kept+new")
         self.expect(self.a, "kept")
         with DC.imap(self.user) as im:
             uids = im.listing()

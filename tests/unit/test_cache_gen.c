@@ -282,6 +282,87 @@ START_TEST(legacy_store_bumps_the_account)
 }
 END_TEST
 
+struct peek_res {
+	int calls;
+	enum cache_status st;
+	char hidden[8];
+	char uidls[8][CACHE_UIDL_MAX + 1];
+	bool legacy;
+};
+
+static void peek_cb(void *ctx, enum cache_status st, const struct cache_peek *p)
+{
+	struct peek_res *r = ctx;
+
+	r->calls++;
+	r->st = st;
+	ck_assert((st == CACHE_OK) == (p != NULL));
+	if (p == NULL)
+		return;
+	ck_assert_uint_le(p->n, 8);
+	for (size_t i = 0; i < p->n; i++) {
+		r->hidden[i] = (char)('0' + p->hidden[i]);
+		snprintf(r->uidls[i], sizeof(r->uidls[i]), "%s", p->uidls[i] != NULL ?
+			 p->uidls[i] : "-");
+	}
+	r->legacy = p->legacy;
+}
+
+/* The peek answers for the uids asked what the view and the UIDL map
+   would, and writes nothing. */
+START_TEST(peek_reads_a_few_uids)
+{
+	static const uint32_t hide_dev[] = { 7 }, hide_all[] = { 8 }, ask[] = { 6, 7, 8, 9 };
+	static const struct cache_uidl_new e[] = { { 6, "fp6", "u6" }, { 8, "fp8", "u8" } };
+	static const struct cache_uidl_legacy_entry imp[] = { { "<a@b>", 10, "old-1" } };
+	struct peek_res p = { 0 };
+	struct res r = { 0 };
+	long long keys;
+
+	ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
+	ck_assert_int_eq(do_lock("office", "t", 60), CACHE_OK);
+	ck_assert_int_eq(do_hide("office", "t", false, 100, hide_dev, NULL, 1), CACHE_OK);
+	ck_assert_int_eq(do_hide("office", "t", true, 100, hide_all, NULL, 1), CACHE_OK);
+	ck_assert_ptr_nonnull(cache_uidl_assign(cache, ACCOUNT, 100, e, N(e), NULL, NULL));
+	ck_assert_ptr_nonnull(cache_barrier(cache, ACCOUNT, status_cb, &r));
+	WAIT_ONE(r, 3000);
+	keys = raw_int("DBSIZE%s", "");
+	ck_assert_ptr_nonnull(cache_peek(cache, ACCOUNT, "office", 100, ask, N(ask), peek_cb, &p));
+	WAIT_ONE(p, 3000);
+	ck_assert_int_eq(p.st, CACHE_OK);
+	ck_assert_mem_eq(p.hidden, "0120", 4);
+	ck_assert_str_eq(p.uidls[0], "u6");
+	ck_assert_str_eq(p.uidls[1], "-");
+	ck_assert_str_eq(p.uidls[2], "u8");
+	ck_assert_str_eq(p.uidls[3], "-");
+	ck_assert(!p.legacy);
+	ck_assert_int_eq(raw_int("DBSIZE%s", ""), keys);
+	/* Another device: its own hides only; an import is said. */
+	r = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_uidl_import(cache, ACCOUNT, imp, N(imp), status_cb, &r));
+	WAIT_ONE(r, 3000);
+	p = (struct peek_res){ 0 };
+	ck_assert_ptr_nonnull(cache_peek(cache, ACCOUNT, "phone", 100, ask, N(ask), peek_cb, &p));
+	WAIT_ONE(p, 3000);
+	ck_assert_mem_eq(p.hidden, "0020", 4);
+	ck_assert(p.legacy);
+	/* Another uidvalidity: a conflict; bad arguments: an error. */
+	p = (struct peek_res){ 0 };
+	ck_assert_ptr_nonnull(cache_peek(cache, ACCOUNT, "office", 101, ask, N(ask), peek_cb, &p));
+	WAIT_ONE(p, 3000);
+	ck_assert_int_eq(p.st, CACHE_CONFLICT);
+	p = (struct peek_res){ 0 };
+	ck_assert_ptr_nonnull(cache_peek(cache, ACCOUNT, "office", 100, ask, 0, peek_cb, &p));
+	WAIT_ONE(p, 3000);
+	ck_assert_int_eq(p.st, CACHE_ERROR);
+	p = (struct peek_res){ 0 };
+	ck_assert_ptr_nonnull(cache_peek(cache, ACCOUNT, "office", 100, ask,
+					 CACHE_PEEK_MAX + 1, peek_cb, &p));
+	WAIT_ONE(p, 3000);
+	ck_assert_int_eq(p.st, CACHE_ERROR);
+}
+END_TEST
+
 /* UIDL assignments add entries only: no bump (cache_gen.h says why). */
 START_TEST(assign_bumps_nothing)
 {
@@ -311,6 +392,7 @@ static Suite *gen_suite(void)
 	tcase_add_test(tc, account_writes_bump_the_account);
 	tcase_add_test(tc, legacy_store_bumps_the_account);
 	tcase_add_test(tc, assign_bumps_nothing);
+	tcase_add_test(tc, peek_reads_a_few_uids);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -146,6 +146,53 @@ START_TEST(anything_changed_and_it_does_not)
 }
 END_TEST
 
+/* New mail after the copy's UIDs: the copy covers the rest once told
+   what the store holds of them. */
+START_TEST(new_mail_extends_the_copy)
+{
+	static const uint8_t hidden_new[2] = { 0, 1 };
+	static const char *const uidls_new[2] = { "theirs-7", NULL };
+	struct cache_peek p = { .hidden = hidden_new, .uidls = uidls_new, .n = 2, .legacy = true };
+	struct pop3_maildrop *d = drop_new(), *next;
+	uint64_t used = 0;
+	struct pop3_warm *w;
+
+	drop_uidls(d);
+	w = pop3_warm_new(&used, 1 << 20, "office", &gens, d, NULL, 1);
+	ck_assert_ptr_nonnull(w);
+	/* the same listing: no new mail */
+	ck_assert_uint_eq(pop3_warm_new_mail(w, "office", &gens, d), 0);
+	next = pop3_maildrop_new(77, 9, 8);
+	for (uint32_t u = 1; u <= 8; u++)
+		ck_assert_int_eq(u == 4 ? pop3_maildrop_add_gone(next, u) :
+				 pop3_maildrop_add(next, u, 100 * u), 0);
+	pop3_maildrop_finish(next);
+	ck_assert(!pop3_warm_valid(w, "office", &gens, next));
+	ck_assert_uint_eq(pop3_warm_new_mail(w, "phone", &gens, next), 0);
+	ck_assert_uint_eq(pop3_warm_new_mail(w, "office", &gens, next), 2);
+	ck_assert_int_eq(pop3_warm_add(w, next, &p), 0);
+	ck_assert_uint_eq(used, pop3_warm_bytes(8, d->pool_len + strlen("theirs-7") + 1));
+	ck_assert_str_eq(pop3_warm_stored(w, 0), "u1");
+	ck_assert_ptr_null(pop3_warm_stored(w, 3));     /* 4: \Deleted, none */
+	ck_assert_str_eq(pop3_warm_stored(w, 6), "theirs-7");
+	ck_assert_ptr_null(pop3_warm_stored(w, 7));
+	ck_assert_ptr_null(pop3_warm_stored(w, 8));
+	ck_assert(pop3_warm_legacy(w));
+	ck_assert_mem_eq(pop3_warm_hidden(w), "\0\0\0\0\0\0\0\1", 8);
+	pop3_maildrop_free(&next);
+	/* one of the old ones gone and a new one: not an extension */
+	next = pop3_maildrop_new(77, 10, 8);
+	for (uint32_t u = 2; u <= 9; u++)
+		ck_assert_int_eq(pop3_maildrop_add(next, u, 100 * u), 0);
+	pop3_maildrop_finish(next);
+	ck_assert_uint_eq(pop3_warm_new_mail(w, "office", &gens, next), 0);
+	pop3_maildrop_free(&next);
+	pop3_warm_free(&w);
+	ck_assert_uint_eq(used, 0);
+	pop3_maildrop_free(&d);
+}
+END_TEST
+
 /* The budget: not made past it, nor without an account generation. */
 START_TEST(bounded_by_the_budget)
 {
@@ -179,6 +226,7 @@ int main(void)
 
 	tcase_add_test(tc, copy_stands_for_the_same_state);
 	tcase_add_test(tc, anything_changed_and_it_does_not);
+	tcase_add_test(tc, new_mail_extends_the_copy);
 	tcase_add_test(tc, bounded_by_the_budget);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
