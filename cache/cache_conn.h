@@ -75,6 +75,7 @@ struct cache_admin_info;
 struct cache_retention;
 struct cache_sizes;
 struct cache_gens;
+struct cache_gen_change;
 struct cache_peek;
 
 union cache_req_cb {
@@ -91,6 +92,8 @@ union cache_req_cb {
 			  const struct cache_retention *r);
 	/* cache_sizes_cb of cache_sizes.h */
 	void (*sizes)(void *ctx, enum cache_status st, const struct cache_sizes *s);
+	/* cache_hide_gen_cb of cache_gen.h */
+	void (*hide_gen)(void *ctx, enum cache_status st, const struct cache_gen_change *g);
 	/* cache_peek_cb of cache_gen.h */
 	void (*peek)(void *ctx, enum cache_status st, const struct cache_peek *p);
 	/* cache_lock_gen_cb of cache_gen.h */

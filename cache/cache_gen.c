@@ -229,3 +229,36 @@ struct cache_req *cache_peek(struct cache *c, const char *account, const char *d
 	cache_args_send(req, &a);
 	return req;
 }
+
+/* --- a hide's bump --- */
+
+/* {0, before or "", after}. */
+enum cache_status cache_parse_gen_change(struct cache_req *req, const redisReply *r)
+{
+	const redisReply *const *e = (const redisReply *const *)r->element;
+	struct cache_gen_change *g;
+
+	if (r->elements != 3 || e[0]->type != REDIS_REPLY_INTEGER || e[0]->integer != 0)
+		return cache_reply_unexpected(req, r);
+	g = calloc(1, sizeof(*g));
+	if (g == NULL)
+		return cache_reply_bad(req, "out of memory");
+	free(req->data);
+	req->data = g;
+	if (!cache_gen_value(e[1], &g->before) || !cache_gen_value(e[2], &g->after) ||
+	    g->after == 0)
+		return cache_reply_bad(req, "unexpected hide reply");
+	return CACHE_OK;
+}
+
+static void cache_gen_deliver_hide(struct cache_req *req)
+{
+	if (req->cb.hide_gen != NULL)
+		req->cb.hide_gen(req->ctx, req->status, req->status == CACHE_OK ? req->data : NULL);
+}
+
+/* A QUIT relies on it: durable, as cache_type_hide. */
+const struct cache_req_type cache_type_hide_gen = {
+	.name = "hide", .durable = true, .parse = cache_parse_hide,
+	.deliver = cache_gen_deliver_hide, .free_data = free,
+};

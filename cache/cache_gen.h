@@ -40,7 +40,8 @@
 
 #include "cache.h"
 
-/* Lua, put first in a script: gen_bump(key, field). The gen key goes in
+/* Lua, put first in a script: gen_bump(key, field), which returns the
+   value before ("" for none) and the new one. The gen key goes in
    KEYS (or is built from the account's prefix, as the scripts that build
    hidden:<device> names do). */
 #define CACHE_GEN_LUA \
@@ -48,8 +49,11 @@
 	"local function gen_bump(key, field)\n" \
 	"  local t = redis.call('TIME')\n" \
 	"  local now = tonumber(t[1]) * 1000000 + tonumber(t[2])\n" \
-	"  local old = tonumber(redis.call('HGET', key, field) or '0') or 0\n" \
-	"  redis.call('HSET', key, field, string.format('%.0f', math.max(old + 1, now)))\n" \
+	"  local was = redis.call('HGET', key, field) or ''\n" \
+	"  local old = tonumber(was) or 0\n" \
+	"  local new = string.format('%.0f', math.max(old + 1, now))\n" \
+	"  redis.call('HSET', key, field, new)\n" \
+	"  return was, new\n" \
 	"end\n"
 
 /* The hash's field of the account itself (no device is named "*"). */
@@ -59,6 +63,23 @@ struct cache_gens {
 	uint64_t account;    /* 0: none stored, or damaged */
 	uint64_t device;     /* 0: none stored (no change yet), or damaged */
 };
+
+/* A hide's bump (cache_hide_gen()): the field's generation before it and
+   after it (0: none before). */
+struct cache_gen_change {
+	uint64_t before, after;
+};
+typedef void cache_hide_gen_cb(void *ctx, enum cache_status st,
+			       const struct cache_gen_change *change);
+
+/* cache_hide() (cache.h), and with CACHE_OK the generation it bumped
+   (change NULL when n was 0: nothing written, nothing bumped): the
+   device's, or the account's for all_devices. So a writer that knew the
+   generation before can tell that the change is its own alone. */
+struct cache_req *cache_hide_gen(struct cache *c, const char *account, const char *device,
+				 const char *token, bool all_devices, uint32_t uidvalidity,
+				 const uint32_t *uids, const char *const *fingerprints, size_t n,
+				 cache_hide_gen_cb *cb, void *ctx);
 
 /* g non-NULL exactly when st == CACHE_OK, valid during the call. */
 typedef void cache_lock_gen_cb(void *ctx, enum cache_status st, const struct cache_gens *g);

@@ -36,7 +36,8 @@ static const char cache_lua_refresh[] =
 
 /* KEYS: lock, uidvalidity, target hidden hash, gen.
    ARGV: token, uidvalidity, most entries, gen field, uid1, fp1, uid2, fp2, ...
-   Returns 0 written (and the field's generation bumped), 1 lock not
+   Returns {0, generation before, after} written (and the field's
+   generation bumped; 0 when nothing was to be written), 1 lock not
    held, 2 uidvalidity differs, 3 the hash would hold more than the most.
    The checks come before any write; HSET goes in chunks because Lua's
    unpack() is limited to a few thousand values. */
@@ -54,7 +55,10 @@ static const char cache_lua_hide[] =
 	"for i = 5, #ARGV, 1000 do\n"
 	"  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
 	"end\n"
-	"if #ARGV > 4 then gen_bump(KEYS[4], ARGV[4]) end\n"
+	"if #ARGV > 4 then\n"
+	"  local was, new = gen_bump(KEYS[4], ARGV[4])\n"
+	"  return {0, was, new}\n"
+	"end\n"
 	"return 0\n";
 
 static struct cache_req *cache_status_req(struct cache_conn *conn,
@@ -155,16 +159,13 @@ static bool cache_hide_args_valid(const uint32_t *uids,
 	return true;
 }
 
-struct cache_req *cache_hide(struct cache *c, const char *account,
-			     const char *device, const char *token,
-			     bool all_devices, uint32_t uidvalidity,
-			     const uint32_t *uids,
-			     const char *const *fingerprints, size_t n,
-			     cache_status_cb *cb, void *ctx)
+static struct cache_req *cache_hide_req(struct cache *c, const struct cache_req_type *type,
+					const char *account, const char *device, const char *token,
+					bool all_devices, uint32_t uidvalidity, const uint32_t *uids,
+					const char *const *fingerprints, size_t n,
+					union cache_req_cb cb, void *ctx)
 {
-	struct cache_req *req = cache_status_req(cache_route(c, account),
-						 &cache_type_hide,
-						 cb, ctx);
+	struct cache_req *req = cache_req_new(cache_route(c, account), type, cb, ctx);
 	char k_lock[CACHE_KEY_MAX], k_uidv[CACHE_KEY_MAX], k_set[CACHE_KEY_MAX];
 	char k_gen[CACHE_KEY_MAX];
 	char why[128] = "";
@@ -204,4 +205,26 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 	}
 	cache_args_send(req, &a);
 	return req;
+}
+
+struct cache_req *cache_hide(struct cache *c, const char *account,
+			     const char *device, const char *token,
+			     bool all_devices, uint32_t uidvalidity,
+			     const uint32_t *uids,
+			     const char *const *fingerprints, size_t n,
+			     cache_status_cb *cb, void *ctx)
+{
+	return cache_hide_req(c, &cache_type_hide, account, device, token, all_devices,
+			      uidvalidity, uids, fingerprints, n,
+			      (union cache_req_cb){ .status = cb }, ctx);
+}
+
+struct cache_req *cache_hide_gen(struct cache *c, const char *account, const char *device,
+				 const char *token, bool all_devices, uint32_t uidvalidity,
+				 const uint32_t *uids, const char *const *fingerprints, size_t n,
+				 cache_hide_gen_cb *cb, void *ctx)
+{
+	return cache_hide_req(c, &cache_type_hide_gen, account, device, token, all_devices,
+			      uidvalidity, uids, fingerprints, n,
+			      (union cache_req_cb){ .hide_gen = cb }, ctx);
 }

@@ -29,6 +29,7 @@ struct pop3_device {
 	cache_uidls_cb *uidls_cb;
 	cache_lock_gen_cb *gen_cb;
 	cache_peek_cb *peek_cb;
+	struct cache_gen_change hide_change;  /* the last hide's, 0s: none */
 	void *ctx;
 };
 
@@ -267,15 +268,31 @@ int pop3_device_uidl_assign(struct pop3_device *d, uint32_t uidvalidity,
 							entries, n, pop3_device_uidls, d));
 }
 
+static void pop3_device_hidden(void *ctx, enum cache_status st,
+			       const struct cache_gen_change *change)
+{
+	struct pop3_device *d = ctx;
+
+	d->hide_change = change != NULL ? *change : (struct cache_gen_change){ 0, 0 };
+	pop3_device_status(d, st);
+}
+
 int pop3_device_hide(struct pop3_device *d, bool all_devices, uint32_t uidvalidity,
 		     const uint32_t *uids, const char *const *fingerprints, size_t n,
 		     cache_status_cb *cb, void *ctx)
 {
 	d->status_cb = cb;
 	d->ctx = ctx;
-	return pop3_device_started(d, cache_hide(d->cache, d->account, d->name, d->token,
-						 all_devices, uidvalidity, uids, fingerprints,
-						 n, pop3_device_status, d));
+	d->hide_change = (struct cache_gen_change){ 0, 0 };
+	return pop3_device_started(d, cache_hide_gen(d->cache, d->account, d->name, d->token,
+						     all_devices, uidvalidity, uids, fingerprints,
+						     n, pop3_device_hidden, d));
+}
+
+bool pop3_device_hide_change(const struct pop3_device *d, struct cache_gen_change *change)
+{
+	*change = d->hide_change;
+	return change->after != 0;
 }
 
 void pop3_device_release(struct pop3_device *d)

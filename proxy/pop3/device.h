@@ -83,6 +83,10 @@ int pop3_device_hide(struct pop3_device *d, bool all_devices, uint32_t uidvalidi
 		     const uint32_t *uids, const char *const *fingerprints, size_t n,
 		     cache_status_cb *cb, void *ctx);
 
+/* After a pop3_device_hide() that gave CACHE_OK: the generation it bumped
+   (cache_hide_gen()), false when it bumped none (nothing to hide). */
+bool pop3_device_hide_change(const struct pop3_device *d, struct cache_gen_change *change);
+
 /* Cancels any request, stops the refresh, and releases the lock if this
    session holds it or may hold it (a lock request whose outcome is
    unknown): the unlock only deletes this session's own token. */

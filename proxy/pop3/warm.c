@@ -244,3 +244,23 @@ int pop3_warm_apply(const struct pop3_warm *w, struct pop3_maildrop *d)
 	}
 	return 0;
 }
+
+bool pop3_warm_hid(struct pop3_warm *w, bool all_devices, const struct cache_gen_change *change,
+		   const uint32_t *uids, size_t n)
+{
+	uint64_t *gen = all_devices ? &w->gens.account : &w->gens.device;
+	size_t j = 0;
+
+	if (*gen != change->before || change->after == 0)
+		return false;
+	if (w->hidden == NULL && n > 0 && (w->hidden = calloc(w->n + 1, 1)) == NULL)
+		return false;
+	for (size_t k = 0; k < n; k++) {
+		while (j < w->n && w->uids[j] < uids[k])
+			j++;
+		if (j < w->n && w->uids[j] == uids[k])
+			w->hidden[j] |= all_devices ? CACHE_HIDDEN_ALL : CACHE_HIDDEN_DEVICE;
+	}
+	*gen = change->after;
+	return true;
+}

@@ -92,6 +92,16 @@ int pop3_warm_add(struct pop3_warm *w, const struct pop3_maildrop *d,
 const char *pop3_warm_stored(const struct pop3_warm *w, size_t i);
 bool pop3_warm_legacy(const struct pop3_warm *w);
 
+/*
+ * This session's own hide (QUIT) of uids[0..n) (ascending), for this
+ * device or all (all_devices), bumped that generation from change->before
+ * to change->after: when the copy had change->before, the hides go into
+ * it and it takes change->after (nobody else changed that state in
+ * between); else it is of no more use: false (free it).
+ */
+bool pop3_warm_hid(struct pop3_warm *w, bool all_devices, const struct cache_gen_change *change,
+		   const uint32_t *uids, size_t n);
+
 /* Of a valid copy: the hidden bits of d->exists[i] (NULL: none hidden),
    and the device's first UIDNEXT. */
 const uint8_t *pop3_warm_hidden(const struct pop3_warm *w);

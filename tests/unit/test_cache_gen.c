@@ -363,6 +363,65 @@ START_TEST(peek_reads_a_few_uids)
 }
 END_TEST
 
+struct change_res {
+	int calls;
+	enum cache_status st;
+	bool has;
+	struct cache_gen_change c;
+};
+
+static void change_cb(void *ctx, enum cache_status st, const struct cache_gen_change *c)
+{
+	struct change_res *r = ctx;
+
+	r->calls++;
+	r->st = st;
+	r->has = c != NULL;
+	if (c != NULL)
+		r->c = *c;
+	ck_assert(c == NULL || st == CACHE_OK);
+}
+
+static struct change_res do_hide_gen(bool all, const uint32_t *uids, size_t n)
+{
+	struct change_res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_hide_gen(cache, ACCOUNT, "office", "t", all, 100, uids, NULL,
+					     n, change_cb, &r));
+	WAIT_ONE(r, 3000);
+	return r;
+}
+
+/* A hide says which generation it bumped, from what to what: the lock's
+   value, then the last hide's. */
+START_TEST(hide_says_its_bump)
+{
+	static const uint32_t uids[] = { 3 };
+	struct gen_res l;
+	struct change_res a, b, c, none;
+
+	ck_assert_int_eq(do_view(ACCOUNT, "office", 100, 10).st, CACHE_OK);
+	l = do_lock_gen("office", "t");
+	a = do_hide_gen(false, uids, 1);
+	ck_assert_int_eq(a.st, CACHE_OK);
+	ck_assert(a.has);
+	ck_assert_uint_eq(a.c.before, l.g.device);   /* 0: none before */
+	ck_assert_uint_gt(a.c.after, a.c.before);
+	b = do_hide_gen(false, uids, 1);
+	ck_assert_uint_eq(b.c.before, a.c.after);
+	c = do_hide_gen(true, uids, 1);
+	ck_assert_uint_eq(c.c.before, l.g.account);
+	none = do_hide_gen(false, uids, 0);
+	ck_assert_int_eq(none.st, CACHE_OK);
+	ck_assert(!none.has);
+	unlock("office", "t");
+	ck_assert_int_eq(do_hide_gen(false, uids, 1).st, CACHE_IN_USE);
+	l = do_lock_gen("office", "t");
+	ck_assert_uint_eq(l.g.device, b.c.after);
+	ck_assert_uint_eq(l.g.account, c.c.after);
+}
+END_TEST
+
 /* UIDL assignments add entries only: no bump (cache_gen.h says why). */
 START_TEST(assign_bumps_nothing)
 {
@@ -393,6 +452,7 @@ static Suite *gen_suite(void)
 	tcase_add_test(tc, legacy_store_bumps_the_account);
 	tcase_add_test(tc, assign_bumps_nothing);
 	tcase_add_test(tc, peek_reads_a_few_uids);
+	tcase_add_test(tc, hide_says_its_bump);
 	suite_add_tcase(s, tc);
 	return s;
 }

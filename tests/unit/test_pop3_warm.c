@@ -193,6 +193,37 @@ START_TEST(new_mail_extends_the_copy)
 }
 END_TEST
 
+/* The session's own hides go into the copy when it knew the generation
+   they bumped from; otherwise the copy is of no more use. */
+START_TEST(own_hides_go_into_the_copy)
+{
+	static const uint32_t hid[] = { 2, 5 };
+	struct pop3_maildrop *d = drop_new();
+	struct cache_gen_change ch = { .before = 0, .after = 1700000000000009ULL };
+	struct cache_gen_change acc = { .before = gens.account, .after = gens.account + 7 };
+	struct cache_gens g = gens;
+	uint64_t used = 0;
+	struct pop3_warm *w;
+
+	drop_uidls(d);
+	w = pop3_warm_new(&used, 1 << 20, "office", &gens, d, NULL, 1);
+	ck_assert_ptr_nonnull(w);
+	ck_assert(pop3_warm_hid(w, false, &ch, hid, 2));
+	ck_assert_mem_eq(pop3_warm_hidden(w), "\0\1\0\0\1\0", 6);
+	ck_assert(!pop3_warm_valid(w, "office", &gens, d));
+	g.device = ch.after;
+	ck_assert(pop3_warm_valid(w, "office", &g, d));
+	ck_assert(pop3_warm_hid(w, true, &acc, hid + 1, 1));
+	ck_assert_mem_eq(pop3_warm_hidden(w), "\0\1\0\0\3\0", 6);
+	g.account = acc.after;
+	ck_assert(pop3_warm_valid(w, "office", &g, d));
+	/* bumped from a value the copy did not have: someone else wrote */
+	ck_assert(!pop3_warm_hid(w, false, &ch, hid, 1));
+	pop3_warm_free(&w);
+	pop3_maildrop_free(&d);
+}
+END_TEST
+
 /* The budget: not made past it, nor without an account generation. */
 START_TEST(bounded_by_the_budget)
 {
@@ -227,6 +258,7 @@ int main(void)
 	tcase_add_test(tc, copy_stands_for_the_same_state);
 	tcase_add_test(tc, anything_changed_and_it_does_not);
 	tcase_add_test(tc, new_mail_extends_the_copy);
+	tcase_add_test(tc, own_hides_go_into_the_copy);
 	tcase_add_test(tc, bounded_by_the_budget);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
