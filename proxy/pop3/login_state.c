@@ -12,6 +12,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "device.h"
+#include "folders.h"
 #include "log.h"
 #include "login_legacy.h"
 #include "maildrop.h"
@@ -31,13 +32,30 @@ static void login_step_uidl(struct pop3_login *l);
 
 /* ---- done ---- */
 
-static void login_finish(struct pop3_login *l)
+const char *login_state_account(const struct pop3_login *l)
+{
+	return l->folder_account != NULL ? l->folder_account : l->account;
+}
+
+void login_finish(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
 	unsigned int count;
 	uint64_t size;
 
+	if (l->folders == NULL && (l->folders = pop3_folders_new()) != NULL) {
+		l->folders->n = 1;
+		l->folders->f[0] = (struct pop3_folder){ .drop = l->drop, .dev = l->dev };
+		pop3_folders_renumber(l->folders);
+	}
+	if (l->folders == NULL) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
 	login_set_step(l, LOGIN_DONE);
+	s->folders = l->folders;
+	l->folders = NULL;
 	s->imap = l->imap;
 	l->imap = NULL;
 	s->dev = l->dev;
@@ -51,7 +69,7 @@ static void login_finish(struct pop3_login *l)
 	metrics_login(s->route->name, METRICS_LOGIN_OK);
 	pop3_limits_succeeded(&l->limits, l->account, s->device);
 	pop3_throttle_clear(s, l->account);
-	pop3_maildrop_visible(s->drop, &count, &size);
+	pop3_folders_visible(s->folders, &count, &size);
 	log_info("%s event=login user=%s device=%s client=%s route=%s upstream=%s:%u "
 		 "messages=%u octets=%llu uidvalidity=%u",
 		 s->log_id, s->user_log, s->device, s->client_ip, s->route->name,
@@ -141,11 +159,15 @@ static void login_uidls_ready(struct pop3_login *l)
 	hidden = pop3_maildrop_narrow(l->drop, l->hidden, l->first_uid);
 	login_free_uidls(l);
 	log_info("%s event=device_view device=%s profile=%s new_device=%s left_out=%u hidden=%u "
-		 "visible=%u pruned=%zu state=%s", s->log_id, s->device,
+		 "visible=%u pruned=%zu state=%s%s%s", s->log_id, s->device,
 		 s->profile->pattern != NULL ? s->profile->pattern : "[policy]",
 		 l->new_device ? "yes" : "no", l->left_out, hidden, l->drop->count, l->pruned,
-		 l->warm_hit ? "kept" : l->warm_more ? "kept+new" : "read");
-	login_finish(l);
+		 l->warm_hit ? "kept" : l->warm_more ? "kept+new" : "read",
+		 l->folder > 0 ? " folder=" : "", l->folder > 0 ? l->folders->f[l->folder].tag : "");
+	if (l->folder_built != NULL)
+		l->folder_built(l);
+	else
+		login_finish(l);
 }
 
 static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum cache_status st,
@@ -182,14 +204,18 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
-	/* What was read, for the next login of the account (warm.h): only
-	   while all listings together hold half the budget, so kept copies
-	   never crowd out a login. */
-	pop3_warm_free(&l->warm);
-	if (s->keep_key != NULL)
-		l->warm = pop3_warm_new(&s->srv->listing_bytes,
-					((uint64_t)s->conf->max_listing_mib << 20) / 2, s->device,
-					&l->gens, l->drop, l->hidden, l->view_first_uidnext);
+	/* What was read, for the next login of the account (warm.h), of the
+	   first folder (the one kept with the connection): only while all
+	   listings together hold half the budget, so kept copies never crowd
+	   out a login. */
+	if (l->folder == 0) {
+		pop3_warm_free(&l->warm);
+		if (s->keep_key != NULL)
+			l->warm = pop3_warm_new(&s->srv->listing_bytes,
+						((uint64_t)s->conf->max_listing_mib << 20) / 2,
+						s->device, &l->gens, l->drop, l->hidden,
+						l->view_first_uidnext);
+	}
 	login_uidls_ready(l);
 }
 
@@ -263,7 +289,8 @@ static void login_legacy_done(void *ctx, const char *reply)
 
 static void login_step_legacy(struct pop3_login *l)
 {
-	if (l->s->route->legacy_pop3 == NULL) {
+	/* The legacy server's UIDLs are those of the route's mailbox. */
+	if (l->s->route->legacy_pop3 == NULL || l->folder > 0) {
 		login_step_uidl(l);
 		return;
 	}
@@ -440,9 +467,12 @@ static void login_locked(void *ctx, enum cache_status st, const struct cache_gen
 		return;
 	}
 	l->gens = *g;
-	l->warm_hit = pop3_warm_valid(l->warm, l->s->device, g, l->drop);
-	l->warm_more = !l->warm_hit && pop3_warm_new_mail(l->warm, l->s->device, g, l->drop) > 0;
-	if (!l->warm_hit && !l->warm_more)
+	/* Folders after the first: their state is read as ever (l->warm is
+	   the first folder's, made for the next login). */
+	l->warm_hit = l->folder == 0 && pop3_warm_valid(l->warm, l->s->device, g, l->drop);
+	l->warm_more = l->folder == 0 && !l->warm_hit &&
+		pop3_warm_new_mail(l->warm, l->s->device, g, l->drop) > 0;
+	if (l->folder == 0 && !l->warm_hit && !l->warm_more)
 		pop3_warm_free(&l->warm);
 	login_locked_sized(l);
 }
@@ -453,9 +483,10 @@ static bool login_start_lock(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
 
-	if (l->kept && l->imap != NULL)
+	/* The first folder's read, kept with the connection (warm.h). */
+	if (l->folder == 0 && l->kept && l->imap != NULL)
 		l->warm = imap_client_take_attached(l->imap);
-	l->dev = pop3_device_new(s->srv->cache, s->srv->base, l->account, s->device,
+	l->dev = pop3_device_new(s->srv->cache, s->srv->base, login_state_account(l), s->device,
 				 s->conf->lock_ttl_secs, s->id, s->log_id);
 	l->lock_pending = true;
 	if (l->dev == NULL || pop3_device_lock_gen(l->dev, login_locked, l) < 0) {
@@ -501,7 +532,7 @@ void login_step_sizes(struct pop3_login *l)
 	    s->srv->cache == NULL)
 		return;
 	l->sizes_pending = true;
-	l->sizes = pop3_sizes_start(s, l->imap, l->account, l->drop, login_sized, l);
+	l->sizes = pop3_sizes_start(s, l->imap, login_state_account(l), l->drop, login_sized, l);
 	if (l->sizes == NULL) {
 		l->sizes_pending = false;
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
