@@ -262,6 +262,7 @@ class Profiles(unittest.TestCase):
                           r["retrieved"], r["counts"]),
                          ("all-devices-done", "trash", 30 * 86400, 14 * 86400, 2, True))
         self.assertLessEqual(abs(r["last_quit"] - time.time()), 120)
+        self.assertEqual(r["done_after_age_secs"], 86400)
 
         text = self.tool(gw, "show", user + "#phone")
         self.assertRegex(text, r"(?m)^profile: +\[device phone\] \(.*popgate-\d+\.conf line %d\)$"
@@ -270,12 +271,16 @@ class Profiles(unittest.TestCase):
                          r"within 1d before login, not hidden, from first_uidnext on$")
         self.assertRegex(text, r"(?m)^retention: +all-devices-done, action trash, min_age 30d$")
         self.assertRegex(text, r"(?m)^retrieved: +2 recorded for retention$")
-        self.assertRegex(text, r"(?m)^counts: +yes")
+        self.assertRegex(text, r"(?m)^counts: +yes \(a message is done once this device has it, "
+                         r"or once it is more than 1d old: max_age\)$")
 
         laptop = json.loads(self.tool(gw, "show", user + "#laptop", "--json"))
         self.assertEqual(laptop["profile"]["section"], "[policy]")
         self.assertEqual(laptop["profile"]["rule"], "every message")
         self.assertEqual(laptop["retention"]["retrieved"], 0)
+        self.assertEqual(laptop["retention"]["done_after_age_secs"], 0)
+        self.assertRegex(self.tool(gw, "show", user + "#laptop"),
+                         r"(?m)^counts: +yes \(a message is done only once this device has it\)$")
         self.assertRegex(self.tool(gw, "show", user + "#laptop"),
                          r"(?m)^profile: +\[policy\] \(no \[device\] section matches\)$")
 
