@@ -5,6 +5,7 @@ deleted it, or its profile's max_age can no longer list it (show = unseen does
 not count), min_age on INTERNALDATE, dry_run, forget_after, and a live session
 of another device holding the pass back."""
 import imaplib
+import os
 import shutil
 import time
 import unittest
@@ -203,6 +204,42 @@ class Retention(Gateway, unittest.TestCase):
         self.assertTrue(live.cmd("STAT").startswith("+OK 1"))
         self.quit(live)                              # its QUIT runs the pass
         self.assertEqual(mids_in(user), set())
+
+    def test_records_follow_uidvalidity_change(self):
+        """pc and phone RETR a; tab holds it back. The mailbox is then
+        numbered anew (x expunged before: a 2 -> 1, b 3 -> 2). The records
+        of what pc and phone retrieved follow a to its new UID: when tab
+        then RETRs b, b stays (only tab has it); when tab RETRs a, a goes."""
+        gw = self.gateway(action="expunge")
+        user, mids = mailbox(["x", "a", "b"])
+        self.register(gw, user, "tab")
+        self.poll(gw, user, "pc", mids, ["a"])
+        self.poll(gw, user, "phone", mids, ["a"])
+        self.assertEqual(mids_in(user), set(mids.values()))
+        with DC.imap(user) as im:
+            uid = [u for u, m in im.message_ids().items() if m == mids["x"]][0]
+            before = im.uidvalidity()
+            im.store(uid, "+FLAGS", "\\Deleted")
+            self.assertEqual(im.c.expunge()[0], "OK")
+        time.sleep(1.1)                    # Dovecot's UIDVALIDITY is time based
+        recreate_mailbox(user)
+        with DC.imap(user) as im:
+            self.assertNotEqual(im.uidvalidity(), before)
+            self.assertEqual(sorted(im.message_ids().items()), [(1, mids["a"]), (2, mids["b"])])
+        self.poll(gw, user, "tab", mids, ["b"])
+        self.assertEqual(mids_in(user), {mids["a"], mids["b"]},
+                         "b removed: the records of a did not follow it")
+        self.poll(gw, user, "tab", mids, ["a"])
+        self.assertEqual(mids_in(user), {mids["b"]}, gw.log_text()[-3000:])
+
+
+def recreate_mailbox(user):
+    """What a migration or a lost index does: Dovecot numbers the mailbox
+    again (in the order of its files) under a new UIDVALIDITY."""
+    md = DC.maildir(user)
+    for name in os.listdir(md):
+        if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
+            os.unlink(os.path.join(md, name))
 
 
 OFFICE_PHONE = "[device office]\nshow = all\n[device phone]\nmax_age = 1d\n"
