@@ -6,6 +6,7 @@ map whatever a profile leaves out."""
 import imaplib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -377,7 +378,10 @@ class ProfileModel(unittest.TestCase):
         self.gw.cleanup()
 
     def where(self):
-        return self.label() + "\nlast steps:\n  " + "\n  ".join(self.trace[-25:])
+        log = [l for l in self.gw.log_text().splitlines()
+               if re.search(r"event=(remap|retention|device_view|uidvalidity|quit|hide)", l)]
+        return self.label() + "\nlast steps:\n  " + "\n  ".join(self.trace[-25:]) + \
+            "\npopgate:\n  " + "\n  ".join(log[-30:])
 
     def label(self):
         return "seed %d%s, devices %s (POPGATE_MODEL_SEED=%d POPGATE_MODEL_SEEDS=1 POPGATE_MODEL_STEPS=%d " \
@@ -535,8 +539,10 @@ class ProfileModel(unittest.TestCase):
         r = c.cmd("UIDL")
         self.assertTrue(r.startswith("+OK"), r)
         got = [line.split()[1] for line in c.multi_lines()]
-        self.assertEqual(len(got), len(want), "%s lists %d messages, the rule %d; %s"
-                         % (device, len(got), len(want), self.where()))
+        self.assertEqual(len(got), len(want), "%s lists %d messages, the rule %d: %s; %s"
+                         % (device, len(got), len(want), " ".join(
+                             self.named.get(u, u).split(".")[0].lstrip("<") for u in got),
+                            self.where()))
         for n, ((uid, mid), uidl) in enumerate(zip(want, got), 1):
             r = c.cmd("TOP %d 0" % n)
             self.assertTrue(r.startswith("+OK"), r)
