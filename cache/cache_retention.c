@@ -309,15 +309,8 @@ static bool retention_uids_valid(const uint32_t *uids, size_t n, size_t max)
 	return true;
 }
 
-/* A bad argument completes req with CACHE_ERROR: false. */
-static bool retention_check(struct cache_req *req, bool ok)
-{
-	if (!ok) {
-		cache_req_log(req, CACHE_LOG_ERROR, "cache_error", "error=\"bad arguments\"");
-		cache_req_complete(req, CACHE_ERROR);
-	}
-	return ok;
-}
+/* What a bad argument logs. */
+#define RETENTION_BAD "error=\"bad arguments\""
 
 static bool retention_ages_valid(const struct cache_retention_age *ages, size_t n)
 {
@@ -343,20 +336,14 @@ struct cache_req *cache_retention_decide(struct cache *c, const char *account,
 	char k[8][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, token, true)) {
-		cache_req_complete(req, CACHE_ERROR);
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
+			     .token = token, .need_token = true,
+			     .ok = uidvalidity != 0 && max >= 1 && max <= CACHE_RETENTION_MAX &&
+				   retention_ages_valid(ages, n_ages) &&
+				   retention_uids_valid(retrieved, n, CACHE_HIDE_MAX),
+			     .why = RETENTION_BAD, .argc = 20 + 2 * n_ages + n,
+			     .nums_size = (n + n_ages + 7) * CACHE_U64_LEN }, &a))
 		return req;
-	}
-	if (!retention_check(req, uidvalidity != 0 && max >= 1 && max <= CACHE_RETENTION_MAX &&
-			     retention_ages_valid(ages, n_ages) &&
-			     retention_uids_valid(retrieved, n, CACHE_HIDE_MAX)))
-		return req;
-	if (!cache_args_init(&a, 20 + 2 * n_ages + n, (n + n_ages + 7) * CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k[0], account, "lock:", device);
 	cache_key(k[1], account, "uidvalidity", NULL);
 	cache_key(k[2], account, "devices", NULL);
@@ -398,14 +385,10 @@ struct cache_req *cache_retention_devices(struct cache *c, const char *account,
 	char k[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!retention_check(req, account != NULL && cache_account_valid(account)))
+	if (!cache_req_begin(&req, &(struct cache_begin){
+			     .ok = account != NULL && cache_account_valid(account),
+			     .why = RETENTION_BAD, .argc = 2, .nums_size = 1 }, &a))
 		return req;
-	if (!cache_args_init(&a, 2, 1)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k, account, "devices", NULL);
 	cache_arg(&a, "HKEYS");
 	cache_arg(&a, k);
@@ -424,18 +407,12 @@ struct cache_req *cache_retention_intent(struct cache *c, const char *account,
 	char k[4][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, token, true)) {
-		cache_req_complete(req, CACHE_ERROR);
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
+			     .token = token, .need_token = true,
+			     .ok = n >= 1 && retention_uids_valid(uids, n, CACHE_RETENTION_MAX),
+			     .why = RETENTION_BAD, .argc = 12 + n,
+			     .nums_size = (n + 2) * CACHE_U64_LEN }, &a))
 		return req;
-	}
-	if (!retention_check(req, n >= 1 && retention_uids_valid(uids, n, CACHE_RETENTION_MAX)))
-		return req;
-	if (!cache_args_init(&a, 12 + n, (n + 2) * CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k[0], account, "lock:", device);
 	cache_key(k[1], account, "retention", NULL);
 	cache_key(k[2], account, "devices", NULL);
@@ -466,15 +443,12 @@ struct cache_req *cache_retention_finish(struct cache *c, const char *account,
 	char k[3][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!retention_check(req, account != NULL && cache_account_valid(account) && n >= 1 &&
-			     retention_uids_valid(uids, n, CACHE_RETENTION_MAX)))
+	if (!cache_req_begin(&req, &(struct cache_begin){
+			     .ok = account != NULL && cache_account_valid(account) && n >= 1 &&
+				   retention_uids_valid(uids, n, CACHE_RETENTION_MAX),
+			     .why = RETENTION_BAD, .argc = 8 + n, .nums_size = n * CACHE_U64_LEN },
+			     &a))
 		return req;
-	if (!cache_args_init(&a, 8 + n, n * CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k[0], account, "retention", NULL);
 	cache_key(k[1], account, "devices", NULL);
 	cache_key(k[2], account, "hidden_all", NULL);
