@@ -25,6 +25,7 @@
 #include "imap_listing.h"
 #include "imap_parse.h"
 #include "log.h"
+#include "sockin.h"
 #include "text.h"
 #include "tls.h"
 
@@ -533,7 +534,21 @@ static void imap_client_input(struct imap_client *c)
 
 static void imap_client_read_cb(struct bufferevent *bev, void *arg)
 {
-	imap_client_input(arg);
+	struct imap_client *c = arg;
+
+	/* libevent has read 4 KiB at most: on a plain connection the rest of
+	   what has arrived comes in one more read (set-up and STARTTLS keep
+	   libevent's own reads). */
+	if (!c->tls_active && c->state == IMAP_CLIENT_READY) {
+		size_t len = evbuffer_get_length(bufferevent_get_input(bev));
+
+		/* An error is told when libevent's next read meets the
+		   end, after what came before it has been taken. */
+		if (len < IMAP_CLIENT_READ_HIGH &&
+		    sockin_fill(bev, IMAP_CLIENT_READ_HIGH - len) < 0 && c->read_errno == 0)
+			c->read_errno = errno;
+	}
+	imap_client_input(c);
 }
 
 static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -576,7 +591,9 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		imap_client_stop_io(c);
 		event_active(c->deferred, EV_TIMEOUT, 0);
 	} else if ((what & BEV_EVENT_EOF) != 0) {
-		if (c->bye_reason[0] != '\0') {
+		if (c->read_errno != 0) {
+			imap_client_fail(c, "%s", evutil_socket_error_to_string(c->read_errno));
+		} else if (c->bye_reason[0] != '\0') {
 			imap_client_fail(c, "%s", c->bye_reason);
 		} else {
 			imap_client_fail(c, "connection closed by upstream");

@@ -75,6 +75,7 @@ struct imap_client {
 	bool qresync_enabled;         /* server said ENABLED QRESYNC */
 	struct imap_listing *listing; /* the selected mailbox's, kept (imap_sync.h) */
 	bool tls_active;
+	int read_errno;               /* sockin_fill() met a socket error */
 	unsigned int tag_counter;
 
 	struct imap_command_list queue;   /* not sent yet */
