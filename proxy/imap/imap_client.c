@@ -536,23 +536,56 @@ static void imap_client_input(struct imap_client *c)
 		evbuffer_drain(in, held);
 }
 
+/* Room left in the input for one more read, within IMAP_CLIENT_FILL. */
+static size_t imap_client_fill_room(const struct imap_client *c)
+{
+	size_t len = evbuffer_get_length(bufferevent_get_input(c->bev));
+	size_t want = len < IMAP_CLIENT_READ_HIGH ? IMAP_CLIENT_READ_HIGH - len : 0;
+
+	return want < IMAP_CLIENT_FILL ? want : IMAP_CLIENT_FILL;
+}
+
+static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* An implicit TLS connection reads ahead (tls.h): what OpenSSL holds is
+   taken until it holds nothing, or the consumer has no room; the end of
+   the stream met on the way is reported once the octets before it were
+   taken. */
+static void imap_client_input_tls(struct imap_client *c)
+{
+	size_t got;
+	short end;
+
+	do {
+		got = tls_fill(c->bev, imap_client_fill_room(c), &end);
+		if (end != 0 && c->tls_end == 0)
+			c->tls_end = end;
+		imap_client_input(c);
+	} while (got > 0 && !c->paused && c->state > IMAP_CLIENT_CONNECTING &&
+		 c->state < IMAP_CLIENT_FAILED);
+	if (c->tls_end != 0 && !c->paused && c->state < IMAP_CLIENT_FAILED &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+		end = c->tls_end;
+		c->tls_end = 0;
+		imap_client_event_cb(c->bev, end | BEV_EVENT_READING, c);
+	}
+}
+
 static void imap_client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct imap_client *c = arg;
 
+	if (c->tls == IMAP_TLS_IMAPS) {
+		imap_client_input_tls(c);
+		return;
+	}
 	/* libevent has read 4 KiB at most: on a plain connection more of
 	   what has arrived comes in one more read (set-up and STARTTLS keep
-	   libevent's own reads). */
-	if (!c->tls_active && c->state == IMAP_CLIENT_READY) {
-		size_t len = evbuffer_get_length(bufferevent_get_input(bev));
-		size_t want = len < IMAP_CLIENT_READ_HIGH ? IMAP_CLIENT_READ_HIGH - len : 0;
-
-		/* An error is told when libevent's next read meets the
-		   end, after what came before it has been taken. */
-		if (sockin_fill(bev, want < IMAP_CLIENT_FILL ? want : IMAP_CLIENT_FILL) < 0 &&
-		    c->read_errno == 0)
-			c->read_errno = errno;
-	}
+	   libevent's own reads). An error is told when libevent's next read
+	   meets the end, after what came before it has been taken. */
+	if (!c->tls_active && c->state == IMAP_CLIENT_READY &&
+	    sockin_fill(bev, imap_client_fill_room(c)) < 0 && c->read_errno == 0)
+		c->read_errno = errno;
 	imap_client_input(c);
 }
 
@@ -581,6 +614,10 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 				c->doing = "waiting for the greeting";
 			}
 			imap_client_update_timeout(c);
+			/* The greeting may have been read ahead with the end
+			   of the handshake. */
+			if (c->tls == IMAP_TLS_IMAPS && c->state == IMAP_CLIENT_GREETING)
+				imap_client_input_tls(c);
 		}
 		return;
 	}
@@ -742,7 +779,10 @@ void imap_client_resume(struct imap_client *c)
 		return;
 	c->paused = false;
 	bufferevent_enable(c->bev, EV_READ);
-	imap_client_input(c);
+	if (c->tls == IMAP_TLS_IMAPS)
+		imap_client_input_tls(c);
+	else
+		imap_client_input(c);
 }
 
 void imap_client_close(struct imap_client *c)

@@ -76,6 +76,7 @@ struct imap_client {
 	struct imap_listing *listing; /* the selected mailbox's, kept (imap_sync.h) */
 	bool tls_active;
 	int read_errno;               /* sockin_fill() met a socket error */
+	short tls_end;                /* tls_fill() met the end (BEV_EVENT_EOF/ERROR) */
 	unsigned int tag_counter;
 
 	struct imap_command_list queue;   /* not sent yet */
