@@ -117,6 +117,9 @@ bool imap_client_qresync_enabled(const struct imap_client *c);
 struct imap_listing;
 struct imap_listing *imap_client_listing(const struct imap_client *c);
 void imap_client_set_listing(struct imap_client *c, struct imap_listing *l);
+/* The kept listing handed over to the caller (c keeps none): while another
+   mailbox is listed on c, to be given back with set_listing. */
+struct imap_listing *imap_client_take_listing(struct imap_client *c);
 
 /* The "session=..." prefix of its log lines. */
 const char *imap_client_log_id(const struct imap_client *c);

@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 
 #include "conf.h"
+#include "folders.h"
 #include "imap_body.h"
 #include "imap_client.h"
 #include "imap_mailbox.h"
@@ -217,7 +218,7 @@ static void pop3_fetch_exists(void *ctx, enum imap_exists result)
 		log_info("%s event=message_gone uid=%u", s->log_id, f->msg->uid);
 		f->msg->flags |= POP3_MSG_VANISHED;
 		pop3_reply(s, "-ERR Message %u is no longer available upstream",
-			   pop3_maildrop_number(s->drop, f->msg));
+			   pop3_folders_number(s->folders, f->msg));
 		pop3_cmd_done(s);
 		return;
 	case IMAP_EXISTS_YES:
@@ -279,7 +280,7 @@ static void pop3_fetch_done(void *ctx, const struct imap_body_result *r)
 		   the body: expunged by another client since login. */
 		if (r->reply->result == IMAP_REPLY_OK || f->replaced)
 			pop3_reply(s, "-ERR Message %u is no longer available upstream",
-				   pop3_maildrop_number(s->drop, f->msg));
+				   pop3_folders_number(s->folders, f->msg));
 		else
 			pop3_reply(s, "-ERR [SYS/TEMP] Upstream refused the message: %s",
 				   r->reply->text);
@@ -557,18 +558,28 @@ static int pop3_prefetch_ask(struct pop3_session *s, struct pop3_msg *m)
 
 /* The messages after cur (and after those already waiting) that RETR may
    ask for next, asked for now: the first within prefetch_max_size, more
-   while their listed sizes together stay within POP3_PREFETCH_WINDOW. */
+   while their listed sizes together stay within POP3_PREFETCH_WINDOW;
+   only in cur's folder, the one selected: never across folders. */
 static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
 {
-	struct pop3_maildrop *d = s->drop;
+	int folder = pop3_folders_of(s->folders, cur);
+	struct pop3_maildrop *d;
 	uint64_t cap = (uint64_t)s->conf->prefetch_max_kib * 1024, ahead = 0;
-	struct pop3_msg *m = cur + 1, *end = d->msgs + d->count;
+	struct pop3_msg *m, *end;
 	unsigned int n = 0;
 
-	if (cap == 0 || s->imap == NULL)
+	if (cap == 0 || s->imap == NULL || folder < 0 ||
+	    (unsigned int)folder != s->folders->selected)
 		return;
+	d = s->folders->f[folder].drop;
+	m = cur + 1;
+	end = d->msgs + d->count;
 	for (struct pop3_prefetch *p = s->ahead; p != NULL; p = p->next) {
 		if (!pop3_prefetch_is_waiting(p))
+			continue;
+		/* Ones of another folder are dropped before anything is
+		   asked for there; none counts here. */
+		if (p->msg < d->msgs || p->msg >= end)
 			continue;
 		n++;
 		ahead += p->msg->size;

@@ -95,6 +95,7 @@ static const char *const all_keys[][2] = {
 	{ "upstream", "legacy_unreachable" },
 	{ "metrics", "max_connections" },
 	{ "metrics", "request_timeout" },
+	{ "server", "max_messages" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -402,7 +403,7 @@ START_TEST(listed_keys_known)
 		"256k", "10", "2m", "3",
 		"%v.%u", "1500ms", "20m", "yes",
 		"pop3s://pop.example.org", "yes", "1m", "proceed",
-		"8", "90s",
+		"8", "90s", "100",
 	};
 	char text[256];
 	struct conf *conf;
