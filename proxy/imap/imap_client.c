@@ -36,9 +36,10 @@
 #define IMAP_CLIENT_READ_HIGH (256 * 1024)
 #define IMAP_CLIENT_MAX_READ (64 * 1024)
 /* What one read callback adds on a plain connection (sockin_fill()):
-   below malloc's mmap threshold, so the input's chains come from the
-   heap and are reused, and a large message costs a read per 64 KiB. */
-#define IMAP_CLIENT_FILL (64 * 1024)
+   with the chain's header within 64 KiB (evbuffer rounds a chain up to a
+   power of two), below malloc's mmap threshold, so the input's chains come
+   from the heap and are reused; a large message costs a read per 64 KiB. */
+#define IMAP_CLIENT_FILL (64 * 1024 - 256)
 
 static const char *const imap_client_state_names[] = {
 	[IMAP_CLIENT_NEW] = "new",

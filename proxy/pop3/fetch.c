@@ -161,24 +161,33 @@ static size_t pop3_fetch_room(void *ctx)
 	return len >= POP3_OUT_HIGH ? 0 : (POP3_OUT_HIGH - len) / 2 + 1;
 }
 
+/* Input filtered (or kept ahead) in one go at most: what it may grow to
+   fits a 64 KiB chain with the evbuffer's header (evbuffer rounds a chain
+   up to a power of two), below malloc's mmap threshold, so the chains
+   come from the heap, are reused and go back with malloc_trim(). */
+#define POP3_FETCH_PIECE (32 * 1024 - 64)
+
 static void pop3_fetch_data(void *ctx, const unsigned char *data, size_t len)
 {
 	struct pop3_fetch *f = ctx;
 	struct evbuffer *out = pop3_output(f->s);
 	struct evbuffer_iovec vec;
-	size_t n;
+	size_t n, piece;
 
-	if (len == 0 || f->replaced || f->suspect || pop3_filter_limit_reached(&f->filter) ||
-	    f->s->state == POP3_STATE_CLOSED)
-		return;
-	if (evbuffer_reserve_space(out, POP3_FILTER_MAX_OUT(len), &vec, 1) < 1) {
-		pop3_session_close(f->s, "out_of_memory");
-		return;
+	for (; len > 0; data += piece, len -= piece) {
+		if (f->replaced || f->suspect || pop3_filter_limit_reached(&f->filter) ||
+		    f->s->state == POP3_STATE_CLOSED)
+			return;
+		piece = len < POP3_FETCH_PIECE ? len : POP3_FETCH_PIECE;
+		if (evbuffer_reserve_space(out, POP3_FILTER_MAX_OUT(piece), &vec, 1) < 1) {
+			pop3_session_close(f->s, "out_of_memory");
+			return;
+		}
+		n = pop3_filter_run(&f->filter, data, piece, vec.iov_base);
+		vec.iov_len = n;
+		evbuffer_commit_space(out, &vec, 1);
+		pop3_count_out(f->s, n);
 	}
-	n = pop3_filter_run(&f->filter, data, len, vec.iov_base);
-	vec.iov_len = n;
-	evbuffer_commit_space(out, &vec, 1);
-	pop3_count_out(f->s, n);
 }
 
 static int pop3_fetch_send(struct pop3_fetch *f);
@@ -489,12 +498,18 @@ static void pop3_prefetch_data(void *ctx, const unsigned char *data, size_t len)
 	/* More than the windows take at once (a quoted string): asked for
 	   again when it is wanted. */
 	if (held > POP3_PREFETCH_WINDOW || len > POP3_PREFETCH_WINDOW - held ||
-	    (p->window == NULL && (p->window = evbuffer_new()) == NULL) ||
-	    evbuffer_add(p->window, data, len) < 0) {
+	    (p->window == NULL && (p->window = evbuffer_new()) == NULL)) {
 		pop3_prefetch_give_up(p);
 		return;
 	}
-	p->window_len += len;
+	for (size_t piece; len > 0; data += piece, len -= piece) {
+		piece = len < POP3_FETCH_PIECE ? len : POP3_FETCH_PIECE;
+		if (evbuffer_add(p->window, data, piece) < 0) {
+			pop3_prefetch_give_up(p);
+			return;
+		}
+		p->window_len += piece;
+	}
 }
 
 static void pop3_prefetch_done(void *ctx, const struct imap_body_result *r)
