@@ -334,6 +334,23 @@ int conf_check_mailbox(const char *value, const char **error_r)
 	return 0;
 }
 
+/* folders = in [device PATTERN]: the list, each name as mailbox = takes it. */
+int conf_set_folders(const struct conf_key *key, void *base, const char *value,
+		     const char **error_r)
+{
+	static char why[160];
+	struct conf_profile *p = base;
+
+	(void)key;
+	conf_folders_clear(&p->folders, &p->folder_count);
+	if (conf_folders_parse(value, conf_check_mailbox, &p->folders, &p->folder_count, why,
+			       sizeof(why)) < 0) {
+		*error_r = why;
+		return -1;
+	}
+	return 0;
+}
+
 static bool conf_is_alpha(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
@@ -736,6 +753,10 @@ const struct conf_key conf_keys[] = {
 	{ "enrol", "listen", conf_set_enrol_listen, 0, .def = "" },
 	{ "enrol", "url", conf_set_string, C(enrol_url), .def = "", .max = "300",
 	  .check = conf_check_url, .flags = CONF_EMPTY_NONE },
+	{ "enrol", "max_connections", conf_set_uint, C(enrol_max_connections),
+	  .def = "128", .min = "1", .max = "10000" },
+	{ "enrol", "request_timeout", conf_set_msecs, C(enrol_request_timeout_ms),
+	  .def = "10s", .min = "1s", .max = "10m" },
 };
 
 const size_t conf_key_count = sizeof(conf_keys) / sizeof(conf_keys[0]);

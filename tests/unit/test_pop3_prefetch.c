@@ -16,6 +16,26 @@
 #define FETCH_B "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\n" BODY_B ")\r\n"
 #define FETCH_C "* 3 FETCH (UID 9 RFC822.SIZE 1000 BODY[] {21}\r\n" BODY_C ")\r\n"
 
+/* The client logs in and gets message 1; then message 2. */
+#define POP3_RETR_1 \
+	GREETING, USER_PASS, LOGGED_IN_THREE, \
+	SAY("RETR 1"), HEAR("+OK 120 octets"), HEAR_BYTES(BODY_A ".\r\n")
+#define POP3_RETR_2 \
+	SAY("RETR 2"), HEAR("+OK 250 octets"), \
+	HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n")
+/* RETR 1 asked for, then 2 and 3 ahead (1,250 octets: within the window). */
+#define UP_ASK_1_AHEAD_2_3 \
+	EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"), \
+	EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"), \
+	EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])")
+
+static void dialogue(const struct peer_step *imap, const struct client_step *pop3)
+{
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+
 /* As RETR 1 starts, 2 and 3 are asked for right behind it (1,250 octets
    listed: within the window); RETR 2 takes 2 over (its body had arrived
    already, before the client asked) and sets \Seen with a STORE, RETR 3
@@ -26,9 +46,7 @@ START_TEST(prefetch_serves_the_next_retr)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1_AHEAD_2_3,
 		SEND(FETCH_A "p5 OK done\r\n" FETCH_B "p6 OK done\r\n"),
 		EXPECT("p8 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
 		SEND(FETCH_C "p8 OK stored\r\np7 OK done\r\n"),
@@ -38,15 +56,8 @@ START_TEST(prefetch_serves_the_next_retr)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
-		SAY("RETR 2"),
-		HEAR("+OK 250 octets"),
-		HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n"),
+		POP3_RETR_1,
+		POP3_RETR_2,
 		SAY("RETR 3"),
 		HEAR("+OK 1000 octets"),
 		HEAR_BYTES(BODY_C ".\r\n"),
@@ -55,9 +66,7 @@ START_TEST(prefetch_serves_the_next_retr)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -68,9 +77,7 @@ START_TEST(prefetch_skipped_one_is_thrown_away)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1_AHEAD_2_3,
 		SEND(FETCH_A "p5 OK done\r\n"),
 		/* popgate takes 3 before the bodies arrive */
 		EXPECT("p8 UID STORE 9 +FLAGS.SILENT (\\Seen)"),
@@ -78,12 +85,7 @@ START_TEST(prefetch_skipped_one_is_thrown_away)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("RETR 3"),
 		HEAR("+OK 1000 octets"),
 		HEAR_BYTES(BODY_C ".\r\n"),
@@ -92,9 +94,7 @@ START_TEST(prefetch_skipped_one_is_thrown_away)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -119,9 +119,7 @@ START_TEST(prefetch_dropped_by_retr_of_another)
 		GREETING,
 		USER_PASS,
 		LOGGED_IN_THREE,
-		SAY("RETR 2"),
-		HEAR("+OK 250 octets"),
-		HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n"),
+		POP3_RETR_2,
 		SAY("RETR 1"),
 		HEAR("+OK 120 octets"),
 		HEAR_BYTES(BODY_A ".\r\n"),
@@ -130,9 +128,7 @@ START_TEST(prefetch_dropped_by_retr_of_another)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -142,9 +138,7 @@ START_TEST(prefetch_dropped_by_dele_and_quit)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1_AHEAD_2_3,
 		SEND(FETCH_A "p5 OK done\r\n" FETCH_B "p6 OK done\r\n"),
 		/* the hide's fingerprint, then the end */
 		EXPECT("p8 UID FETCH 5 (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS "
@@ -157,12 +151,7 @@ START_TEST(prefetch_dropped_by_dele_and_quit)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("DELE 2"),
 		HEAR("+OK Message 2 deleted"),
 		SAY("QUIT"),
@@ -170,9 +159,7 @@ START_TEST(prefetch_dropped_by_dele_and_quit)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 	ck_assert_str_eq(hidden_uids("hidden:default", NULL), "5");
 }
 END_TEST
@@ -184,9 +171,7 @@ START_TEST(prefetch_dropped_by_quit_before_it_arrives)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1_AHEAD_2_3,
 		SEND(FETCH_A "p5 OK done\r\n"),
 		EXPECT("p8 LOGOUT"),
 		SEND(FETCH_B "p6 OK done\r\n" FETCH_C "p7 OK done\r\n"
@@ -194,20 +179,13 @@ START_TEST(prefetch_dropped_by_quit_before_it_arrives)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("QUIT"),
 		BYE,
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -218,9 +196,7 @@ START_TEST(prefetch_upstream_dies_mid_body)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1_AHEAD_2_3,
 		SEND(FETCH_A "p5 OK done\r\n"),
 		EXPECT("p8 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
 		SEND("* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
@@ -228,12 +204,7 @@ START_TEST(prefetch_upstream_dies_mid_body)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("RETR 2"),
 		HEAR("+OK 250 octets"),
 		HEAR_BYTES("Subject: b\r\n"),
@@ -241,9 +212,7 @@ START_TEST(prefetch_upstream_dies_mid_body)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -253,30 +222,21 @@ START_TEST(prefetch_upstream_dies_while_it_waits)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1_AHEAD_2_3,
 		SEND(FETCH_A "p5 OK done\r\n"
 		     "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
 		CLOSE(),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("RETR 2"),
 		HEAR_PREFIX("-ERR [SYS/TEMP] Upstream connection lost"),
 		HEAR_CLOSE(),
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -289,9 +249,7 @@ START_TEST(prefetch_answered_out_of_order_fits)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1_AHEAD_2_3,
 		SEND(FETCH_A FETCH_B FETCH_C "p5 OK done\r\np6 OK done\r\np7 OK done\r\n"),
 		EXPECT("p8 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
 		SEND("p8 OK stored\r\n"),
@@ -299,23 +257,14 @@ START_TEST(prefetch_answered_out_of_order_fits)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
-		SAY("RETR 2"),
-		HEAR("+OK 250 octets"),
-		HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n"),
+		POP3_RETR_1,
+		POP3_RETR_2,
 		SAY("QUIT"),
 		BYE,
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -333,9 +282,7 @@ START_TEST(prefetch_answered_out_of_order_too_big)
 		 "p5 OK done\r\np6 OK done\r\n", BIG_B_LEN, big);
 	const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1_AHEAD_2_3,
 		SEND_N(reply, strlen(reply), 0),
 		/* dropped: asked for again, with \Seen this time; 3 with it */
 		EXPECT("p8 UID FETCH 5 (RFC822.SIZE BODY[])"),
@@ -344,21 +291,12 @@ START_TEST(prefetch_answered_out_of_order_too_big)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
-		SAY("RETR 2"),
-		HEAR("+OK 250 octets"),
-		HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n"),
+		POP3_RETR_1,
+		POP3_RETR_2,
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -399,9 +337,7 @@ START_TEST(prefetch_asks_within_the_window)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
