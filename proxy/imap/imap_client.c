@@ -753,6 +753,8 @@ void imap_client_free(struct imap_client **cp)
 		event_free(c->deferred);
 	imap_parser_free(&c->parser);
 	imap_listing_free(&c->listing);
+	if (c->attached != NULL && c->attached_free != NULL)
+		c->attached_free(c->attached);
 	free(c->host);
 	free(c->log_id);
 	free((char *)c->id.client_ip);
