@@ -148,6 +148,14 @@ void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 	event_active(c->deferred, EV_TIMEOUT, 0);
 }
 
+void imap_client_send(struct imap_client *c, const void *data, size_t len)
+{
+	if (c->heard)
+		c->round_trips++;
+	c->heard = false;
+	bufferevent_write(c->bev, data, len);
+}
+
 static void imap_client_write_part(struct imap_client *c, struct imap_command *cmd)
 {
 	size_t start = cmd->parts_sent == 0 ? 0 : cmd->text.part_end[cmd->parts_sent - 1];
@@ -161,7 +169,7 @@ static void imap_client_write_part(struct imap_client *c, struct imap_command *c
 				  (int)(end - start > 2 ? end - start - 2 : 0),
 				  cmd->text.buf + start);
 	}
-	bufferevent_write(c->bev, cmd->text.buf + start, end - start);
+	imap_client_send(c, cmd->text.buf + start, end - start);
 	cmd->parts_sent++;
 }
 
@@ -350,7 +358,7 @@ static bool imap_client_sasl_continuation(struct imap_client *c, const struct im
 	if (len > 0 && memchr(c->sasl_challenge, '\0', (size_t)len) != NULL)
 		c->sasl_challenge[0] = '\0';
 	log_debug("%s event=upstream_sasl_challenge length=%d", c->log_id, len);
-	bufferevent_write(c->bev, cmd->sasl_abort, strlen(cmd->sasl_abort));
+	imap_client_send(c, cmd->sasl_abort, strlen(cmd->sasl_abort));
 	return true;
 }
 
@@ -533,7 +541,10 @@ static void imap_client_input(struct imap_client *c)
 
 static void imap_client_read_cb(struct bufferevent *bev, void *arg)
 {
-	imap_client_input(arg);
+	struct imap_client *c = arg;
+
+	c->heard = true;
+	imap_client_input(c);
 }
 
 static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -646,6 +657,11 @@ struct imap_client *imap_client_new(struct event_base *base,
 	    imap_client_dup(&c->id.version, set->version) < 0)
 		imap_client_free(&c);
 	return c;
+}
+
+unsigned int imap_client_round_trips(const struct imap_client *c)
+{
+	return c->round_trips;
 }
 
 unsigned int imap_client_caps(const struct imap_client *c)

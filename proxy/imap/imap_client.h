@@ -118,6 +118,13 @@ struct imap_listing;
 struct imap_listing *imap_client_listing(const struct imap_client *c);
 void imap_client_set_listing(struct imap_client *c, struct imap_listing *l);
 
+/* Round trips waited for on this connection so far: the connect with
+   the greeting counts one, each TLS handshake one (implicit, or after
+   STARTTLS), and each burst of commands written after the server had
+   sent something since the previous one (commands pipelined behind
+   others cost nothing more). */
+unsigned int imap_client_round_trips(const struct imap_client *c);
+
 /* The "session=..." prefix of its log lines. */
 const char *imap_client_log_id(const struct imap_client *c);
 

@@ -76,6 +76,10 @@ struct imap_client {
 	struct imap_listing *listing; /* the selected mailbox's, kept (imap_sync.h) */
 	bool tls_active;
 	unsigned int tag_counter;
+	/* Round trips waited for (imap_client_round_trips()); heard: the
+	   server sent something since the last write. */
+	unsigned int round_trips;
+	bool heard;
 
 	struct imap_command_list queue;   /* not sent yet */
 	struct imap_command_list waiting; /* sent, waiting for tagged reply */
@@ -119,6 +123,9 @@ void imap_client_set_state(struct imap_client *c, enum imap_client_state state);
    from the loop. */
 void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Writes to the server, counting a round trip when it answered since
+   the last write. */
+void imap_client_send(struct imap_client *c, const void *data, size_t len);
 /* Sends what is queued and may go out in the current state. */
 void imap_client_flush(struct imap_client *c);
 /* Callbacks, watermarks and timeouts on c->bev (again after STARTTLS). */

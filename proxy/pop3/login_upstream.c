@@ -108,6 +108,7 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 		   was recreated under it): a new one, as if there had been
 		   none. */
 		log_info("%s event=upstream_kept_broken error=\"%s\"", l->s->log_id, reply->text);
+		l->rtt_before += imap_client_round_trips(l->imap) - l->rtt_start;
 		pop3_session_retire_imap(l->s, &l->imap);
 		l->kept = false;
 		l->fresh = true;
@@ -330,6 +331,7 @@ void login_step_connect(struct pop3_session *s)
 		/* Logged in with these very credentials: on to what follows
 		   the login (LOGIN-DELAY, SELECT). */
 		l->kept = true;
+		l->rtt_start = imap_client_round_trips(l->imap);
 		login_set_step(l, LOGIN_AUTHENTICATE);
 		s->upstream_tls = imap_client_tls_version(l->imap);
 		login_authenticated(l, &kept);
@@ -341,6 +343,7 @@ void login_step_connect(struct pop3_session *s)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
+	l->rtt_start = 0;
 	clock_gettime(CLOCK_MONOTONIC, &l->connect_started);
 	imap_client_connect(l->imap, login_connected, l);
 }
