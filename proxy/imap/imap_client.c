@@ -641,6 +641,7 @@ struct imap_client *imap_client_new(struct event_base *base,
 	c->tls = set->tls;
 	c->tls_ctx = set->tls_ctx;
 	c->timeout_secs = set->timeout_secs;
+	c->caps_memo = set->caps_memo;
 	c->log_id = strdup(set->log_id != NULL ? set->log_id : "");
 	c->id.client_port = set->client_port;
 	c->id.local_port = set->local_port;

@@ -55,6 +55,10 @@ struct imap_client_settings {
 	uint16_t local_port;
 	const char *session_id;          /* popgate's session id */
 	const char *version;             /* popgate's version */
+	/* What logins to this server showed before (imap_caps_memo.h), read
+	   and written by the login (imap_login.h); not owned, must outlive
+	   the client. NULL: nothing is pipelined behind the login. */
+	struct imap_caps_memo *caps_memo;
 };
 
 enum imap_reply_result {

@@ -106,6 +106,12 @@ struct imap_client {
 	char login_text[256];
 	/* The decoded error challenge of an OAuth2 login, "" if none. */
 	char sasl_challenge[512];
+	/* The login's pipelining (imap_login.c, imap_caps_memo.h). */
+	struct imap_caps_memo *caps_memo;  /* not owned; NULL: none */
+	bool login_ahead;             /* commands may follow the login at once */
+	bool enable_sent;             /* ENABLE went right behind the login */
+	bool caps_pipelined;          /* ... and CAPABILITY */
+	bool login_wait_caps;         /* login answered; done waits for CAPABILITY */
 };
 
 /* What the response reader hands to the set-up (imap_client_open.c). */

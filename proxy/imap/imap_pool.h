@@ -55,8 +55,14 @@ struct imap_client *imap_pool_take(struct imap_pool *pool, const char *key,
 				   const unsigned char digest[TLS_DIGEST_LEN],
 				   unsigned int *evicted_r);
 
-/* Closes (LOGOUT) every kept connection: after a reload, routes may
-   point elsewhere. */
+/* What logins to each upstream server showed (imap_caps_memo.h), for
+   the next cold login's pipelining (imap_client_settings.caps_memo); the
+   pool owns it. NULL for pool NULL. */
+struct imap_caps_memo;
+struct imap_caps_memo *imap_pool_caps_memo(struct imap_pool *pool);
+
+/* Closes (LOGOUT) every kept connection, and forgets the capabilities
+   seen: after a reload, routes may point elsewhere. */
 void imap_pool_flush(struct imap_pool *pool);
 
 /* Connections kept now. */

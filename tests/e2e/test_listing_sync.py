@@ -32,8 +32,9 @@ class CountingRelay:
     connection its round trips: bursts popgate sent after Dovecot had
     spoken since popgate's previous one (relay.py's "turns")."""
 
-    def __init__(self, to_port):
+    def __init__(self, to_port, source=None):
         self.to_port = to_port
+        self.source = source     # the address it connects from (default: any)
         self.lock = threading.Lock()
         self.up = self.down = 0
         self.lines = []
@@ -64,7 +65,9 @@ class CountingRelay:
             except OSError:
                 return
             try:
-                u = socket.create_connection((h.HOST, self.to_port), timeout=30)
+                u = socket.create_connection((h.HOST, self.to_port), timeout=30,
+                                             source_address=(self.source, 0)
+                                             if self.source else None)
             except OSError:
                 c.close()
                 continue

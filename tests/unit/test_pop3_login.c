@@ -44,6 +44,7 @@ START_TEST(login_with_literals_after_id)
 		EXPECT(""),
 		SEND("p2 OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
 		UP_SELECT("0"),
+		UP_LIST(""),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -282,6 +283,8 @@ START_TEST(select_refused_is_permanent)
 		UP_LOGIN,
 		EXPECT("* SELECT \"INBOX\""),
 		SEND("$ NO [NONEXISTENT] No such mailbox\r\n"),
+		/* the listing, asked for right behind it */
+		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -351,6 +354,7 @@ START_TEST(bare_user_name_goes_to_the_default_upstream)
 		EXPECT("* AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA=="),
 		SEND("$ OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
 		UP_SELECT("0"),
+		UP_LIST(""),
 		END_SCRIPT,
 	};
 
@@ -531,14 +535,16 @@ START_TEST(second_session_of_the_device_is_in_use)
 END_TEST
 
 /* A listing that would pass max_listing_memory (16m here; 2,000,000
-   messages take about 40 MB) fails the login before anything is fetched,
-   and what it would have reserved is not kept. */
+   messages take about 40 MB) fails the login as the SELECT is answered,
+   before anything of the listing asked for behind it is read, and what
+   it would have reserved is not kept. */
 START_TEST(listing_beyond_the_memory_budget_is_refused)
 {
 	static const struct peer_step imap[] = {
 		UP_GREETING,
 		UP_LOGIN,
 		UP_SELECT("2000000"),
+		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 		QUIET(100),
 		END_SCRIPT,
 	};
