@@ -24,6 +24,7 @@
 
 #include "imap_listing.h"
 #include "imap_parse.h"
+#include "limits_table.h"
 #include "log.h"
 #include "text.h"
 #include "tls.h"
@@ -292,6 +293,7 @@ static void imap_client_take_caps(struct imap_client *c, const struct imap_resp 
 		return;
 	}
 	c->caps = imap_caps_parse(args, len);
+	c->caps_sig = limits_siphash24(0, 0, args, len);
 	c->caps_known = true;
 }
 

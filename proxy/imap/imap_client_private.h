@@ -71,6 +71,8 @@ struct imap_client {
 	bool logging_out;             /* LOGOUT sent: EOF is expected */
 	unsigned int caps;
 	bool caps_known;
+	uint64_t caps_sig;            /* a hash of their text as the server wrote it */
+	uint64_t login_sig;           /* ... as it was when the login was sent */
 	bool utf8_enabled;            /* server said ENABLED UTF8=ACCEPT */
 	bool qresync_enabled;         /* server said ENABLED QRESYNC */
 	struct imap_listing *listing; /* the selected mailbox's, kept (imap_sync.h) */

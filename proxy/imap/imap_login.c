@@ -92,9 +92,13 @@ static void imap_client_queue_enable(struct imap_client *c, unsigned int caps)
 
 /* ---- what the logins to this server showed (imap_caps_memo.h) ---- */
 
+/* The server, and what it said before the login (its greeting's or
+   CAPABILITY's words, hashed): a server that says otherwise now is
+   another one as far as the guess goes. */
 static void imap_client_memo_key(const struct imap_client *c, char *key, size_t size)
 {
-	snprintf(key, size, "%s:%u/%d", c->host, c->port, (int)c->tls);
+	snprintf(key, size, "%s:%u/%d/%016llx", c->host, c->port, (int)c->tls,
+		 (unsigned long long)c->login_sig);
 }
 
 static bool imap_client_memo_get(const struct imap_client *c, struct imap_caps_seen *seen)
@@ -344,6 +348,7 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 	c->login_h = h;
 	c->login_ctx = ctx;
 	c->login_caps_seen = false;
+	c->login_sig = c->caps_sig;
 	c->doing = "logging in";
 	if (id != NULL)
 		imap_client_enqueue(c, id, false);
@@ -414,6 +419,7 @@ int imap_client_login_oauth(struct imap_client *c, enum imap_oauth_mech mech,
 	c->login_h = h;
 	c->login_ctx = ctx;
 	c->login_caps_seen = false;
+	c->login_sig = c->caps_sig;
 	c->sasl_challenge[0] = '\0';
 	c->doing = "logging in";
 	if (id != NULL)

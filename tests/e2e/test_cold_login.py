@@ -233,5 +233,170 @@ class TestRoundTripsStarttlsLoginDisabled(RoundTrips, unittest.TestCase):
         self.assertTrue(h.wait_until(lambda: "upstream_tls=TLS" in self.gw.log_text(), 10))
 
 
+# ---- dialects, against a scripted server
+
+FAKE_MSGS = [h.fake_message("c1"), h.fake_message("c2", body_lines=3),
+             h.fake_message("c3", body_lines=40)]
+FAKE_STAT = "+OK %d %d" % (len(FAKE_MSGS), sum(len(m) for m in FAKE_MSGS))
+
+
+class Dialect(unittest.TestCase):
+    """A scripted server of its own per test (and a gateway of its own:
+    what the gateway learnt of a server stays with it)."""
+    CAPS = "IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ ID ENABLE IDLE"
+
+    def setUp(self):
+        self.fake = h.FakeImap(FAKE_MSGS, capabilities=self.CAPS).start()
+        self.fake.credentials = {(b"alice", b"secret")}
+        self.gw = None
+        try:
+            self.gw = h.Popgate(self.fake.port, upstream={"timeout": "5s",
+                                                          "throttle_backoff": "0"},
+                                log={"level": "info"}).start()
+        except BaseException:
+            self.fake.stop()
+            raise
+
+    def tearDown(self):
+        if self.gw is not None:
+            self.gw.cleanup()
+        self.fake.stop()
+
+    def poll(self, password="secret"):
+        """A login (STAT and QUIT after a +OK): (its reply, its event=login
+        fields or None, the scripted server's connection, the log)."""
+        n = len(self.fake.login_conns())
+        start = self.gw.log_size()
+        c = self.gw.pop3(timeout=30)
+        try:
+            r = c.login("alice", password)
+            if r.startswith("+OK"):
+                self.assertEqual(c.cmd("STAT"), FAKE_STAT)
+                self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        finally:
+            c.close()
+        self.assertTrue(h.wait_until(lambda: len(self.fake.login_conns()) > n, 5))
+        log = self.gw.log_since(start)
+        fields = login_fields(log)
+        conn = self.fake.login_conns()[-1]
+        self.assertEqual(conn.errors, [])
+        return r, fields[0] if fields else None, conn, log
+
+    def names(self, conn):
+        return [x["name"] for x in conn.commands]
+
+    def assert_listed_ahead(self, conn, first):
+        """From the login on: first, then ENABLE, SELECT and the listing."""
+        names = self.names(conn)
+        i = names.index("AUTHENTICATE")
+        self.assertEqual(names[i:i + len(first) + 2], first + ["SELECT", "UID FETCH"], names)
+
+
+@unittest.skipIf(h.NATIVE, "popgate-specific")
+class TestDialects(Dialect):
+    def test_greeting_without_capabilities(self):
+        self.fake.greeting = b"* OK fake IMAP ready\r\n"
+        for _ in range(2):
+            r, fields, conn, log = self.poll()
+            self.assertTrue(r.startswith("+OK"), r + log)
+            # asked before the login; the login's reply says the rest
+            self.assertEqual(self.names(conn)[:2], ["CAPABILITY", "ID"])
+        # the second one (its UIDLs known: nothing fetched after the
+        # listing) pipelined everything behind the login
+        self.assert_listed_ahead(conn, ["AUTHENTICATE"])
+        self.assertEqual(int(fields["rtt_upstream"]), 3, log)
+
+    def test_capabilities_only_after_login(self):
+        post = self.CAPS + " UTF8=ACCEPT MOVE UIDPLUS"
+
+        def auth(server, conn, tag, cmd):
+            conn.logins.append(("PLAIN", b"alice", b"secret"))
+            conn.authenticated = True
+            server.send(conn, "%s OK logged in\r\n" % tag)
+            return True
+
+        def capability(server, conn, tag, cmd):
+            caps = post if conn.authenticated else self.CAPS
+            server.send(conn, "* CAPABILITY %s\r\n%s OK done\r\n" % (caps, tag))
+            return True
+        self.fake.capabilities = self.CAPS.replace(" ENABLE", "")
+        self.CAPS = self.fake.capabilities
+        post = self.CAPS + " ENABLE UTF8=ACCEPT MOVE UIDPLUS"
+        self.fake.hooks["AUTHENTICATE"] = auth
+        self.fake.hooks["CAPABILITY"] = capability
+        # first: the login, then CAPABILITY, then ENABLE (ENABLE only after
+        # login, UTF8=ACCEPT) with the SELECT and the listing
+        r, fields, conn, log = self.poll()
+        self.assertTrue(r.startswith("+OK"), r + log)
+        self.assertEqual(self.names(conn)[:6],
+                         ["ID", "AUTHENTICATE", "CAPABILITY", "ENABLE", "SELECT", "UID FETCH"])
+        # then all of it in one flight, as that server showed
+        r, fields, conn, log = self.poll()
+        self.assertTrue(r.startswith("+OK"), r + log)
+        self.assert_listed_ahead(conn, ["AUTHENTICATE", "CAPABILITY", "ENABLE"])
+        self.assertIn(b"ENABLE UTF8=ACCEPT\r\n", bytes(conn.raw))
+        self.assertEqual(int(fields["rtt_upstream"]), 2, log)
+
+    def test_server_refusing_pipelined_commands(self):
+        """BAD for whatever came in behind the login before it was
+        answered: the SELECT and the listing go again alone, the login
+        succeeds, and the gateway stops pipelining there."""
+        def auth(server, conn, tag, cmd):
+            conn.refused = {l.split(b" ", 1)[0].decode() for l in conn.buf.split(b"\r\n") if l}
+            return False
+
+        def refuse(name):
+            def hook(server, conn, tag, cmd):
+                if tag in getattr(conn, "refused", ()):
+                    server.send(conn, "%s BAD %s not valid in this state\r\n" % (tag, name))
+                    return True
+                return False
+            return hook
+        self.fake.hooks["AUTHENTICATE"] = auth
+        for name in ("ENABLE", "SELECT", "UID FETCH", "CAPABILITY"):
+            self.fake.hooks[name] = refuse(name)
+        r, fields, conn, log = self.poll()       # learns the server
+        self.assertTrue(r.startswith("+OK"), r + log)
+        self.assertFalse(getattr(conn, "refused", None), self.names(conn))
+        r, fields, conn, log = self.poll()       # pipelines, is refused
+        self.assertTrue(r.startswith("+OK"), r + log)
+        self.assertTrue(conn.refused, self.names(conn))
+        names = self.names(conn)
+        self.assertEqual(names.count("SELECT"), 2, names)
+        self.assertEqual(names.count("UID FETCH"), 2, names)
+        self.assertIn("event=upstream_no_pipelining ", log)
+        r, fields, conn, log = self.poll()       # no longer pipelines
+        self.assertTrue(r.startswith("+OK"), r + log)
+        self.assertFalse(conn.refused, self.names(conn))
+        self.assertEqual(self.names(conn).count("SELECT"), 1)
+
+    def test_wrong_password_with_select_answered_anyway(self):
+        """This server answers the SELECT and the listing behind a refused
+        login as if logged in: the answer is still a wrong password."""
+        self.assertTrue(self.poll()[0].startswith("+OK"))
+        r, fields, conn, log = self.poll("wrong")
+        self.assertEqual(r, "-ERR [AUTH] Authentication failed")
+        self.assertIsNone(fields)
+        names = self.names(conn)
+        self.assertEqual(names[names.index("AUTHENTICATE"):],
+                         ["AUTHENTICATE", "SELECT", "UID FETCH"], names)
+        self.assertIn("step=authenticate reason=auth_failed", log)
+
+    def test_throttled_login_with_commands_behind(self):
+        self.assertTrue(self.poll()[0].startswith("+OK"))
+
+        def auth(server, conn, tag, cmd):
+            conn.logins.append(("PLAIN", b"alice", b"secret"))
+            server.send(conn, "%s NO [THROTTLED] slow down\r\n" % tag)
+            return True
+        self.fake.hooks["AUTHENTICATE"] = auth
+        r, fields, conn, log = self.poll()
+        self.assertTrue(r.startswith("-ERR [SYS/TEMP] provider is throttling"), r)
+        self.assertIn("step=authenticate reason=upstream_unavailable", log)
+        names = self.names(conn)
+        self.assertEqual(names[names.index("AUTHENTICATE"):],
+                         ["AUTHENTICATE", "SELECT", "UID FETCH"], names)
+
+
 if __name__ == "__main__":
     unittest.main()
