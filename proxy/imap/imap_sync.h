@@ -97,6 +97,8 @@ struct imap_sync_op {
  * empty) h runs before this returns; otherwise from the event loop.
  * keep false: the listing is not kept with c afterwards (c will not be
  * kept for another login: 24 octets a message saved for the session).
+ * op: zeroed (or an earlier listing's), or the one of an
+ * imap_sync_prefetch() on c, which is then taken over.
  * Returns 0, or -1 (nothing runs) when a command cannot be queued.
  */
 int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
