@@ -266,16 +266,9 @@ static struct cache_req *cache_unlock_req(struct cache_conn *conn, const char *a
 	char key[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, token, true)) {
-		cache_req_complete(req, CACHE_ERROR);
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
+			     .token = token, .need_token = true, .ok = true, .argc = 5 }, &a))
 		return req;
-	}
-	if (!cache_args_init(&a, 5, 0)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(key, account, "lock:", device);
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, cache_lua_unlock);

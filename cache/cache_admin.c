@@ -177,17 +177,11 @@ static struct cache_req *admin_eval(struct cache *c, const struct cache_req_type
 
 	req = cache_req_new(cache_route(c, account != NULL ? account : ""), type,
 			    (union cache_req_cb){ .admin = cb }, ctx);
-	if (req == NULL)
-		return NULL;
-	if (account == NULL ||
-	    !cache_args_valid(req, account, device != NULL ? device : "x", NULL, false)) {
-		cache_req_complete(req, CACHE_ERROR);
+	/* No account: refused unlogged (no device, nothing checked). */
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account,
+			     .device = account == NULL ? NULL : device != NULL ? device : "x",
+			     .ok = account != NULL, .argc = 10 }, &a))
 		return req;
-	}
-	if (!cache_args_init(&a, 10, 0)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k_dev, account, "devices", NULL);
 	cache_key(k_uidv, account, "uidvalidity", NULL);
 	cache_key(k_all, account, "hidden_all", NULL);

@@ -144,3 +144,26 @@ void cache_args_send(struct cache_req *req, struct cache_args *a)
 	cache_req_submit(req, (int)a->argc, a->argv, a->len);
 	cache_args_free(a);
 }
+
+bool cache_req_begin(struct cache_req **reqp, const struct cache_begin *b,
+		     struct cache_args *a)
+{
+	struct cache_req *req = *reqp;
+	bool valid;
+
+	if (req == NULL)
+		return false;
+	valid = b->device == NULL ||
+		cache_args_valid(req, b->account, b->device, b->token, b->need_token);
+	if (valid && !b->ok && b->why != NULL)
+		cache_req_log(req, CACHE_LOG_ERROR, "cache_error", "%s", b->why);
+	if (!valid || !b->ok) {
+		cache_req_complete(req, CACHE_ERROR);
+		return false;
+	}
+	if (!cache_args_init(a, b->argc, b->nums_size)) {
+		cache_req_cancel(reqp);
+		return false;
+	}
+	return true;
+}

@@ -33,6 +33,11 @@ bool cache_args_valid(const struct cache_req *req, const char *account,
    is 0). */
 bool cache_uids_ascending(const uint32_t *uids, size_t n);
 
+/* e[0..n) have ascending nonzero uids, fingerprints of at most
+   CACHE_FINGERPRINT_MAX bytes without a space and valid UIDLs (e may be
+   NULL when n is 0). In cache_uidl.c, beside cache_uidl_valid(). */
+bool cache_uidl_entries_valid(const struct cache_uidl_new *e, size_t n);
+
 /*
  * "popgate:{<account>}:<what>[<device>]" into buf (CACHE_KEY_MAX bytes).
  * Device names cannot hold '}' or ':', so the last "}:" of a key always
@@ -64,5 +69,31 @@ void cache_arg_num(struct cache_args *a, uint64_t v);
 /* Submits the command on req (cache_req_submit()) and frees the
    arguments. */
 void cache_args_send(struct cache_req *req, struct cache_args *a);
+
+/* What an operation asks of its arguments before it builds its command;
+   see cache_req_begin(). */
+struct cache_begin {
+	/* When device is not NULL: account, device and (need_token) token,
+	   checked as by cache_args_valid(). */
+	const char *account, *device, *token;
+	bool need_token;
+	/* The operation's own checks passed; when not, why (the rest of the
+	   log line, e.g. "error=\"bad ttl\"") is logged, unless NULL. */
+	bool ok;
+	const char *why;
+	/* The command's room, as cache_args_init(). */
+	size_t argc, nums_size;
+};
+
+/*
+ * The start every operation shares, on *reqp fresh from cache_req_new()
+ * (NULL when that was out of memory): the checks of b, then room for the
+ * command in a. True: a is ready for the arguments. False: the operation
+ * returns *reqp at once, which is then NULL (out of memory; a request made
+ * is cancelled) or a request completed with CACHE_ERROR (arguments
+ * refused, what was wrong logged on it).
+ */
+bool cache_req_begin(struct cache_req **reqp, const struct cache_begin *b,
+		     struct cache_args *a);
 
 #endif

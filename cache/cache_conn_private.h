@@ -2,9 +2,10 @@
 #define CACHE_CONN_PRIVATE_H
 
 /*
- * struct cache_conn, shared by the connection (cache_conn.c) and the
- * bookkeeping of its requests (cache_req.c), which calls nothing of the
- * connection. Not for use outside those two.
+ * struct cache_conn, shared by the connection (cache_conn.c), what is sent
+ * on it (cache_conn_send.c), which calls nothing of cache_conn.c, and the
+ * bookkeeping of its requests (cache_req.c), which calls neither. Not for
+ * use outside those three.
  */
 
 #include <stdbool.h>
@@ -17,6 +18,7 @@
 struct evdns_base;
 struct evdns_getaddrinfo_request;
 struct redisAsyncContext;
+struct redisReply;
 struct cache_sentinel;
 
 enum cache_conn_state {
@@ -81,6 +83,19 @@ struct cache_conn {
 	void (*idle_fn)(void *ctx);
 	void *idle_ctx;
 };
+
+/* --- cache_conn_send.c: what the traffic tells the connection --- */
+
+/* conn_ev fires in ms (the next attempt, PING, or a timeout). */
+void cache_conn_schedule(struct cache_conn *conn, unsigned int ms);
+/* From inside hiredis: drop_ev closes the connection (for why) from the
+   loop; once per connection. */
+void cache_conn_drop_later(struct cache_conn *conn, const char *why);
+/* The server said LOADING: LOADING state, a PING every
+   CACHE_LOADING_POLL_MS until PONG. Inside hiredis. */
+void cache_conn_poll(struct cache_conn *conn);
+/* An error reply that says the server is still loading its data. */
+bool cache_reply_loading(const struct redisReply *r);
 
 /* --- cache_req.c --- */
 

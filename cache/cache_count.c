@@ -108,30 +108,25 @@ static bool count_what_valid(const char *what)
 	return true;
 }
 
-/* A new request with its key in key, or NULL when out of memory; an
-   invalid argument completes it with CACHE_ERROR (*ok_r false). */
-static struct cache_req *count_req(struct cache *c, const struct cache_req_type *type,
-				   const char *tag, const char *what, unsigned int ttl_ms,
-				   bool need_ttl, cache_count_cb *cb, void *ctx,
-				   char *key, bool *ok_r)
+/* A new request (*reqp) with its key in key and room for argc arguments
+   in a (as cache_req_begin(): false, the caller returns *reqp). */
+static bool count_req(struct cache *c, const struct cache_req_type *type, const char *tag,
+		      const char *what, unsigned int ttl_ms, bool need_ttl, cache_count_cb *cb,
+		      void *ctx, struct cache_req **reqp, char *key, struct cache_args *a,
+		      size_t argc, size_t nums_size)
 {
 	/* The key's slot is the tag's (a cluster's node; checked below). */
-	struct cache_req *req = cache_req_new(cache_route(c, tag != NULL ? tag : ""),
-					      type, (union cache_req_cb){ .count = cb }, ctx);
-
-	*ok_r = false;
-	if (req == NULL)
-		return NULL;
-	if (tag == NULL || what == NULL || !cache_account_valid(tag) ||
-	    strpbrk(tag, "{}") != NULL || !count_what_valid(what) ||
-	    (need_ttl && (ttl_ms == 0 || ttl_ms > CACHE_COUNT_TTL_MAX))) {
-		cache_req_log(req, CACHE_LOG_ERROR, "cache_error", "error=\"bad arguments\"");
-		cache_req_complete(req, CACHE_ERROR);
-		return req;
-	}
+	*reqp = cache_req_new(cache_route(c, tag != NULL ? tag : ""),
+			      type, (union cache_req_cb){ .count = cb }, ctx);
+	if (!cache_req_begin(reqp, &(struct cache_begin){
+			     .ok = tag != NULL && what != NULL && cache_account_valid(tag) &&
+				   strpbrk(tag, "{}") == NULL && count_what_valid(what) &&
+				   (!need_ttl || (ttl_ms != 0 && ttl_ms <= CACHE_COUNT_TTL_MAX)),
+			     .why = "error=\"bad arguments\"", .argc = argc,
+			     .nums_size = nums_size }, a))
+		return false;
 	snprintf(key, COUNT_KEY_MAX, "popgate:{%s}:%s", tag, what);
-	*ok_r = true;
-	return req;
+	return true;
 }
 
 /* EVAL script 1 key, then up to two numbers. */
@@ -142,16 +137,11 @@ static struct cache_req *count_eval(struct cache *c, const struct cache_req_type
 {
 	char key[COUNT_KEY_MAX];
 	struct cache_args a;
-	bool ok;
-	struct cache_req *req = count_req(c, type, tag, what, ttl_ms, type == &count_type_incr,
-					  cb, ctx, key, &ok);
+	struct cache_req *req;
 
-	if (!ok)
+	if (!count_req(c, type, tag, what, ttl_ms, type == &count_type_incr, cb, ctx, &req, key,
+		       &a, 6, 2 * CACHE_U64_LEN))
 		return req;
-	if (!cache_args_init(&a, 6, 2 * CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, script);
 	cache_arg(&a, "1");
@@ -186,15 +176,12 @@ static struct cache_req *count_plain(struct cache *c, const struct cache_req_typ
 {
 	char key[COUNT_KEY_MAX];
 	struct cache_args a;
-	bool ok, mark = type == &count_type_mark;
-	struct cache_req *req = count_req(c, type, tag, what, ttl_ms, mark, cb, ctx, key, &ok);
+	bool mark = type == &count_type_mark;
+	struct cache_req *req;
 
-	if (!ok)
+	if (!count_req(c, type, tag, what, ttl_ms, mark, cb, ctx, &req, key, &a, 5,
+		       CACHE_U32_LEN))
 		return req;
-	if (!cache_args_init(&a, 5, CACHE_U32_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_arg(&a, cmd);
 	cache_arg(&a, key);
 	if (mark) {

@@ -111,10 +111,11 @@ static bool cache_legacy_text_valid(const char *s, size_t max)
 	return true;
 }
 
-static struct cache_req *cache_legacy_refuse(struct cache_req *req)
+/* A valid account, and a lease token (claim, store, release). */
+static bool cache_legacy_token_valid(const char *account, const char *token)
 {
-	cache_req_complete(req, CACHE_ERROR);
-	return req;
+	return cache_account_valid(account) && token != NULL &&
+	       cache_legacy_text_valid(token, CACHE_LEGACY_TOKEN_MAX);
 }
 
 struct cache_req *cache_legacy_claim(struct cache *c, const char *account, const char *token,
@@ -125,15 +126,10 @@ struct cache_req *cache_legacy_claim(struct cache *c, const char *account, const
 	char k_done[CACHE_KEY_MAX], k_lease[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_account_valid(account) || token == NULL ||
-	    !cache_legacy_text_valid(token, CACHE_LEGACY_TOKEN_MAX) || ttl_ms == 0)
-		return cache_legacy_refuse(req);
-	if (!cache_args_init(&a, 7, CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
+	if (!cache_req_begin(&req, &(struct cache_begin){
+			     .ok = cache_legacy_token_valid(account, token) && ttl_ms != 0,
+			     .argc = 7, .nums_size = CACHE_U64_LEN }, &a))
+		return req;
 	cache_key(k_done, account, "legacy_done", NULL);
 	cache_key(k_lease, account, "legacy_lease", NULL);
 	cache_arg(&a, "EVAL");
@@ -158,25 +154,13 @@ struct cache_req *cache_legacy_store(struct cache *c, const char *account, const
 	struct cache_args a;
 	size_t i;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_account_valid(account) || token == NULL ||
-	    !cache_legacy_text_valid(token, CACHE_LEGACY_TOKEN_MAX) || uidvalidity == 0 ||
-	    n > CACHE_UIDL_MAP_MAX || (n > 0 && e == NULL) || summary == NULL ||
-	    !cache_legacy_text_valid(summary, CACHE_LEGACY_SUMMARY_MAX))
-		return cache_legacy_refuse(req);
-	for (i = 0; i < n; i++) {
-		const char *fp = e[i].fingerprint;
-
-		if (e[i].uid == 0 || (i > 0 && e[i].uid <= e[i - 1].uid) || fp == NULL ||
-		    strnlen(fp, CACHE_FINGERPRINT_MAX + 1) > CACHE_FINGERPRINT_MAX ||
-		    strchr(fp, ' ') != NULL || e[i].uidl == NULL || !cache_uidl_valid(e[i].uidl))
-			return cache_legacy_refuse(req);
-	}
-	if (!cache_args_init(&a, 11 + 3 * n, (n + 3) * CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
+	if (!cache_req_begin(&req, &(struct cache_begin){
+			     .ok = cache_legacy_token_valid(account, token) && uidvalidity != 0 &&
+				   n <= CACHE_UIDL_MAP_MAX && summary != NULL &&
+				   cache_legacy_text_valid(summary, CACHE_LEGACY_SUMMARY_MAX) &&
+				   cache_uidl_entries_valid(e, n),
+			     .argc = 11 + 3 * n, .nums_size = (n + 3) * CACHE_U64_LEN }, &a))
+		return req;
 	cache_key(k_uidv, account, "uidvalidity", NULL);
 	cache_key(k_map, account, "uidl", NULL);
 	cache_key(k_lease, account, "legacy_lease", NULL);
@@ -209,15 +193,9 @@ struct cache_req *cache_legacy_release(struct cache *c, const char *account, con
 	char k_lease[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_account_valid(account) || token == NULL ||
-	    !cache_legacy_text_valid(token, CACHE_LEGACY_TOKEN_MAX))
-		return cache_legacy_refuse(req);
-	if (!cache_args_init(&a, 5, 0)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
+	if (!cache_req_begin(&req, &(struct cache_begin){
+			     .ok = cache_legacy_token_valid(account, token), .argc = 5 }, &a))
+		return req;
 	cache_key(k_lease, account, "legacy_lease", NULL);
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, cache_lua_legacy_release);

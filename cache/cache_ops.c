@@ -75,22 +75,12 @@ static struct cache_req *cache_lock_req(struct cache_conn *conn,
 	char key[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, token, true)) {
-		cache_req_complete(req, CACHE_ERROR);
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
+			     .token = token, .need_token = true,
+			     .ok = ttl_secs != 0 && ttl_secs <= CACHE_TTL_MAX,
+			     .why = "error=\"bad ttl\"", .argc = 6, .nums_size = CACHE_U32_LEN },
+			     &a))
 		return req;
-	}
-	if (ttl_secs == 0 || ttl_secs > CACHE_TTL_MAX) {
-		cache_req_log(req, CACHE_LOG_ERROR, "cache_error",
-			      "error=\"bad ttl\"");
-		cache_req_complete(req, CACHE_ERROR);
-		return req;
-	}
-	if (!cache_args_init(&a, 6, CACHE_U32_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(key, account, "lock:", device);
 	if (type == &cache_type_lock) {
 		cache_arg(&a, "SET");
@@ -173,26 +163,18 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 						 &cache_type_hide,
 						 cb, ctx);
 	char k_lock[CACHE_KEY_MAX], k_uidv[CACHE_KEY_MAX], k_set[CACHE_KEY_MAX];
+	char why[128] = "";
+	bool ok = uidvalidity != 0 && cache_hide_args_valid(uids, fingerprints, n);
 	struct cache_args a;
 	size_t i;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, token, true)) {
-		cache_req_complete(req, CACHE_ERROR);
+	if (!ok)
+		snprintf(why, sizeof(why), "error=\"bad uidvalidity, uid or fingerprint, or "
+			 "more than %d uids\" uids=%zu", CACHE_HIDE_MAX, n);
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
+			     .token = token, .need_token = true, .ok = ok, .why = why,
+			     .argc = 9 + 2 * n, .nums_size = (n + 2) * CACHE_U32_LEN }, &a))
 		return req;
-	}
-	if (uidvalidity == 0 || !cache_hide_args_valid(uids, fingerprints, n)) {
-		cache_req_log(req, CACHE_LOG_ERROR, "cache_error",
-			      "error=\"bad uidvalidity, uid or fingerprint, or "
-			      "more than %d uids\" uids=%zu", CACHE_HIDE_MAX, n);
-		cache_req_complete(req, CACHE_ERROR);
-		return req;
-	}
-	if (!cache_args_init(&a, 9 + 2 * n, (n + 2) * CACHE_U32_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k_lock, account, "lock:", device);
 	cache_key(k_uidv, account, "uidvalidity", NULL);
 	if (all_devices)

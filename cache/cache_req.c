@@ -1,6 +1,6 @@
 /* The bookkeeping of requests on a connection: their life cycle from made
    to freed, delivery and cancelling; see cache_conn.h. What is sent and
-   when: cache_conn.c. */
+   when: cache_conn_send.c. */
 
 #include "cache_conn_private.h"
 #include "cache_log.h"

@@ -234,15 +234,8 @@ static bool retention_uids_valid(const uint32_t *uids, size_t n, size_t max)
 	return true;
 }
 
-/* A bad argument completes req with CACHE_ERROR: false. */
-static bool retention_check(struct cache_req *req, bool ok)
-{
-	if (!ok) {
-		cache_req_log(req, CACHE_LOG_ERROR, "cache_error", "error=\"bad arguments\"");
-		cache_req_complete(req, CACHE_ERROR);
-	}
-	return ok;
-}
+/* What a bad argument logs. */
+#define RETENTION_BAD "error=\"bad arguments\""
 
 struct cache_req *cache_retention_decide(struct cache *c, const char *account,
 					 const char *device, const char *token,
@@ -256,19 +249,13 @@ struct cache_req *cache_retention_decide(struct cache *c, const char *account,
 	char k[8][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, token, true)) {
-		cache_req_complete(req, CACHE_ERROR);
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
+			     .token = token, .need_token = true,
+			     .ok = uidvalidity != 0 && max >= 1 && max <= CACHE_RETENTION_MAX &&
+				   retention_uids_valid(retrieved, n, CACHE_HIDE_MAX),
+			     .why = RETENTION_BAD, .argc = 19 + n,
+			     .nums_size = (n + 6) * CACHE_U64_LEN }, &a))
 		return req;
-	}
-	if (!retention_check(req, uidvalidity != 0 && max >= 1 && max <= CACHE_RETENTION_MAX &&
-			     retention_uids_valid(retrieved, n, CACHE_HIDE_MAX)))
-		return req;
-	if (!cache_args_init(&a, 19 + n, (n + 6) * CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k[0], account, "lock:", device);
 	cache_key(k[1], account, "uidvalidity", NULL);
 	cache_key(k[2], account, "devices", NULL);
@@ -308,18 +295,12 @@ struct cache_req *cache_retention_intent(struct cache *c, const char *account,
 	char k[4][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!cache_args_valid(req, account, device, token, true)) {
-		cache_req_complete(req, CACHE_ERROR);
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
+			     .token = token, .need_token = true,
+			     .ok = n >= 1 && retention_uids_valid(uids, n, CACHE_RETENTION_MAX),
+			     .why = RETENTION_BAD, .argc = 12 + n,
+			     .nums_size = (n + 2) * CACHE_U64_LEN }, &a))
 		return req;
-	}
-	if (!retention_check(req, n >= 1 && retention_uids_valid(uids, n, CACHE_RETENTION_MAX)))
-		return req;
-	if (!cache_args_init(&a, 12 + n, (n + 2) * CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k[0], account, "lock:", device);
 	cache_key(k[1], account, "retention", NULL);
 	cache_key(k[2], account, "devices", NULL);
@@ -350,15 +331,12 @@ struct cache_req *cache_retention_finish(struct cache *c, const char *account,
 	char k[3][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!retention_check(req, account != NULL && cache_account_valid(account) && n >= 1 &&
-			     retention_uids_valid(uids, n, CACHE_RETENTION_MAX)))
+	if (!cache_req_begin(&req, &(struct cache_begin){
+			     .ok = account != NULL && cache_account_valid(account) && n >= 1 &&
+				   retention_uids_valid(uids, n, CACHE_RETENTION_MAX),
+			     .why = RETENTION_BAD, .argc = 8 + n, .nums_size = n * CACHE_U64_LEN },
+			     &a))
 		return req;
-	if (!cache_args_init(&a, 8 + n, n * CACHE_U64_LEN)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
 	cache_key(k[0], account, "retention", NULL);
 	cache_key(k[1], account, "devices", NULL);
 	cache_key(k[2], account, "hidden_all", NULL);

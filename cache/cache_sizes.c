@@ -128,12 +128,7 @@ static bool sizes_key(char *key, const char *account, uint32_t uidvalidity)
 	return true;
 }
 
-static struct cache_req *sizes_refuse(struct cache_req *req)
-{
-	cache_req_log(req, CACHE_LOG_ERROR, "cache_error", "error=\"bad arguments\"");
-	cache_req_complete(req, CACHE_ERROR);
-	return req;
-}
+#define SIZES_BAD "error=\"bad arguments\""
 
 struct cache_req *cache_sizes_load(struct cache *c, const char *account, uint32_t uidvalidity,
 				   cache_sizes_cb *cb, void *ctx)
@@ -144,14 +139,10 @@ struct cache_req *cache_sizes_load(struct cache *c, const char *account, uint32_
 	char key[CACHE_KEY_MAX];
 	struct cache_args a;
 
-	if (req == NULL)
-		return NULL;
-	if (!sizes_key(key, account, uidvalidity))
-		return sizes_refuse(req);
-	if (!cache_args_init(&a, 2, 0)) {
-		cache_req_cancel(&req);
-		return NULL;
-	}
+	if (!cache_req_begin(&req, &(struct cache_begin){
+			     .ok = sizes_key(key, account, uidvalidity), .why = SIZES_BAD,
+			     .argc = 2 }, &a))
+		return req;
 	cache_arg(&a, "HGETALL");
 	cache_arg(&a, key);
 	cache_args_send(req, &a);
@@ -172,16 +163,18 @@ struct cache_req *cache_sizes_store(struct cache *c, const char *account, uint32
 	size_t args = 6 + 2 * n + ngone;
 	char *pairs;
 
-	if (req == NULL)
-		return NULL;
-	if (!sizes_key(key, account, uidvalidity) || n + ngone > CACHE_SIZES_BATCH ||
-	    (n > 0 && (uids == NULL || rfc822 == NULL || sizes == NULL)) ||
-	    (ngone > 0 && gone == NULL))
-		return sizes_refuse(req);
+	if (!cache_req_begin(&req, &(struct cache_begin){
+			     .ok = sizes_key(key, account, uidvalidity) &&
+				   n + ngone <= CACHE_SIZES_BATCH &&
+				   (n == 0 || (uids != NULL && rfc822 != NULL && sizes != NULL)) &&
+				   (ngone == 0 || gone != NULL),
+			     .why = SIZES_BAD, .argc = args,
+			     .nums_size = (2 + n + ngone) * CACHE_U64_LEN }, &a))
+		return req;
 	/* "<rfc822> <octets>" each, alive until the command is sent. */
 	pairs = malloc(n * 2 * CACHE_U64_LEN + 1);
-	if (pairs == NULL || !cache_args_init(&a, args, (2 + n + ngone) * CACHE_U64_LEN)) {
-		free(pairs);
+	if (pairs == NULL) {
+		cache_args_free(&a);
 		cache_req_cancel(&req);
 		return NULL;
 	}

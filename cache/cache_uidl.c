@@ -476,6 +476,21 @@ bool cache_uidl_valid(const char *uidl)
 	return i > 0;
 }
 
+bool cache_uidl_entries_valid(const struct cache_uidl_new *e, size_t n)
+{
+	if (n > 0 && e == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		const char *fp = e[i].fingerprint;
+
+		if (e[i].uid == 0 || (i > 0 && e[i].uid <= e[i - 1].uid) || fp == NULL ||
+		    strnlen(fp, CACHE_FINGERPRINT_MAX + 1) > CACHE_FINGERPRINT_MAX ||
+		    strchr(fp, ' ') != NULL || e[i].uidl == NULL || !cache_uidl_valid(e[i].uidl))
+			return false;
+	}
+	return true;
+}
+
 static struct cache_uidl_job *cache_uidl_job_new(struct cache_req *req, const char *account,
 						 uint32_t uidvalidity, size_t n)
 {
@@ -547,23 +562,15 @@ struct cache_req *cache_uidl_assign(struct cache *c, const char *account, uint32
 	struct cache_req *req = cache_req_new(cache_route(c, account), &cache_type_uidl,
 					      (union cache_req_cb){ .uidls = cb }, ctx);
 	struct cache_uidl_job *job;
-	size_t i;
 
 	if (req == NULL)
 		return NULL;
 	if (!cache_account_valid(account) || uidvalidity == 0 || n > CACHE_VIEW_MAX ||
 	    (n > 0 && entries == NULL))
 		return cache_uidl_refuse(req, "bad account, uidvalidity or count", n);
-	for (i = 0; i < n; i++) {
-		const char *fp = entries[i].fingerprint;
-
-		if (entries[i].uid == 0 || (i > 0 && entries[i].uid <= entries[i - 1].uid) ||
-		    fp == NULL || strnlen(fp, CACHE_FINGERPRINT_MAX + 1) > CACHE_FINGERPRINT_MAX ||
-		    strchr(fp, ' ') != NULL || entries[i].uidl == NULL ||
-		    !cache_uidl_valid(entries[i].uidl))
-			return cache_uidl_refuse(req, "bad entry (ascending uids, fingerprint "
-						 "without space, uidl of 1..70 of 0x21..0x7e)", n);
-	}
+	if (!cache_uidl_entries_valid(entries, n))
+		return cache_uidl_refuse(req, "bad entry (ascending uids, fingerprint "
+					 "without space, uidl of 1..70 of 0x21..0x7e)", n);
 	job = cache_uidl_job_new(req, account, uidvalidity, n);
 	if (job != NULL) {
 		job->phase = CACHE_UIDL_ASSIGN;
