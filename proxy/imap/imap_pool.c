@@ -112,6 +112,26 @@ static void imap_pool_close(struct imap_pool_entry *e, const char *why)
 	imap_pool_logged_out(e);
 }
 
+bool imap_pool_logout(struct imap_pool *pool, struct imap_client *c)
+{
+	struct imap_pool_entry *e;
+
+	if (pool == NULL || c == NULL || (e = calloc(1, sizeof(*e))) == NULL)
+		return false;
+	e->pool = pool;
+	if ((e->timer = evtimer_new(pool->base, imap_pool_deferred_free, e)) == NULL) {
+		free(e);
+		return false;
+	}
+	e->c = c;
+	e->closing = true;
+	TAILQ_INSERT_TAIL(&pool->closing, e, link);
+	if (imap_client_is_connected(c) && imap_client_logout(c, imap_pool_logged_out, e) == 0)
+		return true;
+	imap_pool_logged_out(e);
+	return true;
+}
+
 static void imap_pool_expired(evutil_socket_t fd, short what, void *arg)
 {
 	imap_pool_close(arg, "idle");

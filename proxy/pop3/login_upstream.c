@@ -290,7 +290,8 @@ static void login_step_authenticate(struct pop3_login *l)
 			   "-ERR [SYS/PERM] Upstream refuses plaintext login");
 		return;
 	}
-	if (imap_client_login_pipelined(l->imap))
+	/* Not before LOGIN-DELAY is checked: a refused login opens nothing. */
+	if (imap_client_login_pipelined(l->imap) && l->s->conf->login_delay_secs == 0)
 		login_ask_ahead(l);
 	/* The command holds its own copy now; the legacy step needs it. */
 	if (l->s->route->legacy_pop3 == NULL)

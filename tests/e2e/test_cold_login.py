@@ -397,6 +397,38 @@ class TestDialects(Dialect):
         self.assertEqual(names[names.index("AUTHENTICATE"):],
                          ["AUTHENTICATE", "SELECT", "UID FETCH"], names)
 
+    def test_quit_does_not_wait_for_logout(self):
+        """Everything applied before it, the LOGOUT's answer changes
+        nothing: QUIT is answered without it (a round trip less per
+        poll), and the LOGOUT still goes."""
+        import time
+
+        def logout(server, conn, tag, cmd):
+            time.sleep(3)
+            server.send(conn, "* BYE bye\r\n%s OK logged out\r\n" % tag)
+            server._close(conn)
+            return True
+        self.fake.hooks["LOGOUT"] = logout
+        c = self.gw.pop3(timeout=30)
+        try:
+            self.assertTrue(c.login("alice", "secret").startswith("+OK"))
+            self.assertTrue(c.cmd("DELE 1").startswith("+OK"))
+            t = time.monotonic()
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+            self.assertLess(time.monotonic() - t, 1.5)
+        finally:
+            c.close()
+        conn = self.fake.login_conns()[-1]
+        self.assertTrue(h.wait_until(lambda: "LOGOUT" in self.names(conn), 5))
+        # and the DELE was applied (hidden for this device) before it
+        c = self.gw.pop3(timeout=30)
+        try:
+            self.assertTrue(c.login("alice", "secret").startswith("+OK Logged in, 2 messages"))
+        finally:
+            c.close()
+        self.assertTrue(h.wait_until(lambda: "reason=quit" in self.gw.log_text(), 5))
+        self.assertNotIn("upstream_error", self.gw.log_text())
+
 
 if __name__ == "__main__":
     unittest.main()
