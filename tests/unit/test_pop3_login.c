@@ -304,6 +304,61 @@ START_TEST(select_refused_is_permanent)
 }
 END_TEST
 
+/* The listing asked for right behind the SELECT and refused (a server
+   that would not run it before the SELECT was answered): asked for
+   again, alone, and the login lists everything. */
+START_TEST(listing_refused_behind_the_select_is_asked_again)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		EXPECT("p2 SELECT \"INBOX\""),
+		EXPECT("p3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n"
+		     "* OK [UIDNEXT 20] Predicted next UID\r\np2 OK [READ-WRITE] Selected\r\n"
+		     "p3 BAD not now\r\n"),
+		UP_LIST("* 1 FETCH (UID 3 RFC822.SIZE 120 FLAGS (\\Seen))\r\n"
+			"* 2 FETCH (UID 5 RFC822.SIZE 250 FLAGS ())\r\n"
+			"* 3 FETCH (UID 9 RFC822.SIZE 1000 FLAGS (\\Answered))\r\n"),
+		UP_FPS("3,5,9"),
+		END_SCRIPT,
+	};
+
+	upstream(imap);
+	pop3_connect(logs_in_three);
+	DIALOGUE_DONE();
+	ck_assert_int_eq(fx_session()->state, POP3_STATE_TRANSACTION);
+}
+END_TEST
+
+/* Some servers refuse "1:*" in an empty mailbox: with EXISTS 0 that is
+   the empty listing, not a failure, and nothing is asked again. */
+START_TEST(empty_mailbox_refusing_the_listing_is_empty)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		EXPECT("p2 SELECT \"INBOX\""),
+		EXPECT("p3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 0 EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n"
+		     "* OK [UIDNEXT 1] Predicted next UID\r\np2 OK [READ-WRITE] Selected\r\n"
+		     "p3 NO [SERVERBUG] Invalid messageset\r\n"),
+		QUIET(50),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("+OK Logged in, 0 messages (0 octets)"),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+END_TEST
+
 /* A listing is complete or the login fails: a malformed FETCH in the
    middle fails it all, and the next login lists everything. */
 START_TEST(malformed_listing_fails_the_login_whole)
@@ -669,6 +724,8 @@ int main(void)
 	tcase_add_test(tc, login_unavailable_is_temporary);
 	tcase_add_test(tc, select_refused_is_permanent);
 	tcase_add_test(tc, malformed_listing_fails_the_login_whole);
+	tcase_add_test(tc, listing_refused_behind_the_select_is_asked_again);
+	tcase_add_test(tc, empty_mailbox_refusing_the_listing_is_empty);
 	tcase_add_test(tc, bare_user_name_goes_to_the_default_upstream);
 	tcase_add_test(tc, retry_after_rejection_is_held_then_works);
 	tcase_add_test(tc, login_delay_refuses_a_second_login_too_soon);
