@@ -25,6 +25,8 @@ struct imap_caps_seen {
 	unsigned int caps;        /* enum imap_cap bits after login */
 	bool with_login;          /* they came with the login's reply */
 	bool no_pipelining;       /* commands behind the login were refused */
+	bool keeps_input;         /* its ID names a server known to keep what
+				     was sent behind a login (imap_login.c) */
 };
 
 struct imap_caps_memo;

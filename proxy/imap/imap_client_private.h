@@ -114,6 +114,7 @@ struct imap_client {
 	bool enable_sent;             /* ENABLE went right behind the login */
 	bool caps_pipelined;          /* ... and CAPABILITY */
 	bool login_wait_caps;         /* login answered; done waits for CAPABILITY */
+	bool keeps_input;             /* its ID named such a server (imap_caps_memo.h) */
 };
 
 /* What the response reader hands to the set-up (imap_client_open.c). */

@@ -21,7 +21,34 @@ static void imap_client_id_done(void *ctx, const struct imap_reply *reply)
 			  reply->text);
 }
 
+/* Servers whose ID "name" says they keep what was sent behind a login
+   for after it. Not every server does: Cyrus drops what follows an
+   AUTHENTICATE, Courier's login process what follows a LOGIN (it hands
+   the connection to another program), and those commands then never get
+   an answer. Dovecot's login process passes it on. */
+static const char *const imap_keeps_input[] = { "Dovecot", NULL };
+
+/* * ID ("name" "Dovecot" ...): whether the name is one of those (in
+   quotes as servers write it; anything else is not). */
+static void imap_client_id_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_client *c = ctx;
+	char want[64];
+
+	if (!imap_resp_keyword_is(resp, "ID"))
+		return;
+	for (size_t i = 0; imap_keeps_input[i] != NULL; i++) {
+		int n = snprintf(want, sizeof(want), "\"name\" \"%s\"", imap_keeps_input[i]);
+
+		for (size_t at = 0; n > 0 && at + (size_t)n <= resp->rest_len; at++) {
+			if (strncasecmp(resp->rest + at, want, (size_t)n) == 0)
+				c->keeps_input = true;
+		}
+	}
+}
+
 static const struct imap_cmd_handlers imap_client_id_handlers = {
+	.untagged = imap_client_id_untagged,
 	.done = imap_client_id_done,
 };
 
@@ -130,6 +157,7 @@ static void imap_client_memo_note(struct imap_client *c, bool with_login)
 	(void)imap_client_memo_get(c, &seen);
 	seen.caps = c->caps;
 	seen.with_login = with_login;
+	seen.keeps_input = c->keeps_input;
 	imap_client_memo_put(c, &seen);
 }
 
@@ -261,7 +289,7 @@ static void imap_client_login_ahead(struct imap_client *c)
 {
 	struct imap_caps_seen seen;
 
-	if (!imap_client_memo_get(c, &seen) || seen.no_pipelining)
+	if (!imap_client_memo_get(c, &seen) || seen.no_pipelining || !seen.keeps_input)
 		return;
 	if (!seen.with_login) {
 		if (imap_client_queue_own(c, &imap_client_login_caps_handlers, false,

@@ -36,7 +36,9 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 
 /*
  * Pipelining (RFC 3501 5.5): with settings.caps_memo knowing what the
- * last login to this server showed (imap_caps_memo.h), imap_client_login()
+ * last login to this server showed (imap_caps_memo.h), its ID reply
+ * naming a server known to keep what was sent behind a login (Dovecot:
+ * Cyrus and Courier lose it, and it is never answered), imap_client_login()
  * queues right behind the login what must come before a SELECT:
  * CAPABILITY when that server's login reply did not carry them, ENABLE as
  * that server's post-login capabilities offered it. Then this says true,

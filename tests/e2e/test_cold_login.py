@@ -245,9 +245,16 @@ class Dialect(unittest.TestCase):
     what the gateway learnt of a server stays with it)."""
     CAPS = "IMAP4rev1 AUTH=PLAIN SASL-IR LITERAL+ ID ENABLE IDLE"
 
+    NAME = "Dovecot"       # what its ID says it is
+
     def setUp(self):
         self.fake = h.FakeImap(FAKE_MSGS, capabilities=self.CAPS).start()
         self.fake.credentials = {(b"alice", b"secret")}
+
+        def ident(server, conn, tag, cmd):
+            server.send(conn, '* ID ("name" "%s")\r\n%s OK ID done\r\n' % (self.NAME, tag))
+            return True
+        self.fake.hooks["ID"] = ident
         self.gw = None
         try:
             self.gw = h.Popgate(self.fake.port, upstream={"timeout": "5s",
@@ -369,6 +376,24 @@ class TestDialects(Dialect):
         self.assertTrue(r.startswith("+OK"), r + log)
         self.assertFalse(conn.refused, self.names(conn))
         self.assertEqual(self.names(conn).count("SELECT"), 1)
+
+    def test_server_losing_what_follows_the_login(self):
+        """As Cyrus after AUTHENTICATE and Courier after LOGIN: whatever
+        came in behind the login is gone. Only a server whose ID names one
+        known to keep it gets anything behind the login: this one never."""
+        self.NAME = "Cyrus IMAPD"
+
+        def auth(server, conn, tag, cmd):
+            if conn.buf:
+                conn.lost = True
+            conn.buf = b""
+            return False
+        self.fake.hooks["AUTHENTICATE"] = auth
+        for _ in range(3):
+            r, fields, conn, log = self.poll()
+            self.assertTrue(r.startswith("+OK"), r + log)
+            self.assertFalse(getattr(conn, "lost", False), self.names(conn))
+        self.assertEqual(int(fields["rtt_upstream"]), 3, log)
 
     def test_wrong_password_with_select_answered_anyway(self):
         """This server answers the SELECT and the listing behind a refused

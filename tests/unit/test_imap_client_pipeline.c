@@ -27,16 +27,26 @@ static const char *memo_key(void)
 	return key;
 }
 
+/* What the memo knows of the server before the login. */
+enum memo_knows {
+	MEMO_NOTHING,
+	MEMO_PIPELINES,       /* a server known to keep what follows a login */
+	MEMO_REFUSED,         /* ... that refused it once */
+	MEMO_NOT_KNOWN_TO_KEEP,
+};
+
 static void start_with_memo(const struct peer_step *script, unsigned int caps,
-			    bool with_login, bool no_pipelining, bool known)
+			    bool with_login, enum memo_knows knows)
 {
 	memo = imap_caps_memo_new();
 	ck_assert_ptr_nonnull(memo);
 	settings.caps_memo = memo;
 	start_ready(script);
-	if (known)
+	if (knows != MEMO_NOTHING)
 		imap_caps_memo_put(memo, memo_key(), &(struct imap_caps_seen){
-			.caps = caps, .with_login = with_login, .no_pipelining = no_pipelining });
+			.caps = caps, .with_login = with_login,
+			.no_pipelining = knows == MEMO_REFUSED,
+			.keeps_input = knows != MEMO_NOT_KNOWN_TO_KEEP });
 }
 
 static struct imap_caps_seen memo_now(void)
@@ -73,7 +83,7 @@ START_TEST(enable_and_select_right_behind_the_login)
 		END_SCRIPT,
 	};
 
-	start_with_memo(script, IMAP_CAP_ENABLE | IMAP_CAP_QRESYNC, true, false, true);
+	start_with_memo(script, IMAP_CAP_ENABLE | IMAP_CAP_QRESYNC, true, MEMO_PIPELINES);
 	login("L", "alice", "secret");
 	ck_assert(imap_client_login_pipelined(client));
 	command("S", "SELECT INBOX");
@@ -106,7 +116,7 @@ START_TEST(capability_behind_a_login_that_says_none)
 		END_SCRIPT,
 	};
 
-	start_with_memo(script, IMAP_CAP_ENABLE | IMAP_CAP_UTF8_ACCEPT, false, false, true);
+	start_with_memo(script, IMAP_CAP_ENABLE | IMAP_CAP_UTF8_ACCEPT, false, MEMO_PIPELINES);
 	login("L", "alice", "secret");
 	command("S", "SELECT INBOX");
 	PEER_RUN_UNTIL(&peer, peer.step == 6);
@@ -136,7 +146,7 @@ START_TEST(wrong_guess_starts_no_second_enable)
 		END_SCRIPT,
 	};
 
-	start_with_memo(script, IMAP_CAP_ENABLE | IMAP_CAP_QRESYNC, true, false, true);
+	start_with_memo(script, IMAP_CAP_ENABLE | IMAP_CAP_QRESYNC, true, MEMO_PIPELINES);
 	login("L", "alice", "secret");
 	finish();
 	ck_assert(!imap_client_qresync_enabled(client));
@@ -159,7 +169,11 @@ START_TEST(nothing_ahead_without_a_usable_guess)
 		END_SCRIPT,
 	};
 
-	start_with_memo(script, IMAP_CAP_ENABLE | IMAP_CAP_QRESYNC, true, true, _i == 1);
+	static const enum memo_knows cases[] = {
+		MEMO_NOTHING, MEMO_REFUSED, MEMO_NOT_KNOWN_TO_KEEP,
+	};
+
+	start_with_memo(script, IMAP_CAP_ENABLE | IMAP_CAP_QRESYNC, true, cases[_i]);
 	login("L", "alice", "secret");
 	ck_assert(!imap_client_login_pipelined(client));
 	WAIT_ALL_DONE();
@@ -168,7 +182,45 @@ START_TEST(nothing_ahead_without_a_usable_guess)
 	ck_assert(memo_now().with_login);
 	ck_assert_uint_eq(memo_now().caps, IMAP_CAP_ENABLE | IMAP_CAP_QRESYNC);
 	/* the refusal to pipeline is not forgotten by a login */
-	ck_assert(memo_now().no_pipelining == (_i == 1));
+	ck_assert(memo_now().no_pipelining == (cases[_i] == MEMO_REFUSED));
+	/* no ID: nothing says this server keeps what follows a login */
+	ck_assert(!memo_now().keeps_input);
+}
+END_TEST
+
+/* Only an ID reply naming such a server (in quotes, any case) makes the
+   next login pipeline. */
+START_TEST(id_names_a_server_that_keeps_input)
+{
+	static const char *const replies[] = {
+		"* ID (\"name\" \"Dovecot\")\r\np1 OK ID completed\r\n",
+		"* ID (\"vendor\" \"x\" \"NAME\" \"dovecot\")\r\np1 OK done\r\n",
+		"* ID (\"name\" \"Cyrus IMAPD\" \"os\" \"Dovecot\")\r\np1 OK done\r\n",
+		"* ID NIL\r\np1 OK done\r\n",
+	};
+	const struct peer_step script[] = {
+		SEND("* OK [CAPABILITY " G_CAPS " ID] ready\r\n"),
+		EXPECT_PREFIX("p1 ID ("),
+		EXPECT("p2 AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA=="),
+		{ PEER_SEND, replies[_i], strlen(replies[_i]), 0 },
+		SEND("p2 OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
+		END_SCRIPT,
+	};
+	struct imap_caps_seen seen = { 0 };
+	char key[IMAP_CAPS_MEMO_KEY + 2];
+	const char *caps = G_CAPS " ID";
+
+	memo = imap_caps_memo_new();
+	settings.caps_memo = memo;
+	settings.client_ip = "192.0.2.1";
+	start_ready(script);
+	login("L", "alice", "secret");
+	finish();
+	snprintf(key, sizeof(key), "127.0.0.1:%u/%d/%016llx", (unsigned int)peer.port,
+		 (int)IMAP_TLS_NONE,
+		 (unsigned long long)limits_siphash24(0, 0, caps, strlen(caps)));
+	ck_assert(imap_caps_memo_get(memo, key, &seen));
+	ck_assert(seen.keeps_input == (_i < 2));
 }
 END_TEST
 
@@ -182,7 +234,7 @@ START_TEST(no_pipelining_noted)
 		END_SCRIPT,
 	};
 
-	start_with_memo(script, 0, true, false, false);
+	start_with_memo(script, 0, true, MEMO_NOTHING);
 	login("L", "alice", "secret");
 	finish();
 	imap_client_note_no_pipelining(client);
@@ -200,7 +252,8 @@ static Suite *imap_client_pipeline_suite(void)
 	tcase_add_test(tc, enable_and_select_right_behind_the_login);
 	tcase_add_test(tc, capability_behind_a_login_that_says_none);
 	tcase_add_test(tc, wrong_guess_starts_no_second_enable);
-	tcase_add_loop_test(tc, nothing_ahead_without_a_usable_guess, 0, 2);
+	tcase_add_loop_test(tc, nothing_ahead_without_a_usable_guess, 0, 3);
+	tcase_add_loop_test(tc, id_names_a_server_that_keeps_input, 0, 4);
 	tcase_add_test(tc, no_pipelining_noted);
 	suite_add_tcase(s, tc);
 	return s;
