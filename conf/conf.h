@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "conf_folders.h"
 #include "conf_glob.h"
 #include "conf_value.h"
 #include "log.h"
@@ -76,6 +77,12 @@ struct conf_profile {
 	enum conf_delete_action delete_action;
 	enum conf_new_device new_device_sees;
 	bool mark_seen_on_retr;
+	/* folders = ...: the maildrop's folders in order, each a mailbox
+	   name or an RFC 6154 special-use name ("\Sent": conf_folder_special);
+	   the first is the route's mailbox. NULL (folder_count 0): the
+	   route's mailbox alone. */
+	char **folders;
+	unsigned int folder_count;
 	unsigned int given;                /* conf_device.c: which keys the
 					      section gave */
 	unsigned int line;                 /* its section header */
@@ -189,6 +196,7 @@ struct conf {
 	unsigned int max_bad_commands;     /* then disconnect */
 	unsigned int max_unauthenticated;  /* connections not logged in yet */
 	unsigned int max_listing_mib;      /* all sessions' message tables */
+	unsigned int max_messages;         /* of one maildrop, all its folders */
 	unsigned int keep_max;             /* kept upstream sessions in all */
 	unsigned int prefetch_max_kib;     /* RETR fetches the next message
 					      ahead up to this size; 0: off */
@@ -278,6 +286,9 @@ struct conf {
 	uint16_t enrol_port;
 	char *enrol_url;                   /* the page's address as browsers
 					      see it; NULL: from listen */
+	unsigned int enrol_max_connections;    /* open at once; more get 503 */
+	unsigned int enrol_request_timeout_ms; /* accept (or last reply) to a
+						  complete request */
 };
 
 /*

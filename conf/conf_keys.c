@@ -314,7 +314,7 @@ static int conf_check_uidl_format(const char *value, const char **error_r)
    specials are fine ("Deleted Items"); what no IMAP string may hold is a
    control character. Non-ASCII is UTF-8, which the server understands
    after ENABLE UTF8=ACCEPT; others want modified UTF-7 (RFC 3501 5.1.3). */
-static int conf_check_mailbox(const char *value, const char **error_r)
+int conf_check_mailbox(const char *value, const char **error_r)
 {
 	const unsigned char *p = (const unsigned char *)value;
 	unsigned int cp;
@@ -561,6 +561,8 @@ const struct conf_key conf_keys[] = {
 	  .def = "200", .min = "1", .max = "1000000" },
 	{ "server", "max_listing_memory", conf_set_mib, C(max_listing_mib), .def = "512m",
 	  .min = "16m", .max = "64g" },
+	{ "server", "max_messages", conf_set_uint, C(max_messages), .def = "2000000",
+	  .min = "1", .max = "2000000" },
 	{ "server", "keep_max", conf_set_uint, C(keep_max), .def = "1000",
 	  .min = "1", .max = "1000000" },
 	{ "server", "prefetch_max_size", conf_set_kib, C(prefetch_max_kib), .def = "1m",
@@ -687,6 +689,7 @@ const struct conf_key conf_keys[] = {
 	/* [device PATTERN]: a profile; the last three default to [policy]'s */
 	{ "device", "account", conf_set_string, P(account), .def = "", .max = "200",
 	  .check = conf_check_glob, .flags = CONF_EMPTY_NONE },
+	{ "device", "folders", conf_set_folders, 0, .flags = CONF_IMPLIED },
 	{ "device", "show", conf_set_enum, P(show), .def = "all", .names = conf_show_names },
 	{ "device", "max_age", conf_set_age, P(max_age_secs), .def = "0", .min = "0",
 	  .max = "3650d", .zero = "any age" },
@@ -733,6 +736,10 @@ const struct conf_key conf_keys[] = {
 	{ "enrol", "listen", conf_set_enrol_listen, 0, .def = "" },
 	{ "enrol", "url", conf_set_string, C(enrol_url), .def = "", .max = "300",
 	  .check = conf_check_url, .flags = CONF_EMPTY_NONE },
+	{ "enrol", "max_connections", conf_set_uint, C(enrol_max_connections),
+	  .def = "128", .min = "1", .max = "10000" },
+	{ "enrol", "request_timeout", conf_set_msecs, C(enrol_request_timeout_ms),
+	  .def = "10s", .min = "1s", .max = "10m" },
 };
 
 const size_t conf_key_count = sizeof(conf_keys) / sizeof(conf_keys[0]);

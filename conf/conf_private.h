@@ -14,7 +14,7 @@
 
 #include "conf.h"
 
-#define CONF_KEYS_MAX 96
+#define CONF_KEYS_MAX 128
 
 struct conf_key;
 
@@ -163,5 +163,14 @@ void conf_device_free(struct conf *conf);
 conf_set_fn conf_set_age;
 /* An account pattern (conf_glob_check). */
 conf_check_fn conf_check_glob;
+
+/* ---- folders = ... (conf_device.c, the list in conf_folders.h) ---- */
+
+/* The list into struct conf_profile folders (replacing what was there),
+   each mailbox name checked by conf_check_mailbox. */
+conf_set_fn conf_set_folders;
+void conf_folders_free(struct conf_profile *p);
+/* A mailbox name: UTF-8 without control characters (conf_keys.c). */
+conf_check_fn conf_check_mailbox;
 
 #endif

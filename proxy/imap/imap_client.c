@@ -694,6 +694,14 @@ void imap_client_set_listing(struct imap_client *c, struct imap_listing *l)
 	c->listing = l;
 }
 
+struct imap_listing *imap_client_take_listing(struct imap_client *c)
+{
+	struct imap_listing *l = c->listing;
+
+	c->listing = NULL;
+	return l;
+}
+
 const char *imap_client_log_id(const struct imap_client *c)
 {
 	return c->log_id;

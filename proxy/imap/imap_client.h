@@ -121,6 +121,9 @@ bool imap_client_qresync_enabled(const struct imap_client *c);
 struct imap_listing;
 struct imap_listing *imap_client_listing(const struct imap_client *c);
 void imap_client_set_listing(struct imap_client *c, struct imap_listing *l);
+/* The kept listing handed over to the caller (c keeps none): while another
+   mailbox is listed on c, to be given back with set_listing. */
+struct imap_listing *imap_client_take_listing(struct imap_client *c);
 
 /* Round trips waited for on this connection so far: the connect with
    the greeting counts one, each TLS handshake one (implicit, or after

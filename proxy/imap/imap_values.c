@@ -18,6 +18,25 @@ size_t imap_unquote(const char *src, size_t src_len, char *dst)
 	return n;
 }
 
+unsigned int imap_list_special_attr(const char *name, size_t len)
+{
+	static const struct {
+		const char *name;
+		unsigned int attr;
+	} uses[] = {
+		{ "\\Trash", IMAP_LIST_TRASH }, { "\\All", IMAP_LIST_ALL },
+		{ "\\Archive", IMAP_LIST_ARCHIVE }, { "\\Drafts", IMAP_LIST_DRAFTS },
+		{ "\\Flagged", IMAP_LIST_FLAGGED }, { "\\Junk", IMAP_LIST_JUNK },
+		{ "\\Sent", IMAP_LIST_SENT },
+	};
+
+	for (size_t i = 0; i < sizeof(uses) / sizeof(uses[0]); i++) {
+		if (ascii_eq(name, len, uses[i].name))
+			return uses[i].attr;
+	}
+	return 0;
+}
+
 int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
 		    char *name, size_t name_size, const char **error_r)
 {
@@ -38,8 +57,8 @@ int imap_list_parse(const char *rest, size_t len, unsigned int *attrs_r,
 
 		while (p < close && *p != ' ')
 			p++;
-		if (ascii_eq(a, (size_t)(p - a), "\\Trash"))
-			attrs |= IMAP_LIST_TRASH;
+		if (imap_list_special_attr(a, (size_t)(p - a)) != 0)
+			attrs |= imap_list_special_attr(a, (size_t)(p - a));
 		else if (ascii_eq(a, (size_t)(p - a), "\\Noselect") ||
 			 ascii_eq(a, (size_t)(p - a), "\\NonExistent"))
 			attrs |= IMAP_LIST_NOSELECT;

@@ -13,7 +13,18 @@
 enum imap_list_attr {
 	IMAP_LIST_NOSELECT = 1u << 0, /* \Noselect, \NonExistent */
 	IMAP_LIST_TRASH    = 1u << 1, /* \Trash (RFC 6154) */
+	/* the other RFC 6154 special uses */
+	IMAP_LIST_ALL      = 1u << 2, /* \All */
+	IMAP_LIST_ARCHIVE  = 1u << 3, /* \Archive */
+	IMAP_LIST_DRAFTS   = 1u << 4, /* \Drafts */
+	IMAP_LIST_FLAGGED  = 1u << 5, /* \Flagged */
+	IMAP_LIST_JUNK     = 1u << 6, /* \Junk */
+	IMAP_LIST_SENT     = 1u << 7, /* \Sent */
 };
+
+/* The attribute bit of a special-use name ("\Sent", any case), 0 for
+   none. */
+unsigned int imap_list_special_attr(const char *name, size_t len);
 
 /*
  * Parses the rest of "* LIST (attrs) delim mailbox": the attribute bits

@@ -12,6 +12,8 @@
 #include "auth.h"
 #include "conf.h"
 #include "fetch.h"
+#include "folder_select.h"
+#include "folders.h"
 #include "imap_client.h"
 #include "log.h"
 #include "maildrop.h"
@@ -49,8 +51,8 @@ static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *arg)
 	unsigned int n;
 	struct pop3_msg *m;
 
-	if (pop3_parse_msgnum(arg, s->drop->count, &n) < 0 ||
-	    (m = pop3_maildrop_get(s->drop, n)) == NULL) {
+	if (pop3_parse_msgnum(arg, pop3_folders_count(s->folders), &n) < 0 ||
+	    (m = pop3_folders_get(s->folders, n, NULL)) == NULL) {
 		pop3_reply(s, "-ERR No such message");
 		return NULL;
 	}
@@ -127,7 +129,7 @@ static void cmd_stat(struct pop3_session *s, const struct pop3_cmd *cmd)
 	unsigned int count;
 	uint64_t size;
 
-	pop3_maildrop_visible(s->drop, &count, &size);
+	pop3_folders_visible(s->folders, &count, &size);
 	pop3_reply(s, "+OK %u %llu", count, (unsigned long long)size);
 }
 
@@ -140,7 +142,8 @@ enum pop3_listing_kind {
 
 struct pop3_listing {
 	enum pop3_listing_kind kind;
-	unsigned int next;      /* index of the next message */
+	unsigned int folder;    /* the folder it is in */
+	unsigned int next;      /* index of the next message there */
 };
 
 /* A listing line: number, space, a size or a UIDL (with its NUL: the
@@ -152,7 +155,7 @@ struct pop3_listing {
 static bool pop3_listing_more(struct pop3_session *s, struct pop3_listing *l)
 {
 	struct evbuffer *out = pop3_output(s);
-	const struct pop3_maildrop *d = s->drop;
+	const struct pop3_folders *fs = s->folders;
 
 	/* Lines are formatted by hand into a chunk and added a chunk at a
 	   time: a printf and an evbuffer call per line cost more than all
@@ -160,29 +163,34 @@ static bool pop3_listing_more(struct pop3_session *s, struct pop3_listing *l)
 	char chunk[4096];
 	size_t used = 0, queued = evbuffer_get_length(out);
 
-	while (l->next < d->count) {
-		const struct pop3_msg *m = &d->msgs[l->next++];
+	for (; l->folder < fs->n; l->folder++, l->next = 0) {
+		const struct pop3_maildrop *d = fs->f[l->folder].drop;
+		unsigned int first = fs->f[l->folder].first;
 
-		if ((m->flags & POP3_MSG_DELETED) != 0)
-			continue;
-		used += num_format_u64(l->next, chunk + used);
-		chunk[used++] = ' ';
-		if (l->kind == POP3_LISTING_LIST)
-			used += num_format_u64(m->size, chunk + used);
-		else
-			used += pop3_maildrop_uidl(d, m, chunk + used);
-		chunk[used++] = '\r';
-		chunk[used++] = '\n';
-		if (queued + used > POP3_OUT_HIGH) {
-			evbuffer_add(out, chunk, used);
-			pop3_count_out(s, used);
-			return false;
-		}
-		if (sizeof(chunk) - used < POP3_LISTING_LINE_MAX) {
-			evbuffer_add(out, chunk, used);
-			pop3_count_out(s, used);
-			queued += used;
-			used = 0;
+		while (l->next < d->count) {
+			const struct pop3_msg *m = &d->msgs[l->next++];
+
+			if ((m->flags & POP3_MSG_DELETED) != 0)
+				continue;
+			used += num_format_u64(first + l->next, chunk + used);
+			chunk[used++] = ' ';
+			if (l->kind == POP3_LISTING_LIST)
+				used += num_format_u64(m->size, chunk + used);
+			else
+				used += pop3_maildrop_uidl(d, m, chunk + used);
+			chunk[used++] = '\r';
+			chunk[used++] = '\n';
+			if (queued + used > POP3_OUT_HIGH) {
+				evbuffer_add(out, chunk, used);
+				pop3_count_out(s, used);
+				return false;
+			}
+			if (sizeof(chunk) - used < POP3_LISTING_LINE_MAX) {
+				evbuffer_add(out, chunk, used);
+				pop3_count_out(s, used);
+				queued += used;
+				used = 0;
+			}
 		}
 	}
 	evbuffer_add(out, chunk, used);
@@ -231,11 +239,11 @@ static void cmd_list(struct pop3_session *s, const struct pop3_cmd *cmd)
 
 	if (cmd->argc == 1) {
 		if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL)
-			pop3_reply(s, "+OK %u %llu", pop3_maildrop_number(s->drop, m),
+			pop3_reply(s, "+OK %u %llu", pop3_folders_number(s->folders, m),
 				   (unsigned long long)m->size);
 		return;
 	}
-	pop3_maildrop_visible(s->drop, &count, &size);
+	pop3_folders_visible(s->folders, &count, &size);
 	pop3_reply(s, "+OK %u messages (%llu octets)", count, (unsigned long long)size);
 	pop3_listing_start(s, POP3_LISTING_LIST);
 }
@@ -247,8 +255,9 @@ static void cmd_uidl(struct pop3_session *s, const struct pop3_cmd *cmd)
 
 	if (cmd->argc == 1) {
 		if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL) {
-			pop3_maildrop_uidl(s->drop, m, uidl);
-			pop3_reply(s, "+OK %u %s", pop3_maildrop_number(s->drop, m), uidl);
+			pop3_maildrop_uidl(s->folders->f[pop3_folders_of(s->folders, m)].drop, m,
+					   uidl);
+			pop3_reply(s, "+OK %u %s", pop3_folders_number(s->folders, m), uidl);
 		}
 		return;
 	}
@@ -258,12 +267,22 @@ static void cmd_uidl(struct pop3_session *s, const struct pop3_cmd *cmd)
 
 /* ---- the rest of TRANSACTION ---- */
 
+/* RETR or TOP: in the selected folder at once, else after a switch. */
+static void pop3_fetch_in_folder(struct pop3_session *s, struct pop3_msg *m, bool top,
+				 uint64_t lines)
+{
+	if ((unsigned int)pop3_folders_of(s->folders, m) == s->folders->selected)
+		pop3_fetch_start(s, m, top, lines);
+	else
+		pop3_folder_fetch(s, m, top, lines);
+}
+
 static void cmd_retr(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
 	struct pop3_msg *m = pop3_msg_arg(s, cmd->argv[0]);
 
 	if (m != NULL)
-		pop3_fetch_start(s, m, false, 0);
+		pop3_fetch_in_folder(s, m, false, 0);
 }
 
 static void cmd_top(struct pop3_session *s, const struct pop3_cmd *cmd)
@@ -276,7 +295,7 @@ static void cmd_top(struct pop3_session *s, const struct pop3_cmd *cmd)
 		return;
 	}
 	if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL)
-		pop3_fetch_start(s, m, true, lines);
+		pop3_fetch_in_folder(s, m, true, lines);
 }
 
 static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
@@ -288,7 +307,7 @@ static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
 	pop3_fetch_ahead_drop(s, m);
 	m->flags |= POP3_MSG_DELETED;
 	metrics_command(s->route->name, METRICS_CMD_DELE);
-	pop3_reply(s, "+OK Message %u deleted", pop3_maildrop_number(s->drop, m));
+	pop3_reply(s, "+OK Message %u deleted", pop3_folders_number(s->folders, m));
 }
 
 static void cmd_rset(struct pop3_session *s, const struct pop3_cmd *cmd)
@@ -296,9 +315,8 @@ static void cmd_rset(struct pop3_session *s, const struct pop3_cmd *cmd)
 	unsigned int count;
 	uint64_t size;
 
-	for (unsigned int i = 0; i < s->drop->count; i++)
-		s->drop->msgs[i].flags &= ~POP3_MSG_DELETED;
-	pop3_maildrop_visible(s->drop, &count, &size);
+	pop3_folders_unmark(s->folders);
+	pop3_folders_visible(s->folders, &count, &size);
 	pop3_reply(s, "+OK maildrop has %u messages (%llu octets)", count,
 		   (unsigned long long)size);
 }

@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 
 #include "conf.h"
+#include "folders.h"
 #include "imap_body.h"
 #include "imap_client.h"
 #include "imap_mailbox.h"
@@ -213,7 +214,7 @@ static void pop3_fetch_exists(void *ctx, enum imap_exists result)
 		log_info("%s event=message_gone uid=%u", s->log_id, f->msg->uid);
 		f->msg->flags |= POP3_MSG_VANISHED;
 		pop3_reply(s, "-ERR Message %u is no longer available upstream",
-			   pop3_maildrop_number(s->drop, f->msg));
+			   pop3_folders_number(s->folders, f->msg));
 		pop3_cmd_done(s);
 		return;
 	case IMAP_EXISTS_YES:
@@ -275,7 +276,7 @@ static void pop3_fetch_done(void *ctx, const struct imap_body_result *r)
 		   the body: expunged by another client since login. */
 		if (r->reply->result == IMAP_REPLY_OK || f->replaced)
 			pop3_reply(s, "-ERR Message %u is no longer available upstream",
-				   pop3_maildrop_number(s->drop, f->msg));
+				   pop3_folders_number(s->folders, f->msg));
 		else
 			pop3_reply(s, "-ERR [SYS/TEMP] Upstream refused the message: %s",
 				   r->reply->text);
@@ -469,16 +470,22 @@ static const struct imap_body_handlers pop3_prefetch_handlers = {
 };
 
 /* The next message after cur that RETR may ask for, asked for now with
-   BODY.PEEK[] (at most one waiting, within prefetch_max_size). */
+   BODY.PEEK[] (at most one waiting, within prefetch_max_size); only in
+   cur's folder, the one selected: never across folders. */
 static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
 {
-	struct pop3_maildrop *d = s->drop;
+	int folder = pop3_folders_of(s->folders, cur);
+	struct pop3_maildrop *d;
 	uint64_t cap = (uint64_t)s->conf->prefetch_max_kib * 1024;
-	struct pop3_msg *m = cur + 1, *end = d->msgs + d->count;
+	struct pop3_msg *m, *end;
 	struct pop3_prefetch *p;
 
-	if (cap == 0 || s->imap == NULL || pop3_prefetch_waiting(s) != NULL)
+	if (cap == 0 || s->imap == NULL || pop3_prefetch_waiting(s) != NULL || folder < 0 ||
+	    (unsigned int)folder != s->folders->selected)
 		return;
+	d = s->folders->f[folder].drop;
+	m = cur + 1;
+	end = d->msgs + d->count;
 	while (m < end && (m->flags & (POP3_MSG_DELETED | POP3_MSG_VANISHED)) != 0)
 		m++;
 	if (m >= end || m->size > cap || (p = calloc(1, sizeof(*p))) == NULL)

@@ -108,6 +108,16 @@ static void login_step_route(struct pop3_login *l)
 	l->login_user_len = a.login_user_len;
 	l->address_len = upstream_user_len;
 	s->profile = conf_profile_find(conf, s->device, s->user, upstream_user_len);
+	if (!login_folders_first_ok(l)) {
+		log_warn("%s event=profile_refused profile=%s reason=\"the first folder is not the "
+			 "route's mailbox\"", s->log_id, s->profile->pattern);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/PERM] The device profile's first folder is not this "
+			   "route's mailbox");
+		return;
+	}
+	if (s->profile->folder_count > 1)
+		l->folder_built = login_folders_built;
 	l->account = strdup(a.account);
 	if (l->account == NULL) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "device.h"
+#include "folders.h"
+#include "imap_listing.h"
 #include "keep.h"
 #include "log.h"
 #include "login_legacy.h"
@@ -104,6 +106,17 @@ void login_release(struct pop3_login *l)
 	login_free_uidls(l);
 	pop3_device_free(&l->dev);
 	pop3_maildrop_free(&l->drop);
+	if (l->folders != NULL) {
+		/* The first folder's are the session's only once logged in. */
+		pop3_device_free(&l->folders->f[0].dev);
+		pop3_maildrop_free(&l->folders->f[0].drop);
+		pop3_folders_free(&l->folders);
+	}
+	free(l->folder_account);
+	l->folder_account = NULL;
+	imap_listing_free(&l->kept_listing);
+	free(l->special);
+	l->special = NULL;
 	pop3_session_unreserve(s, l->reserved_drop);
 	l->reserved_drop = 0;
 }

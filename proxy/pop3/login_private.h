@@ -5,12 +5,15 @@
  * What the login flow's files share (login.h lists the steps):
  *
  *   login.c           the command: route, delay, then the upstream part
+ *   login_folders.c   folders = ...: the special-use names, then each
+ *                     folder after the first through select .. uidl
  *   login_upstream.c  connect, authenticate, LOGIN-DELAY, select, list
  *   login_state.c     sizes, lock, view, remap, legacy, uidl, +OK
  *   login_common.c    the step bookkeeping and the one failure exit
  *
  * Each calls only the ones below it in this list (login_common.c none of
- * them), so the flow has no circle between its files.
+ * them), so the flow has no circle between its files; login_state.c
+ * hands a built folder back up through l->folder_built.
  */
 
 #include <stdbool.h>
@@ -84,6 +87,16 @@ struct pop3_login {
 	struct pop3_throttle throttle; /* the provider's back-off, before connecting */
 	unsigned int rtt_start;      /* imap's round trips when the login took it */
 	unsigned int rtt_before;     /* ... and those of a kept one that broke */
+	/* folders = ... (login_folders.c): the folders, the first built
+	   into l->drop as ever, then each other one in turn. */
+	void (*folder_built)(struct pop3_login *l); /* NULL: one folder */
+	struct pop3_folders *folders; /* what is built so far */
+	unsigned int folder;         /* the one being built */
+	uint64_t exist_total;        /* EXISTS of the folders so far (max_messages) */
+	char *folder_account;        /* its state's account (folder > 0) */
+	struct imap_listing *kept_listing; /* the first folder's, meanwhile */
+	struct login_special *special; /* the LIST of special-use names */
+	bool folder_listed;          /* LIST named the folder SELECT refused */
 };
 
 /* How a failed login is answered. */
@@ -118,14 +131,32 @@ bool login_throttled(struct pop3_login *l, enum imap_throttle kind, const char *
    (logged, "too busy"); the caller records what it reserved. */
 bool login_reserve(struct pop3_login *l, size_t need);
 
+/* The account the state of the folder being built is stored under. */
+const char *login_state_account(const struct pop3_login *l);
+
+/* ---- login_folders.c ---- */
+
+/* folder_built of a session with folders = ... */
+void login_folders_built(struct pop3_login *l);
+/* Whether the profile's first folder is the route's mailbox. */
+bool login_folders_first_ok(const struct pop3_login *l);
+
 /* ---- login_upstream.c ---- */
 
 /* The connect step, or a kept connection of the same credentials. */
 void login_step_connect(struct pop3_session *s);
 
+/* The listing of the selected folder into a new l->drop (kept with the
+   connection only for the first folder); then login_step_sizes(). */
+void login_step_list(struct pop3_login *l, const struct imap_selected *info);
+
 /* ---- login_state.c ---- */
 
 /* After a complete listing: sizes, lock, view, remap, legacy, uidl, +OK. */
 void login_step_sizes(struct pop3_login *l);
+
+/* +OK: the session takes the maildrop (and l->folders, or a set of one
+   folder made here). */
+void login_finish(struct pop3_login *l);
 
 #endif

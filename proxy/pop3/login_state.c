@@ -11,6 +11,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "device.h"
+#include "folders.h"
 #include "log.h"
 #include "login_legacy.h"
 #include "maildrop.h"
@@ -30,13 +31,30 @@ static void login_step_uidl(struct pop3_login *l);
 
 /* ---- done ---- */
 
-static void login_finish(struct pop3_login *l)
+const char *login_state_account(const struct pop3_login *l)
+{
+	return l->folder_account != NULL ? l->folder_account : l->account;
+}
+
+void login_finish(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
 	unsigned int count;
 	uint64_t size;
 
+	if (l->folders == NULL && (l->folders = pop3_folders_new()) != NULL) {
+		l->folders->n = 1;
+		l->folders->f[0] = (struct pop3_folder){ .drop = l->drop, .dev = l->dev };
+		pop3_folders_renumber(l->folders);
+	}
+	if (l->folders == NULL) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
 	login_set_step(l, LOGIN_DONE);
+	s->folders = l->folders;
+	l->folders = NULL;
 	s->imap = l->imap;
 	l->imap = NULL;
 	s->dev = l->dev;
@@ -48,7 +66,7 @@ static void login_finish(struct pop3_login *l)
 	metrics_login(s->route->name, METRICS_LOGIN_OK);
 	pop3_limits_succeeded(&l->limits, l->account, s->device);
 	pop3_throttle_clear(s, l->account);
-	pop3_maildrop_visible(s->drop, &count, &size);
+	pop3_folders_visible(s->folders, &count, &size);
 	log_info("%s event=login user=%s device=%s client=%s route=%s upstream=%s:%u "
 		 "messages=%u octets=%llu uidvalidity=%u rtt_upstream=%u",
 		 s->log_id, s->user_log, s->device, s->client_ip, s->route->name,
@@ -168,10 +186,14 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 	hidden = pop3_maildrop_narrow(l->drop, l->hidden, l->first_uid);
 	login_free_uidls(l);
 	log_info("%s event=device_view device=%s profile=%s new_device=%s left_out=%u hidden=%u "
-		 "visible=%u pruned=%zu", s->log_id, s->device,
+		 "visible=%u pruned=%zu%s%s", s->log_id, s->device,
 		 s->profile->pattern != NULL ? s->profile->pattern : "[policy]",
-		 l->new_device ? "yes" : "no", l->left_out, hidden, l->drop->count, l->pruned);
-	login_finish(l);
+		 l->new_device ? "yes" : "no", l->left_out, hidden, l->drop->count, l->pruned,
+		 l->folder > 0 ? " folder=" : "", l->folder > 0 ? l->folders->f[l->folder].tag : "");
+	if (l->folder_built != NULL)
+		l->folder_built(l);
+	else
+		login_finish(l);
 }
 
 /* Every message of the drop gets its stored UIDL; new ones are assigned
@@ -223,7 +245,8 @@ static void login_legacy_done(void *ctx, const char *reply)
 
 static void login_step_legacy(struct pop3_login *l)
 {
-	if (l->s->route->legacy_pop3 == NULL) {
+	/* The legacy server's UIDLs are those of the route's mailbox. */
+	if (l->s->route->legacy_pop3 == NULL || l->folder > 0) {
 		login_step_uidl(l);
 		return;
 	}
@@ -340,7 +363,7 @@ static void login_step_lock(struct pop3_login *l)
 
 	login_set_step(l, LOGIN_LOCK);
 	pop3_maildrop_finish(l->drop);
-	l->dev = pop3_device_new(s->srv->cache, s->srv->base, l->account, s->device,
+	l->dev = pop3_device_new(s->srv->cache, s->srv->base, login_state_account(l), s->device,
 				 s->conf->lock_ttl_secs, s->id, s->log_id);
 	if (l->dev == NULL || pop3_device_lock(l->dev, login_locked, l) < 0)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
@@ -379,7 +402,7 @@ void login_step_sizes(struct pop3_login *l)
 		login_step_lock(l);
 		return;
 	}
-	l->sizes = pop3_sizes_start(s, l->imap, l->account, l->drop, login_sized, l);
+	l->sizes = pop3_sizes_start(s, l->imap, login_state_account(l), l->drop, login_sized, l);
 	if (l->sizes == NULL)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Out of memory");

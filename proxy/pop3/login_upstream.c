@@ -67,20 +67,26 @@ static const struct imap_list_handlers login_list_handlers = {
 	.done = login_listed,
 };
 
-static void login_step_list(struct pop3_login *l, const struct imap_selected *info)
+void login_step_list(struct pop3_login *l, const struct imap_selected *info)
 {
+	/* The limit is the maildrop's, all its folders together. */
+	uint64_t before = l->exist_total, limit = l->s->conf->max_messages;
+
 	login_set_step(l, LOGIN_LIST);
-	if (info->exists > POP3_MAX_MESSAGES) {
-		log_warn("%s event=mailbox_too_large exists=%u limit=%u", l->s->log_id,
-			 info->exists, POP3_MAX_MESSAGES);
-		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
-			   "-ERR [SYS/PERM] Mailbox has too many messages for POP3");
+	if (before + info->exists > limit) {
+		log_warn("%s event=mailbox_too_large exists=%llu limit=%llu", l->s->log_id,
+			 (unsigned long long)(before + info->exists), (unsigned long long)limit);
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, l->folder == 0 ?
+			   "-ERR [SYS/PERM] Mailbox has too many messages for POP3" :
+			   "-ERR [SYS/PERM] The folders of this device have too many messages "
+			   "for one POP3 maildrop");
 		return;
 	}
+	l->exist_total += info->exists;
 	/* The table and the list of every UID, within max_listing_memory. */
 	if (!login_reserve(l, (size_t)info->exists * (sizeof(struct pop3_msg) + sizeof(uint32_t))))
 		return;
-	l->reserved_drop = (uint64_t)info->exists * (sizeof(struct pop3_msg) + sizeof(uint32_t));
+	l->reserved_drop += (uint64_t)info->exists * (sizeof(struct pop3_msg) + sizeof(uint32_t));
 	l->drop = pop3_maildrop_new(info->uidvalidity, info->uidnext, info->exists);
 	if (l->drop == NULL) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
@@ -89,7 +95,8 @@ static void login_step_list(struct pop3_login *l, const struct imap_selected *in
 	l->listed_at = time(NULL);
 	/* Kept with the connection only if the connection may be kept. */
 	if (imap_sync_listing(&l->list, l->imap, info, POP3_MAX_MESSAGES,
-			      pop3_profile_needs_date(l->s->profile), l->s->keep_key != NULL,
+			      pop3_profile_needs_date(l->s->profile),
+			      l->s->keep_key != NULL && l->folder == 0,
 			      &login_list_handlers, l) < 0)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Internal error");
 }

@@ -9,6 +9,8 @@
 #include "cache.h"
 #include "conf.h"
 #include "device.h"
+#include "folder_select.h"
+#include "folders.h"
 #include "imap_client.h"
 #include "imap_fp.h"
 #include "imap_pool.h"
@@ -59,6 +61,13 @@ static const char *const quit_step_doing[] = {
 struct pop3_quit {
 	struct pop3_session *s;
 	enum quit_step step;
+	/* The folder whose marks are being applied (folders.h), its drop and
+	   state, and how many folders' marks are applied already. */
+	unsigned int folder;
+	struct pop3_maildrop *drop;
+	struct pop3_device *dev;
+	unsigned int applied;
+	struct pop3_folder_select_op select;
 	uint32_t *uids;              /* the DELE'd messages, ascending */
 	size_t count;
 	char (*fps)[IMAP_FP_HEX + 1]; /* their fingerprints, "" if none */
@@ -68,6 +77,7 @@ struct pop3_quit {
 };
 
 static void quit_step_logout(struct pop3_quit *q);
+static void quit_next_folder(struct pop3_quit *q);
 
 static void quit_set_step(struct pop3_quit *q, enum quit_step step)
 {
@@ -92,14 +102,52 @@ static const struct pop3_cmd_ops quit_ops = {
 	.free = quit_free,
 };
 
-/* The one failure exit: reply says what was and was not applied. */
+/* The folders' names from..to-1 that have marks, ", "-separated. */
+static void quit_folder_names(const struct pop3_quit *q, unsigned int from, unsigned int to,
+			      char *buf, size_t size)
+{
+	const struct pop3_folders *fs = q->s->folders;
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (unsigned int i = from; i < to && o < size; i++) {
+		if (pop3_maildrop_marked(fs->f[i].drop) == 0)
+			continue;
+		o += (size_t)snprintf(buf + o, size - o, "%s%s", o > 0 ? ", " : "", fs->f[i].name);
+	}
+}
+
+/* The one failure exit: reply says what was and was not applied. With
+   folders, after some folders' marks were applied: which were, which
+   were not, and why ("-ERR [CODE] Deletes in INBOX applied; those in
+   Sent were not: ..."). */
 static void quit_fail(struct pop3_quit *q, const char *reply, const char *why)
 {
 	struct pop3_session *s = q->s;
+	char done[200], left[200], partial[512];
+	const char *text = reply + strlen("-ERR ");
 
-	log_warn("%s event=quit_not_applied delete_action=%s step=%s reason=\"%s\"", s->log_id,
-		 conf_delete_action_name(s->profile->delete_action), quit_step_names[q->step],
-		 why);
+	log_warn("%s event=quit_not_applied delete_action=%s step=%s folder=%u applied=%u "
+		 "reason=\"%s\"", s->log_id, conf_delete_action_name(s->profile->delete_action),
+		 quit_step_names[q->step], q->folder, q->applied, why);
+	if (q->applied > 0) {
+		static const char nothing[] = "; nothing was deleted";
+		const char *code_end = text[0] == '[' ? strchr(text, ']') : NULL;
+		int code_len = code_end != NULL ? (int)(code_end - text + 1) : 0;
+		const char *why_text = text + code_len + (code_len > 0 && text[code_len] == ' ');
+		size_t why_len = strlen(why_text);
+
+		/* What failed applied nothing of its folder, but others were. */
+		if (why_len >= strlen(nothing) &&
+		    strcmp(why_text + why_len - strlen(nothing), nothing) == 0)
+			why_len -= strlen(nothing);
+		quit_folder_names(q, 0, q->folder, done, sizeof(done));
+		quit_folder_names(q, q->folder, s->folders->n, left, sizeof(left));
+		snprintf(partial, sizeof(partial), "-ERR %.*s%sDeletes in %s applied; those in %s "
+			 "were not: %.*s", code_len, text, code_len > 0 ? " " : "", done, left,
+			 (int)why_len, why_text);
+		reply = partial;
+	}
 	pop3_reply(s, "%s", reply);
 	pop3_session_close_after_flush(s, "quit_not_applied");
 	pop3_cmd_done(s);
@@ -136,6 +184,10 @@ static void quit_step_unlock(struct pop3_quit *q)
 	   nothing. The lock goes before the +OK, as any client of the store
 	   sees it: a client that logs in again at once, through this
 	   gateway or another, must not find its own device in use. */
+	for (unsigned int i = 1; i < s->folders->n; i++) {
+		if (s->folders->f[i].dev != NULL)
+			pop3_device_release(s->folders->f[i].dev);
+	}
 	if (s->dev == NULL || pop3_device_release_wait(s->dev, quit_unlocked, q) < 0)
 		quit_done(q);
 }
@@ -209,7 +261,8 @@ static void quit_removed(void *ctx, const struct imap_remove_result *r)
 		quit_fail(q, reply, why);
 		return;
 	}
-	quit_step_retention(q);
+	q->applied++;
+	quit_next_folder(q);
 }
 
 static void quit_step_remove(struct pop3_quit *q)
@@ -237,7 +290,8 @@ static void quit_hidden(void *ctx, enum cache_status st)
 
 	switch (st) {
 	case CACHE_OK:
-		quit_step_retention(q);
+		q->applied++;
+		quit_next_folder(q);
 		return;
 	case CACHE_IN_USE:
 		quit_fail(q, "-ERR [IN-USE] Device lock lost; nothing was deleted", "lock lost");
@@ -280,8 +334,8 @@ static void quit_step_hide(struct pop3_quit *q)
 	for (size_t i = 0; i < q->count; i++)
 		fp[i] = q->fps[i][0] != '\0' ? q->fps[i] : NULL;
 	/* One atomic write: a crash before it hides nothing, after it all. */
-	if (pop3_device_hide(s->dev, s->profile->delete_action == CONF_DELETE_HIDE_ALL,
-			     s->drop->uidvalidity, q->uids, fp, q->count, quit_hidden, q) < 0) {
+	if (pop3_device_hide(q->dev, s->profile->delete_action == CONF_DELETE_HIDE_ALL,
+			     q->drop->uidvalidity, q->uids, fp, q->count, quit_hidden, q) < 0) {
 		free(fp);
 		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
 		return;
@@ -294,7 +348,7 @@ static void quit_step_hide(struct pop3_quit *q)
 static void quit_fp_message(void *ctx, uint32_t uid, const char *fp, int64_t internaldate)
 {
 	struct pop3_quit *q = ctx;
-	const struct pop3_msg *m = pop3_maildrop_by_uid(q->s->drop, uid);
+	const struct pop3_msg *m = pop3_maildrop_by_uid(q->drop, uid);
 	size_t lo = 0, hi = q->count;
 
 	/* Expunged since login: what the server shows under its UID now is
@@ -346,6 +400,77 @@ static void quit_step_fingerprints(struct pop3_quit *q)
 		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
 }
 
+/* ---- each folder's marks in turn (folders.h), in its own folder ---- */
+
+/* All marks are applied: the first folder is selected again (retention
+   works in it, and a kept connection must have it: keep.h); if it cannot
+   be, the connection is not kept and no retention pass runs. */
+static void quit_first_selected(struct pop3_session *s, void *ctx, bool ok, const char *reply)
+{
+	struct pop3_quit *q = ctx;
+
+	if (ok) {
+		quit_step_retention(q);
+		return;
+	}
+	log_warn("%s event=quit_first_folder_unselected reply=\"%s\"", s->log_id, reply);
+	pop3_keep_forget(s);
+	quit_step_logout(q);
+}
+
+static void quit_folder_selected(struct pop3_session *s, void *ctx, bool ok, const char *reply)
+{
+	struct pop3_quit *q = ctx;
+	enum conf_delete_action action = s->profile->delete_action;
+	char buf[320];
+
+	if (!ok) {
+		snprintf(buf, sizeof(buf), "%s%s", reply, q->applied == 0 ?
+			 "; nothing was deleted" : "");
+		quit_fail(q, buf, "cannot select the folder");
+		return;
+	}
+	if (action == CONF_DELETE_TRASH || action == CONF_DELETE_EXPUNGE)
+		quit_step_remove(q);
+	else
+		quit_step_fingerprints(q);
+}
+
+/* The marks of folder q->folder, or of the next one that has any. */
+static void quit_folder_start(struct pop3_quit *q)
+{
+	struct pop3_session *s = q->s;
+	struct pop3_folders *fs = s->folders;
+
+	free(q->uids);
+	q->uids = NULL;
+	free(q->fps);
+	q->fps = NULL;
+	imap_fp_op_clear(&q->fp);
+	while (q->folder < fs->n && pop3_maildrop_marked(fs->f[q->folder].drop) == 0)
+		q->folder++;
+	if (q->folder == fs->n) {
+		if (pop3_folder_select(&q->select, s, 0, quit_first_selected, q) < 0)
+			quit_first_selected(s, q, false, "not sent");
+		return;
+	}
+	q->drop = fs->f[q->folder].drop;
+	q->dev = fs->f[q->folder].dev;
+	q->uids = pop3_maildrop_marked_uids(q->drop, &q->count);
+	if (q->uids == NULL) {
+		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
+		return;
+	}
+	if (pop3_folder_select(&q->select, s, q->folder, quit_folder_selected, q) < 0)
+		quit_folder_selected(s, q, false, "-ERR [SYS/TEMP] Cannot open the folder upstream");
+}
+
+static void quit_next_folder(struct pop3_quit *q)
+{
+	q->folder++;
+	quit_folder_start(q);
+}
+
 void pop3_quit_start(struct pop3_session *s)
 {
 	enum conf_delete_action action = s->profile->delete_action;
@@ -360,29 +485,27 @@ void pop3_quit_start(struct pop3_session *s)
 	q->s = s;
 	pop3_cmd_start(s, &quit_ops, q);
 	s->doing = quit_step_doing[QUIT_START];
-	q->uids = pop3_maildrop_marked_uids(s->drop, &q->count);
-	if (q->count == 0) {
-		quit_step_retention(q);
-		return;
+	/* Before anything is applied, in any folder: */
+	for (unsigned int i = 0; i < s->folders->n; i++) {
+		const struct pop3_folder *f = &s->folders->f[i];
+		unsigned int marked = pop3_maildrop_marked(f->drop);
+
+		if (marked == 0)
+			continue;
+		/* Another session of this device may be serving it now:
+		   applying our marks behind its back would break its view. */
+		if (f->dev == NULL || !pop3_device_locked(f->dev)) {
+			quit_fail(q, "-ERR [IN-USE] Device lock lost; nothing was deleted",
+				  "lock lost");
+			return;
+		}
+		if (action != CONF_DELETE_TRASH && action != CONF_DELETE_EXPUNGE &&
+		    marked > CACHE_HIDE_MAX) {
+			quit_fail(q, "-ERR [SYS/PERM] Too many messages deleted at once; nothing "
+				  "was deleted", "over CACHE_HIDE_MAX");
+			return;
+		}
 	}
-	if (q->uids == NULL) {
-		quit_fail(q, "-ERR [SYS/TEMP] Out of memory; nothing was deleted", "out of memory");
-		return;
-	}
-	/* Another session of this device may be serving it now: applying
-	   our marks behind its back would break its view. */
-	if (s->dev == NULL || !pop3_device_locked(s->dev)) {
-		quit_fail(q, "-ERR [IN-USE] Device lock lost; nothing was deleted", "lock lost");
-		return;
-	}
-	if (action == CONF_DELETE_TRASH || action == CONF_DELETE_EXPUNGE) {
-		quit_step_remove(q);
-		return;
-	}
-	if (q->count > CACHE_HIDE_MAX) {
-		quit_fail(q, "-ERR [SYS/PERM] Too many messages deleted at once; nothing was "
-			  "deleted", "over CACHE_HIDE_MAX");
-		return;
-	}
-	quit_step_fingerprints(q);
+	q->folder = 0;
+	quit_folder_start(q);
 }

@@ -17,6 +17,7 @@
 
 #include "conf.h"
 #include "device.h"
+#include "folders.h"
 #include "imap_client.h"
 #include "imap_cmd.h"
 #include "limits_table.h"
@@ -204,7 +205,7 @@ static void pop3_session_log_end(struct pop3_session *s)
 		 pop3_state_names[s->state],
 		 s->client_tls ? tls_version(s->bev) : "none",
 		 s->upstream_tls, s->retr_count, s->top_count,
-		 s->drop != NULL ? pop3_maildrop_marked(s->drop) : 0,
+		 s->folders != NULL ? pop3_folders_marked(s->folders) : 0,
 		 (unsigned long long)s->bytes_out, ms, s->end_reason);
 }
 
@@ -249,6 +250,7 @@ static void pop3_session_free(struct pop3_session *s)
 		s->ahead_free(s);
 	free(s->keep_key);
 	explicit_bzero(s->keep_digest, sizeof(s->keep_digest));
+	pop3_folders_free(&s->folders);
 	pop3_device_free(&s->dev);
 	pop3_maildrop_free(&s->drop);
 	pop3_session_set_user(s, NULL, 0);
@@ -282,6 +284,10 @@ void pop3_session_close(struct pop3_session *s, const char *reason)
 	   unlock only deletes our own token). */
 	if (s->dev != NULL)
 		pop3_device_release(s->dev);
+	for (unsigned int i = 1; s->folders != NULL && i < s->folders->n; i++) {
+		if (s->folders->f[i].dev != NULL)
+			pop3_device_release(s->folders->f[i].dev);
+	}
 	imap_client_close(s->imap);
 	sockout_detach(&s->out);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);

@@ -37,6 +37,7 @@ struct imap_client;
 struct imap_pool;
 struct limits;
 struct pop3_device;
+struct pop3_folders;
 struct pop3_maildrop;
 struct pop3_session;
 struct settings;
@@ -170,7 +171,11 @@ struct pop3_session {
 	bool sizes_inexact;         /* a message still there came with another
 				       size than listed: sizes are no proof */
 	struct pop3_device *dev;    /* the device's state and lock */
-	struct pop3_maildrop *drop; /* the messages, fixed at login */
+	struct pop3_maildrop *drop; /* the messages, fixed at login (of the
+				       first folder) */
+	/* The maildrop's folders (folders.h), the first one's drop and dev
+	   being drop and dev; one folder without folders = ... */
+	struct pop3_folders *folders;
 	/* Upstream work a command left running after it ended (RETR's
 	   prefetch of the next message): ahead_free frees it with the
 	   session, after the IMAP client has been closed. */

@@ -8,6 +8,7 @@
 #include "cache_sizes.h"
 #include "conf.h"
 #include "device.h"
+#include "folders.h"
 #include "imap_body.h"
 #include "log.h"
 #include "maildrop.h"
@@ -272,8 +273,11 @@ void pop3_sizes_free(struct pop3_sizes **szp)
 
 void pop3_sizes_mismatch(struct pop3_session *s, const struct pop3_msg *m, uint64_t octets)
 {
-	bool learn = s->route->exact_sizes == CONF_EXACT_SIZES_AUTO && s->dev != NULL &&
-		s->srv->cache != NULL;
+	/* Learnt in the state of the message's own folder (folders.h). */
+	int folder = s->folders != NULL ? pop3_folders_of(s->folders, m) : -1;
+	const struct pop3_folder *f = folder >= 0 ? &s->folders->f[folder] : NULL;
+	bool learn = s->route->exact_sizes == CONF_EXACT_SIZES_AUTO && f != NULL &&
+		f->dev != NULL && s->srv->cache != NULL;
 	uint32_t uid = m->uid;
 	uint64_t rfc822 = pop3_msg_upstream_size(m);
 
@@ -281,6 +285,6 @@ void pop3_sizes_mismatch(struct pop3_session *s, const struct pop3_msg *m, uint6
 		 (unsigned long long)m->size, (unsigned long long)octets,
 		 learn ? " action=exact_sizes" : "");
 	if (learn)
-		cache_sizes_store(s->srv->cache, pop3_device_account(s->dev), s->drop->uidvalidity,
+		cache_sizes_store(s->srv->cache, pop3_device_account(f->dev), f->drop->uidvalidity,
 				  &uid, &rfc822, &octets, 1, NULL, 0, NULL, NULL);
 }

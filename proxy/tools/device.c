@@ -141,23 +141,40 @@ static const struct conf_profile *dev_profile(const struct dev_run *r)
 	return conf_profile_find(r->conf, r->device, r->user, strlen(r->user));
 }
 
+/* The maildrop's folders in order (the route's mailbox alone without
+   folders = ...), as the profile names them. */
+static json_t *dev_json_folders(const struct dev_run *r, const struct conf_profile *p)
+{
+	json_t *a = json_array();
+
+	if (p->folder_count == 0)
+		json_array_append_new(a, json_string(r->acct.route->mailbox));
+	for (unsigned int i = 0; i < p->folder_count; i++)
+		json_array_append_new(a, json_string(p->folders[i]));
+	return a;
+}
+
 static json_t *dev_json_profile(const struct dev_run *r)
 {
 	const struct conf_profile *p = dev_profile(r);
 	char rule[160], section[CONF_PATTERN_MAX + 16];
+	json_t *j;
 
 	if (p->pattern != NULL)
 		snprintf(section, sizeof(section), "[device %s]", p->pattern);
 	else
 		snprintf(section, sizeof(section), "[policy]");
-	return json_pack("{s:s, s:s?, s:s?, s:I, s:s, s:I, s:s, s:s, s:s, s:b}",
-			 "section", section, "pattern", p->pattern, "account", p->account,
-			 "line", (json_int_t)p->line, "show", conf_show_name(p->show),
-			 "max_age_secs", (json_int_t)p->max_age_secs,
-			 "rule", pop3_profile_rule(p, rule, sizeof(rule)),
-			 "delete_action", conf_delete_action_name(p->delete_action),
-			 "new_device_sees", conf_new_device_name(p->new_device_sees),
-			 "mark_seen_on_retr", p->mark_seen_on_retr);
+	j = json_pack("{s:s, s:s?, s:s?, s:I, s:s, s:I, s:s, s:s, s:s, s:b}",
+		      "section", section, "pattern", p->pattern, "account", p->account,
+		      "line", (json_int_t)p->line, "show", conf_show_name(p->show),
+		      "max_age_secs", (json_int_t)p->max_age_secs,
+		      "rule", pop3_profile_rule(p, rule, sizeof(rule)),
+		      "delete_action", conf_delete_action_name(p->delete_action),
+		      "new_device_sees", conf_new_device_name(p->new_device_sees),
+		      "mark_seen_on_retr", p->mark_seen_on_retr);
+	if (j != NULL)
+		json_object_set_new(j, "folders", dev_json_folders(r, p));
+	return j;
 }
 
 static void dev_print_profile(const struct dev_run *r)
@@ -171,6 +188,12 @@ static void dev_print_profile(const struct dev_run *r)
 		       r->conf->path, p->line);
 	else
 		printf("profile:        [policy] (no [device] section matches)\n");
+	printf("folders:        ");
+	if (p->folder_count == 0)
+		printf("%s", r->acct.route->mailbox);
+	for (unsigned int i = 0; i < p->folder_count; i++)
+		printf("%s%s", i > 0 ? ", " : "", p->folders[i]);
+	printf("%s\n", p->folder_count > 1 ? " (the state below is the first folder's)" : "");
 	printf("lists:          %s, not hidden, from first_uidnext on\n",
 	       pop3_profile_rule(p, rule, sizeof(rule)));
 	printf("delete_action:  %s\n", conf_delete_action_name(p->delete_action));

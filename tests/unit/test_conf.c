@@ -95,6 +95,9 @@ static const char *const all_keys[][2] = {
 	{ "upstream", "legacy_unreachable" },
 	{ "metrics", "max_connections" },
 	{ "metrics", "request_timeout" },
+	{ "server", "max_messages" },
+	{ "enrol", "max_connections" },
+	{ "enrol", "request_timeout" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -131,6 +134,8 @@ START_TEST(defaults)
 	ck_assert_ptr_null(conf->metrics_host);
 	ck_assert_uint_eq(conf->metrics_max_connections, 64);
 	ck_assert_uint_eq(conf->metrics_request_timeout_ms, 10000);
+	ck_assert_uint_eq(conf->enrol_max_connections, 128);
+	ck_assert_uint_eq(conf->enrol_request_timeout_ms, 10000);
 	ck_assert_int_eq(conf->log_target, LOG_TARGET_STDERR);
 	ck_assert_int_eq(conf->log_level, LOG_LEVEL_INFO);
 	ck_assert_str_eq(conf->log_ident, "popgate");
@@ -402,7 +407,8 @@ START_TEST(listed_keys_known)
 		"256k", "10", "2m", "3",
 		"%v.%u", "1500ms", "20m", "yes",
 		"pop3s://pop.example.org", "yes", "1m", "proceed",
-		"8", "90s",
+		"8", "90s", "100",
+		"16", "30s",
 	};
 	char text[256];
 	struct conf *conf;
