@@ -5,6 +5,7 @@
 #include "num.h"
 #include "text.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
@@ -90,13 +91,16 @@ static enum cache_status cache_parse_unlock(struct cache_req *req,
 	return CACHE_OK;
 }
 
-static enum cache_status cache_parse_hide(struct cache_req *req,
-					  const redisReply *r)
+enum cache_status cache_parse_hide(struct cache_req *req, const redisReply *r)
 {
 	static const enum cache_status st[] = {
 		CACHE_OK, CACHE_IN_USE, CACHE_CONFLICT, CACHE_LIMIT,
 	};
-	enum cache_status status = cache_reply_int(req, r, st, 4);
+	enum cache_status status;
+
+	if (r->type == REDIS_REPLY_ARRAY)
+		return cache_parse_gen_change(req, r);
+	status = cache_reply_int(req, r, st, 4);
 
 	if (status == CACHE_LIMIT)
 		cache_req_log(req, CACHE_LOG_WARN, "cache_limit",
@@ -174,5 +178,5 @@ const struct cache_req_type cache_type_barrier = {
 };
 const struct cache_req_type cache_type_hide = {
 	.name = "hide", .durable = true, .parse = cache_parse_hide,
-	.deliver = cache_deliver_status,
+	.deliver = cache_deliver_status, .free_data = free,
 };

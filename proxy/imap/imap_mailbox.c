@@ -41,6 +41,8 @@ static void imap_select_keep(struct imap_select_op *op, const struct imap_reply 
 }
 
 static const struct imap_cmd_handlers imap_select_handlers;
+static int imap_select_send(struct imap_select_op *op, struct imap_client *c,
+			    const char *mailbox);
 
 /* A claimed answer to the owner; an early SELECT refused as a server
    refuses a command it was not ready for (BAD, or NO without a code such
@@ -55,8 +57,7 @@ static void imap_select_answer(struct imap_select_op *op, const struct imap_repl
 		op->retried = true;
 		op->ended = false;
 		op->info = (struct imap_selected){ 0 };
-		if (imap_client_cmdf(op->c, &imap_select_handlers, op, "SELECT %s",
-				     op->mailbox) == 0)
+		if (imap_select_send(op, op->c, op->mailbox) == 0)
 			return;
 	}
 	op->cb(op->ctx, reply, &op->info);
@@ -78,11 +79,22 @@ static const struct imap_cmd_handlers imap_select_handlers = {
 	.done = imap_select_done,
 };
 
+static int imap_select_send(struct imap_select_op *op, struct imap_client *c,
+			    const char *mailbox)
+{
+	/* CONDSTORE without QRESYNC: enabled by the SELECT (RFC 7162), so
+	   that it answers HIGHESTMODSEQ for the listing's validation. */
+	if ((imap_client_caps(c) & IMAP_CAP_CONDSTORE) != 0 && !imap_client_qresync_enabled(c))
+		return imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s (CONDSTORE)",
+					mailbox);
+	return imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s", mailbox);
+}
+
 int imap_select(struct imap_select_op *op, struct imap_client *c, const char *mailbox,
 		imap_select_cb *cb, void *ctx)
 {
 	*op = (struct imap_select_op){ .cb = cb, .ctx = ctx };
-	return imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s", mailbox);
+	return imap_select_send(op, c, mailbox);
 }
 
 /* Sent alike whether UTF8=ACCEPT is enabled or not. */
@@ -98,8 +110,7 @@ static bool imap_mailbox_plain(const char *mailbox)
 int imap_select_early(struct imap_select_op *op, struct imap_client *c, const char *mailbox)
 {
 	*op = (struct imap_select_op){ .c = c, .mailbox = mailbox, .early = true };
-	if (!imap_mailbox_plain(mailbox) ||
-	    imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s", mailbox) < 0) {
+	if (!imap_mailbox_plain(mailbox) || imap_select_send(op, c, mailbox) < 0) {
 		op->early = false;
 		return -1;
 	}
