@@ -233,7 +233,7 @@ struct cache_req *cache_peek(struct cache *c, const char *account, const char *d
 /* --- a hide's bump --- */
 
 /* {0, before or "", after}. */
-enum cache_status cache_parse_gen_change(struct cache_req *req, const redisReply *r)
+static enum cache_status cache_parse_gen_change(struct cache_req *req, const redisReply *r)
 {
 	const redisReply *const *e = (const redisReply *const *)r->element;
 	struct cache_gen_change *g;
@@ -251,6 +251,15 @@ enum cache_status cache_parse_gen_change(struct cache_req *req, const redisReply
 	return CACHE_OK;
 }
 
+/* The hide's reply with the generation it bumped; the plain forms (a
+   refusal) as cache_parse_hide() reads them. */
+static enum cache_status cache_gen_parse_hide(struct cache_req *req, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_ARRAY)
+		return cache_parse_gen_change(req, r);
+	return cache_parse_hide(req, r);
+}
+
 static void cache_gen_deliver_hide(struct cache_req *req)
 {
 	if (req->cb.hide_gen != NULL)
@@ -259,6 +268,6 @@ static void cache_gen_deliver_hide(struct cache_req *req)
 
 /* A QUIT relies on it: durable, as cache_type_hide. */
 const struct cache_req_type cache_type_hide_gen = {
-	.name = "hide", .durable = true, .parse = cache_parse_hide,
+	.name = "hide", .durable = true, .parse = cache_gen_parse_hide,
 	.deliver = cache_gen_deliver_hide, .free_data = free,
 };

@@ -98,8 +98,11 @@ enum cache_status cache_parse_hide(struct cache_req *req, const redisReply *r)
 	};
 	enum cache_status status;
 
+	/* The script's {0, before, after} (cache_gen.h): done; the values
+	   matter to cache_type_hide_gen alone. */
 	if (r->type == REDIS_REPLY_ARRAY)
-		return cache_parse_gen_change(req, r);
+		return r->elements == 3 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+		       r->element[0]->integer == 0 ? CACHE_OK : cache_reply_unexpected(req, r);
 	status = cache_reply_int(req, r, st, 4);
 
 	if (status == CACHE_LIMIT)

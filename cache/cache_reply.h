@@ -24,9 +24,8 @@ extern const struct cache_req_type cache_type_hide;
 /* cache_gen.c: the same with the generation it bumped. */
 extern const struct cache_req_type cache_type_hide_gen;
 /* A hide's reply (cache_type_hide's parse); its {0, before, after} form
-   by cache_parse_gen_change() (cache_gen.c), into req->data. */
+   is read as done (cache_type_hide_gen, cache_gen.c, reads its values). */
 enum cache_status cache_parse_hide(struct cache_req *req, const struct redisReply *r);
-enum cache_status cache_parse_gen_change(struct cache_req *req, const struct redisReply *r);
 extern const struct cache_req_type cache_type_barrier;
 
 /* An error reply: CACHE_UNAVAILABLE for those that say "not now"
