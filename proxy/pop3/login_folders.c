@@ -76,7 +76,13 @@ static void login_uidl_collided(void *ctx, unsigned int folder, uint32_t uid, co
 static void login_folders_done(struct pop3_login *l)
 {
 	struct pop3_folders *fs = l->folders;
+	size_t set = pop3_folders_dedupe_bytes(fs);
+	int removed;
 
+	/* The check's set of every UIDL counts within max_listing_memory
+	   while it runs. */
+	if (!login_reserve(l, set))
+		return;
 	/* The first folder's listing goes back to the connection, to be
 	   kept with it; what is selected now is the last folder. */
 	imap_client_set_listing(l->imap, l->kept_listing);
@@ -84,7 +90,9 @@ static void login_folders_done(struct pop3_login *l)
 	fs->selected = fs->n - 1;
 	free(l->folder_account);
 	l->folder_account = NULL;
-	if (pop3_folders_dedupe(fs, login_uidl_collided, l) < 0) {
+	removed = pop3_folders_dedupe(fs, login_uidl_collided, l);
+	pop3_session_unreserve(l->s, set);
+	if (removed < 0) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Out of memory");
 		return;

@@ -73,6 +73,7 @@ struct pop3_quit {
 	struct imap_fp_op fp;
 	struct imap_remove_op remove;
 	struct pop3_retention *retention;
+	unsigned int unlocking;      /* releases not confirmed yet, + 1 */
 };
 
 static void quit_step_logout(struct pop3_quit *q);
@@ -174,21 +175,49 @@ static void quit_unlocked(void *ctx, enum cache_status st)
 	quit_done(q);
 }
 
+/* The first folder's lock goes last: a login takes it first, so once
+   it is free no other folder's lock of this session is in the way. */
+static void quit_unlock_first(struct pop3_quit *q)
+{
+	struct pop3_session *s = q->s;
+
+	if (s->dev == NULL || pop3_device_release_wait(s->dev, quit_unlocked, q) < 0)
+		quit_done(q);
+}
+
+static void quit_folder_unlocked(void *ctx, enum cache_status st)
+{
+	struct pop3_quit *q = ctx;
+
+	if (st != CACHE_OK)
+		log_info("%s event=unlock_unconfirmed status=%s", q->s->log_id,
+			 cache_status_name(st));
+	if (--q->unlocking == 0)
+		quit_unlock_first(q);
+}
+
 static void quit_step_unlock(struct pop3_quit *q)
 {
 	struct pop3_session *s = q->s;
 
 	quit_set_step(q, QUIT_UNLOCK);
 	/* Everything was applied before LOGOUT, so its failure lost
-	   nothing. The lock goes before the +OK, as any client of the store
+	   nothing. The locks go before the +OK, as any client of the store
 	   sees it: a client that logs in again at once, through this
-	   gateway or another, must not find its own device in use. */
+	   gateway or another, must not find its own device in use. The
+	   other folders' first, all at once; the first folder's once the
+	   store has carried all of them out. */
+	q->unlocking = 1;
 	for (unsigned int i = 1; i < s->folders->n; i++) {
-		if (s->folders->f[i].dev != NULL)
-			pop3_device_release(s->folders->f[i].dev);
+		struct pop3_device *d = s->folders->f[i].dev;
+
+		if (d == NULL)
+			continue;
+		q->unlocking++;
+		if (pop3_device_release_wait(d, quit_folder_unlocked, q) < 0)
+			q->unlocking--;     /* released without waiting */
 	}
-	if (s->dev == NULL || pop3_device_release_wait(s->dev, quit_unlocked, q) < 0)
-		quit_done(q);
+	quit_folder_unlocked(q, CACHE_OK);
 }
 
 /* ---- logout ---- */
