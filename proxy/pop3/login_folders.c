@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "cache.h"
+#include "cache_admin.h"
 #include "conf.h"
 #include "device.h"
 #include "folders.h"
@@ -237,6 +238,23 @@ static void login_folder_next(struct pop3_login *l)
 
 /* ---- which folders: the special-use names ---- */
 
+/* Which accounts hold this device's state beyond the first folder's,
+   recorded in the first's before any of them is written
+   (cache_admin.h): for popgate device, which cannot resolve special-use
+   names. Nothing waits for it; a lost one is logged by the store. */
+static void login_folders_note(struct pop3_login *l)
+{
+	const struct pop3_folders *fs = l->folders;
+	const char *names[CACHE_ADMIN_NOTE_MAX];
+	size_t n = 0;
+
+	for (unsigned int i = 1; i < fs->n && n < CACHE_ADMIN_NOTE_MAX; i++)
+		names[n++] = fs->f[i].name;
+	if (n > 0)
+		cache_admin_note_folders(l->s->srv->cache, l->account, l->s->device, names, n,
+					 NULL, NULL);
+}
+
 /* The profile's entries after the first, resolved: a name the folders
    do not have yet; a special-use name that LIST did not find is left
    out (logged). */
@@ -275,6 +293,7 @@ static void login_folders_plan(struct pop3_login *l)
 	}
 	free(l->special);
 	l->special = NULL;
+	login_folders_note(l);
 	login_folder_next(l);
 }
 
