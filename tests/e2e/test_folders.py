@@ -456,10 +456,13 @@ class Folders(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
             return p.stdout.decode()
 
-        self.assertIn("folders:        INBOX, \\Sent (the state below is the first folder's)\n",
-                      tool("%s#phone" % user))
+        text = tool("%s#phone" % user)
+        self.assertIn("folders:        INBOX, \\Sent\n", text)
+        self.assertIn("  Sent: registered, first_uidnext 1, hidden 0", text,
+                      "the state of every folder, \\Sent as the login resolved it")
         shown = json.loads(tool("%s#phone" % user, "--json"))
         self.assertEqual(shown["profile"]["folders"], ["INBOX", "\\Sent"])
+        self.assertEqual([f["folder"] for f in shown["folders"]], ["INBOX", "Sent"])
         self.assertEqual(len(self.mids(gw, user, "laptop")), 0)
         self.assertEqual(json.loads(tool("%s#laptop" % user, "--json"))["profile"]["folders"],
                          ["INBOX"])
