@@ -286,6 +286,9 @@ struct conf {
 	uint16_t enrol_port;
 	char *enrol_url;                   /* the page's address as browsers
 					      see it; NULL: from listen */
+	unsigned int enrol_max_connections;    /* open at once; more get 503 */
+	unsigned int enrol_request_timeout_ms; /* accept (or last reply) to a
+						  complete request */
 };
 
 /*

@@ -736,6 +736,10 @@ const struct conf_key conf_keys[] = {
 	{ "enrol", "listen", conf_set_enrol_listen, 0, .def = "" },
 	{ "enrol", "url", conf_set_string, C(enrol_url), .def = "", .max = "300",
 	  .check = conf_check_url, .flags = CONF_EMPTY_NONE },
+	{ "enrol", "max_connections", conf_set_uint, C(enrol_max_connections),
+	  .def = "128", .min = "1", .max = "10000" },
+	{ "enrol", "request_timeout", conf_set_msecs, C(enrol_request_timeout_ms),
+	  .def = "10s", .min = "1s", .max = "10m" },
 };
 
 const size_t conf_key_count = sizeof(conf_keys) / sizeof(conf_keys[0]);

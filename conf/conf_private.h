@@ -14,7 +14,7 @@
 
 #include "conf.h"
 
-#define CONF_KEYS_MAX 96
+#define CONF_KEYS_MAX 128
 
 struct conf_key;
 

@@ -17,6 +17,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "crypto.h"
+#include "http_guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "oauth_account.h"
@@ -29,6 +30,10 @@
 #define ENROL_MAX 1000         /* sign-ins under way */
 #define ENROL_PASS_MIN 8
 #define ENROL_PASS_MAX 256
+/* [enrol] max_connections and request_timeout when the configuration
+   says 0 (it never does: conf_keys.c has the same defaults). */
+#define ENROL_MAX_CONNECTIONS 128
+#define ENROL_REQUEST_TIMEOUT_MS 10000
 
 struct enrol_pending {
 	LIST_ENTRY(enrol_pending) link;
@@ -56,6 +61,7 @@ struct enrol_web {
 	struct cache *cache;
 	struct oauth_http *http;
 	struct evhttp *httpd;
+	struct http_guard *guard;          /* max_connections, request_timeout */
 	struct tls_server_ctx *tls;
 	char base_url[320];
 	LIST_HEAD(, enrol_pending) pending;
@@ -499,6 +505,8 @@ static void enrol_route(struct evhttp_request *req, void *arg)
 	const char *path = evhttp_uri_get_path(evhttp_request_get_evhttp_uri(req));
 	enum evhttp_cmd_type cmd = evhttp_request_get_command(req);
 
+	if (!http_guard_request(w->guard, req))
+		return;
 	if (path == NULL)
 		path = "/";
 	if (strcmp(path, "/") == 0 && cmd == EVHTTP_REQ_GET)
@@ -520,11 +528,38 @@ static struct bufferevent *enrol_tls_bev(struct event_base *base, void *arg)
 	return tls_server_bufferevent(base, -1, w->tls);
 }
 
+static struct http_limits enrol_limits(const struct conf *conf)
+{
+	struct http_limits l = {
+		.max_connections = conf->enrol_max_connections,
+		.request_timeout_ms = conf->enrol_request_timeout_ms,
+	};
+
+	return l;
+}
+
+void enrol_web_set_limits(struct enrol_web *w, const struct conf *conf)
+{
+	struct http_limits l = enrol_limits(conf);
+
+	if (w != NULL)
+		http_guard_set_limits(w->guard, &l);
+}
+
 struct enrol_web *enrol_web_start(struct event_base *base, const struct conf *conf,
 				  struct cache *cache, struct oauth_http *http,
 				  struct tls_server_ctx *tls, char **error_r)
 {
 	struct enrol_web *w = calloc(1, sizeof(*w));
+	struct http_guard_settings guard = {
+		.name = "enrol", .refusal = "too many connections to the enrolment page\n",
+		.defaults = { ENROL_MAX_CONNECTIONS, ENROL_REQUEST_TIMEOUT_MS },
+		/* The callback and the password wait for the provider and the
+		   store. */
+		.slow_replies = true,
+		.make_bev = tls != NULL ? enrol_tls_bev : NULL, .ctx = w,
+	};
+	struct http_limits limits = enrol_limits(conf);
 
 	*error_r = NULL;
 	if (w == NULL || (w->httpd = evhttp_new(base)) == NULL) {
@@ -549,16 +584,17 @@ struct enrol_web *enrol_web_start(struct event_base *base, const struct conf *co
 		w->base_url[strlen(w->base_url) - 1] = '\0';
 	evhttp_set_max_headers_size(w->httpd, 16384);
 	evhttp_set_max_body_size(w->httpd, 4096);
-	evhttp_set_timeout(w->httpd, 30);
 	evhttp_set_allowed_methods(w->httpd, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD);
 	evhttp_set_gencb(w->httpd, enrol_route, w);
-	if (tls != NULL)
-		evhttp_set_bevcb(w->httpd, enrol_tls_bev, w);
+	w->guard = http_guard_new(w->httpd, &guard, &limits);
+	if (w->guard == NULL) {
+		enrol_web_free(&w);
+		return NULL;
+	}
 	if (evhttp_bind_socket(w->httpd, conf->enrol_host, conf->enrol_port) < 0) {
 		if (asprintf(error_r, "cannot bind %s:%u", conf->enrol_host, conf->enrol_port) < 0)
 			*error_r = NULL;
-		evhttp_free(w->httpd);
-		free(w);
+		enrol_web_free(&w);
 		return NULL;
 	}
 	return w;
@@ -578,6 +614,7 @@ void enrol_web_free(struct enrol_web **wp)
 		enrol_pending_free(p);
 	}
 	evhttp_free(w->httpd);
+	http_guard_free(&w->guard);
 	free(w);
 	*wp = NULL;
 }

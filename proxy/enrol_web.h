@@ -13,6 +13,12 @@
  * only valid together with the HttpOnly cookie set when it started; the
  * password form carries a one-time ticket bound the same way. A forged
  * or replayed callback gets a 400 page and changes nothing.
+ *
+ * At most [enrol] max_connections open at once (one more is answered 503),
+ * and a complete request within [enrol] request_timeout of the accept or of
+ * the reply before, else the connection is closed (http_guard.h); the wait
+ * for the provider or the store does not count. Refusals and timeouts are
+ * logged as event=enrol_refused and event=enrol_request_timeout.
  */
 
 #include <stdint.h>
@@ -29,6 +35,9 @@ struct enrol_web;
 struct enrol_web *enrol_web_start(struct event_base *base, const struct conf *conf,
 				  struct cache *cache, struct oauth_http *http,
 				  struct tls_server_ctx *tls, char **error_r);
+/* [enrol] max_connections and request_timeout of conf (a reload) for
+   connections accepted from now on (http_guard.h); NULL w is fine. */
+void enrol_web_set_limits(struct enrol_web *w, const struct conf *conf);
 void enrol_web_free(struct enrol_web **w);
 
 #endif

@@ -390,6 +390,7 @@ static void legacy_import_claimed(void *ctx, enum cache_status st, uint64_t valu
 	}
 	if (value == CACHE_LEGACY_BUSY) {
 		log_info("%s event=legacy_import_busy", li->log_id);
+		li->res.busy = true;
 		legacy_import_finish(li, "-ERR [SYS/TEMP] Another login is taking this mailbox's "
 				   "UIDLs from the old server, try again in a minute");
 		return;
@@ -403,6 +404,17 @@ static uint32_t legacy_import_max_old(size_t n)
 {
 	return (uint32_t)(n * 2 + LEGACY_EXTRA_MESSAGES < LEGACY_MAX_MESSAGES ?
 			  n * 2 + LEGACY_EXTRA_MESSAGES : LEGACY_MAX_MESSAGES);
+}
+
+/* Long enough for the import and the header fetch after it (some time per
+   message for a big mailbox), at most an hour; an import that dies
+   meanwhile frees the account for the next one then. */
+unsigned int legacy_import_lease_secs(const struct conf_upstream *up, size_t n)
+{
+	uint64_t secs = (uint64_t)up->legacy_timeout_secs + 2ull * up->timeout_secs + 30 +
+		n / 100;
+
+	return secs > 3600 ? 3600u : (unsigned int)secs;
 }
 
 /* What the import holds per message of the mailbox, and per old one. */
@@ -460,13 +472,8 @@ struct legacy_import *legacy_import_start(const struct legacy_import_settings *s
 		memcpy(li->uids, set->uids, li->n * sizeof(*li->uids));
 		memcpy(li->sizes, set->sizes, li->n * sizeof(*li->sizes));
 	}
-	/* Long enough for the import and the header fetch after it (some
-	   time per message for a big mailbox); an import that dies meanwhile
-	   frees the account for the next one then. */
-	ttl_ms = ((uint64_t)li->up->legacy_timeout_secs + 2ull * li->up->timeout_secs + 30 +
-		  li->n / 100) * 1000;
-	li->req = cache_legacy_claim(li->cache, li->account, li->token,
-				     ttl_ms > 3600000 ? 3600000u : (unsigned int)ttl_ms,
+	ttl_ms = (uint64_t)legacy_import_lease_secs(li->up, li->n) * 1000;
+	li->req = cache_legacy_claim(li->cache, li->account, li->token, (unsigned int)ttl_ms,
 				     legacy_import_claimed, li);
 	if (li->req == NULL)
 		legacy_import_free(&li);

@@ -55,6 +55,8 @@ struct legacy_import_settings {
 
 struct legacy_import_result {
 	bool already;              /* imported before: nothing done now */
+	bool busy;                 /* another import holds the lease: nothing
+				      done now (the reply says so too) */
 	bool proceeded;            /* legacy server unread, done mark alone */
 	size_t n_old, n_new, matched, old_unmatched;
 };
@@ -66,6 +68,9 @@ typedef void legacy_import_done_cb(void *ctx, const char *reply,
 
 /* Memory an import of n messages holds (for max_listing_memory). */
 uint64_t legacy_import_bytes(size_t n);
+/* How long the lease of an import of n messages on up lasts at most: one
+   that is not given back (its process died) frees the account then. */
+unsigned int legacy_import_lease_secs(const struct conf_upstream *up, size_t n);
 
 /* done runs once from the loop, never inside this call, not after
    legacy_import_free(). NULL when out of memory. */

@@ -98,6 +98,17 @@ static void uidl_legacy_imported(void *ctx, const char *reply,
 {
 	struct uidl_legacy *t = ctx;
 
+	if (r->busy) {
+		fprintf(stderr, "popgate uidl import: %s: not imported now: another import of "
+			"this account holds its lease (a first login through popgate, or another "
+			"popgate uidl import); nothing stored. Run this again once that one has "
+			"ended, at the latest %u s after it began (when its lease expires); if "
+			"popgate uidl show %s then says \"legacy import done\", it stored the "
+			"UIDLs and there is nothing left to do\n", t->address,
+			legacy_import_lease_secs(t->up, t->n), t->address);
+		uidl_legacy_end(t, 1, NULL, NULL);
+		return;
+	}
 	if (reply != NULL) {
 		/* "-ERR [CODE] text": the text is what an administrator needs. */
 		const char *why = strchr(reply, ']');
@@ -106,9 +117,11 @@ static void uidl_legacy_imported(void *ctx, const char *reply,
 		return;
 	}
 	if (r->already) {
-		fprintf(stderr, "popgate uidl import: %s: the account's UIDLs were imported "
-			"before (see popgate uidl show %s); nothing changed\n", t->address,
-			t->address);
+		fprintf(stderr, "popgate uidl import: %s: already imported: the account's UIDLs "
+			"were imported before (by a first login through popgate or by this "
+			"command), and an account is imported once; nothing changed and nothing "
+			"is left to do (popgate uidl show %s shows what was stored)\n",
+			t->address, t->address);
 		uidl_legacy_end(t, 1, NULL, NULL);
 		return;
 	}

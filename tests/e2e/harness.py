@@ -1865,6 +1865,28 @@ class NativeStandIn:
         return Pop3(self.port, timeout=timeout)
 
 
+def popgate_module(users, binaries=("redis-server",)):
+    """The setUpModule of a popgate-specific module with a private Dovecot
+    (users) and popgate's managed redis-server: skips under
+    POPGATE_E2E_NATIVE or without each of binaries; the started Dovecot."""
+    import unittest
+    if NATIVE:
+        raise unittest.SkipTest("popgate-specific (POPGATE_E2E_NATIVE=1)")
+    for b in binaries:
+        if shutil.which(b) is None:
+            raise unittest.SkipTest("%s not installed" % b)
+    return Dovecot(users=users).start()
+
+
+def tagged_message(tag, topic):
+    """A small message for tag: (its Message-ID <tag.topic@popgate.test>,
+    its bytes, Subject "topic tag")."""
+    mid = "<%s.%s@popgate.test>" % (tag, topic)
+    return mid, ("From: Sender <sender@example.org>\r\nTo: x@popgate.test\r\n"
+                 "Subject: %s %s\r\nMessage-ID: %s\r\n\r\nbody of %s\r\n"
+                 % (topic, tag, mid, tag)).encode()
+
+
 def popgate_only(fn):
     import functools
     import unittest

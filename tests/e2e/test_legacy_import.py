@@ -679,7 +679,10 @@ class TestBulkImport(unittest.TestCase):
         # once per account: a second run is refused, nothing changed
         rc, out, err = self.bulk(user, stdin=True)
         self.assertNotEqual(rc, 0)
-        self.assertIn("imported before", err)
+        self.assertIn("%s@%s: already imported: the account's UIDLs were imported before"
+                      % (user, BULK), err)
+        self.assertIn("nothing changed and nothing is left to do (popgate uidl show %s@%s "
+                      "shows what was stored)" % (user, BULK), err)
         self.assertEqual(s.connections, connections)
         self.assertEqual(pop3_uidls(self.gw.port, "%s@%s" % (user, BULK)), got)
 
@@ -753,7 +756,12 @@ class TestBulkImport(unittest.TestCase):
             self.assertTrue(h.wait_until(lambda: s.logins == 1, 30), self.gw.log_text()[-2000:])
             rc, out, err = self.bulk(user)
             self.assertNotEqual(rc, 0, out)
-            self.assertRegex(err, r"Another login is taking .*nothing stored")
+            self.assertRegex(err, r"%s@%s: not imported now: another import of this account "
+                                  r"holds its lease .*; nothing stored\. Run this again once "
+                                  r"that one has ended, at the latest \d+ s after it began"
+                                  % (user, BULK))
+            self.assertIn('popgate uidl show %s@%s then says "legacy import done"'
+                          % (user, BULK), err)
             self.assertEqual(s.connections, 1)
         finally:
             s.hold.set()

@@ -12,6 +12,7 @@ import os
 import poplib
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -42,12 +43,12 @@ def route(domain, mech):
                                       oauth_server.CLIENT_ID, SRV.base, SRV.base, SRV.base))
 
 
-def gateway(metrics_port=None, enrol_port=None, tls=None):
+def gateway(metrics_port=None, enrol_port=None, tls=None, enrol=""):
     extra = route("oauth.test", "xoauth2") + "\n" + route("bearer.test", "oauthbearer")
     if metrics_port:
         extra += "\n[metrics]\nlisten = 127.0.0.1:%d\n" % metrics_port
     if enrol_port:
-        extra += "\n[enrol]\nlisten = 127.0.0.1:%d\n" % enrol_port
+        extra += "\n[enrol]\nlisten = 127.0.0.1:%d\n%s" % (enrol_port, enrol)
     g = h.Popgate(0, upstream=False, cache={"url": "unix:" + RDS.sock},
                   server={"auth_fail_delay": "700ms"}, extra=extra, tls=tls)
     ALL_GATEWAYS.append(g)
@@ -582,6 +583,185 @@ class TestEnrolPageTls(unittest.TestCase):
                                text=True, timeout=60)
             self.assertNotIn("Connect a mailbox", r.stdout)
         finally:
+            g.cleanup()
+
+
+def enrol_in_page(base, address, password):
+    """The enrolment page as a browser without scripts goes through it:
+    the form, /start, the provider (which consents at once), /callback,
+    the password form. Each request on a connection of its own."""
+    jar = urllib.request.build_opener(urllib.request.HTTPCookieProcessor())
+    with jar.open(base + "/", timeout=20) as r:
+        assert b"Connect a mailbox" in r.read()
+    data = urllib.parse.urlencode({"address": address}).encode()
+    with jar.open(base + "/start", data=data, timeout=30) as r:
+        assert r.geturl().startswith(base + "/callback?"), r.geturl()
+        page = r.read().decode()
+    m = re.search(r'name="ticket" value="([^"]+)"', page)
+    assert m, page
+    data = urllib.parse.urlencode({"ticket": m.group(1), "password": password,
+                                   "password2": password}).encode()
+    with jar.open(base + "/password", data=data, timeout=30) as r:
+        page = r.read().decode()
+    assert "<h1>Done</h1>" in page, page
+
+
+class Dribbler:
+    """A slowloris client: a request header begun, then a byte every
+    100 ms from a thread; notes when the server closes it."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        self.sock.setblocking(False)
+        self.started = time.monotonic()
+        self.closed_after = None
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        deadline = self.started + 30
+        while time.monotonic() < deadline:
+            try:
+                if self.sock.recv(4096) == b"":
+                    break
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            try:
+                self.sock.send(b"a")
+            except BlockingIOError:
+                pass
+            except OSError:
+                break
+            time.sleep(0.1)
+        else:
+            return
+        self.closed_after = time.monotonic() - self.started
+
+    def join(self, timeout):
+        self.thread.join(timeout)
+        self.sock.close()
+        return self.closed_after
+
+
+def raw_reply(port, timeout=10):
+    """What the page says to a connection that sends nothing."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        out = b""
+        while True:
+            b = s.recv(4096)
+            if not b:
+                return out.decode("latin-1")
+            out += b
+    finally:
+        s.close()
+
+
+def page_serves(port):
+    """The form, or False while the page answers 503."""
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=10) as r:
+            return b"Connect a mailbox" in r.read()
+    except urllib.error.HTTPError as e:
+        assert e.code == 503, e
+        return False
+
+
+class TestEnrolPageBounds(unittest.TestCase):
+    """[enrol] max_connections and request_timeout: slowloris clients are
+    closed within the deadline while a whole enrolment goes through beside
+    them; with the cap filled one more connection gets 503 at once; over
+    HTTPS too, once its request is read."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.port = h.free_port()
+        cls.gw = gateway(enrol_port=cls.port,
+                         enrol="max_connections = 5\nrequest_timeout = 2s\n")
+        cls.base = "http://127.0.0.1:%d" % cls.port
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.gw.cleanup()
+
+    def test_slowloris_closed_while_enrolment_works(self):
+        SRV.default_user = "alice"
+        slow = [Dribbler(self.port) for _ in range(3)]
+        enrol_in_page(self.base, ALICE, PASSWORDS[ALICE])
+        closed = [d.join(15) for d in slow]
+        for after in closed:
+            self.assertIsNotNone(after, "a slowloris client stays past request_timeout")
+            self.assertGreaterEqual(after, 1.5)
+            self.assertLess(after, 8)
+        self.assertTrue(self.gw.wait_log(r"event=enrol_request_timeout request_timeout_ms=2000",
+                                         10), self.gw.log_text()[-2000:])
+        c, r = pop_login(GW, ALICE)
+        self.assertTrue(r.startswith("+OK"), r)
+        c.cmd("QUIT")
+
+    def test_cap_filled_is_503(self):
+        idle = [socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                for _ in range(5)]
+        try:
+            time.sleep(0.2)   # the page has taken them (not an assertion)
+            t = time.monotonic()
+            out = raw_reply(self.port)
+            self.assertLess(time.monotonic() - t, 3)
+            self.assertTrue(out.startswith("HTTP/1.1 503 Service Unavailable\r\n"), out)
+            self.assertIn("\r\n\r\ntoo many connections to the enrolment page\n", out)
+            self.assertTrue(self.gw.wait_log(r"event=enrol_refused reason=max_connections "
+                                             r"max_connections=5", 10))
+        finally:
+            for s in idle:
+                s.close()
+        # Once they are gone the page serves again (bounded retries).
+        self.assertTrue(h.wait_until(lambda: page_serves(self.port), 10, 0.2),
+                        "still 503 10 s after the idle ones closed")
+
+    def test_reload_changes_the_cap(self):
+        """max_connections is read again on SIGHUP (listen is not)."""
+        import signal
+        port = h.free_port()
+        g = gateway(enrol_port=port, enrol="max_connections = 4\nrequest_timeout = 1m\n")
+        try:
+            start = g.log_size()
+            g.rewrite_conf(g.conf_text.replace("\nmax_connections = 4\n",
+                                               "\nmax_connections = 1\n"))
+            g.signal(signal.SIGHUP)
+            self.assertTrue(g.wait_log("event=reloaded", 10, start), g.log_since(start))
+            held = socket.create_connection(("127.0.0.1", port), timeout=5)
+            try:
+                time.sleep(0.2)
+                out = raw_reply(port)
+                self.assertTrue(out.startswith("HTTP/1.1 503 "), out)
+            finally:
+                held.close()
+            self.assertTrue(h.wait_until(lambda: page_serves(port), 10, 0.2),
+                            "not served once the held connection closed")
+        finally:
+            g.cleanup()
+
+    def test_cap_filled_over_https_is_503_after_the_request(self):
+        d = h.make_tempdir("pgt-enrol-cap-")
+        cert, key = h.make_cert(d, "enrol")
+        port = h.free_port()
+        g = gateway(enrol_port=port, tls={"cert_file": cert, "key_file": key},
+                    enrol="max_connections = 1\nrequest_timeout = 5s\n")
+        idle = socket.create_connection(("127.0.0.1", port), timeout=5)
+        try:
+            time.sleep(0.2)
+            r = subprocess.run(["curl", "-sS", "-i", "--max-time", "20", "--cacert", cert,
+                                "https://127.0.0.1:%d/" % port], capture_output=True,
+                               text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith("HTTP/1.1 503 Service Unavailable"), r.stdout)
+            self.assertIn("Retry-After: 1", r.stdout)
+            self.assertIn("too many connections to the enrolment page", r.stdout)
+        finally:
+            idle.close()
             g.cleanup()
 
 

@@ -19,11 +19,7 @@ _next = [0]
 
 def setUpModule():
     global DC
-    if h.NATIVE:
-        raise unittest.SkipTest("popgate-specific (POPGATE_E2E_NATIVE=1)")
-    if shutil.which("redis-server") is None:
-        raise unittest.SkipTest("redis-server not installed")
-    DC = h.Dovecot(users=USERS).start()
+    DC = h.popgate_module(USERS)
 
 
 def tearDownModule():
@@ -32,10 +28,7 @@ def tearDownModule():
 
 
 def message(tag):
-    mid = "<%s.retention@popgate.test>" % tag
-    return mid, ("From: Sender <sender@example.org>\r\nTo: x@popgate.test\r\n"
-                 "Subject: retention %s\r\nMessage-ID: %s\r\n\r\nbody of %s\r\n"
-                 % (tag, mid, tag)).encode()
+    return h.tagged_message(tag, "retention")
 
 
 def mailbox(tags, days_old=None):

@@ -107,6 +107,14 @@
 #define USER_PASS SAY("USER " ALICE), HEAR("+OK"), SAY("PASS secret")
 #define LOGGED_IN_THREE HEAR("+OK Logged in, 3 messages (1370 octets)")
 #define BYE HEAR("+OK popgate signing off"), HEAR_CLOSE()
+/* The upstream refuses the password, and what the POP3 client hears. */
+#define UP_REJECTS \
+	EXPECT("* AUTHENTICATE PLAIN " ALICE_B64), \
+	SEND("$ NO [AUTHENTICATIONFAILED] Invalid credentials\r\n")
+#define AUTH_FAILED HEAR("-ERR [AUTH] Authentication failed")
+/* [server] login_delay_secs = 60 refuses a second login. */
+#define LOGIN_DELAYED \
+	HEAR_PREFIX("-ERR [LOGIN-DELAY] Logged in less than 60 seconds ago: try again in ")
 
 /* The scripts most dialogues start with. */
 static const struct peer_step up_three[] = {
@@ -127,6 +135,31 @@ static const struct peer_step up_three_known_logout[] = {
 	UP_GREETING, UP_LOGIN, UP_THREE_KNOWN,
 	UP_LOGOUT,
 	END_SCRIPT,
+};
+/* A password refused; a login refused once it is known good (LOGIN-DELAY). */
+static const struct peer_step up_rejects[] = {
+	UP_GREETING,
+	UP_REJECTS,
+	END_SCRIPT,
+};
+static const struct peer_step up_login_only[] = {
+	UP_GREETING,
+	UP_LOGIN,
+	END_SCRIPT,
+};
+static const struct client_step fails_auth[] = {
+	GREETING,
+	USER_PASS,
+	AUTH_FAILED,
+	CLIENT_END,
+};
+static const struct client_step logs_in_quits[] = {
+	GREETING,
+	USER_PASS,
+	LOGGED_IN_THREE,
+	SAY("QUIT"),
+	BYE,
+	CLIENT_END,
 };
 static const struct client_step logs_in_three[] = {
 	GREETING,

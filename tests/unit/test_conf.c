@@ -96,6 +96,8 @@ static const char *const all_keys[][2] = {
 	{ "metrics", "max_connections" },
 	{ "metrics", "request_timeout" },
 	{ "server", "max_messages" },
+	{ "enrol", "max_connections" },
+	{ "enrol", "request_timeout" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -132,6 +134,8 @@ START_TEST(defaults)
 	ck_assert_ptr_null(conf->metrics_host);
 	ck_assert_uint_eq(conf->metrics_max_connections, 64);
 	ck_assert_uint_eq(conf->metrics_request_timeout_ms, 10000);
+	ck_assert_uint_eq(conf->enrol_max_connections, 128);
+	ck_assert_uint_eq(conf->enrol_request_timeout_ms, 10000);
 	ck_assert_int_eq(conf->log_target, LOG_TARGET_STDERR);
 	ck_assert_int_eq(conf->log_level, LOG_LEVEL_INFO);
 	ck_assert_str_eq(conf->log_ident, "popgate");
@@ -404,6 +408,7 @@ START_TEST(listed_keys_known)
 		"%v.%u", "1500ms", "20m", "yes",
 		"pop3s://pop.example.org", "yes", "1m", "proceed",
 		"8", "90s", "100",
+		"16", "30s",
 	};
 	char text[256];
 	struct conf *conf;

@@ -148,6 +148,13 @@ static const struct {
 	{ "[upstream]\nhost = h\n[metrics]\nrequest_timeout = 11m\n", 4,
 	  "out of range (1s..10m)" },
 	{ "[upstream]\nhost = h\n[metrics]\nrequest_timeout = soon\n", 4, "'request_timeout'" },
+	{ "[upstream]\nhost = h\n[enrol]\nmax_connections = 0\n", 4, "out of range (1..10000)" },
+	{ "[upstream]\nhost = h\n[enrol]\nmax_connections = 10001\n", 4,
+	  "out of range (1..10000)" },
+	{ "[upstream]\nhost = h\n[enrol]\nrequest_timeout = 999ms\n", 4,
+	  "out of range (1s..10m)" },
+	{ "[upstream]\nhost = h\n[enrol]\nrequest_timeout = 11m\n", 4,
+	  "out of range (1s..10m)" },
 	{ "[upstream]\nhost = h\n[log]\nfacility = kern\n", 4, "local0 .. local7" },
 	/* bad values: the key and the reason */
 	{ "[upstream]\nhost = h\n[server]\nlisten = 127.0.0.1\n", 4,

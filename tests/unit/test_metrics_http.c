@@ -19,6 +19,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "http_raw.h"
 #include "metrics.h"
 #include "metrics_http.h"
 
@@ -101,7 +102,7 @@ static void fetch(struct event_base *base, int port, enum evhttp_cmd_type method
 }
 
 static struct metrics_http *start_limited(struct event_base *base,
-					  const struct metrics_http_limits *limits, int *port)
+					  const struct http_limits *limits, int *port)
 {
 	char *error = NULL;
 	struct metrics_http *mh = metrics_http_start(base, "127.0.0.1", 0, limits, &error);
@@ -239,61 +240,6 @@ END_TEST
 
 /* ------------------------------------------------ limits */
 
-static double now_secs(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* Runs the loop (the server) for about ms milliseconds. */
-static void pump(struct event_base *base, unsigned int ms)
-{
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-	event_base_loopexit(base, &tv);
-	event_base_dispatch(base);
-}
-
-/* A client socket, connected (the kernel completes it on loopback before
-   the server accepts), non-blocking. */
-static int raw_connect(int port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	ck_assert_int_ge(fd, 0);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(fcntl(fd, F_SETFL, O_NONBLOCK), 0);
-	return fd;
-}
-
-/* Reads what fd gets while the server runs, until the server closes it
-   (true) or secs pass (false). */
-static bool read_until_closed(struct event_base *base, int fd, char *buf, size_t size,
-			      double secs)
-{
-	double end = now_secs() + secs;
-	size_t len = 0;
-	ssize_t n;
-
-	buf[0] = '\0';
-	while (now_secs() < end) {
-		pump(base, 20);
-		n = recv(fd, buf + len, size - 1 - len, 0);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return true;
-		if (n > 0) {
-			len += (size_t)n;
-			buf[len] = '\0';
-			ck_assert_uint_lt(len, size - 1);
-		}
-	}
-	return false;
-}
-
 /* One GET, retried (bounded) until it is answered 200: the exposition. */
 static char *scrape(struct event_base *base, int port)
 {
@@ -322,7 +268,7 @@ static void expect_line(const char *body, const char *line)
 
 START_TEST(http_cap_refuses_then_counts_down)
 {
-	struct metrics_http_limits limits = { .max_connections = 3,
+	struct http_limits limits = { .max_connections = 3,
 					      .request_timeout_ms = 60000 };
 	struct event_base *base = event_base_new();
 	struct metrics_http *mh = start_limited(base, &limits, &port_unused);
@@ -366,7 +312,7 @@ END_TEST
 
 START_TEST(http_deadline_closes_dribbler)
 {
-	struct metrics_http_limits limits = { .max_connections = 4,
+	struct http_limits limits = { .max_connections = 4,
 					      .request_timeout_ms = 1000 };
 	static const char head[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 	struct event_base *base = event_base_new();
@@ -401,24 +347,15 @@ END_TEST
 
 START_TEST(http_deadline_after_reply)
 {
-	struct metrics_http_limits limits = { .max_connections = 4,
+	struct http_limits limits = { .max_connections = 4,
 					      .request_timeout_ms = 1000 };
 	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct event_base *base = event_base_new();
 	struct metrics_http *mh = start_limited(base, &limits, &port_unused);
-	int port = metrics_http_port(mh), fd = raw_connect(port);
-	char buf[16384], *body;
-	double t;
+	int port = metrics_http_port(mh);
+	char *body;
 
-	/* kept alive after the reply, then silent: closed a deadline later */
-	pump(base, 600);
-	ck_assert_int_eq(send(fd, req, sizeof(req) - 1, 0), (ssize_t)sizeof(req) - 1);
-	t = now_secs();
-	ck_assert(read_until_closed(base, fd, buf, sizeof(buf), 5));
-	ck_assert_msg(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", buf);
-	ck_assert_double_ge(now_secs() - t, 0.9);
-	ck_assert_double_lt(now_secs() - t, 3);
-	close(fd);
+	expect_deadline_after_reply(base, port, req, "HTTP/1.1 200 OK\r\n");
 	body = scrape(base, port);
 	expect_line(body, "popgate_metrics_timeouts_total 1");
 	free(body);
@@ -429,23 +366,15 @@ END_TEST
 
 START_TEST(http_limits_change)
 {
-	struct metrics_http_limits one = { .max_connections = 1, .request_timeout_ms = 60000 };
+	struct http_limits one = { .max_connections = 1, .request_timeout_ms = 60000 };
 	struct event_base *base = event_base_new();
 	struct metrics_http *mh = start(base, &port_unused);
 	int port = metrics_http_port(mh), a, b;
-	char buf[1024];
 
 	metrics_http_set_limits(mh, &one);
-	a = raw_connect(port);
-	pump(base, 100);
-	b = raw_connect(port);
-	ck_assert(read_until_closed(base, b, buf, sizeof(buf), 5));
-	ck_assert_msg(strncmp(buf, "HTTP/1.1 503 ", 13) == 0, "%s", buf);
-	close(b);
-	/* the open one is still there, and freeing the server with it open
-	   (and one more waiting in the backlog) leaks nothing */
-	ck_assert_int_eq(recv(a, buf, sizeof(buf), 0), -1);
-	b = raw_connect(port);
+	expect_cap_of_one(base, port, &a, &b);
+	/* freeing the server with one open (and one more waiting in the
+	   backlog) leaks nothing */
 	metrics_http_free(&mh);
 	close(a);
 	close(b);
@@ -457,8 +386,6 @@ int main(void)
 {
 	Suite *s = suite_create("metrics_http");
 	TCase *th = tcase_create("http");
-	SRunner *sr;
-	int failed;
 
 	tcase_add_checked_fixture(th, setup, NULL);
 	tcase_set_timeout(th, 30);
@@ -471,9 +398,5 @@ int main(void)
 	tcase_add_test(th, http_deadline_after_reply);
 	tcase_add_test(th, http_limits_change);
 	suite_add_tcase(s, th);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return run_suite(s);
 }

@@ -218,16 +218,10 @@ END_TEST
 
 START_TEST(rejected_password_is_auth_error_after_the_delay)
 {
-	static const struct peer_step imap[] = {
-		UP_GREETING,
-		EXPECT("* AUTHENTICATE PLAIN " ALICE_B64),
-		SEND("$ NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"),
-		END_SCRIPT,
-	};
 	static const struct client_step pop3[] = {
 		GREETING,
 		USER_PASS,
-		HEAR("-ERR [AUTH] Authentication failed"),
+		AUTH_FAILED,
 		/* RFC 1939: after a failed PASS, USER again. */
 		SAY("PASS secret"),
 		HEAR("-ERR USER first"),
@@ -235,7 +229,7 @@ START_TEST(rejected_password_is_auth_error_after_the_delay)
 		HEAR("-ERR Command not valid in this state"),
 		CLIENT_END,
 	};
-	struct imap_peer *p = upstream(imap);
+	struct imap_peer *p = upstream(up_rejects);
 	struct pop3_client *c = pop3_connect(pop3);
 	long long started;
 
@@ -364,18 +358,6 @@ END_TEST
    it even connects; a success then clears the failures. */
 START_TEST(retry_after_rejection_is_held_then_works)
 {
-	static const struct peer_step rejected[] = {
-		UP_GREETING,
-		EXPECT("* AUTHENTICATE PLAIN " ALICE_B64),
-		SEND("$ NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"),
-		END_SCRIPT,
-	};
-	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		HEAR("-ERR [AUTH] Authentication failed"),
-		CLIENT_END,
-	};
 	static const struct client_step again[] = {
 		USER_PASS,
 		LOGGED_IN_THREE,
@@ -384,9 +366,9 @@ START_TEST(retry_after_rejection_is_held_then_works)
 	struct pop3_client *c;
 	long long started;
 
-	upstream(rejected);
+	upstream(up_rejects);
 	upstream(up_three);
-	c = pop3_connect(pop3);
+	c = pop3_connect(fails_auth);
 	RUN_UNTIL(c->finished);
 	started = peer_now_ms();
 	client_script(c, again);
@@ -399,19 +381,6 @@ END_TEST
 /* RFC 2449 LOGIN-DELAY: checked once the password is known good. */
 START_TEST(login_delay_refuses_a_second_login_too_soon)
 {
-	static const struct peer_step second[] = {
-		UP_GREETING,
-		UP_LOGIN,
-		END_SCRIPT,
-	};
-	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("QUIT"),
-		BYE,
-		CLIENT_END,
-	};
 	static const struct client_step again[] = {
 		GREETING,
 		SAY("CAPA"),
@@ -428,15 +397,15 @@ START_TEST(login_delay_refuses_a_second_login_too_soon)
 		HEAR_PREFIX("IMPLEMENTATION "),
 		HEAR("."),
 		USER_PASS,
-		HEAR_PREFIX("-ERR [LOGIN-DELAY] Logged in less than 60 seconds ago: try again in "),
+		LOGIN_DELAYED,
 		CLIENT_END,
 	};
 
 	fx_conf()->login_delay_secs = 60;
 	upstream(up_three_logout);
-	pop3_connect(pop3);
+	pop3_connect(logs_in_quits);
 	DIALOGUE_DONE();
-	upstream(second);
+	upstream(up_login_only);
 	pop3_connect(again);
 	DIALOGUE_DONE();
 	RUN_UNTIL(!lock_held("default"));

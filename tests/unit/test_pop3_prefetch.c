@@ -15,6 +15,25 @@
 #define FETCH_B "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\n" BODY_B ")\r\n"
 #define FETCH_C "* 3 FETCH (UID 9 RFC822.SIZE 1000 BODY[] {21}\r\n" BODY_C ")\r\n"
 
+/* Every dialogue here starts so: RETR 1 asked for (and answered), then
+   message 2 asked for ahead; the client logs in and gets message 1. */
+#define UP_ASK_1 EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])")
+#define UP_RETR_1 UP_ASK_1, SEND(FETCH_A "p5 OK done\r\n")
+#define UP_AHEAD_2 EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])")
+#define POP3_RETR_1 \
+	GREETING, USER_PASS, LOGGED_IN_THREE, \
+	SAY("RETR 1"), HEAR("+OK 120 octets"), HEAR_BYTES(BODY_A ".\r\n")
+#define POP3_RETR_2 \
+	SAY("RETR 2"), HEAR("+OK 250 octets"), \
+	HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n")
+
+static void dialogue(const struct peer_step *imap, const struct client_step *pop3)
+{
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+}
+
 /* RETR 1's FETCH ends, and 2 is asked for; RETR 2 takes it over (its
    body had arrived already, before the client asked), sets \Seen with a
    STORE, and once it ends 3 is asked for. The server answers the FETCH
@@ -24,9 +43,8 @@ START_TEST(prefetch_serves_the_next_retr)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p5 OK done\r\n"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		UP_RETR_1,
+		UP_AHEAD_2,
 		SEND(FETCH_B "p6 OK done\r\n"),
 		EXPECT("p7 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
 		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
@@ -37,15 +55,8 @@ START_TEST(prefetch_serves_the_next_retr)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
-		SAY("RETR 2"),
-		HEAR("+OK 250 octets"),
-		HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n"),
+		POP3_RETR_1,
+		POP3_RETR_2,
 		SAY("RETR 3"),
 		HEAR("+OK 1000 octets"),
 		HEAR_BYTES(BODY_C ".\r\n"),
@@ -54,9 +65,7 @@ START_TEST(prefetch_serves_the_next_retr)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -66,21 +75,15 @@ START_TEST(prefetch_dropped_by_retr_of_another)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p5 OK done\r\n"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		UP_RETR_1,
+		UP_AHEAD_2,
 		/* popgate asks for 9 before the prefetched body arrives */
 		EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY[])"),
 		SEND(FETCH_B "p6 OK done\r\n" FETCH_C "p7 OK done\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("RETR 3"),
 		HEAR("+OK 1000 octets"),
 		HEAR_BYTES(BODY_C ".\r\n"),
@@ -89,9 +92,7 @@ START_TEST(prefetch_dropped_by_retr_of_another)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -101,9 +102,8 @@ START_TEST(prefetch_dropped_by_dele_and_quit)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p5 OK done\r\n"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		UP_RETR_1,
+		UP_AHEAD_2,
 		SEND(FETCH_B "p6 OK done\r\n"),
 		/* the hide's fingerprint, then the end */
 		EXPECT("p7 UID FETCH 5 (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS "
@@ -115,12 +115,7 @@ START_TEST(prefetch_dropped_by_dele_and_quit)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("DELE 2"),
 		HEAR("+OK Message 2 deleted"),
 		SAY("QUIT"),
@@ -128,9 +123,7 @@ START_TEST(prefetch_dropped_by_dele_and_quit)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 	ck_assert_str_eq(hidden_uids("hidden:default", NULL), "5");
 }
 END_TEST
@@ -141,28 +134,20 @@ START_TEST(prefetch_dropped_by_quit_before_it_arrives)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p5 OK done\r\n"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		UP_RETR_1,
+		UP_AHEAD_2,
 		EXPECT("p7 LOGOUT"),
 		SEND(FETCH_B "p6 OK done\r\n* BYE Logging out\r\np7 OK Logout completed\r\n"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("QUIT"),
 		BYE,
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -173,9 +158,8 @@ START_TEST(prefetch_upstream_dies_mid_body)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		SEND(FETCH_A "p5 OK done\r\n"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		UP_RETR_1,
+		UP_AHEAD_2,
 		EXPECT("p7 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
 		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
 		SEND("* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
@@ -183,12 +167,7 @@ START_TEST(prefetch_upstream_dies_mid_body)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("RETR 2"),
 		HEAR("+OK 250 octets"),
 		HEAR_BYTES("Subject: b\r\n"),
@@ -196,9 +175,7 @@ START_TEST(prefetch_upstream_dies_mid_body)
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -208,29 +185,22 @@ START_TEST(prefetch_upstream_dies_while_it_waits)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1,
+		UP_AHEAD_2,
 		SEND(FETCH_A "p5 OK done\r\n"
 		     "* 2 FETCH (UID 5 RFC822.SIZE 250 BODY[] {23}\r\nSubject: b\r\n"),
 		CLOSE(),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
+		POP3_RETR_1,
 		SAY("RETR 2"),
 		HEAR_PREFIX("-ERR [SYS/TEMP] Upstream connection lost"),
 		HEAR_CLOSE(),
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -243,8 +213,8 @@ START_TEST(prefetch_answered_out_of_order_fits)
 {
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1,
+		UP_AHEAD_2,
 		SEND(FETCH_A FETCH_B "p5 OK done\r\np6 OK done\r\n"),
 		EXPECT("p7 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
 		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
@@ -253,23 +223,14 @@ START_TEST(prefetch_answered_out_of_order_fits)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
-		SAY("RETR 2"),
-		HEAR("+OK 250 octets"),
-		HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n"),
+		POP3_RETR_1,
+		POP3_RETR_2,
 		SAY("QUIT"),
 		BYE,
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 
@@ -287,8 +248,8 @@ START_TEST(prefetch_answered_out_of_order_too_big)
 		 "p5 OK done\r\np6 OK done\r\n", BIG_B_LEN, big);
 	const struct peer_step imap[] = {
 		UP_SESSION_THREE,
-		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		UP_ASK_1,
+		UP_AHEAD_2,
 		SEND_N(reply, strlen(reply), 0),
 		/* dropped: asked for again, with \Seen this time */
 		EXPECT("p7 UID FETCH 5 (RFC822.SIZE BODY[])"),
@@ -297,21 +258,12 @@ START_TEST(prefetch_answered_out_of_order_too_big)
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("RETR 1"),
-		HEAR("+OK 120 octets"),
-		HEAR_BYTES(BODY_A ".\r\n"),
-		SAY("RETR 2"),
-		HEAR("+OK 250 octets"),
-		HEAR_BYTES("Subject: b\r\n\r\n..second\r\n.\r\n"),
+		POP3_RETR_1,
+		POP3_RETR_2,
 		CLIENT_END,
 	};
 
-	upstream(imap);
-	pop3_connect(pop3);
-	DIALOGUE_DONE();
+	dialogue(imap, pop3);
 }
 END_TEST
 

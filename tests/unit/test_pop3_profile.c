@@ -99,18 +99,9 @@ END_TEST
    asked for, everything not \Deleted listed. */
 START_TEST(other_device_gets_policy)
 {
-	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("QUIT"),
-		BYE,
-		CLIENT_END,
-	};
-
 	phone_profile();
 	upstream(up_three_logout);
-	pop3_connect(pop3);
+	pop3_connect(logs_in_quits);
 	DIALOGUE_DONE();
 	ck_assert_ptr_nonnull(strstr(fx_log(), "profile=[policy]"));
 }

@@ -22,6 +22,23 @@ static const struct client_step hear_close[] = {
 	HEAR_CLOSE(),
 	CLIENT_END,
 };
+/* DELE 1 and 3, QUIT, +OK. */
+static const struct client_step deletes_1_3_quits[] = {
+	GREETING,
+	USER_PASS,
+	LOGGED_IN_THREE,
+	DELE_1_3,
+	SAY("QUIT"),
+	BYE,
+	CLIENT_END,
+};
+/* Those two hidden: their fingerprints, then LOGOUT. */
+static const struct peer_step up_hides_3_9[] = {
+	UP_SESSION_THREE,
+	UP_FP_3_9,
+	UP_LOGOUT,
+	END_SCRIPT,
+};
 
 /* The state store down and back with its data: an append-only file. */
 static void redis_with_aof(void)
@@ -36,17 +53,8 @@ static void redis_with_aof(void)
 
 START_TEST(quit_without_dele_logs_out)
 {
-	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		SAY("QUIT"),
-		BYE,
-		CLIENT_END,
-	};
-
 	upstream(up_three_logout);
-	pop3_connect(pop3);
+	pop3_connect(logs_in_quits);
 	DIALOGUE_DONE();
 	RUN_UNTIL(fx.srv.sessions == 0);
 	RUN_UNTIL(!lock_held("default"));
@@ -68,18 +76,9 @@ START_TEST(quit_with_logout_answered_by_a_close)
 		CLOSE(),
 		END_SCRIPT,
 	};
-	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		DELE_1_3,
-		SAY("QUIT"),
-		BYE,
-		CLIENT_END,
-	};
 
 	upstream(imap);
-	pop3_connect(pop3);
+	pop3_connect(deletes_1_3_quits);
 	DIALOGUE_DONE();
 	ck_assert_str_eq(hidden_uids("hidden:default", NULL), "3 9");
 	ck_assert_ptr_null(strstr(fx_log(), "event=upstream_error"));
@@ -91,12 +90,6 @@ END_TEST
    device does. */
 START_TEST(quit_hides_for_this_device)
 {
-	static const struct peer_step imap[] = {
-		UP_SESSION_THREE,
-		UP_FP_3_9,
-		UP_LOGOUT,
-		END_SCRIPT,
-	};
 	static const struct client_step pop3[] = {
 		GREETING,
 		USER_PASS,
@@ -126,7 +119,7 @@ START_TEST(quit_hides_for_this_device)
 	struct pop3_client *c;
 	unsigned int fps;
 
-	upstream(imap);
+	upstream(up_hides_3_9);
 	c = pop3_connect(pop3);
 	RUN_UNTIL(c->finished);
 	/* The +OK came: the hide is in the store already. */
@@ -148,21 +141,6 @@ END_TEST
 
 START_TEST(quit_hide_all_hides_for_every_device)
 {
-	static const struct peer_step imap[] = {
-		UP_SESSION_THREE,
-		UP_FP_3_9,
-		UP_LOGOUT,
-		END_SCRIPT,
-	};
-	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		DELE_1_3,
-		SAY("QUIT"),
-		BYE,
-		CLIENT_END,
-	};
 	static const struct client_step pop3_phone[] = {
 		GREETING,
 		SAY("USER " ALICE "#phone"),
@@ -174,8 +152,8 @@ START_TEST(quit_hide_all_hides_for_every_device)
 	unsigned int fps;
 
 	fx_conf()->delete_action = fx_conf()->policy_profile.delete_action = CONF_DELETE_HIDE_ALL;
-	upstream(imap);
-	pop3_connect(pop3);
+	upstream(up_hides_3_9);
+	pop3_connect(deletes_1_3_quits);
 	DIALOGUE_DONE();
 	ck_assert_str_eq(hidden_uids("hidden_all", &fps), "3 9");
 	ck_assert_uint_eq(fps, 2);
@@ -233,19 +211,10 @@ START_TEST(quit_expunges_only_the_deleted)
 		UP_LOGOUT,
 		END_SCRIPT,
 	};
-	static const struct client_step pop3[] = {
-		GREETING,
-		USER_PASS,
-		LOGGED_IN_THREE,
-		DELE_1_3,
-		SAY("QUIT"),
-		BYE,
-		CLIENT_END,
-	};
 
 	fx_conf()->delete_action = fx_conf()->policy_profile.delete_action = CONF_DELETE_EXPUNGE;
 	upstream(imap);
-	pop3_connect(pop3);
+	pop3_connect(deletes_1_3_quits);
 	DIALOGUE_DONE();
 }
 END_TEST

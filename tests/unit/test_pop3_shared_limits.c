@@ -7,27 +7,6 @@
 
 #define IP_KEY "popgate:{ip:127.0.0.1}:authfail"
 
-static const struct peer_step rejected[] = {
-	UP_GREETING,
-	EXPECT("* AUTHENTICATE PLAIN " ALICE_B64),
-	SEND("$ NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"),
-	END_SCRIPT,
-};
-static const struct client_step fails[] = {
-	GREETING,
-	USER_PASS,
-	HEAR("-ERR [AUTH] Authentication failed"),
-	CLIENT_END,
-};
-static const struct client_step logs_in[] = {
-	GREETING,
-	USER_PASS,
-	LOGGED_IN_THREE,
-	SAY("QUIT"),
-	BYE,
-	CLIENT_END,
-};
-
 /* The count in key, 0 when there is none. */
 static long long count_of(const char *key)
 {
@@ -59,7 +38,7 @@ START_TEST(failures_elsewhere_hold_the_attempt)
 	upstream(up_three_logout);
 	store_ready();
 	started = peer_now_ms();
-	pop3_connect(logs_in);
+	pop3_connect(logs_in_quits);
 	RUN_UNTIL(fx.up_conns == 1);
 	ck_assert_int_ge(peer_now_ms() - started, FX_AUTH_DELAY_MS - 5);
 	DIALOGUE_DONE();
@@ -76,7 +55,7 @@ START_TEST(not_shared_ignores_the_store)
 	freeReplyObject(raw_cmd("SET " IP_KEY " 3 PX 60000"));
 	upstream(up_three_logout);
 	store_ready();
-	pop3_connect(logs_in);
+	pop3_connect(logs_in_quits);
 	DIALOGUE_DONE();
 	/* not counted down by alice's success either */
 	ck_assert_int_eq(count_of(IP_KEY), 3);
@@ -91,9 +70,9 @@ START_TEST(failure_is_counted_in_the_store)
 	long long ttl;
 
 	shared();
-	upstream(rejected);
+	upstream(up_rejects);
 	store_ready();
-	pop3_connect(fails);
+	pop3_connect(fails_auth);
 	DIALOGUE_DONE();
 	RUN_UNTIL(raw_int("EXISTS %s", fx_key("authfail")) == 1);
 	ck_assert_int_eq(count_of(IP_KEY), 1);
@@ -102,7 +81,7 @@ START_TEST(failure_is_counted_in_the_store)
 	ck_assert_int_gt(ttl, 0);
 	ck_assert_int_le(ttl, (long long)fx.srv.settings->conf->auth_fail_window_secs * 1000);
 	upstream(up_three_logout);
-	pop3_connect(logs_in);
+	pop3_connect(logs_in_quits);
 	DIALOGUE_DONE();
 	RUN_UNTIL(raw_int("EXISTS %s", IP_KEY) == 0);
 	ck_assert_int_eq(raw_int("EXISTS %s", fx_key("authfail")), 0);
@@ -113,22 +92,17 @@ END_TEST
 /* Another gateway's LOGIN-DELAY record refuses the login here. */
 START_TEST(login_delay_record_elsewhere_refuses)
 {
-	static const struct peer_step second[] = {
-		UP_GREETING,
-		UP_LOGIN,
-		END_SCRIPT,
-	};
 	static const struct client_step refused[] = {
 		GREETING,
 		USER_PASS,
-		HEAR_PREFIX("-ERR [LOGIN-DELAY] Logged in less than 60 seconds ago: try again in "),
+		LOGIN_DELAYED,
 		CLIENT_END,
 	};
 
 	shared();
 	fx_conf()->login_delay_secs = 60;
 	freeReplyObject(raw_cmd("SET %s 1 PX 30000", fx_key("logindelay:default")));
-	upstream(second);
+	upstream(up_login_only);
 	store_ready();
 	pop3_connect(refused);
 	DIALOGUE_DONE();
@@ -153,8 +127,8 @@ START_TEST(store_down_local_tables_decide)
 	long long started;
 
 	shared();
-	upstream(rejected);
-	upstream(rejected);
+	upstream(up_rejects);
+	upstream(up_rejects);
 	store_ready();
 	redis_kill(SIGKILL);
 	RUN_UNTIL(!cache_available(fx.srv.cache));
