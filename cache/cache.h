@@ -39,6 +39,9 @@
  *                                         one token refresh at a time
  *   popgate:{<account>}:sizes:<uidvalidity> hash uid -> "<rfc822> <octets>"
  *                                         (cache_sizes.h: exact_sizes)
+ *   popgate:{<account>}:gen               hash "*" or device -> generation
+ *                                         (cache_gen.h: bumped by the writes
+ *                                         of the state above)
  *   popgate:{<tag>}:<what>                string, an expiring count or mark
  *                                         (cache_count_incr() and below:
  *                                         shared failure delays, LOGIN-DELAY)

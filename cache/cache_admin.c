@@ -4,6 +4,7 @@
 
 #include "cache_args.h"
 #include "cache_conn.h"
+#include "cache_gen.h"
 #include "cache_private.h"
 #include "cache_reply.h"
 
@@ -46,6 +47,7 @@ static const char admin_lua_info[] =
    lock. The entry is "<first_uidnext> <first_seen>": reset keeps its
    first_seen. */
 static const char admin_lua_change[] =
+	CACHE_GEN_LUA
 	ADMIN_LUA_HEAD
 	"local d = ARGV[2]\n"
 	"local lk = ARGV[1] .. 'lock:' .. d\n"
@@ -62,10 +64,12 @@ static const char admin_lua_change[] =
 	"  redis.call('DEL', hk, ARGV[1] .. 'retr:' .. d)\n"
 	"  local sp = string.find(e, ' ', 1, true)\n"
 	"  redis.call('HSET', KEYS[1], d, '1' .. (sp and string.sub(e, sp) or ' 0'))\n"
+	"  gen_bump(ARGV[1] .. 'gen', d)\n"
 	"elseif ARGV[3] == 'forget' then\n"
 	"  redis.call('HDEL', KEYS[1], d)\n"
 	"  redis.call('HDEL', ARGV[1] .. 'seen', d)\n"
 	"  redis.call('DEL', hk, ARGV[1] .. 'retr:' .. d, ARGV[1] .. 'folders:' .. d)\n"
+	"  gen_bump(ARGV[1] .. 'gen', d)\n"
 	"end\n"
 	"redis.call('DEL', lk)\n"
 	"return r\n";

@@ -74,6 +74,9 @@ struct cache_req_type {
 struct cache_admin_info;
 struct cache_retention;
 struct cache_sizes;
+struct cache_gens;
+struct cache_gen_change;
+struct cache_peek;
 
 union cache_req_cb {
 	cache_status_cb *status;
@@ -89,6 +92,12 @@ union cache_req_cb {
 			  const struct cache_retention *r);
 	/* cache_sizes_cb of cache_sizes.h */
 	void (*sizes)(void *ctx, enum cache_status st, const struct cache_sizes *s);
+	/* cache_hide_gen_cb of cache_gen.h */
+	void (*hide_gen)(void *ctx, enum cache_status st, const struct cache_gen_change *g);
+	/* cache_peek_cb of cache_gen.h */
+	void (*peek)(void *ctx, enum cache_status st, const struct cache_peek *p);
+	/* cache_lock_gen_cb of cache_gen.h */
+	void (*lock_gen)(void *ctx, enum cache_status st, const struct cache_gens *g);
 	/* cache_admin_cb of cache_admin.h */
 	void (*admin)(void *ctx, enum cache_status st,
 		      const struct cache_admin_info *info);

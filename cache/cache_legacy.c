@@ -7,6 +7,7 @@
 
 #include "cache_args.h"
 #include "cache_conn.h"
+#include "cache_gen.h"
 #include "cache_private.h"
 #include "cache_reply.h"
 
@@ -22,12 +23,13 @@ static const char cache_lua_legacy_claim[] =
 	"if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 0 end\n"
 	"return 2\n";
 
-/* KEYS: uidvalidity, uidl, lease, done. ARGV: uidvalidity, token,
+/* KEYS: uidvalidity, uidl, lease, done, gen. ARGV: uidvalidity, token,
    summary, map limit, then uid, fingerprint, uidl triples. 0 stored, 2
    uidvalidity differs, 3 past the limit, 4 the lease is not ours. An
    account with no uidvalidity yet (imported before its first login) gets
    the import's. */
 static const char cache_lua_legacy_store[] =
+	CACHE_GEN_LUA
 	"if redis.call('GET', KEYS[3]) ~= ARGV[2] then return 4 end\n"
 	"local v = redis.call('GET', KEYS[1])\n"
 	"if v and v ~= ARGV[1] then return 2 end\n"
@@ -40,6 +42,7 @@ static const char cache_lua_legacy_store[] =
 	"end\n"
 	"redis.call('SET', KEYS[4], ARGV[3])\n"
 	"redis.call('DEL', KEYS[3])\n"
+	"gen_bump(KEYS[5], '" CACHE_GEN_ACCOUNT "')\n"
 	"return 0\n";
 
 /* KEYS: lease. ARGV: token. */
@@ -150,7 +153,7 @@ struct cache_req *cache_legacy_store(struct cache *c, const char *account, const
 	struct cache_req *req = cache_req_new(cache_route(c, account), &cache_type_legacy_store,
 					      (union cache_req_cb){ .status = cb }, ctx);
 	char k_uidv[CACHE_KEY_MAX], k_map[CACHE_KEY_MAX], k_lease[CACHE_KEY_MAX];
-	char k_done[CACHE_KEY_MAX];
+	char k_done[CACHE_KEY_MAX], k_gen[CACHE_KEY_MAX];
 	struct cache_args a;
 	size_t i;
 
@@ -159,19 +162,21 @@ struct cache_req *cache_legacy_store(struct cache *c, const char *account, const
 				   n <= CACHE_UIDL_MAP_MAX && summary != NULL &&
 				   cache_legacy_text_valid(summary, CACHE_LEGACY_SUMMARY_MAX) &&
 				   cache_uidl_entries_valid(e, n),
-			     .argc = 11 + 3 * n, .nums_size = (n + 3) * CACHE_U64_LEN }, &a))
+			     .argc = 12 + 3 * n, .nums_size = (n + 3) * CACHE_U64_LEN }, &a))
 		return req;
 	cache_key(k_uidv, account, "uidvalidity", NULL);
 	cache_key(k_map, account, "uidl", NULL);
 	cache_key(k_lease, account, "legacy_lease", NULL);
 	cache_key(k_done, account, "legacy_done", NULL);
+	cache_key(k_gen, account, "gen", NULL);
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, cache_lua_legacy_store);
-	cache_arg(&a, "4");
+	cache_arg(&a, "5");
 	cache_arg(&a, k_uidv);
 	cache_arg(&a, k_map);
 	cache_arg(&a, k_lease);
 	cache_arg(&a, k_done);
+	cache_arg(&a, k_gen);
 	cache_arg_num(&a, uidvalidity);
 	cache_arg(&a, token);
 	cache_arg(&a, summary);

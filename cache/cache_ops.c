@@ -6,6 +6,7 @@
 #include "cache.h"
 #include "cache_args.h"
 #include "cache_conn.h"
+#include "cache_gen.h"
 #include "cache_private.h"
 #include "cache_reply.h"
 
@@ -33,24 +34,30 @@ static const char cache_lua_refresh[] =
 	"end\n"
 	"return 0\n";
 
-/* KEYS: lock, uidvalidity, target hidden hash.
-   ARGV: token, uidvalidity, most entries, uid1, fp1, uid2, fp2, ...
-   Returns 0 written, 1 lock not held, 2 uidvalidity differs, 3 the hash
-   would hold more than the most. The checks come before any write; HSET
-   goes in chunks because Lua's unpack() is limited to a few thousand
-   values. */
+/* KEYS: lock, uidvalidity, target hidden hash, gen.
+   ARGV: token, uidvalidity, most entries, gen field, uid1, fp1, uid2, fp2, ...
+   Returns {0, generation before, after} written (and the field's
+   generation bumped; 0 when nothing was to be written), 1 lock not
+   held, 2 uidvalidity differs, 3 the hash would hold more than the most.
+   The checks come before any write; HSET goes in chunks because Lua's
+   unpack() is limited to a few thousand values. */
 static const char cache_lua_hide[] =
+	CACHE_GEN_LUA
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 1 end\n"
 	"if redis.call('GET', KEYS[2]) ~= ARGV[2] then return 2 end\n"
 	"local new = 0\n"
-	"for i = 4, #ARGV, 2 do\n"
+	"for i = 5, #ARGV, 2 do\n"
 	"  new = new + 1 - redis.call('HEXISTS', KEYS[3], ARGV[i])\n"
 	"end\n"
 	"if new > 0 and redis.call('HLEN', KEYS[3]) + new > tonumber(ARGV[3]) then\n"
 	"  return 3\n"
 	"end\n"
-	"for i = 4, #ARGV, 1000 do\n"
+	"for i = 5, #ARGV, 1000 do\n"
 	"  redis.call('HSET', KEYS[3], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
+	"end\n"
+	"if #ARGV > 4 then\n"
+	"  local was, new = gen_bump(KEYS[4], ARGV[4])\n"
+	"  return {0, was, new}\n"
 	"end\n"
 	"return 0\n";
 
@@ -152,17 +159,15 @@ static bool cache_hide_args_valid(const uint32_t *uids,
 	return true;
 }
 
-struct cache_req *cache_hide(struct cache *c, const char *account,
-			     const char *device, const char *token,
-			     bool all_devices, uint32_t uidvalidity,
-			     const uint32_t *uids,
-			     const char *const *fingerprints, size_t n,
-			     cache_status_cb *cb, void *ctx)
+static struct cache_req *cache_hide_req(struct cache *c, const struct cache_req_type *type,
+					const char *account, const char *device, const char *token,
+					bool all_devices, uint32_t uidvalidity, const uint32_t *uids,
+					const char *const *fingerprints, size_t n,
+					union cache_req_cb cb, void *ctx)
 {
-	struct cache_req *req = cache_status_req(cache_route(c, account),
-						 &cache_type_hide,
-						 cb, ctx);
+	struct cache_req *req = cache_req_new(cache_route(c, account), type, cb, ctx);
 	char k_lock[CACHE_KEY_MAX], k_uidv[CACHE_KEY_MAX], k_set[CACHE_KEY_MAX];
+	char k_gen[CACHE_KEY_MAX];
 	char why[128] = "";
 	bool ok = uidvalidity != 0 && cache_hide_args_valid(uids, fingerprints, n);
 	struct cache_args a;
@@ -173,7 +178,7 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 			 "more than %d uids\" uids=%zu", CACHE_HIDE_MAX, n);
 	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
 			     .token = token, .need_token = true, .ok = ok, .why = why,
-			     .argc = 9 + 2 * n, .nums_size = (n + 2) * CACHE_U32_LEN }, &a))
+			     .argc = 11 + 2 * n, .nums_size = (n + 2) * CACHE_U32_LEN }, &a))
 		return req;
 	cache_key(k_lock, account, "lock:", device);
 	cache_key(k_uidv, account, "uidvalidity", NULL);
@@ -181,15 +186,18 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 		cache_key(k_set, account, "hidden_all", NULL);
 	else
 		cache_key(k_set, account, "hidden:", device);
+	cache_key(k_gen, account, "gen", NULL);
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, cache_lua_hide);
-	cache_arg(&a, "3");
+	cache_arg(&a, "4");
 	cache_arg(&a, k_lock);
 	cache_arg(&a, k_uidv);
 	cache_arg(&a, k_set);
+	cache_arg(&a, k_gen);
 	cache_arg(&a, token);
 	cache_arg_num(&a, uidvalidity);
 	cache_arg_num(&a, CACHE_HIDDEN_MAX);
+	cache_arg(&a, all_devices ? CACHE_GEN_ACCOUNT : device);
 	for (i = 0; i < n; i++) {
 		cache_arg_num(&a, uids[i]);
 		cache_arg(&a, fingerprints != NULL && fingerprints[i] != NULL ?
@@ -197,4 +205,26 @@ struct cache_req *cache_hide(struct cache *c, const char *account,
 	}
 	cache_args_send(req, &a);
 	return req;
+}
+
+struct cache_req *cache_hide(struct cache *c, const char *account,
+			     const char *device, const char *token,
+			     bool all_devices, uint32_t uidvalidity,
+			     const uint32_t *uids,
+			     const char *const *fingerprints, size_t n,
+			     cache_status_cb *cb, void *ctx)
+{
+	return cache_hide_req(c, &cache_type_hide, account, device, token, all_devices,
+			      uidvalidity, uids, fingerprints, n,
+			      (union cache_req_cb){ .status = cb }, ctx);
+}
+
+struct cache_req *cache_hide_gen(struct cache *c, const char *account, const char *device,
+				 const char *token, bool all_devices, uint32_t uidvalidity,
+				 const uint32_t *uids, const char *const *fingerprints, size_t n,
+				 cache_hide_gen_cb *cb, void *ctx)
+{
+	return cache_hide_req(c, &cache_type_hide_gen, account, device, token, all_devices,
+			      uidvalidity, uids, fingerprints, n,
+			      (union cache_req_cb){ .hide_gen = cb }, ctx);
 }

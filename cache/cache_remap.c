@@ -23,6 +23,7 @@
 #include "cache_private.h"
 #include "cache_args.h"
 #include "cache_conn.h"
+#include "cache_gen.h"
 #include "cache_op.h"
 #include "cache_reply.h"
 
@@ -75,6 +76,7 @@ static const char cache_lua_remap_stage[] =
  * main thread.
  */
 static const char cache_lua_remap_swap[] =
+	CACHE_GEN_LUA
 	"local tmp = KEYS[4]\n"
 	"if redis.call('GET', KEYS[1]) ~= ARGV[2] then\n"
 	"  redis.call('UNLINK', tmp)\n"
@@ -160,6 +162,7 @@ static const char cache_lua_remap_swap[] =
 	"hset(KEYS[2], devs)\n"
 	"redis.call('SET', KEYS[1], ARGV[3])\n"
 	"redis.call('UNLINK', tmp)\n"
+	"gen_bump(ARGV[1] .. 'gen', '" CACHE_GEN_ACCOUNT "')\n"
 	"return 0\n";
 
 /* A device entry at begin, and what the swap makes of it. */

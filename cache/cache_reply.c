@@ -5,6 +5,7 @@
 #include "num.h"
 #include "text.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <hiredis/hiredis.h>
@@ -90,13 +91,19 @@ static enum cache_status cache_parse_unlock(struct cache_req *req,
 	return CACHE_OK;
 }
 
-static enum cache_status cache_parse_hide(struct cache_req *req,
-					  const redisReply *r)
+enum cache_status cache_parse_hide(struct cache_req *req, const redisReply *r)
 {
 	static const enum cache_status st[] = {
 		CACHE_OK, CACHE_IN_USE, CACHE_CONFLICT, CACHE_LIMIT,
 	};
-	enum cache_status status = cache_reply_int(req, r, st, 4);
+	enum cache_status status;
+
+	/* The script's {0, before, after} (cache_gen.h): done; the values
+	   matter to cache_type_hide_gen alone. */
+	if (r->type == REDIS_REPLY_ARRAY)
+		return r->elements == 3 && r->element[0]->type == REDIS_REPLY_INTEGER &&
+		       r->element[0]->integer == 0 ? CACHE_OK : cache_reply_unexpected(req, r);
+	status = cache_reply_int(req, r, st, 4);
 
 	if (status == CACHE_LIMIT)
 		cache_req_log(req, CACHE_LOG_WARN, "cache_limit",
@@ -174,5 +181,5 @@ const struct cache_req_type cache_type_barrier = {
 };
 const struct cache_req_type cache_type_hide = {
 	.name = "hide", .durable = true, .parse = cache_parse_hide,
-	.deliver = cache_deliver_status,
+	.deliver = cache_deliver_status, .free_data = free,
 };

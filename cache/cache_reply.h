@@ -21,6 +21,11 @@ extern const struct cache_req_type cache_type_lock;
 extern const struct cache_req_type cache_type_refresh;
 extern const struct cache_req_type cache_type_unlock;
 extern const struct cache_req_type cache_type_hide;
+/* cache_gen.c: the same with the generation it bumped. */
+extern const struct cache_req_type cache_type_hide_gen;
+/* A hide's reply (cache_type_hide's parse); its {0, before, after} form
+   is read as done (cache_type_hide_gen, cache_gen.c, reads its values). */
+enum cache_status cache_parse_hide(struct cache_req *req, const struct redisReply *r);
 extern const struct cache_req_type cache_type_barrier;
 
 /* An error reply: CACHE_UNAVAILABLE for those that say "not now"

@@ -3,6 +3,7 @@
 #include "cache_retention.h"
 #include "cache_args.h"
 #include "cache_conn.h"
+#include "cache_gen.h"
 #include "cache_private.h"
 #include "cache_reply.h"
 
@@ -102,6 +103,7 @@ static const char retention_lua_intent[] =
 
 /* KEYS: intent, devices, hidden_all. ARGV: prefix, uids... */
 static const char retention_lua_finish[] =
+	CACHE_GEN_LUA
 	"local devs = redis.call('HKEYS', KEYS[2])\n"
 	"for i = 2, #ARGV, 1000 do\n"
 	"  local j = math.min(i + 999, #ARGV)\n"
@@ -112,6 +114,7 @@ static const char retention_lua_finish[] =
 	"    redis.call('HDEL', ARGV[1] .. 'hidden:' .. d, unpack(ARGV, i, j))\n"
 	"  end\n"
 	"end\n"
+	"if #ARGV > 1 then gen_bump(ARGV[1] .. 'gen', '" CACHE_GEN_ACCOUNT "') end\n"
 	"return 0\n";
 
 struct retention_data {

@@ -16,6 +16,7 @@
 #include "cache_private.h"
 #include "cache_args.h"
 #include "cache_conn.h"
+#include "cache_gen.h"
 #include "cache_op.h"
 #include "cache_reply.h"
 
@@ -65,9 +66,11 @@ static const char cache_lua_uidl_legacy[] =
 	"end\n"
 	"return {0, out}\n";
 
-/* KEYS: legacy. ARGV: message-id, size, uidl triples. Replaces the whole
-   import at once. Returns the number of Message-IDs. */
+/* KEYS: legacy, gen. ARGV: message-id, size, uidl triples. Replaces the
+   whole import at once (the account's generation bumped). Returns the
+   number of Message-IDs. */
 static const char cache_lua_uidl_import[] =
+	CACHE_GEN_LUA
 	"redis.call('DEL', KEYS[1])\n"
 	"local g, n = {}, 0\n"
 	"for i = 1, #ARGV, 3 do\n"
@@ -76,6 +79,7 @@ static const char cache_lua_uidl_import[] =
 	"  g[k] = (g[k] and (g[k] .. ' ') or '') .. ARGV[i + 1] .. ' ' .. ARGV[i + 2]\n"
 	"end\n"
 	"for k, v in pairs(g) do redis.call('HSET', KEYS[1], k, v) end\n"
+	"gen_bump(KEYS[2], '" CACHE_GEN_ACCOUNT "')\n"
 	"return n\n";
 
 /* KEYS: uidl. ARGV: HSCAN cursor, COUNT. {next cursor, uid, uid, ...}. */
@@ -625,7 +629,7 @@ struct cache_req *cache_uidl_import(struct cache *c, const char *account,
 {
 	struct cache_req *req = cache_req_new(cache_route(c, account), &cache_type_uidl_import,
 					      (union cache_req_cb){ .status = cb }, ctx);
-	char key[CACHE_KEY_MAX];
+	char key[CACHE_KEY_MAX], k_gen[CACHE_KEY_MAX];
 	struct cache_args a;
 	size_t i;
 
@@ -639,15 +643,17 @@ struct cache_req *cache_uidl_import(struct cache *c, const char *account,
 		    !cache_uidl_valid(e[i].uidl))
 			return cache_uidl_refuse(req, "bad entry (Message-ID, uidl)", n);
 	}
-	if (!cache_args_init(&a, 4 + 3 * n, n * CACHE_U64_LEN)) {
+	if (!cache_args_init(&a, 5 + 3 * n, n * CACHE_U64_LEN)) {
 		cache_req_cancel(&req);
 		return NULL;
 	}
 	cache_key(key, account, "legacy", NULL);
+	cache_key(k_gen, account, "gen", NULL);
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, cache_lua_uidl_import);
-	cache_arg(&a, "1");
+	cache_arg(&a, "2");
 	cache_arg(&a, key);
+	cache_arg(&a, k_gen);
 	for (i = 0; i < n; i++) {
 		cache_arg(&a, e[i].message_id);
 		cache_arg_num(&a, e[i].size);

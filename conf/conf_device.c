@@ -125,22 +125,6 @@ int conf_device_finish(struct conf *conf, char *err, size_t size, unsigned int *
 	return 0;
 }
 
-int conf_set_folders(const struct conf_key *key, void *base, const char *value,
-		     const char **error_r)
-{
-	static char why[160];
-	struct conf_profile *p = base;
-
-	(void)key;
-	conf_folders_free(p);
-	if (conf_folders_parse(value, conf_check_mailbox, &p->folders, &p->folder_count, why,
-			       sizeof(why)) < 0) {
-		*error_r = why;
-		return -1;
-	}
-	return 0;
-}
-
 void conf_folders_free(struct conf_profile *p)
 {
 	conf_folders_clear(&p->folders, &p->folder_count);

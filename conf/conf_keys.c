@@ -334,6 +334,23 @@ int conf_check_mailbox(const char *value, const char **error_r)
 	return 0;
 }
 
+/* folders = in [device PATTERN]: the list, each name as mailbox = takes it. */
+int conf_set_folders(const struct conf_key *key, void *base, const char *value,
+		     const char **error_r)
+{
+	static char why[160];
+	struct conf_profile *p = base;
+
+	(void)key;
+	conf_folders_clear(&p->folders, &p->folder_count);
+	if (conf_folders_parse(value, conf_check_mailbox, &p->folders, &p->folder_count, why,
+			       sizeof(why)) < 0) {
+		*error_r = why;
+		return -1;
+	}
+	return 0;
+}
+
 static bool conf_is_alpha(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');

@@ -675,6 +675,24 @@ void imap_client_set_listing(struct imap_client *c, struct imap_listing *l)
 	c->listing = l;
 }
 
+void imap_client_attach(struct imap_client *c, void *data, void (*free_fn)(void *))
+{
+	void *old = imap_client_take_attached(c);
+
+	if (old != NULL && c->attached_free != NULL)
+		c->attached_free(old);
+	c->attached = data;
+	c->attached_free = free_fn;
+}
+
+void *imap_client_take_attached(struct imap_client *c)
+{
+	void *data = c->attached;
+
+	c->attached = NULL;
+	return data;
+}
+
 struct imap_listing *imap_client_take_listing(struct imap_client *c)
 {
 	struct imap_listing *l = c->listing;
@@ -762,6 +780,8 @@ void imap_client_free(struct imap_client **cp)
 		event_free(c->deferred);
 	imap_parser_free(&c->parser);
 	imap_listing_free(&c->listing);
+	if (c->attached != NULL && c->attached_free != NULL)
+		c->attached_free(c->attached);
 	free(c->host);
 	free(c->log_id);
 	free((char *)c->id.client_ip);

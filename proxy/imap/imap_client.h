@@ -121,6 +121,13 @@ void imap_client_set_listing(struct imap_client *c, struct imap_listing *l);
    mailbox is listed on c, to be given back with set_listing. */
 struct imap_listing *imap_client_take_listing(struct imap_client *c);
 
+/* Something of the caller's kept with the connection (pop3/warm.h: with
+   a kept one), freed with free_fn when c is freed or something else is
+   attached; NULL data: just that. take gives it back (NULL if none):
+   then it is the caller's again. */
+void imap_client_attach(struct imap_client *c, void *data, void (*free_fn)(void *));
+void *imap_client_take_attached(struct imap_client *c);
+
 /* The "session=..." prefix of its log lines. */
 const char *imap_client_log_id(const struct imap_client *c);
 

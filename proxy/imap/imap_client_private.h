@@ -74,6 +74,8 @@ struct imap_client {
 	bool utf8_enabled;            /* server said ENABLED UTF8=ACCEPT */
 	bool qresync_enabled;         /* server said ENABLED QRESYNC */
 	struct imap_listing *listing; /* the selected mailbox's, kept (imap_sync.h) */
+	void *attached;               /* the caller's (imap_client_attach()) */
+	void (*attached_free)(void *);
 	bool tls_active;
 	unsigned int tag_counter;
 

@@ -35,6 +35,11 @@ int imap_select(struct imap_select_op *op, struct imap_client *c, const char *ma
 		imap_select_cb *cb, void *ctx)
 {
 	*op = (struct imap_select_op){ .cb = cb, .ctx = ctx };
+	/* CONDSTORE without QRESYNC: enabled by the SELECT (RFC 7162), so
+	   that it answers HIGHESTMODSEQ for the listing's validation. */
+	if ((imap_client_caps(c) & IMAP_CAP_CONDSTORE) != 0 && !imap_client_qresync_enabled(c))
+		return imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s (CONDSTORE)",
+					mailbox);
 	return imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s", mailbox);
 }
 

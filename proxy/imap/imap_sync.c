@@ -374,12 +374,21 @@ static int imap_sync_check(struct imap_sync_op *op)
 	static const struct imap_reply same = { .result = IMAP_REPLY_OK, .text = "unchanged" };
 	struct imap_listing *l = op->l;
 
-	size_t per = l->count > 0 ? imap_sync_search_chunk(op) : 0;
+	size_t per = l->count > 0 && !op->modseq ? imap_sync_search_chunk(op) : 0;
 
 	op->kind = IMAP_SYNC_CHECKED;
-	op->searched = per > 0;
+	op->searched = per > 0 || (op->modseq && l->count > 0);
 	imap_listing_unmark(l);
-	if (op->searched) {
+	if (op->modseq && l->count > 0) {
+		/* CONDSTORE: the kept ones whose flags changed, in one command;
+		   the others are as kept, and the count says whether one was
+		   expunged (then, as after the searches, the flags of all). */
+		if (imap_sync_sent(op, imap_client_cmdf(op->c, &imap_sync_handlers, op,
+							"UID FETCH 1:%u (UID FLAGS) (CHANGEDSINCE %U)",
+							op->old_uidnext - 1,
+							op->kept_modseq)) < 0)
+			return -1;
+	} else if (op->searched) {
 		for (size_t i = 0; i < l->count; i++)
 			l->msgs[i].flags = (l->msgs[i].flags & ~(unsigned int)IMAP_FLAG_DELETED) |
 					   IMAP_FLAG_SEEN;
@@ -460,10 +469,19 @@ int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
 	    info->uidnext == 0 || kept.uidnext == 0 || info->uidnext < kept.uidnext ||
 	    (dates && !kept.has_dates))
 		op->kind = IMAP_SYNC_FULL;
-	else if (!imap_client_qresync_enabled(c) || !kept.has_modseq || !info->has_modseq ||
-		 info->highestmodseq < kept.highestmodseq)
+	else if (!kept.has_modseq || !info->has_modseq || info->highestmodseq < kept.highestmodseq ||
+		 (!imap_client_qresync_enabled(c) &&
+		  (imap_client_caps(c) & IMAP_CAP_CONDSTORE) == 0))
 		op->kind = IMAP_SYNC_CHECKED;
-	else if (info->highestmodseq == kept.highestmodseq && info->uidnext == kept.uidnext &&
+	else if (!imap_client_qresync_enabled(c) &&
+		 (info->highestmodseq != kept.highestmodseq || info->uidnext != kept.uidnext ||
+		  info->exists != kept.count)) {
+		/* CONDSTORE alone: no VANISHED, so the flags that changed and
+		   the count (imap_sync_check()). */
+		op->kind = IMAP_SYNC_CHECKED;
+		op->modseq = true;
+		op->kept_modseq = kept.highestmodseq;
+	} else if (info->highestmodseq == kept.highestmodseq && info->uidnext == kept.uidnext &&
 		 info->exists == kept.count)
 		op->kind = IMAP_SYNC_UNCHANGED;
 	else

@@ -7,11 +7,17 @@
  * fetched whole when the validators allow it, and kept with it again.
  *
  * After the SELECT, with the kept listing of the same UIDVALIDITY:
- *  - QRESYNC enabled and HIGHESTMODSEQ, UIDNEXT and EXISTS unchanged:
+ *  - QRESYNC or CONDSTORE enabled and HIGHESTMODSEQ, UIDNEXT and EXISTS unchanged:
  *    nothing is sent, the kept listing is the listing;
  *  - QRESYNC enabled: UID FETCH 1:* (UID RFC822.SIZE FLAGS)
  *    (CHANGEDSINCE <kept modseq> VANISHED): VANISHED removes, the FETCH
  *    responses update flags and add the new messages;
+ *  - CONDSTORE without QRESYNC (enabled by SELECT ... (CONDSTORE)):
+ *    HIGHESTMODSEQ, UIDNEXT and EXISTS unchanged: nothing is sent (no flag
+ *    changed, nothing appended, so nothing expunged either); otherwise UID
+ *    FETCH 1:<old UIDNEXT - 1> (UID FLAGS) (CHANGEDSINCE <kept modseq>)
+ *    for the flags that changed, the count for whether one was expunged
+ *    (if so, the flags of all, as below), the new ones as below;
  *  - otherwise: UID SEARCH UID 1:<old UIDNEXT - 1> DELETED and the same
  *    UNSEEN (one after the other, since an untagged SEARCH does not say
  *    which command it answers; in ranges whose answers fit a line; the
@@ -72,7 +78,10 @@ struct imap_sync_op {
 	uint32_t old_uidnext;         /* UIDs at or above it are new */
 	unsigned int pending;         /* commands not ended yet */
 	bool doubt;                   /* the changes cannot be trusted */
-	bool searched;                /* checked: by UID SEARCH ... DELETED */
+	bool searched;                /* checked: by UID SEARCH ... DELETED, or
+					 by CHANGEDSINCE (modseq) */
+	bool modseq;                  /* ... CONDSTORE without QRESYNC */
+	uint64_t kept_modseq;         /* the kept listing's HIGHESTMODSEQ */
 	bool count_off;               /* ... and only the count did not hold */
 	bool search_unseen;           /* the search in flight is UNSEEN's */
 	size_t search_at, search_per; /* the next chunk of kept messages */

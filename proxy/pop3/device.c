@@ -27,6 +27,9 @@ struct pop3_device {
 	cache_status_cb *status_cb;
 	cache_view_cb *view_cb;
 	cache_uidls_cb *uidls_cb;
+	cache_lock_gen_cb *gen_cb;
+	cache_peek_cb *peek_cb;
+	struct cache_gen_change hide_change;  /* the last hide's, 0s: none */
 	void *ctx;
 };
 
@@ -123,10 +126,8 @@ static void pop3_device_status(void *ctx, enum cache_status st)
 	cb(d->ctx, st);
 }
 
-static void pop3_device_locked_cb(void *ctx, enum cache_status st)
+static void pop3_device_lock_outcome(struct pop3_device *d, enum cache_status st)
 {
-	struct pop3_device *d = ctx;
-
 	if (st == CACHE_IN_USE)
 		/* Someone else's: never ours to release. */
 		d->lock_requested = false;
@@ -134,6 +135,13 @@ static void pop3_device_locked_cb(void *ctx, enum cache_status st)
 		d->locked = true;
 		pop3_device_refresh_start(d);
 	}
+}
+
+static void pop3_device_locked_cb(void *ctx, enum cache_status st)
+{
+	struct pop3_device *d = ctx;
+
+	pop3_device_lock_outcome(d, st);
 	pop3_device_status(d, st);
 }
 
@@ -150,6 +158,45 @@ int pop3_device_lock(struct pop3_device *d, cache_status_cb *cb, void *ctx)
 	d->lock_requested = true;
 	return pop3_device_started(d, cache_lock(d->cache, d->account, d->name, d->token,
 						 d->ttl_secs, pop3_device_locked_cb, d));
+}
+
+static void pop3_device_locked_gen(void *ctx, enum cache_status st, const struct cache_gens *g)
+{
+	struct pop3_device *d = ctx;
+	cache_lock_gen_cb *cb = d->gen_cb;
+
+	d->req = NULL;
+	d->gen_cb = NULL;
+	pop3_device_lock_outcome(d, st);
+	cb(d->ctx, st, g);
+}
+
+int pop3_device_lock_gen(struct pop3_device *d, cache_lock_gen_cb *cb, void *ctx)
+{
+	d->gen_cb = cb;
+	d->ctx = ctx;
+	d->lock_requested = true;
+	return pop3_device_started(d, cache_lock_gen(d->cache, d->account, d->name, d->token,
+						     d->ttl_secs, pop3_device_locked_gen, d));
+}
+
+static void pop3_device_peeked(void *ctx, enum cache_status st, const struct cache_peek *p)
+{
+	struct pop3_device *d = ctx;
+	cache_peek_cb *cb = d->peek_cb;
+
+	d->req = NULL;
+	d->peek_cb = NULL;
+	cb(d->ctx, st, p);
+}
+
+int pop3_device_peek(struct pop3_device *d, uint32_t uidvalidity, const uint32_t *uids, size_t n,
+		     cache_peek_cb *cb, void *ctx)
+{
+	d->peek_cb = cb;
+	d->ctx = ctx;
+	return pop3_device_started(d, cache_peek(d->cache, d->account, d->name, uidvalidity, uids,
+						 n, pop3_device_peeked, d));
 }
 
 static void pop3_device_view(void *ctx, enum cache_status st, const struct cache_view *view)
@@ -221,15 +268,31 @@ int pop3_device_uidl_assign(struct pop3_device *d, uint32_t uidvalidity,
 							entries, n, pop3_device_uidls, d));
 }
 
+static void pop3_device_hidden(void *ctx, enum cache_status st,
+			       const struct cache_gen_change *change)
+{
+	struct pop3_device *d = ctx;
+
+	d->hide_change = change != NULL ? *change : (struct cache_gen_change){ 0, 0 };
+	pop3_device_status(d, st);
+}
+
 int pop3_device_hide(struct pop3_device *d, bool all_devices, uint32_t uidvalidity,
 		     const uint32_t *uids, const char *const *fingerprints, size_t n,
 		     cache_status_cb *cb, void *ctx)
 {
 	d->status_cb = cb;
 	d->ctx = ctx;
-	return pop3_device_started(d, cache_hide(d->cache, d->account, d->name, d->token,
-						 all_devices, uidvalidity, uids, fingerprints,
-						 n, pop3_device_status, d));
+	d->hide_change = (struct cache_gen_change){ 0, 0 };
+	return pop3_device_started(d, cache_hide_gen(d->cache, d->account, d->name, d->token,
+						     all_devices, uidvalidity, uids, fingerprints,
+						     n, pop3_device_hidden, d));
+}
+
+bool pop3_device_hide_change(const struct pop3_device *d, struct cache_gen_change *change)
+{
+	*change = d->hide_change;
+	return change->after != 0;
 }
 
 void pop3_device_release(struct pop3_device *d)

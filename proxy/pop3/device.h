@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "cache_gen.h"
 
 struct event_base;
 struct pop3_device;
@@ -46,11 +47,17 @@ const char *pop3_device_token(const struct pop3_device *d);
 /* Takes the lock for this session: CACHE_OK, or CACHE_IN_USE when another
    session holds it. -1: out of memory (cb never runs). */
 int pop3_device_lock(struct pop3_device *d, cache_status_cb *cb, void *ctx);
+/* The same, with the generations read under it (cache_lock_gen()). */
+int pop3_device_lock_gen(struct pop3_device *d, cache_lock_gen_cb *cb, void *ctx);
 
 /* Loads the device's view of the listing (cache_load_view()); its uids
    stay valid until cb runs or the device is released. */
 int pop3_device_load_view(struct pop3_device *d, const struct cache_listing *listing,
 			  uint32_t first_uidnext, cache_view_cb *cb, void *ctx);
+
+/* What the store says of a few new uids (cache_peek()). */
+int pop3_device_peek(struct pop3_device *d, uint32_t uidvalidity, const uint32_t *uids, size_t n,
+		     cache_peek_cb *cb, void *ctx);
 
 /* Moves the account's state to a recreated mailbox (cache_remap()); msgs
    stay valid until cb runs or the device is released. */
@@ -75,6 +82,10 @@ int pop3_device_uidl_assign(struct pop3_device *d, uint32_t uidvalidity,
 int pop3_device_hide(struct pop3_device *d, bool all_devices, uint32_t uidvalidity,
 		     const uint32_t *uids, const char *const *fingerprints, size_t n,
 		     cache_status_cb *cb, void *ctx);
+
+/* After a pop3_device_hide() that gave CACHE_OK: the generation it bumped
+   (cache_hide_gen()), false when it bumped none (nothing to hide). */
+bool pop3_device_hide_change(const struct pop3_device *d, struct cache_gen_change *change);
 
 /* Cancels any request, stops the refresh, and releases the lock if this
    session holds it or may hold it (a lock request whose outcome is

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "session.h"
 #include "tls.h"
+#include "warm.h"
 
 void pop3_keep_forget(struct pop3_session *s)
 {
@@ -75,6 +76,12 @@ bool pop3_keep_put(struct pop3_session *s)
 	if (s->keep_key == NULL || s->imap == NULL || s->route == NULL ||
 	    s->route->keep_idle_secs == 0 || !imap_client_idle(s->imap))
 		return false;
+	/* With it what the login read of the store (warm.h); if the pool
+	   refuses it, it goes with the connection. */
+	if (s->warm != NULL) {
+		imap_client_attach(s->imap, s->warm, pop3_warm_free_data);
+		s->warm = NULL;
+	}
 	if (!imap_pool_put(s->srv->pool, s->keep_key, s->keep_digest, s->imap,
 			   s->route->keep_idle_secs, s->route->keep_per_account,
 			   s->conf->keep_max))

@@ -19,6 +19,7 @@
 #include "settings.h"
 #include "sizes.h"
 #include "uidl_map.h"
+#include "warm.h"
 
 static const char *const login_step_names[] = {
 	[LOGIN_ROUTE] = "route",
@@ -86,6 +87,8 @@ void login_free_remap(struct pop3_login *l)
 void login_free_uidls(struct pop3_login *l)
 {
 	pop3_uidl_map_free(&l->uidls);
+	free(l->stored);
+	l->stored = NULL;
 	free(l->hidden);
 	l->hidden = NULL;
 	pop3_session_unreserve(l->s, l->reserved_uidl);
@@ -104,6 +107,11 @@ void login_release(struct pop3_login *l)
 	login_free_remap(l);
 	pop3_legacy_free(&l->legacy);
 	login_free_uidls(l);
+	pop3_warm_free(&l->warm);
+	l->warm_hit = false;
+	l->warm_more = false;
+	l->lock_pending = false;
+	l->sizes_pending = false;
 	pop3_device_free(&l->dev);
 	pop3_maildrop_free(&l->drop);
 	if (l->folders != NULL) {

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "cache_gen.h"
 #include "imap_client.h"
 #include "imap_mailbox.h"
 #include "imap_sync.h"
@@ -74,6 +75,14 @@ struct pop3_login {
 	struct pop3_uidl_map *uidls; /* the UIDL step in progress */
 	struct pop3_legacy_import *legacy;  /* the legacy step (login_legacy.h) */
 	uint8_t *hidden;             /* the view, kept for after that step */
+	uint32_t view_first_uidnext; /* the device's, as the view said */
+	struct cache_gens gens;      /* what the lock read (cache_gen.h) */
+	struct pop3_warm *warm;      /* the last login's read, or this one's (warm.h) */
+	bool warm_hit;               /* ... which stands for the store's answer */
+	bool warm_more;              /* ... but for new mail (cache_peek()) */
+	const char **stored;         /* ... the UIDLs it says are stored */
+	bool lock_pending;           /* the lock and the sizes run side by side */
+	bool sizes_pending;
 	uint32_t first_uid;
 	time_t listed_at;            /* the profile's max_age counts from it */
 	unsigned int left_out;       /* by the profile's rule (profile.h) */

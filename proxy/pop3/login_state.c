@@ -1,5 +1,6 @@
-/* The login's state steps, once the listing is complete: exact sizes,
-   the device's lock and view, the re-map of a recreated mailbox, the
+/* The login's state steps, once the listing is complete: exact sizes
+   and the device's lock (side by side), its view (or the last login's,
+   kept: warm.h), the re-map of a recreated mailbox, the
    legacy server's UIDLs, every message's UIDL, then +OK. */
 
 #include "login_private.h"
@@ -19,13 +20,13 @@
 #include "session.h"
 #include "sizes.h"
 #include "uidl_map.h"
+#include "warm.h"
 
 /* Logins that may re-map a recreated mailbox at the same time: each
    fingerprints every message, so a mass migration upstream must not make
    every login do it at once. */
 #define POP3_MAX_REMAPS 2
 
-static void login_step_lock(struct pop3_login *l);
 static void login_step_view(struct pop3_login *l);
 static void login_step_uidl(struct pop3_login *l);
 
@@ -61,6 +62,8 @@ void login_finish(struct pop3_login *l)
 	l->dev = NULL;
 	s->drop = l->drop;
 	l->drop = NULL;
+	s->warm = l->warm;
+	l->warm = NULL;
 	l->reserved_drop = 0;        /* the session's now, until its end */
 	pop3_session_set_state(s, POP3_STATE_TRANSACTION);
 	metrics_login(s->route->name, METRICS_LOGIN_OK);
@@ -143,12 +146,35 @@ static void login_step_remap(struct pop3_login *l, uint32_t stored_uidvalidity)
 
 /* ---- uidl ---- */
 
+/* Every message has its UIDL: the drop narrowed to the device's view. */
+static void login_uidls_ready(struct pop3_login *l)
+{
+	struct pop3_session *s = l->s;
+	unsigned int hidden;
+
+	/* The UIDL strings are the session's too, within the budget. */
+	if (!login_reserve(l, l->drop->pool_cap))
+		return;
+	l->reserved_drop += l->drop->pool_cap;
+	hidden = pop3_maildrop_narrow(l->drop, l->hidden, l->first_uid);
+	login_free_uidls(l);
+	log_info("%s event=device_view device=%s profile=%s new_device=%s left_out=%u hidden=%u "
+		 "visible=%u pruned=%zu state=%s%s%s", s->log_id, s->device,
+		 s->profile->pattern != NULL ? s->profile->pattern : "[policy]",
+		 l->new_device ? "yes" : "no", l->left_out, hidden, l->drop->count, l->pruned,
+		 l->warm_hit ? "kept" : l->warm_more ? "kept+new" : "read",
+		 l->folder > 0 ? " folder=" : "", l->folder > 0 ? l->folders->f[l->folder].tag : "");
+	if (l->folder_built != NULL)
+		l->folder_built(l);
+	else
+		login_finish(l);
+}
+
 static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum cache_status st,
 			     const struct pop3_uidl_map_stats *stats)
 {
 	struct pop3_login *l = ctx;
 	struct pop3_session *s = l->s;
-	unsigned int hidden;
 
 	log_info("%s event=uidls stored=%zu assigned=%zu imported=%zu renamed=%zu pruned=%zu "
 		 "status=%s", s->log_id, stats->stored, stats->assigned, stats->imported,
@@ -178,21 +204,19 @@ static void login_uidls_done(void *ctx, enum pop3_uidl_map_result result, enum c
 			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
-	/* The UIDL strings are the session's too, within the budget. */
-	if (!login_reserve(l, l->drop->pool_cap))
-		return;
-	l->reserved_drop += l->drop->pool_cap;
-	hidden = pop3_maildrop_narrow(l->drop, l->hidden, l->first_uid);
-	login_free_uidls(l);
-	log_info("%s event=device_view device=%s profile=%s new_device=%s left_out=%u hidden=%u "
-		 "visible=%u pruned=%zu%s%s", s->log_id, s->device,
-		 s->profile->pattern != NULL ? s->profile->pattern : "[policy]",
-		 l->new_device ? "yes" : "no", l->left_out, hidden, l->drop->count, l->pruned,
-		 l->folder > 0 ? " folder=" : "", l->folder > 0 ? l->folders->f[l->folder].tag : "");
-	if (l->folder_built != NULL)
-		l->folder_built(l);
-	else
-		login_finish(l);
+	/* What was read, for the next login of the account (warm.h), of the
+	   first folder (the one kept with the connection): only while all
+	   listings together hold half the budget, so kept copies never crowd
+	   out a login. */
+	if (l->folder == 0) {
+		pop3_warm_free(&l->warm);
+		if (s->keep_key != NULL)
+			l->warm = pop3_warm_new(&s->srv->listing_bytes,
+						((uint64_t)s->conf->max_listing_mib << 20) / 2,
+						s->device, &l->gens, l->drop, l->hidden,
+						l->view_first_uidnext);
+	}
+	login_uidls_ready(l);
 }
 
 /* Every message of the drop gets its stored UIDL; new ones are assigned
@@ -204,6 +228,16 @@ static void login_step_uidl(struct pop3_login *l)
 	const char *error;
 
 	login_set_step(l, LOGIN_UIDL);
+	if (l->warm_hit) {
+		/* The store holds what the last login read: nothing to ask. */
+		if (pop3_warm_apply(l->warm, l->drop) < 0) {
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/TEMP] Out of memory");
+			return;
+		}
+		login_uidls_ready(l);
+		return;
+	}
 	if (uidl_format_parse(s->route->uidl_format, strlen(s->route->uidl_format),
 			      &l->uidl_fmt, &error) < 0) {
 		/* The configuration check refuses it: a bug if seen. */
@@ -216,8 +250,19 @@ static void login_step_uidl(struct pop3_login *l)
 	if (!login_reserve(l, need))
 		return;
 	l->reserved_uidl = need;
-	l->uidls = pop3_uidl_map_start(l->imap, l->dev, l->drop, &l->uidl_fmt, s->log_id,
-				       login_uidls_done, l);
+	if (l->warm_more) {
+		/* The kept read and the new mail's: only new ones to assign. */
+		l->stored = calloc(l->drop->exists_count + 1, sizeof(*l->stored));
+		for (size_t i = 0; l->stored != NULL && i < l->drop->exists_count; i++)
+			l->stored[i] = pop3_warm_stored(l->warm, i);
+		l->uidls = l->stored == NULL ? NULL :
+			pop3_uidl_map_start_known(l->imap, l->dev, l->drop, &l->uidl_fmt,
+						  s->log_id, s->srv->base, l->stored,
+						  pop3_warm_legacy(l->warm), login_uidls_done, l);
+	} else {
+		l->uidls = pop3_uidl_map_start(l->imap, l->dev, l->drop, &l->uidl_fmt, s->log_id,
+					       login_uidls_done, l);
+	}
 	if (l->uidls == NULL)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Out of memory");
@@ -265,6 +310,50 @@ static void login_step_legacy(struct pop3_login *l)
 
 /* ---- view ---- */
 
+/* The view from the kept read (warm.h), which holds the whole listing. */
+static void login_view_kept(struct pop3_login *l)
+{
+	const struct pop3_maildrop *d = l->drop;
+	const uint8_t *hidden = pop3_warm_hidden(l->warm);
+
+	if (hidden != NULL && d->exists_count > 0) {
+		l->hidden = malloc(d->exists_count);
+		if (l->hidden == NULL) {
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/TEMP] Out of memory");
+			return;
+		}
+		memcpy(l->hidden, hidden, d->exists_count);
+	}
+	l->view_first_uidnext = pop3_warm_first_uidnext(l->warm);
+	l->first_uid = l->s->profile->new_device_sees == CONF_NEW_DEVICE_NEW ?
+		l->view_first_uidnext : 0;
+	login_step_legacy(l);
+}
+
+/* What the store says of the new mail, added to the kept read; any
+   trouble and the view is read in full. */
+static void login_peeked(void *ctx, enum cache_status st, const struct cache_peek *p)
+{
+	struct pop3_login *l = ctx;
+
+	l->warm_more = false;
+	if (st != CACHE_OK) {
+		log_info("%s event=state_peek_failed status=%s", l->s->log_id,
+			 cache_status_name(st));
+		pop3_warm_free(&l->warm);
+		login_step_view(l);
+		return;
+	}
+	if (pop3_warm_add(l->warm, l->drop, p) < 0) {
+		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+			   "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	l->warm_more = true;
+	login_view_kept(l);
+}
+
 static void login_view_loaded(void *ctx, enum cache_status st, const struct cache_view *view)
 {
 	struct pop3_login *l = ctx;
@@ -309,6 +398,7 @@ static void login_view_loaded(void *ctx, enum cache_status st, const struct cach
 		}
 		memcpy(l->hidden, view->hidden, view->count);
 	}
+	l->view_first_uidnext = view->first_uidnext;
 	l->first_uid = only_new ? view->first_uidnext : 0;
 	l->new_device = view->new_device;
 	l->pruned = view->pruned;
@@ -325,6 +415,19 @@ static void login_step_view(struct pop3_login *l)
 	};
 
 	login_set_step(l, LOGIN_VIEW);
+	if (l->warm_more) {
+		size_t old = d->exists_count - pop3_warm_new_mail(l->warm, l->s->device, &l->gens, d);
+
+		if (pop3_device_peek(l->dev, d->uidvalidity, d->exists + old, d->exists_count - old,
+				     login_peeked, l) < 0)
+			login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
+				   "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
+	if (l->warm_hit) {
+		login_view_kept(l);
+		return;
+	}
 	/* The starting point is recorded when the device is first seen, under
 	   the policy of that moment: under "all" it is 1, so a later switch
 	   to "new" does not take old mail away from existing devices. */
@@ -334,41 +437,65 @@ static void login_step_view(struct pop3_login *l)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 }
 
-/* ---- lock ---- */
+/* ---- lock and sizes, side by side ---- */
 
-static void login_locked(void *ctx, enum cache_status st)
+/* Both answered: on to the view. */
+static void login_locked_sized(struct pop3_login *l)
+{
+	if (!l->lock_pending && !l->sizes_pending)
+		login_step_view(l);
+}
+
+static void login_locked(void *ctx, enum cache_status st, const struct cache_gens *g)
 {
 	struct pop3_login *l = ctx;
 
+	l->lock_pending = false;
 	if (st == CACHE_IN_USE) {
+		login_set_step(l, LOGIN_LOCK);
 		log_info("%s event=device_in_use device=%s", l->s->log_id, l->s->device);
 		login_fail(l, METRICS_LOGIN_IN_USE, LOGIN_ANSWER_REPLY,
 			   "-ERR [IN-USE] This device already has a session open");
 		return;
 	}
 	if (st != CACHE_OK) {
+		login_set_step(l, LOGIN_LOCK);
 		log_warn("%s event=state_unavailable while=\"locking the device\" status=%s",
 			 l->s->log_id, cache_status_name(st));
 		login_fail(l, METRICS_LOGIN_STATE_STORE, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Device state unavailable, try again later");
 		return;
 	}
-	login_step_view(l);
+	l->gens = *g;
+	/* Folders after the first: their state is read as ever (l->warm is
+	   the first folder's, made for the next login). */
+	l->warm_hit = l->folder == 0 && pop3_warm_valid(l->warm, l->s->device, g, l->drop);
+	l->warm_more = l->folder == 0 && !l->warm_hit &&
+		pop3_warm_new_mail(l->warm, l->s->device, g, l->drop) > 0;
+	if (l->folder == 0 && !l->warm_hit && !l->warm_more)
+		pop3_warm_free(&l->warm);
+	login_locked_sized(l);
 }
 
-static void login_step_lock(struct pop3_login *l)
+/* The lock, with the generations that say whether the last login's read
+   (kept with a kept connection) still holds. */
+static bool login_start_lock(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
 
-	login_set_step(l, LOGIN_LOCK);
-	pop3_maildrop_finish(l->drop);
+	/* The first folder's read, kept with the connection (warm.h). */
+	if (l->folder == 0 && l->kept && l->imap != NULL)
+		l->warm = imap_client_take_attached(l->imap);
 	l->dev = pop3_device_new(s->srv->cache, s->srv->base, login_state_account(l), s->device,
 				 s->conf->lock_ttl_secs, s->id, s->log_id);
-	if (l->dev == NULL || pop3_device_lock(l->dev, login_locked, l) < 0)
+	l->lock_pending = true;
+	if (l->dev == NULL || pop3_device_lock_gen(l->dev, login_locked, l) < 0) {
+		l->lock_pending = false;
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
+		return false;
+	}
+	return true;
 }
-
-/* ---- sizes ---- */
 
 static void login_sized(void *ctx, enum pop3_sizes_result result,
 			const struct pop3_sizes_stats *st)
@@ -380,29 +507,35 @@ static void login_sized(void *ctx, enum pop3_sizes_result result,
 		log_info("%s event=exact_sizes loaded=%u counted=%u differ=%u pruned=%u",
 			 l->s->log_id, st->loaded, st->counted, st->differ, st->pruned);
 	pop3_sizes_free(&l->sizes);
+	l->sizes_pending = false;
 	if (result != POP3_SIZES_OK) {
+		login_set_step(l, LOGIN_SIZES);
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   result == POP3_SIZES_MEMORY ? "-ERR [SYS/TEMP] Out of memory" :
 			   "-ERR [SYS/TEMP] Upstream failed while counting message sizes");
 		return;
 	}
-	login_step_lock(l);
+	login_locked_sized(l);
 }
 
-/* exact_sizes (sizes.h): LIST says what RETR sends. */
+/* exact_sizes (sizes.h): LIST says what RETR sends. The device's lock
+   goes out at the same time: one round trip to the store for both. */
 void login_step_sizes(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
 
 	login_set_step(l, LOGIN_SIZES);
 	pop3_maildrop_finish(l->drop);
-	if (s->route->exact_sizes == CONF_EXACT_SIZES_NO || l->drop->count == 0 ||
-	    s->srv->cache == NULL) {
-		login_step_lock(l);
+	if (!login_start_lock(l))
 		return;
-	}
+	if (s->route->exact_sizes == CONF_EXACT_SIZES_NO || l->drop->count == 0 ||
+	    s->srv->cache == NULL)
+		return;
+	l->sizes_pending = true;
 	l->sizes = pop3_sizes_start(s, l->imap, login_state_account(l), l->drop, login_sized, l);
-	if (l->sizes == NULL)
+	if (l->sizes == NULL) {
+		l->sizes_pending = false;
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Out of memory");
+	}
 }

@@ -19,6 +19,7 @@
 #include "maildrop.h"
 #include "retention.h"
 #include "session.h"
+#include "warm.h"
 #include "text.h"
 
 enum quit_step {
@@ -303,12 +304,28 @@ static void quit_step_remove(struct pop3_quit *q)
 
 /* ---- hide (hide, hide-all) ---- */
 
+/* The login's read of the store (warm.h) learns this QUIT's hides, so the
+   next poll need not read them again; if another change came in between,
+   it goes. */
+static void quit_kept_read_hid(struct pop3_quit *q)
+{
+	struct pop3_session *s = q->s;
+	struct cache_gen_change change;
+
+	/* The first folder's: the one kept with the connection. */
+	if (q->folder == 0 && s->warm != NULL && pop3_device_hide_change(q->dev, &change) &&
+	    !pop3_warm_hid(s->warm, s->profile->delete_action == CONF_DELETE_HIDE_ALL, &change,
+			   q->uids, q->count))
+		pop3_warm_free(&s->warm);
+}
+
 static void quit_hidden(void *ctx, enum cache_status st)
 {
 	struct pop3_quit *q = ctx;
 
 	switch (st) {
 	case CACHE_OK:
+		quit_kept_read_hid(q);
 		q->applied++;
 		quit_next_folder(q);
 		return;

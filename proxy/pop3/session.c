@@ -27,6 +27,7 @@
 #include "settings.h"
 #include "text.h"
 #include "tls.h"
+#include "warm.h"
 
 /* Octets sent are added to the metrics in batches of this size. */
 #define POP3_METRICS_BATCH (1024 * 1024)
@@ -250,6 +251,7 @@ static void pop3_session_free(struct pop3_session *s)
 		s->ahead_free(s);
 	free(s->keep_key);
 	explicit_bzero(s->keep_digest, sizeof(s->keep_digest));
+	pop3_warm_free(&s->warm);
 	pop3_folders_free(&s->folders);
 	pop3_device_free(&s->dev);
 	pop3_maildrop_free(&s->drop);

@@ -39,6 +39,7 @@ struct limits;
 struct pop3_device;
 struct pop3_folders;
 struct pop3_maildrop;
+struct pop3_warm;
 struct pop3_session;
 struct settings;
 struct oauth_tokens;
@@ -184,6 +185,7 @@ struct pop3_session {
 	/* the account and the credentials' keyed digest (keep.h) */
 	char *keep_key;
 	unsigned char keep_digest[32];
+	struct pop3_warm *warm;     /* what the login read of the store (warm.h) */
 
 	/* counters for the summary line */
 	unsigned int retr_count, top_count;

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <event2/event.h>
+
 #include "device.h"
 #include "imap_client.h"
 #include "imap_fp.h"
@@ -31,6 +33,9 @@ struct pop3_uidl_map {
 	struct imap_fp_op fp;
 	struct cache_uidl_new *entries;
 	struct pop3_uidl_map_stats stats;
+	struct event *known_ev;            /* start_known: the "load" */
+	const char *const *known;
+	bool known_legacy;
 	pop3_uidl_map_cb *cb;
 	void *ctx;
 };
@@ -51,6 +56,8 @@ void pop3_uidl_map_free(struct pop3_uidl_map **mp)
 		return;
 	*mp = NULL;
 	imap_fp_op_clear(&m->fp);
+	if (m->known_ev != NULL)
+		event_free(m->known_ev);
 	free(m->slots);
 	free(m->missing);
 	free(m->missing_slot);
@@ -338,17 +345,13 @@ static void pop3_uidl_map_loaded(void *ctx, enum cache_status st, const struct c
 		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
 }
 
-struct pop3_uidl_map *pop3_uidl_map_start(struct imap_client *imap, struct pop3_device *dev,
-					  struct pop3_maildrop *d,
-					  const struct uidl_format *fmt, const char *log_id,
-					  pop3_uidl_map_cb *cb, void *ctx)
+static struct pop3_uidl_map *pop3_uidl_map_new(struct imap_client *imap, struct pop3_device *dev,
+					       struct pop3_maildrop *d,
+					       const struct uidl_format *fmt, const char *log_id,
+					       pop3_uidl_map_cb *cb, void *ctx)
 {
 	struct pop3_uidl_map *m = calloc(1, sizeof(*m));
 	size_t n = d->exists_count;
-	struct cache_listing listing = {
-		.uidvalidity = d->uidvalidity, .uidnext = d->uidnext,
-		.uids = d->exists, .n = n,
-	};
 
 	if (m == NULL)
 		return NULL;
@@ -366,10 +369,55 @@ struct pop3_uidl_map *pop3_uidl_map_start(struct imap_client *imap, struct pop3_
 	m->fps = calloc(n + 1, sizeof(*m->fps));
 	m->entries = calloc(n + 1, sizeof(*m->entries));
 	if (m->slots == NULL || m->missing == NULL || m->missing_slot == NULL ||
-	    m->fps == NULL || m->entries == NULL ||
-	    pop3_device_uidl_load(dev, &listing, pop3_uidl_map_loaded, m) < 0) {
+	    m->fps == NULL || m->entries == NULL)
 		pop3_uidl_map_free(&m);
+	return m;
+}
+
+struct pop3_uidl_map *pop3_uidl_map_start(struct imap_client *imap, struct pop3_device *dev,
+					  struct pop3_maildrop *d,
+					  const struct uidl_format *fmt, const char *log_id,
+					  pop3_uidl_map_cb *cb, void *ctx)
+{
+	struct pop3_uidl_map *m = pop3_uidl_map_new(imap, dev, d, fmt, log_id, cb, ctx);
+	struct cache_listing listing = {
+		.uidvalidity = d->uidvalidity, .uidnext = d->uidnext,
+		.uids = d->exists, .n = d->exists_count,
+	};
+
+	if (m != NULL && pop3_device_uidl_load(dev, &listing, pop3_uidl_map_loaded, m) < 0)
+		pop3_uidl_map_free(&m);
+	return m;
+}
+
+/* The stored UIDLs as a load would have given them. */
+static void pop3_uidl_map_known(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_uidl_map *m = arg;
+	struct cache_uidls u = { .uidls = m->known, .count = m->n, .legacy = m->known_legacy };
+
+	for (size_t i = 0; i < m->n; i++)
+		u.found += m->known[i] != NULL;
+	pop3_uidl_map_loaded(m, CACHE_OK, &u);
+}
+
+struct pop3_uidl_map *pop3_uidl_map_start_known(struct imap_client *imap, struct pop3_device *dev,
+						struct pop3_maildrop *d,
+						const struct uidl_format *fmt, const char *log_id,
+						struct event_base *base,
+						const char *const *stored, bool legacy,
+						pop3_uidl_map_cb *cb, void *ctx)
+{
+	struct pop3_uidl_map *m = pop3_uidl_map_new(imap, dev, d, fmt, log_id, cb, ctx);
+	static const struct timeval now = { 0, 0 };
+
+	if (m == NULL)
 		return NULL;
-	}
+	m->known = stored;
+	m->known_legacy = legacy;
+	/* From the loop, as a load's answer would come. */
+	m->known_ev = event_new(base, -1, 0, pop3_uidl_map_known, m);
+	if (m->known_ev == NULL || event_add(m->known_ev, &now) < 0)
+		pop3_uidl_map_free(&m);
 	return m;
 }

@@ -21,12 +21,14 @@
  * Messages flagged \Deleted upstream keep a stored UIDL but get none.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "cache.h"
 #include "uidl.h"
 
+struct event_base;
 struct imap_client;
 struct pop3_device;
 struct pop3_maildrop;
@@ -62,6 +64,16 @@ struct pop3_uidl_map *pop3_uidl_map_start(struct imap_client *imap, struct pop3_
 					  struct pop3_maildrop *d,
 					  const struct uidl_format *fmt, const char *log_id,
 					  pop3_uidl_map_cb *cb, void *ctx);
+/* The same, with the stored UIDLs known already (warm.h: stored[i] for
+   d->exists[i], NULL: none; legacy: the account has an import) instead of
+   loaded: stored is read from the loop (base), so it stays unchanged until
+   cb or the free. */
+struct pop3_uidl_map *pop3_uidl_map_start_known(struct imap_client *imap, struct pop3_device *dev,
+						struct pop3_maildrop *d,
+						const struct uidl_format *fmt, const char *log_id,
+						struct event_base *base,
+						const char *const *stored, bool legacy,
+						pop3_uidl_map_cb *cb, void *ctx);
 void pop3_uidl_map_free(struct pop3_uidl_map **m);
 
 #endif

@@ -223,7 +223,7 @@ class ListingSync:
         fetches = [l for l in lines if " UID FETCH " in l.upper()]
         # the listing is EXTRA + the test set: its bytes dwarf a SELECT
         self.assertGreater(cold_down, EXTRA * 40)
-        if self.WARM_KIND == "changes":
+        if self.WARM_KIND == "changes" or getattr(self, "CONDSTORE", False):
             self.assertEqual(self.listing_kinds(log), ["unchanged"], log)
             self.assertEqual(fetches, [], lines)
             self.assertEqual(cmds, ["SELECT"], lines)
@@ -376,6 +376,35 @@ class TestListingSyncWithoutQresync(ListingSync, unittest.TestCase):
             caps = data[0].decode().upper().split()
         self.assertNotIn("CONDSTORE", caps)
         self.assertNotIn("QRESYNC", caps)
+
+
+@unittest.skipIf(h.NATIVE, "popgate-specific")
+class TestListingSyncCondstore(ListingSync, unittest.TestCase):
+    """CONDSTORE without QRESYNC: SELECT ... (CONDSTORE), then the flags that
+    changed since the kept HIGHESTMODSEQ and the count."""
+    EXTRA_CONF = "imap_capability = %s CONDSTORE\n" % RESTRICTED_CAPS
+    WARM_KIND = "checked"
+    CONDSTORE = True
+
+    def test_server_offers_condstore_only(self):
+        with self.dc.imap() as im:
+            typ, data = im.c.capability()
+            caps = data[0].decode().upper().split()
+        self.assertIn("CONDSTORE", caps)
+        self.assertNotIn("QRESYNC", caps)
+
+    def test_flag_change_asks_only_for_changes(self):
+        with self.dc.imap() as im:
+            uid = im.listing()[2]
+            im.store(uid, "+FLAGS", "\\Seen")
+        got, log, (up, down, lines) = self.warm_poll()
+        self.check_equal(got)
+        self.assertEqual(self.listing_kinds(log), ["checked"], log)
+        self.assertEqual(len(lines), 2, lines)
+        self.assertRegex(lines[0], r"^\S+ SELECT \S+ \(CONDSTORE\)$")
+        self.assertRegex(lines[1], r"^\S+ UID FETCH 1:\d+ \(UID FLAGS\) \(CHANGEDSINCE \d+\)$")
+        with self.dc.imap() as im:
+            im.store(uid, "-FLAGS", "\\Seen")
 
 
 if __name__ == "__main__":

@@ -86,6 +86,7 @@
 
 #include "cache.h"
 #include "cache_admin.h"
+#include "cache_gen.h"
 #include "redis_peer.h"
 
 #define ACCOUNT "fuzz@example.com@imap.example.com:993"
@@ -497,6 +498,15 @@ static void status_cb(void *ctx, enum cache_status st)
 	after_callback(o);
 }
 
+static void gen_cb(void *ctx, enum cache_status st, const struct cache_gens *g)
+{
+	struct op *o = ctx;
+
+	op_called(o, st);
+	CHECK((st == CACHE_OK) == (g != NULL), "generations with status %d", (int)st);
+	after_callback(o);
+}
+
 static void view_cb(void *ctx, enum cache_status st, const struct cache_view *v)
 {
 	struct op *o = ctx;
@@ -576,7 +586,10 @@ static void issue(struct op *o)
 	r.in_call = true;
 	switch (b & 7) {
 	case 0:
-		o->req = cache_lock(r.cache, ACCOUNT, dev, token, 60, status_cb, o);
+		if (b & 32)
+			o->req = cache_lock_gen(r.cache, ACCOUNT, dev, token, 60, gen_cb, o);
+		else
+			o->req = cache_lock(r.cache, ACCOUNT, dev, token, 60, status_cb, o);
 		break;
 	case 1:
 		o->req = cache_lock_refresh(r.cache, ACCOUNT, dev, token, 60, status_cb, o);

@@ -207,6 +207,7 @@ START_TEST(keys_carry_account_hash_tag)
 		"popgate:{" ACCOUNT "}:hidden:office",
 		"popgate:{" ACCOUNT "}:hidden_all",
 		"popgate:{" ACCOUNT "}:lock:office",
+		"popgate:{" ACCOUNT "}:gen",
 		"popgate:{odd}:lock:x}:devices",
 	};
 	redisReply *r;

@@ -22,6 +22,12 @@
 	EXPECT(AUTH_ALICE), \
 	SEND("p1 OK [CAPABILITY IMAP4rev1 ENABLE] Logged in\r\n")
 
+/* CONDSTORE without QRESYNC. */
+#define LOGIN_CONDSTORE \
+	SEND("* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n"), \
+	EXPECT(AUTH_ALICE), \
+	SEND("p1 OK [CAPABILITY IMAP4rev1 CONDSTORE] Logged in\r\n")
+
 static struct imap_sync_op op;
 static char got[4096];
 static int sync_done;
@@ -428,6 +434,67 @@ START_TEST(checked_by_flags_for_a_huge_mailbox)
 }
 END_TEST
 
+/* CONDSTORE alone: HIGHESTMODSEQ, UIDNEXT and EXISTS as kept: nothing
+   changed, nothing asked. */
+START_TEST(condstore_unchanged_asks_nothing)
+{
+	static const struct peer_step script[] = { LOGIN_CONDSTORE, QUIET(50), END_SCRIPT };
+
+	logged_in(script, false);
+	keep(7, 4, 10, three, 3);
+	sync_now(7, 4, 3, 10, 1000);
+	ck_assert_int_eq(sync_done, 1);
+	expect_listing("1:100:0 2:200:0 3:300:2", IMAP_SYNC_UNCHANGED, IMAP_SYNC_UNCHANGED);
+}
+END_TEST
+
+/* The flags that changed since the kept HIGHESTMODSEQ, in one command
+   beside the new ones; the count holds: nothing else asked. */
+START_TEST(condstore_flags_by_changedsince)
+{
+	static const struct peer_step script[] = {
+		LOGIN_CONDSTORE,
+		EXPECT("p2 UID FETCH 1:3 (UID FLAGS) (CHANGEDSINCE 10)"),
+		EXPECT("p3 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 2 FETCH (UID 2 FLAGS (\\Deleted) MODSEQ (11))\r\n"
+		     "* 3 FETCH (UID 3 FLAGS (\\Seen) MODSEQ (12))\r\np2 OK done\r\n"
+		     "* 4 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\n"
+		     "* 5 FETCH (UID 5 RFC822.SIZE 500 FLAGS (\\Deleted))\r\np3 OK done\r\n"),
+		QUIET(50),
+		END_SCRIPT,
+	};
+
+	logged_in(script, false);
+	keep(7, 4, 10, three, 3);
+	sync_now(7, 6, 5, 12, 1000);
+	expect_listing("1:100:0 2:200:2 3:300:1 4:400:0 5:500:2", IMAP_SYNC_CHECKED,
+		       IMAP_SYNC_CHECKED);
+	ck_assert(op.modseq);
+}
+END_TEST
+
+/* One expunged: kept + new is not EXISTS, so the flags of all the kept
+   ones say which. */
+START_TEST(condstore_expunge_found_by_the_flags)
+{
+	static const struct peer_step script[] = {
+		LOGIN_CONDSTORE,
+		EXPECT("p2 UID FETCH 1:3 (UID FLAGS) (CHANGEDSINCE 10)"),
+		EXPECT("p3 UID FETCH 4:* (UID RFC822.SIZE FLAGS)"),
+		SEND("p2 OK done\r\n* 3 FETCH (UID 4 RFC822.SIZE 400 FLAGS ())\r\np3 OK done\r\n"),
+		EXPECT("p4 UID FETCH 1:3 (UID FLAGS)"),
+		SEND("* 1 FETCH (UID 1 FLAGS ())\r\n* 2 FETCH (UID 3 FLAGS (\\Deleted))\r\n"
+		     "p4 OK done\r\n"),
+		END_SCRIPT,
+	};
+
+	logged_in(script, false);
+	keep(7, 4, 10, three, 3);
+	sync_now(7, 5, 3, 12, 1000);
+	expect_listing("1:100:0 3:300:2 4:400:0", IMAP_SYNC_CHECKED, IMAP_SYNC_CHECKED);
+}
+END_TEST
+
 START_TEST(new_uidvalidity_lists_whole)
 {
 	static const struct peer_step script[] = {
@@ -598,6 +665,9 @@ int main(void)
 	tcase_add_test(tc, checked_flags_only);
 	tcase_add_test(tc, checked_in_ranges_then_by_flags);
 	tcase_add_test(tc, checked_by_flags_for_a_huge_mailbox);
+	tcase_add_test(tc, condstore_unchanged_asks_nothing);
+	tcase_add_test(tc, condstore_flags_by_changedsince);
+	tcase_add_test(tc, condstore_expunge_found_by_the_flags);
 	tcase_add_test(tc, new_uidvalidity_lists_whole);
 	tcase_add_test(tc, failures_keep_nothing);
 	tcase_add_test(tc, consumer_refusal_keeps_nothing);
