@@ -95,7 +95,7 @@ ALL_H    := $(wildcard proxy/*.h proxy/*/*.h conf/*.h cache/*.h)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 LAYERS_OK := $(BUILD)/layers.ok
 
-.PHONY: all deps run setup check check-quick unit e2e fuzz fuzz-smoke asan bench bench-gateways bench-sentinel clean \
+.PHONY: all deps run setup check check-quick unit e2e model-long fuzz fuzz-smoke asan bench bench-gateways bench-sentinel clean \
 	install pkgcheck layers
 
 all: $(BIN)
@@ -185,6 +185,16 @@ unit: $(UNIT_BIN)
 # (e.g. make e2e E2E_ARGS="-k TestRetr").
 e2e: $(BIN)
 	@python3 tests/e2e/run.py --binary $(BIN) $(E2E_ARGS)
+
+# The randomized multi-device model (tests/e2e/test_profiles.py
+# ProfileModel) as a longer campaign: MODEL_SEEDS runs of MODEL_STEPS
+# steps per test, more mailbox renumberings, each run's figures printed.
+MODEL_SEEDS ?= 12
+MODEL_STEPS ?= 250
+model-long: $(BIN)
+	@POPGATE_MODEL_SEEDS=$(MODEL_SEEDS) POPGATE_MODEL_STEPS=$(MODEL_STEPS) \
+	    POPGATE_MODEL_RECREATE=0.04 POPGATE_MODEL_VERBOSE=1 \
+	    python3 tests/e2e/run.py --binary $(BIN) -k ProfileModel
 
 fuzz: $(FUZZ_BIN)
 	@for f in $(FUZZ_BIN); do \

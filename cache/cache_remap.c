@@ -67,9 +67,13 @@ static const char cache_lua_remap_stage[] =
  * uids(fp) is the ascending list of new uids with fingerprint fp; the k
  * entries of a hash with fp become its first k (cur[fp] walks it); in the
  * UIDL map, in the order of their old uids, so that UIDLs keep the order
- * of the messages. The
- * hidden:<device> names are built here from the devices hash, the way
- * cache_key() builds them. Every key is read, and so type-checked, before
+ * of the messages. Retention's records (cache_retention.h) hold no
+ * fingerprint: each retr:<device> entry and each uid of the intent
+ * follows its message by the UIDL map's move (old uid -> new uid,
+ * moved[]); one the map does not move is dropped (a device then has not
+ * retrieved it, so retention keeps more, never less). The
+ * hidden:<device>, retr:<device> and retention names are built here from
+ * the devices hash, the way cache_key() builds them. Every key is read, and so type-checked, before
  * the first write: an error never leaves half of it (Redis does not roll
  * back a failing script). HSET goes in chunks because Lua's unpack() is
  * limited to a few thousand values; UNLINK frees big old hashes off the
@@ -116,6 +120,7 @@ static const char cache_lua_remap_swap[] =
 	"  end\n"
 	"  return out\n"
 	"end\n"
+	"local moved = {}\n"
 	"local function remap_uidl(key)\n"
 	"  local all, items, cur, out, k = redis.call('HGETALL', key), {}, {}, {}, 0\n"
 	"  for j = 1, #all, 2 do\n"
@@ -130,7 +135,16 @@ static const char cache_lua_remap_swap[] =
 	"    if l and i <= #l then\n"
 	"      out[k + 1], out[k + 2], k = l[i], items[j][3], k + 2\n"
 	"      cur[fp] = i\n"
+	"      moved[tostring(items[j][1])] = l[i]\n"
 	"    end\n"
+	"  end\n"
+	"  return out\n"
+	"end\n"
+	"local function remap_retr(key)\n"
+	"  local all, out = redis.call('HGETALL', key), {}\n"
+	"  for j = 1, #all, 2 do\n"
+	"    local u = moved[all[j]]\n"
+	"    if u then out[#out + 1] = u; out[#out + 1] = all[j + 1] end\n"
 	"  end\n"
 	"  return out\n"
 	"end\n"
@@ -148,6 +162,12 @@ static const char cache_lua_remap_swap[] =
 	"end\n"
 	"for i, key in ipairs(keys) do sets[i] = remap(key) end\n"
 	"local uidl = remap_uidl(KEYS[5])\n"
+	"local retr, rsets, intent = {}, {}, {}\n"
+	"for i = 1, #d, 2 do retr[#retr + 1] = ARGV[1] .. 'retr:' .. d[i] end\n"
+	"for i, key in ipairs(retr) do rsets[i] = remap_retr(key) end\n"
+	"for _, u in ipairs(redis.call('SMEMBERS', ARGV[1] .. 'retention')) do\n"
+	"  if moved[u] then intent[#intent + 1] = moved[u] end\n"
+	"end\n"
 	"local function hset(key, args)\n"
 	"  for i = 1, #args, 1000 do\n"
 	"    redis.call('HSET', key, unpack(args, i, math.min(i + 999, #args)))\n"
@@ -159,6 +179,14 @@ static const char cache_lua_remap_swap[] =
 	"end\n"
 	"redis.call('UNLINK', KEYS[5])\n"
 	"hset(KEYS[5], uidl)\n"
+	"for i, key in ipairs(retr) do\n"
+	"  redis.call('UNLINK', key)\n"
+	"  hset(key, rsets[i])\n"
+	"end\n"
+	"redis.call('UNLINK', ARGV[1] .. 'retention')\n"
+	"for i = 1, #intent, 1000 do\n"
+	"  redis.call('SADD', ARGV[1] .. 'retention', unpack(intent, i, math.min(i + 999, #intent)))\n"
+	"end\n"
 	"hset(KEYS[2], devs)\n"
 	"redis.call('SET', KEYS[1], ARGV[3])\n"
 	"redis.call('UNLINK', tmp)\n"

@@ -38,22 +38,26 @@
 
 /* KEYS: lock, uidvalidity, devices, retr, intent, hidden, hidden_all,
    seen. ARGV: token, uidvalidity, now, forget_after, max, retr max,
-   prefix, self, retrieved uids... Returns {1|2, ''}, {3, busy device} or
-   {0, forgotten, skipped, {uids}}. */
+   prefix, self, k, k (device, age) pairs, retrieved uids... Returns
+   {1|2, ''}, {3, busy device} or {0, forgotten, skipped, {uids},
+   {needs}}: the uids done outright (need 0) first, then those done once
+   past the largest age of the devices that have not got them. */
 static const char retention_lua_decide[] =
 	RETENTION_LUA_DEVICES
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return {1, ''} end\n"
 	"if redis.call('GET', KEYS[2]) ~= ARGV[2] then return {2, ''} end\n"
 	"local now, fa, max = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])\n"
 	"local prefix, self, skipped = ARGV[7], ARGV[8], 0\n"
-	"if #ARGV > 8 then\n"
+	"local ages, first = {}, 10 + 2 * tonumber(ARGV[9])\n"
+	"for i = 10, first - 1, 2 do ages[ARGV[i]] = tonumber(ARGV[i + 1]) end\n"
+	"if #ARGV >= first then\n"
 	"  local new = 0\n"
-	"  for i = 9, #ARGV do new = new + 1 - redis.call('HEXISTS', KEYS[4], ARGV[i]) end\n"
+	"  for i = first, #ARGV do new = new + 1 - redis.call('HEXISTS', KEYS[4], ARGV[i]) end\n"
 	"  if redis.call('HLEN', KEYS[4]) + new > tonumber(ARGV[6]) then\n"
 	"    skipped = 1\n"
 	"  else\n"
 	"    local kv = {}\n"
-	"    for i = 9, #ARGV do\n"
+	"    for i = first, #ARGV do\n"
 	"      kv[#kv + 1] = ARGV[i]; kv[#kv + 1] = ARGV[3]\n"
 	"      if #kv >= 1000 then redis.call('HSET', KEYS[4], unpack(kv)); kv = {} end\n"
 	"    end\n"
@@ -63,17 +67,23 @@ static const char retention_lua_decide[] =
 	"redis.call('HSET', KEYS[8], self, ARGV[3])\n"
 	"local counting, forgotten, busy = devices(KEYS[3], KEYS[8], prefix, self, now, fa)\n"
 	"if busy then return {3, busy} end\n"
-	"local out, tried = {}, {}\n"
+	"local out, aged, needs, tried = {}, {}, {}, {}\n"
 	"local function try(uid)\n"
 	"  if tried[uid] then return end\n"
 	"  tried[uid] = true\n"
+	"  local need = 0\n"
 	"  if redis.call('HEXISTS', KEYS[7], uid) == 0 then\n"
 	"    for _, d in ipairs(counting) do\n"
 	"      if redis.call('HEXISTS', prefix .. 'retr:' .. d, uid) == 0 and\n"
-	"         redis.call('HEXISTS', prefix .. 'hidden:' .. d, uid) == 0 then return end\n"
+	"         redis.call('HEXISTS', prefix .. 'hidden:' .. d, uid) == 0 then\n"
+	"        local a = ages[d] or 0\n"
+	"        if a <= 0 then return end\n"
+	"        if a > need then need = a end\n"
+	"      end\n"
 	"    end\n"
 	"  end\n"
-	"  out[#out + 1] = uid\n"
+	"  if need == 0 then out[#out + 1] = uid\n"
+	"  elseif #aged < max then aged[#aged + 1] = uid; needs[#aged] = need end\n"
 	"end\n"
 	"for _, k in ipairs({KEYS[5], KEYS[4], KEYS[6], KEYS[7]}) do\n"
 	"  if #out >= max then break end\n"
@@ -85,7 +95,12 @@ static const char retention_lua_decide[] =
 	"    if #out >= max then break end\n"
 	"  end\n"
 	"end\n"
-	"return {0, table.concat(forgotten, ' '), skipped, out}\n";
+	"local need = {}\n"
+	"for i = 1, #out do need[i] = '0' end\n"
+	"for i = 1, math.min(#aged, max - #out) do\n"
+	"  out[#out + 1] = aged[i]; need[#need + 1] = tostring(needs[i])\n"
+	"end\n"
+	"return {0, table.concat(forgotten, ' '), skipped, out, need}\n";
 
 /* KEYS: lock, intent, devices, seen. ARGV: token, now, forget_after,
    prefix, self, uids... Returns 0 written, 1 a lock says no. */
@@ -119,8 +134,8 @@ static const char retention_lua_finish[] =
 
 struct retention_data {
 	struct cache_retention r;
-	uint32_t *uids;
-	char *forgotten, *busy;
+	uint32_t *uids, *need;
+	char *forgotten, *busy, *devices;
 };
 
 static void retention_data_free(void *p)
@@ -130,35 +145,57 @@ static void retention_data_free(void *p)
 	if (d == NULL)
 		return;
 	free(d->uids);
+	free(d->need);
 	free(d->forgotten);
 	free(d->busy);
+	free(d->devices);
 	free(d);
 }
 
-static int retention_uid_cmp(const void *a, const void *b)
+struct retention_pair {
+	uint32_t uid, need;
+};
+
+static int retention_pair_cmp(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint32_t x = ((const struct retention_pair *)a)->uid;
+	uint32_t y = ((const struct retention_pair *)b)->uid;
 
 	return x < y ? -1 : x > y;
 }
 
+/* The uids and their needs (parallel lists), sorted by uid. */
 static enum cache_status retention_parse_uids(struct cache_req *req, const redisReply *arr,
-					      struct retention_data *d)
+					      const redisReply *needs, struct retention_data *d)
 {
-	if (arr->type != REDIS_REPLY_ARRAY)
+	struct retention_pair *pairs;
+
+	if (arr->type != REDIS_REPLY_ARRAY || needs->type != REDIS_REPLY_ARRAY ||
+	    needs->elements != arr->elements)
 		return cache_reply_bad(req, "retention: no uid list");
 	d->uids = calloc(arr->elements + 1, sizeof(*d->uids));
-	if (d->uids == NULL)
+	d->need = calloc(arr->elements + 1, sizeof(*d->need));
+	pairs = calloc(arr->elements + 1, sizeof(*pairs));
+	if (d->uids == NULL || d->need == NULL || pairs == NULL) {
+		free(pairs);
 		return cache_reply_bad(req, "out of memory");
-	for (size_t i = 0; i < arr->elements; i++) {
-		uint32_t uid;
-
-		if (!cache_reply_u32(arr->element[i], &uid) || uid == 0)
-			return cache_reply_bad(req, "retention: a uid that does not parse");
-		d->uids[d->r.count++] = uid;
 	}
-	qsort(d->uids, d->r.count, sizeof(*d->uids), retention_uid_cmp);
+	for (size_t i = 0; i < arr->elements; i++) {
+		if (!cache_reply_u32(arr->element[i], &pairs[i].uid) || pairs[i].uid == 0 ||
+		    !cache_reply_u32(needs->element[i], &pairs[i].need)) {
+			free(pairs);
+			return cache_reply_bad(req, "retention: a uid that does not parse");
+		}
+	}
+	qsort(pairs, arr->elements, sizeof(*pairs), retention_pair_cmp);
+	for (size_t i = 0; i < arr->elements; i++) {
+		d->uids[i] = pairs[i].uid;
+		d->need[i] = pairs[i].need;
+	}
+	free(pairs);
+	d->r.count = arr->elements;
 	d->r.uids = d->uids;
+	d->r.need = d->need;
 	return CACHE_OK;
 }
 
@@ -189,13 +226,13 @@ static enum cache_status retention_parse_decide(struct cache_req *req, const red
 	d->r.busy = d->busy;
 	if (code->integer != 0)
 		return CACHE_IN_USE;
-	if (r->elements != 4 || r->element[2]->type != REDIS_REPLY_INTEGER)
+	if (r->elements != 5 || r->element[2]->type != REDIS_REPLY_INTEGER)
 		return cache_reply_bad(req, "retention: short answer");
 	if (r->element[2]->integer != 0)
 		cache_req_log(req, CACHE_LOG_WARN, "cache_limit",
 			      "error=\"retrieved records full, not recorded\" limit=%d",
 			      CACHE_HIDDEN_MAX);
-	return retention_parse_uids(req, r->element[3], d);
+	return retention_parse_uids(req, r->element[3], r->element[4], d);
 }
 
 static void retention_deliver_decide(struct cache_req *req)
@@ -214,6 +251,44 @@ static enum cache_status retention_parse_status(struct cache_req *req, const red
 	return cache_reply_unexpected(req, r);
 }
 
+static enum cache_status retention_parse_devices(struct cache_req *req, const redisReply *r)
+{
+	struct retention_data *d;
+	size_t len = 1, at = 0;
+
+	if (r->type != REDIS_REPLY_ARRAY)
+		return cache_reply_unexpected(req, r);
+	for (size_t i = 0; i < r->elements; i++) {
+		if (r->element[i]->type != REDIS_REPLY_STRING ||
+		    !cache_device_name_ok(r->element[i]->str, r->element[i]->len))
+			return cache_reply_bad(req, "retention: a device name that does not parse");
+		len += r->element[i]->len + 1;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL)
+		return cache_reply_bad(req, "out of memory");
+	req->data = d;
+	d->devices = malloc(len);
+	d->forgotten = strdup("");
+	if (d->devices == NULL || d->forgotten == NULL)
+		return cache_reply_bad(req, "out of memory");
+	for (size_t i = 0; i < r->elements; i++) {
+		if (at > 0)
+			d->devices[at++] = ' ';
+		memcpy(d->devices + at, r->element[i]->str, r->element[i]->len);
+		at += r->element[i]->len;
+	}
+	d->devices[at] = '\0';
+	d->r.devices = d->devices;
+	d->r.forgotten = d->forgotten;
+	d->r.busy = d->forgotten;
+	return CACHE_OK;
+}
+
+static const struct cache_req_type retention_type_devices = {
+	.name = "retention_devices", .parse = retention_parse_devices,
+	.deliver = retention_deliver_decide, .free_data = retention_data_free,
+};
 static const struct cache_req_type retention_type_decide = {
 	.name = "retention_decide", .durable = true, .parse = retention_parse_decide,
 	.deliver = retention_deliver_decide, .free_data = retention_data_free,
@@ -240,10 +315,22 @@ static bool retention_uids_valid(const uint32_t *uids, size_t n, size_t max)
 /* What a bad argument logs. */
 #define RETENTION_BAD "error=\"bad arguments\""
 
+static bool retention_ages_valid(const struct cache_retention_age *ages, size_t n)
+{
+	if (n > CACHE_DEVICES_MAX || (n > 0 && ages == NULL))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (ages[i].device == NULL || ages[i].max_age_secs == 0 ||
+		    !cache_device_name_ok(ages[i].device, strlen(ages[i].device)))
+			return false;
+	return true;
+}
+
 struct cache_req *cache_retention_decide(struct cache *c, const char *account,
 					 const char *device, const char *token,
 					 uint32_t uidvalidity, uint64_t now,
 					 uint64_t forget_after, size_t max,
+					 const struct cache_retention_age *ages, size_t n_ages,
 					 const uint32_t *retrieved, size_t n,
 					 cache_retention_cb *cb, void *ctx)
 {
@@ -255,9 +342,10 @@ struct cache_req *cache_retention_decide(struct cache *c, const char *account,
 	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
 			     .token = token, .need_token = true,
 			     .ok = uidvalidity != 0 && max >= 1 && max <= CACHE_RETENTION_MAX &&
+				   retention_ages_valid(ages, n_ages) &&
 				   retention_uids_valid(retrieved, n, CACHE_HIDE_MAX),
-			     .why = RETENTION_BAD, .argc = 19 + n,
-			     .nums_size = (n + 6) * CACHE_U64_LEN }, &a))
+			     .why = RETENTION_BAD, .argc = 20 + 2 * n_ages + n,
+			     .nums_size = (n + n_ages + 7) * CACHE_U64_LEN }, &a))
 		return req;
 	cache_key(k[0], account, "lock:", device);
 	cache_key(k[1], account, "uidvalidity", NULL);
@@ -281,8 +369,32 @@ struct cache_req *cache_retention_decide(struct cache *c, const char *account,
 	cache_arg_num(&a, CACHE_HIDDEN_MAX);
 	cache_arg(&a, prefix);
 	cache_arg(&a, device);
+	cache_arg_num(&a, n_ages);
+	for (size_t i = 0; i < n_ages; i++) {
+		cache_arg(&a, ages[i].device);
+		cache_arg_num(&a, ages[i].max_age_secs);
+	}
 	for (size_t i = 0; i < n; i++)
 		cache_arg_num(&a, retrieved[i]);
+	cache_args_send(req, &a);
+	return req;
+}
+
+struct cache_req *cache_retention_devices(struct cache *c, const char *account,
+					  cache_retention_cb *cb, void *ctx)
+{
+	struct cache_req *req = cache_req_new(cache_route(c, account), &retention_type_devices,
+					      (union cache_req_cb){ .retention = cb }, ctx);
+	char k[CACHE_KEY_MAX];
+	struct cache_args a;
+
+	if (!cache_req_begin(&req, &(struct cache_begin){
+			     .ok = account != NULL && cache_account_valid(account),
+			     .why = RETENTION_BAD, .argc = 2, .nums_size = 1 }, &a))
+		return req;
+	cache_key(k, account, "devices", NULL);
+	cache_arg(&a, "HKEYS");
+	cache_arg(&a, k);
 	cache_args_send(req, &a);
 	return req;
 }

@@ -77,6 +77,8 @@ struct imap_client {
 	void *attached;               /* the caller's (imap_client_attach()) */
 	void (*attached_free)(void *);
 	bool tls_active;
+	int read_errno;               /* sockin_fill() met a socket error */
+	short tls_end;                /* tls_fill() met the end (BEV_EVENT_EOF/ERROR) */
 	unsigned int tag_counter;
 
 	struct imap_command_list queue;   /* not sent yet */

@@ -21,6 +21,17 @@ bool pop3_profile_lists(const struct conf_profile *p, unsigned int flags, int64_
 	return p->max_age_secs == 0 || internaldate >= (int64_t)now - (int64_t)p->max_age_secs;
 }
 
+unsigned int pop3_profile_done_age(const struct conf_profile *p)
+{
+	return p->max_age_secs;
+}
+
+bool pop3_profile_past_age(unsigned int max_age_secs, int64_t internaldate, time_t now)
+{
+	return max_age_secs > 0 && internaldate > 0 &&
+		internaldate < (int64_t)now - (int64_t)max_age_secs;
+}
+
 const char *pop3_profile_duration(unsigned int secs, bool weeks, char *buf, size_t size)
 {
 	static const struct {

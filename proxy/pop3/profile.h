@@ -37,6 +37,21 @@ bool pop3_profile_needs_date(const struct conf_profile *p);
 bool pop3_profile_lists(const struct conf_profile *p, unsigned int flags, int64_t internaldate,
 			time_t now);
 
+/*
+ * Retention (retention.h): whether a device of this profile can never
+ * list the message again at any later login, whatever its flags: only
+ * max_age makes that so, when the message's INTERNALDATE (known, > 0) is
+ * more than max_age before now (time only moves forward, so what step 3
+ * leaves out now it leaves out at every later login). show = unseen
+ * never does: \Seen can be taken off again by any IMAP client, and the
+ * message is then listed again. pop3_profile_done_age() is the max_age
+ * that counts (0: none, the device may list the message at any age);
+ * pop3_profile_past_age() the test for one max_age, so that the pass can
+ * apply the largest max_age of several devices.
+ */
+unsigned int pop3_profile_done_age(const struct conf_profile *p);
+bool pop3_profile_past_age(unsigned int max_age_secs, int64_t internaldate, time_t now);
+
 /* The rule of a profile in words, for popgate device show: "every
    message", "messages without \Seen at login, that arrived within 1d"
    (max_age as the shortest exact form: 90s, 12h, 2w). Into buf; returns

@@ -17,17 +17,34 @@
 #include "log.h"
 #include "maildrop.h"
 #include "metrics.h"
+#include "pop3_parse.h"
+#include "profile.h"
 #include "session.h"
+
+/* What the upstream says of a done uid. */
+enum {
+	RETENTION_GONE,              /* not reported: expunged meanwhile */
+	RETENTION_REMOVE,
+	RETENTION_YOUNG,             /* younger than min_age */
+	RETENTION_LISTABLE,          /* within a device's max_age */
+};
 
 struct pop3_retention {
 	struct pop3_session *s;
 	struct cache_req *req;
+	uint32_t *retr;              /* what this session RETRieved */
+	size_t retr_count;
+	struct cache_retention_age *ages; /* devices whose max_age counts */
+	size_t age_count;
+	char *names;                 /* the ages' device names */
 	uint32_t *done;              /* the done set, ascending */
+	uint32_t *need;              /* per done uid: its largest max_age */
 	size_t done_count;
 	uint32_t *remove, *gone;     /* old enough and still there; not there */
 	size_t remove_count, gone_count;
-	uint8_t *present;            /* one per done uid: reported upstream */
+	uint8_t *present;            /* one per done uid: RETENTION_* */
 	size_t young;                /* done but younger than min_age */
+	size_t listable;             /* a max_age device may still list it */
 	struct timespec started;
 	struct imap_fp_op fp;
 	struct imap_remove_op rm;
@@ -44,9 +61,9 @@ static const char *retention_action(const struct pop3_retention *r)
 static void retention_end(struct pop3_retention *r, const char *result, size_t removed)
 {
 	log_info("%s event=retention result=%s action=%s dry_run=%s done=%zu removed=%zu "
-		 "young=%zu gone=%zu", r->s->log_id, result, retention_action(r),
+		 "young=%zu listable=%zu gone=%zu", r->s->log_id, result, retention_action(r),
 		 r->s->conf->retention_dry_run ? "yes" : "no", r->done_count, removed, r->young,
-		 r->gone_count);
+		 r->listable, r->gone_count);
 	metrics_retention(removed > 0 ? METRICS_RETENTION_REMOVED :
 			  strcmp(result, "ok") == 0 || strcmp(result, "dry_run") == 0 ?
 			  METRICS_RETENTION_NONE : METRICS_RETENTION_SKIPPED, removed);
@@ -197,15 +214,21 @@ static void retention_fp_message(void *ctx, uint32_t uid, const char *fp, int64_
 {
 	struct pop3_retention *r = ctx;
 	size_t i = retention_index(r, uid);
-	int64_t cutoff = (int64_t)time(NULL) - (int64_t)r->s->conf->retention_min_age_secs;
+	time_t now = time(NULL);
+	int64_t cutoff = (int64_t)now - (int64_t)r->s->conf->retention_min_age_secs;
 
 	(void)fp;
-	if (i == SIZE_MAX || r->present[i])
+	if (i == SIZE_MAX || r->present[i] != RETENTION_GONE)
 		return;
-	r->present[i] = 1;
-	/* No INTERNALDATE: its age is unknown, so it is not old enough. */
-	if (r->s->conf->retention_min_age_secs > 0 && (internaldate <= 0 || internaldate > cutoff))
-		r->present[i] = 2;
+	/* No INTERNALDATE: its age is unknown, so it is neither past a
+	   device's max_age nor old enough. */
+	if (r->need[i] > 0 && !pop3_profile_past_age(r->need[i], internaldate, now))
+		r->present[i] = RETENTION_LISTABLE;
+	else if (r->s->conf->retention_min_age_secs > 0 &&
+		 (internaldate <= 0 || internaldate > cutoff))
+		r->present[i] = RETENTION_YOUNG;
+	else
+		r->present[i] = RETENTION_REMOVE;
 }
 
 static void retention_fps_done(void *ctx, bool ok)
@@ -218,10 +241,12 @@ static void retention_fps_done(void *ctx, bool ok)
 		return;
 	}
 	for (size_t i = 0; i < r->done_count; i++) {
-		if (r->present[i] == 1)
+		if (r->present[i] == RETENTION_REMOVE)
 			r->remove[r->remove_count++] = r->done[i];
-		else if (r->present[i] == 2)
+		else if (r->present[i] == RETENTION_YOUNG)
 			r->young++;
+		else if (r->present[i] == RETENTION_LISTABLE)
+			r->listable++;
 		else
 			r->gone[r->gone_count++] = r->done[i];
 	}
@@ -277,14 +302,17 @@ static void retention_decided(void *ctx, enum cache_status st, const struct cach
 		return;
 	}
 	r->done = malloc(n * sizeof(*r->done));
+	r->need = malloc(n * sizeof(*r->need));
 	r->remove = malloc(n * sizeof(*r->remove));
 	r->gone = malloc(n * sizeof(*r->gone));
 	r->present = calloc(n, 1);
-	if (r->done == NULL || r->remove == NULL || r->gone == NULL || r->present == NULL) {
+	if (r->done == NULL || r->need == NULL || r->remove == NULL || r->gone == NULL ||
+	    r->present == NULL) {
 		retention_end(r, "out_of_memory", 0);
 		return;
 	}
 	memcpy(r->done, d->uids, n * sizeof(*r->done));
+	memcpy(r->need, d->need, n * sizeof(*r->need));
 	r->done_count = n;
 	if (imap_fp_fetch(&r->fp, r->s->imap, r->done, n, &retention_fp_handlers, r) < 0)
 		retention_end(r, "out_of_memory", 0);
@@ -305,35 +333,104 @@ static uint32_t *retention_retrieved(const struct pop3_maildrop *drop, size_t *n
 	return uids;
 }
 
+static struct cache_req *retention_decide(struct pop3_retention *r)
+{
+	struct pop3_session *s = r->s;
+	const struct conf *conf = s->conf;
+
+	return cache_retention_decide(s->srv->cache, pop3_device_account(s->dev),
+				      pop3_device_name(s->dev), pop3_device_token(s->dev),
+				      s->drop->uidvalidity, (uint64_t)time(NULL),
+				      conf->retention_forget_after_secs,
+				      conf->retention_max_messages, r->ages, r->age_count,
+				      r->retr, r->retr_count, retention_decided, r);
+}
+
+/* ---- devices ---- */
+
+/* Each registered device's profile (as its login would find it): those
+   with a max_age go to the decision. A device that registers after this
+   has none there, so it holds back everything it has not got. */
+static void retention_devices(void *ctx, enum cache_status st, const struct cache_retention *d)
+{
+	struct pop3_retention *r = ctx;
+	const struct conf *conf = r->s->conf;
+	char device[POP3_DEVICE_MAX + 1], *save = NULL, *name;
+	const char *error;
+	size_t address_len, n = 1;
+
+	r->req = NULL;
+	if (st != CACHE_OK || d == NULL) {
+		log_warn("%s event=retention_decide_failed status=%s", r->s->log_id,
+			 cache_status_name(st));
+		retention_end(r, "store_failed", 0);
+		return;
+	}
+	for (const char *p = d->devices; *p != '\0'; p++)
+		n += *p == ' ';
+	r->names = strdup(d->devices);
+	r->ages = calloc(n, sizeof(*r->ages));
+	if (r->names == NULL || r->ages == NULL ||
+	    pop3_split_device(r->s->user, r->s->user_len, conf->device_separator, &address_len,
+			      device, &error) < 0) {
+		retention_end(r, "out_of_memory", 0);
+		return;
+	}
+	for (name = strtok_r(r->names, " ", &save); name != NULL && r->age_count < n &&
+	     r->age_count < CACHE_DEVICES_MAX; name = strtok_r(NULL, " ", &save)) {
+		unsigned int age = pop3_profile_done_age(conf_profile_find(conf, name, r->s->user,
+									    address_len));
+
+		if (age > 0) {
+			r->ages[r->age_count].device = name;
+			r->ages[r->age_count++].max_age_secs = age;
+		}
+	}
+	r->req = retention_decide(r);
+	if (r->req == NULL)
+		retention_end(r, "out_of_memory", 0);
+}
+
+/* Whether any profile has a max_age: else no device can ever stop
+   listing a message by its age, and the pass needs no profiles. */
+static bool retention_ages_matter(const struct conf *conf)
+{
+	if (pop3_profile_done_age(&conf->policy_profile) > 0)
+		return true;
+	for (unsigned int i = 0; i < conf->profile_count; i++)
+		if (pop3_profile_done_age(&conf->profiles[i]) > 0)
+			return true;
+	return false;
+}
+
 bool pop3_retention_start(struct pop3_session *s, struct pop3_retention **rp,
 			  pop3_retention_done_cb *done, void *ctx)
 {
 	const struct conf *conf = s->conf;
 	struct pop3_retention *r;
-	uint32_t *retr;
-	size_t n = 0;
 
 	if (conf->retention_when == CONF_RETENTION_OFF || s->dev == NULL || s->drop == NULL ||
 	    !pop3_device_locked(s->dev) || s->imap == NULL || !imap_client_is_connected(s->imap))
 		return false;
 	r = calloc(1, sizeof(*r));
-	retr = retention_retrieved(s->drop, &n);
-	if (r == NULL || retr == NULL) {
+	if (r == NULL)
+		return false;
+	r->retr = retention_retrieved(s->drop, &r->retr_count);
+	if (r->retr == NULL) {
 		free(r);
-		free(retr);
 		return false;
 	}
 	r->s = s;
 	r->cb = done;
 	r->ctx = ctx;
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
-	r->req = cache_retention_decide(s->srv->cache, pop3_device_account(s->dev),
-					pop3_device_name(s->dev), pop3_device_token(s->dev),
-					s->drop->uidvalidity, (uint64_t)time(NULL),
-					conf->retention_forget_after_secs,
-					conf->retention_max_messages, retr, n, retention_decided, r);
-	free(retr);
+	if (retention_ages_matter(conf))
+		r->req = cache_retention_devices(s->srv->cache, pop3_device_account(s->dev),
+						 retention_devices, r);
+	else
+		r->req = retention_decide(r);
 	if (r->req == NULL) {
+		free(r->retr);
 		free(r);
 		return false;
 	}
@@ -349,7 +446,11 @@ void pop3_retention_free(struct pop3_retention **rp)
 		return;
 	cache_req_cancel(&r->req);
 	imap_fp_op_clear(&r->fp);
+	free(r->retr);
+	free(r->ages);
+	free(r->names);
 	free(r->done);
+	free(r->need);
 	free(r->remove);
 	free(r->gone);
 	free(r->present);

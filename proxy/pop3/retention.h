@@ -6,11 +6,17 @@
  * QUIT, after the session's own marks are applied and before LOGOUT, on
  * the session's upstream connection and under its device lock:
  *
+ *   devices  only when a profile has a max_age: the registered devices'
+ *            names, and each one's profile (conf_profile_find(), as its
+ *            login finds it); those with a max_age go to the decision
  *   decide   one atomic script (cache_retention.h): records the messages
  *            this session RETRieved and the device's last sight, skips
  *            the pass while another counting device holds its lock, and
- *            returns the done set (at most max_messages)
- *   age      their INTERNALDATE upstream (and which are gone); min_age
+ *            returns the done set (at most max_messages), each uid with
+ *            the largest max_age of the devices that have not got it
+ *            (profile.h, pop3_profile_past_age())
+ *   age      their INTERNALDATE upstream (and which are gone): past that
+ *            max_age (else kept: listable), then min_age (else young)
  *   intent   the uids to remove are written to the store first, so a
  *            pass that is cut off is taken up by the next one
  *   remove   trash or expunge (imap_remove.h)

@@ -196,14 +196,16 @@ static json_t *dev_json_retention(const struct dev_run *r, const struct cache_ad
 	const struct conf *c = r->conf;
 	bool on = c->retention_when != CONF_RETENTION_OFF;
 
-	return json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b}",
+	return json_pack("{s:s, s:s, s:I, s:I, s:b, s:I, s:I, s:b, s:I}",
 			 "when", on ? "all-devices-done" : "off",
 			 "action", c->retention_action == CONF_RETENTION_EXPUNGE ? "expunge" : "trash",
 			 "min_age_secs", (json_int_t)c->retention_min_age_secs,
 			 "forget_after_secs", (json_int_t)c->retention_forget_after_secs,
 			 "dry_run", c->retention_dry_run, "retrieved", (json_int_t)d->retrieved,
 			 "last_quit", (json_int_t)d->last_quit,
-			 "counts", d->registered && dev_counts(r, d));
+			 "counts", d->registered && dev_counts(r, d),
+			 "done_after_age_secs",
+			 (json_int_t)pop3_profile_done_age(dev_profile(r, r->device)));
 }
 
 static void dev_print_retention(const struct dev_run *r, const struct cache_admin_device *d)
@@ -224,8 +226,13 @@ static void dev_print_retention(const struct dev_run *r, const struct cache_admi
 	printf("retrieved:      %llu recorded for retention\n", (unsigned long long)d->retrieved);
 	if (!d->registered)
 		printf("counts:         no (not registered)\n");
-	else if (dev_counts(r, d))
+	else if (pop3_profile_done_age(dev_profile(r, r->device)) == 0 && dev_counts(r, d))
 		printf("counts:         yes (a message is done only once this device has it)\n");
+	else if (dev_counts(r, d))
+		printf("counts:         yes (a message is done once this device has it, or once "
+		       "it is more than %s old: max_age)\n",
+		       pop3_profile_duration(pop3_profile_done_age(dev_profile(r, r->device)), true, age,
+					     sizeof(age)));
 	else
 		printf("counts:         no (not seen for forget_after = %s)\n",
 		       pop3_profile_duration(c->retention_forget_after_secs, false, age, sizeof(age)));

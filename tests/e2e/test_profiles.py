@@ -6,6 +6,7 @@ map whatever a profile leaves out."""
 import imaplib
 import json
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -255,6 +256,7 @@ class Profiles(unittest.TestCase):
                           r["retrieved"], r["counts"]),
                          ("all-devices-done", "trash", 30 * 86400, 14 * 86400, 2, True))
         self.assertLessEqual(abs(r["last_quit"] - time.time()), 120)
+        self.assertEqual(r["done_after_age_secs"], 86400)
 
         text = self.tool(gw, "show", user + "#phone")
         self.assertRegex(text, r"(?m)^profile: +\[device phone\] \(.*popgate-\d+\.conf line %d\)$"
@@ -263,12 +265,16 @@ class Profiles(unittest.TestCase):
                          r"within 1d before login, not hidden, from first_uidnext on$")
         self.assertRegex(text, r"(?m)^retention: +all-devices-done, action trash, min_age 30d$")
         self.assertRegex(text, r"(?m)^retrieved: +2 recorded for retention$")
-        self.assertRegex(text, r"(?m)^counts: +yes")
+        self.assertRegex(text, r"(?m)^counts: +yes \(a message is done once this device has it, "
+                         r"or once it is more than 1d old: max_age\)$")
 
         laptop = json.loads(self.tool(gw, "show", user + "#laptop", "--json"))
         self.assertEqual(laptop["profile"]["section"], "[policy]")
         self.assertEqual(laptop["profile"]["rule"], "every message")
         self.assertEqual(laptop["retention"]["retrieved"], 0)
+        self.assertEqual(laptop["retention"]["done_after_age_secs"], 0)
+        self.assertRegex(self.tool(gw, "show", user + "#laptop"),
+                         r"(?m)^counts: +yes \(a message is done only once this device has it\)$")
         self.assertRegex(self.tool(gw, "show", user + "#laptop"),
                          r"(?m)^profile: +\[policy\] \(no \[device\] section matches\)$")
 
@@ -293,82 +299,204 @@ class Profiles(unittest.TestCase):
 MODEL_CONF = ("[device office]\nshow = all\n"
               "[device phone]\nshow = unseen\nmax_age = 1d\n"
               "[device tab]\nnew_device_sees = new\ndelete_action = hide-all\n")
+MODEL_RETENTION = "[retention]\nwhen = all-devices-done\naction = expunge\n"
 MODEL_DEVICES = ("office", "phone", "tab", "pc")   # pc: [policy]
+MODEL_USERS = ["m%02d" % i for i in range(1, 9)]
+USERS.update({u: PASSWORD for u in MODEL_USERS})
 
 
 class ProfileModel(unittest.TestCase):
     """Randomized: devices with different profiles, IMAP-side appends (old
-    and new, read and unread), flag changes and expunges, sessions that
-    RETR, DELE, RSET, QUIT or drop. After every login the listing (its
-    UIDLs, in order) is what the model's rule gives: no device ever lists
-    a message its rule excludes or misses one it includes, and each UIDL
-    names one message (the UIDL map's, the same on every device)."""
+    and new, read and unread), flag changes and expunges, the mailbox
+    numbered anew (a new UIDVALIDITY), sessions that RETR, DELE, RSET,
+    QUIT or drop; with retention on in half of the runs. Messages are
+    told apart by their Message-ID. After every login the listing (its
+    messages, in order) is what the model's rule gives: no device ever
+    lists a message its rule excludes or misses one it includes. UIDLs:
+    a message gets one the first time any device lists it (the UID map's
+    %08x%08x of its UID and UIDVALIDITY then) and keeps it on every
+    device, across logins and the renumbering; no UIDL ever names two
+    messages in the whole run. Retention: no message leaves the mailbox
+    while a registered device that could still list it has not fetched
+    or deleted it (README "Retention": done is RETR, a DELE of its own,
+    hide-all, or past its max_age; \Seen and the starting point never).
 
-    STEPS = int(os.environ.get("POPGATE_MODEL_STEPS", "70"))
+    POPGATE_MODEL_SEEDS runs (default 2 per test) of POPGATE_MODEL_STEPS
+    steps (default 80), seeds POPGATE_MODEL_SEED (default: the time) on;
+    POPGATE_MODEL_VERBOSE=1 prints each run's figures; make model-long
+    runs a longer campaign."""
+
+    STEPS = int(os.environ.get("POPGATE_MODEL_STEPS", "80"))
+    SEEDS = int(os.environ.get("POPGATE_MODEL_SEEDS", "2"))
+    VERBOSE = os.environ.get("POPGATE_MODEL_VERBOSE") == "1"
+    RECREATE = float(os.environ.get("POPGATE_MODEL_RECREATE", "0.02"))   # per step
 
     def setUp(self):
-        self.seed = int(os.environ.get("POPGATE_MODEL_SEED", str(int(time.time()))))
-        self.rng = __import__("random").Random(self.seed)
-        self.gw = h.Popgate(DC.imap_port, extra=MODEL_CONF).start()
-        self.addCleanup(self.gw.cleanup)
-        self.addCleanup(self.gw.stop)
-        self.user = new_user()
-        self.msgs = {}          # uid -> {"seen": bool, "old": bool}
+        self.base = int(os.environ.get("POPGATE_MODEL_SEED", str(int(time.time()))))
+
+    # ---- one run ----
+
+    def start(self, seed, retention, user):
+        self.seed, self.retention, self.user = seed, retention, user
+        self.rng = __import__("random").Random(seed)
+        # 2 to 4 of the devices: with fewer, each one's records matter more
+        self.devices = sorted(self.rng.sample(MODEL_DEVICES, self.rng.choice((2, 3, 4))))
+        with DC.imap(user) as im:
+            if im.messages():
+                im.expunge_all()         # a user of an earlier run
+        self.gw = h.Popgate(DC.imap_port, extra=MODEL_CONF +
+                            (MODEL_RETENTION if retention else "")).start()
+        self.msgs = {}          # Message-ID -> {"seen", "old", "after_tab"}
         self.hidden = {d: set() for d in MODEL_DEVICES}
         self.hidden_all = set()
-        self.first_uid = {}     # device -> its starting point (new_device_sees = new)
-        self.uidnext = 1
+        self.retr = {d: set() for d in MODEL_DEVICES}   # recorded at QUIT
+        self.registered = set()
+        self.tab_start = None   # tab's starting point (UID), once registered
+        self.tab_seen = None    # the second tab registered in
+        self.remap = False      # renumbered; the next login moves the state
+        self.uidl = {}          # Message-ID -> UIDL, once listed
+        self.names = {}         # Message-ID -> its UIDLs by number: %08x%08x
+                                # of each (UID, UIDVALIDITY) it has had
+        self.named = {}         # UIDL -> Message-ID, over the whole run
         self.n = 0
-        with DC.imap(self.user) as im:
+        self.trace = []         # what happened, for the failure message
+        self.stats = {"sessions": 0, "removed": 0, "recreated": 0, "listed": 0}
+        with DC.imap(user) as im:
+            typ, data = im.c.status("INBOX", "(UIDNEXT)")
+            self.uidnext = int(__import__("re").search(rb"UIDNEXT (\d+)", data[0]).group(1))
             self.uv = im.uidvalidity()
 
-    def where(self):
-        return "seed %d (POPGATE_MODEL_SEED=%d to repeat)" % (self.seed, self.seed)
+    def stop(self):
+        self.gw.stop()
+        self.gw.cleanup()
 
-    def listed(self, device):
-        """The rule (README "Device profiles"), in UID order."""
-        out = []
-        for uid in sorted(self.msgs):
-            m = self.msgs[uid]
-            if device == "phone" and (m["seen"] or m["old"]):
-                continue
-            if uid in self.hidden[device] or uid in self.hidden_all:
-                continue
-            if uid < self.first_uid.get(device, 1):
-                continue
-            out.append(uid)
-        return out
+    def where(self):
+        log = [l for l in self.gw.log_text().splitlines()
+               if re.search(r"event=(remap|retention|device_view|uidvalidity|quit|hide)", l)]
+        return self.label() + "\nlast steps:\n  " + "\n  ".join(self.trace[-25:]) + \
+            "\npopgate:\n  " + "\n  ".join(log[-30:])
+
+    def label(self):
+        return "seed %d%s, devices %s (POPGATE_MODEL_SEED=%d POPGATE_MODEL_SEEDS=1 POPGATE_MODEL_STEPS=%d " \
+            "to repeat)" % (self.seed, " with retention" if self.retention else "",
+                            " ".join(self.devices), self.seed, self.STEPS)
+
+    def upstream(self):
+        """[(uid, Message-ID)] of the INBOX in UID order, and its UIDVALIDITY."""
+        with DC.imap(self.user) as im:
+            return sorted(im.message_ids().items()), im.uidvalidity()
+
+    def lists(self, device, mid, uid):
+        """The rule (README "Device profiles") for one message."""
+        m = self.msgs[mid]
+        if device == "phone" and (m["seen"] or m["old"]):
+            return False
+        if mid in self.hidden[device] or mid in self.hidden_all:
+            return False
+        return device != "tab" or uid >= self.tab_start
+
+    def done(self, device, mid):
+        """Retention's done (README "Retention") as the model knows it."""
+        return (mid in self.retr[device] or mid in self.hidden[device] or
+                mid in self.hidden_all or (device == "phone" and self.msgs[mid]["old"]))
+
+    def check_upstream(self, what):
+        """Everything the model holds is upstream, except what retention
+        removed, and that only when every registered device was done with
+        it; the model forgets those."""
+        up, _ = self.upstream()
+        there = {mid for _, mid in up}
+        self.assertEqual(there - set(self.msgs), set(), "unknown mail upstream; " + self.where())
+        for mid in set(self.msgs) - there:
+            self.assertTrue(self.retention, "%s vanished after %s without retention; %s"
+                            % (mid, what, self.where()))
+            waiting = [d for d in sorted(self.registered) if not self.done(d, mid)]
+            self.assertEqual(waiting, [], "%s removed after %s while these devices could "
+                             "still list it: %s" % (mid, what, self.where()))
+            del self.msgs[mid]
+            self.stats["removed"] += 1
+            self.trace.append("retention removed %s" % mid)
+
+    def tick(self):
+        """Waits until the clock's second has moved on: INTERNALDATEs and
+        tab's first sight are whole seconds, so which side of it a message
+        is on is never a tie."""
+        t = int(time.time())
+        self.assertTrue(h.wait_until(lambda: int(time.time()) > t, 5))
+
+    # ---- the IMAP side ----
 
     def imap_append(self):
         self.n += 1
         old, seen = self.rng.random() < 0.3, self.rng.random() < 0.3
-        _, data = message("m%d-%d" % (self.seed, self.n))
+        mid, data = message("m%d-%d" % (self.seed, self.n))
         date = imaplib.Time2Internaldate(time.time() - 3 * 86400) if old else None
+        if self.tab_seen is not None and int(time.time()) <= self.tab_seen:
+            self.tick()
         with DC.imap(self.user) as im:
             typ, resp = im.c.append("INBOX", "(\\Seen)" if seen else None, date, data)
             self.assertEqual(typ, "OK", resp)
             uid = int(__import__("re").search(rb"APPENDUID \d+ (\d+)", resp[0]).group(1))
-        self.msgs[uid] = {"seen": seen, "old": old}
+        self.msgs[mid] = {"seen": seen, "old": old,
+                          "after_tab": not old and self.tab_seen is not None}
+        self.names[mid] = {"%08x%08x" % (uid, self.uv)}
+        self.trace.append("append %s uid %d%s%s" % (mid, uid, " old" if old else "",
+                                                     " seen" if seen else ""))
         self.uidnext = uid + 1
+        self.last_append = time.time()
+
+    def pick(self, up):
+        mine = [(u, m) for u, m in up if m in self.msgs]
+        return self.rng.choice(mine) if mine else (None, None)
 
     def imap_flag(self):
-        if not self.msgs:
+        up, _ = self.upstream()
+        uid, mid = self.pick(up)
+        if uid is None:
             return
-        uid = self.rng.choice(sorted(self.msgs))
-        m = self.msgs[uid]
+        m = self.msgs[mid]
         with DC.imap(self.user) as im:
             im.store(uid, "-FLAGS" if m["seen"] else "+FLAGS", "\\Seen")
         m["seen"] = not m["seen"]
+        self.trace.append("%s \\Seen on %s" % ("set" if m["seen"] else "took off", mid))
 
     def imap_expunge(self):
-        if not self.msgs:
+        up, _ = self.upstream()
+        uid, mid = self.pick(up)
+        if uid is None:
             return
-        uid = self.rng.choice(sorted(self.msgs))
         with DC.imap(self.user) as im:
             im.store(uid, "+FLAGS", "\\Deleted")
             typ, _ = im.c.expunge()
             self.assertEqual(typ, "OK")
-        del self.msgs[uid]
+        del self.msgs[mid]
+        self.trace.append("expunge %s" % mid)
+
+    def recreate(self):
+        """Dovecot numbers the mailbox anew (its index files deleted), in
+        the order of its files, under a new UIDVALIDITY. The next login
+        moves the state; then tab's starting point moves to the first
+        message that arrived after tab was first seen (README
+        "UIDVALIDITY")."""
+        up, uv = self.upstream()
+        time.sleep(1.1)                  # the UIDVALIDITY is time based
+        md = DC.maildir(self.user)
+        for name in os.listdir(md):
+            if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
+                os.unlink(os.path.join(md, name))
+        new, nuv = self.upstream()
+        self.assertNotEqual(nuv, uv)
+        self.assertEqual([m for _, m in new], [m for _, m in up], "Dovecot reordered")
+        self.uidnext = (new[-1][0] + 1) if new else 1
+        self.uv = nuv
+        for u, m in new:
+            self.names[m].add("%08x%08x" % (u, nuv))
+        self.remap = True
+        self.stats["recreated"] += 1
+        self.trace.append("recreated: uidvalidity %d, %s" % (nuv, " ".join(
+            "%d=%s" % (u, m.split(".")[0][1:]) for u, m in new)))
+
+    # ---- the POP3 side ----
 
     def login(self, device):
         deadline = time.monotonic() + 30
@@ -384,16 +512,46 @@ class ProfileModel(unittest.TestCase):
             time.sleep(0.1)
 
     def session(self, device):
-        if device == "tab" and device not in self.first_uid:
-            self.first_uid[device] = self.uidnext
+        first_tab = device == "tab" and self.tab_start is None
+        if first_tab:
+            self.tick()                  # after every message so far
+            self.tab_start = self.uidnext
+        up, _ = self.upstream()
+        if self.remap and self.tab_start is not None and self.tab_start > 1:
+            after = [u for u, m in up if self.msgs[m]["after_tab"]]
+            self.tab_start = after[0] if after else self.uidnext
+        self.remap = False
         c = self.login(device)
-        want = self.listed(device)
+        self.registered.add(device)
+        if first_tab:
+            self.tab_seen = int(time.time())
+        self.stats["sessions"] += 1
+        want = [(u, m) for u, m in up if self.lists(device, m, u)]
+        self.trace.append("%s logs in, expects %s" % (device, " ".join(
+            "%d=%s" % (u, m.split(".")[0][1:]) for u, m in want)))
         r = c.cmd("UIDL")
         self.assertTrue(r.startswith("+OK"), r)
         got = [line.split()[1] for line in c.multi_lines()]
-        self.assertEqual(got, ["%08x%08x" % (u, self.uv) for u in want],
-                         "%s lists the wrong messages; %s" % (device, self.where()))
-        marks = set()
+        self.assertEqual(len(got), len(want), "%s lists %d messages, the rule %d: %s; %s"
+                         % (device, len(got), len(want), " ".join(
+                             self.named.get(u, u).split(".")[0].lstrip("<") for u in got),
+                            self.where()))
+        for n, ((uid, mid), uidl) in enumerate(zip(want, got), 1):
+            r = c.cmd("TOP %d 0" % n)
+            self.assertTrue(r.startswith("+OK"), r)
+            head = c.multi().decode()
+            self.assertIn("Message-ID: %s" % mid, head, "%s lists the wrong message as %d; %s"
+                          % (device, n, self.where()))
+            # its first UIDL: that of one of its numberings (the UIDL map
+            # assigns it at a login, maybe before any device lists it)
+            self.assertIn(self.uidl.setdefault(mid, uidl), self.names[mid],
+                          "%s's first UIDL is not of its UIDs; %s" % (mid, self.where()))
+            self.assertEqual(uidl, self.uidl[mid], "%s's UIDL changed on %s; %s"
+                             % (mid, device, self.where()))
+            self.assertEqual(self.named.setdefault(uidl, mid), mid,
+                             "UIDL %s names two messages; %s" % (uidl, self.where()))
+            self.stats["listed"] += 1
+        marks, retrieved = set(), set()
         for _ in range(self.rng.randrange(4)):
             if not want:
                 break
@@ -402,35 +560,66 @@ class ProfileModel(unittest.TestCase):
             if act == "RSET":
                 self.assertTrue(c.cmd("RSET").startswith("+OK"))
                 marks.clear()
+                self.trace.append("  RSET")
             elif act == "DELE" and k not in marks:
                 self.assertTrue(c.cmd("DELE %d" % (k + 1)).startswith("+OK"))
                 marks.add(k)
+                self.trace.append("  DELE %d" % (k + 1))
             elif act == "RETR" and k not in marks:
-                c.retr(k + 1)
-                self.msgs[want[k]]["seen"] = True   # mark_seen_on_retr = yes
+                data = c.retr(k + 1)
+                self.assertIn(("Message-ID: %s" % want[k][1]).encode(), data, self.where())
+                self.msgs[want[k][1]]["seen"] = True   # mark_seen_on_retr = yes
+                retrieved.add(want[k][1])
+                self.trace.append("  RETR %d" % (k + 1))
         if self.rng.random() < 0.2:
             c.close()                                # a drop applies nothing
+            self.trace.append("  drop")
+            self.check_upstream("a drop of " + device)
             return
         self.assertTrue(c.cmd("QUIT").startswith("+OK"), self.where())
         c.close()
+        self.trace.append("  QUIT")
         for k in marks:
-            (self.hidden_all if device == "tab" else self.hidden[device]).add(want[k])
+            (self.hidden_all if device == "tab" else self.hidden[device]).add(want[k][1])
+        self.retr[device] |= retrieved
+        self.check_upstream("a QUIT of " + device)
+
+    def run_seed(self, seed, retention, user):
+        self.start(seed, retention, user)
+        try:
+            for _ in range(4):
+                self.imap_append()
+            for _ in range(self.STEPS):
+                x = self.rng.random()
+                if x < 0.3:
+                    self.imap_append()
+                elif x < 0.42:
+                    self.imap_flag()
+                elif x < 0.5:
+                    self.imap_expunge()
+                elif x < 0.5 + self.RECREATE:
+                    self.recreate()
+                else:
+                    self.session(self.rng.choice(self.devices))
+            if self.stats["recreated"] == 0:
+                self.recreate()          # at least once a run
+            for d in self.devices:
+                self.session(d)
+            if self.VERBOSE:
+                print("model %s: %s, %d UIDLs" % (self.label(), self.stats, len(self.named)))
+        finally:
+            self.stop()
+
+    def campaign(self, retention, offset):
+        for i in range(self.SEEDS):
+            self.run_seed(self.base + i, retention,
+                          MODEL_USERS[(2 * i + offset) % len(MODEL_USERS)])
 
     def test_random_devices(self):
-        for _ in range(4):
-            self.imap_append()
-        for _ in range(self.STEPS):
-            x = self.rng.random()
-            if x < 0.3:
-                self.imap_append()
-            elif x < 0.42:
-                self.imap_flag()
-            elif x < 0.5:
-                self.imap_expunge()
-            else:
-                self.session(self.rng.choice(MODEL_DEVICES))
-        for d in MODEL_DEVICES:
-            self.session(d)
+        self.campaign(False, 0)
+
+    def test_random_devices_retention(self):
+        self.campaign(True, 1)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,9 @@
  * An operation byte b: bits 0-2 the kind, bit 3 the device ("default" or
  * "phone"), bit 7 set: it is made at once, without waiting for the one
  * before to call back (otherwise it is made from that callback).
- *   0 lock, 1 refresh (bit 4: token B instead of A), 2 unlock (the same,
+ *   0 lock, 1 refresh (bit 4: token B instead of A; bit 5 set: instead
+ *   retention, bit 6 the registered devices, else a decision with a
+ *   device age and 3 retrieved uids under that token), 2 unlock (the same,
  *   fire and forget), 3 (bits 4-5): barrier, cache_admin_info() (bit 6:
  *   every device), cache_admin_change() reset (bit 6: forget) forced,
  *   unlock (bit 6: forced), 4 load_view (bits 4-5 the listing: 0, 3,
@@ -45,6 +47,9 @@
  *   - a device listing (cache_admin.h) is given exactly on CACHE_OK or
  *     CACHE_IN_USE, refused exactly with CACHE_IN_USE, of valid names,
  *     each folders record within its bounds;
+ *   - a retention decision (cache_retention.h) is given exactly on
+ *     CACHE_OK or CACHE_IN_USE: at most the bound of uids, nonzero and
+ *     ascending, each with its need; the devices, valid names;
  *   - a view is given exactly on CACHE_OK; its flags are 0..3, one per
  *     listed uid, the counts agree with them; hidden is NULL exactly when
  *     the stored uidvalidity is another one;
@@ -87,6 +92,7 @@
 #include "cache.h"
 #include "cache_admin.h"
 #include "cache_gen.h"
+#include "cache_retention.h"
 #include "redis_peer.h"
 
 #define ACCOUNT "fuzz@example.com@imap.example.com:993"
@@ -175,6 +181,9 @@ static struct cache_listing listings[2][4];
 #define HIDE_MANY 1500
 static uint32_t hide_uids[HIDE_MANY];
 static const char *hide_fps[HIDE_MANY];
+/* A retention decision: its bound, and the one device age it passes. */
+#define RETENTION_MAX 50
+static const struct cache_retention_age retention_ages[] = { { "phone", 86400 } };
 static char fp_text[2500][16];
 #define REMAP_MANY 2500
 static struct cache_remap_msg remap_few[3], remap_many[REMAP_MANY], remap_dup[REMAP_MANY];
@@ -562,6 +571,30 @@ static void admin_cb(void *ctx, enum cache_status st, const struct cache_admin_i
 	after_callback(o);
 }
 
+static void retention_cb(void *ctx, enum cache_status st, const struct cache_retention *d)
+{
+	struct op *o = ctx;
+
+	op_called(o, st);
+	CHECK((st == CACHE_OK || st == CACHE_IN_USE) == (d != NULL),
+	      "a retention answer with status %d", (int)st);
+	if (d != NULL && d->devices != NULL) {
+		for (const char *p = d->devices; *p != '\0'; p++)
+			CHECK(*p == ' ' || *p == '.' || *p == '_' || *p == '-' ||
+			      (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+			      (*p >= 'A' && *p <= 'Z'), "devices \"%s\"", d->devices);
+	}
+	if (d != NULL && st == CACHE_OK && d->devices == NULL) {
+		CHECK(d->count <= RETENTION_MAX, "%zu uids decided, at most %d", d->count,
+		      RETENTION_MAX);
+		for (size_t i = 0; i < d->count; i++)
+			CHECK(d->uids[i] != 0 && (i == 0 || d->uids[i] >= d->uids[i - 1]),
+			      "uid %u at %zu", d->uids[i], i);
+		CHECK(d->count == 0 || d->need != NULL, "no needs");
+	}
+	after_callback(o);
+}
+
 /* -- the operations -- */
 
 static void cancel_op(struct op *o)
@@ -592,7 +625,13 @@ static void issue(struct op *o)
 			o->req = cache_lock(r.cache, ACCOUNT, dev, token, 60, status_cb, o);
 		break;
 	case 1:
-		o->req = cache_lock_refresh(r.cache, ACCOUNT, dev, token, 60, status_cb, o);
+		if (b & 32)
+			o->req = (b & 64) ? cache_retention_devices(r.cache, ACCOUNT, retention_cb, o) :
+				cache_retention_decide(r.cache, ACCOUNT, dev, token, 1, 1700000000,
+						       0, RETENTION_MAX, retention_ages, 1,
+						       hide_uids, 3, retention_cb, o);
+		else
+			o->req = cache_lock_refresh(r.cache, ACCOUNT, dev, token, 60, status_cb, o);
 		break;
 	case 2:
 		cache_unlock(r.cache, ACCOUNT, dev, token);

@@ -17,6 +17,7 @@
 #include <event2/event.h>
 
 #include "cache.h"
+#include "cache_retention.h"
 #include "redis_peer.h"
 
 #define ACCOUNT "alice@example.com@imap.example.com:993"
@@ -205,6 +206,120 @@ START_TEST(huge_array_header_drops_the_connection)
 }
 END_TEST
 
+/* Retention's two replies with parsers of their own, as a Redis that
+   lies would give them: the decision (EVAL: code, forgotten, skipped,
+   uids, needs) and the registered devices (HKEYS). Good ones deliver
+   what they say; bad ones fail that request alone with CACHE_ERROR. */
+static const struct {
+	const char *reply;
+	enum cache_status st;
+	size_t count;
+	uint32_t uid0, need0;
+	const char *devices;
+} retention_replies[] = {
+	/* the decision */
+	{ "*5\r\n:0\r\n$0\r\n\r\n:0\r\n*2\r\n$1\r\n9\r\n$1\r\n4\r\n"
+	  "*2\r\n$5\r\n86400\r\n$1\r\n0\r\n", CACHE_OK, 2, 4, 0, NULL },   /* sorted */
+	{ "*5\r\n:0\r\n$0\r\n\r\n:0\r\n*0\r\n*0\r\n", CACHE_OK, 0, 0, 0, NULL },
+	{ "*5\r\n:0\r\n$0\r\n\r\n:0\r\n*1\r\n$1\r\n4\r\n*1\r\n$10\r\n4294967295\r\n",
+	  CACHE_OK, 1, 4, 4294967295u, NULL },
+	{ "*5\r\n:0\r\n$0\r\n\r\n:0\r\n*1\r\n$1\r\n4\r\n*1\r\n$10\r\n4294967296\r\n",
+	  CACHE_ERROR, 0, 0, 0, NULL },                                /* need > 32 bits */
+	{ "*5\r\n:0\r\n$0\r\n\r\n:0\r\n*1\r\n$1\r\n4\r\n*0\r\n",
+	  CACHE_ERROR, 0, 0, 0, NULL },                                /* lists differ */
+	{ "*5\r\n:0\r\n$0\r\n\r\n:0\r\n*1\r\n$1\r\n4\r\n*1\r\n$2\r\n-1\r\n",
+	  CACHE_ERROR, 0, 0, 0, NULL },
+	{ "*5\r\n:0\r\n$0\r\n\r\n:0\r\n*1\r\n$1\r\n4\r\n*1\r\n:7\r\n",
+	  CACHE_ERROR, 0, 0, 0, NULL },                                /* need not a string */
+	{ "*5\r\n:0\r\n$0\r\n\r\n:0\r\n*1\r\n$1\r\n0\r\n*1\r\n$1\r\n0\r\n",
+	  CACHE_ERROR, 0, 0, 0, NULL },                                /* uid 0 */
+	{ "*5\r\n:0\r\n$0\r\n\r\n:0\r\n*1\r\n$1\r\n4\r\n:0\r\n",
+	  CACHE_ERROR, 0, 0, 0, NULL },                                /* needs not a list */
+	{ "*4\r\n:0\r\n$0\r\n\r\n:0\r\n*1\r\n$1\r\n4\r\n",
+	  CACHE_ERROR, 0, 0, 0, NULL },                                /* the old answer */
+	{ "*6\r\n:0\r\n$0\r\n\r\n:0\r\n*0\r\n*0\r\n*0\r\n", CACHE_ERROR, 0, 0, 0, NULL },
+	{ "*2\r\n:3\r\n$5\r\nphone\r\n", CACHE_IN_USE, 0, 0, 0, NULL },
+	{ "*2\r\n:9\r\n$0\r\n\r\n", CACHE_ERROR, 0, 0, 0, NULL },
+	{ "-ERR no script\r\n", CACHE_ERROR, 0, 0, 0, NULL },
+	/* the devices */
+	{ "*2\r\n$2\r\npc\r\n$5\r\nphone\r\n", CACHE_OK, 0, 0, 0, "pc phone" },
+	{ "*0\r\n", CACHE_OK, 0, 0, 0, "" },
+	{ "*1\r\n$5\r\nph on\r\n", CACHE_ERROR, 0, 0, 0, "" },   /* not a device name */
+	{ "*1\r\n$0\r\n\r\n", CACHE_ERROR, 0, 0, 0, "" },
+	{ "*1\r\n$33\r\n123456789012345678901234567890123\r\n", CACHE_ERROR, 0, 0, 0, "" },
+	{ "*1\r\n:5\r\n", CACHE_ERROR, 0, 0, 0, "" },
+	{ ":1\r\n", CACHE_ERROR, 0, 0, 0, "" },
+	{ "$-1\r\n", CACHE_ERROR, 0, 0, 0, "" },
+};
+
+static int retention_row;
+static struct {
+	enum cache_status st;
+	bool with;
+	size_t count;
+	uint32_t uid0, need0;
+	char devices[64];
+} ret_got;
+
+static const char *retention_reply(const redisReply *cmd, unsigned long n)
+{
+	bool devices = retention_replies[retention_row].devices != NULL;
+
+	if (redis_peer_is(cmd, devices ? "HKEYS" : "EVAL"))
+		return retention_replies[retention_row].reply;
+	return NULL;
+}
+
+static void retention_cb(void *ctx, enum cache_status st, const struct cache_retention *r)
+{
+	calls++;
+	ret_got.st = st;
+	ret_got.with = r != NULL;
+	if (r != NULL) {
+		ret_got.count = r->count;
+		ret_got.uid0 = r->count > 0 ? r->uids[0] : 0;
+		ret_got.need0 = r->count > 0 ? r->need[0] : 0;
+		snprintf(ret_got.devices, sizeof(ret_got.devices), "%s",
+			 r->devices != NULL ? r->devices : "");
+	}
+}
+
+START_TEST(retention_reply_table)
+{
+	const struct cache_retention_age ages[] = { { "phone", 86400 } };
+	bool devices = retention_replies[_i].devices != NULL;
+
+	retention_row = _i;
+	script = retention_reply;
+	ck_assert(run_until(available, 5000));
+	calls = 0;
+	memset(&ret_got, 0, sizeof(ret_got));
+	if (devices)
+		ck_assert_ptr_nonnull(cache_retention_devices(cache, ACCOUNT, retention_cb, NULL));
+	else
+		ck_assert_ptr_nonnull(cache_retention_decide(cache, ACCOUNT, "pc", "tok", 7, 1000, 0,
+							     100, ages, 1, NULL, 0, retention_cb,
+							     NULL));
+	ck_assert(run_until(called, 5000));
+	ck_assert_int_eq(calls, 1);
+	ck_assert_msg(ret_got.st == retention_replies[_i].st, "row %d: status %d", _i, ret_got.st);
+	ck_assert(ret_got.with == (ret_got.st == CACHE_OK || ret_got.st == CACHE_IN_USE));
+	if (ret_got.st == CACHE_OK && !devices) {
+		ck_assert_uint_eq(ret_got.count, retention_replies[_i].count);
+		ck_assert_uint_eq(ret_got.uid0, retention_replies[_i].uid0);
+		ck_assert_uint_eq(ret_got.need0, retention_replies[_i].need0);
+	}
+	if (ret_got.st == CACHE_OK && devices)
+		ck_assert_str_eq(ret_got.devices, retention_replies[_i].devices);
+	/* the cache goes on */
+	script = NULL;
+	calls = 0;
+	ck_assert_ptr_nonnull(cache_barrier(cache, ACCOUNT, status_cb, NULL));
+	ck_assert(run_until(called, 5000));
+	ck_assert_int_eq(got, CACHE_OK);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("cache_peer");
@@ -217,6 +332,8 @@ int main(void)
 	tcase_add_test(tc, reply_to_no_request_drops_the_connection);
 	tcase_add_test(tc, second_reply_to_one_request);
 	tcase_add_test(tc, huge_array_header_drops_the_connection);
+	tcase_add_loop_test(tc, retention_reply_table, 0,
+			    sizeof(retention_replies) / sizeof(retention_replies[0]));
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -1,6 +1,7 @@
 /* Unit tests for retention's decision (cache/cache_retention.c) against
-   a real redis-server: the done rule, forgotten devices, another device's
-   lock, the bound, the intent and its clearing. */
+   a real redis-server: the done rule, devices with a max_age (the need
+   per uid), forgotten devices, another device's lock, the bound, the
+   intent and its clearing, the registered devices' names. */
 
 #include "test_cache_fixture.h"
 
@@ -11,9 +12,9 @@
 struct ret_res {
 	int calls;
 	enum cache_status st;
-	uint32_t uids[64];
+	uint32_t uids[64], need[64];
 	size_t count;
-	char forgotten[256], busy[64];
+	char forgotten[256], busy[64], devices[256];
 };
 
 static void ret_cb(void *ctx, enum cache_status st, const struct cache_retention *d)
@@ -24,22 +25,43 @@ static void ret_cb(void *ctx, enum cache_status st, const struct cache_retention
 	r->st = st;
 	if (d != NULL) {
 		r->count = d->count < 64 ? d->count : 64;
-		memcpy(r->uids, d->uids, r->count * sizeof(*r->uids));
+		if (d->uids != NULL)
+			memcpy(r->uids, d->uids, r->count * sizeof(*r->uids));
+		if (d->need != NULL)
+			memcpy(r->need, d->need, r->count * sizeof(*r->need));
+		snprintf(r->devices, sizeof(r->devices), "%s", d->devices != NULL ? d->devices : "");
 		snprintf(r->forgotten, sizeof(r->forgotten), "%s", d->forgotten);
 		snprintf(r->busy, sizeof(r->busy), "%s", d->busy);
 	}
 }
 
-static struct ret_res decide(const char *dev, const char *token, uint32_t uidvalidity,
-			     uint64_t forget_after, size_t max, const uint32_t *retr, size_t n)
+static struct ret_res decide_aged(const char *dev, const char *token, uint32_t uidvalidity,
+				  uint64_t forget_after, size_t max,
+				  const struct cache_retention_age *ages, size_t n_ages,
+				  const uint32_t *retr, size_t n)
 {
 	struct ret_res r = { 0 };
 
 	ck_assert_ptr_nonnull(cache_retention_decide(cache, ACCOUNT, dev, token, uidvalidity,
 						     (uint64_t)time(NULL), forget_after, max,
-						     retr, n, ret_cb, &r));
+						     ages, n_ages, retr, n, ret_cb, &r));
 	WAIT_ONE(r, 5000);
 	return r;
+}
+
+static struct ret_res decide(const char *dev, const char *token, uint32_t uidvalidity,
+			     uint64_t forget_after, size_t max, const uint32_t *retr, size_t n)
+{
+	return decide_aged(dev, token, uidvalidity, forget_after, max, NULL, 0, retr, n);
+}
+
+/* The need of uid in r, or -1 when it is not there. */
+static long long need_of(const struct ret_res *r, uint32_t uid)
+{
+	for (size_t i = 0; i < r->count; i++)
+		if (r->uids[i] == uid)
+			return r->need[i];
+	return -1;
 }
 
 static bool has(const struct ret_res *r, uint32_t uid)
@@ -174,6 +196,86 @@ START_TEST(intent_then_finish)
 }
 END_TEST
 
+/* pc (no age) retrieved 1..4; phone (max_age 1d) retrieved 3, deleted
+   4; tab (max_age 1h) has nothing. 1, 2: done once older than the
+   largest age of those without them (1d); with tab given no age, none
+   of them. */
+START_TEST(ages_give_needs)
+{
+	const uint32_t r1234[] = { 1, 2, 3, 4 }, r3[] = { 3 }, h4[] = { 4 };
+	const struct cache_retention_age phone_tab[] = { { "phone", 86400 }, { "tab", 3600 } };
+	const struct cache_retention_age phone_only[] = { { "phone", 86400 } };
+	const struct cache_retention_age tab_only[] = { { "tab", 3600 } };
+	struct ret_res r;
+
+	two_devices();
+	ck_assert_int_eq(do_view(ACCOUNT, "tab", 7, 11).st, CACHE_OK);
+	ck_assert_int_eq(do_lock("phone", "tph", 60), CACHE_OK);
+	ck_assert_int_eq(do_hide("phone", "tph", false, 7, h4, NULL, 1), CACHE_OK);
+	decide("phone", "tph", 7, 0, 100, r3, 1);
+	freeReplyObject(raw_cmd("DEL popgate:{%s}:lock:phone", ACCOUNT));
+	ck_assert_int_eq(do_lock("pc", "tpc", 60), CACHE_OK);
+
+	r = decide("pc", "tpc", 7, 0, 100, r1234, 4);   /* no ages: tab has none */
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_uint_eq(r.count, 0);
+
+	r = decide_aged("pc", "tpc", 7, 0, 100, phone_tab, 2, NULL, 0);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_uint_eq(r.count, 4);
+	ck_assert_int_eq(need_of(&r, 1), 86400);
+	ck_assert_int_eq(need_of(&r, 2), 86400);
+	ck_assert_int_eq(need_of(&r, 3), 3600);        /* only tab lacks it */
+	ck_assert_int_eq(need_of(&r, 4), 3600);
+	ck_assert_uint_eq(r.uids[0], 1);               /* ascending */
+
+	/* tab without an age holds back all four */
+	r = decide_aged("pc", "tpc", 7, 0, 100, phone_only, 1, NULL, 0);
+	ck_assert_uint_eq(r.count, 0);
+	/* phone without an age: 3 and 4 only, it has them */
+	r = decide_aged("pc", "tpc", 7, 0, 100, tab_only, 1, NULL, 0);
+	ck_assert_uint_eq(r.count, 2);
+	ck_assert_int_eq(need_of(&r, 3), 3600);
+	ck_assert_int_eq(need_of(&r, 4), 3600);
+
+	/* tab gets 4 too: done outright, and it fills the bound first */
+	freeReplyObject(raw_cmd("HSET popgate:{%s}:retr:tab 4 1", ACCOUNT));
+	r = decide_aged("pc", "tpc", 7, 0, 1, phone_tab, 2, NULL, 0);
+	ck_assert_uint_eq(r.count, 1);
+	ck_assert_int_eq(need_of(&r, 4), 0);
+	r = decide_aged("pc", "tpc", 7, 0, 2, phone_tab, 2, NULL, 0);
+	ck_assert_uint_eq(r.count, 2);
+	ck_assert_int_eq(need_of(&r, 4), 0);
+
+	/* an age for a device that is not registered changes nothing */
+	{
+		const struct cache_retention_age ghost[] = { { "phone", 86400 }, { "tab", 3600 },
+							     { "ghost", 60 } };
+
+		r = decide_aged("pc", "tpc", 7, 0, 100, ghost, 3, NULL, 0);
+		ck_assert_uint_eq(r.count, 4);
+		ck_assert_int_eq(need_of(&r, 1), 86400);
+	}
+}
+END_TEST
+
+START_TEST(devices_listed)
+{
+	struct ret_res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_retention_devices(cache, ACCOUNT, ret_cb, &r));
+	WAIT_ONE(r, 5000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_str_eq(r.devices, "");
+	two_devices();
+	memset(&r, 0, sizeof(r));
+	ck_assert_ptr_nonnull(cache_retention_devices(cache, ACCOUNT, ret_cb, &r));
+	WAIT_ONE(r, 5000);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert(strcmp(r.devices, "pc phone") == 0 || strcmp(r.devices, "phone pc") == 0);
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
 	struct ret_res r;
@@ -188,6 +290,19 @@ START_TEST(bad_arguments)
 	ck_assert_int_eq(r.st, CACHE_ERROR);
 	r = decide("bad/dev", "tpc", 7, 0, 10, NULL, 0);
 	ck_assert_int_eq(r.st, CACHE_ERROR);
+	{
+		const struct cache_retention_age zero_age[] = { { "phone", 0 } };
+		const struct cache_retention_age bad_name[] = { { "ph one", 60 } };
+
+		r = decide_aged("pc", "tpc", 7, 0, 10, zero_age, 1, NULL, 0);
+		ck_assert_int_eq(r.st, CACHE_ERROR);
+		r = decide_aged("pc", "tpc", 7, 0, 10, bad_name, 1, NULL, 0);
+		ck_assert_int_eq(r.st, CACHE_ERROR);
+		r = decide_aged("pc", "tpc", 7, 0, 10, NULL, 1, NULL, 0);
+		ck_assert_int_eq(r.st, CACHE_ERROR);
+		r = decide_aged("pc", "tpc", 7, 0, 10, zero_age, CACHE_DEVICES_MAX + 1, NULL, 0);
+		ck_assert_int_eq(r.st, CACHE_ERROR);
+	}
 }
 END_TEST
 
@@ -232,6 +347,8 @@ static Suite *retention_suite(void)
 	tcase_add_test(tc, forgotten_device_stops_counting);
 	tcase_add_test(tc, intent_then_finish);
 	tcase_add_test(tc, intent_taken_up_first);
+	tcase_add_test(tc, ages_give_needs);
+	tcase_add_test(tc, devices_listed);
 	tcase_add_test(tc, bad_arguments);
 	suite_add_tcase(s, tc);
 	return s;

@@ -260,6 +260,53 @@ START_TEST(uidl_follows_the_messages_through_a_remap)
 }
 END_TEST
 
+/* Retention's records of what a device retrieved, and a pass's intent,
+   follow their messages the way the UIDL map does; those the map does
+   not move (no fingerprint, gone, never listed) are dropped. */
+START_TEST(retention_records_follow_the_messages_through_a_remap)
+{
+	const struct cache_uidl_new e[] = {
+		{ 1, "fpa", "A" }, { 2, "fpd", "D1" }, { 3, "-", "NOFP" }, { 4, "fpd", "D2" },
+		{ 5, "fpgone", "G" },
+	};
+	const struct cache_remap_msg msgs[] = {
+		{ 10, "fpd", 1 }, { 11, "fpa", 1 }, { 12, "none:12", 1 }, { 13, "fpd", 1 },
+		{ 14, "fpnew", 1 },
+	};
+	struct ures r;
+	struct res v = { 0 };
+	redisReply *reply;
+
+	do_view(ACCOUNT, "pc", 10, 6);
+	do_view(ACCOUNT, "phone", 10, 6);
+	r = do_assign(10, e, 5);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ures_free(&r);
+	freeReplyObject(raw_cmd("HSET popgate:{%s}:retr:pc 1 101 2 102 3 103 4 104 5 105 99 199",
+				ACCOUNT));
+	freeReplyObject(raw_cmd("HSET popgate:{%s}:retr:phone 4 204", ACCOUNT));
+	freeReplyObject(raw_cmd("SADD popgate:{%s}:retention 1 3 4 5", ACCOUNT));
+	ck_assert_ptr_nonnull(cache_remap(cache, ACCOUNT, 10, 20, 15, msgs, 5, status_cb, &v));
+	WAIT_ONE(v, 10000);
+	ck_assert_int_eq(v.st, CACHE_OK);
+	ck_assert_int_eq(raw_int("HLEN popgate:{%s}:retr:pc", ACCOUNT), 3);
+	reply = raw_cmd("HGET popgate:{%s}:retr:pc 11", ACCOUNT);
+	ck_assert_str_eq(reply->str, "101");          /* 1 (fpa) -> 11 */
+	freeReplyObject(reply);
+	reply = raw_cmd("HGET popgate:{%s}:retr:pc 10", ACCOUNT);
+	ck_assert_str_eq(reply->str, "102");          /* the first copy -> 10 */
+	freeReplyObject(reply);
+	reply = raw_cmd("HGET popgate:{%s}:retr:pc 13", ACCOUNT);
+	ck_assert_str_eq(reply->str, "104");          /* the second -> 13 */
+	freeReplyObject(reply);
+	ck_assert_int_eq(raw_int("HLEN popgate:{%s}:retr:phone", ACCOUNT), 1);
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:retr:phone 13", ACCOUNT), 1);
+	ck_assert_int_eq(raw_int("SCARD popgate:{%s}:retention", ACCOUNT), 2);
+	ck_assert_int_eq(raw_int("SISMEMBER popgate:{%s}:retention 11", ACCOUNT), 1);
+	ck_assert_int_eq(raw_int("SISMEMBER popgate:{%s}:retention 13", ACCOUNT), 1);
+}
+END_TEST
+
 /* --- an import --- */
 
 static enum cache_status do_import(const struct cache_uidl_legacy_entry *e, size_t n)
@@ -523,6 +570,7 @@ static Suite *uidl_suite(void)
 	tcase_add_test(tc, uidl_bad_arguments);
 	tcase_add_test(tc, uidl_prune_of_expunged_messages);
 	tcase_add_test(tc, uidl_follows_the_messages_through_a_remap);
+	tcase_add_test(tc, retention_records_follow_the_messages_through_a_remap);
 	tcase_add_test(tc, uidl_import_matched_by_message_id_then_size);
 	tcase_add_test(tc, uidl_import_bad_entries_write_nothing);
 	tcase_add_test(tc, uidl_dump_shows_map_and_import);

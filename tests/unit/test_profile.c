@@ -76,6 +76,63 @@ START_TEST(rule_text)
 }
 END_TEST
 
+/* Retention: past max_age, at the edges. */
+static const struct {
+	unsigned int max_age;
+	int64_t date;
+	bool past;
+} past_table[] = {
+	{ 0, 1, false },                        /* no max_age: never */
+	{ 0, NOW - 3650LL * DAY, false },
+	{ DAY, NOW, false },
+	{ DAY, NOW - DAY, false },              /* still listed at NOW */
+	{ DAY, NOW - DAY - 1, true },
+	{ DAY, NOW - 30LL * DAY, true },
+	{ DAY, NOW + 3600, false },             /* the future counts as now */
+	{ DAY, 0, false },                      /* unknown date: not known old */
+	{ DAY, -1, false },
+	{ 1, NOW - 2, true },
+	{ 1, NOW - 1, false },
+	{ 3650u * DAY, NOW - 3650LL * DAY - 1, true },
+	{ 3650u * DAY, NOW - 3650LL * DAY, false },
+};
+
+/* Past max_age means: not listed now, nor at any later login, whatever
+   the flags and show; not past (with a known date and max_age) means
+   that a show = all device with that max_age lists it now. */
+START_TEST(past_age)
+{
+	struct conf_profile p = { .show = CONF_SHOW_ALL, .max_age_secs = past_table[_i].max_age };
+	static const time_t later[] = { 0, 1, 60, DAY, 400LL * DAY };
+	static const unsigned int flags[] = { 0, IMAP_FLAG_SEEN };
+	bool past = pop3_profile_past_age(p.max_age_secs, past_table[_i].date, NOW);
+
+	ck_assert_msg(past == past_table[_i].past, "row %d", _i);
+	ck_assert_uint_eq(pop3_profile_done_age(&p), past_table[_i].max_age);
+	for (size_t t = 0; past && t < N(later); t++)
+		for (size_t f = 0; f < N(flags); f++)
+			for (int show = CONF_SHOW_ALL; show <= CONF_SHOW_UNSEEN; show++) {
+				p.show = (enum conf_show)show;
+				ck_assert_msg(!pop3_profile_lists(&p, flags[f], past_table[_i].date,
+								  NOW + later[t]), "row %d", _i);
+			}
+	p.show = CONF_SHOW_ALL;
+	if (!past && p.max_age_secs > 0 && past_table[_i].date > 0)
+		ck_assert_msg(pop3_profile_lists(&p, 0, past_table[_i].date, NOW), "row %d", _i);
+}
+END_TEST
+
+/* show = unseen alone never makes a message done: no max_age, no age. */
+START_TEST(unseen_never_done)
+{
+	struct conf_profile p = { .show = CONF_SHOW_UNSEEN };
+
+	ck_assert_uint_eq(pop3_profile_done_age(&p), 0);
+	ck_assert(!pop3_profile_past_age(pop3_profile_done_age(&p), NOW - 3650LL * DAY, NOW));
+	ck_assert(!pop3_profile_lists(&p, IMAP_FLAG_SEEN, NOW - 3650LL * DAY, NOW));
+}
+END_TEST
+
 static const struct {
 	unsigned int secs;
 	const char *text;
@@ -113,6 +170,8 @@ static Suite *profile_suite(void)
 
 	tcase_add_loop_test(tc, rule, 0, N(rule_table));
 	tcase_add_test(tc, rule_text);
+	tcase_add_loop_test(tc, past_age, 0, N(past_table));
+	tcase_add_test(tc, unseen_never_done);
 	tcase_add_loop_test(tc, duration, 0, N(durations));
 	tcase_add_test(tc, duration_days);
 	suite_add_tcase(s, tc);
