@@ -336,3 +336,54 @@ class ClusterQuit(unittest.TestCase):
             q = pop(gws[1], "%s#phone" % user)    # at once, the other gateway
             self.assertEqual(len(uidls(q)), 2)
             q.quit()
+
+
+def mids_in(user, mailbox):
+    with DC.imap(user) as im:
+        typ, _ = im.c.select('"%s"' % mailbox)
+        assert typ == "OK", mailbox
+        return set(im.message_ids().values())
+
+
+class RetentionFolders(unittest.TestCase):
+    """[retention] in every folder: a folder's message is removed once
+    every device registered in that folder's account (those whose maildrop
+    has the folder) has RETRieved or deleted it; a device without the
+    folder never holds it back."""
+
+    def test_each_folder_by_its_own_devices(self):
+        gw = h.Popgate(DC.imap_port, extra=PROFILES + "[retention]\nwhen = all-devices-done\n"
+                       "action = expunge\n").start()
+        self.addCleanup(gw.cleanup)
+        self.addCleanup(gw.stop)
+        user = new_user()
+        for f in FOLDERS:
+            append(user, "ret-%s" % f.replace(" ", "_"), f)
+        mid = {f: "<ret-%s.df@popgate.test>" % f.replace(" ", "_") for f in FOLDERS}
+        for dev in ("laptop", "phone", "phone2"):
+            pop(gw, "%s#%s" % (user, dev)).quit()
+
+        def poll(dev, folders):
+            p = pop(gw, "%s#%s" % (user, dev))
+            n = len(uidls(p))
+            for i in range(1, n + 1):
+                head = b"\r\n".join(p.top(i, 0)[1])
+                if any(mid[f].encode() in head for f in folders):
+                    p.retr(i)
+            p.quit()
+
+        def upstream():
+            return {f: mids_in(user, f) == {mid[f]} for f in FOLDERS}
+
+        poll("phone", FOLDERS)
+        self.assertEqual(upstream(), {f: True for f in FOLDERS},
+                         "removed while only one device had it")
+        poll("phone2", ["Archive", SENT])
+        self.assertEqual(upstream(), {"INBOX": True, "Archive": False, SENT: False},
+                         "Sent Items and Archive: both their devices have them; the INBOX "
+                         "message not (laptop, phone2)\n" + gw.log_text()[-3000:])
+        poll("laptop", ["INBOX"])
+        self.assertEqual(upstream()["INBOX"], True, "phone2 has not got it")
+        poll("phone2", ["INBOX"])
+        self.assertEqual(upstream()["INBOX"], False, gw.log_text()[-3000:])
+        self.assertIsNotNone(gw.wait_log(r"event=retention result=ok .*folder=Sent"))
