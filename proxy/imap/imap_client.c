@@ -24,6 +24,7 @@
 
 #include "imap_listing.h"
 #include "imap_parse.h"
+#include "limits_table.h"
 #include "log.h"
 #include "sockin.h"
 #include "text.h"
@@ -154,6 +155,14 @@ void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 	event_active(c->deferred, EV_TIMEOUT, 0);
 }
 
+void imap_client_send(struct imap_client *c, const void *data, size_t len)
+{
+	if (c->heard)
+		c->round_trips++;
+	c->heard = false;
+	bufferevent_write(c->bev, data, len);
+}
+
 static void imap_client_write_part(struct imap_client *c, struct imap_command *cmd)
 {
 	size_t start = cmd->parts_sent == 0 ? 0 : cmd->text.part_end[cmd->parts_sent - 1];
@@ -167,7 +176,7 @@ static void imap_client_write_part(struct imap_client *c, struct imap_command *c
 				  (int)(end - start > 2 ? end - start - 2 : 0),
 				  cmd->text.buf + start);
 	}
-	bufferevent_write(c->bev, cmd->text.buf + start, end - start);
+	imap_client_send(c, cmd->text.buf + start, end - start);
 	cmd->parts_sent++;
 }
 
@@ -290,6 +299,7 @@ static void imap_client_take_caps(struct imap_client *c, const struct imap_resp 
 		return;
 	}
 	c->caps = imap_caps_parse(args, len);
+	c->caps_sig = limits_siphash24(0, 0, args, len);
 	c->caps_known = true;
 }
 
@@ -356,7 +366,7 @@ static bool imap_client_sasl_continuation(struct imap_client *c, const struct im
 	if (len > 0 && memchr(c->sasl_challenge, '\0', (size_t)len) != NULL)
 		c->sasl_challenge[0] = '\0';
 	log_debug("%s event=upstream_sasl_challenge length=%d", c->log_id, len);
-	bufferevent_write(c->bev, cmd->sasl_abort, strlen(cmd->sasl_abort));
+	imap_client_send(c, cmd->sasl_abort, strlen(cmd->sasl_abort));
 	return true;
 }
 
@@ -576,6 +586,7 @@ static void imap_client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct imap_client *c = arg;
 
+	c->heard = true;
 	if (c->tls == IMAP_TLS_IMAPS) {
 		imap_client_input_tls(c);
 		return;
@@ -691,6 +702,7 @@ struct imap_client *imap_client_new(struct event_base *base,
 	c->tls = set->tls;
 	c->tls_ctx = set->tls_ctx;
 	c->timeout_secs = set->timeout_secs;
+	c->caps_memo = set->caps_memo;
 	c->log_id = strdup(set->log_id != NULL ? set->log_id : "");
 	c->id.client_port = set->client_port;
 	c->id.local_port = set->local_port;

@@ -9,6 +9,11 @@
 #include "imap_listing.h"
 #include "tls.h"
 
+unsigned int imap_client_round_trips(const struct imap_client *c)
+{
+	return c->round_trips;
+}
+
 unsigned int imap_client_caps(const struct imap_client *c)
 {
 	return c->caps;

@@ -13,6 +13,7 @@
 #include "folders.h"
 #include "imap_client.h"
 #include "imap_fp.h"
+#include "imap_pool.h"
 #include "imap_remove.h"
 #include "keep.h"
 #include "log.h"
@@ -301,6 +302,15 @@ static void quit_step_logout(struct pop3_quit *q)
 	/* Kept for the next poll instead (keep_idle): nothing waits for the
 	   upstream. */
 	if (pop3_keep_put(q->s)) {
+		quit_step_unlock(q);
+		return;
+	}
+	/* Everything is applied: the LOGOUT goes on without the session
+	   waiting for its answer (nothing of the session still pending on
+	   the connection). */
+	if (q->s->imap != NULL && imap_client_idle(q->s->imap) &&
+	    imap_pool_logout(q->s->srv->pool, q->s->imap)) {
+		q->s->imap = NULL;
 		quit_step_unlock(q);
 		return;
 	}
