@@ -102,4 +102,8 @@ int pop3_folders_dedupe(struct pop3_folders *fs,
 					 const char *uidl),
 			void *ctx);
 
+/* The memory pop3_folders_dedupe() takes while it runs (its set of the
+   maildrop's UIDLs), to count within max_listing_memory first. */
+size_t pop3_folders_dedupe_bytes(const struct pop3_folders *fs);
+
 #endif
