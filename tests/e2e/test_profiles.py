@@ -254,7 +254,8 @@ class Profiles(unittest.TestCase):
         r = show["retention"]
         self.assertEqual((r["when"], r["action"], r["min_age_secs"], r["forget_after_secs"],
                           r["retrieved"], r["counts"]),
-                         ("all-devices-done", "trash", 30 * 86400, 14 * 86400, 2, True))
+                         ("all-devices-done", "trash", 30 * 86400, 14 * 86400, 2, True),
+                         "popgate's log:\n" + gw.log_text()[-6000:])
         self.assertLessEqual(abs(r["last_quit"] - time.time()), 120)
         self.assertEqual(r["done_after_age_secs"], 86400)
 
