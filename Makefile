@@ -11,6 +11,7 @@
 #   make bench      benchmark against native Dovecot POP3 (ratios)
 #   make bench-gateways  three gateways behind HAProxy against one (ratios)
 #   make bench-sentinel  three gateways on a Sentinel-managed Redis, with a failover
+#   make bench-sessions  10,000 concurrent logged-in sessions: errors, memory per session
 #   make demo       private Dovecot + popgate, two devices scripted; demo-stop
 #   make install    PREFIX (/usr/local), DESTDIR; never overwrites the config
 #   make deb        Debian package in build/deb/ (dpkg-buildpackage, lintian)
@@ -95,7 +96,7 @@ ALL_H    := $(wildcard proxy/*.h proxy/*/*.h conf/*.h cache/*.h)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 LAYERS_OK := $(BUILD)/layers.ok
 
-.PHONY: all deps run setup check check-quick unit e2e model-long fuzz fuzz-smoke asan bench bench-gateways bench-sentinel clean \
+.PHONY: all deps run setup check check-quick unit e2e model-long fuzz fuzz-smoke asan bench bench-gateways bench-sentinel bench-sessions clean \
 	install pkgcheck layers
 
 all: $(BIN)
@@ -238,6 +239,9 @@ bench-gateways: deps $(BIN)
 
 bench-sentinel: deps $(BIN)
 	@python3 tests/bench/bench_sentinel.py --binary $(BIN)
+
+bench-sessions: deps $(BIN)
+	@python3 tests/bench/bench_sessions.py --binary $(BIN)
 
 # --- install, Debian package, demo, man pages (packaging/, tests/demo/) ---
 # The configuration lives in /etc whatever PREFIX (the daemon's default is

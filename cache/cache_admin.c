@@ -15,7 +15,8 @@
 
 /* Both scripts answer { refused, uidvalidity or "", HLEN hidden_all,
    then per device: name, devices entry or "", HLEN hidden:<d>,
-   PTTL lock:<d>, HLEN retr:<d>, its seen entry or "" }. KEYS: devices, uidvalidity, hidden_all. ARGV[1]: the
+   PTTL lock:<d>, HLEN retr:<d>, its seen entry or "", SMEMBERS
+   folders:<d> }. KEYS: devices, uidvalidity, hidden_all. ARGV[1]: the
    account's key prefix, ARGV[2]: the device ("" = all). */
 #define ADMIN_LUA_HEAD \
 	"local r = {0, redis.call('GET', KEYS[2]) or '', redis.call('HLEN', KEYS[3])}\n" \
@@ -26,6 +27,7 @@
 	"  r[#r + 1] = redis.call('PTTL', ARGV[1] .. 'lock:' .. d)\n" \
 	"  r[#r + 1] = redis.call('HLEN', ARGV[1] .. 'retr:' .. d)\n" \
 	"  r[#r + 1] = redis.call('HGET', ARGV[1] .. 'seen', d) or ''\n" \
+	"  r[#r + 1] = redis.call('SMEMBERS', ARGV[1] .. 'folders:' .. d)\n" \
 	"end\n"
 
 static const char admin_lua_info[] =
@@ -66,7 +68,7 @@ static const char admin_lua_change[] =
 	"elseif ARGV[3] == 'forget' then\n"
 	"  redis.call('HDEL', KEYS[1], d)\n"
 	"  redis.call('HDEL', ARGV[1] .. 'seen', d)\n"
-	"  redis.call('DEL', hk, ARGV[1] .. 'retr:' .. d)\n"
+	"  redis.call('DEL', hk, ARGV[1] .. 'retr:' .. d, ARGV[1] .. 'folders:' .. d)\n"
 	"  gen_bump(ARGV[1] .. 'gen', d)\n"
 	"end\n"
 	"redis.call('DEL', lk)\n"
@@ -76,8 +78,16 @@ static void admin_free(void *data)
 {
 	struct cache_admin_info *info = data;
 
-	if (info != NULL)
-		free(info->devices);
+	if (info == NULL)
+		return;
+	for (size_t i = 0; info->devices != NULL && i < info->n; i++) {
+		struct cache_admin_device *d = &info->devices[i];
+
+		for (size_t j = 0; j < d->folder_count; j++)
+			free(d->folders[j]);
+		free(d->folders);
+	}
+	free(info->devices);
 	free(info);
 }
 
@@ -89,7 +99,28 @@ static bool admin_int(const redisReply *r, int64_t *v)
 	return true;
 }
 
-#define ADMIN_PER_DEVICE 6
+#define ADMIN_PER_DEVICE 7
+
+/* The folders record: at most CACHE_ADMIN_FOLDERS_MAX names. */
+static bool admin_parse_folders(const redisReply *e, struct cache_admin_device *d)
+{
+	if (e->type != REDIS_REPLY_ARRAY || e->elements > CACHE_ADMIN_FOLDERS_MAX)
+		return false;
+	if (e->elements == 0)
+		return true;
+	if ((d->folders = calloc(e->elements, sizeof(*d->folders))) == NULL)
+		return false;
+	for (size_t i = 0; i < e->elements; i++) {
+		const redisReply *f = e->element[i];
+
+		if (f->type != REDIS_REPLY_STRING || f->len == 0 ||
+		    f->len > CACHE_ADMIN_FOLDER_NAME_MAX || memchr(f->str, '\0', f->len) != NULL ||
+		    (d->folders[i] = strndup(f->str, f->len)) == NULL)
+			return false;
+		d->folder_count++;
+	}
+	return true;
+}
 
 static bool admin_parse_device(const redisReply *const *e, struct cache_admin_device *d)
 {
@@ -111,7 +142,7 @@ static bool admin_parse_device(const redisReply *const *e, struct cache_admin_de
 	d->hidden = (uint64_t)hidden;
 	/* PTTL: -2 no key, -1 no expiry. */
 	d->lock_ttl_ms = ttl == -2 ? -1 : ttl == -1 ? -2 : ttl;
-	return true;
+	return admin_parse_folders(e[6], d);
 }
 
 static enum cache_status admin_parse(struct cache_req *req, const redisReply *r)
@@ -226,4 +257,52 @@ struct cache_req *cache_admin_change(struct cache *c, const char *account,
 		device = "";   /* invalid: CACHE_ERROR */
 	return admin_eval(c, &admin_type_change, admin_lua_change, account, device,
 			  names[(unsigned int)op <= CACHE_ADMIN_UNLOCK ? op : 0], force, cb, ctx);
+}
+
+/* KEYS[1]: the record; ARGV[1]: CACHE_ADMIN_FOLDERS_MAX, then the names. */
+static const char admin_lua_note[] =
+	"for i = 2, #ARGV do\n"
+	"  if redis.call('SCARD', KEYS[1]) >= tonumber(ARGV[1]) then break end\n"
+	"  redis.call('SADD', KEYS[1], ARGV[i])\n"
+	"end\n"
+	"return 1\n";
+
+static enum cache_status admin_parse_note(struct cache_req *req, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER)
+		return CACHE_OK;
+	return cache_reply_unexpected(req, r);
+}
+
+static const struct cache_req_type admin_type_note = {
+	.name = "device_folders", .parse = admin_parse_note, .deliver = cache_deliver_status,
+};
+
+struct cache_req *cache_admin_note_folders(struct cache *c, const char *account,
+					   const char *device, const char *const *names,
+					   size_t n, cache_status_cb *cb, void *ctx)
+{
+	char key[CACHE_KEY_MAX];
+	struct cache_args a;
+	struct cache_req *req;
+	bool ok = n >= 1 && n <= CACHE_ADMIN_NOTE_MAX && device != NULL;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = names[i] != NULL && names[i][0] != '\0' &&
+			strlen(names[i]) <= CACHE_ADMIN_FOLDER_NAME_MAX;
+	req = cache_req_new(cache_route(c, account != NULL ? account : ""), &admin_type_note,
+			    (union cache_req_cb){ .status = cb }, ctx);
+	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
+			     .ok = ok, .why = "error=\"bad folder names\"", .argc = 5 + n, .nums_size = CACHE_U32_LEN }, &a))
+		return req;
+	cache_key(key, account, "folders:", device);
+	cache_arg(&a, "EVAL");
+	cache_arg(&a, admin_lua_note);
+	cache_arg(&a, "1");
+	cache_arg(&a, key);
+	cache_arg_num(&a, CACHE_ADMIN_FOLDERS_MAX);
+	for (size_t i = 0; i < n; i++)
+		cache_arg(&a, names[i]);
+	cache_args_send(req, &a);
+	return req;
 }

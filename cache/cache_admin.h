@@ -9,6 +9,19 @@
  * same step. The keys are those of cache.h; like cache_remap(), the
  * scripts build the hidden:<device> and lock:<device> names from the
  * account's "popgate:{<account>}:" prefix (same Cluster slot).
+ *
+ * A device whose maildrop has several folders keeps each folder's state
+ * under that folder's own account (cache_account_name() with its
+ * mailbox). Which those are is recorded in the first folder's account:
+ *
+ *   popgate:{<account>}:folders:<device>  set of the mailbox names after
+ *                                         the first that its logins have
+ *                                         built (special-use names
+ *                                         resolved), at most
+ *                                         CACHE_ADMIN_FOLDERS_MAX
+ *
+ * so that popgate device, which has no IMAP login, finds every account
+ * that holds the device's state.
  */
 
 #include <stdbool.h>
@@ -16,6 +29,10 @@
 #include <stdint.h>
 
 #include "cache.h"
+
+#define CACHE_ADMIN_FOLDERS_MAX 64
+#define CACHE_ADMIN_FOLDER_NAME_MAX 1000
+#define CACHE_ADMIN_NOTE_MAX 16    /* names of one cache_admin_note_folders() */
 
 struct cache_admin_device {
 	char name[CACHE_DEVICE_MAX + 1];
@@ -31,6 +48,9 @@ struct cache_admin_device {
 	   QUIT (its seen entry; 0: none yet). */
 	uint64_t retrieved;
 	uint64_t last_quit;
+	/* Its folders record (above), NUL-terminated names. */
+	size_t folder_count;
+	char **folders;
 };
 
 struct cache_admin_info {
@@ -58,7 +78,7 @@ enum cache_admin_op {
 	/* Delete its hidden hash and set its first_uidnext to 1: it sees the
 	   whole mailbox again (hidden_all stays). */
 	CACHE_ADMIN_RESET,
-	/* Remove its registration, hidden hash and lock. */
+	/* Remove its registration, hidden hash, folders record and lock. */
 	CACHE_ADMIN_FORGET,
 	/* Delete its lock. */
 	CACHE_ADMIN_UNLOCK,
@@ -74,5 +94,15 @@ enum cache_admin_op {
 struct cache_req *cache_admin_change(struct cache *c, const char *account,
 				     const char *device, enum cache_admin_op op,
 				     bool force, cache_admin_cb *cb, void *ctx);
+
+/*
+ * Adds the mailbox names (1..CACHE_ADMIN_FOLDER_NAME_MAX bytes, no NUL;
+ * 1..CACHE_ADMIN_NOTE_MAX of them) to the device's folders record in
+ * account, while it has fewer than CACHE_ADMIN_FOLDERS_MAX. cb may be
+ * NULL.
+ */
+struct cache_req *cache_admin_note_folders(struct cache *c, const char *account,
+					   const char *device, const char *const *names,
+					   size_t n, cache_status_cb *cb, void *ctx);
 
 #endif

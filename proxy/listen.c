@@ -3,6 +3,7 @@
 #include "listen.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@
 #define LISTEN_LOG_EVERY_SECS 60
 /* Descriptors beyond two per session: listeners, log, Redis, metrics. */
 #define LISTEN_FD_SPARE 128
+/* listeners_fd_prepare() goes no further (48 octets each: 3 MB). */
+#define LISTEN_FD_PREPARE_MAX 65536
 
 struct listener {
 	struct listeners *ls;
@@ -207,6 +210,39 @@ void listeners_free(struct listeners **lsp)
 	proxy_waits_free(&ls->waits);
 	event_free(ls->resume);
 	free(ls);
+}
+
+static void listeners_fd_noop(evutil_socket_t fd, short what, void *arg)
+{
+}
+
+void listeners_fd_prepare(struct event_base *base, const struct conf *conf)
+{
+	rlim_t want = (rlim_t)conf->max_connections * 2 + LISTEN_FD_SPARE;
+	struct event *ev;
+	struct rlimit rl;
+	int pipefd[2];
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || pipe2(pipefd, O_CLOEXEC) < 0)
+		return;
+	if (want > rl.rlim_cur)
+		want = rl.rlim_cur;
+	if (want > LISTEN_FD_PREPARE_MAX)
+		want = LISTEN_FD_PREPARE_MAX;
+	/* A free number is given the pipe for a moment: watched once (the
+	   record is made), then let go. */
+	for (int fd = 3; (rlim_t)fd < want; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF || dup2(pipefd[0], fd) != fd)
+			continue;
+		if ((ev = event_new(base, fd, EV_READ, listeners_fd_noop, NULL)) != NULL) {
+			if (event_add(ev, NULL) == 0)
+				event_del(ev);
+			event_free(ev);
+		}
+		close(fd);
+	}
+	close(pipefd[0]);
+	close(pipefd[1]);
 }
 
 void listeners_fd_limit(const struct conf *conf)

@@ -185,6 +185,7 @@ int main(int argc, char **argv)
 	popgate_signals_start(&pg);
 	/* Privileged first (ports, pid file), then the user's own. */
 	listeners_fd_limit(pg.conf);
+	listeners_fd_prepare(pg.base, pg.conf);
 	if (popgate_setup_pidfile(&pg) < 0 ||
 	    (pg.listeners = listeners_open(&pg.srv, pg.conf)) == NULL ||
 	    popgate_setup_metrics(&pg) < 0 || popgate_setup_process(&pg) < 0 ||

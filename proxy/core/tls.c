@@ -1,11 +1,13 @@
 #include "tls.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/util.h>
@@ -114,6 +116,10 @@ static struct bufferevent *tls_client_new(struct event_base *base,
 
 	if (ssl == NULL)
 		return NULL;
+	if (under == NULL) {
+		SSL_set_read_ahead(ssl, 1);
+		SSL_set_default_read_buffer_len(ssl, TLS_READ_AHEAD);
+	}
 	bev = under == NULL ?
 		bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
 					       BEV_OPT_CLOSE_ON_FREE) :
@@ -129,6 +135,44 @@ struct bufferevent *tls_client_bufferevent(struct event_base *base,
 					   const char *host)
 {
 	return tls_client_new(base, NULL, ctx, host);
+}
+
+size_t tls_fill(struct bufferevent *bev, size_t max, short *end)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t got = 0;
+
+	*end = 0;
+	if (ssl == NULL || !SSL_is_init_finished(ssl))
+		return 0;
+	/* What the socket has is libevent's to read (it tells when there is
+	   some); only what OpenSSL holds already is taken here. */
+	while (got < max && SSL_has_pending(ssl)) {
+		struct evbuffer_iovec v;
+		size_t want = max - got < INT_MAX ? max - got : INT_MAX;
+		int n, err;
+
+		if (evbuffer_reserve_space(in, (ev_ssize_t)want, &v, 1) < 1)
+			break;
+		ERR_clear_error();
+		n = SSL_read(ssl, v.iov_base, (int)(v.iov_len < want ? v.iov_len : want));
+		if (n <= 0) {
+			evbuffer_commit_space(in, &v, 0);
+			err = SSL_get_error(ssl, n);
+			/* Wanting to write (a renegotiation): libevent's own
+			   next read meets it again and sees to it. */
+			if (err == SSL_ERROR_ZERO_RETURN)
+				*end = BEV_EVENT_EOF;
+			else if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+				*end = BEV_EVENT_ERROR;
+			break;
+		}
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		got += (size_t)n;
+	}
+	return got;
 }
 
 struct bufferevent *tls_client_filter(struct event_base *base,

@@ -40,6 +40,23 @@ struct bufferevent *tls_client_bufferevent(struct event_base *base,
  * returned filter bufferevent owns `under`. Returns NULL on failure (then
  * `under` is still the caller's).
  */
+/*
+ * A tls_client_bufferevent() reads ahead: one read of the socket takes
+ * up to TLS_READ_AHEAD octets, as many records as have come, instead of
+ * each record's header and body apart. libevent hands on one or two
+ * records per readiness event and leaves the rest in OpenSSL, where no
+ * readiness event tells of it: its read callback, and whoever resumes
+ * its reading, must call tls_fill() until it returns 0 with *end 0.
+ *
+ * tls_fill: moves up to max decrypted octets that OpenSSL holds into bev's
+ * input (the socket is read only to complete a record); returns how many. *end: 0, or BEV_EVENT_EOF (the
+ * peer's close_notify) or BEV_EVENT_ERROR (any other end, its reason in
+ * OpenSSL's error queue for tls_error_reason()) when the stream has ended
+ * after those octets: the caller reports it itself, libevent may not.
+ */
+#define TLS_READ_AHEAD (64 * 1024)
+size_t tls_fill(struct bufferevent *bev, size_t max, short *end);
+
 struct bufferevent *tls_client_filter(struct event_base *base,
 				      struct bufferevent *under,
 				      struct tls_client_ctx *ctx,

@@ -24,7 +24,9 @@
 
 #include "imap_listing.h"
 #include "imap_parse.h"
+#include "limits_table.h"
 #include "log.h"
+#include "sockin.h"
 #include "text.h"
 #include "tls.h"
 
@@ -34,6 +36,11 @@
    output limit this keeps a session's memory flat for any message size. */
 #define IMAP_CLIENT_READ_HIGH (256 * 1024)
 #define IMAP_CLIENT_MAX_READ (64 * 1024)
+/* What one read callback adds on a plain connection (sockin_fill()):
+   with the chain's header within 64 KiB (evbuffer rounds a chain up to a
+   power of two), below malloc's mmap threshold, so the input's chains come
+   from the heap and are reused; a large message costs a read per 64 KiB. */
+#define IMAP_CLIENT_FILL (64 * 1024 - 256)
 
 static const char *const imap_client_state_names[] = {
 	[IMAP_CLIENT_NEW] = "new",
@@ -151,6 +158,14 @@ void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 	event_active(c->deferred, EV_TIMEOUT, 0);
 }
 
+void imap_client_send(struct imap_client *c, const void *data, size_t len)
+{
+	if (c->heard)
+		c->round_trips++;
+	c->heard = false;
+	bufferevent_write(c->bev, data, len);
+}
+
 static void imap_client_write_part(struct imap_client *c, struct imap_command *cmd)
 {
 	size_t start = cmd->parts_sent == 0 ? 0 : cmd->text.part_end[cmd->parts_sent - 1];
@@ -164,7 +179,7 @@ static void imap_client_write_part(struct imap_client *c, struct imap_command *c
 				  (int)(end - start > 2 ? end - start - 2 : 0),
 				  cmd->text.buf + start);
 	}
-	bufferevent_write(c->bev, cmd->text.buf + start, end - start);
+	imap_client_send(c, cmd->text.buf + start, end - start);
 	cmd->parts_sent++;
 }
 
@@ -287,6 +302,7 @@ static void imap_client_take_caps(struct imap_client *c, const struct imap_resp 
 		return;
 	}
 	c->caps = imap_caps_parse(args, len);
+	c->caps_sig = limits_siphash24(0, 0, args, len);
 	c->caps_known = true;
 }
 
@@ -353,7 +369,7 @@ static bool imap_client_sasl_continuation(struct imap_client *c, const struct im
 	if (len > 0 && memchr(c->sasl_challenge, '\0', (size_t)len) != NULL)
 		c->sasl_challenge[0] = '\0';
 	log_debug("%s event=upstream_sasl_challenge length=%d", c->log_id, len);
-	bufferevent_write(c->bev, cmd->sasl_abort, strlen(cmd->sasl_abort));
+	imap_client_send(c, cmd->sasl_abort, strlen(cmd->sasl_abort));
 	return true;
 }
 
@@ -538,9 +554,58 @@ static void imap_client_input(struct imap_client *c)
 		evbuffer_drain(in, held);
 }
 
+/* Room left in the input for one more read, within IMAP_CLIENT_FILL. */
+static size_t imap_client_fill_room(const struct imap_client *c)
+{
+	size_t len = evbuffer_get_length(bufferevent_get_input(c->bev));
+	size_t want = len < IMAP_CLIENT_READ_HIGH ? IMAP_CLIENT_READ_HIGH - len : 0;
+
+	return want < IMAP_CLIENT_FILL ? want : IMAP_CLIENT_FILL;
+}
+
+static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* An implicit TLS connection reads ahead (tls.h): what OpenSSL holds is
+   taken until it holds nothing, or the consumer has no room; the end of
+   the stream met on the way is reported once the octets before it were
+   taken. */
+static void imap_client_input_tls(struct imap_client *c)
+{
+	size_t got;
+	short end;
+
+	do {
+		got = tls_fill(c->bev, imap_client_fill_room(c), &end);
+		if (end != 0 && c->tls_end == 0)
+			c->tls_end = end;
+		imap_client_input(c);
+	} while (got > 0 && !c->paused && c->state > IMAP_CLIENT_CONNECTING &&
+		 c->state < IMAP_CLIENT_FAILED);
+	if (c->tls_end != 0 && !c->paused && c->state < IMAP_CLIENT_FAILED &&
+	    evbuffer_get_length(bufferevent_get_input(c->bev)) == 0) {
+		end = c->tls_end;
+		c->tls_end = 0;
+		imap_client_event_cb(c->bev, end | BEV_EVENT_READING, c);
+	}
+}
+
 static void imap_client_read_cb(struct bufferevent *bev, void *arg)
 {
-	imap_client_input(arg);
+	struct imap_client *c = arg;
+
+	c->heard = true;
+	if (c->tls == IMAP_TLS_IMAPS) {
+		imap_client_input_tls(c);
+		return;
+	}
+	/* libevent has read 4 KiB at most: on a plain connection more of
+	   what has arrived comes in one more read (set-up and STARTTLS keep
+	   libevent's own reads). An error is told when libevent's next read
+	   meets the end, after what came before it has been taken. */
+	if (!c->tls_active && c->state == IMAP_CLIENT_READY &&
+	    sockin_fill(bev, imap_client_fill_room(c)) < 0 && c->read_errno == 0)
+		c->read_errno = errno;
+	imap_client_input(c);
 }
 
 static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
@@ -568,6 +633,10 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 				c->doing = "waiting for the greeting";
 			}
 			imap_client_update_timeout(c);
+			/* The greeting may have been read ahead with the end
+			   of the handshake. */
+			if (c->tls == IMAP_TLS_IMAPS && c->state == IMAP_CLIENT_GREETING)
+				imap_client_input_tls(c);
 		}
 		return;
 	}
@@ -583,7 +652,9 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		imap_client_stop_io(c);
 		event_active(c->deferred, EV_TIMEOUT, 0);
 	} else if ((what & BEV_EVENT_EOF) != 0) {
-		if (c->bye_reason[0] != '\0') {
+		if (c->read_errno != 0) {
+			imap_client_fail(c, "%s", evutil_socket_error_to_string(c->read_errno));
+		} else if (c->bye_reason[0] != '\0') {
 			imap_client_fail(c, "%s", c->bye_reason);
 		} else {
 			imap_client_fail(c, "connection closed by upstream");
@@ -606,8 +677,9 @@ void imap_client_setup_bev(struct imap_client *c)
 {
 	bufferevent_setcb(c->bev, imap_client_read_cb, NULL, imap_client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, IMAP_CLIENT_READ_HIGH);
-	/* libevent reads 4 KiB at a time by default: too many syscalls for
-	   streaming large messages. */
+	/* An OpenSSL bufferevent reads 16 KiB at a time by default: too many
+	   syscalls for streaming large messages. (A socket one reads 4 KiB
+	   whatever this says: sockin_fill() in the read callback.) */
 	bufferevent_set_max_single_read(c->bev, IMAP_CLIENT_MAX_READ);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	imap_client_update_timeout(c);
@@ -637,6 +709,7 @@ struct imap_client *imap_client_new(struct event_base *base,
 	c->tls = set->tls;
 	c->tls_ctx = set->tls_ctx;
 	c->timeout_secs = set->timeout_secs;
+	c->caps_memo = set->caps_memo;
 	c->log_id = strdup(set->log_id != NULL ? set->log_id : "");
 	c->id.client_port = set->client_port;
 	c->id.local_port = set->local_port;
@@ -655,104 +728,16 @@ struct imap_client *imap_client_new(struct event_base *base,
 	return c;
 }
 
-unsigned int imap_client_caps(const struct imap_client *c)
-{
-	return c->caps;
-}
-
-bool imap_client_utf8_enabled(const struct imap_client *c)
-{
-	return c->utf8_enabled;
-}
-
-bool imap_client_qresync_enabled(const struct imap_client *c)
-{
-	return c->qresync_enabled;
-}
-
-struct imap_listing *imap_client_listing(const struct imap_client *c)
-{
-	return c->listing;
-}
-
-void imap_client_set_listing(struct imap_client *c, struct imap_listing *l)
-{
-	if (c->listing != l)
-		imap_listing_free(&c->listing);
-	c->listing = l;
-}
-
-void imap_client_attach(struct imap_client *c, void *data, void (*free_fn)(void *))
-{
-	void *old = imap_client_take_attached(c);
-
-	if (old != NULL && c->attached_free != NULL)
-		c->attached_free(old);
-	c->attached = data;
-	c->attached_free = free_fn;
-}
-
-void *imap_client_take_attached(struct imap_client *c)
-{
-	void *data = c->attached;
-
-	c->attached = NULL;
-	return data;
-}
-
-struct imap_listing *imap_client_take_listing(struct imap_client *c)
-{
-	struct imap_listing *l = c->listing;
-
-	c->listing = NULL;
-	return l;
-}
-
-const char *imap_client_log_id(const struct imap_client *c)
-{
-	return c->log_id;
-}
-
-bool imap_client_is_connected(const struct imap_client *c)
-{
-	return c->state == IMAP_CLIENT_READY;
-}
-
-bool imap_client_idle(const struct imap_client *c)
-{
-	return c->state == IMAP_CLIENT_READY && TAILQ_EMPTY(&c->waiting) &&
-		TAILQ_EMPTY(&c->queue) && c->sending == NULL && !c->paused &&
-		c->literal_cmd == NULL && !c->logging_out;
-}
-
-int imap_client_set_log_id(struct imap_client *c, const char *log_id)
-{
-	char *copy = strdup(log_id);
-
-	if (copy == NULL)
-		return -1;
-	free(c->log_id);
-	c->log_id = copy;
-	return 0;
-}
-
-enum imap_throttle imap_client_throttle(const struct imap_client *c)
-{
-	return c != NULL ? c->bye_throttle : IMAP_THROTTLE_NONE;
-}
-
-const char *imap_client_tls_version(const struct imap_client *c)
-{
-	return c->tls_active ? tls_version(c->bev) : "none";
-}
-
 void imap_client_resume(struct imap_client *c)
 {
 	if (!c->paused || c->state >= IMAP_CLIENT_FAILED)
 		return;
 	c->paused = false;
 	bufferevent_enable(c->bev, EV_READ);
-	imap_client_input(c);
+	if (c->tls == IMAP_TLS_IMAPS)
+		imap_client_input_tls(c);
+	else
+		imap_client_input(c);
 }
 
 void imap_client_close(struct imap_client *c)

@@ -55,6 +55,10 @@ struct imap_client_settings {
 	uint16_t local_port;
 	const char *session_id;          /* popgate's session id */
 	const char *version;             /* popgate's version */
+	/* What logins to this server showed before (imap_caps_memo.h), read
+	   and written by the login (imap_login.h); not owned, must outlive
+	   the client. NULL: nothing is pipelined behind the login. */
+	struct imap_caps_memo *caps_memo;
 };
 
 enum imap_reply_result {
@@ -120,6 +124,13 @@ void imap_client_set_listing(struct imap_client *c, struct imap_listing *l);
 /* The kept listing handed over to the caller (c keeps none): while another
    mailbox is listed on c, to be given back with set_listing. */
 struct imap_listing *imap_client_take_listing(struct imap_client *c);
+
+/* Round trips waited for on this connection so far: the connect with
+   the greeting counts one, each TLS handshake one (implicit, or after
+   STARTTLS), and each burst of commands written after the server had
+   sent something since the previous one (commands pipelined behind
+   others cost nothing more). */
+unsigned int imap_client_round_trips(const struct imap_client *c);
 
 /* Something of the caller's kept with the connection (pop3/warm.h: with
    a kept one), freed with free_fn when c is freed or something else is

@@ -69,6 +69,7 @@ static void imap_client_starttls_done(void *ctx, const struct imap_reply *reply)
 	}
 	c->bev = tls_bev;
 	c->tls_active = true;
+	c->round_trips++;
 	/* RFC 3501: forget what was said in plaintext. */
 	c->caps = 0;
 	c->caps_known = false;
@@ -148,6 +149,8 @@ void imap_client_connect(struct imap_client *c, imap_connect_cb *cb, void *ctx)
 	c->opening = &imap_client_opening_steps;
 	imap_client_set_state(c, IMAP_CLIENT_CONNECTING);
 	c->doing = "connecting";
+	c->round_trips = c->tls == IMAP_TLS_IMAPS ? 2 : 1;
+	c->heard = false;
 	if (c->tls == IMAP_TLS_IMAPS) {
 		c->bev = tls_client_bufferevent(c->base, c->tls_ctx, c->host);
 		c->tls_active = true;

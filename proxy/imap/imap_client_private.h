@@ -71,13 +71,21 @@ struct imap_client {
 	bool logging_out;             /* LOGOUT sent: EOF is expected */
 	unsigned int caps;
 	bool caps_known;
+	uint64_t caps_sig;            /* a hash of their text as the server wrote it */
+	uint64_t login_sig;           /* ... as it was when the login was sent */
 	bool utf8_enabled;            /* server said ENABLED UTF8=ACCEPT */
 	bool qresync_enabled;         /* server said ENABLED QRESYNC */
 	struct imap_listing *listing; /* the selected mailbox's, kept (imap_sync.h) */
 	void *attached;               /* the caller's (imap_client_attach()) */
 	void (*attached_free)(void *);
 	bool tls_active;
+	int read_errno;               /* sockin_fill() met a socket error */
+	short tls_end;                /* tls_fill() met the end (BEV_EVENT_EOF/ERROR) */
 	unsigned int tag_counter;
+	/* Round trips waited for (imap_client_round_trips()); heard: the
+	   server sent something since the last write. */
+	unsigned int round_trips;
+	bool heard;
 
 	struct imap_command_list queue;   /* not sent yet */
 	struct imap_command_list waiting; /* sent, waiting for tagged reply */
@@ -107,6 +115,13 @@ struct imap_client {
 	char login_text[256];
 	/* The decoded error challenge of an OAuth2 login, "" if none. */
 	char sasl_challenge[512];
+	/* The login's pipelining (imap_login.c, imap_caps_memo.h). */
+	struct imap_caps_memo *caps_memo;  /* not owned; NULL: none */
+	bool login_ahead;             /* commands may follow the login at once */
+	bool enable_sent;             /* ENABLE went right behind the login */
+	bool caps_pipelined;          /* ... and CAPABILITY */
+	bool login_wait_caps;         /* login answered; done waits for CAPABILITY */
+	bool keeps_input;             /* its ID named such a server (imap_caps_memo.h) */
 };
 
 /* What the response reader hands to the set-up (imap_client_open.c). */
@@ -124,6 +139,9 @@ void imap_client_set_state(struct imap_client *c, enum imap_client_state state);
    from the loop. */
 void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Writes to the server, counting a round trip when it answered since
+   the last write. */
+void imap_client_send(struct imap_client *c, const void *data, size_t len);
 /* Sends what is queued and may go out in the current state. */
 void imap_client_flush(struct imap_client *c);
 /* Callbacks, watermarks and timeouts on c->bev (again after STARTTLS). */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "imap_caps_memo.h"
 #include "log.h"
 #include "tls.h"
 
@@ -20,7 +21,34 @@ static void imap_client_id_done(void *ctx, const struct imap_reply *reply)
 			  reply->text);
 }
 
+/* Servers whose ID "name" says they keep what was sent behind a login
+   for after it. Not every server does: Cyrus drops what follows an
+   AUTHENTICATE, Courier's login process what follows a LOGIN (it hands
+   the connection to another program), and those commands then never get
+   an answer. Dovecot's login process passes it on. */
+static const char *const imap_keeps_input[] = { "Dovecot", NULL };
+
+/* * ID ("name" "Dovecot" ...): whether the name is one of those (in
+   quotes as servers write it; anything else is not). */
+static void imap_client_id_untagged(void *ctx, const struct imap_resp *resp)
+{
+	struct imap_client *c = ctx;
+	char want[64];
+
+	if (!imap_resp_keyword_is(resp, "ID"))
+		return;
+	for (size_t i = 0; imap_keeps_input[i] != NULL; i++) {
+		int n = snprintf(want, sizeof(want), "\"name\" \"%s\"", imap_keeps_input[i]);
+
+		for (size_t at = 0; n > 0 && at + (size_t)n <= resp->rest_len; at++) {
+			if (strncasecmp(resp->rest + at, want, (size_t)n) == 0)
+				c->keeps_input = true;
+		}
+	}
+}
+
 static const struct imap_cmd_handlers imap_client_id_handlers = {
+	.untagged = imap_client_id_untagged,
 	.done = imap_client_id_done,
 };
 
@@ -69,6 +97,85 @@ static const struct imap_cmd_handlers imap_client_enable_handlers = {
 	.done = imap_client_enable_done,
 };
 
+/* ENABLE what caps offer of UTF8=ACCEPT and QRESYNC, if anything. */
+static void imap_client_queue_enable(struct imap_client *c, unsigned int caps)
+{
+	/* RFC 6855: without it a server may downgrade or hide
+	   internationalised messages; POP3 serves stored bytes. */
+	bool utf8 = (caps & IMAP_CAP_UTF8_ACCEPT) != 0;
+	/* RFC 7162: what lets a kept listing be brought up to date with
+	   only what changed (imap_sync.h). */
+	bool qresync = (caps & IMAP_CAP_QRESYNC) != 0;
+
+	if ((caps & IMAP_CAP_ENABLE) == 0 || (!utf8 && !qresync))
+		return;
+	if (imap_client_queue_own(c, &imap_client_enable_handlers, false,
+				  utf8 && qresync ? "ENABLE UTF8=ACCEPT QRESYNC" :
+				  utf8 ? "ENABLE UTF8=ACCEPT" : "ENABLE QRESYNC") < 0)
+		log_warn("%s event=enable_not_sent error=\"out of memory\"", c->log_id);
+	else
+		c->enable_sent = true;
+}
+
+/* ---- what the logins to this server showed (imap_caps_memo.h) ---- */
+
+/* The server, and what it said before the login (its greeting's or
+   CAPABILITY's words, hashed): a server that says otherwise now is
+   another one as far as the guess goes. */
+static void imap_client_memo_key(const struct imap_client *c, char *key, size_t size)
+{
+	snprintf(key, size, "%s:%u/%d/%016llx", c->host, c->port, (int)c->tls,
+		 (unsigned long long)c->login_sig);
+}
+
+static bool imap_client_memo_get(const struct imap_client *c, struct imap_caps_seen *seen)
+{
+	char key[IMAP_CAPS_MEMO_KEY + 2];
+
+	if (c->caps_memo == NULL)
+		return false;
+	imap_client_memo_key(c, key, sizeof(key));
+	return imap_caps_memo_get(c->caps_memo, key, seen);
+}
+
+static void imap_client_memo_put(struct imap_client *c, const struct imap_caps_seen *seen)
+{
+	char key[IMAP_CAPS_MEMO_KEY + 2];
+
+	if (c->caps_memo == NULL)
+		return;
+	imap_client_memo_key(c, key, sizeof(key));
+	imap_caps_memo_put(c->caps_memo, key, seen);
+}
+
+/* The post-login capabilities are known now (with the login's reply or
+   from a CAPABILITY after it). */
+static void imap_client_memo_note(struct imap_client *c, bool with_login)
+{
+	struct imap_caps_seen seen = { 0 };
+
+	(void)imap_client_memo_get(c, &seen);
+	seen.caps = c->caps;
+	seen.with_login = with_login;
+	seen.keeps_input = c->keeps_input;
+	imap_client_memo_put(c, &seen);
+}
+
+void imap_client_note_no_pipelining(struct imap_client *c)
+{
+	struct imap_caps_seen seen = { .caps = c->caps, .with_login = true };
+
+	(void)imap_client_memo_get(c, &seen);
+	seen.no_pipelining = true;
+	imap_client_memo_put(c, &seen);
+	log_info("%s event=upstream_no_pipelining upstream=%s:%u", c->log_id, c->host, c->port);
+}
+
+bool imap_client_login_pipelined(const struct imap_client *c)
+{
+	return c->login_ahead;
+}
+
 /* Hands the login's result to the owner, exactly once. */
 static void imap_client_login_finish(struct imap_client *c,
 				     const struct imap_reply *reply)
@@ -80,19 +187,10 @@ static void imap_client_login_finish(struct imap_client *c,
 	c->login_ctx = NULL;
 	if (reply->result == IMAP_REPLY_OK) {
 		c->doing = "ready";
-		/* RFC 6855: without it a server may downgrade or hide
-		   internationalised messages; POP3 serves stored bytes. */
-		bool utf8 = (c->caps & IMAP_CAP_UTF8_ACCEPT) != 0;
-		/* RFC 7162: what lets a kept listing be brought up to date
-		   with only what changed (imap_sync.h). */
-		bool qresync = (c->caps & IMAP_CAP_QRESYNC) != 0;
-
-		if ((c->caps & IMAP_CAP_ENABLE) != 0 && (utf8 || qresync) &&
-		    imap_client_queue_own(c, &imap_client_enable_handlers, false,
-					  utf8 && qresync ? "ENABLE UTF8=ACCEPT QRESYNC" :
-					  utf8 ? "ENABLE UTF8=ACCEPT" : "ENABLE QRESYNC") < 0)
-			log_warn("%s event=enable_not_sent error=\"out of memory\"",
-				 c->log_id);
+		/* Not once commands may have followed the login: ENABLE is
+		   only valid before a SELECT (RFC 5161). */
+		if (!c->login_ahead && !c->enable_sent)
+			imap_client_queue_enable(c, c->caps);
 	}
 	if (h != NULL && h->done != NULL && c->state != IMAP_CLIENT_CLOSED)
 		h->done(ctx, reply);
@@ -102,6 +200,10 @@ static void imap_client_login_caps_done(void *ctx, const struct imap_reply *repl
 {
 	struct imap_client *c = ctx;
 
+	/* One sent behind a login that said them itself, or failed. */
+	if (!c->login_wait_caps)
+		return;
+	c->login_wait_caps = false;
 	if (reply->result == IMAP_REPLY_FAILED) {
 		imap_client_login_finish(c, reply);
 		return;
@@ -110,6 +212,8 @@ static void imap_client_login_caps_done(void *ctx, const struct imap_reply *repl
 	if (reply->result != IMAP_REPLY_OK)
 		log_info("%s event=upstream_capability_refused text=\"%s\"",
 			 c->log_id, reply->text);
+	else
+		imap_client_memo_note(c, false);
 	imap_client_login_finish(c, &c->login_reply);
 }
 
@@ -143,6 +247,9 @@ static void imap_client_login_done(void *ctx, const struct imap_reply *reply)
 {
 	struct imap_client *c = ctx;
 
+	if (reply->result == IMAP_REPLY_OK &&
+	    (c->login_caps_seen || imap_reply_code_is_caps(reply)))
+		imap_client_memo_note(c, true);
 	if (reply->result != IMAP_REPLY_OK || c->login_caps_seen ||
 	    imap_reply_code_is_caps(reply)) {
 		imap_client_login_finish(c, reply);
@@ -158,16 +265,54 @@ static void imap_client_login_done(void *ctx, const struct imap_reply *reply)
 	c->login_reply.code = reply->code != NULL ? c->login_code : NULL;
 	c->login_reply.code_len = reply->code != NULL ? strlen(c->login_code) : 0;
 	c->login_reply.text = c->login_text;
+	c->login_wait_caps = true;
+	/* One went behind the login already: its answer finishes it. */
+	if (c->caps_pipelined)
+		return;
 	c->doing = "asking for CAPABILITY after login";
 	if (imap_client_queue_own(c, &imap_client_login_caps_handlers, false,
-				  "CAPABILITY") < 0)
+				  "CAPABILITY") < 0) {
+		c->login_wait_caps = false;
 		imap_client_login_finish(c, &c->login_reply);
+	}
 }
 
 static const struct imap_cmd_handlers imap_client_login_handlers = {
 	.untagged = imap_client_login_untagged,
 	.done = imap_client_login_done,
 };
+
+/* When the memo knows the server's post-login capabilities: what must
+   precede a SELECT goes right behind the login (CAPABILITY, if its reply
+   will not carry them; ENABLE), and the owner may queue more. */
+static void imap_client_login_ahead(struct imap_client *c)
+{
+	struct imap_caps_seen seen;
+
+	if (!imap_client_memo_get(c, &seen) || seen.no_pipelining || !seen.keeps_input)
+		return;
+	if (!seen.with_login) {
+		if (imap_client_queue_own(c, &imap_client_login_caps_handlers, false,
+					  "CAPABILITY") < 0)
+			return;
+		c->caps_pipelined = true;
+	}
+	imap_client_queue_enable(c, seen.caps);
+	c->login_ahead = true;
+}
+
+/* AUTHENTICATE PLAIN, or LOGIN: PLAIN when offered, unless it would take
+   a round trip more than a LOGIN whose literals go without waiting
+   (no SASL-IR, LITERAL+ or LITERAL- that fits) and LOGIN is allowed. */
+static bool imap_client_login_by_plain(const struct imap_client *c, size_t user_len,
+				       size_t pass_len)
+{
+	if ((c->caps & IMAP_CAP_AUTH_PLAIN) == 0)
+		return false;
+	return (c->caps & (IMAP_CAP_SASL_IR | IMAP_CAP_LOGINDISABLED)) != 0 ||
+		!imap_cmd_nonsync_ok((c->caps & IMAP_CAP_LITERALPLUS) != 0,
+				     (c->caps & IMAP_CAP_LITERALMINUS) != 0, user_len, pass_len);
+}
 
 int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 		      const char *pass, size_t pass_len,
@@ -201,7 +346,7 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 		return -1;
 	}
 	cmd->sensitive = true;
-	if ((c->caps & IMAP_CAP_AUTH_PLAIN) != 0) {
+	if (imap_client_login_by_plain(c, user_len, pass_len)) {
 		sasl_len = imap_sasl_plain_message(user, user_len, pass, pass_len,
 						   sasl, sizeof(sasl));
 		if (sasl_len == 0) {
@@ -231,10 +376,12 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 	c->login_h = h;
 	c->login_ctx = ctx;
 	c->login_caps_seen = false;
+	c->login_sig = c->caps_sig;
 	c->doing = "logging in";
 	if (id != NULL)
 		imap_client_enqueue(c, id, false);
 	imap_client_enqueue(c, cmd, false);
+	imap_client_login_ahead(c);
 	return 0;
 }
 
@@ -300,6 +447,7 @@ int imap_client_login_oauth(struct imap_client *c, enum imap_oauth_mech mech,
 	c->login_h = h;
 	c->login_ctx = ctx;
 	c->login_caps_seen = false;
+	c->login_sig = c->caps_sig;
 	c->sasl_challenge[0] = '\0';
 	c->doing = "logging in";
 	if (id != NULL)

@@ -11,7 +11,9 @@
 /*
  * Queues a login: AUTHENTICATE PLAIN (with SASL-IR when offered) when the
  * server offers AUTH=PLAIN, else LOGIN with both credentials as literals,
- * non-synchronising with LITERAL+ or LITERAL- (RFC 7888). When the server
+ * non-synchronising with LITERAL+ or LITERAL- (RFC 7888). Without SASL-IR
+ * a LOGIN whose literals need not wait (and no LOGINDISABLED) is one line
+ * where AUTHENTICATE PLAIN waits for a "+": LOGIN then. When the server
  * offers ID, an ID command (see the settings) goes first, pipelined; its
  * reply and any failure of it are ignored. Credentials are never logged.
  *
@@ -31,6 +33,29 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 		      const char *pass, size_t pass_len,
 		      const struct imap_cmd_handlers *h, void *ctx,
 		      const char **error_r);
+
+/*
+ * Pipelining (RFC 3501 5.5): with settings.caps_memo knowing what the
+ * last login to this server showed (imap_caps_memo.h), its ID reply
+ * naming a server known to keep what was sent behind a login (Dovecot:
+ * Cyrus and Courier lose it, and it is never answered), imap_client_login()
+ * queues right behind the login what must come before a SELECT:
+ * CAPABILITY when that server's login reply did not carry them, ENABLE as
+ * that server's post-login capabilities offered it. Then this says true,
+ * and the owner may queue its SELECT at once (imap_select_early()); the
+ * login's done still runs first, and when the login fails, whatever was
+ * pipelined behind it fails too (NO/BAD: the owner closes the client).
+ * Capabilities that turn out otherwise after login do not start another
+ * ENABLE (it would come after the SELECT); the memo learns them for next
+ * time. Never after an OAuth2 login: a refused token is answered with a
+ * challenge the next line would be read as the response to.
+ */
+bool imap_client_login_pipelined(const struct imap_client *c);
+
+/* The server would not run commands pipelined behind the login (the
+   owner's SELECT had to be sent again): the memo keeps logins to it
+   unpipelined from now on. Logged. */
+void imap_client_note_no_pipelining(struct imap_client *c);
 
 /* The SASL mechanism of an OAuth2 login. */
 enum imap_oauth_mech {

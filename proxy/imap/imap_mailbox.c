@@ -2,7 +2,11 @@
 
 #include "imap_mailbox.h"
 
+#include <stdio.h>
+#include <string.h>
+
 #include "imap_resp.h"
+#include "imap_throttle.h"
 #include "num.h"
 
 static void imap_select_untagged(void *ctx, const struct imap_resp *resp)
@@ -19,11 +23,55 @@ static void imap_select_untagged(void *ctx, const struct imap_resp *resp)
 	}
 }
 
+/* The answer kept (strings copied: the client's are gone after done). */
+static void imap_select_keep(struct imap_select_op *op, const struct imap_reply *reply)
+{
+	size_t code_len = reply->code_len < sizeof(op->code) - 1 ? reply->code_len :
+		sizeof(op->code) - 1;
+
+	op->ended = true;
+	op->reply = *reply;
+	if (reply->code != NULL)
+		memcpy(op->code, reply->code, code_len);
+	op->code[reply->code != NULL ? code_len : 0] = '\0';
+	op->reply.code = reply->code != NULL ? op->code : NULL;
+	op->reply.code_len = reply->code != NULL ? code_len : 0;
+	snprintf(op->text, sizeof(op->text), "%s", reply->text != NULL ? reply->text : "");
+	op->reply.text = op->text;
+}
+
+static const struct imap_cmd_handlers imap_select_handlers;
+static int imap_select_send(struct imap_select_op *op, struct imap_client *c,
+			    const char *mailbox);
+
+/* A claimed answer to the owner; an early SELECT refused as a server
+   refuses a command it was not ready for (BAD, or NO without a code such
+   as [NONEXISTENT], and nothing of throttling) goes again alone, once. */
+static void imap_select_answer(struct imap_select_op *op, const struct imap_reply *reply)
+{
+	if (op->early && !op->retried &&
+	    (reply->result == IMAP_REPLY_BAD ||
+	     (reply->result == IMAP_REPLY_NO && reply->code == NULL)) &&
+	    imap_throttle_of(reply->code, reply->code_len, reply->text,
+			     reply->text != NULL ? strlen(reply->text) : 0) == IMAP_THROTTLE_NONE) {
+		op->retried = true;
+		op->ended = false;
+		op->info = (struct imap_selected){ 0 };
+		if (imap_select_send(op, op->c, op->mailbox) == 0)
+			return;
+	}
+	op->cb(op->ctx, reply, &op->info);
+}
+
 static void imap_select_done(void *ctx, const struct imap_reply *reply)
 {
 	struct imap_select_op *op = ctx;
 
-	op->cb(op->ctx, reply, &op->info);
+	if (op->cb == NULL) {
+		imap_select_keep(op, reply);
+		return;
+	}
+	imap_select_answer(op, reply);
 }
 
 static const struct imap_cmd_handlers imap_select_handlers = {
@@ -31,16 +79,55 @@ static const struct imap_cmd_handlers imap_select_handlers = {
 	.done = imap_select_done,
 };
 
-int imap_select(struct imap_select_op *op, struct imap_client *c, const char *mailbox,
-		imap_select_cb *cb, void *ctx)
+static int imap_select_send(struct imap_select_op *op, struct imap_client *c,
+			    const char *mailbox)
 {
-	*op = (struct imap_select_op){ .cb = cb, .ctx = ctx };
 	/* CONDSTORE without QRESYNC: enabled by the SELECT (RFC 7162), so
 	   that it answers HIGHESTMODSEQ for the listing's validation. */
 	if ((imap_client_caps(c) & IMAP_CAP_CONDSTORE) != 0 && !imap_client_qresync_enabled(c))
 		return imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s (CONDSTORE)",
 					mailbox);
 	return imap_client_cmdf(c, &imap_select_handlers, op, "SELECT %s", mailbox);
+}
+
+int imap_select(struct imap_select_op *op, struct imap_client *c, const char *mailbox,
+		imap_select_cb *cb, void *ctx)
+{
+	*op = (struct imap_select_op){ .cb = cb, .ctx = ctx };
+	return imap_select_send(op, c, mailbox);
+}
+
+/* Sent alike whether UTF8=ACCEPT is enabled or not. */
+static bool imap_mailbox_plain(const char *mailbox)
+{
+	for (const char *p = mailbox; *p != '\0'; p++) {
+		if (*p < 0x20 || *p > 0x7e || *p == '&')
+			return false;
+	}
+	return mailbox[0] != '\0';
+}
+
+int imap_select_early(struct imap_select_op *op, struct imap_client *c, const char *mailbox)
+{
+	*op = (struct imap_select_op){ .c = c, .mailbox = mailbox, .early = true };
+	if (!imap_mailbox_plain(mailbox) || imap_select_send(op, c, mailbox) < 0) {
+		op->early = false;
+		return -1;
+	}
+	return 0;
+}
+
+void imap_select_claim(struct imap_select_op *op, imap_select_cb *cb, void *ctx)
+{
+	op->cb = cb;
+	op->ctx = ctx;
+	if (op->ended)
+		imap_select_answer(op, &op->reply);
+}
+
+bool imap_select_retried(const struct imap_select_op *op)
+{
+	return op->retried;
 }
 
 /* Both commands' ends come here, in any order (a server may answer the

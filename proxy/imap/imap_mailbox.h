@@ -34,12 +34,41 @@ struct imap_select_op {
 	struct imap_selected info;
 	imap_select_cb *cb;
 	void *ctx;
+	/* imap_select_early(): the answer kept until imap_select_claim() */
+	struct imap_client *c;
+	const char *mailbox;
+	bool early, ended, retried;
+	struct imap_reply reply;
+	char code[64];
+	char text[256];
 };
 
 /* SELECT mailbox (any name: the builder quotes it). 0, or -1 when the
    command cannot be built (nothing queued, no callback). */
 int imap_select(struct imap_select_op *op, struct imap_client *c, const char *mailbox,
 		imap_select_cb *cb, void *ctx);
+
+/*
+ * SELECT queued now, before the login it follows has been answered
+ * (RFC 3501 5.5: a server runs such commands in order), its answer kept
+ * in op until imap_select_claim(). mailbox must stay valid until then.
+ * Only for a name that is sent the same with or without UTF8=ACCEPT
+ * (printable ASCII, no "&"), since an ENABLE ahead of it may change
+ * that: -1 otherwise, or when it cannot be built (nothing queued).
+ */
+int imap_select_early(struct imap_select_op *op, struct imap_client *c, const char *mailbox);
+
+/*
+ * The answer of imap_select_early() to cb, once the login succeeded: at
+ * once (inside this call) if it came, else when it comes. A BAD, or a NO
+ * without a response code (a [NONEXISTENT] is an answer), that says
+ * nothing of throttling (imap_throttle.h) is taken for a server that
+ * would not run the SELECT behind the login: it is sent again, alone,
+ * once, and that answer counts (imap_select_retried() says so).
+ */
+void imap_select_claim(struct imap_select_op *op, imap_select_cb *cb, void *ctx);
+/* Whether the claimed SELECT had to be sent again. */
+bool imap_select_retried(const struct imap_select_op *op);
 
 /* How a listing (imap_sync.h) is delivered. */
 struct imap_list_handlers {

@@ -15,7 +15,11 @@ enum parser_state {
 struct imap_parser {
 	enum parser_state state;
 	size_t max_line;
-	char *line;           /* max_line + 1 octets: room for the NUL */
+	/* cap + 1 octets (room for the NUL), cap <= max_line: grown as a
+	   line needs, given back after a long one (a connection spends its
+	   life on short lines). */
+	char *line;
+	size_t cap;
 	size_t line_len;
 	/* Where the text after the last literal starts: a marker must lie
 	   wholly in it, or "* LIST () "/" {5}\r\nINBOX\r\n" would see the
@@ -29,6 +33,28 @@ struct imap_parser {
 	const char *error;
 };
 
+/* A line buffer's first size, and the most it keeps between lines. */
+#define PARSER_LINE_START 256
+#define PARSER_LINE_KEEP 4096
+
+/* Room for n more octets of line (n <= max_line - line_len); false when
+   out of memory. */
+static bool parser_room(struct imap_parser *p, size_t n)
+{
+	size_t cap = p->cap;
+	char *line;
+
+	if (p->line_len + n <= cap)
+		return true;
+	while (cap < p->line_len + n)
+		cap = cap > p->max_line / 2 ? p->max_line : cap * 2;
+	if ((line = realloc(p->line, cap + 1)) == NULL)
+		return false;
+	p->line = line;
+	p->cap = cap;
+	return true;
+}
+
 struct imap_parser *imap_parser_new(size_t max_line)
 {
 	struct imap_parser *p;
@@ -38,7 +64,8 @@ struct imap_parser *imap_parser_new(size_t max_line)
 	p = calloc(1, sizeof(*p));
 	if (p == NULL)
 		return NULL;
-	p->line = malloc(max_line + 1);
+	p->cap = max_line < PARSER_LINE_START ? max_line : PARSER_LINE_START;
+	p->line = malloc(p->cap + 1);
 	if (p->line == NULL) {
 		free(p);
 		return NULL;
@@ -200,6 +227,14 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p,
 		p->line_len = 0;
 		p->seg_start = 0;
 		p->reset_line = false;
+		if (p->cap > PARSER_LINE_KEEP) {
+			char *line = realloc(p->line, PARSER_LINE_START + 1);
+
+			if (line != NULL) {
+				p->line = line;
+				p->cap = PARSER_LINE_START;
+			}
+		}
 	}
 	for (i = 0; i < len; i++) {
 		unsigned char c = data[i];
@@ -212,10 +247,12 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p,
 				;
 			room = p->max_line - p->line_len;
 			if (run - i > room) {
-				memcpy(p->line + p->line_len, data + i, room);
-				p->line_len = p->max_line;
 				*consumed_r = i + room;
 				return parser_fail(p, ev, "line too long");
+			}
+			if (!parser_room(p, run - i)) {
+				*consumed_r = i;
+				return parser_fail(p, ev, "out of memory");
 			}
 			memcpy(p->line + p->line_len, data + i, run - i);
 			p->line_len += run - i;
@@ -246,6 +283,10 @@ enum imap_parse_result imap_parser_feed(struct imap_parser *p,
 		if (p->line_len >= p->max_line) {
 			*consumed_r = i;
 			return parser_fail(p, ev, "line too long");
+		}
+		if (!parser_room(p, 1)) {
+			*consumed_r = i;
+			return parser_fail(p, ev, "out of memory");
 		}
 		track_quote(p, c);
 		p->line[p->line_len++] = (char)c;

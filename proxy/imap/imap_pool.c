@@ -8,6 +8,7 @@
 
 #include <event2/event.h>
 
+#include "imap_caps_memo.h"
 #include "imap_client.h"
 #include "log.h"
 
@@ -30,6 +31,7 @@ struct imap_pool {
 	unsigned char secret[TLS_DIGEST_LEN];
 	/* Entries logging out: freed once the server answered. */
 	struct imap_pool_list closing;
+	struct imap_caps_memo *caps;  /* what logins to each server showed */
 };
 
 struct imap_pool *imap_pool_new(struct event_base *base)
@@ -38,7 +40,8 @@ struct imap_pool *imap_pool_new(struct event_base *base)
 
 	if (pool == NULL)
 		return NULL;
-	if (tls_random(pool->secret, sizeof(pool->secret)) < 0) {
+	if (tls_random(pool->secret, sizeof(pool->secret)) < 0 ||
+	    (pool->caps = imap_caps_memo_new()) == NULL) {
 		free(pool);
 		return NULL;
 	}
@@ -51,6 +54,11 @@ struct imap_pool *imap_pool_new(struct event_base *base)
 const unsigned char *imap_pool_secret(const struct imap_pool *pool)
 {
 	return pool->secret;
+}
+
+struct imap_caps_memo *imap_pool_caps_memo(struct imap_pool *pool)
+{
+	return pool != NULL ? pool->caps : NULL;
 }
 
 unsigned int imap_pool_count(const struct imap_pool *pool)
@@ -102,6 +110,26 @@ static void imap_pool_close(struct imap_pool_entry *e, const char *why)
 	    imap_client_logout(e->c, imap_pool_logged_out, e) == 0)
 		return;
 	imap_pool_logged_out(e);
+}
+
+bool imap_pool_logout(struct imap_pool *pool, struct imap_client *c)
+{
+	struct imap_pool_entry *e;
+
+	if (pool == NULL || c == NULL || (e = calloc(1, sizeof(*e))) == NULL)
+		return false;
+	e->pool = pool;
+	if ((e->timer = evtimer_new(pool->base, imap_pool_deferred_free, e)) == NULL) {
+		free(e);
+		return false;
+	}
+	e->c = c;
+	e->closing = true;
+	TAILQ_INSERT_TAIL(&pool->closing, e, link);
+	if (imap_client_is_connected(c) && imap_client_logout(c, imap_pool_logged_out, e) == 0)
+		return true;
+	imap_pool_logged_out(e);
+	return true;
 }
 
 static void imap_pool_expired(evutil_socket_t fd, short what, void *arg)
@@ -182,6 +210,7 @@ void imap_pool_flush(struct imap_pool *pool)
 {
 	while (!TAILQ_EMPTY(&pool->kept))
 		imap_pool_close(TAILQ_FIRST(&pool->kept), "reload");
+	imap_caps_memo_clear(pool->caps);
 }
 
 void imap_pool_free(struct imap_pool **poolp)
@@ -203,5 +232,6 @@ void imap_pool_free(struct imap_pool **poolp)
 		imap_pool_entry_free(e);
 	}
 	explicit_bzero(pool->secret, sizeof(pool->secret));
+	imap_caps_memo_free(&pool->caps);
 	free(pool);
 }

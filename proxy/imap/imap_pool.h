@@ -55,8 +55,24 @@ struct imap_client *imap_pool_take(struct imap_pool *pool, const char *key,
 				   const unsigned char digest[TLS_DIGEST_LEN],
 				   unsigned int *evicted_r);
 
-/* Closes (LOGOUT) every kept connection: after a reload, routes may
-   point elsewhere. */
+/* What logins to each upstream server showed (imap_caps_memo.h), for
+   the next cold login's pipelining (imap_client_settings.caps_memo); the
+   pool owns it. NULL for pool NULL. */
+struct imap_caps_memo;
+struct imap_caps_memo *imap_pool_caps_memo(struct imap_pool *pool);
+
+/*
+ * Takes c, whatever its state, and ends it for the caller: LOGOUT if it is
+ * still connected, then freed once the server answered or the connection
+ * ended (within c's own timeout), or at imap_pool_free(). Nothing of c
+ * reaches its former user: the caller closes nothing and waits for
+ * nothing. False (c stays the caller's) for pool NULL or out of memory.
+ * May be called from inside c's own callbacks.
+ */
+bool imap_pool_logout(struct imap_pool *pool, struct imap_client *c);
+
+/* Closes (LOGOUT) every kept connection, and forgets the capabilities
+   seen: after a reload, routes may point elsewhere. */
 void imap_pool_flush(struct imap_pool *pool);
 
 /* Connections kept now. */

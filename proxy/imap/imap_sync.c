@@ -214,9 +214,10 @@ static void imap_sync_deliver(struct imap_sync_op *op, bool ok,
 			ok = false;
 		}
 	}
-	log_info("%s event=listing kind=%s tried=%s messages=%zu fetched=%zu vanished=%zu "
-		 "ok=%s%s%s%s", imap_client_log_id(op->c), imap_sync_kind_name(op->kind),
-		 imap_sync_kind_name(op->first), l->count, op->fetched, op->vanished,
+	log_info("%s event=listing kind=%s tried=%s ahead=%s messages=%zu fetched=%zu "
+		 "vanished=%zu ok=%s%s%s%s", imap_client_log_id(op->c),
+		 imap_sync_kind_name(op->kind), imap_sync_kind_name(op->first),
+		 op->ahead ? "yes" : "no", l->count, op->fetched, op->vanished,
 		 ok ? "yes" : "no", op->error[0] != '\0' ? " why=\"" : "", op->error,
 		 op->error[0] != '\0' ? "\"" : "");
 	if (!ok || !op->keep || l->count > IMAP_SYNC_KEEP_MAX)
@@ -229,11 +230,56 @@ static void imap_sync_deliver(struct imap_sync_op *op, bool ok,
 static int imap_sync_full(struct imap_sync_op *op);
 static int imap_sync_next(struct imap_sync_op *op);
 
+static void imap_sync_done(void *ctx, const struct imap_reply *reply);
+
+/* An answer to a listing asked for ahead (imap_sync_prefetch()), before
+   it was taken over: kept for then. */
+static void imap_sync_keep_early(struct imap_sync_op *op, const struct imap_reply *reply)
+{
+	op->early_ended = true;
+	op->early_reply = *reply;
+	op->early_reply.code = NULL;
+	op->early_reply.code_len = 0;
+	snprintf(op->early_text, sizeof(op->early_text), "%s",
+		 reply->text != NULL ? reply->text : "");
+	op->early_reply.text = op->early_text;
+}
+
+/* A refused listing asked for ahead: an empty mailbox's, or asked for
+   again. True when that took the answer over. */
+static bool imap_sync_refused_ahead(struct imap_sync_op *op, const struct imap_reply *reply)
+{
+	static const struct imap_reply empty = { .result = IMAP_REPLY_OK, .text = "empty" };
+
+	if (!op->retry_full || op->kind != IMAP_SYNC_FULL ||
+	    (reply->result != IMAP_REPLY_NO && reply->result != IMAP_REPLY_BAD))
+		return false;
+	op->retry_full = false;
+	op->pending--;
+	op->failed = false;
+	op->error[0] = '\0';
+	if (op->info.exists == 0) {
+		imap_listing_clear(op->l);
+		op->pending = 1;
+		imap_sync_done(op, &empty);
+	} else if (imap_sync_full(op) < 0) {
+		imap_sync_fail(op, "the listing could not be asked for again");
+		imap_sync_deliver(op, false, reply);
+	}
+	return true;
+}
+
 static void imap_sync_done(void *ctx, const struct imap_reply *reply)
 {
 	struct imap_sync_op *op = ctx;
 	struct imap_listing *l = op->l;
 
+	if (op->early) {
+		imap_sync_keep_early(op, reply);
+		return;
+	}
+	if (imap_sync_refused_ahead(op, reply))
+		return;
 	if (reply->result == IMAP_REPLY_FAILED)
 		imap_sync_fail(op, "connection lost");
 	else if (reply->result != IMAP_REPLY_OK && op->kind == IMAP_SYNC_FULL)
@@ -304,6 +350,14 @@ static int imap_sync_sent(struct imap_sync_op *op, int ret)
 	return ret;
 }
 
+static int imap_sync_full_command(struct imap_sync_op *op)
+{
+	return imap_sync_sent(op, imap_client_command(op->c, op->with_dates ?
+						      "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)" :
+						      "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
+						      &imap_sync_handlers, op));
+}
+
 /* Everything anew: UID FETCH 1:* on an emptied listing. */
 static int imap_sync_full(struct imap_sync_op *op)
 {
@@ -320,10 +374,7 @@ static int imap_sync_full(struct imap_sync_op *op)
 		imap_sync_done(op, &empty);
 		return 0;
 	}
-	return imap_sync_sent(op, imap_client_command(op->c, op->with_dates ?
-						      "UID FETCH 1:* (UID RFC822.SIZE FLAGS INTERNALDATE)" :
-						      "UID FETCH 1:* (UID RFC822.SIZE FLAGS)",
-						      &imap_sync_handlers, op));
+	return imap_sync_full_command(op);
 }
 
 /* Kept messages per UID SEARCH so that its answer fits a line; 0 when
@@ -450,6 +501,20 @@ int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
 	struct imap_listing kept;
 	int ret;
 
+	if (op->early && op->c == c) {
+		/* Asked for ahead: taken over. */
+		if (l != op->l || dates != op->dates)
+			return -1;
+		op->early = false;
+		op->info = *info;
+		op->h = h;
+		op->ctx = ctx;
+		op->keep = keep;
+		l->max = op->max = max;
+		if (op->early_ended)
+			imap_sync_done(op, &op->early_reply);
+		return 0;
+	}
 	*op = (struct imap_sync_op){ .c = c, .h = h, .ctx = ctx, .info = *info, .max = max,
 				     .keep = keep, .dates = dates };
 	if (l == NULL) {
@@ -513,4 +578,24 @@ int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
 	if (ret < 0)
 		imap_client_set_listing(c, NULL);
 	return ret;
+}
+
+int imap_sync_prefetch(struct imap_sync_op *op, struct imap_client *c, size_t max,
+		       bool dates)
+{
+	struct imap_listing *l;
+
+	if (imap_client_listing(c) != NULL || (l = imap_listing_new(max)) == NULL)
+		return -1;
+	imap_client_set_listing(c, l);
+	*op = (struct imap_sync_op){ .c = c, .l = l, .max = max, .dates = dates,
+				     .with_dates = dates, .kind = IMAP_SYNC_FULL,
+				     .first = IMAP_SYNC_FULL, .ahead = true, .early = true,
+				     .retry_full = true };
+	if (imap_sync_full_command(op) < 0) {
+		imap_client_set_listing(c, NULL);
+		op->early = false;
+		return -1;
+	}
+	return 0;
 }

@@ -88,6 +88,13 @@ struct imap_sync_op {
 	bool failed;
 	char error[128];              /* the failure, or else the doubt */
 	size_t fetched, vanished;     /* responses applied */
+	/* imap_sync_prefetch(): asked for before the SELECT's answer */
+	bool ahead;                   /* was asked for ahead */
+	bool early;                   /* ... and not taken over yet */
+	bool early_ended;             /* ... its answer came: early_reply */
+	bool retry_full;              /* a refusal is retried once */
+	struct imap_reply early_reply;
+	char early_text[128];
 };
 
 /*
@@ -99,10 +106,29 @@ struct imap_sync_op {
  * empty) h runs before this returns; otherwise from the event loop.
  * keep false: the listing is not kept with c afterwards (c will not be
  * kept for another login: 24 octets a message saved for the session).
+ * op: zeroed (or an earlier listing's), or the one of an
+ * imap_sync_prefetch() on c, which is then taken over.
  * Returns 0, or -1 (nothing runs) when a command cannot be queued.
  */
 int imap_sync_listing(struct imap_sync_op *op, struct imap_client *c,
 		      const struct imap_selected *info, size_t max, bool dates, bool keep,
 		      const struct imap_list_handlers *h, void *ctx);
+
+/*
+ * For a cold login: the whole listing, UID FETCH 1:* (UID RFC822.SIZE
+ * FLAGS [INTERNALDATE]), asked for now, right behind a SELECT whose
+ * answer has not come (imap_select_early()), on a connection without a
+ * kept listing (-1 otherwise, or when it cannot be queued; nothing
+ * queued then). What it answers is collected in op; imap_sync_listing()
+ * with the same op, c and dates, once the SELECT's answer is known, takes
+ * it over instead of asking anew: what a FULL listing would have done
+ * follows from there. A refusal (NO, BAD) is the listing of an empty
+ * mailbox when the SELECT said EXISTS 0 (some servers refuse 1:* there),
+ * else the full listing is asked for once more, alone (a server that
+ * would not run it behind the SELECT). What the server sends for the
+ * listing is bounded by max as a listing asked for later is.
+ */
+int imap_sync_prefetch(struct imap_sync_op *op, struct imap_client *c, size_t max,
+		       bool dates);
 
 #endif

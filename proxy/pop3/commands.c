@@ -46,9 +46,10 @@ struct pop3_command {
 };
 
 /* The message an argument names; replies and returns NULL if none. */
-static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *arg)
+static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
-	unsigned int n;
+	const char *arg = cmd->argv[0];
+	unsigned int n, flags;
 	struct pop3_msg *m;
 
 	if (pop3_parse_msgnum(arg, pop3_folders_count(s->folders), &n) < 0 ||
@@ -56,13 +57,14 @@ static struct pop3_msg *pop3_msg_arg(struct pop3_session *s, const char *arg)
 		pop3_reply(s, "-ERR No such message");
 		return NULL;
 	}
-	if ((m->flags & POP3_MSG_DELETED) != 0) {
+	flags = pop3_msg_flags(pop3_folders_drop(s->folders, m), m);
+	if ((flags & POP3_MSG_DELETED) != 0) {
 		pop3_reply(s, "-ERR Message %u already deleted", n);
 		return NULL;
 	}
 	/* Seen expunged upstream: whatever the server would hand out now
 	   under this UID is not the message (a stand-in). */
-	if ((m->flags & POP3_MSG_VANISHED) != 0 && strcmp(s->cmd.name, "DELE") != 0) {
+	if ((flags & POP3_MSG_VANISHED) != 0 && strcmp(cmd->name, "DELE") != 0) {
 		pop3_reply(s, "-ERR Message %u is no longer available upstream", n);
 		return NULL;
 	}
@@ -170,12 +172,12 @@ static bool pop3_listing_more(struct pop3_session *s, struct pop3_listing *l)
 		while (l->next < d->count) {
 			const struct pop3_msg *m = &d->msgs[l->next++];
 
-			if ((m->flags & POP3_MSG_DELETED) != 0)
+			if ((pop3_msg_flags(d, m) & POP3_MSG_DELETED) != 0)
 				continue;
 			used += num_format_u64(first + l->next, chunk + used);
 			chunk[used++] = ' ';
 			if (l->kind == POP3_LISTING_LIST)
-				used += num_format_u64(m->size, chunk + used);
+				used += num_format_u64(pop3_msg_size(d, m), chunk + used);
 			else
 				used += pop3_maildrop_uidl(d, m, chunk + used);
 			chunk[used++] = '\r';
@@ -238,9 +240,9 @@ static void cmd_list(struct pop3_session *s, const struct pop3_cmd *cmd)
 	uint64_t size;
 
 	if (cmd->argc == 1) {
-		if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL)
+		if ((m = pop3_msg_arg(s, cmd)) != NULL)
 			pop3_reply(s, "+OK %u %llu", pop3_folders_number(s->folders, m),
-				   (unsigned long long)m->size);
+				   (unsigned long long)pop3_msg_size(pop3_folders_drop(s->folders, m), m));
 		return;
 	}
 	pop3_folders_visible(s->folders, &count, &size);
@@ -254,7 +256,7 @@ static void cmd_uidl(struct pop3_session *s, const struct pop3_cmd *cmd)
 	char uidl[POP3_UIDL_MAX + 1];
 
 	if (cmd->argc == 1) {
-		if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL) {
+		if ((m = pop3_msg_arg(s, cmd)) != NULL) {
 			pop3_maildrop_uidl(s->folders->f[pop3_folders_of(s->folders, m)].drop, m,
 					   uidl);
 			pop3_reply(s, "+OK %u %s", pop3_folders_number(s->folders, m), uidl);
@@ -279,7 +281,7 @@ static void pop3_fetch_in_folder(struct pop3_session *s, struct pop3_msg *m, boo
 
 static void cmd_retr(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
-	struct pop3_msg *m = pop3_msg_arg(s, cmd->argv[0]);
+	struct pop3_msg *m = pop3_msg_arg(s, cmd);
 
 	if (m != NULL)
 		pop3_fetch_in_folder(s, m, false, 0);
@@ -294,18 +296,21 @@ static void cmd_top(struct pop3_session *s, const struct pop3_cmd *cmd)
 		pop3_bad_command(s, "Invalid line count");
 		return;
 	}
-	if ((m = pop3_msg_arg(s, cmd->argv[0])) != NULL)
+	if ((m = pop3_msg_arg(s, cmd)) != NULL)
 		pop3_fetch_in_folder(s, m, true, lines);
 }
 
 static void cmd_dele(struct pop3_session *s, const struct pop3_cmd *cmd)
 {
-	struct pop3_msg *m = pop3_msg_arg(s, cmd->argv[0]);
+	struct pop3_msg *m = pop3_msg_arg(s, cmd);
 
 	if (m == NULL)
 		return;
 	pop3_fetch_ahead_drop(s, m);
-	m->flags |= POP3_MSG_DELETED;
+	if (pop3_msg_mark(pop3_folders_drop(s->folders, m), m, POP3_MSG_DELETED) < 0) {
+		pop3_reply(s, "-ERR [SYS/TEMP] Out of memory");
+		return;
+	}
 	metrics_command(s->route->name, METRICS_CMD_DELE);
 	pop3_reply(s, "+OK Message %u deleted", pop3_folders_number(s->folders, m));
 }
@@ -377,7 +382,8 @@ static const struct pop3_command *pop3_command_find(const char *name)
 
 void pop3_dispatch_line(struct pop3_session *s, const char *line, size_t len)
 {
-	struct pop3_cmd *cmd = &s->cmd;
+	/* Its arguments live as long as the handler runs (wiped after). */
+	struct pop3_cmd cmd_store, *cmd = &cmd_store;
 	const struct pop3_command *c;
 	const char *error;
 

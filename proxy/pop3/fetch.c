@@ -30,6 +30,7 @@ struct pop3_fetch {
 	struct pop3_session *s;
 	enum pop3_fetch_kind kind;
 	struct pop3_msg *msg;
+	struct pop3_maildrop *drop;  /* msg's (its folder's) */
 	struct pop3_filter filter;
 	uint64_t top_lines;
 	uint64_t top_offset;        /* next TEXT range start */
@@ -43,21 +44,25 @@ struct pop3_fetch {
 };
 
 /*
- * The next message, asked for as a RETR starts (prefetch_max_size).
- * WAITING: its first POP3_PREFETCH_WINDOW octets go into the window;
- * then it pauses the upstream connection (room 0) until RETR of it takes
- * it over (ATTACHED: the fetch is the consumer), unless the RETR that
- * asked for it has not ended yet (behind): a server that runs pipelined
- * commands at once sends this body before that RETR's tagged reply, so a
- * pause would hold the reply back, and it is dropped instead. COMPLETE:
- * all of it, and its tagged reply, came while waiting (it fit the
- * window). DROPPING: not wanted any more; the rest is read and thrown
- * away so the commands behind it go on. At most one is WAITING or
- * COMPLETE; each stays on the session's list until its command is done
- * or it is taken (or the session ends: the IMAP client is closed first,
- * so none calls back).
+ * The messages after the one a RETR asks for, asked for right behind it
+ * (prefetch_max_size), in listing order, as many as POP3_PREFETCH_DEPTH
+ * and POP3_PREFETCH_WINDOW octets of listed sizes allow (the first one
+ * only needs to be within prefetch_max_size). The server answers them in
+ * that order. WAITING: what comes of it goes into its window while all
+ * windows together hold less than POP3_PREFETCH_WINDOW octets; then it
+ * pauses the upstream connection (room 0) until RETR of it takes it over
+ * (ATTACHED: the fetch is the consumer), unless a command before it has
+ * not ended yet (behind): a server that runs pipelined commands at once
+ * may send this body before an earlier reply, so a pause would hold that
+ * reply back, and it is dropped instead. COMPLETE: all of it, and its
+ * tagged reply, came while waiting. DROPPING: not wanted any more; the
+ * rest is read and thrown away so the commands behind it go on. The
+ * session's list holds them in the order they were sent; each stays on
+ * it until its command is done or it is taken (or the session ends: the
+ * IMAP client is closed first, so none calls back).
  */
 #define POP3_PREFETCH_WINDOW (128 * 1024)
+#define POP3_PREFETCH_DEPTH 16
 
 enum pop3_prefetch_state {
 	POP3_PREFETCH_WAITING,
@@ -67,16 +72,16 @@ enum pop3_prefetch_state {
 };
 
 struct pop3_prefetch {
-	struct pop3_prefetch *next;
+	struct pop3_prefetch *next; /* asked for after this one */
 	struct pop3_session *s;
 	struct imap_client *imap;   /* the connection it was sent on */
 	struct pop3_msg *msg;
 	enum pop3_prefetch_state state;
 	struct pop3_fetch *fetch;   /* ATTACHED */
-	bool behind;                /* the RETR that asked for it runs */
+	bool behind;                /* the RETR running when it was asked for runs */
 	bool begun;                 /* the literal started (start holds it) */
 	struct imap_body_start start;
-	unsigned char *window;      /* POP3_PREFETCH_WINDOW, while WAITING */
+	struct evbuffer *window;    /* WAITING, COMPLETE: what came of it */
 	size_t window_len;
 	struct imap_body_result result;   /* COMPLETE */
 	struct imap_reply reply;
@@ -111,6 +116,19 @@ static const struct pop3_cmd_ops pop3_fetch_ops = {
 	.free = pop3_fetch_free,
 };
 
+/* A mark that cannot be kept (out of memory) is said: a message seen gone
+   is asked for again on the next RETR, one sent is not hidden by the
+   retention rule. */
+static void pop3_fetch_mark(struct pop3_fetch *f, unsigned int flag)
+{
+	struct pop3_session *s = f->s;
+	const struct pop3_msg *m = f->msg;
+
+	if (pop3_msg_mark(f->drop, m, flag) < 0)
+		log_warn("%s event=mark_failed uid=%u mark=%s error=\"out of memory\"", s->log_id,
+			 m->uid, flag == POP3_MSG_VANISHED ? "vanished" : "retrieved");
+}
+
 static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 {
 	struct pop3_fetch *f = ctx;
@@ -124,12 +142,12 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 	   client keep it forever. The header for TOP is asked with the
 	   size as well; later ranges of its text come after that proof. */
 	if (f->kind != POP3_FETCH_TOP_TEXT && start->has_rfc822_size &&
-	    start->rfc822_size != pop3_msg_upstream_size(f->msg)) {
+	    start->rfc822_size != pop3_msg_upstream_size(f->drop, f->msg)) {
 		log_warn("%s event=message_replaced uid=%u listed=%llu now=%llu", f->s->log_id,
-			 f->msg->uid, (unsigned long long)pop3_msg_upstream_size(f->msg),
+			 f->msg->uid, (unsigned long long)pop3_msg_upstream_size(f->drop, f->msg),
 			 (unsigned long long)start->rfc822_size);
 		f->replaced = true;
-		f->msg->flags |= POP3_MSG_VANISHED;
+		pop3_fetch_mark(f, POP3_MSG_VANISHED);
 		return;
 	}
 	/* Without that proof (RFC822.SIZE may come after the body) the
@@ -137,13 +155,13 @@ static void pop3_fetch_begin(void *ctx, const struct imap_body_start *start)
 	   the message still there?) before anything is sent, unless this
 	   server's sizes are known to be inexact. */
 	if (f->kind == POP3_FETCH_RETR && !start->has_rfc822_size &&
-	    start->size != pop3_msg_upstream_size(f->msg) && !f->s->sizes_inexact) {
+	    start->size != pop3_msg_upstream_size(f->drop, f->msg) && !f->s->sizes_inexact) {
 		f->suspect = true;
 		return;
 	}
 	f->started = true;
 	if (f->kind == POP3_FETCH_RETR)
-		pop3_reply(f->s, "+OK %llu octets", (unsigned long long)f->msg->size);
+		pop3_reply(f->s, "+OK %llu octets", (unsigned long long)pop3_msg_size(f->drop, f->msg));
 	else
 		pop3_reply(f->s, "+OK Top of message follows");
 }
@@ -157,24 +175,33 @@ static size_t pop3_fetch_room(void *ctx)
 	return len >= POP3_OUT_HIGH ? 0 : (POP3_OUT_HIGH - len) / 2 + 1;
 }
 
+/* Input filtered (or kept ahead) in one go at most: what it may grow to
+   fits a 64 KiB chain with the evbuffer's header (evbuffer rounds a chain
+   up to a power of two), below malloc's mmap threshold, so the chains
+   come from the heap, are reused and go back with malloc_trim(). */
+#define POP3_FETCH_PIECE (32 * 1024 - 64)
+
 static void pop3_fetch_data(void *ctx, const unsigned char *data, size_t len)
 {
 	struct pop3_fetch *f = ctx;
 	struct evbuffer *out = pop3_output(f->s);
 	struct evbuffer_iovec vec;
-	size_t n;
+	size_t n, piece;
 
-	if (len == 0 || f->replaced || f->suspect || pop3_filter_limit_reached(&f->filter) ||
-	    f->s->state == POP3_STATE_CLOSED)
-		return;
-	if (evbuffer_reserve_space(out, POP3_FILTER_MAX_OUT(len), &vec, 1) < 1) {
-		pop3_session_close(f->s, "out_of_memory");
-		return;
+	for (; len > 0; data += piece, len -= piece) {
+		if (f->replaced || f->suspect || pop3_filter_limit_reached(&f->filter) ||
+		    f->s->state == POP3_STATE_CLOSED)
+			return;
+		piece = len < POP3_FETCH_PIECE ? len : POP3_FETCH_PIECE;
+		if (evbuffer_reserve_space(out, POP3_FILTER_MAX_OUT(piece), &vec, 1) < 1) {
+			pop3_session_close(f->s, "out_of_memory");
+			return;
+		}
+		n = pop3_filter_run(&f->filter, data, piece, vec.iov_base);
+		vec.iov_len = n;
+		evbuffer_commit_space(out, &vec, 1);
+		pop3_count_out(f->s, n);
 	}
-	n = pop3_filter_run(&f->filter, data, len, vec.iov_base);
-	vec.iov_len = n;
-	evbuffer_commit_space(out, &vec, 1);
-	pop3_count_out(f->s, n);
 }
 
 static int pop3_fetch_send(struct pop3_fetch *f);
@@ -192,9 +219,9 @@ static void pop3_fetch_finish(struct pop3_fetch *f)
 		/* LIST and STAT announced RFC822.SIZE: say when the server's
 		   count is not what it sent (e.g. LF line ends counted), and
 		   learn it (exact_sizes = auto). */
-		if (f->filter.octets != f->msg->size)
+		if (f->filter.octets != pop3_msg_size(f->drop, f->msg))
 			pop3_sizes_mismatch(s, f->msg, f->filter.octets);
-		f->msg->flags |= POP3_MSG_RETRIEVED;
+		pop3_fetch_mark(f, POP3_MSG_RETRIEVED);
 		s->retr_count++;
 		metrics_command(s->route->name, METRICS_CMD_RETR);
 	} else {
@@ -212,7 +239,7 @@ static void pop3_fetch_exists(void *ctx, enum imap_exists result)
 	switch (result) {
 	case IMAP_EXISTS_NO:
 		log_info("%s event=message_gone uid=%u", s->log_id, f->msg->uid);
-		f->msg->flags |= POP3_MSG_VANISHED;
+		pop3_fetch_mark(f, POP3_MSG_VANISHED);
 		pop3_reply(s, "-ERR Message %u is no longer available upstream",
 			   pop3_folders_number(s->folders, f->msg));
 		pop3_cmd_done(s);
@@ -221,7 +248,7 @@ static void pop3_fetch_exists(void *ctx, enum imap_exists result)
 		/* Still there: the server's sizes are not exact. Fetched
 		   again and sent, as it is. */
 		log_warn("%s event=sizes_inexact uid=%u listed=%llu", s->log_id, f->msg->uid,
-			 (unsigned long long)f->msg->size);
+			 (unsigned long long)pop3_msg_size(f->drop, f->msg));
 		s->sizes_inexact = true;
 		f->suspect = false;
 		pop3_filter_init(&f->filter);
@@ -307,20 +334,50 @@ static const struct imap_body_handlers pop3_fetch_handlers = {
 	.done = pop3_fetch_done,
 };
 
-/* ---- the next message, fetched ahead ---- */
+/* ---- the next messages, fetched ahead ---- */
 
-static struct pop3_prefetch *pop3_prefetch_waiting(struct pop3_session *s)
+static bool pop3_prefetch_is_waiting(const struct pop3_prefetch *p)
+{
+	return p->state == POP3_PREFETCH_WAITING || p->state == POP3_PREFETCH_COMPLETE;
+}
+
+/* The one fetched ahead for m, if it waits for its RETR. */
+static struct pop3_prefetch *pop3_prefetch_find(struct pop3_session *s,
+						const struct pop3_msg *m)
 {
 	for (struct pop3_prefetch *p = s->ahead; p != NULL; p = p->next) {
-		if (p->state == POP3_PREFETCH_WAITING || p->state == POP3_PREFETCH_COMPLETE)
+		if (pop3_prefetch_is_waiting(p) && p->msg == m)
 			return p;
 	}
 	return NULL;
 }
 
+/* Octets the windows hold, all together. */
+static size_t pop3_prefetch_held(const struct pop3_session *s)
+{
+	size_t held = 0;
+
+	for (const struct pop3_prefetch *p = s->ahead; p != NULL; p = p->next)
+		held += p->window_len;
+	return held;
+}
+
+/* A command sent before p may still wait for its reply. */
+static bool pop3_prefetch_behind(const struct pop3_prefetch *p)
+{
+	if (p->behind)
+		return true;
+	for (const struct pop3_prefetch *q = p->s->ahead; q != p; q = q->next) {
+		if (q->state == POP3_PREFETCH_WAITING || q->state == POP3_PREFETCH_ATTACHED)
+			return true;
+	}
+	return false;
+}
+
 static void pop3_prefetch_window_free(struct pop3_prefetch *p)
 {
-	free(p->window);
+	if (p->window != NULL)
+		evbuffer_free(p->window);
 	p->window = NULL;
 	p->window_len = 0;
 }
@@ -350,13 +407,9 @@ static void pop3_prefetch_free_all(struct pop3_session *s)
 	s->ahead = NULL;
 }
 
-/* Not wanted any more: what is left of it is read and thrown away. May
-   run the connection's callbacks (and close the session) before it
-   returns when it is called from a command, not from an IMAP callback. */
-static void pop3_prefetch_drop(struct pop3_prefetch *p)
+/* Not wanted any more: what is left of it will be read and thrown away. */
+static void pop3_prefetch_discard(struct pop3_prefetch *p)
 {
-	struct pop3_session *s = p->s;
-
 	metrics_prefetch(false);
 	if (p->state == POP3_PREFETCH_COMPLETE) {
 		pop3_prefetch_remove(p);
@@ -364,16 +417,40 @@ static void pop3_prefetch_drop(struct pop3_prefetch *p)
 	}
 	p->state = POP3_PREFETCH_DROPPING;
 	pop3_prefetch_window_free(p);
-	if (p->imap == s->imap && s->imap != NULL)
+}
+
+/* Discards the waiting ones before stop (all of them when NULL); true
+   when one was sent on the session's connection (which may be paused for
+   it). */
+static bool pop3_prefetch_discard_until(struct pop3_session *s,
+					const struct pop3_prefetch *stop)
+{
+	struct pop3_prefetch *p = s->ahead, *next;
+	bool here = false;
+
+	for (; p != NULL && p != stop; p = next) {
+		next = p->next;
+		if (!pop3_prefetch_is_waiting(p))
+			continue;
+		here = here || (p->imap == s->imap && s->imap != NULL);
+		pop3_prefetch_discard(p);
+	}
+	return here;
+}
+
+/* The reading goes on. May run the connection's callbacks (and close the
+   session) before it returns when it is called from a command, not from
+   an IMAP callback. */
+static void pop3_prefetch_resume(struct pop3_session *s)
+{
+	if (s->state != POP3_STATE_CLOSED && s->imap != NULL)
 		imap_client_resume(s->imap);
 }
 
 static void pop3_prefetch_drop_waiting(struct pop3_session *s)
 {
-	struct pop3_prefetch *p = pop3_prefetch_waiting(s);
-
-	if (p != NULL)
-		pop3_prefetch_drop(p);
+	if (pop3_prefetch_discard_until(s, NULL))
+		pop3_prefetch_resume(s);
 }
 
 static void pop3_prefetch_begin(void *ctx, const struct imap_body_start *start)
@@ -388,23 +465,30 @@ static void pop3_prefetch_begin(void *ctx, const struct imap_body_start *start)
 	p->start = *start;
 }
 
+/* Waiting here would hold back a reply before it: asked for again if it
+   is wanted. */
+static void pop3_prefetch_give_up(struct pop3_prefetch *p)
+{
+	metrics_prefetch(false);
+	p->state = POP3_PREFETCH_DROPPING;
+	pop3_prefetch_window_free(p);
+}
+
 static size_t pop3_prefetch_room(void *ctx)
 {
 	struct pop3_prefetch *p = ctx;
+	size_t held;
 
 	switch (p->state) {
 	case POP3_PREFETCH_ATTACHED:
 		return pop3_fetch_room(p->fetch);
 	case POP3_PREFETCH_WAITING:
-		if (p->window_len < POP3_PREFETCH_WINDOW)
-			return POP3_PREFETCH_WINDOW - p->window_len;
-		if (!p->behind)
+		held = pop3_prefetch_held(p->s);
+		if (held < POP3_PREFETCH_WINDOW)
+			return POP3_PREFETCH_WINDOW - held;
+		if (!pop3_prefetch_behind(p))
 			return 0;       /* the rest waits upstream */
-		/* Waiting here would hold back the reply of the RETR still
-		   running: asked for again if it is wanted. */
-		metrics_prefetch(false);
-		p->state = POP3_PREFETCH_DROPPING;
-		pop3_prefetch_window_free(p);
+		pop3_prefetch_give_up(p);
 		break;
 	case POP3_PREFETCH_COMPLETE:
 	case POP3_PREFETCH_DROPPING:
@@ -416,6 +500,7 @@ static size_t pop3_prefetch_room(void *ctx)
 static void pop3_prefetch_data(void *ctx, const unsigned char *data, size_t len)
 {
 	struct pop3_prefetch *p = ctx;
+	size_t held;
 
 	if (p->state == POP3_PREFETCH_ATTACHED) {
 		pop3_fetch_data(p->fetch, data, len);
@@ -423,17 +508,22 @@ static void pop3_prefetch_data(void *ctx, const unsigned char *data, size_t len)
 	}
 	if (p->state != POP3_PREFETCH_WAITING)
 		return;
-	if (p->window == NULL && (p->window = malloc(POP3_PREFETCH_WINDOW)) == NULL)
-		len = SIZE_MAX;
-	if (len > POP3_PREFETCH_WINDOW - p->window_len) {
-		/* More than the window at once (a quoted string): asked for
-		   again when it is wanted. */
-		p->state = POP3_PREFETCH_DROPPING;
-		pop3_prefetch_window_free(p);
+	held = pop3_prefetch_held(p->s);
+	/* More than the windows take at once (a quoted string): asked for
+	   again when it is wanted. */
+	if (held > POP3_PREFETCH_WINDOW || len > POP3_PREFETCH_WINDOW - held ||
+	    (p->window == NULL && (p->window = evbuffer_new()) == NULL)) {
+		pop3_prefetch_give_up(p);
 		return;
 	}
-	memcpy(p->window + p->window_len, data, len);
-	p->window_len += len;
+	for (size_t piece; len > 0; data += piece, len -= piece) {
+		piece = len < POP3_FETCH_PIECE ? len : POP3_FETCH_PIECE;
+		if (evbuffer_add(p->window, data, piece) < 0) {
+			pop3_prefetch_give_up(p);
+			return;
+		}
+		p->window_len += piece;
+	}
 }
 
 static void pop3_prefetch_done(void *ctx, const struct imap_body_result *r)
@@ -469,27 +559,14 @@ static const struct imap_body_handlers pop3_prefetch_handlers = {
 	.done = pop3_prefetch_done,
 };
 
-/* The next message after cur that RETR may ask for, asked for now with
-   BODY.PEEK[] (at most one waiting, within prefetch_max_size); only in
-   cur's folder, the one selected: never across folders. */
-static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
+/* Asks for m with BODY.PEEK[], behind everything asked for before it;
+   0, or -1 when it cannot be queued. */
+static int pop3_prefetch_ask(struct pop3_session *s, struct pop3_msg *m)
 {
-	int folder = pop3_folders_of(s->folders, cur);
-	struct pop3_maildrop *d;
-	uint64_t cap = (uint64_t)s->conf->prefetch_max_kib * 1024;
-	struct pop3_msg *m, *end;
-	struct pop3_prefetch *p;
+	struct pop3_prefetch *p = calloc(1, sizeof(*p)), **pp;
 
-	if (cap == 0 || s->imap == NULL || pop3_prefetch_waiting(s) != NULL || folder < 0 ||
-	    (unsigned int)folder != s->folders->selected)
-		return;
-	d = s->folders->f[folder].drop;
-	m = cur + 1;
-	end = d->msgs + d->count;
-	while (m < end && (m->flags & (POP3_MSG_DELETED | POP3_MSG_VANISHED)) != 0)
-		m++;
-	if (m >= end || m->size > cap || (p = calloc(1, sizeof(*p))) == NULL)
-		return;
+	if (p == NULL)
+		return -1;
 	*p = (struct pop3_prefetch){
 		.s = s, .imap = s->imap, .msg = m, .state = POP3_PREFETCH_WAITING,
 		.behind = true,
@@ -499,11 +576,55 @@ static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
 	};
 	if (imap_body_fetch(&p->op, s->imap, &req, &pop3_prefetch_handlers, p) < 0) {
 		free(p);
-		return;
+		return -1;
 	}
-	p->next = s->ahead;
-	s->ahead = p;
+	for (pp = (struct pop3_prefetch **)&s->ahead; *pp != NULL; pp = &(*pp)->next)
+		;
+	*pp = p;
 	s->ahead_free = pop3_prefetch_free_all;
+	return 0;
+}
+
+/* The messages after cur (and after those already waiting) that RETR may
+   ask for next, asked for now: the first within prefetch_max_size, more
+   while their listed sizes together stay within POP3_PREFETCH_WINDOW;
+   only in cur's folder, the one selected: never across folders. */
+static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
+{
+	int folder = pop3_folders_of(s->folders, cur);
+	struct pop3_maildrop *d;
+	uint64_t cap = (uint64_t)s->conf->prefetch_max_kib * 1024, ahead = 0;
+	struct pop3_msg *m, *end;
+	unsigned int n = 0;
+
+	if (cap == 0 || s->imap == NULL || folder < 0 ||
+	    (unsigned int)folder != s->folders->selected)
+		return;
+	d = s->folders->f[folder].drop;
+	m = cur + 1;
+	end = d->msgs + d->count;
+	for (struct pop3_prefetch *p = s->ahead; p != NULL; p = p->next) {
+		if (!pop3_prefetch_is_waiting(p))
+			continue;
+		/* Ones of another folder are dropped before anything is
+		   asked for there; none counts here. */
+		if (p->msg < d->msgs || p->msg >= end)
+			continue;
+		n++;
+		ahead += pop3_msg_size(d, p->msg);
+		if (p->msg >= m)
+			m = p->msg + 1;
+	}
+	for (; n < POP3_PREFETCH_DEPTH; n++, m++) {
+		while (m < end &&
+		       (pop3_msg_flags(d, m) & (POP3_MSG_DELETED | POP3_MSG_VANISHED)) != 0)
+			m++;
+		if (m >= end || pop3_msg_size(d, m) > cap ||
+		    (n > 0 && ahead + pop3_msg_size(d, m) > POP3_PREFETCH_WINDOW) ||
+		    pop3_prefetch_ask(s, m) < 0)
+			return;
+		ahead += pop3_msg_size(d, m);
+	}
 }
 
 static void pop3_seen_done(void *ctx, const struct imap_reply *reply)
@@ -518,7 +639,20 @@ static const struct imap_cmd_handlers pop3_seen_handlers = {
 	.done = pop3_seen_done,
 };
 
-/* RETR of the message fetched ahead: f becomes its consumer. */
+/* What the window holds goes through f's filter. */
+static void pop3_prefetch_feed(struct pop3_prefetch *p, struct pop3_fetch *f)
+{
+	struct evbuffer_iovec v;
+
+	while (p->window != NULL && evbuffer_peek(p->window, -1, NULL, &v, 1) > 0 &&
+	       v.iov_len > 0) {
+		pop3_fetch_data(f, v.iov_base, v.iov_len);
+		evbuffer_drain(p->window, v.iov_len);
+	}
+	pop3_prefetch_window_free(p);
+}
+
+/* RETR of a message fetched ahead: f becomes its consumer. */
 static void pop3_prefetch_take(struct pop3_prefetch *p, struct pop3_fetch *f)
 {
 	struct pop3_session *s = f->s;
@@ -530,16 +664,14 @@ static void pop3_prefetch_take(struct pop3_prefetch *p, struct pop3_fetch *f)
 	s->doing = "fetching a message";
 	metrics_prefetch(true);
 	/* It came with BODY.PEEK[]: \Seen as BODY[] would have set it,
-	   queued before the next one ahead. */
+	   queued before the next ones ahead. */
 	if (s->profile->mark_seen_on_retr &&
 	    imap_body_mark_seen(s->imap, f->msg->uid, &pop3_seen_handlers, s) < 0)
 		log_warn("%s event=mark_seen_failed uid=%u", s->log_id, f->msg->uid);
 	pop3_prefetch_next(s, f->msg);
 	if (p->begun)
 		pop3_fetch_begin(f, &p->start);
-	if (p->window_len > 0)
-		pop3_fetch_data(f, p->window, p->window_len);
-	pop3_prefetch_window_free(p);
+	pop3_prefetch_feed(p, f);
 	if (complete) {
 		struct imap_body_result r = p->result;
 		struct imap_reply reply = p->reply;
@@ -551,19 +683,28 @@ static void pop3_prefetch_take(struct pop3_prefetch *p, struct pop3_fetch *f)
 		f->ahead = NULL;
 		pop3_prefetch_remove(p);
 		pop3_fetch_done(f, &r);
+		/* Its window is free: the next ones may come on. */
+		pop3_prefetch_resume(s);
 		return;
 	}
 	/* May finish the command at once (all of it had arrived): f is not
 	   touched after this. */
-	imap_client_resume(s->imap);
+	pop3_prefetch_resume(s);
 }
 
 void pop3_fetch_ahead_drop(struct pop3_session *s, const struct pop3_msg *m)
 {
-	struct pop3_prefetch *p = pop3_prefetch_waiting(s);
+	struct pop3_prefetch *p;
 
-	if (p != NULL && (m == NULL || p->msg == m))
-		pop3_prefetch_drop(p);
+	if (m == NULL) {
+		pop3_prefetch_drop_waiting(s);
+		return;
+	}
+	p = pop3_prefetch_find(s, m);
+	if (p == NULL)
+		return;
+	pop3_prefetch_discard(p);
+	pop3_prefetch_resume(s);
 }
 
 /* ---- asking the upstream ---- */
@@ -611,12 +752,17 @@ static int pop3_fetch_send(struct pop3_fetch *f)
 void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 		      uint64_t lines)
 {
-	struct pop3_prefetch *p = pop3_prefetch_waiting(s);
+	struct pop3_prefetch *p = top ? NULL : pop3_prefetch_find(s, msg);
 	struct pop3_fetch *f;
 
-	if (p != NULL && (top || p->msg != msg || p->imap != s->imap)) {
-		pop3_prefetch_drop(p);
+	if (p != NULL && p->imap != s->imap)
 		p = NULL;
+	/* The ones before it will not be asked for (the client skipped
+	   them): thrown away as they come; taking it resumes reading. */
+	if (p != NULL) {
+		(void)pop3_prefetch_discard_until(s, p);
+	} else {
+		pop3_prefetch_drop_waiting(s);
 		if (s->state == POP3_STATE_CLOSED)
 			return;
 	}
@@ -627,6 +773,7 @@ void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 	}
 	f->s = s;
 	f->msg = msg;
+	f->drop = pop3_folders_drop(s->folders, msg);
 	f->kind = top ? POP3_FETCH_TOP_HEADER : POP3_FETCH_RETR;
 	f->top_lines = lines;
 	pop3_filter_init(&f->filter);

@@ -30,20 +30,23 @@ void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
 
 /*
  * Prefetch (prefetch_max_size > 0): as a RETR starts, the next message of
- * the listing is asked for right behind it with BODY.PEEK[] (one message
- * ahead, none above the size cap). Its first 128 KB may wait in memory
- * (a server that runs pipelined commands at once sends it before the
- * current RETR's tagged reply); one that does not fit while that RETR
- * still runs is dropped rather than held in front of the reply. The rest
- * waits in the upstream connection (reading pauses) until RETR of it takes
- * it over and sets \Seen (UID STORE, when mark_seen_on_retr); RETR or TOP
- * of another message, or pop3_fetch_ahead_drop(), drops it: the rest is
- * read and thrown away before anything queued behind it.
+ * the listing is asked for right behind it with BODY.PEEK[] (none above
+ * the size cap), and the ones after it while their listed sizes together
+ * stay within 128 KB (16 at most); each RETR taking one asks for more.
+ * Together they hold at most 128 KB in memory (a server that runs
+ * pipelined commands at once may send them before the current RETR's
+ * tagged reply; one that does not fit then is dropped rather than held
+ * in front of the reply). The rest waits in the upstream connection
+ * (reading pauses) until RETR of it takes it over and sets \Seen (UID
+ * STORE, when mark_seen_on_retr). RETR of a later one throws away those
+ * before it; RETR or TOP of another message, or pop3_fetch_ahead_drop(),
+ * drops them: the rest is read and thrown away before anything queued
+ * behind it.
  *
- * pop3_fetch_ahead_drop: drops the message waiting ahead if it is m (any
- * when m is NULL), before DELE of it or QUIT. Called from a command (not
- * an IMAP callback) it may run the connection's callbacks before it
- * returns, and the session may be closed then.
+ * pop3_fetch_ahead_drop: drops the message waiting ahead if it is m (all
+ * of them when m is NULL), before DELE of it or QUIT. Called from a
+ * command (not an IMAP callback) it may run the connection's callbacks
+ * before it returns, and the session may be closed then.
  */
 void pop3_fetch_ahead_drop(struct pop3_session *s, const struct pop3_msg *m);
 

@@ -110,6 +110,13 @@ int pop3_folders_of(const struct pop3_folders *fs, const struct pop3_msg *m)
 	return -1;
 }
 
+struct pop3_maildrop *pop3_folders_drop(const struct pop3_folders *fs, const struct pop3_msg *m)
+{
+	int i = pop3_folders_of(fs, m);
+
+	return i < 0 ? NULL : fs->f[i].drop;
+}
+
 unsigned int pop3_folders_number(const struct pop3_folders *fs, const struct pop3_msg *m)
 {
 	int i = pop3_folders_of(fs, m);
@@ -145,12 +152,8 @@ unsigned int pop3_folders_marked(const struct pop3_folders *fs)
 
 void pop3_folders_unmark(struct pop3_folders *fs)
 {
-	for (unsigned int i = 0; i < fs->n; i++) {
-		struct pop3_maildrop *d = fs->f[i].drop;
-
-		for (unsigned int j = 0; j < d->count; j++)
-			d->msgs[j].flags &= ~POP3_MSG_DELETED;
-	}
+	for (unsigned int i = 0; i < fs->n; i++)
+		pop3_maildrop_unmark_all(fs->f[i].drop, POP3_MSG_DELETED);
 }
 
 /* ---- one UIDL, one message ---- */
@@ -169,19 +172,32 @@ static const char *pop3_slot_uidl(const struct pop3_folders *fs,
 	return buf;
 }
 
-int pop3_folders_dedupe(struct pop3_folders *fs,
-			void (*collided)(void *ctx, unsigned int folder, uint32_t uid,
-					 const char *uidl),
-			void *ctx)
+/* The set's size: a power of two, at least twice the messages. */
+static size_t pop3_folders_dedupe_slots(const struct pop3_folders *fs)
 {
 	size_t total = 0, cap = 16;
-	struct pop3_uidl_slot *set;
-	int removed = 0;
 
 	for (unsigned int i = 0; i < fs->n; i++)
 		total += fs->f[i].drop->count;
 	while (cap < 2 * total)
 		cap *= 2;
+	return cap;
+}
+
+size_t pop3_folders_dedupe_bytes(const struct pop3_folders *fs)
+{
+	return pop3_folders_dedupe_slots(fs) * sizeof(struct pop3_uidl_slot);
+}
+
+int pop3_folders_dedupe(struct pop3_folders *fs,
+			void (*collided)(void *ctx, unsigned int folder, uint32_t uid,
+					 const char *uidl),
+			void *ctx)
+{
+	size_t cap = pop3_folders_dedupe_slots(fs);
+	struct pop3_uidl_slot *set;
+	int removed = 0;
+
 	if ((set = calloc(cap, sizeof(*set))) == NULL)
 		return -1;
 	for (unsigned int i = 0; i < fs->n; i++) {

@@ -77,6 +77,8 @@ struct pop3_msg *pop3_folders_get(struct pop3_folders *fs, unsigned int n,
 
 /* The index of the folder m belongs to, or -1. */
 int pop3_folders_of(const struct pop3_folders *fs, const struct pop3_msg *m);
+/* The drop m belongs to (its sizes and marks), or NULL. */
+struct pop3_maildrop *pop3_folders_drop(const struct pop3_folders *fs, const struct pop3_msg *m);
 
 /* The session's number of m (of one of the folders). */
 unsigned int pop3_folders_number(const struct pop3_folders *fs, const struct pop3_msg *m);
@@ -99,5 +101,9 @@ int pop3_folders_dedupe(struct pop3_folders *fs,
 			void (*collided)(void *ctx, unsigned int folder, uint32_t uid,
 					 const char *uidl),
 			void *ctx);
+
+/* The memory pop3_folders_dedupe() takes while it runs (its set of the
+   maildrop's UIDLs), to count within max_listing_memory first. */
+size_t pop3_folders_dedupe_bytes(const struct pop3_folders *fs);
 
 #endif

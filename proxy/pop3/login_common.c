@@ -127,6 +127,7 @@ void login_release(struct pop3_login *l)
 	l->special = NULL;
 	pop3_session_unreserve(s, l->reserved_drop);
 	l->reserved_drop = 0;
+	pop3_server_trim_soon(s->srv);
 }
 
 /* ---- the one failure exit ---- */

@@ -14,6 +14,7 @@
 #include <strings.h>
 
 #include "cache.h"
+#include "cache_admin.h"
 #include "conf.h"
 #include "device.h"
 #include "folders.h"
@@ -76,7 +77,13 @@ static void login_uidl_collided(void *ctx, unsigned int folder, uint32_t uid, co
 static void login_folders_done(struct pop3_login *l)
 {
 	struct pop3_folders *fs = l->folders;
+	size_t set = pop3_folders_dedupe_bytes(fs);
+	int removed;
 
+	/* The check's set of every UIDL counts within max_listing_memory
+	   while it runs. */
+	if (!login_reserve(l, set))
+		return;
 	/* The first folder's listing goes back to the connection, to be
 	   kept with it; what is selected now is the last folder. */
 	imap_client_set_listing(l->imap, l->kept_listing);
@@ -84,7 +91,9 @@ static void login_folders_done(struct pop3_login *l)
 	fs->selected = fs->n - 1;
 	free(l->folder_account);
 	l->folder_account = NULL;
-	if (pop3_folders_dedupe(fs, login_uidl_collided, l) < 0) {
+	removed = pop3_folders_dedupe(fs, login_uidl_collided, l);
+	pop3_session_unreserve(l->s, set);
+	if (removed < 0) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Out of memory");
 		return;
@@ -229,6 +238,23 @@ static void login_folder_next(struct pop3_login *l)
 
 /* ---- which folders: the special-use names ---- */
 
+/* Which accounts hold this device's state beyond the first folder's,
+   recorded in the first's before any of them is written
+   (cache_admin.h): for popgate device, which cannot resolve special-use
+   names. Nothing waits for it; a lost one is logged by the store. */
+static void login_folders_note(struct pop3_login *l)
+{
+	const struct pop3_folders *fs = l->folders;
+	const char *names[CACHE_ADMIN_NOTE_MAX];
+	size_t n = 0;
+
+	for (unsigned int i = 1; i < fs->n && n < CACHE_ADMIN_NOTE_MAX; i++)
+		names[n++] = fs->f[i].name;
+	if (n > 0)
+		cache_admin_note_folders(l->s->srv->cache, l->account, l->s->device, names, n,
+					 NULL, NULL);
+}
+
 /* The profile's entries after the first, resolved: a name the folders
    do not have yet; a special-use name that LIST did not find is left
    out (logged). */
@@ -267,6 +293,7 @@ static void login_folders_plan(struct pop3_login *l)
 	}
 	free(l->special);
 	l->special = NULL;
+	login_folders_note(l);
 	login_folder_next(l);
 }
 

@@ -83,7 +83,7 @@ struct pop3_legacy_import *pop3_legacy_start(struct pop3_session *s, const char 
 
 		/* Left out of this device's drop (its profile, \Deleted): no
 		   size known, matched by its header alone. */
-		sizes[j] = m != NULL ? m->size : UINT64_MAX;
+		sizes[j] = m != NULL ? pop3_msg_size(drop, m) : UINT64_MAX;
 	}
 	set.sizes = sizes;
 	li->imp = legacy_import_start(&set, pop3_legacy_imported, li);

@@ -94,6 +94,8 @@ struct pop3_login {
 	struct pop3_limits limits;   /* failure delays, LOGIN-DELAY */
 	struct pop3_sizes *sizes;    /* exact_sizes: the step in progress */
 	struct pop3_throttle throttle; /* the provider's back-off, before connecting */
+	unsigned int rtt_start;      /* imap's round trips when the login took it */
+	unsigned int rtt_before;     /* ... and those of a kept one that broke */
 	/* folders = ... (login_folders.c): the folders, the first built
 	   into l->drop as ever, then each other one in turn. */
 	void (*folder_built)(struct pop3_login *l); /* NULL: one folder */

@@ -71,10 +71,11 @@ void login_finish(struct pop3_login *l)
 	pop3_throttle_clear(s, l->account);
 	pop3_folders_visible(s->folders, &count, &size);
 	log_info("%s event=login user=%s device=%s client=%s route=%s upstream=%s:%u "
-		 "messages=%u octets=%llu uidvalidity=%u",
+		 "messages=%u octets=%llu uidvalidity=%u rtt_upstream=%u",
 		 s->log_id, s->user_log, s->device, s->client_ip, s->route->name,
 		 s->route->host, s->route->port, count, (unsigned long long)size,
-		 s->drop->uidvalidity);
+		 s->drop->uidvalidity,
+		 l->rtt_before + imap_client_round_trips(s->imap) - l->rtt_start);
 	pop3_reply(s, "+OK Logged in, %u messages (%llu octets)", count,
 		   (unsigned long long)size);
 	pop3_cmd_done(s);
@@ -150,12 +151,14 @@ static void login_step_remap(struct pop3_login *l, uint32_t stored_uidvalidity)
 static void login_uidls_ready(struct pop3_login *l)
 {
 	struct pop3_session *s = l->s;
+	size_t extra = pop3_maildrop_extra_bytes(l->drop);
 	unsigned int hidden;
 
-	/* The UIDL strings are the session's too, within the budget. */
-	if (!login_reserve(l, l->drop->pool_cap))
+	/* The UIDL strings and the rest are the session's too, within the
+	   budget. */
+	if (!login_reserve(l, extra))
 		return;
-	l->reserved_drop += l->drop->pool_cap;
+	l->reserved_drop += extra;
 	hidden = pop3_maildrop_narrow(l->drop, l->hidden, l->first_uid);
 	login_free_uidls(l);
 	log_info("%s event=device_view device=%s profile=%s new_device=%s left_out=%u hidden=%u "

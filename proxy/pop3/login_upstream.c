@@ -11,6 +11,7 @@
 #include "conf.h"
 #include "imap_cmd.h"
 #include "imap_login.h"
+#include "imap_pool.h"
 #include "keep.h"
 #include "log.h"
 #include "login_oauth.h"
@@ -115,6 +116,7 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 		   was recreated under it): a new one, as if there had been
 		   none. */
 		log_info("%s event=upstream_kept_broken error=\"%s\"", l->s->log_id, reply->text);
+		l->rtt_before += imap_client_round_trips(l->imap) - l->rtt_start;
 		pop3_session_retire_imap(l->s, &l->imap);
 		l->kept = false;
 		l->fresh = true;
@@ -136,6 +138,8 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 			   "-ERR [SYS/PERM] Cannot open the mailbox");
 		return;
 	}
+	if (imap_select_retried(&l->select) && imap_client_login_pipelined(l->imap))
+		imap_client_note_no_pipelining(l->imap);
 	if (info->uidvalidity == 0) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/PERM] Upstream gave no UIDVALIDITY");
@@ -144,9 +148,24 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 	login_step_list(l, info);
 }
 
+/* SELECT, and on a new connection the whole listing right behind it,
+   asked for at once (imap_select_early(), imap_sync_prefetch()). */
+static void login_ask_ahead(struct pop3_login *l)
+{
+	if (!l->kept && imap_select_early(&l->select, l->imap, l->s->route->mailbox) == 0)
+		(void)imap_sync_prefetch(&l->list, l->imap, POP3_MAX_MESSAGES,
+					 pop3_profile_needs_date(l->s->profile));
+}
+
 static void login_step_select(struct pop3_login *l)
 {
 	login_set_step(l, LOGIN_SELECT);
+	if (!l->select.early || l->select.c != l->imap)
+		login_ask_ahead(l);
+	if (l->select.early && l->select.c == l->imap) {
+		imap_select_claim(&l->select, login_selected, l);
+		return;
+	}
 	if (imap_select(&l->select, l->imap, l->s->route->mailbox, login_selected, l) < 0)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/PERM] Bad mailbox name in configuration");
@@ -278,6 +297,9 @@ static void login_step_authenticate(struct pop3_login *l)
 			   "-ERR [SYS/PERM] Upstream refuses plaintext login");
 		return;
 	}
+	/* Not before LOGIN-DELAY is checked: a refused login opens nothing. */
+	if (imap_client_login_pipelined(l->imap) && l->s->conf->login_delay_secs == 0)
+		login_ask_ahead(l);
 	/* The command holds its own copy now; the legacy step needs it. */
 	if (l->s->route->legacy_pop3 == NULL)
 		login_clear_password(l);
@@ -329,6 +351,7 @@ void login_step_connect(struct pop3_session *s)
 		.local_port = s->local_port,
 		.session_id = s->id,
 		.version = POPGATE_VERSION,
+		.caps_memo = imap_pool_caps_memo(s->srv->pool),
 	};
 
 	if (!l->fresh && (l->imap = pop3_keep_take(s)) != NULL) {
@@ -337,6 +360,7 @@ void login_step_connect(struct pop3_session *s)
 		/* Logged in with these very credentials: on to what follows
 		   the login (LOGIN-DELAY, SELECT). */
 		l->kept = true;
+		l->rtt_start = imap_client_round_trips(l->imap);
 		login_set_step(l, LOGIN_AUTHENTICATE);
 		s->upstream_tls = imap_client_tls_version(l->imap);
 		login_authenticated(l, &kept);
@@ -348,6 +372,7 @@ void login_step_connect(struct pop3_session *s)
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");
 		return;
 	}
+	l->rtt_start = 0;
 	clock_gettime(CLOCK_MONOTONIC, &l->connect_started);
 	imap_client_connect(l->imap, login_connected, l);
 }

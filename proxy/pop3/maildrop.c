@@ -5,6 +5,230 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* ---- side tables: uid -> value, for what few messages have ---- */
+
+static bool side_find(const struct pop3_side *t, uint32_t uid, unsigned int *pos_r)
+{
+	unsigned int lo = 0, hi = t->count;
+
+	/* Filled in UID order mostly: the last one first. */
+	if (t->count > 0 && t->uids[t->count - 1] < uid) {
+		*pos_r = t->count;
+		return false;
+	}
+	while (lo < hi) {
+		unsigned int mid = lo + (hi - lo) / 2;
+
+		if (t->uids[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	*pos_r = lo;
+	return lo < t->count && t->uids[lo] == uid;
+}
+
+static bool side_get(const struct pop3_side *t, uint32_t uid, uint64_t *val_r)
+{
+	unsigned int pos;
+
+	if (!side_find(t, uid, &pos))
+		return false;
+	*val_r = t->vals[pos];
+	return true;
+}
+
+static int side_set(struct pop3_side *t, uint32_t uid, uint64_t val)
+{
+	unsigned int pos;
+
+	if (side_find(t, uid, &pos)) {
+		t->vals[pos] = val;
+		return 0;
+	}
+	if (t->count == t->cap) {
+		unsigned int cap = t->cap < 8 ? 16 : t->cap + t->cap / 2;
+		uint32_t *uids;
+		uint64_t *vals;
+
+		if (t->cap >= POP3_MAX_MESSAGES)
+			return -1;
+		if (cap > POP3_MAX_MESSAGES)
+			cap = POP3_MAX_MESSAGES;
+		if ((uids = realloc(t->uids, cap * sizeof(*uids))) == NULL)
+			return -1;
+		t->uids = uids;
+		if ((vals = realloc(t->vals, cap * sizeof(*vals))) == NULL)
+			return -1;
+		t->vals = vals;
+		t->cap = cap;
+	}
+	memmove(t->uids + pos + 1, t->uids + pos, (t->count - pos) * sizeof(*t->uids));
+	memmove(t->vals + pos + 1, t->vals + pos, (t->count - pos) * sizeof(*t->vals));
+	t->uids[pos] = uid;
+	t->vals[pos] = val;
+	t->count++;
+	return 0;
+}
+
+static void side_del(struct pop3_side *t, uint32_t uid)
+{
+	unsigned int pos;
+
+	if (!side_find(t, uid, &pos))
+		return;
+	t->count--;
+	memmove(t->uids + pos, t->uids + pos + 1, (t->count - pos) * sizeof(*t->uids));
+	memmove(t->vals + pos, t->vals + pos + 1, (t->count - pos) * sizeof(*t->vals));
+}
+
+/* Keeps the entries of the drop's messages (both ascending). */
+static void side_retain(struct pop3_side *t, const struct pop3_msg *msgs, unsigned int n)
+{
+	unsigned int out = 0, j = 0;
+
+	for (unsigned int i = 0; i < t->count; i++) {
+		while (j < n && msgs[j].uid < t->uids[i])
+			j++;
+		if (j < n && msgs[j].uid == t->uids[i]) {
+			t->uids[out] = t->uids[i];
+			t->vals[out++] = t->vals[i];
+		}
+	}
+	t->count = out;
+}
+
+static void side_free(struct pop3_side *t)
+{
+	free(t->uids);
+	free(t->vals);
+	*t = (struct pop3_side){ 0 };
+}
+
+/* ---- sizes ---- */
+
+uint64_t pop3_msg_size(const struct pop3_maildrop *d, const struct pop3_msg *m)
+{
+	uint64_t size;
+
+	if (m->size32 != POP3_MSG_SIZE_BIG || !side_get(&d->big, m->uid, &size))
+		return m->size32;
+	return size;
+}
+
+uint64_t pop3_msg_upstream_size(const struct pop3_maildrop *d, const struct pop3_msg *m)
+{
+	uint64_t delta = 0;
+
+	side_get(&d->delta, m->uid, &delta);
+	return pop3_msg_size(d, m) - delta;
+}
+
+static int pop3_msg_set_size(struct pop3_maildrop *d, struct pop3_msg *m, uint64_t size)
+{
+	if (size >= POP3_MSG_SIZE_BIG) {
+		if (side_set(&d->big, m->uid, size) < 0)
+			return -1;
+		m->size32 = POP3_MSG_SIZE_BIG;
+		return 0;
+	}
+	side_del(&d->big, m->uid);
+	m->size32 = (uint32_t)size;
+	return 0;
+}
+
+int pop3_maildrop_set_exact(struct pop3_maildrop *d, struct pop3_msg *m, uint64_t exact)
+{
+	uint64_t upstream = pop3_msg_upstream_size(d, m);
+	int64_t delta;
+
+	if (exact > INT64_MAX || upstream > INT64_MAX)
+		return -1;
+	delta = (int64_t)exact - (int64_t)upstream;
+	if (delta < INT32_MIN || delta > INT32_MAX)
+		return -1;
+	if (delta == 0)
+		side_del(&d->delta, m->uid);
+	else if (side_set(&d->delta, m->uid, (uint64_t)delta) < 0)
+		return -1;
+	if (pop3_msg_set_size(d, m, exact) < 0) {
+		/* back to what it was: the old size stays, so does its delta */
+		if (side_set(&d->delta, m->uid, pop3_msg_size(d, m) - upstream) < 0)
+			side_del(&d->delta, m->uid);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- marks ---- */
+
+/* Bitmap k's bit of message i (0 where the bitmap is not there). */
+static bool pop3_mark_get(const struct pop3_maildrop *d, unsigned int k, size_t i)
+{
+	return i / 64 < d->mark_words[k] && (d->marks[k][i / 64] >> (i % 64) & 1) != 0;
+}
+
+unsigned int pop3_msg_flags(const struct pop3_maildrop *d, const struct pop3_msg *m)
+{
+	size_t i = (size_t)(m - d->msgs);
+	unsigned int flags = 0;
+
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++) {
+		if (pop3_mark_get(d, k, i))
+			flags |= 1u << k;
+	}
+	return flags;
+}
+
+/* Sets or clears bit i of the bitmaps of flags that are there. */
+static void pop3_msg_change(struct pop3_maildrop *d, size_t i, unsigned int flags, bool on)
+{
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++) {
+		if ((flags & (1u << k)) == 0 || i / 64 >= d->mark_words[k])
+			continue;
+		if (on)
+			d->marks[k][i / 64] |= UINT64_C(1) << (i % 64);
+		else
+			d->marks[k][i / 64] &= ~(UINT64_C(1) << (i % 64));
+	}
+}
+
+int pop3_msg_mark(struct pop3_maildrop *d, const struct pop3_msg *m, unsigned int flags)
+{
+	unsigned int words = (d->count + 63) / 64;
+
+	/* Each kind's bitmap comes with its first mark: most sessions
+	   never DELE, and none is needed to list. */
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++) {
+		uint64_t *map;
+
+		if ((flags & (1u << k)) == 0 || d->mark_words[k] >= words)
+			continue;
+		if ((map = realloc(d->marks[k], (size_t)words * sizeof(*map))) == NULL)
+			return -1;
+		memset(map + d->mark_words[k], 0, (words - d->mark_words[k]) * sizeof(*map));
+		d->marks[k] = map;
+		d->mark_words[k] = words;
+	}
+	pop3_msg_change(d, (size_t)(m - d->msgs), flags, true);
+	return 0;
+}
+
+void pop3_msg_unmark(struct pop3_maildrop *d, const struct pop3_msg *m, unsigned int flags)
+{
+	pop3_msg_change(d, (size_t)(m - d->msgs), flags, false);
+}
+
+void pop3_maildrop_unmark_all(struct pop3_maildrop *d, unsigned int flags)
+{
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++) {
+		if ((flags & (1u << k)) != 0 && d->marks[k] != NULL)
+			memset(d->marks[k], 0, d->mark_words[k] * sizeof(uint64_t));
+	}
+}
+
+/* ---- the drop ---- */
+
 struct pop3_maildrop *pop3_maildrop_new(uint32_t uidvalidity, uint32_t uidnext,
 					unsigned int expect)
 {
@@ -31,6 +255,11 @@ void pop3_maildrop_free(struct pop3_maildrop **d)
 		return;
 	free((*d)->exists);
 	free((*d)->msgs);
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++)
+		free((*d)->marks[k]);
+	side_free(&(*d)->big);
+	side_free(&(*d)->delta);
+	side_free(&(*d)->uidls);
 	free((*d)->pool);
 	free(*d);
 	*d = NULL;
@@ -77,7 +306,10 @@ int pop3_maildrop_add(struct pop3_maildrop *d, uint32_t uid, uint64_t size)
 		d->msgs = msgs;
 		d->cap = cap;
 	}
-	d->msgs[d->count++] = (struct pop3_msg){ .uid = uid, .size = size };
+	d->msgs[d->count] = (struct pop3_msg){ .uid = uid };
+	if (pop3_msg_set_size(d, &d->msgs[d->count], size) < 0)
+		return -1;
+	d->count++;
 	return 0;
 }
 
@@ -134,6 +366,7 @@ void pop3_maildrop_finish(struct pop3_maildrop *d)
 		d->uidnext = d->exists[d->exists_count - 1] + 1;
 	if (d->uidnext == 0)
 		d->uidnext = 1;
+	side_retain(&d->big, d->msgs, d->count);
 }
 
 unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint8_t *hidden,
@@ -153,13 +386,38 @@ unsigned int pop3_maildrop_narrow(struct pop3_maildrop *d, const uint8_t *hidden
 			removed++;
 			continue;
 		}
+		if (out != i) {
+			unsigned int flags = pop3_msg_flags(d, &d->msgs[i]);
+
+			pop3_msg_change(d, out, POP3_MSG_DELETED | POP3_MSG_VANISHED |
+					POP3_MSG_RETRIEVED, false);
+			pop3_msg_change(d, out, flags, true);
+		}
 		d->msgs[out++] = d->msgs[i];
 	}
+	/* What moved down left its marks behind: none above the count. */
+	for (unsigned int i = out; i < d->count; i++)
+		pop3_msg_change(d, i, POP3_MSG_DELETED | POP3_MSG_VANISHED | POP3_MSG_RETRIEVED,
+				false);
 	d->count = out;
+	side_retain(&d->big, d->msgs, d->count);
+	side_retain(&d->delta, d->msgs, d->count);
+	side_retain(&d->uidls, d->msgs, d->count);
 	free(d->exists);
 	d->exists = NULL;
 	d->exists_count = d->exists_cap = 0;
 	return removed;
+}
+
+size_t pop3_maildrop_extra_bytes(const struct pop3_maildrop *d)
+{
+	size_t side = (size_t)d->big.cap + d->delta.cap + d->uidls.cap;
+	size_t words = 0;
+
+	for (unsigned int k = 0; k < POP3_MSG_FLAG_COUNT; k++)
+		words += d->mark_words[k];
+	return words * sizeof(uint64_t) + side * (sizeof(uint32_t) + sizeof(uint64_t)) +
+		d->pool_cap;
 }
 
 void pop3_maildrop_visible(const struct pop3_maildrop *d, unsigned int *count_r,
@@ -169,9 +427,9 @@ void pop3_maildrop_visible(const struct pop3_maildrop *d, unsigned int *count_r,
 	uint64_t size = 0;
 
 	for (unsigned int i = 0; i < d->count; i++) {
-		if ((d->msgs[i].flags & POP3_MSG_DELETED) == 0) {
+		if ((pop3_msg_flags(d, &d->msgs[i]) & POP3_MSG_DELETED) == 0) {
 			count++;
-			size += d->msgs[i].size;
+			size += pop3_msg_size(d, &d->msgs[i]);
 		}
 	}
 	*count_r = count;
@@ -183,7 +441,7 @@ unsigned int pop3_maildrop_marked(const struct pop3_maildrop *d)
 	unsigned int n = 0;
 
 	for (unsigned int i = 0; i < d->count; i++)
-		n += (d->msgs[i].flags & POP3_MSG_DELETED) != 0;
+		n += (pop3_msg_flags(d, &d->msgs[i]) & POP3_MSG_DELETED) != 0;
 	return n;
 }
 
@@ -197,7 +455,7 @@ uint32_t *pop3_maildrop_marked_uids(const struct pop3_maildrop *d, size_t *n_r)
 		return NULL;
 	n = 0;
 	for (unsigned int i = 0; i < d->count; i++) {
-		if ((d->msgs[i].flags & POP3_MSG_DELETED) != 0)
+		if ((pop3_msg_flags(d, &d->msgs[i]) & POP3_MSG_DELETED) != 0)
 			uids[n++] = d->msgs[i].uid;
 	}
 	return uids;
@@ -230,17 +488,36 @@ const struct pop3_msg *pop3_maildrop_by_uid(const struct pop3_maildrop *d, uint3
 	return NULL;
 }
 
+/* Dovecot's default form: UID and UIDVALIDITY as 8 hex digits each. */
+static size_t pop3_uidl_default(const struct pop3_maildrop *d, uint32_t uid, char *buf)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < 8; i++) {
+		buf[i] = hex[(uid >> (28 - 4 * i)) & 0xf];
+		buf[8 + i] = hex[(d->uidvalidity >> (28 - 4 * i)) & 0xf];
+	}
+	buf[16] = '\0';
+	return 16;
+}
+
 int pop3_maildrop_set_uidl(struct pop3_maildrop *d, struct pop3_msg *m, const char *uidl,
 			   size_t len)
 {
+	char def[POP3_UIDL_MAX + 1];
+
 	if (len == 0 || len > POP3_UIDL_MAX)
 		return -1;
 	for (size_t i = 0; i < len; i++) {
 		if (uidl[i] < 0x21 || uidl[i] > 0x7e)
 			return -1;
 	}
+	if (len == pop3_uidl_default(d, m->uid, def) && memcmp(uidl, def, len) == 0) {
+		side_del(&d->uidls, m->uid);
+		return 0;
+	}
 	if (d->pool_cap - d->pool_len < len + 1) {
-		size_t cap = d->pool_cap < 1024 ? 4096 : d->pool_cap * 2;
+		size_t cap = d->pool_cap < 256 ? 512 : d->pool_cap * 2;
 		char *pool;
 
 		/* 2,000,000 messages of 71 octets stay far below 4 GB. */
@@ -251,9 +528,10 @@ int pop3_maildrop_set_uidl(struct pop3_maildrop *d, struct pop3_msg *m, const ch
 		d->pool = pool;
 		d->pool_cap = cap;
 	}
+	if (side_set(&d->uidls, m->uid, d->pool_len) < 0)
+		return -1;
 	memcpy(d->pool + d->pool_len, uidl, len);
 	d->pool[d->pool_len + len] = '\0';
-	m->uidl = (uint32_t)d->pool_len + 1;
 	d->pool_len += len + 1;
 	return 0;
 }
@@ -261,18 +539,13 @@ int pop3_maildrop_set_uidl(struct pop3_maildrop *d, struct pop3_msg *m, const ch
 size_t pop3_maildrop_uidl(const struct pop3_maildrop *d, const struct pop3_msg *m,
 			  char *buf)
 {
-	static const char hex[] = "0123456789abcdef";
+	uint64_t off;
 
-	if (m->uidl != 0) {
-		size_t n = strlen(d->pool + m->uidl - 1);
+	if (side_get(&d->uidls, m->uid, &off)) {
+		size_t n = strlen(d->pool + off);
 
-		memcpy(buf, d->pool + m->uidl - 1, n + 1);
+		memcpy(buf, d->pool + off, n + 1);
 		return n;
 	}
-	for (int i = 0; i < 8; i++) {
-		buf[i] = hex[(m->uid >> (28 - 4 * i)) & 0xf];
-		buf[8 + i] = hex[(d->uidvalidity >> (28 - 4 * i)) & 0xf];
-	}
-	buf[16] = '\0';
-	return 16;
+	return pop3_uidl_default(d, m->uid, buf);
 }

@@ -13,6 +13,7 @@
 #include "folders.h"
 #include "imap_client.h"
 #include "imap_fp.h"
+#include "imap_pool.h"
 #include "imap_remove.h"
 #include "keep.h"
 #include "log.h"
@@ -73,7 +74,11 @@ struct pop3_quit {
 	char (*fps)[IMAP_FP_HEX + 1]; /* their fingerprints, "" if none */
 	struct imap_fp_op fp;
 	struct imap_remove_op remove;
-	struct pop3_retention *retention;
+	/* Retention: a pass per folder (retention.h), the folder of the one
+	   under way. */
+	struct pop3_retention *retention[POP3_MAX_FOLDERS];
+	unsigned int rfolder;
+	unsigned int unlocking;      /* releases not confirmed yet, + 1 */
 };
 
 static void quit_step_logout(struct pop3_quit *q);
@@ -91,7 +96,8 @@ static void quit_free(struct pop3_session *s, void *ctx)
 {
 	struct pop3_quit *q = ctx;
 
-	pop3_retention_free(&q->retention);
+	for (unsigned int i = 0; i < POP3_MAX_FOLDERS; i++)
+		pop3_retention_free(&q->retention[i]);
 	imap_fp_op_clear(&q->fp);
 	free(q->fps);
 	free(q->uids);
@@ -175,21 +181,49 @@ static void quit_unlocked(void *ctx, enum cache_status st)
 	quit_done(q);
 }
 
+/* The first folder's lock goes last: a login takes it first, so once
+   it is free no other folder's lock of this session is in the way. */
+static void quit_unlock_first(struct pop3_quit *q)
+{
+	struct pop3_session *s = q->s;
+
+	if (s->dev == NULL || pop3_device_release_wait(s->dev, quit_unlocked, q) < 0)
+		quit_done(q);
+}
+
+static void quit_folder_unlocked(void *ctx, enum cache_status st)
+{
+	struct pop3_quit *q = ctx;
+
+	if (st != CACHE_OK)
+		log_info("%s event=unlock_unconfirmed status=%s", q->s->log_id,
+			 cache_status_name(st));
+	if (--q->unlocking == 0)
+		quit_unlock_first(q);
+}
+
 static void quit_step_unlock(struct pop3_quit *q)
 {
 	struct pop3_session *s = q->s;
 
 	quit_set_step(q, QUIT_UNLOCK);
 	/* Everything was applied before LOGOUT, so its failure lost
-	   nothing. The lock goes before the +OK, as any client of the store
+	   nothing. The locks go before the +OK, as any client of the store
 	   sees it: a client that logs in again at once, through this
-	   gateway or another, must not find its own device in use. */
+	   gateway or another, must not find its own device in use. The
+	   other folders' first, all at once; the first folder's once the
+	   store has carried all of them out. */
+	q->unlocking = 1;
 	for (unsigned int i = 1; i < s->folders->n; i++) {
-		if (s->folders->f[i].dev != NULL)
-			pop3_device_release(s->folders->f[i].dev);
+		struct pop3_device *d = s->folders->f[i].dev;
+
+		if (d == NULL)
+			continue;
+		q->unlocking++;
+		if (pop3_device_release_wait(d, quit_folder_unlocked, q) < 0)
+			q->unlocking--;     /* released without waiting */
 	}
-	if (s->dev == NULL || pop3_device_release_wait(s->dev, quit_unlocked, q) < 0)
-		quit_done(q);
+	quit_folder_unlocked(q, CACHE_OK);
 }
 
 /* ---- logout ---- */
@@ -199,20 +233,67 @@ static void quit_logged_out(void *ctx)
 	quit_step_unlock(ctx);
 }
 
+static void quit_retention_next(struct pop3_quit *q);
+
 static void quit_retention_done(void *ctx)
 {
-	/* Freed with the QUIT: this may run inside the pass's own
+	struct pop3_quit *q = ctx;
+
+	/* The pass is freed with the QUIT: this may run inside its own
 	   callbacks. */
-	quit_step_logout(ctx);
+	if (q->rfolder == 0) {
+		quit_step_logout(q);
+		return;
+	}
+	q->rfolder--;
+	quit_retention_next(q);
 }
 
-/* The session's own marks are applied: a retention pass, under this
-   device's lock (retention.h), when one is due; then the logout. */
+static void quit_retention_selected(struct pop3_session *s, void *ctx, bool ok,
+				    const char *reply)
+{
+	struct pop3_quit *q = ctx;
+
+	if (!ok && q->rfolder == 0) {
+		/* A kept connection must have the first folder (keep.h). */
+		log_warn("%s event=quit_first_folder_unselected reply=\"%s\"", s->log_id, reply);
+		pop3_keep_forget(s);
+		quit_step_logout(q);
+		return;
+	}
+	if (!ok) {
+		char name[200];
+		const char *f = s->folders->f[q->rfolder].name;
+
+		log_warn("%s event=retention_skipped reason=folder_unselected folder=%s reply=\"%s\"",
+			 s->log_id, text_escape(f, strlen(f), name, sizeof(name)), reply);
+		quit_retention_done(q);
+		return;
+	}
+	if (!pop3_retention_start(s, q->rfolder, &q->retention[q->rfolder], quit_retention_done,
+				  q))
+		quit_retention_done(q);
+}
+
+/* The session's own marks are applied: a retention pass in each folder,
+   under this device's lock there (retention.h), when one is due, from
+   the last folder to the first, so that the first is selected again at
+   the end (for a kept connection: keep.h); then the logout. */
+static void quit_retention_next(struct pop3_quit *q)
+{
+	struct pop3_session *s = q->s;
+
+	if (pop3_folder_select(&q->select, s, q->rfolder, quit_retention_selected, q) < 0)
+		quit_retention_selected(s, q, false, "not sent");
+}
+
 static void quit_step_retention(struct pop3_quit *q)
 {
+	struct pop3_session *s = q->s;
+
 	quit_set_step(q, QUIT_RETENTION);
-	if (!pop3_retention_start(q->s, &q->retention, quit_retention_done, q))
-		quit_step_logout(q);
+	q->rfolder = s->conf->retention_when != CONF_RETENTION_OFF ? s->folders->n - 1 : 0;
+	quit_retention_next(q);
 }
 
 static void quit_step_logout(struct pop3_quit *q)
@@ -221,6 +302,15 @@ static void quit_step_logout(struct pop3_quit *q)
 	/* Kept for the next poll instead (keep_idle): nothing waits for the
 	   upstream. */
 	if (pop3_keep_put(q->s)) {
+		quit_step_unlock(q);
+		return;
+	}
+	/* Everything is applied: the LOGOUT goes on without the session
+	   waiting for its answer (nothing of the session still pending on
+	   the connection). */
+	if (q->s->imap != NULL && imap_client_idle(q->s->imap) &&
+	    imap_pool_logout(q->s->srv->pool, q->s->imap)) {
+		q->s->imap = NULL;
 		quit_step_unlock(q);
 		return;
 	}
@@ -360,7 +450,7 @@ static void quit_fp_message(void *ctx, uint32_t uid, const char *fp, int64_t int
 
 	/* Expunged since login: what the server shows under its UID now is
 	   a stand-in (Courier), whose header must not follow the hide. */
-	if (m != NULL && (m->flags & POP3_MSG_VANISHED) != 0)
+	if (m != NULL && (pop3_msg_flags(q->drop, m) & POP3_MSG_VANISHED) != 0)
 		return;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
@@ -409,22 +499,6 @@ static void quit_step_fingerprints(struct pop3_quit *q)
 
 /* ---- each folder's marks in turn (folders.h), in its own folder ---- */
 
-/* All marks are applied: the first folder is selected again (retention
-   works in it, and a kept connection must have it: keep.h); if it cannot
-   be, the connection is not kept and no retention pass runs. */
-static void quit_first_selected(struct pop3_session *s, void *ctx, bool ok, const char *reply)
-{
-	struct pop3_quit *q = ctx;
-
-	if (ok) {
-		quit_step_retention(q);
-		return;
-	}
-	log_warn("%s event=quit_first_folder_unselected reply=\"%s\"", s->log_id, reply);
-	pop3_keep_forget(s);
-	quit_step_logout(q);
-}
-
 static void quit_folder_selected(struct pop3_session *s, void *ctx, bool ok, const char *reply)
 {
 	struct pop3_quit *q = ctx;
@@ -457,8 +531,7 @@ static void quit_folder_start(struct pop3_quit *q)
 	while (q->folder < fs->n && pop3_maildrop_marked(fs->f[q->folder].drop) == 0)
 		q->folder++;
 	if (q->folder == fs->n) {
-		if (pop3_folder_select(&q->select, s, 0, quit_first_selected, q) < 0)
-			quit_first_selected(s, q, false, "not sent");
+		quit_step_retention(q);
 		return;
 	}
 	q->drop = fs->f[q->folder].drop;

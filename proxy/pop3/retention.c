@@ -11,6 +11,7 @@
 #include "cache_retention.h"
 #include "conf.h"
 #include "device.h"
+#include "folders.h"
 #include "imap_client.h"
 #include "imap_fp.h"
 #include "imap_remove.h"
@@ -20,6 +21,7 @@
 #include "pop3_parse.h"
 #include "profile.h"
 #include "session.h"
+#include "text.h"
 
 /* What the upstream says of a done uid. */
 enum {
@@ -31,6 +33,11 @@ enum {
 
 struct pop3_retention {
 	struct pop3_session *s;
+	/* The folder the pass is for (folders.h): its device (lock and
+	   account) and drop; the upstream has it selected. */
+	struct pop3_device *dev;
+	const struct pop3_maildrop *drop;
+	char folder[200];            /* its name, escaped for the log */
 	struct cache_req *req;
 	uint32_t *retr;              /* what this session RETRieved */
 	size_t retr_count;
@@ -61,9 +68,9 @@ static const char *retention_action(const struct pop3_retention *r)
 static void retention_end(struct pop3_retention *r, const char *result, size_t removed)
 {
 	log_info("%s event=retention result=%s action=%s dry_run=%s done=%zu removed=%zu "
-		 "young=%zu listable=%zu gone=%zu", r->s->log_id, result, retention_action(r),
-		 r->s->conf->retention_dry_run ? "yes" : "no", r->done_count, removed, r->young,
-		 r->listable, r->gone_count);
+		 "young=%zu listable=%zu gone=%zu folder=%s", r->s->log_id, result,
+		 retention_action(r), r->s->conf->retention_dry_run ? "yes" : "no", r->done_count,
+		 removed, r->young, r->listable, r->gone_count, r->folder);
 	metrics_retention(removed > 0 ? METRICS_RETENTION_REMOVED :
 			  strcmp(result, "ok") == 0 || strcmp(result, "dry_run") == 0 ?
 			  METRICS_RETENTION_NONE : METRICS_RETENTION_SKIPPED, removed);
@@ -113,7 +120,7 @@ static void retention_step_finish(struct pop3_retention *r, size_t removed)
 		all[n++] = j >= r->gone_count || (i < removed && r->remove[i] < r->gone[j]) ?
 			r->remove[i++] : r->gone[j++];
 	if (n > 0)
-		r->req = cache_retention_finish(r->s->srv->cache, pop3_device_account(r->s->dev),
+		r->req = cache_retention_finish(r->s->srv->cache, pop3_device_account(r->dev),
 						all, n, retention_finished, r);
 	free(all);
 	if (n == 0)
@@ -183,8 +190,8 @@ static void retention_step_intent(struct pop3_retention *r)
 {
 	const struct conf *conf = r->s->conf;
 
-	r->req = cache_retention_intent(r->s->srv->cache, pop3_device_account(r->s->dev),
-					pop3_device_name(r->s->dev), pop3_device_token(r->s->dev),
+	r->req = cache_retention_intent(r->s->srv->cache, pop3_device_account(r->dev),
+					pop3_device_name(r->dev), pop3_device_token(r->dev),
 					(uint64_t)time(NULL), conf->retention_forget_after_secs,
 					r->remove, r->remove_count, retention_intended, r);
 	if (r->req == NULL)
@@ -326,8 +333,8 @@ static uint32_t *retention_retrieved(const struct pop3_maildrop *drop, size_t *n
 	if (uids == NULL)
 		return NULL;
 	for (unsigned int i = 0; i < drop->count && n < CACHE_HIDE_MAX; i++)
-		if ((drop->msgs[i].flags & (POP3_MSG_RETRIEVED | POP3_MSG_VANISHED)) ==
-		    POP3_MSG_RETRIEVED)
+		if ((pop3_msg_flags(drop, &drop->msgs[i]) &
+		     (POP3_MSG_RETRIEVED | POP3_MSG_VANISHED)) == POP3_MSG_RETRIEVED)
 			uids[n++] = drop->msgs[i].uid;
 	*n_r = n;
 	return uids;
@@ -338,9 +345,9 @@ static struct cache_req *retention_decide(struct pop3_retention *r)
 	struct pop3_session *s = r->s;
 	const struct conf *conf = s->conf;
 
-	return cache_retention_decide(s->srv->cache, pop3_device_account(s->dev),
-				      pop3_device_name(s->dev), pop3_device_token(s->dev),
-				      s->drop->uidvalidity, (uint64_t)time(NULL),
+	return cache_retention_decide(s->srv->cache, pop3_device_account(r->dev),
+				      pop3_device_name(r->dev), pop3_device_token(r->dev),
+				      r->drop->uidvalidity, (uint64_t)time(NULL),
 				      conf->retention_forget_after_secs,
 				      conf->retention_max_messages, r->ages, r->age_count,
 				      r->retr, r->retr_count, retention_decided, r);
@@ -403,19 +410,28 @@ static bool retention_ages_matter(const struct conf *conf)
 	return false;
 }
 
-bool pop3_retention_start(struct pop3_session *s, struct pop3_retention **rp,
-			  pop3_retention_done_cb *done, void *ctx)
+bool pop3_retention_start(struct pop3_session *s, unsigned int folder,
+			  struct pop3_retention **rp, pop3_retention_done_cb *done, void *ctx)
 {
 	const struct conf *conf = s->conf;
+	const struct pop3_folder *f = s->folders != NULL && folder < s->folders->n ?
+		&s->folders->f[folder] : NULL;
 	struct pop3_retention *r;
+	const char *name;
 
-	if (conf->retention_when == CONF_RETENTION_OFF || s->dev == NULL || s->drop == NULL ||
-	    !pop3_device_locked(s->dev) || s->imap == NULL || !imap_client_is_connected(s->imap))
+	if (conf->retention_when == CONF_RETENTION_OFF || f == NULL || f->dev == NULL ||
+	    f->drop == NULL || !pop3_device_locked(f->dev) || s->imap == NULL ||
+	    !imap_client_is_connected(s->imap))
 		return false;
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return false;
-	r->retr = retention_retrieved(s->drop, &r->retr_count);
+	r->dev = f->dev;
+	r->drop = f->drop;
+	/* A single-folder maildrop's is the route's mailbox (unnamed). */
+	name = f->name != NULL ? f->name : s->route->mailbox;
+	text_escape(name, strlen(name), r->folder, sizeof(r->folder));
+	r->retr = retention_retrieved(f->drop, &r->retr_count);
 	if (r->retr == NULL) {
 		free(r);
 		return false;
@@ -425,7 +441,7 @@ bool pop3_retention_start(struct pop3_session *s, struct pop3_retention **rp,
 	r->ctx = ctx;
 	clock_gettime(CLOCK_MONOTONIC, &r->started);
 	if (retention_ages_matter(conf))
-		r->req = cache_retention_devices(s->srv->cache, pop3_device_account(s->dev),
+		r->req = cache_retention_devices(s->srv->cache, pop3_device_account(r->dev),
 						 retention_devices, r);
 	else
 		r->req = retention_decide(r);

@@ -34,11 +34,14 @@ struct pop3_retention;
 
 typedef void pop3_retention_done_cb(void *ctx);
 
-/* Starts the pass: true, and done runs once from the loop when it ends
-   (unless freed first); false when retention is off or the session
-   cannot run one (done never runs). */
-bool pop3_retention_start(struct pop3_session *s, struct pop3_retention **r,
-			  pop3_retention_done_cb *done, void *ctx);
+/* Starts the pass for folder (an index of s->folders, which the
+   upstream connection has selected): its account, its device's lock,
+   the devices registered there (those whose maildrop has the folder).
+   True, and done runs once from the loop when it ends (unless freed
+   first); false when retention is off or the session cannot run one
+   there (done never runs). */
+bool pop3_retention_start(struct pop3_session *s, unsigned int folder,
+			  struct pop3_retention **r, pop3_retention_done_cb *done, void *ctx);
 /* Cancels a pass under way; NULL is fine. */
 void pop3_retention_free(struct pop3_retention **r);
 

@@ -215,8 +215,8 @@ static void pop3_server_trim_cb(evutil_socket_t fd, short what, void *arg)
 	malloc_trim(0);
 }
 
-/* One trim a second at most, however many sessions end. */
-static void pop3_server_trim_soon(struct pop3_server *srv)
+/* One trim a second at most, however many sessions and logins end. */
+void pop3_server_trim_soon(struct pop3_server *srv)
 {
 	struct timeval tv = { 1, 0 };
 

@@ -75,6 +75,11 @@ struct pop3_server {
 	struct imap_pool *pool;               /* kept upstream sessions (keep.h) */
 };
 
+/* Memory freed is given back to the system within a second (one
+   malloc_trim a second at most): called when a session or a login ends,
+   whose listing, UIDL and device-view buffers go. */
+void pop3_server_trim_soon(struct pop3_server *srv);
+
 /* Frees what the server struct holds itself (trim_ev); sessions are gone. */
 void pop3_server_cleanup(struct pop3_server *srv);
 
@@ -148,7 +153,6 @@ struct pop3_session {
 	unsigned int bad_commands;
 	unsigned int auth_commands; /* commands before the login */
 	struct pop3_scanner scanner;
-	struct pop3_cmd cmd;        /* the line being dispatched */
 
 	/* the running command, if any */
 	const struct pop3_cmd_ops *run;

@@ -56,15 +56,9 @@ static bool sizes_uid_in(const uint32_t *uids, size_t n, uint32_t uid)
 
 /* The message's size becomes the counted one; false when it cannot say
    (the difference does not fit the record: not exact then). */
-static bool sizes_apply(struct pop3_msg *m, uint64_t exact)
+static bool sizes_apply(struct pop3_maildrop *d, struct pop3_msg *m, uint64_t exact)
 {
-	int64_t delta = (int64_t)exact - (int64_t)pop3_msg_upstream_size(m);
-
-	if (delta < INT32_MIN || delta > INT32_MAX)
-		return false;
-	m->size = exact;
-	m->exact_delta = (int32_t)delta;
-	return true;
+	return pop3_maildrop_set_exact(d, m, exact) == 0;
 }
 
 static void sizes_flush(struct pop3_sizes *sz)
@@ -126,15 +120,15 @@ static void sizes_counted(void *ctx, const struct imap_body_result *r)
 	/* Gone since the listing (or refused): RETR will say so; no size
 	   is stored for it. */
 	if (r->found && r->reply->result == IMAP_REPLY_OK) {
-		uint64_t listed = m->size;
+		uint64_t listed = pop3_msg_size(sz->d, m);
 
-		if (sizes_apply(m, sz->filter.octets)) {
+		if (sizes_apply(sz->d, m, sz->filter.octets)) {
 			sz->stats.counted++;
-			if (m->size != listed)
+			if (pop3_msg_size(sz->d, m) != listed)
 				sz->stats.differ++;
 			sz->batch_uids[sz->batch_n] = m->uid;
-			sz->batch_rfc822[sz->batch_n] = pop3_msg_upstream_size(m);
-			sz->batch_sizes[sz->batch_n++] = m->size;
+			sz->batch_rfc822[sz->batch_n] = pop3_msg_upstream_size(sz->d, m);
+			sz->batch_sizes[sz->batch_n++] = pop3_msg_size(sz->d, m);
 			if (sz->batch_n == SIZES_STORE_EVERY)
 				sizes_flush(sz);
 		}
@@ -217,8 +211,8 @@ static void sizes_loaded(void *ctx, enum cache_status st, const struct cache_siz
 
 		/* Counted for another RFC822.SIZE: not this message (a
 		   server that reused the UID); counted again. */
-		if (m != NULL && stored->rfc822[i] == pop3_msg_upstream_size(m) &&
-		    sizes_apply(m, stored->sizes[i]))
+		if (m != NULL && stored->rfc822[i] == pop3_msg_upstream_size(d, m) &&
+		    sizes_apply(d, m, stored->sizes[i]))
 			sz->known[sz->nknown++] = m->uid;
 	}
 	if (sz->nknown > 1)
@@ -279,10 +273,11 @@ void pop3_sizes_mismatch(struct pop3_session *s, const struct pop3_msg *m, uint6
 	bool learn = s->route->exact_sizes == CONF_EXACT_SIZES_AUTO && f != NULL &&
 		f->dev != NULL && s->srv->cache != NULL;
 	uint32_t uid = m->uid;
-	uint64_t rfc822 = pop3_msg_upstream_size(m);
+	const struct pop3_maildrop *d = pop3_folders_drop(s->folders, m);
+	uint64_t rfc822 = pop3_msg_upstream_size(d, m);
 
 	log_warn("%s event=size_mismatch uid=%u listed=%llu sent=%llu%s", s->log_id, uid,
-		 (unsigned long long)m->size, (unsigned long long)octets,
+		 (unsigned long long)pop3_msg_size(d, m), (unsigned long long)octets,
 		 learn ? " action=exact_sizes" : "");
 	if (learn)
 		cache_sizes_store(s->srv->cache, pop3_device_account(f->dev), f->drop->uidvalidity,

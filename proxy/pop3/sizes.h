@@ -17,9 +17,10 @@
  * and under no, the sizes are RFC822.SIZE and nothing is fetched or
  * loaded (no: not even that).
  *
- * The counted size replaces the message's size in the maildrop;
- * m->exact_delta keeps what it differs from RFC822.SIZE (RETR checks the
- * server's RFC822.SIZE against it, pop3_msg_upstream_size()).
+ * The counted size replaces the message's size in the maildrop
+ * (pop3_maildrop_set_exact(), which keeps what it differs from
+ * RFC822.SIZE: RETR checks the server's RFC822.SIZE against it,
+ * pop3_msg_upstream_size()).
  */
 
 #include <stdbool.h>

@@ -257,7 +257,7 @@ static void pop3_uidl_map_match(struct pop3_uidl_map *m)
 		const struct pop3_msg *msg = pop3_maildrop_by_uid(m->d, m->missing[k]);
 
 		m->queries[k].message_id = m->more[k].message_id;
-		m->queries[k].size = msg != NULL ? msg->size : 0;
+		m->queries[k].size = msg != NULL ? pop3_msg_size(m->d, msg) : 0;
 	}
 	if (pop3_device_uidl_legacy(m->dev, m->queries, m->nmissing, pop3_uidl_map_imported,
 				    m) < 0)

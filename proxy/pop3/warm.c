@@ -62,9 +62,21 @@ struct pop3_warm *pop3_warm_new(uint64_t *budget_used, uint64_t budget, const ch
 				const struct cache_gens *g, const struct pop3_maildrop *d,
 				const uint8_t *hidden, uint32_t first_uidnext)
 {
-	size_t n = d->exists_count, j = 0;
-	size_t bytes = pop3_warm_bytes(n, d->pool_len);
+	size_t n = d->exists_count, j = 0, pool_len = 0;
+	char uidl[POP3_UIDL_MAX + 1];
+	size_t bytes;
 	struct pop3_warm *w;
+
+	/* The copy holds each message's UIDL as text, the default form too
+	   (the drop keeps only others, pop3_maildrop_uidl() makes it). */
+	for (unsigned int i = 0; d->exists != NULL && i < d->count; i++) {
+		while (j < n && d->exists[j] < d->msgs[i].uid)
+			j++;
+		if (j < n && d->exists[j] == d->msgs[i].uid)
+			pool_len += pop3_maildrop_uidl(d, &d->msgs[i], uidl) + 1;
+	}
+	j = 0;
+	bytes = pop3_warm_bytes(n, pool_len);
 
 	if (g->account == 0 || d->exists == NULL || strlen(device) > CACHE_DEVICE_MAX ||
 	    *budget_used + bytes > budget || (w = calloc(1, sizeof(*w))) == NULL)
@@ -77,7 +89,7 @@ struct pop3_warm *pop3_warm_new(uint64_t *budget_used, uint64_t budget, const ch
 	w->n = n;
 	w->uids = malloc((n + 1) * sizeof(*w->uids));
 	w->uidl = calloc(n + 1, sizeof(*w->uidl));
-	w->pool = malloc(d->pool_len + 1);
+	w->pool = malloc(pool_len + 1);
 	if (pop3_warm_any(hidden, n) && (w->hidden = malloc(n)) != NULL)
 		memcpy(w->hidden, hidden, n);
 	if (w->uids == NULL || w->uidl == NULL || w->pool == NULL ||
@@ -90,15 +102,15 @@ struct pop3_warm *pop3_warm_new(uint64_t *budget_used, uint64_t budget, const ch
 		return NULL;
 	}
 	memcpy(w->uids, d->exists, n * sizeof(*w->uids));
-	if (d->pool_len > 0)
-		memcpy(w->pool, d->pool, d->pool_len);
-	w->pool_len = d->pool_len;
+	w->pool_len = 0;
 	/* Both ascending; the drop's messages are a subset of exists. */
 	for (unsigned int i = 0; i < d->count; i++) {
 		while (j < n && w->uids[j] < d->msgs[i].uid)
 			j++;
-		if (j < n && w->uids[j] == d->msgs[i].uid)
-			w->uidl[j] = d->msgs[i].uidl;
+		if (j < n && w->uids[j] == d->msgs[i].uid) {
+			w->uidl[j] = (uint32_t)w->pool_len + 1;
+			w->pool_len += pop3_maildrop_uidl(d, &d->msgs[i], w->pool + w->pool_len) + 1;
+		}
 	}
 	w->bytes = bytes;
 	*budget_used += bytes;

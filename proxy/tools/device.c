@@ -8,6 +8,7 @@
  */
 
 #include "device_tool.h"
+#include "device_view.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -26,27 +27,11 @@
 #include "pop3_account.h"
 #include "cache.h"
 #include "cache_admin.h"
+#include "cache_key.h"
 #include "conf.h"
+#include "conf_folders.h"
 #include "pop3_parse.h"
 #include "profile.h"
-
-/* Exit statuses. */
-#define DEV_EXIT_OK 0
-#define DEV_EXIT_FAIL 1       /* unknown device or domain, Redis unavailable */
-#define DEV_EXIT_USAGE 2
-#define DEV_EXIT_IN_USE 3     /* a session holds the device's lock */
-
-struct dev_run {
-	const char *verb;
-	bool json, force;
-	const struct conf *conf;
-	char device[POP3_DEVICE_MAX + 1];
-	bool all;                  /* list */
-	struct pop3_account acct;
-	char *user;                /* the address, NUL-terminated */
-	struct event_base *base;
-	int status;
-};
 
 static void dev_usage(FILE *out)
 {
@@ -135,12 +120,6 @@ static void dev_json_print(json_t *j)
 	json_decref(j);
 }
 
-/* The device's profile, as a login of it finds it. */
-static const struct conf_profile *dev_profile(const struct dev_run *r)
-{
-	return conf_profile_find(r->conf, r->device, r->user, strlen(r->user));
-}
-
 /* The maildrop's folders in order (the route's mailbox alone without
    folders = ...), as the profile names them. */
 static json_t *dev_json_folders(const struct dev_run *r, const struct conf_profile *p)
@@ -156,7 +135,7 @@ static json_t *dev_json_folders(const struct dev_run *r, const struct conf_profi
 
 static json_t *dev_json_profile(const struct dev_run *r)
 {
-	const struct conf_profile *p = dev_profile(r);
+	const struct conf_profile *p = dev_profile(r, r->device);
 	char rule[160], section[CONF_PATTERN_MAX + 16];
 	json_t *j;
 
@@ -179,7 +158,7 @@ static json_t *dev_json_profile(const struct dev_run *r)
 
 static void dev_print_profile(const struct dev_run *r)
 {
-	const struct conf_profile *p = dev_profile(r);
+	const struct conf_profile *p = dev_profile(r, r->device);
 	char rule[160];
 
 	if (p->pattern != NULL)
@@ -193,7 +172,7 @@ static void dev_print_profile(const struct dev_run *r)
 		printf("%s", r->acct.route->mailbox);
 	for (unsigned int i = 0; i < p->folder_count; i++)
 		printf("%s%s", i > 0 ? ", " : "", p->folders[i]);
-	printf("%s\n", p->folder_count > 1 ? " (the state below is the first folder's)" : "");
+	printf("\n");
 	printf("lists:          %s, not hidden, from first_uidnext on\n",
 	       pop3_profile_rule(p, rule, sizeof(rule)));
 	printf("delete_action:  %s\n", conf_delete_action_name(p->delete_action));
@@ -226,7 +205,7 @@ static json_t *dev_json_retention(const struct dev_run *r, const struct cache_ad
 			 "last_quit", (json_int_t)d->last_quit,
 			 "counts", d->registered && dev_counts(r, d),
 			 "done_after_age_secs",
-			 (json_int_t)pop3_profile_done_age(dev_profile(r)));
+			 (json_int_t)pop3_profile_done_age(dev_profile(r, r->device)));
 }
 
 static void dev_print_retention(const struct dev_run *r, const struct cache_admin_device *d)
@@ -247,12 +226,12 @@ static void dev_print_retention(const struct dev_run *r, const struct cache_admi
 	printf("retrieved:      %llu recorded for retention\n", (unsigned long long)d->retrieved);
 	if (!d->registered)
 		printf("counts:         no (not registered)\n");
-	else if (pop3_profile_done_age(dev_profile(r)) == 0 && dev_counts(r, d))
+	else if (pop3_profile_done_age(dev_profile(r, r->device)) == 0 && dev_counts(r, d))
 		printf("counts:         yes (a message is done only once this device has it)\n");
 	else if (dev_counts(r, d))
 		printf("counts:         yes (a message is done once this device has it, or once "
 		       "it is more than %s old: max_age)\n",
-		       pop3_profile_duration(pop3_profile_done_age(dev_profile(r)), true, age,
+		       pop3_profile_duration(pop3_profile_done_age(dev_profile(r, r->device)), true, age,
 					     sizeof(age)));
 	else
 		printf("counts:         no (not seen for forget_after = %s)\n",
@@ -263,45 +242,130 @@ static const char *dev_starts_text(const struct dev_run *r, uint32_t first_uidne
 {
 	if (first_uidnext <= 1)
 		return "the whole mailbox";
-	return dev_profile(r)->new_device_sees == CONF_NEW_DEVICE_NEW ?
+	return dev_profile(r, r->device)->new_device_sees == CONF_NEW_DEVICE_NEW ?
 		"messages from that UID on (new_device_sees = new)" :
 		"the whole mailbox (new_device_sees = all)";
 }
 
-static void dev_print_list(struct dev_run *r, const struct cache_admin_info *info)
-{
-	if (r->json) {
-		json_t *arr = json_array();
+static const struct cache_admin_device dev_none = { .lock_ttl_ms = -1 };
 
-		for (size_t i = 0; i < info->n; i++)
-			json_array_append_new(arr, dev_json_device(&info->devices[i]));
+static json_t *dev_json_view(const struct dev_view *v)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < v->n; i++) {
+		const struct dev_folder *f = &v->f[i];
+		json_t *j = dev_json_device(f->d != NULL ? f->d : &dev_none);
+
+		json_object_del(j, "device");
+		json_object_set_new(j, "folder", json_string(f->name));
+		json_object_set_new(j, "account", json_string(f->account));
+		json_object_set_new(j, "known", json_boolean(f->d != NULL));
+		json_object_set_new(j, "hidden_all", json_integer((json_int_t)f->rep.info.hidden_all));
+		if (f->chg.st == CACHE_OK && f->chg.info.n > 0)
+			json_object_set_new(j, "changed", json_true());
+		json_array_append_new(a, j);
+	}
+	return a;
+}
+
+/* ---- the answers ---- */
+
+static void dev_print_folders(const struct dev_view *v)
+{
+	if (v->n < 2)
+		return;
+	printf("state per folder:\n");
+	for (size_t i = 0; i < v->n; i++) {
+		const struct cache_admin_device *d = v->f[i].d;
+		char lock[40];
+
+		if (d == NULL) {
+			printf("  %s: nothing stored\n", v->f[i].name);
+			continue;
+		}
+		dev_lock_text(d, lock, sizeof(lock));
+		printf("  %s: %s, first_uidnext %u, hidden %llu, hidden for all %llu, lock %s\n",
+		       v->f[i].name, d->registered ? "registered" : "not registered",
+		       d->first_uidnext, (unsigned long long)d->hidden,
+		       (unsigned long long)v->f[i].rep.info.hidden_all, lock);
+	}
+}
+
+static void dev_list_row(const char *name, const char *seen, const struct cache_admin_device *d)
+{
+	char lock[40];
+
+	if (d == NULL) {
+		printf("%-32s  %-23s  %13s  %8s  %s\n", name, "", "-", "-", "-");
+		return;
+	}
+	dev_lock_text(d, lock, sizeof(lock));
+	printf("%-32s  %-23s  %13u  %8llu  %s\n", name, seen, d->first_uidnext,
+	       (unsigned long long)d->hidden, lock);
+}
+
+/* Every device of the account, each with its folders. */
+static int dev_list(struct dev_run *r, const struct cache_admin_info *info)
+{
+	json_t *arr = r->json ? json_array() : NULL;
+
+	if (!r->json) {
+		printf("account %s: %zu device%s, %llu hidden for all\n", r->acct.account, info->n,
+		       info->n == 1 ? "" : "s", (unsigned long long)info->hidden_all);
+		if (info->n > 0)
+			printf("%-32s  %-23s  %13s  %8s  %s\n", "DEVICE", "FIRST SEEN",
+			       "FIRST_UIDNEXT", "HIDDEN", "LOCK");
+	}
+	for (size_t i = 0; i < info->n; i++) {
+		const struct cache_admin_device *d = &info->devices[i];
+		struct dev_view *v = calloc(1, sizeof(*v));
+		char seen[40];
+
+		if (v == NULL || dev_gather(r, d->name, d, v) < 0) {
+			dev_view_free(&v);
+			json_decref(arr);
+			return DEV_EXIT_FAIL;
+		}
+		if (r->json) {
+			json_t *j = dev_json_device(d);
+
+			json_object_set_new(j, "hidden_total", json_integer((json_int_t)
+									    dev_view_hidden(v)));
+			json_object_set_new(j, "folders", dev_json_view(v));
+			json_array_append_new(arr, j);
+		} else {
+			dev_time(d->first_seen, seen, sizeof(seen));
+			dev_list_row(d->name, seen, d);
+			for (size_t k = 1; k < v->n; k++) {
+				char name[300];
+
+				snprintf(name, sizeof(name), "  + %s", v->f[k].name);
+				dev_list_row(name, "", v->f[k].d);
+			}
+		}
+		dev_view_free(&v);
+	}
+	if (r->json)
 		dev_json_print(json_pack("{s:s, s:s, s:I, s:I, s:o}", "address", r->user,
 					 "account", r->acct.account,
 					 "uidvalidity", (json_int_t)info->uidvalidity,
 					 "hidden_all", (json_int_t)info->hidden_all, "devices", arr));
-		return;
-	}
-	printf("account %s: %zu device%s, %llu hidden for all\n", r->acct.account, info->n,
-	       info->n == 1 ? "" : "s", (unsigned long long)info->hidden_all);
-	if (info->n > 0)
-		printf("%-32s  %-23s  %13s  %8s  %s\n", "DEVICE", "FIRST SEEN", "FIRST_UIDNEXT",
-		       "HIDDEN", "LOCK");
-	for (size_t i = 0; i < info->n; i++) {
-		const struct cache_admin_device *d = &info->devices[i];
-		char seen[40], lock[40];
-
-		dev_time(d->first_seen, seen, sizeof(seen));
-		dev_lock_text(d, lock, sizeof(lock));
-		printf("%-32s  %-23s  %13u  %8llu  %s\n", d->name, seen, d->first_uidnext,
-		       (unsigned long long)d->hidden, lock);
-	}
+	return DEV_EXIT_OK;
 }
 
-static void dev_print_show(struct dev_run *r, const struct cache_admin_info *info)
+static void dev_print_show(struct dev_run *r, const struct dev_view *v)
 {
-	const struct cache_admin_device *d = &info->devices[0];
-	char seen[40], lock[40];
+	const struct cache_admin_info *info = &v->f[0].rep.info;
+	struct cache_admin_device none = dev_none;
+	const struct cache_admin_device *d = v->f[0].d;
+	const struct dev_folder *held = dev_view_locked(v);
+	char seen[40], lock[40], hidden[1200];
 
+	if (d == NULL) {
+		snprintf(none.name, sizeof(none.name), "%s", r->device);
+		d = &none;
+	}
 	if (r->json) {
 		json_t *j = dev_json_device(d);
 
@@ -309,13 +373,15 @@ static void dev_print_show(struct dev_run *r, const struct cache_admin_info *inf
 		json_object_set_new(j, "account", json_string(r->acct.account));
 		json_object_set_new(j, "hidden_all", json_integer((json_int_t)info->hidden_all));
 		json_object_set_new(j, "uidvalidity", json_integer((json_int_t)info->uidvalidity));
+		json_object_set_new(j, "hidden_total", json_integer((json_int_t)dev_view_hidden(v)));
+		json_object_set_new(j, "locked_any", json_boolean(held != NULL));
+		json_object_set_new(j, "folders", dev_json_view(v));
 		json_object_set_new(j, "profile", dev_json_profile(r));
 		json_object_set_new(j, "retention", dev_json_retention(r, d));
 		dev_json_print(j);
 		return;
 	}
 	dev_time(d->first_seen, seen, sizeof(seen));
-	dev_lock_text(d, lock, sizeof(lock));
 	printf("account:        %s\n", r->acct.account);
 	printf("device:         %s%s\n", d->name, d->registered ? "" : " (not registered yet)");
 	if (d->registered) {
@@ -323,74 +389,154 @@ static void dev_print_show(struct dev_run *r, const struct cache_admin_info *inf
 		printf("first_uidnext:  %u: lists %s\n", d->first_uidnext,
 		       dev_starts_text(r, d->first_uidnext));
 	}
-	printf("hidden:         %llu\n", (unsigned long long)d->hidden);
+	dev_view_hidden_text(v, false, hidden, sizeof(hidden));
+	if (v->n > 1)
+		printf("hidden:         %llu (%s)\n", (unsigned long long)dev_view_hidden(v), hidden);
+	else
+		printf("hidden:         %llu\n", (unsigned long long)d->hidden);
 	printf("hidden for all: %llu\n", (unsigned long long)info->hidden_all);
-	printf("lock:           %s\n", lock);
+	if (held != NULL)
+		dev_lock_text(held->d, lock, sizeof(lock));
+	printf("lock:           %s%s%s\n", held != NULL ? lock : "none",
+	       held != NULL && v->n > 1 ? " in " : "", held != NULL && v->n > 1 ? held->name : "");
+	dev_print_folders(v);
 	dev_print_profile(r);
 	dev_print_retention(r, d);
 }
 
-static void dev_print_change(struct dev_run *r, const struct cache_admin_info *info)
+static void dev_print_change(struct dev_run *r, const struct dev_view *v)
 {
-	const struct cache_admin_device *d = &info->devices[0];
-	bool was_locked = d->lock_ttl_ms != -1;
+	const struct dev_folder *held = dev_view_locked(v);
+	bool was_locked = held != NULL;
+	uint64_t hidden = 0;
+	char each[1200];
 
+	for (size_t i = 0; i < v->n; i++) {
+		const struct dev_reply *c = &v->f[i].chg;
+
+		hidden += c->st == CACHE_OK && c->info.n > 0 ? c->info.devices[0].hidden : 0;
+	}
 	if (r->json) {
-		dev_json_print(json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:o}", "address", r->user,
-					 "account", r->acct.account, "device", d->name,
-					 "action", r->verb, "done", true, "was_locked", was_locked,
-					 "before", dev_json_device(d)));
+		const struct cache_admin_device *d = v->f[0].chg.info.n > 0 ?
+			&v->f[0].chg.info.devices[0] : v->f[0].d != NULL ? v->f[0].d : &dev_none;
+
+		dev_json_print(json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:o, s:o}",
+					 "address", r->user, "account", r->acct.account,
+					 "device", r->device, "action", r->verb, "done", true,
+					 "was_locked", was_locked, "hidden_total", (json_int_t)hidden,
+					 "before", dev_json_device(d), "folders", dev_json_view(v)));
 		return;
 	}
+	dev_view_hidden_text(v, true, each, sizeof(each));
 	if (strcmp(r->verb, "reset") == 0)
-		printf("%s#%s: reset: %llu hidden entries removed, first_uidnext 1: it lists the "
-		       "whole mailbox at its next login%s\n", r->user, d->name,
-		       (unsigned long long)d->hidden, was_locked ? " (its lock was removed)" : "");
+		printf("%s#%s: reset: %llu hidden entries removed%s%s%s, first_uidnext 1: it lists "
+		       "the whole %s at its next login%s\n", r->user, r->device,
+		       (unsigned long long)hidden, v->n > 1 ? " (" : "", v->n > 1 ? each : "",
+		       v->n > 1 ? ")" : "", v->n > 1 ? "maildrop, every folder" : "mailbox",
+		       was_locked ? " (its lock was removed)" : "");
 	else if (strcmp(r->verb, "forget") == 0)
-		printf("%s#%s: forgotten (registration, %llu hidden entries%s removed)\n", r->user,
-		       d->name, (unsigned long long)d->hidden, was_locked ? " and lock" : "");
+		printf("%s#%s: forgotten (registration, %llu hidden entries%s%s%s%s removed%s)\n",
+		       r->user, r->device, (unsigned long long)hidden, v->n > 1 ? " (" : "",
+		       v->n > 1 ? each : "", v->n > 1 ? ")" : "", was_locked ? " and lock" : "",
+		       v->n > 1 ? " in every folder" : "");
 	else
-		printf("%s#%s: %s\n", r->user, d->name, was_locked ? "unlocked" : "was not locked");
+		printf("%s#%s: %s\n", r->user, r->device, !was_locked ? "was not locked" :
+		       v->n > 1 ? "unlocked in every folder" : "unlocked");
 }
 
-static void dev_done(void *ctx, enum cache_status st, const struct cache_admin_info *info)
+/* reset, forget, unlock: refused while a folder has the device's lock
+   (unless --force); else made in each folder that knows the device, the
+   other folders first and the first folder last: a login takes the
+   first folder's lock before any other, so a session that starts
+   meanwhile is refused there, and what was done then is said. */
+static int dev_change(struct dev_run *r, struct dev_view *v)
 {
-	struct dev_run *r = ctx;
+	const struct dev_folder *held = dev_view_locked(v);
+	int op = strcmp(r->verb, "reset") == 0 ? CACHE_ADMIN_RESET :
+		strcmp(r->verb, "forget") == 0 ? CACHE_ADMIN_FORGET : CACHE_ADMIN_UNLOCK;
+	char done[1200] = "";
+	size_t used = 0;
 
-	event_base_loopbreak(r->base);
-	if (st == CACHE_IN_USE && info != NULL && info->n == 1) {
+	if (held != NULL && !r->force) {
 		char lock[40];
 
-		dev_lock_text(&info->devices[0], lock, sizeof(lock));
-		fprintf(stderr, "popgate device %s: %s#%s has a live session (lock %s); nothing "
+		dev_lock_text(held->d, lock, sizeof(lock));
+		fprintf(stderr, "popgate device %s: %s#%s has a live session (lock %s%s%s); nothing "
 			"changed. Try again once it ends, or give --force: that session's QUIT "
-			"then answers -ERR and applies nothing\n", r->verb, r->user, r->device, lock);
-		r->status = DEV_EXIT_IN_USE;
-		return;
+			"then answers -ERR and applies nothing\n", r->verb, r->user, r->device, lock,
+			v->n > 1 ? " in " : "", v->n > 1 ? held->name : "");
+		return DEV_EXIT_IN_USE;
 	}
-	if (st != CACHE_OK || info == NULL) {
-		fprintf(stderr, "popgate device %s: the state store answered: %s%s\n", r->verb,
-			cache_status_name(st), st == CACHE_UNAVAILABLE ?
-			" (for a change: it may or may not have been applied; look with show)" : "");
-		r->status = DEV_EXIT_FAIL;
-		return;
+	for (size_t k = 0; k < v->n; k++) {
+		struct dev_folder *f = &v->f[(k + 1) % v->n];
+		enum cache_status st;
+
+		if (f->d == NULL)
+			continue;
+		st = dev_call(r, f->account, r->device, op, &f->chg);
+		if (st == CACHE_OK) {
+			if (used < sizeof(done))
+				used += (size_t)snprintf(done + used, sizeof(done) - used, "%s%s",
+							 used > 0 ? ", " : "", f->name);
+			continue;
+		}
+		if (st == CACHE_IN_USE)
+			fprintf(stderr, "popgate device %s: %s#%s: a session took the device's lock in "
+				"%s meanwhile: not changed there%s%s; run it again once the session "
+				"ends, or give --force\n", r->verb, r->user, r->device, f->name,
+				used > 0 ? "; changed already in: " : "", done);
+		else {
+			dev_store_failed(r, f->name, st);
+			if (used > 0)
+				fprintf(stderr, "popgate device %s: changed already in: %s; run it "
+					"again\n", r->verb, done);
+		}
+		return st == CACHE_IN_USE ? DEV_EXIT_IN_USE : DEV_EXIT_FAIL;
 	}
-	if (!r->all && info->n == 0) {
-		fprintf(stderr, "popgate device %s: no device \"%s\" is known for %s (account %s)\n",
-			r->verb, r->device, r->user, r->acct.account);
-		r->status = DEV_EXIT_FAIL;
-		return;
-	}
-	if (r->all)
-		dev_print_list(r, info);
-	else if (strcmp(r->verb, "show") == 0)
-		dev_print_show(r, info);
-	else
-		dev_print_change(r, info);
-	r->status = DEV_EXIT_OK;
+	dev_print_change(r, v);
+	return DEV_EXIT_OK;
 }
 
-/* The account and device of the target; -1 (said why) if none. */
+static int dev_run_verb(struct dev_run *r)
+{
+	struct dev_view *v;
+	struct dev_reply all = { 0 };
+	enum cache_status st;
+	int status;
+
+	if (r->all) {
+		st = dev_call(r, r->acct.account, NULL, DEV_INFO, &all);
+		status = st != CACHE_OK ? DEV_EXIT_FAIL : dev_list(r, &all.info);
+		if (st != CACHE_OK)
+			dev_store_failed(r, NULL, st);
+		dev_reply_clear(&all);
+		return status;
+	}
+	if ((v = calloc(1, sizeof(*v))) == NULL) {
+		fprintf(stderr, "popgate device: out of memory\n");
+		return DEV_EXIT_FAIL;
+	}
+	st = dev_call(r, r->acct.account, r->device, DEV_INFO, &v->f[0].rep);
+	if (st != CACHE_OK) {
+		dev_store_failed(r, NULL, st);
+		status = DEV_EXIT_FAIL;
+	} else if (dev_gather(r, r->device, v->f[0].rep.info.n > 0 ?
+			      &v->f[0].rep.info.devices[0] : NULL, v) < 0) {
+		status = DEV_EXIT_FAIL;
+	} else if (!dev_view_known(v)) {
+		fprintf(stderr, "popgate device %s: no device \"%s\" is known for %s (account %s)\n",
+			r->verb, r->device, r->user, r->acct.account);
+		status = DEV_EXIT_FAIL;
+	} else if (strcmp(r->verb, "show") == 0) {
+		dev_print_show(r, v);
+		status = DEV_EXIT_OK;
+	} else {
+		status = dev_change(r, v);
+	}
+	dev_view_free(&v);
+	return status;
+}
+
 static int dev_target(struct dev_run *r, const char *target)
 {
 	size_t user_len;
@@ -435,9 +581,8 @@ static int dev_run_request(struct dev_run *r)
 		.replicas = r->conf->cache_replicas,
 		.hooks = { .log = dev_log_hook },
 	};
-	struct cache *c;
-	struct cache_req *req;
 	char *error = NULL;
+	int status;
 
 	if (strcmp(r->conf->cache_url, "auto") == 0) {
 		if (dev_auto_url(r->conf, url, sizeof(url)) < 0)
@@ -449,28 +594,17 @@ static int dev_run_request(struct dev_run *r)
 	r->base = event_base_new();
 	if (r->base == NULL)
 		return DEV_EXIT_FAIL;
-	c = cache_new(r->base, &set, &error);
-	if (c == NULL) {
+	r->cache = cache_new(r->base, &set, &error);
+	if (r->cache == NULL) {
 		fprintf(stderr, "popgate device: [cache]: %s\n", error != NULL ? error : "out of memory");
 		free(error);
 		event_base_free(r->base);
 		return DEV_EXIT_FAIL;
 	}
-	r->status = DEV_EXIT_FAIL;
-	if (strcmp(r->verb, "list") == 0 || strcmp(r->verb, "show") == 0)
-		req = cache_admin_info(c, r->acct.account, r->all ? NULL : r->device, dev_done, r);
-	else
-		req = cache_admin_change(c, r->acct.account, r->device,
-					 strcmp(r->verb, "reset") == 0 ? CACHE_ADMIN_RESET :
-					 strcmp(r->verb, "forget") == 0 ? CACHE_ADMIN_FORGET :
-					 CACHE_ADMIN_UNLOCK, r->force, dev_done, r);
-	if (req == NULL)
-		fprintf(stderr, "popgate device: out of memory\n");
-	else
-		event_base_dispatch(r->base);
-	cache_free(&c);
+	status = dev_run_verb(r);
+	cache_free(&r->cache);
 	event_base_free(r->base);
-	return r->status;
+	return status;
 }
 
 int device_main(int argc, char **argv)

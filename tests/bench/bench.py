@@ -9,7 +9,8 @@ pop3load.py drives both servers, interleaved, RUNS times (median):
   (a) one 10 MB RETR (time)
   (b) K=1: one full session, RETR of every message (time, MB/s)
   (c) K=20 concurrent full sessions, RETR of every message (MB/s)
-  (d) 20 polls one after another: USER, PASS, STAT, UIDL, QUIT (p50 time)
+  (d) 20 polls one after another: USER, PASS, STAT, UIDL, QUIT (p50 time,
+      and p50 of connect -> +OK after PASS alone)
 
 --baseline BINARY runs a second popgate (e.g. a build of main) in the same
 rounds, so before and after are compared against the same native runs.
@@ -228,7 +229,9 @@ def main():
                     if mode == "big":
                         extra = "RETR %.3fs" % (r.get("retr_s_median") or -1)
                     if mode == "poll":
-                        extra = "poll p50 %.1f ms" % (1000 * (r.get("poll_s_p50") or -1))
+                        extra = "poll p50 %.1f ms, login p50 %.1f ms" % (
+                            1000 * (r.get("poll_s_p50") or -1),
+                            1000 * (r.get("login_s_p50") or -1))
                     if pid:
                         extra += " rss peak %.1f MiB" % (r.get("rss_peak_kb", 0) / 1024)
                         if r.get("cpu_s") is not None:
@@ -292,6 +295,10 @@ def main():
          fmt(med("popgate", "d", "poll_s_p50"), "%.4f", " s"),
          fmt(ratio(med("popgate", "d", "poll_s_p50"), med("native", "d", "poll_s_p50")),
              "%.2f", "x"), "", ""),
+        ("(d) connect -> +OK after PASS p50", fmt(med("native", "d", "login_s_p50"), "%.4f", " s"),
+         fmt(med("popgate", "d", "login_s_p50"), "%.4f", " s"),
+         fmt(ratio(med("popgate", "d", "login_s_p50"), med("native", "d", "login_s_p50")),
+             "%.2f", "x"), "", ""),
         ("popgate RSS before 1st (a)", "", fmt(mib(rss_idle), "%.1f", " MiB"), "", "", ""),
         ("popgate peak RSS (a)", "", fmt(mib(rss_a), "%.1f", " MiB"), "",
          "< 8 MiB", verdict(None if rss_a is None else rss_a < 8 * 1024)),
@@ -311,7 +318,8 @@ def main():
         for label, tname, key, unit in (("(a) 10 MB RETR time", "a", "retr_s_median", "s"),
                                         ("(b) K=1 throughput", "b", "mb_per_s", "MB/s"),
                                         ("(c) K=%d throughput" % a.k, "c", "mb_per_s", "MB/s"),
-                                        ("(d) poll p50", "d", "poll_s_p50", "s")):
+                                        ("(d) poll p50", "d", "poll_s_p50", "s"),
+                                        ("(d) connect -> +OK p50", "d", "login_s_p50", "s")):
             n, b, p = med("native", tname, key), med("baseline", tname, key), \
                 med("popgate", tname, key)
             print("  %-24s native %s  baseline %s (%s)  popgate %s (%s)" % (

@@ -802,6 +802,73 @@ def message_id(name):
     return "<%s.e2e@popgate.test>" % name
 
 
+def dovecot_session_limits(sessions):
+    """Dovecot settings for `sessions` concurrent IMAP (and POP3) sessions:
+    many clients per process, login processes in high-performance mode."""
+    procs = max(64, sessions // 50 + 16)
+    return """
+default_client_limit = %(all)d
+default_process_limit = %(procs)d
+default_vsz_limit = 1G
+service imap-login {
+  service_count = 0
+  client_limit = %(all)d
+  process_min_avail = 2
+  process_limit = 8
+}
+service pop3-login {
+  service_count = 0
+  client_limit = %(all)d
+  process_min_avail = 1
+  process_limit = 8
+}
+service imap {
+  service_count = 0
+  client_limit = 100
+  process_limit = %(procs)d
+}
+service pop3 {
+  service_count = 0
+  client_limit = 100
+  process_limit = %(procs)d
+}
+service auth {
+  client_limit = %(all)d
+}
+service anvil {
+  client_limit = %(all)d
+}
+protocol imap {
+  mail_max_userip_connections = %(all)d
+}
+protocol pop3 {
+  mail_max_userip_connections = %(all)d
+}
+""" % {"all": sessions * 2 + 1000, "procs": procs}
+
+
+def fill_small_maildir(maildir, n, uid, gid, seed):
+    """n small messages (LF line ends, 200 B - 3 KB) as Maildir files at
+    maildir (e.g. one Maildir shared by every user: mail_location), names
+    in order; owned by uid:gid."""
+    rng = random.Random(seed)
+    for sub in ("cur", "new", "tmp"):
+        os.makedirs(os.path.join(maildir, sub), exist_ok=True)
+    t0 = 1700000000
+    for i in range(n):
+        body = "".join("line %d of message %d %s\n" % (k, i, "x" * rng.randint(10, 60))
+                       for k in range(rng.randint(5, 40)))
+        data = ("From: s%d@popgate.bench\nTo: u@popgate.bench\nSubject: m %d\n"
+                "Message-ID: <sess-%06d@popgate.bench>\n\n%s" % (i % 50, i, i, body)).encode()
+        name = "%d.M%06dP1.bench:2," % (t0 + i, i)
+        path = os.path.join(maildir, "cur", name)
+        with open(path, "wb") as f:
+            f.write(data)
+        os.chown(path, uid, gid)
+    for dirpath, _dirs, _files in os.walk(os.path.dirname(maildir)):
+        os.chown(dirpath, uid, gid)
+
+
 def fill_mailbox(dovecot, user="alice", big_mb=5, names=None):
     """Put the test messages into user's INBOX. Returns {name: Message-ID}.
     The order of UIDs is not guaranteed across kinds; tests map through

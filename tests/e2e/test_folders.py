@@ -1,8 +1,8 @@
 """Device views beyond INBOX (issue 15): [device PATTERN] folders = INBOX,
 \\Sent against a private Dovecot whose Sent folder is marked \\Sent
 (RFC 6154) and popgate's managed redis-server. Sent mail that an IMAP
-phone APPENDed is downloaded once by a device with \\Sent (poplib and
-mpop), never twice, never by a device without it; DELE of a Sent message
+phone APPENDed is downloaded once by a device with \\Sent (poplib, mpop
+and fetchmail), never twice, never by a device without it; DELE of a Sent message
 hides it for that device only; RETR bytes are the upstream's in both
 folders, interleaved; UIDLs unique across folders and stable; the
 max_messages limit over all folders; a folder recreated between polls and
@@ -15,6 +15,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import unittest
 
 import harness as h
@@ -205,6 +206,55 @@ class Folders(unittest.TestCase):
         got = run()
         self.assertEqual(len(got), 3)
         self.assertIn(crlf(new_data), [crlf(g) for g in got])
+
+    @unittest.skipUnless(shutil.which("fetchmail"), "fetchmail not installed")
+    def test_sent_mail_with_fetchmail(self):
+        """fetchmail (keep, uidl, no fetchall: it fetches what its .fetchids
+        lacks): the INBOX and the Sent message delivered once each, byte for
+        byte; a second poll finds no new mail (exit status 1); a new Sent
+        message is the only one of the third."""
+        gw = self.gateway()
+        user = new_user()
+        _, inbox_data = append(user, "fm-in")
+        _, sent_data = append(user, "fm-sent", "Sent")
+        d = os.path.join(gw.dir, "fetchmail-%s" % user)
+        out = os.path.join(d, "out")
+        os.makedirs(out)
+        with open(os.path.join(d, "mda.py"), "w") as f:
+            f.write(h.FETCHMAIL_MDA)
+        rc = os.path.join(d, "fetchmailrc")
+        with open(rc, "w") as f:
+            f.write('set no syslog\n'
+                    'poll %s service %d protocol POP3 auth password uidl\n'
+                    '  user "%s#phone-fm" there with password "%s" is "root" here\n'
+                    "  options keep no rewrite sslproto ''\n"
+                    '  mda "%s %s %s"\n'
+                    % (h.HOST, gw.port, user, PASSWORD, sys.executable,
+                       os.path.join(d, "mda.py"), out))
+        os.chmod(rc, 0o600)
+
+        def run(status):
+            r = subprocess.run(["fetchmail", "-N", "-f", rc, "-i", os.path.join(d, "fetchids"),
+                                "--pidfile", os.path.join(d, "fetchmail.pid"), "-v"],
+                               env=dict(os.environ, HOME=d, FETCHMAILHOME=d),
+                               capture_output=True, timeout=120, stdin=subprocess.DEVNULL)
+            log = (r.stdout + r.stderr).decode("utf-8", "replace")
+            self.assertEqual(r.returncode, status, log[-3000:])
+            got = []
+            for name in sorted(os.listdir(out)):
+                with open(os.path.join(out, name), "rb") as fh:
+                    got.append(h.strip_fetchmail_received(fh.read()))
+            return got
+
+        def lf(data):
+            return data.replace(b"\r\n", b"\n")
+
+        self.assertEqual(sorted(run(0)), sorted([lf(inbox_data), lf(sent_data)]))
+        self.assertEqual(len(run(1)), 2, "fetchmail downloaded a message twice")
+        _, new_data = append(user, "fm-sent-2", "Sent")
+        got = run(0)
+        self.assertEqual(len(got), 3)
+        self.assertEqual(got[2], lf(new_data))
 
     # (2)
     def test_dele_of_sent_hides_for_that_device(self):
@@ -406,10 +456,13 @@ class Folders(unittest.TestCase):
             self.assertEqual(p.returncode, 0, p.stderr.decode(errors="replace"))
             return p.stdout.decode()
 
-        self.assertIn("folders:        INBOX, \\Sent (the state below is the first folder's)\n",
-                      tool("%s#phone" % user))
+        text = tool("%s#phone" % user)
+        self.assertIn("folders:        INBOX, \\Sent\n", text)
+        self.assertIn("  Sent: registered, first_uidnext 1, hidden 0", text,
+                      "the state of every folder, \\Sent as the login resolved it")
         shown = json.loads(tool("%s#phone" % user, "--json"))
         self.assertEqual(shown["profile"]["folders"], ["INBOX", "\\Sent"])
+        self.assertEqual([f["folder"] for f in shown["folders"]], ["INBOX", "Sent"])
         self.assertEqual(len(self.mids(gw, user, "laptop")), 0)
         self.assertEqual(json.loads(tool("%s#laptop" % user, "--json"))["profile"]["folders"],
                          ["INBOX"])

@@ -222,7 +222,11 @@ class TestPostLoginCapabilities(Base):
 
     def script(self, ok_line, untagged=b""):
         """AUTHENTICATE answered by the given tagged line (its "%s" the tag);
-        CAPABILITY says POST once logged in."""
+        CAPABILITY says POST once logged in. Each test's server greets
+        with words of its own: the gateway's guess from an earlier login
+        to "the same" server (test_cold_login.py) does not apply."""
+        FAKE.capabilities = self.CAPS + " X-CASE-" + self._testMethodName.upper()
+
         def auth(server, conn, tag, cmd):
             conn.logins.append(("PLAIN", b"alice", b"secret"))
             conn.authenticated = True

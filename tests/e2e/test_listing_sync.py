@@ -28,10 +28,13 @@ EXTRA = 200   # small messages besides the usual test set: a listing worth count
 
 class CountingRelay:
     """TCP relay popgate -> Dovecot that counts the octets each way and keeps
-    the command lines popgate sent (plaintext IMAP: tls = none)."""
+    the command lines popgate sent (plaintext IMAP: tls = none), and per
+    connection its round trips: bursts popgate sent after Dovecot had
+    spoken since popgate's previous one (relay.py's "turns")."""
 
-    def __init__(self, to_port):
+    def __init__(self, to_port, source=None):
         self.to_port = to_port
+        self.source = source     # the address it connects from (default: any)
         self.lock = threading.Lock()
         self.up = self.down = 0
         self.lines = []
@@ -42,6 +45,8 @@ class CountingRelay:
         self.port = self.sock.getsockname()[1]
         self.closing = False
         self.conns = []
+        self.turns = []          # per connection accepted, in order
+        self.last_up = []        # ... whether popgate spoke last
         threading.Thread(target=self._accept, daemon=True).start()
 
     def snapshot(self):
@@ -60,16 +65,27 @@ class CountingRelay:
             except OSError:
                 return
             try:
-                u = socket.create_connection((h.HOST, self.to_port), timeout=30)
+                u = socket.create_connection((h.HOST, self.to_port), timeout=30,
+                                             source_address=(self.source, 0)
+                                             if self.source else None)
             except OSError:
                 c.close()
                 continue
             u.settimeout(None)
             self.conns += [c, u]
-            threading.Thread(target=self._pump, args=(c, u, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c, False), daemon=True).start()
+            with self.lock:
+                cid = len(self.turns)
+                self.turns.append(0)
+                self.last_up.append(False)
+            threading.Thread(target=self._pump, args=(c, u, True, cid), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, False, cid), daemon=True).start()
 
-    def _pump(self, src, dst, upward):
+    def connection_turns(self):
+        """The round trips of each connection so far, in accept order."""
+        with self.lock:
+            return list(self.turns)
+
+    def _pump(self, src, dst, upward, cid):
         pending = b""
         try:
             while True:
@@ -77,6 +93,9 @@ class CountingRelay:
                 if not d:
                     break
                 with self.lock:
+                    if upward and not self.last_up[cid]:
+                        self.turns[cid] += 1
+                    self.last_up[cid] = upward
                     if upward:
                         self.up += len(d)
                         pending += d

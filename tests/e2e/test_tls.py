@@ -2,6 +2,7 @@
 with a self-signed certificate (ca_file), certificate and host name
 verification failures, STARTTLS stripping (no credentials in the clear), and
 streaming with bounded memory over TLS."""
+import select
 import threading
 import ssl
 import socket
@@ -368,3 +369,102 @@ class TestNoCloseNotifyAfterLogout(Base):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class CloseNotifyMidMessageProxy(NoCloseNotifyProxy):
+    """Implicit TLS in front of Dovecot's plain IMAP port (its TLS in memory
+    BIOs, one thread per connection) that, once a message body starts,
+    sends the first part of it in many small records and a close_notify
+    right behind, all in one send (one read of popgate's takes it all),
+    and then keeps the TCP connection open: the end of the TLS stream is
+    all popgate learns, and it learns it from what OpenSSL read ahead."""
+
+    def _serve(self, conn):
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ctx.wrap_bio(inc, out, server_side=True)
+        up = socket.create_connection(("127.0.0.1", self.upstream_port))
+        cut = False
+
+        def flush():
+            data = out.read()
+            if data:
+                conn.sendall(data)
+
+        try:
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    flush()
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    inc.write(data)
+            flush()
+            while True:
+                ready, _, _ = select.select([conn] + ([] if cut else [up]), [], [], 60)
+                if not ready:
+                    return
+                if conn in ready:
+                    data = conn.recv(65536)
+                    if not data:
+                        return
+                    inc.write(data)
+                    while not cut:
+                        try:
+                            plain = tls.read(65536)
+                        except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                            break
+                        if not plain:
+                            break
+                        up.sendall(plain)
+                    flush()
+                if up in ready:
+                    data = up.recv(65536)
+                    if not data:
+                        return
+                    i = data.find(b"BODY[] {")
+                    if i < 0:
+                        tls.write(data)
+                        flush()
+                        continue
+                    piece = data[:i + 3000]
+                    for j in range(0, len(piece), 200):
+                        tls.write(piece[j:j + 200])
+                    try:
+                        tls.unwrap()
+                    except ssl.SSLWantReadError:
+                        pass
+                    flush()
+                    cut = True
+                    self.closed_without_notify += 1
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            conn.close()
+            up.close()
+
+
+class TestCloseNotifyMidMessage(Base):
+    """The upstream ends TLS (close_notify) in the middle of a message and
+    leaves the TCP connection open: the client's RETR ends at once without
+    the terminating dot, not after the upstream timeout."""
+
+    def test_retr_cut_by_close_notify(self):
+        proxy = CloseNotifyMidMessageProxy(ENV.dc.cert, ENV.dc.key, ENV.dc.imap_port)
+        try:
+            gw = gateway(tls="imaps", port=proxy.port, verify="yes", ca_file=ENV.dc.cert,
+                         timeout="60s")
+            c, r = self.login(gw)
+            self.assertTrue(r.startswith("+OK"), "%r; log:\n%s" % (r, gw.log_text()[-2000:]))
+            n = max(MSGS, key=lambda m: len(m[2]))[0]
+            t0 = time.monotonic()
+            r = c.cmd("RETR %d" % n)
+            self.assertTrue(r.startswith("+OK"), r)
+            with self.assertRaises((h.Truncated, h.Closed)):
+                c.multi_raw()
+            self.assertLess(time.monotonic() - t0, 30, "waited for the upstream timeout")
+            self.assertEqual(proxy.closed_without_notify, 1)
+        finally:
+            proxy.close()

@@ -45,7 +45,8 @@
  *     has its own timeout, TIMEOUT_MS per step, on a clock that jumps
  *     ahead whenever nothing moves: see clock_gettime() below);
  *   - a device listing (cache_admin.h) is given exactly on CACHE_OK or
- *     CACHE_IN_USE, refused exactly with CACHE_IN_USE, of valid names;
+ *     CACHE_IN_USE, refused exactly with CACHE_IN_USE, of valid names,
+ *     each folders record within its bounds;
  *   - a retention decision (cache_retention.h) is given exactly on
  *     CACHE_OK or CACHE_IN_USE: at most the bound of uids, nonzero and
  *     ascending, each with its need; the devices, valid names;
@@ -555,9 +556,17 @@ static void admin_cb(void *ctx, enum cache_status st, const struct cache_admin_i
 		CHECK(info->refused == (st == CACHE_IN_USE), "refused %d with status %d",
 		      (int)info->refused, (int)st);
 		CHECK(info->n <= CACHE_DEVICES_MAX + 1, "%zu devices", info->n);
-		for (size_t i = 0; i < info->n; i++)
-			CHECK(cache_device_valid(info->devices[i].name), "device name %s",
-			      info->devices[i].name);
+		for (size_t i = 0; i < info->n; i++) {
+			const struct cache_admin_device *d = &info->devices[i];
+
+			CHECK(cache_device_valid(d->name), "device name %s", d->name);
+			CHECK(d->folder_count <= CACHE_ADMIN_FOLDERS_MAX, "%zu folders",
+			      d->folder_count);
+			for (size_t j = 0; j < d->folder_count; j++)
+				CHECK(d->folders[j][0] != '\0' &&
+				      strlen(d->folders[j]) <= CACHE_ADMIN_FOLDER_NAME_MAX,
+				      "folder name of %zu bytes", strlen(d->folders[j]));
+		}
 	}
 	after_callback(o);
 }

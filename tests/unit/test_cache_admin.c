@@ -14,7 +14,16 @@ struct admin_res {
 	struct cache_admin_info info;          /* devices copied below */
 	struct cache_admin_device dev[4];
 	bool has_info;
+	/* The first device's folders record, sorted: valid in the callback
+	   only, so copied. */
+	size_t folder_count;
+	char folders[CACHE_ADMIN_FOLDERS_MAX][CACHE_ADMIN_FOLDER_NAME_MAX + 1];
 };
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
 
 static void admin_cb(void *ctx, enum cache_status st, const struct cache_admin_info *info)
 {
@@ -28,6 +37,15 @@ static void admin_cb(void *ctx, enum cache_status st, const struct cache_admin_i
 		ck_assert_uint_le(info->n, N(r->dev));
 		memcpy(r->dev, info->devices, info->n * sizeof(*info->devices));
 		r->info.devices = NULL;
+		for (size_t i = 0; i < info->n; i++) {
+			r->dev[i].folders = NULL;
+			if (i > 0)
+				continue;
+			r->folder_count = info->devices[0].folder_count;
+			for (size_t j = 0; j < r->folder_count; j++)
+				strcpy(r->folders[j], info->devices[0].folders[j]);
+			qsort(r->folders, r->folder_count, sizeof(r->folders[0]), str_cmp);
+		}
 	}
 }
 
@@ -35,6 +53,28 @@ static void admin_cb(void *ctx, enum cache_status st, const struct cache_admin_i
 	void *ctx_ = &r_; (void)ctx_; \
 	ck_assert_ptr_nonnull(call); \
 	ck_assert(run_until(&r_.calls, 1, 5000)); r_; })
+
+struct note_res {
+	int calls;
+	enum cache_status st;
+};
+
+static void note_cb(void *ctx, enum cache_status st)
+{
+	struct note_res *r = ctx;
+
+	r->calls++;
+	r->st = st;
+}
+
+static enum cache_status note(const char *dev, const char *const *names, size_t n)
+{
+	struct note_res r = { 0 };
+
+	ck_assert_ptr_nonnull(cache_admin_note_folders(cache, ACCOUNT, dev, names, n, note_cb, &r));
+	ck_assert(run_until(&r.calls, 1, 5000));
+	return r.st;
+}
 
 static struct admin_res info(const char *dev)
 {
@@ -197,6 +237,66 @@ START_TEST(bad_state_and_arguments)
 }
 END_TEST
 
+/* The folders record: added to, never past CACHE_ADMIN_FOLDERS_MAX, read
+   with the device, kept by reset, removed by forget; bad names refused;
+   a corrupt record is an error, not a listing. */
+START_TEST(folders_record)
+{
+	static const char *const two[] = { "Sent Items", "Archive/2024" };
+	static const char *const again[] = { "Archive/2024", "Junk" };
+	char big[CACHE_ADMIN_FOLDER_NAME_MAX + 2];
+	const char *bad[1] = { "" };
+	struct admin_res r;
+
+	fill();
+	ck_assert_int_eq(info("phone").folder_count, 0);
+	ck_assert_int_eq(note("phone", two, 2), CACHE_OK);
+	ck_assert_int_eq(note("phone", again, 2), CACHE_OK);
+	r = info("phone");
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_uint_eq(r.folder_count, 3);
+	ck_assert_str_eq(r.folders[0], "Archive/2024");
+	ck_assert_str_eq(r.folders[1], "Junk");
+	ck_assert_str_eq(r.folders[2], "Sent Items");
+	ck_assert_uint_eq(info("pc").folder_count, 0);
+	/* at most CACHE_ADMIN_FOLDERS_MAX names */
+	for (int i = 0; i < CACHE_ADMIN_FOLDERS_MAX; i++) {
+		char name[16];
+		const char *one[1] = { name };
+
+		snprintf(name, sizeof(name), "F%03d", i);
+		ck_assert_int_eq(note("pc", one, 1), CACHE_OK);
+	}
+	ck_assert_int_eq(note("pc", two, 2), CACHE_OK);
+	ck_assert_int_eq(raw_int("SCARD %sfolders:pc", K), CACHE_ADMIN_FOLDERS_MAX);
+	ck_assert_int_eq(raw_int("SISMEMBER %sfolders:pc Archive/2024", K), 0);
+	ck_assert_uint_eq(info("pc").folder_count, CACHE_ADMIN_FOLDERS_MAX);
+	/* bad arguments: nothing written */
+	ck_assert_int_eq(note("tab", bad, 1), CACHE_ERROR);
+	ck_assert_int_eq(note("tab", two, 0), CACHE_ERROR);
+	ck_assert_int_eq(note("tab", two, CACHE_ADMIN_NOTE_MAX + 1), CACHE_ERROR);
+	ck_assert_int_eq(note("x/y", two, 2), CACHE_ERROR);
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	bad[0] = big;
+	ck_assert_int_eq(note("tab", bad, 1), CACHE_ERROR);
+	ck_assert_int_eq(raw_int("EXISTS %sfolders:tab", K), 0);
+	/* reset keeps it (the folders still hold the device's state) */
+	ck_assert_int_eq(change("phone", CACHE_ADMIN_RESET, true).st, CACHE_OK);
+	ck_assert_uint_eq(info("phone").folder_count, 3);
+	/* forget removes it */
+	ck_assert_int_eq(change("phone", CACHE_ADMIN_FORGET, true).st, CACHE_OK);
+	ck_assert_int_eq(raw_int("EXISTS %sfolders:phone", K), 0);
+	/* corrupt: a record of the wrong type, a name too long */
+	cmd("SET %sfolders:pc x", K);
+	ck_assert_int_eq(info("pc").st, CACHE_ERROR);
+	cmd("DEL %sfolders:pc", K);
+	freeReplyObject(raw_cmd("SADD " K "folders:pc %s", big));
+	ck_assert_int_eq(info("pc").st, CACHE_ERROR);
+	ck_assert_int_eq(info(NULL).st, CACHE_ERROR);
+}
+END_TEST
+
 static Suite *admin_suite(void)
 {
 	Suite *s = suite_create("cache_admin");
@@ -206,6 +306,7 @@ static Suite *admin_suite(void)
 	tcase_add_test(tc, locked_device_is_refused_unless_forced);
 	tcase_add_test(tc, forget_and_unlock);
 	tcase_add_test(tc, bad_state_and_arguments);
+	tcase_add_test(tc, folders_record);
 	suite_add_tcase(s, tc);
 	return s;
 }

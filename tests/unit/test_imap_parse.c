@@ -414,6 +414,58 @@ START_TEST(test_bad_table)
 }
 END_TEST
 
+/* The line buffer grows with a long line (a SEARCH answer of thousands
+   of UIDs, text before and after a literal) and shrinks after it: every
+   chunking gives the whole line, then the next short one; max_line is
+   still the bound, to the octet. */
+START_TEST(test_long_lines_grow_and_shrink)
+{
+	struct tbuf in = { 0 }, want = { 0 }, big = { 0 };
+	char num[16];
+
+	for (unsigned int uid = 1; big.len < 4400; uid++) {
+		snprintf(num, sizeof(num), " %u", uid);
+		tb_str(&big, num);
+	}
+	tb_str(&in, "* SEARCH");
+	tb_add(&in, big.s, big.len);
+	tb_str(&in, "\r\n* 1 FETCH (X {2}\r\nab");
+	tb_add(&in, big.s, big.len);
+	tb_str(&in, ")\r\na1 OK done\r\n");
+	tb_str(&want, "L * SEARCH");
+	tb_add(&want, big.s, big.len);
+	tb_str(&want, "\nB2 * 1 FETCH (X {2}\nD ab\nE\nL * 1 FETCH (X {2}");
+	tb_add(&want, big.s, big.len);
+	tb_str(&want, ")\nL a1 OK done\n");
+	expect_transcript(in.s, in.len, MAX_LINE, want.s);
+	free(in.s);
+	free(want.s);
+
+	/* exactly max_line octets of text: taken; one more: refused */
+	in = (struct tbuf){ 0 };
+	want = (struct tbuf){ 0 };
+	tb_str(&in, "* OK ");
+	while (in.len < 5000)
+		tb_str(&in, "x");
+	tb_str(&want, "L ");
+	tb_add(&want, in.s, in.len);
+	tb_str(&want, "\nX line too long\n");
+	tb_str(&in, "\r\n* OK ");
+	while (in.len < 5000 + 2 + 5001)
+		tb_str(&in, "y");
+	tb_str(&in, "\r\n");
+	for (size_t chunk = 0; chunk < 3; chunk++) {
+		char *t = run(in.s, in.len, chunk, 5000, SIZE_MAX);
+
+		ck_assert_str_eq(t, want.s);
+		free(t);
+	}
+	free(in.s);
+	free(want.s);
+	free(big.s);
+}
+END_TEST
+
 START_TEST(test_error_sticky)
 {
 	struct imap_parser *p = imap_parser_new(100);
@@ -522,6 +574,7 @@ static Suite *imap_parse_suite(void)
 	tc = tcase_create("adversarial");
 	tcase_add_loop_test(tc, test_bad_table, 0,
 			    sizeof(bad_cases) / sizeof(bad_cases[0]));
+	tcase_add_test(tc, test_long_lines_grow_and_shrink);
 	tcase_add_test(tc, test_error_sticky);
 	tcase_add_test(tc, test_data_len_bounded);
 	tcase_add_test(tc, test_one_event_per_feed);

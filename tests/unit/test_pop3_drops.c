@@ -31,6 +31,8 @@ static const struct peer_step at_select[] = {
 	UP_GREETING,
 	UP_LOGIN,
 	EXPECT("* SELECT \"INBOX\""),
+	/* the listing, asked for right behind it */
+	EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 	SEND("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n"),
 	CLOSE(),
 	END_SCRIPT,

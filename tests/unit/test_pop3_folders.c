@@ -87,8 +87,11 @@ START_TEST(totals_and_rset)
 	pop3_folders_visible(fs, &count, &size);
 	ck_assert_uint_eq(count, 5);
 	ck_assert_uint_eq(size, 105 + 106 + 107 + 105 + 106);
-	pop3_folders_get(fs, 2, NULL)->flags |= POP3_MSG_DELETED;
-	pop3_folders_get(fs, 5, NULL)->flags |= POP3_MSG_DELETED;
+	for (unsigned int n = 2; n <= 5; n += 3) {
+		struct pop3_msg *m = pop3_folders_get(fs, n, NULL);
+
+		ck_assert_int_eq(pop3_msg_mark(pop3_folders_drop(fs, m), m, POP3_MSG_DELETED), 0);
+	}
 	pop3_folders_visible(fs, &count, &size);
 	ck_assert_uint_eq(count, 3);
 	ck_assert_uint_eq(size, 105 + 107 + 105);
@@ -206,6 +209,24 @@ START_TEST(collision_leaves_the_later_out)
 }
 END_TEST
 
+/* What max_listing_memory is charged for the check's set: a power of
+   two of at least twice the maildrop's messages (at least 16), 8 bytes a
+   slot. 3 + 0 + 2 messages: 16; 3 + 9 + 2: 32; 3 + 9 + 21 = 33: 128. */
+START_TEST(dedupe_bytes_grow)
+{
+	struct pop3_folders *fs = three();
+
+	ck_assert_uint_eq(pop3_folders_dedupe_bytes(fs), 16 * 8);
+	pop3_maildrop_free(&fs->f[1].drop);
+	fs->f[1].drop = drop_of(11, 5, 9);
+	ck_assert_uint_eq(pop3_folders_dedupe_bytes(fs), 32 * 8);
+	pop3_maildrop_free(&fs->f[2].drop);
+	fs->f[2].drop = drop_of(12, 5, 21);
+	ck_assert_uint_eq(pop3_folders_dedupe_bytes(fs), 128 * 8);
+	free_three(&fs);
+}
+END_TEST
+
 static Suite *folders_suite(void)
 {
 	Suite *s = suite_create("pop3_folders");
@@ -216,6 +237,7 @@ static Suite *folders_suite(void)
 	tcase_add_test(tc, tag_and_prefix);
 	tcase_add_test(tc, long_uidl);
 	tcase_add_test(tc, collision_leaves_the_later_out);
+	tcase_add_test(tc, dedupe_bytes_grow);
 	suite_add_tcase(s, tc);
 	return s;
 }

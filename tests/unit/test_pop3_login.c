@@ -44,6 +44,7 @@ START_TEST(login_with_literals_after_id)
 		EXPECT(""),
 		SEND("p2 OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
 		UP_SELECT("0"),
+		UP_LIST(""),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -276,6 +277,8 @@ START_TEST(select_refused_is_permanent)
 		UP_LOGIN,
 		EXPECT("* SELECT \"INBOX\""),
 		SEND("$ NO [NONEXISTENT] No such mailbox\r\n"),
+		/* the listing, asked for right behind it */
+		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 		END_SCRIPT,
 	};
 	static const struct client_step pop3[] = {
@@ -292,6 +295,61 @@ START_TEST(select_refused_is_permanent)
 	DIALOGUE_DONE();
 	ck_assert_int_eq(fx_session()->state, POP3_STATE_AUTHORIZATION);
 	ck_assert_int_eq(raw_int("DBSIZE%s", ""), 0);
+}
+END_TEST
+
+/* The listing asked for right behind the SELECT and refused (a server
+   that would not run it before the SELECT was answered): asked for
+   again, alone, and the login lists everything. */
+START_TEST(listing_refused_behind_the_select_is_asked_again)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		EXPECT("p2 SELECT \"INBOX\""),
+		EXPECT("p3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 3 EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n"
+		     "* OK [UIDNEXT 20] Predicted next UID\r\np2 OK [READ-WRITE] Selected\r\n"
+		     "p3 BAD not now\r\n"),
+		UP_LIST("* 1 FETCH (UID 3 RFC822.SIZE 120 FLAGS (\\Seen))\r\n"
+			"* 2 FETCH (UID 5 RFC822.SIZE 250 FLAGS ())\r\n"
+			"* 3 FETCH (UID 9 RFC822.SIZE 1000 FLAGS (\\Answered))\r\n"),
+		UP_FPS("3,5,9"),
+		END_SCRIPT,
+	};
+
+	upstream(imap);
+	pop3_connect(logs_in_three);
+	DIALOGUE_DONE();
+	ck_assert_int_eq(fx_session()->state, POP3_STATE_TRANSACTION);
+}
+END_TEST
+
+/* Some servers refuse "1:*" in an empty mailbox: with EXISTS 0 that is
+   the empty listing, not a failure, and nothing is asked again. */
+START_TEST(empty_mailbox_refusing_the_listing_is_empty)
+{
+	static const struct peer_step imap[] = {
+		UP_GREETING,
+		UP_LOGIN,
+		EXPECT("p2 SELECT \"INBOX\""),
+		EXPECT("p3 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 0 EXISTS\r\n* OK [UIDVALIDITY 7] UIDs valid\r\n"
+		     "* OK [UIDNEXT 1] Predicted next UID\r\np2 OK [READ-WRITE] Selected\r\n"
+		     "p3 NO [SERVERBUG] Invalid messageset\r\n"),
+		QUIET(50),
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("+OK Logged in, 0 messages (0 octets)"),
+		CLIENT_END,
+	};
+
+	upstream(imap);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
 }
 END_TEST
 
@@ -345,6 +403,7 @@ START_TEST(bare_user_name_goes_to_the_default_upstream)
 		EXPECT("* AUTHENTICATE PLAIN AGFsaWNlAHNlY3JldA=="),
 		SEND("$ OK [CAPABILITY IMAP4rev1] Logged in\r\n"),
 		UP_SELECT("0"),
+		UP_LIST(""),
 		END_SCRIPT,
 	};
 
@@ -500,14 +559,16 @@ START_TEST(second_session_of_the_device_is_in_use)
 END_TEST
 
 /* A listing that would pass max_listing_memory (16m here; 2,000,000
-   messages take about 40 MB) fails the login before anything is fetched,
-   and what it would have reserved is not kept. */
+   messages take about 40 MB) fails the login as the SELECT is answered,
+   before anything of the listing asked for behind it is read, and what
+   it would have reserved is not kept. */
 START_TEST(listing_beyond_the_memory_budget_is_refused)
 {
 	static const struct peer_step imap[] = {
 		UP_GREETING,
 		UP_LOGIN,
 		UP_SELECT("2000000"),
+		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 		QUIET(100),
 		END_SCRIPT,
 	};
@@ -537,7 +598,9 @@ START_TEST(session_holds_its_listing_memory_until_it_ends)
 	upstream(up_three_logout);
 	c = pop3_connect(logs_in_three);
 	RUN_UNTIL(c->finished);
-	ck_assert_uint_eq(fx.srv.listing_bytes, 3 * (sizeof(struct pop3_msg) + 4) + 4096);
+	/* the table and the UIDs listed; the default form's UIDLs take
+	   none */
+	ck_assert_uint_eq(fx.srv.listing_bytes, 3 * (sizeof(struct pop3_msg) + 4));
 	client_script(c, quits);
 	DIALOGUE_DONE();
 	RUN_UNTIL(fx.srv.sessions == 0);
@@ -632,6 +695,8 @@ int main(void)
 	tcase_add_test(tc, login_unavailable_is_temporary);
 	tcase_add_test(tc, select_refused_is_permanent);
 	tcase_add_test(tc, malformed_listing_fails_the_login_whole);
+	tcase_add_test(tc, listing_refused_behind_the_select_is_asked_again);
+	tcase_add_test(tc, empty_mailbox_refusing_the_listing_is_empty);
 	tcase_add_test(tc, bare_user_name_goes_to_the_default_upstream);
 	tcase_add_test(tc, retry_after_rejection_is_held_then_works);
 	tcase_add_test(tc, login_delay_refuses_a_second_login_too_soon);

@@ -104,6 +104,7 @@ START_TEST(limit_at_select)
 		UP_LOGIN,
 		EXPECT("* SELECT \"INBOX\""),
 		SEND("$ NO [LIMIT] Too many sessions of this account\r\n"),
+		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 		END_SCRIPT,
 	};
 
@@ -118,6 +119,7 @@ START_TEST(unavailable_at_select)
 		UP_LOGIN,
 		EXPECT("* SELECT \"INBOX\""),
 		SEND("$ NO [UNAVAILABLE] Mailbox busy\r\n"),
+		EXPECT("* UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
 		END_SCRIPT,
 	};
 

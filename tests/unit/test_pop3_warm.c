@@ -42,10 +42,45 @@ static void drop_uidls(struct pop3_maildrop *d)
 	}
 }
 
+/* The UIDL of message i (two at a time may be compared). */
 static const char *uidl_of(const struct pop3_maildrop *d, unsigned int i)
 {
-	return d->msgs[i].uidl != 0 ? d->pool + d->msgs[i].uidl - 1 : "";
+	static char buf[2][POP3_UIDL_MAX + 1];
+	static unsigned int k;
+
+	k ^= 1;
+	pop3_maildrop_uidl(d, &d->msgs[i], buf[k]);
+	return buf[k];
 }
+
+/* UIDLs of the default form, which the drop does not store: the copy
+   holds them as text all the same, and the next drop gets them. */
+START_TEST(copy_holds_default_form_uidls)
+{
+	struct pop3_maildrop *d = drop_new(), *next = drop_new();
+	uint64_t used = 0;
+	struct pop3_warm *w;
+
+	/* uid 3 another UIDL, the others the default form */
+	ck_assert_int_eq(pop3_maildrop_set_uidl(d, &d->msgs[2], "legacy-3", 8), 0);
+	ck_assert_uint_eq(d->uidls.count, 1);
+	w = pop3_warm_new(&used, 1 << 20, "office", &gens, d, NULL, 0);
+	ck_assert_ptr_nonnull(w);
+	/* five UIDLs as text: four of 16 octets, one of 8, each with a NUL */
+	ck_assert_uint_eq(used, pop3_warm_bytes(6, 4 * 17 + 9));
+	ck_assert_str_eq(pop3_warm_stored(w, 0), "000000010000004d");
+	ck_assert_ptr_null(pop3_warm_stored(w, 3));       /* uid 4: not in the drop */
+	ck_assert(pop3_warm_valid(w, "office", &gens, next));
+	ck_assert_int_eq(pop3_warm_apply(w, next), 0);
+	for (unsigned int i = 0; i < next->count; i++)
+		ck_assert_str_eq(uidl_of(next, i), uidl_of(d, i));
+	ck_assert_str_eq(uidl_of(next, 2), "legacy-3");
+	ck_assert_uint_eq(next->uidls.count, 1);
+	pop3_warm_free(&w);
+	pop3_maildrop_free(&d);
+	pop3_maildrop_free(&next);
+}
+END_TEST
 
 START_TEST(copy_stands_for_the_same_state)
 {
@@ -256,6 +291,7 @@ int main(void)
 	int failed;
 
 	tcase_add_test(tc, copy_stands_for_the_same_state);
+	tcase_add_test(tc, copy_holds_default_form_uidls);
 	tcase_add_test(tc, anything_changed_and_it_does_not);
 	tcase_add_test(tc, new_mail_extends_the_copy);
 	tcase_add_test(tc, own_hides_go_into_the_copy);
