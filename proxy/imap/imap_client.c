@@ -97,6 +97,8 @@ static void imap_command_finish(struct imap_client *c, struct imap_command *cmd,
 {
 	if (c->literal_cmd == cmd)
 		c->literal_cmd = NULL;
+	if (c->line_cmd == cmd)
+		c->line_cmd = NULL;
 	if (c->state != IMAP_CLIENT_CLOSED && cmd->h->done != NULL)
 		cmd->h->done(cmd->ctx, reply);
 	imap_command_free(cmd);
@@ -117,6 +119,7 @@ static void imap_client_fail_all(struct imap_client *c)
 	TAILQ_CONCAT(&pending, &c->queue, link);
 	c->sending = NULL;
 	c->literal_cmd = NULL;
+	c->line_cmd = NULL;
 
 	if (c->connect_cb != NULL) {
 		imap_connect_cb *cb = c->connect_cb;
@@ -373,9 +376,10 @@ static bool imap_client_sasl_continuation(struct imap_client *c, const struct im
 static void imap_client_line(struct imap_client *c, const char *line, size_t len)
 {
 	struct imap_resp resp;
-	struct imap_command *cmd;
+	struct imap_command *cmd, *taker = c->line_cmd;
 	const char *error;
 
+	c->line_cmd = NULL;
 	if (log_enabled(LOG_LEVEL_DEBUG))
 		log_debug("%s imap_in=\"%.*s\"", c->log_id, (int)(len > 300 ? 300 : len), line);
 	if (imap_resp_parse(line, len, &resp, &error) < 0) {
@@ -421,7 +425,9 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 					    esc, sizeof(esc) - 20));
 		return;
 	}
-	cmd = TAILQ_FIRST(&c->waiting);
+	/* A response whose literal a later command took (it answers that
+	   one: RFC 3501 5.5) is that command's; any other, the oldest's. */
+	cmd = taker != NULL ? taker : TAILQ_FIRST(&c->waiting);
 	if (cmd != NULL && cmd->h->untagged != NULL)
 		cmd->h->untagged(cmd->ctx, &resp);
 }
@@ -440,6 +446,7 @@ static void imap_client_literal_begin(struct imap_client *c,
 		if (cmd->h->literal_begin != NULL &&
 		    cmd->h->literal_begin(cmd->ctx, ev->line, ev->line_len, ev->literal_size)) {
 			c->literal_cmd = cmd;
+			c->line_cmd = cmd;
 			return;
 		}
 	}

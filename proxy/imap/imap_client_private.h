@@ -93,6 +93,9 @@ struct imap_client {
 
 	/* the literal being streamed, and to which command */
 	struct imap_command *literal_cmd;
+	/* the command that took a literal of the response line being read:
+	   the line, once complete, is its too */
+	struct imap_command *line_cmd;
 	bool paused;
 
 	/* The set-up's steps (imap_client_open.c), set by imap_client_connect. */

@@ -400,6 +400,44 @@ START_TEST(declined_literal_skipped)
 }
 END_TEST
 
+/* Pipelined, a server may answer a later command before it ends an
+   earlier one (RFC 3501 5.5; Dovecot runs pipelined FETCHes side by side
+   and sends a tagged reply late): the line that ends a response whose
+   literal the later command took is that command's too, not the oldest
+   one's. Before, a QUIT's fingerprint fetch queued behind a RETR's
+   prefetch lost its answer, and the hide was stored without the
+   fingerprint that lets it follow a recreated mailbox. */
+START_TEST(later_commands_literal_line_goes_to_it)
+{
+	static const struct peer_step script[] = {
+		SEND(GREETING),
+		EXPECT("p1 UID FETCH 15 BODY.PEEK[]"),
+		EXPECT("p2 UID FETCH 22 BODY.PEEK[HEADER]"),
+		SEND("* 8 FETCH (UID 22 BODY[HEADER] {3}\r\nxyz)\r\n"
+		     "* 9 FETCH (FLAGS (\\Seen))\r\n"
+		     "p1 OK fetched\r\np2 OK fetched\r\n"),
+		END_SCRIPT,
+	};
+	struct rec *a;
+
+	start_ready(script);
+	a = command("a", "UID FETCH 15 BODY.PEEK[]");
+	command("b", "UID FETCH 22 BODY.PEEK[HEADER]");
+	a->decline = true;
+	WAIT_ALL_DONE();
+	PEER_FINISH(&peer);
+	EXPECT_EVENTS("connect ok\n"
+		      "a {3} * 8 FETCH (UID 22 BODY[HEADER] {3} (declined)\n"
+		      "b {3} * 8 FETCH (UID 22 BODY[HEADER] {3}\n"
+		      "b D xyz\n"
+		      "b E\n"
+		      "b * 8 FETCH (UID 22 BODY[HEADER] {3})\n"
+		      "a * 9 FETCH (FLAGS (\\Seen))\n"
+		      "a OK fetched\n"
+		      "b OK fetched\n");
+}
+END_TEST
+
 /* ---- failures ---- */
 
 START_TEST(bye_then_eof_fails_with_reason)
@@ -679,6 +717,7 @@ static Suite *imap_client_suite(void)
 	tcase_add_test(tc, eof_while_paused_reported_after_resume);
 	tcase_add_test(tc, large_literal_with_backpressure_arrives_whole);
 	tcase_add_test(tc, declined_literal_skipped);
+	tcase_add_test(tc, later_commands_literal_line_goes_to_it);
 	tcase_add_test(tc, empty_literal_needs_no_room);
 	tcase_add_test(tc, unsolicited_responses_while_idle_dropped);
 	suite_add_tcase(s, tc);
