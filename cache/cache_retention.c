@@ -102,25 +102,31 @@ static const char retention_lua_decide[] =
 	"end\n"
 	"return {0, table.concat(forgotten, ' '), skipped, out, need}\n";
 
-/* KEYS: lock, intent, devices, seen. ARGV: token, now, forget_after,
-   prefix, self, uids... Returns 0 written, 1 a lock says no. */
+/* KEYS: lock, intent, devices, seen, uidvalidity. ARGV: token,
+   uidvalidity, now, forget_after, prefix, self, uids... Returns 0
+   written, 1 a lock says no, 2 the uidvalidity moved (a remap renumbered
+   the records: the uids are of another numbering). */
 static const char retention_lua_intent[] =
 	RETENTION_LUA_DEVICES
 	"if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 1 end\n"
-	"local _, _, busy = devices(KEYS[3], KEYS[4], ARGV[4], ARGV[5],\n"
-	"                           tonumber(ARGV[2]), tonumber(ARGV[3]))\n"
+	"if redis.call('GET', KEYS[5]) ~= ARGV[2] then return 2 end\n"
+	"local _, _, busy = devices(KEYS[3], KEYS[4], ARGV[5], ARGV[6],\n"
+	"                           tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
 	"if busy then return 1 end\n"
 	"redis.call('DEL', KEYS[2])\n"
-	"for i = 6, #ARGV, 1000 do\n"
+	"for i = 7, #ARGV, 1000 do\n"
 	"  redis.call('SADD', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))\n"
 	"end\n"
 	"return 0\n";
 
-/* KEYS: intent, devices, hidden_all. ARGV: prefix, uids... */
+/* KEYS: intent, devices, hidden_all, uidvalidity. ARGV: prefix,
+   uidvalidity, uids... Returns 0 done, 2 the uidvalidity moved (nothing
+   touched: the uids are of another numbering). */
 static const char retention_lua_finish[] =
 	CACHE_GEN_LUA
+	"if redis.call('GET', KEYS[4]) ~= ARGV[2] then return 2 end\n"
 	"local devs = redis.call('HKEYS', KEYS[2])\n"
-	"for i = 2, #ARGV, 1000 do\n"
+	"for i = 3, #ARGV, 1000 do\n"
 	"  local j = math.min(i + 999, #ARGV)\n"
 	"  redis.call('SREM', KEYS[1], unpack(ARGV, i, j))\n"
 	"  redis.call('HDEL', KEYS[3], unpack(ARGV, i, j))\n"
@@ -129,7 +135,7 @@ static const char retention_lua_finish[] =
 	"    redis.call('HDEL', ARGV[1] .. 'hidden:' .. d, unpack(ARGV, i, j))\n"
 	"  end\n"
 	"end\n"
-	"if #ARGV > 1 then gen_bump(ARGV[1] .. 'gen', '" CACHE_GEN_ACCOUNT "') end\n"
+	"if #ARGV > 2 then gen_bump(ARGV[1] .. 'gen', '" CACHE_GEN_ACCOUNT "') end\n"
 	"return 0\n";
 
 struct retention_data {
@@ -244,10 +250,20 @@ static void retention_deliver_decide(struct cache_req *req)
 		req->cb.retention(req->ctx, req->status, with ? &d->r : NULL);
 }
 
-static enum cache_status retention_parse_status(struct cache_req *req, const redisReply *r)
+/* 0 written, 1 a lock says no, 2 the uidvalidity moved. */
+static enum cache_status retention_parse_intent(struct cache_req *req, const redisReply *r)
 {
-	if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 1))
-		return r->integer == 0 ? CACHE_OK : CACHE_IN_USE;
+	if (r->type == REDIS_REPLY_INTEGER && r->integer >= 0 && r->integer <= 2)
+		return r->integer == 0 ? CACHE_OK : r->integer == 1 ? CACHE_IN_USE :
+			CACHE_CONFLICT;
+	return cache_reply_unexpected(req, r);
+}
+
+/* 0 done, 2 the uidvalidity moved. */
+static enum cache_status retention_parse_finish(struct cache_req *req, const redisReply *r)
+{
+	if (r->type == REDIS_REPLY_INTEGER && (r->integer == 0 || r->integer == 2))
+		return r->integer == 0 ? CACHE_OK : CACHE_CONFLICT;
 	return cache_reply_unexpected(req, r);
 }
 
@@ -294,11 +310,11 @@ static const struct cache_req_type retention_type_decide = {
 	.deliver = retention_deliver_decide, .free_data = retention_data_free,
 };
 static const struct cache_req_type retention_type_intent = {
-	.name = "retention_intent", .durable = true, .parse = retention_parse_status,
+	.name = "retention_intent", .durable = true, .parse = retention_parse_intent,
 	.deliver = cache_deliver_status,
 };
 static const struct cache_req_type retention_type_finish = {
-	.name = "retention_finish", .durable = true, .parse = retention_parse_status,
+	.name = "retention_finish", .durable = true, .parse = retention_parse_finish,
 	.deliver = cache_deliver_status,
 };
 
@@ -401,32 +417,35 @@ struct cache_req *cache_retention_devices(struct cache *c, const char *account,
 
 struct cache_req *cache_retention_intent(struct cache *c, const char *account,
 					 const char *device, const char *token,
-					 uint64_t now, uint64_t forget_after,
-					 const uint32_t *uids, size_t n,
+					 uint32_t uidvalidity, uint64_t now,
+					 uint64_t forget_after, const uint32_t *uids, size_t n,
 					 cache_status_cb *cb, void *ctx)
 {
 	struct cache_req *req = cache_req_new(cache_route(c, account), &retention_type_intent,
 					      (union cache_req_cb){ .status = cb }, ctx);
-	char k[4][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
+	char k[5][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
 	struct cache_args a;
 
 	if (!cache_req_begin(&req, &(struct cache_begin){ .account = account, .device = device,
 			     .token = token, .need_token = true,
-			     .ok = n >= 1 && retention_uids_valid(uids, n, CACHE_RETENTION_MAX),
-			     .why = RETENTION_BAD, .argc = 12 + n,
-			     .nums_size = (n + 2) * CACHE_U64_LEN }, &a))
+			     .ok = uidvalidity != 0 && n >= 1 &&
+				   retention_uids_valid(uids, n, CACHE_RETENTION_MAX),
+			     .why = RETENTION_BAD, .argc = 14 + n,
+			     .nums_size = (n + 3) * CACHE_U64_LEN }, &a))
 		return req;
 	cache_key(k[0], account, "lock:", device);
 	cache_key(k[1], account, "retention", NULL);
 	cache_key(k[2], account, "devices", NULL);
 	cache_key(k[3], account, "seen", NULL);
+	cache_key(k[4], account, "uidvalidity", NULL);
 	cache_key(prefix, account, "", NULL);
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, retention_lua_intent);
-	cache_arg(&a, "4");
-	for (int i = 0; i < 4; i++)
+	cache_arg(&a, "5");
+	for (int i = 0; i < 5; i++)
 		cache_arg(&a, k[i]);
 	cache_arg(&a, token);
+	cache_arg_num(&a, uidvalidity);
 	cache_arg_num(&a, now);
 	cache_arg_num(&a, forget_after);
 	cache_arg(&a, prefix);
@@ -438,30 +457,33 @@ struct cache_req *cache_retention_intent(struct cache *c, const char *account,
 }
 
 struct cache_req *cache_retention_finish(struct cache *c, const char *account,
-					 const uint32_t *uids, size_t n,
+					 uint32_t uidvalidity, const uint32_t *uids, size_t n,
 					 cache_status_cb *cb, void *ctx)
 {
 	struct cache_req *req = cache_req_new(cache_route(c, account), &retention_type_finish,
 					      (union cache_req_cb){ .status = cb }, ctx);
-	char k[3][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
+	char k[4][CACHE_KEY_MAX], prefix[CACHE_KEY_MAX];
 	struct cache_args a;
 
 	if (!cache_req_begin(&req, &(struct cache_begin){
-			     .ok = account != NULL && cache_account_valid(account) && n >= 1 &&
+			     .ok = account != NULL && cache_account_valid(account) &&
+				   uidvalidity != 0 && n >= 1 &&
 				   retention_uids_valid(uids, n, CACHE_RETENTION_MAX),
-			     .why = RETENTION_BAD, .argc = 8 + n, .nums_size = n * CACHE_U64_LEN },
-			     &a))
+			     .why = RETENTION_BAD, .argc = 10 + n,
+			     .nums_size = (n + 1) * CACHE_U64_LEN }, &a))
 		return req;
 	cache_key(k[0], account, "retention", NULL);
 	cache_key(k[1], account, "devices", NULL);
 	cache_key(k[2], account, "hidden_all", NULL);
+	cache_key(k[3], account, "uidvalidity", NULL);
 	cache_key(prefix, account, "", NULL);
 	cache_arg(&a, "EVAL");
 	cache_arg(&a, retention_lua_finish);
-	cache_arg(&a, "3");
-	for (int i = 0; i < 3; i++)
+	cache_arg(&a, "4");
+	for (int i = 0; i < 4; i++)
 		cache_arg(&a, k[i]);
 	cache_arg(&a, prefix);
+	cache_arg_num(&a, uidvalidity);
 	for (size_t i = 0; i < n; i++)
 		cache_arg_num(&a, uids[i]);
 	cache_args_send(req, &a);

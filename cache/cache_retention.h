@@ -85,20 +85,25 @@ struct cache_req *cache_retention_decide(struct cache *c, const char *account,
 					 const uint32_t *retrieved, size_t n,
 					 cache_retention_cb *cb, void *ctx);
 
-/* The intent: under token's lock and while no other counting device's
-   lock exists (else CACHE_IN_USE), the intent set becomes uids ->
-   CACHE_OK. 1 <= n <= CACHE_RETENTION_MAX. */
+/* The intent: under token's lock (else CACHE_IN_USE), while the stored
+   uidvalidity is uidvalidity (else CACHE_CONFLICT: a remap renumbered
+   the records since the decision, and uids are of the old numbering)
+   and while no other counting device's lock exists (else CACHE_IN_USE),
+   the intent set becomes uids -> CACHE_OK. 1 <= n <=
+   CACHE_RETENTION_MAX. */
 struct cache_req *cache_retention_intent(struct cache *c, const char *account,
 					 const char *device, const char *token,
-					 uint64_t now, uint64_t forget_after,
-					 const uint32_t *uids, size_t n,
+					 uint32_t uidvalidity, uint64_t now,
+					 uint64_t forget_after, const uint32_t *uids, size_t n,
 					 cache_status_cb *cb, void *ctx);
 
 /* The uids are gone upstream: they leave every device's retr and hidden
-   hashes, hidden_all and the intent -> CACHE_OK. 1 <= n <=
+   hashes, hidden_all and the intent -> CACHE_OK; unless the stored
+   uidvalidity is no longer uidvalidity -> CACHE_CONFLICT, nothing
+   touched (the records are of another numbering now). 1 <= n <=
    CACHE_RETENTION_MAX. */
 struct cache_req *cache_retention_finish(struct cache *c, const char *account,
-					 const uint32_t *uids, size_t n,
+					 uint32_t uidvalidity, const uint32_t *uids, size_t n,
 					 cache_status_cb *cb, void *ctx);
 
 #endif

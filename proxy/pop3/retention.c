@@ -96,6 +96,18 @@ static void retention_finished(void *ctx, enum cache_status st)
 	size_t removed = r->removing ? r->remove_count : 0;
 
 	r->req = NULL;
+	if (st == CACHE_CONFLICT) {
+		/* A remap renumbered the records since the decision: these
+		   uids name other records now, so none is cleared. What was
+		   removed upstream is gone from the mailbox; the remap moved
+		   only the records of messages it still found, and a record
+		   left of a removed one is cleared by a later pass (its
+		   message is then gone). */
+		log_warn("%s event=retention_unrecorded reason=uidvalidity_changed "
+			 "uidvalidity=%u", r->s->log_id, r->drop->uidvalidity);
+		retention_end(r, "remapped", removed);
+		return;
+	}
 	if (st != CACHE_OK) {
 		/* The intent stays: the next pass takes these up again. */
 		log_warn("%s event=retention_unrecorded status=%s", r->s->log_id,
@@ -121,7 +133,7 @@ static void retention_step_finish(struct pop3_retention *r, size_t removed)
 			r->remove[i++] : r->gone[j++];
 	if (n > 0)
 		r->req = cache_retention_finish(r->s->srv->cache, pop3_device_account(r->dev),
-						all, n, retention_finished, r);
+						r->drop->uidvalidity, all, n, retention_finished, r);
 	free(all);
 	if (n == 0)
 		retention_end(r, "ok", 0);
@@ -177,6 +189,14 @@ static void retention_intended(void *ctx, enum cache_status st)
 		retention_end(r, "busy", 0);
 		return;
 	}
+	if (st == CACHE_CONFLICT) {
+		/* A remap renumbered the records since the decision: the
+		   done set is of the old numbering; nothing is removed. */
+		log_warn("%s event=retention_skipped reason=uidvalidity_changed uidvalidity=%u",
+			 r->s->log_id, r->drop->uidvalidity);
+		retention_end(r, "remapped", 0);
+		return;
+	}
 	if (st != CACHE_OK) {
 		log_warn("%s event=retention_intent_failed status=%s", r->s->log_id,
 			 cache_status_name(st));
@@ -192,8 +212,9 @@ static void retention_step_intent(struct pop3_retention *r)
 
 	r->req = cache_retention_intent(r->s->srv->cache, pop3_device_account(r->dev),
 					pop3_device_name(r->dev), pop3_device_token(r->dev),
-					(uint64_t)time(NULL), conf->retention_forget_after_secs,
-					r->remove, r->remove_count, retention_intended, r);
+					r->drop->uidvalidity, (uint64_t)time(NULL),
+					conf->retention_forget_after_secs, r->remove,
+					r->remove_count, retention_intended, r);
 	if (r->req == NULL)
 		retention_end(r, "out_of_memory", 0);
 }
@@ -293,6 +314,13 @@ static void retention_decided(void *ctx, enum cache_status st, const struct cach
 			 d != NULL && d->busy[0] != '\0' ? "device_in_session device=" : "lock_lost",
 			 d != NULL ? d->busy : "");
 		retention_end(r, "busy", 0);
+		return;
+	}
+	if (st == CACHE_CONFLICT) {
+		/* The records are of another numbering than this login's. */
+		log_warn("%s event=retention_skipped reason=uidvalidity_changed uidvalidity=%u",
+			 r->s->log_id, r->drop->uidvalidity);
+		retention_end(r, "remapped", 0);
 		return;
 	}
 	if (st != CACHE_OK || d == NULL) {

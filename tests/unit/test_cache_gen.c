@@ -220,7 +220,7 @@ START_TEST(account_writes_bump_the_account)
 	ck_assert_uint_eq(b.device, a.device);
 
 	r = (struct res){ 0 };
-	ck_assert_ptr_nonnull(cache_retention_finish(cache, ACCOUNT, gone, N(gone), status_cb,
+	ck_assert_ptr_nonnull(cache_retention_finish(cache, ACCOUNT, 100, gone, N(gone), status_cb,
 						     &r));
 	WAIT_ONE(r, 3000);
 	ck_assert_int_eq(r.st, CACHE_OK);

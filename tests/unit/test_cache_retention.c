@@ -132,7 +132,7 @@ START_TEST(other_lock_and_own_lock)
 		struct res s = { 0 };
 
 		ck_assert_ptr_nonnull(cache_retention_intent(cache, ACCOUNT, "pc", "tpc",
-							     (uint64_t)time(NULL), 0, r1, 1,
+							     7, (uint64_t)time(NULL), 0, r1, 1,
 							     status_cb, &s));
 		WAIT_ONE(s, 5000);
 		ck_assert_int_eq(s.st, CACHE_IN_USE);
@@ -179,12 +179,12 @@ START_TEST(intent_then_finish)
 	r = decide("pc", "tpc", 7, 0, 100, one, 1);
 	ck_assert_uint_eq(r.count, 1);
 	ck_assert_ptr_nonnull(cache_retention_intent(cache, ACCOUNT, "pc", "tpc",
-						     (uint64_t)time(NULL), 0, one, 1,
+						     7, (uint64_t)time(NULL), 0, one, 1,
 						     status_cb, &s));
 	WAIT_ONE(s, 5000);
 	ck_assert_int_eq(s.st, CACHE_OK);
 	ck_assert_int_eq(raw_int("SISMEMBER popgate:{%s}:retention 1", ACCOUNT), 1);
-	ck_assert_ptr_nonnull(cache_retention_finish(cache, ACCOUNT, one, 1, status_cb, &f));
+	ck_assert_ptr_nonnull(cache_retention_finish(cache, ACCOUNT, 7, one, 1, status_cb, &f));
 	WAIT_ONE(f, 5000);
 	ck_assert_int_eq(f.st, CACHE_OK);
 	ck_assert_int_eq(raw_int("EXISTS popgate:{%s}:retention", ACCOUNT), 0);
@@ -303,6 +303,20 @@ START_TEST(bad_arguments)
 		r = decide_aged("pc", "tpc", 7, 0, 10, zero_age, CACHE_DEVICES_MAX + 1, NULL, 0);
 		ck_assert_int_eq(r.st, CACHE_ERROR);
 	}
+	{
+		const uint32_t one[] = { 1 };
+		struct res s = { 0 }, f = { 0 };
+
+		ck_assert_ptr_nonnull(cache_retention_intent(cache, ACCOUNT, "pc", "tpc", 0,
+							     (uint64_t)time(NULL), 0, one, 1,
+							     status_cb, &s));
+		WAIT_ONE(s, 5000);
+		ck_assert_int_eq(s.st, CACHE_ERROR);
+		ck_assert_ptr_nonnull(cache_retention_finish(cache, ACCOUNT, 0, one, 1,
+							     status_cb, &f));
+		WAIT_ONE(f, 5000);
+		ck_assert_int_eq(f.st, CACHE_ERROR);
+	}
 }
 END_TEST
 
@@ -323,7 +337,7 @@ START_TEST(intent_taken_up_first)
 	r = decide("pc", "tpc", 7, 0, 100, r12, 2);
 	ck_assert_uint_eq(r.count, 2);
 	ck_assert_ptr_nonnull(cache_retention_intent(cache, ACCOUNT, "pc", "tpc",
-						     (uint64_t)time(NULL), 0, two, 1,
+						     7, (uint64_t)time(NULL), 0, two, 1,
 						     status_cb, &s));
 	WAIT_ONE(s, 5000);
 	ck_assert_int_eq(s.st, CACHE_OK);
@@ -337,6 +351,61 @@ START_TEST(intent_taken_up_first)
 }
 END_TEST
 
+/* A remap (uidvalidity 7 -> 8, another session found the mailbox
+   recreated) between the decision and the intent or the finish: the
+   decided uids are of the old numbering, so the intent is refused
+   (CACHE_CONFLICT, none written) and the finish touches nothing (the
+   record of the new numbering's uid 1 stays); with the new uidvalidity
+   both go through. */
+START_TEST(remap_between_decide_and_write)
+{
+	static const struct cache_remap_msg msgs[] = { { 1, "fpA", 1 }, { 2, "fpB", 1 } };
+	const uint32_t r12[] = { 1, 2 }, one[] = { 1 };
+	struct ret_res r;
+	struct res s = { 0 }, f = { 0 }, m = { 0 };
+
+	two_devices();
+	ck_assert_int_eq(do_lock("phone", "tph", 60), CACHE_OK);
+	decide("phone", "tph", 7, 0, 100, r12, 2);
+	freeReplyObject(raw_cmd("DEL popgate:{%s}:lock:phone", ACCOUNT));
+	ck_assert_int_eq(do_lock("pc", "tpc", 60), CACHE_OK);
+	r = decide("pc", "tpc", 7, 0, 100, r12, 2);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ck_assert_uint_eq(r.count, 2);
+	ck_assert_ptr_nonnull(cache_remap(cache, ACCOUNT, 7, 8, 3, msgs, 2, status_cb, &m));
+	WAIT_ONE(m, 5000);
+	ck_assert_int_eq(m.st, CACHE_OK);
+	freeReplyObject(raw_cmd("HSET popgate:{%s}:retr:phone 1 100", ACCOUNT));
+	freeReplyObject(raw_cmd("HSET popgate:{%s}:retr:pc 1 100", ACCOUNT));
+
+	ck_assert_ptr_nonnull(cache_retention_intent(cache, ACCOUNT, "pc", "tpc", 7,
+						     (uint64_t)time(NULL), 0, one, 1,
+						     status_cb, &s));
+	WAIT_ONE(s, 5000);
+	ck_assert_int_eq(s.st, CACHE_CONFLICT);
+	ck_assert_int_eq(raw_int("EXISTS popgate:{%s}:retention", ACCOUNT), 0);
+	ck_assert_ptr_nonnull(cache_retention_finish(cache, ACCOUNT, 7, one, 1, status_cb, &f));
+	WAIT_ONE(f, 5000);
+	ck_assert_int_eq(f.st, CACHE_CONFLICT);
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:retr:phone 1", ACCOUNT), 1);
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:retr:pc 1", ACCOUNT), 1);
+
+	s = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_retention_intent(cache, ACCOUNT, "pc", "tpc", 8,
+						     (uint64_t)time(NULL), 0, one, 1,
+						     status_cb, &s));
+	WAIT_ONE(s, 5000);
+	ck_assert_int_eq(s.st, CACHE_OK);
+	ck_assert_int_eq(raw_int("SISMEMBER popgate:{%s}:retention 1", ACCOUNT), 1);
+	f = (struct res){ 0 };
+	ck_assert_ptr_nonnull(cache_retention_finish(cache, ACCOUNT, 8, one, 1, status_cb, &f));
+	WAIT_ONE(f, 5000);
+	ck_assert_int_eq(f.st, CACHE_OK);
+	ck_assert_int_eq(raw_int("HEXISTS popgate:{%s}:retr:phone 1", ACCOUNT), 0);
+	ck_assert_int_eq(raw_int("EXISTS popgate:{%s}:retention", ACCOUNT), 0);
+}
+END_TEST
+
 static Suite *retention_suite(void)
 {
 	Suite *s = suite_create("cache_retention");
@@ -347,6 +416,7 @@ static Suite *retention_suite(void)
 	tcase_add_test(tc, forgotten_device_stops_counting);
 	tcase_add_test(tc, intent_then_finish);
 	tcase_add_test(tc, intent_taken_up_first);
+	tcase_add_test(tc, remap_between_decide_and_write);
 	tcase_add_test(tc, ages_give_needs);
 	tcase_add_test(tc, devices_listed);
 	tcase_add_test(tc, bad_arguments);
