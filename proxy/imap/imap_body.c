@@ -103,6 +103,19 @@ static void imap_body_untagged(void *ctx, const struct imap_resp *resp)
 	free(buf);
 }
 
+/* A FETCH of this UID with the section asked for (UID FETCH answers
+   carry the UID: RFC 3501 6.4.8); a later pipelined fetch's small body,
+   sent quoted, is then its own. */
+static bool imap_body_claims(void *ctx, const struct imap_resp *resp)
+{
+	const struct imap_body_op *op = ctx;
+	struct imap_fetch f;
+	const char *error;
+
+	return imap_fetch_resp(resp, false, &f, &error) == 0 && f.has_uid &&
+	       imap_body_wanted(op, &f);
+}
+
 static void imap_body_done(void *ctx, const struct imap_reply *reply)
 {
 	struct imap_body_op *op = ctx;
@@ -121,6 +134,7 @@ static void imap_body_done(void *ctx, const struct imap_reply *reply)
 
 static const struct imap_cmd_handlers imap_body_handlers = {
 	.untagged = imap_body_untagged,
+	.claims = imap_body_claims,
 	.literal_begin = imap_body_literal_begin,
 	.literal_room = imap_body_literal_room,
 	.literal_data = imap_body_literal_data,

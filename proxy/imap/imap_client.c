@@ -373,6 +373,21 @@ static bool imap_client_sasl_continuation(struct imap_client *c, const struct im
 	return true;
 }
 
+/* The oldest waiting command that claims resp, else the oldest one. */
+static struct imap_command *imap_client_untagged_owner(struct imap_client *c,
+							const struct imap_resp *resp)
+{
+	struct imap_command *first = TAILQ_FIRST(&c->waiting), *cmd;
+
+	if (first == NULL || TAILQ_NEXT(first, link) == NULL)
+		return first;
+	TAILQ_FOREACH(cmd, &c->waiting, link) {
+		if (cmd->h->claims != NULL && cmd->h->claims(cmd->ctx, resp))
+			return cmd;
+	}
+	return first;
+}
+
 static void imap_client_line(struct imap_client *c, const char *line, size_t len)
 {
 	struct imap_resp resp;
@@ -426,8 +441,9 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 		return;
 	}
 	/* A response whose literal a later command took (it answers that
-	   one: RFC 3501 5.5) is that command's; any other, the oldest's. */
-	cmd = taker != NULL ? taker : TAILQ_FIRST(&c->waiting);
+	   one: RFC 3501 5.5) is that command's; any other, the oldest
+	   claimer's, else the oldest's (imap_client.h). */
+	cmd = taker != NULL ? taker : imap_client_untagged_owner(c, &resp);
 	if (cmd != NULL && cmd->h->untagged != NULL)
 		cmd->h->untagged(cmd->ctx, &resp);
 }

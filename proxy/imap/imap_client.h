@@ -76,8 +76,18 @@ struct imap_reply {
 };
 
 struct imap_cmd_handlers {
-	/* Untagged response while this command is the oldest waiting one. */
+	/* An untagged response for this command: the line that ends a
+	   response whose literal this command took; else, with commands
+	   pipelined, one that the oldest command claiming it claims (a
+	   server may answer a later command before it ends an earlier one,
+	   RFC 3501 5.5); else, as unsolicited (EXISTS, EXPUNGE, FETCH
+	   FLAGS pushed by the server), while this is the oldest waiting. */
 	void (*untagged)(void *ctx, const struct imap_resp *resp);
+	/* Optional: whether an untagged response (no BYE) answers this
+	   command (by its kind, its UIDs, the items or the mailbox asked
+	   for). Called only with more than one command waiting; it must
+	   not change anything. */
+	bool (*claims)(void *ctx, const struct imap_resp *resp);
 	/* A literal starts; prefix is the response line up to its "{n}".
 	   Return true to receive its contents, false to have it skipped. */
 	bool (*literal_begin)(void *ctx, const char *prefix, size_t prefix_len,

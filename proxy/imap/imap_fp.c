@@ -181,6 +181,22 @@ static void imap_fp_untagged(void *ctx, const struct imap_resp *resp)
 	op->have_raw = op->have_hdr = false;
 }
 
+/* A FETCH of one of the UIDs asked for, with the header data asked for:
+   a fingerprint sent quoted or NIL while a fetch queued before is not
+   done yet is its own. */
+static bool imap_fp_claims(void *ctx, const struct imap_resp *resp)
+{
+	const struct imap_fp_op *op = ctx;
+	struct imap_fetch f;
+	const char *error;
+
+	if (imap_fetch_resp(resp, false, &f, &error) != 0 || !f.has_uid || f.body_count == 0 ||
+	    imap_fp_index(op, f.uid) < 0)
+		return false;
+	return strncmp(f.body.section, "HEADER.FIELDS", 13) == 0 ||
+	       (strcmp(f.body.section, "HEADER") == 0 && (op->more & IMAP_FP_HEADER_ANY) != 0);
+}
+
 static void imap_fp_finish(struct imap_fp_op *op, bool ok)
 {
 	imap_fp_op_clear(op);
@@ -193,6 +209,7 @@ static void imap_fp_done(void *ctx, const struct imap_reply *reply);
 
 static const struct imap_cmd_handlers imap_fp_handlers = {
 	.untagged = imap_fp_untagged,
+	.claims = imap_fp_claims,
 	.literal_begin = imap_fp_literal_begin,
 	.literal_data = imap_fp_literal_data,
 	.done = imap_fp_done,

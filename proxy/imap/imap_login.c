@@ -47,8 +47,15 @@ static void imap_client_id_untagged(void *ctx, const struct imap_resp *resp)
 	}
 }
 
+static bool imap_client_id_claims(void *ctx, const struct imap_resp *resp)
+{
+	(void)ctx;
+	return imap_resp_keyword_is(resp, "ID");
+}
+
 static const struct imap_cmd_handlers imap_client_id_handlers = {
 	.untagged = imap_client_id_untagged,
+	.claims = imap_client_id_claims,
 	.done = imap_client_id_done,
 };
 
@@ -92,8 +99,15 @@ static void imap_client_enable_done(void *ctx, const struct imap_reply *reply)
 			 reply->text);
 }
 
+static bool imap_client_enable_claims(void *ctx, const struct imap_resp *resp)
+{
+	(void)ctx;
+	return imap_resp_keyword_is(resp, "ENABLED");
+}
+
 static const struct imap_cmd_handlers imap_client_enable_handlers = {
 	.untagged = imap_client_enable_untagged,
+	.claims = imap_client_enable_claims,
 	.done = imap_client_enable_done,
 };
 

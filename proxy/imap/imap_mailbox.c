@@ -23,6 +23,22 @@ static void imap_select_untagged(void *ctx, const struct imap_resp *resp)
 	}
 }
 
+/* The codes only a SELECT answers. Not EXISTS: a server answers a
+   SELECT only after the commands before it (it changes the mailbox, RFC
+   3501 5.5), so one that comes before their ends is the old mailbox's
+   news, theirs as unsolicited (and the SELECT's own follows). */
+static bool imap_select_claims(void *ctx, const struct imap_resp *resp)
+{
+	uint32_t n;
+	uint64_t m;
+
+	(void)ctx;
+	return resp->status == IMAP_STATUS_OK &&
+	       (imap_code_number(resp, "UIDVALIDITY", &n) == 0 ||
+		imap_code_number(resp, "UIDNEXT", &n) == 0 ||
+		imap_code_number64(resp, "HIGHESTMODSEQ", INT64_MAX, &m) == 0);
+}
+
 /* The answer kept (strings copied: the client's are gone after done). */
 static void imap_select_keep(struct imap_select_op *op, const struct imap_reply *reply)
 {
@@ -76,6 +92,7 @@ static void imap_select_done(void *ctx, const struct imap_reply *reply)
 
 static const struct imap_cmd_handlers imap_select_handlers = {
 	.untagged = imap_select_untagged,
+	.claims = imap_select_claims,
 	.done = imap_select_done,
 };
 
@@ -173,6 +190,13 @@ static void imap_search_untagged(void *ctx, const struct imap_resp *resp)
 	}
 }
 
+/* "* SEARCH" answers the UID SEARCH, not the NOOP before it. */
+static bool imap_search_claims(void *ctx, const struct imap_resp *resp)
+{
+	(void)ctx;
+	return !resp->has_num && imap_resp_keyword_is(resp, "SEARCH");
+}
+
 static void imap_search_done(void *ctx, const struct imap_reply *reply)
 {
 	struct imap_exists_op *op = ctx;
@@ -183,6 +207,7 @@ static void imap_search_done(void *ctx, const struct imap_reply *reply)
 
 static const struct imap_cmd_handlers imap_search_handlers = {
 	.untagged = imap_search_untagged,
+	.claims = imap_search_claims,
 	.done = imap_search_done,
 };
 

@@ -190,8 +190,19 @@ static void imap_remove_untagged(void *ctx, const struct imap_resp *resp)
 			 name);
 }
 
+/* LIST and NAMESPACE, while it asks for them. */
+static bool imap_remove_claims(void *ctx, const struct imap_resp *resp)
+{
+	const struct imap_remove_op *op = ctx;
+
+	return (op->step == IMAP_REMOVE_FIND_SPECIAL && imap_resp_keyword_is(resp, "LIST")) ||
+	       (op->step == IMAP_REMOVE_FIND_NAMESPACE &&
+		imap_resp_keyword_is(resp, "NAMESPACE"));
+}
+
 static const struct imap_cmd_handlers imap_remove_handlers = {
 	.untagged = imap_remove_untagged,
+	.claims = imap_remove_claims,
 	.done = imap_remove_step_done,
 };
 

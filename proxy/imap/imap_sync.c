@@ -192,6 +192,28 @@ static void imap_sync_untagged(void *ctx, const struct imap_resp *resp)
 	imap_sync_any_untagged(op, resp, op->search_unseen);
 }
 
+/* What the listing's commands answer: FETCH responses with a UID and no
+   body data (another session's flag change comes so too under QRESYNC:
+   the listing's business), VANISHED and EXPUNGE (doubts while it runs),
+   and SEARCH while one is in flight. A body or a fingerprint fetched
+   meanwhile is not its own. */
+static bool imap_sync_claims(void *ctx, const struct imap_resp *resp)
+{
+	const struct imap_sync_op *op = ctx;
+	struct imap_fetch f;
+	const char *error;
+
+	if (resp->status != IMAP_STATUS_NONE)
+		return false;
+	if (!resp->has_num && imap_resp_keyword_is(resp, "VANISHED"))
+		return true;
+	if (!resp->has_num && imap_resp_keyword_is(resp, "SEARCH"))
+		return op->searched;
+	if (resp->has_num && imap_resp_keyword_is(resp, "EXPUNGE"))
+		return true;
+	return imap_fetch_resp(resp, false, &f, &error) == 0 && f.has_uid && f.body_count == 0;
+}
+
 static const struct imap_cmd_handlers imap_sync_handlers;
 static const struct imap_cmd_handlers imap_sync_search_handlers;
 static int imap_sync_search_next(struct imap_sync_op *op);
@@ -323,6 +345,7 @@ static void imap_sync_done(void *ctx, const struct imap_reply *reply)
 
 static const struct imap_cmd_handlers imap_sync_handlers = {
 	.untagged = imap_sync_untagged,
+	.claims = imap_sync_claims,
 	.done = imap_sync_done,
 };
 
@@ -340,6 +363,7 @@ static void imap_sync_search_done(void *ctx, const struct imap_reply *reply)
 
 static const struct imap_cmd_handlers imap_sync_search_handlers = {
 	.untagged = imap_sync_untagged,
+	.claims = imap_sync_claims,
 	.done = imap_sync_search_done,
 };
 /* A command of the operation queued (ret 0) or not. */

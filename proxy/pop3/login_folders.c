@@ -164,8 +164,16 @@ static void login_exists_done(void *ctx, const struct imap_reply *reply)
 	login_folder_refused(l, "SELECT refused, and LIST names it");
 }
 
+/* Both LISTs' answers (imap_client.h). */
+static bool login_list_claims(void *ctx, const struct imap_resp *resp)
+{
+	(void)ctx;
+	return imap_resp_keyword_is(resp, "LIST");
+}
+
 static const struct imap_cmd_handlers login_exists_handlers = {
 	.untagged = login_exists_untagged,
+	.claims = login_list_claims,
 	.done = login_exists_done,
 };
 
@@ -334,6 +342,7 @@ static void login_special_done(void *ctx, const struct imap_reply *reply)
 
 static const struct imap_cmd_handlers login_special_handlers = {
 	.untagged = login_special_untagged,
+	.claims = login_list_claims,
 	.done = login_special_done,
 };
 

@@ -98,6 +98,35 @@ START_TEST(enable_and_select_right_behind_the_login)
 }
 END_TEST
 
+/* The ENABLE's answer before the login's end (a server may answer a
+   later command first, RFC 3501 5.5): "* ENABLED" is the ENABLE's, not
+   the login's (imap_client.h), and QRESYNC counts as enabled. */
+START_TEST(enabled_before_the_logins_end_counts)
+{
+	static const struct peer_step script[] = {
+		SEND(GREETING),
+		EXPECT(AUTH_ALICE),
+		EXPECT("p2 ENABLE QRESYNC"),
+		EXPECT("p3 SELECT INBOX"),
+		SEND("* ENABLED QRESYNC\r\n"
+		     "p1 OK [CAPABILITY IMAP4rev1 ENABLE QRESYNC MOVE] Logged in\r\n"
+		     "p2 OK enabled\r\n* 2 EXISTS\r\np3 OK selected\r\n"),
+		QUIET(30),
+		END_SCRIPT,
+	};
+
+	start_with_memo(script, IMAP_CAP_ENABLE | IMAP_CAP_QRESYNC, true, MEMO_PIPELINES);
+	login("L", "alice", "secret");
+	command("S", "SELECT INBOX");
+	finish();
+	EXPECT_EVENTS("connect ok\n"
+		      "L OK [CAPABILITY IMAP4rev1 ENABLE QRESYNC MOVE] Logged in\n"
+		      "S * 2 EXISTS\n"
+		      "S OK selected\n");
+	ck_assert(imap_client_qresync_enabled(client));
+}
+END_TEST
+
 /* The login's done waits for the CAPABILITY sent behind it, and no
    second one is sent. */
 START_TEST(capability_behind_a_login_that_says_none)
@@ -250,6 +279,7 @@ static Suite *imap_client_pipeline_suite(void)
 
 	tcase_add_checked_fixture(tc, NULL, memo_teardown);
 	tcase_add_test(tc, enable_and_select_right_behind_the_login);
+	tcase_add_test(tc, enabled_before_the_logins_end_counts);
 	tcase_add_test(tc, capability_behind_a_login_that_says_none);
 	tcase_add_test(tc, wrong_guess_starts_no_second_enable);
 	tcase_add_loop_test(tc, nothing_ahead_without_a_usable_guess, 0, 3);
