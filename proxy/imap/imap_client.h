@@ -86,7 +86,15 @@ struct imap_cmd_handlers {
 	/* Optional: whether an untagged response (no BYE) answers this
 	   command (by its kind, its UIDs, the items or the mailbox asked
 	   for). Called only with more than one command waiting; it must
-	   not change anything. */
+	   not change anything. What popgate pipelines, and who claims:
+	   the login's ID, LOGIN, CAPABILITY, ENABLE, SELECT and listing
+	   (ID, ENABLED, SELECT's UIDVALIDITY/UIDNEXT/HIGHESTMODSEQ codes,
+	   FETCH with a UID and no body); prefetched UID FETCH BODY.PEEK[]s
+	   (their UID and section); a QUIT's fingerprint fetch (its UIDs'
+	   HEADER.FIELDS), STORE .SILENT and UID EXPUNGE (nothing to
+	   claim); the exists check's NOOP and UID SEARCH (SEARCH); a
+	   listing's validation (one UID SEARCH at a time, with UID
+	   FETCHes of the same operation). */
 	bool (*claims)(void *ctx, const struct imap_resp *resp);
 	/* A literal starts; prefix is the response line up to its "{n}".
 	   Return true to receive its contents, false to have it skipped. */
