@@ -88,6 +88,15 @@ static bool retention_over_time(const struct pop3_retention *r)
 	return ms > (long long)r->s->conf->retention_max_time_ms;
 }
 
+/* The store's records were renumbered (a new UIDVALIDITY upstream)
+   since this login: nothing is written or removed by its UIDs. */
+static void retention_remapped(struct pop3_retention *r)
+{
+	log_warn("%s event=retention_skipped reason=uidvalidity_changed uidvalidity=%u",
+		 r->s->log_id, r->drop->uidvalidity);
+	retention_end(r, "remapped", 0);
+}
+
 /* ---- finish ---- */
 
 static void retention_finished(void *ctx, enum cache_status st)
@@ -99,10 +108,12 @@ static void retention_finished(void *ctx, enum cache_status st)
 	if (st == CACHE_CONFLICT) {
 		/* A remap renumbered the records since the decision: these
 		   uids name other records now, so none is cleared. What was
-		   removed upstream is gone from the mailbox; the remap moved
-		   only the records of messages it still found, and a record
-		   left of a removed one is cleared by a later pass (its
-		   message is then gone). */
+		   removed upstream (by this session's selection, whose UIDs
+		   are the decision's) stays removed; the remap moved only
+		   the records of the messages its listing found, so one of
+		   a removed message is left at most: a later pass finds it
+		   gone and clears it once it is done, else it only keeps
+		   more mail, never less. */
 		log_warn("%s event=retention_unrecorded reason=uidvalidity_changed "
 			 "uidvalidity=%u", r->s->log_id, r->drop->uidvalidity);
 		retention_end(r, "remapped", removed);
@@ -192,9 +203,7 @@ static void retention_intended(void *ctx, enum cache_status st)
 	if (st == CACHE_CONFLICT) {
 		/* A remap renumbered the records since the decision: the
 		   done set is of the old numbering; nothing is removed. */
-		log_warn("%s event=retention_skipped reason=uidvalidity_changed uidvalidity=%u",
-			 r->s->log_id, r->drop->uidvalidity);
-		retention_end(r, "remapped", 0);
+		retention_remapped(r);
 		return;
 	}
 	if (st != CACHE_OK) {
@@ -318,9 +327,7 @@ static void retention_decided(void *ctx, enum cache_status st, const struct cach
 	}
 	if (st == CACHE_CONFLICT) {
 		/* The records are of another numbering than this login's. */
-		log_warn("%s event=retention_skipped reason=uidvalidity_changed uidvalidity=%u",
-			 r->s->log_id, r->drop->uidvalidity);
-		retention_end(r, "remapped", 0);
+		retention_remapped(r);
 		return;
 	}
 	if (st != CACHE_OK || d == NULL) {
