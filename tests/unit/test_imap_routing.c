@@ -5,12 +5,13 @@
    what no command claims goes to the oldest, as unsolicited. Each test
    has the scripted server answer the later command first, without a
    literal, and checks what the operation reports: a UID found, a
-   fingerprint, a small body. */
+   fingerprint, a small body, a listing. */
 
 #include "imap_client_fixture.h"
 #include "imap_body.h"
 #include "imap_fp.h"
 #include "imap_mailbox.h"
+#include "imap_sync.h"
 
 #define GREETING "* OK [CAPABILITY IMAP4rev1 LITERAL+] ready\r\n"
 #define FP_FETCH(set) "UID FETCH " set " (UID INTERNALDATE BODY.PEEK[HEADER.FIELDS " \
@@ -115,6 +116,41 @@ static void routing_setup(void)
 	exists_calls = 0;
 	exists_answer = IMAP_EXISTS_FAILED;
 }
+
+struct list_rec {
+	int done_calls, messages;
+	bool ok;
+	uint32_t uids[8];
+	uint64_t sizes[8];
+};
+
+static bool list_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags,
+			 int64_t internaldate)
+{
+	struct list_rec *r = ctx;
+
+	(void)flags;
+	(void)internaldate;
+	if (r->messages < 8) {
+		r->uids[r->messages] = uid;
+		r->sizes[r->messages] = size;
+	}
+	r->messages++;
+	return true;
+}
+
+static void list_done(void *ctx, bool ok, const struct imap_reply *reply)
+{
+	struct list_rec *r = ctx;
+
+	(void)reply;
+	r->done_calls++;
+	r->ok = ok;
+}
+
+static const struct imap_list_handlers list_handlers = {
+	.message = list_message, .done = list_done,
+};
 
 /* ---- tests ---- */
 
@@ -269,6 +305,44 @@ START_TEST(unclaimed_lines_go_to_the_oldest)
 }
 END_TEST
 
+/* A listing queued behind a body fetch, answered first: its FETCH
+   lines (a UID, no body) are the listing's, the body's literal the
+   fetch's. Before, the fetch got the lines and dropped them, and the
+   listing came out empty. */
+START_TEST(listing_lines_before_an_earlier_fetch_ends)
+{
+	static const struct peer_step script[] = {
+		SEND(GREETING),
+		EXPECT("p1 UID FETCH 15 BODY.PEEK[]"),
+		EXPECT("p2 UID FETCH 1:* (UID RFC822.SIZE FLAGS)"),
+		SEND("* 1 FETCH (UID 15 RFC822.SIZE 5 FLAGS (\\Seen))\r\n"
+		     "* 2 FETCH (UID 22 RFC822.SIZE 7 FLAGS ())\r\n"
+		     "* 1 FETCH (UID 15 BODY[] {5}\r\nhello)\r\n"
+		     "p1 OK fetched\r\np2 OK listed\r\n"),
+		END_SCRIPT,
+	};
+	const struct imap_selected info = { .uidvalidity = 9, .uidnext = 23, .exists = 2 };
+	struct imap_body_op body;
+	struct imap_sync_op sync;
+	struct body_rec b = { 0 };
+	struct list_rec l = { 0 };
+
+	start_ready(script);
+	body_fetch(&body, &b, 15);
+	ck_assert_int_eq(imap_sync_listing(&sync, client, &info, 100, false, false,
+					   &list_handlers, &l), 0);
+	PEER_RUN_UNTIL(&peer, b.done_calls > 0 && l.done_calls > 0);
+	PEER_FINISH(&peer);
+	ck_assert(l.ok);
+	ck_assert_int_eq(l.messages, 2);
+	ck_assert_uint_eq(l.uids[0], 15);
+	ck_assert_uint_eq(l.sizes[0], 5);
+	ck_assert_uint_eq(l.uids[1], 22);
+	ck_assert_uint_eq(l.sizes[1], 7);
+	ck_assert_str_eq(b.data, "hello");
+}
+END_TEST
+
 static Suite *routing_suite(void)
 {
 	Suite *s = suite_create("imap_routing");
@@ -280,6 +354,7 @@ static Suite *routing_suite(void)
 	tcase_add_test(tc, fingerprint_quoted_before_an_earlier_body_ends);
 	tcase_add_test(tc, later_small_body_quoted_goes_to_it);
 	tcase_add_test(tc, unclaimed_lines_go_to_the_oldest);
+	tcase_add_test(tc, listing_lines_before_an_earlier_fetch_ends);
 	suite_add_tcase(s, tc);
 	return s;
 }
