@@ -233,6 +233,16 @@ class Dovecot:
     def maildir(self, user):
         return os.path.join(self.home(user), "Maildir")
 
+    def forget_uids(self, user):
+        """What a migration or a lost index does: with its index files and
+        uidlist gone, Dovecot numbers the mailbox again (in the order of
+        its files) under a new UIDVALIDITY, which it takes from the clock:
+        a caller that needs it to differ from the last waits a second."""
+        md = self.maildir(user)
+        for name in os.listdir(md):
+            if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
+                os.unlink(os.path.join(md, name))
+
     def _write_config(self):
         protocols = "imap pop3" if self.pop3 else "imap"
         pop3_listener = ""
@@ -1303,6 +1313,88 @@ class Pop3:
             return False
         finally:
             self.sock.settimeout(old)
+
+
+class Relay:
+    """TCP relay on 127.0.0.1 to a local port (popgate -> Dovecot, popgate ->
+    redis-server): one thread per direction of each connection accepted.
+    Subclasses see each chunk in relay(data, src, upward, cid) before it is
+    passed on (upward: from the side that connected to the relay) and may
+    count it, hold it, or read more from src; None ends that direction.
+    accepted(cid) runs once per connection before its threads start."""
+
+    def __init__(self, to_port, source=None, connect_timeout=30):
+        self.to_port = to_port
+        self.source = source     # the address it connects from (default: any)
+        self.connect_timeout = connect_timeout
+        self.closing = False
+        self.conns = []
+        self.count = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        register(self)
+        threading.Thread(target=self._accept, daemon=True, name="relay").start()
+
+    def accepted(self, cid):
+        pass
+
+    def relay(self, data, src, upward, cid):
+        return data
+
+    def stop(self):
+        self.close()
+
+    def close(self):
+        self.closing = True
+        for s in [self.sock] + self.conns:
+            try:
+                s.close()
+            except OSError:
+                pass
+        unregister(self)
+
+    def _accept(self):
+        while not self.closing:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(
+                    (HOST, self.to_port), timeout=self.connect_timeout,
+                    source_address=(self.source, 0) if self.source else None)
+            except OSError:
+                c.close()
+                continue
+            u.settimeout(None)
+            self.conns += [c, u]
+            cid = self.count
+            self.count += 1
+            self.accepted(cid)
+            for src, dst, upward in ((c, u, True), (u, c, False)):
+                threading.Thread(target=self._pump, args=(src, dst, upward, cid),
+                                 daemon=True, name="relay-pump").start()
+
+    def _pump(self, src, dst, upward, cid):
+        try:
+            while True:
+                d = src.recv(65536)
+                if not d:
+                    break
+                d = self.relay(d, src, upward, cid)
+                if d is None:
+                    break
+                dst.sendall(d)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 def auth_plain_b64(user, password, authzid=b""):

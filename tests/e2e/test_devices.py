@@ -910,15 +910,6 @@ class TestRedisFailures(Base):
 
 # ---------------------------------------------------------------- 7a. UIDVALIDITY
 
-def recreate_mailbox(user):
-    """What a server migration or a lost index does: Dovecot forgets the
-    mailbox's UIDs and numbers it again under a new UIDVALIDITY."""
-    md = DC.maildir(user)
-    for name in os.listdir(md):
-        if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
-            os.unlink(os.path.join(md, name))
-
-
 class TestUidvalidityChange(Base):
     def test_state_follows_the_messages(self):
         user = new_mailbox()
@@ -944,7 +935,7 @@ class TestUidvalidityChange(Base):
             im.store(first, "+FLAGS.SILENT", "\\Deleted")
             im.c.expunge()
         time.sleep(1.1)          # a new UIDVALIDITY is time based
-        recreate_mailbox(user)
+        DC.forget_uids(user)
         s2 = Snap(user)
         self.assertNotEqual(s2.uv, s.uv, "the test did not get a new UIDVALIDITY")
         self.assertNotEqual(s2.uid_of(mid3), s.uid_of(mid3), "UIDs did not move")

@@ -9,9 +9,7 @@ between popgate and Dovecot shows what a warm poll asked for.
 
 Run against a Dovecot with CONDSTORE/QRESYNC and against one whose
 capabilities leave them out (imap_capability)."""
-import os
 import random
-import socket
 import threading
 import unittest
 
@@ -26,28 +24,20 @@ RESTRICTED_CAPS = ("IMAP4rev1 SASL-IR LOGIN-REFERRALS ID ENABLE IDLE SORT THREAD
 EXTRA = 200   # small messages besides the usual test set: a listing worth counting
 
 
-class CountingRelay:
+class CountingRelay(h.Relay):
     """TCP relay popgate -> Dovecot that counts the octets each way and keeps
     the command lines popgate sent (plaintext IMAP: tls = none), and per
     connection its round trips: bursts popgate sent after Dovecot had
     spoken since popgate's previous one (relay.py's "turns")."""
 
     def __init__(self, to_port, source=None):
-        self.to_port = to_port
-        self.source = source     # the address it connects from (default: any)
         self.lock = threading.Lock()
         self.up = self.down = 0
         self.lines = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((h.HOST, 0))
-        self.sock.listen(64)
-        self.port = self.sock.getsockname()[1]
-        self.closing = False
-        self.conns = []
         self.turns = []          # per connection accepted, in order
         self.last_up = []        # ... whether popgate spoke last
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.pending = []        # ... its command line begun
+        super().__init__(to_port, source=source)
 
     def snapshot(self):
         with self.lock:
@@ -58,83 +48,36 @@ class CountingRelay:
         with self.lock:
             return self.up - snap[0], self.down - snap[1], list(self.lines[snap[2]:])
 
-    def _accept(self):
-        while not self.closing:
-            try:
-                c, _ = self.sock.accept()
-            except OSError:
-                return
-            try:
-                u = socket.create_connection((h.HOST, self.to_port), timeout=30,
-                                             source_address=(self.source, 0)
-                                             if self.source else None)
-            except OSError:
-                c.close()
-                continue
-            u.settimeout(None)
-            self.conns += [c, u]
-            with self.lock:
-                cid = len(self.turns)
-                self.turns.append(0)
-                self.last_up.append(False)
-            threading.Thread(target=self._pump, args=(c, u, True, cid), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c, False, cid), daemon=True).start()
-
     def connection_turns(self):
         """The round trips of each connection so far, in accept order."""
         with self.lock:
             return list(self.turns)
 
-    def _pump(self, src, dst, upward, cid):
-        pending = b""
-        try:
-            while True:
-                d = src.recv(65536)
-                if not d:
-                    break
-                with self.lock:
-                    if upward and not self.last_up[cid]:
-                        self.turns[cid] += 1
-                    self.last_up[cid] = upward
-                    if upward:
-                        self.up += len(d)
-                        pending += d
-                        while b"\r\n" in pending:
-                            line, pending = pending.split(b"\r\n", 1)
-                            self.lines.append(line.decode("utf-8", "replace"))
-                    else:
-                        self.down += len(d)
-                dst.sendall(d)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def accepted(self, cid):
+        with self.lock:
+            self.turns.append(0)
+            self.last_up.append(False)
+            self.pending.append(b"")
 
-    def close(self):
-        self.closing = True
-        self.sock.close()
-        for s in self.conns:
-            try:
-                s.close()
-            except OSError:
-                pass
+    def relay(self, d, src, upward, cid):
+        with self.lock:
+            if upward and not self.last_up[cid]:
+                self.turns[cid] += 1
+            self.last_up[cid] = upward
+            if upward:
+                self.up += len(d)
+                self.pending[cid] += d
+                while b"\r\n" in self.pending[cid]:
+                    line, self.pending[cid] = self.pending[cid].split(b"\r\n", 1)
+                    self.lines.append(line.decode("utf-8", "replace"))
+            else:
+                self.down += len(d)
+        return d
 
 
 def small_message(i):
     return ("From: s@example.org\r\nTo: alice@popgate.test\r\nSubject: small %d\r\n"
             "Message-ID: <small.%d@popgate.test>\r\n\r\nline %d\r\n" % (i, i, i)).encode()
-
-
-def recreate_mailbox(dc, user):
-    """What a migration or a lost index does: Dovecot numbers the mailbox
-    again under a new UIDVALIDITY."""
-    md = dc.maildir(user)
-    for name in os.listdir(md):
-        if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
-            os.unlink(os.path.join(md, name))
 
 
 class ListingSync:
@@ -362,7 +305,7 @@ class ListingSync:
     def test_uidvalidity_change(self):
         with self.dc.imap() as im:
             before = im.uidvalidity()
-        recreate_mailbox(self.dc, "alice")
+        self.dc.forget_uids("alice")
         with self.dc.imap() as im:
             self.assertNotEqual(im.uidvalidity(), before)
         # the kept connection may have been dropped by Dovecot meanwhile:

@@ -5,10 +5,7 @@ second before its tagged reply to the first (RFC 3501 5.5). The hide must
 still be stored with its fingerprint, so that it follows the message when
 the mailbox is numbered anew (the randomized model test found a DELE'd
 message back after a renumbering)."""
-import os
 import select
-import socket
-import threading
 import time
 import unittest
 
@@ -30,62 +27,26 @@ def tearDownModule():
         DC.stop()
 
 
-class BatchingRelay:
+class BatchingRelay(h.Relay):
     """TCP relay popgate -> Dovecot that holds what popgate sends for
     `hold` seconds from its first octet and passes it on in one write:
     commands popgate sends within that time reach Dovecot pipelined, as
     over a slow link. Replies pass at once."""
 
     def __init__(self, to_port, hold=0.15):
-        self.to_port, self.hold = to_port, hold
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind((h.HOST, 0))
-        self.sock.listen(16)
-        self.port = self.sock.getsockname()[1]
-        self.conns = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self.hold = hold
+        super().__init__(to_port)
 
-    def close(self):
-        for s in [self.sock] + self.conns:
-            try:
-                s.close()
-            except OSError:
-                pass
-
-    def _accept(self):
-        while True:
-            try:
-                c, _ = self.sock.accept()
-                u = socket.create_connection((h.HOST, self.to_port), timeout=30)
-            except OSError:
-                return
-            self.conns += [c, u]
-            threading.Thread(target=self._pump, args=(c, u, True), daemon=True).start()
-            threading.Thread(target=self._pump, args=(u, c, False), daemon=True).start()
-
-    def _pump(self, src, dst, hold):
-        try:
-            while True:
-                d = src.recv(65536)
-                if not d:
-                    break
-                if hold:
-                    end = time.monotonic() + self.hold
-                    while (left := end - time.monotonic()) > 0:
-                        if select.select([src], [], [], left)[0]:
-                            more = src.recv(65536)
-                            if not more:
-                                break
-                            d += more
-                dst.sendall(d)
-        except OSError:
-            pass
-        for s in (src, dst):
-            try:
-                s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+    def relay(self, d, src, upward, cid):
+        if upward:
+            end = time.monotonic() + self.hold
+            while (left := end - time.monotonic()) > 0:
+                if select.select([src], [], [], left)[0]:
+                    more = src.recv(65536)
+                    if not more:
+                        break
+                    d += more
+        return d
 
 
 def recreate(user):
@@ -97,10 +58,7 @@ def recreate(user):
         im.store(first, "+FLAGS.SILENT", "\\Deleted")
         im.c.expunge()
     time.sleep(1.1)                      # the UIDVALIDITY is time based
-    md = DC.maildir(user)
-    for name in os.listdir(md):
-        if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
-            os.unlink(os.path.join(md, name))
+    DC.forget_uids(user)
     with DC.imap(user) as im:
         assert im.uidvalidity() != uv, "no new UIDVALIDITY"
 

@@ -481,10 +481,7 @@ class ProfileModel(unittest.TestCase):
         "UIDVALIDITY")."""
         up, uv = self.upstream()
         time.sleep(1.1)                  # the UIDVALIDITY is time based
-        md = DC.maildir(self.user)
-        for name in os.listdir(md):
-            if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
-                os.unlink(os.path.join(md, name))
+        DC.forget_uids(self.user)
         new, nuv = self.upstream()
         self.assertNotEqual(nuv, uv)
         self.assertEqual([m for _, m in new], [m for _, m in up], "Dovecot reordered")

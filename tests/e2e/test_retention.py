@@ -5,7 +5,6 @@ deleted it, or its profile's max_age can no longer list it (show = unseen does
 not count), min_age on INTERNALDATE, dry_run, forget_after, and a live session
 of another device holding the pass back."""
 import imaplib
-import os
 import shutil
 import time
 import unittest
@@ -215,7 +214,7 @@ class Retention(Gateway, unittest.TestCase):
             im.store(uid, "+FLAGS", "\\Deleted")
             self.assertEqual(im.c.expunge()[0], "OK")
         time.sleep(1.1)                    # Dovecot's UIDVALIDITY is time based
-        recreate_mailbox(user)
+        DC.forget_uids(user)
         with DC.imap(user) as im:
             self.assertNotEqual(im.uidvalidity(), before)
             self.assertEqual(sorted(im.message_ids().items()), [(1, mids["a"]), (2, mids["b"])])
@@ -224,15 +223,6 @@ class Retention(Gateway, unittest.TestCase):
                          "b removed: the records of a did not follow it")
         self.poll(gw, user, "tab", mids, ["a"])
         self.assertEqual(mids_in(user), {mids["b"]}, gw.log_text()[-3000:])
-
-
-def recreate_mailbox(user):
-    """What a migration or a lost index does: Dovecot numbers the mailbox
-    again (in the order of its files) under a new UIDVALIDITY."""
-    md = DC.maildir(user)
-    for name in os.listdir(md):
-        if name == "dovecot-uidlist" or name.startswith("dovecot.index"):
-            os.unlink(os.path.join(md, name))
 
 
 OFFICE_PHONE = "[device office]\nshow = all\n[device phone]\nmax_age = 1d\n"
