@@ -13,6 +13,7 @@ import time
 import unittest
 
 import harness as h
+from test_listing_sync import RESTRICTED_CAPS
 
 DC = None
 PASSWORD = "secret"
@@ -321,6 +322,11 @@ class ProfileModel(unittest.TestCase):
     while a registered device that could still list it has not fetched
     or deleted it (README "Retention": done is RETR, a DELE of its own,
     hide-all, or past its max_age; \Seen and the starting point never).
+    The *_kept_connections runs do the same with [upstream] keep_idle: each
+    login after the first takes the IMAP connection the last session left,
+    and its listing and Redis reads are brought up to date from what was
+    kept with it (the run fails if no login used the kept listing); with
+    retention, against a Dovecot without CONDSTORE and QRESYNC.
 
     POPGATE_MODEL_SEEDS runs (default 2 per test) of POPGATE_MODEL_STEPS
     steps (default 80), seeds POPGATE_MODEL_SEED (default: the time) on;
@@ -337,15 +343,20 @@ class ProfileModel(unittest.TestCase):
 
     # ---- one run ----
 
-    def start(self, seed, retention, user):
-        self.seed, self.retention, self.user = seed, retention, user
+    def start(self, seed, retention, user, keep=False, dc=None):
+        self.seed, self.retention, self.user, self.keep = seed, retention, user, keep
+        self.dc = dc or DC
         self.rng = __import__("random").Random(seed)
         # 2 to 4 of the devices: with fewer, each one's records matter more
         self.devices = sorted(self.rng.sample(MODEL_DEVICES, self.rng.choice((2, 3, 4))))
-        with DC.imap(user) as im:
+        with self.dc.imap(user) as im:
             if im.messages():
                 im.expunge_all()         # a user of an earlier run
-        self.gw = h.Popgate(DC.imap_port, extra=MODEL_CONF +
+        # keep: every session of the account after the first goes through
+        # the IMAP connection the last one left (keep_idle), its listing
+        # brought up to date from the kept one, and the kept Redis reads
+        self.gw = h.Popgate(self.dc.imap_port, upstream={"keep_idle": "2m"} if keep else None,
+                            extra=MODEL_CONF +
                             (MODEL_RETENTION if retention else "")).start()
         self.msgs = {}          # Message-ID -> {"seen", "old", "after_tab"}
         self.hidden = {d: set() for d in MODEL_DEVICES}
@@ -362,7 +373,9 @@ class ProfileModel(unittest.TestCase):
         self.n = 0
         self.trace = []         # what happened, for the failure message
         self.stats = {"sessions": 0, "removed": 0, "recreated": 0, "listed": 0}
-        with DC.imap(user) as im:
+        if keep:
+            self.stats["listings"] = {}  # event=listing kind=... of the logins
+        with self.dc.imap(user) as im:
             typ, data = im.c.status("INBOX", "(UIDNEXT)")
             self.uidnext = int(__import__("re").search(rb"UIDNEXT (\d+)", data[0]).group(1))
             self.uv = im.uidvalidity()
@@ -379,12 +392,13 @@ class ProfileModel(unittest.TestCase):
 
     def label(self):
         return "seed %d%s, devices %s (POPGATE_MODEL_SEED=%d POPGATE_MODEL_SEEDS=1 POPGATE_MODEL_STEPS=%d " \
-            "to repeat)" % (self.seed, " with retention" if self.retention else "",
+            "to repeat)" % (self.seed, (" with retention" if self.retention else "") +
+                            (" through kept connections" if self.keep else ""),
                             " ".join(self.devices), self.seed, self.STEPS)
 
     def upstream(self):
         """[(uid, Message-ID)] of the INBOX in UID order, and its UIDVALIDITY."""
-        with DC.imap(self.user) as im:
+        with self.dc.imap(self.user) as im:
             return sorted(im.message_ids().items()), im.uidvalidity()
 
     def lists(self, device, mid, uid):
@@ -434,7 +448,7 @@ class ProfileModel(unittest.TestCase):
         date = imaplib.Time2Internaldate(time.time() - 3 * 86400) if old else None
         if self.tab_seen is not None and int(time.time()) <= self.tab_seen:
             self.tick()
-        with DC.imap(self.user) as im:
+        with self.dc.imap(self.user) as im:
             typ, resp = im.c.append("INBOX", "(\\Seen)" if seen else None, date, data)
             self.assertEqual(typ, "OK", resp)
             uid = int(__import__("re").search(rb"APPENDUID \d+ (\d+)", resp[0]).group(1))
@@ -456,7 +470,7 @@ class ProfileModel(unittest.TestCase):
         if uid is None:
             return
         m = self.msgs[mid]
-        with DC.imap(self.user) as im:
+        with self.dc.imap(self.user) as im:
             im.store(uid, "-FLAGS" if m["seen"] else "+FLAGS", "\\Seen")
         m["seen"] = not m["seen"]
         self.trace.append("%s \\Seen on %s" % ("set" if m["seen"] else "took off", mid))
@@ -466,7 +480,7 @@ class ProfileModel(unittest.TestCase):
         uid, mid = self.pick(up)
         if uid is None:
             return
-        with DC.imap(self.user) as im:
+        with self.dc.imap(self.user) as im:
             im.store(uid, "+FLAGS", "\\Deleted")
             typ, _ = im.c.expunge()
             self.assertEqual(typ, "OK")
@@ -481,7 +495,7 @@ class ProfileModel(unittest.TestCase):
         "UIDVALIDITY")."""
         up, uv = self.upstream()
         time.sleep(1.1)                  # the UIDVALIDITY is time based
-        DC.forget_uids(self.user)
+        self.dc.forget_uids(self.user)
         new, nuv = self.upstream()
         self.assertNotEqual(nuv, uv)
         self.assertEqual([m for _, m in new], [m for _, m in up], "Dovecot reordered")
@@ -582,8 +596,8 @@ class ProfileModel(unittest.TestCase):
         self.retr[device] |= retrieved
         self.check_upstream("a QUIT of " + device)
 
-    def run_seed(self, seed, retention, user):
-        self.start(seed, retention, user)
+    def run_seed(self, seed, retention, user, keep=False, dc=None):
+        self.start(seed, retention, user, keep, dc)
         try:
             for _ in range(4):
                 self.imap_append()
@@ -603,21 +617,45 @@ class ProfileModel(unittest.TestCase):
                 self.recreate()          # at least once a run
             for d in self.devices:
                 self.session(d)
+            if self.keep:
+                kinds = self.stats["listings"]
+                for l in self.gw.log_text().splitlines():
+                    m = re.search(r"event=listing .*kind=(\w+)", l)
+                    if m:
+                        kinds[m.group(1)] = kinds.get(m.group(1), 0) + 1
+                # the kept listing was used: brought up to date (changes,
+                # checked) or found unchanged, not fetched whole each time
+                self.assertGreater(sum(n for k, n in kinds.items() if k != "full"), 0,
+                                   "no login used the kept listing: %s; %s"
+                                   % (kinds, self.where()))
             if self.VERBOSE:
                 print("model %s: %s, %d UIDLs" % (self.label(), self.stats, len(self.named)))
         finally:
             self.stop()
 
-    def campaign(self, retention, offset):
+    def campaign(self, retention, offset, keep=False, dc=None):
         for i in range(self.SEEDS):
             self.run_seed(self.base + i, retention,
-                          MODEL_USERS[(2 * i + offset) % len(MODEL_USERS)])
+                          MODEL_USERS[(2 * i + offset) % len(MODEL_USERS)], keep, dc)
 
     def test_random_devices(self):
         self.campaign(False, 0)
 
     def test_random_devices_retention(self):
         self.campaign(True, 1)
+
+    def test_random_devices_kept_connections(self):
+        self.campaign(False, 4, keep=True)
+
+    def test_random_devices_retention_kept_connections(self):
+        """Against a Dovecot without CONDSTORE and QRESYNC: the kept
+        listings are checked by searches and flag fetches instead."""
+        dc = h.Dovecot(users=USERS, extra_conf="imap_capability = %s\n"
+                       % RESTRICTED_CAPS).start()
+        try:
+            self.campaign(True, 5, keep=True, dc=dc)
+        finally:
+            dc.stop()
 
 
 if __name__ == "__main__":
