@@ -17,7 +17,11 @@ struct pop3_server;
 struct listeners;
 
 /* Binds every listen/listen_tls address of conf and hands new connections
-   to pop3_session_create(). NULL (logged) if one cannot be bound. */
+   to pop3_session_create(). NULL (logged) if one cannot be bound; an
+   address in use is logged with what to do about it. With [server]
+   reuse_port each socket has SO_REUSEPORT, so that several popgate
+   processes of one user serve the same addresses. Opened once, at start:
+   a reload keeps them as they are. */
 struct listeners *listeners_open(struct pop3_server *srv, const struct conf *conf);
 
 /* Closes the listeners (shutdown); NULL is fine. */

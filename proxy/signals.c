@@ -56,7 +56,7 @@ static void reload_check_fixed(const struct conf *old, const struct conf *new)
 {
 	char what[200] = "";
 
-	if (!listen_equal(old, new))
+	if (!listen_equal(old, new) || old->reuse_port != new->reuse_port)
 		strcat(what, ",listen");
 	if (!str_equal(old->cache_url, new->cache_url) ||
 	    !str_equal(old->cache_password, new->cache_password) ||
