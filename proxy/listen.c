@@ -30,6 +30,9 @@
 #define LISTEN_LOG_EVERY_SECS 60
 /* Descriptors beyond two per session: listeners, log, Redis, metrics. */
 #define LISTEN_FD_SPARE 128
+/* Queued connections listeners_close() takes per listener at most (the
+   kernel's default somaxconn). */
+#define LISTEN_DRAIN_MAX 4096
 /* listeners_fd_prepare() goes no further (48 octets each: 3 MB). */
 #define LISTEN_FD_PREPARE_MAX 65536
 
@@ -218,6 +221,35 @@ struct listeners *listeners_open(struct pop3_server *srv, const struct conf *con
 		}
 	}
 	return ls;
+}
+
+/* Connections the kernel completed before the close are taken, not
+   reset; with reuse_port the others in the group get the new ones. */
+static void listeners_drain(struct listeners *ls)
+{
+	for (unsigned int i = 0; i < ls->count; i++) {
+		evutil_socket_t lfd = evconnlistener_get_fd(ls->l[i].l);
+
+		for (unsigned int n = 0; n < LISTEN_DRAIN_MAX; n++) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof(ss);
+			int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+					 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+			if (fd < 0 && errno == EINTR)
+				continue;
+			if (fd < 0)
+				break;
+			accept_cb(ls->l[i].l, fd, (struct sockaddr *)&ss, (int)len, &ls->l[i]);
+		}
+	}
+}
+
+void listeners_close(struct listeners **lsp)
+{
+	if (*lsp != NULL)
+		listeners_drain(*lsp);
+	listeners_free(lsp);
 }
 
 void listeners_free(struct listeners **lsp)

@@ -24,8 +24,20 @@ struct listeners;
    a reload keeps them as they are. */
 struct listeners *listeners_open(struct pop3_server *srv, const struct conf *conf);
 
-/* Closes the listeners (shutdown); NULL is fine. */
+/* Closes the listeners; NULL is fine. */
 void listeners_free(struct listeners **ls);
+
+/*
+ * Stopping (SIGTERM): first hands on every connection the kernel has
+ * already completed and queued on the listeners (as a new session, or a
+ * PROXY header wait), then closes them as listeners_free(). Closing a
+ * listener resets what is left in its queue; after this only what came
+ * in since the last accept is (with reuse_port and the Linux sysctl
+ * net.ipv4.tcp_migrate_req = 1, not even that: the kernel moves it to
+ * another process's socket). Call before the server is marked stopping,
+ * or the taken sessions are refused as shutting down.
+ */
+void listeners_close(struct listeners **ls);
 
 /*
  * Raises the soft RLIMIT_NOFILE towards what max_connections needs (a

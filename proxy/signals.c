@@ -166,8 +166,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	pg->stop_grace_secs = pg->srv.settings->conf->shutdown_grace_secs;
 	log_info("event=stopping signal=%d sessions=%u grace_secs=%u", (int)sig,
 		 pg->srv.sessions, pg->stop_grace_secs);
+	/* What was already queued is served, then nothing new. */
+	listeners_close(&pg->listeners);
 	pg->srv.stopping = true;
-	listeners_free(&pg->listeners);
 	metrics_http_free(&pg->metrics);
 	pg->stop_timer = event_new(pg->base, -1, EV_PERSIST, stop_tick_cb, pg);
 	event_add(pg->stop_timer, &second);

@@ -4,7 +4,9 @@ start; 40 sessions at once (each its own device) all log in and get the
 right STAT, LIST and UIDL, and the kernel gave each process some of them
 (counted from each process's event=session_end lines); a reload that
 turns reuse_port off keeps the socket and says a restart is needed; with
-one process stopped, new sessions still succeed through the other; a
+one process stopped, new sessions still succeed through the other; a new
+process started and the old one stopped, three times, while clients
+connect without pause: none refused or reset; a
 popgate without reuse_port on the same port does not start, exits non-zero
 and says why (address in use, reuse_port=no, what to set)."""
 import os
@@ -12,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import threading
+import time
 import unittest
 
 import harness as h
@@ -153,6 +156,56 @@ class ReusePort(unittest.TestCase):
         self.assertEqual(errors, [])
         self.assertTrue(h.wait_until(lambda: served(b) == before + 10, 10),
                         (before, served(b)))
+
+    def test_restart_without_a_closed_moment(self):
+        """Start the new process, stop the old one, three times, while 20
+        clients connect without pause (greeting, QUIT; one of them full
+        sessions): every connection is answered. The old process takes
+        what the kernel queued on its socket before it closes it."""
+        old = gateway()
+        self.gws.append(old)
+        port = old.port
+        stop = threading.Event()
+        errors, counts = [], [0, 0]
+        lock = threading.Lock()
+
+        def client(i):
+            while not stop.is_set():
+                try:
+                    if i == 0:
+                        session(port, "restart")
+                    else:
+                        with h.Pop3(port, timeout=30) as c:
+                            r = c.read_greeting()
+                            assert r.startswith("+OK"), r
+                            r = c.cmd("QUIT")
+                            assert r.startswith("+OK"), r
+                    with lock:
+                        counts[i == 0] += 1
+                except Exception as e:             # noqa: BLE001 (collected)
+                    with lock:
+                        errors.append("%s: %s" % (type(e).__name__, e))
+
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+        for t in threads:
+            t.start()
+        try:
+            for _ in range(3):
+                time.sleep(0.5)
+                new = gateway(port=port)
+                self.gws.append(new)
+                time.sleep(0.3)
+                old.stop()
+                self.assertEqual(old.returncode, 0)
+                old = new
+            time.sleep(0.5)
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(60)
+        self.assertEqual(errors[:5], [])
+        self.assertGreater(counts[0], 100)
+        self.assertGreater(counts[1], 3)
 
     def test_port_in_use_without_reuse_port(self):
         a = gateway(reuse=None)
