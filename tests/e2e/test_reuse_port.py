@@ -207,18 +207,24 @@ class ReusePort(unittest.TestCase):
         self.assertGreater(counts[0], 100)
         self.assertGreater(counts[1], 3)
 
+    def start_fails(self, port, reuse):
+        """A popgate on port run to its end: its stderr, once it has exited
+        non-zero."""
+        c = gateway(port=port, reuse=reuse, start=False)
+        self.gws.append(c)
+        with open(c.conf, "w") as f:
+            f.write(c.conf_text)
+        r = subprocess.run([c.binary, "-c", c.conf], stdin=subprocess.DEVNULL,
+                           capture_output=True, timeout=30)
+        err = r.stderr.decode("utf-8", "replace")
+        self.assertNotEqual(r.returncode, 0, err)
+        return err
+
     def test_port_in_use_without_reuse_port(self):
         a = gateway(reuse=None)
         self.gws.append(a)
         for reuse in (None, "no"):
-            c = gateway(port=a.port, reuse=reuse, start=False)
-            self.gws.append(c)
-            with open(c.conf, "w") as f:
-                f.write(c.conf_text)
-            r = subprocess.run([c.binary, "-c", c.conf], stdin=subprocess.DEVNULL,
-                               capture_output=True, timeout=30)
-            err = r.stderr.decode("utf-8", "replace")
-            self.assertNotEqual(r.returncode, 0, err)
+            err = self.start_fails(a.port, reuse)
             self.assertRegex(err, r"event=listen_failed address=127\.0\.0\.1:%d "
                              r"error=\"Address already in use\" reuse_port=no "
                              r"reason=\"[^\"]*set \[server\] reuse_port = yes" % a.port)
@@ -232,14 +238,7 @@ class ReusePort(unittest.TestCase):
         it: it fails and says so."""
         a = gateway(reuse="no")
         self.gws.append(a)
-        c = gateway(port=a.port, start=False)
-        self.gws.append(c)
-        with open(c.conf, "w") as f:
-            f.write(c.conf_text)
-        r = subprocess.run([c.binary, "-c", c.conf], stdin=subprocess.DEVNULL,
-                           capture_output=True, timeout=30)
-        err = r.stderr.decode("utf-8", "replace")
-        self.assertNotEqual(r.returncode, 0, err)
+        err = self.start_fails(a.port, "yes")
         self.assertRegex(err, r"event=listen_failed .*reuse_port=yes reason=\"another "
                          r"process listens there without reuse_port")
 
