@@ -200,6 +200,21 @@ static int listeners_bind(struct listeners *ls, const struct conf_listen *cl,
 	return 0;
 }
 
+/* reuse_port spreads the clients over processes that must share state. */
+static void listeners_check_shared(const struct conf *conf)
+{
+	if (!conf->reuse_port)
+		return;
+	if (strcmp(conf->cache_url, "auto") == 0)
+		log_warn("event=config_warning warning=\"reuse_port = yes with [cache] url = "
+			 "auto: each process has its own state store, so device state and locks "
+			 "depend on the process a client reaches; give every process on the "
+			 "address one [cache] url\"");
+	else if (!conf->shared_limits)
+		log_warn("event=config_warning warning=\"reuse_port = yes without "
+			 "shared_limits: failure delays and LOGIN-DELAY count per process\"");
+}
+
 struct listeners *listeners_open(struct pop3_server *srv, const struct conf *conf)
 {
 	struct listeners *ls = calloc(1, sizeof(*ls));
@@ -213,6 +228,7 @@ struct listeners *listeners_open(struct pop3_server *srv, const struct conf *con
 		return NULL;
 	}
 	ls->srv = srv;
+	listeners_check_shared(conf);
 	for (unsigned int i = 0; i < conf->listen_count; i++) {
 		if (listeners_bind(ls, &conf->listen[i], srv->settings->client_tls != NULL,
 				   conf->reuse_port) < 0) {

@@ -8,7 +8,8 @@ one process stopped, new sessions still succeed through the other; a new
 process started and the old one stopped, three times, while clients
 connect without pause: none refused or reset; a
 popgate without reuse_port on the same port does not start, exits non-zero
-and says why (address in use, reuse_port=no, what to set)."""
+and says why (address in use, reuse_port=no, what to set); reuse_port
+with a store of its own (url = auto) or without shared_limits warns."""
 import os
 import shutil
 import signal
@@ -232,6 +233,26 @@ class ReusePort(unittest.TestCase):
         # The first one is not disturbed.
         self.assertTrue(a.alive())
         session(a.port, "after")
+
+    def test_warns_without_a_shared_store(self):
+        """reuse_port with a managed store of its own (url = auto), or
+        without shared_limits: a warning at start, and it serves."""
+        g = h.Popgate(DC.imap_port, server={"reuse_port": "yes"}).start()
+        self.gws.append(g)
+        self.assertTrue(g.wait_log(r"event=config_warning warning=\"reuse_port = yes with "
+                                   r"\[cache\] url = auto: each process has its own state "
+                                   r"store", 10), g.log_text())
+        session(g.port, "auto")
+        g = gateway(reuse="yes")
+        g.cleanup()
+        self.assertNotIn("reuse_port = yes with", g.log_text())
+        self.assertNotIn("without shared_limits", g.log_text())
+        g = h.Popgate(DC.imap_port, server={"reuse_port": "yes"},
+                      cache={"url": "unix:" + REDIS.sock}).start()
+        self.gws.append(g)
+        self.assertTrue(g.wait_log(r"warning=\"reuse_port = yes without shared_limits: "
+                                   r"failure delays and LOGIN-DELAY count per process", 10),
+                        g.log_text())
 
     def test_reuse_port_beside_one_without(self):
         """A process with reuse_port cannot join one that listens without
