@@ -29,8 +29,9 @@ void listeners_free(struct listeners **ls);
 
 /*
  * Stopping (SIGTERM): first hands on every connection the kernel has
- * already completed and queued on the listeners (as a new session, or a
- * PROXY header wait), then closes them as listeners_free(). Closing a
+ * already completed and queued on the listeners as a new session, then
+ * closes them as listeners_free() (which also ends the PROXY header
+ * waits, those just taken from a balancer among them). Closing a
  * listener resets what is left in its queue; after this only what came
  * in since the last accept is (with reuse_port and the Linux sysctl
  * net.ipv4.tcp_migrate_req = 1, not even that: the kernel moves it to
