@@ -12,6 +12,8 @@
 #   make bench-gateways  three gateways behind HAProxy against one (ratios)
 #   make bench-sentinel  three gateways on a Sentinel-managed Redis, with a failover
 #   make bench-sessions  10,000 concurrent logged-in sessions: errors, memory per session
+#                   (SESSIONS=10000 [MESSAGES=1000]: that phase only; GATEWAYS=2: two
+#                   popgates on one port with reuse_port, one redis-server)
 #   make demo       private Dovecot + popgate, two devices scripted; demo-stop
 #   make install    PREFIX (/usr/local), DESTDIR; never overwrites the config
 #   make deb        Debian package in build/deb/ (dpkg-buildpackage, lintian)
@@ -241,7 +243,9 @@ bench-sentinel: deps $(BIN)
 	@python3 tests/bench/bench_sentinel.py --binary $(BIN)
 
 bench-sessions: deps $(BIN)
-	@python3 tests/bench/bench_sessions.py --binary $(BIN)
+	@python3 tests/bench/bench_sessions.py --binary $(BIN) \
+		$(if $(SESSIONS),--phase $(or $(MESSAGES),1000):$(SESSIONS)) \
+		$(if $(GATEWAYS),--gateways $(GATEWAYS))
 
 # --- install, Debian package, demo, man pages (packaging/, tests/demo/) ---
 # The configuration lives in /etc whatever PREFIX (the daemon's default is

@@ -215,6 +215,7 @@ struct conf {
 	unsigned int proxy_network_count;
 	unsigned int proxy_timeout_ms;     /* to read the PROXY header */
 	bool shared_limits;                /* failure counts and LOGIN-DELAY in [cache] */
+	bool reuse_port;                   /* SO_REUSEPORT on the POP3 listeners */
 	char *resolver;                    /* DNS server "addr[:port]" for
 					      upstream names; NULL: the
 					      system's (/etc/resolv.conf) */

@@ -610,6 +610,7 @@ const struct conf_key conf_keys[] = {
 	{ "server", "proxy_timeout", conf_set_msecs, C(proxy_timeout_ms), .def = "5s",
 	  .min = "100ms", .max = "1m" },
 	{ "server", "shared_limits", conf_set_bool, C(shared_limits), .def = "no" },
+	{ "server", "reuse_port", conf_set_bool, C(reuse_port), .def = "no" },
 	{ "server", "resolver", conf_set_string, C(resolver), .def = "",
 	  .check = conf_check_resolver, .flags = CONF_EMPTY_NONE },
 

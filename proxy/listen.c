@@ -30,6 +30,9 @@
 #define LISTEN_LOG_EVERY_SECS 60
 /* Descriptors beyond two per session: listeners, log, Redis, metrics. */
 #define LISTEN_FD_SPARE 128
+/* Queued connections listeners_close() takes per listener at most (the
+   kernel's default somaxconn). */
+#define LISTEN_DRAIN_MAX 4096
 /* listeners_fd_prepare() goes no further (48 octets each: 3 MB). */
 #define LISTEN_FD_PREPARE_MAX 65536
 
@@ -113,8 +116,12 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 }
 
 /* A bound, non-blocking socket; "::" also serves IPv4 whatever the
-   system's bindv6only default (libevent 2.1.12 has no option for it). */
-static evutil_socket_t listen_socket(const struct addrinfo *ai, bool dual_stack)
+   system's bindv6only default (libevent 2.1.12 has no option for it).
+   reuse_port: SO_REUSEPORT before bind, so that other processes of the
+   same user that set it too bind the same address (the kernel spreads
+   new connections over their sockets). */
+static evutil_socket_t listen_socket(const struct addrinfo *ai, bool dual_stack,
+				     bool reuse_port)
 {
 	evutil_socket_t fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK |
 				    SOCK_CLOEXEC, ai->ai_protocol);
@@ -123,6 +130,7 @@ static evutil_socket_t listen_socket(const struct addrinfo *ai, bool dual_stack)
 	if (fd < 0)
 		return -1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    (reuse_port && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) < 0) ||
 	    (dual_stack && ai->ai_family == AF_INET6 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) < 0) ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
@@ -135,8 +143,17 @@ static evutil_socket_t listen_socket(const struct addrinfo *ai, bool dual_stack)
 	return fd;
 }
 
+/* What an operator does about an address in use. */
+static const char *listen_in_use_reason(bool reuse_port)
+{
+	return reuse_port ?
+		"another process listens there without reuse_port = yes, or as another user" :
+		"another process listens there; to share the address, set [server] reuse_port = "
+		"yes in every popgate on it";
+}
+
 static int listeners_bind(struct listeners *ls, const struct conf_listen *cl,
-			  bool stls)
+			  bool stls, bool reuse_port)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE,
@@ -154,7 +171,7 @@ static int listeners_bind(struct listeners *ls, const struct conf_listen *cl,
 			  gai_strerror(err));
 		return -1;
 	}
-	fd = listen_socket(res, strcmp(cl->host, "::") == 0);
+	fd = listen_socket(res, strcmp(cl->host, "::") == 0, reuse_port);
 	freeaddrinfo(res);
 	pl->ls = ls;
 	pl->tls = cl->tls;
@@ -163,17 +180,39 @@ static int listeners_bind(struct listeners *ls, const struct conf_listen *cl,
 		pl->l = evconnlistener_new(ls->srv->base, accept_cb, pl,
 					   LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 512, fd);
 	if (pl->l == NULL) {
+		err = errno;
 		if (fd >= 0)
 			evutil_closesocket(fd);
-		log_error("event=listen_failed address=%s:%u error=\"%s\"", cl->host, cl->port,
-			  strerror(errno));
+		if (err == EADDRINUSE)
+			log_error("event=listen_failed address=%s:%u error=\"%s\" reuse_port=%s "
+				  "reason=\"%s\"", cl->host, cl->port, strerror(err),
+				  reuse_port ? "yes" : "no", listen_in_use_reason(reuse_port));
+		else
+			log_error("event=listen_failed address=%s:%u error=\"%s\"", cl->host,
+				  cl->port, strerror(err));
 		return -1;
 	}
 	evconnlistener_set_error_cb(pl->l, accept_error_cb);
 	ls->count++;
-	log_info("event=listening address=%s:%u tls=%s proxy_protocol=%s", cl->host, cl->port,
-		 cl->tls ? "implicit" : stls ? "stls" : "none", cl->proxy ? "yes" : "no");
+	log_info("event=listening address=%s:%u tls=%s proxy_protocol=%s reuse_port=%s",
+		 cl->host, cl->port, cl->tls ? "implicit" : stls ? "stls" : "none",
+		 cl->proxy ? "yes" : "no", reuse_port ? "yes" : "no");
 	return 0;
+}
+
+/* reuse_port spreads the clients over processes that must share state. */
+static void listeners_check_shared(const struct conf *conf)
+{
+	if (!conf->reuse_port)
+		return;
+	if (strcmp(conf->cache_url, "auto") == 0)
+		log_warn("event=config_warning warning=\"reuse_port = yes with [cache] url = "
+			 "auto: each process has its own state store, so device state and locks "
+			 "depend on the process a client reaches; give every process on the "
+			 "address one [cache] url\"");
+	else if (!conf->shared_limits)
+		log_warn("event=config_warning warning=\"reuse_port = yes without "
+			 "shared_limits: failure delays and LOGIN-DELAY count per process\"");
 }
 
 struct listeners *listeners_open(struct pop3_server *srv, const struct conf *conf)
@@ -189,13 +228,44 @@ struct listeners *listeners_open(struct pop3_server *srv, const struct conf *con
 		return NULL;
 	}
 	ls->srv = srv;
+	listeners_check_shared(conf);
 	for (unsigned int i = 0; i < conf->listen_count; i++) {
-		if (listeners_bind(ls, &conf->listen[i], srv->settings->client_tls != NULL) < 0) {
+		if (listeners_bind(ls, &conf->listen[i], srv->settings->client_tls != NULL,
+				   conf->reuse_port) < 0) {
 			listeners_free(&ls);
 			return NULL;
 		}
 	}
 	return ls;
+}
+
+/* Connections the kernel completed before the close are taken, not
+   reset; with reuse_port the others in the group get the new ones. */
+static void listeners_drain(struct listeners *ls)
+{
+	for (unsigned int i = 0; i < ls->count; i++) {
+		evutil_socket_t lfd = evconnlistener_get_fd(ls->l[i].l);
+
+		for (unsigned int n = 0; n < LISTEN_DRAIN_MAX; n++) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof(ss);
+			int fd = accept4(lfd, (struct sockaddr *)&ss, &len,
+					 SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+			if (fd < 0 && errno == EINTR)
+				continue;
+			if (fd < 0)
+				break;
+			accept_cb(ls->l[i].l, fd, (struct sockaddr *)&ss, (int)len, &ls->l[i]);
+		}
+	}
+}
+
+void listeners_close(struct listeners **lsp)
+{
+	if (*lsp != NULL)
+		listeners_drain(*lsp);
+	listeners_free(lsp);
 }
 
 void listeners_free(struct listeners **lsp)

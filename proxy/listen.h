@@ -17,11 +17,28 @@ struct pop3_server;
 struct listeners;
 
 /* Binds every listen/listen_tls address of conf and hands new connections
-   to pop3_session_create(). NULL (logged) if one cannot be bound. */
+   to pop3_session_create(). NULL (logged) if one cannot be bound; an
+   address in use is logged with what to do about it. With [server]
+   reuse_port each socket has SO_REUSEPORT, so that several popgate
+   processes of one user serve the same addresses. Opened once, at start:
+   a reload keeps them as they are. */
 struct listeners *listeners_open(struct pop3_server *srv, const struct conf *conf);
 
-/* Closes the listeners (shutdown); NULL is fine. */
+/* Closes the listeners; NULL is fine. */
 void listeners_free(struct listeners **ls);
+
+/*
+ * Stopping (SIGTERM): first hands on every connection the kernel has
+ * already completed and queued on the listeners as a new session, then
+ * closes them as listeners_free() (which also ends the PROXY header
+ * waits, those just taken from a balancer among them). Closing a
+ * listener resets what is left in its queue; after this only what came
+ * in since the last accept is (with reuse_port and the Linux sysctl
+ * net.ipv4.tcp_migrate_req = 1, not even that: the kernel moves it to
+ * another process's socket). Call before the server is marked stopping,
+ * or the taken sessions are refused as shutting down.
+ */
+void listeners_close(struct listeners **ls);
 
 /*
  * Raises the soft RLIMIT_NOFILE towards what max_connections needs (a

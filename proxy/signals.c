@@ -56,7 +56,7 @@ static void reload_check_fixed(const struct conf *old, const struct conf *new)
 {
 	char what[200] = "";
 
-	if (!listen_equal(old, new))
+	if (!listen_equal(old, new) || old->reuse_port != new->reuse_port)
 		strcat(what, ",listen");
 	if (!str_equal(old->cache_url, new->cache_url) ||
 	    !str_equal(old->cache_password, new->cache_password) ||
@@ -166,8 +166,9 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	pg->stop_grace_secs = pg->srv.settings->conf->shutdown_grace_secs;
 	log_info("event=stopping signal=%d sessions=%u grace_secs=%u", (int)sig,
 		 pg->srv.sessions, pg->stop_grace_secs);
+	/* What was already queued is served, then nothing new. */
+	listeners_close(&pg->listeners);
 	pg->srv.stopping = true;
-	listeners_free(&pg->listeners);
 	metrics_http_free(&pg->metrics);
 	pg->stop_timer = event_new(pg->base, -1, EV_PERSIST, stop_tick_cb, pg);
 	event_add(pg->stop_timer, &second);

@@ -18,6 +18,14 @@ S sessions):
 Devices are d0..d99 per account (the state store allows 100 per account),
 so S sessions need S/100 accounts; --accounts sets more.
 
+With --gateways G (default 1) G popgate processes serve the one port with
+[server] reuse_port = yes, on one redis-server of the bench's own (unix
+socket, shared_limits = yes) instead of a managed one each; the kernel
+spreads the connections. VmRSS figures are then the sum over the G
+processes, and the sessions each one held are printed. A session takes two
+descriptors in popgate (client, upstream), so where the hard RLIMIT_NOFILE
+is 20,000 one process holds at most about 9,980; two hold 10,000.
+
 Figures against the targets (issue 13): 0 errors at 10,000 sessions;
 memory per logged-in session <= 16 KB + 8 B per message ((RSS held - RSS
 idle) / S); RSS after the run within 2x of the idle baseline. With
@@ -41,6 +49,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
 import harness as h  # noqa: E402
+from test_devices import RedisServer  # noqa: E402
 
 DEVICES_PER_ACCOUNT = 100
 PASSWORD = "secret"
@@ -65,6 +74,17 @@ def vm_rss_kb(pid):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return None
+
+
+def fd_count(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return 0
+
+
+def settled_rss_sum(pids, **kw):
+    return sum(settled_rss(p, **kw) for p in pids)
 
 
 def settled_rss(pid, quiet=1.5, limit=30.0):
@@ -194,7 +214,8 @@ def run_phase(a, n_msgs, n_sessions, native_sessions, log):
     users = {"u%03d" % i: PASSWORD for i in range(accounts)}
     tmp = h.make_tempdir("pgt-bs-")
     shared = os.path.join(tmp, "shared", "Maildir")
-    dc = gw = None
+    dc = redis = None
+    gws = []
     out = {"messages": n_msgs, "sessions": n_sessions, "accounts": accounts}
     try:
         dc = h.Dovecot(pop3=native_sessions > 0, users=users, tmpdir=tmp, ssl=a.upstream_tls,
@@ -212,41 +233,67 @@ def run_phase(a, n_msgs, n_sessions, native_sessions, log):
         up = {"timeout": "120s"}
         if a.upstream_tls:
             up.update(tls="imaps", port=str(dc.imaps_port), verify="yes", ca_file=dc.cert)
-        gw = h.Popgate(dc.imap_port, nofile=a.nofile, log={"level": "warn"},
-                       server={"max_connections": str(n_sessions + 1000),
-                               "max_unauthenticated": str(max(200, a.concurrency * 2)),
-                               "max_connections_per_ip": "0",
-                               "max_listing_memory": "64g"},
-                       upstream=up, cache={"timeout": a.cache_timeout}).start()
-        pid = gw.proc.pid
+        server = {"max_connections": str(n_sessions + 1000),
+                  "max_unauthenticated": str(max(200, a.concurrency * 2)),
+                  "max_connections_per_ip": "0",
+                  "max_listing_memory": "64g"}
+        cache = {"timeout": a.cache_timeout}
+        if a.gateways > 1:
+            os.mkdir(os.path.join(tmp, "redis"))
+            redis = RedisServer(os.path.join(tmp, "redis")).start()
+            cache["url"] = "unix:" + redis.sock
+            server.update(reuse_port="yes", shared_limits="yes")
+        port = None
+        for i in range(a.gateways):
+            g = h.Popgate(dc.imap_port, nofile=a.nofile, log={"level": "warn"}, port=port,
+                          server=server, upstream=up, cache=cache)
+            mark = g.log_size()
+            gws.append(g.start())
+            port = g.port
+            # The port answers before the second one listens (the first
+            # does); its warm-up login would go to the first.
+            if i > 0 and not h.wait_until(lambda: _listening(g), 30):
+                raise RuntimeError("popgate %d did not listen: %s" % (i + 1,
+                                                                      g.log_since(mark)))
+        pids = [g.proc.pid for g in gws]
+        fds_idle = [fd_count(p) for p in pids]
         # A session holds two descriptors in popgate (client, upstream).
         # RLIMIT_NOFILE's hard limit may be below what S needs (a container
-        # without CAP_SYS_RESOURCE): then the most that fit, said so.
-        room = (a.nofile - len(os.listdir("/proc/%d/fd" % pid)) - 16) // 2
+        # without CAP_SYS_RESOURCE): then the most that fit, said so. With
+        # several processes the kernel's spread is near even, not exact.
+        room = sum((a.nofile - f - 16) // 2 for f in fds_idle)
         if n_sessions > room:
             log("N=%d: %d sessions need %d descriptors in popgate, RLIMIT_NOFILE is %d "
-                "(hard): running %d" % (n_msgs, n_sessions, 2 * n_sessions + 16, a.nofile,
-                                        room))
+                "(hard) per process, %d processes: running %d" % (
+                    n_msgs, n_sessions, 2 * n_sessions + 16 * len(gws), a.nofile, len(gws),
+                    room))
             out["wanted"], n_sessions = n_sessions, room
             out["sessions"] = room
-        warm = user_names(accounts, accounts)
-        n, errs, _, _ = asyncio.run(run_sessions(gw.port, warm, n_msgs, a.concurrency,
+        # Per account and process: with several, each account's logins
+        # land on either.
+        warm = user_names(accounts * a.gateways, accounts)
+        n, errs, _, _ = asyncio.run(run_sessions(port, warm, n_msgs, a.concurrency,
                                                  a.timeout, lambda k: None))
         if errs:
             raise RuntimeError("warm-up failed: %s" % errs[:3])
-        out["rss_idle"] = settled_rss(pid)
-        log("N=%d: popgate pid %d idle after warm-up: VmRSS %d KB" % (n_msgs, pid,
-                                                                    out["rss_idle"]))
+        h.wait_until(lambda: all(_sessions_gone(g) for g in gws), 30)
+        fds_idle = [fd_count(p) for p in pids]
+        out["rss_idle"] = settled_rss_sum(pids)
+        log("N=%d: popgate pid %s idle after warm-up: VmRSS %d KB%s" % (
+            n_msgs, ",".join(map(str, pids)), out["rss_idle"],
+            " (sum), one port (reuse_port), one redis-server" if len(gws) > 1 else ""))
 
         def held(k):
             out["held"] = k
-            out["rss_held"] = settled_rss(pid, quiet=1.0, limit=15)
-            log("N=%d: %d sessions logged in, popgate VmRSS %d KB" % (n_msgs, k,
-                                                                    out["rss_held"]))
+            out["held_each"] = [max(0, (fd_count(p) - f) // 2) for p, f in zip(pids, fds_idle)]
+            out["rss_held"] = settled_rss_sum(pids, quiet=1.0, limit=15)
+            log("N=%d: %d sessions logged in, popgate VmRSS %d KB%s" % (
+                n_msgs, k, out["rss_held"], "" if len(gws) == 1 else
+                " (sum); sessions per process %s" % "/".join(map(str, out["held_each"]))))
 
         t0 = time.monotonic()
         names = user_names(n_sessions, accounts)
-        n, errs, open_s, quit_s = asyncio.run(run_sessions(gw.port, names, n_msgs,
+        n, errs, open_s, quit_s = asyncio.run(run_sessions(port, names, n_msgs,
                                                            a.concurrency, a.timeout, held))
         out.update(opened=n, errors=errs, open_s=open_s, quit_s=quit_s)
         log("N=%d: %d/%d sessions, %d errors, logins %.1fs (%.0f/s), QUITs %.1fs" % (
@@ -254,18 +301,21 @@ def run_phase(a, n_msgs, n_sessions, native_sessions, log):
         for e in errs[:5]:
             log("  error: %s" % e)
         if errs:
-            for count, line in log_summary(gw.log_text())[:8]:
-                log("  popgate log, %d times: %s" % (count, line))
-        h.wait_until(lambda: (gw.status() and True) and _sessions_gone(gw), 30)
-        out["rss_after"] = settled_rss(pid, quiet=2.0)
+            for i, g in enumerate(gws):
+                for count, line in log_summary(g.log_text())[:8]:
+                    log("  popgate %d log, %d times: %s" % (i + 1, count, line))
+        h.wait_until(lambda: all(g.status() and _sessions_gone(g) for g in gws), 30)
+        out["rss_after"] = settled_rss_sum(pids, quiet=2.0)
         log("N=%d: after the run, popgate VmRSS %d KB" % (n_msgs, out["rss_after"]))
         if time.monotonic() - t0 > a.deadline:
             raise TimeoutError("phase took %.0fs" % (time.monotonic() - t0))
         if native_sessions > 0:
             out.update(native_phase(a, dc, accounts, n_msgs, native_sessions, log))
     finally:
-        if gw is not None:
-            gw.cleanup()
+        for g in gws:
+            g.cleanup()
+        if redis is not None:
+            redis.stop()
         if dc is not None:
             dc.stop()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -281,6 +331,22 @@ def log_summary(text):
                       line)[:240]
         counts[line] = counts.get(line, 0) + 1
     return sorted(((n, l) for l, n in counts.items()), reverse=True)
+
+
+def _listening(gw):
+    """Whether gw's own listening socket is open (its log at warn level
+    does not say)."""
+    try:
+        with open("/proc/%d/net/tcp" % gw.proc.pid) as f:
+            inodes = {l.split()[9] for l in f.readlines()[1:]
+                      if l.split()[1].endswith(":%04X" % gw.port) and l.split()[3] == "0A"}
+        for fd in os.listdir("/proc/%d/fd" % gw.proc.pid):
+            link = os.readlink("/proc/%d/fd/%s" % (gw.proc.pid, fd))
+            if link.startswith("socket:[") and link[8:-1] in inodes:
+                return True
+    except OSError:
+        pass
+    return False
 
 
 def _sessions_gone(gw):
@@ -330,6 +396,10 @@ def report(phases, a):
             nat = (p["native_pss"] - p["native_before"]) * 1024 / p["native_held"]
             rows.append(("  native Dovecot POP3, N=%d, %d held (PSS)" % (n, p["native_held"]),
                          "%.1f KB" % (nat / 1024), "", ""))
+        if len(p.get("held_each", ())) > 1:
+            rows.append(("  sessions held per process (descriptors/2)",
+                         "/".join(map(str, p["held_each"])), "each > 0",
+                         verdict(all(x > 0 for x in p["held_each"]))))
         errs = len(p.get("errors", ())) + (s - p.get("opened", 0) if "opened" in p else 0)
         if "opened" in p:
             rows.append(("sessions logged in and QUIT, N=%d" % n,
@@ -343,8 +413,10 @@ def report(phases, a):
                                                   p["rss_after"] / p["rss_idle"]),
                          "<= 2x", verdict(p["rss_after"] <= 2 * p["rss_idle"])))
     print()
-    print("popgate concurrent sessions (%d CPUs, %d logins in flight, upstream %s)" %
-          (os.cpu_count() or 0, a.concurrency, "imaps" if a.upstream_tls else "plain"))
+    print("popgate concurrent sessions (%d CPUs, %d logins in flight, upstream %s%s)" %
+          (os.cpu_count() or 0, a.concurrency, "imaps" if a.upstream_tls else "plain",
+           "" if a.gateways == 1 else ", %d processes with reuse_port, RSS summed" %
+           a.gateways))
     head = ("metric", "popgate", "target", "result")
     widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
     for r in [head] + rows:
@@ -369,6 +441,9 @@ def main():
                     "messages at once keep one redis-server busy for seconds)")
     ap.add_argument("--upstream-tls", action="store_true",
                     help="popgate speaks imaps to Dovecot (its own certificate)")
+    ap.add_argument("--gateways", type=int, default=1,
+                    help="popgate processes on one port ([server] reuse_port), one "
+                    "redis-server (default 1: one popgate, its managed redis-server)")
     ap.add_argument("--nofile", type=int, default=65536)
     ap.add_argument("--seed", type=int, default=20261202)
     a = ap.parse_args()

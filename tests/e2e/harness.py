@@ -947,12 +947,12 @@ class Popgate:
     def __init__(self, upstream_port, server=None, upstream=None, log=None,
                  binary=None, workdir=None, extra_listen=0, tls=None, tls_listen=0,
                  cache=None, policy=None, extra="", nofile=None, listen_suffix="",
-                 listen_tls_suffix=""):
+                 listen_tls_suffix="", port=None):
         self.binary = binary or binary_path()
         self.nofile = nofile            # RLIMIT_NOFILE (soft and hard) to run with
         self.dir = workdir or make_tempdir("pgt-gw-")
         self.own_dir = workdir is None
-        self.port = free_port()
+        self.port = port or free_port()  # port: one another process listens on too
         self.extra_ports = [free_port() for _ in range(extra_listen)]
         self.tls_ports = [free_port() for _ in range(tls_listen)]   # listen_tls
         self.tls_port = self.tls_ports[0] if self.tls_ports else None

@@ -98,6 +98,7 @@ static const char *const all_keys[][2] = {
 	{ "server", "max_messages" },
 	{ "enrol", "max_connections" },
 	{ "enrol", "request_timeout" },
+	{ "server", "reuse_port" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -126,6 +127,7 @@ START_TEST(defaults)
 	ck_assert_uint_eq(conf->max_session_secs, 7200);
 	ck_assert_uint_eq(conf->login_delay_secs, 0);
 	ck_assert_uint_eq(conf->shutdown_grace_secs, 10);
+	ck_assert(!conf->reuse_port);
 	ck_assert_ptr_null(conf->upstream);
 	ck_assert_uint_eq(conf->route_count, 0);
 	ck_assert(!conf->daemon);
@@ -209,6 +211,7 @@ START_TEST(every_key_set)
 		 "max_bad_commands = 1\n"
 		 "auth_fail_delay = 250ms\n"
 		 "greeting = Mail gateway (legacy) ready!\n"
+		 "reuse_port = yes\n"
 		 "[upstream]\n"
 		 "host = ::1\n"
 		 "port = 10143\n"
@@ -234,6 +237,7 @@ START_TEST(every_key_set)
 	ck_assert_uint_eq(conf->max_bad_commands, 1);
 	ck_assert_uint_eq(conf->auth_fail_delay_ms, 250);
 	ck_assert_str_eq(conf->greeting, "Mail gateway (legacy) ready!");
+	ck_assert(conf->reuse_port);
 	ck_assert_str_eq(conf->upstream->host, "::1");
 	ck_assert_uint_eq(conf->upstream->port, 10143);
 	ck_assert_int_eq(conf->upstream->tls, CONF_TLS_STARTTLS);
@@ -409,6 +413,7 @@ START_TEST(listed_keys_known)
 		"pop3s://pop.example.org", "yes", "1m", "proceed",
 		"8", "90s", "100",
 		"16", "30s",
+		"yes",
 	};
 	char text[256];
 	struct conf *conf;
