@@ -118,6 +118,9 @@ def measure(a, name, binary, dc, mode, client_tls, cert, key, sums):
               "%5.2f epoll_wait/RETR  CPU %.3fs for %.0f MB = %.2f s/GB" % (
                   name, mode, "tls" if client_tls else "plain", r["sys"], r["epoll_ctl"],
                   r["epoll_wait"], cpu, octets / 1e6, r["cpu_s_per_gb"]), flush=True)
+        if a.calls:
+            print("          " + ", ".join("%s %.2f" % (k, v / n) for k, v in sorted(
+                calls.items(), key=lambda kv: -kv[1]) if k != "total"))
         return r
     finally:
         gw.cleanup()
@@ -134,6 +137,7 @@ def main():
     ap.add_argument("--sessions", type=int, default=5)
     ap.add_argument("--modes", default="imaps,starttls")
     ap.add_argument("--client", choices=["tls", "plain"], default="tls")
+    ap.add_argument("--calls", action="store_true", help="print every system call per RETR")
     a = ap.parse_args()
     bins = ([("baseline", a.baseline)] if a.baseline else []) + [("popgate", a.binary)]
     dc = None
