@@ -104,27 +104,22 @@ static SSL *tls_client_ssl(struct tls_client_ctx *ctx, const char *host)
 	return ssl;
 }
 
-/* under == NULL: a new socket bufferevent (implicit TLS); otherwise a
-   filter over an already connected one (STARTTLS). */
-static struct bufferevent *tls_client_new(struct event_base *base,
-					  struct bufferevent *under,
-					  struct tls_client_ctx *ctx,
-					  const char *host)
+/* A TLS client bufferevent on fd (-1: connected later, implicit TLS). */
+static struct bufferevent *tls_client_new(struct event_base *base, evutil_socket_t fd,
+					  struct tls_client_ctx *ctx, const char *host,
+					  bool read_ahead)
 {
 	SSL *ssl = tls_client_ssl(ctx, host);
 	struct bufferevent *bev;
 
 	if (ssl == NULL)
 		return NULL;
-	if (under == NULL) {
+	if (read_ahead) {
 		SSL_set_read_ahead(ssl, 1);
 		SSL_set_default_read_buffer_len(ssl, TLS_READ_AHEAD);
 	}
-	bev = under == NULL ?
-		bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-					       BEV_OPT_CLOSE_ON_FREE) :
-		bufferevent_openssl_filter_new(base, under, ssl, BUFFEREVENT_SSL_CONNECTING,
-					       BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
 	return bev;
@@ -134,28 +129,19 @@ struct bufferevent *tls_client_bufferevent(struct event_base *base,
 					   struct tls_client_ctx *ctx,
 					   const char *host)
 {
-	return tls_client_new(base, NULL, ctx, host);
+	return tls_client_new(base, -1, ctx, host, true);
 }
 
 struct bufferevent *tls_client_upgrade(struct event_base *base,
 				       struct bufferevent *plain,
 				       struct tls_client_ctx *ctx,
-				       const char *host)
+				       const char *host, bool read_ahead)
 {
 	evutil_socket_t fd = bufferevent_getfd(plain);
-	SSL *ssl;
 	struct bufferevent *bev;
 
-	if (fd < 0 || (ssl = tls_client_ssl(ctx, host)) == NULL)
+	if (fd < 0 || (bev = tls_client_new(base, fd, ctx, host, read_ahead)) == NULL)
 		return NULL;
-	SSL_set_read_ahead(ssl, 1);
-	SSL_set_default_read_buffer_len(ssl, TLS_READ_AHEAD);
-	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
-					     BEV_OPT_CLOSE_ON_FREE);
-	if (bev == NULL) {
-		SSL_free(ssl);
-		return NULL;
-	}
 	/* The descriptor is the TLS bufferevent's now: the plain one lets go
 	   of it (its events go, nothing is closed) and is freed. */
 	bufferevent_setfd(plain, -1);
@@ -240,14 +226,6 @@ size_t tls_fill(struct bufferevent *bev, size_t max, short *end)
 		got += (size_t)n;
 	}
 	return got;
-}
-
-struct bufferevent *tls_client_filter(struct event_base *base,
-				      struct bufferevent *under,
-				      struct tls_client_ctx *ctx,
-				      const char *host)
-{
-	return tls_client_new(base, under, ctx, host);
 }
 
 struct tls_server_ctx *tls_server_ctx_new(const char *cert_file,

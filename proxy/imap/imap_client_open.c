@@ -68,7 +68,7 @@ static void imap_client_starttls_done(void *ctx, const struct imap_reply *reply)
 	/* TLS on the same socket, in place (no filter, no copy of the
 	   descriptor); the plain bufferevent goes. */
 	sockout_detach(&c->out);
-	tls_bev = tls_client_upgrade(c->base, c->bev, c->tls_ctx, c->host);
+	tls_bev = tls_client_upgrade(c->base, c->bev, c->tls_ctx, c->host, true);
 	if (tls_bev == NULL) {
 		imap_client_fail(c, "cannot start TLS");
 		return;

@@ -147,7 +147,7 @@ static void tpair_open(struct tpair *p, int bufsize, int max_version)
 	SSL_set_accept_state(p->srv);
 	plain = bufferevent_socket_new(p->base, sv[0], BEV_OPT_CLOSE_ON_FREE);
 	ck_assert_ptr_nonnull(plain);
-	p->bev = tls_client_upgrade(p->base, plain, p->cctx, "127.0.0.1");
+	p->bev = tls_client_upgrade(p->base, plain, p->cctx, "127.0.0.1", true);
 	ck_assert_ptr_nonnull(p->bev);
 	bufferevent_setcb(p->bev, NULL, on_written, on_event, p);
 	bufferevent_enable(p->bev, EV_READ | EV_WRITE);
