@@ -182,10 +182,11 @@ int tls_write_output(struct bufferevent *bev)
 		if (n <= 0 || evbuffer_drain(out, (size_t)n) < 0)
 			break;
 	}
-	/* SSL_ERROR_WANT_WRITE: the socket is full. WANT_READ (a
-	   renegotiation): libevent's write meets it again and reads first
-	   (its write_blocked_on_read). Any other error: its write meets it
-	   again and reports it through the event callback. */
+	/* SSL_ERROR_WANT_WRITE: the socket is full. WANT_READ (OpenSSL must
+	   read first; a renegotiation under way was caught above):
+	   libevent's write meets it again and reads first (its
+	   write_blocked_on_read). Any other error: its write meets it again
+	   and reports it through the event callback. */
 	ERR_clear_error();
 	return 1;
 }

@@ -79,7 +79,6 @@ int tls_write_output(struct bufferevent *bev);
 #define TLS_READ_AHEAD (64 * 1024)
 size_t tls_fill(struct bufferevent *bev, size_t max, short *end);
 
-
 struct tls_server_ctx;
 
 /*

@@ -2,7 +2,6 @@
 
 #include "session.h"
 
-#include <fcntl.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
