@@ -10,6 +10,7 @@ import threading
 import ssl
 import socket
 import shutil
+import struct
 import time
 import unittest
 
@@ -573,6 +574,26 @@ class TlsBothSides:
                         "nothing" % spent)
         self.assertTrue(c.status().startswith("+OK"))
         self.assertEqual(c.multi(), h.expected_retr(body))
+        self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+
+
+    def test_reader_gone_mid_message(self):
+        """The client resets the connection with most of a 5 MB body
+        unsent: the direct TLS write fails, libevent's write reports it,
+        the session ends; nothing spins, the next session works."""
+        n, uid, body = max(MSGS, key=lambda m: len(m[2]))
+        c = self.connect(rcvbuf=16384)
+        c.send("RETR %d\r\n" % n)
+        self.assertTrue(c.status().startswith("+OK"))
+        c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        c.sock.close()
+        self.assertTrue(self.gw.wait_log(r"event=session_end .*bytes_out=[0-9]+ .*reason=", 10),
+                        self.gw.log_text()[-2000:])
+        cpu0 = cpu_seconds(self.gw.proc.pid)
+        time.sleep(2)
+        self.assertLess(cpu_seconds(self.gw.proc.pid) - cpu0, 0.3)
+        c = self.connect()
+        self.assertEqual(c.retr(1), h.expected_retr(MSGS[0][2]))
         self.assertTrue(c.cmd("QUIT").startswith("+OK"))
 
 
