@@ -6,6 +6,20 @@
 
 #include "tls.h"
 
+static void sockout_flush_tls(struct sockout *o, struct bufferevent *bev)
+{
+	if (tls_write_output(bev) != 0) {
+		bufferevent_enable(bev, EV_WRITE);
+		return;
+	}
+	/* The OpenSSL bufferevent asked for write interest when the output
+	   was added to (whether EV_WRITE is enabled or not): taken back in
+	   the same loop pass, the base's changelist never tells the kernel. */
+	bufferevent_disable(bev, EV_WRITE);
+	if (o->written != NULL)
+		o->written(bev, o->arg);
+}
+
 static void sockout_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sockout *o = arg;
@@ -18,28 +32,19 @@ static void sockout_flush_cb(evutil_socket_t fd, short what, void *arg)
 	if (evbuffer_get_length(out) == 0)
 		return;
 	if (o->tls) {
-		if (tls_write_output(bev) != 0) {
-			bufferevent_enable(bev, EV_WRITE);
-			return;
-		}
-		/* The OpenSSL bufferevent asked for write interest when the
-		   output was added to (whether EV_WRITE is enabled or not):
-		   taken back in the same loop pass, the base's changelist
-		   never tells the kernel. */
-		bufferevent_disable(bev, EV_WRITE);
-	} else {
-		/* A socket bufferevent keeps the start of its output frozen
-		   but while it writes itself. */
-		evbuffer_unfreeze(out, 1);
-		(void)evbuffer_write(out, bufferevent_getfd(bev));
-		evbuffer_freeze(out, 1);
-		if (evbuffer_get_length(out) > 0) {
-			/* The socket is full (or failed: libevent's own write
-			   then meets the error and reports it through the
-			   event callback). */
-			bufferevent_enable(bev, EV_WRITE);
-			return;
-		}
+		sockout_flush_tls(o, bev);
+		return;
+	}
+	/* A socket bufferevent keeps the start of its output frozen but
+	   while it writes itself. */
+	evbuffer_unfreeze(out, 1);
+	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	evbuffer_freeze(out, 1);
+	if (evbuffer_get_length(out) > 0) {
+		/* The socket is full (or failed: libevent's own write then
+		   meets the error and reports it through the event callback). */
+		bufferevent_enable(bev, EV_WRITE);
+		return;
 	}
 	if (o->written != NULL)
 		o->written(bev, o->arg);
