@@ -11,6 +11,7 @@ for the plain listener) and:
   warm-up   one session RETRs every message (Dovecot's index, redis warm)
   cpu       SESSIONS sessions RETR every message, one after the other (K=1);
             popgate's utime+stime from /proc/PID/stat over octets received
+            (and its threads' run time from schedstat, in ns)
   strace    one more session with strace -c -f -p PID attached: system
             calls, epoll_ctl and epoll_wait per RETR
 
@@ -61,6 +62,16 @@ def session(port, ctx, sums):
         c.close()
 
 
+def run_ns(pid):
+    """CPU time of every thread of pid in ns (/proc/PID/task/*/schedstat:
+    finer than the clock ticks of utime+stime)."""
+    total = 0
+    for t in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+            total += int(f.read().split()[0])
+    return total
+
+
 def strace_counts(pid, fn):
     """Runs fn() with strace -c -f attached to pid; {syscall: calls}."""
     out = "/tmp/tls_retr-strace-%d.txt" % os.getpid()
@@ -101,6 +112,7 @@ def measure(a, name, binary, dc, mode, client_tls, cert, key, sums):
         cport = gw.tls_port if client_tls else gw.port
         session(cport, ctx, sums)                       # warm-up
         cpu0 = bench.cpu_seconds(gw.proc.pid)
+        ns0 = run_ns(gw.proc.pid)
         t0 = time.monotonic()
         retrs = octets = 0
         for _ in range(a.sessions):
@@ -109,15 +121,18 @@ def measure(a, name, binary, dc, mode, client_tls, cert, key, sums):
             octets += o
         wall = time.monotonic() - t0
         cpu = bench.cpu_seconds(gw.proc.pid) - cpu0
+        ns = run_ns(gw.proc.pid) - ns0
         (n, _), calls = strace_counts(gw.proc.pid, lambda: session(cport, ctx, sums))
         total = sum(calls.values()) if "total" not in calls else calls["total"]
         r = {"cpu_s_per_gb": cpu / (octets / 1e9), "cpu_s": cpu, "wall_s": wall,
+             "run_s_per_gb": ns / 1e9 / (octets / 1e9),
              "mb": octets / 1e6, "sys": total / n, "epoll_ctl": calls.get("epoll_ctl", 0) / n,
              "epoll_wait": calls.get("epoll_wait", 0) / n}
         print("%-9s upstream=%-8s client=%-5s %6.1f syscalls/RETR  %6.2f epoll_ctl/RETR  "
-              "%5.2f epoll_wait/RETR  CPU %.3fs for %.0f MB = %.2f s/GB" % (
-                  name, mode, "tls" if client_tls else "plain", r["sys"], r["epoll_ctl"],
-                  r["epoll_wait"], cpu, octets / 1e6, r["cpu_s_per_gb"]), flush=True)
+              "%5.2f epoll_wait/RETR  CPU %.3fs for %.0f MB = %.2f s/GB (schedstat %.2f s/GB)"
+              % (name, mode, "tls" if client_tls else "plain", r["sys"], r["epoll_ctl"],
+                 r["epoll_wait"], cpu, octets / 1e6, r["cpu_s_per_gb"], r["run_s_per_gb"]),
+              flush=True)
         if a.calls:
             print("          " + ", ".join("%s %.2f" % (k, v / n) for k, v in sorted(
                 calls.items(), key=lambda kv: -kv[1]) if k != "total"))
@@ -164,10 +179,12 @@ def main():
             for mode in a.modes.split(","):
                 b, p = res[(mode, "baseline")], res[(mode, "popgate")]
                 print("upstream=%-8s popgate/baseline: syscalls/RETR %.2f, epoll_ctl/RETR "
-                      "%.2f -> %.2f, CPU s/GB %.2f -> %.2f (%.2fx)" % (
+                      "%.2f -> %.2f, CPU s/GB %.2f -> %.2f (%.2fx; schedstat %.2f -> %.2f, "
+                      "%.2fx)" % (
                           mode, p["sys"] / b["sys"], b["epoll_ctl"], p["epoll_ctl"],
                           b["cpu_s_per_gb"], p["cpu_s_per_gb"],
-                          p["cpu_s_per_gb"] / b["cpu_s_per_gb"]))
+                          p["cpu_s_per_gb"] / b["cpu_s_per_gb"], b["run_s_per_gb"],
+                          p["run_s_per_gb"], p["run_s_per_gb"] / b["run_s_per_gb"]))
     finally:
         if dc is not None:
             dc.stop()
