@@ -29,6 +29,7 @@
 #include "popgate.h"
 #include "server.h"
 #include "settings.h"
+#include "sockout.h"
 #include "tls.h"
 #include "resolver.h"
 #include "tools.h"
@@ -164,7 +165,7 @@ int main(int argc, char **argv)
 	/* Lock tokens only need to differ between sessions and restarts. */
 	srandom((unsigned int)time(NULL) ^ (unsigned int)getpid() << 16);
 	metrics_init();
-	pg.base = event_base_new();
+	pg.base = sockout_base_new();
 	pg.srv.limits = limits_new(POPGATE_LIMITS_ENTRIES);
 	if (pg.base == NULL || pg.srv.limits == NULL) {
 		log_error("event=startup_failed error=\"out of memory\"");

@@ -4,6 +4,22 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 
+#include "tls.h"
+
+static void sockout_flush_tls(struct sockout *o, struct bufferevent *bev)
+{
+	if (tls_write_output(bev) != 0) {
+		bufferevent_enable(bev, EV_WRITE);
+		return;
+	}
+	/* The OpenSSL bufferevent asked for write interest when the output
+	   was added to (whether EV_WRITE is enabled or not): taken back in
+	   the same loop pass, the base's changelist never tells the kernel. */
+	bufferevent_disable(bev, EV_WRITE);
+	if (o->written != NULL)
+		o->written(bev, o->arg);
+}
+
 static void sockout_flush_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct sockout *o = arg;
@@ -15,6 +31,10 @@ static void sockout_flush_cb(evutil_socket_t fd, short what, void *arg)
 	out = bufferevent_get_output(bev);
 	if (evbuffer_get_length(out) == 0)
 		return;
+	if (o->tls) {
+		sockout_flush_tls(o, bev);
+		return;
+	}
 	/* A socket bufferevent keeps the start of its output frozen but
 	   while it writes itself. */
 	evbuffer_unfreeze(out, 1);
@@ -64,6 +84,7 @@ int sockout_attach(struct sockout *o, struct bufferevent *bev,
 	if (o->cb == NULL)
 		return -1;
 	o->bev = bev;
+	o->tls = tls_is_tls(bev);
 	o->written = written;
 	o->arg = arg;
 	if (evbuffer_get_length(out) == 0)
@@ -80,6 +101,7 @@ void sockout_detach(struct sockout *o)
 	evbuffer_remove_cb_entry(bufferevent_get_output(o->bev), o->cb);
 	event_del(o->flush_ev);
 	o->bev = NULL;
+	o->tls = false;
 	o->cb = NULL;
 	o->written = NULL;
 	o->arg = NULL;
@@ -91,4 +113,17 @@ void sockout_free(struct sockout *o)
 	if (o->flush_ev != NULL)
 		event_free(o->flush_ev);
 	o->flush_ev = NULL;
+}
+
+struct event_base *sockout_base_new(void)
+{
+	struct event_config *cfg = event_config_new();
+	struct event_base *base;
+
+	if (cfg == NULL)
+		return NULL;
+	(void)event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
 }

@@ -13,8 +13,15 @@
  * rest as usual, with the bufferevent's write timeout and watermarks;
  * once the output is empty again, EV_WRITE goes off again.
  *
- * Plain sockets only: an OpenSSL bufferevent writes on its own whenever
- * output is added and must keep EV_WRITE enabled (never attach one).
+ * An established OpenSSL socket bufferevent (not a filter) is written the
+ * same way, with SSL_write (tls_write_output()); what is left (the socket
+ * is full, OpenSSL must read first: a renegotiation or key update) is
+ * libevent's to write, EV_WRITE on, reading untouched. Attach it once its
+ * handshake is done (BEV_EVENT_CONNECTED). libevent's OpenSSL bufferevent
+ * adds its write event whenever output goes into an empty buffer: without
+ * EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST on the base (sockout_base_new())
+ * that still costs two epoll_ctl per write; with it, the event taken back
+ * in the same loop pass costs none.
  */
 
 #include <stdbool.h>
@@ -26,6 +33,7 @@ struct evbuffer_cb_entry;
 
 struct sockout {
 	struct bufferevent *bev;        /* NULL: not attached */
+	bool tls;                       /* bev is an OpenSSL bufferevent */
 	struct evbuffer_cb_entry *cb;
 	struct event *flush_ev;
 	/* After a direct write emptied the output: what libevent would call
@@ -40,7 +48,8 @@ int sockout_init(struct sockout *o, struct event_base *base);
 
 /*
  * From now on writes bev's output directly (bev: a connected plain socket
- * bufferevent). written: as above.
+ * bufferevent, or an OpenSSL socket bufferevent after its handshake).
+ * written: as above.
  */
 int sockout_attach(struct sockout *o, struct bufferevent *bev,
 		   void (*written)(struct bufferevent *bev, void *arg), void *arg);
@@ -55,5 +64,15 @@ void sockout_detach(struct sockout *o);
 
 /* Detaches and frees what sockout_init() made. */
 void sockout_free(struct sockout *o);
+
+/*
+ * The event base for sockouts: epoll's changelist on, so that interest
+ * added and taken back within one loop pass never reaches the kernel
+ * (see above). Its known caveat is with dup()ed descriptors (epoll
+ * watches the open file, the changelist the number): popgate never
+ * watches a copy of a descriptor, STLS and STARTTLS upgrade the socket in
+ * place. NULL if out of memory.
+ */
+struct event_base *sockout_base_new(void);
 
 #endif

@@ -104,27 +104,22 @@ static SSL *tls_client_ssl(struct tls_client_ctx *ctx, const char *host)
 	return ssl;
 }
 
-/* under == NULL: a new socket bufferevent (implicit TLS); otherwise a
-   filter over an already connected one (STARTTLS). */
-static struct bufferevent *tls_client_new(struct event_base *base,
-					  struct bufferevent *under,
-					  struct tls_client_ctx *ctx,
-					  const char *host)
+/* A TLS client bufferevent on fd (-1: connected later, implicit TLS). */
+static struct bufferevent *tls_client_new(struct event_base *base, evutil_socket_t fd,
+					  struct tls_client_ctx *ctx, const char *host,
+					  bool read_ahead)
 {
 	SSL *ssl = tls_client_ssl(ctx, host);
 	struct bufferevent *bev;
 
 	if (ssl == NULL)
 		return NULL;
-	if (under == NULL) {
+	if (read_ahead) {
 		SSL_set_read_ahead(ssl, 1);
 		SSL_set_default_read_buffer_len(ssl, TLS_READ_AHEAD);
 	}
-	bev = under == NULL ?
-		bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-					       BEV_OPT_CLOSE_ON_FREE) :
-		bufferevent_openssl_filter_new(base, under, ssl, BUFFEREVENT_SSL_CONNECTING,
-					       BEV_OPT_CLOSE_ON_FREE);
+	bev = bufferevent_openssl_socket_new(base, fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+					     BEV_OPT_CLOSE_ON_FREE);
 	if (bev == NULL)
 		SSL_free(ssl);
 	return bev;
@@ -134,7 +129,66 @@ struct bufferevent *tls_client_bufferevent(struct event_base *base,
 					   struct tls_client_ctx *ctx,
 					   const char *host)
 {
-	return tls_client_new(base, NULL, ctx, host);
+	return tls_client_new(base, -1, ctx, host, true);
+}
+
+struct bufferevent *tls_client_upgrade(struct event_base *base,
+				       struct bufferevent *plain,
+				       struct tls_client_ctx *ctx,
+				       const char *host, bool read_ahead)
+{
+	evutil_socket_t fd = bufferevent_getfd(plain);
+	struct bufferevent *bev;
+
+	if (fd < 0 || (bev = tls_client_new(base, fd, ctx, host, read_ahead)) == NULL)
+		return NULL;
+	/* The descriptor is the TLS bufferevent's now: the plain one lets go
+	   of it (its events go, nothing is closed) and is freed. */
+	bufferevent_setfd(plain, -1);
+	bufferevent_free(plain);
+	return bev;
+}
+
+bool tls_is_tls(struct bufferevent *bev)
+{
+	return bufferevent_openssl_get_ssl(bev) != NULL;
+}
+
+int tls_write_output(struct bufferevent *bev)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+	struct evbuffer *out = bufferevent_get_output(bev);
+	ev_ssize_t most = bufferevent_get_max_single_write(bev);
+
+	/* During the handshake libevent's own state machine writes. */
+	if (ssl == NULL || !SSL_is_init_finished(ssl))
+		return evbuffer_get_length(out) > 0 ? 1 : 0;
+	if (most <= 0 || most > INT_MAX)
+		most = 16384;
+	for (;;) {
+		struct evbuffer_iovec v;
+		size_t len;
+		int n;
+
+		if (evbuffer_peek(out, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return 0;
+		/* libevent retries an unfinished SSL_write with the output's
+		   first chunk, up to its max_single_write: never more here,
+		   so its retry repeats at least what OpenSSL took (the buffer
+		   may move: SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER). */
+		len = v.iov_len < (size_t)most ? v.iov_len : (size_t)most;
+		ERR_clear_error();
+		n = SSL_write(ssl, v.iov_base, (int)len);
+		if (n <= 0 || evbuffer_drain(out, (size_t)n) < 0)
+			break;
+	}
+	/* SSL_ERROR_WANT_WRITE: the socket is full. WANT_READ (OpenSSL must
+	   read first; a renegotiation under way was caught above):
+	   libevent's write meets it again and reads first (its
+	   write_blocked_on_read). Any other error: its write meets it again
+	   and reports it through the event callback. */
+	ERR_clear_error();
+	return 1;
 }
 
 size_t tls_fill(struct bufferevent *bev, size_t max, short *end)
@@ -173,14 +227,6 @@ size_t tls_fill(struct bufferevent *bev, size_t max, short *end)
 		got += (size_t)n;
 	}
 	return got;
-}
-
-struct bufferevent *tls_client_filter(struct event_base *base,
-				      struct bufferevent *under,
-				      struct tls_client_ctx *ctx,
-				      const char *host)
-{
-	return tls_client_new(base, under, ctx, host);
 }
 
 struct tls_server_ctx *tls_server_ctx_new(const char *cert_file,

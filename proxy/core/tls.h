@@ -36,10 +36,32 @@ struct bufferevent *tls_client_bufferevent(struct event_base *base,
 					   const char *host);
 
 /*
- * Wraps an already connected plaintext bufferevent in TLS (STARTTLS). The
- * returned filter bufferevent owns `under`. Returns NULL on failure (then
- * `under` is still the caller's).
+ * STARTTLS in place: a TLS bufferevent on the connected socket of the
+ * plain bufferevent `plain`, which is freed (the socket stays open: it is
+ * the result's). No filter, no copy of the descriptor. read_ahead: reads
+ * ahead as tls_client_bufferevent()'s does (the reader then calls
+ * tls_fill(), below). The caller checks first that `plain` holds no
+ * input: octets the peer sent after its STARTTLS reply were sent in
+ * plaintext. Returns NULL on failure (then `plain` is still the caller's).
  */
+struct bufferevent *tls_client_upgrade(struct event_base *base,
+				       struct bufferevent *plain,
+				       struct tls_client_ctx *ctx,
+				       const char *host, bool read_ahead);
+
+/* Whether bev is an OpenSSL bufferevent. */
+bool tls_is_tls(struct bufferevent *bev);
+
+/*
+ * Writes an established TLS bufferevent's output with SSL_write straight
+ * from the output buffer (sockout.h), in pieces of at most its
+ * max_single_write. Returns 0 when the output is empty, 1 when some is
+ * left (the socket is full, OpenSSL must read first, the handshake is not
+ * done, or an error): the caller enables EV_WRITE and libevent writes the
+ * rest, retrying the same SSL_write, or reports the error.
+ */
+int tls_write_output(struct bufferevent *bev);
+
 /*
  * A tls_client_bufferevent() reads ahead: one read of the socket takes
  * up to TLS_READ_AHEAD octets, as many records as have come, instead of
@@ -56,11 +78,6 @@ struct bufferevent *tls_client_bufferevent(struct event_base *base,
  */
 #define TLS_READ_AHEAD (64 * 1024)
 size_t tls_fill(struct bufferevent *bev, size_t max, short *end);
-
-struct bufferevent *tls_client_filter(struct event_base *base,
-				      struct bufferevent *under,
-				      struct tls_client_ctx *ctx,
-				      const char *host);
 
 struct tls_server_ctx;
 

@@ -610,7 +610,7 @@ static void imap_client_read_cb(struct bufferevent *bev, void *arg)
 	struct imap_client *c = arg;
 
 	c->heard = true;
-	if (c->tls == IMAP_TLS_IMAPS) {
+	if (c->tls_active) {
 		imap_client_input_tls(c);
 		return;
 	}
@@ -635,10 +635,10 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* Commands are small and each waits for its reply. */
 		if (fd >= 0)
 			setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){ 1 }, sizeof(int));
-		/* Commands on a plain socket go out from the loop without
-		   asking for write interest (two epoll_ctl each otherwise). */
-		if (!c->tls_active)
-			(void)sockout_attach(&c->out, c->bev, NULL, NULL);
+		/* Commands go out from the loop without asking for write
+		   interest (two epoll_ctl each otherwise), with SSL_write
+		   once TLS is up. */
+		(void)sockout_attach(&c->out, c->bev, NULL, NULL);
 		if (c->state == IMAP_CLIENT_CONNECTING) {
 			if (c->tls_active && c->caps_known == false &&
 			    c->tls == IMAP_TLS_STARTTLS) {
@@ -750,7 +750,7 @@ void imap_client_resume(struct imap_client *c)
 		return;
 	c->paused = false;
 	bufferevent_enable(c->bev, EV_READ);
-	if (c->tls == IMAP_TLS_IMAPS)
+	if (c->tls_active)
 		imap_client_input_tls(c);
 	else
 		imap_client_input(c);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/dns.h>
 
@@ -57,12 +58,17 @@ static void imap_client_starttls_done(void *ctx, const struct imap_reply *reply)
 		imap_client_fail(c, "STARTTLS refused: %s", reply->text);
 		return;
 	}
-	/* The filter takes over timeouts; the socket under it must not keep
-	   the one armed for this command, or an idle session times out. */
-	bufferevent_set_timeouts(c->bev, NULL, NULL);
-	/* The filter writes the socket through libevent (and enables it). */
+	/* Whatever came after the tagged OK was sent in plaintext before
+	   the handshake: never read as if it had come over TLS (RFC 3207 5,
+	   the STARTTLS command-injection class: CVE-2011-0411). */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+		imap_client_fail(c, "upstream sent data after its STARTTLS reply");
+		return;
+	}
+	/* TLS on the same socket, in place (no filter, no copy of the
+	   descriptor); the plain bufferevent goes. */
 	sockout_detach(&c->out);
-	tls_bev = tls_client_filter(c->base, c->bev, c->tls_ctx, c->host);
+	tls_bev = tls_client_upgrade(c->base, c->bev, c->tls_ctx, c->host, true);
 	if (tls_bev == NULL) {
 		imap_client_fail(c, "cannot start TLS");
 		return;

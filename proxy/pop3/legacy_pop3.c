@@ -208,8 +208,16 @@ static void legacy_start_tls(struct legacy_pop3 *p)
 {
 	struct bufferevent *tls;
 
-	bufferevent_set_timeouts(p->bev, NULL, NULL);
-	tls = tls_client_filter(p->base, p->bev, p->tls_ctx, p->host);
+	/* Sent in plaintext after the +OK, before the handshake: never read
+	   as if it had come over TLS (RFC 2595, CVE-2011-0411 class). */
+	if (evbuffer_get_length(bufferevent_get_input(p->bev)) > 0) {
+		legacy_finish(p, LEGACY_POP3_UNREACHABLE, "%s:%u: server sent data after its "
+			      "STLS reply", p->host, p->port);
+		return;
+	}
+	/* On the same socket: no filter, no copy of the descriptor. This
+	   reader does not call tls_fill(): no read-ahead. */
+	tls = tls_client_upgrade(p->base, p->bev, p->tls_ctx, p->host, false);
 	if (tls == NULL) {
 		legacy_finish(p, LEGACY_POP3_UNREACHABLE, "%s:%u: cannot start TLS", p->host,
 			      p->port);

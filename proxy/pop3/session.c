@@ -2,7 +2,6 @@
 
 #include "session.h"
 
-#include <fcntl.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -454,8 +453,10 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (s->state == POP3_STATE_CLOSED)
 		return;
 	if ((what & BEV_EVENT_CONNECTED) != 0) {
-		/* TLS handshake with the client done. */
+		/* TLS handshake with the client done: replies go out with
+		   SSL_write from the loop from now on, as on a plain socket. */
 		log_debug("%s event=client_tls version=%s", s->log_id, tls_version(s->bev));
+		(void)sockout_attach(&s->out, s->bev, pop3_write_cb, s);
 		return;
 	}
 	if ((what & BEV_EVENT_TIMEOUT) != 0) {
@@ -532,18 +533,19 @@ static void pop3_stls_switch(struct pop3_session *s)
 	/* RFC 2595 4: nothing learnt before TLS carries over (a USER sent
 	   in plaintext must be sent again). */
 	pop3_session_set_user(s, NULL, 0);
-	/* A TLS socket bufferevent on a copy of the descriptor, not a filter
-	   over the plain one: a filter hands its output on at once, so
-	   "output empty" would no longer mean "sent" when closing. */
-	fd = fcntl(bufferevent_getfd(under), F_DUPFD_CLOEXEC, 0);
+	/* A TLS socket bufferevent on the same descriptor, not a filter
+	   over the plain one (a filter hands its output on at once, so
+	   "output empty" would no longer mean "sent" when closing), nor on a
+	   copy of it (the base's epoll changelist must never watch two
+	   numbers of one socket: sockout.h). The plain one lets go of it. */
+	fd = bufferevent_getfd(under);
 	tls = fd >= 0 ? tls_server_bufferevent(s->srv->base, fd, s->set->client_tls) : NULL;
 	if (tls == NULL) {
-		if (fd >= 0)
-			close(fd);
 		pop3_session_close(s, "stls_failed");
 		return;
 	}
 	sockout_detach(&s->out);
+	bufferevent_setfd(under, -1);
 	bufferevent_free(under);
 	s->bev = tls;
 	s->client_tls = true;

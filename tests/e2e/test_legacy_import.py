@@ -31,7 +31,7 @@ import unittest
 import harness as h
 import test_uidl as tu
 
-USERS = {"lz%02d" % i: "secret" for i in range(1, 26)}
+USERS = {"lz%02d" % i: "secret" for i in range(1, 27)}
 DC = None        # the IMAP server
 LEGACY = None    # the legacy Dovecot (POP3 with STLS, %v.%u)
 # More legacy Dovecots, each with another pop3_uidl_format (%g, the
@@ -216,7 +216,8 @@ class TestLegacyGetmail(LegacyDovecot, tu.Switch, unittest.TestCase):
 class ScriptedPop3:
     """A qpopper-like POP3 server on loopback. mailboxes: {user: [(uidl,
     bytes)]}. mode: ok, slow (each reply after delay seconds), badpass,
-    garbage (an UIDL line no server may send), longline (a line of 5 KB).
+    garbage (an UIDL line no server may send), longline (a line of 5 KB),
+    stls_inject (STLS is answered +OK and a line in plaintext after it).
     STLS is not offered."""
 
     def __init__(self, mailboxes, mode="ok", delay=0.0):
@@ -315,6 +316,9 @@ class ScriptedPop3:
                     await self.reply(writer, b"+OK\r\n" + self.body(data.split(b"\r\n")[:-1]
                                                                  if data.endswith(b"\r\n")
                                                                  else data.split(b"\r\n")))
+                elif verb == "STLS" and self.mode == "stls_inject":
+                    # plaintext after the +OK, before any handshake
+                    await self.reply(writer, b"+OK Begin TLS\r\n-ERR injected\r\n")
                 elif verb == "QUIT":
                     await self.reply(writer, b"+OK Pop server at legacy.test signing off.\r\n")
                     break
@@ -555,6 +559,10 @@ class TestScriptedLegacy(unittest.TestCase):
         self.assertEqual(phone, [old[0][0], old[2][0]], log)
         self.assertEqual(pop3_uidls(self.gw.port, user + "#pc"), [u for u, _ in old], log)
         self.assertEqual(s.logins, 1)
+
+    def test_data_after_stls_ok_refused(self):
+        # sent in plaintext after the +OK: never read as if over TLS
+        self.failing("lz26", "stls_inject", r"sent data after its STLS reply")
 
     def test_no_stls_refused_unless_allowed(self):
         self.failing("lz10", "ok", r"does not offer STLS", legacy_plaintext="no")
