@@ -1393,6 +1393,7 @@ class FakeImap:
         self.drop_body = {}
         self.header_fields = True
         self.hooks = {}
+        self.lag = 0.0       # seconds each answer is held (a server across a network)
         self.uidvalidity = uidvalidity
         self.messages = []
         for i, m in enumerate(messages or []):
@@ -1472,6 +1473,8 @@ class FakeImap:
     def send(self, c, data):
         if isinstance(data, str):
             data = data.encode()
+        if self.lag:
+            time.sleep(self.lag)
         c.sock.sendall(data)
 
     def _fill(self, c):

@@ -477,14 +477,20 @@ static inline const char *fx_key(const char *rest)
 	return b;
 }
 
-/* The listing copy the last login shared (shared_listing.h) deleted. */
-static inline void fx_drop_shared_listing(void)
+/* The key of the listing copy logins share (shared_listing.h). */
+static inline const char *fx_shared_listing_key(void)
 {
 	char rest[64], id[17];
 
 	imap_listing_blob_id("127.0.0.1", (uint16_t)fx.up_port, "INBOX", id);
 	snprintf(rest, sizeof(rest), "listing:%s", id);
-	freeReplyObject(raw_cmd("DEL %s", fx_key(rest)));
+	return fx_key(rest);
+}
+
+/* The listing copy the last login shared deleted. */
+static inline void fx_drop_shared_listing(void)
+{
+	freeReplyObject(raw_cmd("DEL %s", fx_shared_listing_key()));
 }
 
 static inline bool lock_held(const char *device)
