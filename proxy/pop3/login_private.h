@@ -113,6 +113,8 @@ struct pop3_login {
 	bool ahead_waits;            /* the listing ahead waits for the copy */
 	const char *listing_source;  /* "redis", "memory", "none" */
 	struct pop3_shared_mark listing_before; /* its validators then */
+	uint8_t *shared_blob;        /* the copy to write after the +OK */
+	size_t shared_len, shared_messages;
 };
 
 /* How a failed login is answered. */

@@ -79,6 +79,11 @@ void login_finish(struct pop3_login *l)
 		 l->listing_source != NULL ? l->listing_source : "none");
 	pop3_reply(s, "+OK Logged in, %u messages (%llu octets)", count,
 		   (unsigned long long)size);
+	/* After the answer: the copy of the listing for other gateways. */
+	pop3_shared_put(s->srv->cache, l->account, s->route, l->shared_blob, l->shared_len,
+			l->shared_messages, s->log_id);
+	free(l->shared_blob);
+	l->shared_blob = NULL;
 	pop3_cmd_done(s);
 }
 

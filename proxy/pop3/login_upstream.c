@@ -4,12 +4,14 @@
 #include "login_private.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "conf.h"
 #include "imap_cmd.h"
+#include "imap_listing.h"
 #include "imap_login.h"
 #include "imap_pool.h"
 #include "keep.h"
@@ -63,17 +65,19 @@ static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
 }
 
 /* A listing fetched whole, or whose validators moved, is the copy other
-   gateways start from (shared_listing.h); an unchanged one is not
-   written again. */
+   gateways start from (shared_listing.h), written once the login has
+   answered (login_finish()); an unchanged one is not written again. */
 static void login_list_listed(void *ctx, const struct imap_listing *listing)
 {
 	struct pop3_login *l = ctx;
 
-	if (l->folder != 0 || l->list.kind == IMAP_SYNC_UNCHANGED)
+	if (l->folder != 0 || l->list.kind == IMAP_SYNC_UNCHANGED || l->s->srv->cache == NULL)
 		return;
-	pop3_shared_store(l->s->srv->cache, l->account, l->s->route, listing,
-			  l->list.info.exists, l->list.kind == IMAP_SYNC_FULL ? NULL :
-			  &l->listing_before, l->s->log_id);
+	free(l->shared_blob);
+	l->shared_blob = pop3_shared_encode(listing, l->list.info.exists,
+					    l->list.kind == IMAP_SYNC_FULL ? NULL :
+					    &l->listing_before, l->s->log_id, &l->shared_len);
+	l->shared_messages = listing->count;
 }
 
 static const struct imap_list_handlers login_list_handlers = {

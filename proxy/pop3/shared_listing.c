@@ -133,45 +133,40 @@ static void shared_written(void *ctx, enum cache_status st)
 	free(w);
 }
 
-void pop3_shared_store(struct cache *c, const char *account, const struct conf_upstream *up,
-		       const struct imap_listing *l, uint32_t exists,
-		       const struct pop3_shared_mark *before, const char *log_id)
+uint8_t *pop3_shared_encode(const struct imap_listing *l, uint32_t exists,
+			    const struct pop3_shared_mark *before, const char *log_id,
+			    size_t *len_r)
 {
 	struct pop3_shared_mark now;
-	struct shared_write *w;
 	const char *error = NULL;
-	char id[17];
 	uint8_t *blob;
-	size_t len;
 
-	if (c == NULL || account == NULL || l == NULL)
-		return;
+	*len_r = 0;
 	pop3_shared_mark_of(&now, l);
 	if (before != NULL && before->any && now.uidvalidity == before->uidvalidity &&
 	    now.uidnext == before->uidnext && now.count == before->count &&
 	    now.highestmodseq == before->highestmodseq)
-		return;
-	if (l->count > IMAP_LISTING_BLOB_MAX) {
-		log_info("%s event=listing_shared state=refused messages=%zu limit=%u", log_id,
-			 l->count, IMAP_LISTING_BLOB_MAX);
-		metrics_listing_shared(METRICS_SHARED_REFUSED);
-		return;
-	}
-	if ((blob = imap_listing_blob_encode(l, exists, IMAP_LISTING_BLOB_MAX, &len,
+		return NULL;
+	if ((blob = imap_listing_blob_encode(l, exists, IMAP_LISTING_BLOB_MAX, len_r,
 					     &error)) == NULL) {
-		log_info("%s event=listing_shared state=refused messages=%zu why=\"%s\"", log_id,
-			 l->count, error);
+		log_info("%s event=listing_shared state=refused messages=%zu limit=%u why=\"%s\"",
+			 log_id, l->count, IMAP_LISTING_BLOB_MAX, error);
 		metrics_listing_shared(METRICS_SHARED_REFUSED);
-		return;
 	}
-	if ((w = calloc(1, sizeof(*w))) == NULL) {
-		free(blob);
+	return blob;
+}
+
+void pop3_shared_put(struct cache *c, const char *account, const struct conf_upstream *up,
+		     const uint8_t *blob, size_t len, size_t messages, const char *log_id)
+{
+	struct shared_write *w;
+	char id[17];
+
+	if (c == NULL || account == NULL || blob == NULL || (w = calloc(1, sizeof(*w))) == NULL)
 		return;
-	}
 	snprintf(w->log_id, sizeof(w->log_id), "%s", log_id);
-	w->messages = l->count;
+	w->messages = messages;
 	imap_listing_blob_id(up->host, up->port, up->mailbox, id);
 	if (cache_shared_listing_put(c, account, id, blob, len, shared_written, w) == NULL)
 		free(w);
-	free(blob);
 }

@@ -17,6 +17,7 @@
  */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct cache;
@@ -43,7 +44,7 @@ struct pop3_shared {
 };
 
 /* The validators a listing had before a login's sync, to tell whether
-   it changed (pop3_shared_store()). */
+   it changed (pop3_shared_encode()). */
 struct pop3_shared_mark {
 	bool any;
 	uint32_t uidvalidity, uidnext;
@@ -80,14 +81,20 @@ void pop3_shared_release(struct pop3_shared *sh);
 void pop3_shared_mark_of(struct pop3_shared_mark *m, const struct imap_listing *l);
 
 /*
- * l, a complete listing of up's mailbox that its SELECT counted exists
- * messages in, written to the copy under account unless its validators
- * are those of before (no change), asynchronously: logged "stored" or
- * "store_failed" when Redis answers, "refused" at once when l is above
- * IMAP_LISTING_BLOB_MAX messages. c NULL: nothing.
+ * l, a complete listing that its SELECT counted exists messages in, as
+ * the copy to write (a malloc'd blob, *len_r octets), unless its
+ * validators are those of before (no change: NULL, nothing logged).
+ * NULL and logged "refused" when l is above IMAP_LISTING_BLOB_MAX
+ * messages or cannot be encoded.
  */
-void pop3_shared_store(struct cache *c, const char *account, const struct conf_upstream *up,
-		       const struct imap_listing *l, uint32_t exists,
-		       const struct pop3_shared_mark *before, const char *log_id);
+uint8_t *pop3_shared_encode(const struct imap_listing *l, uint32_t exists,
+			    const struct pop3_shared_mark *before, const char *log_id,
+			    size_t *len_r);
+
+/* Writes blob (len octets, of messages messages; copied at once) as the
+   copy of up's mailbox under account, without waiting: logged "stored"
+   or "store_failed" when Redis answers. c NULL: nothing. */
+void pop3_shared_put(struct cache *c, const char *account, const struct conf_upstream *up,
+		     const uint8_t *blob, size_t len, size_t messages, const char *log_id);
 
 #endif
