@@ -224,7 +224,7 @@ static void login_shared_answered(void *ctx)
 }
 
 /* The upstream answered the login: a copy not read by now is not waited
-   for (a slow Redis never slows a login down). */
+   for (a slow Redis never holds up the listing). */
 static void login_shared_deadline(struct pop3_login *l)
 {
 	if (!pop3_shared_pending(&l->shared))
