@@ -39,6 +39,8 @@
  *                                         one token refresh at a time
  *   popgate:{<account>}:sizes:<uidvalidity> hash uid -> "<rfc822> <octets>"
  *                                         (cache_sizes.h: exact_sizes)
+ *   popgate:{<account>}:listing:<id>  string, the copy of a mailbox's last
+ *                                         listing (cache_shared.h)
  *   popgate:{<account>}:gen               hash "*" or device -> generation
  *                                         (cache_gen.h: bumped by the writes
  *                                         of the state above)

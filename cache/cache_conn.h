@@ -87,6 +87,8 @@ union cache_req_cb {
 	cache_gen_cb *gen;
 	cache_oauth_scan_cb *scan;
 	cache_count_cb *count;
+	/* cache_blob_cb of cache_shared.h */
+	void (*blob)(void *ctx, enum cache_status st, const uint8_t *data, size_t len);
 	/* cache_retention_cb of cache_retention.h */
 	void (*retention)(void *ctx, enum cache_status st,
 			  const struct cache_retention *r);

@@ -85,6 +85,7 @@ static struct {
 	uint64_t reloads_ok;
 	uint64_t prefetch_used;
 	uint64_t prefetch_dropped;
+	uint64_t shared[METRICS_SHARED_COUNT];
 	uint64_t retention_passes[3];     /* removed, nothing, skipped */
 	uint64_t retention_removed;
 	uint64_t reloads_failed;
@@ -354,6 +355,25 @@ void metrics_retention(enum metrics_retention result, uint64_t removed)
 	m.retention_removed += removed;
 }
 
+static const char *const shared_names[] = {
+	[METRICS_SHARED_USED] = "used",
+	[METRICS_SHARED_UNUSED] = "unused",
+	[METRICS_SHARED_LATE] = "late",
+	[METRICS_SHARED_UNAVAILABLE] = "unavailable",
+	[METRICS_SHARED_STORED] = "stored",
+	[METRICS_SHARED_REFUSED] = "refused",
+	[METRICS_SHARED_STORE_FAILED] = "store_failed",
+};
+_Static_assert(sizeof(shared_names) / sizeof(shared_names[0]) == METRICS_SHARED_COUNT,
+	       "names must match enum metrics_shared");
+
+void metrics_listing_shared(enum metrics_shared state)
+{
+	metrics_init();
+	if ((unsigned int)state < METRICS_SHARED_COUNT)
+		m.shared[state]++;
+}
+
 void metrics_prefetch(bool used)
 {
 	metrics_init();
@@ -607,6 +627,12 @@ int metrics_render(struct evbuffer *dst)
 	    (unsigned long long)m.prefetch_used);
 	put(&o, "popgate_prefetch_total{result=\"dropped\"} %llu\n",
 	    (unsigned long long)m.prefetch_dropped);
+	family(&o, "listing_shared_total", "counter",
+	       "The listing copy shared in Redis: read and used, unused, late, unavailable, "
+	       "stored, refused, failed to store.");
+	for (unsigned int i = 0; i < METRICS_SHARED_COUNT; i++)
+		put(&o, "popgate_listing_shared_total{state=\"%s\"} %llu\n", shared_names[i],
+		    (unsigned long long)m.shared[i]);
 	family(&o, "retention_passes_total", "counter",
 	       "Retention passes at QUIT: removed mail, removed none, skipped (busy or failed).");
 	put(&o, "popgate_retention_passes_total{result=\"removed\"} %llu\n",

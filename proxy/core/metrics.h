@@ -79,6 +79,17 @@ enum metrics_retention {
 };
 /* A retention pass ended; removed messages left the mailbox upstream. */
 void metrics_retention(enum metrics_retention result, uint64_t removed);
+enum metrics_shared {      /* the listing shared in Redis (pop3/shared_listing.h); label state="..." */
+	METRICS_SHARED_USED,               /* "used": a cold login took the copy */
+	METRICS_SHARED_UNUSED,             /* "unused": none, damaged, not needed */
+	METRICS_SHARED_LATE,               /* "late": not read before the upstream answered */
+	METRICS_SHARED_UNAVAILABLE,        /* "unavailable": Redis down or failing */
+	METRICS_SHARED_STORED,             /* "stored" */
+	METRICS_SHARED_REFUSED,            /* "refused": above the cap */
+	METRICS_SHARED_STORE_FAILED,       /* "store_failed" */
+	METRICS_SHARED_COUNT
+};
+void metrics_listing_shared(enum metrics_shared state);
 void metrics_prefetch(bool used);      /* a message fetched ahead: used or dropped */
 /* The state store's master or slot map changed (cache_hooks.failover). */
 void metrics_redis_failover(void);

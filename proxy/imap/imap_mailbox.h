@@ -71,6 +71,8 @@ void imap_select_claim(struct imap_select_op *op, imap_select_cb *cb, void *ctx)
 bool imap_select_retried(const struct imap_select_op *op);
 
 /* How a listing (imap_sync.h) is delivered. */
+struct imap_listing;
+
 struct imap_list_handlers {
 	/* One message, in UID order; flags are enum imap_flag bits;
 	   internaldate unix time (0 when not asked for). Return false to
@@ -80,6 +82,10 @@ struct imap_list_handlers {
 	/* ok: every message was delivered (a listing is complete or it
 	   failed). reply is the last tagged reply. */
 	void (*done)(void *ctx, bool ok, const struct imap_reply *reply);
+	/* NULL, or: the complete listing, just before done (ok true) and
+	   before it is dropped or kept with the connection; valid during
+	   the call only. */
+	void (*listed)(void *ctx, const struct imap_listing *l);
 };
 
 /*

@@ -242,6 +242,8 @@ static void imap_sync_deliver(struct imap_sync_op *op, bool ok,
 		 op->ahead ? "yes" : "no", l->count, op->fetched, op->vanished,
 		 ok ? "yes" : "no", op->error[0] != '\0' ? " why=\"" : "", op->error,
 		 op->error[0] != '\0' ? "\"" : "");
+	if (ok && h->listed != NULL)
+		h->listed(ctx, l);
 	if (!ok || !op->keep || l->count > IMAP_SYNC_KEEP_MAX)
 		imap_client_set_listing(op->c, NULL);
 	op->l = NULL;

@@ -38,7 +38,10 @@
  * Bounded: a listing of more than max messages fails (the caller's limit
  * for a mailbox); only one of at most IMAP_SYNC_KEEP_MAX messages is kept
  * with the connection (24 octets each), so the pool's bounds bound them.
- * In memory only, per connection: another gateway keeps its own.
+ * In memory, per connection; the caller may put a listing it trusts no
+ * more than this one (a copy another gateway wrote, imap_listing_blob.h)
+ * on a connection that has none (imap_client_set_listing()): it is
+ * validated the same way, never served as it is.
  */
 
 #include <stdbool.h>

@@ -123,6 +123,10 @@ void login_release(struct pop3_login *l)
 	free(l->folder_account);
 	l->folder_account = NULL;
 	imap_listing_free(&l->kept_listing);
+	pop3_shared_release(&l->shared);
+	l->ahead_waits = false;
+	free(l->shared_blob);
+	l->shared_blob = NULL;
 	free(l->special);
 	l->special = NULL;
 	pop3_session_unreserve(s, l->reserved_drop);

@@ -28,6 +28,7 @@
 #include "imap_throttle.h"
 #include "limits_shared.h"
 #include "metrics.h"
+#include "shared_listing.h"
 #include "throttle.h"
 #include "uidl.h"
 
@@ -106,6 +107,14 @@ struct pop3_login {
 	struct imap_listing *kept_listing; /* the first folder's, meanwhile */
 	struct login_special *special; /* the LIST of special-use names */
 	bool folder_listed;          /* LIST named the folder SELECT refused */
+	/* A cold login's copy of the listing from Redis (shared_listing.h),
+	   read while it connects. */
+	struct pop3_shared shared;
+	bool ahead_waits;            /* the listing ahead waits for the copy */
+	const char *listing_source;  /* "redis", "memory", "none" */
+	struct pop3_shared_mark listing_before; /* its validators then */
+	uint8_t *shared_blob;        /* the copy to write after the +OK */
+	size_t shared_len, shared_messages;
 };
 
 /* How a failed login is answered. */

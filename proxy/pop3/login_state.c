@@ -71,13 +71,19 @@ void login_finish(struct pop3_login *l)
 	pop3_throttle_clear(s, l->account);
 	pop3_folders_visible(s->folders, &count, &size);
 	log_info("%s event=login user=%s device=%s client=%s route=%s upstream=%s:%u "
-		 "messages=%u octets=%llu uidvalidity=%u rtt_upstream=%u",
+		 "messages=%u octets=%llu uidvalidity=%u rtt_upstream=%u listing_source=%s",
 		 s->log_id, s->user_log, s->device, s->client_ip, s->route->name,
 		 s->route->host, s->route->port, count, (unsigned long long)size,
 		 s->drop->uidvalidity,
-		 l->rtt_before + imap_client_round_trips(s->imap) - l->rtt_start);
+		 l->rtt_before + imap_client_round_trips(s->imap) - l->rtt_start,
+		 l->listing_source != NULL ? l->listing_source : "none");
 	pop3_reply(s, "+OK Logged in, %u messages (%llu octets)", count,
 		   (unsigned long long)size);
+	/* After the answer: the copy of the listing for other gateways. */
+	pop3_shared_put(s->srv->cache, l->account, s->route, l->shared_blob, l->shared_len,
+			l->shared_messages, s->log_id);
+	free(l->shared_blob);
+	l->shared_blob = NULL;
 	pop3_cmd_done(s);
 }
 

@@ -4,12 +4,14 @@
 #include "login_private.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
 
 #include "conf.h"
 #include "imap_cmd.h"
+#include "imap_listing.h"
 #include "imap_login.h"
 #include "imap_pool.h"
 #include "keep.h"
@@ -62,10 +64,51 @@ static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
 	login_step_sizes(l);
 }
 
+/* A listing fetched whole, or whose validators moved, is the copy other
+   gateways start from (shared_listing.h), written once the login has
+   answered (login_finish()); an unchanged one is not written again. */
+static void login_list_listed(void *ctx, const struct imap_listing *listing)
+{
+	struct pop3_login *l = ctx;
+
+	if (l->folder != 0 || l->list.kind == IMAP_SYNC_UNCHANGED || l->s->srv->cache == NULL)
+		return;
+	free(l->shared_blob);
+	l->shared_blob = pop3_shared_encode(listing, l->list.info.exists,
+					    l->list.kind == IMAP_SYNC_FULL ? NULL :
+					    &l->listing_before, l->s->log_id, &l->shared_len);
+	l->shared_messages = listing->count;
+}
+
 static const struct imap_list_handlers login_list_handlers = {
 	.message = login_list_message,
 	.done = login_listed,
+	.listed = login_list_listed,
 };
+
+/* The listing the sync starts from: the one kept with the connection
+   (memory), else a cold login's copy from Redis, else none; its
+   validators are noted for the write after. */
+static void login_list_source(struct pop3_login *l)
+{
+	struct imap_listing *kept = imap_client_listing(l->imap);
+
+	if (l->list.early && l->list.c == l->imap) {
+		/* Fetched whole already, asked for ahead. */
+		kept = NULL;
+		l->listing_source = "none";
+	} else if (kept != NULL) {
+		l->listing_source = "memory";
+	} else if (pop3_shared_has_copy(&l->shared)) {
+		kept = pop3_shared_take(&l->shared);
+		imap_client_set_listing(l->imap, kept);
+		l->listing_source = "redis";
+	} else {
+		l->listing_source = "none";
+	}
+	pop3_shared_release(&l->shared);
+	pop3_shared_mark_of(&l->listing_before, kept);
+}
 
 void login_step_list(struct pop3_login *l, const struct imap_selected *info)
 {
@@ -93,6 +136,8 @@ void login_step_list(struct pop3_login *l, const struct imap_selected *info)
 		return;
 	}
 	l->listed_at = time(NULL);
+	if (l->folder == 0)
+		login_list_source(l);
 	/* Kept with the connection only if the connection may be kept. */
 	if (imap_sync_listing(&l->list, l->imap, info, POP3_MAX_MESSAGES,
 			      pop3_profile_needs_date(l->s->profile),
@@ -148,13 +193,52 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 	login_step_list(l, info);
 }
 
+/* Behind the SELECT asked for ahead, on a new connection: the whole
+   listing, unless a copy from Redis is there to be validated instead
+   (then nothing: the sync follows the SELECT's answer). While the copy
+   is being read this waits for it, until the upstream answers the login
+   (login_shared_deadline()). */
+static void login_list_ahead(struct pop3_login *l)
+{
+	if (!l->select.early || l->select.c != l->imap || l->kept)
+		return;
+	if (pop3_shared_pending(&l->shared)) {
+		l->ahead_waits = true;
+		return;
+	}
+	if (pop3_shared_has_copy(&l->shared))
+		return;
+	(void)imap_sync_prefetch(&l->list, l->imap, POP3_MAX_MESSAGES,
+				 pop3_profile_needs_date(l->s->profile));
+}
+
+/* The copy's read came (shared_listing.h). */
+static void login_shared_answered(void *ctx)
+{
+	struct pop3_login *l = ctx;
+
+	if (l->ahead_waits) {
+		l->ahead_waits = false;
+		login_list_ahead(l);
+	}
+}
+
+/* The upstream answered the login: a copy not read by now is not waited
+   for (a slow Redis never holds up the listing). */
+static void login_shared_deadline(struct pop3_login *l)
+{
+	if (!pop3_shared_pending(&l->shared))
+		return;
+	pop3_shared_late(&l->shared);
+	login_shared_answered(l);
+}
+
 /* SELECT, and on a new connection the whole listing right behind it,
    asked for at once (imap_select_early(), imap_sync_prefetch()). */
 static void login_ask_ahead(struct pop3_login *l)
 {
 	if (!l->kept && imap_select_early(&l->select, l->imap, l->s->route->mailbox) == 0)
-		(void)imap_sync_prefetch(&l->list, l->imap, POP3_MAX_MESSAGES,
-					 pop3_profile_needs_date(l->s->profile));
+		login_list_ahead(l);
 }
 
 static void login_step_select(struct pop3_login *l)
@@ -223,6 +307,7 @@ static void login_authenticated(void *ctx, const struct imap_reply *reply)
 			login_fail(l, METRICS_LOGIN_AUTH_FAILED, LOGIN_ANSWER_AUTH, "-ERR [AUTH] Authentication failed");
 		return;
 	}
+	login_shared_deadline(l);
 	/* RFC 2449 LOGIN-DELAY, checked once the password is known good:
 	   nobody else learns when a login name last logged in. */
 	if (s->conf->login_delay_secs > 0)
@@ -367,6 +452,10 @@ void login_step_connect(struct pop3_session *s)
 		return;
 	}
 	login_set_step(l, LOGIN_CONNECT);
+	/* Cold: the copy of the listing is read while connecting. */
+	if (l->shared.state == POP3_SHARED_OFF)
+		pop3_shared_ask(&l->shared, s->srv->cache, l->account, up, s->log_id,
+				login_shared_answered, l);
 	l->imap = imap_client_new(s->srv->base, s->srv->dns, &set);
 	if (l->imap == NULL) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");

@@ -941,6 +941,30 @@ def popgate_conf(listen_port, upstream_port, server=None, upstream=None, log=Non
     return "\n".join(lines) + "\n"
 
 
+def redis_cli_args(gw):
+    """redis-cli's arguments to reach gw's state store (auto, unix:, redis://)."""
+    url = gw.cache_url or "auto"
+    if url == "auto":
+        return ["-s", os.path.join(gw.state_dir, "redis.sock")]
+    if url.startswith("unix:"):
+        return ["-s", url[5:].split("?")[0]]
+    hostport = url.split("://", 1)[1].split("/")[0].split("@")[-1]
+    host, _, port = hostport.partition(":")
+    return ["-h", host, "-p", port or "6379"]
+
+
+def drop_shared_listings(gw):
+    """Deletes the listing copies gateways share (popgate:{...}:listing:*)
+    from gw's state store: its next cold login fetches the listing whole.
+    Returns how many there were."""
+    base = ["redis-cli"] + redis_cli_args(gw)
+    keys = subprocess.run(base + ["--scan", "--pattern", "popgate:*:listing:*"],
+                          capture_output=True, timeout=20).stdout.decode().split()
+    for k in keys:
+        subprocess.run(base + ["DEL", k], capture_output=True, timeout=20)
+    return len(keys)
+
+
 class Popgate:
     """The daemon under test, in the foreground, stderr captured to a file."""
 
@@ -963,6 +987,7 @@ class Popgate:
         c = {"url": "auto", "state_dir": os.path.join(self.dir, "state")}
         c.update(cache or {})
         self.state_dir = c.get("state_dir")
+        self.cache_url = c.get("url")
         self.conf_text = popgate_conf(self.port, upstream_port, server, upstream, log,
                                       extra_listen=self.extra_ports, tls=tls,
                                       listen_tls=self.tls_ports, cache=c, policy=policy,
@@ -1460,6 +1485,7 @@ class FakeImap:
         self.drop_body = {}
         self.header_fields = True
         self.hooks = {}
+        self.lag = 0.0       # seconds each answer is held (a server across a network)
         self.uidvalidity = uidvalidity
         self.messages = []
         for i, m in enumerate(messages or []):
@@ -1539,6 +1565,8 @@ class FakeImap:
     def send(self, c, data):
         if isinstance(data, str):
             data = data.encode()
+        if self.lag:
+            time.sleep(self.lag)
         c.sock.sendall(data)
 
     def _fill(self, c):

@@ -49,6 +49,7 @@
 
 #define FX_WAIT_MS 8000
 #define WAIT_MS FX_WAIT_MS
+#include "imap_listing_blob.h"
 #include "imap_peer.h"
 #include "pop3_client_script.h"
 #include "redis_fixture.h"
@@ -230,8 +231,13 @@ static inline void fx_upstream_accept(struct evconnlistener *l, evutil_socket_t 
 	peer_adopt(&fx.peers[i], fd);
 }
 
-/* The script of the next upstream connection; its peer. */
-static inline struct imap_peer *upstream(const struct peer_step *script)
+static inline void fx_drop_shared_listing(void);
+
+/* The script of the next upstream connection; its peer. A script is a
+   server no gateway has listed: upstream() deletes the listing copy an
+   earlier login shared (shared_listing.h), so a cold login fetches the
+   listing whole; upstream_with_copy() keeps it. */
+static inline struct imap_peer *upstream_with_copy(const struct peer_step *script)
 {
 	struct imap_peer *p;
 
@@ -240,6 +246,12 @@ static inline struct imap_peer *upstream(const struct peer_step *script)
 	peer_init(p, fx.base, script);
 	p->port = fx.up_port;
 	return p;
+}
+
+static inline struct imap_peer *upstream(const struct peer_step *script)
+{
+	fx_drop_shared_listing();
+	return upstream_with_copy(script);
 }
 
 /* Octets the peer has queued that popgate has not taken yet. */
@@ -463,6 +475,22 @@ static inline const char *fx_key(const char *rest)
 
 	snprintf(b, sizeof(buf[0]), "popgate:{" ALICE "@127.0.0.1:%u}:%s", fx.up_port, rest);
 	return b;
+}
+
+/* The key of the listing copy logins share (shared_listing.h). */
+static inline const char *fx_shared_listing_key(void)
+{
+	char rest[64], id[17];
+
+	imap_listing_blob_id("127.0.0.1", (uint16_t)fx.up_port, "INBOX", id);
+	snprintf(rest, sizeof(rest), "listing:%s", id);
+	return fx_key(rest);
+}
+
+/* The listing copy the last login shared deleted. */
+static inline void fx_drop_shared_listing(void)
+{
+	freeReplyObject(raw_cmd("DEL %s", fx_shared_listing_key()));
 }
 
 static inline bool lock_held(const char *device)

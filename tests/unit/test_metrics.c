@@ -272,8 +272,15 @@ START_TEST(refusals_and_process_counters)
 	metrics_endpoint_refused();
 	metrics_endpoint_refused();
 	metrics_endpoint_timed_out();
+	metrics_listing_shared(METRICS_SHARED_USED);
+	metrics_listing_shared(METRICS_SHARED_USED);
+	metrics_listing_shared(METRICS_SHARED_LATE);
+	metrics_listing_shared(METRICS_SHARED_COUNT);   /* out of range: nothing */
 	t = render();
 	check_format(t);
+	expect_line(t, "popgate_listing_shared_total{state=\"used\"} 2");
+	expect_line(t, "popgate_listing_shared_total{state=\"late\"} 1");
+	expect_line(t, "popgate_listing_shared_total{state=\"store_failed\"} 0");
 	expect_line(t, "popgate_metrics_connections 3");
 	expect_line(t, "popgate_metrics_refused_total 2");
 	expect_line(t, "popgate_metrics_timeouts_total 1");

@@ -518,6 +518,68 @@ START_TEST(new_device_sees_only_new_mail)
 }
 END_TEST
 
+/* A cold login after another (another gateway's, or before a restart)
+   starts from the listing copy that one shared in Redis (shared_listing.h):
+   without CONDSTORE, checked by the flags searches, not fetched whole, and
+   what the server says now counts (5 is \Deleted now). A damaged copy is
+   the whole listing again. */
+START_TEST(cold_login_validates_the_shared_listing)
+{
+	/* A server across a network: Redis answers before its greeting
+	   (a copy read after the login's answer is not waited for). */
+	static const struct peer_step checked[] = {
+		PAUSE(30), UP_GREETING, UP_LOGIN, UP_SELECT("3"),
+		EXPECT("* UID SEARCH UID 1:19 DELETED"),
+		SEND("* SEARCH 5\r\n$ OK Search completed\r\n"),
+		EXPECT("* UID SEARCH UID 1:19 UNSEEN"),
+		SEND("* SEARCH 9\r\n$ OK Search completed\r\n"),
+		UP_LOGOUT,
+		END_SCRIPT,
+	};
+	static const struct peer_step full[] = {
+		PAUSE(30), UP_GREETING, UP_LOGIN, UP_THREE_KNOWN, UP_LOGOUT,
+		END_SCRIPT,
+	};
+	static const struct client_step two[] = {
+		GREETING,
+		USER_PASS,
+		HEAR("+OK Logged in, 2 messages (1120 octets)"),
+		SAY("QUIT"),
+		BYE,
+		CLIENT_END,
+	};
+	redisReply *r;
+
+	upstream(up_three_logout);
+	pop3_connect(logs_in_quits);
+	DIALOGUE_DONE();
+	RUN_UNTIL(raw_int("EXISTS %s", fx_shared_listing_key()) == 1);
+	ck_assert_int_eq(raw_int("STRLEN %s", fx_shared_listing_key()), 36 + 3 * 24);
+	ck_assert_int_gt(raw_int("PTTL %s", fx_shared_listing_key()), 29LL * 86400 * 1000);
+	ck_assert_ptr_nonnull(strstr(fx_log(), "listing_source=none"));
+
+	upstream_with_copy(checked);
+	pop3_connect(two);
+	DIALOGUE_DONE();
+	ck_assert_ptr_nonnull(strstr(fx_log(), "listing_source=redis"));
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=listing kind=checked"));
+	/* Its validators did not move (flags do not move them without
+	   CONDSTORE): the copy is not written again, the next login checks
+	   the flags again anyway. */
+	fx_run_for(50);
+	ck_assert_ptr_null(strstr(strstr(fx_log(), "event=listing_shared state=stored") + 1,
+				  "event=listing_shared state=stored"));
+
+	r = raw_cmd("SETRANGE %s 40 zz", fx_shared_listing_key());
+	freeReplyObject(r);
+	upstream_with_copy(full);
+	pop3_connect(logs_in_quits);
+	DIALOGUE_DONE();
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=listing_shared state=unused octets=108 "
+				     "why=\"bad checksum\""));
+}
+END_TEST
+
 /* ---- exclusive access per device ---- */
 
 START_TEST(second_session_of_the_device_is_in_use)
@@ -526,6 +588,9 @@ START_TEST(second_session_of_the_device_is_in_use)
 		GREETING,
 		USER_PASS,
 		HEAR("-ERR [IN-USE] This device already has a session open"),
+		CLIENT_END,
+	};
+	static const struct client_step phone[] = {
 		SAY("USER " ALICE "#phone"),
 		HEAR("+OK"),
 		SAY("PASS secret"),
@@ -539,15 +604,20 @@ START_TEST(second_session_of_the_device_is_in_use)
 		BYE,
 		CLIENT_END,
 	};
-	struct pop3_client *c1;
+	struct pop3_client *c1, *c2;
 
 	upstream(up_three_logout);
 	c1 = pop3_connect(logs_in_three);
 	RUN_UNTIL(c1->finished);
 	upstream(up_three_known);
 	upstream(up_three_known);
-	pop3_connect(again);
-	RUN_UNTIL(fx.clients[1].finished);
+	c2 = pop3_connect(again);
+	RUN_UNTIL(c2->finished);
+	/* The refused login listed the mailbox and shared it: the phone's
+	   login is scripted as a cold one's whole listing. */
+	fx_drop_shared_listing();
+	client_script(c2, phone);
+	RUN_UNTIL(c2->finished);
 	ck_assert(lock_held("default"));
 	ck_assert(lock_held("phone"));
 	/* The first session is untouched by the refusal. */
@@ -701,6 +771,7 @@ int main(void)
 	tcase_add_test(tc, retry_after_rejection_is_held_then_works);
 	tcase_add_test(tc, login_delay_refuses_a_second_login_too_soon);
 	tcase_add_test(tc, new_device_sees_only_new_mail);
+	tcase_add_test(tc, cold_login_validates_the_shared_listing);
 	tcase_add_test(tc, second_session_of_the_device_is_in_use);
 	tcase_add_test(tc, listing_beyond_the_memory_budget_is_refused);
 	tcase_add_test(tc, session_holds_its_listing_memory_until_it_ends);
