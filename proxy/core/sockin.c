@@ -8,7 +8,7 @@
 
 #define SOCKIN_VECS 2
 
-ssize_t sockin_fill(struct bufferevent *bev, size_t max)
+ssize_t sockin_read(struct bufferevent *bev, size_t max, bool *eof)
 {
 	struct evbuffer *in = bufferevent_get_input(bev);
 	struct evbuffer_iovec v[SOCKIN_VECS];
@@ -17,6 +17,7 @@ ssize_t sockin_fill(struct bufferevent *bev, size_t max)
 	ssize_t got, left;
 	int n, used, err;
 
+	*eof = false;
 	if (max == 0 || fd < 0)
 		return 0;
 	/* A socket bufferevent keeps the end of its input frozen but while
@@ -55,5 +56,13 @@ ssize_t sockin_fill(struct bufferevent *bev, size_t max)
 		errno = err;
 		return err == EAGAIN || err == EWOULDBLOCK ? 0 : -1;
 	}
+	*eof = got == 0;
 	return got;
+}
+
+ssize_t sockin_fill(struct bufferevent *bev, size_t max)
+{
+	bool eof;
+
+	return sockin_read(bev, max, &eof);
 }

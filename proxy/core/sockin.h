@@ -10,11 +10,14 @@
  * with one readv of up to max octets straight from the socket.
  *
  * Plain sockets only (an OpenSSL bufferevent's input holds decrypted
- * data). The end of the stream is left to libevent: the socket stays
- * readable, and its next read reports EOF through the event callback as
- * before.
+ * data). With sockin_fill() the end of the stream is left to libevent:
+ * the socket stays readable, and its next read reports EOF through the
+ * event callback as before. A caller with libevent's reading off (its
+ * own read event on the socket) reads with sockin_read(), which tells the
+ * end: one readv per readiness, no FIONREAD.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -27,5 +30,12 @@ struct bufferevent;
  * socket error (or ENOMEM).
  */
 ssize_t sockin_fill(struct bufferevent *bev, size_t max);
+
+/*
+ * The same for a caller that reads the socket itself (libevent's reading
+ * off, the socket's own read event): *eof is set when the stream has
+ * ended (readv returned 0 with room to read).
+ */
+ssize_t sockin_read(struct bufferevent *bev, size_t max, bool *eof);
 
 #endif

@@ -45,6 +45,7 @@ static bool imap_body_literal_begin(void *ctx, const char *prefix, size_t len, u
 		return false;
 	struct imap_body_start start = {
 		.size = size, .has_rfc822_size = f.has_size, .rfc822_size = f.size,
+		.has_flags = f.has_flags, .flags = f.flags,
 	};
 
 	op->found = true;
@@ -98,7 +99,8 @@ static void imap_body_untagged(void *ctx, const struct imap_resp *resp)
 	op->found = true;
 	op->size = n;
 	op->h->begin(op->ctx, &(struct imap_body_start){
-		.size = n, .has_rfc822_size = f.has_size, .rfc822_size = f.size });
+		.size = n, .has_rfc822_size = f.has_size, .rfc822_size = f.size,
+		.has_flags = f.has_flags, .flags = f.flags });
 	op->h->data(op->ctx, (const unsigned char *)buf, n);
 	free(buf);
 }
@@ -156,6 +158,10 @@ int imap_body_fetch(struct imap_body_op *op, struct imap_client *c,
 	switch (req->part) {
 	case IMAP_BODY_WHOLE:
 		/* Not PEEK: reading the message marks it \Seen upstream. */
+		if (req->with_size && req->with_flags)
+			return imap_client_cmdf(c, &imap_body_handlers, op, req->peek ?
+						"UID FETCH %u (RFC822.SIZE FLAGS BODY.PEEK[])" :
+						"UID FETCH %u (RFC822.SIZE FLAGS BODY[])", req->uid);
 		if (req->with_size)
 			return imap_client_cmdf(c, &imap_body_handlers, op, req->peek ?
 						"UID FETCH %u (RFC822.SIZE BODY.PEEK[])" :

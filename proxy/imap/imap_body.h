@@ -29,6 +29,9 @@ struct imap_body_request {
 	bool peek;         /* BODY.PEEK: leave \Seen alone (WHOLE only; HEADER
 			      and TEXT are always fetched with PEEK) */
 	bool with_size;    /* WHOLE, HEADER: ask for RFC822.SIZE in the same response */
+	bool with_flags;   /* WHOLE with with_size: and FLAGS (the flags as the
+			      body is read: a PEEK that knows whether the
+			      message was \Seen already) */
 	uint64_t offset;   /* TEXT: range start */
 	uint32_t length;   /* TEXT: range length */
 };
@@ -45,6 +48,8 @@ struct imap_body_start {
 	uint64_t size;             /* octets that follow through data */
 	bool has_rfc822_size;      /* with_size: RFC822.SIZE came before it */
 	uint64_t rfc822_size;
+	bool has_flags;            /* FLAGS came before it (with_flags) */
+	unsigned int flags;        /* enum imap_flag bits */
 };
 
 struct imap_body_handlers {

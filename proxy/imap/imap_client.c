@@ -70,18 +70,53 @@ void imap_client_set_state(struct imap_client *c,
 static void imap_client_stop_io(struct imap_client *c)
 {
 	sockout_detach(&c->out);
+	if (c->read_ev != NULL)
+		event_del(c->read_ev);
 	if (c->bev != NULL)
 		bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Waiting for the server: reading and writing have the timeout. */
+static bool imap_client_busy(const struct imap_client *c)
+{
+	return c->state < IMAP_CLIENT_READY || !TAILQ_EMPTY(&c->waiting) || c->sending != NULL;
+}
+
+/* Reading on, by whoever reads (libevent, or the own read event with the
+   bufferevent's read timeout). */
+static void imap_client_read_on(struct imap_client *c)
+{
+	struct timeval tv = { .tv_sec = c->timeout_secs, .tv_usec = 0 };
+
+	if (c->read_ev != NULL)
+		event_add(c->read_ev, imap_client_busy(c) ? &tv : NULL);
+	else
+		bufferevent_enable(c->bev, EV_READ);
+}
+
+static void imap_client_read_off(struct imap_client *c)
+{
+	if (c->read_ev != NULL)
+		event_del(c->read_ev);
+	else
+		bufferevent_disable(c->bev, EV_READ);
 }
 
 void imap_client_update_timeout(struct imap_client *c)
 {
 	struct timeval tv = { .tv_sec = c->timeout_secs, .tv_usec = 0 };
-	bool busy = c->state < IMAP_CLIENT_READY ||
-		!TAILQ_EMPTY(&c->waiting) || c->sending != NULL;
+	bool busy = imap_client_busy(c);
 
 	if (c->bev != NULL)
 		bufferevent_set_timeouts(c->bev, busy ? &tv : NULL, busy ? &tv : NULL);
+	/* As libevent adjusts a bufferevent's: event_add() without a time
+	   would leave the old one running. */
+	if (c->read_ev != NULL && event_pending(c->read_ev, EV_READ, NULL)) {
+		if (busy)
+			event_add(c->read_ev, &tv);
+		else
+			event_remove_timer(c->read_ev);
+	}
 }
 
 void imap_command_free(struct imap_command *cmd)
@@ -507,7 +542,7 @@ static void imap_client_input(struct imap_client *c)
 			if (room == 0) {
 				evbuffer_drain(in, held);
 				c->paused = true;
-				bufferevent_disable(c->bev, EV_READ);
+				imap_client_read_off(c);
 				return;
 			}
 			if (len > room)
@@ -605,6 +640,47 @@ static void imap_client_input_tls(struct imap_client *c)
 	}
 }
 
+/* The own read event (c->read_ev): one readv of what has arrived, then
+   the end of the stream or an error once what came before it has been
+   taken, as libevent would tell them. */
+static void imap_client_sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct imap_client *c = arg;
+	bool eof = false;
+
+	if ((what & EV_TIMEOUT) != 0) {
+		imap_client_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, c);
+		return;
+	}
+	c->heard = true;
+	if (sockin_read(c->bev, imap_client_fill_room(c), &eof) < 0) {
+		if (c->read_errno == 0)
+			c->read_errno = errno;
+		eof = true;
+	}
+	imap_client_input(c);
+	if (eof && c->state > IMAP_CLIENT_CONNECTING && c->state < IMAP_CLIENT_FAILED) {
+		event_del(c->read_ev);
+		imap_client_event_cb(c->bev, BEV_EVENT_READING | BEV_EVENT_EOF, c);
+	}
+}
+
+/* From the next readiness on, a ready plain connection is read by its own
+   event: libevent's read of 4 KiB at most, each after a FIONREAD ioctl,
+   goes. Without the event, libevent goes on reading. */
+static void imap_client_own_read(struct imap_client *c)
+{
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+
+	if (c->read_ev != NULL || fd < 0 ||
+	    (c->read_ev = event_new(c->base, fd, EV_READ | EV_PERSIST,
+				    imap_client_sock_read_cb, c)) == NULL)
+		return;
+	bufferevent_disable(c->bev, EV_READ);
+	if (!c->paused)
+		imap_client_read_on(c);
+}
+
 static void imap_client_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct imap_client *c = arg;
@@ -615,12 +691,15 @@ static void imap_client_read_cb(struct bufferevent *bev, void *arg)
 		return;
 	}
 	/* libevent has read 4 KiB at most: on a plain connection more of
-	   what has arrived comes in one more read (set-up and STARTTLS keep
-	   libevent's own reads). An error is told when libevent's next read
-	   meets the end, after what came before it has been taken. */
-	if (!c->tls_active && c->state == IMAP_CLIENT_READY &&
-	    sockin_fill(bev, imap_client_fill_room(c)) < 0 && c->read_errno == 0)
-		c->read_errno = errno;
+	   what has arrived comes in one more read, and once it is ready its
+	   own read event takes over (set-up and STARTTLS keep libevent's
+	   own reads). An error is told when the next read meets the end,
+	   after what came before it has been taken. */
+	if (!c->tls_active && c->state == IMAP_CLIENT_READY) {
+		if (sockin_fill(bev, imap_client_fill_room(c)) < 0 && c->read_errno == 0)
+			c->read_errno = errno;
+		imap_client_own_read(c);
+	}
 	imap_client_input(c);
 }
 
@@ -691,6 +770,9 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 void imap_client_setup_bev(struct imap_client *c)
 {
+	if (c->read_ev != NULL)
+		event_free(c->read_ev);
+	c->read_ev = NULL;
 	bufferevent_setcb(c->bev, imap_client_read_cb, NULL, imap_client_event_cb, c);
 	bufferevent_setwatermark(c->bev, EV_READ, 0, IMAP_CLIENT_READ_HIGH);
 	/* An OpenSSL bufferevent reads 16 KiB at a time by default: too many
@@ -749,7 +831,7 @@ void imap_client_resume(struct imap_client *c)
 	if (!c->paused || c->state >= IMAP_CLIENT_FAILED)
 		return;
 	c->paused = false;
-	bufferevent_enable(c->bev, EV_READ);
+	imap_client_read_on(c);
 	if (c->tls_active)
 		imap_client_input_tls(c);
 	else
@@ -782,6 +864,8 @@ void imap_client_free(struct imap_client **cp)
 		imap_command_free(cmd);
 	}
 	sockout_free(&c->out);
+	if (c->read_ev != NULL)
+		event_free(c->read_ev);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev);
 	if (c->deferred != NULL)

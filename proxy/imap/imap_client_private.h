@@ -52,6 +52,10 @@ struct imap_client {
 	struct evdns_base *dns;
 	struct bufferevent *bev;
 	struct sockout out;           /* bev's output written directly (plain) */
+	/* A plain connection once ready: the socket's own read event, each
+	   readiness one readv (sockin_read()); libevent's reading is off.
+	   NULL: libevent reads (set-up, TLS). */
+	struct event *read_ev;
 	struct imap_parser *parser;
 	struct event *deferred;       /* reports failures from the loop */
 

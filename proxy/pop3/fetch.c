@@ -573,6 +573,7 @@ static int pop3_prefetch_ask(struct pop3_session *s, struct pop3_msg *m)
 	};
 	struct imap_body_request req = {
 		.uid = m->uid, .part = IMAP_BODY_WHOLE, .peek = true, .with_size = true,
+		.with_flags = s->profile->mark_seen_on_retr,
 	};
 	if (imap_body_fetch(&p->op, s->imap, &req, &pop3_prefetch_handlers, p) < 0) {
 		free(p);
@@ -664,8 +665,11 @@ static void pop3_prefetch_take(struct pop3_prefetch *p, struct pop3_fetch *f)
 	s->doing = "fetching a message";
 	metrics_prefetch(true);
 	/* It came with BODY.PEEK[]: \Seen as BODY[] would have set it,
-	   queued before the next ones ahead. */
+	   queued before the next ones ahead; not when the FLAGS that came
+	   with the body have it (BODY[] would have changed nothing then, and
+	   a STORE costs the server a command and a sync). */
 	if (s->profile->mark_seen_on_retr &&
+	    !(p->begun && p->start.has_flags && (p->start.flags & IMAP_FLAG_SEEN) != 0) &&
 	    imap_body_mark_seen(s->imap, f->msg->uid, &pop3_seen_handlers, s) < 0)
 		log_warn("%s event=mark_seen_failed uid=%u", s->log_id, f->msg->uid);
 	pop3_prefetch_next(s, f->msg);

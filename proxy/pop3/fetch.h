@@ -38,7 +38,9 @@ void pop3_fetch_start(struct pop3_session *s, struct pop3_msg *msg, bool top,
  * tagged reply; one that does not fit then is dropped rather than held
  * in front of the reply). The rest waits in the upstream connection
  * (reading pauses) until RETR of it takes it over and sets \Seen (UID
- * STORE, when mark_seen_on_retr). RETR of a later one throws away those
+ * STORE, when mark_seen_on_retr; they are asked for with FLAGS then, and
+ * one whose FLAGS came with \Seen before its body needs none). RETR of a
+ * later one throws away those
  * before it; RETR or TOP of another message, or pop3_fetch_ahead_drop(),
  * drops them: the rest is read and thrown away before anything queued
  * behind it.

@@ -515,6 +515,36 @@ START_TEST(reply_timeout_fails)
 }
 END_TEST
 
+/* Once a reply has been read on a ready plain connection, its own read
+   event reads it (no libevent read): the reply timeout holds there too. */
+START_TEST(reply_timeout_after_a_reply_fails)
+{
+	static const struct peer_step script[] = {
+		SEND(GREETING),
+		EXPECT("p1 NOOP"),
+		SEND("p1 OK noop done\r\n"),
+		EXPECT("p2 NOOP"),
+		HOLD(),
+	};
+	long long t0;
+
+	settings.timeout_secs = 1;
+	start_ready(script);
+	command("a", "NOOP");
+	WAIT_ALL_DONE();
+	/* idle is not waiting for a reply */
+	peer_run_for(&peer, 1200);
+	ck_assert(imap_client_is_connected(client));
+	t0 = peer_now_ms();
+	command("b", "NOOP");
+	WAIT_ALL_DONE();
+	ck_assert_int_ge(peer_now_ms() - t0, 900);
+	EXPECT_EVENTS("connect ok\n"
+		      "a OK noop done\n"
+		      "b FAILED timed out after 1s\n");
+}
+END_TEST
+
 START_TEST(unknown_tag_fails)
 {
 	static const struct peer_step script[] = {
@@ -726,6 +756,7 @@ static Suite *imap_client_suite(void)
 	tcase_add_test(tc, bye_then_eof_fails_with_reason);
 	tcase_add_test(tc, eof_inside_literal_fails_every_command_once);
 	tcase_add_test(tc, reply_timeout_fails);
+	tcase_add_test(tc, reply_timeout_after_a_reply_fails);
 	tcase_add_test(tc, unknown_tag_fails);
 	tcase_add_test(tc, unexpected_continuation_fails);
 	tcase_add_test(tc, logout_then_eof_is_no_warning);

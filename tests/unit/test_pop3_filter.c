@@ -287,6 +287,98 @@ START_TEST(test_large_random_message)
 }
 END_TEST
 
+/* One decision per octet, obviously right (as in the fuzz harness):
+   what long runs of input, taken 16 octets at a time, must equal. */
+static size_t model_run(bool *line_start, bool *prev_cr, const unsigned char *in,
+			size_t len, unsigned char *out, size_t *stuffed)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (*line_start && in[i] == '.') {
+			out[n++] = '.';
+			(*stuffed)++;
+		}
+		if (in[i] == '\n' && !*prev_cr)
+			out[n++] = '\r';
+		out[n++] = in[i];
+		*line_start = in[i] == '\n';
+		*prev_cr = in[i] == '\r';
+	}
+	return n;
+}
+
+/* in through the filter in two pieces cut at cut (into an output of
+   exactly POP3_FILTER_MAX_OUT of each piece, so a write past it shows
+   under ASan), compared with the model. */
+static void check_against_model(const unsigned char *in, size_t len, size_t cut)
+{
+	unsigned char *want = malloc(POP3_FILTER_MAX_OUT(len) + 5);
+	unsigned char *a = malloc(POP3_FILTER_MAX_OUT(cut));
+	unsigned char *b = malloc(POP3_FILTER_MAX_OUT(len - cut));
+	bool line_start = true, prev_cr = false;
+	struct pop3_filter f;
+	size_t n_want, n_a, n_b, stuffed = 0;
+
+	ck_assert(want != NULL && a != NULL && b != NULL);
+	n_want = model_run(&line_start, &prev_cr, in, len, want, &stuffed);
+	pop3_filter_init(&f);
+	n_a = pop3_filter_run(&f, in, cut, a);
+	n_b = pop3_filter_run(&f, in + cut, len - cut, b);
+	ck_assert_msg(n_a + n_b == n_want && memcmp(a, want, n_a) == 0 &&
+		      memcmp(b, want + n_a, n_b) == 0,
+		      "%zu octets cut at %zu: got %zu octets, want %zu", len, cut,
+		      n_a + n_b, n_want);
+	ck_assert(f.line_start == line_start && f.prev_cr == prev_cr);
+	ck_assert_uint_eq(f.wire_octets, n_want);
+	ck_assert_uint_eq(f.octets, n_want - stuffed);
+	free(want);
+	free(a);
+	free(b);
+}
+
+/*
+ * Each octet that needs a decision (a dot starting a line, an LF with no
+ * CR before it, and what looks like them: a dot after a CR, a CRLF) at
+ * every place of a 16-octet block and on both sides of a cut between two
+ * pieces: the octets around it are copied 16 at a time.
+ */
+START_TEST(test_long_runs_match_the_model)
+{
+	static const char *const due[] = {
+		".", "\n", "\n.", "\r\n.", "\r\n", "\r.", "\r", "\n\n..", "\r\r\n\n",
+	};
+	unsigned char in[80];
+	size_t len = sizeof(in);
+
+	for (size_t at = 0; at + 4 < len; at++) {
+		size_t n = strlen(due[_i]);
+
+		memset(in, 'x', len);
+		memcpy(in + at, due[_i], n);
+		for (size_t cut = 0; cut <= len; cut++)
+			check_against_model(in, len, cut);
+	}
+}
+END_TEST
+
+/* Random octets of the four that matter, long and short, cut anywhere. */
+START_TEST(test_random_octets_match_the_model)
+{
+	static const unsigned char alphabet[] = { '\r', '\n', '.', 'x', 'x', 'x' };
+	uint32_t seed = 0x5eed0000u + (uint32_t)_i;
+	unsigned char in[300];
+
+	for (int round = 0; round < 200; round++) {
+		size_t len = rng_next(&seed) % sizeof(in);
+
+		for (size_t i = 0; i < len; i++)
+			in[i] = alphabet[rng_next(&seed) % sizeof(alphabet)];
+		check_against_model(in, len, len == 0 ? 0 : rng_next(&seed) % (len + 1));
+	}
+}
+END_TEST
+
 #define N_ELEMS(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 static Suite *pop3_filter_suite(void)
@@ -306,6 +398,8 @@ static Suite *pop3_filter_suite(void)
 
 	tc = tcase_create("large");
 	tcase_add_loop_test(tc, test_large_random_message, 0, 4);
+	tcase_add_loop_test(tc, test_long_runs_match_the_model, 0, 9);
+	tcase_add_loop_test(tc, test_random_octets_match_the_model, 0, 8);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -26,8 +26,8 @@
 /* RETR 1 asked for, then 2 and 3 ahead (1,250 octets: within the window). */
 #define UP_ASK_1_AHEAD_2_3 \
 	EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"), \
-	EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"), \
-	EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])")
+	EXPECT("p6 UID FETCH 5 (RFC822.SIZE FLAGS BODY.PEEK[])"), \
+	EXPECT("p7 UID FETCH 9 (RFC822.SIZE FLAGS BODY.PEEK[])")
 
 static void dialogue(const struct peer_step *imap, const struct client_step *pop3)
 {
@@ -52,6 +52,40 @@ START_TEST(prefetch_serves_the_next_retr)
 		SEND(FETCH_C "p8 OK stored\r\np7 OK done\r\n"),
 		EXPECT("p9 UID STORE 9 +FLAGS.SILENT (\\Seen)"),
 		SEND("p9 OK stored\r\n"),
+		UP_LOGOUT,
+		END_SCRIPT,
+	};
+	static const struct client_step pop3[] = {
+		POP3_RETR_1,
+		POP3_RETR_2,
+		SAY("RETR 3"),
+		HEAR("+OK 1000 octets"),
+		HEAR_BYTES(BODY_C ".\r\n"),
+		SAY("QUIT"),
+		BYE,
+		CLIENT_END,
+	};
+
+	dialogue(imap, pop3);
+}
+END_TEST
+
+/* The FLAGS that come with a body fetched ahead tell whether it is \Seen
+   already: RETR 2 (seen) takes it without a STORE, which would change
+   nothing and cost the server a command; RETR 3 (unseen) sets \Seen as
+   before. */
+START_TEST(prefetch_seen_already_needs_no_store)
+{
+	static const struct peer_step imap[] = {
+		UP_SESSION_THREE,
+		UP_ASK_1_AHEAD_2_3,
+		SEND(FETCH_A "p5 OK done\r\n"
+		     "* 2 FETCH (UID 5 RFC822.SIZE 250 FLAGS (\\Seen) BODY[] {23}\r\n" BODY_B
+		     ")\r\np6 OK done\r\n"
+		     "* 3 FETCH (UID 9 RFC822.SIZE 1000 FLAGS (\\Answered) BODY[] {21}\r\n"
+		     BODY_C ")\r\np7 OK done\r\n"),
+		EXPECT("p8 UID STORE 9 +FLAGS.SILENT (\\Seen)"),
+		SEND("p8 OK stored\r\n"),
 		UP_LOGOUT,
 		END_SCRIPT,
 	};
@@ -106,12 +140,12 @@ START_TEST(prefetch_dropped_by_retr_of_another)
 	static const struct peer_step imap[] = {
 		UP_SESSION_THREE,
 		EXPECT("p5 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p6 UID FETCH 9 (RFC822.SIZE FLAGS BODY.PEEK[])"),
 		SEND(FETCH_B "p5 OK done\r\n"),
 		/* popgate asks for 3 before the prefetched body arrives */
 		EXPECT("p7 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p8 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-		EXPECT("p9 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p8 UID FETCH 5 (RFC822.SIZE FLAGS BODY.PEEK[])"),
+		EXPECT("p9 UID FETCH 9 (RFC822.SIZE FLAGS BODY.PEEK[])"),
 		SEND(FETCH_C "p6 OK done\r\n" FETCH_A "p7 OK done\r\n"),
 		END_SCRIPT,
 	};
@@ -286,7 +320,7 @@ START_TEST(prefetch_answered_out_of_order_too_big)
 		SEND_N(reply, strlen(reply), 0),
 		/* dropped: asked for again, with \Seen this time; 3 with it */
 		EXPECT("p8 UID FETCH 5 (RFC822.SIZE BODY[])"),
-		EXPECT("p9 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p9 UID FETCH 9 (RFC822.SIZE FLAGS BODY.PEEK[])"),
 		SEND(FETCH_C "p7 OK done\r\n" FETCH_B "p8 OK done\r\n"),
 		END_SCRIPT,
 	};
@@ -314,11 +348,11 @@ START_TEST(prefetch_asks_within_the_window)
 	static const struct peer_step imap[] = {
 		UP_SESSION_WIDE,
 		EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-		EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p6 UID FETCH 5 (RFC822.SIZE FLAGS BODY.PEEK[])"),
 		SEND(FETCH_A "p5 OK done\r\n"),
 		/* not before RETR 2 */
 		EXPECT("p7 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
-		EXPECT("p8 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+		EXPECT("p8 UID FETCH 9 (RFC822.SIZE FLAGS BODY.PEEK[])"),
 		SEND("* 2 FETCH (UID 5 RFC822.SIZE 100000 BODY[] {23}\r\n" BODY_B ")\r\n"
 		     "p6 OK done\r\np7 OK stored\r\n"),
 		END_SCRIPT,
@@ -397,8 +431,8 @@ START_TEST(prefetch_windows_share_one_bound)
 				"* 3 FETCH (UID 9 RFC822.SIZE 60000 FLAGS ())\r\n"),
 			UP_FPS("3,5,9"),
 			EXPECT("p5 UID FETCH 3 (RFC822.SIZE BODY[])"),
-			EXPECT("p6 UID FETCH 5 (RFC822.SIZE BODY.PEEK[])"),
-			EXPECT("p7 UID FETCH 9 (RFC822.SIZE BODY.PEEK[])"),
+			EXPECT("p6 UID FETCH 5 (RFC822.SIZE FLAGS BODY.PEEK[])"),
+			EXPECT("p7 UID FETCH 9 (RFC822.SIZE FLAGS BODY.PEEK[])"),
 			SEND_N(reply, n, 0),
 			EXPECT("p8 UID STORE 5 +FLAGS.SILENT (\\Seen)"),
 			SEND("p8 OK stored\r\n"),
@@ -449,6 +483,7 @@ int main(void)
 	TCase *pf = fx_tcase("prefetch");
 
 	tcase_add_test(pf, prefetch_serves_the_next_retr);
+	tcase_add_test(pf, prefetch_seen_already_needs_no_store);
 	tcase_add_test(pf, prefetch_skipped_one_is_thrown_away);
 	tcase_add_test(pf, prefetch_dropped_by_retr_of_another);
 	tcase_add_test(pf, prefetch_dropped_by_dele_and_quit);
