@@ -131,7 +131,11 @@ struct cache_uidl_job {
 	const struct cache_uidl_new *entries;  /* assign: the caller's */
 	const struct cache_uidl_query *queries; /* legacy: the caller's */
 	size_t n, next;
-	char (*got)[CACHE_UIDL_MAX + 1];   /* one per uid/entry */
+	/* What came, per uid/entry: 1 + where its UIDL starts in pool, or 0
+	   (none); the UIDLs at their own length, each NUL-terminated. */
+	uint32_t *at;
+	char *pool;
+	size_t pool_len, pool_cap;
 	const char **ptrs;
 	long long len;
 	size_t found;
@@ -151,7 +155,24 @@ static struct cache_uidl_job *cache_uidl_job_of(struct cache_req *req)
 
 /* --- replies --- */
 
-/* The strings of a step's answer, into got[from..from+count). */
+/* Room in the pool for len more octets. */
+static bool cache_uidl_pool_room(struct cache_uidl_job *job, size_t len)
+{
+	size_t cap = job->pool_cap;
+	char *pool;
+
+	if (job->pool_len + len <= cap)
+		return true;
+	while (cap < job->pool_len + len)
+		cap = cap < 4096 ? 4096 : cap * 2;
+	if (cap > UINT32_MAX || (pool = realloc(job->pool, cap)) == NULL)
+		return false;
+	job->pool = pool;
+	job->pool_cap = cap;
+	return true;
+}
+
+/* The strings of a step's answer, for [from..from+count). */
 static bool cache_uidl_strings(struct cache_op_step *step, const redisReply *r)
 {
 	struct cache_uidl_job *job = (struct cache_uidl_job *)step->op;
@@ -164,9 +185,16 @@ static bool cache_uidl_strings(struct cache_op_step *step, const redisReply *r)
 
 		if (s->type != REDIS_REPLY_STRING || s->len > CACHE_UIDL_MAX)
 			return false;
-		memcpy(job->got[step->from + i], s->str, s->len);
-		job->got[step->from + i][s->len] = '\0';
-		job->found += s->len > 0;
+		job->at[step->from + i] = 0;
+		if (s->len == 0)
+			continue;
+		if (!cache_uidl_pool_room(job, s->len + 1))
+			return false;
+		memcpy(job->pool + job->pool_len, s->str, s->len);
+		job->pool[job->pool_len + s->len] = '\0';
+		job->at[step->from + i] = (uint32_t)job->pool_len + 1;
+		job->pool_len += s->len + 1;
+		job->found++;
 	}
 	return true;
 }
@@ -399,10 +427,17 @@ static void cache_uidl_send_prune(struct cache_uidl_job *job)
 
 static void cache_uidl_finish(struct cache_uidl_job *job)
 {
+	char *pool;
 	size_t i;
 
+	/* The pool grows no more: pointers into it hold. */
+	if (job->pool_len > 0 && job->pool_len < job->pool_cap &&
+	    (pool = realloc(job->pool, job->pool_len)) != NULL) {
+		job->pool = pool;
+		job->pool_cap = job->pool_len;
+	}
 	for (i = 0; i < job->n; i++)
-		job->ptrs[i] = job->got[i][0] != '\0' ? job->got[i] : NULL;
+		job->ptrs[i] = job->at[i] != 0 ? job->pool + job->at[i] - 1 : NULL;
 	job->result.uidls = job->ptrs;
 	job->result.count = job->n;
 	job->result.found = job->found;
@@ -451,7 +486,8 @@ static void cache_uidl_job_free(void *data)
 	struct cache_uidl_job *job = data;
 
 	cache_op_cancel(&job->op);
-	free(job->got);
+	free(job->at);
+	free(job->pool);
 	free(job->ptrs);
 	free(job->dead);
 	free(job);
@@ -500,10 +536,10 @@ static struct cache_uidl_job *cache_uidl_job_new(struct cache_req *req, const ch
 {
 	struct cache_uidl_job *job = calloc(1, sizeof(*job));
 
-	if (job == NULL || (job->got = calloc(n + 1, sizeof(*job->got))) == NULL ||
+	if (job == NULL || (job->at = calloc(n + 1, sizeof(*job->at))) == NULL ||
 	    (job->ptrs = calloc(n + 1, sizeof(*job->ptrs))) == NULL) {
 		if (job != NULL)
-			free(job->got);
+			free(job->at);
 		free(job);
 		return NULL;
 	}

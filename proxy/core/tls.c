@@ -27,16 +27,73 @@ struct tls_server_ctx {
 	SSL_CTX *ssl_ctx;
 };
 
+/*
+ * OpenSSL's error strings come with the first error that is formatted,
+ * not at start: loading them touches tables all over libcrypto, about
+ * 0.5 MB of RSS for a process that may never see an error. Once its
+ * start-up has left them out, OpenSSL 3 never loads them by itself
+ * (OPENSSL_INIT_NO_LOAD_* settles that for the process), so each
+ * library's loader does; those that have none (DECODER, PROV, HTTP,
+ * CMP, ...) keep their name and the common reasons ("unsupported").
+ * Without those loaders (an OpenSSL built without the 3.0 API) they are
+ * loaded at start, as before.
+ */
+#ifdef OPENSSL_NO_DEPRECATED_3_0
+#define TLS_STRINGS_AT_START \
+	(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS)
+#else
+#define TLS_STRINGS_AT_START \
+	(OPENSSL_INIT_NO_LOAD_SSL_STRINGS | OPENSSL_INIT_NO_LOAD_CRYPTO_STRINGS)
+#endif
+
 void tls_init(void)
 {
-	OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS |
-			 OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+	OPENSSL_init_ssl(TLS_STRINGS_AT_START, NULL);
 }
+
+bool tls_error_strings_loaded(void)
+{
+	return ERR_reason_error_string(ERR_PACK(ERR_LIB_PEM, 0, PEM_R_NO_START_LINE)) != NULL &&
+		ERR_reason_error_string(ERR_PACK(ERR_LIB_SSL, 0, SSL_R_WRONG_VERSION_NUMBER)) != NULL;
+}
+
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void tls_load_error_strings(void)
+{
+	/* Each loads its table unless its first string is there. */
+	static int (*const load[])(void) = {
+		ERR_load_ERR_strings, ERR_load_SSL_strings, ERR_load_ASN1_strings,
+		ERR_load_ASYNC_strings, ERR_load_BIO_strings, ERR_load_BN_strings,
+		ERR_load_BUF_strings, ERR_load_CMS_strings, ERR_load_COMP_strings,
+		ERR_load_CONF_strings, ERR_load_CRYPTO_strings, ERR_load_CT_strings,
+		ERR_load_DH_strings, ERR_load_DSA_strings, ERR_load_EC_strings,
+		ERR_load_ENGINE_strings, ERR_load_EVP_strings, ERR_load_KDF_strings,
+		ERR_load_OBJ_strings, ERR_load_OCSP_strings, ERR_load_OSSL_STORE_strings,
+		ERR_load_PEM_strings, ERR_load_PKCS12_strings, ERR_load_PKCS7_strings,
+		ERR_load_RAND_strings, ERR_load_RSA_strings, ERR_load_TS_strings,
+		ERR_load_UI_strings, ERR_load_X509_strings, ERR_load_X509V3_strings,
+	};
+
+	if (tls_error_strings_loaded())
+		return;
+	for (size_t i = 0; i < sizeof(load) / sizeof(load[0]); i++)
+		(void)load[i]();
+}
+#pragma GCC diagnostic pop
+#else
+static void tls_load_error_strings(void)
+{
+}
+#endif
 
 static char *tls_strerror_dup(const char *what)
 {
 	char buf[1024];
 	unsigned long e = ERR_get_error();
+
+	tls_load_error_strings();
 
 	snprintf(buf, sizeof(buf), "%s: %s", what,
 		 e != 0 ? ERR_reason_error_string(e) : "unknown error");
@@ -331,6 +388,7 @@ const char *tls_error_reason(struct bufferevent *bev, char *buf, size_t size)
 	if (e != 0) {
 		char tmp[256];
 
+		tls_load_error_strings();
 		ERR_error_string_n(e, tmp, sizeof(tmp));
 		snprintf(buf, size, "TLS error: %s", tmp);
 	} else {

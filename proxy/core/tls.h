@@ -13,8 +13,12 @@ struct event_base;
 struct bufferevent;
 struct tls_client_ctx;
 
-/* Process-wide OpenSSL set-up; call once at start. */
+/* Process-wide OpenSSL set-up; call once at start. OpenSSL's error
+   strings are not loaded then: the first error that tls_error_reason()
+   or a context's *error_r formats loads them (the wording stays). */
 void tls_init(void);
+/* Whether they are loaded (tests). */
+bool tls_error_strings_loaded(void);
 
 /*
  * A client context: TLS 1.2 minimum, peer verification against ca_file, or

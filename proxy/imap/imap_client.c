@@ -139,12 +139,18 @@ static void imap_command_finish(struct imap_client *c, struct imap_command *cmd,
 	imap_command_free(cmd);
 }
 
+/* Why it failed ("out of memory" when that could not be kept). */
+static const char *imap_client_failure(const struct imap_client *c)
+{
+	return c->fail_reason != NULL ? c->fail_reason : "out of memory";
+}
+
 /* Fails every pending command and the connect callback; the connection is
    unusable afterwards. Callbacks may close the client meanwhile. */
 static void imap_client_fail_all(struct imap_client *c)
 {
 	struct imap_reply reply = {
-		.result = IMAP_REPLY_FAILED, .text = c->fail_reason,
+		.result = IMAP_REPLY_FAILED, .text = imap_client_failure(c),
 	};
 	struct imap_command_list pending;
 	struct imap_command *cmd;
@@ -161,7 +167,7 @@ static void imap_client_fail_all(struct imap_client *c)
 
 		c->connect_cb = NULL;
 		if (c->state != IMAP_CLIENT_CLOSED)
-			cb(c->connect_ctx, false, c->fail_reason);
+			cb(c->connect_ctx, false, imap_client_failure(c));
 	}
 	while ((cmd = TAILQ_FIRST(&pending)) != NULL) {
 		TAILQ_REMOVE(&pending, cmd, link);
@@ -183,11 +189,13 @@ void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 
 	if (c->state >= IMAP_CLIENT_FAILED)
 		return;
+	free(c->fail_reason);
 	va_start(args, fmt);
-	vsnprintf(c->fail_reason, sizeof(c->fail_reason), fmt, args);
+	if (vasprintf(&c->fail_reason, fmt, args) < 0)
+		c->fail_reason = NULL;
 	va_end(args);
 	log_warn("%s event=upstream_error upstream=%s:%u while=\"%s\" error=\"%s\"",
-		 c->log_id, c->host, c->port, c->doing, c->fail_reason);
+		 c->log_id, c->host, c->port, c->doing, imap_client_failure(c));
 	imap_client_set_state(c, IMAP_CLIENT_FAILED);
 	imap_client_stop_io(c);
 	event_active(c->deferred, EV_TIMEOUT, 0);
@@ -397,12 +405,17 @@ static bool imap_client_sasl_continuation(struct imap_client *c, const struct im
 	if (cmd == NULL)
 		return false;
 	cmd->sasl_aborted = true;
-	len = tls_base64_decode(resp->text != NULL ? resp->text : "", resp->text_len,
-				c->sasl_challenge, sizeof(c->sasl_challenge) - 1);
-	c->sasl_challenge[len > 0 ? len : 0] = '\0';
-	/* No NUL inside: the caller reads it as a string. */
-	if (len > 0 && memchr(c->sasl_challenge, '\0', (size_t)len) != NULL)
-		c->sasl_challenge[0] = '\0';
+	if (c->sasl_challenge == NULL)
+		c->sasl_challenge = malloc(IMAP_SASL_CHALLENGE_MAX);
+	len = c->sasl_challenge == NULL ? -1 :
+		tls_base64_decode(resp->text != NULL ? resp->text : "", resp->text_len,
+				  c->sasl_challenge, IMAP_SASL_CHALLENGE_MAX - 1);
+	if (c->sasl_challenge != NULL) {
+		c->sasl_challenge[len > 0 ? len : 0] = '\0';
+		/* No NUL inside: the caller reads it as a string. */
+		if (len > 0 && memchr(c->sasl_challenge, '\0', (size_t)len) != NULL)
+			c->sasl_challenge[0] = '\0';
+	}
 	log_debug("%s event=upstream_sasl_challenge length=%d", c->log_id, len);
 	imap_client_send(c, cmd->sasl_abort, strlen(cmd->sasl_abort));
 	return true;
@@ -465,14 +478,16 @@ static void imap_client_line(struct imap_client *c, const char *line, size_t len
 		break;
 	}
 	if (resp.status == IMAP_STATUS_BYE) {
-		char esc[sizeof(c->bye_reason)];
+		char esc[180];
 
 		/* The connection ends next; keep the server's reason. */
 		c->bye_throttle = imap_throttle_of(resp.code, resp.code_len, resp.text,
 						   resp.text_len);
-		snprintf(c->bye_reason, sizeof(c->bye_reason), "upstream said BYE: %s",
-			 text_escape_quoted(resp.text != NULL ? resp.text : "", resp.text_len,
-					    esc, sizeof(esc) - 20));
+		free(c->bye_reason);
+		if (asprintf(&c->bye_reason, "upstream said BYE: %s",
+			     text_escape_quoted(resp.text != NULL ? resp.text : "",
+						resp.text_len, esc, sizeof(esc))) < 0)
+			c->bye_reason = NULL;
 		return;
 	}
 	/* A response whose literal a later command took (it answers that
@@ -743,13 +758,14 @@ static void imap_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		/* The end we asked for: not worth a warning, also when a TLS
 		   server closes without close_notify (GnuTLS). */
 		imap_client_set_state(c, IMAP_CLIENT_FAILED);
-		snprintf(c->fail_reason, sizeof(c->fail_reason), "logged out");
+		free(c->fail_reason);
+		c->fail_reason = strdup("logged out");
 		imap_client_stop_io(c);
 		event_active(c->deferred, EV_TIMEOUT, 0);
 	} else if ((what & BEV_EVENT_EOF) != 0) {
 		if (c->read_errno != 0) {
 			imap_client_fail(c, "%s", evutil_socket_error_to_string(c->read_errno));
-		} else if (c->bye_reason[0] != '\0') {
+		} else if (c->bye_reason != NULL) {
 			imap_client_fail(c, "%s", c->bye_reason);
 		} else {
 			imap_client_fail(c, "connection closed by upstream");
@@ -876,6 +892,11 @@ void imap_client_free(struct imap_client **cp)
 		c->attached_free(c->attached);
 	free(c->host);
 	free(c->log_id);
+	free(c->fail_reason);
+	free(c->bye_reason);
+	free(c->login_code);
+	free(c->login_text);
+	free(c->sasl_challenge);
 	free((char *)c->id.client_ip);
 	free((char *)c->id.local_ip);
 	free((char *)c->id.session_id);

@@ -47,6 +47,11 @@ struct imap_command {
 };
 TAILQ_HEAD(imap_command_list, imap_command);
 
+/* The longest kept: a login's code and text, an OAuth2 challenge. */
+#define IMAP_LOGIN_CODE_MAX 128
+#define IMAP_LOGIN_TEXT_MAX 256
+#define IMAP_SASL_CHALLENGE_MAX 512
+
 struct imap_client {
 	struct event_base *base;
 	struct evdns_base *dns;
@@ -69,8 +74,10 @@ struct imap_client {
 
 	enum imap_client_state state;
 	const char *doing;            /* for error messages */
-	char fail_reason[256];
-	char bye_reason[200];         /* text of an untagged BYE */
+	/* Texts kept only once there is one (malloc'd; NULL: none): why
+	   the connection failed, what an untagged BYE said. */
+	char *fail_reason;
+	char *bye_reason;
 	enum imap_throttle bye_throttle;  /* what that BYE said (imap_throttle.h) */
 	bool logging_out;             /* LOGOUT sent: EOF is expected */
 	unsigned int caps;
@@ -114,11 +121,12 @@ struct imap_client {
 	const struct imap_cmd_handlers *login_h;
 	void *login_ctx;
 	bool login_caps_seen;         /* capabilities came with the login */
-	struct imap_reply login_reply; /* kept while CAPABILITY runs */
-	char login_code[128];
-	char login_text[256];
-	/* The decoded error challenge of an OAuth2 login, "" if none. */
-	char sasl_challenge[512];
+	struct imap_reply login_reply; /* kept while CAPABILITY runs, */
+	char *login_code;             /* with its texts (malloc'd) */
+	char *login_text;
+	/* The decoded error challenge of an OAuth2 login (malloc'd
+	   IMAP_SASL_CHALLENGE_MAX), NULL if none. */
+	char *sasl_challenge;
 	/* The login's pipelining (imap_login.c, imap_caps_memo.h). */
 	struct imap_caps_memo *caps_memo;  /* not owned; NULL: none */
 	bool login_ahead;             /* commands may follow the login at once */

@@ -4,6 +4,7 @@
 #include "imap_client_private.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -191,6 +192,14 @@ bool imap_client_login_pipelined(const struct imap_client *c)
 }
 
 /* Hands the login's result to the owner, exactly once. */
+/* The kept login answer's texts go. */
+static void imap_client_login_forget(struct imap_client *c)
+{
+	free(c->login_code);
+	free(c->login_text);
+	c->login_code = c->login_text = NULL;
+}
+
 static void imap_client_login_finish(struct imap_client *c,
 				     const struct imap_reply *reply)
 {
@@ -208,6 +217,24 @@ static void imap_client_login_finish(struct imap_client *c,
 	}
 	if (h != NULL && h->done != NULL && c->state != IMAP_CLIENT_CLOSED)
 		h->done(ctx, reply);
+}
+
+/* The login answer kept while CAPABILITY ran, handed on from here: its
+   texts are not kept for the connection's life. */
+static void imap_client_login_finish_kept(struct imap_client *c)
+{
+	char code[IMAP_LOGIN_CODE_MAX], text[IMAP_LOGIN_TEXT_MAX];
+	struct imap_reply reply = c->login_reply;
+
+	snprintf(code, sizeof(code), "%s", c->login_code != NULL ? c->login_code : "");
+	snprintf(text, sizeof(text), "%s", c->login_reply.text != NULL ?
+		 c->login_reply.text : "");
+	reply.code = c->login_code != NULL ? code : NULL;
+	reply.text = text;
+	imap_client_login_forget(c);
+	c->login_reply.code = NULL;
+	c->login_reply.text = NULL;
+	imap_client_login_finish(c, &reply);
 }
 
 static void imap_client_login_caps_done(void *ctx, const struct imap_reply *reply)
@@ -228,7 +255,7 @@ static void imap_client_login_caps_done(void *ctx, const struct imap_reply *repl
 			 c->log_id, reply->text);
 	else
 		imap_client_memo_note(c, false);
-	imap_client_login_finish(c, &c->login_reply);
+	imap_client_login_finish_kept(c);
 }
 
 static const struct imap_cmd_handlers imap_client_login_caps_handlers = {
@@ -271,14 +298,16 @@ static void imap_client_login_done(void *ctx, const struct imap_reply *reply)
 	}
 	/* Post-login capabilities differ (SPECIAL-USE, MOVE, ENABLE...)
 	   and this server did not say them: ask before anything else. */
-	snprintf(c->login_code, sizeof(c->login_code), "%.*s",
-		 reply->code != NULL ? (int)reply->code_len : 0,
-		 reply->code != NULL ? reply->code : "");
-	snprintf(c->login_text, sizeof(c->login_text), "%s", reply->text);
+	imap_client_login_forget(c);
+	if (reply->code != NULL)
+		c->login_code = strndup(reply->code, reply->code_len < IMAP_LOGIN_CODE_MAX ?
+					reply->code_len : IMAP_LOGIN_CODE_MAX - 1);
+	c->login_text = strndup(reply->text != NULL ? reply->text : "",
+				IMAP_LOGIN_TEXT_MAX - 1);
 	c->login_reply = *reply;
-	c->login_reply.code = reply->code != NULL ? c->login_code : NULL;
-	c->login_reply.code_len = reply->code != NULL ? strlen(c->login_code) : 0;
-	c->login_reply.text = c->login_text;
+	c->login_reply.code = c->login_code;
+	c->login_reply.code_len = c->login_code != NULL ? strlen(c->login_code) : 0;
+	c->login_reply.text = c->login_text != NULL ? c->login_text : "";
 	c->login_wait_caps = true;
 	/* One went behind the login already: its answer finishes it. */
 	if (c->caps_pipelined)
@@ -287,7 +316,7 @@ static void imap_client_login_done(void *ctx, const struct imap_reply *reply)
 	if (imap_client_queue_own(c, &imap_client_login_caps_handlers, false,
 				  "CAPABILITY") < 0) {
 		c->login_wait_caps = false;
-		imap_client_login_finish(c, &c->login_reply);
+		imap_client_login_finish_kept(c);
 	}
 }
 
@@ -401,7 +430,7 @@ int imap_client_login(struct imap_client *c, const char *user, size_t user_len,
 
 const char *imap_client_sasl_challenge(const struct imap_client *c)
 {
-	return c->sasl_challenge;
+	return c->sasl_challenge != NULL ? c->sasl_challenge : "";
 }
 
 int imap_client_login_oauth(struct imap_client *c, enum imap_oauth_mech mech,
@@ -462,7 +491,8 @@ int imap_client_login_oauth(struct imap_client *c, enum imap_oauth_mech mech,
 	c->login_ctx = ctx;
 	c->login_caps_seen = false;
 	c->login_sig = c->caps_sig;
-	c->sasl_challenge[0] = '\0';
+	free(c->sasl_challenge);
+	c->sasl_challenge = NULL;
 	c->doing = "logging in";
 	if (id != NULL)
 		imap_client_enqueue(c, id, false);

@@ -8,9 +8,18 @@
 
 #include "device.h"
 
-struct pop3_folders *pop3_folders_new(void)
+struct pop3_folders *pop3_folders_new(unsigned int max)
 {
-	return calloc(1, sizeof(struct pop3_folders));
+	struct pop3_folders *fs;
+
+	if (max < 1)
+		max = 1;
+	if (max > POP3_MAX_FOLDERS)
+		max = POP3_MAX_FOLDERS;
+	fs = calloc(1, sizeof(*fs) + max * sizeof(fs->f[0]));
+	if (fs != NULL)
+		fs->max = max;
+	return fs;
 }
 
 void pop3_folders_free(struct pop3_folders **fs)

@@ -42,13 +42,15 @@ struct pop3_folder {
 };
 
 struct pop3_folders {
-	unsigned int n;              /* 1..POP3_MAX_FOLDERS */
+	unsigned int n;              /* 1..max */
+	unsigned int max;            /* room in f: what the profile lists */
 	unsigned int selected;       /* the folder selected upstream now */
-	struct pop3_folder f[POP3_MAX_FOLDERS];
+	struct pop3_folder f[];
 };
 
-/* An empty set (n 0) to fill; NULL when out of memory. */
-struct pop3_folders *pop3_folders_new(void);
+/* An empty set (n 0) with room for max folders (1..POP3_MAX_FOLDERS:
+   a session of one folder holds one); NULL when out of memory. */
+struct pop3_folders *pop3_folders_new(unsigned int max);
 /* Frees the folders after the first (whose drop and device are the
    session's), their names, and the set; NULL is fine. */
 void pop3_folders_free(struct pop3_folders **fs);

@@ -271,7 +271,7 @@ static void login_folders_plan(struct pop3_login *l)
 	const struct conf_profile *p = l->s->profile;
 	struct pop3_folders *fs = l->folders;
 
-	for (unsigned int i = 1; i < p->folder_count; i++) {
+	for (unsigned int i = 1; i < p->folder_count && fs->n < fs->max; i++) {
 		const char *name = p->folders[i];
 		bool twice = false;
 
@@ -374,7 +374,7 @@ void login_folders_built(struct pop3_login *l)
 		return;
 	}
 	/* The first folder: the route's mailbox, built as ever. */
-	if ((l->folders = fs = pop3_folders_new()) == NULL ||
+	if ((l->folders = fs = pop3_folders_new(p->folder_count)) == NULL ||
 	    (fs->f[0].name = strdup(s->route->mailbox)) == NULL) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY,
 			   "-ERR [SYS/TEMP] Out of memory");

@@ -43,7 +43,7 @@ void login_finish(struct pop3_login *l)
 	unsigned int count;
 	uint64_t size;
 
-	if (l->folders == NULL && (l->folders = pop3_folders_new()) != NULL) {
+	if (l->folders == NULL && (l->folders = pop3_folders_new(1)) != NULL) {
 		l->folders->n = 1;
 		l->folders->f[0] = (struct pop3_folder){ .drop = l->drop, .dev = l->dev };
 		pop3_folders_renumber(l->folders);

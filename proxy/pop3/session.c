@@ -146,6 +146,27 @@ static void pop3_cmd_free(struct pop3_session *s)
 		ops->free(s, ctx);
 }
 
+/* The next line's limit; a line read meanwhile keeps its own. */
+static void pop3_session_line_max(struct pop3_session *s, size_t max)
+{
+	s->line_max = max;
+	if (s->scanner != NULL)
+		pop3_scanner_set_max(s->scanner, max);
+}
+
+/* The scanner goes when no line is part read (it may have held
+   credentials). */
+static void pop3_session_scanner_drop(struct pop3_session *s, bool always)
+{
+	struct pop3_scanner *sc = s->scanner;
+
+	if (sc == NULL || (!always && !sc->complete && (sc->len > 0 || sc->saw_cr)))
+		return;
+	explicit_bzero(sc, sizeof(*sc));
+	free(sc);
+	s->scanner = NULL;
+}
+
 void pop3_cmd_start(struct pop3_session *s, const struct pop3_cmd_ops *ops, void *ctx)
 {
 	/* Reading goes on (toggling it costs two epoll_ctl per command);
@@ -154,13 +175,13 @@ void pop3_cmd_start(struct pop3_session *s, const struct pop3_cmd_ops *ops, void
 	s->run = ops;
 	s->run_ctx = ctx;
 	if (ops->max_line != 0)
-		pop3_scanner_set_max(&s->scanner, ops->max_line);
+		pop3_session_line_max(s, ops->max_line);
 }
 
 void pop3_cmd_done(struct pop3_session *s)
 {
 	pop3_cmd_free(s);
-	pop3_scanner_set_max(&s->scanner, POP3_MAX_CMD_LINE);
+	pop3_session_line_max(s, POP3_MAX_CMD_LINE);
 	if (s->state == POP3_STATE_CLOSED || s->closing)
 		return;
 	s->doing = "waiting for a command";
@@ -255,6 +276,7 @@ static void pop3_session_free(struct pop3_session *s)
 	pop3_device_free(&s->dev);
 	pop3_maildrop_free(&s->drop);
 	pop3_session_set_user(s, NULL, 0);
+	pop3_session_scanner_drop(s, true);
 	event_free(s->timer);
 	event_free(s->life_timer);
 	event_free(s->idle_timer);
@@ -371,7 +393,7 @@ void pop3_session_set_timer(struct pop3_session *s, unsigned int msecs,
 /* Reads complete command lines and hands them on, one at a time: while a
    command runs, the rest waits in the input (unless the command itself
    takes lines). */
-static void pop3_session_input(struct pop3_session *s)
+static void pop3_session_lines(struct pop3_session *s)
 {
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 
@@ -395,7 +417,15 @@ static void pop3_session_input(struct pop3_session *s)
 				pop3_session_close_after_flush(s, "disconnect");
 			return;
 		}
-		st = pop3_scanner_feed(&s->scanner, v.iov_base, v.iov_len, &consumed, &error);
+		if (s->scanner == NULL) {
+			s->scanner = malloc(sizeof(*s->scanner));
+			if (s->scanner == NULL) {
+				pop3_session_close(s, "out_of_memory");
+				return;
+			}
+			pop3_scanner_init(s->scanner, s->line_max);
+		}
+		st = pop3_scanner_feed(s->scanner, v.iov_base, v.iov_len, &consumed, &error);
 		evbuffer_drain(in, consumed);
 		if (st == POP3_PARSE_NEED_MORE)
 			continue;
@@ -408,12 +438,19 @@ static void pop3_session_input(struct pop3_session *s)
 		   no slot. */
 		pop3_session_idle_reset(s);
 		if (s->run != NULL)
-			s->run->line(s, s->run_ctx, s->scanner.buf, s->scanner.len);
+			s->run->line(s, s->run_ctx, s->scanner->buf, s->scanner->len);
 		else
-			s->hooks->line(s, s->scanner.buf, s->scanner.len);
+			s->hooks->line(s, s->scanner->buf, s->scanner->len);
 		/* It may have held credentials. */
-		explicit_bzero(s->scanner.buf, s->scanner.len);
+		if (s->scanner != NULL)
+			explicit_bzero(s->scanner->buf, s->scanner->len);
 	}
+}
+
+static void pop3_session_input(struct pop3_session *s)
+{
+	pop3_session_lines(s);
+	pop3_session_scanner_drop(s, false);
 }
 
 static void pop3_read_cb(struct bufferevent *bev, void *arg)
@@ -529,7 +566,8 @@ static void pop3_stls_switch(struct pop3_session *s)
 	   it must not run as if it had come over TLS (RFC 2595 and the
 	   STARTTLS command-injection class of bugs). */
 	evbuffer_drain(in, evbuffer_get_length(in));
-	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
+	pop3_session_scanner_drop(s, true);
+	s->line_max = POP3_MAX_CMD_LINE;
 	/* RFC 2595 4: nothing learnt before TLS carries over (a USER sent
 	   in plaintext must be sent again). */
 	pop3_session_set_user(s, NULL, 0);
@@ -739,7 +777,7 @@ struct pop3_session *pop3_session_new(struct pop3_server *srv, struct buffereven
 	s->upstream_tls = "none";
 	strcpy(s->user_log, "-");
 	gettimeofday(&s->started, NULL);
-	pop3_scanner_init(&s->scanner, POP3_MAX_CMD_LINE);
+	s->line_max = POP3_MAX_CMD_LINE;
 	pop3_session_setup_bev(s);
 	life = (struct timeval){ .tv_sec = s->conf->max_session_secs };
 	event_add(s->life_timer, &life);

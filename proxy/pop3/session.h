@@ -152,7 +152,10 @@ struct pop3_session {
 	const char *end_reason;
 	unsigned int bad_commands;
 	unsigned int auth_commands; /* commands before the login */
-	struct pop3_scanner scanner;
+	/* The command line being read: only while one is (2 KB), not for
+	   the whole of an idle session. line_max: the next line's limit. */
+	struct pop3_scanner *scanner;
+	size_t line_max;
 
 	/* the running command, if any */
 	const struct pop3_cmd_ops *run;

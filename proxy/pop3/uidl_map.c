@@ -28,6 +28,7 @@ struct pop3_uidl_map {
 	char (*fps)[IMAP_FP_HEX + 1];      /* their fingerprints */
 	struct imap_fp_more_values *more;  /* what the form needs of them */
 	size_t nmissing;
+	size_t cap;                        /* missing..entries hold this many */
 	bool legacy;                       /* the account has an import */
 	struct cache_uidl_query *queries;  /* for it */
 	struct imap_fp_op fp;
@@ -66,6 +67,20 @@ void pop3_uidl_map_free(struct pop3_uidl_map **mp)
 	free(m->queries);
 	free(m->entries);
 	free(m);
+}
+
+size_t pop3_uidl_map_held(const struct pop3_uidl_map *m)
+{
+	size_t n = m->n + 1, k = m->cap, held = n * sizeof(*m->slots);
+
+	if (m->missing != NULL)
+		held += k * (sizeof(*m->missing) + sizeof(*m->missing_slot) +
+			     sizeof(*m->fps) + sizeof(*m->entries));
+	if (m->more != NULL)
+		held += m->nmissing * sizeof(*m->more);
+	if (m->queries != NULL)
+		held += (m->nmissing + 1) * sizeof(*m->queries);
+	return held;
 }
 
 static enum pop3_uidl_map_result pop3_uidl_map_store_result(enum cache_status st)
@@ -287,11 +302,49 @@ static const struct imap_fp_handlers pop3_uidl_map_fp_handlers = {
 
 /* ---- load ---- */
 
+/* The drop's messages without a stored UIDL (\Deleted ones get none):
+   counted, and listed into missing when it is there. */
+static size_t pop3_uidl_map_missing(struct pop3_uidl_map *m, const struct cache_uidls *u)
+{
+	const struct pop3_maildrop *d = m->d;
+	unsigned int j = 0;
+	size_t k = 0;
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (u->uidls[i] != NULL)
+			continue;
+		while (j < d->count && d->msgs[j].uid < m->slots[i].uid)
+			j++;
+		if (j < d->count && d->msgs[j].uid == m->slots[i].uid) {
+			if (m->missing != NULL) {
+				m->missing_slot[k] = i;
+				m->missing[k] = m->slots[i].uid;
+			}
+			k++;
+		}
+	}
+	return k;
+}
+
+/* What the messages to assign need, for nmissing of them: only then (a
+   login with nothing new needs none of it). */
+static bool pop3_uidl_map_alloc(struct pop3_uidl_map *m)
+{
+	size_t n = m->nmissing + 1;
+
+	m->cap = n;
+	m->missing = calloc(n, sizeof(*m->missing));
+	m->missing_slot = calloc(n, sizeof(*m->missing_slot));
+	m->fps = calloc(n, sizeof(*m->fps));
+	m->entries = calloc(n, sizeof(*m->entries));
+	return m->missing != NULL && m->missing_slot != NULL && m->fps != NULL &&
+		m->entries != NULL;
+}
+
 static void pop3_uidl_map_loaded(void *ctx, enum cache_status st, const struct cache_uidls *u)
 {
 	struct pop3_uidl_map *m = ctx;
 	const struct pop3_maildrop *d = m->d;
-	unsigned int j = 0;
 
 	if (st != CACHE_OK) {
 		pop3_uidl_map_fail(m, pop3_uidl_map_store_result(st), st);
@@ -304,18 +357,10 @@ static void pop3_uidl_map_loaded(void *ctx, enum cache_status st, const struct c
 		struct uidl_slot *s = &m->slots[i];
 
 		s->uid = d->exists[i];
-		if (u->uidls[i] != NULL) {
+		if (u->uidls[i] != NULL)
 			snprintf(s->uidl, sizeof(s->uidl), "%s", u->uidls[i]);
-			continue;
-		}
-		/* Only the drop's messages get one; \Deleted ones go. */
-		while (j < d->count && d->msgs[j].uid < s->uid)
-			j++;
-		if (j < d->count && d->msgs[j].uid == s->uid) {
-			m->missing_slot[m->nmissing] = i;
-			m->missing[m->nmissing++] = s->uid;
-		}
 	}
+	m->nmissing = pop3_uidl_map_missing(m, u);
 	if (m->nmissing == 0) {
 		if (!pop3_uidl_map_unique(m)) {
 			pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
@@ -324,6 +369,11 @@ static void pop3_uidl_map_loaded(void *ctx, enum cache_status st, const struct c
 		pop3_uidl_map_finish(m);
 		return;
 	}
+	if (!pop3_uidl_map_alloc(m)) {
+		pop3_uidl_map_fail(m, POP3_UIDL_MAP_MEMORY, CACHE_OK);
+		return;
+	}
+	(void)pop3_uidl_map_missing(m, u);
 	if ((m->fmt->needs & UIDL_NEED_GMID) != 0 &&
 	    (imap_client_caps(m->imap) & IMAP_CAP_X_GM_EXT_1) == 0) {
 		log_warn("%s event=uidl_not_computable error=\"uidl_format gmail needs an "
@@ -363,13 +413,9 @@ static struct pop3_uidl_map *pop3_uidl_map_new(struct imap_client *imap, struct 
 	m->cb = cb;
 	m->ctx = ctx;
 	snprintf(m->log_id, sizeof(m->log_id), "%s", log_id);
+	/* The rest only for messages to assign, once the load tells. */
 	m->slots = calloc(n + 1, sizeof(*m->slots));
-	m->missing = calloc(n + 1, sizeof(*m->missing));
-	m->missing_slot = calloc(n + 1, sizeof(*m->missing_slot));
-	m->fps = calloc(n + 1, sizeof(*m->fps));
-	m->entries = calloc(n + 1, sizeof(*m->entries));
-	if (m->slots == NULL || m->missing == NULL || m->missing_slot == NULL ||
-	    m->fps == NULL || m->entries == NULL)
+	if (m->slots == NULL)
 		pop3_uidl_map_free(&m);
 	return m;
 }

@@ -75,5 +75,9 @@ struct pop3_uidl_map *pop3_uidl_map_start_known(struct imap_client *imap, struct
 						const char *const *stored, bool legacy,
 						pop3_uidl_map_cb *cb, void *ctx);
 void pop3_uidl_map_free(struct pop3_uidl_map **m);
+/* Octets its tables hold now: a slot per listed message from the start,
+   the rest only once the load has found messages without a UIDL, for
+   those (tests). */
+size_t pop3_uidl_map_held(const struct pop3_uidl_map *m);
 
 #endif

@@ -4,6 +4,8 @@
  * redis-server (test_cache_fixture.h). Also the measured cost per message.
  */
 
+#include <malloc.h>
+
 #include "test_cache_fixture.h"
 
 struct ures {
@@ -485,6 +487,65 @@ START_TEST(uidl_map_limit_refuses_and_writes_nothing)
 }
 END_TEST
 
+/* --- memory --- */
+
+struct heap_res {
+	struct ures r;
+	size_t heap;        /* in use when the answer came */
+};
+
+static void heap_cb(void *ctx, enum cache_status st, const struct cache_uidls *u)
+{
+	struct heap_res *h = ctx;
+
+	h->heap = mallinfo2().uordblks;
+	uidls_cb(&h->r, st, u);
+}
+
+/* A load of n UIDLs of Dovecot's form holds them at their own length (17
+   octets with the NUL, a pointer and an offset each), not CACHE_UIDL_MAX
+   + 1 each, while the answer is read and handed on. */
+START_TEST(uidl_load_holds_uidls_at_their_length)
+{
+	enum { n = 10000 };
+	struct cache_uidl_new *e = calloc(n, sizeof(*e));
+	char (*ul)[CACHE_UIDL_MAX + 1] = calloc(n, sizeof(*ul));
+	uint32_t *uids = uids_upto(n);
+	struct cache_listing l = { .uidvalidity = 9, .uidnext = n + 1, .uids = uids, .n = n };
+	struct heap_res h = { 0 };
+	size_t before;
+	struct ures r;
+
+	for (size_t i = 0; i < n; i++) {
+		snprintf(ul[i], sizeof(ul[i]), "%08x%08x", (unsigned int)(i + 1), 9u);
+		e[i] = (struct cache_uidl_new){ (uint32_t)(i + 1), "fp", ul[i] };
+	}
+	/* One of each length. */
+	memset(ul[0], 'a', 1);
+	ul[0][1] = '\0';
+	memset(ul[1], 'z', CACHE_UIDL_MAX);
+	ul[1][CACHE_UIDL_MAX] = '\0';
+	do_view(ACCOUNT, "pc", 9, n + 1);
+	r = do_assign(9, e, n);
+	ck_assert_int_eq(r.st, CACHE_OK);
+	ures_free(&r);
+	before = mallinfo2().uordblks;
+	ck_assert_ptr_nonnull(cache_uidl_load(cache, ACCOUNT, &l, heap_cb, &h));
+	WAIT_ONE(h.r, 20000);
+	ck_assert_int_eq(h.r.st, CACHE_OK);
+	ck_assert_uint_eq(h.r.found, n);
+	ck_assert_str_eq(h.r.uidls[0], ul[0]);
+	ck_assert_str_eq(h.r.uidls[1], ul[1]);
+	ck_assert_str_eq(h.r.uidls[n - 1], ul[n - 1]);
+	ck_assert_msg(h.heap - before <= (size_t)n * 40, "%zu octets held for %d UIDLs",
+		      h.heap - before, n);
+	ures_free(&h.r);
+	free(e);
+	free(ul);
+	free(uids);
+}
+END_TEST
+
 /* --- cost --- */
 
 static double ms_since(const struct timespec *t0)
@@ -575,6 +636,7 @@ static Suite *uidl_suite(void)
 	tcase_add_test(tc, uidl_import_bad_entries_write_nothing);
 	tcase_add_test(tc, uidl_dump_shows_map_and_import);
 	tcase_add_test(tc, uidl_load_tells_of_an_import);
+	tcase_add_test(tc, uidl_load_holds_uidls_at_their_length);
 	tcase_add_test(tc, uidl_cost_10k);
 	tcase_add_test(tc, uidl_cost_100k);
 	tcase_set_timeout(tc, 120);

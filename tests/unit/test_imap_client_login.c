@@ -2,6 +2,7 @@
    ID before it, the post-login capabilities, ENABLE UTF8=ACCEPT after it. */
 
 #include "imap_client_fixture.h"
+#include "imap_client_private.h"
 
 #define CAPS_PLAIN_IR "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN] ready\r\n"
 #define CAPS_PLAIN "* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN] ready\r\n"
@@ -457,6 +458,36 @@ START_TEST(post_login_caps_asked_when_not_told)
 }
 END_TEST
 
+/* A connection keeps no texts for its life: the login's code and text
+   go once its done has them (here after CAPABILITY), failure and BYE
+   texts and an OAuth2 challenge are kept only once there is one (1.3 KB
+   in every connection before). */
+START_TEST(login_texts_not_kept_once_logged_in)
+{
+	static const struct peer_step script[] = {
+		SEND(CAPS_PLAIN_IR),
+		EXPECT(AUTH_ALICE),
+		SEND("p1 OK [ALERT] Logged in\r\n"),
+		EXPECT("p2 CAPABILITY"),
+		SEND("* CAPABILITY IMAP4rev1\r\np2 OK done\r\n"),
+		END_SCRIPT,
+	};
+
+	ck_assert_uint_lt(sizeof(struct imap_client), 768);
+	start_ready(script);
+	login("L", "alice", "secret");
+	WAIT_ALL_DONE();
+	PEER_FINISH(&peer);
+	EXPECT_EVENTS("connect ok\n"
+		      "L OK [ALERT] Logged in\n");
+	ck_assert_ptr_null(client->login_code);
+	ck_assert_ptr_null(client->login_text);
+	ck_assert_ptr_null(client->fail_reason);
+	ck_assert_ptr_null(client->bye_reason);
+	ck_assert_str_eq(imap_client_sasl_challenge(client), "");
+}
+END_TEST
+
 START_TEST(post_login_capability_refused_keeps_old_caps)
 {
 	static const struct peer_step script[] = {
@@ -608,6 +639,7 @@ static Suite *imap_client_login_suite(void)
 	tc = fixture_tcase("after_login");
 	tcase_add_test(tc, post_login_caps_from_untagged_capability);
 	tcase_add_test(tc, post_login_caps_asked_when_not_told);
+	tcase_add_test(tc, login_texts_not_kept_once_logged_in);
 	tcase_add_test(tc, post_login_capability_refused_keeps_old_caps);
 	tcase_add_test(tc, enable_utf8_precedes_commands_queued_by_done);
 	tcase_add_test(tc, enable_utf8_refused_is_ignored);

@@ -3,6 +3,7 @@
    check that no UIDL names two messages (a collision forced). */
 
 #include <check.h>
+#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,7 @@ static struct pop3_maildrop *drop_of(uint32_t uidvalidity, uint32_t first, unsig
 /* INBOX 3 messages, Sent none, Archive 2: numbers 1..3 then 4..5. */
 static struct pop3_folders *three(void)
 {
-	struct pop3_folders *fs = pop3_folders_new();
+	struct pop3_folders *fs = pop3_folders_new(3);
 	static const char *const names[] = { "INBOX", "Sent", "Archive/2024" };
 	static const unsigned int counts[] = { 3, 0, 2 };
 
@@ -56,6 +57,28 @@ static const struct {
 	{ 0, -1, 0 }, { 1, 0, 5 }, { 2, 0, 6 }, { 3, 0, 7 }, { 4, 2, 5 }, { 5, 2, 6 },
 	{ 6, -1, 0 }, { 4000000000u, -1, 0 },
 };
+
+/* A set has room for the folders its profile lists, no more: one
+   folder, the most sessions have, is one entry (all 16 before). */
+START_TEST(room_for_what_the_profile_lists)
+{
+	struct pop3_folders *fs = pop3_folders_new(1);
+
+	ck_assert_ptr_nonnull(fs);
+	ck_assert_uint_eq(fs->max, 1);
+	ck_assert_uint_eq(fs->n, 0);
+	ck_assert_uint_le(malloc_usable_size(fs), sizeof(*fs) + sizeof(fs->f[0]) + 16);
+	pop3_folders_free(&fs);
+	fs = pop3_folders_new(0);
+	ck_assert_uint_eq(fs->max, 1);
+	pop3_folders_free(&fs);
+	fs = pop3_folders_new(POP3_MAX_FOLDERS + 5);
+	ck_assert_uint_eq(fs->max, POP3_MAX_FOLDERS);
+	fs->f[POP3_MAX_FOLDERS - 1].name = strdup("last");
+	fs->n = POP3_MAX_FOLDERS;
+	pop3_folders_free(&fs);
+}
+END_TEST
 
 START_TEST(numbering)
 {
@@ -233,6 +256,7 @@ static Suite *folders_suite(void)
 	TCase *tc = tcase_create("folders");
 
 	tcase_add_loop_test(tc, numbering, 0, sizeof(numbers) / sizeof(numbers[0]));
+	tcase_add_test(tc, room_for_what_the_profile_lists);
 	tcase_add_test(tc, totals_and_rset);
 	tcase_add_test(tc, tag_and_prefix);
 	tcase_add_test(tc, long_uidl);

@@ -316,6 +316,47 @@ START_TEST(pipelined_auth_continuation)
 }
 END_TEST
 
+/* A command line is read into a buffer of its own only while it is
+   being read: an idle session holds none (2 KB each, for AUTH lines,
+   in every session before). A line in pieces is kept between reads; an
+   AUTH continuation line gets its longer limit. */
+START_TEST(line_buffer_only_while_a_line_is_read)
+{
+	static const struct client_step pop3[] = {
+		GREETING,
+		SAY_RAW("US"),
+		WAIT(30),
+		SAY_RAW("ER " ALICE "\r"),
+		WAIT(30),
+		SAY_RAW("\nQUIT\r\n"),
+		HEAR("+OK"),
+		HEAR("+OK Bye"),
+		HEAR_CLOSE(),
+		CLIENT_END,
+	};
+	static const struct client_step auth[] = {
+		GREETING,
+		SAY("AUTH PLAIN"),
+		HEAR("+ "),
+		SAY(ALICE_B64),
+		LOGGED_IN_THREE,
+		CLIENT_END,
+	};
+	struct pop3_client *c;
+
+	ck_assert_uint_lt(sizeof(struct pop3_session), 1536);
+	pop3_connect(pop3);
+	DIALOGUE_DONE();
+	RUN_UNTIL(fx.srv.sessions == 0);
+	upstream(up_three);
+	c = pop3_connect(auth);
+	RUN_UNTIL(c->finished);
+	ck_assert_ptr_nonnull(fx_session());
+	ck_assert_ptr_null(fx_session()->scanner);
+	ck_assert_uint_eq(fx_session()->line_max, POP3_MAX_CMD_LINE);
+}
+END_TEST
+
 /* The client goes while the login waits for the upstream, after the
    device was locked (the mailbox was recreated: fingerprints first). A
    reset ends the session and its lock at once. A FIN may be a half-close
@@ -450,6 +491,7 @@ int main(void)
 	tcase_add_test(tc, quit_after_the_upstream_went_applies_nothing);
 	tcase_add_test(tc, quit_with_fingerprints_refused_hides_nothing);
 	tcase_add_test(tc, pipelined_auth_continuation);
+	tcase_add_test(tc, line_buffer_only_while_a_line_is_read);
 	tcase_add_loop_test(tc, client_gone_mid_login_leaves_nothing_locked, 0, 2);
 	tcase_add_test(tc, lock_lost_means_quit_applies_nothing);
 	tcase_add_test(tc, unsolicited_responses_between_commands);
