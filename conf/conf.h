@@ -94,6 +94,13 @@ enum conf_login_name {
 	CONF_LOGIN_LOCAL_PART, /* without "@domain" */
 };
 
+/* The listing copy in Redis ([cache] share_listings). */
+enum conf_share_listings {
+	CONF_SHARE_LISTINGS_AUTO, /* with a Redis of one's own (url not auto) */
+	CONF_SHARE_LISTINGS_YES,
+	CONF_SHARE_LISTINGS_NO,
+};
+
 /* Sizes in LIST and STAT ([upstream] exact_sizes). */
 enum conf_exact_sizes {
 	CONF_EXACT_SIZES_AUTO, /* RFC822.SIZE until a RETR proves it wrong */
@@ -239,6 +246,7 @@ struct conf {
 	unsigned int lock_ttl_secs;        /* device lock expiry */
 	unsigned int cache_max_memory_mib; /* the managed redis-server's maxmemory */
 	unsigned int cache_replicas;       /* WAIT for this many before +OK */
+	int share_listings;                /* enum conf_share_listings */
 
 	/* [policy] */
 	char device_separator;
@@ -348,6 +356,11 @@ const char *conf_plaintext_auth_name(enum conf_plaintext_auth auth);
 const char *conf_log_target_name(enum log_target target);
 const char *conf_log_level_name(enum log_level level);
 const char *conf_log_facility_name(int facility);   /* a syslog LOG_* value */
+
+/* Whether logins read and write the listing copy in Redis: [cache]
+   share_listings = yes, or auto with a url other than auto (a Redis the
+   gateways share, sized for it; the managed one is not). */
+bool conf_shares_listings(const struct conf *conf);
 
 /* One key of the file, as the table in conf_keys.c has it. Static strings. */
 struct conf_key_info {

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <syslog.h>
 #include <unistd.h>
 
@@ -40,6 +41,10 @@ static const char *const conf_login_names[] = {
 static const char *const conf_exact_sizes_names[] = {
 	[CONF_EXACT_SIZES_AUTO] = "auto", [CONF_EXACT_SIZES_YES] = "yes",
 	[CONF_EXACT_SIZES_NO] = "no", NULL,
+};
+static const char *const conf_share_listings_names[] = {
+	[CONF_SHARE_LISTINGS_AUTO] = "auto", [CONF_SHARE_LISTINGS_YES] = "yes",
+	[CONF_SHARE_LISTINGS_NO] = "no", NULL,
 };
 static const char *const conf_auth_names[] = {
 	[CONF_AUTH_PASSWORD] = "password", [CONF_AUTH_OAUTH2] = "oauth2", NULL
@@ -88,6 +93,8 @@ _Static_assert(CONF_NAMES(conf_retention_action_names) == CONF_RETENTION_EXPUNGE
 _Static_assert(CONF_NAMES(conf_new_device_names) == CONF_NEW_DEVICE_NEW + 1,
 	       "conf_new_device_names");
 _Static_assert(CONF_NAMES(conf_login_names) == CONF_LOGIN_LOCAL_PART + 1, "conf_login_names");
+_Static_assert(CONF_NAMES(conf_share_listings_names) == CONF_SHARE_LISTINGS_NO + 1,
+	       "conf_share_listings_names");
 _Static_assert(CONF_NAMES(conf_exact_sizes_names) == CONF_EXACT_SIZES_NO + 1,
 	       "conf_exact_sizes_names");
 _Static_assert(CONF_NAMES(conf_auth_names) == CONF_AUTH_OAUTH2 + 1, "conf_auth_names");
@@ -165,6 +172,18 @@ const char *conf_oauth_mechanism_name(enum conf_oauth_mechanism mech)
 const char *conf_plaintext_auth_name(enum conf_plaintext_auth auth)
 {
 	return conf_name_of(conf_plaintext_names, CONF_NAMES(conf_plaintext_names), (int)auth);
+}
+
+bool conf_shares_listings(const struct conf *conf)
+{
+	switch (conf->share_listings) {
+	case CONF_SHARE_LISTINGS_YES:
+		return true;
+	case CONF_SHARE_LISTINGS_AUTO:
+		return conf->cache_url != NULL && strcasecmp(conf->cache_url, "auto") != 0;
+	default:
+		return false;
+	}
 }
 
 const char *conf_log_target_name(enum log_target target)
@@ -693,6 +712,8 @@ const struct conf_key conf_keys[] = {
 	  .min = "16m", .max = "64g" },
 	{ "cache", "replicas", conf_set_uint, C(cache_replicas), .def = "0",
 	  .min = "0", .max = "16" },
+	{ "cache", "share_listings", conf_set_enum, C(share_listings), .def = "auto",
+	  .names = conf_share_listings_names },
 
 	{ "policy", "device_separator", conf_set_char, C(device_separator), .def = "#",
 	  .names = conf_separator_names },

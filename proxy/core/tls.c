@@ -90,13 +90,20 @@ static void tls_load_error_strings(void)
 
 static char *tls_strerror_dup(const char *what)
 {
-	char buf[1024];
+	char buf[1024], code[256];
 	unsigned long e = ERR_get_error();
+	const char *reason;
 
 	tls_load_error_strings();
-
-	snprintf(buf, sizeof(buf), "%s: %s", what,
-		 e != 0 ? ERR_reason_error_string(e) : "unknown error");
+	/* A library without a loader of its own (tls_load_error_strings())
+	   has no text: its code then. */
+	if (e == 0) {
+		reason = "unknown error";
+	} else if ((reason = ERR_reason_error_string(e)) == NULL) {
+		ERR_error_string_n(e, code, sizeof(code));
+		reason = code;
+	}
+	snprintf(buf, sizeof(buf), "%s: %s", what, reason);
 	ERR_clear_error();
 	return strdup(buf);
 }

@@ -71,7 +71,8 @@ static void login_list_listed(void *ctx, const struct imap_listing *listing)
 {
 	struct pop3_login *l = ctx;
 
-	if (l->folder != 0 || l->list.kind == IMAP_SYNC_UNCHANGED || l->s->srv->cache == NULL)
+	if (l->folder != 0 || l->list.kind == IMAP_SYNC_UNCHANGED || l->s->srv->cache == NULL ||
+	    !conf_shares_listings(l->s->conf))
 		return;
 	free(l->shared_blob);
 	l->shared_blob = pop3_shared_encode(listing, l->list.info.exists,
@@ -453,9 +454,8 @@ void login_step_connect(struct pop3_session *s)
 	}
 	login_set_step(l, LOGIN_CONNECT);
 	/* Cold: the copy of the listing is read while connecting. */
-	if (l->shared.state == POP3_SHARED_OFF)
-		pop3_shared_ask(&l->shared, s->srv->cache, l->account, up, s->log_id,
-				login_shared_answered, l);
+	if (l->shared.state == POP3_SHARED_OFF && conf_shares_listings(s->conf))
+		pop3_shared_ask(&l->shared, s, l->account, up, login_shared_answered, l);
 	l->imap = imap_client_new(s->srv->base, s->srv->dns, &set);
 	if (l->imap == NULL) {
 		login_fail(l, METRICS_LOGIN_UPSTREAM_ERROR, LOGIN_ANSWER_REPLY, "-ERR [SYS/TEMP] Out of memory");

@@ -12,24 +12,52 @@
 #include "imap_listing_blob.h"
 #include "log.h"
 #include "metrics.h"
+#include "session.h"
+
+/* Room in max_listing_memory for a decoded copy of len octets (its
+   records are as long as the blob's): within half the budget, so copies
+   read before any password is accepted never crowd out a login. */
+static bool shared_reserve(struct pop3_shared *sh, size_t len)
+{
+	struct pop3_session *s = sh->s;
+	uint64_t half = ((uint64_t)s->conf->max_listing_mib << 20) / 2;
+
+	if (s->srv->listing_bytes + len > half || !pop3_session_reserve(s, len))
+		return false;
+	sh->reserved = len;
+	return true;
+}
+
+static void shared_unreserve(struct pop3_shared *sh)
+{
+	if (sh->reserved != 0)
+		pop3_session_unreserve(sh->s, sh->reserved);
+	sh->reserved = 0;
+}
 
 static void shared_read(void *ctx, enum cache_status st, const uint8_t *data, size_t len)
 {
 	struct pop3_shared *sh = ctx;
+	const char *log_id = sh->s->log_id;
 	const char *error = NULL;
 
 	sh->req = NULL;
 	sh->state = POP3_SHARED_ANSWERED;
 	if (st != CACHE_OK) {
-		log_info("%s event=listing_shared state=unavailable status=%s", sh->log_id,
+		log_info("%s event=listing_shared state=unavailable status=%s", log_id,
 			 cache_status_name(st));
 		metrics_listing_shared(METRICS_SHARED_UNAVAILABLE);
 	} else if (data == NULL) {
-		log_info("%s event=listing_shared state=unused why=\"none stored\"", sh->log_id);
+		log_info("%s event=listing_shared state=unused why=\"none stored\"", log_id);
+		metrics_listing_shared(METRICS_SHARED_UNUSED);
+	} else if (!shared_reserve(sh, len)) {
+		log_info("%s event=listing_shared state=unused octets=%zu why=\"listing memory\"",
+			 log_id, len);
 		metrics_listing_shared(METRICS_SHARED_UNUSED);
 	} else if ((sh->copy = imap_listing_blob_decode(data, len, IMAP_LISTING_BLOB_MAX,
 							&error)) == NULL) {
-		log_warn("%s event=listing_shared state=unused octets=%zu why=\"%s\"", sh->log_id,
+		shared_unreserve(sh);
+		log_warn("%s event=listing_shared state=unused octets=%zu why=\"%s\"", log_id,
 			 len, error);
 		metrics_listing_shared(METRICS_SHARED_UNUSED);
 	}
@@ -37,15 +65,16 @@ static void shared_read(void *ctx, enum cache_status st, const uint8_t *data, si
 		sh->answered(sh->ctx);
 }
 
-void pop3_shared_ask(struct pop3_shared *sh, struct cache *c, const char *account,
-		     const struct conf_upstream *up, const char *log_id,
-		     void (*answered)(void *ctx), void *ctx)
+void pop3_shared_ask(struct pop3_shared *sh, struct pop3_session *s, const char *account,
+		     const struct conf_upstream *up, void (*answered)(void *ctx), void *ctx)
 {
-	sh->log_id = log_id;
+	struct cache *c = s->srv->cache;
+
+	sh->s = s;
 	if (c == NULL || account == NULL || strlen(account) >= sizeof(sh->account))
 		return;
 	if (!cache_available(c)) {
-		log_info("%s event=listing_shared state=unavailable status=down", log_id);
+		log_info("%s event=listing_shared state=unavailable status=down", s->log_id);
 		metrics_listing_shared(METRICS_SHARED_UNAVAILABLE);
 		return;
 	}
@@ -74,7 +103,7 @@ void pop3_shared_late(struct pop3_shared *sh)
 		return;
 	cache_req_cancel(&sh->req);
 	sh->state = POP3_SHARED_OVER;
-	log_info("%s event=listing_shared state=late", sh->log_id);
+	log_info("%s event=listing_shared state=late", sh->s->log_id);
 	metrics_listing_shared(METRICS_SHARED_LATE);
 }
 
@@ -83,6 +112,9 @@ struct imap_listing *pop3_shared_take(struct pop3_shared *sh)
 	struct imap_listing *l = sh->copy;
 
 	sh->copy = NULL;
+	/* Taken once the upstream accepted the password: from now on the
+	   listing kept with the connection, as one kept in memory. */
+	shared_unreserve(sh);
 	if (sh->state == POP3_SHARED_ANSWERED)
 		sh->state = POP3_SHARED_OVER;
 	if (l != NULL)
@@ -94,10 +126,13 @@ void pop3_shared_release(struct pop3_shared *sh)
 {
 	cache_req_cancel(&sh->req);
 	if (sh->copy != NULL) {
-		log_info("%s event=listing_shared state=unused why=\"not needed\"", sh->log_id);
+		log_info("%s event=listing_shared state=unused why=\"not needed\"",
+			 sh->s->log_id);
 		metrics_listing_shared(METRICS_SHARED_UNUSED);
 	}
 	imap_listing_free(&sh->copy);
+	if (sh->s != NULL)
+		shared_unreserve(sh);
 	if (sh->state != POP3_SHARED_OFF)
 		sh->state = POP3_SHARED_OVER;
 }

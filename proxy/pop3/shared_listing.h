@@ -24,6 +24,7 @@ struct cache;
 struct cache_req;
 struct conf_upstream;
 struct imap_listing;
+struct pop3_session;
 
 enum pop3_shared_state {
 	POP3_SHARED_OFF,       /* not asked */
@@ -36,9 +37,10 @@ struct pop3_shared {
 	enum pop3_shared_state state;
 	struct cache_req *req;
 	struct imap_listing *copy;
+	struct pop3_session *s;
+	uint64_t reserved;     /* of max_listing_memory, for the copy */
 	char account[600];
 	char id[17];
-	const char *log_id;
 	void (*answered)(void *ctx);
 	void *ctx;
 };
@@ -52,15 +54,20 @@ struct pop3_shared_mark {
 };
 
 /*
- * Starts reading the copy of up's mailbox under account; answered(ctx)
- * runs from the loop once it is read (or found missing, or the store
- * failed), unless the read is given up or released first. Nothing when
- * c is NULL or unavailable (logged "unavailable"): state stays OFF then,
- * answered never runs. log_id must outlive sh's use.
+ * Starts reading the copy of up's mailbox under account from s's store;
+ * answered(ctx) runs from the loop once it is read (or found missing, or
+ * the store failed), unless the read is given up or released first.
+ * Nothing when the store is absent or unavailable (logged
+ * "unavailable"): state stays OFF then, answered never runs.
+ *
+ * The read goes out before the upstream has accepted the password, so
+ * a decoded copy counts in max_listing_memory (s's reservation) until it
+ * is taken or released, and only within half of it: a copy that would
+ * pass that is not decoded ("unused", why="listing memory"), and never
+ * fails the login or crowds out the message tables of logins.
  */
-void pop3_shared_ask(struct pop3_shared *sh, struct cache *c, const char *account,
-		     const struct conf_upstream *up, const char *log_id,
-		     void (*answered)(void *ctx), void *ctx);
+void pop3_shared_ask(struct pop3_shared *sh, struct pop3_session *s, const char *account,
+		     const struct conf_upstream *up, void (*answered)(void *ctx), void *ctx);
 
 /* The read is under way. */
 bool pop3_shared_pending(const struct pop3_shared *sh);

@@ -597,6 +597,11 @@ static inline void fx_setup(void)
 
 	snprintf(url, sizeof(url), "unix:%s", sock);
 	cs.url = url;
+	/* A Redis of its own, as gateways share: [cache] share_listings =
+	   auto shares the listing there. */
+	free(fx.conf->cache_url);
+	fx.conf->cache_url = strdup(url);
+	ck_assert_ptr_nonnull(fx.conf->cache_url);
 	fx.srv.base = fx.base;
 	LIST_INIT(&fx.srv.list);
 	fx.srv.limits = limits_new(1024);

@@ -99,6 +99,7 @@ static const char *const all_keys[][2] = {
 	{ "enrol", "max_connections" },
 	{ "enrol", "request_timeout" },
 	{ "server", "reuse_port" },
+	{ "cache", "share_listings" },
 };
 
 /* Keys the sample can only show commented out: they need files that a
@@ -162,6 +163,28 @@ START_TEST(minimal_file)
 	ck_assert(conf->upstream->verify);
 	conf_free(&conf);
 	conf_free(&def);
+}
+END_TEST
+
+/* [cache] share_listings: auto shares on a Redis of one's own only. */
+static const struct {
+	const char *text;
+	bool shares;
+} share_table[] = {
+	{ "[upstream]\nhost = h\n", false },
+	{ "[upstream]\nhost = h\n[cache]\nurl = AUTO\n", false },
+	{ "[upstream]\nhost = h\n[cache]\nurl = redis://r.example:6379\n", true },
+	{ "[upstream]\nhost = h\n[cache]\nurl = unix:/run/r.sock\nshare_listings = no\n", false },
+	{ "[upstream]\nhost = h\n[cache]\nshare_listings = yes\n", true },
+	{ "[upstream]\nhost = h\n[cache]\nurl = unix:/r\nshare_listings = auto\n", true },
+};
+
+START_TEST(share_listings_follows_the_url)
+{
+	struct conf *conf = load_ok(share_table[_i].text);
+
+	ck_assert_int_eq(conf_shares_listings(conf), share_table[_i].shares);
+	conf_free(&conf);
 }
 END_TEST
 
@@ -413,7 +436,7 @@ START_TEST(listed_keys_known)
 		"pop3s://pop.example.org", "yes", "1m", "proceed",
 		"8", "90s", "100",
 		"16", "30s",
-		"yes",
+		"yes", "no",
 	};
 	char text[256];
 	struct conf *conf;
@@ -516,6 +539,7 @@ static Suite *conf_suite(void)
 	tcase_add_test(tc, defaults);
 	tcase_add_test(tc, resolver_forms);
 	tcase_add_test(tc, minimal_file);
+	tcase_add_loop_test(tc, share_listings_follows_the_url, 0, N(share_table));
 	tcase_add_loop_test(tc, port_follows_tls, 0, N(port_table));
 	tcase_add_test(tc, every_key_set);
 	tcase_add_test(tc, format_details);

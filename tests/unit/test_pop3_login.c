@@ -580,6 +580,57 @@ START_TEST(cold_login_validates_the_shared_listing)
 }
 END_TEST
 
+/* [cache] share_listings = no: no copy written, none read. */
+START_TEST(no_shared_listing_when_off)
+{
+	static const struct peer_step known[] = {
+		UP_GREETING, UP_LOGIN, UP_THREE_KNOWN, UP_LOGOUT, END_SCRIPT,
+	};
+
+	fx_conf()->share_listings = CONF_SHARE_LISTINGS_NO;
+	upstream(up_three_logout);
+	pop3_connect(logs_in_quits);
+	DIALOGUE_DONE();
+	upstream_with_copy(known);
+	pop3_connect(logs_in_quits);
+	DIALOGUE_DONE();
+	fx_run_for(50);
+	ck_assert_int_eq(raw_int("EXISTS %s", fx_shared_listing_key()), 0);
+	ck_assert_ptr_null(strstr(fx_log(), "event=listing_shared"));
+	ck_assert_ptr_null(strstr(fx_log(), "listing_source=redis"));
+}
+END_TEST
+
+/* The copy is read before the upstream accepted the password: decoded
+   only within half of max_listing_memory, else not used (the login
+   lists the mailbox whole and answers +OK), and its share goes back. */
+START_TEST(shared_listing_within_half_the_listing_memory)
+{
+	static const struct peer_step full[] = {
+		PAUSE(30), UP_GREETING, UP_LOGIN, UP_THREE_KNOWN, UP_LOGOUT,
+		END_SCRIPT,
+	};
+	const uint64_t busy = (1u << 20) / 2 - 64;  /* a copy of 108 octets passes half */
+
+	fx_conf()->max_listing_mib = 1;
+	upstream(up_three_logout);
+	pop3_connect(logs_in_quits);
+	DIALOGUE_DONE();
+	RUN_UNTIL(raw_int("EXISTS %s", fx_shared_listing_key()) == 1);
+
+	fx.srv.listing_bytes = busy;        /* other logins' tables */
+	upstream_with_copy(full);
+	pop3_connect(logs_in_quits);
+	DIALOGUE_DONE();
+	ck_assert_ptr_nonnull(strstr(fx_log(), "event=listing_shared state=unused octets=108 "
+				     "why=\"listing memory\""));
+	ck_assert_ptr_null(strstr(fx_log(), "listing_source=redis"));
+	fx_run_for(50);
+	ck_assert_uint_eq(fx.srv.listing_bytes, busy);
+	fx.srv.listing_bytes = 0;
+}
+END_TEST
+
 /* ---- exclusive access per device ---- */
 
 START_TEST(second_session_of_the_device_is_in_use)
@@ -772,6 +823,8 @@ int main(void)
 	tcase_add_test(tc, login_delay_refuses_a_second_login_too_soon);
 	tcase_add_test(tc, new_device_sees_only_new_mail);
 	tcase_add_test(tc, cold_login_validates_the_shared_listing);
+	tcase_add_test(tc, no_shared_listing_when_off);
+	tcase_add_test(tc, shared_listing_within_half_the_listing_memory);
 	tcase_add_test(tc, second_session_of_the_device_is_in_use);
 	tcase_add_test(tc, listing_beyond_the_memory_budget_is_refused);
 	tcase_add_test(tc, session_holds_its_listing_memory_until_it_ends);
