@@ -144,7 +144,7 @@ struct imap_client_opening {
 	void (*tls_up)(struct imap_client *c);
 };
 
-/* ---- imap_client.c, for imap_client_open.c ---- */
+/* ---- imap_client.c and imap_client_input.c, for the other imap_client_*.c ---- */
 
 void imap_client_set_state(struct imap_client *c, enum imap_client_state state);
 /* The connection failed: logged, closed, every command answered FAILED
@@ -156,7 +156,8 @@ void imap_client_fail(struct imap_client *c, const char *fmt, ...)
 void imap_client_send(struct imap_client *c, const void *data, size_t len);
 /* Sends what is queued and may go out in the current state. */
 void imap_client_flush(struct imap_client *c);
-/* Callbacks, watermarks and timeouts on c->bev (again after STARTTLS). */
+/* Callbacks, watermarks and timeouts on c->bev (again after STARTTLS);
+   in imap_client_input.c. */
 void imap_client_setup_bev(struct imap_client *c);
 void imap_client_update_timeout(struct imap_client *c);
 
@@ -177,5 +178,18 @@ int imap_client_queue_own(struct imap_client *c, const struct imap_cmd_handlers 
 			  bool front, const char *fmt, ...);
 /* The builder options for this server (LITERAL+/-, UTF8=ACCEPT). */
 struct imap_cmd_opts imap_client_opts(const struct imap_client *c);
+
+/* Answers a command (its done handler unless the client was closed) and
+   frees it. */
+void imap_command_finish(struct imap_client *c, struct imap_command *cmd,
+			 const struct imap_reply *reply);
+/* Sends the next part of a command (the one after a continuation). */
+void imap_client_write_part(struct imap_client *c, struct imap_command *cmd);
+/* Reading on (with the timeout while busy) and off, by whoever reads:
+   libevent, or the own read event. */
+void imap_client_read_on(struct imap_client *c);
+void imap_client_read_off(struct imap_client *c);
+/* No more reading or writing on this connection. */
+void imap_client_stop_io(struct imap_client *c);
 
 #endif
