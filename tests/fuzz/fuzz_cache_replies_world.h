@@ -4,40 +4,31 @@
 /*
  * What fuzz_cache_replies.c sets up once and every input shares: the
  * report of a broken invariant, the monotonic clock that jumps ahead when
- * nothing moves, the real redis-server (a unix socket in a temporary
- * directory, killed at exit, also when a sanitizer reports), the listings
+ * nothing moves, the real redis-server (fuzz_redis.h), the listings
  * and messages the operations name, and the store an input may start
  * from. Included by that harness alone.
  */
 
 #include <errno.h>
-#include <fcntl.h>
-#include <ftw.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <sanitizer/common_interface_defs.h>
 
 #include <event2/buffer.h>
 #include <hiredis/hiredis.h>
 
 #include "cache.h"
 #include "cache_retention.h"
+#include "fuzz_redis.h"
 
 #define ACCOUNT "fuzz@example.com@imap.example.com:993"
 #define PREFIX "popgate:{" ACCOUNT "}:"
-#define REDIS_SERVER "/usr/bin/redis-server"
 
 static void violated(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 
@@ -91,9 +82,7 @@ static long long real_ms(void)
 
 /* ---- set up once ---- */
 
-static char tmp_dir[] = "/tmp/popgate-fuzz-cache.XXXXXX";
-static char sock_path[160], peer_path[160];
-static pid_t redis_pid;
+static char peer_path[160];
 static redisContext *raw;
 static int peer_fd = -1;
 static bool verbose;
@@ -117,58 +106,14 @@ static char fp_text[2500][16];
 #define REMAP_MANY 2500
 static struct cache_remap_msg remap_few[3], remap_many[REMAP_MANY], remap_dup[REMAP_MANY];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void stop_redis(void)
-{
-	if (redis_pid > 0) {
-		kill(redis_pid, SIGKILL);
-		waitpid(redis_pid, NULL, 0);
-		redis_pid = 0;
-	}
-	nftw(tmp_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
 static void start_redis(void)
 {
-	char log_path[200];
-	pid_t parent = getpid();
+	char error[256];
 
-	if (mkdtemp(tmp_dir) == NULL)
-		violated("mkdtemp: %s", strerror(errno));
-	snprintf(sock_path, sizeof(sock_path), "%s/redis.sock", tmp_dir);
-	snprintf(peer_path, sizeof(peer_path), "%s/peer.sock", tmp_dir);
-	snprintf(log_path, sizeof(log_path), "%s/redis.log", tmp_dir);
-	redis_pid = fork();
-	if (redis_pid < 0)
-		violated("fork: %s", strerror(errno));
-	if (redis_pid == 0) {
-		int null_fd = open("/dev/null", O_RDWR);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		dup2(null_fd, 0);
-		dup2(null_fd, 1);
-		execl(REDIS_SERVER, REDIS_SERVER, "--port", "0", "--unixsocket", sock_path,
-		      "--unixsocketperm", "700", "--dir", tmp_dir, "--logfile", log_path,
-		      "--save", "", "--appendonly", "no", "--databases", "4", (char *)NULL);
-		_exit(127);
-	}
-	atexit(stop_redis);
-	__sanitizer_set_death_callback(stop_redis);
-	for (int waited = 0; waited < 10000; waited += 10) {
-		raw = redisConnectUnix(sock_path);
-		if (raw != NULL && raw->err == 0)
-			return;
-		redisFree(raw);
-		raw = NULL;
-		usleep(10000);
-	}
-	violated("redis-server did not start (%s)", log_path);
+	raw = fuzz_redis_start("fuzz-cache", 4, error, sizeof(error));
+	if (raw == NULL)
+		violated("%s", error);
+	snprintf(peer_path, sizeof(peer_path), "%s/peer.sock", fuzz_redis_dir);
 }
 
 static void build_data(void)

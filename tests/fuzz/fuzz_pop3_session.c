@@ -83,6 +83,7 @@
 #include "cache.h"
 #include "conf.h"
 #include "fuzz_pop3_replies.h"
+#include "fuzz_redis.h"
 #include "limits_table.h"
 #include "log.h"
 #include "server.h"
@@ -93,7 +94,6 @@
 #define TIMER_WAIT_MS 10
 #define DEADLINE_MS 5000
 #define MAX_CHUNKS 64
-#define REDIS_SERVER "/usr/bin/redis-server"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -108,9 +108,6 @@ static long long now_ms(void)
 
 /* ---- set up once ---- */
 
-static char tmp_dir[] = "/tmp/popgate-fuzz.XXXXXX";
-static char sock_path[160];
-static pid_t redis_pid;
 static redisContext *raw;
 static int imap_listen_fd = -1, pop3_listen_fd = -1;
 static uint16_t imap_port;
@@ -118,60 +115,13 @@ static struct sockaddr_in pop3_addr;
 static struct settings *settings_by_flags[8];
 static char key_prefix[128];
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
-static void stop_redis(void)
-{
-	if (redis_pid > 0) {
-		kill(redis_pid, SIGKILL);
-		waitpid(redis_pid, NULL, 0);
-		redis_pid = 0;
-	}
-	nftw(tmp_dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
-}
-
-/* At exit, and from the sanitizers' death callback on a crash. */
-static void stop_redis(void);
-
 static void start_redis(void)
 {
-	char log_path[200];
-	pid_t parent = getpid();
+	char error[256];
 
-	if (mkdtemp(tmp_dir) == NULL)
-		violated("mkdtemp: %s", strerror(errno));
-	snprintf(sock_path, sizeof(sock_path), "%s/redis.sock", tmp_dir);
-	snprintf(log_path, sizeof(log_path), "%s/redis.log", tmp_dir);
-	redis_pid = fork();
-	if (redis_pid < 0)
-		violated("fork: %s", strerror(errno));
-	if (redis_pid == 0) {
-		int null_fd = open("/dev/null", O_RDWR);
-
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		dup2(null_fd, 0);
-		dup2(null_fd, 1);
-		execl(REDIS_SERVER, REDIS_SERVER, "--port", "0", "--unixsocket", sock_path,
-		      "--unixsocketperm", "700", "--dir", tmp_dir, "--logfile", log_path,
-		      "--save", "", "--appendonly", "no", (char *)NULL);
-		_exit(127);
-	}
-	atexit(stop_redis);
-	__sanitizer_set_death_callback(stop_redis);
-	for (int waited = 0; waited < 5000; waited += 10) {
-		raw = redisConnectUnix(sock_path);
-		if (raw != NULL && raw->err == 0)
-			return;
-		redisFree(raw);
-		raw = NULL;
-		usleep(10000);
-	}
-	violated("redis-server did not start (%s)", log_path);
+	raw = fuzz_redis_start("fuzz", 0, error, sizeof(error));
+	if (raw == NULL)
+		violated("%s", error);
 }
 
 static int listen_loopback(uint16_t *port_r, struct sockaddr_in *sin_r)
@@ -470,7 +420,7 @@ static int find_cache_fd(void)
 		socklen_t len = sizeof(sa);
 
 		if (fd != raw->fd && getpeername(fd, (struct sockaddr *)&sa, &len) == 0 &&
-		    sa.sun_family == AF_UNIX && strcmp(sa.sun_path, sock_path) == 0)
+		    sa.sun_family == AF_UNIX && strcmp(sa.sun_path, fuzz_redis_sock) == 0)
 			return fd;
 	}
 	return -1;
@@ -660,7 +610,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		seed_store();
 
 	r.base = event_base_new();
-	snprintf(url, sizeof(url), "unix:%s", sock_path);
+	snprintf(url, sizeof(url), "unix:%s", fuzz_redis_sock);
 	cs.url = url;
 	r.srv.base = r.base;
 	r.srv.settings = settings_by_flags[flags & 7];
