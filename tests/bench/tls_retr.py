@@ -23,9 +23,6 @@ import argparse
 import hashlib
 import os
 import random
-import re
-import signal
-import subprocess
 import sys
 import time
 
@@ -72,34 +69,6 @@ def run_ns(pid):
     return total
 
 
-def strace_counts(pid, fn):
-    """Runs fn() with strace -c -f attached to pid; {syscall: calls}."""
-    out = "/tmp/tls_retr-strace-%d.txt" % os.getpid()
-    st = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", out],
-                          stderr=subprocess.PIPE, start_new_session=True)
-    # strace says so on stderr once attached
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        line = st.stderr.readline().decode()
-        if "attached" in line or not line:
-            break
-    time.sleep(0.2)
-    try:
-        res = fn()
-    finally:
-        time.sleep(0.2)
-        os.kill(st.pid, signal.SIGINT)
-        st.wait(timeout=30)
-    calls = {}
-    with open(out) as f:
-        for line in f:
-            p = line.split()
-            if len(p) >= 5 and re.match(r"^\d+$", p[3]):
-                calls[p[-1]] = int(p[3])
-    os.unlink(out)
-    return res, calls
-
-
 def measure(a, name, binary, dc, mode, client_tls, cert, key, sums):
     up = {"host": "127.0.0.1", "timeout": "30s", "tls": mode, "verify": "yes",
           "ca_file": dc.cert}
@@ -122,7 +91,10 @@ def measure(a, name, binary, dc, mode, client_tls, cert, key, sums):
         wall = time.monotonic() - t0
         cpu = bench.cpu_seconds(gw.proc.pid) - cpu0
         ns = run_ns(gw.proc.pid) - ns0
-        (n, _), calls = strace_counts(gw.proc.pid, lambda: session(cport, ctx, sums))
+        (n, _), calls = h.strace_calls(gw.proc.pid, lambda: session(cport, ctx, sums))
+        if calls is None:
+            sys.exit("tls_retr: strace cannot attach to popgate (install strace; "
+                     "ptrace allowed?)")
         total = sum(calls.values()) if "total" not in calls else calls["total"]
         r = {"cpu_s_per_gb": cpu / (octets / 1e9), "cpu_s": cpu, "wall_s": wall,
              "run_s_per_gb": ns / 1e9 / (octets / 1e9),

@@ -953,6 +953,60 @@ def redis_cli_args(gw):
     return ["-h", host, "-p", port or "6379"]
 
 
+def strace_calls(pid, fn):
+    """fn() with strace -c -f attached to pid: (fn's result, {syscall:
+    calls}), or (result, None) where strace cannot attach."""
+    if shutil.which("strace") is None:
+        return fn(), None
+    out = os.path.join(make_tempdir("pgt-st-"), "strace.txt")
+    st = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", out],
+                          stderr=subprocess.PIPE, start_new_session=True)
+    attached = False
+    t_end = time.monotonic() + 10
+    while time.monotonic() < t_end:
+        line = st.stderr.readline().decode()
+        if not line:
+            break
+        if "attached" in line:
+            attached = True
+            break
+    time.sleep(0.2)
+    try:
+        res = fn()
+    finally:
+        time.sleep(0.2)
+        os.kill(st.pid, signal.SIGINT)
+        st.wait(timeout=30)
+    if not attached or not os.path.exists(out):
+        return res, None
+    calls = {}
+    with open(out) as f:
+        for line in f:
+            p = line.split()
+            if len(p) >= 5 and p[3].isdigit():
+                calls[p[-1]] = int(p[3])
+    return res, calls
+
+
+def listing_poll(tc, gw, user="alice", password="secret", timeout=60):
+    """USER, PASS, STAT, LIST, UIDL, QUIT through gw, each answered +OK
+    (tc's assertions; the gateway's log with a refused login): (the STAT
+    reply, the LIST lines, the UIDL lines)."""
+    c = gw.pop3(timeout=timeout)
+    try:
+        r = c.login(user, password)
+        tc.assertTrue(r.startswith("+OK"), r + "\n" + gw.log_text()[-3000:])
+        stat = c.cmd("STAT")
+        tc.assertTrue(c.cmd("LIST").startswith("+OK"))
+        lst = c.multi_lines()
+        tc.assertTrue(c.cmd("UIDL").startswith("+OK"))
+        uidl = c.multi_lines()
+        tc.assertTrue(c.cmd("QUIT").startswith("+OK"))
+        return stat, lst, uidl
+    finally:
+        c.close()
+
+
 def drop_shared_listings(gw):
     """Deletes the listing copies gateways share (popgate:{...}:listing:*)
     from gw's state store: its next cold login fetches the listing whole.

@@ -129,19 +129,7 @@ class ListingSync:
 
     def poll(self, gw):
         """USER, PASS, STAT, LIST, UIDL, QUIT: (STAT, LIST lines, UIDL lines)."""
-        c = gw.pop3(timeout=60)
-        try:
-            r = c.login("alice", "secret")
-            self.assertTrue(r.startswith("+OK"), r)
-            stat = c.cmd("STAT")
-            self.assertTrue(c.cmd("LIST").startswith("+OK"))
-            lst = c.multi_lines()
-            self.assertTrue(c.cmd("UIDL").startswith("+OK"))
-            uidl = c.multi_lines()
-            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
-            return stat, lst, uidl
-        finally:
-            c.close()
+        return h.listing_poll(self, gw)
 
     def warm_poll(self):
         """A poll through the kept session: its listing, the log it wrote,

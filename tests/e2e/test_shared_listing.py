@@ -91,20 +91,8 @@ class SharedListing:
         self.slow.slow = 0.0
 
     def poll(self, gw):
-        """Login, STAT, LIST, UIDL, QUIT: (STAT, LIST lines, UIDL lines)."""
-        c = gw.pop3(timeout=60)
-        try:
-            r = c.login("alice", "secret")
-            self.assertTrue(r.startswith("+OK"), r + "\n" + gw.log_text()[-3000:])
-            stat = c.cmd("STAT")
-            self.assertTrue(c.cmd("LIST").startswith("+OK"))
-            lst = c.multi_lines()
-            self.assertTrue(c.cmd("UIDL").startswith("+OK"))
-            uidl = c.multi_lines()
-            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
-            return stat, lst, uidl
-        finally:
-            c.close()
+        """USER, PASS, STAT, LIST, UIDL, QUIT: (STAT, LIST lines, UIDL lines)."""
+        return h.listing_poll(self, gw)
 
     def fresh(self):
         h.drop_shared_listings(self.ref)

@@ -4,8 +4,6 @@ verification failures, STARTTLS stripping (no credentials in the clear), and
 streaming with bounded memory over TLS."""
 import os
 import select
-import signal
-import subprocess
 import threading
 import ssl
 import socket
@@ -481,41 +479,6 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def strace_calls(pid, fn):
-    """fn() with strace -c -f attached to pid: (fn's result, {syscall:
-    calls}), or (result, None) where strace cannot attach."""
-    if shutil.which("strace") is None:
-        return fn(), None
-    out = os.path.join(h.make_tempdir("pgt-st-"), "strace.txt")
-    st = subprocess.Popen(["strace", "-c", "-f", "-p", str(pid), "-o", out],
-                          stderr=subprocess.PIPE, start_new_session=True)
-    attached = False
-    t_end = time.monotonic() + 10
-    while time.monotonic() < t_end:
-        line = st.stderr.readline().decode()
-        if not line:
-            break
-        if "attached" in line:
-            attached = True
-            break
-    time.sleep(0.2)
-    try:
-        res = fn()
-    finally:
-        time.sleep(0.2)
-        os.kill(st.pid, signal.SIGINT)
-        st.wait(timeout=30)
-    if not attached or not os.path.exists(out):
-        return res, None
-    calls = {}
-    with open(out) as f:
-        for line in f:
-            p = line.split()
-            if len(p) >= 5 and p[3].isdigit():
-                calls[p[-1]] = int(p[3])
-    return res, calls
-
-
 class TlsBothSides:
     """POP3S to the client and TLS to the upstream: replies and bodies go
     out with SSL_write straight from the loop, write interest only for
@@ -550,7 +513,7 @@ class TlsBothSides:
     def test_pipelined_retrs(self):
         c = self.connect()
         self.pipelined(c)               # warm: the upstream session is up
-        _, calls = strace_calls(self.gw.proc.pid, lambda: self.pipelined(c))
+        _, calls = h.strace_calls(self.gw.proc.pid, lambda: self.pipelined(c))
         self.assertTrue(c.cmd("QUIT").startswith("+OK"))
         if calls is None:
             self.skipTest("strace cannot attach here: bytes checked, epoll_ctl not")
