@@ -191,9 +191,9 @@ static struct bufferevent *tls_client_new(struct event_base *base, evutil_socket
 
 struct bufferevent *tls_client_bufferevent(struct event_base *base,
 					   struct tls_client_ctx *ctx,
-					   const char *host)
+					   const char *host, bool read_ahead)
 {
-	return tls_client_new(base, -1, ctx, host, true);
+	return tls_client_new(base, -1, ctx, host, read_ahead);
 }
 
 struct bufferevent *tls_client_upgrade(struct event_base *base,

@@ -32,19 +32,20 @@ void tls_client_ctx_free(struct tls_client_ctx **ctx);
 
 /*
  * A new bufferevent speaking TLS to `host` (SNI and host name check) over a
- * not yet connected socket bufferevent (implicit TLS: pass fd -1, then
- * connect it with bufferevent_socket_connect*). Returns NULL on failure.
+ * not yet connected socket (implicit TLS: connect it with
+ * bufferevent_socket_connect*). read_ahead: one read of the socket takes
+ * as many records as have come; its reader must then call tls_fill()
+ * (below). Returns NULL on failure.
  */
 struct bufferevent *tls_client_bufferevent(struct event_base *base,
 					   struct tls_client_ctx *ctx,
-					   const char *host);
+					   const char *host, bool read_ahead);
 
 /*
  * STARTTLS in place: a TLS bufferevent on the connected socket of the
  * plain bufferevent `plain`, which is freed (the socket stays open: it is
- * the result's). No filter, no copy of the descriptor. read_ahead: reads
- * ahead as tls_client_bufferevent()'s does (the reader then calls
- * tls_fill(), below). The caller checks first that `plain` holds no
+ * the result's). No filter, no copy of the descriptor. read_ahead: as
+ * tls_client_bufferevent()'s. The caller checks first that `plain` holds no
  * input: octets the peer sent after its STARTTLS reply were sent in
  * plaintext. Returns NULL on failure (then `plain` is still the caller's).
  */
@@ -67,7 +68,7 @@ bool tls_is_tls(struct bufferevent *bev);
 int tls_write_output(struct bufferevent *bev);
 
 /*
- * A tls_client_bufferevent() reads ahead: one read of the socket takes
+ * A bufferevent made with read_ahead: one read of the socket takes
  * up to TLS_READ_AHEAD octets, as many records as have come, instead of
  * each record's header and body apart. libevent hands on one or two
  * records per readiness event and leaves the rest in OpenSSL, where no

@@ -158,7 +158,7 @@ void imap_client_connect(struct imap_client *c, imap_connect_cb *cb, void *ctx)
 	c->round_trips = c->tls == IMAP_TLS_IMAPS ? 2 : 1;
 	c->heard = false;
 	if (c->tls == IMAP_TLS_IMAPS) {
-		c->bev = tls_client_bufferevent(c->base, c->tls_ctx, c->host);
+		c->bev = tls_client_bufferevent(c->base, c->tls_ctx, c->host, true);
 		c->tls_active = true;
 	} else {
 		c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE);

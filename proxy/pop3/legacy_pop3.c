@@ -572,7 +572,11 @@ struct legacy_pop3 *legacy_pop3_start(struct event_base *base, struct evdns_base
 	p->pass_len = set->pass_len;
 	evtimer_add(p->timer, &tv);
 	if (p->implicit_tls) {
-		p->bev = tls_client_bufferevent(base, p->tls_ctx, p->host);
+		/* Its reader takes what libevent hands on and does not call
+		   tls_fill(): records read ahead would wait in OpenSSL for a
+		   readiness event that never comes (a pipelined TOP window
+		   answered at once). */
+		p->bev = tls_client_bufferevent(base, p->tls_ctx, p->host, false);
 		p->tls_active = true;
 	} else {
 		p->bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);

@@ -2,7 +2,7 @@
 legacy_pop3), with real clients that leave mail on the server.
 
 Two legacy servers:
-- a second, "legacy" Dovecot with its own POP3 (STLS, its own certificate,
+- a second, "legacy" Dovecot with its own POP3 (STLS, pop3s, its own certificate,
   pop3_uidl_format = %v.%u) on a copy of the same mail, numbered by it under
   its own UIDVALIDITY: no uidl_format popgate could choose gives its UIDLs
   for the IMAP server's numbering, only the import does;
@@ -31,7 +31,7 @@ import unittest
 import harness as h
 import test_uidl as tu
 
-USERS = {"lz%02d" % i: "secret" for i in range(1, 27)}
+USERS = {"lz%02d" % i: "secret" for i in range(1, 29)}
 DC = None        # the IMAP server
 LEGACY = None    # the legacy Dovecot (POP3 with STLS, %v.%u)
 # More legacy Dovecots, each with another pop3_uidl_format (%g, the
@@ -131,6 +131,7 @@ class LegacyDovecot:
     mail taken after setUp filled the mailbox."""
     RECREATE = False
     FORMAT = "dovecot"
+    POP3S = False                    # pop3s:// (implicit TLS) instead of STLS
     LEGACY_FORMAT = "%v.%u"          # the old server's pop3_uidl_format
     LEGACY_UIDL = r"^\d+\.\d+$"       # what its UIDLs look like
 
@@ -151,7 +152,8 @@ class LegacyDovecot:
         self.state = h.make_tempdir("pgt-legacy-st-")
         self.gw = h.Popgate(DC.imap_port, upstream={
             "uidl_format": self.FORMAT,
-            "legacy_pop3": "pop3://%s:%d" % (h.HOST, self.legacy.pop3_port),
+            "legacy_pop3": ("pop3s://%s:%d" % (h.HOST, self.legacy.pop3s_port) if self.POP3S
+                            else "pop3://%s:%d" % (h.HOST, self.legacy.pop3_port)),
             "ca_file": self.legacy.cert, "legacy_timeout": "60s"},
             cache={"state_dir": os.path.join(self.state, "s")}).start()
 
@@ -166,13 +168,59 @@ class LegacyDovecot:
         self.assertTrue(self.gw.wait_log(r"event=legacy_import .*matched=%d by_size=%d .*"
                                          r"pipelining=yes" % (self.count, self.count), 5),
                         self.gw.log_text()[-3000:])
-        # popgate's login there went over STLS, the certificate checked
+        # popgate's login there went over TLS (STLS, or pop3s), the
+        # certificate checked
         self.assertRegex(self.legacy.log_text(), r"pop3-login: .*Login: user=<%s>.*TLS" % self.USER)
 
 
 class TestLegacyPoplib(LegacyDovecot, tu.Switch, unittest.TestCase):
     USER = "lz01"
     run_client = tu.TestPoplib.run_client
+
+
+class TestLegacyPop3s(LegacyDovecot, tu.Switch, unittest.TestCase):
+    """pop3s:// (implicit TLS): the pipelined TOP window's replies come
+    in many TLS records at once, every one of them read (none left
+    waiting in OpenSSL for a readiness event that never comes)."""
+    USER = "lz27"
+    POP3S = True
+    run_client = tu.TestPoplib.run_client
+
+
+class TestLegacyPop3sMany(unittest.TestCase):
+    """pop3s:// with 600 messages: the UIDL listing and the TOP window's
+    replies come in many TLS records per read; the import reads all of
+    them and ends well within legacy_timeout, every old UIDL kept."""
+    USER = "lz28"
+    COUNT = 600
+
+    def setUp(self):
+        for i in range(self.COUNT):
+            DC.deliver_file(self.USER, tu.message("%s-many-%d" % (self.USER, i)))
+        with DC.imap(self.USER) as im:
+            self.assertEqual(len(im.listing()), self.COUNT)
+        copy_mail(DC, LEGACY, self.USER)
+        self.state = h.make_tempdir("pgt-legacy-st-")
+        self.gw = h.Popgate(DC.imap_port, upstream={
+            "uidl_format": "dovecot",
+            "legacy_pop3": "pop3s://%s:%d" % (h.HOST, LEGACY.pop3s_port),
+            "ca_file": LEGACY.cert, "legacy_timeout": "20s"},
+            cache={"state_dir": os.path.join(self.state, "s")}).start()
+
+    def tearDown(self):
+        self.gw.cleanup()
+        shutil.rmtree(self.state, ignore_errors=True)
+
+    def test_every_old_uidl_kept(self):
+        legacy = pop3_uidls(LEGACY.pop3_port, self.USER)
+        self.assertEqual(len(legacy), self.COUNT)
+        t0 = time.monotonic()
+        self.assertEqual(pop3_uidls(self.gw.port, self.USER), legacy,
+                         self.gw.log_text()[-3000:])
+        self.assertLess(time.monotonic() - t0, 15, self.gw.log_text()[-3000:])
+        self.assertTrue(self.gw.wait_log(r"event=legacy_import .*matched=%d " % self.COUNT, 5),
+                        self.gw.log_text()[-3000:])
+        self.assertRegex(LEGACY.log_text(), r"pop3-login: .*Login: user=<%s>.*TLS" % self.USER)
 
 
 # Dovecot's %m (the header's MD5) is not among these: Dovecot computes it
