@@ -7,7 +7,8 @@
 #                   write it into conf/popgate.conf, print client settings
 #   make check      build, unit tests, fuzz smoke, end-to-end tests
 #   make asan       the same binary and tests with ASan+UBSan (or SANITIZE=1)
-#   make fuzz       run every libFuzzer harness for FUZZ_SECS seconds (clang)
+#   make fuzz       run every libFuzzer harness for FUZZ_SECS seconds, FUZZ_JOBS
+#                   at a time (clang)
 #   make bench      benchmark against native Dovecot POP3 (ratios)
 #   make bench-gateways  three gateways behind HAProxy against one (ratios)
 #   make bench-sentinel  three gateways on a Sentinel-managed Redis, with a failover
@@ -96,6 +97,11 @@ PURE_SRC := $(shell for c in $(LIB_SRC); do \
 	grep -qs 'Pure: libc only' $$c $${c%.c}.h && echo $$c; done)
 ALL_H    := $(wildcard proxy/*.h proxy/*/*.h conf/*.h cache/*.h)
 FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
+PURE_FUZZ_OBJ := $(PURE_SRC:%.c=build-fuzz/obj/%.o)
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+# Harnesses run at once by make fuzz (each one process, one core).
+FUZZ_JOBS ?= 2
 LAYERS_OK := $(BUILD)/layers.ok
 
 .PHONY: all deps run setup check check-quick unit e2e model-long fuzz fuzz-smoke asan bench bench-gateways bench-sentinel bench-sessions clean \
@@ -145,10 +151,12 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB) | pkgcheck
 	$(CC) $(PG_CFLAGS) $(INC_tests) $(CPPFLAGS) $(CFLAGS) $(PKG_CFLAGS) -MMD -MP -MF $(BUILD)/deps/$*.d \
 	    $(PG_LDFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(CHECK_LIBS) $(PKG_LIBS)
 
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC) $(ALL_H)
+# A harness of pure modules links their objects of build-fuzz/obj/ (built
+# once for all harnesses, below), not their sources compiled again.
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_FUZZ_OBJ) $(ALL_H)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE $(INC_tests) \
-	    -fsanitize=fuzzer,address,undefined -o $@ $< $(PURE_SRC)
+	    -fsanitize=fuzzer $(FUZZ_SAN) -o $@ $< $(PURE_FUZZ_OBJ)
 
 # The harnesses of FUZZ_WHOLE drive real non-pure modules (fuzz_pop3_session
 # a whole session: libevent, hiredis, OpenSSL, inih, a redis-server;
@@ -158,8 +166,6 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PURE_SRC) $(ALL_H)
 # in build-fuzz/obj/. A static pattern rule: it takes precedence over the
 # pattern rule above (pure modules only).
 FUZZ_WHOLE := fuzz_pop3_session fuzz_cache_replies fuzz_oauth_json
-FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
-FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 
 build-fuzz/obj/%.o: %.c | pkgcheck
 	@mkdir -p $(dir $@)
@@ -199,16 +205,17 @@ model-long: $(BIN)
 	    POPGATE_MODEL_RECREATE=0.04 POPGATE_MODEL_VERBOSE=1 \
 	    python3 tests/e2e/run.py --binary $(BIN) -k ProfileModel
 
+# Every harness for FUZZ_SECS, FUZZ_JOBS at a time; each says ok or FAILED
+# (its log in build-fuzz/), and any failure fails the target.
 fuzz: $(FUZZ_BIN)
-	@for f in $(FUZZ_BIN); do \
-	    n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
-	    $$f -max_total_time=$(FUZZ_SECS) build-fuzz/corpus/$$n tests/fuzz/seeds/$$n \
-		>build-fuzz/$$n.log 2>&1 && echo "$$n: ok" || { echo "$$n: FAILED (build-fuzz/$$n.log)"; exit 1; }; \
-	done
+	@printf '%s\n' $(FUZZ_BIN) | xargs -P $(FUZZ_JOBS) -I{} sh -c \
+	    'n=$$(basename {}); mkdir -p build-fuzz/corpus/$$n; \
+	    {} -max_total_time=$(FUZZ_SECS) build-fuzz/corpus/$$n tests/fuzz/seeds/$$n \
+		>build-fuzz/$$n.log 2>&1 && echo "$$n: ok" || { echo "$$n: FAILED (build-fuzz/$$n.log)"; exit 1; }'
 
-# Short fuzz run inside make check.
+# Short fuzz run inside make check (the harnesses built FUZZ_JOBS at a time).
 fuzz-smoke:
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECS=$${FUZZ_SMOKE_SECS:-5}
+	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) fuzz FUZZ_SECS=$${FUZZ_SMOKE_SECS:-5}
 
 check: deps
 	@$(MAKE) --no-print-directory all $(UNIT_BIN)
