@@ -100,7 +100,8 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
 PURE_FUZZ_OBJ := $(PURE_SRC:%.c=build-fuzz/obj/%.o)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-# Harnesses run at once by make fuzz (each one process, one core).
+# Jobs at once: harnesses run by make fuzz (each one process, one core), and
+# the build of make check.
 FUZZ_JOBS ?= 2
 LAYERS_OK := $(BUILD)/layers.ok
 
@@ -218,13 +219,13 @@ fuzz-smoke:
 	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) fuzz FUZZ_SECS=$${FUZZ_SMOKE_SECS:-5}
 
 check: deps
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) all $(UNIT_BIN)
 	@tests/check.sh
 
 # For development: build, unit and end-to-end tests; no fuzzing, no
 # packaging.
 check-quick:
-	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) all $(UNIT_BIN)
 	@CHECK_PARTS="unit e2e" tests/check.sh
 
 # The same binary and tests (unit and end-to-end) with ASan+UBSan.
