@@ -7,7 +7,7 @@
 #                   write it into conf/popgate.conf, print client settings
 #   make check      build, unit tests, fuzz smoke, end-to-end tests
 #   make asan       the same binary and tests with ASan+UBSan (or SANITIZE=1)
-#   make fuzz       run every libFuzzer harness for FUZZ_SECS seconds, FUZZ_JOBS
+#   make fuzz       run every libFuzzer harness for FUZZ_SECS seconds, JOBS
 #                   at a time (clang)
 #   make bench      benchmark against native Dovecot POP3 (ratios)
 #   make bench-gateways  three gateways behind HAProxy against one (ratios)
@@ -100,9 +100,9 @@ FUZZ_BIN := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_LIB_OBJ := $(LIB_SRC:%.c=build-fuzz/obj/%.o)
 PURE_FUZZ_OBJ := $(PURE_SRC:%.c=build-fuzz/obj/%.o)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
-# Jobs at once: harnesses run by make fuzz (each one process, one core), and
-# the build of make check.
-FUZZ_JOBS ?= 2
+# Jobs at once: the harnesses make fuzz runs (each one process, one core),
+# and the build of make check and make check-quick.
+JOBS ?= 2
 LAYERS_OK := $(BUILD)/layers.ok
 
 .PHONY: all deps run setup check check-quick unit e2e model-long fuzz fuzz-smoke asan bench bench-gateways bench-sentinel bench-sessions clean \
@@ -206,26 +206,26 @@ model-long: $(BIN)
 	    POPGATE_MODEL_RECREATE=0.04 POPGATE_MODEL_VERBOSE=1 \
 	    python3 tests/e2e/run.py --binary $(BIN) -k ProfileModel
 
-# Every harness for FUZZ_SECS, FUZZ_JOBS at a time; each says ok or FAILED
+# Every harness for FUZZ_SECS, JOBS at a time; each says ok or FAILED
 # (its log in build-fuzz/), and any failure fails the target.
 fuzz: $(FUZZ_BIN)
-	@printf '%s\n' $(FUZZ_BIN) | xargs -P $(FUZZ_JOBS) -I{} sh -c \
+	@printf '%s\n' $(FUZZ_BIN) | xargs -P $(JOBS) -I{} sh -c \
 	    'n=$$(basename {}); mkdir -p build-fuzz/corpus/$$n; \
 	    {} -max_total_time=$(FUZZ_SECS) build-fuzz/corpus/$$n tests/fuzz/seeds/$$n \
 		>build-fuzz/$$n.log 2>&1 && echo "$$n: ok" || { echo "$$n: FAILED (build-fuzz/$$n.log)"; exit 1; }'
 
-# Short fuzz run inside make check (the harnesses built FUZZ_JOBS at a time).
+# Short fuzz run inside make check (the harnesses built JOBS at a time).
 fuzz-smoke:
-	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) fuzz FUZZ_SECS=$${FUZZ_SMOKE_SECS:-5}
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz FUZZ_SECS=$${FUZZ_SMOKE_SECS:-5}
 
 check: deps
-	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_BIN)
 	@tests/check.sh
 
 # For development: build, unit and end-to-end tests; no fuzzing, no
 # packaging.
 check-quick:
-	@$(MAKE) --no-print-directory -j$(FUZZ_JOBS) all $(UNIT_BIN)
+	@$(MAKE) --no-print-directory -j$(JOBS) all $(UNIT_BIN)
 	@CHECK_PARTS="unit e2e" tests/check.sh
 
 # The same binary and tests (unit and end-to-end) with ASan+UBSan.
