@@ -126,6 +126,20 @@ def uidl_tool(gw, *args):
 
 # ---------------------------------------------------- real clients, legacy Dovecot
 
+def legacy_gateway(legacy, pop3s, uidl_format, timeout):
+    """popgate in front of DC, importing the UIDLs of the legacy Dovecot
+    over pop3s:// (pop3s) or pop3:// with STLS, its certificate as
+    ca_file, its state in a new directory: (the gateway, that directory)."""
+    state = h.make_tempdir("pgt-legacy-st-")
+    url = ("pop3s://%s:%d" % (h.HOST, legacy.pop3s_port) if pop3s
+           else "pop3://%s:%d" % (h.HOST, legacy.pop3_port))
+    gw = h.Popgate(DC.imap_port, upstream={
+        "uidl_format": uidl_format, "legacy_pop3": url,
+        "ca_file": legacy.cert, "legacy_timeout": timeout},
+        cache={"state_dir": os.path.join(state, "s")}).start()
+    return gw, state
+
+
 class LegacyDovecot:
     """A Switch whose old server is the legacy Dovecot, on a copy of the
     mail taken after setUp filled the mailbox."""
@@ -149,13 +163,7 @@ class LegacyDovecot:
         self.assertEqual(len(pop3_uidls(self.legacy.pop3_port, self.USER)), self.count)
 
     def start_gateway(self):
-        self.state = h.make_tempdir("pgt-legacy-st-")
-        self.gw = h.Popgate(DC.imap_port, upstream={
-            "uidl_format": self.FORMAT,
-            "legacy_pop3": ("pop3s://%s:%d" % (h.HOST, self.legacy.pop3s_port) if self.POP3S
-                            else "pop3://%s:%d" % (h.HOST, self.legacy.pop3_port)),
-            "ca_file": self.legacy.cert, "legacy_timeout": "60s"},
-            cache={"state_dir": os.path.join(self.state, "s")}).start()
+        self.gw, self.state = legacy_gateway(self.legacy, self.POP3S, self.FORMAT, "60s")
 
     def switched(self):
         super().switched()
@@ -200,12 +208,7 @@ class TestLegacyPop3sMany(unittest.TestCase):
         with DC.imap(self.USER) as im:
             self.assertEqual(len(im.listing()), self.COUNT)
         copy_mail(DC, LEGACY, self.USER)
-        self.state = h.make_tempdir("pgt-legacy-st-")
-        self.gw = h.Popgate(DC.imap_port, upstream={
-            "uidl_format": "dovecot",
-            "legacy_pop3": "pop3s://%s:%d" % (h.HOST, LEGACY.pop3s_port),
-            "ca_file": LEGACY.cert, "legacy_timeout": "20s"},
-            cache={"state_dir": os.path.join(self.state, "s")}).start()
+        self.gw, self.state = legacy_gateway(LEGACY, True, "dovecot", "20s")
 
     def tearDown(self):
         self.gw.cleanup()
