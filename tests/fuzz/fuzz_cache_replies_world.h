@@ -30,21 +30,8 @@
 #define ACCOUNT "fuzz@example.com@imap.example.com:993"
 #define PREFIX "popgate:{" ACCOUNT "}:"
 
-static void violated(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
-
-static void violated(const char *fmt, ...)
-{
-	va_list args;
-
-	fprintf(stderr, "fuzz_cache_replies: invariant violated: ");
-	va_start(args, fmt);
-	vfprintf(stderr, fmt, args);
-	va_end(args);
-	fputc('\n', stderr);
-	abort();
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) violated(__VA_ARGS__); } while (0)
+#define FUZZ_NAME "fuzz_cache_replies"
+#include "fuzz_check.h"
 
 /*
  * Time. The loop never waits on the clock: when nothing moves (see

@@ -16,21 +16,8 @@
 
 #define USER "alice@example.com"
 
-/* What breaks an invariant: said, then abort() for libFuzzer. */
-__attribute__((noreturn, format(printf, 1, 2)))
-static void violated(const char *fmt, ...)
-{
-	va_list args;
-
-	fprintf(stderr, "fuzz_pop3_session: invariant violated: ");
-	va_start(args, fmt);
-	vfprintf(stderr, fmt, args);
-	va_end(args);
-	fputc('\n', stderr);
-	abort();
-}
-
-#define CHECK(cond, ...) do { if (!(cond)) violated(__VA_ARGS__); } while (0)
+#define FUZZ_NAME "fuzz_pop3_session"
+#include "fuzz_check.h"
 
 enum reply_cmd {
 	CMD_USER, CMD_PASS, CMD_STAT, CMD_LIST, CMD_UIDL, CMD_RETR, CMD_TOP, CMD_DELE,
