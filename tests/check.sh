@@ -1,7 +1,8 @@
 #!/bin/sh
 # make check: unit tests, fuzz smoke, packaging, end-to-end tests; ends with one line
 # "N passed, N failed" summing every part. CHECK_PARTS picks parts (default
-# "unit fuzz packaging e2e"); BUILD the build folder (build-asan for make asan).
+# "unit fuzz packaging e2e"); BUILD the build folder (build-asan for make asan);
+# E2E_JOBS the end-to-end modules run at a time (default 2).
 set -u
 cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
@@ -53,7 +54,7 @@ fi
 
 if part e2e; then
 echo "== end-to-end tests"
-python3 tests/e2e/run.py --binary "$BUILD/popgate" 2>&1 | tee "$log/e2e"
+python3 tests/e2e/run.py --binary "$BUILD/popgate" --jobs "${E2E_JOBS:-2}" 2>&1 | tee "$log/e2e"
 count e2e "$log/e2e"
 fi
 

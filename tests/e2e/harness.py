@@ -136,10 +136,32 @@ def kill_group(proc, term_timeout=5.0):
 
 # ---------------------------------------------------------------- sockets
 
+# A worker of a parallel run (run.py --jobs) takes its ports from its own
+# block below the ephemeral range (E2E_PORTS=LOW-HIGH): no other worker,
+# and no outgoing connection, can take one between free_port() and the
+# bind of the daemon it is for. Alone, the kernel picks.
+_PORT_BLOCK = None
+if os.environ.get("E2E_PORTS"):
+    _lo, _hi = (int(x) for x in os.environ["E2E_PORTS"].split("-"))
+    _PORT_BLOCK = [_lo, _hi, _lo]   # low, high, next to try
+
+
 def free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+    if _PORT_BLOCK is None:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((HOST, 0))
+            return s.getsockname()[1]
+    lo, hi, _ = _PORT_BLOCK
+    for _ in range(hi - lo + 1):
+        port = _PORT_BLOCK[2]
+        _PORT_BLOCK[2] = lo if port >= hi else port + 1
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port left in %d-%d" % (lo, hi))
 
 
 def is_listening(port):

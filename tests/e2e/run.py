@@ -1,13 +1,17 @@
 #!/usr/bin/env python3
 """Run popgate's end-to-end tests (tests/e2e/test_*.py, unittest).
 
-usage: run.py --binary build/popgate [-k PATTERN ...] [-v] [--keep]
+usage: run.py --binary build/popgate [-k PATTERN ...] [-v] [--keep] [--jobs N]
 
 Prints one line per test with its outcome and ends with exactly one line
     e2e: N passed, N failed[, N skipped]
 Exit status 1 if anything failed (errors count as failures). Every process
 the tests started (Dovecot, popgate, fake servers) is stopped on the way out,
 also on failure, Ctrl-C, SIGTERM or the global deadline.
+
+With --jobs N (or E2E_JOBS=N) N test modules run at a time, each in its
+own process with its own block of ports (harness.free_port()); a module's
+lines are printed together when it ends, the summary line sums them all.
 
 Environment: POPGATE_E2E_KEEP=1 keeps the temp dirs (logs) for inspection;
 POPGATE_E2E_NATIVE=1 points the protocol tests at Dovecot's own POP3 to check
@@ -16,8 +20,11 @@ the tests themselves (popgate-specific tests are skipped then).
 import argparse
 import fnmatch
 import os
+import re
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import traceback
@@ -154,6 +161,95 @@ def filter_suite(suite, patterns):
     return walk(suite)
 
 
+# Ports for the modules of a parallel run: each its own block, all below
+# the ephemeral range (32768 on), which outgoing connections take from.
+PORTS_LOW, PORTS_HIGH = 10000, 32000
+SUMMARY = re.compile(r"^e2e: (\d+) passed, (\d+) failed(?:, (\d+) skipped)?$")
+
+
+def module_of(test):
+    return test.id().split(".", 1)[0]
+
+
+def run_parallel(a, suite, out, deadline_at):
+    """Every module of suite in its own run.py, a.jobs at a time (largest
+    first); returns (passed, failed, skipped) summed over them."""
+    counts = {}
+    for t in iter_tests(suite):
+        counts[module_of(t)] = counts.get(module_of(t), 0) + 1
+    names = sorted(counts)
+    span = (PORTS_HIGH - PORTS_LOW) // max(len(names), 1)
+    blocks = {m: (PORTS_LOW + i * span, PORTS_LOW + (i + 1) * span - 1)
+              for i, m in enumerate(names)}
+    queue = sorted(names, key=lambda m: -counts[m])
+    running = []   # (module, Popen, output file)
+    totals = [0, 0, 0]
+
+    def finish(module, proc, f):
+        f.seek(0)
+        text = f.read()
+        f.close()
+        got = None
+        for line in text.splitlines():
+            m = SUMMARY.match(line)
+            if m:
+                got = m
+            elif not line.startswith("(") or not line.endswith("s)"):
+                out.write(line + "\n")
+        if got is None:
+            out.write("%s ... ERROR: the module's run ended (status %s) without a summary\n"
+                      % (module, proc.returncode))
+            totals[1] += 1
+        else:
+            totals[0] += int(got.group(1))
+            totals[1] += int(got.group(2))
+            totals[2] += int(got.group(3) or 0)
+            if proc.returncode != 0 and int(got.group(2)) == 0:
+                out.write("%s ... ERROR: exit status %d\n" % (module, proc.returncode))
+                totals[1] += 1
+        out.flush()
+
+    try:
+        while queue or running:
+            while queue and len(running) < a.jobs:
+                module = queue.pop(0)
+                f = tempfile.TemporaryFile(mode="w+")
+                env = dict(os.environ, E2E_PORTS="%d-%d" % blocks[module])
+                cmd = [sys.executable, os.path.abspath(__file__),
+                       "--binary", os.environ["POPGATE_BINARY"], "--module", module,
+                       "--deadline", "%.0f" % max(deadline_at - time.monotonic(), 1)]
+                for k in a.k:
+                    cmd += ["-k", k]
+                running.append((module, subprocess.Popen(
+                    cmd, stdout=f, stderr=subprocess.STDOUT, env=env,
+                    start_new_session=True), f))
+            time.sleep(0.1)
+            for item in [r for r in running if r[1].poll() is not None]:
+                running.remove(item)
+                finish(*item)
+            if time.monotonic() > deadline_at + 30:
+                out.write("\nDEADLINE: the e2e run exceeded %.0fs; stopping every module\n"
+                          % a.deadline)
+                totals[1] += 1
+                break
+    finally:
+        for module, proc, f in running:
+            # Each cleans up after itself on SIGTERM (its own deadline
+            # has passed by now, or this run was interrupted).
+            try:
+                os.killpg(proc.pid, signal.SIGTERM)
+            except OSError:
+                pass
+        for module, proc, f in running:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+            finish(module, proc, f)
+    return totals
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -165,6 +261,9 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep temp dirs (logs)")
     ap.add_argument("--deadline", type=float, default=float(os.environ.get("E2E_DEADLINE", 900)),
                     help="hard limit for the whole run in seconds (default 900)")
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("E2E_JOBS", 1)),
+                    help="test modules run at a time, each in its own process (default 1)")
+    ap.add_argument("--module", default=None, help=argparse.SUPPRESS)   # a worker of --jobs
     a = ap.parse_args()
 
     root = os.path.dirname(os.path.dirname(HERE))
@@ -218,8 +317,15 @@ def main():
             loader = unittest.TestLoader()
             suite = loader.discover(HERE, pattern="test_*.py", top_level_dir=HERE)
             suite = filter_suite(suite, a.k)
-            timer.start()
-            suite.run(result)
+            if a.module:
+                suite = unittest.TestSuite(
+                    [x for x in iter_tests(suite) if module_of(x) == a.module])
+            if a.jobs > 1 and not a.module:
+                result.npass, result.nfail, result.nskip = run_parallel(
+                    a, suite, out, t_start + a.deadline)
+            else:
+                timer.start()
+                suite.run(result)
     except KeyboardInterrupt as e:
         out.write("\ninterrupted (%s); cleaning up\n" % (str(e) or "SIGINT"))
         result.nfail += 1
