@@ -215,11 +215,17 @@ def ensure_mail_user():
     try:
         pw = pwd.getpwnam(MAIL_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home",
-                        "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
-                        "--user-group", MAIL_USER],
-                       check=True, timeout=30, capture_output=True)
-        pw = pwd.getpwnam(MAIL_USER)
+        # Modules of a parallel run may get here at once: the one whose
+        # useradd finds the user made by another goes on with it.
+        r = subprocess.run(["useradd", "--system", "--no-create-home",
+                            "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin",
+                            "--user-group", MAIL_USER],
+                           timeout=30, capture_output=True)
+        try:
+            pw = pwd.getpwnam(MAIL_USER)
+        except KeyError:
+            raise RuntimeError("useradd %s failed: %s" % (MAIL_USER, r.stderr.decode(
+                "utf-8", "replace").strip())) from None
     return pw.pw_uid, pw.pw_gid
 
 
