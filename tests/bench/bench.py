@@ -17,7 +17,8 @@ rounds, so before and after are compared against the same native runs.
 --upstream keep_idle=2m gives both kept upstream sessions (the (d) polls then
 go through them: warm polls); --only d runs the polls alone.
 
-and samples popgate's VmRSS during (a) and (c). Prints a table, the ratios
+and samples popgate's VmRSS during (a) and (c), and its CPU seconds (from
+/proc) during (b) and (c), per GB it sent. Prints a table, the ratios
 popgate/native and PASS/MISS per target. Exit status 0 whatever the targets
 say; 1 only if the run itself failed (setup error, a verification mismatch,
 a session error).
@@ -275,6 +276,13 @@ def main():
 
     r_a, r_b, r_c = ratio(pg_a, na_a), ratio(pg_b, na_b), ratio(pg_c, na_c)
 
+    def cpu_per_gb(tname):
+        """popgate's CPU seconds per GB (1e9 octets) it sent, median over runs."""
+        vals = [r["cpu_s"] / (r["bytes"] / 1e9) for r in results.get(("popgate", tname), [])
+                if r.get("cpu_s") is not None and r.get("bytes")]
+        return statistics.median(vals) if vals else None
+    cpu_b, cpu_c = cpu_per_gb("b"), cpu_per_gb("c")
+
     def verdict(ok):
         return "-" if ok is None else ("PASS" if ok else "MISS")
 
@@ -299,6 +307,10 @@ def main():
          fmt(med("popgate", "d", "login_s_p50"), "%.4f", " s"),
          fmt(ratio(med("popgate", "d", "login_s_p50"), med("native", "d", "login_s_p50")),
              "%.2f", "x"), "", ""),
+        ("(b) popgate CPU per GB sent", "", fmt(cpu_b, "%.2f", " s"), "", "<= 3.5 s",
+         verdict(None if cpu_b is None else cpu_b <= 3.5)),
+        ("(c) popgate CPU per GB sent", "", fmt(cpu_c, "%.2f", " s"), "", "<= 3.5 s",
+         verdict(None if cpu_c is None else cpu_c <= 3.5)),
         ("popgate RSS before 1st (a)", "", fmt(mib(rss_idle), "%.1f", " MiB"), "", "", ""),
         ("popgate peak RSS (a)", "", fmt(mib(rss_a), "%.1f", " MiB"), "",
          "< 8 MiB", verdict(None if rss_a is None else rss_a < 8 * 1024)),
