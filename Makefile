@@ -199,12 +199,15 @@ e2e: $(BIN)
 # The randomized multi-device model (tests/e2e/test_profiles.py
 # ProfileModel) as a longer campaign: MODEL_SEEDS runs of MODEL_STEPS
 # steps per test, more mailbox renumberings, each run's figures printed.
+# Its deadline grows with the campaign: a second per step over the four
+# tests (a step takes about 0.12 s each), not the suite's 900 s.
 MODEL_SEEDS ?= 12
 MODEL_STEPS ?= 250
 model-long: $(BIN)
 	@POPGATE_MODEL_SEEDS=$(MODEL_SEEDS) POPGATE_MODEL_STEPS=$(MODEL_STEPS) \
 	    POPGATE_MODEL_RECREATE=0.04 POPGATE_MODEL_VERBOSE=1 \
-	    python3 tests/e2e/run.py --binary $(BIN) -k ProfileModel
+	    python3 tests/e2e/run.py --binary $(BIN) -k ProfileModel \
+	    --deadline $$(( 300 + $(MODEL_SEEDS) * $(MODEL_STEPS) ))
 
 # Every harness for FUZZ_SECS, JOBS at a time; each says ok or FAILED
 # (its log in build-fuzz/), and any failure fails the target.
