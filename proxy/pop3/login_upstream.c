@@ -51,6 +51,26 @@ static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
 	if (!ok && login_throttled(l, pop3_throttle_of(l->imap, reply),
 				   reply != NULL ? reply->text : NULL))
 		return;
+	if (!ok && l->kept && l->folder == 0 && l->folders == NULL &&
+	    !imap_client_is_connected(l->imap)) {
+		/* The kept connection answered the SELECT, then its server
+		   ended it (Dovecot: "IMAP session state is inconsistent"
+		   after the mailbox was recreated under it): nothing of its
+		   listing is used, the login starts again on a new one. */
+		log_info("%s event=upstream_kept_broken step=list error=\"%s\"", l->s->log_id,
+			 l->list.failed ? l->list.error : "connection lost");
+		l->rtt_before += imap_client_round_trips(l->imap) - l->rtt_start;
+		pop3_session_retire_imap(l->s, &l->imap);
+		pop3_maildrop_free(&l->drop);
+		pop3_session_unreserve(l->s, l->reserved_drop);
+		l->reserved_drop = 0;
+		l->exist_total = 0;
+		l->left_out = 0;
+		l->kept = false;
+		l->fresh = true;
+		login_step_connect(l->s);
+		return;
+	}
 	if (!ok) {
 		if (l->list.failed)
 			log_warn("%s event=upstream_bad_fetch error=\"%s\"", l->s->log_id,

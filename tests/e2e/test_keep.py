@@ -150,3 +150,60 @@ class TestKeep(unittest.TestCase):
         self.wait_kept(1)
         self.assertIsInstance(self.poll("bob", "secret"), list)
         self.assertEqual(self.count("upstream_reused"), 0)
+
+
+@unittest.skipIf(h.NATIVE, "popgate-specific")
+class TestKeptDiesAfterSelect(unittest.TestCase):
+    """The kept connection answers the SELECT, then its server ends it at
+    the listing's FETCH (as Dovecot does once the mailbox was recreated
+    under it: BYE "IMAP session state is inconsistent"): the login goes on
+    with a new connection and the whole listing, not -ERR [SYS/TEMP]."""
+
+    def setUp(self):
+        self.fake = h.FakeImap([h.fake_message("k1"), h.fake_message("k2")]).start()
+        try:
+            self.gw = h.Popgate(self.fake.port, upstream={"timeout": "5s", "keep_idle": "2m"},
+                                log={"level": "info"}).start()
+        except BaseException:
+            self.fake.stop()
+            raise
+
+    def tearDown(self):
+        self.gw.cleanup()
+        self.fake.stop()
+
+    def poll(self):
+        c = self.gw.pop3(timeout=30)
+        try:
+            r = c.login("alice", "secret")
+            if not r.startswith("+OK"):
+                return r
+            self.assertTrue(c.cmd("UIDL").startswith("+OK"))
+            uidls = [x.split()[1] for x in c.multi_lines()]
+            self.assertTrue(c.cmd("QUIT").startswith("+OK"))
+            return uidls
+        finally:
+            c.close()
+
+    def test_listing_goes_on_a_new_connection(self):
+        want = ["%08x%08x" % (u, self.fake.uidvalidity) for u in (1, 2)]
+        self.assertEqual(self.poll(), want)
+        self.assertTrue(h.wait_until(lambda: "event=upstream_kept " in self.gw.log_text(), 5))
+        # The one the first poll logged in on (a probe connection may
+        # come before it).
+        first = [c for c in self.fake.conns if c.commands][-1]
+        before = len(self.fake.conns)
+        ended = []
+
+        def bye(server, conn, tag, cmd):
+            if conn is not first or ended:
+                return False
+            ended.append(cmd["text"])
+            server.send(conn, b"* BYE IMAP session state is inconsistent, please relogin.\r\n")
+            server._close(conn)
+            return True
+        self.fake.hooks["UID FETCH"] = bye
+        self.assertEqual(self.poll(), want, self.gw.log_text()[-2000:])
+        self.assertEqual(len(ended), 1, "the kept connection's listing was never asked for")
+        self.assertIn("event=upstream_kept_broken step=list", self.gw.log_text())
+        self.assertEqual(len(self.fake.conns), before + 1)
