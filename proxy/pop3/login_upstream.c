@@ -27,6 +27,19 @@
 
 static void login_step_select(struct pop3_login *l);
 
+/* A kept connection that failed before anything of it was used: it goes,
+   and the login starts again on a new one, as if there had been none. */
+static void login_kept_broken(struct pop3_login *l, const char *step, const char *error)
+{
+	log_info("%s event=upstream_kept_broken step=%s error=\"%s\"", l->s->log_id, step,
+		 error);
+	l->rtt_before += imap_client_round_trips(l->imap) - l->rtt_start;
+	pop3_session_retire_imap(l->s, &l->imap);
+	l->kept = false;
+	l->fresh = true;
+	login_step_connect(l->s);
+}
+
 /* ---- list ---- */
 
 static bool login_list_message(void *ctx, uint32_t uid, uint64_t size, unsigned int flags,
@@ -56,19 +69,13 @@ static void login_listed(void *ctx, bool ok, const struct imap_reply *reply)
 		/* The kept connection answered the SELECT, then its server
 		   ended it (Dovecot: "IMAP session state is inconsistent"
 		   after the mailbox was recreated under it): nothing of its
-		   listing is used, the login starts again on a new one. */
-		log_info("%s event=upstream_kept_broken step=list error=\"%s\"", l->s->log_id,
-			 l->list.failed ? l->list.error : "connection lost");
-		l->rtt_before += imap_client_round_trips(l->imap) - l->rtt_start;
-		pop3_session_retire_imap(l->s, &l->imap);
+		   listing is used. */
 		pop3_maildrop_free(&l->drop);
 		pop3_session_unreserve(l->s, l->reserved_drop);
 		l->reserved_drop = 0;
 		l->exist_total = 0;
 		l->left_out = 0;
-		l->kept = false;
-		l->fresh = true;
-		login_step_connect(l->s);
+		login_kept_broken(l, "list", l->list.failed ? l->list.error : "connection lost");
 		return;
 	}
 	if (!ok) {
@@ -179,14 +186,8 @@ static void login_selected(void *ctx, const struct imap_reply *reply,
 	if (reply->result != IMAP_REPLY_OK && l->kept) {
 		/* The kept connection died meanwhile, or its server cannot
 		   open the mailbox again on it (Dovecot, after the mailbox
-		   was recreated under it): a new one, as if there had been
-		   none. */
-		log_info("%s event=upstream_kept_broken error=\"%s\"", l->s->log_id, reply->text);
-		l->rtt_before += imap_client_round_trips(l->imap) - l->rtt_start;
-		pop3_session_retire_imap(l->s, &l->imap);
-		l->kept = false;
-		l->fresh = true;
-		login_step_connect(l->s);
+		   was recreated under it). */
+		login_kept_broken(l, "select", reply->text);
 		return;
 	}
 	if (reply->result == IMAP_REPLY_FAILED) {
