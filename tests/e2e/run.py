@@ -18,6 +18,7 @@ POPGATE_E2E_NATIVE=1 points the protocol tests at Dovecot's own POP3 to check
 the tests themselves (popgate-specific tests are skipped then).
 """
 import argparse
+import collections
 import fnmatch
 import os
 import re
@@ -171,19 +172,17 @@ def module_of(test):
     return test.id().split(".", 1)[0]
 
 
-def run_parallel(a, suite, out, deadline_at):
+def run_parallel(a, suite, result, out, deadline_at):
     """Every module of suite in its own run.py, a.jobs at a time (largest
-    first); returns (passed, failed, skipped) summed over them."""
-    counts = {}
-    for t in iter_tests(suite):
-        counts[module_of(t)] = counts.get(module_of(t), 0) + 1
+    first), each one's counts added to result as it ends (so an interrupted
+    run still sums the modules that ended)."""
+    counts = collections.Counter(module_of(t) for t in iter_tests(suite))
     names = sorted(counts)
     span = (PORTS_HIGH - PORTS_LOW) // max(len(names), 1)
     blocks = {m: (PORTS_LOW + i * span, PORTS_LOW + (i + 1) * span - 1)
               for i, m in enumerate(names)}
     queue = sorted(names, key=lambda m: -counts[m])
     running = []   # (module, Popen, output file)
-    totals = [0, 0, 0]
 
     def finish(module, proc, f):
         f.seek(0)
@@ -199,14 +198,14 @@ def run_parallel(a, suite, out, deadline_at):
         if got is None:
             out.write("%s ... ERROR: the module's run ended (status %s) without a summary\n"
                       % (module, proc.returncode))
-            totals[1] += 1
+            result.nfail += 1
         else:
-            totals[0] += int(got.group(1))
-            totals[1] += int(got.group(2))
-            totals[2] += int(got.group(3) or 0)
+            result.npass += int(got.group(1))
+            result.nfail += int(got.group(2))
+            result.nskip += int(got.group(3) or 0)
             if proc.returncode != 0 and int(got.group(2)) == 0:
                 out.write("%s ... ERROR: exit status %d\n" % (module, proc.returncode))
-                totals[1] += 1
+                result.nfail += 1
         out.flush()
 
     try:
@@ -230,7 +229,7 @@ def run_parallel(a, suite, out, deadline_at):
             if time.monotonic() > deadline_at + 30:
                 out.write("\nDEADLINE: the e2e run exceeded %.0fs; stopping every module\n"
                           % a.deadline)
-                totals[1] += 1
+                result.nfail += 1
                 break
     finally:
         for module, proc, f in running:
@@ -247,7 +246,6 @@ def run_parallel(a, suite, out, deadline_at):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             finish(module, proc, f)
-    return totals
 
 
 def main():
@@ -321,8 +319,7 @@ def main():
                 suite = unittest.TestSuite(
                     [x for x in iter_tests(suite) if module_of(x) == a.module])
             if a.jobs > 1 and not a.module:
-                result.npass, result.nfail, result.nskip = run_parallel(
-                    a, suite, out, t_start + a.deadline)
+                run_parallel(a, suite, result, out, t_start + a.deadline)
             else:
                 timer.start()
                 suite.run(result)
