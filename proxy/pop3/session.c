@@ -24,6 +24,7 @@
 #include "maildrop.h"
 #include "metrics.h"
 #include "settings.h"
+#include "sockin.h"
 #include "text.h"
 #include "tls.h"
 #include "warm.h"
@@ -167,6 +168,29 @@ static void pop3_session_scanner_drop(struct pop3_session *s, bool always)
 	s->scanner = NULL;
 }
 
+/* Reading on or off, for whoever reads the client: the own read event
+   on a plain socket, libevent on TLS. */
+static void pop3_session_reading(struct pop3_session *s, bool on)
+{
+	if (s->read_ev == NULL) {
+		if (on)
+			bufferevent_enable(s->bev, EV_READ);
+		else
+			bufferevent_disable(s->bev, EV_READ);
+	} else if (on) {
+		event_add(s->read_ev, NULL);
+	} else {
+		event_del(s->read_ev);
+	}
+}
+
+static void pop3_session_own_read_free(struct pop3_session *s)
+{
+	if (s->read_ev != NULL)
+		event_free(s->read_ev);
+	s->read_ev = NULL;
+}
+
 void pop3_cmd_start(struct pop3_session *s, const struct pop3_cmd_ops *ops, void *ctx)
 {
 	/* Reading goes on (toggling it costs two epoll_ctl per command);
@@ -186,7 +210,7 @@ void pop3_cmd_done(struct pop3_session *s)
 		return;
 	s->doing = "waiting for a command";
 	if (!s->client_eof)
-		bufferevent_enable(s->bev, EV_READ);
+		pop3_session_reading(s, true);
 	/* The next pipelined command runs from the loop, never nested in
 	   the callback that finished this one. */
 	event_active(s->resume_ev, EV_TIMEOUT, 0);
@@ -283,6 +307,7 @@ static void pop3_session_free(struct pop3_session *s)
 	event_free(s->login_timer);
 	event_free(s->resume_ev);
 	event_free(s->free_ev);
+	pop3_session_own_read_free(s);
 	sockout_free(&s->out);
 	bufferevent_free(s->bev);
 	settings_unref(&s->set);
@@ -313,6 +338,7 @@ void pop3_session_close(struct pop3_session *s, const char *reason)
 	}
 	imap_client_close(s->imap);
 	sockout_detach(&s->out);
+	pop3_session_reading(s, false);
 	bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 	event_del(s->timer);
 	event_del(s->life_timer);
@@ -341,7 +367,7 @@ void pop3_session_close_after_flush(struct pop3_session *s, const char *reason)
 		return;
 	}
 	s->closing = true;
-	bufferevent_disable(s->bev, EV_READ);
+	pop3_session_reading(s, false);
 	bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
 	if (pop3_output_len(s) == 0)
 		pop3_session_close_flushed(s);
@@ -407,7 +433,7 @@ static void pop3_session_lines(struct pop3_session *s)
 		/* A client that pipelines without reading gets no more
 		   replies queued than the output limit. */
 		if (pop3_output_len(s) > POP3_OUT_HIGH) {
-			bufferevent_disable(s->bev, EV_READ);
+			pop3_session_reading(s, false);
 			return;
 		}
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
@@ -479,7 +505,7 @@ static void pop3_write_cb(struct bufferevent *bev, void *arg)
 	}
 	/* Reading may have stopped because replies piled up. */
 	if (!s->client_eof)
-		bufferevent_enable(s->bev, EV_READ);
+		pop3_session_reading(s, true);
 	pop3_session_input(s);
 }
 
@@ -521,6 +547,7 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 		   nobody left to tell. */
 		s->client_gone = true;
 		sockout_detach(&s->out);
+		pop3_session_reading(s, false);
 		bufferevent_disable(s->bev, EV_READ | EV_WRITE);
 		log_info("%s event=client_gone_during_update", s->log_id);
 		return;
@@ -536,6 +563,51 @@ static void pop3_event_cb(struct bufferevent *bev, short what, void *arg)
 	pop3_session_close(s, (what & BEV_EVENT_EOF) != 0 ? "disconnect" : "client_error");
 }
 
+/* The own read event: one readv of what has arrived, up to what the
+   input may hold (libevent reads 4 KiB at most, each after a FIONREAD
+   ioctl: a system call per command). The end of the stream and an error
+   are told as libevent tells them, after what came before them. A full
+   input stops reading until a command takes from it (pop3_cmd_done()
+   and the write callback turn reading on again). */
+static void pop3_sock_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct pop3_session *s = arg;
+	size_t held = evbuffer_get_length(bufferevent_get_input(s->bev));
+	bool eof = false;
+	ssize_t got;
+
+	if (s->state == POP3_STATE_CLOSED)
+		return;
+	if (held >= POP3_IN_HIGH) {
+		event_del(s->read_ev);
+		return;
+	}
+	got = sockin_read(s->bev, POP3_IN_HIGH - held, &eof);
+	if (got < 0 || eof) {
+		event_del(s->read_ev);
+		pop3_event_cb(s->bev, BEV_EVENT_READING |
+			      (got < 0 ? BEV_EVENT_ERROR : BEV_EVENT_EOF), s);
+		return;
+	}
+	if (got > 0)
+		pop3_read_cb(s->bev, s);
+}
+
+/* On a plain socket the own read event reads, from now on; without it
+   (no socket, out of memory) libevent goes on reading. */
+static void pop3_session_own_read(struct pop3_session *s)
+{
+	evutil_socket_t fd = bufferevent_getfd(s->bev);
+
+	if (s->read_ev != NULL || fd < 0 ||
+	    (s->read_ev = event_new(bufferevent_get_base(s->bev), fd, EV_READ | EV_PERSIST,
+				    pop3_sock_read_cb, s)) == NULL)
+		return;
+	bufferevent_disable(s->bev, EV_READ);
+	if (!s->client_eof && !s->closing)
+		event_add(s->read_ev, NULL);
+}
+
 static void pop3_session_setup_bev(struct pop3_session *s)
 {
 	struct timeval idle = { .tv_sec = s->conf->idle_timeout_secs, .tv_usec = 0 };
@@ -549,6 +621,7 @@ static void pop3_session_setup_bev(struct pop3_session *s)
 	   for write interest (two epoll_ctl each otherwise). */
 	if (!s->client_tls && sockout_attach(&s->out, s->bev, pop3_write_cb, s) == 0) {
 		bufferevent_enable(s->bev, EV_READ);
+		pop3_session_own_read(s);
 		return;
 	}
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
@@ -583,6 +656,7 @@ static void pop3_stls_switch(struct pop3_session *s)
 		return;
 	}
 	sockout_detach(&s->out);
+	pop3_session_own_read_free(s);
 	bufferevent_setfd(under, -1);
 	bufferevent_free(under);
 	s->bev = tls;

@@ -119,6 +119,8 @@ struct pop3_session {
 	const struct pop3_session_hooks *hooks;
 	struct bufferevent *bev;
 	struct sockout out;         /* bev's output written directly (plain) */
+	struct event *read_ev;      /* reads bev's socket (plain), libevent's
+				       own reading off; NULL: libevent reads */
 	struct event *free_ev;      /* frees from the loop */
 	struct event *resume_ev;    /* reads the next command from the loop */
 	struct event *timer;        /* pop3_session_set_timer() */

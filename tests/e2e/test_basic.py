@@ -2,6 +2,7 @@
 greeting, CAPA, USER/PASS, AUTH PLAIN, STAT/LIST/UIDL vs IMAP, NOOP, DELE,
 RSET, QUIT semantics, pipelining, the session_end log line."""
 import re
+import socket
 import time
 import unittest
 
@@ -387,6 +388,48 @@ class TestPipelining(Base):
         self.assertTrue(c.status().startswith("+OK"))            # NOOP
         self.assertTrue(c.status().startswith("+OK"))            # QUIT
         self.assertTrue(c.expect_closed(5))
+
+    def test_pipelined_past_the_input_limit(self):
+        # 4,000 NOOPs behind a RETR: about 24 KB, more than the 16 KiB
+        # of input a session holds while a command runs. Reading stops
+        # at the limit and goes on as commands are answered.
+        ENV.clear_flags()
+        with ENV.imap() as im:
+            first = h.expected_retr(im.body(im.listing()[0]))
+        c = self.session()
+        noops = 4000
+        c.send("RETR 1\r\n" + "NOOP\r\n" * noops + "QUIT\r\n")
+        self.assertTrue(c.status().startswith("+OK"))
+        self.assertEqual(c.multi(), first)
+        for i in range(noops):
+            r = c.status()
+            self.assertTrue(r.startswith("+OK"), "NOOP %d -> %r" % (i + 1, r))
+        self.assertTrue(c.status().startswith("+OK"))            # QUIT
+        self.assertTrue(c.expect_closed(5))
+
+    def test_half_closed_client_gets_every_answer(self):
+        # printf 'USER..PASS..RETR 1' | nc -N: the client shuts its
+        # sending side after the commands; each one is still answered,
+        # then the session ends (no QUIT: nothing applied).
+        ENV.clear_flags()
+        with ENV.imap() as im:
+            uids = im.listing()
+            first = h.expected_retr(im.body(uids[0]))
+        c = self.connect()
+        c.read_greeting()
+        c.send("USER alice\r\nPASS secret\r\nSTAT\r\nRETR 1\r\nDELE 1\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        self.assertTrue(c.status().startswith("+OK"))            # USER
+        self.assertTrue(c.status().startswith("+OK"))            # PASS
+        self.assertRegex(c.status(), r"^\+OK %d \d+" % len(uids))
+        self.assertTrue(c.status().startswith("+OK"))            # RETR 1
+        self.assertEqual(c.multi(), first)
+        self.assertTrue(c.status().startswith("+OK"))            # DELE 1
+        self.assertTrue(c.expect_closed(5))
+        # Without QUIT the DELE was not applied.
+        c = self.session()
+        self.assertEqual(int(c.cmd("STAT").split()[1]), len(uids))
+        self.quit(c)
 
     def test_pipelined_byte_by_byte(self):
         c = self.connect()
