@@ -48,8 +48,10 @@ struct pop3_fetch {
  * (prefetch_max_size), in listing order, as many as POP3_PREFETCH_DEPTH
  * and POP3_PREFETCH_WINDOW octets of listed sizes allow (the first one
  * only needs to be within prefetch_max_size). The server answers them in
- * that order. WAITING: what comes of it goes into its window while all
- * windows together hold less than POP3_PREFETCH_WINDOW octets; then it
+ * that order. WAITING: what comes of it goes through its own filter into
+ * its window, ready to send (the RETR moves the window's chains onto the
+ * output, and carries on with the filter), while all windows together
+ * have taken less than POP3_PREFETCH_WINDOW octets of it; then it
  * pauses the upstream connection (room 0) until RETR of it takes it over
  * (ATTACHED: the fetch is the consumer), unless a command before it has
  * not ended yet (behind): a server that runs pipelined commands at once
@@ -81,8 +83,9 @@ struct pop3_prefetch {
 	bool behind;                /* the RETR running when it was asked for runs */
 	bool begun;                 /* the literal started (start holds it) */
 	struct imap_body_start start;
-	struct evbuffer *window;    /* WAITING, COMPLETE: what came of it */
-	size_t window_len;
+	struct pop3_filter filter;  /* what came so far, as a RETR filters it */
+	struct evbuffer *window;    /* WAITING, COMPLETE: that filtered */
+	size_t window_len;          /* octets of the message in the window */
 	struct imap_body_result result;   /* COMPLETE */
 	struct imap_reply reply;
 	char reply_text[160];
@@ -175,34 +178,55 @@ static size_t pop3_fetch_room(void *ctx)
 	return len >= POP3_OUT_HIGH ? 0 : (POP3_OUT_HIGH - len) / 2 + 1;
 }
 
-/* Input filtered (or kept ahead) in one go at most. The filter writes
-   into a scratch buffer that evbuffer_add() copies on: it fills what is
-   left of the output's last chain before it takes another, so the chains
-   are full. Reserving the worst case (twice the input) in the output
-   itself took a new chain for nearly every piece and left half of each
-   one empty: 256 KiB of queued output held 512 KiB. Chains stay 16 KiB,
-   from the heap, reused, and go back with malloc_trim(). */
+/* Input filtered in one go at most. What passes as it is (nearly all of
+   a message) is added straight from the input; the rest goes through a
+   scratch buffer that evbuffer_add() copies on. Either fills what is left
+   of the output's last chain before it takes another, so the chains are
+   full. Reserving the worst case (twice the input) in the output itself
+   took a new chain for nearly every piece and left half of each one
+   empty: 256 KiB of queued output held 512 KiB. Chains stay 16 KiB, from
+   the heap, reused, and go back with malloc_trim(). */
 #define POP3_FETCH_PIECE (8 * 1024)
+
+/* data[0..len) through flt onto out: the octets added, or -1 when out of
+   memory (what was added stays). */
+static ssize_t pop3_filter_onto(struct pop3_filter *flt, struct evbuffer *out,
+				const unsigned char *data, size_t len)
+{
+	unsigned char buf[POP3_FILTER_MAX_OUT(POP3_FETCH_PIECE)];
+	size_t added = 0, piece, n;
+
+	for (; len > 0; data += piece, len -= piece) {
+		piece = len < POP3_FETCH_PIECE ? len : POP3_FETCH_PIECE;
+		n = pop3_filter_clean(flt, data, piece);
+		if (n > 0) {
+			piece = n;
+			if (evbuffer_add(out, data, n) < 0)
+				return -1;
+		} else {
+			n = pop3_filter_run(flt, data, piece, buf);
+			if (evbuffer_add(out, buf, n) < 0)
+				return -1;
+		}
+		added += n;
+	}
+	return (ssize_t)added;
+}
 
 static void pop3_fetch_data(void *ctx, const unsigned char *data, size_t len)
 {
 	struct pop3_fetch *f = ctx;
-	struct evbuffer *out = pop3_output(f->s);
-	unsigned char buf[POP3_FILTER_MAX_OUT(POP3_FETCH_PIECE)];
-	size_t n, piece;
+	ssize_t n;
 
-	for (; len > 0; data += piece, len -= piece) {
-		if (f->replaced || f->suspect || pop3_filter_limit_reached(&f->filter) ||
-		    f->s->state == POP3_STATE_CLOSED)
-			return;
-		piece = len < POP3_FETCH_PIECE ? len : POP3_FETCH_PIECE;
-		n = pop3_filter_run(&f->filter, data, piece, buf);
-		if (evbuffer_add(out, buf, n) < 0) {
-			pop3_session_close(f->s, "out_of_memory");
-			return;
-		}
-		pop3_count_out(f->s, n);
+	if (f->replaced || f->suspect || pop3_filter_limit_reached(&f->filter) ||
+	    f->s->state == POP3_STATE_CLOSED)
+		return;
+	n = pop3_filter_onto(&f->filter, pop3_output(f->s), data, len);
+	if (n < 0) {
+		pop3_session_close(f->s, "out_of_memory");
+		return;
 	}
+	pop3_count_out(f->s, (size_t)n);
 }
 
 static int pop3_fetch_send(struct pop3_fetch *f);
@@ -517,14 +541,11 @@ static void pop3_prefetch_data(void *ctx, const unsigned char *data, size_t len)
 		pop3_prefetch_give_up(p);
 		return;
 	}
-	for (size_t piece; len > 0; data += piece, len -= piece) {
-		piece = len < POP3_FETCH_PIECE ? len : POP3_FETCH_PIECE;
-		if (evbuffer_add(p->window, data, piece) < 0) {
-			pop3_prefetch_give_up(p);
-			return;
-		}
-		p->window_len += piece;
+	if (pop3_filter_onto(&p->filter, p->window, data, len) < 0) {
+		pop3_prefetch_give_up(p);
+		return;
 	}
+	p->window_len += len;
 }
 
 static void pop3_prefetch_done(void *ctx, const struct imap_body_result *r)
@@ -572,6 +593,7 @@ static int pop3_prefetch_ask(struct pop3_session *s, struct pop3_msg *m)
 		.s = s, .imap = s->imap, .msg = m, .state = POP3_PREFETCH_WAITING,
 		.behind = true,
 	};
+	pop3_filter_init(&p->filter);
 	struct imap_body_request req = {
 		.uid = m->uid, .part = IMAP_BODY_WHOLE, .peek = true, .with_size = true,
 		.with_flags = s->profile->mark_seen_on_retr,
@@ -641,15 +663,20 @@ static const struct imap_cmd_handlers pop3_seen_handlers = {
 	.done = pop3_seen_done,
 };
 
-/* What the window holds goes through f's filter. */
+/* What the window holds goes out as it is (its chains move), and f's
+   filter goes on from where p's stopped. Not when f sends nothing of it
+   (not the message listed, or to be checked first). */
 static void pop3_prefetch_feed(struct pop3_prefetch *p, struct pop3_fetch *f)
 {
-	struct evbuffer_iovec v;
+	struct pop3_session *s = f->s;
+	size_t n = p->window != NULL ? evbuffer_get_length(p->window) : 0;
 
-	while (p->window != NULL && evbuffer_peek(p->window, -1, NULL, &v, 1) > 0 &&
-	       v.iov_len > 0) {
-		pop3_fetch_data(f, v.iov_base, v.iov_len);
-		evbuffer_drain(p->window, v.iov_len);
+	if (!f->replaced && !f->suspect && s->state != POP3_STATE_CLOSED) {
+		f->filter = p->filter;
+		if (n > 0 && evbuffer_add_buffer(pop3_output(s), p->window) < 0)
+			pop3_session_close(s, "out_of_memory");
+		else
+			pop3_count_out(s, n);
 	}
 	pop3_prefetch_window_free(p);
 }

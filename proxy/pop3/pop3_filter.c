@@ -158,6 +158,54 @@ static size_t pop3_filter_run_all(struct pop3_filter *f, const unsigned char *in
 }
 #endif
 
+/* The octet at p (p > in) needs a decision: an LF without a CR before
+   it, a dot after an LF. */
+static bool pop3_filter_due(const unsigned char *p)
+{
+	return (p[0] == '\n' && p[-1] != '\r') || (p[0] == '.' && p[-1] == '\n');
+}
+
+size_t pop3_filter_clean(struct pop3_filter *f, const unsigned char *in, size_t in_len)
+{
+	const unsigned char *p = in + 1, *end = in + in_len;
+	size_t n;
+
+	if (f->limited || in_len == 0 || (f->line_start && in[0] == '.') ||
+	    (in[0] == '\n' && !f->prev_cr))
+		return 0;
+#ifdef POP3_FILTER_SIMD
+	{
+		const pop3_v16 lf = { '\n', '\n', '\n', '\n', '\n', '\n', '\n', '\n',
+				      '\n', '\n', '\n', '\n', '\n', '\n', '\n', '\n' };
+		const pop3_v16 cr = lf + ('\r' - '\n'), dot = lf + ('.' - '\n');
+
+		/* As in pop3_filter_run_all(), without the copy. */
+		while (end - p >= 16) {
+			pop3_v16 v, before;
+			unsigned int due;
+
+			memcpy(&v, p, sizeof(v));
+			memcpy(&before, p - 1, sizeof(before));
+			due = (unsigned int)__builtin_ia32_pmovmskb128(
+				((v == lf) & (before != cr)) | ((v == dot) & (before == lf)));
+			if (due != 0) {
+				end = p + __builtin_ctz(due);
+				break;
+			}
+			p += 16;
+		}
+	}
+#endif
+	while (p < end && !pop3_filter_due(p))
+		p++;
+	n = (size_t)(p - in);
+	f->line_start = p[-1] == '\n';
+	f->prev_cr = p[-1] == '\r';
+	f->octets += n;
+	f->wire_octets += n;
+	return n;
+}
+
 size_t pop3_filter_run(struct pop3_filter *f, const unsigned char *in,
 		       size_t in_len, unsigned char *out)
 {

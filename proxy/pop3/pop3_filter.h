@@ -59,6 +59,15 @@ size_t pop3_filter_run(struct pop3_filter *f, const unsigned char *in,
 		       size_t in_len, unsigned char *out);
 
 /*
+ * The longest start of in[0..in_len) that pop3_filter_run() would pass as
+ * it is (no line end to complete, no dot to stuff), taken as it would
+ * take it (state and counters) but not copied: the caller sends those
+ * octets itself and hands the rest to pop3_filter_run(). 0 with a line
+ * limit active, or when the first octet needs a change.
+ */
+size_t pop3_filter_clean(struct pop3_filter *f, const unsigned char *in, size_t in_len);
+
+/*
  * Writes the end of the multi-line response into out (at least 5 octets):
  * CRLF if the last line was not terminated, then ".\r\n".
  * Returns the number of octets written.

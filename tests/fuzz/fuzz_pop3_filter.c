@@ -72,8 +72,10 @@ static uint32_t rng_next(uint32_t *state)
 	return *state >> 8;
 }
 
-/* Feeds in whole (seed NULL) or in random pieces; out has room for
-   2 * len + 16 octets, enough for any fragmentation. */
+/* Feeds in whole (seed NULL) or in random pieces, where an odd seed
+   passes each piece's clean start as it is (pop3_filter_clean, as RETR
+   does); out has room for 2 * len + 16 octets, enough for any
+   fragmentation. */
 static size_t feed(struct pop3_filter *f, const uint8_t *in, size_t len,
 		   uint32_t *seed, uint8_t *out)
 {
@@ -84,6 +86,15 @@ static size_t feed(struct pop3_filter *f, const uint8_t *in, size_t len,
 
 		if (seed != NULL)
 			n = rng_next(seed) % (n < 17 ? n + 1 : 17);
+		if (seed != NULL && (*seed & 1) != 0) {
+			size_t clean = pop3_filter_clean(f, in + pos, n);
+
+			CHECK(clean <= n);
+			memcpy(out + n_out, in + pos, clean);
+			n_out += clean;
+			pos += clean;
+			n -= clean;
+		}
 		n_out += pop3_filter_run(f, in + pos, n, out + n_out);
 		pos += n;
 	} while (pos < len);

@@ -114,6 +114,8 @@ enum split_mode {
 	SPLIT_WHOLE,	/* each of header and body in one piece */
 	SPLIT_BYTES,	/* one octet per run */
 	SPLIT_RANDOM,	/* random piece sizes, empty pieces included */
+	SPLIT_CLEAN,	/* random pieces, each one's clean start passed as
+			   it is (pop3_filter_clean), as RETR does */
 };
 
 struct out_buf {
@@ -140,9 +142,18 @@ static void feed(struct pop3_filter *f, const unsigned char *in, size_t len,
 
 		if (mode == SPLIT_BYTES && n > 1)
 			n = 1;
-		else if (mode == SPLIT_RANDOM)
+		else if (mode == SPLIT_RANDOM || mode == SPLIT_CLEAN)
 			n = rng_next(seed) % (n < 9 ? n + 1 : 9);
 		out_reserve(out, POP3_FILTER_MAX_OUT(n));
+		if (mode == SPLIT_CLEAN) {
+			size_t clean = pop3_filter_clean(f, in + pos, n);
+
+			ck_assert_uint_le(clean, n);
+			memcpy(out->data + out->len, in + pos, clean);
+			out->len += clean;
+			pos += clean;
+			n -= clean;
+		}
 		written = pop3_filter_run(f, in + pos, n, out->data + out->len);
 		ck_assert_uint_le(written, POP3_FILTER_MAX_OUT(n));
 		out->len += written;
@@ -200,6 +211,56 @@ START_TEST(test_filter_random)
 
 	for (seed = 1; seed <= 64; seed++)
 		check_case(&cases[_i], SPLIT_RANDOM, seed);
+}
+END_TEST
+
+START_TEST(test_filter_clean)
+{
+	uint32_t seed;
+
+	for (seed = 1; seed <= 64; seed++)
+		check_case(&cases[_i], SPLIT_CLEAN, seed);
+}
+END_TEST
+
+/* What pop3_filter_clean() passes: up to the first octet that needs a
+   change, none with a line limit or when the first one does. */
+START_TEST(test_clean_stops_where_a_change_is_due)
+{
+	static const struct {
+		const char *in;
+		bool line_start, prev_cr, limited;
+		size_t clean;
+	} t[] = {
+		{ "abc\r\ndef\r\n", true, false, false, 10 },
+		{ "abc\r\n.def", true, false, false, 5 },
+		{ "abc\ndef", true, false, false, 3 },
+		{ ".abc", true, false, false, 0 },
+		{ ".abc", false, false, false, 4 },
+		{ "\nabc", false, true, false, 4 },
+		{ "\nabc", false, false, false, 0 },
+		{ "abc\r\n", true, false, true, 0 },
+		{ "", true, false, false, 0 },
+		/* A change due past the first 16 octets, and in the last
+		   few, where the 16-at-once scan no longer reaches. */
+		{ "0123456789abcdef0123456789\n", true, false, false, 26 },
+		{ "0123456789abcdef012345678\r\n.", true, false, false, 27 },
+	};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct pop3_filter f;
+		size_t n;
+
+		pop3_filter_init(&f);
+		f.line_start = t[i].line_start;
+		f.prev_cr = t[i].prev_cr;
+		if (t[i].limited)
+			pop3_filter_limit_lines(&f, 5);
+		n = pop3_filter_clean(&f, (const unsigned char *)t[i].in, strlen(t[i].in));
+		ck_assert_msg(n == t[i].clean, "case %zu: clean %zu, want %zu", i, n, t[i].clean);
+		ck_assert_uint_eq(f.octets, n);
+		ck_assert_uint_eq(f.wire_octets, n);
+	}
 }
 END_TEST
 
@@ -263,7 +324,7 @@ START_TEST(test_large_random_message)
 	c.body = (const char *)in;
 
 	run_case(&c, SPLIT_WHOLE, 0, &whole, &fw);
-	run_case(&c, SPLIT_RANDOM, seed, &cut, &fc);
+	run_case(&c, _i % 2 == 0 ? SPLIT_RANDOM : SPLIT_CLEAN, seed, &cut, &fc);
 	ck_assert_uint_eq(whole.len, cut.len);
 	ck_assert_mem_eq(whole.data, cut.data, whole.len);
 	ck_assert_uint_eq(fw.octets, fc.octets);
@@ -390,6 +451,8 @@ static Suite *pop3_filter_suite(void)
 	tcase_add_loop_test(tc, test_filter_whole, 0, N_ELEMS(cases));
 	tcase_add_loop_test(tc, test_filter_bytes, 0, N_ELEMS(cases));
 	tcase_add_loop_test(tc, test_filter_random, 0, N_ELEMS(cases));
+	tcase_add_loop_test(tc, test_filter_clean, 0, N_ELEMS(cases));
+	tcase_add_test(tc, test_clean_stops_where_a_change_is_due);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("limits");
