@@ -639,6 +639,13 @@ static void pop3_prefetch_next(struct pop3_session *s, struct pop3_msg *cur)
 		if (p->msg >= m)
 			m = p->msg + 1;
 	}
+	/* Topped up once half of the count or of the octets is left, not
+	   after each RETR: the commands for several messages go in one
+	   write, and the server reads them in one go (a write and a read on
+	   each side per message otherwise). What is left covers the round
+	   trip that asks for more. */
+	if (n >= POP3_PREFETCH_DEPTH / 2 || ahead >= POP3_PREFETCH_WINDOW / 2)
+		return;
 	for (; n < POP3_PREFETCH_DEPTH; n++, m++) {
 		while (m < end &&
 		       (pop3_msg_flags(d, m) & (POP3_MSG_DELETED | POP3_MSG_VANISHED)) != 0)
