@@ -183,14 +183,27 @@ class ReusePort(unittest.TestCase):
 
         def client(i):
             while not stop.is_set():
+                phase = "connect"
                 try:
-                    with h.Pop3(port, timeout=30) as c:
+                    try:
+                        c = h.Pop3(port, timeout=30)
+                    except ConnectionResetError:
+                        # The same reset, seen by connect() itself: the
+                        # kernel completed the handshake on the old
+                        # listener, and the reset of its close came before
+                        # this thread ran again (seen under load). A
+                        # refused connect (no listener at all) is an error.
+                        with lock:
+                            resets.append("connect: reset")
+                        continue
+                    with c:
                         try:
                             r = c.read_greeting()
                         except h.Closed:
                             with lock:
-                                resets.append(time.monotonic())
+                                resets.append("greeting: closed")
                             continue
+                        phase = "greeted"
                         assert r.startswith("+OK"), r
                         if i == 0:
                             session_on(c, "restart")
@@ -201,7 +214,7 @@ class ReusePort(unittest.TestCase):
                         counts[i == 0] += 1
                 except Exception as e:             # noqa: BLE001 (collected)
                     with lock:
-                        errors.append("%s: %s" % (type(e).__name__, e))
+                        errors.append("%s: %s: %s" % (phase, type(e).__name__, e))
 
         threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
         for t in threads:
@@ -224,7 +237,7 @@ class ReusePort(unittest.TestCase):
         with open("/proc/sys/net/ipv4/tcp_migrate_req") as f:
             migrate = f.read().strip() == "1"
         self.assertLessEqual(len(resets), 0 if migrate else 3,
-                             "connections reset before the greeting")
+                             "connections reset before the greeting: %r" % resets)
         self.assertGreater(counts[0], 100)
         self.assertGreater(counts[1], 3)
 
